@@ -1,0 +1,69 @@
+// Server-side apply of multi-document YAML manifests (CRDs, samples), as `kubectl apply --server-side` would.
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import type { Json, KubeClient } from './client.ts';
+
+/** Maps apiVersion/kind to a collection path through discovery, cached per client. */
+const pluralCache = new WeakMap<KubeClient, Map<string, { plural: string; namespaced: boolean }>>();
+
+export async function resourceFor(client: KubeClient, apiVersion: string, kind: string) {
+  let cache = pluralCache.get(client);
+  if (!cache) pluralCache.set(client, (cache = new Map()));
+  const key = `${apiVersion}/${kind}`;
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const base = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+  const list = await client.get(base);
+  for (const r of list.resources ?? []) {
+    if (!r.name.includes('/')) cache.set(`${apiVersion}/${r.kind}`, { plural: r.name, namespaced: r.namespaced });
+  }
+  const found = cache.get(key);
+  if (!found) throw new Error(`the API server does not serve ${kind} in ${apiVersion}`);
+  return found;
+}
+
+export async function objectPath(client: KubeClient, obj: Json, namespaceDefault?: string): Promise<string> {
+  const { plural, namespaced } = await resourceFor(client, obj.apiVersion, obj.kind);
+  const base = obj.apiVersion.includes('/') ? `/apis/${obj.apiVersion}` : `/api/${obj.apiVersion}`;
+  const ns = namespaced ? obj.metadata.namespace ?? namespaceDefault : undefined;
+  if (namespaced && !ns) throw new Error(`${obj.kind} ${obj.metadata.name} needs a namespace`);
+  return `${base}${ns ? `/namespaces/${ns}` : ''}/${plural}/${encodeURIComponent(obj.metadata.name)}`;
+}
+
+export async function applyObject(client: KubeClient, obj: Json, fieldManager = 'lanyard'): Promise<Json> {
+  const p = await objectPath(client, obj);
+  return await client.request({
+    method: 'PATCH',
+    path: p,
+    query: { fieldManager, force: true },
+    body: obj,
+    contentType: 'application/apply-patch+yaml',
+  });
+}
+
+export function readManifests(file: string): Json[] {
+  const docs = parseAllDocuments(fs.readFileSync(file, 'utf8'));
+  return docs.map((d) => d.toJSON()).filter((o) => o && typeof o === 'object' && o.kind);
+}
+
+/** Applies every CRD in a directory and waits until each is Established. */
+export async function applyCrds(client: KubeClient, dir: string): Promise<string[]> {
+  const names: string[] = [];
+  for (const f of fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+    for (const obj of readManifests(path.join(dir, f))) {
+      await applyObject(client, obj);
+      names.push(obj.metadata.name);
+    }
+  }
+  for (const name of names) {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const crd = await client.get(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
+      if (crd.status?.conditions?.some((c: Json) => c.type === 'Established' && c.status === 'True')) break;
+      if (Date.now() > deadline) throw new Error(`CRD ${name} not established after 30s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return names;
+}

@@ -1,0 +1,294 @@
+// The only importer of @kubernetes/client-node. Lanyard uses it for what it is good at (loading kubeconfigs and
+// in-cluster credentials) and speaks raw JSON over node:https itself, so objects are never round-tripped through
+// typed models that drop fields they do not know (webhook.md §12.1).
+import https from 'node:https';
+import http from 'node:http';
+import { KubeConfig } from '@kubernetes/client-node';
+
+export type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export interface KubeRequest {
+  method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  path: string;
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  /** Content type of the body; PATCH defaults to JSON Patch. */
+  contentType?: string;
+  accept?: string;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface KubeResponse<T = Json> {
+  status: number;
+  body: T;
+}
+
+/** A non-2xx answer from the API server, with the Status object it sent. */
+export class KubeApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly method: string,
+    readonly path: string,
+    readonly reason: string,
+    readonly serverMessage: string,
+    readonly body: Json,
+  ) {
+    super(`${method} ${path}: ${status} ${reason}: ${serverMessage}`);
+    this.name = 'KubeApiError';
+  }
+}
+
+export function isNotFound(e: unknown): boolean {
+  return e instanceof KubeApiError && e.status === 404;
+}
+export function isConflict(e: unknown): boolean {
+  return e instanceof KubeApiError && e.status === 409;
+}
+export function isAlreadyExists(e: unknown): boolean {
+  return e instanceof KubeApiError && e.status === 409 && e.reason === 'AlreadyExists';
+}
+
+export interface WatchEvent<T = Json> {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: T;
+}
+
+export interface RequestLogger {
+  (entry: { method: string; path: string; status: number; durationMs: number }): void;
+}
+
+export interface KubeClient {
+  readonly server: string;
+  /** Sends a request; throws KubeApiError on a non-2xx status, returns the parsed body otherwise. */
+  request<T = Json>(req: KubeRequest): Promise<T>;
+  /** Like request, but returns status and body whatever the status. */
+  raw<T = Json>(req: KubeRequest): Promise<KubeResponse<T>>;
+  get<T = Json>(path: string, query?: KubeRequest['query']): Promise<T>;
+  create<T = Json>(path: string, body: unknown, query?: KubeRequest['query']): Promise<T>;
+  update<T = Json>(path: string, body: unknown): Promise<T>;
+  /** JSON Patch (RFC 6902) by default; pass contentType for merge patches. */
+  patch<T = Json>(path: string, body: unknown, contentType?: string): Promise<T>;
+  delete<T = Json>(path: string, body?: unknown): Promise<T>;
+  /**
+   * Streams a watch until it ends, the signal aborts, or the server closes it. Each event is passed to onEvent.
+   * Resolves when the stream ends; rejects with KubeApiError when the server refuses the watch.
+   */
+  watch(
+    path: string,
+    query: KubeRequest['query'],
+    onEvent: (e: WatchEvent) => void,
+    signal?: AbortSignal,
+    accept?: string,
+  ): Promise<void>;
+  close(): void;
+}
+
+export interface KubeClientOptions {
+  kubeconfig?: string;
+  context?: string;
+  /** Server URL override (`--kube-api`). */
+  server?: string;
+  /** Bearer token and TLS settings, for credentials that do not come from a kubeconfig (the Lanyard config). */
+  token?: string;
+  caData?: string;
+  insecureSkipTlsVerify?: boolean;
+  /** Use the in-cluster service account when no kubeconfig is given. */
+  inCluster?: boolean;
+  defaultTimeoutMs?: number;
+  onRequest?: RequestLogger;
+  userAgent?: string;
+}
+
+/** Loads a kubeconfig (or in-cluster config) and returns a raw JSON client. */
+export async function createKubeClient(opts: KubeClientOptions = {}): Promise<KubeClient> {
+  const kc = new KubeConfig();
+  if (opts.token && opts.server) {
+    kc.loadFromOptions({
+      clusters: [{ name: 'c', server: opts.server, caData: opts.caData, skipTLSVerify: opts.insecureSkipTlsVerify ?? false }],
+      users: [{ name: 'u', token: opts.token }],
+      contexts: [{ name: 'c', cluster: 'c', user: 'u' }],
+      currentContext: 'c',
+    });
+  } else if (opts.kubeconfig) {
+    kc.loadFromFile(opts.kubeconfig);
+  } else if (opts.inCluster) {
+    kc.loadFromCluster();
+  } else {
+    kc.loadFromDefault();
+  }
+  if (opts.context) kc.setCurrentContext(opts.context);
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('kubeconfig has no current cluster');
+  const server = (opts.server ?? cluster.server).replace(/\/$/, '');
+  return new RawKubeClient(kc, server, opts);
+}
+
+class RawKubeClient implements KubeClient {
+  private readonly agent: https.Agent;
+  private base?: { options: https.RequestOptions; at: number };
+
+  constructor(
+    private readonly kc: KubeConfig,
+    readonly server: string,
+    private readonly opts: KubeClientOptions,
+  ) {
+    this.agent = new https.Agent({ keepAlive: true, maxSockets: 64 });
+  }
+
+  /** TLS material and auth headers, refreshed every minute (exec plugins and rotated tokens). */
+  private async baseOptions(): Promise<https.RequestOptions> {
+    if (this.base && Date.now() - this.base.at < 60_000) return this.base.options;
+    const options: https.RequestOptions = { headers: {} };
+    await this.kc.applyToHTTPSOptions(options);
+    this.base = { options, at: Date.now() };
+    return options;
+  }
+
+  private url(path: string, query?: KubeRequest['query']): URL {
+    const url = new URL(this.server + path);
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    return url;
+  }
+
+  private async send(req: KubeRequest, stream?: (res: http.IncomingMessage) => Promise<void>): Promise<KubeResponse> {
+    const base = await this.baseOptions();
+    const method = req.method ?? 'GET';
+    const url = this.url(req.path, req.query);
+    const headers: Record<string, string> = { ...(base.headers as Record<string, string>) };
+    headers['accept'] = req.accept ?? 'application/json';
+    if (this.opts.userAgent) headers['user-agent'] = this.opts.userAgent;
+    let payload: Buffer | undefined;
+    if (req.body !== undefined) {
+      payload = Buffer.from(typeof req.body === 'string' ? req.body : JSON.stringify(req.body));
+      headers['content-type'] =
+        req.contentType ?? (method === 'PATCH' ? 'application/json-patch+json' : 'application/json');
+      headers['content-length'] = String(payload.length);
+    }
+    const isHttps = url.protocol === 'https:';
+    const started = performance.now();
+    const timeoutMs = req.timeoutMs ?? this.opts.defaultTimeoutMs;
+    return await new Promise<KubeResponse>((resolve, reject) => {
+      const r = (isHttps ? https : http).request(
+        url,
+        {
+          ...base,
+          method,
+          headers,
+          agent: isHttps ? this.agent : undefined,
+          signal: req.signal,
+        },
+        (res) => {
+          const status = res.statusCode ?? 0;
+          const done = (body: Json) => {
+            this.opts.onRequest?.({ method, path: req.path, status, durationMs: performance.now() - started });
+            resolve({ status, body });
+          };
+          if (stream && status >= 200 && status < 300) {
+            stream(res).then(() => done(undefined), reject);
+            return;
+          }
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let body: Json = text;
+            try {
+              body = text ? JSON.parse(text) : undefined;
+            } catch {
+              /* not JSON: keep the text */
+            }
+            done(body);
+          });
+        },
+      );
+      if (timeoutMs) r.setTimeout(timeoutMs, () => r.destroy(new Error(`request timed out after ${timeoutMs}ms`)));
+      r.on('error', reject);
+      r.end(payload);
+    });
+  }
+
+  async raw<T = Json>(req: KubeRequest): Promise<KubeResponse<T>> {
+    return (await this.send(req)) as KubeResponse<T>;
+  }
+
+  async request<T = Json>(req: KubeRequest): Promise<T> {
+    const res = await this.send(req);
+    if (res.status < 200 || res.status >= 300) throw toApiError(req.method ?? 'GET', req.path, res);
+    return res.body as T;
+  }
+
+  get<T = Json>(path: string, query?: KubeRequest['query']) {
+    return this.request<T>({ path, query });
+  }
+  create<T = Json>(path: string, body: unknown, query?: KubeRequest['query']) {
+    return this.request<T>({ method: 'POST', path, body, query });
+  }
+  update<T = Json>(path: string, body: unknown) {
+    return this.request<T>({ method: 'PUT', path, body });
+  }
+  patch<T = Json>(path: string, body: unknown, contentType?: string) {
+    return this.request<T>({ method: 'PATCH', path, body, contentType });
+  }
+  delete<T = Json>(path: string, body?: unknown) {
+    return this.request<T>({ method: 'DELETE', path, body });
+  }
+
+  async watch(
+    path: string,
+    query: KubeRequest['query'],
+    onEvent: (e: WatchEvent) => void,
+    signal?: AbortSignal,
+    accept?: string,
+  ): Promise<void> {
+    const res = await this.send({ path, query: { ...query, watch: true }, signal, accept }, async (stream) => {
+      let buffered = '';
+      try {
+        for await (const chunk of stream) {
+          buffered += (chunk as Buffer).toString('utf8');
+          let nl: number;
+          while ((nl = buffered.indexOf('\n')) >= 0) {
+            const line = buffered.slice(0, nl).trim();
+            buffered = buffered.slice(nl + 1);
+            if (line) onEvent(JSON.parse(line) as WatchEvent);
+          }
+        }
+      } catch (e) {
+        if (signal?.aborted) return;
+        throw e;
+      }
+    }).catch((e: unknown) => {
+      if (signal?.aborted) return { status: 200, body: undefined };
+      throw e;
+    });
+    if (res.status < 200 || res.status >= 300) throw toApiError('GET', path, res);
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+function toApiError(method: string, path: string, res: KubeResponse): KubeApiError {
+  const b = res.body as { reason?: string; message?: string } | string | undefined;
+  const reason = (typeof b === 'object' && b?.reason) || String(res.status);
+  const message = (typeof b === 'object' && b?.message) || (typeof b === 'string' ? b.slice(0, 500) : '');
+  return new KubeApiError(res.status, method, path, reason, message, res.body);
+}
+
+/** Path helpers for namespaced and cluster-scoped resources. */
+export function resourcePath(p: {
+  group?: string;
+  version: string;
+  plural: string;
+  namespace?: string;
+  name?: string;
+  subresource?: string;
+}): string {
+  const prefix = p.group ? `/apis/${p.group}/${p.version}` : `/api/${p.version}`;
+  const ns = p.namespace ? `/namespaces/${encodeURIComponent(p.namespace)}` : '';
+  const name = p.name ? `/${encodeURIComponent(p.name)}` : '';
+  const sub = p.subresource ? `/${p.subresource}` : '';
+  return `${prefix}${ns}/${p.plural}${name}${sub}`;
+}

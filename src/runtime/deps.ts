@@ -1,0 +1,17 @@
+// The I/O a capability is given, explicitly: no module-level singletons (overview.md, architecture rules).
+import type { Registry } from 'prom-client';
+import type { KubeClient } from '../kube/client.ts';
+import type { Logger } from './log.ts';
+import type { Clock } from './clock.ts';
+
+export interface Deps {
+  kube: KubeClient;
+  log: Logger;
+  metrics: Registry;
+  clock: Clock;
+}
+
+/** A started component; stop() releases watches, timers and servers. */
+export interface Running {
+  stop(): Promise<void>;
+}

@@ -1,0 +1,135 @@
+// A deduplicating work queue with per-key exponential backoff: controllers reconcile keys, not events.
+// A key is never processed by two workers at once; a key added while it is processing runs again afterwards.
+
+export interface Backoff {
+  initialMs: number;
+  maxMs: number;
+  /** Relative jitter, e.g. 0.1 for ±10 %. */
+  jitter: number;
+}
+
+export const DEFAULT_BACKOFF: Backoff = { initialMs: 1000, maxMs: 300_000, jitter: 0.1 };
+
+export function backoffDelay(failures: number, b: Backoff, random: () => number = Math.random): number {
+  const base = Math.min(b.maxMs, b.initialMs * 2 ** Math.max(0, failures - 1));
+  return Math.max(0, Math.round(base * (1 + b.jitter * (2 * random() - 1))));
+}
+
+export type ReconcileResult = void | { requeueAfterMs?: number };
+
+export class WorkQueue {
+  private readonly queue: string[] = [];
+  private readonly queued = new Set<string>();
+  private readonly processing = new Set<string>();
+  private readonly dirty = new Set<string>();
+  private readonly failures = new Map<string, number>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private waiters: Array<() => void> = [];
+  private shuttingDown = false;
+
+  constructor(private readonly backoff: Backoff = DEFAULT_BACKOFF) {}
+
+  get length(): number {
+    return this.queue.length;
+  }
+
+  add(key: string): void {
+    if (this.shuttingDown) return;
+    if (this.processing.has(key)) {
+      this.dirty.add(key);
+      return;
+    }
+    if (this.queued.has(key)) return;
+    this.queued.add(key);
+    this.queue.push(key);
+    this.waiters.shift()?.();
+  }
+
+  /** Adds the key after a delay; an earlier pending delay for the key wins. */
+  addAfter(key: string, ms: number): void {
+    if (this.shuttingDown) return;
+    if (ms <= 0) return this.add(key);
+    const existing = this.timers.get(key);
+    if (existing) return;
+    const t = setTimeout(() => {
+      this.timers.delete(key);
+      this.add(key);
+    }, ms);
+    t.unref?.();
+    this.timers.set(key, t);
+  }
+
+  /** Requeues with per-key exponential backoff; returns the delay used. */
+  addRateLimited(key: string, backoff: Backoff = this.backoff): number {
+    const n = (this.failures.get(key) ?? 0) + 1;
+    this.failures.set(key, n);
+    const delay = backoffDelay(n, backoff);
+    const existing = this.timers.get(key);
+    if (existing) {
+      clearTimeout(existing);
+      this.timers.delete(key);
+    }
+    this.addAfter(key, delay);
+    return delay;
+  }
+
+  forget(key: string): void {
+    this.failures.delete(key);
+  }
+
+  failuresOf(key: string): number {
+    return this.failures.get(key) ?? 0;
+  }
+
+  async get(): Promise<string | undefined> {
+    while (this.queue.length === 0) {
+      if (this.shuttingDown) return undefined;
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
+    const key = this.queue.shift()!;
+    this.queued.delete(key);
+    this.processing.add(key);
+    return key;
+  }
+
+  done(key: string): void {
+    this.processing.delete(key);
+    if (this.dirty.delete(key)) this.add(key);
+  }
+
+  shutdown(): void {
+    this.shuttingDown = true;
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    for (const w of this.waiters.splice(0)) w();
+  }
+}
+
+export interface ControllerLoopOptions {
+  name: string;
+  queue: WorkQueue;
+  workers: number;
+  reconcile: (key: string) => Promise<ReconcileResult>;
+  onError?: (key: string, e: unknown, retryInMs: number) => void;
+}
+
+/** Runs `workers` loops that take keys and reconcile them; errors requeue with backoff. */
+export function runControllerLoop(o: ControllerLoopOptions): Promise<void> {
+  const worker = async () => {
+    for (;;) {
+      const key = await o.queue.get();
+      if (key === undefined) return;
+      try {
+        const r = await o.reconcile(key);
+        o.queue.forget(key);
+        if (r && r.requeueAfterMs !== undefined) o.queue.addAfter(key, r.requeueAfterMs);
+      } catch (e) {
+        const delay = o.queue.addRateLimited(key);
+        o.onError?.(key, e, delay);
+      } finally {
+        o.queue.done(key);
+      }
+    }
+  };
+  return Promise.all(Array.from({ length: o.workers }, worker)).then(() => undefined);
+}

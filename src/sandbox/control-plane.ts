@@ -1,0 +1,285 @@
+// Starts a real etcd + kube-apiserver + kube-controller-manager on free loopback ports (docs/adr/0001).
+// Used by the integration tests (one control plane per run), `npm run control-plane` and `lanyard up`.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import https from 'node:https';
+import { binaries, missingBinaries, binaryDir } from './binaries.ts';
+
+export interface ControlPlane {
+  dir: string;
+  server: string;
+  /** Service-account issuer; it is the API server itself, so OIDC discovery and JWKS are served there. */
+  issuer: string;
+  caPem: string;
+  caFile: string;
+  adminKubeconfig: string;
+  adminToken: string;
+  /** Writes a kubeconfig for a client-certificate user (CN = user, O = groups). */
+  userKubeconfig(user: string, groups?: string[]): string;
+  stopControllerManager(): Promise<void>;
+  startControllerManager(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  dir?: string;
+  log?: (line: string) => void;
+  /** Extra kube-controller-manager controllers beyond the defaults. */
+  controllers?: string[];
+}
+
+const DEFAULT_CONTROLLERS = [
+  'serviceaccount-token-controller',
+  'serviceaccount-controller',
+  'namespace-controller',
+  'garbage-collector-controller',
+  'root-ca-certificate-publisher-controller',
+];
+
+export async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function openssl(args: string[], cwd: string): void {
+  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+function makeCertificates(dir: string): void {
+  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '3650', '-subj', '/CN=lanyard-test-ca',
+    '-keyout', 'ca.key', '-out', 'ca.crt', '-addext', 'basicConstraints=critical,CA:TRUE',
+    '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
+  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=kube-apiserver', '-keyout', 'apiserver.key',
+    '-out', 'apiserver.csr'], dir);
+  fs.writeFileSync(path.join(dir, 'apiserver.ext'),
+    'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.0.0.1\nextendedKeyUsage=serverAuth\n');
+  openssl(['x509', '-req', '-in', 'apiserver.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial',
+    '-days', '3650', '-out', 'apiserver.crt', '-extfile', 'apiserver.ext'], dir);
+  openssl(['genrsa', '-out', 'sa.key', '2048'], dir);
+  openssl(['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
+}
+
+function clientCert(dir: string, user: string, groups: string[]): { cert: string; key: string } {
+  const safe = user.replace(/[^a-zA-Z0-9_.-]/g, '_');
+  const base = `user-${safe}-${groups.join('_').replace(/[^a-zA-Z0-9_.-]/g, '_')}`;
+  const subj = `/CN=${user.replace(/\//g, '\\/')}${groups.map((g) => `/O=${g.replace(/\//g, '\\/')}`).join('')}`;
+  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', subj, '-keyout', `${base}.key`, '-out', `${base}.csr`], dir);
+  fs.writeFileSync(path.join(dir, `${base}.ext`), 'extendedKeyUsage=clientAuth\n');
+  openssl(['x509', '-req', '-in', `${base}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '365',
+    '-out', `${base}.crt`, '-extfile', `${base}.ext`], dir);
+  return { cert: path.join(dir, `${base}.crt`), key: path.join(dir, `${base}.key`) };
+}
+
+function kubeconfigYaml(server: string, caFile: string, user: Record<string, string>, name: string): string {
+  const userLines = Object.entries(user).map(([k, v]) => `    ${k}: ${JSON.stringify(v)}`).join('\n');
+  return `apiVersion: v1
+kind: Config
+clusters:
+- name: lanyard-local
+  cluster:
+    server: ${server}
+    certificate-authority: ${JSON.stringify(caFile)}
+users:
+- name: ${name}
+  user:
+${userLines}
+contexts:
+- name: ${name}@lanyard-local
+  context: {cluster: lanyard-local, user: ${name}}
+current-context: ${name}@lanyard-local
+`;
+}
+
+async function httpsGet(url: string, ca: string, token: string): Promise<{ status: number; body: string }> {
+  return await new Promise((resolve) => {
+    const req = https.get(url, { ca, headers: { authorization: `Bearer ${token}` }, timeout: 2000 }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', () => resolve({ status: 0, body: '' }));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, proc?: ChildProcess) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (proc && proc.exitCode !== null) throw new Error(`${what} exited with code ${proc.exitCode}; see its log`);
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what} was not ready within ${timeoutMs} ms`);
+}
+
+function launch(bin: string, args: string[], logFile: string): ChildProcess {
+  const out = fs.openSync(logFile, 'a');
+  const child = spawn(bin, args, { stdio: ['ignore', out, out], detached: false });
+  fs.closeSync(out);
+  return child;
+}
+
+async function terminate(child: ChildProcess | undefined, graceMs = 5000): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+export async function startControlPlane(opts: StartOptions = {}): Promise<ControlPlane> {
+  const missing = missingBinaries();
+  if (missing.length) {
+    throw new Error(`control-plane binaries missing: ${missing.join(', ')}; run "npm run build:control-plane" (builds into ${binaryDir()})`);
+  }
+  const bin = binaries();
+  const log = opts.log ?? (() => {});
+  const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'lanyard-cp-'));
+  fs.mkdirSync(dir, { recursive: true });
+  const started = Date.now();
+  makeCertificates(dir);
+  const adminToken = `admin-${Math.random().toString(36).slice(2)}`;
+  const kcmToken = `kcm-${Math.random().toString(36).slice(2)}`;
+  fs.writeFileSync(path.join(dir, 'tokens.csv'),
+    `${adminToken},admin,uid-admin,"system:masters"\n${kcmToken},system:kube-controller-manager,uid-kcm,"system:masters"\n`);
+
+  const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+  const server = `https://127.0.0.1:${apiPort}`;
+  const caFile = path.join(dir, 'ca.crt');
+  const caPem = fs.readFileSync(caFile, 'utf8');
+
+  const etcd = launch(bin.etcd, [
+    `--data-dir=${path.join(dir, 'etcd')}`,
+    `--listen-client-urls=http://127.0.0.1:${etcdPort}`,
+    `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
+    `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
+    `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+    `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
+    '--unsafe-no-fsync=true',
+    '--log-level=warn',
+  ], path.join(dir, 'etcd.log'));
+  await waitFor('etcd', async () => {
+    try {
+      const r = await fetch(`http://127.0.0.1:${etcdPort}/health`);
+      return r.ok;
+    } catch {
+      return false;
+    }
+  }, 20_000, etcd);
+  log(`etcd ready on 127.0.0.1:${etcdPort}`);
+
+  const apiserver = launch(bin.apiserver, [
+    `--etcd-servers=http://127.0.0.1:${etcdPort}`,
+    '--bind-address=127.0.0.1',
+    `--secure-port=${apiPort}`,
+    `--tls-cert-file=${path.join(dir, 'apiserver.crt')}`,
+    `--tls-private-key-file=${path.join(dir, 'apiserver.key')}`,
+    `--cert-dir=${dir}`,
+    `--token-auth-file=${path.join(dir, 'tokens.csv')}`,
+    `--client-ca-file=${caFile}`,
+    '--authorization-mode=Node,RBAC',
+    `--service-account-issuer=${server}`,
+    `--service-account-jwks-uri=${server}/openid/v1/jwks`,
+    `--service-account-key-file=${path.join(dir, 'sa.pub')}`,
+    `--service-account-signing-key-file=${path.join(dir, 'sa.key')}`,
+    '--service-cluster-ip-range=10.0.0.0/24',
+    '--endpoint-reconciler-type=none',
+    '--allow-privileged=true',
+    '--profiling=false',
+    '--v=1',
+  ], path.join(dir, 'kube-apiserver.log'));
+  await waitFor('kube-apiserver', async () => (await httpsGet(`${server}/readyz`, caPem, adminToken)).status === 200,
+    60_000, apiserver);
+  log(`kube-apiserver ready on ${server}`);
+
+  const adminKubeconfig = path.join(dir, 'admin.kubeconfig');
+  fs.writeFileSync(adminKubeconfig, kubeconfigYaml(server, caFile, { token: adminToken }, 'admin'));
+  const kcmKubeconfig = path.join(dir, 'kcm.kubeconfig');
+  fs.writeFileSync(kcmKubeconfig, kubeconfigYaml(server, caFile, { token: kcmToken }, 'kcm'));
+
+  // EKS publishes its issuer to anyone; the AWS simulator reads discovery and JWKS without credentials.
+  await adminRequest(server, caPem, adminToken, 'POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: 'lanyard-test-oidc-discovery' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:service-account-issuer-discovery' },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:unauthenticated' }],
+  });
+
+  let kcm: ChildProcess | undefined;
+  const controllers = [...DEFAULT_CONTROLLERS, ...(opts.controllers ?? [])];
+  const startControllerManager = async () => {
+    if (kcm && kcm.exitCode === null && kcm.signalCode === null) return;
+    kcm = launch(bin.controllerManager, [
+      `--kubeconfig=${kcmKubeconfig}`,
+      `--controllers=${controllers.join(',')}`,
+      `--service-account-private-key-file=${path.join(dir, 'sa.key')}`,
+      `--root-ca-file=${caFile}`,
+      '--use-service-account-credentials=false',
+      '--leader-elect=false',
+      '--secure-port=0',
+      '--concurrent-gc-syncs=5',
+      '--v=1',
+    ], path.join(dir, 'kube-controller-manager.log'));
+    // Ready when the serviceaccount controller has made the default ServiceAccount.
+    await waitFor('kube-controller-manager', async () =>
+      (await httpsGet(`${server}/api/v1/namespaces/default/serviceaccounts/default`, caPem, adminToken)).status === 200,
+      30_000, kcm);
+  };
+  await startControllerManager();
+  log(`kube-controller-manager ready (${controllers.length} controllers) in ${((Date.now() - started) / 1000).toFixed(1)}s total`);
+
+  const userKubeconfig = (user: string, groups: string[] = []) => {
+    const { cert, key } = clientCert(dir, user, groups);
+    const file = path.join(dir, `${path.basename(cert, '.crt')}.kubeconfig`);
+    fs.writeFileSync(file, kubeconfigYaml(server, caFile, { 'client-certificate': cert, 'client-key': key }, user.replace(/[^a-zA-Z0-9-]/g, '-')));
+    return file;
+  };
+
+  return {
+    dir,
+    server,
+    issuer: server,
+    caPem,
+    caFile,
+    adminKubeconfig,
+    adminToken,
+    userKubeconfig,
+    stopControllerManager: async () => {
+      await terminate(kcm);
+      kcm = undefined;
+    },
+    startControllerManager,
+    stop: async () => {
+      await terminate(kcm);
+      await terminate(apiserver, 10_000);
+      await terminate(etcd);
+    },
+  };
+}
+
+async function adminRequest(server: string, ca: string, token: string, method: string, p: string, body: unknown) {
+  const payload = JSON.stringify(body);
+  await new Promise<void>((resolve, reject) => {
+    const req = https.request(`${server}${p}`, {
+      method, ca, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode && res.statusCode < 300) || res.statusCode === 409
+        ? resolve() : reject(new Error(`${method} ${p}: ${res.statusCode}`)));
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
