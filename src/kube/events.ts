@@ -1,0 +1,73 @@
+// Kubernetes Events (events.k8s.io/v1) for what a user must see. Repeats of the same event on the same object
+// become an Event series (count and lastObservedTime) instead of new objects.
+import { randomBytes } from 'node:crypto';
+import type { Json, KubeClient } from './client.ts';
+import type { Logger } from '../runtime/log.ts';
+
+export interface EventRecorder {
+  normal(regarding: Json, reason: string, note: string, action?: string): void;
+  warning(regarding: Json, reason: string, note: string, action?: string): void;
+}
+
+export function createEventRecorder(o: {
+  kube: KubeClient;
+  reportingController: string;
+  reportingInstance?: string;
+  log: Logger;
+  now?: () => Date;
+}): EventRecorder {
+  const series = new Map<string, { name: string; namespace: string; count: number; first: string }>();
+  const now = o.now ?? (() => new Date());
+  const micro = (d: Date) => d.toISOString().replace(/Z$/, '000Z');
+
+  const emit = (type: 'Normal' | 'Warning', regarding: Json, reason: string, note: string, action?: string) => {
+    const meta = regarding?.metadata ?? {};
+    const namespace = meta.namespace || 'default';
+    const key = `${regarding.apiVersion}/${regarding.kind}/${namespace}/${meta.name}/${meta.uid}/${type}/${reason}/${note}`;
+    const t = micro(now());
+    const prev = series.get(key);
+    const ref = {
+      apiVersion: regarding.apiVersion,
+      kind: regarding.kind,
+      name: meta.name,
+      namespace: meta.namespace,
+      uid: meta.uid,
+      resourceVersion: meta.resourceVersion,
+    };
+    const send = async () => {
+      if (prev) {
+        prev.count += 1;
+        await o.kube.patch(
+          `/apis/events.k8s.io/v1/namespaces/${prev.namespace}/events/${prev.name}`,
+          { series: { count: prev.count, lastObservedTime: t } },
+          'application/merge-patch+json',
+        );
+        return;
+      }
+      const name = `${meta.name}.${randomBytes(8).toString('hex')}`;
+      await o.kube.create(`/apis/events.k8s.io/v1/namespaces/${namespace}/events`, {
+        apiVersion: 'events.k8s.io/v1',
+        kind: 'Event',
+        metadata: { name, namespace },
+        eventTime: t,
+        type,
+        reason,
+        note: note.slice(0, 1024),
+        action: action ?? reason,
+        regarding: ref,
+        reportingController: o.reportingController,
+        reportingInstance: o.reportingInstance ?? `${o.reportingController}-${process.pid}`,
+      });
+      series.set(key, { name, namespace, count: 1, first: t });
+      if (series.size > 10_000) series.delete(series.keys().next().value as string);
+    };
+    send().catch((e: unknown) => {
+      series.delete(key);
+      o.log.debug({ err: String(e), reason }, 'could not record event');
+    });
+  };
+  return {
+    normal: (r, reason, note, action) => emit('Normal', r, reason, note, action),
+    warning: (r, reason, note, action) => emit('Warning', r, reason, note, action),
+  };
+}
