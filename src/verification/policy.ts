@@ -1,0 +1,234 @@
+// IdentityPolicy: the ONE pure decision used by the association controller, the webhook (through the admission
+// guard), the verifier and promotions (verification.md §5). Plain objects in, decisions out; no I/O.
+import type { Json } from '../kube/client.ts';
+
+export interface LabelSelectorRequirement {
+  key: string;
+  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  values?: string[];
+}
+
+export interface CompiledRule {
+  matchLabels: Record<string, string>;
+  matchExpressions: LabelSelectorRequirement[];
+  serviceAccounts: RegExp[];
+  roles: RegExp[];
+}
+
+export interface CompiledPolicy {
+  name: string;
+  uid: string;
+  generation: number;
+  /** False when an entry is invalid: the whole policy is then ignored (but still counts as "a policy exists"). */
+  accepted: boolean;
+  /** Names the bad entry when not accepted, e.g. `spec.rules[0].roles[1] "arn:aws:s3:::x": …`. */
+  invalidMessage?: string;
+  rules: CompiledRule[];
+}
+
+/** The policies in force. `present` is true as soon as one IdentityPolicy object exists (default-deny). */
+export interface PolicySet {
+  present: boolean;
+  policies: readonly CompiledPolicy[];
+}
+
+export const EMPTY_POLICY_SET: PolicySet = Object.freeze({ present: false, policies: Object.freeze([]) });
+
+export interface PolicySubject {
+  namespace: string;
+  /** The namespace's labels; `kubernetes.io/metadata.name` is implied. */
+  namespaceLabels: Record<string, string> | undefined;
+  serviceAccount: string;
+  /** Undefined when unknown (identities file only, ACK roleRef): only namespace and ServiceAccount are checked. */
+  roleARN?: string;
+  targetRoleARN?: string;
+}
+
+export type PolicyDecision =
+  | { allowed: true; reason: 'no_policies' | 'allowed' }
+  | { allowed: false; message: string; deniedRole?: string };
+
+// The CRD repeats this as CEL; the compiler checks it again so a policy that slipped past (older CRD) is refused.
+const ROLE_PATTERN_RE = /^arn:[a-z0-9*-]+:iam::[0-9*]+:role\/.+$/;
+// A ServiceAccount name is a DNS-1123 subdomain; patterns add `*`.
+const SA_PATTERN_RE = /^[a-z0-9.*-]{1,253}$/;
+const OPERATORS = new Set(['In', 'NotIn', 'Exists', 'DoesNotExist']);
+
+/** `*` matches any run (including `/` and `:`), everything else is literal; anchored, case-sensitive. */
+export function globToRegExp(pattern: string): RegExp {
+  const body = pattern
+    .split('*')
+    .map((part) => part.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'))
+    .join('.*');
+  return new RegExp(`^${body}$`, 's');
+}
+
+export function globMatches(pattern: string, value: string): boolean {
+  return globToRegExp(pattern).test(value);
+}
+
+class InvalidEntry extends Error {}
+
+function bad(path: string, value: unknown, rule: string): never {
+  throw new InvalidEntry(`${path} ${JSON.stringify(value)}: ${rule}`);
+}
+
+function compileSelector(sel: Json, path: string): Pick<CompiledRule, 'matchLabels' | 'matchExpressions'> {
+  if (sel === null || typeof sel !== 'object' || Array.isArray(sel)) bad(path, sel, 'must be a label selector object');
+  const matchLabels: Record<string, string> = {};
+  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) {
+    if (typeof v !== 'string') bad(`${path}.matchLabels.${k}`, v, 'must be a string');
+    matchLabels[k] = v;
+  }
+  const matchExpressions: LabelSelectorRequirement[] = [];
+  const exprs = sel.matchExpressions ?? [];
+  if (!Array.isArray(exprs)) bad(`${path}.matchExpressions`, exprs, 'must be an array');
+  exprs.forEach((e: Json, i: number) => {
+    const p = `${path}.matchExpressions[${i}]`;
+    if (!e || typeof e.key !== 'string' || e.key === '') bad(`${p}.key`, e?.key, 'must be a non-empty string');
+    if (!OPERATORS.has(e.operator)) bad(`${p}.operator`, e.operator, 'must be In, NotIn, Exists or DoesNotExist');
+    const values: unknown = e.values ?? [];
+    if (!Array.isArray(values) || values.some((v) => typeof v !== 'string')) bad(`${p}.values`, values, 'must be a string array');
+    if ((e.operator === 'In' || e.operator === 'NotIn') && values.length === 0) {
+      bad(`${p}.values`, values, `must be non-empty for operator ${e.operator}`);
+    }
+    if ((e.operator === 'Exists' || e.operator === 'DoesNotExist') && values.length > 0) {
+      bad(`${p}.values`, values, `must be empty for operator ${e.operator}`);
+    }
+    matchExpressions.push({ key: e.key, operator: e.operator, values: values as string[] });
+  });
+  return { matchLabels, matchExpressions };
+}
+
+function compilePatterns(list: Json, path: string, re: RegExp, rule: string, max: number): RegExp[] {
+  if (!Array.isArray(list) || list.length === 0) bad(path, list, 'must be a non-empty array');
+  if (list.length > max) bad(path, `${list.length} entries`, `at most ${max} entries`);
+  return list.map((p: unknown, i: number) => {
+    if (typeof p !== 'string' || !re.test(p)) bad(`${path}[${i}]`, p, rule);
+    return globToRegExp(p);
+  });
+}
+
+/** Compiles one IdentityPolicy object. Invalid entries make the policy not accepted (it is then ignored). */
+export function compilePolicy(obj: Json): CompiledPolicy {
+  const base = {
+    name: String(obj?.metadata?.name ?? ''),
+    uid: String(obj?.metadata?.uid ?? ''),
+    generation: Number(obj?.metadata?.generation ?? 0),
+  };
+  try {
+    const rules = obj?.spec?.rules;
+    if (!Array.isArray(rules) || rules.length === 0) bad('spec.rules', rules ?? null, 'must be a non-empty array');
+    if (rules.length > 100) bad('spec.rules', `${rules.length} entries`, 'at most 100 entries');
+    const compiled = rules.map((r: Json, i: number): CompiledRule => {
+      const p = `spec.rules[${i}]`;
+      if (r?.namespaceSelector === undefined) bad(`${p}.namespaceSelector`, null, 'is required');
+      return {
+        ...compileSelector(r.namespaceSelector, `${p}.namespaceSelector`),
+        serviceAccounts: compilePatterns(r.serviceAccounts, `${p}.serviceAccounts`, SA_PATTERN_RE,
+          'must be a ServiceAccount name pattern (lowercase letters, digits, ".", "-", "*")', 50),
+        roles: compilePatterns(r.roles, `${p}.roles`, ROLE_PATTERN_RE,
+          'must match ^arn:[a-z0-9*-]+:iam::[0-9*]+:role/.+$', 100),
+      };
+    });
+    return { ...base, accepted: true, rules: compiled };
+  } catch (e) {
+    if (!(e instanceof InvalidEntry)) throw e;
+    return { ...base, accepted: false, invalidMessage: e.message, rules: [] };
+  }
+}
+
+/**
+ * Memoises compilation per (uid, generation), so patterns compile once per generation. Owned by whoever holds the
+ * informer (webhook guard, controller); not a module singleton.
+ */
+export class PolicyCompiler {
+  private cache = new Map<string, CompiledPolicy>();
+
+  compile(obj: Json): CompiledPolicy {
+    const key = `${obj?.metadata?.uid ?? obj?.metadata?.name}`;
+    const gen = Number(obj?.metadata?.generation ?? 0);
+    const hit = this.cache.get(key);
+    if (hit && hit.generation === gen) return hit;
+    const c = compilePolicy(obj);
+    this.cache.set(key, c);
+    return c;
+  }
+
+  /** Builds the set in force from every IdentityPolicy object; forgets compiled policies no longer present. */
+  compileAll(objs: Iterable<Json>): PolicySet {
+    const policies: CompiledPolicy[] = [];
+    const seen = new Set<string>();
+    for (const o of objs) {
+      seen.add(`${o?.metadata?.uid ?? o?.metadata?.name}`);
+      policies.push(this.compile(o));
+    }
+    for (const k of [...this.cache.keys()]) if (!seen.has(k)) this.cache.delete(k);
+    policies.sort((a, b) => a.name.localeCompare(b.name));
+    return { present: policies.length > 0, policies };
+  }
+}
+
+export function selectorMatches(rule: Pick<CompiledRule, 'matchLabels' | 'matchExpressions'>, labels: Record<string, string>): boolean {
+  for (const [k, v] of Object.entries(rule.matchLabels)) if (labels[k] !== v) return false;
+  for (const e of rule.matchExpressions) {
+    const has = Object.prototype.hasOwnProperty.call(labels, e.key);
+    const vals = e.values ?? [];
+    switch (e.operator) {
+      case 'In': if (!has || !vals.includes(labels[e.key]!)) return false; break;
+      case 'NotIn': if (has && vals.includes(labels[e.key]!)) return false; break;
+      case 'Exists': if (!has) return false; break;
+      case 'DoesNotExist': if (has) return false; break;
+    }
+  }
+  return true;
+}
+
+export function policyDeniedMessage(namespace: string, serviceAccount: string, role: string | undefined): string {
+  return role === undefined
+    ? `lanyard: no IdentityPolicy allows namespace "${namespace}" ServiceAccount "${serviceAccount}" to use any role`
+    : `lanyard: no IdentityPolicy allows namespace "${namespace}" ServiceAccount "${serviceAccount}" to use role "${role}"`;
+}
+
+function applicableRules(set: PolicySet, subject: PolicySubject): CompiledRule[] {
+  const labels = { ...(subject.namespaceLabels ?? {}), 'kubernetes.io/metadata.name': subject.namespace };
+  const out: CompiledRule[] = [];
+  for (const p of set.policies) {
+    if (!p.accepted) continue;
+    for (const r of p.rules) {
+      if (!selectorMatches(r, labels)) continue;
+      if (!r.serviceAccounts.some((re) => re.test(subject.serviceAccount))) continue;
+      out.push(r);
+    }
+  }
+  return out;
+}
+
+/**
+ * The decision (§5): allowed when some rule of some accepted policy selects the namespace, matches the
+ * ServiceAccount and matches the role; with a target role both must be allowed (each by any rule). No policy
+ * objects: everything allowed. Unknown role: allowed when some rule matches namespace and ServiceAccount.
+ */
+export function decidePolicy(set: PolicySet, subject: PolicySubject): PolicyDecision {
+  if (!set.present) return { allowed: true, reason: 'no_policies' };
+  const rules = applicableRules(set, subject);
+  const roles = [subject.roleARN, subject.targetRoleARN].filter((r): r is string => r !== undefined && r !== '');
+  if (roles.length === 0) {
+    return rules.length > 0
+      ? { allowed: true, reason: 'allowed' }
+      : { allowed: false, message: policyDeniedMessage(subject.namespace, subject.serviceAccount, undefined) };
+  }
+  for (const role of roles) {
+    if (!rules.some((r) => r.roles.some((re) => re.test(role)))) {
+      return { allowed: false, message: policyDeniedMessage(subject.namespace, subject.serviceAccount, role), deniedRole: role };
+    }
+  }
+  return { allowed: true, reason: 'allowed' };
+}
+
+/** The `Accepted` condition the controller writes on a policy's status. */
+export function acceptedCondition(p: CompiledPolicy): { type: 'Accepted'; status: 'True' | 'False'; reason: string; message: string; observedGeneration: number } {
+  return p.accepted
+    ? { type: 'Accepted', status: 'True', reason: 'Accepted', message: `${p.rules.length} rule(s) in force`, observedGeneration: p.generation }
+    : { type: 'Accepted', status: 'False', reason: 'InvalidPattern', message: `${p.invalidMessage}; the policy is ignored`, observedGeneration: p.generation };
+}
