@@ -1,0 +1,187 @@
+// Identity resolution (webhook.md §2.1 precedence, §2.6 settings). Pure: caches are read by the caller and passed in.
+import path from 'node:path';
+import type { AssociationIdentity, FingerprintInput, IdentityMode, ResolvedIdentity } from './sources.ts';
+import { MIN_TOKEN_EXPIRATION, parseTokenExpiration, type SaSettings } from './annotations.ts';
+import type { ConfigMapEntry, ConfigMapTable } from './configmap.ts';
+
+/** The flags that shape an injection (webhook.md §1.1). */
+export interface InjectionFlags {
+  annotationPrefix: string;
+  tokenAudience: string;
+  tokenMountPath: string;
+  /** Already raised to 600 at startup. */
+  tokenExpiration: number;
+  awsDefaultRegion: string;
+  stsRegionalEndpoint: boolean;
+  containerCredentialsAudience: string;
+  containerCredentialsTokenMountPath: string;
+  containerCredentialsTokenVolumeName: string;
+  containerCredentialsTokenPath: string;
+  containerCredentialsFullUri: string;
+}
+
+export const WEB_IDENTITY_VOLUME = 'aws-iam-token';
+export const WEB_IDENTITY_TOKEN_FILE = 'token';
+const JITTER_FROM = 86400;
+const JITTER_MIN = 79200;
+
+/** The ServiceAccount as far as the webhook could resolve it (webhook.md §3.2). */
+export type SaLookup = { found: true; settings: SaSettings } | { found: false };
+
+export interface ResolveInput {
+  namespace: string;
+  serviceAccount: string;
+  podAnnotations: Record<string, unknown> | undefined;
+  sa: SaLookup;
+  association?: AssociationIdentity;
+  inIdentitiesFile: boolean;
+  configMap: ConfigMapTable;
+}
+
+/** Everything the patch builder needs; no further decisions are left. */
+export interface Injection {
+  mode: IdentityMode;
+  roleARN?: string;
+  /** '' omits the audience from the token source. */
+  audience: string;
+  regionalSts: boolean;
+  expirationSeconds: number;
+  region: string;
+  volumeName: string;
+  mountPath: string;
+  tokenFileName: string;
+  /** Value of the token-file variable (Unix form; Windows is decided per Pod). */
+  tokenFilePath: string;
+  fullUri: string;
+}
+
+export interface Resolution {
+  identity: ResolvedIdentity;
+  injection: Injection;
+}
+
+function podExpiration(annotations: Record<string, unknown> | undefined, prefix: string): number | undefined {
+  const v = annotations?.[`${prefix}/token-expiration`];
+  return typeof v === 'string' ? parseTokenExpiration(v) : undefined;
+}
+
+/** Uniform integer in [79200, 86400] for exactly 86400, else unchanged (container credentials only). */
+export function jitterExpiration(seconds: number, random: () => number): number {
+  if (seconds !== JITTER_FROM) return seconds;
+  const span = JITTER_FROM - JITTER_MIN + 1;
+  return JITTER_MIN + Math.min(span - 1, Math.floor(random() * span));
+}
+
+/** Decides a Pod's identity and settings, or undefined when no source gives one. */
+export function resolveIdentity(input: ResolveInput, flags: InjectionFlags, random: () => number): Resolution | undefined {
+  const { namespace, serviceAccount, sa, configMap } = input;
+  const key = `${namespace}/${serviceAccount}`;
+  const podExp = podExpiration(input.podAnnotations, flags.annotationPrefix);
+
+  if (input.association || input.inIdentitiesFile) {
+    const exact = configMap.get(key);
+    let regionalSts: boolean;
+    let expiration: number;
+    if (sa.found) {
+      regionalSts = sa.settings.regionalSts ?? flags.stsRegionalEndpoint;
+      expiration = sa.settings.tokenExpiration ?? flags.tokenExpiration;
+    } else if (exact) {
+      regionalSts = exact.useRegionalSTS ?? flags.stsRegionalEndpoint;
+      expiration = exact.tokenExpiration ? exact.tokenExpiration : flags.tokenExpiration;
+    } else {
+      regionalSts = flags.stsRegionalEndpoint;
+      expiration = flags.tokenExpiration;
+    }
+    if (podExp !== undefined) expiration = podExp;
+    expiration = jitterExpiration(Math.max(MIN_TOKEN_EXPIRATION, expiration), random);
+    const a = input.association;
+    const fingerprint: FingerprintInput = a
+      ? {
+          source: 'association',
+          uid: a.uid,
+          associationID: a.associationID,
+          roleARN: a.roleARN,
+          targetRoleARN: a.targetRoleARN,
+          disableSessionTags: a.disableSessionTags,
+        }
+      : { source: 'identities_file' };
+    return {
+      identity: {
+        namespace,
+        serviceAccount,
+        mode: 'ContainerCredentials',
+        source: a ? 'association' : 'identities_file',
+        roleARN: a?.roleARN,
+        targetRoleARN: a?.targetRoleARN,
+        audience: flags.containerCredentialsAudience,
+        fingerprint,
+      },
+      injection: {
+        mode: 'ContainerCredentials',
+        roleARN: a?.roleARN,
+        audience: flags.containerCredentialsAudience,
+        regionalSts,
+        expirationSeconds: expiration,
+        region: flags.awsDefaultRegion,
+        volumeName: flags.containerCredentialsTokenVolumeName,
+        mountPath: flags.containerCredentialsTokenMountPath,
+        tokenFileName: flags.containerCredentialsTokenPath,
+        tokenFilePath: path.posix.join(flags.containerCredentialsTokenMountPath, flags.containerCredentialsTokenPath),
+        fullUri: flags.containerCredentialsFullUri,
+      },
+    };
+  }
+
+  const webIdentity = (
+    source: ResolvedIdentity['source'],
+    roleARN: string,
+    audience: string,
+    regionalSts: boolean,
+    expiration: number,
+    fingerprint: FingerprintInput,
+  ): Resolution => ({
+    identity: { namespace, serviceAccount, mode: 'WebIdentity', source, roleARN, audience, fingerprint },
+    injection: {
+      mode: 'WebIdentity',
+      roleARN,
+      audience,
+      regionalSts,
+      expirationSeconds: Math.max(MIN_TOKEN_EXPIRATION, podExp ?? expiration),
+      region: flags.awsDefaultRegion,
+      volumeName: WEB_IDENTITY_VOLUME,
+      mountPath: flags.tokenMountPath,
+      tokenFileName: WEB_IDENTITY_TOKEN_FILE,
+      tokenFilePath: path.posix.join(flags.tokenMountPath, WEB_IDENTITY_TOKEN_FILE),
+      fullUri: flags.containerCredentialsFullUri,
+    },
+  });
+
+  if (sa.found && sa.settings.roleARN) {
+    const s = sa.settings;
+    const audience = s.audience ?? flags.tokenAudience;
+    const regionalSts = s.regionalSts ?? flags.stsRegionalEndpoint;
+    return webIdentity('service_account', s.roleARN!, audience, regionalSts, s.tokenExpiration ?? flags.tokenExpiration, {
+      source: 'service_account',
+      saUid: s.uid,
+      roleARN: s.roleARN!,
+      audience,
+      regionalSts,
+    });
+  }
+
+  const fromEntry = (source: 'configmap' | 'configmap_wildcard', k: string, e: ConfigMapEntry): Resolution =>
+    webIdentity(
+      source,
+      e.roleARN!,
+      e.audience ?? flags.tokenAudience,
+      e.useRegionalSTS ?? false,
+      e.tokenExpiration ? e.tokenExpiration : flags.tokenExpiration,
+      { source, key: k, entryJson: e.canonical },
+    );
+  const exact = configMap.get(key);
+  if (exact?.roleARN) return fromEntry('configmap', key, exact);
+  const wildcardKey = `*/${serviceAccount}`;
+  const wildcard = configMap.get(wildcardKey);
+  if (wildcard?.roleARN) return fromEntry('configmap_wildcard', wildcardKey, wildcard);
+  return undefined;
+}
