@@ -11,7 +11,12 @@ out="${LANYARD_K8S_CACHE:-$HOME/.cache/lanyard/k8s}/$K8S_VERSION"
 
 log() { printf '[control-plane build] %s\n' "$*" >&2; }
 
-have_all() { [ -x "$out/kube-apiserver" ] && [ -x "$out/kube-controller-manager" ] && [ -x "$out/etcd" ]; }
+HELM_VERSION="${LANYARD_HELM_VERSION:-v3.22.0}"
+helm_dir="${LANYARD_K8S_CACHE:-$HOME/.cache/lanyard/k8s}/../tools/helm-$HELM_VERSION"
+
+have_all() {
+  [ -x "$out/kube-apiserver" ] && [ -x "$out/kube-controller-manager" ] && [ -x "$out/etcd" ] && [ -x "$helm_dir/helm" ]
+}
 
 if have_all; then exit 0; fi
 
@@ -58,6 +63,13 @@ if [ ! -x "$out/etcd" ]; then
   go build -trimpath -ldflags "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION" \
     -o "$out/.etcd.tmp" go.etcd.io/etcd/server/v3
   mv "$out/.etcd.tmp" "$out/etcd"
+fi
+
+if [ ! -x "$helm_dir/helm" ]; then
+  # helm renders the chart in the chart tests (helm template, then a server-side dry-run against the real API server).
+  log "building helm $HELM_VERSION"
+  mkdir -p "$helm_dir"
+  (cd "$(mktemp -d)" && GOBIN="$helm_dir" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION")
 fi
 
 log "done in $(( $(date +%s) - start ))s: $(ls "$out" | tr '\n' ' ')"

@@ -1,12 +1,18 @@
 // The command tree. Each capability registers its own commands here; the commands live beside their capability.
+// `cli` is the shared resource-verb framework (nouns, global flags, context, doctor checks): see src/cli/README.md.
 import { Command } from 'commander';
+import { createCli, type CliIO } from './framework.ts';
+import { processIO } from './io.ts';
+import { registerProjectsCli } from './projects/register.ts';
 
-export function buildProgram(): Command {
+export function buildProgram(io: CliIO = processIO()): Command {
   const program = new Command('lanyard')
     .description('Gives every Kubernetes workload exactly the identity it was declared to have, and proves it first.')
     .version('lanyard 0.1.0', '--version')
     .exitOverride()
     .showHelpAfterError(false);
+  const cli = createCli(program, io);
   // Registration (one line per capability):
+  registerProjectsCli(cli);
   return program;
 }

@@ -23,7 +23,7 @@ export class WorkQueue {
   private readonly processing = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly failures = new Map<string, number>();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly timers = new Map<string, { timer: NodeJS.Timeout; at: number }>();
   private waiters: Array<() => void> = [];
   private shuttingDown = false;
 
@@ -45,18 +45,22 @@ export class WorkQueue {
     this.waiters.shift()?.();
   }
 
-  /** Adds the key after a delay; an earlier pending delay for the key wins. */
+  /** Adds the key after a delay; when a delay is already pending for the key, the sooner one wins. */
   addAfter(key: string, ms: number): void {
     if (this.shuttingDown) return;
     if (ms <= 0) return this.add(key);
+    const at = Date.now() + ms;
     const existing = this.timers.get(key);
-    if (existing) return;
+    if (existing) {
+      if (existing.at <= at) return;
+      clearTimeout(existing.timer);
+    }
     const t = setTimeout(() => {
       this.timers.delete(key);
       this.add(key);
     }, ms);
     t.unref?.();
-    this.timers.set(key, t);
+    this.timers.set(key, { timer: t, at });
   }
 
   /** Requeues with per-key exponential backoff; returns the delay used. */
@@ -66,7 +70,7 @@ export class WorkQueue {
     const delay = backoffDelay(n, backoff);
     const existing = this.timers.get(key);
     if (existing) {
-      clearTimeout(existing);
+      clearTimeout(existing.timer);
       this.timers.delete(key);
     }
     this.addAfter(key, delay);
@@ -99,7 +103,7 @@ export class WorkQueue {
 
   shutdown(): void {
     this.shuttingDown = true;
-    for (const t of this.timers.values()) clearTimeout(t);
+    for (const t of this.timers.values()) clearTimeout(t.timer);
     this.timers.clear();
     for (const w of this.waiters.splice(0)) w();
   }

@@ -22,3 +22,10 @@ export function binaries(dir = binaryDir()) {
 export function missingBinaries(dir = binaryDir()): string[] {
   return Object.values(binaries(dir)).filter((b) => !fs.existsSync(b));
 }
+
+export const HELM_VERSION = 'v3.22.0';
+
+/** helm, built by scripts/build-control-plane.sh beside the control plane (used by the chart tests). */
+export function helmBinary(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(binaryDir(env), '..', '..', 'tools', `helm-${env.LANYARD_HELM_VERSION ?? HELM_VERSION}`, 'helm');
+}

@@ -1,0 +1,835 @@
+// The PodIdentityAssociation reconciler (verification.md §3.1, §3.2, §10): keys are namespace/name, decisions come
+// from decide.ts, and this module performs them against EKS (through src/aws) and the Kubernetes API.
+import { randomUUID } from 'node:crypto';
+import { Counter } from 'prom-client';
+import type { Json } from '../kube/client.ts';
+import { isNotFound } from '../kube/client.ts';
+import { Informer } from '../kube/informer.ts';
+import { createEventRecorder, type EventRecorder } from '../kube/events.ts';
+import { conditionUnchanged, getCondition, setCondition, type Condition } from '../kube/conditions.ts';
+import { WorkQueue, runControllerLoop } from '../runtime/workqueue.ts';
+import type { Deps, Running } from '../runtime/deps.ts';
+import type { Association, AwsClients } from '../aws/index.ts';
+import { isAwsError } from '../aws/index.ts';
+import type { AssociationConfig } from '../config/associations.ts';
+import { PolicyCompiler, decidePolicy, type PolicySet } from '../verification/policy.ts';
+import { fingerprintOf } from '../verification/verified-identity.ts';
+import type { AssociationVerification } from './index.ts';
+import { createAssociationLookup, type AssociationIndex } from './lookup.ts';
+import {
+  FINALIZER,
+  GROUP,
+  KIND,
+  PLURAL,
+  PROBE_GATE,
+  PROBE_GENERATION_ANNOTATION,
+  PROBE_LABEL,
+  REPORTING_CONTROLLER,
+  VERSION,
+  ACK_GROUP,
+  desiredOf,
+  effectiveCluster,
+  lanyardRecord,
+  parseLanyardAssociation,
+  type AssociationRecord,
+  type LanyardAssociation,
+} from './model.ts';
+import {
+  awsErrorText,
+  classifyAwsError,
+  deriveReady,
+  deriveVerified,
+  describeRecord,
+  driftText,
+  isOutOfBand,
+  nextRolePropagation,
+  nextStep,
+  planSync,
+  selectOwner,
+  verifiedFromReport,
+  type Cond,
+  type EksOperation,
+  type ErrorClass,
+  type RolePropagation,
+  type SyncedFalseReason,
+} from './decide.ts';
+
+export interface AssociationControllerDeps extends Deps {
+  aws: Pick<AwsClients, 'eks'>;
+  events?: EventRecorder;
+  /** Share the webhook's or verifier's index in one process; else the controller starts its own. */
+  lookup?: AssociationIndex & Running;
+  /** Test hooks (A2: a crash between Create and the status write). */
+  hooks?: { afterCreate?: (key: string, created: Association) => Promise<void> };
+}
+
+export interface AssociationController extends Running {
+  /** The verifier's report of a ContainerCredentials exchange for an owned association (§10). */
+  recordVerification(v: AssociationVerification): void;
+  lookup: AssociationIndex;
+  /** Resolves when every informer has listed once. */
+  waitForSync(timeoutMs: number): Promise<boolean>;
+}
+
+type Result = 'in_sync' | 'created' | 'adopted' | 'updated' | 'retry' | 'terminal';
+
+const API = `/apis/${GROUP}/${VERSION}`;
+const VERIFICATION_WRITE_INTERVAL_MS = 5_000;
+/** A probe Pod just created may not be in the informer yet; remember it this long. */
+const PROBE_MEMORY_MS = 60_000;
+const EXPIRY_MARGIN_MS = 5_000;
+
+/** An AWS failure carried out of a step, already classified. */
+class StepFailure extends Error {
+  constructor(
+    readonly op: EksOperation,
+    readonly cls: ErrorClass,
+    readonly text: string,
+  ) {
+    super(text);
+  }
+}
+
+/** Thrown after the status was written, so the work queue retries with its per-key backoff. */
+class RetryLater extends Error {}
+
+interface ViRecord {
+  namespace: string;
+  name: string;
+  serviceAccount: string;
+  mode: string;
+  roleARN: string;
+  targetRoleARN: string;
+  fingerprint: string;
+  verifiedAt: string;
+  expiresAt: string;
+}
+
+interface ProbeRecord {
+  namespace: string;
+  name: string;
+  ownerUid: string;
+  ownerName: string;
+  generation: number;
+}
+
+function reconcileCounter(deps: Deps): Counter<'result'> {
+  const name = 'lanyard_association_reconciles_total';
+  const existing = deps.metrics.getSingleMetric(name);
+  if (existing) return existing as Counter<'result'>;
+  return new Counter({
+    name,
+    help: 'PodIdentityAssociation reconciles by result.',
+    labelNames: ['result'],
+    registers: [deps.metrics],
+  });
+}
+
+function assocPath(namespace: string, name?: string, sub?: string): string {
+  return `${API}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}${name ? `/${encodeURIComponent(name)}` : ''}${sub ? `/${sub}` : ''}`;
+}
+
+function regardingOf(obj: LanyardAssociation): Json {
+  return {
+    apiVersion: `${GROUP}/${VERSION}`,
+    kind: KIND,
+    metadata: { name: obj.name, namespace: obj.namespace, uid: obj.uid, resourceVersion: obj.resourceVersion },
+  };
+}
+
+function toFailure(op: EksOperation, e: unknown): StepFailure {
+  if (isAwsError(e)) {
+    const like = { code: e.code, httpStatus: e.httpStatus, message: e.message, retryable: e.retryable, requestId: e.requestId };
+    return new StepFailure(op, classifyAwsError(op, like), awsErrorText(like));
+  }
+  // Not an AWS answer (a bug or a local failure): retry with backoff, say what happened.
+  return new StepFailure(op, { kind: 'retryable', reason: 'AWSError' }, `${op}: ${e instanceof Error ? e.message : String(e)}`);
+}
+
+export async function startAssociationController(
+  deps: AssociationControllerDeps,
+  config: Readonly<AssociationConfig>,
+): Promise<AssociationController> {
+  const { kube, log, clock } = deps;
+  const eks = deps.aws.eks;
+  const events =
+    deps.events ?? createEventRecorder({ kube, reportingController: REPORTING_CONTROLLER, log, now: () => new Date(clock.now()) });
+  const counter = reconcileCounter(deps);
+  const ownLookup = !deps.lookup;
+  const lookup = deps.lookup ?? createAssociationLookup({ kube, log }, { clusterName: config.clusterName, observeAck: config.observeAck });
+  const queue = new WorkQueue();
+
+  const rolePropagation = new Map<string, RolePropagation>();
+  const pendingReports = new Map<string, AssociationVerification>();
+  const lastVerificationWrite = new Map<string, number>();
+  const reportTimers = new Map<string, NodeJS.Timeout>();
+  const recentProbes = new Map<string, { name: string; generation: number; at: number }>();
+
+  const keysOfPair = (cluster: string | undefined, namespace: string, serviceAccount: string): string[] =>
+    cluster ? lookup.recordsFor(cluster, namespace, serviceAccount).filter((r) => r.kind === 'lanyard').map((r) => `${r.objectNamespace}/${r.objectName}`) : [];
+  const enqueueAll = () => {
+    for (const r of lookup.lanyardRecords()) queue.add(`${r.objectNamespace}/${r.objectName}`);
+  };
+
+  // ---- Watches that requeue keys (§3.1: policies, namespace labels, ACK objects, the pair's VerifiedIdentities) --
+
+  const unsubscribe = lookup.subscribe(({ before, after }) => {
+    const r = after ?? before!;
+    if (r.kind === 'lanyard') {
+      const self = `${r.objectNamespace}/${r.objectName}`;
+      if (!before || !after || before.stamp !== after.stamp) queue.add(self);
+    }
+    // Ownership of the pair may have moved: every Lanyard object of the old and new pair looks again.
+    if (before && after && before.stamp === after.stamp && r.kind === 'lanyard') return;
+    for (const x of [before, after]) {
+      if (x) for (const k of keysOfPair(x.cluster, x.namespace, x.serviceAccount)) queue.add(k);
+    }
+  });
+
+  const compiler = new PolicyCompiler();
+  let policySet: PolicySet | undefined;
+  const policyChanged = () => {
+    policySet = undefined;
+    enqueueAll();
+  };
+  const policies = new Informer<Json>({
+    client: kube,
+    path: `${API}/identitypolicies`,
+    onAdd: policyChanged,
+    onUpdate: (o, old) => {
+      if (o?.metadata?.generation !== old?.metadata?.generation) policyChanged();
+    },
+    onDelete: policyChanged,
+    onError: (e) => log.warn({ err: String(e) }, 'IdentityPolicy watch error'),
+  }).start();
+  const currentPolicies = (): PolicySet => (policySet ??= compiler.compileAll(policies.store.values()));
+
+  const namespaceChanged = (ns: string) => {
+    for (const r of lookup.lanyardRecords()) if (r.objectNamespace === ns) queue.add(`${r.objectNamespace}/${r.objectName}`);
+  };
+  const namespaces = new Informer<{ name: string; labels: Record<string, string> }>({
+    client: kube,
+    path: '/api/v1/namespaces',
+    metadataOnly: true,
+    transform: (o) => ({ name: String(o?.metadata?.name), labels: { ...(o?.metadata?.labels ?? {}) } }),
+    onUpdate: (n, old) => {
+      if (JSON.stringify(n.labels) !== JSON.stringify(old.labels)) namespaceChanged(n.name);
+    },
+    onError: (e) => log.warn({ err: String(e) }, 'Namespace watch error'),
+  }).start();
+
+  const viChanged = (v: ViRecord) => {
+    const owner = lookup.ownerOf(config.clusterName, v.namespace, v.serviceAccount);
+    if (owner?.kind === 'lanyard') queue.add(`${owner.objectNamespace}/${owner.objectName}`);
+  };
+  const vis = new Informer<ViRecord>({
+    client: kube,
+    path: `${API}/verifiedidentities`,
+    transform: (o) => ({
+      namespace: String(o?.metadata?.namespace ?? ''),
+      name: String(o?.metadata?.name ?? ''),
+      serviceAccount: String(o?.spec?.serviceAccount ?? ''),
+      mode: String(o?.spec?.mode ?? ''),
+      roleARN: String(o?.spec?.roleARN ?? ''),
+      targetRoleARN: String(o?.spec?.targetRoleARN ?? ''),
+      fingerprint: String(o?.spec?.fingerprint ?? ''),
+      verifiedAt: String(o?.spec?.verifiedAt ?? ''),
+      expiresAt: String(o?.spec?.expiresAt ?? ''),
+    }),
+    onAdd: viChanged,
+    onUpdate: viChanged,
+    onDelete: viChanged,
+    onError: (e) => log.warn({ err: String(e) }, 'VerifiedIdentity watch error'),
+  }).start();
+
+  const probeChanged = (p: ProbeRecord) => {
+    if (p.ownerName) queue.add(`${p.namespace}/${p.ownerName}`);
+  };
+  const probes = new Informer<ProbeRecord>({
+    client: kube,
+    path: '/api/v1/pods',
+    labelSelector: `${PROBE_LABEL}=true`,
+    transform: (o) => {
+      const ref = (o?.metadata?.ownerReferences ?? []).find((r: Json) => r.kind === KIND && String(r.apiVersion).startsWith(`${GROUP}/`));
+      return {
+        namespace: String(o?.metadata?.namespace ?? ''),
+        name: String(o?.metadata?.name ?? ''),
+        ownerUid: String(ref?.uid ?? ''),
+        ownerName: String(ref?.name ?? ''),
+        generation: Number(o?.metadata?.annotations?.[PROBE_GENERATION_ANNOTATION] ?? 0),
+      };
+    },
+    onDelete: probeChanged,
+    onError: (e) => log.warn({ err: String(e) }, 'probe Pod watch error'),
+  }).start();
+
+  // ---- Kubernetes writes ------------------------------------------------------------------------------------------
+
+  const writeStatus = async (obj: LanyardAssociation, status: Record<string, unknown>): Promise<LanyardAssociation> => {
+    const updated = await kube.patch(assocPath(obj.namespace, obj.name, 'status'), { status }, 'application/merge-patch+json');
+    return parseLanyardAssociation(updated);
+  };
+
+  /** Writes the three conditions (and extra fields) when anything changed; returns the object as stored. */
+  const writeConditions = async (
+    obj: LanyardAssociation,
+    synced: Cond,
+    verified: Cond,
+    extra: Record<string, unknown> = {},
+  ): Promise<LanyardAssociation> => {
+    const ready = deriveReady(obj.generation, synced, verified);
+    const now = new Date(clock.now());
+    const unchanged =
+      [synced, verified, ready].every((c) => conditionUnchanged(obj.status.conditions, c)) &&
+      obj.status.observedGeneration === obj.generation &&
+      Object.entries(extra).every(([k, v]) => (obj.status as Record<string, unknown>)[k] === v);
+    if (unchanged) return obj;
+    let conditions: Condition[] = obj.status.conditions;
+    for (const c of [synced, verified, ready]) conditions = setCondition(conditions, c, now);
+    return await writeStatus(obj, { ...extra, observedGeneration: obj.generation, conditions });
+  };
+
+  const addFinalizer = async (obj: LanyardAssociation): Promise<LanyardAssociation> => {
+    const ops: Json[] = [{ op: 'test', path: '/metadata/resourceVersion', value: obj.resourceVersion }];
+    ops.push(
+      obj.finalizers.length === 0
+        ? { op: 'add', path: '/metadata/finalizers', value: [FINALIZER] }
+        : { op: 'add', path: '/metadata/finalizers/-', value: FINALIZER },
+    );
+    return parseLanyardAssociation(await kube.patch(assocPath(obj.namespace, obj.name), ops));
+  };
+
+  const removeFinalizer = async (obj: LanyardAssociation): Promise<void> => {
+    const i = obj.finalizers.indexOf(FINALIZER);
+    if (i < 0) return;
+    try {
+      await kube.patch(assocPath(obj.namespace, obj.name), [
+        { op: 'test', path: `/metadata/finalizers/${i}`, value: FINALIZER },
+        { op: 'remove', path: `/metadata/finalizers/${i}` },
+      ]);
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+  };
+
+  const deletePairVerifiedIdentities = async (namespace: string, serviceAccount: string): Promise<void> => {
+    for (const v of [...vis.store.values()]) {
+      if (v.namespace !== namespace || v.serviceAccount !== serviceAccount) continue;
+      try {
+        await kube.delete(`${API}/namespaces/${encodeURIComponent(namespace)}/verifiedidentities/${encodeURIComponent(v.name)}`);
+      } catch (e) {
+        if (!isNotFound(e)) throw e;
+      }
+    }
+  };
+
+  const probesOf = (obj: LanyardAssociation): ProbeRecord[] =>
+    [...probes.store.values()].filter((p) => p.namespace === obj.namespace && p.ownerUid === obj.uid);
+
+  const deletePod = async (namespace: string, name: string) => {
+    try {
+      await kube.delete(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`, {
+        gracePeriodSeconds: 0,
+      });
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+  };
+
+  const probePod = (obj: LanyardAssociation): Json => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      generateName: 'lanyard-probe-',
+      namespace: obj.namespace,
+      labels: { [PROBE_LABEL]: 'true' },
+      annotations: { [PROBE_GENERATION_ANNOTATION]: String(obj.generation) },
+      ownerReferences: [{ apiVersion: `${GROUP}/${VERSION}`, kind: KIND, name: obj.name, uid: obj.uid, controller: true }],
+    },
+    spec: {
+      serviceAccountName: obj.spec.serviceAccount,
+      automountServiceAccountToken: false,
+      restartPolicy: 'Never',
+      enableServiceLinks: false,
+      terminationGracePeriodSeconds: 0,
+      // Never removed, so the probe never runs: the verifier only needs a Pod to bind the token to.
+      schedulingGates: [{ name: PROBE_GATE }],
+      securityContext: { runAsNonRoot: true, runAsUser: 65535, runAsGroup: 65535, seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [
+        {
+          name: 'probe',
+          image: config.probeImage,
+          imagePullPolicy: 'IfNotPresent',
+          resources: { requests: { cpu: '1m', memory: '4Mi' }, limits: { cpu: '1m', memory: '4Mi' } },
+          securityContext: {
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            runAsNonRoot: true,
+            capabilities: { drop: ['ALL'] },
+          },
+        },
+      ],
+    },
+  });
+
+  // ---- Verification (§10) ------------------------------------------------------------------------------------------
+
+  const freshVerifiedAt = (obj: LanyardAssociation): string | undefined => {
+    const fp = fingerprintOf({
+      source: 'association',
+      uid: obj.uid,
+      associationID: obj.status.associationID,
+      roleARN: obj.spec.roleARN,
+      targetRoleARN: obj.spec.targetRoleARN,
+      disableSessionTags: obj.spec.disableSessionTags,
+    });
+    for (const v of vis.store.values()) {
+      if (v.namespace !== obj.namespace || v.serviceAccount !== obj.spec.serviceAccount) continue;
+      if (v.mode !== 'ContainerCredentials' || v.fingerprint !== fp) continue;
+      if (v.roleARN !== obj.spec.roleARN || v.targetRoleARN !== (obj.spec.targetRoleARN ?? '')) continue;
+      const exp = Date.parse(v.expiresAt);
+      if (Number.isFinite(exp) && exp - clock.now() > EXPIRY_MARGIN_MS) return v.verifiedAt;
+    }
+    return undefined;
+  };
+
+  /** Verified for an in-sync object: the pending report, else derived; creates or deletes probe Pods on the way. */
+  const verifyInSync = async (
+    key: string,
+    obj: LanyardAssociation,
+    invalidated: boolean,
+  ): Promise<{ verified: Cond; lastVerifiedTime?: string }> => {
+    const report = pendingReports.get(key);
+    pendingReports.delete(key);
+    let current = invalidated ? undefined : getCondition(obj.status.conditions, 'Verified');
+    let lastVerifiedTime: string | undefined;
+    if (report) {
+      const c = verifiedFromReport(obj, {
+        uid: report.association.uid,
+        roleARN: report.association.roleARN,
+        targetRoleARN: report.association.targetRoleARN,
+        associationID: report.association.associationID,
+        result: report.result,
+        message: report.message,
+      });
+      if (c) {
+        lastVerificationWrite.set(key, clock.now());
+        const prev = getCondition(obj.status.conditions, 'Verified');
+        if (prev?.status !== c.status || prev.reason !== c.reason) {
+          if (c.status === 'True') events.normal(regardingOf(obj), 'Verified', c.message);
+          else events.warning(regardingOf(obj), 'VerificationFailed', `${c.reason}: ${c.message}`);
+        }
+        current = { ...c, lastTransitionTime: '' };
+        if (c.status === 'True') lastVerifiedTime = (report.at ?? new Date(clock.now())).toISOString().replace(/\.\d{3}Z$/, 'Z');
+      }
+    }
+    const local = effectiveCluster(obj, config.clusterName) === config.clusterName;
+    const fresh = local ? freshVerifiedAt(obj) : undefined;
+    const mine = probesOf(obj);
+    const remembered = recentProbes.get(obj.uid);
+    if (remembered && clock.now() - remembered.at > PROBE_MEMORY_MS) recentProbes.delete(obj.uid);
+    const probeForGen =
+      mine.some((p) => p.generation === obj.generation) ||
+      (remembered?.generation === obj.generation && clock.now() - remembered.at <= PROBE_MEMORY_MS);
+    let probeError: string | undefined;
+    const draft = deriveVerified({ generation: obj.generation, synced: true, current, freshVerifiedAt: fresh });
+    if (draft.status === 'True') {
+      if (!lastVerifiedTime && draft.reason === 'CredentialsMatch' && fresh && !obj.status.lastVerifiedTime) lastVerifiedTime = fresh;
+      for (const p of mine) await deletePod(p.namespace, p.name);
+      recentProbes.delete(obj.uid);
+    } else {
+      for (const p of mine) if (p.generation !== obj.generation) await deletePod(p.namespace, p.name);
+      if (local && config.probe && !probeForGen && !fresh) {
+        try {
+          const pod = await kube.create(`/api/v1/namespaces/${encodeURIComponent(obj.namespace)}/pods`, probePod(obj));
+          recentProbes.set(obj.uid, { name: String(pod?.metadata?.name), generation: obj.generation, at: clock.now() });
+        } catch (e) {
+          probeError = `cannot create the probe Pod: ${e instanceof Error ? e.message : String(e)}`;
+        }
+      }
+    }
+    const waitingFor = !local
+      ? `the association is for cluster "${effectiveCluster(obj, config.clusterName)}"; only associations of "${config.clusterName}" (--cluster-name) can be verified from here`
+      : !config.probe
+        ? 'waiting for a workload Pod of the ServiceAccount to be verified (--association-probe=false)'
+        : undefined;
+    const verified = deriveVerified({
+      generation: obj.generation,
+      synced: true,
+      current,
+      freshVerifiedAt: fresh,
+      probeError,
+      waitingFor,
+    });
+    return { verified, lastVerifiedTime };
+  };
+
+  // ---- Reconcile (§3.1, §3.2) --------------------------------------------------------------------------------------
+
+  const syncedCond = (obj: LanyardAssociation, status: 'True' | 'False' | 'Unknown', reason: string, message: string): Cond => ({
+    type: 'Synced',
+    status,
+    reason,
+    message,
+    observedGeneration: obj.generation,
+  });
+
+  const notSyncedVerified = (obj: LanyardAssociation): Cond =>
+    deriveVerified({ generation: obj.generation, synced: false, current: getCondition(obj.status.conditions, 'Verified') });
+
+  /** Writes Synced=False with a reason and derived Verified/Ready; emits the matching Event on a change. */
+  const failSynced = async (obj: LanyardAssociation, reason: SyncedFalseReason, message: string): Promise<LanyardAssociation> => {
+    const synced = syncedCond(obj, 'False', reason, message);
+    if (!conditionUnchanged(obj.status.conditions, synced)) {
+      if (reason === 'PolicyDenied') events.warning(regardingOf(obj), 'PolicyDenied', message);
+      else if (reason === 'RolePropagating') events.normal(regardingOf(obj), 'RolePropagating', message);
+      else if (reason !== 'Duplicate') events.warning(regardingOf(obj), 'SyncFailed', message);
+    }
+    return await writeConditions(obj, synced, notSyncedVerified(obj));
+  };
+
+  const reconcile = async (key: string): Promise<{ requeueAfterMs?: number } | void> => {
+    const slash = key.indexOf('/');
+    const namespace = key.slice(0, slash);
+    const name = key.slice(slash + 1);
+    let raw: Json;
+    try {
+      raw = await kube.get(assocPath(namespace, name));
+    } catch (e) {
+      if (isNotFound(e)) {
+        rolePropagation.delete(key);
+        pendingReports.delete(key);
+        lastVerificationWrite.delete(key);
+        return;
+      }
+      throw e;
+    }
+    let obj = parseLanyardAssociation(raw);
+    const cluster = effectiveCluster(obj, config.clusterName);
+    const self = lanyardRecord(raw, config.clusterName);
+    // The object itself counts even before the index has seen it.
+    const owner = selectOwner([
+      ...lookup.recordsFor(cluster, namespace, obj.spec.serviceAccount).filter((r) => r.uid !== obj.uid),
+      self,
+    ]);
+    const nsLabels = namespaces.store.get(namespace)?.labels;
+    const decision = decidePolicy(currentPolicies(), {
+      namespace,
+      namespaceLabels: nsLabels,
+      serviceAccount: obj.spec.serviceAccount,
+      roleARN: obj.spec.roleARN,
+      targetRoleARN: obj.spec.targetRoleARN,
+    });
+    const step = nextStep({
+      obj,
+      cluster,
+      owner,
+      policy: decision.allowed ? { allowed: true } : { allowed: false, message: decision.message },
+    });
+
+    switch (step.kind) {
+      case 'ignore':
+        return;
+      case 'releaseRetained':
+        await removeFinalizer(obj);
+        log.info({ association: key, associationID: obj.status.associationID }, 'deletion policy retain: association kept in EKS');
+        return;
+      case 'delete':
+        return await finalizeDelete(key, obj, step.cluster, step.associationId);
+      case 'duplicate':
+        counter.inc({ result: 'terminal' });
+        await failSynced(
+          obj,
+          'Duplicate',
+          `ServiceAccount ${namespace}/${obj.spec.serviceAccount} in cluster ${cluster} is already associated by ${describeRecord(step.owner)}`,
+        );
+        return { requeueAfterMs: config.resyncMs };
+      case 'policyDenied':
+        counter.inc({ result: 'terminal' });
+        await failSynced(obj, 'PolicyDenied', step.message);
+        return { requeueAfterMs: config.resyncMs };
+      case 'addFinalizer':
+        obj = await addFinalizer(obj);
+        break;
+      default:
+        break;
+    }
+
+    try {
+      return await sync(key, obj, cluster);
+    } catch (e) {
+      if (!(e instanceof StepFailure)) throw e;
+      return await handleFailure(key, obj, e);
+    }
+  };
+
+  const handleFailure = async (key: string, obj: LanyardAssociation, f: StepFailure): Promise<{ requeueAfterMs: number }> => {
+    // Re-read: the failing step may have written status (id persisted) before failing.
+    const fresh = parseLanyardAssociation(await kube.get(assocPath(obj.namespace, obj.name)));
+    switch (f.cls.kind) {
+      case 'rolePropagating': {
+        const next = nextRolePropagation(rolePropagation.get(key), fresh.generation, clock.now(), config.rolePropagationTimeoutMs);
+        rolePropagation.set(key, next.state);
+        if (next.retryInMs !== undefined) {
+          counter.inc({ result: 'retry' });
+          await failSynced(fresh, 'RolePropagating', `IAM has not propagated the role yet; retrying (${f.text})`);
+          return { requeueAfterMs: next.retryInMs };
+        }
+        counter.inc({ result: 'terminal' });
+        await failSynced(
+          fresh,
+          'RoleNotFound',
+          `the role still does not exist ${Math.round(config.rolePropagationTimeoutMs / 1000)}s after the first attempt: ${f.text}`,
+        );
+        return { requeueAfterMs: config.resyncMs };
+      }
+      case 'terminal':
+        counter.inc({ result: 'terminal' });
+        await failSynced(fresh, f.cls.reason, f.text);
+        return { requeueAfterMs: config.resyncMs };
+      default:
+        counter.inc({ result: 'retry' });
+        await failSynced(fresh, 'AWSError', f.text);
+        throw new RetryLater(f.text);
+    }
+  };
+
+  const call = async <T>(op: EksOperation, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (e) {
+      throw toFailure(op, e);
+    }
+  };
+
+  /** Create (5), adopt (5a), describe (6), drift (7), tags (8), in sync (9). */
+  const sync = async (key: string, start: LanyardAssociation, cluster: string): Promise<{ requeueAfterMs: number }> => {
+    let obj = start;
+    const desired = desiredOf(obj, config.clusterName);
+    let observed: Association | undefined;
+    let result: Result = 'in_sync';
+
+    if (obj.status.associationID) {
+      try {
+        observed = await eks.describe(cluster, obj.status.associationID);
+      } catch (e) {
+        const f = toFailure('describe', e);
+        if (f.cls.kind !== 'notFound') throw f;
+        events.warning(
+          regardingOf(obj),
+          'Recreated',
+          `association ${obj.status.associationID} was deleted outside Lanyard; creating it again`,
+        );
+        obj = await writeStatus(obj, { associationID: null, associationARN: null, externalID: null });
+      }
+    }
+
+    if (!observed) {
+      const made = await createOrAdopt(obj, cluster);
+      observed = made.association;
+      if (made.created) await deps.hooks?.afterCreate?.(key, made.association);
+      // Persisted before any other step, so a later failure never loses the id.
+      obj = await writeStatus(obj, {
+        clusterName: cluster,
+        associationID: observed.associationId,
+        associationARN: observed.associationArn,
+        externalID: observed.externalId ?? null,
+      });
+      result = made.created ? 'created' : 'adopted';
+      if (made.created) {
+        events.normal(regardingOf(obj), 'Created', `created association ${observed.associationId} in cluster ${cluster}`);
+      } else {
+        events.normal(
+          regardingOf(obj),
+          'Adopted',
+          `adopted existing association ${observed.associationId} for ${desired.namespace}/${desired.serviceAccount} in cluster ${cluster}`,
+        );
+      }
+    }
+    rolePropagation.delete(key);
+
+    const plan = planSync(desired, observed);
+    let invalidated = false;
+    if (plan.update) {
+      const outOfBand = isOutOfBand(obj) && result === 'in_sync';
+      observed = await call('update', () =>
+        eks.update({
+          clusterName: cluster,
+          associationId: observed!.associationId,
+          ...plan.update!,
+          clientRequestToken: randomUUID(),
+        }),
+      );
+      if (outOfBand) events.warning(regardingOf(obj), 'DriftCorrected', `corrected a change made outside Lanyard: ${driftText(plan.drift)}`);
+      else events.normal(regardingOf(obj), 'Updated', `updated association ${observed.associationId}: ${driftText(plan.drift)}`);
+      await deletePairVerifiedIdentities(obj.namespace, obj.spec.serviceAccount);
+      invalidated = true;
+      if (result === 'in_sync') result = 'updated';
+    }
+    const arn = observed.associationArn;
+    if (Object.keys(plan.tagsToSet).length > 0) await call('tag', () => eks.tagResource(arn, plan.tagsToSet));
+    if (plan.tagKeysToRemove.length > 0) await call('untag', () => eks.untagResource(arn, plan.tagKeysToRemove));
+    if (Object.keys(plan.tagsToSet).length > 0 || plan.tagKeysToRemove.length > 0) {
+      const parts = [
+        ...Object.keys(plan.tagsToSet).map((k) => `set ${k}`),
+        ...plan.tagKeysToRemove.map((k) => `removed ${k}`),
+      ];
+      events.normal(regardingOf(obj), 'TagsUpdated', parts.join(', '));
+      if (result === 'in_sync') result = 'updated';
+    }
+
+    const synced = syncedCond(
+      obj,
+      'True',
+      'InSync',
+      `EKS association ${observed.associationId} has the desired role, target role, session-tag flag and tags`,
+    );
+    const { verified, lastVerifiedTime } = await verifyInSync(key, obj, invalidated);
+    const extra: Record<string, unknown> = {};
+    if (obj.status.clusterName !== cluster) extra.clusterName = cluster;
+    if (obj.status.associationID !== observed.associationId) extra.associationID = observed.associationId;
+    if (obj.status.associationARN !== observed.associationArn) extra.associationARN = observed.associationArn;
+    if ((obj.status.externalID ?? undefined) !== (observed.externalId ?? undefined)) extra.externalID = observed.externalId ?? null;
+    if (lastVerifiedTime) extra.lastVerifiedTime = lastVerifiedTime;
+    await writeConditions(obj, synced, verified, extra);
+    counter.inc({ result });
+    return { requeueAfterMs: config.resyncMs };
+  };
+
+  /** 5: Create with clientRequestToken = uid; 5a: on 409, adopt. */
+  const createOrAdopt = async (obj: LanyardAssociation, cluster: string): Promise<{ association: Association; created: boolean }> => {
+    const desired = desiredOf(obj, config.clusterName);
+    try {
+      const association = await eks.createPodIdentityAssociation({
+        clusterName: cluster,
+        namespace: desired.namespace,
+        serviceAccount: desired.serviceAccount,
+        roleArn: desired.roleArn,
+        targetRoleArn: desired.targetRoleArn || undefined,
+        disableSessionTags: desired.disableSessionTags,
+        tags: desired.tags,
+        // The object's uid: a repeat after a crash returns the same association instead of a second one.
+        clientRequestToken: obj.uid,
+      });
+      return { association, created: true };
+    } catch (e) {
+      const f = toFailure('create', e);
+      if (f.cls.kind !== 'adopt') throw f;
+      return { association: await adopt(obj, cluster, f.cls.associationId, f.text), created: false };
+    }
+  };
+
+  /** 5a: the id from the 409 message, else the one exact List match; then Describe (List carries no role). */
+  const adopt = async (obj: LanyardAssociation, cluster: string, fromMessage: string | undefined, text: string): Promise<Association> => {
+    let id = fromMessage;
+    if (!id) {
+      const found = await call('list', () => eks.list(cluster, { namespace: obj.namespace, serviceAccount: obj.spec.serviceAccount }));
+      const exact = found.filter((a) => a.namespace === obj.namespace && a.serviceAccount === obj.spec.serviceAccount);
+      if (exact.length !== 1) {
+        throw new StepFailure('list', { kind: 'retryable', reason: 'AWSError' }, `${text}; List found ${exact.length} matching associations`);
+      }
+      id = exact[0]!.associationId;
+    }
+    return await call('describe', () => eks.describe(cluster, id));
+  };
+
+  const finalizeDelete = async (
+    key: string,
+    obj: LanyardAssociation,
+    cluster: string,
+    associationId: string | undefined,
+  ): Promise<void> => {
+    if (associationId) {
+      try {
+        await eks.delete(cluster, associationId);
+      } catch (e) {
+        const f = toFailure('delete', e);
+        if (f.cls.kind !== 'notFound') {
+          const message = `cannot delete association ${associationId}: ${f.text}`;
+          await failSynced(obj, 'DeleteFailed', message);
+          throw new RetryLater(message);
+        }
+      }
+      await deletePairVerifiedIdentities(obj.namespace, obj.spec.serviceAccount);
+    }
+    for (const p of probesOf(obj)) await deletePod(p.namespace, p.name);
+    await removeFinalizer(obj);
+    rolePropagation.delete(key);
+    pendingReports.delete(key);
+    recentProbes.delete(obj.uid);
+    if (associationId) events.normal(regardingOf(obj), 'Deleted', `deleted association ${associationId} in cluster ${cluster}`);
+  };
+
+  // ---- Verifier reports --------------------------------------------------------------------------------------------
+
+  const recordVerification = (v: AssociationVerification): void => {
+    const a = v.association;
+    if (a.kind === 'ack') {
+      // Observed ACK objects are never written: the outcome becomes an Event on them.
+      const regarding = {
+        apiVersion: `${ACK_GROUP}/${VERSION}`,
+        kind: KIND,
+        metadata: { name: a.objectName, namespace: a.objectNamespace, uid: a.uid },
+      };
+      if (v.result === 'CredentialsMatch') events.normal(regarding, 'IdentityVerified', v.message);
+      else events.warning(regarding, 'IdentityNotVerified', `${v.result}: ${v.message}`);
+      return;
+    }
+    const key = `${a.objectNamespace}/${a.objectName}`;
+    pendingReports.set(key, v);
+    if (reportTimers.has(key)) return;
+    const wait = (lastVerificationWrite.get(key) ?? -Infinity) + VERIFICATION_WRITE_INTERVAL_MS - clock.now();
+    if (wait <= 0) {
+      queue.add(key);
+      return;
+    }
+    const t = setTimeout(() => {
+      reportTimers.delete(key);
+      queue.add(key);
+    }, wait);
+    t.unref?.();
+    reportTimers.set(key, t);
+  };
+
+  // ---- Start -------------------------------------------------------------------------------------------------------
+
+  const loop = runControllerLoop({
+    name: 'associations',
+    queue,
+    workers: config.workers,
+    reconcile,
+    onError: (key, e, retryInMs) => {
+      if (e instanceof RetryLater) log.info({ association: key, retryInMs, err: e.message }, 'association will be retried');
+      else log.error({ association: key, retryInMs, err: e instanceof Error ? e.message : String(e) }, 'association reconcile failed');
+    },
+  });
+
+  const waitForSync = async (timeoutMs: number): Promise<boolean> => {
+    const results = await Promise.all([
+      lookup.waitForSync(timeoutMs),
+      policies.waitForSync(timeoutMs),
+      namespaces.waitForSync(timeoutMs),
+      vis.waitForSync(timeoutMs),
+      probes.waitForSync(timeoutMs),
+    ]);
+    return results.every(Boolean);
+  };
+
+  return {
+    lookup,
+    recordVerification,
+    waitForSync,
+    async stop() {
+      unsubscribe();
+      queue.shutdown();
+      for (const t of reportTimers.values()) clearTimeout(t);
+      reportTimers.clear();
+      policies.stop();
+      namespaces.stop();
+      vis.stop();
+      probes.stop();
+      if (ownLookup) await lookup.stop();
+      await loop;
+    },
+  };
+}

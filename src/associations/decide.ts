@@ -1,0 +1,303 @@
+// The pure decision core of the association reconciler (verification.md §3.1, §3.2, §10): owner selection, AWS
+// error classification, drift and tag comparison, the next step for an object, and the Verified/Ready conditions.
+// Plain objects in, decisions out; the reconciler (controller.ts) performs them.
+import type { Condition } from '../kube/conditions.ts';
+import type { Association } from '../aws/index.ts';
+import type { AssociationRecord, DesiredAssociation, LanyardAssociation } from './model.ts';
+import { FINALIZER } from './model.ts';
+
+// ---- Owner ------------------------------------------------------------------------------------------------------
+
+/** Oldest wins: creationTimestamp, then (for equal timestamps, second resolution) kind and namespace/name. */
+export function compareAge(a: AssociationRecord, b: AssociationRecord): number {
+  if (a.creationTimestamp !== b.creationTimestamp) return a.creationTimestamp < b.creationTimestamp ? -1 : 1;
+  const an = `${a.objectName}\u0000${a.objectNamespace}\u0000${a.kind}`;
+  const bn = `${b.objectName}\u0000${b.objectNamespace}\u0000${b.kind}`;
+  return an < bn ? -1 : an > bn ? 1 : 0;
+}
+
+/** The owner among the associations of one pair: deleting objects no longer count. */
+export function selectOwner(candidates: Iterable<AssociationRecord>): AssociationRecord | undefined {
+  let best: AssociationRecord | undefined;
+  for (const c of candidates) {
+    if (c.deleting) continue;
+    if (!best || compareAge(c, best) < 0) best = c;
+  }
+  return best;
+}
+
+export function describeRecord(r: Pick<AssociationRecord, 'kind' | 'objectNamespace' | 'objectName'>): string {
+  const kind = r.kind === 'ack' ? 'ACK PodIdentityAssociation' : 'PodIdentityAssociation';
+  return `${kind} ${r.objectNamespace}/${r.objectName}`;
+}
+
+// ---- AWS errors -------------------------------------------------------------------------------------------------
+
+export type EksOperation = 'create' | 'describe' | 'list' | 'update' | 'delete' | 'tag' | 'untag';
+
+/** The structural shape of src/aws's typed EKS errors. */
+export interface AwsErrorLike {
+  code: string;
+  httpStatus?: number;
+  message: string;
+  retryable?: boolean;
+  requestId?: string;
+}
+
+export type SyncedFalseReason =
+  | 'PolicyDenied'
+  | 'RolePropagating'
+  | 'RoleNotFound'
+  | 'InvalidSpec'
+  | 'AccessDenied'
+  | 'ClusterNotFound'
+  | 'LimitExceeded'
+  | 'Duplicate'
+  | 'AWSError'
+  | 'DeleteFailed';
+
+export type ErrorClass =
+  | { kind: 'adopt'; associationId?: string }
+  | { kind: 'rolePropagating' }
+  | { kind: 'notFound' }
+  | { kind: 'terminal'; reason: SyncedFalseReason }
+  | { kind: 'retryable'; reason: 'AWSError' };
+
+const ROLE_MISSING = /role\b.*\bdoes not exist/i;
+const ASSOCIATION_ID = /\ba-[0-9a-z]{17}\b/;
+// EKS refuses a reused clientRequestToken with other input: the association exists, made by an earlier attempt.
+const TOKEN_REUSED = /token|idempot/i;
+
+/** The table of verification.md §3.1: which AWS answers adopt, retry (bounded or not), recreate or stop. */
+export function classifyAwsError(op: EksOperation, e: AwsErrorLike): ErrorClass {
+  switch (e.code) {
+    case 'ResourceInUseException':
+      if (op === 'create') return { kind: 'adopt', associationId: ASSOCIATION_ID.exec(e.message)?.[0] };
+      return { kind: 'terminal', reason: 'InvalidSpec' };
+    case 'InvalidParameterException':
+      if ((op === 'create' || op === 'update') && ROLE_MISSING.test(e.message)) return { kind: 'rolePropagating' };
+      return { kind: 'terminal', reason: 'InvalidSpec' };
+    case 'InvalidRequestException':
+      if (op === 'create' && TOKEN_REUSED.test(e.message)) return { kind: 'adopt' };
+      return { kind: 'terminal', reason: 'InvalidSpec' };
+    case 'ResourceNotFoundException':
+      return op === 'create' || op === 'list' ? { kind: 'terminal', reason: 'ClusterNotFound' } : { kind: 'notFound' };
+    case 'ResourceLimitExceededException':
+      return { kind: 'terminal', reason: 'LimitExceeded' };
+    case 'AccessDeniedException':
+      return { kind: 'terminal', reason: 'AccessDenied' };
+    default:
+      // Throttling, 5xx, timeouts, resets, and codes this table does not know (credential expiry and the like, which
+      // an operator fixes without touching the object): retry with backoff.
+      return { kind: 'retryable', reason: 'AWSError' };
+  }
+}
+
+/** `Code: message (request id …)`, the text of SyncFailed Events and AWSError conditions. */
+export function awsErrorText(e: AwsErrorLike): string {
+  return `${e.code}: ${e.message}${e.requestId ? ` (request id ${e.requestId})` : ''}`;
+}
+
+// ---- Role propagation -------------------------------------------------------------------------------------------
+
+export interface RolePropagation {
+  generation: number;
+  firstErrorAt: number;
+  attempts: number;
+}
+
+/**
+ * Bounded retry while IAM propagates a new role: 1, 2, 4 … s capped at 15 s, until `timeoutMs` after the first such
+ * error for this generation; then RoleNotFound (terminal).
+ */
+export function nextRolePropagation(
+  prev: RolePropagation | undefined,
+  generation: number,
+  now: number,
+  timeoutMs: number,
+): { state: RolePropagation; retryInMs?: number } {
+  const state: RolePropagation =
+    prev && prev.generation === generation
+      ? { ...prev, attempts: prev.attempts + 1 }
+      : { generation, firstErrorAt: now, attempts: 1 };
+  if (now - state.firstErrorAt >= timeoutMs) return { state };
+  const delay = Math.min(15_000, 1000 * 2 ** (state.attempts - 1));
+  return { state, retryInMs: Math.min(delay, state.firstErrorAt + timeoutMs - now) };
+}
+
+// ---- Next step --------------------------------------------------------------------------------------------------
+
+export type Step =
+  | { kind: 'ignore' }
+  | { kind: 'releaseRetained' }
+  | { kind: 'delete'; associationId?: string; cluster: string }
+  | { kind: 'duplicate'; owner: AssociationRecord }
+  | { kind: 'policyDenied'; message: string }
+  | { kind: 'addFinalizer' }
+  | { kind: 'create' }
+  | { kind: 'describe'; associationId: string };
+
+export interface StepInput {
+  obj: LanyardAssociation;
+  cluster: string;
+  /** The pair's owner by the oldest-wins rule (§3.1 step 2). */
+  owner: AssociationRecord | undefined;
+  policy: { allowed: true } | { allowed: false; message: string };
+}
+
+/** Steps 1–6 of §3.1: what the reconciler does next for this object. */
+export function nextStep({ obj, cluster, owner, policy }: StepInput): Step {
+  const hasFinalizer = obj.finalizers.includes(FINALIZER);
+  if (obj.deleting) {
+    if (!hasFinalizer) return { kind: 'ignore' };
+    if (obj.retain) return { kind: 'releaseRetained' };
+    return { kind: 'delete', associationId: obj.status.associationID, cluster };
+  }
+  if (owner && owner.uid !== obj.uid) return { kind: 'duplicate', owner };
+  if (!policy.allowed) return { kind: 'policyDenied', message: policy.message };
+  if (!hasFinalizer) return { kind: 'addFinalizer' };
+  if (!obj.status.associationID) return { kind: 'create' };
+  return { kind: 'describe', associationId: obj.status.associationID };
+}
+
+// ---- Drift and tags (steps 7, 8) --------------------------------------------------------------------------------
+
+export interface FieldDrift {
+  field: 'roleARN' | 'targetRoleARN' | 'disableSessionTags';
+  observed: string;
+  desired: string;
+}
+
+export interface SyncPlan {
+  drift: FieldDrift[];
+  /** The Update input when drift is non-empty; `targetRoleArn: ""` clears (EKS ignores null). */
+  update?: { roleArn: string; targetRoleArn: string; disableSessionTags: boolean };
+  tagsToSet: Record<string, string>;
+  tagKeysToRemove: string[];
+}
+
+export function planSync(
+  desired: DesiredAssociation,
+  observed: Pick<Association, 'roleArn' | 'targetRoleArn' | 'disableSessionTags' | 'tags'>,
+): SyncPlan {
+  const drift: FieldDrift[] = [];
+  if (observed.roleArn !== desired.roleArn) {
+    drift.push({ field: 'roleARN', observed: observed.roleArn, desired: desired.roleArn });
+  }
+  if ((observed.targetRoleArn ?? '') !== desired.targetRoleArn) {
+    drift.push({ field: 'targetRoleARN', observed: observed.targetRoleArn ?? '', desired: desired.targetRoleArn });
+  }
+  if ((observed.disableSessionTags ?? false) !== desired.disableSessionTags) {
+    drift.push({
+      field: 'disableSessionTags',
+      observed: String(observed.disableSessionTags ?? false),
+      desired: String(desired.disableSessionTags),
+    });
+  }
+  const { set, remove } = diffTags(desired.tags, observed.tags ?? {});
+  return {
+    drift,
+    update:
+      drift.length > 0
+        ? { roleArn: desired.roleArn, targetRoleArn: desired.targetRoleArn, disableSessionTags: desired.disableSessionTags }
+        : undefined,
+    tagsToSet: set,
+    tagKeysToRemove: remove,
+  };
+}
+
+/** Tags to (re)set and keys to remove; `aws:` tags belong to AWS and are never removed. */
+export function diffTags(
+  desired: Record<string, string>,
+  observed: Record<string, string>,
+): { set: Record<string, string>; remove: string[] } {
+  const set: Record<string, string> = {};
+  for (const [k, v] of Object.entries(desired)) if (observed[k] !== v) set[k] = v;
+  const remove = Object.keys(observed)
+    .filter((k) => !(k in desired) && !k.startsWith('aws:'))
+    .sort();
+  return { set, remove };
+}
+
+export function driftText(d: FieldDrift[]): string {
+  return d.map((x) => `${x.field}: observed "${x.observed}", desired "${x.desired}"`).join('; ');
+}
+
+/** The drift is out of band when the spec has not changed since the last successful sync. */
+export function isOutOfBand(obj: LanyardAssociation): boolean {
+  const synced = obj.status.conditions.find((c) => c.type === 'Synced');
+  return obj.status.observedGeneration === obj.generation && synced?.status === 'True';
+}
+
+// ---- Verified and Ready (§3, §10) -------------------------------------------------------------------------------
+
+export type Cond = Omit<Condition, 'lastTransitionTime'>;
+
+export const REPORT_REASONS = new Set(['CredentialsMatch', 'RoleMismatch', 'ExchangeFailed', 'VerificationTimeout']);
+
+export interface VerifiedInput {
+  generation: number;
+  synced: boolean;
+  current: Condition | undefined;
+  /** A fresh VerifiedIdentity for this association's identity (verification.md §8). */
+  freshVerifiedAt?: string;
+  /** Error from creating the probe Pod. */
+  probeError?: string;
+  /** Why no exchange can run here (association for another cluster, probe disabled). */
+  waitingFor?: string;
+}
+
+/** Verified for the current generation: a verifier report for it stands; otherwise it is derived. */
+export function deriveVerified(i: VerifiedInput): Cond {
+  const c = i.current;
+  if (c && c.observedGeneration === i.generation && REPORT_REASONS.has(c.reason)) {
+    return { type: 'Verified', status: c.status, reason: c.reason, message: c.message, observedGeneration: i.generation };
+  }
+  const base = { type: 'Verified', observedGeneration: i.generation } as const;
+  if (!i.synced) return { ...base, status: 'Unknown', reason: 'NotSynced', message: 'waiting for Synced=True' };
+  if (i.freshVerifiedAt) {
+    return {
+      ...base,
+      status: 'True',
+      reason: 'CredentialsMatch',
+      message: `an exchange at ${i.freshVerifiedAt} returned the effective role`,
+    };
+  }
+  if (i.probeError) return { ...base, status: 'Unknown', reason: 'ProbeFailed', message: i.probeError };
+  return {
+    ...base,
+    status: 'Unknown',
+    reason: 'Verifying',
+    message: i.waitingFor ?? 'waiting for a credential exchange through the probe Pod',
+  };
+}
+
+export function deriveReady(generation: number, synced: Cond, verified: Cond): Cond {
+  const base = { type: 'Ready', observedGeneration: generation } as const;
+  if (synced.status !== 'True') {
+    return { ...base, status: 'False', reason: 'NotSynced', message: `Synced is ${synced.status}: ${synced.reason}` };
+  }
+  if (verified.status === 'True') return { ...base, status: 'True', reason: 'Ready', message: 'synced and verified' };
+  if (verified.status === 'False') {
+    return { ...base, status: 'False', reason: 'NotVerified', message: `${verified.reason}: ${verified.message}` };
+  }
+  return { ...base, status: 'Unknown', reason: 'Verifying', message: verified.message };
+}
+
+/** Maps a verifier report to the Verified condition; undefined when the report is stale for this object. */
+export function verifiedFromReport(
+  obj: LanyardAssociation,
+  report: { uid: string; roleARN?: string; targetRoleARN?: string; associationID?: string; result: string; message: string },
+): Cond | undefined {
+  if (report.uid !== obj.uid) return undefined;
+  if ((report.roleARN ?? '') !== obj.spec.roleARN) return undefined;
+  if ((report.targetRoleARN ?? '') !== (obj.spec.targetRoleARN ?? '')) return undefined;
+  if (report.associationID && obj.status.associationID && report.associationID !== obj.status.associationID) return undefined;
+  return {
+    type: 'Verified',
+    status: report.result === 'CredentialsMatch' ? 'True' : 'False',
+    reason: report.result,
+    message: report.message,
+    observedGeneration: obj.generation,
+  };
+}

@@ -1,0 +1,223 @@
+// The association index shared by the webhook, the verifier and the association controller (verification.md §3.1
+// step 2, §4; webhook.md §2.5): informers over Lanyard and, when observed, ACK PodIdentityAssociation objects,
+// indexed by (cluster, namespace, serviceAccount). The oldest non-deleting object of a pair is its owner.
+import type { Json } from '../kube/client.ts';
+import { Informer } from '../kube/informer.ts';
+import type { Deps, Running } from '../runtime/deps.ts';
+import type { AssociationIdentity, AssociationLookup } from '../identity/sources.ts';
+import { ACK_GROUP, GROUP, PLURAL, VERSION, ackRecord, lanyardRecord, pairKey, type AssociationRecord } from './model.ts';
+import { selectOwner } from './decide.ts';
+
+export type { AssociationRecord } from './model.ts';
+
+export interface AssociationChange {
+  before?: AssociationRecord;
+  after?: AssociationRecord;
+}
+
+export interface AssociationIndex extends AssociationLookup {
+  /** The owner of a pair in any cluster (the controller manages associations of other clusters too). */
+  ownerOf(cluster: string, namespace: string, serviceAccount: string): AssociationRecord | undefined;
+  /** The Lanyard record of an object, by its namespace/name. */
+  lanyard(namespace: string, name: string): AssociationRecord | undefined;
+  /** Every record of a pair, owner first. */
+  recordsFor(cluster: string, namespace: string, serviceAccount: string): AssociationRecord[];
+  lanyardRecords(): Iterable<AssociationRecord>;
+  /** Called for every add, update and delete of either kind (after the index is updated). */
+  subscribe(fn: (c: AssociationChange) => void): () => void;
+  ackObserved(): boolean;
+  waitForSync(timeoutMs: number): Promise<boolean>;
+}
+
+export interface LookupOptions {
+  clusterName: string;
+  observeAck: 'auto' | 'true' | 'false';
+  /** How often `auto` checks whether a CRD is served (default 60 s). */
+  discoveryIntervalMs?: number;
+}
+
+const RECHECK_MS = 60_000;
+
+/** Watches one kind while it is served (discovery), so a missing CRD reads as "no objects" instead of an error. */
+class ServedKind {
+  informer?: Informer<AssociationRecord>;
+  private checked = false;
+  constructor(
+    readonly group: string,
+    private readonly always: boolean,
+    private readonly deps: Pick<Deps, 'kube' | 'log'>,
+    private readonly transform: (o: Json) => AssociationRecord,
+    private readonly onAdd: (r: AssociationRecord) => void,
+    private readonly onUpdate: (r: AssociationRecord, old: AssociationRecord) => void,
+    private readonly onDelete: (r: AssociationRecord) => void,
+  ) {}
+
+  get synced(): boolean {
+    if (this.informer) return this.informer.synced;
+    return this.checked && !this.always;
+  }
+
+  async check(): Promise<void> {
+    let served = this.always;
+    if (!served) {
+      try {
+        const res = await this.deps.kube.raw({ path: `/apis/${this.group}/${VERSION}` });
+        served = res.status === 200 && (res.body?.resources ?? []).some((r: Json) => r.name === PLURAL);
+        if (res.status !== 200 && res.status !== 404) throw new Error(`discovery answered ${res.status}`);
+      } catch (e) {
+        // Keep the current state on a transient discovery error.
+        this.deps.log.warn({ err: String(e), group: this.group }, 'association discovery failed');
+        return;
+      }
+    }
+    if (served && !this.informer) {
+      this.deps.log.info({ group: this.group }, 'watching PodIdentityAssociation objects');
+      this.informer = new Informer<AssociationRecord>({
+        client: this.deps.kube,
+        path: `/apis/${this.group}/${VERSION}/${PLURAL}`,
+        transform: this.transform,
+        onAdd: (r) => this.onAdd(r),
+        onUpdate: (r, old) => this.onUpdate(r, old),
+        onDelete: (r) => this.onDelete(r),
+        onError: (e) => this.deps.log.warn({ err: String(e), group: this.group }, 'association watch error'),
+      }).start();
+    } else if (!served && this.informer) {
+      this.deps.log.info({ group: this.group }, 'PodIdentityAssociation CRD no longer served; forgetting its objects');
+      const inf = this.informer;
+      this.informer = undefined;
+      inf.stop();
+      for (const r of inf.store.values()) this.onDelete(r);
+    }
+    this.checked = true;
+  }
+
+  stop(): void {
+    this.informer?.stop();
+  }
+}
+
+export function createAssociationLookup(deps: Pick<Deps, 'kube' | 'log'>, opts: LookupOptions): AssociationIndex & Running {
+  const byPair = new Map<string, Map<string, AssociationRecord>>();
+  const listeners = new Set<(c: AssociationChange) => void>();
+  const warnedClusterRef = new Set<string>();
+  const id = (r: AssociationRecord) => `${r.kind}/${r.objectNamespace}/${r.objectName}`;
+
+  const index = (r: AssociationRecord) => {
+    if (!r.cluster) return;
+    const k = pairKey(r.cluster, r.namespace, r.serviceAccount);
+    let m = byPair.get(k);
+    if (!m) byPair.set(k, (m = new Map()));
+    m.set(id(r), r);
+  };
+  const unindex = (r: AssociationRecord) => {
+    if (!r.cluster) return;
+    const k = pairKey(r.cluster, r.namespace, r.serviceAccount);
+    const m = byPair.get(k);
+    m?.delete(id(r));
+    if (m?.size === 0) byPair.delete(k);
+  };
+  const notify = (c: AssociationChange) => {
+    for (const l of listeners) {
+      try {
+        l(c);
+      } catch (e) {
+        deps.log.error({ err: String(e) }, 'association change listener failed');
+      }
+    }
+  };
+  const ackTransform = (o: Json) => {
+    const r = ackRecord(o);
+    if (!r.cluster && !warnedClusterRef.has(r.uid)) {
+      warnedClusterRef.add(r.uid);
+      deps.log.warn(
+        { object: `${r.objectNamespace}/${r.objectName}` },
+        'ACK PodIdentityAssociation sets only clusterRef; Lanyard ignores it (set spec.clusterName)',
+      );
+    }
+    return r;
+  };
+  const handlers = [
+    (r: AssociationRecord) => {
+      index(r);
+      notify({ after: r });
+    },
+    (r: AssociationRecord, old: AssociationRecord) => {
+      unindex(old);
+      index(r);
+      notify({ before: old, after: r });
+    },
+    (r: AssociationRecord) => {
+      unindex(r);
+      notify({ before: r });
+    },
+  ] as const;
+
+  const lanyardKind = new ServedKind(GROUP, false, deps, (o) => lanyardRecord(o, opts.clusterName), ...handlers);
+  const ackKind =
+    opts.observeAck === 'false' ? undefined : new ServedKind(ACK_GROUP, opts.observeAck === 'true', deps, ackTransform, ...handlers);
+
+  const check = async () => {
+    await Promise.all([lanyardKind.check(), ackKind?.check()]);
+  };
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const started = check().finally(() => {
+    if (stopped) return;
+    timer = setInterval(() => void check(), opts.discoveryIntervalMs ?? RECHECK_MS);
+    timer.unref?.();
+  });
+
+  const recordsFor = (cluster: string, ns: string, sa: string) => {
+    const all = [...(byPair.get(pairKey(cluster, ns, sa))?.values() ?? [])];
+    const owner = selectOwner(all);
+    return owner ? [owner, ...all.filter((r) => r !== owner)] : all;
+  };
+  const ownerOf = (cluster: string, ns: string, sa: string) =>
+    selectOwner(byPair.get(pairKey(cluster, ns, sa))?.values() ?? []);
+  const synced = () => lanyardKind.synced && (ackKind?.synced ?? true);
+
+  return {
+    forPair(namespace: string, serviceAccount: string): AssociationIdentity | undefined {
+      const r = ownerOf(opts.clusterName, namespace, serviceAccount);
+      if (!r) return undefined;
+      return {
+        kind: r.kind,
+        uid: r.uid,
+        objectNamespace: r.objectNamespace,
+        objectName: r.objectName,
+        namespace: r.namespace,
+        serviceAccount: r.serviceAccount,
+        roleARN: r.roleARN,
+        targetRoleARN: r.targetRoleARN,
+        disableSessionTags: r.disableSessionTags,
+        associationID: r.associationID,
+        creationTimestamp: r.creationTimestamp,
+      };
+    },
+    synced,
+    ownerOf,
+    recordsFor,
+    lanyard: (namespace, name) => lanyardKind.informer?.store.get(`${namespace}/${name}`),
+    lanyardRecords: () => lanyardKind.informer?.store.values() ?? [],
+    subscribe(fn) {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
+    },
+    ackObserved: () => !!ackKind?.informer,
+    async waitForSync(timeoutMs: number): Promise<boolean> {
+      const deadline = Date.now() + timeoutMs;
+      await Promise.race([started, new Promise((r) => setTimeout(r, timeoutMs).unref?.())]);
+      while (!synced()) {
+        if (Date.now() >= deadline) return false;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return true;
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearInterval(timer);
+      lanyardKind.stop();
+      ackKind?.stop();
+    },
+  };
+}

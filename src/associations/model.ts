@@ -1,0 +1,187 @@
+// Plain-object views of the objects the association capability reads: Lanyard PodIdentityAssociations, observed ACK
+// ones, and what EKS answers. Pure: raw JSON in, small frozen records out (verification.md §3, §4).
+import type { Json } from '../kube/client.ts';
+import type { Condition } from '../kube/conditions.ts';
+
+export const GROUP = 'lanyard.dev';
+export const VERSION = 'v1alpha1';
+export const PLURAL = 'podidentityassociations';
+export const KIND = 'PodIdentityAssociation';
+export const ACK_GROUP = 'eks.services.k8s.aws';
+export const ACK_CRD = `${PLURAL}.${ACK_GROUP}`;
+export const FINALIZER = 'lanyard.dev/pod-identity-association';
+export const DELETION_POLICY_ANNOTATION = 'lanyard.dev/deletion-policy';
+export const PROBE_LABEL = 'lanyard.dev/probe';
+export const PROBE_GATE = 'lanyard.dev/probe';
+export const PROBE_GENERATION_ANNOTATION = 'lanyard.dev/probe-generation';
+export const MANAGED_TAGS = { managedBy: 'lanyard.dev/managed-by', uid: 'lanyard.dev/uid' } as const;
+export const REPORTING_CONTROLLER = 'lanyard.dev/associations';
+
+/** The spec fields Lanyard sends to EKS, normalised: absent target role is "", absent flag false. */
+export interface DesiredAssociation {
+  clusterName: string;
+  namespace: string;
+  serviceAccount: string;
+  roleArn: string;
+  targetRoleArn: string;
+  disableSessionTags: boolean;
+  /** User tags plus the managed ones. */
+  tags: Record<string, string>;
+}
+
+/** A Lanyard PodIdentityAssociation, as the reconciler needs it. */
+export interface LanyardAssociation {
+  namespace: string;
+  name: string;
+  uid: string;
+  generation: number;
+  resourceVersion: string;
+  creationTimestamp: string;
+  deleting: boolean;
+  finalizers: string[];
+  retain: boolean;
+  spec: {
+    serviceAccount: string;
+    roleARN: string;
+    targetRoleARN?: string;
+    clusterName?: string;
+    disableSessionTags: boolean;
+    tags: Record<string, string>;
+  };
+  status: {
+    clusterName?: string;
+    associationID?: string;
+    associationARN?: string;
+    externalID?: string;
+    observedGeneration?: number;
+    lastVerifiedTime?: string;
+    conditions: Condition[];
+  };
+}
+
+export function parseLanyardAssociation(obj: Json): LanyardAssociation {
+  const m = obj?.metadata ?? {};
+  const s = obj?.spec ?? {};
+  const st = obj?.status ?? {};
+  return {
+    namespace: String(m.namespace ?? ''),
+    name: String(m.name ?? ''),
+    uid: String(m.uid ?? ''),
+    generation: Number(m.generation ?? 0),
+    resourceVersion: String(m.resourceVersion ?? ''),
+    creationTimestamp: String(m.creationTimestamp ?? ''),
+    deleting: !!m.deletionTimestamp,
+    finalizers: Array.isArray(m.finalizers) ? m.finalizers.map(String) : [],
+    retain: m.annotations?.[DELETION_POLICY_ANNOTATION] === 'retain',
+    spec: {
+      serviceAccount: String(s.serviceAccount ?? ''),
+      roleARN: String(s.roleARN ?? ''),
+      targetRoleARN: s.targetRoleARN ? String(s.targetRoleARN) : undefined,
+      clusterName: s.clusterName ? String(s.clusterName) : undefined,
+      disableSessionTags: s.disableSessionTags === true,
+      tags: isStringMap(s.tags) ? { ...s.tags } : {},
+    },
+    status: {
+      clusterName: st.clusterName || undefined,
+      associationID: st.associationID || undefined,
+      associationARN: st.associationARN || undefined,
+      externalID: st.externalID || undefined,
+      observedGeneration: typeof st.observedGeneration === 'number' ? st.observedGeneration : undefined,
+      lastVerifiedTime: st.lastVerifiedTime || undefined,
+      conditions: Array.isArray(st.conditions) ? (st.conditions as Condition[]) : [],
+    },
+  };
+}
+
+function isStringMap(v: unknown): v is Record<string, string> {
+  return !!v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
+}
+
+/**
+ * The cluster an association belongs to: the spec's, else the one fixed in status at first Create or adoption (so a
+ * later change of `--cluster-name` does not move existing associations), else `--cluster-name`.
+ */
+export function effectiveCluster(a: Pick<LanyardAssociation, 'spec' | 'status'>, defaultCluster: string): string {
+  return a.spec.clusterName ?? a.status.clusterName ?? defaultCluster;
+}
+
+export function desiredOf(a: LanyardAssociation, defaultCluster: string): DesiredAssociation {
+  return {
+    clusterName: effectiveCluster(a, defaultCluster),
+    namespace: a.namespace,
+    serviceAccount: a.spec.serviceAccount,
+    roleArn: a.spec.roleARN,
+    targetRoleArn: a.spec.targetRoleARN ?? '',
+    disableSessionTags: a.spec.disableSessionTags,
+    tags: { ...a.spec.tags, [MANAGED_TAGS.managedBy]: 'lanyard', [MANAGED_TAGS.uid]: a.uid },
+  };
+}
+
+/** What the lookup and the owner rule need from either kind of association. */
+export interface AssociationRecord {
+  kind: 'lanyard' | 'ack';
+  objectNamespace: string;
+  objectName: string;
+  uid: string;
+  resourceVersion: string;
+  /** Cluster the association is for; undefined for an ACK object with only `clusterRef` (ignored). */
+  cluster?: string;
+  namespace: string;
+  serviceAccount: string;
+  roleARN?: string;
+  targetRoleARN?: string;
+  disableSessionTags: boolean;
+  associationID?: string;
+  creationTimestamp: string;
+  deleting: boolean;
+  /** Generation, deletion, finalizers and deletion policy: a change here needs a reconcile; status writes do not. */
+  stamp: string;
+}
+
+export function lanyardRecord(obj: Json, defaultCluster: string): AssociationRecord {
+  const a = parseLanyardAssociation(obj);
+  return {
+    kind: 'lanyard',
+    objectNamespace: a.namespace,
+    objectName: a.name,
+    uid: a.uid,
+    resourceVersion: a.resourceVersion,
+    cluster: effectiveCluster(a, defaultCluster),
+    namespace: a.namespace,
+    serviceAccount: a.spec.serviceAccount,
+    roleARN: a.spec.roleARN || undefined,
+    targetRoleARN: a.spec.targetRoleARN,
+    disableSessionTags: a.spec.disableSessionTags,
+    associationID: a.status.associationID,
+    creationTimestamp: a.creationTimestamp,
+    deleting: a.deleting,
+    stamp: `${a.generation}|${a.deleting}|${a.finalizers.join(',')}|${a.retain}`,
+  };
+}
+
+/** An ACK object: the pair is ACK's `spec.namespace`, not the object's namespace; roleRef leaves the role unknown. */
+export function ackRecord(obj: Json): AssociationRecord {
+  const m = obj?.metadata ?? {};
+  const s = obj?.spec ?? {};
+  return {
+    kind: 'ack',
+    objectNamespace: String(m.namespace ?? ''),
+    objectName: String(m.name ?? ''),
+    uid: String(m.uid ?? ''),
+    resourceVersion: String(m.resourceVersion ?? ''),
+    cluster: s.clusterName ? String(s.clusterName) : undefined,
+    namespace: String(s.namespace ?? ''),
+    serviceAccount: String(s.serviceAccount ?? ''),
+    roleARN: s.roleARN ? String(s.roleARN) : undefined,
+    targetRoleARN: s.targetRoleARN ? String(s.targetRoleARN) : undefined,
+    disableSessionTags: s.disableSessionTags === true,
+    associationID: obj?.status?.associationID || undefined,
+    creationTimestamp: String(m.creationTimestamp ?? ''),
+    deleting: !!m.deletionTimestamp,
+    stamp: String(m.resourceVersion ?? ''),
+  };
+}
+
+export function pairKey(cluster: string, namespace: string, serviceAccount: string): string {
+  return `${cluster}/${namespace}/${serviceAccount}`;
+}

@@ -1,0 +1,41 @@
+// The IO of the real process, for the `lanyard` binary.
+import readline from 'node:readline';
+import { createKubeClient } from '../kube/client.ts';
+import { nodeFs, processEnv } from '../config/cli.ts';
+import { systemClock } from '../runtime/clock.ts';
+import type { CliIO } from './framework.ts';
+
+/** The IO of the real process. */
+export function processIO(): CliIO {
+  return {
+    env: processEnv(),
+    stdout: (s) => void process.stdout.write(s),
+    stderr: (s) => void process.stderr.write(s),
+    stdinIsTTY: Boolean(process.stdin.isTTY),
+    stderrIsTTY: Boolean(process.stderr.isTTY),
+    async readLine(prompt) {
+      process.stderr.write(prompt);
+      return await readOneLine();
+    },
+    async readStdin() {
+      const chunks: Buffer[] = [];
+      for await (const c of process.stdin) chunks.push(c as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    },
+    clock: systemClock,
+    fs: nodeFs,
+    createClient: createKubeClient,
+  };
+}
+
+/** One line from stdin; the reader is closed afterwards so an open stdin never keeps the process alive. */
+async function readOneLine(): Promise<string | undefined> {
+  const rl = readline.createInterface({ input: process.stdin, terminal: false });
+  try {
+    const r = await rl[Symbol.asyncIterator]().next();
+    return r.done ? undefined : r.value;
+  } finally {
+    rl.close();
+  }
+}
+

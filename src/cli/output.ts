@@ -1,0 +1,52 @@
+// Printers shared by every resource verb (projects.md §6): tables, -o wide|yaml|json|name, List wrapping.
+import { stringify as stringifyYaml } from 'yaml';
+import type { Json } from '../kube/client.ts';
+
+export type OutputFormat = 'table' | 'wide' | 'yaml' | 'json' | 'name';
+export const OUTPUT_FORMATS: readonly OutputFormat[] = ['table', 'wide', 'yaml', 'json', 'name'];
+
+export interface Column<T> {
+  header: string;
+  /** Shown only with -o wide. */
+  wide?: boolean;
+  value(row: T): string;
+}
+
+/** Each column as wide as its longest cell plus three spaces; the last column is not padded. */
+export function renderTable(headers: string[], rows: string[][], noHeaders = false): string {
+  const all = noHeaders ? rows : [headers.map((h) => h.toUpperCase()), ...rows];
+  if (all.length === 0) return '';
+  const widths = headers.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  return all
+    .map((r) =>
+      r
+        .map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd((widths[i] ?? 0) + 3)))
+        .join('')
+        .trimEnd(),
+    )
+    .map((l) => l + '\n')
+    .join('');
+}
+
+export function renderRows<T>(columns: Column<T>[], items: T[], wide: boolean, noHeaders: boolean): string {
+  const cols = columns.filter((c) => wide || !c.wide);
+  return renderTable(
+    cols.map((c) => c.header),
+    items.map((it) => cols.map((c) => c.value(it))),
+    noHeaders,
+  );
+}
+
+/** Drops fields no reader wants (managedFields) without mutating the input. */
+export function cleanForOutput(obj: Json): Json {
+  if (!obj || typeof obj !== 'object' || !obj.metadata?.managedFields) return obj;
+  const { managedFields: _dropped, ...metadata } = obj.metadata;
+  return { ...obj, metadata };
+}
+
+/** One object as itself, several (or a list query) as a v1 List. */
+export function renderObjects(objs: Json[], format: 'yaml' | 'json', asList: boolean): string {
+  const cleaned = objs.map(cleanForOutput);
+  const doc = !asList && cleaned.length === 1 ? cleaned[0] : { apiVersion: 'v1', kind: 'List', items: cleaned };
+  return format === 'json' ? JSON.stringify(doc, null, 2) + '\n' : stringifyYaml(doc, { lineWidth: 0 });
+}

@@ -1,0 +1,89 @@
+// Helpers shared by the project, role, service-account and token commands.
+import type { Json, KubeClient } from '../../kube/client.ts';
+import { resourcePath } from '../../kube/client.ts';
+import type { Noun } from '../framework.ts';
+import { CliError, EXIT } from '../exit.ts';
+import { nameError, type NameKind } from '../../projects/names.ts';
+
+export const PROJECT: Noun = { name: 'project', aliases: ['projects'], plural: 'projects' };
+export const ROLE: Noun = { name: 'role', aliases: ['roles'], plural: 'roles' };
+export const SERVICE_ACCOUNT: Noun = {
+  name: 'serviceaccount',
+  aliases: ['serviceaccounts', 'sa', 'sas'],
+  plural: 'service accounts',
+};
+export const TOKEN: Noun = {
+  name: 'serviceaccounttoken',
+  aliases: ['serviceaccounttokens', 'sat', 'sats'],
+  plural: 'service account tokens',
+};
+
+const RBAC = { group: 'rbac.authorization.k8s.io', version: 'v1' };
+export const paths = {
+  namespace: (name?: string) => resourcePath({ version: 'v1', plural: 'namespaces', name }),
+  serviceAccount: (ns: string, name?: string) => resourcePath({ version: 'v1', plural: 'serviceaccounts', namespace: ns, name }),
+  secret: (ns: string, name?: string) => resourcePath({ version: 'v1', plural: 'secrets', namespace: ns, name }),
+  role: (ns: string, name?: string) => resourcePath({ ...RBAC, plural: 'roles', namespace: ns, name }),
+  roleBinding: (ns: string, name?: string) => resourcePath({ ...RBAC, plural: 'rolebindings', namespace: ns, name }),
+};
+
+/** Throws a usage error (exit 2) for the first invalid name. */
+export function checkNames(kind: NameKind, names: string[]): void {
+  for (const n of names) {
+    const err = nameError(kind, n);
+    if (err) throw new CliError(err, EXIT.usage);
+  }
+}
+
+/** Repeatable flags that also accept comma-separated lists. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, ...value.split(',').map((s) => s.trim())];
+}
+
+/** Lists every item, 500 at a time (projects.md §8: `limit=500` pagination). */
+export async function listAll(
+  kube: KubeClient,
+  path: string,
+  query: Record<string, string | undefined> = {},
+): Promise<Json[]> {
+  const items: Json[] = [];
+  let cont: string | undefined;
+  do {
+    const page = await kube.get(path, { ...query, limit: 500, continue: cont });
+    items.push(...((page.items ?? []) as Json[]));
+    cont = page.metadata?.continue || undefined;
+  } while (cont);
+  return items;
+}
+
+export function byName(a: Json, b: Json): number {
+  const x = a.metadata.name as string;
+  const y = b.metadata.name as string;
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** For `get NAME...`: the found objects in argument order, and the names that were not found. */
+export function pickNamed<T>(items: T[], names: string[], nameOf: (t: T) => string): { found: T[]; missing: string[] } {
+  const index = new Map(items.map((i) => [nameOf(i), i]));
+  const found: T[] = [];
+  const missing: string[] = [];
+  for (const n of [...new Set(names)]) {
+    const it = index.get(n);
+    if (it) found.push(it);
+    else missing.push(n);
+  }
+  return { found, missing };
+}
+
+/** Re-reads and re-applies an update on 409 conflicts, up to 5 attempts (projects.md §3). */
+export async function withConflictRetry<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      const status = (e as { status?: number }).status;
+      const reason = (e as { reason?: string }).reason;
+      if (status !== 409 || reason === 'AlreadyExists' || attempt >= 5) throw e;
+    }
+  }
+}

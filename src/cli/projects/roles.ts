@@ -1,0 +1,238 @@
+// `create|get|delete role`, `grant`, `revoke` (projects.md §3).
+import type { Json } from '../../kube/client.ts';
+import { isNotFound } from '../../kube/client.ts';
+import type { Cli, Context } from '../framework.ts';
+import { CliError, EXIT } from '../exit.ts';
+import { parseRules } from '../../projects/rules.ts';
+import { reservedRoleError } from '../../projects/names.ts';
+import { isBuiltInRole } from '../../projects/builtin-roles.ts';
+import {
+  roleTrio,
+  serviceAccountSubject,
+  userSubject,
+  groupSubject,
+  type Subject,
+} from '../../projects/objects.ts';
+import {
+  addSubjects,
+  removeSubjects,
+  joinRoles,
+  notManagedMessage,
+  grantedSubjects,
+  roleView,
+  type RoleJoin,
+} from '../../projects/roles.ts';
+import { ROLE, checkNames, collect, paths, listAll, pickNamed, withConflictRetry } from './common.ts';
+import { checkUsers } from './subjects.ts';
+
+export function registerRoleCommands(cli: Cli): void {
+  cli.noun('create', ROLE, {
+    description: 'Create a role: a ServiceAccount, Role and RoleBinding of the same name',
+    args: '<name>',
+    options: (cmd) =>
+      cmd
+        .option('--description <text>', 'free text stored in the lanyard.dev/description annotation')
+        .option('--rule <rule>', 'RESOURCES:VERBS[:NAMES], repeatable (e.g. stages,promotions:get,list)', (v, p: string[] = []) => [...p, v], []),
+    run: (ctx, [name], opts) => createRole(ctx, name!, opts.description as string | undefined, opts.rule as string[]),
+  });
+  cli.noun('get', ROLE, {
+    description: 'List roles with their subjects',
+    args: '[names...]',
+    run: (ctx, names) => getRoles(ctx, names),
+  });
+  cli.noun('delete', ROLE, {
+    description: 'Delete roles (RoleBinding, Role and ServiceAccount)',
+    args: '<names...>',
+    run: (ctx, names) => deleteRoles(ctx, names),
+  });
+  for (const verb of ['grant', 'revoke'] as const) {
+    cli.command(verb, {
+      description:
+        verb === 'grant'
+          ? 'Add service accounts, users or groups to a role'
+          : 'Remove service accounts, users or groups from a role',
+      options: (cmd) =>
+        cmd
+          .requiredOption('--role <name>', 'the role')
+          .option('--service-account <names>', 'service accounts of the project (repeatable, comma-separated)', collect)
+          .option('--user <names>', 'users (repeatable, comma-separated)', collect)
+          .option('--group <names>', 'groups (repeatable, comma-separated)', collect),
+      run: (ctx, _args, opts) => changeSubjects(ctx, verb, opts),
+    });
+  }
+}
+
+async function createRole(ctx: Context, name: string, description: string | undefined, ruleTexts: string[]) {
+  checkNames('role', [name]);
+  const reserved = reservedRoleError(name);
+  if (reserved) throw new CliError(reserved, EXIT.usage);
+  const parsed = parseRules(ruleTexts);
+  if (!parsed.ok) throw new CliError(parsed.error, EXIT.usage);
+  if (ctx.flags.output === 'name' || ctx.flags.output === 'wide') {
+    throw new CliError(`-o ${ctx.flags.output} is not supported by create role; use yaml or json`, EXIT.usage);
+  }
+  const project = await ctx.project();
+  const trio = roleTrio({ project, name, rules: parsed.rules, description });
+  const does = `create role "${name}"`;
+  // Role first: an escalation refusal then leaves nothing behind.
+  const role = await ctx.call({ does, object: { noun: 'role', name } }, (k) => k.create(paths.role(project), trio.role));
+  const made: string[] = [paths.role(project, name)];
+  try {
+    const sa = await ctx.call({ does, object: { noun: 'serviceaccount', name } }, (k) =>
+      k.create(paths.serviceAccount(project), trio.serviceAccount),
+    );
+    made.push(paths.serviceAccount(project, name));
+    const rb = await ctx.call({ does, object: { noun: 'rolebinding', name } }, (k) =>
+      k.create(paths.roleBinding(project), trio.roleBinding),
+    );
+    ctx.out.mutation(ROLE, name, 'created', roleView(project, { name, role, serviceAccount: sa, roleBinding: rb }));
+  } catch (e) {
+    const kube = await ctx.kube();
+    for (const p of made.reverse()) {
+      await kube.delete(p).catch((err: unknown) => {
+        if (!isNotFound(err)) ctx.out.warn(`could not remove ${p} after the failure: ${(err as Error).message}`);
+      });
+    }
+    throw e;
+  }
+}
+
+async function readTrio(ctx: Context, project: string, name: string, does: string): Promise<RoleJoin> {
+  const get = (path: string, noun: string) =>
+    ctx.call({ does, object: { noun, name } }, async (k) => {
+      const r = await k.raw({ path });
+      if (r.status === 404) return undefined;
+      if (r.status >= 200 && r.status < 300) return r.body;
+      return await k.get(path); // re-issue to raise the mapped error with its status
+    });
+  const [role, serviceAccount, roleBinding] = await Promise.all([
+    get(paths.role(project, name), 'role'),
+    get(paths.serviceAccount(project, name), 'serviceaccount'),
+    get(paths.roleBinding(project, name), 'rolebinding'),
+  ]);
+  if (!role && !roleBinding) throw new CliError(`role "${name}" not found in project "${project}"`, EXIT.notFound);
+  return { name, role, serviceAccount, roleBinding };
+}
+
+async function getRoles(ctx: Context, names: string[]) {
+  checkNames('role', names);
+  const project = await ctx.project();
+  const [roles, sas, rbs] = await ctx.call({ does: 'list roles' }, (k) =>
+    Promise.all([listAll(k, paths.role(project)), listAll(k, paths.serviceAccount(project)), listAll(k, paths.roleBinding(project))]),
+  );
+  const joined = joinRoles(roles, sas, rbs);
+  const { found, missing } = names.length ? pickNamed(joined, names, (j) => j.name) : { found: joined, missing: [] };
+  const subjectsOf = (j: RoleJoin, kind: string) =>
+    grantedSubjects(project, j)
+      .filter((s: Json) => s.kind === kind)
+      .map((s: Json) => s.name)
+      .join(',') || '<none>';
+  ctx.out.list({
+    noun: ROLE,
+    items: found,
+    single: names.length === 1,
+    project,
+    name: (j) => j.name,
+    object: (j) => roleView(project, j),
+    columns: [
+      { header: 'NAME', value: (j) => j.name },
+      { header: 'MANAGED', value: (j) => String(notManagedMessage(project, j) === undefined) },
+      { header: 'SUBJECTS', value: (j) => String(grantedSubjects(project, j).length) },
+      { header: 'SERVICE ACCOUNTS', wide: true, value: (j) => subjectsOf(j, 'ServiceAccount') },
+      { header: 'USERS', wide: true, value: (j) => subjectsOf(j, 'User') },
+      { header: 'GROUPS', wide: true, value: (j) => subjectsOf(j, 'Group') },
+      { header: 'RULES', wide: true, value: (j) => String((j.role?.rules ?? []).length) },
+      { header: 'AGE', value: (j) => ctx.out.age(j.role?.metadata?.creationTimestamp) },
+    ],
+  });
+  let code = 0;
+  for (const m of missing) code ||= ctx.out.error(new CliError(`role "${m}" not found in project "${project}"`, EXIT.notFound));
+  return code;
+}
+
+async function deleteRoles(ctx: Context, names: string[]) {
+  checkNames('role', names);
+  const project = await ctx.project();
+  let code = 0;
+  for (const name of names) {
+    try {
+      if (isBuiltInRole(name)) {
+        throw new CliError(
+          `role "${name}" in project "${project}" is built in and cannot be deleted; delete the project instead`,
+          EXIT.refused,
+        );
+      }
+      const does = `delete role "${name}"`;
+      const j = await readTrio(ctx, project, name, does);
+      const refused = notManagedMessage(project, j);
+      if (refused) throw new CliError(refused, EXIT.refused);
+      const del = (path: string, noun: string, uid: string) =>
+        ctx.call({ does, object: { noun, name } }, async (k) => {
+          const r = await k.raw({ method: 'DELETE', path, body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid } } });
+          if (r.status !== 404 && (r.status < 200 || r.status >= 300)) await k.delete(path);
+        });
+      // Permissions first, then the rules, then the identity.
+      await del(paths.roleBinding(project, name), 'rolebinding', j.roleBinding.metadata.uid);
+      await del(paths.role(project, name), 'role', j.role.metadata.uid);
+      await del(paths.serviceAccount(project, name), 'serviceaccount', j.serviceAccount.metadata.uid);
+      ctx.out.mutation(ROLE, name, 'deleted');
+    } catch (e) {
+      code ||= ctx.out.error(e instanceof CliError ? e : ctx.toError(e, { does: `delete role "${name}"` }));
+    }
+  }
+  return code;
+}
+
+async function changeSubjects(ctx: Context, verb: 'grant' | 'revoke', opts: Record<string, unknown>) {
+  const role = opts.role as string;
+  checkNames('role', [role]);
+  const sas = opts.serviceAccount as string[] | undefined;
+  const users = opts.user as string[] | undefined;
+  const groups = opts.group as string[] | undefined;
+  const given = [sas, users, groups].filter((x) => x !== undefined).length;
+  if (given > 1) throw new CliError('--service-account, --user and --group cannot be combined; pass one of them', EXIT.usage);
+  if (given === 0) throw new CliError(`${verb} needs --service-account, --user or --group`, EXIT.usage);
+  if (sas) checkNames('serviceaccount', sas);
+  if (users) checkUsers(users);
+  if (groups?.some((g) => g === '')) throw new CliError('--group needs a group name', EXIT.usage);
+  if (ctx.flags.output === 'name' || ctx.flags.output === 'wide') {
+    throw new CliError(`-o ${ctx.flags.output} is not supported by ${verb}; use yaml or json`, EXIT.usage);
+  }
+  const project = ctx.projectName();
+  if (verb === 'revoke' && sas?.includes(role)) {
+    throw new CliError(
+      `serviceaccount "${role}" is role "${role}"'s own account in project "${project}" and cannot be revoked`,
+      EXIT.usage,
+    );
+  }
+  await ctx.project();
+  const subjects: Subject[] = sas
+    ? sas.map((s) => serviceAccountSubject(project, s))
+    : users
+      ? users.map(userSubject)
+      : groups!.map(groupSubject);
+  const does = `${verb} role "${role}"`;
+  const j = await readTrio(ctx, project, role, does);
+  const refused = notManagedMessage(project, j);
+  if (refused) throw new CliError(refused, EXIT.refused);
+  if (verb === 'grant' && sas) {
+    // Every account must exist before anything is written.
+    for (const s of sas) {
+      await ctx.call({ does, object: { noun: 'serviceaccount', name: s } }, (k) => k.get(paths.serviceAccount(project, s)));
+    }
+  }
+  let rb: Json = j.roleBinding;
+  let changed = false;
+  let first = true;
+  await ctx.call({ does, object: { noun: 'rolebinding', name: role } }, (k) =>
+    withConflictRetry(async () => {
+      if (!first) rb = await k.get(paths.roleBinding(project, role));
+      first = false;
+      const next = verb === 'grant' ? addSubjects(rb.subjects ?? [], subjects) : removeSubjects(rb.subjects ?? [], subjects);
+      changed = next.changed;
+      if (!next.changed) return;
+      rb = await k.update(paths.roleBinding(project, role), { ...rb, subjects: next.subjects });
+    }),
+  );
+  ctx.out.mutation(ROLE, role, changed ? 'updated' : 'unchanged', roleView(project, { ...j, roleBinding: rb }));
+}

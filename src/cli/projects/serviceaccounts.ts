@@ -1,0 +1,174 @@
+// `create|get|delete serviceaccount` (projects.md §4.1), including the delete cascade.
+import type { Json } from '../../kube/client.ts';
+import type { Cli, Context } from '../framework.ts';
+import { CliError, EXIT } from '../exit.ts';
+import { projectServiceAccount } from '../../projects/objects.ts';
+import {
+  isManaged,
+  isProjectServiceAccount,
+  isProjectToken,
+  SA_NAME_ANNOTATION,
+  SERVICE_ACCOUNT_LABEL,
+  TOKEN_LABEL,
+} from '../../projects/labels.ts';
+import { rolesGranting, sameSubject } from '../../projects/roles.ts';
+import { serviceAccountSubject } from '../../projects/objects.ts';
+import { SERVICE_ACCOUNT, TOKEN, ROLE, checkNames, paths, listAll, pickNamed, byName, withConflictRetry } from './common.ts';
+
+export function registerServiceAccountCommands(cli: Cli): void {
+  cli.noun('create', SERVICE_ACCOUNT, {
+    description: 'Create a project service account for programmatic access',
+    args: '<name>',
+    options: (cmd) => cmd.option('--description <text>', 'free text stored in the lanyard.dev/description annotation'),
+    run: (ctx, [name], opts) => createServiceAccount(ctx, name!, opts.description as string | undefined),
+  });
+  cli.noun('get', SERVICE_ACCOUNT, {
+    description: 'List project service accounts',
+    args: '[names...]',
+    run: (ctx, names) => getServiceAccounts(ctx, names),
+  });
+  cli.noun('delete', SERVICE_ACCOUNT, {
+    description: 'Delete service accounts, their tokens and their role memberships',
+    args: '<names...>',
+    run: (ctx, names) => deleteServiceAccounts(ctx, names),
+  });
+}
+
+async function createServiceAccount(ctx: Context, name: string, description: string | undefined) {
+  checkNames('serviceaccount', [name]);
+  if (ctx.flags.output === 'name' || ctx.flags.output === 'wide') {
+    throw new CliError(`-o ${ctx.flags.output} is not supported by create serviceaccount; use yaml or json`, EXIT.usage);
+  }
+  const project = await ctx.project();
+  const sa = await ctx.call(
+    { does: `create serviceaccount "${name}"`, object: { noun: 'serviceaccount', name } },
+    (k) => k.create(paths.serviceAccount(project), projectServiceAccount({ project, name, description })),
+  );
+  ctx.out.mutation(SERVICE_ACCOUNT, name, 'created', sa);
+}
+
+async function getServiceAccounts(ctx: Context, names: string[]) {
+  checkNames('serviceaccount', names);
+  const project = await ctx.project();
+  const wide = ctx.flags.output === 'wide';
+  const [sas, tokens, bindings] = await ctx.call({ does: 'list service accounts' }, (k) =>
+    Promise.all([
+      listAll(k, paths.serviceAccount(project), { labelSelector: `${SERVICE_ACCOUNT_LABEL}=true` }),
+      wide ? listAll(k, paths.secret(project), { labelSelector: `${TOKEN_LABEL}=true` }) : Promise.resolve([]),
+      wide ? listAll(k, paths.roleBinding(project)) : Promise.resolve([]),
+    ]),
+  );
+  sas.sort(byName);
+  const { found, missing } = names.length ? pickNamed(sas, names, (s) => s.metadata.name) : { found: sas, missing: [] };
+  const tokenCount = (sa: Json) =>
+    tokens.filter((t) => isProjectToken(t) && t.metadata.annotations?.[SA_NAME_ANNOTATION] === sa.metadata.name).length;
+  ctx.out.list({
+    noun: SERVICE_ACCOUNT,
+    items: found,
+    single: names.length === 1,
+    project,
+    name: (s) => s.metadata.name,
+    object: (s) => s,
+    columns: [
+      { header: 'NAME', value: (s) => s.metadata.name },
+      { header: 'MANAGED', value: (s) => String(isManaged(s)) },
+      { header: 'TOKENS', wide: true, value: (s) => String(tokenCount(s)) },
+      {
+        header: 'ROLES',
+        wide: true,
+        value: (s) =>
+          rolesGranting(project, s.metadata.name, bindings)
+            .map((b) => b.metadata.name)
+            .sort()
+            .join(',') || '<none>',
+      },
+      { header: 'AGE', value: (s) => ctx.out.age(s.metadata.creationTimestamp) },
+    ],
+  });
+  let code = 0;
+  for (const m of missing) {
+    code ||= ctx.out.error(new CliError(`serviceaccount "${m}" not found in project "${project}"`, EXIT.notFound));
+  }
+  return code;
+}
+
+async function deleteServiceAccounts(ctx: Context, names: string[]) {
+  checkNames('serviceaccount', names);
+  const project = await ctx.project();
+  let code = 0;
+  for (const name of names) {
+    try {
+      await deleteOne(ctx, project, name);
+    } catch (e) {
+      code ||= ctx.out.error(e instanceof CliError ? e : ctx.toError(e, { does: `delete serviceaccount "${name}"` }));
+    }
+  }
+  return code;
+}
+
+/** Permissions first, then credentials, then the account: an interrupted run leaves an account that can do nothing. */
+async function deleteOne(ctx: Context, project: string, name: string) {
+  const does = `delete serviceaccount "${name}"`;
+  const sa = await ctx.call({ does, object: { noun: 'serviceaccount', name } }, (k) =>
+    k.get(paths.serviceAccount(project, name)),
+  );
+  if (!isProjectServiceAccount(sa)) {
+    throw new CliError(
+      `serviceaccount "${name}" in project "${project}" is not a Lanyard service account (label rbac.lanyard.dev/service-account is not "true")`,
+      EXIT.refused,
+    );
+  }
+  if (!isManaged(sa)) {
+    throw new CliError(
+      `serviceaccount "${name}" in project "${project}" is not managed by Lanyard (serviceaccount "${name}" has no rbac.lanyard.dev/managed: "true" annotation); change it where it is declared, for example in Git`,
+      EXIT.refused,
+    );
+  }
+  const subject = serviceAccountSubject(project, name);
+  const bindings = await ctx.call({ does }, (k) => listAll(k, paths.roleBinding(project)));
+  for (const b of rolesGranting(project, name, bindings).sort(byName)) {
+    const rb = b.metadata.name as string;
+    if (!isManaged(b)) {
+      ctx.out.warn(
+        `rolebinding "${rb}" in project "${project}" still lists serviceaccount "${name}"; it is not managed by Lanyard, remove the subject where the binding is declared`,
+      );
+      continue;
+    }
+    await ctx.call({ does, object: { noun: 'rolebinding', name: rb } }, (k) => {
+      let current: Json = b;
+      let first = true;
+      return withConflictRetry(async () => {
+        if (!first) current = await k.get(paths.roleBinding(project, rb));
+        first = false;
+        const subjects = ((current.subjects ?? []) as Json[]).filter(
+          (s) => !(sameSubject(s, subject) || (s.kind === 'ServiceAccount' && s.name === name && !s.namespace)),
+        );
+        await k.update(paths.roleBinding(project, rb), { ...current, subjects });
+      });
+    });
+    ctx.out.line(`${ROLE.name}/${rb} updated`);
+  }
+  const secrets = await ctx.call({ does }, (k) =>
+    listAll(k, paths.secret(project), { labelSelector: `${TOKEN_LABEL}=true` }),
+  );
+  for (const t of secrets.filter((s) => isProjectToken(s) && s.metadata.annotations?.[SA_NAME_ANNOTATION] === name).sort(byName)) {
+    const tn = t.metadata.name as string;
+    if (!isManaged(t)) {
+      ctx.out.warn(`serviceaccounttoken "${tn}" is not managed by Lanyard; Kubernetes removes it with the account`);
+      continue;
+    }
+    await ctx.call({ does, object: { noun: 'serviceaccounttoken', name: tn } }, async (k) => {
+      const r = await k.raw({ method: 'DELETE', path: paths.secret(project, tn) });
+      if (r.status !== 404 && (r.status < 200 || r.status >= 300)) await k.delete(paths.secret(project, tn));
+    });
+    ctx.out.line(`${TOKEN.name}/${tn} deleted`);
+  }
+  await ctx.call({ does, object: { noun: 'serviceaccount', name } }, (k) =>
+    k.delete(paths.serviceAccount(project, name), {
+      apiVersion: 'v1',
+      kind: 'DeleteOptions',
+      preconditions: { uid: sa.metadata.uid },
+    }),
+  );
+  ctx.out.mutation(SERVICE_ACCOUNT, name, 'deleted');
+}

@@ -1,0 +1,104 @@
+// Flags of the association controller (verification.md §3, §4, §10) -> one validated, frozen config. The
+// `lanyard controller` / `lanyard run` commands add these options and pass the parsed values here.
+import { Option, type Command } from 'commander';
+import { CliError, EXIT } from '../cli/exit.ts';
+import { parseDuration } from './cli.ts';
+
+export type ObserveAck = 'auto' | 'true' | 'false';
+
+export interface AssociationConfig {
+  /** EKS cluster of associations without spec.clusterName; only its associations give identities to local Pods. */
+  clusterName: string;
+  workers: number;
+  resyncMs: number;
+  rolePropagationTimeoutMs: number;
+  observeAck: ObserveAck;
+  probe: boolean;
+  probeImage: string;
+}
+
+export const ASSOCIATION_DEFAULTS = {
+  workers: 16,
+  resync: '10m',
+  rolePropagationTimeout: '2m',
+  observeAck: 'auto' as ObserveAck,
+  probe: true,
+  probeImage: 'registry.k8s.io/pause:3.10',
+};
+
+const CLUSTER_NAME = /^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/;
+
+export function addAssociationOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--cluster-name <name>', 'EKS cluster of associations that set no spec.clusterName'))
+    .addOption(
+      new Option('--association-workers <n>', 'associations reconciled in parallel').default(
+        String(ASSOCIATION_DEFAULTS.workers),
+      ),
+    )
+    .addOption(
+      new Option('--association-resync <duration>', 'period after which an in-sync association is checked for drift')
+        .default(ASSOCIATION_DEFAULTS.resync),
+    )
+    .addOption(
+      new Option('--role-propagation-timeout <duration>', 'how long "role does not exist" is retried before RoleNotFound')
+        .default(ASSOCIATION_DEFAULTS.rolePropagationTimeout),
+    )
+    .addOption(
+      new Option('--observe-ack-associations <mode>', 'read ACK PodIdentityAssociation objects (auto: while the CRD is served)')
+        .choices(['auto', 'true', 'false'])
+        .default(ASSOCIATION_DEFAULTS.observeAck),
+    )
+    .addOption(
+      new Option('--association-probe <bool>', 'verify each association through a gated probe Pod')
+        .choices(['true', 'false'])
+        .default(String(ASSOCIATION_DEFAULTS.probe)),
+    )
+    .addOption(new Option('--probe-image <image>', 'image of probe Pods (never pulled)').default(ASSOCIATION_DEFAULTS.probeImage));
+}
+
+function usage(message: string): never {
+  throw new CliError(message, EXIT.usage);
+}
+
+function duration(flag: string, v: unknown, fallback: string): number {
+  const text = v === undefined ? fallback : String(v);
+  const ms = parseDuration(text);
+  if (ms === undefined || ms <= 0) usage(`invalid ${flag} "${text}": use a positive duration such as 30s, 2m or 1h`);
+  return ms;
+}
+
+/** Validates commander's parsed options (camelCase keys); throws a usage CliError naming the flag. */
+export function associationConfigFrom(opts: Record<string, unknown>): Readonly<AssociationConfig> {
+  const clusterName = opts.clusterName === undefined ? '' : String(opts.clusterName);
+  if (!clusterName) usage('--cluster-name is required: the EKS cluster whose associations this controller manages');
+  if (!CLUSTER_NAME.test(clusterName)) {
+    usage(`invalid --cluster-name "${clusterName}": must match ^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$`);
+  }
+  const workersText = String(opts.associationWorkers ?? ASSOCIATION_DEFAULTS.workers);
+  const workers = Number(workersText);
+  if (!/^\d+$/.test(workersText) || workers < 1 || workers > 256) {
+    usage(`invalid --association-workers "${workersText}": use an integer from 1 to 256`);
+  }
+  const observeAck = String(opts.observeAckAssociations ?? ASSOCIATION_DEFAULTS.observeAck);
+  if (observeAck !== 'auto' && observeAck !== 'true' && observeAck !== 'false') {
+    usage(`invalid --observe-ack-associations "${observeAck}": use auto, true or false`);
+  }
+  const probeText = String(opts.associationProbe ?? ASSOCIATION_DEFAULTS.probe);
+  if (probeText !== 'true' && probeText !== 'false') usage(`invalid --association-probe "${probeText}": use true or false`);
+  const probeImage = String(opts.probeImage ?? ASSOCIATION_DEFAULTS.probeImage);
+  if (!probeImage || /\s/.test(probeImage)) usage(`invalid --probe-image "${probeImage}": must be an image reference`);
+  return Object.freeze({
+    clusterName,
+    workers,
+    resyncMs: duration('--association-resync', opts.associationResync, ASSOCIATION_DEFAULTS.resync),
+    rolePropagationTimeoutMs: duration(
+      '--role-propagation-timeout',
+      opts.rolePropagationTimeout,
+      ASSOCIATION_DEFAULTS.rolePropagationTimeout,
+    ),
+    observeAck,
+    probe: probeText === 'true',
+    probeImage,
+  });
+}

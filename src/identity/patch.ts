@@ -1,0 +1,114 @@
+// The RFC 6902 patch (webhook.md §4): granular `add` ops computed on the raw Pod, never replacing or reordering
+// anything, so fields this code does not know survive, and a second pass over a mutated Pod yields no ops.
+import type { Json } from '../kube/client.ts';
+import { parseSkipContainers } from './annotations.ts';
+import { POD_IDENTITY_LABEL } from './pod.ts';
+import type { Injection } from './resolve.ts';
+
+export interface JsonPatchOp {
+  op: 'add';
+  path: string;
+  value: unknown;
+}
+
+export const IDENTITY_GATE = 'lanyard.dev/identity';
+
+export interface PatchOptions {
+  /** Append the `lanyard.dev/identity` scheduling gate (webhook.md §5). */
+  gate: boolean;
+  windows: boolean;
+  annotationPrefix: string;
+}
+
+/** RFC 6901 segment escaping. */
+export function escapePointer(segment: string): string {
+  return segment.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+const isAbsent = (v: unknown) => v === undefined || v === null;
+const hasName = (list: unknown, name: string) =>
+  Array.isArray(list) && list.some((x) => x !== null && typeof x === 'object' && (x as { name?: unknown }).name === name);
+
+const IDENTITY_PAIR = {
+  WebIdentity: ['AWS_ROLE_ARN', 'AWS_WEB_IDENTITY_TOKEN_FILE'],
+  ContainerCredentials: ['AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE'],
+} as const;
+
+export function windowsPath(p: string): string {
+  return `C:${p.replace(/\//g, '\\')}`;
+}
+
+export function tokenVolume(inj: Injection): Json {
+  const token: Record<string, unknown> = {};
+  if (inj.audience !== '') token.audience = inj.audience;
+  token.expirationSeconds = inj.expirationSeconds;
+  token.path = inj.tokenFileName;
+  return { name: inj.volumeName, projected: { sources: [{ serviceAccountToken: token }] } };
+}
+
+/** The env entries one container gets, in order (webhook.md §4.2 steps 1-3); empty for the early exit. */
+export function envFor(container: Json, inj: Injection, windows: boolean): { env: Json[]; mount: boolean } {
+  const names = new Set<string>();
+  if (Array.isArray(container.env))
+    for (const e of container.env) if (e && typeof e === 'object' && typeof e.name === 'string') names.add(e.name);
+  const [idVar, tokenVar] = IDENTITY_PAIR[inj.mode];
+  const idDefined = names.has(idVar) || names.has(tokenVar);
+  const regionDefined = names.has('AWS_REGION') || names.has('AWS_DEFAULT_REGION');
+  const stsDefined = names.has('AWS_STS_REGIONAL_ENDPOINTS');
+  if (idDefined && regionDefined && stsDefined) return { env: [], mount: false };
+  const env: Json[] = [];
+  if (inj.regionalSts && !stsDefined) env.push({ name: 'AWS_STS_REGIONAL_ENDPOINTS', value: 'regional' });
+  if (inj.region && !regionDefined) {
+    env.push({ name: 'AWS_DEFAULT_REGION', value: inj.region });
+    env.push({ name: 'AWS_REGION', value: inj.region });
+  }
+  if (!idDefined) {
+    const tokenFile = windows ? windowsPath(inj.tokenFilePath) : inj.tokenFilePath;
+    env.push({ name: idVar, value: inj.mode === 'WebIdentity' ? inj.roleARN : inj.fullUri });
+    env.push({ name: tokenVar, value: tokenFile });
+  }
+  return { env, mount: !hasName(container.volumeMounts, inj.volumeName) };
+}
+
+/** Builds the ops for a readable Pod (see pod.ts podProblem) in the order of webhook.md §4.3. */
+export function buildPatch(pod: Json, inj: Injection, opts: PatchOptions): JsonPatchOp[] {
+  const ops: JsonPatchOp[] = [];
+  const spec = pod.spec;
+  if (inj.mode === 'ContainerCredentials') {
+    const meta = pod.metadata;
+    if (isAbsent(meta)) ops.push({ op: 'add', path: '/metadata', value: { labels: { [POD_IDENTITY_LABEL]: 'enabled' } } });
+    else if (isAbsent(meta.labels)) ops.push({ op: 'add', path: '/metadata/labels', value: { [POD_IDENTITY_LABEL]: 'enabled' } });
+    else if (!Object.hasOwn(meta.labels, POD_IDENTITY_LABEL))
+      ops.push({ op: 'add', path: `/metadata/labels/${escapePointer(POD_IDENTITY_LABEL)}`, value: 'enabled' });
+  }
+  if (opts.gate) {
+    if (isAbsent(spec.schedulingGates)) ops.push({ op: 'add', path: '/spec/schedulingGates', value: [{ name: IDENTITY_GATE }] });
+    else if (!hasName(spec.schedulingGates, IDENTITY_GATE))
+      ops.push({ op: 'add', path: '/spec/schedulingGates/-', value: { name: IDENTITY_GATE } });
+  }
+  if (isAbsent(spec.volumes)) ops.push({ op: 'add', path: '/spec/volumes', value: [tokenVolume(inj)] });
+  else if (!hasName(spec.volumes, inj.volumeName)) ops.push({ op: 'add', path: '/spec/volumes/-', value: tokenVolume(inj) });
+
+  const annotations = pod.metadata?.annotations;
+  const skipRaw = annotations?.[`${opts.annotationPrefix}/skip-containers`];
+  const skip = parseSkipContainers(typeof skipRaw === 'string' ? skipRaw : undefined);
+  const mount = { name: inj.volumeName, readOnly: true, mountPath: inj.mountPath };
+  for (const list of ['initContainers', 'containers'] as const) {
+    const containers = spec[list];
+    if (!Array.isArray(containers)) continue;
+    containers.forEach((c: Json, i: number) => {
+      if (skip.has(c.name)) return;
+      const base = `/spec/${list}/${i}`;
+      const { env, mount: addMount } = envFor(c, inj, opts.windows);
+      if (env.length) {
+        if (isAbsent(c.env)) ops.push({ op: 'add', path: `${base}/env`, value: env });
+        else for (const e of env) ops.push({ op: 'add', path: `${base}/env/-`, value: e });
+      }
+      if (addMount) {
+        if (isAbsent(c.volumeMounts)) ops.push({ op: 'add', path: `${base}/volumeMounts`, value: [mount] });
+        else ops.push({ op: 'add', path: `${base}/volumeMounts/-`, value: mount });
+      }
+    });
+  }
+  return ops;
+}

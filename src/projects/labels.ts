@@ -1,0 +1,28 @@
+// The labels and annotations of projects.md §1. Lanyard recognises its objects by the labels and decides whether
+// it may change them by the managed annotation alone.
+export const PROJECT_LABEL = 'lanyard.dev/project';
+export const MANAGED_ANNOTATION = 'rbac.lanyard.dev/managed';
+export const SERVICE_ACCOUNT_LABEL = 'rbac.lanyard.dev/service-account';
+export const TOKEN_LABEL = 'rbac.lanyard.dev/service-account-token';
+export const DESCRIPTION_ANNOTATION = 'lanyard.dev/description';
+export const SA_NAME_ANNOTATION = 'kubernetes.io/service-account.name';
+export const SA_UID_ANNOTATION = 'kubernetes.io/service-account.uid';
+export const LAST_USED_LABEL = 'kubernetes.io/legacy-token-last-used';
+export const TOKEN_SECRET_TYPE = 'kubernetes.io/service-account-token';
+export const RBAC_GROUP = 'rbac.authorization.k8s.io';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Obj = any;
+
+export function isManaged(obj: Obj): boolean {
+  return obj?.metadata?.annotations?.[MANAGED_ANNOTATION] === 'true';
+}
+export function isProject(ns: Obj): boolean {
+  return ns?.metadata?.labels?.[PROJECT_LABEL] === 'true';
+}
+export function isProjectServiceAccount(sa: Obj): boolean {
+  return sa?.metadata?.labels?.[SERVICE_ACCOUNT_LABEL] === 'true';
+}
+export function isProjectToken(secret: Obj): boolean {
+  return secret?.type === TOKEN_SECRET_TYPE && secret?.metadata?.labels?.[TOKEN_LABEL] === 'true';
+}

@@ -1,0 +1,18 @@
+// Token redaction (projects.md §4.2): every output but the one at creation replaces the token with a fixed marker.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Obj = any;
+
+export const REDACTED = 'lanyard:redacted';
+export const REDACTED_BASE64 = Buffer.from(REDACTED).toString('base64');
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/** A copy of a token Secret safe to print: data.token and the last-applied annotation replaced. */
+export function redactTokenSecret(secret: Obj): Obj {
+  const out = structuredClone(secret);
+  if (out.data && 'token' in out.data) out.data.token = REDACTED_BASE64;
+  if (out.stringData && 'token' in out.stringData) out.stringData.token = REDACTED;
+  if (out.metadata?.annotations && LAST_APPLIED in out.metadata.annotations) {
+    out.metadata.annotations[LAST_APPLIED] = REDACTED;
+  }
+  return out;
+}

@@ -1,0 +1,105 @@
+// Roles as trios (projects.md §3): joining the three objects, deciding whether the CLI may change them, merging
+// subjects for grant/revoke, and the view printed by `get roles -o yaml|json`.
+import { isManaged, RBAC_GROUP } from './labels.ts';
+import { isBuiltInRole } from './builtin-roles.ts';
+import type { Subject } from './objects.ts';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Obj = any;
+
+export interface RoleJoin {
+  name: string;
+  role?: Obj;
+  serviceAccount?: Obj;
+  roleBinding?: Obj;
+}
+
+/** Joins Roles with the ServiceAccount and RoleBinding of the same name; one entry per Role, sorted by name. */
+export function joinRoles(roles: Obj[], serviceAccounts: Obj[], roleBindings: Obj[]): RoleJoin[] {
+  const sas = new Map(serviceAccounts.map((s) => [s.metadata.name as string, s]));
+  const rbs = new Map(roleBindings.map((b) => [b.metadata.name as string, b]));
+  return roles
+    .map((r) => ({
+      name: r.metadata.name as string,
+      role: r,
+      serviceAccount: sas.get(r.metadata.name),
+      roleBinding: rbs.get(r.metadata.name),
+    }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** Why the CLI may not change a role, or undefined when all three objects exist and are annotated. */
+export function unmanagedReason(j: RoleJoin): string | undefined {
+  const parts: [string, Obj][] = [
+    ['role', j.role],
+    ['serviceaccount', j.serviceAccount],
+    ['rolebinding', j.roleBinding],
+  ];
+  for (const [kind, obj] of parts) {
+    if (!obj) return `${kind} "${j.name}" does not exist`;
+    if (!isManaged(obj)) return `${kind} "${j.name}" has no rbac.lanyard.dev/managed: "true" annotation`;
+  }
+  return undefined;
+}
+
+export function notManagedMessage(project: string, j: RoleJoin): string | undefined {
+  const reason = unmanagedReason(j);
+  return reason
+    ? `role "${j.name}" in project "${project}" is not managed by Lanyard (${reason}); change it where it is declared, for example in Git`
+    : undefined;
+}
+
+export function sameSubject(a: Subject | Obj, b: Subject | Obj): boolean {
+  if (a.kind !== b.kind || a.name !== b.name) return false;
+  if (a.kind === 'ServiceAccount') return (a.namespace ?? '') === (b.namespace ?? '');
+  return (a.apiGroup ?? RBAC_GROUP) === (b.apiGroup ?? RBAC_GROUP);
+}
+
+/** Is `s` the role's own account, the implied first subject? */
+export function isOwnAccount(project: string, role: string, s: Obj): boolean {
+  return s.kind === 'ServiceAccount' && s.name === role && (s.namespace ?? project) === project;
+}
+
+/** Grant: existing order kept, new subjects appended in the order given, duplicates skipped. */
+export function addSubjects(existing: Obj[], add: Subject[]): { subjects: Obj[]; changed: boolean } {
+  const subjects = [...existing];
+  for (const s of add) if (!subjects.some((e) => sameSubject(e, s))) subjects.push(s);
+  return { subjects, changed: subjects.length !== existing.length };
+}
+
+/** Revoke: matching subjects removed; non-members ignored. */
+export function removeSubjects(existing: Obj[], remove: Subject[]): { subjects: Obj[]; changed: boolean } {
+  const subjects = existing.filter((e) => !remove.some((s) => sameSubject(e, s)));
+  return { subjects, changed: subjects.length !== existing.length };
+}
+
+/** Subjects other than the role's own account. */
+export function grantedSubjects(project: string, j: RoleJoin): Obj[] {
+  return ((j.roleBinding?.subjects ?? []) as Obj[]).filter((s) => !isOwnAccount(project, j.name, s));
+}
+
+/** The `rbac.lanyard.dev/v1alpha1 Role` view object (not stored). */
+export function roleView(project: string, j: RoleJoin): Obj {
+  const meta = j.role?.metadata ?? {};
+  const view: Obj = {
+    apiVersion: 'rbac.lanyard.dev/v1alpha1',
+    kind: 'Role',
+    metadata: { name: j.name, namespace: project, creationTimestamp: meta.creationTimestamp },
+    managed: unmanagedReason(j) === undefined,
+    builtIn: isBuiltInRole(j.name),
+  };
+  const description = meta.annotations?.['lanyard.dev/description'];
+  if (description) view.description = description;
+  view.rules = j.role?.rules ?? [];
+  view.subjects = grantedSubjects(project, j);
+  return view;
+}
+
+/** Names of the roles (RoleBindings) in `bindings` listing the account, managed or not. */
+export function rolesGranting(project: string, account: string, bindings: Obj[]): Obj[] {
+  return bindings.filter((b) =>
+    ((b.subjects ?? []) as Obj[]).some(
+      (s) => s.kind === 'ServiceAccount' && s.name === account && (s.namespace ?? project) === project,
+    ),
+  );
+}

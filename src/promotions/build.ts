@@ -1,0 +1,465 @@
+// The pure pod builder (promotions.md §5–§6): Stage + Promotion + PromotionSteps -> a complete Pod, or one
+// validation error, never both. Everything a user can get wrong is checked here, before any pod exists.
+import type { Json } from '../kube/client.ts';
+import { checkAnnotationsSize, checkDecorators, type DecoratorReason } from './decorators.ts';
+import { formatDuration, parseDuration } from './duration.ts';
+import { renderConfig, renderTemplate, TemplateFailure, type TemplateScope } from './template.ts';
+
+export const API_GROUP = 'lanyard.dev';
+export const API_VERSION = 'lanyard.dev/v1alpha1';
+export const FINALIZER = 'lanyard.dev/promotion-pod';
+export const LABEL_PROJECT = 'lanyard.dev/project';
+export const LABEL_STAGE = 'lanyard.dev/stage';
+export const LABEL_PROMOTION = 'lanyard.dev/promotion';
+export const LABEL_PROMOTION_UID = 'lanyard.dev/promotion-uid';
+export const ANN_PROMOTION = 'lanyard.dev/promotion';
+export const ANN_STAGE_GENERATION = 'lanyard.dev/stage-generation';
+/** Step timeouts travel with the pod, so a restarted controller enforces the ones the pod was built with. */
+export const ANN_STEP_TIMEOUTS = 'lanyard.dev/step-timeouts';
+export const ANN_ABORT = 'lanyard.dev/abort';
+export const WORKSPACE = '/workspace';
+export const HOME_DIR = '/lanyard/home';
+export const AWS_TOKEN_DIR = '/var/run/secrets/lanyard.dev/aws';
+export const KUBE_TOKEN_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+export const MAX_STEPS = 20;
+export const DEFAULT_VAR_PATTERN = '[A-Za-z0-9._:/@+=,-]*';
+export const MAX_VAR_LENGTH = 1024;
+export const STEP_CAPABILITIES = ['kubernetes-api', 'mint-tokens'] as const;
+export const ROLE_ARN_RE = /^arn:[a-z][a-z0-9-]*:iam::[0-9]{12}:role\/[\w+=,.@/-]+$/;
+
+export interface BuildSettings {
+  agentNamespace: string;
+  defaultServiceAccount: string;
+  defaultTimeoutSeconds: number;
+  maxTimeoutSeconds: number;
+  doneImage: string;
+  stepAudience: string;
+  awsRegion: string;
+  /** The identity webhook's annotation prefix (`eks.amazonaws.com`), for `<prefix>/skip-containers`. */
+  annotationPrefix: string;
+}
+
+/** The IdentityPolicy decision of verification.md §5, bound to the policies and namespace labels in force. */
+export type StepRoleDecision = (input: { namespace: string; serviceAccount: string; roleARN: string }) =>
+  | { allowed: true }
+  | { allowed: false; message: string };
+
+export interface BuildInput {
+  stage: Json;
+  /** Needs metadata.name/namespace/uid and spec.vars; for the Stage's own `Valid` check, see `checkVars`. */
+  promotion: Json;
+  /** PromotionStep by namespace and name. */
+  promotionStep: (namespace: string, name: string) => Json | undefined;
+  /** Agent-namespace ServiceAccount by name. */
+  serviceAccount: (name: string) => Json | undefined;
+  decideRole: StepRoleDecision;
+  settings: BuildSettings;
+  /** False for the Stage's `Valid` condition: every check but the Promotion's vars. */
+  checkVars?: boolean;
+}
+
+export type BuildReason =
+  | DecoratorReason
+  | 'InvalidStage'
+  | 'StepNotFound'
+  | 'InvalidStep'
+  | 'InvalidVars'
+  | 'TemplateError'
+  | 'StepRoleDenied';
+
+export interface BuiltStep {
+  /** The alias (`as`, default `step-<n>`). */
+  name: string;
+  uses: string;
+  container: string;
+  /** Namespace the PromotionStep was found in. */
+  from: string;
+  timeoutSeconds?: number;
+  roleARN?: string;
+  capabilities: string[];
+}
+
+export type BuildResult =
+  | { ok: true; pod: Json; serviceAccount: string; steps: BuiltStep[]; timeoutSeconds: number }
+  | { ok: false; reason: BuildReason; message: string };
+
+class Invalid extends Error {
+  constructor(
+    readonly reason: BuildReason,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const VAR_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const ENV_NAME_RE = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
+// eslint-disable-next-line no-control-regex
+const CONTROL_RE = /[\u0000-\u001f\u007f]/;
+
+/** Kubernetes keeps 4 KiB per container and 12 KiB per pod, split among the containers (steps + `done`). */
+export function outputBudget(steps: number): number {
+  return Math.min(4096, Math.floor(12288 / (steps + 1)));
+}
+
+export function podName(promotionUid: string): string {
+  return `promotion-${promotionUid}`;
+}
+
+function fullMatch(pattern: string): RegExp {
+  return new RegExp(`^(?:${pattern})$`, 'u');
+}
+
+interface StageStep {
+  name: string;
+  uses: string;
+  config: Json;
+  timeoutSeconds?: number;
+}
+
+interface StageVar {
+  name: string;
+  value?: string;
+  pattern: RegExp;
+  patternText: string;
+}
+
+/** Structural checks of the Stage the CRD cannot express (uniqueness, regexps, duration ranges). */
+function readStage(stage: Json, s: BuildSettings): { steps: StageStep[]; vars: StageVar[]; timeoutSeconds: number } {
+  const name: string = stage.metadata.name;
+  const spec = stage?.spec?.promotionTemplate?.spec ?? {};
+  const bad = (field: string, detail: string) =>
+    new Invalid('InvalidStage', `stage "${name}": spec.promotionTemplate.spec.${field} ${detail}`);
+  let timeoutSeconds = s.defaultTimeoutSeconds;
+  if (spec.timeout !== undefined) {
+    const t = parseDuration(String(spec.timeout));
+    if (t === undefined || t < 30 || t > s.maxTimeoutSeconds) {
+      throw bad('timeout', `"${spec.timeout}" must be a duration (30s, 2m, 1h30m) between 30s and ${formatDuration(s.maxTimeoutSeconds)}`);
+    }
+    timeoutSeconds = t;
+  }
+  const rawSteps: Json[] = Array.isArray(spec.steps) ? spec.steps : [];
+  if (rawSteps.length < 1 || rawSteps.length > MAX_STEPS) {
+    throw bad('steps', `has ${rawSteps.length} items; a stage needs 1 to ${MAX_STEPS}`);
+  }
+  const seen = new Set<string>();
+  const steps = rawSteps.map((st, i): StageStep => {
+    const alias: string = st?.as ?? `step-${i + 1}`;
+    if (typeof alias !== 'string' || alias.length < 1 || alias.length > 63 || CONTROL_RE.test(alias)) {
+      throw bad(`steps[${i}].as`, `${JSON.stringify(alias)} must be 1-63 characters without control characters`);
+    }
+    if (seen.has(alias)) throw bad(`steps[${i}].as`, `"${alias}" is used by an earlier step; names must be unique`);
+    seen.add(alias);
+    if (typeof st?.uses !== 'string' || st.uses === '') throw bad(`steps[${i}].uses`, 'is required');
+    let stepTimeout: number | undefined;
+    if (st.timeout !== undefined) {
+      stepTimeout = parseDuration(String(st.timeout));
+      if (stepTimeout === undefined || stepTimeout < 1) {
+        throw bad(`steps[${i}].timeout`, `"${st.timeout}" must be a duration of at least 1s`);
+      }
+    }
+    const config = st.config ?? {};
+    if (config === null || typeof config !== 'object' || Array.isArray(config)) throw bad(`steps[${i}].config`, 'must be an object');
+    return { name: alias, uses: st.uses, config, timeoutSeconds: stepTimeout };
+  });
+  const varNames = new Set<string>();
+  const vars = (Array.isArray(spec.vars) ? spec.vars : []).map((v: Json, i: number): StageVar => {
+    if (typeof v?.name !== 'string' || !VAR_NAME_RE.test(v.name)) {
+      throw bad(`vars[${i}].name`, `${JSON.stringify(v?.name)} must match ^[A-Za-z_][A-Za-z0-9_]*$`);
+    }
+    if (varNames.has(v.name)) throw bad(`vars[${i}].name`, `"${v.name}" is declared twice`);
+    varNames.add(v.name);
+    const patternText: string = v.pattern ?? DEFAULT_VAR_PATTERN;
+    let pattern: RegExp;
+    try {
+      pattern = fullMatch(patternText);
+    } catch (e) {
+      throw bad(`vars[${i}].pattern`, `"${patternText}" is not a valid regular expression: ${(e as Error).message}`);
+    }
+    return { name: v.name, value: v.value === undefined || v.value === null ? undefined : String(v.value), pattern, patternText };
+  });
+  return { steps, vars, timeoutSeconds };
+}
+
+/** §5.2 vars: declared, given when required, ≤ 1,024 characters, matching the pattern. */
+function resolveVars(stageName: string, declared: StageVar[], given: Json, checkGiven: boolean): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of declared) if (v.value !== undefined) out[v.name] = v.value;
+  if (!checkGiven) {
+    // The Stage's own check: required vars get a neutral stand-in so templates can still be checked.
+    for (const v of declared) if (!(v.name in out)) out[v.name] = '';
+    return out;
+  }
+  const byName = new Map(declared.map((v) => [v.name, v]));
+  const seen = new Set<string>();
+  for (const g of Array.isArray(given) ? given : []) {
+    const name = String(g?.name);
+    const decl = byName.get(name);
+    if (!decl) throw new Invalid('InvalidVars', `var "${name}" is not declared by stage "${stageName}"`);
+    if (seen.has(name)) throw new Invalid('InvalidVars', `var "${name}" is given twice`);
+    seen.add(name);
+    const value = String(g?.value ?? '');
+    if (value.length > MAX_VAR_LENGTH) {
+      throw new Invalid('InvalidVars', `var "${name}": value has ${value.length} characters; the limit is ${MAX_VAR_LENGTH}`);
+    }
+    if (!decl.pattern.test(value)) {
+      throw new Invalid('InvalidVars', `var "${name}": value ${JSON.stringify(value)} does not match ${decl.patternText}`);
+    }
+    out[name] = value;
+  }
+  for (const v of declared) {
+    if (!(v.name in out)) throw new Invalid('InvalidVars', `var "${v.name}" is required by stage "${stageName}" and was not given`);
+  }
+  return out;
+}
+
+/** PromotionStep fields the CRD schema cannot fully express. */
+function checkStepSpec(label: string, spec: Json): void {
+  const bad = (detail: string) => new Invalid('InvalidStep', `${label}: ${detail}`);
+  if (typeof spec?.image !== 'string' || spec.image === '') throw bad('spec.image is required');
+  if (!Array.isArray(spec.command) || spec.command.length === 0) throw bad('spec.command needs at least one item');
+  if (spec.workingDir !== undefined && !String(spec.workingDir).startsWith('/')) {
+    throw bad(`spec.workingDir "${spec.workingDir}" must be an absolute path`);
+  }
+  const role: unknown = spec.identity?.roleARN;
+  if (role !== undefined && (typeof role !== 'string' || role.length > 2048 || !ROLE_ARN_RE.test(role))) {
+    throw bad(`spec.identity.roleARN ${JSON.stringify(role)} must match ${ROLE_ARN_RE.source}`);
+  }
+  for (const e of spec.env ?? []) {
+    const n = String(e?.name);
+    if (!ENV_NAME_RE.test(n)) throw bad(`env "${n}": not a valid environment variable name`);
+    if (n.startsWith('LANYARD_')) throw bad(`env "${n}": names starting with LANYARD_ are reserved for Lanyard`);
+    if (role !== undefined && (n === 'AWS_ROLE_ARN' || n === 'AWS_WEB_IDENTITY_TOKEN_FILE')) {
+      throw bad(`env "${n}": set by Lanyard for a step with spec.identity.roleARN`);
+    }
+  }
+  for (const c of spec.capabilities ?? []) {
+    if (!(STEP_CAPABILITIES as readonly string[]).includes(c)) {
+      throw bad(`spec.capabilities: unknown capability ${JSON.stringify(c)} (known: ${STEP_CAPABILITIES.join(', ')})`);
+    }
+  }
+}
+
+function render(label: string, where: string, text: unknown, scope: TemplateScope): string {
+  try {
+    return renderTemplate(String(text), scope);
+  } catch (e) {
+    if (e instanceof TemplateFailure) throw new Invalid('TemplateError', `${label}: ${where}: ${e.detail}`);
+    throw e;
+  }
+}
+
+const SECURITY_CONTEXT = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
+const DEFAULT_RESOURCES = { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '1Gi' } };
+
+/** Builds the pod, or returns the first violation (decorators, steps, A1, vars, templates, step roles). */
+export function buildPromotionPod(input: BuildInput): BuildResult {
+  try {
+    return build(input);
+  } catch (e) {
+    if (e instanceof Invalid) return { ok: false, reason: e.reason, message: e.message };
+    throw e;
+  }
+}
+
+function build(input: BuildInput): BuildResult {
+  const { stage, promotion, settings: s } = input;
+  const project: string = promotion.metadata.namespace;
+  const stageName: string = stage.metadata.name;
+  const promotionName: string = promotion.metadata.name;
+  const uid: string = promotion.metadata.uid;
+
+  const deco = checkDecorators({
+    stage,
+    project,
+    agentNamespace: s.agentNamespace,
+    defaultServiceAccount: s.defaultServiceAccount,
+    serviceAccount: input.serviceAccount,
+  });
+  if (!deco.ok) throw new Invalid(deco.reason, deco.message);
+  const { serviceAccount, labels: extraLabels, annotations: extraAnnotations } = deco.value;
+
+  const tpl = readStage(stage, s);
+  const n = tpl.steps.length;
+
+  // Resolve every step first: a missing step is reported before anything that depends on it.
+  const resolved = tpl.steps.map((st, i) => {
+    const label = `step "${st.name}" (uses "${st.uses}")`;
+    const local = input.promotionStep(project, st.uses);
+    const found = local ?? input.promotionStep(s.agentNamespace, st.uses);
+    if (!found) {
+      throw new Invalid(
+        'StepNotFound',
+        `step "${st.name}" uses "${st.uses}", which exists neither in project "${project}" nor in namespace "${s.agentNamespace}"`,
+      );
+    }
+    checkStepSpec(label, found.spec);
+    return { st, index: i + 1, label, spec: found.spec as Json, from: local ? project : s.agentNamespace };
+  });
+
+  const skip = new Set<string>();
+  const decoSkipKey = `${s.annotationPrefix}/skip-containers`;
+  for (const c of (extraAnnotations[decoSkipKey] ?? '').split(',')) if (c.trim()) skip.add(c.trim());
+  for (const r of resolved) if (r.spec.identity?.roleARN) skip.add(`step-${r.index}`);
+
+  const timeouts: Record<string, number> = {};
+  for (const r of resolved) if (r.st.timeoutSeconds !== undefined) timeouts[`step-${r.index}`] = r.st.timeoutSeconds;
+
+  const labels: Record<string, string> = {
+    ...extraLabels,
+    [LABEL_PROJECT]: project,
+    [LABEL_STAGE]: stageName,
+    [LABEL_PROMOTION]: promotionName,
+    [LABEL_PROMOTION_UID]: uid,
+  };
+  const annotations: Record<string, string> = {
+    ...extraAnnotations,
+    [ANN_PROMOTION]: `${project}/${promotionName}`,
+    [ANN_STAGE_GENERATION]: String(stage.metadata.generation ?? 0),
+  };
+  if (skip.size > 0) annotations[decoSkipKey] = [...skip].join(',');
+  if (Object.keys(timeouts).length > 0) annotations[ANN_STEP_TIMEOUTS] = JSON.stringify(timeouts);
+  const sizeViolation = checkAnnotationsSize(stageName, annotations);
+  if (sizeViolation) throw new Invalid(sizeViolation.reason, sizeViolation.message);
+
+  const vars = resolveVars(stageName, tpl.vars, promotion.spec?.vars, input.checkVars !== false);
+
+  const volumes: Json[] = [
+    { name: 'workspace', emptyDir: {} },
+    { name: 'home', emptyDir: {} },
+  ];
+  const initContainers = resolved.map((r) => {
+    const container = `step-${r.index}`;
+    const ctx = { project, stage: stageName, promotion: promotionName, step: r.st.name, stepIndex: r.index };
+    let config: Json;
+    try {
+      config = renderConfig(r.st.config, { vars, ctx });
+    } catch (e) {
+      if (e instanceof TemplateFailure) throw new Invalid('TemplateError', `step "${r.st.name}": ${e.detail}`);
+      throw e;
+    }
+    const scope: TemplateScope = { config, vars, ctx };
+    const command = (r.spec.command as unknown[]).map((c, i) => render(r.label, `command[${i}]`, c, scope));
+    const args =
+      r.spec.args === undefined ? undefined : (r.spec.args as unknown[]).map((a, i) => render(r.label, `args[${i}]`, a, scope));
+    const stepEnv: Array<{ name: string; value: string }> = (r.spec.env ?? []).map((e: Json) => ({
+      name: String(e.name),
+      value: render(r.label, `env ${e.name}`, e.value ?? '', scope),
+    }));
+
+    const roleARN: string | undefined = r.spec.identity?.roleARN;
+    if (roleARN) {
+      const d = input.decideRole({ namespace: project, serviceAccount, roleARN });
+      if (!d.allowed) throw new Invalid('StepRoleDenied', `${r.label}: ${d.message.replace(/^lanyard: /, '')}`);
+    }
+
+    const ours: Array<{ name: string; value: string }> = [
+      { name: 'LANYARD_PROJECT', value: project },
+      { name: 'LANYARD_STAGE', value: stageName },
+      { name: 'LANYARD_PROMOTION', value: promotionName },
+      { name: 'LANYARD_STEP', value: r.st.name },
+      { name: 'LANYARD_STEP_INDEX', value: String(r.index) },
+      { name: 'LANYARD_WORKSPACE', value: WORKSPACE },
+      { name: 'LANYARD_OUTPUT', value: '/dev/termination-log' },
+      { name: 'HOME', value: HOME_DIR },
+    ];
+    const mounts: Json[] = [
+      { name: 'workspace', mountPath: WORKSPACE },
+      { name: 'home', mountPath: HOME_DIR, subPath: container },
+    ];
+    if (roleARN) {
+      const vol = `lanyard-aws-${container}`;
+      volumes.push({
+        name: vol,
+        projected: {
+          sources: [{ serviceAccountToken: { audience: s.stepAudience, expirationSeconds: 3600, path: 'token' } }],
+        },
+      });
+      mounts.push({ name: vol, mountPath: AWS_TOKEN_DIR, readOnly: true });
+      ours.push(
+        { name: 'AWS_ROLE_ARN', value: roleARN },
+        { name: 'AWS_WEB_IDENTITY_TOKEN_FILE', value: `${AWS_TOKEN_DIR}/token` },
+        { name: 'AWS_ROLE_SESSION_NAME', value: `lanyard-${promotionName}-${r.index}`.slice(0, 64) },
+        { name: 'AWS_STS_REGIONAL_ENDPOINTS', value: 'regional' },
+      );
+      if (s.awsRegion) ours.push({ name: 'AWS_REGION', value: s.awsRegion }, { name: 'AWS_DEFAULT_REGION', value: s.awsRegion });
+    }
+    const caps: string[] = r.spec.capabilities ?? [];
+    if (caps.includes('kubernetes-api') || caps.includes('mint-tokens')) {
+      const vol = `lanyard-kube-${container}`;
+      volumes.push({
+        name: vol,
+        projected: {
+          sources: [
+            { serviceAccountToken: { expirationSeconds: 3600, path: 'token' } },
+            { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+            { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
+          ],
+        },
+      });
+      mounts.push({ name: vol, mountPath: KUBE_TOKEN_DIR, readOnly: true });
+    }
+    // The step's own variables come last; where it sets one of our defaults (HOME, AWS_REGION), its value wins.
+    const own = new Set(stepEnv.map((e) => e.name));
+    const env = [...ours.filter((e) => !own.has(e.name)), ...stepEnv];
+
+    const c: Json = {
+      name: container,
+      image: r.spec.image,
+      imagePullPolicy: r.spec.imagePullPolicy ?? 'IfNotPresent',
+      command,
+    };
+    if (args !== undefined) c.args = args;
+    Object.assign(c, {
+      workingDir: r.spec.workingDir ?? WORKSPACE,
+      env,
+      volumeMounts: mounts,
+      terminationMessagePolicy: 'FallbackToLogsOnError',
+      securityContext: SECURITY_CONTEXT,
+      resources: r.spec.resources ?? DEFAULT_RESOURCES,
+    });
+    return c;
+  });
+
+  const pod: Json = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: podName(uid), namespace: s.agentNamespace, labels, annotations },
+    spec: {
+      serviceAccountName: serviceAccount,
+      automountServiceAccountToken: false,
+      restartPolicy: 'Never',
+      activeDeadlineSeconds: tpl.timeoutSeconds,
+      enableServiceLinks: false,
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: 65532,
+        runAsGroup: 65532,
+        fsGroup: 65532,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+      volumes,
+      initContainers,
+      containers: [
+        {
+          name: 'done',
+          image: s.doneImage,
+          imagePullPolicy: 'IfNotPresent',
+          command: ['lanyard', 'promotion-done'],
+          resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '128Mi' } },
+          securityContext: SECURITY_CONTEXT,
+        },
+      ],
+    },
+  };
+  const steps: BuiltStep[] = resolved.map((r) => ({
+    name: r.st.name,
+    uses: r.st.uses,
+    container: `step-${r.index}`,
+    from: r.from,
+    timeoutSeconds: r.st.timeoutSeconds,
+    roleARN: r.spec.identity?.roleARN,
+    capabilities: r.spec.capabilities ?? [],
+  }));
+  return { ok: true, pod, serviceAccount, steps, timeoutSeconds: tpl.timeoutSeconds };
+}

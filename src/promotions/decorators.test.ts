@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import { annotationsSize, checkAnnotationsSize, checkDecorators } from './decorators.ts';
+import { serviceAccount, SETTINGS, stage } from '../../test/fixtures/promotions.ts';
+
+const SA = 'lanyard.dev/promotion-sa';
+const L = 'lanyard.dev/promotion-labels';
+const A = 'lanyard.dev/promotion-annotations';
+const sas = new Map(
+  [serviceAccount('s3-access'), serviceAccount('payments-only', { 'lanyard.dev/allowed-projects': 'payments, billing' }),
+   serviceAccount('open', { 'lanyard.dev/allowed-projects': '*' }), serviceAccount('listed', { 'lanyard.dev/allowed-projects': 'x,shop' })]
+    .map((s) => [s.metadata.name, s]),
+);
+const check = (annotations: Record<string, string>) =>
+  checkDecorators({ stage: stage({ annotations }), project: 'shop', agentNamespace: SETTINGS.agentNamespace, defaultServiceAccount: 'lanyard-promotion-orchestrator', serviceAccount: (n) => sas.get(n) });
+
+describe('checkDecorators', () => {
+  it.each([
+    [{}, 'lanyard-promotion-orchestrator', {}, {}],
+    [{ [SA]: '', [L]: '', [A]: '' }, 'lanyard-promotion-orchestrator', {}, {}],
+    [{ [SA]: '  ', [L]: ' \n', [A]: '{}' }, 'lanyard-promotion-orchestrator', {}, {}],
+    [{ [SA]: 's3-access' }, 's3-access', {}, {}],
+    [{ [SA]: 'open' }, 'open', {}, {}],
+    [{ [SA]: 'listed' }, 'listed', {}, {}],
+    [{ [L]: '{"team":"payments","example.com/tier":"","a_b.c":"x-1"}' }, 'lanyard-promotion-orchestrator', { team: 'payments', 'example.com/tier': '', 'a_b.c': 'x-1' }, {}],
+    [{ [A]: '{"example.com/cost-center":"cc 1234 / anything"}' }, 'lanyard-promotion-orchestrator', {}, { 'example.com/cost-center': 'cc 1234 / anything' }],
+  ])('%j is accepted', (annotations, sa, labels, anns) => {
+    expect(check(annotations)).toEqual({ ok: true, value: { serviceAccount: sa, labels, annotations: anns } });
+  });
+
+  const p = (a: string) => `annotation ${a} on stage "prod": `;
+  it.each([
+    ['S1', { [SA]: 'S3_access' }, 'InvalidPromotionServiceAccount', `${p(SA)}"S3_access" is not a valid service account name`],
+    ['S2', { [SA]: 'missing' }, 'PromotionServiceAccountNotFound', `${p(SA)}serviceaccount "missing" does not exist in namespace "lanyard-promotions"`],
+    ['S3', { [SA]: 'payments-only' }, 'PromotionServiceAccountNotAllowed', `${p(SA)}serviceaccount "payments-only" in namespace "lanyard-promotions" is not open to project "shop" (allowed: payments, billing)`],
+    ['J1 labels', { [L]: '{team: 1}' }, 'InvalidPromotionLabels', `${p(L)}not valid JSON: ${jsonError('{team: 1}')}`],
+    ['J2 labels', { [L]: '["a"]' }, 'InvalidPromotionLabels', `${p(L)}must be a JSON object, got array`],
+    ['J2 null', { [A]: 'null' }, 'InvalidPromotionAnnotations', `${p(A)}must be a JSON object, got null`],
+    ['J3 labels', { [L]: '{"replicas":3}' }, 'InvalidPromotionLabels', `${p(L)}key "replicas": value must be a string, got number`],
+    ['J1 annotations', { [A]: 'x' }, 'InvalidPromotionAnnotations', `${p(A)}not valid JSON: ${jsonError('x')}`],
+    ['J2 annotations', { [A]: '"s"' }, 'InvalidPromotionAnnotations', `${p(A)}must be a JSON object, got string`],
+    ['J3 annotations', { [A]: '{"a":{"b":1}}' }, 'InvalidPromotionAnnotations', `${p(A)}key "a": value must be a string, got object`],
+    ['K1 labels', { [L]: '{"a/b/c":"x"}' }, 'InvalidPromotionLabels', `${p(L)}key "a/b/c": at most one "/" is allowed`],
+    ['K1 annotations', { [A]: '{"a/b/c":"x"}' }, 'InvalidPromotionAnnotations', `${p(A)}key "a/b/c": at most one "/" is allowed`],
+    ['K2 labels', { [L]: '{"Team.io/app":"x"}' }, 'InvalidPromotionLabels', `${p(L)}key "Team.io/app": prefix "Team.io" must be a lowercase DNS subdomain of at most 253 characters`],
+    ['K2 annotations', { [A]: '{"/app":"x"}' }, 'InvalidPromotionAnnotations', `${p(A)}key "/app": prefix "" must be a lowercase DNS subdomain of at most 253 characters`],
+    ['K3 labels', { [L]: '{"app name":"x"}' }, 'InvalidPromotionLabels', `${p(L)}key "app name": name "app name" must be 1-63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit`],
+    ['K3 annotations', { [A]: `{"${'a'.repeat(64)}":"x"}` }, 'InvalidPromotionAnnotations', `${p(A)}key "${'a'.repeat(64)}": name "${'a'.repeat(64)}" must be 1-63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit`],
+    ['K4 labels', { [L]: '{"lanyard.dev/stage":"x"}' }, 'InvalidPromotionLabels', `${p(L)}key "lanyard.dev/stage": keys under lanyard.dev belong to Lanyard`],
+    ['K4 annotations', { [A]: '{"rbac.lanyard.dev/managed":"x"}' }, 'InvalidPromotionAnnotations', `${p(A)}key "rbac.lanyard.dev/managed": keys under lanyard.dev belong to Lanyard`],
+    ['V1', { [L]: '{"team":"pay ments"}' }, 'InvalidPromotionLabels', `${p(L)}key "team": value "pay ments" must be empty or 1-63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit`],
+    ['V1 trailing dash', { [L]: '{"team":"pay-"}' }, 'InvalidPromotionLabels', `${p(L)}key "team": value "pay-" must be empty or 1-63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit`],
+  ])('%s', (_rule, annotations, reason, message) => {
+    expect(check(annotations)).toEqual({ ok: false, reason, message });
+  });
+
+  it('checks rules in order: the account before labels, labels before annotations', () => {
+    expect(check({ [SA]: 'Bad', [L]: 'x', [A]: 'x' })).toMatchObject({ reason: 'InvalidPromotionServiceAccount' });
+    expect(check({ [L]: 'x', [A]: 'x' })).toMatchObject({ reason: 'InvalidPromotionLabels' });
+  });
+  it('checks rule by rule over sorted keys: an earlier rule on a later key wins', () => {
+    // "b/c/d" breaks K1, "a b" breaks K3: K1 comes first although "a b" sorts first.
+    expect(check({ [L]: '{"a b":"x","b/c/d":"y"}' })).toMatchObject({ message: expect.stringContaining('key "b/c/d": at most one') });
+    // Two K3 violations: the first key in sorted order is named.
+    expect(check({ [L]: '{"z z":"x","y y":"y"}' })).toMatchObject({ message: expect.stringContaining('key "y y"') });
+  });
+  it('does not treat labels values rules as annotation rules', () => {
+    expect(check({ [A]: '{"team":"pay ments"}' })).toMatchObject({ ok: true });
+  });
+});
+
+describe('A1', () => {
+  it('counts bytes of keys and values', () => {
+    expect(annotationsSize({ ab: 'cdé' })).toBe(2 + 4);
+  });
+  it('passes at the limit and fails above it with the exact message', () => {
+    expect(checkAnnotationsSize('prod', { k: 'x'.repeat(262_143) })).toBeUndefined();
+    expect(checkAnnotationsSize('prod', { k: 'x'.repeat(270_335) })).toEqual({
+      reason: 'InvalidPromotionAnnotations',
+      message: 'annotation lanyard.dev/promotion-annotations on stage "prod": the pod\'s annotations would total 270336 bytes; the limit is 262144',
+    });
+  });
+});
+
+function jsonError(text: string): string {
+  try {
+    JSON.parse(text);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  throw new Error('valid JSON');
+}

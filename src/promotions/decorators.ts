@@ -1,0 +1,192 @@
+// Stage decorator annotations (promotions.md §6.1): one pure function applies rules S1–S3, J1–J3, K1–K4, V1 in
+// order (first violation wins, JSON keys sorted); A1 needs the final pod annotations and is checked by the builder.
+import type { Json } from '../kube/client.ts';
+
+export const ANN_SA = 'lanyard.dev/promotion-sa';
+export const ANN_LABELS = 'lanyard.dev/promotion-labels';
+export const ANN_ANNOTATIONS = 'lanyard.dev/promotion-annotations';
+export const ANN_ALLOWED_PROJECTS = 'lanyard.dev/allowed-projects';
+/** Kubernetes' limit on the total size of an object's annotations (keys plus values). */
+export const ANNOTATIONS_LIMIT = 262_144;
+
+export type DecoratorReason =
+  | 'InvalidPromotionServiceAccount'
+  | 'PromotionServiceAccountNotFound'
+  | 'PromotionServiceAccountNotAllowed'
+  | 'InvalidPromotionLabels'
+  | 'InvalidPromotionAnnotations';
+
+export interface Violation<R extends string = string> {
+  reason: R;
+  message: string;
+}
+
+export interface Decorations {
+  serviceAccount: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
+export interface DecoratorInput {
+  stage: Json;
+  project: string;
+  agentNamespace: string;
+  defaultServiceAccount: string;
+  /** Agent-namespace ServiceAccount by name, or undefined. */
+  serviceAccount: (name: string) => Json | undefined;
+}
+
+const DNS_SUBDOMAIN_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const QUALIFIED_NAME_RE = /^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/;
+
+export function isDnsSubdomain(s: string): boolean {
+  return s.length <= 253 && DNS_SUBDOMAIN_RE.test(s);
+}
+
+function blank(v: string | undefined): boolean {
+  return v === undefined || v.trim() === '';
+}
+
+function jsonKind(v: unknown): string {
+  if (Array.isArray(v)) return 'array';
+  if (v === null) return 'null';
+  return typeof v;
+}
+
+/** The projects an agent ServiceAccount is open to: undefined = every project (no annotation). */
+export function allowedProjects(sa: Json): string[] | undefined {
+  const raw: unknown = sa?.metadata?.annotations?.[ANN_ALLOWED_PROJECTS];
+  if (typeof raw !== 'string') return undefined;
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+export function saOpenTo(sa: Json, project: string): boolean {
+  const allowed = allowedProjects(sa);
+  return allowed === undefined || allowed.includes('*') || allowed.includes(project);
+}
+
+function checkServiceAccount(input: DecoratorInput, raw: string | undefined): Violation<DecoratorReason> | string {
+  if (blank(raw)) return input.defaultServiceAccount;
+  const name = raw!.trim();
+  const prefix = `annotation ${ANN_SA} on stage "${input.stage.metadata.name}": `;
+  if (!isDnsSubdomain(name)) {
+    return { reason: 'InvalidPromotionServiceAccount', message: `${prefix}"${name}" is not a valid service account name` };
+  }
+  const sa = input.serviceAccount(name);
+  if (!sa) {
+    return {
+      reason: 'PromotionServiceAccountNotFound',
+      message: `${prefix}serviceaccount "${name}" does not exist in namespace "${input.agentNamespace}"`,
+    };
+  }
+  if (!saOpenTo(sa, input.project)) {
+    return {
+      reason: 'PromotionServiceAccountNotAllowed',
+      message:
+        `${prefix}serviceaccount "${name}" in namespace "${input.agentNamespace}" is not open to project ` +
+        `"${input.project}" (allowed: ${(allowedProjects(sa) ?? []).join(', ')})`,
+    };
+  }
+  return name;
+}
+
+/** J1–J3, K1–K4 and (labels only) V1 on one JSON map annotation. */
+function checkMap(
+  annotation: string,
+  stageName: string,
+  raw: string | undefined,
+  kind: 'labels' | 'annotations',
+): Violation<DecoratorReason> | Record<string, string> {
+  if (blank(raw)) return {};
+  const reason: DecoratorReason = kind === 'labels' ? 'InvalidPromotionLabels' : 'InvalidPromotionAnnotations';
+  const fail = (detail: string) => ({ reason, message: `annotation ${annotation} on stage "${stageName}": ${detail}` });
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw!);
+  } catch (e) {
+    return fail(`not valid JSON: ${(e as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    return fail(`must be a JSON object, got ${jsonKind(parsed)}`);
+  }
+  const obj = parsed as Record<string, unknown>;
+  const keys = Object.keys(obj).sort();
+  // Rule-major: each rule looks at every key (sorted) before the next rule runs.
+  for (const k of keys) {
+    if (typeof obj[k] !== 'string') return fail(`key "${k}": value must be a string, got ${jsonKind(obj[k])}`);
+  }
+  const split = (k: string) => {
+    const i = k.indexOf('/');
+    return i < 0 ? { prefix: undefined, name: k } : { prefix: k.slice(0, i), name: k.slice(i + 1) };
+  };
+  for (const k of keys) {
+    if (k.split('/').length > 2) return fail(`key "${k}": at most one "/" is allowed`);
+  }
+  for (const k of keys) {
+    const { prefix } = split(k);
+    if (prefix !== undefined && !isDnsSubdomain(prefix)) {
+      return fail(`key "${k}": prefix "${prefix}" must be a lowercase DNS subdomain of at most 253 characters`);
+    }
+  }
+  for (const k of keys) {
+    const { name } = split(k);
+    if (!QUALIFIED_NAME_RE.test(name)) {
+      return fail(
+        `key "${k}": name "${name}" must be 1-63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit`,
+      );
+    }
+  }
+  for (const k of keys) {
+    const { prefix } = split(k);
+    if (prefix !== undefined && (prefix === 'lanyard.dev' || prefix.endsWith('.lanyard.dev'))) {
+      return fail(`key "${k}": keys under lanyard.dev belong to Lanyard`);
+    }
+  }
+  if (kind === 'labels') {
+    for (const k of keys) {
+      const v = obj[k] as string;
+      if (v !== '' && !QUALIFIED_NAME_RE.test(v)) {
+        return fail(
+          `key "${k}": value "${v}" must be empty or 1-63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit`,
+        );
+      }
+    }
+  }
+  return obj as Record<string, string>;
+}
+
+function isViolation(v: unknown): v is Violation<DecoratorReason> {
+  return typeof v === 'object' && v !== null && 'reason' in v && 'message' in v;
+}
+
+/** Applies S1–S3, then the labels rules, then the annotations rules. */
+export function checkDecorators(input: DecoratorInput): { ok: true; value: Decorations } | ({ ok: false } & Violation<DecoratorReason>) {
+  const ann: Record<string, string> = input.stage?.metadata?.annotations ?? {};
+  const stageName: string = input.stage.metadata.name;
+  const sa = checkServiceAccount(input, ann[ANN_SA]);
+  if (isViolation(sa)) return { ok: false, ...sa };
+  const labels = checkMap(ANN_LABELS, stageName, ann[ANN_LABELS], 'labels');
+  if (isViolation(labels)) return { ok: false, ...labels };
+  const annotations = checkMap(ANN_ANNOTATIONS, stageName, ann[ANN_ANNOTATIONS], 'annotations');
+  if (isViolation(annotations)) return { ok: false, ...annotations };
+  return { ok: true, value: { serviceAccount: sa, labels, annotations } };
+}
+
+/** A1: Kubernetes counts the bytes of every key and value. */
+export function annotationsSize(annotations: Record<string, string>): number {
+  let n = 0;
+  for (const [k, v] of Object.entries(annotations)) n += Buffer.byteLength(k) + Buffer.byteLength(v);
+  return n;
+}
+
+export function checkAnnotationsSize(stageName: string, annotations: Record<string, string>): Violation<'InvalidPromotionAnnotations'> | undefined {
+  const size = annotationsSize(annotations);
+  if (size <= ANNOTATIONS_LIMIT) return undefined;
+  return {
+    reason: 'InvalidPromotionAnnotations',
+    message: `annotation ${ANN_ANNOTATIONS} on stage "${stageName}": the pod's annotations would total ${size} bytes; the limit is ${ANNOTATIONS_LIMIT}`,
+  };
+}

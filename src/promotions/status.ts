@@ -1,0 +1,223 @@
+// Reading a promotion pod (promotions.md §5.3, §7.1, §7.3): pod + steps -> the Promotion's phase, message and
+// per-step status. Pure; the controller decides what to write and when to delete.
+import type { Json } from '../kube/client.ts';
+import { ANN_STEP_TIMEOUTS, outputBudget } from './build.ts';
+import { formatDuration } from './duration.ts';
+
+export type PromotionPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Errored' | 'Aborted';
+export type StepPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Errored' | 'Skipped' | 'Aborted';
+export const TERMINAL_PHASES: readonly string[] = ['Succeeded', 'Failed', 'Errored', 'Aborted'];
+
+export function isTerminal(phase: unknown): boolean {
+  return typeof phase === 'string' && TERMINAL_PHASES.includes(phase);
+}
+
+export interface StepStatus {
+  name: string;
+  uses: string;
+  container: string;
+  phase: StepPhase;
+  exitCode?: number;
+  message?: string;
+  startedAt?: string;
+  finishedAt?: string;
+  output?: Record<string, unknown>;
+}
+
+export interface PodReading {
+  phase: 'Running' | 'Succeeded' | 'Failed' | 'Errored';
+  /** Set for terminal readings: `StepFailed`, `StepTimedOut`, `PromotionTimedOut`, `PodEvicted`, `PodFailed`. */
+  reason?: string;
+  message: string;
+  currentStep: number;
+  steps: StepStatus[];
+  /** The pod must be deleted by the controller (step timeout), after the status is written. */
+  deletePod: boolean;
+  /** Epoch ms of the next step deadline, for a requeue. */
+  nextDeadline?: number;
+}
+
+const OUTPUT_KEY_RE = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+
+/** §5.3: a step's termination message -> `output`, or `{}` and a note on why it was ignored. */
+export function parseOutput(message: string | undefined, budget: number): { output: Record<string, unknown>; note?: string } {
+  const text = message ?? '';
+  if (text.trim() === '') return { output: {} };
+  const cut = Buffer.byteLength(text) >= budget ? ` (the message may have been cut at the step's ${budget}-byte budget)` : '';
+  if (text.trimStart().startsWith('{')) {
+    try {
+      const v: unknown = JSON.parse(text);
+      if (v !== null && typeof v === 'object' && !Array.isArray(v)) return { output: v as Record<string, unknown> };
+      return { output: {}, note: 'output ignored: not a JSON object' };
+    } catch (e) {
+      return { output: {}, note: `output ignored: not valid JSON: ${(e as Error).message}${cut}` };
+    }
+  }
+  const out: Record<string, unknown> = {};
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const eq = line.indexOf('=');
+    const key = eq < 0 ? '' : line.slice(0, eq);
+    if (!OUTPUT_KEY_RE.test(key)) {
+      return { output: {}, note: `output ignored: line ${i + 1} is not KEY=VALUE${cut}` };
+    }
+    out[key] = line.slice(eq + 1);
+  }
+  return { output: out };
+}
+
+/** The step timeouts the pod was built with (seconds by container name). */
+export function stepTimeouts(pod: Json): Record<string, number> {
+  const raw = pod?.metadata?.annotations?.[ANN_STEP_TIMEOUTS];
+  if (typeof raw !== 'string') return {};
+  try {
+    const v = JSON.parse(raw) as Record<string, number>;
+    return v && typeof v === 'object' ? v : {};
+  } catch {
+    return {};
+  }
+}
+
+function firstLine(s: string | undefined): string {
+  return (s ?? '').trim().split(/\r?\n/)[0] ?? '';
+}
+
+function readStep(base: Pick<StepStatus, 'name' | 'uses' | 'container'>, cs: Json, budget: number): StepStatus {
+  const st: StepStatus = { ...base, phase: 'Pending' };
+  const state = cs?.state ?? {};
+  if (state.terminated) {
+    const t = state.terminated;
+    st.exitCode = Number(t.exitCode);
+    if (t.startedAt) st.startedAt = t.startedAt;
+    if (t.finishedAt) st.finishedAt = t.finishedAt;
+    if (st.exitCode === 0) {
+      st.phase = 'Succeeded';
+      const parsed = parseOutput(t.message, budget);
+      st.output = parsed.output;
+      if (parsed.note) st.message = parsed.note;
+    } else {
+      st.phase = 'Failed';
+      const reason = t.reason && t.reason !== 'Error' ? `${t.reason}: ` : '';
+      st.message = `${reason}${(t.message ?? '').trim()}`.replace(/: $/, '');
+    }
+  } else if (state.running) {
+    st.phase = 'Running';
+    if (state.running.startedAt) st.startedAt = state.running.startedAt;
+  } else if (state.waiting && state.waiting.reason && state.waiting.reason !== 'PodInitializing') {
+    st.message = `waiting: ${state.waiting.reason}${state.waiting.message ? `: ${state.waiting.message}` : ''}`;
+  }
+  return st;
+}
+
+function skipAfter(steps: StepStatus[], index: number): void {
+  for (let j = index + 1; j < steps.length; j++) {
+    if (steps[j]!.phase === 'Pending' || steps[j]!.phase === 'Running') steps[j] = { ...steps[j]!, phase: 'Skipped', message: undefined };
+  }
+}
+
+/**
+ * Reads the pod. `steps` are the Promotion's steps (names, uses, containers); `now` (epoch ms) decides step
+ * timeouts, which are the controller's: a timed-out step is reported as terminal and the pod must then go.
+ */
+export function readPod(pod: Json, steps: Array<Pick<StepStatus, 'name' | 'uses' | 'container'>>, now: number): PodReading {
+  const n = steps.length;
+  const budget = outputBudget(n);
+  const statuses = new Map<string, Json>();
+  for (const cs of pod?.status?.initContainerStatuses ?? []) statuses.set(cs.name, cs);
+  const out = steps.map((s) => readStep(s, statuses.get(s.container), budget));
+  const firstOpen = out.findIndex((s) => s.phase !== 'Succeeded');
+  const current = firstOpen < 0 ? n : firstOpen + 1;
+  const where = (i: number) => `step "${out[i]!.name}" (${i + 1} of ${n})`;
+  const podPhase: string | undefined = pod?.status?.phase;
+  const podReason: string | undefined = pod?.status?.reason;
+
+  const failed = out.findIndex((s) => s.phase === 'Failed');
+  if (podPhase === 'Succeeded') {
+    return { phase: 'Succeeded', reason: 'Succeeded', message: `all ${n} steps succeeded`, currentStep: n, steps: out, deletePod: false };
+  }
+  if (podPhase === 'Failed' && podReason === 'DeadlineExceeded') {
+    const i = firstOpen < 0 ? n - 1 : firstOpen;
+    const deadline = Number(pod?.spec?.activeDeadlineSeconds ?? 0);
+    if (out[i]!.phase !== 'Succeeded') out[i] = { ...out[i]!, phase: 'Failed', message: 'stopped at the promotion timeout' };
+    skipAfter(out, i);
+    return {
+      phase: 'Failed',
+      reason: 'PromotionTimedOut',
+      message: `promotion timed out after ${formatDuration(deadline)} during ${where(i)}`,
+      currentStep: i + 1,
+      steps: out,
+      deletePod: false,
+    };
+  }
+  if (podPhase === 'Failed' && podReason === 'Evicted') {
+    const i = firstOpen < 0 ? n - 1 : firstOpen;
+    if (out[i]!.phase !== 'Succeeded') out[i] = { ...out[i]!, phase: 'Errored', message: 'pod evicted' };
+    skipAfter(out, i);
+    const why = firstLine(pod?.status?.message);
+    return { phase: 'Errored', reason: 'PodEvicted', message: `pod evicted during ${where(i)}${why ? `: ${why}` : ''}`, currentStep: i + 1, steps: out, deletePod: false };
+  }
+  // Under restartPolicy Never the first non-zero exit decides, whether or not the kubelet has failed the pod yet.
+  if (failed >= 0) {
+    skipAfter(out, failed);
+    const s = out[failed]!;
+    const detail = firstLine(s.message);
+    return {
+      phase: 'Failed',
+      reason: 'StepFailed',
+      message: `${where(failed)} failed with exit code ${s.exitCode}${detail ? `: ${detail}` : ''}`,
+      currentStep: failed + 1,
+      steps: out,
+      deletePod: false,
+    };
+  }
+  if (podPhase === 'Failed') {
+    const i = firstOpen < 0 ? n - 1 : firstOpen;
+    skipAfter(out, firstOpen < 0 ? n : firstOpen - 1);
+    const why = [podReason, firstLine(pod?.status?.message)].filter(Boolean).join(': ');
+    return { phase: 'Failed', reason: 'PodFailed', message: `the pod failed${firstOpen < 0 ? ' after the last step' : ` during ${where(i)}`}${why ? `: ${why}` : ''}`, currentStep: i + 1, steps: out, deletePod: false };
+  }
+
+  // Still running: enforce the step timeout of the running step.
+  const timeouts = stepTimeouts(pod);
+  let nextDeadline: number | undefined;
+  if (firstOpen >= 0 && out[firstOpen]!.phase === 'Running') {
+    const s = out[firstOpen]!;
+    const limit = timeouts[s.container];
+    const started = s.startedAt ? Date.parse(s.startedAt) : NaN;
+    if (limit !== undefined && Number.isFinite(started)) {
+      const deadline = started + limit * 1000;
+      if (now >= deadline) {
+        out[firstOpen] = { ...s, phase: 'Failed', message: `timed out after ${formatDuration(limit)}`, finishedAt: new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z') };
+        skipAfter(out, firstOpen);
+        return {
+          phase: 'Failed',
+          reason: 'StepTimedOut',
+          message: `${where(firstOpen)} timed out after ${formatDuration(limit)}`,
+          currentStep: firstOpen + 1,
+          steps: out,
+          deletePod: true,
+        };
+      }
+      nextDeadline = deadline;
+    }
+  }
+  let message: string;
+  const gates: Json[] = pod?.spec?.schedulingGates ?? [];
+  if (gates.some((g) => g?.name === 'lanyard.dev/identity')) message = 'waiting: pod held by scheduling gate lanyard.dev/identity';
+  else if (firstOpen < 0) message = 'all steps succeeded; finishing';
+  else if (out[firstOpen]!.phase === 'Running') message = `running ${where(firstOpen)}`;
+  else if (out[firstOpen]!.message) message = `${where(firstOpen)} ${out[firstOpen]!.message}`;
+  else message = `${where(firstOpen)} pending`;
+  return { phase: 'Running', message, currentStep: current, steps: out, deletePod: false, nextDeadline };
+}
+
+/** Steps of a promotion that ends without reading a pod (abort, lost pod): the running one gets `phase`. */
+export function stopSteps(steps: StepStatus[], phase: 'Aborted' | 'Errored', message: string): StepStatus[] {
+  const out = steps.map((s) => ({ ...s }));
+  const i = out.findIndex((s) => s.phase === 'Running');
+  if (i >= 0) out[i] = { ...out[i]!, phase, message };
+  for (const s of out) if (s.phase === 'Pending') s.phase = 'Skipped';
+  return out;
+}

@@ -1,0 +1,86 @@
+// The webhook's view of IdentityPolicy and the verified set (verification.md §5, §7): informers over
+// IdentityPolicies, Namespaces (labels only) and VerifiedIdentities, and decisions made from those caches alone, so
+// the admission path does no I/O.
+import { Counter, type Registry } from 'prom-client';
+import type { Json } from '../kube/client.ts';
+import { Informer } from '../kube/informer.ts';
+import type { AdmissionGuard } from '../identity/sources.ts';
+import type { Deps, Running } from '../runtime/deps.ts';
+import { decideGate } from './gate.ts';
+import { PolicyCompiler, type PolicySet } from './policy.ts';
+import { VI_API, verifiedIdentityName } from './verified-identity.ts';
+
+export interface AdmissionGuardOptions {
+  gateEnabled: boolean;
+  allowOptOut: boolean;
+}
+
+/** Returns the metric registered under `name`, or registers it (webhook and controller share one registry in `run`). */
+export function counter(registry: Registry, name: string, help: string, labelNames: string[] = []): Counter<string> {
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Counter<string>;
+  return new Counter({ name, help, labelNames, registers: [registry] });
+}
+
+export function namespaceLabels(obj: Json): { name: string; labels: Record<string, string> } {
+  return { name: obj?.metadata?.name, labels: { ...(obj?.metadata?.labels ?? {}) } };
+}
+
+export function createAdmissionGuard(deps: Deps, opts: AdmissionGuardOptions): AdmissionGuard & Running {
+  const compiler = new PolicyCompiler();
+  let policySet: PolicySet | undefined;
+  const invalidate = () => { policySet = undefined; };
+  const onError = (what: string) => (e: unknown) => deps.log.warn({ err: String(e) }, `watch of ${what} failed; retrying`);
+
+  const policies = new Informer<Json>({
+    client: deps.kube,
+    path: `${VI_API}/identitypolicies`,
+    onAdd: invalidate,
+    onUpdate: invalidate,
+    onDelete: invalidate,
+    onError: onError('identitypolicies'),
+  }).start();
+  const namespaces = new Informer<{ name: string; labels: Record<string, string> }>({
+    client: deps.kube,
+    path: '/api/v1/namespaces',
+    metadataOnly: true,
+    transform: namespaceLabels,
+    onError: onError('namespaces'),
+  }).start();
+  // Only the verifying fields are kept: 10,000 entries stay small.
+  const verified = new Informer<Json>({
+    client: deps.kube,
+    path: `${VI_API}/verifiedidentities`,
+    transform: (o: Json) => ({ metadata: { name: o.metadata?.name, namespace: o.metadata?.namespace }, spec: o.spec }),
+    onError: onError('verifiedidentities'),
+  }).start();
+
+  const skipped = counter(deps.metrics, 'lanyard_webhook_gate_skipped_total',
+    'Pods admitted without the identity gate although it is on, by reason.', ['reason']);
+
+  const currentPolicies = (): PolicySet => (policySet ??= compiler.compileAll(policies.store.values()));
+
+  return {
+    synced: () => policies.synced && namespaces.synced && verified.synced,
+    decide({ identity, pod }) {
+      const viName = verifiedIdentityName(identity);
+      const d = decideGate({
+        identity,
+        pod,
+        policies: currentPolicies(),
+        namespaceLabels: namespaces.store.get(identity.namespace)?.labels,
+        verified: verified.store.get(`${identity.namespace}/${viName}`),
+        gateEnabled: opts.gateEnabled,
+        allowOptOut: opts.allowOptOut,
+        nowMs: deps.clock.now(),
+      });
+      if (d.kind === 'allow' && d.skipReason) skipped.inc({ reason: d.skipReason });
+      return d;
+    },
+    async stop() {
+      policies.stop();
+      namespaces.stop();
+      verified.stop();
+    },
+  };
+}

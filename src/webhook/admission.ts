@@ -1,0 +1,136 @@
+// One admission review: read the request, resolve the ServiceAccount (the only possible I/O, bounded), resolve the
+// identity, ask the guard, build the patch. The decisions are the pure functions of src/identity.
+import { randomUUID } from 'node:crypto';
+import type { Json } from '../kube/client.ts';
+import type { Logger } from '../runtime/log.ts';
+import { planRequest } from '../identity/pod.ts';
+import { resolveIdentity, type InjectionFlags, type SaLookup } from '../identity/resolve.ts';
+import { buildPatch, IDENTITY_GATE } from '../identity/patch.ts';
+import type { AdmissionGuard, AssociationLookup } from '../identity/sources.ts';
+import { EMPTY_TABLE } from '../identity/configmap.ts';
+import { encodeResponse, type ReviewAnswer } from './codec.ts';
+import type { WebhookMetrics } from './metrics.ts';
+import type { ServiceAccountCache } from './service-accounts.ts';
+import type { ConfigMapSource, IdentitiesFile } from './config-sources.ts';
+
+export type Outcome = 'mutated' | 'unchanged' | 'no_identity' | 'not_applicable' | 'denied_policy' | 'denied_invalid' | 'error';
+
+export interface AdmissionContext {
+  flags: InjectionFlags;
+  gracePeriodMs: number;
+  metrics: WebhookMetrics;
+  log: Logger;
+  random: () => number;
+  serviceAccounts: ServiceAccountCache;
+  configMap?: ConfigMapSource;
+  identities?: IdentitiesFile;
+  /** Read at every admission: the command may add them once the lanyard.dev CRDs become served. */
+  sources: { associations?: AssociationLookup; guard?: AdmissionGuard };
+}
+
+export interface AdmissionResult {
+  body: Json;
+  outcome: Outcome;
+  source: string;
+}
+
+/** `timeout=10s` from the API server's webhook call, in ms. */
+export function timeoutParamMs(search: URLSearchParams): number | undefined {
+  const t = search.get('timeout');
+  const m = t ? /^(\d+)s$/.exec(t) : null;
+  return m ? Number(m[1]) * 1000 : undefined;
+}
+
+export async function admit(
+  apiVersion: string,
+  request: Json,
+  apiTimeoutMs: number | undefined,
+  ctx: AdmissionContext,
+): Promise<AdmissionResult> {
+  const uid: string = request.uid;
+  const started = performance.now();
+  const answer = (a: ReviewAnswer, outcome: Outcome, source = 'none'): AdmissionResult => {
+    ctx.metrics.admissions.inc({ outcome, source });
+    return { body: encodeResponse(apiVersion, uid, a), outcome, source };
+  };
+  try {
+    const plan = planRequest(request);
+    if (plan.kind === 'not_applicable') return answer({ allowed: true }, 'not_applicable');
+    if (plan.kind === 'invalid') {
+      ctx.log.warn({ uid, reason: plan.message }, 'unreadable Pod refused');
+      return answer({ allowed: false, code: 400, reason: 'BadRequest', message: plan.message }, 'denied_invalid');
+    }
+    const pod = plan.pod;
+    const key = `${pod.namespace}/${pod.serviceAccount}`;
+    const deadline = Math.min(ctx.gracePeriodMs, apiTimeoutMs !== undefined ? apiTimeoutMs - 500 : Infinity);
+    const r = await ctx.serviceAccounts.lookup(pod.namespace, pod.serviceAccount, deadline);
+    ctx.metrics.saLookups.inc({ result: r.result });
+    let sa: SaLookup;
+    if (r.found) sa = { found: true, settings: r.settings };
+    else {
+      sa = { found: false };
+      ctx.metrics.missingSa.inc();
+      if (r.result !== 'not_found')
+        ctx.log.warn(
+          { uid, namespace: pod.namespace, pod: pod.name, serviceAccount: pod.serviceAccount, result: r.result, cause: r.cause },
+          'ServiceAccount unresolved; only the ConfigMap and container-credentials sources apply',
+        );
+    }
+    const { associations, guard } = ctx.sources;
+    const resolution = resolveIdentity(
+      {
+        namespace: pod.namespace,
+        serviceAccount: pod.serviceAccount,
+        podAnnotations: pod.annotations,
+        sa,
+        association: associations?.forPair(pod.namespace, pod.serviceAccount),
+        inIdentitiesFile: ctx.identities?.current.has(key) ?? false,
+        configMap: ctx.configMap?.current ?? EMPTY_TABLE,
+      },
+      ctx.flags,
+      ctx.random,
+    );
+    if (!resolution) {
+      ctx.log.debug({ uid, namespace: pod.namespace, pod: pod.name, serviceAccount: pod.serviceAccount }, 'no identity');
+      return answer({ allowed: true }, 'no_identity');
+    }
+    const { identity, injection } = resolution;
+    let gate = false;
+    if (guard) {
+      const d = guard.decide({ identity, pod: pod.object });
+      if (d.kind === 'deny') {
+        ctx.log.warn(
+          { uid, namespace: pod.namespace, pod: pod.name, serviceAccount: pod.serviceAccount, roleARN: identity.roleARN, reason: d.message },
+          'identity forbidden by policy',
+        );
+        return answer({ allowed: false, code: 403, reason: 'Forbidden', message: d.message }, 'denied_policy', identity.source);
+      }
+      gate = d.gate;
+      if (!d.gate && d.skipReason) ctx.metrics.gateSkipped.inc({ reason: d.skipReason });
+    }
+    ctx.metrics.podCount.inc({ method: injection.mode === 'WebIdentity' ? 'sts_web_identity' : 'container_credentials' });
+    const ops = buildPatch(pod.object, injection, { gate, windows: pod.windows, annotationPrefix: ctx.flags.annotationPrefix });
+    if (ops.some((op) => op.path.startsWith('/spec/schedulingGates'))) ctx.metrics.gatesAdded.inc();
+    if (!ops.length) return answer({ allowed: true }, 'unchanged', identity.source);
+    ctx.log.info(
+      {
+        uid,
+        namespace: pod.namespace,
+        pod: pod.name,
+        serviceAccount: pod.serviceAccount,
+        mode: identity.mode,
+        source: identity.source,
+        roleARN: identity.roleARN,
+        gate: gate ? IDENTITY_GATE : undefined,
+        ops: ops.length,
+        durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+      },
+      'Pod mutated',
+    );
+    return answer({ allowed: true, patch: ops }, 'mutated', identity.source);
+  } catch (e) {
+    const id = randomUUID();
+    ctx.log.error({ uid, errorId: id, err: e instanceof Error ? e.stack : String(e) }, 'internal error during admission');
+    return answer({ allowed: false, code: 500, reason: 'InternalError', message: `lanyard: internal error (id ${id})` }, 'error');
+  }
+}

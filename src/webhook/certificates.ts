@@ -1,0 +1,348 @@
+// Self-managed TLS (webhook.md §7.2): one CA and serving certificate in a Secret shared by every replica (and by
+// `lanyard controller`), rotation at two thirds of the validity, and the MutatingWebhookConfiguration's caBundle kept
+// current. Creation races are settled by the API server: create (409 AlreadyExists → use the stored one), update with
+// the resourceVersion read (409 Conflict → re-read).
+import { webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
+import { isIP } from 'node:net';
+import * as x509 from '@peculiar/x509';
+import type { Json, KubeClient } from '../kube/client.ts';
+import { isAlreadyExists, isConflict, isNotFound, resourcePath } from '../kube/client.ts';
+import { Informer } from '../kube/informer.ts';
+import type { Logger } from '../runtime/log.ts';
+import type { Clock } from '../runtime/clock.ts';
+
+const crypto = webcrypto;
+const EC: webcrypto.EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' };
+const SIGN: webcrypto.EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' };
+const CA_VALIDITY_MS = 10 * 365 * 24 * 3600_000;
+const BACKDATE_MS = 5 * 60_000;
+const CHECK_INTERVAL_MS = 60_000;
+
+export interface CertificatePair {
+  certPem: string;
+  keyPem: string;
+  caPem: string;
+  notAfter: Date;
+}
+
+export interface CertificateWant {
+  namespace: string;
+  serviceName: string;
+  extraSans: string[];
+  validityMs: number;
+}
+
+export function servingSans(w: CertificateWant): string[] {
+  const s = w.serviceName;
+  const n = w.namespace;
+  return [s, `${s}.${n}`, `${s}.${n}.svc`, `${s}.${n}.svc.cluster.local`, ...w.extraSans];
+}
+
+function pem(label: string, der: ArrayBuffer): string {
+  const b64 = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
+}
+
+function derOf(pemText: string): Buffer {
+  return Buffer.from(pemText.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+}
+
+async function serial(): Promise<string> {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[0]! &= 0x7f;
+  return Buffer.from(b).toString('hex');
+}
+
+export async function generateCa(namespace: string, now: Date): Promise<{ certPem: string; keyPem: string }> {
+  const keys = (await crypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const cert = await x509.X509CertificateGenerator.createSelfSigned(
+    {
+      serialNumber: await serial(),
+      name: `CN=lanyard-webhook-ca.${namespace}`,
+      notBefore: new Date(now.getTime() - BACKDATE_MS),
+      notAfter: new Date(now.getTime() + CA_VALIDITY_MS),
+      signingAlgorithm: SIGN,
+      keys,
+      extensions: [
+        new x509.BasicConstraintsExtension(true, 0, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+      ],
+    },
+    crypto,
+  );
+  return { certPem: cert.toString('pem') + '\n', keyPem: pem('PRIVATE KEY', await crypto.subtle.exportKey('pkcs8', keys.privateKey)) };
+}
+
+export async function issueServing(
+  ca: { certPem: string; keyPem: string },
+  want: CertificateWant,
+  now: Date,
+): Promise<{ certPem: string; keyPem: string }> {
+  const caCert = new x509.X509Certificate(ca.certPem);
+  const caKey = await crypto.subtle.importKey('pkcs8', derOf(ca.keyPem), EC, false, ['sign']);
+  const keys = (await crypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const sans = servingSans(want).map((v) => (isIP(v) ? { type: 'ip' as const, value: v } : { type: 'dns' as const, value: v }));
+  const cert = await x509.X509CertificateGenerator.create(
+    {
+      serialNumber: await serial(),
+      subject: `CN=${want.serviceName}.${want.namespace}.svc`,
+      issuer: caCert.subject,
+      notBefore: new Date(now.getTime() - BACKDATE_MS),
+      notAfter: new Date(now.getTime() + want.validityMs),
+      signingAlgorithm: SIGN,
+      publicKey: keys.publicKey,
+      signingKey: caKey,
+      extensions: [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
+        new x509.SubjectAlternativeNameExtension(sans, false),
+        await x509.AuthorityKeyIdentifierExtension.create(caCert, false, crypto),
+      ],
+    },
+    crypto,
+  );
+  return { certPem: cert.toString('pem') + '\n', keyPem: pem('PRIVATE KEY', await crypto.subtle.exportKey('pkcs8', keys.privateKey)) };
+}
+
+export interface SecretData {
+  'tls.crt'?: string;
+  'tls.key'?: string;
+  'ca.crt'?: string;
+  'ca.key'?: string;
+}
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+const unb64 = (s: unknown) => (typeof s === 'string' ? Buffer.from(s, 'base64').toString('utf8') : undefined);
+
+/** SANs of a certificate as plain strings (DNS names and IPs). */
+export function certificateSans(cert: NodeX509): string[] {
+  return (cert.subjectAltName ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => s.replace(/^(DNS|IP Address):/, ''));
+}
+
+export type CertificatePlan =
+  | { action: 'ok'; pair: CertificatePair; rotateAt: number }
+  | { action: 'issue'; reason: string; ca: { certPem: string; keyPem: string } }
+  | { action: 'new_ca'; reason: string };
+
+/** Pure: what the Secret's content requires now (webhook.md §7.2 rotation rules). */
+export function planCertificate(data: SecretData | undefined, want: CertificateWant, now: number): CertificatePlan {
+  const caPem = unb64(data?.['ca.crt']);
+  const caKey = unb64(data?.['ca.key']);
+  let caCert: NodeX509;
+  try {
+    if (!caPem || !caKey) return { action: 'new_ca', reason: 'no CA in the Secret' };
+    caCert = new NodeX509(caPem);
+    if (Date.parse(caCert.validTo) <= now) return { action: 'new_ca', reason: 'CA expired' };
+  } catch {
+    return { action: 'new_ca', reason: 'CA unreadable' };
+  }
+  const ca = { certPem: caPem, keyPem: caKey };
+  const certPem = unb64(data?.['tls.crt']);
+  const keyPem = unb64(data?.['tls.key']);
+  if (!certPem || !keyPem) return { action: 'issue', reason: 'no serving certificate', ca };
+  let cert: NodeX509;
+  try {
+    cert = new NodeX509(certPem);
+    if (!cert.checkIssued(caCert) || !cert.verify(caCert.publicKey)) return { action: 'issue', reason: 'serving certificate not from the CA', ca };
+  } catch {
+    return { action: 'issue', reason: 'serving certificate unreadable', ca };
+  }
+  const issuedAt = Date.parse(cert.validFrom) + BACKDATE_MS;
+  const notAfter = Date.parse(cert.validTo);
+  const rotateAt = issuedAt + ((notAfter - issuedAt) * 2) / 3;
+  if (now >= rotateAt) return { action: 'issue', reason: 'two thirds of the validity passed', ca };
+  const have = new Set(certificateSans(cert));
+  const wanted = servingSans(want);
+  if (have.size !== new Set(wanted).size || wanted.some((s) => !have.has(s))) return { action: 'issue', reason: 'SANs changed', ca };
+  return { action: 'ok', pair: { certPem, keyPem, caPem, notAfter: new Date(notAfter) }, rotateAt };
+}
+
+export interface CertificateReconcilerOptions extends CertificateWant {
+  secretName: string;
+  /** MutatingWebhookConfiguration whose caBundle is kept current ('' = leave it alone). */
+  webhookConfigName: string;
+  onPair?: (pair: CertificatePair) => void;
+}
+
+export interface CertificateReconciler {
+  /** The installed pair, once one exists. */
+  current(): CertificatePair | undefined;
+  /** Resolves with the first pair. */
+  firstPair(): Promise<CertificatePair>;
+  stop(): Promise<void>;
+}
+
+/** Runs the self-managed certificate loop; safe in every webhook replica and in `lanyard controller`. */
+export function startCertificateReconciler(
+  deps: { kube: KubeClient; log: Logger; clock: Clock },
+  o: CertificateReconcilerOptions,
+): CertificateReconciler {
+  const { kube, log, clock } = deps;
+  const secretPath = resourcePath({ version: 'v1', plural: 'secrets', namespace: o.namespace });
+  const mwcPath = resourcePath({ group: 'admissionregistration.k8s.io', version: 'v1', plural: 'mutatingwebhookconfigurations' });
+  let pair: CertificatePair | undefined;
+  let firstResolve!: (p: CertificatePair) => void;
+  const first = new Promise<CertificatePair>((r) => (firstResolve = r));
+  let stopped = false;
+  let running: Promise<void> | undefined;
+  let again = false;
+  let timer: NodeJS.Timeout | undefined;
+  let rotateAt = Infinity;
+
+  const install = (p: CertificatePair, due: number) => {
+    rotateAt = due;
+    if (pair && pair.certPem === p.certPem && pair.keyPem === p.keyPem && pair.caPem === p.caPem) return;
+    pair = p;
+    log.info({ secret: `${o.namespace}/${o.secretName}`, notAfter: p.notAfter.toISOString() }, 'serving certificate installed');
+    o.onPair?.(p);
+    firstResolve(p);
+  };
+
+  const secretBody = (data: SecretData, existing?: Json): Json => ({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'kubernetes.io/tls',
+    metadata: {
+      ...(existing?.metadata ?? {}),
+      name: o.secretName,
+      namespace: o.namespace,
+      labels: { ...(existing?.metadata?.labels ?? {}), 'app.kubernetes.io/managed-by': 'lanyard' },
+    },
+    data,
+  });
+
+  const reconcileSecret = async (): Promise<void> => {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      let secret: Json | undefined;
+      try {
+        secret = await kube.get(`${secretPath}/${encodeURIComponent(o.secretName)}`);
+      } catch (e) {
+        if (!isNotFound(e)) throw e;
+      }
+      const now = clock.now();
+      const plan = planCertificate(secret?.data, o, now);
+      if (plan.action === 'ok') {
+        install(plan.pair, plan.rotateAt);
+        return;
+      }
+      const ca = plan.action === 'new_ca' ? await generateCa(o.namespace, new Date(now)) : plan.ca;
+      const serving = await issueServing(ca, o, new Date(now));
+      const data: SecretData = {
+        'tls.crt': b64(serving.certPem),
+        'tls.key': b64(serving.keyPem),
+        'ca.crt': b64(ca.certPem),
+        'ca.key': b64(ca.keyPem),
+      };
+      try {
+        if (!secret) await kube.create(secretPath, secretBody(data));
+        else await kube.update(`${secretPath}/${encodeURIComponent(o.secretName)}`, secretBody(data, secret));
+        log.info({ secret: `${o.namespace}/${o.secretName}`, reason: plan.reason }, 'serving certificate issued');
+      } catch (e) {
+        // Another replica won the race: discard ours and re-read.
+        if (isAlreadyExists(e) || isConflict(e)) continue;
+        throw e;
+      }
+    }
+  };
+
+  const reconcileCaBundle = async (): Promise<void> => {
+    if (!o.webhookConfigName || !pair) return;
+    const want = b64(pair.caPem);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      let mwc: Json;
+      try {
+        mwc = await kube.get(`${mwcPath}/${encodeURIComponent(o.webhookConfigName)}`);
+      } catch (e) {
+        if (isNotFound(e)) return;
+        throw e;
+      }
+      let changed = 0;
+      for (const w of mwc.webhooks ?? []) {
+        if (!w.clientConfig || w.clientConfig.caBundle === want) continue;
+        w.clientConfig.caBundle = want;
+        changed++;
+      }
+      if (!changed) return;
+      try {
+        await kube.update(`${mwcPath}/${encodeURIComponent(o.webhookConfigName)}`, mwc);
+        log.info({ webhookConfiguration: o.webhookConfigName, webhooks: changed }, 'caBundle updated');
+        return;
+      } catch (e) {
+        if (!isConflict(e)) throw e;
+      }
+    }
+  };
+
+  const schedule = () => {
+    if (stopped) return;
+    if (timer) clearTimeout(timer);
+    // Every 60 s, and exactly when rotation falls due (short validities in tests).
+    const delay = Math.min(CHECK_INTERVAL_MS, Math.max(100, rotateAt - clock.now() + 50));
+    timer = setTimeout(trigger, delay);
+    timer.unref();
+  };
+
+  const trigger = (): void => {
+    if (stopped) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = (async () => {
+      try {
+        await reconcileSecret();
+        await reconcileCaBundle();
+      } catch (e) {
+        log.warn({ err: String(e) }, 'certificate reconcile failed; retrying');
+        if (!stopped) setTimeout(trigger, 2000).unref();
+      }
+    })().finally(() => {
+      running = undefined;
+      if (again) {
+        again = false;
+        trigger();
+      } else schedule();
+    });
+  };
+
+  const secretInformer = new Informer<Json>({
+    client: kube,
+    path: secretPath,
+    fieldSelector: `metadata.name=${o.secretName}`,
+    transform: () => ({}),
+    onAdd: trigger,
+    onUpdate: trigger,
+    onDelete: trigger,
+    onError: (e) => log.warn({ err: String(e) }, 'Secret watch failed; retrying'),
+  }).start();
+  const mwcInformer = o.webhookConfigName
+    ? new Informer<Json>({
+        client: kube,
+        path: mwcPath,
+        fieldSelector: `metadata.name=${o.webhookConfigName}`,
+        transform: () => ({}),
+        onAdd: trigger,
+        onUpdate: trigger,
+        onError: (e) => log.warn({ err: String(e) }, 'MutatingWebhookConfiguration watch failed; retrying'),
+      }).start()
+    : undefined;
+  trigger();
+
+  return {
+    current: () => pair,
+    firstPair: () => first,
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      secretInformer.stop();
+      mwcInformer?.stop();
+      await running;
+    },
+  };
+}

@@ -1,0 +1,76 @@
+// AdmissionReview codec (webhook.md §6): the wire contract, as pure functions over bytes and plain objects.
+import type { Json } from '../kube/client.ts';
+
+export const REVIEW_VERSIONS = new Set(['admission.k8s.io/v1', 'admission.k8s.io/v1beta1']);
+
+export interface StatusBody {
+  kind: 'Status';
+  apiVersion: 'v1';
+  metadata: Record<string, never>;
+  status: 'Failure';
+  code: number;
+  reason: string;
+  message: string;
+}
+
+export function statusError(code: number, reason: string, message: string): StatusBody {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', code, reason, message };
+}
+
+/** `application/json`, case-insensitive, with parameters; a charset other than UTF-8 is refused. */
+export function contentTypeProblem(header: string | undefined): string | undefined {
+  if (!header) return 'Content-Type must be application/json';
+  const [type, ...params] = header.split(';');
+  if (type!.trim().toLowerCase() !== 'application/json') return `Content-Type "${header}" is not application/json`;
+  for (const p of params) {
+    const eq = p.indexOf('=');
+    if (eq < 0) continue;
+    const k = p.slice(0, eq).trim().toLowerCase();
+    const v = p.slice(eq + 1).trim().replace(/^"|"$/g, '').toLowerCase();
+    if (k === 'charset' && v !== 'utf-8' && v !== 'utf8') return `charset "${v}" is not supported; send UTF-8`;
+  }
+  return undefined;
+}
+
+export type Decoded = { ok: true; apiVersion: string; kind: string; request: Json } | { ok: false; message: string };
+
+/** Parses and checks an AdmissionReview body; every failure is a 400 with this message. */
+export function decodeReview(body: Buffer): Decoded {
+  if (body.length === 0) return { ok: false, message: 'empty body: expected an AdmissionReview' };
+  let doc: Json;
+  try {
+    doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+  } catch (e) {
+    return { ok: false, message: `invalid JSON: ${(e as Error).message}` };
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return { ok: false, message: 'body must be a JSON object (AdmissionReview)' };
+  if (doc.kind !== 'AdmissionReview') return { ok: false, message: `kind must be AdmissionReview, got ${JSON.stringify(doc.kind ?? null)}` };
+  if (!REVIEW_VERSIONS.has(doc.apiVersion))
+    return { ok: false, message: `apiVersion must be admission.k8s.io/v1 or admission.k8s.io/v1beta1, got ${JSON.stringify(doc.apiVersion ?? null)}` };
+  const req = doc.request;
+  if (req === null || typeof req !== 'object' || Array.isArray(req)) return { ok: false, message: 'request must be an object' };
+  if (typeof req.uid !== 'string' || req.uid === '') return { ok: false, message: 'request.uid must be a non-empty string' };
+  return { ok: true, apiVersion: doc.apiVersion, kind: doc.kind, request: req };
+}
+
+export interface ReviewAnswer {
+  allowed: boolean;
+  patch?: unknown[];
+  code?: number;
+  reason?: string;
+  message?: string;
+}
+
+/** The AdmissionReview response, echoing apiVersion and kind; `patch` only when there are ops. */
+export function encodeResponse(apiVersion: string, uid: string, a: ReviewAnswer): Json {
+  const response: Json = { uid, allowed: a.allowed };
+  if (a.patch && a.patch.length) {
+    response.patchType = 'JSONPatch';
+    response.patch = Buffer.from(JSON.stringify(a.patch)).toString('base64');
+  }
+  if (!a.allowed || a.message) {
+    response.status = { code: a.code, message: a.message };
+    if (a.reason) response.status.reason = a.reason;
+  }
+  return { apiVersion, kind: 'AdmissionReview', response };
+}

@@ -1,0 +1,165 @@
+// The kOps ConfigMap watch (webhook.md §2.3) and the container-credentials identities file (§2.4). Each keeps the
+// last good state: bad input is logged once and counted, never applied, never fatal.
+import { createHash } from 'node:crypto';
+import { watch as fsWatch, type FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Json, KubeClient } from '../kube/client.ts';
+import { resourcePath } from '../kube/client.ts';
+import { Informer } from '../kube/informer.ts';
+import type { Logger } from '../runtime/log.ts';
+import { EMPTY_TABLE, parseConfigMapDocument, parseIdentitiesFile, type ConfigMapTable } from '../identity/configmap.ts';
+import type { WebhookMetrics } from './metrics.ts';
+
+export const KOPS_CONFIGMAP_NAME = 'pod-identity-webhook';
+
+export class ConfigMapSource {
+  private table: ConfigMapTable = EMPTY_TABLE;
+  private readonly informer: Informer<Json>;
+
+  constructor(
+    private readonly o: { kube: KubeClient; log: Logger; metrics: WebhookMetrics; namespace: string },
+  ) {
+    this.informer = new Informer<Json>({
+      client: o.kube,
+      path: resourcePath({ version: 'v1', plural: 'configmaps', namespace: o.namespace }),
+      fieldSelector: `metadata.name=${KOPS_CONFIGMAP_NAME}`,
+      // Only the document matters; the rest of the object is dropped at once.
+      transform: (cm) => ({ config: typeof cm?.data?.config === 'string' ? cm.data.config : undefined }),
+      onAdd: (cm) => this.apply(cm.config),
+      onUpdate: (cm) => this.apply(cm.config),
+      onDelete: () => this.apply(undefined),
+      onError: (e) => o.log.warn({ err: String(e) }, 'ConfigMap watch failed; retrying'),
+    });
+  }
+
+  /** Applies a new document (undefined: no `config` key or ConfigMap deleted). */
+  apply(text: string | undefined): void {
+    const where = { namespace: this.o.namespace, configMap: KOPS_CONFIGMAP_NAME };
+    const r = parseConfigMapDocument(text, this.table);
+    if (!r.ok) {
+      this.o.log.error({ ...where, reason: r.error }, 'invalid kOps ConfigMap document; keeping the previous configuration');
+      this.o.metrics.configReloads.inc({ source: 'configmap', result: 'invalid' });
+      return;
+    }
+    for (const w of r.warnings) this.o.log.warn({ ...where, key: w.key, reason: w.reason }, 'kOps ConfigMap entry skipped');
+    this.table = r.table;
+    this.o.metrics.configReloads.inc({ source: 'configmap', result: 'applied' });
+    this.o.metrics.cacheEntries.set({ cache: 'configMap' }, r.table.size);
+  }
+
+  get current(): ConfigMapTable {
+    return this.table;
+  }
+  get synced(): boolean {
+    return this.informer.synced;
+  }
+  waitForSync(ms: number): Promise<boolean> {
+    return this.informer.waitForSync(ms);
+  }
+  start(): this {
+    this.informer.start();
+    return this;
+  }
+  stop(): void {
+    this.informer.stop();
+  }
+  async relist(): Promise<void> {
+    await this.informer.relist();
+  }
+}
+
+/** Reads a file, following symlinks afresh at each open (so `..data` swaps are seen); undefined when missing. */
+async function readOptional(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+export class IdentitiesFile {
+  private pairs: ReadonlySet<string> = new Set();
+  private hash: string | undefined;
+  private loadedOnce = false;
+  private watcher?: FSWatcher;
+  private timer?: NodeJS.Timeout;
+  private reading: Promise<void> | undefined;
+  private again = false;
+
+  constructor(
+    private readonly o: { file: string; log: Logger; metrics: WebhookMetrics; pollIntervalMs: number },
+  ) {}
+
+  get current(): ReadonlySet<string> {
+    return this.pairs;
+  }
+  get loaded(): boolean {
+    return this.loadedOnce;
+  }
+
+  /** First load (awaited before the listener opens), then directory watch plus poll. */
+  async start(): Promise<void> {
+    await this.reload();
+    try {
+      this.watcher = fsWatch(path.dirname(this.o.file), () => this.trigger());
+      this.watcher.on('error', (e) => this.o.log.warn({ file: this.o.file, err: String(e) }, 'identities file watch failed; polling only'));
+    } catch (e) {
+      this.o.log.warn({ file: this.o.file, err: String(e) }, 'cannot watch the identities file directory; polling only');
+    }
+    this.timer = setInterval(() => this.trigger(), this.o.pollIntervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    this.watcher?.close();
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  private trigger(): void {
+    if (this.reading) {
+      this.again = true;
+      return;
+    }
+    this.reading = this.reload().finally(() => {
+      this.reading = undefined;
+      if (this.again) {
+        this.again = false;
+        this.trigger();
+      }
+    });
+  }
+
+  async reload(): Promise<void> {
+    let text: string | undefined;
+    try {
+      text = await readOptional(this.o.file);
+    } catch (e) {
+      this.o.log.error({ file: this.o.file, err: String(e) }, 'cannot read the identities file; keeping the previous set');
+      this.o.metrics.configReloads.inc({ source: 'identities_file', result: 'invalid' });
+      return;
+    }
+    const hash = createHash('sha256').update(text ?? '\0missing').digest('hex');
+    if (hash === this.hash) {
+      this.o.metrics.configReloads.inc({ source: 'identities_file', result: 'unchanged' });
+      return;
+    }
+    const r = parseIdentitiesFile(text);
+    if (!r.ok) {
+      // Every event and poll re-reads; recording the hash logs one bad content once, not at every poll.
+      this.o.log.error({ file: this.o.file, reason: r.error }, 'invalid identities file; keeping the previous set');
+      this.o.metrics.configReloads.inc({ source: 'identities_file', result: 'invalid' });
+      this.loadedOnce = true;
+      this.hash = hash;
+      return;
+    }
+    for (const w of r.warnings) this.o.log.warn({ file: this.o.file, item: w.key, reason: w.reason }, 'identities file item skipped');
+    this.pairs = r.pairs;
+    this.hash = hash;
+    this.loadedOnce = true;
+    this.o.metrics.configReloads.inc({ source: 'identities_file', result: 'applied' });
+    this.o.metrics.cacheEntries.set({ cache: 'identitiesFile' }, r.pairs.size);
+    this.o.log.info({ file: this.o.file, identities: r.pairs.size }, 'identities file loaded');
+  }
+}

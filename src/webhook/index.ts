@@ -1,0 +1,353 @@
+// `startWebhook`: the HTTPS admission server (webhook.md §6-§8), the plain-HTTP metrics port (§9-§10), and the caches
+// behind them (§2-§3). Everything it touches is passed in; stop() releases it all.
+import https from 'node:https';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Deps } from '../runtime/deps.ts';
+import type { WebhookConfig } from '../config/webhook.ts';
+import { mapCipherSuites } from '../config/webhook.ts';
+import type { AdmissionGuard, AssociationLookup } from '../identity/sources.ts';
+import type { InjectionFlags } from '../identity/resolve.ts';
+import type { RoleComposition } from '../identity/annotations.ts';
+import { getCiphers } from 'node:tls';
+import { createWebhookMetrics, type WebhookMetrics } from './metrics.ts';
+import { contentTypeProblem, decodeReview, statusError } from './codec.ts';
+import { admit, timeoutParamMs, type AdmissionContext } from './admission.ts';
+import { ServiceAccountCache } from './service-accounts.ts';
+import { ConfigMapSource, IdentitiesFile } from './config-sources.ts';
+import { TlsFiles } from './tls-files.ts';
+import { startCertificateReconciler, type CertificateReconciler } from './certificates.ts';
+import { fetchRoleComposition } from './imds.ts';
+
+export { startCertificateReconciler } from './certificates.ts';
+export type { CertificateReconciler, CertificateReconcilerOptions } from './certificates.ts';
+
+export interface RunningWebhook {
+  port: number;
+  metricsPort: number;
+  caPem?: string;
+  ready(): boolean;
+  stop(): Promise<void>;
+  pauseServiceAccountWatch(): void;
+  resumeServiceAccountWatch(): void;
+}
+
+export type WebhookDeps = Deps & {
+  associations?: AssociationLookup;
+  guard?: AdmissionGuard;
+  random?: () => number;
+  /** `--compose-role-arn` source; defaults to EC2 instance metadata. */
+  roleComposition?: () => Promise<RoleComposition>;
+};
+
+export function injectionFlags(c: WebhookConfig): InjectionFlags {
+  return {
+    annotationPrefix: c.annotationPrefix,
+    tokenAudience: c.tokenAudience,
+    tokenMountPath: c.tokenMountPath,
+    tokenExpiration: c.tokenExpiration,
+    awsDefaultRegion: c.awsDefaultRegion,
+    stsRegionalEndpoint: c.stsRegionalEndpoint,
+    containerCredentialsAudience: c.containerCredentialsAudience,
+    containerCredentialsTokenMountPath: c.containerCredentialsTokenMountPath,
+    containerCredentialsTokenVolumeName: c.containerCredentialsTokenVolumeName,
+    containerCredentialsTokenPath: c.containerCredentialsTokenPath,
+    containerCredentialsFullUri: c.containerCredentialsFullUri,
+  };
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { ...JSON_HEADERS, 'content-length': String(Buffer.byteLength(text)), ...headers });
+  res.end(text);
+}
+
+/** Reads the body up to `limit` bytes; undefined when over the limit (the 413 is already sent). */
+function readBody(req: http.IncomingMessage, res: http.ServerResponse, limit: number): Promise<Buffer | undefined> {
+  const tooLarge = () => {
+    sendJson(res, 413, statusError(413, 'RequestEntityTooLarge', `request body exceeds the limit of ${limit} bytes (--max-request-bytes)`), {
+      connection: 'close',
+    });
+    res.on('finish', () => req.socket.destroy());
+  };
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    tooLarge();
+    return Promise.resolve(undefined);
+  }
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (c: Buffer) => {
+      if (over) return;
+      size += c.length;
+      if (size > limit) {
+        over = true;
+        tooLarge();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      if (!over) resolve(Buffer.concat(chunks));
+    });
+    req.on('error', () => {
+      if (!over) resolve(undefined);
+    });
+  });
+}
+
+export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Promise<RunningWebhook> {
+  const log = deps.log;
+  const metrics: WebhookMetrics = createWebhookMetrics(deps.metrics);
+  for (const w of config.warnings) log.warn(w);
+  const ciphers = mapCipherSuites(config.tlsCipherSuites, new Set(getCiphers()));
+  const composition = config.composeRoleArn ? await (deps.roleComposition ?? (() => fetchRoleComposition()))() : undefined;
+
+  const serviceAccounts = new ServiceAccountCache({
+    kube: deps.kube,
+    log,
+    metrics,
+    prefix: config.annotationPrefix,
+    composition,
+    gracePeriodMs: config.serviceAccountLookupGracePeriodMs,
+    resyncPeriodMs: config.resyncPeriodMs,
+    now: () => deps.clock.now(),
+  }).start();
+  const configMap = config.watchConfigMap
+    ? new ConfigMapSource({ kube: deps.kube, log, metrics, namespace: config.namespace }).start()
+    : undefined;
+  const identities = config.watchContainerCredentialsConfig
+    ? new IdentitiesFile({ file: config.watchContainerCredentialsConfig, log, metrics, pollIntervalMs: config.configPollIntervalMs })
+    : undefined;
+  // The first load completes before the listener opens (webhook.md §2.4).
+  await identities?.start();
+
+  const ctx: AdmissionContext = {
+    flags: injectionFlags(config),
+    gracePeriodMs: config.serviceAccountLookupGracePeriodMs,
+    metrics,
+    log,
+    random: deps.random ?? Math.random,
+    serviceAccounts,
+    configMap,
+    identities,
+    sources: deps,
+  };
+
+  let shuttingDown = false;
+  let certificateLoaded = false;
+  const checks = () => {
+    const c: Record<string, boolean> = { serviceAccounts: serviceAccounts.synced, certificate: certificateLoaded };
+    if (identities) c.identitiesFile = identities.loaded;
+    if (configMap) c.configMap = configMap.synced;
+    if (deps.associations) c.associations = deps.associations.synced();
+    if (deps.guard) c.guard = deps.guard.synced();
+    c.notShuttingDown = !shuttingDown;
+    return c;
+  };
+  const ready = () => Object.values(checks()).every(Boolean);
+
+  const tlsBase: https.ServerOptions = {
+    minVersion: config.tlsMinVersion,
+    ...(ciphers ? { ciphers } : {}),
+    ALPNProtocols: ['http/1.1'],
+  };
+  let caPem: string | undefined;
+  const server = https.createServer({ ...tlsBase, keepAliveTimeout: 120_000, headersTimeout: 10_000, requestTimeout: 30_000 });
+  server.keepAliveTimeout = 120_000;
+  const installPair = (p: { certPem: string; keyPem: string; notAfter: Date }) => {
+    server.setSecureContext({ ...tlsBase, cert: p.certPem, key: p.keyPem });
+    certificateLoaded = true;
+    metrics.certExpiry.set(Math.floor(p.notAfter.getTime() / 1000));
+  };
+
+  const observe = (path: string, method: string, code: number, started: number) => {
+    metrics.httpRequests.inc({ verb: method, path, code: String(code) });
+    metrics.duration.observe({ path, code: String(code) }, (performance.now() - started) / 1000);
+  };
+
+  const health = (res: http.ServerResponse) => sendJson(res, 200, { status: 'ok' });
+  const readiness = (res: http.ServerResponse) => {
+    const c = checks();
+    const ok = Object.values(c).every(Boolean);
+    metrics.ready.set(ok ? 1 : 0);
+    sendJson(res, ok ? 200 : 503, { ready: ok, checks: c });
+  };
+
+  const mutate = async (req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<number> => {
+    if (req.method !== 'POST') {
+      sendJson(res, 405, statusError(405, 'MethodNotAllowed', `${req.method} is not allowed on /mutate; use POST`), { allow: 'POST' });
+      return 405;
+    }
+    const ctProblem = contentTypeProblem(req.headers['content-type']);
+    if (ctProblem) {
+      sendJson(res, 415, statusError(415, 'UnsupportedMediaType', ctProblem));
+      return 415;
+    }
+    const body = await readBody(req, res, config.maxRequestBytes);
+    if (!body) return 413;
+    const decoded = decodeReview(body);
+    if (!decoded.ok) {
+      log.warn({ reason: decoded.message }, 'bad admission request');
+      sendJson(res, 400, statusError(400, 'BadRequest', decoded.message));
+      return 400;
+    }
+    const result = await admit(decoded.apiVersion, decoded.request, timeoutParamMs(url.searchParams), ctx);
+    sendJson(res, 200, result.body, shuttingDown ? { connection: 'close' } : {});
+    return 200;
+  };
+
+  const onHttps = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const started = performance.now();
+    const url = new URL(req.url ?? '/', 'https://webhook');
+    try {
+      switch (url.pathname) {
+        case '/mutate':
+          observe('/mutate', req.method ?? '', await mutate(req, res, url), started);
+          return;
+        case '/healthz':
+          return health(res);
+        case '/readyz':
+          return readiness(res);
+      }
+      if (config.enableDebuggingHandlers && url.pathname === '/debug/alpha/deny') {
+        // Deliberately invalid: no uid, no TypeMeta (exercises the API server's failure handling).
+        sendJson(res, 200, { response: { allowed: false, status: { message: 'debug deny' } } });
+        return observe(url.pathname, req.method ?? '', 200, started);
+      }
+      if (config.enableDebuggingHandlers && url.pathname === '/debug/alpha/500') {
+        sendJson(res, 500, statusError(500, 'InternalError', 'debug: deliberate HTTP 500'));
+        return observe(url.pathname, req.method ?? '', 500, started);
+      }
+      sendJson(res, 404, statusError(404, 'NotFound', `no route for ${url.pathname}`));
+    } catch (e) {
+      log.error({ err: e instanceof Error ? e.stack : String(e) }, 'request handling failed');
+      if (!res.headersSent) sendJson(res, 500, statusError(500, 'InternalError', 'lanyard: internal error'));
+    }
+  };
+
+  const debugCache = () => ({
+    serviceAccounts: Object.fromEntries(serviceAccounts.entries()),
+    configMap: configMap ? Object.fromEntries(configMap.current) : null,
+    identitiesFile: identities ? [...identities.current] : null,
+    associations: deps.associations ? { synced: deps.associations.synced() } : null,
+  });
+
+  const onMetrics = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const started = performance.now();
+    const url = new URL(req.url ?? '/', 'http://metrics');
+    try {
+      switch (url.pathname) {
+        case '/metrics': {
+          metrics.ready.set(ready() ? 1 : 0);
+          const text = await deps.metrics.metrics();
+          res.writeHead(200, { 'content-type': deps.metrics.contentType });
+          res.end(text);
+          return;
+        }
+        case '/healthz':
+          return health(res);
+        case '/readyz':
+          return readiness(res);
+      }
+      if (config.enableDebuggingHandlers && url.pathname === '/debug/alpha/cache' && req.method === 'GET') {
+        sendJson(res, 200, debugCache());
+        return observe(url.pathname, 'GET', 200, started);
+      }
+      if (config.enableDebuggingHandlers && url.pathname === '/debug/alpha/cache/clear' && req.method === 'POST') {
+        await Promise.all([serviceAccounts.relist(), configMap?.relist(), identities?.reload()]);
+        sendJson(res, 200, { relisted: true });
+        return observe(url.pathname, 'POST', 200, started);
+      }
+      sendJson(res, 404, statusError(404, 'NotFound', `no route for ${url.pathname}`));
+    } catch (e) {
+      log.error({ err: e instanceof Error ? e.stack : String(e) }, 'metrics request failed');
+      if (!res.headersSent) sendJson(res, 500, statusError(500, 'InternalError', 'lanyard: internal error'));
+    }
+  };
+
+  server.on('request', (req, res) => void onHttps(req, res));
+  server.on('tlsClientError', (e) => log.debug({ err: String(e) }, 'TLS handshake failed'));
+  const metricsServer = http.createServer((req, res) => void onMetrics(req, res));
+  metricsServer.keepAliveTimeout = 120_000;
+  await new Promise<void>((resolve, reject) => {
+    metricsServer.once('error', reject);
+    metricsServer.listen(config.metricsPort, () => resolve());
+  });
+
+  let tlsFiles: TlsFiles | undefined;
+  let reconciler: CertificateReconciler | undefined;
+  if (config.tlsMode === 'files') {
+    tlsFiles = new TlsFiles({
+      certFile: config.tlsCert,
+      keyFile: config.tlsKey,
+      pollIntervalMs: config.configPollIntervalMs,
+      log,
+      metrics,
+      onPair: installPair,
+    });
+    await tlsFiles.start();
+    await tlsFiles.firstPair();
+  } else {
+    reconciler = startCertificateReconciler(deps, {
+      namespace: config.podNamespace,
+      serviceName: config.serviceName,
+      extraSans: config.tlsExtraSans,
+      validityMs: config.selfManagedCertValidityMs,
+      secretName: config.tlsSecret,
+      webhookConfigName: config.webhookConfigName,
+      onPair: (p) => {
+        caPem = p.caPem;
+        installPair(p);
+      },
+    });
+    await reconciler.firstPair();
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const metricsPort = (metricsServer.address() as AddressInfo).port;
+  log.info({ port, metricsPort, tlsMode: config.tlsMode }, 'webhook listening');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    port,
+    metricsPort,
+    get caPem() {
+      return caPem;
+    },
+    ready,
+    pauseServiceAccountWatch: () => serviceAccounts.informer.pause(),
+    resumeServiceAccountWatch: () => serviceAccounts.informer.resume(),
+    stop() {
+      stopping ??= (async () => {
+        // Readiness fails first, so endpoints and the API server stop sending here, then the server drains.
+        shuttingDown = true;
+        metrics.ready.set(0);
+        if (config.shutdownDelayMs > 0) await deps.clock.sleep(config.shutdownDelayMs);
+        const closed = new Promise<void>((r) => server.close(() => r()));
+        server.closeIdleConnections();
+        const force = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
+        await closed;
+        clearTimeout(force);
+        metricsServer.closeAllConnections();
+        await new Promise<void>((r) => metricsServer.close(() => r()));
+        serviceAccounts.stop();
+        configMap?.stop();
+        identities?.stop();
+        tlsFiles?.stop();
+        await reconciler?.stop();
+        log.info('webhook stopped');
+      })();
+      return stopping;
+    },
+  };
+}

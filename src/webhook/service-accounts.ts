@@ -1,0 +1,176 @@
+// ServiceAccount cache and live lookup (webhook.md §3). The informer keeps only parsed `<prefix>/` settings (SAs
+// without them share one value); a miss triggers a bounded, shared, concurrency-limited metadata GET.
+import type { Json, KubeClient } from '../kube/client.ts';
+import { isNotFound, resourcePath } from '../kube/client.ts';
+import { Informer } from '../kube/informer.ts';
+import type { Logger } from '../runtime/log.ts';
+import { parseServiceAccount, type RoleComposition, type SaSettings } from '../identity/annotations.ts';
+import type { WebhookMetrics } from './metrics.ts';
+
+export type SaResult =
+  | { found: true; settings: SaSettings; result: 'hit' | 'fetched' }
+  | { found: false; result: 'miss' | 'not_found' | 'timeout' | 'error' | 'not_synced'; cause: string };
+
+export interface ServiceAccountCacheOptions {
+  kube: KubeClient;
+  log: Logger;
+  metrics: WebhookMetrics;
+  prefix: string;
+  composition?: RoleComposition;
+  gracePeriodMs: number;
+  resyncPeriodMs: number;
+  now: () => number;
+  maxInFlight?: number;
+}
+
+const META_ACCEPT = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
+
+export class ServiceAccountCache {
+  readonly informer: Informer<SaSettings>;
+  /** Entries from live GETs, until a watch event confirms them or resync-period passes. */
+  private readonly provisional = new Map<string, { settings: SaSettings; expiresAt: number }>();
+  private readonly inflight = new Map<string, Promise<SaResult>>();
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly o: ServiceAccountCacheOptions) {
+    const onStored = (key: string) => {
+      this.provisional.delete(key);
+      o.metrics.used.set(1);
+    };
+    this.informer = new Informer<SaSettings>({
+      client: o.kube,
+      path: '/api/v1/serviceaccounts',
+      metadataOnly: true,
+      transform: (obj) => this.parse(obj),
+      onAdd: (_s, key) => onStored(key),
+      onUpdate: (_s, _old, key) => onStored(key),
+      onDelete: (_s, key) => this.provisional.delete(key),
+      onSynced: () => o.metrics.cacheEntries.set({ cache: 'serviceAccounts' }, this.informer.store.size),
+      onError: (e) => o.log.warn({ err: String(e) }, 'ServiceAccount watch failed; retrying'),
+    });
+  }
+
+  private parse(obj: Json): SaSettings {
+    const s = parseServiceAccount(obj, this.o.prefix, this.o.composition);
+    const where = { namespace: obj?.metadata?.namespace, serviceAccount: obj?.metadata?.name };
+    if (s.roleArnSuspicious)
+      this.o.log.warn({ ...where, roleARN: s.roleARN }, 'role-arn annotation does not look like an IAM role ARN; using it anyway');
+    if (s.invalid) this.o.log.debug({ ...where, annotations: s.invalid }, 'invalid ServiceAccount annotations ignored');
+    return s;
+  }
+
+  start(): this {
+    this.informer.start();
+    return this;
+  }
+  stop(): void {
+    this.informer.stop();
+  }
+  get synced(): boolean {
+    return this.informer.synced;
+  }
+  get size(): number {
+    return this.informer.store.size;
+  }
+
+  /** Cached settings (watch or unexpired provisional), without I/O. */
+  peek(key: string): SaSettings | undefined {
+    const s = this.informer.store.get(key);
+    if (s) return s;
+    const p = this.provisional.get(key);
+    if (!p) return undefined;
+    if (p.expiresAt <= this.o.now()) {
+      this.provisional.delete(key);
+      return undefined;
+    }
+    return p.settings;
+  }
+
+  entries(): Array<[string, SaSettings]> {
+    return [...this.informer.store.entries(), ...[...this.provisional.entries()].map(([k, v]) => [k, v.settings] as [string, SaSettings])];
+  }
+
+  async relist(): Promise<void> {
+    this.provisional.clear();
+    await this.informer.relist();
+  }
+
+  /** Resolves ns/name within the deadline (webhook.md §3.2). */
+  async lookup(namespace: string, name: string, deadlineMs: number): Promise<SaResult> {
+    const key = `${namespace}/${name}`;
+    const hit = this.peek(key);
+    if (hit) return { found: true, settings: hit, result: 'hit' };
+    if (this.o.gracePeriodMs <= 0 || deadlineMs <= 0) {
+      return { found: false, result: this.informer.synced ? 'miss' : 'not_synced', cause: 'not in the ServiceAccount cache' };
+    }
+    const deadline = this.o.now() + deadlineMs;
+    if (!this.informer.synced) {
+      const ok = await this.informer.waitForSync(deadlineMs);
+      if (!ok) return { found: false, result: 'not_synced', cause: 'ServiceAccount cache not synced yet' };
+      const after = this.peek(key);
+      if (after) return { found: true, settings: after, result: 'hit' };
+    }
+    let p = this.inflight.get(key);
+    if (!p) {
+      p = this.fetch(namespace, name, deadline).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, p);
+    }
+    return await p;
+  }
+
+  private async slot(deadline: number): Promise<boolean> {
+    if (this.running < (this.o.maxInFlight ?? 20)) {
+      this.running++;
+      return true;
+    }
+    return await new Promise<boolean>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const grant = () => {
+        clearTimeout(timer);
+        this.running++;
+        resolve(true);
+      };
+      timer = setTimeout(() => {
+        const i = this.waiting.indexOf(grant);
+        if (i >= 0) this.waiting.splice(i, 1);
+        resolve(false);
+      }, Math.max(0, deadline - this.o.now()));
+      this.waiting.push(grant);
+    });
+  }
+
+  private release(): void {
+    this.running--;
+    this.waiting.shift()?.();
+  }
+
+  private async fetch(namespace: string, name: string, deadline: number): Promise<SaResult> {
+    const key = `${namespace}/${name}`;
+    if (!(await this.slot(deadline))) return { found: false, result: 'timeout', cause: 'queued past the deadline' };
+    const started = performance.now();
+    const ac = new AbortController();
+    const remaining = Math.max(1, deadline - this.o.now());
+    const timer = setTimeout(() => ac.abort(), remaining);
+    try {
+      const obj = await this.o.kube.request({
+        path: resourcePath({ version: 'v1', plural: 'serviceaccounts', namespace, name }),
+        accept: META_ACCEPT,
+        signal: ac.signal,
+      });
+      const settings = this.parse(obj);
+      // The watch may have stored the key meanwhile: it is authoritative.
+      if (!this.informer.store.has(key))
+        this.provisional.set(key, { settings, expiresAt: this.o.now() + this.o.resyncPeriodMs });
+      return { found: true, settings: this.informer.store.get(key) ?? settings, result: 'fetched' };
+    } catch (e) {
+      if (isNotFound(e)) return { found: false, result: 'not_found', cause: 'ServiceAccount does not exist' };
+      if (ac.signal.aborted) return { found: false, result: 'timeout', cause: `live GET exceeded ${remaining}ms` };
+      return { found: false, result: 'error', cause: `live GET failed: ${(e as Error).message}` };
+    } finally {
+      clearTimeout(timer);
+      this.o.metrics.saFetchDuration.observe((performance.now() - started) / 1000);
+      this.release();
+    }
+  }
+}
