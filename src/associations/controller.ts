@@ -424,7 +424,8 @@ export async function startAssociationController(
       }
     }
     const local = effectiveCluster(obj, config.clusterName) === config.clusterName;
-    const fresh = local ? freshVerifiedAt(obj) : undefined;
+    // Entries just deleted for drift may still be in the informer: they no longer count.
+    const fresh = local && !invalidated ? freshVerifiedAt(obj) : undefined;
     const mine = probesOf(obj);
     const remembered = recentProbes.get(obj.uid);
     if (remembered && clock.now() - remembered.at > PROBE_MEMORY_MS) recentProbes.delete(obj.uid);

@@ -129,7 +129,7 @@ export function createAwsClients(o: AwsClientOptions): AwsClients {
     credentials,
     maxAttempts: o.maxAttempts ?? 3,
     retryMode: 'standard',
-    requestHandler: { requestTimeout: o.requestTimeoutMs ?? 10_000, connectionTimeout: 5_000 },
+    requestHandler: { requestTimeout: o.requestTimeoutMs ?? 10_000, throwOnRequestTimeout: true, connectionTimeout: 5_000 },
   } as const;
   const withEndpoint = (svc: 'eks' | 'sts' | 'iam') => {
     const url = endpoint(svc);

@@ -4,6 +4,9 @@ import { Command } from 'commander';
 import { createCli, type CliIO } from './framework.ts';
 import { processIO } from './io.ts';
 import { registerProjectsCli } from './projects/register.ts';
+import { registerPromotionsCli } from '../promotions/cli.ts';
+import { registerWebhookCommand } from '../webhook/command.ts';
+import { registerControllerCommands } from '../controller/command.ts';
 
 export function buildProgram(io: CliIO = processIO()): Command {
   const program = new Command('lanyard')
@@ -14,5 +17,8 @@ export function buildProgram(io: CliIO = processIO()): Command {
   const cli = createCli(program, io);
   // Registration (one line per capability):
   registerProjectsCli(cli);
+  registerPromotionsCli(cli);
+  registerWebhookCommand(program);
+  registerControllerCommands(program);
   return program;
 }

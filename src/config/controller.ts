@@ -144,8 +144,6 @@ export interface ControllerParseOptions {
    * know are returned in `rest` instead of being refused; shared ones are both applied and returned.
    */
   passThrough?: ReadonlySet<string>;
-  /** Whether a flag's value is separate (`--flag value`) for pass-through flags; bools take none. */
-  passThroughIsBool?: (name: string) => boolean;
 }
 
 /** Parses controller flags. Throws CliError (exit 2) naming the flag on bad input. */
@@ -194,7 +192,8 @@ export function parseControllerFlags(argv: string[], o: ControllerParseOptions =
       const def = FLAGS[name];
       const shared = o.passThrough?.has(name) ?? false;
       if (!def && !shared) throw new FlagError(`unknown flag: --${name}`);
-      const isBool = def ? !!def.bool : (o.passThroughIsBool?.(name) ?? false);
+      // A pass-through flag we do not know takes the next argument unless that is another flag (pflag bools never do).
+      const isBool = def ? !!def.bool : argv[i + 1] === undefined || argv[i + 1]!.startsWith('-');
       const consumed = [arg];
       if (value === undefined) {
         if (isBool) value = 'true';

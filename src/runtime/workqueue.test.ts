@@ -16,6 +16,15 @@ describe('backoffDelay', () => {
 });
 
 describe('WorkQueue', () => {
+  it('addAfter: when a delay is already pending, the sooner one wins', async () => {
+    const q = new WorkQueue();
+    q.addAfter('k', 60_000);
+    q.addAfter('k', 20);
+    q.addAfter('k', 30_000);
+    const got = await Promise.race([q.get(), new Promise((r) => setTimeout(() => r('late'), 1000))]);
+    expect(got).toBe('k');
+    q.shutdown();
+  });
   it('deduplicates keys waiting in the queue', async () => {
     const q = new WorkQueue();
     q.add('a');

@@ -105,8 +105,8 @@ export async function admit(
         );
         return answer({ allowed: false, code: 403, reason: 'Forbidden', message: d.message }, 'denied_policy', identity.source);
       }
+      // The guard counts its own skip reasons (lanyard_webhook_gate_skipped_total).
       gate = d.gate;
-      if (!d.gate && d.skipReason) ctx.metrics.gateSkipped.inc({ reason: d.skipReason });
     }
     ctx.metrics.podCount.inc({ method: injection.mode === 'WebIdentity' ? 'sts_web_identity' : 'container_credentials' });
     const ops = buildPatch(pod.object, injection, { gate, windows: pod.windows, annotationPrefix: ctx.flags.annotationPrefix });

@@ -2,6 +2,8 @@
 // `lanyard controller`), rotation at two thirds of the validity, and the MutatingWebhookConfiguration's caBundle kept
 // current. Creation races are settled by the API server: create (409 AlreadyExists → use the stored one), update with
 // the resourceVersion read (409 Conflict → re-read).
+// @peculiar/x509 resolves its ASN.1 schemas through tsyringe, which needs the Reflect metadata polyfill loaded first.
+import 'reflect-metadata';
 import { webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
 import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';

@@ -181,11 +181,14 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
 
   const mutate = async (req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<number> => {
     if (req.method !== 'POST') {
+      // Drain what the client sent so a keep-alive connection stays usable.
+      req.resume();
       sendJson(res, 405, statusError(405, 'MethodNotAllowed', `${req.method} is not allowed on /mutate; use POST`), { allow: 'POST' });
       return 405;
     }
     const ctProblem = contentTypeProblem(req.headers['content-type']);
     if (ctProblem) {
+      req.resume();
       sendJson(res, 415, statusError(415, 'UnsupportedMediaType', ctProblem));
       return 415;
     }

@@ -25,7 +25,6 @@ export function createWebhookMetrics(r: Registry) {
     saLookups: counter(r, 'lanyard_webhook_sa_lookups_total', 'ServiceAccount resolutions by result.', ['result']),
     saFetchDuration: histogram(r, 'lanyard_webhook_sa_fetch_duration_seconds', 'Live ServiceAccount GETs.', LATENCY_BUCKETS),
     gatesAdded: counter(r, 'lanyard_webhook_gates_added_total', 'Scheduling gates added at admission.'),
-    gateSkipped: counter(r, 'lanyard_webhook_gate_skipped_total', 'Identities admitted without a gate, by reason.', ['reason']),
     cacheEntries: gauge(r, 'lanyard_webhook_cache_entries', 'Entries per cache.', ['cache']),
     configReloads: counter(r, 'lanyard_webhook_config_reloads_total', 'Configuration reloads.', ['source', 'result']),
     certExpiry: gauge(r, 'lanyard_webhook_certificate_expiry_timestamp_seconds', 'Serving certificate notAfter.'),

@@ -40,7 +40,7 @@ export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(',').map((s) => s.trim())];
 }
 
-/** Lists every item, 500 at a time (projects.md §8: `limit=500` pagination). */
+/** Lists every item, 500 at a time, with apiVersion and kind set (projects.md §8: `limit=500` pagination). */
 export async function listAll(
   kube: KubeClient,
   path: string,
@@ -50,7 +50,9 @@ export async function listAll(
   let cont: string | undefined;
   do {
     const page = await kube.get(path, { ...query, limit: 500, continue: cont });
-    items.push(...((page.items ?? []) as Json[]));
+    // List items come without apiVersion/kind; printed objects need them (kubectl adds them too).
+    const kind = String(page.kind ?? '').replace(/List$/, '');
+    for (const it of (page.items ?? []) as Json[]) items.push({ apiVersion: page.apiVersion, kind, ...it });
     cont = page.metadata?.continue || undefined;
   } while (cont);
   return items;

@@ -8,7 +8,7 @@ import { projectNamespace, roleTrio, userSubject, groupSubject, type Subject } f
 import { isManaged, isProject, PROJECT_LABEL } from '../../projects/labels.ts';
 import { canonicalRules } from '../../projects/drift.ts';
 import { addSubjects } from '../../projects/roles.ts';
-import { PROJECT, checkNames, collect, paths, byName, pickNamed } from './common.ts';
+import { PROJECT, checkNames, collect, paths, byName, pickNamed, listAll } from './common.ts';
 import { checkUsers } from './subjects.ts';
 
 export function registerProjectCommands(cli: Cli): void {
@@ -147,7 +147,7 @@ async function getProjects(ctx: Context, names: string[]) {
   let items: Json[];
   try {
     const kube = await ctx.kube();
-    items = ((await kube.get(paths.namespace(), { labelSelector: `${PROJECT_LABEL}=true` })).items ?? []) as Json[];
+    items = await listAll(kube, paths.namespace(), { labelSelector: `${PROJECT_LABEL}=true` });
   } catch (e) {
     if (e instanceof KubeApiError && e.status === 403) {
       throw new CliError(

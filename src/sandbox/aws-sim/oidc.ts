@@ -20,7 +20,7 @@ function getJson(url: string, ca: string | undefined): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const mod = u.protocol === 'https:' ? https : http;
-    const req = mod.get(u, { ...(ca ? { ca } : {}), timeout: 5000, headers: { accept: 'application/json' } }, (res) => {
+    const req = mod.get(u, { ...(ca ? { ca } : {}), timeout: 5000, headers: { accept: 'application/json, application/jwk-set+json' } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {

@@ -1,0 +1,32 @@
+// Doctor check: built-in roles drifted from projects.md §2.1 (the same finding the housekeeping reconciler reports).
+import type { Json } from '../../kube/client.ts';
+import type { Cli, DoctorFinding } from '../framework.ts';
+import { builtInDrift } from '../../projects/drift.ts';
+import { paths, listAll } from './common.ts';
+
+export function registerProjectDoctorChecks(cli: Cli): void {
+  cli.doctorCheck({
+    name: 'built-in roles',
+    async run(ctx) {
+      const kube = await ctx.kube();
+      const findings: DoctorFinding[] = [];
+      for (const project of await ctx.projects()) {
+        const [roles, sas, rbs] = await Promise.all([
+          listAll(kube, paths.role(project)),
+          listAll(kube, paths.serviceAccount(project)),
+          listAll(kube, paths.roleBinding(project)),
+        ]);
+        const find = (items: Json[]) => (name: string) => items.find((i) => i.metadata.name === name);
+        for (const d of builtInDrift(project, { role: find(roles), serviceAccount: find(sas), roleBinding: find(rbs) })) {
+          findings.push({
+            level: 'error',
+            object: `project ${project}`,
+            text: `built-in role "${d.role}" drifted: ${d.problem}`,
+            fix: `lanyard create project ${project} --adopt`,
+          });
+        }
+      }
+      return findings;
+    },
+  });
+}

@@ -1,0 +1,157 @@
+// `lanyard controller`, `lanyard run` and `lanyard verify`: argument parsing, real I/O, signals.
+import { Command, Option } from 'commander';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { CliError, EXIT } from '../cli/exit.ts';
+import { parseControllerFlags, CONTROLLER_FLAG_NAMES, type ControllerConfig } from '../config/controller.ts';
+import { FlagError, parseGoDuration, parseWebhookFlags, WEBHOOK_FLAG_NAMES } from '../config/webhook.ts';
+import { verifyEnv } from '../config/verify.ts';
+import { createKubeClient, type KubeClient } from '../kube/client.ts';
+import { createLogger, silentLogger } from '../runtime/log.ts';
+import { systemClock } from '../runtime/clock.ts';
+import type { Logger } from '../runtime/log.ts';
+import type { Running } from '../runtime/deps.ts';
+import { createAwsClients } from '../aws/index.ts';
+import { startWebhook } from '../webhook/index.ts';
+import { createAdmissionGuard } from '../verification/admission-guard.ts';
+import { runVerify, verifyJson } from '../verification/verify.ts';
+import { startController } from './index.ts';
+
+const CONTROLLER_HELP = `Usage: lanyard controller [flags]
+
+Runs the reconcilers (identity verifier, PodIdentityAssociation controller) behind a coordination.k8s.io Lease.
+
+Flags (pflag syntax, Go durations):
+  ${CONTROLLER_FLAG_NAMES.map((f) => `--${f}`).join('\n  ')}
+
+See docs/verified-start.md for their meaning and defaults.
+`;
+
+async function kubeFor(c: Pick<ControllerConfig, 'kubeconfig' | 'kubeApi'>, agent: string): Promise<KubeClient> {
+  return createKubeClient({ kubeconfig: c.kubeconfig || undefined, inCluster: !c.kubeconfig, server: c.kubeApi || undefined, userAgent: agent });
+}
+
+/** Runs until SIGTERM/SIGINT, then stops `parts` in order. */
+function untilSignal(log: Logger, parts: Running[], after: () => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let signalled = false;
+    const onSignal = (sig: string) => {
+      if (signalled) process.exit(1);
+      signalled = true;
+      log.info({ signal: sig }, 'shutting down');
+      void (async () => {
+        for (const p of parts) await p.stop().catch((e: unknown) => log.warn({ err: String(e) }, 'stop failed'));
+        after();
+        resolve();
+      })();
+    };
+    process.on('SIGTERM', () => onSignal('SIGTERM'));
+    process.on('SIGINT', () => onSignal('SIGINT'));
+  });
+}
+
+export async function runControllerCommand(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(CONTROLLER_HELP);
+    return;
+  }
+  const { config } = parseControllerFlags(argv);
+  const log = createLogger({ component: 'controller', level: config.logLevel });
+  const kube = await kubeFor(config, 'lanyard-controller');
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics });
+  const ctl = await startController({ kube, log, metrics, clock: systemClock }, config);
+  log.info({ metricsPort: ctl.metricsPort, leaderElect: config.leaderElect }, 'controller started');
+  await untilSignal(log, [ctl], () => kube.close());
+}
+
+export async function runRunCommand(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write('Usage: lanyard run [webhook flags] [controller flags]\n\nRuns `lanyard webhook --identity-gate` and `lanyard controller` in one process.\n');
+    return;
+  }
+  const { config, rest } = parseControllerFlags(argv, { passThrough: new Set(WEBHOOK_FLAG_NAMES) });
+  let webhookConfig;
+  try {
+    // The gate is on under `run`, where the controller that lifts it runs (webhook.md §1.2); a later flag may turn it off.
+    webhookConfig = parseWebhookFlags(['--identity-gate=true', ...rest]);
+  } catch (e) {
+    if (e instanceof FlagError) throw new CliError(e.message, EXIT.usage);
+    throw e;
+  }
+  const log = createLogger({ component: 'lanyard', level: config.logLevel });
+  const kube = await kubeFor(config, 'lanyard');
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics });
+  const deps = { kube, log, metrics, clock: systemClock };
+  const ctl = await startController(deps, config, { serveMetrics: false });
+  const guard = createAdmissionGuard(deps, { gateEnabled: webhookConfig.identityGate, allowOptOut: webhookConfig.identityGateAllowOptOut });
+  const webhook = await startWebhook(webhookConfig, { ...deps, associations: ctl.lookup, guard });
+  log.info({ port: webhook.port, metricsPort: webhook.metricsPort }, 'webhook and controller started');
+  await untilSignal(log, [webhook, guard, ctl], () => kube.close());
+}
+
+function durationOption(flag: string, v: string): number {
+  const ms = parseGoDuration(v);
+  if (ms === undefined || ms <= 0) throw new CliError(`invalid ${flag} "${v}": use a positive duration such as 500ms, 2s or 1m`, 3);
+  return ms;
+}
+
+export async function runVerifyCommand(opts: { expectedRole?: string; timeout: string; interval: string; attemptTimeout: string; output: string }): Promise<number> {
+  if (opts.output !== 'text' && opts.output !== 'json') throw new CliError(`invalid -o "${opts.output}": use text or json`, 3);
+  const env = verifyEnv();
+  const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  const sts = env.AWS_ENDPOINT_URL_STS ?? env.AWS_ENDPOINT_URL;
+  const log = silentLogger();
+  const r = await runVerify({
+    env,
+    expectedRole: opts.expectedRole,
+    timeoutMs: durationOption('--timeout', opts.timeout),
+    intervalMs: durationOption('--interval', opts.interval),
+    attemptTimeoutMs: durationOption('--attempt-timeout', opts.attemptTimeout),
+    clock: systemClock,
+    // A fresh client, hence a fresh default provider chain, per attempt: nothing is memoised between attempts.
+    callerArn: async (ms) => {
+      const aws = createAwsClients({ region, endpoints: sts ? { sts } : undefined, log, maxAttempts: 1, requestTimeoutMs: ms });
+      try {
+        return (await aws.sts.getCallerIdentity()).arn;
+      } finally {
+        aws.destroy();
+      }
+    },
+  });
+  for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
+  if (opts.output === 'json') process.stdout.write(`${JSON.stringify(verifyJson(r))}\n`);
+  else process.stderr.write(`${r.message}\n`);
+  return r.exitCode;
+}
+
+export function registerControllerCommands(program: Command): void {
+  const raw = (name: string, description: string, run: (argv: string[]) => Promise<void>) =>
+    program
+      .command(name)
+      .description(description)
+      .helpOption(false)
+      .allowUnknownOption(true)
+      .allowExcessArguments(true)
+      .argument('[flags...]')
+      .action(async (_args: string[], _opts: unknown, cmd: Command) => run(cmd.args));
+  raw('controller', 'Run the reconcilers (identity verifier, associations) behind a leader-election Lease', runControllerCommand);
+  raw('run', 'Run the webhook (identity gate on) and the controller in one process', runRunCommand);
+  program
+    .command('verify')
+    .description('Check, inside a Pod, that its AWS identity is the expected role (exit 0 match, 1 mismatch, 2 no identity, 3 error)')
+    .addOption(new Option('--expected-role <arn>', 'role ARN (or assumed-role ARN) to compare with'))
+    .addOption(new Option('--timeout <duration>', 'total time for all attempts').default('60s'))
+    .addOption(new Option('--interval <duration>', 'cap of the delay between attempts').default('2s'))
+    .addOption(new Option('--attempt-timeout <duration>', 'one credential resolution plus one STS call').default('5s'))
+    .addOption(new Option('-o, --output <format>', 'text or json').default('text'))
+    // Usage errors exit 3 here (§13): exit 2 means "no identity declared".
+    .exitOverride((err) => {
+      if (err.exitCode === 0) throw err;
+      throw new CliError('', 3);
+    })
+    .action(async (opts) => {
+      const code = await runVerifyCommand(opts);
+      if (code !== 0) throw new CliError('', code);
+    });
+}

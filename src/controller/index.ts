@@ -1,0 +1,139 @@
+// `lanyard controller`: every reconciler behind one Lease (overview.md, Processes). Only the leader runs the verifier
+// and the association controller, so two replicas never reconcile at once; a standby takes over when the lease
+// lapses, and re-derives all work from the API server (nothing lives only in memory).
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ControllerConfig } from '../config/controller.ts';
+import type { Deps, Running } from '../runtime/deps.ts';
+import { startLeaderElection, type LeaderElector } from '../runtime/leader.ts';
+import { createAwsClients, type AwsClients, type AwsCredentials } from '../aws/index.ts';
+import { createAssociationLookup, startAssociationController, type AssociationIndex } from '../associations/index.ts';
+import { startVerifier, type Verifier } from '../verification/verifier.ts';
+
+export interface ControllerOptions {
+  /** Static AWS credentials (tests, sandbox); default: the SDK's default chain. */
+  awsCredentials?: AwsCredentials;
+  /** The association index to share (with the webhook under `lanyard run`); else the controller starts its own. */
+  lookup?: AssociationIndex & Running;
+  /** Serve /metrics, /healthz, /readyz on config.metricsPort (off under `lanyard run`, whose webhook serves them). */
+  serveMetrics?: boolean;
+}
+
+export interface RunningController extends Running {
+  lookup: AssociationIndex;
+  isLeader(): boolean;
+  /** Leader: its components synced; standby: true (it is ready to take over). */
+  ready(): boolean;
+  metricsPort?: number;
+}
+
+interface Leading {
+  verifier: Verifier;
+  parts: Running[];
+}
+
+export async function startController(deps: Deps, config: ControllerConfig, o: ControllerOptions = {}): Promise<RunningController> {
+  const log = deps.log;
+  const awsOptions = { region: config.awsRegion, endpointUrl: config.awsEndpointUrl || undefined, credentials: o.awsCredentials,
+    metrics: deps.metrics, log };
+  const awsAssociations: AwsClients = createAwsClients(awsOptions);
+  // The verifier retries with its own short backoff (§9.3); SDK retries would only add latency.
+  const awsVerify: AwsClients = createAwsClients({ ...awsOptions, maxAttempts: 1, requestTimeoutMs: 5_000 });
+  const ownLookup = !o.lookup;
+  const lookup = o.lookup ?? createAssociationLookup(deps, { clusterName: config.clusterName, observeAck: config.associations.observeAck });
+  let leading: Leading | undefined;
+
+  const lead = async (signal: AbortSignal) => {
+    const parts: Running[] = [];
+    try {
+      const associations = await startAssociationController({ ...deps, aws: awsAssociations, lookup }, config.associations);
+      parts.push(associations);
+      const verifier = await startVerifier(
+        { ...deps, aws: awsVerify, associations: lookup, recordVerification: (v) => associations.recordVerification(v) },
+        config,
+      );
+      parts.push(verifier);
+      leading = { verifier, parts };
+      log.info('controller components started');
+      await new Promise<void>((resolve) => {
+        if (signal.aborted) resolve();
+        else signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+    } finally {
+      leading = undefined;
+      for (const p of parts.reverse()) await p.stop().catch((e: unknown) => log.warn({ err: String(e) }, 'component stop failed'));
+    }
+  };
+
+  let elector: LeaderElector | undefined;
+  let direct: { ctl: AbortController; done: Promise<void> } | undefined;
+  if (config.leaderElect) {
+    elector = startLeaderElection({
+      kube: deps.kube,
+      log,
+      clock: deps.clock,
+      namespace: config.leaseNamespace,
+      name: config.leaseName,
+      identity: config.leaderElectIdentity || undefined,
+      leaseDurationMs: config.leaseDurationMs,
+      renewDeadlineMs: config.renewDeadlineMs,
+      retryPeriodMs: config.retryPeriodMs,
+      onStartedLeading: lead,
+      onNewLeader: (id) => log.info({ leader: id }, 'leader observed'),
+    });
+  } else {
+    const ctl = new AbortController();
+    direct = { ctl, done: lead(ctl.signal).catch((e: unknown) => log.error({ err: String(e) }, 'controller failed')) };
+  }
+
+  const isLeader = () => (elector ? elector.isLeader() : true);
+  const ready = () => (isLeader() ? !!leading && leading.verifier.synced() && lookup.synced() : true);
+
+  let server: http.Server | undefined;
+  if (o.serveMetrics !== false && config.metricsPort > 0) {
+    server = http.createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (path === '/metrics') {
+        void deps.metrics.metrics().then((text) => {
+          res.writeHead(200, { 'content-type': deps.metrics.contentType });
+          res.end(text);
+        }, (e: unknown) => {
+          res.writeHead(500);
+          res.end(String(e));
+        });
+      } else if (path === '/healthz') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ status: 'ok' }));
+      } else if (path === '/readyz') {
+        const ok = ready();
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ ready: ok, leader: isLeader() }));
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      server!.once('error', reject);
+      server!.listen(config.metricsPort, () => resolve());
+    });
+  }
+
+  return {
+    lookup,
+    isLeader,
+    ready,
+    metricsPort: server ? (server.address() as AddressInfo).port : undefined,
+    async stop() {
+      if (elector) await elector.stop();
+      if (direct) {
+        direct.ctl.abort();
+        await direct.done;
+      }
+      if (ownLookup) await (lookup as AssociationIndex & Running).stop();
+      await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+      awsAssociations.destroy();
+      awsVerify.destroy();
+    },
+  };
+}

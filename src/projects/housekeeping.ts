@@ -1,0 +1,96 @@
+// The controller's "projects housekeeping" reconciler (projects.md §2): for each project namespace it compares the
+// built-in trios with src/projects/builtin-roles.ts and, on drift, emits a Warning Event `BuiltInRoleDrift` on the
+// Namespace and sets `lanyard_project_builtin_roles_drifted{project}`. It never writes RBAC and never reads Secrets:
+// repairing is the user's call (`lanyard create project NAME --adopt`), made with the user's own credentials.
+import { Gauge } from 'prom-client';
+import type { Json } from '../kube/client.ts';
+import { Informer } from '../kube/informer.ts';
+import { createEventRecorder } from '../kube/events.ts';
+import { WorkQueue, runControllerLoop, type ReconcileResult } from '../runtime/workqueue.ts';
+import type { Deps, Running } from '../runtime/deps.ts';
+import { BUILTIN_ROLES } from './builtin-roles.ts';
+import { builtInDrift, driftMessage } from './drift.ts';
+import { PROJECT_LABEL } from './labels.ts';
+
+const BUILTIN_NAMES = new Set(BUILTIN_ROLES.map((r) => r.name));
+export const DRIFT_GAUGE = 'lanyard_project_builtin_roles_drifted';
+export const DRIFT_REASON = 'BuiltInRoleDrift';
+
+/** Only built-in trios matter; other objects are reduced to their key so the caches stay small. */
+function keepBuiltIn(obj: Json): Json {
+  if (BUILTIN_NAMES.has(obj.metadata?.name)) return obj;
+  return { metadata: { name: obj.metadata?.name, namespace: obj.metadata?.namespace } };
+}
+
+/** `create project` makes the namespace first and the trios after it; a young project is not drifted yet. */
+export const CREATION_GRACE_MS = 30_000;
+
+export async function startProjectsHousekeeping(
+  deps: Deps,
+  opts: { workers?: number; creationGraceMs?: number } = {},
+): Promise<Running> {
+  const { kube, log, metrics, clock } = deps;
+  const grace = opts.creationGraceMs ?? CREATION_GRACE_MS;
+  const gauge =
+    (metrics.getSingleMetric(DRIFT_GAUGE) as Gauge<'project'> | undefined) ??
+    new Gauge({
+      name: DRIFT_GAUGE,
+      help: '1 when a project\'s built-in roles (lanyard-admin, lanyard-viewer, lanyard-promoter) are missing or altered',
+      labelNames: ['project'],
+      registers: [metrics],
+    });
+  const events = createEventRecorder({ kube, reportingController: 'lanyard.dev/projects-housekeeping', log });
+  const queue = new WorkQueue();
+  const reported = new Map<string, string>();
+  const enqueueNs = (o: Json) => {
+    const ns = o?.metadata?.namespace;
+    if (ns && BUILTIN_NAMES.has(o.metadata.name)) queue.add(ns);
+  };
+  const nsHandlers = { onAdd: (o: Json) => queue.add(o.metadata.name), onUpdate: (o: Json) => queue.add(o.metadata.name), onDelete: (o: Json) => queue.add(o.metadata.name) };
+  const objHandlers = { onAdd: enqueueNs, onUpdate: enqueueNs, onDelete: enqueueNs };
+  const namespaces = new Informer({ client: kube, path: '/api/v1/namespaces', labelSelector: `${PROJECT_LABEL}=true`, ...nsHandlers });
+  const roles = new Informer({ client: kube, path: '/apis/rbac.authorization.k8s.io/v1/roles', transform: keepBuiltIn, ...objHandlers });
+  const bindings = new Informer({ client: kube, path: '/apis/rbac.authorization.k8s.io/v1/rolebindings', transform: keepBuiltIn, ...objHandlers });
+  const accounts = new Informer({ client: kube, path: '/api/v1/serviceaccounts', metadataOnly: true, transform: keepBuiltIn, ...objHandlers });
+  const informers = [namespaces, roles, bindings, accounts];
+  for (const i of informers) i.start();
+  await Promise.all(informers.map((i) => i.waitForSync()));
+
+  const reconcile = async (project: string): Promise<ReconcileResult> => {
+    const ns = namespaces.store.get(project);
+    if (!ns) {
+      gauge.remove({ project });
+      reported.delete(project);
+      return;
+    }
+    const at = (store: Map<string, Json>) => (name: string) => store.get(`${project}/${name}`);
+    const drift = builtInDrift(project, { role: at(roles.store), serviceAccount: at(accounts.store), roleBinding: at(bindings.store) });
+    if (!drift.length) {
+      gauge.set({ project }, 0);
+      reported.delete(project);
+      return;
+    }
+    const age = clock.now() - Date.parse(ns.metadata.creationTimestamp);
+    if (age < grace) return { requeueAfterMs: grace - age };
+    gauge.set({ project }, 1);
+    const message = driftMessage(project, drift);
+    if (reported.get(project) === message) return;
+    reported.set(project, message);
+    log.warn({ project, drift }, 'built-in roles drifted');
+    events.warning({ apiVersion: 'v1', kind: 'Namespace', metadata: ns.metadata }, DRIFT_REASON, message, 'Compare');
+  };
+  const loop = runControllerLoop({
+    name: 'projects-housekeeping',
+    queue,
+    workers: opts.workers ?? 1,
+    reconcile,
+    onError: (key, e, retryInMs) => log.warn({ project: key, err: String(e), retryInMs }, 'housekeeping failed'),
+  });
+  return {
+    async stop() {
+      for (const i of informers) i.stop();
+      queue.shutdown();
+      await loop;
+    },
+  };
+}

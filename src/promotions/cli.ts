@@ -1,0 +1,347 @@
+// `lanyard promote`, `get stages|promotions`, `abort promotion`, the promotions doctor checks and the `done`
+// container's `lanyard promotion-done` (promotions.md §8), on the shared CLI framework (src/cli/README.md).
+import type { Command } from 'commander';
+import type { Json, KubeClient } from '../kube/client.ts';
+import type { Cli, Context, DoctorContext, DoctorFinding, Noun } from '../cli/framework.ts';
+import { CliError, EXIT } from '../cli/exit.ts';
+import { parseGoDuration } from '../config/webhook.ts';
+import { ANN_ABORT } from './build.ts';
+import { ANN_SA, allowedProjects } from './decorators.ts';
+import { formatDuration } from './duration.ts';
+import { EXIT_BY_PHASE, progressLines } from './progress.ts';
+import { isTerminal } from './status.ts';
+import { hasTokenManagerBinding, TOKEN_MANAGER_ROLE } from './controller.ts';
+
+export const STAGE: Noun = { name: 'stage', aliases: ['stages', 'stg'], plural: 'stages' };
+export const PROMOTION: Noun = { name: 'promotion', aliases: ['promotions', 'promo', 'promos'], plural: 'promotions' };
+
+const G = '/apis/lanyard.dev/v1alpha1';
+const LABEL_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const VAR_RE = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s;
+const NONE = '<none>';
+
+function checkName(kind: string, name: string): void {
+  if (name.length > 63 || !LABEL_RE.test(name)) {
+    throw new CliError(
+      `invalid ${kind} name "${name}": use at most 63 lowercase letters, digits or "-", starting and ending with a letter or digit`,
+      EXIT.usage,
+    );
+  }
+}
+
+/** The agent namespace and default account as the controller is configured (same environment variables). */
+function agentSettings(ctx: Context): { namespace: string; serviceAccount: string } {
+  return {
+    namespace: ctx.io.env.LANYARD_PROMOTION_NAMESPACE || 'lanyard-promotions',
+    serviceAccount: ctx.io.env.LANYARD_PROMOTION_SERVICE_ACCOUNT || 'lanyard-promotion-orchestrator',
+  };
+}
+
+function byCreation(a: Json, b: Json): number {
+  const ta = String(a.metadata.creationTimestamp ?? '');
+  const tb = String(b.metadata.creationTimestamp ?? '');
+  if (ta !== tb) return ta < tb ? -1 : 1;
+  return String(a.metadata.name).localeCompare(String(b.metadata.name));
+}
+
+function validCondition(o: Json): Json | undefined {
+  return (o.status?.conditions ?? []).find((c: Json) => c.type === 'Valid');
+}
+
+async function listIn(kube: KubeClient, p: string): Promise<Json[]> {
+  return (await kube.get(p)).items ?? [];
+}
+
+/** Objects named in argument order (or all), and the names not found. */
+function pick(items: Json[], names: string[]): { found: Json[]; missing: string[] } {
+  if (names.length === 0) return { found: items, missing: [] };
+  const byName = new Map(items.map((i) => [i.metadata.name, i]));
+  return { found: names.flatMap((n) => byName.get(n) ?? []), missing: names.filter((n) => !byName.has(n)) };
+}
+
+/** One error line per missing name, after the objects found (projects.md §6, several names). */
+function reportMissing(ctx: Context, kind: string, project: string, missing: string[]): number {
+  let code = 0;
+  for (const m of missing) code ||= ctx.out.error(new CliError(`${kind} "${m}" not found in project "${project}"`, EXIT.notFound));
+  return code;
+}
+
+async function getStages(ctx: Context, names: string[]): Promise<number> {
+  names.forEach((n) => checkName('stage', n));
+  const project = await ctx.project();
+  const items = await ctx.call({ does: 'list stages' }, (kube) => listIn(kube, `${G}/namespaces/${project}/stages`));
+  items.sort((a, b) => String(a.metadata.name).localeCompare(String(b.metadata.name)));
+  const picked = pick(items, names);
+  ctx.out.list({
+    noun: STAGE,
+    items: picked.found,
+    single: names.length === 1,
+    project,
+    name: (s) => s.metadata.name,
+    object: (s) => s,
+    columns: [
+      { header: 'NAME', value: (s) => s.metadata.name },
+      { header: 'STEPS', value: (s) => String((s.spec?.promotionTemplate?.spec?.steps ?? []).length) },
+      { header: 'SERVICE ACCOUNT', value: (s) => (s.metadata.annotations?.[ANN_SA] ?? '').trim() || agentSettings(ctx).serviceAccount },
+      { header: 'CURRENT', value: (s) => s.status?.currentPromotion || NONE },
+      { header: 'LAST', value: (s) => (s.status?.lastPromotion?.name ? `${s.status.lastPromotion.name}/${s.status.lastPromotion.phase}` : NONE) },
+      { header: 'VALID', value: (s) => validCondition(s)?.status ?? 'Unknown' },
+      { header: 'MESSAGE', wide: true, value: (s) => validCondition(s)?.message ?? '' },
+      { header: 'AGE', value: (s) => ctx.out.age(s.metadata.creationTimestamp) },
+    ],
+  });
+  return reportMissing(ctx, 'stage', project, picked.missing);
+}
+
+async function getPromotions(ctx: Context, names: string[], opts: Record<string, unknown>): Promise<number> {
+  names.forEach((n) => checkName('promotion', n));
+  const stage = opts.stage === undefined ? undefined : String(opts.stage);
+  if (stage !== undefined) checkName('stage', stage);
+  const project = await ctx.project();
+  let items = await ctx.call({ does: 'list promotions' }, (kube) => listIn(kube, `${G}/namespaces/${project}/promotions`));
+  if (stage !== undefined) items = items.filter((p) => p.spec?.stage === stage);
+  items.sort(byCreation);
+  const picked = pick(items, names);
+  ctx.out.list({
+    noun: PROMOTION,
+    items: picked.found,
+    single: names.length === 1,
+    project,
+    name: (p) => p.metadata.name,
+    object: (p) => p,
+    columns: [
+      { header: 'NAME', value: (p) => p.metadata.name },
+      { header: 'STAGE', value: (p) => p.spec?.stage ?? '' },
+      { header: 'PHASE', value: (p) => p.status?.phase || NONE },
+      { header: 'STEP', value: (p) => (p.status?.steps?.length ? `${p.status.currentStep ?? 0}/${p.status.steps.length}` : NONE) },
+      { header: 'SERVICE ACCOUNT', wide: true, value: (p) => p.status?.pod?.serviceAccount || NONE },
+      { header: 'POD', wide: true, value: (p) => p.status?.pod?.name || NONE },
+      { header: 'MESSAGE', wide: true, value: (p) => p.status?.message ?? '' },
+      { header: 'AGE', value: (p) => ctx.out.age(p.metadata.creationTimestamp) },
+    ],
+  });
+  return reportMissing(ctx, 'promotion', project, picked.missing);
+}
+
+async function abortPromotions(ctx: Context, names: string[]): Promise<number> {
+  names.forEach((n) => checkName('promotion', n));
+  const project = await ctx.project();
+  let code = 0;
+  for (const name of names) {
+    try {
+      const p = await ctx.call({ does: `abort promotion "${name}"`, object: { noun: 'promotion', name }, project }, (kube) =>
+        kube.get(`${G}/namespaces/${project}/promotions/${name}`),
+      );
+      if (isTerminal(p.status?.phase)) {
+        throw new CliError(`promotion "${name}" in project "${project}" already finished (${p.status.phase}); nothing to abort`, EXIT.refused);
+      }
+      const updated = await ctx.call({ does: `abort promotion "${name}"`, object: { noun: 'promotion', name }, project }, (kube) =>
+        kube.patch(`${G}/namespaces/${project}/promotions/${name}`, { metadata: { annotations: { [ANN_ABORT]: 'true' } } }, 'application/merge-patch+json'),
+      );
+      ctx.out.mutation(PROMOTION, name, 'abort requested', updated);
+    } catch (e) {
+      code ||= ctx.out.error(e instanceof CliError ? e : ctx.toError(e, { does: `abort promotion "${name}"` }));
+    }
+  }
+  return code;
+}
+
+function collectVar(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+async function watchUntilDone(ctx: Context, kube: KubeClient, project: string, first: Json, timeoutMs: number): Promise<Json> {
+  const name: string = first.metadata.name;
+  const path = `${G}/namespaces/${project}/promotions`;
+  const deadline = ctx.now() + timeoutMs;
+  let last: Json | undefined;
+  const show = (o: Json) => {
+    for (const l of progressLines(last, o)) ctx.out.line(l);
+    last = o;
+  };
+  let current = first;
+  show(current);
+  let rv: string = current.metadata.resourceVersion;
+  while (!isTerminal(current.status?.phase)) {
+    const remaining = deadline - ctx.now();
+    if (remaining <= 0) {
+      throw new CliError(
+        `promotion "${name}" in project "${project}" is still ${current.status?.phase || 'Pending'} after ${formatDuration(timeoutMs / 1000)}; it was not stopped (lanyard abort promotion ${name} stops it)`,
+        EXIT.timedOut,
+      );
+    }
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), remaining);
+    let relist = false;
+    let deleted = false;
+    try {
+      await kube.watch(
+        path,
+        { fieldSelector: `metadata.name=${name}`, resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds: Math.min(300, Math.ceil(remaining / 1000)) },
+        (e) => {
+          if (e.type === 'ERROR') {
+            relist = true;
+            ac.abort();
+            return;
+          }
+          rv = e.object?.metadata?.resourceVersion ?? rv;
+          if (e.type === 'BOOKMARK') return;
+          if (e.type === 'DELETED') {
+            deleted = true;
+            ac.abort();
+            return;
+          }
+          current = e.object;
+          show(current);
+          if (isTerminal(current.status?.phase)) ac.abort();
+        },
+        ac.signal,
+      );
+    } catch (e) {
+      // A refused watch (expired resourceVersion) means: read the object again and watch from there.
+      if (!(e instanceof Error && 'status' in e && (e as { status: number }).status === 410)) throw e;
+      relist = true;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (deleted) throw new CliError(`promotion "${name}" in project "${project}" was deleted before it finished`, EXIT.failure);
+    if (relist) {
+      current = await kube.get(`${path}/${name}`);
+      rv = current.metadata.resourceVersion;
+      show(current);
+    }
+  }
+  return current;
+}
+
+async function promote(ctx: Context, opts: Record<string, unknown>): Promise<number> {
+  const stage = opts.stage === undefined ? '' : String(opts.stage);
+  if (!stage) throw new CliError('--stage is required: the stage to promote', EXIT.usage);
+  checkName('stage', stage);
+  const vars = ((opts.var as string[] | undefined) ?? []).map((v) => {
+    const m = VAR_RE.exec(v);
+    if (!m) throw new CliError(`invalid --var "${v}": use NAME=VALUE, NAME being letters, digits and "_", not starting with a digit`, EXIT.usage);
+    return { name: m[1]!, value: m[2]! };
+  });
+  const seen = new Set<string>();
+  for (const v of vars) {
+    if (seen.has(v.name)) throw new CliError(`--var ${v.name} is given twice`, EXIT.usage);
+    seen.add(v.name);
+  }
+  const timeoutText = String(opts.timeout ?? '30m');
+  const timeoutMs = parseGoDuration(timeoutText);
+  if (timeoutMs === undefined || timeoutMs <= 0) throw new CliError(`invalid --timeout "${timeoutText}": use a duration such as 10m or 1h`, EXIT.usage);
+  const project = await ctx.project();
+  const kube = await ctx.kube();
+  const created = await ctx.call({ does: `create promotions for stage "${stage}"`, project }, () =>
+    kube.create(
+      `${G}/namespaces/${project}/promotions`,
+      { apiVersion: 'lanyard.dev/v1alpha1', kind: 'Promotion', metadata: { generateName: `${stage}-` }, spec: { stage, vars } },
+      { fieldValidation: 'Strict' },
+    ),
+  );
+  if (!opts.wait) {
+    ctx.out.mutation(PROMOTION, created.metadata.name, 'created', created);
+    return 0;
+  }
+  ctx.out.line(`promotion/${created.metadata.name} created`);
+  const done = await ctx.call({ does: `watch promotion "${created.metadata.name}"` }, () => watchUntilDone(ctx, kube, project, created, timeoutMs));
+  return EXIT_BY_PHASE[done.status.phase] ?? EXIT.failure;
+}
+
+/** Doctor checks of promotions.md §8. */
+async function doctorFindings(ctx: DoctorContext): Promise<DoctorFinding[]> {
+  const kube = await ctx.kube();
+  const agent = agentSettings(ctx);
+  const findings: DoctorFinding[] = [];
+  const [agentSteps, agentSas, bindings] = await Promise.all([
+    listIn(kube, `${G}/namespaces/${agent.namespace}/promotionsteps`),
+    listIn(kube, `/api/v1/namespaces/${agent.namespace}/serviceaccounts`),
+    listIn(kube, `/apis/rbac.authorization.k8s.io/v1/namespaces/${agent.namespace}/rolebindings`),
+  ]);
+  for (const sa of agentSas) {
+    const role = Object.entries(sa.metadata.annotations ?? {}).find(([k]) => k.endsWith('/role-arn'))?.[1];
+    if (role && allowedProjects(sa) === undefined) {
+      findings.push({
+        level: 'warning',
+        object: `serviceaccount ${agent.namespace}/${sa.metadata.name}`,
+        text: `has AWS role "${role}" and no lanyard.dev/allowed-projects annotation, so every project's stages may run as it`,
+        fix: `kubectl annotate serviceaccount ${sa.metadata.name} -n ${agent.namespace} lanyard.dev/allowed-projects=<project>[,<project>...]`,
+      });
+    }
+  }
+  const now = ctx.now();
+  for (const project of await ctx.projects()) {
+    const [stages, steps, promotions] = await Promise.all([
+      listIn(kube, `${G}/namespaces/${project}/stages`),
+      listIn(kube, `${G}/namespaces/${project}/promotionsteps`),
+      listIn(kube, `${G}/namespaces/${project}/promotions`),
+    ]);
+    const find = (uses: string) =>
+      steps.find((s) => s.metadata.name === uses) ?? agentSteps.find((s) => s.metadata.name === uses);
+    for (const stage of stages.sort((a, b) => String(a.metadata.name).localeCompare(String(b.metadata.name)))) {
+      const object = `stage ${project}/${stage.metadata.name}`;
+      const sa = (stage.metadata.annotations?.[ANN_SA] ?? '').trim() || agent.serviceAccount;
+      for (const [i, st] of (stage.spec?.promotionTemplate?.spec?.steps ?? []).entries()) {
+        const step = find(st.uses);
+        if (!step?.spec?.capabilities?.includes('mint-tokens') || hasTokenManagerBinding(bindings, agent.namespace, sa)) continue;
+        findings.push({
+          level: 'error',
+          object,
+          text: `step "${st.as ?? `step-${i + 1}`}" (uses "${st.uses}") needs mint-tokens, but serviceaccount "${sa}" in namespace "${agent.namespace}" is not bound to role "${TOKEN_MANAGER_ROLE}"`,
+          fix: `kubectl create rolebinding ${TOKEN_MANAGER_ROLE}-${sa} -n ${agent.namespace} --role ${TOKEN_MANAGER_ROLE} --serviceaccount ${agent.namespace}:${sa}`,
+        });
+      }
+      const valid = validCondition(stage);
+      if (valid?.status === 'False') {
+        findings.push({
+          level: 'error',
+          object,
+          text: `cannot be promoted (${valid.reason}): ${valid.message}`,
+          fix: `kubectl edit stage ${stage.metadata.name} -n ${project}`,
+        });
+      }
+    }
+    for (const p of promotions.sort(byCreation)) {
+      const created = Date.parse(p.metadata.creationTimestamp);
+      if ((!p.status?.phase || p.status.phase === 'Pending') && now - created > 3600_000) {
+        findings.push({
+          level: 'warning',
+          object: `promotion ${project}/${p.metadata.name}`,
+          text: `pending for ${ctx.out.age(p.metadata.creationTimestamp)}${p.status?.message ? `: ${p.status.message}` : ''}`,
+          fix: `lanyard abort promotion ${p.metadata.name} --project ${project}`,
+        });
+      }
+    }
+  }
+  return findings;
+}
+
+export function registerPromotionsCli(cli: Cli): void {
+  cli.noun('get', STAGE, { description: 'List stages', args: '[names...]', run: (ctx, names) => getStages(ctx, names) });
+  cli.noun('get', PROMOTION, {
+    description: 'List promotions, oldest first',
+    args: '[names...]',
+    options: (cmd: Command) => cmd.option('--stage <name>', 'only promotions of this stage'),
+    run: (ctx, names, opts) => getPromotions(ctx, names, opts),
+  });
+  cli.noun('abort', PROMOTION, {
+    description: 'Stop promotions (their pods are deleted)',
+    args: '<names...>',
+    run: (ctx, names) => abortPromotions(ctx, names),
+  });
+  cli.verb('abort', 'Stop a running or pending operation');
+  cli.command('promote', {
+    description: 'Promote a stage: create a Promotion (and with --wait, follow it to the end)',
+    options: (cmd: Command) =>
+      cmd
+        .option('--stage <name>', 'the stage to promote')
+        .option('--var <NAME=VALUE>', 'a var for the promotion (repeatable)', collectVar)
+        .option('--wait', 'follow the promotion until it ends; exit 0, 10 (Failed), 11 (Errored) or 12 (Aborted)')
+        .option('--timeout <duration>', 'with --wait: how long to wait', '30m'),
+    run: (ctx, _args, opts) => promote(ctx, opts),
+  });
+  cli.doctorCheck({ name: 'promotions', run: doctorFindings });
+  // The `done` container of every promotion pod: the pod needs one regular container, and it has nothing to do.
+  cli.program.command('promotion-done', { hidden: true }).description('exit 0 (the final container of a promotion pod)').action(() => undefined);
+}

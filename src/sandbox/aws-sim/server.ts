@@ -1,0 +1,482 @@
+// HTTP front of the simulator: one loopback port for every service. Routing by SigV4 credential-scope service, then
+// path; unsigned STS calls by Action; node agent and /_sim control routes by path (verification.md §14).
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import type { Logger } from '../../runtime/log.ts';
+import { credentialScope, verifySigV4 } from './sigv4.ts';
+import { AwsSim, type Caller } from './sim.ts';
+import { SimError, randomString, LOWER36, type AssociationState, type FaultSpec, type IssuedCredentials, type Protocol, type RoleState } from './model.ts';
+
+const STS_NS = 'https://sts.amazonaws.com/doc/2011-06-15/';
+const IAM_NS = 'https://iam.amazonaws.com/doc/2010-05-08/';
+
+interface Reply {
+  status: number;
+  body: string;
+  contentType: string;
+  headers?: Record<string, string>;
+}
+
+interface Ctx {
+  requestId: string;
+  now: number;
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  body: Buffer;
+  caller?: Caller;
+}
+
+/** An operation resolved from the request, not yet run (faults apply in between). */
+interface Routed {
+  service: 'eks' | 'eks-auth' | 'sts' | 'iam' | 'node-agent';
+  operation: string;
+  protocol: Protocol | 'text';
+  input: Record<string, string>;
+  run: () => Promise<{ status?: number; json?: unknown; xml?: string; text?: string; output?: Record<string, string> }>;
+}
+
+// ---- serialization ----
+
+export function xmlEscape(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+}
+
+function el(name: string, content: string | number | boolean | undefined): string {
+  return content === undefined ? '' : `<${name}>${typeof content === 'string' ? xmlEscape(content) : String(content)}</${name}>`;
+}
+
+function queryResponse(op: string, ns: string, requestId: string, result?: string): string {
+  const inner = result === undefined ? '' : `<${op}Result>${result}</${op}Result>`;
+  return `<${op}Response xmlns="${ns}">${inner}<ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></${op}Response>`;
+}
+
+function roleXml(r: RoleState): string {
+  return `<Role>${el('Path', r.path)}${el('AssumeRolePolicyDocument', encodeURIComponent(r.document))}${el('MaxSessionDuration', r.maxSessionDuration)}${el('RoleId', r.roleId)}${el('RoleName', r.roleName)}${el('Arn', r.arn)}${el('CreateDate', new Date(r.createdAt).toISOString())}</Role>`;
+}
+
+function credentialsXml(c: IssuedCredentials): string {
+  return `<Credentials>${el('AccessKeyId', c.accessKeyId)}${el('SecretAccessKey', c.secretAccessKey)}${el('SessionToken', c.sessionToken)}${el('Expiration', new Date(c.expiration).toISOString())}</Credentials>`;
+}
+
+function associationJson(a: AssociationState): Record<string, unknown> {
+  return {
+    clusterName: a.clusterName,
+    namespace: a.namespace,
+    serviceAccount: a.serviceAccount,
+    roleArn: a.roleArn,
+    associationArn: a.associationArn,
+    associationId: a.associationId,
+    tags: a.tags,
+    createdAt: a.createdAt / 1000,
+    modifiedAt: a.modifiedAt / 1000,
+    disableSessionTags: a.disableSessionTags,
+    ...(a.targetRoleArn ? { targetRoleArn: a.targetRoleArn } : {}),
+    externalId: a.externalId,
+  };
+}
+
+function errorReply(protocol: Protocol | 'text', err: SimError, requestId: string, service: string): Reply {
+  if (protocol === 'json') {
+    return {
+      status: err.status,
+      contentType: 'application/json',
+      headers: { 'x-amzn-errortype': err.code },
+      body: JSON.stringify({ message: err.message }),
+    };
+  }
+  if (protocol === 'text') {
+    return { status: err.status, contentType: 'text/plain; charset=utf-8', body: `[${requestId}]: (${err.code}): ${err.message}, fault: ${err.fault}\n` };
+  }
+  const ns = service === 'iam' ? IAM_NS : STS_NS;
+  const type = err.fault === 'server' ? 'Receiver' : 'Sender';
+  return {
+    status: err.status,
+    contentType: 'text/xml',
+    body: `<ErrorResponse xmlns="${ns}"><Error>${el('Type', type)}${el('Code', err.code)}${el('Message', err.message)}</Error>${el('RequestId', requestId)}</ErrorResponse>`,
+  };
+}
+
+/** Injected error kinds as each protocol spells them. */
+function faultError(kind: NonNullable<FaultSpec['error']>, service: string, protocol: Protocol | 'text'): SimError {
+  const query = protocol === 'query';
+  switch (kind) {
+    case 'ThrottlingException':
+      return query ? new SimError('Throttling', 400, 'Rate exceeded') : new SimError('ThrottlingException', 429, 'Rate exceeded');
+    case 'ServiceUnavailable':
+      return query ? new SimError('ServiceUnavailable', 503, 'Service unavailable') : new SimError('ServiceUnavailableException', 503, 'Service unavailable');
+    default:
+      if (query) return new SimError('InternalFailure', 500, 'An internal error occurred');
+      return service === 'eks' ? new SimError('ServerException', 500, 'An internal error occurred') : new SimError('InternalServerException', 500, 'An internal error occurred');
+  }
+}
+
+// ---- routing ----
+
+function list(params: URLSearchParams, prefix: string): string[] {
+  const out: string[] = [];
+  for (let i = 1; params.has(`${prefix}.member.${i}`); i++) out.push(params.get(`${prefix}.member.${i}`)!);
+  return out;
+}
+
+function jsonBody(ctx: Ctx): Record<string, unknown> {
+  if (ctx.body.length === 0) return {};
+  try {
+    const v = JSON.parse(ctx.body.toString('utf8')) as unknown;
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch {
+    // fall through
+  }
+  throw new SimError('SerializationException', 400, 'The request body is not a JSON object');
+}
+
+function routeEks(sim: AwsSim, ctx: Ctx): Routed {
+  const p = ctx.path.split('/').map((s) => decodeURIComponent(s));
+  const R = (operation: string, input: Record<string, string>, run: Routed['run']): Routed => ({ service: 'eks', operation, protocol: 'json', input, run });
+  if (p[1] === 'clusters' && p[3] === 'pod-identity-associations') {
+    const cluster = p[2]!;
+    const id = p[4];
+    if (id === undefined && p.length === 4) {
+      if (ctx.method === 'POST') {
+        const b = jsonBody(ctx);
+        return R('CreatePodIdentityAssociation', { cluster, namespace: String(b.namespace ?? ''), serviceAccount: String(b.serviceAccount ?? ''), roleArn: String(b.roleArn ?? ''), ...(b.targetRoleArn ? { targetRoleArn: String(b.targetRoleArn) } : {}), ...(b.clientRequestToken ? { clientRequestToken: String(b.clientRequestToken) } : {}) }, async () => {
+          const a = sim.createAssociation(cluster, b, ctx.now);
+          return { json: { association: associationJson(a) }, output: { associationId: a.associationId } };
+        });
+      }
+      if (ctx.method === 'GET') {
+        const q = Object.fromEntries(ctx.query.entries()) as Record<string, string>;
+        return R('ListPodIdentityAssociations', { cluster, ...(q.namespace ? { namespace: q.namespace } : {}), ...(q.serviceAccount ? { serviceAccount: q.serviceAccount } : {}) }, async () => {
+          const r = sim.listAssociations(cluster, q, ctx.now);
+          return {
+            json: {
+              associations: r.items.map((a) => ({ clusterName: a.clusterName, namespace: a.namespace, serviceAccount: a.serviceAccount, associationArn: a.associationArn, associationId: a.associationId })),
+              ...(r.nextToken ? { nextToken: r.nextToken } : {}),
+            },
+          };
+        });
+      }
+    }
+    if (id !== undefined && p.length === 5) {
+      if (ctx.method === 'GET') {
+        return R('DescribePodIdentityAssociation', { cluster, associationId: id }, async () => ({ json: { association: associationJson(sim.describeAssociation(cluster, id, ctx.now)) } }));
+      }
+      if (ctx.method === 'POST') {
+        const b = jsonBody(ctx);
+        return R('UpdatePodIdentityAssociation', { cluster, associationId: id, ...(b.roleArn ? { roleArn: String(b.roleArn) } : {}), ...(b.targetRoleArn !== undefined ? { targetRoleArn: String(b.targetRoleArn) } : {}) }, async () => ({
+          json: { association: associationJson(sim.updateAssociation(cluster, id, b, ctx.now)) },
+        }));
+      }
+      if (ctx.method === 'DELETE') {
+        return R('DeletePodIdentityAssociation', { cluster, associationId: id }, async () => ({ json: { association: associationJson(sim.deleteAssociation(cluster, id, ctx.now)) } }));
+      }
+    }
+  }
+  if (p[1] === 'tags' && p.length >= 3) {
+    const arn = p.slice(2).join('/');
+    if (ctx.method === 'POST') {
+      const b = jsonBody(ctx);
+      return R('TagResource', { resourceArn: arn }, async () => {
+        sim.tagResource(arn, b.tags);
+        return { json: {} };
+      });
+    }
+    if (ctx.method === 'DELETE') {
+      const keys = ctx.query.getAll('tagKeys');
+      return R('UntagResource', { resourceArn: arn }, async () => {
+        sim.untagResource(arn, keys);
+        return { json: {} };
+      });
+    }
+    if (ctx.method === 'GET') return R('ListTagsForResource', { resourceArn: arn }, async () => ({ json: { tags: sim.listTags(arn) } }));
+  }
+  return R('Unknown', { path: ctx.path }, async () => {
+    throw new SimError('UnknownOperationException', 404, `No EKS operation for ${ctx.method} ${ctx.path}`);
+  });
+}
+
+function routeEksAuth(sim: AwsSim, ctx: Ctx): Routed {
+  const m = /^\/clusters\/([^/]+)\/assume-role-for-pod-identity$/.exec(ctx.path);
+  if (!m || ctx.method !== 'POST') {
+    return { service: 'eks-auth', operation: 'Unknown', protocol: 'json', input: { path: ctx.path }, run: async () => { throw new SimError('UnknownOperationException', 404, `No eks-auth operation for ${ctx.method} ${ctx.path}`); } };
+  }
+  const cluster = decodeURIComponent(m[1]!);
+  const b = jsonBody(ctx);
+  return {
+    service: 'eks-auth',
+    operation: 'AssumeRoleForPodIdentity',
+    protocol: 'json',
+    input: { cluster },
+    run: async () => {
+      const r = await sim.assumeRoleForPodIdentity(cluster, b.token, ctx.now);
+      return {
+        json: {
+          subject: r.subject,
+          audience: r.audience,
+          podIdentityAssociation: r.podIdentityAssociation,
+          assumedRoleUser: r.assumedRoleUser,
+          credentials: {
+            sessionToken: r.credentials.sessionToken,
+            secretAccessKey: r.credentials.secretAccessKey,
+            accessKeyId: r.credentials.accessKeyId,
+            expiration: r.credentials.expiration / 1000,
+          },
+        },
+        output: exchangeOutput(r.subject, r.assumedRoleUser.arn, r.podIdentityAssociation.associationId),
+      };
+    },
+  };
+}
+
+function exchangeOutput(subject: { namespace: string; serviceAccount: string }, arn: string, associationId?: string): Record<string, string> {
+  return { namespace: subject.namespace, serviceAccount: subject.serviceAccount, assumedRoleArn: arn, ...(associationId ? { associationId } : {}) };
+}
+
+function routeNodeAgent(sim: AwsSim, ctx: Ctx, authorization: string | undefined): Routed {
+  const cluster = sim.defaultCluster?.name ?? '';
+  return {
+    service: 'node-agent',
+    operation: 'AssumeRoleForPodIdentity',
+    protocol: 'text',
+    input: { cluster },
+    run: async () => {
+      if (!authorization) throw new SimError('InvalidParameterException', 400, 'Authorization header with the service account token is required');
+      if (!cluster) throw new SimError('ResourceNotFoundException', 404, 'No cluster registered with the simulator');
+      const r = await sim.assumeRoleForPodIdentity(cluster, authorization.trim(), ctx.now);
+      return {
+        text: JSON.stringify({
+          AccessKeyId: r.credentials.accessKeyId,
+          SecretAccessKey: r.credentials.secretAccessKey,
+          Token: r.credentials.sessionToken,
+          AccountId: r.accountId,
+          Expiration: new Date(r.credentials.expiration).toISOString(),
+        }),
+        output: exchangeOutput(r.subject, r.assumedRoleUser.arn, r.podIdentityAssociation.associationId),
+      };
+    },
+  };
+}
+
+function routeQuery(sim: AwsSim, ctx: Ctx, service: 'sts' | 'iam', params: URLSearchParams): Routed {
+  const action = params.get('Action') ?? '';
+  const ns = service === 'iam' ? IAM_NS : STS_NS;
+  const R = (input: Record<string, string>, run: () => Promise<{ xml?: string; output?: Record<string, string> }>): Routed => ({
+    service,
+    operation: action || 'Unknown',
+    protocol: 'query',
+    input,
+    run: async () => {
+      const version = params.get('Version');
+      const want = service === 'iam' ? '2010-05-08' : '2011-06-15';
+      if (version !== want) throw new SimError('InvalidParameterValue', 400, `Version must be ${want}`);
+      return run();
+    },
+  });
+  const reply = (result?: string) => queryResponse(action, ns, ctx.requestId, result);
+  const roleName = params.get('RoleName') ?? undefined;
+  if (service === 'sts') {
+    switch (action) {
+      case 'AssumeRoleWithWebIdentity':
+        return R({ roleArn: params.get('RoleArn') ?? '', sessionName: params.get('RoleSessionName') ?? '' }, async () => {
+          const r = await sim.assumeRoleWithWebIdentity(
+            {
+              ...(params.get('RoleArn') ? { roleArn: params.get('RoleArn')! } : {}),
+              ...(params.get('RoleSessionName') ? { sessionName: params.get('RoleSessionName')! } : {}),
+              ...(params.get('WebIdentityToken') ? { token: params.get('WebIdentityToken')! } : {}),
+              ...(params.get('DurationSeconds') ? { durationSeconds: params.get('DurationSeconds')! } : {}),
+            },
+            ctx.now,
+          );
+          const m = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(r.subject);
+          return {
+            xml: reply(
+              `${credentialsXml(r.credentials)}${el('SubjectFromWebIdentityToken', r.subject)}<AssumedRoleUser>${el('AssumedRoleId', r.assumedRoleId)}${el('Arn', r.credentials.arn)}</AssumedRoleUser>${el('Provider', r.provider)}${el('Audience', r.audience)}`,
+            ),
+            output: m ? exchangeOutput({ namespace: m[1]!, serviceAccount: m[2]! }, r.credentials.arn) : { assumedRoleArn: r.credentials.arn },
+          };
+        });
+      case 'GetCallerIdentity':
+        return R({}, async () => {
+          const c = ctx.caller!;
+          return { xml: reply(`${el('Arn', c.arn)}${el('UserId', c.userId)}${el('Account', c.account)}`), output: { arn: c.arn } };
+        });
+    }
+  } else {
+    switch (action) {
+      case 'CreateRole':
+        return R({ roleName: roleName ?? '', path: params.get('Path') ?? '/' }, async () => {
+          const r = sim.createRole({ ...(roleName ? { roleName } : {}), ...(params.get('Path') ? { path: params.get('Path')! } : {}), ...(params.get('AssumeRolePolicyDocument') ? { document: params.get('AssumeRolePolicyDocument')! } : {}) }, ctx.now);
+          return { xml: reply(roleXml(r)), output: { arn: r.arn } };
+        });
+      case 'GetRole':
+        return R({ roleName: roleName ?? '' }, async () => ({ xml: reply(roleXml(sim.getRole(roleName))) }));
+      case 'DeleteRole':
+        return R({ roleName: roleName ?? '' }, async () => {
+          sim.deleteRole(roleName, ctx.now);
+          return { xml: reply() };
+        });
+      case 'UpdateAssumeRolePolicy':
+        return R({ roleName: roleName ?? '' }, async () => {
+          sim.updateAssumeRolePolicy(roleName, params.get('PolicyDocument') ?? undefined, ctx.now);
+          return { xml: reply() };
+        });
+      case 'CreateOpenIDConnectProvider':
+        return R({ url: params.get('Url') ?? '' }, async () => {
+          const p = sim.createOidcProvider({ ...(params.get('Url') ? { url: params.get('Url')! } : {}), clientIds: list(params, 'ClientIDList'), thumbprints: list(params, 'ThumbprintList') }, ctx.now);
+          return { xml: reply(el('OpenIDConnectProviderArn', p.arn)), output: { arn: p.arn } };
+        });
+      case 'ListOpenIDConnectProviders':
+        return R({}, async () => ({
+          xml: reply(`<OpenIDConnectProviderList>${[...sim.providers.keys()].map((a) => `<member>${el('Arn', a)}</member>`).join('')}</OpenIDConnectProviderList>`),
+        }));
+      case 'DeleteOpenIDConnectProvider':
+        return R({ arn: params.get('OpenIDConnectProviderArn') ?? '' }, async () => {
+          sim.deleteOidcProvider(params.get('OpenIDConnectProviderArn') ?? undefined);
+          return { xml: reply() };
+        });
+    }
+  }
+  return R({}, async () => {
+    throw new SimError('InvalidAction', 400, `Could not find operation ${action} for version ${params.get('Version') ?? ''}`);
+  });
+}
+
+// ---- server ----
+
+export interface SimServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function send(res: http.ServerResponse, r: Reply, requestId: string): void {
+  res.writeHead(r.status, { 'content-type': r.contentType, 'x-amzn-requestid': requestId, 'content-length': Buffer.byteLength(r.body), ...(r.headers ?? {}) });
+  res.end(r.body);
+}
+
+export async function startServer(sim: AwsSim, control: (method: string, path: string, body: Buffer) => Promise<Reply>, port: number, log: Logger): Promise<SimServer> {
+  const hung = new Set<http.ServerResponse>();
+  const sockets = new Set<Socket>();
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const body = await readBody(req);
+    const raw = req.url ?? '/';
+    const qi = raw.indexOf('?');
+    const path = qi < 0 ? raw : raw.slice(0, qi);
+    const rawQuery = qi < 0 ? '' : raw.slice(qi + 1);
+    const requestId = `${randomString(Math.random, LOWER36, 8)}-${randomString(Math.random, LOWER36, 4)}-${randomString(Math.random, LOWER36, 12)}`;
+    const method = (req.method ?? 'GET').toUpperCase();
+    if (path.startsWith('/_sim/')) {
+      send(res, await control(method, path, body), requestId);
+      return;
+    }
+    const ctx: Ctx = { requestId, now: Date.now(), method, path, query: new URLSearchParams(rawQuery), body };
+    const authorization = req.headers.authorization;
+    let routed: Routed;
+    const scope = credentialScope(authorization);
+    const isForm = String(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
+    const form = isForm ? new URLSearchParams(body.toString('utf8')) : new URLSearchParams(rawQuery);
+    try {
+      if (method === 'GET' && path === '/v1/credentials') {
+        routed = routeNodeAgent(sim, ctx, authorization);
+      } else if (scope) {
+        const protocol: Protocol = scope.service === 'sts' || scope.service === 'iam' ? 'query' : 'json';
+        const v = verifySigV4({ method, path, query: rawQuery, headers: req.headers, body }, (id) => sim.lookupKey(id, ctx.now), ctx.now);
+        if (!v.ok) {
+          const err =
+            v.kind === 'unknownKey' || v.kind === 'badToken'
+              ? protocol === 'query' ? new SimError('InvalidClientTokenId', 403, v.message) : new SimError('UnrecognizedClientException', 403, v.message)
+              : v.kind === 'incomplete' || v.kind === 'missing'
+                ? new SimError(protocol === 'query' ? 'IncompleteSignature' : 'IncompleteSignatureException', 400, v.message)
+                : new SimError(protocol === 'query' ? 'SignatureDoesNotMatch' : 'InvalidSignatureException', 403, v.message);
+          const r = errorReply(protocol, err, requestId, scope.service);
+          sim.record({ time: new Date().toISOString(), requestId, service: scope.service, operation: 'Authenticate', input: { accessKeyId: scope.accessKeyId }, status: err.status, code: err.code });
+          send(res, r, requestId);
+          return;
+        }
+        ctx.caller = sim.lookupKey(v.accessKeyId, ctx.now)!.caller;
+        if (scope.service === 'eks') routed = routeEks(sim, ctx);
+        else if (scope.service === 'eks-auth') routed = routeEksAuth(sim, ctx);
+        else if (scope.service === 'sts' || scope.service === 'iam') routed = routeQuery(sim, ctx, scope.service, form);
+        else {
+          send(res, errorReply('json', new SimError('UnknownServiceException', 400, `The simulator does not serve ${scope.service}`), requestId, scope.service), requestId);
+          return;
+        }
+      } else if (form.get('Action') === 'AssumeRoleWithWebIdentity') {
+        routed = routeQuery(sim, ctx, 'sts', form);
+      } else {
+        const err = new SimError('MissingAuthenticationToken', 403, 'Request is missing Authentication Token');
+        send(res, errorReply(form.get('Action') ? 'query' : 'json', err, requestId, 'sts'), requestId);
+        return;
+      }
+    } catch (e) {
+      if (!(e instanceof SimError)) throw e;
+      send(res, errorReply('json', e, requestId, ''), requestId);
+      return;
+    }
+
+    const faultService = routed.service === 'node-agent' ? 'eks-auth' : routed.service;
+    const fault = sim.drawFaults(faultService, routed.operation);
+    if (fault.latencyMs > 0) await new Promise((r) => setTimeout(r, fault.latencyMs));
+    const entry = { time: new Date().toISOString(), requestId, service: routed.service, operation: routed.operation, input: routed.input };
+    if (fault.error === 'timeout' || fault.error === 'reset') {
+      sim.record({ ...entry, status: 0, code: fault.error, fault: fault.error });
+      if (fault.error === 'reset') req.socket.destroy();
+      else hung.add(res);
+      return;
+    }
+    let reply: Reply;
+    try {
+      if (fault.error) throw faultError(fault.error, faultService, routed.protocol);
+      ctx.now = Date.now();
+      const out = await routed.run();
+      reply =
+        out.json !== undefined
+          ? { status: out.status ?? 200, contentType: 'application/json', body: JSON.stringify(out.json) }
+          : out.xml !== undefined
+            ? { status: 200, contentType: 'text/xml', body: out.xml }
+            : { status: 200, contentType: 'application/json', body: out.text ?? '' };
+      sim.record({ ...entry, status: reply.status, ...(out.output ? { output: out.output } : {}) });
+    } catch (e) {
+      const err = e instanceof SimError ? e : new SimError('InternalFailure', 500, 'internal simulator error');
+      if (!(e instanceof SimError)) log.error({ err: e, operation: routed.operation }, 'simulator handler failed');
+      reply = errorReply(routed.protocol, err, requestId, routed.service);
+      sim.record({ ...entry, status: err.status, code: err.code, ...(fault.error ? { fault: fault.error } : {}) });
+    }
+    send(res, reply, requestId);
+  }
+
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      log.error({ err: e }, 'simulator request failed');
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end('internal simulator error');
+    });
+  });
+  server.keepAliveTimeout = 5000;
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  const addr = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${addr.port}`,
+    close: async () => {
+      for (const res of hung) res.destroy();
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}

@@ -1,0 +1,664 @@
+// The verifier (verification.md §9): watches unbound Pods holding the `lanyard.dev/identity` gate, groups them by
+// identity, proves each identity with one real exchange (a Pod-bound token from TokenRequest, then STS or
+// eks-auth), records the verified set, and only then removes the gate. Nothing lives only in memory: after a restart
+// or a leader change everything is re-derived from the informers.
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Json } from '../kube/client.ts';
+import { KubeApiError, isAlreadyExists, isNotFound } from '../kube/client.ts';
+import { Informer } from '../kube/informer.ts';
+import { createEventRecorder, type EventRecorder } from '../kube/events.ts';
+import { setCondition, conditionUnchanged } from '../kube/conditions.ts';
+import { WorkQueue, runControllerLoop } from '../runtime/workqueue.ts';
+import type { Deps, Running } from '../runtime/deps.ts';
+import type { AwsClients } from '../aws/index.ts';
+import { isAwsError, roleArnFromAssumed, roleArnMatches } from '../aws/index.ts';
+import type { AssociationIndex } from '../associations/lookup.ts';
+import type { RecordVerification } from '../associations/index.ts';
+import type { AssociationIdentity, FingerprintInput, IdentityMode } from '../identity/sources.ts';
+import { parseServiceAccount, type SaSettings } from '../identity/annotations.ts';
+import { EMPTY_TABLE, parseConfigMapDocument, type ConfigMapTable } from '../identity/configmap.ts';
+import { resolveIdentity, type InjectionFlags } from '../identity/resolve.ts';
+import { PolicyCompiler, acceptedCondition, decidePolicy, type PolicySet } from './policy.ts';
+import { TokenBucket } from './rate.ts';
+import { annotationOp, releasePatch, toGatedPod, verifyBackoffMs, type GatedPod } from './pod.ts';
+import {
+  VI_API,
+  buildVerifiedIdentity,
+  fingerprintOf,
+  verifiedEntryTrusted,
+  verifiedIdentityName,
+  type IdentityKey,
+} from './verified-identity.ts';
+import { counter, namespaceLabels } from './admission-guard.ts';
+
+export interface VerifierConfig {
+  clusterName: string;
+  verifyBackoffInitialMs: number;
+  verifyBackoffMaxMs: number;
+  verifyQps: number;
+  verifyBurst: number;
+  verifyDeadlineMs: number;
+  verifyRetryAfterDeadlineMs: number;
+  verifiedTtlMs: number;
+  verifyWorkers: number;
+  /** Identity-source settings shared with the webhook, so fingerprints are computed as it computes them. */
+  namespace: string;
+  annotationPrefix: string;
+  tokenAudience: string;
+  stsRegionalEndpoint: boolean;
+  watchConfigMap: boolean;
+  containerCredentialsAudience: string;
+}
+
+export interface VerifierDeps extends Deps {
+  aws: Pick<AwsClients, 'sts' | 'eksAuth'>;
+  /** The association index (shared with the association controller in one process). */
+  associations: AssociationIndex;
+  /** The association controller's sink for ContainerCredentials outcomes (§10). */
+  recordVerification?: RecordVerification;
+  events?: EventRecorder;
+}
+
+export interface Verifier extends Running {
+  synced(): boolean;
+  waitForSync(timeoutMs: number): Promise<boolean>;
+}
+
+type Outcome = 'verified' | 'cached' | 'mismatch' | 'aws_error' | 'token_error' | 'policy_denied';
+const MODE_LABEL: Record<IdentityMode, string> = { WebIdentity: 'web_identity', ContainerCredentials: 'container_credentials' };
+const THROTTLING = /throttl|TooManyRequests|RequestLimitExceeded|SlowDown/i;
+const EVENT_REPEAT_MS = 60_000;
+const SWEEP_MS = 60_000;
+const CONFIGMAP_NAME = 'pod-identity-webhook';
+const TOKEN_SECONDS = 600;
+
+/** The queue key of an identity: namespace, ServiceAccount, mode, declared role (web identity) and audience. */
+export function groupKey(p: Pick<GatedPod, 'namespace' | 'serviceAccount'>, d: GatedPod['declared'][number]): string {
+  return JSON.stringify([p.namespace, p.serviceAccount, d.mode, d.roleARN ?? '', d.audience]);
+}
+function parseGroupKey(k: string): { namespace: string; serviceAccount: string; mode: IdentityMode; roleARN: string; audience: string } {
+  const [namespace, serviceAccount, mode, roleARN, audience] = JSON.parse(k) as [string, string, IdentityMode, string, string];
+  return { namespace, serviceAccount, mode, roleARN, audience };
+}
+const podKey = (p: { namespace: string; name: string }) => `${p.namespace}/${p.name}`;
+const PER_POD = 'pod:';
+
+interface GroupState {
+  failures: number;
+  throttled: boolean;
+  lastError?: string;
+  /** Last IdentityNotVerified per Pod: text and time, for the once-a-minute rule. */
+  notified: Map<string, { text: string; at: number }>;
+}
+
+/** The identity as the sources say now, for one group. */
+interface CurrentIdentity {
+  key: IdentityKey;
+  namespace: string;
+  /** Undefined when the sources no longer give the Pod's declared identity: the exchange may still release it. */
+  fingerprint?: string;
+  association?: AssociationIdentity;
+}
+
+function metrics(registry: Registry) {
+  const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
+  return {
+    gatedSeconds: get('lanyard_verification_gated_seconds', () => new Histogram({
+      name: 'lanyard_verification_gated_seconds', help: 'Time from Pod creation to gate release or deletion.',
+      labelNames: ['mode', 'result'], buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800], registers: [registry],
+    })),
+    outcomes: counter(registry, 'lanyard_verification_outcomes_total', 'Verification attempts by mode and result.', ['mode', 'result']),
+    exchangeSeconds: get('lanyard_verification_exchange_seconds', () => new Histogram({
+      name: 'lanyard_verification_exchange_seconds', help: 'Latency of STS and eks-auth exchanges.', labelNames: ['mode'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry],
+    })),
+  };
+}
+
+export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Promise<Verifier> {
+  const { kube, log, clock } = deps;
+  const events = deps.events ?? createEventRecorder({ kube, reportingController: 'lanyard.dev/verifier', log, now: () => new Date(clock.now()) });
+  const m = metrics(deps.metrics);
+  const queue = new WorkQueue();
+  const limiter = new TokenBucket(cfg.verifyQps, cfg.verifyBurst, clock);
+  const stopping = new AbortController();
+  const groups = new Map<string, Set<string>>();
+  const state = new Map<string, GroupState>();
+  /** Identities this process proved, for Pods that declare several (released once all are proven). */
+  const proven = new Map<string, number>();
+  const compiler = new PolicyCompiler();
+  let policySet: PolicySet | undefined;
+  let configMap: ConfigMapTable = EMPTY_TABLE;
+  const onError = (what: string) => (e: unknown) => log.warn({ err: String(e) }, `watch of ${what} failed; retrying`);
+  const flags: InjectionFlags = {
+    annotationPrefix: cfg.annotationPrefix,
+    tokenAudience: cfg.tokenAudience,
+    tokenMountPath: '/var/run/secrets/eks.amazonaws.com/serviceaccount',
+    tokenExpiration: 86400,
+    awsDefaultRegion: '',
+    stsRegionalEndpoint: cfg.stsRegionalEndpoint,
+    containerCredentialsAudience: cfg.containerCredentialsAudience,
+    containerCredentialsTokenMountPath: '/var/run/secrets/pods.eks.amazonaws.com/serviceaccount',
+    containerCredentialsTokenVolumeName: 'eks-pod-identity-token',
+    containerCredentialsTokenPath: 'eks-pod-identity-token',
+    containerCredentialsFullUri: '',
+  };
+
+  const enqueueAll = () => { for (const k of groups.keys()) queue.add(k); };
+  const enqueuePair = (ns: string, sa?: string) => {
+    for (const k of groups.keys()) {
+      if (k.startsWith(PER_POD)) continue;
+      const g = parseGroupKey(k);
+      if (g.namespace === ns && (sa === undefined || g.serviceAccount === sa)) queue.add(k);
+    }
+  };
+
+  // ---- Pods: unbound only; those holding the gate are grouped by identity ----
+  const keysOf = (p: GatedPod): string[] => {
+    if (p.gateIndex < 0 || p.deleting) return [];
+    if (p.declared.length === 0) return [PER_POD + podKey(p)];
+    return p.declared.map((d) => groupKey(p, d));
+  };
+  const index = (p: GatedPod, add: boolean) => {
+    for (const k of keysOf(p)) {
+      let s = groups.get(k);
+      if (add) {
+        if (!s) groups.set(k, (s = new Set()));
+        s.add(podKey(p));
+        queue.add(k);
+      } else if (s) {
+        s.delete(podKey(p));
+        if (s.size === 0) queue.add(k);
+      }
+    }
+  };
+  const modeOf = (p: GatedPod) => p.declared[0]?.mode ? MODE_LABEL[p.declared[0].mode] : 'none';
+  const pods = new Informer<GatedPod & { hasAnnotations: boolean }>({
+    client: kube,
+    path: '/api/v1/pods',
+    fieldSelector: 'spec.nodeName=',
+    transform: (o: Json) => ({ ...toGatedPod(o), hasAnnotations: !!o?.metadata?.annotations && typeof o.metadata.annotations === 'object' }),
+    onAdd: (p) => index(p, true),
+    onUpdate: (p, old) => {
+      index(old, false);
+      index(p, true);
+    },
+    onDelete: (p) => {
+      index(p, false);
+      if (p.gateIndex >= 0) m.gatedSeconds.observe({ mode: modeOf(p), result: 'deleted' }, Math.max(0, clock.now() - p.creationMs) / 1000);
+    },
+    onError: onError('pods'),
+  });
+
+  // ---- Identity sources, policies, namespaces, the verified set ----
+  const sas = new Informer<SaSettings>({
+    client: kube,
+    path: '/api/v1/serviceaccounts',
+    metadataOnly: true,
+    transform: (o: Json) => parseServiceAccount(o, cfg.annotationPrefix),
+    onAdd: (_s, k) => onSourceChange(k),
+    onUpdate: (s, old, k) => { if (s !== old) onSourceChange(k); },
+    onDelete: (_s, k) => onSourceChange(k),
+    onError: onError('serviceaccounts'),
+  });
+  const cm = cfg.watchConfigMap
+    ? new Informer<Json>({
+      client: kube,
+      path: `/api/v1/namespaces/${cfg.namespace}/configmaps`,
+      fieldSelector: `metadata.name=${CONFIGMAP_NAME}`,
+      onAdd: (o) => loadConfigMap(o),
+      onUpdate: (o) => loadConfigMap(o),
+      onDelete: () => loadConfigMap(undefined),
+      onError: onError('configmap'),
+    })
+    : undefined;
+  const policies = new Informer<Json>({
+    client: kube,
+    path: `${VI_API}/identitypolicies`,
+    onAdd: (o) => onPolicy(o),
+    onUpdate: (o) => onPolicy(o),
+    onDelete: () => { policySet = undefined; enqueueAll(); },
+    onError: onError('identitypolicies'),
+  });
+  const namespaces = new Informer<{ name: string; labels: Record<string, string> }>({
+    client: kube,
+    path: '/api/v1/namespaces',
+    metadataOnly: true,
+    transform: namespaceLabels,
+    onUpdate: (n, old) => { if (JSON.stringify(n.labels) !== JSON.stringify(old.labels)) enqueuePair(n.name); },
+    onError: onError('namespaces'),
+  });
+  const verified = new Informer<Json>({
+    client: kube,
+    path: `${VI_API}/verifiedidentities`,
+    onError: onError('verifiedidentities'),
+  });
+  const unsubscribe = deps.associations.subscribe((c) => {
+    for (const r of [c.before, c.after]) {
+      if (!r) continue;
+      enqueuePair(r.namespace, r.serviceAccount);
+      void collectStale(r.namespace, r.serviceAccount);
+    }
+  });
+
+  function loadConfigMap(o: Json | undefined) {
+    const r = parseConfigMapDocument(o?.data?.config, configMap);
+    if (r.ok) configMap = r.table;
+    else if (!o) configMap = EMPTY_TABLE;
+    else log.warn({ error: r.error }, 'kOps ConfigMap is invalid; keeping the previous table');
+    for (const k of groups.keys()) queue.add(k);
+    void collectStale();
+  }
+  function onSourceChange(saKey: string) {
+    const [ns, sa] = saKey.split('/');
+    if (!ns || !sa) return;
+    enqueuePair(ns, sa);
+    void collectStale(ns, sa);
+  }
+  const policyStatusQueue = new WorkQueue();
+  function onPolicy(o: Json) {
+    policySet = undefined;
+    enqueueAll();
+    policyStatusQueue.add(o.metadata.name);
+  }
+  const currentPolicies = () => (policySet ??= compiler.compileAll(policies.store.values()));
+
+  // ---- Current identity of a group, from the caches (the same resolution the webhook runs) ----
+  function currentIdentity(g: ReturnType<typeof parseGroupKey>): CurrentIdentity {
+    const saSettings = sas.store.get(`${g.namespace}/${g.serviceAccount}`);
+    const association = g.mode === 'ContainerCredentials' ? deps.associations.forPair(g.namespace, g.serviceAccount) : undefined;
+    const key: IdentityKey = g.mode === 'WebIdentity'
+      ? { mode: g.mode, serviceAccount: g.serviceAccount, roleARN: g.roleARN, audience: g.audience }
+      : { mode: g.mode, serviceAccount: g.serviceAccount, roleARN: association?.roleARN, targetRoleARN: association?.targetRoleARN, audience: g.audience };
+    const res = resolveIdentity({
+      namespace: g.namespace,
+      serviceAccount: g.serviceAccount,
+      podAnnotations: undefined,
+      sa: saSettings ? { found: true, settings: saSettings } : { found: false },
+      association,
+      // The identities file lives with the webhook; a ContainerCredentials Pod without an association came from it.
+      inIdentitiesFile: g.mode === 'ContainerCredentials' && !association,
+      configMap,
+    }, flags, () => 0);
+    const id = res?.identity;
+    const same = id && id.mode === key.mode && (id.roleARN ?? '') === (key.roleARN ?? '') &&
+      (id.targetRoleARN ?? '') === (key.targetRoleARN ?? '') && id.audience === key.audience;
+    return { key, namespace: g.namespace, association, fingerprint: same ? fingerprintOf(id.fingerprint as FingerprintInput) : undefined };
+  }
+
+  // ---- Verified set upkeep: expired entries, and entries whose sources changed (§8) ----
+  async function deleteVi(vi: Json, why: string) {
+    try {
+      await kube.delete(`${VI_API}/namespaces/${vi.metadata.namespace}/verifiedidentities/${vi.metadata.name}`,
+        { preconditions: { uid: vi.metadata.uid } });
+      log.info({ vi: `${vi.metadata.namespace}/${vi.metadata.name}`, why }, 'deleted VerifiedIdentity');
+    } catch (e) {
+      if (!isNotFound(e) && !(e instanceof KubeApiError && e.status === 409)) log.warn({ err: String(e) }, 'could not delete VerifiedIdentity');
+    }
+  }
+  async function collectStale(ns?: string, sa?: string) {
+    if (!verified.synced || stopping.signal.aborted) return;
+    const now = clock.now();
+    for (const vi of [...verified.store.values()]) {
+      const s = vi.spec ?? {};
+      if (ns !== undefined && (vi.metadata.namespace !== ns || (sa !== undefined && s.serviceAccount !== sa))) continue;
+      if (!(Date.parse(s.expiresAt) > now)) {
+        await deleteVi(vi, 'expired');
+        continue;
+      }
+      if (s.mode !== 'WebIdentity' && s.mode !== 'ContainerCredentials') continue;
+      const cur = currentIdentity({ namespace: vi.metadata.namespace, serviceAccount: s.serviceAccount, mode: s.mode,
+        roleARN: s.mode === 'WebIdentity' ? s.roleARN : '', audience: s.audience ?? '' });
+      const stillSame = cur.fingerprint === s.fingerprint && verifiedIdentityName(cur.key) === vi.metadata.name;
+      if (!stillSame) await deleteVi(vi, 'identity source changed');
+    }
+  }
+
+  // ---- Events and annotations ----
+  const podRef = (p: GatedPod) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { namespace: p.namespace, name: p.name, uid: p.uid } });
+  const podPath = (p: { namespace: string; name: string }) => `/api/v1/namespaces/${p.namespace}/pods/${p.name}`;
+
+  /** Removes the gate from one Pod; a failed `test` re-reads the Pod, so only our gate is ever removed. */
+  async function release(p: GatedPod & { hasAnnotations: boolean }, annotate: boolean): Promise<boolean> {
+    let view: { gateIndex: number; hasAnnotations: boolean; uid: string } = p;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      if (view.gateIndex < 0) return false;
+      const ops = releasePatch(view, view.hasAnnotations);
+      try {
+        await kube.patch(podPath(p), annotate ? ops : ops.slice(0, 2));
+        return true;
+      } catch (e) {
+        if (isNotFound(e)) return false;
+        if (!(e instanceof KubeApiError && (e.status === 422 || e.status === 409))) throw e;
+        let fresh: Json;
+        try {
+          fresh = await kube.get(podPath(p));
+        } catch (e2) {
+          if (isNotFound(e2)) return false;
+          throw e2;
+        }
+        if (fresh.metadata?.uid !== p.uid) return false;
+        const g = toGatedPod(fresh);
+        view = { gateIndex: g.gateIndex, hasAnnotations: !!fresh.metadata?.annotations, uid: g.uid };
+      }
+    }
+    throw new Error(`could not release Pod ${podKey(p)}: its gates kept changing`);
+  }
+
+  async function markFailed(p: GatedPod & { hasAnnotations: boolean }) {
+    try {
+      await kube.patch(podPath(p), [
+        { op: 'test', path: '/metadata/uid', value: p.uid },
+        annotationOp('failed', p.hasAnnotations),
+      ]);
+    } catch (e) {
+      if (!isNotFound(e) && !(e instanceof KubeApiError && e.status === 422)) throw e;
+    }
+  }
+
+  // ---- One attempt for one identity ----
+  const gatedPodsOf = (k: string) =>
+    [...(groups.get(k) ?? [])].map((pk) => pods.store.get(pk)).filter((p): p is GatedPod & { hasAnnotations: boolean } =>
+      !!p && p.gateIndex >= 0 && !p.deleting);
+
+  async function releaseAll(k: string, list: Array<GatedPod & { hasAnnotations: boolean }>, note: string) {
+    const now = clock.now();
+    proven.set(k, now);
+    for (const p of list) {
+      // A Pod declaring several identities waits until each of them is proven.
+      const pending = keysOf(p).filter((o) => o !== k && !((proven.get(o) ?? -Infinity) > now - cfg.verifiedTtlMs));
+      if (pending.length > 0) {
+        for (const o of pending) queue.add(o);
+        continue;
+      }
+      if (await release(p, true)) {
+        m.gatedSeconds.observe({ mode: modeOf(p), result: 'released' }, Math.max(0, now - p.creationMs) / 1000);
+        events.normal(podRef(p), 'IdentityVerified', note, 'Release');
+      }
+    }
+  }
+
+  async function fail(
+    k: string,
+    g: ReturnType<typeof parseGroupKey>,
+    cur: CurrentIdentity | undefined,
+    list: Array<GatedPod & { hasAnnotations: boolean }>,
+    outcome: Exclude<Outcome, 'verified' | 'cached'>,
+    message: string,
+    throttled = false,
+  ): Promise<{ requeueAfterMs: number }> {
+    m.outcomes.inc({ mode: MODE_LABEL[g.mode], result: outcome });
+    const st: GroupState = state.get(k) ?? { failures: 0, throttled: false, notified: new Map() };
+    state.set(k, st);
+    st.failures += 1;
+    st.throttled = throttled;
+    st.lastError = message;
+    const now = clock.now();
+    let beforeDeadline = false;
+    let nearestDeadline = Infinity;
+    for (const p of list) {
+      const last = st.notified.get(podKey(p));
+      if (!last || last.text !== message || now - last.at >= EVENT_REPEAT_MS) {
+        st.notified.set(podKey(p), { text: message, at: now });
+        events.warning(podRef(p), 'IdentityNotVerified', message, 'Verify');
+      }
+      const deadline = p.creationMs + cfg.verifyDeadlineMs;
+      if (now < deadline) {
+        beforeDeadline = true;
+        nearestDeadline = Math.min(nearestDeadline, deadline - now);
+      } else if (p.verification !== 'failed') {
+        await markFailed(p);
+        events.warning(podRef(p), 'IdentityVerificationFailed',
+          `identity not verified within ${Math.round(cfg.verifyDeadlineMs / 1000)}s; last error: ${message}`, 'Verify');
+        if (cur?.association) report(cur.association, 'VerificationTimeout', message, p);
+      }
+    }
+    if (cur?.association && outcome !== 'policy_denied') {
+      report(cur.association, outcome === 'mismatch' ? 'RoleMismatch' : 'ExchangeFailed', message, list[0]);
+    }
+    log.info({ identity: k, outcome, failures: st.failures }, 'identity not verified');
+    if (!beforeDeadline) return { requeueAfterMs: cfg.verifyRetryAfterDeadlineMs };
+    const delay = verifyBackoffMs(st.failures, { initialMs: cfg.verifyBackoffInitialMs, maxMs: cfg.verifyBackoffMaxMs, throttled }, Math.random);
+    // Wake up at the nearest deadline too, so the `failed` annotation is not late.
+    return { requeueAfterMs: Math.min(delay, Math.max(1, nearestDeadline + 1)) };
+  }
+
+  function report(a: AssociationIdentity, result: 'CredentialsMatch' | 'RoleMismatch' | 'ExchangeFailed' | 'VerificationTimeout',
+    message: string, p?: GatedPod, assumedRoleARN?: string) {
+    try {
+      deps.recordVerification?.({ association: a, result, message, assumedRoleARN,
+        pod: p ? { namespace: p.namespace, name: p.name } : undefined, at: new Date(clock.now()) });
+    } catch (e) {
+      log.warn({ err: String(e) }, 'association verification report failed');
+    }
+  }
+
+  async function reconcilePerPod(k: string): Promise<void> {
+    const p = pods.store.get(k.slice(PER_POD.length));
+    if (!p || p.gateIndex < 0 || p.deleting || p.declared.length > 0) return;
+    if (p.problem) {
+      // It declares an identity we cannot read: never release without an exchange.
+      const st: GroupState = state.get(k) ?? { failures: 0, throttled: false, notified: new Map() };
+      state.set(k, st);
+      const last = st.notified.get(k);
+      if (!last || last.text !== p.problem) {
+        st.notified.set(k, { text: p.problem, at: clock.now() });
+        events.warning(podRef(p), 'IdentityNotVerified', `cannot read the Pod's identity: ${p.problem}`, 'Verify');
+      }
+      return;
+    }
+    if (await release(p, false)) {
+      m.gatedSeconds.observe({ mode: 'none', result: 'released' }, Math.max(0, clock.now() - p.creationMs) / 1000);
+      events.normal(podRef(p), 'NoIdentity', 'the Pod declares no AWS identity; gate removed', 'Release');
+    }
+  }
+
+  async function reconcile(k: string): Promise<{ requeueAfterMs?: number } | void> {
+    if (k.startsWith(PER_POD)) return reconcilePerPod(k);
+    const list = gatedPodsOf(k);
+    if (list.length === 0) {
+      groups.delete(k);
+      state.delete(k);
+      return;
+    }
+    const g = parseGroupKey(k);
+    const cur = currentIdentity(g);
+    const mode = MODE_LABEL[g.mode];
+    const expected = cur.key.targetRoleARN || cur.key.roleARN;
+    const ns = namespaces.store.get(g.namespace)?.labels;
+
+    // 1. Policy on the declared roles.
+    const pol = decidePolicy(currentPolicies(), { namespace: g.namespace, namespaceLabels: ns, serviceAccount: g.serviceAccount,
+      roleARN: cur.key.roleARN, targetRoleARN: cur.key.targetRoleARN });
+    if (!pol.allowed) return fail(k, g, cur, list, 'policy_denied', `PolicyDenied: ${pol.message}`);
+
+    // 2. Verified set: a fresh entry with the current fingerprint releases without an exchange.
+    const viName = verifiedIdentityName(cur.key);
+    const vi = verified.store.get(`${g.namespace}/${viName}`);
+    if (cur.fingerprint && verifiedEntryTrusted(vi, cur.key, cur.fingerprint, clock.now())) {
+      m.outcomes.inc({ mode, result: 'cached' });
+      state.delete(k);
+      await releaseAll(k, list, `${g.mode} identity verified earlier (VerifiedIdentity ${viName}, ${vi.spec.assumedRoleARN})`);
+      return;
+    }
+
+    // 3. Token for the group's oldest gated Pod.
+    await limiter.take(stopping.signal);
+    if (stopping.signal.aborted) return;
+    const pod = [...list].sort((a, b) => a.creationMs - b.creationMs || a.name.localeCompare(b.name))[0]!;
+    let token: string;
+    try {
+      const tr = await kube.create(`/api/v1/namespaces/${g.namespace}/serviceaccounts/${g.serviceAccount}/token`, {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: {
+          ...(g.audience ? { audiences: [g.audience] } : {}),
+          expirationSeconds: TOKEN_SECONDS,
+          boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.name, uid: pod.uid },
+        },
+      });
+      token = tr?.status?.token;
+      if (typeof token !== 'string' || !token) throw new Error('TokenRequest answered without a token');
+    } catch (e) {
+      if (e instanceof KubeApiError && e.status === 404) {
+        // The Pod or ServiceAccount is gone; the informer will catch up.
+        return fail(k, g, cur, list, 'token_error',
+          `TokenRequest for ServiceAccount "${g.serviceAccount}" bound to Pod "${pod.name}" failed: ${e.reason}: ${e.serverMessage}`);
+      }
+      const msg = e instanceof KubeApiError ? `${e.status} ${e.reason}: ${e.serverMessage}` : String(e instanceof Error ? e.message : e);
+      return fail(k, g, cur, list, 'token_error', `TokenRequest for ServiceAccount "${g.serviceAccount}" bound to Pod "${pod.name}" failed: ${msg}`);
+    }
+
+    // 4-5. Exchange; the AWS module drops the credentials and returns ARNs only.
+    const roleText = expected ?? '<unknown>';
+    let actual: string;
+    const started = performance.now();
+    try {
+      if (g.mode === 'WebIdentity') {
+        const r = await deps.aws.sts.assumeRoleWithWebIdentity({
+          roleArn: g.roleARN, sessionName: `lanyard-verify-${pod.uid}`.slice(0, 64), token, durationSeconds: 900,
+        });
+        actual = r.assumedRoleArn;
+      } else {
+        const r = await deps.aws.eksAuth.assumeRoleForPodIdentity({ clusterName: cfg.clusterName, token });
+        actual = r.assumedRoleArn;
+        if (r.subject.namespace !== g.namespace || r.subject.serviceAccount !== g.serviceAccount) {
+          return fail(k, g, cur, list, 'mismatch', `ContainerCredentials exchange for role ${roleText} answered for ` +
+            `${r.subject.namespace}/${r.subject.serviceAccount}, not ${g.namespace}/${g.serviceAccount}`);
+        }
+        const wantId = cur.association?.associationID;
+        if (wantId && r.associationId !== wantId) {
+          return fail(k, g, cur, list, 'mismatch', `ContainerCredentials exchange for role ${roleText} used association ` +
+            `${r.associationId}, not ${wantId} (stale)`);
+        }
+      }
+    } catch (e) {
+      m.exchangeSeconds.observe({ mode }, (performance.now() - started) / 1000);
+      const detail = isAwsError(e) ? e.describe() : String(e instanceof Error ? e.message : e);
+      const throttled = isAwsError(e) && THROTTLING.test(e.code);
+      return fail(k, g, cur, list, 'aws_error', `${g.mode} exchange for role ${roleText} failed: ${detail}`, throttled);
+    } finally {
+      token = '';
+    }
+    m.exchangeSeconds.observe({ mode }, (performance.now() - started) / 1000);
+
+    // 6. Compare with the effective role; exchange-only identities get the policy check on the learnt role.
+    if (expected) {
+      if (!roleArnMatches(expected, actual)) {
+        return fail(k, g, cur, list, 'mismatch', `${g.mode} exchange for role ${expected} returned ${actual}: expected ${expected}, actual ${actual}`);
+      }
+    } else {
+      const learnt = roleArnFromAssumed(actual);
+      const d = learnt && decidePolicy(currentPolicies(), { namespace: g.namespace, namespaceLabels: ns, serviceAccount: g.serviceAccount, roleARN: learnt });
+      if (!learnt) return fail(k, g, cur, list, 'mismatch', `${g.mode} exchange returned ${actual}, which is not an assumed-role ARN`);
+      if (d && !d.allowed) return fail(k, g, cur, list, 'policy_denied', `PolicyDenied: ${d.message}`);
+    }
+
+    // 7. Record, re-check the sources, release.
+    if (cur.fingerprint) {
+      const obj = buildVerifiedIdentity({ namespace: g.namespace, id: cur.key, fingerprint: cur.fingerprint, assumedRoleARN: actual,
+        verifiedAtMs: clock.now(), ttlMs: cfg.verifiedTtlMs, podName: pod.name });
+      await upsertVi(obj);
+      const again = currentIdentity(g);
+      if (again.fingerprint !== cur.fingerprint) {
+        log.info({ identity: k }, 'identity sources changed during verification; retrying');
+        return { requeueAfterMs: 0 };
+      }
+    }
+    m.outcomes.inc({ mode, result: 'verified' });
+    state.delete(k);
+    if (cur.association) report(cur.association, 'CredentialsMatch', `exchange returned ${actual}`, pod, actual);
+    await releaseAll(k, list, `${g.mode} exchange for role ${expected ?? '(from the answer)'} returned ${actual}`);
+  }
+
+  async function upsertVi(obj: Json) {
+    const path = `${VI_API}/namespaces/${obj.metadata.namespace}/verifiedidentities`;
+    try {
+      await kube.create(path, obj);
+    } catch (e) {
+      if (!isAlreadyExists(e)) throw e;
+      await kube.patch(`${path}/${obj.metadata.name}`, { spec: obj.spec }, 'application/merge-patch+json');
+    }
+  }
+
+  // ---- IdentityPolicy status (Accepted) ----
+  async function reconcilePolicyStatus(name: string) {
+    const o = policies.store.get(name);
+    if (!o) return;
+    const c = compiler.compile(o);
+    const cond = acceptedCondition(c);
+    const conds = o.status?.conditions;
+    if (o.status?.observedGeneration === c.generation && conditionUnchanged(conds, cond)) return;
+    const status = { observedGeneration: c.generation, conditions: setCondition(conds, cond, new Date(clock.now())) };
+    try {
+      await kube.patch(`${VI_API}/identitypolicies/${name}/status`, { status }, 'application/merge-patch+json');
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+    if (!c.accepted) log.warn({ policy: name, problem: c.invalidMessage }, 'IdentityPolicy ignored: invalid pattern');
+  }
+
+  // ---- Metrics read from the caches at scrape time ----
+  const gatedGauge = (deps.metrics.getSingleMetric('lanyard_verification_gated_pods') as Gauge | undefined) ?? new Gauge({
+    name: 'lanyard_verification_gated_pods', help: 'Pods holding the identity gate now.', labelNames: ['mode', 'state'], registers: [deps.metrics],
+  });
+  const viGauge = (deps.metrics.getSingleMetric('lanyard_verified_identities') as Gauge | undefined) ?? new Gauge({
+    name: 'lanyard_verified_identities', help: 'Unexpired VerifiedIdentity objects.', labelNames: ['mode'], registers: [deps.metrics],
+  });
+  const refreshGauges = () => {
+    gatedGauge.reset();
+    for (const mo of ['web_identity', 'container_credentials', 'none']) for (const s of ['pending', 'failed']) gatedGauge.set({ mode: mo, state: s }, 0);
+    for (const p of pods.store.values()) {
+      if (p.gateIndex < 0 || p.deleting) continue;
+      gatedGauge.inc({ mode: modeOf(p), state: p.verification === 'failed' ? 'failed' : 'pending' });
+    }
+    viGauge.reset();
+    const now = clock.now();
+    for (const mo of ['WebIdentity', 'ContainerCredentials'] as const) viGauge.set({ mode: MODE_LABEL[mo] }, 0);
+    for (const vi of verified.store.values()) {
+      const mo = vi.spec?.mode as IdentityMode;
+      if (MODE_LABEL[mo] && Date.parse(vi.spec?.expiresAt) > now) viGauge.inc({ mode: MODE_LABEL[mo] });
+    }
+  };
+  const gaugeTimer = setInterval(refreshGauges, 1000);
+  gaugeTimer.unref?.();
+
+  // Sources first, then Pods: a Pod is never judged against an empty cache.
+  for (const inf of [sas, cm, policies, namespaces, verified]) inf?.start();
+  const sourcesSynced = async (ms: number) =>
+    (await Promise.all([sas, cm, policies, namespaces, verified].map((i) => i?.waitForSync(ms) ?? true))).every(Boolean) &&
+    (await deps.associations.waitForSync(ms));
+  await sourcesSynced(60_000);
+  pods.start();
+  const loops = runControllerLoop({
+    name: 'verifier', queue, workers: cfg.verifyWorkers, reconcile,
+    onError: (key, e, retry) => log.warn({ identity: key, err: String(e), retryInMs: retry }, 'verification attempt failed'),
+  });
+  const policyLoop = runControllerLoop({
+    name: 'identitypolicy-status', queue: policyStatusQueue, workers: 1, reconcile: reconcilePolicyStatus,
+    onError: (key, e) => log.warn({ policy: key, err: String(e) }, 'IdentityPolicy status write failed'),
+  });
+  for (const o of policies.store.values()) policyStatusQueue.add(o.metadata.name);
+  const sweep = setInterval(() => {
+    void collectStale();
+    // Retries after the deadline continue even if a requeue was lost (a defensive floor, §9.3).
+    for (const k of groups.keys()) queue.addAfter(k, 0);
+  }, SWEEP_MS);
+  sweep.unref?.();
+
+  const all = [pods, sas, cm, policies, namespaces, verified];
+  return {
+    synced: () => all.every((i) => !i || i.synced),
+    waitForSync: async (ms) => (await sourcesSynced(ms)) && (await pods.waitForSync(ms)),
+    async stop() {
+      stopping.abort();
+      clearInterval(sweep);
+      clearInterval(gaugeTimer);
+      unsubscribe();
+      queue.shutdown();
+      policyStatusQueue.shutdown();
+      for (const i of all) i?.stop();
+      await Promise.all([loops, policyLoop]);
+    },
+  };
+}

@@ -1,0 +1,152 @@
+// `lanyard verify` (verification.md §13): inside a Pod, checks the identity the Pod actually got. The decision logic is
+// pure over an injected "who am I" call, so the retry schedule and exit codes are table-tested.
+import { parseAssumedRoleArn, parseRoleArn, roleArnMatches } from '../aws/arn.ts';
+import type { VerifyEnv } from '../config/verify.ts';
+import type { Clock } from '../runtime/clock.ts';
+
+export type VerifyMode = 'WebIdentity' | 'ContainerCredentials';
+
+export interface Declared {
+  mode?: VerifyMode;
+  warnings: string[];
+  /** Exit-2 message when no identity is declared. */
+  problem?: string;
+}
+
+const PAIRS = {
+  WebIdentity: ['AWS_ROLE_ARN', 'AWS_WEB_IDENTITY_TOKEN_FILE'],
+  ContainerCredentials: ['AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE'],
+} as const;
+
+export const NO_IDENTITY_MESSAGE =
+  'no identity: neither AWS_ROLE_ARN+AWS_WEB_IDENTITY_TOKEN_FILE nor AWS_CONTAINER_CREDENTIALS_FULL_URI+AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE is set';
+
+/** Step 1: which identity the environment declares, as the SDK chain would pick it. */
+export function declaredIdentity(env: VerifyEnv): Declared {
+  const warnings: string[] = [];
+  const full = (m: VerifyMode) => PAIRS[m].every((k) => env[k]);
+  const half = (m: VerifyMode) => PAIRS[m].some((k) => env[k]) && !full(m);
+  if (env.AWS_ACCESS_KEY_ID) warnings.push('AWS_ACCESS_KEY_ID is set: the SDK credential chain uses static keys before any Pod identity');
+  let mode: VerifyMode | undefined;
+  if (full('WebIdentity')) {
+    mode = 'WebIdentity';
+    if (full('ContainerCredentials')) warnings.push('both web identity and container credentials are declared; the SDK chain prefers web identity');
+  } else if (full('ContainerCredentials')) mode = 'ContainerCredentials';
+  if (mode) return { mode, warnings };
+  const halves = (Object.keys(PAIRS) as VerifyMode[]).filter(half).map((m) => {
+    const [a, b] = PAIRS[m];
+    return env[a] ? `${a} is set but ${b} is not` : `${b} is set but ${a} is not`;
+  });
+  return { warnings, problem: halves.length ? `${NO_IDENTITY_MESSAGE} (${halves.join('; ')})` : NO_IDENTITY_MESSAGE };
+}
+
+export interface VerifyOptions {
+  env: VerifyEnv;
+  expectedRole?: string;
+  timeoutMs: number;
+  intervalMs: number;
+  attemptTimeoutMs: number;
+  clock: Clock;
+  /** One attempt: a fresh default credential chain and one STS GetCallerIdentity. */
+  callerArn: (attemptTimeoutMs: number) => Promise<string>;
+}
+
+export interface VerifyResult {
+  result: 'verified' | 'mismatch' | 'no_identity' | 'error';
+  exitCode: 0 | 1 | 2 | 3;
+  mode?: VerifyMode;
+  expected?: string;
+  actual?: string;
+  attempts: number;
+  elapsedSeconds: number;
+  error?: string;
+  /** The one-line text form (stderr). */
+  message: string;
+  warnings: string[];
+}
+
+const FIRST_DELAY_MS = 250;
+
+function errorText(e: unknown): string {
+  if (e && typeof e === 'object') {
+    const o = e as { code?: unknown; name?: unknown; message?: unknown };
+    const code = typeof o.code === 'string' ? o.code : typeof o.name === 'string' ? o.name : 'Error';
+    return `${code}: ${String(o.message ?? '')}`;
+  }
+  return String(e);
+}
+
+function seconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10}s`;
+}
+
+// A wall-clock timer, not the injected clock: it bounds real I/O.
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(Object.assign(new Error(`attempt timed out after ${seconds(ms)}`), { code: 'TimeoutError' })), ms);
+    }),
+  ]);
+}
+
+export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
+  const start = o.clock.now();
+  const elapsed = () => (o.clock.now() - start) / 1000;
+  const declared = declaredIdentity(o.env);
+  const base = { attempts: 0, warnings: declared.warnings };
+  if (!declared.mode) {
+    return { ...base, result: 'no_identity', exitCode: 2, elapsedSeconds: elapsed(), message: declared.problem!, error: declared.problem };
+  }
+  const mode = declared.mode;
+  const expected = o.expectedRole ?? o.env.LANYARD_EXPECTED_ROLE ?? (mode === 'WebIdentity' ? o.env.AWS_ROLE_ARN : undefined);
+  const usage = (msg: string): VerifyResult => ({ ...base, result: 'error', exitCode: 3, mode, expected, elapsedSeconds: elapsed(), message: msg, error: msg });
+  if (!expected) {
+    return usage('usage: container credentials declare no role; pass --expected-role or set LANYARD_EXPECTED_ROLE');
+  }
+  if (!parseRoleArn(expected) && !parseAssumedRoleArn(expected)) {
+    return usage(`usage: --expected-role "${expected}" is neither a role ARN (arn:<partition>:iam::<account>:role/<name>) nor an assumed-role ARN`);
+  }
+
+  let attempts = 0;
+  let delay = FIRST_DELAY_MS;
+  let last: { actual?: string; error?: string } = {};
+  for (;;) {
+    attempts += 1;
+    try {
+      const actual = await withTimeout(o.callerArn(o.attemptTimeoutMs), o.attemptTimeoutMs);
+      last = { actual };
+      if (roleArnMatches(expected, actual)) {
+        const took = seconds(o.clock.now() - start);
+        return { ...base, attempts, result: 'verified', exitCode: 0, mode, expected, actual, elapsedSeconds: elapsed(),
+          message: `verified: ${mode} ${actual} matches ${expected} (${attempts} attempt${attempts === 1 ? '' : 's'}, ${took})` };
+      }
+    } catch (e) {
+      last = { error: errorText(e) };
+    }
+    const spent = o.clock.now() - start;
+    if (spent + delay > o.timeoutMs) break;
+    await o.clock.sleep(delay);
+    delay = Math.min(delay * 2, o.intervalMs);
+  }
+  const common = { ...base, attempts, mode, expected, elapsedSeconds: elapsed() };
+  if (last.actual !== undefined) {
+    return { ...common, result: 'mismatch', exitCode: 1, actual: last.actual, message: `mismatch: expected ${expected}, actual ${last.actual}` };
+  }
+  const msg = `timeout after ${seconds(o.timeoutMs)}: ${last.error}`;
+  return { ...common, result: 'error', exitCode: 3, error: last.error, message: msg };
+}
+
+/** The `-o json` document (no credentials, no tokens: only ARNs and error text). */
+export function verifyJson(r: VerifyResult): Record<string, unknown> {
+  return {
+    result: r.result,
+    mode: r.mode ?? null,
+    expected: r.expected ?? null,
+    actual: r.actual ?? null,
+    attempts: r.attempts,
+    elapsedSeconds: Math.round(r.elapsedSeconds * 1000) / 1000,
+    error: r.error ?? null,
+  };
+}

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { X509Certificate } from 'node:crypto';
+import { certificateSans, generateCa, issueServing, planCertificate, servingSans, type SecretData } from './certificates.ts';
+import { checkPair } from './tls-files.ts';
+
+const want = { namespace: 'lanyard-system', serviceName: 'lanyard-webhook', extraSans: ['127.0.0.1'], validityMs: 90 * 24 * 3600_000 };
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+describe('self-managed certificates (webhook.md §7.2)', () => {
+  it('issues an ECDSA P-256 CA and a serving certificate with the service SANs', async () => {
+    const now = new Date('2026-11-23T00:00:00Z');
+    const ca = await generateCa('lanyard-system', now);
+    const caCert = new X509Certificate(ca.certPem);
+    expect(caCert.subject).toBe('CN=lanyard-webhook-ca.lanyard-system');
+    expect(caCert.ca).toBe(true);
+    expect(caCert.publicKey.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
+    const s = await issueServing(ca, want, now);
+    const cert = new X509Certificate(s.certPem);
+    expect(cert.subject).toBe('CN=lanyard-webhook.lanyard-system.svc');
+    expect(cert.checkIssued(caCert)).toBe(true);
+    expect(cert.ca).toBe(false);
+    expect(certificateSans(cert)).toEqual(servingSans(want));
+    expect(servingSans(want)).toEqual([
+      'lanyard-webhook',
+      'lanyard-webhook.lanyard-system',
+      'lanyard-webhook.lanyard-system.svc',
+      'lanyard-webhook.lanyard-system.svc.cluster.local',
+      '127.0.0.1',
+    ]);
+    expect(Date.parse(cert.validFrom)).toBe(now.getTime() - 5 * 60_000);
+    expect(Date.parse(cert.validTo)).toBe(now.getTime() + want.validityMs);
+    expect(typeof checkPair(s.certPem, s.keyPem)).toBe('object');
+    expect(checkPair(s.certPem, ca.keyPem)).toBe('private key does not match the certificate');
+  });
+
+  it('plans: new CA when missing, issue when due or SANs change, ok otherwise', async () => {
+    const t0 = Date.parse('2026-11-23T00:00:00Z');
+    expect(planCertificate(undefined, want, t0).action).toBe('new_ca');
+    const ca = await generateCa('lanyard-system', new Date(t0));
+    const s = await issueServing(ca, want, new Date(t0));
+    const data: SecretData = { 'tls.crt': b64(s.certPem), 'tls.key': b64(s.keyPem), 'ca.crt': b64(ca.certPem), 'ca.key': b64(ca.keyPem) };
+    const ok = planCertificate(data, want, t0 + 59 * 24 * 3600_000);
+    expect(ok.action).toBe('ok');
+    expect(ok.action === 'ok' && ok.rotateAt).toBe(t0 + 60 * 24 * 3600_000);
+    expect(planCertificate(data, want, t0 + 60 * 24 * 3600_000)).toMatchObject({ action: 'issue', reason: 'two thirds of the validity passed' });
+    expect(planCertificate(data, { ...want, extraSans: ['localhost'] }, t0)).toMatchObject({ action: 'issue', reason: 'SANs changed' });
+    expect(planCertificate({ ...data, 'tls.crt': undefined }, want, t0).action).toBe('issue');
+    expect(planCertificate({ ...data, 'ca.crt': b64('garbage') }, want, t0).action).toBe('new_ca');
+    const other = await generateCa('x', new Date(t0));
+    expect(planCertificate({ ...data, 'ca.crt': b64(other.certPem), 'ca.key': b64(other.keyPem) }, want, t0)).toMatchObject({ action: 'issue', reason: 'serving certificate not from the CA' });
+  });
+});
