@@ -399,8 +399,12 @@ export async function startAssociationController(
     obj: LanyardAssociation,
     invalidated: boolean,
   ): Promise<{ verified: Cond; lastVerifiedTime?: string }> => {
-    const report = pendingReports.get(key);
-    pendingReports.delete(key);
+    // A report waits until 5 s after the last verification write, whatever else triggered this reconcile.
+    const last = lastVerificationWrite.get(key);
+    const due = last === undefined || clock.now() - last >= VERIFICATION_WRITE_INTERVAL_MS;
+    const report = due ? pendingReports.get(key) : undefined;
+    if (report) pendingReports.delete(key);
+    else if (pendingReports.has(key)) scheduleReport(key);
     let current = invalidated ? undefined : getCondition(obj.status.conditions, 'Verified');
     let lastVerifiedTime: string | undefined;
     if (report) {
@@ -778,6 +782,10 @@ export async function startAssociationController(
     }
     const key = `${a.objectNamespace}/${a.objectName}`;
     pendingReports.set(key, v);
+    scheduleReport(key);
+  };
+
+  const scheduleReport = (key: string): void => {
     if (reportTimers.has(key)) return;
     const wait = (lastVerificationWrite.get(key) ?? -Infinity) + VERIFICATION_WRITE_INTERVAL_MS - clock.now();
     if (wait <= 0) {

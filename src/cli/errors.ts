@@ -10,8 +10,6 @@ export interface Operation {
   does: string;
   /** The object a 404/409 is about, when it is not the one named in the request path (e.g. a POST). */
   object?: { noun: string; name: string };
-  /** The project the request runs in, for messages. */
-  project?: string;
 }
 
 /** A CliError that may carry the server's own message, printed on a second line under -v. */
@@ -98,9 +96,9 @@ export function isNetworkError(e: unknown): boolean {
     /certificate|self.signed/i.test(e.message);
 }
 
-function inProject(ns: string | undefined, project: string | undefined): string {
-  const p = ns ?? project;
-  return p ? ` in project "${p}"` : '';
+// Only the request's own namespace is named: a cluster-scoped request (namespaces) is in no project.
+function inProject(ns: string | undefined): string {
+  return ns ? ` in project "${ns}"` : '';
 }
 
 /** Turns a failed API call into the CLI's error line and exit code. */
@@ -108,7 +106,7 @@ export function toCliError(e: unknown, op: Operation, server: string): CliError 
   if (e instanceof CliError) return e;
   if (e instanceof KubeApiError) {
     const req = describeRequest(e.method, e.path);
-    const where = inProject(req.namespace, op.project);
+    const where = inProject(req.namespace);
     const target = op.object ?? (req.name ? { noun: singular(req.resource), name: req.name } : undefined);
     const resource = req.subresource ? `${req.resource}/${req.subresource}` : req.resource;
     const detail = e.serverMessage ? `server said: ${e.serverMessage}` : undefined;

@@ -381,7 +381,7 @@ function makeContext(
       }
     },
     toError(e, op) {
-      return toCliError(e, { ...op, project: op.project ?? flags.project ?? settings?.defaultProject }, server);
+      return toCliError(e, op, server);
     },
     now: () => io.clock.now(),
     out: {

@@ -7,6 +7,7 @@ import { registerProjectsCli } from './projects/register.ts';
 import { registerPromotionsCli } from '../promotions/cli.ts';
 import { registerWebhookCommand } from '../webhook/command.ts';
 import { registerControllerCommands } from '../controller/command.ts';
+import { registerUpCommand } from '../sandbox/up.ts';
 
 export function buildProgram(io: CliIO = processIO()): Command {
   const program = new Command('lanyard')
@@ -20,5 +21,6 @@ export function buildProgram(io: CliIO = processIO()): Command {
   registerPromotionsCli(cli);
   registerWebhookCommand(program);
   registerControllerCommands(program);
+  registerUpCommand(program);
   return program;
 }

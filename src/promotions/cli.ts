@@ -129,13 +129,13 @@ async function abortPromotions(ctx: Context, names: string[]): Promise<number> {
   let code = 0;
   for (const name of names) {
     try {
-      const p = await ctx.call({ does: `abort promotion "${name}"`, object: { noun: 'promotion', name }, project }, (kube) =>
+      const p: Json = await ctx.call({ does: `abort promotion "${name}"`, object: { noun: 'promotion', name } }, (kube) =>
         kube.get(`${G}/namespaces/${project}/promotions/${name}`),
       );
       if (isTerminal(p.status?.phase)) {
         throw new CliError(`promotion "${name}" in project "${project}" already finished (${p.status.phase}); nothing to abort`, EXIT.refused);
       }
-      const updated = await ctx.call({ does: `abort promotion "${name}"`, object: { noun: 'promotion', name }, project }, (kube) =>
+      const updated = await ctx.call({ does: `abort promotion "${name}"`, object: { noun: 'promotion', name } }, (kube) =>
         kube.patch(`${G}/namespaces/${project}/promotions/${name}`, { metadata: { annotations: { [ANN_ABORT]: 'true' } } }, 'application/merge-patch+json'),
       );
       ctx.out.mutation(PROMOTION, name, 'abort requested', updated);
@@ -233,7 +233,7 @@ async function promote(ctx: Context, opts: Record<string, unknown>): Promise<num
   if (timeoutMs === undefined || timeoutMs <= 0) throw new CliError(`invalid --timeout "${timeoutText}": use a duration such as 10m or 1h`, EXIT.usage);
   const project = await ctx.project();
   const kube = await ctx.kube();
-  const created = await ctx.call({ does: `create promotions for stage "${stage}"`, project }, () =>
+  const created = await ctx.call({ does: `create promotions for stage "${stage}"` }, () =>
     kube.create(
       `${G}/namespaces/${project}/promotions`,
       { apiVersion: 'lanyard.dev/v1alpha1', kind: 'Promotion', metadata: { generateName: `${stage}-` }, spec: { stage, vars } },

@@ -2,7 +2,7 @@
 // (lock in the Stage's status.currentPromotion), pod status -> Promotion status, step timeouts, abort, finalizer,
 // orphan sweep, retention, Events, metrics, and the Stage's `Valid` condition. Decisions are the pure functions of
 // build.ts and status.ts; this file only reads, writes and schedules.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import type { PromotionConfig } from '../config/promotions.ts';
 import { isAlreadyExists, isConflict, isNotFound, KubeApiError, resourcePath, type Json } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
@@ -43,10 +43,6 @@ function sortQueue(a: Json, b: Json): number {
   const tb = String(b.metadata.creationTimestamp ?? '');
   if (ta !== tb) return ta < tb ? -1 : 1;
   return a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0;
-}
-
-function metric<T>(registry: Registry, name: string, make: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? make();
 }
 
 export function buildSettings(config: PromotionConfig): BuildSettings {
@@ -141,30 +137,30 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
     onDelete: enqueuePodOwner,
   });
 
-  const promotionsTotal = metric(deps.metrics, 'lanyard_promotions_total', () =>
-    new Counter({ name: 'lanyard_promotions_total', help: 'Promotions that reached a terminal phase.', labelNames: ['phase'], registers: [deps.metrics] }),
-  );
-  const duration = metric(deps.metrics, 'lanyard_promotion_duration_seconds', () =>
-    new Histogram({
-      name: 'lanyard_promotion_duration_seconds',
-      help: 'Time from creation of a Promotion to its terminal phase.',
-      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 21600],
-      registers: [deps.metrics],
-    }),
-  );
-  // One gauge per registry; the collect callback reads whichever controller registered it (one per process).
-  metric(deps.metrics, 'lanyard_promotions_pending', () =>
-    new Gauge({
-      name: 'lanyard_promotions_pending',
-      help: 'Promotions waiting for their Stage (phase Pending or not yet reconciled).',
-      registers: [deps.metrics],
-      collect() {
-        let n = 0;
-        for (const p of promotions.store.values()) if (!p.status?.phase || p.status.phase === 'Pending') n++;
-        this.set(n);
-      },
-    }),
-  );
+  // Registered per start and removed on stop, so a restarted controller (P14) owns its metrics again.
+  const METRICS = ['lanyard_promotions_total', 'lanyard_promotion_duration_seconds', 'lanyard_promotions_pending'];
+  const promotionsTotal = new Counter({
+    name: 'lanyard_promotions_total',
+    help: 'Promotions that reached a terminal phase.',
+    labelNames: ['phase'],
+    registers: [deps.metrics],
+  });
+  const duration = new Histogram({
+    name: 'lanyard_promotion_duration_seconds',
+    help: 'Time from creation of a Promotion to its terminal phase.',
+    buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 21600],
+    registers: [deps.metrics],
+  });
+  new Gauge({
+    name: 'lanyard_promotions_pending',
+    help: 'Promotions waiting for their Stage (phase Pending or not yet reconciled).',
+    registers: [deps.metrics],
+    collect() {
+      let n = 0;
+      for (const p of promotions.store.values()) if (!isTerminal(p.status?.phase) && p.status?.phase !== 'Running') n++;
+      this.set(n);
+    },
+  });
 
   /** Enqueues the Promotions of a Stage that are not finished (the next one may start). */
   function wakeStage(namespace: string, stage: string | undefined, all = false) {
@@ -225,13 +221,16 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
     });
   }
 
+  /**
+   * Status writes carry the resourceVersion that was read: reconciles read the informer's cache, and a stale copy
+   * must never overwrite a newer status (a terminal phase above all). A conflict requeues the key.
+   */
   async function patchStatus(promo: Json, status: Json): Promise<Json> {
-    const updated = await kube.patch(
+    return kube.patch(
       path('promotions', promo.metadata.namespace, promo.metadata.name, 'status'),
-      { status },
+      { metadata: { resourceVersion: promo.metadata.resourceVersion }, status },
       MERGE,
     );
-    return updated;
   }
 
   function conditions(promo: Json, valid?: Omit<Condition, 'lastTransitionTime'>, finished?: string): Condition[] {
@@ -299,8 +298,9 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
     await kube.patch(path('stages', namespace, name, 'status'), { status: { conditions: setCondition(stage.status?.conditions, next, new Date(now())) } }, MERGE);
   }
 
-  async function finalize(promo: Json): Promise<void> {
-    if (!(promo.metadata.finalizers ?? []).includes(FINALIZER)) return;
+  async function finalize(cached: Json): Promise<void> {
+    const promo = await getOrNull(path('promotions', cached.metadata.namespace, cached.metadata.name));
+    if (!promo || !(promo.metadata.finalizers ?? []).includes(FINALIZER)) return;
     await deletePod(podName(promo.metadata.uid), 0);
     const phase = isTerminal(promo.status?.phase) ? promo.status.phase : 'Aborted';
     await releaseLock(promo, phase, promo.status?.finishedAt);
@@ -355,19 +355,17 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
   async function startOrWait(promo: Json, stage: Json): Promise<ReconcileResult> {
     const me: string = promo.metadata.name;
     const ns: string = promo.metadata.namespace;
-    const first = await build(promo, stage);
-    if (!first.ok) return void (await errored(promo, first.reason, first.message, true));
-    if (!promo.status?.phase) {
-      promo = await patchStatus(promo, {
-        phase: 'Pending',
-        message: 'queued',
-        conditions: conditions(promo, { type: 'Valid', status: 'True', reason: 'Valid', message: 'the promotion passed validation' }),
-      });
+    const firstSight = !promo.status?.phase;
+    const validCondition = { type: 'Valid', status: 'True' as const, reason: 'Valid', message: 'the promotion passed validation' };
+    if (firstSight) {
+      const first = await build(promo, stage);
+      if (!first.ok) return void (await errored(promo, first.reason, first.message, true));
     }
     const holder: string | undefined = stage.status?.currentPromotion;
     const waitFor = async (other: string) => {
       const message = `waiting for promotion "${other}" on stage "${stage.metadata.name}"`;
-      if (promo.status?.message !== message) await patchStatus(promo, { message });
+      if (firstSight) await patchStatus(promo, { phase: 'Pending', message, conditions: conditions(promo, validCondition) });
+      else if (promo.status?.message !== message) await patchStatus(promo, { message });
     };
     if (holder && holder !== me) {
       const h = promotions.store.get(`${ns}/${holder}`);
@@ -384,16 +382,11 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
         queue.add(`p:${ns}/${head.metadata.name}`);
         return void (await waitFor(head.metadata.name));
       }
-      try {
-        stage = await kube.update(path('stages', ns, stage.metadata.name, 'status'), {
-          ...stage,
-          status: { ...(stage.status ?? {}), currentPromotion: me },
-        });
-      } catch (e) {
-        // Another worker (or writer) changed the Stage since we read it: look again shortly.
-        if (isConflict(e)) return { requeueAfterMs: 20 + Math.floor(Math.random() * 80) };
-        throw e;
-      }
+      // A conflict means another worker (or writer) changed the Stage since we read it: the key is requeued.
+      stage = await kube.update(path('stages', ns, stage.metadata.name, 'status'), {
+        ...stage,
+        status: { ...(stage.status ?? {}), currentPromotion: me },
+      });
     }
     // We hold the lock: check once more just before the pod exists (steps or accounts may have changed).
     const r = await build(promo, stage);
@@ -413,6 +406,7 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
     await warnTokenManager(promo, r);
     const stepsStatus: StepStatus[] = r.steps.map((s) => ({ name: s.name, uses: s.uses, container: s.container, phase: 'Pending' }));
     await patchStatus(promo, {
+      ...(firstSight ? { conditions: conditions(promo, validCondition) } : {}),
       phase: 'Running',
       message: `running in pod ${agentNs}/${pod.metadata.name} as serviceaccount "${r.serviceAccount}"`,
       pod: { namespace: agentNs, name: pod.metadata.name, serviceAccount: r.serviceAccount },
@@ -454,7 +448,7 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
   }
 
   async function reconcilePromotion(namespace: string, name: string): Promise<ReconcileResult> {
-    let promo = await getOrNull(path('promotions', namespace, name));
+    let promo = promotions.store.get(`${namespace}/${name}`) ?? (await getOrNull(path('promotions', namespace, name)));
     if (!promo) return;
     if (promo.metadata.deletionTimestamp) return finalize(promo);
     const phase: string | undefined = promo.status?.phase;
@@ -466,7 +460,7 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
         MERGE,
       );
     }
-    const stage = await getOrNull(path('stages', namespace, promo.spec.stage));
+    const stage = stages.store.get(`${namespace}/${promo.spec.stage}`) ?? (await getOrNull(path('stages', namespace, promo.spec.stage)));
     if (!stage) {
       if (!phase) {
         return void (await errored(promo, 'StageNotFound', `stage "${promo.spec.stage}" not found in project "${namespace}"`, true));
@@ -508,7 +502,13 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
     reconcile: async (key) => {
       const [kind, rest] = [key.slice(0, 1), key.slice(2)];
       const [ns, name] = rest.split('/') as [string, string];
-      return kind === 's' ? reconcileStage(ns, name) : reconcilePromotion(ns, name);
+      try {
+        return await (kind === 's' ? reconcileStage(ns, name) : reconcilePromotion(ns, name));
+      } catch (e) {
+        // Optimistic concurrency: the cache was behind, or another worker won the Stage lock. Look again shortly.
+        if (isConflict(e)) return { requeueAfterMs: 20 + Math.floor(Math.random() * 80) };
+        throw e;
+      }
     },
     onError: (key, e, retryInMs) => log.warn({ key, err: String(e), retryInMs }, 'promotion reconcile failed; retrying'),
   });
@@ -520,6 +520,7 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
       queue.shutdown();
       for (const i of informers) i.stop();
       await loop;
+      for (const m of METRICS) deps.metrics.removeSingleMetric(m);
     },
   };
 }

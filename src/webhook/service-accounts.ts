@@ -125,13 +125,12 @@ export class ServiceAccountCache {
       return true;
     }
     return await new Promise<boolean>((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
       const grant = () => {
         clearTimeout(timer);
         this.running++;
         resolve(true);
       };
-      timer = setTimeout(() => {
+      const timer = setTimeout(() => {
         const i = this.waiting.indexOf(grant);
         if (i >= 0) this.waiting.splice(i, 1);
         resolve(false);

@@ -55,7 +55,7 @@ async function createProject(ctx: Context, name: string, users: string[], groups
   const kube = await ctx.kube();
   const created: Created[] = [];
   const lines: string[] = [];
-  const op = (does: string, object?: { noun: string; name: string }) => ({ does, object, project: name });
+  const op = (does: string, object?: { noun: string; name: string }) => ({ does, object });
   try {
     let ns: Json;
     let verb = 'created';
@@ -109,7 +109,7 @@ async function ensureTrio(
   created: Created[],
   adopt: boolean,
 ): Promise<'created' | 'updated' | undefined> {
-  const op = (kind: string) => ({ does: `create role "${role}"`, object: { noun: kind, name: role }, project });
+  const op = (kind: string) => ({ does: `create role "${role}"`, object: { noun: kind, name: role } });
   const steps: [string, string, Json, string][] = [
     ['role', paths.role(project), trio.role, paths.role(project, role)],
     ['serviceaccount', paths.serviceAccount(project), trio.serviceAccount, paths.serviceAccount(project, role)],
@@ -200,7 +200,7 @@ async function deleteProjects(ctx: Context, names: string[], yes: boolean, wait:
   let code = 0;
   for (const name of names) {
     try {
-      const op = { does: `delete project "${name}"`, object: { noun: 'project', name }, project: name };
+      const op = { does: `delete project "${name}"`, object: { noun: 'project', name } };
       const ns = await ctx.call(op, (k) => k.get(paths.namespace(name)));
       if (!isProject(ns)) {
         throw new CliError(

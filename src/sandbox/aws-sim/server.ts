@@ -426,7 +426,9 @@ export async function startServer(sim: AwsSim, control: (method: string, path: s
     const faultService = routed.service === 'node-agent' ? 'eks-auth' : routed.service;
     const fault = sim.drawFaults(faultService, routed.operation);
     if (fault.latencyMs > 0) await new Promise((r) => setTimeout(r, fault.latencyMs));
-    const entry = { time: new Date().toISOString(), requestId, service: routed.service, operation: routed.operation, input: routed.input };
+    ctx.now = Date.now();
+    // The entry's time is the decision time: what the call saw was decided at ctx.now.
+    const entry = { time: new Date(ctx.now).toISOString(), requestId, service: routed.service, operation: routed.operation, input: routed.input };
     if (fault.error === 'timeout' || fault.error === 'reset') {
       sim.record({ ...entry, status: 0, code: fault.error, fault: fault.error });
       if (fault.error === 'reset') req.socket.destroy();
@@ -436,7 +438,6 @@ export async function startServer(sim: AwsSim, control: (method: string, path: s
     let reply: Reply;
     try {
       if (fault.error) throw faultError(fault.error, faultService, routed.protocol);
-      ctx.now = Date.now();
       const out = await routed.run();
       reply =
         out.json !== undefined

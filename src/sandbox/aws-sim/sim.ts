@@ -72,6 +72,9 @@ export class AwsSim {
   private faultCounts = new Map<FaultSpec, number>();
   readonly clusters = new Map<string, Cluster>();
   readonly associations = new Map<string, AssociationRecord>();
+  /** cluster \0 namespace \0 serviceAccount → records (a deleted one may still be visible to some API). */
+  private readonly byPair = new Map<string, AssociationRecord[]>();
+  private readonly liveCount = new Map<string, number>();
   private readonly requestTokens = new Map<string, { input: string; associationId: string }>();
   /** Lower-case role name → versions (IAM reads the latest, EKS and STS the `iam.role` view). */
   private readonly roles = new Map<string, Versioned<RoleState>>();
@@ -94,6 +97,8 @@ export class AwsSim {
     this.faultCounts.clear();
     this.clusters.clear();
     this.associations.clear();
+    this.byPair.clear();
+    this.liveCount.clear();
     this.requestTokens.clear();
     this.roles.clear();
     this.providers.clear();
@@ -423,17 +428,16 @@ export class AwsSim {
     const input = { ns, sa, roleArn, targetRoleArn, tags, disableSessionTags };
     const idem = this.idempotent(clusterName, 'create', body.clientRequestToken, input);
     if (idem.hit) return idem.hit;
-    for (const rec of this.associations.values()) {
-      if (rec.cluster === clusterName && rec.namespace === ns && rec.serviceAccount === sa && rec.versioned.latest) {
-        throw new SimError('ResourceInUseException', 409, `Association already exists: ${rec.id}`);
-      }
-    }
-    let count = 0;
-    for (const rec of this.associations.values()) {
-      if (rec.versioned.gone(now)) this.associations.delete(rec.id);
-      else if (rec.cluster === clusterName && rec.versioned.latest) count++;
-    }
-    if (count >= ASSOCIATIONS_PER_CLUSTER) {
+    const pairKey = `${clusterName}\0${ns}\0${sa}`;
+    const pair = (this.byPair.get(pairKey) ?? []).filter((rec) => {
+      if (!rec.versioned.gone(now)) return true;
+      this.associations.delete(rec.id);
+      return false;
+    });
+    this.byPair.set(pairKey, pair);
+    const live = pair.find((rec) => rec.versioned.latest);
+    if (live) throw new SimError('ResourceInUseException', 409, `Association already exists: ${live.id}`);
+    if ((this.liveCount.get(clusterName) ?? 0) >= ASSOCIATIONS_PER_CLUSTER) {
       throw new SimError('ResourceLimitExceededException', 400, `Cluster ${clusterName} already has ${ASSOCIATIONS_PER_CLUSTER} pod identity associations`);
     }
     this.roleMustExist(roleArn, now);
@@ -454,7 +458,10 @@ export class AwsSim {
     };
     const versioned = new Versioned<AssociationState>();
     versioned.push(state, this.draw(now, ['eks.describe', 'eks.list', 'eksAuth']));
-    this.associations.set(id, { id, cluster: clusterName, namespace: ns, serviceAccount: sa, versioned });
+    const rec = { id, cluster: clusterName, namespace: ns, serviceAccount: sa, versioned };
+    this.associations.set(id, rec);
+    pair.push(rec);
+    this.liveCount.set(clusterName, (this.liveCount.get(clusterName) ?? 0) + 1);
     if (idem.key) this.requestTokens.set(idem.key, { input: JSON.stringify(input), associationId: id });
     return state;
   }
@@ -529,6 +536,7 @@ export class AwsSim {
     const rec = this.record_(clusterName, id);
     const cur = rec.versioned.latest!;
     rec.versioned.push(undefined, this.draw(now, ['eks.describe', 'eks.list', 'eksAuth']));
+    this.liveCount.set(clusterName, (this.liveCount.get(clusterName) ?? 1) - 1);
     return cur;
   }
 
@@ -578,8 +586,8 @@ export class AwsSim {
     const pod = (claims['kubernetes.io'] as { pod?: { name?: string } } | undefined)?.pod?.name;
     if (!pod) throw new SimError('InvalidTokenException', 400, 'The service account token is not bound to a Pod');
     let assoc: AssociationState | undefined;
-    for (const rec of this.associations.values()) {
-      if (rec.cluster !== clusterName || rec.namespace !== namespace || rec.serviceAccount !== serviceAccount) continue;
+    // The newest record eks-auth sees wins (a re-created association replaces a deleted one).
+    for (const rec of this.byPair.get(`${clusterName}\0${namespace}\0${serviceAccount}`) ?? []) {
       assoc = rec.versioned.view('eksAuth', now) ?? assoc;
     }
     if (!assoc) {

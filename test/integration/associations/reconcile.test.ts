@@ -306,6 +306,75 @@ describe('PodIdentityAssociation reconciler', () => {
     expect(adopted.status.associationID).toBe(owner.status.associationID);
   });
 
+  it('a probe that cannot be created gives Verified=Unknown ProbeFailed with the API error', async () => {
+    const ns = await namespace('pf');
+    const role = await env.createRole('pf-app');
+    // No ServiceAccount "ghost": the API server refuses Pods that name it.
+    await createAssociation(kube, ns, 'ghost', { serviceAccount: 'ghost', roleARN: role });
+    const o = await waitFor(kube, ns, 'ghost', hasCond('Verified', 'Unknown', 'ProbeFailed'), 20_000, 'ProbeFailed');
+    expect(condition(o, 'Verified').message).toContain('cannot create the probe Pod');
+    expect(condition(o, 'Verified').message).toContain('ghost');
+    expect(condition(o, 'Synced')).toMatchObject({ status: 'True', reason: 'InSync' });
+    expect(condition(o, 'Ready')).toMatchObject({ status: 'Unknown', reason: 'Verifying' });
+  });
+
+  it('a fresh VerifiedIdentity of the association verifies it without a probe exchange', async () => {
+    const ns = await namespace('vi');
+    const role = await env.createRole('vi-app');
+    await createServiceAccount(kube, ns, 'app');
+    await createAssociation(kube, ns, 'app', { serviceAccount: 'app', roleARN: role });
+    const o = await waitFor(kube, ns, 'app', hasCond('Synced', 'True'), 20_000, 'Synced=True');
+    await eventually(async () => expect(await probePods(kube, ns)).toHaveLength(1));
+    const at = new Date().toISOString();
+    await kube.create(`/apis/lanyard.dev/v1alpha1/namespaces/${ns}/verifiedidentities`, {
+      apiVersion: 'lanyard.dev/v1alpha1',
+      kind: 'VerifiedIdentity',
+      metadata: { name: verifiedIdentityName({ mode: 'ContainerCredentials', serviceAccount: 'app', roleARN: role, audience: 'pods.eks.amazonaws.com' }) },
+      spec: {
+        serviceAccount: 'app',
+        mode: 'ContainerCredentials',
+        roleARN: role,
+        audience: 'pods.eks.amazonaws.com',
+        fingerprint: fingerprintOf({ source: 'association', uid: o.metadata.uid, associationID: o.status.associationID, roleARN: role, disableSessionTags: false }),
+        verifiedAt: at,
+        expiresAt: new Date(Date.now() + 600_000).toISOString(),
+      },
+    });
+    const ready = await waitFor(kube, ns, 'app', hasCond('Ready', 'True'), 15_000, 'Ready from the verified set');
+    expect(condition(ready, 'Verified')).toMatchObject({ status: 'True', reason: 'CredentialsMatch' });
+    await eventually(async () => expect(await probePods(kube, ns)).toHaveLength(0));
+  });
+
+  it('verifier reports: at most one status write per association per 5 s, the latest wins', async () => {
+    const ns = await namespace('rate');
+    const role = await env.createRole('rate-app');
+    await createServiceAccount(kube, ns, 'app');
+    await createAssociation(kube, ns, 'app', { serviceAccount: 'app', roleARN: role });
+    await waitFor(kube, ns, 'app', hasCond('Synced', 'True'), 20_000, 'Synced=True');
+    // The write of this first report happens after t0, so the next may not happen before t0 + 5 s.
+    const t0 = Date.now();
+    reportVerified(ns, 'app');
+    const first = await waitFor(kube, ns, 'app', hasCond('Verified', 'True'), 4_000, 'Verified=True');
+    reportVerified(ns, 'app', 'RoleMismatch');
+    reportVerified(ns, 'app', 'CredentialsMatch');
+    reportVerified(ns, 'app', 'RoleMismatch');
+    const versions = new Set<string>([first.metadata.resourceVersion]);
+    let o = first;
+    while (Date.now() - t0 < 4_700) {
+      o = await kube.get(lpiaPath(ns, 'app'));
+      versions.add(o.metadata.resourceVersion);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // Reports within 5 s of the last write wait: nothing written yet.
+    expect(versions.size).toBe(1);
+    const after = await waitFor(kube, ns, 'app', hasCond('Verified', 'False', 'RoleMismatch'), 10_000, 'latest report');
+    expect(condition(after, 'Ready')).toMatchObject({ status: 'False', reason: 'NotVerified' });
+    await eventually(async () => {
+      const ev = (await eventsFor(kube, ns, 'app')).find((e) => e.reason === 'VerificationFailed');
+      expect(ev?.type).toBe('Warning');
+    });
+  });
+
   it('A8: a role no IdentityPolicy allows is PolicyDenied with zero EKS writes', async () => {
     const ns = await namespace('a8', { team: 'a' });
     const policyName = `a8-${ns}`.slice(0, 63);

@@ -17,7 +17,8 @@ const cleanup: string[] = [];
 
 beforeAll(async () => {
   admin = await adminClient();
-  running = await startProjectsHousekeeping({ kube: admin, log: silentLogger(), metrics, clock: systemClock });
+  // A short creation grace keeps the test fast; the default (30 s) covers slow project creation.
+  running = await startProjectsHousekeeping({ kube: admin, log: silentLogger(), metrics, clock: systemClock }, { creationGraceMs: 1_500 });
 });
 afterAll(async () => {
   await running.stop();

@@ -2,7 +2,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Json, KubeClient } from '../../../src/kube/client.ts';
 import { eventually } from '../../harness/context.ts';
-import { adminClient, deleteNamespaces, lanyard, newProject } from './helpers.ts';
+import fs from 'node:fs';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { adminClient, deleteNamespaces, lanyard, newProject, uniqueName } from './helpers.ts';
 
 const RBAC = '/apis/rbac.authorization.k8s.io/v1';
 let admin: KubeClient;
@@ -118,5 +121,38 @@ describe('cascade on delete (scenario 4)', () => {
       const secrets = (await admin.get(`/api/v1/namespaces/${shop}/secrets`)).items as Json[];
       expect(secrets.filter((s) => s.metadata.annotations?.['kubernetes.io/service-account.name'] === 'ci-bot')).toEqual([]);
     }, 10_000, 200);
+  });
+});
+
+describe('ClusterRole lanyard-project-creator (chart)', () => {
+  it('lets its holder create a project without escalate or bind; without it the namespace create is forbidden', async () => {
+    const file = path.resolve(import.meta.dirname, '../../../deploy/helm/lanyard/templates/projects-project-creator.yaml');
+    const tpl = parse(fs.readFileSync(file, 'utf8').split('\n').filter((l) => !l.includes('{{')).join('\n'));
+    // The chart's rules under a unique name: the control plane is shared by every test file.
+    const name = uniqueName('project-creator');
+    const user = uniqueName('carol');
+    await admin.create(`${RBAC}/clusterroles`, { metadata: { name }, rules: tpl.rules });
+    await admin.create(`${RBAC}/clusterrolebindings`, {
+      metadata: { name },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
+      subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: user }],
+    });
+    try {
+      const project = uniqueName('carol-shop');
+      cleanup.push(project);
+      expect(await lanyard('dave', ['create', 'project', project])).toMatchObject({
+        exitCode: 4,
+        stderr: `Error: forbidden: you may not create namespaces (needed to create project "${project}")\n`,
+      });
+      const r = await eventually(async () => {
+        const x = await lanyard(user, ['create', 'project', project, '--admin-user', user]);
+        expect(x.exitCode).toBe(0);
+        return x;
+      }, 5_000, 200);
+      expect(r.stdout).toBe(`project/${project} created\nrole/lanyard-admin created\nrole/lanyard-viewer created\nrole/lanyard-promoter created\n`);
+    } finally {
+      await admin.delete(`${RBAC}/clusterrolebindings/${name}`).catch(() => undefined);
+      await admin.delete(`${RBAC}/clusterroles/${name}`).catch(() => undefined);
+    }
   });
 });

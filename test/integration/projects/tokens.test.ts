@@ -44,7 +44,8 @@ describe('a project token (scenario 2)', () => {
     const asToken = await createKubeClient({ server: cp.server, token, caData: Buffer.from(cp.caPem).toString('base64') });
     try {
       const stages = `/apis/lanyard.dev/v1alpha1/namespaces/${shop}/stages`;
-      expect((await asToken.raw({ path: stages })).status).toBe(200);
+      const first = await asToken.raw({ path: stages }); console.log("DEBUG", JSON.stringify(first));
+      expect(first.status).toBe(200);
       const promo = await asToken.raw({
         method: 'POST',
         path: `/apis/lanyard.dev/v1alpha1/namespaces/${shop}/promotions`,
