@@ -60,7 +60,14 @@ function round(n: number, d = 1): number {
 async function clusterBench() {
   const cp = await startControlPlane({ log: () => undefined });
   const admin = await createKubeClient({ kubeconfig: cp.adminKubeconfig });
-  const ctrlClient = await createKubeClient({ kubeconfig: cp.adminKubeconfig });
+  const calls = new Map<string, number>();
+  const ctrlClient = await createKubeClient({
+    kubeconfig: cp.adminKubeconfig,
+    onRequest: (r) => {
+      const kind = `${r.method} ${r.path.replace(/\/namespaces\/[^/]+/, '').replace(/\/[^/]*-[^/]*(\/|$)/, '/NAME$1')} ${r.status}`;
+      calls.set(kind, (calls.get(kind) ?? 0) + 1);
+    },
+  });
   const driverClient = await createKubeClient({ kubeconfig: cp.adminKubeconfig });
   try {
     await applyCrds(admin, CRD_DIR);
@@ -140,6 +147,8 @@ async function clusterBench() {
       allSucceeded: [...succeeded.keys()].length,
       firstPodEveryStageAfterLastCreateMs: round(Math.max(...firstPods) - tCreated),
       stagesOutOfOrder: outOfOrder,
+      controllerRequests: [...calls.values()].reduce((a, b) => a + b, 0),
+      controllerRequestsByKind: Object.fromEntries([...calls.entries()].sort((a, b) => b[1] - a[1])),
     };
     pods.stop();
     promotions.stop();

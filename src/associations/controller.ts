@@ -31,7 +31,6 @@ import {
   effectiveCluster,
   lanyardRecord,
   parseLanyardAssociation,
-  type AssociationRecord,
   type LanyardAssociation,
 } from './model.ts';
 import {
@@ -439,7 +438,8 @@ export async function startAssociationController(
     let probeError: string | undefined;
     const draft = deriveVerified({ generation: obj.generation, synced: true, current, freshVerifiedAt: fresh });
     if (draft.status === 'True') {
-      if (!lastVerifiedTime && draft.reason === 'CredentialsMatch' && fresh && !obj.status.lastVerifiedTime) lastVerifiedTime = fresh;
+      // Verified through the verified set: the entry's time, recorded once on the transition to True.
+      if (!lastVerifiedTime && fresh && getCondition(obj.status.conditions, 'Verified')?.status !== 'True') lastVerifiedTime = fresh;
       for (const p of mine) await deletePod(p.namespace, p.name);
       recentProbes.delete(obj.uid);
     } else {
@@ -517,6 +517,9 @@ export async function startAssociationController(
       ...lookup.recordsFor(cluster, namespace, obj.spec.serviceAccount).filter((r) => r.uid !== obj.uid),
       self,
     ]);
+    const deleting = lookup
+      .recordsFor(cluster, namespace, obj.spec.serviceAccount)
+      .find((r) => r.pendingDelete && r.uid !== obj.uid);
     const nsLabels = namespaces.store.get(namespace)?.labels;
     const decision = decidePolicy(currentPolicies(), {
       namespace,
@@ -530,6 +533,7 @@ export async function startAssociationController(
       cluster,
       owner,
       policy: decision.allowed ? { allowed: true } : { allowed: false, message: decision.message },
+      deleting,
     });
 
     switch (step.kind) {
@@ -549,6 +553,17 @@ export async function startAssociationController(
           `ServiceAccount ${namespace}/${obj.spec.serviceAccount} in cluster ${cluster} is already associated by ${describeRecord(step.owner)}`,
         );
         return { requeueAfterMs: config.resyncMs };
+      case 'waitForDeletion': {
+        // Requeued by the index when the other object is gone.
+        const synced = syncedCond(
+          obj,
+          'Unknown',
+          'Reconciling',
+          `waiting for ${describeRecord(step.other)} to delete association ${step.other.associationID} before taking over ServiceAccount ${namespace}/${obj.spec.serviceAccount}`,
+        );
+        await writeConditions(obj, synced, notSyncedVerified(obj));
+        return { requeueAfterMs: config.resyncMs };
+      }
       case 'policyDenied':
         counter.inc({ result: 'terminal' });
         await failSynced(obj, 'PolicyDenied', step.message);
@@ -614,23 +629,21 @@ export async function startAssociationController(
     let observed: Association | undefined;
     let result: Result = 'in_sync';
 
+    let replacing: string | undefined;
     if (obj.status.associationID) {
       try {
         observed = await eks.describe(cluster, obj.status.associationID);
       } catch (e) {
         const f = toFailure('describe', e);
         if (f.cls.kind !== 'notFound') throw f;
-        events.warning(
-          regardingOf(obj),
-          'Recreated',
-          `association ${obj.status.associationID} was deleted outside Lanyard; creating it again`,
-        );
-        obj = await writeStatus(obj, { associationID: null, associationARN: null, externalID: null });
+        replacing = obj.status.associationID;
+        events.warning(regardingOf(obj), 'Recreated', `association ${replacing} was deleted outside Lanyard; creating it again`);
       }
     }
 
     if (!observed) {
-      const made = await createOrAdopt(obj, cluster);
+      // The deleted id stays in status until the new one replaces it, so a crash in between recreates with the same token.
+      const made = await createOrAdopt(obj, cluster, replacing);
       observed = made.association;
       if (made.created) await deps.hooks?.afterCreate?.(key, made.association);
       // Persisted before any other step, so a later failure never loses the id.
@@ -702,7 +715,11 @@ export async function startAssociationController(
   };
 
   /** 5: Create with clientRequestToken = uid; 5a: on 409, adopt. */
-  const createOrAdopt = async (obj: LanyardAssociation, cluster: string): Promise<{ association: Association; created: boolean }> => {
+  const createOrAdopt = async (
+    obj: LanyardAssociation,
+    cluster: string,
+    replacing: string | undefined,
+  ): Promise<{ association: Association; created: boolean }> => {
     const desired = desiredOf(obj, config.clusterName);
     try {
       const association = await eks.createPodIdentityAssociation({
@@ -713,8 +730,10 @@ export async function startAssociationController(
         targetRoleArn: desired.targetRoleArn || undefined,
         disableSessionTags: desired.disableSessionTags,
         tags: desired.tags,
-        // The object's uid: a repeat after a crash returns the same association instead of a second one.
-        clientRequestToken: obj.uid,
+        // The object's uid: a repeat after a crash returns the same association instead of a second one. EKS
+        // answers a reused token with the first answer, so recreating after an out-of-band delete needs a new token,
+        // derived from the deleted id to stay just as repeatable.
+        clientRequestToken: replacing ? `${obj.uid}-${replacing}` : obj.uid,
       });
       return { association, created: true };
     } catch (e) {

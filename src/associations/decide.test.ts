@@ -88,6 +88,7 @@ describe('selectOwner', () => {
     creationTimestamp: '2026-01-01T00:00:00Z',
     deleting: false,
     stamp: '',
+    pendingDelete: false,
     ...over,
   });
   it('picks the oldest by creationTimestamp', () => {
@@ -155,6 +156,21 @@ describe('nextStep', () => {
     const o = parseLanyardAssociation(obj());
     const owner = { ...self(), uid: 'older' };
     expect(nextStep({ obj: o, cluster: 'c', owner, policy: { allowed: false, message: 'no' } })).toEqual({ kind: 'duplicate', owner });
+  });
+  it('waits while another object of the pair still deletes its association', () => {
+    const o = parseLanyardAssociation(obj());
+    const other = { ...self(), uid: 'old', deleting: true, pendingDelete: true };
+    expect(nextStep({ obj: o, cluster: 'c', owner: self(), policy: allowed, deleting: other })).toEqual({
+      kind: 'waitForDeletion',
+      other,
+    });
+    const pending = lanyardRecord(obj({ metadata: { deletionTimestamp: 'now' }, status: { associationID: 'a-1' } }), 'c');
+    expect(pending.pendingDelete).toBe(true);
+    const retained = lanyardRecord(
+      obj({ metadata: { deletionTimestamp: 'now', annotations: { 'lanyard.dev/deletion-policy': 'retain' } }, status: { associationID: 'a-1' } }),
+      'c',
+    );
+    expect(retained.pendingDelete).toBe(false);
   });
   it('policy denied before the finalizer and any AWS write', () => {
     const o = parseLanyardAssociation(obj({ metadata: { finalizers: [] } }));

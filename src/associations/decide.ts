@@ -132,6 +132,7 @@ export type Step =
   | { kind: 'releaseRetained' }
   | { kind: 'delete'; associationId?: string; cluster: string }
   | { kind: 'duplicate'; owner: AssociationRecord }
+  | { kind: 'waitForDeletion'; other: AssociationRecord }
   | { kind: 'policyDenied'; message: string }
   | { kind: 'addFinalizer' }
   | { kind: 'create' }
@@ -143,10 +144,12 @@ export interface StepInput {
   /** The pair's owner by the oldest-wins rule (§3.1 step 2). */
   owner: AssociationRecord | undefined;
   policy: { allowed: true } | { allowed: false; message: string };
+  /** Another object of the pair that is being deleted and will still delete its association in EKS. */
+  deleting?: AssociationRecord;
 }
 
 /** Steps 1–6 of §3.1: what the reconciler does next for this object. */
-export function nextStep({ obj, cluster, owner, policy }: StepInput): Step {
+export function nextStep({ obj, cluster, owner, policy, deleting }: StepInput): Step {
   const hasFinalizer = obj.finalizers.includes(FINALIZER);
   if (obj.deleting) {
     if (!hasFinalizer) return { kind: 'ignore' };
@@ -154,6 +157,8 @@ export function nextStep({ obj, cluster, owner, policy }: StepInput): Step {
     return { kind: 'delete', associationId: obj.status.associationID, cluster };
   }
   if (owner && owner.uid !== obj.uid) return { kind: 'duplicate', owner };
+  // Adopting an association that its previous owner is about to delete would only see it vanish: wait until it is gone.
+  if (deleting && deleting.uid !== obj.uid) return { kind: 'waitForDeletion', other: deleting };
   if (!policy.allowed) return { kind: 'policyDenied', message: policy.message };
   if (!hasFinalizer) return { kind: 'addFinalizer' };
   if (!obj.status.associationID) return { kind: 'create' };

@@ -8,7 +8,6 @@ export const VERSION = 'v1alpha1';
 export const PLURAL = 'podidentityassociations';
 export const KIND = 'PodIdentityAssociation';
 export const ACK_GROUP = 'eks.services.k8s.aws';
-export const ACK_CRD = `${PLURAL}.${ACK_GROUP}`;
 export const FINALIZER = 'lanyard.dev/pod-identity-association';
 export const DELETION_POLICY_ANNOTATION = 'lanyard.dev/deletion-policy';
 export const PROBE_LABEL = 'lanyard.dev/probe';
@@ -136,6 +135,8 @@ export interface AssociationRecord {
   deleting: boolean;
   /** Generation, deletion, finalizers and deletion policy: a change here needs a reconcile; status writes do not. */
   stamp: string;
+  /** Deleting, and Lanyard will still delete its association in EKS (finalizer present, policy delete, id known). */
+  pendingDelete: boolean;
 }
 
 export function lanyardRecord(obj: Json, defaultCluster: string): AssociationRecord {
@@ -156,6 +157,7 @@ export function lanyardRecord(obj: Json, defaultCluster: string): AssociationRec
     creationTimestamp: a.creationTimestamp,
     deleting: a.deleting,
     stamp: `${a.generation}|${a.deleting}|${a.finalizers.join(',')}|${a.retain}`,
+    pendingDelete: a.deleting && a.finalizers.includes(FINALIZER) && !a.retain && !!a.status.associationID,
   };
 }
 
@@ -179,6 +181,7 @@ export function ackRecord(obj: Json): AssociationRecord {
     creationTimestamp: String(m.creationTimestamp ?? ''),
     deleting: !!m.deletionTimestamp,
     stamp: String(m.resourceVersion ?? ''),
+    pendingDelete: false,
   };
 }
 

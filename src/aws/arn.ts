@@ -47,7 +47,11 @@ export function roleArnMatches(expected: string, actual: string): boolean {
   const e = expectedRole(expected);
   const a = parseAssumedRoleArn(actual);
   if (!e || !a) return false;
-  return e.partition === a.partition && e.account === a.account && e.name.toLowerCase() === a.roleName.toLowerCase();
+  return (
+    e.partition === a.partition &&
+    e.account === a.account &&
+    e.name.toLowerCase() === a.roleName.toLowerCase()
+  );
 }
 
 /** `arn:<partition>:iam::<account>:role/<name>` from an assumed-role ARN (no path: STS does not report it). */

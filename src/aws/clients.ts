@@ -33,7 +33,9 @@ import type { Association, AwsClientOptions, AwsClients, EksApi, IamApi, Role, S
 
 const METRIC = 'lanyard_aws_requests_total';
 
-function requestCounter(registry: Registry | undefined): Counter<'service' | 'operation' | 'code'> | undefined {
+function requestCounter(
+  registry: Registry | undefined,
+): Counter<'service' | 'operation' | 'code'> | undefined {
   if (!registry) return undefined;
   const existing = registry.getSingleMetric(METRIC);
   if (existing) return existing as Counter<'service' | 'operation' | 'code'>;
@@ -61,7 +63,14 @@ export function makeInstrument(registry: Registry | undefined, log: Logger): Ins
       const err = toAwsError(e, service, operation);
       counter?.inc({ service, operation, code: err.code });
       log.debug(
-        { service, operation, code: err.code, status: err.httpStatus, requestId: err.requestId, ms: Math.round(performance.now() - started) },
+        {
+          service,
+          operation,
+          code: err.code,
+          status: err.httpStatus,
+          requestId: err.requestId,
+          ms: Math.round(performance.now() - started),
+        },
         'aws call failed',
       );
       throw err;
@@ -79,8 +88,22 @@ function credentialProvider(o: AwsClientOptions): AwsCredentialIdentityProvider 
 }
 
 function toAssociation(a: PodIdentityAssociation | undefined, operation: string): Association {
-  if (!a?.associationId || !a.associationArn || !a.clusterName || !a.namespace || !a.serviceAccount || !a.roleArn) {
-    throw new AwsError('response carries no complete association', 'InvalidResponse', 200, false, 'eks', operation);
+  if (
+    !a?.associationId ||
+    !a.associationArn ||
+    !a.clusterName ||
+    !a.namespace ||
+    !a.serviceAccount ||
+    !a.roleArn
+  ) {
+    throw new AwsError(
+      'response carries no complete association',
+      'InvalidResponse',
+      200,
+      false,
+      'eks',
+      operation,
+    );
   }
   return {
     associationId: a.associationId,
@@ -108,7 +131,8 @@ function decodePolicy(doc: string | undefined): string {
 }
 
 function toRole(r: SdkRole | undefined, operation: string): Role {
-  if (!r?.RoleName || !r.Arn) throw new AwsError('response carries no role', 'InvalidResponse', 200, false, 'iam', operation);
+  if (!r?.RoleName || !r.Arn)
+    throw new AwsError('response carries no role', 'InvalidResponse', 200, false, 'iam', operation);
   return {
     roleName: r.RoleName,
     roleId: r.RoleId ?? '',
@@ -129,7 +153,11 @@ export function createAwsClients(o: AwsClientOptions): AwsClients {
     credentials,
     maxAttempts: o.maxAttempts ?? 3,
     retryMode: 'standard',
-    requestHandler: { requestTimeout: o.requestTimeoutMs ?? 10_000, throwOnRequestTimeout: true, connectionTimeout: 5_000 },
+    requestHandler: {
+      requestTimeout: o.requestTimeoutMs ?? 10_000,
+      throwOnRequestTimeout: true,
+      connectionTimeout: 5_000,
+    },
   } as const;
   const withEndpoint = (svc: 'eks' | 'sts' | 'iam') => {
     const url = endpoint(svc);
@@ -158,7 +186,9 @@ export function createAwsClients(o: AwsClientOptions): AwsClients {
       }),
     describe: (clusterName, associationId) =>
       instrument('eks', 'DescribePodIdentityAssociation', async () => {
-        const out = await eksClient.send(new DescribePodIdentityAssociationCommand({ clusterName, associationId }));
+        const out = await eksClient.send(
+          new DescribePodIdentityAssociationCommand({ clusterName, associationId }),
+        );
         return toAssociation(out.association, 'DescribePodIdentityAssociation');
       }),
     list: (clusterName, filter) =>
@@ -231,13 +261,29 @@ export function createAwsClients(o: AwsClientOptions): AwsClients {
         );
         // Only the ARN leaves this function; out.Credentials is dropped with `out`.
         const arn = out.AssumedRoleUser?.Arn;
-        if (!arn) throw new AwsError('response carries no AssumedRoleUser', 'InvalidResponse', 200, false, 'sts', 'AssumeRoleWithWebIdentity');
+        if (!arn)
+          throw new AwsError(
+            'response carries no AssumedRoleUser',
+            'InvalidResponse',
+            200,
+            false,
+            'sts',
+            'AssumeRoleWithWebIdentity',
+          );
         return { assumedRoleArn: arn };
       }),
     getCallerIdentity: () =>
       instrument('sts', 'GetCallerIdentity', async () => {
         const out = await stsClient.send(new GetCallerIdentityCommand({}));
-        if (!out.Arn) throw new AwsError('response carries no Arn', 'InvalidResponse', 200, false, 'sts', 'GetCallerIdentity');
+        if (!out.Arn)
+          throw new AwsError(
+            'response carries no Arn',
+            'InvalidResponse',
+            200,
+            false,
+            'sts',
+            'GetCallerIdentity',
+          );
         return { arn: out.Arn, account: out.Account ?? '', userId: out.UserId ?? '' };
       }),
   };
@@ -255,14 +301,18 @@ export function createAwsClients(o: AwsClientOptions): AwsClients {
         return toRole(out.Role, 'CreateRole');
       }),
     getRole: (roleName) =>
-      instrument('iam', 'GetRole', async () => toRole((await iamClient.send(new GetRoleCommand({ RoleName: roleName }))).Role, 'GetRole')),
+      instrument('iam', 'GetRole', async () =>
+        toRole((await iamClient.send(new GetRoleCommand({ RoleName: roleName }))).Role, 'GetRole'),
+      ),
     deleteRole: (roleName) =>
       instrument('iam', 'DeleteRole', async () => {
         await iamClient.send(new DeleteRoleCommand({ RoleName: roleName }));
       }),
     updateAssumeRolePolicy: (roleName, policyDocument) =>
       instrument('iam', 'UpdateAssumeRolePolicy', async () => {
-        await iamClient.send(new UpdateAssumeRolePolicyCommand({ RoleName: roleName, PolicyDocument: policyDocument }));
+        await iamClient.send(
+          new UpdateAssumeRolePolicyCommand({ RoleName: roleName, PolicyDocument: policyDocument }),
+        );
       }),
     createOpenIDConnectProvider: (i) =>
       instrument('iam', 'CreateOpenIDConnectProvider', async () => {
@@ -274,7 +324,14 @@ export function createAwsClients(o: AwsClientOptions): AwsClients {
           }),
         );
         if (!out.OpenIDConnectProviderArn) {
-          throw new AwsError('response carries no provider ARN', 'InvalidResponse', 200, false, 'iam', 'CreateOpenIDConnectProvider');
+          throw new AwsError(
+            'response carries no provider ARN',
+            'InvalidResponse',
+            200,
+            false,
+            'iam',
+            'CreateOpenIDConnectProvider',
+          );
         }
         return { arn: out.OpenIDConnectProviderArn };
       }),

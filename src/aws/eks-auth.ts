@@ -17,16 +17,30 @@ interface RawResponse {
   body: string;
 }
 
-function send(url: URL, agent: http.Agent, headers: Record<string, string>, body: string, timeoutMs: number): Promise<RawResponse> {
+function send(
+  url: URL,
+  agent: http.Agent,
+  headers: Record<string, string>,
+  body: string,
+  timeoutMs: number,
+): Promise<RawResponse> {
   const mod = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     const req = mod.request(url, { method: 'POST', headers, agent, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+        }),
+      );
       res.on('error', reject);
     });
-    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'TimeoutError' })));
+    req.on('timeout', () =>
+      req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'TimeoutError' })),
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -43,13 +57,22 @@ function errorFrom(res: RawResponse): AwsError {
   }
   const code = (header.split(':')[0] || parsed.__type?.split('#').pop() || `Http${res.status}`).trim();
   const message = parsed.message ?? parsed.Message ?? res.body.slice(0, 200);
-  const requestId = String(res.headers['x-amzn-requestid'] ?? res.headers['x-amz-request-id'] ?? '') || undefined;
+  const requestId =
+    String(res.headers['x-amzn-requestid'] ?? res.headers['x-amz-request-id'] ?? '') || undefined;
   const retryable = isThrottling(code, res.status) || res.status >= 500;
   return new AwsError(message, code, res.status, retryable, 'eks-auth', OPERATION, requestId);
 }
 
 function parseExchange(body: string): PodIdentityExchange {
-  const bad = () => new AwsError('malformed AssumeRoleForPodIdentity response', 'InvalidResponse', 200, false, 'eks-auth', OPERATION);
+  const bad = () =>
+    new AwsError(
+      'malformed AssumeRoleForPodIdentity response',
+      'InvalidResponse',
+      200,
+      false,
+      'eks-auth',
+      OPERATION,
+    );
   let j: {
     subject?: { namespace?: string; serviceAccount?: string };
     podIdentityAssociation?: { associationId?: string; associationArn?: string };
@@ -82,8 +105,14 @@ export function createEksAuthClient(o: {
   instrument: Instrument;
 }): EksAuthApi & { destroy(): void } {
   const base = new URL(o.endpoint ?? `https://eks-auth.${o.region}.api.aws`);
-  const agent = base.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
-  const signer = new SignatureV4({ service: 'eks-auth', region: o.region, credentials: o.credentials, sha256: Sha256 });
+  const agent =
+    base.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+  const signer = new SignatureV4({
+    service: 'eks-auth',
+    region: o.region,
+    credentials: o.credentials,
+    sha256: Sha256,
+  });
 
   async function attempt(clusterName: string, token: string): Promise<PodIdentityExchange> {
     const path = `${base.pathname.replace(/\/$/, '')}/clusters/${encodeURIComponent(clusterName)}/assume-role-for-pod-identity`;
@@ -95,7 +124,11 @@ export function createEksAuthClient(o: {
       ...(base.port ? { port: Number(base.port) } : {}),
       path,
       query: {},
-      headers: { host: base.host, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) },
+      headers: {
+        host: base.host,
+        'content-type': 'application/json',
+        'content-length': String(Buffer.byteLength(body)),
+      },
       body,
     });
     const url = new URL(path, base);

@@ -3,7 +3,11 @@ import { AwsError, toAwsError } from './errors.ts';
 
 // Shapes as the SDK v3 and Node produce them.
 const sdk = (name: string, status: number, message = 'm', requestId = 'req-1') =>
-  Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status, requestId }, $fault: status >= 500 ? 'server' : 'client' });
+  Object.assign(new Error(message), {
+    name,
+    $metadata: { httpStatusCode: status, requestId },
+    $fault: status >= 500 ? 'server' : 'client',
+  });
 
 describe('toAwsError (verification.md §3.1 error classes)', () => {
   const rows: Array<[string, unknown, string, number, boolean]> = [
@@ -16,22 +20,52 @@ describe('toAwsError (verification.md §3.1 error classes)', () => {
     ['throttling awsQuery (400)', sdk('Throttling', 400), 'Throttling', 400, true],
     ['server exception', sdk('ServerException', 500), 'ServerException', 500, true],
     ['503 without a modelled code', sdk('ServiceUnavailable', 503), 'ServiceUnavailable', 503, true],
-    ['connection reset', Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), 'ECONNRESET', 0, true],
-    ['connection refused', Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), 'ECONNREFUSED', 0, true],
-    ['SDK request timeout', Object.assign(new Error('timed out'), { name: 'TimeoutError' }), 'TimeoutError', 0, true],
+    [
+      'connection reset',
+      Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }),
+      'ECONNRESET',
+      0,
+      true,
+    ],
+    [
+      'connection refused',
+      Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }),
+      'ECONNREFUSED',
+      0,
+      true,
+    ],
+    [
+      'SDK request timeout',
+      Object.assign(new Error('timed out'), { name: 'TimeoutError' }),
+      'TimeoutError',
+      0,
+      true,
+    ],
     ['unknown http error', sdk('Error', 418), 'Http418', 418, false],
     ['not an error at all', undefined, 'UnknownError', 0, false],
   ];
   it.each(rows)('%s', (_n, input, code, status, retryable) => {
     const e = toAwsError(input, 'eks', 'Op');
     expect(e).toBeInstanceOf(AwsError);
-    expect([e.code, e.httpStatus, e.retryable, e.service, e.operation]).toEqual([code, status, retryable, 'eks', 'Op']);
+    expect([e.code, e.httpStatus, e.retryable, e.service, e.operation]).toEqual([
+      code,
+      status,
+      retryable,
+      'eks',
+      'Op',
+    ]);
   });
 
   it('keeps the request id and describes itself for conditions and Events', () => {
-    const e = toAwsError(sdk('ResourceInUseException', 409, 'Association already exists: a-0123456789abcdefg', 'rid-9'), 'eks', 'CreatePodIdentityAssociation');
+    const e = toAwsError(
+      sdk('ResourceInUseException', 409, 'Association already exists: a-0123456789abcdefg', 'rid-9'),
+      'eks',
+      'CreatePodIdentityAssociation',
+    );
     expect(e.requestId).toBe('rid-9');
-    expect(e.describe()).toBe('ResourceInUseException: Association already exists: a-0123456789abcdefg (request id rid-9)');
+    expect(e.describe()).toBe(
+      'ResourceInUseException: Association already exists: a-0123456789abcdefg (request id rid-9)',
+    );
   });
 
   it('returns an AwsError unchanged', () => {

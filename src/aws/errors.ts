@@ -89,5 +89,13 @@ export function toAwsError(e: unknown, service: string, operation: string): AwsE
   let code = err.code ?? cause.code ?? err.Code ?? err.name ?? 'UnknownError';
   if (code === 'Error' || code === 'UnknownError') code = httpStatus ? `Http${httpStatus}` : 'UnknownError';
   const message = (err.message || cause.message || code).replace(/\s+/g, ' ').trim();
-  return new AwsError(message, code, httpStatus, isRetryable(code, httpStatus), service, operation, err.$metadata?.requestId);
+  return new AwsError(
+    message,
+    code,
+    httpStatus,
+    isRetryable(code, httpStatus),
+    service,
+    operation,
+    err.$metadata?.requestId,
+  );
 }

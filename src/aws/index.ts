@@ -3,7 +3,7 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from '../runtime/log.ts';
 
-export { AwsError, isAwsError } from './errors.ts';
+export { AwsError, isAwsError, isThrottling } from './errors.ts';
 export { createAwsClients } from './clients.ts';
 export * from './arn.ts';
 
@@ -77,7 +77,10 @@ export interface EksApi {
   createPodIdentityAssociation(input: CreateAssociationInput): Promise<Association>;
   describe(clusterName: string, associationId: string): Promise<Association>;
   /** Every page; filters are optional. */
-  list(clusterName: string, filter?: { namespace?: string; serviceAccount?: string }): Promise<AssociationSummary[]>;
+  list(
+    clusterName: string,
+    filter?: { namespace?: string; serviceAccount?: string },
+  ): Promise<AssociationSummary[]>;
   update(input: UpdateAssociationInput): Promise<Association>;
   delete(clusterName: string, associationId: string): Promise<void>;
   tagResource(arn: string, tags: Record<string, string>): Promise<void>;
@@ -122,7 +125,11 @@ export interface IamApi {
   getRole(roleName: string): Promise<Role>;
   deleteRole(roleName: string): Promise<void>;
   updateAssumeRolePolicy(roleName: string, policyDocument: string): Promise<void>;
-  createOpenIDConnectProvider(input: { url: string; clientIds: string[]; thumbprints?: string[] }): Promise<{ arn: string }>;
+  createOpenIDConnectProvider(input: {
+    url: string;
+    clientIds: string[];
+    thumbprints?: string[];
+  }): Promise<{ arn: string }>;
   listOpenIDConnectProviders(): Promise<string[]>;
   deleteOpenIDConnectProvider(arn: string): Promise<void>;
 }

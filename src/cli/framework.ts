@@ -3,7 +3,7 @@
 // mapping, and the doctor-check registry. Capabilities register through the `Cli` object; see src/cli/README.md.
 import { Command, Option } from 'commander';
 import type { Json, KubeClient, KubeClientOptions, RequestLogger } from '../kube/client.ts';
-import { createKubeClient, KubeApiError } from '../kube/client.ts';
+import { KubeApiError } from '../kube/client.ts';
 import {
   CliConfigError,
   loadCliSettings,
@@ -110,7 +110,7 @@ export interface VerbHandler {
   args?: string;
   /** Adds the noun's own flags. */
   options?: (cmd: Command) => void;
-  /** -o values the command refuses, with the reason, checked before any request. */
+  /** Runs the command: returns its exit code (nothing means 0) or throws a CliError. */
   run(ctx: Context, args: string[], opts: Record<string, unknown>): Promise<number | void>;
 }
 

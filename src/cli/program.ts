@@ -20,7 +20,7 @@ export function buildProgram(io: CliIO = processIO()): Command {
   registerProjectsCli(cli);
   registerPromotionsCli(cli);
   registerWebhookCommand(program);
-  registerControllerCommands(program);
+  registerControllerCommands(cli);
   registerUpCommand(program);
   return program;
 }

@@ -1,17 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { Command } from 'commander';
-import { addAssociationOptions, associationConfigFrom } from './associations.ts';
+import { associationConfigFrom } from './associations.ts';
 import { CliError } from '../cli/exit.ts';
-
-function parse(args: string[]) {
-  const cmd = addAssociationOptions(new Command('controller').exitOverride());
-  cmd.parse(args, { from: 'user' });
-  return associationConfigFrom(cmd.opts());
-}
 
 describe('association flags', () => {
   it('defaults', () => {
-    expect(parse(['--cluster-name', 'prod-eu'])).toEqual({
+    expect(associationConfigFrom({ clusterName: 'prod-eu' })).toEqual({
       clusterName: 'prod-eu',
       workers: 16,
       resyncMs: 600_000,
@@ -22,28 +15,47 @@ describe('association flags', () => {
     });
   });
   it('parses every flag', () => {
-    const c = parse([
-      '--cluster-name=c1',
-      '--association-workers=4',
-      '--association-resync=2s',
-      '--role-propagation-timeout=1m30s',
-      '--observe-ack-associations=false',
-      '--association-probe=false',
-      '--probe-image=example.com/pause:1',
-    ]);
-    expect(c).toMatchObject({ workers: 4, resyncMs: 2000, rolePropagationTimeoutMs: 90_000, observeAck: 'false', probe: false });
+    const c = associationConfigFrom({
+      clusterName: 'c1',
+      associationWorkers: '4',
+      associationResync: '2s',
+      rolePropagationTimeout: '1m30s',
+      observeAckAssociations: 'false',
+      associationProbe: 'false',
+      probeImage: 'example.com/pause:1',
+    });
+    expect(c).toEqual({
+      clusterName: 'c1',
+      workers: 4,
+      resyncMs: 2000,
+      rolePropagationTimeoutMs: 90_000,
+      observeAck: 'false',
+      probe: false,
+      probeImage: 'example.com/pause:1',
+    });
   });
   it.each([
-    [[], '--cluster-name is required'],
-    [['--cluster-name', '-bad'], 'invalid --cluster-name "-bad"'],
-    [['--cluster-name', 'c', '--association-workers', '0'], 'invalid --association-workers "0"'],
-    [['--cluster-name', 'c', '--association-resync', '10'], 'invalid --association-resync "10"'],
-    [['--cluster-name', 'c', '--role-propagation-timeout', 'soon'], 'invalid --role-propagation-timeout "soon"'],
-  ])('refuses %j', (args, message) => {
-    expect(() => parse(args)).toThrowError(CliError);
-    expect(() => parse(args)).toThrowError(message);
+    [{}, '--cluster-name is required'],
+    [{ clusterName: '-bad' }, 'invalid --cluster-name "-bad"'],
+    [{ clusterName: 'c', associationWorkers: '0' }, 'invalid --association-workers "0"'],
+    [{ clusterName: 'c', associationWorkers: '2.5' }, 'invalid --association-workers "2.5"'],
+    [{ clusterName: 'c', associationResync: '10' }, 'invalid --association-resync "10"'],
+    [{ clusterName: 'c', rolePropagationTimeout: 'soon' }, 'invalid --role-propagation-timeout "soon"'],
+    [{ clusterName: 'c', observeAckAssociations: 'maybe' }, 'invalid --observe-ack-associations "maybe"'],
+    [{ clusterName: 'c', associationProbe: 'yes' }, 'invalid --association-probe "yes"'],
+    [{ clusterName: 'c', probeImage: 'a b' }, 'invalid --probe-image "a b"'],
+  ])('refuses %j as a usage error', (opts, message) => {
+    let err: unknown;
+    try {
+      associationConfigFrom(opts);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(CliError);
+    expect((err as CliError).exitCode).toBe(2);
+    expect((err as CliError).message).toContain(message);
   });
   it('is frozen', () => {
-    expect(Object.isFrozen(parse(['--cluster-name', 'c']))).toBe(true);
+    expect(Object.isFrozen(associationConfigFrom({ clusterName: 'c' }))).toBe(true);
   });
 });

@@ -1,6 +1,6 @@
 // Flags of the association controller (verification.md §3, §4, §10) -> one validated, frozen config. The
-// `lanyard controller` / `lanyard run` commands add these options and pass the parsed values here.
-import { Option, type Command } from 'commander';
+// `lanyard controller` / `lanyard run` flag parser (src/config/controller.ts) collects the raw values and passes them
+// here, keyed by the camelCase flag name.
 import { CliError, EXIT } from '../cli/exit.ts';
 import { parseDuration } from './cli.ts';
 
@@ -27,35 +27,6 @@ export const ASSOCIATION_DEFAULTS = {
 };
 
 const CLUSTER_NAME = /^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/;
-
-export function addAssociationOptions(cmd: Command): Command {
-  return cmd
-    .addOption(new Option('--cluster-name <name>', 'EKS cluster of associations that set no spec.clusterName'))
-    .addOption(
-      new Option('--association-workers <n>', 'associations reconciled in parallel').default(
-        String(ASSOCIATION_DEFAULTS.workers),
-      ),
-    )
-    .addOption(
-      new Option('--association-resync <duration>', 'period after which an in-sync association is checked for drift')
-        .default(ASSOCIATION_DEFAULTS.resync),
-    )
-    .addOption(
-      new Option('--role-propagation-timeout <duration>', 'how long "role does not exist" is retried before RoleNotFound')
-        .default(ASSOCIATION_DEFAULTS.rolePropagationTimeout),
-    )
-    .addOption(
-      new Option('--observe-ack-associations <mode>', 'read ACK PodIdentityAssociation objects (auto: while the CRD is served)')
-        .choices(['auto', 'true', 'false'])
-        .default(ASSOCIATION_DEFAULTS.observeAck),
-    )
-    .addOption(
-      new Option('--association-probe <bool>', 'verify each association through a gated probe Pod')
-        .choices(['true', 'false'])
-        .default(String(ASSOCIATION_DEFAULTS.probe)),
-    )
-    .addOption(new Option('--probe-image <image>', 'image of probe Pods (never pulled)').default(ASSOCIATION_DEFAULTS.probeImage));
-}
 
 function usage(message: string): never {
   throw new CliError(message, EXIT.usage);

@@ -22,6 +22,8 @@ export interface PromotionConfig {
   annotationPrefix: string;
   /** Period of the orphan-pod sweep (also run at start-up). */
   orphanSweepMs: number;
+  /** Pods younger than this are never swept (their Promotion may not be in the cache yet). */
+  orphanGraceMs: number;
 }
 
 /** The controller image, used for the `done` container unless --promotion-done-image says otherwise. */
@@ -60,7 +62,7 @@ function usage(message: string): never {
 export function promotionConfigFrom(
   flags: Readonly<Record<string, string | undefined>>,
   env: Readonly<Record<string, string | undefined>> = {},
-  overrides: Partial<Pick<PromotionConfig, 'orphanSweepMs'>> = {},
+  overrides: Partial<Pick<PromotionConfig, 'orphanSweepMs' | 'orphanGraceMs'>> = {},
 ): Readonly<PromotionConfig> {
   const value = (flag: string, fallback: string): string => flags[flag] ?? env[envName(flag)] ?? fallback;
   const get = (flag: keyof typeof PROMOTION_DEFAULTS) => value(flag, PROMOTION_DEFAULTS[flag]);
@@ -114,5 +116,6 @@ export function promotionConfigFrom(
     awsRegion,
     annotationPrefix,
     orphanSweepMs: overrides.orphanSweepMs ?? 5 * 60_000,
+    orphanGraceMs: overrides.orphanGraceMs ?? 60_000,
   });
 }

@@ -15,6 +15,8 @@ import { startWebhook } from '../webhook/index.ts';
 import { createAdmissionGuard } from '../verification/admission-guard.ts';
 import { runVerify, verifyJson } from '../verification/verify.ts';
 import { startController } from './index.ts';
+import type { Cli } from '../cli/framework.ts';
+import { registerPolicyDoctor } from '../verification/doctor.ts';
 
 const CONTROLLER_HELP = `Usage: lanyard controller [flags]
 
@@ -125,7 +127,9 @@ export async function runVerifyCommand(opts: { expectedRole?: string; timeout: s
   return r.exitCode;
 }
 
-export function registerControllerCommands(program: Command): void {
+export function registerControllerCommands(cli: Cli): void {
+  const program = cli.program;
+  registerPolicyDoctor(cli);
   const raw = (name: string, description: string, run: (argv: string[]) => Promise<void>) =>
     program
       .command(name)

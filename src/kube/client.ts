@@ -209,12 +209,24 @@ class RawKubeClient implements KubeClient {
     });
   }
 
+  /**
+   * Like client-go, retries 429 Too Many Requests (priority-and-fairness load shedding, or a CRD's storage still
+   * initializing): the server did not process the request, so retrying is safe for every verb.
+   */
+  private async sendRetrying429(req: KubeRequest): Promise<KubeResponse> {
+    for (let attempt = 0; ; attempt++) {
+      const res = await this.send(req);
+      if (res.status !== 429 || attempt >= 5 || req.signal?.aborted) return res;
+      await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** attempt, 1000)));
+    }
+  }
+
   async raw<T = Json>(req: KubeRequest): Promise<KubeResponse<T>> {
-    return (await this.send(req)) as KubeResponse<T>;
+    return (await this.sendRetrying429(req)) as KubeResponse<T>;
   }
 
   async request<T = Json>(req: KubeRequest): Promise<T> {
-    const res = await this.send(req);
+    const res = await this.sendRetrying429(req);
     if (res.status < 200 || res.status >= 300) throw toApiError(req.method ?? 'GET', req.path, res);
     return res.body as T;
   }

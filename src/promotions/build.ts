@@ -94,7 +94,6 @@ class Invalid extends Error {
 
 const VAR_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const ENV_NAME_RE = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
-// eslint-disable-next-line no-control-regex
 const CONTROL_RE = /[\u0000-\u001f\u007f]/;
 
 /** Kubernetes keeps 4 KiB per container and 12 KiB per pod, split among the containers (steps + `done`). */
@@ -280,7 +279,6 @@ function build(input: BuildInput): BuildResult {
   const { serviceAccount, labels: extraLabels, annotations: extraAnnotations } = deco.value;
 
   const tpl = readStage(stage, s);
-  const n = tpl.steps.length;
 
   // Resolve every step first: a missing step is reported before anything that depends on it.
   const resolved = tpl.steps.map((st, i) => {

@@ -315,9 +315,11 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
     }
   }
 
-  async function afterTerminal(promo: Json): Promise<ReconcileResult> {
+  async function afterTerminal(promo: Json, lockReleased = false): Promise<ReconcileResult> {
     const stage = stages.store.get(`${promo.metadata.namespace}/${promo.spec?.stage}`);
-    if (stage?.status?.currentPromotion === promo.metadata.name) await releaseLock(promo, promo.status.phase, promo.status.finishedAt);
+    if (!lockReleased && stage?.status?.currentPromotion === promo.metadata.name) {
+      await releaseLock(promo, promo.status.phase, promo.status.finishedAt);
+    }
     const name = podName(promo.metadata.uid);
     if (!pods.store.has(`${agentNs}/${name}`)) return;
     const finished = Date.parse(promo.status?.finishedAt ?? '') || now();
@@ -444,7 +446,7 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
     });
     if (reading.deletePod) await deletePod(name, DELETE_GRACE_SECONDS);
     await releaseLock(updated, reading.phase, updated.status?.finishedAt);
-    return afterTerminal(updated);
+    return afterTerminal(updated, true);
   }
 
   async function reconcilePromotion(namespace: string, name: string): Promise<ReconcileResult> {
@@ -477,7 +479,9 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
     for (const p of promotions.store.values()) uids.add(p.metadata.uid);
     for (const pod of pods.store.values()) {
       const uid = pod.metadata.labels?.[LABEL_PROMOTION_UID];
-      if (uid && !uids.has(uid)) {
+      // A young pod may belong to a Promotion the cache has not shown yet.
+      const young = now() - Date.parse(pod.metadata.creationTimestamp ?? '') < config.orphanGraceMs;
+      if (uid && !uids.has(uid) && !young) {
         log.info({ pod: pod.metadata.name }, 'deleting orphaned promotion pod');
         await deletePod(pod.metadata.name, 0);
       }

@@ -11,8 +11,12 @@ import { AwsError, createAwsClients, type AwsClients } from '../../src/aws/index
 import { startAwsSimulator, type AwsSimulator } from '../../src/sandbox/aws-sim/index.ts';
 
 const probe = spawnSync('python3', ['-c', 'import moto.server'], { encoding: 'utf8' });
-const motoMissing = probe.status !== 0 ? `moto is not installed (python3 -c "import moto.server": ${(probe.stderr || probe.error?.message || '').trim().split('\n').at(-1)})` : '';
-if (motoMissing) process.stderr.write(`[wire] SKIPPED: ${motoMissing}; install it with: pip install 'moto[server]'\n`);
+const motoMissing =
+  probe.status !== 0
+    ? `moto is not installed (python3 -c "import moto.server": ${(probe.stderr || probe.error?.message || '').trim().split('\n').at(-1)})`
+    : '';
+if (motoMissing)
+  process.stderr.write(`[wire] SKIPPED: ${motoMissing}; install it with: pip install 'moto[server]'\n`);
 
 interface Exchange {
   status: number;
@@ -20,20 +24,25 @@ interface Exchange {
 }
 
 /** Loopback proxy that forwards byte-for-byte (the Host header included, so signatures still verify) and records answers. */
-async function recordingProxy(target: string): Promise<{ url: string; last(): Exchange; close(): Promise<void> }> {
+async function recordingProxy(
+  target: string,
+): Promise<{ url: string; last(): Exchange; close(): Promise<void> }> {
   const t = new URL(target);
   const seen: Exchange[] = [];
   const server = http.createServer((req, res) => {
-    const up = http.request({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
-      const chunks: Buffer[] = [];
-      r.on('data', (c: Buffer) => chunks.push(c));
-      r.on('end', () => {
-        const body = Buffer.concat(chunks);
-        seen.push({ status: r.statusCode ?? 0, body: body.toString('utf8') });
-        res.writeHead(r.statusCode ?? 502, r.headers);
-        res.end(body);
-      });
-    });
+    const up = http.request(
+      { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers },
+      (r) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => {
+          const body = Buffer.concat(chunks);
+          seen.push({ status: r.statusCode ?? 0, body: body.toString('utf8') });
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          res.end(body);
+        });
+      },
+    );
     up.on('error', () => res.destroy());
     req.pipe(up);
   });
@@ -41,7 +50,11 @@ async function recordingProxy(target: string): Promise<{ url: string; last(): Ex
   return {
     url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
     last: () => seen.at(-1)!,
-    close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -65,7 +78,13 @@ function leafPaths(xml: string): string[] {
 }
 
 /** Elements only moto sends: a lower-case duplicate of Error/Message, empty role fields, PackedPolicySize (AWS: only with session policies or tags). */
-const MOTO_ONLY = [/\/Error\/message$/, /\/RoleLastUsed/, /\/Tags\//, /\/Description$/, /\/PackedPolicySize$/];
+const MOTO_ONLY = [
+  /\/Error\/message$/,
+  /\/RoleLastUsed/,
+  /\/Tags\//,
+  /\/Description$/,
+  /\/PackedPolicySize$/,
+];
 /** Elements real STS documents for AssumeRoleWithWebIdentity that moto omits; the simulator sends them. */
 const AWS_ONLY = [/WithWebIdentityResult\/(SubjectFromWebIdentityToken|Provider|Audience)$/];
 
@@ -77,9 +96,18 @@ interface Step {
   arns: Record<string, string>;
 }
 
-const issuerKey = () => controlPlane().issuer.replace(/^https:\/\//, '').replace(/\/$/, '');
+const issuerKey = () =>
+  controlPlane()
+    .issuer.replace(/^https:\/\//, '')
+    .replace(/\/$/, '');
 
-async function runSequence(aws: AwsClients, proxy: { last(): Exchange }, token: string, roleName: string, ignore: RegExp[]): Promise<Step[]> {
+async function runSequence(
+  aws: AwsClients,
+  proxy: { last(): Exchange },
+  token: string,
+  roleName: string,
+  ignore: RegExp[],
+): Promise<Step[]> {
   const steps: Step[] = [];
   const step = async (name: string, fn: () => Promise<Record<string, string>>) => {
     let arns: Record<string, string> = {};
@@ -91,7 +119,13 @@ async function runSequence(aws: AwsClients, proxy: { last(): Exchange }, token: 
       code = e.code;
     }
     const ex = proxy.last();
-    steps.push({ name, status: ex.status, paths: leafPaths(ex.body).filter((p) => !ignore.some((r) => r.test(p))), ...(code ? { code } : {}), arns });
+    steps.push({
+      name,
+      status: ex.status,
+      paths: leafPaths(ex.body).filter((p) => !ignore.some((r) => r.test(p))),
+      ...(code ? { code } : {}),
+      arns,
+    });
   };
   const trust = JSON.stringify({
     Version: '2012-10-17',
@@ -110,14 +144,29 @@ async function runSequence(aws: AwsClients, proxy: { last(): Exchange }, token: 
     roleArn = r.arn;
     return { role: r.arn };
   });
-  await step('CreateRole (again)', async () => ({ role: (await aws.iam.createRole({ roleName, assumeRolePolicyDocument: trust })).arn }));
+  await step('CreateRole (again)', async () => ({
+    role: (await aws.iam.createRole({ roleName, assumeRolePolicyDocument: trust })).arn,
+  }));
   let providerArn = '';
   await step('CreateOpenIDConnectProvider', async () => {
-    providerArn = (await aws.iam.createOpenIDConnectProvider({ url: controlPlane().issuer, clientIds: ['sts.amazonaws.com'], thumbprints: ['9e99a48a9960b14926bb7f3b02e22da2b0ab7280'] })).arn;
+    providerArn = (
+      await aws.iam.createOpenIDConnectProvider({
+        url: controlPlane().issuer,
+        clientIds: ['sts.amazonaws.com'],
+        thumbprints: ['9e99a48a9960b14926bb7f3b02e22da2b0ab7280'],
+      })
+    ).arn;
     return { provider: providerArn };
   });
   await step('AssumeRoleWithWebIdentity', async () => ({
-    assumed: (await aws.sts.assumeRoleWithWebIdentity({ roleArn, sessionName: 'wire-session', token, durationSeconds: 900 })).assumedRoleArn,
+    assumed: (
+      await aws.sts.assumeRoleWithWebIdentity({
+        roleArn,
+        sessionName: 'wire-session',
+        token,
+        durationSeconds: 900,
+      })
+    ).assumedRoleArn,
   }));
   await step('GetCallerIdentity', async () => ({ caller: (await aws.sts.getCallerIdentity()).arn }));
   await step('DeleteRole', async () => {
@@ -140,82 +189,142 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-describe.skipIf(Boolean(motoMissing))(`STS/IAM wire shapes: simulator vs moto${motoMissing ? ` (skipped: ${motoMissing})` : ''}`, () => {
-  let moto: ChildProcess | undefined;
-  let motoUrl = '';
-  let sim: AwsSimulator;
-  let token = '';
-  let ns = '';
+describe.skipIf(Boolean(motoMissing))(
+  `STS/IAM wire shapes: simulator vs moto${motoMissing ? ` (skipped: ${motoMissing})` : ''}`,
+  () => {
+    let moto: ChildProcess | undefined;
+    let motoUrl = '';
+    let sim: AwsSimulator;
+    let token = '';
+    let ns = '';
 
-  beforeAll(async () => {
-    const port = await freePort();
-    moto = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
-    motoUrl = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const up = await fetch(`${motoUrl}/moto-api/`).then((r) => r.ok, () => false);
-      if (up) break;
-      if (Date.now() > deadline || moto.exitCode !== null) throw new Error(`moto server did not start on ${motoUrl}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    sim = await startAwsSimulator({ port: 0, seed: 11 });
-    // The simulator fetches the issuer's JWKS over https: it must trust the control plane's CA (moto never fetches).
-    sim.control.registerCluster({ name: 'wire', issuer: controlPlane().issuer, caBundle: controlPlane().caPem });
-    const kube = await adminClient();
-    ns = await newNamespace(kube, 'wire');
-    await kube.create(`/api/v1/namespaces/${ns}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'app' } });
-    const pod = (await kube.create(`/api/v1/namespaces/${ns}/pods`, {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'app' },
-      spec: { serviceAccountName: 'app', automountServiceAccountToken: false, containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }] },
-    })) as { metadata: { name: string; uid: string } };
-    const tr = (await kube.create(`/api/v1/namespaces/${ns}/serviceaccounts/app/token`, {
-      apiVersion: 'authentication.k8s.io/v1',
-      kind: 'TokenRequest',
-      spec: { audiences: ['sts.amazonaws.com'], expirationSeconds: 600, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name, uid: pod.metadata.uid } },
-    })) as { status: { token: string } };
-    token = tr.status.token;
-  });
-
-  afterAll(async () => {
-    if (ns) await (await adminClient()).delete(`/api/v1/namespaces/${ns}`).catch(() => undefined);
-    moto?.kill('SIGTERM');
-    await sim?.close();
-  });
-
-  it('answers the same sequence with the same statuses, element paths, ARN formats and error codes', async () => {
-    const run = async (endpoint: string, credentials: { accessKeyId: string; secretAccessKey: string }, ignore: RegExp[]) => {
-      const proxy = await recordingProxy(endpoint);
-      const aws = createAwsClients({ region: 'us-east-1', endpointUrl: proxy.url, credentials, log: silentLogger(), maxAttempts: 1 });
-      try {
-        return await runSequence(aws, proxy, token, `wire-${Date.now().toString(36)}`, ignore);
-      } finally {
-        aws.destroy();
-        await proxy.close();
+    beforeAll(async () => {
+      const port = await freePort();
+      moto = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
+        stdio: 'ignore',
+      });
+      motoUrl = `http://127.0.0.1:${port}`;
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const up = await fetch(`${motoUrl}/moto-api/`).then(
+          (r) => r.ok,
+          () => false,
+        );
+        if (up) break;
+        if (Date.now() > deadline || moto.exitCode !== null)
+          throw new Error(`moto server did not start on ${motoUrl}`);
+        await new Promise((r) => setTimeout(r, 200));
       }
-    };
-    const onSim = await run(sim.url, sim.control.adminCredentials, AWS_ONLY);
-    const onMoto = await run(motoUrl, { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' }, MOTO_ONLY);
-
-    expect(onSim.map((s) => s.name)).toEqual(onMoto.map((s) => s.name));
-    for (const [i, s] of onSim.entries()) {
-      const m = onMoto[i]!;
-      expect({ step: s.name, status: s.status, code: s.code, paths: s.paths }).toEqual({ step: m.name, status: m.status, code: m.code, paths: m.paths });
-    }
-    expect(onSim.map((s) => s.code)).toEqual([undefined, 'EntityAlreadyExists', undefined, undefined, undefined, undefined, 'NoSuchEntity']);
-
-    const formats = (peer: 'sim' | 'moto'): Record<string, RegExp> => ({
-      role: /^arn:aws:iam::\d{12}:role\/wire\/wire-[a-z0-9]+$/,
-      provider: new RegExp(`^arn:aws:iam::\\d{12}:oidc-provider/${issuerKey().replace(/[.]/g, '\\.')}$`),
-      assumed: /^arn:aws:sts::\d{12}:assumed-role\/wire-[a-z0-9]+\/wire-session$/,
-      // AWS answers arn:aws:iam::<account>:user/<name> for an IAM user; moto, with no such user, answers a fixed
-      // arn:aws:sts::<account>:user/moto (a known moto quirk), so only the simulator is held to the AWS form.
-      caller: peer === 'sim' ? /^arn:aws:iam::\d{12}:user\/lanyard-sim-admin$/ : /^arn:aws:(iam|sts)::\d{12}:user\/[\w+=,.@-]+$/,
+      sim = await startAwsSimulator({ port: 0, seed: 11 });
+      // The simulator fetches the issuer's JWKS over https: it must trust the control plane's CA (moto never fetches).
+      sim.control.registerCluster({
+        name: 'wire',
+        issuer: controlPlane().issuer,
+        caBundle: controlPlane().caPem,
+      });
+      const kube = await adminClient();
+      ns = await newNamespace(kube, 'wire');
+      await kube.create(`/api/v1/namespaces/${ns}/serviceaccounts`, {
+        apiVersion: 'v1',
+        kind: 'ServiceAccount',
+        metadata: { name: 'app' },
+      });
+      const pod = (await kube.create(`/api/v1/namespaces/${ns}/pods`, {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'app' },
+        spec: {
+          serviceAccountName: 'app',
+          automountServiceAccountToken: false,
+          containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }],
+        },
+      })) as { metadata: { name: string; uid: string } };
+      const tr = (await kube.create(`/api/v1/namespaces/${ns}/serviceaccounts/app/token`, {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: {
+          audiences: ['sts.amazonaws.com'],
+          expirationSeconds: 600,
+          boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name, uid: pod.metadata.uid },
+        },
+      })) as { status: { token: string } };
+      token = tr.status.token;
     });
-    for (const [peer, steps] of [['sim', onSim], ['moto', onMoto]] as const) {
-      for (const s of steps) for (const [k, v] of Object.entries(s.arns)) expect(v, `${peer} ${s.name} ${k}`).toMatch(formats(peer)[k]!);
-    }
-    expect(onSim.flatMap((s) => Object.keys(s.arns))).toEqual(onMoto.flatMap((s) => Object.keys(s.arns)));
-  });
-});
+
+    afterAll(async () => {
+      if (ns) await (await adminClient()).delete(`/api/v1/namespaces/${ns}`).catch(() => undefined);
+      moto?.kill('SIGTERM');
+      await sim?.close();
+    });
+
+    it('answers the same sequence with the same statuses, element paths, ARN formats and error codes', async () => {
+      const run = async (
+        endpoint: string,
+        credentials: { accessKeyId: string; secretAccessKey: string },
+        ignore: RegExp[],
+      ) => {
+        const proxy = await recordingProxy(endpoint);
+        const aws = createAwsClients({
+          region: 'us-east-1',
+          endpointUrl: proxy.url,
+          credentials,
+          log: silentLogger(),
+          maxAttempts: 1,
+        });
+        try {
+          return await runSequence(aws, proxy, token, `wire-${Date.now().toString(36)}`, ignore);
+        } finally {
+          aws.destroy();
+          await proxy.close();
+        }
+      };
+      const onSim = await run(sim.url, sim.control.adminCredentials, AWS_ONLY);
+      const onMoto = await run(
+        motoUrl,
+        { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' },
+        MOTO_ONLY,
+      );
+
+      expect(onSim.map((s) => s.name)).toEqual(onMoto.map((s) => s.name));
+      for (const [i, s] of onSim.entries()) {
+        const m = onMoto[i]!;
+        expect({ step: s.name, status: s.status, code: s.code, paths: s.paths }).toEqual({
+          step: m.name,
+          status: m.status,
+          code: m.code,
+          paths: m.paths,
+        });
+      }
+      expect(onSim.map((s) => s.code)).toEqual([
+        undefined,
+        'EntityAlreadyExists',
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        'NoSuchEntity',
+      ]);
+
+      const formats = (peer: 'sim' | 'moto'): Record<string, RegExp> => ({
+        role: /^arn:aws:iam::\d{12}:role\/wire\/wire-[a-z0-9]+$/,
+        provider: new RegExp(`^arn:aws:iam::\\d{12}:oidc-provider/${issuerKey().replace(/[.]/g, '\\.')}$`),
+        assumed: /^arn:aws:sts::\d{12}:assumed-role\/wire-[a-z0-9]+\/wire-session$/,
+        // AWS answers arn:aws:iam::<account>:user/<name> for an IAM user; moto, with no such user, answers a fixed
+        // arn:aws:sts::<account>:user/moto (a known moto quirk), so only the simulator is held to the AWS form.
+        caller:
+          peer === 'sim'
+            ? /^arn:aws:iam::\d{12}:user\/lanyard-sim-admin$/
+            : /^arn:aws:(iam|sts)::\d{12}:user\/[\w+=,.@-]+$/,
+      });
+      for (const [peer, steps] of [
+        ['sim', onSim],
+        ['moto', onMoto],
+      ] as const) {
+        for (const s of steps)
+          for (const [k, v] of Object.entries(s.arns))
+            expect(v, `${peer} ${s.name} ${k}`).toMatch(formats(peer)[k]!);
+      }
+      expect(onSim.flatMap((s) => Object.keys(s.arns))).toEqual(onMoto.flatMap((s) => Object.keys(s.arns)));
+    });
+  },
+);

@@ -1,7 +1,14 @@
 // The AWS simulator (verification.md §14): test and sandbox infrastructure, never started by the product commands.
 import type { Logger } from '../../runtime/log.ts';
 import { silentLogger } from '../../runtime/log.ts';
-import { SimError, type Cluster, type SimConfig, type SimLogEntry, type FaultSpec, type VisibilityApi } from './model.ts';
+import {
+  SimError,
+  type Cluster,
+  type SimConfig,
+  type SimLogEntry,
+  type FaultSpec,
+  type VisibilityApi,
+} from './model.ts';
 import { startServer } from './server.ts';
 import { ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY, AwsSim, type AssociationControlView } from './sim.ts';
 
@@ -26,7 +33,10 @@ export interface AwsSimControl {
   /** Registers a cluster whose tokens eks-auth (and STS, when IAM has a provider for the issuer) verify. */
   registerCluster(c: { name: string; issuer: string; caBundle?: string }): Cluster;
   /** Replaces the consistency and fault configuration; `count` faults restart. */
-  configure(c: { visibility?: Partial<Record<VisibilityApi, [number, number]>>; faults?: FaultSpec[] }): SimConfig;
+  configure(c: {
+    visibility?: Partial<Record<VisibilityApi, [number, number]>>;
+    faults?: FaultSpec[];
+  }): SimConfig;
   association(id: string): AssociationControlView | undefined;
   /** Makes the latest version of an association visible to every API now. */
   makeVisible(id: string): boolean;
@@ -44,7 +54,12 @@ export interface AwsSimulator {
 }
 
 function controlError(e: unknown) {
-  if (e instanceof SimError) return { status: e.status, contentType: 'application/json', body: JSON.stringify({ code: e.code, message: e.message }) };
+  if (e instanceof SimError)
+    return {
+      status: e.status,
+      contentType: 'application/json',
+      body: JSON.stringify({ code: e.code, message: e.message }),
+    };
   throw e;
 }
 
@@ -67,12 +82,19 @@ export async function startAwsSimulator(o: AwsSimulatorOptions): Promise<AwsSimu
     makeRoleVisible: (name) => sim.makeRoleVisible(name, Date.now()),
     log: (f) =>
       sim.entries.filter(
-        (e) => (!f?.service || e.service === f.service) && (!f?.operation || e.operation === f.operation) && (!f?.since || e.time >= f.since),
+        (e) =>
+          (!f?.service || e.service === f.service) &&
+          (!f?.operation || e.operation === f.operation) &&
+          (!f?.since || e.time >= f.since),
       ),
     reset: () => sim.reset(),
   };
 
-  const json = (status: number, v: unknown) => ({ status, contentType: 'application/json', body: JSON.stringify(v) });
+  const json = (status: number, v: unknown) => ({
+    status,
+    contentType: 'application/json',
+    body: JSON.stringify(v),
+  });
   const parse = (body: Buffer): unknown => {
     try {
       return body.length ? JSON.parse(body.toString('utf8')) : {};
@@ -82,13 +104,23 @@ export async function startAwsSimulator(o: AwsSimulatorOptions): Promise<AwsSimu
   };
   const server = await startServer(
     sim,
-    async (method, path, body) => {
+    async (method, path, query, body) => {
       try {
-        if (method === 'POST' && path === '/_sim/clusters') return json(200, control.registerCluster(parse(body) as { name: string; issuer: string }));
-        if (method === 'GET' && path === '/_sim/clusters') return json(200, { clusters: [...sim.clusters.values()] });
-        if (method === 'PUT' && path === '/_sim/config') return json(200, control.configure(parse(body) as SimConfig));
+        if (method === 'POST' && path === '/_sim/clusters')
+          return json(200, control.registerCluster(parse(body) as { name: string; issuer: string }));
+        if (method === 'GET' && path === '/_sim/clusters')
+          return json(200, { clusters: [...sim.clusters.values()] });
+        if (method === 'PUT' && path === '/_sim/config')
+          return json(200, control.configure(parse(body) as SimConfig));
         if (method === 'GET' && path === '/_sim/config') return json(200, sim.config);
-        if (method === 'GET' && path === '/_sim/log') return json(200, { entries: sim.entries });
+        if (method === 'GET' && path === '/_sim/log') {
+          const f = {
+            service: query.get('service') ?? '',
+            operation: query.get('operation') ?? '',
+            since: query.get('since') ?? '',
+          };
+          return json(200, { entries: control.log(f) });
+        }
         if (method === 'POST' && path === '/_sim/reset') {
           control.reset();
           return json(200, {});
@@ -101,7 +133,9 @@ export async function startAwsSimulator(o: AwsSimulatorOptions): Promise<AwsSimu
             return v ? json(200, v) : json(404, { code: 'NotFound', message: `association ${id} not found` });
           }
           if (method === 'POST' && m[2]) {
-            return control.makeVisible(id) ? json(200, control.association(id)) : json(404, { code: 'NotFound', message: `association ${id} not found` });
+            return control.makeVisible(id)
+              ? json(200, control.association(id))
+              : json(404, { code: 'NotFound', message: `association ${id} not found` });
           }
         }
         return json(404, { code: 'NotFound', message: `no control route ${method} ${path}` });

@@ -52,6 +52,8 @@ describe('seeded randomness', () => {
     expect(xs.every((x) => x >= 0 && x < 1)).toBe(true);
   });
   it('makes v4-shaped UUIDs', () => {
-    expect(uuid(seededRandom(1))).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(uuid(seededRandom(1))).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
   });
 });

@@ -69,7 +69,8 @@ export class Versioned<T> {
   makeVisible(now: number): void {
     const last = this.versions.at(-1);
     if (!last) return;
-    for (const api of Object.keys(last.visibleAt) as VisibilityApi[]) last.visibleAt[api] = Math.min(last.visibleAt[api]!, now);
+    for (const api of Object.keys(last.visibleAt) as VisibilityApi[])
+      last.visibleAt[api] = Math.min(last.visibleAt[api]!, now);
     this.prune(now);
   }
 

@@ -2,7 +2,14 @@
 // https trusting the registered CA bundle; keys cached 5 minutes and refetched on an unknown kid.
 import http from 'node:http';
 import https from 'node:https';
-import { createLocalJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+import {
+  createLocalJWKSet,
+  decodeJwt,
+  errors as joseErrors,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWTPayload,
+} from 'jose';
 
 export const TOKEN_FORMAT = /^[A-Za-z0-9-_=]+\.[A-Za-z0-9-_=]+\.[A-Za-z0-9-_=]+$/;
 const CACHE_MS = 5 * 60_000;
@@ -20,18 +27,26 @@ function getJson(url: string, ca: string | undefined): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const mod = u.protocol === 'https:' ? https : http;
-    const req = mod.get(u, { ...(ca ? { ca } : {}), timeout: 5000, headers: { accept: 'application/json, application/jwk-set+json' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        if (res.statusCode !== 200) return reject(new Error(`GET ${url}: HTTP ${res.statusCode}`));
-        try {
-          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-        } catch {
-          reject(new Error(`GET ${url}: not JSON`));
-        }
-      });
-    });
+    const req = mod.get(
+      u,
+      {
+        ...(ca ? { ca } : {}),
+        timeout: 5000,
+        headers: { accept: 'application/json, application/jwk-set+json' },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          if (res.statusCode !== 200) return reject(new Error(`GET ${url}: HTTP ${res.statusCode}`));
+          try {
+            resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+          } catch {
+            reject(new Error(`GET ${url}: not JSON`));
+          }
+        });
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`GET ${url}: timeout`)));
     req.on('error', reject);
   });
@@ -66,7 +81,10 @@ export class OidcVerifier {
     if (hit && !fresh && Date.now() - hit.at < CACHE_MS) return hit.keys;
     const ca = this.cas.get(issuer);
     const keys = (async () => {
-      const discovery = (await getJson(`${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`, ca)) as { jwks_uri?: string; issuer?: string };
+      const discovery = (await getJson(
+        `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`,
+        ca,
+      )) as { jwks_uri?: string; issuer?: string };
       if (!discovery.jwks_uri) throw new Error('discovery document has no jwks_uri');
       return (await getJson(discovery.jwks_uri, ca)) as JSONWebKeySet;
     })();
@@ -83,7 +101,10 @@ export class OidcVerifier {
       try {
         jwks = await this.keys(issuer, fresh);
       } catch (e) {
-        throw new TokenError('fetch', `Couldn't retrieve verification key from your identity provider: ${(e as Error).message}`);
+        throw new TokenError(
+          'fetch',
+          `Couldn't retrieve verification key from your identity provider: ${(e as Error).message}`,
+        );
       }
       try {
         const { payload } = await jwtVerify(token, createLocalJWKSet(jwks), { issuer, audience: audiences });
@@ -91,7 +112,8 @@ export class OidcVerifier {
       } catch (e) {
         if (e instanceof joseErrors.JWKSNoMatchingKey && !fresh) continue;
         if (e instanceof joseErrors.JWTExpired) throw new TokenError('expired', 'Token expired');
-        if (e instanceof joseErrors.JWTClaimValidationFailed) throw new TokenError('invalid', `Token claim "${e.claim}" is invalid: ${e.reason}`);
+        if (e instanceof joseErrors.JWTClaimValidationFailed)
+          throw new TokenError('invalid', `Token claim "${e.claim}" is invalid: ${e.reason}`);
         throw new TokenError('invalid', 'Token signature could not be verified');
       }
     }

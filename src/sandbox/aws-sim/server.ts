@@ -5,7 +5,16 @@ import type { Socket } from 'node:net';
 import type { Logger } from '../../runtime/log.ts';
 import { credentialScope, verifySigV4 } from './sigv4.ts';
 import { AwsSim, type Caller } from './sim.ts';
-import { SimError, randomString, LOWER36, type AssociationState, type FaultSpec, type IssuedCredentials, type Protocol, type RoleState } from './model.ts';
+import {
+  SimError,
+  randomString,
+  LOWER36,
+  type AssociationState,
+  type FaultSpec,
+  type IssuedCredentials,
+  type Protocol,
+  type RoleState,
+} from './model.ts';
 
 const STS_NS = 'https://sts.amazonaws.com/doc/2011-06-15/';
 const IAM_NS = 'https://iam.amazonaws.com/doc/2010-05-08/';
@@ -33,17 +42,30 @@ interface Routed {
   operation: string;
   protocol: Protocol | 'text';
   input: Record<string, string>;
-  run: () => Promise<{ status?: number; json?: unknown; xml?: string; text?: string; output?: Record<string, string> }>;
+  run: () => Promise<{
+    status?: number;
+    json?: unknown;
+    xml?: string;
+    text?: string;
+    output?: Record<string, string>;
+  }>;
 }
 
 // ---- serialization ----
 
 export function xmlEscape(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;');
 }
 
 function el(name: string, content: string | number | boolean | undefined): string {
-  return content === undefined ? '' : `<${name}>${typeof content === 'string' ? xmlEscape(content) : String(content)}</${name}>`;
+  return content === undefined
+    ? ''
+    : `<${name}>${typeof content === 'string' ? xmlEscape(content) : String(content)}</${name}>`;
 }
 
 function queryResponse(op: string, ns: string, requestId: string, result?: string): string {
@@ -86,7 +108,11 @@ function errorReply(protocol: Protocol | 'text', err: SimError, requestId: strin
     };
   }
   if (protocol === 'text') {
-    return { status: err.status, contentType: 'text/plain; charset=utf-8', body: `[${requestId}]: (${err.code}): ${err.message}, fault: ${err.fault}\n` };
+    return {
+      status: err.status,
+      contentType: 'text/plain; charset=utf-8',
+      body: `[${requestId}]: (${err.code}): ${err.message}, fault: ${err.fault}\n`,
+    };
   }
   const ns = service === 'iam' ? IAM_NS : STS_NS;
   const type = err.fault === 'server' ? 'Receiver' : 'Sender';
@@ -98,16 +124,26 @@ function errorReply(protocol: Protocol | 'text', err: SimError, requestId: strin
 }
 
 /** Injected error kinds as each protocol spells them. */
-function faultError(kind: NonNullable<FaultSpec['error']>, service: string, protocol: Protocol | 'text'): SimError {
+function faultError(
+  kind: NonNullable<FaultSpec['error']>,
+  service: string,
+  protocol: Protocol | 'text',
+): SimError {
   const query = protocol === 'query';
   switch (kind) {
     case 'ThrottlingException':
-      return query ? new SimError('Throttling', 400, 'Rate exceeded') : new SimError('ThrottlingException', 429, 'Rate exceeded');
+      return query
+        ? new SimError('Throttling', 400, 'Rate exceeded')
+        : new SimError('ThrottlingException', 429, 'Rate exceeded');
     case 'ServiceUnavailable':
-      return query ? new SimError('ServiceUnavailable', 503, 'Service unavailable') : new SimError('ServiceUnavailableException', 503, 'Service unavailable');
+      return query
+        ? new SimError('ServiceUnavailable', 503, 'Service unavailable')
+        : new SimError('ServiceUnavailableException', 503, 'Service unavailable');
     default:
       if (query) return new SimError('InternalFailure', 500, 'An internal error occurred');
-      return service === 'eks' ? new SimError('ServerException', 500, 'An internal error occurred') : new SimError('InternalServerException', 500, 'An internal error occurred');
+      return service === 'eks'
+        ? new SimError('ServerException', 500, 'An internal error occurred')
+        : new SimError('InternalServerException', 500, 'An internal error occurred');
   }
 }
 
@@ -131,44 +167,94 @@ function jsonBody(ctx: Ctx): Record<string, unknown> {
 }
 
 function routeEks(sim: AwsSim, ctx: Ctx): Routed {
-  const p = ctx.path.split('/').map((s) => decodeURIComponent(s));
-  const R = (operation: string, input: Record<string, string>, run: Routed['run']): Routed => ({ service: 'eks', operation, protocol: 'json', input, run });
+  const p = ctx.path.split('/').map((seg) => {
+    try {
+      return decodeURIComponent(seg);
+    } catch {
+      throw new SimError('InvalidParameterException', 400, `malformed path segment ${seg}`);
+    }
+  });
+  const R = (operation: string, input: Record<string, string>, run: Routed['run']): Routed => ({
+    service: 'eks',
+    operation,
+    protocol: 'json',
+    input,
+    run,
+  });
   if (p[1] === 'clusters' && p[3] === 'pod-identity-associations') {
     const cluster = p[2]!;
     const id = p[4];
     if (id === undefined && p.length === 4) {
       if (ctx.method === 'POST') {
         const b = jsonBody(ctx);
-        return R('CreatePodIdentityAssociation', { cluster, namespace: String(b.namespace ?? ''), serviceAccount: String(b.serviceAccount ?? ''), roleArn: String(b.roleArn ?? ''), ...(b.targetRoleArn ? { targetRoleArn: String(b.targetRoleArn) } : {}), ...(b.clientRequestToken ? { clientRequestToken: String(b.clientRequestToken) } : {}) }, async () => {
-          const a = sim.createAssociation(cluster, b, ctx.now);
-          return { json: { association: associationJson(a) }, output: { associationId: a.associationId } };
-        });
+        return R(
+          'CreatePodIdentityAssociation',
+          {
+            cluster,
+            namespace: String(b.namespace ?? ''),
+            serviceAccount: String(b.serviceAccount ?? ''),
+            roleArn: String(b.roleArn ?? ''),
+            ...(b.targetRoleArn ? { targetRoleArn: String(b.targetRoleArn) } : {}),
+            ...(b.clientRequestToken ? { clientRequestToken: String(b.clientRequestToken) } : {}),
+          },
+          async () => {
+            const a = sim.createAssociation(cluster, b, ctx.now);
+            return { json: { association: associationJson(a) }, output: { associationId: a.associationId } };
+          },
+        );
       }
       if (ctx.method === 'GET') {
         const q = Object.fromEntries(ctx.query.entries()) as Record<string, string>;
-        return R('ListPodIdentityAssociations', { cluster, ...(q.namespace ? { namespace: q.namespace } : {}), ...(q.serviceAccount ? { serviceAccount: q.serviceAccount } : {}) }, async () => {
-          const r = sim.listAssociations(cluster, q, ctx.now);
-          return {
-            json: {
-              associations: r.items.map((a) => ({ clusterName: a.clusterName, namespace: a.namespace, serviceAccount: a.serviceAccount, associationArn: a.associationArn, associationId: a.associationId })),
-              ...(r.nextToken ? { nextToken: r.nextToken } : {}),
-            },
-          };
-        });
+        return R(
+          'ListPodIdentityAssociations',
+          {
+            cluster,
+            ...(q.namespace ? { namespace: q.namespace } : {}),
+            ...(q.serviceAccount ? { serviceAccount: q.serviceAccount } : {}),
+          },
+          async () => {
+            const r = sim.listAssociations(cluster, q, ctx.now);
+            return {
+              json: {
+                associations: r.items.map((a) => ({
+                  clusterName: a.clusterName,
+                  namespace: a.namespace,
+                  serviceAccount: a.serviceAccount,
+                  associationArn: a.associationArn,
+                  associationId: a.associationId,
+                })),
+                ...(r.nextToken ? { nextToken: r.nextToken } : {}),
+              },
+            };
+          },
+        );
       }
     }
     if (id !== undefined && p.length === 5) {
       if (ctx.method === 'GET') {
-        return R('DescribePodIdentityAssociation', { cluster, associationId: id }, async () => ({ json: { association: associationJson(sim.describeAssociation(cluster, id, ctx.now)) } }));
+        return R('DescribePodIdentityAssociation', { cluster, associationId: id }, async () => ({
+          json: { association: associationJson(sim.describeAssociation(cluster, id, ctx.now)) },
+        }));
       }
       if (ctx.method === 'POST') {
         const b = jsonBody(ctx);
-        return R('UpdatePodIdentityAssociation', { cluster, associationId: id, ...(b.roleArn ? { roleArn: String(b.roleArn) } : {}), ...(b.targetRoleArn !== undefined ? { targetRoleArn: String(b.targetRoleArn) } : {}) }, async () => ({
-          json: { association: associationJson(sim.updateAssociation(cluster, id, b, ctx.now)) },
-        }));
+        return R(
+          'UpdatePodIdentityAssociation',
+          {
+            cluster,
+            associationId: id,
+            ...(b.roleArn ? { roleArn: String(b.roleArn) } : {}),
+            ...(b.targetRoleArn !== undefined ? { targetRoleArn: String(b.targetRoleArn) } : {}),
+          },
+          async () => ({
+            json: { association: associationJson(sim.updateAssociation(cluster, id, b, ctx.now)) },
+          }),
+        );
       }
       if (ctx.method === 'DELETE') {
-        return R('DeletePodIdentityAssociation', { cluster, associationId: id }, async () => ({ json: { association: associationJson(sim.deleteAssociation(cluster, id, ctx.now)) } }));
+        return R('DeletePodIdentityAssociation', { cluster, associationId: id }, async () => ({
+          json: { association: associationJson(sim.deleteAssociation(cluster, id, ctx.now)) },
+        }));
       }
     }
   }
@@ -188,7 +274,10 @@ function routeEks(sim: AwsSim, ctx: Ctx): Routed {
         return { json: {} };
       });
     }
-    if (ctx.method === 'GET') return R('ListTagsForResource', { resourceArn: arn }, async () => ({ json: { tags: sim.listTags(arn) } }));
+    if (ctx.method === 'GET')
+      return R('ListTagsForResource', { resourceArn: arn }, async () => ({
+        json: { tags: sim.listTags(arn) },
+      }));
   }
   return R('Unknown', { path: ctx.path }, async () => {
     throw new SimError('UnknownOperationException', 404, `No EKS operation for ${ctx.method} ${ctx.path}`);
@@ -198,9 +287,26 @@ function routeEks(sim: AwsSim, ctx: Ctx): Routed {
 function routeEksAuth(sim: AwsSim, ctx: Ctx): Routed {
   const m = /^\/clusters\/([^/]+)\/assume-role-for-pod-identity$/.exec(ctx.path);
   if (!m || ctx.method !== 'POST') {
-    return { service: 'eks-auth', operation: 'Unknown', protocol: 'json', input: { path: ctx.path }, run: async () => { throw new SimError('UnknownOperationException', 404, `No eks-auth operation for ${ctx.method} ${ctx.path}`); } };
+    return {
+      service: 'eks-auth',
+      operation: 'Unknown',
+      protocol: 'json',
+      input: { path: ctx.path },
+      run: async () => {
+        throw new SimError(
+          'UnknownOperationException',
+          404,
+          `No eks-auth operation for ${ctx.method} ${ctx.path}`,
+        );
+      },
+    };
   }
-  const cluster = decodeURIComponent(m[1]!);
+  let cluster: string;
+  try {
+    cluster = decodeURIComponent(m[1]!);
+  } catch {
+    throw new SimError('InvalidParameterException', 400, `malformed cluster name ${m[1]!}`);
+  }
   const b = jsonBody(ctx);
   return {
     service: 'eks-auth',
@@ -228,8 +334,17 @@ function routeEksAuth(sim: AwsSim, ctx: Ctx): Routed {
   };
 }
 
-function exchangeOutput(subject: { namespace: string; serviceAccount: string }, arn: string, associationId?: string): Record<string, string> {
-  return { namespace: subject.namespace, serviceAccount: subject.serviceAccount, assumedRoleArn: arn, ...(associationId ? { associationId } : {}) };
+function exchangeOutput(
+  subject: { namespace: string; serviceAccount: string },
+  arn: string,
+  associationId?: string,
+): Record<string, string> {
+  return {
+    namespace: subject.namespace,
+    serviceAccount: subject.serviceAccount,
+    assumedRoleArn: arn,
+    ...(associationId ? { associationId } : {}),
+  };
 }
 
 function routeNodeAgent(sim: AwsSim, ctx: Ctx, authorization: string | undefined): Routed {
@@ -240,8 +355,14 @@ function routeNodeAgent(sim: AwsSim, ctx: Ctx, authorization: string | undefined
     protocol: 'text',
     input: { cluster },
     run: async () => {
-      if (!authorization) throw new SimError('InvalidParameterException', 400, 'Authorization header with the service account token is required');
-      if (!cluster) throw new SimError('ResourceNotFoundException', 404, 'No cluster registered with the simulator');
+      if (!authorization)
+        throw new SimError(
+          'InvalidParameterException',
+          400,
+          'Authorization header with the service account token is required',
+        );
+      if (!cluster)
+        throw new SimError('ResourceNotFoundException', 404, 'No cluster registered with the simulator');
       const r = await sim.assumeRoleForPodIdentity(cluster, authorization.trim(), ctx.now);
       return {
         text: JSON.stringify({
@@ -260,7 +381,10 @@ function routeNodeAgent(sim: AwsSim, ctx: Ctx, authorization: string | undefined
 function routeQuery(sim: AwsSim, ctx: Ctx, service: 'sts' | 'iam', params: URLSearchParams): Routed {
   const action = params.get('Action') ?? '';
   const ns = service === 'iam' ? IAM_NS : STS_NS;
-  const R = (input: Record<string, string>, run: () => Promise<{ xml?: string; output?: Record<string, string> }>): Routed => ({
+  const R = (
+    input: Record<string, string>,
+    run: () => Promise<{ xml?: string; output?: Record<string, string> }>,
+  ): Routed => ({
     service,
     operation: action || 'Unknown',
     protocol: 'query',
@@ -277,35 +401,52 @@ function routeQuery(sim: AwsSim, ctx: Ctx, service: 'sts' | 'iam', params: URLSe
   if (service === 'sts') {
     switch (action) {
       case 'AssumeRoleWithWebIdentity':
-        return R({ roleArn: params.get('RoleArn') ?? '', sessionName: params.get('RoleSessionName') ?? '' }, async () => {
-          const r = await sim.assumeRoleWithWebIdentity(
-            {
-              ...(params.get('RoleArn') ? { roleArn: params.get('RoleArn')! } : {}),
-              ...(params.get('RoleSessionName') ? { sessionName: params.get('RoleSessionName')! } : {}),
-              ...(params.get('WebIdentityToken') ? { token: params.get('WebIdentityToken')! } : {}),
-              ...(params.get('DurationSeconds') ? { durationSeconds: params.get('DurationSeconds')! } : {}),
-            },
-            ctx.now,
-          );
-          const m = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(r.subject);
-          return {
-            xml: reply(
-              `${credentialsXml(r.credentials)}${el('SubjectFromWebIdentityToken', r.subject)}<AssumedRoleUser>${el('AssumedRoleId', r.assumedRoleId)}${el('Arn', r.credentials.arn)}</AssumedRoleUser>${el('Provider', r.provider)}${el('Audience', r.audience)}`,
-            ),
-            output: m ? exchangeOutput({ namespace: m[1]!, serviceAccount: m[2]! }, r.credentials.arn) : { assumedRoleArn: r.credentials.arn },
-          };
-        });
+        return R(
+          { roleArn: params.get('RoleArn') ?? '', sessionName: params.get('RoleSessionName') ?? '' },
+          async () => {
+            const r = await sim.assumeRoleWithWebIdentity(
+              {
+                ...(params.get('RoleArn') ? { roleArn: params.get('RoleArn')! } : {}),
+                ...(params.get('RoleSessionName') ? { sessionName: params.get('RoleSessionName')! } : {}),
+                ...(params.get('WebIdentityToken') ? { token: params.get('WebIdentityToken')! } : {}),
+                ...(params.get('DurationSeconds') ? { durationSeconds: params.get('DurationSeconds')! } : {}),
+              },
+              ctx.now,
+            );
+            const m = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(r.subject);
+            return {
+              xml: reply(
+                `${credentialsXml(r.credentials)}${el('SubjectFromWebIdentityToken', r.subject)}<AssumedRoleUser>${el('AssumedRoleId', r.assumedRoleId)}${el('Arn', r.credentials.arn)}</AssumedRoleUser>${el('Provider', r.provider)}${el('Audience', r.audience)}`,
+              ),
+              output: m
+                ? exchangeOutput({ namespace: m[1]!, serviceAccount: m[2]! }, r.credentials.arn)
+                : { assumedRoleArn: r.credentials.arn },
+            };
+          },
+        );
       case 'GetCallerIdentity':
         return R({}, async () => {
           const c = ctx.caller!;
-          return { xml: reply(`${el('Arn', c.arn)}${el('UserId', c.userId)}${el('Account', c.account)}`), output: { arn: c.arn } };
+          return {
+            xml: reply(`${el('Arn', c.arn)}${el('UserId', c.userId)}${el('Account', c.account)}`),
+            output: { arn: c.arn },
+          };
         });
     }
   } else {
     switch (action) {
       case 'CreateRole':
         return R({ roleName: roleName ?? '', path: params.get('Path') ?? '/' }, async () => {
-          const r = sim.createRole({ ...(roleName ? { roleName } : {}), ...(params.get('Path') ? { path: params.get('Path')! } : {}), ...(params.get('AssumeRolePolicyDocument') ? { document: params.get('AssumeRolePolicyDocument')! } : {}) }, ctx.now);
+          const r = sim.createRole(
+            {
+              ...(roleName ? { roleName } : {}),
+              ...(params.get('Path') ? { path: params.get('Path')! } : {}),
+              ...(params.get('AssumeRolePolicyDocument')
+                ? { document: params.get('AssumeRolePolicyDocument')! }
+                : {}),
+            },
+            ctx.now,
+          );
           return { xml: reply(roleXml(r)), output: { arn: r.arn } };
         });
       case 'GetRole':
@@ -322,12 +463,21 @@ function routeQuery(sim: AwsSim, ctx: Ctx, service: 'sts' | 'iam', params: URLSe
         });
       case 'CreateOpenIDConnectProvider':
         return R({ url: params.get('Url') ?? '' }, async () => {
-          const p = sim.createOidcProvider({ ...(params.get('Url') ? { url: params.get('Url')! } : {}), clientIds: list(params, 'ClientIDList'), thumbprints: list(params, 'ThumbprintList') }, ctx.now);
+          const p = sim.createOidcProvider(
+            {
+              ...(params.get('Url') ? { url: params.get('Url')! } : {}),
+              clientIds: list(params, 'ClientIDList'),
+              thumbprints: list(params, 'ThumbprintList'),
+            },
+            ctx.now,
+          );
           return { xml: reply(el('OpenIDConnectProviderArn', p.arn)), output: { arn: p.arn } };
         });
       case 'ListOpenIDConnectProviders':
         return R({}, async () => ({
-          xml: reply(`<OpenIDConnectProviderList>${[...sim.providers.keys()].map((a) => `<member>${el('Arn', a)}</member>`).join('')}</OpenIDConnectProviderList>`),
+          xml: reply(
+            `<OpenIDConnectProviderList>${[...sim.providers.keys()].map((a) => `<member>${el('Arn', a)}</member>`).join('')}</OpenIDConnectProviderList>`,
+          ),
         }));
       case 'DeleteOpenIDConnectProvider':
         return R({ arn: params.get('OpenIDConnectProviderArn') ?? '' }, async () => {
@@ -337,7 +487,11 @@ function routeQuery(sim: AwsSim, ctx: Ctx, service: 'sts' | 'iam', params: URLSe
     }
   }
   return R({}, async () => {
-    throw new SimError('InvalidAction', 400, `Could not find operation ${action} for version ${params.get('Version') ?? ''}`);
+    throw new SimError(
+      'InvalidAction',
+      400,
+      `Could not find operation ${action} for version ${params.get('Version') ?? ''}`,
+    );
   });
 }
 
@@ -358,11 +512,21 @@ function readBody(req: http.IncomingMessage): Promise<Buffer> {
 }
 
 function send(res: http.ServerResponse, r: Reply, requestId: string): void {
-  res.writeHead(r.status, { 'content-type': r.contentType, 'x-amzn-requestid': requestId, 'content-length': Buffer.byteLength(r.body), ...(r.headers ?? {}) });
+  res.writeHead(r.status, {
+    'content-type': r.contentType,
+    'x-amzn-requestid': requestId,
+    'content-length': Buffer.byteLength(r.body),
+    ...(r.headers ?? {}),
+  });
   res.end(r.body);
 }
 
-export async function startServer(sim: AwsSim, control: (method: string, path: string, body: Buffer) => Promise<Reply>, port: number, log: Logger): Promise<SimServer> {
+export async function startServer(
+  sim: AwsSim,
+  control: (method: string, path: string, query: URLSearchParams, body: Buffer) => Promise<Reply>,
+  port: number,
+  log: Logger,
+): Promise<SimServer> {
   const hung = new Set<http.ServerResponse>();
   const sockets = new Set<Socket>();
 
@@ -375,7 +539,7 @@ export async function startServer(sim: AwsSim, control: (method: string, path: s
     const requestId = `${randomString(Math.random, LOWER36, 8)}-${randomString(Math.random, LOWER36, 4)}-${randomString(Math.random, LOWER36, 12)}`;
     const method = (req.method ?? 'GET').toUpperCase();
     if (path.startsWith('/_sim/')) {
-      send(res, await control(method, path, body), requestId);
+      send(res, await control(method, path, new URLSearchParams(rawQuery), body), requestId);
       return;
     }
     const ctx: Ctx = { requestId, now: Date.now(), method, path, query: new URLSearchParams(rawQuery), body };
@@ -389,31 +553,67 @@ export async function startServer(sim: AwsSim, control: (method: string, path: s
         routed = routeNodeAgent(sim, ctx, authorization);
       } else if (scope) {
         const protocol: Protocol = scope.service === 'sts' || scope.service === 'iam' ? 'query' : 'json';
-        const v = verifySigV4({ method, path, query: rawQuery, headers: req.headers, body }, (id) => sim.lookupKey(id, ctx.now), ctx.now);
+        const v = verifySigV4(
+          { method, path, query: rawQuery, headers: req.headers, body },
+          (id) => sim.lookupKey(id, ctx.now),
+          ctx.now,
+        );
         if (!v.ok) {
           const err =
             v.kind === 'unknownKey' || v.kind === 'badToken'
-              ? protocol === 'query' ? new SimError('InvalidClientTokenId', 403, v.message) : new SimError('UnrecognizedClientException', 403, v.message)
+              ? protocol === 'query'
+                ? new SimError('InvalidClientTokenId', 403, v.message)
+                : new SimError('UnrecognizedClientException', 403, v.message)
               : v.kind === 'incomplete' || v.kind === 'missing'
-                ? new SimError(protocol === 'query' ? 'IncompleteSignature' : 'IncompleteSignatureException', 400, v.message)
-                : new SimError(protocol === 'query' ? 'SignatureDoesNotMatch' : 'InvalidSignatureException', 403, v.message);
+                ? new SimError(
+                    protocol === 'query' ? 'IncompleteSignature' : 'IncompleteSignatureException',
+                    400,
+                    v.message,
+                  )
+                : new SimError(
+                    protocol === 'query' ? 'SignatureDoesNotMatch' : 'InvalidSignatureException',
+                    403,
+                    v.message,
+                  );
           const r = errorReply(protocol, err, requestId, scope.service);
-          sim.record({ time: new Date().toISOString(), requestId, service: scope.service, operation: 'Authenticate', input: { accessKeyId: scope.accessKeyId }, status: err.status, code: err.code });
+          sim.record({
+            time: new Date().toISOString(),
+            requestId,
+            service: scope.service,
+            operation: 'Authenticate',
+            input: { accessKeyId: scope.accessKeyId },
+            status: err.status,
+            code: err.code,
+          });
           send(res, r, requestId);
           return;
         }
         ctx.caller = sim.lookupKey(v.accessKeyId, ctx.now)!.caller;
         if (scope.service === 'eks') routed = routeEks(sim, ctx);
         else if (scope.service === 'eks-auth') routed = routeEksAuth(sim, ctx);
-        else if (scope.service === 'sts' || scope.service === 'iam') routed = routeQuery(sim, ctx, scope.service, form);
+        else if (scope.service === 'sts' || scope.service === 'iam')
+          routed = routeQuery(sim, ctx, scope.service, form);
         else {
-          send(res, errorReply('json', new SimError('UnknownServiceException', 400, `The simulator does not serve ${scope.service}`), requestId, scope.service), requestId);
+          send(
+            res,
+            errorReply(
+              'json',
+              new SimError('UnknownServiceException', 400, `The simulator does not serve ${scope.service}`),
+              requestId,
+              scope.service,
+            ),
+            requestId,
+          );
           return;
         }
       } else if (form.get('Action') === 'AssumeRoleWithWebIdentity') {
         routed = routeQuery(sim, ctx, 'sts', form);
       } else {
-        const err = new SimError('MissingAuthenticationToken', 403, 'Request is missing Authentication Token');
+        const err = new SimError(
+          'MissingAuthenticationToken',
+          403,
+          'Request is missing Authentication Token',
+        );
         send(res, errorReply(form.get('Action') ? 'query' : 'json', err, requestId, 'sts'), requestId);
         return;
       }
@@ -428,11 +628,21 @@ export async function startServer(sim: AwsSim, control: (method: string, path: s
     if (fault.latencyMs > 0) await new Promise((r) => setTimeout(r, fault.latencyMs));
     ctx.now = Date.now();
     // The entry's time is the decision time: what the call saw was decided at ctx.now.
-    const entry = { time: new Date(ctx.now).toISOString(), requestId, service: routed.service, operation: routed.operation, input: routed.input };
+    const entry = {
+      time: new Date(ctx.now).toISOString(),
+      requestId,
+      service: routed.service,
+      operation: routed.operation,
+      input: routed.input,
+    };
     if (fault.error === 'timeout' || fault.error === 'reset') {
       sim.record({ ...entry, status: 0, code: fault.error, fault: fault.error });
       if (fault.error === 'reset') req.socket.destroy();
-      else hung.add(res);
+      else {
+        // Held until the client gives up (its socket closes) or the simulator closes.
+        hung.add(res);
+        res.on('close', () => hung.delete(res));
+      }
       return;
     }
     let reply: Reply;
@@ -447,10 +657,17 @@ export async function startServer(sim: AwsSim, control: (method: string, path: s
             : { status: 200, contentType: 'application/json', body: out.text ?? '' };
       sim.record({ ...entry, status: reply.status, ...(out.output ? { output: out.output } : {}) });
     } catch (e) {
-      const err = e instanceof SimError ? e : new SimError('InternalFailure', 500, 'internal simulator error');
-      if (!(e instanceof SimError)) log.error({ err: e, operation: routed.operation }, 'simulator handler failed');
+      const err =
+        e instanceof SimError ? e : new SimError('InternalFailure', 500, 'internal simulator error');
+      if (!(e instanceof SimError))
+        log.error({ err: e, operation: routed.operation }, 'simulator handler failed');
       reply = errorReply(routed.protocol, err, requestId, routed.service);
-      sim.record({ ...entry, status: err.status, code: err.code, ...(fault.error ? { fault: fault.error } : {}) });
+      sim.record({
+        ...entry,
+        status: err.status,
+        code: err.code,
+        ...(fault.error ? { fault: fault.error } : {}),
+      });
     }
     send(res, reply, requestId);
   }

@@ -19,7 +19,12 @@ export interface KeyLookup {
 
 export type SigV4Result =
   | { ok: true; accessKeyId: string; service: string; region: string }
-  | { ok: false; kind: 'missing' | 'incomplete' | 'unknownKey' | 'badToken' | 'expired' | 'mismatch'; message: string; service?: string };
+  | {
+      ok: false;
+      kind: 'missing' | 'incomplete' | 'unknownKey' | 'badToken' | 'expired' | 'mismatch';
+      message: string;
+      service?: string;
+    };
 
 export const MAX_SKEW_MS = 5 * 60_000;
 
@@ -74,10 +79,13 @@ export function signingKey(secret: string, date: string, region: string, service
   return hmac(hmac(hmac(hmac(`AWS4${secret}`, date), region), service), 'aws4_request');
 }
 
-const AUTH_RE = /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([^/,\s]+)\/([^/,\s]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;_.-]+),\s*Signature=([0-9a-f]{64})$/;
+const AUTH_RE =
+  /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([^/,\s]+)\/([^/,\s]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;_.-]+),\s*Signature=([0-9a-f]{64})$/;
 
 /** Parses the credential scope only: used to route before verifying. */
-export function credentialScope(authorization: string | undefined): { accessKeyId: string; region: string; service: string } | undefined {
+export function credentialScope(
+  authorization: string | undefined,
+): { accessKeyId: string; region: string; service: string } | undefined {
   const m = authorization ? AUTH_RE.exec(authorization.trim()) : null;
   return m ? { accessKeyId: m[1]!, region: m[3]!, service: m[4]! } : undefined;
 }
@@ -90,46 +98,108 @@ function parseAmzDate(s: string): number | undefined {
 
 export function verifySigV4(req: SignedRequest, lookup: KeyLookup, nowMs: number): SigV4Result {
   const authorization = headerValue(req.headers, 'authorization');
-  if (!authorization) return { ok: false, kind: 'missing', message: 'Request is missing Authentication Token' };
+  if (!authorization)
+    return { ok: false, kind: 'missing', message: 'Request is missing Authentication Token' };
   const m = AUTH_RE.exec(authorization.trim());
-  if (!m) return { ok: false, kind: 'incomplete', message: 'Authorization header requires Credential, SignedHeaders and Signature (AWS4-HMAC-SHA256)' };
-  const [, accessKeyId, scopeDate, region, service, signedHeadersRaw, signature] = m as unknown as string[] as [
-    string, string, string, string, string, string, string,
-  ];
+  if (!m)
+    return {
+      ok: false,
+      kind: 'incomplete',
+      message: 'Authorization header requires Credential, SignedHeaders and Signature (AWS4-HMAC-SHA256)',
+    };
+  const [, accessKeyId, scopeDate, region, service, signedHeadersRaw, signature] =
+    m as unknown as string[] as [string, string, string, string, string, string, string];
   const amzDate = headerValue(req.headers, 'x-amz-date');
-  if (!amzDate) return { ok: false, kind: 'incomplete', message: 'Authorization header requires existence of either a X-Amz-Date or a Date header', service };
+  if (!amzDate)
+    return {
+      ok: false,
+      kind: 'incomplete',
+      message: 'Authorization header requires existence of either a X-Amz-Date or a Date header',
+      service,
+    };
   const at = parseAmzDate(amzDate);
-  if (at === undefined) return { ok: false, kind: 'incomplete', message: `X-Amz-Date ${amzDate} is not in the form YYYYMMDDTHHMMSSZ`, service };
+  if (at === undefined)
+    return {
+      ok: false,
+      kind: 'incomplete',
+      message: `X-Amz-Date ${amzDate} is not in the form YYYYMMDDTHHMMSSZ`,
+      service,
+    };
   if (amzDate.slice(0, 8) !== scopeDate) {
-    return { ok: false, kind: 'mismatch', message: `Credential scope date ${scopeDate} does not match X-Amz-Date ${amzDate}`, service };
+    return {
+      ok: false,
+      kind: 'mismatch',
+      message: `Credential scope date ${scopeDate} does not match X-Amz-Date ${amzDate}`,
+      service,
+    };
   }
   if (Math.abs(nowMs - at) > MAX_SKEW_MS) {
-    return { ok: false, kind: 'expired', message: `Signature expired: ${amzDate} is not within 5 minutes of the server time`, service };
+    return {
+      ok: false,
+      kind: 'expired',
+      message: `Signature expired: ${amzDate} is not within 5 minutes of the server time`,
+      service,
+    };
   }
   const signedHeaders = signedHeadersRaw.split(';');
   const sorted = [...signedHeaders].sort();
-  if (sorted.join(';') !== signedHeadersRaw) return { ok: false, kind: 'incomplete', message: 'SignedHeaders must be sorted and lower-case', service };
+  if (sorted.join(';') !== signedHeadersRaw)
+    return { ok: false, kind: 'incomplete', message: 'SignedHeaders must be sorted and lower-case', service };
   for (const required of ['host', 'x-amz-date']) {
-    if (!signedHeaders.includes(required)) return { ok: false, kind: 'incomplete', message: `'${required}' must be a signed header`, service };
+    if (!signedHeaders.includes(required))
+      return { ok: false, kind: 'incomplete', message: `'${required}' must be a signed header`, service };
   }
-  if (headerValue(req.headers, 'x-amz-security-token') !== undefined && !signedHeaders.includes('x-amz-security-token')) {
-    return { ok: false, kind: 'incomplete', message: "'x-amz-security-token' must be a signed header", service };
+  if (
+    headerValue(req.headers, 'x-amz-security-token') !== undefined &&
+    !signedHeaders.includes('x-amz-security-token')
+  ) {
+    return {
+      ok: false,
+      kind: 'incomplete',
+      message: "'x-amz-security-token' must be a signed header",
+      service,
+    };
   }
   const lines: string[] = [];
   for (const name of signedHeaders) {
     const v = headerValue(req.headers, name);
-    if (v === undefined) return { ok: false, kind: 'incomplete', message: `signed header '${name}' is missing from the request`, service };
+    if (v === undefined)
+      return {
+        ok: false,
+        kind: 'incomplete',
+        message: `signed header '${name}' is missing from the request`,
+        service,
+      };
     lines.push(`${name}:${v.trim().replace(/\s+/g, ' ')}`);
   }
   const payloadHash = sha256hex(req.body);
   const declared = headerValue(req.headers, 'x-amz-content-sha256');
   if (declared !== undefined && declared !== payloadHash) {
-    return { ok: false, kind: 'mismatch', message: 'The provided x-amz-content-sha256 header does not match what was computed', service };
+    return {
+      ok: false,
+      kind: 'mismatch',
+      message: 'The provided x-amz-content-sha256 header does not match what was computed',
+      service,
+    };
   }
   const key = lookup(accessKeyId);
-  if (!key) return { ok: false, kind: 'unknownKey', message: 'The security token included in the request is invalid.', service };
-  if (key.sessionToken !== undefined && headerValue(req.headers, 'x-amz-security-token') !== key.sessionToken) {
-    return { ok: false, kind: 'badToken', message: 'The security token included in the request is invalid.', service };
+  if (!key)
+    return {
+      ok: false,
+      kind: 'unknownKey',
+      message: 'The security token included in the request is invalid.',
+      service,
+    };
+  if (
+    key.sessionToken !== undefined &&
+    headerValue(req.headers, 'x-amz-security-token') !== key.sessionToken
+  ) {
+    return {
+      ok: false,
+      kind: 'badToken',
+      message: 'The security token included in the request is invalid.',
+      service,
+    };
   }
   const canonicalRequest = [
     req.method.toUpperCase(),
@@ -141,13 +211,16 @@ export function verifySigV4(req: SignedRequest, lookup: KeyLookup, nowMs: number
   ].join('\n');
   const scope = `${scopeDate}/${region}/${service}/aws4_request`;
   const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256hex(canonicalRequest)].join('\n');
-  const expected = createHmac('sha256', signingKey(key.secretAccessKey, scopeDate, region, service)).update(stringToSign).digest();
+  const expected = createHmac('sha256', signingKey(key.secretAccessKey, scopeDate, region, service))
+    .update(stringToSign)
+    .digest();
   const given = Buffer.from(signature, 'hex');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
     return {
       ok: false,
       kind: 'mismatch',
-      message: 'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.',
+      message:
+        'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.',
       service,
     };
   }

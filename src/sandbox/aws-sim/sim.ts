@@ -29,7 +29,8 @@ export const ASSOCIATIONS_PER_CLUSTER = 5000;
 const PODS_PRINCIPAL = 'pods.eks.amazonaws.com';
 const LOG_LIMIT = 200_000;
 
-const ROLE_ARN_RE = /^arn:([a-z][a-z0-9-]*):iam::([0-9]{12}):role(\/(?:[\u0021-\u007e]+\/)?)?([\w+=,.@-]{1,64})$/;
+const ROLE_ARN_RE =
+  /^arn:([a-z][a-z0-9-]*):iam::([0-9]{12}):role(\/(?:[\u0021-\u007e]+\/)?)?([\w+=,.@-]{1,64})$/;
 const ROLE_NAME_RE = /^[\w+=,.@-]{1,64}$/;
 const ROLE_PATH_RE = /^\/$|^\/[\u0021-\u007e]{1,510}\/$/;
 const SESSION_RE = /^[\w+=,.@-]{2,64}$/;
@@ -88,7 +89,11 @@ export class AwsSim {
   }
 
   get adminCaller(): Caller {
-    return { arn: `arn:${this.o.partition}:iam::${this.o.account}:user/lanyard-sim-admin`, userId: 'AIDALANYARDSIMADMIN23', account: this.o.account };
+    return {
+      arn: `arn:${this.o.partition}:iam::${this.o.account}:user/lanyard-sim-admin`,
+      userId: 'AIDALANYARDSIMADMIN23',
+      account: this.o.account,
+    };
   }
 
   reset(): void {
@@ -113,13 +118,27 @@ export class AwsSim {
     const c = (input ?? {}) as { visibility?: unknown; faults?: unknown };
     const visibility: SimConfig['visibility'] = {};
     if (c.visibility !== undefined) {
-      if (typeof c.visibility !== 'object' || c.visibility === null) throw new SimError('InvalidConfig', 400, 'visibility must be an object');
+      if (typeof c.visibility !== 'object' || c.visibility === null)
+        throw new SimError('InvalidConfig', 400, 'visibility must be an object');
       for (const [api, range] of Object.entries(c.visibility)) {
         if (!VISIBILITY_APIS.includes(api as VisibilityApi)) {
-          throw new SimError('InvalidConfig', 400, `visibility.${api}: unknown API (one of ${VISIBILITY_APIS.join(', ')})`);
+          throw new SimError(
+            'InvalidConfig',
+            400,
+            `visibility.${api}: unknown API (one of ${VISIBILITY_APIS.join(', ')})`,
+          );
         }
-        if (!Array.isArray(range) || range.length !== 2 || !range.every((n) => typeof n === 'number' && n >= 0) || range[0] > range[1]) {
-          throw new SimError('InvalidConfig', 400, `visibility.${api}: must be [minMs, maxMs] with 0 <= min <= max`);
+        if (
+          !Array.isArray(range) ||
+          range.length !== 2 ||
+          !range.every((n) => typeof n === 'number' && n >= 0) ||
+          range[0] > range[1]
+        ) {
+          throw new SimError(
+            'InvalidConfig',
+            400,
+            `visibility.${api}: must be [minMs, maxMs] with 0 <= min <= max`,
+          );
         }
         visibility[api as VisibilityApi] = [range[0], range[1]];
       }
@@ -129,18 +148,33 @@ export class AwsSim {
       if (!Array.isArray(c.faults)) throw new SimError('InvalidConfig', 400, 'faults must be an array');
       for (const [i, f] of (c.faults as FaultSpec[]).entries()) {
         const where = `faults[${i}]`;
-        if (typeof f !== 'object' || f === null) throw new SimError('InvalidConfig', 400, `${where}: must be an object`);
+        if (typeof f !== 'object' || f === null)
+          throw new SimError('InvalidConfig', 400, `${where}: must be an object`);
         if (!['eks', 'eks-auth', 'sts', 'iam', '*'].includes(f.service)) {
           throw new SimError('InvalidConfig', 400, `${where}.service: one of eks, eks-auth, sts, iam, *`);
         }
-        if (typeof f.operation !== 'string' || f.operation === '') throw new SimError('InvalidConfig', 400, `${where}.operation: required (glob, "*" for all)`);
-        if (f.error !== undefined && !['ThrottlingException', 'ServiceUnavailable', 'InternalServerError', 'timeout', 'reset'].includes(f.error)) {
-          throw new SimError('InvalidConfig', 400, `${where}.error: one of ThrottlingException, ServiceUnavailable, InternalServerError, timeout, reset`);
+        if (typeof f.operation !== 'string' || f.operation === '')
+          throw new SimError('InvalidConfig', 400, `${where}.operation: required (glob, "*" for all)`);
+        if (
+          f.error !== undefined &&
+          !['ThrottlingException', 'ServiceUnavailable', 'InternalServerError', 'timeout', 'reset'].includes(
+            f.error,
+          )
+        ) {
+          throw new SimError(
+            'InvalidConfig',
+            400,
+            `${where}.error: one of ThrottlingException, ServiceUnavailable, InternalServerError, timeout, reset`,
+          );
         }
-        if (f.rate !== undefined && !(typeof f.rate === 'number' && f.rate >= 0 && f.rate <= 1)) throw new SimError('InvalidConfig', 400, `${where}.rate: a number in [0, 1]`);
-        if (f.count !== undefined && !(Number.isInteger(f.count) && f.count >= 0)) throw new SimError('InvalidConfig', 400, `${where}.count: a non-negative integer`);
-        if (f.latencyMs !== undefined && !(typeof f.latencyMs === 'number' && f.latencyMs >= 0)) throw new SimError('InvalidConfig', 400, `${where}.latencyMs: a non-negative number`);
-        if (f.error === undefined && f.latencyMs === undefined) throw new SimError('InvalidConfig', 400, `${where}: needs error or latencyMs`);
+        if (f.rate !== undefined && !(typeof f.rate === 'number' && f.rate >= 0 && f.rate <= 1))
+          throw new SimError('InvalidConfig', 400, `${where}.rate: a number in [0, 1]`);
+        if (f.count !== undefined && !(Number.isInteger(f.count) && f.count >= 0))
+          throw new SimError('InvalidConfig', 400, `${where}.count: a non-negative integer`);
+        if (f.latencyMs !== undefined && !(typeof f.latencyMs === 'number' && f.latencyMs >= 0))
+          throw new SimError('InvalidConfig', 400, `${where}.latencyMs: a non-negative number`);
+        if (f.error === undefined && f.latencyMs === undefined)
+          throw new SimError('InvalidConfig', 400, `${where}: needs error or latencyMs`);
         faults.push({ ...f });
       }
     }
@@ -150,7 +184,10 @@ export class AwsSim {
   }
 
   /** Faults that apply to this call: total latency, and the error to answer with, if any. */
-  drawFaults(service: string, operation: string): { latencyMs: number; error?: NonNullable<FaultSpec['error']> } {
+  drawFaults(
+    service: string,
+    operation: string,
+  ): { latencyMs: number; error?: NonNullable<FaultSpec['error']> } {
     let latencyMs = 0;
     let error: FaultSpec['error'];
     for (const f of this.config.faults) {
@@ -189,10 +226,21 @@ export class AwsSim {
 
   registerCluster(input: unknown): Cluster {
     const c = (input ?? {}) as { name?: unknown; issuer?: unknown; caBundle?: unknown };
-    if (typeof c.name !== 'string' || !NAME_RE.test(c.name)) throw new SimError('InvalidParameterException', 400, 'name: required, ^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$');
-    if (typeof c.issuer !== 'string' || !/^https?:\/\//.test(c.issuer)) throw new SimError('InvalidParameterException', 400, 'issuer: required, an http(s) URL');
-    if (c.caBundle !== undefined && typeof c.caBundle !== 'string') throw new SimError('InvalidParameterException', 400, 'caBundle: PEM text');
-    const cluster: Cluster = { name: c.name, issuer: c.issuer, arn: `arn:${this.o.partition}:eks:${this.o.region}:${this.o.account}:cluster/${c.name}` };
+    if (typeof c.name !== 'string' || !NAME_RE.test(c.name))
+      throw new SimError(
+        'InvalidParameterException',
+        400,
+        'name: required, ^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$',
+      );
+    if (typeof c.issuer !== 'string' || !/^https?:\/\//.test(c.issuer))
+      throw new SimError('InvalidParameterException', 400, 'issuer: required, an http(s) URL');
+    if (c.caBundle !== undefined && typeof c.caBundle !== 'string')
+      throw new SimError('InvalidParameterException', 400, 'caBundle: PEM text');
+    const cluster: Cluster = {
+      name: c.name,
+      issuer: c.issuer,
+      arn: `arn:${this.o.partition}:eks:${this.o.region}:${this.o.account}:cluster/${c.name}`,
+    };
     this.clusters.set(c.name, cluster);
     this.oidc.trust(c.issuer, c.caBundle as string | undefined);
     return cluster;
@@ -223,7 +271,12 @@ export class AwsSim {
   }
 
   private parsePolicy(doc: string | undefined, field: string) {
-    if (!doc) throw new SimError('ValidationError', 400, `1 validation error detected: Value null at '${field}' failed to satisfy constraint: Member must not be null`);
+    if (!doc)
+      throw new SimError(
+        'ValidationError',
+        400,
+        `1 validation error detected: Value null at '${field}' failed to satisfy constraint: Member must not be null`,
+      );
     const parsed = parseTrustPolicy(doc);
     if (!parsed.ok) throw new SimError('MalformedPolicyDocument', 400, parsed.message);
     return parsed.policy;
@@ -231,15 +284,24 @@ export class AwsSim {
 
   createRole(p: { roleName?: string; path?: string; document?: string }, now: number): RoleState {
     if (!p.roleName || !ROLE_NAME_RE.test(p.roleName)) {
-      throw new SimError('ValidationError', 400, `1 validation error detected: Value '${p.roleName ?? 'null'}' at 'roleName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+`);
+      throw new SimError(
+        'ValidationError',
+        400,
+        `1 validation error detected: Value '${p.roleName ?? 'null'}' at 'roleName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+`,
+      );
     }
     const path = p.path ?? '/';
     if (!ROLE_PATH_RE.test(path)) {
-      throw new SimError('ValidationError', 400, `The specified value for path is invalid. It must begin and end with / and contain only alphanumeric characters and/or / characters.`);
+      throw new SimError(
+        'ValidationError',
+        400,
+        `The specified value for path is invalid. It must begin and end with / and contain only alphanumeric characters and/or / characters.`,
+      );
     }
     const policy = this.parsePolicy(p.document, 'assumeRolePolicyDocument');
     const existing = this.roleVersions(p.roleName);
-    if (existing?.latest) throw new SimError('EntityAlreadyExists', 409, `Role with name ${p.roleName} already exists.`);
+    if (existing?.latest)
+      throw new SimError('EntityAlreadyExists', 409, `Role with name ${p.roleName} already exists.`);
     const role: RoleState = {
       roleName: p.roleName,
       roleId: `AROA${randomString(this.rng, BASE32, 17)}`,
@@ -270,25 +332,51 @@ export class AwsSim {
   updateAssumeRolePolicy(name: string | undefined, document: string | undefined, now: number): void {
     const role = this.getRole(name);
     const policy = this.parsePolicy(document, 'policyDocument');
-    this.roleVersions(role.roleName)!.push({ ...role, document: document!, policy }, this.draw(now, ['iam.role']));
+    this.roleVersions(role.roleName)!.push(
+      { ...role, document: document!, policy },
+      this.draw(now, ['iam.role']),
+    );
   }
 
-  createOidcProvider(p: { url?: string; clientIds: string[]; thumbprints: string[] }, now: number): OidcProvider {
-    if (!p.url || !/^https:\/\/[^\s]+$/.test(p.url)) throw new SimError('InvalidInput', 400, `Invalid URL: ${p.url ?? 'null'}. The URL must begin with https://`);
-    if (p.clientIds.length > 100) throw new SimError('LimitExceeded', 409, 'Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: 100');
+  createOidcProvider(
+    p: { url?: string; clientIds: string[]; thumbprints: string[] },
+    now: number,
+  ): OidcProvider {
+    if (!p.url || !/^https:\/\/[^\s]+$/.test(p.url))
+      throw new SimError(
+        'InvalidInput',
+        400,
+        `Invalid URL: ${p.url ?? 'null'}. The URL must begin with https://`,
+      );
+    if (p.clientIds.length > 100)
+      throw new SimError(
+        'LimitExceeded',
+        409,
+        'Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: 100',
+      );
     for (const t of p.thumbprints) {
-      if (!/^[0-9a-fA-F]{40}$/.test(t)) throw new SimError('ValidationError', 400, `Thumbprint ${t} must be 40 hexadecimal characters`);
+      if (!/^[0-9a-fA-F]{40}$/.test(t))
+        throw new SimError('ValidationError', 400, `Thumbprint ${t} must be 40 hexadecimal characters`);
     }
     const key = providerKey(p.url);
     const arn = `arn:${this.o.partition}:iam::${this.o.account}:oidc-provider/${key}`;
-    if (this.providers.has(arn)) throw new SimError('EntityAlreadyExists', 409, `Provider with url ${p.url} already exists.`);
-    const provider: OidcProvider = { arn, key, url: p.url, clientIds: p.clientIds, thumbprints: p.thumbprints, createdAt: now };
+    if (this.providers.has(arn))
+      throw new SimError('EntityAlreadyExists', 409, `Provider with url ${p.url} already exists.`);
+    const provider: OidcProvider = {
+      arn,
+      key,
+      url: p.url,
+      clientIds: p.clientIds,
+      thumbprints: p.thumbprints,
+      createdAt: now,
+    };
     this.providers.set(arn, provider);
     return provider;
   }
 
   deleteOidcProvider(arn: string | undefined): void {
-    if (!arn || !this.providers.delete(arn)) throw new SimError('NoSuchEntity', 404, `OpenIDConnect Provider not found for arn ${arn ?? ''}`);
+    if (!arn || !this.providers.delete(arn))
+      throw new SimError('NoSuchEntity', 404, `OpenIDConnect Provider not found for arn ${arn ?? ''}`);
   }
 
   // ---- credentials ----
@@ -296,7 +384,11 @@ export class AwsSim {
   private issue(arn: string, userId: string, now: number, seconds: number): IssuedCredentials {
     const c: IssuedCredentials = {
       accessKeyId: `ASIA${randomString(this.rng, BASE32, 16)}`,
-      secretAccessKey: randomString(this.rng, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/', 40),
+      secretAccessKey: randomString(
+        this.rng,
+        'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/',
+        40,
+      ),
       sessionToken: Buffer.from(randomString(this.rng, LOWER36, 180)).toString('base64'),
       expiration: now + seconds * 1000,
       arn,
@@ -307,19 +399,28 @@ export class AwsSim {
   }
 
   /** Secret (and session token) for a signing key; expired keys are unknown. */
-  lookupKey(accessKeyId: string, now: number): { secretAccessKey: string; sessionToken?: string; caller: Caller } | undefined {
-    if (accessKeyId === ADMIN_ACCESS_KEY_ID) return { secretAccessKey: ADMIN_SECRET_ACCESS_KEY, caller: this.adminCaller };
+  lookupKey(
+    accessKeyId: string,
+    now: number,
+  ): { secretAccessKey: string; sessionToken?: string; caller: Caller } | undefined {
+    if (accessKeyId === ADMIN_ACCESS_KEY_ID)
+      return { secretAccessKey: ADMIN_SECRET_ACCESS_KEY, caller: this.adminCaller };
     const c = this.issued.get(accessKeyId);
     if (!c) return undefined;
     if (c.expiration <= now) {
       this.issued.delete(accessKeyId);
       return undefined;
     }
-    return { secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, caller: { arn: c.arn, userId: c.userId, account: this.o.account } };
+    return {
+      secretAccessKey: c.secretAccessKey,
+      sessionToken: c.sessionToken,
+      caller: { arn: c.arn, userId: c.userId, account: this.o.account },
+    };
   }
 
   private trustNotes(role: RoleState, notes: string[]): void {
-    for (const n of notes) this.o.log.warn({ role: role.arn, note: n }, 'trust statement skipped: unsupported by the simulator');
+    for (const n of notes)
+      this.o.log.warn({ role: role.arn, note: n }, 'trust statement skipped: unsupported by the simulator');
   }
 
   // ---- STS ----
@@ -327,17 +428,36 @@ export class AwsSim {
   async assumeRoleWithWebIdentity(
     p: { roleArn?: string; sessionName?: string; token?: string; durationSeconds?: string },
     now: number,
-  ): Promise<{ credentials: IssuedCredentials; assumedRoleId: string; subject: string; audience: string; provider: string }> {
-    const missing = (f: string) => new SimError('ValidationError', 400, `1 validation error detected: Value null at '${f}' failed to satisfy constraint: Member must not be null`);
+  ): Promise<{
+    credentials: IssuedCredentials;
+    assumedRoleId: string;
+    subject: string;
+    audience: string;
+    provider: string;
+  }> {
+    const missing = (f: string) =>
+      new SimError(
+        'ValidationError',
+        400,
+        `1 validation error detected: Value null at '${f}' failed to satisfy constraint: Member must not be null`,
+      );
     if (!p.roleArn) throw missing('roleArn');
     if (!p.sessionName) throw missing('roleSessionName');
     if (!p.token) throw missing('webIdentityToken');
     if (!SESSION_RE.test(p.sessionName)) {
-      throw new SimError('ValidationError', 400, `1 validation error detected: Value '${p.sessionName}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*`);
+      throw new SimError(
+        'ValidationError',
+        400,
+        `1 validation error detected: Value '${p.sessionName}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*`,
+      );
     }
     const duration = p.durationSeconds === undefined ? 3600 : Number(p.durationSeconds);
     if (!Number.isInteger(duration) || duration < 900 || duration > 43200) {
-      throw new SimError('ValidationError', 400, `1 validation error detected: Value '${p.durationSeconds}' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and 43200`);
+      throw new SimError(
+        'ValidationError',
+        400,
+        `1 validation error detected: Value '${p.durationSeconds}' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and 43200`,
+      );
     }
     let claims;
     try {
@@ -346,70 +466,121 @@ export class AwsSim {
       throw new SimError('InvalidIdentityToken', 400, "Couldn't parse the web identity token");
     }
     const iss = typeof claims.iss === 'string' ? claims.iss : '';
-    const provider = this.providers.get(`arn:${this.o.partition}:iam::${this.o.account}:oidc-provider/${providerKey(iss)}`);
-    if (!iss || !provider) throw new SimError('InvalidIdentityToken', 400, `No OpenIDConnect provider found in your account for ${iss}`);
+    const provider = this.providers.get(
+      `arn:${this.o.partition}:iam::${this.o.account}:oidc-provider/${providerKey(iss)}`,
+    );
+    if (!iss || !provider)
+      throw new SimError(
+        'InvalidIdentityToken',
+        400,
+        `No OpenIDConnect provider found in your account for ${iss}`,
+      );
     const auds = Array.isArray(claims.aud) ? claims.aud : claims.aud ? [claims.aud] : [];
     const audience = auds.find((a) => provider.clientIds.includes(a));
     if (!audience) throw new SimError('InvalidIdentityToken', 400, 'Incorrect token audience');
     try {
       await this.oidc.verify(p.token, iss, provider.clientIds);
     } catch (e) {
-      if (e instanceof TokenError && e.kind === 'expired') throw new SimError('ExpiredTokenException', 400, 'Token expired: current date/time must be before the expiration date/time');
-      if (e instanceof TokenError && e.kind === 'fetch') throw new SimError('IDPCommunicationError', 400, e.message);
+      if (e instanceof TokenError && e.kind === 'expired')
+        throw new SimError(
+          'ExpiredTokenException',
+          400,
+          'Token expired: current date/time must be before the expiration date/time',
+        );
+      if (e instanceof TokenError && e.kind === 'fetch')
+        throw new SimError('IDPCommunicationError', 400, e.message);
       throw new SimError('InvalidIdentityToken', 400, (e as Error).message);
     }
-    const denied = new SimError('AccessDenied', 403, 'Not authorized to perform sts:AssumeRoleWithWebIdentity');
+    const denied = new SimError(
+      'AccessDenied',
+      403,
+      'Not authorized to perform sts:AssumeRoleWithWebIdentity',
+    );
     const role = this.visibleRole(p.roleArn, now);
     if (!role) throw denied;
     const sub = String(claims.sub ?? '');
     const req: TrustRequest = {
       principal: { type: 'Federated', id: provider.arn },
       action: 'sts:AssumeRoleWithWebIdentity',
-      context: { [`${provider.key}:sub`]: sub, [`${provider.key}:aud`]: audience, [`${provider.key}:oaud`]: auds },
+      context: {
+        [`${provider.key}:sub`]: sub,
+        [`${provider.key}:aud`]: audience,
+        [`${provider.key}:oaud`]: auds,
+      },
       supportedKeys: [`${provider.key}:sub`, `${provider.key}:aud`, `${provider.key}:oaud`],
     };
     const d = evaluateTrust(role.policy, req);
     this.trustNotes(role, d.notes);
     if (d.decision !== 'allow') throw denied;
     if (duration > role.maxSessionDuration) {
-      throw new SimError('ValidationError', 400, 'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.');
+      throw new SimError(
+        'ValidationError',
+        400,
+        'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.',
+      );
     }
     const arn = `arn:${this.o.partition}:sts::${this.o.account}:assumed-role/${role.roleName}/${p.sessionName}`;
     const assumedRoleId = `${role.roleId}:${p.sessionName}`;
-    return { credentials: this.issue(arn, assumedRoleId, now, duration), assumedRoleId, subject: sub, audience, provider: provider.url };
+    return {
+      credentials: this.issue(arn, assumedRoleId, now, duration),
+      assumedRoleId,
+      subject: sub,
+      audience,
+      provider: provider.url,
+    };
   }
 
   // ---- EKS ----
 
   private validateRoleArn(v: unknown, field: string): string {
-    if (typeof v !== 'string' || !ROLE_ARN_RE.test(v)) throw new SimError('InvalidParameterException', 400, `${field} is not a valid IAM role ARN: ${String(v)}`);
+    if (typeof v !== 'string' || !ROLE_ARN_RE.test(v))
+      throw new SimError(
+        'InvalidParameterException',
+        400,
+        `${field} is not a valid IAM role ARN: ${String(v)}`,
+      );
     return v;
   }
 
   private validateTags(tags: unknown): Record<string, string> {
     if (tags === undefined || tags === null) return {};
-    if (typeof tags !== 'object' || Array.isArray(tags)) throw new SimError('InvalidParameterException', 400, 'tags must be a map of strings');
+    if (typeof tags !== 'object' || Array.isArray(tags))
+      throw new SimError('InvalidParameterException', 400, 'tags must be a map of strings');
     const entries = Object.entries(tags as Record<string, unknown>);
-    if (entries.length > 50) throw new SimError('InvalidParameterException', 400, 'A resource can have at most 50 tags');
+    if (entries.length > 50)
+      throw new SimError('InvalidParameterException', 400, 'A resource can have at most 50 tags');
     for (const [k, v] of entries) {
-      if (typeof v !== 'string' || k.length < 1 || k.length > 128 || v.length > 256) throw new SimError('InvalidParameterException', 400, `invalid tag ${k}`);
-      if (k.toLowerCase().startsWith('aws:')) throw new SimError('InvalidParameterException', 400, `tag keys may not start with aws: (${k})`);
+      if (typeof v !== 'string' || k.length < 1 || k.length > 128 || v.length > 256)
+        throw new SimError('InvalidParameterException', 400, `invalid tag ${k}`);
+      if (k.toLowerCase().startsWith('aws:'))
+        throw new SimError('InvalidParameterException', 400, `tag keys may not start with aws: (${k})`);
     }
     return { ...(tags as Record<string, string>) };
   }
 
   private roleMustExist(arn: string, now: number): void {
-    if (!this.visibleRole(arn, now)) throw new SimError('InvalidParameterException', 400, 'Role provided in the request does not exist');
+    if (!this.visibleRole(arn, now))
+      throw new SimError('InvalidParameterException', 400, 'Role provided in the request does not exist');
   }
 
-  private idempotent(cluster: string, op: string, token: unknown, input: unknown): { key: string; hit?: AssociationState } {
+  private idempotent(
+    cluster: string,
+    op: string,
+    token: unknown,
+    input: unknown,
+  ): { key: string; hit?: AssociationState } {
     if (token === undefined) return { key: '' };
-    if (typeof token !== 'string' || token.length < 1 || token.length > 64) throw new SimError('InvalidParameterException', 400, 'clientRequestToken must be 1-64 characters');
+    if (typeof token !== 'string' || token.length < 1 || token.length > 64)
+      throw new SimError('InvalidParameterException', 400, 'clientRequestToken must be 1-64 characters');
     const key = `${cluster}\0${op}\0${token}`;
     const seen = this.requestTokens.get(key);
     if (!seen) return { key };
     if (seen.input !== JSON.stringify(input)) {
-      throw new SimError('InvalidRequestException', 400, `The client request token ${token} was already used with different request parameters`);
+      throw new SimError(
+        'InvalidRequestException',
+        400,
+        `The client request token ${token} was already used with different request parameters`,
+      );
     }
     const rec = this.associations.get(seen.associationId);
     return { key, hit: rec?.versioned.latest ?? rec?.versioned.versions.findLast((v) => v.value)?.value };
@@ -419,10 +590,15 @@ export class AwsSim {
     const cluster = this.cluster(clusterName);
     const ns = body.namespace;
     const sa = body.serviceAccount;
-    if (typeof ns !== 'string' || ns === '') throw new SimError('InvalidParameterException', 400, 'namespace is required');
-    if (typeof sa !== 'string' || sa === '') throw new SimError('InvalidParameterException', 400, 'serviceAccount is required');
+    if (typeof ns !== 'string' || ns === '')
+      throw new SimError('InvalidParameterException', 400, 'namespace is required');
+    if (typeof sa !== 'string' || sa === '')
+      throw new SimError('InvalidParameterException', 400, 'serviceAccount is required');
     const roleArn = this.validateRoleArn(body.roleArn, 'roleArn');
-    const targetRoleArn = body.targetRoleArn === undefined || body.targetRoleArn === null || body.targetRoleArn === '' ? undefined : this.validateRoleArn(body.targetRoleArn, 'targetRoleArn');
+    const targetRoleArn =
+      body.targetRoleArn === undefined || body.targetRoleArn === null || body.targetRoleArn === ''
+        ? undefined
+        : this.validateRoleArn(body.targetRoleArn, 'targetRoleArn');
     const tags = this.validateTags(body.tags);
     const disableSessionTags = body.disableSessionTags === true;
     const input = { ns, sa, roleArn, targetRoleArn, tags, disableSessionTags };
@@ -438,7 +614,11 @@ export class AwsSim {
     const live = pair.find((rec) => rec.versioned.latest);
     if (live) throw new SimError('ResourceInUseException', 409, `Association already exists: ${live.id}`);
     if ((this.liveCount.get(clusterName) ?? 0) >= ASSOCIATIONS_PER_CLUSTER) {
-      throw new SimError('ResourceLimitExceededException', 400, `Cluster ${clusterName} already has ${ASSOCIATIONS_PER_CLUSTER} pod identity associations`);
+      throw new SimError(
+        'ResourceLimitExceededException',
+        400,
+        `Cluster ${clusterName} already has ${ASSOCIATIONS_PER_CLUSTER} pod identity associations`,
+      );
     }
     this.roleMustExist(roleArn, now);
     const id = `a-${randomString(this.rng, LOWER36, 17)}`;
@@ -470,7 +650,11 @@ export class AwsSim {
     this.cluster(clusterName);
     const rec = this.associations.get(id);
     if (!rec || rec.cluster !== clusterName || !rec.versioned.latest) {
-      throw new SimError('ResourceNotFoundException', 404, `No Pod Identity Association found with id ${id} in cluster ${clusterName}`);
+      throw new SimError(
+        'ResourceNotFoundException',
+        404,
+        `No Pod Identity Association found with id ${id} in cluster ${clusterName}`,
+      );
     }
     return rec;
   }
@@ -479,7 +663,12 @@ export class AwsSim {
     this.cluster(clusterName);
     const rec = this.associations.get(id);
     const state = rec?.cluster === clusterName ? rec.versioned.view('eks.describe', now) : undefined;
-    if (!state) throw new SimError('ResourceNotFoundException', 404, `No Pod Identity Association found with id ${id} in cluster ${clusterName}`);
+    if (!state)
+      throw new SimError(
+        'ResourceNotFoundException',
+        404,
+        `No Pod Identity Association found with id ${id} in cluster ${clusterName}`,
+      );
     return state;
   }
 
@@ -490,11 +679,13 @@ export class AwsSim {
   ): { items: AssociationState[]; nextToken?: string } {
     this.cluster(clusterName);
     const max = q.maxResults === undefined ? 100 : Number(q.maxResults);
-    if (!Number.isInteger(max) || max < 1 || max > 100) throw new SimError('InvalidParameterException', 400, 'maxResults must be between 1 and 100');
+    if (!Number.isInteger(max) || max < 1 || max > 100)
+      throw new SimError('InvalidParameterException', 400, 'maxResults must be between 1 and 100');
     let start = 0;
     if (q.nextToken !== undefined) {
       start = Number(Buffer.from(q.nextToken, 'base64url').toString('utf8'));
-      if (!Number.isInteger(start) || start < 0) throw new SimError('InvalidParameterException', 400, 'The nextToken is invalid');
+      if (!Number.isInteger(start) || start < 0)
+        throw new SimError('InvalidParameterException', 400, 'The nextToken is invalid');
     }
     const all: AssociationState[] = [];
     for (const rec of this.associations.values()) {
@@ -504,24 +695,53 @@ export class AwsSim {
       const v = rec.versioned.view('eks.list', now);
       if (v) all.push(v);
     }
-    all.sort((a, b) => a.createdAt - b.createdAt || a.associationId.localeCompare(b.associationId));
+    // Creation order (Map order; the sort is stable), so pages stay put while associations are added.
+    all.sort((a, b) => a.createdAt - b.createdAt);
     const items = all.slice(start, start + max);
-    return { items, ...(start + max < all.length ? { nextToken: Buffer.from(String(start + max)).toString('base64url') } : {}) };
+    return {
+      items,
+      ...(start + max < all.length
+        ? { nextToken: Buffer.from(String(start + max)).toString('base64url') }
+        : {}),
+    };
   }
 
-  updateAssociation(clusterName: string, id: string, body: Record<string, unknown>, now: number): AssociationState {
+  updateAssociation(
+    clusterName: string,
+    id: string,
+    body: Record<string, unknown>,
+    now: number,
+  ): AssociationState {
     const rec = this.record_(clusterName, id);
     const cur = rec.versioned.latest!;
-    const roleArn = body.roleArn === undefined || body.roleArn === null ? cur.roleArn : this.validateRoleArn(body.roleArn, 'roleArn');
+    const roleArn =
+      body.roleArn === undefined || body.roleArn === null
+        ? cur.roleArn
+        : this.validateRoleArn(body.roleArn, 'roleArn');
     let targetRoleArn = cur.targetRoleArn;
     if (body.targetRoleArn === '') targetRoleArn = undefined;
-    else if (body.targetRoleArn !== undefined && body.targetRoleArn !== null) targetRoleArn = this.validateRoleArn(body.targetRoleArn, 'targetRoleArn');
-    const disableSessionTags = typeof body.disableSessionTags === 'boolean' ? body.disableSessionTags : cur.disableSessionTags;
-    const input = { id, roleArn: body.roleArn, targetRoleArn: body.targetRoleArn, disableSessionTags: body.disableSessionTags };
+    else if (body.targetRoleArn !== undefined && body.targetRoleArn !== null)
+      targetRoleArn = this.validateRoleArn(body.targetRoleArn, 'targetRoleArn');
+    const disableSessionTags =
+      typeof body.disableSessionTags === 'boolean' ? body.disableSessionTags : cur.disableSessionTags;
+    const input = {
+      id,
+      roleArn: body.roleArn,
+      targetRoleArn: body.targetRoleArn,
+      disableSessionTags: body.disableSessionTags,
+    };
     const idem = this.idempotent(clusterName, 'update', body.clientRequestToken, input);
     if (idem.hit) return idem.hit;
-    if (roleArn === cur.roleArn && targetRoleArn === cur.targetRoleArn && disableSessionTags === cur.disableSessionTags) {
-      throw new SimError('InvalidParameterException', 400, 'No updates were specified. At least one of roleArn, targetRoleArn, disableSessionTags or policy must change');
+    if (
+      roleArn === cur.roleArn &&
+      targetRoleArn === cur.targetRoleArn &&
+      disableSessionTags === cur.disableSessionTags
+    ) {
+      throw new SimError(
+        'InvalidParameterException',
+        400,
+        'No updates were specified. At least one of roleArn, targetRoleArn, disableSessionTags or policy must change',
+      );
     }
     if (roleArn !== cur.roleArn) this.roleMustExist(roleArn, now);
     const next: AssociationState = { ...cur, roleArn, disableSessionTags, modifiedAt: now };
@@ -552,14 +772,18 @@ export class AwsSim {
     const rec = this.byArn(arn);
     const add = this.validateTags(tags);
     const merged = { ...rec.versioned.latest!.tags, ...add };
-    if (Object.keys(merged).length > 50) throw new SimError('BadRequestException', 400, 'A resource can have at most 50 tags');
+    if (Object.keys(merged).length > 50)
+      throw new SimError('BadRequestException', 400, 'A resource can have at most 50 tags');
     rec.versioned.mutateAll((s) => ({ ...s, tags: { ...s.tags, ...add } }));
   }
 
   untagResource(arn: string, keys: string[]): void {
     const rec = this.byArn(arn);
     if (keys.length === 0) throw new SimError('BadRequestException', 400, 'tagKeys is required');
-    rec.versioned.mutateAll((s) => ({ ...s, tags: Object.fromEntries(Object.entries(s.tags).filter(([k]) => !keys.includes(k))) }));
+    rec.versioned.mutateAll((s) => ({
+      ...s,
+      tags: Object.fromEntries(Object.entries(s.tags).filter(([k]) => !keys.includes(k))),
+    }));
   }
 
   listTags(arn: string): Record<string, string> {
@@ -569,32 +793,51 @@ export class AwsSim {
   // ---- eks-auth ----
 
   async assumeRoleForPodIdentity(clusterName: string, token: unknown, now: number): Promise<ExchangeResult> {
-    if (typeof token !== 'string' || token === '') throw new SimError('InvalidParameterException', 400, 'token is required');
+    if (typeof token !== 'string' || token === '')
+      throw new SimError('InvalidParameterException', 400, 'token is required');
     const cluster = this.cluster(clusterName);
     let claims;
     try {
       claims = await this.oidc.verify(token, cluster.issuer, [PODS_PRINCIPAL]);
     } catch (e) {
-      if (e instanceof TokenError && e.kind === 'malformed') throw new SimError('InvalidParameterException', 400, 'token does not match the JWT format');
-      if (e instanceof TokenError && e.kind === 'expired') throw new SimError('ExpiredTokenException', 400, 'The service account token has expired');
-      if (e instanceof TokenError && e.kind === 'fetch') throw new SimError('InternalServerException', 500, e.message);
-      throw new SimError('InvalidTokenException', 400, `The service account token is invalid: ${(e as Error).message}`);
+      if (e instanceof TokenError && e.kind === 'malformed')
+        throw new SimError('InvalidParameterException', 400, 'token does not match the JWT format');
+      if (e instanceof TokenError && e.kind === 'expired')
+        throw new SimError('ExpiredTokenException', 400, 'The service account token has expired');
+      if (e instanceof TokenError && e.kind === 'fetch')
+        throw new SimError('InternalServerException', 500, e.message);
+      throw new SimError(
+        'InvalidTokenException',
+        400,
+        `The service account token is invalid: ${(e as Error).message}`,
+      );
     }
     const m = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(String(claims.sub ?? ''));
-    if (!m) throw new SimError('InvalidTokenException', 400, 'The token subject is not a Kubernetes service account');
+    if (!m)
+      throw new SimError(
+        'InvalidTokenException',
+        400,
+        'The token subject is not a Kubernetes service account',
+      );
     const [, namespace, serviceAccount] = m as unknown as [string, string, string];
     const pod = (claims['kubernetes.io'] as { pod?: { name?: string } } | undefined)?.pod?.name;
-    if (!pod) throw new SimError('InvalidTokenException', 400, 'The service account token is not bound to a Pod');
+    if (!pod)
+      throw new SimError('InvalidTokenException', 400, 'The service account token is not bound to a Pod');
     let assoc: AssociationState | undefined;
     // The newest record eks-auth sees wins (a re-created association replaces a deleted one).
     for (const rec of this.byPair.get(`${clusterName}\0${namespace}\0${serviceAccount}`) ?? []) {
       assoc = rec.versioned.view('eksAuth', now) ?? assoc;
     }
     if (!assoc) {
-      throw new SimError('ResourceNotFoundException', 404, `No Pod Identity Association found for service account ${serviceAccount} in namespace ${namespace} on cluster ${clusterName}`);
+      throw new SimError(
+        'ResourceNotFoundException',
+        404,
+        `No Pod Identity Association found for service account ${serviceAccount} in namespace ${namespace} on cluster ${clusterName}`,
+      );
     }
     const role = this.visibleRole(assoc.roleArn, now);
-    const denied = (why: string) => new SimError('AccessDeniedException', 400, `Unable to assume role ${why}`);
+    const denied = (why: string) =>
+      new SimError('AccessDeniedException', 400, `Unable to assume role ${why}`);
     if (!role) throw denied(`${assoc.roleArn}: the role does not exist`);
     const actions = assoc.disableSessionTags ? ['sts:AssumeRole'] : ['sts:AssumeRole', 'sts:TagSession'];
     const context = { 'aws:SourceAccount': this.o.account, 'aws:SourceArn': cluster.arn };
@@ -606,7 +849,8 @@ export class AwsSim {
         supportedKeys: Object.keys(context),
       });
       this.trustNotes(role, d.notes);
-      if (d.decision !== 'allow') throw denied(`${role.arn}: its trust policy does not allow ${PODS_PRINCIPAL} to ${action}`);
+      if (d.decision !== 'allow')
+        throw denied(`${role.arn}: its trust policy does not allow ${PODS_PRINCIPAL} to ${action}`);
     }
     let effective = role;
     if (assoc.targetRoleArn) {
@@ -620,7 +864,9 @@ export class AwsSim {
       });
       this.trustNotes(target, d.notes);
       if (d.decision !== 'allow') {
-        throw denied(`${target.arn}: its trust policy does not allow ${role.arn} to sts:AssumeRole with sts:ExternalId ${assoc.externalId}`);
+        throw denied(
+          `${target.arn}: its trust policy does not allow ${role.arn} to sts:AssumeRole with sts:ExternalId ${assoc.externalId}`,
+        );
       }
       effective = target;
     }

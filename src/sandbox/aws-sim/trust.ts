@@ -40,13 +40,19 @@ export function parseTrustPolicy(doc: string): ParseResult {
   if (raw.Version !== undefined && raw.Version !== '2012-10-17' && raw.Version !== '2008-10-17') {
     return { ok: false, message: 'The policy must contain a valid version string' };
   }
-  const rawStatements = Array.isArray(raw.Statement) ? raw.Statement : isObject(raw.Statement) ? [raw.Statement] : undefined;
-  if (!rawStatements || rawStatements.length === 0) return { ok: false, message: 'Missing required field Statement' };
+  const rawStatements = Array.isArray(raw.Statement)
+    ? raw.Statement
+    : isObject(raw.Statement)
+      ? [raw.Statement]
+      : undefined;
+  if (!rawStatements || rawStatements.length === 0)
+    return { ok: false, message: 'Missing required field Statement' };
   const statements: TrustStatement[] = [];
   for (const [i, s] of rawStatements.entries()) {
     const where = `Statement[${i}]`;
     if (!isObject(s)) return { ok: false, message: `${where}: Syntax errors in policy.` };
-    if (s.Effect !== 'Allow' && s.Effect !== 'Deny') return { ok: false, message: `${where}: Effect must be Allow or Deny` };
+    if (s.Effect !== 'Allow' && s.Effect !== 'Deny')
+      return { ok: false, message: `${where}: Effect must be Allow or Deny` };
     if (s.Resource !== undefined) return { ok: false, message: `${where}: Has prohibited field Resource` };
     let principals: TrustStatement['principals'] | undefined;
     if (s.Principal === '*') principals = '*';
@@ -57,7 +63,8 @@ export function parseTrustPolicy(doc: string): ParseResult {
           return { ok: false, message: `${where}: Invalid principal type ${type}` };
         }
         const list = toList(v);
-        if (!list) return { ok: false, message: `${where}: Principal ${type} must be a string or a list of strings` };
+        if (!list)
+          return { ok: false, message: `${where}: Principal ${type} must be a string or a list of strings` };
         if (type === 'AWS' && list.includes('*')) {
           principals = '*';
           break;
@@ -65,19 +72,26 @@ export function parseTrustPolicy(doc: string): ParseResult {
         principals[type] = list;
       }
     }
-    const unsupported = s.NotPrincipal !== undefined ? 'NotPrincipal' : s.NotAction !== undefined ? 'NotAction' : undefined;
-    if (!principals && !unsupported) return { ok: false, message: `${where}: Missing required field Principal` };
+    const unsupported =
+      s.NotPrincipal !== undefined ? 'NotPrincipal' : s.NotAction !== undefined ? 'NotAction' : undefined;
+    if (!principals && !unsupported)
+      return { ok: false, message: `${where}: Missing required field Principal` };
     const actions = toList(s.Action);
     if (!actions && !unsupported) return { ok: false, message: `${where}: Missing required field Action` };
     const conditions: TrustStatement['conditions'] = {};
     if (s.Condition !== undefined) {
       if (!isObject(s.Condition)) return { ok: false, message: `${where}: Condition must be an object` };
       for (const [op, block] of Object.entries(s.Condition)) {
-        if (!isObject(block)) return { ok: false, message: `${where}: Condition ${op} must map keys to values` };
+        if (!isObject(block))
+          return { ok: false, message: `${where}: Condition ${op} must map keys to values` };
         conditions[op] = {};
         for (const [key, v] of Object.entries(block)) {
           const list = typeof v === 'boolean' || typeof v === 'number' ? [String(v)] : toList(v);
-          if (!list) return { ok: false, message: `${where}: Condition ${op} ${key} must be a string or a list of strings` };
+          if (!list)
+            return {
+              ok: false,
+              message: `${where}: Condition ${op} ${key} must be a string or a list of strings`,
+            };
           conditions[op]![key] = list;
         }
       }
@@ -96,7 +110,13 @@ export function parseTrustPolicy(doc: string): ParseResult {
 
 /** `*` any run, `?` one character; anchored. */
 export function globMatch(pattern: string, value: string, ignoreCase = false): boolean {
-  const re = '^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$';
+  const re =
+    '^' +
+    pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.') +
+    '$';
   return new RegExp(re, ignoreCase ? 'is' : 's').test(value);
 }
 
@@ -124,7 +144,9 @@ function principalMatches(p: TrustStatement['principals'], req: TrustRequest): b
   if (req.principal.type !== 'AWS') return list.includes(req.principal.id);
   const account = /^arn:[^:]+:(?:iam|sts)::(\d{12}):/.exec(req.principal.id)?.[1];
   return list.some(
-    (e) => e === req.principal.id || (account !== undefined && (e === account || e === `arn:aws:iam::${account}:root`)),
+    (e) =>
+      e === req.principal.id ||
+      (account !== undefined && (e === account || e === `arn:aws:iam::${account}:root`)),
   );
 }
 

@@ -342,6 +342,7 @@ describe('PodIdentityAssociation reconciler', () => {
     });
     const ready = await waitFor(kube, ns, 'app', hasCond('Ready', 'True'), 15_000, 'Ready from the verified set');
     expect(condition(ready, 'Verified')).toMatchObject({ status: 'True', reason: 'CredentialsMatch' });
+    expect(ready.status.lastVerifiedTime).toBe(at);
     await eventually(async () => expect(await probePods(kube, ns)).toHaveLength(0));
   });
 
@@ -373,6 +374,26 @@ describe('PodIdentityAssociation reconciler', () => {
       const ev = (await eventsFor(kube, ns, 'app')).find((e) => e.reason === 'VerificationFailed');
       expect(ev?.type).toBe('Warning');
     });
+  });
+
+  it('a successor waits while its predecessor deletes the association, then creates its own', async () => {
+    const ns = await namespace('succ');
+    const role = await env.createRole('succ-app');
+    await createAssociation(kube, ns, 'first', { serviceAccount: 'app', roleARN: role });
+    const first = await waitFor(kube, ns, 'first', hasCond('Synced', 'True'), 20_000, 'Synced=True');
+    await createAssociation(kube, ns, 'second', { serviceAccount: 'app', roleARN: role });
+    await waitFor(kube, ns, 'second', hasCond('Synced', 'False', 'Duplicate'), 20_000, 'Duplicate');
+    env.sim.control.configure({ faults: [{ service: 'eks', operation: 'DeletePodIdentityAssociation', latencyMs: 1500 }] });
+    try {
+      await kube.delete(lpiaPath(ns, 'first'));
+      const waiting = await waitFor(kube, ns, 'second', hasCond('Synced', 'Unknown', 'Reconciling'), 10_000, 'waiting');
+      expect(condition(waiting, 'Synced').message).toContain(`PodIdentityAssociation ${ns}/first`);
+      const second = await waitFor(kube, ns, 'second', hasCond('Synced', 'True'), 20_000, 'own association');
+      expect(second.status.associationID).not.toBe(first.status.associationID);
+      expect(await env.aws.eks.list(CLUSTER, { namespace: ns, serviceAccount: 'app' })).toHaveLength(1);
+    } finally {
+      env.sim.control.configure({ faults: [] });
+    }
   });
 
   it('A8: a role no IdentityPolicy allows is PolicyDenied with zero EKS writes', async () => {

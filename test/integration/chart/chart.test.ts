@@ -14,7 +14,7 @@ const chart = `${PACKAGE_ROOT}/deploy/helm/lanyard`;
 
 function render(values: string[] = []): Json[] {
   const out = execFileSync(helmBinary(), ['template', 'lanyard', chart, '--namespace', 'lanyard-system',
-    '--include-crds', ...values.flatMap((v) => ['--set', v])], { encoding: 'utf8' });
+    '--include-crds', '--kube-version', '1.36.3', ...values.flatMap((v) => ['--set', v])], { encoding: 'utf8' });
   return parseAllDocuments(out).map((d) => d.toJSON()).filter((o) => o?.kind);
 }
 

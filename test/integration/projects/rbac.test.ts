@@ -156,3 +156,40 @@ describe('ClusterRole lanyard-project-creator (chart)', () => {
     }
   });
 });
+
+describe('create project rollback', () => {
+  it('deletes the namespace it made when a built-in Role is refused, and reports that error', async () => {
+    const name = uniqueName('ns-only');
+    const user = uniqueName('erin');
+    // May manage namespaces, but holds none of the lanyard-admin rules.
+    await admin.create(`${RBAC}/clusterroles`, {
+      metadata: { name },
+      rules: [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch', 'create', 'delete'] }],
+    });
+    await admin.create(`${RBAC}/clusterrolebindings`, {
+      metadata: { name },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
+      subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: user }],
+    });
+    try {
+      const project = uniqueName('half');
+      cleanup.push(project);
+      const r = await eventually(async () => {
+        const x = await lanyard(user, ['create', 'project', project]);
+        // RBAC bindings reach the authorizer's cache shortly after creation.
+        expect(x.stderr).not.toMatch(/you may not create namespaces/);
+        return x;
+      }, 5_000, 200);
+      expect(r).toMatchObject({
+        exitCode: 4,
+        stdout: '',
+        stderr: `Error: forbidden: you may not create roles in project "${project}" (needed to create role "lanyard-admin")\n`,
+      });
+      const ns = await admin.raw({ path: `/api/v1/namespaces/${project}` });
+      expect(ns.status === 404 || ns.body.status.phase === 'Terminating').toBe(true);
+    } finally {
+      await admin.delete(`${RBAC}/clusterrolebindings/${name}`).catch(() => undefined);
+      await admin.delete(`${RBAC}/clusterroles/${name}`).catch(() => undefined);
+    }
+  });
+});

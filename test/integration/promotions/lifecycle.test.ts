@@ -41,6 +41,7 @@ beforeAll(async () => {
     newNamespace,
     flags: { 'promotion-pod-retention': '0s' },
     orphanSweepMs: 500,
+    orphanGraceMs: 2_000,
   });
   project = await newNamespace(env.admin, 'lp-life', { 'lanyard.dev/project': 'true' });
   cliEnv = { KUBECONFIG: controlPlane().adminKubeconfig, LANYARD_PROMOTION_NAMESPACE: env.agentNs };
@@ -186,17 +187,21 @@ describe('P10 deletion and orphans', () => {
     expect(await waitPod(second)).toBeTruthy();
   });
 
-  it('sweeps a pod whose Promotion vanished without the finalizer', async () => {
-    const uid = '11111111-2222-4333-8444-555555555555';
-    await env.admin.create(`/api/v1/namespaces/${env.agentNs}/pods`, {
-      metadata: { name: `promotion-${uid}`, labels: { 'lanyard.dev/promotion-uid': uid, 'lanyard.dev/project': project, 'lanyard.dev/promotion': 'gone' } },
-      spec: {
-        serviceAccountName: 'lanyard-promotion-orchestrator', automountServiceAccountToken: false,
-        securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
-        containers: [{ name: 'done', image: 'x', securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } }],
-      },
-    });
-    await waitGone(env.agentNs, `promotion-${uid}`, 10_000);
+  it('sweeps, at start-up, a pod whose Promotion vanished without the finalizer', async () => {
+    const stage = stageName();
+    await createStage(env.admin, project, stage, steps('a'));
+    const p = await promote(env.admin, project, stage);
+    const pod = await waitPod(p);
+    await waitPromotion(env.admin, project, p.metadata.name, phaseIs('Running'));
+    await env.stopController();
+    // Someone strips the finalizer and deletes the Promotion while the controller is down.
+    await env.admin.patch(`${G}/namespaces/${project}/promotions/${p.metadata.name}`, { metadata: { finalizers: null } }, 'application/merge-patch+json');
+    await env.admin.delete(`${G}/namespaces/${project}/promotions/${p.metadata.name}`);
+    await expect.poll(async () => getPromotion(env.admin, project, p.metadata.name).then(() => 'present', () => 'gone')).toBe('gone');
+    expect(await getPod(env.admin, env.agentNs, pod.metadata.name)).toBeTruthy();
+    await new Promise((r) => setTimeout(r, 2_000)); // past the test's orphan grace period
+    await env.startController();
+    await waitGone(env.agentNs, pod.metadata.name, 5_000);
   });
 });
 

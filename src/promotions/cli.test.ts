@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../cli/run.ts';
+
+// Usage errors are found before any request: a client factory that fails proves nothing was sent.
+const io = { createClient: async () => { throw new Error('no request expected'); } };
+const run = (...argv: string[]) => runCli(argv, { env: { LANYARD_PROJECT: 'shop' }, io });
+
+describe('lanyard promote / abort / get usage errors (exit 2, nothing sent)', () => {
+  it.each([
+    [['promote', '--stage', 'prod', '--var', 'version'], 'Error: invalid --var "version": use NAME=VALUE'],
+    [['promote', '--stage', 'prod', '--var', '1x=2'], 'Error: invalid --var "1x=2"'],
+    [['promote', '--stage', 'prod', '--var', 'a=1', '--var', 'a=2'], 'Error: --var a is given twice'],
+    [['promote'], 'Error: --stage is required'],
+    [['promote', '--stage', 'Prod'], 'Error: invalid stage name "Prod"'],
+    [['promote', '--stage', 'prod', '--timeout', 'never'], 'Error: invalid --timeout "never"'],
+    [['abort', 'promotion', 'Bad_Name'], 'Error: invalid promotion name "Bad_Name"'],
+    [['get', 'stages', 'x_y'], 'Error: invalid stage name "x_y"'],
+    [['get', 'promos', '--stage', 'A'], 'Error: invalid stage name "A"'],
+  ])('%j', async (argv, message) => {
+    const r = await run(...argv);
+    expect(r.stderr).toContain(message);
+    expect(r.exitCode).toBe(2);
+  });
+  it('runs the done container command', async () => {
+    expect(await runCli(['promotion-done'])).toEqual({ stdout: '', stderr: '', exitCode: 0 });
+  });
+});
