@@ -285,6 +285,11 @@ describe('PodIdentityAssociation reconciler', () => {
       'recreated',
     );
     expect((await env.aws.eks.describe(CLUSTER, again.status.associationID)).roleArn).toBe(role);
+    const tokens = env.sim.control
+      .log({ service: 'eks', operation: 'CreatePodIdentityAssociation' })
+      .filter((e) => e.input.namespace === ns && e.status === 200)
+      .map((e) => e.input.clientRequestToken);
+    expect([...new Set(tokens)]).toEqual([first.metadata.uid, `${first.metadata.uid}-${first.status.associationID}`]);
     await eventually(async () => expect((await eventsFor(kube, ns, 'app')).map((e) => e.reason)).toContain('Recreated'));
   });
 
