@@ -77,7 +77,7 @@ function fakeApi(count: number): Promise<{ url: string; close: () => void }> {
 
 async function serveWebhook(sas: number, idsFile: string): Promise<void> {
   const api = await fakeApi(sas);
-  const kube = await createKubeClient({ server: api.url, token: 'bench' });
+  const kube = await createKubeClient({ server: api.url, token: 'bench', insecureSkipTlsVerify: true });
   const tls = await tlsFilesFixture();
   const config = parseWebhookFlags(
     ['--port=0', '--metrics-port=0', `--tls-cert=${tls.certFile}`, `--tls-key=${tls.keyFile}`, `--watch-container-credentials-config=${idsFile}`, '--aws-default-region=eu-west-1', '--shutdown-delay=0s', '--log-level=error'],
@@ -111,7 +111,7 @@ async function serveNoop(): Promise<void> {
 async function measureHeap(sas: number): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc!;
   const api = await fakeApi(sas);
-  const kube = await createKubeClient({ server: api.url, token: 'bench' });
+  const kube = await createKubeClient({ server: api.url, token: 'bench', insecureSkipTlsVerify: true });
   const metrics = createWebhookMetrics(new Registry());
   const settle = async () => {
     for (let i = 0; i < 3; i++) {

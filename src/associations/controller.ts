@@ -145,6 +145,16 @@ function toFailure(op: EksOperation, e: unknown): StepFailure {
   return new StepFailure(op, { kind: 'retryable', reason: 'AWSError' }, `${op}: ${e instanceof Error ? e.message : String(e)}`);
 }
 
+/** The status fields fixed by Create or adoption. */
+function idFields(cluster: string, a: Association): Record<string, string | null> {
+  return {
+    clusterName: cluster,
+    associationID: a.associationId,
+    associationARN: a.associationArn,
+    externalID: a.externalId ?? null,
+  };
+}
+
 export async function startAssociationController(
   deps: AssociationControllerDeps,
   config: Readonly<AssociationConfig>,
@@ -392,12 +402,15 @@ export async function startAssociationController(
     return undefined;
   };
 
-  /** Verified for an in-sync object: the pending report, else derived; creates or deletes probe Pods on the way. */
-  const verifyInSync = async (
-    key: string,
-    obj: LanyardAssociation,
-    invalidated: boolean,
-  ): Promise<{ verified: Cond; lastVerifiedTime?: string }> => {
+  interface VerificationPlan {
+    verified: Cond;
+    lastVerifiedTime?: string;
+    deleteProbes: ProbeRecord[];
+    createProbe: boolean;
+  }
+
+  /** Verified for an in-sync object (the pending report, else derived) and what to do with probe Pods. */
+  const planVerification = (key: string, obj: LanyardAssociation, invalidated: boolean): VerificationPlan => {
     // A report waits until 5 s after the last verification write, whatever else triggered this reconcile.
     const last = lastVerificationWrite.get(key);
     const due = last === undefined || clock.now() - last >= VERIFICATION_WRITE_INTERVAL_MS;
@@ -429,44 +442,43 @@ export async function startAssociationController(
     const local = effectiveCluster(obj, config.clusterName) === config.clusterName;
     // Entries just deleted for drift may still be in the informer: they no longer count.
     const fresh = local && !invalidated ? freshVerifiedAt(obj) : undefined;
-    const mine = probesOf(obj);
-    const remembered = recentProbes.get(obj.uid);
-    if (remembered && clock.now() - remembered.at > PROBE_MEMORY_MS) recentProbes.delete(obj.uid);
-    const probeForGen =
-      mine.some((p) => p.generation === obj.generation) ||
-      (remembered?.generation === obj.generation && clock.now() - remembered.at <= PROBE_MEMORY_MS);
-    let probeError: string | undefined;
-    const draft = deriveVerified({ generation: obj.generation, synced: true, current, freshVerifiedAt: fresh });
-    if (draft.status === 'True') {
-      // Verified through the verified set: the entry's time, recorded once on the transition to True.
-      if (!lastVerifiedTime && fresh && getCondition(obj.status.conditions, 'Verified')?.status !== 'True') lastVerifiedTime = fresh;
-      for (const p of mine) await deletePod(p.namespace, p.name);
-      recentProbes.delete(obj.uid);
-    } else {
-      for (const p of mine) if (p.generation !== obj.generation) await deletePod(p.namespace, p.name);
-      if (local && config.probe && !probeForGen && !fresh) {
-        try {
-          const pod = await kube.create(`/api/v1/namespaces/${encodeURIComponent(obj.namespace)}/pods`, probePod(obj));
-          recentProbes.set(obj.uid, { name: String(pod?.metadata?.name), generation: obj.generation, at: clock.now() });
-        } catch (e) {
-          probeError = `cannot create the probe Pod: ${e instanceof Error ? e.message : String(e)}`;
-        }
-      }
-    }
     const waitingFor = !local
       ? `the association is for cluster "${effectiveCluster(obj, config.clusterName)}"; only associations of "${config.clusterName}" (--cluster-name) can be verified from here`
       : !config.probe
         ? 'waiting for a workload Pod of the ServiceAccount to be verified (--association-probe=false)'
         : undefined;
-    const verified = deriveVerified({
-      generation: obj.generation,
-      synced: true,
-      current,
-      freshVerifiedAt: fresh,
-      probeError,
-      waitingFor,
-    });
-    return { verified, lastVerifiedTime };
+    const verified = deriveVerified({ generation: obj.generation, synced: true, current, freshVerifiedAt: fresh, waitingFor });
+    const mine = probesOf(obj);
+    if (verified.status === 'True') {
+      // Verified through the verified set: the entry's time, recorded once on the transition to True.
+      if (!lastVerifiedTime && fresh && getCondition(obj.status.conditions, 'Verified')?.status !== 'True') lastVerifiedTime = fresh;
+      return { verified, lastVerifiedTime, deleteProbes: mine, createProbe: false };
+    }
+    const remembered = recentProbes.get(obj.uid);
+    if (remembered && clock.now() - remembered.at > PROBE_MEMORY_MS) recentProbes.delete(obj.uid);
+    const probeForGen =
+      mine.some((p) => p.generation === obj.generation) ||
+      (remembered?.generation === obj.generation && clock.now() - remembered.at <= PROBE_MEMORY_MS);
+    return {
+      verified,
+      lastVerifiedTime,
+      deleteProbes: mine.filter((p) => p.generation !== obj.generation),
+      createProbe: local && config.probe && !probeForGen && !fresh,
+    };
+  };
+
+  /** Deletes and creates probe Pods after the status write; returns the API error when the probe cannot be made. */
+  const applyProbePlan = async (obj: LanyardAssociation, plan: VerificationPlan): Promise<string | undefined> => {
+    for (const p of plan.deleteProbes) await deletePod(p.namespace, p.name);
+    if (plan.verified.status === 'True') recentProbes.delete(obj.uid);
+    if (!plan.createProbe) return undefined;
+    try {
+      const pod = await kube.create(`/api/v1/namespaces/${encodeURIComponent(obj.namespace)}/pods`, probePod(obj));
+      recentProbes.set(obj.uid, { name: String(pod?.metadata?.name), generation: obj.generation, at: clock.now() });
+      return undefined;
+    } catch (e) {
+      return `cannot create the probe Pod: ${e instanceof Error ? e.message : String(e)}`;
+    }
   };
 
   // ---- Reconcile (§3.1, §3.2) --------------------------------------------------------------------------------------
@@ -646,13 +658,6 @@ export async function startAssociationController(
       const made = await createOrAdopt(obj, cluster, replacing);
       observed = made.association;
       if (made.created) await deps.hooks?.afterCreate?.(key, made.association);
-      // Persisted before any other step, so a later failure never loses the id.
-      obj = await writeStatus(obj, {
-        clusterName: cluster,
-        associationID: observed.associationId,
-        associationARN: observed.associationArn,
-        externalID: observed.externalId ?? null,
-      });
       result = made.created ? 'created' : 'adopted';
       if (made.created) {
         events.normal(regardingOf(obj), 'Created', `created association ${observed.associationId} in cluster ${cluster}`);
@@ -667,16 +672,18 @@ export async function startAssociationController(
     rolePropagation.delete(key);
 
     const plan = planSync(desired, observed);
+    const tagging = Object.keys(plan.tagsToSet).length > 0 || plan.tagKeysToRemove.length > 0;
+    if (obj.status.associationID !== observed.associationId && (plan.update || tagging)) {
+      // Persisted before any further AWS step, so a failure there never loses the id. Without one, the id goes out
+      // with the conditions in the single status write below, still before anything else (probe Pods come after).
+      obj = await writeStatus(obj, idFields(cluster, observed));
+    }
     let invalidated = false;
     if (plan.update) {
       const outOfBand = isOutOfBand(obj) && result === 'in_sync';
+      const id = observed.associationId;
       observed = await call('update', () =>
-        eks.update({
-          clusterName: cluster,
-          associationId: observed!.associationId,
-          ...plan.update!,
-          clientRequestToken: randomUUID(),
-        }),
+        eks.update({ clusterName: cluster, associationId: id, ...plan.update!, clientRequestToken: randomUUID() }),
       );
       if (outOfBand) events.warning(regardingOf(obj), 'DriftCorrected', `corrected a change made outside Lanyard: ${driftText(plan.drift)}`);
       else events.normal(regardingOf(obj), 'Updated', `updated association ${observed.associationId}: ${driftText(plan.drift)}`);
@@ -684,10 +691,10 @@ export async function startAssociationController(
       invalidated = true;
       if (result === 'in_sync') result = 'updated';
     }
-    const arn = observed.associationArn;
-    if (Object.keys(plan.tagsToSet).length > 0) await call('tag', () => eks.tagResource(arn, plan.tagsToSet));
-    if (plan.tagKeysToRemove.length > 0) await call('untag', () => eks.untagResource(arn, plan.tagKeysToRemove));
-    if (Object.keys(plan.tagsToSet).length > 0 || plan.tagKeysToRemove.length > 0) {
+    if (tagging) {
+      const arn = observed.associationArn;
+      if (Object.keys(plan.tagsToSet).length > 0) await call('tag', () => eks.tagResource(arn, plan.tagsToSet));
+      if (plan.tagKeysToRemove.length > 0) await call('untag', () => eks.untagResource(arn, plan.tagKeysToRemove));
       const parts = [
         ...Object.keys(plan.tagsToSet).map((k) => `set ${k}`),
         ...plan.tagKeysToRemove.map((k) => `removed ${k}`),
@@ -702,14 +709,19 @@ export async function startAssociationController(
       'InSync',
       `EKS association ${observed.associationId} has the desired role, target role, session-tag flag and tags`,
     );
-    const { verified, lastVerifiedTime } = await verifyInSync(key, obj, invalidated);
     const extra: Record<string, unknown> = {};
-    if (obj.status.clusterName !== cluster) extra.clusterName = cluster;
-    if (obj.status.associationID !== observed.associationId) extra.associationID = observed.associationId;
-    if (obj.status.associationARN !== observed.associationArn) extra.associationARN = observed.associationArn;
-    if ((obj.status.externalID ?? undefined) !== (observed.externalId ?? undefined)) extra.externalID = observed.externalId ?? null;
-    if (lastVerifiedTime) extra.lastVerifiedTime = lastVerifiedTime;
-    await writeConditions(obj, synced, verified, extra);
+    for (const [k, v] of Object.entries(idFields(cluster, observed))) {
+      if (((obj.status as Record<string, unknown>)[k] ?? null) !== v) extra[k] = v;
+    }
+    // The identity as it is after this write, for the verified-set fingerprint.
+    const current: LanyardAssociation = { ...obj, status: { ...obj.status, associationID: observed.associationId } };
+    const v = planVerification(key, current, invalidated);
+    if (v.lastVerifiedTime) extra.lastVerifiedTime = v.lastVerifiedTime;
+    const stored = await writeConditions(obj, synced, v.verified, extra);
+    const probeError = await applyProbePlan(current, v);
+    if (probeError) {
+      await writeConditions(stored, synced, { ...v.verified, status: 'Unknown', reason: 'ProbeFailed', message: probeError });
+    }
     counter.inc({ result });
     return { requeueAfterMs: config.resyncMs };
   };

@@ -90,6 +90,17 @@ describe('doctor', () => {
   });
 });
 
+describe('doctor flags', () => {
+  it('lets a capability add a flag to doctor and read it in its check', async () => {
+    const h = harness();
+    h.cli.doctor.option('--policy-preview', 'list identities a policy would deny');
+    let seen: unknown;
+    h.cli.doctorCheck({ name: 'policies', run: async (ctx) => ((seen = ctx.options.policyPreview), []) });
+    expect((await h.run(['doctor', '--policy-preview'])).code).toBe(0);
+    expect(seen).toBe(true);
+  });
+});
+
 describe('nouns', () => {
   it('registers every alias under the verb and hands over names and own flags', async () => {
     const h = harness();

@@ -130,6 +130,8 @@ export interface DoctorCheck {
 export interface DoctorContext extends Context {
   /** The projects to check: --project, else every project the caller may list. */
   projects(): Promise<string[]>;
+  /** The doctor command's parsed flags, including those capabilities added through `cli.doctor`. */
+  readonly options: Record<string, unknown>;
 }
 
 export interface Cli {
@@ -142,6 +144,8 @@ export interface Cli {
   /** Registers a command under `parent` (default: the program) that runs with a Context and the global flags. */
   command(name: string, handler: VerbHandler, parent?: Command): Command;
   doctorCheck(check: DoctorCheck): void;
+  /** The `doctor` command itself, for capabilities that add flags to it (read them in `DoctorContext.options`). */
+  readonly doctor: Command;
 }
 
 const VERB_DESCRIPTIONS: Record<string, string> = {
@@ -155,7 +159,7 @@ export function createCli(program: Command, io: CliIO): Cli {
   const checks: DoctorCheck[] = [];
   program.configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) });
 
-  const cli: Cli = {
+  const cli: Omit<Cli, 'doctor'> = {
     program,
     io,
     verb(name, description) {
@@ -198,10 +202,10 @@ export function createCli(program: Command, io: CliIO): Cli {
     return cmd;
   }
 
-  cli.command('doctor', {
+  const doctor = cli.command('doctor', {
     description: 'Check projects and Lanyard objects for problems and print how to fix them',
-    async run(ctx) {
-      const dctx = doctorContext(ctx);
+    async run(ctx, _args, opts) {
+      const dctx = doctorContext(ctx, opts);
       const findings: DoctorFinding[] = [];
       for (const check of checks) {
         try {
@@ -227,7 +231,7 @@ export function createCli(program: Command, io: CliIO): Cli {
     },
   });
 
-  return cli;
+  return { ...cli, doctor };
 }
 
 function addGlobalFlags(cmd: Command): void {
@@ -421,8 +425,9 @@ function makeContext(
   return ctx;
 }
 
-function doctorContext(ctx: Context): DoctorContext {
+function doctorContext(ctx: Context, options: Record<string, unknown>): DoctorContext {
   return Object.assign(Object.create(ctx) as Context, {
+    options,
     async projects() {
       const given = ctx.flags.project ?? ctx.settings().defaultProject;
       if (given) return [await ctx.project()];

@@ -2,6 +2,7 @@
 // validated frozen config. The only place the controller reads the environment (AWS region and endpoint defaults).
 import { CliError, EXIT } from '../cli/exit.ts';
 import { associationConfigFrom, type AssociationConfig } from './associations.ts';
+import { PROMOTION_FLAG_NAMES, promotionConfigFrom, type PromotionConfig } from './promotions.ts';
 import { FlagError, parseGoDuration } from './webhook.ts';
 
 export interface ControllerConfig {
@@ -37,6 +38,7 @@ export interface ControllerConfig {
   containerCredentialsAudience: string;
   logLevel: 'error' | 'warn' | 'info' | 'debug' | 'trace';
   associations: Readonly<AssociationConfig>;
+  promotions: Readonly<PromotionConfig>;
 }
 
 type Setter = (c: Draft, v: string, flag: string) => void;
@@ -44,7 +46,7 @@ interface Def {
   bool?: boolean;
   set: Setter;
 }
-type Draft = Omit<ControllerConfig, 'associations'> & { associationFlags: Record<string, string> };
+type Draft = Omit<ControllerConfig, 'associations' | 'promotions'> & { associationFlags: Record<string, string>; promotionFlags: Record<string, string> };
 
 export const CONTROLLER_DEFAULTS = Object.freeze({
   leaseNamespace: 'lanyard-system',
@@ -86,10 +88,13 @@ const b = (k: keyof Draft): Def => ({ bool: true, set: (c, v, f) => ((c as unkno
 const d = (k: keyof Draft): Def => ({ set: (c, v, f) => ((c as unknown as Record<string, unknown>)[k] = duration(f, v)) });
 const assoc = (key: string): Def => ({ set: (c, v) => (c.associationFlags[key] = v) });
 
+const promo = (key: string): Def => ({ set: (c, v) => (c.promotionFlags[key] = v) });
+
 const FLAGS: Record<string, Def> = {
+  ...Object.fromEntries(PROMOTION_FLAG_NAMES.map((f) => [f, promo(f)])),
   kubeconfig: s('kubeconfig'),
   'kube-api': s('kubeApi'),
-  'aws-region': s('awsRegion'),
+  'aws-region': { set: (c, v) => { c.awsRegion = v; c.promotionFlags['aws-region'] = v; } },
   'aws-endpoint-url': {
     set: (c, v, f) => {
       if (v !== '' && !/^https?:\/\/[^\s/]+/.test(v)) throw new FlagError(`invalid argument "${v}" for "--${f}": must be an http(s) URL`);
@@ -114,7 +119,7 @@ const FLAGS: Record<string, Def> = {
   'verified-ttl': d('verifiedTtlMs'),
   'verify-workers': { set: (c, v, f) => (c.verifyWorkers = int(f, v, 1, 256)) },
   namespace: s('namespace'),
-  'annotation-prefix': s('annotationPrefix'),
+  'annotation-prefix': { set: (c, v) => { c.annotationPrefix = v; c.promotionFlags['annotation-prefix'] = v; } },
   'token-audience': s('tokenAudience'),
   'sts-regional-endpoint': b('stsRegionalEndpoint'),
   'watch-config-map': b('watchConfigMap'),
@@ -179,6 +184,7 @@ export function parseControllerFlags(argv: string[], o: ControllerParseOptions =
     containerCredentialsAudience: 'pods.eks.amazonaws.com',
     logLevel: 'info',
     associationFlags: {},
+    promotionFlags: {},
   };
   const rest: string[] = [];
   try {
@@ -219,7 +225,8 @@ export function parseControllerFlags(argv: string[], o: ControllerParseOptions =
     if (e instanceof FlagError) throw new CliError(e.message, EXIT.usage);
     throw e;
   }
-  const { associationFlags, ...config } = c;
+  const { associationFlags, promotionFlags, ...config } = c;
   const associations = associationConfigFrom(associationFlags);
-  return { config: Object.freeze({ ...config, associations }), rest };
+  const promotions = promotionConfigFrom(promotionFlags, env);
+  return { config: Object.freeze({ ...config, associations, promotions }), rest };
 }

@@ -9,6 +9,8 @@ import { startLeaderElection, type LeaderElector } from '../runtime/leader.ts';
 import { createAwsClients, type AwsClients, type AwsCredentials } from '../aws/index.ts';
 import { createAssociationLookup, startAssociationController, type AssociationIndex } from '../associations/index.ts';
 import { startVerifier, type Verifier } from '../verification/verifier.ts';
+import { startPromotionController } from '../promotions/controller.ts';
+import { startProjectsHousekeeping } from '../projects/housekeeping.ts';
 
 export interface ControllerOptions {
   /** Static AWS credentials (tests, sandbox); default: the SDK's default chain. */
@@ -53,6 +55,8 @@ export async function startController(deps: Deps, config: ControllerConfig, o: C
         config,
       );
       parts.push(verifier);
+      parts.push(await startPromotionController(deps, config.promotions));
+      parts.push(await startProjectsHousekeeping(deps));
       leading = { verifier, parts };
       log.info('controller components started');
       await new Promise<void>((resolve) => {

@@ -110,6 +110,11 @@ describe('buildPromotionPod: the pod of §5.1', () => {
     expect(r.steps[0]!.timeoutSeconds).toBe(120);
   });
 
+  it.each(['100m', '1', '0.5', '128Mi', '1Gi', '2e3', '1k', '1500M'])('accepts the quantity %s', (q) => {
+    const steps = { 'shop/aws-s3-ls': step('aws-s3-ls', 'shop', { ...S3_LS, resources: { requests: { cpu: q } } }), 'shop/publish': step('publish', 'shop', PUBLISH) };
+    expect(buildPromotionPod(input({ steps })).ok).toBe(true);
+  });
+
   it("lets a step's own HOME and other defaults win, and keeps workingDir, pull policy and resources", () => {
     const steps = {
       'shop/aws-s3-ls': step('aws-s3-ls', 'shop', { ...S3_LS, env: [{ name: 'HOME', value: '/tmp/home' }], workingDir: '/src', imagePullPolicy: 'Always', resources: { limits: { cpu: '1' } } }),
@@ -220,6 +225,7 @@ describe('step resolution (§4)', () => {
     [{ ...PUBLISH, identity: { roleARN: 'arn:aws:iam::111122223333:role/x' }, env: [{ name: 'AWS_ROLE_ARN', value: 'y' }] }, 'env "AWS_ROLE_ARN": set by Lanyard for a step with spec.identity.roleARN'],
     [{ ...PUBLISH, workingDir: 'rel' }, 'spec.workingDir "rel" must be an absolute path'],
     [{ ...PUBLISH, capabilities: ['root'] }, 'spec.capabilities: unknown capability "root"'],
+    [{ ...PUBLISH, resources: { limits: { cpu: 'lots' } } }, 'spec.resources.limits.cpu "lots" is not a Kubernetes quantity (such as 100m, 128Mi or 2)'],
   ])('refuses an invalid PromotionStep %#', (spec, detail) => {
     const r = buildPromotionPod(input({ steps: { 'shop/aws-s3-ls': step('aws-s3-ls', 'shop', S3_LS), 'shop/publish': step('publish', 'shop', spec) } }));
     expect(r).toMatchObject({ ok: false, reason: 'InvalidStep' });

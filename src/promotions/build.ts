@@ -5,8 +5,6 @@ import { checkAnnotationsSize, checkDecorators, type DecoratorReason } from './d
 import { formatDuration, parseDuration } from './duration.ts';
 import { renderConfig, renderTemplate, TemplateFailure, type TemplateScope } from './template.ts';
 
-export const API_GROUP = 'lanyard.dev';
-export const API_VERSION = 'lanyard.dev/v1alpha1';
 export const FINALIZER = 'lanyard.dev/promotion-pod';
 export const LABEL_PROJECT = 'lanyard.dev/project';
 export const LABEL_STAGE = 'lanyard.dev/stage';
@@ -94,6 +92,8 @@ class Invalid extends Error {
 
 const VAR_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const ENV_NAME_RE = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
+// Kubernetes' resource.Quantity syntax (the API server refuses the whole pod otherwise).
+const QUANTITY_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[numkMGTPE]|[KMGTPE]i)?$/;
 const CONTROL_RE = /[\u0000-\u001f\u007f]/;
 
 /** Kubernetes keeps 4 KiB per container and 12 KiB per pod, split among the containers (steps + `done`). */
@@ -230,6 +230,13 @@ function checkStepSpec(label: string, spec: Json): void {
     if (n.startsWith('LANYARD_')) throw bad(`env "${n}": names starting with LANYARD_ are reserved for Lanyard`);
     if (role !== undefined && (n === 'AWS_ROLE_ARN' || n === 'AWS_WEB_IDENTITY_TOKEN_FILE')) {
       throw bad(`env "${n}": set by Lanyard for a step with spec.identity.roleARN`);
+    }
+  }
+  for (const kind of ['requests', 'limits'] as const) {
+    for (const [name, q] of Object.entries(spec.resources?.[kind] ?? {})) {
+      if (!QUANTITY_RE.test(String(q))) {
+        throw bad(`spec.resources.${kind}.${name} ${JSON.stringify(q)} is not a Kubernetes quantity (such as 100m, 128Mi or 2)`);
+      }
     }
   }
   for (const c of spec.capabilities ?? []) {

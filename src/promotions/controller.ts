@@ -38,6 +38,18 @@ function timestamp(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
+/**
+ * Puts the object a write returned into the informer's cache unless the cache already holds a newer one, so the
+ * next reconcile does not act on the state before our own write (the watch event follows shortly anyway).
+ */
+function remember(store: Map<string, Json>, obj: Json): Json {
+  const key = `${obj.metadata.namespace}/${obj.metadata.name}`;
+  const cached = store.get(key);
+  const rv = (o: Json) => (/^\d+$/.test(o?.metadata?.resourceVersion ?? '') ? BigInt(o.metadata.resourceVersion) : -1n);
+  if (!cached || rv(obj) > rv(cached)) store.set(key, obj);
+  return obj;
+}
+
 function sortQueue(a: Json, b: Json): number {
   const ta = String(a.metadata.creationTimestamp ?? '');
   const tb = String(b.metadata.creationTimestamp ?? '');
@@ -226,11 +238,12 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
    * must never overwrite a newer status (a terminal phase above all). A conflict requeues the key.
    */
   async function patchStatus(promo: Json, status: Json): Promise<Json> {
-    return kube.patch(
+    const updated = await kube.patch(
       path('promotions', promo.metadata.namespace, promo.metadata.name, 'status'),
       { metadata: { resourceVersion: promo.metadata.resourceVersion }, status },
       MERGE,
     );
+    return remember(promotions.store, updated);
   }
 
   function conditions(promo: Json, valid?: Omit<Condition, 'lastTransitionTime'>, finished?: string): Condition[] {
@@ -277,7 +290,7 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
       const status = { ...stage.status, lastPromotion: { name: promo.metadata.name, phase, finishedAt: finishedAt ?? timestamp(now()) } };
       delete status.currentPromotion;
       try {
-        await kube.update(path('stages', ns, stageName, 'status'), { ...stage, status });
+        remember(stages.store, await kube.update(path('stages', ns, stageName, 'status'), { ...stage, status }));
         break;
       } catch (e) {
         if (!isConflict(e) || attempt === 4) throw e;
@@ -295,7 +308,8 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
       ? { type: 'Valid', status: 'True' as const, reason: 'Valid', message: `stage can be promoted: ${r.steps.length} step(s) as serviceaccount "${r.serviceAccount}"`, observedGeneration: stage.metadata.generation }
       : { type: 'Valid', status: 'False' as const, reason: r.reason, message: r.message, observedGeneration: stage.metadata.generation };
     if (conditionUnchanged(stage.status?.conditions, next)) return;
-    await kube.patch(path('stages', namespace, name, 'status'), { status: { conditions: setCondition(stage.status?.conditions, next, new Date(now())) } }, MERGE);
+    const conditions = setCondition(stage.status?.conditions, next, new Date(now()));
+    remember(stages.store, await kube.patch(path('stages', namespace, name, 'status'), { status: { conditions } }, MERGE));
   }
 
   async function finalize(cached: Json): Promise<void> {
@@ -385,10 +399,10 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
         return void (await waitFor(head.metadata.name));
       }
       // A conflict means another worker (or writer) changed the Stage since we read it: the key is requeued.
-      stage = await kube.update(path('stages', ns, stage.metadata.name, 'status'), {
+      stage = remember(stages.store, await kube.update(path('stages', ns, stage.metadata.name, 'status'), {
         ...stage,
         status: { ...(stage.status ?? {}), currentPromotion: me },
-      });
+      }));
     }
     // We hold the lock: check once more just before the pod exists (steps or accounts may have changed).
     const r = await build(promo, stage);
@@ -456,11 +470,11 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
     const phase: string | undefined = promo.status?.phase;
     if (isTerminal(phase)) return afterTerminal(promo);
     if (!(promo.metadata.finalizers ?? []).includes(FINALIZER)) {
-      promo = await kube.patch(
+      promo = remember(promotions.store, await kube.patch(
         path('promotions', namespace, name),
         { metadata: { finalizers: [...(promo.metadata.finalizers ?? []), FINALIZER], resourceVersion: promo.metadata.resourceVersion } },
         MERGE,
-      );
+      ));
     }
     const stage = stages.store.get(`${namespace}/${promo.spec.stage}`) ?? (await getOrNull(path('stages', namespace, promo.spec.stage)));
     if (!stage) {

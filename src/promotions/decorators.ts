@@ -63,7 +63,7 @@ export function allowedProjects(sa: Json): string[] | undefined {
     .filter((s) => s !== '');
 }
 
-export function saOpenTo(sa: Json, project: string): boolean {
+function saOpenTo(sa: Json, project: string): boolean {
   const allowed = allowedProjects(sa);
   return allowed === undefined || allowed.includes('*') || allowed.includes(project);
 }

@@ -4,9 +4,8 @@ import type { Json } from '../kube/client.ts';
 import { ANN_STEP_TIMEOUTS, outputBudget } from './build.ts';
 import { formatDuration } from './duration.ts';
 
-export type PromotionPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Errored' | 'Aborted';
 export type StepPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Errored' | 'Skipped' | 'Aborted';
-export const TERMINAL_PHASES: readonly string[] = ['Succeeded', 'Failed', 'Errored', 'Aborted'];
+const TERMINAL_PHASES: readonly string[] = ['Succeeded', 'Failed', 'Errored', 'Aborted'];
 
 export function isTerminal(phase: unknown): boolean {
   return typeof phase === 'string' && TERMINAL_PHASES.includes(phase);

@@ -65,7 +65,7 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElector {
         leaseDurationSeconds: Math.max(1, Math.ceil(o.leaseDurationMs / 1000)),
         acquireTime: taking ? microTime(now) : (prev?.spec?.acquireTime ?? microTime(now)),
         renewTime: microTime(now),
-        leaseTransitions: taking && prev && prevHolder !== '' ? transitions + 1 : transitions,
+        leaseTransitions: taking && prev ? transitions + 1 : transitions,
       },
     };
   };

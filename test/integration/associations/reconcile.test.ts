@@ -210,6 +210,38 @@ describe('PodIdentityAssociation reconciler', () => {
     await waitFor(kube, ns, 'app', hasCond('Verified', 'True', 'CredentialsMatch'), 15_000, 'Verified=True again');
   });
 
+  it('a spec change updates the association in place; removing targetRoleARN clears it in EKS', async () => {
+    const ns = await namespace('upd');
+    const role = await env.createRole('upd-app');
+    const target = await env.createRole('upd-target');
+    const next = await env.createRole('upd-next');
+    await createServiceAccount(kube, ns, 'app');
+    await createAssociation(kube, ns, 'app', { serviceAccount: 'app', roleARN: role, targetRoleARN: target });
+    const first = await waitFor(kube, ns, 'app', hasCond('Synced', 'True'), 20_000, 'Synced=True');
+    expect((await env.aws.eks.describe(CLUSTER, first.status.associationID)).targetRoleArn).toBe(target);
+    reportVerified(ns, 'app');
+    await waitFor(kube, ns, 'app', hasCond('Ready', 'True'), 15_000, 'Ready=True');
+
+    await kube.patch(lpiaPath(ns, 'app'), [
+      { op: 'replace', path: '/spec/roleARN', value: next },
+      { op: 'remove', path: '/spec/targetRoleARN' },
+    ]);
+    const updated = await waitFor(kube, ns, 'app', hasCond('Synced', 'True'), 20_000, 'Synced=True for generation 2');
+    expect(updated.metadata.generation).toBe(2);
+    expect(updated.status.associationID).toBe(first.status.associationID);
+    const inEks = await env.aws.eks.describe(CLUSTER, first.status.associationID);
+    expect(inEks.roleArn).toBe(next);
+    expect(inEks.targetRoleArn).toBeUndefined();
+    // A new generation needs a new exchange: the earlier report no longer counts, a new probe is made.
+    expect(condition(updated, 'Verified')).toMatchObject({ status: 'Unknown', reason: 'Verifying', observedGeneration: 2 });
+    expect(condition(updated, 'Ready')?.status).toBe('Unknown');
+    await eventually(async () => expect((await probePods(kube, ns)).map((p) => p.metadata.annotations['lanyard.dev/probe-generation'])).toEqual(['2']));
+    const ev = (await eventsFor(kube, ns, 'app')).find((e) => e.reason === 'Updated');
+    expect(ev?.note).toContain(`roleARN: observed "${role}", desired "${next}"`);
+    expect(ev?.note).toContain(`targetRoleARN: observed "${target}", desired ""`);
+    expect((await eventsFor(kube, ns, 'app')).some((e) => e.reason === 'DriftCorrected')).toBe(false);
+  });
+
   it('A5: a role IAM has not propagated yet is retried (RolePropagating), then InSync, never terminal', async () => {
     const ns = await namespace('a5');
     env.sim.control.configure({ visibility: { 'iam.role': [5000, 5000] } });

@@ -4,8 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeClient, Json } from '../../../src/kube/client.ts';
 import { BUILTIN_ROLES } from '../../../src/projects/builtin-roles.ts';
 import { REDACTED_BASE64 } from '../../../src/projects/redact.ts';
-import { adminClient, deleteNamespaces, lanyard, newProject, uniqueName } from './helpers.ts';
-import { newNamespace } from '../../harness/context.ts';
+import fs from 'node:fs';
+import path from 'node:path';
+import { adminClient, deleteNamespaces, home, lanyard, newProject, uniqueName } from './helpers.ts';
+import { controlPlane, newNamespace } from '../../harness/context.ts';
 
 let admin: KubeClient;
 const cleanup: string[] = [];
@@ -109,10 +111,10 @@ describe('lifecycle (scenario 1)', () => {
       expect((await admin.raw({ path: p })).status).toBe(404);
     }
 
-    const del = await lanyard('admin', ['delete', 'project', shop, '--yes']);
+    const del = await lanyard('admin', ['delete', 'project', shop, '--yes', '--wait']);
     expect(del).toMatchObject({ stdout: `project/${shop} deleted\n`, exitCode: 0 });
-    const gone = await admin.raw({ path: `/api/v1/namespaces/${shop}` });
-    expect(gone.status === 404 || gone.body.status.phase === 'Terminating').toBe(true);
+    // --wait returns once the namespace controller has removed the namespace.
+    expect((await admin.raw({ path: `/api/v1/namespaces/${shop}` })).status).toBe(404);
   });
 });
 
@@ -170,6 +172,20 @@ describe('aliases and output formats', () => {
 
   it('reads the project from LANYARD_PROJECT and from the Lanyard config file', async () => {
     expect((await lanyard('admin', ['get', 'sa', 'a-bot', '-o', 'name'], { env: { LANYARD_PROJECT: shop } })).stdout).toBe(
+      'serviceaccount/a-bot\n',
+    );
+    const viaFlag = await lanyard('admin', ['get', 'sa', 'a-bot', '-o', 'name', '-p', shop, '--kubeconfig', controlPlane().adminKubeconfig], {
+      env: { KUBECONFIG: '' },
+    });
+    expect(viaFlag).toMatchObject({ exitCode: 0, stdout: 'serviceaccount/a-bot\n' });
+    expect(await lanyard('admin', ['get', 'sas', '-p', shop], { env: { KUBECONFIG: '' } })).toMatchObject({
+      exitCode: 2,
+      stderr: expect.stringMatching(/^Error: no credentials: set LANYARD_SERVER and LANYARD_TOKEN/),
+    });
+    const cfgDir = fs.mkdtempSync(path.join(home, 'proj-'));
+    fs.mkdirSync(path.join(cfgDir, 'lanyard'));
+    fs.writeFileSync(path.join(cfgDir, 'lanyard', 'config'), `project: ${shop}\n`);
+    expect((await lanyard('admin', ['get', 'sa', 'a-bot', '-o', 'name'], { env: { XDG_CONFIG_HOME: cfgDir } })).stdout).toBe(
       'serviceaccount/a-bot\n',
     );
     const noProject = await lanyard('admin', ['get', 'sas']);
@@ -303,6 +319,10 @@ describe('errors (scenario 8)', () => {
       exitCode: 0,
       stdout: `project/${plain} adopted\nrole/lanyard-admin created\nrole/lanyard-viewer created\nrole/lanyard-promoter created\n`,
     });
+    // On a terminal, typing the exact name confirms.
+    const confirmed = await lanyard('admin', ['delete', 'project', plain], { stdinIsTTY: true, input: [plain] });
+    expect(confirmed).toMatchObject({ exitCode: 0, stdout: `project/${plain} deleted\n` });
+    expect(confirmed.stderr).toMatch(/Type the project name to confirm: $/);
   });
 
   it('refuses duplicates (5) and unlabelled accounts for tokens (5)', async () => {
@@ -315,6 +335,19 @@ describe('errors (scenario 8)', () => {
     expect(await lanyard('admin', ['create', 'role', 'developer', '-p', shop])).toMatchObject({
       exitCode: 5,
       stderr: `Error: role "developer" already exists in project "${shop}"\n`,
+    });
+    const rb = await admin.get(`/apis/rbac.authorization.k8s.io/v1/namespaces/${shop}/rolebindings/developer`);
+    expect(await lanyard('admin', ['grant', '--role', 'developer', '--service-account', 'dup,ghost', '-p', shop])).toMatchObject({
+      exitCode: 3,
+      stderr: `Error: serviceaccount "ghost" not found in project "${shop}"\n`,
+    });
+    // Nothing was written: not even the account that exists.
+    expect((await admin.get(`/apis/rbac.authorization.k8s.io/v1/namespaces/${shop}/rolebindings/developer`)).metadata.resourceVersion).toBe(
+      rb.metadata.resourceVersion,
+    );
+    expect(await lanyard('admin', ['grant', '--role', 'nope', '--group', 'devs', '-p', shop])).toMatchObject({
+      exitCode: 3,
+      stderr: `Error: role "nope" not found in project "${shop}"\n`,
     });
     expect(await lanyard('admin', ['create', 'sat', 't', '--service-account', 'builder', '-p', shop])).toMatchObject({
       exitCode: 3,

@@ -250,6 +250,28 @@ describe('P11 queueing and abort', () => {
   });
 });
 
+describe('Stage deleted, CLI details', () => {
+  it('aborts the running Promotion of a deleted Stage and deletes its pod', async () => {
+    const stage = stageName();
+    await createStage(env.admin, project, stage, steps('a'));
+    const created = await cli('promote', '--stage', stage);
+    expect(created.exitCode).toBe(0);
+    expect(created.stdout).toMatch(new RegExp(`^promotion/${stage}-[a-z0-9]{5} created\n$`));
+    const name = created.stdout.trim().split(' ')[0]!.slice('promotion/'.length);
+    const p = await waitPromotion(env.admin, project, name, phaseIs('Running'));
+    const pod = await waitPod(p);
+    const wide = await cli('get', 'promotion', name, '-o', 'wide');
+    expect(wide.stdout.split('\n')[0]).toMatch(/^NAME\s+STAGE\s+PHASE\s+STEP\s+SERVICE ACCOUNT\s+POD\s+MESSAGE\s+AGE$/);
+    expect(wide.stdout.split('\n')[1]).toMatch(new RegExp(`^${name}\\s+${stage}\\s+Running\\s+1/1\\s+lanyard-promotion-orchestrator\\s+${pod.metadata.name}\\s+`));
+    await env.admin.delete(`${G}/namespaces/${project}/stages/${stage}`);
+    const done = await waitPromotion(env.admin, project, name, phaseIs('Aborted'));
+    expect(done.status.message).toBe(`stage "${stage}" was deleted`);
+    await waitGone(env.agentNs, pod.metadata.name);
+    const nf = await cli('abort', 'promotion', 'no-such-promotion');
+    expect(nf).toMatchObject({ exitCode: 3, stderr: `Error: promotion "no-such-promotion" not found in project "${project}"\n` });
+  });
+});
+
 describe('P13 doctor and the token-manager binding', () => {
   it('errors without the binding (and warns on the Promotion), passes with it', async () => {
     await createStep(env.admin, project, 'argocd-update', { image: 'example.com/argocd:1', command: ['sync'], capabilities: ['mint-tokens'] });

@@ -337,6 +337,46 @@ describe('P13 step resolution and capabilities', () => {
   });
 });
 
+describe('pod creation refused by the API server', () => {
+  it('is Errored with PodRejected and the server\'s reason, and releases the Stage lock', async () => {
+    // A ValidatingAdmissionPolicy that refuses every pod of this test's agent namespace.
+    const name = `lp-freeze-${env.agentNs}`.slice(0, 63);
+    const vap = '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies';
+    const binding = '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings';
+    await env.admin.create(vap, {
+      metadata: { name },
+      spec: {
+        failurePolicy: 'Fail',
+        matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] }] },
+        validations: [{ expression: 'false', message: 'pods are frozen in this namespace' }],
+      },
+    });
+    await env.admin.create(binding, {
+      metadata: { name },
+      spec: { policyName: name, validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': env.agentNs } } } },
+    });
+    try {
+      // Policies take effect asynchronously: wait until a dry-run pod is refused.
+      await expect.poll(async () => env.admin.create(`/api/v1/namespaces/${env.agentNs}/pods`, {
+        metadata: { name: 'probe' },
+        spec: { containers: [{ name: 'c', image: 'x', securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } } }] },
+      }, { dryRun: 'All' }).then(() => 'admitted', (e) => String(e)), { timeout: 10_000 }).toContain('pods are frozen');
+      const stage = stageName();
+      await createStage(env.admin, project, stage, TWO_STEPS);
+      const created = await promote(env.admin, project, stage, V);
+      const promo = await waitPromotion(env.admin, project, created.metadata.name, phaseIs('Errored', 'Running'));
+      expect(promo.status.phase).toBe('Errored');
+      expect(promo.status.message, promo.status.message).toMatch(/^the API server refused the pod: .*pods are frozen in this namespace/);
+      expect(promo.status.conditions.find((c: Json) => c.type === 'Finished')).toMatchObject({ reason: 'Errored' });
+      expect(await podsOf(env.admin, env.agentNs, promo.metadata.uid)).toEqual([]);
+      await expect.poll(async () => (await env.admin.get(`${G}/namespaces/${project}/stages/${stage}`)).status?.currentPromotion ?? 'none').toBe('none');
+    } finally {
+      await env.admin.delete(`${binding}/${name}`).catch(() => undefined);
+      await env.admin.delete(`${vap}/${name}`).catch(() => undefined);
+    }
+  });
+});
+
 describe('admission', () => {
   it('rejects a Stage with `if`, a bad name and an immutable spec change', async () => {
     await expect(createStage(env.admin, project, stageName(), {

@@ -98,6 +98,14 @@ export async function startVerificationEnv(o: { seed: number; webhook?: boolean;
         timeoutSeconds: 10,
       }],
     });
+    // The API server picks up a new webhook configuration asynchronously: wait until it calls ours.
+    const probeNs = await newNamespace(admin, 'lanyard-probe', label);
+    await serviceAccount(admin, probeNs, 'probe', { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/probe' });
+    await eventually(async () => {
+      const p = await admin.create(`/api/v1/namespaces/${probeNs}/pods`, { ...podBody(`probe-${Date.now()}`, 'probe', { annotations: { 'lanyard.dev/verify': 'false' } }) });
+      if (!JSON.stringify(p.spec.containers[0].env ?? []).includes('AWS_ROLE_ARN')) throw new Error('webhook not called yet');
+    }, 30_000, 200);
+    await admin.delete(`/api/v1/namespaces/${probeNs}`);
   }
 
   const env: VerificationEnv = {

@@ -115,7 +115,9 @@ describe('verifier: a policy that lands after admission', () => {
     await serviceAccount(env.admin, ns, 'sa', { 'eks.amazonaws.com/role-arn': role.arn });
     const pod = await createPod(env.admin, ns, podBody('app', 'sa'));
     expect(gates(pod)).toContain(GATE);
-    await policy('vpol', [{ namespaceSelector: { matchLabels: { team: 'other' } }, serviceAccounts: ['*'], roles: ['arn:aws:iam::*:role/*'] }]);
+    const name = await policy('vpol', [{ namespaceSelector: { matchLabels: { team: 'other' } }, serviceAccounts: ['*'], roles: ['arn:aws:iam::*:role/*'] }]);
+    // The controller has seen the policy once it wrote Accepted; only then may the exchange start to succeed.
+    await eventually(async () => expect((await env.admin.get(`${POLICIES}/${name}`)).status?.conditions?.[0]?.status).toBe('True'));
     env.sim.control.makeRoleVisible('vpol');
     await eventually(async () => {
       const ev = await podEvents(env.admin, ns, 'app');
