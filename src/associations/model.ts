@@ -133,7 +133,7 @@ export interface AssociationRecord {
   associationID?: string;
   creationTimestamp: string;
   deleting: boolean;
-  /** Generation, deletion, finalizers and deletion policy: a change here needs a reconcile; status writes do not. */
+  /** Generation, deletion, other finalizers and deletion policy: a change here needs a reconcile; status writes do not. */
   stamp: string;
   /** Deleting, and Lanyard will still delete its association in EKS (finalizer present, policy delete, id known). */
   pendingDelete: boolean;
@@ -156,7 +156,8 @@ export function lanyardRecord(obj: Json, defaultCluster: string): AssociationRec
     associationID: a.status.associationID,
     creationTimestamp: a.creationTimestamp,
     deleting: a.deleting,
-    stamp: `${a.generation}|${a.deleting}|${a.finalizers.join(',')}|${a.retain}`,
+    // Our own finalizer is left out: adding it needs no second reconcile.
+    stamp: `${a.generation}|${a.deleting}|${a.finalizers.filter((f) => f !== FINALIZER).join(',')}|${a.retain}`,
     pendingDelete: a.deleting && a.finalizers.includes(FINALIZER) && !a.retain && !!a.status.associationID,
   };
 }

@@ -71,6 +71,7 @@ const EVENT_REPEAT_MS = 60_000;
 const SWEEP_MS = 60_000;
 const CONFIGMAP_NAME = 'pod-identity-webhook';
 const TOKEN_SECONDS = 600;
+const RELEASE_CONCURRENCY = 16;
 
 /** The queue key of an identity: namespace, ServiceAccount, mode, declared role (web identity) and audience. */
 export function groupKey(p: Pick<GatedPod, 'namespace' | 'serviceAccount'>, d: GatedPod['declared'][number]): string {
@@ -364,17 +365,21 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
   async function releaseAll(k: string, list: Array<GatedPod & { hasAnnotations: boolean }>, note: string) {
     const now = clock.now();
     proven.set(k, now);
+    const ready: Array<GatedPod & { hasAnnotations: boolean }> = [];
     for (const p of list) {
       // A Pod declaring several identities waits until each of them is proven.
       const pending = keysOf(p).filter((o) => o !== k && !((proven.get(o) ?? -Infinity) > now - cfg.verifiedTtlMs));
-      if (pending.length > 0) {
-        for (const o of pending) queue.add(o);
-        continue;
-      }
-      if (await release(p, true)) {
-        m.gatedSeconds.observe({ mode: modeOf(p), result: 'released' }, Math.max(0, now - p.creationMs) / 1000);
-        events.normal(podRef(p), 'IdentityVerified', note, 'Release');
-      }
+      if (pending.length > 0) for (const o of pending) queue.add(o);
+      else ready.push(p);
+    }
+    // Patches of one group go out in parallel (bounded), so a 200-Pod Deployment is released in a few round trips.
+    for (let i = 0; i < ready.length; i += RELEASE_CONCURRENCY) {
+      await Promise.all(ready.slice(i, i + RELEASE_CONCURRENCY).map(async (p) => {
+        if (await release(p, true)) {
+          m.gatedSeconds.observe({ mode: modeOf(p), result: 'released' }, Math.max(0, clock.now() - p.creationMs) / 1000);
+          events.normal(podRef(p), 'IdentityVerified', note, 'Release');
+        }
+      }));
     }
   }
 
@@ -396,10 +401,12 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     const now = clock.now();
     let beforeDeadline = false;
     let nearestDeadline = Infinity;
+    // Request ids differ on every attempt; they must not turn each retry into a new Event.
+    const gist = message.replace(/ \(request id [^)]*\)/g, '');
     for (const p of list) {
       const last = st.notified.get(podKey(p));
-      if (!last || last.text !== message || now - last.at >= EVENT_REPEAT_MS) {
-        st.notified.set(podKey(p), { text: message, at: now });
+      if (!last || last.text !== gist || now - last.at >= EVENT_REPEAT_MS) {
+        st.notified.set(podKey(p), { text: gist, at: now });
         events.warning(podRef(p), 'IdentityNotVerified', message, 'Verify');
       }
       const deadline = p.creationMs + cfg.verifyDeadlineMs;

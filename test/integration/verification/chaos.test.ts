@@ -88,11 +88,13 @@ async function createPods(env: VerificationEnv, ids: Identity[], onTick?: (elaps
   return out;
 }
 
+/** When the identity first works: its role is visible (trust checks) and, for container credentials, eks-auth sees the association. */
 function visibleAt(env: VerificationEnv, id: Identity, associationIds: Map<string, string>): number {
-  if (id.mode === 'wi') return Date.parse(env.sim.control.roleVisibleAt(id.roleName)!);
+  const roleAt = Date.parse(env.sim.control.roleVisibleAt(id.roleName)!);
+  if (id.mode === 'wi') return roleAt;
   const aid = associationIds.get(`${id.ns}/${id.sa}`);
   const v = aid ? env.sim.control.association(aid) : undefined;
-  return v ? Date.parse(v.visibleAt.eksAuth!) : Infinity;
+  return v ? Math.max(roleAt, Date.parse(v.visibleAt.eksAuth!)) : Infinity;
 }
 
 describe('A13 chaos', () => {
