@@ -77,6 +77,8 @@ const VERIFICATION_WRITE_INTERVAL_MS = 5_000;
 /** A probe Pod just created may not be in the informer yet; remember it this long. */
 const PROBE_MEMORY_MS = 60_000;
 const EXPIRY_MARGIN_MS = 5_000;
+/** How long a complete sync's view of EKS stands in for a Describe (at most half the resync period). */
+const DESCRIBE_REUSE_MS = 30_000;
 
 /** An AWS failure carried out of a step, already classified. */
 class StepFailure extends Error {
@@ -132,17 +134,32 @@ function regardingOf(obj: LanyardAssociation): Json {
   return {
     apiVersion: `${GROUP}/${VERSION}`,
     kind: KIND,
-    metadata: { name: obj.name, namespace: obj.namespace, uid: obj.uid, resourceVersion: obj.resourceVersion },
+    metadata: {
+      name: obj.name,
+      namespace: obj.namespace,
+      uid: obj.uid,
+      resourceVersion: obj.resourceVersion,
+    },
   };
 }
 
 function toFailure(op: EksOperation, e: unknown): StepFailure {
   if (isAwsError(e)) {
-    const like = { code: e.code, httpStatus: e.httpStatus, message: e.message, retryable: e.retryable, requestId: e.requestId };
+    const like = {
+      code: e.code,
+      httpStatus: e.httpStatus,
+      message: e.message,
+      retryable: e.retryable,
+      requestId: e.requestId,
+    };
     return new StepFailure(op, classifyAwsError(op, like), awsErrorText(like));
   }
   // Not an AWS answer (a bug or a local failure): retry with backoff, say what happened.
-  return new StepFailure(op, { kind: 'retryable', reason: 'AWSError' }, `${op}: ${e instanceof Error ? e.message : String(e)}`);
+  return new StepFailure(
+    op,
+    { kind: 'retryable', reason: 'AWSError' },
+    `${op}: ${e instanceof Error ? e.message : String(e)}`,
+  );
 }
 
 /** The status fields fixed by Create or adoption. */
@@ -162,10 +179,21 @@ export async function startAssociationController(
   const { kube, log, clock } = deps;
   const eks = deps.aws.eks;
   const events =
-    deps.events ?? createEventRecorder({ kube, reportingController: REPORTING_CONTROLLER, log, now: () => new Date(clock.now()) });
+    deps.events ??
+    createEventRecorder({
+      kube,
+      reportingController: REPORTING_CONTROLLER,
+      log,
+      now: () => new Date(clock.now()),
+    });
   const counter = reconcileCounter(deps);
   const ownLookup = !deps.lookup;
-  const lookup = deps.lookup ?? createAssociationLookup({ kube, log }, { clusterName: config.clusterName, observeAck: config.observeAck });
+  const lookup =
+    deps.lookup ??
+    createAssociationLookup(
+      { kube, log },
+      { clusterName: config.clusterName, observeAck: config.observeAck },
+    );
   const queue = new WorkQueue();
 
   const rolePropagation = new Map<string, RolePropagation>();
@@ -173,9 +201,19 @@ export async function startAssociationController(
   const lastVerificationWrite = new Map<string, number>();
   const reportTimers = new Map<string, NodeJS.Timeout>();
   const recentProbes = new Map<string, { name: string; generation: number; at: number }>();
+  // When the controller last invalidated a pair's verified set (drift): entries verified before that no longer count,
+  // even while the informer still holds them.
+  const invalidatedAt = new Map<string, number>();
+  // The association as EKS last described it (or as Create/Update returned it) per key, after a complete sync.
+  const lastSeen = new Map<string, { generation: number; at: number; association: Association }>();
 
   const keysOfPair = (cluster: string | undefined, namespace: string, serviceAccount: string): string[] =>
-    cluster ? lookup.recordsFor(cluster, namespace, serviceAccount).filter((r) => r.kind === 'lanyard').map((r) => `${r.objectNamespace}/${r.objectName}`) : [];
+    cluster
+      ? lookup
+          .recordsFor(cluster, namespace, serviceAccount)
+          .filter((r) => r.kind === 'lanyard')
+          .map((r) => `${r.objectNamespace}/${r.objectName}`)
+      : [];
   const enqueueAll = () => {
     for (const r of lookup.lanyardRecords()) queue.add(`${r.objectNamespace}/${r.objectName}`);
   };
@@ -214,7 +252,8 @@ export async function startAssociationController(
   const currentPolicies = (): PolicySet => (policySet ??= compiler.compileAll(policies.store.values()));
 
   const namespaceChanged = (ns: string) => {
-    for (const r of lookup.lanyardRecords()) if (r.objectNamespace === ns) queue.add(`${r.objectNamespace}/${r.objectName}`);
+    for (const r of lookup.lanyardRecords())
+      if (r.objectNamespace === ns) queue.add(`${r.objectNamespace}/${r.objectName}`);
   };
   const namespaces = new Informer<{ name: string; labels: Record<string, string> }>({
     client: kube,
@@ -227,9 +266,49 @@ export async function startAssociationController(
     onError: (e) => log.warn({ err: String(e) }, 'Namespace watch error'),
   }).start();
 
+  // ---- Reading objects ----------------------------------------------------------------------------------------------
+
+  // The informer's copy, or the answer to our own last write when that is newer (the informer may not have delivered
+  // it yet, and acting on the older copy would repeat a Create). Saves a GET per reconcile.
+  const written = new Map<string, Json>();
+  const objects = new Informer<Json>({
+    client: kube,
+    path: `${API}/${PLURAL}`,
+    onDelete: (_o, key) => written.delete(key),
+    onError: (e) => log.warn({ err: String(e) }, 'PodIdentityAssociation watch error'),
+  }).start();
+  const rv = (o: Json) => Number(o?.metadata?.resourceVersion);
+  const remember = (raw: Json): Json => {
+    const key = `${raw?.metadata?.namespace}/${raw?.metadata?.name}`;
+    const prev = written.get(key);
+    if (!prev || !(rv(prev) > rv(raw))) written.set(key, raw);
+    return raw;
+  };
+  const read = async (key: string): Promise<Json | undefined> => {
+    const cached = objects.store.get(key);
+    const mine = written.get(key);
+    if (cached && (!mine || rv(cached) >= rv(mine))) return cached;
+    if (cached && mine && rv(mine) > rv(cached)) return mine;
+    // Not cached yet, or versions that do not compare as numbers: ask the API server.
+    const slash = key.indexOf('/');
+    try {
+      return remember(await kube.get(assocPath(key.slice(0, slash), key.slice(slash + 1))));
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  };
+
   const viChanged = (v: ViRecord) => {
     const owner = lookup.ownerOf(config.clusterName, v.namespace, v.serviceAccount);
-    if (owner?.kind === 'lanyard') queue.add(`${owner.objectNamespace}/${owner.objectName}`);
+    if (owner?.kind !== 'lanyard') return;
+    const key = `${owner.objectNamespace}/${owner.objectName}`;
+    // The verifier refreshes entries on every exchange; an owner already verified for its generation has nothing to
+    // learn from that, and a reconcile would cost a Describe.
+    const raw = objects.store.get(key);
+    const verified = raw && getCondition(raw.status?.conditions, 'Verified');
+    if (verified?.status === 'True' && verified.observedGeneration === raw.metadata?.generation) return;
+    queue.add(key);
   };
   const vis = new Informer<ViRecord>({
     client: kube,
@@ -259,7 +338,9 @@ export async function startAssociationController(
     path: '/api/v1/pods',
     labelSelector: `${PROBE_LABEL}=true`,
     transform: (o) => {
-      const ref = (o?.metadata?.ownerReferences ?? []).find((r: Json) => r.kind === KIND && String(r.apiVersion).startsWith(`${GROUP}/`));
+      const ref = (o?.metadata?.ownerReferences ?? []).find(
+        (r: Json) => r.kind === KIND && String(r.apiVersion).startsWith(`${GROUP}/`),
+      );
       return {
         namespace: String(o?.metadata?.namespace ?? ''),
         name: String(o?.metadata?.name ?? ''),
@@ -274,9 +355,16 @@ export async function startAssociationController(
 
   // ---- Kubernetes writes ------------------------------------------------------------------------------------------
 
-  const writeStatus = async (obj: LanyardAssociation, status: Record<string, unknown>): Promise<LanyardAssociation> => {
-    const updated = await kube.patch(assocPath(obj.namespace, obj.name, 'status'), { status }, 'application/merge-patch+json');
-    return parseLanyardAssociation(updated);
+  const writeStatus = async (
+    obj: LanyardAssociation,
+    status: Record<string, unknown>,
+  ): Promise<LanyardAssociation> => {
+    const updated = await kube.patch(
+      assocPath(obj.namespace, obj.name, 'status'),
+      { status },
+      'application/merge-patch+json',
+    );
+    return parseLanyardAssociation(remember(updated));
   };
 
   /** Writes the three conditions (and extra fields) when anything changed; returns the object as stored. */
@@ -305,7 +393,7 @@ export async function startAssociationController(
         ? { op: 'add', path: '/metadata/finalizers', value: [FINALIZER] }
         : { op: 'add', path: '/metadata/finalizers/-', value: FINALIZER },
     );
-    return parseLanyardAssociation(await kube.patch(assocPath(obj.namespace, obj.name), ops));
+    return parseLanyardAssociation(remember(await kube.patch(assocPath(obj.namespace, obj.name), ops)));
   };
 
   const removeFinalizer = async (obj: LanyardAssociation): Promise<void> => {
@@ -322,10 +410,13 @@ export async function startAssociationController(
   };
 
   const deletePairVerifiedIdentities = async (namespace: string, serviceAccount: string): Promise<void> => {
+    invalidatedAt.set(`${namespace}/${serviceAccount}`, clock.now());
     for (const v of [...vis.store.values()]) {
       if (v.namespace !== namespace || v.serviceAccount !== serviceAccount) continue;
       try {
-        await kube.delete(`${API}/namespaces/${encodeURIComponent(namespace)}/verifiedidentities/${encodeURIComponent(v.name)}`);
+        await kube.delete(
+          `${API}/namespaces/${encodeURIComponent(namespace)}/verifiedidentities/${encodeURIComponent(v.name)}`,
+        );
       } catch (e) {
         if (!isNotFound(e)) throw e;
       }
@@ -337,9 +428,12 @@ export async function startAssociationController(
 
   const deletePod = async (namespace: string, name: string) => {
     try {
-      await kube.delete(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`, {
-        gracePeriodSeconds: 0,
-      });
+      await kube.delete(
+        `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`,
+        {
+          gracePeriodSeconds: 0,
+        },
+      );
     } catch (e) {
       if (!isNotFound(e)) throw e;
     }
@@ -353,7 +447,9 @@ export async function startAssociationController(
       namespace: obj.namespace,
       labels: { [PROBE_LABEL]: 'true' },
       annotations: { [PROBE_GENERATION_ANNOTATION]: String(obj.generation) },
-      ownerReferences: [{ apiVersion: `${GROUP}/${VERSION}`, kind: KIND, name: obj.name, uid: obj.uid, controller: true }],
+      ownerReferences: [
+        { apiVersion: `${GROUP}/${VERSION}`, kind: KIND, name: obj.name, uid: obj.uid, controller: true },
+      ],
     },
     spec: {
       serviceAccountName: obj.spec.serviceAccount,
@@ -363,7 +459,12 @@ export async function startAssociationController(
       terminationGracePeriodSeconds: 0,
       // Never removed, so the probe never runs: the verifier only needs a Pod to bind the token to.
       schedulingGates: [{ name: PROBE_GATE }],
-      securityContext: { runAsNonRoot: true, runAsUser: 65535, runAsGroup: 65535, seccompProfile: { type: 'RuntimeDefault' } },
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: 65535,
+        runAsGroup: 65535,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
       containers: [
         {
           name: 'probe',
@@ -396,6 +497,10 @@ export async function startAssociationController(
       if (v.namespace !== obj.namespace || v.serviceAccount !== obj.spec.serviceAccount) continue;
       if (v.mode !== 'ContainerCredentials' || v.fingerprint !== fp) continue;
       if (v.roleARN !== obj.spec.roleARN || v.targetRoleARN !== (obj.spec.targetRoleARN ?? '')) continue;
+      if (
+        !(Date.parse(v.verifiedAt) > (invalidatedAt.get(`${obj.namespace}/${obj.spec.serviceAccount}`) ?? 0))
+      )
+        continue;
       const exp = Date.parse(v.expiresAt);
       if (Number.isFinite(exp) && exp - clock.now() > EXPIRY_MARGIN_MS) return v.verifiedAt;
     }
@@ -436,7 +541,8 @@ export async function startAssociationController(
           else events.warning(regardingOf(obj), 'VerificationFailed', `${c.reason}: ${c.message}`);
         }
         current = { ...c, lastTransitionTime: '' };
-        if (c.status === 'True') lastVerifiedTime = (report.at ?? new Date(clock.now())).toISOString().replace(/\.\d{3}Z$/, 'Z');
+        if (c.status === 'True')
+          lastVerifiedTime = (report.at ?? new Date(clock.now())).toISOString().replace(/\.\d{3}Z$/, 'Z');
       }
     }
     const local = effectiveCluster(obj, config.clusterName) === config.clusterName;
@@ -447,11 +553,18 @@ export async function startAssociationController(
       : !config.probe
         ? 'waiting for a workload Pod of the ServiceAccount to be verified (--association-probe=false)'
         : undefined;
-    const verified = deriveVerified({ generation: obj.generation, synced: true, current, freshVerifiedAt: fresh, waitingFor });
+    const verified = deriveVerified({
+      generation: obj.generation,
+      synced: true,
+      current,
+      freshVerifiedAt: fresh,
+      waitingFor,
+    });
     const mine = probesOf(obj);
     if (verified.status === 'True') {
       // Verified through the verified set: the entry's time, recorded once on the transition to True.
-      if (!lastVerifiedTime && fresh && getCondition(obj.status.conditions, 'Verified')?.status !== 'True') lastVerifiedTime = fresh;
+      if (!lastVerifiedTime && fresh && getCondition(obj.status.conditions, 'Verified')?.status !== 'True')
+        lastVerifiedTime = fresh;
       return { verified, lastVerifiedTime, deleteProbes: mine, createProbe: false };
     }
     const remembered = recentProbes.get(obj.uid);
@@ -468,13 +581,23 @@ export async function startAssociationController(
   };
 
   /** Deletes and creates probe Pods after the status write; returns the API error when the probe cannot be made. */
-  const applyProbePlan = async (obj: LanyardAssociation, plan: VerificationPlan): Promise<string | undefined> => {
+  const applyProbePlan = async (
+    obj: LanyardAssociation,
+    plan: VerificationPlan,
+  ): Promise<string | undefined> => {
     for (const p of plan.deleteProbes) await deletePod(p.namespace, p.name);
     if (plan.verified.status === 'True') recentProbes.delete(obj.uid);
     if (!plan.createProbe) return undefined;
     try {
-      const pod = await kube.create(`/api/v1/namespaces/${encodeURIComponent(obj.namespace)}/pods`, probePod(obj));
-      recentProbes.set(obj.uid, { name: String(pod?.metadata?.name), generation: obj.generation, at: clock.now() });
+      const pod = await kube.create(
+        `/api/v1/namespaces/${encodeURIComponent(obj.namespace)}/pods`,
+        probePod(obj),
+      );
+      recentProbes.set(obj.uid, {
+        name: String(pod?.metadata?.name),
+        generation: obj.generation,
+        at: clock.now(),
+      });
       return undefined;
     } catch (e) {
       return `cannot create the probe Pod: ${e instanceof Error ? e.message : String(e)}`;
@@ -483,7 +606,12 @@ export async function startAssociationController(
 
   // ---- Reconcile (§3.1, §3.2) --------------------------------------------------------------------------------------
 
-  const syncedCond = (obj: LanyardAssociation, status: 'True' | 'False' | 'Unknown', reason: string, message: string): Cond => ({
+  const syncedCond = (
+    obj: LanyardAssociation,
+    status: 'True' | 'False' | 'Unknown',
+    reason: string,
+    message: string,
+  ): Cond => ({
     type: 'Synced',
     status,
     reason,
@@ -492,10 +620,18 @@ export async function startAssociationController(
   });
 
   const notSyncedVerified = (obj: LanyardAssociation): Cond =>
-    deriveVerified({ generation: obj.generation, synced: false, current: getCondition(obj.status.conditions, 'Verified') });
+    deriveVerified({
+      generation: obj.generation,
+      synced: false,
+      current: getCondition(obj.status.conditions, 'Verified'),
+    });
 
   /** Writes Synced=False with a reason and derived Verified/Ready; emits the matching Event on a change. */
-  const failSynced = async (obj: LanyardAssociation, reason: SyncedFalseReason, message: string): Promise<LanyardAssociation> => {
+  const failSynced = async (
+    obj: LanyardAssociation,
+    reason: SyncedFalseReason,
+    message: string,
+  ): Promise<LanyardAssociation> => {
     const synced = syncedCond(obj, 'False', reason, message);
     if (!conditionUnchanged(obj.status.conditions, synced)) {
       if (reason === 'PolicyDenied') events.warning(regardingOf(obj), 'PolicyDenied', message);
@@ -506,20 +642,14 @@ export async function startAssociationController(
   };
 
   const reconcile = async (key: string): Promise<{ requeueAfterMs?: number } | void> => {
-    const slash = key.indexOf('/');
-    const namespace = key.slice(0, slash);
-    const name = key.slice(slash + 1);
-    let raw: Json;
-    try {
-      raw = await kube.get(assocPath(namespace, name));
-    } catch (e) {
-      if (isNotFound(e)) {
-        rolePropagation.delete(key);
-        pendingReports.delete(key);
-        lastVerificationWrite.delete(key);
-        return;
-      }
-      throw e;
+    const namespace = key.slice(0, key.indexOf('/'));
+    const raw = await read(key);
+    if (!raw) {
+      lastSeen.delete(key);
+      rolePropagation.delete(key);
+      pendingReports.delete(key);
+      lastVerificationWrite.delete(key);
+      return;
     }
     let obj = parseLanyardAssociation(raw);
     const cluster = effectiveCluster(obj, config.clusterName);
@@ -553,7 +683,10 @@ export async function startAssociationController(
         return;
       case 'releaseRetained':
         await removeFinalizer(obj);
-        log.info({ association: key, associationID: obj.status.associationID }, 'deletion policy retain: association kept in EKS');
+        log.info(
+          { association: key, associationID: obj.status.associationID },
+          'deletion policy retain: association kept in EKS',
+        );
         return;
       case 'delete':
         return await finalizeDelete(key, obj, step.cluster, step.associationId);
@@ -595,16 +728,31 @@ export async function startAssociationController(
     }
   };
 
-  const handleFailure = async (key: string, obj: LanyardAssociation, f: StepFailure): Promise<{ requeueAfterMs: number }> => {
+  const handleFailure = async (
+    key: string,
+    obj: LanyardAssociation,
+    f: StepFailure,
+  ): Promise<{ requeueAfterMs: number }> => {
+    lastSeen.delete(key);
     // Re-read: the failing step may have written status (id persisted) before failing.
-    const fresh = parseLanyardAssociation(await kube.get(assocPath(obj.namespace, obj.name)));
+    const raw = await read(key);
+    const fresh = raw ? parseLanyardAssociation(raw) : obj;
     switch (f.cls.kind) {
       case 'rolePropagating': {
-        const next = nextRolePropagation(rolePropagation.get(key), fresh.generation, clock.now(), config.rolePropagationTimeoutMs);
+        const next = nextRolePropagation(
+          rolePropagation.get(key),
+          fresh.generation,
+          clock.now(),
+          config.rolePropagationTimeoutMs,
+        );
         rolePropagation.set(key, next.state);
         if (next.retryInMs !== undefined) {
           counter.inc({ result: 'retry' });
-          await failSynced(fresh, 'RolePropagating', `IAM has not propagated the role yet; retrying (${f.text})`);
+          await failSynced(
+            fresh,
+            'RolePropagating',
+            `IAM has not propagated the role yet; retrying (${f.text})`,
+          );
           return { requeueAfterMs: next.retryInMs };
         }
         counter.inc({ result: 'terminal' });
@@ -619,6 +767,11 @@ export async function startAssociationController(
         counter.inc({ result: 'terminal' });
         await failSynced(fresh, f.cls.reason, f.text);
         return { requeueAfterMs: config.resyncMs };
+      case 'notFound':
+        // Update or tagging found the association gone: the next pass describes it and recreates it. Not at once:
+        // Describe may still show it for a moment (eventual consistency).
+        counter.inc({ result: 'retry' });
+        return { requeueAfterMs: 1000 };
       default:
         counter.inc({ result: 'retry' });
         await failSynced(fresh, 'AWSError', f.text);
@@ -635,21 +788,40 @@ export async function startAssociationController(
   };
 
   /** Create (5), adopt (5a), describe (6), drift (7), tags (8), in sync (9). */
-  const sync = async (key: string, start: LanyardAssociation, cluster: string): Promise<{ requeueAfterMs: number }> => {
+  const sync = async (
+    key: string,
+    start: LanyardAssociation,
+    cluster: string,
+  ): Promise<{ requeueAfterMs: number }> => {
     let obj = start;
     const desired = desiredOf(obj, config.clusterName);
     let observed: Association | undefined;
     let result: Result = 'in_sync';
 
     let replacing: string | undefined;
-    if (obj.status.associationID) {
+    let fromAws = true;
+    const known = lastSeen.get(key);
+    if (
+      known &&
+      known.generation === obj.generation &&
+      known.association.associationId === obj.status.associationID &&
+      clock.now() - known.at < Math.min(config.resyncMs / 2, DESCRIBE_REUSE_MS)
+    ) {
+      // A reconcile for verification right after a sync: EKS was read moments ago, drift is the resync's job.
+      observed = known.association;
+      fromAws = false;
+    } else if (obj.status.associationID) {
       try {
         observed = await eks.describe(cluster, obj.status.associationID);
       } catch (e) {
         const f = toFailure('describe', e);
         if (f.cls.kind !== 'notFound') throw f;
         replacing = obj.status.associationID;
-        events.warning(regardingOf(obj), 'Recreated', `association ${replacing} was deleted outside Lanyard; creating it again`);
+        events.warning(
+          regardingOf(obj),
+          'Recreated',
+          `association ${replacing} was deleted outside Lanyard; creating it again`,
+        );
       }
     }
 
@@ -660,7 +832,11 @@ export async function startAssociationController(
       if (made.created) await deps.hooks?.afterCreate?.(key, made.association);
       result = made.created ? 'created' : 'adopted';
       if (made.created) {
-        events.normal(regardingOf(obj), 'Created', `created association ${observed.associationId} in cluster ${cluster}`);
+        events.normal(
+          regardingOf(obj),
+          'Created',
+          `created association ${observed.associationId} in cluster ${cluster}`,
+        );
       } else {
         events.normal(
           regardingOf(obj),
@@ -683,18 +859,35 @@ export async function startAssociationController(
       const outOfBand = isOutOfBand(obj) && result === 'in_sync';
       const id = observed.associationId;
       observed = await call('update', () =>
-        eks.update({ clusterName: cluster, associationId: id, ...plan.update!, clientRequestToken: randomUUID() }),
+        eks.update({
+          clusterName: cluster,
+          associationId: id,
+          ...plan.update!,
+          clientRequestToken: randomUUID(),
+        }),
       );
-      if (outOfBand) events.warning(regardingOf(obj), 'DriftCorrected', `corrected a change made outside Lanyard: ${driftText(plan.drift)}`);
-      else events.normal(regardingOf(obj), 'Updated', `updated association ${observed.associationId}: ${driftText(plan.drift)}`);
+      if (outOfBand)
+        events.warning(
+          regardingOf(obj),
+          'DriftCorrected',
+          `corrected a change made outside Lanyard: ${driftText(plan.drift)}`,
+        );
+      else
+        events.normal(
+          regardingOf(obj),
+          'Updated',
+          `updated association ${observed.associationId}: ${driftText(plan.drift)}`,
+        );
       await deletePairVerifiedIdentities(obj.namespace, obj.spec.serviceAccount);
       invalidated = true;
       if (result === 'in_sync') result = 'updated';
     }
     if (tagging) {
       const arn = observed.associationArn;
-      if (Object.keys(plan.tagsToSet).length > 0) await call('tag', () => eks.tagResource(arn, plan.tagsToSet));
-      if (plan.tagKeysToRemove.length > 0) await call('untag', () => eks.untagResource(arn, plan.tagKeysToRemove));
+      if (Object.keys(plan.tagsToSet).length > 0)
+        await call('tag', () => eks.tagResource(arn, plan.tagsToSet));
+      if (plan.tagKeysToRemove.length > 0)
+        await call('untag', () => eks.untagResource(arn, plan.tagKeysToRemove));
       const parts = [
         ...Object.keys(plan.tagsToSet).map((k) => `set ${k}`),
         ...plan.tagKeysToRemove.map((k) => `removed ${k}`),
@@ -714,13 +907,29 @@ export async function startAssociationController(
       if (((obj.status as Record<string, unknown>)[k] ?? null) !== v) extra[k] = v;
     }
     // The identity as it is after this write, for the verified-set fingerprint.
-    const current: LanyardAssociation = { ...obj, status: { ...obj.status, associationID: observed.associationId } };
+    const current: LanyardAssociation = {
+      ...obj,
+      status: { ...obj.status, associationID: observed.associationId },
+    };
     const v = planVerification(key, current, invalidated);
     if (v.lastVerifiedTime) extra.lastVerifiedTime = v.lastVerifiedTime;
     const stored = await writeConditions(obj, synced, v.verified, extra);
     const probeError = await applyProbePlan(current, v);
     if (probeError) {
-      await writeConditions(stored, synced, { ...v.verified, status: 'Unknown', reason: 'ProbeFailed', message: probeError });
+      await writeConditions(stored, synced, {
+        ...v.verified,
+        status: 'Unknown',
+        reason: 'ProbeFailed',
+        message: probeError,
+      });
+    }
+    // What EKS holds now: the last answer, with the tags just written. Only a real read restarts the clock.
+    if (fromAws || plan.update || tagging) {
+      lastSeen.set(key, {
+        generation: obj.generation,
+        at: clock.now(),
+        association: { ...observed, tags: { ...desired.tags } },
+      });
     }
     counter.inc({ result });
     return { requeueAfterMs: config.resyncMs };
@@ -756,13 +965,26 @@ export async function startAssociationController(
   };
 
   /** 5a: the id from the 409 message, else the one exact List match; then Describe (List carries no role). */
-  const adopt = async (obj: LanyardAssociation, cluster: string, fromMessage: string | undefined, text: string): Promise<Association> => {
+  const adopt = async (
+    obj: LanyardAssociation,
+    cluster: string,
+    fromMessage: string | undefined,
+    text: string,
+  ): Promise<Association> => {
     let id = fromMessage;
     if (!id) {
-      const found = await call('list', () => eks.list(cluster, { namespace: obj.namespace, serviceAccount: obj.spec.serviceAccount }));
-      const exact = found.filter((a) => a.namespace === obj.namespace && a.serviceAccount === obj.spec.serviceAccount);
+      const found = await call('list', () =>
+        eks.list(cluster, { namespace: obj.namespace, serviceAccount: obj.spec.serviceAccount }),
+      );
+      const exact = found.filter(
+        (a) => a.namespace === obj.namespace && a.serviceAccount === obj.spec.serviceAccount,
+      );
       if (exact.length !== 1) {
-        throw new StepFailure('list', { kind: 'retryable', reason: 'AWSError' }, `${text}; List found ${exact.length} matching associations`);
+        throw new StepFailure(
+          'list',
+          { kind: 'retryable', reason: 'AWSError' },
+          `${text}; List found ${exact.length} matching associations`,
+        );
       }
       id = exact[0]!.associationId;
     }
@@ -790,10 +1012,16 @@ export async function startAssociationController(
     }
     for (const p of probesOf(obj)) await deletePod(p.namespace, p.name);
     await removeFinalizer(obj);
+    lastSeen.delete(key);
     rolePropagation.delete(key);
     pendingReports.delete(key);
     recentProbes.delete(obj.uid);
-    if (associationId) events.normal(regardingOf(obj), 'Deleted', `deleted association ${associationId} in cluster ${cluster}`);
+    if (associationId)
+      events.normal(
+        regardingOf(obj),
+        'Deleted',
+        `deleted association ${associationId} in cluster ${cluster}`,
+      );
   };
 
   // ---- Verifier reports --------------------------------------------------------------------------------------------
@@ -839,14 +1067,20 @@ export async function startAssociationController(
     workers: config.workers,
     reconcile,
     onError: (key, e, retryInMs) => {
-      if (e instanceof RetryLater) log.info({ association: key, retryInMs, err: e.message }, 'association will be retried');
-      else log.error({ association: key, retryInMs, err: e instanceof Error ? e.message : String(e) }, 'association reconcile failed');
+      if (e instanceof RetryLater)
+        log.info({ association: key, retryInMs, err: e.message }, 'association will be retried');
+      else
+        log.error(
+          { association: key, retryInMs, err: e instanceof Error ? e.message : String(e) },
+          'association reconcile failed',
+        );
     },
   });
 
   const waitForSync = async (timeoutMs: number): Promise<boolean> => {
     const results = await Promise.all([
       lookup.waitForSync(timeoutMs),
+      objects.waitForSync(timeoutMs),
       policies.waitForSync(timeoutMs),
       namespaces.waitForSync(timeoutMs),
       vis.waitForSync(timeoutMs),
@@ -864,6 +1098,7 @@ export async function startAssociationController(
       queue.shutdown();
       for (const t of reportTimers.values()) clearTimeout(t);
       reportTimers.clear();
+      objects.stop();
       policies.stop();
       namespaces.stop();
       vis.stop();

@@ -49,25 +49,115 @@ const err = (code: string, message = 'x', httpStatus = 400) => ({ code, message,
 
 describe('classifyAwsError (verification.md §3.1 error table)', () => {
   const rows: Array<[string, EksOperation, ReturnType<typeof err>, unknown]> = [
-    ['409 on Create adopts, id from the message', 'create', err('ResourceInUseException', 'Association already exists: a-0123456789abcdefg', 409), { kind: 'adopt', associationId: 'a-0123456789abcdefg' }],
-    ['409 on Create without an id adopts through List', 'create', err('ResourceInUseException', 'Association already exists', 409), { kind: 'adopt', associationId: undefined }],
-    ['role missing on Create retries (bounded)', 'create', err('InvalidParameterException', 'Role provided in the request does not exist'), { kind: 'rolePropagating' }],
-    ['role missing on Update retries (bounded)', 'update', err('InvalidParameterException', 'Role provided in the request does not exist'), { kind: 'rolePropagating' }],
-    ['other InvalidParameterException is terminal', 'create', err('InvalidParameterException', 'Invalid namespace'), { kind: 'terminal', reason: 'InvalidSpec' }],
-    ['InvalidParameterException on Describe is terminal', 'describe', err('InvalidParameterException', 'Role provided in the request does not exist'), { kind: 'terminal', reason: 'InvalidSpec' }],
-    ['InvalidRequestException is terminal', 'update', err('InvalidRequestException', 'bad request'), { kind: 'terminal', reason: 'InvalidSpec' }],
-    ['a reused clientRequestToken with other input adopts', 'create', err('InvalidRequestException', 'The client request token was used with different parameters'), { kind: 'adopt' }],
-    ['404 on Create: cluster missing', 'create', err('ResourceNotFoundException', 'No cluster found for name: prod', 404), { kind: 'terminal', reason: 'ClusterNotFound' }],
-    ['404 on Describe: recreate', 'describe', err('ResourceNotFoundException', 'not found', 404), { kind: 'notFound' }],
-    ['404 on Update: recreate', 'update', err('ResourceNotFoundException', 'not found', 404), { kind: 'notFound' }],
-    ['404 on Delete: done', 'delete', err('ResourceNotFoundException', 'not found', 404), { kind: 'notFound' }],
-    ['limit on Create is terminal', 'create', err('ResourceLimitExceededException', 'limit'), { kind: 'terminal', reason: 'LimitExceeded' }],
-    ['403 is terminal', 'describe', err('AccessDeniedException', 'denied', 403), { kind: 'terminal', reason: 'AccessDenied' }],
-    ['throttling retries', 'create', err('ThrottlingException', 'slow down', 429), { kind: 'retryable', reason: 'AWSError' }],
+    [
+      '409 on Create adopts, id from the message',
+      'create',
+      err('ResourceInUseException', 'Association already exists: a-0123456789abcdefg', 409),
+      { kind: 'adopt', associationId: 'a-0123456789abcdefg' },
+    ],
+    [
+      '409 on Create without an id adopts through List',
+      'create',
+      err('ResourceInUseException', 'Association already exists', 409),
+      { kind: 'adopt', associationId: undefined },
+    ],
+    [
+      'role missing on Create retries (bounded)',
+      'create',
+      err('InvalidParameterException', 'Role provided in the request does not exist'),
+      { kind: 'rolePropagating' },
+    ],
+    [
+      'role missing on Update retries (bounded)',
+      'update',
+      err('InvalidParameterException', 'Role provided in the request does not exist'),
+      { kind: 'rolePropagating' },
+    ],
+    [
+      'other InvalidParameterException is terminal',
+      'create',
+      err('InvalidParameterException', 'Invalid namespace'),
+      { kind: 'terminal', reason: 'InvalidSpec' },
+    ],
+    [
+      'InvalidParameterException on Describe is terminal',
+      'describe',
+      err('InvalidParameterException', 'Role provided in the request does not exist'),
+      { kind: 'terminal', reason: 'InvalidSpec' },
+    ],
+    [
+      'InvalidRequestException is terminal',
+      'update',
+      err('InvalidRequestException', 'bad request'),
+      { kind: 'terminal', reason: 'InvalidSpec' },
+    ],
+    [
+      'a reused clientRequestToken with other input adopts',
+      'create',
+      err('InvalidRequestException', 'The client request token was used with different parameters'),
+      { kind: 'adopt' },
+    ],
+    [
+      '404 on Create: cluster missing',
+      'create',
+      err('ResourceNotFoundException', 'No cluster found for name: prod', 404),
+      { kind: 'terminal', reason: 'ClusterNotFound' },
+    ],
+    [
+      '404 on Describe: recreate',
+      'describe',
+      err('ResourceNotFoundException', 'not found', 404),
+      { kind: 'notFound' },
+    ],
+    [
+      '404 on Update: recreate',
+      'update',
+      err('ResourceNotFoundException', 'not found', 404),
+      { kind: 'notFound' },
+    ],
+    [
+      '404 on Delete: done',
+      'delete',
+      err('ResourceNotFoundException', 'not found', 404),
+      { kind: 'notFound' },
+    ],
+    [
+      'limit on Create is terminal',
+      'create',
+      err('ResourceLimitExceededException', 'limit'),
+      { kind: 'terminal', reason: 'LimitExceeded' },
+    ],
+    [
+      '403 is terminal',
+      'describe',
+      err('AccessDeniedException', 'denied', 403),
+      { kind: 'terminal', reason: 'AccessDenied' },
+    ],
+    [
+      'throttling retries',
+      'create',
+      err('ThrottlingException', 'slow down', 429),
+      { kind: 'retryable', reason: 'AWSError' },
+    ],
     ['500 retries', 'update', err('ServerException', 'boom', 500), { kind: 'retryable', reason: 'AWSError' }],
-    ['503 retries', 'describe', err('ServiceUnavailable', 'busy', 503), { kind: 'retryable', reason: 'AWSError' }],
-    ['timeouts retry', 'create', err('TimeoutError', 'socket timed out', 0), { kind: 'retryable', reason: 'AWSError' }],
-    ['connection resets retry', 'tag', err('ECONNRESET', 'socket hang up', 0), { kind: 'retryable', reason: 'AWSError' }],
+    [
+      '503 retries',
+      'describe',
+      err('ServiceUnavailable', 'busy', 503),
+      { kind: 'retryable', reason: 'AWSError' },
+    ],
+    [
+      'timeouts retry',
+      'create',
+      err('TimeoutError', 'socket timed out', 0),
+      { kind: 'retryable', reason: 'AWSError' },
+    ],
+    [
+      'connection resets retry',
+      'tag',
+      err('ECONNRESET', 'socket hang up', 0),
+      { kind: 'retryable', reason: 'AWSError' },
+    ],
   ];
   for (const [name, op, e, want] of rows) {
     it(name, () => expect(classifyAwsError(op, e)).toEqual(want));
@@ -97,7 +187,9 @@ describe('selectOwner', () => {
     expect(selectOwner([a, b])?.uid).toBe('b');
   });
   it('breaks ties by name', () => {
-    expect(selectOwner([rec({ uid: 'b', objectName: 'b' }), rec({ uid: 'a', objectName: 'a' })])?.uid).toBe('a');
+    expect(selectOwner([rec({ uid: 'b', objectName: 'b' }), rec({ uid: 'a', objectName: 'a' })])?.uid).toBe(
+      'a',
+    );
   });
   it('ignores deleting objects', () => {
     const old = rec({ uid: 'old', deleting: true, creationTimestamp: '2025-01-01T00:00:00Z' });
@@ -114,13 +206,30 @@ describe('records', () => {
   it('an ACK record takes the pair from spec.namespace and leaves clusterRef-only objects without a cluster', () => {
     const r = ackRecord({
       metadata: { name: 'x', namespace: 'ack-objects', uid: 'u', creationTimestamp: 't' },
-      spec: { clusterRef: { from: { name: 'c' } }, namespace: 'team-a', serviceAccount: 'sa', roleRef: { from: { name: 'r' } } },
+      spec: {
+        clusterRef: { from: { name: 'c' } },
+        namespace: 'team-a',
+        serviceAccount: 'sa',
+        roleRef: { from: { name: 'r' } },
+      },
       status: { associationID: 'a-1' },
     });
-    expect(r).toMatchObject({ kind: 'ack', cluster: undefined, namespace: 'team-a', serviceAccount: 'sa', roleARN: undefined, associationID: 'a-1' });
+    expect(r).toMatchObject({
+      kind: 'ack',
+      cluster: undefined,
+      namespace: 'team-a',
+      serviceAccount: 'sa',
+      roleARN: undefined,
+      associationID: 'a-1',
+    });
   });
   it('effective cluster: spec, then status, then the flag', () => {
-    expect(effectiveCluster(parseLanyardAssociation(obj({ spec: { clusterName: 'a' }, status: { clusterName: 'b' } })), 'c')).toBe('a');
+    expect(
+      effectiveCluster(
+        parseLanyardAssociation(obj({ spec: { clusterName: 'a' }, status: { clusterName: 'b' } })),
+        'c',
+      ),
+    ).toBe('a');
     expect(effectiveCluster(parseLanyardAssociation(obj({ status: { clusterName: 'b' } })), 'c')).toBe('b');
     expect(effectiveCluster(parseLanyardAssociation(obj()), 'c')).toBe('c');
     expect(lanyardRecord(obj(), 'c').cluster).toBe('c');
@@ -143,19 +252,32 @@ describe('nextStep', () => {
   const self = (o = obj()) => lanyardRecord(o, 'c');
   const allowed = { allowed: true } as const;
   it('deleting with the finalizer: delete, or only release with retain', () => {
-    const d = parseLanyardAssociation(obj({ metadata: { deletionTimestamp: 'now' }, status: { associationID: 'a-1' } }));
-    expect(nextStep({ obj: d, cluster: 'c', owner: undefined, policy: allowed })).toEqual({ kind: 'delete', associationId: 'a-1', cluster: 'c' });
-    const r = parseLanyardAssociation(
-      obj({ metadata: { deletionTimestamp: 'now', annotations: { 'lanyard.dev/deletion-policy': 'retain' } } }),
+    const d = parseLanyardAssociation(
+      obj({ metadata: { deletionTimestamp: 'now' }, status: { associationID: 'a-1' } }),
     );
-    expect(nextStep({ obj: r, cluster: 'c', owner: undefined, policy: allowed }).kind).toBe('releaseRetained');
+    expect(nextStep({ obj: d, cluster: 'c', owner: undefined, policy: allowed })).toEqual({
+      kind: 'delete',
+      associationId: 'a-1',
+      cluster: 'c',
+    });
+    const r = parseLanyardAssociation(
+      obj({
+        metadata: { deletionTimestamp: 'now', annotations: { 'lanyard.dev/deletion-policy': 'retain' } },
+      }),
+    );
+    expect(nextStep({ obj: r, cluster: 'c', owner: undefined, policy: allowed }).kind).toBe(
+      'releaseRetained',
+    );
     const gone = parseLanyardAssociation(obj({ metadata: { deletionTimestamp: 'now', finalizers: [] } }));
     expect(nextStep({ obj: gone, cluster: 'c', owner: undefined, policy: allowed }).kind).toBe('ignore');
   });
   it('another owner: duplicate, before policy', () => {
     const o = parseLanyardAssociation(obj());
     const owner = { ...self(), uid: 'older' };
-    expect(nextStep({ obj: o, cluster: 'c', owner, policy: { allowed: false, message: 'no' } })).toEqual({ kind: 'duplicate', owner });
+    expect(nextStep({ obj: o, cluster: 'c', owner, policy: { allowed: false, message: 'no' } })).toEqual({
+      kind: 'duplicate',
+      owner,
+    });
   });
   it('waits while another object of the pair still deletes its association', () => {
     const o = parseLanyardAssociation(obj());
@@ -164,17 +286,25 @@ describe('nextStep', () => {
       kind: 'waitForDeletion',
       other,
     });
-    const pending = lanyardRecord(obj({ metadata: { deletionTimestamp: 'now' }, status: { associationID: 'a-1' } }), 'c');
+    const pending = lanyardRecord(
+      obj({ metadata: { deletionTimestamp: 'now' }, status: { associationID: 'a-1' } }),
+      'c',
+    );
     expect(pending.pendingDelete).toBe(true);
     const retained = lanyardRecord(
-      obj({ metadata: { deletionTimestamp: 'now', annotations: { 'lanyard.dev/deletion-policy': 'retain' } }, status: { associationID: 'a-1' } }),
+      obj({
+        metadata: { deletionTimestamp: 'now', annotations: { 'lanyard.dev/deletion-policy': 'retain' } },
+        status: { associationID: 'a-1' },
+      }),
       'c',
     );
     expect(retained.pendingDelete).toBe(false);
   });
   it('policy denied before the finalizer and any AWS write', () => {
     const o = parseLanyardAssociation(obj({ metadata: { finalizers: [] } }));
-    expect(nextStep({ obj: o, cluster: 'c', owner: self(), policy: { allowed: false, message: 'no' } })).toEqual({
+    expect(
+      nextStep({ obj: o, cluster: 'c', owner: self(), policy: { allowed: false, message: 'no' } }),
+    ).toEqual({
       kind: 'policyDenied',
       message: 'no',
     });
@@ -182,17 +312,32 @@ describe('nextStep', () => {
   it('finalizer, then create, then describe', () => {
     const bare = parseLanyardAssociation(obj({ metadata: { finalizers: [] } }));
     expect(nextStep({ obj: bare, cluster: 'c', owner: self(), policy: allowed }).kind).toBe('addFinalizer');
-    expect(nextStep({ obj: parseLanyardAssociation(obj()), cluster: 'c', owner: self(), policy: allowed }).kind).toBe('create');
+    expect(
+      nextStep({ obj: parseLanyardAssociation(obj()), cluster: 'c', owner: self(), policy: allowed }).kind,
+    ).toBe('create');
     const withId = parseLanyardAssociation(obj({ status: { associationID: 'a-1' } }));
-    expect(nextStep({ obj: withId, cluster: 'c', owner: self(), policy: allowed })).toEqual({ kind: 'describe', associationId: 'a-1' });
+    expect(nextStep({ obj: withId, cluster: 'c', owner: self(), policy: allowed })).toEqual({
+      kind: 'describe',
+      associationId: 'a-1',
+    });
   });
 });
 
 describe('planSync (drift and tags)', () => {
   const desired = desiredOf(parseLanyardAssociation(obj({ spec: { tags: { team: 'a' } } })), 'c');
-  const inSync = { roleArn: ROLE, targetRoleArn: undefined, disableSessionTags: false, tags: { ...desired.tags } };
+  const inSync = {
+    roleArn: ROLE,
+    targetRoleArn: undefined,
+    disableSessionTags: false,
+    tags: { ...desired.tags },
+  };
   it('nothing to do when EKS matches', () => {
-    expect(planSync(desired, inSync)).toEqual({ drift: [], update: undefined, tagsToSet: {}, tagKeysToRemove: [] });
+    expect(planSync(desired, inSync)).toEqual({
+      drift: [],
+      update: undefined,
+      tagsToSet: {},
+      tagKeysToRemove: [],
+    });
   });
   it('role drift becomes an Update that also clears the target role with ""', () => {
     const p = planSync(desired, { ...inSync, roleArn: OTHER, targetRoleArn: TARGET });
@@ -220,9 +365,20 @@ describe('planSync (drift and tags)', () => {
 
 describe('drift origin', () => {
   it('out of band when the spec is unchanged since the last sync', () => {
-    const synced = { type: 'Synced', status: 'True', reason: 'InSync', message: '', lastTransitionTime: 't', observedGeneration: 3 };
-    expect(isOutOfBand(parseLanyardAssociation(obj({ status: { observedGeneration: 3, conditions: [synced] } })))).toBe(true);
-    expect(isOutOfBand(parseLanyardAssociation(obj({ status: { observedGeneration: 2, conditions: [synced] } })))).toBe(false);
+    const synced = {
+      type: 'Synced',
+      status: 'True',
+      reason: 'InSync',
+      message: '',
+      lastTransitionTime: 't',
+      observedGeneration: 3,
+    };
+    expect(
+      isOutOfBand(parseLanyardAssociation(obj({ status: { observedGeneration: 3, conditions: [synced] } }))),
+    ).toBe(true);
+    expect(
+      isOutOfBand(parseLanyardAssociation(obj({ status: { observedGeneration: 2, conditions: [synced] } }))),
+    ).toBe(false);
   });
 });
 
@@ -263,43 +419,88 @@ describe('Verified and Ready', () => {
     lastTransitionTime: 't',
   });
   it('a report for this generation stands', () => {
-    expect(deriveVerified({ generation: 3, synced: true, current: report('RoleMismatch', 'False') })).toMatchObject({
+    expect(
+      deriveVerified({ generation: 3, synced: true, current: report('RoleMismatch', 'False') }),
+    ).toMatchObject({
       status: 'False',
       reason: 'RoleMismatch',
     });
   });
   it('a report for an older generation does not', () => {
-    expect(deriveVerified({ generation: 4, synced: true, current: report('CredentialsMatch', 'True') })).toMatchObject({
+    expect(
+      deriveVerified({ generation: 4, synced: true, current: report('CredentialsMatch', 'True') }),
+    ).toMatchObject({
       status: 'Unknown',
       reason: 'Verifying',
     });
   });
   it('not synced, fresh verified set, probe failure, waiting', () => {
     expect(deriveVerified({ generation: 3, synced: false, current: undefined }).reason).toBe('NotSynced');
-    expect(deriveVerified({ generation: 3, synced: true, current: undefined, freshVerifiedAt: 't' })).toMatchObject({
+    expect(
+      deriveVerified({ generation: 3, synced: true, current: undefined, freshVerifiedAt: 't' }),
+    ).toMatchObject({
       status: 'True',
       reason: 'CredentialsMatch',
     });
-    expect(deriveVerified({ generation: 3, synced: true, current: undefined, probeError: 'quota' })).toMatchObject({
+    expect(
+      deriveVerified({ generation: 3, synced: true, current: undefined, probeError: 'quota' }),
+    ).toMatchObject({
       status: 'Unknown',
       reason: 'ProbeFailed',
       message: 'quota',
     });
   });
   it('Ready', () => {
-    const synced = { type: 'Synced', status: 'True' as const, reason: 'InSync', message: '', observedGeneration: 3 };
+    const synced = {
+      type: 'Synced',
+      status: 'True' as const,
+      reason: 'InSync',
+      message: '',
+      observedGeneration: 3,
+    };
     const notSynced = { ...synced, status: 'False' as const, reason: 'PolicyDenied' };
-    const v = (status: 'True' | 'False' | 'Unknown', reason: string) => ({ type: 'Verified', status, reason, message: 'm', observedGeneration: 3 });
-    expect(deriveReady(3, synced, v('True', 'CredentialsMatch'))).toMatchObject({ status: 'True', reason: 'Ready' });
-    expect(deriveReady(3, notSynced, v('True', 'CredentialsMatch'))).toMatchObject({ status: 'False', reason: 'NotSynced' });
-    expect(deriveReady(3, synced, v('False', 'RoleMismatch'))).toMatchObject({ status: 'False', reason: 'NotVerified' });
-    expect(deriveReady(3, synced, v('Unknown', 'Verifying'))).toMatchObject({ status: 'Unknown', reason: 'Verifying' });
+    const v = (status: 'True' | 'False' | 'Unknown', reason: string) => ({
+      type: 'Verified',
+      status,
+      reason,
+      message: 'm',
+      observedGeneration: 3,
+    });
+    expect(deriveReady(3, synced, v('True', 'CredentialsMatch'))).toMatchObject({
+      status: 'True',
+      reason: 'Ready',
+    });
+    expect(deriveReady(3, notSynced, v('True', 'CredentialsMatch'))).toMatchObject({
+      status: 'False',
+      reason: 'NotSynced',
+    });
+    expect(deriveReady(3, synced, v('False', 'RoleMismatch'))).toMatchObject({
+      status: 'False',
+      reason: 'NotVerified',
+    });
+    expect(deriveReady(3, synced, v('Unknown', 'Verifying'))).toMatchObject({
+      status: 'Unknown',
+      reason: 'Verifying',
+    });
   });
   it('verifier reports: applied for the current identity, dropped when stale', () => {
     const o = parseLanyardAssociation(obj({ status: { associationID: 'a-1' } }));
-    const base = { uid: 'uid-1', roleARN: ROLE, associationID: 'a-1', result: 'CredentialsMatch', message: 'ok' };
-    expect(verifiedFromReport(o, base)).toMatchObject({ status: 'True', reason: 'CredentialsMatch', observedGeneration: 3 });
-    expect(verifiedFromReport(o, { ...base, result: 'RoleMismatch' })).toMatchObject({ status: 'False', reason: 'RoleMismatch' });
+    const base = {
+      uid: 'uid-1',
+      roleARN: ROLE,
+      associationID: 'a-1',
+      result: 'CredentialsMatch',
+      message: 'ok',
+    };
+    expect(verifiedFromReport(o, base)).toMatchObject({
+      status: 'True',
+      reason: 'CredentialsMatch',
+      observedGeneration: 3,
+    });
+    expect(verifiedFromReport(o, { ...base, result: 'RoleMismatch' })).toMatchObject({
+      status: 'False',
+      reason: 'RoleMismatch',
+    });
     expect(verifiedFromReport(o, { ...base, roleARN: OTHER })).toBeUndefined();
     expect(verifiedFromReport(o, { ...base, uid: 'other' })).toBeUndefined();
     expect(verifiedFromReport(o, { ...base, associationID: 'a-2' })).toBeUndefined();

@@ -26,7 +26,9 @@ export function selectOwner(candidates: Iterable<AssociationRecord>): Associatio
   return best;
 }
 
-export function describeRecord(r: Pick<AssociationRecord, 'kind' | 'objectNamespace' | 'objectName'>): string {
+export function describeRecord(
+  r: Pick<AssociationRecord, 'kind' | 'objectNamespace' | 'objectName'>,
+): string {
   const kind = r.kind === 'ack' ? 'ACK PodIdentityAssociation' : 'PodIdentityAssociation';
   return `${kind} ${r.objectNamespace}/${r.objectName}`;
 }
@@ -75,13 +77,16 @@ export function classifyAwsError(op: EksOperation, e: AwsErrorLike): ErrorClass 
       if (op === 'create') return { kind: 'adopt', associationId: ASSOCIATION_ID.exec(e.message)?.[0] };
       return { kind: 'terminal', reason: 'InvalidSpec' };
     case 'InvalidParameterException':
-      if ((op === 'create' || op === 'update') && ROLE_MISSING.test(e.message)) return { kind: 'rolePropagating' };
+      if ((op === 'create' || op === 'update') && ROLE_MISSING.test(e.message))
+        return { kind: 'rolePropagating' };
       return { kind: 'terminal', reason: 'InvalidSpec' };
     case 'InvalidRequestException':
       if (op === 'create' && TOKEN_REUSED.test(e.message)) return { kind: 'adopt' };
       return { kind: 'terminal', reason: 'InvalidSpec' };
     case 'ResourceNotFoundException':
-      return op === 'create' || op === 'list' ? { kind: 'terminal', reason: 'ClusterNotFound' } : { kind: 'notFound' };
+      return op === 'create' || op === 'list'
+        ? { kind: 'terminal', reason: 'ClusterNotFound' }
+        : { kind: 'notFound' };
     case 'ResourceLimitExceededException':
       return { kind: 'terminal', reason: 'LimitExceeded' };
     case 'AccessDeniedException':
@@ -190,7 +195,11 @@ export function planSync(
     drift.push({ field: 'roleARN', observed: observed.roleArn, desired: desired.roleArn });
   }
   if ((observed.targetRoleArn ?? '') !== desired.targetRoleArn) {
-    drift.push({ field: 'targetRoleARN', observed: observed.targetRoleArn ?? '', desired: desired.targetRoleArn });
+    drift.push({
+      field: 'targetRoleARN',
+      observed: observed.targetRoleArn ?? '',
+      desired: desired.targetRoleArn,
+    });
   }
   if ((observed.disableSessionTags ?? false) !== desired.disableSessionTags) {
     drift.push({
@@ -204,7 +213,11 @@ export function planSync(
     drift,
     update:
       drift.length > 0
-        ? { roleArn: desired.roleArn, targetRoleArn: desired.targetRoleArn, disableSessionTags: desired.disableSessionTags }
+        ? {
+            roleArn: desired.roleArn,
+            targetRoleArn: desired.targetRoleArn,
+            disableSessionTags: desired.disableSessionTags,
+          }
         : undefined,
     tagsToSet: set,
     tagKeysToRemove: remove,
@@ -238,7 +251,12 @@ export function isOutOfBand(obj: LanyardAssociation): boolean {
 
 export type Cond = Omit<Condition, 'lastTransitionTime'>;
 
-export const REPORT_REASONS = new Set(['CredentialsMatch', 'RoleMismatch', 'ExchangeFailed', 'VerificationTimeout']);
+export const REPORT_REASONS = new Set([
+  'CredentialsMatch',
+  'RoleMismatch',
+  'ExchangeFailed',
+  'VerificationTimeout',
+]);
 
 export interface VerifiedInput {
   generation: number;
@@ -256,10 +274,17 @@ export interface VerifiedInput {
 export function deriveVerified(i: VerifiedInput): Cond {
   const c = i.current;
   if (c && c.observedGeneration === i.generation && REPORT_REASONS.has(c.reason)) {
-    return { type: 'Verified', status: c.status, reason: c.reason, message: c.message, observedGeneration: i.generation };
+    return {
+      type: 'Verified',
+      status: c.status,
+      reason: c.reason,
+      message: c.message,
+      observedGeneration: i.generation,
+    };
   }
   const base = { type: 'Verified', observedGeneration: i.generation } as const;
-  if (!i.synced) return { ...base, status: 'Unknown', reason: 'NotSynced', message: 'waiting for Synced=True' };
+  if (!i.synced)
+    return { ...base, status: 'Unknown', reason: 'NotSynced', message: 'waiting for Synced=True' };
   if (i.freshVerifiedAt) {
     return {
       ...base,
@@ -280,11 +305,22 @@ export function deriveVerified(i: VerifiedInput): Cond {
 export function deriveReady(generation: number, synced: Cond, verified: Cond): Cond {
   const base = { type: 'Ready', observedGeneration: generation } as const;
   if (synced.status !== 'True') {
-    return { ...base, status: 'False', reason: 'NotSynced', message: `Synced is ${synced.status}: ${synced.reason}` };
+    return {
+      ...base,
+      status: 'False',
+      reason: 'NotSynced',
+      message: `Synced is ${synced.status}: ${synced.reason}`,
+    };
   }
-  if (verified.status === 'True') return { ...base, status: 'True', reason: 'Ready', message: 'synced and verified' };
+  if (verified.status === 'True')
+    return { ...base, status: 'True', reason: 'Ready', message: 'synced and verified' };
   if (verified.status === 'False') {
-    return { ...base, status: 'False', reason: 'NotVerified', message: `${verified.reason}: ${verified.message}` };
+    return {
+      ...base,
+      status: 'False',
+      reason: 'NotVerified',
+      message: `${verified.reason}: ${verified.message}`,
+    };
   }
   return { ...base, status: 'Unknown', reason: 'Verifying', message: verified.message };
 }
@@ -292,12 +328,20 @@ export function deriveReady(generation: number, synced: Cond, verified: Cond): C
 /** Maps a verifier report to the Verified condition; undefined when the report is stale for this object. */
 export function verifiedFromReport(
   obj: LanyardAssociation,
-  report: { uid: string; roleARN?: string; targetRoleARN?: string; associationID?: string; result: string; message: string },
+  report: {
+    uid: string;
+    roleARN?: string;
+    targetRoleARN?: string;
+    associationID?: string;
+    result: string;
+    message: string;
+  },
 ): Cond | undefined {
   if (report.uid !== obj.uid) return undefined;
   if ((report.roleARN ?? '') !== obj.spec.roleARN) return undefined;
   if ((report.targetRoleARN ?? '') !== (obj.spec.targetRoleARN ?? '')) return undefined;
-  if (report.associationID && obj.status.associationID && report.associationID !== obj.status.associationID) return undefined;
+  if (report.associationID && obj.status.associationID && report.associationID !== obj.status.associationID)
+    return undefined;
   return {
     type: 'Verified',
     status: report.result === 'CredentialsMatch' ? 'True' : 'False',

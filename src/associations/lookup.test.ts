@@ -19,7 +19,9 @@ function fakeKube(served: Record<string, boolean>, lists: Record<string, Json[]>
     },
     watch(path: string, _q: unknown, onEvent: (e: WatchEvent) => void, signal?: AbortSignal) {
       watchers.set(path, onEvent);
-      return new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }));
+      return new Promise<void>((resolve) =>
+        signal?.addEventListener('abort', () => resolve(), { once: true }),
+      );
     },
   } as unknown as KubeClient;
   return { kube, push: (path: string, e: WatchEvent) => watchers.get(path)!(e) };
@@ -29,21 +31,34 @@ const L = '/apis/lanyard.dev/v1alpha1/podidentityassociations';
 const A = '/apis/eks.services.k8s.aws/v1alpha1/podidentityassociations';
 
 const lpia = (name: string, sa: string, created: string, extra: Json = {}) => ({
-  metadata: { name, namespace: 'team-a', uid: `uid-${name}`, creationTimestamp: created, resourceVersion: '1', ...extra.metadata },
+  metadata: {
+    name,
+    namespace: 'team-a',
+    uid: `uid-${name}`,
+    creationTimestamp: created,
+    resourceVersion: '1',
+    ...extra.metadata,
+  },
   spec: { serviceAccount: sa, roleARN: `arn:aws:iam::111122223333:role/${name}`, ...extra.spec },
   status: { associationID: `a-${name}`, ...extra.status },
 });
 
 describe('createAssociationLookup', () => {
   it('indexes by pair, oldest wins, other clusters and deleting objects do not count', async () => {
-    const { kube, push } = fakeKube({ 'lanyard.dev': true }, {
-      [L]: [
-        lpia('newer', 'uploader', '2026-01-02T00:00:00Z'),
-        lpia('older', 'uploader', '2026-01-01T00:00:00Z'),
-        lpia('remote', 'other', '2025-01-01T00:00:00Z', { spec: { clusterName: 'elsewhere' } }),
-      ],
-    });
-    const lookup = createAssociationLookup({ kube, log: silentLogger() }, { clusterName: 'prod', observeAck: 'false' });
+    const { kube, push } = fakeKube(
+      { 'lanyard.dev': true },
+      {
+        [L]: [
+          lpia('newer', 'uploader', '2026-01-02T00:00:00Z'),
+          lpia('older', 'uploader', '2026-01-01T00:00:00Z'),
+          lpia('remote', 'other', '2025-01-01T00:00:00Z', { spec: { clusterName: 'elsewhere' } }),
+        ],
+      },
+    );
+    const lookup = createAssociationLookup(
+      { kube, log: silentLogger() },
+      { clusterName: 'prod', observeAck: 'false' },
+    );
     try {
       expect(await lookup.waitForSync(2000)).toBe(true);
       expect(lookup.forPair('team-a', 'uploader')).toMatchObject({
@@ -56,11 +71,19 @@ describe('createAssociationLookup', () => {
       });
       expect(lookup.forPair('team-a', 'other')).toBeUndefined();
       expect(lookup.ownerOf('elsewhere', 'team-a', 'other')?.objectName).toBe('remote');
-      expect(lookup.recordsFor('prod', 'team-a', 'uploader').map((r) => r.objectName)).toEqual(['older', 'newer']);
+      expect(lookup.recordsFor('prod', 'team-a', 'uploader').map((r) => r.objectName)).toEqual([
+        'older',
+        'newer',
+      ]);
 
       const changes: string[] = [];
       lookup.subscribe((c) => changes.push(`${c.before?.objectName}->${c.after?.objectName}`));
-      push(L, { type: 'MODIFIED', object: lpia('older', 'uploader', '2026-01-01T00:00:00Z', { metadata: { deletionTimestamp: 'now', resourceVersion: '2' } }) });
+      push(L, {
+        type: 'MODIFIED',
+        object: lpia('older', 'uploader', '2026-01-01T00:00:00Z', {
+          metadata: { deletionTimestamp: 'now', resourceVersion: '2' },
+        }),
+      });
       expect(lookup.forPair('team-a', 'uploader')?.objectName).toBe('newer');
       push(L, { type: 'DELETED', object: lpia('newer', 'uploader', '2026-01-02T00:00:00Z') });
       expect(lookup.forPair('team-a', 'uploader')).toBeUndefined();
@@ -73,23 +96,49 @@ describe('createAssociationLookup', () => {
 
   it('auto: ACK objects count while their CRD is served; the pair is spec.namespace; clusterRef alone is ignored', async () => {
     const ack = (name: string, created: string, spec: Json) => ({
-      metadata: { name, namespace: 'ack-objects', uid: `uid-${name}`, creationTimestamp: created, resourceVersion: '1' },
+      metadata: {
+        name,
+        namespace: 'ack-objects',
+        uid: `uid-${name}`,
+        creationTimestamp: created,
+        resourceVersion: '1',
+      },
       spec,
       status: { associationID: 'a-ack' },
     });
-    const { kube } = fakeKube({ 'lanyard.dev': true, 'eks.services.k8s.aws': true }, {
-      [L]: [lpia('mine', 'uploader', '2026-01-02T00:00:00Z')],
-      [A]: [
-        ack('theirs', '2026-01-01T00:00:00Z', { clusterName: 'prod', namespace: 'team-a', serviceAccount: 'uploader', roleRef: { from: { name: 'r' } } }),
-        ack('by-ref', '2025-01-01T00:00:00Z', { clusterRef: { from: { name: 'c' } }, namespace: 'team-a', serviceAccount: 'uploader' }),
-      ],
-    });
-    const lookup = createAssociationLookup({ kube, log: silentLogger() }, { clusterName: 'prod', observeAck: 'auto' });
+    const { kube } = fakeKube(
+      { 'lanyard.dev': true, 'eks.services.k8s.aws': true },
+      {
+        [L]: [lpia('mine', 'uploader', '2026-01-02T00:00:00Z')],
+        [A]: [
+          ack('theirs', '2026-01-01T00:00:00Z', {
+            clusterName: 'prod',
+            namespace: 'team-a',
+            serviceAccount: 'uploader',
+            roleRef: { from: { name: 'r' } },
+          }),
+          ack('by-ref', '2025-01-01T00:00:00Z', {
+            clusterRef: { from: { name: 'c' } },
+            namespace: 'team-a',
+            serviceAccount: 'uploader',
+          }),
+        ],
+      },
+    );
+    const lookup = createAssociationLookup(
+      { kube, log: silentLogger() },
+      { clusterName: 'prod', observeAck: 'auto' },
+    );
     try {
       expect(await lookup.waitForSync(2000)).toBe(true);
       expect(lookup.ackObserved()).toBe(true);
       const owner = lookup.forPair('team-a', 'uploader');
-      expect(owner).toMatchObject({ kind: 'ack', objectNamespace: 'ack-objects', objectName: 'theirs', associationID: 'a-ack' });
+      expect(owner).toMatchObject({
+        kind: 'ack',
+        objectNamespace: 'ack-objects',
+        objectName: 'theirs',
+        associationID: 'a-ack',
+      });
       expect(owner?.roleARN).toBeUndefined();
     } finally {
       await lookup.stop();
@@ -98,7 +147,10 @@ describe('createAssociationLookup', () => {
 
   it('a kind whose CRD is not served reads as empty and synced', async () => {
     const { kube } = fakeKube({}, {});
-    const lookup = createAssociationLookup({ kube, log: silentLogger() }, { clusterName: 'prod', observeAck: 'auto' });
+    const lookup = createAssociationLookup(
+      { kube, log: silentLogger() },
+      { clusterName: 'prod', observeAck: 'auto' },
+    );
     try {
       expect(await lookup.waitForSync(2000)).toBe(true);
       expect(lookup.forPair('team-a', 'uploader')).toBeUndefined();
@@ -110,7 +162,10 @@ describe('createAssociationLookup', () => {
 
   it('observeAck true waits for the ACK watch before reporting synced', async () => {
     const { kube } = fakeKube({ 'lanyard.dev': true }, {});
-    const lookup = createAssociationLookup({ kube, log: silentLogger() }, { clusterName: 'prod', observeAck: 'true' });
+    const lookup = createAssociationLookup(
+      { kube, log: silentLogger() },
+      { clusterName: 'prod', observeAck: 'true' },
+    );
     try {
       expect(await lookup.waitForSync(2000)).toBe(true);
       expect(lookup.ackObserved()).toBe(true);

@@ -5,7 +5,16 @@ import type { Json } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
 import type { Deps, Running } from '../runtime/deps.ts';
 import type { AssociationIdentity, AssociationLookup } from '../identity/sources.ts';
-import { ACK_GROUP, GROUP, PLURAL, VERSION, ackRecord, lanyardRecord, pairKey, type AssociationRecord } from './model.ts';
+import {
+  ACK_GROUP,
+  GROUP,
+  PLURAL,
+  VERSION,
+  ackRecord,
+  lanyardRecord,
+  pairKey,
+  type AssociationRecord,
+} from './model.ts';
 import { selectOwner } from './decide.ts';
 
 export type { AssociationRecord } from './model.ts';
@@ -82,7 +91,10 @@ class ServedKind {
         onError: (e) => this.deps.log.warn({ err: String(e), group: this.group }, 'association watch error'),
       }).start();
     } else if (!served && this.informer) {
-      this.deps.log.info({ group: this.group }, 'PodIdentityAssociation CRD no longer served; forgetting its objects');
+      this.deps.log.info(
+        { group: this.group },
+        'PodIdentityAssociation CRD no longer served; forgetting its objects',
+      );
       const inf = this.informer;
       this.informer = undefined;
       inf.stop();
@@ -96,7 +108,10 @@ class ServedKind {
   }
 }
 
-export function createAssociationLookup(deps: Pick<Deps, 'kube' | 'log'>, opts: LookupOptions): AssociationIndex & Running {
+export function createAssociationLookup(
+  deps: Pick<Deps, 'kube' | 'log'>,
+  opts: LookupOptions,
+): AssociationIndex & Running {
   const byPair = new Map<string, Map<string, AssociationRecord>>();
   const listeners = new Set<(c: AssociationChange) => void>();
   const warnedClusterRef = new Set<string>();
@@ -152,9 +167,17 @@ export function createAssociationLookup(deps: Pick<Deps, 'kube' | 'log'>, opts: 
     },
   ] as const;
 
-  const lanyardKind = new ServedKind(GROUP, false, deps, (o) => lanyardRecord(o, opts.clusterName), ...handlers);
+  const lanyardKind = new ServedKind(
+    GROUP,
+    false,
+    deps,
+    (o) => lanyardRecord(o, opts.clusterName),
+    ...handlers,
+  );
   const ackKind =
-    opts.observeAck === 'false' ? undefined : new ServedKind(ACK_GROUP, opts.observeAck === 'true', deps, ackTransform, ...handlers);
+    opts.observeAck === 'false'
+      ? undefined
+      : new ServedKind(ACK_GROUP, opts.observeAck === 'true', deps, ackTransform, ...handlers);
 
   const check = async () => {
     await Promise.all([lanyardKind.check(), ackKind?.check()]);

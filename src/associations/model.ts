@@ -93,14 +93,19 @@ export function parseLanyardAssociation(obj: Json): LanyardAssociation {
 }
 
 function isStringMap(v: unknown): v is Record<string, string> {
-  return !!v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
+  return (
+    !!v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string')
+  );
 }
 
 /**
  * The cluster an association belongs to: the spec's, else the one fixed in status at first Create or adoption (so a
  * later change of `--cluster-name` does not move existing associations), else `--cluster-name`.
  */
-export function effectiveCluster(a: Pick<LanyardAssociation, 'spec' | 'status'>, defaultCluster: string): string {
+export function effectiveCluster(
+  a: Pick<LanyardAssociation, 'spec' | 'status'>,
+  defaultCluster: string,
+): string {
   return a.spec.clusterName ?? a.status.clusterName ?? defaultCluster;
 }
 

@@ -35,14 +35,16 @@ function usage(message: string): never {
 function duration(flag: string, v: unknown, fallback: string): number {
   const text = v === undefined ? fallback : String(v);
   const ms = parseDuration(text);
-  if (ms === undefined || ms <= 0) usage(`invalid ${flag} "${text}": use a positive duration such as 30s, 2m or 1h`);
+  if (ms === undefined || ms <= 0)
+    usage(`invalid ${flag} "${text}": use a positive duration such as 30s, 2m or 1h`);
   return ms;
 }
 
 /** Validates commander's parsed options (camelCase keys); throws a usage CliError naming the flag. */
 export function associationConfigFrom(opts: Record<string, unknown>): Readonly<AssociationConfig> {
   const clusterName = opts.clusterName === undefined ? '' : String(opts.clusterName);
-  if (!clusterName) usage('--cluster-name is required: the EKS cluster whose associations this controller manages');
+  if (!clusterName)
+    usage('--cluster-name is required: the EKS cluster whose associations this controller manages');
   if (!CLUSTER_NAME.test(clusterName)) {
     usage(`invalid --cluster-name "${clusterName}": must match ^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$`);
   }
@@ -56,9 +58,11 @@ export function associationConfigFrom(opts: Record<string, unknown>): Readonly<A
     usage(`invalid --observe-ack-associations "${observeAck}": use auto, true or false`);
   }
   const probeText = String(opts.associationProbe ?? ASSOCIATION_DEFAULTS.probe);
-  if (probeText !== 'true' && probeText !== 'false') usage(`invalid --association-probe "${probeText}": use true or false`);
+  if (probeText !== 'true' && probeText !== 'false')
+    usage(`invalid --association-probe "${probeText}": use true or false`);
   const probeImage = String(opts.probeImage ?? ASSOCIATION_DEFAULTS.probeImage);
-  if (!probeImage || /\s/.test(probeImage)) usage(`invalid --probe-image "${probeImage}": must be an image reference`);
+  if (!probeImage || /\s/.test(probeImage))
+    usage(`invalid --probe-image "${probeImage}": must be an image reference`);
   return Object.freeze({
     clusterName,
     workers,

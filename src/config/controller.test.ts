@@ -42,6 +42,12 @@ describe('controller flags', () => {
     [['positional'], 'unexpected argument "positional"'],
     [['--metrics-port'], 'flag needs an argument: --metrics-port'],
   ])('%j is a usage error naming the flag', (args, text) => expect(usage(args)).toContain(text));
+  it('takes the self-managed certificate flags, with the Secret in POD_NAMESPACE', () => {
+    expect(parse(['--tls-mode=self-managed', '--tls-secret=s', '--webhook-config-name=w', '--tls-extra-sans=a, b'], { POD_NAMESPACE: 'ns1' }).config)
+      .toMatchObject({ tlsMode: 'self-managed', tlsSecret: 's', webhookConfigName: 'w', tlsExtraSans: ['a', 'b'], podNamespace: 'ns1' });
+    expect(parse(['--lease-namespace=l']).config.podNamespace).toBe('l');
+    expect(usage(['--tls-mode=csr'])).toContain('"--tls-mode"');
+  });
   it('requires --cluster-name', () => {
     expect(() => parseControllerFlags([], { env: {} })).toThrow('--cluster-name is required');
   });

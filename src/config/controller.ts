@@ -37,6 +37,15 @@ export interface ControllerConfig {
   watchConfigMap: boolean;
   containerCredentialsAudience: string;
   logLevel: 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  /** `self-managed`: the leader also keeps the webhook's serving certificate and caBundle current (webhook.md §7.2). */
+  tlsMode: 'files' | 'self-managed';
+  tlsSecret: string;
+  serviceName: string;
+  webhookConfigName: string;
+  tlsExtraSans: string[];
+  selfManagedCertValidityMs: number;
+  /** Namespace of the certificate Secret: POD_NAMESPACE, else the lease namespace. */
+  podNamespace: string;
   associations: Readonly<AssociationConfig>;
   promotions: Readonly<PromotionConfig>;
 }
@@ -132,6 +141,17 @@ const FLAGS: Record<string, Def> = {
       c.logLevel = v as ControllerConfig['logLevel'];
     },
   },
+  'tls-mode': {
+    set: (c, v, f) => {
+      if (v !== 'files' && v !== 'self-managed') throw new FlagError(`invalid argument "${v}" for "--${f}": must be files or self-managed`);
+      c.tlsMode = v;
+    },
+  },
+  'tls-secret': s('tlsSecret'),
+  'service-name': s('serviceName'),
+  'webhook-config-name': s('webhookConfigName'),
+  'tls-extra-sans': { set: (c, v) => (c.tlsExtraSans = v.split(',').map((x) => x.trim()).filter(Boolean)) },
+  'self-managed-cert-validity': d('selfManagedCertValidityMs'),
   'association-workers': assoc('associationWorkers'),
   'association-resync': assoc('associationResync'),
   'role-propagation-timeout': assoc('rolePropagationTimeout'),
@@ -183,6 +203,13 @@ export function parseControllerFlags(argv: string[], o: ControllerParseOptions =
     watchConfigMap: false,
     containerCredentialsAudience: 'pods.eks.amazonaws.com',
     logLevel: 'info',
+    tlsMode: 'files',
+    tlsSecret: 'pod-identity-webhook',
+    serviceName: 'pod-identity-webhook',
+    webhookConfigName: '',
+    tlsExtraSans: [],
+    selfManagedCertValidityMs: 2160 * 3_600_000,
+    podNamespace: env.POD_NAMESPACE ?? '',
     associationFlags: {},
     promotionFlags: {},
   };
@@ -226,6 +253,7 @@ export function parseControllerFlags(argv: string[], o: ControllerParseOptions =
     throw e;
   }
   const { associationFlags, promotionFlags, ...config } = c;
+  config.podNamespace ||= config.leaseNamespace;
   const associations = associationConfigFrom(associationFlags);
   const promotions = promotionConfigFrom(promotionFlags, env);
   return { config: Object.freeze({ ...config, associations, promotions }), rest };

@@ -30,6 +30,7 @@ describe('parseWebhookFlags (webhook.md §1)', () => {
 
   it('accepts --flag=value, --flag value, bare booleans and Go durations', () => {
     const c = parse(['--port=9443', '--metrics-port', '9998', '--watch-config-map', '--sts-regional-endpoint=false', '--service-account-lookup-grace-period', '1m30s', '--resync-period=500ms', '--tls-extra-sans=127.0.0.1, localhost']);
+    expect(parse(['--tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256']).tlsCipherSuites).toBe('ECDHE-RSA-AES128-GCM-SHA256');
     expect(c).toMatchObject({ port: 9443, metricsPort: 9998, watchConfigMap: true, stsRegionalEndpoint: false, serviceAccountLookupGracePeriodMs: 90_000, resyncPeriodMs: 500, tlsExtraSans: ['127.0.0.1', 'localhost'] });
   });
 
@@ -72,6 +73,7 @@ describe('parseWebhookFlags (webhook.md §1)', () => {
     [['--tls-min-version=1.4'], '--tls-min-version'],
     [['--tls-mode=csr'], '--tls-mode'],
     [['--log-level=loud'], '--log-level'],
+    [['--tls-cipher-suites=TLS_NOT_A_SUITE'], '--tls-cipher-suites'],
     [['-x'], '-x'],
     [['positional'], 'positional'],
   ])('refuses %j naming the flag', (argv, name) => {

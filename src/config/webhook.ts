@@ -1,6 +1,7 @@
 // `lanyard webhook` flags (webhook.md §1): the reference's names and defaults, pflag syntax, Go durations.
 // The only place the webhook reads the environment (POD_NAMESPACE) and the in-cluster namespace file.
 import { readFileSync } from 'node:fs';
+import { getCiphers } from 'node:tls';
 
 export type TlsMode = 'files' | 'self-managed';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace';
@@ -14,7 +15,7 @@ export interface WebhookConfig {
   tlsKey: string;
   /** Node's minVersion names: TLSv1 … TLSv1.3. */
   tlsMinVersion: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
-  /** OpenSSL cipher list ('' = Node defaults). */
+  /** OpenSSL cipher list mapped from the Go/IANA names given ('' = Node defaults). */
   tlsCipherSuites: string;
   namespace: string;
   annotationPrefix: string;
@@ -376,6 +377,7 @@ export function parseWebhookFlags(argv: string[], penv: ParseEnv = {}): WebhookC
     } else if (def.kind === 'klog' && !def.set) ignoredKlog.push(name);
     else def.set!(c, value, name, st);
   }
+  c.tlsCipherSuites = mapCipherSuites(c.tlsCipherSuites, new Set(getCiphers()));
   if (c.tokenExpiration < 600) {
     c.warnings.push(`--token-expiration=${c.tokenExpiration} is below 600 seconds; using 600`);
     c.tokenExpiration = 600;

@@ -85,7 +85,7 @@ export async function runRunCommand(argv: string[]): Promise<void> {
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
   const deps = { kube, log, metrics, clock: systemClock };
-  const ctl = await startController(deps, config, { serveMetrics: false });
+  const ctl = await startController(deps, config, { serveMetrics: false, certificates: false });
   const guard = createAdmissionGuard(deps, { gateEnabled: webhookConfig.identityGate, allowOptOut: webhookConfig.identityGateAllowOptOut });
   const webhook = await startWebhook(webhookConfig, { ...deps, associations: ctl.lookup, guard });
   log.info({ port: webhook.port, metricsPort: webhook.metricsPort }, 'webhook and controller started');

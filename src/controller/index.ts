@@ -11,6 +11,7 @@ import { createAssociationLookup, startAssociationController, type AssociationIn
 import { startVerifier, type Verifier } from '../verification/verifier.ts';
 import { startPromotionController } from '../promotions/controller.ts';
 import { startProjectsHousekeeping } from '../projects/housekeeping.ts';
+import { startCertificateReconciler } from '../webhook/index.ts';
 
 export interface ControllerOptions {
   /** Static AWS credentials (tests, sandbox); default: the SDK's default chain. */
@@ -19,6 +20,8 @@ export interface ControllerOptions {
   lookup?: AssociationIndex & Running;
   /** Serve /metrics, /healthz, /readyz on config.metricsPort (off under `lanyard run`, whose webhook serves them). */
   serveMetrics?: boolean;
+  /** Run the self-managed certificate reconciler when --tls-mode=self-managed (off under `lanyard run`: the webhook runs it). */
+  certificates?: boolean;
 }
 
 export interface RunningController extends Running {
@@ -57,6 +60,12 @@ export async function startController(deps: Deps, config: ControllerConfig, o: C
       parts.push(verifier);
       parts.push(await startPromotionController(deps, config.promotions));
       parts.push(await startProjectsHousekeeping(deps));
+      if (config.tlsMode === 'self-managed' && o.certificates !== false) {
+        parts.push(startCertificateReconciler(deps, {
+          namespace: config.podNamespace, serviceName: config.serviceName, extraSans: config.tlsExtraSans,
+          validityMs: config.selfManagedCertValidityMs, secretName: config.tlsSecret, webhookConfigName: config.webhookConfigName,
+        }));
+      }
       leading = { verifier, parts };
       log.info('controller components started');
       await new Promise<void>((resolve) => {

@@ -75,6 +75,11 @@ export function createAdmissionGuard(deps: Deps, opts: AdmissionGuardOptions): A
         nowMs: deps.clock.now(),
       });
       if (d.kind === 'allow' && d.skipReason) skipped.inc({ reason: d.skipReason });
+      if (d.kind === 'allow' && d.skipReason === 'prebound') {
+        // The API server refuses scheduling gates on bound Pods (§7 row 4): this Pod starts unverified.
+        deps.log.warn({ namespace: identity.namespace, pod: pod?.metadata?.name ?? pod?.metadata?.generateName, nodeName: pod?.spec?.nodeName },
+          'Pod is already bound to a node; admitted without the identity gate');
+      }
       return d;
     },
     async stop() {

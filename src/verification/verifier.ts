@@ -2,7 +2,7 @@
 // identity, proves each identity with one real exchange (a Pod-bound token from TokenRequest, then STS or
 // eks-auth), records the verified set, and only then removes the gate. Nothing lives only in memory: after a restart
 // or a leader change everything is re-derived from the informers.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Gauge, Histogram, type Registry } from 'prom-client';
 import type { Json } from '../kube/client.ts';
 import { KubeApiError, isAlreadyExists, isNotFound } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
@@ -423,9 +423,13 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     if (cur?.association && outcome !== 'policy_denied') {
       report(cur.association, outcome === 'mismatch' ? 'RoleMismatch' : 'ExchangeFailed', message, list[0]);
     }
-    log.info({ identity: k, outcome, failures: st.failures }, 'identity not verified');
+    if (st.failures === 1) log.info({ identity: k, outcome, message: gist }, 'identity not verified; retrying');
+    else log.debug({ identity: k, outcome, failures: st.failures }, 'identity not verified');
     if (!beforeDeadline) return { requeueAfterMs: cfg.verifyRetryAfterDeadlineMs };
-    const delay = verifyBackoffMs(st.failures, { initialMs: cfg.verifyBackoffInitialMs, maxMs: cfg.verifyBackoffMaxMs, throttled }, Math.random);
+    // A policy change requeues at once, so a denial only needs waking for the deadline.
+    const delay = outcome === 'policy_denied'
+      ? cfg.verifyRetryAfterDeadlineMs
+      : verifyBackoffMs(st.failures, { initialMs: cfg.verifyBackoffInitialMs, maxMs: cfg.verifyBackoffMaxMs, throttled }, Math.random);
     // Wake up at the nearest deadline too, so the `failed` annotation is not late.
     return { requeueAfterMs: Math.min(delay, Math.max(1, nearestDeadline + 1)) };
   }
@@ -466,6 +470,7 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     if (list.length === 0) {
       groups.delete(k);
       state.delete(k);
+      proven.delete(k);
       return;
     }
     const g = parseGroupKey(k);
@@ -552,7 +557,7 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     // 6. Compare with the effective role; exchange-only identities get the policy check on the learnt role.
     if (expected) {
       if (!roleArnMatches(expected, actual)) {
-        return fail(k, g, cur, list, 'mismatch', `${g.mode} exchange for role ${expected} returned ${actual}: expected ${expected}, actual ${actual}`);
+        return fail(k, g, cur, list, 'mismatch', `${g.mode} exchange returned another role: expected ${expected}, actual ${actual}`);
       }
     } else {
       const learnt = roleArnFromAssumed(actual);
@@ -648,6 +653,7 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
   for (const o of policies.store.values()) policyStatusQueue.add(o.metadata.name);
   const sweep = setInterval(() => {
     void collectStale();
+    for (const [k, at] of proven) if (at <= clock.now() - cfg.verifiedTtlMs) proven.delete(k);
     // Retries after the deadline continue even if a requeue was lost (a defensive floor, §9.3).
     for (const k of groups.keys()) queue.addAfter(k, 0);
   }, SWEEP_MS);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { X509Certificate } from 'node:crypto';
-import { certificateSans, generateCa, issueServing, planCertificate, servingSans, type SecretData } from './certificates.ts';
+import { certificateSans, generateCa, issueServing, planCertificate, servingSans, splitPem, type SecretData } from './certificates.ts';
 import { checkPair } from './tls-files.ts';
 
 const want = { namespace: 'lanyard-system', serviceName: 'lanyard-webhook', extraSans: ['127.0.0.1'], validityMs: 90 * 24 * 3600_000 };
@@ -49,4 +49,32 @@ describe('self-managed certificates (webhook.md §7.2)', () => {
     const other = await generateCa('x', new Date(t0));
     expect(planCertificate({ ...data, 'ca.crt': b64(other.certPem), 'ca.key': b64(other.keyPem) }, want, t0)).toMatchObject({ action: 'issue', reason: 'serving certificate not from the CA' });
   });
+
+  it('rotates the CA with under a year left: new then old in ca.crt, serving moves once the configuration holds it', async () => {
+    const year = 365 * 24 * 3600_000;
+    const t0 = Date.parse('2026-01-01T00:00:00Z');
+    const oldCa = await generateCa('lanyard-system', new Date(t0));
+    const late = t0 + 9 * year + 30 * 24 * 3600_000; // the 10-year CA has under a year left
+    const serving = await issueServing(oldCa, want, new Date(late));
+    const data: SecretData = { 'tls.crt': b64(serving.certPem), 'tls.key': b64(serving.keyPem), 'ca.crt': b64(oldCa.certPem), 'ca.key': b64(oldCa.keyPem) };
+    const rotate = planCertificate(data, want, late);
+    expect(rotate).toMatchObject({ action: 'rotate_ca', bundle: oldCa.certPem });
+
+    const newCa = await generateCa('lanyard-system', new Date(late));
+    const rotated: SecretData = { ...data, 'ca.crt': b64(newCa.certPem + oldCa.certPem), 'ca.key': b64(newCa.keyPem) };
+    expect(splitPem(newCa.certPem + oldCa.certPem)).toEqual([newCa.certPem, oldCa.certPem]);
+    // Not yet trusted by the configuration: keep serving from the old CA, publish both.
+    const waiting = planCertificate(rotated, want, late + 1000, () => false);
+    expect(waiting.action).toBe('ok');
+    expect(waiting.action === 'ok' && waiting.pair.caPem).toBe(newCa.certPem + oldCa.certPem);
+    // Trusted: serving certificates now come from the new CA.
+    const move = planCertificate(rotated, want, late + 1000, () => true);
+    expect(move).toMatchObject({ action: 'issue', reason: 'moving to the new CA', ca: { certPem: newCa.certPem } });
+
+    // When the old CA expires it leaves the bundle.
+    const fresh = await issueServing(newCa, want, new Date(t0 + 10 * year + 3600_000));
+    const prune = planCertificate({ ...rotated, 'tls.crt': b64(fresh.certPem), 'tls.key': b64(fresh.keyPem) }, want, t0 + 10 * year + 3600_000);
+    expect(prune).toMatchObject({ action: 'prune', bundle: newCa.certPem });
+  });
 });
+

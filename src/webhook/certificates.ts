@@ -129,40 +129,72 @@ export function certificateSans(cert: NodeX509): string[] {
 
 export type CertificatePlan =
   | { action: 'ok'; pair: CertificatePair; rotateAt: number }
-  | { action: 'issue'; reason: string; ca: { certPem: string; keyPem: string } }
-  | { action: 'new_ca'; reason: string };
+  | { action: 'issue'; reason: string; ca: { certPem: string; keyPem: string }; bundle: string }
+  | { action: 'new_ca'; reason: string }
+  /** A new signing CA is put in front of the bundle; the serving pair stays until the configuration holds it. */
+  | { action: 'rotate_ca'; reason: string; bundle: string; keep: SecretData }
+  | { action: 'prune'; reason: string; bundle: string };
 
-/** Pure: what the Secret's content requires now (webhook.md §7.2 rotation rules). */
-export function planCertificate(data: SecretData | undefined, want: CertificateWant, now: number): CertificatePlan {
-  const caPem = unb64(data?.['ca.crt']);
+const CA_RENEW_BEFORE_MS = 365 * 24 * 3600_000;
+
+/** The PEM certificate blocks of a bundle, in order. */
+export function splitPem(text: string): string[] {
+  return text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g)?.map((b) => (b.endsWith('\n') ? b : `${b}\n`)) ?? [];
+}
+
+/**
+ * Pure: what the Secret's content requires now (webhook.md §7.2). `configHolds(caPem)` tells whether the
+ * MutatingWebhookConfiguration already trusts a CA, so serving certificates move to a new CA only once it does.
+ */
+export function planCertificate(
+  data: SecretData | undefined,
+  want: CertificateWant,
+  now: number,
+  configHolds: (caPem: string) => boolean = () => true,
+): CertificatePlan {
+  const caText = unb64(data?.['ca.crt']);
   const caKey = unb64(data?.['ca.key']);
-  let caCert: NodeX509;
+  if (!caText || !caKey) return { action: 'new_ca', reason: 'no CA in the Secret' };
+  let cas: Array<{ pem: string; cert: NodeX509 }>;
   try {
-    if (!caPem || !caKey) return { action: 'new_ca', reason: 'no CA in the Secret' };
-    caCert = new NodeX509(caPem);
-    if (Date.parse(caCert.validTo) <= now) return { action: 'new_ca', reason: 'CA expired' };
+    cas = splitPem(caText).map((pem) => ({ pem, cert: new NodeX509(pem) }));
   } catch {
     return { action: 'new_ca', reason: 'CA unreadable' };
   }
-  const ca = { certPem: caPem, keyPem: caKey };
+  const live = cas.filter((c) => Date.parse(c.cert.validTo) > now);
+  // The first CA signs; the key in the Secret is its key.
+  if (!live.length || live[0] !== cas[0]) return { action: 'new_ca', reason: 'CA expired' };
+  const signer = live[0]!;
+  const bundle = live.map((c) => c.pem).join('');
   const certPem = unb64(data?.['tls.crt']);
   const keyPem = unb64(data?.['tls.key']);
-  if (!certPem || !keyPem) return { action: 'issue', reason: 'no serving certificate', ca };
+  if (Date.parse(signer.cert.validTo) - now < CA_RENEW_BEFORE_MS)
+    return { action: 'rotate_ca', reason: 'CA has under one year left', bundle, keep: { 'tls.crt': data?.['tls.crt'], 'tls.key': data?.['tls.key'] } };
+  if (live.length !== cas.length) return { action: 'prune', reason: 'an old CA expired', bundle };
+  const ca = { certPem: signer.pem, keyPem: caKey };
+  const issue = (reason: string): CertificatePlan => ({ action: 'issue', reason, ca, bundle });
+  if (!certPem || !keyPem) return issue('no serving certificate');
   let cert: NodeX509;
+  let issuer: (typeof live)[number] | undefined;
   try {
     cert = new NodeX509(certPem);
-    if (!cert.checkIssued(caCert) || !cert.verify(caCert.publicKey)) return { action: 'issue', reason: 'serving certificate not from the CA', ca };
+    issuer = live.find((c) => cert.checkIssued(c.cert) && cert.verify(c.cert.publicKey));
   } catch {
-    return { action: 'issue', reason: 'serving certificate unreadable', ca };
+    return issue('serving certificate unreadable');
   }
-  const issuedAt = Date.parse(cert.validFrom) + BACKDATE_MS;
+  if (!issuer) return issue('serving certificate not from the CA');
   const notAfter = Date.parse(cert.validTo);
+  const newCaTrusted = configHolds(signer.pem);
+  // Moving to a newer CA waits until the configuration trusts it, unless the current pair is no longer usable.
+  const mayIssue = issuer === signer || newCaTrusted || notAfter <= now;
+  if (issuer !== signer && newCaTrusted) return issue('moving to the new CA');
+  const issuedAt = Date.parse(cert.validFrom) + BACKDATE_MS;
   const rotateAt = issuedAt + ((notAfter - issuedAt) * 2) / 3;
-  if (now >= rotateAt) return { action: 'issue', reason: 'two thirds of the validity passed', ca };
+  if (now >= rotateAt && mayIssue) return issue('two thirds of the validity passed');
   const have = new Set(certificateSans(cert));
   const wanted = servingSans(want);
-  if (have.size !== new Set(wanted).size || wanted.some((s) => !have.has(s))) return { action: 'issue', reason: 'SANs changed', ca };
-  return { action: 'ok', pair: { certPem, keyPem, caPem, notAfter: new Date(notAfter) }, rotateAt };
+  if ((have.size !== new Set(wanted).size || wanted.some((x) => !have.has(x))) && mayIssue) return issue('SANs changed');
+  return { action: 'ok', pair: { certPem, keyPem, caPem: bundle, notAfter: new Date(notAfter) }, rotateAt };
 }
 
 export interface CertificateReconcilerOptions extends CertificateWant {
@@ -196,6 +228,9 @@ export function startCertificateReconciler(
   let again = false;
   let timer: NodeJS.Timeout | undefined;
   let rotateAt = Infinity;
+  /** Decoded caBundles of the configuration's webhooks (undefined: no configuration to keep current). */
+  let bundles: string[] | undefined;
+  const configHolds = (caPem: string) => !bundles || bundles.every((b) => b.includes(caPem.trim()));
 
   const install = (p: CertificatePair, due: number) => {
     rotateAt = due;
@@ -228,19 +263,28 @@ export function startCertificateReconciler(
         if (!isNotFound(e)) throw e;
       }
       const now = clock.now();
-      const plan = planCertificate(secret?.data, o, now);
+      const plan = planCertificate(secret?.data, o, now, configHolds);
       if (plan.action === 'ok') {
         install(plan.pair, plan.rotateAt);
         return;
       }
-      const ca = plan.action === 'new_ca' ? await generateCa(o.namespace, new Date(now)) : plan.ca;
-      const serving = await issueServing(ca, o, new Date(now));
-      const data: SecretData = {
-        'tls.crt': b64(serving.certPem),
-        'tls.key': b64(serving.keyPem),
-        'ca.crt': b64(ca.certPem),
-        'ca.key': b64(ca.keyPem),
-      };
+      let data: SecretData;
+      if (plan.action === 'rotate_ca') {
+        const ca = await generateCa(o.namespace, new Date(now));
+        data = { ...plan.keep, 'ca.crt': b64(ca.certPem + plan.bundle), 'ca.key': b64(ca.keyPem) };
+      } else if (plan.action === 'prune') {
+        data = { ...secret.data, 'ca.crt': b64(plan.bundle) };
+      } else {
+        const fresh = plan.action === 'new_ca';
+        const ca = fresh ? await generateCa(o.namespace, new Date(now)) : plan.ca;
+        const serving = await issueServing(ca, o, new Date(now));
+        data = {
+          'tls.crt': b64(serving.certPem),
+          'tls.key': b64(serving.keyPem),
+          'ca.crt': b64(fresh ? ca.certPem : plan.bundle),
+          'ca.key': b64(ca.keyPem),
+        };
+      }
       try {
         if (!secret) await kube.create(secretPath, secretBody(data));
         else await kube.update(`${secretPath}/${encodeURIComponent(o.secretName)}`, secretBody(data, secret));
@@ -328,9 +372,15 @@ export function startCertificateReconciler(
         client: kube,
         path: mwcPath,
         fieldSelector: `metadata.name=${o.webhookConfigName}`,
-        transform: () => ({}),
+        transform: (mwc: Json) => {
+          bundles = (mwc.webhooks ?? []).map((w: Json) => unb64(w.clientConfig?.caBundle) ?? '');
+          return {};
+        },
         onAdd: trigger,
         onUpdate: trigger,
+        onDelete: () => {
+          bundles = undefined;
+        },
         onError: (e) => log.warn({ err: String(e) }, 'MutatingWebhookConfiguration watch failed; retrying'),
       }).start()
     : undefined;

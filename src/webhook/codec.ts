@@ -1,6 +1,9 @@
 // AdmissionReview codec (webhook.md §6): the wire contract, as pure functions over bytes and plain objects.
 import type { Json } from '../kube/client.ts';
 
+// Stateless when not streaming, so one instance serves every request.
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 export const REVIEW_VERSIONS = new Set(['admission.k8s.io/v1', 'admission.k8s.io/v1beta1']);
 
 export interface StatusBody {
@@ -39,7 +42,7 @@ export function decodeReview(body: Buffer): Decoded {
   if (body.length === 0) return { ok: false, message: 'empty body: expected an AdmissionReview' };
   let doc: Json;
   try {
-    doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+    doc = JSON.parse(UTF8.decode(body));
   } catch (e) {
     return { ok: false, message: `invalid JSON: ${(e as Error).message}` };
   }

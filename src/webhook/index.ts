@@ -5,11 +5,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Deps } from '../runtime/deps.ts';
 import type { WebhookConfig } from '../config/webhook.ts';
-import { mapCipherSuites } from '../config/webhook.ts';
 import type { AdmissionGuard, AssociationLookup } from '../identity/sources.ts';
 import type { InjectionFlags } from '../identity/resolve.ts';
 import type { RoleComposition } from '../identity/annotations.ts';
-import { getCiphers } from 'node:tls';
 import { createWebhookMetrics, type WebhookMetrics } from './metrics.ts';
 import { contentTypeProblem, decodeReview, statusError } from './codec.ts';
 import { admit, timeoutParamMs, type AdmissionContext } from './admission.ts';
@@ -64,8 +62,8 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown, heade
   res.end(text);
 }
 
-/** Reads the body up to `limit` bytes; undefined when over the limit (the 413 is already sent). */
-function readBody(req: http.IncomingMessage, res: http.ServerResponse, limit: number): Promise<Buffer | undefined> {
+/** Reads the body up to `limit` bytes: the body, or why there is none (a 413 is already sent when too large). */
+function readBody(req: http.IncomingMessage, res: http.ServerResponse, limit: number): Promise<Buffer | 'too_large' | 'aborted'> {
   const tooLarge = () => {
     sendJson(res, 413, statusError(413, 'RequestEntityTooLarge', `request body exceeds the limit of ${limit} bytes (--max-request-bytes)`), {
       connection: 'close',
@@ -75,29 +73,31 @@ function readBody(req: http.IncomingMessage, res: http.ServerResponse, limit: nu
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
     tooLarge();
-    return Promise.resolve(undefined);
+    return Promise.resolve('too_large');
   }
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    let over = false;
+    let settled = false;
+    const settle = (v: Buffer | 'too_large' | 'aborted') => {
+      if (settled) return;
+      settled = true;
+      resolve(v);
+    };
     req.on('data', (c: Buffer) => {
-      if (over) return;
+      if (settled) return;
       size += c.length;
       if (size > limit) {
-        over = true;
         tooLarge();
-        resolve(undefined);
+        settle('too_large');
         return;
       }
       chunks.push(c);
     });
-    req.on('end', () => {
-      if (!over) resolve(Buffer.concat(chunks));
-    });
-    req.on('error', () => {
-      if (!over) resolve(undefined);
-    });
+    req.on('end', () => settle(Buffer.concat(chunks)));
+    // A client that goes away mid-body must not leave the handler waiting forever.
+    req.on('error', () => settle('aborted'));
+    req.on('close', () => settle('aborted'));
   });
 }
 
@@ -105,7 +105,7 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
   const log = deps.log;
   const metrics: WebhookMetrics = createWebhookMetrics(deps.metrics);
   for (const w of config.warnings) log.warn(w);
-  const ciphers = mapCipherSuites(config.tlsCipherSuites, new Set(getCiphers()));
+  const ciphers = config.tlsCipherSuites;
   const composition = config.composeRoleArn ? await (deps.roleComposition ?? (() => fetchRoleComposition()))() : undefined;
 
   const serviceAccounts = new ServiceAccountCache({
@@ -193,7 +193,8 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
       return 415;
     }
     const body = await readBody(req, res, config.maxRequestBytes);
-    if (!body) return 413;
+    if (body === 'too_large') return 413;
+    if (body === 'aborted') return 499; // client closed the request; nothing can be answered
     const decoded = decodeReview(body);
     if (!decoded.ok) {
       log.warn({ reason: decoded.message }, 'bad admission request');
@@ -210,9 +211,12 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
     const url = new URL(req.url ?? '/', 'https://webhook');
     try {
       switch (url.pathname) {
-        case '/mutate':
-          observe('/mutate', req.method ?? '', await mutate(req, res, url), started);
+        case '/mutate': {
+          const code = await mutate(req, res, url);
+          observe('/mutate', req.method ?? '', code, started);
+          log.debug({ method: req.method, path: '/mutate', status: code, durationMs: performance.now() - started }, 'request');
           return;
+        }
         case '/healthz':
           return health(res);
         case '/readyz':

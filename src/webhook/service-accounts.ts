@@ -34,9 +34,11 @@ export class ServiceAccountCache {
   private readonly waiting: Array<() => void> = [];
 
   constructor(private readonly o: ServiceAccountCacheOptions) {
+    const entries = () => o.metrics.cacheEntries.set({ cache: 'serviceAccounts' }, this.informer.store.size);
     const onStored = (key: string) => {
       this.provisional.delete(key);
       o.metrics.used.set(1);
+      if (this.informer.synced) entries();
     };
     this.informer = new Informer<SaSettings>({
       client: o.kube,
@@ -45,8 +47,11 @@ export class ServiceAccountCache {
       transform: (obj) => this.parse(obj),
       onAdd: (_s, key) => onStored(key),
       onUpdate: (_s, _old, key) => onStored(key),
-      onDelete: (_s, key) => this.provisional.delete(key),
-      onSynced: () => o.metrics.cacheEntries.set({ cache: 'serviceAccounts' }, this.informer.store.size),
+      onDelete: (_s, key) => {
+        this.provisional.delete(key);
+        entries();
+      },
+      onSynced: entries,
       onError: (e) => o.log.warn({ err: String(e) }, 'ServiceAccount watch failed; retrying'),
     });
   }

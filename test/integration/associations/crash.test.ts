@@ -4,7 +4,17 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { KubeClient } from '../../../src/kube/client.ts';
 import { adminClient, eventually, newNamespace } from '../../harness/context.ts';
 import type { Association } from '../../../src/aws/index.ts';
-import { CLUSTER, createAssociation, hasCond, lpiaPath, startController, startEnv, testConfig, waitFor, type Env } from './helpers.ts';
+import {
+  CLUSTER,
+  createAssociation,
+  hasCond,
+  lpiaPath,
+  startController,
+  startEnv,
+  testConfig,
+  waitFor,
+  type Env,
+} from './helpers.ts';
 
 let kube: KubeClient;
 let env: Env;
@@ -43,13 +53,24 @@ it('A2: crash between Create and the status write, then restart: one association
 
   const second = await startController(kube, env, testConfig());
   try {
-    const synced = await waitFor(kube, ns, 'app', hasCond('Synced', 'True', 'InSync'), 20_000, 'Synced=True after restart');
+    const synced = await waitFor(
+      kube,
+      ns,
+      'app',
+      hasCond('Synced', 'True', 'InSync'),
+      20_000,
+      'Synced=True after restart',
+    );
     expect(synced.status.associationID).toBe(crashedWith!.associationId);
     expect(await env.aws.eks.list(CLUSTER, { namespace: ns, serviceAccount: 'app' })).toHaveLength(1);
-    const creates = env.sim.control.log({ service: 'eks', operation: 'CreatePodIdentityAssociation' }).filter((e) => e.input.namespace === ns);
+    const creates = env.sim.control
+      .log({ service: 'eks', operation: 'CreatePodIdentityAssociation' })
+      .filter((e) => e.input.namespace === ns);
     // The dying controller may have retried once before it stopped; every attempt used the same token.
     expect(creates.length).toBeGreaterThanOrEqual(2);
-    expect(creates.every((e) => e.input.clientRequestToken === obj.metadata.uid && e.status === 200)).toBe(true);
+    expect(creates.every((e) => e.input.clientRequestToken === obj.metadata.uid && e.status === 200)).toBe(
+      true,
+    );
   } finally {
     await second.stop();
   }

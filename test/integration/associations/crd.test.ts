@@ -8,7 +8,8 @@ import { adminClient, newNamespace } from '../../harness/context.ts';
 const ROLE = 'arn:aws:iam::111122223333:role/team-a/uploader';
 let kube: KubeClient;
 let ns: string;
-const path = (name?: string) => `/apis/lanyard.dev/v1alpha1/namespaces/${ns}/podidentityassociations${name ? `/${name}` : ''}`;
+const path = (name?: string) =>
+  `/apis/lanyard.dev/v1alpha1/namespaces/${ns}/podidentityassociations${name ? `/${name}` : ''}`;
 
 beforeAll(async () => {
   kube = await adminClient();
@@ -45,28 +46,44 @@ describe('PodIdentityAssociation CRD', () => {
     );
     expect(m1).toContain('spec.serviceAccount: Invalid value');
     expect(m1).toContain('serviceAccount is immutable; delete and recreate the association');
-    const m2 = await refused(kube.patch(path('a7'), { spec: { clusterName: 'other' } }, 'application/merge-patch+json'));
+    const m2 = await refused(
+      kube.patch(path('a7'), { spec: { clusterName: 'other' } }, 'application/merge-patch+json'),
+    );
     expect(m2).toContain('clusterName is immutable; delete and recreate the association');
     const m3 = await refused(kube.patch(path('a7'), [{ op: 'remove', path: '/spec/clusterName' }]));
     expect(m3).toContain('clusterName is immutable; delete and recreate the association');
     // Adding a clusterName later is a change too.
     await kube.create(path(), body('a7b', {}));
-    const m4 = await refused(kube.patch(path('a7b'), { spec: { clusterName: 'x' } }, 'application/merge-patch+json'));
+    const m4 = await refused(
+      kube.patch(path('a7b'), { spec: { clusterName: 'x' } }, 'application/merge-patch+json'),
+    );
     expect(m4).toContain('clusterName is immutable');
     // The role may change (UpdatePodIdentityAssociation).
-    const ok = await kube.patch(path('a7'), { spec: { roleARN: 'arn:aws:iam::111122223333:role/b' } }, 'application/merge-patch+json');
+    const ok = await kube.patch(
+      path('a7'),
+      { spec: { roleARN: 'arn:aws:iam::111122223333:role/b' } },
+      'application/merge-patch+json',
+    );
     expect(ok.spec.roleARN).toBe('arn:aws:iam::111122223333:role/b');
     expect(ok.spec.disableSessionTags).toBe(false);
   });
 
   it('refuses bad input naming the field and rule, creating nothing', async () => {
-    expect(await refused(kube.create(path(), body('bad-role', { roleARN: 'arn:aws:iam::1:user/x' })))).toContain('spec.roleARN');
-    expect(await refused(kube.create(path(), body('bad-sa', { serviceAccount: 'Not_A_Name' })))).toContain('spec.serviceAccount');
-    expect(await refused(kube.create(path(), body('bad-cluster', { clusterName: '-x' })))).toContain('spec.clusterName');
+    expect(
+      await refused(kube.create(path(), body('bad-role', { roleARN: 'arn:aws:iam::1:user/x' }))),
+    ).toContain('spec.roleARN');
+    expect(await refused(kube.create(path(), body('bad-sa', { serviceAccount: 'Not_A_Name' })))).toContain(
+      'spec.serviceAccount',
+    );
+    expect(await refused(kube.create(path(), body('bad-cluster', { clusterName: '-x' })))).toContain(
+      'spec.clusterName',
+    );
     expect(await refused(kube.create(path(), body('bad-tag', { tags: { 'aws:x': '1' } })))).toContain(
       'tag keys must not start with "aws:" or "lanyard.dev/"',
     );
-    expect(await refused(kube.create(path(), body('bad-tag2', { tags: { 'lanyard.dev/uid': '1' } })))).toContain('spec.tags');
+    expect(
+      await refused(kube.create(path(), body('bad-tag2', { tags: { 'lanyard.dev/uid': '1' } }))),
+    ).toContain('spec.tags');
     const many = Object.fromEntries(Array.from({ length: 49 }, (_, i) => [`k${i}`, 'v']));
     expect(await refused(kube.create(path(), body('bad-tag3', { tags: many })))).toContain('spec.tags');
     const list = await kube.get(path());
@@ -78,7 +95,9 @@ describe('PodIdentityAssociation CRD', () => {
       path: path(),
       accept: 'application/json;as=Table;g=meta.k8s.io;v=v1',
     });
-    const cols = table.columnDefinitions.map((c: { name: string; priority: number }) => `${c.name}:${c.priority}`);
+    const cols = table.columnDefinitions.map(
+      (c: { name: string; priority: number }) => `${c.name}:${c.priority}`,
+    );
     expect(cols).toEqual([
       'Name:0',
       'ServiceAccount:0',
@@ -96,6 +115,8 @@ describe('PodIdentityAssociation CRD', () => {
     expect(r.shortNames).toEqual(['lpia']);
     expect(r.categories).toEqual(['lanyard']);
     expect(r.namespaced).toBe(true);
-    expect(disc.resources.some((x: { name: string }) => x.name === 'podidentityassociations/status')).toBe(true);
+    expect(disc.resources.some((x: { name: string }) => x.name === 'podidentityassociations/status')).toBe(
+      true,
+    );
   });
 });

@@ -3,8 +3,15 @@
 // injected, gated and exchanged for real, then deleted, and the object reaches Ready=True.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Json } from '../../../src/kube/client.ts';
+import { Informer } from '../../../src/kube/informer.ts';
 import { eventually } from '../../harness/context.ts';
-import { association, ccTrust, serviceAccount, startVerificationEnv, type VerificationEnv } from '../verification/env.ts';
+import {
+  association,
+  ccTrust,
+  serviceAccount,
+  startVerificationEnv,
+  type VerificationEnv,
+} from '../verification/env.ts';
 import { condition, hasCond, lpiaPath, probePods, waitFor } from './helpers.ts';
 
 let env: VerificationEnv;
@@ -17,31 +24,76 @@ afterAll(async () => {
 
 it('A1: probe made, injected, verified by a real exchange, deleted; Synced, Verified and Ready True', async () => {
   const ns = await env.namespace('a1e2e');
-  const role = await env.aws.iam.createRole({ roleName: 'a1-e2e', path: '/team-a/', assumeRolePolicyDocument: ccTrust() });
+  const role = await env.aws.iam.createRole({
+    roleName: 'a1-e2e',
+    path: '/team-a/',
+    assumeRolePolicyDocument: ccTrust(),
+  });
   await serviceAccount(env.admin, ns, 'uploader');
-  const created = await association(env.admin, ns, 'uploader', 'uploader', role.arn);
 
-  // The probe as the API server stored it: mutated by the webhook (container credentials) and held at both gates.
-  const probe: Json = await eventually(async () => {
-    const [p] = await probePods(env.admin, ns);
-    if (!p) throw new Error('no probe yet');
-    return p;
-  }, 20_000, 50);
-  expect(probe.spec.schedulingGates.map((g: Json) => g.name)).toEqual(expect.arrayContaining(['lanyard.dev/probe', 'lanyard.dev/identity']));
-  expect(JSON.stringify(probe.spec.containers[0].env)).toContain('AWS_CONTAINER_CREDENTIALS_FULL_URI');
+  // Every version of the probe, from a watch started before anything exists: it may live only a few hundred ms.
+  const versions: Json[] = [];
+  let deleted = false;
+  const watch = new Informer<Json>({
+    client: env.admin,
+    path: `/api/v1/namespaces/${ns}/pods`,
+    labelSelector: 'lanyard.dev/probe=true',
+    onAdd: (p) => versions.push(p),
+    onUpdate: (p) => versions.push(p),
+    onDelete: () => (deleted = true),
+  }).start();
+  try {
+    await watch.waitForSync(10_000);
+    const created = await association(env.admin, ns, 'uploader', 'uploader', role.arn);
+    const ready = await waitFor(
+      env.admin,
+      ns,
+      'uploader',
+      hasCond('Ready', 'True', 'Ready'),
+      30_000,
+      'Ready=True',
+    );
+    await eventually(async () => expect(deleted).toBe(true), 15_000);
+    expect(await probePods(env.admin, ns)).toHaveLength(0);
 
-  const ready = await waitFor(env.admin, ns, 'uploader', hasCond('Ready', 'True', 'Ready'), 30_000, 'Ready=True');
-  expect(condition(ready, 'Synced')).toMatchObject({ status: 'True', reason: 'InSync' });
-  expect(condition(ready, 'Verified')).toMatchObject({ status: 'True', reason: 'CredentialsMatch' });
-  expect(ready.status.lastVerifiedTime).toBeTruthy();
-  const creates = env.sim.control.log({ service: 'eks', operation: 'CreatePodIdentityAssociation' }).filter((e) => e.input.namespace === ns);
-  expect(creates).toHaveLength(1);
-  expect(creates[0]!.input.clientRequestToken).toBe(created.metadata.uid);
-  // A real exchange for the probe Pod returned the role.
-  const exchanges = env.sim.control.log({ service: 'eks-auth' }).filter((e) => e.status === 200 && JSON.stringify(e).includes(ns));
-  expect(exchanges.length).toBeGreaterThanOrEqual(1);
-  await eventually(async () => expect(await probePods(env.admin, ns)).toHaveLength(0), 15_000);
-  const table = await env.admin.request({ path: lpiaPath(ns), accept: 'application/json;as=Table;g=meta.k8s.io;v=v1' });
-  const cells = table.rows[0].cells as string[];
-  expect(cells.slice(1, 6)).toEqual(['uploader', role.arn, 'True', 'True', 'True']);
+    // As admitted: injected by the webhook and held at both gates.
+    const first = versions[0]!;
+    expect(first.spec.schedulingGates.map((g: Json) => g.name)).toEqual([
+      'lanyard.dev/probe',
+      'lanyard.dev/identity',
+    ]);
+    expect(JSON.stringify(first.spec.containers[0].env)).toContain('AWS_CONTAINER_CREDENTIALS_FULL_URI');
+    // Released by the verifier, which removes only its own gate.
+    const released = versions.find(
+      (v) => v.metadata.annotations?.['lanyard.dev/identity-verification'] === 'verified',
+    );
+    expect(released?.spec.schedulingGates.map((g: Json) => g.name)).toEqual(['lanyard.dev/probe']);
+
+    expect(condition(ready, 'Synced')).toMatchObject({ status: 'True', reason: 'InSync' });
+    expect(condition(ready, 'Verified')).toMatchObject({ status: 'True', reason: 'CredentialsMatch' });
+    expect(ready.status.lastVerifiedTime).toBeTruthy();
+    const creates = env.sim.control
+      .log({ service: 'eks', operation: 'CreatePodIdentityAssociation' })
+      .filter((e) => e.input.namespace === ns);
+    expect(creates).toHaveLength(1);
+    expect(creates[0]!.input.clientRequestToken).toBe(created.metadata.uid);
+    // A real exchange returned the role.
+    const exchanges = env.sim.control
+      .log({ service: 'eks-auth' })
+      .filter((e) => e.status === 200 && JSON.stringify(e).includes(ns));
+    expect(exchanges.length).toBeGreaterThanOrEqual(1);
+    const table = await env.admin.request({
+      path: lpiaPath(ns),
+      accept: 'application/json;as=Table;g=meta.k8s.io;v=v1',
+    });
+    expect((table.rows[0].cells as string[]).slice(1, 6)).toEqual([
+      'uploader',
+      role.arn,
+      'True',
+      'True',
+      'True',
+    ]);
+  } finally {
+    watch.stop();
+  }
 });

@@ -15,7 +15,13 @@ export const CLUSTER = 'lanyard-test';
 
 export const POD_TRUST = JSON.stringify({
   Version: '2012-10-17',
-  Statement: [{ Effect: 'Allow', Principal: { Service: 'pods.eks.amazonaws.com' }, Action: ['sts:AssumeRole', 'sts:TagSession'] }],
+  Statement: [
+    {
+      Effect: 'Allow',
+      Principal: { Service: 'pods.eks.amazonaws.com' },
+      Action: ['sts:AssumeRole', 'sts:TagSession'],
+    },
+  ],
 });
 
 export interface Env {
@@ -84,7 +90,11 @@ export const lpiaPath = (ns: string, name?: string) =>
   `/apis/lanyard.dev/v1alpha1/namespaces/${ns}/podidentityassociations${name ? `/${name}` : ''}`;
 
 export async function createServiceAccount(kube: KubeClient, ns: string, name: string): Promise<void> {
-  await kube.create(`/api/v1/namespaces/${ns}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name } });
+  await kube.create(`/api/v1/namespaces/${ns}/serviceaccounts`, {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: { name },
+  });
 }
 
 export async function createAssociation(
@@ -117,11 +127,15 @@ export async function waitFor(
 ): Promise<Json> {
   let last: Json;
   try {
-    return await eventually(async () => {
-      last = await kube.get(lpiaPath(ns, name));
-      if (!check(last)) throw new Error('not yet');
-      return last;
-    }, timeoutMs, 100);
+    return await eventually(
+      async () => {
+        last = await kube.get(lpiaPath(ns, name));
+        if (!check(last)) throw new Error('not yet');
+        return last;
+      },
+      timeoutMs,
+      100,
+    );
   } catch {
     throw new Error(`${ns}/${name}: ${what} not reached; status ${JSON.stringify(last?.status)}`);
   }
@@ -129,12 +143,19 @@ export async function waitFor(
 
 export const hasCond = (type: string, status: string, reason?: string) => (o: Json) => {
   const c = condition(o, type);
-  return !!c && c.status === status && (reason === undefined || c.reason === reason) && c.observedGeneration === o.metadata.generation;
+  return (
+    !!c &&
+    c.status === status &&
+    (reason === undefined || c.reason === reason) &&
+    c.observedGeneration === o.metadata.generation
+  );
 };
 
 export async function eventsFor(kube: KubeClient, ns: string, name: string): Promise<Json[]> {
   const list = await kube.get(`/apis/events.k8s.io/v1/namespaces/${ns}/events`);
-  return list.items.filter((e: Json) => e.regarding?.name === name && e.regarding?.kind === 'PodIdentityAssociation');
+  return list.items.filter(
+    (e: Json) => e.regarding?.name === name && e.regarding?.kind === 'PodIdentityAssociation',
+  );
 }
 
 export async function probePods(kube: KubeClient, ns: string): Promise<Json[]> {

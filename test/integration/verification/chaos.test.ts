@@ -64,7 +64,7 @@ async function setupIdentities(env: VerificationEnv, tag: string): Promise<Ident
 }
 
 /** Creates PODS_PER_SA Pods per identity at about RATE_PER_S; returns creation times. */
-async function createPods(env: VerificationEnv, ids: Identity[], onTick?: (elapsedMs: number) => void): Promise<Map<string, { id: Identity; created: number; pod: Json }>> {
+async function createPods(env: VerificationEnv, ids: Identity[]): Promise<Map<string, { id: Identity; created: number; pod: Json }>> {
   const out = new Map<string, { id: Identity; created: number; pod: Json }>();
   const jobs: Array<{ id: Identity; name: string }> = [];
   for (let k = 0; k < PODS_PER_SA; k++) for (const id of ids) jobs.push({ id, name: `p-${id.sa}-${k}` });
@@ -73,7 +73,6 @@ async function createPods(env: VerificationEnv, ids: Identity[], onTick?: (elaps
   for (let j = 0; j < jobs.length; j++) {
     const due = start + (j * 1000) / RATE_PER_S;
     if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
-    onTick?.(Date.now() - start);
     const { id, name } = jobs[j]!;
     inflight.push((async () => {
       const pod = await env.admin.create(`/api/v1/namespaces/${id.ns}/pods`, podBody(name, id.sa));
@@ -100,6 +99,7 @@ function visibleAt(env: VerificationEnv, id: Identity, associationIds: Map<strin
 describe('A13 chaos', () => {
   let env: VerificationEnv;
   let child: ChildProcess | undefined;
+  const children: ChildProcess[] = [];
   const childLogs: string[] = [];
   let metricsPort = 0;
 
@@ -108,13 +108,13 @@ describe('A13 chaos', () => {
     metricsPort = await freePort();
   });
   afterAll(async () => {
-    child?.kill('SIGKILL');
+    for (const c of children) c.kill('SIGKILL');
     await env?.stop();
   });
 
   const startChild = async () => {
     const cp = controlPlane();
-    child = spawn(path.join(ROOT, 'node_modules/.bin/tsx'), [path.join(ROOT, 'src/main.ts'), 'controller',
+    child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/main.ts'), 'controller',
       `--kubeconfig=${cp.adminKubeconfig}`, `--cluster-name=${CLUSTER}`, `--aws-endpoint-url=${env.sim.url}`, '--aws-region=us-west-2',
       `--metrics-port=${metricsPort}`, `--lease-namespace=${env.systemNamespace}`, '--lease-name=chaos',
       '--leader-elect-identity=chaos-controller', '--leader-elect-lease-duration=4s', '--leader-elect-renew-deadline=3s',
@@ -124,6 +124,7 @@ describe('A13 chaos', () => {
         AWS_SECRET_ACCESS_KEY: env.sim.control.adminCredentials.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    children.push(child);
     child.stdout!.on('data', (d) => childLogs.push(String(d)));
     child.stderr!.on('data', (d) => childLogs.push(String(d)));
     await eventually(async () => {
@@ -148,15 +149,20 @@ describe('A13 chaos', () => {
     }).start());
 
     let killedAt = 0;
+    let victim: ChildProcess | undefined;
     const t0 = Date.now();
     let restart: Promise<void> | undefined;
-    const pods = await createPods(env, ids, (ms) => {
-      if (ms >= 10_000 && !killedAt) {
-        killedAt = Date.now();
-        child!.kill('SIGKILL');
-        restart = new Promise((r) => setTimeout(r, 2_000)).then(startChild);
-      }
-    });
+    const killer = setTimeout(() => {
+      killedAt = Date.now();
+      // A real SIGKILL of the controller process itself (node runs the TypeScript directly; no wrapper process).
+      victim = child!;
+      victim.kill('SIGKILL');
+      restart = new Promise((r) => setTimeout(r, 2_000)).then(startChild);
+    }, 10_000);
+    const pods = await createPods(env, ids);
+    await eventually(async () => { if (!restart) throw new Error('not killed yet'); }, 15_000, 50);
+    clearTimeout(killer);
+    await eventually(async () => expect(victim?.signalCode).toBe('SIGKILL'), 5_000, 20);
     expect(killedAt).toBeGreaterThan(0);
     await restart;
     const restartedAt = Date.now();

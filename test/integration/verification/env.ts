@@ -56,7 +56,7 @@ export interface VerificationEnv {
   stop(): Promise<void>;
 }
 
-export async function startVerificationEnv(o: { seed: number; webhook?: boolean; gate?: boolean; controller?: boolean; controllerFlags?: string[] }): Promise<VerificationEnv> {
+export async function startVerificationEnv(o: { seed: number; webhook?: boolean; gate?: boolean; controller?: boolean; controllerFlags?: string[]; observeAck?: 'true' | 'false' }): Promise<VerificationEnv> {
   const admin = await adminClient();
   const cp = controlPlane();
   const logs = logSink();
@@ -69,7 +69,7 @@ export async function startVerificationEnv(o: { seed: number; webhook?: boolean;
   await aws.iam.createOpenIDConnectProvider({ url: cp.issuer, clientIds: ['sts.amazonaws.com'] });
   const systemNamespace = await newNamespace(admin, 'lanyard-sys');
   const deps = (component: string): Deps => ({ kube: admin, log: logs.logger(component), metrics, clock: systemClock });
-  const lookup = createAssociationLookup(deps('lookup'), { clusterName: CLUSTER, observeAck: 'false' });
+  const lookup = createAssociationLookup(deps('lookup'), { clusterName: CLUSTER, observeAck: o.observeAck ?? 'false' });
 
   let webhook: RunningWebhook | undefined;
   let guard: ReturnType<typeof createAdmissionGuard> | undefined;

@@ -1,16 +1,30 @@
 // A10: a wrong trust policy keeps the Pod gated, says why, marks it `failed` past the deadline (10 s here), and
 // fixing IAM releases it on a following retry (retry-after-deadline shortened to 2 s for the test).
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually } from '../../harness/context.ts';
-import { GATE, association, createPod, gates, getPod, podBody, podEvents, serviceAccount, startVerificationEnv, wiTrust, ccTrust, type VerificationEnv } from './env.ts';
+import { adminClient, eventually } from '../../harness/context.ts';
+import { applyCrds } from '../../../src/kube/apply.ts';
+import { CLUSTER, GATE, association, createPod, gates, getPod, podBody, podEvents, serviceAccount, startVerificationEnv, wiTrust, ccTrust, type VerificationEnv } from './env.ts';
 
+const ACK_CRD = 'podidentityassociations.eks.services.k8s.aws';
 let env: VerificationEnv;
 beforeAll(async () => {
-  env = await startVerificationEnv({ seed: 10, controllerFlags: ['--verify-retry-after-deadline=2s'] });
+  // ACK's CRD (no ACK controller) first: its objects are an identity source the verifier checks too (§4).
+  const admin = await adminClient();
+  await applyCrds(admin, path.resolve(import.meta.dirname, '../../fixtures/ack'));
+  await eventually(async () => {
+    const d = await admin.get('/apis/eks.services.k8s.aws/v1alpha1');
+    if (!d.resources.some((r: { name: string }) => r.name === 'podidentityassociations')) throw new Error('not served yet');
+  }, 15_000);
+  admin.close();
+  env = await startVerificationEnv({ seed: 10, controllerFlags: ['--verify-retry-after-deadline=2s', '--observe-ack-associations=true'], observeAck: 'true' });
   env.sim.control.configure({ visibility: {} });
 });
 afterAll(async () => {
   await env?.stop();
+  const admin = await adminClient();
+  await admin.delete(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${ACK_CRD}`).catch(() => undefined);
+  admin.close();
 });
 
 async function expectFailedThenFixed(ns: string, pod: string, code: RegExp, fix: () => Promise<void>) {
@@ -76,5 +90,31 @@ describe('A10: wrong trust', () => {
       await env.aws.iam.updateAssumeRolePolicy('a10-wi', wiTrust(env, `system:serviceaccount:${ns}:reader`));
       env.sim.control.makeRoleVisible('a10-wi');
     });
+  });
+
+  it('an ACK object whose declared role differs from the association EKS holds', async () => {
+    const ns = await env.namespace('a10ack');
+    const actual = await env.aws.iam.createRole({ roleName: 'a10-ack-actual', assumeRolePolicyDocument: ccTrust() });
+    const declared = `arn:aws:iam::${env.account}:role/a10-ack-declared`;
+    await serviceAccount(env.admin, ns, 'app');
+    const inEks = await env.aws.eks.createPodIdentityAssociation({ clusterName: CLUSTER, namespace: ns, serviceAccount: 'app', roleArn: actual.arn,
+      tags: {}, clientRequestToken: `a10-ack-${ns}`.slice(0, 64) });
+    const ackPath = `/apis/eks.services.k8s.aws/v1alpha1/namespaces/${ns}/podidentityassociations`;
+    const ack = await env.admin.create(ackPath, { apiVersion: 'eks.services.k8s.aws/v1alpha1', kind: 'PodIdentityAssociation', metadata: { name: 'app' },
+      spec: { clusterName: CLUSTER, namespace: ns, serviceAccount: 'app', roleARN: declared } });
+    await env.admin.patch(`${ackPath}/app/status`, { status: { associationID: inEks.associationId, associationARN: inEks.associationArn } }, 'application/merge-patch+json');
+    await eventually(async () => { if (env.lookup.forPair(ns, 'app')?.associationID !== inEks.associationId) throw new Error('not cached'); });
+    const rv = (await env.admin.get(`${ackPath}/app`)).metadata.resourceVersion;
+    await createPod(env.admin, ns, podBody('app', 'app'));
+    await eventually(async () => {
+      const ev = await podEvents(env.admin, ns, 'app');
+      const nv = ev.find((e) => e.reason === 'IdentityNotVerified');
+      expect(nv?.note).toContain(`expected ${declared}`);
+      expect(nv?.note).toMatch(/actual arn:aws:sts::\d+:assumed-role\/a10-ack-actual\//);
+    }, 10_000);
+    expect(gates(await getPod(env.admin, ns, 'app'))).toContain(GATE);
+    // Lanyard never writes the ACK object.
+    expect((await env.admin.get(`${ackPath}/app`)).metadata.resourceVersion).toBe(rv);
+    expect(ack.metadata.uid).toBeTruthy();
   });
 });

@@ -41,6 +41,8 @@ afterAll(async () => {
 
 describe('A5: association, gate, then a forbidding policy', () => {
   it('injects and gates, then refuses the create under the policy', async () => {
+    // eks-auth sees the association only after 10 s, so the association's probe Pod cannot warm the verified set first.
+    env.sim.control.configure({ visibility: { eksAuth: [10_000, 10_000] } });
     const ns = await env.namespace('a5', { team: 'b' });
     await env.aws.iam.createRole({ roleName: 'a5', assumeRolePolicyDocument: ccTrust() });
     await serviceAccount(env.admin, ns, 'uploader');
