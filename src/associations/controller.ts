@@ -77,8 +77,8 @@ const VERIFICATION_WRITE_INTERVAL_MS = 5_000;
 /** A probe Pod just created may not be in the informer yet; remember it this long. */
 const PROBE_MEMORY_MS = 60_000;
 const EXPIRY_MARGIN_MS = 5_000;
-/** How long a complete sync's view of EKS stands in for a Describe (at most half the resync period). */
-const DESCRIBE_REUSE_MS = 30_000;
+/** Parallel probe Pod creations (each passes the admission chain, Lanyard's webhook included). */
+const PROBE_WORKERS = 4;
 
 /** An AWS failure carried out of a step, already classified. */
 class StepFailure extends Error {
@@ -112,6 +112,13 @@ interface ProbeRecord {
   ownerUid: string;
   ownerName: string;
   generation: number;
+}
+
+interface VerificationPlan {
+  verified: Cond;
+  lastVerifiedTime?: string;
+  deleteProbes: ProbeRecord[];
+  createProbe: boolean;
 }
 
 function reconcileCounter(deps: Deps): Counter<'result'> {
@@ -195,6 +202,7 @@ export async function startAssociationController(
       { clusterName: config.clusterName, observeAck: config.observeAck },
     );
   const queue = new WorkQueue();
+  const probeQueue = new WorkQueue();
 
   const rolePropagation = new Map<string, RolePropagation>();
   const pendingReports = new Map<string, AssociationVerification>();
@@ -204,6 +212,10 @@ export async function startAssociationController(
   // When the controller last invalidated a pair's verified set (drift): entries verified before that no longer count,
   // even while the informer still holds them.
   const invalidatedAt = new Map<string, number>();
+  // Probe Pod work, done by its own small pool after the status write, so a slow admission chain (the webhook) never
+  // holds up syncing other associations; and the last failure to create one, shown until the next resync.
+  const probeWork = new Map<string, { obj: LanyardAssociation; plan: VerificationPlan }>();
+  const probeFailures = new Map<string, { generation: number; message: string; at: number }>();
   // The association as EKS last described it (or as Create/Update returned it) per key, after a complete sync.
   const lastSeen = new Map<string, { generation: number; at: number; association: Association }>();
 
@@ -299,16 +311,18 @@ export async function startAssociationController(
     }
   };
 
-  const viChanged = (v: ViRecord) => {
-    const owner = lookup.ownerOf(config.clusterName, v.namespace, v.serviceAccount);
-    if (owner?.kind !== 'lanyard') return;
-    const key = `${owner.objectNamespace}/${owner.objectName}`;
-    // The verifier refreshes entries on every exchange; an owner already verified for its generation has nothing to
-    // learn from that, and a reconcile would cost a Describe.
+  const requeueUnlessVerified = (key: string) => {
     const raw = objects.store.get(key);
     const verified = raw && getCondition(raw.status?.conditions, 'Verified');
     if (verified?.status === 'True' && verified.observedGeneration === raw.metadata?.generation) return;
     queue.add(key);
+  };
+  const viChanged = (v: ViRecord) => {
+    const owner = lookup.ownerOf(config.clusterName, v.namespace, v.serviceAccount);
+    if (owner?.kind !== 'lanyard') return;
+    // The verifier refreshes entries on every exchange; an owner already verified for its generation has nothing to
+    // learn from that.
+    requeueUnlessVerified(`${owner.objectNamespace}/${owner.objectName}`);
   };
   const vis = new Informer<ViRecord>({
     client: kube,
@@ -330,8 +344,9 @@ export async function startAssociationController(
     onError: (e) => log.warn({ err: String(e) }, 'VerifiedIdentity watch error'),
   }).start();
 
+  // A probe deleted before its exchange must be made again; one deleted after success (by us) changes nothing.
   const probeChanged = (p: ProbeRecord) => {
-    if (p.ownerName) queue.add(`${p.namespace}/${p.ownerName}`);
+    if (p.ownerName) requeueUnlessVerified(`${p.namespace}/${p.ownerName}`);
   };
   const probes = new Informer<ProbeRecord>({
     client: kube,
@@ -507,13 +522,6 @@ export async function startAssociationController(
     return undefined;
   };
 
-  interface VerificationPlan {
-    verified: Cond;
-    lastVerifiedTime?: string;
-    deleteProbes: ProbeRecord[];
-    createProbe: boolean;
-  }
-
   /** Verified for an in-sync object (the pending report, else derived) and what to do with probe Pods. */
   const planVerification = (key: string, obj: LanyardAssociation, invalidated: boolean): VerificationPlan => {
     // A report waits until 5 s after the last verification write, whatever else triggered this reconcile.
@@ -553,11 +561,18 @@ export async function startAssociationController(
       : !config.probe
         ? 'waiting for a workload Pod of the ServiceAccount to be verified (--association-probe=false)'
         : undefined;
+    const failure = probeFailures.get(key);
+    const failed =
+      failure && failure.generation === obj.generation && clock.now() - failure.at < config.resyncMs
+        ? failure
+        : undefined;
+    if (failure && !failed) probeFailures.delete(key);
     const verified = deriveVerified({
       generation: obj.generation,
       synced: true,
       current,
       freshVerifiedAt: fresh,
+      probeError: failed?.message,
       waitingFor,
     });
     const mine = probesOf(obj);
@@ -576,18 +591,27 @@ export async function startAssociationController(
       verified,
       lastVerifiedTime,
       deleteProbes: mine.filter((p) => p.generation !== obj.generation),
-      createProbe: local && config.probe && !probeForGen && !fresh,
+      // After a failure, again at the next resync (or a new generation), not in a loop.
+      createProbe: local && config.probe && !probeForGen && !fresh && !failed,
     };
   };
 
   /** Deletes and creates probe Pods after the status write; returns the API error when the probe cannot be made. */
   const applyProbePlan = async (
+    key: string,
     obj: LanyardAssociation,
     plan: VerificationPlan,
   ): Promise<string | undefined> => {
     for (const p of plan.deleteProbes) await deletePod(p.namespace, p.name);
     if (plan.verified.status === 'True') recentProbes.delete(obj.uid);
     if (!plan.createProbe) return undefined;
+    // The plan may be a moment old: not for an object being deleted, nor twice for one generation.
+    const now = await read(key);
+    if (!now || now.metadata?.deletionTimestamp || now.metadata?.uid !== obj.uid) return undefined;
+    const remembered = recentProbes.get(obj.uid);
+    if (remembered?.generation === obj.generation && clock.now() - remembered.at <= PROBE_MEMORY_MS)
+      return undefined;
+    if (probesOf(obj).some((p) => p.generation === obj.generation)) return undefined;
     try {
       const pod = await kube.create(
         `/api/v1/namespaces/${encodeURIComponent(obj.namespace)}/pods`,
@@ -805,7 +829,7 @@ export async function startAssociationController(
       known &&
       known.generation === obj.generation &&
       known.association.associationId === obj.status.associationID &&
-      clock.now() - known.at < Math.min(config.resyncMs / 2, DESCRIBE_REUSE_MS)
+      clock.now() - known.at < config.resyncMs / 2
     ) {
       // A reconcile for verification right after a sync: EKS was read moments ago, drift is the resync's job.
       observed = known.association;
@@ -913,15 +937,10 @@ export async function startAssociationController(
     };
     const v = planVerification(key, current, invalidated);
     if (v.lastVerifiedTime) extra.lastVerifiedTime = v.lastVerifiedTime;
-    const stored = await writeConditions(obj, synced, v.verified, extra);
-    const probeError = await applyProbePlan(current, v);
-    if (probeError) {
-      await writeConditions(stored, synced, {
-        ...v.verified,
-        status: 'Unknown',
-        reason: 'ProbeFailed',
-        message: probeError,
-      });
+    await writeConditions(obj, synced, v.verified, extra);
+    if (v.createProbe || v.deleteProbes.length > 0) {
+      probeWork.set(key, { obj: current, plan: v });
+      probeQueue.add(key);
     }
     // What EKS holds now: the last answer, with the tags just written. Only a real read restarts the clock.
     if (fromAws || plan.update || tagging) {
@@ -1077,6 +1096,36 @@ export async function startAssociationController(
     },
   });
 
+  const probeLoop = runControllerLoop({
+    name: 'association-probes',
+    queue: probeQueue,
+    workers: PROBE_WORKERS,
+    reconcile: async (key) => {
+      const work = probeWork.get(key);
+      probeWork.delete(key);
+      if (!work) return;
+      let error: string | undefined;
+      try {
+        error = await applyProbePlan(key, work.obj, work.plan);
+      } catch (e) {
+        // Retried with backoff, unless a newer plan arrived meanwhile.
+        if (!probeWork.has(key)) probeWork.set(key, work);
+        throw e;
+      }
+      if (error) {
+        probeFailures.set(key, { generation: work.obj.generation, message: error, at: clock.now() });
+        queue.add(key);
+      } else if (work.plan.createProbe) {
+        probeFailures.delete(key);
+      }
+    },
+    onError: (key, e, retryInMs) =>
+      log.warn(
+        { association: key, retryInMs, err: e instanceof Error ? e.message : String(e) },
+        'probe Pod cleanup failed',
+      ),
+  });
+
   const waitForSync = async (timeoutMs: number): Promise<boolean> => {
     const results = await Promise.all([
       lookup.waitForSync(timeoutMs),
@@ -1096,6 +1145,7 @@ export async function startAssociationController(
     async stop() {
       unsubscribe();
       queue.shutdown();
+      probeQueue.shutdown();
       for (const t of reportTimers.values()) clearTimeout(t);
       reportTimers.clear();
       objects.stop();
@@ -1104,7 +1154,7 @@ export async function startAssociationController(
       vis.stop();
       probes.stop();
       if (ownLookup) await lookup.stop();
-      await loop;
+      await Promise.all([loop, probeLoop]);
     },
   };
 }

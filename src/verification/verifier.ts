@@ -197,7 +197,8 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     path: '/api/v1/serviceaccounts',
     metadataOnly: true,
     transform: (o: Json) => parseServiceAccount(o, cfg.annotationPrefix),
-    onAdd: (_s, k) => onSourceChange(k),
+    // A newly listed SA changes nothing already verified (the 60 s sweep covers changes made while we were down).
+    onAdd: (_s, k) => enqueueSa(k),
     onUpdate: (s, old, k) => { if (s !== old) onSourceChange(k); },
     onDelete: (_s, k) => onSourceChange(k),
     onError: onError('serviceaccounts'),
@@ -229,9 +230,26 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     onUpdate: (n, old) => { if (JSON.stringify(n.labels) !== JSON.stringify(old.labels)) enqueuePair(n.name); },
     onError: onError('namespaces'),
   });
+  // VerifiedIdentities by `namespace/serviceAccount`, so a source change looks at its pair's entries only.
+  const viByPair = new Map<string, Set<string>>();
+  const viPair = (o: Json) => `${o.metadata?.namespace}/${o.spec?.serviceAccount}`;
+  const indexVi = (o: Json, key: string, add: boolean) => {
+    const p = viPair(o);
+    let set = viByPair.get(p);
+    if (add) {
+      if (!set) viByPair.set(p, (set = new Set()));
+      set.add(key);
+    } else if (set) {
+      set.delete(key);
+      if (set.size === 0) viByPair.delete(p);
+    }
+  };
   const verified = new Informer<Json>({
     client: kube,
     path: `${VI_API}/verifiedidentities`,
+    onAdd: (o, k) => indexVi(o, k, true),
+    onUpdate: (o, old, k) => { indexVi(old, k, false); indexVi(o, k, true); },
+    onDelete: (o, k) => indexVi(o, k, false),
     onError: onError('verifiedidentities'),
   });
   const unsubscribe = deps.associations.subscribe((c) => {
@@ -249,6 +267,10 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     else log.warn({ error: r.error }, 'kOps ConfigMap is invalid; keeping the previous table');
     for (const k of groups.keys()) queue.add(k);
     void collectStale();
+  }
+  function enqueueSa(saKey: string) {
+    const [ns, sa] = saKey.split('/');
+    if (ns && sa && groups.size > 0) enqueuePair(ns, sa);
   }
   function onSourceChange(saKey: string) {
     const [ns, sa] = saKey.split('/');
@@ -300,9 +322,11 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
   async function collectStale(ns?: string, sa?: string) {
     if (!verified.synced || stopping.signal.aborted) return;
     const now = clock.now();
-    for (const vi of [...verified.store.values()]) {
+    const keys = ns !== undefined && sa !== undefined ? [...(viByPair.get(`${ns}/${sa}`) ?? [])] : [...verified.store.keys()];
+    for (const key of keys) {
+      const vi = verified.store.get(key);
+      if (!vi) continue;
       const s = vi.spec ?? {};
-      if (ns !== undefined && (vi.metadata.namespace !== ns || (sa !== undefined && s.serviceAccount !== sa))) continue;
       if (!(Date.parse(s.expiresAt) > now)) {
         await deleteVi(vi, 'expired');
         continue;
@@ -579,8 +603,9 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     }
     m.outcomes.inc({ mode, result: 'verified' });
     state.delete(k);
-    if (cur.association) report(cur.association, 'CredentialsMatch', `exchange returned ${actual}`, pod, actual);
     await releaseAll(k, list, `${g.mode} exchange for role ${expected ?? '(from the answer)'} returned ${actual}`);
+    // Reported after the release: the association controller deletes a probe Pod on success.
+    if (cur.association) report(cur.association, 'CredentialsMatch', `exchange returned ${actual}`, pod, actual);
   }
 
   async function upsertVi(obj: Json) {

@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { Registry } from 'prom-client';
 import { adminClient, controlPlane, eventually, newNamespace } from '../../harness/context.ts';
 import type { Json, KubeClient } from '../../../src/kube/client.ts';
-import { isNotFound } from '../../../src/kube/client.ts';
+import { createKubeClient, isNotFound } from '../../../src/kube/client.ts';
 import { createLogger, type Logger } from '../../../src/runtime/log.ts';
 import { systemClock } from '../../../src/runtime/clock.ts';
 import type { Deps } from '../../../src/runtime/deps.ts';
@@ -48,6 +48,8 @@ export interface VerificationEnv {
   controller?: RunningController;
   systemNamespace: string;
   lookup: ReturnType<typeof createAssociationLookup>;
+  /** API requests the webhook and its guard have sent (their own client), to show admission does none. */
+  webhookRequests(): number;
   /** A fresh namespace the webhook serves. */
   namespace(prefix: string, labels?: Record<string, string>): Promise<string>;
   startController(extraFlags?: string[]): Promise<RunningController>;
@@ -71,6 +73,8 @@ export async function startVerificationEnv(o: { seed: number; webhook?: boolean;
   const deps = (component: string): Deps => ({ kube: admin, log: logs.logger(component), metrics, clock: systemClock });
   const lookup = createAssociationLookup(deps('lookup'), { clusterName: CLUSTER, observeAck: o.observeAck ?? 'false' });
 
+  let webhookRequestCount = 0;
+  const webhookKube = await createKubeClient({ kubeconfig: cp.adminKubeconfig, onRequest: () => { webhookRequestCount++; } });
   let webhook: RunningWebhook | undefined;
   let guard: ReturnType<typeof createAdmissionGuard> | undefined;
   let mwcName: string | undefined;
@@ -78,8 +82,8 @@ export async function startVerificationEnv(o: { seed: number; webhook?: boolean;
     const wcfg = parseWebhookFlags(['--port=0', '--metrics-port=0', '--tls-mode=self-managed', '--tls-extra-sans=127.0.0.1,localhost',
       `--tls-secret=lanyard-verif-${runId}`, '--shutdown-delay=0s', `--cluster-name=${CLUSTER}`, `--identity-gate=${o.gate !== false}`],
       { env: { POD_NAMESPACE: systemNamespace } });
-    guard = createAdmissionGuard(deps('guard'), { gateEnabled: wcfg.identityGate, allowOptOut: true });
-    webhook = await startWebhook(wcfg, { ...deps('webhook'), associations: lookup, guard });
+    guard = createAdmissionGuard({ ...deps('guard'), kube: webhookKube }, { gateEnabled: wcfg.identityGate, allowOptOut: true });
+    webhook = await startWebhook(wcfg, { ...deps('webhook'), kube: webhookKube, associations: lookup, guard });
     await eventually(async () => { if (!webhook!.ready()) throw new Error('webhook not ready'); }, 30_000);
     mwcName = `lanyard-verification-${runId}`;
     await admin.create('/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', {
@@ -110,6 +114,7 @@ export async function startVerificationEnv(o: { seed: number; webhook?: boolean;
 
   const env: VerificationEnv = {
     admin, sim, aws, account: sim.control.account, label, logs, metrics, webhook, systemNamespace, lookup,
+    webhookRequests: () => webhookRequestCount,
     issuerKey: cp.issuer.replace(/^https:\/\//, '').replace(/\/+$/, ''),
     namespace: (prefix, labels = {}) => newNamespace(admin, prefix, { ...label, ...labels }),
     async startController(extra = []) {
@@ -131,6 +136,7 @@ export async function startVerificationEnv(o: { seed: number; webhook?: boolean;
       await webhook?.stop();
       await guard?.stop();
       await lookup.stop();
+      webhookKube.close();
       aws.destroy();
       await sim.close();
       admin.close();

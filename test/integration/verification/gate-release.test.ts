@@ -103,13 +103,17 @@ describe('A12: the verified set', () => {
     // The webhook's cache must have the entry before the next admission.
     const skipped = async () => (await env.metrics.getSingleMetricAsString('lanyard_webhook_gate_skipped_total'));
     const stsBefore = env.sim.control.log({ service: 'sts' }).length;
+    let requestsBefore = 0;
     await eventually(async () => {
+      requestsBefore = env.webhookRequests();
       const p = await createPod(env.admin, ns, podBody(`second-${Date.now()}`, 'sa'));
       if (gates(p).includes(GATE)) {
         await env.admin.delete(`/api/v1/namespaces/${ns}/pods/${p.metadata.name}`);
         throw new Error('still gated: VerifiedIdentity not cached yet');
       }
     }, 10_000, 200);
+    // The ungated admission was decided from caches: the webhook sent no API request for it.
+    expect(env.webhookRequests()).toBe(requestsBefore);
     expect(await skipped()).toContain('reason="verified"');
     // No exchange was needed for the ungated Pod (the webhook reads caches only).
     expect(env.sim.control.log({ service: 'sts' }).length).toBe(stsBefore);
