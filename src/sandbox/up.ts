@@ -37,6 +37,8 @@ export interface Sandbox {
   kubeconfig: string;
   server: string;
   simulatorUrl: string;
+  /** Name of the promotion Pod of shop/prod in lanyard-promotions. */
+  promotionPod: string;
   kube: KubeClient;
   stop(): Promise<void>;
 }
@@ -149,6 +151,8 @@ export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = proce
   fs.mkdirSync(path.dirname(o.kubeconfig), { recursive: true });
   fs.copyFileSync(cp.adminKubeconfig, o.kubeconfig);
   const kube = await createKubeClient({ kubeconfig: cp.adminKubeconfig });
+  let simulatorUrl = '';
+  let promotionPod = '';
   try {
     await progress.step('installing Lanyard CRDs', () => applyCrds(kube, CRD_DIR));
     const sim = await progress.step('starting the AWS simulator', async () => {
@@ -160,6 +164,7 @@ export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = proce
       return s;
     });
     parts.unshift({ stop: () => sim.close() });
+    simulatorUrl = sim.url;
     progress.note(`AWS simulator at ${sim.url} (account ${sim.control.account}, region ${sim.control.region})`);
 
     await progress.step('creating namespaces lanyard-system and lanyard-promotions', async () => {
@@ -210,7 +215,8 @@ export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = proce
       throw new Error('the promotion pod was not created within 20s');
     });
     void released;
-    const podName = promotion.status.pod.name;
+    const podName: string = promotion.status.pod.name;
+    promotionPod = podName;
     out.write(`
 Lanyard sandbox is up.
 
@@ -228,8 +234,7 @@ Lanyard sandbox is up.
   npx lanyard get promotions --project shop -o wide
 
 Lanyard's own logs: ${o.logFile}
-Press Ctrl-C to stop everything.
-`);
+${o.stayUp ? 'Press Ctrl-C to stop everything.\n' : ''}`);
   } catch (e) {
     for (const p of parts) await p.stop().catch(() => {});
     kube.close();
@@ -238,7 +243,8 @@ Press Ctrl-C to stop everything.
   return {
     kubeconfig: o.kubeconfig,
     server: cp.server,
-    simulatorUrl: '',
+    simulatorUrl,
+    promotionPod,
     kube,
     stop: async () => {
       for (const p of parts) await p.stop().catch(() => {});

@@ -1,5 +1,6 @@
 // Vitest global setup: one control plane per test run, shared by all integration files (each test works in its
 // own namespaces). A loopback control endpoint lets a test stop and restart kube-controller-manager.
+import fs from 'node:fs';
 import http from 'node:http';
 import type { TestProject } from 'vitest/node';
 import { createKubeClient } from '../../src/kube/client.ts';
@@ -70,5 +71,6 @@ export default async function setup(project: TestProject) {
   return async () => {
     control?.close();
     await cp?.stop();
+    if (cp) fs.rmSync(cp.dir, { recursive: true, force: true });
   };
 }
