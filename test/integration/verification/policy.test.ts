@@ -111,7 +111,8 @@ describe('A8 (webhook side)', () => {
 
 describe('verifier: a policy that lands after admission', () => {
   it('keeps the Pod gated with PolicyDenied and releases it once allowed', async () => {
-    env.sim.control.configure({ visibility: { 'iam.role': [4000, 4000] } });
+    // The role stays invisible until the test says so: the Pod cannot be released before the policy lands.
+    env.sim.control.configure({ visibility: { 'iam.role': [120_000, 120_000] } });
     const ns = await env.namespace('vpol', { team: 'c' });
     const role = await env.aws.iam.createRole({ roleName: 'vpol', assumeRolePolicyDocument: wiTrust(env) });
     await serviceAccount(env.admin, ns, 'sa', { 'eks.amazonaws.com/role-arn': role.arn });
