@@ -9,6 +9,8 @@ import { objectPath } from '../../../src/kube/apply.ts';
 import { helmBinary } from '../../../src/sandbox/binaries.ts';
 import { PACKAGE_ROOT } from '../../../src/sandbox/paths.ts';
 import { adminClient } from '../../harness/context.ts';
+import { parseControllerFlags } from '../../../src/config/controller.ts';
+import { parseWebhookFlags } from '../../../src/config/webhook.ts';
 
 const chart = `${PACKAGE_ROOT}/deploy/helm/lanyard`;
 
@@ -63,5 +65,23 @@ describe('helm chart', () => {
       });
     }
     expect(failures).toEqual([]);
+  });
+
+  it('passes the Deployments only arguments that the lanyard commands accept', () => {
+    const deployments = render(['clusterName=prod-eu', 'aws.region=eu-west-1']).filter((o) => o.kind === 'Deployment');
+    const commands = deployments.map((d) => d.spec.template.spec.containers[0].args[0]).sort();
+    expect(commands).toEqual(['controller', 'webhook']);
+    for (const d of deployments) {
+      const [command, ...args] = d.spec.template.spec.containers[0].args as string[];
+      if (command === 'controller') {
+        const { config } = parseControllerFlags(args);
+        expect(config.clusterName).toBe('prod-eu');
+        expect(config.leaderElect).toBe(true);
+      } else {
+        const config = parseWebhookFlags(args, { env: { POD_NAMESPACE: 'lanyard-system' } });
+        expect(config.tlsMode).toBe('self-managed');
+        expect(config.port).toBe(9443);
+      }
+    }
   });
 });
