@@ -1,5 +1,6 @@
 // Plain-object views of the objects the association capability reads: Lanyard PodIdentityAssociations, observed ACK
 // ones, and what EKS answers. Pure: raw JSON in, small frozen records out (verification.md §3, §4).
+import type { AssociationIdentity } from '../identity/sources.ts';
 import type { Json } from '../kube/client.ts';
 import type { Condition } from '../kube/conditions.ts';
 
@@ -121,22 +122,11 @@ export function desiredOf(a: LanyardAssociation, defaultCluster: string): Desire
   };
 }
 
-/** What the lookup and the owner rule need from either kind of association. */
-export interface AssociationRecord {
-  kind: 'lanyard' | 'ack';
-  objectNamespace: string;
-  objectName: string;
-  uid: string;
+/** What the lookup and the owner rule need from either kind of association: the webhook's view plus bookkeeping. */
+export interface AssociationRecord extends AssociationIdentity {
   resourceVersion: string;
   /** Cluster the association is for; undefined for an ACK object with only `clusterRef` (ignored). */
   cluster?: string;
-  namespace: string;
-  serviceAccount: string;
-  roleARN?: string;
-  targetRoleARN?: string;
-  disableSessionTags: boolean;
-  associationID?: string;
-  creationTimestamp: string;
   deleting: boolean;
   /** Generation, deletion, other finalizers and deletion policy: a change here needs a reconcile; status writes do not. */
   stamp: string;

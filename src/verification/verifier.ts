@@ -2,6 +2,7 @@
 // identity, proves each identity with one real exchange (a Pod-bound token from TokenRequest, then STS or
 // eks-auth), records the verified set, and only then removes the gate. Nothing lives only in memory: after a restart
 // or a leader change everything is re-derived from the informers.
+import type { ControllerConfig } from '../config/controller.ts';
 import { Gauge, Histogram, type Registry } from 'prom-client';
 import type { Json } from '../kube/client.ts';
 import { KubeApiError, isAlreadyExists, isNotFound } from '../kube/client.ts';
@@ -31,24 +32,25 @@ import {
 } from './verified-identity.ts';
 import { counter, namespaceLabels } from './admission-guard.ts';
 
-export interface VerifierConfig {
-  clusterName: string;
-  verifyBackoffInitialMs: number;
-  verifyBackoffMaxMs: number;
-  verifyQps: number;
-  verifyBurst: number;
-  verifyDeadlineMs: number;
-  verifyRetryAfterDeadlineMs: number;
-  verifiedTtlMs: number;
-  verifyWorkers: number;
-  /** Identity-source settings shared with the webhook, so fingerprints are computed as it computes them. */
-  namespace: string;
-  annotationPrefix: string;
-  tokenAudience: string;
-  stsRegionalEndpoint: boolean;
-  watchConfigMap: boolean;
-  containerCredentialsAudience: string;
-}
+/** The controller settings the verifier reads (identity-source ones too, so fingerprints match the webhook's). */
+export type VerifierConfig = Pick<
+  ControllerConfig,
+  | 'clusterName'
+  | 'verifyBackoffInitialMs'
+  | 'verifyBackoffMaxMs'
+  | 'verifyQps'
+  | 'verifyBurst'
+  | 'verifyDeadlineMs'
+  | 'verifyRetryAfterDeadlineMs'
+  | 'verifiedTtlMs'
+  | 'verifyWorkers'
+  | 'namespace'
+  | 'annotationPrefix'
+  | 'tokenAudience'
+  | 'stsRegionalEndpoint'
+  | 'watchConfigMap'
+  | 'containerCredentialsAudience'
+>;
 
 export interface VerifierDeps extends Deps {
   aws: Pick<AwsClients, 'sts' | 'eksAuth'>;
