@@ -29,12 +29,12 @@ import {
   ACK_GROUP,
   desiredOf,
   effectiveCluster,
-  lanyardRecord,
   parseLanyardAssociation,
+  recordOf,
+  type DesiredAssociation,
   type LanyardAssociation,
 } from './model.ts';
 import {
-  awsErrorText,
   classifyAwsError,
   deriveReady,
   deriveVerified,
@@ -151,16 +151,7 @@ function regardingOf(obj: LanyardAssociation): Json {
 }
 
 function toFailure(op: EksOperation, e: unknown): StepFailure {
-  if (isAwsError(e)) {
-    const like = {
-      code: e.code,
-      httpStatus: e.httpStatus,
-      message: e.message,
-      retryable: e.retryable,
-      requestId: e.requestId,
-    };
-    return new StepFailure(op, classifyAwsError(op, like), awsErrorText(like));
-  }
+  if (isAwsError(e)) return new StepFailure(op, classifyAwsError(op, e), e.describe());
   // Not an AWS answer (a bug or a local failure): retry with backoff, say what happened.
   return new StepFailure(
     op,
@@ -553,11 +544,12 @@ export async function startAssociationController(
           lastVerifiedTime = (report.at ?? new Date(clock.now())).toISOString().replace(/\.\d{3}Z$/, 'Z');
       }
     }
-    const local = effectiveCluster(obj, config.clusterName) === config.clusterName;
+    const cluster = effectiveCluster(obj, config.clusterName);
+    const local = cluster === config.clusterName;
     // Entries just deleted for drift may still be in the informer: they no longer count.
     const fresh = local && !invalidated ? freshVerifiedAt(obj) : undefined;
     const waitingFor = !local
-      ? `the association is for cluster "${effectiveCluster(obj, config.clusterName)}"; only associations of "${config.clusterName}" (--cluster-name) can be verified from here`
+      ? `the association is for cluster "${cluster}"; only associations of "${config.clusterName}" (--cluster-name) can be verified from here`
       : !config.probe
         ? 'waiting for a workload Pod of the ServiceAccount to be verified (--association-probe=false)'
         : undefined;
@@ -677,15 +669,12 @@ export async function startAssociationController(
     }
     let obj = parseLanyardAssociation(raw);
     const cluster = effectiveCluster(obj, config.clusterName);
-    const self = lanyardRecord(raw, config.clusterName);
-    // The object itself counts even before the index has seen it.
-    const owner = selectOwner([
-      ...lookup.recordsFor(cluster, namespace, obj.spec.serviceAccount).filter((r) => r.uid !== obj.uid),
-      self,
-    ]);
-    const deleting = lookup
+    const others = lookup
       .recordsFor(cluster, namespace, obj.spec.serviceAccount)
-      .find((r) => r.pendingDelete && r.uid !== obj.uid);
+      .filter((r) => r.uid !== obj.uid);
+    // The object itself counts even before the index has seen it.
+    const owner = selectOwner([...others, recordOf(obj, config.clusterName)]);
+    const deleting = others.find((r) => r.pendingDelete);
     const nsLabels = namespaces.store.get(namespace)?.labels;
     const decision = decidePolicy(currentPolicies(), {
       namespace,
@@ -851,7 +840,7 @@ export async function startAssociationController(
 
     if (!observed) {
       // The deleted id stays in status until the new one replaces it, so a crash in between recreates with the same token.
-      const made = await createOrAdopt(obj, cluster, replacing);
+      const made = await createOrAdopt(obj, desired, cluster, replacing);
       observed = made.association;
       if (made.created) await deps.hooks?.afterCreate?.(key, made.association);
       result = made.created ? 'created' : 'adopted';
@@ -957,10 +946,10 @@ export async function startAssociationController(
   /** 5: Create with clientRequestToken = uid; 5a: on 409, adopt. */
   const createOrAdopt = async (
     obj: LanyardAssociation,
+    desired: DesiredAssociation,
     cluster: string,
     replacing: string | undefined,
   ): Promise<{ association: Association; created: boolean }> => {
-    const desired = desiredOf(obj, config.clusterName);
     try {
       const association = await eks.createPodIdentityAssociation({
         clusterName: cluster,

@@ -9,7 +9,7 @@ import { FINALIZER } from './model.ts';
 // ---- Owner ------------------------------------------------------------------------------------------------------
 
 /** Oldest wins: creationTimestamp, then (for equal timestamps, second resolution) kind and namespace/name. */
-export function compareAge(a: AssociationRecord, b: AssociationRecord): number {
+function compareAge(a: AssociationRecord, b: AssociationRecord): number {
   if (a.creationTimestamp !== b.creationTimestamp) return a.creationTimestamp < b.creationTimestamp ? -1 : 1;
   const an = `${a.objectName}\u0000${a.objectNamespace}\u0000${a.kind}`;
   const bn = `${b.objectName}\u0000${b.objectNamespace}\u0000${b.kind}`;
@@ -96,11 +96,6 @@ export function classifyAwsError(op: EksOperation, e: AwsErrorLike): ErrorClass 
       // an operator fixes without touching the object): retry with backoff.
       return { kind: 'retryable', reason: 'AWSError' };
   }
-}
-
-/** `Code: message (request id …)`, the text of SyncFailed Events and AWSError conditions. */
-export function awsErrorText(e: AwsErrorLike): string {
-  return `${e.code}: ${e.message}${e.requestId ? ` (request id ${e.requestId})` : ''}`;
 }
 
 // ---- Role propagation -------------------------------------------------------------------------------------------
@@ -251,7 +246,7 @@ export function isOutOfBand(obj: LanyardAssociation): boolean {
 
 export type Cond = Omit<Condition, 'lastTransitionTime'>;
 
-export const REPORT_REASONS = new Set([
+const REPORT_REASONS = new Set([
   'CredentialsMatch',
   'RoleMismatch',
   'ExchangeFailed',

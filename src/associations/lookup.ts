@@ -4,7 +4,7 @@
 import type { Json } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
 import type { Deps, Running } from '../runtime/deps.ts';
-import type { AssociationIdentity, AssociationLookup } from '../identity/sources.ts';
+import type { AssociationLookup } from '../identity/sources.ts';
 import {
   ACK_GROUP,
   GROUP,
@@ -27,8 +27,6 @@ export interface AssociationChange {
 export interface AssociationIndex extends AssociationLookup {
   /** The owner of a pair in any cluster (the controller manages associations of other clusters too). */
   ownerOf(cluster: string, namespace: string, serviceAccount: string): AssociationRecord | undefined;
-  /** The Lanyard record of an object, by its namespace/name. */
-  lanyard(namespace: string, name: string): AssociationRecord | undefined;
   /** Every record of a pair, owner first. */
   recordsFor(cluster: string, namespace: string, serviceAccount: string): AssociationRecord[];
   lanyardRecords(): Iterable<AssociationRecord>;
@@ -200,27 +198,12 @@ export function createAssociationLookup(
   const synced = () => lanyardKind.synced && (ackKind?.synced ?? true);
 
   return {
-    forPair(namespace: string, serviceAccount: string): AssociationIdentity | undefined {
-      const r = ownerOf(opts.clusterName, namespace, serviceAccount);
-      if (!r) return undefined;
-      return {
-        kind: r.kind,
-        uid: r.uid,
-        objectNamespace: r.objectNamespace,
-        objectName: r.objectName,
-        namespace: r.namespace,
-        serviceAccount: r.serviceAccount,
-        roleARN: r.roleARN,
-        targetRoleARN: r.targetRoleARN,
-        disableSessionTags: r.disableSessionTags,
-        associationID: r.associationID,
-        creationTimestamp: r.creationTimestamp,
-      };
-    },
+    // The record itself (an AssociationIdentity with bookkeeping): records are never mutated, and the admission
+    // path calls this for every Pod, so no copy.
+    forPair: (namespace, serviceAccount) => ownerOf(opts.clusterName, namespace, serviceAccount),
     synced,
     ownerOf,
     recordsFor,
-    lanyard: (namespace, name) => lanyardKind.informer?.store.get(`${namespace}/${name}`),
     lanyardRecords: () => lanyardKind.informer?.store.values() ?? [],
     subscribe(fn) {
       listeners.add(fn);

@@ -135,7 +135,11 @@ export interface AssociationRecord extends AssociationIdentity {
 }
 
 export function lanyardRecord(obj: Json, defaultCluster: string): AssociationRecord {
-  const a = parseLanyardAssociation(obj);
+  return recordOf(parseLanyardAssociation(obj), defaultCluster);
+}
+
+/** The record of an already parsed Lanyard association. */
+export function recordOf(a: LanyardAssociation, defaultCluster: string): AssociationRecord {
   return {
     kind: 'lanyard',
     objectNamespace: a.namespace,

@@ -50,7 +50,7 @@ function requestCounter(
 /** Runs one logical call (SDK retries included), counting it and mapping its error. */
 export type Instrument = <T>(service: string, operation: string, fn: () => Promise<T>) => Promise<T>;
 
-export function makeInstrument(registry: Registry | undefined, log: Logger): Instrument {
+function makeInstrument(registry: Registry | undefined, log: Logger): Instrument {
   const counter = requestCounter(registry);
   return async (service, operation, fn) => {
     const started = performance.now();

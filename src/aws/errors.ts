@@ -61,7 +61,7 @@ const TRANSIENT_CODES = new Set([
   'IDPCommunicationError',
 ]);
 
-export function isRetryable(code: string, httpStatus: number): boolean {
+function isRetryable(code: string, httpStatus: number): boolean {
   return THROTTLING_CODES.has(code) || TRANSIENT_CODES.has(code) || httpStatus >= 500 || httpStatus === 429;
 }
 

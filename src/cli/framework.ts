@@ -17,6 +17,7 @@ import { CliError, EXIT } from './exit.ts';
 import { ApiCliError, toCliError, describeRequest, type Operation } from './errors.ts';
 import { OUTPUT_FORMATS, renderObjects, renderRows, type Column, type OutputFormat } from './output.ts';
 import { humanAge } from './age.ts';
+import { isProject } from '../projects/labels.ts';
 
 /** Everything the CLI touches outside itself; production wires the process, tests wire buffers. */
 export interface CliIO {
@@ -171,7 +172,7 @@ export function createCli(program: Command, io: CliIO): Cli {
       return v;
     },
     noun(verb, noun, handler) {
-      const parent = cli.verb(verb, VERB_DESCRIPTIONS[verb] ?? verb);
+      const parent = cli.verb(verb, verb);
       const [first, ...rest] = [noun.name, ...noun.aliases.filter((a) => a !== noun.name)];
       const cmd = parent.command(first!).aliases(rest);
       return setup(cmd, handler);
@@ -296,25 +297,12 @@ async function openClient(io: CliIO, flags: GlobalFlags, settings: CliSettings):
     }
   };
   const c = settings.credentials;
+  const common = { defaultTimeoutMs: flags.requestTimeoutMs, onRequest, userAgent: 'lanyard-cli' };
   try {
     return await io.createClient(
       c.kind === 'token'
-        ? {
-            server: c.server,
-            token: c.token,
-            caData: c.caData,
-            insecureSkipTlsVerify: c.insecureSkipTlsVerify,
-            defaultTimeoutMs: flags.requestTimeoutMs,
-            onRequest,
-            userAgent: 'lanyard-cli',
-          }
-        : {
-            kubeconfig: c.path,
-            context: c.context,
-            defaultTimeoutMs: flags.requestTimeoutMs,
-            onRequest,
-            userAgent: 'lanyard-cli',
-          },
+        ? { server: c.server, token: c.token, caData: c.caData, insecureSkipTlsVerify: c.insecureSkipTlsVerify, ...common }
+        : { kubeconfig: c.path, context: c.context, ...common },
     );
   } catch (e) {
     throw new CliError(`cannot load credentials from ${c.source}: ${(e as Error).message}`, EXIT.usage);
@@ -366,7 +354,7 @@ function makeContext(
         if (res.status < 200 || res.status >= 300) {
           throw new CliError(`cannot check project "${name}": the API server answered ${res.status}`, EXIT.failure);
         }
-        if ((res.body as Json)?.metadata?.labels?.['lanyard.dev/project'] !== 'true') {
+        if (!isProject(res.body)) {
           throw new CliError(
             `namespace "${name}" is not a Lanyard project (label lanyard.dev/project is not "true")`,
             EXIT.refused,

@@ -17,7 +17,7 @@ export interface AssociationConfig {
   probeImage: string;
 }
 
-export const ASSOCIATION_DEFAULTS = {
+const ASSOCIATION_DEFAULTS = {
   workers: 16,
   resync: '10m',
   rolePropagationTimeout: '2m',

@@ -3,7 +3,7 @@
 import { CliError, EXIT } from '../cli/exit.ts';
 import { associationConfigFrom, type AssociationConfig } from './associations.ts';
 import { PROMOTION_FLAG_NAMES, promotionConfigFrom, type PromotionConfig } from './promotions.ts';
-import { FlagError, parseGoDuration } from './webhook.ts';
+import { FlagError, WEBHOOK_DEFAULTS, boolValue as bool, parseGoDuration } from './webhook.ts';
 
 export interface ControllerConfig {
   kubeconfig: string;
@@ -74,12 +74,6 @@ export const CONTROLLER_DEFAULTS = Object.freeze({
   verifyWorkers: 16,
 });
 
-function bool(flag: string, v: string): boolean {
-  const b = ({ '1': true, t: true, T: true, TRUE: true, true: true, True: true,
-    '0': false, f: false, F: false, FALSE: false, false: false, False: false } as Record<string, boolean>)[v];
-  if (b === undefined) throw new FlagError(`invalid argument "${v}" for "--${flag}": must be a boolean`);
-  return b;
-}
 function duration(flag: string, v: string, min = 1): number {
   const d = parseGoDuration(v);
   if (d === undefined || d < min) throw new FlagError(`invalid argument "${v}" for "--${flag}": must be a positive Go duration such as 500ms, 2s or 1m30s`);
@@ -188,27 +182,28 @@ export function parseControllerFlags(argv: string[], o: ControllerParseOptions =
     renewDeadlineMs: duration('leader-elect-renew-deadline', CONTROLLER_DEFAULTS.renewDeadline),
     retryPeriodMs: duration('leader-elect-retry-period', CONTROLLER_DEFAULTS.retryPeriod),
     metricsPort: CONTROLLER_DEFAULTS.metricsPort,
-    verifyBackoffInitialMs: 100,
-    verifyBackoffMaxMs: 500,
+    verifyBackoffInitialMs: duration('verify-backoff-initial', CONTROLLER_DEFAULTS.verifyBackoffInitial),
+    verifyBackoffMaxMs: duration('verify-backoff-max', CONTROLLER_DEFAULTS.verifyBackoffMax),
     verifyQps: CONTROLLER_DEFAULTS.verifyQps,
     verifyBurst: CONTROLLER_DEFAULTS.verifyBurst,
-    verifyDeadlineMs: 300_000,
-    verifyRetryAfterDeadlineMs: 60_000,
-    verifiedTtlMs: 600_000,
+    verifyDeadlineMs: duration('verify-deadline', CONTROLLER_DEFAULTS.verifyDeadline),
+    verifyRetryAfterDeadlineMs: duration('verify-retry-after-deadline', CONTROLLER_DEFAULTS.verifyRetryAfterDeadline),
+    verifiedTtlMs: duration('verified-ttl', CONTROLLER_DEFAULTS.verifiedTtl),
     verifyWorkers: CONTROLLER_DEFAULTS.verifyWorkers,
-    namespace: 'eks',
-    annotationPrefix: 'eks.amazonaws.com',
-    tokenAudience: 'sts.amazonaws.com',
-    stsRegionalEndpoint: false,
-    watchConfigMap: false,
-    containerCredentialsAudience: 'pods.eks.amazonaws.com',
+    // Settings shared with the webhook default to the webhook's values, so both resolve identities alike.
+    namespace: WEBHOOK_DEFAULTS.namespace,
+    annotationPrefix: WEBHOOK_DEFAULTS.annotationPrefix,
+    tokenAudience: WEBHOOK_DEFAULTS.tokenAudience,
+    stsRegionalEndpoint: WEBHOOK_DEFAULTS.stsRegionalEndpoint,
+    watchConfigMap: WEBHOOK_DEFAULTS.watchConfigMap,
+    containerCredentialsAudience: WEBHOOK_DEFAULTS.containerCredentialsAudience,
     logLevel: 'info',
-    tlsMode: 'files',
-    tlsSecret: 'pod-identity-webhook',
-    serviceName: 'pod-identity-webhook',
-    webhookConfigName: '',
+    tlsMode: WEBHOOK_DEFAULTS.tlsMode,
+    tlsSecret: WEBHOOK_DEFAULTS.tlsSecret,
+    serviceName: WEBHOOK_DEFAULTS.serviceName,
+    webhookConfigName: WEBHOOK_DEFAULTS.webhookConfigName,
     tlsExtraSans: [],
-    selfManagedCertValidityMs: 2160 * 3_600_000,
+    selfManagedCertValidityMs: WEBHOOK_DEFAULTS.selfManagedCertValidityMs,
     podNamespace: env.POD_NAMESPACE ?? '',
     associationFlags: {},
     promotionFlags: {},
@@ -247,7 +242,6 @@ export function parseControllerFlags(argv: string[], o: ControllerParseOptions =
     if (c.leaderElect && !(c.retryPeriodMs < c.renewDeadlineMs && c.renewDeadlineMs < c.leaseDurationMs)) {
       throw new FlagError('invalid leader election timing: need --leader-elect-retry-period < --leader-elect-renew-deadline < --leader-elect-lease-duration');
     }
-    if (c.verifyBurst < 1) throw new FlagError('invalid argument for "--verify-burst": must be at least 1');
   } catch (e) {
     if (e instanceof FlagError) throw new CliError(e.message, EXIT.usage);
     throw e;

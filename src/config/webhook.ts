@@ -2,6 +2,7 @@
 // The only place the webhook reads the environment (POD_NAMESPACE) and the in-cluster namespace file.
 import { readFileSync } from 'node:fs';
 import { getCiphers } from 'node:tls';
+import { parseGoBool } from '../identity/annotations.ts';
 
 export type TlsMode = 'files' | 'self-managed';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace';
@@ -201,8 +202,8 @@ function intValue(flag: string, v: string, min = 0, max = Number.MAX_SAFE_INTEGE
   return n;
 }
 
-function boolValue(flag: string, v: string): boolean {
-  const b = { '1': true, t: true, T: true, TRUE: true, true: true, True: true, '0': false, f: false, F: false, FALSE: false, false: false, False: false }[v];
+export function boolValue(flag: string, v: string): boolean {
+  const b = parseGoBool(v);
   if (b === undefined) throw new FlagError(`invalid argument "${v}" for "--${flag}": must be a boolean`);
   return b;
 }

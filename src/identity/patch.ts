@@ -2,7 +2,7 @@
 // anything, so fields this code does not know survive, and a second pass over a mutated Pod yields no ops.
 import type { Json } from '../kube/client.ts';
 import { parseSkipContainers } from './annotations.ts';
-import { POD_IDENTITY_LABEL } from './pod.ts';
+import { isAbsent, POD_IDENTITY_LABEL } from './pod.ts';
 import type { Injection } from './resolve.ts';
 
 export interface JsonPatchOp {
@@ -25,7 +25,6 @@ export function escapePointer(segment: string): string {
   return segment.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
-const isAbsent = (v: unknown) => v === undefined || v === null;
 const hasName = (list: unknown, name: string) =>
   Array.isArray(list) && list.some((x) => x !== null && typeof x === 'object' && (x as { name?: unknown }).name === name);
 

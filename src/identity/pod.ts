@@ -22,7 +22,8 @@ export type RequestPlan =
   | { kind: 'pod'; pod: PodView };
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-const isAbsent = (v: unknown) => v === undefined || v === null;
+/** Missing or `null`: an optional field left out, which the patch may also `add` (webhook.md §4.3). */
+export const isAbsent = (v: unknown) => v === undefined || v === null;
 
 /** Returns the first unreadable field of a Pod, described as `<path> must be <type>`. */
 export function podProblem(pod: unknown): string | undefined {

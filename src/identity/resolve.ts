@@ -65,6 +65,11 @@ function podExpiration(annotations: Record<string, unknown> | undefined, prefix:
   return typeof v === 'string' ? parseTokenExpiration(v) : undefined;
 }
 
+/** A ConfigMap entry's TokenExpiration, where 0 or missing means the flag (webhook.md §2.6). */
+function entryExpiration(e: ConfigMapEntry, flags: InjectionFlags): number {
+  return e.tokenExpiration || flags.tokenExpiration;
+}
+
 /** Uniform integer in [79200, 86400] for exactly 86400, else unchanged (container credentials only). */
 export function jitterExpiration(seconds: number, random: () => number): number {
   if (seconds !== JITTER_FROM) return seconds;
@@ -77,23 +82,23 @@ export function resolveIdentity(input: ResolveInput, flags: InjectionFlags, rand
   const { namespace, serviceAccount, sa, configMap } = input;
   const key = `${namespace}/${serviceAccount}`;
   const podExp = podExpiration(input.podAnnotations, flags.annotationPrefix);
+  /** The Pod annotation beats the source's expiration; either is raised to 600. */
+  const withPodExpiration = (sourceExpiration: number) => Math.max(MIN_TOKEN_EXPIRATION, podExp ?? sourceExpiration);
 
   if (input.association || input.inIdentitiesFile) {
-    const exact = configMap.get(key);
-    let regionalSts: boolean;
-    let expiration: number;
+    // SA found: its annotations over the flags; else the exact ConfigMap entry over the flags (§2.6).
+    let regionalSts = flags.stsRegionalEndpoint;
+    let expiration = flags.tokenExpiration;
     if (sa.found) {
-      regionalSts = sa.settings.regionalSts ?? flags.stsRegionalEndpoint;
-      expiration = sa.settings.tokenExpiration ?? flags.tokenExpiration;
-    } else if (exact) {
-      regionalSts = exact.useRegionalSTS ?? flags.stsRegionalEndpoint;
-      expiration = exact.tokenExpiration ? exact.tokenExpiration : flags.tokenExpiration;
+      regionalSts = sa.settings.regionalSts ?? regionalSts;
+      expiration = sa.settings.tokenExpiration ?? expiration;
     } else {
-      regionalSts = flags.stsRegionalEndpoint;
-      expiration = flags.tokenExpiration;
+      const exact = configMap.get(key);
+      if (exact) {
+        regionalSts = exact.useRegionalSTS ?? regionalSts;
+        expiration = entryExpiration(exact, flags);
+      }
     }
-    if (podExp !== undefined) expiration = podExp;
-    expiration = jitterExpiration(Math.max(MIN_TOKEN_EXPIRATION, expiration), random);
     const a = input.association;
     const fingerprint: FingerprintInput = a
       ? {
@@ -121,7 +126,7 @@ export function resolveIdentity(input: ResolveInput, flags: InjectionFlags, rand
         roleARN: a?.roleARN,
         audience: flags.containerCredentialsAudience,
         regionalSts,
-        expirationSeconds: expiration,
+        expirationSeconds: jitterExpiration(withPodExpiration(expiration), random),
         region: flags.awsDefaultRegion,
         volumeName: flags.containerCredentialsTokenVolumeName,
         mountPath: flags.containerCredentialsTokenMountPath,
@@ -146,7 +151,7 @@ export function resolveIdentity(input: ResolveInput, flags: InjectionFlags, rand
       roleARN,
       audience,
       regionalSts,
-      expirationSeconds: Math.max(MIN_TOKEN_EXPIRATION, podExp ?? expiration),
+      expirationSeconds: withPodExpiration(expiration),
       region: flags.awsDefaultRegion,
       volumeName: WEB_IDENTITY_VOLUME,
       mountPath: flags.tokenMountPath,
@@ -175,7 +180,7 @@ export function resolveIdentity(input: ResolveInput, flags: InjectionFlags, rand
       e.roleARN!,
       e.audience ?? flags.tokenAudience,
       e.useRegionalSTS ?? false,
-      e.tokenExpiration ? e.tokenExpiration : flags.tokenExpiration,
+      entryExpiration(e, flags),
       { source, key: k, entryJson: e.canonical },
     );
   const exact = configMap.get(key);

@@ -46,7 +46,8 @@ export async function startProjectsHousekeeping(
     const ns = o?.metadata?.namespace;
     if (ns && BUILTIN_NAMES.has(o.metadata.name)) queue.add(ns);
   };
-  const nsHandlers = { onAdd: (o: Json) => queue.add(o.metadata.name), onUpdate: (o: Json) => queue.add(o.metadata.name), onDelete: (o: Json) => queue.add(o.metadata.name) };
+  const enqueueProject = (o: Json) => queue.add(o.metadata.name);
+  const nsHandlers = { onAdd: enqueueProject, onUpdate: enqueueProject, onDelete: enqueueProject };
   const objHandlers = { onAdd: enqueueNs, onUpdate: enqueueNs, onDelete: enqueueNs };
   const namespaces = new Informer({ client: kube, path: '/api/v1/namespaces', labelSelector: `${PROJECT_LABEL}=true`, ...nsHandlers });
   const roles = new Informer({ client: kube, path: '/apis/rbac.authorization.k8s.io/v1/roles', transform: keepBuiltIn, ...objHandlers });

@@ -26,3 +26,13 @@ export function isProjectServiceAccount(sa: Obj): boolean {
 export function isProjectToken(secret: Obj): boolean {
   return secret?.type === TOKEN_SECRET_TYPE && secret?.metadata?.labels?.[TOKEN_LABEL] === 'true';
 }
+
+/** The refusal for an object without the managed annotation (projects.md §6, "not managed"). */
+export function notManagedRefusal(what: string, project: string, reason: string): string {
+  return `${what} in project "${project}" is not managed by Lanyard (${reason}); change it where it is declared, for example in Git`;
+}
+
+/** `${object} has no rbac.lanyard.dev/managed: "true" annotation`, the usual reason for notManagedRefusal. */
+export function noManagedAnnotation(object: string): string {
+  return `${object} has no ${MANAGED_ANNOTATION}: "true" annotation`;
+}

@@ -1,5 +1,8 @@
 // Client-side name validation (projects.md §1), run before any request.
-export type NameKind = 'project' | 'role' | 'serviceaccount' | 'serviceaccounttoken';
+export type NameKind = 'project' | 'role' | 'serviceaccount' | 'serviceaccounttoken' | 'stage' | 'promotion';
+
+/** Kinds whose names are DNS labels (a namespace, or a name that becomes a label value); the rest are subdomains. */
+const LABEL_KINDS: ReadonlySet<NameKind> = new Set(['project', 'stage', 'promotion']);
 
 const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -7,9 +10,9 @@ export const RESERVED_ROLE_PREFIX = 'lanyard-';
 
 /** Returns the error message for an invalid name, or undefined when the name is valid. */
 export function nameError(kind: NameKind, name: string): string | undefined {
-  if (kind === 'project') {
+  if (LABEL_KINDS.has(kind)) {
     if (name.length > 63 || !LABEL.test(name)) {
-      return `invalid project name "${name}": use at most 63 lowercase letters, digits or "-", starting and ending with a letter or digit`;
+      return `invalid ${kind} name "${name}": use at most 63 lowercase letters, digits or "-", starting and ending with a letter or digit`;
     }
     return undefined;
   }

@@ -1,6 +1,6 @@
 // Roles as trios (projects.md §3): joining the three objects, deciding whether the CLI may change them, merging
 // subjects for grant/revoke, and the view printed by `get roles -o yaml|json`.
-import { isManaged, RBAC_GROUP } from './labels.ts';
+import { isManaged, noManagedAnnotation, notManagedRefusal, RBAC_GROUP } from './labels.ts';
 import { isBuiltInRole } from './builtin-roles.ts';
 import type { Subject } from './objects.ts';
 
@@ -37,16 +37,14 @@ export function unmanagedReason(j: RoleJoin): string | undefined {
   ];
   for (const [kind, obj] of parts) {
     if (!obj) return `${kind} "${j.name}" does not exist`;
-    if (!isManaged(obj)) return `${kind} "${j.name}" has no rbac.lanyard.dev/managed: "true" annotation`;
+    if (!isManaged(obj)) return noManagedAnnotation(`${kind} "${j.name}"`);
   }
   return undefined;
 }
 
 export function notManagedMessage(project: string, j: RoleJoin): string | undefined {
   const reason = unmanagedReason(j);
-  return reason
-    ? `role "${j.name}" in project "${project}" is not managed by Lanyard (${reason}); change it where it is declared, for example in Git`
-    : undefined;
+  return reason ? notManagedRefusal(`role "${j.name}"`, project, reason) : undefined;
 }
 
 export function sameSubject(a: Subject | Obj, b: Subject | Obj): boolean {

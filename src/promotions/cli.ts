@@ -4,7 +4,9 @@ import type { Command } from 'commander';
 import type { Json, KubeClient } from '../kube/client.ts';
 import type { Cli, Context, DoctorContext, DoctorFinding, Noun } from '../cli/framework.ts';
 import { CliError, EXIT } from '../cli/exit.ts';
+import { checkNames, repeatable } from '../cli/projects/common.ts';
 import { parseGoDuration } from '../config/webhook.ts';
+import { PROMOTION_DEFAULTS } from '../config/promotions.ts';
 import { ANN_ABORT } from './build.ts';
 import { ANN_SA, allowedProjects } from './decorators.ts';
 import { formatDuration } from './duration.ts';
@@ -16,24 +18,14 @@ export const STAGE: Noun = { name: 'stage', aliases: ['stages', 'stg'], plural: 
 export const PROMOTION: Noun = { name: 'promotion', aliases: ['promotions', 'promo', 'promos'], plural: 'promotions' };
 
 const G = '/apis/lanyard.dev/v1alpha1';
-const LABEL_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const VAR_RE = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s;
 const NONE = '<none>';
-
-function checkName(kind: string, name: string): void {
-  if (name.length > 63 || !LABEL_RE.test(name)) {
-    throw new CliError(
-      `invalid ${kind} name "${name}": use at most 63 lowercase letters, digits or "-", starting and ending with a letter or digit`,
-      EXIT.usage,
-    );
-  }
-}
 
 /** The agent namespace and default account as the controller is configured (same environment variables). */
 function agentSettings(ctx: Context): { namespace: string; serviceAccount: string } {
   return {
-    namespace: ctx.io.env.LANYARD_PROMOTION_NAMESPACE || 'lanyard-promotions',
-    serviceAccount: ctx.io.env.LANYARD_PROMOTION_SERVICE_ACCOUNT || 'lanyard-promotion-orchestrator',
+    namespace: ctx.io.env.LANYARD_PROMOTION_NAMESPACE || PROMOTION_DEFAULTS['promotion-namespace'],
+    serviceAccount: ctx.io.env.LANYARD_PROMOTION_SERVICE_ACCOUNT || PROMOTION_DEFAULTS['promotion-service-account'],
   };
 }
 
@@ -67,11 +59,12 @@ function reportMissing(ctx: Context, kind: string, project: string, missing: str
 }
 
 async function getStages(ctx: Context, names: string[]): Promise<number> {
-  names.forEach((n) => checkName('stage', n));
+  checkNames('stage', names);
   const project = await ctx.project();
   const items = await ctx.call({ does: 'list stages' }, (kube) => listIn(kube, `${G}/namespaces/${project}/stages`));
   items.sort((a, b) => String(a.metadata.name).localeCompare(String(b.metadata.name)));
   const picked = pick(items, names);
+  const defaultServiceAccount = agentSettings(ctx).serviceAccount;
   ctx.out.list({
     noun: STAGE,
     items: picked.found,
@@ -82,7 +75,7 @@ async function getStages(ctx: Context, names: string[]): Promise<number> {
     columns: [
       { header: 'NAME', value: (s) => s.metadata.name },
       { header: 'STEPS', value: (s) => String((s.spec?.promotionTemplate?.spec?.steps ?? []).length) },
-      { header: 'SERVICE ACCOUNT', value: (s) => (s.metadata.annotations?.[ANN_SA] ?? '').trim() || agentSettings(ctx).serviceAccount },
+      { header: 'SERVICE ACCOUNT', value: (s) => (s.metadata.annotations?.[ANN_SA] ?? '').trim() || defaultServiceAccount },
       { header: 'CURRENT', value: (s) => s.status?.currentPromotion || NONE },
       { header: 'LAST', value: (s) => (s.status?.lastPromotion?.name ? `${s.status.lastPromotion.name}/${s.status.lastPromotion.phase}` : NONE) },
       { header: 'VALID', value: (s) => validCondition(s)?.status ?? 'Unknown' },
@@ -94,9 +87,9 @@ async function getStages(ctx: Context, names: string[]): Promise<number> {
 }
 
 async function getPromotions(ctx: Context, names: string[], opts: Record<string, unknown>): Promise<number> {
-  names.forEach((n) => checkName('promotion', n));
+  checkNames('promotion', names);
   const stage = opts.stage === undefined ? undefined : String(opts.stage);
-  if (stage !== undefined) checkName('stage', stage);
+  if (stage !== undefined) checkNames('stage', [stage]);
   const project = await ctx.project();
   let items = await ctx.call({ does: 'list promotions' }, (kube) => listIn(kube, `${G}/namespaces/${project}/promotions`));
   if (stage !== undefined) items = items.filter((p) => p.spec?.stage === stage);
@@ -124,7 +117,7 @@ async function getPromotions(ctx: Context, names: string[], opts: Record<string,
 }
 
 async function abortPromotions(ctx: Context, names: string[]): Promise<number> {
-  names.forEach((n) => checkName('promotion', n));
+  checkNames('promotion', names);
   const project = await ctx.project();
   let code = 0;
   for (const name of names) {
@@ -144,10 +137,6 @@ async function abortPromotions(ctx: Context, names: string[]): Promise<number> {
     }
   }
   return code;
-}
-
-function collectVar(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
 }
 
 async function watchUntilDone(ctx: Context, kube: KubeClient, project: string, first: Json, timeoutMs: number): Promise<Json> {
@@ -217,7 +206,7 @@ async function watchUntilDone(ctx: Context, kube: KubeClient, project: string, f
 async function promote(ctx: Context, opts: Record<string, unknown>): Promise<number> {
   const stage = opts.stage === undefined ? '' : String(opts.stage);
   if (!stage) throw new CliError('--stage is required: the stage to promote', EXIT.usage);
-  checkName('stage', stage);
+  checkNames('stage', [stage]);
   const vars = ((opts.var as string[] | undefined) ?? []).map((v) => {
     const m = VAR_RE.exec(v);
     if (!m) throw new CliError(`invalid --var "${v}": use NAME=VALUE, NAME being letters, digits and "_", not starting with a digit`, EXIT.usage);
@@ -325,18 +314,19 @@ export function registerPromotionsCli(cli: Cli): void {
     options: (cmd: Command) => cmd.option('--stage <name>', 'only promotions of this stage'),
     run: (ctx, names, opts) => getPromotions(ctx, names, opts),
   });
+  // Before the noun: the first registration creates the verb command and sets its description.
+  cli.verb('abort', 'Stop a running or pending operation');
   cli.noun('abort', PROMOTION, {
     description: 'Stop promotions (their pods are deleted)',
     args: '<names...>',
     run: (ctx, names) => abortPromotions(ctx, names),
   });
-  cli.verb('abort', 'Stop a running or pending operation');
   cli.command('promote', {
     description: 'Promote a stage: create a Promotion (and with --wait, follow it to the end)',
     options: (cmd: Command) =>
       cmd
         .option('--stage <name>', 'the stage to promote')
-        .option('--var <NAME=VALUE>', 'a var for the promotion (repeatable)', collectVar)
+        .option('--var <NAME=VALUE>', 'a var for the promotion (repeatable)', repeatable)
         .option('--wait', 'follow the promotion until it ends; exit 0, 10 (Failed), 11 (Errored) or 12 (Aborted)')
         .option('--timeout <duration>', 'with --wait: how long to wait', '30m'),
     run: (ctx, _args, opts) => promote(ctx, opts),

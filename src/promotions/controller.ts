@@ -23,7 +23,7 @@ import {
   type BuildSettings,
   type StepRoleDecision,
 } from './build.ts';
-import { isTerminal, readPod, stopSteps, type StepStatus } from './status.ts';
+import { isTerminal, readPod, stopSteps, timestamp, type StepStatus } from './status.ts';
 
 const GROUP = 'lanyard.dev';
 const VERSION = 'v1alpha1';
@@ -33,10 +33,6 @@ const DELETE_GRACE_SECONDS = 10;
 
 const path = (plural: string, namespace?: string, name?: string, subresource?: string) =>
   resourcePath({ group: GROUP, version: VERSION, plural, namespace, name, subresource });
-
-function timestamp(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
 
 /**
  * Puts the object a write returned into the informer's cache unless the cache already holds a newer one, so the

@@ -2,7 +2,7 @@
 // the previous and the new Promotion snapshot in, the lines to print out.
 import type { Json } from '../kube/client.ts';
 import { formatDuration } from './duration.ts';
-import { isTerminal } from './status.ts';
+import { firstLine, isTerminal } from './status.ts';
 
 export const EXIT_BY_PHASE: Record<string, number> = { Succeeded: 0, Failed: 10, Errored: 11, Aborted: 12 };
 
@@ -10,10 +10,6 @@ function seconds(from?: string, to?: string): string {
   const a = Date.parse(from ?? '');
   const b = Date.parse(to ?? '');
   return Number.isFinite(a) && Number.isFinite(b) ? formatDuration(Math.max(0, (b - a) / 1000)) : '?';
-}
-
-function firstLine(s: unknown): string {
-  return String(s ?? '').trim().split(/\r?\n/)[0] ?? '';
 }
 
 function stepLine(step: Json, index: number, total: number, width: number): string | undefined {

@@ -7,6 +7,11 @@ import { formatDuration } from './duration.ts';
 export type StepPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Errored' | 'Skipped' | 'Aborted';
 const TERMINAL_PHASES: readonly string[] = ['Succeeded', 'Failed', 'Errored', 'Aborted'];
 
+/** RFC 3339 with whole seconds, as Kubernetes writes timestamps. */
+export function timestamp(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
 export function isTerminal(phase: unknown): boolean {
   return typeof phase === 'string' && TERMINAL_PHASES.includes(phase);
 }
@@ -79,7 +84,8 @@ export function stepTimeouts(pod: Json): Record<string, number> {
   }
 }
 
-function firstLine(s: string | undefined): string {
+/** The first line of a (possibly multi-line) message, trimmed. */
+export function firstLine(s: string | undefined): string {
   return (s ?? '').trim().split(/\r?\n/)[0] ?? '';
 }
 
@@ -188,7 +194,7 @@ export function readPod(pod: Json, steps: Array<Pick<StepStatus, 'name' | 'uses'
     if (limit !== undefined && Number.isFinite(started)) {
       const deadline = started + limit * 1000;
       if (now >= deadline) {
-        out[firstOpen] = { ...s, phase: 'Failed', message: `timed out after ${formatDuration(limit)}`, finishedAt: new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z') };
+        out[firstOpen] = { ...s, phase: 'Failed', message: `timed out after ${formatDuration(limit)}`, finishedAt: timestamp(now) };
         skipAfter(out, firstOpen);
         return {
           phase: 'Failed',

@@ -24,8 +24,6 @@ export interface LeaderElectionOptions {
   retryPeriodMs: number;
   /** Called when this process becomes leader; the signal aborts when it stops leading. */
   onStartedLeading: (signal: AbortSignal) => Promise<void> | void;
-  /** Called after leadership is lost or given up (after the signal aborted). */
-  onStoppedLeading?: () => Promise<void> | void;
   onNewLeader?: (identity: string) => void;
 }
 
@@ -34,7 +32,7 @@ export interface LeaderElector extends Running {
   isLeader(): boolean;
 }
 
-export function defaultLeaderIdentity(): string {
+function defaultLeaderIdentity(): string {
   return `${os.hostname()}_${randomBytes(4).toString('hex')}`;
 }
 
@@ -124,7 +122,6 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElector {
     ctl.abort();
     await leaderWork?.catch(() => undefined);
     leaderWork = undefined;
-    await o.onStoppedLeading?.();
   };
 
   const loop = async () => {

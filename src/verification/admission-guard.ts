@@ -1,11 +1,11 @@
 // The webhook's view of IdentityPolicy and the verified set (verification.md §5, §7): informers over
 // IdentityPolicies, Namespaces (labels only) and VerifiedIdentities, and decisions made from those caches alone, so
 // the admission path does no I/O.
-import { Counter, type Registry } from 'prom-client';
 import type { Json } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
 import type { AdmissionGuard } from '../identity/sources.ts';
 import type { Deps, Running } from '../runtime/deps.ts';
+import { counter } from '../runtime/metrics.ts';
 import { decideGate } from './gate.ts';
 import { PolicyCompiler, type PolicySet } from './policy.ts';
 import { VI_API, verifiedIdentityName } from './verified-identity.ts';
@@ -13,13 +13,6 @@ import { VI_API, verifiedIdentityName } from './verified-identity.ts';
 export interface AdmissionGuardOptions {
   gateEnabled: boolean;
   allowOptOut: boolean;
-}
-
-/** Returns the metric registered under `name`, or registers it (webhook and controller share one registry in `run`). */
-export function counter(registry: Registry, name: string, help: string, labelNames: string[] = []): Counter<string> {
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Counter<string>;
-  return new Counter({ name, help, labelNames, registers: [registry] });
 }
 
 export function namespaceLabels(obj: Json): { name: string; labels: Record<string, string> } {
@@ -63,13 +56,13 @@ export function createAdmissionGuard(deps: Deps, opts: AdmissionGuardOptions): A
   return {
     synced: () => policies.synced && namespaces.synced && verified.synced,
     decide({ identity, pod }) {
-      const viName = verifiedIdentityName(identity);
       const d = decideGate({
         identity,
         pod,
         policies: currentPolicies(),
         namespaceLabels: namespaces.store.get(identity.namespace)?.labels,
-        verified: verified.store.get(`${identity.namespace}/${viName}`),
+        // With the gate off the entry is never read: spare the hash on every admission.
+        verified: opts.gateEnabled ? verified.store.get(`${identity.namespace}/${verifiedIdentityName(identity)}`) : undefined,
         gateEnabled: opts.gateEnabled,
         allowOptOut: opts.allowOptOut,
         nowMs: deps.clock.now(),

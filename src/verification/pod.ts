@@ -2,6 +2,7 @@
 import path from 'node:path';
 import type { Json } from '../kube/client.ts';
 import type { IdentityMode } from '../identity/sources.ts';
+import { escapePointer } from '../identity/patch.ts';
 import { GATE_NAME, VERIFICATION_ANNOTATION } from './verified-identity.ts';
 
 /** One distinct identity a Pod's containers declare. CC Pods carry no role: it comes from the owner association. */
@@ -23,6 +24,8 @@ export interface GatedPod {
   deleting: boolean;
   gateIndex: number;
   verification?: string;
+  /** Whether `/metadata/annotations` exists: a JSON Patch must add the map before a key in it. */
+  hasAnnotations: boolean;
   declared: DeclaredIdentity[];
   /** The first container problem found while reading the declaration, if any. */
   problem?: string;
@@ -35,10 +38,12 @@ function envValue(c: Json, name: string): string | undefined {
 
 /** The audience of the projected ServiceAccount token mounted at the token file's directory. */
 function audienceFor(spec: Json, container: Json, tokenFile: string): string | undefined {
-  const dir = path.posix.dirname(tokenFile.replace(/\\/g, '/').replace(/^[A-Za-z]:/, ''));
-  const base = path.posix.basename(tokenFile.replace(/\\/g, '/'));
-  const norm = (p: string) => p.replace(/\\/g, '/').replace(/^[A-Za-z]:/, '').replace(/\/+$/, '');
-  const mount = (container?.volumeMounts ?? []).find((m: Json) => typeof m?.mountPath === 'string' && norm(m.mountPath) === dir);
+  // Windows containers use drive letters and backslashes; compare as POSIX paths.
+  const posix = (p: string) => p.replace(/\\/g, '/').replace(/^[A-Za-z]:/, '');
+  const file = posix(tokenFile);
+  const dir = path.posix.dirname(file);
+  const base = path.posix.basename(file);
+  const mount = (container?.volumeMounts ?? []).find((m: Json) => typeof m?.mountPath === 'string' && posix(m.mountPath).replace(/\/+$/, '') === dir);
   if (!mount) return undefined;
   const vol = (spec?.volumes ?? []).find((v: Json) => v?.name === mount.name);
   const sources: Json[] = vol?.projected?.sources ?? [];
@@ -90,6 +95,7 @@ export function toGatedPod(pod: Json): GatedPod {
     deleting: !!m.deletionTimestamp,
     gateIndex: gateIndex(pod),
     verification: m.annotations?.[VERIFICATION_ANNOTATION],
+    hasAnnotations: !!m.annotations && typeof m.annotations === 'object',
     declared,
     problem,
   };
@@ -110,7 +116,7 @@ export function releasePatch(pod: Pick<GatedPod, 'gateIndex'>, hasAnnotations: b
 
 export function annotationOp(value: 'verified' | 'failed', hasAnnotations: boolean): Json {
   return hasAnnotations
-    ? { op: 'add', path: '/metadata/annotations/lanyard.dev~1identity-verification', value }
+    ? { op: 'add', path: `/metadata/annotations/${escapePointer(VERIFICATION_ANNOTATION)}`, value }
     : { op: 'add', path: '/metadata/annotations', value: { [VERIFICATION_ANNOTATION]: value } };
 }
 

@@ -3,16 +3,18 @@
 // eks-auth), records the verified set, and only then removes the gate. Nothing lives only in memory: after a restart
 // or a leader change everything is re-derived from the informers.
 import type { ControllerConfig } from '../config/controller.ts';
-import { Gauge, Histogram, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { Json } from '../kube/client.ts';
 import { KubeApiError, isAlreadyExists, isNotFound } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
 import { createEventRecorder, type EventRecorder } from '../kube/events.ts';
 import { setCondition, conditionUnchanged } from '../kube/conditions.ts';
 import { WorkQueue, runControllerLoop } from '../runtime/workqueue.ts';
+import { counter, gauge, histogram } from '../runtime/metrics.ts';
+import { WEBHOOK_DEFAULTS } from '../config/webhook.ts';
 import type { Deps, Running } from '../runtime/deps.ts';
 import type { AwsClients } from '../aws/index.ts';
-import { isAwsError, roleArnFromAssumed, roleArnMatches } from '../aws/index.ts';
+import { isAwsError, isThrottling, roleArnFromAssumed, roleArnMatches } from '../aws/index.ts';
 import type { AssociationIndex } from '../associations/lookup.ts';
 import type { RecordVerification } from '../associations/index.ts';
 import type { AssociationIdentity, FingerprintInput, IdentityMode } from '../identity/sources.ts';
@@ -30,7 +32,7 @@ import {
   verifiedIdentityName,
   type IdentityKey,
 } from './verified-identity.ts';
-import { counter, namespaceLabels } from './admission-guard.ts';
+import { namespaceLabels } from './admission-guard.ts';
 
 /** The controller settings the verifier reads (identity-source ones too, so fingerprints match the webhook's). */
 export type VerifierConfig = Pick<
@@ -68,7 +70,6 @@ export interface Verifier extends Running {
 
 type Outcome = 'verified' | 'cached' | 'mismatch' | 'aws_error' | 'token_error' | 'policy_denied';
 const MODE_LABEL: Record<IdentityMode, string> = { WebIdentity: 'web_identity', ContainerCredentials: 'container_credentials' };
-const THROTTLING = /throttl|TooManyRequests|RequestLimitExceeded|SlowDown/i;
 const EVENT_REPEAT_MS = 60_000;
 const SWEEP_MS = 60_000;
 const CONFIGMAP_NAME = 'pod-identity-webhook';
@@ -88,8 +89,6 @@ const PER_POD = 'pod:';
 
 interface GroupState {
   failures: number;
-  throttled: boolean;
-  lastError?: string;
   /** Last IdentityNotVerified per Pod: text and time, for the once-a-minute rule. */
   notified: Map<string, { text: string; at: number }>;
 }
@@ -104,17 +103,14 @@ interface CurrentIdentity {
 }
 
 function metrics(registry: Registry) {
-  const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
   return {
-    gatedSeconds: get('lanyard_verification_gated_seconds', () => new Histogram({
-      name: 'lanyard_verification_gated_seconds', help: 'Time from Pod creation to gate release or deletion.',
-      labelNames: ['mode', 'result'], buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800], registers: [registry],
-    })),
+    gatedSeconds: histogram(registry, 'lanyard_verification_gated_seconds', 'Time from Pod creation to gate release or deletion.',
+      [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800], ['mode', 'result']),
     outcomes: counter(registry, 'lanyard_verification_outcomes_total', 'Verification attempts by mode and result.', ['mode', 'result']),
-    exchangeSeconds: get('lanyard_verification_exchange_seconds', () => new Histogram({
-      name: 'lanyard_verification_exchange_seconds', help: 'Latency of STS and eks-auth exchanges.', labelNames: ['mode'],
-      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry],
-    })),
+    exchangeSeconds: histogram(registry, 'lanyard_verification_exchange_seconds', 'Latency of STS and eks-auth exchanges.',
+      [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], ['mode']),
+    gatedPods: gauge(registry, 'lanyard_verification_gated_pods', 'Pods holding the identity gate now.', ['mode', 'state']),
+    verifiedIdentities: gauge(registry, 'lanyard_verified_identities', 'Unexpired VerifiedIdentity objects.', ['mode']),
   };
 }
 
@@ -127,24 +123,24 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
   const stopping = new AbortController();
   const groups = new Map<string, Set<string>>();
   const state = new Map<string, GroupState>();
+  const groupState = (k: string): GroupState => {
+    let st = state.get(k);
+    if (!st) state.set(k, (st = { failures: 0, notified: new Map() }));
+    return st;
+  };
   /** Identities this process proved, for Pods that declare several (released once all are proven). */
   const proven = new Map<string, number>();
   const compiler = new PolicyCompiler();
   let policySet: PolicySet | undefined;
   let configMap: ConfigMapTable = EMPTY_TABLE;
   const onError = (what: string) => (e: unknown) => log.warn({ err: String(e) }, `watch of ${what} failed; retrying`);
+  // Only the fingerprint of the resolution is used; the injection details (paths, URI) keep the webhook's defaults.
   const flags: InjectionFlags = {
+    ...WEBHOOK_DEFAULTS,
     annotationPrefix: cfg.annotationPrefix,
     tokenAudience: cfg.tokenAudience,
-    tokenMountPath: '/var/run/secrets/eks.amazonaws.com/serviceaccount',
-    tokenExpiration: 86400,
-    awsDefaultRegion: '',
     stsRegionalEndpoint: cfg.stsRegionalEndpoint,
     containerCredentialsAudience: cfg.containerCredentialsAudience,
-    containerCredentialsTokenMountPath: '/var/run/secrets/pods.eks.amazonaws.com/serviceaccount',
-    containerCredentialsTokenVolumeName: 'eks-pod-identity-token',
-    containerCredentialsTokenPath: 'eks-pod-identity-token',
-    containerCredentialsFullUri: '',
   };
 
   const enqueueAll = () => { for (const k of groups.keys()) queue.add(k); };
@@ -176,11 +172,11 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     }
   };
   const modeOf = (p: GatedPod) => p.declared[0]?.mode ? MODE_LABEL[p.declared[0].mode] : 'none';
-  const pods = new Informer<GatedPod & { hasAnnotations: boolean }>({
+  const pods = new Informer<GatedPod>({
     client: kube,
     path: '/api/v1/pods',
     fieldSelector: 'spec.nodeName=',
-    transform: (o: Json) => ({ ...toGatedPod(o), hasAnnotations: !!o?.metadata?.annotations && typeof o.metadata.annotations === 'object' }),
+    transform: toGatedPod,
     onAdd: (p) => index(p, true),
     onUpdate: (p, old) => {
       index(old, false);
@@ -254,12 +250,10 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     onDelete: (o, k) => indexVi(o, k, false),
     onError: onError('verifiedidentities'),
   });
+  // An update usually keeps the pair: handle it once, not once for `before` and again for `after`.
   const unsubscribe = deps.associations.subscribe((c) => {
-    for (const r of [c.before, c.after]) {
-      if (!r) continue;
-      enqueuePair(r.namespace, r.serviceAccount);
-      void collectStale(r.namespace, r.serviceAccount);
-    }
+    const pairs = new Set([c.before, c.after].filter((r) => !!r).map((r) => `${r.namespace}/${r.serviceAccount}`));
+    for (const pair of pairs) onSourceChange(pair);
   });
 
   function loadConfigMap(o: Json | undefined) {
@@ -267,7 +261,7 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     if (r.ok) configMap = r.table;
     else if (!o) configMap = EMPTY_TABLE;
     else log.warn({ error: r.error }, 'kOps ConfigMap is invalid; keeping the previous table');
-    for (const k of groups.keys()) queue.add(k);
+    enqueueAll();
     void collectStale();
   }
   function enqueueSa(saKey: string) {
@@ -346,8 +340,8 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
   const podPath = (p: { namespace: string; name: string }) => `/api/v1/namespaces/${p.namespace}/pods/${p.name}`;
 
   /** Removes the gate from one Pod; a failed `test` re-reads the Pod, so only our gate is ever removed. */
-  async function release(p: GatedPod & { hasAnnotations: boolean }, annotate: boolean): Promise<boolean> {
-    let view: { gateIndex: number; hasAnnotations: boolean; uid: string } = p;
+  async function release(p: GatedPod, annotate: boolean): Promise<boolean> {
+    let view = p;
     for (let attempt = 0; attempt < 5; attempt++) {
       if (view.gateIndex < 0) return false;
       const ops = releasePatch(view, view.hasAnnotations);
@@ -365,14 +359,13 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
           throw e2;
         }
         if (fresh.metadata?.uid !== p.uid) return false;
-        const g = toGatedPod(fresh);
-        view = { gateIndex: g.gateIndex, hasAnnotations: !!fresh.metadata?.annotations, uid: g.uid };
+        view = toGatedPod(fresh);
       }
     }
     throw new Error(`could not release Pod ${podKey(p)}: its gates kept changing`);
   }
 
-  async function markFailed(p: GatedPod & { hasAnnotations: boolean }) {
+  async function markFailed(p: GatedPod) {
     try {
       await kube.patch(podPath(p), [
         { op: 'test', path: '/metadata/uid', value: p.uid },
@@ -385,13 +378,13 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
 
   // ---- One attempt for one identity ----
   const gatedPodsOf = (k: string) =>
-    [...(groups.get(k) ?? [])].map((pk) => pods.store.get(pk)).filter((p): p is GatedPod & { hasAnnotations: boolean } =>
+    [...(groups.get(k) ?? [])].map((pk) => pods.store.get(pk)).filter((p): p is GatedPod =>
       !!p && p.gateIndex >= 0 && !p.deleting);
 
-  async function releaseAll(k: string, list: Array<GatedPod & { hasAnnotations: boolean }>, note: string) {
+  async function releaseAll(k: string, list: GatedPod[], note: string) {
     const now = clock.now();
     proven.set(k, now);
-    const ready: Array<GatedPod & { hasAnnotations: boolean }> = [];
+    const ready: GatedPod[] = [];
     for (const p of list) {
       // A Pod declaring several identities waits until each of them is proven.
       const pending = keysOf(p).filter((o) => o !== k && !((proven.get(o) ?? -Infinity) > now - cfg.verifiedTtlMs));
@@ -413,17 +406,14 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     k: string,
     g: ReturnType<typeof parseGroupKey>,
     cur: CurrentIdentity | undefined,
-    list: Array<GatedPod & { hasAnnotations: boolean }>,
+    list: GatedPod[],
     outcome: Exclude<Outcome, 'verified' | 'cached'>,
     message: string,
     throttled = false,
   ): Promise<{ requeueAfterMs: number }> {
     m.outcomes.inc({ mode: MODE_LABEL[g.mode], result: outcome });
-    const st: GroupState = state.get(k) ?? { failures: 0, throttled: false, notified: new Map() };
-    state.set(k, st);
+    const st = groupState(k);
     st.failures += 1;
-    st.throttled = throttled;
-    st.lastError = message;
     const now = clock.now();
     let beforeDeadline = false;
     let nearestDeadline = Infinity;
@@ -475,8 +465,7 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     if (!p || p.gateIndex < 0 || p.deleting || p.declared.length > 0) return;
     if (p.problem) {
       // It declares an identity we cannot read: never release without an exchange.
-      const st: GroupState = state.get(k) ?? { failures: 0, throttled: false, notified: new Map() };
-      state.set(k, st);
+      const st = groupState(k);
       const last = st.notified.get(k);
       if (!last || last.text !== p.problem) {
         st.notified.set(k, { text: p.problem, at: clock.now() });
@@ -523,7 +512,7 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     // 3. Token for the group's oldest gated Pod.
     await limiter.take(stopping.signal);
     if (stopping.signal.aborted) return;
-    const pod = [...list].sort((a, b) => a.creationMs - b.creationMs || a.name.localeCompare(b.name))[0]!;
+    const pod = list.reduce((a, b) => (b.creationMs - a.creationMs || b.name.localeCompare(a.name)) < 0 ? b : a);
     let token: string;
     try {
       const tr = await kube.create(`/api/v1/namespaces/${g.namespace}/serviceaccounts/${g.serviceAccount}/token`, {
@@ -573,7 +562,7 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     } catch (e) {
       m.exchangeSeconds.observe({ mode }, (performance.now() - started) / 1000);
       const detail = isAwsError(e) ? e.describe() : String(e instanceof Error ? e.message : e);
-      const throttled = isAwsError(e) && THROTTLING.test(e.code);
+      const throttled = isAwsError(e) && isThrottling(e.code, e.httpStatus);
       return fail(k, g, cur, list, 'aws_error', `${g.mode} exchange for role ${roleText} failed: ${detail}`, throttled);
     } finally {
       token = '';
@@ -637,26 +626,20 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     if (!c.accepted) log.warn({ policy: name, problem: c.invalidMessage }, 'IdentityPolicy ignored: invalid pattern');
   }
 
-  // ---- Metrics read from the caches at scrape time ----
-  const gatedGauge = (deps.metrics.getSingleMetric('lanyard_verification_gated_pods') as Gauge | undefined) ?? new Gauge({
-    name: 'lanyard_verification_gated_pods', help: 'Pods holding the identity gate now.', labelNames: ['mode', 'state'], registers: [deps.metrics],
-  });
-  const viGauge = (deps.metrics.getSingleMetric('lanyard_verified_identities') as Gauge | undefined) ?? new Gauge({
-    name: 'lanyard_verified_identities', help: 'Unexpired VerifiedIdentity objects.', labelNames: ['mode'], registers: [deps.metrics],
-  });
+  // ---- Gauges, recounted from the caches every second ----
   const refreshGauges = () => {
-    gatedGauge.reset();
-    for (const mo of ['web_identity', 'container_credentials', 'none']) for (const s of ['pending', 'failed']) gatedGauge.set({ mode: mo, state: s }, 0);
+    m.gatedPods.reset();
+    for (const mo of ['web_identity', 'container_credentials', 'none']) for (const s of ['pending', 'failed']) m.gatedPods.set({ mode: mo, state: s }, 0);
     for (const p of pods.store.values()) {
       if (p.gateIndex < 0 || p.deleting) continue;
-      gatedGauge.inc({ mode: modeOf(p), state: p.verification === 'failed' ? 'failed' : 'pending' });
+      m.gatedPods.inc({ mode: modeOf(p), state: p.verification === 'failed' ? 'failed' : 'pending' });
     }
-    viGauge.reset();
+    m.verifiedIdentities.reset();
     const now = clock.now();
-    for (const mo of ['WebIdentity', 'ContainerCredentials'] as const) viGauge.set({ mode: MODE_LABEL[mo] }, 0);
+    for (const mo of ['WebIdentity', 'ContainerCredentials'] as const) m.verifiedIdentities.set({ mode: MODE_LABEL[mo] }, 0);
     for (const vi of verified.store.values()) {
       const mo = vi.spec?.mode as IdentityMode;
-      if (MODE_LABEL[mo] && Date.parse(vi.spec?.expiresAt) > now) viGauge.inc({ mode: MODE_LABEL[mo] });
+      if (MODE_LABEL[mo] && Date.parse(vi.spec?.expiresAt) > now) m.verifiedIdentities.inc({ mode: MODE_LABEL[mo] });
     }
   };
   const gaugeTimer = setInterval(refreshGauges, 1000);

@@ -17,7 +17,6 @@ export type Outcome = 'mutated' | 'unchanged' | 'no_identity' | 'not_applicable'
 
 export interface AdmissionContext {
   flags: InjectionFlags;
-  gracePeriodMs: number;
   metrics: WebhookMetrics;
   log: Logger;
   random: () => number;
@@ -26,12 +25,6 @@ export interface AdmissionContext {
   identities?: IdentitiesFile;
   /** Read at every admission: the command may add them once the lanyard.dev CRDs become served. */
   sources: { associations?: AssociationLookup; guard?: AdmissionGuard };
-}
-
-export interface AdmissionResult {
-  body: Json;
-  outcome: Outcome;
-  source: string;
 }
 
 /** `timeout=10s` from the API server's webhook call, in ms. */
@@ -46,12 +39,13 @@ export async function admit(
   request: Json,
   apiTimeoutMs: number | undefined,
   ctx: AdmissionContext,
-): Promise<AdmissionResult> {
+): Promise<Json> {
   const uid: string = request.uid;
   const started = performance.now();
-  const answer = (a: ReviewAnswer, outcome: Outcome, source = 'none'): AdmissionResult => {
+  /** The review response; every path counts its outcome and source once here. */
+  const answer = (a: ReviewAnswer, outcome: Outcome, source = 'none'): Json => {
     ctx.metrics.admissions.inc({ outcome, source });
-    return { body: encodeResponse(apiVersion, uid, a), outcome, source };
+    return encodeResponse(apiVersion, uid, a);
   };
   try {
     const plan = planRequest(request);
@@ -62,8 +56,7 @@ export async function admit(
     }
     const pod = plan.pod;
     const key = `${pod.namespace}/${pod.serviceAccount}`;
-    const deadline = Math.min(ctx.gracePeriodMs, apiTimeoutMs !== undefined ? apiTimeoutMs - 500 : Infinity);
-    const r = await ctx.serviceAccounts.lookup(pod.namespace, pod.serviceAccount, deadline);
+    const r = await ctx.serviceAccounts.lookup(pod.namespace, pod.serviceAccount, apiTimeoutMs);
     ctx.metrics.saLookups.inc({ result: r.result });
     let sa: SaLookup;
     if (r.found) sa = { found: true, settings: r.settings };
@@ -110,7 +103,7 @@ export async function admit(
     }
     ctx.metrics.podCount.inc({ method: injection.mode === 'WebIdentity' ? 'sts_web_identity' : 'container_credentials' });
     const ops = buildPatch(pod.object, injection, { gate, windows: pod.windows, annotationPrefix: ctx.flags.annotationPrefix });
-    if (ops.some((op) => op.path.startsWith('/spec/schedulingGates'))) ctx.metrics.gatesAdded.inc();
+    if (gate && ops.some((op) => op.path.startsWith('/spec/schedulingGates'))) ctx.metrics.gatesAdded.inc();
     if (!ops.length) return answer({ allowed: true }, 'unchanged', identity.source);
     ctx.log.info(
       {

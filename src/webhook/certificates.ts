@@ -49,7 +49,8 @@ function derOf(pemText: string): Buffer {
   return Buffer.from(pemText.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
 }
 
-async function serial(): Promise<string> {
+/** A random positive 128-bit serial (top bit cleared so the DER integer stays positive). */
+function serial(): string {
   const b = crypto.getRandomValues(new Uint8Array(16));
   b[0]! &= 0x7f;
   return Buffer.from(b).toString('hex');
@@ -59,7 +60,7 @@ export async function generateCa(namespace: string, now: Date): Promise<{ certPe
   const keys = (await crypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const cert = await x509.X509CertificateGenerator.createSelfSigned(
     {
-      serialNumber: await serial(),
+      serialNumber: serial(),
       name: `CN=lanyard-webhook-ca.${namespace}`,
       notBefore: new Date(now.getTime() - BACKDATE_MS),
       notAfter: new Date(now.getTime() + CA_VALIDITY_MS),
@@ -87,7 +88,7 @@ export async function issueServing(
   const sans = servingSans(want).map((v) => (isIP(v) ? { type: 'ip' as const, value: v } : { type: 'dns' as const, value: v }));
   const cert = await x509.X509CertificateGenerator.create(
     {
-      serialNumber: await serial(),
+      serialNumber: serial(),
       subject: `CN=${want.serviceName}.${want.namespace}.svc`,
       issuer: caCert.subject,
       notBefore: new Date(now.getTime() - BACKDATE_MS),
@@ -205,8 +206,6 @@ export interface CertificateReconcilerOptions extends CertificateWant {
 }
 
 export interface CertificateReconciler {
-  /** The installed pair, once one exists. */
-  current(): CertificatePair | undefined;
   /** Resolves with the first pair. */
   firstPair(): Promise<CertificatePair>;
   stop(): Promise<void>;
@@ -387,7 +386,6 @@ export function startCertificateReconciler(
   trigger();
 
   return {
-    current: () => pair,
     firstPair: () => first,
     async stop() {
       stopped = true;

@@ -35,7 +35,7 @@ export function contentTypeProblem(header: string | undefined): string | undefin
   return undefined;
 }
 
-export type Decoded = { ok: true; apiVersion: string; kind: string; request: Json } | { ok: false; message: string };
+export type Decoded = { ok: true; apiVersion: string; request: Json } | { ok: false; message: string };
 
 /** Parses and checks an AdmissionReview body; every failure is a 400 with this message. */
 export function decodeReview(body: Buffer): Decoded {
@@ -53,7 +53,7 @@ export function decodeReview(body: Buffer): Decoded {
   const req = doc.request;
   if (req === null || typeof req !== 'object' || Array.isArray(req)) return { ok: false, message: 'request must be an object' };
   if (typeof req.uid !== 'string' || req.uid === '') return { ok: false, message: 'request.uid must be a non-empty string' };
-  return { ok: true, apiVersion: doc.apiVersion, kind: doc.kind, request: req };
+  return { ok: true, apiVersion: doc.apiVersion, request: req };
 }
 
 export interface ReviewAnswer {

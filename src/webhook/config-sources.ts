@@ -54,9 +54,6 @@ export class ConfigMapSource {
   get synced(): boolean {
     return this.informer.synced;
   }
-  waitForSync(ms: number): Promise<boolean> {
-    return this.informer.waitForSync(ms);
-  }
   start(): this {
     this.informer.start();
     return this;

@@ -6,7 +6,6 @@ import type { AddressInfo } from 'node:net';
 import type { Deps } from '../runtime/deps.ts';
 import type { WebhookConfig } from '../config/webhook.ts';
 import type { AdmissionGuard, AssociationLookup } from '../identity/sources.ts';
-import type { InjectionFlags } from '../identity/resolve.ts';
 import type { RoleComposition } from '../identity/annotations.ts';
 import { createWebhookMetrics, type WebhookMetrics } from './metrics.ts';
 import { contentTypeProblem, decodeReview, statusError } from './codec.ts';
@@ -37,22 +36,6 @@ export type WebhookDeps = Deps & {
   /** `--compose-role-arn` source; defaults to EC2 instance metadata. */
   roleComposition?: () => Promise<RoleComposition>;
 };
-
-export function injectionFlags(c: WebhookConfig): InjectionFlags {
-  return {
-    annotationPrefix: c.annotationPrefix,
-    tokenAudience: c.tokenAudience,
-    tokenMountPath: c.tokenMountPath,
-    tokenExpiration: c.tokenExpiration,
-    awsDefaultRegion: c.awsDefaultRegion,
-    stsRegionalEndpoint: c.stsRegionalEndpoint,
-    containerCredentialsAudience: c.containerCredentialsAudience,
-    containerCredentialsTokenMountPath: c.containerCredentialsTokenMountPath,
-    containerCredentialsTokenVolumeName: c.containerCredentialsTokenVolumeName,
-    containerCredentialsTokenPath: c.containerCredentialsTokenPath,
-    containerCredentialsFullUri: c.containerCredentialsFullUri,
-  };
-}
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
@@ -128,8 +111,8 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
   await identities?.start();
 
   const ctx: AdmissionContext = {
-    flags: injectionFlags(config),
-    gracePeriodMs: config.serviceAccountLookupGracePeriodMs,
+    // WebhookConfig carries every InjectionFlags field under the same name: no copy needed.
+    flags: config,
     metrics,
     log,
     random: deps.random ?? Math.random,
@@ -158,8 +141,8 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
     ALPNProtocols: ['http/1.1'],
   };
   let caPem: string | undefined;
+  // Keep-alive above the API server's 90 s idle timeout, so we never close a connection it is about to reuse.
   const server = https.createServer({ ...tlsBase, keepAliveTimeout: 120_000, headersTimeout: 10_000, requestTimeout: 30_000 });
-  server.keepAliveTimeout = 120_000;
   const installPair = (p: { certPem: string; keyPem: string; notAfter: Date }) => {
     server.setSecureContext({ ...tlsBase, cert: p.certPem, key: p.keyPem });
     certificateLoaded = true;
@@ -201,8 +184,8 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
       sendJson(res, 400, statusError(400, 'BadRequest', decoded.message));
       return 400;
     }
-    const result = await admit(decoded.apiVersion, decoded.request, timeoutParamMs(url.searchParams), ctx);
-    sendJson(res, 200, result.body, shuttingDown ? { connection: 'close' } : {});
+    const review = await admit(decoded.apiVersion, decoded.request, timeoutParamMs(url.searchParams), ctx);
+    sendJson(res, 200, review, shuttingDown ? { connection: 'close' } : {});
     return 200;
   };
 

@@ -1,16 +1,7 @@
 // Webhook metrics (webhook.md §9) on the registry passed in. The reference's counter names are kept so dashboards
 // carry over. Get-or-create, because `lanyard run` may start the webhook next to components sharing the registry.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-
-function counter<L extends string>(r: Registry, name: string, help: string, labelNames: L[] = []): Counter<L> {
-  return (r.getSingleMetric(name) as Counter<L> | undefined) ?? new Counter({ name, help, labelNames, registers: [r] });
-}
-function gauge<L extends string>(r: Registry, name: string, help: string, labelNames: L[] = []): Gauge<L> {
-  return (r.getSingleMetric(name) as Gauge<L> | undefined) ?? new Gauge({ name, help, labelNames, registers: [r] });
-}
-function histogram<L extends string>(r: Registry, name: string, help: string, buckets: number[], labelNames: L[] = []): Histogram<L> {
-  return (r.getSingleMetric(name) as Histogram<L> | undefined) ?? new Histogram({ name, help, labelNames, buckets, registers: [r] });
-}
+import type { Registry } from 'prom-client';
+import { counter, gauge, histogram } from '../runtime/metrics.ts';
 
 export const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5, 10];
 

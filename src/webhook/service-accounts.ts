@@ -101,12 +101,16 @@ export class ServiceAccountCache {
     await this.informer.relist();
   }
 
-  /** Resolves ns/name within the deadline (webhook.md §3.2). */
-  async lookup(namespace: string, name: string, deadlineMs: number): Promise<SaResult> {
+  /**
+   * Resolves ns/name (webhook.md §3.2) within the grace period, cut to the API server's `timeout` parameter
+   * (`apiTimeoutMs`) minus 500 ms so the answer still arrives in time.
+   */
+  async lookup(namespace: string, name: string, apiTimeoutMs?: number): Promise<SaResult> {
     const key = `${namespace}/${name}`;
     const hit = this.peek(key);
     if (hit) return { found: true, settings: hit, result: 'hit' };
-    if (this.o.gracePeriodMs <= 0 || deadlineMs <= 0) {
+    const deadlineMs = Math.min(this.o.gracePeriodMs, apiTimeoutMs !== undefined ? apiTimeoutMs - 500 : Infinity);
+    if (deadlineMs <= 0) {
       return { found: false, result: this.informer.synced ? 'miss' : 'not_synced', cause: 'not in the ServiceAccount cache' };
     }
     const deadline = this.o.now() + deadlineMs;

@@ -49,10 +49,6 @@ export class TlsFiles {
     },
   ) {}
 
-  get pair(): LoadedPair | undefined {
-    return this.current;
-  }
-
   firstPair(): Promise<LoadedPair> {
     if (this.current) return Promise.resolve(this.current);
     return new Promise((r) => this.waiters.push(r));

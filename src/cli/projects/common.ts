@@ -1,9 +1,11 @@
 // Helpers shared by the project, role, service-account and token commands.
 import type { Json, KubeClient } from '../../kube/client.ts';
-import { resourcePath } from '../../kube/client.ts';
+import { isNotFound, resourcePath } from '../../kube/client.ts';
 import type { Noun } from '../framework.ts';
+import type { OutputFormat } from '../output.ts';
 import { CliError, EXIT } from '../exit.ts';
 import { nameError, type NameKind } from '../../projects/names.ts';
+import { isProjectServiceAccount, SERVICE_ACCOUNT_LABEL } from '../../projects/labels.ts';
 
 export const PROJECT: Noun = { name: 'project', aliases: ['projects'], plural: 'projects' };
 export const ROLE: Noun = { name: 'role', aliases: ['roles'], plural: 'roles' };
@@ -33,6 +35,28 @@ export function checkNames(kind: NameKind, names: string[]): void {
     const err = nameError(kind, n);
     if (err) throw new CliError(err, EXIT.usage);
   }
+}
+
+/** Refuses (exit 5) a ServiceAccount that lacks the project service-account label (projects.md §6). */
+export function checkProjectServiceAccount(sa: Json, project: string, name: string): void {
+  if (!isProjectServiceAccount(sa)) {
+    throw new CliError(
+      `serviceaccount "${name}" in project "${project}" is not a Lanyard service account (label ${SERVICE_ACCOUNT_LABEL} is not "true")`,
+      EXIT.refused,
+    );
+  }
+}
+
+/** Mutations print one line or the object: the list formats -o name and -o wide are usage errors. */
+export function checkMutationOutput(output: OutputFormat, command: string): void {
+  if (output === 'name' || output === 'wide') {
+    throw new CliError(`-o ${output} is not supported by ${command}; use yaml or json`, EXIT.usage);
+  }
+}
+
+/** Repeatable flags, one value each. */
+export function repeatable(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
 }
 
 /** Repeatable flags that also accept comma-separated lists. */
@@ -77,15 +101,21 @@ export function pickNamed<T>(items: T[], names: string[], nameOf: (t: T) => stri
   return { found, missing };
 }
 
-/** Re-reads and re-applies an update on 409 conflicts, up to 5 attempts (projects.md §3). */
-export async function withConflictRetry<T>(fn: () => Promise<T>): Promise<T> {
+/** Re-reads and re-applies an update on 409 conflicts, up to 5 attempts (projects.md §3); `attempt` counts from 1. */
+export async function withConflictRetry<T>(fn: (attempt: number) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await fn();
+      return await fn(attempt);
     } catch (e) {
       const status = (e as { status?: number }).status;
       const reason = (e as { reason?: string }).reason;
       if (status !== 409 || reason === 'AlreadyExists' || attempt >= 5) throw e;
     }
   }
+}
+
+/** For `.catch()`: a 404 becomes undefined (the object is absent or already gone), anything else is rethrown. */
+export function orUndefinedIfNotFound(e: unknown): undefined {
+  if (isNotFound(e)) return undefined;
+  throw e;
 }

@@ -3,7 +3,7 @@
 import type { Cli, Context } from '../framework.ts';
 import { CliError, EXIT } from '../exit.ts';
 import { configFilePath, writeConfigFile, type LanyardConfigFile } from '../../config/cli.ts';
-import { nameError } from '../../projects/names.ts';
+import { checkNames } from './common.ts';
 
 export function registerConfigCommands(cli: Cli): void {
   const config = cli.program.command('config').description('Manage the Lanyard config file');
@@ -37,10 +37,7 @@ async function setCredentials(ctx: Context, opts: Record<string, unknown>) {
   if (ca && ctx.io.fs.readFile(ca) === undefined) {
     throw new CliError(`--certificate-authority "${ca}" does not exist`, EXIT.usage);
   }
-  if (ctx.flags.project) {
-    const err = nameError('project', ctx.flags.project);
-    if (err) throw new CliError(err, EXIT.usage);
-  }
+  if (ctx.flags.project) checkNames('project', [ctx.flags.project]);
   const token = (
     ctx.io.stdinIsTTY ? ((await ctx.io.readLine('Token: ')) ?? '') : await ctx.io.readStdin()
   ).trim();

@@ -8,7 +8,7 @@ import { projectNamespace, roleTrio, userSubject, groupSubject, type Subject } f
 import { isManaged, isProject, PROJECT_LABEL } from '../../projects/labels.ts';
 import { canonicalRules } from '../../projects/drift.ts';
 import { addSubjects } from '../../projects/roles.ts';
-import { PROJECT, checkNames, collect, paths, byName, pickNamed, listAll } from './common.ts';
+import { PROJECT, checkNames, checkMutationOutput, collect, paths, byName, pickNamed, listAll } from './common.ts';
 import { checkUsers } from './subjects.ts';
 
 export function registerProjectCommands(cli: Cli): void {
@@ -48,9 +48,7 @@ async function createProject(ctx: Context, name: string, users: string[], groups
   checkNames('project', [name]);
   checkUsers(users);
   if (groups.some((g) => g === '')) throw new CliError('--admin-group needs a group name', EXIT.usage);
-  if (ctx.flags.output === 'name' || ctx.flags.output === 'wide') {
-    throw new CliError(`-o ${ctx.flags.output} is not supported by create project; use yaml or json`, EXIT.usage);
-  }
+  checkMutationOutput(ctx.flags.output, 'create project');
   const admins: Subject[] = [...users.map(userSubject), ...groups.map(groupSubject)];
   const kube = await ctx.kube();
   const created: Created[] = [];

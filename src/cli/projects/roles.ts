@@ -22,7 +22,7 @@ import {
   roleView,
   type RoleJoin,
 } from '../../projects/roles.ts';
-import { ROLE, checkNames, collect, paths, listAll, pickNamed, withConflictRetry } from './common.ts';
+import { ROLE, checkNames, checkMutationOutput, collect, repeatable, paths, listAll, pickNamed, withConflictRetry, orUndefinedIfNotFound } from './common.ts';
 import { checkUsers } from './subjects.ts';
 
 export function registerRoleCommands(cli: Cli): void {
@@ -32,7 +32,7 @@ export function registerRoleCommands(cli: Cli): void {
     options: (cmd) =>
       cmd
         .option('--description <text>', 'free text stored in the lanyard.dev/description annotation')
-        .option('--rule <rule>', 'RESOURCES:VERBS[:NAMES], repeatable (e.g. stages,promotions:get,list)', (v, p: string[] = []) => [...p, v], []),
+        .option('--rule <rule>', 'RESOURCES:VERBS[:NAMES], repeatable (e.g. stages,promotions:get,list)', repeatable, []),
     run: (ctx, [name], opts) => createRole(ctx, name!, opts.description as string | undefined, opts.rule as string[]),
   });
   cli.noun('get', ROLE, {
@@ -68,9 +68,7 @@ async function createRole(ctx: Context, name: string, description: string | unde
   if (reserved) throw new CliError(reserved, EXIT.usage);
   const parsed = parseRules(ruleTexts);
   if (!parsed.ok) throw new CliError(parsed.error, EXIT.usage);
-  if (ctx.flags.output === 'name' || ctx.flags.output === 'wide') {
-    throw new CliError(`-o ${ctx.flags.output} is not supported by create role; use yaml or json`, EXIT.usage);
-  }
+  checkMutationOutput(ctx.flags.output, 'create role');
   const project = await ctx.project();
   const trio = roleTrio({ project, name, rules: parsed.rules, description });
   const does = `create role "${name}"`;
@@ -99,12 +97,7 @@ async function createRole(ctx: Context, name: string, description: string | unde
 
 async function readTrio(ctx: Context, project: string, name: string, does: string): Promise<RoleJoin> {
   const get = (path: string, noun: string) =>
-    ctx.call({ does, object: { noun, name } }, async (k) => {
-      const r = await k.raw({ path });
-      if (r.status === 404) return undefined;
-      if (r.status >= 200 && r.status < 300) return r.body;
-      return await k.get(path); // re-issue to raise the mapped error with its status
-    });
+    ctx.call({ does, object: { noun, name } }, (k) => k.get(path).catch(orUndefinedIfNotFound));
   const [role, serviceAccount, roleBinding] = await Promise.all([
     get(paths.role(project, name), 'role'),
     get(paths.serviceAccount(project, name), 'serviceaccount'),
@@ -166,11 +159,11 @@ async function deleteRoles(ctx: Context, names: string[]) {
       const j = await readTrio(ctx, project, name, does);
       const refused = notManagedMessage(project, j);
       if (refused) throw new CliError(refused, EXIT.refused);
+      // The uid precondition keeps a same-named object created meanwhile; one already gone is fine.
       const del = (path: string, noun: string, uid: string) =>
-        ctx.call({ does, object: { noun, name } }, async (k) => {
-          const r = await k.raw({ method: 'DELETE', path, body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid } } });
-          if (r.status !== 404 && (r.status < 200 || r.status >= 300)) await k.delete(path);
-        });
+        ctx.call({ does, object: { noun, name } }, (k) =>
+          k.delete(path, { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid } }).catch(orUndefinedIfNotFound),
+        );
       // Permissions first, then the rules, then the identity.
       await del(paths.roleBinding(project, name), 'rolebinding', j.roleBinding.metadata.uid);
       await del(paths.role(project, name), 'role', j.role.metadata.uid);
@@ -195,9 +188,7 @@ async function changeSubjects(ctx: Context, verb: 'grant' | 'revoke', opts: Reco
   if (sas) checkNames('serviceaccount', sas);
   if (users) checkUsers(users);
   if (groups?.some((g) => g === '')) throw new CliError('--group needs a group name', EXIT.usage);
-  if (ctx.flags.output === 'name' || ctx.flags.output === 'wide') {
-    throw new CliError(`-o ${ctx.flags.output} is not supported by ${verb}; use yaml or json`, EXIT.usage);
-  }
+  checkMutationOutput(ctx.flags.output, verb);
   const project = ctx.projectName();
   if (verb === 'revoke' && sas?.includes(role)) {
     throw new CliError(
@@ -223,11 +214,9 @@ async function changeSubjects(ctx: Context, verb: 'grant' | 'revoke', opts: Reco
   }
   let rb: Json = j.roleBinding;
   let changed = false;
-  let first = true;
   await ctx.call({ does, object: { noun: 'rolebinding', name: role } }, (k) =>
-    withConflictRetry(async () => {
-      if (!first) rb = await k.get(paths.roleBinding(project, role));
-      first = false;
+    withConflictRetry(async (attempt) => {
+      if (attempt > 1) rb = await k.get(paths.roleBinding(project, role));
       const next = verb === 'grant' ? addSubjects(rb.subjects ?? [], subjects) : removeSubjects(rb.subjects ?? [], subjects);
       changed = next.changed;
       if (!next.changed) return;

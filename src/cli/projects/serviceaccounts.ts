@@ -5,15 +5,16 @@ import { CliError, EXIT } from '../exit.ts';
 import { projectServiceAccount } from '../../projects/objects.ts';
 import {
   isManaged,
-  isProjectServiceAccount,
   isProjectToken,
+  noManagedAnnotation,
+  notManagedRefusal,
   SA_NAME_ANNOTATION,
   SERVICE_ACCOUNT_LABEL,
   TOKEN_LABEL,
 } from '../../projects/labels.ts';
 import { rolesGranting, sameSubject } from '../../projects/roles.ts';
 import { serviceAccountSubject } from '../../projects/objects.ts';
-import { SERVICE_ACCOUNT, TOKEN, ROLE, checkNames, paths, listAll, pickNamed, byName, withConflictRetry } from './common.ts';
+import { SERVICE_ACCOUNT, TOKEN, ROLE, checkNames, checkMutationOutput, checkProjectServiceAccount, paths, listAll, pickNamed, byName, withConflictRetry, orUndefinedIfNotFound } from './common.ts';
 
 export function registerServiceAccountCommands(cli: Cli): void {
   cli.noun('create', SERVICE_ACCOUNT, {
@@ -36,9 +37,7 @@ export function registerServiceAccountCommands(cli: Cli): void {
 
 async function createServiceAccount(ctx: Context, name: string, description: string | undefined) {
   checkNames('serviceaccount', [name]);
-  if (ctx.flags.output === 'name' || ctx.flags.output === 'wide') {
-    throw new CliError(`-o ${ctx.flags.output} is not supported by create serviceaccount; use yaml or json`, EXIT.usage);
-  }
+  checkMutationOutput(ctx.flags.output, 'create serviceaccount');
   const project = await ctx.project();
   const sa = await ctx.call(
     { does: `create serviceaccount "${name}"`, object: { noun: 'serviceaccount', name } },
@@ -112,17 +111,10 @@ async function deleteOne(ctx: Context, project: string, name: string) {
   const sa = await ctx.call({ does, object: { noun: 'serviceaccount', name } }, (k) =>
     k.get(paths.serviceAccount(project, name)),
   );
-  if (!isProjectServiceAccount(sa)) {
-    throw new CliError(
-      `serviceaccount "${name}" in project "${project}" is not a Lanyard service account (label rbac.lanyard.dev/service-account is not "true")`,
-      EXIT.refused,
-    );
-  }
+  checkProjectServiceAccount(sa, project, name);
   if (!isManaged(sa)) {
-    throw new CliError(
-      `serviceaccount "${name}" in project "${project}" is not managed by Lanyard (serviceaccount "${name}" has no rbac.lanyard.dev/managed: "true" annotation); change it where it is declared, for example in Git`,
-      EXIT.refused,
-    );
+    const what = `serviceaccount "${name}"`;
+    throw new CliError(notManagedRefusal(what, project, noManagedAnnotation(what)), EXIT.refused);
   }
   const subject = serviceAccountSubject(project, name);
   const bindings = await ctx.call({ does }, (k) => listAll(k, paths.roleBinding(project)));
@@ -136,10 +128,8 @@ async function deleteOne(ctx: Context, project: string, name: string) {
     }
     await ctx.call({ does, object: { noun: 'rolebinding', name: rb } }, (k) => {
       let current: Json = b;
-      let first = true;
-      return withConflictRetry(async () => {
-        if (!first) current = await k.get(paths.roleBinding(project, rb));
-        first = false;
+      return withConflictRetry(async (attempt) => {
+        if (attempt > 1) current = await k.get(paths.roleBinding(project, rb));
         const subjects = ((current.subjects ?? []) as Json[]).filter(
           (s) => !(sameSubject(s, subject) || (s.kind === 'ServiceAccount' && s.name === name && !s.namespace)),
         );
@@ -157,10 +147,9 @@ async function deleteOne(ctx: Context, project: string, name: string) {
       ctx.out.warn(`serviceaccounttoken "${tn}" is not managed by Lanyard; Kubernetes removes it with the account`);
       continue;
     }
-    await ctx.call({ does, object: { noun: 'serviceaccounttoken', name: tn } }, async (k) => {
-      const r = await k.raw({ method: 'DELETE', path: paths.secret(project, tn) });
-      if (r.status !== 404 && (r.status < 200 || r.status >= 300)) await k.delete(paths.secret(project, tn));
-    });
+    await ctx.call({ does, object: { noun: 'serviceaccounttoken', name: tn } }, (k) =>
+      k.delete(paths.secret(project, tn)).catch(orUndefinedIfNotFound),
+    );
     ctx.out.line(`${TOKEN.name}/${tn} deleted`);
   }
   await ctx.call({ does, object: { noun: 'serviceaccount', name } }, (k) =>

@@ -6,9 +6,17 @@ import type { Cli, Context } from '../framework.ts';
 import { CliError, EXIT } from '../exit.ts';
 import { isNetworkError } from '../errors.ts';
 import { tokenSecret } from '../../projects/objects.ts';
-import { isManaged, isProjectServiceAccount, isProjectToken, LAST_USED_LABEL, SA_NAME_ANNOTATION, TOKEN_LABEL } from '../../projects/labels.ts';
+import {
+  isManaged,
+  isProjectToken,
+  LAST_USED_LABEL,
+  noManagedAnnotation,
+  notManagedRefusal,
+  SA_NAME_ANNOTATION,
+  TOKEN_LABEL,
+} from '../../projects/labels.ts';
 import { redactTokenSecret } from '../../projects/redact.ts';
-import { TOKEN, checkNames, paths, listAll, pickNamed, byName } from './common.ts';
+import { TOKEN, checkNames, checkProjectServiceAccount, paths, listAll, pickNamed, byName } from './common.ts';
 import { startSpinner } from '../spinner.ts';
 
 const MAX_TIMEOUT_MS = 60_000;
@@ -54,12 +62,7 @@ async function createToken(ctx: Context, name: string, account: string, timeoutT
   const sa = await ctx.call({ does, object: { noun: 'serviceaccount', name: account } }, (k) =>
     k.get(paths.serviceAccount(project, account)),
   );
-  if (!isProjectServiceAccount(sa)) {
-    throw new CliError(
-      `serviceaccount "${account}" in project "${project}" is not a Lanyard service account (label rbac.lanyard.dev/service-account is not "true")`,
-      EXIT.refused,
-    );
-  }
+  checkProjectServiceAccount(sa, project, account);
   const created = await ctx.call({ does, object: { noun: 'serviceaccounttoken', name } }, (k) =>
     k.create(paths.secret(project), tokenSecret({ project, name, account: { name: account, uid: sa.metadata.uid } })),
   );
@@ -180,7 +183,7 @@ async function deleteTokens(ctx: Context, names: string[]) {
       }
       if (!isManaged(s)) {
         throw new CliError(
-          `serviceaccounttoken "${name}" in project "${project}" is not managed by Lanyard (secret "${name}" has no rbac.lanyard.dev/managed: "true" annotation); change it where it is declared, for example in Git`,
+          notManagedRefusal(`serviceaccounttoken "${name}"`, project, noManagedAnnotation(`secret "${name}"`)),
           EXIT.refused,
         );
       }

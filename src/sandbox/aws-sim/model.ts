@@ -61,7 +61,7 @@ export class Versioned<T> {
     return undefined;
   }
 
-  /** Replaces the latest value in place (tags: metadata that does not change what the APIs decide). */
+  /** Rewrites every version in place (tags: metadata that does not change what the APIs decide, so no new version). */
   mutateAll(fn: (v: T) => T): void {
     for (const v of this.versions) if (v.value !== undefined) v.value = fn(v.value);
   }

@@ -11,7 +11,7 @@ import {
   type JWTPayload,
 } from 'jose';
 
-export const TOKEN_FORMAT = /^[A-Za-z0-9-_=]+\.[A-Za-z0-9-_=]+\.[A-Za-z0-9-_=]+$/;
+const TOKEN_FORMAT = /^[A-Za-z0-9-_=]+\.[A-Za-z0-9-_=]+\.[A-Za-z0-9-_=]+$/;
 const CACHE_MS = 5 * 60_000;
 
 export class TokenError extends Error {

@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from '../../runtime/log.ts';
 import { credentialScope, verifySigV4 } from './sigv4.ts';
-import { AwsSim, type Caller } from './sim.ts';
+import { AwsSim, SA_SUBJECT_RE, type Caller } from './sim.ts';
 import {
   SimError,
   randomString,
@@ -53,7 +53,7 @@ interface Routed {
 
 // ---- serialization ----
 
-export function xmlEscape(s: string): string {
+function xmlEscape(s: string): string {
   return s
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
@@ -413,7 +413,7 @@ function routeQuery(sim: AwsSim, ctx: Ctx, service: 'sts' | 'iam', params: URLSe
               },
               ctx.now,
             );
-            const m = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(r.subject);
+            const m = SA_SUBJECT_RE.exec(r.subject);
             return {
               xml: reply(
                 `${credentialsXml(r.credentials)}${el('SubjectFromWebIdentityToken', r.subject)}<AssumedRoleUser>${el('AssumedRoleId', r.assumedRoleId)}${el('Arn', r.credentials.arn)}</AssumedRoleUser>${el('Provider', r.provider)}${el('Audience', r.audience)}`,
@@ -553,9 +553,11 @@ export async function startServer(
         routed = routeNodeAgent(sim, ctx, authorization);
       } else if (scope) {
         const protocol: Protocol = scope.service === 'sts' || scope.service === 'iam' ? 'query' : 'json';
+        // Kept from the signature check: the caller comes from the same lookup (which also expires keys).
+        let key: ReturnType<AwsSim['lookupKey']>;
         const v = verifySigV4(
           { method, path, query: rawQuery, headers: req.headers, body },
-          (id) => sim.lookupKey(id, ctx.now),
+          (id) => (key = sim.lookupKey(id, ctx.now)),
           ctx.now,
         );
         if (!v.ok) {
@@ -588,7 +590,7 @@ export async function startServer(
           send(res, r, requestId);
           return;
         }
-        ctx.caller = sim.lookupKey(v.accessKeyId, ctx.now)!.caller;
+        ctx.caller = key!.caller;
         if (scope.service === 'eks') routed = routeEks(sim, ctx);
         else if (scope.service === 'eks-auth') routed = routeEksAuth(sim, ctx);
         else if (scope.service === 'sts' || scope.service === 'iam')

@@ -26,13 +26,13 @@ export type SigV4Result =
       service?: string;
     };
 
-export const MAX_SKEW_MS = 5 * 60_000;
+const MAX_SKEW_MS = 5 * 60_000;
 
 const sha256hex = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 const hmac = (key: string | Buffer, data: string) => createHmac('sha256', key).update(data).digest();
 
 /** RFC 3986 escaping as SigV4 defines it. */
-export function escapeUri(s: string): string {
+function escapeUri(s: string): string {
   return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
@@ -45,7 +45,7 @@ function safeDecode(s: string): string {
 }
 
 /** Non-S3 services escape each already-encoded path segment once more. */
-export function canonicalPath(rawPath: string): string {
+function canonicalPath(rawPath: string): string {
   if (rawPath === '' || rawPath === '/') return '/';
   return rawPath
     .split('/')
@@ -75,7 +75,7 @@ function headerValue(h: SignedRequest['headers'], name: string): string | undefi
   return Array.isArray(v) ? v.join(',') : v;
 }
 
-export function signingKey(secret: string, date: string, region: string, service: string): Buffer {
+function signingKey(secret: string, date: string, region: string, service: string): Buffer {
   return hmac(hmac(hmac(hmac(`AWS4${secret}`, date), region), service), 'aws4_request');
 }
 

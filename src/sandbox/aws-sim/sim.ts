@@ -25,7 +25,7 @@ import {
 
 export const ADMIN_ACCESS_KEY_ID = 'AKIALANYARDSIMADMIN2';
 export const ADMIN_SECRET_ACCESS_KEY = 'lanyardSimAdminSecretKey0000000000000000';
-export const ASSOCIATIONS_PER_CLUSTER = 5000;
+const ASSOCIATIONS_PER_CLUSTER = 5000;
 const PODS_PRINCIPAL = 'pods.eks.amazonaws.com';
 const LOG_LIMIT = 200_000;
 
@@ -35,6 +35,8 @@ const ROLE_NAME_RE = /^[\w+=,.@-]{1,64}$/;
 const ROLE_PATH_RE = /^\/$|^\/[\u0021-\u007e]{1,510}\/$/;
 const SESSION_RE = /^[\w+=,.@-]{2,64}$/;
 const NAME_RE = /^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/;
+/** A Kubernetes ServiceAccount token subject: namespace and name. */
+export const SA_SUBJECT_RE = /^system:serviceaccount:([^:]+):([^:]+)$/;
 
 export interface Caller {
   arn: string;
@@ -71,6 +73,8 @@ export class AwsSim {
   rng: () => number;
   config: SimConfig = { visibility: {}, faults: [] };
   private faultCounts = new Map<FaultSpec, number>();
+  /** Each fault's operation glob, compiled once at configure. */
+  private faultOps = new Map<FaultSpec, RegExp>();
   readonly clusters = new Map<string, Cluster>();
   readonly associations = new Map<string, AssociationRecord>();
   /** cluster \0 namespace \0 serviceAccount → records (a deleted one may still be visible to some API). */
@@ -100,6 +104,7 @@ export class AwsSim {
     this.rng = seededRandom(this.o.seed);
     this.config = { visibility: {}, faults: [] };
     this.faultCounts.clear();
+    this.faultOps.clear();
     this.clusters.clear();
     this.associations.clear();
     this.byPair.clear();
@@ -180,6 +185,7 @@ export class AwsSim {
     }
     this.config = { visibility, faults };
     this.faultCounts = new Map(faults.filter((f) => f.count !== undefined).map((f) => [f, f.count!]));
+    this.faultOps = new Map(faults.map((f) => [f, globRe(f.operation)]));
     return this.config;
   }
 
@@ -192,7 +198,7 @@ export class AwsSim {
     let error: FaultSpec['error'];
     for (const f of this.config.faults) {
       if (f.service !== '*' && f.service !== service) continue;
-      if (!globRe(f.operation).test(operation)) continue;
+      if (!this.faultOps.get(f)?.test(operation)) continue;
       latencyMs += f.latencyMs ?? 0;
       if (!f.error || error) continue;
       if (f.count !== undefined) {
@@ -812,7 +818,7 @@ export class AwsSim {
         `The service account token is invalid: ${(e as Error).message}`,
       );
     }
-    const m = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(String(claims.sub ?? ''));
+    const m = SA_SUBJECT_RE.exec(String(claims.sub ?? ''));
     if (!m)
       throw new SimError(
         'InvalidTokenException',
@@ -924,7 +930,7 @@ export interface AssociationControlView {
 }
 
 /** Issuer URL minus https:// and any trailing slash: IAM's provider key. */
-export function providerKey(url: string): string {
+function providerKey(url: string): string {
   return url.replace(/^https:\/\//, '').replace(/\/+$/, '');
 }
 
