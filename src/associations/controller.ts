@@ -1,7 +1,8 @@
 // The PodIdentityAssociation reconciler (verification.md §3.1, §3.2, §10): keys are namespace/name, decisions come
 // from decide.ts, and this module performs them against EKS (through src/aws) and the Kubernetes API.
 import { randomUUID } from 'node:crypto';
-import { Counter } from 'prom-client';
+import type { Counter } from 'prom-client';
+import { counter } from '../runtime/metrics.ts';
 import type { Json } from '../kube/client.ts';
 import { isNotFound } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
@@ -122,15 +123,7 @@ interface VerificationPlan {
 }
 
 function reconcileCounter(deps: Deps): Counter<'result'> {
-  const name = 'lanyard_association_reconciles_total';
-  const existing = deps.metrics.getSingleMetric(name);
-  if (existing) return existing as Counter<'result'>;
-  return new Counter({
-    name,
-    help: 'PodIdentityAssociation reconciles by result.',
-    labelNames: ['result'],
-    registers: [deps.metrics],
-  });
+  return counter(deps.metrics, 'lanyard_association_reconciles_total', 'PodIdentityAssociation reconciles by result.', ['result']);
 }
 
 function assocPath(namespace: string, name?: string, sub?: string): string {

@@ -24,27 +24,21 @@ import {
   type Role as SdkRole,
 } from '@aws-sdk/client-iam';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
+import { counter } from '../runtime/metrics.ts';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import type { Logger } from '../runtime/log.ts';
 import { AwsError, toAwsError } from './errors.ts';
 import { createEksAuthClient } from './eks-auth.ts';
 import type { Association, AwsClientOptions, AwsClients, EksApi, IamApi, Role, StsApi } from './index.ts';
 
-const METRIC = 'lanyard_aws_requests_total';
-
-function requestCounter(
-  registry: Registry | undefined,
-): Counter<'service' | 'operation' | 'code'> | undefined {
+function requestCounter(registry: Registry | undefined): Counter<'service' | 'operation' | 'code'> | undefined {
   if (!registry) return undefined;
-  const existing = registry.getSingleMetric(METRIC);
-  if (existing) return existing as Counter<'service' | 'operation' | 'code'>;
-  return new Counter({
-    name: METRIC,
-    help: 'AWS API calls by service, operation and result code ("OK" on success).',
-    labelNames: ['service', 'operation', 'code'],
-    registers: [registry],
-  });
+  return counter(registry, 'lanyard_aws_requests_total', 'AWS API calls by service, operation and result code ("OK" on success).', [
+    'service',
+    'operation',
+    'code',
+  ]);
 }
 
 /** Runs one logical call (SDK retries included), counting it and mapping its error. */
