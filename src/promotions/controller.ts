@@ -46,6 +46,11 @@ function remember(store: Map<string, Json>, obj: Json): Json {
   return obj;
 }
 
+/** Listed objects (the informer cache) may lack apiVersion/kind; an Event needs them to name its object. */
+function asPromotion(promo: Json): Json {
+  return { ...promo, apiVersion: `${GROUP}/${VERSION}`, kind: 'Promotion' };
+}
+
 function sortQueue(a: Json, b: Json): number {
   const ta = String(a.metadata.creationTimestamp ?? '');
   const tb = String(b.metadata.creationTimestamp ?? '');
@@ -261,7 +266,7 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
     promotionsTotal.inc({ phase });
     const started = Date.parse(promo.metadata.creationTimestamp);
     if (Number.isFinite(started)) duration.observe(Math.max(0, (now() - started) / 1000));
-    const obj = { ...promo, apiVersion: `${GROUP}/${VERSION}`, kind: 'Promotion' };
+    const obj = asPromotion(promo);
     if (phase === 'Succeeded') events.normal(obj, 'PromotionSucceeded', message);
     else events.warning(obj, `Promotion${phase}`, `${reason}: ${message}`);
     log.info({ promotion: `${promo.metadata.namespace}/${promo.metadata.name}`, phase, reason }, 'promotion finished');
@@ -358,7 +363,7 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
     const list = await kube.get(`/apis/rbac.authorization.k8s.io/v1/namespaces/${agentNs}/rolebindings`);
     if (hasTokenManagerBinding(list.items ?? [], agentNs, r.serviceAccount)) return;
     events.warning(
-      { ...promo, apiVersion: `${GROUP}/${VERSION}`, kind: 'Promotion' },
+      asPromotion(promo),
       'TokenManagerBindingMissing',
       `step "${minting[0]!.name}" (uses "${minting[0]!.uses}") needs mint-tokens, but serviceaccount "${r.serviceAccount}" in namespace "${agentNs}" is not bound to role "${TOKEN_MANAGER_ROLE}"`,
     );
@@ -427,7 +432,7 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
       steps: stepsStatus,
     });
     events.normal(
-      { ...promo, apiVersion: `${GROUP}/${VERSION}`, kind: 'Promotion' },
+      asPromotion(promo),
       'PromotionStarted',
       `pod ${agentNs}/${pod.metadata.name} created; ${r.steps.length} step(s) as serviceaccount "${r.serviceAccount}"`,
     );
