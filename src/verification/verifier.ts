@@ -2,6 +2,7 @@
 // identity, proves each identity with one real exchange (a Pod-bound token from TokenRequest, then STS or
 // eks-auth), records the verified set, and only then removes the gate. Nothing lives only in memory: after a restart
 // or a leader change everything is re-derived from the informers.
+import { KOPS_CONFIGMAP_NAME } from '../webhook/config-sources.ts';
 import type { ControllerConfig } from '../config/controller.ts';
 import type { Registry } from 'prom-client';
 import type { Json } from '../kube/client.ts';
@@ -72,7 +73,6 @@ type Outcome = 'verified' | 'cached' | 'mismatch' | 'aws_error' | 'token_error' 
 const MODE_LABEL: Record<IdentityMode, string> = { WebIdentity: 'web_identity', ContainerCredentials: 'container_credentials' };
 const EVENT_REPEAT_MS = 60_000;
 const SWEEP_MS = 60_000;
-const CONFIGMAP_NAME = 'pod-identity-webhook';
 const TOKEN_SECONDS = 600;
 const RELEASE_CONCURRENCY = 16;
 
@@ -205,7 +205,7 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     ? new Informer<Json>({
       client: kube,
       path: `/api/v1/namespaces/${cfg.namespace}/configmaps`,
-      fieldSelector: `metadata.name=${CONFIGMAP_NAME}`,
+      fieldSelector: `metadata.name=${KOPS_CONFIGMAP_NAME}`,
       onAdd: (o) => loadConfigMap(o),
       onUpdate: (o) => loadConfigMap(o),
       onDelete: () => loadConfigMap(undefined),
