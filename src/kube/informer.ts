@@ -17,7 +17,7 @@ export interface InformerOptions<T> {
   onAdd?: (obj: T, key: string) => void;
   onUpdate?: (obj: T, old: T, key: string) => void;
   onDelete?: (obj: T, key: string) => void;
-  /** Called after each full (re)list, with the keys that were present before and are now gone already handled. */
+  /** Called after each full (re)list, once the store holds the listed objects (vanished ones already deleted). */
   onSynced?: () => void;
   onError?: (e: unknown) => void;
   /** Pause before re-listing after an error (ms). */
@@ -104,7 +104,6 @@ export class Informer<T = Json> {
           continue;
         }
         this.opts.onError?.(e);
-        this.resourceVersion = e instanceof KubeApiError && e.status === 410 ? '' : this.resourceVersion;
         await sleep(this.opts.retryDelayMs ?? 1000, this.abort.signal);
       }
     }

@@ -195,10 +195,10 @@ export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = proce
     progress.note(`webhook on https://127.0.0.1:${webhook.port}/mutate, metrics on http://127.0.0.1:${webhook.metricsPort}/metrics`);
 
     await progress.step('applying sample workloads (deploy/samples)', () => applySamples(kube));
-    const released = await progress.step('waiting for the demo Pods to pass the identity gate', async () => {
-      const ok = await showGate(kube, progress.note, 90_000);
-      if (!ok) throw new Error('the demo Pods were not released within 90s; see the log file');
-      return ok;
+    await progress.step('waiting for the demo Pods to pass the identity gate', async () => {
+      if (!(await showGate(kube, progress.note, 90_000))) {
+        throw new Error('the demo Pods were not released within 90s; see the log file');
+      }
     });
     const promotion = await progress.step('promoting stage shop/prod (version 1.4.2)', async () => {
       const p = await kube.create('/apis/lanyard.dev/v1alpha1/namespaces/shop/promotions', {
@@ -214,7 +214,6 @@ export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = proce
       }
       throw new Error('the promotion pod was not created within 20s');
     });
-    void released;
     const podName: string = promotion.status.pod.name;
     promotionPod = podName;
     out.write(`
