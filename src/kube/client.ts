@@ -3,6 +3,7 @@
 // typed models that drop fields they do not know (webhook.md §12.1).
 import https from 'node:https';
 import http from 'node:http';
+import { StringDecoder } from 'node:string_decoder';
 import { KubeConfig } from '@kubernetes/client-node';
 
 export type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -22,6 +23,8 @@ export interface KubeRequest {
 export interface KubeResponse<T = Json> {
   status: number;
   body: T;
+  /** Seconds from a `Retry-After` header (429 and 503 answers), when the server sent one. */
+  retryAfterSeconds?: number;
 }
 
 /** A non-2xx answer from the API server, with the Status object it sent. */
@@ -182,7 +185,7 @@ class RawKubeClient implements KubeClient {
           const status = res.statusCode ?? 0;
           const done = (body: Json) => {
             this.opts.onRequest?.({ method, path: req.path, status, durationMs: performance.now() - started });
-            resolve({ status, body });
+            resolve({ status, body, retryAfterSeconds: parseRetryAfter(res.headers['retry-after']) });
           };
           if (stream && status >= 200 && status < 300) {
             stream(res).then(() => done(undefined), reject);
@@ -217,7 +220,12 @@ class RawKubeClient implements KubeClient {
     for (let attempt = 0; ; attempt++) {
       const res = await this.send(req);
       if (res.status !== 429 || attempt >= 5 || req.signal?.aborted) return res;
-      await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** attempt, 1000)));
+      // The server's Retry-After wins (client-go does the same); without one, a short exponential pause.
+      const pauseMs =
+        res.retryAfterSeconds !== undefined
+          ? Math.min(res.retryAfterSeconds, MAX_RETRY_AFTER_SECONDS) * 1000
+          : Math.min(200 * 2 ** attempt, 1000);
+      await new Promise((r) => setTimeout(r, pauseMs));
     }
   }
 
@@ -256,9 +264,11 @@ class RawKubeClient implements KubeClient {
   ): Promise<void> {
     const res = await this.send({ path, query: { ...query, watch: true }, signal, accept }, async (stream) => {
       let buffered = '';
+      // A multi-byte character can be split across network chunks: the decoder keeps the partial bytes.
+      const decoder = new StringDecoder('utf8');
       try {
         for await (const chunk of stream) {
-          buffered += (chunk as Buffer).toString('utf8');
+          buffered += decoder.write(chunk as Buffer);
           let nl: number;
           while ((nl = buffered.indexOf('\n')) >= 0) {
             const line = buffered.slice(0, nl).trim();
@@ -280,6 +290,18 @@ class RawKubeClient implements KubeClient {
   close(): void {
     this.agent.destroy();
   }
+}
+
+/** Longest server-requested pause honoured before a retry; a larger Retry-After is capped, not obeyed. */
+const MAX_RETRY_AFTER_SECONDS = 10;
+
+/** `Retry-After` as seconds: delta-seconds, or an HTTP date in the future. */
+export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (v === undefined || v.trim() === '') return undefined;
+  if (/^\d+$/.test(v.trim())) return Number(v.trim());
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000));
 }
 
 function toApiError(method: string, path: string, res: KubeResponse): KubeApiError {

@@ -3,6 +3,7 @@
 // needs, so a 50,000-object cache stays small.
 import type { Json, KubeClient, WatchEvent } from './client.ts';
 import { KubeApiError } from './client.ts';
+import { backoffDelay, type Backoff } from '../runtime/workqueue.ts';
 
 export interface InformerOptions<T> {
   client: KubeClient;
@@ -20,7 +21,7 @@ export interface InformerOptions<T> {
   /** Called after each full (re)list, once the store holds the listed objects (vanished ones already deleted). */
   onSynced?: () => void;
   onError?: (e: unknown) => void;
-  /** Pause before re-listing after an error (ms). */
+  /** First pause before retrying after an error (ms); doubles per consecutive error up to 30 s, with jitter. */
   retryDelayMs?: number;
 }
 
@@ -93,10 +94,18 @@ export class Informer<T = Json> {
   }
 
   private async loop(): Promise<void> {
+    // Consecutive failures: a watch that ends normally (server timeout) or a good list resets the count, so a
+    // flapping API server is retried at growing, jittered intervals instead of every second by every process.
+    let failures = 0;
+    const backoff: Backoff = { initialMs: this.opts.retryDelayMs ?? 1000, maxMs: 30_000, jitter: 0.2 };
     while (this.running) {
       try {
-        if (!this.resourceVersion) await this.list();
+        if (!this.resourceVersion) {
+          await this.list();
+          failures = 0;
+        }
         await this.watchOnce();
+        failures = 0;
       } catch (e) {
         if (!this.running) return;
         if (e instanceof KubeApiError && e.status === 410) {
@@ -104,7 +113,8 @@ export class Informer<T = Json> {
           continue;
         }
         this.opts.onError?.(e);
-        await sleep(this.opts.retryDelayMs ?? 1000, this.abort.signal);
+        failures++;
+        await sleep(backoffDelay(failures, backoff), this.abort.signal);
       }
     }
   }
