@@ -19,6 +19,9 @@ describe('parseWebhookFlags (webhook.md §1)', () => {
       tlsMinVersion: 'TLSv1.2',
       selfManagedCertValidityMs: 2160 * 3600_000,
       maxRequestBytes: 7_340_032,
+      maxConnections: 1000,
+      readTimeoutMs: 10_000,
+      idleTimeoutMs: 120_000,
       shutdownDelayMs: 5000,
       shutdownTimeoutMs: 20_000,
       identityGate: false,
@@ -32,6 +35,12 @@ describe('parseWebhookFlags (webhook.md §1)', () => {
     const c = parse(['--port=9443', '--metrics-port', '9998', '--watch-config-map', '--sts-regional-endpoint=false', '--service-account-lookup-grace-period', '1m30s', '--resync-period=500ms', '--tls-extra-sans=127.0.0.1, localhost']);
     expect(parse(['--tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256']).tlsCipherSuites).toBe('ECDHE-RSA-AES128-GCM-SHA256');
     expect(c).toMatchObject({ port: 9443, metricsPort: 9998, watchConfigMap: true, stsRegionalEndpoint: false, serviceAccountLookupGracePeriodMs: 90_000, resyncPeriodMs: 500, tlsExtraSans: ['127.0.0.1', 'localhost'] });
+  });
+
+  it('takes the connection limits and refuses a read timeout too short to receive a review', () => {
+    expect(parse(['--max-connections=64', '--read-timeout=2s', '--idle-timeout=95s'])).toMatchObject({ maxConnections: 64, readTimeoutMs: 2000, idleTimeoutMs: 95_000 });
+    expect(() => parse(['--read-timeout=10ms'])).toThrow('invalid argument "10ms" for "--read-timeout": must be at least 100ms');
+    expect(() => parse(['--max-connections=0'])).toThrow(FlagError);
   });
 
   it('raises a low token expiration to 600 with a warning', () => {

@@ -51,11 +51,19 @@ export interface WebhookConfig {
   observeAckAssociations: 'auto' | 'true' | 'false';
   configPollIntervalMs: number;
   maxRequestBytes: number;
+  /** Open HTTPS connections beyond this are closed at once. */
+  maxConnections: number;
+  /** Handshake, then each request's headers and body, must arrive within this. */
+  readTimeoutMs: number;
+  /** Idle keep-alive connections are closed after this. */
+  idleTimeoutMs: number;
   shutdownDelayMs: number;
   shutdownTimeoutMs: number;
   logLevel: LogLevel;
   /** The webhook's own namespace (self-managed Secret): POD_NAMESPACE, else the in-cluster file, else --namespace. */
   podNamespace: string;
+  /** KUBERNETES_SERVICE_HOST and _PORT when running in a Pod. */
+  inClusterService?: { host: string; port: string };
   /** Startup warnings to log once the logger exists (clamps, ignored klog flags, deprecations). */
   warnings: string[];
 }
@@ -100,7 +108,12 @@ export const WEBHOOK_DEFAULTS: Readonly<WebhookConfig> = Object.freeze({
   clusterName: '',
   observeAckAssociations: 'auto',
   configPollIntervalMs: 5000,
+  // The API server accepts objects up to 3 MiB; an UPDATE review carries object and oldObject: 2 × 3 MiB + 1 MiB.
   maxRequestBytes: 7_340_032,
+  maxConnections: 1000,
+  readTimeoutMs: 10_000,
+  // Above the API server's 90 s idle timeout, so the webhook never closes a connection the API server is about to reuse.
+  idleTimeoutMs: 120_000,
   shutdownDelayMs: 5000,
   shutdownTimeoutMs: 20_000,
   logLevel: 'info',
@@ -289,6 +302,16 @@ const FLAGS: Record<string, FlagDef> = {
   },
   'config-poll-interval': dur('configPollIntervalMs'),
   'max-request-bytes': { kind: 'int', set: (c, v, f) => (c.maxRequestBytes = intValue(f, v, 1)) },
+  'max-connections': { kind: 'int', set: (c, v, f) => (c.maxConnections = intValue(f, v, 1)) },
+  'read-timeout': {
+    kind: 'duration',
+    set: (c, v, f) => {
+      const ms = durationValue(f, v);
+      if (ms < 100) throw new FlagError(`invalid argument "${v}" for "--${f}": must be at least 100ms`);
+      c.readTimeoutMs = ms;
+    },
+  },
+  'idle-timeout': dur('idleTimeoutMs'),
   'shutdown-delay': dur('shutdownDelayMs'),
   'shutdown-timeout': dur('shutdownTimeoutMs'),
   'log-level': {
@@ -390,5 +413,6 @@ export function parseWebhookFlags(argv: string[], penv: ParseEnv = {}): WebhookC
   if (ignoredKlog.length) c.warnings.push(`klog flags ignored (logs are JSON on stdout): ${[...new Set(ignoredKlog)].join(', ')}`);
   const env = penv.env ?? process.env;
   c.podNamespace = env.POD_NAMESPACE || (penv.readNamespaceFile ?? defaultNamespaceFile)() || c.namespace;
+  if (env.KUBERNETES_SERVICE_HOST) c.inClusterService = { host: env.KUBERNETES_SERVICE_HOST, port: env.KUBERNETES_SERVICE_PORT || '443' };
   return Object.freeze(c);
 }

@@ -11,7 +11,7 @@ import { createAssociationLookup, startAssociationController, type AssociationIn
 import { startVerifier, type Verifier } from '../verification/verifier.ts';
 import { startPromotionController } from '../promotions/controller.ts';
 import { startProjectsHousekeeping } from '../projects/housekeeping.ts';
-import { startCertificateReconciler } from '../webhook/index.ts';
+import { startCertificateReconciler } from '../webhook/certificates.ts';
 
 export interface ControllerOptions {
   /** Static AWS credentials (tests, sandbox); default: the SDK's default chain. */

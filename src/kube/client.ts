@@ -4,7 +4,8 @@
 import https from 'node:https';
 import http from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { inClusterConfig, staticKubeconfig, tokenConfig, type HttpsAuth, type StaticConfig } from './kubeconfig.ts';
 
 export type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -98,6 +99,8 @@ export interface KubeClientOptions {
   insecureSkipTlsVerify?: boolean;
   /** Use the in-cluster service account when no kubeconfig is given. */
   inCluster?: boolean;
+  /** KUBERNETES_SERVICE_HOST and _PORT, read by src/config; with them in-cluster credentials load without client-node. */
+  inClusterService?: { host: string; port: string };
   defaultTimeoutMs?: number;
   onRequest?: RequestLogger;
   userAgent?: string;
@@ -105,15 +108,24 @@ export interface KubeClientOptions {
 
 /** Loads a kubeconfig (or in-cluster config) and returns a raw JSON client. */
 export async function createKubeClient(opts: KubeClientOptions = {}): Promise<KubeClient> {
-  const kc = new KubeConfig();
-  if (opts.token && opts.server) {
-    kc.loadFromOptions({
-      clusters: [{ name: 'c', server: opts.server, caData: opts.caData, skipTLSVerify: opts.insecureSkipTlsVerify ?? false }],
-      users: [{ name: 'u', token: opts.token }],
-      contexts: [{ name: 'c', cluster: 'c', user: 'u' }],
-      currentContext: 'c',
-    });
-  } else if (opts.kubeconfig) {
+  const loaded = staticConfig(opts) ?? (await clientNodeConfig(opts));
+  const server = (opts.server ?? loaded.server).replace(/\/$/, '');
+  return new RawKubeClient(loaded.auth, server, opts);
+}
+
+/** Static credentials, read without client-node (docs/adr/0111-webhook-memory-and-start-up.md). */
+function staticConfig(opts: KubeClientOptions): StaticConfig | undefined {
+  if (opts.token && opts.server) return tokenConfig(opts.server, opts.token, opts.caData, opts.insecureSkipTlsVerify);
+  if (opts.kubeconfig) return opts.context === undefined ? staticKubeconfig(opts.kubeconfig) : staticKubeconfig(opts.kubeconfig, opts.context);
+  if (opts.inCluster && opts.inClusterService) return inClusterConfig(opts.inClusterService.host, opts.inClusterService.port);
+  return undefined;
+}
+
+/** Exec plugins, auth providers, merged KUBECONFIG lists: client-node, loaded only then. */
+async function clientNodeConfig(opts: KubeClientOptions): Promise<StaticConfig> {
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const kc: KubeConfig = new KubeConfig();
+  if (opts.kubeconfig) {
     kc.loadFromFile(opts.kubeconfig);
   } else if (opts.inCluster) {
     kc.loadFromCluster();
@@ -123,8 +135,7 @@ export async function createKubeClient(opts: KubeClientOptions = {}): Promise<Ku
   if (opts.context) kc.setCurrentContext(opts.context);
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('kubeconfig has no current cluster');
-  const server = (opts.server ?? cluster.server).replace(/\/$/, '');
-  return new RawKubeClient(kc, server, opts);
+  return { server: cluster.server, auth: kc };
 }
 
 class RawKubeClient implements KubeClient {
@@ -132,7 +143,7 @@ class RawKubeClient implements KubeClient {
   private base?: { options: https.RequestOptions; at: number };
 
   constructor(
-    private readonly kc: KubeConfig,
+    private readonly kc: HttpsAuth,
     readonly server: string,
     private readonly opts: KubeClientOptions,
   ) {

@@ -1,24 +1,60 @@
-// JSON logs through pino. Tokens and credentials never reach a log line: the redaction paths below are a second
-// guard behind code that never logs them (projects.md §5, verification.md §9.2).
+// JSON logs through pino. Tokens and credentials never reach a log line: redaction below is a second guard behind
+// code that never logs them (projects.md §5, verification.md §9.2). It costs nothing on the common line whose fields
+// are all plain values (docs/adr/0110-webhook-log-line.md): only a line carrying a nested object, or a sensitive key,
+// is copied and censored.
 import pino, { type Logger, type DestinationStream } from 'pino';
 
 export type { Logger };
 
-export const REDACT_PATHS = [
-  '*.data',
-  '*.token',
-  '*.Token',
-  '*.bearerToken',
-  '*.credentials',
-  '*.Credentials',
-  '*.SecretAccessKey',
-  '*.SessionToken',
-  '*.secretAccessKey',
-  '*.sessionToken',
-  'req.headers.authorization',
-  '*.headers.authorization',
-  '*.authorization',
-];
+/** Keys whose values are censored wherever they appear in a line (top level or nested). */
+export const SENSITIVE_KEYS: ReadonlySet<string> = new Set([
+  'data',
+  'token',
+  'Token',
+  'bearerToken',
+  'credentials',
+  'Credentials',
+  'SecretAccessKey',
+  'SessionToken',
+  'secretAccessKey',
+  'sessionToken',
+  'authorization',
+]);
+
+export const CENSOR = '[redacted]';
+const MAX_DEPTH = 8;
+
+function needsRedaction(v: unknown, depth: number): boolean {
+  if (v === null || typeof v !== 'object' || depth > MAX_DEPTH || ArrayBuffer.isView(v)) return false;
+  if (Array.isArray(v)) return v.some((x) => needsRedaction(x, depth + 1));
+  for (const k in v) {
+    if (SENSITIVE_KEYS.has(k) || needsRedaction((v as Record<string, unknown>)[k], depth + 1)) return true;
+  }
+  return false;
+}
+
+function censored(v: unknown, depth: number): unknown {
+  if (v === null || typeof v !== 'object') return v;
+  if (depth > MAX_DEPTH) return CENSOR;
+  if (Array.isArray(v)) return v.map((x) => censored(x, depth + 1));
+  if (ArrayBuffer.isView(v)) return v;
+  const out: Record<string, unknown> = {};
+  if (v instanceof Error) Object.assign(out, { type: v.name, message: v.message, stack: v.stack });
+  for (const k in v) out[k] = SENSITIVE_KEYS.has(k) ? CENSOR : censored((v as Record<string, unknown>)[k], depth + 1);
+  return out;
+}
+
+/**
+ * The line's fields with every sensitive key censored; the same object, untouched, when no field is an object and no
+ * key is sensitive (a loop over the top-level keys: the per-admission line pays nothing more).
+ */
+export function redactLine(fields: Record<string, unknown>): Record<string, unknown> {
+  for (const k in fields) {
+    const v = fields[k];
+    if (SENSITIVE_KEYS.has(k) || (v !== null && typeof v === 'object' && needsRedaction(v, 1))) return censored(fields, 0) as Record<string, unknown>;
+  }
+  return fields;
+}
 
 export function createLogger(opts: {
   component: string;
@@ -30,8 +66,7 @@ export function createLogger(opts: {
       level: opts.level ?? 'info',
       base: { component: opts.component },
       timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      formatters: { level: (label) => ({ level: label }), log: redactLine },
     },
     opts.destination ?? pino.destination({ fd: 1, sync: false }),
   );

@@ -39,11 +39,11 @@ export async function admit(
   request: Json,
   apiTimeoutMs: number | undefined,
   ctx: AdmissionContext,
-): Promise<Json> {
+): Promise<string> {
   const uid: string = request.uid;
   const started = performance.now();
   /** The review response; every path counts its outcome and source once here. */
-  const answer = (a: ReviewAnswer, outcome: Outcome, source = 'none'): Json => {
+  const answer = (a: ReviewAnswer, outcome: Outcome, source = 'none'): string => {
     ctx.metrics.admissions.inc({ outcome, source });
     return encodeResponse(apiVersion, uid, a);
   };

@@ -64,16 +64,15 @@ export interface ReviewAnswer {
   message?: string;
 }
 
-/** The AdmissionReview response, echoing apiVersion and kind; `patch` only when there are ops. */
-export function encodeResponse(apiVersion: string, uid: string, a: ReviewAnswer): Json {
-  const response: Json = { uid, allowed: a.allowed };
-  if (a.patch && a.patch.length) {
-    response.patchType = 'JSONPatch';
-    response.patch = Buffer.from(JSON.stringify(a.patch)).toString('base64');
-  }
-  if (!a.allowed || a.message) {
-    response.status = { code: a.code, message: a.message };
-    if (a.reason) response.status.reason = a.reason;
-  }
-  return { apiVersion, kind: 'AdmissionReview', response };
+const REVIEW_PREFIX = new Map([...REVIEW_VERSIONS].map((v) => [v, `{"apiVersion":${JSON.stringify(v)},"kind":"AdmissionReview","response":`]));
+
+/**
+ * The AdmissionReview response as the text sent on the wire, echoing apiVersion and kind; `patch` only when there are
+ * ops. Built as a string: no intermediate object for JSON.stringify to walk.
+ */
+export function encodeResponse(apiVersion: string, uid: string, a: ReviewAnswer): string {
+  let r = `${REVIEW_PREFIX.get(apiVersion) ?? `{"apiVersion":${JSON.stringify(apiVersion)},"kind":"AdmissionReview","response":`}{"uid":${JSON.stringify(uid)},"allowed":${a.allowed}`;
+  if (a.patch && a.patch.length) r += `,"patchType":"JSONPatch","patch":"${Buffer.from(JSON.stringify(a.patch)).toString('base64')}"`;
+  if (!a.allowed || a.message) r += `,"status":${JSON.stringify({ code: a.code, message: a.message, reason: a.reason || undefined })}`;
+  return `${r}}}`;
 }

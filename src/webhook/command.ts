@@ -102,7 +102,10 @@ const HELP: Array<[string, string]> = [
   ['--cluster-name string', 'EKS cluster name for associations'],
   ['--observe-ack-associations string', 'auto, true or false (default "auto")'],
   ['--config-poll-interval duration', 'poll period for the identities file and TLS files (default 5s)'],
-  ['--max-request-bytes int', 'request body limit (default 7340032)'],
+  ['--max-request-bytes int', 'request body limit: 2 × the API server\'s 3 MiB object limit + 1 MiB (default 7340032)'],
+  ['--max-connections int', 'open HTTPS connections beyond this are closed at once (default 1000)'],
+  ['--read-timeout duration', 'TLS handshake, then each request\'s headers and body, must arrive within this (default 10s)'],
+  ['--idle-timeout duration', 'idle keep-alive connections are closed after this (default 2m0s)'],
   ['--shutdown-delay duration', 'time /readyz fails before the server drains (default 5s)'],
   ['--shutdown-timeout duration', 'longest drain (default 20s)'],
   ['--log-level string', 'error, warn, info, debug or trace (default "info")'],
@@ -162,6 +165,7 @@ export async function runWebhookCommand(argv: string[]): Promise<void> {
   const kube = await createKubeClient({
     kubeconfig: config.kubeconfig || undefined,
     inCluster: !config.kubeconfig,
+    inClusterService: config.inClusterService,
     server: config.kubeApi || undefined,
     userAgent: 'lanyard-webhook',
   });

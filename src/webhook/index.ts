@@ -1,6 +1,6 @@
 // `startWebhook`: the HTTPS admission server (webhook.md §6-§8), the plain-HTTP metrics port (§9-§10), and the caches
 // behind them (§2-§3). Everything it touches is passed in; stop() releases it all.
-import https from 'node:https';
+import type https from 'node:https';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Deps } from '../runtime/deps.ts';
@@ -10,13 +10,13 @@ import type { RoleComposition } from '../identity/annotations.ts';
 import { createWebhookMetrics, type WebhookMetrics } from './metrics.ts';
 import { contentTypeProblem, decodeReview, statusError } from './codec.ts';
 import { admit, timeoutParamMs, type AdmissionContext } from './admission.ts';
+import { createAdmissionServer, readBody, sendJson, sendText } from './server.ts';
 import { ServiceAccountCache } from './service-accounts.ts';
 import { ConfigMapSource, IdentitiesFile } from './config-sources.ts';
 import { TlsFiles } from './tls-files.ts';
-import { startCertificateReconciler, type CertificateReconciler } from './certificates.ts';
+import type { CertificateReconciler } from './certificates.ts';
 import { fetchRoleComposition } from './imds.ts';
 
-export { startCertificateReconciler } from './certificates.ts';
 export type { CertificateReconciler, CertificateReconcilerOptions } from './certificates.ts';
 
 export interface RunningWebhook {
@@ -36,53 +36,6 @@ export type WebhookDeps = Deps & {
   /** `--compose-role-arn` source; defaults to EC2 instance metadata. */
   roleComposition?: () => Promise<RoleComposition>;
 };
-
-const JSON_HEADERS = { 'content-type': 'application/json' };
-
-function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { ...JSON_HEADERS, 'content-length': String(Buffer.byteLength(text)), ...headers });
-  res.end(text);
-}
-
-/** Reads the body up to `limit` bytes: the body, or why there is none (a 413 is already sent when too large). */
-function readBody(req: http.IncomingMessage, res: http.ServerResponse, limit: number): Promise<Buffer | 'too_large' | 'aborted'> {
-  const tooLarge = () => {
-    sendJson(res, 413, statusError(413, 'RequestEntityTooLarge', `request body exceeds the limit of ${limit} bytes (--max-request-bytes)`), {
-      connection: 'close',
-    });
-    res.on('finish', () => req.socket.destroy());
-  };
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) {
-    tooLarge();
-    return Promise.resolve('too_large');
-  }
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    const settle = (v: Buffer | 'too_large' | 'aborted') => {
-      if (settled) return;
-      settled = true;
-      resolve(v);
-    };
-    req.on('data', (c: Buffer) => {
-      if (settled) return;
-      size += c.length;
-      if (size > limit) {
-        tooLarge();
-        settle('too_large');
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => settle(Buffer.concat(chunks)));
-    // A client that goes away mid-body must not leave the handler waiting forever.
-    req.on('error', () => settle('aborted'));
-    req.on('close', () => settle('aborted'));
-  });
-}
 
 export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Promise<RunningWebhook> {
   const log = deps.log;
@@ -141,8 +94,11 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
     ALPNProtocols: ['http/1.1'],
   };
   let caPem: string | undefined;
-  // Keep-alive above the API server's 90 s idle timeout, so we never close a connection it is about to reuse.
-  const server = https.createServer({ ...tlsBase, keepAliveTimeout: 120_000, headersTimeout: 10_000, requestTimeout: 30_000 });
+  const server = createAdmissionServer(
+    tlsBase,
+    { maxConnections: config.maxConnections, readTimeoutMs: config.readTimeoutMs, idleTimeoutMs: config.idleTimeoutMs },
+    () => metrics.connectionsDropped.inc(),
+  );
   const installPair = (p: { certPem: string; keyPem: string; notAfter: Date }) => {
     server.setSecureContext({ ...tlsBase, cert: p.certPem, key: p.keyPem });
     certificateLoaded = true;
@@ -162,7 +118,7 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
     sendJson(res, ok ? 200 : 503, { ready: ok, checks: c });
   };
 
-  const mutate = async (req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<number> => {
+  const mutate = async (req: http.IncomingMessage, res: http.ServerResponse, query: string): Promise<number> => {
     if (req.method !== 'POST') {
       // Drain what the client sent so a keep-alive connection stays usable.
       req.resume();
@@ -184,18 +140,21 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
       sendJson(res, 400, statusError(400, 'BadRequest', decoded.message));
       return 400;
     }
-    const review = await admit(decoded.apiVersion, decoded.request, timeoutParamMs(url.searchParams), ctx);
-    sendJson(res, 200, review, shuttingDown ? { connection: 'close' } : {});
+    const review = await admit(decoded.apiVersion, decoded.request, timeoutParamMs(new URLSearchParams(query)), ctx);
+    sendText(res, 200, review, shuttingDown ? { connection: 'close' } : undefined);
     return 200;
   };
 
   const onHttps = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const started = performance.now();
-    const url = new URL(req.url ?? '/', 'https://webhook');
+    // The path and query split by hand: a full URL parse per admission is measurable at these rates.
+    const target = req.url ?? '/';
+    const q = target.indexOf('?');
+    const pathname = q < 0 ? target : target.slice(0, q);
     try {
-      switch (url.pathname) {
+      switch (pathname) {
         case '/mutate': {
-          const code = await mutate(req, res, url);
+          const code = await mutate(req, res, q < 0 ? '' : target.slice(q + 1));
           observe('/mutate', req.method ?? '', code, started);
           log.debug({ method: req.method, path: '/mutate', status: code, durationMs: performance.now() - started }, 'request');
           return;
@@ -205,16 +164,16 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
         case '/readyz':
           return readiness(res);
       }
-      if (config.enableDebuggingHandlers && url.pathname === '/debug/alpha/deny') {
+      if (config.enableDebuggingHandlers && pathname === '/debug/alpha/deny') {
         // Deliberately invalid: no uid, no TypeMeta (exercises the API server's failure handling).
         sendJson(res, 200, { response: { allowed: false, status: { message: 'debug deny' } } });
-        return observe(url.pathname, req.method ?? '', 200, started);
+        return observe(pathname, req.method ?? '', 200, started);
       }
-      if (config.enableDebuggingHandlers && url.pathname === '/debug/alpha/500') {
+      if (config.enableDebuggingHandlers && pathname === '/debug/alpha/500') {
         sendJson(res, 500, statusError(500, 'InternalError', 'debug: deliberate HTTP 500'));
-        return observe(url.pathname, req.method ?? '', 500, started);
+        return observe(pathname, req.method ?? '', 500, started);
       }
-      sendJson(res, 404, statusError(404, 'NotFound', `no route for ${url.pathname}`));
+      sendJson(res, 404, statusError(404, 'NotFound', `no route for ${pathname}`));
     } catch (e) {
       log.error({ err: e instanceof Error ? e.stack : String(e) }, 'request handling failed');
       if (!res.headersSent) sendJson(res, 500, statusError(500, 'InternalError', 'lanyard: internal error'));
@@ -284,6 +243,8 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
     await tlsFiles.start();
     await tlsFiles.firstPair();
   } else {
+    // Loaded only in this mode: the X.509 library is a sizeable share of memory (docs/adr/0111).
+    const { startCertificateReconciler } = await import('./certificates.ts');
     reconciler = startCertificateReconciler(deps, {
       namespace: config.podNamespace,
       serviceName: config.serviceName,

@@ -20,6 +20,7 @@ export function createWebhookMetrics(r: Registry) {
     configReloads: counter(r, 'lanyard_webhook_config_reloads_total', 'Configuration reloads.', ['source', 'result']),
     certExpiry: gauge(r, 'lanyard_webhook_certificate_expiry_timestamp_seconds', 'Serving certificate notAfter.'),
     ready: gauge(r, 'lanyard_webhook_ready', '1 while /readyz answers 200.'),
+    connectionsDropped: counter(r, 'lanyard_webhook_connections_dropped_total', 'HTTPS connections closed at once because --max-connections were open.'),
   };
 }
 

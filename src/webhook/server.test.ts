@@ -2,6 +2,7 @@
 // routes, the SA miss path, and the fuzz test (≥ 10,000 random and mutated reviews: never a 500, always well-formed).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import https from 'node:https';
+import tls from 'node:tls';
 import { Registry } from 'prom-client';
 import fc from 'fast-check';
 import type { Json } from '../kube/client.ts';
@@ -305,4 +306,150 @@ describe('fuzz (≥ 10,000 random and mutated reviews)', () => {
     const ok = await send({ body: JSON.stringify(review(podOf('uploader'))) });
     expect(ok.json.response.allowed).toBe(true);
   }, 120_000);
+});
+
+describe('connection limits and timeouts (webhook.md, Connections)', () => {
+  const READ_TIMEOUT_MS = 500;
+  // Node checks the deadlines every quarter of the timeout; a cut connection closes within 1.25× it, plus scheduling.
+  const CUT_WITHIN_MS = READ_TIMEOUT_MS * 1.25 + 1000;
+  let small: RunningWebhook;
+  let smallRegistry: Registry;
+
+  beforeAll(async () => {
+    const pair = await tlsFilesFixture();
+    smallRegistry = new Registry();
+    const config = parseWebhookFlags(
+      ['--port=0', '--metrics-port=0', `--tls-cert=${pair.certFile}`, `--tls-key=${pair.keyFile}`, '--max-connections=3', `--read-timeout=${READ_TIMEOUT_MS}ms`, '--shutdown-delay=0s'],
+      { env: {}, readNamespaceFile: () => undefined },
+    );
+    small = await startWebhook(config, { kube: fakeKube([serviceAccount('team-a', 'uploader', { 'eks.amazonaws.com/role-arn': ROLE })]), log: silentLogger(), metrics: smallRegistry, clock: systemClock });
+    smallCa = pair.caPem;
+  });
+  let smallCa: string;
+  afterAll(async () => {
+    await small?.stop();
+  });
+
+  const openOnce = () =>
+    new Promise<tls.TLSSocket>((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port: small.port, ca: smallCa });
+      s.once('secureConnect', () => resolve(s));
+      s.once('error', reject);
+      s.once('close', () => reject(new Error('closed before the handshake completed')));
+    });
+  /** A connection; the server frees a slot only once it sees a close, so retry briefly while the cap is full. */
+  const open = async () => {
+    for (let i = 0; ; i++) {
+      try {
+        return await openOnce();
+      } catch (e) {
+        if (i >= 40) throw e;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  };
+  /** Milliseconds until the server closes the socket (the client never closes it). */
+  const closedAfter = (s: tls.TLSSocket, since: number) =>
+    new Promise<number>((resolve) => {
+      s.on('error', () => undefined);
+      s.once('close', () => resolve(Date.now() - since));
+    });
+  const request = (body: string) =>
+    `POST /mutate HTTP/1.1\r\nHost: webhook\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  const reply = (s: tls.TLSSocket) =>
+    new Promise<string>((resolve) => {
+      let text = '';
+      const onData = (c: Buffer) => {
+        text += c;
+        const head = text.indexOf('\r\n\r\n');
+        const len = Number(/content-length: (\d+)/i.exec(text)?.[1] ?? NaN);
+        if (head >= 0 && text.length - head - 4 >= len) {
+          s.off('data', onData);
+          resolve(text);
+        }
+      };
+      s.on('data', onData);
+    });
+
+  it('cuts off a client that sends its headers byte by byte', async () => {
+    const s = await open();
+    const started = Date.now();
+    const closed = closedAfter(s, started);
+    const text = request(JSON.stringify(review(podOf('uploader'))));
+    let i = 0;
+    const drip = setInterval(() => {
+      if (!s.destroyed && i < text.length) s.write(text[i++]!);
+    }, 20);
+    const ms = await closed;
+    clearInterval(drip);
+    expect(ms).toBeGreaterThanOrEqual(READ_TIMEOUT_MS - 50);
+    expect(ms).toBeLessThan(CUT_WITHIN_MS);
+    // At one byte per 20 ms the request needed far longer than the timeout: it never completed.
+    expect(i).toBeLessThan(text.indexOf('\r\n\r\n'));
+  });
+
+  it('cuts off a client that never finishes its body', async () => {
+    const s = await open();
+    const started = Date.now();
+    const closed = closedAfter(s, started);
+    let received = '';
+    s.on('data', (c: Buffer) => (received += c));
+    s.write('POST /mutate HTTP/1.1\r\nHost: webhook\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"kind":');
+    const ms = await closed;
+    expect(ms).toBeGreaterThanOrEqual(READ_TIMEOUT_MS - 50);
+    expect(ms).toBeLessThan(CUT_WITHIN_MS);
+    // Node may answer 408 Request Timeout as it closes; never an admission answer.
+    expect(received).not.toContain('AdmissionReview');
+  });
+
+  it('cuts off a client that completes the handshake and sends nothing', async () => {
+    const s = await open();
+    const ms = await closedAfter(s, Date.now());
+    expect(ms).toBeGreaterThanOrEqual(READ_TIMEOUT_MS - 50);
+    expect(ms).toBeLessThan(CUT_WITHIN_MS);
+  });
+
+  it('keeps an idle keep-alive connection open past the read timeout, for the API server to reuse', async () => {
+    const s = await open();
+    const body = JSON.stringify(review(podOf('uploader')));
+    s.write(request(body));
+    expect(await reply(s)).toMatch(/^HTTP\/1.1 200 OK/);
+    // Idle for twice the read timeout: only --idle-timeout (2 min) may close it.
+    await new Promise((r) => setTimeout(r, READ_TIMEOUT_MS * 2));
+    expect(s.destroyed).toBe(false);
+    s.write(request(body));
+    const second = await reply(s);
+    expect(second).toMatch(/^HTTP\/1.1 200 OK/);
+    expect(second).toMatch(/"patchType":"JSONPatch"/);
+    s.destroy();
+  });
+
+  it('closes connections beyond --max-connections at once, counts them, and serves again once one closes', async () => {
+    const body = JSON.stringify(review(podOf('uploader')));
+    const held = [await open(), await open(), await open()];
+    for (const s of held) {
+      s.write(request(body));
+      await reply(s);
+    }
+    await expect(openOnce()).rejects.toThrow();
+    const metrics = await (await fetch(`http://127.0.0.1:${small.metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/lanyard_webhook_connections_dropped_total [1-9]/);
+    held[0]!.destroy();
+    const again = await open();
+    again.write(request(body));
+    expect(await reply(again)).toMatch(/^HTTP\/1.1 200 OK/);
+    for (const s of [again, ...held]) s.destroy();
+  });
+
+  it('answers in one write with Content-Length and no chunked encoding', async () => {
+    const s = await open();
+    let writes = 0;
+    s.on('data', () => writes++);
+    s.write(request(JSON.stringify(review(podOf('uploader')))));
+    const text = await reply(s);
+    expect(text).toMatch(/\r\ncontent-length: \d+\r\n/i);
+    expect(text).not.toMatch(/transfer-encoding/i);
+    expect(writes).toBe(1);
+    s.destroy();
+  });
 });

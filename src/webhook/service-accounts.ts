@@ -114,12 +114,8 @@ export class ServiceAccountCache {
       return { found: false, result: this.informer.synced ? 'miss' : 'not_synced', cause: 'not in the ServiceAccount cache' };
     }
     const deadline = this.o.now() + deadlineMs;
-    if (!this.informer.synced) {
-      const ok = await this.informer.waitForSync(deadlineMs);
-      if (!ok) return { found: false, result: 'not_synced', cause: 'ServiceAccount cache not synced yet' };
-      const after = this.peek(key);
-      if (after) return { found: true, settings: after, result: 'hit' };
-    }
+    // Before the first list completes a live GET answers just as correctly, and at once: start-up serves right
+    // answers without waiting for a 50,000-object list (docs/adr/0111-webhook-memory-and-start-up.md).
     let p = this.inflight.get(key);
     if (!p) {
       p = this.fetch(namespace, name, deadline).finally(() => this.inflight.delete(key));

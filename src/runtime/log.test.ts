@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { Writable } from 'node:stream';
+import { CENSOR, createLogger, redactLine } from './log.ts';
+
+function capture() {
+  const lines: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l));
+      cb();
+    },
+  });
+  return { lines, logger: createLogger({ component: 'test', destination: destination as never }) };
+}
+
+describe('log redaction', () => {
+  it('returns a line of plain values as the same object, untouched', () => {
+    const fields = { uid: 'u', namespace: 'ns', roleARN: 'arn:aws:iam::111122223333:role/x', ops: 3, gate: undefined };
+    expect(redactLine(fields)).toBe(fields);
+  });
+
+  it('censors sensitive keys at the top level and at any depth, without changing the caller\'s object', () => {
+    const fields = {
+      token: 'eyJhbGciOi',
+      req: { headers: { authorization: 'Bearer abc', accept: 'json' } },
+      creds: [{ SessionToken: 's', SecretAccessKey: 'k', AccessKeyId: 'AKIA' }],
+      secret: { data: { token: 'x' } },
+    };
+    const out = redactLine(fields) as typeof fields;
+    expect(out).toEqual({
+      token: CENSOR,
+      req: { headers: { authorization: CENSOR, accept: 'json' } },
+      creds: [{ SessionToken: CENSOR, SecretAccessKey: CENSOR, AccessKeyId: 'AKIA' }],
+      secret: { data: CENSOR },
+    });
+    expect(fields.req.headers.authorization).toBe('Bearer abc');
+  });
+
+  it('censors sensitive properties carried by an Error and keeps its message', () => {
+    const err = Object.assign(new Error('request failed'), { credentials: { sessionToken: 't' } });
+    const out = redactLine({ err }) as { err: Record<string, unknown> };
+    expect(out.err).toMatchObject({ type: 'Error', message: 'request failed', credentials: CENSOR });
+  });
+
+  it('writes no secret through a real logger, whatever the line carries', () => {
+    const { lines, logger } = capture();
+    logger.info({ uid: 'u1', ops: 2 }, 'Pod mutated');
+    logger.warn({ response: { Credentials: { SessionToken: 'IQoJb3JpZ2luX2Vj' } } }, 'exchange');
+    logger.flush();
+    expect(lines[0]).toMatchObject({ level: 'info', component: 'test', uid: 'u1', ops: 2, msg: 'Pod mutated' });
+    expect(JSON.stringify(lines)).not.toContain('IQoJb3JpZ2luX2Vj');
+    expect(lines[1]).toMatchObject({ response: { Credentials: CENSOR } });
+  });
+});

@@ -1,0 +1,102 @@
+// The HTTPS listener of /mutate (webhook.md, "Connections"): connection cap, read and idle timeouts, bounded body
+// reading, and answers written as one buffer with Content-Length (no chunked encoding, Nagle off).
+import https from 'node:https';
+import type http from 'node:http';
+import type { Socket } from 'node:net';
+import { statusError } from './codec.ts';
+
+export interface ConnectionLimits {
+  /** Open connections beyond this are closed at once (`--max-connections`). */
+  maxConnections: number;
+  /** TLS handshake, then each request's headers and body, must arrive within this (`--read-timeout`). */
+  readTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this (`--idle-timeout`). */
+  idleTimeoutMs: number;
+}
+
+/**
+ * An HTTPS server with the limits applied. Node checks the header and request deadlines on a timer; it runs every
+ * quarter of the read timeout (at most every second), so a stalled connection is cut within 1.25× the timeout.
+ */
+export function createAdmissionServer(tls: https.ServerOptions, limits: ConnectionLimits, onDrop: () => void): https.Server {
+  const checkEvery = Math.max(50, Math.min(1000, Math.floor(limits.readTimeoutMs / 4)));
+  const server = https.createServer({
+    ...tls,
+    handshakeTimeout: limits.readTimeoutMs,
+    headersTimeout: limits.readTimeoutMs,
+    requestTimeout: limits.readTimeoutMs,
+    connectionsCheckingInterval: checkEvery,
+    keepAliveTimeout: limits.idleTimeoutMs,
+  });
+  server.maxConnections = limits.maxConnections;
+  server.on('drop', onDrop);
+  // A connection that completes the handshake and then sends nothing has no request for the deadlines above to
+  // measure; its socket times out instead, until the first request begins (Node then manages the timeout).
+  // (Nagle is off by default on node:https servers; passing `noDelay` explicitly stops this socket timeout firing.)
+  server.on('secureConnection', (socket: Socket) => {
+    socket.setNoDelay(true);
+    socket.setTimeout(limits.readTimeoutMs, () => socket.destroy());
+  });
+  server.on('request', (req: http.IncomingMessage) => {
+    req.socket.setTimeout(0);
+  });
+  return server;
+}
+
+const JSON_TYPE = 'application/json';
+
+/** Writes a JSON text as one buffer with its length: headers and body leave in a single TLS record write. */
+export function sendText(res: http.ServerResponse, status: number, text: string, headers?: Record<string, string>): void {
+  const h: Record<string, string | number> = { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(text) };
+  if (headers) Object.assign(h, headers);
+  res.writeHead(status, h);
+  res.end(text);
+}
+
+export function sendJson(res: http.ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
+  sendText(res, status, JSON.stringify(body), headers);
+}
+
+export type Body = Buffer | 'too_large' | 'aborted';
+
+/** Reads the body up to `limit` bytes: the body, or why there is none (a 413 is already sent when too large). */
+export function readBody(req: http.IncomingMessage, res: http.ServerResponse, limit: number): Promise<Body> {
+  const tooLarge = () => {
+    sendJson(res, 413, statusError(413, 'RequestEntityTooLarge', `request body exceeds the limit of ${limit} bytes (--max-request-bytes)`), {
+      connection: 'close',
+    });
+    res.on('finish', () => req.socket.destroy());
+  };
+  const declared = Number(req.headers['content-length']);
+  if (declared > limit) {
+    tooLarge();
+    return Promise.resolve('too_large');
+  }
+  return new Promise((resolve) => {
+    let first: Buffer | undefined;
+    let chunks: Buffer[] | undefined;
+    let size = 0;
+    let settled = false;
+    const settle = (v: Body) => {
+      if (settled) return;
+      settled = true;
+      resolve(v);
+    };
+    req.on('data', (c: Buffer) => {
+      if (settled) return;
+      size += c.length;
+      if (size > limit) {
+        tooLarge();
+        settle('too_large');
+        return;
+      }
+      // The common review arrives in one chunk: no copy then.
+      if (!first) first = c;
+      else (chunks ??= [first]).push(c);
+    });
+    req.on('end', () => settle(chunks ? Buffer.concat(chunks, size) : (first ?? Buffer.alloc(0))));
+    // A client that goes away mid-body must not leave the handler waiting forever.
+    req.on('error', () => settle('aborted'));
+    req.on('close', () => settle('aborted'));
+  });
+}
