@@ -109,9 +109,7 @@ function reviewBody(namespace: string, serviceAccount: string): string {
   const container = (name: string) => ({
     name,
     image: `registry.example.com/shop/${name}:1.4.2`,
-    ports: [{ containerPort: 8080, protocol: 'TCP' }],
     env: [{ name: 'LOG_LEVEL', value: 'info' }],
-    resources: { requests: { cpu: '100m', memory: '128Mi' } },
     volumeMounts: [{ name: 'kube-api-access', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true }],
   });
   return JSON.stringify({
@@ -123,11 +121,11 @@ function reviewBody(namespace: string, serviceAccount: string): string {
       resource: { group: '', version: 'v1', resource: 'pods' },
       operation: 'CREATE',
       namespace,
-      userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller', groups: ['system:serviceaccounts'] },
+      userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller' },
       object: {
         apiVersion: 'v1',
         kind: 'Pod',
-        metadata: { generateName: 'shop-7d9f-', namespace, labels: { app: 'shop', 'pod-template-hash': '7d9f' } },
+        metadata: { generateName: 'shop-7d9f-', namespace, labels: { app: 'shop' } },
         spec: {
           serviceAccountName: serviceAccount,
           initContainers: [container('migrate')],

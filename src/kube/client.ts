@@ -108,13 +108,13 @@ export interface KubeClientOptions {
 
 /** Loads a kubeconfig (or in-cluster config) and returns a raw JSON client. */
 export async function createKubeClient(opts: KubeClientOptions = {}): Promise<KubeClient> {
-  const loaded = staticConfig(opts) ?? (await clientNodeConfig(opts));
+  const loaded = (await staticConfig(opts)) ?? (await clientNodeConfig(opts));
   const server = (opts.server ?? loaded.server).replace(/\/$/, '');
   return new RawKubeClient(loaded.auth, server, opts);
 }
 
 /** Static credentials, read without client-node (docs/adr/0111-webhook-memory-and-start-up.md). */
-function staticConfig(opts: KubeClientOptions): StaticConfig | undefined {
+async function staticConfig(opts: KubeClientOptions): Promise<StaticConfig | undefined> {
   if (opts.token && opts.server) return tokenConfig(opts.server, opts.token, opts.caData, opts.insecureSkipTlsVerify);
   if (opts.kubeconfig) return opts.context === undefined ? staticKubeconfig(opts.kubeconfig) : staticKubeconfig(opts.kubeconfig, opts.context);
   if (opts.inCluster && opts.inClusterService) return inClusterConfig(opts.inClusterService.host, opts.inClusterService.port);

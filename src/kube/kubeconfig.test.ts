@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type https from 'node:https';
-import { inClusterConfig, staticKubeconfig } from './kubeconfig.ts';
+import { inClusterConfig, staticKubeconfig, type StaticConfig } from './kubeconfig.ts';
 
 function dir(files: Record<string, string>): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'lanyard-kubeconfig-'));
@@ -30,16 +30,16 @@ contexts:
 current-context: ctx
 `;
 
-async function options(cfg: ReturnType<typeof staticKubeconfig>): Promise<https.RequestOptions> {
+async function options(cfg: StaticConfig | undefined | Promise<StaticConfig | undefined>): Promise<https.RequestOptions> {
   const o: https.RequestOptions = {};
-  await cfg!.auth.applyToHTTPSOptions(o);
+  await (await cfg)!.auth.applyToHTTPSOptions(o);
   return o;
 }
 
 describe('kubeconfig loading without client-node', () => {
   it('reads a token user and resolves the CA file beside the kubeconfig', async () => {
     const d = dir({ config: kubeconfig('token: abc'), 'ca.crt': 'CA PEM' });
-    const cfg = staticKubeconfig(path.join(d, 'config'));
+    const cfg = await staticKubeconfig(path.join(d, 'config'));
     expect(cfg!.server).toBe('https://127.0.0.1:6443');
     const o = await options(cfg);
     expect(String(o.ca)).toBe('CA PEM');
@@ -58,21 +58,21 @@ describe('kubeconfig loading without client-node', () => {
 
   it('re-reads a token file at every call, so a rotated token is used', async () => {
     const d = dir({ config: kubeconfig('tokenFile: tok'), 'ca.crt': 'x', tok: 'one\n' });
-    const cfg = staticKubeconfig(path.join(d, 'config'));
+    const cfg = await staticKubeconfig(path.join(d, 'config'));
     expect((await options(cfg)).headers).toEqual({ authorization: 'Bearer one' });
     fs.writeFileSync(path.join(d, 'tok'), 'two');
     expect((await options(cfg)).headers).toEqual({ authorization: 'Bearer two' });
   });
 
-  it('leaves exec plugins, auth providers, proxies and unknown contexts to client-node', () => {
+  it('leaves exec plugins, auth providers, proxies and unknown contexts to client-node', async () => {
     const exec = dir({ config: kubeconfig('exec: {command: aws, apiVersion: client.authentication.k8s.io/v1}'), 'ca.crt': 'x' });
-    expect(staticKubeconfig(path.join(exec, 'config'))).toBeUndefined();
+    expect(await staticKubeconfig(path.join(exec, 'config'))).toBeUndefined();
     const provider = dir({ config: kubeconfig('auth-provider: {name: oidc}'), 'ca.crt': 'x' });
-    expect(staticKubeconfig(path.join(provider, 'config'))).toBeUndefined();
+    expect(await staticKubeconfig(path.join(provider, 'config'))).toBeUndefined();
     const proxy = dir({ config: kubeconfig('token: a', 'proxy-url: http://proxy:3128'), 'ca.crt': 'x' });
-    expect(staticKubeconfig(path.join(proxy, 'config'))).toBeUndefined();
+    expect(await staticKubeconfig(path.join(proxy, 'config'))).toBeUndefined();
     const plain = dir({ config: kubeconfig('token: a'), 'ca.crt': 'x' });
-    expect(staticKubeconfig(path.join(plain, 'config'), 'missing')).toBeUndefined();
+    expect(await staticKubeconfig(path.join(plain, 'config'), 'missing')).toBeUndefined();
   });
 
   it('builds the in-cluster server URL (IPv6 in brackets) and reads the mounted token', async () => {

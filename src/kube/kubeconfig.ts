@@ -5,7 +5,6 @@
 import fs from 'node:fs';
 import type https from 'node:https';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 
 /** What the raw client needs from a loaded configuration; client-node's KubeConfig has the same method. */
 export interface HttpsAuth {
@@ -62,8 +61,10 @@ type Named<T> = Array<{ name?: string } & T> | undefined;
  * Loads one kubeconfig file, or returns undefined when its current user needs more than static credentials.
  * Relative file paths are resolved against the kubeconfig's directory, as kubectl does.
  */
-export function staticKubeconfig(file: string, context?: string): StaticConfig | undefined {
-  const doc = parseYaml(fs.readFileSync(file, 'utf8')) as {
+export async function staticKubeconfig(file: string, context?: string): Promise<StaticConfig | undefined> {
+  // The YAML parser is loaded only here: in a Pod (in-cluster credentials) it is never needed.
+  const { parse } = await import('yaml');
+  const doc = parse(fs.readFileSync(file, 'utf8')) as {
     'current-context'?: string;
     contexts?: Named<{ context?: { cluster?: string; user?: string } }>;
     clusters?: Named<{ cluster?: Record<string, unknown> }>;
