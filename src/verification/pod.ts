@@ -19,6 +19,8 @@ export interface GatedPod {
   namespace: string;
   name: string;
   uid: string;
+  /** The release patch is pinned to it: the Pod released is the Pod judged. */
+  resourceVersion: string;
   serviceAccount: string;
   creationMs: number;
   deleting: boolean;
@@ -90,6 +92,7 @@ export function toGatedPod(pod: Json): GatedPod {
     namespace: m.namespace,
     name: m.name,
     uid: m.uid,
+    resourceVersion: m.resourceVersion ?? '',
     serviceAccount: pod?.spec?.serviceAccountName || pod?.spec?.serviceAccount || 'default',
     creationMs: Date.parse(m.creationTimestamp ?? '') || 0,
     deleting: !!m.deletionTimestamp,

@@ -22,7 +22,7 @@ import type { AssociationIdentity, FingerprintInput, IdentityMode } from '../ide
 import { parseServiceAccount, type SaSettings } from '../identity/annotations.ts';
 import { EMPTY_TABLE, parseConfigMapDocument, type ConfigMapTable } from '../identity/configmap.ts';
 import { resolveIdentity, type InjectionFlags } from '../identity/resolve.ts';
-import { PolicyCompiler, acceptedCondition, decidePolicy, type PolicySet } from './policy.ts';
+import { PolicyCompiler, acceptedCondition, decidePolicy, type PolicyDecision, type PolicySet } from './policy.ts';
 import { TokenBucket } from './rate.ts';
 import { annotationOp, releasePatch, toGatedPod, verifyBackoffMs, type GatedPod } from './pod.ts';
 import {
@@ -128,8 +128,12 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     if (!st) state.set(k, (st = { failures: 0, notified: new Map() }));
     return st;
   };
-  /** Identities this process proved, for Pods that declare several (released once all are proven). */
-  const proven = new Map<string, number>();
+  /**
+   * Identities this process proved, for Pods that declare several (released once all are proven). An identity whose
+   * role only the exchange names keeps that role, so the release can check it against the policies again.
+   */
+  const proven = new Map<string, { at: number; learntRole?: string }>();
+  const freshlyProven = (k: string, now: number) => (proven.get(k)?.at ?? -Infinity) > now - cfg.verifiedTtlMs;
   const compiler = new PolicyCompiler();
   let policySet: PolicySet | undefined;
   let configMap: ConfigMapTable = EMPTY_TABLE;
@@ -305,6 +309,30 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     return { key, namespace: g.namespace, association, fingerprint: same ? fingerprintOf(id.fingerprint as FingerprintInput) : undefined };
   }
 
+  /**
+   * The policy decision for a group on the verifier's one view (its IdentityPolicy and Namespace informers). Both the
+   * attempt and the release ask here, so they can never judge against different policies. `learntRole` is the role an
+   * exchange named for an identity that declares none (identities file).
+   */
+  function groupPolicy(g: ReturnType<typeof parseGroupKey>, cur: CurrentIdentity, learntRole?: string): PolicyDecision {
+    return decidePolicy(currentPolicies(), { namespace: g.namespace, namespaceLabels: namespaces.store.get(g.namespace)?.labels,
+      serviceAccount: g.serviceAccount, roleARN: cur.key.roleARN || learntRole, targetRoleARN: cur.key.targetRoleARN });
+  }
+
+  /**
+   * The identities that keep a Pod gated now: each one it declares must be proven and allowed by the policies in force
+   * (see docs/verified-start.md, "Release"). Judged on the given view of the Pod, right before its patch.
+   */
+  function releaseBlockers(p: GatedPod): string[] {
+    if (p.declared.length === 0) return p.problem ? [PER_POD + podKey(p)] : [];
+    const now = clock.now();
+    return keysOf(p).filter((k) => {
+      if (!freshlyProven(k, now)) return true;
+      const g = parseGroupKey(k);
+      return !groupPolicy(g, currentIdentity(g), proven.get(k)?.learntRole).allowed;
+    });
+  }
+
   // ---- Verified set upkeep: expired entries, and entries whose sources changed (§8) ----
   async function deleteVi(vi: Json, why: string) {
     try {
@@ -339,14 +367,24 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
   const podRef = (p: GatedPod) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { namespace: p.namespace, name: p.name, uid: p.uid } });
   const podPath = (p: { namespace: string; name: string }) => `/api/v1/namespaces/${p.namespace}/pods/${p.name}`;
 
-  /** Removes the gate from one Pod; a failed `test` re-reads the Pod, so only our gate is ever removed. */
+  /**
+   * Removes the gate from one Pod. The policies are checked on the same view of the Pod the patch is pinned to (its
+   * resourceVersion), with no await in between, so a policy that arrived during the exchange keeps the Pod gated and
+   * a Pod that changed since it was judged is re-read and judged again (docs/adr/0304-atomic-gate-release.md).
+   */
   async function release(p: GatedPod, annotate: boolean): Promise<boolean> {
     let view = p;
     for (let attempt = 0; attempt < 5; attempt++) {
       if (view.gateIndex < 0) return false;
-      const ops = releasePatch(view, view.hasAnnotations);
+      const blockers = releaseBlockers(view);
+      if (blockers.length > 0) {
+        // Their own attempts say why (PolicyDenied, or the exchange still to run).
+        for (const k of blockers) queue.add(k);
+        return false;
+      }
+      const ops = [{ op: 'test', path: '/metadata/resourceVersion', value: view.resourceVersion }, ...releasePatch(view, view.hasAnnotations)];
       try {
-        await kube.patch(podPath(p), annotate ? ops : ops.slice(0, 2));
+        await kube.patch(podPath(p), annotate ? ops : ops.slice(0, 3));
         return true;
       } catch (e) {
         if (isNotFound(e)) return false;
@@ -381,13 +419,13 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     [...(groups.get(k) ?? [])].map((pk) => pods.store.get(pk)).filter((p): p is GatedPod =>
       !!p && p.gateIndex >= 0 && !p.deleting);
 
-  async function releaseAll(k: string, list: GatedPod[], note: string) {
+  async function releaseAll(k: string, list: GatedPod[], note: string, learntRole?: string) {
     const now = clock.now();
-    proven.set(k, now);
+    proven.set(k, { at: now, learntRole });
     const ready: GatedPod[] = [];
     for (const p of list) {
       // A Pod declaring several identities waits until each of them is proven.
-      const pending = keysOf(p).filter((o) => o !== k && !((proven.get(o) ?? -Infinity) > now - cfg.verifiedTtlMs));
+      const pending = keysOf(p).filter((o) => o !== k && !freshlyProven(o, now));
       if (pending.length > 0) for (const o of pending) queue.add(o);
       else ready.push(p);
     }
@@ -492,20 +530,23 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     const cur = currentIdentity(g);
     const mode = MODE_LABEL[g.mode];
     const expected = cur.key.targetRoleARN || cur.key.roleARN;
-    const ns = namespaces.store.get(g.namespace)?.labels;
+    const denied = (d: PolicyDecision) => d.allowed ? undefined : fail(k, g, cur, list, 'policy_denied', `PolicyDenied: ${d.message}`);
 
     // 1. Policy on the declared roles.
-    const pol = decidePolicy(currentPolicies(), { namespace: g.namespace, namespaceLabels: ns, serviceAccount: g.serviceAccount,
-      roleARN: cur.key.roleARN, targetRoleARN: cur.key.targetRoleARN });
-    if (!pol.allowed) return fail(k, g, cur, list, 'policy_denied', `PolicyDenied: ${pol.message}`);
+    const before = denied(groupPolicy(g, cur));
+    if (before) return before;
 
-    // 2. Verified set: a fresh entry with the current fingerprint releases without an exchange.
+    // 2. Verified set: a fresh entry with the current fingerprint releases without an exchange. An identity that
+    // declares no role is judged on the role the entry's exchange named, as a fresh exchange would be.
     const viName = verifiedIdentityName(cur.key);
     const vi = verified.store.get(`${g.namespace}/${viName}`);
     if (cur.fingerprint && verifiedEntryTrusted(vi, cur.key, cur.fingerprint, clock.now())) {
+      const learnt = expected ? undefined : roleArnFromAssumed(String(vi.spec.assumedRoleARN));
+      const cachedDenied = learnt ? denied(groupPolicy(g, cur, learnt)) : undefined;
+      if (cachedDenied) return cachedDenied;
       m.outcomes.inc({ mode, result: 'cached' });
       state.delete(k);
-      await releaseAll(k, list, `${g.mode} identity verified earlier (VerifiedIdentity ${viName}, ${vi.spec.assumedRoleARN})`);
+      await releaseAll(k, list, `${g.mode} identity verified earlier (VerifiedIdentity ${viName}, ${vi.spec.assumedRoleARN})`, learnt);
       return;
     }
 
@@ -569,19 +610,19 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     }
     m.exchangeSeconds.observe({ mode }, (performance.now() - started) / 1000);
 
-    // 6. Compare with the effective role; exchange-only identities get the policy check on the learnt role.
+    // 6. Compare with the effective role; exchange-only identities are judged on the learnt role.
+    let learnt: string | undefined;
     if (expected) {
       if (!roleArnMatches(expected, actual)) {
         return fail(k, g, cur, list, 'mismatch', `${g.mode} exchange returned another role: expected ${expected}, actual ${actual}`);
       }
     } else {
-      const learnt = roleArnFromAssumed(actual);
-      const d = learnt && decidePolicy(currentPolicies(), { namespace: g.namespace, namespaceLabels: ns, serviceAccount: g.serviceAccount, roleARN: learnt });
+      learnt = roleArnFromAssumed(actual);
       if (!learnt) return fail(k, g, cur, list, 'mismatch', `${g.mode} exchange returned ${actual}, which is not an assumed-role ARN`);
-      if (d && !d.allowed) return fail(k, g, cur, list, 'policy_denied', `PolicyDenied: ${d.message}`);
     }
 
-    // 7. Record, re-check the sources, release.
+    // 7. Record, re-check the sources and the policies (a policy may have landed while the exchange was in flight:
+    // step 1 judged an older view), release; release() checks once more per Pod right before its patch.
     if (cur.fingerprint) {
       const obj = buildVerifiedIdentity({ namespace: g.namespace, id: cur.key, fingerprint: cur.fingerprint, assumedRoleARN: actual,
         verifiedAtMs: clock.now(), ttlMs: cfg.verifiedTtlMs, podName: pod.name });
@@ -592,9 +633,11 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
         return { requeueAfterMs: 0 };
       }
     }
+    const after = denied(groupPolicy(g, cur, learnt));
+    if (after) return after;
     m.outcomes.inc({ mode, result: 'verified' });
     state.delete(k);
-    await releaseAll(k, list, `${g.mode} exchange for role ${expected ?? '(from the answer)'} returned ${actual}`);
+    await releaseAll(k, list, `${g.mode} exchange for role ${expected ?? '(from the answer)'} returned ${actual}`, learnt);
     // Reported after the release: the association controller deletes a probe Pod on success.
     if (cur.association) report(cur.association, 'CredentialsMatch', `exchange returned ${actual}`, pod, actual);
   }
@@ -663,7 +706,7 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
   for (const o of policies.store.values()) policyStatusQueue.add(o.metadata.name);
   const sweep = setInterval(() => {
     void collectStale();
-    for (const [k, at] of proven) if (at <= clock.now() - cfg.verifiedTtlMs) proven.delete(k);
+    for (const k of [...proven.keys()]) if (!freshlyProven(k, clock.now())) proven.delete(k);
     // Retries after the deadline continue even if a requeue was lost (a defensive floor, §9.3).
     for (const k of groups.keys()) queue.addAfter(k, 0);
   }, SWEEP_MS);

@@ -6,8 +6,11 @@ import { controlPlane, eventually } from '../../harness/context.ts';
 import { KubeApiError } from '../../../src/kube/client.ts';
 import { runCli } from '../../../src/cli/run.ts';
 import { GATE, association, ccTrust, createPod, gates, getPod, podBody, podEvents, serviceAccount, startVerificationEnv, wiTrust, type VerificationEnv } from './env.ts';
+import { startHoldingProxy, type HoldingProxy } from './holding-proxy.ts';
 
 let env: VerificationEnv;
+/** Between the controller and the simulator, so a test can hold an exchange in flight. */
+let proxy: HoldingProxy;
 const created: string[] = [];
 const suffix = randomBytes(3).toString('hex');
 const POLICIES = '/apis/lanyard.dev/v1alpha1/identitypolicies';
@@ -31,12 +34,15 @@ const refusal = async (p: Promise<unknown>) => {
 };
 
 beforeAll(async () => {
-  env = await startVerificationEnv({ seed: 5 });
+  env = await startVerificationEnv({ seed: 5, controller: false });
   env.sim.control.configure({ visibility: {} });
+  proxy = await startHoldingProxy(env.sim.url);
+  await env.startController([`--aws-endpoint-url=${proxy.url}`]);
 });
 afterAll(async () => {
   await dropPolicies();
   await env?.stop();
+  await proxy?.close();
 });
 
 describe('A5: association, gate, then a forbidding policy', () => {
@@ -127,6 +133,39 @@ describe('verifier: a policy that lands after admission', () => {
       expect(ev.some((e) => e.reason === 'IdentityNotVerified' && e.note.includes('PolicyDenied'))).toBe(true);
     }, 15_000);
     expect(gates(await getPod(env.admin, ns, 'app'))).toContain(GATE);
+    await dropPolicies();
+    await eventually(async () => expect(gates(await getPod(env.admin, ns, 'app'))).not.toContain(GATE), 10_000);
+  });
+});
+
+describe('verifier: a policy that lands while an exchange is in flight', () => {
+  it('keeps the Pod gated although the exchange it judged before the policy succeeds', async () => {
+    env.sim.control.configure({ visibility: {} });
+    const ns = await env.namespace('vrace', { team: 'c' });
+    const role = await env.aws.iam.createRole({ roleName: 'vrace', assumeRolePolicyDocument: wiTrust(env) });
+    await serviceAccount(env.admin, ns, 'sa', { 'eks.amazonaws.com/role-arn': role.arn });
+    const exchange = proxy.hold((form) => form.get('Action') === 'AssumeRoleWithWebIdentity' && form.get('RoleArn') === role.arn);
+    try {
+      const pod = await createPod(env.admin, ns, podBody('app', 'sa'));
+      expect(gates(pod)).toContain(GATE);
+      // No policy exists yet: the verifier's attempt passed its policy check and its exchange is now held.
+      await exchange.arrived;
+      const name = await policy('vrace', [{ namespaceSelector: { matchLabels: { team: 'other' } }, serviceAccounts: ['*'], roles: ['arn:aws:iam::*:role/*'] }]);
+      // Accepted is written from the controller's policy cache: the verifier now sees the denying policy.
+      await eventually(async () => expect((await env.admin.get(`${POLICIES}/${name}`)).status?.conditions?.[0]?.status).toBe('True'));
+    } finally {
+      exchange.release();
+    }
+    // The held exchange itself succeeds: only the policy can stop the release.
+    await eventually(async () => expect(env.sim.control.log({ operation: 'AssumeRoleWithWebIdentity' })
+      .some((e) => e.input.roleArn === role.arn && e.status === 200)).toBe(true));
+    // That attempt ends in PolicyDenied; a release would have come first (the attempt's own, or a later one's).
+    await eventually(async () => {
+      const ev = await podEvents(env.admin, ns, 'app');
+      expect(ev.some((e) => e.reason === 'IdentityNotVerified' && e.note.includes('PolicyDenied'))).toBe(true);
+    }, 15_000);
+    expect(gates(await getPod(env.admin, ns, 'app'))).toContain(GATE);
+    expect((await podEvents(env.admin, ns, 'app')).map((e) => e.reason)).not.toContain('IdentityVerified');
     await dropPolicies();
     await eventually(async () => expect(gates(await getPod(env.admin, ns, 'app'))).not.toContain(GATE), 10_000);
   });
