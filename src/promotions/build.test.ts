@@ -186,9 +186,9 @@ describe('per-step roles and capabilities (§6.2, §6.3)', () => {
     });
   });
 
-  it('mounts Kubernetes credentials only into kubernetes-api and mint-tokens steps', () => {
+  it('mounts Kubernetes credentials for a shared kubernetes-api or mint-tokens step into that container only', () => {
     const r = ok(buildPromotionPod(input({ steps: {
-      'shop/aws-s3-ls': step('aws-s3-ls', 'shop', { ...S3_LS, capabilities: ['mint-tokens'] }),
+      'lanyard-promotions/aws-s3-ls': step('aws-s3-ls', 'lanyard-promotions', { ...S3_LS, capabilities: ['mint-tokens'] }),
       'shop/publish': step('publish', 'shop', PUBLISH),
     } })));
     const [s1, s2] = r.pod.spec.initContainers;
@@ -199,6 +199,63 @@ describe('per-step roles and capabilities (§6.2, §6.3)', () => {
       { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
       { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
     ]);
+  });
+});
+
+describe('which container holds which token', () => {
+  const ROLE = 'arn:aws:iam::111122223333:role/shop-s3-read';
+  const AGENT = 'lanyard-promotions';
+  // One step under test (step-1) next to a plain shared step (step-2); the mounts each container ends up with.
+  it.each([
+    ["a project's step", 'shop', PUBLISH, ['workspace', 'home']],
+    ["a project's step with a role", 'shop', { ...PUBLISH, identity: { roleARN: ROLE } }, ['workspace', 'home', 'lanyard-aws-step-1']],
+    ['a shared step', AGENT, PUBLISH, ['workspace', 'home']],
+    ['a shared step with a role', AGENT, { ...PUBLISH, identity: { roleARN: ROLE } }, ['workspace', 'home', 'lanyard-aws-step-1']],
+    ['a shared kubernetes-api step', AGENT, { ...PUBLISH, capabilities: ['kubernetes-api'] }, ['workspace', 'home', 'lanyard-kube-step-1']],
+    ['a shared mint-tokens step with a role', AGENT, { ...PUBLISH, capabilities: ['mint-tokens'], identity: { roleARN: ROLE } },
+      ['workspace', 'home', 'lanyard-aws-step-1', 'lanyard-kube-step-1']],
+  ])('%s', (_name, ns, spec, mounts) => {
+    const r = ok(buildPromotionPod(input({
+      stage: stage({ spec: { promotionTemplate: { spec: { steps: [{ uses: 'under-test' }, { uses: 'plain' }] } } } }),
+      promotion: promotion({ vars: [] }),
+      steps: { [`${ns}/under-test`]: step('under-test', ns, spec), [`${AGENT}/plain`]: step('plain', AGENT, PUBLISH) },
+    })));
+    const pod = r.pod.spec;
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(pod.initContainers.map((c: { volumeMounts: Array<{ name: string }> }) => c.volumeMounts.map((m) => m.name)))
+      .toEqual([mounts, ['workspace', 'home']]);
+    expect(pod.containers[0].volumeMounts).toBeUndefined();
+    // Every token volume belongs to exactly one container, the one it is named after.
+    const tokenVolumes = pod.volumes.filter((v: { projected?: unknown }) => v.projected).map((v: { name: string }) => v.name);
+    expect(tokenVolumes.sort()).toEqual(mounts.filter((m) => m.startsWith('lanyard-')).sort());
+  });
+
+  it.each([
+    ['kubernetes-api', ['kubernetes-api']],
+    ['mint-tokens', ['mint-tokens']],
+    ['both', ['kubernetes-api', 'mint-tokens']],
+  ])("refuses a project's own step asking for %s, even when it shadows a shared step that may", (_name, capabilities) => {
+    const r = buildPromotionPod(input({ steps: {
+      'shop/aws-s3-ls': step('aws-s3-ls', 'shop', S3_LS),
+      'shop/publish': step('publish', 'shop', { ...PUBLISH, capabilities }),
+      'lanyard-promotions/publish': step('publish', 'lanyard-promotions', { ...PUBLISH, capabilities }),
+    } }));
+    expect(r).toEqual({
+      ok: false,
+      reason: 'StepCapabilityDenied',
+      message: `step "step-2" (uses "publish"): spec.capabilities [${capabilities.join(', ')}]: only PromotionSteps in namespace ` +
+        '"lanyard-promotions" may hold Kubernetes credentials; steps of project "shop" run without them',
+    });
+  });
+
+  it("gives a project's step that shadows a shared kubernetes-api step no token", () => {
+    const r = ok(buildPromotionPod(input({ steps: {
+      'shop/aws-s3-ls': step('aws-s3-ls', 'shop', S3_LS),
+      'shop/publish': step('publish', 'shop', { ...PUBLISH, image: 'project/publish' }),
+      'lanyard-promotions/publish': step('publish', 'lanyard-promotions', { ...PUBLISH, capabilities: ['kubernetes-api'] }),
+    } })));
+    expect(r.pod.spec.initContainers[1]).toMatchObject({ image: 'project/publish', volumeMounts: [{ name: 'workspace' }, { name: 'home' }] });
+    expect(r.steps[1]).toMatchObject({ from: 'shop', capabilities: [] });
   });
 });
 

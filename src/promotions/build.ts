@@ -63,7 +63,8 @@ export type BuildReason =
   | 'InvalidStep'
   | 'InvalidVars'
   | 'TemplateError'
-  | 'StepRoleDenied';
+  | 'StepRoleDenied'
+  | 'StepCapabilityDenied';
 
 export interface BuiltStep {
   /** The alias (`as`, default `step-<n>`). */
@@ -281,6 +282,7 @@ function build(input: BuildInput): BuildResult {
     agentNamespace: s.agentNamespace,
     defaultServiceAccount: s.defaultServiceAccount,
     serviceAccount: input.serviceAccount,
+    annotationPrefix: s.annotationPrefix,
   });
   if (!deco.ok) throw new Invalid(deco.reason, deco.message);
   const { serviceAccount, labels: extraLabels, annotations: extraAnnotations } = deco.value;
@@ -299,6 +301,16 @@ function build(input: BuildInput): BuildResult {
       );
     }
     checkStepSpec(label, found.spec);
+    // Kubernetes credentials go only to the agent namespace's shared steps, which operators write: a project's own
+    // step would otherwise run any image with the promotion account's token (docs/promotions.md).
+    const capabilities: string[] = found.spec.capabilities ?? [];
+    if (local && capabilities.length > 0) {
+      throw new Invalid(
+        'StepCapabilityDenied',
+        `${label}: spec.capabilities [${capabilities.join(', ')}]: only PromotionSteps in namespace "${s.agentNamespace}" ` +
+          `may hold Kubernetes credentials; steps of project "${project}" run without them`,
+      );
+    }
     return { st, index: i + 1, label, spec: found.spec as Json, from: local ? project : s.agentNamespace };
   });
 

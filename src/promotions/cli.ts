@@ -273,7 +273,9 @@ async function doctorFindings(ctx: DoctorContext): Promise<DoctorFinding[]> {
       const sa = (stage.metadata.annotations?.[ANN_SA] ?? '').trim() || agent.serviceAccount;
       for (const [i, st] of (stage.spec?.promotionTemplate?.spec?.steps ?? []).entries()) {
         const step = find(st.uses);
-        if (!step?.spec?.capabilities?.includes('mint-tokens') || hasTokenManagerBinding(bindings, agent.namespace, sa)) continue;
+        // A project's own step never gets a token (the Stage's Valid condition reports it): only shared steps need the binding.
+        const shared = step !== undefined && agentSteps.includes(step);
+        if (!shared || !step.spec?.capabilities?.includes('mint-tokens') || hasTokenManagerBinding(bindings, agent.namespace, sa)) continue;
         findings.push({
           level: 'error',
           object,

@@ -7,11 +7,11 @@ const L = 'lanyard.dev/promotion-labels';
 const A = 'lanyard.dev/promotion-annotations';
 const sas = new Map(
   [serviceAccount('s3-access'), serviceAccount('payments-only', { 'lanyard.dev/allowed-projects': 'payments, billing' }),
-   serviceAccount('open', { 'lanyard.dev/allowed-projects': '*' }), serviceAccount('listed', { 'lanyard.dev/allowed-projects': 'x,shop' })]
+   serviceAccount('open', { 'lanyard.dev/allowed-projects': '*' }), serviceAccount('closed', { 'lanyard.dev/allowed-projects': '' }), serviceAccount('listed', { 'lanyard.dev/allowed-projects': 'x,shop' })]
     .map((s) => [s.metadata.name, s]),
 );
 const check = (annotations: Record<string, string>) =>
-  checkDecorators({ stage: stage({ annotations }), project: 'shop', agentNamespace: SETTINGS.agentNamespace, defaultServiceAccount: 'lanyard-promotion-orchestrator', serviceAccount: (n) => sas.get(n) });
+  checkDecorators({ stage: stage({ annotations }), project: 'shop', agentNamespace: SETTINGS.agentNamespace, defaultServiceAccount: 'lanyard-promotion-orchestrator', serviceAccount: (n) => sas.get(n), annotationPrefix: SETTINGS.annotationPrefix });
 
 describe('checkDecorators', () => {
   it.each([
@@ -32,6 +32,7 @@ describe('checkDecorators', () => {
     ['S1', { [SA]: 'S3_access' }, 'InvalidPromotionServiceAccount', `${p(SA)}"S3_access" is not a valid service account name`],
     ['S2', { [SA]: 'missing' }, 'PromotionServiceAccountNotFound', `${p(SA)}serviceaccount "missing" does not exist in namespace "lanyard-promotions"`],
     ['S3', { [SA]: 'payments-only' }, 'PromotionServiceAccountNotAllowed', `${p(SA)}serviceaccount "payments-only" in namespace "lanyard-promotions" is not open to project "shop" (allowed: payments, billing)`],
+    ['S3 closed to every project', { [SA]: 'closed' }, 'PromotionServiceAccountNotAllowed', `${p(SA)}serviceaccount "closed" in namespace "lanyard-promotions" is not open to project "shop" (allowed: none)`],
     ['J1 labels', { [L]: '{team: 1}' }, 'InvalidPromotionLabels', `${p(L)}not valid JSON: ${jsonError('{team: 1}')}`],
     ['J2 labels', { [L]: '["a"]' }, 'InvalidPromotionLabels', `${p(L)}must be a JSON object, got array`],
     ['J2 null', { [A]: 'null' }, 'InvalidPromotionAnnotations', `${p(A)}must be a JSON object, got null`],
@@ -65,6 +66,56 @@ describe('checkDecorators', () => {
   });
   it('does not treat labels values rules as annotation rules', () => {
     expect(check({ [A]: '{"team":"pay ments"}' })).toMatchObject({ ok: true });
+  });
+});
+
+describe('reserved keys', () => {
+  const p = (a: string) => `annotation ${a} on stage "prod": `;
+  const WEBHOOK = 'keys under eks.amazonaws.com belong to the identity webhook';
+  const ONLY_SKIP = '; of these a Stage may set only eks.amazonaws.com/skip-containers';
+  const K8S = (d: string) => `keys under ${d} belong to Kubernetes components (app.kubernetes.io is allowed)`;
+  it.each([
+    [L, 'lanyard.dev/promotion-uid', 'keys under lanyard.dev belong to Lanyard'],
+    [L, 'verify.lanyard.dev/anything', 'keys under lanyard.dev belong to Lanyard'],
+    [A, 'lanyard.dev/identity', 'keys under lanyard.dev belong to Lanyard'],
+    [L, 'eks.amazonaws.com/skip-pod-identity-webhook', WEBHOOK],
+    [L, 'eks.amazonaws.com/anything', WEBHOOK],
+    [A, 'eks.amazonaws.com/token-expiration', WEBHOOK + ONLY_SKIP],
+    [A, 'eks.amazonaws.com/role-arn', WEBHOOK + ONLY_SKIP],
+    [A, 'pod-identity.eks.amazonaws.com/x', WEBHOOK + ONLY_SKIP],
+    [L, 'kubernetes.io/metadata.name', K8S('kubernetes.io')],
+    [L, 'pod-security.kubernetes.io/enforce', K8S('kubernetes.io')],
+    [A, 'container.apparmor.security.beta.kubernetes.io/step-1', K8S('kubernetes.io')],
+    [L, 'k8s.io/x', K8S('k8s.io')],
+  ])('%s refuses %s', (annotation, key, rule) => {
+    const reason = annotation === L ? 'InvalidPromotionLabels' : 'InvalidPromotionAnnotations';
+    expect(check({ [annotation]: JSON.stringify({ [key]: 'x' }) })).toEqual({ ok: false, reason, message: `${p(annotation)}key "${key}": ${rule}` });
+  });
+
+  it.each([
+    [A, 'eks.amazonaws.com/skip-containers'],
+    [L, 'app.kubernetes.io/part-of'],
+    [A, 'app.kubernetes.io/version'],
+    [L, 'example.com/kubernetes.io'],
+    [L, 'notlanyard.dev/x'],
+    [A, 'amazonaws.com/x'],
+  ])('%s accepts %s', (annotation, key) => {
+    expect(check({ [annotation]: JSON.stringify({ [key]: 'x' }) })).toMatchObject({ ok: true });
+  });
+
+  it("follows the webhook's configured annotation prefix and still protects eks.amazonaws.com", () => {
+    const withPrefix = (annotations: Record<string, string>) =>
+      checkDecorators({ stage: stage({ annotations }), project: 'shop', agentNamespace: SETTINGS.agentNamespace,
+        defaultServiceAccount: 'lanyard-promotion-orchestrator', serviceAccount: (n) => sas.get(n), annotationPrefix: 'iam.example.com' });
+    expect(withPrefix({ [A]: '{"iam.example.com/skip-containers":"done"}' })).toMatchObject({ ok: true });
+    expect(withPrefix({ [A]: '{"iam.example.com/token-expiration":"86400"}' })).toMatchObject({
+      ok: false,
+      message: `${p(A)}key "iam.example.com/token-expiration": keys under iam.example.com belong to the identity webhook; of these a Stage may set only iam.example.com/skip-containers`,
+    });
+    expect(withPrefix({ [A]: '{"eks.amazonaws.com/skip-containers":"done"}' })).toMatchObject({
+      ok: false,
+      message: `${p(A)}key "eks.amazonaws.com/skip-containers": keys under eks.amazonaws.com belong to the identity webhook; of these a Stage may set only iam.example.com/skip-containers`,
+    });
   });
 });
 

@@ -34,6 +34,8 @@ export interface DecoratorInput {
   defaultServiceAccount: string;
   /** Agent-namespace ServiceAccount by name, or undefined. */
   serviceAccount: (name: string) => Json | undefined;
+  /** The identity webhook's annotation prefix (`eks.amazonaws.com` unless configured). */
+  annotationPrefix: string;
 }
 
 const DNS_SUBDOMAIN_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -87,10 +89,36 @@ function checkServiceAccount(input: DecoratorInput, raw: string | undefined): Vi
       reason: 'PromotionServiceAccountNotAllowed',
       message:
         `${prefix}serviceaccount "${name}" in namespace "${input.agentNamespace}" is not open to project ` +
-        `"${input.project}" (allowed: ${(allowedProjects(sa) ?? []).join(', ')})`,
+        `"${input.project}" (allowed: ${(allowedProjects(sa) ?? []).join(', ') || 'none'})`,
     };
   }
   return name;
+}
+
+const WEBHOOK_PREFIX = 'eks.amazonaws.com';
+/** Kubernetes reserves these prefixes for its own components; it leaves this one to applications. */
+const KUBERNETES_PREFIXES = ['kubernetes.io', 'k8s.io'];
+const KUBERNETES_APP_PREFIX = 'app.kubernetes.io';
+
+const under = (prefix: string, domain: string) => prefix === domain || prefix.endsWith(`.${domain}`);
+
+/**
+ * K4, reserved keys (docs/promotions.md, "Decorator annotations"): keys that would change what Lanyard, the
+ * identity webhook or Kubernetes do with the pod, rather than describe it. Lanyard's own labels select promotion
+ * pods (the controller, NetworkPolicies); the webhook's skip label takes the pod out of its object selector and its
+ * pod annotations change token injection. Only `<prefix>/skip-containers`, which merely narrows injection, is open.
+ */
+export function reservedKeyRule(prefix: string, name: string, kind: 'labels' | 'annotations', annotationPrefix: string): string | undefined {
+  if (under(prefix, 'lanyard.dev')) return 'keys under lanyard.dev belong to Lanyard';
+  for (const domain of new Set([annotationPrefix, WEBHOOK_PREFIX])) {
+    if (!under(prefix, domain)) continue;
+    if (kind === 'annotations' && prefix === annotationPrefix && name === 'skip-containers') return undefined;
+    const open = kind === 'annotations' ? `; of these a Stage may set only ${annotationPrefix}/skip-containers` : '';
+    return `keys under ${domain} belong to the identity webhook${open}`;
+  }
+  if (prefix === KUBERNETES_APP_PREFIX) return undefined;
+  const k8s = KUBERNETES_PREFIXES.find((d) => under(prefix, d));
+  return k8s ? `keys under ${k8s} belong to Kubernetes components (${KUBERNETES_APP_PREFIX} is allowed)` : undefined;
 }
 
 /** J1–J3, K1–K4 and (labels only) V1 on one JSON map annotation. */
@@ -99,6 +127,7 @@ function checkMap(
   stageName: string,
   raw: string | undefined,
   kind: 'labels' | 'annotations',
+  annotationPrefix: string,
 ): Violation<DecoratorReason> | Record<string, string> {
   if (blank(raw)) return {};
   const reason: DecoratorReason = kind === 'labels' ? 'InvalidPromotionLabels' : 'InvalidPromotionAnnotations';
@@ -140,10 +169,9 @@ function checkMap(
     }
   }
   for (const k of keys) {
-    const { prefix } = split(k);
-    if (prefix !== undefined && (prefix === 'lanyard.dev' || prefix.endsWith('.lanyard.dev'))) {
-      return fail(`key "${k}": keys under lanyard.dev belong to Lanyard`);
-    }
+    const { prefix, name } = split(k);
+    const reserved = prefix === undefined ? undefined : reservedKeyRule(prefix, name, kind, annotationPrefix);
+    if (reserved) return fail(`key "${k}": ${reserved}`);
   }
   if (kind === 'labels') {
     for (const k of keys) {
@@ -168,9 +196,9 @@ export function checkDecorators(input: DecoratorInput): { ok: true; value: Decor
   const stageName: string = input.stage.metadata.name;
   const sa = checkServiceAccount(input, ann[ANN_SA]);
   if (isViolation(sa)) return { ok: false, ...sa };
-  const labels = checkMap(ANN_LABELS, stageName, ann[ANN_LABELS], 'labels');
+  const labels = checkMap(ANN_LABELS, stageName, ann[ANN_LABELS], 'labels', input.annotationPrefix);
   if (isViolation(labels)) return { ok: false, ...labels };
-  const annotations = checkMap(ANN_ANNOTATIONS, stageName, ann[ANN_ANNOTATIONS], 'annotations');
+  const annotations = checkMap(ANN_ANNOTATIONS, stageName, ann[ANN_ANNOTATIONS], 'annotations', input.annotationPrefix);
   if (isViolation(annotations)) return { ok: false, ...annotations };
   return { ok: true, value: { serviceAccount: sa, labels, annotations } };
 }

@@ -274,7 +274,7 @@ describe('Stage deleted, CLI details', () => {
 
 describe('P13 doctor and the token-manager binding', () => {
   it('errors without the binding (and warns on the Promotion), passes with it', async () => {
-    await createStep(env.admin, project, 'argocd-update', { image: 'example.com/argocd:1', command: ['sync'], capabilities: ['mint-tokens'] });
+    await createStep(env.admin, env.agentNs, 'argocd-update', { image: 'example.com/argocd:1', command: ['sync'], capabilities: ['mint-tokens'] });
     const stage = stageName();
     await createStage(env.admin, project, stage, { promotionTemplate: { spec: { steps: [{ as: 'sync', uses: 'argocd-update' }] } } });
     const p = await promote(env.admin, project, stage);

@@ -2,7 +2,9 @@
 // real API server with the controller in-process.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Json } from '../../../src/kube/client.ts';
-import { controlPlane, newNamespace } from '../../harness/context.ts';
+import { createKubeClient } from '../../../src/kube/client.ts';
+import { BUILTIN_ROLES, ADMIN_ROLE } from '../../../src/projects/builtin-roles.ts';
+import { controlPlane, newNamespace, userKubeconfig } from '../../harness/context.ts';
 import {
   cleanupPromotions, createStage, createStep, G, getPod, phaseIs, podsOf, promote, promotionEnv, waitPromotion, type PromotionEnv,
 } from '../../fixtures/promotion-env.ts';
@@ -166,6 +168,12 @@ describe('P3 decorator rules', () => {
     ['K3 annotations', { [A]: '{"app name":"x"}' }, 'InvalidPromotionAnnotations', (s: string) => `${pre(A, s)}key "app name": name "app name" must be 1-63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit`],
     ['K4 labels', { [L]: '{"lanyard.dev/stage":"x"}' }, 'InvalidPromotionLabels', (s: string) => `${pre(L, s)}key "lanyard.dev/stage": keys under lanyard.dev belong to Lanyard`],
     ['K4 annotations', { [A]: '{"lanyard.dev/stage":"x"}' }, 'InvalidPromotionAnnotations', (s: string) => `${pre(A, s)}key "lanyard.dev/stage": keys under lanyard.dev belong to Lanyard`],
+    ['reserved: the webhook skip label', { [L]: '{"eks.amazonaws.com/skip-pod-identity-webhook":"true"}' }, 'InvalidPromotionLabels',
+      (s: string) => `${pre(L, s)}key "eks.amazonaws.com/skip-pod-identity-webhook": keys under eks.amazonaws.com belong to the identity webhook`],
+    ['reserved: a webhook injection annotation', { [A]: '{"eks.amazonaws.com/token-expiration":"86400"}' }, 'InvalidPromotionAnnotations',
+      (s: string) => `${pre(A, s)}key "eks.amazonaws.com/token-expiration": keys under eks.amazonaws.com belong to the identity webhook; of these a Stage may set only eks.amazonaws.com/skip-containers`],
+    ['reserved: a Kubernetes label', { [L]: '{"pod-security.kubernetes.io/enforce":"privileged"}' }, 'InvalidPromotionLabels',
+      (s: string) => `${pre(L, s)}key "pod-security.kubernetes.io/enforce": keys under kubernetes.io belong to Kubernetes components (app.kubernetes.io is allowed)`],
     ['V1', { [L]: '{"team":"pay ments"}' }, 'InvalidPromotionLabels', (s: string) => `${pre(L, s)}key "team": value "pay ments" must be empty or 1-63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit`],
   ])('%s', async (rule, annotations, reason, message) => {
     const stage = stageName();
@@ -334,6 +342,53 @@ describe('P13 step resolution and capabilities', () => {
     const missing = stageName();
     await createStage(env.admin, project, missing, { promotionTemplate: { spec: { steps: [{ uses: 'shadowed' }, { as: 'sync', uses: 'nowhere' }] } } });
     await erroredWith(missing, 'StepNotFound', `step "sync" uses "nowhere", which exists neither in project "${project}" nor in namespace "${env.agentNs}"`, []);
+  });
+});
+
+describe("Kubernetes tokens: a project admin's own steps get none", () => {
+  const TOKEN_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+  it('builds a pod whose project steps hold no token, and errors a project step asking for one, as the project admin', async () => {
+    // The attacker: a user holding the project's built-in admin role, nothing else.
+    const user = `mallory-${project}`.slice(0, 60);
+    const rules = BUILTIN_ROLES.find((r) => r.name === ADMIN_ROLE)!.rules;
+    await env.admin.create(`/apis/rbac.authorization.k8s.io/v1/namespaces/${project}/roles`, { metadata: { name: 'mallory-admin' }, rules });
+    await env.admin.create(`/apis/rbac.authorization.k8s.io/v1/namespaces/${project}/rolebindings`, {
+      metadata: { name: 'mallory-admin' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'mallory-admin' },
+      subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: user }],
+    });
+    const mallory = await createKubeClient({ kubeconfig: await userKubeconfig(user) });
+    try {
+      // Shared steps are out of reach: only operators write the agent namespace.
+      await expect(createStep(mallory, env.agentNs, 'evil-shared', { image: 'evil/step:1', command: ['x'], capabilities: ['mint-tokens'] }))
+        .rejects.toThrow(/forbidden/i);
+
+      await expect.poll(async () => createStep(mallory, project, 'own-step', { image: 'evil/step:1', command: ['x'] })
+        .then(() => 'created', (e) => String(e)), { timeout: 10_000 }).toBe('created');
+      const plain = stageName();
+      await createStage(mallory, project, plain, { promotionTemplate: { spec: { steps: [{ uses: 'own-step' }, { uses: 'publish' }] } } });
+      const created = await promote(mallory, project, plain);
+      const promo = await waitPromotion(env.admin, project, created.metadata.name, phaseIs('Running', 'Errored'));
+      expect(promo.status.phase, promo.status.message).toBe('Running');
+      const pod = await getPod(env.admin, env.agentNs, `promotion-${promo.metadata.uid}`);
+      // What the API server stored: no token volume was added by ServiceAccount admission, none is mounted anywhere.
+      expect(pod.spec.serviceAccountName).toBe('lanyard-promotion-orchestrator');
+      expect(pod.spec.automountServiceAccountToken).toBe(false);
+      expect(pod.spec.volumes.filter((v: Json) => v.projected || v.secret)).toEqual([]);
+      for (const c of [...pod.spec.initContainers, ...pod.spec.containers]) {
+        expect((c.volumeMounts ?? []).map((m: Json) => m.mountPath), c.name).not.toContain(TOKEN_DIR);
+      }
+
+      // The same step asking for the orchestrator's token (which may mint Argo CD tokens): Errored, no pod.
+      await createStep(mallory, project, 'own-minter', { image: 'evil/step:1', command: ['x'], capabilities: ['mint-tokens'] });
+      const minting = stageName();
+      await createStage(mallory, project, minting, { promotionTemplate: { spec: { steps: [{ as: 'sync', uses: 'own-minter' }] } } });
+      await erroredWith(minting, 'StepCapabilityDenied',
+        `step "sync" (uses "own-minter"): spec.capabilities [mint-tokens]: only PromotionSteps in namespace "${env.agentNs}" ` +
+        `may hold Kubernetes credentials; steps of project "${project}" run without them`, []);
+    } finally {
+      mallory.close();
+    }
   });
 });
 
