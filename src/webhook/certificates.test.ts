@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { X509Certificate } from 'node:crypto';
 import { certificateSans, generateCa, issueServing, planCertificate, servingSans, splitPem, type SecretData } from './certificates.ts';
-import { checkPair } from './tls-files.ts';
+import { checkPair, validityProblem, type LoadedPair } from './tls-files.ts';
 
 const want = { namespace: 'lanyard-system', serviceName: 'lanyard-webhook', extraSans: ['127.0.0.1'], validityMs: 90 * 24 * 3600_000 };
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -78,3 +78,40 @@ describe('self-managed certificates (webhook.md §7.2)', () => {
   });
 });
 
+
+describe('serving certificate validity', () => {
+  const minute = 60_000;
+  const t0 = Date.parse('2026-11-23T00:00:00Z');
+  // Issued at t0 for one hour: valid from t0 - 5 min (the backdate) to t0 + 1 h.
+  const issued = async () => {
+    const ca = await generateCa('lanyard-system', new Date(t0));
+    const s = await issueServing(ca, { ...want, validityMs: 60 * minute }, new Date(t0));
+    return { ca, s, pair: checkPair(s.certPem, s.keyPem) as LoadedPair };
+  };
+
+  it('reads both ends of the validity from a real certificate', async () => {
+    const { pair } = await issued();
+    expect(pair.notBefore).toEqual(new Date(t0 - 5 * minute));
+    expect(pair.notAfter).toEqual(new Date(t0 + 60 * minute));
+  });
+
+  it.each([
+    ['before notBefore', -5 * minute - 1000, { result: 'not_yet_valid', reason: 'certificate is not valid before 2026-11-22T23:55:00.000Z' }],
+    ['at notBefore', -5 * minute, undefined],
+    ['in the middle', 30 * minute, undefined],
+    ['at notAfter', 60 * minute, undefined],
+    ['after notAfter', 60 * minute + 1000, { result: 'expired', reason: 'certificate expired at 2026-11-23T01:00:00.000Z' }],
+  ])('%s', async (_when, offset, problem) => {
+    const { pair } = await issued();
+    expect(validityProblem(pair, t0 + offset)).toEqual(problem);
+  });
+
+  it('self-managed: re-issues a serving certificate that expired or is not valid yet', async () => {
+    const { ca, s } = await issued();
+    const data: SecretData = { 'tls.crt': b64(s.certPem), 'tls.key': b64(s.keyPem), 'ca.crt': b64(ca.certPem), 'ca.key': b64(ca.keyPem) };
+    expect(planCertificate(data, want, t0 + 61 * minute)).toMatchObject({ action: 'issue', reason: 'two thirds of the validity passed' });
+    expect(planCertificate(data, want, t0 - 6 * minute)).toMatchObject({ action: 'issue', reason: 'serving certificate not yet valid' });
+    const ok = planCertificate(data, want, t0);
+    expect(ok).toMatchObject({ action: 'ok', pair: { notBefore: new Date(t0 - 5 * minute), notAfter: new Date(t0 + 60 * minute) } });
+  });
+});

@@ -12,6 +12,7 @@ import { isAlreadyExists, isConflict, isNotFound, resourcePath } from '../kube/c
 import { Informer } from '../kube/informer.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { Clock } from '../runtime/clock.ts';
+import { validityProblem } from './tls-files.ts';
 
 const crypto = webcrypto;
 const EC: webcrypto.EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' };
@@ -24,6 +25,7 @@ export interface CertificatePair {
   certPem: string;
   keyPem: string;
   caPem: string;
+  notBefore: Date;
   notAfter: Date;
 }
 
@@ -185,6 +187,8 @@ export function planCertificate(
   }
   if (!issuer) return issue('serving certificate not from the CA');
   const notAfter = Date.parse(cert.validTo);
+  // Never served before its time (another writer, or a clock far behind the issuer's): issue one valid now.
+  if (Date.parse(cert.validFrom) > now) return issue('serving certificate not yet valid');
   const newCaTrusted = configHolds(signer.pem);
   // Moving to a newer CA waits until the configuration trusts it, unless the current pair is no longer usable.
   const mayIssue = issuer === signer || newCaTrusted || notAfter <= now;
@@ -195,7 +199,7 @@ export function planCertificate(
   const have = new Set(certificateSans(cert));
   const wanted = servingSans(want);
   if ((have.size !== new Set(wanted).size || wanted.some((x) => !have.has(x))) && mayIssue) return issue('SANs changed');
-  return { action: 'ok', pair: { certPem, keyPem, caPem: bundle, notAfter: new Date(notAfter) }, rotateAt };
+  return { action: 'ok', pair: { certPem, keyPem, caPem: bundle, notBefore: new Date(cert.validFrom), notAfter: new Date(notAfter) }, rotateAt };
 }
 
 export interface CertificateReconcilerOptions extends CertificateWant {
@@ -208,6 +212,8 @@ export interface CertificateReconcilerOptions extends CertificateWant {
 export interface CertificateReconciler {
   /** Resolves with the first pair. */
   firstPair(): Promise<CertificatePair>;
+  /** A pair is installed and valid now: the readiness check. */
+  usable(): boolean;
   stop(): Promise<void>;
 }
 
@@ -227,6 +233,8 @@ export function startCertificateReconciler(
   let again = false;
   let timer: NodeJS.Timeout | undefined;
   let rotateAt = Infinity;
+  /** The validity problem last logged as an error, so a long outage logs it once. */
+  let reportedInvalid = '';
   /** Decoded caBundles of the configuration's webhooks (undefined: no configuration to keep current). */
   let bundles: string[] | undefined;
   const configHolds = (caPem: string) => !bundles || bundles.every((b) => b.includes(caPem.trim()));
@@ -344,7 +352,11 @@ export function startCertificateReconciler(
         await reconcileSecret();
         await reconcileCaBundle();
       } catch (e) {
-        log.warn({ err: String(e) }, 'certificate reconcile failed; retrying');
+        const invalid = pair && validityProblem(pair, clock.now());
+        if (invalid && invalid.reason !== reportedInvalid) {
+          reportedInvalid = invalid.reason;
+          log.error({ err: String(e), reason: invalid.reason }, 'no valid serving certificate and it cannot be renewed: the webhook is not ready');
+        } else if (!invalid) log.warn({ err: String(e) }, 'certificate reconcile failed; retrying');
         if (!stopped) setTimeout(trigger, 2000).unref();
       }
     })().finally(() => {
@@ -387,6 +399,7 @@ export function startCertificateReconciler(
 
   return {
     firstPair: () => first,
+    usable: () => pair !== undefined && validityProblem(pair, clock.now()) === undefined,
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);

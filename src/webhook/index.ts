@@ -76,9 +76,10 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
   };
 
   let shuttingDown = false;
-  let certificateLoaded = false;
+  // Installed and valid now: an expired certificate takes the replica out of the Service (docs/adr/0103).
+  let certificate: { usable(): boolean } | undefined;
   const checks = () => {
-    const c: Record<string, boolean> = { serviceAccounts: serviceAccounts.synced, certificate: certificateLoaded };
+    const c: Record<string, boolean> = { serviceAccounts: serviceAccounts.synced, certificate: certificate?.usable() ?? false };
     if (identities) c.identitiesFile = identities.loaded;
     if (configMap) c.configMap = configMap.synced;
     if (deps.associations) c.associations = deps.associations.synced();
@@ -101,7 +102,6 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
   );
   const installPair = (p: { certPem: string; keyPem: string; notAfter: Date }) => {
     server.setSecureContext({ ...tlsBase, cert: p.certPem, key: p.keyPem });
-    certificateLoaded = true;
     metrics.certExpiry.set(Math.floor(p.notAfter.getTime() / 1000));
   };
 
@@ -239,7 +239,9 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
       log,
       metrics,
       onPair: installPair,
+      now: () => deps.clock.now(),
     });
+    certificate = tlsFiles;
     await tlsFiles.start();
     await tlsFiles.firstPair();
   } else {
@@ -257,6 +259,7 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
         installPair(p);
       },
     });
+    certificate = reconciler;
     await reconciler.firstPair();
   }
 

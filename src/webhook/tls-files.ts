@@ -1,5 +1,6 @@
-// Files-mode TLS (webhook.md §7.1): the pair is re-read on any event in either directory and on every poll, resolving
-// symlinks afresh; a pair is installed only when both parse and the key matches the certificate.
+// Files-mode TLS (docs/webhook.md, "TLS"): the pair is re-read on any event in either directory and on every poll,
+// resolving symlinks afresh; a pair is installed only when both parse, the key matches the certificate and the
+// certificate is valid now (docs/adr/0103-serving-certificate-validity.md).
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -10,7 +11,21 @@ import type { WebhookMetrics } from './metrics.ts';
 export interface LoadedPair {
   certPem: string;
   keyPem: string;
+  notBefore: Date;
   notAfter: Date;
+}
+
+export type ValidityProblem = { result: 'expired' | 'not_yet_valid'; reason: string };
+
+/** Why a certificate cannot be served at `now`, or undefined while `now` lies within its validity. */
+export function validityProblem(cert: { notBefore: Date; notAfter: Date }, now: number): ValidityProblem | undefined {
+  // No "now" in the text: problems are reported once per distinct reason.
+  if (now < cert.notBefore.getTime()) {
+    return { result: 'not_yet_valid', reason: `certificate is not valid before ${cert.notBefore.toISOString()}` };
+  }
+  // X.509 validity includes notAfter itself.
+  if (now > cert.notAfter.getTime()) return { result: 'expired', reason: `certificate expired at ${cert.notAfter.toISOString()}` };
+  return undefined;
 }
 
 /** Pure check of a PEM pair; returns the reason it is unusable, or the pair. */
@@ -27,7 +42,7 @@ export function checkPair(certPem: string, keyPem: string): LoadedPair | string 
   } catch (e) {
     return `private key does not parse: ${(e as Error).message}`;
   }
-  return { certPem, keyPem, notAfter: new Date(cert.validTo) };
+  return { certPem, keyPem, notBefore: new Date(cert.validFrom), notAfter: new Date(cert.validTo) };
 }
 
 export class TlsFiles {
@@ -35,8 +50,9 @@ export class TlsFiles {
   private timer?: NodeJS.Timeout;
   private current?: LoadedPair;
   private reading = false;
-  private lastError = '';
+  private lastProblem = '';
   private waiters: Array<(p: LoadedPair) => void> = [];
+  private readonly now: () => number;
 
   constructor(
     private readonly o: {
@@ -46,12 +62,20 @@ export class TlsFiles {
       log: Logger;
       metrics: WebhookMetrics;
       onPair: (p: LoadedPair) => void;
+      now?: () => number;
     },
-  ) {}
+  ) {
+    this.now = o.now ?? Date.now;
+  }
 
   firstPair(): Promise<LoadedPair> {
     if (this.current) return Promise.resolve(this.current);
     return new Promise((r) => this.waiters.push(r));
+  }
+
+  /** A pair is installed and valid now: the readiness check. */
+  usable(): boolean {
+    return this.current !== undefined && validityProblem(this.current, this.now()) === undefined;
   }
 
   async start(): Promise<void> {
@@ -83,15 +107,17 @@ export class TlsFiles {
       try {
         [certPem, keyPem] = await Promise.all([readFile(this.o.certFile, 'utf8'), readFile(this.o.keyFile, 'utf8')]);
       } catch (e) {
-        return this.fail(`cannot read the TLS files: ${(e as Error).message}`);
+        return this.problem('invalid', `cannot read the TLS files: ${(e as Error).message}`);
       }
-      if (this.current && this.current.certPem === certPem && this.current.keyPem === keyPem) return;
+      if (this.current && this.current.certPem === certPem && this.current.keyPem === keyPem) return this.checkCurrent();
       const r = checkPair(certPem, keyPem);
-      if (typeof r === 'string') return this.fail(r);
+      if (typeof r === 'string') return this.problem('invalid', r);
+      const invalid = validityProblem(r, this.now());
+      if (invalid) return this.problem(invalid.result, `refusing the certificate in ${this.o.certFile}: ${invalid.reason}`);
       this.current = r;
-      this.lastError = '';
+      this.lastProblem = '';
       this.o.metrics.configReloads.inc({ source: 'tls', result: 'applied' });
-      this.o.log.info({ cert: this.o.certFile, notAfter: r.notAfter.toISOString() }, 'TLS certificate loaded');
+      this.o.log.info({ cert: this.o.certFile, notBefore: r.notBefore.toISOString(), notAfter: r.notAfter.toISOString() }, 'TLS certificate loaded');
       this.o.onPair(r);
       for (const w of this.waiters.splice(0)) w(r);
     } finally {
@@ -99,11 +125,20 @@ export class TlsFiles {
     }
   }
 
-  private fail(reason: string): void {
-    // Logged once per distinct problem, so a missing file does not flood the log at every poll.
-    if (reason === this.lastError) return;
-    this.lastError = reason;
-    this.o.metrics.configReloads.inc({ source: 'tls', result: 'invalid' });
-    this.o.log.warn({ cert: this.o.certFile, key: this.o.keyFile, reason }, this.current ? 'TLS reload failed; keeping the current pair' : 'no usable TLS pair yet');
+  /** The pair being served can outlive its validity when nothing replaces it: readiness turns false, loudly. */
+  private checkCurrent(): void {
+    const invalid = this.current && validityProblem(this.current, this.now());
+    if (invalid) this.problem(invalid.result, `the served certificate from ${this.o.certFile} is no longer valid: ${invalid.reason}`);
+  }
+
+  private problem(result: 'invalid' | ValidityProblem['result'], reason: string): void {
+    // Reported once per distinct problem, so a missing or stale file does not flood the log at every poll.
+    if (reason === this.lastProblem) return;
+    this.lastProblem = reason;
+    this.o.metrics.configReloads.inc({ source: 'tls', result });
+    const fields = { cert: this.o.certFile, key: this.o.keyFile, reason };
+    if (this.usable()) this.o.log.warn(fields, 'TLS reload refused; keeping the current pair');
+    else if (result === 'invalid' && !this.current) this.o.log.warn(fields, 'no usable TLS pair yet');
+    else this.o.log.error(fields, 'no valid serving certificate: the webhook is not ready until a valid pair is installed');
   }
 }
