@@ -15,7 +15,7 @@ import {
 } from '../../projects/objects.ts';
 import {
   addSubjects,
-  removeSubjects,
+  sameSubject,
   joinRoles,
   notManagedMessage,
   grantedSubjects,
@@ -217,11 +217,26 @@ async function changeSubjects(ctx: Context, verb: 'grant' | 'revoke', opts: Reco
   await ctx.call({ does, object: { noun: 'rolebinding', name: role } }, (k) =>
     withConflictRetry(async (attempt) => {
       if (attempt > 1) rb = await k.get(paths.roleBinding(project, role));
-      const next = verb === 'grant' ? addSubjects(rb.subjects ?? [], subjects) : removeSubjects(rb.subjects ?? [], subjects);
+      const next = changeBinding(verb, project, rb.subjects ?? [], subjects);
       changed = next.changed;
       if (!next.changed) return;
+      const before = rb.metadata.resourceVersion;
       rb = await k.update(paths.roleBinding(project, role), { ...rb, subjects: next.subjects });
+      // The server is the judge: an update it stored as a no-op keeps the resourceVersion.
+      changed = rb.metadata.resourceVersion !== before;
     }),
   );
   ctx.out.mutation(ROLE, role, changed ? 'updated' : 'unchanged', roleView(project, { ...j, roleBinding: rb }));
+}
+
+/**
+ * The subjects after grant or revoke, by what they grant rather than how they are spelled: a ServiceAccount subject
+ * without a namespace means the binding's own (the project), so granting it again changes nothing and revoking it
+ * removes that spelling too.
+ */
+function changeBinding(verb: 'grant' | 'revoke', project: string, existing: Json[], given: Subject[]): { subjects: Json[]; changed: boolean } {
+  const effective = (s: Json) => (s.kind === 'ServiceAccount' && !s.namespace ? { ...s, namespace: project } : s);
+  if (verb === 'grant') return addSubjects(existing, given.filter((g) => !existing.some((e) => sameSubject(effective(e), g))));
+  const kept = existing.filter((e) => !given.some((g) => sameSubject(effective(e), g)));
+  return { subjects: kept, changed: kept.length !== existing.length };
 }
