@@ -59,7 +59,7 @@ describe('annotation parsing (webhook.md §2.2)', () => {
       },
       'eks.amazonaws.com',
     );
-    expect(s).toEqual({ uid: 'u1', roleARN: 'not-an-arn', roleArnSuspicious: true, audience: '', tokenExpiration: 600, invalid: ['eks.amazonaws.com/sts-regional-endpoints'] });
+    expect(s).toEqual({ uid: 'u1', roleARN: 'not-an-arn', roleArnProblem: expect.stringContaining('must be an IAM role ARN'), audience: '', tokenExpiration: 600, invalid: ['eks.amazonaws.com/sts-regional-endpoints'] });
   });
 
   it('an empty role-arn is no role; a custom prefix is honoured', () => {

@@ -1,5 +1,6 @@
 // Parsing of the `<prefix>/` annotations on ServiceAccounts and Pods (webhook.md §2.2). Pure: strings in, values out.
 import type { Json } from '../kube/client.ts';
+import { checkRoleArn } from '../aws/arn.ts';
 
 /** What the webhook keeps of a ServiceAccount: its `<prefix>/` settings, already parsed. */
 export interface SaSettings {
@@ -10,16 +11,14 @@ export interface SaSettings {
   audience?: string;
   regionalSts?: boolean;
   tokenExpiration?: number;
-  /** Set when `role-arn` fails the ARN pattern (still used; warned once per SA version). */
-  roleArnSuspicious?: boolean;
+  /** Why `role-arn` is not an IAM role ARN (IAM's grammar and limits): Pods of this ServiceAccount are refused. */
+  roleArnProblem?: string;
   /** Annotation values that were present but invalid, for a debug log line. */
   invalid?: string[];
 }
 
 /** Shared by every ServiceAccount without `<prefix>/` annotations, so those cost only their cache key. */
 export const NO_SETTINGS: SaSettings = Object.freeze({ uid: '' });
-
-export const ROLE_ARN_PATTERN = /^arn:aws[a-z0-9-]*:iam::\d{12}:role\/[\w\-/.@+=,]+$/;
 
 /** Partition and account used by `--compose-role-arn` (from IMDS at startup). */
 export interface RoleComposition {
@@ -92,7 +91,8 @@ export function parseServiceAccount(sa: Json, prefix: string, composition?: Role
         const arn = composeRoleArn(v, composition);
         if (arn !== '') {
           s.roleARN = arn;
-          if (!ROLE_ARN_PATTERN.test(arn)) s.roleArnSuspicious = true;
+          const check = checkRoleArn(arn);
+          if (!check.ok) s.roleArnProblem = check.rule;
         }
         break;
       }

@@ -1,5 +1,6 @@
 // The kOps ConfigMap document (webhook.md §2.3) and the container-credentials identities file (§2.4). Pure parsers:
 // text in, table out, with one warning per skipped key or item so the edge can log them.
+import { truncate } from '../runtime/text.ts';
 
 export interface ConfigMapEntry {
   roleARN?: string;
@@ -59,6 +60,7 @@ export function parseConfigMapEntry(value: unknown): ConfigMapEntry | string {
   const e: ConfigMapEntry = { canonical: '' };
   if (picked.RoleARN !== undefined) {
     if (typeof picked.RoleARN !== 'string') return 'RoleARN must be a string';
+    // Kept as written, like the reference; admission refuses a Pod whose entry is not an IAM role ARN, naming it.
     e.roleARN = picked.RoleARN;
   }
   if (picked.Audience !== undefined) {
@@ -103,7 +105,8 @@ export function parseConfigMapDocument(text: string | undefined, previous: Confi
   for (const [key, value] of Object.entries(doc)) {
     const keyProblem = configMapKeyProblem(key);
     if (keyProblem) {
-      warnings.push({ key, reason: keyProblem });
+      // The key is echoed bounded: a warning must not carry a hostile megabyte into the log.
+      warnings.push({ key: truncate(key), reason: keyProblem });
       continue;
     }
     const entry = parseConfigMapEntry(value);

@@ -76,3 +76,23 @@ describe('TokenBucket', () => {
     expect(b.tryTake()).toBe(0);
   });
 });
+
+describe('a declared role beyond IAM limits', () => {
+  it('holds the Pod as unreadable with a bounded message, declaring nothing', () => {
+    const role = `arn:aws:iam::111122223333:role/${'n'.repeat(100_000)}`;
+    const p = toGatedPod({
+      metadata: { namespace: 'ns', name: 'p', uid: 'u', resourceVersion: '7' },
+      spec: {
+        serviceAccountName: 'sa',
+        schedulingGates: [{ name: 'lanyard.dev/identity' }],
+        volumes: [{ name: 'aws-iam-token', projected: { sources: [{ serviceAccountToken: { audience: 'sts.amazonaws.com', path: 'token' } }] } }],
+        containers: [{ name: 'app', env: [{ name: 'AWS_ROLE_ARN', value: role }, { name: 'AWS_WEB_IDENTITY_TOKEN_FILE', value: '/var/run/secrets/eks.amazonaws.com/serviceaccount/token' }],
+          volumeMounts: [{ name: 'aws-iam-token', mountPath: '/var/run/secrets/eks.amazonaws.com/serviceaccount' }] }],
+      },
+    });
+    expect(p.declared).toEqual([]);
+    expect(p.resourceVersion).toBe('7');
+    expect(p.problem).toMatch(/^env AWS_ROLE_ARN "arn:aws:iam::111122223333:role\/n+…\[\d+ more characters\]": is 100031 characters; an IAM role ARN has at most \d+/);
+    expect(p.problem!.length).toBeLessThan(500);
+  });
+});

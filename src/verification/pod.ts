@@ -3,6 +3,8 @@ import path from 'node:path';
 import type { Json } from '../kube/client.ts';
 import type { IdentityMode } from '../identity/sources.ts';
 import { escapePointer } from '../identity/patch.ts';
+import { checkRoleArn } from '../aws/arn.ts';
+import { quoteBounded } from '../runtime/text.ts';
 import { GATE_NAME, VERIFICATION_ANNOTATION } from './verified-identity.ts';
 
 /** One distinct identity a Pod's containers declare. CC Pods carry no role: it comes from the owner association. */
@@ -85,9 +87,23 @@ export function declaredIdentities(pod: Json): { declared: DeclaredIdentity[]; p
   return { declared: [...out.values()], problem };
 }
 
+/**
+ * A declared role that is not an IAM role ARN holds the Pod as unreadable, so no key, log line or exchange ever
+ * carries an unbounded value (docs/verified-start.md, "Role ARNs").
+ */
+function invalidRole(declared: DeclaredIdentity[]): string | undefined {
+  for (const d of declared) {
+    const c = d.roleARN === undefined ? undefined : checkRoleArn(d.roleARN);
+    if (c && !c.ok) return `env AWS_ROLE_ARN ${quoteBounded(d.roleARN)}: ${c.rule}`;
+  }
+  return undefined;
+}
+
 export function toGatedPod(pod: Json): GatedPod {
   const m = pod?.metadata ?? {};
-  const { declared, problem } = declaredIdentities(pod);
+  const derived = declaredIdentities(pod);
+  const badRole = invalidRole(derived.declared);
+  const { declared, problem } = badRole ? { declared: [], problem: derived.problem ?? badRole } : derived;
   return {
     namespace: m.namespace,
     name: m.name,

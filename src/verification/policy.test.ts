@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { PolicyCompiler, acceptedCondition, compilePolicy, decidePolicy, globMatches, EMPTY_POLICY_SET, type PolicySet } from './policy.ts';
+import { PolicyCompiler, acceptedCondition, compilePolicy, decidePolicy, EMPTY_POLICY_SET, type PolicySet } from './policy.ts';
+import { globMatches } from './glob.ts';
 
 const policy = (name: string, rules: unknown, generation = 1) => ({
   apiVersion: 'lanyard.dev/v1alpha1', kind: 'IdentityPolicy', metadata: { name, uid: `uid-${name}`, generation }, spec: { rules },
@@ -120,5 +121,28 @@ describe('compile', () => {
     const a = c.compile(teamA);
     expect(c.compile(structuredClone(teamA))).toBe(a);
     expect(c.compile({ ...teamA, metadata: { ...teamA.metadata, generation: 2 } })).not.toBe(a);
+  });
+});
+
+describe('decidePolicy on hostile input', () => {
+  it('denies a role longer than any IAM role ARN without matching it, and echoes it bounded', () => {
+    const set = new PolicyCompiler().compileAll([{ metadata: { name: 'p', uid: 'u', generation: 1 },
+      spec: { rules: [{ namespaceSelector: {}, serviceAccounts: ['*'], roles: ['arn:aws:iam::*:role/*-*-reader'] }] } }]);
+    const role = `arn:aws:iam::${':role/-'.repeat(15_000)}x`;
+    const d = decidePolicy(set, { namespace: 'ns', namespaceLabels: {}, serviceAccount: 'sa', roleARN: role });
+    expect(d.allowed).toBe(false);
+    if (!d.allowed) {
+      expect(d.message).toMatch(/^lanyard: role "arn:aws:iam::.*…\[104758 more characters\]" of namespace "ns" ServiceAccount "sa" is 105014 characters; an IAM role ARN has at most \d+$/);
+      expect(d.message.length).toBeLessThan(500);
+    }
+  });
+
+  it('reports an invalid pattern with the value bounded', () => {
+    const c = compilePolicy({ metadata: { name: 'p', uid: 'u', generation: 1 },
+      spec: { rules: [{ namespaceSelector: {}, serviceAccounts: ['*'], roles: [`arn:aws:iam::*:role/${'x'.repeat(2000)}`] }] } });
+    expect(c.accepted).toBe(false);
+    expect(c.invalidMessage).toContain('spec.rules[0].roles[0] "arn:aws:iam::*:role/xxx');
+    expect(c.invalidMessage).toContain('more characters]": must match');
+    expect(c.invalidMessage!.length).toBeLessThan(500);
   });
 });

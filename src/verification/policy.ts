@@ -1,6 +1,9 @@
 // IdentityPolicy: the ONE pure decision used by the association controller, the webhook (through the admission
 // guard), the verifier and promotions (verification.md §5). Plain objects in, decisions out; no I/O.
 import type { Json } from '../kube/client.ts';
+import { quoteBounded, truncate } from '../runtime/text.ts';
+import { compileGlob, type Glob } from './glob.ts';
+import { ROLE_ARN_MAX } from '../aws/arn.ts';
 
 export interface LabelSelectorRequirement {
   key: string;
@@ -11,8 +14,8 @@ export interface LabelSelectorRequirement {
 export interface CompiledRule {
   matchLabels: Record<string, string>;
   matchExpressions: LabelSelectorRequirement[];
-  serviceAccounts: RegExp[];
-  roles: RegExp[];
+  serviceAccounts: Glob[];
+  roles: Glob[];
 }
 
 export interface CompiledPolicy {
@@ -48,29 +51,21 @@ export type PolicyDecision =
   | { allowed: true; reason: 'no_policies' | 'allowed' }
   | { allowed: false; message: string; deniedRole?: string };
 
-// The CRD repeats this as CEL; the compiler checks it again so a policy that slipped past (older CRD) is refused.
-const ROLE_PATTERN_RE = /^arn:[a-z0-9*-]+:iam::[0-9*]+:role\/.+$/;
+// The CRD repeats these (pattern, maxLength); the compiler checks them again so a policy that slipped past (older
+// CRD) is refused. Lengths are checked before the pattern, so a hostile entry costs nothing.
+export const ROLE_PATTERN_MAX = 1024;
+const ROLE_PATTERN_RE = /^arn:[a-z0-9*-]+:iam::[0-9*]+:role\/[\x21-\x7e]+$/;
+const ROLE_PATTERN_RULE = `must match ^arn:[a-z0-9*-]+:iam::[0-9*]+:role/[!-~]+$ in at most ${ROLE_PATTERN_MAX} characters`;
 // A ServiceAccount name is a DNS-1123 subdomain; patterns add `*`.
-const SA_PATTERN_RE = /^[a-z0-9.*-]{1,253}$/;
+const SA_PATTERN_MAX = 253;
+const SA_PATTERN_RE = /^[a-z0-9.*-]+$/;
 const OPERATORS = new Set(['In', 'NotIn', 'Exists', 'DoesNotExist']);
-
-/** `*` matches any run (including `/` and `:`), everything else is literal; anchored, case-sensitive. */
-export function globToRegExp(pattern: string): RegExp {
-  const body = pattern
-    .split('*')
-    .map((part) => part.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'))
-    .join('.*');
-  return new RegExp(`^${body}$`, 's');
-}
-
-export function globMatches(pattern: string, value: string): boolean {
-  return globToRegExp(pattern).test(value);
-}
 
 class InvalidEntry extends Error {}
 
+/** Names the entry and the rule; the value is echoed bounded, as a policy can be large. */
 function bad(path: string, value: unknown, rule: string): never {
-  throw new InvalidEntry(`${path} ${JSON.stringify(value)}: ${rule}`);
+  throw new InvalidEntry(`${path} ${quoteBounded(value)}: ${rule}`);
 }
 
 function compileSelector(sel: Json, path: string): Pick<CompiledRule, 'matchLabels' | 'matchExpressions'> {
@@ -100,12 +95,12 @@ function compileSelector(sel: Json, path: string): Pick<CompiledRule, 'matchLabe
   return { matchLabels, matchExpressions };
 }
 
-function compilePatterns(list: Json, path: string, re: RegExp, rule: string, max: number): RegExp[] {
+function compilePatterns(list: Json, path: string, re: RegExp, maxLength: number, rule: string, max: number): Glob[] {
   if (!Array.isArray(list) || list.length === 0) bad(path, list, 'must be a non-empty array');
   if (list.length > max) bad(path, `${list.length} entries`, `at most ${max} entries`);
   return list.map((p: unknown, i: number) => {
-    if (typeof p !== 'string' || !re.test(p)) bad(`${path}[${i}]`, p, rule);
-    return globToRegExp(p);
+    if (typeof p !== 'string' || p.length === 0 || p.length > maxLength || !re.test(p)) bad(`${path}[${i}]`, p, rule);
+    return compileGlob(p);
   });
 }
 
@@ -125,10 +120,9 @@ export function compilePolicy(obj: Json): CompiledPolicy {
       if (r?.namespaceSelector === undefined) bad(`${p}.namespaceSelector`, null, 'is required');
       return {
         ...compileSelector(r.namespaceSelector, `${p}.namespaceSelector`),
-        serviceAccounts: compilePatterns(r.serviceAccounts, `${p}.serviceAccounts`, SA_PATTERN_RE,
-          'must be a ServiceAccount name pattern (lowercase letters, digits, ".", "-", "*")', 50),
-        roles: compilePatterns(r.roles, `${p}.roles`, ROLE_PATTERN_RE,
-          'must match ^arn:[a-z0-9*-]+:iam::[0-9*]+:role/.+$', 100),
+        serviceAccounts: compilePatterns(r.serviceAccounts, `${p}.serviceAccounts`, SA_PATTERN_RE, SA_PATTERN_MAX,
+          `must be a ServiceAccount name pattern (lowercase letters, digits, ".", "-", "*"; at most ${SA_PATTERN_MAX})`, 50),
+        roles: compilePatterns(r.roles, `${p}.roles`, ROLE_PATTERN_RE, ROLE_PATTERN_MAX, ROLE_PATTERN_RULE, 100),
       };
     });
     return { ...base, accepted: true, rules: compiled };
@@ -187,7 +181,7 @@ export function selectorMatches(rule: Pick<CompiledRule, 'matchLabels' | 'matchE
 export function policyDeniedMessage(namespace: string, serviceAccount: string, role: string | undefined): string {
   return role === undefined
     ? `lanyard: no IdentityPolicy allows namespace "${namespace}" ServiceAccount "${serviceAccount}" to use any role`
-    : `lanyard: no IdentityPolicy allows namespace "${namespace}" ServiceAccount "${serviceAccount}" to use role "${role}"`;
+    : `lanyard: no IdentityPolicy allows namespace "${namespace}" ServiceAccount "${serviceAccount}" to use role "${truncate(role)}"`;
 }
 
 function applicableRules(set: PolicySet, subject: PolicySubject): CompiledRule[] {
@@ -197,7 +191,7 @@ function applicableRules(set: PolicySet, subject: PolicySubject): CompiledRule[]
     if (!p.accepted) continue;
     for (const r of p.rules) {
       if (!selectorMatches(r, labels)) continue;
-      if (!r.serviceAccounts.some((re) => re.test(subject.serviceAccount))) continue;
+      if (!r.serviceAccounts.some((g) => g.matches(subject.serviceAccount))) continue;
       out.push(r);
     }
   }
@@ -219,8 +213,13 @@ export function decidePolicy(set: PolicySet, subject: PolicySubject): PolicyDeci
       : { allowed: false, message: policyDeniedMessage(subject.namespace, subject.serviceAccount, undefined) };
   }
   for (const role of roles) {
-    if (!rules.some((r) => r.roles.some((re) => re.test(role)))) {
-      return { allowed: false, message: policyDeniedMessage(subject.namespace, subject.serviceAccount, role), deniedRole: role };
+    // No IAM role ARN is longer: refusing first keeps a decision's work bounded whatever a Pod or source carries.
+    if (role.length > ROLE_ARN_MAX) {
+      return { allowed: false, deniedRole: truncate(role), message: `lanyard: role "${truncate(role)}" of namespace "${subject.namespace}" ` +
+        `ServiceAccount "${subject.serviceAccount}" is ${role.length} characters; an IAM role ARN has at most ${ROLE_ARN_MAX}` };
+    }
+    if (!rules.some((r) => r.roles.some((g) => g.matches(role)))) {
+      return { allowed: false, message: policyDeniedMessage(subject.namespace, subject.serviceAccount, role), deniedRole: truncate(role) };
     }
   }
   return { allowed: true, reason: 'allowed' };

@@ -8,6 +8,7 @@ import { resolveIdentity, type InjectionFlags, type SaLookup } from '../identity
 import { buildPatch, IDENTITY_GATE } from '../identity/patch.ts';
 import type { AdmissionGuard, AssociationLookup } from '../identity/sources.ts';
 import { EMPTY_TABLE } from '../identity/configmap.ts';
+import { identityRoleArnProblem } from '../identity/role-arn.ts';
 import { encodeResponse, type ReviewAnswer } from './codec.ts';
 import type { WebhookMetrics } from './metrics.ts';
 import type { ServiceAccountCache } from './service-accounts.ts';
@@ -88,6 +89,12 @@ export async function admit(
       return answer({ allowed: true }, 'no_identity');
     }
     const { identity, injection } = resolution;
+    // Before any matching or logging: a role ARN beyond IAM's limits costs nothing and is never echoed in full.
+    const arnProblem = identityRoleArnProblem(identity, ctx.flags.annotationPrefix);
+    if (arnProblem) {
+      ctx.log.warn({ uid, namespace: pod.namespace, pod: pod.name, serviceAccount: pod.serviceAccount, reason: arnProblem }, 'invalid role ARN refused');
+      return answer({ allowed: false, code: 400, reason: 'BadRequest', message: arnProblem }, 'denied_invalid', identity.source);
+    }
     let gate = false;
     if (guard) {
       const d = guard.decide({ identity, pod: pod.object });

@@ -59,8 +59,8 @@ export class ServiceAccountCache {
   private parse(obj: Json): SaSettings {
     const s = parseServiceAccount(obj, this.o.prefix, this.o.composition);
     const where = { namespace: obj?.metadata?.namespace, serviceAccount: obj?.metadata?.name };
-    if (s.roleArnSuspicious)
-      this.o.log.warn({ ...where, roleARN: s.roleARN }, 'role-arn annotation does not look like an IAM role ARN; using it anyway');
+    if (s.roleArnProblem)
+      this.o.log.warn({ ...where, problem: s.roleArnProblem }, 'role-arn annotation is not an IAM role ARN; Pods of this ServiceAccount are refused');
     if (s.invalid) this.o.log.debug({ ...where, annotations: s.invalid }, 'invalid ServiceAccount annotations ignored');
     return s;
   }
