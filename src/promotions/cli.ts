@@ -283,6 +283,24 @@ async function doctorFindings(ctx: DoctorContext): Promise<DoctorFinding[]> {
           fix: `kubectl create rolebinding ${TOKEN_MANAGER_ROLE}-${sa} -n ${agent.namespace} --role ${TOKEN_MANAGER_ROLE} --serviceaccount ${agent.namespace}:${sa}`,
         });
       }
+      // IAM sees only the token's account, not the role a step declared: a shared account lets other projects' steps
+      // assume this role too (docs/promotions.md, "Per-step AWS roles").
+      const account = agentSas.find((a) => a.metadata.name === sa);
+      const openTo = account ? allowedProjects(account) : undefined;
+      const shared = openTo === undefined || openTo.includes('*') || openTo.some((p) => p !== project);
+      for (const [i, st] of (stage.spec?.promotionTemplate?.spec?.steps ?? []).entries()) {
+        const role = find(st.uses)?.spec?.identity?.roleARN;
+        if (!role || !account || !shared) continue;
+        findings.push({
+          level: 'warning',
+          object,
+          text:
+            `step "${st.as ?? `step-${i + 1}`}" (uses "${st.uses}") holds role "${role}" as serviceaccount "${sa}", which is open to ` +
+            `${openTo === undefined || openTo.includes('*') ? 'every project' : `projects ${openTo.join(', ')}`}: ` +
+            `steps of those projects can assume the role with their own step token`,
+          fix: `give project ${project} its own promotion account (lanyard.dev/allowed-projects=${project}) and let the role trust only it`,
+        });
+      }
       const valid = validCondition(stage);
       if (valid?.status === 'False') {
         findings.push({

@@ -304,6 +304,24 @@ describe('P13 doctor and the token-manager binding', () => {
   });
 });
 
+describe('doctor and per-step roles on a shared account', () => {
+  it('warns when a step role runs as an account other projects may use, and not once the account is the project\'s own', async () => {
+    const role = 'arn:aws:iam::111122223333:role/shop-publish';
+    await createStep(env.admin, project, 'publish-as-role', { image: 'example.com/publish:1', command: ['publish'], identity: { roleARN: role } });
+    const stage = stageName();
+    await createStage(env.admin, project, stage, { promotionTemplate: { spec: { steps: [{ as: 'publish', uses: 'publish-as-role' }] } } });
+    const warning = `WARN   stage ${project}/${stage}  step "publish" (uses "publish-as-role") holds role "${role}" as serviceaccount ` +
+      '"lanyard-promotion-orchestrator", which is open to every project: steps of those projects can assume the role with their own step token\n' +
+      `       fix: give project ${project} its own promotion account (lanyard.dev/allowed-projects=${project}) and let the role trust only it\n`;
+    expect((await cli('doctor')).stdout).toContain(warning);
+
+    const own = `own-${stage}`;
+    await env.admin.create(`/api/v1/namespaces/${env.agentNs}/serviceaccounts`, { metadata: { name: own, annotations: { 'lanyard.dev/allowed-projects': project } } });
+    await env.admin.patch(`${G}/namespaces/${project}/stages/${stage}`, { metadata: { annotations: { 'lanyard.dev/promotion-sa': own } } }, 'application/merge-patch+json');
+    expect((await cli('doctor')).stdout).not.toContain(`stage ${project}/${stage}  step "publish"`);
+  });
+});
+
 describe('P14 controller restart during a run', () => {
   it('creates no second pod and carries on from the pod status', async () => {
     const stage = stageName();
