@@ -85,7 +85,7 @@ beforeAll(async () => {
   registry = new Registry();
   agent = new https.Agent({ keepAlive: true, maxSockets: 16 });
   const config = parseWebhookFlags(
-    ['--port=0', '--metrics-port=0', `--tls-cert=${tls.certFile}`, `--tls-key=${tls.keyFile}`, '--enable-debugging-handlers', '--max-request-bytes=65536', '--service-account-lookup-grace-period=300ms', '--shutdown-delay=0s'],
+    ['--port=0', '--metrics-port=0', `--tls-cert=${tls.certFile}`, `--tls-key=${tls.keyFile}`, '--enable-debugging-handlers', '--max-request-bytes=262144', '--service-account-lookup-grace-period=300ms', '--shutdown-delay=0s'],
     { env: {}, readNamespaceFile: () => undefined },
   );
   hook = await startWebhook(config, { kube, log: silentLogger(), metrics: registry, clock: systemClock, random: () => 0.5 });
@@ -125,14 +125,25 @@ describe('AdmissionReview contract (webhook.md §6)', () => {
     ['wrong apiVersion', { body: JSON.stringify({ ...review(podOf('x')), apiVersion: 'admission.k8s.io/v2' }) }, 400, 'BadRequest'],
     ['no request', { body: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }) }, 400, 'BadRequest'],
     ['empty uid', { body: JSON.stringify(review(podOf('x'), { uid: '' })) }, 400, 'BadRequest'],
-    ['too large', { body: 'x'.repeat(70_000) }, 413, 'RequestEntityTooLarge'],
+    ['too large', { body: 'x'.repeat(300_000) }, 413, 'RequestEntityTooLarge'],
   ])('%s gives its status and a JSON Status', async (_n, opts, status, reason) => {
     const r = await send(opts);
     expect(r.status).toBe(status);
     expect(r.headers['content-type']).toBe('application/json');
     expect(r.json).toMatchObject({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code: status, reason });
     if (status === 405) expect(r.headers.allow).toBe('POST');
-    if (status === 413) expect(r.json.message).toContain('65536');
+    if (status === 413) expect(r.json.message).toContain('262144');
+  });
+
+  it('answers a Pod carrying a 100 KB annotation and a 100 KB env value like any other', async () => {
+    const big = 'x'.repeat(100 * 1024);
+    const pod: Json = podOf('uploader', { containers: [{ name: 'app', env: [{ name: 'BLOB', value: big }] }] });
+    pod.metadata.annotations = { 'example.com/blob': big };
+    const r = await send({ body: JSON.stringify(review(pod)) });
+    expect(r.status).toBe(200);
+    expect(r.json.response.patchType).toBe('JSONPatch');
+    // The patch only adds; nothing of the large values is echoed back.
+    expect(r.text.length).toBeLessThan(4096);
   });
 
   it('accepts application/json with case and a UTF-8 charset', async () => {
