@@ -48,6 +48,8 @@ describe('log redaction', () => {
     logger.warn({ response: { Credentials: { SessionToken: 'IQoJb3JpZ2luX2Vj' } } }, 'exchange');
     logger.flush();
     expect(lines[0]).toMatchObject({ level: 'info', component: 'test', uid: 'u1', ops: 2, msg: 'Pod mutated' });
+    expect(Math.abs(Date.parse(lines[0]!.time as string) - Date.now())).toBeLessThan(60_000);
+    expect(lines[0]!.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expect(JSON.stringify(lines)).not.toContain('IQoJb3JpZ2luX2Vj');
     expect(lines[1]).toMatchObject({ response: { Credentials: CENSOR } });
   });

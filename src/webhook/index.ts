@@ -156,7 +156,7 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
         case '/mutate': {
           const code = await mutate(req, res, q < 0 ? '' : target.slice(q + 1));
           observe('/mutate', req.method ?? '', code, started);
-          log.debug({ method: req.method, path: '/mutate', status: code, durationMs: performance.now() - started }, 'request');
+          if (log.isLevelEnabled('debug')) log.debug({ method: req.method, path: '/mutate', status: code, durationMs: performance.now() - started }, 'request');
           return;
         }
         case '/healthz':
