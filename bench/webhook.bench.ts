@@ -319,6 +319,11 @@ async function main(): Promise<void> {
   const variants: WebhookVariant[] = [{ name: 'now', dir: ROOT }];
   if (BEFORE_REF) variants.push({ name: `before(${BEFORE_REF})`.replace(/[^\w().-]/g, '_'), dir: beforeCheckout(BEFORE_REF) });
 
+  // A checkout with compiled output runs dist/ from bin/lanyard.js: build it when missing or stale, as npm start does.
+  for (const v of variants) {
+    const ensureBuild = path.join(v.dir, 'scripts', 'ensure-build.mjs');
+    if (fs.existsSync(ensureBuild)) execFileSync(process.execPath, [ensureBuild], { cwd: v.dir, stdio: 'inherit' });
+  }
   const tls = await tlsFilesFixture();
   log('starting the control plane');
   const cp = await startControlPlane();
