@@ -275,7 +275,8 @@ function wrkScript(body: string): string {
   return file;
 }
 
-function wrk(port: number, connections: number, seconds: number, script: string): Promise<{ rps: number; bad: number }> {
+/** Requests per second; `bad` counts non-2xx answers and socket errors, `slow` requests wrk gave up on after 2 s. */
+function wrk(port: number, connections: number, seconds: number, script: string): Promise<{ rps: number; bad: number; slow: number }> {
   return new Promise((resolve, reject) => {
     const p = spawn('taskset', ['-c', CLIENT_CPU, 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '-s', script, `https://127.0.0.1:${port}/mutate?timeout=10s`]);
     let out = '';
@@ -285,9 +286,10 @@ function wrk(port: number, connections: number, seconds: number, script: string)
       const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
       const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
       const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-      const bad = non2xx + (sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
+      const bad = non2xx + (sock ? sock.slice(1, 4).reduce((a, b) => a + Number(b), 0) : 0);
+      const slow = sock ? Number(sock[4]) : 0;
       if (Number.isNaN(rps)) reject(new Error(`wrk output not understood:\n${out}`));
-      else resolve({ rps, bad });
+      else resolve({ rps, bad, slow });
     });
   });
 }
@@ -370,20 +372,21 @@ async function main(): Promise<void> {
     // Throughput and latency, interleaved rounds over every server.
     const throughputRun = async (label: string, servers: Server[], conns: number[]) => {
       for (const s of servers) await wrk(s.port, 32, 2, script); // warm-up (JIT, TLS sessions)
-      const acc: Record<string, { rps: number[]; loads: number[]; bad: number }> = {};
+      const acc: Record<string, { rps: number[]; loads: number[]; bad: number; slow: number }> = {};
       for (let r = 0; r < ROUNDS; r++) {
         for (const c of conns) {
           for (const s of servers) {
             const t = await wrk(s.port, c, SECONDS, script);
-            const a = (acc[`${s.name} c${c}`] ??= { rps: [], loads: [], bad: 0 });
+            const a = (acc[`${s.name} c${c}`] ??= { rps: [], loads: [], bad: 0, slow: 0 });
             a.rps.push(t.rps);
             a.loads.push(load());
             a.bad += t.bad;
+            a.slow += t.slow;
             log(`${label} ${s.name} c${c}: ${Math.round(t.rps)} req/s (load ${load()})`);
           }
         }
       }
-      return Object.fromEntries(Object.entries(acc).map(([k, a]) => [k, { ...figure(a.rps, a.loads), errors: a.bad }]));
+      return Object.fromEntries(Object.entries(acc).map(([k, a]) => [k, { ...figure(a.rps, a.loads), errors: a.bad, slow: a.slow }]));
     };
 
     const nodeNoop = await startNoop('node-noop', process.execPath, [path.join(ROOT, 'bench', 'noop-https.mjs'), tls.certFile, tls.keyFile]);
@@ -475,8 +478,8 @@ interface Results {
   review: { bytes: number; serviceAccountsSmall: number };
   serviceAccountsLarge: number;
   coldStart: Record<string, { firstMutatingMs: F; readyMs: F; rssFreshMB: F; heapFreshMB: F }>;
-  throughputSmall: Record<string, F & { errors: number }>;
-  throughputLarge: Record<string, F & { errors: number }>;
+  throughputSmall: Record<string, F & { errors: number; slow: number }>;
+  throughputLarge: Record<string, F & { errors: number; slow: number }>;
   latency500: Record<string, { p50: F; p99: F; errors: number }>;
   memoryAfterLoadSmall: Record<string, { rss: number; peak: number; heapMB: number; load: number }>;
   largeCluster: Record<string, { firstMutatingMs: F; readyMs: F; rssMB: F; heapMB: F }>;
@@ -495,7 +498,7 @@ function report(r: Results, variants: WebhookVariant[]): string {
     row('', 'go no-op', `${f(go)} = ${r2(go!.value / node!.value)}× node no-op`, '');
     for (const v of variants) {
       const x = ts[`${v.name} c${c}`]!;
-      row('', v.name, `${f(x)} = **${r2(x.value / node!.value)}× node no-op**, ${x.errors} errors`, c === 32 ? '≥ 0.40× node no-op' : '≥ 1.2× the Go reference (11,373)');
+      row('', v.name, `${f(x)} = **${r2(x.value / node!.value)}× node no-op**, ${x.errors} errors, ${x.slow} over 2 s`, c === 32 ? '≥ 0.40× node no-op' : '≥ 1.2× the Go reference (11,373)');
     }
   }
   for (const [name, l] of Object.entries(r.latency500))
