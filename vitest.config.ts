@@ -16,8 +16,9 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts', 'test/wire/**/*.test.ts'],
           environment: 'node',
-          // One real control plane per run, shared by every integration file (test/harness/global-setup.ts).
-          globalSetup: ['test/harness/global-setup.ts'],
+          // dist/ rebuilt when stale (tests spawn the shipped bin/lanyard.js), then one real control plane per run,
+          // shared by every integration file (test/harness/global-setup.ts).
+          globalSetup: ['scripts/ensure-build.mjs', 'test/harness/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
           fileParallelism: false,

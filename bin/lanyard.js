@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// The published entry point. Sources are TypeScript run through tsx's loader, so the package ships no build step.
-import { register } from 'tsx/esm/api';
+// The published entry point: runs the compiled output in dist/ (scripts/build.mjs). Node's compile cache keeps
+// V8's compiled code between runs, which shortens every CLI start; where no cache directory is writable (the
+// image's read-only root) Node simply runs without it.
+import module from 'node:module';
 
-register();
-await import('../src/main.ts');
+module.enableCompileCache?.();
+await import('../dist/main.js');

@@ -1,6 +1,7 @@
 // Runs before `npm test` and `npm start` on whatever Node the machine has (20 here): installs the npm
-// dependencies when they are missing (they bring Node 24, which the scripts then run on) and builds the
-// control-plane binaries when the cache lacks them. Each step runs only when needed.
+// dependencies when they are missing (they bring Node 24, which the scripts then run on), compiles src/ into dist/
+// when it is missing or stale, and builds the control-plane binaries when the cache lacks them. Each step runs only
+// when needed.
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -19,4 +20,5 @@ if (!existsSync(path.join(root, 'node_modules', '.bin', 'vitest')) || !existsSyn
   console.error('[lanyard] installing npm dependencies (npm ci; brings Node 24 as a devDependency)');
   run('npm', ['ci', '--no-audit', '--no-fund']);
 }
+run(process.execPath, [path.join(root, 'scripts', 'ensure-build.mjs')]);
 run(process.execPath, [path.join(root, 'scripts', 'ensure-control-plane.mjs')]);

@@ -8,11 +8,12 @@ import { registerPromotionsCli } from '../promotions/cli.ts';
 import { registerWebhookCommand } from '../webhook/command.ts';
 import { registerControllerCommands } from '../controller/command.ts';
 import { registerUpCommand } from '../sandbox/up.ts';
+import { BUILD_INFO } from './build-info.ts';
 
 export function buildProgram(io: CliIO = processIO()): Command {
   const program = new Command('lanyard')
     .description('Gives every Kubernetes workload exactly the identity it was declared to have, and proves it first.')
-    .version('lanyard 0.1.0', '--version')
+    .version(`lanyard ${BUILD_INFO.version}`, '--version')
     .exitOverride()
     .showHelpAfterError(false);
   const cli = createCli(program, io);

@@ -24,10 +24,10 @@ export async function lanyard(as: As, argv: string[], o: RunOptions = {}): Promi
   });
 }
 
-/** `lanyard <argv>` as a real child process (`tsx src/main.ts`), the way a user runs it. */
+/** `lanyard <argv>` as a real child process (the shipped bin/lanyard.js running dist/), the way a user runs it. */
 export async function lanyardProcess(argv: string[], env: Record<string, string>): Promise<RunResult> {
   const root = path.resolve(import.meta.dirname, '../../..');
-  const child = spawn(path.join(root, 'node_modules/.bin/tsx'), [path.join(root, 'src/main.ts'), ...argv], {
+  const child = spawn(process.execPath, [path.join(root, 'bin/lanyard.js'), ...argv], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', HOME: home, XDG_CONFIG_HOME: path.join(home, '.config'), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -114,7 +114,7 @@ describe('A13 chaos', () => {
 
   const startChild = async () => {
     const cp = controlPlane();
-    child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/main.ts'), 'controller',
+    child = spawn(process.execPath, [path.join(ROOT, 'bin/lanyard.js'), 'controller',
       `--kubeconfig=${cp.adminKubeconfig}`, `--cluster-name=${CLUSTER}`, `--aws-endpoint-url=${env.sim.url}`, '--aws-region=us-west-2',
       `--metrics-port=${metricsPort}`, `--lease-namespace=${env.systemNamespace}`, '--lease-name=chaos',
       '--leader-elect-identity=chaos-controller', '--leader-elect-lease-duration=4s', '--leader-elect-renew-deadline=3s',

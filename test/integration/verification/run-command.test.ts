@@ -32,7 +32,7 @@ beforeAll(async () => {
       rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }],
       namespaceSelector: { matchLabels: env.label }, failurePolicy: 'Fail', sideEffects: 'None', admissionReviewVersions: ['v1'], timeoutSeconds: 10 }],
   });
-  child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/main.ts'), 'run',
+  child = spawn(process.execPath, [path.join(ROOT, 'bin/lanyard.js'), 'run',
     `--kubeconfig=${controlPlane().adminKubeconfig}`, `--port=${port}`, `--metrics-port=${metricsPort}`, '--tls-mode=self-managed',
     '--tls-extra-sans=127.0.0.1', '--tls-secret=lanyard-run', `--webhook-config-name=${mwc}`, '--shutdown-delay=0s',
     `--cluster-name=${CLUSTER}`, `--aws-endpoint-url=${env.sim.url}`, '--aws-region=us-west-2', `--lease-namespace=${env.systemNamespace}`,

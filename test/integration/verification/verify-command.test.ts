@@ -38,7 +38,7 @@ async function tokenFile(sa: string, audience: string): Promise<string> {
 
 function verify(args: string[], extraEnv: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/main.ts'), 'verify', ...args], {
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/lanyard.js'), 'verify', ...args], {
       cwd: ROOT,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, AWS_REGION: 'us-west-2', AWS_EC2_METADATA_DISABLED: 'true', ...extraEnv },
     });

@@ -174,8 +174,7 @@ describe('A10: readiness and shutdown', () => {
     const child = spawn(
       process.execPath,
       [
-        path.resolve('node_modules/tsx/dist/cli.mjs'),
-        'src/main.ts',
+        path.resolve('bin/lanyard.js'),
         'webhook',
         `--kubeconfig=${cp.adminKubeconfig}`,
         '--port=0',
