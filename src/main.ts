@@ -1,10 +1,7 @@
-// `lanyard`: one binary, subcommands (overview.md, Processes).
-import { buildProgram } from './cli/program.ts';
-import { exitCodeOf } from './cli/exit.ts';
+// `lanyard`: one binary, subcommands (overview.md, Processes). Run as `kubectl-lanyard`, it is a kubectl plugin.
+import path from 'node:path';
+import { processIO } from './cli/io.ts';
+import { execute } from './cli/run.ts';
 
-const program = buildProgram();
-try {
-  await program.parseAsync(process.argv);
-} catch (e) {
-  process.exitCode = exitCodeOf(e);
-}
+const name = path.basename(process.argv[1] ?? '').startsWith('kubectl-') ? 'kubectl lanyard' : 'lanyard';
+process.exitCode = await execute(processIO(), process.argv.slice(2), name);

@@ -4,9 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { inspectionProgram, REFERENCE_FILE, updatedReference } from './reference.ts';
 
 describe('docs/cli.md', () => {
-  it('is up to date with the command tree (regenerate: npx tsx src/cli/reference.ts --write)', () => {
+  it('is up to date with the command tree (regenerate: npx tsx src/cli/reference.ts --write)', async () => {
     const current = fs.readFileSync(REFERENCE_FILE, 'utf8');
-    expect(current).toBe(updatedReference(current, inspectionProgram()));
+    expect(current).toBe(updatedReference(current, await inspectionProgram()));
   });
   it('documents every noun alias of the projects capability', () => {
     const doc = fs.readFileSync(REFERENCE_FILE, 'utf8');

@@ -70,7 +70,7 @@ export function updatedReference(current: string, program: Command): string {
 }
 
 /** A program built for inspection only: it never runs a command. */
-export function inspectionProgram(): Command {
+export async function inspectionProgram(): Promise<Command> {
   const inert = (): never => {
     throw new Error('the reference program does not run commands');
   };
@@ -86,11 +86,11 @@ export function inspectionProgram(): Command {
     fs: { readFile: () => undefined, mode: () => undefined, exists: () => false },
     createClient: inert,
   };
-  return buildProgram(io);
+  return await buildProgram(io);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.meta.filename) && process.argv.includes('--write')) {
   const current = fs.readFileSync(REFERENCE_FILE, 'utf8');
-  fs.writeFileSync(REFERENCE_FILE, updatedReference(current, inspectionProgram()));
+  fs.writeFileSync(REFERENCE_FILE, updatedReference(current, await inspectionProgram()));
   process.stdout.write(`updated ${REFERENCE_FILE}\n`);
 }

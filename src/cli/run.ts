@@ -1,11 +1,36 @@
-// Running the CLI: against the real process (the `lanyard` binary) or in-process with captured output (tests,
-// benchmarks). Both build a fresh command tree per run, so no state leaks between invocations.
+// Running the CLI: against the real process (the `lanyard` binary, src/main.ts) or in-process with captured output
+// (tests, benchmarks). Both build a fresh command tree per run, so no state leaks between invocations.
 import { createKubeClient } from '../kube/client.ts';
 import { nodeFs, type CliEnv } from '../config/cli.ts';
 import { systemClock } from '../runtime/clock.ts';
 import type { CliIO } from './framework.ts';
 import { buildProgram } from './program.ts';
 import { exitCodeOf } from './exit.ts';
+import { moveGlobalFlags } from './argv.ts';
+import { complete } from './completion.ts';
+
+/**
+ * Runs `lanyard <argv...>` (the user's arguments) with `io`; returns the exit code. `name` is the program's name in
+ * usage lines (`kubectl lanyard` as a kubectl plugin).
+ */
+export async function execute(io: CliIO, argv: readonly string[], name = 'lanyard'): Promise<number> {
+  if (argv[0] === '__complete') {
+    // The completion scripts' callback (completion.ts): candidates for the last word, one per line.
+    const words = argv.slice(1);
+    const program = await buildProgram(io, { name, argv: moveGlobalFlags(words.slice(0, -1)) });
+    const candidates = complete(program, words);
+    io.stdout(candidates.map((c) => c + '\n').join(''));
+    return 0;
+  }
+  const args = moveGlobalFlags(argv);
+  try {
+    const program = await buildProgram(io, { name, argv: args });
+    await program.parseAsync(args, { from: 'user' });
+    return 0;
+  } catch (e) {
+    return exitCodeOf(e, io.stderr);
+  }
+}
 
 export interface RunResult {
   stdout: string;
@@ -46,12 +71,6 @@ export async function runCli(argv: string[], o: RunOptions = {}): Promise<RunRes
     createClient: createKubeClient,
     ...o.io,
   };
-  const program = buildProgram(io);
-  let exitCode = 0;
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-  } catch (e) {
-    exitCode = exitCodeOf(e, io.stderr);
-  }
+  const exitCode = await execute(io, argv);
   return { stdout, stderr, exitCode };
 }
