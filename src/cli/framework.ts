@@ -15,7 +15,7 @@ import {
 import type { Clock } from '../runtime/clock.ts';
 import { CliError, EXIT } from './exit.ts';
 import { ApiCliError, toCliError, describeRequest, type Operation } from './errors.ts';
-import { OUTPUT_FORMATS, renderObjects, renderRows, type Column, type OutputFormat } from './output.ts';
+import { cleanForOutput, parseOutput, renderObjects, renderRows, type Column, type OutputFormat } from './output.ts';
 import { humanAge } from './age.ts';
 import { isProject } from '../projects/labels.ts';
 
@@ -50,6 +50,8 @@ export interface Noun {
 export interface GlobalFlags {
   project?: string;
   output: OutputFormat;
+  /** The argument of -o jsonpath=... or custom-columns=... */
+  template?: string;
   headers: boolean;
   kubeconfig?: string;
   context?: string;
@@ -238,7 +240,9 @@ export function createCli(program: Command, io: CliIO): Cli {
 function addGlobalFlags(cmd: Command): void {
   cmd
     .option('-p, --project <name>', 'project (else LANYARD_PROJECT, else "project" in the Lanyard config)')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS as string[]).default('table'))
+    .addOption(
+      new Option('-o, --output <format>', 'output format: table, wide, yaml, json, name, jsonpath=TEMPLATE or custom-columns=SPEC').default('table'),
+    )
     .option('--no-headers', 'omit the table header row')
     .option('--kubeconfig <path>', 'kubeconfig file (else KUBECONFIG, else ~/.kube/config)')
     .option('--context <name>', 'kubeconfig context (else the current one)')
@@ -251,9 +255,16 @@ function parseFlags(opts: Record<string, unknown>): GlobalFlags {
   if (timeout === undefined || timeout <= 0) {
     throw new CliError(`invalid --request-timeout "${String(opts.requestTimeout)}": use a duration such as 30s or 1m`, EXIT.usage);
   }
+  const output = parseOutput(String(opts.output ?? 'table'));
+  if (!output) {
+    throw new CliError(
+      `invalid -o "${String(opts.output)}": use table, wide, yaml, json, name, jsonpath=TEMPLATE or custom-columns=SPEC`,
+      EXIT.usage,
+    );
+  }
   return {
     project: opts.project as string | undefined,
-    output: (opts.output as OutputFormat | undefined) ?? 'table',
+    ...output,
     headers: opts.headers !== false,
     kubeconfig: opts.kubeconfig as string | undefined,
     context: opts.context as string | undefined,
@@ -278,7 +289,8 @@ async function runHandler(
   try {
     const flags = parseFlags(opts);
     verbose = flags.verbose;
-    const ctx = makeContext(io, flags, print, () => (client ??= openClient(io, flags, ctx.settings())));
+    const templates = flags.template === undefined ? undefined : await compileTemplate(flags);
+    const ctx = makeContext(io, flags, templates, print, () => (client ??= openClient(io, flags, ctx.settings())));
     return (await fn(ctx)) ?? 0;
   } catch (e) {
     if (e instanceof CliConfigError) return print(new CliError(e.message, EXIT.usage));
@@ -286,6 +298,27 @@ async function runHandler(
     return print(toCliError(e, { does: 'run the command' }, ''));
   } finally {
     if (client) (await client.catch(() => undefined))?.close();
+  }
+}
+
+/** Printers of -o jsonpath / custom-columns; template errors are usage errors, found before any request. */
+interface TemplatePrinters {
+  objects(objs: Json[], asList: boolean): string;
+}
+
+async function compileTemplate(flags: GlobalFlags): Promise<TemplatePrinters> {
+  const t = await import('./templates.ts');
+  try {
+    if (flags.output === 'jsonpath') {
+      const print = t.jsonpathPrinter(flags.template!);
+      // Exactly the template's text, without a newline added: as kubectl, so scripts can embed the output.
+      return { objects: (objs, asList) => print(!asList && objs.length === 1 ? objs[0] : { apiVersion: 'v1', kind: 'List', items: objs }) };
+    }
+    const print = t.customColumnsPrinter(flags.template!);
+    return { objects: (objs) => print(objs, !flags.headers) };
+  } catch (e) {
+    if (e instanceof t.TemplateError) throw new CliError(e.message, EXIT.usage);
+    throw e;
   }
 }
 
@@ -312,6 +345,7 @@ async function openClient(io: CliIO, flags: GlobalFlags, settings: CliSettings):
 function makeContext(
   io: CliIO,
   flags: GlobalFlags,
+  templates: TemplatePrinters | undefined,
   print: (e: CliError) => number,
   client: () => Promise<KubeClient>,
 ): Context {
@@ -384,6 +418,8 @@ function makeContext(
       mutation(noun, name, verb, obj) {
         if ((flags.output === 'yaml' || flags.output === 'json') && obj !== undefined) {
           io.stdout(renderObjects([obj], flags.output, false));
+        } else if (templates && obj !== undefined) {
+          io.stdout(templates.objects([cleanForOutput(obj)], false));
         } else {
           io.stdout(`${noun.name}/${name} ${verb}\n`);
         }
@@ -402,6 +438,10 @@ function makeContext(
             return;
           case 'name':
             io.stdout(o.items.map((it) => `${o.noun.name}/${o.name(it)}\n`).join(''));
+            return;
+          case 'jsonpath':
+          case 'custom-columns':
+            io.stdout(templates!.objects(o.items.map((it) => cleanForOutput(o.object(it))), !o.single));
             return;
           default:
             io.stdout(renderRows(o.columns, o.items, flags.output === 'wide', !flags.headers));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { renderObjects, renderRows, renderTable, cleanForOutput } from './output.ts';
+import { renderObjects, renderRows, renderTable, cleanForOutput, parseOutput } from './output.ts';
 
 describe('renderTable', () => {
   it('pads each column to its longest cell plus three spaces', () => {
@@ -34,5 +34,16 @@ describe('renderObjects', () => {
     expect(parseYaml(renderObjects([a, a], 'yaml', false))).toMatchObject({ apiVersion: 'v1', kind: 'List', items: [{}, {}] });
     expect(parseYaml(renderObjects([a], 'yaml', true)).kind).toBe('List');
     expect(cleanForOutput('x')).toBe('x');
+  });
+});
+
+describe('parseOutput', () => {
+  it('accepts the plain formats and jsonpath=/custom-columns= with their argument', () => {
+    expect(parseOutput('wide')).toEqual({ output: 'wide' });
+    expect(parseOutput('jsonpath={.items[*].metadata.name}')).toEqual({ output: 'jsonpath', template: '{.items[*].metadata.name}' });
+    expect(parseOutput('custom-columns=NAME:.metadata.name')).toEqual({ output: 'custom-columns', template: 'NAME:.metadata.name' });
+  });
+  it('refuses unknown formats and template formats without a template', () => {
+    for (const v of ['xml', 'jsonpath', 'jsonpath=', 'go-template={{.x}}', '=x']) expect(parseOutput(v)).toBeUndefined();
   });
 });

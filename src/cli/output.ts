@@ -2,8 +2,21 @@
 import { stringify as stringifyYaml } from 'yaml';
 import type { Json } from '../kube/client.ts';
 
-export type OutputFormat = 'table' | 'wide' | 'yaml' | 'json' | 'name';
+export type OutputFormat = 'table' | 'wide' | 'yaml' | 'json' | 'name' | 'jsonpath' | 'custom-columns';
+/** The formats without an argument; `jsonpath=TEMPLATE` and `custom-columns=SPEC` carry theirs (templates.ts). */
 export const OUTPUT_FORMATS: readonly OutputFormat[] = ['table', 'wide', 'yaml', 'json', 'name'];
+const TEMPLATE_FORMATS = ['jsonpath', 'custom-columns'] as const;
+
+/** Parses `-o`: a plain format, or a template format with its argument; undefined when invalid. */
+export function parseOutput(value: string): { output: OutputFormat; template?: string } | undefined {
+  if ((OUTPUT_FORMATS as string[]).includes(value)) return { output: value as OutputFormat };
+  const eq = value.indexOf('=');
+  const name = value.slice(0, eq);
+  if (eq > 0 && (TEMPLATE_FORMATS as readonly string[]).includes(name) && value.length > eq + 1) {
+    return { output: name as OutputFormat, template: value.slice(eq + 1) };
+  }
+  return undefined;
+}
 
 export interface Column<T> {
   header: string;

@@ -69,12 +69,12 @@ export function updatedReference(current: string, program: Command): string {
   return current.slice(0, start) + renderReference(program) + current.slice(end + END.length);
 }
 
-/** A program built for inspection only: it never runs a command. */
-export async function inspectionProgram(): Promise<Command> {
+/** An IO for programs built for inspection only: it refuses to run anything. */
+export function inertIO(): CliIO {
   const inert = (): never => {
     throw new Error('the reference program does not run commands');
   };
-  const io: CliIO = {
+  return {
     env: {},
     stdout: () => undefined,
     stderr: () => undefined,
@@ -86,7 +86,11 @@ export async function inspectionProgram(): Promise<Command> {
     fs: { readFile: () => undefined, mode: () => undefined, exists: () => false },
     createClient: inert,
   };
-  return await buildProgram(io);
+}
+
+/** The whole command tree, for inspection only: it never runs a command. */
+export async function inspectionProgram(): Promise<Command> {
+  return await buildProgram(inertIO());
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.meta.filename) && process.argv.includes('--write')) {

@@ -85,7 +85,7 @@ async function createProject(ctx: Context, name: string, users: string[], groups
       if (changed && ctx.flags.output === 'table') lines.push(`role/${b.name} ${changed}`);
     }
     for (const l of lines) ctx.out.line(l);
-    if (ctx.flags.output === 'yaml' || ctx.flags.output === 'json') ctx.out.mutation(PROJECT, name, verb, ns);
+    if (ctx.flags.output !== 'table') ctx.out.mutation(PROJECT, name, verb, ns);
   } catch (e) {
     // Undo this run's creations in reverse order, then report the first error.
     for (const c of created.reverse()) {

@@ -96,8 +96,8 @@ async function createToken(ctx: Context, name: string, account: string, timeoutT
   ctx.out.info(`${TOKEN.name}/${name} created for serviceaccount "${account}" in project "${project}"`);
   ctx.out.info('This token is shown now and never again. Put it in your secret store before closing this terminal;');
   ctx.out.info('if it is lost, delete it and create a new one.');
-  if (ctx.flags.output === 'yaml' || ctx.flags.output === 'json') {
-    // The one place a token is printed in full: the Secret as created, data.token included.
+  if (ctx.flags.output !== 'table') {
+    // -o yaml|json|jsonpath|custom-columns (name and wide were refused above). The one place a token is printed in full: the Secret as created, data.token included.
     ctx.out.mutation(TOKEN, name, 'created', filled);
   } else {
     ctx.out.line(Buffer.from(filled.data.token as string, 'base64').toString('utf8'));
