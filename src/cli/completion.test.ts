@@ -9,7 +9,8 @@ async function candidates(words: string[]): Promise<string[]> {
   return complete(await buildProgram(inertIO(), { argv: moveGlobalFlags(words.slice(0, -1)) }), words);
 }
 
-describe('completion candidates', () => {
+// Each case imports the capabilities of its command (transformed on the fly): slow on a loaded machine.
+describe('completion candidates', { timeout: 60_000 }, () => {
   it('completes top-level commands without listing hidden ones', async () => {
     const top = await candidates(['']);
     expect(top).toEqual(expect.arrayContaining(['get', 'create', 'doctor', 'version', 'completion', 'webhook']));

@@ -1,4 +1,5 @@
-// Exit codes shared by the resource verbs and doctor (projects.md §6). Commands throw CliError; main maps it.
+// Exit codes of every command, one table so no two meanings share a code (resource verbs and doctor: projects.md §6;
+// promotions; verify). Commands throw CliError; main maps it.
 export const EXIT = {
   ok: 0,
   failure: 1,
@@ -11,6 +12,9 @@ export const EXIT = {
   promotionFailed: 10,
   promotionErrored: 11,
   promotionAborted: 12,
+  // `lanyard verify` (docs/verified-start.md): its own outcomes, apart from the shared codes above.
+  identityMismatch: 20,
+  noIdentity: 21,
 } as const;
 
 export class CliError extends Error {

@@ -44,7 +44,7 @@ export const TOP_LEVEL: Record<string, { description: string; capabilities: Capa
   webhook: { description: 'Run the pod identity admission webhook (flags compatible with amazon-eks-pod-identity-webhook)', capabilities: ['webhook'] },
   controller: { description: 'Run the reconcilers (identity verifier, associations) behind a leader-election Lease', capabilities: ['controller'] },
   run: { description: 'Run the webhook (identity gate on) and the controller in one process', capabilities: ['controller'] },
-  verify: { description: 'Check, inside a Pod, that its AWS identity is the expected role (exit 0 match, 1 mismatch, 2 no identity, 3 error)', capabilities: ['controller'] },
+  verify: { description: 'Check, inside a Pod, that its AWS identity is the expected role (exit 0 match, 20 another role, 21 no identity, 6 timed out on errors, 2 usage)', capabilities: ['controller'] },
   up: { description: 'Start the local sandbox: a real control plane, the AWS simulator, Lanyard and sample workloads', capabilities: ['up'] },
   'promotion-done': { description: 'exit 0 (the final container of a promotion pod)', capabilities: ['promotions'], hidden: true },
 };

@@ -2,7 +2,8 @@
 import { Command, Option } from 'commander';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { CliError, EXIT } from '../cli/exit.ts';
-import { parseControllerFlags, CONTROLLER_FLAG_NAMES, type ControllerConfig } from '../config/controller.ts';
+import { parseControllerFlags, type ControllerConfig } from '../config/controller.ts';
+import { controllerHelp } from './help.ts';
 import { FlagError, parseGoDuration, parseWebhookFlags, WEBHOOK_FLAG_NAMES } from '../config/webhook.ts';
 import { verifyEnv } from '../config/verify.ts';
 import { createKubeClient, type KubeClient } from '../kube/client.ts';
@@ -17,16 +18,6 @@ import { runVerify, verifyJson } from '../verification/verify.ts';
 import { startController } from './index.ts';
 import type { Cli } from '../cli/framework.ts';
 import { registerPolicyDoctor } from '../verification/doctor.ts';
-
-const CONTROLLER_HELP = `Usage: lanyard controller [flags]
-
-Runs the reconcilers (identity verifier, PodIdentityAssociation controller) behind a coordination.k8s.io Lease.
-
-Flags (pflag syntax, Go durations):
-  ${CONTROLLER_FLAG_NAMES.map((f) => `--${f}`).join('\n  ')}
-
-See docs/verified-start.md for their meaning and defaults.
-`;
 
 async function kubeFor(c: Pick<ControllerConfig, 'kubeconfig' | 'kubeApi'>, agent: string): Promise<KubeClient> {
   return createKubeClient({ kubeconfig: c.kubeconfig || undefined, inCluster: !c.kubeconfig, server: c.kubeApi || undefined, userAgent: agent });
@@ -53,7 +44,7 @@ function untilSignal(log: Logger, parts: Running[], after: () => void): Promise<
 
 export async function runControllerCommand(argv: string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(CONTROLLER_HELP);
+    process.stdout.write(controllerHelp());
     return;
   }
   const { config } = parseControllerFlags(argv);
@@ -94,12 +85,12 @@ export async function runRunCommand(argv: string[]): Promise<void> {
 
 function durationOption(flag: string, v: string): number {
   const ms = parseGoDuration(v);
-  if (ms === undefined || ms <= 0) throw new CliError(`invalid ${flag} "${v}": use a positive duration such as 500ms, 2s or 1m`, 3);
+  if (ms === undefined || ms <= 0) throw new CliError(`invalid ${flag} "${v}": use a positive duration such as 500ms, 2s or 1m`, EXIT.usage);
   return ms;
 }
 
 export async function runVerifyCommand(opts: { expectedRole?: string; timeout: string; interval: string; attemptTimeout: string; output: string }): Promise<number> {
-  if (opts.output !== 'text' && opts.output !== 'json') throw new CliError(`invalid -o "${opts.output}": use text or json`, 3);
+  if (opts.output !== 'text' && opts.output !== 'json') throw new CliError(`invalid -o "${opts.output}": use text or json`, EXIT.usage);
   const env = verifyEnv();
   const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
   const sts = env.AWS_ENDPOINT_URL_STS ?? env.AWS_ENDPOINT_URL;
@@ -143,17 +134,12 @@ export function registerControllerCommands(cli: Cli): void {
   raw('run', 'Run the webhook (identity gate on) and the controller in one process', runRunCommand);
   program
     .command('verify')
-    .description('Check, inside a Pod, that its AWS identity is the expected role (exit 0 match, 1 mismatch, 2 no identity, 3 error)')
+    .description('Check, inside a Pod, that its AWS identity is the expected role (exit 0 match, 20 another role, 21 no identity, 6 timed out on errors, 2 usage)')
     .addOption(new Option('--expected-role <arn>', 'role ARN (or assumed-role ARN) to compare with'))
     .addOption(new Option('--timeout <duration>', 'total time for all attempts').default('60s'))
     .addOption(new Option('--interval <duration>', 'cap of the delay between attempts').default('2s'))
     .addOption(new Option('--attempt-timeout <duration>', 'one credential resolution plus one STS call').default('5s'))
     .addOption(new Option('-o, --output <format>', 'text or json').default('text'))
-    // Usage errors exit 3 here (§13): exit 2 means "no identity declared".
-    .exitOverride((err) => {
-      if (err.exitCode === 0) throw err;
-      throw new CliError('', 3);
-    })
     .action(async (opts) => {
       const code = await runVerifyCommand(opts);
       if (code !== 0) throw new CliError('', code);

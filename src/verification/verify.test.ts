@@ -47,25 +47,25 @@ describe('runVerify exit codes (§13)', () => {
   });
   it('1 when the last attempt returned another role', async () => {
     const r = await run(CC, [NODE], { expectedRole: 'arn:aws:iam::111122223333:role/uploader' });
-    expect(r).toMatchObject({ exitCode: 1, result: 'mismatch' });
+    expect(r).toMatchObject({ exitCode: 20, result: 'mismatch' });
     expect(r.message).toBe(`mismatch: expected arn:aws:iam::111122223333:role/uploader, actual ${NODE}`);
   });
   it('1 for app against app-admin (no substrings)', async () => {
-    expect((await run(CC, ['arn:aws:sts::111122223333:assumed-role/app-admin/s'], { expectedRole: 'arn:aws:iam::111122223333:role/app' })).exitCode).toBe(1);
+    expect((await run(CC, ['arn:aws:sts::111122223333:assumed-role/app-admin/s'], { expectedRole: 'arn:aws:iam::111122223333:role/app' })).exitCode).toBe(20);
   });
-  it('2 with no identity in the environment', async () => {
-    expect(await run({}, [OK])).toMatchObject({ exitCode: 2, result: 'no_identity', attempts: 0 });
+  it('21 with no identity in the environment', async () => {
+    expect(await run({}, [OK])).toMatchObject({ exitCode: 21, result: 'no_identity', attempts: 0 });
   });
-  it('3 for container credentials without an expected role', async () => {
-    expect((await run(CC, [OK])).exitCode).toBe(3);
+  it('2 (usage) for container credentials without an expected role', async () => {
+    expect((await run(CC, [OK])).exitCode).toBe(2);
   });
-  it('3 for a malformed expected role', async () => {
+  it('2 (usage) for a malformed expected role', async () => {
     expect((await run(WI, [OK], { expectedRole: 'uploader' })).message).toContain('neither a role ARN');
   });
-  it('3 on errors until the timeout, with the last AWS code', async () => {
+  it('6 (timed out) on errors until the timeout, with the last AWS code', async () => {
     const r = await run(CC, [Object.assign(new Error('Server responded with status: 404'), { code: 'CredentialsProviderError' })],
       { expectedRole: 'arn:aws:iam::111122223333:role/uploader', timeoutMs: 3000 });
-    expect(r).toMatchObject({ exitCode: 3, result: 'error' });
+    expect(r).toMatchObject({ exitCode: 6, result: 'error' });
     expect(r.message).toBe('timeout after 3s: CredentialsProviderError: Server responded with status: 404');
     expect(r.attempts).toBeGreaterThan(2);
   });
@@ -75,7 +75,7 @@ describe('runVerify exit codes (§13)', () => {
     const r = await runVerify({ env: { ...CC, LANYARD_EXPECTED_ROLE: 'arn:aws:iam::111122223333:role/uploader' }, timeoutMs: 5000,
       intervalMs: 1000, attemptTimeoutMs: 100, clock: { now: clock.now, sleep: async (ms) => { sleeps.push(ms); await clock.sleep(ms); } },
       callerArn: async () => NODE });
-    expect(r.exitCode).toBe(1);
+    expect(r.exitCode).toBe(20);
     expect(sleeps.slice(0, 4)).toEqual([250, 500, 1000, 1000]);
   });
   it('json carries only the documented fields', async () => {

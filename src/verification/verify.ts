@@ -1,5 +1,6 @@
 // `lanyard verify` (verification.md §13): inside a Pod, checks the identity the Pod actually got. The decision logic is
 // pure over an injected "who am I" call, so the retry schedule and exit codes are table-tested.
+import { EXIT } from '../cli/exit.ts';
 import { parseAssumedRoleArn, parseRoleArn, roleArnMatches } from '../aws/arn.ts';
 import type { VerifyEnv } from '../config/verify.ts';
 import type { Clock } from '../runtime/clock.ts';
@@ -53,7 +54,8 @@ export interface VerifyOptions {
 
 export interface VerifyResult {
   result: 'verified' | 'mismatch' | 'no_identity' | 'error';
-  exitCode: 0 | 1 | 2 | 3;
+  /** 0 verified, 20 another role, 21 no identity declared, 2 usage error, 6 timed out on errors (src/cli/exit.ts). */
+  exitCode: number;
   mode?: VerifyMode;
   expected?: string;
   actual?: string;
@@ -97,11 +99,11 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
   const declared = declaredIdentity(o.env);
   const base = { attempts: 0, warnings: declared.warnings };
   if (!declared.mode) {
-    return { ...base, result: 'no_identity', exitCode: 2, elapsedSeconds: elapsed(), message: declared.problem!, error: declared.problem };
+    return { ...base, result: 'no_identity', exitCode: EXIT.noIdentity, elapsedSeconds: elapsed(), message: declared.problem!, error: declared.problem };
   }
   const mode = declared.mode;
   const expected = o.expectedRole ?? o.env.LANYARD_EXPECTED_ROLE ?? (mode === 'WebIdentity' ? o.env.AWS_ROLE_ARN : undefined);
-  const usage = (msg: string): VerifyResult => ({ ...base, result: 'error', exitCode: 3, mode, expected, elapsedSeconds: elapsed(), message: msg, error: msg });
+  const usage = (msg: string): VerifyResult => ({ ...base, result: 'error', exitCode: EXIT.usage, mode, expected, elapsedSeconds: elapsed(), message: msg, error: msg });
   if (!expected) {
     return usage('usage: container credentials declare no role; pass --expected-role or set LANYARD_EXPECTED_ROLE');
   }
@@ -132,10 +134,10 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
   }
   const common = { ...base, attempts, mode, expected, elapsedSeconds: elapsed() };
   if (last.actual !== undefined) {
-    return { ...common, result: 'mismatch', exitCode: 1, actual: last.actual, message: `mismatch: expected ${expected}, actual ${last.actual}` };
+    return { ...common, result: 'mismatch', exitCode: EXIT.identityMismatch, actual: last.actual, message: `mismatch: expected ${expected}, actual ${last.actual}` };
   }
   const msg = `timeout after ${seconds(o.timeoutMs)}: ${last.error}`;
-  return { ...common, result: 'error', exitCode: 3, error: last.error, message: msg };
+  return { ...common, result: 'error', exitCode: EXIT.timedOut, error: last.error, message: msg };
 }
 
 /** The `-o json` document (no credentials, no tokens: only ARNs and error text). */

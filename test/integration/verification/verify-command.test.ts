@@ -83,45 +83,45 @@ describe('A14: lanyard verify', () => {
     expect(r.stderr).toMatch(/^verified: WebIdentity arn:aws:sts::\d{12}:assumed-role\/reader\/\S+ matches arn:aws:iam::\d{12}:role\/team-a\/reader \(1 attempt, /);
   });
 
-  it('exit 1 for another --expected-role', async () => {
+  it('exit 20 for another --expected-role', async () => {
     const r = await verify(['--expected-role', `arn:aws:iam::${env.account}:role/other`, '--timeout', '2s'], ccEnv);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(20);
     expect(r.stderr).toMatch(/^mismatch: expected arn:aws:iam::\d+:role\/other, actual arn:aws:sts::\d+:assumed-role\/uploader\//);
   });
 
-  it('exit 1 for app against app-admin', async () => {
+  it('exit 20 for app against app-admin', async () => {
     const role = await env.aws.iam.createRole({ roleName: 'app-admin', assumeRolePolicyDocument: ccTrust() });
     await serviceAccount(env.admin, ns, 'app');
     await env.aws.eks.createPodIdentityAssociation({ clusterName: CLUSTER, namespace: ns, serviceAccount: 'app', roleArn: role.arn, tags: {}, clientRequestToken: 'a14-2' });
     const r = await verify(['--expected-role', `arn:aws:iam::${env.account}:role/app`, '--timeout', '2s'],
       { ...ccEnv, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: await tokenFile('app', 'pods.eks.amazonaws.com') });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(20);
   });
 
-  it('exit 2 with no identity in the environment', async () => {
+  it('exit 21 with no identity in the environment', async () => {
     const r = await verify([], {});
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(21);
     expect(r.stderr).toContain('no identity: neither AWS_ROLE_ARN+AWS_WEB_IDENTITY_TOKEN_FILE nor');
   });
 
-  it('exit 3 when the association stays invisible past --timeout 3s', async () => {
+  it('exit 6 (timed out) when the association stays invisible past --timeout 3s', async () => {
     env.sim.control.configure({ visibility: { eksAuth: [60_000, 60_000] } });
     const role = await env.aws.iam.createRole({ roleName: 'late', assumeRolePolicyDocument: ccTrust() });
     await serviceAccount(env.admin, ns, 'late');
     await env.aws.eks.createPodIdentityAssociation({ clusterName: CLUSTER, namespace: ns, serviceAccount: 'late', roleArn: role.arn, tags: {}, clientRequestToken: 'a14-3' });
     const t0 = Date.now();
     const r = await verify(['--expected-role', role.arn, '--timeout', '3s'], { ...ccEnv, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: await tokenFile('late', 'pods.eks.amazonaws.com') });
-    expect(r.code).toBe(3);
+    expect(r.code).toBe(6);
     expect(r.stderr).toMatch(/^timeout after 3s: \S+: /);
     expect(Date.now() - t0).toBeLessThan(15_000);
     env.sim.control.configure({ visibility: {} });
   });
 
-  it('exit 3 under 100 % 5xx', async () => {
+  it('exit 6 (timed out) under 100 % 5xx', async () => {
     env.sim.control.configure({ visibility: {}, faults: [{ service: '*', operation: '*', error: 'InternalServerError', rate: 1 }] });
     const r = await verify(['--expected-role', ccRole, '--timeout', '3s'], ccEnv);
     env.sim.control.configure({ visibility: {}, faults: [] });
-    expect(r.code).toBe(3);
+    expect(r.code).toBe(6);
     expect(r.stderr).toMatch(/^timeout after 3s: /);
   });
 });
