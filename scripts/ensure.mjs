@@ -22,3 +22,4 @@ if (!existsSync(path.join(root, 'node_modules', '.bin', 'vitest')) || !existsSyn
 }
 run(process.execPath, [path.join(root, 'scripts', 'ensure-build.mjs')]);
 run(process.execPath, [path.join(root, 'scripts', 'ensure-control-plane.mjs')]);
+if (process.env.npm_lifecycle_event === 'pretest') run('bash', [path.join(root, 'scripts', 'build-argocd-health.sh')]);
