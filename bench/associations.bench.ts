@@ -184,6 +184,7 @@ async function run(
         observeAck: 'false',
         probe: false,
         probeImage: 'registry.k8s.io/pause:3.10',
+        deniedAssociationAction: 'delete',
       },
     );
     parts.push(controller);

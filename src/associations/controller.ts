@@ -42,14 +42,18 @@ import {
   describeRecord,
   driftText,
   isOutOfBand,
+  createToken,
   nextRolePropagation,
   nextStep,
   planSync,
+  policyDeniedMessage,
+  refusalText,
   selectOwner,
   verifiedFromReport,
   type Cond,
   type EksOperation,
   type ErrorClass,
+  type DeniedHandling,
   type RolePropagation,
   type SyncedFalseReason,
 } from './decide.ts';
@@ -160,7 +164,13 @@ function idFields(cluster: string, a: Association): Record<string, string | null
     associationID: a.associationId,
     associationARN: a.associationArn,
     externalID: a.externalId ?? null,
+    removedAssociationID: null,
   };
+}
+
+/** What status says after Lanyard removed a denied association from EKS (docs/adr/0202). */
+function removedFields(associationId: string): Record<string, string | null> {
+  return { associationID: null, associationARN: null, externalID: null, removedAssociationID: associationId };
 }
 
 export async function startAssociationController(
@@ -491,6 +501,7 @@ export async function startAssociationController(
       roleARN: obj.spec.roleARN,
       targetRoleARN: obj.spec.targetRoleARN,
       disableSessionTags: obj.spec.disableSessionTags,
+      ...(obj.spec.policy ? { policy: obj.spec.policy } : {}),
     });
     for (const v of vis.store.values()) {
       if (v.namespace !== obj.namespace || v.serviceAccount !== obj.spec.serviceAccount) continue;
@@ -521,6 +532,7 @@ export async function startAssociationController(
         uid: report.association.uid,
         roleARN: report.association.roleARN,
         targetRoleARN: report.association.targetRoleARN,
+        policy: report.association.policy,
         associationID: report.association.associationID,
         result: report.result,
         message: report.message,
@@ -640,6 +652,7 @@ export async function startAssociationController(
     obj: LanyardAssociation,
     reason: SyncedFalseReason,
     message: string,
+    o: { extra?: Record<string, unknown>; verified?: Cond } = {},
   ): Promise<LanyardAssociation> => {
     const synced = syncedCond(obj, 'False', reason, message);
     if (!conditionUnchanged(obj.status.conditions, synced)) {
@@ -647,10 +660,75 @@ export async function startAssociationController(
       else if (reason === 'RolePropagating') events.normal(regardingOf(obj), 'RolePropagating', message);
       else if (reason !== 'Duplicate') events.warning(regardingOf(obj), 'SyncFailed', message);
     }
-    return await writeConditions(obj, synced, notSyncedVerified(obj));
+    return await writeConditions(obj, synced, o.verified ?? notSyncedVerified(obj), o.extra);
+  };
+
+  /** Pods of the ServiceAccount that have not finished (probe Pods aside); undefined when they cannot be listed. */
+  const runningPods = async (namespace: string, serviceAccount: string): Promise<number | undefined> => {
+    try {
+      const list = await kube.get(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`, {
+        fieldSelector: `spec.serviceAccountName=${serviceAccount}`,
+      });
+      return (list?.items ?? []).filter(
+        (p: Json) =>
+          p?.status?.phase !== 'Succeeded' &&
+          p?.status?.phase !== 'Failed' &&
+          p?.metadata?.labels?.[PROBE_LABEL] !== 'true',
+      ).length;
+    } catch (e) {
+      log.warn({ namespace, serviceAccount, err: e instanceof Error ? e.message : String(e) }, 'cannot count Pods');
+      return undefined;
+    }
+  };
+
+  /**
+   * A denied object (docs/adr/0202): never created; an existing association is removed (`delete`) or only reported
+   * (`preview`). Either way Synced and Ready are False with reason PolicyDenied and a Warning Event says what happened.
+   */
+  const handleDenied = async (
+    key: string,
+    obj: LanyardAssociation,
+    refusal: string,
+    handling: DeniedHandling,
+  ): Promise<{ requeueAfterMs: number }> => {
+    counter.inc({ result: 'terminal' });
+    const pair = { namespace: obj.namespace, serviceAccount: obj.spec.serviceAccount };
+    const pods = handling.kind === 'none' ? 0 : await runningPods(pair.namespace, pair.serviceAccount);
+    const message = policyDeniedMessage(refusal, handling, pair, pods);
+    if (handling.kind !== 'remove') {
+      await failSynced(obj, 'PolicyDenied', message);
+      return { requeueAfterMs: config.resyncMs };
+    }
+    try {
+      await eks.delete(handling.cluster, handling.associationId);
+    } catch (e) {
+      const f = toFailure('delete', e);
+      if (f.cls.kind !== 'notFound') {
+        const text = `${refusal}; removing association ${handling.associationId} from EKS failed: ${f.text}`;
+        await failSynced(obj, 'PolicyDenied', text);
+        throw new RetryLater(text);
+      }
+    }
+    lastSeen.delete(key);
+    await deletePairVerifiedIdentities(obj.namespace, obj.spec.serviceAccount);
+    for (const p of probesOf(obj)) await deletePod(p.namespace, p.name);
+    // The association is gone: an exchange reported earlier no longer says anything.
+    const verified: Cond = {
+      type: 'Verified',
+      status: 'Unknown',
+      reason: 'NotSynced',
+      message: 'waiting for Synced=True',
+      observedGeneration: obj.generation,
+    };
+    await failSynced(obj, 'PolicyDenied', message, { extra: removedFields(handling.associationId), verified });
+    log.info({ association: key, associationID: handling.associationId, pods }, 'removed an association no IdentityPolicy allows');
+    return { requeueAfterMs: config.resyncMs };
   };
 
   const reconcile = async (key: string): Promise<{ requeueAfterMs?: number } | void> => {
+    // Before the first list of IdentityPolicies the set would look empty, and no policies allows everything: a denied
+    // association must not be created in that window (docs/adr/0202).
+    if (!policies.synced || !namespaces.synced) return { requeueAfterMs: 200 };
     const namespace = key.slice(0, key.indexOf('/'));
     const raw = await read(key);
     if (!raw) {
@@ -681,6 +759,7 @@ export async function startAssociationController(
       cluster,
       owner,
       policy: decision.allowed ? { allowed: true } : { allowed: false, message: decision.message },
+      deniedAction: config.deniedAssociationAction,
       deleting,
     });
 
@@ -716,8 +795,10 @@ export async function startAssociationController(
         return { requeueAfterMs: config.resyncMs };
       }
       case 'policyDenied':
+        return await handleDenied(key, obj, step.message, step.handling);
+      case 'invalidSpec':
         counter.inc({ result: 'terminal' });
-        await failSynced(obj, 'PolicyDenied', step.message);
+        await failSynced(obj, 'InvalidSpec', step.message);
         return { requeueAfterMs: config.resyncMs };
       case 'addFinalizer':
         obj = await addFinalizer(obj);
@@ -771,7 +852,7 @@ export async function startAssociationController(
       }
       case 'terminal':
         counter.inc({ result: 'terminal' });
-        await failSynced(fresh, f.cls.reason, f.text);
+        await failSynced(fresh, f.cls.reason, refusalText(fresh, f.text));
         return { requeueAfterMs: config.resyncMs };
       case 'notFound':
         // Update or tagging found the association gone: the next pass describes it and recreates it. Not at once:
@@ -906,7 +987,7 @@ export async function startAssociationController(
       obj,
       'True',
       'InSync',
-      `EKS association ${observed.associationId} has the desired role, target role, session-tag flag and tags`,
+      `EKS association ${observed.associationId} has the desired role, target role, session-tag flag, session policy and tags`,
     );
     const extra: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(idFields(cluster, observed))) {
@@ -951,11 +1032,9 @@ export async function startAssociationController(
         roleArn: desired.roleArn,
         targetRoleArn: desired.targetRoleArn || undefined,
         disableSessionTags: desired.disableSessionTags,
+        ...(desired.policy ? { policy: desired.policy } : {}),
         tags: desired.tags,
-        // The object's uid: a repeat after a crash returns the same association instead of a second one. EKS
-        // answers a reused token with the first answer, so recreating after an out-of-band delete needs a new token,
-        // derived from the deleted id to stay just as repeatable.
-        clientRequestToken: replacing ? `${obj.uid}-${replacing}` : obj.uid,
+        clientRequestToken: createToken(obj.uid, replacing ?? obj.status.removedAssociationID),
       });
       return { association, created: true };
     } catch (e) {

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
   classifyAwsError,
+  createToken,
   deriveReady,
+  driftText,
+  policyDeniedMessage,
+  refusalText,
+  samePolicy,
+  specProblem,
   deriveVerified,
   diffTags,
   isOutOfBand,
@@ -243,6 +249,7 @@ describe('records', () => {
       roleArn: ROLE,
       targetRoleArn: '',
       disableSessionTags: false,
+      policy: '',
       tags: { team: 'a', 'lanyard.dev/managed-by': 'lanyard', 'lanyard.dev/uid': 'uid-1' },
     });
   });
@@ -255,7 +262,7 @@ describe('nextStep', () => {
     const d = parseLanyardAssociation(
       obj({ metadata: { deletionTimestamp: 'now' }, status: { associationID: 'a-1' } }),
     );
-    expect(nextStep({ obj: d, cluster: 'c', owner: undefined, policy: allowed })).toEqual({
+    expect(nextStep({ deniedAction: 'delete', obj: d, cluster: 'c', owner: undefined, policy: allowed })).toEqual({
       kind: 'delete',
       associationId: 'a-1',
       cluster: 'c',
@@ -265,16 +272,16 @@ describe('nextStep', () => {
         metadata: { deletionTimestamp: 'now', annotations: { 'lanyard.dev/deletion-policy': 'retain' } },
       }),
     );
-    expect(nextStep({ obj: r, cluster: 'c', owner: undefined, policy: allowed }).kind).toBe(
+    expect(nextStep({ deniedAction: 'delete', obj: r, cluster: 'c', owner: undefined, policy: allowed }).kind).toBe(
       'releaseRetained',
     );
     const gone = parseLanyardAssociation(obj({ metadata: { deletionTimestamp: 'now', finalizers: [] } }));
-    expect(nextStep({ obj: gone, cluster: 'c', owner: undefined, policy: allowed }).kind).toBe('ignore');
+    expect(nextStep({ deniedAction: 'delete', obj: gone, cluster: 'c', owner: undefined, policy: allowed }).kind).toBe('ignore');
   });
   it('another owner: duplicate, before policy', () => {
     const o = parseLanyardAssociation(obj());
     const owner = { ...self(), uid: 'older' };
-    expect(nextStep({ obj: o, cluster: 'c', owner, policy: { allowed: false, message: 'no' } })).toEqual({
+    expect(nextStep({ deniedAction: 'delete', obj: o, cluster: 'c', owner, policy: { allowed: false, message: 'no' } })).toEqual({
       kind: 'duplicate',
       owner,
     });
@@ -282,7 +289,7 @@ describe('nextStep', () => {
   it('waits while another object of the pair still deletes its association', () => {
     const o = parseLanyardAssociation(obj());
     const other = { ...self(), uid: 'old', deleting: true, pendingDelete: true };
-    expect(nextStep({ obj: o, cluster: 'c', owner: self(), policy: allowed, deleting: other })).toEqual({
+    expect(nextStep({ deniedAction: 'delete', obj: o, cluster: 'c', owner: self(), policy: allowed, deleting: other })).toEqual({
       kind: 'waitForDeletion',
       other,
     });
@@ -300,23 +307,56 @@ describe('nextStep', () => {
     );
     expect(retained.pendingDelete).toBe(false);
   });
-  it('policy denied before the finalizer and any AWS write', () => {
-    const o = parseLanyardAssociation(obj({ metadata: { finalizers: [] } }));
-    expect(
-      nextStep({ obj: o, cluster: 'c', owner: self(), policy: { allowed: false, message: 'no' } }),
-    ).toEqual({
+  const denied = { allowed: false, message: 'no' } as const;
+  it.each([
+    ['never created: no finalizer yet, delete mode', { metadata: { finalizers: [] } }, 'delete', { kind: 'none' }],
+    ['never created: no finalizer yet, preview mode', { metadata: { finalizers: [] } }, 'preview', { kind: 'none' }],
+    ['never created: finalizer but no id (a Create never happened)', {}, 'delete', { kind: 'none' }],
+    [
+      'removed earlier: only removedAssociationID is left',
+      { status: { removedAssociationID: 'a-1' } },
+      'delete',
+      { kind: 'none' },
+    ],
+    [
+      'exists in EKS, delete mode: remove it',
+      { status: { associationID: 'a-1' } },
+      'delete',
+      { kind: 'remove', associationId: 'a-1', cluster: 'c' },
+    ],
+    [
+      'exists in EKS, preview mode: report only',
+      { status: { associationID: 'a-1' } },
+      'preview',
+      { kind: 'preview', associationId: 'a-1' },
+    ],
+  ] as const)('policy denied, %s', (_title, over, mode, handling) => {
+    const o = parseLanyardAssociation(obj(over as Parameters<typeof obj>[0]));
+    expect(nextStep({ deniedAction: mode, obj: o, cluster: 'c', owner: self(), policy: denied })).toEqual({
       kind: 'policyDenied',
       message: 'no',
+      handling,
     });
+  });
+  it('policy denied wins over an invalid spec; an allowed invalid spec is InvalidSpec before any AWS write', () => {
+    const bad = parseLanyardAssociation(
+      obj({ metadata: { finalizers: [] }, spec: { policy: '{not json', disableSessionTags: true } }),
+    );
+    expect(nextStep({ deniedAction: 'delete', obj: bad, cluster: 'c', owner: self(), policy: denied }).kind).toBe(
+      'policyDenied',
+    );
+    const step = nextStep({ deniedAction: 'delete', obj: bad, cluster: 'c', owner: self(), policy: allowed });
+    expect(step.kind).toBe('invalidSpec');
+    expect((step as { message: string }).message).toMatch(/^spec\.policy: not valid JSON/);
   });
   it('finalizer, then create, then describe', () => {
     const bare = parseLanyardAssociation(obj({ metadata: { finalizers: [] } }));
-    expect(nextStep({ obj: bare, cluster: 'c', owner: self(), policy: allowed }).kind).toBe('addFinalizer');
+    expect(nextStep({ deniedAction: 'delete', obj: bare, cluster: 'c', owner: self(), policy: allowed }).kind).toBe('addFinalizer');
     expect(
-      nextStep({ obj: parseLanyardAssociation(obj()), cluster: 'c', owner: self(), policy: allowed }).kind,
+      nextStep({ deniedAction: 'delete', obj: parseLanyardAssociation(obj()), cluster: 'c', owner: self(), policy: allowed }).kind,
     ).toBe('create');
     const withId = parseLanyardAssociation(obj({ status: { associationID: 'a-1' } }));
-    expect(nextStep({ obj: withId, cluster: 'c', owner: self(), policy: allowed })).toEqual({
+    expect(nextStep({ deniedAction: 'delete', obj: withId, cluster: 'c', owner: self(), policy: allowed })).toEqual({
       kind: 'describe',
       associationId: 'a-1',
     });
@@ -345,7 +385,7 @@ describe('planSync (drift and tags)', () => {
       { field: 'roleARN', observed: OTHER, desired: ROLE },
       { field: 'targetRoleARN', observed: TARGET, desired: '' },
     ]);
-    expect(p.update).toEqual({ roleArn: ROLE, targetRoleArn: '', disableSessionTags: false });
+    expect(p.update).toEqual({ roleArn: ROLE, targetRoleArn: '', disableSessionTags: false, policy: '' });
   });
   it('absent and empty target roles are the same', () => {
     expect(planSync(desired, { ...inSync, targetRoleArn: '' }).drift).toEqual([]);
@@ -354,6 +394,35 @@ describe('planSync (drift and tags)', () => {
     expect(planSync(desired, { ...inSync, disableSessionTags: true }).drift).toEqual([
       { field: 'disableSessionTags', observed: 'true', desired: 'false' },
     ]);
+  });
+  const POLICY = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}';
+  const withPolicy = desiredOf(
+    parseLanyardAssociation(obj({ spec: { tags: { team: 'a' }, disableSessionTags: true, policy: POLICY } })),
+    'c',
+  );
+  const policyInSync = { ...inSync, disableSessionTags: true, policy: POLICY };
+  it.each([
+    ['the same text', POLICY, []],
+    ['a document that lost its Version', POLICY.replace('"Version":"2012-10-17",', ''), 'drift'],
+    ['reformatted only', JSON.stringify(JSON.parse(POLICY), null, 2), []],
+    ['no policy in EKS', undefined, 'drift'],
+    ['another policy in EKS', POLICY.replace('GetObject', 'PutObject'), 'drift'],
+  ] as const)('session policy against EKS: %s', (_t, observed, expected) => {
+    const p = planSync(withPolicy, { ...policyInSync, policy: observed });
+    if (expected === 'drift') {
+      expect(p.drift).toEqual([{ field: 'policy', observed: observed ?? '', desired: POLICY }]);
+      expect(p.update).toEqual({ roleArn: ROLE, targetRoleArn: '', disableSessionTags: true, policy: POLICY });
+    } else expect(p.drift).toEqual([]);
+  });
+  it('a policy removed from the spec is removed in EKS with policy ""', () => {
+    const p = planSync({ ...withPolicy, policy: '' }, policyInSync);
+    expect(p.drift).toEqual([{ field: 'policy', observed: POLICY, desired: '' }]);
+    expect(p.update?.policy).toBe('');
+  });
+  it('drift text cuts long values (a 2 KB policy) to fit an Event', () => {
+    const long = 'x'.repeat(2000);
+    const text = driftText([{ field: 'policy', observed: '', desired: long }]);
+    expect(text).toBe(`policy: observed "", desired "${'x'.repeat(120)}…"`);
   });
   it('tags: set changed and missing ones, remove extra ones but never aws: tags', () => {
     expect(diffTags({ a: '1', b: '2' }, { a: '0', c: '3', 'aws:cloudformation:stack': 's' })).toEqual({
@@ -458,7 +527,7 @@ describe('Verified and Ready', () => {
       message: '',
       observedGeneration: 3,
     };
-    const notSynced = { ...synced, status: 'False' as const, reason: 'PolicyDenied' };
+    const notSynced = { ...synced, status: 'False' as const, reason: 'AccessDenied' };
     const v = (status: 'True' | 'False' | 'Unknown', reason: string) => ({
       type: 'Verified',
       status,
@@ -505,5 +574,85 @@ describe('Verified and Ready', () => {
     expect(verifiedFromReport(o, { ...base, uid: 'other' })).toBeUndefined();
     expect(verifiedFromReport(o, { ...base, associationID: 'a-2' })).toBeUndefined();
     expect(verifiedFromReport(o, { ...base, targetRoleARN: TARGET })).toBeUndefined();
+  });
+});
+
+describe('session policy checks and texts', () => {
+  const spec = (policy: string | undefined, disableSessionTags = true) =>
+    parseLanyardAssociation(obj({ spec: { policy, disableSessionTags } }));
+  it.each([
+    ['no policy', undefined, true, undefined],
+    ['a JSON object', '{"Version":"2012-10-17","Statement":[]}', true, undefined],
+    ['not JSON', '{"Statement": [', true, /^spec\.policy: not valid JSON \(/],
+    ['JSON but not an object', '["s3:*"]', true, /^spec\.policy: must be a JSON object/],
+    ['over 2048 characters', `{"a":"${'x'.repeat(2050)}"}`, true, /^spec\.policy: must be at most 2048 characters \(EKS's limit\), got 2058$/],
+    ['session tags still on', '{}', false, /^spec\.policy: EKS requires spec\.disableSessionTags: true/],
+  ] as const)('specProblem: %s', (_t, policy, tagsOff, expected) => {
+    const problem = specProblem(spec(policy, tagsOff));
+    if (expected === undefined) expect(problem).toBeUndefined();
+    else expect(problem).toMatch(expected);
+  });
+  it('samePolicy compares JSON, not text; empty equals only empty', () => {
+    expect(samePolicy('{"a":1,"b":[1,2]}', '{ "b": [1, 2], "a": 1 }')).toBe(true);
+    expect(samePolicy('{"b":[2,1]}', '{"b":[1,2]}')).toBe(false);
+    expect(samePolicy('', '')).toBe(true);
+    expect(samePolicy('', '{}')).toBe(false);
+    expect(samePolicy('{bad', '{bad ')).toBe(false);
+  });
+  it('an EKS refusal about the policy names spec.policy; others are left as they are', () => {
+    const withPolicy = spec('{}');
+    expect(refusalText(withPolicy, 'InvalidParameterException: policy is not valid JSON (request id r)')).toBe(
+      'spec.policy: EKS refused the session policy: InvalidParameterException: policy is not valid JSON (request id r)',
+    );
+    expect(refusalText(withPolicy, 'AccessDeniedException: not allowed')).toBe('AccessDeniedException: not allowed');
+    expect(refusalText(spec(undefined), 'InvalidParameterException: policy x')).toBe(
+      'InvalidParameterException: policy x',
+    );
+  });
+});
+
+describe('denied associations', () => {
+  const pair = { namespace: 'demo', serviceAccount: 'reporter' };
+  it.each([
+    [{ kind: 'none' }, 0, 'no; no association is created in EKS'],
+    [
+      { kind: 'remove', associationId: 'a-1', cluster: 'c' },
+      2,
+      'no; removed association a-1 from EKS (2 running Pods of ServiceAccount demo/reporter used it; they get no new credentials)',
+    ],
+    [
+      { kind: 'preview', associationId: 'a-1' },
+      1,
+      'no; would remove association a-1 from EKS, not done because --denied-association-action=preview; 1 running Pod of ServiceAccount demo/reporter use it',
+    ],
+    [
+      { kind: 'preview', associationId: 'a-1' },
+      undefined,
+      'no; would remove association a-1 from EKS, not done because --denied-association-action=preview; an unknown number of running Pods of ServiceAccount demo/reporter use it',
+    ],
+  ] as const)('message for %o with %s Pods', (handling, pods, text) => {
+    expect(policyDeniedMessage('no', handling, pair, pods)).toBe(text);
+  });
+  it('Ready is False with reason PolicyDenied and the Synced message', () => {
+    const synced = { type: 'Synced', status: 'False', reason: 'PolicyDenied', message: 'm', observedGeneration: 3 } as const;
+    const verified = {
+      type: 'Verified',
+      status: 'True',
+      reason: 'CredentialsMatch',
+      message: 'ok',
+      observedGeneration: 3,
+    } as const;
+    expect(deriveReady(3, synced, verified)).toEqual({
+      type: 'Ready',
+      status: 'False',
+      reason: 'PolicyDenied',
+      message: 'm',
+      observedGeneration: 3,
+    });
+  });
+  it('the Create token is the uid, or derived from the association it replaces', () => {
+    expect(createToken('uid-1', undefined)).toBe('uid-1');
+    expect(createToken('uid-1', 'a-0123456789abcdefg')).toBe('uid-1-a-0123456789abcdefg');
+    expect(createToken('0b7e1c2a-1111-4222-8333-944455556666', 'a-0123456789abcdefg').length).toBeLessThanOrEqual(64);
   });
 });

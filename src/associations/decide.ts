@@ -4,6 +4,7 @@
 import type { Condition } from '../kube/conditions.ts';
 import type { Association } from '../aws/index.ts';
 import type { AssociationRecord, DesiredAssociation, LanyardAssociation } from './model.ts';
+import type { DeniedAssociationAction } from '../config/associations.ts';
 import { FINALIZER } from './model.ts';
 
 // ---- Owner ------------------------------------------------------------------------------------------------------
@@ -127,13 +128,27 @@ export function nextRolePropagation(
 
 // ---- Next step --------------------------------------------------------------------------------------------------
 
+/**
+ * What happens to an association in EKS that no IdentityPolicy allows any more (`--denied-association-action`,
+ * docs/adr/0202): `delete` removes it, `preview` only reports what deleting would do. A denied association is never
+ * created in either mode.
+ */
+export type { DeniedAssociationAction } from '../config/associations.ts';
+
+/** For a denied object: nothing exists in EKS (`none`), remove what exists (`remove`), or report only (`preview`). */
+export type DeniedHandling =
+  | { kind: 'none' }
+  | { kind: 'remove'; associationId: string; cluster: string }
+  | { kind: 'preview'; associationId: string };
+
 export type Step =
   | { kind: 'ignore' }
   | { kind: 'releaseRetained' }
   | { kind: 'delete'; associationId?: string; cluster: string }
   | { kind: 'duplicate'; owner: AssociationRecord }
   | { kind: 'waitForDeletion'; other: AssociationRecord }
-  | { kind: 'policyDenied'; message: string }
+  | { kind: 'policyDenied'; message: string; handling: DeniedHandling }
+  | { kind: 'invalidSpec'; message: string }
   | { kind: 'addFinalizer' }
   | { kind: 'create' }
   | { kind: 'describe'; associationId: string };
@@ -144,12 +159,13 @@ export interface StepInput {
   /** The pair's owner by the oldest-wins rule (§3.1 step 2). */
   owner: AssociationRecord | undefined;
   policy: { allowed: true } | { allowed: false; message: string };
+  deniedAction: DeniedAssociationAction;
   /** Another object of the pair that is being deleted and will still delete its association in EKS. */
   deleting?: AssociationRecord;
 }
 
 /** Steps 1–6 of §3.1: what the reconciler does next for this object. */
-export function nextStep({ obj, cluster, owner, policy, deleting }: StepInput): Step {
+export function nextStep({ obj, cluster, owner, policy, deniedAction, deleting }: StepInput): Step {
   const hasFinalizer = obj.finalizers.includes(FINALIZER);
   if (obj.deleting) {
     if (!hasFinalizer) return { kind: 'ignore' };
@@ -159,31 +175,127 @@ export function nextStep({ obj, cluster, owner, policy, deleting }: StepInput): 
   if (owner && owner.uid !== obj.uid) return { kind: 'duplicate', owner };
   // Adopting an association that its previous owner is about to delete would only see it vanish: wait until it is gone.
   if (deleting && deleting.uid !== obj.uid) return { kind: 'waitForDeletion', other: deleting };
-  if (!policy.allowed) return { kind: 'policyDenied', message: policy.message };
+  if (!policy.allowed) {
+    const id = obj.status.associationID;
+    // Without the finalizer Lanyard never wrote EKS for this object, so there is nothing of its own to remove.
+    const handling: DeniedHandling =
+      !id || !hasFinalizer
+        ? { kind: 'none' }
+        : deniedAction === 'delete'
+          ? { kind: 'remove', associationId: id, cluster }
+          : { kind: 'preview', associationId: id };
+    return { kind: 'policyDenied', message: policy.message, handling };
+  }
+  const problem = specProblem(obj);
+  if (problem) return { kind: 'invalidSpec', message: problem };
   if (!hasFinalizer) return { kind: 'addFinalizer' };
   if (!obj.status.associationID) return { kind: 'create' };
   return { kind: 'describe', associationId: obj.status.associationID };
 }
 
+/** The Synced message of a denied object: the policy's refusal plus what happened, or would happen, in EKS. */
+export function policyDeniedMessage(
+  refusal: string,
+  handling: DeniedHandling,
+  pair: { namespace: string; serviceAccount: string },
+  /** Undefined when the Pods could not be listed. */
+  runningPods: number | undefined,
+): string {
+  const count = runningPods === undefined ? 'an unknown number of' : String(runningPods);
+  const pods = `${count} running Pod${runningPods === 1 ? '' : 's'} of ServiceAccount ${pair.namespace}/${pair.serviceAccount}`;
+  switch (handling.kind) {
+    case 'none':
+      return `${refusal}; no association is created in EKS`;
+    case 'remove':
+      return `${refusal}; removed association ${handling.associationId} from EKS (${pods} used it; they get no new credentials)`;
+    case 'preview':
+      return `${refusal}; would remove association ${handling.associationId} from EKS, not done because --denied-association-action=preview; ${pods} use it`;
+  }
+}
+
+/**
+ * The clientRequestToken of a Create: the object's uid, so a repeat after a crash returns the same association. EKS
+ * answers a reused token with its first answer even after that association is gone, so a Create that replaces a
+ * deleted association (out of band, or removed for IdentityPolicy) derives a new, equally repeatable token from it.
+ */
+export function createToken(uid: string, replacing: string | undefined): string {
+  return replacing ? `${uid}-${replacing}` : uid;
+}
+
+// ---- Session policy (spec.policy) -------------------------------------------------------------------------------
+
+/** EKS's limit on an association's session policy. */
+export const SESSION_POLICY_MAX = 2048;
+
+/**
+ * What the controller checks before sending spec.policy to EKS (the CRD already bounds its length and requires
+ * disableSessionTags): a JSON object. The IAM grammar is EKS's to judge; a refusal becomes InvalidSpec naming the field.
+ */
+export function specProblem(obj: Pick<LanyardAssociation, 'spec'>): string | undefined {
+  const policy = obj.spec.policy;
+  if (policy === undefined) return undefined;
+  if (policy.length > SESSION_POLICY_MAX)
+    return `spec.policy: must be at most ${SESSION_POLICY_MAX} characters (EKS's limit), got ${policy.length}`;
+  if (!obj.spec.disableSessionTags)
+    return 'spec.policy: EKS requires spec.disableSessionTags: true with a session policy';
+  let doc: unknown;
+  try {
+    doc = JSON.parse(policy);
+  } catch (e) {
+    return `spec.policy: not valid JSON (${e instanceof Error ? e.message : String(e)})`;
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    return 'spec.policy: must be a JSON object (an IAM policy document)';
+  return undefined;
+}
+
+/** An EKS refusal of an object with a session policy that is about the policy names the field it came from. */
+export function refusalText(obj: Pick<LanyardAssociation, 'spec'>, awsText: string): string {
+  return obj.spec.policy !== undefined && /\bpolicy\b/i.test(awsText)
+    ? `spec.policy: EKS refused the session policy: ${awsText}`
+    : awsText;
+}
+
+/** Two policy texts say the same when their JSON is equal; EKS may answer with other whitespace than was sent. */
+export function samePolicy(a: string, b: string): boolean {
+  if (a === b) return true;
+  if (a === '' || b === '') return false;
+  try {
+    return canonical(JSON.parse(a)) === canonical(JSON.parse(b));
+  } catch {
+    return false;
+  }
+}
+
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object')
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  return JSON.stringify(v);
+}
+
 // ---- Drift and tags (steps 7, 8) --------------------------------------------------------------------------------
 
 export interface FieldDrift {
-  field: 'roleARN' | 'targetRoleARN' | 'disableSessionTags';
+  field: 'roleARN' | 'targetRoleARN' | 'disableSessionTags' | 'policy';
   observed: string;
   desired: string;
 }
 
 export interface SyncPlan {
   drift: FieldDrift[];
-  /** The Update input when drift is non-empty; `targetRoleArn: ""` clears (EKS ignores null). */
-  update?: { roleArn: string; targetRoleArn: string; disableSessionTags: boolean };
+  /** The Update input when drift is non-empty; `targetRoleArn: ""` and `policy: ""` clear (EKS ignores null). */
+  update?: { roleArn: string; targetRoleArn: string; disableSessionTags: boolean; policy: string };
   tagsToSet: Record<string, string>;
   tagKeysToRemove: string[];
 }
 
 export function planSync(
   desired: DesiredAssociation,
-  observed: Pick<Association, 'roleArn' | 'targetRoleArn' | 'disableSessionTags' | 'tags'>,
+  observed: Pick<Association, 'roleArn' | 'targetRoleArn' | 'disableSessionTags' | 'policy' | 'tags'>,
 ): SyncPlan {
   const drift: FieldDrift[] = [];
   if (observed.roleArn !== desired.roleArn) {
@@ -203,6 +315,9 @@ export function planSync(
       desired: String(desired.disableSessionTags),
     });
   }
+  if (!samePolicy(observed.policy ?? '', desired.policy)) {
+    drift.push({ field: 'policy', observed: observed.policy ?? '', desired: desired.policy });
+  }
   const { set, remove } = diffTags(desired.tags, observed.tags ?? {});
   return {
     drift,
@@ -212,6 +327,7 @@ export function planSync(
             roleArn: desired.roleArn,
             targetRoleArn: desired.targetRoleArn,
             disableSessionTags: desired.disableSessionTags,
+            policy: desired.policy,
           }
         : undefined,
     tagsToSet: set,
@@ -232,8 +348,12 @@ export function diffTags(
   return { set, remove };
 }
 
+/** Values longer than this are cut in Event messages (a session policy may be 2 KB; Events hold 1 KB). */
+const DRIFT_VALUE_MAX = 120;
+
 export function driftText(d: FieldDrift[]): string {
-  return d.map((x) => `${x.field}: observed "${x.observed}", desired "${x.desired}"`).join('; ');
+  const show = (v: string) => (v.length > DRIFT_VALUE_MAX ? `${v.slice(0, DRIFT_VALUE_MAX)}…` : v);
+  return d.map((x) => `${x.field}: observed "${show(x.observed)}", desired "${show(x.desired)}"`).join('; ');
 }
 
 /** The drift is out of band when the spec has not changed since the last successful sync. */
@@ -299,6 +419,9 @@ export function deriveVerified(i: VerifiedInput): Cond {
 
 export function deriveReady(generation: number, synced: Cond, verified: Cond): Cond {
   const base = { type: 'Ready', observedGeneration: generation } as const;
+  // Named as such so `kubectl wait --for=condition=Ready` users and dashboards see why, not just "not synced".
+  if (synced.reason === 'PolicyDenied')
+    return { ...base, status: 'False', reason: 'PolicyDenied', message: synced.message };
   if (synced.status !== 'True') {
     return {
       ...base,
@@ -327,12 +450,15 @@ export function verifiedFromReport(
     uid: string;
     roleARN?: string;
     targetRoleARN?: string;
+    policy?: string;
     associationID?: string;
     result: string;
     message: string;
   },
 ): Cond | undefined {
   if (report.uid !== obj.uid) return undefined;
+  // An exchange made under another session policy says nothing about this one.
+  if ((report.policy ?? '') !== (obj.spec.policy ?? '')) return undefined;
   if ((report.roleARN ?? '') !== obj.spec.roleARN) return undefined;
   if ((report.targetRoleARN ?? '') !== (obj.spec.targetRoleARN ?? '')) return undefined;
   if (report.associationID && obj.status.associationID && report.associationID !== obj.status.associationID)

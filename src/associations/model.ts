@@ -25,6 +25,8 @@ export interface DesiredAssociation {
   roleArn: string;
   targetRoleArn: string;
   disableSessionTags: boolean;
+  /** Inline session policy (JSON text); "" when none. */
+  policy: string;
   /** User tags plus the managed ones. */
   tags: Record<string, string>;
 }
@@ -46,11 +48,14 @@ export interface LanyardAssociation {
     targetRoleARN?: string;
     clusterName?: string;
     disableSessionTags: boolean;
+    policy?: string;
     tags: Record<string, string>;
   };
   status: {
     clusterName?: string;
     associationID?: string;
+    /** The association Lanyard removed from EKS because no IdentityPolicy allowed it (docs/adr/0202). */
+    removedAssociationID?: string;
     associationARN?: string;
     externalID?: string;
     observedGeneration?: number;
@@ -79,11 +84,13 @@ export function parseLanyardAssociation(obj: Json): LanyardAssociation {
       targetRoleARN: s.targetRoleARN ? String(s.targetRoleARN) : undefined,
       clusterName: s.clusterName ? String(s.clusterName) : undefined,
       disableSessionTags: s.disableSessionTags === true,
+      policy: typeof s.policy === 'string' && s.policy !== '' ? s.policy : undefined,
       tags: isStringMap(s.tags) ? { ...s.tags } : {},
     },
     status: {
       clusterName: st.clusterName || undefined,
       associationID: st.associationID || undefined,
+      removedAssociationID: st.removedAssociationID || undefined,
       associationARN: st.associationARN || undefined,
       externalID: st.externalID || undefined,
       observedGeneration: typeof st.observedGeneration === 'number' ? st.observedGeneration : undefined,
@@ -118,6 +125,7 @@ export function desiredOf(a: LanyardAssociation, defaultCluster: string): Desire
     roleArn: a.spec.roleARN,
     targetRoleArn: a.spec.targetRoleARN ?? '',
     disableSessionTags: a.spec.disableSessionTags,
+    policy: a.spec.policy ?? '',
     tags: { ...a.spec.tags, [MANAGED_TAGS.managedBy]: 'lanyard', [MANAGED_TAGS.uid]: a.uid },
   };
 }
@@ -152,6 +160,7 @@ export function recordOf(a: LanyardAssociation, defaultCluster: string): Associa
     roleARN: a.spec.roleARN || undefined,
     targetRoleARN: a.spec.targetRoleARN,
     disableSessionTags: a.spec.disableSessionTags,
+    ...(a.spec.policy ? { policy: a.spec.policy } : {}),
     associationID: a.status.associationID,
     creationTimestamp: a.creationTimestamp,
     deleting: a.deleting,

@@ -109,6 +109,7 @@ function toAssociation(a: PodIdentityAssociation | undefined, operation: string)
     ...(a.targetRoleArn ? { targetRoleArn: a.targetRoleArn } : {}),
     disableSessionTags: a.disableSessionTags ?? false,
     ...(a.externalId ? { externalId: a.externalId } : {}),
+    ...(a.policy ? { policy: a.policy } : {}),
     tags: { ...(a.tags ?? {}) },
   };
 }
@@ -172,6 +173,7 @@ export function createAwsClients(o: AwsClientOptions): AwsClients {
             roleArn: i.roleArn,
             ...(i.targetRoleArn ? { targetRoleArn: i.targetRoleArn } : {}),
             ...(i.disableSessionTags !== undefined ? { disableSessionTags: i.disableSessionTags } : {}),
+            ...(i.policy ? { policy: i.policy } : {}),
             tags: i.tags,
             clientRequestToken: i.clientRequestToken,
           }),
@@ -223,6 +225,8 @@ export function createAwsClients(o: AwsClientOptions): AwsClients {
             // "" clears: EKS ignores an absent or null field.
             targetRoleArn: i.targetRoleArn,
             disableSessionTags: i.disableSessionTags,
+            // "" removes the session policy, as "" clears the target role.
+            ...(i.policy !== undefined ? { policy: i.policy } : {}),
             clientRequestToken: i.clientRequestToken,
           }),
         );

@@ -40,6 +40,8 @@ export interface Association {
   targetRoleArn?: string;
   disableSessionTags: boolean;
   externalId?: string;
+  /** Inline session policy (JSON text); absent when none (EKS omits it or answers ""). */
+  policy?: string;
   tags: Record<string, string>;
 }
 
@@ -59,6 +61,8 @@ export interface CreateAssociationInput {
   roleArn: string;
   targetRoleArn?: string;
   disableSessionTags?: boolean;
+  /** Inline session policy; EKS requires disableSessionTags with it. */
+  policy?: string;
   tags: Record<string, string>;
   clientRequestToken: string;
 }
@@ -70,6 +74,8 @@ export interface UpdateAssociationInput {
   /** "" clears the target role (EKS ignores null). */
   targetRoleArn: string;
   disableSessionTags: boolean;
+  /** "" removes the session policy; undefined leaves it as it is. */
+  policy?: string;
   clientRequestToken: string;
 }
 

@@ -12,6 +12,7 @@ describe('association flags', () => {
       observeAck: 'auto',
       probe: true,
       probeImage: 'registry.k8s.io/pause:3.10',
+      deniedAssociationAction: 'delete',
     });
   });
   it('parses every flag', () => {
@@ -23,6 +24,7 @@ describe('association flags', () => {
       observeAckAssociations: 'false',
       associationProbe: 'false',
       probeImage: 'example.com/pause:1',
+      deniedAssociationAction: 'preview',
     });
     expect(c).toEqual({
       clusterName: 'c1',
@@ -32,6 +34,7 @@ describe('association flags', () => {
       observeAck: 'false',
       probe: false,
       probeImage: 'example.com/pause:1',
+      deniedAssociationAction: 'preview',
     });
   });
   it.each([
@@ -43,6 +46,7 @@ describe('association flags', () => {
     [{ clusterName: 'c', rolePropagationTimeout: 'soon' }, 'invalid --role-propagation-timeout "soon"'],
     [{ clusterName: 'c', observeAckAssociations: 'maybe' }, 'invalid --observe-ack-associations "maybe"'],
     [{ clusterName: 'c', associationProbe: 'yes' }, 'invalid --association-probe "yes"'],
+    [{ clusterName: 'c', deniedAssociationAction: 'warn' }, 'invalid --denied-association-action "warn"'],
     [{ clusterName: 'c', probeImage: 'a b' }, 'invalid --probe-image "a b"'],
   ])('refuses %j as a usage error', (opts, message) => {
     let err: unknown;

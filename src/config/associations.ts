@@ -5,6 +5,8 @@ import { CliError, EXIT } from '../cli/exit.ts';
 import { parseDuration } from './cli.ts';
 
 export type ObserveAck = 'auto' | 'true' | 'false';
+/** docs/adr/0202: remove an association no IdentityPolicy allows from EKS, or only report it. */
+export type DeniedAssociationAction = 'delete' | 'preview';
 
 export interface AssociationConfig {
   /** EKS cluster of associations without spec.clusterName; only its associations give identities to local Pods. */
@@ -15,6 +17,7 @@ export interface AssociationConfig {
   observeAck: ObserveAck;
   probe: boolean;
   probeImage: string;
+  deniedAssociationAction: DeniedAssociationAction;
 }
 
 const ASSOCIATION_DEFAULTS = {
@@ -24,6 +27,7 @@ const ASSOCIATION_DEFAULTS = {
   observeAck: 'auto' as ObserveAck,
   probe: true,
   probeImage: 'registry.k8s.io/pause:3.10',
+  deniedAssociationAction: 'delete' as DeniedAssociationAction,
 };
 
 const CLUSTER_NAME = /^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/;
@@ -63,6 +67,9 @@ export function associationConfigFrom(opts: Record<string, unknown>): Readonly<A
   const probeImage = String(opts.probeImage ?? ASSOCIATION_DEFAULTS.probeImage);
   if (!probeImage || /\s/.test(probeImage))
     usage(`invalid --probe-image "${probeImage}": must be an image reference`);
+  const denied = String(opts.deniedAssociationAction ?? ASSOCIATION_DEFAULTS.deniedAssociationAction);
+  if (denied !== 'delete' && denied !== 'preview')
+    usage(`invalid --denied-association-action "${denied}": use delete or preview`);
   return Object.freeze({
     clusterName,
     workers,
@@ -75,5 +82,6 @@ export function associationConfigFrom(opts: Record<string, unknown>): Readonly<A
     observeAck,
     probe: probeText === 'true',
     probeImage,
+    deniedAssociationAction: denied,
   });
 }

@@ -152,6 +152,7 @@ const FLAGS: Record<string, Def> = {
   'observe-ack-associations': assoc('observeAckAssociations'),
   'association-probe': { bool: true, set: (c, v, f) => (c.associationFlags.associationProbe = String(bool(f, v))) },
   'probe-image': assoc('probeImage'),
+  'denied-association-action': assoc('deniedAssociationAction'),
 };
 
 export const CONTROLLER_FLAG_NAMES: readonly string[] = Object.keys(FLAGS);

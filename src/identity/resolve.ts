@@ -108,6 +108,7 @@ export function resolveIdentity(input: ResolveInput, flags: InjectionFlags, rand
           roleARN: a.roleARN,
           targetRoleARN: a.targetRoleARN,
           disableSessionTags: a.disableSessionTags,
+          ...(a.policy ? { policy: a.policy } : {}),
         }
       : { source: 'identities_file' };
     return {

@@ -26,6 +26,8 @@ export interface AssociationIdentity {
   roleARN?: string;
   targetRoleARN?: string;
   disableSessionTags: boolean;
+  /** Inline session policy of a Lanyard association (docs/associations.md); undefined when none. */
+  policy?: string;
   associationID?: string;
   creationTimestamp: string;
 }
@@ -47,6 +49,7 @@ export type FingerprintInput =
       roleARN?: string;
       targetRoleARN?: string;
       disableSessionTags: boolean;
+      policy?: string;
     }
   | { source: 'identities_file' };
 

@@ -85,6 +85,8 @@ function fingerprintDocument(f: FingerprintInput): Record<string, unknown> {
         roleARN: f.roleARN ?? '',
         targetRoleARN: f.targetRoleARN ?? '',
         disableSessionTags: f.disableSessionTags,
+        // Only when set, so fingerprints of associations without a session policy stay what they were.
+        ...(f.policy ? { policy: f.policy } : {}),
       };
     case 'identities_file':
       return { source: 'file' };

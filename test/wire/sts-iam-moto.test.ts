@@ -1,62 +1,13 @@
 // moto as a second peer (verification.md §14): one STS/IAM sequence through src/aws against moto (server mode,
 // loopback) and against the simulator; status codes, XML element paths, ARN formats and the shared error codes
 // must agree. moto checks neither tokens nor trust, so only shapes are compared.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import http from 'node:http';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClient, controlPlane, newNamespace } from '../harness/context.ts';
 import { silentLogger } from '../../src/runtime/log.ts';
 import { AwsError, createAwsClients, type AwsClients } from '../../src/aws/index.ts';
 import { startAwsSimulator, type AwsSimulator } from '../../src/sandbox/aws-sim/index.ts';
+import { motoMissing, recordingProxy, startMoto, type Exchange } from './peers.ts';
 
-const probe = spawnSync('python3', ['-c', 'import moto.server'], { encoding: 'utf8' });
-const motoMissing =
-  probe.status !== 0
-    ? `moto is not installed (python3 -c "import moto.server": ${(probe.stderr || probe.error?.message || '').trim().split('\n').at(-1)})`
-    : '';
-if (motoMissing)
-  process.stderr.write(`[wire] SKIPPED: ${motoMissing}; install it with: pip install 'moto[server]'\n`);
-
-interface Exchange {
-  status: number;
-  body: string;
-}
-
-/** Loopback proxy that forwards byte-for-byte (the Host header included, so signatures still verify) and records answers. */
-async function recordingProxy(
-  target: string,
-): Promise<{ url: string; last(): Exchange; close(): Promise<void> }> {
-  const t = new URL(target);
-  const seen: Exchange[] = [];
-  const server = http.createServer((req, res) => {
-    const up = http.request(
-      { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers },
-      (r) => {
-        const chunks: Buffer[] = [];
-        r.on('data', (c: Buffer) => chunks.push(c));
-        r.on('end', () => {
-          const body = Buffer.concat(chunks);
-          seen.push({ status: r.statusCode ?? 0, body: body.toString('utf8') });
-          res.writeHead(r.statusCode ?? 502, r.headers);
-          res.end(body);
-        });
-      },
-    );
-    up.on('error', () => res.destroy());
-    req.pipe(up);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    last: () => seen.at(-1)!,
-    close: () =>
-      new Promise((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
 
 /** Paths of the elements that carry text, e.g. CreateRoleResponse/CreateRoleResult/Role/Arn. */
 function leafPaths(xml: string): string[] {
@@ -181,40 +132,19 @@ async function runSequence(
   return steps;
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 describe.skipIf(Boolean(motoMissing))(
   `STS/IAM wire shapes: simulator vs moto${motoMissing ? ` (skipped: ${motoMissing})` : ''}`,
   () => {
-    let moto: ChildProcess | undefined;
+    let moto: { url: string; stop(): void } | undefined;
     let motoUrl = '';
     let sim: AwsSimulator;
     let token = '';
     let ns = '';
 
     beforeAll(async () => {
-      const port = await freePort();
-      moto = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
-        stdio: 'ignore',
-      });
-      motoUrl = `http://127.0.0.1:${port}`;
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        const up = await fetch(`${motoUrl}/moto-api/`).then(
-          (r) => r.ok,
-          () => false,
-        );
-        if (up) break;
-        if (Date.now() > deadline || moto.exitCode !== null)
-          throw new Error(`moto server did not start on ${motoUrl}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      moto = await startMoto();
+      motoUrl = moto.url;
       sim = await startAwsSimulator({ port: 0, seed: 11 });
       // The simulator fetches the issuer's JWKS over https: it must trust the control plane's CA (moto never fetches).
       sim.control.registerCluster({
@@ -253,7 +183,7 @@ describe.skipIf(Boolean(motoMissing))(
 
     afterAll(async () => {
       if (ns) await (await adminClient()).delete(`/api/v1/namespaces/${ns}`).catch(() => undefined);
-      moto?.kill('SIGTERM');
+      moto?.stop();
       await sim?.close();
     });
 

@@ -10,9 +10,23 @@ import {
   type VisibilityApi,
 } from './model.ts';
 import { startServer } from './server.ts';
-import { ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY, AwsSim, type AssociationControlView } from './sim.ts';
+import {
+  ADMIN_ACCESS_KEY_ID,
+  ADMIN_SECRET_ACCESS_KEY,
+  AwsSim,
+  type AssociationControlView,
+  type SessionControlView,
+} from './sim.ts';
 
-export type { SimConfig, SimLogEntry, FaultSpec, VisibilityApi, AssociationControlView, Cluster };
+export type {
+  SimConfig,
+  SimLogEntry,
+  FaultSpec,
+  VisibilityApi,
+  AssociationControlView,
+  SessionControlView,
+  Cluster,
+};
 export { ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY };
 
 export interface AwsSimulatorOptions {
@@ -43,6 +57,8 @@ export interface AwsSimControl {
   /** ISO time at which EKS and STS see the latest version of a role. */
   roleVisibleAt(roleName: string): string | undefined;
   makeRoleVisible(roleName: string): boolean;
+  /** Issued, unexpired credentials by access key id: their ARN, expiry and session policy (never the secret). */
+  session(accessKeyId: string): SessionControlView | undefined;
   log(filter?: { service?: string; operation?: string; since?: string }): SimLogEntry[];
   reset(): void;
 }
@@ -80,6 +96,7 @@ export async function startAwsSimulator(o: AwsSimulatorOptions): Promise<AwsSimu
     makeVisible: (id) => sim.makeVisible(id, Date.now()),
     roleVisibleAt: (name) => sim.roleVisibleAt(name),
     makeRoleVisible: (name) => sim.makeRoleVisible(name, Date.now()),
+    session: (id) => sim.sessionView(id, Date.now()),
     log: (f) =>
       sim.entries.filter(
         (e) =>
@@ -124,6 +141,11 @@ export async function startAwsSimulator(o: AwsSimulatorOptions): Promise<AwsSimu
         if (method === 'POST' && path === '/_sim/reset') {
           control.reset();
           return json(200, {});
+        }
+        const sm = /^\/_sim\/sessions\/([^/]+)$/.exec(path);
+        if (sm && method === 'GET') {
+          const v = control.session(decodeURIComponent(sm[1]!));
+          return v ? json(200, v) : json(404, { code: 'NotFound', message: `no unexpired session ${sm[1]!}` });
         }
         const m = /^\/_sim\/associations\/([^/]+)(\/visible)?$/.exec(path);
         if (m) {

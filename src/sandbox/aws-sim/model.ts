@@ -103,6 +103,8 @@ export interface AssociationState {
   targetRoleArn?: string;
   disableSessionTags: boolean;
   externalId: string;
+  /** Inline session policy, as sent. */
+  policy?: string;
   tags: Record<string, string>;
   createdAt: number;
   modifiedAt: number;
@@ -142,6 +144,8 @@ export interface IssuedCredentials {
   expiration: number;
   arn: string;
   userId: string;
+  /** The association's inline session policy the credentials were issued under (eks-auth). */
+  sessionPolicy?: string;
 }
 
 export type Protocol = 'json' | 'query';

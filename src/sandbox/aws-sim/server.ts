@@ -95,6 +95,7 @@ function associationJson(a: AssociationState): Record<string, unknown> {
     disableSessionTags: a.disableSessionTags,
     ...(a.targetRoleArn ? { targetRoleArn: a.targetRoleArn } : {}),
     externalId: a.externalId,
+    ...(a.policy ? { policy: a.policy } : {}),
   };
 }
 

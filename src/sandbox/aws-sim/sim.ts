@@ -3,6 +3,7 @@
 import type { Logger } from '../../runtime/log.ts';
 import { OidcVerifier, TokenError, peekClaims } from './oidc.ts';
 import { evaluateTrust, parseTrustPolicy, type TrustRequest } from './trust.ts';
+import { sessionPolicyProblem } from './session-policy.ts';
 import {
   BASE32,
   LOWER36,
@@ -387,7 +388,13 @@ export class AwsSim {
 
   // ---- credentials ----
 
-  private issue(arn: string, userId: string, now: number, seconds: number): IssuedCredentials {
+  private issue(
+    arn: string,
+    userId: string,
+    now: number,
+    seconds: number,
+    sessionPolicy?: string,
+  ): IssuedCredentials {
     const c: IssuedCredentials = {
       accessKeyId: `ASIA${randomString(this.rng, BASE32, 16)}`,
       secretAccessKey: randomString(
@@ -399,6 +406,7 @@ export class AwsSim {
       expiration: now + seconds * 1000,
       arn,
       userId,
+      ...(sessionPolicy ? { sessionPolicy } : {}),
     };
     this.issued.set(c.accessKeyId, c);
     return c;
@@ -564,6 +572,24 @@ export class AwsSim {
     return { ...(tags as Record<string, string>) };
   }
 
+  /** undefined or "" means none; anything else must be a session policy EKS accepts. */
+  private validatePolicy(v: unknown): string | undefined {
+    if (v === undefined || v === null || v === '') return undefined;
+    if (typeof v !== 'string') throw new SimError('InvalidParameterException', 400, 'policy must be a string');
+    const problem = sessionPolicyProblem(v);
+    if (problem) throw new SimError('InvalidParameterException', 400, problem);
+    return v;
+  }
+
+  private policyNeedsNoSessionTags(policy: string | undefined, disableSessionTags: boolean): void {
+    if (policy && !disableSessionTags)
+      throw new SimError(
+        'InvalidParameterException',
+        400,
+        'disableSessionTags must be true when a policy is specified',
+      );
+  }
+
   private roleMustExist(arn: string, now: number): void {
     if (!this.visibleRole(arn, now))
       throw new SimError('InvalidParameterException', 400, 'Role provided in the request does not exist');
@@ -607,7 +633,9 @@ export class AwsSim {
         : this.validateRoleArn(body.targetRoleArn, 'targetRoleArn');
     const tags = this.validateTags(body.tags);
     const disableSessionTags = body.disableSessionTags === true;
-    const input = { ns, sa, roleArn, targetRoleArn, tags, disableSessionTags };
+    const policy = this.validatePolicy(body.policy);
+    this.policyNeedsNoSessionTags(policy, disableSessionTags);
+    const input = { ns, sa, roleArn, targetRoleArn, tags, disableSessionTags, policy };
     const idem = this.idempotent(clusterName, 'create', body.clientRequestToken, input);
     if (idem.hit) return idem.hit;
     const pairKey = `${clusterName}\0${ns}\0${sa}`;
@@ -638,6 +666,7 @@ export class AwsSim {
       ...(targetRoleArn ? { targetRoleArn } : {}),
       disableSessionTags,
       externalId: uuid(this.rng),
+      ...(policy ? { policy } : {}),
       tags,
       createdAt: now,
       modifiedAt: now,
@@ -730,18 +759,23 @@ export class AwsSim {
       targetRoleArn = this.validateRoleArn(body.targetRoleArn, 'targetRoleArn');
     const disableSessionTags =
       typeof body.disableSessionTags === 'boolean' ? body.disableSessionTags : cur.disableSessionTags;
+    // Absent or null keeps the policy; "" removes it.
+    const policy =
+      body.policy === undefined || body.policy === null ? cur.policy : this.validatePolicy(body.policy);
     const input = {
       id,
       roleArn: body.roleArn,
       targetRoleArn: body.targetRoleArn,
       disableSessionTags: body.disableSessionTags,
+      policy: body.policy,
     };
     const idem = this.idempotent(clusterName, 'update', body.clientRequestToken, input);
     if (idem.hit) return idem.hit;
     if (
       roleArn === cur.roleArn &&
       targetRoleArn === cur.targetRoleArn &&
-      disableSessionTags === cur.disableSessionTags
+      disableSessionTags === cur.disableSessionTags &&
+      policy === cur.policy
     ) {
       throw new SimError(
         'InvalidParameterException',
@@ -749,10 +783,13 @@ export class AwsSim {
         'No updates were specified. At least one of roleArn, targetRoleArn, disableSessionTags or policy must change',
       );
     }
+    this.policyNeedsNoSessionTags(policy, disableSessionTags);
     if (roleArn !== cur.roleArn) this.roleMustExist(roleArn, now);
     const next: AssociationState = { ...cur, roleArn, disableSessionTags, modifiedAt: now };
     if (targetRoleArn) next.targetRoleArn = targetRoleArn;
     else delete next.targetRoleArn;
+    if (policy) next.policy = policy;
+    else delete next.policy;
     rec.versioned.push(next, this.draw(now, ['eks.describe', 'eks.list', 'eksAuth']));
     if (idem.key) this.requestTokens.set(idem.key, { input: JSON.stringify(input), associationId: id });
     return next;
@@ -884,8 +921,20 @@ export class AwsSim {
       audience: PODS_PRINCIPAL,
       podIdentityAssociation: { associationArn: assoc.associationArn, associationId: assoc.associationId },
       assumedRoleUser: { arn, assumeRoleId },
-      credentials: this.issue(arn, assumeRoleId, now, 6 * 3600),
+      // The association's session policy scopes these credentials (for a target role: the target role's session).
+      credentials: this.issue(arn, assumeRoleId, now, 6 * 3600, assoc.policy),
       accountId: this.o.account,
+    };
+  }
+
+  /** Control view of issued credentials: whose they are and the session policy they carry; never the secret. */
+  sessionView(accessKeyId: string, now: number): SessionControlView | undefined {
+    const c = this.issued.get(accessKeyId);
+    if (!c || c.expiration <= now) return undefined;
+    return {
+      arn: c.arn,
+      expiration: new Date(c.expiration).toISOString(),
+      ...(c.sessionPolicy ? { sessionPolicy: c.sessionPolicy } : {}),
     };
   }
 
@@ -920,6 +969,12 @@ export class AwsSim {
     v.makeVisible(now);
     return true;
   }
+}
+
+export interface SessionControlView {
+  arn: string;
+  expiration: string;
+  sessionPolicy?: string;
 }
 
 export interface AssociationControlView {

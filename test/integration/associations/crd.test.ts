@@ -90,6 +90,36 @@ describe('PodIdentityAssociation CRD', () => {
     expect(list.items.map((i: { metadata: { name: string } }) => i.metadata.name)).not.toContain('bad-role');
   });
 
+  it('spec.policy: a JSON object of at most 2048 characters, only with disableSessionTags', async () => {
+    const policy = JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::reports/team-a/*' }],
+    });
+    const ok = await kube.create(path(), body('pol-ok', { policy, disableSessionTags: true }));
+    expect(ok.spec.policy).toBe(policy);
+    expect(await refused(kube.create(path(), body('pol-tags', { policy })))).toContain(
+      'policy requires disableSessionTags true (EKS refuses a session policy with session tags)',
+    );
+    const notObject = await refused(
+      kube.create(path(), body('pol-list', { policy: '["s3:GetObject"]', disableSessionTags: true })),
+    );
+    expect(notObject).toContain('spec.policy');
+    expect(notObject).toContain('policy must be a JSON object (an IAM policy document)');
+    const long = await refused(
+      kube.create(path(), body('pol-long', { policy: `{"Sid":"${'x'.repeat(2050)}"}`, disableSessionTags: true })),
+    );
+    expect(long).toContain('spec.policy');
+    expect(long).toMatch(/2048/);
+    // Turning session tags back on while a policy is set is refused too.
+    expect(
+      await refused(kube.patch(path('pol-ok'), { spec: { disableSessionTags: false } }, 'application/merge-patch+json')),
+    ).toContain('policy requires disableSessionTags true');
+    const names = (await kube.get(path())).items.map((i: { metadata: { name: string } }) => i.metadata.name);
+    expect(names).not.toContain('pol-tags');
+    expect(names).not.toContain('pol-list');
+    expect(names).not.toContain('pol-long');
+  });
+
   it('has the printer columns, short name lpia and category lanyard', async () => {
     const table = await kube.request({
       path: path(),
@@ -109,6 +139,7 @@ describe('PodIdentityAssociation CRD', () => {
       'Cluster:1',
       'Association:1',
       'TargetRole:1',
+      'Policy:1',
     ]);
     const disc = await kube.get('/apis/lanyard.dev/v1alpha1');
     const r = disc.resources.find((x: { name: string }) => x.name === 'podidentityassociations');

@@ -67,6 +67,7 @@ export function testConfig(over: Partial<AssociationConfig> = {}): AssociationCo
     observeAck: 'false',
     probe: true,
     probeImage: 'registry.k8s.io/pause:3.10',
+    deniedAssociationAction: 'delete',
     ...over,
   };
 }

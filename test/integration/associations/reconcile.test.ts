@@ -629,7 +629,7 @@ describe('PodIdentityAssociation reconciler', () => {
         'PolicyDenied',
       );
       expect(condition(denied, 'Synced').message).toBe(
-        `lanyard: no IdentityPolicy allows namespace "${ns}" ServiceAccount "admin" to use role "${admin}"`,
+        `lanyard: no IdentityPolicy allows namespace "${ns}" ServiceAccount "admin" to use role "${admin}"; no association is created in EKS`,
       );
       expect(denied.metadata.finalizers ?? []).toEqual([]);
       const ok = await waitFor(kube, ns, 'ok', hasCond('Synced', 'True'), 20_000, 'allowed one in sync');

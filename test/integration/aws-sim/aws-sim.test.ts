@@ -633,6 +633,164 @@ describe('eks-auth and the node agent with real Pod-bound tokens', () => {
   });
 });
 
+describe('session policies on associations', () => {
+  const POLICY = JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::reports/team-a/*' }],
+  });
+
+  it('stores, returns, updates and removes the policy; List summaries carry none, as in EKS', async () => {
+    const role = await aws.iam.createRole({ roleName: name('sp'), assumeRolePolicyDocument: PODS_TRUST });
+    const sa = name('sp-sa');
+    const a = await aws.eks.createPodIdentityAssociation({
+      clusterName: CLUSTER,
+      namespace: ns,
+      serviceAccount: sa,
+      roleArn: role.arn,
+      disableSessionTags: true,
+      policy: POLICY,
+      tags: {},
+      clientRequestToken: name('sp'),
+    });
+    expect(a.policy).toBe(POLICY);
+    expect((await aws.eks.describe(CLUSTER, a.associationId)).policy).toBe(POLICY);
+    const summaries = await aws.eks.list(CLUSTER, { namespace: ns, serviceAccount: sa });
+    expect(summaries).toHaveLength(1);
+    expect(Object.keys(summaries[0]!).sort()).toEqual([
+      'associationArn',
+      'associationId',
+      'clusterName',
+      'namespace',
+      'serviceAccount',
+    ]);
+
+    const other = POLICY.replace('GetObject', 'ListBucket');
+    const base = { clusterName: CLUSTER, associationId: a.associationId, roleArn: role.arn, targetRoleArn: '' };
+    const changed = await aws.eks.update({ ...base, disableSessionTags: true, policy: other, clientRequestToken: name('u') });
+    expect(changed.policy).toBe(other);
+    // Absent keeps it: a role-only Update does not drop the policy.
+    const sameAgain = await caught(
+      aws.eks.update({ ...base, disableSessionTags: true, clientRequestToken: name('u') }),
+    );
+    expect(sameAgain.code).toBe('InvalidParameterException');
+    expect((await aws.eks.describe(CLUSTER, a.associationId)).policy).toBe(other);
+    // Session tags cannot come back while a policy is set.
+    const tagsBack = await caught(
+      aws.eks.update({ ...base, disableSessionTags: false, clientRequestToken: name('u') }),
+    );
+    expect([tagsBack.code, tagsBack.httpStatus]).toEqual(['InvalidParameterException', 400]);
+    expect(tagsBack.message).toContain('disableSessionTags must be true when a policy is specified');
+    const removed = await aws.eks.update({ ...base, disableSessionTags: true, policy: '', clientRequestToken: name('u') });
+    expect(removed.policy).toBeUndefined();
+    expect((await aws.eks.describe(CLUSTER, a.associationId)).policy).toBeUndefined();
+    await aws.eks.delete(CLUSTER, a.associationId);
+  });
+
+  it.each([
+    ['not JSON', '{"Statement": [', 'policy is not valid JSON'],
+    ['a JSON list', '["s3:GetObject"]', 'policy must be a JSON object with a Statement'],
+    ['no Statement', '{"Version":"2012-10-17"}', 'policy has no Statement'],
+    [
+      'a Principal',
+      JSON.stringify({ Statement: [{ Effect: 'Allow', Principal: '*', Action: 's3:*', Resource: '*' }] }),
+      'policy Statement[0]: a session policy must not specify a Principal',
+    ],
+    [
+      'no Resource',
+      JSON.stringify({ Statement: [{ Effect: 'Allow', Action: 's3:*' }] }),
+      'policy Statement[0] needs exactly one of Resource and NotResource',
+    ],
+    ['over 2048 characters', `{"Sid":"${'x'.repeat(2050)}"}`, 'policy must be at most 2048 characters long (got 2060)'],
+    ['a character IAM does not accept', '{"Statement":"\u2603"}', 'policy contains characters outside the range IAM accepts'],
+  ])('refuses a policy with %s: InvalidParameterException, nothing created', async (_t, policy, message) => {
+    const role = await aws.iam.createRole({ roleName: name('bad'), assumeRolePolicyDocument: PODS_TRUST });
+    const sa = name('bad-sa');
+    const e = await caught(
+      aws.eks.createPodIdentityAssociation({
+        clusterName: CLUSTER,
+        namespace: ns,
+        serviceAccount: sa,
+        roleArn: role.arn,
+        disableSessionTags: true,
+        policy,
+        tags: {},
+        clientRequestToken: name('bad'),
+      }),
+    );
+    expect([e.code, e.httpStatus, e.retryable]).toEqual(['InvalidParameterException', 400, false]);
+    expect(e.message).toContain(message);
+    expect(await aws.eks.list(CLUSTER, { namespace: ns, serviceAccount: sa })).toEqual([]);
+  });
+
+  it('refuses a policy with session tags on', async () => {
+    const role = await aws.iam.createRole({ roleName: name('tags'), assumeRolePolicyDocument: PODS_TRUST });
+    const e = await caught(
+      aws.eks.createPodIdentityAssociation({
+        clusterName: CLUSTER,
+        namespace: ns,
+        serviceAccount: name('tags-sa'),
+        roleArn: role.arn,
+        policy: POLICY,
+        tags: {},
+        clientRequestToken: name('tags'),
+      }),
+    );
+    expect([e.code, e.message]).toEqual([
+      'InvalidParameterException',
+      expect.stringContaining('disableSessionTags must be true when a policy is specified'),
+    ]);
+  });
+
+  it('the credentials eks-auth issues carry the session policy; GetCallerIdentity is unchanged', async () => {
+    const role = await aws.iam.createRole({ roleName: name('spx'), assumeRolePolicyDocument: PODS_TRUST });
+    const sa = name('spx-sa');
+    const pod = await podOf(sa);
+    const token = await tokenFor(sa, 'pods.eks.amazonaws.com', pod);
+    const a = await aws.eks.createPodIdentityAssociation({
+      clusterName: CLUSTER,
+      namespace: ns,
+      serviceAccount: sa,
+      roleArn: role.arn,
+      disableSessionTags: true,
+      policy: POLICY,
+      tags: {},
+      clientRequestToken: name('spx'),
+    });
+    const credsFor = async () => {
+      const res = await fetch(`${sim.url}/v1/credentials`, { headers: { authorization: token } });
+      expect(res.status).toBe(200);
+      return (await res.json()) as { AccessKeyId: string; SecretAccessKey: string; Token: string };
+    };
+    const scoped = await credsFor();
+    const view = (await (await fetch(`${sim.url}/_sim/sessions/${scoped.AccessKeyId}`)).json()) as Record<string, string>;
+    expect(view.sessionPolicy).toBe(POLICY);
+    expect(roleArnMatches(role.arn, view.arn!)).toBe(true);
+    expect(JSON.stringify(view)).not.toContain(scoped.SecretAccessKey);
+    const asPod = clients({
+      credentials: { accessKeyId: scoped.AccessKeyId, secretAccessKey: scoped.SecretAccessKey, sessionToken: scoped.Token },
+    });
+    const who = await asPod.sts.getCallerIdentity();
+    expect(who.arn).toBe(view.arn);
+    expect(roleArnMatches(role.arn, who.arn)).toBe(true);
+    asPod.destroy();
+
+    // Removing the policy: credentials issued afterwards carry none.
+    await aws.eks.update({
+      clusterName: CLUSTER,
+      associationId: a.associationId,
+      roleArn: role.arn,
+      targetRoleArn: '',
+      disableSessionTags: true,
+      policy: '',
+      clientRequestToken: name('u'),
+    });
+    const plain = await credsFor();
+    expect(sim.control.session(plain.AccessKeyId)).toEqual({ arn: expect.any(String), expiration: expect.any(String) });
+    expect(sim.control.session(scoped.AccessKeyId)?.sessionPolicy).toBe(POLICY);
+    expect((await fetch(`${sim.url}/_sim/sessions/ASIAUNKNOWN00000000`)).status).toBe(404);
+  });
+});
+
 describe('faults and metrics', () => {
   it('retries injected 5xx and throttling inside one call, then surfaces retryable AwsErrors', async () => {
     const reg = new Registry();
