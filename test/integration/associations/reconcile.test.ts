@@ -249,8 +249,16 @@ describe('PodIdentityAssociation reconciler', () => {
       });
       expect(r.status).toBe(404);
     });
-    obj = await kube.get(lpiaPath(ns, 'app'));
-    expect(condition(obj, 'Verified')?.status).not.toBe('True');
+    // The status write follows the deletion of the verified set within the same reconcile.
+    obj = await waitFor(
+      kube,
+      ns,
+      'app',
+      (o) => condition(o, 'Verified')?.status !== 'True',
+      10_000,
+      'Verified no longer True after the correction',
+    );
+    expect(condition(obj, 'Verified')).toMatchObject({ status: 'Unknown' });
     reportVerified(ns, 'app');
     await waitFor(
       kube,
