@@ -824,6 +824,9 @@ export async function startAssociationController(
     // Re-read: the failing step may have written status (id persisted) before failing.
     const raw = await read(key);
     const fresh = raw ? parseLanyardAssociation(raw) : obj;
+    // The spec changed while the step ran: its outcome is about the old spec and must not be stamped with the new
+    // generation. The change itself queued the key again.
+    if (fresh.generation !== obj.generation) return { requeueAfterMs: 0 };
     switch (f.cls.kind) {
       case 'rolePropagating': {
         const next = nextRolePropagation(
