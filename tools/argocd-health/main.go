@@ -1,4 +1,4 @@
-// argocd-health runs Argo CD's own code on Lanyard's Argo CD configuration (docs/gitops.md, docs/adr/0700), so tests
+// argocd-health runs Argo CD's own code on Lanyard's Argo CD configuration (docs/gitops.md, docs/adr/0800), so tests
 // check what Argo CD does rather than a re-implementation of it.
 //
 //	argocd-health health (--argocd-cm FILE | --script FILE --group-kind GROUP/Kind) [--object FILE|-]

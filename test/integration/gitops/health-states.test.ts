@@ -319,6 +319,9 @@ beforeAll(async () => {
   for (const cases of Object.values(KINDS)) for (const c of cases) made.push([c, await c.make(ns)]);
   const health = argocdHealth(made.map(([, o]) => o));
   made.forEach(([c, o], i) => results.set(c, { object: o, health: health[i]! }));
+  // For docs/gitops.md: LANYARD_GITOPS_TIMELINE=dir writes every case's result as Argo CD computed it.
+  const dir = process.env.LANYARD_GITOPS_TIMELINE;
+  if (dir) fs.writeFileSync(`${dir}/health-states.json`, JSON.stringify(made.map(([c], i) => ({ case: c.title, ...health[i] })), null, 1));
 }, BUILD_TIMEOUT_MS);
 
 afterAll(async () => {
