@@ -159,9 +159,20 @@ describe('request classification and unreadable Pods (webhook.md §6)', () => {
     ['a subresource', { subResource: 'status' }, 'not_applicable'],
     ['another resource', { resource: { group: 'apps', version: 'v1', resource: 'deployments' } }, 'not_applicable'],
     ['a missing resource', { resource: undefined }, 'not_applicable'],
-    ['the skip label', { object: pod({}, { labels: { 'eks.amazonaws.com/skip-pod-identity-webhook': '' } }) }, 'not_applicable'],
+    ['the skip label (judged, never injected)', { object: pod({}, { labels: { 'eks.amazonaws.com/skip-pod-identity-webhook': '' } }) }, 'pod'],
+    ['an UPDATE of pods/ephemeralcontainers', { operation: 'UPDATE', subResource: 'ephemeralcontainers', oldObject: pod({ containers: [{ name: 'c' }] }) }, 'ephemeral'],
+    ['a CREATE of pods/ephemeralcontainers (not an API operation)', { subResource: 'ephemeralcontainers' }, 'not_applicable'],
     ['a readable Pod', {}, 'pod'],
   ])('%s', (_n, over, kind) => expect(planRequest(req(over)).kind).toBe(kind));
+  it('marks a skip-labelled Pod as skipped', () => {
+    const p = planRequest(req({ object: pod({}, { labels: { 'eks.amazonaws.com/skip-pod-identity-webhook': 'true' } }) }));
+    expect(p.kind === 'pod' && p.skipped).toBe(true);
+  });
+  it('refuses an unreadable ephemeral container', () => {
+    const p = planRequest(req({ operation: 'UPDATE', subResource: 'ephemeralcontainers', oldObject: pod({ containers: [{ name: 'c' }] }),
+      object: pod({ containers: [{ name: 'c' }], ephemeralContainers: [{ name: 'd', envFrom: {} }] }, { name: 'web' }) }));
+    expect(p).toEqual({ kind: 'invalid', message: 'lanyard: cannot read Pod "team-a/web": spec.ephemeralContainers[0].envFrom must be an array' });
+  });
 
   it.each<[Json, string]>([
     ['string', 'lanyard: cannot read Pod: the object must be a JSON object'],

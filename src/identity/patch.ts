@@ -66,7 +66,48 @@ export function envFor(container: Json, inj: Injection, windows: boolean): { env
     env.push({ name: idVar, value: inj.mode === 'WebIdentity' ? inj.roleARN : inj.fullUri });
     env.push({ name: tokenVar, value: tokenFile });
   }
-  return { env, mount: !hasName(container.volumeMounts, inj.volumeName) };
+  return { env, mount: !hasName(container.volumeMounts, inj.volumeName) && usesInjectedRole(container, inj) };
+}
+
+/**
+ * Whether a container takes the injected web identity rather than naming a role of its own: the token is mounted
+ * only then, so a container that sets another `AWS_ROLE_ARN` never holds a token for it (docs/security.md §2).
+ * Container credentials always get the association's role, whatever the container says.
+ */
+function usesInjectedRole(container: Json, inj: Injection): boolean {
+  if (inj.mode !== 'WebIdentity' || !Array.isArray(container.env)) return true;
+  const own = container.env.filter((e: Json) => e?.name === 'AWS_ROLE_ARN' || e?.name === 'AWS_WEB_IDENTITY_TOKEN_FILE');
+  if (own.length === 0) return true;
+  const role = own.filter((e: Json) => e.name === 'AWS_ROLE_ARN').pop();
+  return role !== undefined && isAbsent(role.valueFrom) && role.value === inj.roleARN;
+}
+
+/** The op that appends the identity gate, or none when it is there already. */
+export function gateOps(pod: Json): JsonPatchOp[] {
+  const gates = pod.spec?.schedulingGates;
+  if (isAbsent(gates)) return [{ op: 'add', path: '/spec/schedulingGates', value: [{ name: IDENTITY_GATE }] }];
+  return hasName(gates, IDENTITY_GATE) ? [] : [{ op: 'add', path: '/spec/schedulingGates/-', value: { name: IDENTITY_GATE } }];
+}
+
+/**
+ * The Pod with `add` ops applied, copying only the objects on each op's path, so the guard can judge the Pod as it
+ * will be stored without cloning a large Pod. The input is not modified.
+ */
+export function withAddOps(pod: Json, ops: readonly JsonPatchOp[]): Json {
+  const root = Array.isArray(pod) ? [...pod] : { ...pod };
+  for (const op of ops) {
+    const segs = op.path.split('/').slice(1).map((x) => x.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const last = segs.pop()!;
+    let node: Json = root;
+    for (const s of segs) {
+      const child = node[s];
+      node[s] = Array.isArray(child) ? [...child] : { ...child };
+      node = node[s];
+    }
+    if (Array.isArray(node) && last === '-') node.push(op.value);
+    else node[last] = op.value;
+  }
+  return root;
 }
 
 /** Builds the ops for a readable Pod (see pod.ts podProblem) in the order of webhook.md §4.3. */
@@ -80,11 +121,7 @@ export function buildPatch(pod: Json, inj: Injection, opts: PatchOptions): JsonP
     else if (!Object.hasOwn(meta.labels, POD_IDENTITY_LABEL))
       ops.push({ op: 'add', path: `/metadata/labels/${escapePointer(POD_IDENTITY_LABEL)}`, value: 'enabled' });
   }
-  if (opts.gate) {
-    if (isAbsent(spec.schedulingGates)) ops.push({ op: 'add', path: '/spec/schedulingGates', value: [{ name: IDENTITY_GATE }] });
-    else if (!hasName(spec.schedulingGates, IDENTITY_GATE))
-      ops.push({ op: 'add', path: '/spec/schedulingGates/-', value: { name: IDENTITY_GATE } });
-  }
+  if (opts.gate) ops.push(...gateOps(pod));
   if (isAbsent(spec.volumes)) ops.push({ op: 'add', path: '/spec/volumes', value: [tokenVolume(inj)] });
   else if (!hasName(spec.volumes, inj.volumeName)) ops.push({ op: 'add', path: '/spec/volumes/-', value: tokenVolume(inj) });
 

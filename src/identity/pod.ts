@@ -1,4 +1,5 @@
-// Reading an admission request and its Pod as raw JSON (webhook.md §6): what applies, and which fields are unreadable.
+// Reading an admission request and its Pod as raw JSON (docs/webhook.md, docs/security.md): what applies, and which
+// fields are unreadable.
 // Nothing is copied or re-typed: the patch is computed against the very object the API server sent.
 import type { Json } from '../kube/client.ts';
 
@@ -19,7 +20,10 @@ export interface PodView {
 export type RequestPlan =
   | { kind: 'not_applicable'; reason: string }
   | { kind: 'invalid'; message: string }
-  | { kind: 'pod'; pod: PodView };
+  /** A Pod CREATE; `skipped` when it carries the skip label: never injected, still judged (docs/security.md). */
+  | { kind: 'pod'; pod: PodView; skipped: boolean }
+  /** An UPDATE of `pods/ephemeralcontainers`: judged, never mutated. */
+  | { kind: 'ephemeral'; pod: PodView; oldPod: Json };
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 /** Missing or `null`: an optional field left out, which the patch may also `add` (webhook.md §4.3). */
@@ -40,7 +44,7 @@ export function podProblem(pod: unknown): string | undefined {
     if (!isAbsent(spec[field]) && !Array.isArray(spec[field])) return `spec.${field} must be an array`;
   }
   if (!isAbsent(spec.nodeSelector) && !isObject(spec.nodeSelector)) return 'spec.nodeSelector must be an object';
-  for (const list of ['initContainers', 'containers'] as const) {
+  for (const list of ['initContainers', 'containers', 'ephemeralContainers'] as const) {
     const cs = spec[list];
     if (isAbsent(cs)) continue;
     if (!Array.isArray(cs)) return `spec.${list} must be an array`;
@@ -51,6 +55,7 @@ export function podProblem(pod: unknown): string | undefined {
       if (typeof c.name !== 'string') return `${at}.name must be a string`;
       if (!isAbsent(c.env) && !Array.isArray(c.env)) return `${at}.env must be an array`;
       if (!isAbsent(c.volumeMounts) && !Array.isArray(c.volumeMounts)) return `${at}.volumeMounts must be an array`;
+      if (!isAbsent(c.envFrom) && !Array.isArray(c.envFrom)) return `${at}.envFrom must be an array`;
     }
   }
   return undefined;
@@ -77,9 +82,10 @@ export function planRequest(request: Json): RequestPlan {
   const res = request.resource;
   if (!isObject(res) || res.group !== '' || res.version !== 'v1' || res.resource !== 'pods')
     return { kind: 'not_applicable', reason: 'not a core v1 Pod' };
-  if (typeof request.subResource === 'string' && request.subResource !== '')
-    return { kind: 'not_applicable', reason: 'subresource' };
-  if (request.operation !== 'CREATE') return { kind: 'not_applicable', reason: 'not a CREATE' };
+  const sub = typeof request.subResource === 'string' ? request.subResource : '';
+  const ephemeral = sub === 'ephemeralcontainers' && request.operation === 'UPDATE';
+  if (sub !== '' && !ephemeral) return { kind: 'not_applicable', reason: 'subresource' };
+  if (!ephemeral && request.operation !== 'CREATE') return { kind: 'not_applicable', reason: 'not a CREATE' };
   const pod = request.object;
   const meta = isObject(pod) && isObject(pod.metadata) ? pod.metadata : {};
   const namespace =
@@ -88,13 +94,11 @@ export function planRequest(request: Json): RequestPlan {
       : typeof meta.namespace === 'string'
         ? meta.namespace
         : '';
-  const problem = podProblem(pod);
+  const problem = podProblem(pod) ?? (ephemeral ? podProblem(request.oldObject) : undefined);
   if (problem) {
     const who = isObject(pod) ? ` "${namespace ? `${namespace}/` : ''}${displayName(pod)}"` : '';
     return { kind: 'invalid', message: `lanyard: cannot read Pod${who}: ${problem}` };
   }
-  if (isObject(meta.labels) && Object.hasOwn(meta.labels, SKIP_LABEL))
-    return { kind: 'not_applicable', reason: 'skip label' };
   const spec = pod.spec;
   const serviceAccount =
     typeof spec.serviceAccountName === 'string' && spec.serviceAccountName
@@ -102,15 +106,14 @@ export function planRequest(request: Json): RequestPlan {
       : typeof spec.serviceAccount === 'string' && spec.serviceAccount
         ? spec.serviceAccount
         : 'default';
-  return {
-    kind: 'pod',
-    pod: {
-      object: pod,
-      namespace,
-      name: displayName(pod),
-      serviceAccount,
-      annotations: isObject(meta.annotations) ? meta.annotations : undefined,
-      windows: isWindowsPod(spec),
-    },
+  const view: PodView = {
+    object: pod,
+    namespace,
+    name: displayName(pod),
+    serviceAccount,
+    annotations: isObject(meta.annotations) ? meta.annotations : undefined,
+    windows: isWindowsPod(spec),
   };
+  if (ephemeral) return { kind: 'ephemeral', pod: view, oldPod: request.oldObject };
+  return { kind: 'pod', pod: view, skipped: isObject(meta.labels) && Object.hasOwn(meta.labels, SKIP_LABEL) };
 }

@@ -119,7 +119,8 @@ const FIXTURES: Fixture[] = [
     annotations: { 'eks.amazonaws.com/skip-containers': 'sidecar' },
     spec: { containers: [c('app', { env: [{ name: 'AWS_ROLE_ARN', value: 'already-defined' }] }), c('sidecar')] },
     env: { app: [['AWS_ROLE_ARN', 'already-defined'], ['AWS_DEFAULT_REGION', 'us-west-2'], ['AWS_REGION', 'us-west-2']], sidecar: [] },
-    mounts: { app: [irsaMount], sidecar: [] },
+    // Lanyard departs from the reference here: a container naming a role of its own gets no token (docs/security.md §2).
+    mounts: { app: [], sidecar: [] },
     volumes: { 'aws-iam-token': irsaVolume() },
   },
   {

@@ -67,12 +67,27 @@ export interface ResolvedIdentity {
   fingerprint: FingerprintInput;
 }
 
-export type GateSkipReason = 'opt_out' | 'prebound' | 'verified';
+export type GateSkipReason = 'opt_out' | 'verified';
 
-/** IdentityPolicy and gate decision at admission (webhook.md §5, verification.md §7). Reads caches only. */
+/** What the admission guard decides on: the Pod as it will be stored and the pair's identity sources. */
+export interface GuardInput {
+  /** The request's Pod with Lanyard's own patch applied. */
+  pod: Json;
+  /** UPDATE of `pods/ephemeralcontainers`: the Pod before the request. */
+  oldPod?: Json;
+  namespace: string;
+  serviceAccount: string;
+  /** What the sources give the pair; undefined when none does. */
+  identity?: ResolvedIdentity;
+  association?: AssociationIdentity;
+  /** Token audiences STS accepts besides `sts.amazonaws.com`: the configured and the resolved one. */
+  stsAudiences: readonly string[];
+  /** Token audiences of the Pod Identity agent besides `pods.eks.amazonaws.com`. */
+  podIdentityAudiences: readonly string[];
+}
+
+/** IdentityPolicy and gate decision at admission for every identity a Pod can use (docs/security.md). Reads caches only. */
 export interface AdmissionGuard {
-  decide(input: { identity: ResolvedIdentity; pod: Json }):
-    | { kind: 'deny'; message: string }
-    | { kind: 'allow'; gate: boolean; skipReason?: GateSkipReason };
+  decide(input: GuardInput): { kind: 'deny'; message: string } | { kind: 'allow'; gate: boolean; skipReason?: GateSkipReason };
   synced(): boolean;
 }

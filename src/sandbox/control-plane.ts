@@ -24,6 +24,9 @@ export interface ControlPlane {
   stop(): Promise<void>;
 }
 
+/** The user of the admin kubeconfig, which Lanyard's processes use in tests and the sandbox. */
+export const ADMIN_USER = 'admin';
+
 export interface StartOptions {
   dir?: string;
   log?: (line: string) => void;
@@ -152,7 +155,7 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
   const adminToken = `admin-${Math.random().toString(36).slice(2)}`;
   const kcmToken = `kcm-${Math.random().toString(36).slice(2)}`;
   fs.writeFileSync(path.join(dir, 'tokens.csv'),
-    `${adminToken},admin,uid-admin,"system:masters"\n${kcmToken},system:kube-controller-manager,uid-kcm,"system:masters"\n`);
+    `${adminToken},${ADMIN_USER},uid-admin,"system:masters"\n${kcmToken},system:kube-controller-manager,uid-kcm,"system:masters"\n`);
 
   const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
   const server = `https://127.0.0.1:${apiPort}`;

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { Registry } from 'prom-client';
-import { startControlPlane } from './control-plane.ts';
+import { startControlPlane, ADMIN_USER } from './control-plane.ts';
 import { startAwsSimulator, type AwsSimulator } from './aws-sim/index.ts';
 import { createProgress } from './progress.ts';
 import { CRD_DIR, SAMPLES_DIR } from './paths.ts';
@@ -19,6 +19,7 @@ import { parseControllerFlags } from '../config/controller.ts';
 import { parseWebhookFlags } from '../config/webhook.ts';
 import { startController } from '../controller/index.ts';
 import { createAdmissionGuard } from '../verification/admission-guard.ts';
+import { identityAdmissionPolicy } from '../verification/admission-policy.ts';
 import { startWebhook } from '../webhook/index.ts';
 
 const CLUSTER = 'lanyard-sandbox';
@@ -101,7 +102,8 @@ async function registerWebhook(kube: KubeClient, port: number, caPem: string): P
       name: 'pod-identity.lanyard.dev',
       admissionReviewVersions: ['v1', 'v1beta1'],
       clientConfig: { url: `https://127.0.0.1:${port}/mutate`, caBundle: Buffer.from(caPem).toString('base64') },
-      rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
+      rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' },
+        { operations: ['UPDATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods/ephemeralcontainers'], scope: 'Namespaced' }],
       matchPolicy: 'Equivalent',
       failurePolicy: 'Fail',
       reinvocationPolicy: 'IfNeeded',
@@ -190,6 +192,9 @@ export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = proce
       parts.unshift(wh);
       if (!wh.caPem) throw new Error('the webhook did not report its CA');
       await registerWebhook(kube, wh.port, wh.caPem);
+      // As the chart does; in the sandbox the controller runs as the admin user (docs/security.md).
+      const vap = identityAdmissionPolicy({ releasers: [ADMIN_USER] });
+      for (const obj of [vap.policy, vap.binding]) await applyObject(kube, obj, 'lanyard-sandbox');
       return wh;
     });
     progress.note(`webhook on https://127.0.0.1:${webhook.port}/mutate, metrics on http://127.0.0.1:${webhook.metricsPort}/metrics`);

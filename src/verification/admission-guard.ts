@@ -1,4 +1,4 @@
-// The webhook's view of IdentityPolicy and the verified set (verification.md §5, §7): informers over
+// The webhook's view of IdentityPolicy and the verified set (docs/security.md, docs/verified-start.md): informers over
 // IdentityPolicies, Namespaces (labels only) and VerifiedIdentities, and decisions made from those caches alone, so
 // the admission path does no I/O.
 import type { Json } from '../kube/client.ts';
@@ -6,9 +6,10 @@ import { Informer } from '../kube/informer.ts';
 import type { AdmissionGuard } from '../identity/sources.ts';
 import type { Deps, Running } from '../runtime/deps.ts';
 import { counter } from '../runtime/metrics.ts';
-import { decideGate } from './gate.ts';
+import { decidePod } from './gate.ts';
+import { credentialOptions } from '../identity/pod-credentials.ts';
 import { PolicyCompiler, type PolicySet } from './policy.ts';
-import { VI_API, verifiedIdentityName } from './verified-identity.ts';
+import { VI_API } from './verified-identity.ts';
 
 export interface AdmissionGuardOptions {
   gateEnabled: boolean;
@@ -55,24 +56,18 @@ export function createAdmissionGuard(deps: Deps, opts: AdmissionGuardOptions): A
 
   return {
     synced: () => policies.synced && namespaces.synced && verified.synced,
-    decide({ identity, pod }) {
-      const d = decideGate({
-        identity,
-        pod,
+    decide(input) {
+      const d = decidePod({
+        ...input,
+        credentials: credentialOptions(input),
         policies: currentPolicies(),
-        namespaceLabels: namespaces.store.get(identity.namespace)?.labels,
-        // With the gate off the entry is never read: spare the hash on every admission.
-        verified: opts.gateEnabled ? verified.store.get(`${identity.namespace}/${verifiedIdentityName(identity)}`) : undefined,
+        namespaceLabels: namespaces.store.get(input.namespace)?.labels,
+        verified: (name) => verified.store.get(`${input.namespace}/${name}`),
         gateEnabled: opts.gateEnabled,
         allowOptOut: opts.allowOptOut,
         nowMs: deps.clock.now(),
       });
       if (d.kind === 'allow' && d.skipReason) skipped.inc({ reason: d.skipReason });
-      if (d.kind === 'allow' && d.skipReason === 'prebound') {
-        // The API server refuses scheduling gates on bound Pods (§7 row 4): this Pod starts unverified.
-        deps.log.warn({ namespace: identity.namespace, pod: pod?.metadata?.name ?? pod?.metadata?.generateName, nodeName: pod?.spec?.nodeName },
-          'Pod is already bound to a node; admitted without the identity gate');
-      }
       return d;
     },
     async stop() {

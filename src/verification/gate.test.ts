@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import type { ResolvedIdentity } from '../identity/sources.ts';
-import { decideGate } from './gate.ts';
+import { decidePod } from './gate.ts';
+import { credentialOptions } from '../identity/pod-credentials.ts';
 import { PolicyCompiler, EMPTY_POLICY_SET } from './policy.ts';
 import { buildVerifiedIdentity, canonicalJson, fingerprintOf, normaliseConfigMapEntry, verifiedEntryTrusted, verifiedIdentityName } from './verified-identity.ts';
 
@@ -58,24 +59,67 @@ describe('VerifiedIdentity name and fingerprint (§8)', () => {
   });
 });
 
-describe('decideGate (§7 rows 1-6)', () => {
+describe('decidePod: every identity of every container, at admission', () => {
   const policies = new PolicyCompiler().compileAll([{ metadata: { name: 'p', uid: 'p', generation: 1 }, spec: { rules: [
     { namespaceSelector: { matchLabels: { team: 'a' } }, serviceAccounts: ['*'], roles: ['arn:aws:iam::111122223333:role/team-a/*'] }] } }]);
-  const base = { policies: EMPTY_POLICY_SET, namespaceLabels: { team: 'a' }, verified: undefined, gateEnabled: true, allowOptOut: true, nowMs: NOW };
+  const DENIED = 'arn:aws:iam::111122223333:role/admin';
+  const ALLOWED_OTHER = 'arn:aws:iam::111122223333:role/team-a/other';
+  const WI_DIR = '/var/run/secrets/eks.amazonaws.com/serviceaccount';
+  const wiVolume = { name: 'aws-iam-token', projected: { sources: [{ serviceAccountToken: { audience: 'sts.amazonaws.com', path: 'token' } }] } };
+  const wiContainer = (name: string, role: string, file = `${WI_DIR}/token`) => ({ name, env: [{ name: 'AWS_ROLE_ARN', value: role },
+    { name: 'AWS_WEB_IDENTITY_TOKEN_FILE', value: file }], volumeMounts: [{ name: 'aws-iam-token', mountPath: WI_DIR }] });
+  const wiIdentity = identity({ mode: 'WebIdentity', source: 'service_account', audience: 'sts.amazonaws.com',
+    fingerprint: { source: 'service_account', saUid: 's1', roleARN: ROLE, audience: 'sts.amazonaws.com', regionalSts: false } });
+  /** A Pod of the web-identity SA as the webhook leaves it, plus extra containers. */
+  const wiPod = (extra: object[] = [], over: Record<string, unknown> = {}) => ({ metadata: { name: 'p', namespace: 'team-a', annotations: {} },
+    spec: { volumes: [wiVolume], containers: [wiContainer('app', ROLE), ...extra] }, ...over });
+  const base = { namespace: 'team-a', serviceAccount: 'uploader', credentials: credentialOptions(), policies: EMPTY_POLICY_SET,
+    namespaceLabels: { team: 'a' }, verified: () => undefined, gateEnabled: true, allowOptOut: true, nowMs: NOW };
   const optOut = pod({ metadata: { name: 'p', annotations: { 'lanyard.dev/verify': 'false' } } });
-  it.each([
-    ['denied by policy wins over everything', { policies, identity: identity({ roleARN: 'arn:aws:iam::111122223333:role/admin' }), pod: optOut },
-      { kind: 'deny', message: 'lanyard: no IdentityPolicy allows namespace "team-a" ServiceAccount "uploader" to use role "arn:aws:iam::111122223333:role/admin"' }],
+  const verifiedWi = (name: string) => (name === verifiedIdentityName(wiIdentity) ? viFor(wiIdentity, 60_000) : undefined);
+  const running = wiPod();
+  const withDebugger = (c: object) => wiPod([], { spec: { volumes: [wiVolume], containers: [wiContainer('app', ROLE)], ephemeralContainers: [c] } });
+  it.each<[string, Record<string, unknown>, unknown]>([
+    ['denied by policy wins over everything', { policies, identity: identity({ roleARN: DENIED }), pod: optOut },
+      { kind: 'deny', message: 'lanyard: Pod "team-a/p" ServiceAccount "uploader" (association): no IdentityPolicy allows namespace "team-a" ServiceAccount "uploader" to use role "arn:aws:iam::111122223333:role/admin"' }],
     ['allowed by policy, gate on', { policies, identity: identity(), pod: pod() }, { kind: 'allow', gate: true }],
     ['gate flag off', { gateEnabled: false, identity: identity(), pod: pod() }, { kind: 'allow', gate: false }],
     ['opt-out honoured', { identity: identity(), pod: optOut }, { kind: 'allow', gate: false, skipReason: 'opt_out' }],
     ['opt-out disabled', { allowOptOut: false, identity: identity(), pod: optOut }, { kind: 'allow', gate: true }],
     ['opt-out needs exactly "false"', { identity: identity(), pod: pod({ metadata: { annotations: { 'lanyard.dev/verify': 'no' } } }) }, { kind: 'allow', gate: true }],
-    ['prebound', { identity: identity(), pod: pod({ spec: { nodeName: 'n1' } }) }, { kind: 'allow', gate: false, skipReason: 'prebound' }],
-    ['verified', { identity: identity(), pod: pod(), verified: viFor(identity(), 60_000) }, { kind: 'allow', gate: false, skipReason: 'verified' }],
-    ['verified but near expiry', { identity: identity(), pod: pod(), verified: viFor(identity(), 4_000) }, { kind: 'allow', gate: true }],
-    ['verified but source changed', { identity: identity(), pod: pod(), verified: viFor(identity(), 60_000, 'e'.repeat(64)) }, { kind: 'allow', gate: true }],
+    ['opt-out never skips the proof of a role known only from the exchange', { identity: identity({ roleARN: undefined, source: 'identities_file', fingerprint: { source: 'identities_file' } }), pod: optOut },
+      { kind: 'allow', gate: true }],
+    ['verified', { identity: identity(), pod: pod(), verified: () => viFor(identity(), 60_000) }, { kind: 'allow', gate: false, skipReason: 'verified' }],
+    ['verified but near expiry', { identity: identity(), pod: pod(), verified: () => viFor(identity(), 4_000) }, { kind: 'allow', gate: true }],
+    ['verified but source changed', { identity: identity(), pod: pod(), verified: () => viFor(identity(), 60_000, 'e'.repeat(64)) }, { kind: 'allow', gate: true }],
+    ['no identity anywhere', { pod: pod() }, { kind: 'allow', gate: false }],
+    ['a second container naming a denied role through a "." path', { policies, identity: wiIdentity, pod: wiPod([wiContainer('second', DENIED, `${WI_DIR}/./token`)]) },
+      { kind: 'deny', message: 'lanyard: Pod "team-a/p" container "second" (spec.containers[1].env[AWS_ROLE_ARN]): no IdentityPolicy allows namespace "team-a" ServiceAccount "uploader" to use role "arn:aws:iam::111122223333:role/admin"' }],
+    ['a second container naming an allowed role is gated even though the SA\'s identity is verified', { policies, identity: wiIdentity, verified: verifiedWi,
+      pod: wiPod([wiContainer('second', ALLOWED_OTHER)]) }, { kind: 'allow', gate: true }],
+    ['the SA\'s identity verified and used by every container', { policies, identity: wiIdentity, verified: verifiedWi, pod: wiPod() }, { kind: 'allow', gate: false, skipReason: 'verified' }],
+    ['a hand-made role and token on a Pod of an un-annotated SA is gated', { pod: wiPod() }, { kind: 'allow', gate: true }],
+    ['a hand-made denied role on a Pod of an un-annotated SA is denied', { policies, pod: wiPod([], { spec: { volumes: [wiVolume], containers: [wiContainer('app', DENIED)] } }) },
+      { kind: 'deny', message: expect.stringContaining('container "app" (spec.containers[0].env[AWS_ROLE_ARN])') }],
+    ['a role that cannot be read is denied, naming container and field', { pod: wiPod([{ name: 'cfg', envFrom: [{ configMapRef: { name: 'aws' } }], volumeMounts: [{ name: 'aws-iam-token', mountPath: '/t' }] }]) },
+      { kind: 'deny', message: expect.stringMatching(/container "cfg" \(spec\.containers\[1\]\.envFrom\[0\] \(configMapRef "aws"\)\): AWS_ROLE_ARN may come from it/) }],
+    ['bound to a node at creation and unproven: denied, nothing could hold it', { identity: identity(), pod: pod({ spec: { nodeName: 'n1' } }) },
+      { kind: 'deny', message: expect.stringContaining('is bound to node "n1" at creation') }],
+    ['bound to a node at creation and verified', { identity: identity(), pod: pod({ spec: { nodeName: 'n1' } }), verified: () => viFor(identity(), 60_000) },
+      { kind: 'allow', gate: false, skipReason: 'verified' }],
+    ['ephemeral container with a denied role', { policies, identity: wiIdentity, oldPod: running, pod: withDebugger(wiContainer('debug', DENIED)) },
+      { kind: 'deny', message: expect.stringContaining('container "debug" (spec.ephemeralContainers[0].env[AWS_ROLE_ARN]): no IdentityPolicy allows') }],
+    ['ephemeral container on a started Pod with an allowed but unproven role', { policies, identity: wiIdentity, oldPod: running, pod: withDebugger(wiContainer('debug', ALLOWED_OTHER)) },
+      { kind: 'deny', message: expect.stringContaining('has started; container "debug" (spec.ephemeralContainers[0].env[AWS_ROLE_ARN]) would use WebIdentity role "arn:aws:iam::111122223333:role/team-a/other"') }],
+    ['ephemeral container on a started Pod reusing the Pod\'s own identity', { policies, identity: wiIdentity, oldPod: running, pod: withDebugger(wiContainer('debug', ROLE)) },
+      { kind: 'allow', gate: false }],
+    ['ephemeral container on a Pod still at the gate: the verifier proves it before release', { policies, identity: wiIdentity,
+      oldPod: { ...running, spec: { ...running.spec, schedulingGates: [{ name: 'lanyard.dev/identity' }] } }, pod: withDebugger(wiContainer('debug', ALLOWED_OTHER)) },
+      { kind: 'allow', gate: false }],
+    ['ephemeral container reading its role from a ConfigMap', { oldPod: running, pod: withDebugger({ name: 'debug', env: [{ name: 'AWS_ROLE_ARN', valueFrom: { configMapKeyRef: { name: 'c', key: 'k' } } }],
+      volumeMounts: [{ name: 'aws-iam-token', mountPath: '/x' }] }) }, { kind: 'deny', message: expect.stringContaining('valueFrom') }],
+    ['ephemeral container without AWS access', { policies, identity: wiIdentity, oldPod: running, pod: withDebugger({ name: 'debug' }) }, { kind: 'allow', gate: false }],
   ])('%s', (_n, over, want) => {
-    expect(decideGate({ ...base, ...over } as Parameters<typeof decideGate>[0])).toEqual(want);
+    expect(decidePod({ ...base, ...over } as unknown as Parameters<typeof decidePod>[0])).toEqual(want);
   });
 });

@@ -1,38 +1,123 @@
-// The gate decision at admission (verification.md §7), as a pure function over cached state.
+// The decision at admission (docs/verified-start.md, docs/security.md §2), as a pure function over cached state:
+// every identity any container of the Pod can use must be allowed by IdentityPolicy, readable, and either proven
+// already or held at the gate until the verifier proves it.
 import type { Json } from '../kube/client.ts';
-import type { AdmissionGuard, GateSkipReason, ResolvedIdentity } from '../identity/sources.ts';
+import type { AdmissionGuard, AssociationIdentity, GateSkipReason, ResolvedIdentity } from '../identity/sources.ts';
+import { CONTAINER_LISTS, podCredentials, type CredentialOptions, type PodCredential } from '../identity/pod-credentials.ts';
 import { decidePolicy, type PolicySet } from './policy.ts';
-import { OPT_OUT_ANNOTATION, fingerprintOf, verifiedEntryTrusted } from './verified-identity.ts';
+import { GATE_NAME, OPT_OUT_ANNOTATION, fingerprintOf, verifiedEntryTrusted, verifiedIdentityName, type IdentityKey } from './verified-identity.ts';
 
 export type GateDecision = ReturnType<AdmissionGuard['decide']>;
 
 export interface GateInput {
-  identity: ResolvedIdentity;
+  /** The Pod as it will be stored: the request's object with Lanyard's own patch applied. */
   pod: Json;
+  /** UPDATE of `pods/ephemeralcontainers`: the Pod before it. */
+  oldPod?: Json;
+  namespace: string;
+  serviceAccount: string;
+  /** What the identity sources give the pair (undefined: none). */
+  identity?: ResolvedIdentity;
+  /** The pair's owner association: the role container credentials get. */
+  association?: AssociationIdentity;
+  credentials: CredentialOptions;
   policies: PolicySet;
   namespaceLabels: Record<string, string> | undefined;
-  /** The VerifiedIdentity named after the identity, from the cache (undefined when absent). */
-  verified: Json | undefined;
+  /** The VerifiedIdentity of that name in the namespace, from the cache. */
+  verified: (name: string) => Json | undefined;
   gateEnabled: boolean;
   allowOptOut: boolean;
   nowMs: number;
 }
 
-/** Rows 1–6 of §7, in order. */
-export function decideGate(i: GateInput): GateDecision {
-  const { identity } = i;
-  const policy = decidePolicy(i.policies, {
-    namespace: identity.namespace,
-    namespaceLabels: i.namespaceLabels,
-    serviceAccount: identity.serviceAccount,
-    roleARN: identity.roleARN,
-    targetRoleARN: identity.targetRoleARN,
-  });
-  if (!policy.allowed) return { kind: 'deny', message: policy.message };
+/** One identity to decide on, with where it comes from for messages. */
+interface Candidate {
+  key: IdentityKey;
+  /** `container "app" (spec.containers[0].env[AWS_ROLE_ARN])`, or the source. */
+  where: string;
+  /** The source's fingerprint when the sources give exactly this identity; else it can only be proven by an exchange. */
+  fingerprint?: string;
+}
+
+const sameKey = (a: IdentityKey, b: IdentityKey) =>
+  a.mode === b.mode && (a.roleARN ?? '') === (b.roleARN ?? '') && (a.targetRoleARN ?? '') === (b.targetRoleARN ?? '') && a.audience === b.audience;
+
+function keyOf(c: PodCredential, i: GateInput): IdentityKey {
+  if (c.mode === 'WebIdentity') return { mode: c.mode, serviceAccount: i.serviceAccount, roleARN: c.roleARN, audience: c.audience };
+  // Container credentials: EKS answers with the association's role, whatever the container says.
+  const a = i.association;
+  return { mode: c.mode, serviceAccount: i.serviceAccount, roleARN: a?.roleARN, targetRoleARN: a?.targetRoleARN, audience: c.audience };
+}
+
+const containerNames = (pod: Json) => new Set<string>(
+  CONTAINER_LISTS.flatMap((l) => (Array.isArray(pod?.spec?.[l]) ? pod.spec[l] : []).map((c: Json) => c?.name)));
+
+function podName(pod: Json): string {
+  return pod?.metadata?.name || pod?.metadata?.generateName || '<unnamed>';
+}
+
+/** CREATE, and UPDATE of `pods/ephemeralcontainers`. */
+export function decidePod(i: GateInput): GateDecision {
+  const who = `Pod "${i.namespace}/${podName(i.pod)}"`;
+  const creds = podCredentials(i.pod, i.credentials);
+  // On an UPDATE only what the request adds is new; the rest was decided when the Pod was created.
+  const before = i.oldPod ? containerNames(i.oldPod) : undefined;
+  const isNew = (c: { container: { name: string } }) => !before || !before.has(c.container.name);
+  const bad = creds.unreadable.find(isNew);
+  if (bad) {
+    return { kind: 'deny', message: `lanyard: ${who} container "${bad.container.name}" (${bad.field}): ${bad.reason}; ` +
+      'set the AWS variables with a literal value, or remove the token (docs/security.md)' };
+  }
+
+  const candidates: Candidate[] = [];
+  const add = (c: Candidate) => { if (!candidates.some((x) => sameKey(x.key, c.key))) candidates.push(c); };
+  const src = i.identity;
+  const srcKey: IdentityKey | undefined = src &&
+    { mode: src.mode, serviceAccount: src.serviceAccount, roleARN: src.roleARN, targetRoleARN: src.targetRoleARN, audience: src.audience };
+  const srcFingerprint = src && fingerprintOf(src.fingerprint);
+  for (const c of creds.identities.filter(isNew)) {
+    const key = keyOf(c, i);
+    add({ key, where: `container "${c.container.name}" (${c.field})`, fingerprint: srcKey && sameKey(key, srcKey) ? srcFingerprint : undefined });
+  }
+  // The source's identity is decided even when no container ends up using it (as the reference webhook would inject it).
+  if (srcKey && !i.oldPod) add({ key: srcKey, where: `ServiceAccount "${i.serviceAccount}" (${src!.source})`, fingerprint: srcFingerprint });
+  if (candidates.length === 0) return { kind: 'allow', gate: false };
+
+  for (const c of candidates) {
+    const d = decidePolicy(i.policies, { namespace: i.namespace, namespaceLabels: i.namespaceLabels, serviceAccount: i.serviceAccount,
+      roleARN: c.key.roleARN, targetRoleARN: c.key.targetRoleARN });
+    if (!d.allowed) return { kind: 'deny', message: `lanyard: ${who} ${c.where}: ${d.message.replace(/^lanyard: /, '')}` };
+  }
   if (!i.gateEnabled) return { kind: 'allow', gate: false };
+
+  const proven = (c: Candidate) =>
+    c.fingerprint !== undefined && verifiedEntryTrusted(i.verified(verifiedIdentityName(c.key)), c.key, c.fingerprint, i.nowMs);
+  const unproven = candidates.filter((c) => !proven(c));
+
+  if (i.oldPod) {
+    // A Pod still at the gate is proven in full before release; a released one may only reuse what it had.
+    const gated = (i.oldPod.spec?.schedulingGates ?? []).some((g: Json) => g?.name === GATE_NAME);
+    if (gated) return { kind: 'allow', gate: false };
+    const had = podCredentials(i.oldPod, i.credentials).identities.map((c) => keyOf(c, i));
+    const fresh = unproven.find((c) => !had.some((k) => sameKey(k, c.key)));
+    if (!fresh) return { kind: 'allow', gate: false };
+    return { kind: 'deny', message: `lanyard: ${who} has started; ${fresh.where} would use ${describe(fresh.key)}, which was not proven for it: ` +
+      'an identity is proven before a container starts, so add it to a new Pod (docs/security.md)' };
+  }
+
   const skip = (skipReason: GateSkipReason): GateDecision => ({ kind: 'allow', gate: false, skipReason });
-  if (i.allowOptOut && i.pod?.metadata?.annotations?.[OPT_OUT_ANNOTATION] === 'false') return skip('opt_out');
-  if (typeof i.pod?.spec?.nodeName === 'string' && i.pod.spec.nodeName !== '') return skip('prebound');
-  if (verifiedEntryTrusted(i.verified, identity, fingerprintOf(identity.fingerprint), i.nowMs)) return skip('verified');
+  if (unproven.length === 0) return skip('verified');
+  // Opting out skips the proof of roles the policy has checked; a role known only from the exchange is always proven.
+  if (i.allowOptOut && i.pod?.metadata?.annotations?.[OPT_OUT_ANNOTATION] === 'false' && unproven.every((c) => c.key.roleARN)) return skip('opt_out');
+  if (typeof i.pod?.spec?.nodeName === 'string' && i.pod.spec.nodeName !== '') {
+    // The API server refuses scheduling gates on bound Pods, so nothing could hold this one back.
+    return { kind: 'deny', message: `lanyard: ${who} is bound to node "${i.pod.spec.nodeName}" at creation, so it cannot wait for ` +
+      `verification; ${unproven[0]!.where} would use ${describe(unproven[0]!.key)}, which is not proven yet. Leave spec.nodeName empty (docs/security.md)` };
+  }
   return { kind: 'allow', gate: true };
+}
+
+function describe(k: IdentityKey): string {
+  const role = k.targetRoleARN || k.roleARN;
+  return `${k.mode} role ${role ? `"${role}"` : '<from the association>'} (audience "${k.audience}")`;
 }

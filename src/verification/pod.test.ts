@@ -26,10 +26,25 @@ describe('declaredIdentities (§9.1)', () => {
   it('an omitted audience means the API server default', () => {
     expect(declaredIdentities({ spec: { containers: [wi('a', 'r')], volumes: [wiVolume()] } }).declared[0]!.audience).toBe('');
   });
-  it('reports a declared identity without a token volume as a problem, not as "no identity"', () => {
-    const d = declaredIdentities({ spec: { containers: [wi('a', 'r')], volumes: [] } });
+  it('a second container naming another role through a "." path is a second identity, not a skip', () => {
+    const second = { ...wi('b', 'arn:aws:iam::1:role/other'), env: [
+      { name: 'AWS_ROLE_ARN', value: 'arn:aws:iam::1:role/other' },
+      { name: 'AWS_WEB_IDENTITY_TOKEN_FILE', value: '/var/run/secrets/eks.amazonaws.com/serviceaccount/./token' }] };
+    const d = declaredIdentities({ spec: { containers: [wi('a', 'arn:aws:iam::1:role/x'), second], volumes: [wiVolume('sts.amazonaws.com')] } });
+    expect(d).toEqual({ declared: [
+      { mode: 'WebIdentity', roleARN: 'arn:aws:iam::1:role/x', audience: 'sts.amazonaws.com' },
+      { mode: 'WebIdentity', roleARN: 'arn:aws:iam::1:role/other', audience: 'sts.amazonaws.com' }] });
+  });
+  it('an identity that cannot be read holds the whole Pod: nothing is declared, the problem names container and field', () => {
+    const unreadable = { ...wi('b', 'r'), env: [{ name: 'AWS_ROLE_ARN', valueFrom: { configMapKeyRef: { name: 'cm', key: 'k' } } }] };
+    const d = declaredIdentities({ spec: { containers: [wi('a', 'arn:aws:iam::1:role/x'), unreadable], volumes: [wiVolume('sts.amazonaws.com')] } });
     expect(d.declared).toEqual([]);
-    expect(d.problem).toContain('container "a"');
+    expect(d.problem).toContain('container "b": spec.containers[1].env[AWS_ROLE_ARN]');
+    expect(toGatedPod({ metadata: { name: 'p' }, spec: { containers: [unreadable], volumes: [wiVolume('sts.amazonaws.com')] } }).problem).toContain('valueFrom');
+  });
+  it('ephemeral containers declare identities too', () => {
+    expect(declaredIdentities({ spec: { containers: [], ephemeralContainers: [cc('debug')], volumes: [ccVolume] } }).declared)
+      .toEqual([{ mode: 'ContainerCredentials', audience: 'pods.eks.amazonaws.com' }]);
   });
   it('half-set variables declare nothing', () => {
     expect(declaredIdentities({ spec: { containers: [{ name: 'a', env: [{ name: 'AWS_ROLE_ARN', value: 'r' }] }] } }).declared).toEqual([]);

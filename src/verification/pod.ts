@@ -1,10 +1,10 @@
-// What a gated Pod declares and how it is released (verification.md §9.1, §9.2 step 7, §9.3). Pure.
-import path from 'node:path';
+// What a gated Pod declares and how it is released (docs/verified-start.md, docs/security.md §3). Pure.
 import type { Json } from '../kube/client.ts';
 import type { IdentityMode } from '../identity/sources.ts';
 import { escapePointer } from '../identity/patch.ts';
 import { checkRoleArn } from '../aws/arn.ts';
 import { quoteBounded } from '../runtime/text.ts';
+import { credentialOptions, distinctIdentities, podCredentials, type CredentialOptions } from '../identity/pod-credentials.ts';
 import { GATE_NAME, VERIFICATION_ANNOTATION } from './verified-identity.ts';
 
 /** One distinct identity a Pod's containers declare. CC Pods carry no role: it comes from the owner association. */
@@ -35,56 +35,24 @@ export interface GatedPod {
   problem?: string;
 }
 
-function envValue(c: Json, name: string): string | undefined {
-  const e = Array.isArray(c?.env) ? c.env.find((x: Json) => x?.name === name) : undefined;
-  return typeof e?.value === 'string' ? e.value : undefined;
-}
-
-/** The audience of the projected ServiceAccount token mounted at the token file's directory. */
-function audienceFor(spec: Json, container: Json, tokenFile: string): string | undefined {
-  // Windows containers use drive letters and backslashes; compare as POSIX paths.
-  const posix = (p: string) => p.replace(/\\/g, '/').replace(/^[A-Za-z]:/, '');
-  const file = posix(tokenFile);
-  const dir = path.posix.dirname(file);
-  const base = path.posix.basename(file);
-  const mount = (container?.volumeMounts ?? []).find((m: Json) => typeof m?.mountPath === 'string' && posix(m.mountPath).replace(/\/+$/, '') === dir);
-  if (!mount) return undefined;
-  const vol = (spec?.volumes ?? []).find((v: Json) => v?.name === mount.name);
-  const sources: Json[] = vol?.projected?.sources ?? [];
-  const sat = sources.find((s) => s?.serviceAccountToken && (s.serviceAccountToken.path === base || sources.length === 1));
-  if (!sat) return undefined;
-  return typeof sat.serviceAccountToken.audience === 'string' ? sat.serviceAccountToken.audience : '';
-}
-
 export function gateIndex(pod: Json): number {
   const gates = pod?.spec?.schedulingGates;
   return Array.isArray(gates) ? gates.findIndex((g: Json) => g?.name === GATE_NAME) : -1;
 }
 
-/** Each distinct (mode, role, audience) in init and regular containers (§9.1). */
-export function declaredIdentities(pod: Json): { declared: DeclaredIdentity[]; problem?: string } {
-  const spec = pod?.spec ?? {};
-  const containers: Json[] = [...(spec.initContainers ?? []), ...(spec.containers ?? [])];
-  const out = new Map<string, DeclaredIdentity>();
-  let problem: string | undefined;
-  for (const c of containers) {
-    const role = envValue(c, 'AWS_ROLE_ARN');
-    const wiFile = envValue(c, 'AWS_WEB_IDENTITY_TOKEN_FILE');
-    const ccUri = envValue(c, 'AWS_CONTAINER_CREDENTIALS_FULL_URI');
-    const ccFile = envValue(c, 'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE');
-    let id: DeclaredIdentity | undefined;
-    if (role && wiFile) {
-      const audience = audienceFor(spec, c, wiFile);
-      if (audience === undefined) problem ??= `container "${c.name}": no projected token volume is mounted for ${wiFile}`;
-      else id = { mode: 'WebIdentity', roleARN: role, audience };
-    } else if (ccUri && ccFile) {
-      const audience = audienceFor(spec, c, ccFile);
-      if (audience === undefined) problem ??= `container "${c.name}": no projected token volume is mounted for ${ccFile}`;
-      else id = { mode: 'ContainerCredentials', audience };
-    }
-    if (id) out.set(`${id.mode}|${id.roleARN ?? ''}|${id.audience}`, id);
-  }
-  return { declared: [...out.values()], problem };
+/**
+ * Each distinct (mode, role, audience) any container (init, regular, ephemeral) can use, derived as the SDKs read the
+ * spec (docs/security.md §3). A way to credentials that cannot be read is a `problem`: the Pod then declares nothing
+ * the verifier could prove, so it stays gated (it is never released on the strength of its other identities).
+ */
+export function declaredIdentities(pod: Json, o: CredentialOptions = credentialOptions()): { declared: DeclaredIdentity[]; problem?: string } {
+  const { identities, unreadable } = podCredentials(pod, o);
+  const first = unreadable[0];
+  if (first) return { declared: [], problem: `container "${first.container.name}": ${first.field}: ${first.reason}` };
+  return {
+    declared: distinctIdentities(identities).map((i) =>
+      i.mode === 'WebIdentity' ? { mode: i.mode, roleARN: i.roleARN, audience: i.audience } : { mode: i.mode, audience: i.audience }),
+  };
 }
 
 /**
@@ -99,9 +67,9 @@ function invalidRole(declared: DeclaredIdentity[]): string | undefined {
   return undefined;
 }
 
-export function toGatedPod(pod: Json): GatedPod {
+export function toGatedPod(pod: Json, o?: CredentialOptions): GatedPod {
   const m = pod?.metadata ?? {};
-  const derived = declaredIdentities(pod);
+  const derived = declaredIdentities(pod, o);
   const badRole = invalidRole(derived.declared);
   const { declared, problem } = badRole ? { declared: [], problem: derived.problem ?? badRole } : derived;
   return {

@@ -25,6 +25,7 @@ import { resolveIdentity, type InjectionFlags } from '../identity/resolve.ts';
 import { PolicyCompiler, acceptedCondition, decidePolicy, type PolicyDecision, type PolicySet } from './policy.ts';
 import { TokenBucket } from './rate.ts';
 import { annotationOp, releasePatch, toGatedPod, verifyBackoffMs, type GatedPod } from './pod.ts';
+import { credentialOptions } from '../identity/pod-credentials.ts';
 import {
   VI_API,
   buildVerifiedIdentity,
@@ -147,6 +148,9 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     containerCredentialsAudience: cfg.containerCredentialsAudience,
   };
 
+  // The audiences that make a mounted token an AWS credential (docs/security.md §3).
+  const credentials = credentialOptions({ stsAudiences: [cfg.tokenAudience], podIdentityAudiences: [cfg.containerCredentialsAudience] });
+
   const enqueueAll = () => { for (const k of groups.keys()) queue.add(k); };
   const enqueuePair = (ns: string, sa?: string) => {
     for (const k of groups.keys()) {
@@ -180,7 +184,7 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     client: kube,
     path: '/api/v1/pods',
     fieldSelector: 'spec.nodeName=',
-    transform: toGatedPod,
+    transform: (o: Json) => toGatedPod(o, credentials),
     onAdd: (p) => index(p, true),
     onUpdate: (p, old) => {
       index(old, false);
@@ -397,7 +401,7 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
           throw e2;
         }
         if (fresh.metadata?.uid !== p.uid) return false;
-        view = toGatedPod(fresh);
+        view = toGatedPod(fresh, credentials);
       }
     }
     throw new Error(`could not release Pod ${podKey(p)}: its gates kept changing`);

@@ -5,7 +5,7 @@ import type { Json } from '../kube/client.ts';
 import type { Logger } from '../runtime/log.ts';
 import { planRequest } from '../identity/pod.ts';
 import { resolveIdentity, type InjectionFlags, type SaLookup } from '../identity/resolve.ts';
-import { buildPatch, IDENTITY_GATE } from '../identity/patch.ts';
+import { buildPatch, gateOps, IDENTITY_GATE, withAddOps } from '../identity/patch.ts';
 import type { AdmissionGuard, AssociationLookup } from '../identity/sources.ts';
 import { EMPTY_TABLE } from '../identity/configmap.ts';
 import { identityRoleArnProblem } from '../identity/role-arn.ts';
@@ -48,6 +48,10 @@ export async function admit(
     ctx.metrics.admissions.inc({ outcome, source });
     return encodeResponse(apiVersion, uid, a);
   };
+  const deny = (uid: string, pod: { namespace: string; name: string; serviceAccount: string }, message: string, source: string): Json => {
+    ctx.log.warn({ uid, namespace: pod.namespace, pod: pod.name, serviceAccount: pod.serviceAccount, reason: message }, 'identity forbidden');
+    return answer({ allowed: false, code: 403, reason: 'Forbidden', message }, 'denied_policy', source);
+  };
   try {
     const plan = planRequest(request);
     if (plan.kind === 'not_applicable') return answer({ allowed: true }, 'not_applicable');
@@ -55,7 +59,16 @@ export async function admit(
       ctx.log.warn({ uid, reason: plan.message }, 'unreadable Pod refused');
       return answer({ allowed: false, code: 400, reason: 'BadRequest', message: plan.message }, 'denied_invalid');
     }
+    const { associations, guard } = ctx.sources;
     const pod = plan.pod;
+    if (plan.kind === 'ephemeral') {
+      // Ephemeral containers are never injected; what they can use is judged against the Pod as it was.
+      const d = guard?.decide({ pod: pod.object, oldPod: plan.oldPod, namespace: pod.namespace, serviceAccount: pod.serviceAccount,
+        association: associations?.forPair(pod.namespace, pod.serviceAccount), stsAudiences: [ctx.flags.tokenAudience],
+        podIdentityAudiences: [ctx.flags.containerCredentialsAudience] });
+      if (d?.kind === 'deny') return deny(uid, pod, d.message, 'none');
+      return answer({ allowed: true }, 'unchanged');
+    }
     const key = `${pod.namespace}/${pod.serviceAccount}`;
     const r = await ctx.serviceAccounts.lookup(pod.namespace, pod.serviceAccount, apiTimeoutMs);
     ctx.metrics.saLookups.inc({ result: r.result });
@@ -70,64 +83,71 @@ export async function admit(
           'ServiceAccount unresolved; only the ConfigMap and container-credentials sources apply',
         );
     }
-    const { associations, guard } = ctx.sources;
+    const association = associations?.forPair(pod.namespace, pod.serviceAccount);
     const resolution = resolveIdentity(
       {
         namespace: pod.namespace,
         serviceAccount: pod.serviceAccount,
         podAnnotations: pod.annotations,
         sa,
-        association: associations?.forPair(pod.namespace, pod.serviceAccount),
+        association,
         inIdentitiesFile: ctx.identities?.current.has(key) ?? false,
         configMap: ctx.configMap?.current ?? EMPTY_TABLE,
       },
       ctx.flags,
       ctx.random,
     );
-    if (!resolution) {
-      ctx.log.debug({ uid, namespace: pod.namespace, pod: pod.name, serviceAccount: pod.serviceAccount }, 'no identity');
-      return answer({ allowed: true }, 'no_identity');
-    }
-    const { identity, injection } = resolution;
     // Before any matching or logging: a role ARN beyond IAM's limits costs nothing and is never echoed in full.
-    const arnProblem = identityRoleArnProblem(identity, ctx.flags.annotationPrefix);
+    const arnProblem = resolution && identityRoleArnProblem(resolution.identity, ctx.flags.annotationPrefix);
     if (arnProblem) {
       ctx.log.warn({ uid, namespace: pod.namespace, pod: pod.name, serviceAccount: pod.serviceAccount, reason: arnProblem }, 'invalid role ARN refused');
-      return answer({ allowed: false, code: 400, reason: 'BadRequest', message: arnProblem }, 'denied_invalid', identity.source);
+      return answer({ allowed: false, code: 400, reason: 'BadRequest', message: arnProblem }, 'denied_invalid', resolution.identity.source);
     }
+    // A skip-labelled Pod is never injected, but what it can use by hand is judged all the same.
+    const injection = plan.skipped ? undefined : resolution?.injection;
+    const identity = resolution?.identity;
+    const patchOptions = { windows: pod.windows, annotationPrefix: ctx.flags.annotationPrefix };
     let gate = false;
     if (guard) {
-      const d = guard.decide({ identity, pod: pod.object });
-      if (d.kind === 'deny') {
-        ctx.log.warn(
-          { uid, namespace: pod.namespace, pod: pod.name, serviceAccount: pod.serviceAccount, roleARN: identity.roleARN, reason: d.message },
-          'identity forbidden by policy',
-        );
-        return answer({ allowed: false, code: 403, reason: 'Forbidden', message: d.message }, 'denied_policy', identity.source);
-      }
+      // Judged as it will be stored: every container's identities after Lanyard's own patch (docs/security.md).
+      const stored = injection ? withAddOps(pod.object, buildPatch(pod.object, injection, { ...patchOptions, gate: false })) : pod.object;
+      const d = guard.decide({ pod: stored, namespace: pod.namespace, serviceAccount: pod.serviceAccount, identity, association,
+        stsAudiences: [ctx.flags.tokenAudience, identity?.mode === 'WebIdentity' ? identity.audience : ''],
+        podIdentityAudiences: [ctx.flags.containerCredentialsAudience] });
+      if (d.kind === 'deny') return deny(uid, pod, d.message, identity?.source ?? 'none');
       // The guard counts its own skip reasons (lanyard_webhook_gate_skipped_total).
       gate = d.gate;
     }
+    if (!injection) {
+      if (!gate) {
+        ctx.log.debug({ uid, namespace: pod.namespace, pod: pod.name, serviceAccount: pod.serviceAccount }, 'no identity');
+        return answer({ allowed: true }, 'no_identity');
+      }
+      ctx.metrics.gatesAdded.inc();
+      ctx.log.info({ uid, namespace: pod.namespace, pod: pod.name, serviceAccount: pod.serviceAccount, gate: IDENTITY_GATE },
+        'Pod gated: it can use an identity set by hand');
+      return answer({ allowed: true, patch: gateOps(pod.object) }, 'mutated', identity?.source);
+    }
     ctx.metrics.podCount.inc({ method: injection.mode === 'WebIdentity' ? 'sts_web_identity' : 'container_credentials' });
-    const ops = buildPatch(pod.object, injection, { gate, windows: pod.windows, annotationPrefix: ctx.flags.annotationPrefix });
+    const ops = buildPatch(pod.object, injection, { ...patchOptions, gate });
     if (gate && ops.some((op) => op.path.startsWith('/spec/schedulingGates'))) ctx.metrics.gatesAdded.inc();
-    if (!ops.length) return answer({ allowed: true }, 'unchanged', identity.source);
+    if (!ops.length) return answer({ allowed: true }, 'unchanged', identity?.source);
     ctx.log.info(
       {
         uid,
         namespace: pod.namespace,
         pod: pod.name,
         serviceAccount: pod.serviceAccount,
-        mode: identity.mode,
-        source: identity.source,
-        roleARN: identity.roleARN,
+        mode: injection.mode,
+        source: identity?.source,
+        roleARN: identity?.roleARN,
         gate: gate ? IDENTITY_GATE : undefined,
         ops: ops.length,
         durationMs: Math.round((performance.now() - started) * 1000) / 1000,
       },
       'Pod mutated',
     );
-    return answer({ allowed: true, patch: ops }, 'mutated', identity.source);
+    return answer({ allowed: true, patch: ops }, 'mutated', identity?.source);
   } catch (e) {
     const id = randomUUID();
     ctx.log.error({ uid, errorId: id, err: e instanceof Error ? e.stack : String(e) }, 'internal error during admission');

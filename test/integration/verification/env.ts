@@ -93,8 +93,11 @@ export async function startVerificationEnv(o: { seed: number; webhook?: boolean;
       webhooks: [{
         name: 'pod-identity.lanyard.dev',
         clientConfig: { url: `https://127.0.0.1:${webhook.port}/mutate`, caBundle: Buffer.from(webhook.caPem!).toString('base64') },
-        rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }],
+        rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] },
+          { operations: ['UPDATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods/ephemeralcontainers'] }],
         namespaceSelector: { matchLabels: label },
+        // As the chart: the reference's opt-out label keeps the API server from calling the webhook.
+        objectSelector: { matchExpressions: [{ key: 'eks.amazonaws.com/skip-pod-identity-webhook', operator: 'DoesNotExist' }] },
         failurePolicy: 'Fail',
         sideEffects: 'None',
         admissionReviewVersions: ['v1'],
