@@ -48,7 +48,7 @@ export async function admit(
     ctx.metrics.admissions.inc({ outcome, source });
     return encodeResponse(apiVersion, uid, a);
   };
-  const deny = (uid: string, pod: { namespace: string; name: string; serviceAccount: string }, message: string, source: string): Json => {
+  const deny = (pod: { namespace: string; name: string; serviceAccount: string }, message: string, source: string): Json => {
     ctx.log.warn({ uid, namespace: pod.namespace, pod: pod.name, serviceAccount: pod.serviceAccount, reason: message }, 'identity forbidden');
     return answer({ allowed: false, code: 403, reason: 'Forbidden', message }, 'denied_policy', source);
   };
@@ -66,7 +66,7 @@ export async function admit(
       const d = guard?.decide({ pod: pod.object, oldPod: plan.oldPod, namespace: pod.namespace, serviceAccount: pod.serviceAccount,
         association: associations?.forPair(pod.namespace, pod.serviceAccount), stsAudiences: [ctx.flags.tokenAudience],
         podIdentityAudiences: [ctx.flags.containerCredentialsAudience] });
-      if (d?.kind === 'deny') return deny(uid, pod, d.message, 'none');
+      if (d?.kind === 'deny') return deny(pod, d.message, 'none');
       return answer({ allowed: true }, 'unchanged');
     }
     const key = `${pod.namespace}/${pod.serviceAccount}`;
@@ -114,7 +114,7 @@ export async function admit(
       const d = guard.decide({ pod: stored, namespace: pod.namespace, serviceAccount: pod.serviceAccount, identity, association,
         stsAudiences: [ctx.flags.tokenAudience, identity?.mode === 'WebIdentity' ? identity.audience : ''],
         podIdentityAudiences: [ctx.flags.containerCredentialsAudience] });
-      if (d.kind === 'deny') return deny(uid, pod, d.message, identity?.source ?? 'none');
+      if (d.kind === 'deny') return deny(pod, d.message, identity?.source ?? 'none');
       // The guard counts its own skip reasons (lanyard_webhook_gate_skipped_total).
       gate = d.gate;
     }
@@ -123,10 +123,12 @@ export async function admit(
         ctx.log.debug({ uid, namespace: pod.namespace, pod: pod.name, serviceAccount: pod.serviceAccount }, 'no identity');
         return answer({ allowed: true }, 'no_identity');
       }
+      const ops = gateOps(pod.object);
+      if (!ops.length) return answer({ allowed: true }, 'unchanged', identity?.source);
       ctx.metrics.gatesAdded.inc();
       ctx.log.info({ uid, namespace: pod.namespace, pod: pod.name, serviceAccount: pod.serviceAccount, gate: IDENTITY_GATE },
         'Pod gated: it can use an identity set by hand');
-      return answer({ allowed: true, patch: gateOps(pod.object) }, 'mutated', identity?.source);
+      return answer({ allowed: true, patch: ops }, 'mutated', identity?.source);
     }
     ctx.metrics.podCount.inc({ method: injection.mode === 'WebIdentity' ? 'sts_web_identity' : 'container_credentials' });
     const ops = buildPatch(pod.object, injection, { ...patchOptions, gate });

@@ -38,7 +38,7 @@ describe('only the controller removes the gate', () => {
   it.each<[string, (name: string) => [unknown, string | undefined]]>([
     ['a JSON patch that removes it', () => [[{ op: 'remove', path: '/spec/schedulingGates/0' }], undefined]],
     ['a merge patch that empties the list', () => [{ spec: { schedulingGates: null } }, 'application/merge-patch+json']],
-    ['a strategic merge patch that replaces the list', () => [{ spec: { schedulingGates: [] } }, 'application/strategic-merge-patch+json']],
+    ['a strategic merge patch that deletes the entry', () => [{ spec: { schedulingGates: [{ name: GATE, $patch: 'delete' }] } }, 'application/strategic-merge-patch+json']],
   ])('%s is refused', async (_what, patch) => {
     const name = `gated-${Math.random().toString(36).slice(2, 8)}`;
     // Gated by the webhook: an identity whose role no exchange can prove yet (no association for container credentials).
