@@ -33,7 +33,7 @@ export interface GateInput {
 /** One identity to decide on, with where it comes from for messages. */
 interface Candidate {
   key: IdentityKey;
-  /** `container "app" (spec.containers[0].env[AWS_ROLE_ARN])`, or the source. */
+  /** `container "app", field spec.containers[0].env[AWS_ROLE_ARN]`, or the source. */
   where: string;
   /** The source's fingerprint when the sources give exactly this identity; else it can only be proven by an exchange. */
   fingerprint?: string;
@@ -65,7 +65,7 @@ export function decidePod(i: GateInput): GateDecision {
   const isNew = (c: { container: { name: string } }) => !before || !before.has(c.container.name);
   const bad = creds.unreadable.find(isNew);
   if (bad) {
-    return { kind: 'deny', message: `lanyard: ${who} container "${bad.container.name}" (${bad.field}): ${bad.reason}; ` +
+    return { kind: 'deny', message: `lanyard: ${who}, container "${bad.container.name}", field ${bad.field}: ${bad.reason}; ` +
       'set the AWS variables with a literal value, or remove the token (docs/security.md)' };
   }
 
@@ -77,16 +77,17 @@ export function decidePod(i: GateInput): GateDecision {
   const srcFingerprint = src && fingerprintOf(src.fingerprint);
   for (const c of creds.identities.filter(isNew)) {
     const key = keyOf(c, i);
-    add({ key, where: `container "${c.container.name}" (${c.field})`, fingerprint: srcKey && sameKey(key, srcKey) ? srcFingerprint : undefined });
+    add({ key, where: `container "${c.container.name}", field ${c.field}`, fingerprint: srcKey && sameKey(key, srcKey) ? srcFingerprint : undefined });
   }
   // The source's identity is decided even when no container ends up using it (as the reference webhook would inject it).
-  if (srcKey && !i.oldPod) add({ key: srcKey, where: `ServiceAccount "${i.serviceAccount}" (${src!.source})`, fingerprint: srcFingerprint });
+  if (srcKey && !i.oldPod) add({ key: srcKey, where: `the ServiceAccount's ${src!.source.replace('_', ' ')}`, fingerprint: srcFingerprint });
   if (candidates.length === 0) return { kind: 'allow', gate: false };
 
   for (const c of candidates) {
     const d = decidePolicy(i.policies, { namespace: i.namespace, namespaceLabels: i.namespaceLabels, serviceAccount: i.serviceAccount,
       roleARN: c.key.roleARN, targetRoleARN: c.key.targetRoleARN });
-    if (!d.allowed) return { kind: 'deny', message: `lanyard: ${who} ${c.where}: ${d.message.replace(/^lanyard: /, '')}` };
+    // The policy's own sentence first (docs/verified-start.md), then where the Pod names the role.
+    if (!d.allowed) return { kind: 'deny', message: `${d.message}: ${who}, ${c.where}` };
   }
   if (!i.gateEnabled) return { kind: 'allow', gate: false };
 
@@ -101,7 +102,7 @@ export function decidePod(i: GateInput): GateDecision {
     const had = podCredentials(i.oldPod, i.credentials).identities.map((c) => keyOf(c, i));
     const fresh = unproven.find((c) => !had.some((k) => sameKey(k, c.key)));
     if (!fresh) return { kind: 'allow', gate: false };
-    return { kind: 'deny', message: `lanyard: ${who} has started; ${fresh.where} would use ${describe(fresh.key)}, which was not proven for it: ` +
+    return { kind: 'deny', message: `lanyard: ${who} has started; ${fresh.where}, would use ${describe(fresh.key)}, which was not proven for it: ` +
       'an identity is proven before a container starts, so add it to a new Pod (docs/security.md)' };
   }
 
@@ -112,7 +113,7 @@ export function decidePod(i: GateInput): GateDecision {
   if (typeof i.pod?.spec?.nodeName === 'string' && i.pod.spec.nodeName !== '') {
     // The API server refuses scheduling gates on bound Pods, so nothing could hold this one back.
     return { kind: 'deny', message: `lanyard: ${who} is bound to node "${i.pod.spec.nodeName}" at creation, so it cannot wait for ` +
-      `verification; ${unproven[0]!.where} would use ${describe(unproven[0]!.key)}, which is not proven yet. Leave spec.nodeName empty (docs/security.md)` };
+      `verification; ${unproven[0]!.where}, would use ${describe(unproven[0]!.key)}, which is not proven yet. Leave spec.nodeName empty (docs/security.md)` };
   }
   return { kind: 'allow', gate: true };
 }

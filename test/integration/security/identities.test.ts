@@ -42,34 +42,34 @@ describe('admission: every identity of every container is checked against Identi
   it.each<[string, () => Json, string]>([
     ['a container of an allowed ServiceAccount overriding AWS_ROLE_ARN, token mounted', () => pod('override', 'uploader', {
       containers: [container('app'), container('second', { env: wiEnv(denied()), volumeMounts: [mountInjected] })] }),
-    'container "second" (spec.containers[1].env[AWS_ROLE_ARN])'],
+    'container "second", field spec.containers[1].env[AWS_ROLE_ARN]'],
     ['the same through a "." segment in the token path', () => pod('dot', 'uploader', {
       containers: [container('app'), container('second', { env: wiEnv(denied(), `${WI_DIR}/./token`), volumeMounts: [mountInjected] })] }),
-    'container "second" (spec.containers[1].env[AWS_ROLE_ARN])'],
+    'container "second", field spec.containers[1].env[AWS_ROLE_ARN]'],
     ['a hand-made role and token (audience sts.amazonaws.com) on a Pod of an un-annotated ServiceAccount', () => pod('handmade', 'plain', {
       volumes: [stsToken], containers: [container('app', { env: wiEnv(denied()), volumeMounts: [mountMine()] })] }),
-    'container "app" (spec.containers[0].env[AWS_ROLE_ARN])'],
+    'container "app", field spec.containers[0].env[AWS_ROLE_ARN]'],
     ['an init container', () => pod('init', 'plain', { volumes: [stsToken], initContainers: [container('setup', { env: wiEnv(denied()), volumeMounts: [mountMine()] })] }),
-      'container "setup" (spec.initContainers[0].env[AWS_ROLE_ARN])'],
+      'container "setup", field spec.initContainers[0].env[AWS_ROLE_ARN]'],
     ['a relative token path resolved against workingDir', () => pod('relative', 'plain', { volumes: [stsToken],
       containers: [container('app', { workingDir: '/var/run/secrets', env: wiEnv(denied(), 'eks.amazonaws.com/serviceaccount/token'), volumeMounts: [mountMine()] })] }),
-    'container "app" (spec.containers[0].env[AWS_ROLE_ARN])'],
+    'container "app", field spec.containers[0].env[AWS_ROLE_ARN]'],
     ['a double slash and the atomic writer\'s ..data directory', () => pod('slashes', 'plain', { volumes: [stsToken],
       containers: [container('app', { env: wiEnv(denied(), `/var/run//secrets/eks.amazonaws.com/serviceaccount/..data/token`), volumeMounts: [mountMine()] })] }),
-    'container "app" (spec.containers[0].env[AWS_ROLE_ARN])'],
+    'container "app", field spec.containers[0].env[AWS_ROLE_ARN]'],
     ['the token mounted at an unusual place', () => pod('elsewhere', 'plain', { volumes: [stsToken],
       containers: [container('app', { env: wiEnv(denied(), '/opt/app/t/token'), volumeMounts: [mountMine('/opt/app/t')] })] }),
-    'container "app" (spec.containers[0].env[AWS_ROLE_ARN])'],
+    'container "app", field spec.containers[0].env[AWS_ROLE_ARN]'],
     ['AWS_ROLE_ARN without a token file, in a container holding the token', () => pod('no-file', 'plain', { volumes: [stsToken],
       containers: [container('app', { env: [{ name: 'AWS_ROLE_ARN', value: denied() }], volumeMounts: [mountMine('/somewhere')] })] }),
-    'container "app" (spec.containers[0].env[AWS_ROLE_ARN])'],
+    'container "app", field spec.containers[0].env[AWS_ROLE_ARN]'],
     ['AWS_ROLE_ARN from a ConfigMap key (unreadable at admission)', () => pod('from-cm', 'plain', { volumes: [stsToken],
       containers: [container('app', { env: [{ name: 'AWS_ROLE_ARN', valueFrom: { configMapKeyRef: { name: 'aws', key: 'role' } } },
         { name: 'AWS_WEB_IDENTITY_TOKEN_FILE', value: `${WI_DIR}/token` }], volumeMounts: [mountMine()] })] }),
-    'spec.containers[0].env[AWS_ROLE_ARN]): AWS_ROLE_ARN is set with valueFrom'],
+    'field spec.containers[0].env[AWS_ROLE_ARN]: AWS_ROLE_ARN is set with valueFrom'],
     ['envFrom a ConfigMap in a container holding an STS token', () => pod('env-from', 'plain', { volumes: [stsToken],
       containers: [container('app', { envFrom: [{ configMapRef: { name: 'aws' } }], volumeMounts: [mountMine()] })] }),
-    'spec.containers[0].envFrom[0] (configMapRef "aws")): AWS_ROLE_ARN may come from it'],
+    'field spec.containers[0].envFrom[0] (configMapRef "aws"): AWS_ROLE_ARN may come from it'],
     ['an STS token without any role (the role would come from a config file)', () => pod('bare-token', 'plain', { volumes: [stsToken],
       containers: [container('app', { volumeMounts: [mountMine()] })] }),
     'names no AWS_ROLE_ARN'],
@@ -179,7 +179,7 @@ describe('ephemeral containers (pods/ephemeralcontainers) are checked too', () =
   it('one naming a denied role and mounting the Pod\'s token is denied', async () => {
     const e = await refusal(debug('debug-denied', { env: wiEnv(s.deniedRole), volumeMounts: [mountInjected] }));
     expect(e.status).toBe(403);
-    expect(e.serverMessage).toContain('container "debug-denied" (spec.ephemeralContainers[0].env[AWS_ROLE_ARN])');
+    expect(e.serverMessage).toContain('container "debug-denied", field spec.ephemeralContainers[0].env[AWS_ROLE_ARN]');
   });
   it('one naming an allowed but unproven role on a started Pod is denied', async () => {
     const e = await refusal(debug('debug-other', { env: wiEnv(s.otherAllowedRole), volumeMounts: [mountInjected] }));
