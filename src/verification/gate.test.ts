@@ -93,6 +93,8 @@ describe('decidePod: every identity of every container, at admission', () => {
     ['verified but near expiry', { identity: identity(), pod: pod(), verified: () => viFor(identity(), 4_000) }, { kind: 'allow', gate: true }],
     ['verified but source changed', { identity: identity(), pod: pod(), verified: () => viFor(identity(), 60_000, 'e'.repeat(64)) }, { kind: 'allow', gate: true }],
     ['no identity anywhere', { pod: pod() }, { kind: 'allow', gate: false }],
+    ['a container role that is no IAM role ARN is refused before any matching, echoed bounded', { pod: wiPod([wiContainer('long', `arn:aws:iam::111122223333:role/${'-:'.repeat(50_000)}`)]) },
+      { kind: 'deny', message: expect.stringMatching(/^lanyard: Pod "team-a\/p", container "long", field spec\.containers\[1\]\.env\[AWS_ROLE_ARN\]: AWS_ROLE_ARN ".{0,400}" is 100031 characters; an IAM role ARN has at most/) }],
     ['a second container naming a denied role through a "." path', { policies, identity: wiIdentity, pod: wiPod([wiContainer('second', DENIED, `${WI_DIR}/./token`)]) },
       { kind: 'deny', message: 'lanyard: no IdentityPolicy allows namespace "team-a" ServiceAccount "uploader" to use role "arn:aws:iam::111122223333:role/admin": Pod "team-a/p", container "second", field spec.containers[1].env[AWS_ROLE_ARN]' }],
     ['a second container naming an allowed role is gated even though the SA\'s identity is verified', { policies, identity: wiIdentity, verified: verifiedWi,

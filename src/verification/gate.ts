@@ -5,6 +5,8 @@ import type { Json } from '../kube/client.ts';
 import type { AdmissionGuard, AssociationIdentity, GateSkipReason, ResolvedIdentity } from '../identity/sources.ts';
 import { CONTAINER_LISTS, podCredentials, type CredentialOptions, type PodCredential } from '../identity/pod-credentials.ts';
 import { decidePolicy, type PolicySet } from './policy.ts';
+import { checkRoleArn } from '../aws/arn.ts';
+import { quoteBounded } from '../runtime/text.ts';
 import { GATE_NAME, OPT_OUT_ANNOTATION, fingerprintOf, verifiedEntryTrusted, verifiedIdentityName, type IdentityKey } from './verified-identity.ts';
 
 export type GateDecision = ReturnType<AdmissionGuard['decide']>;
@@ -83,6 +85,11 @@ export function decidePod(i: GateInput): GateDecision {
   if (srcKey && !i.oldPod) add({ key: srcKey, where: `the ServiceAccount's ${src!.source.replace('_', ' ')}`, fingerprint: srcFingerprint });
   if (candidates.length === 0) return { kind: 'allow', gate: false };
 
+  for (const c of candidates) {
+    // A role named in the Pod is checked against IAM's grammar first, so nothing unbounded is matched or echoed.
+    const arn = c.key.mode === 'WebIdentity' && c.key.roleARN !== undefined ? checkRoleArn(c.key.roleARN) : undefined;
+    if (arn && !arn.ok) return { kind: 'deny', message: `lanyard: ${who}, ${c.where}: AWS_ROLE_ARN ${quoteBounded(c.key.roleARN)} ${arn.rule}` };
+  }
   for (const c of candidates) {
     const d = decidePolicy(i.policies, { namespace: i.namespace, namespaceLabels: i.namespaceLabels, serviceAccount: i.serviceAccount,
       roleARN: c.key.roleARN, targetRoleARN: c.key.targetRoleARN });
