@@ -287,5 +287,5 @@ describe('patch properties', () => {
       ),
       { numRuns: 500 },
     );
-  });
+  }, 30_000); // 500 CPU-bound runs: seconds on a loaded machine
 });
