@@ -5,7 +5,7 @@
 // What grants credentials is a projected ServiceAccount token with an AWS audience: STS exchanges it for a role
 // named by the container (web identity), the Pod Identity agent exchanges it for the ServiceAccount's association
 // role (container credentials). So a container is judged by the tokens it mounts and the role it names; a role
-// Lanyard cannot read while such a token is mounted is reported as unreadable, never skipped (docs/adr/0305).
+// Lanyard cannot read while such a token is mounted is reported as unreadable, never skipped (docs/adr/0307).
 import path from 'node:path';
 import type { Json } from '../kube/client.ts';
 import type { IdentityMode } from './sources.ts';

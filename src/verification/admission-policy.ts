@@ -1,5 +1,5 @@
 // The ValidatingAdmissionPolicy that makes the identity gate an authorization boundary (docs/security.md §2,
-// docs/adr/0306): evaluated by the API server itself, so it holds when the mutating webhook is skipped (the skip
+// docs/adr/0308): evaluated by the API server itself, so it holds when the mutating webhook is skipped (the skip
 // label) or down. Only checks that need no lookup live here; IdentityPolicy is the webhook's and the verifier's.
 // The chart template validatingadmissionpolicy.yaml renders the same object; a chart test compares the two.
 import type { Json } from '../kube/client.ts';
