@@ -587,8 +587,19 @@ describe('session policy checks and texts', () => {
     ['JSON but not an object', '["s3:*"]', true, /^spec\.policy: must be a JSON object/],
     ['over 2048 characters', `{"a":"${'x'.repeat(2050)}"}`, true, /^spec\.policy: must be at most 2048 characters \(EKS's limit\), got 2058$/],
     ['session tags still on', '{}', false, /^spec\.policy: EKS requires spec\.disableSessionTags: true/],
-  ] as const)('specProblem: %s', (_t, policy, tagsOff, expected) => {
+  ] as const)('specProblem, session policy: %s', (_t, policy, tagsOff, expected) => {
     const problem = specProblem(spec(policy, tagsOff));
+    if (expected === undefined) expect(problem).toBeUndefined();
+    else expect(problem).toMatch(expected);
+  });
+  it.each([
+    ['a pathed role', { roleARN: ROLE }, undefined],
+    ['a target role too', { roleARN: ROLE, targetRoleARN: TARGET }, undefined],
+    ['a role name over 64 characters', { roleARN: `arn:aws:iam::111122223333:role/${'n'.repeat(65)}` }, /^spec\.roleARN: role name is 65 characters; IAM allows at most 64$/],
+    ['a 21 KB role', { roleARN: `arn:aws:iam::111122223333:role/${'-'.repeat(21_000)}` }, /^spec\.roleARN: is 21031 characters; an IAM role ARN has at most 623/],
+    ['a user ARN as target', { roleARN: ROLE, targetRoleARN: 'arn:aws:iam::444455556666:user/x' }, /^spec\.targetRoleARN: must be an IAM role ARN/],
+  ] as const)('specProblem, roles: %s', (_t, spec, expected) => {
+    const problem = specProblem(parseLanyardAssociation(obj({ spec })));
     if (expected === undefined) expect(problem).toBeUndefined();
     else expect(problem).toMatch(expected);
   });

@@ -5,6 +5,7 @@ import type { Condition } from '../kube/conditions.ts';
 import type { Association } from '../aws/index.ts';
 import type { AssociationRecord, DesiredAssociation, LanyardAssociation } from './model.ts';
 import type { DeniedAssociationAction } from '../config/associations.ts';
+import { checkRoleArn } from '../aws/arn.ts';
 import { FINALIZER } from './model.ts';
 
 // ---- Owner ------------------------------------------------------------------------------------------------------
@@ -228,10 +229,19 @@ export function createToken(uid: string, replacing: string | undefined): string 
 export const SESSION_POLICY_MAX = 2048;
 
 /**
- * What the controller checks before sending spec.policy to EKS (the CRD already bounds its length and requires
- * disableSessionTags): a JSON object. The IAM grammar is EKS's to judge; a refusal becomes InvalidSpec naming the field.
+ * What the controller checks before sending the spec to EKS (the CRD checks the same bounds at admission; this covers
+ * objects stored before those rules): the roles against IAM's ARN grammar and limits, and spec.policy being a JSON
+ * object. The policy's IAM grammar is EKS's to judge; a refusal becomes InvalidSpec naming the field.
  */
 export function specProblem(obj: Pick<LanyardAssociation, 'spec'>): string | undefined {
+  for (const [field, value] of [
+    ['roleARN', obj.spec.roleARN],
+    ['targetRoleARN', obj.spec.targetRoleARN],
+  ] as const) {
+    if (value === undefined) continue;
+    const arn = checkRoleArn(value);
+    if (!arn.ok) return `spec.${field}: ${arn.rule}`;
+  }
   const policy = obj.spec.policy;
   if (policy === undefined) return undefined;
   if (policy.length > SESSION_POLICY_MAX)

@@ -84,6 +84,14 @@ describe('PodIdentityAssociation CRD', () => {
     expect(
       await refused(kube.create(path(), body('bad-tag2', { tags: { 'lanyard.dev/uid': '1' } }))),
     ).toContain('spec.tags');
+    // IAM's limit: a role ARN has at most 623 characters (name 64, path 512).
+    const longRole = `arn:aws:iam::111122223333:role/${'p/'.repeat(300)}x`;
+    expect(await refused(kube.create(path(), body('bad-long-role', { roleARN: longRole })))).toMatch(
+      /spec\.roleARN: Too long: may not be (more than|longer than) 623/,
+    );
+    expect(
+      await refused(kube.create(path(), body('bad-long-target', { targetRoleARN: longRole }))),
+    ).toContain('spec.targetRoleARN');
     const many = Object.fromEntries(Array.from({ length: 49 }, (_, i) => [`k${i}`, 'v']));
     expect(await refused(kube.create(path(), body('bad-tag3', { tags: many })))).toContain('spec.tags');
     const list = await kube.get(path());

@@ -208,15 +208,39 @@ describe('spec.policy', () => {
       (o) => o.status.observedGeneration === 2 && hasCond('Synced', 'False', 'InvalidSpec')(o),
     );
     expect(condition(notJson, 'Synced')?.message).toMatch(/^spec\.policy: not valid JSON \(/);
-    const creates = () =>
-      env.sim.control
-        .log({ service: 'eks', operation: 'CreatePodIdentityAssociation' })
-        .filter((e) => e.input.namespace === ns);
-    expect(creates()).toHaveLength(1);
+    // Over more than one resync (2 s here, each a new reconcile of generation 2), no EKS call is made for it.
+    const since = new Date().toISOString();
+    const windowEnd = Date.now() + 2_500;
+    while (Date.now() < windowEnd) {
+      expect(env.sim.control.log({ service: 'eks', since }).filter((e) => e.input.namespace === ns)).toEqual([]);
+      await new Promise((r) => setTimeout(r, 250));
+    }
 
     const fixed = readerOf('team-a');
     await kube.patch(lpiaPath(ns, 'reader'), { spec: { policy: fixed } }, merge);
     const ok = await waitFor(kube, ns, 'reader', hasCond('Synced', 'True'), 20_000, 'Synced=True');
     expect((await env.aws.eks.describe(CLUSTER, ok.status.associationID)).policy).toBe(fixed);
+  });
+});
+
+describe('spec checks before any EKS call', () => {
+  it("a role ARN beyond IAM's limits that the CRD lets through is InvalidSpec naming the field", async () => {
+    const ns = await namespace('sp-arn');
+    // 65 characters: inside the CRD's pattern and length, outside IAM's role name limit.
+    const role = `arn:aws:iam::${env.sim.control.account}:role/${'n'.repeat(65)}`;
+    await createAssociation(kube, ns, 'long', { serviceAccount: 'long', roleARN: role });
+    const refused = await waitFor(
+      kube,
+      ns,
+      'long',
+      hasCond('Synced', 'False', 'InvalidSpec'),
+      20_000,
+      'InvalidSpec',
+    );
+    expect(condition(refused, 'Synced')?.message).toBe(
+      'spec.roleARN: role name is 65 characters; IAM allows at most 64',
+    );
+    expect(refused.metadata.finalizers ?? []).toEqual([]);
+    expect(env.sim.control.log({ service: 'eks' }).filter((e) => e.input.namespace === ns)).toEqual([]);
   });
 });
