@@ -108,7 +108,7 @@ const under = (prefix: string, domain: string) => prefix === domain || prefix.en
  * pods (the controller, NetworkPolicies); the webhook's skip label takes the pod out of its object selector and its
  * pod annotations change token injection. Only `<prefix>/skip-containers`, which merely narrows injection, is open.
  */
-export function reservedKeyRule(prefix: string, name: string, kind: 'labels' | 'annotations', annotationPrefix: string): string | undefined {
+function reservedKeyRule(prefix: string, name: string, kind: 'labels' | 'annotations', annotationPrefix: string): string | undefined {
   if (under(prefix, 'lanyard.dev')) return 'keys under lanyard.dev belong to Lanyard';
   for (const domain of new Set([annotationPrefix, WEBHOOK_PREFIX])) {
     if (!under(prefix, domain)) continue;

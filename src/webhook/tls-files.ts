@@ -15,7 +15,7 @@ export interface LoadedPair {
   notAfter: Date;
 }
 
-export type ValidityProblem = { result: 'expired' | 'not_yet_valid'; reason: string };
+type ValidityProblem = { result: 'expired' | 'not_yet_valid'; reason: string };
 
 /** Why a certificate cannot be served at `now`, or undefined while `now` lies within its validity. */
 export function validityProblem(cert: { notBefore: Date; notAfter: Date }, now: number): ValidityProblem | undefined {
