@@ -36,9 +36,9 @@ export function exitCodeOf(e: unknown, stderr: (s: string) => void = (s) => proc
     return code === 0 ? 0 : EXIT.usage;
   }
   if (e instanceof CliError) {
-    if (e.message) stderr(`Error: ${e.message}\n`);
+    if (e.message) stderr(`error: ${e.message}\n`);
     return e.exitCode;
   }
-  stderr(`Error: ${e instanceof Error ? e.message : String(e)}\n`);
+  stderr(`error: ${e instanceof Error ? e.message : String(e)}\n`);
   return EXIT.failure;
 }

@@ -85,7 +85,7 @@ export interface Printer {
   info(s: string): void;
   /** `warning: ...` on stderr. */
   warn(s: string): void;
-  /** Prints an error line (`Error: ...`) without ending the command; returns its exit code. */
+  /** Prints an error line (`error: ...`) without ending the command; returns its exit code. */
   error(e: CliError): number;
   /** A mutation: `<noun>/<name> <verb>`, or the resulting object with -o yaml|json. */
   mutation(noun: Noun, name: string, verb: string, obj?: Json): void;
@@ -281,7 +281,7 @@ async function runHandler(
 ): Promise<number> {
   let verbose = opts.verbose === true;
   const print = (e: CliError): number => {
-    if (e.message) io.stderr(`Error: ${e.message}\n`);
+    if (e.message) io.stderr(`error: ${e.message}\n`);
     if (verbose && e instanceof ApiCliError && e.serverDetail) io.stderr(`${e.serverDetail}\n`);
     return e.exitCode;
   };

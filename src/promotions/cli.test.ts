@@ -7,15 +7,15 @@ const run = (...argv: string[]) => runCli(argv, { env: { LANYARD_PROJECT: 'shop'
 
 describe('lanyard promote / abort / get usage errors (exit 2, nothing sent)', () => {
   it.each([
-    [['promote', '--stage', 'prod', '--var', 'version'], 'Error: invalid --var "version": use NAME=VALUE'],
-    [['promote', '--stage', 'prod', '--var', '1x=2'], 'Error: invalid --var "1x=2"'],
-    [['promote', '--stage', 'prod', '--var', 'a=1', '--var', 'a=2'], 'Error: --var a is given twice'],
-    [['promote'], 'Error: --stage is required'],
-    [['promote', '--stage', 'Prod'], 'Error: invalid stage name "Prod"'],
-    [['promote', '--stage', 'prod', '--timeout', 'never'], 'Error: invalid --timeout "never"'],
-    [['abort', 'promotion', 'Bad_Name'], 'Error: invalid promotion name "Bad_Name"'],
-    [['get', 'stages', 'x_y'], 'Error: invalid stage name "x_y"'],
-    [['get', 'promos', '--stage', 'A'], 'Error: invalid stage name "A"'],
+    [['promote', '--stage', 'prod', '--var', 'version'], 'error: invalid --var "version": use NAME=VALUE'],
+    [['promote', '--stage', 'prod', '--var', '1x=2'], 'error: invalid --var "1x=2"'],
+    [['promote', '--stage', 'prod', '--var', 'a=1', '--var', 'a=2'], 'error: --var a is given twice'],
+    [['promote'], 'error: --stage is required'],
+    [['promote', '--stage', 'Prod'], 'error: invalid stage name "Prod"'],
+    [['promote', '--stage', 'prod', '--timeout', 'never'], 'error: invalid --timeout "never"'],
+    [['abort', 'promotion', 'Bad_Name'], 'error: invalid promotion name "Bad_Name"'],
+    [['get', 'stages', 'x_y'], 'error: invalid stage name "x_y"'],
+    [['get', 'promos', '--stage', 'A'], 'error: invalid stage name "A"'],
   ])('%j', async (argv, message) => {
     const r = await run(...argv);
     expect(r.stderr).toContain(message);

@@ -83,6 +83,19 @@ describe('the shipped lanyard binary', () => {
     expect(unknown.stderr).toContain('invalid -o "xml"');
   });
 
+  it('prefixes every error with "error: ", whether commander, the framework or a server call found it', async () => {
+    const env = { KUBECONFIG: controlPlane().adminKubeconfig };
+    const unknownFlag = await run('lanyard', ['get', 'sas', '--bogus'], env);
+    expect(unknownFlag).toMatchObject({ exitCode: 2, stderr: "error: unknown option '--bogus'\n" });
+    const noProject = await run('lanyard', ['get', 'sas'], env);
+    expect(noProject).toMatchObject({ exitCode: 2, stderr: 'error: no project given: pass --project or set "project" in the Lanyard config\n' });
+    const missing = await run('lanyard', ['get', 'sa', 'ghost', '-p', shop], env);
+    expect(missing).toMatchObject({ exitCode: 3, stderr: `error: serviceaccount "ghost" not found in project "${shop}"\n` });
+    const badFlag = await run('lanyard', ['controller', '--verify-qps=many'], env);
+    expect(badFlag.exitCode).toBe(2);
+    expect(badFlag.stderr).toMatch(/^error: invalid argument "many" for "--verify-qps"/);
+  });
+
   it('reports its version and commit, as text and JSON', async () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
     const stamp = JSON.parse(fs.readFileSync(path.join(ROOT, 'dist', '.build-stamp.json'), 'utf8'));

@@ -180,7 +180,7 @@ describe('aliases and output formats', () => {
     expect(viaFlag).toMatchObject({ exitCode: 0, stdout: 'serviceaccount/a-bot\n' });
     expect(await lanyard('admin', ['get', 'sas', '-p', shop], { env: { KUBECONFIG: '' } })).toMatchObject({
       exitCode: 2,
-      stderr: expect.stringMatching(/^Error: no credentials: set LANYARD_SERVER and LANYARD_TOKEN/),
+      stderr: expect.stringMatching(/^error: no credentials: set LANYARD_SERVER and LANYARD_TOKEN/),
     });
     const cfgDir = fs.mkdtempSync(path.join(home, 'proj-'));
     fs.mkdirSync(path.join(cfgDir, 'lanyard'));
@@ -191,7 +191,7 @@ describe('aliases and output formats', () => {
     const noProject = await lanyard('admin', ['get', 'sas']);
     expect(noProject).toMatchObject({
       exitCode: 2,
-      stderr: 'Error: no project given: pass --project or set "project" in the Lanyard config\n',
+      stderr: 'error: no project given: pass --project or set "project" in the Lanyard config\n',
     });
   });
 });
@@ -209,7 +209,7 @@ describe('unmanaged objects (scenario 5)', () => {
     expect(del).toMatchObject({
       exitCode: 5,
       stdout: '',
-      stderr: `Error: serviceaccount "gitops-bot" in project "${shop}" is not managed by Lanyard (serviceaccount "gitops-bot" has no rbac.lanyard.dev/managed: "true" annotation); change it where it is declared, for example in Git\n`,
+      stderr: `error: serviceaccount "gitops-bot" in project "${shop}" is not managed by Lanyard (serviceaccount "gitops-bot" has no rbac.lanyard.dev/managed: "true" annotation); change it where it is declared, for example in Git\n`,
     });
     const after = await admin.get(`/api/v1/namespaces/${shop}/serviceaccounts/gitops-bot`);
     expect(after.metadata.resourceVersion).toBe(before.metadata.resourceVersion);
@@ -226,26 +226,26 @@ describe('unmanaged objects (scenario 5)', () => {
     });
     expect(await lanyard('admin', ['grant', '--role', 'deployers', '--group', 'devs', '-p', shop])).toMatchObject({
       exitCode: 5,
-      stderr: `Error: role "deployers" in project "${shop}" is not managed by Lanyard (rolebinding "deployers" has no rbac.lanyard.dev/managed: "true" annotation); change it where it is declared, for example in Git\n`,
+      stderr: `error: role "deployers" in project "${shop}" is not managed by Lanyard (rolebinding "deployers" has no rbac.lanyard.dev/managed: "true" annotation); change it where it is declared, for example in Git\n`,
     });
     expect((await lanyard('admin', ['delete', 'role', 'lanyard-admin', '-p', shop]))).toMatchObject({
       exitCode: 5,
-      stderr: `Error: role "lanyard-admin" in project "${shop}" is built in and cannot be deleted; delete the project instead\n`,
+      stderr: `error: role "lanyard-admin" in project "${shop}" is built in and cannot be deleted; delete the project instead\n`,
     });
   });
 });
 
 describe('validation before any request (scenario 7)', () => {
   const cases: [string[], string][] = [
-    [['create', 'sa', 'My_SA', '-p', 'shop'], 'Error: invalid serviceaccount name "My_SA": use at most 253 lowercase letters, digits, "-" or ".", starting and ending with a letter or digit\n'],
-    [['create', 'role', 'deployer', '--rule', 'stage:get', '-p', 'shop'], 'Error: unknown resource "stage" in --rule "stage:get": did you mean "stages"?\n'],
-    [['create', 'role', 'deployer', '--rule', 'stages:read', '-p', 'shop'], 'Error: unknown verb "read" in --rule "stages:read"; allowed: get, list, watch, create, update, patch, delete, deletecollection, *\n'],
-    [['grant', '--role', 'deployer', '--user', 'a', '--group', 'b', '-p', 'shop'], 'Error: --service-account, --user and --group cannot be combined; pass one of them\n'],
-    [['grant', '--role', 'deployer', '--service-account', 'ci-bot', '--user', 'a', '-p', 'shop'], 'Error: --service-account, --user and --group cannot be combined; pass one of them\n'],
-    [['delete', 'project', 'x'], 'Error: refusing to delete project "x" without --yes when no terminal is attached\n'],
-    [['grant', '--role', 'deployer', '--user', 'system:serviceaccount:shop:ci-bot', '-p', 'shop'], 'Error: use --service-account for service accounts, not --user "system:serviceaccount:shop:ci-bot"\n'],
-    [['create', 'sat', 't', '--service-account', 'ci-bot', '-o', 'name', '-p', 'shop'], 'Error: -o name would discard the token; use the default output, -o yaml or -o json\n'],
-    [['revoke', '--role', 'deployer', '--service-account', 'deployer', '-p', 'shop'], 'Error: serviceaccount "deployer" is role "deployer"\'s own account in project "shop" and cannot be revoked\n'],
+    [['create', 'sa', 'My_SA', '-p', 'shop'], 'error: invalid serviceaccount name "My_SA": use at most 253 lowercase letters, digits, "-" or ".", starting and ending with a letter or digit\n'],
+    [['create', 'role', 'deployer', '--rule', 'stage:get', '-p', 'shop'], 'error: unknown resource "stage" in --rule "stage:get": did you mean "stages"?\n'],
+    [['create', 'role', 'deployer', '--rule', 'stages:read', '-p', 'shop'], 'error: unknown verb "read" in --rule "stages:read"; allowed: get, list, watch, create, update, patch, delete, deletecollection, *\n'],
+    [['grant', '--role', 'deployer', '--user', 'a', '--group', 'b', '-p', 'shop'], 'error: --service-account, --user and --group cannot be combined; pass one of them\n'],
+    [['grant', '--role', 'deployer', '--service-account', 'ci-bot', '--user', 'a', '-p', 'shop'], 'error: --service-account, --user and --group cannot be combined; pass one of them\n'],
+    [['delete', 'project', 'x'], 'error: refusing to delete project "x" without --yes when no terminal is attached\n'],
+    [['grant', '--role', 'deployer', '--user', 'system:serviceaccount:shop:ci-bot', '-p', 'shop'], 'error: use --service-account for service accounts, not --user "system:serviceaccount:shop:ci-bot"\n'],
+    [['create', 'sat', 't', '--service-account', 'ci-bot', '-o', 'name', '-p', 'shop'], 'error: -o name would discard the token; use the default output, -o yaml or -o json\n'],
+    [['revoke', '--role', 'deployer', '--service-account', 'deployer', '-p', 'shop'], 'error: serviceaccount "deployer" is role "deployer"\'s own account in project "shop" and cannot be revoked\n'],
   ];
   it.each(cases)('lanyard %j exits 2 and sends nothing', async (argv, message) => {
     let requests = 0;
@@ -274,7 +274,7 @@ describe('validation before any request (scenario 7)', () => {
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toBe(
       'Deleting project "shop" removes its namespace and every stage, promotion, role, service account and token in it.\n' +
-        'Type the project name to confirm: Error: confirmation did not match; project "shop" was not deleted\n',
+        'Type the project name to confirm: error: confirmation did not match; project "shop" was not deleted\n',
     );
     expect(requests).toBe(0);
   });
@@ -302,17 +302,17 @@ describe('errors (scenario 8)', () => {
   it('reports a missing project (3) and a namespace that is not a project (5)', async () => {
     expect(await lanyard('admin', ['get', 'sas', '-p', 'no-such-project-x1'])).toMatchObject({
       exitCode: 3,
-      stderr: 'Error: project "no-such-project-x1" not found\n',
+      stderr: 'error: project "no-such-project-x1" not found\n',
     });
     const plain = await newNamespace(admin, 'plain');
     cleanup.push(plain);
     expect(await lanyard('admin', ['create', 'sa', 'x', '-p', plain])).toMatchObject({
       exitCode: 5,
-      stderr: `Error: namespace "${plain}" is not a Lanyard project (label lanyard.dev/project is not "true")\n`,
+      stderr: `error: namespace "${plain}" is not a Lanyard project (label lanyard.dev/project is not "true")\n`,
     });
     expect(await lanyard('admin', ['create', 'project', plain])).toMatchObject({
       exitCode: 5,
-      stderr: `Error: namespace "${plain}" already exists; pass --adopt to make it a project\n`,
+      stderr: `error: namespace "${plain}" already exists; pass --adopt to make it a project\n`,
     });
     const adopted = await lanyard('admin', ['create', 'project', plain, '--adopt']);
     expect(adopted).toMatchObject({
@@ -329,17 +329,17 @@ describe('errors (scenario 8)', () => {
     expect((await lanyard('admin', ['create', 'sa', 'dup', '-p', shop])).exitCode).toBe(0);
     expect(await lanyard('admin', ['create', 'sa', 'dup', '-p', shop])).toMatchObject({
       exitCode: 5,
-      stderr: `Error: serviceaccount "dup" already exists in project "${shop}"\n`,
+      stderr: `error: serviceaccount "dup" already exists in project "${shop}"\n`,
     });
     expect((await lanyard('admin', ['create', 'role', 'developer', '-p', shop])).exitCode).toBe(0);
     expect(await lanyard('admin', ['create', 'role', 'developer', '-p', shop])).toMatchObject({
       exitCode: 5,
-      stderr: `Error: role "developer" already exists in project "${shop}"\n`,
+      stderr: `error: role "developer" already exists in project "${shop}"\n`,
     });
     const rb = await admin.get(`/apis/rbac.authorization.k8s.io/v1/namespaces/${shop}/rolebindings/developer`);
     expect(await lanyard('admin', ['grant', '--role', 'developer', '--service-account', 'dup,ghost', '-p', shop])).toMatchObject({
       exitCode: 3,
-      stderr: `Error: serviceaccount "ghost" not found in project "${shop}"\n`,
+      stderr: `error: serviceaccount "ghost" not found in project "${shop}"\n`,
     });
     // Nothing was written: not even the account that exists.
     expect((await admin.get(`/apis/rbac.authorization.k8s.io/v1/namespaces/${shop}/rolebindings/developer`)).metadata.resourceVersion).toBe(
@@ -347,16 +347,16 @@ describe('errors (scenario 8)', () => {
     );
     expect(await lanyard('admin', ['grant', '--role', 'nope', '--group', 'devs', '-p', shop])).toMatchObject({
       exitCode: 3,
-      stderr: `Error: role "nope" not found in project "${shop}"\n`,
+      stderr: `error: role "nope" not found in project "${shop}"\n`,
     });
     expect(await lanyard('admin', ['create', 'sat', 't', '--service-account', 'builder', '-p', shop])).toMatchObject({
       exitCode: 3,
-      stderr: `Error: serviceaccount "builder" not found in project "${shop}"\n`,
+      stderr: `error: serviceaccount "builder" not found in project "${shop}"\n`,
     });
     await admin.create(`/api/v1/namespaces/${shop}/serviceaccounts`, { metadata: { name: 'builder' } });
     expect(await lanyard('admin', ['create', 'sat', 't', '--service-account', 'builder', '-p', shop])).toMatchObject({
       exitCode: 5,
-      stderr: `Error: serviceaccount "builder" in project "${shop}" is not a Lanyard service account (label rbac.lanyard.dev/service-account is not "true")\n`,
+      stderr: `error: serviceaccount "builder" in project "${shop}" is not a Lanyard service account (label rbac.lanyard.dev/service-account is not "true")\n`,
     });
     expect((await admin.raw({ path: `/api/v1/namespaces/${shop}/secrets/t` })).status).toBe(404);
   });
@@ -367,10 +367,10 @@ describe('errors (scenario 8)', () => {
     expect(r).toMatchObject({
       exitCode: 3,
       stdout: 'serviceaccount/a deleted\nserviceaccount/b deleted\n',
-      stderr: `Error: serviceaccount "missing" not found in project "${shop}"\n`,
+      stderr: `error: serviceaccount "missing" not found in project "${shop}"\n`,
     });
     const get = await lanyard('admin', ['get', 'sas', 'dup', 'missing', '-p', shop, '-o', 'name']);
-    expect(get).toMatchObject({ exitCode: 3, stdout: 'serviceaccount/dup\n', stderr: `Error: serviceaccount "missing" not found in project "${shop}"\n` });
+    expect(get).toMatchObject({ exitCode: 3, stdout: 'serviceaccount/dup\n', stderr: `error: serviceaccount "missing" not found in project "${shop}"\n` });
   });
 
   it('reports unauthenticated credentials (4) and an unreachable server (1)', async () => {
@@ -379,15 +379,15 @@ describe('errors (scenario 8)', () => {
     });
     expect(bad).toMatchObject({
       exitCode: 4,
-      stderr: 'Error: the API server rejected the credentials (401); check LANYARD_TOKEN, the Lanyard config or your kubeconfig\n',
+      stderr: 'error: the API server rejected the credentials (401); check LANYARD_TOKEN, the Lanyard config or your kubeconfig\n',
     });
     const down = await lanyard('admin', ['get', 'sas', '-p', shop], {
       env: { LANYARD_SERVER: 'https://127.0.0.1:1', LANYARD_TOKEN: 'x', LANYARD_INSECURE_SKIP_TLS_VERIFY: 'true' },
     });
-    expect(down).toMatchObject({ exitCode: 1, stderr: 'Error: cannot reach the API server at https://127.0.0.1:1: connect ECONNREFUSED\n' });
+    expect(down).toMatchObject({ exitCode: 1, stderr: 'error: cannot reach the API server at https://127.0.0.1:1: connect ECONNREFUSED\n' });
     expect(await lanyard('admin', ['get', 'sas', '-p', shop], { env: { LANYARD_SERVER: 'https://127.0.0.1:1' } })).toMatchObject({
       exitCode: 2,
-      stderr: 'Error: LANYARD_SERVER is set but LANYARD_TOKEN is not; set both or neither\n',
+      stderr: 'error: LANYARD_SERVER is set but LANYARD_TOKEN is not; set both or neither\n',
     });
   });
 });

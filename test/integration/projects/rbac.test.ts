@@ -41,7 +41,7 @@ describe('escalation (scenario 3)', () => {
     expect(grant).toMatchObject({
       exitCode: 4,
       stdout: '',
-      stderr: `Error: forbidden: Kubernetes refused to update rolebinding "lanyard-admin" in project "${shop}" because it would grant permissions you do not hold yourself\n`,
+      stderr: `error: forbidden: Kubernetes refused to update rolebinding "lanyard-admin" in project "${shop}" because it would grant permissions you do not hold yourself\n`,
     });
     expect((await admin.get(rbPath)).metadata.resourceVersion).toBe(before);
     // -v adds the server's own words on a second line.
@@ -51,7 +51,7 @@ describe('escalation (scenario 3)', () => {
     const root = await lanyard('mallory', ['create', 'role', 'root', '--rule', 'secrets:get', '-p', shop]);
     expect(root).toMatchObject({
       exitCode: 4,
-      stderr: `Error: forbidden: Kubernetes refused to create role "root" in project "${shop}" because it would grant permissions you do not hold yourself\n`,
+      stderr: `error: forbidden: Kubernetes refused to create role "root" in project "${shop}" because it would grant permissions you do not hold yourself\n`,
     });
     for (const p of [`${RBAC}/namespaces/${shop}/roles/root`, `${RBAC}/namespaces/${shop}/rolebindings/root`, `/api/v1/namespaces/${shop}/serviceaccounts/root`]) {
       expect((await admin.raw({ path: p })).status).toBe(404);
@@ -59,11 +59,11 @@ describe('escalation (scenario 3)', () => {
     // A plain forbidden is reported with the request Lanyard made and what it was for.
     expect(await lanyard('mallory', ['create', 'sa', 'x', '-p', shop])).toMatchObject({
       exitCode: 4,
-      stderr: `Error: forbidden: you may not create serviceaccounts in project "${shop}" (needed to create serviceaccount "x")\n`,
+      stderr: `error: forbidden: you may not create serviceaccounts in project "${shop}" (needed to create serviceaccount "x")\n`,
     });
     expect(await lanyard('mallory', ['get', 'projects'])).toMatchObject({
       exitCode: 4,
-      stderr: 'Error: forbidden: you may not list namespaces, so projects cannot be listed; name a project with --project instead\n',
+      stderr: 'error: forbidden: you may not list namespaces, so projects cannot be listed; name a project with --project instead\n',
     });
 
     // Control: alice holds lanyard-admin and may grant lanyard-viewer.
@@ -142,7 +142,7 @@ describe('ClusterRole lanyard-project-creator (chart)', () => {
       cleanup.push(project);
       expect(await lanyard('dave', ['create', 'project', project])).toMatchObject({
         exitCode: 4,
-        stderr: `Error: forbidden: you may not create namespaces (needed to create project "${project}")\n`,
+        stderr: `error: forbidden: you may not create namespaces (needed to create project "${project}")\n`,
       });
       const r = await eventually(async () => {
         const x = await lanyard(user, ['create', 'project', project, '--admin-user', user]);
@@ -183,7 +183,7 @@ describe('create project rollback', () => {
       expect(r).toMatchObject({
         exitCode: 4,
         stdout: '',
-        stderr: `Error: forbidden: you may not create roles in project "${project}" (needed to create role "lanyard-admin")\n`,
+        stderr: `error: forbidden: you may not create roles in project "${project}" (needed to create role "lanyard-admin")\n`,
       });
       const ns = await admin.raw({ path: `/api/v1/namespaces/${project}` });
       expect(ns.status === 404 || ns.body.status.phase === 'Terminating').toBe(true);

@@ -74,7 +74,7 @@ describe('a project token (scenario 2)', () => {
       expect(ok.exitCode).toBe(0);
       const denied = await lanyard('admin', ['get', 'stages', '--project', other], { env: { ...tokenEnv, KUBECONFIG: '' } });
       expect(denied.exitCode).toBe(4);
-      expect(denied.stderr).toMatch(new RegExp(`^Error: forbidden: you may not list stages in project "${other}"`));
+      expect(denied.stderr).toMatch(new RegExp(`^error: forbidden: you may not list stages in project "${other}"`));
 
       // The kube-apiserver records the day a Secret-based token was last used; wide output shows it.
       await eventually(async () => {
@@ -102,7 +102,7 @@ describe('a project token (scenario 2)', () => {
       const rejected = await lanyardProcess(['get', 'stages', '--project', shop], tokenEnv);
       expect(rejected).toMatchObject({
         exitCode: 4,
-        stderr: 'Error: the API server rejected the credentials (401); check LANYARD_TOKEN, the Lanyard config or your kubeconfig\n',
+        stderr: 'error: the API server rejected the credentials (401); check LANYARD_TOKEN, the Lanyard config or your kubeconfig\n',
       });
     } finally {
       asToken.close();
@@ -123,7 +123,7 @@ describe('token not issued (scenario 6)', () => {
       expect(r).toMatchObject({
         exitCode: 6,
         stdout: '',
-        stderr: `Error: serviceaccounttoken "t1" for serviceaccount "ci-bot" in project "${shop}" was not issued within 2s; is the kube-controller-manager token controller running? The empty Secret was removed.\n`,
+        stderr: `error: serviceaccounttoken "t1" for serviceaccount "ci-bot" in project "${shop}" was not issued within 2s; is the kube-controller-manager token controller running? The empty Secret was removed.\n`,
       });
       expect(elapsed).toBeGreaterThanOrEqual(2_000);
       expect(elapsed).toBeLessThan(3_000);

@@ -128,13 +128,13 @@ describe('P8 a failed step, and promote --wait', () => {
     const r = await cli('promote', '--stage', stage, '--wait', '--timeout', '1s');
     expect(r.exitCode).toBe(6);
     const name = r.stdout.split('\n')[0]!.replace(/^promotion\/(.*) created$/, '$1');
-    expect(r.stderr).toBe(`Error: promotion "${name}" in project "${project}" is still Running after 1s; it was not stopped (lanyard abort promotion ${name} stops it)\n`);
+    expect(r.stderr).toBe(`error: promotion "${name}" in project "${project}" is still Running after 1s; it was not stopped (lanyard abort promotion ${name} stops it)\n`);
     const ab = await cli('abort', 'promotion', name);
     expect(ab).toMatchObject({ exitCode: 0, stdout: `promotion/${name} abort requested\n` });
     await waitPromotion(env.admin, project, name, phaseIs('Aborted'));
     const again = await cli('abort', 'promo', name);
     expect(again.exitCode).toBe(5);
-    expect(again.stderr).toBe(`Error: promotion "${name}" in project "${project}" already finished (Aborted); nothing to abort\n`);
+    expect(again.stderr).toBe(`error: promotion "${name}" in project "${project}" already finished (Aborted); nothing to abort\n`);
   });
 });
 
@@ -246,7 +246,7 @@ describe('P11 queueing and abort', () => {
     expect(stg.stdout.split('\n')[1]).toContain(`${stage}   1       lanyard-promotion-orchestrator   ${p3.metadata.name}   ${p1.metadata.name}/Aborted   True`);
     const missing = await cli('get', 'stages', stage, 'nope');
     expect(missing.exitCode).toBe(3);
-    expect(missing.stderr).toBe(`Error: stage "nope" not found in project "${project}"\n`);
+    expect(missing.stderr).toBe(`error: stage "nope" not found in project "${project}"\n`);
   });
 });
 
@@ -268,7 +268,7 @@ describe('Stage deleted, CLI details', () => {
     expect(done.status.message).toBe(`stage "${stage}" was deleted`);
     await waitGone(env.agentNs, pod.metadata.name);
     const nf = await cli('abort', 'promotion', 'no-such-promotion');
-    expect(nf).toMatchObject({ exitCode: 3, stderr: `Error: promotion "no-such-promotion" not found in project "${project}"\n` });
+    expect(nf).toMatchObject({ exitCode: 3, stderr: `error: promotion "no-such-promotion" not found in project "${project}"\n` });
   });
 });
 
