@@ -1,5 +1,5 @@
 // Printers shared by every resource verb (projects.md §6): tables, -o wide|yaml|json|name, List wrapping.
-import { stringify as stringifyYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import type { Json } from '../kube/client.ts';
 
 export type OutputFormat = 'table' | 'wide' | 'yaml' | 'json' | 'name' | 'jsonpath' | 'custom-columns';
@@ -61,5 +61,5 @@ export function cleanForOutput(obj: Json): Json {
 export function renderObjects(objs: Json[], format: 'yaml' | 'json', asList: boolean): string {
   const cleaned = objs.map(cleanForOutput);
   const doc = !asList && cleaned.length === 1 ? cleaned[0] : { apiVersion: 'v1', kind: 'List', items: cleaned };
-  return format === 'json' ? JSON.stringify(doc, null, 2) + '\n' : stringifyYaml(doc, { lineWidth: 0 });
+  return format === 'json' ? JSON.stringify(doc, null, 2) + '\n' : (createRequire(import.meta.url)('yaml') as typeof import('yaml')).stringify(doc, { lineWidth: 0 });
 }

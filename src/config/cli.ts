@@ -3,7 +3,10 @@
 // resulting frozen object. There is deliberately no --token flag (tokens on command lines leak into shell history).
 import fs from 'node:fs';
 import path from 'node:path';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { createRequire } from 'node:module';
+
+/** The YAML library, loaded on first use: most commands never read a config file (docs/adr/0701-cli-start-path.md). */
+const yaml = (): typeof import('yaml') => createRequire(import.meta.url)('yaml') as typeof import('yaml');
 
 /** The environment as the CLI sees it (process.env in production, a plain object in tests). */
 export type CliEnv = Readonly<Record<string, string | undefined>>;
@@ -99,7 +102,7 @@ export function readConfigFile(
   if (text === undefined) return undefined;
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = yaml().parse(text);
   } catch (e) {
     throw new CliConfigError(`cannot parse ${file}: ${(e as Error).message.split('\n')[0]}`);
   }
@@ -251,7 +254,7 @@ export function writeConfigFile(file: string, update: LanyardConfigFile, fsx: Cl
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   // Write to a private temporary file and rename, so the token is never readable by others, not even briefly.
   const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, stringifyYaml(merged), { mode: 0o600 });
+  fs.writeFileSync(tmp, yaml().stringify(merged), { mode: 0o600 });
   fs.chmodSync(tmp, 0o600);
   fs.renameSync(tmp, file);
   return merged;

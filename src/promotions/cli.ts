@@ -12,7 +12,6 @@ import { ANN_SA, allowedProjects } from './decorators.ts';
 import { formatDuration } from './duration.ts';
 import { EXIT_BY_PHASE, progressLines } from './progress.ts';
 import { isTerminal } from './status.ts';
-import { hasTokenManagerBinding, TOKEN_MANAGER_ROLE } from './controller.ts';
 
 export const STAGE: Noun = { name: 'stage', aliases: ['stages', 'stg'], plural: 'stages' };
 export const PROMOTION: Noun = { name: 'promotion', aliases: ['promotions', 'promo', 'promos'], plural: 'promotions' };
@@ -240,6 +239,8 @@ async function promote(ctx: Context, opts: Record<string, unknown>): Promise<num
 
 /** Doctor checks of promotions.md §8. */
 async function doctorFindings(ctx: DoctorContext): Promise<DoctorFinding[]> {
+  // The controller module (and its metrics library) loads only for doctor, not for every promotions command.
+  const { hasTokenManagerBinding, TOKEN_MANAGER_ROLE } = await import('./controller.ts');
   const kube = await ctx.kube();
   const agent = agentSettings(ctx);
   const findings: DoctorFinding[] = [];
