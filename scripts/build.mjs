@@ -69,8 +69,11 @@ export async function build({ sandbox = true } = {}) {
     plugins: sandbox ? [] : [withoutSandbox],
   });
   fs.writeFileSync(path.join(out, path.basename(STAMP)), JSON.stringify({ commit }) + '\n');
-  fs.rmSync(DIST, { recursive: true, force: true });
+  // Two renames, so dist/ is missing only between them; the old build is removed afterwards.
+  const old = `${DIST}.old-${process.pid}`;
+  if (fs.existsSync(DIST)) fs.renameSync(DIST, old);
   fs.renameSync(out, DIST);
+  fs.rmSync(old, { recursive: true, force: true });
   return { commit };
 }
 
