@@ -50,6 +50,7 @@ export const CONTROLLER_FLAG_HELP: Record<string, [string, string, string]> = {
   'observe-ack-associations': ['string', 'read ACK PodIdentityAssociation objects: auto, true or false', '"auto"'],
   'association-probe': ['', 'prove each association with a probe Pod (never runs)', 'true'],
   'probe-image': ['string', 'image of the probe Pod', '"registry.k8s.io/pause:3.10"'],
+  'denied-association-action': ['string', 'what happens to an association an IdentityPolicy denies: delete it from EKS, or preview (report only)', '"delete"'],
   'promotion-namespace': ['string', 'namespace promotion Pods run in', `"${P['promotion-namespace']}"`],
   'promotion-service-account': ['string', 'promotion Pod ServiceAccount when a Stage names none', `"${P['promotion-service-account']}"`],
   'promotion-timeout': ['duration', 'default Stage timeout', P['promotion-timeout']],
