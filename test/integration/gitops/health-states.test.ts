@@ -8,7 +8,7 @@ import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Json, KubeClient } from '../../../src/kube/client.ts';
 import { setCondition, type Condition } from '../../../src/kube/conditions.ts';
-import { deriveReady, deriveVerified, type Cond, type SyncedFalseReason } from '../../../src/associations/decide.ts';
+import { deriveReady, deriveVerified, policyDeniedMessage, type Cond, type SyncedFalseReason } from '../../../src/associations/decide.ts';
 import type { AssociationVerification } from '../../../src/associations/index.ts';
 import { FINALIZER } from '../../../src/associations/model.ts';
 import { acceptedCondition, compilePolicy } from '../../../src/verification/policy.ts';
@@ -25,7 +25,8 @@ const ROLE = 'arn:aws:iam::111122223333:role/uploader';
 // reason in src/associations/decide.ts does not compile until it has a case here.
 const SYNCED_FALSE: Record<SyncedFalseReason, { message: string; status: 'Progressing' | 'Degraded' }> = {
   RolePropagating: { status: 'Progressing', message: 'IAM has not propagated the role yet; retrying (InvalidParameterException: Role provided in the request does not exist)' },
-  PolicyDenied: { status: 'Degraded', message: `lanyard: no IdentityPolicy allows namespace "shop" ServiceAccount "uploader" to use role "${ROLE}"` },
+  PolicyDenied: { status: 'Degraded', message: policyDeniedMessage(`lanyard: no IdentityPolicy allows namespace "shop" ServiceAccount "uploader" to use role "${ROLE}"`,
+    { kind: 'none' }, { namespace: 'shop', serviceAccount: 'uploader' }, 0) },
   RoleNotFound: { status: 'Degraded', message: 'the role still does not exist 120s after the first attempt: InvalidParameterException: Role provided in the request does not exist' },
   InvalidSpec: { status: 'Degraded', message: 'InvalidParameterException: Target role cannot be the same as the role' },
   AccessDenied: { status: 'Degraded', message: 'AccessDeniedException: not authorized to perform eks:CreatePodIdentityAssociation' },
