@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager and etcd from the upstream Go modules through the
-# Go module proxy, into the cache directory. Only what is missing is built; a lock makes two
-# concurrent callers safe (the second waits, then finds the binaries). See docs/adr/0001.
+# Builds kube-apiserver, kube-controller-manager, etcd and helm, and the node's kubelet, kube-scheduler,
+# kube-proxy and kubectl, from the upstream Go modules through the Go module proxy, into the cache
+# directory. Only what is missing is built; a lock makes two concurrent callers safe (the second waits,
+# then finds the binaries). See docs/adr/0001 and docs/adr/0700.
 set -euo pipefail
 
 K8S_VERSION="${LANYARD_K8S_VERSION:-v1.36.3}"
@@ -14,8 +15,16 @@ log() { printf '[control-plane build] %s\n' "$*" >&2; }
 HELM_VERSION="${LANYARD_HELM_VERSION:-v3.22.0}"
 helm_dir="${LANYARD_K8S_CACHE:-$HOME/.cache/lanyard/k8s}/../tools/helm-$HELM_VERSION"
 
+# Every binary of the k8s-testbin wrapper module (its `tool` block), built by one `go build`.
+k8s_binaries=(kube-apiserver kube-controller-manager kubelet kube-scheduler kube-proxy kubectl)
+
+missing_k8s() {
+  local b
+  for b in "${k8s_binaries[@]}"; do [ -x "$out/$b" ] || echo "$b"; done
+}
+
 have_all() {
-  [ -x "$out/kube-apiserver" ] && [ -x "$out/kube-controller-manager" ] && [ -x "$out/etcd" ] && [ -x "$helm_dir/helm" ]
+  [ -z "$(missing_k8s)" ] && [ -x "$out/etcd" ] && [ -x "$helm_dir/helm" ]
 }
 
 if have_all; then exit 0; fi
@@ -38,8 +47,9 @@ export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 minor="$(echo "$K8S_VERSION" | cut -d. -f2)"
 start=$(date +%s)
 
-if [ ! -x "$out/kube-apiserver" ] || [ ! -x "$out/kube-controller-manager" ]; then
-  log "building kube-apiserver and kube-controller-manager $K8S_VERSION (cold build: 15-30 minutes on 2 cores)"
+mapfile -t todo < <(missing_k8s)
+if [ "${#todo[@]}" -gt 0 ]; then
+  log "building ${todo[*]} $K8S_VERSION (cold build of all of them: 20-40 minutes on 2 cores)"
   cd "$here/tools/k8s-testbin"
   log "resolving modules (go mod download)"
   go mod download -x 2>&1 | grep -E '^# get .*\.zip$' | sed -E 's/^# get (.*)$/  fetch \1/' >&2 || true
@@ -50,10 +60,9 @@ if [ ! -x "$out/kube-apiserver" ] || [ ! -x "$out/kube-controller-manager" ]; th
     ldf="$ldf -X $pkg.buildDate=1970-01-01T00:00:00Z"
   done
   log "compiling (progress: one line per package group)"
-  go build -trimpath -v -ldflags "$ldf" -o "$out/.tmp-k8s/" \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager 2>&1 \
+  go build -trimpath -v -ldflags "$ldf" -o "$out/.tmp-k8s/" "${todo[@]/#/k8s.io/kubernetes/cmd/}" 2>&1 \
     | awk '{ n++; if (n % 200 == 0) { printf "  %d packages compiled (last: %s)\n", n, $0; fflush() } }' >&2
-  mv "$out/.tmp-k8s/kube-apiserver" "$out/.tmp-k8s/kube-controller-manager" "$out/"
+  for b in "${todo[@]}"; do mv "$out/.tmp-k8s/$b" "$out/"; done
   rmdir "$out/.tmp-k8s"
 fi
 
