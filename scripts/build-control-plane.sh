@@ -2,7 +2,7 @@
 # Builds kube-apiserver, kube-controller-manager, etcd and helm, and the node's kubelet, kube-scheduler,
 # kube-proxy and kubectl, from the upstream Go modules through the Go module proxy, into the cache
 # directory. Only what is missing is built; a lock makes two concurrent callers safe (the second waits,
-# then finds the binaries). See docs/adr/0001 and docs/adr/0700.
+# then finds the binaries). See docs/adr/0001 and docs/adr/0710.
 set -euo pipefail
 
 K8S_VERSION="${LANYARD_K8S_VERSION:-v1.36.3}"

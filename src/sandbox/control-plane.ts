@@ -32,6 +32,11 @@ export interface StartOptions {
   log?: (line: string) => void;
   /** Extra kube-controller-manager controllers beyond the defaults. */
   controllers?: string[];
+  /**
+   * Run every process in this network namespace and serve the API on `address` (the test node's address,
+   * docs/adr/0710) instead of loopback; the `kubernetes` Service then points at it, so Pods reach the API.
+   */
+  network?: { netns: string; address: string };
 }
 
 const DEFAULT_CONTROLLERS = [
@@ -58,14 +63,14 @@ function openssl(args: string[], cwd: string): void {
   execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-function makeCertificates(dir: string): void {
+function makeCertificates(dir: string, extraIps: string[]): void {
   openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '3650', '-subj', '/CN=lanyard-test-ca',
     '-keyout', 'ca.key', '-out', 'ca.crt', '-addext', 'basicConstraints=critical,CA:TRUE',
     '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
   openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=kube-apiserver', '-keyout', 'apiserver.key',
     '-out', 'apiserver.csr'], dir);
   fs.writeFileSync(path.join(dir, 'apiserver.ext'),
-    'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.0.0.1\nextendedKeyUsage=serverAuth\n');
+    `subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.0.0.1${extraIps.map((ip) => `,IP:${ip}`).join('')}\nextendedKeyUsage=serverAuth\n`);
   openssl(['x509', '-req', '-in', 'apiserver.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial',
     '-days', '3650', '-out', 'apiserver.crt', '-extfile', 'apiserver.ext'], dir);
   openssl(['genrsa', '-out', 'sa.key', '2048'], dir);
@@ -103,7 +108,7 @@ current-context: ${name}@lanyard-local
 `;
 }
 
-async function httpsGet(url: string, ca: string, token: string): Promise<{ status: number; body: string }> {
+export async function httpsGet(url: string, ca: string, token: string): Promise<{ status: number; body: string }> {
   return await new Promise((resolve) => {
     const req = https.get(url, { ca, headers: { authorization: `Bearer ${token}` }, timeout: 2000 }, (res) => {
       let body = '';
@@ -125,14 +130,18 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
   throw new Error(`${what} was not ready within ${timeoutMs} ms`);
 }
 
-function launch(bin: string, args: string[], logFile: string): ChildProcess {
+export function launch(bin: string, args: string[], logFile: string, netns?: string): ChildProcess {
   const out = fs.openSync(logFile, 'a');
-  const child = spawn(bin, args, { stdio: ['ignore', out, out], detached: false });
+  // nsenter joins the network namespace only and execs the binary (so the child's pid is the binary's); unlike
+  // `ip netns exec` it keeps the host's mounts, where the kubelet finds the cgroups and containerd its volumes.
+  const child = netns
+    ? spawn('nsenter', [`--net=/run/netns/${netns}`, '--', bin, ...args], { stdio: ['ignore', out, out], detached: false })
+    : spawn(bin, args, { stdio: ['ignore', out, out], detached: false });
   fs.closeSync(out);
   return child;
 }
 
-async function terminate(child: ChildProcess | undefined, graceMs = 5000): Promise<void> {
+export async function terminate(child: ChildProcess | undefined, graceMs = 5000): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   child.kill('SIGTERM');
@@ -151,14 +160,16 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
   const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'lanyard-cp-'));
   fs.mkdirSync(dir, { recursive: true });
   const started = Date.now();
-  makeCertificates(dir);
+  const host = opts.network?.address ?? '127.0.0.1';
+  const netns = opts.network?.netns;
+  makeCertificates(dir, opts.network ? [host] : []);
   const adminToken = `admin-${Math.random().toString(36).slice(2)}`;
   const kcmToken = `kcm-${Math.random().toString(36).slice(2)}`;
   fs.writeFileSync(path.join(dir, 'tokens.csv'),
     `${adminToken},${ADMIN_USER},uid-admin,"system:masters"\n${kcmToken},system:kube-controller-manager,uid-kcm,"system:masters"\n`);
 
   const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
-  const server = `https://127.0.0.1:${apiPort}`;
+  const server = `https://${host}:${apiPort}`;
   const caFile = path.join(dir, 'ca.crt');
   const caPem = fs.readFileSync(caFile, 'utf8');
 
@@ -171,8 +182,9 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
     `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
     '--unsafe-no-fsync=true',
     '--log-level=warn',
-  ], path.join(dir, 'etcd.log'));
-  await waitFor('etcd', async () => {
+  ], path.join(dir, 'etcd.log'), netns);
+  // In a network namespace etcd's loopback is out of reach; the API server's readiness covers it.
+  if (!netns) await waitFor('etcd', async () => {
     try {
       const r = await fetch(`http://127.0.0.1:${etcdPort}/health`);
       return r.ok;
@@ -184,7 +196,9 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
 
   const apiserver = launch(bin.apiserver, [
     `--etcd-servers=http://127.0.0.1:${etcdPort}`,
-    '--bind-address=127.0.0.1',
+    `--bind-address=${host}`,
+    // The kubelet is reached at the node's address (there is no DNS for node names).
+    ...(opts.network ? [`--advertise-address=${host}`, '--kubelet-preferred-address-types=InternalIP'] : []),
     `--secure-port=${apiPort}`,
     `--tls-cert-file=${path.join(dir, 'apiserver.crt')}`,
     `--tls-private-key-file=${path.join(dir, 'apiserver.key')}`,
@@ -197,11 +211,11 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
     `--service-account-key-file=${path.join(dir, 'sa.pub')}`,
     `--service-account-signing-key-file=${path.join(dir, 'sa.key')}`,
     '--service-cluster-ip-range=10.0.0.0/24',
-    '--endpoint-reconciler-type=none',
+    `--endpoint-reconciler-type=${opts.network ? 'lease' : 'none'}`,
     '--allow-privileged=true',
     '--profiling=false',
     '--v=1',
-  ], path.join(dir, 'kube-apiserver.log'));
+  ], path.join(dir, 'kube-apiserver.log'), netns);
   await waitFor('kube-apiserver', async () => (await httpsGet(`${server}/readyz`, caPem, adminToken)).status === 200,
     60_000, apiserver);
   log(`kube-apiserver ready on ${server}`);
@@ -234,7 +248,7 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       '--secure-port=0',
       '--concurrent-gc-syncs=5',
       '--v=1',
-    ], path.join(dir, 'kube-controller-manager.log'));
+    ], path.join(dir, 'kube-controller-manager.log'), netns);
     // Ready when the serviceaccount controller has made the default ServiceAccount.
     await waitFor('kube-controller-manager', async () =>
       (await httpsGet(`${server}/api/v1/namespaces/default/serviceaccounts/default`, caPem, adminToken)).status === 200,

@@ -227,7 +227,7 @@ Lanyard sandbox is up.
   export KUBECONFIG=${o.kubeconfig}
 
   # The IRSA Pod, mutated by the webhook and released after a real STS exchange:
-  kubectl -n demo get pods -o custom-columns=NAME:.metadata.name,VERIFIED:.metadata.annotations.lanyard\\.dev/identity-verification,GATES:.spec.schedulingGates
+  kubectl -n demo get pods -o 'custom-columns=NAME:.metadata.name,VERIFIED:.metadata.annotations.lanyard\\.dev/identity-verification,GATES:.spec.schedulingGates'
   kubectl -n demo get pod -l app=uploader -o jsonpath='{.items[0].spec.containers[0].env}{"\\n"}'
   # The Pod Identity association, reconciled to the simulated EKS API and verified:
   kubectl -n demo get podidentityassociations -o wide

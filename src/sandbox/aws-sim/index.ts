@@ -32,6 +32,8 @@ export { ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY };
 export interface AwsSimulatorOptions {
   /** 0 picks a free port. */
   port: number;
+  /** Address to listen on (default 127.0.0.1); the test node's Pods reach the host's end of its link. */
+  host?: string;
   /** Every random draw (visibility, fault rates, ids) comes from this seed. */
   seed: number;
   account?: string;
@@ -167,6 +169,7 @@ export async function startAwsSimulator(o: AwsSimulatorOptions): Promise<AwsSimu
     },
     o.port,
     log,
+    o.host,
   );
   log.info(
     { url: server.url, account, region },

@@ -527,6 +527,7 @@ export async function startServer(
   control: (method: string, path: string, query: URLSearchParams, body: Buffer) => Promise<Reply>,
   port: number,
   log: Logger,
+  host = '127.0.0.1',
 ): Promise<SimServer> {
   const hung = new Set<http.ServerResponse>();
   const sockets = new Set<Socket>();
@@ -689,11 +690,11 @@ export async function startServer(
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
+    server.listen(port, host, () => resolve());
   });
   const addr = server.address() as { port: number };
   return {
-    url: `http://127.0.0.1:${addr.port}`,
+    url: `http://${host}:${addr.port}`,
     close: async () => {
       for (const res of hung) res.destroy();
       for (const s of sockets) s.destroy();

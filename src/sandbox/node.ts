@@ -1,0 +1,442 @@
+// A real node for the test cluster and the sandbox (docs/adr/0710): its own network namespace joined to the
+// host by a veth pair, containerd with its own config, root and socket, a CNI bridge network for Pods, the
+// kubelet, kube-scheduler and kube-proxy. The control plane runs in the same namespace (startControlPlane's
+// `network` option), so the API server reaches Services through kube-proxy's rules and the kubelet at the
+// node's address, and two test runs on one machine never share a port, a rule or a bridge.
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { binaryDir } from './binaries.ts';
+import { httpsGet, launch, terminate, type ControlPlane } from './control-plane.ts';
+
+/** Where Pods see the EKS Pod Identity Agent; the AWS SDK accepts plain http only at this address. */
+export const POD_IDENTITY_AGENT_IP = '169.254.170.23';
+const SERVICE_CIDR = '10.0.0.0/24';
+
+export interface NodeNetwork {
+  /** The `ip netns` name of the node's network namespace. */
+  netns: string;
+  /** The host's end of the veth pair: servers the Pods must reach (the AWS simulator) listen here. */
+  hostIp: string;
+  /** The namespace's end: the API server, and the node's InternalIP (the kubelet serves logs here). */
+  nodeIp: string;
+  podCidr: string;
+  gatewayIp: string;
+  remove(): void;
+}
+
+function ip(...args: string[]): string {
+  return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/**
+ * Creates the node's network namespace: a veth link 100.X.Y.0/30 to the host (host .1, node .2), the Pod
+ * range 100.X.(Y+1).0/24 routed from the host into the namespace, and a route for the Service range so
+ * connections to a ClusterIP from the namespace itself (the API server calling a webhook) have a route for
+ * kube-proxy's rules to rewrite (a ClusterIP without endpoints ends at the host, which does not forward).
+ * There is no default route: nothing leaves the machine.
+ */
+export function createNodeNetwork(): NodeNetwork {
+  const id = crypto.randomBytes(4).toString('hex');
+  const netns = `lanyard-${id}`;
+  const used = ip('-4', 'route', 'show', 'table', 'all') + ip('-4', 'addr');
+  let x = 0;
+  let y = 0;
+  for (let tries = 0; ; tries++) {
+    x = 64 + crypto.randomInt(64);
+    y = 2 * crypto.randomInt(128);
+    if (!used.includes(`100.${x}.${y}.`) && !used.includes(`100.${x}.${y + 1}.`)) break;
+    if (tries > 50) throw new Error('no free 100.64.0.0/10 range for the node network');
+  }
+  const hostIp = `100.${x}.${y}.1`;
+  const nodeIp = `100.${x}.${y}.2`;
+  const podCidr = `100.${x}.${y + 1}.0/24`;
+  const hostLink = `lyh${id}`;
+  const nodeLink = `lyn${id}`;
+  const remove = () => {
+    for (const args of [['netns', 'delete', netns], ['link', 'delete', hostLink]]) {
+      try {
+        ip(...args);
+      } catch {
+        // already gone
+      }
+    }
+  };
+  try {
+    ip('netns', 'add', netns);
+    ip('link', 'add', hostLink, 'type', 'veth', 'peer', 'name', nodeLink);
+    ip('link', 'set', nodeLink, 'netns', netns);
+    ip('addr', 'add', `${hostIp}/30`, 'dev', hostLink);
+    ip('link', 'set', hostLink, 'up');
+    ip('-n', netns, 'link', 'set', 'lo', 'up');
+    ip('-n', netns, 'addr', 'add', `${nodeIp}/30`, 'dev', nodeLink);
+    ip('-n', netns, 'link', 'set', nodeLink, 'up');
+    ip('-n', netns, 'route', 'add', SERVICE_CIDR, 'via', hostIp, 'dev', nodeLink);
+    ip('route', 'add', podCidr, 'via', nodeIp, 'dev', hostLink);
+    execFileSync('ip', ['netns', 'exec', netns, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+  } catch (e) {
+    remove();
+    throw e;
+  }
+  return { netns, hostIp, nodeIp, podCidr, gatewayIp: `100.${x}.${y + 1}.1`, remove };
+}
+
+export interface NodeImage {
+  name: string;
+  archive: string;
+}
+
+export interface StartNodeOptions {
+  controlPlane: ControlPlane;
+  network: NodeNetwork;
+  /** OCI archives imported into containerd before the kubelet starts; the pause image must be among them. */
+  images: NodeImage[];
+  pauseImage: string;
+  /** Where Pods' HTTP requests to 169.254.170.23:80 go (the simulated EKS Pod Identity Agent), if anywhere. */
+  podIdentityAgent?: { ip: string; port: number };
+  dir?: string;
+  log?: (line: string) => void;
+}
+
+export interface RunningNode {
+  name: string;
+  dir: string;
+  containerdSocket: string;
+  /** Directory of the kubelet's container log files: `<namespace>_<pod>_<uid>/<container>/<restart>.log`. */
+  podLogsDir: string;
+  stop(): Promise<void>;
+}
+
+const logFiles = new WeakMap<ChildProcess, string>();
+
+function start(bin: string, args: string[], logFile: string, netns?: string): ChildProcess {
+  const child = launch(bin, args, logFile, netns);
+  logFiles.set(child, logFile);
+  return child;
+}
+
+async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number, procs: ChildProcess[] = []) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const dead = procs.find((p) => p.exitCode !== null);
+    if (dead) {
+      // The run directory goes away on failure: the log's end is the only trace left.
+      const logFile = logFiles.get(dead);
+      const tail = logFile && fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n') : '';
+      throw new Error(`${what}: ${dead.spawnargs.slice(0, 5).join(' ')} exited with code ${dead.exitCode}\n${tail}`);
+    }
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${what} within ${timeoutMs} ms`);
+}
+
+function containerdConfig(dir: string, socket: string, pauseImage: string): string {
+  return `version = 2
+root = "${dir}/containerd/root"
+state = "${dir}/containerd/state"
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
+[grpc]
+  address = "${socket}"
+[ttrpc]
+  address = "${socket}.ttrpc"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "${dir}/containerd/opt"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "${pauseImage}"
+  # runc cannot lower oom_score_adj on these machines; without this every sandbox fails to start.
+  restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  enable_selinux = false
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "${dir}/cni"
+`;
+}
+
+/** The bridge is inside the node's namespace; no masquerading, and the Pods' only way out is the node. */
+function cniConfig(dir: string, network: NodeNetwork): string {
+  return JSON.stringify({
+    cniVersion: '1.0.0',
+    name: network.netns,
+    plugins: [{
+      type: 'bridge',
+      bridge: 'pods',
+      isGateway: true,
+      ipMasq: false,
+      hairpinMode: true,
+      ipam: {
+        type: 'host-local',
+        ranges: [[{ subnet: network.podCidr, gateway: network.gatewayIp }]],
+        routes: [{ dst: '0.0.0.0/0' }],
+        dataDir: `${dir}/cni-ipam`,
+      },
+    }],
+  }, null, 2);
+}
+
+function kubeletConfig(dir: string, socket: string, nodeIp: string): string {
+  return `apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+# cgroup v1 and containerd 1.6 (no RuntimeConfig call): kubelet uses the driver configured here.
+cgroupDriver: cgroupfs
+failCgroupV1: false
+failSwapOn: false
+cgroupsPerQOS: false
+enforceNodeAllocatable: []
+containerRuntimeEndpoint: unix://${socket}
+# A test node: the API server reads logs and runs exec as anonymous.
+authentication: {anonymous: {enabled: true}, webhook: {enabled: false}}
+authorization: {mode: AlwaysAllow}
+address: ${nodeIp}
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+podLogsDir: ${dir}/pod-logs
+evictionHard: {memory.available: "1Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+serializeImagePulls: false
+nodeStatusUpdateFrequency: 5s
+syncFrequency: 10s
+staticPodPath: ""
+`;
+}
+
+function kubeProxyConfig(kubeconfig: string, network: NodeNetwork, nodeName: string): string {
+  return `apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection: {kubeconfig: ${JSON.stringify(kubeconfig)}}
+mode: iptables
+clusterCIDR: ${network.podCidr}
+hostnameOverride: ${nodeName}
+bindAddress: ${network.nodeIp}
+healthzBindAddress: 127.0.0.1:10256
+metricsBindAddress: 127.0.0.1:10249
+# Leave the machine's conntrack sysctls alone (the namespace shares them with the host).
+conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
+iptables: {localhostNodePorts: false, masqueradeAll: false, minSyncPeriod: 0s, syncPeriod: 30s}
+`;
+}
+
+const BOLT_DATABASES = ['io.containerd.metadata.v1.bolt/meta.db', 'io.containerd.snapshotter.v1.overlayfs/metadata.db'];
+
+/**
+ * A containerd root holding the images, imported once per image set (keyed by their archives, which are named
+ * by a hash of their inputs) and cached in ~/.cache/lanyard/containerd: importing unpacks every layer, which
+ * takes tens of seconds, copying it by hard links well under one.
+ */
+async function containerdTemplate(images: NodeImage[], log: (l: string) => void): Promise<string> {
+  const cache = path.join(os.homedir(), '.cache', 'lanyard', 'containerd');
+  const key = crypto.createHash('sha256').update(images.map((i) => `${i.name} ${i.archive}`).join('\n')).digest('hex').slice(0, 16);
+  const done = path.join(cache, key);
+  if (fs.existsSync(path.join(done, 'root'))) return path.join(done, 'root');
+  fs.mkdirSync(cache, { recursive: true });
+  const work = fs.mkdtempSync(path.join(cache, `.${key}-`));
+  const socket = path.join(work, 'containerd.sock');
+  fs.writeFileSync(path.join(work, 'config.toml'), `version = 2
+root = "${work}/root"
+state = "${work}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
+[grpc]
+  address = "${socket}"
+[ttrpc]
+  address = "${socket}.ttrpc"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "${work}/opt"
+`);
+  const containerd = start('containerd', ['--config', path.join(work, 'config.toml')], path.join(work, 'containerd.log'));
+  const ctr = (...args: string[]) =>
+    execFileSync('ctr', ['--address', socket, '--namespace', 'k8s.io', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    await waitUntil('containerd (image import) was not serving', () => {
+      try {
+        ctr('version');
+        return true;
+      } catch {
+        return false;
+      }
+    }, 30_000, [containerd]);
+    for (const image of images) {
+      const t0 = Date.now();
+      ctr('images', 'import', image.archive);
+      log(`imported ${image.name} in ${((Date.now() - t0) / 1000).toFixed(1)}s (once per image set)`);
+    }
+  } finally {
+    await terminate(containerd);
+  }
+  fs.mkdirSync(path.join(work, 'done'));
+  fs.renameSync(path.join(work, 'root'), path.join(work, 'done', 'root'));
+  try {
+    fs.renameSync(path.join(work, 'done'), done);
+  } catch {
+    // Another run made the same template meanwhile; use theirs.
+  }
+  fs.rmSync(work, { recursive: true, force: true });
+  return path.join(done, 'root');
+}
+
+/** Every mount point at or below `dir`, deepest first. */
+function mountsBelow(dir: string): string[] {
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => m === dir || m.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+}
+
+/** containerd's shims outlive it; they name its socket on their command line. */
+function shimPids(socket: string): number[] {
+  const pids: number[] = [];
+  for (const p of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
+      if (cmd.includes('containerd-shim') && cmd.includes(socket)) pids.push(Number(p));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}
+
+export async function startNode(o: StartNodeOptions): Promise<RunningNode> {
+  const log = o.log ?? (() => {});
+  const cp = o.controlPlane;
+  const { network } = o;
+  const dir = o.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'lanyard-node-'));
+  const name = `node-${network.netns.slice('lanyard-'.length)}`;
+  for (const d of ['cni', 'cni-ipam', 'pod-logs', 'kubelet', 'containerd']) fs.mkdirSync(path.join(dir, d), { recursive: true });
+  const socket = path.join(dir, 'containerd.sock');
+  const bin = binaryDir();
+  let containerd: ChildProcess | undefined;
+  let kubelet: ChildProcess | undefined;
+  let proxy: ChildProcess | undefined;
+  let scheduler: ChildProcess | undefined;
+  const ctr = (...args: string[]) =>
+    execFileSync('ctr', ['--address', socket, '--namespace', 'k8s.io', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+  const stop = async () => {
+    await terminate(scheduler);
+    await terminate(proxy);
+    await terminate(kubelet, 10_000);
+    // Kill every container's and sandbox's process, and remove the sandboxes' network namespaces (containerd
+    // bind-mounts them under /run/netns; only the CRI's sandbox stop would remove them).
+    if (containerd && containerd.exitCode === null) {
+      const pids: number[] = [];
+      try {
+        for (const line of ctr('tasks', 'ls').split('\n').slice(1)) {
+          const pid = Number(line.trim().split(/\s+/)[1]);
+          if (pid > 0) pids.push(pid);
+        }
+      } catch {
+        // containerd not answering; the shims are killed below
+      }
+      const netnsInodes = new Set<number>();
+      for (const pid of pids) {
+        try {
+          netnsInodes.add(fs.statSync(`/proc/${pid}/ns/net`).ino);
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // exited meanwhile
+        }
+      }
+      const hostNetns = fs.statSync('/proc/self/ns/net').ino;
+      for (const ns of fs.existsSync('/run/netns') ? fs.readdirSync('/run/netns').filter((n) => n.startsWith('cni-')) : []) {
+        try {
+          const ino = fs.statSync(`/run/netns/${ns}`).ino;
+          if (ino !== hostNetns && netnsInodes.has(ino)) ip('netns', 'delete', ns);
+        } catch {
+          // removed meanwhile
+        }
+      }
+    }
+    await terminate(containerd);
+    for (const pid of shimPids(socket)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    for (const m of mountsBelow(dir)) {
+      try {
+        execFileSync('umount', ['-l', m], { stdio: 'ignore' });
+      } catch {
+        // not mounted any more
+      }
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+
+  try {
+    const template = await containerdTemplate(o.images, log);
+    // Blobs and unpacked layers never change once written: hard links are enough. containerd writes its two
+    // bolt databases, so those are copies.
+    execFileSync('cp', ['-al', template, path.join(dir, 'containerd', 'root')]);
+    for (const db of BOLT_DATABASES) {
+      const file = path.join(dir, 'containerd', 'root', db);
+      fs.rmSync(file);
+      fs.copyFileSync(path.join(template, db), file);
+    }
+    fs.writeFileSync(path.join(dir, 'containerd.toml'), containerdConfig(dir, socket, o.pauseImage));
+    fs.writeFileSync(path.join(dir, 'cni', '10-pods.conflist'), cniConfig(dir, network));
+    containerd = start('containerd', ['--config', path.join(dir, 'containerd.toml')], path.join(dir, 'containerd.log'), network.netns);
+    await waitUntil('containerd was not serving', () => {
+      try {
+        ctr('version');
+        return true;
+      } catch {
+        return false;
+      }
+    }, 30_000, [containerd]);
+    if (o.podIdentityAgent) {
+      // The simulated agent listens on the host; Pods call the address the SDK accepts for plain http.
+      execFileSync('ip', ['netns', 'exec', network.netns, 'iptables', '-t', 'nat', '-A', 'PREROUTING',
+        '-d', `${POD_IDENTITY_AGENT_IP}/32`, '-p', 'tcp', '--dport', '80', '-j', 'DNAT',
+        '--to-destination', `${o.podIdentityAgent.ip}:${o.podIdentityAgent.port}`]);
+    }
+    log(`containerd ready (${socket})`);
+
+    const nodeUser = cp.userKubeconfig(`system:node:${name}`, ['system:nodes']);
+    fs.writeFileSync(path.join(dir, 'kubelet.yaml'), kubeletConfig(dir, socket, network.nodeIp));
+    kubelet = start(path.join(bin, 'kubelet'), [
+      `--config=${path.join(dir, 'kubelet.yaml')}`,
+      `--kubeconfig=${nodeUser}`,
+      `--root-dir=${path.join(dir, 'kubelet')}`,
+      `--cert-dir=${path.join(dir, 'kubelet', 'pki')}`,
+      `--hostname-override=${name}`,
+      `--node-ip=${network.nodeIp}`,
+      '--v=1',
+    ], path.join(dir, 'kubelet.log'), network.netns);
+
+    const proxyConfig = path.join(dir, 'kube-proxy.yaml');
+    fs.writeFileSync(proxyConfig, kubeProxyConfig(cp.userKubeconfig('system:kube-proxy'), network, name));
+    proxy = start(path.join(bin, 'kube-proxy'), [`--config=${proxyConfig}`, '--v=1'], path.join(dir, 'kube-proxy.log'), network.netns);
+    scheduler = start(path.join(bin, 'kube-scheduler'), [
+      `--kubeconfig=${cp.userKubeconfig('system:kube-scheduler')}`,
+      `--authentication-kubeconfig=${cp.userKubeconfig('system:kube-scheduler')}`,
+      `--authorization-kubeconfig=${cp.userKubeconfig('system:kube-scheduler')}`,
+      '--leader-elect=false',
+      '--bind-address=127.0.0.1',
+      '--v=1',
+    ], path.join(dir, 'kube-scheduler.log'), network.netns);
+
+    await waitUntil(`node ${name} was not Ready`, async () => {
+      const r = await httpsGet(`${cp.server}/api/v1/nodes/${name}`, cp.caPem, cp.adminToken);
+      if (r.status !== 200) return false;
+      const node = JSON.parse(r.body) as { status?: { conditions?: { type: string; status: string }[] } };
+      return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+    }, 90_000, [containerd, kubelet, proxy, scheduler]);
+    log(`node ${name} Ready (${network.nodeIp}, Pods in ${network.podCidr})`);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { name, dir, containerdSocket: socket, podLogsDir: path.join(dir, 'pod-logs'), stop };
+}
