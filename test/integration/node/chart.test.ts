@@ -65,9 +65,11 @@ async function createRoles(namespace: string): Promise<void> {
   }
 }
 
+let valuesDir = '';
 function chartValues(): string {
   const [repository, tag] = [node().images.lanyard.slice(0, node().images.lanyard.lastIndexOf(':')), node().images.lanyard.split(':').at(-1)];
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lanyard-values-')), 'values.yaml');
+  valuesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lanyard-values-'));
+  const file = path.join(valuesDir, 'values.yaml');
   // Only what a cluster without EKS needs; everything else stays the chart's default.
   fs.writeFileSync(file, stringify({
     image: { repository, tag, pullPolicy: 'Never' },
@@ -116,6 +118,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await helm(['uninstall', 'lanyard', '--namespace', RELEASE_NS, '--wait', '--timeout', '2m']).catch(() => {});
   admin?.close();
+  if (valuesDir) fs.rmSync(valuesDir, { recursive: true, force: true });
 });
 
 describe('the Helm chart on a real node', () => {
