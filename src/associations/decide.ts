@@ -226,7 +226,7 @@ export function createToken(uid: string, replacing: string | undefined): string 
 // ---- Session policy (spec.policy) -------------------------------------------------------------------------------
 
 /** EKS's limit on an association's session policy. */
-export const SESSION_POLICY_MAX = 2048;
+const SESSION_POLICY_MAX = 2048;
 
 /**
  * What the controller checks before sending the spec to EKS (the CRD checks the same bounds at admission; this covers

@@ -4,7 +4,7 @@
 // EKS's InvalidParameterException.
 
 /** EKS documents the session policy as up to 2,048 characters (the limit of an STS inline session policy). */
-export const SESSION_POLICY_MAX = 2048;
+const SESSION_POLICY_MAX = 2048;
 
 // Tab, line feed, carriage return and U+0020–U+00FF, as STS documents for session policies.
 const ALLOWED_CHARS = /^[\t\n\r\u0020-\u00ff]*$/;
