@@ -7,12 +7,12 @@ import { KubeApiError } from '../kube/client.ts';
 import {
   CliConfigError,
   loadCliSettings,
-  parseDuration,
   type CliEnv,
   type CliFs,
   type CliSettings,
 } from '../config/cli.ts';
 import type { Clock } from '../runtime/clock.ts';
+import { parseDuration } from '../core/duration.ts';
 import { CliError, EXIT } from './exit.ts';
 import { ApiCliError, toCliError, describeRequest, type Operation } from './errors.ts';
 import { cleanForOutput, parseOutput, renderObjects, renderRows, type Column, type OutputFormat } from './output.ts';

@@ -2,7 +2,7 @@
 // `lanyard controller` / `lanyard run` flag parser (src/config/controller.ts) collects the raw values and passes them
 // here, keyed by the camelCase flag name.
 import { CliError, EXIT } from '../cli/exit.ts';
-import { parseDuration } from './cli.ts';
+import { parseDuration } from '../core/duration.ts';
 
 export type ObserveAck = 'auto' | 'true' | 'false';
 /** docs/adr/0202: remove an association no IdentityPolicy allows from EKS, or only report it. */

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { configFilePath, loadCliSettings, parseDuration, writeConfigFile, type CliFs } from './cli.ts';
+import { configFilePath, loadCliSettings, writeConfigFile, type CliFs } from './cli.ts';
 
 function memFs(files: Record<string, { text: string; mode?: number }>): CliFs {
   return {
@@ -74,7 +74,3 @@ describe('writeConfigFile', () => {
   });
 });
 
-describe('parseDuration', () => {
-  it.each([['10s', 10_000], ['2m', 120_000], ['1m30s', 90_000], ['500ms', 500], ['1.5s', 1500], ['1h', 3_600_000]])('%s', (t, ms) => expect(parseDuration(t)).toBe(ms));
-  it.each(['', '10', 's', '-1s', '10 s', '1d'])('refuses %j', (t) => expect(parseDuration(t)).toBeUndefined());
-});

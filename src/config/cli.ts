@@ -259,14 +259,3 @@ export function writeConfigFile(file: string, update: LanyardConfigFile, fsx: Cl
   fs.renameSync(tmp, file);
   return merged;
 }
-
-/** Parses a Go-style duration (`30s`, `2m`, `1m30s`, `500ms`) into milliseconds; undefined when malformed. */
-export function parseDuration(text: string): number | undefined {
-  if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(text)) return undefined;
-  let ms = 0;
-  for (const m of text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) {
-    const n = Number(m[1]);
-    ms += n * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const)[m[2] as 'ms' | 's' | 'm' | 'h'];
-  }
-  return ms;
-}

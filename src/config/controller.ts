@@ -3,7 +3,8 @@
 import { CliError, EXIT } from '../cli/exit.ts';
 import { associationConfigFrom, type AssociationConfig } from './associations.ts';
 import { PROMOTION_FLAG_NAMES, promotionConfigFrom, type PromotionConfig } from './promotions.ts';
-import { FlagError, WEBHOOK_DEFAULTS, boolValue as bool, parseGoDuration } from './webhook.ts';
+import { FlagError, WEBHOOK_DEFAULTS, boolValue as bool } from './webhook.ts';
+import { parseDuration } from '../core/duration.ts';
 
 export interface ControllerConfig {
   kubeconfig: string;
@@ -75,7 +76,7 @@ export const CONTROLLER_DEFAULTS = Object.freeze({
 });
 
 function duration(flag: string, v: string, min = 1): number {
-  const d = parseGoDuration(v);
+  const d = parseDuration(v);
   if (d === undefined || d < min) throw new FlagError(`invalid argument "${v}" for "--${flag}": must be a positive Go duration such as 500ms, 2s or 1m30s`);
   return d;
 }

@@ -2,7 +2,7 @@
 // `LANYARD_` + its name in upper snake case; the flag wins. `lanyard controller`/`lanyard run` pass the raw values
 // of the flags named in PROMOTION_FLAG_NAMES (plus the shared --aws-region and --annotation-prefix) here.
 import { CliError, EXIT } from '../cli/exit.ts';
-import { parseGoDuration } from './webhook.ts';
+import { parseDuration } from '../core/duration.ts';
 
 export interface PromotionConfig {
   /** The agent namespace promotion pods run in. */
@@ -68,7 +68,7 @@ export function promotionConfigFrom(
   const get = (flag: keyof typeof PROMOTION_DEFAULTS) => value(flag, PROMOTION_DEFAULTS[flag]);
   const seconds = (flag: keyof typeof PROMOTION_DEFAULTS, min: number): number => {
     const text = get(flag);
-    const ms = parseGoDuration(text);
+    const ms = parseDuration(text);
     if (ms === undefined || ms < min * 1000) {
       usage(`invalid --${flag} "${text}": use a duration of at least ${min}s such as 30s, 10m or 1h30m`);
     }
@@ -87,7 +87,7 @@ export function promotionConfigFrom(
     usage(`invalid --promotion-timeout "${get('promotion-timeout')}": must not exceed --promotion-max-timeout "${get('promotion-max-timeout')}"`);
   }
   const retentionText = get('promotion-pod-retention');
-  const podRetentionMs = parseGoDuration(retentionText);
+  const podRetentionMs = parseDuration(retentionText);
   if (podRetentionMs === undefined || podRetentionMs < 0) {
     usage(`invalid --promotion-pod-retention "${retentionText}": use a duration such as 0, 10m or 1h`);
   }

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { getCiphers } from 'node:tls';
 import { parseGoBool } from '../identity/annotations.ts';
+import { parseDuration } from '../core/duration.ts';
 
 export type TlsMode = 'files' | 'self-managed';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace';
@@ -129,19 +130,6 @@ export class FlagError extends Error {
   }
 }
 
-const DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** Go's time.ParseDuration, in milliseconds. */
-export function parseGoDuration(s: string): number | undefined {
-  if (s === '0') return 0;
-  const m = /^([+-])?((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/.exec(s);
-  if (!m) return undefined;
-  let total = 0;
-  for (const part of s.replace(/^[+-]/, '').matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g))
-    total += Number(part[1]) * DURATION_UNITS[part[2]!]!;
-  return m[1] === '-' ? -total : total;
-}
-
 const TLS_VERSIONS: Record<string, WebhookConfig['tlsMinVersion']> = {
   '1.0': 'TLSv1',
   '1.1': 'TLSv1.1',
@@ -222,7 +210,7 @@ export function boolValue(flag: string, v: string): boolean {
 }
 
 function durationValue(flag: string, v: string): number {
-  const d = parseGoDuration(v);
+  const d = parseDuration(v);
   if (d === undefined || d < 0) throw new FlagError(`invalid argument "${v}" for "--${flag}": must be a Go duration such as 500ms, 2s or 1m30s`);
   return d;
 }

@@ -4,7 +4,8 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import { CliError, EXIT } from '../cli/exit.ts';
 import { parseControllerFlags, type ControllerConfig } from '../config/controller.ts';
 import { controllerHelp } from './help.ts';
-import { FlagError, parseGoDuration, parseWebhookFlags, WEBHOOK_FLAG_NAMES } from '../config/webhook.ts';
+import { parseDuration } from '../core/duration.ts';
+import { FlagError, parseWebhookFlags, WEBHOOK_FLAG_NAMES } from '../config/webhook.ts';
 import { verifyEnv } from '../config/verify.ts';
 import { createKubeClient, type KubeClient } from '../kube/client.ts';
 import { createLogger, silentLogger } from '../runtime/log.ts';
@@ -84,7 +85,7 @@ export async function runRunCommand(argv: string[]): Promise<void> {
 }
 
 function durationOption(flag: string, v: string): number {
-  const ms = parseGoDuration(v);
+  const ms = parseDuration(v);
   if (ms === undefined || ms <= 0) throw new CliError(`invalid ${flag} "${v}": use a positive duration such as 500ms, 2s or 1m`, EXIT.usage);
   return ms;
 }

@@ -2,7 +2,14 @@
 // validation error, never both. Everything a user can get wrong is checked here, before any pod exists.
 import type { Json } from '../kube/client.ts';
 import { checkAnnotationsSize, checkDecorators, type DecoratorReason } from './decorators.ts';
-import { formatDuration, parseDuration } from './duration.ts';
+import { formatDuration, parseDuration } from '../core/duration.ts';
+
+/** Stage and step timeouts: whole hours, minutes and seconds (pods take whole seconds; docs/promotions.md). */
+const STAGE_DURATION = { units: ['h', 'm', 's'], fractions: false, negative: false } as const;
+const stageSeconds = (text: string): number | undefined => {
+  const ms = parseDuration(text, STAGE_DURATION);
+  return ms === undefined ? undefined : ms / 1000;
+};
 import { renderConfig, renderTemplate, TemplateFailure, type TemplateScope } from './template.ts';
 
 export const FINALIZER = 'lanyard.dev/promotion-pod';
@@ -132,9 +139,9 @@ function readStage(stage: Json, s: BuildSettings): { steps: StageStep[]; vars: S
     new Invalid('InvalidStage', `stage "${name}": spec.promotionTemplate.spec.${field} ${detail}`);
   let timeoutSeconds = s.defaultTimeoutSeconds;
   if (spec.timeout !== undefined) {
-    const t = parseDuration(String(spec.timeout));
+    const t = stageSeconds(String(spec.timeout));
     if (t === undefined || t < 30 || t > s.maxTimeoutSeconds) {
-      throw bad('timeout', `"${spec.timeout}" must be a duration (30s, 2m, 1h30m) between 30s and ${formatDuration(s.maxTimeoutSeconds)}`);
+      throw bad('timeout', `"${spec.timeout}" must be a duration (30s, 2m, 1h30m) between 30s and ${formatDuration(s.maxTimeoutSeconds * 1000)}`);
     }
     timeoutSeconds = t;
   }
@@ -153,7 +160,7 @@ function readStage(stage: Json, s: BuildSettings): { steps: StageStep[]; vars: S
     if (typeof st?.uses !== 'string' || st.uses === '') throw bad(`steps[${i}].uses`, 'is required');
     let stepTimeout: number | undefined;
     if (st.timeout !== undefined) {
-      stepTimeout = parseDuration(String(st.timeout));
+      stepTimeout = stageSeconds(String(st.timeout));
       if (stepTimeout === undefined || stepTimeout < 1) {
         throw bad(`steps[${i}].timeout`, `"${st.timeout}" must be a duration of at least 1s`);
       }

@@ -5,11 +5,10 @@ import type { Json, KubeClient } from '../kube/client.ts';
 import type { Cli, Context, DoctorContext, DoctorFinding, Noun } from '../cli/framework.ts';
 import { CliError, EXIT } from '../cli/exit.ts';
 import { checkNames, repeatable } from '../cli/projects/common.ts';
-import { parseGoDuration } from '../config/webhook.ts';
+import { formatDuration, parseDuration } from '../core/duration.ts';
 import { PROMOTION_DEFAULTS } from '../config/promotions.ts';
 import { ANN_ABORT } from './build.ts';
 import { ANN_SA, allowedProjects } from './decorators.ts';
-import { formatDuration } from './duration.ts';
 import { EXIT_BY_PHASE, progressLines } from './progress.ts';
 import { isTerminal } from './status.ts';
 
@@ -154,7 +153,7 @@ async function watchUntilDone(ctx: Context, kube: KubeClient, project: string, f
     const remaining = deadline - ctx.now();
     if (remaining <= 0) {
       throw new CliError(
-        `promotion "${name}" in project "${project}" is still ${current.status?.phase || 'Pending'} after ${formatDuration(timeoutMs / 1000)}; it was not stopped (lanyard abort promotion ${name} stops it)`,
+        `promotion "${name}" in project "${project}" is still ${current.status?.phase || 'Pending'} after ${formatDuration(timeoutMs)}; it was not stopped (lanyard abort promotion ${name} stops it)`,
         EXIT.timedOut,
       );
     }
@@ -217,7 +216,7 @@ async function promote(ctx: Context, opts: Record<string, unknown>): Promise<num
     seen.add(v.name);
   }
   const timeoutText = String(opts.timeout ?? '30m');
-  const timeoutMs = parseGoDuration(timeoutText);
+  const timeoutMs = parseDuration(timeoutText);
   if (timeoutMs === undefined || timeoutMs <= 0) throw new CliError(`invalid --timeout "${timeoutText}": use a duration such as 10m or 1h`, EXIT.usage);
   const project = await ctx.project();
   const kube = await ctx.kube();

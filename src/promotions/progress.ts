@@ -1,7 +1,7 @@
 // `lanyard promote --wait` output (promotions.md §8): one line per change, the same on a terminal or in CI. Pure:
 // the previous and the new Promotion snapshot in, the lines to print out.
 import type { Json } from '../kube/client.ts';
-import { formatDuration } from './duration.ts';
+import { formatDuration } from '../core/duration.ts';
 import { firstLine, isTerminal } from './status.ts';
 
 export const EXIT_BY_PHASE: Record<string, number> = { Succeeded: 0, Failed: 10, Errored: 11, Aborted: 12 };
@@ -9,7 +9,7 @@ export const EXIT_BY_PHASE: Record<string, number> = { Succeeded: 0, Failed: 10,
 function seconds(from?: string, to?: string): string {
   const a = Date.parse(from ?? '');
   const b = Date.parse(to ?? '');
-  return Number.isFinite(a) && Number.isFinite(b) ? formatDuration(Math.max(0, (b - a) / 1000)) : '?';
+  return Number.isFinite(a) && Number.isFinite(b) ? formatDuration(Math.max(0, b - a)) : '?';
 }
 
 function stepLine(step: Json, index: number, total: number, width: number): string | undefined {

@@ -2,7 +2,7 @@
 // per-step status. Pure; the controller decides what to write and when to delete.
 import type { Json } from '../kube/client.ts';
 import { ANN_STEP_TIMEOUTS, outputBudget } from './build.ts';
-import { formatDuration } from './duration.ts';
+import { formatDuration } from '../core/duration.ts';
 
 export type StepPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Errored' | 'Skipped' | 'Aborted';
 const TERMINAL_PHASES: readonly string[] = ['Succeeded', 'Failed', 'Errored', 'Aborted'];
@@ -150,7 +150,7 @@ export function readPod(pod: Json, steps: Array<Pick<StepStatus, 'name' | 'uses'
     return {
       phase: 'Failed',
       reason: 'PromotionTimedOut',
-      message: `promotion timed out after ${formatDuration(deadline)} during ${where(i)}`,
+      message: `promotion timed out after ${formatDuration(deadline * 1000)} during ${where(i)}`,
       currentStep: i + 1,
       steps: out,
       deletePod: false,
@@ -194,12 +194,12 @@ export function readPod(pod: Json, steps: Array<Pick<StepStatus, 'name' | 'uses'
     if (limit !== undefined && Number.isFinite(started)) {
       const deadline = started + limit * 1000;
       if (now >= deadline) {
-        out[firstOpen] = { ...s, phase: 'Failed', message: `timed out after ${formatDuration(limit)}`, finishedAt: timestamp(now) };
+        out[firstOpen] = { ...s, phase: 'Failed', message: `timed out after ${formatDuration(limit * 1000)}`, finishedAt: timestamp(now) };
         skipAfter(out, firstOpen);
         return {
           phase: 'Failed',
           reason: 'StepTimedOut',
-          message: `${where(firstOpen)} timed out after ${formatDuration(limit)}`,
+          message: `${where(firstOpen)} timed out after ${formatDuration(limit * 1000)}`,
           currentStep: firstOpen + 1,
           steps: out,
           deletePod: true,

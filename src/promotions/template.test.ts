@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { parsePath, renderConfig, renderTemplate, TemplateFailure, type TemplateScope } from './template.ts';
-import { formatDuration, parseDuration } from './duration.ts';
 
 const scope: TemplateScope = {
   config: { bucket: 'shop-artifacts', prefix: { path: 'releases/1.4.2' }, hosts: ['a.example', 'b.example'], n: 3, on: true, obj: { a: 1 }, 'odd key': 'x', nil: null },
@@ -66,16 +65,9 @@ describe('renderConfig', () => {
   });
 });
 
-describe('parsePath and durations', () => {
+describe('parsePath', () => {
   it('parses segments', () => {
     expect(parsePath('config.a["b c"].0')).toEqual({ root: 'config', segments: ['a', 'b c', '0'] });
     expect(parsePath('other.a')).toBeUndefined();
   });
-  it.each([
-    ['30s', 30], ['2m', 120], ['1h30m', 5400], ['6h', 21600], ['1h2m3s', 3723],
-  ])('%s = %i s and back', (text, secs) => {
-    expect(parseDuration(text)).toBe(secs);
-    expect(formatDuration(secs)).toBe(text);
-  });
-  it.each(['', 'abc', '10', '1.5m', '-1s', 'm'])('%j is not a duration', (t) => expect(parseDuration(t)).toBeUndefined());
 });

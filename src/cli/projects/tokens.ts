@@ -1,7 +1,7 @@
 // `create|get|delete serviceaccounttoken` (projects.md §4.2). The token is printed once, at creation.
 import type { Json, KubeClient } from '../../kube/client.ts';
 import { KubeApiError } from '../../kube/client.ts';
-import { parseDuration } from '../../config/cli.ts';
+import { parseDuration } from '../../core/duration.ts';
 import type { Cli, Context } from '../framework.ts';
 import { CliError, EXIT } from '../exit.ts';
 import { isNetworkError } from '../errors.ts';
