@@ -2,8 +2,9 @@
 // validated frozen config. The only place the controller reads the environment (AWS region and endpoint defaults).
 import { CliError, EXIT } from '../cli/exit.ts';
 import { associationConfigFrom, type AssociationConfig } from './associations.ts';
-import { PROMOTION_FLAG_NAMES, promotionConfigFrom, type PromotionConfig } from './promotions.ts';
-import { FlagError, WEBHOOK_DEFAULTS, boolValue as bool } from './webhook.ts';
+import { PROMOTION_DEFAULTS, promotionConfigFrom, type PromotionConfig } from './promotions.ts';
+import { klogVerbosity, WEBHOOK_DEFAULTS } from './webhook.ts';
+import { boolValue as bool, FlagError, parseFlags, renderFlagHelp, wantsHelpOrVersion, type Flag, type Flags } from './flags.ts';
 import { parseDuration } from '../core/duration.ts';
 
 export interface ControllerConfig {
@@ -51,11 +52,6 @@ export interface ControllerConfig {
   promotions: Readonly<PromotionConfig>;
 }
 
-type Setter = (c: Draft, v: string, flag: string) => void;
-interface Def {
-  bool?: boolean;
-  set: Setter;
-}
 type Draft = Omit<ControllerConfig, 'associations' | 'promotions'> & { associationFlags: Record<string, string>; promotionFlags: Record<string, string> };
 
 export const CONTROLLER_DEFAULTS = Object.freeze({
@@ -80,55 +76,100 @@ function duration(flag: string, v: string, min = 1): number {
   if (d === undefined || d < min) throw new FlagError(`invalid argument "${v}" for "--${flag}": must be a positive Go duration such as 500ms, 2s or 1m30s`);
   return d;
 }
-function int(flag: string, v: string, min: number, max: number): number {
+function intValue(flag: string, v: string, min: number, max: number): number {
   if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
     throw new FlagError(`invalid argument "${v}" for "--${flag}": must be an integer from ${min} to ${max}`);
   }
   return Number(v);
 }
 
-const s = (k: keyof Draft): Def => ({ set: (c, v) => ((c as unknown as Record<string, unknown>)[k] = v) });
-const b = (k: keyof Draft): Def => ({ bool: true, set: (c, v, f) => ((c as unknown as Record<string, unknown>)[k] = bool(f, v)) });
-const d = (k: keyof Draft): Def => ({ set: (c, v, f) => ((c as unknown as Record<string, unknown>)[k] = duration(f, v)) });
-const assoc = (key: string): Def => ({ set: (c, v) => (c.associationFlags[key] = v) });
+type Def = Flag<Draft>;
+const C = CONTROLLER_DEFAULTS;
+const W = WEBHOOK_DEFAULTS;
+const P = PROMOTION_DEFAULTS;
+const put = (c: Draft, k: keyof Draft, v: unknown) => ((c as unknown as Record<string, unknown>)[k] = v);
+const s = (k: keyof Draft, usage: string, def: string): Def => ({ type: 'string', usage, default: def, set: (c, v) => put(c, k, v) });
+const b = (k: keyof Draft, usage: string, def: string): Def => ({ type: 'bool', usage, default: def, set: (c, v, f) => put(c, k, bool(f, v)) });
+const d = (k: keyof Draft, usage: string, def: string): Def => ({ type: 'duration', usage, default: def, set: (c, v, f) => put(c, k, duration(f, v)) });
+const int = (k: 'metricsPort' | 'verifyQps' | 'verifyBurst' | 'verifyWorkers', usage: string, min: number, max: number): Def => ({
+  type: 'int',
+  usage,
+  default: String(C[k]),
+  set: (c, v, f) => (c[k] = intValue(f, v, min, max)),
+});
+const assoc = (key: string, type: Def['type'], usage: string, def: string): Def => ({ type, usage, default: def, set: (c, v) => (c.associationFlags[key] = v) });
+const promo = (key: keyof typeof P, type: Def['type'], usage: string, quote = type === 'string'): Def => ({
+  type,
+  usage,
+  default: quote ? `"${P[key]}"` : P[key],
+  set: (c, v) => (c.promotionFlags[key] = v),
+});
 
-const promo = (key: string): Def => ({ set: (c, v) => (c.promotionFlags[key] = v) });
-
-const FLAGS: Record<string, Def> = {
-  ...Object.fromEntries(PROMOTION_FLAG_NAMES.map((f) => [f, promo(f)])),
-  kubeconfig: s('kubeconfig'),
-  'kube-api': s('kubeApi'),
-  'aws-region': { set: (c, v) => { c.awsRegion = v; c.promotionFlags['aws-region'] = v; } },
+/** Every `lanyard controller` flag with its type, what it does and its default (docs/verified-start.md, controller). */
+export const CONTROLLER_FLAGS: Flags<Draft> = {
+  kubeconfig: s('kubeconfig', 'kubeconfig file; empty: the in-cluster service account', 'KUBECONFIG, else ""'),
+  'kube-api': s('kubeApi', "API server URL overriding the kubeconfig's", '""'),
+  'aws-region': {
+    type: 'string',
+    usage: 'AWS region of EKS, STS and eks-auth calls',
+    default: 'AWS_REGION, AWS_DEFAULT_REGION, else "us-east-1"',
+    set: (c, v) => {
+      c.awsRegion = v;
+      c.promotionFlags['aws-region'] = v;
+    },
+  },
   'aws-endpoint-url': {
+    type: 'string',
+    usage: 'one endpoint for every AWS service (simulators, private endpoints)',
+    default: 'AWS_ENDPOINT_URL, else the real AWS endpoints',
     set: (c, v, f) => {
       if (v !== '' && !/^https?:\/\/[^\s/]+/.test(v)) throw new FlagError(`invalid argument "${v}" for "--${f}": must be an http(s) URL`);
       c.awsEndpointUrl = v;
     },
   },
-  'cluster-name': { set: (c, v) => { c.clusterName = v; c.associationFlags.clusterName = v; } },
-  'leader-elect': b('leaderElect'),
-  'lease-namespace': s('leaseNamespace'),
-  'lease-name': s('leaseName'),
-  'leader-elect-identity': s('leaderElectIdentity'),
-  'leader-elect-lease-duration': d('leaseDurationMs'),
-  'leader-elect-renew-deadline': d('renewDeadlineMs'),
-  'leader-elect-retry-period': d('retryPeriodMs'),
-  'metrics-port': { set: (c, v, f) => (c.metricsPort = int(f, v, 0, 65535)) },
-  'verify-backoff-initial': d('verifyBackoffInitialMs'),
-  'verify-backoff-max': d('verifyBackoffMaxMs'),
-  'verify-qps': { set: (c, v, f) => (c.verifyQps = int(f, v, 1, 100_000)) },
-  'verify-burst': { set: (c, v, f) => (c.verifyBurst = int(f, v, 1, 100_000)) },
-  'verify-deadline': d('verifyDeadlineMs'),
-  'verify-retry-after-deadline': d('verifyRetryAfterDeadlineMs'),
-  'verified-ttl': d('verifiedTtlMs'),
-  'verify-workers': { set: (c, v, f) => (c.verifyWorkers = int(f, v, 1, 256)) },
-  namespace: s('namespace'),
-  'annotation-prefix': { set: (c, v) => { c.annotationPrefix = v; c.promotionFlags['annotation-prefix'] = v; } },
-  'token-audience': s('tokenAudience'),
-  'sts-regional-endpoint': b('stsRegionalEndpoint'),
-  'watch-config-map': b('watchConfigMap'),
-  'container-credentials-audience': s('containerCredentialsAudience'),
+  'cluster-name': {
+    type: 'string',
+    usage: 'EKS cluster name, for associations and eks-auth',
+    default: '""',
+    set: (c, v) => {
+      c.clusterName = v;
+      c.associationFlags.clusterName = v;
+    },
+  },
+  'leader-elect': b('leaderElect', 'run the reconcilers only while holding the Lease', 'true'),
+  'lease-namespace': s('leaseNamespace', 'namespace of the leader-election Lease', `POD_NAMESPACE, else "${C.leaseNamespace}"`),
+  'lease-name': s('leaseName', 'name of the leader-election Lease', `"${C.leaseName}"`),
+  'leader-elect-identity': s('leaderElectIdentity', "this replica's holder identity", 'POD_NAME, else a generated one'),
+  'leader-elect-lease-duration': d('leaseDurationMs', 'how long a Lease is valid without renewal', C.leaseDuration),
+  'leader-elect-renew-deadline': d('renewDeadlineMs', 'how long the leader tries to renew before giving up leadership', C.renewDeadline),
+  'leader-elect-retry-period': d('retryPeriodMs', 'wait between tries to acquire or renew', C.retryPeriod),
+  'metrics-port': int('metricsPort', '/metrics, /healthz and /readyz port; 0 disables them', 0, 65535),
+  'verify-backoff-initial': d('verifyBackoffInitialMs', 'first retry delay of a failed identity proof', C.verifyBackoffInitial),
+  'verify-backoff-max': d('verifyBackoffMaxMs', 'largest retry delay of a failed identity proof', C.verifyBackoffMax),
+  'verify-qps': int('verifyQps', 'identity proofs per second (token bucket rate)', 1, 100_000),
+  'verify-burst': int('verifyBurst', 'identity proofs allowed in a burst', 1, 100_000),
+  'verify-deadline': d('verifyDeadlineMs', 'per Pod, from creation: then reported failed (the gate stays, retries go on)', C.verifyDeadline),
+  'verify-retry-after-deadline': d('verifyRetryAfterDeadlineMs', 'retry period once the deadline has passed', C.verifyRetryAfterDeadline),
+  'verified-ttl': d('verifiedTtlMs', 'lifetime of a VerifiedIdentity (a proof reused for further Pods)', C.verifiedTtl),
+  'verify-workers': int('verifyWorkers', 'identity proofs run in parallel', 1, 256),
+  namespace: s('namespace', 'namespace of the kOps pod-identity-webhook ConfigMap (as the webhook)', `"${W.namespace}"`),
+  'annotation-prefix': {
+    type: 'string',
+    usage: 'ServiceAccount annotation prefix (as the webhook)',
+    default: `"${W.annotationPrefix}"`,
+    set: (c, v) => {
+      c.annotationPrefix = v;
+      c.promotionFlags['annotation-prefix'] = v;
+    },
+  },
+  'token-audience': s('tokenAudience', 'audience of web-identity tokens (as the webhook)', `"${W.tokenAudience}"`),
+  'sts-regional-endpoint': b('stsRegionalEndpoint', 'expect AWS_STS_REGIONAL_ENDPOINTS=regional in Pods (as the webhook)', String(W.stsRegionalEndpoint)),
+  'watch-config-map': b('watchConfigMap', 'read identities from the kOps ConfigMap (as the webhook)', String(W.watchConfigMap)),
+  'container-credentials-audience': s('containerCredentialsAudience', 'audience of EKS Pod Identity tokens (as the webhook)', `"${W.containerCredentialsAudience}"`),
   'log-level': {
+    type: 'string',
+    usage: 'error, warn, info, debug or trace',
+    default: '"info"',
     set: (c, v, f) => {
       if (!['error', 'warn', 'info', 'debug', 'trace'].includes(v)) {
         throw new FlagError(`invalid argument "${v}" for "--${f}": must be error, warn, info, debug or trace`);
@@ -136,27 +177,70 @@ const FLAGS: Record<string, Def> = {
       c.logLevel = v as ControllerConfig['logLevel'];
     },
   },
+  v: klogVerbosity<Draft>(),
   'tls-mode': {
+    type: 'string',
+    usage: 'files, or self-managed: the leader keeps the webhook certificate and caBundle current',
+    default: `"${W.tlsMode}"`,
     set: (c, v, f) => {
       if (v !== 'files' && v !== 'self-managed') throw new FlagError(`invalid argument "${v}" for "--${f}": must be files or self-managed`);
       c.tlsMode = v;
     },
   },
-  'tls-secret': s('tlsSecret'),
-  'service-name': s('serviceName'),
-  'webhook-config-name': s('webhookConfigName'),
-  'tls-extra-sans': { set: (c, v) => (c.tlsExtraSans = v.split(',').map((x) => x.trim()).filter(Boolean)) },
-  'self-managed-cert-validity': d('selfManagedCertValidityMs'),
-  'association-workers': assoc('associationWorkers'),
-  'association-resync': assoc('associationResync'),
-  'role-propagation-timeout': assoc('rolePropagationTimeout'),
-  'observe-ack-associations': assoc('observeAckAssociations'),
-  'association-probe': { bool: true, set: (c, v, f) => (c.associationFlags.associationProbe = String(bool(f, v))) },
-  'probe-image': assoc('probeImage'),
-  'denied-association-action': assoc('deniedAssociationAction'),
+  'tls-secret': s('tlsSecret', 'Secret of the self-managed webhook CA and certificate', `"${W.tlsSecret}"`),
+  'service-name': s('serviceName', 'webhook Service the certificate is issued for', `"${W.serviceName}"`),
+  'webhook-config-name': s('webhookConfigName', 'MutatingWebhookConfiguration whose caBundle is kept current', '""'),
+  'tls-extra-sans': {
+    type: 'strings',
+    usage: 'extra certificate names, comma-separated',
+    default: '""',
+    set: (c, v) => (c.tlsExtraSans = v.split(',').map((x) => x.trim()).filter(Boolean)),
+  },
+  'self-managed-cert-validity': d('selfManagedCertValidityMs', 'validity of the self-managed certificate', `${W.selfManagedCertValidityMs / 3600_000}h`),
+  'association-workers': assoc('associationWorkers', 'int', 'PodIdentityAssociations reconciled in parallel', '16'),
+  'association-resync': assoc('associationResync', 'duration', 'period of the drift re-check of every association', '10m'),
+  'role-propagation-timeout': assoc('rolePropagationTimeout', 'duration', 'how long "role does not exist" is retried before RoleNotFound', '2m'),
+  'observe-ack-associations': assoc('observeAckAssociations', 'string', 'read ACK PodIdentityAssociation objects: auto, true or false', '"auto"'),
+  'association-probe': {
+    type: 'bool',
+    usage: 'prove each association with a probe Pod (never runs)',
+    default: 'true',
+    set: (c, v, f) => (c.associationFlags.associationProbe = String(bool(f, v))),
+  },
+  'probe-image': assoc('probeImage', 'string', 'image of the probe Pod', '"registry.k8s.io/pause:3.10"'),
+  'denied-association-action': assoc(
+    'deniedAssociationAction',
+    'string',
+    'what happens to an association an IdentityPolicy denies: delete it from EKS, or preview (report only)',
+    '"delete"',
+  ),
+  'promotion-namespace': promo('promotion-namespace', 'string', 'namespace promotion Pods run in'),
+  'promotion-service-account': promo('promotion-service-account', 'string', 'promotion Pod ServiceAccount when a Stage names none'),
+  'promotion-timeout': promo('promotion-timeout', 'duration', 'default Stage timeout'),
+  'promotion-max-timeout': promo('promotion-max-timeout', 'duration', 'largest Stage timeout'),
+  'promotion-pod-retention': promo('promotion-pod-retention', 'duration', 'how long finished promotion Pods are kept; 0 deletes them at once'),
+  'promotion-done-image': promo('promotion-done-image', 'string', 'image of the final done container'),
+  'promotion-workers': promo('promotion-workers', 'int', 'promotions reconciled in parallel'),
+  'promotion-step-audience': promo('promotion-step-audience', 'string', 'audience of per-step web-identity tokens'),
+  help: { type: 'bool', usage: 'print this help and exit', default: '', shorthand: 'h', set: (_c, v, f) => void bool(f, v) },
 };
 
-export const CONTROLLER_FLAG_NAMES: readonly string[] = Object.keys(FLAGS);
+/** The `Flags:` block of `lanyard controller --help`. */
+export function controllerFlagHelp(): string[] {
+  return renderFlagHelp(CONTROLLER_FLAGS);
+}
+
+/** True when argv asks for help (`-h`, `--help`), whatever else is missing. Throws CliError on a malformed line. */
+export function controllerWantsHelp(argv: string[], o: Pick<ControllerParseOptions, 'passThrough'> = {}): boolean {
+  try {
+    return wantsHelpOrVersion(CONTROLLER_FLAGS, argv, { command: 'controller', passThrough: o.passThrough }) === 'help';
+  } catch (e) {
+    if (e instanceof FlagError) throw new CliError(e.message, EXIT.usage);
+    throw e;
+  }
+}
+
+export const CONTROLLER_FLAG_NAMES: readonly string[] = Object.keys(CONTROLLER_FLAGS);
 
 export interface ControllerParseOptions {
   env?: Readonly<Record<string, string | undefined>>;
@@ -210,34 +294,9 @@ export function parseControllerFlags(argv: string[], o: ControllerParseOptions =
     associationFlags: {},
     promotionFlags: {},
   };
-  const rest: string[] = [];
+  let rest: string[];
   try {
-    for (let i = 0; i < argv.length; i++) {
-      const arg = argv[i]!;
-      if (!arg.startsWith('--')) throw new FlagError(`unexpected argument "${arg}": this command takes flags only`);
-      const body = arg.slice(2);
-      const eq = body.indexOf('=');
-      const name = eq >= 0 ? body.slice(0, eq) : body;
-      let value = eq >= 0 ? body.slice(eq + 1) : undefined;
-      const def = FLAGS[name];
-      const shared = o.passThrough?.has(name) ?? false;
-      if (!def && !shared) throw new FlagError(`unknown flag: --${name}`);
-      // A pass-through flag we do not know takes the next argument unless that is another flag (pflag bools never do).
-      const isBool = def ? !!def.bool : argv[i + 1] === undefined || argv[i + 1]!.startsWith('-');
-      const consumed = [arg];
-      if (value === undefined) {
-        if (isBool) value = 'true';
-        else {
-          const next = argv[i + 1];
-          if (next === undefined) throw new FlagError(`flag needs an argument: --${name}`);
-          value = next;
-          consumed.push(next);
-          i++;
-        }
-      }
-      if (def) def.set(c, value, name);
-      if (shared) rest.push(...consumed);
-    }
+    rest = parseFlags(CONTROLLER_FLAGS, argv, c, { command: o.passThrough ? 'run' : 'controller', passThrough: o.passThrough }).rest;
     if (c.verifyBackoffMaxMs < c.verifyBackoffInitialMs) {
       throw new FlagError(`invalid argument for "--verify-backoff-max": must not be below --verify-backoff-initial`);
     }

@@ -2,7 +2,7 @@
 // The only place the webhook reads the environment (POD_NAMESPACE) and the in-cluster namespace file.
 import { readFileSync } from 'node:fs';
 import { getCiphers } from 'node:tls';
-import { parseGoBool } from '../identity/annotations.ts';
+import { boolValue, FlagError, parseFlags, renderFlagHelp, type Flag, type Flags } from './flags.ts';
 import { parseDuration } from '../core/duration.ts';
 
 export type TlsMode = 'files' | 'self-managed';
@@ -122,13 +122,7 @@ export const WEBHOOK_DEFAULTS: Readonly<WebhookConfig> = Object.freeze({
   warnings: [],
 }) as WebhookConfig;
 
-/** A bad command line: exit code 2 with this one line (webhook.md §1). */
-export class FlagError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'FlagError';
-  }
-}
+export { FlagError };
 
 const TLS_VERSIONS: Record<string, WebhookConfig['tlsMinVersion']> = {
   '1.0': 'TLSv1',
@@ -182,17 +176,9 @@ export function mapCipherSuites(value: string, available: ReadonlySet<string>): 
   return out.join(':');
 }
 
-type Kind = 'string' | 'bool' | 'int' | 'duration' | 'klog' | 'klogBool';
-/** Which flags were given explicitly, for rules that depend on it (`--in-cluster` without `--tls-mode`). */
-interface ParseState {
-  inCluster: boolean;
-  tlsMode: boolean;
-}
-
-interface FlagDef {
-  kind: Kind;
-  set?: (c: WebhookConfig, v: string, flag: string, st: ParseState) => void;
-}
+/** The config being built, with what only the parse itself needs. */
+type Draft = WebhookConfig & { inCluster?: boolean };
+type F = Flag<Draft>;
 
 const LOG_LEVELS: LogLevel[] = ['error', 'warn', 'info', 'debug', 'trace'];
 
@@ -203,11 +189,7 @@ function intValue(flag: string, v: string, min = 0, max = Number.MAX_SAFE_INTEGE
   return n;
 }
 
-export function boolValue(flag: string, v: string): boolean {
-  const b = parseGoBool(v);
-  if (b === undefined) throw new FlagError(`invalid argument "${v}" for "--${flag}": must be a boolean`);
-  return b;
-}
+export { boolValue };
 
 function durationValue(flag: string, v: string): number {
   const d = parseDuration(v);
@@ -215,124 +197,170 @@ function durationValue(flag: string, v: string): number {
   return d;
 }
 
-const str = (k: keyof WebhookConfig) => ({ kind: 'string' as const, set: (c: WebhookConfig, v: string) => ((c as unknown as Record<string, unknown>)[k] = v) });
-const bool = (k: keyof WebhookConfig) => ({ kind: 'bool' as const, set: (c: WebhookConfig, v: string, f: string) => ((c as unknown as Record<string, unknown>)[k] = boolValue(f, v)) });
-const dur = (k: keyof WebhookConfig) => ({ kind: 'duration' as const, set: (c: WebhookConfig, v: string, f: string) => ((c as unknown as Record<string, unknown>)[k] = durationValue(f, v)) });
-const port = (k: 'port' | 'metricsPort') => ({ kind: 'int' as const, set: (c: WebhookConfig, v: string, f: string) => (c[k] = intValue(f, v, 0, 65535)) });
+const D = WEBHOOK_DEFAULTS;
+const put = (c: Draft, k: keyof WebhookConfig, v: unknown) => ((c as unknown as Record<string, unknown>)[k] = v);
+const str = (k: keyof WebhookConfig, usage: string, def = `"${String(D[k])}"`): F => ({ type: 'string', usage, default: def, set: (c, v) => put(c, k, v) });
+const bool = (k: keyof WebhookConfig, usage: string): F => ({ type: 'bool', usage, default: String(D[k]), set: (c, v, f) => put(c, k, boolValue(f, v)) });
+const dur = (k: keyof WebhookConfig, usage: string, def: string): F => ({ type: 'duration', usage, default: def, set: (c, v, f) => put(c, k, durationValue(f, v)) });
+const port = (k: 'port' | 'metricsPort', usage: string): F => ({ type: 'int', usage, default: String(D[k]), set: (c, v, f) => (c[k] = intValue(f, v, 0, 65535)) });
+const klog = (type: 'bool' | 'string'): F => ({ type, usage: '', default: '', singleDash: true });
 
-const FLAGS: Record<string, FlagDef> = {
-  port: port('port'),
-  'metrics-port': port('metricsPort'),
-  kubeconfig: str('kubeconfig'),
-  'kube-api': str('kubeApi'),
-  'tls-cert': str('tlsCert'),
-  'tls-key': str('tlsKey'),
+/** Every `lanyard webhook` flag: the reference's names and defaults (docs/webhook.md), then Lanyard's own. */
+export const WEBHOOK_FLAGS: Flags<Draft> = {
+  port: port('port', 'HTTPS port for /mutate, /healthz, /readyz'),
+  'metrics-port': port('metricsPort', 'HTTP port for /metrics, /healthz, /readyz'),
+  kubeconfig: str('kubeconfig', 'kubeconfig path; empty means in-cluster'),
+  'kube-api': str('kubeApi', 'API server URL override'),
+  'tls-cert': str('tlsCert', 'TLS certificate file'),
+  'tls-key': str('tlsKey', 'TLS key file'),
   'tls-min-version': {
-    kind: 'string',
+    type: 'string',
+    usage: 'minimum TLS version, 1.0-1.3 or VersionTLS10-13',
+    default: '"1.2"',
     set: (c, v, f) => {
       const t = TLS_VERSIONS[v];
       if (!t) throw new FlagError(`invalid argument "${v}" for "--${f}": must be 1.0-1.3 or VersionTLS10-VersionTLS13`);
       c.tlsMinVersion = t;
     },
   },
-  'tls-cipher-suites': str('tlsCipherSuites'),
-  namespace: str('namespace'),
-  'annotation-prefix': str('annotationPrefix'),
-  'token-audience': str('tokenAudience'),
-  'token-mount-path': str('tokenMountPath'),
-  'token-expiration': { kind: 'int', set: (c, v, f) => (c.tokenExpiration = intValue(f, v, Number.MIN_SAFE_INTEGER)) },
-  'aws-default-region': str('awsDefaultRegion'),
-  'sts-regional-endpoint': bool('stsRegionalEndpoint'),
-  'watch-config-map': bool('watchConfigMap'),
-  'compose-role-arn': bool('composeRoleArn'),
-  'watch-container-credentials-config': str('watchContainerCredentialsConfig'),
-  'container-credentials-audience': str('containerCredentialsAudience'),
-  'container-credentials-token-mount-path': str('containerCredentialsTokenMountPath'),
-  'container-credentials-token-volume-name': str('containerCredentialsTokenVolumeName'),
-  'container-credentials-token-path': str('containerCredentialsTokenPath'),
-  'container-credentials-full-uri': str('containerCredentialsFullUri'),
-  'service-account-lookup-grace-period': dur('serviceAccountLookupGracePeriodMs'),
-  'resync-period': dur('resyncPeriodMs'),
-  'enable-debugging-handlers': bool('enableDebuggingHandlers'),
-  version: bool('version'),
-  help: bool('help'),
+  'tls-cipher-suites': str('tlsCipherSuites', 'comma list of IANA/Go cipher suite names; empty: Node defaults'),
+  namespace: str('namespace', 'namespace of the kOps ConfigMap'),
+  'annotation-prefix': str('annotationPrefix', 'prefix of the ServiceAccount and Pod annotations'),
+  'token-audience': str('tokenAudience', 'default IRSA token audience'),
+  'token-mount-path': str('tokenMountPath', 'IRSA token mount path'),
+  'token-expiration': {
+    type: 'int',
+    usage: 'token expiration in seconds, at least 600',
+    default: String(D.tokenExpiration),
+    set: (c, v, f) => (c.tokenExpiration = intValue(f, v, Number.MIN_SAFE_INTEGER)),
+  },
+  'aws-default-region': str('awsDefaultRegion', 'region injected into mutated containers'),
+  'sts-regional-endpoint': bool('stsRegionalEndpoint', 'default for AWS_STS_REGIONAL_ENDPOINTS=regional'),
+  'watch-config-map': bool('watchConfigMap', 'read the kOps ConfigMap pod-identity-webhook in --namespace'),
+  'compose-role-arn': bool('composeRoleArn', 'compose role ARNs without "arn:" from instance metadata'),
+  'watch-container-credentials-config': str('watchContainerCredentialsConfig', 'path of the container-credentials identities file'),
+  'container-credentials-audience': str('containerCredentialsAudience', 'EKS Pod Identity token audience'),
+  'container-credentials-token-mount-path': str('containerCredentialsTokenMountPath', 'EKS Pod Identity token mount path'),
+  'container-credentials-token-volume-name': str('containerCredentialsTokenVolumeName', 'EKS Pod Identity token volume name'),
+  'container-credentials-token-path': str('containerCredentialsTokenPath', 'EKS Pod Identity token file name in the volume'),
+  'container-credentials-full-uri': str('containerCredentialsFullUri', 'AWS_CONTAINER_CREDENTIALS_FULL_URI injected into containers'),
+  'service-account-lookup-grace-period': dur('serviceAccountLookupGracePeriodMs', 'longest wait for a ServiceAccount missing from the cache', '2s'),
+  'resync-period': dur('resyncPeriodMs', 'lifetime of an unconfirmed live-fetched ServiceAccount', '1m0s'),
+  'enable-debugging-handlers': bool('enableDebuggingHandlers', 'serve /debug/alpha/* routes'),
+  version: { type: 'bool', usage: 'print the version and exit', default: '', set: (c, v, f) => (c.version = boolValue(f, v)) },
+  help: { type: 'bool', usage: 'print this help and exit', default: '', shorthand: 'h', set: (c, v, f) => (c.help = boolValue(f, v)) },
   'in-cluster': {
-    kind: 'bool',
-    set: (_c, v, f, st) => {
-      if (boolValue(f, v)) st.inCluster = true;
+    type: 'bool',
+    usage: 'deprecated: true selects --tls-mode=self-managed',
+    default: 'false',
+    set: (c, v, f) => {
+      if (boolValue(f, v)) c.inCluster = true;
     },
   },
-  'service-name': str('serviceName'),
-  'tls-secret': str('tlsSecret'),
+  'service-name': str('serviceName', 'Service named in the self-managed certificate'),
+  'tls-secret': str('tlsSecret', 'Secret holding the self-managed certificate'),
   'tls-mode': {
-    kind: 'string',
-    set: (c, v, f, st) => {
+    type: 'string',
+    usage: 'files or self-managed',
+    default: `"${D.tlsMode}"`,
+    set: (c, v, f) => {
       if (v !== 'files' && v !== 'self-managed') throw new FlagError(`invalid argument "${v}" for "--${f}": must be files or self-managed`);
       c.tlsMode = v;
-      st.tlsMode = true;
     },
   },
   'tls-extra-sans': {
-    kind: 'string',
+    type: 'strings',
+    usage: 'extra DNS names or IPs for the self-managed certificate, comma-separated',
+    default: '""',
     set: (c, v) => (c.tlsExtraSans = v.split(',').map((s) => s.trim()).filter(Boolean)),
   },
-  'self-managed-cert-validity': dur('selfManagedCertValidityMs'),
-  'webhook-config-name': str('webhookConfigName'),
-  'identity-gate': bool('identityGate'),
-  'identity-gate-allow-opt-out': bool('identityGateAllowOptOut'),
-  'cluster-name': str('clusterName'),
+  'self-managed-cert-validity': dur('selfManagedCertValidityMs', 'self-managed serving certificate lifetime', '2160h0m0s'),
+  'webhook-config-name': str('webhookConfigName', 'MutatingWebhookConfiguration whose caBundle is kept current'),
+  'identity-gate': bool('identityGate', 'add the lanyard.dev/identity scheduling gate'),
+  'identity-gate-allow-opt-out': bool('identityGateAllowOptOut', 'honour lanyard.dev/verify: "false"'),
+  'cluster-name': str('clusterName', 'EKS cluster name for associations'),
   'observe-ack-associations': {
-    kind: 'string',
+    type: 'string',
+    usage: 'auto, true or false',
+    default: `"${D.observeAckAssociations}"`,
     set: (c, v, f) => {
       if (v !== 'auto' && v !== 'true' && v !== 'false') throw new FlagError(`invalid argument "${v}" for "--${f}": must be auto, true or false`);
       c.observeAckAssociations = v;
     },
   },
-  'config-poll-interval': dur('configPollIntervalMs'),
-  'max-request-bytes': { kind: 'int', set: (c, v, f) => (c.maxRequestBytes = intValue(f, v, 1)) },
-  'max-connections': { kind: 'int', set: (c, v, f) => (c.maxConnections = intValue(f, v, 1)) },
+  'config-poll-interval': dur('configPollIntervalMs', 'poll period for the identities file and TLS files', '5s'),
+  'max-request-bytes': {
+    type: 'int',
+    usage: "request body limit: 2 × the API server's 3 MiB object limit + 1 MiB",
+    default: String(D.maxRequestBytes),
+    set: (c, v, f) => (c.maxRequestBytes = intValue(f, v, 1)),
+  },
+  'max-connections': {
+    type: 'int',
+    usage: 'open HTTPS connections beyond this are closed at once',
+    default: String(D.maxConnections),
+    set: (c, v, f) => (c.maxConnections = intValue(f, v, 1)),
+  },
   'read-timeout': {
-    kind: 'duration',
+    type: 'duration',
+    usage: "TLS handshake, then each request's headers and body, must arrive within this",
+    default: '10s',
     set: (c, v, f) => {
       const ms = durationValue(f, v);
       if (ms < 100) throw new FlagError(`invalid argument "${v}" for "--${f}": must be at least 100ms`);
       c.readTimeoutMs = ms;
     },
   },
-  'idle-timeout': dur('idleTimeoutMs'),
-  'shutdown-delay': dur('shutdownDelayMs'),
-  'shutdown-timeout': dur('shutdownTimeoutMs'),
+  'idle-timeout': dur('idleTimeoutMs', 'idle keep-alive connections are closed after this', '2m0s'),
+  'shutdown-delay': dur('shutdownDelayMs', 'time /readyz fails before the server drains', '5s'),
+  'shutdown-timeout': dur('shutdownTimeoutMs', 'longest drain', '20s'),
   'log-level': {
-    kind: 'string',
+    type: 'string',
+    usage: 'error, warn, info, debug or trace',
+    default: `"${D.logLevel}"`,
     set: (c, v, f) => {
       if (!LOG_LEVELS.includes(v as LogLevel)) throw new FlagError(`invalid argument "${v}" for "--${f}": must be one of ${LOG_LEVELS.join(', ')}`);
       c.logLevel = v as LogLevel;
     },
   },
   // klog flags: accepted so old manifests run; only -v means something.
-  v: {
-    kind: 'klog',
+  v: klogVerbosity<Draft>(),
+  logtostderr: klog('bool'),
+  alsologtostderr: klog('bool'),
+  log_dir: klog('string'),
+  log_file: klog('string'),
+  log_file_max_size: klog('string'),
+  skip_headers: klog('bool'),
+  skip_log_headers: klog('bool'),
+  stderrthreshold: klog('string'),
+  vmodule: klog('string'),
+  log_backtrace_at: klog('string'),
+  add_dir_header: klog('bool'),
+  one_output: klog('bool'),
+};
+
+/** klog's `-v`: 4 and above is debug, 6 and above trace; shared by every long-running command. */
+export function klogVerbosity<C extends { logLevel: LogLevel }>(): Flag<C> {
+  return {
+    type: 'int',
+    usage: 'klog verbosity: 4 means debug, 6 trace',
+    default: '0',
+    shorthand: 'v',
+    singleDash: true,
     set: (c, v, f) => {
       const n = intValue(f, v);
       if (n >= 6) c.logLevel = 'trace';
       else if (n >= 4) c.logLevel = 'debug';
     },
-  },
-  logtostderr: { kind: 'klogBool' },
-  alsologtostderr: { kind: 'klogBool' },
-  log_dir: { kind: 'klog' },
-  log_file: { kind: 'klog' },
-  log_file_max_size: { kind: 'klog' },
-  skip_headers: { kind: 'klogBool' },
-  skip_log_headers: { kind: 'klogBool' },
-  stderrthreshold: { kind: 'klog' },
-  vmodule: { kind: 'klog' },
-  log_backtrace_at: { kind: 'klog' },
-  add_dir_header: { kind: 'klogBool' },
-  one_output: { kind: 'klogBool' },
-};
+  };
+}
 
-export const WEBHOOK_FLAG_NAMES = Object.keys(FLAGS);
+/** The `Flags:` block of `lanyard webhook --help`. */
+export function webhookFlagHelp(): string[] {
+  return renderFlagHelp(WEBHOOK_FLAGS);
+}
+
+export const WEBHOOK_FLAG_NAMES = Object.keys(WEBHOOK_FLAGS);
 
 export interface ParseEnv {
   /** POD_NAMESPACE and similar; defaults to process.env. */
@@ -351,56 +379,21 @@ function defaultNamespaceFile(): string | undefined {
 
 /** Parses pflag-style arguments into a validated, frozen config. Throws FlagError naming the flag. */
 export function parseWebhookFlags(argv: string[], penv: ParseEnv = {}): WebhookConfig {
-  const c: WebhookConfig = { ...WEBHOOK_DEFAULTS, tlsExtraSans: [], warnings: [] };
-  const st: ParseState = { inCluster: false, tlsMode: false };
-  const ignoredKlog: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--') break;
-    if (!arg.startsWith('-') || arg === '-') throw new FlagError(`unexpected argument "${arg}": lanyard webhook takes flags only`);
-    const body = arg.replace(/^--?/, '');
-    const eq = body.indexOf('=');
-    let name = eq >= 0 ? body.slice(0, eq) : body;
-    let value: string | undefined = eq >= 0 ? body.slice(eq + 1) : undefined;
-    // pflag shorthand: -v4 is -v=4; -h is --help.
-    if (!arg.startsWith('--')) {
-      if (name === 'h') name = 'help';
-      else if (/^v\d+$/.test(name) && value === undefined) {
-        value = name.slice(1);
-        name = 'v';
-      } else if (name !== 'v' && !(FLAGS[name]?.kind === 'klog' || FLAGS[name]?.kind === 'klogBool'))
-        throw new FlagError(`unknown shorthand flag: "${arg}"`);
-    }
-    const def = FLAGS[name];
-    if (!def) throw new FlagError(`unknown flag: --${name}`);
-    const isBool = def.kind === 'bool' || def.kind === 'klogBool';
-    if (value === undefined) {
-      if (isBool) value = 'true';
-      else {
-        const next = argv[i + 1];
-        if (next === undefined) throw new FlagError(`flag needs an argument: --${name}`);
-        value = next;
-        i++;
-      }
-    }
-    if (def.kind === 'klogBool') {
-      boolValue(name, value);
-      ignoredKlog.push(name);
-    } else if (def.kind === 'klog' && !def.set) ignoredKlog.push(name);
-    else def.set!(c, value, name, st);
-  }
+  const c: Draft = { ...WEBHOOK_DEFAULTS, tlsExtraSans: [], warnings: [] };
+  const parsed = parseFlags(WEBHOOK_FLAGS, argv, c, { command: 'webhook' });
   c.tlsCipherSuites = mapCipherSuites(c.tlsCipherSuites, new Set(getCiphers()));
   if (c.tokenExpiration < 600) {
     c.warnings.push(`--token-expiration=${c.tokenExpiration} is below 600 seconds; using 600`);
     c.tokenExpiration = 600;
   }
-  if (st.inCluster && !st.tlsMode) {
+  if (c.inCluster && !parsed.given.has('tls-mode')) {
     c.tlsMode = 'self-managed';
     c.warnings.push('--in-cluster=true is deprecated (the reference CSR mode is not reproduced); using --tls-mode=self-managed');
   }
-  if (ignoredKlog.length) c.warnings.push(`klog flags ignored (logs are JSON on stdout): ${[...new Set(ignoredKlog)].join(', ')}`);
+  if (parsed.ignored.length) c.warnings.push(`klog flags ignored (logs are JSON on stdout): ${parsed.ignored.join(', ')}`);
   const env = penv.env ?? process.env;
   c.podNamespace = env.POD_NAMESPACE || (penv.readNamespaceFile ?? defaultNamespaceFile)() || c.namespace;
   if (env.KUBERNETES_SERVICE_HOST) c.inClusterService = { host: env.KUBERNETES_SERVICE_HOST, port: env.KUBERNETES_SERVICE_PORT || '443' };
-  return Object.freeze(c);
+  delete c.inCluster;
+  return Object.freeze(c as WebhookConfig);
 }

@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { CliError, EXIT } from '../cli/exit.ts';
-import { parseControllerFlags, type ControllerConfig } from '../config/controller.ts';
+import { controllerWantsHelp, parseControllerFlags, type ControllerConfig } from '../config/controller.ts';
 import { controllerHelp } from './help.ts';
 import { parseDuration } from '../core/duration.ts';
 import { FlagError, parseWebhookFlags, WEBHOOK_FLAG_NAMES } from '../config/webhook.ts';
@@ -44,7 +44,7 @@ function untilSignal(log: Logger, parts: Running[], after: () => void): Promise<
 }
 
 export async function runControllerCommand(argv: string[]): Promise<void> {
-  if (argv.includes('--help') || argv.includes('-h')) {
+  if (controllerWantsHelp(argv)) {
     process.stdout.write(controllerHelp());
     return;
   }
@@ -59,7 +59,7 @@ export async function runControllerCommand(argv: string[]): Promise<void> {
 }
 
 export async function runRunCommand(argv: string[]): Promise<void> {
-  if (argv.includes('--help') || argv.includes('-h')) {
+  if (controllerWantsHelp(argv, { passThrough: new Set(WEBHOOK_FLAG_NAMES) })) {
     process.stdout.write('Usage: lanyard run [webhook flags] [controller flags]\n\nRuns `lanyard webhook --identity-gate` and `lanyard controller` in one process.\n');
     return;
   }

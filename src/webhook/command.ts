@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { CliError, EXIT } from '../cli/exit.ts';
 import { BUILD_INFO } from '../cli/build-info.ts';
-import { FlagError, parseWebhookFlags, WEBHOOK_DEFAULTS, type WebhookConfig } from '../config/webhook.ts';
+import { FlagError, parseWebhookFlags, webhookFlagHelp, type WebhookConfig } from '../config/webhook.ts';
 import { createKubeClient } from '../kube/client.ts';
 import { createLogger } from '../runtime/log.ts';
 import { systemClock } from '../runtime/clock.ts';
@@ -64,66 +64,15 @@ function wireLanyardSources(deps: WebhookDeps, config: WebhookConfig, log: Logge
 
 const VERSION = `lanyard ${BUILD_INFO.version} (commit ${BUILD_INFO.commit}; pod-identity-webhook compatible)`;
 
-const HELP: Array<[string, string]> = [
-  ['--port int', 'HTTPS port for /mutate, /healthz, /readyz (default 443)'],
-  ['--metrics-port int', 'HTTP port for /metrics, /healthz, /readyz (default 9999)'],
-  ['--kubeconfig string', 'kubeconfig path; empty means in-cluster (default "")'],
-  ['--kube-api string', 'API server URL override (default "")'],
-  ['--tls-cert string', `TLS certificate file (default "${WEBHOOK_DEFAULTS.tlsCert}")`],
-  ['--tls-key string', `TLS key file (default "${WEBHOOK_DEFAULTS.tlsKey}")`],
-  ['--tls-min-version string', 'minimum TLS version, 1.0-1.3 or VersionTLS10-13 (default "1.2")'],
-  ['--tls-cipher-suites string', 'comma list of IANA/Go cipher suite names (default: Node defaults)'],
-  ['--namespace string', 'namespace of the kOps ConfigMap (default "eks")'],
-  ['--annotation-prefix string', 'prefix of the ServiceAccount and Pod annotations (default "eks.amazonaws.com")'],
-  ['--token-audience string', 'default IRSA token audience (default "sts.amazonaws.com")'],
-  ['--token-mount-path string', `IRSA token mount path (default "${WEBHOOK_DEFAULTS.tokenMountPath}")`],
-  ['--token-expiration int', 'token expiration in seconds, at least 600 (default 86400)'],
-  ['--aws-default-region string', 'region injected into mutated containers (default "")'],
-  ['--sts-regional-endpoint', 'default for AWS_STS_REGIONAL_ENDPOINTS=regional'],
-  ['--watch-config-map', 'read the kOps ConfigMap pod-identity-webhook in --namespace (default false)'],
-  ['--compose-role-arn', 'compose role ARNs without "arn:" from instance metadata (default false)'],
-  ['--watch-container-credentials-config string', 'path of the container-credentials identities file (default "")'],
-  ['--container-credentials-audience string', 'EKS Pod Identity token audience (default "pods.eks.amazonaws.com")'],
-  ['--container-credentials-token-mount-path string', `(default "${WEBHOOK_DEFAULTS.containerCredentialsTokenMountPath}")`],
-  ['--container-credentials-token-volume-name string', '(default "eks-pod-identity-token")'],
-  ['--container-credentials-token-path string', '(default "eks-pod-identity-token")'],
-  ['--container-credentials-full-uri string', `(default "${WEBHOOK_DEFAULTS.containerCredentialsFullUri}")`],
-  ['--service-account-lookup-grace-period duration', 'longest wait for a ServiceAccount missing from the cache (default 2s)'],
-  ['--resync-period duration', 'lifetime of an unconfirmed live-fetched ServiceAccount (default 1m0s)'],
-  ['--enable-debugging-handlers', 'serve /debug/alpha/* routes (default false)'],
-  ['--in-cluster', 'deprecated: true selects --tls-mode=self-managed (default false)'],
-  ['--service-name string', 'Service named in the self-managed certificate (default "pod-identity-webhook")'],
-  ['--tls-secret string', 'Secret holding the self-managed certificate (default "pod-identity-webhook")'],
-  ['--tls-mode string', 'files or self-managed (default "files")'],
-  ['--tls-extra-sans string', 'extra DNS names or IPs for the self-managed certificate (default "")'],
-  ['--self-managed-cert-validity duration', 'self-managed serving certificate lifetime (default 2160h0m0s)'],
-  ['--webhook-config-name string', 'MutatingWebhookConfiguration whose caBundle is kept current (default "")'],
-  ['--identity-gate', 'add the lanyard.dev/identity scheduling gate (default false)'],
-  ['--identity-gate-allow-opt-out', 'honour lanyard.dev/verify: "false" (default true)'],
-  ['--cluster-name string', 'EKS cluster name for associations (default "")'],
-  ['--observe-ack-associations string', 'auto, true or false (default "auto")'],
-  ['--config-poll-interval duration', 'poll period for the identities file and TLS files (default 5s)'],
-  ['--max-request-bytes int', 'request body limit: 2 × the API server\'s 3 MiB object limit + 1 MiB (default 7340032)'],
-  ['--max-connections int', 'open HTTPS connections beyond this are closed at once (default 1000)'],
-  ['--read-timeout duration', 'TLS handshake, then each request\'s headers and body, must arrive within this (default 10s)'],
-  ['--idle-timeout duration', 'idle keep-alive connections are closed after this (default 2m0s)'],
-  ['--shutdown-delay duration', 'time /readyz fails before the server drains (default 5s)'],
-  ['--shutdown-timeout duration', 'longest drain (default 20s)'],
-  ['--log-level string', 'error, warn, info, debug or trace (default "info")'],
-  ['-v, --v int', 'klog verbosity: 4 means debug, 6 trace (default 0)'],
-  ['--logtostderr, --log_dir, ...', 'other klog flags are accepted and ignored'],
-  ['--version', 'print the version and exit'],
-];
-
 export function webhookHelp(): string {
-  const width = Math.max(...HELP.map(([f]) => f.length));
   return [
     'Usage: lanyard webhook [flags]',
     '',
     'Runs the pod identity admission webhook (drop-in for amazon-eks-pod-identity-webhook).',
+    'Flags use pflag syntax (--flag=value or --flag value) and Go durations.',
     '',
     'Flags:',
-    ...HELP.map(([f, d]) => `  ${f.padEnd(width)}  ${d}`),
+    ...webhookFlagHelp(),
     '',
   ].join('\n');
 }
