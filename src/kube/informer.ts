@@ -1,26 +1,33 @@
-// List-then-watch cache of one resource. Lists in pages, watches with bookmarks, re-lists when the watch
-// expires (410 Gone), and keeps a map keyed by namespace/name. A transform strips objects to what the caller
-// needs, so a 50,000-object cache stays small.
+// List-then-watch of one resource. `ListWatch` is the loop: it lists in pages, watches with bookmarks, re-lists when
+// the watch expires (410 Gone), and backs off with jitter after errors. `Informer` adds one keyed store on top (the
+// webhook's caches use it); controllers share one `ListWatch` per resource through the informer factory
+// (src/kube/cache.ts, docs/adr/1000-shared-informer-cache-and-reconcilers.md).
 import type { Json, KubeClient, WatchEvent } from './client.ts';
 import { KubeApiError } from './client.ts';
 import { backoffDelay, type Backoff } from '../runtime/workqueue.ts';
 
-export interface InformerOptions<T> {
-  client: KubeClient;
+/** What to list and watch: a collection path and the server-side selection. */
+export interface ResourceSelection {
   /** Collection path, e.g. /api/v1/serviceaccounts or /apis/lanyard.dev/v1alpha1/namespaces/x/stages. */
   path: string;
   labelSelector?: string;
   fieldSelector?: string;
   /** Ask for PartialObjectMetadata instead of full objects. */
   metadataOnly?: boolean;
+}
+
+export interface ListWatchOptions extends ResourceSelection {
+  client: KubeClient;
   pageSize?: number;
-  transform?: (obj: Json) => T;
-  onAdd?: (obj: T, key: string) => void;
-  onUpdate?: (obj: T, old: T, key: string) => void;
-  onDelete?: (obj: T, key: string) => void;
-  /** Called after each full (re)list, once the store holds the listed objects (vanished ones already deleted). */
-  onSynced?: () => void;
+  /** A full list is about to be requested (its answer is at least as new as anything written before this call). */
+  onListStart?: () => void;
+  /** A full (re)list: every object the server holds now. */
+  onList: (items: Json[]) => void;
+  /** One watch event (bookmarks included, so the caller may ignore them). */
+  onEvent: (e: WatchEvent) => void;
   onError?: (e: unknown) => void;
+  /** Called when a watch request is sent (instrumentation: watches per process). */
+  onWatch?: () => void;
   /** First pause before retrying after an error (ms); doubles per consecutive error up to 30 s, with jitter. */
   retryDelayMs?: number;
 }
@@ -33,18 +40,163 @@ export function objectKey(obj: Json): string {
 const META_ACCEPT = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
 const META_ACCEPT_WATCH = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
 
-export class Informer<T = Json> {
-  readonly store = new Map<string, T>();
+/** The list/watch loop of one resource selection. It keeps no objects: `onList` and `onEvent` do. */
+export class ListWatch {
   private resourceVersion = '';
   private readonly abort = new AbortController();
+  /** Aborts the watch in flight when a re-list is requested. */
+  private cycle = new AbortController();
+  private running = false;
+  private relistRequested = false;
+
+  constructor(private readonly opts: ListWatchOptions) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    void this.loop();
+  }
+
+  stop(): void {
+    this.running = false;
+    this.abort.abort();
+    this.cycle.abort();
+  }
+
+  /** Lists now, outside the loop (debug cache clear); the watch continues from where it was. */
+  async relist(): Promise<void> {
+    await this.list();
+  }
+
+  /** Ends the watch in flight and lists again before the next watch (a new consumer needs every object). */
+  restart(): void {
+    this.relistRequested = true;
+    this.cycle.abort();
+  }
+
+  private async loop(): Promise<void> {
+    // Consecutive failures: a watch that ends normally (server timeout) or a good list resets the count, so a
+    // flapping API server is retried at growing, jittered intervals instead of every second by every process.
+    let failures = 0;
+    const backoff: Backoff = { initialMs: this.opts.retryDelayMs ?? 1000, maxMs: 30_000, jitter: 0.2 };
+    while (this.running) {
+      if (this.cycle.signal.aborted) this.cycle = new AbortController();
+      if (this.relistRequested) {
+        this.relistRequested = false;
+        this.resourceVersion = '';
+      }
+      try {
+        if (!this.resourceVersion) {
+          await this.list();
+          failures = 0;
+        }
+        await this.watchOnce();
+        failures = 0;
+      } catch (e) {
+        if (!this.running) return;
+        if (this.cycle.signal.aborted) continue;
+        if (e instanceof KubeApiError && e.status === 410) {
+          this.resourceVersion = '';
+          continue;
+        }
+        this.opts.onError?.(e);
+        failures++;
+        await sleep(backoffDelay(failures, backoff), this.abort.signal);
+      }
+    }
+  }
+
+  private async list(): Promise<void> {
+    const items: Json[] = [];
+    let cont: string | undefined;
+    let rv = '';
+    this.opts.onListStart?.();
+    do {
+      const page = await this.opts.client.request({
+        path: this.opts.path,
+        accept: this.opts.metadataOnly ? META_ACCEPT : undefined,
+        query: {
+          limit: this.opts.pageSize ?? 500,
+          continue: cont,
+          labelSelector: this.opts.labelSelector,
+          fieldSelector: this.opts.fieldSelector,
+        },
+        signal: this.abort.signal,
+      });
+      for (const item of page.items ?? []) items.push(item);
+      cont = page.metadata?.continue || undefined;
+      rv = page.metadata?.resourceVersion ?? rv;
+    } while (cont);
+    this.opts.onList(items);
+    this.resourceVersion = rv;
+  }
+
+  private async watchOnce(): Promise<void> {
+    let gone = false;
+    this.opts.onWatch?.();
+    const signal = this.cycle.signal;
+    await this.opts.client.watch(
+      this.opts.path,
+      {
+        resourceVersion: this.resourceVersion,
+        allowWatchBookmarks: true,
+        timeoutSeconds: 300 + Math.floor(Math.random() * 60),
+        labelSelector: this.opts.labelSelector,
+        fieldSelector: this.opts.fieldSelector,
+      },
+      (e) => {
+        if (signal.aborted) return;
+        if (e.type === 'ERROR') {
+          if (e.object?.code === 410) gone = true;
+          else this.opts.onError?.(new Error(`watch ${this.opts.path}: ${e.object?.message ?? 'error event'}`));
+          return;
+        }
+        const rv = e.object?.metadata?.resourceVersion;
+        if (rv) this.resourceVersion = rv;
+        this.opts.onEvent(e);
+      },
+      AbortSignal.any([this.abort.signal, signal]),
+      this.opts.metadataOnly ? META_ACCEPT_WATCH : undefined,
+    );
+    if (gone) this.resourceVersion = '';
+  }
+}
+
+export interface InformerOptions<T> extends ResourceSelection {
+  client: KubeClient;
+  pageSize?: number;
+  transform?: (obj: Json) => T;
+  onAdd?: (obj: T, key: string) => void;
+  onUpdate?: (obj: T, old: T, key: string) => void;
+  onDelete?: (obj: T, key: string) => void;
+  /** Called after each full (re)list, once the store holds the listed objects (vanished ones already deleted). */
+  onSynced?: () => void;
+  onError?: (e: unknown) => void;
+  /** First pause before retrying after an error (ms); doubles per consecutive error up to 30 s, with jitter. */
+  retryDelayMs?: number;
+}
+
+/** One resource selection with its own keyed store: the webhook's caches (docs/adr/0111-webhook-memory-and-start-up.md). */
+export class Informer<T = Json> {
+  readonly store = new Map<string, T>();
+  private readonly listWatch: ListWatch;
   private syncedOnce = false;
   private readonly syncWaiters: Array<() => void> = [];
-  private running = false;
-  /** Test hook: while paused, watch events are held back (webhook A2 holds back the SA watch). */
+  /** Test hook: while paused, watch events are held back (the webhook's admission test holds back the SA watch). */
   private paused = false;
   private held: WatchEvent[] = [];
 
-  constructor(private readonly opts: InformerOptions<T>) {}
+  constructor(private readonly opts: InformerOptions<T>) {
+    this.listWatch = new ListWatch({
+      ...opts,
+      onList: (items) => this.replace(items),
+      onEvent: (e) => {
+        if (e.type === 'BOOKMARK') return;
+        if (this.paused) this.held.push(e);
+        else this.apply(e);
+      },
+    });
+  }
 
   get synced(): boolean {
     return this.syncedOnce;
@@ -52,29 +204,16 @@ export class Informer<T = Json> {
 
   /** Resolves once the first list is in the store, or when the timeout passes (returns false then). */
   waitForSync(timeoutMs = Infinity, signal?: AbortSignal): Promise<boolean> {
-    if (this.syncedOnce) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
-      const done = (v: boolean) => {
-        if (timer) clearTimeout(timer);
-        resolve(v);
-      };
-      this.syncWaiters.push(() => done(true));
-      if (Number.isFinite(timeoutMs)) timer = setTimeout(() => done(false), timeoutMs);
-      signal?.addEventListener('abort', () => done(false), { once: true });
-    });
+    return waitUntilSynced(() => this.syncedOnce, this.syncWaiters, timeoutMs, signal);
   }
 
   start(): this {
-    if (this.running) return this;
-    this.running = true;
-    void this.loop();
+    this.listWatch.start();
     return this;
   }
 
   stop(): void {
-    this.running = false;
-    this.abort.abort();
+    this.listWatch.stop();
   }
 
   pause(): void {
@@ -90,58 +229,12 @@ export class Informer<T = Json> {
 
   /** Forces a fresh list (debug cache clear). */
   async relist(): Promise<void> {
-    await this.list();
+    await this.listWatch.relist();
   }
 
-  private async loop(): Promise<void> {
-    // Consecutive failures: a watch that ends normally (server timeout) or a good list resets the count, so a
-    // flapping API server is retried at growing, jittered intervals instead of every second by every process.
-    let failures = 0;
-    const backoff: Backoff = { initialMs: this.opts.retryDelayMs ?? 1000, maxMs: 30_000, jitter: 0.2 };
-    while (this.running) {
-      try {
-        if (!this.resourceVersion) {
-          await this.list();
-          failures = 0;
-        }
-        await this.watchOnce();
-        failures = 0;
-      } catch (e) {
-        if (!this.running) return;
-        if (e instanceof KubeApiError && e.status === 410) {
-          this.resourceVersion = '';
-          continue;
-        }
-        this.opts.onError?.(e);
-        failures++;
-        await sleep(backoffDelay(failures, backoff), this.abort.signal);
-      }
-    }
-  }
-
-  private async list(): Promise<void> {
+  private replace(items: Json[]): void {
     const seen = new Map<string, T>();
-    let cont: string | undefined;
-    let rv = '';
-    do {
-      const page = await this.opts.client.request({
-        path: this.opts.path,
-        accept: this.opts.metadataOnly ? META_ACCEPT : undefined,
-        query: {
-          limit: this.opts.pageSize ?? 500,
-          continue: cont,
-          labelSelector: this.opts.labelSelector,
-          fieldSelector: this.opts.fieldSelector,
-        },
-        signal: this.abort.signal,
-      });
-      for (const item of page.items ?? []) {
-        const key = objectKey(item);
-        seen.set(key, this.transform(item));
-      }
-      cont = page.metadata?.continue || undefined;
-      rv = page.metadata?.resourceVersion ?? rv;
-    } while (cont);
+    for (const item of items) seen.set(objectKey(item), this.transform(item));
     // Replace the store, firing the events a watcher would have seen.
     for (const [key, old] of this.store) {
       if (!seen.has(key)) {
@@ -155,7 +248,6 @@ export class Informer<T = Json> {
       if (old === undefined) this.opts.onAdd?.(obj, key);
       else this.opts.onUpdate?.(obj, old, key);
     }
-    this.resourceVersion = rv;
     this.opts.onSynced?.();
     if (!this.syncedOnce) {
       this.syncedOnce = true;
@@ -163,39 +255,7 @@ export class Informer<T = Json> {
     }
   }
 
-  private async watchOnce(): Promise<void> {
-    let gone = false;
-    await this.opts.client.watch(
-      this.opts.path,
-      {
-        resourceVersion: this.resourceVersion,
-        allowWatchBookmarks: true,
-        timeoutSeconds: 300 + Math.floor(Math.random() * 60),
-        labelSelector: this.opts.labelSelector,
-        fieldSelector: this.opts.fieldSelector,
-      },
-      (e) => {
-        if (e.type === 'ERROR') {
-          if (e.object?.code === 410) gone = true;
-          else this.opts.onError?.(new Error(`watch ${this.opts.path}: ${e.object?.message ?? 'error event'}`));
-          return;
-        }
-        if (this.paused && e.type !== 'BOOKMARK') {
-          this.held.push(e);
-          return;
-        }
-        this.apply(e);
-      },
-      this.abort.signal,
-      this.opts.metadataOnly ? META_ACCEPT_WATCH : undefined,
-    );
-    if (gone) this.resourceVersion = '';
-  }
-
   private apply(e: WatchEvent): void {
-    const rv = e.object?.metadata?.resourceVersion;
-    if (rv) this.resourceVersion = rv;
-    if (e.type === 'BOOKMARK') return;
     const key = objectKey(e.object);
     const old = this.store.get(key);
     if (e.type === 'DELETED') {
@@ -212,6 +272,21 @@ export class Informer<T = Json> {
   private transform(obj: Json): T {
     return this.opts.transform ? this.opts.transform(obj) : (obj as T);
   }
+}
+
+/** A promise for "synced", resolved through `waiters` when the first list lands, or false at the timeout or abort. */
+export function waitUntilSynced(synced: () => boolean, waiters: Array<() => void>, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+  if (synced()) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const done = (v: boolean) => {
+      if (timer) clearTimeout(timer);
+      resolve(v);
+    };
+    waiters.push(() => done(true));
+    if (Number.isFinite(timeoutMs)) timer = setTimeout(() => done(false), timeoutMs);
+    signal?.addEventListener('abort', () => done(false), { once: true });
+  });
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -1,6 +1,7 @@
 // The I/O a capability is given, explicitly: no module-level singletons (overview.md, architecture rules).
 import type { Registry } from 'prom-client';
 import type { KubeClient } from '../kube/client.ts';
+import type { InformerFactory } from '../kube/cache.ts';
 import type { Logger } from './log.ts';
 import type { Clock } from './clock.ts';
 
@@ -9,6 +10,11 @@ export interface Deps {
   log: Logger;
   metrics: Registry;
   clock: Clock;
+  /**
+   * The process's shared informer cache (src/kube/cache.ts): controllers take their views from it, so each resource
+   * selection is watched once per process. Absent when a component is started alone; it then makes its own.
+   */
+  cache?: InformerFactory;
 }
 
 /** A started component; stop() releases watches, timers and servers. */

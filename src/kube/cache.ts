@@ -1,0 +1,368 @@
+// The shared informer cache of one process (docs/adr/1000-shared-informer-cache-and-reconcilers.md).
+//
+// How to get a view: every controller receives the process's `InformerFactory` in its deps (`deps.cache`) and asks
+// it for a view of a resource:
+//
+//     const pods = cache.view<GatedPod>({
+//       path: '/api/v1/pods', fieldSelector: 'spec.nodeName=',      // what the API server sends (the watch)
+//       transform: (o) => toGatedPod(o),                             // what this view keeps of each object
+//       filter: (o) => !!o.metadata?.labels?.app,                     // optional client-side selection
+//       indexes: { byNode: (p) => [p.node] },                         // optional: pods.byIndex('byNode', 'n1')
+//       onAdd, onUpdate, onDelete,                                    // optional: enqueue keys, never reconcile here
+//     });
+//     await pods.waitForSync(60_000);
+//     pods.get('ns/name'); pods.values(); pods.byIndex('byNode', 'n1');
+//     pods.close();                                                 // on stop; the watch ends with its last view
+//
+// Views with the same selection (path, selectors, metadataOnly) share one list/watch: the process watches each
+// selection once, whatever the number of controllers. Each view keeps its own projection (`transform`), so sharing a
+// watch never keeps more of an object than its consumers asked for. Views are read-only: a controller that wrote an
+// object hands the API server's answer to `recordWrite`, which is the one place where "our own write beats the cache"
+// is decided.
+import type { Json, KubeClient, WatchEvent } from './client.ts';
+import { ListWatch, objectKey, waitUntilSynced, type ResourceSelection } from './informer.ts';
+
+export interface ViewOptions<T> extends ResourceSelection {
+  /** What the view keeps of an object; default the object itself. */
+  transform?: (obj: Json) => T;
+  /** Client-side selection on top of the shared watch; an object that stops matching is a delete for this view. */
+  filter?: (obj: Json) => boolean;
+  /** Secondary indexes: name → the index values of an object (looked up with `byIndex`). */
+  indexes?: Record<string, (obj: T) => string[]>;
+  onAdd?: (obj: T, key: string) => void;
+  onUpdate?: (obj: T, old: T, key: string) => void;
+  onDelete?: (obj: T, key: string) => void;
+  /** After each full (re)list has reached this view. */
+  onSynced?: () => void;
+}
+
+/** A read-only, indexed view of one resource selection. */
+export interface CacheView<T> {
+  get(key: string): T | undefined;
+  has(key: string): boolean;
+  values(): IterableIterator<T>;
+  keys(): IterableIterator<string>;
+  readonly size: number;
+  /** Objects whose index `name` holds `value`. */
+  byIndex(name: string, value: string): T[];
+  readonly synced: boolean;
+  waitForSync(timeoutMs?: number, signal?: AbortSignal): Promise<boolean>;
+  /**
+   * The object a write of ours returned: every view of the resource shows it until the watch delivers that exact
+   * resourceVersion (or the object's deletion, or a list started after the write).
+   */
+  recordWrite(obj: Json): void;
+  /** Detaches the view; the watch stops with its last view. */
+  close(): void;
+}
+
+export interface InformerFactoryOptions {
+  client: KubeClient;
+  onError?: (selection: ResourceSelection, e: unknown) => void;
+  /** First pause before retrying a failed list or watch (ms); doubles with jitter up to 30 s. */
+  retryDelayMs?: number;
+}
+
+/** How long the factory remembers that the watch delivered a resourceVersion (a write recorded later is stale). */
+const DELIVERED_MEMORY_MS = 120_000;
+
+export class InformerFactory {
+  private readonly informers = new Map<string, SharedInformer>();
+  private watchesSent = 0;
+
+  constructor(private readonly opts: InformerFactoryOptions) {}
+
+  view<T = Json>(o: ViewOptions<T>): CacheView<T> {
+    const selection: ResourceSelection = { path: o.path, labelSelector: o.labelSelector, fieldSelector: o.fieldSelector, metadataOnly: o.metadataOnly };
+    const id = JSON.stringify([o.path, o.labelSelector ?? '', o.fieldSelector ?? '', !!o.metadataOnly]);
+    let inf = this.informers.get(id);
+    if (!inf) {
+      inf = new SharedInformer(this.opts, selection, () => this.watchesSent++, () => this.informers.delete(id));
+      this.informers.set(id, inf);
+    }
+    return inf.attach(o);
+  }
+
+  /** Selections watched now (one watch each). */
+  get watchedSelections(): string[] {
+    return [...this.informers.keys()];
+  }
+
+  /** Watch requests sent since the factory was made (re-watches after a timeout or error included). */
+  get watchRequests(): number {
+    return this.watchesSent;
+  }
+
+  stop(): void {
+    for (const inf of [...this.informers.values()]) inf.stop();
+    this.informers.clear();
+  }
+}
+
+interface PendingWrite {
+  resourceVersion: string;
+  /** The list generation when the write was recorded: a list started later already contains it. */
+  listGeneration: number;
+}
+
+/** One list/watch, fanned out to its views, with the own-write rule. */
+class SharedInformer {
+  private readonly listWatch: ListWatch;
+  private readonly views = new Set<View<unknown>>();
+  /** resourceVersion each view holds now, by key (equality only: resourceVersions are opaque). */
+  private readonly held = new Map<string, string>();
+  private readonly pending = new Map<string, PendingWrite>();
+  /** `key@resourceVersion` the watch delivered recently → when, oldest first. */
+  private readonly delivered = new Map<string, number>();
+  /** Counts lists started; a write records the count, so a list started after it is known to contain it. */
+  private listGeneration = 0;
+  private currentList = 0;
+  private listedOnce = false;
+  private started = false;
+
+  constructor(
+    opts: InformerFactoryOptions,
+    selection: ResourceSelection,
+    onWatch: () => void,
+    private readonly onIdle: () => void,
+  ) {
+    this.listWatch = new ListWatch({
+      ...selection,
+      client: opts.client,
+      retryDelayMs: opts.retryDelayMs,
+      onWatch,
+      onListStart: () => { this.currentList = ++this.listGeneration; },
+      onList: (items) => this.onList(items),
+      onEvent: (e) => this.onEvent(e),
+      onError: (e) => opts.onError?.(selection, e),
+    });
+  }
+
+  attach<T>(o: ViewOptions<T>): CacheView<T> {
+    const view = new View<T>(o, this, () => {
+      this.views.delete(view as View<unknown>);
+      if (this.views.size === 0) {
+        this.stop();
+        this.onIdle();
+      }
+    });
+    this.views.add(view as View<unknown>);
+    if (!this.started) {
+      this.started = true;
+      this.listWatch.start();
+    } else if (this.listedOnce) {
+      // The objects were delivered before this view existed: list again. Views already synced skip what they hold.
+      this.listWatch.restart();
+    }
+    return view;
+  }
+
+  stop(): void {
+    this.listWatch.stop();
+    for (const v of this.views) v.detach();
+    this.views.clear();
+  }
+
+  recordWrite(obj: Json): void {
+    const rv = obj?.metadata?.resourceVersion;
+    if (!rv) return;
+    const key = objectKey(obj);
+    // Already delivered by the watch: the views hold it or something newer.
+    if (this.held.get(key) === rv || this.delivered.has(`${key}@${rv}`)) return;
+    this.pending.set(key, { resourceVersion: rv, listGeneration: this.listGeneration });
+    this.deliver('MODIFIED', key, obj);
+  }
+
+  private onEvent(e: WatchEvent): void {
+    if (e.type === 'BOOKMARK') return;
+    const key = objectKey(e.object);
+    const rv = e.object?.metadata?.resourceVersion ?? '';
+    this.remember(`${key}@${rv}`);
+    const p = this.pending.get(key);
+    if (p && e.type !== 'DELETED' && p.resourceVersion !== rv) {
+      // Watch events arrive in order, and ours has not come yet: this one is older than our write.
+      return;
+    }
+    this.pending.delete(key);
+    this.deliver(e.type, key, e.object);
+  }
+
+  private onList(items: Json[]): void {
+    const generation = this.currentList;
+    const olderThanList = (p: PendingWrite) => p.listGeneration < generation;
+    const listed = new Map<string, Json>();
+    for (const item of items) {
+      const key = objectKey(item);
+      const p = this.pending.get(key);
+      // A write recorded while this list ran may be newer than what it returned: keep the write.
+      if (p && !olderThanList(p) && p.resourceVersion !== item.metadata?.resourceVersion) continue;
+      this.pending.delete(key);
+      listed.set(key, item);
+    }
+    const keep = new Set<string>();
+    for (const [key, p] of this.pending) {
+      if (listed.has(key)) continue;
+      if (!olderThanList(p)) keep.add(key);
+      else this.pending.delete(key);
+    }
+    for (const v of this.views) v.replace(listed, keep, (key, item) => this.held.get(key) === item.metadata?.resourceVersion);
+    for (const key of [...this.held.keys()]) if (!listed.has(key) && !keep.has(key)) this.held.delete(key);
+    for (const [key, item] of listed) this.held.set(key, item.metadata?.resourceVersion ?? '');
+    this.listedOnce = true;
+  }
+
+  private deliver(type: WatchEvent['type'], key: string, obj: Json): void {
+    if (type === 'DELETED') this.held.delete(key);
+    else this.held.set(key, obj?.metadata?.resourceVersion ?? '');
+    for (const v of this.views) v.apply(type, key, obj);
+  }
+
+  private remember(id: string): void {
+    const now = Date.now();
+    this.delivered.delete(id);
+    this.delivered.set(id, now);
+    for (const [k, at] of this.delivered) {
+      if (now - at < DELIVERED_MEMORY_MS) break;
+      this.delivered.delete(k);
+    }
+  }
+}
+
+class View<T> implements CacheView<T> {
+  private readonly store = new Map<string, T>();
+  private readonly index = new Map<string, Map<string, Set<string>>>();
+  private syncedOnce = false;
+  private readonly syncWaiters: Array<() => void> = [];
+  private attached = true;
+
+  constructor(
+    private readonly o: ViewOptions<T>,
+    private readonly informer: { recordWrite(obj: Json): void },
+    private readonly onClose: () => void,
+  ) {
+    for (const name of Object.keys(o.indexes ?? {})) this.index.set(name, new Map());
+  }
+
+  get(key: string): T | undefined {
+    return this.store.get(key);
+  }
+  has(key: string): boolean {
+    return this.store.has(key);
+  }
+  values(): IterableIterator<T> {
+    return this.store.values();
+  }
+  keys(): IterableIterator<string> {
+    return this.store.keys();
+  }
+  get size(): number {
+    return this.store.size;
+  }
+  byIndex(name: string, value: string): T[] {
+    const keys = this.index.get(name)?.get(value);
+    if (!keys) return [];
+    return [...keys].map((k) => this.store.get(k)).filter((v): v is T => v !== undefined);
+  }
+  get synced(): boolean {
+    return this.syncedOnce;
+  }
+  waitForSync(timeoutMs = Infinity, signal?: AbortSignal): Promise<boolean> {
+    return waitUntilSynced(() => this.syncedOnce, this.syncWaiters, timeoutMs, signal);
+  }
+  recordWrite(obj: Json): void {
+    if (this.attached) this.informer.recordWrite(obj);
+  }
+  close(): void {
+    if (!this.attached) return;
+    this.detach();
+    this.onClose();
+  }
+  detach(): void {
+    this.attached = false;
+    for (const w of this.syncWaiters.splice(0)) w();
+  }
+
+  apply(type: WatchEvent['type'], key: string, obj: Json): void {
+    if (!this.attached) return;
+    const old = this.store.get(key);
+    if (type === 'DELETED' || (this.o.filter && !this.o.filter(obj))) {
+      if (old === undefined) return;
+      this.remove(key, old);
+      this.o.onDelete?.(old, key);
+      return;
+    }
+    this.put(key, obj, old);
+  }
+
+  /** A full list: `unchanged` says the view already holds that version; `keep` are keys a pending write holds. */
+  replace(listed: Map<string, Json>, keep: Set<string>, unchanged: (key: string, item: Json) => boolean): void {
+    if (!this.attached) return;
+    for (const [key, old] of [...this.store]) {
+      const item = listed.get(key);
+      if (keep.has(key) || (item && (!this.o.filter || this.o.filter(item)))) continue;
+      this.remove(key, old);
+      this.o.onDelete?.(old, key);
+    }
+    for (const [key, item] of listed) {
+      if (this.o.filter && !this.o.filter(item)) continue;
+      const old = this.store.get(key);
+      if (old !== undefined && this.syncedOnce && unchanged(key, item)) continue;
+      this.put(key, item, old);
+    }
+    this.o.onSynced?.();
+    if (!this.syncedOnce) {
+      this.syncedOnce = true;
+      for (const w of this.syncWaiters.splice(0)) w();
+    }
+  }
+
+  private put(key: string, raw: Json, old: T | undefined): void {
+    const obj = this.o.transform ? this.o.transform(raw) : (raw as T);
+    if (old !== undefined) this.unindex(key, old);
+    this.store.set(key, obj);
+    this.indexObject(key, obj);
+    if (old === undefined) this.o.onAdd?.(obj, key);
+    else this.o.onUpdate?.(obj, old, key);
+  }
+
+  private remove(key: string, old: T): void {
+    this.unindex(key, old);
+    this.store.delete(key);
+  }
+
+  private indexObject(key: string, obj: T): void {
+    for (const [name, fn] of Object.entries(this.o.indexes ?? {})) {
+      const idx = this.index.get(name)!;
+      for (const value of fn(obj)) {
+        let set = idx.get(value);
+        if (!set) idx.set(value, (set = new Set()));
+        set.add(key);
+      }
+    }
+  }
+
+  private unindex(key: string, obj: T): void {
+    for (const [name, fn] of Object.entries(this.o.indexes ?? {})) {
+      const idx = this.index.get(name)!;
+      for (const value of fn(obj)) {
+        const set = idx.get(value);
+        if (!set) continue;
+        set.delete(key);
+        if (set.size === 0) idx.delete(value);
+      }
+    }
+  }
+}
+
+/**
+ * The process's factory when the caller passed one (`lanyard controller`, `lanyard run`), else one of the
+ * component's own (a component started alone, as tests and benchmarks do); `release` stops only an own factory.
+ */
+export function sharedOrOwnCache(deps: { kube: KubeClient; cache?: InformerFactory }, onError?: InformerFactoryOptions['onError']): {
+  cache: InformerFactory;
+  release(): void;
+} {
+  if (deps.cache) return { cache: deps.cache, release: () => undefined };
+  const own = new InformerFactory({ client: deps.kube, onError });
+  return { cache: own, release: () => own.stop() };
+}
