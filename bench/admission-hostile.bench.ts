@@ -2,27 +2,24 @@
 // carrying a 100 KB annotation, a 100 KB env value, a 100 KB AWS_ROLE_ARN, or using a ServiceAccount whose role-arn
 // annotation is 100 KB, under a policy whose pattern (`*-*-reader`) made a backtracking matcher cubic. Goal: each
 // admission < 10 ms in the webhook, and none delays a concurrent ordinary admission.
-// Measured two ways, side by side in one run: (1) the real webhook's /mutate over HTTPS with the AdmissionReview
-// the API server would send (webhook time only), (2) Pod creates through the real kube-apiserver and its
-// MutatingWebhookConfiguration (end to end), ordinary Pods alone and while hostile creates run alongside.
+// What ships is measured: the real `lanyard webhook --identity-gate` process (bin/lanyard.js, default flags and log
+// level, logs to bench/results/admission-hostile-webhook.log), two ways, side by side in one run: (1) its /mutate over
+// HTTPS with the AdmissionReview the API server would send (webhook time only), (2) Pod creates through the real
+// kube-apiserver and its MutatingWebhookConfiguration (end to end), ordinary Pods alone and while hostile creates run
+// alongside.
 // Writes bench/results/admission-hostile.{json,md}; never fails a test run.
 // Run: npm run bench:hostile   (BENCH_N=N admissions per case; default 60)
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { Registry } from 'prom-client';
-import { startControlPlane } from '../src/sandbox/control-plane.ts';
+import { freePort, startControlPlane } from '../src/sandbox/control-plane.ts';
 import { createKubeClient, KubeApiError, type Json, type KubeClient } from '../src/kube/client.ts';
 import { applyCrds } from '../src/kube/apply.ts';
 import { CRD_DIR } from '../src/sandbox/paths.ts';
-import { silentLogger } from '../src/runtime/log.ts';
-import { systemClock } from '../src/runtime/clock.ts';
-import { parseWebhookFlags } from '../src/config/webhook.ts';
-import { startWebhook } from '../src/webhook/index.ts';
-import { createAssociationLookup } from '../src/associations/index.ts';
-import { createAdmissionGuard } from '../src/verification/admission-guard.ts';
+import { tlsFilesFixture } from '../src/webhook/testing.ts';
 
 const N = Number(process.env.BENCH_N ?? 60);
 const KB100 = 100 * 1024;
@@ -106,12 +103,41 @@ async function create(kube: KubeClient, namespace: string, object: Json): Promis
   }
 }
 
+const RESULTS = path.join(import.meta.dirname, 'results');
+
+/**
+ * Starts `lanyard webhook --identity-gate` from bin/lanyard.js with default flags apart from ports, kubeconfig, the
+ * serving pair and the cluster name; resolves once /readyz answers 200 (caches synced, IdentityPolicy guard on).
+ */
+async function spawnWebhook(kubeconfig: string): Promise<{ port: number; caPem: string; proc: ChildProcess; stop(): Promise<void> }> {
+  const tls = await tlsFilesFixture();
+  const [port, metricsPort] = [await freePort(), await freePort()];
+  fs.mkdirSync(RESULTS, { recursive: true });
+  const fd = fs.openSync(path.join(RESULTS, 'admission-hostile-webhook.log'), 'w');
+  const proc = spawn(process.execPath, [path.join(import.meta.dirname, '..', 'bin', 'lanyard.js'), 'webhook', `--kubeconfig=${kubeconfig}`,
+    `--port=${port}`, `--metrics-port=${metricsPort}`, `--tls-cert=${tls.certFile}`, `--tls-key=${tls.keyFile}`, '--cluster-name=bench',
+    '--identity-gate'], { stdio: ['ignore', fd, fd] });
+  fs.closeSync(fd);
+  const stop = async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGKILL');
+    await exited;
+  };
+  for (const deadline = Date.now() + 120_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
+    if (proc.exitCode !== null) throw new Error(`lanyard webhook exited with ${proc.exitCode}; see bench/results/admission-hostile-webhook.log`);
+    const ready = await fetch(`http://127.0.0.1:${metricsPort}/readyz`).then((r) => r.status === 200, () => false);
+    if (ready) return { port, caPem: tls.caPem, proc, stop };
+  }
+  await stop();
+  throw new Error('lanyard webhook not ready within 120 s');
+}
+
 async function main() {
   const t0 = Date.now();
   const cp = await startControlPlane({ log: () => undefined });
   const kube = await createKubeClient({ kubeconfig: cp.adminKubeconfig });
   await applyCrds(kube, CRD_DIR);
-  const deps = { kube, log: silentLogger(), metrics: new Registry(), clock: systemClock };
   await ns(kube, 'lanyard-system', {});
   const label = { 'lanyard-bench': 'hostile' };
   await ns(kube, 'victim', label);
@@ -123,15 +149,10 @@ async function main() {
   }
   await kube.create('/api/v1/namespaces/attacker/serviceaccounts', { metadata: { name: 'evil', annotations: { 'eks.amazonaws.com/role-arn': HOSTILE_ARN } } });
 
-  const lookup = createAssociationLookup(deps, { clusterName: 'bench', observeAck: 'false' });
-  const wcfg = parseWebhookFlags(['--port=0', '--metrics-port=0', '--tls-mode=self-managed', '--tls-extra-sans=127.0.0.1', '--tls-secret=bench',
-    '--shutdown-delay=0s', '--cluster-name=bench', '--identity-gate'], { env: { POD_NAMESPACE: 'lanyard-system' } });
-  const guard = createAdmissionGuard(deps, { gateEnabled: true, allowOptOut: true });
-  const webhook = await startWebhook(wcfg, { ...deps, associations: lookup, guard });
-  while (!webhook.ready() || !guard.synced()) await new Promise((r) => setTimeout(r, 50));
+  const webhook = await spawnWebhook(cp.adminKubeconfig);
   await kube.create('/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', {
     metadata: { name: 'lanyard-bench-hostile' },
-    webhooks: [{ name: 'pod-identity.lanyard.dev', clientConfig: { url: `https://127.0.0.1:${webhook.port}/mutate`, caBundle: Buffer.from(webhook.caPem!).toString('base64') },
+    webhooks: [{ name: 'pod-identity.lanyard.dev', clientConfig: { url: `https://127.0.0.1:${webhook.port}/mutate`, caBundle: Buffer.from(webhook.caPem).toString('base64') },
       rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }], namespaceSelector: { matchLabels: label },
       failurePolicy: 'Fail', sideEffects: 'None', admissionReviewVersions: ['v1'], timeoutSeconds: 10 }],
   });
@@ -149,7 +170,7 @@ async function main() {
     const ms: number[] = [];
     let allowed = false;
     for (let i = 0; i < N + 5; i++) {
-      const r = await mutate(webhook.port, webhook.caPem!, agent, c.sa === 'evil' ? 'attacker' : 'victim', pod(`d-${i}`, c.sa, c.extra));
+      const r = await mutate(webhook.port, webhook.caPem, agent, c.sa === 'evil' ? 'attacker' : 'victim', pod(`d-${i}`, c.sa, c.extra));
       if (i >= 5) ms.push(r.ms);
       allowed = r.allowed;
     }
@@ -191,7 +212,7 @@ async function main() {
   const hostile = CASES.slice(1);
   const ordinary = [CASES[0]!];
   const viaApi = (ns: string, p: Json) => create(kube, ns, p);
-  const viaWebhook = (ns: string, p: Json) => mutate(webhook.port, webhook.caPem!, agent, ns, p);
+  const viaWebhook = (ns: string, p: Json) => mutate(webhook.port, webhook.caPem, agent, ns, p);
   const concurrent = {
     webhook: {
       alone: await alongside('wa', [], viaWebhook),
@@ -211,9 +232,7 @@ async function main() {
     concurrentOrdinaryMs: concurrent,
     totalSeconds: round((Date.now() - t0) / 1000, 1),
   };
-  const dir = path.join(import.meta.dirname, 'results');
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'admission-hostile.json'), `${JSON.stringify(result, null, 2)}\n`);
+  fs.writeFileSync(path.join(RESULTS, 'admission-hostile.json'), `${JSON.stringify(result, null, 2)}\n`);
   const rows = (o: Record<string, Json>, extra: string) => Object.entries(o).map(([k, v]) => `| ${k} | ${v[extra]} | ${v.p50} | ${v.p95} | ${v.max} |`).join('\n');
   const md = [
     `# Hostile admission benchmark (${result.when}; ${result.host.cpus} CPUs, load ${result.host.loadavg.join(' ')}; n=${N})`,
@@ -227,12 +246,10 @@ async function main() {
     })),
     '',
   ].join('\n');
-  fs.writeFileSync(path.join(dir, 'admission-hostile.md'), md);
+  fs.writeFileSync(path.join(RESULTS, 'admission-hostile.md'), md);
   process.stdout.write(`${md}\n`);
   agent.destroy();
   await webhook.stop();
-  await guard.stop();
-  await lookup.stop();
   kube.close();
   await cp.stop();
 }
