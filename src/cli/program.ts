@@ -20,6 +20,7 @@ export const CAPABILITIES = {
     const { registerWebhookCommand } = await import('../webhook/command.ts');
     return (cli) => registerWebhookCommand(cli.program);
   },
+  explain: async (): Promise<Registrar> => (await import('../explain/cli.ts')).registerExplainCli,
   up: async (): Promise<Registrar> => {
     const { registerUpCommand } = await import('../sandbox/up.ts');
     return (cli) => registerUpCommand(cli.program);
@@ -33,12 +34,14 @@ export type Capability = keyof typeof CAPABILITIES;
  */
 export const TOP_LEVEL: Record<string, { description: string; capabilities: Capability[]; hidden?: boolean }> = {
   get: { description: 'Display one or many resources', capabilities: ['projects', 'promotions'] },
-  create: { description: 'Create a resource', capabilities: ['projects'] },
+  create: { description: 'Create a resource', capabilities: ['projects', 'explain'] },
   delete: { description: 'Delete resources by name', capabilities: ['projects'] },
   grant: { description: 'Add service accounts, users or groups to a role', capabilities: ['projects'] },
   revoke: { description: 'Remove service accounts, users or groups from a role', capabilities: ['projects'] },
   promote: { description: 'Promote a stage: create a Promotion (and with --wait, follow it to the end)', capabilities: ['promotions'] },
   abort: { description: 'Stop a running or pending operation', capabilities: ['promotions'] },
+  explain: { description: 'Explain why a Pod or ServiceAccount has the AWS identity it has, and how to fix it', capabilities: ['explain'] },
+  iam: { description: 'Set up and check IAM roles for ServiceAccounts, with your AWS credentials', capabilities: ['explain'] },
   doctor: { description: 'Check projects and Lanyard objects for problems and print how to fix them', capabilities: ['projects', 'promotions', 'controller'] },
   config: { description: 'Manage the Lanyard config file', capabilities: ['projects'] },
   webhook: { description: 'Run the pod identity admission webhook (flags compatible with amazon-eks-pod-identity-webhook)', capabilities: ['webhook'] },

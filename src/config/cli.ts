@@ -259,3 +259,23 @@ export function writeConfigFile(file: string, update: LanyardConfigFile, fsx: Cl
   fs.renameSync(tmp, file);
   return merged;
 }
+/** Where the CLI's own AWS calls go (docs/explain-and-iam.md): the SDK's default chain supplies the credentials. */
+export interface CliAwsSettings {
+  region: string;
+  /** One endpoint for IAM and STS (the simulator); undefined: AWS's. */
+  endpointUrl?: string;
+}
+
+/** `--aws-region` > AWS_REGION > AWS_DEFAULT_REGION > us-east-1; `--aws-endpoint-url` > AWS_ENDPOINT_URL. */
+export function cliAwsSettings(env: CliEnv, flags: { region?: string; endpointUrl?: string }): CliAwsSettings {
+  const region = flags.region || env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1';
+  const endpointUrl = flags.endpointUrl || env.AWS_ENDPOINT_URL || undefined;
+  if (endpointUrl !== undefined) {
+    try {
+      new URL(endpointUrl);
+    } catch {
+      throw new CliConfigError(`invalid --aws-endpoint-url "${endpointUrl}": use a URL such as http://127.0.0.1:4566`);
+    }
+  }
+  return { region, ...(endpointUrl ? { endpointUrl } : {}) };
+}
