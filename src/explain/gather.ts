@@ -150,7 +150,7 @@ export async function checkTrust(aws: AwsClients, s: TrustSubject): Promise<Trus
     };
   } catch (e) {
     if (isAwsError(e) && e.code === 'NoSuchEntity') {
-      return { checked: true, role, presented: 'IAM', comparison: { allowed: false, notes: [], mismatches: [{ field: 'document', text: `the role does not exist in IAM (${e.describe()})` }] } };
+      return { checked: true, role, presented: 'a role that does not exist', comparison: { allowed: false, notes: [], mismatches: [{ field: 'document', text: `the role does not exist in IAM (${e.describe()})` }] } };
     }
     return { checked: false, role, why: `IAM is not readable with your AWS credentials: ${awsText(e)}` };
   }
