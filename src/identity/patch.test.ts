@@ -289,3 +289,36 @@ describe('patch properties', () => {
     );
   }, 30_000); // 500 CPU-bound runs: seconds on a loaded machine
 });
+
+describe('LANYARD_EXPECTED_ROLE for association Pods (docs/adr/0921-verify-expected-role.md)', () => {
+  const TARGET = 'arn:aws:iam::444455556666:role/bucket-writer';
+  const assoc = (over: Record<string, unknown> = {}) => resolveIdentity({
+    namespace: 'team-a', serviceAccount: 'uploader', podAnnotations: undefined, sa: { found: true, settings: { uid: 'u' } },
+    association: { kind: 'lanyard', uid: 'a', objectNamespace: 'team-a', objectName: 'x', namespace: 'team-a', serviceAccount: 'uploader',
+      roleARN: ROLE, disableSessionTags: false, creationTimestamp: '2026-01-01T00:00:00Z', ...over },
+    inIdentitiesFile: false, configMap: new Map(),
+  }, TEST_FLAGS, () => 0)!.injection;
+  const envNames = (p: Json) => (p.spec.containers[0].env ?? []).map((e: Json) => `${e.name}=${e.value ?? ''}`);
+
+  it('is injected after the identity pair with the association\'s effective role (the target role when it chains)', () => {
+    const out = applyAddPatch(pod({ containers: [{ name: 'app' }] }), buildPatch(pod({ containers: [{ name: 'app' }] }), assoc(), opts()));
+    expect(envNames(out)).toEqual(['AWS_CONTAINER_CREDENTIALS_FULL_URI=http://169.254.170.23/v1/credentials',
+      'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=/var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token', `LANYARD_EXPECTED_ROLE=${ROLE}`]);
+    const chained = applyAddPatch(pod({ containers: [{ name: 'app' }] }), buildPatch(pod({ containers: [{ name: 'app' }] }), assoc({ targetRoleARN: TARGET }), opts()));
+    expect(envNames(chained)).toContain(`LANYARD_EXPECTED_ROLE=${TARGET}`);
+  });
+  it('is not injected where the reference webhook injects (identities file, SA annotation, ConfigMap), nor for an ACK roleRef', () => {
+    for (const inj of [injection('ContainerCredentials'), injection('WebIdentity'), assoc({ kind: 'ack', roleARN: undefined })]) {
+      const out = applyAddPatch(pod({ containers: [{ name: 'app' }] }), buildPatch(pod({ containers: [{ name: 'app' }] }), inj, opts()));
+      expect(envNames(out).join(',')).not.toContain('LANYARD_EXPECTED_ROLE');
+    }
+  });
+  it('is not injected into a container that brings its own identity or its own expectation, and a second pass adds nothing', () => {
+    const own = pod({ containers: [{ name: 'app', env: [{ name: 'AWS_CONTAINER_CREDENTIALS_FULL_URI', value: 'http://x' }] },
+      { name: 'told', env: [{ name: 'LANYARD_EXPECTED_ROLE', value: 'arn:aws:iam::111122223333:role/mine' }] }] });
+    const out = applyAddPatch(own, buildPatch(own, assoc(), opts()));
+    expect(out.spec.containers[0].env.map((e: Json) => e.name)).not.toContain('LANYARD_EXPECTED_ROLE');
+    expect(out.spec.containers[1].env.filter((e: Json) => e.name === 'LANYARD_EXPECTED_ROLE')).toEqual([{ name: 'LANYARD_EXPECTED_ROLE', value: 'arn:aws:iam::111122223333:role/mine' }]);
+    expect(buildPatch(out, assoc(), opts())).toEqual([]);
+  });
+});

@@ -12,6 +12,8 @@ export interface JsonPatchOp {
 }
 
 export const IDENTITY_GATE = 'lanyard.dev/identity';
+/** The role `lanyard verify` expects, injected for association Pods (docs/adr/0921-verify-expected-role.md). */
+export const EXPECTED_ROLE_ENV = 'LANYARD_EXPECTED_ROLE';
 
 export interface PatchOptions {
   /** Append the `lanyard.dev/identity` scheduling gate (webhook.md §5). */
@@ -65,6 +67,8 @@ export function envFor(container: Json, inj: Injection, windows: boolean): { env
     const tokenFile = windows ? windowsPath(inj.tokenFilePath) : inj.tokenFilePath;
     env.push({ name: idVar, value: inj.mode === 'WebIdentity' ? inj.roleARN : inj.fullUri });
     env.push({ name: tokenVar, value: tokenFile });
+    // Only with the pair it describes, so a container that brings its own identity is never told another role.
+    if (inj.expectedRole && !names.has(EXPECTED_ROLE_ENV)) env.push({ name: EXPECTED_ROLE_ENV, value: inj.expectedRole });
   }
   return { env, mount: !hasName(container.volumeMounts, inj.volumeName) && usesInjectedRole(container, inj) };
 }

@@ -53,6 +53,12 @@ export interface Injection {
   /** Value of the token-file variable (Unix form; Windows is decided per Pod). */
   tokenFilePath: string;
   fullUri: string;
+  /**
+   * Container credentials from an association whose role is known: the effective role, injected as
+   * LANYARD_EXPECTED_ROLE next to the identity pair so `lanyard verify` needs no flag (docs/adr/0921-verify-expected-role.md).
+   * Undefined for every source the reference webhook has, so its Pods stay byte-for-byte the same.
+   */
+  expectedRole?: string;
 }
 
 export interface Resolution {
@@ -134,6 +140,7 @@ export function resolveIdentity(input: ResolveInput, flags: InjectionFlags, rand
         tokenFileName: flags.containerCredentialsTokenPath,
         tokenFilePath: path.posix.join(flags.containerCredentialsTokenMountPath, flags.containerCredentialsTokenPath),
         fullUri: flags.containerCredentialsFullUri,
+        ...(a && (a.targetRoleARN || a.roleARN) ? { expectedRole: a.targetRoleARN || a.roleARN } : {}),
       },
     };
   }

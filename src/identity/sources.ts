@@ -69,6 +69,17 @@ export interface ResolvedIdentity {
 
 export type GateSkipReason = 'opt_out' | 'verified';
 
+/**
+ * Why no source gave the pair an identity, for the "identity required" refusal (docs/adr/0920-identity-required.md):
+ * what the ServiceAccount lookup found (webhook.md §3.2) and which optional sources the webhook consults.
+ */
+export interface NoIdentityContext {
+  serviceAccount: 'found' | 'not_found' | 'unresolved';
+  annotationPrefix: string;
+  configMap: boolean;
+  identitiesFile: boolean;
+}
+
 /** What the admission guard decides on: the Pod as it will be stored and the pair's identity sources. */
 export interface GuardInput {
   /** The request's Pod with Lanyard's own patch applied. */
@@ -84,6 +95,8 @@ export interface GuardInput {
   stsAudiences: readonly string[];
   /** Token audiences of the Pod Identity agent besides `pods.eks.amazonaws.com`. */
   podIdentityAudiences: readonly string[];
+  /** Set when no source gives the pair an identity (CREATE only): what was consulted, for messages. */
+  noIdentity?: NoIdentityContext;
 }
 
 /** IdentityPolicy and gate decision at admission for every identity a Pod can use (docs/security.md). Reads caches only. */

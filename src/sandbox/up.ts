@@ -21,6 +21,8 @@ import { startController } from '../controller/index.ts';
 import { createAdmissionGuard } from '../verification/admission-guard.ts';
 import { identityAdmissionPolicy } from '../verification/admission-policy.ts';
 import { startWebhook } from '../webhook/index.ts';
+import { BUILTIN_ROLES } from '../projects/builtin-roles.ts';
+import { projectNamespace, roleTrio } from '../projects/objects.ts';
 
 const CLUSTER = 'lanyard-sandbox';
 const GATE = 'lanyard.dev/identity';
@@ -81,8 +83,24 @@ async function createSampleRoles(sim: AwsSimulator, issuer: string): Promise<voi
   }
 }
 
+/**
+ * A project as `lanyard create project NAME` makes it (docs/projects-and-tokens.md): the labelled Namespace and the
+ * three built-in role trios. A namespace with only the label is no project: `lanyard doctor` and the housekeeping
+ * reconciler report its missing built-in roles.
+ */
+export function sampleProject(name: string): Json[] {
+  return [projectNamespace(name), ...BUILTIN_ROLES.flatMap((b) => {
+    const t = roleTrio({ project: name, name: b.name, rules: b.rules });
+    return [t.role, t.serviceAccount, t.roleBinding];
+  })];
+}
+
 async function applySamples(kube: KubeClient): Promise<number> {
   let n = 0;
+  for (const obj of sampleProject('shop')) {
+    await applyObject(kube, obj, 'lanyard-sandbox');
+    n++;
+  }
   for (const f of fs.readdirSync(SAMPLES_DIR).filter((x) => x.endsWith('.yaml')).sort()) {
     for (const obj of readManifests(path.join(SAMPLES_DIR, f))) {
       await applyObject(kube, obj, 'lanyard-sandbox');

@@ -125,3 +125,50 @@ describe('decidePod: every identity of every container, at admission', () => {
     expect(decidePod({ ...base, ...over } as unknown as Parameters<typeof decidePod>[0])).toEqual(want);
   });
 });
+
+describe('decidePod: identity required (docs/adr/0920-identity-required.md)', () => {
+  const base = { namespace: 'team-a', serviceAccount: 'uploader', credentials: credentialOptions(), policies: EMPTY_POLICY_SET,
+    namespaceLabels: {} as Record<string, string>, verified: () => undefined, gateEnabled: true, allowOptOut: true, nowMs: NOW };
+  const found = { serviceAccount: 'found' as const, annotationPrefix: 'eks.amazonaws.com', configMap: true, identitiesFile: false };
+  const labelled = (labels: Record<string, string>) => pod({ metadata: { name: 'p', namespace: 'team-a', labels } });
+  const decide = (over: Record<string, unknown>) => decidePod({ ...base, ...over } as unknown as Parameters<typeof decidePod>[0]);
+  const REQUIRED_NS = { 'lanyard.dev/identity-required': 'true' };
+
+  it('refuses a Pod with no identity in a labelled namespace, naming the ServiceAccount and each missing source', () => {
+    expect(decide({ pod: pod(), namespaceLabels: REQUIRED_NS, noIdentity: found })).toEqual({ kind: 'deny', message:
+      'lanyard: Pod "team-a/p" requires an AWS identity (label lanyard.dev/identity-required="true" on namespace "team-a"), but ' +
+      'ServiceAccount "team-a/uploader" has no identity: no eks.amazonaws.com/role-arn annotation, no PodIdentityAssociation, ' +
+      'no entry "team-a/uploader" or "*/uploader" in the pod-identity-webhook ConfigMap. Annotate the ServiceAccount with ' +
+      'eks.amazonaws.com/role-arn or create a PodIdentityAssociation for it, or label the Pod lanyard.dev/identity-required=false (docs/verified-start.md)' });
+  });
+  it('names only the sources the webhook consults, with its annotation prefix', () => {
+    const d = decide({ pod: pod(), namespaceLabels: REQUIRED_NS, noIdentity: { ...found, annotationPrefix: 'example.com', configMap: false, identitiesFile: true } });
+    expect(d).toMatchObject({ kind: 'deny', message: expect.stringContaining('has no identity: no example.com/role-arn annotation, no PodIdentityAssociation, no entry in the container-credentials identities file.') });
+    expect(JSON.stringify(d)).not.toContain('ConfigMap');
+  });
+  it('says when the ServiceAccount does not exist or could not be read in time', () => {
+    expect(decide({ pod: pod(), namespaceLabels: REQUIRED_NS, noIdentity: { ...found, serviceAccount: 'not_found' } }))
+      .toMatchObject({ kind: 'deny', message: expect.stringContaining('but ServiceAccount "team-a/uploader" does not exist.') });
+    expect(decide({ pod: pod(), namespaceLabels: REQUIRED_NS, noIdentity: { ...found, serviceAccount: 'unresolved' } }))
+      .toMatchObject({ kind: 'deny', message: expect.stringContaining('could not be read in time, so its eks.amazonaws.com/role-arn annotation is unknown; retry the create') });
+  });
+  it('the Pod label decides over the namespace label, both ways', () => {
+    expect(decide({ pod: labelled({ 'lanyard.dev/identity-required': 'false' }), namespaceLabels: REQUIRED_NS, noIdentity: found })).toEqual({ kind: 'allow', gate: false });
+    expect(decide({ pod: labelled({ 'lanyard.dev/identity-required': 'true' }), noIdentity: found }))
+      .toMatchObject({ kind: 'deny', message: expect.stringContaining('(label lanyard.dev/identity-required="true" on the Pod)') });
+  });
+  it('without the label, or with "false" on the namespace, a Pod with no identity is admitted as before', () => {
+    expect(decide({ pod: pod(), noIdentity: found })).toEqual({ kind: 'allow', gate: false });
+    expect(decide({ pod: pod(), namespaceLabels: { 'lanyard.dev/identity-required': 'false' }, noIdentity: found })).toEqual({ kind: 'allow', gate: false });
+  });
+  it('a value other than "true" or "false" is refused, naming the object carrying it and the rule', () => {
+    expect(decide({ pod: pod(), namespaceLabels: { 'lanyard.dev/identity-required': 'yes' }, noIdentity: found })).toMatchObject({ kind: 'deny', message: expect.stringMatching(
+      /^lanyard: Pod "team-a\/p": namespace "team-a" has label lanyard.dev\/identity-required="yes"; the value must be "true" or "false", so an AWS identity is required, but ServiceAccount "team-a\/uploader" has no identity/) });
+  });
+  it('a Pod with an identity passes whatever the label says', () => {
+    expect(decide({ pod: pod(), namespaceLabels: REQUIRED_NS, identity: identity() })).toEqual({ kind: 'allow', gate: true });
+  });
+  it('is not applied to ephemeral-container updates (the Pod was judged at creation)', () => {
+    expect(decide({ pod: pod(), oldPod: pod(), namespaceLabels: REQUIRED_NS })).toEqual({ kind: 'allow', gate: false });
+  });
+});

@@ -2,7 +2,7 @@
 // every identity any container of the Pod can use must be allowed by IdentityPolicy, readable, and either proven
 // already or held at the gate until the verifier proves it.
 import type { Json } from '../kube/client.ts';
-import type { AdmissionGuard, AssociationIdentity, GateSkipReason, ResolvedIdentity } from '../identity/sources.ts';
+import type { AdmissionGuard, AssociationIdentity, GateSkipReason, NoIdentityContext, ResolvedIdentity } from '../identity/sources.ts';
 import { CONTAINER_LISTS, podCredentials, type CredentialOptions, type PodCredential } from '../identity/pod-credentials.ts';
 import { decidePolicy, type PolicySet } from './policy.ts';
 import { checkRoleArn } from '../aws/arn.ts';
@@ -20,6 +20,8 @@ export interface GateInput {
   serviceAccount: string;
   /** What the identity sources give the pair (undefined: none). */
   identity?: ResolvedIdentity;
+  /** When `identity` is undefined on CREATE: what the sources were asked, for the identity-required refusal. */
+  noIdentity?: NoIdentityContext;
   /** The pair's owner association: the role container credentials get. */
   association?: AssociationIdentity;
   credentials: CredentialOptions;
@@ -83,7 +85,10 @@ export function decidePod(i: GateInput): GateDecision {
   }
   // The source's identity is decided even when no container ends up using it (as the reference webhook would inject it).
   if (srcKey && !i.oldPod) add({ key: srcKey, where: `the ServiceAccount's ${src!.source.replace('_', ' ')}`, fingerprint: srcFingerprint });
-  if (candidates.length === 0) return { kind: 'allow', gate: false };
+  if (candidates.length === 0) {
+    const refusal = i.oldPod ? undefined : identityRequiredRefusal(i, who);
+    return refusal ? { kind: 'deny', message: refusal } : { kind: 'allow', gate: false };
+  }
 
   for (const c of candidates) {
     // A role named in the Pod is checked against IAM's grammar first, so nothing unbounded is matched or echoed.
@@ -123,6 +128,48 @@ export function decidePod(i: GateInput): GateDecision {
       `verification; ${unproven[0]!.where}, would use ${describe(unproven[0]!.key)}, which is not proven yet. Leave spec.nodeName empty (docs/security.md)` };
   }
   return { kind: 'allow', gate: true };
+}
+
+/** The opt-in label, on a Namespace or a Pod (docs/adr/0920-identity-required.md). */
+export const IDENTITY_REQUIRED_LABEL = 'lanyard.dev/identity-required';
+
+/**
+ * Whether the Pod must have an AWS identity: its own label decides when set, else its namespace's. A value other than
+ * "true" or "false" is an error, named with the object that carries it.
+ */
+export function identityRequired(podLabels: Record<string, unknown> | undefined, namespace: string,
+  namespaceLabels: Record<string, string> | undefined): { required: boolean; where: string; invalid?: string } {
+  const judge = (v: unknown, where: string) => (v === 'true' || v === 'false')
+    ? { required: v === 'true', where }
+    : { required: true, where, invalid: `${where} has label ${IDENTITY_REQUIRED_LABEL}=${quoteBounded(String(v))}; the value must be "true" or "false"` };
+  const own = podLabels?.[IDENTITY_REQUIRED_LABEL];
+  if (own !== undefined) return judge(own, 'the Pod');
+  const ns = namespaceLabels?.[IDENTITY_REQUIRED_LABEL];
+  if (ns !== undefined) return judge(ns, `namespace "${namespace}"`);
+  return { required: false, where: '' };
+}
+
+/** The 403 text for a Pod that needs an identity and gets none, naming the ServiceAccount and what is missing. */
+function identityRequiredRefusal(i: GateInput, who: string): string | undefined {
+  const r = identityRequired(i.pod?.metadata?.labels, i.namespace, i.namespaceLabels);
+  if (!r.required) return undefined;
+  const sa = `ServiceAccount "${i.namespace}/${i.serviceAccount}"`;
+  const head = r.invalid
+    ? `lanyard: ${who}: ${r.invalid}, so an AWS identity is required, but ${sa}`
+    : `lanyard: ${who} requires an AWS identity (label ${IDENTITY_REQUIRED_LABEL}="true" on ${r.where}), but ${sa}`;
+  const n = i.noIdentity;
+  const prefix = n?.annotationPrefix ?? 'eks.amazonaws.com';
+  let why: string;
+  if (n?.serviceAccount === 'not_found') why = 'does not exist';
+  else if (n?.serviceAccount === 'unresolved') why = `could not be read in time, so its ${prefix}/role-arn annotation is unknown; retry the create`;
+  else {
+    const missing = [`no ${prefix}/role-arn annotation`, 'no PodIdentityAssociation'];
+    if (n?.configMap) missing.push(`no entry "${i.namespace}/${i.serviceAccount}" or "*/${i.serviceAccount}" in the pod-identity-webhook ConfigMap`);
+    if (n?.identitiesFile) missing.push('no entry in the container-credentials identities file');
+    why = `has no identity: ${missing.join(', ')}`;
+  }
+  return `${head} ${why}. Annotate the ServiceAccount with ${prefix}/role-arn or create a PodIdentityAssociation for it, ` +
+    `or label the Pod ${IDENTITY_REQUIRED_LABEL}=false (docs/verified-start.md)`;
 }
 
 function describe(k: IdentityKey): string {

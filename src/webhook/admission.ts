@@ -111,9 +111,13 @@ export async function admit(
     if (guard) {
       // Judged as it will be stored: every container's identities after Lanyard's own patch (docs/security.md).
       const stored = injection ? withAddOps(pod.object, buildPatch(pod.object, injection, { ...patchOptions, gate: false })) : pod.object;
+      // With no identity, what was consulted: the guard names it when the Pod requires one (docs/adr/0920-identity-required.md).
+      const noIdentity = identity ? undefined : {
+        serviceAccount: r.found ? 'found' as const : r.result === 'not_found' ? 'not_found' as const : 'unresolved' as const,
+        annotationPrefix: ctx.flags.annotationPrefix, configMap: !!ctx.configMap, identitiesFile: !!ctx.identities };
       const d = guard.decide({ pod: stored, namespace: pod.namespace, serviceAccount: pod.serviceAccount, identity, association,
         stsAudiences: [ctx.flags.tokenAudience, identity?.mode === 'WebIdentity' ? identity.audience : ''],
-        podIdentityAudiences: [ctx.flags.containerCredentialsAudience] });
+        podIdentityAudiences: [ctx.flags.containerCredentialsAudience], noIdentity });
       if (d.kind === 'deny') return deny(pod, d.message, identity?.source ?? 'none');
       // The guard counts its own skip reasons (lanyard_webhook_gate_skipped_total).
       gate = d.gate;

@@ -59,6 +59,13 @@ describe('lanyard up', () => {
     expect(step1.env.find((e: { name: string }) => e.name === 'AWS_ROLE_ARN').value).toBe('arn:aws:iam::123456789012:role/shop-s3-read');
   });
 
+  it('is doctor-clean: the sample project holds its built-in roles and every sample identity is verified (docs/cli.md, doctor)', async () => {
+    const r = await runCli(['doctor'], { env: { KUBECONFIG: sandbox.kubeconfig } });
+    expect(r.stdout).toMatch(/^0 errors, \d+ warnings?$/m);
+    expect(r.stdout).not.toContain('ERROR');
+    expect(r.exitCode).toBe(0);
+  });
+
   it('answers the lanyard commands it prints', async () => {
     const r = await runCli(['get', 'stages', '--project', 'shop'], { env: { KUBECONFIG: sandbox.kubeconfig } });
     expect(r.exitCode).toBe(0);
