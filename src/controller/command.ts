@@ -136,7 +136,7 @@ export function registerControllerCommands(cli: Cli): void {
   program
     .command('verify')
     .description('Check, inside a Pod, that its AWS identity is the expected role (exit 0 match, 20 another role, 21 no identity, 6 timed out on errors, 2 usage)')
-    .addOption(new Option('--expected-role <arn>', 'role ARN (or assumed-role ARN) to compare with'))
+    .addOption(new Option('--expected-role <arn>', 'role ARN (or assumed-role ARN) to compare with (default: LANYARD_EXPECTED_ROLE, which the webhook sets for associations, else AWS_ROLE_ARN)'))
     .addOption(new Option('--timeout <duration>', 'total time for all attempts').default('60s'))
     .addOption(new Option('--interval <duration>', 'cap of the delay between attempts').default('2s'))
     .addOption(new Option('--attempt-timeout <duration>', 'one credential resolution plus one STS call').default('5s'))

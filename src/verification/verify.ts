@@ -93,23 +93,53 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   ]);
 }
 
+/**
+ * Where the caller's credentials came from, when the ARN or the environment says (`aws sts get-caller-identity`
+ * names only the ARN): static keys come first in every SDK chain; an assumed-role session named like an EC2
+ * instance id is an instance profile, on a node the node's role.
+ */
+export function callerSource(env: VerifyEnv, arn: string): string | undefined {
+  if (env.AWS_ACCESS_KEY_ID) return 'static keys from AWS_ACCESS_KEY_ID, which the SDK credential chain uses first';
+  const a = parseAssumedRoleArn(arn);
+  if (a && /^i-[0-9a-f]{8,17}$/.test(a.sessionName)) return 'an EC2 instance role: on a node, the node\'s role from instance metadata';
+  return undefined;
+}
+
+const withSource = (env: VerifyEnv, arn: string) => {
+  const why = callerSource(env, arn);
+  return why ? `${arn} (${why})` : arn;
+};
+
 export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
   const start = o.clock.now();
   const elapsed = () => (o.clock.now() - start) / 1000;
   const declared = declaredIdentity(o.env);
   const base = { attempts: 0, warnings: declared.warnings };
   if (!declared.mode) {
-    return { ...base, result: 'no_identity', exitCode: EXIT.noIdentity, elapsedSeconds: elapsed(), message: declared.problem!, error: declared.problem };
+    // Nothing declared: still say who the caller is, as `aws sts get-caller-identity` would (docs/adr/0921-verify-expected-role.md).
+    let caller: { actual?: string; error?: string };
+    try {
+      caller = { actual: await withTimeout(o.callerArn(o.attemptTimeoutMs), o.attemptTimeoutMs) };
+    } catch (e) {
+      caller = { error: errorText(e) };
+    }
+    const message = `${declared.problem!}; ${caller.actual !== undefined
+      ? `the caller is ${withSource(o.env, caller.actual)}`
+      : `no AWS credentials were found either (${caller.error})`}`;
+    return { ...base, attempts: 1, result: 'no_identity', exitCode: EXIT.noIdentity, actual: caller.actual, elapsedSeconds: elapsed(), message, error: declared.problem };
   }
   const mode = declared.mode;
+  // The webhook injects LANYARD_EXPECTED_ROLE next to container credentials whose role it knows (an association);
+  // web identity names its role in AWS_ROLE_ARN (docs/adr/0921-verify-expected-role.md).
   const expected = o.expectedRole ?? o.env.LANYARD_EXPECTED_ROLE ?? (mode === 'WebIdentity' ? o.env.AWS_ROLE_ARN : undefined);
   const usage = (msg: string): VerifyResult => ({ ...base, result: 'error', exitCode: EXIT.usage, mode, expected, elapsedSeconds: elapsed(), message: msg, error: msg });
-  if (!expected) {
-    return usage('usage: container credentials declare no role; pass --expected-role or set LANYARD_EXPECTED_ROLE');
+  if (expected !== undefined && !parseRoleArn(expected) && !parseAssumedRoleArn(expected)) {
+    const from = o.expectedRole !== undefined ? '--expected-role' : o.env.LANYARD_EXPECTED_ROLE !== undefined ? 'LANYARD_EXPECTED_ROLE' : 'AWS_ROLE_ARN';
+    return usage(`usage: ${from} "${expected}" is neither a role ARN (arn:<partition>:iam::<account>:role/<name>) nor an assumed-role ARN`);
   }
-  if (!parseRoleArn(expected) && !parseAssumedRoleArn(expected)) {
-    return usage(`usage: --expected-role "${expected}" is neither a role ARN (arn:<partition>:iam::<account>:role/<name>) nor an assumed-role ARN`);
-  }
+  // Container credentials whose role nobody declared (identities file, ACK roleRef): the exchange itself is the proof,
+  // as for the verifier (verification.md §9.2), unless static keys would be used instead.
+  const exchangeOnly = expected === undefined;
 
   let attempts = 0;
   let delay = FIRST_DELAY_MS;
@@ -119,10 +149,18 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
     try {
       const actual = await withTimeout(o.callerArn(o.attemptTimeoutMs), o.attemptTimeoutMs);
       last = { actual };
+      const took = () => `${attempts} attempt${attempts === 1 ? '' : 's'}, ${seconds(o.clock.now() - start)}`;
+      if (exchangeOnly) {
+        if (o.env.AWS_ACCESS_KEY_ID) {
+          return { ...base, attempts, result: 'mismatch', exitCode: EXIT.identityMismatch, mode, actual, elapsedSeconds: elapsed(),
+            message: `mismatch: expected the container credentials' role, actual ${withSource(o.env, actual)}` };
+        }
+        return { ...base, attempts, result: 'verified', exitCode: 0, mode, actual, elapsedSeconds: elapsed(),
+          message: `verified: ${mode} ${actual}; no role was declared (no LANYARD_EXPECTED_ROLE or --expected-role), so any role the exchange returns is accepted (${took()})` };
+      }
       if (roleArnMatches(expected, actual)) {
-        const took = seconds(o.clock.now() - start);
         return { ...base, attempts, result: 'verified', exitCode: 0, mode, expected, actual, elapsedSeconds: elapsed(),
-          message: `verified: ${mode} ${actual} matches ${expected} (${attempts} attempt${attempts === 1 ? '' : 's'}, ${took})` };
+          message: `verified: ${mode} ${actual} matches ${expected} (${took()})` };
       }
     } catch (e) {
       last = { error: errorText(e) };
@@ -134,7 +172,7 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
   }
   const common = { ...base, attempts, mode, expected, elapsedSeconds: elapsed() };
   if (last.actual !== undefined) {
-    return { ...common, result: 'mismatch', exitCode: EXIT.identityMismatch, actual: last.actual, message: `mismatch: expected ${expected}, actual ${last.actual}` };
+    return { ...common, result: 'mismatch', exitCode: EXIT.identityMismatch, actual: last.actual, message: `mismatch: expected ${expected}, actual ${withSource(o.env, last.actual)}` };
   }
   const msg = `timeout after ${seconds(o.timeoutMs)}: ${last.error}`;
   return { ...common, result: 'error', exitCode: EXIT.timedOut, error: last.error, message: msg };
