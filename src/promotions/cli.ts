@@ -5,6 +5,7 @@ import type { Json, KubeClient } from '../kube/client.ts';
 import type { Cli, Context, DoctorContext, DoctorFinding, Noun } from '../cli/framework.ts';
 import { CliError, EXIT } from '../cli/exit.ts';
 import { checkNames, repeatable } from '../cli/projects/common.ts';
+import { listAll, pickNamed } from '../cli/list.ts';
 import { formatDuration, parseDuration } from '../core/duration.ts';
 import { PROMOTION_DEFAULTS } from '../config/promotions.ts';
 import { ANN_ABORT } from './build.ts';
@@ -38,17 +39,6 @@ function validCondition(o: Json): Json | undefined {
   return (o.status?.conditions ?? []).find((c: Json) => c.type === 'Valid');
 }
 
-async function listIn(kube: KubeClient, p: string): Promise<Json[]> {
-  return (await kube.get(p)).items ?? [];
-}
-
-/** Objects named in argument order (or all), and the names not found. */
-function pick(items: Json[], names: string[]): { found: Json[]; missing: string[] } {
-  if (names.length === 0) return { found: items, missing: [] };
-  const byName = new Map(items.map((i) => [i.metadata.name, i]));
-  return { found: names.flatMap((n) => byName.get(n) ?? []), missing: names.filter((n) => !byName.has(n)) };
-}
-
 /** One error line per missing name, after the objects found (projects.md §6, several names). */
 function reportMissing(ctx: Context, kind: string, project: string, missing: string[]): number {
   let code = 0;
@@ -59,9 +49,9 @@ function reportMissing(ctx: Context, kind: string, project: string, missing: str
 async function getStages(ctx: Context, names: string[]): Promise<number> {
   checkNames('stage', names);
   const project = await ctx.project();
-  const items = await ctx.call({ does: 'list stages' }, (kube) => listIn(kube, `${G}/namespaces/${project}/stages`));
+  const items = await ctx.call({ does: 'list stages' }, (kube) => listAll(kube, `${G}/namespaces/${project}/stages`));
   items.sort((a, b) => String(a.metadata.name).localeCompare(String(b.metadata.name)));
-  const picked = pick(items, names);
+  const picked = pickNamed(items, names, (o) => o.metadata.name);
   const defaultServiceAccount = agentSettings(ctx).serviceAccount;
   ctx.out.list({
     noun: STAGE,
@@ -89,10 +79,10 @@ async function getPromotions(ctx: Context, names: string[], opts: Record<string,
   const stage = opts.stage === undefined ? undefined : String(opts.stage);
   if (stage !== undefined) checkNames('stage', [stage]);
   const project = await ctx.project();
-  let items = await ctx.call({ does: 'list promotions' }, (kube) => listIn(kube, `${G}/namespaces/${project}/promotions`));
+  let items = await ctx.call({ does: 'list promotions' }, (kube) => listAll(kube, `${G}/namespaces/${project}/promotions`));
   if (stage !== undefined) items = items.filter((p) => p.spec?.stage === stage);
   items.sort(byCreation);
-  const picked = pick(items, names);
+  const picked = pickNamed(items, names, (o) => o.metadata.name);
   ctx.out.list({
     noun: PROMOTION,
     items: picked.found,
@@ -244,9 +234,9 @@ async function doctorFindings(ctx: DoctorContext): Promise<DoctorFinding[]> {
   const agent = agentSettings(ctx);
   const findings: DoctorFinding[] = [];
   const [agentSteps, agentSas, bindings] = await Promise.all([
-    listIn(kube, `${G}/namespaces/${agent.namespace}/promotionsteps`),
-    listIn(kube, `/api/v1/namespaces/${agent.namespace}/serviceaccounts`),
-    listIn(kube, `/apis/rbac.authorization.k8s.io/v1/namespaces/${agent.namespace}/rolebindings`),
+    listAll(kube, `${G}/namespaces/${agent.namespace}/promotionsteps`),
+    listAll(kube, `/api/v1/namespaces/${agent.namespace}/serviceaccounts`),
+    listAll(kube, `/apis/rbac.authorization.k8s.io/v1/namespaces/${agent.namespace}/rolebindings`),
   ]);
   for (const sa of agentSas) {
     const role = Object.entries(sa.metadata.annotations ?? {}).find(([k]) => k.endsWith('/role-arn'))?.[1];
@@ -262,9 +252,9 @@ async function doctorFindings(ctx: DoctorContext): Promise<DoctorFinding[]> {
   const now = ctx.now();
   for (const project of await ctx.projects()) {
     const [stages, steps, promotions] = await Promise.all([
-      listIn(kube, `${G}/namespaces/${project}/stages`),
-      listIn(kube, `${G}/namespaces/${project}/promotionsteps`),
-      listIn(kube, `${G}/namespaces/${project}/promotions`),
+      listAll(kube, `${G}/namespaces/${project}/stages`),
+      listAll(kube, `${G}/namespaces/${project}/promotionsteps`),
+      listAll(kube, `${G}/namespaces/${project}/promotions`),
     ]);
     const find = (uses: string) =>
       steps.find((s) => s.metadata.name === uses) ?? agentSteps.find((s) => s.metadata.name === uses);

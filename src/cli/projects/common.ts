@@ -64,42 +64,7 @@ export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(',').map((s) => s.trim())];
 }
 
-/** Lists every item, 500 at a time, with apiVersion and kind set (projects.md §8: `limit=500` pagination). */
-export async function listAll(
-  kube: KubeClient,
-  path: string,
-  query: Record<string, string | undefined> = {},
-): Promise<Json[]> {
-  const items: Json[] = [];
-  let cont: string | undefined;
-  do {
-    const page = await kube.get(path, { ...query, limit: 500, continue: cont });
-    // List items come without apiVersion/kind; printed objects need them (kubectl adds them too).
-    const kind = String(page.kind ?? '').replace(/List$/, '');
-    for (const it of (page.items ?? []) as Json[]) items.push({ apiVersion: page.apiVersion, kind, ...it });
-    cont = page.metadata?.continue || undefined;
-  } while (cont);
-  return items;
-}
-
-export function byName(a: Json, b: Json): number {
-  const x = a.metadata.name as string;
-  const y = b.metadata.name as string;
-  return x < y ? -1 : x > y ? 1 : 0;
-}
-
-/** For `get NAME...`: the found objects in argument order, and the names that were not found. */
-export function pickNamed<T>(items: T[], names: string[], nameOf: (t: T) => string): { found: T[]; missing: string[] } {
-  const index = new Map(items.map((i) => [nameOf(i), i]));
-  const found: T[] = [];
-  const missing: string[] = [];
-  for (const n of [...new Set(names)]) {
-    const it = index.get(n);
-    if (it) found.push(it);
-    else missing.push(n);
-  }
-  return { found, missing };
-}
+export { byName, listAll, pickNamed } from '../list.ts';
 
 /** Re-reads and re-applies an update on 409 conflicts, up to 5 attempts (projects.md §3); `attempt` counts from 1. */
 export async function withConflictRetry<T>(fn: (attempt: number) => Promise<T>): Promise<T> {

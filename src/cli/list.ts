@@ -1,0 +1,42 @@
+// The one list path of `lanyard get`: every noun lists through listAll (pages of 500, items printable with
+// apiVersion and kind) and picks named objects through pickNamed (argument order, each name once), then prints
+// through the framework's ctx.out.list (docs/cli.md, output).
+import type { Json, KubeClient } from '../kube/client.ts';
+
+/** Lists every item, 500 at a time, with apiVersion and kind set (projects.md §8: `limit=500` pagination). */
+export async function listAll(
+  kube: KubeClient,
+  path: string,
+  query: Record<string, string | undefined> = {},
+): Promise<Json[]> {
+  const items: Json[] = [];
+  let cont: string | undefined;
+  do {
+    const page = await kube.get(path, { ...query, limit: 500, continue: cont });
+    // List items come without apiVersion/kind; printed objects need them (kubectl adds them too).
+    const kind = String(page.kind ?? '').replace(/List$/, '');
+    for (const it of (page.items ?? []) as Json[]) items.push({ apiVersion: page.apiVersion, kind, ...it });
+    cont = page.metadata?.continue || undefined;
+  } while (cont);
+  return items;
+}
+
+export function byName(a: Json, b: Json): number {
+  const x = a.metadata.name as string;
+  const y = b.metadata.name as string;
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** For `get [NAME...]`: every item when no name is given, else the named ones in argument order (each name once), and the names not found. */
+export function pickNamed<T>(items: T[], names: string[], nameOf: (t: T) => string): { found: T[]; missing: string[] } {
+  if (names.length === 0) return { found: items, missing: [] };
+  const index = new Map(items.map((i) => [nameOf(i), i]));
+  const found: T[] = [];
+  const missing: string[] = [];
+  for (const n of [...new Set(names)]) {
+    const it = index.get(n);
+    if (it) found.push(it);
+    else missing.push(n);
+  }
+  return { found, missing };
+}
