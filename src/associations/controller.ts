@@ -15,7 +15,8 @@ import { isAwsError } from '../aws/index.ts';
 import type { AssociationConfig } from '../config/associations.ts';
 import { PolicyCompiler, decidePolicy, type PolicySet } from '../verification/policy.ts';
 import { fingerprintOf } from '../verification/verified-identity.ts';
-import type { AssociationVerification } from './index.ts';
+import type { AssociationVerification, PodsWithoutIdentity } from './index.ts';
+import { readyWithPodsWithoutIdentity } from '../identities/ready.ts';
 import { createAssociationLookup, type AssociationIndex } from './lookup.ts';
 import {
   FINALIZER,
@@ -65,6 +66,8 @@ export interface AssociationControllerDeps extends Deps {
   lookup?: AssociationIndex & Running;
   /** Test hooks (A2: a crash between Create and the status write). */
   hooks?: { afterCreate?: (key: string, created: Association) => Promise<void> };
+  /** The identity reconciler's count of Pods left without the association (shown in Ready; docs/identities.md). */
+  podsWithoutIdentity?: PodsWithoutIdentity;
 }
 
 export interface AssociationController extends Running {
@@ -239,6 +242,10 @@ export async function startAssociationController(
     }
   });
 
+  const unsubscribePods = deps.podsWithoutIdentity?.subscribe((ns, sa) => {
+    for (const k of keysOfPair(config.clusterName, ns, sa)) queue.add(k);
+  });
+
   const compiler = new PolicyCompiler();
   let policySet: PolicySet | undefined;
   const policyChanged = () => {
@@ -383,7 +390,8 @@ export async function startAssociationController(
     verified: Cond,
     extra: Record<string, unknown> = {},
   ): Promise<LanyardAssociation> => {
-    const ready = deriveReady(obj.generation, synced, verified);
+    const ready = readyWithPodsWithoutIdentity(deriveReady(obj.generation, synced, verified),
+      deps.podsWithoutIdentity?.missingFor(obj.namespace, obj.spec.serviceAccount) ?? 0, obj.namespace, obj.spec.serviceAccount);
     const now = new Date(clock.now());
     const unchanged =
       [synced, verified, ready].every((c) => conditionUnchanged(obj.status.conditions, c)) &&
@@ -1208,6 +1216,7 @@ export async function startAssociationController(
     waitForSync,
     async stop() {
       unsubscribe();
+      unsubscribePods?.();
       queue.shutdown();
       probeQueue.shutdown();
       for (const t of reportTimers.values()) clearTimeout(t);

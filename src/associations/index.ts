@@ -33,3 +33,13 @@ export interface AssociationVerification {
 
 /** The callback the verifier is given (the controller's `recordVerification`). Never throws, never blocks. */
 export type RecordVerification = (v: AssociationVerification) => void;
+
+/**
+ * Running Pods of a pair left without the association's identity (created before it), as the identity reconciler
+ * counts them (docs/identities.md). The controller puts the count in `Ready`'s message and re-evaluates a pair when
+ * its count changes.
+ */
+export interface PodsWithoutIdentity {
+  missingFor(namespace: string, serviceAccount: string): number;
+  subscribe(fn: (namespace: string, serviceAccount: string) => void): () => void;
+}

@@ -9,6 +9,7 @@ import { startLeaderElection, type LeaderElector } from '../runtime/leader.ts';
 import { createAwsClients, type AwsClients, type AwsCredentials } from '../aws/index.ts';
 import { createAssociationLookup, startAssociationController, type AssociationIndex } from '../associations/index.ts';
 import { startVerifier, type Verifier } from '../verification/verifier.ts';
+import { startIdentityReconciler } from '../identities/reconciler.ts';
 import { startPromotionController } from '../promotions/controller.ts';
 import { startProjectsHousekeeping } from '../projects/housekeeping.ts';
 import { startCertificateReconciler } from '../webhook/certificates.ts';
@@ -51,7 +52,11 @@ export async function startController(deps: Deps, config: ControllerConfig, o: C
   const lead = async (signal: AbortSignal) => {
     const parts: Running[] = [];
     try {
-      const associations = await startAssociationController({ ...deps, aws: awsAssociations, lookup }, config.associations);
+      // Every running Pod's identity against what is declared now (docs/identities.md); its counts feed Ready.
+      const identities = await startIdentityReconciler({ ...deps, associations: lookup }, config);
+      parts.push(identities);
+      const associations = await startAssociationController(
+        { ...deps, aws: awsAssociations, lookup, podsWithoutIdentity: identities }, config.associations);
       parts.push(associations);
       const verifier = await startVerifier(
         { ...deps, aws: awsVerify, associations: lookup, recordVerification: (v) => associations.recordVerification(v) },
