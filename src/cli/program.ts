@@ -16,6 +16,7 @@ export const CAPABILITIES = {
   projects: async (): Promise<Registrar> => (await import('./projects/register.ts')).registerProjectsCli,
   promotions: async (): Promise<Registrar> => (await import('../promotions/cli.ts')).registerPromotionsCli,
   controller: async (): Promise<Registrar> => (await import('../controller/command.ts')).registerControllerCommands,
+  identities: async (): Promise<Registrar> => (await import('../identities/cli.ts')).registerIdentitiesCli,
   webhook: async (): Promise<Registrar> => {
     const { registerWebhookCommand } = await import('../webhook/command.ts');
     return (cli) => registerWebhookCommand(cli.program);
@@ -33,7 +34,7 @@ export type Capability = keyof typeof CAPABILITIES;
  * register commands, nouns or doctor checks under it. A unit test checks this table against the registrations.
  */
 export const TOP_LEVEL: Record<string, { description: string; capabilities: Capability[]; hidden?: boolean }> = {
-  get: { description: 'Display one or many resources', capabilities: ['projects', 'promotions'] },
+  get: { description: 'Display one or many resources', capabilities: ['projects', 'promotions', 'identities'] },
   create: { description: 'Create a resource', capabilities: ['projects', 'explain'] },
   delete: { description: 'Delete resources by name', capabilities: ['projects'] },
   grant: { description: 'Add service accounts, users or groups to a role', capabilities: ['projects'] },

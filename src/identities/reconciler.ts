@@ -35,17 +35,10 @@ import {
   type WorkloadKind,
 } from './decide.ts';
 import { startIdentityViews, type IdentityViews, type ViewChange } from './views.ts';
+import type { IdentityRow } from './snapshot.ts';
 
 export const REPORTING_CONTROLLER = 'lanyard.dev/identities';
 
-
-/** One Pod's row, as `lanyard get identities` and `lanyard doctor` print it. */
-export interface IdentityRow extends PodIdentity {
-  namespace: string;
-  pod: string;
-  serviceAccount: string;
-  workload?: string;
-}
 
 export interface IdentityReconciler extends Running, PodsWithoutIdentity {
   synced(): boolean;
@@ -201,6 +194,7 @@ export async function startIdentityReconciler(deps: IdentityReconcilerDeps, cfg:
     }
     const workload = workloadOf(pod.owner, (rs) => views.replicaSetOwner(pod.namespace, rs));
     const row = { ...decision, namespace: pod.namespace, pod: pod.name, serviceAccount: pod.serviceAccount, creationMs: pod.creationMs,
+      creationTimestamp: new Date(pod.creationMs).toISOString(),
       ...(workload ? { workload: `${workload.kind.toLowerCase()}/${workload.name}`, workloadKind: workload.kind, workloadName: workload.name } : {}) };
     setRow(key, row);
     const changed = !prev || prev.state !== row.state || prev.message !== row.message;
