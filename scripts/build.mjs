@@ -5,6 +5,7 @@
 // Usage: node scripts/build.mjs [--without-sandbox]   (npm start / npm test run it when dist/ is missing or stale: scripts/ensure-build.mjs)
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import { builtinModules, createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -47,6 +48,83 @@ const withoutSandbox = {
   },
 };
 
+/**
+ * Node's built-in modules through `process.getBuiltinModule` instead of `import`: an ESM import of a builtin builds a
+ * facade that reads every export, getters included, and `node:http`'s `WebSocket` getter loads all of undici (80–250 ms
+ * and 8 MB of resident memory at every start, docs/adr/0703). As a CommonJS shim, esbuild reads each export only where
+ * the code uses it.
+ */
+const builtinsWithoutFacade = {
+  name: 'builtins-without-esm-facade',
+  setup(b) {
+    const names = new Set(builtinModules);
+    b.onResolve({ filter: /^[a-z_][\w/]*$|^node:/ }, (a) => {
+      const name = a.path.replace(/^node:/, '');
+      if (!names.has(name) && !a.path.startsWith('node:')) return undefined;
+      return { path: `node:${name}`, namespace: 'builtin' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'builtin' }, (a) => ({
+      contents: `module.exports = process.getBuiltinModule(${JSON.stringify(a.path)});`,
+      loader: 'js',
+    }));
+  },
+};
+
+/**
+ * npm packages on the start path of every command are bundled into the chunks that use them (with their own
+ * dependencies): loading a package file by file through Node's resolver costs 3–4× the time and ~13 MB more resident
+ * memory than one bundled chunk (docs/adr/0703). Every other package stays external, resolved from node_modules when
+ * (and only when) a command imports it: the AWS SDK, client-node, x509, jose.
+ */
+export const BUNDLED_PACKAGES = new Set(['commander', 'pino', 'prom-client', 'yaml', 'jsonpath-plus']);
+const packagesExternalButStartPath = {
+  name: 'packages-external-but-start-path',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (a) => {
+      // A bundled package's own dependencies are bundled with it.
+      if (a.importer.includes(`${path.sep}node_modules${path.sep}`) || a.namespace === 'dynamic-import') return undefined;
+      const pkg = a.path.split('/').slice(0, a.path.startsWith('@') ? 2 : 1).join('/');
+      if (!BUNDLED_PACKAGES.has(pkg)) return { path: a.path, external: true };
+      // `await import('yaml')` of a bundled CommonJS package would only have a default export; a small ESM module
+      // re-exports its names, as Node's own import of the package does.
+      return a.kind === 'dynamic-import' ? { path: a.path, namespace: 'dynamic-import' } : undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: 'dynamic-import' }, (a) => {
+      const names = Object.keys(createRequire(path.join(ROOT, 'package.json'))(a.path)).filter((n) => /^[A-Za-z_$][\w$]*$/.test(n) && n !== 'default');
+      return {
+        resolveDir: ROOT,
+        loader: 'js',
+        contents: `import * as m from ${JSON.stringify(a.path)};\nexport default m.default ?? m;\nexport const { ${names.join(', ')} } = m;\n`,
+      };
+    });
+  },
+};
+
+/**
+ * prom-client's index also loads its cluster aggregator (node:cluster, child_process) and Pushgateway (http, https,
+ * zlib), which Lanyard never uses: 40 ms of CPU and 10 MB of resident memory at every start, against 20 ms and 4 MB
+ * for the classes below (docs/adr/0703). A name used from prom-client that is not listed here fails the build.
+ */
+const promClientWithoutCluster = {
+  name: 'prom-client-without-cluster',
+  setup(b) {
+    b.onResolve({ filter: /^prom-client$/ }, (a) =>
+      a.namespace === 'prom-client' ? undefined : { path: 'prom-client', namespace: 'prom-client' },
+    );
+    b.onLoad({ filter: /.*/, namespace: 'prom-client' }, () => ({
+      resolveDir: ROOT,
+      loader: 'js',
+      contents: [
+        ['Registry', 'registry'],
+        ['Counter', 'counter'],
+        ['Gauge', 'gauge'],
+        ['Histogram', 'histogram'],
+        ['collectDefaultMetrics', 'defaultMetrics'],
+      ].map(([name, file]) => `export { default as ${name} } from 'prom-client/lib/${file}.js';`).join('\n'),
+    }));
+  },
+};
+
 export async function build({ sandbox = true } = {}) {
   const { build: esbuild } = await import('esbuild');
   const commit = currentCommit();
@@ -62,11 +140,12 @@ export async function build({ sandbox = true } = {}) {
     format: 'esm',
     platform: 'node',
     target: 'node24',
-    packages: 'external',
+    // Licence texts of bundled packages are kept, in one file per output (dist/**/*.LEGAL.txt).
+    legalComments: 'linked',
     chunkNames: 'chunks/[name]-[hash]',
     define: { __LANYARD_COMMIT__: JSON.stringify(commit) },
     logLevel: 'warning',
-    plugins: sandbox ? [] : [withoutSandbox],
+    plugins: [builtinsWithoutFacade, promClientWithoutCluster, packagesExternalButStartPath, ...(sandbox ? [] : [withoutSandbox])],
   });
   fs.writeFileSync(path.join(out, path.basename(STAMP)), JSON.stringify({ commit }) + '\n');
   // Two renames, so dist/ is missing only between them; the old build is removed afterwards.

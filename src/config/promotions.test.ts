@@ -1,15 +1,16 @@
 import { describe, expect, it } from 'vitest';
+import pkg from '../../package.json' with { type: 'json' };
 import { promotionConfigFrom } from './promotions.ts';
 
 describe('promotionConfigFrom', () => {
-  it('has the defaults of promotions.md §1', () => {
+  it('has the defaults of promotions.md §1; the done image is this release (the package version, as the chart tag)', () => {
     expect(promotionConfigFrom({})).toEqual({
       namespace: 'lanyard-promotions',
       serviceAccount: 'lanyard-promotion-orchestrator',
       defaultTimeoutSeconds: 600,
       maxTimeoutSeconds: 21_600,
       podRetentionMs: 3_600_000,
-      doneImage: 'ghcr.io/lanyard-dev/lanyard:0.1.0',
+      doneImage: `ghcr.io/lanyard-dev/lanyard:${pkg.version}`,
       workers: 8,
       stepAudience: 'lanyard-promotion-step',
       awsRegion: '',

@@ -3,6 +3,7 @@
 // of the flags named in PROMOTION_FLAG_NAMES (plus the shared --aws-region and --annotation-prefix) here.
 import { CliError, EXIT } from '../cli/exit.ts';
 import { parseDuration } from '../core/duration.ts';
+import { BUILD_INFO } from '../cli/build-info.ts';
 
 export interface PromotionConfig {
   /** The agent namespace promotion pods run in. */
@@ -26,8 +27,11 @@ export interface PromotionConfig {
   orphanGraceMs: number;
 }
 
-/** The controller image, used for the `done` container unless --promotion-done-image says otherwise. */
-export const DEFAULT_DONE_IMAGE = 'ghcr.io/lanyard-dev/lanyard:0.1.0';
+/**
+ * The controller image of this release (its tag is the package version, as the chart's default image), used for the
+ * `done` container unless --promotion-done-image says otherwise. The chart always passes its own image.
+ */
+export const DEFAULT_DONE_IMAGE = `ghcr.io/lanyard-dev/lanyard:${BUILD_INFO.version}`;
 
 export const PROMOTION_DEFAULTS = Object.freeze({
   'promotion-namespace': 'lanyard-promotions',

@@ -21,8 +21,14 @@ export interface ListWatchOptions extends ResourceSelection {
   pageSize?: number;
   /** A full list is about to be requested (its answer is at least as new as anything written before this call). */
   onListStart?: () => void;
-  /** A full (re)list: every object the server holds now. */
+  /** A full (re)list: every object the server holds now (as `projectListed` returned them, when given). */
   onList: (items: Json[]) => void;
+  /**
+   * Applied to each listed object as its page arrives, so that a list of 50,000 objects never holds every raw object
+   * at once: a consumer keeping a small projection (the webhook's ServiceAccount cache) passes it here
+   * (docs/adr/0111-webhook-memory-and-start-up.md).
+   */
+  projectListed?: (item: Json) => Json;
   /** One watch event (bookmarks included, so the caller may ignore them). */
   onEvent: (e: WatchEvent) => void;
   onError?: (e: unknown) => void;
@@ -123,7 +129,8 @@ export class ListWatch {
         },
         signal: this.abort.signal,
       });
-      for (const item of page.items ?? []) items.push(item);
+      const project = this.opts.projectListed;
+      for (const item of page.items ?? []) items.push(project ? project(item) : item);
       cont = page.metadata?.continue || undefined;
       rv = page.metadata?.resourceVersion ?? rv;
     } while (cont);
@@ -189,7 +196,9 @@ export class Informer<T = Json> {
   constructor(private readonly opts: InformerOptions<T>) {
     this.listWatch = new ListWatch({
       ...opts,
-      onList: (items) => this.replace(items),
+      // Each page is reduced to [key, projection] as it arrives: the raw objects of a list are never all held.
+      projectListed: (item): [string, T] => [objectKey(item), this.transform(item)],
+      onList: (entries: Array<[string, T]>) => this.replace(entries),
       onEvent: (e) => {
         if (e.type === 'BOOKMARK') return;
         if (this.paused) this.held.push(e);
@@ -232,9 +241,8 @@ export class Informer<T = Json> {
     await this.listWatch.relist();
   }
 
-  private replace(items: Json[]): void {
-    const seen = new Map<string, T>();
-    for (const item of items) seen.set(objectKey(item), this.transform(item));
+  private replace(entries: Array<[string, T]>): void {
+    const seen = new Map<string, T>(entries);
     // Replace the store, firing the events a watcher would have seen.
     for (const [key, old] of this.store) {
       if (!seen.has(key)) {

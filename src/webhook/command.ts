@@ -2,7 +2,7 @@
 // existing Deployments keep their args), wiring of the real I/O, signals and graceful shutdown (webhook.md §8).
 import type { Command } from 'commander';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { CliError, EXIT } from '../cli/exit.ts';
+import { CliError, EXIT, exitCodeOf } from '../cli/exit.ts';
 import { BUILD_INFO } from '../cli/build-info.ts';
 import { FlagError, parseWebhookFlags, webhookFlagHelp, type WebhookConfig } from '../config/webhook.ts';
 import { createKubeClient } from '../kube/client.ts';
@@ -93,6 +93,16 @@ export function registerWebhookCommand(program: Command): void {
     .action(async (_args: string[], _opts: unknown, cmd: Command) => {
       await runWebhookCommand(cmd.args);
     });
+}
+
+/** `lanyard webhook <flags>` as the whole process (src/main.ts): runs until stopped; returns the exit code. */
+export async function runWebhookProcess(argv: string[]): Promise<number> {
+  try {
+    await runWebhookCommand(argv);
+    return EXIT.ok;
+  } catch (e) {
+    return exitCodeOf(e);
+  }
 }
 
 export async function runWebhookCommand(argv: string[]): Promise<void> {

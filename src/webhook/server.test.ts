@@ -17,6 +17,7 @@ const ROLE = 'arn:aws:iam::111122223333:role/uploader';
 let hook: RunningWebhook;
 let kube: FakeKube;
 let caPem: string;
+let tlsFiles: { certFile: string; keyFile: string };
 let registry: Registry;
 let agent: https.Agent;
 
@@ -78,6 +79,7 @@ const decodePatch = (r: Reply): Json[] | undefined => (r.json.response.patch ? J
 beforeAll(async () => {
   const tls = await tlsFilesFixture();
   caPem = tls.caPem;
+  tlsFiles = tls;
   kube = fakeKube([
     serviceAccount('team-a', 'uploader', { 'eks.amazonaws.com/role-arn': ROLE }),
     serviceAccount('team-a', 'default'),
@@ -218,6 +220,37 @@ describe('ServiceAccount misses (webhook.md §3.2)', () => {
     const r = await send({ body: JSON.stringify(review(podOf('ghost'))) });
     expect(r.json.response).toEqual({ uid: 'uid-1', allowed: true });
     expect(await metricsText()).toMatch(/lanyard_webhook_sa_lookups_total\{result="not_found"\} 1/);
+  });
+});
+
+describe('start-up (docs/adr/0111-webhook-memory-and-start-up.md)', () => {
+  it('answers a mutating review from a live GET while the first ServiceAccount list is still running, and is not ready', async () => {
+    const slow = fakeKube([serviceAccount('team-a', 'uploader', { 'eks.amazonaws.com/role-arn': ROLE })]);
+    let releaseList!: () => void;
+    const listHeld = new Promise<void>((r) => (releaseList = r));
+    const request = slow.request.bind(slow);
+    slow.request = (async (req: Parameters<typeof slow.request>[0]) => {
+      if (req.path === '/api/v1/serviceaccounts') await listHeld;
+      return await request(req);
+    }) as typeof slow.request;
+    const config = parseWebhookFlags(
+      ['--port=0', '--metrics-port=0', `--tls-cert=${tlsFiles.certFile}`, `--tls-key=${tlsFiles.keyFile}`, '--shutdown-delay=0s'],
+      { env: {}, readNamespaceFile: () => undefined },
+    );
+    const early = await startWebhook(config, { kube: slow, log: silentLogger(), metrics: new Registry(), clock: systemClock, random: () => 0.5 });
+    try {
+      const r = await send({ port: early.port, body: JSON.stringify(review(podOf('uploader'))) });
+      expect(decodePatch(r)).toEqual(expect.arrayContaining([expect.objectContaining({ op: 'add', path: '/spec/containers/0/env' })]));
+      expect(slow.gets).toBe(1);
+      expect(early.ready()).toBe(false);
+      expect((await fetch(`http://127.0.0.1:${early.metricsPort}/readyz`)).status).toBe(503);
+      releaseList();
+      for (let i = 0; i < 100 && !early.ready(); i++) await new Promise((res) => setTimeout(res, 20));
+      expect(early.ready()).toBe(true);
+    } finally {
+      releaseList();
+      await early.stop();
+    }
   });
 });
 
