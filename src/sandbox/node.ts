@@ -27,6 +27,18 @@ export interface NodeNetwork {
   remove(): void;
 }
 
+/** One file per node network, naming the process that made it, so a later run can tell a leak from a live run. */
+const OWNERS_DIR = '/run/lanyard-node';
+
+/** A process's start time (clock ticks since boot): with the pid, it names the process even after pid reuse. */
+function startTime(pid: number): string | undefined {
+  try {
+    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)!.split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
 function ip(...args: string[]): string {
   return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
@@ -55,6 +67,7 @@ export function createNodeNetwork(): NodeNetwork {
   const podCidr = `100.${x}.${y + 1}.0/24`;
   const hostLink = `lyh${id}`;
   const nodeLink = `lyn${id}`;
+  const owner = path.join(OWNERS_DIR, `${netns}.json`);
   const remove = () => {
     for (const args of [['netns', 'delete', netns], ['link', 'delete', hostLink]]) {
       try {
@@ -63,8 +76,11 @@ export function createNodeNetwork(): NodeNetwork {
         // already gone
       }
     }
+    fs.rmSync(owner, { force: true });
   };
   try {
+    fs.mkdirSync(OWNERS_DIR, { recursive: true });
+    fs.writeFileSync(owner, JSON.stringify({ pid: process.pid, start: startTime(process.pid) }));
     ip('netns', 'add', netns);
     ip('link', 'add', hostLink, 'type', 'veth', 'peer', 'name', nodeLink);
     ip('link', 'set', nodeLink, 'netns', netns);
@@ -81,6 +97,107 @@ export function createNodeNetwork(): NodeNetwork {
     throw e;
   }
   return { netns, hostIp, nodeIp, podCidr, gatewayIp: `100.${x}.${y + 1}.1`, remove };
+}
+
+interface Proc {
+  pid: number;
+  ppid: number;
+  netns: number;
+  cmdline: string;
+  root: string;
+}
+
+function processes(): Proc[] {
+  const out: Proc[] = [];
+  for (const d of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      out.push({
+        pid: Number(d),
+        ppid: Number(fs.readFileSync(`/proc/${d}/stat`, 'utf8').split(') ').at(-1)!.split(' ')[1]),
+        netns: fs.statSync(`/proc/${d}/ns/net`).ino,
+        cmdline: fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').replaceAll('\0', ' '),
+        root: fs.readlinkSync(`/proc/${d}/root`),
+      });
+    } catch {
+      // exited meanwhile, or a kernel thread
+    }
+  }
+  return out;
+}
+
+/**
+ * Removes what runs killed mid-way left behind (docs/adr/0711): a node network is stale when the process that made
+ * it is gone (its owner file says which), or, for networks made before owner files existed, when every process in
+ * it is an orphan (re-parented to init, or a child of another process in it). Its processes, the containers
+ * started from its run directories (their root is under them) and their network namespaces, the directories'
+ * mounts and the directories go, then the namespace (and with it the veth pair and the Pod route). A live run is
+ * never touched: its processes have its test or sandbox process as parent. Returns the namespaces removed.
+ */
+export function removeStaleNodeRuns(log: (line: string) => void = () => {}): string[] {
+  const removed: string[] = [];
+  const names = fs.existsSync('/run/netns') ? fs.readdirSync('/run/netns').filter((n) => /^lanyard-[0-9a-f]+$/.test(n)) : [];
+  const procs = processes();
+  const hostNetns = fs.statSync('/proc/self/ns/net').ino;
+  for (const netns of names) {
+    let ino: number;
+    try {
+      ino = fs.statSync(`/run/netns/${netns}`).ino;
+    } catch {
+      continue;
+    }
+    const members = procs.filter((p) => p.netns === ino);
+    const ownerFile = path.join(OWNERS_DIR, `${netns}.json`);
+    let stale: boolean;
+    if (fs.existsSync(ownerFile)) {
+      const o = JSON.parse(fs.readFileSync(ownerFile, 'utf8')) as { pid: number; start?: string };
+      stale = startTime(o.pid) === undefined || startTime(o.pid) !== o.start;
+    } else {
+      stale = members.length > 0 && members.every((p) => p.ppid === 1 || members.some((m) => m.pid === p.ppid));
+    }
+    if (!stale) continue;
+    const dirPattern = new RegExp(`${os.tmpdir().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/lanyard-(?:node|cp)-[A-Za-z0-9]+`, 'g');
+    const dirs = [...new Set(members.flatMap((p) => p.cmdline.match(dirPattern) ?? []))];
+    const under = (x: string) => dirs.some((d) => x === d || x.startsWith(`${d}/`) || x.includes(`${d}/`));
+    const victims = procs.filter((p) => p.netns === ino || under(p.cmdline) || under(p.root));
+    const podNetns = new Set(victims.map((p) => p.netns).filter((n) => n !== ino && n !== hostNetns));
+    for (const p of victims) {
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    for (const ns of fs.readdirSync('/run/netns').filter((n) => n.startsWith('cni-'))) {
+      try {
+        if (podNetns.has(fs.statSync(`/run/netns/${ns}`).ino)) ip('netns', 'delete', ns);
+      } catch {
+        // removed meanwhile
+      }
+    }
+    for (const d of dirs) {
+      for (const m of mountsBelow(d)) {
+        try {
+          execFileSync('umount', ['-l', m], { stdio: 'ignore' });
+        } catch {
+          // not mounted any more
+        }
+      }
+      fs.rmSync(d, { recursive: true, force: true });
+    }
+    try {
+      ip('netns', 'delete', netns);
+    } catch {
+      // gone
+    }
+    fs.rmSync(ownerFile, { force: true });
+    removed.push(netns);
+    log(`removed the stale node network ${netns}: ${victims.length} processes, ${podNetns.size} Pod network namespaces, ${dirs.join(' ') || 'no run directory'}`);
+  }
+  // Owner files whose namespace is gone.
+  for (const f of fs.existsSync(OWNERS_DIR) ? fs.readdirSync(OWNERS_DIR) : []) {
+    if (!fs.existsSync(`/run/netns/${f.replace(/\.json$/, '')}`)) fs.rmSync(path.join(OWNERS_DIR, f), { force: true });
+  }
+  return removed;
 }
 
 export interface NodeImage {
@@ -237,7 +354,12 @@ async function containerdTemplate(images: NodeImage[], log: (l: string) => void)
   const cache = path.join(os.homedir(), '.cache', 'lanyard', 'containerd');
   const key = crypto.createHash('sha256').update(images.map((i) => `${i.name} ${i.archive}`).join('\n')).digest('hex').slice(0, 16);
   const done = path.join(cache, key);
-  if (fs.existsSync(path.join(done, 'root'))) return path.join(done, 'root');
+  if (fs.existsSync(path.join(done, 'root'))) {
+    const now = new Date();
+    fs.utimesSync(done, now, now);
+    pruneTemplates(cache, log);
+    return path.join(done, 'root');
+  }
   fs.mkdirSync(cache, { recursive: true });
   const work = fs.mkdtempSync(path.join(cache, `.${key}-`));
   const socket = path.join(work, 'containerd.sock');
@@ -280,7 +402,29 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.a
     // Another run made the same template meanwhile; use theirs.
   }
   fs.rmSync(work, { recursive: true, force: true });
+  pruneTemplates(cache, log);
   return path.join(done, 'root');
+}
+
+/** Templates kept: the newest by last use. Each holds a full image set (about 1 GB unpacked). */
+const KEEP_TEMPLATES = 3;
+/** A template used this recently may be being copied by another run: never removed. */
+const TEMPLATE_GRACE_MS = 3600_000;
+
+/** Keeps the KEEP_TEMPLATES templates used last (their directory's mtime is touched at each use) and any used within the hour. */
+function pruneTemplates(cache: string, log: (l: string) => void): void {
+  const now = Date.now();
+  const entries = fs.readdirSync(cache)
+    .map((name) => ({ name, mtime: fs.statSync(path.join(cache, name)).mtimeMs }))
+    .sort((a, b) => b.mtime - a.mtime);
+  // Finished templates beyond the newest few, and imports abandoned by killed runs (dot directories).
+  const finished = entries.filter((e) => !e.name.startsWith('.'));
+  const old = [...finished.slice(KEEP_TEMPLATES), ...entries.filter((e) => e.name.startsWith('.'))]
+    .filter((e) => now - e.mtime > TEMPLATE_GRACE_MS);
+  for (const e of old) {
+    fs.rmSync(path.join(cache, e.name), { recursive: true, force: true });
+    log(`removed the containerd image template ${e.name} (unused since ${new Date(e.mtime).toISOString()})`);
+  }
 }
 
 /** Every mount point at or below `dir`, deepest first. */

@@ -4,11 +4,19 @@ import { promisify } from 'node:util';
 import { inject } from 'vitest';
 import { createKubeClient, type Json, type KubeClient } from '../../src/kube/client.ts';
 import { eventually } from './context.ts';
+import type { SharedNode } from './node-setup.ts';
 
 const run = promisify(execFile);
 
-export function node() {
-  return inject('node');
+let scriptNode: SharedNode | undefined;
+
+/** For a script outside Vitest (bench/node-first-call.bench.ts): the cluster it started with startNodeCluster. */
+export function useNodeCluster(n: SharedNode): void {
+  scriptNode = n;
+}
+
+export function node(): SharedNode {
+  return scriptNode ?? inject('node');
 }
 
 export async function nodeAdmin(): Promise<KubeClient> {

@@ -11,7 +11,7 @@ import { applyCrds } from '../../src/kube/apply.ts';
 import { CRD_DIR, PACKAGE_ROOT } from '../../src/sandbox/paths.ts';
 import { binaryDir, helmBinary } from '../../src/sandbox/binaries.ts';
 import { startControlPlane, type ControlPlane } from '../../src/sandbox/control-plane.ts';
-import { createNodeNetwork, startNode, type NodeNetwork, type RunningNode } from '../../src/sandbox/node.ts';
+import { createNodeNetwork, removeStaleNodeRuns, startNode, type NodeNetwork, type RunningNode } from '../../src/sandbox/node.ts';
 import { startAwsSimulator, type AwsSimulator } from '../../src/sandbox/aws-sim/index.ts';
 
 export const NODE_CLUSTER = 'lanyard-node-test';
@@ -44,8 +44,12 @@ interface ImageManifest {
   awsWhoami: { name: string; archive: string };
 }
 
-export default async function setup(project: TestProject) {
-  const say = (l: string) => process.stderr.write(`[node] ${l}\n`);
+/**
+ * Starts the node cluster: the set-up scripts, a control plane and a real node in a network namespace of their
+ * own, the AWS simulator on the host's end of the link. Used by the `node` project's global setup and by
+ * bench/node-first-call.bench.ts.
+ */
+export async function startNodeCluster(say: (l: string) => void): Promise<{ shared: SharedNode; teardown: () => Promise<void> }> {
   const t0 = Date.now();
   const out = execFileSync('bash', [path.join(PACKAGE_ROOT, 'scripts', 'ensure-node.sh')], {
     encoding: 'utf8',
@@ -66,6 +70,8 @@ export default async function setup(project: TestProject) {
     await sim?.close();
   };
   try {
+    // Runs killed mid-way leave their network, processes and directories behind (docs/adr/0711).
+    removeStaleNodeRuns((l) => say(l));
     network = createNodeNetwork();
     cp = await startControlPlane({
       network: { netns: network.netns, address: network.nodeIp },
@@ -93,19 +99,27 @@ export default async function setup(project: TestProject) {
     await teardown();
     throw e;
   }
-  project.provide('node', {
-    server: cp.server,
-    issuer: cp.issuer,
-    caPem: cp.caPem,
-    adminKubeconfig: cp.adminKubeconfig,
-    nodeName: node.name,
-    podLogsDir: node.podLogsDir,
-    hostIp: network.hostIp,
-    simulatorUrl: sim.url,
-    region: sim.control.region,
-    images: { lanyard: images.lanyard.name, awsWhoami: images.awsWhoami.name, pause: images.pause.name },
-    helm: helmBinary(),
-    kubectl: path.join(binaryDir(), 'kubectl'),
-  });
+  return {
+    shared: {
+      server: cp.server,
+      issuer: cp.issuer,
+      caPem: cp.caPem,
+      adminKubeconfig: cp.adminKubeconfig,
+      nodeName: node.name,
+      podLogsDir: node.podLogsDir,
+      hostIp: network.hostIp,
+      simulatorUrl: sim.url,
+      region: sim.control.region,
+      images: { lanyard: images.lanyard.name, awsWhoami: images.awsWhoami.name, pause: images.pause.name },
+      helm: helmBinary(),
+      kubectl: path.join(binaryDir(), 'kubectl'),
+    },
+    teardown,
+  };
+}
+
+export default async function setup(project: TestProject) {
+  const { shared, teardown } = await startNodeCluster((l) => process.stderr.write(`[node] ${l}\n`));
+  project.provide('node', shared);
   return teardown;
 }

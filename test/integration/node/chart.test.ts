@@ -1,125 +1,47 @@
 // Lanyard installed the way its users install it: `helm install` of deploy/helm/lanyard with the locally built
 // image and the chart's own defaults, on a cluster with a real node. Workloads then use their identity for
 // real: the AWS SDK in the container reads the injected token or container credentials and calls STS.
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Json, KubeClient } from '../../../src/kube/client.ts';
-import { createAwsClients } from '../../../src/aws/index.ts';
-import { ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY } from '../../../src/sandbox/aws-sim/index.ts';
-import { createLogger } from '../../../src/runtime/log.ts';
-import { PACKAGE_ROOT } from '../../../src/sandbox/paths.ts';
-import { NODE_CLUSTER } from '../../harness/node-setup.ts';
 import { eventually } from '../../harness/context.ts';
-import { helm, kubectl, newNodeNamespace, node, nodeAdmin, podLogs, waitForPodPhase } from '../../harness/node-context.ts';
+import { kubectl, newNodeNamespace, node, nodeAdmin, podLogs, waitForPodPhase } from '../../harness/node-context.ts';
+import { ACCOUNT, GATE, RELEASE_NS, awsAdmin, ensureLanyard, oidcProviderArn, podIdentityTrust, roleArn, webIdentityTrust, whoamiPodSpec } from '../../harness/node-lanyard.ts';
 
-const RELEASE_NS = 'lanyard-system';
-const ACCOUNT = '123456789012';
-const GATE = 'lanyard.dev/identity';
 const PROMOTION_SA = `node-promoter-${process.pid}`;
 
 let admin: KubeClient;
 let ns: string;
-const roleArn = (name: string) => `arn:aws:iam::${ACCOUNT}:role/${name}`;
 
 async function createRoles(namespace: string): Promise<void> {
-  const aws = createAwsClients({
-    region: node().region,
-    endpointUrl: node().simulatorUrl,
-    credentials: { accessKeyId: ADMIN_ACCESS_KEY_ID, secretAccessKey: ADMIN_SECRET_ACCESS_KEY },
-    log: createLogger({ component: 'test', level: 'silent' }),
-  });
+  const aws = awsAdmin();
   try {
-    const issuerHost = node().issuer.replace(/^https:\/\//, '');
-    const provider = await aws.iam.createOpenIDConnectProvider({ url: node().issuer, clientIds: ['sts.amazonaws.com', 'lanyard-promotion-step'] });
-    const webIdentity = (sub: string) => JSON.stringify({
-      Version: '2012-10-17',
-      Statement: [{
-        Effect: 'Allow',
-        Principal: { Federated: provider.arn },
-        Action: 'sts:AssumeRoleWithWebIdentity',
-        Condition: { StringEquals: { [`${issuerHost}:sub`]: sub, [`${issuerHost}:aud`]: 'sts.amazonaws.com' } },
-      }],
-    });
-    await aws.iam.createRole({ roleName: 'node-irsa-reader', assumeRolePolicyDocument: webIdentity(`system:serviceaccount:${namespace}:reader`) });
+    const provider = await oidcProviderArn(aws);
+    await aws.iam.createRole({ roleName: 'node-irsa-reader', assumeRolePolicyDocument: webIdentityTrust(provider, `system:serviceaccount:${namespace}:reader`) });
     // Trusts another ServiceAccount only: a Pod of `intruder` declaring it can never be verified.
-    await aws.iam.createRole({ roleName: 'node-irsa-other', assumeRolePolicyDocument: webIdentity(`system:serviceaccount:${namespace}:someone-else`) });
-    const stepTrust = JSON.stringify({
-      Version: '2012-10-17',
-      Statement: [{
-        Effect: 'Allow',
-        Principal: { Federated: provider.arn },
-        Action: 'sts:AssumeRoleWithWebIdentity',
-        Condition: { StringEquals: { [`${issuerHost}:sub`]: `system:serviceaccount:lanyard-promotions:${PROMOTION_SA}`, [`${issuerHost}:aud`]: 'lanyard-promotion-step' } },
-      }],
-    });
-    await aws.iam.createRole({ roleName: 'node-promotion-step', assumeRolePolicyDocument: stepTrust });
-    await aws.iam.createRole({ roleName: 'node-pod-identity-reporter', assumeRolePolicyDocument: JSON.stringify({
-      Version: '2012-10-17',
-      Statement: [{ Effect: 'Allow', Principal: { Service: 'pods.eks.amazonaws.com' }, Action: ['sts:AssumeRole', 'sts:TagSession'] }],
-    }) });
+    await aws.iam.createRole({ roleName: 'node-irsa-other', assumeRolePolicyDocument: webIdentityTrust(provider, `system:serviceaccount:${namespace}:someone-else`) });
+    await aws.iam.createRole({ roleName: 'node-promotion-step',
+      assumeRolePolicyDocument: webIdentityTrust(provider, `system:serviceaccount:lanyard-promotions:${PROMOTION_SA}`, 'lanyard-promotion-step') });
+    await aws.iam.createRole({ roleName: 'node-pod-identity-reporter', assumeRolePolicyDocument: podIdentityTrust() });
   } finally {
     aws.destroy();
   }
 }
 
-let valuesDir = '';
-function chartValues(): string {
-  const [repository, tag] = [node().images.lanyard.slice(0, node().images.lanyard.lastIndexOf(':')), node().images.lanyard.split(':').at(-1)];
-  valuesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lanyard-values-'));
-  const file = path.join(valuesDir, 'values.yaml');
-  // Only what a cluster without EKS needs; everything else stays the chart's default.
-  fs.writeFileSync(file, stringify({
-    image: { repository, tag, pullPolicy: 'Never' },
-    clusterName: NODE_CLUSTER,
-    aws: { region: node().region, endpointUrl: node().simulatorUrl },
-    webhook: { awsDefaultRegion: node().region },
-    controller: {
-      // The release namespace is outside the webhook's reach, so no IRSA for the controller here: static keys.
-      extraEnv: [
-        { name: 'AWS_ACCESS_KEY_ID', value: ADMIN_ACCESS_KEY_ID },
-        { name: 'AWS_SECRET_ACCESS_KEY', value: ADMIN_SECRET_ACCESS_KEY },
-      ],
-      associations: { probeImage: node().images.pause },
-    },
-  }));
-  return file;
-}
-
 /** A Pod running the aws-whoami image as ServiceAccount `sa`; STS is the simulator, as a private endpoint would be. */
 function whoamiPod(name: string, sa: string): Json {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name },
-    spec: {
-      serviceAccountName: sa,
-      restartPolicy: 'Never',
-      containers: [{
-        name: 'app',
-        image: node().images.awsWhoami,
-        imagePullPolicy: 'Never',
-        env: [{ name: 'AWS_ENDPOINT_URL_STS', value: node().simulatorUrl }],
-      }],
-    },
-  };
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: whoamiPodSpec(sa) };
 }
 
 beforeAll(async () => {
   admin = await nodeAdmin();
   ns = await newNodeNamespace(admin, 'workloads');
   await createRoles(ns);
-  await helm(['install', 'lanyard', path.join(PACKAGE_ROOT, 'deploy/helm/lanyard'), '--namespace', RELEASE_NS,
-    '--create-namespace', '--values', chartValues(), '--wait', '--timeout', '4m']);
+  // Installed here unless an earlier node test file did (test/harness/node-lanyard.ts); the cluster goes away
+  // with the project's global teardown.
+  await ensureLanyard();
 }, 300_000);
 
-afterAll(async () => {
-  await helm(['uninstall', 'lanyard', '--namespace', RELEASE_NS, '--wait', '--timeout', '2m']).catch(() => {});
-  admin?.close();
-  if (valuesDir) fs.rmSync(valuesDir, { recursive: true, force: true });
-});
+afterAll(() => admin?.close());
 
 describe('the Helm chart on a real node', () => {
   it('runs two Ready webhook Pods and two Ready controller Pods, one of which leads', async () => {
