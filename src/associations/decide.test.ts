@@ -24,6 +24,7 @@ import {
   effectiveCluster,
   lanyardRecord,
   parseLanyardAssociation,
+  recordOf,
   FINALIZER,
   type AssociationRecord,
 } from './model.ts';
@@ -602,6 +603,21 @@ describe('session policy checks and texts', () => {
     const problem = specProblem(parseLanyardAssociation(obj({ spec })));
     if (expected === undefined) expect(problem).toBeUndefined();
     else expect(problem).toMatch(expected);
+  });
+  // docs/migrate-from-ack.md: ACK's spec.namespace is accepted only when it names the object's own namespace.
+  it.each([
+    ['spec.namespace equal to the object\'s', { roleARN: ROLE, namespace: 'team-a' }, undefined],
+    ['spec.namespace of another namespace', { roleARN: ROLE, namespace: 'team-b' },
+      /^spec\.namespace "team-b" must equal the object's namespace "team-a": a Lanyard PodIdentityAssociation binds a ServiceAccount of its own namespace; create it in namespace "team-b" or remove spec\.namespace \(docs\/migrate-from-ack\.md\)$/],
+  ] as const)('specProblem, ACK namespace: %s', (_t, spec, expected) => {
+    const problem = specProblem(parseLanyardAssociation(obj({ spec })));
+    if (expected === undefined) expect(problem).toBeUndefined();
+    else expect(problem).toMatch(expected);
+  });
+  it('nextStep refuses a foreign spec.namespace as InvalidSpec before any AWS step', () => {
+    const o = parseLanyardAssociation(obj({ spec: { roleARN: ROLE, namespace: 'team-b' } }));
+    expect(nextStep({ obj: o, cluster: 'c', owner: recordOf(o, 'c'), policy: { allowed: true }, deniedAction: 'delete', deleting: undefined }))
+      .toMatchObject({ kind: 'invalidSpec', message: expect.stringContaining('spec.namespace "team-b"') });
   });
   it('samePolicy compares JSON, not text; empty equals only empty', () => {
     expect(samePolicy('{"a":1,"b":[1,2]}', '{ "b": [1, 2], "a": 1 }')).toBe(true);

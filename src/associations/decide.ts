@@ -233,7 +233,12 @@ const SESSION_POLICY_MAX = 2048;
  * objects stored before those rules): the roles against IAM's ARN grammar and limits, and spec.policy being a JSON
  * object. The policy's IAM grammar is EKS's to judge; a refusal becomes InvalidSpec naming the field.
  */
-export function specProblem(obj: Pick<LanyardAssociation, 'spec'>): string | undefined {
+export function specProblem(obj: Pick<LanyardAssociation, 'spec'> & { namespace?: string }): string | undefined {
+  // ACK's spec.namespace (docs/migrate-from-ack.md): the admission policy refuses a mismatch; this covers objects
+  // stored without it (policy not installed), so no association is ever made for another namespace.
+  if (obj.spec.namespace !== undefined && obj.namespace !== undefined && obj.spec.namespace !== obj.namespace) {
+    return namespaceMismatch(obj.spec.namespace, obj.namespace);
+  }
   for (const [field, value] of [
     ['roleARN', obj.spec.roleARN],
     ['targetRoleARN', obj.spec.targetRoleARN],
@@ -257,6 +262,13 @@ export function specProblem(obj: Pick<LanyardAssociation, 'spec'>): string | und
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
     return 'spec.policy: must be a JSON object (an IAM policy document)';
   return undefined;
+}
+
+/** The one sentence for a spec.namespace that is not the object's own (CEL admission policy and controller alike). */
+export function namespaceMismatch(specNamespace: string, objectNamespace: string): string {
+  return `spec.namespace "${specNamespace}" must equal the object's namespace "${objectNamespace}": a Lanyard ` +
+    `PodIdentityAssociation binds a ServiceAccount of its own namespace; create it in namespace "${specNamespace}" or ` +
+    'remove spec.namespace (docs/migrate-from-ack.md)';
 }
 
 /** An EKS refusal of an object with a session policy that is about the policy names the field it came from. */

@@ -44,6 +44,11 @@ export interface LanyardAssociation {
   retain: boolean;
   spec: {
     serviceAccount: string;
+    /**
+     * ACK's field (seed 002), accepted so an ACK manifest applies with only its apiVersion changed; it must equal the
+     * object's namespace (docs/migrate-from-ack.md). Undefined when absent.
+     */
+    namespace?: string;
     roleARN: string;
     targetRoleARN?: string;
     clusterName?: string;
@@ -80,6 +85,7 @@ export function parseLanyardAssociation(obj: Json): LanyardAssociation {
     retain: m.annotations?.[DELETION_POLICY_ANNOTATION] === 'retain',
     spec: {
       serviceAccount: String(s.serviceAccount ?? ''),
+      namespace: typeof s.namespace === 'string' ? s.namespace : undefined,
       roleARN: String(s.roleARN ?? ''),
       targetRoleARN: s.targetRoleARN ? String(s.targetRoleARN) : undefined,
       clusterName: s.clusterName ? String(s.clusterName) : undefined,

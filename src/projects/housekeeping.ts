@@ -10,7 +10,7 @@ import { WorkQueue, runControllerLoop, type ReconcileResult } from '../runtime/w
 import type { Deps, Running } from '../runtime/deps.ts';
 import { BUILTIN_ROLES } from './builtin-roles.ts';
 import { builtInDrift, driftMessage } from './drift.ts';
-import { PROJECT_LABEL } from './labels.ts';
+import { KARGO_SERVICE_ACCOUNT_LABEL, PROJECT_LABEL, SERVICE_ACCOUNT_LABEL, kargoLabelNotice, usesKargoLabel } from './labels.ts';
 
 const BUILTIN_NAMES = new Set(BUILTIN_ROLES.map((r) => r.name));
 export const DRIFT_GAUGE = 'lanyard_project_builtin_roles_drifted';
@@ -21,6 +21,19 @@ function keepBuiltIn(obj: Json): Json {
   if (BUILTIN_NAMES.has(obj.metadata?.name)) return obj;
   return { metadata: { name: obj.metadata?.name, namespace: obj.metadata?.namespace } };
 }
+
+/**
+ * ServiceAccounts: the built-in ones in full; one marked by Kargo's label (seed 001) keeps the two labels that say so,
+ * for the Warning Event `DeprecatedLabel` (docs/projects-and-tokens.md, "Kargo's label").
+ */
+function keepAccount(obj: Json): Json {
+  if (BUILTIN_NAMES.has(obj.metadata?.name) || !usesKargoLabel(obj)) return keepBuiltIn(obj);
+  const { name, namespace, uid, labels } = obj.metadata;
+  return { metadata: { name, namespace, uid, labels: { [KARGO_SERVICE_ACCOUNT_LABEL]: labels[KARGO_SERVICE_ACCOUNT_LABEL],
+    ...(labels[SERVICE_ACCOUNT_LABEL] !== undefined ? { [SERVICE_ACCOUNT_LABEL]: labels[SERVICE_ACCOUNT_LABEL] } : {}) } } };
+}
+export const KARGO_LABEL_REASON = 'DeprecatedLabel';
+const ACCOUNT_KEY = 'sa:';
 
 /** `create project` makes the namespace first and the trios after it; a young project is not drifted yet. */
 export const CREATION_GRACE_MS = 30_000;
@@ -47,17 +60,34 @@ export async function startProjectsHousekeeping(
     if (ns && BUILTIN_NAMES.has(o.metadata.name)) queue.add(ns);
   };
   const enqueueProject = (o: Json) => queue.add(o.metadata.name);
+  const enqueueAccount = (o: Json) => {
+    enqueueNs(o);
+    if (usesKargoLabel(o)) queue.add(`${ACCOUNT_KEY}${o.metadata.namespace}/${o.metadata.name}`);
+  };
   const nsHandlers = { onAdd: enqueueProject, onUpdate: enqueueProject, onDelete: enqueueProject };
   const objHandlers = { onAdd: enqueueNs, onUpdate: enqueueNs, onDelete: enqueueNs };
   const namespaces = new Informer({ client: kube, path: '/api/v1/namespaces', labelSelector: `${PROJECT_LABEL}=true`, ...nsHandlers });
   const roles = new Informer({ client: kube, path: '/apis/rbac.authorization.k8s.io/v1/roles', transform: keepBuiltIn, ...objHandlers });
   const bindings = new Informer({ client: kube, path: '/apis/rbac.authorization.k8s.io/v1/rolebindings', transform: keepBuiltIn, ...objHandlers });
-  const accounts = new Informer({ client: kube, path: '/api/v1/serviceaccounts', metadataOnly: true, transform: keepBuiltIn, ...objHandlers });
+  const accounts = new Informer({ client: kube, path: '/api/v1/serviceaccounts', metadataOnly: true, transform: keepAccount,
+    onAdd: enqueueAccount, onUpdate: enqueueAccount, onDelete: enqueueNs });
   const informers = [namespaces, roles, bindings, accounts];
   for (const i of informers) i.start();
   await Promise.all(informers.map((i) => i.waitForSync()));
 
-  const reconcile = async (project: string): Promise<ReconcileResult> => {
+  const warnedAccounts = new Set<string>();
+  /** Once per account (uid) and process: a Warning Event suggesting Lanyard's label instead of Kargo's. */
+  const reconcileAccount = (key: string): void => {
+    const sa = accounts.store.get(key);
+    if (!sa || !usesKargoLabel(sa) || !namespaces.store.has(sa.metadata.namespace) || warnedAccounts.has(sa.metadata.uid)) return;
+    warnedAccounts.add(sa.metadata.uid);
+    events.warning({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: sa.metadata }, KARGO_LABEL_REASON,
+      kargoLabelNotice(sa.metadata.namespace, sa.metadata.name), 'Rename');
+  };
+
+  const reconcile = async (key: string): Promise<ReconcileResult> => {
+    if (key.startsWith(ACCOUNT_KEY)) return reconcileAccount(key.slice(ACCOUNT_KEY.length));
+    const project = key;
     const ns = namespaces.store.get(project);
     if (!ns) {
       gauge.remove({ project });

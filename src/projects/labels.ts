@@ -3,6 +3,11 @@
 export const PROJECT_LABEL = 'lanyard.dev/project';
 export const MANAGED_ANNOTATION = 'rbac.lanyard.dev/managed';
 export const SERVICE_ACCOUNT_LABEL = 'rbac.lanyard.dev/service-account';
+/**
+ * Kargo's label for the same thing (seed 001), recognised as an alias so ServiceAccounts GitOps'd for Kargo work
+ * unchanged; the CLI and a Warning Event suggest renaming it (docs/projects-and-tokens.md, "Kargo's label").
+ */
+export const KARGO_SERVICE_ACCOUNT_LABEL = 'rbac.kargo.akuity.io/service-account';
 export const TOKEN_LABEL = 'rbac.lanyard.dev/service-account-token';
 export const DESCRIPTION_ANNOTATION = 'lanyard.dev/description';
 export const SA_NAME_ANNOTATION = 'kubernetes.io/service-account.name';
@@ -21,7 +26,16 @@ export function isProject(ns: Obj): boolean {
   return ns?.metadata?.labels?.[PROJECT_LABEL] === 'true';
 }
 export function isProjectServiceAccount(sa: Obj): boolean {
-  return sa?.metadata?.labels?.[SERVICE_ACCOUNT_LABEL] === 'true';
+  return sa?.metadata?.labels?.[SERVICE_ACCOUNT_LABEL] === 'true' || usesKargoLabel(sa);
+}
+/** Marked a project ServiceAccount by Kargo's label alone (not by Lanyard's). */
+export function usesKargoLabel(sa: Obj): boolean {
+  return sa?.metadata?.labels?.[KARGO_SERVICE_ACCOUNT_LABEL] === 'true' && sa?.metadata?.labels?.[SERVICE_ACCOUNT_LABEL] !== 'true';
+}
+/** The sentence the CLI warning and the Warning Event `DeprecatedLabel` carry. */
+export function kargoLabelNotice(namespace: string, name: string): string {
+  return `serviceaccount "${name}" in project "${namespace}" is marked by Kargo's label ${KARGO_SERVICE_ACCOUNT_LABEL}; ` +
+    `Lanyard accepts it, but rename it to ${SERVICE_ACCOUNT_LABEL}: "true"`;
 }
 export function isProjectToken(secret: Obj): boolean {
   return secret?.type === TOKEN_SECRET_TYPE && secret?.metadata?.labels?.[TOKEN_LABEL] === 'true';

@@ -1,7 +1,7 @@
 // The pure pod builder (promotions.md §5–§6): Stage + Promotion + PromotionSteps -> a complete Pod, or one
 // validation error, never both. Everything a user can get wrong is checked here, before any pod exists.
 import type { Json } from '../kube/client.ts';
-import { checkAnnotationsSize, checkDecorators, type DecoratorReason } from './decorators.ts';
+import { ANN_ANNOTATIONS, checkAnnotationsSize, checkDecorators, decoratorValue, type AliasUse, type DecoratorReason } from './decorators.ts';
 import { formatDuration, parseDuration } from '../core/duration.ts';
 
 /** Stage and step timeouts: whole hours, minutes and seconds (pods take whole seconds; docs/promotions.md). */
@@ -86,7 +86,7 @@ export interface BuiltStep {
 }
 
 export type BuildResult =
-  | { ok: true; pod: Json; serviceAccount: string; steps: BuiltStep[]; timeoutSeconds: number }
+  | { ok: true; pod: Json; serviceAccount: string; steps: BuiltStep[]; timeoutSeconds: number; aliases: AliasUse[] }
   | { ok: false; reason: BuildReason; message: string };
 
 class Invalid extends Error {
@@ -292,7 +292,7 @@ function build(input: BuildInput): BuildResult {
     annotationPrefix: s.annotationPrefix,
   });
   if (!deco.ok) throw new Invalid(deco.reason, deco.message);
-  const { serviceAccount, labels: extraLabels, annotations: extraAnnotations } = deco.value;
+  const { serviceAccount, labels: extraLabels, annotations: extraAnnotations, aliases } = deco.value;
 
   const tpl = readStage(stage, s);
 
@@ -343,7 +343,7 @@ function build(input: BuildInput): BuildResult {
   };
   if (skip.size > 0) annotations[decoSkipKey] = [...skip].join(',');
   if (Object.keys(timeouts).length > 0) annotations[ANN_STEP_TIMEOUTS] = JSON.stringify(timeouts);
-  const sizeViolation = checkAnnotationsSize(stageName, annotations);
+  const sizeViolation = checkAnnotationsSize(stageName, annotations, decoratorValue(stage.metadata.annotations, ANN_ANNOTATIONS).annotation);
   if (sizeViolation) throw new Invalid(sizeViolation.reason, sizeViolation.message);
 
   const vars = resolveVars(stageName, tpl.vars, promotion.spec?.vars, input.checkVars !== false);
@@ -485,5 +485,5 @@ function build(input: BuildInput): BuildResult {
     roleARN: r.spec.identity?.roleARN,
     capabilities: r.spec.capabilities ?? [],
   }));
-  return { ok: true, pod, serviceAccount, steps, timeoutSeconds: tpl.timeoutSeconds };
+  return { ok: true, pod, serviceAccount, steps, timeoutSeconds: tpl.timeoutSeconds, aliases };
 }

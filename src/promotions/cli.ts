@@ -9,7 +9,7 @@ import { listAll, pickNamed } from '../cli/list.ts';
 import { formatDuration, parseDuration } from '../core/duration.ts';
 import { PROMOTION_DEFAULTS } from '../config/promotions.ts';
 import { ANN_ABORT } from './build.ts';
-import { ANN_SA, allowedProjects } from './decorators.ts';
+import { ANN_SA, allowedProjects, decoratorValue } from './decorators.ts';
 import { EXIT_BY_PHASE, progressLines } from './progress.ts';
 import { isTerminal } from './status.ts';
 
@@ -63,7 +63,7 @@ async function getStages(ctx: Context, names: string[]): Promise<number> {
     columns: [
       { header: 'NAME', value: (s) => s.metadata.name },
       { header: 'STEPS', value: (s) => String((s.spec?.promotionTemplate?.spec?.steps ?? []).length) },
-      { header: 'SERVICE ACCOUNT', value: (s) => (s.metadata.annotations?.[ANN_SA] ?? '').trim() || defaultServiceAccount },
+      { header: 'SERVICE ACCOUNT', value: (s) => (decoratorValue(s.metadata.annotations, ANN_SA).raw ?? '').trim() || defaultServiceAccount },
       { header: 'CURRENT', value: (s) => s.status?.currentPromotion || NONE },
       { header: 'LAST', value: (s) => (s.status?.lastPromotion?.name ? `${s.status.lastPromotion.name}/${s.status.lastPromotion.phase}` : NONE) },
       { header: 'VALID', value: (s) => validCondition(s)?.status ?? 'Unknown' },
@@ -260,7 +260,7 @@ async function doctorFindings(ctx: DoctorContext): Promise<DoctorFinding[]> {
       steps.find((s) => s.metadata.name === uses) ?? agentSteps.find((s) => s.metadata.name === uses);
     for (const stage of stages.sort((a, b) => String(a.metadata.name).localeCompare(String(b.metadata.name)))) {
       const object = `stage ${project}/${stage.metadata.name}`;
-      const sa = (stage.metadata.annotations?.[ANN_SA] ?? '').trim() || agent.serviceAccount;
+      const sa = (decoratorValue(stage.metadata.annotations, ANN_SA).raw ?? '').trim() || agent.serviceAccount;
       for (const [i, st] of (stage.spec?.promotionTemplate?.spec?.steps ?? []).entries()) {
         const step = find(st.uses);
         // A project's own step never gets a token (the Stage's Valid condition reports it): only shared steps need the binding.

@@ -23,6 +23,7 @@ import {
   type BuildSettings,
   type StepRoleDecision,
 } from './build.ts';
+import { aliasNotice, requestedFreightNotice } from './decorators.ts';
 import { isTerminal, readPod, stopSteps, timestamp, type StepStatus } from './status.ts';
 
 const GROUP = 'lanyard.dev';
@@ -49,6 +50,10 @@ function remember(store: Map<string, Json>, obj: Json): Json {
 /** Listed objects (the informer cache) may lack apiVersion/kind; an Event needs them to name its object. */
 function asPromotion(promo: Json): Json {
   return { ...promo, apiVersion: `${GROUP}/${VERSION}`, kind: 'Promotion' };
+}
+
+function asStage(stage: Json): Json {
+  return { ...stage, apiVersion: `${GROUP}/${VERSION}`, kind: 'Stage' };
 }
 
 function sortQueue(a: Json, b: Json): number {
@@ -305,10 +310,15 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
     if (!stage) return;
     const probe = { metadata: { name: `${name}-check`, namespace, uid: '00000000-0000-0000-0000-000000000000' }, spec: { stage: name, vars: [] } };
     const r = await build(probe, stage, false);
+    // Kargo's decorator names work, and say so in the condition and a Warning Event (docs/promotions.md).
+    const notices = r.ok ? r.aliases.map((a) => aliasNotice(name, a)) : [];
+    const ignored = r.ok && stage.spec?.requestedFreight !== undefined ? [requestedFreightNotice(name)] : [];
     const next = r.ok
-      ? { type: 'Valid', status: 'True' as const, reason: 'Valid', message: `stage can be promoted: ${r.steps.length} step(s) as serviceaccount "${r.serviceAccount}"`, observedGeneration: stage.metadata.generation }
+      ? { type: 'Valid', status: 'True' as const, reason: 'Valid', message: `stage can be promoted: ${r.steps.length} step(s) as serviceaccount "${r.serviceAccount}"${[...notices, ...ignored].map((n) => `; ${n}`).join('')}`, observedGeneration: stage.metadata.generation }
       : { type: 'Valid', status: 'False' as const, reason: r.reason, message: r.message, observedGeneration: stage.metadata.generation };
     if (conditionUnchanged(stage.status?.conditions, next)) return;
+    for (const n of notices) events.warning(asStage(stage), 'DeprecatedDecorator', n);
+    for (const n of ignored) events.warning(asStage(stage), 'IgnoredField', n);
     const conditions = setCondition(stage.status?.conditions, next, new Date(now()));
     remember(stages.store, await kube.patch(path('stages', namespace, name, 'status'), { status: { conditions } }, MERGE));
   }
@@ -421,6 +431,7 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
       }
     }
     await warnTokenManager(promo, r);
+    for (const a of r.aliases) events.warning(asPromotion(promo), 'DeprecatedDecorator', aliasNotice(stage.metadata.name, a));
     const stepsStatus: StepStatus[] = r.steps.map((s) => ({ name: s.name, uses: s.uses, container: s.container, phase: 'Pending' }));
     await patchStatus(promo, {
       ...(firstSight ? { conditions: conditions(promo, validCondition) } : {}),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { annotationsSize, checkAnnotationsSize, checkDecorators } from './decorators.ts';
+import { aliasNotice, annotationsSize, checkAnnotationsSize, checkDecorators } from './decorators.ts';
 import { serviceAccount, SETTINGS, stage } from '../../test/fixtures/promotions.ts';
 
 const SA = 'lanyard.dev/promotion-sa';
@@ -24,7 +24,7 @@ describe('checkDecorators', () => {
     [{ [L]: '{"team":"payments","example.com/tier":"","a_b.c":"x-1"}' }, 'lanyard-promotion-orchestrator', { team: 'payments', 'example.com/tier': '', 'a_b.c': 'x-1' }, {}],
     [{ [A]: '{"example.com/cost-center":"cc 1234 / anything"}' }, 'lanyard-promotion-orchestrator', {}, { 'example.com/cost-center': 'cc 1234 / anything' }],
   ])('%j is accepted', (annotations, sa, labels, anns) => {
-    expect(check(annotations)).toEqual({ ok: true, value: { serviceAccount: sa, labels, annotations: anns } });
+    expect(check(annotations)).toEqual({ ok: true, value: { serviceAccount: sa, labels, annotations: anns, aliases: [] } });
   });
 
   const p = (a: string) => `annotation ${a} on stage "prod": `;
@@ -116,6 +116,68 @@ describe('reserved keys', () => {
       ok: false,
       message: `${p(A)}key "eks.amazonaws.com/skip-containers": keys under eks.amazonaws.com belong to the identity webhook; of these a Stage may set only iam.example.com/skip-containers`,
     });
+  });
+});
+
+// docs/promotions.md, "Kargo decorator names": seed 000's names work as aliases, under every rule, with a notice.
+describe('Kargo decorator aliases', () => {
+  const KSA = 'ee.kargo.akuity.io/promotion-sa';
+  const KL = 'ee.kargo.akuity.io/promotion-labels';
+  const KA = 'ee.kargo.akuity.io/promotion-annotations';
+  const p = (a: string) => `annotation ${a} on stage "prod": `;
+
+  it('applies all three Kargo names and reports each as an alias to rename', () => {
+    expect(check({ [KSA]: 's3-access', [KL]: '{"team":"payments"}', [KA]: '{"example.com/cc":"42"}' })).toEqual({
+      ok: true,
+      value: {
+        serviceAccount: 's3-access', labels: { team: 'payments' }, annotations: { 'example.com/cc': '42' },
+        aliases: [
+          { alias: KSA, name: SA, redundant: false },
+          { alias: KL, name: L, redundant: false },
+          { alias: KA, name: A, redundant: false },
+        ],
+      },
+    });
+  });
+  it('treats an empty Kargo value as unset, as Kargo does (no alias reported)', () => {
+    expect(check({ [KSA]: ' ', [KL]: '' })).toEqual({
+      ok: true, value: { serviceAccount: 'lanyard-promotion-orchestrator', labels: {}, annotations: {}, aliases: [] } });
+  });
+  it('accepts both names with the same value and reports the alias as redundant', () => {
+    expect(check({ [SA]: 's3-access', [KSA]: ' s3-access ' })).toMatchObject({
+      ok: true, value: { serviceAccount: 's3-access', aliases: [{ alias: KSA, name: SA, redundant: true }] } });
+  });
+  it.each([
+    [{ [SA]: 's3-access', [KSA]: 'open' }, 'InvalidPromotionServiceAccount',
+      `${p(SA)}conflicts with ${KSA} (Kargo's name for the same decorator) set to "open"; keep only ${SA}`],
+    [{ [L]: '{"a":"1"}', [KL]: '{"a":"2"}' }, 'InvalidPromotionLabels',
+      `${p(L)}conflicts with ${KL} (Kargo's name for the same decorator) set to "{\\"a\\":\\"2\\"}"; keep only ${L}`],
+  ])('refuses both names with different values: %j', (annotations, reason, message) => {
+    expect(check(annotations)).toEqual({ ok: false, reason, message });
+  });
+  it.each([
+    ['S1', { [KSA]: 'S3_access' }, 'InvalidPromotionServiceAccount', `${p(KSA)}"S3_access" is not a valid service account name`],
+    ['S2', { [KSA]: 'missing' }, 'PromotionServiceAccountNotFound', `${p(KSA)}serviceaccount "missing" does not exist in namespace "lanyard-promotions"`],
+    ['S3', { [KSA]: 'closed' }, 'PromotionServiceAccountNotAllowed', `${p(KSA)}serviceaccount "closed" in namespace "lanyard-promotions" is not open to project "shop" (allowed: none)`],
+    ['J1', { [KL]: '{x' }, 'InvalidPromotionLabels', `${p(KL)}not valid JSON: ${jsonError('{x')}`],
+    // docs/adr/0602: reserved keys stay reserved under Kargo's names.
+    ['K4 labels', { [KL]: '{"lanyard.dev/stage":"x"}' }, 'InvalidPromotionLabels', `${p(KL)}key "lanyard.dev/stage": keys under lanyard.dev belong to Lanyard`],
+    ['K4 webhook skip label', { [KL]: '{"eks.amazonaws.com/skip-pod-identity-webhook":"true"}' }, 'InvalidPromotionLabels',
+      `${p(KL)}key "eks.amazonaws.com/skip-pod-identity-webhook": keys under eks.amazonaws.com belong to the identity webhook`],
+    ['K4 annotations', { [KA]: '{"eks.amazonaws.com/role-arn":"arn:aws:iam::1:role/x"}' }, 'InvalidPromotionAnnotations',
+      `${p(KA)}key "eks.amazonaws.com/role-arn": keys under eks.amazonaws.com belong to the identity webhook; of these a Stage may set only eks.amazonaws.com/skip-containers`],
+    ['V1', { [KL]: '{"team":"pay ments"}' }, 'InvalidPromotionLabels', `${p(KL)}key "team": value "pay ments" must be empty or 1-63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit`],
+  ])('applies rule %s to the Kargo name and names that annotation', (_rule, annotations, reason, message) => {
+    expect(check(annotations)).toEqual({ ok: false, reason, message });
+  });
+  it('words the notice as a rename, or as a removal when redundant', () => {
+    expect(aliasNotice('prod', { alias: KSA, name: SA, redundant: false })).toBe(
+      `stage "prod" uses Kargo's annotation ${KSA}; Lanyard applies it, but rename it to ${SA}`);
+    expect(aliasNotice('prod', { alias: KSA, name: SA, redundant: true })).toBe(
+      `stage "prod" sets both ${KSA} and ${SA} to the same value; remove ${KSA}`);
+  });
+  it('A1 names the Kargo annotation when that is where the annotations came from', () => {
+    expect(checkAnnotationsSize('prod', { k: 'x'.repeat(270_335) }, KA)?.message).toMatch(new RegExp(`^annotation ${KA} on stage`));
   });
 });
 

@@ -6,6 +6,20 @@ export const ANN_SA = 'lanyard.dev/promotion-sa';
 export const ANN_LABELS = 'lanyard.dev/promotion-labels';
 export const ANN_ANNOTATIONS = 'lanyard.dev/promotion-annotations';
 export const ANN_ALLOWED_PROJECTS = 'lanyard.dev/allowed-projects';
+/**
+ * Kargo's names for the same three decorators (seed 000), accepted as aliases so a Stage copied from Kargo keeps its
+ * account, labels and annotations instead of silently running as the default account (docs/promotions.md,
+ * "Kargo decorator names"). Every rule applies to them exactly as to Lanyard's names, reserved keys included.
+ */
+export const KARGO_ANN_SA = 'ee.kargo.akuity.io/promotion-sa';
+export const KARGO_ANN_LABELS = 'ee.kargo.akuity.io/promotion-labels';
+export const KARGO_ANN_ANNOTATIONS = 'ee.kargo.akuity.io/promotion-annotations';
+/** Lanyard's decorator name for each Kargo alias. */
+export const DECORATOR_ALIASES: Readonly<Record<string, string>> = Object.freeze({
+  [KARGO_ANN_SA]: ANN_SA,
+  [KARGO_ANN_LABELS]: ANN_LABELS,
+  [KARGO_ANN_ANNOTATIONS]: ANN_ANNOTATIONS,
+});
 /** Kubernetes' limit on the total size of an object's annotations (keys plus values). */
 export const ANNOTATIONS_LIMIT = 262_144;
 
@@ -21,10 +35,54 @@ export interface Violation<R extends string = string> {
   message: string;
 }
 
+/** A Kargo alias the Stage uses: `alias` was read (or is redundant) where `name` is Lanyard's decorator. */
+export interface AliasUse {
+  alias: string;
+  name: string;
+  /** True when the Stage sets both names to the same value: the alias is then only redundant. */
+  redundant: boolean;
+}
+
 export interface Decorations {
   serviceAccount: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
+  /** Kargo aliases found on the Stage, in the order sa, labels, annotations (empty when none). */
+  aliases: AliasUse[];
+}
+
+/** The sentence of the Warning Event `DeprecatedDecorator` for one alias use (docs/promotions.md). */
+export function aliasNotice(stageName: string, use: AliasUse): string {
+  return use.redundant
+    ? `stage "${stageName}" sets both ${use.alias} and ${use.name} to the same value; remove ${use.alias}`
+    : `stage "${stageName}" uses Kargo's annotation ${use.alias}; Lanyard applies it, but rename it to ${use.name}`;
+}
+
+/** Kargo's `spec.requestedFreight` is accepted by the Stage schema but has no meaning here: say so, never silently. */
+export function requestedFreightNotice(stageName: string): string {
+  return `stage "${stageName}" has spec.requestedFreight (Kargo's Freight selection), which Lanyard ignores: a Promotion's vars say what is promoted`;
+}
+
+/**
+ * The value of one decorator, read under Lanyard's name or its Kargo alias (seed 000), and the annotation it came
+ * from (messages name that one). Empty or whitespace counts as unset under either name, as in Kargo. Both set to
+ * different values is a violation: running with either would surprise whoever wrote the other.
+ */
+export function decoratorValue(
+  annotations: Record<string, string> | undefined,
+  name: string,
+): { annotation: string; raw: string | undefined; alias?: AliasUse; conflict?: string } {
+  const alias = Object.keys(DECORATOR_ALIASES).find((k) => DECORATOR_ALIASES[k] === name)!;
+  const own = annotations?.[name];
+  const kargo = annotations?.[alias];
+  if (blank(kargo)) return { annotation: name, raw: own };
+  if (blank(own)) return { annotation: alias, raw: kargo, alias: { alias, name, redundant: false } };
+  if (own!.trim() === kargo!.trim()) return { annotation: name, raw: own, alias: { alias, name, redundant: true } };
+  return {
+    annotation: name,
+    raw: own,
+    conflict: `conflicts with ${alias} (Kargo's name for the same decorator) set to ${JSON.stringify(kargo!.trim()).slice(0, 200)}; keep only ${name}`,
+  };
 }
 
 export interface DecoratorInput {
@@ -70,10 +128,10 @@ function saOpenTo(sa: Json, project: string): boolean {
   return allowed === undefined || allowed.includes('*') || allowed.includes(project);
 }
 
-function checkServiceAccount(input: DecoratorInput, raw: string | undefined): Violation<DecoratorReason> | string {
+function checkServiceAccount(input: DecoratorInput, annotation: string, raw: string | undefined): Violation<DecoratorReason> | string {
   if (blank(raw)) return input.defaultServiceAccount;
   const name = raw!.trim();
-  const prefix = `annotation ${ANN_SA} on stage "${input.stage.metadata.name}": `;
+  const prefix = `annotation ${annotation} on stage "${input.stage.metadata.name}": `;
   if (!isDnsSubdomain(name)) {
     return { reason: 'InvalidPromotionServiceAccount', message: `${prefix}"${name}" is not a valid service account name` };
   }
@@ -194,13 +252,27 @@ function isViolation(v: unknown): v is Violation<DecoratorReason> {
 export function checkDecorators(input: DecoratorInput): { ok: true; value: Decorations } | ({ ok: false } & Violation<DecoratorReason>) {
   const ann: Record<string, string> = input.stage?.metadata?.annotations ?? {};
   const stageName: string = input.stage.metadata.name;
-  const sa = checkServiceAccount(input, ann[ANN_SA]);
+  const aliases: AliasUse[] = [];
+  // Each decorator under Lanyard's name or Kargo's (seed 000); the same rules run on whichever was read.
+  const read = (name: string, reason: DecoratorReason) => {
+    const v = decoratorValue(ann, name);
+    if (v.conflict) return { reason, message: `annotation ${name} on stage "${stageName}": ${v.conflict}` } as Violation<DecoratorReason>;
+    if (v.alias) aliases.push(v.alias);
+    return v;
+  };
+  const saValue = read(ANN_SA, 'InvalidPromotionServiceAccount');
+  if (isViolation(saValue)) return { ok: false, ...saValue };
+  const sa = checkServiceAccount(input, saValue.annotation, saValue.raw);
   if (isViolation(sa)) return { ok: false, ...sa };
-  const labels = checkMap(ANN_LABELS, stageName, ann[ANN_LABELS], 'labels', input.annotationPrefix);
+  const labelsValue = read(ANN_LABELS, 'InvalidPromotionLabels');
+  if (isViolation(labelsValue)) return { ok: false, ...labelsValue };
+  const labels = checkMap(labelsValue.annotation, stageName, labelsValue.raw, 'labels', input.annotationPrefix);
   if (isViolation(labels)) return { ok: false, ...labels };
-  const annotations = checkMap(ANN_ANNOTATIONS, stageName, ann[ANN_ANNOTATIONS], 'annotations', input.annotationPrefix);
+  const annotationsValue = read(ANN_ANNOTATIONS, 'InvalidPromotionAnnotations');
+  if (isViolation(annotationsValue)) return { ok: false, ...annotationsValue };
+  const annotations = checkMap(annotationsValue.annotation, stageName, annotationsValue.raw, 'annotations', input.annotationPrefix);
   if (isViolation(annotations)) return { ok: false, ...annotations };
-  return { ok: true, value: { serviceAccount: sa, labels, annotations } };
+  return { ok: true, value: { serviceAccount: sa, labels, annotations, aliases } };
 }
 
 /** A1: Kubernetes counts the bytes of every key and value. */
@@ -210,11 +282,15 @@ export function annotationsSize(annotations: Record<string, string>): number {
   return n;
 }
 
-export function checkAnnotationsSize(stageName: string, annotations: Record<string, string>): Violation<'InvalidPromotionAnnotations'> | undefined {
+export function checkAnnotationsSize(
+  stageName: string,
+  annotations: Record<string, string>,
+  annotation: string = ANN_ANNOTATIONS,
+): Violation<'InvalidPromotionAnnotations'> | undefined {
   const size = annotationsSize(annotations);
   if (size <= ANNOTATIONS_LIMIT) return undefined;
   return {
     reason: 'InvalidPromotionAnnotations',
-    message: `annotation ${ANN_ANNOTATIONS} on stage "${stageName}": the pod's annotations would total ${size} bytes; the limit is ${ANNOTATIONS_LIMIT}`,
+    message: `annotation ${annotation} on stage "${stageName}": the pod's annotations would total ${size} bytes; the limit is ${ANNOTATIONS_LIMIT}`,
   };
 }

@@ -20,6 +20,7 @@ import { parseWebhookFlags } from '../config/webhook.ts';
 import { startController } from '../controller/index.ts';
 import { createAdmissionGuard } from '../verification/admission-guard.ts';
 import { identityAdmissionPolicy } from '../verification/admission-policy.ts';
+import { associationAdmissionPolicy } from '../associations/admission-policy.ts';
 import { startWebhook } from '../webhook/index.ts';
 import { BUILTIN_ROLES } from '../projects/builtin-roles.ts';
 import { projectNamespace, roleTrio } from '../projects/objects.ts';
@@ -212,7 +213,8 @@ export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = proce
       await registerWebhook(kube, wh.port, wh.caPem);
       // As the chart does; in the sandbox the controller runs as the admin user (docs/security.md).
       const vap = identityAdmissionPolicy({ releasers: [ADMIN_USER] });
-      for (const obj of [vap.policy, vap.binding]) await applyObject(kube, obj, 'lanyard-sandbox');
+      const lpia = associationAdmissionPolicy();
+      for (const obj of [vap.policy, vap.binding, lpia.policy, lpia.binding]) await applyObject(kube, obj, 'lanyard-sandbox');
       return wh;
     });
     progress.note(`webhook on https://127.0.0.1:${webhook.port}/mutate, metrics on http://127.0.0.1:${webhook.metricsPort}/metrics`);

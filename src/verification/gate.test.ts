@@ -81,7 +81,7 @@ describe('decidePod: every identity of every container, at admission', () => {
   const withDebugger = (c: object) => wiPod([], { spec: { volumes: [wiVolume], containers: [wiContainer('app', ROLE)], ephemeralContainers: [c] } });
   it.each<[string, Record<string, unknown>, unknown]>([
     ['denied by policy wins over everything', { policies, identity: identity({ roleARN: DENIED }), pod: optOut },
-      { kind: 'deny', message: 'lanyard: no IdentityPolicy allows namespace "team-a" ServiceAccount "uploader" to use role "arn:aws:iam::111122223333:role/admin": Pod "team-a/p", the ServiceAccount\'s association' }],
+      { kind: 'deny', message: 'lanyard: no IdentityPolicy allows namespace "team-a" ServiceAccount "uploader" to use role "arn:aws:iam::111122223333:role/admin": Pod "team-a/p", the ServiceAccount\'s association. To allow it, add to spec.rules of IdentityPolicy "p" (kubectl edit identitypolicy p) the rule {namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: team-a}}, serviceAccounts: ["uploader"], roles: ["arn:aws:iam::111122223333:role/admin"]}; check first with: lanyard doctor --policy-preview <file> (docs/verified-start.md)' }],
     ['allowed by policy, gate on', { policies, identity: identity(), pod: pod() }, { kind: 'allow', gate: true }],
     ['gate flag off', { gateEnabled: false, identity: identity(), pod: pod() }, { kind: 'allow', gate: false }],
     ['opt-out honoured', { identity: identity(), pod: optOut }, { kind: 'allow', gate: false, skipReason: 'opt_out' }],
@@ -96,7 +96,7 @@ describe('decidePod: every identity of every container, at admission', () => {
     ['a container role that is no IAM role ARN is refused before any matching, echoed bounded', { pod: wiPod([wiContainer('long', `arn:aws:iam::111122223333:role/${'-:'.repeat(50_000)}`)]) },
       { kind: 'deny', message: expect.stringMatching(/^lanyard: Pod "team-a\/p", container "long", field spec\.containers\[1\]\.env\[AWS_ROLE_ARN\]: AWS_ROLE_ARN ".{0,400}" is 100031 characters; an IAM role ARN has at most/) }],
     ['a second container naming a denied role through a "." path', { policies, identity: wiIdentity, pod: wiPod([wiContainer('second', DENIED, `${WI_DIR}/./token`)]) },
-      { kind: 'deny', message: 'lanyard: no IdentityPolicy allows namespace "team-a" ServiceAccount "uploader" to use role "arn:aws:iam::111122223333:role/admin": Pod "team-a/p", container "second", field spec.containers[1].env[AWS_ROLE_ARN]' }],
+      { kind: 'deny', message: 'lanyard: no IdentityPolicy allows namespace "team-a" ServiceAccount "uploader" to use role "arn:aws:iam::111122223333:role/admin": Pod "team-a/p", container "second", field spec.containers[1].env[AWS_ROLE_ARN]. To allow it, add to spec.rules of IdentityPolicy "p" (kubectl edit identitypolicy p) the rule {namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: team-a}}, serviceAccounts: ["uploader"], roles: ["arn:aws:iam::111122223333:role/admin"]}; check first with: lanyard doctor --policy-preview <file> (docs/verified-start.md)' }],
     ['a second container naming an allowed role is gated even though the SA\'s identity is verified', { policies, identity: wiIdentity, verified: verifiedWi,
       pod: wiPod([wiContainer('second', ALLOWED_OTHER)]) }, { kind: 'allow', gate: true }],
     ['the SA\'s identity verified and used by every container', { policies, identity: wiIdentity, verified: verifiedWi, pod: wiPod() }, { kind: 'allow', gate: false, skipReason: 'verified' }],

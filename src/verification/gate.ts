@@ -99,7 +99,8 @@ export function decidePod(i: GateInput): GateDecision {
     const d = decidePolicy(i.policies, { namespace: i.namespace, namespaceLabels: i.namespaceLabels, serviceAccount: i.serviceAccount,
       roleARN: c.key.roleARN, targetRoleARN: c.key.targetRoleARN });
     // The policy's own sentence first (docs/verified-start.md), then where the Pod names the role.
-    if (!d.allowed) return { kind: 'deny', message: `${d.message}: ${who}, ${c.where}` };
+    // Then what to do: the rule that would allow it (docs/verified-start.md, "When a Pod is denied").
+    if (!d.allowed) return { kind: 'deny', message: `${d.message}: ${who}, ${c.where}${d.fix ? `. ${d.fix[0]!.toUpperCase()}${d.fix.slice(1)}` : ''}` };
   }
   if (!i.gateEnabled) return { kind: 'allow', gate: false };
 

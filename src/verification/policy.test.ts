@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PolicyCompiler, acceptedCondition, compilePolicy, decidePolicy, EMPTY_POLICY_SET, type PolicySet } from './policy.ts';
+import { PolicyCompiler, allowRuleFix, acceptedCondition, compilePolicy, decidePolicy, EMPTY_POLICY_SET, type PolicySet } from './policy.ts';
 import { globMatches } from './glob.ts';
 
 const policy = (name: string, rules: unknown, generation = 1) => ({
@@ -55,7 +55,21 @@ describe('decidePolicy', () => {
   it('uses the exact §5 message', () => {
     const d = decidePolicy(set, subj('team-a', { team: 'a' }, 'uploader', 'arn:aws:iam::111122223333:role/admin'));
     expect(d).toEqual({ allowed: false, deniedRole: 'arn:aws:iam::111122223333:role/admin',
-      message: 'lanyard: no IdentityPolicy allows namespace "team-a" ServiceAccount "uploader" to use role "arn:aws:iam::111122223333:role/admin"' });
+      message: 'lanyard: no IdentityPolicy allows namespace "team-a" ServiceAccount "uploader" to use role "arn:aws:iam::111122223333:role/admin"',
+      fix: 'to allow it, add to spec.rules of IdentityPolicy "team-a" (kubectl edit identitypolicy team-a) the rule ' +
+        '{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: team-a}}, serviceAccounts: ["uploader"], ' +
+        'roles: ["arn:aws:iam::111122223333:role/admin"]}; check first with: lanyard doctor --policy-preview <file> (docs/verified-start.md)' });
+  });
+  // docs/verified-start.md, "When a Pod is denied": the denial says which rule to add, and where.
+  it('words the fix for no accepted policy, one policy, several, and an unknown role', () => {
+    const invalid = { metadata: { name: 'broken', uid: 'b', generation: 1 }, spec: { rules: [] } };
+    expect(allowRuleFix(setOf(invalid), 'new-ns', 'web', 'arn:aws:iam::1:role/web'))
+      .toMatch(/^to allow it, add an IdentityPolicy whose spec\.rules holds the rule \{namespaceSelector: \{matchLabels: \{kubernetes\.io\/metadata\.name: new-ns\}\}, serviceAccounts: \["web"\], roles: \["arn:aws:iam::1:role\/web"\]\}/);
+    const second = policy('team-b', [{ namespaceSelector: {}, serviceAccounts: ['x'], roles: ['arn:aws:iam::1:role/x'] }]);
+    expect(allowRuleFix(setOf(teamA, second), 'new-ns', 'web', undefined))
+      .toMatch(/^to allow it, add to spec\.rules of one of the IdentityPolicies "team-a", "team-b" the rule .*roles: \["<the role ARN>"\]\}/);
+    const d = decidePolicy(setOf(teamA), subj('other', {}, 'u'));
+    expect(d.allowed === false && d.fix).toContain('kubernetes.io/metadata.name: other}}, serviceAccounts: ["u"], roles: ["<the role ARN>"]');
   });
   it('names the target role when only it is denied', () => {
     const d = decidePolicy(set, subj('team-a', { team: 'a' }, 'u', 'arn:aws:iam::111122223333:role/team-a/u', 'arn:aws:iam::4:role/x'));

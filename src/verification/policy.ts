@@ -49,7 +49,13 @@ export interface PolicySubject {
 
 export type PolicyDecision =
   | { allowed: true; reason: 'no_policies' | 'allowed' }
-  | { allowed: false; message: string; deniedRole?: string };
+  | {
+      allowed: false;
+      message: string;
+      deniedRole?: string;
+      /** What to do, in plain words: the rule that would allow it and where to add it (allowRuleFix). */
+      fix?: string;
+    };
 
 // The CRD repeats these (pattern, maxLength); the compiler checks them again so a policy that slipped past (older
 // CRD) is refused. Lengths are checked before the pattern, so a hostile entry costs nothing.
@@ -184,6 +190,23 @@ export function policyDeniedMessage(namespace: string, serviceAccount: string, r
     : `lanyard: no IdentityPolicy allows namespace "${namespace}" ServiceAccount "${serviceAccount}" to use role "${truncate(role)}"`;
 }
 
+/**
+ * The fix for a denial (docs/verified-start.md, "When a Pod is denied"): the smallest IdentityPolicy rule that allows
+ * exactly this namespace, ServiceAccount and role, and which policy to add it to. A first workload in a new namespace
+ * is denied by default once any policy exists; the message must say how to let it in.
+ */
+export function allowRuleFix(set: PolicySet, namespace: string, serviceAccount: string, role: string | undefined): string {
+  const roles = role === undefined ? '"<the role ARN>"' : JSON.stringify(truncate(role));
+  const rule = `{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: ${namespace}}}, serviceAccounts: [${JSON.stringify(serviceAccount)}], roles: [${roles}]}`;
+  const names = set.policies.filter((p) => p.accepted).map((p) => p.name);
+  const where = names.length === 0
+    ? 'add an IdentityPolicy whose spec.rules holds'
+    : names.length === 1
+      ? `add to spec.rules of IdentityPolicy "${names[0]}" (kubectl edit identitypolicy ${names[0]})`
+      : `add to spec.rules of one of the IdentityPolicies ${names.slice(0, 5).map((n) => `"${n}"`).join(', ')}${names.length > 5 ? ', …' : ''}`;
+  return `to allow it, ${where} the rule ${rule}; check first with: lanyard doctor --policy-preview <file> (docs/verified-start.md)`;
+}
+
 function applicableRules(set: PolicySet, subject: PolicySubject): CompiledRule[] {
   const labels = { ...(subject.namespaceLabels ?? {}), 'kubernetes.io/metadata.name': subject.namespace };
   const out: CompiledRule[] = [];
@@ -210,7 +233,8 @@ export function decidePolicy(set: PolicySet, subject: PolicySubject): PolicyDeci
   if (roles.length === 0) {
     return rules.length > 0
       ? { allowed: true, reason: 'allowed' }
-      : { allowed: false, message: policyDeniedMessage(subject.namespace, subject.serviceAccount, undefined) };
+      : { allowed: false, message: policyDeniedMessage(subject.namespace, subject.serviceAccount, undefined),
+        fix: allowRuleFix(set, subject.namespace, subject.serviceAccount, undefined) };
   }
   for (const role of roles) {
     // No IAM role ARN is longer: refusing first keeps a decision's work bounded whatever a Pod or source carries.
@@ -219,7 +243,8 @@ export function decidePolicy(set: PolicySet, subject: PolicySubject): PolicyDeci
         `ServiceAccount "${subject.serviceAccount}" is ${role.length} characters; an IAM role ARN has at most ${ROLE_ARN_MAX}` };
     }
     if (!rules.some((r) => r.roles.some((g) => g.matches(role)))) {
-      return { allowed: false, message: policyDeniedMessage(subject.namespace, subject.serviceAccount, role), deniedRole: truncate(role) };
+      return { allowed: false, message: policyDeniedMessage(subject.namespace, subject.serviceAccount, role), deniedRole: truncate(role),
+        fix: allowRuleFix(set, subject.namespace, subject.serviceAccount, role) };
     }
   }
   return { allowed: true, reason: 'allowed' };

@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { TestProject } from 'vitest/node';
 import { createKubeClient } from '../../src/kube/client.ts';
-import { applyCrds } from '../../src/kube/apply.ts';
+import { applyCrds, applyObject } from '../../src/kube/apply.ts';
+import { associationAdmissionPolicy } from '../../src/associations/admission-policy.ts';
 import { CRD_DIR } from '../../src/sandbox/paths.ts';
 import { startControlPlane, type ControlPlane } from '../../src/sandbox/control-plane.ts';
 
@@ -34,6 +35,9 @@ export default async function setup(project: TestProject) {
   // Lanyard's CRDs are installed once, as the chart would; tests create their objects in their own namespaces.
   const admin = await createKubeClient({ kubeconfig: cp.adminKubeconfig });
   const crds = await applyCrds(admin, CRD_DIR);
+  // With its CRD the chart installs the association admission policy (docs/migrate-from-ack.md): so do the tests.
+  const lpia = associationAdmissionPolicy();
+  for (const obj of [lpia.policy, lpia.binding]) await applyObject(admin, obj, 'lanyard-tests');
   admin.close();
   process.stderr.write(`[control-plane] ${crds.length} CRDs installed\n`);
   process.stderr.write(`[control-plane] ready in ${((Date.now() - t0) / 1000).toFixed(1)}s (${cp.dir})\n`);

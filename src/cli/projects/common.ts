@@ -5,7 +5,7 @@ import type { Noun } from '../framework.ts';
 import type { OutputFormat } from '../output.ts';
 import { CliError, EXIT } from '../exit.ts';
 import { nameError, type NameKind } from '../../projects/names.ts';
-import { isProjectServiceAccount, SERVICE_ACCOUNT_LABEL } from '../../projects/labels.ts';
+import { isProjectServiceAccount, kargoLabelNotice, SERVICE_ACCOUNT_LABEL, usesKargoLabel } from '../../projects/labels.ts';
 
 export const PROJECT: Noun = { name: 'project', aliases: ['projects'], plural: 'projects' };
 export const ROLE: Noun = { name: 'role', aliases: ['roles'], plural: 'roles' };
@@ -37,14 +37,18 @@ export function checkNames(kind: NameKind, names: string[]): void {
   }
 }
 
-/** Refuses (exit 5) a ServiceAccount that lacks the project service-account label (projects.md §6). */
-export function checkProjectServiceAccount(sa: Json, project: string, name: string): void {
+/**
+ * Refuses (exit 5) a ServiceAccount that lacks the project service-account label (projects.md §6); Kargo's label is
+ * accepted with a warning suggesting Lanyard's (docs/projects-and-tokens.md, "Kargo's label").
+ */
+export function checkProjectServiceAccount(sa: Json, project: string, name: string, warn?: (s: string) => void): void {
   if (!isProjectServiceAccount(sa)) {
     throw new CliError(
       `serviceaccount "${name}" in project "${project}" is not a Lanyard service account (label ${SERVICE_ACCOUNT_LABEL} is not "true")`,
       EXIT.refused,
     );
   }
+  if (warn && usesKargoLabel(sa)) warn(kargoLabelNotice(project, name));
 }
 
 /** Mutations print one line or the object: the list formats -o name and -o wide are usage errors. */

@@ -10,6 +10,9 @@ import {
   notManagedRefusal,
   SA_NAME_ANNOTATION,
   SERVICE_ACCOUNT_LABEL,
+  KARGO_SERVICE_ACCOUNT_LABEL,
+  kargoLabelNotice,
+  usesKargoLabel,
   TOKEN_LABEL,
 } from '../../projects/labels.ts';
 import { rolesGranting, sameSubject } from '../../projects/roles.ts';
@@ -52,13 +55,17 @@ async function getServiceAccounts(ctx: Context, names: string[]) {
   const wide = ctx.flags.output === 'wide';
   const [sas, tokens, bindings] = await ctx.call({ does: 'list service accounts' }, (k) =>
     Promise.all([
-      listAll(k, paths.serviceAccount(project), { labelSelector: `${SERVICE_ACCOUNT_LABEL}=true` }),
+      // Lanyard's label, or Kargo's (seed 001): a selector cannot OR two keys, so two lists, merged by name.
+      Promise.all([SERVICE_ACCOUNT_LABEL, KARGO_SERVICE_ACCOUNT_LABEL].map((l) =>
+        listAll(k, paths.serviceAccount(project), { labelSelector: `${l}=true` }))).then(([own, kargo]) =>
+        [...own!, ...kargo!.filter((s) => !own!.some((o) => o.metadata.name === s.metadata.name))]),
       wide ? listAll(k, paths.secret(project), { labelSelector: `${TOKEN_LABEL}=true` }) : Promise.resolve([]),
       wide ? listAll(k, paths.roleBinding(project)) : Promise.resolve([]),
     ]),
   );
   sas.sort(byName);
   const { found, missing } = names.length ? pickNamed(sas, names, (s) => s.metadata.name) : { found: sas, missing: [] };
+  for (const sa of found) if (usesKargoLabel(sa)) ctx.out.warn(kargoLabelNotice(project, sa.metadata.name));
   const tokenCount = (sa: Json) =>
     tokens.filter((t) => isProjectToken(t) && t.metadata.annotations?.[SA_NAME_ANNOTATION] === sa.metadata.name).length;
   ctx.out.list({
@@ -111,7 +118,7 @@ async function deleteOne(ctx: Context, project: string, name: string) {
   const sa = await ctx.call({ does, object: { noun: 'serviceaccount', name } }, (k) =>
     k.get(paths.serviceAccount(project, name)),
   );
-  checkProjectServiceAccount(sa, project, name);
+  checkProjectServiceAccount(sa, project, name, ctx.out.warn);
   if (!isManaged(sa)) {
     const what = `serviceaccount "${name}"`;
     throw new CliError(notManagedRefusal(what, project, noManagedAnnotation(what)), EXIT.refused);

@@ -62,7 +62,7 @@ async function createToken(ctx: Context, name: string, account: string, timeoutT
   const sa = await ctx.call({ does, object: { noun: 'serviceaccount', name: account } }, (k) =>
     k.get(paths.serviceAccount(project, account)),
   );
-  checkProjectServiceAccount(sa, project, account);
+  checkProjectServiceAccount(sa, project, account, ctx.out.warn);
   const created = await ctx.call({ does, object: { noun: 'serviceaccounttoken', name } }, (k) =>
     k.create(paths.secret(project), tokenSecret({ project, name, account: { name: account, uid: sa.metadata.uid } })),
   );

@@ -1,0 +1,47 @@
+// The ValidatingAdmissionPolicy that checks ACK's `spec.namespace` on Lanyard PodIdentityAssociations
+// (docs/migrate-from-ack.md, docs/adr/0203): a CRD's own CEL rules cannot read `metadata.namespace`, so the API server
+// checks it through this policy, with the same sentence the controller writes (decide.ts namespaceMismatch). The chart
+// template associations-validatingadmissionpolicy.yaml renders the same object; a chart test compares the two.
+import type { Json } from '../kube/client.ts';
+import { GROUP, PLURAL } from './model.ts';
+
+export const ASSOCIATION_POLICY_NAME = 'lanyard-pod-identity-associations';
+
+/** CEL for namespaceMismatch(object.spec.namespace, request.namespace): keep the two sentences in step. */
+const MESSAGE_EXPRESSION =
+  `'spec.namespace "' + object.spec.namespace + '" must equal the object\\'s namespace "' + request.namespace + ` +
+  `'": a Lanyard PodIdentityAssociation binds a ServiceAccount of its own namespace; create it in namespace "' + ` +
+  `object.spec.namespace + '" or remove spec.namespace (docs/migrate-from-ack.md)'`;
+
+export function associationAdmissionPolicy(o: { name?: string; namespaceSelector?: Json } = {}): { policy: Json; binding: Json } {
+  const name = o.name ?? ASSOCIATION_POLICY_NAME;
+  const policy = {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingAdmissionPolicy',
+    metadata: { name },
+    spec: {
+      failurePolicy: 'Fail',
+      matchConstraints: {
+        resourceRules: [{ apiGroups: [GROUP], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: [PLURAL] }],
+      },
+      validations: [
+        {
+          expression: '!has(object.spec) || !has(object.spec.namespace) || object.spec.namespace == request.namespace',
+          reason: 'Invalid',
+          messageExpression: MESSAGE_EXPRESSION,
+        },
+      ],
+    },
+  };
+  const binding = {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingAdmissionPolicyBinding',
+    metadata: { name },
+    spec: {
+      policyName: name,
+      validationActions: ['Deny'],
+      ...(o.namespaceSelector ? { matchResources: { namespaceSelector: o.namespaceSelector } } : {}),
+    },
+  };
+  return { policy, binding };
+}

@@ -1,0 +1,100 @@
+// Seed 000 (docs/promotions.md, "Coming from Kargo"): the seed's step, ServiceAccount and Stage, with only their
+// apiVersion changed, apply with strict field validation, and the promotion runs as the account Kargo's decorator
+// names (not the default account), with a Warning Event suggesting Lanyard's name. Kargo's labels and annotations
+// decorators work too, under the reserved-key rules of docs/adr/0602.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Json } from '../../../src/kube/client.ts';
+import { controlPlane, eventually, newNamespace } from '../../harness/context.ts';
+import { cleanupPromotions, G, getPod, phaseIs, promote, promotionEnv, waitPromotion, type PromotionEnv } from '../../fixtures/promotion-env.ts';
+import { byKind, kubectlApply, seedManifests } from './helpers.ts';
+
+let env: PromotionEnv;
+let project: string;
+let objs: Json[];
+
+async function eventsOf(ns: string, kind: string, name: string): Promise<Json[]> {
+  const list = await env.admin.get(`/apis/events.k8s.io/v1/namespaces/${ns}/events`);
+  return (list.items as Json[]).filter((e) => e.regarding?.kind === kind && e.regarding?.name === name);
+}
+
+async function validOf(stage: string): Promise<Json | undefined> {
+  const s = await env.admin.get(`${G}/namespaces/${project}/stages/${stage}`);
+  const c = s.status?.conditions?.find((x: Json) => x.type === 'Valid');
+  return c?.observedGeneration === s.metadata.generation ? c : undefined;
+}
+
+beforeAll(async () => {
+  env = await promotionEnv({ kubeconfig: controlPlane().adminKubeconfig, newNamespace });
+  project = await newNamespace(env.admin, 'kargo-demo', { 'lanyard.dev/project': 'true' });
+  objs = seedManifests('000-kargo-promotion-identity.yaml', { AGENT_NS: env.agentNs, PROJECT: project });
+  await env.startController();
+});
+
+afterAll(async () => {
+  await cleanupPromotions(env.admin, [project]);
+  await env.stopController();
+  for (const ns of [project, env.agentNs]) await env.admin.delete(`/api/v1/namespaces/${ns}`).catch(() => undefined);
+  env.admin.close();
+});
+
+describe('seed 000 with only its apiVersion changed', () => {
+  it('applies strictly, and the promotion runs as the account named by ee.kargo.akuity.io/promotion-sa, with a Warning', async () => {
+    for (const o of objs) await kubectlApply(env.admin, o);
+    const stage = byKind(objs, 'Stage').metadata.name;
+
+    // The Stage is valid for that account, and says which name to use instead and that requestedFreight is ignored.
+    const valid = await eventually(async () => {
+      const c = await validOf(stage);
+      if (!c) throw new Error('Valid not written yet');
+      return c;
+    });
+    expect(valid).toMatchObject({ status: 'True', reason: 'Valid' });
+    expect(valid.message).toBe(`stage can be promoted: 1 step(s) as serviceaccount "s3-access"; ` +
+      `stage "my-stage" uses Kargo's annotation ee.kargo.akuity.io/promotion-sa; Lanyard applies it, but rename it to lanyard.dev/promotion-sa; ` +
+      `stage "my-stage" has spec.requestedFreight (Kargo's Freight selection), which Lanyard ignores: a Promotion's vars say what is promoted`);
+
+    const created = await promote(env.admin, project, stage);
+    const promo = await waitPromotion(env.admin, project, created.metadata.name, phaseIs('Running', 'Errored'));
+    expect(promo.status.phase, promo.status.message).toBe('Running');
+    expect(promo.status.pod.serviceAccount).toBe('s3-access');
+    const pod = await getPod(env.admin, env.agentNs, `promotion-${promo.metadata.uid}`);
+    expect(pod!.spec.serviceAccountName).toBe('s3-access');
+    // The step as the seed wrote it: its command templated with the Stage's config, its HOME kept.
+    const step = pod!.spec.initContainers.find((c: Json) => c.name === 'step-1');
+    expect(step.command).toEqual(['sh', '-c', 'mkdir -p $HOME; aws s3 ls s3://my_bucket_name']);
+    expect(step.env).toContainEqual({ name: 'HOME', value: '/tmp/home' });
+
+    const notice = `stage "my-stage" uses Kargo's annotation ee.kargo.akuity.io/promotion-sa; Lanyard applies it, but rename it to lanyard.dev/promotion-sa`;
+    await eventually(async () => {
+      const onPromotion = await eventsOf(project, 'Promotion', promo.metadata.name);
+      expect(onPromotion).toContainEqual(expect.objectContaining({ type: 'Warning', reason: 'DeprecatedDecorator', note: notice }));
+      const onStage = await eventsOf(project, 'Stage', stage);
+      expect(onStage).toContainEqual(expect.objectContaining({ type: 'Warning', reason: 'DeprecatedDecorator', note: notice }));
+      expect(onStage).toContainEqual(expect.objectContaining({ type: 'Warning', reason: 'IgnoredField' }));
+    });
+  });
+
+  it('applies Kargo\'s labels and annotations decorators to the pod, and refuses a reserved key under them (no pod)', async () => {
+    const stage = byKind(objs, 'Stage');
+    const decorated = { ...stage, metadata: { ...stage.metadata, name: 'decorated', annotations: {
+      'ee.kargo.akuity.io/promotion-sa': 's3-access',
+      'ee.kargo.akuity.io/promotion-labels': '{"team":"payments"}',
+      'ee.kargo.akuity.io/promotion-annotations': '{"example.com/cost-center":"cc-1234"}',
+    } } };
+    await kubectlApply(env.admin, decorated);
+    const ok = await waitPromotion(env.admin, project, (await promote(env.admin, project, 'decorated')).metadata.name, phaseIs('Running', 'Errored'));
+    expect(ok.status.phase, ok.status.message).toBe('Running');
+    const pod = await getPod(env.admin, env.agentNs, `promotion-${ok.metadata.uid}`);
+    expect(pod!.metadata.labels.team).toBe('payments');
+    expect(pod!.metadata.annotations['example.com/cost-center']).toBe('cc-1234');
+
+    // docs/adr/0602: the webhook's skip label stays reserved under Kargo's name.
+    await kubectlApply(env.admin, { ...decorated, metadata: { ...decorated.metadata, name: 'reserved', annotations: {
+      'ee.kargo.akuity.io/promotion-labels': '{"eks.amazonaws.com/skip-pod-identity-webhook":"true"}' } } });
+    const bad = await waitPromotion(env.admin, project, (await promote(env.admin, project, 'reserved')).metadata.name, phaseIs('Errored', 'Running'));
+    expect(bad.status).toMatchObject({ phase: 'Errored', message:
+      'annotation ee.kargo.akuity.io/promotion-labels on stage "reserved": key "eks.amazonaws.com/skip-pod-identity-webhook": keys under eks.amazonaws.com belong to the identity webhook' });
+    expect(bad.status.conditions.find((c: Json) => c.type === 'Valid')).toMatchObject({ status: 'False', reason: 'InvalidPromotionLabels' });
+    expect(await getPod(env.admin, env.agentNs, `promotion-${bad.metadata.uid}`)).toBeUndefined();
+  });
+});
