@@ -9,8 +9,7 @@ import {
   noManagedAnnotation,
   notManagedRefusal,
   SA_NAME_ANNOTATION,
-  SERVICE_ACCOUNT_LABEL,
-  KARGO_SERVICE_ACCOUNT_LABEL,
+  isProjectServiceAccount,
   kargoLabelNotice,
   usesKargoLabel,
   TOKEN_LABEL,
@@ -55,10 +54,9 @@ async function getServiceAccounts(ctx: Context, names: string[]) {
   const wide = ctx.flags.output === 'wide';
   const [sas, tokens, bindings] = await ctx.call({ does: 'list service accounts' }, (k) =>
     Promise.all([
-      // Lanyard's label, or Kargo's (seed 001): a selector cannot OR two keys, so two lists, merged by name.
-      Promise.all([SERVICE_ACCOUNT_LABEL, KARGO_SERVICE_ACCOUNT_LABEL].map((l) =>
-        listAll(k, paths.serviceAccount(project), { labelSelector: `${l}=true` }))).then(([own, kargo]) =>
-        [...own!, ...kargo!.filter((s) => !own!.some((o) => o.metadata.name === s.metadata.name))]),
+      // Lanyard's label or Kargo's (seed 001): a selector cannot OR two keys, and a project holds few accounts, so one
+      // list of the namespace's accounts, filtered here (docs/projects-and-tokens.md, "Kargo's label").
+      listAll(k, paths.serviceAccount(project)).then((all) => all.filter(isProjectServiceAccount)),
       wide ? listAll(k, paths.secret(project), { labelSelector: `${TOKEN_LABEL}=true` }) : Promise.resolve([]),
       wide ? listAll(k, paths.roleBinding(project)) : Promise.resolve([]),
     ]),
