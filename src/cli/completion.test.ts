@@ -28,6 +28,12 @@ describe('completion candidates', { timeout: 60_000 }, () => {
     expect(await candidates(['get', 'sas', '-o', ''])).toEqual(['custom-columns=', 'json', 'jsonpath=', 'name', 'table', 'wide', 'yaml']);
     expect(await candidates(['completion', ''])).toEqual([]);
   });
+
+  it('completes the iam subcommands and the --mode choices of create identity (docs/explain-and-iam.md)', async () => {
+    expect(await candidates(['iam', ''])).toEqual(['check', 'trust-policy']);
+    expect(await candidates(['explain', ''])).toEqual(['pod', 'serviceaccount']);
+    expect(await candidates(['create', 'identity', 'team-a/app', '--mode', ''])).toEqual(['irsa', 'pod-identity']);
+  });
 });
 
 describe('completion scripts', () => {

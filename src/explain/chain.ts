@@ -46,6 +46,8 @@ export interface GateLine {
   optOut?: boolean;
   verifiedIdentity?: { name: string; found: boolean; verifiedAt?: string; expiresAt?: string; assumedRoleARN?: string; fresh?: boolean };
   lastAttempt?: { reason: string; type: string; message: string; time?: string; hint?: string };
+  /** The owning Lanyard association's conditions (docs/associations.md), when it is the source that won. */
+  association?: { object: string; conditions: { type: string; status: string; reason: string; message: string }[] };
 }
 
 export interface Explanation {
@@ -82,7 +84,9 @@ export interface ExplainInput {
   namespaceLabels: Record<string, string> | undefined;
   /** The VerifiedIdentity named after the declared identity, when one exists. */
   verifiedIdentity?: Json;
-  /** Events about the Pod (or, for a ServiceAccount, about its Pods), any order. */
+  /** The association objects by uid (for the owner's status conditions). */
+  associationObjects?: ReadonlyMap<string, Json>;
+  /** Events about the Pod (or, for a ServiceAccount, about its associations), any order. */
   events: Json[];
   credentials: CredentialOptions;
   nowMs: number;
@@ -112,7 +116,7 @@ const isObject = (v: unknown): v is Record<string, Json> => typeof v === 'object
 
 function lastAttempt(events: Json[], hintFor = hintForExchangeError): GateLine['lastAttempt'] {
   const relevant = events
-    .filter((e) => ['IdentityNotVerified', 'IdentityVerificationFailed', 'IdentityVerified', 'NoIdentity'].includes(e?.reason))
+    .filter((e) => ['IdentityNotVerified', 'IdentityVerificationFailed', 'IdentityVerified', 'NoIdentity', 'VerificationFailed', 'Verified', 'SyncFailed', 'PolicyDenied'].includes(e?.reason))
     .map((e) => ({ e, t: String(e.series?.lastObservedTime ?? e.eventTime ?? e.deprecatedLastTimestamp ?? e.metadata?.creationTimestamp ?? '') }))
     .sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0));
   const last = relevant[relevant.length - 1];
@@ -222,6 +226,14 @@ export function explain(i: ExplainInput): Explanation {
         fresh: typeof vi.spec?.expiresAt === 'string' && Date.parse(vi.spec.expiresAt) > i.nowMs }
       : { name, found: false };
   }
+  const ownerObj = owner && won === 'association' && owner.kind === 'lanyard' ? i.associationObjects?.get(owner.uid) : undefined;
+  if (owner && ownerObj) {
+    const conds: Json[] = Array.isArray(ownerObj.status?.conditions) ? ownerObj.status.conditions : [];
+    gate.association = { object: describeRecord(owner), conditions: ['Synced', 'Verified', 'Ready'].flatMap((t) => {
+      const c = conds.find((x) => x?.type === t);
+      return c ? [{ type: t, status: String(c.status ?? ''), reason: String(c.reason ?? ''), message: String(c.message ?? '') }] : [];
+    }) };
+  }
   const attempt = lastAttempt(i.events);
   if (attempt) gate.lastAttempt = attempt;
 
@@ -258,6 +270,10 @@ export function fixesFor(e: Explanation): string[] {
     f.push(`the Pod was created before its identity was declared (or the webhook did not serve its namespace): it runs with no AWS identity until it is re-created; restart its owner (\`kubectl rollout restart ...\`) or delete the Pod`);
   } else if (e.podState === 'stale') {
     f.push('the Pod carries another identity than the one declared now (the declaration changed after it started): re-create the Pod to pick up the new one');
+  }
+  const synced = e.gate.association?.conditions.find((c) => c.type === 'Synced');
+  if (synced && synced.status === 'False') {
+    f.push(`${e.gate.association!.object} is not synced to EKS (${synced.reason}: ${synced.message}): Pods get no credentials from the agent until it is`);
   }
   if (e.policy.decision === 'denied') {
     f.push(`add an IdentityPolicy rule selecting namespace "${ns}", ServiceAccount "${sa}" and role "${e.declared?.targetRoleARN ?? e.declared?.roleARN ?? '*'}", or declare a role a rule allows (see \`kubectl get identitypolicies -o yaml\`)`);
@@ -317,6 +333,11 @@ export function renderExplanation(e: Explanation, age: (ts: string | undefined) 
     out.push(v.found
       ? `VerifiedIdentity ${v.name}: ${v.fresh ? 'fresh' : 'expired'}, verified ${age(v.verifiedAt)} ago as ${v.assumedRoleARN ?? '?'}`
       : `VerifiedIdentity ${v.name}: none (the identity has not been proven recently)`);
+  }
+  if (g.association) {
+    const c = g.association.conditions.map((x) => `${x.type}=${x.status}${x.reason ? ` (${x.reason})` : ''}`).join(', ');
+    out.push(`${g.association.object}: ${c || 'no status yet'}`);
+    for (const x of g.association.conditions) if (x.status !== 'True' && x.message) out.push(`  ${x.type}: ${x.message}`);
   }
   if (g.lastAttempt) {
     const a = g.lastAttempt;

@@ -1,7 +1,7 @@
 // `lanyard explain pod|serviceaccount`, `lanyard iam trust-policy|check` and `lanyard create identity`
 // (docs/explain-and-iam.md). Reading and writing happen here and in gather.ts; every decision is in chain.ts and
 // trust.ts. AWS is reached with the caller's credentials (the SDK's default chain) through src/aws only.
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { Json, KubeClient } from '../kube/client.ts';
 import { KubeApiError, isAlreadyExists, isNotFound } from '../kube/client.ts';
 import type { Cli, Context, Noun } from '../cli/framework.ts';
@@ -54,6 +54,11 @@ function openAws(ctx: Context, opts: Record<string, unknown>): AwsClients {
   const s = cliAwsSettings(ctx.io.env, { region: opts.awsRegion as string | undefined, endpointUrl: opts.awsEndpointUrl as string | undefined });
   // The SDK's default chain finds the caller's credentials; nothing here reads or prints them.
   return createAwsClients({ region: s.region, ...(s.endpointUrl ? { endpointUrl: s.endpointUrl } : {}), log: silentLogger(), maxAttempts: 2, requestTimeoutMs: 10_000 });
+}
+
+/** `--mode irsa|pod-identity`; the choices also feed shell completion. */
+function modeOption(description: string): Option {
+  return new Option('--mode <mode>', description).choices(Object.keys(MODES));
 }
 
 function injectionFlags(opts: Record<string, unknown>): InjectionFlags {
@@ -124,7 +129,7 @@ async function runExplain(ctx: Context, kind: 'Pod' | 'ServiceAccount', name: st
   const { pod, sa, saName, assocs, cm, policies, ns, events } = gathered;
   let e: Explanation = explain({
     kind, namespace, name, pod, serviceAccount: sa, serviceAccountName: saName,
-    associations: assocs.records, configMap: cm, flags,
+    associations: assocs.records, associationObjects: assocs.objects, configMap: cm, flags,
     policies: typeof policies === 'string' ? { present: false, policies: [] } : policies,
     namespaceLabels: ns?.metadata?.labels, events, credentials: credentialOptions(), nowMs: ctx.now(),
   });
@@ -134,7 +139,7 @@ async function runExplain(ctx: Context, kind: 'Pod' | 'ServiceAccount', name: st
     const vi = await ctx.call({ does: 'read VerifiedIdentity objects' }, (kube) =>
       getOrUndefined(kube, `${VI_API}/namespaces/${enc(namespace)}/verifiedidentities/${e.gate.verifiedIdentity!.name}`)).catch(() => undefined);
     if (vi) {
-      e = explain({ kind, namespace, name, pod, serviceAccount: sa, serviceAccountName: saName, associations: assocs.records, configMap: cm, flags,
+      e = explain({ kind, namespace, name, pod, serviceAccount: sa, serviceAccountName: saName, associations: assocs.records, associationObjects: assocs.objects, configMap: cm, flags,
         policies: typeof policies === 'string' ? { present: false, policies: [] } : policies, namespaceLabels: ns?.metadata?.labels, events,
         credentials: credentialOptions(), nowMs: ctx.now(), verifiedIdentity: vi });
       if (typeof policies === 'string') e.policy = { decision: 'not applicable', message: policies };
@@ -370,6 +375,21 @@ async function runCreateIdentity(ctx: Context, pairText: string, opts: Record<st
   return 0;
 }
 
+/** A Pod that never runs (its own gate stays): only the webhook and the verifier look at it. */
+function checkPod(serviceAccount: string): Json {
+  return {
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: { generateName: 'lanyard-identity-check-', labels: { [CHECK_LABEL]: 'true' } },
+    spec: {
+      serviceAccountName: serviceAccount, automountServiceAccountToken: false, restartPolicy: 'Never',
+      schedulingGates: [{ name: CHECK_GATE }],
+      securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [{ name: 'check', image: 'registry.k8s.io/pause:3.10', resources: { requests: { cpu: '1m', memory: '4Mi' }, limits: { cpu: '1m', memory: '4Mi' } },
+        securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } }],
+    },
+  };
+}
+
 /**
  * Has Lanyard prove the identity the way it proves every Pod's (docs/verified-start.md): a Pod that never runs (its
  * own gate stays) is created for the ServiceAccount; the webhook injects and gates it, the verifier exchanges a token
@@ -379,16 +399,12 @@ async function verifyPhase(ctx: Context, pair: { namespace: string; serviceAccou
   say: (p: Phase, t: string) => void): Promise<number> {
   const who = `${pair.namespace}/${pair.serviceAccount}`;
   const podsPath = `/api/v1/namespaces/${enc(pair.namespace)}/pods`;
-  const pod = await ctx.call({ does: `create a check Pod for ${who}` }, (kube) => kube.create(podsPath, {
-    apiVersion: 'v1', kind: 'Pod',
-    metadata: { generateName: 'lanyard-identity-check-', labels: { [CHECK_LABEL]: 'true' } },
-    spec: {
-      serviceAccountName: pair.serviceAccount, automountServiceAccountToken: false, restartPolicy: 'Never',
-      schedulingGates: [{ name: CHECK_GATE }],
-      securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
-      containers: [{ name: 'check', image: 'registry.k8s.io/pause:3.10', resources: { requests: { cpu: '1m', memory: '4Mi' }, limits: { cpu: '1m', memory: '4Mi' } },
-        securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } }],
-    },
+  const pod = await ctx.call({ does: `create a check Pod for ${who}` }, (kube) => kube.create(podsPath, checkPod(pair.serviceAccount)).catch((e: unknown) => {
+    // The webhook's refusal (IdentityPolicy, an invalid role annotation) is the answer, not an RBAC problem.
+    if (e instanceof KubeApiError && e.status === 403 && /admission webhook/.test(e.serverMessage)) {
+      throw new CliError(`[verify] the webhook refused a Pod of ${who}: ${e.serverMessage.replace(/^.*denied the request: /, '')}`, EXIT.refused);
+    }
+    throw e;
   }));
   const name = String(pod.metadata.name);
   const spinner = ctx.io.stderrIsTTY ? startSpinner(ctx.io, `[verify] waiting for the verifier to prove ${role} for ${who}`) : undefined;
@@ -470,7 +486,7 @@ export function registerExplainCli(cli: Cli): void {
     description: 'Print the trust policy a ServiceAccount needs (IRSA: the cluster\'s OIDC provider, sub and aud; Pod Identity: pods.eks.amazonaws.com)',
     options: (cmd) => awsOptions(identityOptions(cmd
       .requiredOption('--service-account <ns/name>', 'the ServiceAccount, as NAMESPACE/NAME')
-      .option('--mode <mode>', 'irsa (web identity) or pod-identity', 'irsa')
+      .addOption(modeOption('irsa (web identity) or pod-identity').default('irsa'))
       .option('--audience <aud>', 'token audience (IRSA; else the ServiceAccount\'s audience annotation, else --token-audience)')
       .option('--role <arn>', 'the role the policy is for (its account names the OIDC provider)')
       .option('--account <id>', 'AWS account of the OIDC provider (else the role\'s, else the caller\'s)')
@@ -482,7 +498,7 @@ export function registerExplainCli(cli: Cli): void {
     args: '<role>',
     options: (cmd) => awsOptions(identityOptions(cmd
       .requiredOption('--service-account <ns/name>', 'the ServiceAccount, as NAMESPACE/NAME')
-      .option('--mode <mode>', 'irsa or pod-identity (else pod-identity when a PodIdentityAssociation exists for it, else irsa)')
+      .addOption(modeOption('irsa or pod-identity (else pod-identity when a PodIdentityAssociation exists for it, else irsa)'))
       .option('--audience <aud>', 'token audience (IRSA; else the ServiceAccount\'s audience annotation, else --token-audience)'))),
     run: (ctx, [role], opts) => runIamCheck(ctx, role!, opts),
   }, iam);
@@ -492,7 +508,7 @@ export function registerExplainCli(cli: Cli): void {
     args: '<namespace/serviceaccount>',
     options: (cmd) => awsOptions(identityOptions(cmd
       .requiredOption('--role <arn>', 'the role ARN')
-      .option('--mode <mode>', 'irsa (ServiceAccount annotation, web identity) or pod-identity (PodIdentityAssociation)', 'irsa')
+      .addOption(modeOption('irsa (ServiceAccount annotation, web identity) or pod-identity (PodIdentityAssociation)').default('irsa'))
       .option('--create-role', 'create the role with the trust policy it needs when it does not exist')
       .option('--update-trust', 'add the statement the ServiceAccount needs to an existing role\'s trust policy')
       .option('--audience <aud>', 'token audience for IRSA (else --token-audience)')

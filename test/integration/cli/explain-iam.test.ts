@@ -179,6 +179,24 @@ describe('lanyard explain', () => {
     expect(e.sources[2].why).toBe('an association gives container credentials, which win');
     expect(e.declared).toMatchObject({ mode: 'ContainerCredentials', roleARN: role(cc), audience: 'pods.eks.amazonaws.com' });
     expect(e.trust).toMatchObject({ checked: true, comparison: { allowed: true, mismatches: [] } });
+    // The owning association's conditions, once the controller synced it.
+    await eventually(async () => {
+      const text = await lanyard(['explain', 'sa', 'app', '-n', ns, '--no-aws']);
+      expect(text.stdout).toMatch(new RegExp(`PodIdentityAssociation ${ns}/app: Synced=True \\(InSync\\)`));
+    }, 20_000, 500);
+  });
+
+  it('the kOps ConfigMap: a wildcard entry wins when nothing else declares a role', async () => {
+    const ns = await env.namespace('explaincm');
+    const sys = await env.namespace('explainsys');
+    await serviceAccount(env.admin, ns, 'metrics');
+    await env.admin.create(`/api/v1/namespaces/${sys}/configmaps`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'pod-identity-webhook' },
+      data: { config: JSON.stringify({ '*/metrics': { RoleARN: role('metrics-reader'), Audience: 'sts.amazonaws.com' } }) } });
+    const r = await lanyard(['explain', 'serviceaccount', 'metrics', '-n', ns, '--system-namespace', sys, '--no-aws']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain(`4. ConfigMap ${sys}/pod-identity-webhook entry "${ns}/metrics": no entry  [-]`);
+    expect(r.stdout).toContain(`5. ConfigMap ${sys}/pod-identity-webhook entry "*/metrics": role ${role('metrics-reader')}  [WON]`);
+    expect(r.stdout).toContain(`Declared identity: WebIdentity role ${role('metrics-reader')}, token audience "sts.amazonaws.com"`);
   });
 
   it('a Pod created before its ServiceAccount was annotated is MISSING its identity, and names the IdentityPolicy rule', async () => {
@@ -209,6 +227,24 @@ describe('lanyard explain', () => {
 });
 
 describe('lanyard create identity', () => {
+  it('an IdentityPolicy that forbids the role: bind works, verify reports the webhook\'s refusal (exit 5), explain names the denial', async () => {
+    const ns = await env.namespace('createdeny');
+    const policy = `deny-${ns}`.slice(0, 63);
+    await env.admin.create('/apis/lanyard.dev/v1alpha1/identitypolicies', { apiVersion: 'lanyard.dev/v1alpha1', kind: 'IdentityPolicy', metadata: { name: policy },
+      spec: { rules: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } }, serviceAccounts: ['app'], roles: [role('allowed-*')] }] } });
+    try {
+      const r = await lanyard(['create', 'identity', `${ns}/app`, '--role', role('admin'), '--phase', 'bind,verify', '--timeout', '10s']);
+      expect(r.exitCode).toBe(5);
+      expect(r.stdout).toContain(`[bind] serviceaccount ${ns}/app annotated eks.amazonaws.com/role-arn: ${role('admin')}`);
+      expect(r.stderr).toContain(`error: [verify] the webhook refused a Pod of ${ns}/app: lanyard: no IdentityPolicy allows namespace "${ns}" ServiceAccount "app" to use role "${role('admin')}"`);
+      const e = await lanyard(['explain', 'sa', 'app', '-n', ns, '--no-aws']);
+      expect(e.stdout).toContain(`IdentityPolicy: denied\n  lanyard: no IdentityPolicy allows namespace "${ns}"`);
+      expect(e.stdout).toMatch(/- add an IdentityPolicy rule selecting namespace/);
+    } finally {
+      await env.admin.delete(`/apis/lanyard.dev/v1alpha1/identitypolicies/${policy}`);
+    }
+  });
+
   it('IRSA: role created → annotation → verified; a re-run changes nothing and is verified again', async () => {
     const ns = await env.namespace('create');
     const arn = role(`created-${ns}`.slice(0, 64));
