@@ -3,7 +3,7 @@
 // mapping, and the doctor-check registry. Capabilities register through the `Cli` object; see src/cli/README.md.
 import { Command, Option } from 'commander';
 import type { Json, KubeClient, KubeClientOptions, RequestLogger } from '../kube/client.ts';
-import { KubeApiError } from '../kube/client.ts';
+import { KubeApiError } from '../kube/errors.ts';
 import {
   CliConfigError,
   loadCliSettings,

@@ -1,6 +1,4 @@
 // The IO of the real process, for the `lanyard` binary.
-import readline from 'node:readline';
-import { createKubeClient } from '../kube/client.ts';
 import { nodeFs, processEnv } from '../config/cli.ts';
 import { systemClock } from '../runtime/clock.ts';
 import type { CliIO } from './framework.ts';
@@ -24,12 +22,14 @@ export function processIO(): CliIO {
     },
     clock: systemClock,
     fs: nodeFs,
-    createClient: createKubeClient,
+    // The client (and node:https) is loaded by the first command that talks to a server, not by --help or version.
+    createClient: async (opts) => (await import('../kube/client.ts')).createKubeClient(opts),
   };
 }
 
 /** One line from stdin; the reader is closed afterwards so an open stdin never keeps the process alive. */
 async function readOneLine(): Promise<string | undefined> {
+  const readline = await import('node:readline');
   const rl = readline.createInterface({ input: process.stdin, terminal: false });
   try {
     const r = await rl[Symbol.asyncIterator]().next();

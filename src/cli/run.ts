@@ -1,6 +1,5 @@
 // Running the CLI: against the real process (the `lanyard` binary, src/main.ts) or in-process with captured output
 // (tests, benchmarks). Both build a fresh command tree per run, so no state leaks between invocations.
-import { createKubeClient } from '../kube/client.ts';
 import { nodeFs, type CliEnv } from '../config/cli.ts';
 import { systemClock } from '../runtime/clock.ts';
 import type { CliIO } from './framework.ts';
@@ -68,7 +67,8 @@ export async function runCli(argv: string[], o: RunOptions = {}): Promise<RunRes
     readStdin: async () => o.stdin ?? '',
     clock: systemClock,
     fs: nodeFs,
-    createClient: createKubeClient,
+    // The client (and node:https) is loaded by the first command that talks to a server, not by --help or version.
+    createClient: async (opts) => (await import('../kube/client.ts')).createKubeClient(opts),
     ...o.io,
   };
   const exitCode = await execute(io, argv);

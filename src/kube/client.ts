@@ -5,6 +5,7 @@ import https from 'node:https';
 import http from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { KubeApiError } from './errors.ts';
 import { inClusterConfig, staticKubeconfig, tokenConfig, type HttpsAuth, type StaticConfig } from './kubeconfig.ts';
 
 export type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -28,30 +29,9 @@ export interface KubeResponse<T = Json> {
   retryAfterSeconds?: number;
 }
 
-/** A non-2xx answer from the API server, with the Status object it sent. */
-export class KubeApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly method: string,
-    readonly path: string,
-    readonly reason: string,
-    readonly serverMessage: string,
-    readonly body: Json,
-  ) {
-    super(`${method} ${path}: ${status} ${reason}: ${serverMessage}`);
-    this.name = 'KubeApiError';
-  }
-}
-
-export function isNotFound(e: unknown): boolean {
-  return e instanceof KubeApiError && e.status === 404;
-}
-export function isConflict(e: unknown): boolean {
-  return e instanceof KubeApiError && e.status === 409;
-}
-export function isAlreadyExists(e: unknown): boolean {
-  return e instanceof KubeApiError && e.status === 409 && e.reason === 'AlreadyExists';
-}
+// The error type lives apart from the client, so code that only recognises API errors (the CLI's error mapping)
+// does not load node:https with it (docs/adr/0703-start-path-bundling.md).
+export { KubeApiError, isNotFound, isConflict, isAlreadyExists } from './errors.ts';
 
 export interface WatchEvent<T = Json> {
   type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';

@@ -1,0 +1,27 @@
+// API errors, without the client (docs/adr/0703-start-path-bundling.md): src/kube/client.ts re-exports them.
+import type { Json } from './client.ts';
+
+/** A non-2xx answer from the API server, with the Status object it sent. */
+export class KubeApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly method: string,
+    readonly path: string,
+    readonly reason: string,
+    readonly serverMessage: string,
+    readonly body: Json,
+  ) {
+    super(`${method} ${path}: ${status} ${reason}: ${serverMessage}`);
+    this.name = 'KubeApiError';
+  }
+}
+
+export function isNotFound(e: unknown): boolean {
+  return e instanceof KubeApiError && e.status === 404;
+}
+export function isConflict(e: unknown): boolean {
+  return e instanceof KubeApiError && e.status === 409;
+}
+export function isAlreadyExists(e: unknown): boolean {
+  return e instanceof KubeApiError && e.status === 409 && e.reason === 'AlreadyExists';
+}
