@@ -18,7 +18,7 @@ import { createAdmissionGuard } from '../verification/admission-guard.ts';
 import { runVerify, verifyJson } from '../verification/verify.ts';
 import { startController } from './index.ts';
 import type { Cli } from '../cli/framework.ts';
-import { registerPolicyDoctor } from '../verification/doctor.ts';
+import { registerIdentityDoctor, registerPolicyDoctor } from '../verification/doctor.ts';
 
 async function kubeFor(c: Pick<ControllerConfig, 'kubeconfig' | 'kubeApi'>, agent: string): Promise<KubeClient> {
   return createKubeClient({ kubeconfig: c.kubeconfig || undefined, inCluster: !c.kubeconfig, server: c.kubeApi || undefined, userAgent: agent });
@@ -122,6 +122,7 @@ export async function runVerifyCommand(opts: { expectedRole?: string; timeout: s
 export function registerControllerCommands(cli: Cli): void {
   const program = cli.program;
   registerPolicyDoctor(cli);
+  registerIdentityDoctor(cli);
   const raw = (name: string, description: string, run: (argv: string[]) => Promise<void>) =>
     program
       .command(name)

@@ -25,6 +25,7 @@ import {
 } from './build.ts';
 import { aliasNotice, requestedFreightNotice } from './decorators.ts';
 import { isTerminal, readPod, stopSteps, timestamp, type StepStatus } from './status.ts';
+import { VERIFIER_EVENTS_SELECTOR, gateNoteOf, latestGateNotes, type GateNote } from '../verification/gate-notes.ts';
 
 const GROUP = 'lanyard.dev';
 const VERSION = 'v1alpha1';
@@ -154,6 +155,23 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
     onUpdate: enqueuePodOwner,
     onDelete: enqueuePodOwner,
   });
+
+  // The verifier's Warnings about promotion pods held at the identity gate: project users cannot read the agent
+  // namespace's Events, so their text goes into the Promotion's status.message (docs/promotions.md).
+  const gateEvents = new Informer<GateNote | undefined>({
+    client: kube,
+    path: `/api/v1/namespaces/${agentNs}/events`,
+    fieldSelector: VERIFIER_EVENTS_SELECTOR,
+    transform: gateNoteOf,
+    onAdd: (n) => wakePodOwner(n),
+    onUpdate: (n) => wakePodOwner(n),
+    onError: (e) => log.warn({ err: String(e) }, 'verifier event watch failed; re-listing'),
+  });
+  function wakePodOwner(n: GateNote | undefined) {
+    const pod = n && pods.store.get(`${agentNs}/${n.podName}`);
+    if (pod) enqueuePodOwner(pod);
+  }
+  const gateNote = (podUid: string) => latestGateNotes([...gateEvents.store.values()].filter((n) => n?.podUid === podUid)).get(podUid)?.note;
 
   // Registered per start and removed on stop, so a restarted controller (P14) owns its metrics again.
   const METRICS = ['lanyard_promotions_total', 'lanyard_promotion_duration_seconds', 'lanyard_promotions_pending'];
@@ -457,7 +475,7 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
     if (!pod) {
       return void (await errored(promo, 'PodLost', `pod ${agentNs}/${name} was deleted before the promotion finished`, false));
     }
-    const reading = readPod(pod, promo.status?.steps ?? [], now());
+    const reading = readPod(pod, promo.status?.steps ?? [], now(), gateNote(pod.metadata.uid));
     if (reading.phase === 'Running') {
       const changed =
         promo.status?.message !== reading.message ||
@@ -514,7 +532,7 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
     }
   }
 
-  const informers = [serviceAccounts, steps, stages, promotions, pods];
+  const informers = [serviceAccounts, steps, stages, promotions, pods, gateEvents];
   for (const i of informers) i.start();
   for (const i of informers) {
     if (!(await i.waitForSync(60_000))) throw new Error('promotion controller: informers did not sync within 60s');

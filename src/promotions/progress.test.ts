@@ -34,6 +34,12 @@ describe('progressLines (§8)', () => {
       'promotion/prod-8f2kq Failed: step "publish" (2 of 2) failed with exit code 3: upload rejected',
     ]);
   });
+  it('prints the identity gate\'s reason while the pod is held, once per change (docs/promotions.md)', () => {
+    const running = snap({ phase: 'Running', pod: { namespace: 'lanyard-promotions', name: 'promotion-3f6c', serviceAccount: 's3-access' }, message: 'running in pod', steps: steps({}, {}) });
+    const held = snap({ phase: 'Running', pod: {}, message: 'waiting: pod held by scheduling gate lanyard.dev/identity (identity not verified yet): AccessDenied: no', steps: steps({}, {}) });
+    expect(progressLines(running, held)).toEqual(['prod-8f2kq: waiting: pod held by scheduling gate lanyard.dev/identity (identity not verified yet): AccessDenied: no']);
+    expect(progressLines(held, held)).toEqual([]);
+  });
   it('prints a running line for a step that ended between two snapshots, and nothing when nothing changed', () => {
     const a = snap({ phase: 'Running', pod: {}, steps: steps({}, {}) });
     const b = snap({ phase: 'Succeeded', message: 'all 2 steps succeeded', steps: steps({ phase: 'Succeeded', startedAt: T(0), finishedAt: T(2) }, { phase: 'Succeeded', startedAt: T(2), finishedAt: T(3) }) });

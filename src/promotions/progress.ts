@@ -44,6 +44,9 @@ export function progressLines(prev: Json | undefined, next: Json): string[] {
       lines.push(`${name}: running in pod ${s.pod.namespace}/${s.pod.name} as serviceaccount "${s.pod.serviceAccount}"`);
     } else if (s.phase !== 'Running' && s.message && s.message !== p.message && s.message !== 'queued') {
       lines.push(`${name}: ${s.message}`);
+    } else if (s.phase === 'Running' && s.message !== p.message && /^waiting: pod held by scheduling gate /.test(s.message ?? '')) {
+      // Held at the identity gate: the verifier's reason, which only the promotion's status carries to the user.
+      lines.push(`${name}: ${s.message}`);
     }
   }
   const steps: Json[] = s.steps ?? [];

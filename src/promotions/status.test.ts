@@ -50,6 +50,14 @@ describe('readPod (§7.3)', () => {
     const gated = { ...pod('Pending', {}), spec: { schedulingGates: [{ name: 'lanyard.dev/identity' }] } };
     expect(readPod(gated, steps, NOW).message).toBe('waiting: pod held by scheduling gate lanyard.dev/identity');
   });
+  it('carries the verifier\'s note for a gated pod, and says when the verify deadline passed (docs/promotions.md)', () => {
+    const note = 'WebIdentity exchange for role arn:aws:iam::111122223333:role/shop-s3-read failed: AccessDenied: Not authorized to perform sts:AssumeRoleWithWebIdentity';
+    const gated = { ...pod('Pending', {}), spec: { schedulingGates: [{ name: 'lanyard.dev/identity' }] } };
+    expect(readPod(gated, steps, NOW, note).message).toBe(`waiting: pod held by scheduling gate lanyard.dev/identity (identity not verified yet): ${note}`);
+    const failed = { ...gated, metadata: { annotations: { 'lanyard.dev/identity-verification': 'failed' } } };
+    expect(readPod(failed, steps, NOW, note).message).toBe(`waiting: pod held by scheduling gate lanyard.dev/identity (identity not verified within the deadline; retrying): ${note}`);
+    expect(readPod(pod('Pending', {}), steps, NOW, note).message).not.toContain(note);
+  });
   it('reads a running step', () => {
     const r = readPod(pod('Pending', { 'step-1': term(0, 'a=1'), 'step-2': { running: { startedAt: T1 } } }), steps, NOW);
     expect(r).toMatchObject({ phase: 'Running', currentStep: 2, message: 'running step "publish" (2 of 3)' });

@@ -126,7 +126,19 @@ function skipAfter(steps: StepStatus[], index: number): void {
  * Reads the pod. `steps` are the Promotion's steps (names, uses, containers); `now` (epoch ms) decides step
  * timeouts, which are the controller's: a timed-out step is reported as terminal and the pod must then go.
  */
-export function readPod(pod: Json, steps: Array<Pick<StepStatus, 'name' | 'uses' | 'container'>>, now: number): PodReading {
+/**
+ * The message of a promotion whose pod waits at the identity gate: with the verifier's last note when there is one
+ * (`gateNote`, from its Warning Events in the agent namespace, which project users cannot read), and whether the
+ * verify deadline has passed (docs/verified-start.md).
+ */
+export function gateMessage(pod: Json, gateNote: string | undefined): string {
+  const base = 'waiting: pod held by scheduling gate lanyard.dev/identity';
+  if (!gateNote) return base;
+  const failed = pod?.metadata?.annotations?.['lanyard.dev/identity-verification'] === 'failed';
+  return `${base} (${failed ? 'identity not verified within the deadline; retrying' : 'identity not verified yet'}): ${gateNote}`;
+}
+
+export function readPod(pod: Json, steps: Array<Pick<StepStatus, 'name' | 'uses' | 'container'>>, now: number, gateNote?: string): PodReading {
   const n = steps.length;
   const budget = outputBudget(n);
   const statuses = new Map<string, Json>();
@@ -210,7 +222,7 @@ export function readPod(pod: Json, steps: Array<Pick<StepStatus, 'name' | 'uses'
   }
   let message: string;
   const gates: Json[] = pod?.spec?.schedulingGates ?? [];
-  if (gates.some((g) => g?.name === 'lanyard.dev/identity')) message = 'waiting: pod held by scheduling gate lanyard.dev/identity';
+  if (gates.some((g) => g?.name === 'lanyard.dev/identity')) message = gateMessage(pod, gateNote);
   else if (firstOpen < 0) message = 'all steps succeeded; finishing';
   else if (out[firstOpen]!.phase === 'Running') message = `running ${where(firstOpen)}`;
   else if (out[firstOpen]!.message) message = `${where(firstOpen)} ${out[firstOpen]!.message}`;

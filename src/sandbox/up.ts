@@ -160,6 +160,16 @@ async function showGate(kube: KubeClient, note: (l: string) => void, timeoutMs: 
   return false;
 }
 
+async function associationReady(kube: KubeClient, namespace: string, name: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const a = await kube.get(`/apis/lanyard.dev/v1alpha1/namespaces/${namespace}/podidentityassociations/${name}`);
+    if ((a.status?.conditions ?? []).some((c: Json) => c.type === 'Ready' && c.status === 'True')) return true;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  return false;
+}
+
 export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = process.stderr): Promise<Sandbox> {
   const progress = createProgress(out);
   const parts: Running[] = [];
@@ -223,6 +233,11 @@ export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = proce
     await progress.step('waiting for the demo Pods to pass the identity gate', async () => {
       if (!(await showGate(kube, progress.note, 90_000))) {
         throw new Error('the demo Pods were not released within 90s; see the log file');
+      }
+      // The association reports its verification a few seconds after the Pods' release (writes are paced): the
+      // sandbox is ready once it says Ready, so `lanyard doctor` is clean from the first command.
+      if (!(await associationReady(kube, 'demo', 'reporter', 30_000))) {
+        throw new Error('PodIdentityAssociation demo/reporter did not become Ready within 30s; see the log file');
       }
     });
     const promotion = await progress.step('promoting stage shop/prod (version 1.4.2)', async () => {

@@ -1,14 +1,19 @@
 // `lanyard doctor` checks for IdentityPolicy (verification.md §5): no policy at all (everything allowed), policies
 // ignored for an invalid pattern, and with `--policy-preview [file]` the identities in use that the cluster's
-// policies (plus those in the file) would deny.
+// policies (plus those in the file) would deny. And the identities themselves (docs/verified-start.md, "lanyard
+// doctor"): Pods held at the gate, associations not Ready, Pods carrying static AWS keys. Each is a pure function over
+// one view of the cluster (IDENTITY_CHECKS), so a check is one function more.
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import type { Cli, DoctorFinding } from '../cli/framework.ts';
+import type { Cli, DoctorContext, DoctorFinding } from '../cli/framework.ts';
 import { CliError, EXIT } from '../cli/exit.ts';
-import type { Json } from '../kube/client.ts';
+import type { Json, KubeClient } from '../kube/client.ts';
 import { readManifests } from '../kube/apply.ts';
+import { humanDuration } from '../cli/age.ts';
+import { CONTAINER_LISTS, credentialOptions, podCredentials } from '../identity/pod-credentials.ts';
 import { PolicyCompiler, decidePolicy } from './policy.ts';
-import { VI_API } from './verified-identity.ts';
+import { GATE_NAME, VERIFICATION_ANNOTATION, VI_API } from './verified-identity.ts';
+import { VERIFIER_EVENTS_SELECTOR, gateFixHint, gateNoteOf, latestGateNotes, type GateNote } from './gate-notes.ts';
 
 const ROLE_ANNOTATION = 'eks.amazonaws.com/role-arn';
 
@@ -74,6 +79,174 @@ export function registerPolicyDoctor(cli: Cli): void {
       }
       const labels = new Map<string, Record<string, string>>((nss.items ?? []).map((n: Json) => [n.metadata.name, n.metadata.labels ?? {}]));
       return policyFindings([...policies, ...extra], inUse, labels, true);
+    },
+  });
+}
+
+// ---- Identities: pure checks over one view of the cluster ----
+
+/** What the identity checks read, listed once per `lanyard doctor` run. */
+export interface IdentityView {
+  pods: Json[];
+  /** Lanyard PodIdentityAssociations. */
+  associations: Json[];
+  /** The verifier's latest Warning per Pod UID (only Pods at the gate are looked up). */
+  gateNotes: Map<string, GateNote>;
+  nowMs: number;
+}
+
+export type IdentityCheck = (v: IdentityView) => DoctorFinding[];
+
+/** A Pod held longer than this without `failed` is reported as a warning (release takes about a second, p95). */
+export const GATED_WARN_AFTER_MS = 60_000;
+const ENDED = new Set(['Succeeded', 'Failed']);
+
+const podObject = (p: Json) => `pod ${p.metadata?.namespace}/${p.metadata?.name}`;
+const isGated = (p: Json) => (p?.spec?.schedulingGates ?? []).some((g: Json) => g?.name === GATE_NAME);
+
+/** Pods at the `lanyard.dev/identity` gate: past the verify deadline (`failed`) an error, else a warning after a minute. */
+export function gatedPodFindings(v: IdentityView): DoctorFinding[] {
+  const out: DoctorFinding[] = [];
+  for (const p of v.pods) {
+    if (!isGated(p) || p.metadata?.deletionTimestamp) continue;
+    const failed = p.metadata?.annotations?.[VERIFICATION_ANNOTATION] === 'failed';
+    const heldMs = v.nowMs - Date.parse(p.metadata?.creationTimestamp ?? '');
+    if (!failed && !(heldMs >= GATED_WARN_AFTER_MS)) continue;
+    const note = v.gateNotes.get(p.metadata?.uid);
+    const held = Number.isFinite(heldMs) ? humanDuration(heldMs) : 'an unknown time';
+    const last = note ? `last attempt: ${note.note}` : 'no attempt recorded: check that lanyard controller runs and holds its Lease';
+    out.push({
+      level: failed ? 'error' : 'warning',
+      object: podObject(p),
+      text: failed
+        ? `held at the ${GATE_NAME} gate for ${held}: identity not verified within the deadline (still retrying); ${last}`
+        : `held at the ${GATE_NAME} gate for ${held}; ${last}`,
+      fix: (note && gateFixHint(note.note)) ?? `kubectl describe pod ${p.metadata?.name} -n ${p.metadata?.namespace} (docs/verified-start.md, "Troubleshooting from the Event text")`,
+    });
+  }
+  return out;
+}
+
+const condition = (o: Json, type: string): Json | undefined => (o?.status?.conditions ?? []).find((c: Json) => c?.type === type);
+
+const ASSOCIATION_FIXES: Record<string, string> = {
+  PolicyDenied: 'change the IdentityPolicy or the role; lanyard doctor --policy-preview <file> shows the effect of a policy',
+  RoleNotFound: 'create the IAM role (or correct spec.roleARN); the association retries at its next resync',
+  AccessDenied: 'grant the controller\'s AWS role the EKS association calls (docs/associations.md)',
+  ClusterNotFound: 'correct spec.clusterName or the controller\'s --cluster-name',
+  Duplicate: 'delete one of the associations for this ServiceAccount',
+  RoleMismatch: 'the exchange returned another role: check spec.roleARN and spec.targetRoleARN against EKS',
+  ExchangeFailed: 'check the role\'s trust policy: principal pods.eks.amazonaws.com with sts:AssumeRole and sts:TagSession',
+  VerificationTimeout: 'check the role\'s trust policy and that eks-auth sees the association',
+};
+
+/** PodIdentityAssociations whose `Ready` is not True: False is an error naming the failing condition, else a warning. */
+export function associationFindings(v: IdentityView): DoctorFinding[] {
+  const out: DoctorFinding[] = [];
+  for (const a of v.associations) {
+    if (a.metadata?.deletionTimestamp) continue;
+    const ready = condition(a, 'Ready');
+    if (ready?.status === 'True') continue;
+    // The failing one of the two conditions Ready is made of (verification.md §3).
+    const cause = [condition(a, 'Synced'), condition(a, 'Verified')].find((c) => c && c.status !== 'True') ?? ready;
+    const why = cause ? `${cause.type}=${cause.status} ${cause.reason ?? ''}${cause.message ? `: ${cause.message}` : ''}`.trim() : 'no status yet';
+    const object = `podidentityassociation ${a.metadata?.namespace}/${a.metadata?.name}`;
+    // A failed exchange the verifier is still retrying (eks-auth and IAM take seconds to see a change) is no error yet.
+    const settling = cause?.type === 'Verified' && v.nowMs - Date.parse(cause.lastTransitionTime ?? '') < GATED_WARN_AFTER_MS;
+    if (ready?.status === 'False' && !settling) {
+      out.push({ level: 'error', object, text: `not Ready: ${why}`,
+        fix: (cause?.type === 'Verified' && gateFixHint(String(cause.message ?? ''))) || ASSOCIATION_FIXES[cause?.reason] ||
+          `kubectl describe podidentityassociation ${a.metadata?.name} -n ${a.metadata?.namespace}` });
+    } else {
+      out.push({ level: 'warning', object, text: `not Ready yet: ${why}` });
+    }
+  }
+  return out;
+}
+
+const STATIC_KEYS = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'];
+
+/** Where a static key comes from, without its value. */
+function keySource(e: Json): string {
+  const ref = e?.valueFrom;
+  if (ref?.secretKeyRef) return `from Secret "${ref.secretKeyRef.name}" key "${ref.secretKeyRef.key}"`;
+  if (ref?.configMapKeyRef) return `from ConfigMap "${ref.configMapKeyRef.name}" key "${ref.configMapKeyRef.key}"`;
+  if (ref) return 'from a valueFrom reference';
+  return 'a literal value';
+}
+
+/**
+ * Pods whose containers set AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY in env (docs/security.md §4: static keys are
+ * no identity obtained through the cluster). An error when the Pod also has an identity through the cluster, which
+ * the SDK chain then never uses; else a warning. Values are never read into the text.
+ */
+export function staticKeyFindings(v: IdentityView): DoctorFinding[] {
+  const out: DoctorFinding[] = [];
+  const creds = credentialOptions();
+  for (const p of v.pods) {
+    if (ENDED.has(p.status?.phase) || p.metadata?.deletionTimestamp) continue;
+    const found: string[] = [];
+    for (const l of CONTAINER_LISTS) {
+      for (const c of Array.isArray(p.spec?.[l]) ? p.spec[l] : []) {
+        const keys = (Array.isArray(c?.env) ? c.env : []).filter((e: Json) => STATIC_KEYS.includes(e?.name));
+        if (keys.length) found.push(`container "${c.name}" sets ${keys.map((e: Json) => `${e.name} (${keySource(e)})`).join(' and ')}`);
+      }
+    }
+    if (!found.length) continue;
+    const identities = podCredentials(p, creds).identities;
+    const sa = p.spec?.serviceAccountName ?? 'default';
+    const shadowed = identities.length > 0;
+    out.push({
+      level: shadowed ? 'error' : 'warning',
+      object: podObject(p),
+      text: `${found.join('; ')}: static AWS keys, which are no identity obtained through the cluster` +
+        (shadowed ? `; the SDK credential chain uses them before the Pod's ${identities[0]!.mode} identity, which is never used` : ''),
+      fix: shadowed
+        ? 'remove the static keys from the Pod; its ServiceAccount\'s identity then applies'
+        : `remove the static keys and give ServiceAccount "${p.metadata?.namespace}/${sa}" a role (eks.amazonaws.com/role-arn annotation or a PodIdentityAssociation)`,
+    });
+  }
+  return out;
+}
+
+/** Every identity check, in output order. The running-Pod reconciler's report joins here as one more function. */
+export const IDENTITY_CHECKS: readonly IdentityCheck[] = [gatedPodFindings, associationFindings, staticKeyFindings];
+
+async function listAll(kube: KubeClient, path: string, query: Record<string, string> = {}): Promise<Json[]> {
+  const items: Json[] = [];
+  let cont: string | undefined;
+  do {
+    const page = await kube.get(path, { ...query, limit: 500, ...(cont ? { continue: cont } : {}) });
+    items.push(...(page.items ?? []));
+    cont = page.metadata?.continue || undefined;
+  } while (cont);
+  return items;
+}
+
+/** Reads the view: cluster-wide, or one project's namespace with `--project`. */
+export async function readIdentityView(kube: KubeClient, namespace: string | undefined, nowMs: number): Promise<IdentityView> {
+  const scope = namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
+  const [pods, associations] = await Promise.all([
+    listAll(kube, `/api/v1${scope}/pods`),
+    listAll(kube, `${VI_API}${scope}/podidentityassociations`).catch((e: unknown) => {
+      if ((e as { status?: number }).status === 404) return [];
+      throw e;
+    }),
+  ]);
+  // The verifier's Events only where a Pod is held, one list per namespace.
+  const held = [...new Set(pods.filter(isGated).map((p) => p.metadata.namespace as string))];
+  const events = (await Promise.all(held.map((ns) =>
+    listAll(kube, `/api/v1/namespaces/${encodeURIComponent(ns)}/events`, { fieldSelector: VERIFIER_EVENTS_SELECTOR })))).flat();
+  return { pods, associations, gateNotes: latestGateNotes(events.map(gateNoteOf)), nowMs };
+}
+
+export function registerIdentityDoctor(cli: Cli): void {
+  cli.doctorCheck({
+    name: 'identities',
+    async run(ctx: DoctorContext) {
+      const namespace = ctx.flags.project ?? ctx.settings().defaultProject;
+      const view = await readIdentityView(await ctx.kube(), namespace, ctx.now());
+      return IDENTITY_CHECKS.flatMap((check) => check(view));
     },
   });
 }

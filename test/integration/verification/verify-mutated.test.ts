@@ -82,6 +82,9 @@ describe('lanyard verify with no flags in a mutated Pod', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ result: 'verified', mode: 'ContainerCredentials', expected: role.arn,
       actual: expect.stringMatching(/^arn:aws:sts::\d{12}:assumed-role\/uploader\/eks-lanyard-test-/) });
     expect(r.stdout + r.stderr).not.toMatch(/eyJ|ASIA[A-Z2-7]{16}/);
+    const text = await verify(['--timeout', '20s'], { ...vars,
+      AWS_CONTAINER_CREDENTIALS_FULL_URI: `${env.sim.url}/v1/credentials`, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: await tokenFileFor(pod) });
+    expect(text.stderr).toMatch(new RegExp(`^verified: ContainerCredentials arn:aws:sts::\\d{12}:assumed-role/uploader/eks-lanyard-test-cc-\\d+-\\S+ matches ${role.arn.replace(/[/]/g, '\\/')} \\(1 attempt, [\\d.]+s\\)\n$`));
   });
 
   it('Pod Identity: when EKS answers with another role than the association object declares, verify with no flags says so (exit 20)', async () => {
