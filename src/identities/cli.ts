@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import type { Cli, Noun } from '../cli/framework.ts';
 import { CliError, EXIT } from '../cli/exit.ts';
+import { listAll } from '../cli/list.ts';
 import { identitySnapshot, type IdentityRow } from './snapshot.ts';
 import { IDENTITY_STATES, type IdentityState } from './decide.ts';
 
@@ -43,7 +44,7 @@ export function registerIdentitiesCli(cli: Cli): void {
       }
       if (all && names.length > 0) throw new CliError('Pod names need one namespace: use -n, not -A', EXIT.usage);
       const snap = await ctx.call({ does: 'list Pods and their identity sources' }, (kube) =>
-        identitySnapshot((path, query) => kube.get(path, query), {
+        identitySnapshot({ list: (path, query) => listAll(kube, path, query), get: (path) => kube.get(path) }, {
           namespace, configMapNamespace: String(opts.webhookNamespace ?? ''), nowMs: ctx.io.clock.now(),
         }));
       for (const u of snap.unreadable.filter((x) => x !== 'configmaps')) ctx.out.warn(`cannot read ${u}: states may be incomplete`);

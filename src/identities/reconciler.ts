@@ -50,7 +50,11 @@ export interface IdentityReconciler extends Running, PodsWithoutIdentity {
 export type IdentityReconcilerConfig = Pick<
   ControllerConfig,
   'namespace' | 'annotationPrefix' | 'tokenAudience' | 'stsRegionalEndpoint' | 'watchConfigMap' | 'containerCredentialsAudience'
-> & { workers?: number };
+> & {
+  workers?: number;
+  /** How often workloads with wrong Pods are looked at again, so a repair annotation added later is seen (default 30 s). */
+  repairResyncMs?: number;
+};
 
 export interface IdentityReconcilerDeps extends Deps {
   associations: AssociationIndex;
@@ -241,11 +245,22 @@ export async function startIdentityReconciler(deps: IdentityReconcilerDeps, cfg:
       events.normal(ref, 'IdentityRepair', `rollout restart: ${problemPods.length} Pod(s) lack the identity their ServiceAccount declares now ` +
         `(${REPAIR_ANNOTATION}: restart)`);
       log.info({ kind, namespace, name, pods: problemPods.length }, 'rollout restart for Pods missing their identity');
-    } else if (d.kind === 'ineffective') {
+    } else if (d.kind === 'ineffective' && ineffective.get(key) !== last) {
+      // Once per restart: the periodic look at the workload must not repeat it.
+      ineffective.set(key, last);
       repairs.inc({ result: 'ineffective' });
       events.warning(ref, 'IdentityRepairIneffective', d.message);
     }
   }
+
+  const ineffective = new Map<string, number>();
+  // A workload's own repair annotation is not watched: workloads with wrong Pods are looked at again periodically.
+  const resync = setInterval(() => {
+    for (const r of rows.values()) {
+      if (r.workloadKind && REPAIRABLE_STATES.has(r.state)) queue.add(`${REPAIR}${r.workloadKind}/${r.namespace}/${r.workloadName}`);
+    }
+  }, cfg.repairResyncMs ?? 30_000);
+  resync.unref?.();
 
   const stopping = runControllerLoop({
     name: 'identities',
@@ -270,6 +285,7 @@ export async function startIdentityReconciler(deps: IdentityReconcilerDeps, cfg:
       return row;
     },
     async stop() {
+      clearInterval(resync);
       queue.shutdown();
       await views.stop();
       await stopping;

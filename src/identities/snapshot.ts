@@ -40,16 +40,20 @@ export interface SnapshotResult {
   unreadable: string[];
 }
 
-/** GET of a collection path; a 403 or 404 reads as "nothing" and is named in `unreadable`. */
-export type Getter = (path: string, query?: Record<string, string>) => Promise<Json>;
+/** How the snapshot reads: every item of a collection (all pages), and one object. */
+export interface Reader {
+  list(path: string, query?: Record<string, string>): Promise<Json[]>;
+  get(path: string): Promise<Json>;
+}
 
-export async function identitySnapshot(get: Getter, o: SnapshotOptions): Promise<SnapshotResult> {
+/** Reads what the caller may; a 403 or 404 on a collection reads as "nothing" and is named in `unreadable`. */
+export async function identitySnapshot(read: Reader, o: SnapshotOptions): Promise<SnapshotResult> {
   const unreadable: string[] = [];
   const prefix = o.annotationPrefix ?? WEBHOOK_DEFAULTS.annotationPrefix;
   const at = (p: string) => (o.namespace ? `${p.replace(/\/([a-z]+)$/, `/namespaces/${encodeURIComponent(o.namespace)}/$1`)}` : p);
   const list = async (what: string, path: string, query?: Record<string, string>): Promise<Json[]> => {
     try {
-      return (await get(path, query)).items ?? [];
+      return await read.list(path, query);
     } catch (e) {
       if (e instanceof KubeApiError && (e.status === 403 || e.status === 404)) {
         unreadable.push(what);
@@ -64,7 +68,7 @@ export async function identitySnapshot(get: Getter, o: SnapshotOptions): Promise
     list('podidentityassociations', at('/apis/lanyard.dev/v1alpha1/podidentityassociations')),
     list('identitypolicies', '/apis/lanyard.dev/v1alpha1/identitypolicies'),
     o.namespace
-      ? get(`/api/v1/namespaces/${encodeURIComponent(o.namespace)}`).then((n) => [n], () => { unreadable.push('namespaces'); return []; })
+      ? read.get(`/api/v1/namespaces/${encodeURIComponent(o.namespace)}`).then((n) => [n], () => { unreadable.push('namespaces'); return []; })
       : list('namespaces', '/api/v1/namespaces'),
     list('verifiedidentities', at('/apis/lanyard.dev/v1alpha1/verifiedidentities')),
     list('replicasets', at('/apis/apps/v1/replicasets')),
