@@ -13,6 +13,7 @@ import { startIdentityReconciler } from '../identities/reconciler.ts';
 import { startPromotionController } from '../promotions/controller.ts';
 import { startProjectsHousekeeping } from '../projects/housekeeping.ts';
 import { startCertificateReconciler } from '../webhook/certificates.ts';
+import { InformerFactory } from '../kube/cache.ts';
 
 export interface ControllerOptions {
   /** Static AWS credentials (tests, sandbox); default: the SDK's default chain. */
@@ -48,6 +49,14 @@ export async function startController(deps: Deps, config: ControllerConfig, o: C
   const ownLookup = !o.lookup;
   const lookup = o.lookup ?? createAssociationLookup(deps, { clusterName: config.clusterName, observeAck: config.associations.observeAck });
   let leading: Leading | undefined;
+  // One shared cache for every reconciler of the process (docs/adr/1000-shared-informer-cache-and-reconcilers.md); a
+  // watch ends with its last view, so a replica that stops leading stops watching.
+  const ownCache = !deps.cache;
+  const cache = deps.cache ?? new InformerFactory({
+    client: deps.kube,
+    onError: (sel, e) => log.warn({ err: String(e), path: sel.path }, 'watch failed; retrying'),
+  });
+  deps = { ...deps, cache };
 
   const lead = async (signal: AbortSignal) => {
     const parts: Running[] = [];
@@ -152,6 +161,7 @@ export async function startController(deps: Deps, config: ControllerConfig, o: C
       await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
       awsAssociations.destroy();
       awsVerify.destroy();
+      if (ownCache) cache.stop();
     },
   };
 }

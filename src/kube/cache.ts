@@ -45,6 +45,10 @@ export interface CacheView<T> {
   readonly size: number;
   /** Objects whose index `name` holds `value`. */
   byIndex(name: string, value: string): T[];
+  /** Keys of the objects whose index `name` holds `value`. */
+  keysByIndex(name: string, value: string): string[];
+  /** The values index `name` holds now (each with at least one object). */
+  indexValues(name: string): IterableIterator<string>;
   readonly synced: boolean;
   waitForSync(timeoutMs?: number, signal?: AbortSignal): Promise<boolean>;
   /**
@@ -262,6 +266,12 @@ class View<T> implements CacheView<T> {
     const keys = this.index.get(name)?.get(value);
     if (!keys) return [];
     return [...keys].map((k) => this.store.get(k)).filter((v): v is T => v !== undefined);
+  }
+  keysByIndex(name: string, value: string): string[] {
+    return [...(this.index.get(name)?.get(value) ?? [])];
+  }
+  indexValues(name: string): IterableIterator<string> {
+    return (this.index.get(name) ?? new Map<string, Set<string>>()).keys();
   }
   get synced(): boolean {
     return this.syncedOnce;
