@@ -5,7 +5,7 @@ import type { Condition } from '../kube/conditions.ts';
 import type { Association } from '../aws/index.ts';
 import type { AssociationRecord, DesiredAssociation, LanyardAssociation } from './model.ts';
 import type { DeniedAssociationAction } from '../config/associations.ts';
-import { checkRoleArn } from '../aws/arn.ts';
+import { checkRoleArn } from '../core/arn.ts';
 import { FINALIZER } from './model.ts';
 
 // ---- Owner ------------------------------------------------------------------------------------------------------

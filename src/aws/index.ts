@@ -5,7 +5,7 @@ import type { Logger } from '../runtime/log.ts';
 
 export { AwsError, isAwsError, isThrottling } from './errors.ts';
 export { createAwsClients } from './clients.ts';
-export * from './arn.ts';
+export * from '../core/arn.ts';
 
 export interface AwsCredentials {
   accessKeyId: string;

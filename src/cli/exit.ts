@@ -1,31 +1,7 @@
-// Exit codes of every command, one table so no two meanings share a code (resource verbs and doctor: projects.md §6;
-// promotions; verify). Commands throw CliError; main maps it.
-export const EXIT = {
-  ok: 0,
-  failure: 1,
-  usage: 2,
-  notFound: 3,
-  forbidden: 4,
-  refused: 5,
-  timedOut: 6,
-  doctorErrors: 7,
-  promotionFailed: 10,
-  promotionErrored: 11,
-  promotionAborted: 12,
-  // `lanyard verify` (docs/verified-start.md): its own outcomes, apart from the shared codes above.
-  identityMismatch: 20,
-  noIdentity: 21,
-} as const;
+// Exit codes and CliError live in src/core/exit.ts (neutral: config/ and capabilities use them without importing cli/).
+import { CliError, EXIT } from '../core/exit.ts';
 
-export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number = EXIT.failure,
-  ) {
-    super(message);
-    this.name = 'CliError';
-  }
-}
+export { CliError, EXIT };
 
 /** Prints the error line once and returns the exit code to use. */
 export function exitCodeOf(e: unknown, stderr: (s: string) => void = (s) => process.stderr.write(s)): number {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { associationConfigFrom } from './associations.ts';
-import { CliError } from '../cli/exit.ts';
+import { CliError } from '../core/exit.ts';
 
 describe('association flags', () => {
   it('defaults', () => {

@@ -1,7 +1,7 @@
 // Flags of the association controller (verification.md §3, §4, §10) -> one validated, frozen config. The
 // `lanyard controller` / `lanyard run` flag parser (src/config/controller.ts) collects the raw values and passes them
 // here, keyed by the camelCase flag name.
-import { CliError, EXIT } from '../cli/exit.ts';
+import { CliError, EXIT } from '../core/exit.ts';
 import { parseDuration } from '../core/duration.ts';
 
 export type ObserveAck = 'auto' | 'true' | 'false';

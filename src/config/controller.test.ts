@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CliError } from '../cli/exit.ts';
+import { CliError } from '../core/exit.ts';
 import { parseControllerFlags } from './controller.ts';
 
 const base = ['--cluster-name=prod'];

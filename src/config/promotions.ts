@@ -1,7 +1,7 @@
 // Promotion controller settings (promotions.md §1) -> one validated, frozen config. Each flag also reads
 // `LANYARD_` + its name in upper snake case; the flag wins. `lanyard controller`/`lanyard run` pass the raw values
 // of the flags named in PROMOTION_FLAG_NAMES (plus the shared --aws-region and --annotation-prefix) here.
-import { CliError, EXIT } from '../cli/exit.ts';
+import { CliError, EXIT } from '../core/exit.ts';
 import { parseDuration } from '../core/duration.ts';
 import { BUILD_INFO } from '../cli/build-info.ts';
 

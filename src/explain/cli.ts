@@ -19,7 +19,7 @@ import { GROUP, PLURAL, VERSION } from '../associations/model.ts';
 import { GATE_NAME, VERIFICATION_ANNOTATION, VI_API, verifiedIdentityName } from '../verification/verified-identity.ts';
 import { renderObjects } from '../cli/output.ts';
 import { explain, renderExplanation, withTrust, type Declared, type Explanation } from './chain.ts';
-import { associationsFor, awsText, checkTrust, clusterIssuer, configMapTable, getOrUndefined, policySet, roleNameOf } from './gather.ts';
+import { associationsFor, awsText, checkTrust, clusterIssuer, configMapTable, getOrUndefined, policySet } from './gather.ts';
 import { compareTrust, desiredTrustPolicy, hintForExchangeError, issuerKey, oidcProviderArn, serviceAccountSubject } from './trust.ts';
 
 const POD: Noun = { name: 'pod', aliases: ['pods', 'po'], plural: 'pods' };

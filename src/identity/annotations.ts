@@ -1,6 +1,6 @@
 // Parsing of the `<prefix>/` annotations on ServiceAccounts and Pods (webhook.md §2.2). Pure: strings in, values out.
-import type { Json } from '../kube/client.ts';
-import { checkRoleArn } from '../aws/arn.ts';
+import type { Json } from '../core/json.ts';
+import { checkRoleArn } from '../core/arn.ts';
 
 /** What the webhook keeps of a ServiceAccount: its `<prefix>/` settings, already parsed. */
 export interface SaSettings {

@@ -1,6 +1,6 @@
 // The kOps ConfigMap document (webhook.md §2.3) and the container-credentials identities file (§2.4). Pure parsers:
 // text in, table out, with one warning per skipped key or item so the edge can log them.
-import { truncate } from '../runtime/text.ts';
+import { truncate } from '../core/text.ts';
 
 export interface ConfigMapEntry {
   roleARN?: string;

@@ -4,7 +4,7 @@ import { buildPatch, escapePointer, IDENTITY_GATE } from './patch.ts';
 import { planRequest } from './pod.ts';
 import { resolveIdentity, type Injection } from './resolve.ts';
 import { applyAddPatch, TEST_FLAGS } from './testing.ts';
-import type { Json } from '../kube/client.ts';
+import type { Json } from '../core/json.ts';
 
 const ROLE = 'arn:aws:iam::111122223333:role/uploader';
 

@@ -1,6 +1,6 @@
 // The RFC 6902 patch (webhook.md §4): granular `add` ops computed on the raw Pod, never replacing or reordering
 // anything, so fields this code does not know survive, and a second pass over a mutated Pod yields no ops.
-import type { Json } from '../kube/client.ts';
+import type { Json } from '../core/json.ts';
 import { parseSkipContainers } from './annotations.ts';
 import { isAbsent, POD_IDENTITY_LABEL } from './pod.ts';
 import type { Injection } from './resolve.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Json } from '../kube/client.ts';
+import type { Json } from '../core/json.ts';
 import { credentialOptions, distinctIdentities, podCredentials, resolveContainerPath } from './pod-credentials.ts';
 
 const O = credentialOptions();

@@ -7,7 +7,7 @@
 // role (container credentials). So a container is judged by the tokens it mounts and the role it names; a role
 // Lanyard cannot read while such a token is mounted is reported as unreadable, never skipped (docs/adr/0307).
 import path from 'node:path';
-import type { Json } from '../kube/client.ts';
+import type { Json } from '../core/json.ts';
 import type { IdentityMode } from './sources.ts';
 
 export type ContainerList = 'initContainers' | 'containers' | 'ephemeralContainers';

@@ -1,7 +1,7 @@
 // Reading an admission request and its Pod as raw JSON (docs/webhook.md, docs/security.md): what applies, and which
 // fields are unreadable.
 // Nothing is copied or re-typed: the patch is computed against the very object the API server sent.
-import type { Json } from '../kube/client.ts';
+import type { Json } from '../core/json.ts';
 
 export const SKIP_LABEL = 'eks.amazonaws.com/skip-pod-identity-webhook';
 export const POD_IDENTITY_LABEL = 'eks.amazonaws.com/pod-identity';

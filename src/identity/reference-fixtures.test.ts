@@ -4,7 +4,7 @@
 // `injectSTS`/`expiration` as SA annotations, the region flag, container-credentials flags from the fixture, and a
 // random source pinned to 0 (jitter gives 79200).
 import { describe, expect, it } from 'vitest';
-import type { Json } from '../kube/client.ts';
+import type { Json } from '../core/json.ts';
 import { resolveIdentity, type InjectionFlags } from './resolve.ts';
 import { buildPatch } from './patch.ts';
 import { planRequest } from './pod.ts';

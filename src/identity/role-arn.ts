@@ -1,7 +1,7 @@
 // Role ARNs as an identity source gives them (docs/verified-start.md, "Role ARNs"): checked against IAM's grammar and
 // limits before anything else uses them, and a refusal names where the value came from. Pure.
-import { checkRoleArn } from '../aws/arn.ts';
-import { quoteBounded } from '../runtime/text.ts';
+import { checkRoleArn } from '../core/arn.ts';
+import { quoteBounded } from '../core/text.ts';
 import type { ResolvedIdentity } from './sources.ts';
 
 function origin(id: ResolvedIdentity, field: 'roleARN' | 'targetRoleARN', annotationPrefix: string): string {

@@ -1,6 +1,6 @@
 // Contracts between the webhook (which resolves a Pod's identity) and src/associations and src/verification
 // (which supply association objects, IdentityPolicy and the verified set). Pure types only.
-import type { Json } from '../kube/client.ts';
+import type { Json } from '../core/json.ts';
 
 export type IdentityMode = 'WebIdentity' | 'ContainerCredentials';
 

@@ -1,6 +1,6 @@
 // Fixtures shared by the identity and webhook tests and the benchmark: default flags and an RFC 6902 `add` applier
 // (the only op the webhook emits) that fails loudly on a path that does not exist, as the API server would.
-import type { Json } from '../kube/client.ts';
+import type { Json } from '../core/json.ts';
 import type { InjectionFlags } from './resolve.ts';
 import type { JsonPatchOp } from './patch.ts';
 

@@ -8,7 +8,8 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeApiError } from './errors.ts';
 import { inClusterConfig, staticKubeconfig, tokenConfig, type HttpsAuth, type StaticConfig } from './kubeconfig.ts';
 
-export type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+import type { Json } from '../core/json.ts';
+export type { Json };
 
 export interface KubeRequest {
   method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';

@@ -5,7 +5,7 @@ import type { Json } from '../kube/client.ts';
 import type { AdmissionGuard, AssociationIdentity, GateSkipReason, NoIdentityContext, ResolvedIdentity } from '../identity/sources.ts';
 import { CONTAINER_LISTS, podCredentials, type CredentialOptions, type PodCredential } from '../identity/pod-credentials.ts';
 import { decidePolicy, type PolicySet } from './policy.ts';
-import { checkRoleArn } from '../aws/arn.ts';
+import { checkRoleArn } from '../core/arn.ts';
 import { quoteBounded } from '../runtime/text.ts';
 import { GATE_NAME, OPT_OUT_ANNOTATION, fingerprintOf, verifiedEntryTrusted, verifiedIdentityName, type IdentityKey } from './verified-identity.ts';
 

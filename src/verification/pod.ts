@@ -2,7 +2,7 @@
 import type { Json } from '../kube/client.ts';
 import type { IdentityMode } from '../identity/sources.ts';
 import { escapePointer } from '../identity/patch.ts';
-import { checkRoleArn } from '../aws/arn.ts';
+import { checkRoleArn } from '../core/arn.ts';
 import { quoteBounded } from '../runtime/text.ts';
 import { credentialOptions, distinctIdentities, podCredentials, type CredentialOptions } from '../identity/pod-credentials.ts';
 import { GATE_NAME, VERIFICATION_ANNOTATION } from './verified-identity.ts';

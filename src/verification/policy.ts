@@ -3,7 +3,7 @@
 import type { Json } from '../kube/client.ts';
 import { quoteBounded, truncate } from '../runtime/text.ts';
 import { compileGlob, type Glob } from './glob.ts';
-import { ROLE_ARN_MAX } from '../aws/arn.ts';
+import { ROLE_ARN_MAX } from '../core/arn.ts';
 
 export interface LabelSelectorRequirement {
   key: string;

@@ -1,7 +1,7 @@
 // `lanyard verify` (verification.md §13): inside a Pod, checks the identity the Pod actually got. The decision logic is
 // pure over an injected "who am I" call, so the retry schedule and exit codes are table-tested.
 import { EXIT } from '../cli/exit.ts';
-import { parseAssumedRoleArn, parseRoleArn, roleArnMatches } from '../aws/arn.ts';
+import { parseAssumedRoleArn, parseRoleArn, roleArnMatches } from '../core/arn.ts';
 import type { VerifyEnv } from '../config/verify.ts';
 import type { Clock } from '../runtime/clock.ts';
 

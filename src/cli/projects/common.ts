@@ -1,5 +1,5 @@
 // Helpers shared by the project, role, service-account and token commands.
-import type { Json, KubeClient } from '../../kube/client.ts';
+import type { Json } from '../../kube/client.ts';
 import { isNotFound, resourcePath } from '../../kube/client.ts';
 import type { Noun } from '../framework.ts';
 import type { OutputFormat } from '../output.ts';

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controlPlane, eventually } from '../../harness/context.ts';
-import { createPod, getPod, podBody, podEvents, serviceAccount, startVerificationEnv, wiTrust, ccTrust, association, GATE, gates, type VerificationEnv } from '../verification/env.ts';
+import { createPod, getPod, podBody, podEvents, serviceAccount, startVerificationEnv, ccTrust, association, GATE, gates, type VerificationEnv } from '../verification/env.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 let env: VerificationEnv;

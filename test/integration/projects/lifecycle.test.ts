@@ -375,7 +375,7 @@ describe('errors (scenario 8)', () => {
 
   it('reports unauthenticated credentials (4) and an unreachable server (1)', async () => {
     const bad = await lanyard('admin', ['get', 'sas', '-p', shop], {
-      env: { LANYARD_SERVER: (await admin.server), LANYARD_TOKEN: 'not-a-token', LANYARD_INSECURE_SKIP_TLS_VERIFY: 'true' },
+      env: { LANYARD_SERVER: admin.server, LANYARD_TOKEN: 'not-a-token', LANYARD_INSECURE_SKIP_TLS_VERIFY: 'true' },
     });
     expect(bad).toMatchObject({
       exitCode: 4,
