@@ -3,7 +3,7 @@
 // of the flags named in PROMOTION_FLAG_NAMES (plus the shared --aws-region and --annotation-prefix) here.
 import { CliError, EXIT } from '../core/exit.ts';
 import { parseDuration } from '../core/duration.ts';
-import { BUILD_INFO } from '../cli/build-info.ts';
+import { BUILD_INFO } from '../core/build-info.ts';
 
 export interface PromotionConfig {
   /** The agent namespace promotion pods run in. */

@@ -16,7 +16,7 @@ import type { ControllerConfig } from '../config/controller.ts';
 import { credentialOptions } from '../identity/pod-credentials.ts';
 import { resolveIdentity, WEB_IDENTITY_VOLUME, type InjectionFlags } from '../identity/resolve.ts';
 import { decidePolicy } from '../verification/policy.ts';
-import { fingerprintOf, VERIFICATION_ANNOTATION } from '../verification/verified-identity.ts';
+import { fingerprintOf } from '../verification/verified-identity.ts';
 import {
   EVENT_REASONS,
   IDENTITY_STATES,
@@ -31,7 +31,6 @@ import {
   restartPatch,
   workloadOf,
   type IdentityState,
-  type PodIdentity,
   type WorkloadKind,
 } from './decide.ts';
 import { startIdentityViews, type IdentityViews, type ViewChange } from './views.ts';

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { CliError, EXIT, exitCodeOf } from '../cli/exit.ts';
-import { BUILD_INFO } from '../cli/build-info.ts';
+import { BUILD_INFO } from '../core/build-info.ts';
 import { FlagError, parseWebhookFlags, webhookFlagHelp, type WebhookConfig } from '../config/webhook.ts';
 import { createKubeClient } from '../kube/client.ts';
 import { createLogger } from '../runtime/log.ts';
