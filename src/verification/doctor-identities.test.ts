@@ -1,11 +1,11 @@
 // The identity checks of `lanyard doctor` (docs/verified-start.md, "lanyard doctor"), as pure functions over one view.
 import { describe, expect, it } from 'vitest';
-import { associationFindings, gatedPodFindings, staticKeyFindings, type IdentityView } from './doctor.ts';
+import { associationFindings, gatedPodFindings, reconcilerFindings, staticKeyFindings, type IdentityView } from './doctor.ts';
 import { gateFixHint, gateNoteOf, latestGateNotes } from './gate-notes.ts';
 
 const NOW = Date.parse('2026-12-03T12:00:00Z');
 const ago = (ms: number) => new Date(NOW - ms).toISOString();
-const view = (over: Partial<IdentityView>): IdentityView => ({ pods: [], associations: [], gateNotes: new Map(), nowMs: NOW, ...over });
+const view = (over: Partial<IdentityView>): IdentityView => ({ pods: [], associations: [], gateNotes: new Map(), identities: [], nowMs: NOW, ...over });
 const pod = (name: string, over: { gated?: boolean; failed?: boolean; ageMs?: number; env?: unknown[]; phase?: string; spec?: object } = {}) => ({
   metadata: { name, namespace: 'team-a', uid: `uid-${name}`, creationTimestamp: ago(over.ageMs ?? 10 * 60_000),
     annotations: over.failed ? { 'lanyard.dev/identity-verification': 'failed' } : {} },
@@ -99,5 +99,22 @@ describe('gate notes from the verifier\'s Events', () => {
     expect(gateFixHint('PolicyDenied: lanyard: no IdentityPolicy allows …')).toContain('IdentityPolicy');
     expect(gateFixHint('WebIdentity exchange returned another role: expected a, actual b')).toContain('another role');
     expect(gateFixHint('something new')).toBeUndefined();
+  });
+});
+
+describe('reconcilerFindings (docs/identities.md)', () => {
+  const row = (state: string, workload?: string) => ({ state, source: 'service_account', role: '', message: `why ${state}`, namespace: 'team-a',
+    pod: `p-${state}`, serviceAccount: 'uploader', creationTimestamp: ago(60_000), ...(workload ? { workload } : {}) }) as unknown as IdentityView['identities'][number];
+  it('missing, stale and denied are errors, unverified a warning, ok and verifying are clean; a workload gets a restart fix', () => {
+    expect(reconcilerFindings(view({ identities: ['ok', 'verifying', 'missing', 'stale', 'denied', 'unverified'].map((s) => row(s, s === 'missing' ? 'deployment/web' : undefined)) }))).toEqual([
+      { level: 'error', object: 'pod team-a/p-missing', text: 'identity missing (deployment/web): why missing',
+        fix: 'kubectl rollout restart deployment/web -n team-a, or annotate it lanyard.dev/identity-repair=restart; lanyard get identities -n team-a lists its Pods' },
+      { level: 'error', object: 'pod team-a/p-stale', text: 'identity stale: why stale', fix: 'recreate the Pod' },
+      { level: 'error', object: 'pod team-a/p-denied', text: 'identity denied: why denied' },
+      { level: 'warning', object: 'pod team-a/p-unverified', text: 'identity unverified: why unverified' },
+    ]);
+  });
+  it('leaves out Pods at the gate, which gatedPodFindings reports with the verifier\'s reason', () => {
+    expect(reconcilerFindings(view({ identities: [row('unverified')], pods: [{ ...pod('p-unverified', { gated: true }) }] }))).toEqual([]);
   });
 });

@@ -14,6 +14,8 @@ import { CONTAINER_LISTS, credentialOptions, podCredentials } from '../identity/
 import { PolicyCompiler, decidePolicy } from './policy.ts';
 import { GATE_NAME, VERIFICATION_ANNOTATION, VI_API } from './verified-identity.ts';
 import { VERIFIER_EVENTS_SELECTOR, gateFixHint, gateNoteOf, latestGateNotes, type GateNote } from './gate-notes.ts';
+import { identitySnapshot, type IdentityRow } from '../identities/snapshot.ts';
+import { PROBLEM_STATES } from '../identities/decide.ts';
 
 const ROLE_ANNOTATION = 'eks.amazonaws.com/role-arn';
 
@@ -92,6 +94,8 @@ export interface IdentityView {
   associations: Json[];
   /** The verifier's latest Warning per Pod UID (only Pods at the gate are looked up). */
   gateNotes: Map<string, GateNote>;
+  /** Each pending or running Pod's identity state, as the running-Pod reconciler decides it (docs/identities.md). */
+  identities: IdentityRow[];
   nowMs: number;
 }
 
@@ -209,8 +213,26 @@ export function staticKeyFindings(v: IdentityView): DoctorFinding[] {
   return out;
 }
 
-/** Every identity check, in output order. The running-Pod reconciler's report joins here as one more function. */
-export const IDENTITY_CHECKS: readonly IdentityCheck[] = [gatedPodFindings, associationFindings, staticKeyFindings];
+/**
+ * Pods the running-Pod reconciler reports (docs/identities.md): `missing`, `stale` and `denied` run with another
+ * identity than the one declared or allowed now, an error; `unverified` (opted out, or admitted with the gate off) a
+ * warning. Its message says why and what to do.
+ */
+export function reconcilerFindings(v: IdentityView): DoctorFinding[] {
+  // A Pod at the gate is reported by gatedPodFindings, with the verifier's reason.
+  const held = new Set(v.pods.filter(isGated).map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`));
+  return v.identities.filter((r) => PROBLEM_STATES.has(r.state) && !held.has(`${r.namespace}/${r.pod}`)).map((r) => ({
+    level: r.state === 'unverified' ? 'warning' as const : 'error' as const,
+    object: `pod ${r.namespace}/${r.pod}`,
+    text: `identity ${r.state}${r.workload ? ` (${r.workload})` : ''}: ${r.message}`,
+    ...(r.state === 'missing' || r.state === 'stale'
+      ? { fix: r.workload ? `kubectl rollout restart ${r.workload} -n ${r.namespace}, or annotate it lanyard.dev/identity-repair=restart; lanyard get identities -n ${r.namespace} lists its Pods` : 'recreate the Pod' }
+      : {}),
+  }));
+}
+
+/** Every identity check, in output order. */
+export const IDENTITY_CHECKS: readonly IdentityCheck[] = [gatedPodFindings, associationFindings, staticKeyFindings, reconcilerFindings];
 
 async function listAll(kube: KubeClient, path: string, query: Record<string, string> = {}): Promise<Json[]> {
   const items: Json[] = [];
@@ -237,7 +259,9 @@ export async function readIdentityView(kube: KubeClient, namespace: string | und
   const held = [...new Set(pods.filter(isGated).map((p) => p.metadata.namespace as string))];
   const events = (await Promise.all(held.map((ns) =>
     listAll(kube, `/api/v1/namespaces/${encodeURIComponent(ns)}/events`, { fieldSelector: VERIFIER_EVENTS_SELECTOR })))).flat();
-  return { pods, associations, gateNotes: latestGateNotes(events.map(gateNoteOf)), nowMs };
+  // The reconciler's decision from one round of lists (what `lanyard get identities` prints).
+  const snapshot = await identitySnapshot((path, query) => kube.get(path, query), { namespace, configMapNamespace: 'lanyard-system', nowMs });
+  return { pods, associations, gateNotes: latestGateNotes(events.map(gateNoteOf)), identities: snapshot.rows, nowMs };
 }
 
 export function registerIdentityDoctor(cli: Cli): void {

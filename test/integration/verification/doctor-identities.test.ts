@@ -1,6 +1,7 @@
 // `lanyard doctor` on identities (docs/verified-start.md, "lanyard doctor"), against real objects: a Pod the verifier
 // gave up on at its deadline (annotation `failed`, the AWS error only in an Event), a Pod carrying static AWS keys, an
-// association an IdentityPolicy keeps from being Ready, and a verified Pod that must not be reported.
+// association an IdentityPolicy keeps from being Ready, a Pod created before its ServiceAccount's annotation (the
+// running-Pod reconciler's `missing`), and a verified Pod that must not be reported.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controlPlane, eventually } from '../../harness/context.ts';
@@ -45,8 +46,14 @@ describe('lanyard doctor: identities', () => {
     await serviceAccount(env.admin, ns, 'plain');
     await createPod(env.admin, ns, { ...podBody('keys', 'plain'), spec: { ...podBody('keys', 'plain').spec, containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10',
       env: [{ name: 'AWS_ACCESS_KEY_ID', value: 'AKIAIOSFODNN7EXAMPLE' }, { name: 'AWS_SECRET_ACCESS_KEY', valueFrom: { secretKeyRef: { name: 'aws-keys', key: 'secret' } } }] }] } });
+    // Created before its ServiceAccount declared a role: the running-Pod reconciler's `missing` (it runs as the node).
+    await serviceAccount(env.admin, ns, 'late');
+    await createPod(env.admin, ns, podBody('early', 'late'));
+    await env.admin.patch(`/api/v1/namespaces/${ns}/serviceaccounts/late`, { metadata: { annotations: { 'eks.amazonaws.com/role-arn': good.arn } } },
+      'application/merge-patch+json');
     // An association for a role the policy does not allow: Synced=False PolicyDenied, so never Ready.
-    await association(env.admin, ns, 'forbidden', 'plain', `arn:aws:iam::${env.account}:role/admin`);
+    await serviceAccount(env.admin, ns, 'nobody');
+    await association(env.admin, ns, 'forbidden', 'nobody', `arn:aws:iam::${env.account}:role/admin`);
 
     await eventually(async () => {
       const held = await getPod(env.admin, ns, 'held');
@@ -75,9 +82,13 @@ describe('lanyard doctor: identities', () => {
     expect(out.stdout).toMatch(new RegExp(`^ERROR  podidentityassociation ${ns}/forbidden  not Ready: Synced=False PolicyDenied: `, 'm'));
   });
 
+  it('reports the Pod the running-Pod reconciler finds missing its identity (created before the annotation)', () => {
+    expect(out.stdout).toMatch(new RegExp(`^ERROR  pod ${ns}/early  identity missing: ServiceAccount ${ns}/late declares WebIdentity arn:aws:iam::\\d{12}:role/doctor-good `, 'm'));
+  });
+
   it('leaves the verified Pod out and exits 7 for the errors', () => {
     expect(out.stdout).not.toContain(`pod ${ns}/fine`);
-    expect(out.stdout).toMatch(/^2 errors, 1 warning$/m);
+    expect(out.stdout).toMatch(/^3 errors, 1 warning$/m);
     expect(out.exitCode).toBe(7);
   });
 });
