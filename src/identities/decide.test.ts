@@ -174,3 +174,16 @@ describe('repair (docs/identities.md, "Repair")', () => {
     expect(workloadOf(undefined, rs)).toBeUndefined();
   });
 });
+
+describe('the association\'s Ready with Pods left without it (docs/identities.md, "Events, metrics, the association\'s Ready")', () => {
+  it('keeps the status and names the count and the fix; nothing is added without such Pods', async () => {
+    const { readyWithPodsWithoutIdentity } = await import('./ready.ts');
+    const ready = { type: 'Ready', status: 'True', reason: 'Ready', message: 'synced and verified', observedGeneration: 1 } as const;
+    expect(readyWithPodsWithoutIdentity(ready, 0, 'team-a', 'uploader')).toBe(ready);
+    const one = readyWithPodsWithoutIdentity(ready, 1, 'team-a', 'uploader');
+    expect(one).toMatchObject({ status: 'True', reason: 'Ready' });
+    expect(one.message).toBe('synced and verified; 1 running Pod of ServiceAccount team-a/uploader started before the association and run ' +
+      'without its identity: restart it (lanyard get identities -n team-a)');
+    expect(readyWithPodsWithoutIdentity(ready, 3, 'team-a', 'uploader').message).toContain('; 3 running Pods of ServiceAccount team-a/uploader');
+  });
+});

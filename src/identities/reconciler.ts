@@ -158,7 +158,14 @@ export async function startIdentityReconciler(deps: IdentityReconcilerDeps, cfg:
       return;
     }
     const pair = `${pod.namespace}/${pod.serviceAccount}`;
-    if (!indexed) {
+    if (indexed && (indexed.uid !== pod.uid || indexed.pair !== pair)) {
+      // The name was reused by a new Pod (perhaps of another ServiceAccount): forget the old one's index and proof.
+      indexDel(byPair, indexed.pair, key);
+      indexDel(byNamespace, indexed.namespace, key);
+      podIndex.delete(key);
+      proven.delete(indexed.uid);
+    }
+    if (!podIndex.has(key)) {
       podIndex.set(key, { pair, namespace: pod.namespace, uid: pod.uid });
       indexAdd(byPair, pair, key);
       indexAdd(byNamespace, pod.namespace, key);
