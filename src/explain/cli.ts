@@ -10,8 +10,9 @@ import { startSpinner } from '../cli/spinner.ts';
 import { cliAwsSettings } from '../config/cli.ts';
 import { parseDuration } from '../core/duration.ts';
 import { WEBHOOK_DEFAULTS } from '../config/webhook.ts';
-import { createAwsClients, isAwsError, parseRoleArn, type AwsClients } from '../aws/index.ts';
-import { silentLogger } from '../runtime/log.ts';
+import type { AwsClients } from '../aws/index.ts';
+import { isAwsError } from '../aws/errors.ts';
+import { parseRoleArn } from '../aws/arn.ts';
 import type { InjectionFlags } from '../identity/resolve.ts';
 import { credentialOptions } from '../identity/pod-credentials.ts';
 import { selectOwner } from '../associations/decide.ts';
@@ -50,8 +51,10 @@ function identityOptions(cmd: Command): Command {
     .option('--cluster-name <name>', 'the controller\'s --cluster-name (picks ACK associations of this cluster)');
 }
 
-function openAws(ctx: Context, opts: Record<string, unknown>): AwsClients {
+/** The AWS clients, loaded on first use: `lanyard create project` must not pay for the AWS SDK (docs/adr/0701-cli-start-path.md). */
+async function openAws(ctx: Context, opts: Record<string, unknown>): Promise<AwsClients> {
   const s = cliAwsSettings(ctx.io.env, { region: opts.awsRegion as string | undefined, endpointUrl: opts.awsEndpointUrl as string | undefined });
+  const [{ createAwsClients }, { silentLogger }] = await Promise.all([import('../aws/clients.ts'), import('../runtime/log.ts')]);
   // The SDK's default chain finds the caller's credentials; nothing here reads or prints them.
   return createAwsClients({ region: s.region, ...(s.endpointUrl ? { endpointUrl: s.endpointUrl } : {}), log: silentLogger(), maxAttempts: 2, requestTimeoutMs: 10_000 });
 }
@@ -147,7 +150,7 @@ async function runExplain(ctx: Context, kind: 'Pod' | 'ServiceAccount', name: st
   }
   // The trust policy, when IAM is readable with the caller's AWS credentials.
   if (e.declared && opts.aws !== false) {
-    const aws = openAws(ctx, opts);
+    const aws = await openAws(ctx, opts);
     const spinner = ctx.io.stderrIsTTY ? startSpinner(ctx.io, 'reading the role\'s trust policy from IAM') : undefined;
     try {
       const issuer = e.declared.mode === 'WebIdentity' ? await ctx.call({ does: 'read the API server\'s OIDC discovery document' }, clusterIssuer).catch(() => undefined) : undefined;
@@ -208,7 +211,7 @@ async function runTrustPolicy(ctx: Context, opts: Record<string, unknown>): Prom
   }
   const issuer = await ctx.call({ does: 'read the API server\'s OIDC discovery document (/.well-known/openid-configuration)' }, clusterIssuer);
   const { declared } = await ctx.call({ does: `read ServiceAccount ${pair.namespace}/${pair.serviceAccount}` }, (kube) => declaredFor(ctx, kube, pair, 'irsa', opts));
-  const aws = openAws(ctx, opts);
+  const aws = await openAws(ctx, opts);
   try {
     const { account, partition } = await accountAndPartition(aws, opts.role as string | undefined, opts);
     const doc = desiredTrustPolicy({ mode: 'WebIdentity', partition, account, issuer, ...pair, audience: declared.audience });
@@ -228,7 +231,7 @@ async function runIamCheck(ctx: Context, role: string, opts: Record<string, unkn
   if (!parseRoleArn(role)) {
     throw new CliError(`ROLE must be a role ARN (arn:aws:iam::ACCOUNT:role/NAME), got "${role}"`, EXIT.usage);
   }
-  const aws = openAws(ctx, opts);
+  const aws = await openAws(ctx, opts);
   try {
     const t = await checkTrust(aws, { ...pair, declared, association, issuer });
     const result = { role, serviceAccount: `${pair.namespace}/${pair.serviceAccount}`, mode: declared.mode, ...t };
@@ -275,7 +278,7 @@ async function runCreateIdentity(ctx: Context, pairText: string, opts: Record<st
   const say = (phase: Phase, text: string) => ctx.out.line(`[${phase}] ${text}`);
 
   if (phases.includes('role')) {
-    const aws = openAws(ctx, opts);
+    const aws = await openAws(ctx, opts);
     try {
       const issuer = mode === 'irsa' ? await ctx.call({ does: 'read the API server\'s OIDC discovery document' }, clusterIssuer) : undefined;
       const audience = (opts.audience as string | undefined) ?? String(opts.tokenAudience ?? WEBHOOK_DEFAULTS.tokenAudience);

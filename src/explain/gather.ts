@@ -7,7 +7,9 @@ import { PLURAL, VERSION, GROUP, ACK_GROUP, lanyardRecord, ackRecord, type Assoc
 import { parseConfigMapDocument, EMPTY_TABLE, type ConfigMapTable } from '../identity/configmap.ts';
 import { PolicyCompiler, EMPTY_POLICY_SET, type PolicySet } from '../verification/policy.ts';
 import { VI_API } from '../verification/verified-identity.ts';
-import { isAwsError, parseRoleArn, type AwsClients } from '../aws/index.ts';
+import type { AwsClients } from '../aws/index.ts';
+import { isAwsError } from '../aws/errors.ts';
+import { parseRoleArn } from '../aws/arn.ts';
 import { compareTrust, issuerKey, oidcProviderArn, serviceAccountSubject, type Presented } from './trust.ts';
 import type { Declared, TrustLine } from './chain.ts';
 
