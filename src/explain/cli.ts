@@ -3,7 +3,7 @@
 // trust.ts. AWS is reached with the caller's credentials (the SDK's default chain) through src/aws only.
 import { Option, type Command } from 'commander';
 import type { Json, KubeClient } from '../kube/client.ts';
-import { KubeApiError, isAlreadyExists, isNotFound } from '../kube/client.ts';
+import { KubeApiError, isAlreadyExists, isNotFound } from '../kube/errors.ts';
 import type { Cli, Context, Noun } from '../cli/framework.ts';
 import { CliError, EXIT } from '../cli/exit.ts';
 import { startSpinner } from '../cli/spinner.ts';

@@ -2,7 +2,7 @@
 // with the caller's Kubernetes credentials (the CLI's client) and the caller's AWS credentials (src/aws, the SDK's
 // default chain). Nothing here decides; it only fetches, and turns a read it may not do into a stated gap.
 import type { Json, KubeClient } from '../kube/client.ts';
-import { KubeApiError, isNotFound } from '../kube/client.ts';
+import { KubeApiError, isNotFound } from '../kube/errors.ts';
 import { PLURAL, VERSION, GROUP, ACK_GROUP, lanyardRecord, ackRecord, type AssociationRecord } from '../associations/model.ts';
 import { parseConfigMapDocument, EMPTY_TABLE, type ConfigMapTable } from '../identity/configmap.ts';
 import { PolicyCompiler, EMPTY_POLICY_SET, type PolicySet } from '../verification/policy.ts';
