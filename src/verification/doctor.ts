@@ -260,7 +260,8 @@ export async function readIdentityView(kube: KubeClient, namespace: string | und
   const events = (await Promise.all(held.map((ns) =>
     listAll(kube, `/api/v1/namespaces/${encodeURIComponent(ns)}/events`, { fieldSelector: VERIFIER_EVENTS_SELECTOR })))).flat();
   // The reconciler's decision from one round of lists (what `lanyard get identities` prints).
-  const snapshot = await identitySnapshot((path, query) => kube.get(path, query), { namespace, configMapNamespace: 'lanyard-system', nowMs });
+  const snapshot = await identitySnapshot({ list: (path, query) => listAll(kube, path, query), get: (path) => kube.get(path) },
+    { namespace, configMapNamespace: 'lanyard-system', nowMs });
   return { pods, associations, gateNotes: latestGateNotes(events.map(gateNoteOf)), identities: snapshot.rows, nowMs };
 }
 
