@@ -5,7 +5,7 @@ import type { Counter } from 'prom-client';
 import { counter } from '../runtime/metrics.ts';
 import type { Json } from '../kube/client.ts';
 import { isNotFound } from '../kube/client.ts';
-import { Informer } from '../kube/informer.ts';
+import { sharedOrOwnCache } from '../kube/cache.ts';
 import { createEventRecorder, type EventRecorder } from '../kube/events.ts';
 import { conditionUnchanged, getCondition, setCondition, type Condition } from '../kube/conditions.ts';
 import { WorkQueue, runControllerLoop } from '../runtime/workqueue.ts';
@@ -191,11 +191,13 @@ export async function startAssociationController(
       now: () => new Date(clock.now()),
     });
   const counter = reconcileCounter(deps);
+  const { cache, release: releaseCache } = sharedOrOwnCache(deps, (sel, e) =>
+    log.warn({ err: String(e), path: sel.path }, 'watch error'));
   const ownLookup = !deps.lookup;
   const lookup =
     deps.lookup ??
     createAssociationLookup(
-      { kube, log },
+      { kube, log, cache },
       { clusterName: config.clusterName, observeAck: config.observeAck },
     );
   const queue = new WorkQueue();
@@ -252,57 +254,42 @@ export async function startAssociationController(
     policySet = undefined;
     enqueueAll();
   };
-  const policies = new Informer<Json>({
-    client: kube,
+  const policies = cache.view<Json>({
     path: `${API}/identitypolicies`,
     onAdd: policyChanged,
     onUpdate: (o, old) => {
       if (o?.metadata?.generation !== old?.metadata?.generation) policyChanged();
     },
     onDelete: policyChanged,
-    onError: (e) => log.warn({ err: String(e) }, 'IdentityPolicy watch error'),
-  }).start();
-  const currentPolicies = (): PolicySet => (policySet ??= compiler.compileAll(policies.store.values()));
+  });
+  const currentPolicies = (): PolicySet => (policySet ??= compiler.compileAll(policies.values()));
 
   const namespaceChanged = (ns: string) => {
     for (const r of lookup.lanyardRecords())
       if (r.objectNamespace === ns) queue.add(`${r.objectNamespace}/${r.objectName}`);
   };
-  const namespaces = new Informer<{ name: string; labels: Record<string, string> }>({
-    client: kube,
+  const namespaces = cache.view<{ name: string; labels: Record<string, string> }>({
     path: '/api/v1/namespaces',
     metadataOnly: true,
     transform: (o) => ({ name: String(o?.metadata?.name), labels: { ...(o?.metadata?.labels ?? {}) } }),
     onUpdate: (n, old) => {
       if (JSON.stringify(n.labels) !== JSON.stringify(old.labels)) namespaceChanged(n.name);
     },
-    onError: (e) => log.warn({ err: String(e) }, 'Namespace watch error'),
-  }).start();
+  });
 
   // ---- Reading objects ----------------------------------------------------------------------------------------------
 
-  // The informer's copy, or the answer to our own last write when that is newer (the informer may not have delivered
-  // it yet, and acting on the older copy would repeat a Create). Saves a GET per reconcile.
-  const written = new Map<string, Json>();
-  const objects = new Informer<Json>({
-    client: kube,
-    path: `${API}/${PLURAL}`,
-    onDelete: (_o, key) => written.delete(key),
-    onError: (e) => log.warn({ err: String(e) }, 'PodIdentityAssociation watch error'),
-  }).start();
-  const rv = (o: Json) => Number(o?.metadata?.resourceVersion);
+  // The cached copy, which shows the answer to our own last write until the watch delivers it (acting on the older
+  // copy would repeat a Create): docs/adr/1000-shared-informer-cache-and-reconcilers.md. Saves a GET per reconcile.
+  const objects = cache.view<Json>({ path: `${API}/${PLURAL}` });
   const remember = (raw: Json): Json => {
-    const key = `${raw?.metadata?.namespace}/${raw?.metadata?.name}`;
-    const prev = written.get(key);
-    if (!prev || !(rv(prev) > rv(raw))) written.set(key, raw);
+    objects.recordWrite(raw);
     return raw;
   };
   const read = async (key: string): Promise<Json | undefined> => {
-    const cached = objects.store.get(key);
-    const mine = written.get(key);
-    if (cached && (!mine || rv(cached) >= rv(mine))) return cached;
-    if (cached && mine && rv(mine) > rv(cached)) return mine;
-    // Not cached yet, or versions that do not compare as numbers: ask the API server.
+    const cached = objects.get(key);
+    if (cached) return cached;
+    // Not cached yet: ask the API server.
     const slash = key.indexOf('/');
     try {
       return remember(await kube.get(assocPath(key.slice(0, slash), key.slice(slash + 1))));
@@ -313,7 +300,7 @@ export async function startAssociationController(
   };
 
   const requeueUnlessVerified = (key: string) => {
-    const raw = objects.store.get(key);
+    const raw = objects.get(key);
     const verified = raw && getCondition(raw.status?.conditions, 'Verified');
     if (verified?.status === 'True' && verified.observedGeneration === raw.metadata?.generation) return;
     queue.add(key);
@@ -325,8 +312,7 @@ export async function startAssociationController(
     // learn from that.
     requeueUnlessVerified(`${owner.objectNamespace}/${owner.objectName}`);
   };
-  const vis = new Informer<ViRecord>({
-    client: kube,
+  const vis = cache.view<ViRecord>({
     path: `${API}/verifiedidentities`,
     transform: (o) => ({
       namespace: String(o?.metadata?.namespace ?? ''),
@@ -342,15 +328,13 @@ export async function startAssociationController(
     onAdd: viChanged,
     onUpdate: viChanged,
     onDelete: viChanged,
-    onError: (e) => log.warn({ err: String(e) }, 'VerifiedIdentity watch error'),
-  }).start();
+  });
 
   // A probe deleted before its exchange must be made again; one deleted after success (by us) changes nothing.
   const probeChanged = (p: ProbeRecord) => {
     if (p.ownerName) requeueUnlessVerified(`${p.namespace}/${p.ownerName}`);
   };
-  const probes = new Informer<ProbeRecord>({
-    client: kube,
+  const probes = cache.view<ProbeRecord>({
     path: '/api/v1/pods',
     labelSelector: `${PROBE_LABEL}=true`,
     transform: (o) => {
@@ -366,8 +350,7 @@ export async function startAssociationController(
       };
     },
     onDelete: probeChanged,
-    onError: (e) => log.warn({ err: String(e) }, 'probe Pod watch error'),
-  }).start();
+  });
 
   // ---- Kubernetes writes ------------------------------------------------------------------------------------------
 
@@ -428,7 +411,7 @@ export async function startAssociationController(
 
   const deletePairVerifiedIdentities = async (namespace: string, serviceAccount: string): Promise<void> => {
     invalidatedAt.set(`${namespace}/${serviceAccount}`, clock.now());
-    for (const v of [...vis.store.values()]) {
+    for (const v of [...vis.values()]) {
       if (v.namespace !== namespace || v.serviceAccount !== serviceAccount) continue;
       try {
         await kube.delete(
@@ -441,7 +424,7 @@ export async function startAssociationController(
   };
 
   const probesOf = (obj: LanyardAssociation): ProbeRecord[] =>
-    [...probes.store.values()].filter((p) => p.namespace === obj.namespace && p.ownerUid === obj.uid);
+    [...probes.values()].filter((p) => p.namespace === obj.namespace && p.ownerUid === obj.uid);
 
   const deletePod = async (namespace: string, name: string) => {
     try {
@@ -511,7 +494,7 @@ export async function startAssociationController(
       disableSessionTags: obj.spec.disableSessionTags,
       ...(obj.spec.policy ? { policy: obj.spec.policy } : {}),
     });
-    for (const v of vis.store.values()) {
+    for (const v of vis.values()) {
       if (v.namespace !== obj.namespace || v.serviceAccount !== obj.spec.serviceAccount) continue;
       if (v.mode !== 'ContainerCredentials' || v.fingerprint !== fp) continue;
       if (v.roleARN !== obj.spec.roleARN || v.targetRoleARN !== (obj.spec.targetRoleARN ?? '')) continue;
@@ -754,7 +737,7 @@ export async function startAssociationController(
     // The object itself counts even before the index has seen it.
     const owner = selectOwner([...others, recordOf(obj, config.clusterName)]);
     const deleting = others.find((r) => r.pendingDelete);
-    const nsLabels = namespaces.store.get(namespace)?.labels;
+    const nsLabels = namespaces.get(namespace)?.labels;
     const decision = decidePolicy(currentPolicies(), {
       namespace,
       namespaceLabels: nsLabels,
@@ -1221,12 +1204,9 @@ export async function startAssociationController(
       probeQueue.shutdown();
       for (const t of reportTimers.values()) clearTimeout(t);
       reportTimers.clear();
-      objects.stop();
-      policies.stop();
-      namespaces.stop();
-      vis.stop();
-      probes.stop();
+      for (const v of [objects, policies, namespaces, vis, probes]) v.close();
       if (ownLookup) await lookup.stop();
+      releaseCache();
       await Promise.all([loop, probeLoop]);
     },
   };

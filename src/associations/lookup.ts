@@ -1,8 +1,9 @@
-// The association index shared by the webhook, the verifier and the association controller (verification.md §3.1
-// step 2, §4; webhook.md §2.5): informers over Lanyard and, when observed, ACK PodIdentityAssociation objects,
-// indexed by (cluster, namespace, serviceAccount). The oldest non-deleting object of a pair is its owner.
+// The association index shared by the webhook, the verifier and the association controller (docs/associations.md,
+// docs/verified-start.md): views of Lanyard and, when observed, ACK PodIdentityAssociation objects, indexed by
+// (cluster, namespace, serviceAccount). The oldest non-deleting object of a pair is its owner.
 import type { Json } from '../kube/client.ts';
-import { Informer } from '../kube/informer.ts';
+import { sharedOrOwnCache } from '../kube/cache.ts';
+import type { CacheView, InformerFactory } from '../kube/cache.ts';
 import type { Deps, Running } from '../runtime/deps.ts';
 import type { AssociationLookup } from '../identity/sources.ts';
 import {
@@ -47,12 +48,12 @@ const RECHECK_MS = 60_000;
 
 /** Watches one kind while it is served (discovery), so a missing CRD reads as "no objects" instead of an error. */
 class ServedKind {
-  informer?: Informer<AssociationRecord>;
+  view?: CacheView<AssociationRecord>;
   private checked = false;
   constructor(
     readonly group: string,
     private readonly always: boolean,
-    private readonly deps: Pick<Deps, 'kube' | 'log'>,
+    private readonly deps: Pick<Deps, 'kube' | 'log'> & { cache: InformerFactory },
     private readonly transform: (o: Json) => AssociationRecord,
     private readonly onAdd: (r: AssociationRecord) => void,
     private readonly onUpdate: (r: AssociationRecord, old: AssociationRecord) => void,
@@ -60,7 +61,7 @@ class ServedKind {
   ) {}
 
   get synced(): boolean {
-    if (this.informer) return this.informer.synced;
+    if (this.view) return this.view.synced;
     return this.checked && !this.always;
   }
 
@@ -77,39 +78,39 @@ class ServedKind {
         return;
       }
     }
-    if (served && !this.informer) {
+    if (served && !this.view) {
       this.deps.log.info({ group: this.group }, 'watching PodIdentityAssociation objects');
-      this.informer = new Informer<AssociationRecord>({
-        client: this.deps.kube,
+      this.view = this.deps.cache.view<AssociationRecord>({
         path: `/apis/${this.group}/${VERSION}/${PLURAL}`,
         transform: this.transform,
         onAdd: (r) => this.onAdd(r),
         onUpdate: (r, old) => this.onUpdate(r, old),
         onDelete: (r) => this.onDelete(r),
-        onError: (e) => this.deps.log.warn({ err: String(e), group: this.group }, 'association watch error'),
-      }).start();
-    } else if (!served && this.informer) {
+      });
+    } else if (!served && this.view) {
       this.deps.log.info(
         { group: this.group },
         'PodIdentityAssociation CRD no longer served; forgetting its objects',
       );
-      const inf = this.informer;
-      this.informer = undefined;
-      inf.stop();
-      for (const r of inf.store.values()) this.onDelete(r);
+      const view = this.view;
+      this.view = undefined;
+      view.close();
+      for (const r of view.values()) this.onDelete(r);
     }
     this.checked = true;
   }
 
   stop(): void {
-    this.informer?.stop();
+    this.view?.close();
   }
 }
 
 export function createAssociationLookup(
-  deps: Pick<Deps, 'kube' | 'log'>,
+  deps: Pick<Deps, 'kube' | 'log' | 'cache'>,
   opts: LookupOptions,
 ): AssociationIndex & Running {
+  const { cache, release: releaseCache } = sharedOrOwnCache(deps, (sel, e) =>
+    deps.log.warn({ err: String(e), path: sel.path }, 'association watch error'));
   const byPair = new Map<string, Map<string, AssociationRecord>>();
   const listeners = new Set<(c: AssociationChange) => void>();
   const warnedClusterRef = new Set<string>();
@@ -168,14 +169,14 @@ export function createAssociationLookup(
   const lanyardKind = new ServedKind(
     GROUP,
     false,
-    deps,
+    { ...deps, cache },
     (o) => lanyardRecord(o, opts.clusterName),
     ...handlers,
   );
   const ackKind =
     opts.observeAck === 'false'
       ? undefined
-      : new ServedKind(ACK_GROUP, opts.observeAck === 'true', deps, ackTransform, ...handlers);
+      : new ServedKind(ACK_GROUP, opts.observeAck === 'true', { ...deps, cache }, ackTransform, ...handlers);
 
   const check = async () => {
     await Promise.all([lanyardKind.check(), ackKind?.check()]);
@@ -204,12 +205,12 @@ export function createAssociationLookup(
     synced,
     ownerOf,
     recordsFor,
-    lanyardRecords: () => lanyardKind.informer?.store.values() ?? [],
+    lanyardRecords: () => lanyardKind.view?.values() ?? [],
     subscribe(fn) {
       listeners.add(fn);
       return () => listeners.delete(fn);
     },
-    ackObserved: () => !!ackKind?.informer,
+    ackObserved: () => !!ackKind?.view,
     async waitForSync(timeoutMs: number): Promise<boolean> {
       const deadline = Date.now() + timeoutMs;
       await Promise.race([started, new Promise((r) => setTimeout(r, timeoutMs).unref?.())]);
@@ -224,6 +225,7 @@ export function createAssociationLookup(
       if (timer) clearInterval(timer);
       lanyardKind.stop();
       ackKind?.stop();
+      releaseCache();
     },
   };
 }

@@ -46,9 +46,6 @@ export async function startController(deps: Deps, config: ControllerConfig, o: C
   const awsAssociations: AwsClients = createAwsClients(awsOptions);
   // The verifier retries with its own short backoff (§9.3); SDK retries would only add latency.
   const awsVerify: AwsClients = createAwsClients({ ...awsOptions, maxAttempts: 1, requestTimeoutMs: 5_000 });
-  const ownLookup = !o.lookup;
-  const lookup = o.lookup ?? createAssociationLookup(deps, { clusterName: config.clusterName, observeAck: config.associations.observeAck });
-  let leading: Leading | undefined;
   // One shared cache for every reconciler of the process (docs/adr/1000-shared-informer-cache-and-reconcilers.md); a
   // watch ends with its last view, so a replica that stops leading stops watching.
   const ownCache = !deps.cache;
@@ -57,6 +54,9 @@ export async function startController(deps: Deps, config: ControllerConfig, o: C
     onError: (sel, e) => log.warn({ err: String(e), path: sel.path }, 'watch failed; retrying'),
   });
   deps = { ...deps, cache };
+  const ownLookup = !o.lookup;
+  const lookup = o.lookup ?? createAssociationLookup(deps, { clusterName: config.clusterName, observeAck: config.associations.observeAck });
+  let leading: Leading | undefined;
 
   const lead = async (signal: AbortSignal) => {
     const parts: Running[] = [];

@@ -188,6 +188,8 @@ class SharedInformer {
       return;
     }
     this.pending.delete(key);
+    // Our own write arriving: the views show it already, so their handlers do not run twice for one change.
+    if (p && e.type !== 'DELETED') return;
     this.deliver(e.type, key, e.object);
   }
 

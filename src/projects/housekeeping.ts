@@ -4,7 +4,7 @@
 // repairing is the user's call (`lanyard create project NAME --adopt`), made with the user's own credentials.
 import { Gauge } from 'prom-client';
 import type { Json } from '../kube/client.ts';
-import { Informer } from '../kube/informer.ts';
+import { sharedOrOwnCache, type CacheView } from '../kube/cache.ts';
 import { createEventRecorder } from '../kube/events.ts';
 import { WorkQueue, runControllerLoop, type ReconcileResult } from '../runtime/workqueue.ts';
 import type { Deps, Running } from '../runtime/deps.ts';
@@ -66,20 +66,22 @@ export async function startProjectsHousekeeping(
   };
   const nsHandlers = { onAdd: enqueueProject, onUpdate: enqueueProject, onDelete: enqueueProject };
   const objHandlers = { onAdd: enqueueNs, onUpdate: enqueueNs, onDelete: enqueueNs };
-  const namespaces = new Informer({ client: kube, path: '/api/v1/namespaces', labelSelector: `${PROJECT_LABEL}=true`, ...nsHandlers });
-  const roles = new Informer({ client: kube, path: '/apis/rbac.authorization.k8s.io/v1/roles', transform: keepBuiltIn, ...objHandlers });
-  const bindings = new Informer({ client: kube, path: '/apis/rbac.authorization.k8s.io/v1/rolebindings', transform: keepBuiltIn, ...objHandlers });
-  const accounts = new Informer({ client: kube, path: '/api/v1/serviceaccounts', metadataOnly: true, transform: keepAccount,
+  const { cache, release: releaseCache } = sharedOrOwnCache(deps, (sel, e) => log.warn({ err: String(e), path: sel.path }, 'watch failed; retrying'));
+  // Project namespaces are selected on the process's one Namespace watch (metadata only), not a watch of their own.
+  const namespaces = cache.view<Json>({ path: '/api/v1/namespaces', metadataOnly: true,
+    filter: (o) => o?.metadata?.labels?.[PROJECT_LABEL] === 'true', ...nsHandlers });
+  const roles = cache.view<Json>({ path: '/apis/rbac.authorization.k8s.io/v1/roles', transform: keepBuiltIn, ...objHandlers });
+  const bindings = cache.view<Json>({ path: '/apis/rbac.authorization.k8s.io/v1/rolebindings', transform: keepBuiltIn, ...objHandlers });
+  const accounts = cache.view<Json>({ path: '/api/v1/serviceaccounts', metadataOnly: true, transform: keepAccount,
     onAdd: enqueueAccount, onUpdate: enqueueAccount, onDelete: enqueueNs });
-  const informers = [namespaces, roles, bindings, accounts];
-  for (const i of informers) i.start();
-  await Promise.all(informers.map((i) => i.waitForSync()));
+  const views = [namespaces, roles, bindings, accounts];
+  await Promise.all(views.map((v) => v.waitForSync()));
 
   const warnedAccounts = new Set<string>();
   /** Once per account (uid) and process: a Warning Event suggesting Lanyard's label instead of Kargo's. */
   const reconcileAccount = (key: string): void => {
-    const sa = accounts.store.get(key);
-    if (!sa || !usesKargoLabel(sa) || !namespaces.store.has(sa.metadata.namespace) || warnedAccounts.has(sa.metadata.uid)) return;
+    const sa = accounts.get(key);
+    if (!sa || !usesKargoLabel(sa) || !namespaces.has(sa.metadata.namespace) || warnedAccounts.has(sa.metadata.uid)) return;
     warnedAccounts.add(sa.metadata.uid);
     events.warning({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: sa.metadata }, KARGO_LABEL_REASON,
       kargoLabelNotice(sa.metadata.namespace, sa.metadata.name), 'Rename');
@@ -88,14 +90,14 @@ export async function startProjectsHousekeeping(
   const reconcile = async (key: string): Promise<ReconcileResult> => {
     if (key.startsWith(ACCOUNT_KEY)) return reconcileAccount(key.slice(ACCOUNT_KEY.length));
     const project = key;
-    const ns = namespaces.store.get(project);
+    const ns = namespaces.get(project);
     if (!ns) {
       gauge.remove({ project });
       reported.delete(project);
       return;
     }
-    const at = (store: Map<string, Json>) => (name: string) => store.get(`${project}/${name}`);
-    const drift = builtInDrift(project, { role: at(roles.store), serviceAccount: at(accounts.store), roleBinding: at(bindings.store) });
+    const at = (view: CacheView<Json>) => (name: string) => view.get(`${project}/${name}`);
+    const drift = builtInDrift(project, { role: at(roles), serviceAccount: at(accounts), roleBinding: at(bindings) });
     if (!drift.length) {
       gauge.set({ project }, 0);
       reported.delete(project);
@@ -119,7 +121,8 @@ export async function startProjectsHousekeeping(
   });
   return {
     async stop() {
-      for (const i of informers) i.stop();
+      for (const v of views) v.close();
+      releaseCache();
       queue.shutdown();
       await loop;
     },

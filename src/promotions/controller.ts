@@ -5,7 +5,7 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { PromotionConfig } from '../config/promotions.ts';
 import { isAlreadyExists, isConflict, isNotFound, KubeApiError, resourcePath, type Json } from '../kube/client.ts';
-import { Informer } from '../kube/informer.ts';
+import { sharedOrOwnCache, type CacheView } from '../kube/cache.ts';
 import { createEventRecorder } from '../kube/events.ts';
 import { conditionUnchanged, setCondition, type Condition } from '../kube/conditions.ts';
 import { runControllerLoop, WorkQueue, type ReconcileResult } from '../runtime/workqueue.ts';
@@ -37,18 +37,16 @@ const path = (plural: string, namespace?: string, name?: string, subresource?: s
   resourcePath({ group: GROUP, version: VERSION, plural, namespace, name, subresource });
 
 /**
- * Puts the object a write returned into the informer's cache unless the cache already holds a newer one, so the
- * next reconcile does not act on the state before our own write (the watch event follows shortly anyway).
+ * Shows the object a write returned in every view of its resource until the watch delivers it, so the next reconcile
+ * does not act on the state before our own write (docs/adr/0601-promotion-reconciler-reads-cache.md,
+ * docs/adr/1000-shared-informer-cache-and-reconcilers.md).
  */
-function remember(store: Map<string, Json>, obj: Json): Json {
-  const key = `${obj.metadata.namespace}/${obj.metadata.name}`;
-  const cached = store.get(key);
-  const rv = (o: Json) => (/^\d+$/.test(o?.metadata?.resourceVersion ?? '') ? BigInt(o.metadata.resourceVersion) : -1n);
-  if (!cached || rv(obj) > rv(cached)) store.set(key, obj);
+function remember(view: CacheView<Json>, obj: Json): Json {
+  view.recordWrite(obj);
   return obj;
 }
 
-/** Listed objects (the informer cache) may lack apiVersion/kind; an Event needs them to name its object. */
+/** Listed objects (the cache) may lack apiVersion/kind; an Event needs them to name its object. */
 function asPromotion(promo: Json): Json {
   return { ...promo, apiVersion: `${GROUP}/${VERSION}`, kind: 'Promotion' };
 }
@@ -98,16 +96,14 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
   const queue = new WorkQueue({ initialMs: 250, maxMs: 30_000, jitter: 0.1 });
   const now = () => clock.now();
 
-  const promotions = new Informer<Json>({
-    client: kube,
+  const { cache, release: releaseCache } = sharedOrOwnCache(deps, (sel, e) => log.warn({ err: String(e), path: sel.path }, 'watch failed; re-listing'));
+  const promotions = cache.view<Json>({
     path: path('promotions'),
     onAdd: (o) => queue.add(`p:${o.metadata.namespace}/${o.metadata.name}`),
     onUpdate: (o) => queue.add(`p:${o.metadata.namespace}/${o.metadata.name}`),
     onDelete: (o) => wakeStage(o.metadata.namespace, o.spec?.stage),
-    onError: (e) => log.warn({ err: String(e) }, 'promotion watch failed; re-listing'),
   });
-  const stages = new Informer<Json>({
-    client: kube,
+  const stages = cache.view<Json>({
     path: path('stages'),
     onAdd: (o) => queue.add(`s:${o.metadata.namespace}/${o.metadata.name}`),
     onUpdate: (o, old) => {
@@ -118,25 +114,25 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
       if (o.status?.currentPromotion !== old.status?.currentPromotion) wakeStage(o.metadata.namespace, o.metadata.name);
     },
     onDelete: (o) => wakeStage(o.metadata.namespace, o.metadata.name, true),
-    onError: (e) => log.warn({ err: String(e) }, 'stage watch failed; re-listing'),
   });
   const recheckStages = (namespace?: string) => {
-    for (const s of stages.store.values()) {
+    for (const s of stages.values()) {
       if (!namespace || namespace === agentNs || s.metadata.namespace === namespace) {
         queue.add(`s:${s.metadata.namespace}/${s.metadata.name}`);
       }
     }
   };
-  const steps = new Informer<Json>({
-    client: kube,
+  const steps = cache.view<Json>({
     path: path('promotionsteps'),
     onAdd: (o) => recheckStages(o.metadata.namespace),
     onUpdate: (o) => recheckStages(o.metadata.namespace),
     onDelete: (o) => recheckStages(o.metadata.namespace),
   });
-  const serviceAccounts = new Informer<Json>({
-    client: kube,
-    path: `/api/v1/namespaces/${agentNs}/serviceaccounts`,
+  // The agent namespace's accounts, selected on the process's one ServiceAccount watch (metadata only).
+  const serviceAccounts = cache.view<Json>({
+    path: '/api/v1/serviceaccounts',
+    metadataOnly: true,
+    filter: (o) => o?.metadata?.namespace === agentNs,
     transform: (o) => ({ metadata: { name: o.metadata.name, namespace: o.metadata.namespace, annotations: o.metadata.annotations ?? {} } }),
     onAdd: () => recheckStages(),
     onUpdate: () => recheckStages(),
@@ -147,8 +143,7 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
     const name = pod.metadata.labels?.[LABEL_PROMOTION];
     if (ns && name) queue.add(`p:${ns}/${name}`);
   };
-  const pods = new Informer<Json>({
-    client: kube,
+  const pods = cache.view<Json>({
     path: `/api/v1/namespaces/${agentNs}/pods`,
     labelSelector: LABEL_PROMOTION_UID,
     onAdd: enqueuePodOwner,
@@ -158,20 +153,18 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
 
   // The verifier's Warnings about promotion pods held at the identity gate: project users cannot read the agent
   // namespace's Events, so their text goes into the Promotion's status.message (docs/promotions.md).
-  const gateEvents = new Informer<GateNote | undefined>({
-    client: kube,
+  const gateEvents = cache.view<GateNote | undefined>({
     path: `/api/v1/namespaces/${agentNs}/events`,
     fieldSelector: VERIFIER_EVENTS_SELECTOR,
     transform: gateNoteOf,
     onAdd: (n) => wakePodOwner(n),
     onUpdate: (n) => wakePodOwner(n),
-    onError: (e) => log.warn({ err: String(e) }, 'verifier event watch failed; re-listing'),
   });
   function wakePodOwner(n: GateNote | undefined) {
-    const pod = n && pods.store.get(`${agentNs}/${n.podName}`);
+    const pod = n && pods.get(`${agentNs}/${n.podName}`);
     if (pod) enqueuePodOwner(pod);
   }
-  const gateNote = (podUid: string) => latestGateNotes([...gateEvents.store.values()].filter((n) => n?.podUid === podUid)).get(podUid)?.note;
+  const gateNote = (podUid: string) => latestGateNotes([...gateEvents.values()].filter((n) => n?.podUid === podUid)).get(podUid)?.note;
 
   // Registered per start and removed on stop, so a restarted controller (P14) owns its metrics again.
   const METRICS = ['lanyard_promotions_total', 'lanyard_promotion_duration_seconds', 'lanyard_promotions_pending'];
@@ -193,7 +186,7 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
     registers: [deps.metrics],
     collect() {
       let n = 0;
-      for (const p of promotions.store.values()) if (!isTerminal(p.status?.phase) && p.status?.phase !== 'Running') n++;
+      for (const p of promotions.values()) if (!isTerminal(p.status?.phase) && p.status?.phase !== 'Running') n++;
       this.set(n);
     },
   });
@@ -201,7 +194,7 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
   /** Enqueues the Promotions of a Stage that are not finished (the next one may start). */
   function wakeStage(namespace: string, stage: string | undefined, all = false) {
     if (!stage) return;
-    for (const p of promotions.store.values()) {
+    for (const p of promotions.values()) {
       if (p.metadata.namespace === namespace && p.spec?.stage === stage && (all || !isTerminal(p.status?.phase))) {
         queue.add(`p:${namespace}/${p.metadata.name}`);
       }
@@ -209,7 +202,7 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
   }
 
   function waitingQueue(namespace: string, stage: string): Json[] {
-    return [...promotions.store.values()]
+    return [...promotions.values()]
       .filter(
         (p) =>
           p.metadata.namespace === namespace &&
@@ -231,7 +224,7 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
 
   async function roleDecider(project: string, stage: Json): Promise<StepRoleDecision> {
     const usesRoles = (stage.spec?.promotionTemplate?.spec?.steps ?? []).some((st: Json) => {
-      const found = steps.store.get(`${project}/${st?.uses}`) ?? steps.store.get(`${agentNs}/${st?.uses}`);
+      const found = steps.get(`${project}/${st?.uses}`) ?? steps.get(`${agentNs}/${st?.uses}`);
       return !!found?.spec?.identity?.roleARN;
     });
     if (!usesRoles) return () => ({ allowed: true });
@@ -249,8 +242,8 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
     return buildPromotionPod({
       stage,
       promotion: promo,
-      promotionStep: (ns, name) => steps.store.get(`${ns}/${name}`),
-      serviceAccount: (name) => serviceAccounts.store.get(`${agentNs}/${name}`),
+      promotionStep: (ns, name) => steps.get(`${ns}/${name}`),
+      serviceAccount: (name) => serviceAccounts.get(`${agentNs}/${name}`),
       decideRole: await roleDecider(project, stage),
       settings,
       checkVars,
@@ -267,7 +260,7 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
       { metadata: { resourceVersion: promo.metadata.resourceVersion }, status },
       MERGE,
     );
-    return remember(promotions.store, updated);
+    return remember(promotions, updated);
   }
 
   function conditions(promo: Json, valid?: Omit<Condition, 'lastTransitionTime'>, finished?: string): Condition[] {
@@ -314,7 +307,7 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
       const status = { ...stage.status, lastPromotion: { name: promo.metadata.name, phase, finishedAt: finishedAt ?? timestamp(now()) } };
       delete status.currentPromotion;
       try {
-        remember(stages.store, await kube.update(path('stages', ns, stageName, 'status'), { ...stage, status }));
+        remember(stages, await kube.update(path('stages', ns, stageName, 'status'), { ...stage, status }));
         break;
       } catch (e) {
         if (!isConflict(e) || attempt === 4) throw e;
@@ -338,7 +331,7 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
     for (const n of notices) events.warning(asStage(stage), 'DeprecatedDecorator', n);
     for (const n of ignored) events.warning(asStage(stage), 'IgnoredField', n);
     const conditions = setCondition(stage.status?.conditions, next, new Date(now()));
-    remember(stages.store, await kube.patch(path('stages', namespace, name, 'status'), { status: { conditions } }, MERGE));
+    remember(stages, await kube.patch(path('stages', namespace, name, 'status'), { status: { conditions } }, MERGE));
   }
 
   async function finalize(cached: Json): Promise<void> {
@@ -359,12 +352,12 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
   }
 
   async function afterTerminal(promo: Json, lockReleased = false): Promise<ReconcileResult> {
-    const stage = stages.store.get(`${promo.metadata.namespace}/${promo.spec?.stage}`);
+    const stage = stages.get(`${promo.metadata.namespace}/${promo.spec?.stage}`);
     if (!lockReleased && stage?.status?.currentPromotion === promo.metadata.name) {
       await releaseLock(promo, promo.status.phase, promo.status.finishedAt);
     }
     const name = podName(promo.metadata.uid);
-    if (!pods.store.has(`${agentNs}/${name}`)) return;
+    if (!pods.has(`${agentNs}/${name}`)) return;
     const finished = Date.parse(promo.status?.finishedAt ?? '') || now();
     const due = finished + config.podRetentionMs;
     if (now() >= due) {
@@ -413,7 +406,7 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
       else if (promo.status?.message !== message) await patchStatus(promo, { message });
     };
     if (holder && holder !== me) {
-      const h = promotions.store.get(`${ns}/${holder}`);
+      const h = promotions.get(`${ns}/${holder}`);
       if (h && !isTerminal(h.status?.phase) && !h.metadata.deletionTimestamp) return void (await waitFor(holder));
       // The holder ended or vanished without releasing (crash between writes): its own reconcile releases; if it
       // is gone entirely, release for it.
@@ -428,7 +421,7 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
         return void (await waitFor(head.metadata.name));
       }
       // A conflict means another worker (or writer) changed the Stage since we read it: the key is requeued.
-      stage = remember(stages.store, await kube.update(path('stages', ns, stage.metadata.name, 'status'), {
+      stage = remember(stages, await kube.update(path('stages', ns, stage.metadata.name, 'status'), {
         ...stage,
         status: { ...(stage.status ?? {}), currentPromotion: me },
       }));
@@ -471,7 +464,7 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
 
   async function follow(promo: Json): Promise<ReconcileResult> {
     const name = podName(promo.metadata.uid);
-    const pod = pods.store.get(`${agentNs}/${name}`) ?? (await getOrNull(`/api/v1/namespaces/${agentNs}/pods/${name}`));
+    const pod = pods.get(`${agentNs}/${name}`) ?? (await getOrNull(`/api/v1/namespaces/${agentNs}/pods/${name}`));
     if (!pod) {
       return void (await errored(promo, 'PodLost', `pod ${agentNs}/${name} was deleted before the promotion finished`, false));
     }
@@ -494,19 +487,19 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
   }
 
   async function reconcilePromotion(namespace: string, name: string): Promise<ReconcileResult> {
-    let promo = promotions.store.get(`${namespace}/${name}`) ?? (await getOrNull(path('promotions', namespace, name)));
+    let promo = promotions.get(`${namespace}/${name}`) ?? (await getOrNull(path('promotions', namespace, name)));
     if (!promo) return;
     if (promo.metadata.deletionTimestamp) return finalize(promo);
     const phase: string | undefined = promo.status?.phase;
     if (isTerminal(phase)) return afterTerminal(promo);
     if (!(promo.metadata.finalizers ?? []).includes(FINALIZER)) {
-      promo = remember(promotions.store, await kube.patch(
+      promo = remember(promotions, await kube.patch(
         path('promotions', namespace, name),
         { metadata: { finalizers: [...(promo.metadata.finalizers ?? []), FINALIZER], resourceVersion: promo.metadata.resourceVersion } },
         MERGE,
       ));
     }
-    const stage = stages.store.get(`${namespace}/${promo.spec.stage}`) ?? (await getOrNull(path('stages', namespace, promo.spec.stage)));
+    const stage = stages.get(`${namespace}/${promo.spec.stage}`) ?? (await getOrNull(path('stages', namespace, promo.spec.stage)));
     if (!stage) {
       if (!phase) {
         return void (await errored(promo, 'StageNotFound', `stage "${promo.spec.stage}" not found in project "${namespace}"`, true));
@@ -520,8 +513,8 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
 
   async function sweepOrphans(): Promise<void> {
     const uids = new Set<string>();
-    for (const p of promotions.store.values()) uids.add(p.metadata.uid);
-    for (const pod of pods.store.values()) {
+    for (const p of promotions.values()) uids.add(p.metadata.uid);
+    for (const pod of pods.values()) {
       const uid = pod.metadata.labels?.[LABEL_PROMOTION_UID];
       // A young pod may belong to a Promotion the cache has not shown yet.
       const young = now() - Date.parse(pod.metadata.creationTimestamp ?? '') < config.orphanGraceMs;
@@ -532,10 +525,9 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
     }
   }
 
-  const informers = [serviceAccounts, steps, stages, promotions, pods, gateEvents];
-  for (const i of informers) i.start();
-  for (const i of informers) {
-    if (!(await i.waitForSync(60_000))) throw new Error('promotion controller: informers did not sync within 60s');
+  const views = [serviceAccounts, steps, stages, promotions, pods, gateEvents];
+  for (const v of views) {
+    if (!(await v.waitForSync(60_000))) throw new Error('promotion controller: informers did not sync within 60s');
   }
   await sweepOrphans();
   const sweep = setInterval(() => {
@@ -566,7 +558,8 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
     async stop() {
       clearInterval(sweep);
       queue.shutdown();
-      for (const i of informers) i.stop();
+      for (const v of views) v.close();
+      releaseCache();
       await loop;
       for (const m of METRICS) deps.metrics.removeSingleMetric(m);
     },
