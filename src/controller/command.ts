@@ -10,6 +10,7 @@ import { verifyEnv } from '../config/verify.ts';
 import { createKubeClient, type KubeClient } from '../kube/client.ts';
 import { createLogger, silentLogger } from '../runtime/log.ts';
 import { systemClock } from '../runtime/clock.ts';
+import { kubeRequestMetrics } from '../runtime/controller-metrics.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { Running } from '../runtime/deps.ts';
 import { createAwsClients } from '../aws/index.ts';
@@ -20,8 +21,15 @@ import { startController } from './index.ts';
 import type { Cli } from '../cli/framework.ts';
 import { registerIdentityDoctor, registerPolicyDoctor } from '../verification/doctor.ts';
 
-async function kubeFor(c: Pick<ControllerConfig, 'kubeconfig' | 'kubeApi'>, agent: string): Promise<KubeClient> {
-  return createKubeClient({ kubeconfig: c.kubeconfig || undefined, inCluster: !c.kubeconfig, server: c.kubeApi || undefined, userAgent: agent });
+/** The process's client; every request it makes is counted in `metrics` (rest_client_*, docs/observability.md). */
+async function kubeFor(c: Pick<ControllerConfig, 'kubeconfig' | 'kubeApi'>, agent: string, metrics: Registry): Promise<KubeClient> {
+  return createKubeClient({
+    kubeconfig: c.kubeconfig || undefined,
+    inCluster: !c.kubeconfig,
+    server: c.kubeApi || undefined,
+    userAgent: agent,
+    onRequest: kubeRequestMetrics(metrics),
+  });
 }
 
 /** Runs until SIGTERM/SIGINT, then stops `parts` in order. */
@@ -50,8 +58,8 @@ export async function runControllerCommand(argv: string[]): Promise<void> {
   }
   const { config } = parseControllerFlags(argv);
   const log = createLogger({ component: 'controller', level: config.logLevel });
-  const kube = await kubeFor(config, 'lanyard-controller');
   const metrics = new Registry();
+  const kube = await kubeFor(config, 'lanyard-controller', metrics);
   collectDefaultMetrics({ register: metrics });
   const ctl = await startController({ kube, log, metrics, clock: systemClock }, config);
   log.info({ metricsPort: ctl.metricsPort, leaderElect: config.leaderElect }, 'controller started');
@@ -73,8 +81,8 @@ export async function runRunCommand(argv: string[]): Promise<void> {
     throw e;
   }
   const log = createLogger({ component: 'lanyard', level: config.logLevel });
-  const kube = await kubeFor(config, 'lanyard');
   const metrics = new Registry();
+  const kube = await kubeFor(config, 'lanyard', metrics);
   collectDefaultMetrics({ register: metrics });
   const deps = { kube, log, metrics, clock: systemClock };
   const ctl = await startController(deps, config, { serveMetrics: false, certificates: false });

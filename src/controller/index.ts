@@ -107,6 +107,7 @@ export async function startController(deps: Deps, config: ControllerConfig, o: C
       retryPeriodMs: config.retryPeriodMs,
       onStartedLeading: lead,
       onNewLeader: (id) => log.info({ leader: id }, 'leader observed'),
+      metrics: deps.metrics,
     });
   } else {
     const ctl = new AbortController();

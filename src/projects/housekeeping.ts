@@ -116,6 +116,7 @@ export async function startProjectsHousekeeping(
     name: 'projects-housekeeping',
     queue,
     workers: opts.workers ?? 1,
+    metrics,
     reconcile,
     onError: (key, e, retryInMs) => log.warn({ project: key, err: String(e), retryInMs }, 'housekeeping failed'),
   });

@@ -10,6 +10,8 @@ import { isConflict, isNotFound, isAlreadyExists } from '../kube/client.ts';
 import type { Clock } from './clock.ts';
 import type { Logger } from './log.ts';
 import type { Running } from './deps.ts';
+import type { Registry } from 'prom-client';
+import { leaderMetrics } from './controller-metrics.ts';
 
 export interface LeaderElectionOptions {
   kube: KubeClient;
@@ -25,6 +27,8 @@ export interface LeaderElectionOptions {
   /** Called when this process becomes leader; the signal aborts when it stops leading. */
   onStartedLeading: (signal: AbortSignal) => Promise<void> | void;
   onNewLeader?: (identity: string) => void;
+  /** Where to report `leader_election_master_status{name}` (docs/observability.md); none: no metric. */
+  metrics?: Registry;
 }
 
 export interface LeaderElector extends Running {
@@ -42,6 +46,7 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElector {
   const identity = o.identity ?? defaultLeaderIdentity();
   const path = `/apis/coordination.k8s.io/v1/namespaces/${o.namespace}/leases/${o.name}`;
   const stopCtl = new AbortController();
+  const leaderGauge = o.metrics ? leaderMetrics(o.metrics, o.name) : undefined;
   let leading: AbortController | undefined;
   let leaderWork: Promise<void> | undefined;
   // What we last saw of the lease, and when (our clock): expiry is judged from observation, not from renewTime.
@@ -119,6 +124,7 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElector {
     if (!leading) return;
     const ctl = leading;
     leading = undefined;
+    leaderGauge?.(false);
     ctl.abort();
     await leaderWork?.catch(() => undefined);
     leaderWork = undefined;
@@ -130,7 +136,7 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElector {
       try {
         held = await tryAcquireOrRenew();
       } catch (e) {
-        o.log.warn({ err: String(e), lease: `${o.namespace}/${o.name}` }, 'leader election round failed');
+        o.log.warn({ err: e, lease: `${o.namespace}/${o.name}` }, 'leader election round failed');
       }
       const now = o.clock.now();
       if (held) {
@@ -138,10 +144,11 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElector {
         if (!leading && !stopCtl.signal.aborted) {
           o.log.info({ identity, lease: `${o.namespace}/${o.name}` }, 'became leader');
           leading = new AbortController();
+          leaderGauge?.(true);
           const signal = leading.signal;
           leaderWork = Promise.resolve()
             .then(() => o.onStartedLeading(signal))
-            .catch((e: unknown) => o.log.error({ err: String(e) }, 'leader work failed'));
+            .catch((e: unknown) => o.log.error({ err: e }, 'leader work failed'));
         }
       } else if (leading && observed && observed.holder !== identity && observed.holder !== '') {
         o.log.warn({ identity, holder: observed.holder }, 'another replica holds the lease; stepping down');
@@ -174,7 +181,7 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElector {
           await o.kube.update(path, lease);
         }
       } catch (e) {
-        o.log.warn({ err: String(e) }, 'could not release the lease');
+        o.log.warn({ err: e }, 'could not release the lease');
       }
     },
   };

@@ -1,5 +1,8 @@
 // A deduplicating work queue with per-key exponential backoff: controllers reconcile keys, not events.
 // A key is never processed by two workers at once; a key added while it is processing runs again afterwards.
+// Given a registry, runControllerLoop reports controller-runtime's queue and reconcile metrics (docs/observability.md).
+import type { Registry } from 'prom-client';
+import { queueMetrics, reconcileMetrics, type QueueObserver, type ReconcileOutcome } from './controller-metrics.ts';
 
 export interface Backoff {
   initialMs: number;
@@ -26,11 +29,21 @@ export class WorkQueue {
   private readonly timers = new Map<string, { timer: NodeJS.Timeout; at: number }>();
   private waiters: Array<() => void> = [];
   private shuttingDown = false;
+  private observer?: QueueObserver;
+  /** When each queued key was added (only while observed). */
+  private readonly addedAt = new Map<string, number>();
+  private readonly startedAt = new Map<string, number>();
 
   constructor(private readonly backoff: Backoff = DEFAULT_BACKOFF) {}
 
   get length(): number {
     return this.queue.length;
+  }
+
+  /** Reports adds, depth, waits, work time and retries to `o` from now on. */
+  observe(o: QueueObserver): void {
+    this.observer = o;
+    o.depth(this.queue.length);
   }
 
   add(key: string): void {
@@ -42,6 +55,11 @@ export class WorkQueue {
     if (this.queued.has(key)) return;
     this.queued.add(key);
     this.queue.push(key);
+    if (this.observer) {
+      this.addedAt.set(key, performance.now());
+      this.observer.added();
+      this.observer.depth(this.queue.length);
+    }
     this.waiters.shift()?.();
   }
 
@@ -67,6 +85,7 @@ export class WorkQueue {
   addRateLimited(key: string, backoff: Backoff = this.backoff): number {
     const n = (this.failures.get(key) ?? 0) + 1;
     this.failures.set(key, n);
+    this.observer?.retried();
     const delay = backoffDelay(n, backoff);
     const existing = this.timers.get(key);
     if (existing) {
@@ -93,11 +112,23 @@ export class WorkQueue {
     const key = this.queue.shift()!;
     this.queued.delete(key);
     this.processing.add(key);
+    if (this.observer) {
+      const now = performance.now();
+      this.observer.depth(this.queue.length);
+      this.observer.started(now - (this.addedAt.get(key) ?? now));
+      this.addedAt.delete(key);
+      this.startedAt.set(key, now);
+    }
     return key;
   }
 
   done(key: string): void {
     this.processing.delete(key);
+    const started = this.startedAt.get(key);
+    if (started !== undefined) {
+      this.startedAt.delete(key);
+      this.observer?.finished(performance.now() - started);
+    }
     if (this.dirty.delete(key)) this.add(key);
   }
 
@@ -115,22 +146,35 @@ export interface ControllerLoopOptions {
   workers: number;
   reconcile: (key: string) => Promise<ReconcileResult>;
   onError?: (key: string, e: unknown, retryInMs: number) => void;
+  /** Where to report `workqueue_*{name}` and `controller_runtime_reconcile_*{controller=name}`; none: no metrics. */
+  metrics?: Registry;
 }
 
 /** Runs `workers` loops that take keys and reconcile them; errors requeue with backoff. */
 export function runControllerLoop(o: ControllerLoopOptions): Promise<void> {
+  if (o.metrics) o.queue.observe(queueMetrics(o.metrics, o.name));
+  const observer = o.metrics ? reconcileMetrics(o.metrics, o.name) : undefined;
   const worker = async () => {
     for (;;) {
       const key = await o.queue.get();
       if (key === undefined) return;
+      const started = performance.now();
+      let outcome: ReconcileOutcome = 'success';
+      observer?.active(1);
       try {
         const r = await o.reconcile(key);
         o.queue.forget(key);
-        if (r && r.requeueAfterMs !== undefined) o.queue.addAfter(key, r.requeueAfterMs);
+        if (r && r.requeueAfterMs !== undefined) {
+          outcome = 'requeue_after';
+          o.queue.addAfter(key, r.requeueAfterMs);
+        }
       } catch (e) {
+        outcome = 'error';
         const delay = o.queue.addRateLimited(key);
         o.onError?.(key, e, delay);
       } finally {
+        observer?.active(-1);
+        observer?.reconciled(outcome, performance.now() - started);
         o.queue.done(key);
       }
     }
