@@ -1,6 +1,7 @@
 // `lanyard controller` flags (verification.md §9.3, §15, §3): pflag syntax and Go durations like the webhook's, one
 // validated frozen config. The only place the controller reads the environment (AWS region and endpoint defaults).
-import { CliError, EXIT } from '../core/exit.ts';
+import { OUTAGE_POLICIES, type OutagePolicy } from '../verification/outage.ts';
+import { CliError, EXIT } from '../cli/exit.ts';
 import { associationConfigFrom, type AssociationConfig } from './associations.ts';
 import { PROMOTION_DEFAULTS, promotionConfigFrom, type PromotionConfig } from './promotions.ts';
 import { klogVerbosity, WEBHOOK_DEFAULTS } from './webhook.ts';
@@ -31,6 +32,9 @@ export interface ControllerConfig {
   verifyRetryAfterDeadlineMs: number;
   verifiedTtlMs: number;
   verifyWorkers: number;
+  /** docs/adr/0309: hold every gated Pod while AWS is unavailable, or release those proven within the grace window. */
+  verifyOutagePolicy: OutagePolicy;
+  verifyOutageGraceMs: number;
   /** Identity-source settings shared with the webhook (webhook.md §1.1): the verifier resolves fingerprints as it does. */
   namespace: string;
   annotationPrefix: string;
@@ -69,6 +73,8 @@ export const CONTROLLER_DEFAULTS = Object.freeze({
   verifyRetryAfterDeadline: '1m',
   verifiedTtl: '10m',
   verifyWorkers: 16,
+  verifyOutagePolicy: 'hold' as OutagePolicy,
+  verifyOutageGrace: '1h',
 });
 
 function duration(flag: string, v: string, min = 1): number {
@@ -152,6 +158,18 @@ export const CONTROLLER_FLAGS: Flags<Draft> = {
   'verify-retry-after-deadline': d('verifyRetryAfterDeadlineMs', 'retry period once the deadline has passed', C.verifyRetryAfterDeadline),
   'verified-ttl': d('verifiedTtlMs', 'lifetime of a VerifiedIdentity (a proof reused for further Pods)', C.verifiedTtl),
   'verify-workers': int('verifyWorkers', 'identity proofs run in parallel', 1, 256),
+  'verify-outage-policy': {
+    type: 'string',
+    usage: 'while AWS throttles, fails with 5xx or times out: hold every gated Pod, or release-recently-proven (docs/adr/0309)',
+    default: `"${C.verifyOutagePolicy}"`,
+    set: (c, v, f) => {
+      if (!(OUTAGE_POLICIES as readonly string[]).includes(v)) {
+        throw new FlagError(`invalid argument "${v}" for "--${f}": must be ${OUTAGE_POLICIES.join(' or ')}`);
+      }
+      c.verifyOutagePolicy = v as OutagePolicy;
+    },
+  },
+  'verify-outage-grace': d('verifyOutageGraceMs', 'with release-recently-proven: how recent the last proof of the identity must be', C.verifyOutageGrace),
   namespace: s('namespace', 'namespace of the kOps pod-identity-webhook ConfigMap (as the webhook)', `"${W.namespace}"`),
   'annotation-prefix': {
     type: 'string',
@@ -276,6 +294,8 @@ export function parseControllerFlags(argv: string[], o: ControllerParseOptions =
     verifyRetryAfterDeadlineMs: duration('verify-retry-after-deadline', CONTROLLER_DEFAULTS.verifyRetryAfterDeadline),
     verifiedTtlMs: duration('verified-ttl', CONTROLLER_DEFAULTS.verifiedTtl),
     verifyWorkers: CONTROLLER_DEFAULTS.verifyWorkers,
+    verifyOutagePolicy: CONTROLLER_DEFAULTS.verifyOutagePolicy,
+    verifyOutageGraceMs: duration('verify-outage-grace', CONTROLLER_DEFAULTS.verifyOutageGrace),
     // Settings shared with the webhook default to the webhook's values, so both resolve identities alike.
     namespace: WEBHOOK_DEFAULTS.namespace,
     annotationPrefix: WEBHOOK_DEFAULTS.annotationPrefix,

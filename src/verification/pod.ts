@@ -2,7 +2,7 @@
 import type { Json } from '../kube/client.ts';
 import type { IdentityMode } from '../identity/sources.ts';
 import { escapePointer } from '../identity/patch.ts';
-import { checkRoleArn } from '../core/arn.ts';
+import { checkRoleArn } from '../aws/arn.ts';
 import { quoteBounded } from '../runtime/text.ts';
 import { credentialOptions, distinctIdentities, podCredentials, type CredentialOptions } from '../identity/pod-credentials.ts';
 import { GATE_NAME, VERIFICATION_ANNOTATION } from './verified-identity.ts';
@@ -92,16 +92,19 @@ export function toGatedPod(pod: Json, o?: CredentialOptions): GatedPod {
  * The release patch: a `test` pins the gate at its index so a concurrent change fails with 422 instead of removing
  * another gate; only the gate is touched, and the annotation says why it went.
  */
-export function releasePatch(pod: Pick<GatedPod, 'gateIndex'>, hasAnnotations: boolean): Json[] {
+export function releasePatch(pod: Pick<GatedPod, 'gateIndex'>, hasAnnotations: boolean, value: ReleaseAnnotation = 'verified'): Json[] {
   const i = pod.gateIndex;
   return [
     { op: 'test', path: `/spec/schedulingGates/${i}`, value: { name: GATE_NAME } },
     { op: 'remove', path: `/spec/schedulingGates/${i}` },
-    annotationOp('verified', hasAnnotations),
+    annotationOp(value, hasAnnotations),
   ];
 }
 
-export function annotationOp(value: 'verified' | 'failed', hasAnnotations: boolean): Json {
+/** `released-during-outage`: released by the outage policy on an earlier proof, not a fresh exchange (docs/adr/0309). */
+export type ReleaseAnnotation = 'verified' | 'released-during-outage';
+
+export function annotationOp(value: ReleaseAnnotation | 'failed', hasAnnotations: boolean): Json {
   return hasAnnotations
     ? { op: 'add', path: `/metadata/annotations/${escapePointer(VERIFICATION_ANNOTATION)}`, value }
     : { op: 'add', path: '/metadata/annotations', value: { [VERIFICATION_ANNOTATION]: value } };

@@ -99,12 +99,18 @@ export function fingerprintOf(f: FingerprintInput): string {
 }
 
 /** True when a stored VerifiedIdentity vouches for this identity now (§7 row 5, §9.2 step 2). */
-export function verifiedEntryTrusted(vi: Json | undefined, id: IdentityKey, fingerprint: string, nowMs: number): boolean {
+/** The entry is about exactly this identity (mode, ServiceAccount, roles, audience), whatever its age. */
+export function sameIdentity(vi: Json | undefined, id: IdentityKey): boolean {
   const s = vi?.spec;
   if (!s) return false;
   if (s.mode !== id.mode || s.serviceAccount !== id.serviceAccount) return false;
   if ((s.roleARN ?? '') !== (id.roleARN ?? '') || (s.targetRoleARN ?? '') !== (id.targetRoleARN ?? '')) return false;
-  if ((s.audience ?? '') !== id.audience) return false;
+  return (s.audience ?? '') === id.audience;
+}
+
+export function verifiedEntryTrusted(vi: Json | undefined, id: IdentityKey, fingerprint: string, nowMs: number): boolean {
+  const s = vi?.spec;
+  if (!s || !sameIdentity(vi, id)) return false;
   const exp = Date.parse(s.expiresAt);
   if (!Number.isFinite(exp) || exp - nowMs <= EXPIRY_MARGIN_MS) return false;
   return s.fingerprint === fingerprint;

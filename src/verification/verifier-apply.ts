@@ -1,6 +1,7 @@
 // The verifier's apply step (docs/verified-start.md): the requests it sends — the Pod-bound TokenRequest and the
 // exchange, the gate release pinned to the Pod view it judged (docs/adr/0304-atomic-gate-release.md), the `failed`
 // annotation, VerifiedIdentity writes and deletes, and IdentityPolicy status. Answers of writes go to the cache.
+import type { ReleaseAnnotation } from './pod.ts';
 import type { Json, KubeClient } from '../kube/client.ts';
 import { KubeApiError, isAlreadyExists, isNotFound } from '../kube/client.ts';
 import type { CacheView } from '../kube/cache.ts';
@@ -8,6 +9,7 @@ import { setCondition, conditionUnchanged } from '../kube/conditions.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { AwsClients } from '../aws/index.ts';
 import { isAwsError, isThrottling } from '../aws/index.ts';
+import { classifyExchangeFailure, type FailureKind } from './outage.ts';
 import type { CredentialOptions } from '../identity/pod-credentials.ts';
 import { acceptedCondition, type CompiledPolicy } from './policy.ts';
 import { annotationOp, releasePatch, toGatedPod, type GatedPod } from './pod.ts';
@@ -52,7 +54,7 @@ export async function exchangeToken(
   pod: GatedPod,
   token: string,
   roleText: string,
-): Promise<{ answer: ExchangeAnswer } | { error: string; throttled: boolean }> {
+): Promise<{ answer: ExchangeAnswer } | { error: string; throttled: boolean; failure?: FailureKind }> {
   try {
     if (g.mode === 'WebIdentity') {
       const r = await aws.sts.assumeRoleWithWebIdentity({
@@ -64,7 +66,8 @@ export async function exchangeToken(
     return { answer: { assumedRoleArn: r.assumedRoleArn, subject: r.subject, associationId: r.associationId } };
   } catch (e) {
     const detail = isAwsError(e) ? e.describe() : String(e instanceof Error ? e.message : e);
-    return { error: `${g.mode} exchange for role ${roleText} failed: ${detail}`, throttled: isAwsError(e) && isThrottling(e.code, e.httpStatus) };
+    return { error: `${g.mode} exchange for role ${roleText} failed: ${detail}`, throttled: isAwsError(e) && isThrottling(e.code, e.httpStatus),
+      failure: isAwsError(e) ? classifyExchangeFailure(e) : undefined };
   }
 }
 
@@ -80,6 +83,8 @@ export async function releasePod(o: {
   credentials: CredentialOptions;
   pod: GatedPod;
   annotate: boolean;
+  /** The annotation value: `released-during-outage` for an outage release (docs/adr/0309). */
+  value?: ReleaseAnnotation;
   blockers: (view: GatedPod) => string[];
   onBlocked: (keys: string[]) => void;
 }): Promise<boolean> {
@@ -93,7 +98,7 @@ export async function releasePod(o: {
       o.onBlocked(blockers);
       return false;
     }
-    const ops = [{ op: 'test', path: '/metadata/resourceVersion', value: view.resourceVersion }, ...releasePatch(view, view.hasAnnotations)];
+    const ops = [{ op: 'test', path: '/metadata/resourceVersion', value: view.resourceVersion }, ...releasePatch(view, view.hasAnnotations, o.value)];
     try {
       o.pods.recordWrite(await o.kube.patch(podPath(p), o.annotate ? ops : ops.slice(0, 3)));
       return true;

@@ -58,9 +58,12 @@ export function verifiedSetHit(vi: Json | undefined, cur: CurrentIdentity, now: 
 }
 
 /** Why a VerifiedIdentity must go (expired, or its sources now resolve otherwise), or undefined to keep it. */
-export function staleVerifiedEntry(vi: Json, now: number, current: (g: IdentityGroup) => CurrentIdentity): 'expired' | 'identity source changed' | undefined {
+export function staleVerifiedEntry(vi: Json, now: number, current: (g: IdentityGroup) => CurrentIdentity, keepForMs = 0): 'expired' | 'identity source changed' | undefined {
   const s = vi.spec ?? {};
-  if (!(Date.parse(s.expiresAt) > now)) return 'expired';
+  // With --verify-outage-policy=release-recently-proven an expired entry is kept for the grace window (keepForMs): it
+  // is the proof an outage release rests on; admission never trusts it (expiresAt). docs/adr/0309.
+  const keepUntil = Math.max(Date.parse(s.expiresAt), Date.parse(s.verifiedAt) + keepForMs);
+  if (!(keepUntil > now)) return 'expired';
   if (s.mode !== 'WebIdentity' && s.mode !== 'ContainerCredentials') return undefined;
   const cur = current({ namespace: vi.metadata.namespace, serviceAccount: s.serviceAccount, mode: s.mode as IdentityMode,
     roleARN: s.mode === 'WebIdentity' ? s.roleARN : '', audience: s.audience ?? '' });

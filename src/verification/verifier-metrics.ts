@@ -17,6 +17,8 @@ export function verifierMetrics(registry: Registry) {
     gatedSeconds: histogram(registry, 'lanyard_verification_gated_seconds', 'Time from Pod creation to gate release or deletion.',
       [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800], ['mode', 'result']),
     outcomes: counter(registry, 'lanyard_verification_outcomes_total', 'Verification attempts by mode and result.', ['mode', 'result']),
+    outageReleases: counter(registry, 'lanyard_verification_outage_releases_total',
+      'Pods released by --verify-outage-policy on an earlier proof while AWS was unavailable (docs/adr/0309).', ['mode']),
     exchangeSeconds: histogram(registry, 'lanyard_verification_exchange_seconds', 'Latency of STS and eks-auth exchanges.',
       [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], ['mode']),
     gatedPods: gauge(registry, 'lanyard_verification_gated_pods', 'Pods holding the identity gate now.', ['mode', 'state']),

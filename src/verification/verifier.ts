@@ -5,6 +5,10 @@
 //
 // One pass is `reconcileIdentity(ctx, key)`: gather (verifier-gather.ts: the views and what they resolve to), decide
 // (verifier-decide.ts: pure), apply (verifier-apply.ts: the requests). This file is the chain and the wiring.
+import { decideOutageRelease, type FailureKind } from './outage.ts';
+import { sameIdentity } from './verified-identity.ts';
+import type { ReleaseAnnotation } from './pod.ts';
+import { roleArnFromAssumed } from '../aws/index.ts';
 import type { ControllerConfig } from '../config/controller.ts';
 import type { Json } from '../kube/client.ts';
 import { objectKey } from '../kube/informer.ts';
@@ -47,6 +51,8 @@ export type VerifierConfig = Pick<
   | 'verifyRetryAfterDeadlineMs'
   | 'verifiedTtlMs'
   | 'verifyWorkers'
+  | 'verifyOutagePolicy'
+  | 'verifyOutageGraceMs'
   | 'namespace'
   | 'annotationPrefix'
   | 'tokenAudience'
@@ -168,6 +174,37 @@ async function releaseFromVerifiedSet(ctx: VerifierContext, a: Attempt): Promise
 
 type Proof = { pod: GatedPod; actual: string; learntRole?: string } | { done: ReconcileResult };
 
+/**
+ * The outage policy (docs/adr/0309): only while AWS is unavailable, never on its "no", and only on a proof of this
+ * identity, with unchanged sources, within the grace window; the IdentityPolicy is checked as for any release.
+ * Returns undefined when the Pods stay held.
+ */
+async function releaseDuringOutage(ctx: VerifierContext, a: Attempt, failure: FailureKind | undefined, error: string): Promise<{ result: ReconcileResult } | undefined> {
+  const { group: g, current: cur } = a;
+  const name = verifiedIdentityName(cur.key);
+  const vi = ctx.sources.verified.get(`${g.namespace}/${name}`);
+  const decision = decideOutageRelease({
+    policy: ctx.cfg.verifyOutagePolicy, graceMs: ctx.cfg.verifyOutageGraceMs, nowMs: ctx.deps.clock.now(), failure,
+    fingerprint: cur.fingerprint,
+    lastProof: vi?.spec?.fingerprint ? { fingerprint: String(vi.spec.fingerprint), verifiedAtMs: Date.parse(vi.spec.verifiedAt) } : undefined,
+  });
+  if (!decision.release || !sameIdentity(vi, cur.key)) return undefined;
+  const expected = cur.key.targetRoleARN || cur.key.roleARN;
+  const learnt = expected ? undefined : roleArnFromAssumed(String(vi.spec.assumedRoleARN));
+  if (learnt) {
+    const d = ctx.sources.groupPolicy(g, cur, learnt);
+    if (!d.allowed) return { result: await fail(ctx, a, 'policy_denied', `PolicyDenied: ${d.message}`) };
+  }
+  ctx.metrics.outcomes.inc({ mode: MODE_LABEL[g.mode], result: 'aws_error' });
+  const ago = Math.round(decision.provenAgoMs / 1000);
+  ctx.deps.log.warn({ identity: a.key, error, provenAgoS: ago }, 'AWS unavailable: released on an earlier proof');
+  const detail = error.replace(/^.* failed: /, '');
+  await releaseAll(ctx, a, `${g.mode} exchange for role ${expected ?? '<unknown>'} failed (${detail}); released by ` +
+    `--verify-outage-policy=${ctx.cfg.verifyOutagePolicy}: this identity was proven ${ago}s ago (VerifiedIdentity ${name}, ` +
+    `${vi.spec.assumedRoleARN}) and its sources are unchanged`, learnt, true);
+  return { result: undefined };
+}
+
 /** A Pod-bound token, the exchange, and the judgement of its answer. */
 async function prove(ctx: VerifierContext, a: Attempt): Promise<Proof> {
   const { group: g, current: cur } = a;
@@ -182,7 +219,11 @@ async function prove(ctx: VerifierContext, a: Attempt): Promise<Proof> {
   // The token is not kept past its one use.
   minted.token = '';
   ctx.metrics.exchangeSeconds.observe({ mode: MODE_LABEL[g.mode] }, (performance.now() - started) / 1000);
-  if ('error' in exchanged) return { done: await fail(ctx, a, 'aws_error', exchanged.error, exchanged.throttled) };
+  if ('error' in exchanged) {
+    const released = await releaseDuringOutage(ctx, a, exchanged.failure, exchanged.error);
+    if (released) return { done: released.result };
+    return { done: await fail(ctx, a, 'aws_error', exchanged.error, exchanged.throttled) };
+  }
   const judged = judgeExchange(g, cur, exchanged.answer);
   if (!judged.ok) return { done: await fail(ctx, a, 'mismatch', judged.message) };
   return { pod, actual: exchanged.answer.assumedRoleArn, learntRole: judged.learntRole };
@@ -257,13 +298,13 @@ function releaseBlockers(ctx: VerifierContext, p: GatedPod): string[] {
   });
 }
 
-function releaseOne(ctx: VerifierContext, p: GatedPod, annotate: boolean): Promise<boolean> {
-  return releasePod({ kube: ctx.deps.kube, pods: ctx.sources.pods, credentials: ctx.credentials, pod: p, annotate,
+function releaseOne(ctx: VerifierContext, p: GatedPod, annotate: boolean, value?: ReleaseAnnotation): Promise<boolean> {
+  return releasePod({ kube: ctx.deps.kube, pods: ctx.sources.pods, credentials: ctx.credentials, pod: p, annotate, value,
     blockers: (view) => releaseBlockers(ctx, view), onBlocked: (keys) => { for (const k of keys) ctx.queue.add(k); } });
 }
 
 /** The group is proven: release each of its Pods whose other identities are proven too. */
-async function releaseAll(ctx: VerifierContext, a: Attempt, note: string, learntRole?: string): Promise<void> {
+async function releaseAll(ctx: VerifierContext, a: Attempt, note: string, learntRole?: string, outage = false): Promise<void> {
   const now = ctx.deps.clock.now();
   ctx.memory.succeeded(a.key, now, learntRole);
   const ready: GatedPod[] = [];
@@ -276,9 +317,14 @@ async function releaseAll(ctx: VerifierContext, a: Attempt, note: string, learnt
   // Patches of one group go out in parallel (bounded), so a 200-Pod Deployment is released in a few round trips.
   for (let i = 0; i < ready.length; i += RELEASE_CONCURRENCY) {
     await Promise.all(ready.slice(i, i + RELEASE_CONCURRENCY).map(async (p) => {
-      if (await releaseOne(ctx, p, true)) {
+      if (await releaseOne(ctx, p, true, outage ? 'released-during-outage' : 'verified')) {
         ctx.metrics.gatedSeconds.observe({ mode: podModeLabel(p), result: 'released' }, Math.max(0, ctx.deps.clock.now() - p.creationMs) / 1000);
-        ctx.events.normal(podRef(p), 'IdentityVerified', note, 'Release');
+        if (!outage) ctx.events.normal(podRef(p), 'IdentityVerified', note, 'Release');
+        else {
+          // Marked three ways (docs/verified-start.md, "When AWS is down"): this annotation, a Warning, a metric.
+          ctx.metrics.outageReleases.inc({ mode: podModeLabel(p) });
+          ctx.events.warning(podRef(p), 'IdentityReleasedDuringOutage', note, 'Release');
+        }
       }
     }));
   }
@@ -310,7 +356,8 @@ async function collectStale(ctx: VerifierContext, namespace?: string, serviceAcc
   for (const key of ctx.sources.verifiedEntries(namespace, serviceAccount).map(objectKey)) {
     const vi: Json = ctx.sources.verified.get(key);
     if (!vi) continue;
-    const why = staleVerifiedEntry(vi, now, (g) => ctx.sources.currentIdentity(g));
+    const why = staleVerifiedEntry(vi, now, (g) => ctx.sources.currentIdentity(g),
+      ctx.cfg.verifyOutagePolicy === 'hold' ? 0 : ctx.cfg.verifyOutageGraceMs);
     if (why) await deleteVerifiedIdentity(ctx.deps.kube, ctx.deps.log, vi, why);
   }
 }
