@@ -1,7 +1,7 @@
 // `lanyard controller` flags (verification.md §9.3, §15, §3): pflag syntax and Go durations like the webhook's, one
 // validated frozen config. The only place the controller reads the environment (AWS region and endpoint defaults).
 import { OUTAGE_POLICIES, type OutagePolicy } from '../verification/outage.ts';
-import { CliError, EXIT } from '../cli/exit.ts';
+import { CliError, EXIT } from '../core/exit.ts';
 import { associationConfigFrom, type AssociationConfig } from './associations.ts';
 import { PROMOTION_DEFAULTS, promotionConfigFrom, type PromotionConfig } from './promotions.ts';
 import { klogVerbosity, WEBHOOK_DEFAULTS } from './webhook.ts';
