@@ -225,13 +225,15 @@ describe('A13 chaos', () => {
         expect(p.metadata.annotations?.['lanyard.dev/identity-verification']).toBe(gatedAtAdmission ? 'verified' : undefined);
       }
     }
-    // The gated-Pods gauge returns to 0.
+    // The gated-Pods gauge returns to 0. It is recounted every second from the controller's watch-fed Pod view,
+    // which trails the API server by the watch backlog of ~1000 Pod updates (seconds when the full suite loads the
+    // machine); the API server itself was checked above, so this waits up to 15 s for the view.
     await eventually(async () => {
       const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
       const gated = text.split('\n').filter((l) => l.startsWith('lanyard_verification_gated_pods{'));
       expect(gated.length).toBeGreaterThan(0);
       for (const l of gated) expect(l.endsWith(' 0')).toBe(true);
-    }, 5_000);
+    }, 15_000);
     // No issued secret, session token or Pod token in any Lanyard log.
     const allLogs = [...childLogs, ...env.logs.lines];
     expect(allLogs.filter((l) => SECRET_PATTERNS.some((re) => re.test(l)))).toEqual([]);
