@@ -10,6 +10,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { beforeCheckout } from './lib/before-checkout.ts';
 import { freePort, startControlPlane, type ControlPlane } from '../src/sandbox/control-plane.ts';
 import { createKubeClient, type KubeClient } from '../src/kube/client.ts';
 import { applyCrds } from '../src/kube/apply.ts';
@@ -35,18 +36,6 @@ async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<unknown>): P
   await Promise.all(Array.from({ length: n }, async () => {
     while (next < items.length) await fn(items[next++]!);
   }));
-}
-
-/** A checkout of `ref` beside this one, sharing its node_modules (as bench/webhook.bench.ts). */
-function beforeCheckout(ref: string): string {
-  const commit = execFileSync('git', ['rev-parse', ref], { cwd: ROOT, encoding: 'utf8' }).trim();
-  const dir = path.join(CACHE, 'before', commit.slice(0, 12));
-  if (!fs.existsSync(path.join(dir, 'bin', 'lanyard.js'))) {
-    fs.mkdirSync(dir, { recursive: true });
-    execFileSync('sh', ['-c', `git archive ${commit} | tar -x -C ${JSON.stringify(dir)}`], { cwd: ROOT });
-  }
-  if (!fs.existsSync(path.join(dir, 'node_modules'))) fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
-  return dir;
 }
 
 /** Open WATCH requests the API server serves now, by resource. */
@@ -130,7 +119,7 @@ async function measure(name: string, dir: string, cp: ControlPlane, kube: KubeCl
 }
 
 const variants: Array<{ name: string; dir: string }> = [];
-if (BEFORE_REF) variants.push({ name: `before(${BEFORE_REF})`, dir: beforeCheckout(BEFORE_REF) });
+if (BEFORE_REF) variants.push({ name: `before(${BEFORE_REF})`, dir: beforeCheckout(ROOT, CACHE, BEFORE_REF) });
 variants.push({ name: 'now', dir: ROOT });
 for (const v of variants) {
   const ensureBuild = path.join(v.dir, 'scripts', 'ensure-build.mjs');

@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
+import { beforeCheckout } from './lib/before-checkout.ts';
 import { freePort, startControlPlane, type ControlPlane } from '../src/sandbox/control-plane.ts';
 import { missingBinaries } from '../src/sandbox/binaries.ts';
 import { createKubeClient, type KubeClient } from '../src/kube/client.ts';
@@ -68,18 +69,6 @@ function goNoopBinary(): string {
     execFileSync('go', ['build', '-o', bin, src], { stdio: 'inherit', cwd: CACHE });
   }
   return bin;
-}
-
-/** A checkout of BENCH_BEFORE_REF beside this one, sharing its node_modules. */
-function beforeCheckout(ref: string): string {
-  const commit = execFileSync('git', ['rev-parse', ref], { cwd: ROOT, encoding: 'utf8' }).trim();
-  const dir = path.join(CACHE, 'before', commit.slice(0, 12));
-  if (!fs.existsSync(path.join(dir, 'bin', 'lanyard.js'))) {
-    fs.mkdirSync(dir, { recursive: true });
-    execFileSync('sh', ['-c', `git archive ${commit} | tar -x -C ${JSON.stringify(dir)}`], { cwd: ROOT });
-  }
-  if (!fs.existsSync(path.join(dir, 'node_modules'))) fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
-  return dir;
 }
 
 // ---------------------------------------------------------------- cluster content
@@ -330,7 +319,7 @@ async function main(): Promise<void> {
   const goBin = goNoopBinary();
   if (missingBinaries().length) execFileSync('bash', [path.join(ROOT, 'scripts', 'build-control-plane.sh')], { stdio: 'inherit' });
   const variants: WebhookVariant[] = [{ name: 'now', dir: ROOT }];
-  if (BEFORE_REF) variants.push({ name: `before(${BEFORE_REF})`.replace(/[^\w().-]/g, '_'), dir: beforeCheckout(BEFORE_REF) });
+  if (BEFORE_REF) variants.push({ name: `before(${BEFORE_REF})`.replace(/[^\w().-]/g, '_'), dir: beforeCheckout(ROOT, CACHE, BEFORE_REF) });
 
   // A checkout with compiled output runs dist/ from bin/lanyard.js: build it when missing or stale, as npm start does.
   for (const v of variants) {

@@ -3,6 +3,7 @@
 // checks it through this policy, with the same sentence the controller writes (decide.ts namespaceMismatch). The chart
 // template associations-validatingadmissionpolicy.yaml renders the same object; a chart test compares the two.
 import type { Json } from '../kube/client.ts';
+import { denyingBinding } from '../kube/admission-policy-binding.ts';
 import { GROUP, PLURAL } from './model.ts';
 
 export const ASSOCIATION_POLICY_NAME = 'lanyard-pod-identity-associations';
@@ -33,15 +34,5 @@ export function associationAdmissionPolicy(o: { name?: string; namespaceSelector
       ],
     },
   };
-  const binding = {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'ValidatingAdmissionPolicyBinding',
-    metadata: { name },
-    spec: {
-      policyName: name,
-      validationActions: ['Deny'],
-      ...(o.namespaceSelector ? { matchResources: { namespaceSelector: o.namespaceSelector } } : {}),
-    },
-  };
-  return { policy, binding };
+  return { policy, binding: denyingBinding(name, o.namespaceSelector) };
 }

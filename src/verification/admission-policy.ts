@@ -3,6 +3,7 @@
 // label) or down. Only checks that need no lookup live here; IdentityPolicy is the webhook's and the verifier's.
 // The chart template validatingadmissionpolicy.yaml renders the same object; a chart test compares the two.
 import type { Json } from '../kube/client.ts';
+import { denyingBinding } from '../kube/admission-policy-binding.ts';
 import { SKIP_LABEL } from '../identity/pod.ts';
 import { CONTAINER_LISTS, CREDENTIAL_VARS, DEFAULT_POD_IDENTITY_AUDIENCE, DEFAULT_STS_AUDIENCE } from '../identity/pod-credentials.ts';
 import { GATE_NAME } from './verified-identity.ts';
@@ -83,15 +84,5 @@ export function identityAdmissionPolicy(o: AdmissionPolicyOptions): { policy: Js
       ],
     },
   };
-  const binding = {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'ValidatingAdmissionPolicyBinding',
-    metadata: { name },
-    spec: {
-      policyName: name,
-      validationActions: ['Deny'],
-      ...(o.namespaceSelector ? { matchResources: { namespaceSelector: o.namespaceSelector } } : {}),
-    },
-  };
-  return { policy, binding };
+  return { policy, binding: denyingBinding(name, o.namespaceSelector) };
 }
