@@ -58,6 +58,7 @@ import {
   type RolePropagation,
   type SyncedFalseReason,
 } from './decide.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export interface AssociationControllerDeps extends Deps {
   aws: Pick<AwsClients, 'eks'>;
@@ -156,7 +157,7 @@ function toFailure(op: EksOperation, e: unknown): StepFailure {
   return new StepFailure(
     op,
     { kind: 'retryable', reason: 'AWSError' },
-    `${op}: ${e instanceof Error ? e.message : String(e)}`,
+    `${op}: ${errorMessage(e)}`,
   );
 }
 
@@ -192,7 +193,7 @@ export async function startAssociationController(
     });
   const counter = reconcileCounter(deps);
   const { cache, release: releaseCache } = sharedOrOwnCache(deps, (sel, e) =>
-    log.warn({ err: String(e), path: sel.path }, 'watch error'));
+    log.warn({ err: e, path: sel.path }, 'watch error'));
   const ownLookup = !deps.lookup;
   const lookup =
     deps.lookup ??
@@ -612,7 +613,7 @@ export async function startAssociationController(
       });
       return undefined;
     } catch (e) {
-      return `cannot create the probe Pod: ${e instanceof Error ? e.message : String(e)}`;
+      return `cannot create the probe Pod: ${errorMessage(e)}`;
     }
   };
 
@@ -667,7 +668,7 @@ export async function startAssociationController(
           p?.metadata?.labels?.[PROBE_LABEL] !== 'true',
       ).length;
     } catch (e) {
-      log.warn({ namespace, serviceAccount, err: e instanceof Error ? e.message : String(e) }, 'cannot count Pods');
+      log.warn({ namespace, serviceAccount, err: e }, 'cannot count Pods');
       return undefined;
     }
   };
@@ -1145,7 +1146,7 @@ export async function startAssociationController(
         log.info({ association: key, retryInMs, err: e.message }, 'association will be retried');
       else
         log.error(
-          { association: key, retryInMs, err: e instanceof Error ? e.message : String(e) },
+          { association: key, retryInMs, err: e },
           'association reconcile failed',
         );
     },
@@ -1176,7 +1177,7 @@ export async function startAssociationController(
     },
     onError: (key, e, retryInMs) =>
       log.warn(
-        { association: key, retryInMs, err: e instanceof Error ? e.message : String(e) },
+        { association: key, retryInMs, err: e },
         'probe Pod cleanup failed',
       ),
   });

@@ -7,6 +7,7 @@ import type { AssociationRecord, DesiredAssociation, LanyardAssociation } from '
 import type { DeniedAssociationAction } from '../config/associations.ts';
 import { checkRoleArn } from '../core/arn.ts';
 import { FINALIZER } from './model.ts';
+import { errorMessage } from '../core/errors.ts';
 
 // ---- Owner ------------------------------------------------------------------------------------------------------
 
@@ -257,7 +258,7 @@ export function specProblem(obj: Pick<LanyardAssociation, 'spec'> & { namespace?
   try {
     doc = JSON.parse(policy);
   } catch (e) {
-    return `spec.policy: not valid JSON (${e instanceof Error ? e.message : String(e)})`;
+    return `spec.policy: not valid JSON (${errorMessage(e)})`;
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
     return 'spec.policy: must be a JSON object (an IAM policy document)';

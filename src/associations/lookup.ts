@@ -74,7 +74,7 @@ class ServedKind {
         if (res.status !== 200 && res.status !== 404) throw new Error(`discovery answered ${res.status}`);
       } catch (e) {
         // Keep the current state on a transient discovery error.
-        this.deps.log.warn({ err: String(e), group: this.group }, 'association discovery failed');
+        this.deps.log.warn({ err: e, group: this.group }, 'association discovery failed');
         return;
       }
     }
@@ -110,7 +110,7 @@ export function createAssociationLookup(
   opts: LookupOptions,
 ): AssociationIndex & Running {
   const { cache, release: releaseCache } = sharedOrOwnCache(deps, (sel, e) =>
-    deps.log.warn({ err: String(e), path: sel.path }, 'association watch error'));
+    deps.log.warn({ err: e, path: sel.path }, 'association watch error'));
   const byPair = new Map<string, Map<string, AssociationRecord>>();
   const listeners = new Set<(c: AssociationChange) => void>();
   const warnedClusterRef = new Set<string>();
@@ -135,7 +135,7 @@ export function createAssociationLookup(
       try {
         l(c);
       } catch (e) {
-        deps.log.error({ err: String(e) }, 'association change listener failed');
+        deps.log.error({ err: e }, 'association change listener failed');
       }
     }
   };

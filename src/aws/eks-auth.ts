@@ -8,6 +8,7 @@ import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { AwsError, isThrottling } from './errors.ts';
 import type { Instrument } from './clients.ts';
 import type { EksAuthApi, PodIdentityExchange } from './index.ts';
+import { errorMessage } from '../core/errors.ts';
 
 const OPERATION = 'AssumeRoleForPodIdentity';
 
@@ -137,7 +138,7 @@ export function createEksAuthClient(o: {
       res = await send(url, agent, signed.headers, body, o.requestTimeoutMs);
     } catch (e) {
       const code = (e as { code?: string }).code ?? 'NetworkError';
-      throw new AwsError((e as Error).message || code, code, 0, true, 'eks-auth', OPERATION);
+      throw new AwsError(errorMessage(e) || code, code, 0, true, 'eks-auth', OPERATION, undefined, { cause: e });
     }
     if (res.status !== 200) throw errorFrom(res);
     return parseExchange(res.body);

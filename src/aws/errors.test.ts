@@ -68,6 +68,11 @@ describe('toAwsError (verification.md §3.1 error classes)', () => {
     );
   });
 
+  it('keeps the SDK error as its cause, so a logged AwsError carries the original stack', () => {
+    const original = sdk('AccessDeniedException', 403);
+    expect(toAwsError(original, 'eks', 'Op').cause).toBe(original);
+  });
+
   it('returns an AwsError unchanged', () => {
     const e = new AwsError('x', 'C', 400, false, 'sts', 'Op');
     expect(toAwsError(e, 'other', 'Other')).toBe(e);

@@ -12,8 +12,10 @@ export class AwsError extends Error {
     readonly service: string,
     readonly operation: string,
     readonly requestId?: string,
+    /** The SDK, smithy or Node error this one stands for: logs show its stack (docs/adr/1030-errors-backoff-dependencies.md). */
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 
   /** `Code: message (request id …)`, the form Events and conditions carry. */
@@ -97,5 +99,6 @@ export function toAwsError(e: unknown, service: string, operation: string): AwsE
     service,
     operation,
     err.$metadata?.requestId,
+    { cause: e },
   );
 }

@@ -3,6 +3,7 @@
 // whose own message is only added under -v.
 import { KubeApiError } from '../kube/errors.ts';
 import { CliError, EXIT } from './exit.ts';
+import { errorMessage } from '../core/errors.ts';
 
 /** What the failing call was for, in the user's terms. */
 export interface Operation {
@@ -152,5 +153,5 @@ export function toCliError(e: unknown, op: Operation, server: string): CliError 
     const cause = err.syscall && err.code ? `${err.syscall} ${err.code}` : err.message;
     return new CliError(`cannot reach the API server at ${server}: ${cause}`, EXIT.failure);
   }
-  return new CliError(`cannot ${op.does}: ${e instanceof Error ? e.message : String(e)}`, EXIT.failure);
+  return new CliError(`cannot ${op.does}: ${errorMessage(e)}`, EXIT.failure);
 }

@@ -1,5 +1,6 @@
 // Exit codes and CliError live in src/core/exit.ts (neutral: config/ and capabilities use them without importing cli/).
 import { CliError, EXIT } from '../core/exit.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export { CliError, EXIT };
 
@@ -15,6 +16,6 @@ export function exitCodeOf(e: unknown, stderr: (s: string) => void = (s) => proc
     if (e.message) stderr(`error: ${e.message}\n`);
     return e.exitCode;
   }
-  stderr(`error: ${e instanceof Error ? e.message : String(e)}\n`);
+  stderr(`error: ${errorMessage(e)}\n`);
   return EXIT.failure;
 }

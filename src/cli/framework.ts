@@ -18,6 +18,7 @@ import { ApiCliError, toCliError, describeRequest, type Operation } from './erro
 import { cleanForOutput, parseOutput, renderObjects, renderRows, type Column, type OutputFormat } from './output.ts';
 import { humanAge } from './age.ts';
 import { isProject } from '../projects/labels.ts';
+import { errorMessage } from '../core/errors.ts';
 
 /** Everything the CLI touches outside itself; production wires the process, tests wire buffers. */
 export interface CliIO {
@@ -338,7 +339,7 @@ async function openClient(io: CliIO, flags: GlobalFlags, settings: CliSettings):
         : { kubeconfig: c.path, context: c.context, ...common },
     );
   } catch (e) {
-    throw new CliError(`cannot load credentials from ${c.source}: ${(e as Error).message}`, EXIT.usage);
+    throw new CliError(`cannot load credentials from ${c.source}: ${errorMessage(e)}`, EXIT.usage);
   }
 }
 

@@ -41,7 +41,7 @@ function untilSignal(log: Logger, parts: Running[], after: () => void): Promise<
       signalled = true;
       log.info({ signal: sig }, 'shutting down');
       void (async () => {
-        for (const p of parts) await p.stop().catch((e: unknown) => log.warn({ err: String(e) }, 'stop failed'));
+        for (const p of parts) await p.stop().catch((e: unknown) => log.warn({ err: e }, 'stop failed'));
         after();
         resolve();
       })();

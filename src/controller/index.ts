@@ -14,6 +14,7 @@ import { startPromotionController } from '../promotions/controller.ts';
 import { startProjectsHousekeeping } from '../projects/housekeeping.ts';
 import { startCertificateReconciler } from '../webhook/certificates.ts';
 import { InformerFactory } from '../kube/cache.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export interface ControllerOptions {
   /** Static AWS credentials (tests, sandbox); default: the SDK's default chain. */
@@ -51,7 +52,7 @@ export async function startController(deps: Deps, config: ControllerConfig, o: C
   const ownCache = !deps.cache;
   const cache = deps.cache ?? new InformerFactory({
     client: deps.kube,
-    onError: (sel, e) => log.warn({ err: String(e), path: sel.path }, 'watch failed; retrying'),
+    onError: (sel, e) => log.warn({ err: e, path: sel.path }, 'watch failed; retrying'),
   });
   deps = { ...deps, cache };
   const ownLookup = !o.lookup;
@@ -88,7 +89,7 @@ export async function startController(deps: Deps, config: ControllerConfig, o: C
       });
     } finally {
       leading = undefined;
-      for (const p of parts.reverse()) await p.stop().catch((e: unknown) => log.warn({ err: String(e) }, 'component stop failed'));
+      for (const p of parts.reverse()) await p.stop().catch((e: unknown) => log.warn({ err: e }, 'component stop failed'));
     }
   };
 
@@ -111,7 +112,7 @@ export async function startController(deps: Deps, config: ControllerConfig, o: C
     });
   } else {
     const ctl = new AbortController();
-    direct = { ctl, done: lead(ctl.signal).catch((e: unknown) => log.error({ err: String(e) }, 'controller failed')) };
+    direct = { ctl, done: lead(ctl.signal).catch((e: unknown) => log.error({ err: e }, 'controller failed')) };
   }
 
   const isLeader = () => (elector ? elector.isLeader() : true);
@@ -126,8 +127,9 @@ export async function startController(deps: Deps, config: ControllerConfig, o: C
           res.writeHead(200, { 'content-type': deps.metrics.contentType });
           res.end(text);
         }, (e: unknown) => {
+          log.error({ err: e }, 'metrics request failed');
           res.writeHead(500);
-          res.end(String(e));
+          res.end(errorMessage(e));
         });
       } else if (path === '/healthz') {
         res.writeHead(200, { 'content-type': 'application/json' });

@@ -273,7 +273,7 @@ export async function startIdentityReconciler(deps: IdentityReconcilerDeps, cfg:
     queue,
     workers: cfg.workers ?? 4,
     reconcile: (key) => (key.startsWith(REPAIR) ? reconcileRepair(key) : reconcilePod(key)),
-    onError: (key, e, retryInMs) => log.warn({ key, err: String(e), retryInMs }, 'identity reconcile failed; retrying'),
+    onError: (key, e, retryInMs) => log.warn({ key, err: e, retryInMs }, 'identity reconcile failed; retrying'),
   });
 
   return {

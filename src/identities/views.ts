@@ -54,7 +54,7 @@ export function startIdentityViews(
   onChange: (c: ViewChange) => void,
 ): IdentityViews & Running {
   const { kube, log } = deps;
-  const onError = (what: string) => (e: unknown) => log.warn({ err: String(e) }, `watch of ${what} failed; retrying`);
+  const onError = (what: string) => (e: unknown) => log.warn({ err: e }, `watch of ${what} failed; retrying`);
   const viewOptions: ViewOptions = { credentials: cfg.credentials, annotationPrefix: cfg.annotationPrefix, injectedVolumes: cfg.injectedVolumes };
   const pair = (k: string) => {
     const [namespace = '', serviceAccount = ''] = k.split('/');

@@ -63,7 +63,7 @@ export function createEventRecorder(o: {
     };
     send().catch((e: unknown) => {
       series.delete(key);
-      o.log.debug({ err: String(e), reason }, 'could not record event');
+      o.log.debug({ err: e, reason }, 'could not record event');
     });
   };
   return {

@@ -66,7 +66,7 @@ export async function startProjectsHousekeeping(
   };
   const nsHandlers = { onAdd: enqueueProject, onUpdate: enqueueProject, onDelete: enqueueProject };
   const objHandlers = { onAdd: enqueueNs, onUpdate: enqueueNs, onDelete: enqueueNs };
-  const { cache, release: releaseCache } = sharedOrOwnCache(deps, (sel, e) => log.warn({ err: String(e), path: sel.path }, 'watch failed; retrying'));
+  const { cache, release: releaseCache } = sharedOrOwnCache(deps, (sel, e) => log.warn({ err: e, path: sel.path }, 'watch failed; retrying'));
   // Project namespaces are selected on the process's one Namespace watch (metadata only), not a watch of their own.
   const namespaces = cache.view<Json>({ path: '/api/v1/namespaces', metadataOnly: true,
     filter: (o) => o?.metadata?.labels?.[PROJECT_LABEL] === 'true', ...nsHandlers });
@@ -118,7 +118,7 @@ export async function startProjectsHousekeeping(
     workers: opts.workers ?? 1,
     metrics,
     reconcile,
-    onError: (key, e, retryInMs) => log.warn({ project: key, err: String(e), retryInMs }, 'housekeeping failed'),
+    onError: (key, e, retryInMs) => log.warn({ project: key, err: e, retryInMs }, 'housekeeping failed'),
   });
   return {
     async stop() {

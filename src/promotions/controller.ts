@@ -96,7 +96,7 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
   const queue = new WorkQueue({ initialMs: 250, maxMs: 30_000, jitter: 0.1 });
   const now = () => clock.now();
 
-  const { cache, release: releaseCache } = sharedOrOwnCache(deps, (sel, e) => log.warn({ err: String(e), path: sel.path }, 'watch failed; re-listing'));
+  const { cache, release: releaseCache } = sharedOrOwnCache(deps, (sel, e) => log.warn({ err: e, path: sel.path }, 'watch failed; re-listing'));
   const promotions = cache.view<Json>({
     path: path('promotions'),
     onAdd: (o) => queue.add(`p:${o.metadata.namespace}/${o.metadata.name}`),
@@ -531,7 +531,7 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
   }
   await sweepOrphans();
   const sweep = setInterval(() => {
-    sweepOrphans().catch((e: unknown) => log.warn({ err: String(e) }, 'orphan sweep failed'));
+    sweepOrphans().catch((e: unknown) => log.warn({ err: e }, 'orphan sweep failed'));
   }, config.orphanSweepMs);
   sweep.unref?.();
 
@@ -550,7 +550,7 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
         throw e;
       }
     },
-    onError: (key, e, retryInMs) => log.warn({ key, err: String(e), retryInMs }, 'promotion reconcile failed; retrying'),
+    onError: (key, e, retryInMs) => log.warn({ key, err: e, retryInMs }, 'promotion reconcile failed; retrying'),
   });
   log.info({ namespace: agentNs, workers: config.workers }, 'promotion controller started');
 

@@ -42,6 +42,31 @@ describe('log redaction', () => {
     expect(out.err).toMatchObject({ type: 'Error', message: 'request failed', credentials: CENSOR });
   });
 
+  it('writes a logged error with its message, stack and cause (the `err` convention, docs/adr/1030-errors-backoff-dependencies.md)', () => {
+    const { lines, logger } = capture();
+    const cause = new Error('connect ECONNREFUSED 127.0.0.1:6443');
+    logger.warn({ err: new Error('watch of pods failed', { cause }) }, 'retrying');
+    logger.flush();
+    const err = lines[0]!.err as { type: string; message: string; stack: string };
+    expect(err.type).toBe('Error');
+    expect(err.message).toBe('watch of pods failed: connect ECONNREFUSED 127.0.0.1:6443');
+    expect(err.stack).toMatch(/^Error: watch of pods failed\n\s+at /);
+    expect(err.stack).toContain('caused by: Error: connect ECONNREFUSED 127.0.0.1:6443');
+  });
+
+  it('keeps the stack and cause of an error whose properties had to be censored', () => {
+    const { lines, logger } = capture();
+    const err = Object.assign(new Error('exchange failed', { cause: new Error('socket hang up') }), { response: { Credentials: { SessionToken: 'IQoJsecret' } } });
+    logger.warn({ err }, 'exchange');
+    logger.flush();
+    expect(JSON.stringify(lines)).not.toContain('IQoJsecret');
+    expect(lines[0]!.err).toMatchObject({
+      message: 'exchange failed: socket hang up',
+      stack: expect.stringMatching(/^Error: exchange failed\n\s+at [^]*caused by: Error: socket hang up/),
+      response: { Credentials: CENSOR },
+    });
+  });
+
   it('writes no secret through a real logger, whatever the line carries', () => {
     const { lines, logger } = capture();
     logger.info({ uid: 'u1', ops: 2 }, 'Pod mutated');

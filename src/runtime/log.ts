@@ -39,7 +39,11 @@ function censored(v: unknown, depth: number): unknown {
   if (Array.isArray(v)) return v.map((x) => censored(x, depth + 1));
   if (ArrayBuffer.isView(v)) return v;
   const out: Record<string, unknown> = {};
-  if (v instanceof Error) Object.assign(out, { type: v.name, message: v.message, stack: v.stack });
+  // An Error copied here no longer reaches pino's `err` serializer as an Error: keep what it would have kept.
+  if (v instanceof Error) {
+    Object.assign(out, { type: v.name, message: v.message, stack: v.stack });
+    if (v.cause !== undefined) out.cause = censored(v.cause, depth + 1);
+  }
   for (const k in v) out[k] = SENSITIVE_KEYS.has(k) ? CENSOR : censored((v as Record<string, unknown>)[k], depth + 1);
   return out;
 }

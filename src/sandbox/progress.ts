@@ -1,3 +1,4 @@
+import { errorMessage } from '../core/errors.ts';
 // Step-by-step progress for long CLI operations: one line per step with its duration, and a live
 // elapsed-time line while a step runs on a terminal.
 export interface Progress {
@@ -27,7 +28,7 @@ export function createProgress(out: NodeJS.WriteStream = process.stderr): Progre
         return r;
       } catch (e) {
         if (timer) clearInterval(timer);
-        out.write(`${tty ? '\r\x1b[K' : ''}✘ ${title}: ${e instanceof Error ? e.message : String(e)}\n`);
+        out.write(`${tty ? '\r\x1b[K' : ''}✘ ${title}: ${errorMessage(e)}\n`);
         throw e;
       }
     },

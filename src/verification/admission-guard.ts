@@ -24,7 +24,7 @@ export function createAdmissionGuard(deps: Deps, opts: AdmissionGuardOptions): A
   const compiler = new PolicyCompiler();
   let policySet: PolicySet | undefined;
   const invalidate = () => { policySet = undefined; };
-  const onError = (what: string) => (e: unknown) => deps.log.warn({ err: String(e) }, `watch of ${what} failed; retrying`);
+  const onError = (what: string) => (e: unknown) => deps.log.warn({ err: e }, `watch of ${what} failed; retrying`);
 
   const policies = new Informer<Json>({
     client: deps.kube,

@@ -11,6 +11,7 @@ import type { AwsClients } from '../aws/index.ts';
 import { isAwsError, isThrottling } from '../aws/index.ts';
 import { classifyExchangeFailure, type FailureKind } from './outage.ts';
 import type { CredentialOptions } from '../identity/pod-credentials.ts';
+import { errorMessage } from '../core/errors.ts';
 import { acceptedCondition, type CompiledPolicy } from './policy.ts';
 import { annotationOp, releasePatch, toGatedPod, type GatedPod } from './pod.ts';
 import { VI_API } from './verified-identity.ts';
@@ -41,7 +42,7 @@ export async function requestPodToken(kube: KubeClient, g: IdentityGroup, pod: G
   } catch (e) {
     // A 404: the Pod or ServiceAccount is gone; the cache will catch up.
     if (e instanceof KubeApiError && e.status === 404) return { error: `${what}: ${e.reason}: ${e.serverMessage}` };
-    const msg = e instanceof KubeApiError ? `${e.status} ${e.reason}: ${e.serverMessage}` : String(e instanceof Error ? e.message : e);
+    const msg = e instanceof KubeApiError ? `${e.status} ${e.reason}: ${e.serverMessage}` : errorMessage(e);
     return { error: `${what}: ${msg}` };
   }
 }
@@ -65,7 +66,7 @@ export async function exchangeToken(
     const r = await aws.eksAuth.assumeRoleForPodIdentity({ clusterName, token });
     return { answer: { assumedRoleArn: r.assumedRoleArn, subject: r.subject, associationId: r.associationId } };
   } catch (e) {
-    const detail = isAwsError(e) ? e.describe() : String(e instanceof Error ? e.message : e);
+    const detail = isAwsError(e) ? e.describe() : errorMessage(e);
     return { error: `${g.mode} exchange for role ${roleText} failed: ${detail}`, throttled: isAwsError(e) && isThrottling(e.code, e.httpStatus),
       failure: isAwsError(e) ? classifyExchangeFailure(e) : undefined };
   }
@@ -150,7 +151,7 @@ export async function deleteVerifiedIdentity(kube: KubeClient, log: Logger, vi: 
       { preconditions: { uid: vi.metadata.uid } });
     log.info({ vi: `${vi.metadata.namespace}/${vi.metadata.name}`, why }, 'deleted VerifiedIdentity');
   } catch (e) {
-    if (!isNotFound(e) && !(e instanceof KubeApiError && e.status === 409)) log.warn({ err: String(e) }, 'could not delete VerifiedIdentity');
+    if (!isNotFound(e) && !(e instanceof KubeApiError && e.status === 409)) log.warn({ err: e }, 'could not delete VerifiedIdentity');
   }
 }
 

@@ -280,7 +280,7 @@ function report(ctx: VerifierContext, association: AssociationIdentity, result: 
     ctx.deps.recordVerification?.({ association, result, message, assumedRoleARN,
       pod: p ? { namespace: p.namespace, name: p.name } : undefined, at: new Date(ctx.deps.clock.now()) });
   } catch (e) {
-    ctx.deps.log.warn({ err: String(e) }, 'association verification report failed');
+    ctx.deps.log.warn({ err: e }, 'association verification report failed');
   }
 }
 
@@ -400,7 +400,7 @@ function viewEvents(ctx: () => VerifierContext, policyStatusQueue: WorkQueue): V
 
 export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Promise<Verifier> {
   const { log, clock } = deps;
-  const { cache, release: releaseCache } = sharedOrOwnCache(deps, (sel, e) => log.warn({ err: String(e) }, `watch of ${sel.path} failed; retrying`));
+  const { cache, release: releaseCache } = sharedOrOwnCache(deps, (sel, e) => log.warn({ err: e }, `watch of ${sel.path} failed; retrying`));
   const stopping = new AbortController();
   const queue = new WorkQueue();
   const policyStatusQueue = new WorkQueue();
@@ -437,11 +437,11 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
   await sourcesSynced(60_000);
   const loops = runControllerLoop({
     name: 'verifier', queue, workers: cfg.verifyWorkers, reconcile: (k) => reconcileIdentity(ctx, k),
-    onError: (key, e, retry) => log.warn({ identity: key, err: String(e), retryInMs: retry }, 'verification attempt failed'),
+    onError: (key, e, retry) => log.warn({ identity: key, err: e, retryInMs: retry }, 'verification attempt failed'),
   });
   const policyLoop = runControllerLoop({
     name: 'identitypolicy-status', queue: policyStatusQueue, workers: 1, reconcile: (name) => reconcilePolicyStatus(ctx, name),
-    onError: (key, e) => log.warn({ policy: key, err: String(e) }, 'IdentityPolicy status write failed'),
+    onError: (key, e) => log.warn({ policy: key, err: e }, 'IdentityPolicy status write failed'),
   });
   for (const o of sources.policies.values()) policyStatusQueue.add(o.metadata.name);
   const sweep = setInterval(() => {

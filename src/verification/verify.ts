@@ -4,6 +4,7 @@ import { EXIT } from '../cli/exit.ts';
 import { parseAssumedRoleArn, parseRoleArn, roleArnMatches } from '../core/arn.ts';
 import type { VerifyEnv } from '../config/verify.ts';
 import type { Clock } from '../runtime/clock.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export type VerifyMode = 'WebIdentity' | 'ContainerCredentials';
 
@@ -75,7 +76,7 @@ function errorText(e: unknown): string {
     const code = typeof o.code === 'string' ? o.code : typeof o.name === 'string' ? o.name : 'Error';
     return `${code}: ${String(o.message ?? '')}`;
   }
-  return String(e);
+  return errorMessage(e);
 }
 
 function seconds(ms: number): string {

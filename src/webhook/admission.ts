@@ -156,7 +156,7 @@ export async function admit(
     return answer({ allowed: true, patch: ops }, 'mutated', identity?.source);
   } catch (e) {
     const id = randomUUID();
-    ctx.log.error({ uid, errorId: id, err: e instanceof Error ? e.stack : String(e) }, 'internal error during admission');
+    ctx.log.error({ uid, errorId: id, err: e }, 'internal error during admission');
     return answer({ allowed: false, code: 500, reason: 'InternalError', message: `lanyard: internal error (id ${id})` }, 'error');
   }
 }

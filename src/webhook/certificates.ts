@@ -355,8 +355,8 @@ export function startCertificateReconciler(
         const invalid = pair && validityProblem(pair, clock.now());
         if (invalid && invalid.reason !== reportedInvalid) {
           reportedInvalid = invalid.reason;
-          log.error({ err: String(e), reason: invalid.reason }, 'no valid serving certificate and it cannot be renewed: the webhook is not ready');
-        } else if (!invalid) log.warn({ err: String(e) }, 'certificate reconcile failed; retrying');
+          log.error({ err: e, reason: invalid.reason }, 'no valid serving certificate and it cannot be renewed: the webhook is not ready');
+        } else if (!invalid) log.warn({ err: e }, 'certificate reconcile failed; retrying');
         if (!stopped) setTimeout(trigger, 2000).unref();
       }
     })().finally(() => {
@@ -376,7 +376,7 @@ export function startCertificateReconciler(
     onAdd: trigger,
     onUpdate: trigger,
     onDelete: trigger,
-    onError: (e) => log.warn({ err: String(e) }, 'Secret watch failed; retrying'),
+    onError: (e) => log.warn({ err: e }, 'Secret watch failed; retrying'),
   }).start();
   const mwcInformer = o.webhookConfigName
     ? new Informer<Json>({
@@ -392,7 +392,7 @@ export function startCertificateReconciler(
         onDelete: () => {
           bundles = undefined;
         },
-        onError: (e) => log.warn({ err: String(e) }, 'MutatingWebhookConfiguration watch failed; retrying'),
+        onError: (e) => log.warn({ err: e }, 'MutatingWebhookConfiguration watch failed; retrying'),
       }).start()
     : undefined;
   trigger();

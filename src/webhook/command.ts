@@ -13,6 +13,7 @@ import { createAdmissionGuard } from '../verification/admission-guard.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { Logger } from '../runtime/log.ts';
 import { startWebhook, type WebhookDeps } from './index.ts';
+import { errorMessage } from '../core/errors.ts';
 
 const LANYARD_API = '/apis/lanyard.dev/v1alpha1';
 const DISCOVERY_INTERVAL_MS = 60_000;
@@ -38,7 +39,7 @@ function wireLanyardSources(deps: WebhookDeps, config: WebhookConfig, log: Logge
     try {
       served = await lanyardCrdsServed(deps.kube);
     } catch (e) {
-      log.warn({ err: String(e) }, 'lanyard.dev discovery failed; retrying');
+      log.warn({ err: e }, 'lanyard.dev discovery failed; retrying');
     }
     if (!served) {
       timer = setTimeout(() => void check(), DISCOVERY_INTERVAL_MS);
@@ -138,7 +139,7 @@ export async function runWebhookCommand(argv: string[]): Promise<void> {
   try {
     running = await startWebhook(config, deps);
   } catch (e) {
-    throw new CliError(e instanceof Error ? e.message : String(e), EXIT.failure);
+    throw new CliError(errorMessage(e), EXIT.failure);
   }
   await new Promise<void>((resolve) => {
     let signalled = false;

@@ -29,7 +29,7 @@ export class ConfigMapSource {
       onAdd: (cm) => this.apply(cm.config),
       onUpdate: (cm) => this.apply(cm.config),
       onDelete: () => this.apply(undefined),
-      onError: (e) => o.log.warn({ err: String(e) }, 'ConfigMap watch failed; retrying'),
+      onError: (e) => o.log.warn({ err: e }, 'ConfigMap watch failed; retrying'),
     });
   }
 
@@ -101,9 +101,9 @@ export class IdentitiesFile {
     await this.reload();
     try {
       this.watcher = fsWatch(path.dirname(this.o.file), () => this.trigger());
-      this.watcher.on('error', (e) => this.o.log.warn({ file: this.o.file, err: String(e) }, 'identities file watch failed; polling only'));
+      this.watcher.on('error', (e) => this.o.log.warn({ file: this.o.file, err: e }, 'identities file watch failed; polling only'));
     } catch (e) {
-      this.o.log.warn({ file: this.o.file, err: String(e) }, 'cannot watch the identities file directory; polling only');
+      this.o.log.warn({ file: this.o.file, err: e }, 'cannot watch the identities file directory; polling only');
     }
     this.timer = setInterval(() => this.trigger(), this.o.pollIntervalMs);
     this.timer.unref();
@@ -133,7 +133,7 @@ export class IdentitiesFile {
     try {
       text = await readOptional(this.o.file);
     } catch (e) {
-      this.o.log.error({ file: this.o.file, err: String(e) }, 'cannot read the identities file; keeping the previous set');
+      this.o.log.error({ file: this.o.file, err: e }, 'cannot read the identities file; keeping the previous set');
       this.o.metrics.configReloads.inc({ source: 'identities_file', result: 'invalid' });
       return;
     }

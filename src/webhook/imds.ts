@@ -1,6 +1,7 @@
 // `--compose-role-arn` (webhook.md §1.1): account and region from EC2 instance metadata, once at startup.
 // Plain HTTP to IMDSv2 (token, then the identity document); 5 s per try, 3 tries, then the caller exits 1.
 import { partitionForRegion, type RoleComposition } from '../identity/annotations.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export const IMDS_ENDPOINT = 'http://169.254.169.254';
 
@@ -33,5 +34,5 @@ export async function fetchRoleComposition(
       last = e;
     }
   }
-  throw new Error(`--compose-role-arn: cannot read instance metadata: ${last instanceof Error ? last.message : String(last)}`);
+  throw new Error(`--compose-role-arn: cannot read instance metadata: ${errorMessage(last)}`);
 }

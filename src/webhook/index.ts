@@ -175,7 +175,7 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
       }
       sendJson(res, 404, statusError(404, 'NotFound', `no route for ${pathname}`));
     } catch (e) {
-      log.error({ err: e instanceof Error ? e.stack : String(e) }, 'request handling failed');
+      log.error({ err: e }, 'request handling failed');
       if (!res.headersSent) sendJson(res, 500, statusError(500, 'InternalError', 'lanyard: internal error'));
     }
   };
@@ -215,13 +215,13 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
       }
       sendJson(res, 404, statusError(404, 'NotFound', `no route for ${url.pathname}`));
     } catch (e) {
-      log.error({ err: e instanceof Error ? e.stack : String(e) }, 'metrics request failed');
+      log.error({ err: e }, 'metrics request failed');
       if (!res.headersSent) sendJson(res, 500, statusError(500, 'InternalError', 'lanyard: internal error'));
     }
   };
 
   server.on('request', (req, res) => void onHttps(req, res));
-  server.on('tlsClientError', (e) => log.debug({ err: String(e) }, 'TLS handshake failed'));
+  server.on('tlsClientError', (e) => log.debug({ err: e }, 'TLS handshake failed'));
   const metricsServer = http.createServer((req, res) => void onMetrics(req, res));
   metricsServer.keepAliveTimeout = 120_000;
   await new Promise<void>((resolve, reject) => {

@@ -6,6 +6,7 @@ import { Informer } from '../kube/informer.ts';
 import type { Logger } from '../runtime/log.ts';
 import { parseServiceAccount, type RoleComposition, type SaSettings } from '../identity/annotations.ts';
 import type { WebhookMetrics } from './metrics.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export type SaResult =
   | { found: true; settings: SaSettings; result: 'hit' | 'fetched' }
@@ -52,7 +53,7 @@ export class ServiceAccountCache {
         entries();
       },
       onSynced: entries,
-      onError: (e) => o.log.warn({ err: String(e) }, 'ServiceAccount watch failed; retrying'),
+      onError: (e) => o.log.warn({ err: e }, 'ServiceAccount watch failed; retrying'),
     });
   }
 
@@ -170,7 +171,7 @@ export class ServiceAccountCache {
     } catch (e) {
       if (isNotFound(e)) return { found: false, result: 'not_found', cause: 'ServiceAccount does not exist' };
       if (ac.signal.aborted) return { found: false, result: 'timeout', cause: `live GET exceeded ${remaining}ms` };
-      return { found: false, result: 'error', cause: `live GET failed: ${(e as Error).message}` };
+      return { found: false, result: 'error', cause: `live GET failed: ${errorMessage(e)}` };
     } finally {
       clearTimeout(timer);
       this.o.metrics.saFetchDuration.observe((performance.now() - started) / 1000);

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../runtime/log.ts';
 import type { WebhookMetrics } from './metrics.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export interface LoadedPair {
   certPem: string;
@@ -34,13 +35,13 @@ export function checkPair(certPem: string, keyPem: string): LoadedPair | string 
   try {
     cert = new X509Certificate(certPem);
   } catch (e) {
-    return `certificate does not parse: ${(e as Error).message}`;
+    return `certificate does not parse: ${errorMessage(e)}`;
   }
   try {
     const key = createPrivateKey(keyPem);
     if (!cert.checkPrivateKey(key)) return 'private key does not match the certificate';
   } catch (e) {
-    return `private key does not parse: ${(e as Error).message}`;
+    return `private key does not parse: ${errorMessage(e)}`;
   }
   return { certPem, keyPem, notBefore: new Date(cert.validFrom), notAfter: new Date(cert.validTo) };
 }
@@ -86,7 +87,7 @@ export class TlsFiles {
         w.on('error', () => undefined);
         this.watchers.push(w);
       } catch (e) {
-        this.o.log.warn({ dir, err: String(e) }, 'cannot watch the TLS directory; polling only');
+        this.o.log.warn({ dir, err: e }, 'cannot watch the TLS directory; polling only');
       }
     }
     this.timer = setInterval(() => void this.reload(), this.o.pollIntervalMs);
@@ -107,7 +108,7 @@ export class TlsFiles {
       try {
         [certPem, keyPem] = await Promise.all([readFile(this.o.certFile, 'utf8'), readFile(this.o.keyFile, 'utf8')]);
       } catch (e) {
-        return this.problem('invalid', `cannot read the TLS files: ${(e as Error).message}`);
+        return this.problem('invalid', `cannot read the TLS files: ${errorMessage(e)}`);
       }
       if (this.current && this.current.certPem === certPem && this.current.keyPem === keyPem) return this.checkCurrent();
       const r = checkPair(certPem, keyPem);

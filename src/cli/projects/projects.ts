@@ -10,6 +10,7 @@ import { canonicalRules } from '../../projects/drift.ts';
 import { addSubjects } from '../../projects/roles.ts';
 import { PROJECT, checkNames, checkMutationOutput, collect, paths, byName, pickNamed, listAll } from './common.ts';
 import { checkUsers } from './subjects.ts';
+import { errorMessage } from '../../core/errors.ts';
 
 export function registerProjectCommands(cli: Cli): void {
   cli.noun('create', PROJECT, {
@@ -90,7 +91,7 @@ async function createProject(ctx: Context, name: string, users: string[], groups
     // Undo this run's creations in reverse order, then report the first error.
     for (const c of created.reverse()) {
       await kube.delete(c.path).catch((err: unknown) => {
-        if (!isNotFound(err)) ctx.out.warn(`could not remove ${c.what} after the failure: ${(err as Error).message}`);
+        if (!isNotFound(err)) ctx.out.warn(`could not remove ${c.what} after the failure: ${errorMessage(err)}`);
       });
     }
     throw e instanceof CliError ? e : ctx.toError(e, op(`create project "${name}"`));

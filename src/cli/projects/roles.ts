@@ -24,6 +24,7 @@ import {
 } from '../../projects/roles.ts';
 import { ROLE, checkNames, checkMutationOutput, collect, repeatable, paths, listAll, pickNamed, withConflictRetry, orUndefinedIfNotFound } from './common.ts';
 import { checkUsers } from './subjects.ts';
+import { errorMessage } from '../../core/errors.ts';
 
 export function registerRoleCommands(cli: Cli): void {
   cli.noun('create', ROLE, {
@@ -88,7 +89,7 @@ async function createRole(ctx: Context, name: string, description: string | unde
     const kube = await ctx.kube();
     for (const p of made.reverse()) {
       await kube.delete(p).catch((err: unknown) => {
-        if (!isNotFound(err)) ctx.out.warn(`could not remove ${p} after the failure: ${(err as Error).message}`);
+        if (!isNotFound(err)) ctx.out.warn(`could not remove ${p} after the failure: ${errorMessage(err)}`);
       });
     }
     throw e;

@@ -10,6 +10,7 @@ import {
   type JSONWebKeySet,
   type JWTPayload,
 } from 'jose';
+import { errorMessage } from '../../core/errors.ts';
 
 const TOKEN_FORMAT = /^[A-Za-z0-9-_=]+\.[A-Za-z0-9-_=]+\.[A-Za-z0-9-_=]+$/;
 const CACHE_MS = 5 * 60_000;
@@ -103,7 +104,7 @@ export class OidcVerifier {
       } catch (e) {
         throw new TokenError(
           'fetch',
-          `Couldn't retrieve verification key from your identity provider: ${(e as Error).message}`,
+          `Couldn't retrieve verification key from your identity provider: ${errorMessage(e)}`,
         );
       }
       try {

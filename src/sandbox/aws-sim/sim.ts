@@ -23,6 +23,7 @@ import {
   type SimLogEntry,
   type VisibilityApi,
 } from './model.ts';
+import { errorMessage } from '../../core/errors.ts';
 
 export const ADMIN_ACCESS_KEY_ID = 'AKIALANYARDSIMADMIN2';
 export const ADMIN_SECRET_ACCESS_KEY = 'lanyardSimAdminSecretKey0000000000000000';
@@ -503,7 +504,7 @@ export class AwsSim {
         );
       if (e instanceof TokenError && e.kind === 'fetch')
         throw new SimError('IDPCommunicationError', 400, e.message);
-      throw new SimError('InvalidIdentityToken', 400, (e as Error).message);
+      throw new SimError('InvalidIdentityToken', 400, errorMessage(e));
     }
     const denied = new SimError(
       'AccessDenied',
@@ -852,7 +853,7 @@ export class AwsSim {
       throw new SimError(
         'InvalidTokenException',
         400,
-        `The service account token is invalid: ${(e as Error).message}`,
+        `The service account token is invalid: ${errorMessage(e)}`,
       );
     }
     const m = SA_SUBJECT_RE.exec(String(claims.sub ?? ''));
