@@ -1140,6 +1140,7 @@ export async function startAssociationController(
     name: 'associations',
     queue,
     workers: config.workers,
+    metrics: deps.metrics,
     reconcile,
     onError: (key, e, retryInMs) => {
       if (e instanceof RetryLater)
@@ -1156,6 +1157,7 @@ export async function startAssociationController(
     name: 'association-probes',
     queue: probeQueue,
     workers: PROBE_WORKERS,
+    metrics: deps.metrics,
     reconcile: async (key) => {
       const work = probeWork.get(key);
       probeWork.delete(key);

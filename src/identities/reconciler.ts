@@ -272,6 +272,7 @@ export async function startIdentityReconciler(deps: IdentityReconcilerDeps, cfg:
     name: 'identities',
     queue,
     workers: cfg.workers ?? 4,
+    metrics: deps.metrics,
     reconcile: (key) => (key.startsWith(REPAIR) ? reconcileRepair(key) : reconcilePod(key)),
     onError: (key, e, retryInMs) => log.warn({ key, err: e, retryInMs }, 'identity reconcile failed; retrying'),
   });

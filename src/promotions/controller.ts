@@ -539,6 +539,7 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
     name: 'promotions',
     queue,
     workers: config.workers,
+    metrics: deps.metrics,
     reconcile: async (key) => {
       const [kind, rest] = [key.slice(0, 1), key.slice(2)];
       const [ns, name] = rest.split('/') as [string, string];

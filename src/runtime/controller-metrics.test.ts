@@ -53,3 +53,40 @@ describe('the sample Grafana dashboard (deploy/grafana/lanyard-controller.json)'
     for (const name of used) expect(known, name).toContain(name);
   });
 });
+
+describe('the controller loop reports its queue and reconciles (docs/observability.md)', () => {
+  it('counts keys queued before the loop started as adds, and each failure once as an error and a retry', async () => {
+    const { runControllerLoop, WorkQueue } = await import('./workqueue.ts');
+    const r = new Registry();
+    const q = new WorkQueue({ initialMs: 1, maxMs: 1, jitter: 0 });
+    // Queued by a view's first list, before the loop (and its observer) exists.
+    q.add('a');
+    q.add('b');
+    let failed = false;
+    const seen: string[] = [];
+    const loop = runControllerLoop({
+      name: 'test', queue: q, workers: 1, metrics: r,
+      reconcile: async (k) => {
+        seen.push(k);
+        if (k === 'b' && !failed) {
+          failed = true;
+          throw new Error('first try fails');
+        }
+      },
+    });
+    const deadline = Date.now() + 5_000;
+    while (seen.length < 3 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 5));
+    const text = await r.metrics();
+    q.shutdown();
+    await loop;
+    expect(seen).toEqual(['a', 'b', 'b']);
+    // Two keys queued early, one retry after the failure.
+    expect(text).toContain('workqueue_adds_total{name="test"} 3');
+    expect(text).toContain('workqueue_queue_duration_seconds_count{name="test"} 3');
+    expect(text).toContain('workqueue_retries_total{name="test"} 1');
+    expect(text).toContain('controller_runtime_reconcile_errors_total{controller="test"} 1');
+    expect(text).toContain('controller_runtime_reconcile_total{controller="test",result="success"} 2');
+    expect(text).toContain('controller_runtime_reconcile_total{controller="test",result="error"} 1');
+    expect(text).toContain('workqueue_depth{name="test"} 0');
+  });
+});

@@ -40,9 +40,17 @@ export class WorkQueue {
     return this.queue.length;
   }
 
-  /** Reports adds, depth, waits, work time and retries to `o` from now on. */
+  /**
+   * Reports adds, depth, waits, work time and retries to `o` from now on. Keys queued before (a view's first list
+   * enqueues before the loop starts) count as added now, so `workqueue_adds_total` never trails the keys taken.
+   */
   observe(o: QueueObserver): void {
     this.observer = o;
+    const now = performance.now();
+    for (const key of this.queue) {
+      this.addedAt.set(key, now);
+      o.added();
+    }
     o.depth(this.queue.length);
   }
 

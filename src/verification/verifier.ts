@@ -436,11 +436,11 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     (await Promise.all(sources.sourceViews().map((v) => v.waitForSync(ms)))).every(Boolean) && (await deps.associations.waitForSync(ms));
   await sourcesSynced(60_000);
   const loops = runControllerLoop({
-    name: 'verifier', queue, workers: cfg.verifyWorkers, reconcile: (k) => reconcileIdentity(ctx, k),
+    name: 'verifier', queue, workers: cfg.verifyWorkers, metrics: deps.metrics, reconcile: (k) => reconcileIdentity(ctx, k),
     onError: (key, e, retry) => log.warn({ identity: key, err: e, retryInMs: retry }, 'verification attempt failed'),
   });
   const policyLoop = runControllerLoop({
-    name: 'identitypolicy-status', queue: policyStatusQueue, workers: 1, reconcile: (name) => reconcilePolicyStatus(ctx, name),
+    name: 'identitypolicy-status', queue: policyStatusQueue, workers: 1, metrics: deps.metrics, reconcile: (name) => reconcilePolicyStatus(ctx, name),
     onError: (key, e) => log.warn({ policy: key, err: e }, 'IdentityPolicy status write failed'),
   });
   for (const o of sources.policies.values()) policyStatusQueue.add(o.metadata.name);
