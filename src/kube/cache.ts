@@ -53,7 +53,7 @@ export interface CacheView<T> {
   waitForSync(timeoutMs?: number, signal?: AbortSignal): Promise<boolean>;
   /**
    * The object a write of ours returned: every view of the resource shows it until the watch delivers that exact
-   * resourceVersion (or the object's deletion, or a list started after the write).
+   * resourceVersion, the object's deletion, or the next list (which is the truth as of its snapshot).
    */
   recordWrite(obj: Json): void;
   /** Detaches the view; the watch stops with its last view. */
@@ -103,11 +103,6 @@ export class InformerFactory {
   }
 }
 
-interface PendingWrite {
-  resourceVersion: string;
-  /** The list generation when the write was recorded: a list started later already contains it. */
-  listGeneration: number;
-}
 
 /** One list/watch, fanned out to its views, with the own-write rule. */
 class SharedInformer {
@@ -115,12 +110,10 @@ class SharedInformer {
   private readonly views = new Set<View<unknown>>();
   /** resourceVersion each view holds now, by key (equality only: resourceVersions are opaque). */
   private readonly held = new Map<string, string>();
-  private readonly pending = new Map<string, PendingWrite>();
+  /** Our writes the watch has not delivered yet: key → the resourceVersion the API server answered. */
+  private readonly pending = new Map<string, string>();
   /** `key@resourceVersion` the watch delivered recently → when, oldest first. */
   private readonly delivered = new Map<string, number>();
-  /** Counts lists started; a write records the count, so a list started after it is known to contain it. */
-  private listGeneration = 0;
-  private currentList = 0;
   private listedOnce = false;
   private started = false;
 
@@ -135,7 +128,6 @@ class SharedInformer {
       client: opts.client,
       retryDelayMs: opts.retryDelayMs,
       onWatch,
-      onListStart: () => { this.currentList = ++this.listGeneration; },
       onList: (items) => this.onList(items),
       onEvent: (e) => this.onEvent(e),
       onError: (e) => opts.onError?.(selection, e),
@@ -173,7 +165,7 @@ class SharedInformer {
     const key = objectKey(obj);
     // Already delivered by the watch: the views hold it or something newer.
     if (this.held.get(key) === rv || this.delivered.has(`${key}@${rv}`)) return;
-    this.pending.set(key, { resourceVersion: rv, listGeneration: this.listGeneration });
+    this.pending.set(key, rv);
     this.deliver('MODIFIED', key, obj);
   }
 
@@ -183,7 +175,7 @@ class SharedInformer {
     const rv = e.object?.metadata?.resourceVersion ?? '';
     this.remember(`${key}@${rv}`);
     const p = this.pending.get(key);
-    if (p && e.type !== 'DELETED' && p.resourceVersion !== rv) {
+    if (p && e.type !== 'DELETED' && p !== rv) {
       // Watch events arrive in order, and ours has not come yet: this one is older than our write.
       return;
     }
@@ -194,25 +186,16 @@ class SharedInformer {
   }
 
   private onList(items: Json[]): void {
-    const generation = this.currentList;
-    const olderThanList = (p: PendingWrite) => p.listGeneration < generation;
+    // A list is the truth as of its snapshot, and the watch that follows it delivers every later change, our own
+    // writes included. ResourceVersions are never ordered, so a write of ours recorded before or during the list
+    // cannot be told newer or older than what the list returned: the list wins, and a newer write of ours comes back
+    // through the watch. Keeping the write instead could hold an older version for good, since every later event
+    // for that object would look older than a write the watch never delivers (docs/adr/1000).
+    this.pending.clear();
     const listed = new Map<string, Json>();
-    for (const item of items) {
-      const key = objectKey(item);
-      const p = this.pending.get(key);
-      // A write recorded while this list ran may be newer than what it returned: keep the write.
-      if (p && !olderThanList(p) && p.resourceVersion !== item.metadata?.resourceVersion) continue;
-      this.pending.delete(key);
-      listed.set(key, item);
-    }
-    const keep = new Set<string>();
-    for (const [key, p] of this.pending) {
-      if (listed.has(key)) continue;
-      if (!olderThanList(p)) keep.add(key);
-      else this.pending.delete(key);
-    }
-    for (const v of this.views) v.replace(listed, keep, (key, item) => this.held.get(key) === item.metadata?.resourceVersion);
-    for (const key of [...this.held.keys()]) if (!listed.has(key) && !keep.has(key)) this.held.delete(key);
+    for (const item of items) listed.set(objectKey(item), item);
+    for (const v of this.views) v.replace(listed, (key, item) => this.held.get(key) === item.metadata?.resourceVersion);
+    this.held.clear();
     for (const [key, item] of listed) this.held.set(key, item.metadata?.resourceVersion ?? '');
     this.listedOnce = true;
   }
@@ -306,12 +289,12 @@ class View<T> implements CacheView<T> {
     this.put(key, obj, old);
   }
 
-  /** A full list: `unchanged` says the view already holds that version; `keep` are keys a pending write holds. */
-  replace(listed: Map<string, Json>, keep: Set<string>, unchanged: (key: string, item: Json) => boolean): void {
+  /** A full list: `unchanged` says the view already holds that version. */
+  replace(listed: Map<string, Json>, unchanged: (key: string, item: Json) => boolean): void {
     if (!this.attached) return;
     for (const [key, old] of [...this.store]) {
       const item = listed.get(key);
-      if (keep.has(key) || (item && (!this.o.filter || this.o.filter(item)))) continue;
+      if (item && (!this.o.filter || this.o.filter(item))) continue;
       this.remove(key, old);
       this.o.onDelete?.(old, key);
     }

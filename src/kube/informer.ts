@@ -19,8 +19,6 @@ export interface ResourceSelection {
 export interface ListWatchOptions extends ResourceSelection {
   client: KubeClient;
   pageSize?: number;
-  /** A full list is about to be requested (its answer is at least as new as anything written before this call). */
-  onListStart?: () => void;
   /** A full (re)list: every object the server holds now (as `projectListed` returned them, when given). */
   onList: (items: Json[]) => void;
   /**
@@ -116,7 +114,6 @@ export class ListWatch {
     const items: Json[] = [];
     let cont: string | undefined;
     let rv = '';
-    this.opts.onListStart?.();
     do {
       const page = await this.opts.client.request({
         path: this.opts.path,

@@ -3,7 +3,7 @@
 // own-write rule with opaque resourceVersions.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Json, KubeClient, WatchEvent } from '../../../src/kube/client.ts';
-import { InformerFactory } from '../../../src/kube/cache.ts';
+import { InformerFactory, type CacheView } from '../../../src/kube/cache.ts';
 import { adminClient, eventually, newNamespace } from '../../harness/context.ts';
 
 let admin: KubeClient;
@@ -154,6 +154,47 @@ describe('InformerFactory', () => {
       await admin.patch(cmPath('stale-answer'), { data: { v: 'newest' } }, MERGE);
       await eventually(async () => expect(view.get(key)).toBe('newest'));
     } finally {
+      factory.stop();
+    }
+  });
+
+  it('a write of ours recorded while the cache lists again never hides a later version: the list wins, the watch follows', async () => {
+    await admin.create(cmPath(), configMap('relisted', { v: 'created' }));
+    // The admin client, whose list requests wait until the test lets them through.
+    let openGate: () => void = () => undefined;
+    let gate: Promise<void> = Promise.resolve();
+    const client: KubeClient = Object.create(admin);
+    client.request = async (o) => {
+      if (!o.path.endsWith('/configmaps') || o.method) return admin.request(o);
+      await gate;
+      return admin.request(o);
+    };
+    const factory = new InformerFactory({ client });
+    const first = factory.view<string>({ path: cmPath(), transform: (o) => o.data?.v });
+    const key = `${ns}/relisted`;
+    let second: CacheView<string> | undefined;
+    try {
+      await first.waitForSync(10_000);
+      gate = new Promise((r) => { openGate = r; });
+      // A second view makes the shared watch list again; that list waits at the gate.
+      second = factory.view<string>({ path: cmPath(), transform: (o) => o.data?.v });
+      // Our write is recorded while the list is in flight, then another writer changes the object before the
+      // list's snapshot: the list returns their newer version, and the watch after it never delivers ours.
+      first.recordWrite(await admin.patch(cmPath('relisted'), { data: { v: 'ours' } }, MERGE));
+      expect(first.get(key)).toBe('ours');
+      await admin.patch(cmPath('relisted'), { data: { v: 'theirs' } }, MERGE);
+      openGate();
+      await second.waitForSync(10_000);
+      expect(first.get(key)).toBe('theirs');
+      expect(second.get(key)).toBe('theirs');
+      // Every later change shows in both views.
+      await admin.patch(cmPath('relisted'), { data: { v: 'later' } }, MERGE);
+      await eventually(async () => {
+        expect(first.get(key)).toBe('later');
+        expect(second!.get(key)).toBe('later');
+      });
+    } finally {
+      openGate();
       factory.stop();
     }
   });
