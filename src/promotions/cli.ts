@@ -229,7 +229,7 @@ async function promote(ctx: Context, opts: Record<string, unknown>): Promise<num
 /** Doctor checks of promotions.md §8. */
 async function doctorFindings(ctx: DoctorContext): Promise<DoctorFinding[]> {
   // The controller module (and its metrics library) loads only for doctor, not for every promotions command.
-  const { hasTokenManagerBinding, TOKEN_MANAGER_ROLE } = await import('./controller.ts');
+  const { hasTokenManagerBinding, TOKEN_MANAGER_ROLE } = await import('./decide.ts');
   const kube = await ctx.kube();
   const agent = agentSettings(ctx);
   const findings: DoctorFinding[] = [];
