@@ -20,6 +20,7 @@ import { createKubeClient, KubeApiError, type Json, type KubeClient } from '../s
 import { applyCrds } from '../src/kube/apply.ts';
 import { CRD_DIR } from '../src/sandbox/paths.ts';
 import { tlsFilesFixture } from '../src/webhook/testing.ts';
+import { sleep } from '../src/runtime/clock.ts';
 
 const N = Number(process.env.BENCH_N ?? 60);
 const KB100 = 100 * 1024;
@@ -60,7 +61,7 @@ async function ns(kube: KubeClient, name: string, labels: Record<string, string>
       await kube.get(`/api/v1/namespaces/${name}/serviceaccounts/default`);
       return;
     } catch {
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   }
 }
@@ -124,7 +125,7 @@ async function spawnWebhook(kubeconfig: string): Promise<{ port: number; caPem: 
     proc.kill('SIGKILL');
     await exited;
   };
-  for (const deadline = Date.now() + 120_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
+  for (const deadline = Date.now() + 120_000; Date.now() < deadline; await sleep(50)) {
     if (proc.exitCode !== null) throw new Error(`lanyard webhook exited with ${proc.exitCode}; see bench/results/admission-hostile-webhook.log`);
     const ready = await fetch(`http://127.0.0.1:${metricsPort}/readyz`).then((r) => r.status === 200, () => false);
     if (ready) return { port, caPem: tls.caPem, proc, stop };
@@ -160,7 +161,7 @@ async function main() {
   for (let i = 0; ; i++) {
     const p = await kube.create('/api/v1/namespaces/victim/pods', pod(`warm-${i}`, 'app'));
     if (JSON.stringify(p.spec.containers[0].env ?? []).includes('AWS_ROLE_ARN')) break;
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
 
   // ---- (1) the webhook alone: /mutate over HTTPS ----

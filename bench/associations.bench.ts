@@ -24,6 +24,7 @@ import { parseControllerFlags } from '../src/config/controller.ts';
 import { startWebhook } from '../src/webhook/index.ts';
 import { createAdmissionGuard } from '../src/verification/admission-guard.ts';
 import { startController } from '../src/controller/index.ts';
+import { sleep } from '../src/runtime/clock.ts';
 
 const CLUSTER = 'bench';
 const WORKERS = 16;
@@ -135,7 +136,7 @@ async function run(
     parts.push(guard);
     const webhook = await startWebhook(wcfg, { ...deps, associations: lookup, guard });
     parts.push(webhook);
-    while (!webhook.ready()) await new Promise((r) => setTimeout(r, 50));
+    while (!webhook.ready()) await sleep(50);
     mwc = `lanyard-bench-${stamp}`;
     await kube.create('/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', {
       metadata: { name: mwc },
@@ -172,7 +173,7 @@ async function run(
       serveMetrics: false,
     });
     parts.unshift(controller);
-    while (!controller.ready()) await new Promise((r) => setTimeout(r, 50));
+    while (!controller.ready()) await sleep(50);
   } else {
     const controller = await startAssociationController(
       { ...deps, aws },
@@ -226,7 +227,7 @@ async function run(
     if (allSyncedMs === null && synced >= count) allSyncedMs = performance.now() - t0;
     if (allReadyMs === null && ready >= count) allReadyMs = performance.now() - t0;
     if (allSyncedMs !== null && (!full || allReadyMs !== null)) break;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 
   const eksCalls: Record<string, number> = {};

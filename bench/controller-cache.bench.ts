@@ -16,6 +16,7 @@ import { createKubeClient, type KubeClient } from '../src/kube/client.ts';
 import { applyCrds } from '../src/kube/apply.ts';
 import { CRD_DIR } from '../src/sandbox/paths.ts';
 import { startAwsSimulator } from '../src/sandbox/aws-sim/index.ts';
+import { sleep } from '../src/runtime/clock.ts';
 
 const PODS = Number(process.env.BENCH_PODS ?? 10_000);
 const ASSOCIATIONS = Number(process.env.BENCH_ASSOCIATIONS ?? 5_000);
@@ -28,7 +29,6 @@ const ROLE = 'arn:aws:iam::111122223333:role/bench';
 
 const log = (s: string) => process.stderr.write(`[bench:controller-cache] ${s}\n`);
 const load = () => os.loadavg().map((l) => Math.round(l * 100) / 100);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mib = (bytes: number) => Math.round((bytes / 1048576) * 10) / 10;
 
 async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<unknown>): Promise<void> {

@@ -26,6 +26,7 @@ import { resolveIdentity } from '../src/identity/resolve.ts';
 import { EMPTY_TABLE } from '../src/identity/configmap.ts';
 import { applyAddPatch, TEST_FLAGS } from '../src/identity/testing.ts';
 import { startIdentityReconciler } from '../src/identities/reconciler.ts';
+import { sleep } from '../src/runtime/clock.ts';
 
 v8.setFlagsFromString('--expose_gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -41,7 +42,6 @@ async function pool<T>(items: T[], size: number, fn: (t: T) => Promise<unknown>)
   let next = 0;
   await Promise.all(Array.from({ length: size }, async () => { while (next < items.length) await fn(items[next++]!); }));
 }
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mb = (b: number) => Math.round((b / 1048576) * 10) / 10;
 const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!; };
 

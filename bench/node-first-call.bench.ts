@@ -19,6 +19,7 @@ import type { Json, KubeClient } from '../src/kube/client.ts';
 import { startNodeCluster } from '../test/harness/node-setup.ts';
 import { newNodeNamespace, node, nodeAdmin, useNodeCluster } from '../test/harness/node-context.ts';
 import { awsAdmin, configureSimulator, ensureLanyard, podIdentityTrust, roleArn, whoamiPodSpec } from '../test/harness/node-lanyard.ts';
+import { sleep } from '../src/runtime/clock.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 /** How late eks-auth sees a new association, "min,max" in ms (BENCH_EKS_AUTH_LAG; default 3-8 s as in docs/gitops.md). */
@@ -29,7 +30,6 @@ const WAVE_DELAY_MS = 2000;
 const BOUND_MS = 240_000;
 const run = promisify(execFile);
 const say = (l: string) => process.stderr.write(`[bench] ${l}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type Scenario = 'gate' | 'job' | 'none';
 interface Result {

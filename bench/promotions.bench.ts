@@ -16,6 +16,7 @@ import { startPromotionController } from '../src/promotions/controller.ts';
 import { buildPromotionPod } from '../src/promotions/build.ts';
 import { exited, kubelet } from '../test/fixtures/promotion-env.ts';
 import { input, serviceAccount, stage as stageFixture, step } from '../test/fixtures/promotions.ts';
+import { sleep } from '../src/runtime/clock.ts';
 
 const G = '/apis/lanyard.dev/v1alpha1';
 const STAGES = 50;
@@ -79,7 +80,7 @@ async function clusterBench() {
       spec: { promotionTemplate: { spec: { steps: [{ uses: 'work' }, { uses: 'work' }] } } },
     })));
     // The CRDs' established condition and the stages must be visible before the clock starts.
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
 
     const config = promotionConfigFrom({ 'promotion-pod-retention': '1h' });
     const controller = await startPromotionController({ kube: ctrlClient, log: silentLogger(), metrics: new Registry(), clock: systemClock }, config);

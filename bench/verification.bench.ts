@@ -24,6 +24,7 @@ import { createAssociationLookup } from '../src/associations/index.ts';
 import { createAdmissionGuard } from '../src/verification/admission-guard.ts';
 import { startController } from '../src/controller/index.ts';
 import { buildVerifiedIdentity, fingerprintOf } from '../src/verification/verified-identity.ts';
+import { sleep } from '../src/runtime/clock.ts';
 
 const PODS = Number(process.env.BENCH_PODS ?? 1000);
 const ADMISSIONS = Number(process.env.BENCH_ADMISSIONS ?? 3000);
@@ -44,7 +45,7 @@ async function ns(kube: KubeClient, name: string, labels: Record<string, string>
       await kube.get(`/api/v1/namespaces/${name}/serviceaccounts/default`);
       return;
     } catch {
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   }
 }
@@ -74,7 +75,7 @@ async function main() {
   const webhookDeps = { ...deps, kube: webhookKube };
   const guard = createAdmissionGuard(webhookDeps, { gateEnabled: true, allowOptOut: true });
   const webhook = await startWebhook(wcfg, { ...webhookDeps, associations: lookup, guard });
-  while (!webhook.ready()) await new Promise((r) => setTimeout(r, 50));
+  while (!webhook.ready()) await sleep(50);
   await kube.create('/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', {
     metadata: { name: 'lanyard-bench' },
     webhooks: [{ name: 'pod-identity.lanyard.dev', clientConfig: { url: `https://127.0.0.1:${webhook.port}/mutate`, caBundle: Buffer.from(webhook.caPem!).toString('base64') },
@@ -84,7 +85,7 @@ async function main() {
   const { config } = parseControllerFlags([`--cluster-name=${CLUSTER}`, `--aws-endpoint-url=${sim.url}`, '--aws-region=us-west-2', '--metrics-port=0',
     '--leader-elect=false'], { env: {} });
   const controller = await startController(deps, config, { awsCredentials: sim.control.adminCredentials, lookup, serveMetrics: false });
-  while (!controller.ready()) await new Promise((r) => setTimeout(r, 50));
+  while (!controller.ready()) await sleep(50);
 
   // ---- (1) release latency ----
   sim.control.configure({ visibility: { eksAuth: [0, 20_000], 'iam.role': [0, 20_000] } });
@@ -104,7 +105,7 @@ async function main() {
         metadata: { name: id.sa }, spec: { serviceAccount: id.sa, roleARN: role.arn } });
     }
   }));
-  while (ids.some((id) => id.mode === 'cc' && !lookup.forPair(id.ns, id.sa))) await new Promise((r) => setTimeout(r, 50));
+  while (ids.some((id) => id.mode === 'cc' && !lookup.forPair(id.ns, id.sa))) await sleep(50);
 
   const released = new Map<string, number>();
   const watchers = [...new Set(ids.map((i) => i.ns))].map((n) => new Informer<Json>({
@@ -124,7 +125,7 @@ async function main() {
     }));
   }
   const deadline = Date.now() + 180_000;
-  while (pods.some((p) => p.gated && !released.has(p.key)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  while (pods.some((p) => p.gated && !released.has(p.key)) && Date.now() < deadline) await sleep(100);
   for (const w of watchers) w.stop();
   // An identity works once every piece it needs is visible: the role (trust checks) and, for container
   // credentials, the association as eks-auth sees it.
@@ -194,7 +195,7 @@ async function main() {
     const r = await post(review('verified', -1));
     const patch = JSON.parse(Buffer.from(r.json.response.patch ?? '', 'base64').toString() || '[]');
     if (!JSON.stringify(patch).includes(GATE) && patch.length > 0) break;
-    await new Promise((res) => setTimeout(res, 100));
+    await sleep(100);
   }
   for (let i = 0; i < 300; i++) { await post(review('verified', i)); await post(review('plain', i)); }
   const verifiedMs: number[] = [];

@@ -21,6 +21,7 @@ import { freePort, startControlPlane, type ControlPlane } from '../src/sandbox/c
 import { missingBinaries } from '../src/sandbox/binaries.ts';
 import { createKubeClient, type KubeClient } from '../src/kube/client.ts';
 import { tlsFilesFixture } from '../src/webhook/testing.ts';
+import { sleep } from '../src/runtime/clock.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -41,7 +42,6 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 const r2 = (n: number) => Math.round(n * 100) / 100;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------- tools
 

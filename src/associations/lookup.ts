@@ -17,6 +17,7 @@ import {
   type AssociationRecord,
 } from './model.ts';
 import { selectOwner } from './decide.ts';
+import { sleep } from '../runtime/clock.ts';
 
 export type { AssociationRecord } from './model.ts';
 
@@ -216,7 +217,7 @@ export function createAssociationLookup(
       await Promise.race([started, new Promise((r) => setTimeout(r, timeoutMs).unref?.())]);
       while (!synced()) {
         if (Date.now() >= deadline) return false;
-        await new Promise((r) => setTimeout(r, 20));
+        await sleep(20);
       }
       return true;
     },

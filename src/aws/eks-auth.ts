@@ -9,6 +9,8 @@ import { AwsError, isThrottling } from './errors.ts';
 import type { Instrument } from './clients.ts';
 import type { EksAuthApi, PodIdentityExchange } from './index.ts';
 import { errorMessage } from '../core/errors.ts';
+import { fullJitterDelay } from '../core/backoff.ts';
+import { sleep } from '../runtime/clock.ts';
 
 const OPERATION = 'AssumeRoleForPodIdentity';
 
@@ -153,8 +155,7 @@ export function createEksAuthClient(o: {
             return await attempt(clusterName, token);
           } catch (e) {
             if (!(e instanceof AwsError) || !e.retryable || n >= o.maxAttempts) throw e;
-            const cap = Math.min(20_000, 100 * 2 ** n) * (isThrottling(e.code, e.httpStatus) ? 5 : 1);
-            await new Promise((r) => setTimeout(r, Math.random() * cap));
+            await sleep(fullJitterDelay(n, { initialMs: 100, maxMs: 20_000 }) * (isThrottling(e.code, e.httpStatus) ? 5 : 1));
           }
         }
       }),

@@ -22,6 +22,7 @@ import { renderObjects } from '../cli/output.ts';
 import { explain, renderExplanation, withTrust, type Declared, type Explanation } from './chain.ts';
 import { associationsFor, awsText, checkTrust, clusterIssuer, configMapTable, getOrUndefined, policySet } from './gather.ts';
 import { compareTrust, desiredTrustPolicy, hintForExchangeError, issuerKey, oidcProviderArn, serviceAccountSubject } from './trust.ts';
+import { sleep } from '../runtime/clock.ts';
 
 const POD: Noun = { name: 'pod', aliases: ['pods', 'po'], plural: 'pods' };
 const SERVICE_ACCOUNT: Noun = { name: 'serviceaccount', aliases: ['serviceaccounts', 'sa'], plural: 'service accounts' };
@@ -452,7 +453,7 @@ async function verifyPhase(ctx: Context, pair: { namespace: string; serviceAccou
         if (hint) ctx.out.line(`[verify] meaning: ${hint}`);
         throw new CliError(`[verify] not verified within ${Math.round(timeoutMs / 1000)}s: run \`lanyard iam check ${role} --service-account ${who}\` and \`lanyard explain serviceaccount ${pair.serviceAccount} -n ${pair.namespace}\``, EXIT.timedOut);
       }
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
     }
   } finally {
     spinner?.stop();

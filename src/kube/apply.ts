@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { Json, KubeClient } from './client.ts';
+import { sleep } from '../runtime/clock.ts';
 
 /** Maps apiVersion/kind to a collection path through discovery, cached per client. */
 const pluralCache = new WeakMap<KubeClient, Map<string, { plural: string; namespaced: boolean }>>();
@@ -62,7 +63,7 @@ export async function applyCrds(client: KubeClient, dir: string): Promise<string
       const crd = await client.get(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
       if (crd.status?.conditions?.some((c: Json) => c.type === 'Established' && c.status === 'True')) break;
       if (Date.now() > deadline) throw new Error(`CRD ${name} not established after 30s`);
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   }
   return names;

@@ -9,6 +9,8 @@ import { KubeApiError } from './errors.ts';
 import { inClusterConfig, staticKubeconfig, tokenConfig, type HttpsAuth, type StaticConfig } from './kubeconfig.ts';
 
 import type { Json } from '../core/json.ts';
+import { backoffDelay } from '../core/backoff.ts';
+import { sleep } from '../runtime/clock.ts';
 export type { Json };
 
 export interface KubeRequest {
@@ -216,8 +218,8 @@ class RawKubeClient implements KubeClient {
       const pauseMs =
         res.retryAfterSeconds !== undefined
           ? Math.min(res.retryAfterSeconds, MAX_RETRY_AFTER_SECONDS) * 1000
-          : Math.min(200 * 2 ** attempt, 1000);
-      await new Promise((r) => setTimeout(r, pauseMs));
+          : backoffDelay(attempt + 1, { initialMs: 200, maxMs: 1000, jitter: 0 });
+      await sleep(pauseMs);
     }
   }
 

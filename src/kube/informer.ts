@@ -4,7 +4,8 @@
 // (src/kube/cache.ts, docs/adr/1000-shared-informer-cache-and-reconcilers.md).
 import type { Json, KubeClient, WatchEvent } from './client.ts';
 import { KubeApiError } from './client.ts';
-import { backoffDelay, type Backoff } from '../runtime/workqueue.ts';
+import { backoffDelay, type Backoff } from '../core/backoff.ts';
+import { sleep } from '../runtime/clock.ts';
 
 /** What to list and watch: a collection path and the server-side selection. */
 export interface ResourceSelection {
@@ -294,9 +295,3 @@ export function waitUntilSynced(synced: () => boolean, waiters: Array<() => void
   });
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-  });
-}

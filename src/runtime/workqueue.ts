@@ -3,20 +3,12 @@
 // Given a registry, runControllerLoop reports controller-runtime's queue and reconcile metrics (docs/observability.md).
 import type { Registry } from 'prom-client';
 import { queueMetrics, reconcileMetrics, type QueueObserver, type ReconcileOutcome } from './controller-metrics.ts';
+import { backoffDelay, type Backoff } from '../core/backoff.ts';
 
-export interface Backoff {
-  initialMs: number;
-  maxMs: number;
-  /** Relative jitter, e.g. 0.1 for ±10 %. */
-  jitter: number;
-}
+// The formula lives in src/core/backoff.ts; re-exported for callers that import it from here.
+export { backoffDelay, type Backoff };
 
 export const DEFAULT_BACKOFF: Backoff = { initialMs: 1000, maxMs: 300_000, jitter: 0.1 };
-
-export function backoffDelay(failures: number, b: Backoff, random: () => number = Math.random): number {
-  const base = Math.min(b.maxMs, b.initialMs * 2 ** Math.max(0, failures - 1));
-  return Math.max(0, Math.round(base * (1 + b.jitter * (2 * random() - 1))));
-}
 
 export type ReconcileResult = void | { requeueAfterMs?: number };
 

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import https from 'node:https';
 import { binaries, missingBinaries, binaryDir } from './binaries.ts';
+import { sleep } from '../runtime/clock.ts';
 
 export interface ControlPlane {
   dir: string;
@@ -125,7 +126,7 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
   while (Date.now() < deadline) {
     if (proc && proc.exitCode !== null) throw new Error(`${what} exited with code ${proc.exitCode}; see its log`);
     if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   throw new Error(`${what} was not ready within ${timeoutMs} ms`);
 }

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { binaryDir } from './binaries.ts';
 import { httpsGet, launch, terminate, type ControlPlane } from './control-plane.ts';
+import { sleep } from '../runtime/clock.ts';
 
 /** Where Pods see the EKS Pod Identity Agent; the AWS SDK accepts plain http only at this address. */
 export const POD_IDENTITY_AGENT_IP = '169.254.170.23';
@@ -245,7 +246,7 @@ async function waitUntil(what: string, check: () => boolean | Promise<boolean>, 
       throw new Error(`${what}: ${dead.spawnargs.slice(0, 5).join(' ')} exited with code ${dead.exitCode}\n${tail}`);
     }
     if (await check()) return;
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
   throw new Error(`${what} within ${timeoutMs} ms`);
 }

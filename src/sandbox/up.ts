@@ -24,6 +24,7 @@ import { associationAdmissionPolicy } from '../associations/admission-policy.ts'
 import { startWebhook } from '../webhook/index.ts';
 import { BUILTIN_ROLES } from '../projects/builtin-roles.ts';
 import { projectNamespace, roleTrio } from '../projects/objects.ts';
+import { sleep } from '../runtime/clock.ts';
 
 const CLUSTER = 'lanyard-sandbox';
 const GATE = 'lanyard.dev/identity';
@@ -155,7 +156,7 @@ async function showGate(kube: KubeClient, note: (l: string) => void, timeoutMs: 
       }
     }
     if (pods.length >= 2 && pods.every((p) => seen.get(p.metadata.name) === 'released')) return true;
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
   }
   return false;
 }
@@ -165,7 +166,7 @@ async function associationReady(kube: KubeClient, namespace: string, name: strin
   while (Date.now() < deadline) {
     const a = await kube.get(`/apis/lanyard.dev/v1alpha1/namespaces/${namespace}/podidentityassociations/${name}`);
     if ((a.status?.conditions ?? []).some((c: Json) => c.type === 'Ready' && c.status === 'True')) return true;
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
   }
   return false;
 }
@@ -250,7 +251,7 @@ export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = proce
         const cur = await kube.get(`/apis/lanyard.dev/v1alpha1/namespaces/shop/promotions/${p.metadata.name}`);
         if (cur.status?.pod?.name) return cur;
         if (['Errored', 'Failed'].includes(cur.status?.phase)) throw new Error(`${cur.status.phase}: ${cur.status.message}`);
-        await new Promise((r) => setTimeout(r, 200));
+        await sleep(200);
       }
       throw new Error('the promotion pod was not created within 20s');
     });

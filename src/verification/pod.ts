@@ -6,6 +6,7 @@ import { checkRoleArn } from '../aws/arn.ts';
 import { quoteBounded } from '../runtime/text.ts';
 import { credentialOptions, distinctIdentities, podCredentials, type CredentialOptions } from '../identity/pod-credentials.ts';
 import { GATE_NAME, VERIFICATION_ANNOTATION } from './verified-identity.ts';
+import { backoffDelay } from '../core/backoff.ts';
 
 /** One distinct identity a Pod's containers declare. CC Pods carry no role: it comes from the owner association. */
 export interface DeclaredIdentity {
@@ -116,7 +117,6 @@ export function verifyBackoffMs(
   o: { initialMs: number; maxMs: number; throttled: boolean },
   random: () => number = Math.random,
 ): number {
-  const cap = o.throttled ? Math.max(o.maxMs, 5_000) : o.maxMs;
-  const base = Math.min(cap, o.initialMs * 2 ** Math.max(0, failures - 1));
-  return Math.max(1, Math.round(base * (1 + 0.2 * (2 * random() - 1))));
+  const maxMs = o.throttled ? Math.max(o.maxMs, 5_000) : o.maxMs;
+  return Math.max(1, backoffDelay(failures, { initialMs: o.initialMs, maxMs, jitter: 0.2 }, random));
 }

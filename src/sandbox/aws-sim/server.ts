@@ -15,6 +15,7 @@ import {
   type Protocol,
   type RoleState,
 } from './model.ts';
+import { sleep } from '../../runtime/clock.ts';
 
 const STS_NS = 'https://sts.amazonaws.com/doc/2011-06-15/';
 const IAM_NS = 'https://iam.amazonaws.com/doc/2010-05-08/';
@@ -629,7 +630,7 @@ export async function startServer(
 
     const faultService = routed.service === 'node-agent' ? 'eks-auth' : routed.service;
     const fault = sim.drawFaults(faultService, routed.operation);
-    if (fault.latencyMs > 0) await new Promise((r) => setTimeout(r, fault.latencyMs));
+    if (fault.latencyMs > 0) await sleep(fault.latencyMs);
     ctx.now = Date.now();
     // The entry's time is the decision time: what the call saw was decided at ctx.now.
     const entry = {
