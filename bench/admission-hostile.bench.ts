@@ -19,7 +19,7 @@ import { freePort, startControlPlane } from '../src/sandbox/control-plane.ts';
 import { createKubeClient, KubeApiError, type Json, type KubeClient } from '../src/kube/client.ts';
 import { applyCrds } from '../src/kube/apply.ts';
 import { CRD_DIR } from '../src/sandbox/paths.ts';
-import { tlsFilesFixture } from '../src/webhook/testing.ts';
+import { tlsFilesFixture } from '../test/fixtures/webhook.ts';
 import { sleep } from '../src/runtime/clock.ts';
 
 const N = Number(process.env.BENCH_N ?? 60);

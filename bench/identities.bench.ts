@@ -24,7 +24,7 @@ import { createAssociationLookup } from '../src/associations/index.ts';
 import { buildPatch } from '../src/identity/patch.ts';
 import { resolveIdentity } from '../src/identity/resolve.ts';
 import { EMPTY_TABLE } from '../src/identity/configmap.ts';
-import { applyAddPatch, TEST_FLAGS } from '../src/identity/testing.ts';
+import { applyAddPatch, TEST_FLAGS } from '../test/fixtures/identity.ts';
 import { startIdentityReconciler } from '../src/identities/reconciler.ts';
 import { sleep } from '../src/runtime/clock.ts';
 

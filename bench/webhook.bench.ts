@@ -20,7 +20,7 @@ import { beforeCheckout } from './lib/before-checkout.ts';
 import { freePort, startControlPlane, type ControlPlane } from '../src/sandbox/control-plane.ts';
 import { missingBinaries } from '../src/sandbox/binaries.ts';
 import { createKubeClient, type KubeClient } from '../src/kube/client.ts';
-import { tlsFilesFixture } from '../src/webhook/testing.ts';
+import { tlsFilesFixture } from '../test/fixtures/webhook.ts';
 import { sleep } from '../src/runtime/clock.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);

@@ -2,7 +2,7 @@
 // IdentityPolicy rule named, the verifier's last Event with its meaning, and the fixes.
 import { describe, expect, it } from 'vitest';
 import type { Json } from '../kube/client.ts';
-import { TEST_FLAGS } from '../identity/testing.ts';
+import { TEST_FLAGS } from '../../test/fixtures/identity.ts';
 import { credentialOptions } from '../identity/pod-credentials.ts';
 import { parseConfigMapDocument, EMPTY_TABLE } from '../identity/configmap.ts';
 import { lanyardRecord } from '../associations/model.ts';

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { Json } from '../kube/client.ts';
 import { buildPatch } from '../identity/patch.ts';
 import { resolveIdentity } from '../identity/resolve.ts';
-import { applyAddPatch, TEST_FLAGS } from '../identity/testing.ts';
+import { applyAddPatch, TEST_FLAGS } from '../../test/fixtures/identity.ts';
 import type { AssociationIdentity } from '../identity/sources.ts';
 import { credentialOptions } from '../identity/pod-credentials.ts';
 import { EMPTY_TABLE } from '../identity/configmap.ts';

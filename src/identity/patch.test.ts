@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { buildPatch, escapePointer, IDENTITY_GATE } from './patch.ts';
 import { planRequest } from './pod.ts';
 import { resolveIdentity, type Injection } from './resolve.ts';
-import { applyAddPatch, TEST_FLAGS } from './testing.ts';
+import { applyAddPatch, TEST_FLAGS } from '../../test/fixtures/identity.ts';
 import type { Json } from '../core/json.ts';
 
 const ROLE = 'arn:aws:iam::111122223333:role/uploader';

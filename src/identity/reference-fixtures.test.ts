@@ -9,7 +9,7 @@ import { resolveIdentity, type InjectionFlags } from './resolve.ts';
 import { buildPatch } from './patch.ts';
 import { planRequest } from './pod.ts';
 import type { SaSettings } from './annotations.ts';
-import { applyAddPatch, TEST_FLAGS } from './testing.ts';
+import { applyAddPatch, TEST_FLAGS } from '../../test/fixtures/identity.ts';
 
 const ARN = 'arn:aws:iam::111122223333:role/s3-reader';
 const IRSA_MOUNT = '/var/run/secrets/eks.amazonaws.com/serviceaccount';

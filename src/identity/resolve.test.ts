@@ -3,7 +3,7 @@ import { resolveIdentity, jitterExpiration, type ResolveInput } from './resolve.
 import { parseConfigMapDocument, type ConfigMapTable } from './configmap.ts';
 import type { SaSettings } from './annotations.ts';
 import type { AssociationIdentity } from './sources.ts';
-import { TEST_FLAGS } from './testing.ts';
+import { TEST_FLAGS } from '../../test/fixtures/identity.ts';
 
 const ARN_SA = 'arn:aws:iam::111122223333:role/from-sa';
 const ARN_CM = 'arn:aws:iam::111122223333:role/from-cm';

@@ -9,9 +9,9 @@ import type { Json } from '../kube/client.ts';
 import { silentLogger } from '../runtime/log.ts';
 import { systemClock } from '../runtime/clock.ts';
 import { parseWebhookFlags } from '../config/webhook.ts';
-import { applyAddPatch } from '../identity/testing.ts';
+import { applyAddPatch } from '../../test/fixtures/identity.ts';
 import { startWebhook, type RunningWebhook } from './index.ts';
-import { fakeKube, serviceAccount, tlsFilesFixture, type FakeKube } from './testing.ts';
+import { fakeKube, serviceAccount, tlsFilesFixture, type FakeKube } from '../../test/fixtures/webhook.ts';
 
 const ROLE = 'arn:aws:iam::111122223333:role/uploader';
 let hook: RunningWebhook;

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Json, KubeClient } from '../../../src/kube/client.ts';
 import { generateCa, issueServing } from '../../../src/webhook/certificates.ts';
-import { applyAddPatch } from '../../../src/identity/testing.ts';
+import { applyAddPatch } from '../../fixtures/identity.ts';
 import { adminClient, eventually, newNamespace } from '../../harness/context.ts';
 import { createPod, createSa, envOf, MWC_PATH, mwc, podSpec, startTestWebhook, type TestWebhook } from './helpers.ts';
 

@@ -14,7 +14,7 @@ import { systemClock } from '../../../src/runtime/clock.ts';
 import { parseWebhookFlags } from '../../../src/config/webhook.ts';
 import { startWebhook } from '../../../src/webhook/index.ts';
 import { generateCa, issueServing } from '../../../src/webhook/certificates.ts';
-import { tlsFilesFixture } from '../../../src/webhook/testing.ts';
+import { tlsFilesFixture } from '../../fixtures/webhook.ts';
 import { adminClient, controlPlane, eventually, newNamespace } from '../../harness/context.ts';
 import { createPod, createSa, envOf, logSink, MWC_PATH, mwc, podSpec, startTestWebhook } from './helpers.ts';
 
