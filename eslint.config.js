@@ -82,6 +82,4 @@ export default tseslint.config(
     },
   },
   { files: ['src/config/**', 'test/**', 'bench/**', 'scripts/**', 'src/sandbox/**'], rules: { 'no-restricted-properties': 'off' } },
-  // Mixes booleans and promises in one Promise.all on purpose; the file is being split (issue #11): drop this then.
-  { files: ['src/verification/verifier.ts'], rules: { '@typescript-eslint/await-thenable': 'off', 'prefer-const': 'off' } },
 );

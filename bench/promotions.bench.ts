@@ -99,7 +99,7 @@ async function clusterBench() {
         // The kubelet: both steps and `done` exit 0 as soon as the pod appears.
         void kubelet(driverClient, 'lanyard-promotions', pod.metadata.name, {
           phase: 'Succeeded', init: { 'step-1': exited(0), 'step-2': exited(0, 'ok=1') }, done: exited(0),
-        }).catch((e) => console.error('kubelet', String(e)));
+        }).catch((e) => console.error('kubelet', e));
       },
     }).start();
     await pods.waitForSync();

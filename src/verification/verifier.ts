@@ -409,11 +409,12 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     stsRegionalEndpoint: cfg.stsRegionalEndpoint, containerCredentialsAudience: cfg.containerCredentialsAudience };
   // The audiences that make a mounted token an AWS credential (docs/security.md).
   const credentials = credentialOptions({ stsAudiences: [cfg.tokenAudience], podIdentityAudiences: [cfg.containerCredentialsAudience] });
-  let ctx!: VerifierContext;
+  // The views' events need the context and the context needs the views: the events read `ctx` through a closure,
+  // and no event is delivered before `ctx` below is initialized (the views only call back from watch events).
   const on = viewEvents(() => ctx, policyStatusQueue);
   const sources = new VerifierSources(cache, deps.associations,
     { namespace: cfg.namespace, annotationPrefix: cfg.annotationPrefix, watchConfigMap: cfg.watchConfigMap, credentials, flags }, on, log);
-  ctx = {
+  const ctx: VerifierContext = {
     deps, cfg, sources, queue, credentials, stopping: stopping.signal,
     memory: new VerifierMemory(cfg.verifiedTtlMs),
     limiter: new TokenBucket(cfg.verifyQps, cfg.verifyBurst, clock),
