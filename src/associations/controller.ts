@@ -1,78 +1,45 @@
-// The PodIdentityAssociation reconciler (verification.md §3.1, §3.2, §10): keys are namespace/name, decisions come
-// from decide.ts, and this module performs them against EKS (through src/aws) and the Kubernetes API.
-import { randomUUID } from 'node:crypto';
+// The PodIdentityAssociation reconciler (docs/associations.md): keys are namespace/name. One pass is
+// `reconcile(ctx, key)`: gather (gather.ts: the views and what they say about the object, its pair and its policy),
+// decide (decide.ts: pure, table-tested), apply (apply.ts: EKS through src/aws, the Kubernetes writes, Events). This
+// file is the chain, what the controller remembers between passes, and the wiring
+// (docs/adr/1000-shared-informer-cache-and-reconcilers.md).
 import type { Counter } from 'prom-client';
 import { counter } from '../runtime/metrics.ts';
-import type { Json } from '../kube/client.ts';
-import { isNotFound } from '../kube/client.ts';
 import { sharedOrOwnCache } from '../kube/cache.ts';
 import { createEventRecorder, type EventRecorder } from '../kube/events.ts';
-import { conditionUnchanged, getCondition, setCondition, type Condition } from '../kube/conditions.ts';
-import { WorkQueue, runControllerLoop } from '../runtime/workqueue.ts';
+import { getCondition } from '../kube/conditions.ts';
+import { WorkQueue, runControllerLoop, type ReconcileResult } from '../runtime/workqueue.ts';
 import type { Deps, Running } from '../runtime/deps.ts';
 import type { Association, AwsClients } from '../aws/index.ts';
-import { isAwsError } from '../aws/index.ts';
 import type { AssociationConfig } from '../config/associations.ts';
-import { PolicyCompiler, decidePolicy, type PolicySet } from '../verification/policy.ts';
 import { fingerprintOf } from '../verification/verified-identity.ts';
 import type { AssociationVerification, PodsWithoutIdentity } from './index.ts';
-import { readyWithPodsWithoutIdentity } from '../identities/ready.ts';
 import { createAssociationLookup, type AssociationIndex } from './lookup.ts';
+import { ACK_GROUP, KIND, REPORTING_CONTROLLER, VERSION, desiredOf, effectiveCluster, parseLanyardAssociation, type LanyardAssociation } from './model.ts';
 import {
-  FINALIZER,
-  GROUP,
-  KIND,
-  PLURAL,
-  PROBE_GATE,
-  PROBE_GENERATION_ANNOTATION,
-  PROBE_LABEL,
-  REPORTING_CONTROLLER,
-  VERSION,
-  ACK_GROUP,
-  desiredOf,
-  effectiveCluster,
-  parseLanyardAssociation,
-  recordOf,
-  type DesiredAssociation,
-  type LanyardAssociation,
-} from './model.ts';
-import {
-  classifyAwsError,
-  deriveReady,
-  deriveVerified,
-  describeRecord,
-  driftText,
-  isOutOfBand,
-  createToken,
-  nextRolePropagation,
-  nextStep,
-  planSync,
-  policyDeniedMessage,
-  refusalText,
-  selectOwner,
-  verifiedFromReport,
-  type Cond,
-  type EksOperation,
-  type ErrorClass,
-  type DeniedHandling,
-  type RolePropagation,
-  type SyncedFalseReason,
+  changedIdFields, describeRecord, deriveVerified, freshVerifiedAt, idFields, isOutOfBand, lastSeenStillGood, mayCreateProbe, nextStep,
+  planStepFailure, planSync, planVerification, policyDeniedMessage, removedFields, verificationWaitingFor, verifiedFromReport,
+  type Cond, type DeniedHandling, type RolePropagation, type SyncedFalseReason, type VerificationPlan,
 } from './decide.ts';
-import { errorMessage } from '../core/errors.ts';
+import { AssociationViews, keyOf, runningPods } from './gather.ts';
+import {
+  RetryLater, StepFailure, addFinalizer, createOrAdopt, createProbePod, deleteInEks, deletePod, deleteVerifiedIdentities, describe,
+  failSynced, regardingOf, removeFinalizer, retag, syncedCond, updateInEks, writeConditions, writeStatus, type AssociationWriter,
+} from './apply.ts';
 
 export interface AssociationControllerDeps extends Deps {
   aws: Pick<AwsClients, 'eks'>;
   events?: EventRecorder;
   /** Share the webhook's or verifier's index in one process; else the controller starts its own. */
   lookup?: AssociationIndex & Running;
-  /** Test hooks (A2: a crash between Create and the status write). */
+  /** Test hooks (a crash between Create and the status write). */
   hooks?: { afterCreate?: (key: string, created: Association) => Promise<void> };
   /** The identity reconciler's count of Pods left without the association (shown in Ready; docs/identities.md). */
   podsWithoutIdentity?: PodsWithoutIdentity;
 }
 
 export interface AssociationController extends Running {
-  /** The verifier's report of a ContainerCredentials exchange for an owned association (§10). */
+  /** The verifier's report of a ContainerCredentials exchange for an owned association (docs/associations.md). */
   recordVerification(v: AssociationVerification): void;
   lookup: AssociationIndex;
   /** Resolves when every informer has listed once. */
@@ -81,1133 +48,420 @@ export interface AssociationController extends Running {
 
 type Result = 'in_sync' | 'created' | 'adopted' | 'updated' | 'retry' | 'terminal';
 
-const API = `/apis/${GROUP}/${VERSION}`;
 const VERIFICATION_WRITE_INTERVAL_MS = 5_000;
-/** A probe Pod just created may not be in the informer yet; remember it this long. */
-const PROBE_MEMORY_MS = 60_000;
-const EXPIRY_MARGIN_MS = 5_000;
 /** Parallel probe Pod creations (each passes the admission chain, Lanyard's webhook included). */
 const PROBE_WORKERS = 4;
 
-/** An AWS failure carried out of a step, already classified. */
-class StepFailure extends Error {
-  constructor(
-    readonly op: EksOperation,
-    readonly cls: ErrorClass,
-    readonly text: string,
-  ) {
-    super(text);
+/** What the controller remembers between passes; all of it re-derivable (a restart only repeats work). */
+class AssociationMemory {
+  readonly rolePropagation = new Map<string, RolePropagation>();
+  readonly pendingReports = new Map<string, AssociationVerification>();
+  readonly lastVerificationWrite = new Map<string, number>();
+  readonly reportTimers = new Map<string, NodeJS.Timeout>();
+  /** Probe Pods created, by owner uid: the cache may not show them yet. */
+  readonly recentProbes = new Map<string, { name: string; generation: number; at: number }>();
+  /** When a pair's verified set was last invalidated (drift): entries verified before no longer count. */
+  readonly invalidatedAt = new Map<string, number>();
+  /** Probe Pod work, done by its own pool after the status write, so a slow admission chain holds up no sync. */
+  readonly probeWork = new Map<string, { obj: LanyardAssociation; plan: VerificationPlan }>();
+  /** The last failure to create a probe Pod, shown until the next resync. */
+  readonly probeFailures = new Map<string, { generation: number; message: string; at: number }>();
+  /** The association as EKS last described it (or as Create/Update returned it), after a complete sync. */
+  readonly lastSeen = new Map<string, { generation: number; at: number; association: Association }>();
+
+  /** The object is gone: forget what only a pass over it uses. */
+  forget(key: string): void {
+    this.lastSeen.delete(key);
+    this.rolePropagation.delete(key);
+    this.pendingReports.delete(key);
+    this.lastVerificationWrite.delete(key);
   }
 }
 
-/** Thrown after the status was written, so the work queue retries with its per-key backoff. */
-class RetryLater extends Error {}
-
-interface ViRecord {
-  namespace: string;
-  name: string;
-  serviceAccount: string;
-  mode: string;
-  roleARN: string;
-  targetRoleARN: string;
-  fingerprint: string;
-  verifiedAt: string;
-  expiresAt: string;
+/** Everything a pass reads and writes. */
+interface AssociationContext extends AssociationWriter {
+  log: Deps['log'];
+  config: Readonly<AssociationConfig>;
+  lookup: AssociationIndex;
+  memory: AssociationMemory;
+  queue: WorkQueue;
+  probeQueue: WorkQueue;
+  counter: Counter<'result'>;
+  hooks?: AssociationControllerDeps['hooks'];
 }
 
-interface ProbeRecord {
-  namespace: string;
-  name: string;
-  ownerUid: string;
-  ownerName: string;
-  generation: number;
+const notSyncedVerified = (obj: LanyardAssociation): Cond =>
+  deriveVerified({ generation: obj.generation, synced: false, current: getCondition(obj.status.conditions, 'Verified') });
+
+/** Synced=False with Verified derived for a not-synced object (or as given). */
+const fail = (ctx: AssociationContext, obj: LanyardAssociation, reason: SyncedFalseReason, message: string, o: { verified?: Cond; extra?: Record<string, unknown> } = {}) =>
+  failSynced(ctx, obj, reason, message, o.verified ?? notSyncedVerified(obj), o.extra);
+
+/** Deletes the pair's VerifiedIdentities and remembers when, so entries still in the cache no longer count. */
+async function invalidatePair(ctx: AssociationContext, namespace: string, serviceAccount: string): Promise<void> {
+  ctx.memory.invalidatedAt.set(`${namespace}/${serviceAccount}`, ctx.now());
+  await deleteVerifiedIdentities(ctx, namespace, serviceAccount);
 }
 
-interface VerificationPlan {
-  verified: Cond;
-  lastVerifiedTime?: string;
-  deleteProbes: ProbeRecord[];
-  createProbe: boolean;
-}
-
-function reconcileCounter(deps: Deps): Counter<'result'> {
-  return counter(deps.metrics, 'lanyard_association_reconciles_total', 'PodIdentityAssociation reconciles by result.', ['result']);
-}
-
-function assocPath(namespace: string, name?: string, sub?: string): string {
-  return `${API}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}${name ? `/${encodeURIComponent(name)}` : ''}${sub ? `/${sub}` : ''}`;
-}
-
-function regardingOf(obj: LanyardAssociation): Json {
-  return {
-    apiVersion: `${GROUP}/${VERSION}`,
-    kind: KIND,
-    metadata: {
-      name: obj.name,
-      namespace: obj.namespace,
-      uid: obj.uid,
-      resourceVersion: obj.resourceVersion,
-    },
-  };
-}
-
-function toFailure(op: EksOperation, e: unknown): StepFailure {
-  if (isAwsError(e)) return new StepFailure(op, classifyAwsError(op, e), e.describe());
-  // Not an AWS answer (a bug or a local failure): retry with backoff, say what happened.
-  return new StepFailure(
-    op,
-    { kind: 'retryable', reason: 'AWSError' },
-    `${op}: ${errorMessage(e)}`,
-  );
-}
-
-/** The status fields fixed by Create or adoption. */
-function idFields(cluster: string, a: Association): Record<string, string | null> {
-  return {
-    clusterName: cluster,
-    associationID: a.associationId,
-    associationARN: a.associationArn,
-    externalID: a.externalId ?? null,
-    removedAssociationID: null,
-  };
-}
-
-/** What status says after Lanyard removed a denied association from EKS (docs/adr/0202). */
-function removedFields(associationId: string): Record<string, string | null> {
-  return { associationID: null, associationARN: null, externalID: null, removedAssociationID: associationId };
-}
-
-export async function startAssociationController(
-  deps: AssociationControllerDeps,
-  config: Readonly<AssociationConfig>,
-): Promise<AssociationController> {
-  const { kube, log, clock } = deps;
-  const eks = deps.aws.eks;
-  const events =
-    deps.events ??
-    createEventRecorder({
-      kube,
-      reportingController: REPORTING_CONTROLLER,
-      log,
-      now: () => new Date(clock.now()),
-    });
-  const counter = reconcileCounter(deps);
-  const { cache, release: releaseCache } = sharedOrOwnCache(deps, (sel, e) =>
-    log.warn({ err: e, path: sel.path }, 'watch error'));
-  const ownLookup = !deps.lookup;
-  const lookup =
-    deps.lookup ??
-    createAssociationLookup(
-      { kube, log, cache },
-      { clusterName: config.clusterName, observeAck: config.observeAck },
-    );
-  const queue = new WorkQueue();
-  const probeQueue = new WorkQueue();
-
-  const rolePropagation = new Map<string, RolePropagation>();
-  const pendingReports = new Map<string, AssociationVerification>();
-  const lastVerificationWrite = new Map<string, number>();
-  const reportTimers = new Map<string, NodeJS.Timeout>();
-  const recentProbes = new Map<string, { name: string; generation: number; at: number }>();
-  // When the controller last invalidated a pair's verified set (drift): entries verified before that no longer count,
-  // even while the informer still holds them.
-  const invalidatedAt = new Map<string, number>();
-  // Probe Pod work, done by its own small pool after the status write, so a slow admission chain (the webhook) never
-  // holds up syncing other associations; and the last failure to create one, shown until the next resync.
-  const probeWork = new Map<string, { obj: LanyardAssociation; plan: VerificationPlan }>();
-  const probeFailures = new Map<string, { generation: number; message: string; at: number }>();
-  // The association as EKS last described it (or as Create/Update returned it) per key, after a complete sync.
-  const lastSeen = new Map<string, { generation: number; at: number; association: Association }>();
-
-  const keysOfPair = (cluster: string | undefined, namespace: string, serviceAccount: string): string[] =>
-    cluster
-      ? lookup
-          .recordsFor(cluster, namespace, serviceAccount)
-          .filter((r) => r.kind === 'lanyard')
-          .map((r) => `${r.objectNamespace}/${r.objectName}`)
-      : [];
-  const enqueueAll = () => {
-    for (const r of lookup.lanyardRecords()) queue.add(`${r.objectNamespace}/${r.objectName}`);
-  };
-
-  // ---- Watches that requeue keys (§3.1: policies, namespace labels, ACK objects, the pair's VerifiedIdentities) --
-
-  const unsubscribe = lookup.subscribe(({ before, after }) => {
-    const r = after ?? before!;
-    if (r.kind === 'lanyard') {
-      const self = `${r.objectNamespace}/${r.objectName}`;
-      if (!before || !after || before.stamp !== after.stamp) queue.add(self);
+/** One pass for one object: the next step decide.ts names for it, then the sync with EKS. */
+async function reconcile(ctx: AssociationContext, key: string): Promise<ReconcileResult> {
+  // Before the first list of IdentityPolicies the set would look empty, and no policies allows everything: a denied
+  // association must not be created in that window (docs/adr/0202).
+  if (!ctx.views.ready()) return { requeueAfterMs: 200 };
+  const raw = await ctx.views.read(ctx.kube, key);
+  if (!raw) return void ctx.memory.forget(key);
+  let obj = parseLanyardAssociation(raw);
+  const cluster = effectiveCluster(obj, ctx.config.clusterName);
+  const { owner, deleting } = ctx.views.pairOf(obj, cluster);
+  const decision = ctx.views.policyFor(obj);
+  const step = nextStep({ obj, cluster, owner, deleting, deniedAction: ctx.config.deniedAssociationAction,
+    policy: decision.allowed ? { allowed: true } : { allowed: false, message: decision.message } });
+  const resync = { requeueAfterMs: ctx.config.resyncMs };
+  const pair = `${obj.namespace}/${obj.spec.serviceAccount}`;
+  switch (step.kind) {
+    case 'ignore':
+      return;
+    case 'releaseRetained':
+      await removeFinalizer(ctx, obj);
+      ctx.log.info({ association: key, associationID: obj.status.associationID }, 'deletion policy retain: association kept in EKS');
+      return;
+    case 'delete':
+      return await finalizeDelete(ctx, key, obj, step.cluster, step.associationId);
+    case 'duplicate':
+      ctx.counter.inc({ result: 'terminal' });
+      await fail(ctx, obj, 'Duplicate', `ServiceAccount ${pair} in cluster ${cluster} is already associated by ${describeRecord(step.owner)}`);
+      return resync;
+    case 'waitForDeletion': {
+      // Requeued by the index when the other object is gone.
+      const message = `waiting for ${describeRecord(step.other)} to delete association ${step.other.associationID} before taking over ServiceAccount ${pair}`;
+      await writeConditions(ctx, obj, syncedCond(obj, 'Unknown', 'Reconciling', message), notSyncedVerified(obj));
+      return resync;
     }
+    case 'policyDenied':
+      return await handleDenied(ctx, key, obj, step.message, step.handling);
+    case 'invalidSpec':
+      ctx.counter.inc({ result: 'terminal' });
+      await fail(ctx, obj, 'InvalidSpec', step.message);
+      return resync;
+    case 'addFinalizer':
+      obj = await addFinalizer(ctx, obj);
+      break;
+    default:
+      break;
+  }
+  try {
+    return await sync(ctx, key, obj, cluster);
+  } catch (e) {
+    if (!(e instanceof StepFailure)) throw e;
+    return await handleFailure(ctx, key, obj, e);
+  }
+}
+
+/**
+ * A denied object (docs/adr/0202): never created; an existing association is removed (`delete`) or only reported
+ * (`preview`). Either way Synced and Ready are False with reason PolicyDenied and a Warning Event says what happened.
+ */
+async function handleDenied(ctx: AssociationContext, key: string, obj: LanyardAssociation, refusal: string, handling: DeniedHandling): Promise<{ requeueAfterMs: number }> {
+  ctx.counter.inc({ result: 'terminal' });
+  const sa = obj.spec.serviceAccount;
+  const pods = handling.kind === 'none' ? 0 : await runningPods(ctx.kube, ctx.log, obj.namespace, sa);
+  const message = policyDeniedMessage(refusal, handling, { namespace: obj.namespace, serviceAccount: sa }, pods);
+  if (handling.kind !== 'remove') {
+    await fail(ctx, obj, 'PolicyDenied', message);
+    return { requeueAfterMs: ctx.config.resyncMs };
+  }
+  const failure = await deleteInEks(ctx, handling.cluster, handling.associationId);
+  if (failure) {
+    const text = `${refusal}; removing association ${handling.associationId} from EKS failed: ${failure.text}`;
+    await fail(ctx, obj, 'PolicyDenied', text);
+    throw new RetryLater(text);
+  }
+  ctx.memory.lastSeen.delete(key);
+  await invalidatePair(ctx, obj.namespace, sa);
+  for (const p of ctx.views.probesOf(obj)) await deletePod(ctx, p.namespace, p.name);
+  // The association is gone: an exchange reported earlier no longer says anything.
+  const verified: Cond = { type: 'Verified', status: 'Unknown', reason: 'NotSynced', message: 'waiting for Synced=True', observedGeneration: obj.generation };
+  await fail(ctx, obj, 'PolicyDenied', message, { extra: removedFields(handling.associationId), verified });
+  ctx.log.info({ association: key, associationID: handling.associationId, pods }, 'removed an association no IdentityPolicy allows');
+  return { requeueAfterMs: ctx.config.resyncMs };
+}
+
+/** A failed EKS step: decide.ts's plan for it, on the object as stored now. */
+async function handleFailure(ctx: AssociationContext, key: string, obj: LanyardAssociation, f: StepFailure): Promise<{ requeueAfterMs: number }> {
+  ctx.memory.lastSeen.delete(key);
+  // Re-read: the failing step may have written status (id persisted) before failing.
+  const raw = await ctx.views.read(ctx.kube, key);
+  const fresh = raw ? parseLanyardAssociation(raw) : obj;
+  // The spec changed while the step ran: its outcome is about the old spec and must not be stamped with the new
+  // generation. The change itself queued the key again.
+  if (fresh.generation !== obj.generation) return { requeueAfterMs: 0 };
+  const plan = planStepFailure({ cls: f.cls, text: f.text, obj: fresh, propagation: ctx.memory.rolePropagation.get(key), now: ctx.now(),
+    rolePropagationTimeoutMs: ctx.config.rolePropagationTimeoutMs, resyncMs: ctx.config.resyncMs });
+  if (plan.rolePropagation) ctx.memory.rolePropagation.set(key, plan.rolePropagation);
+  ctx.counter.inc({ result: plan.result });
+  if (plan.synced) await fail(ctx, fresh, plan.synced.reason, plan.synced.message);
+  if ('retryLater' in plan) throw new RetryLater(plan.retryLater);
+  return { requeueAfterMs: plan.requeueAfterMs };
+}
+
+/** What EKS holds for the object: as read moments ago, described, or created (adopted) now. */
+async function observe(ctx: AssociationContext, key: string, obj: LanyardAssociation, cluster: string): Promise<{ observed: Association; result: Result; fromAws: boolean }> {
+  const known = ctx.memory.lastSeen.get(key);
+  // A reconcile for verification right after a sync: EKS was read moments ago, drift is the resync's job.
+  if (lastSeenStillGood(known, obj, ctx.now(), ctx.config.resyncMs)) return { observed: known!.association, result: 'in_sync', fromAws: false };
+  let replacing: string | undefined;
+  if (obj.status.associationID) {
+    const found = await describe(ctx, cluster, obj.status.associationID);
+    if (found) return { observed: found, result: 'in_sync', fromAws: true };
+    replacing = obj.status.associationID;
+    ctx.events.warning(regardingOf(obj), 'Recreated', `association ${replacing} was deleted outside Lanyard; creating it again`);
+  }
+  // The deleted id stays in status until the new one replaces it, so a crash in between recreates with the same token.
+  const desired = desiredOf(obj, ctx.config.clusterName);
+  const made = await createOrAdopt(ctx, obj, desired, cluster, replacing);
+  const id = made.association.associationId;
+  if (made.created) {
+    await ctx.hooks?.afterCreate?.(key, made.association);
+    ctx.events.normal(regardingOf(obj), 'Created', `created association ${id} in cluster ${cluster}`);
+  } else {
+    ctx.events.normal(regardingOf(obj), 'Adopted', `adopted existing association ${id} for ${desired.namespace}/${desired.serviceAccount} in cluster ${cluster}`);
+  }
+  return { observed: made.association, result: made.created ? 'created' : 'adopted', fromAws: true };
+}
+
+/** Create or adopt, describe, correct drift, tags, then the conditions and the probe work. */
+async function sync(ctx: AssociationContext, key: string, start: LanyardAssociation, cluster: string): Promise<{ requeueAfterMs: number }> {
+  let obj = start;
+  const desired = desiredOf(obj, ctx.config.clusterName);
+  const seen = await observe(ctx, key, obj, cluster);
+  let { observed, result } = seen;
+  ctx.memory.rolePropagation.delete(key);
+  const plan = planSync(desired, observed);
+  const tagging = Object.keys(plan.tagsToSet).length > 0 || plan.tagKeysToRemove.length > 0;
+  if (obj.status.associationID !== observed.associationId && (plan.update || tagging)) {
+    // Persisted before any further AWS step, so a failure there never loses the id. Without one, the id goes out
+    // with the conditions in the single status write below, still before anything else (probe Pods come after).
+    obj = await writeStatus(ctx, obj, idFields(cluster, observed));
+  }
+  let invalidated = false;
+  if (plan.update) {
+    observed = await updateInEks(ctx, obj, cluster, observed, { ...plan, update: plan.update }, isOutOfBand(obj) && result === 'in_sync');
+    await invalidatePair(ctx, obj.namespace, obj.spec.serviceAccount);
+    invalidated = true;
+    if (result === 'in_sync') result = 'updated';
+  }
+  if (tagging) {
+    await retag(ctx, obj, observed.associationArn, plan);
+    if (result === 'in_sync') result = 'updated';
+  }
+  const synced = syncedCond(obj, 'True', 'InSync',
+    `EKS association ${observed.associationId} has the desired role, target role, session-tag flag, session policy and tags`);
+  const extra = changedIdFields(obj.status, cluster, observed);
+  // The identity as it is after this write, for the verified-set fingerprint.
+  const current: LanyardAssociation = { ...obj, status: { ...obj.status, associationID: observed.associationId } };
+  const v = verificationOf(ctx, key, current, invalidated);
+  if (v.lastVerifiedTime) extra.lastVerifiedTime = v.lastVerifiedTime;
+  await writeConditions(ctx, obj, synced, v.verified, extra);
+  if (v.createProbe || v.deleteProbes.length > 0) {
+    ctx.memory.probeWork.set(key, { obj: current, plan: v });
+    ctx.probeQueue.add(key);
+  }
+  // What EKS holds now: the last answer, with the tags just written. Only a real read restarts the clock.
+  if (seen.fromAws || plan.update || tagging) {
+    ctx.memory.lastSeen.set(key, { generation: obj.generation, at: ctx.now(), association: { ...observed, tags: { ...desired.tags } } });
+  }
+  ctx.counter.inc({ result });
+  return { requeueAfterMs: ctx.config.resyncMs };
+}
+
+/** A verifier report due for this object (at most one write per interval), as the Verified condition; Events on a change. */
+function takeReport(ctx: AssociationContext, key: string, obj: LanyardAssociation): { current?: Cond; reportedAt?: string } | undefined {
+  const last = ctx.memory.lastVerificationWrite.get(key);
+  const due = last === undefined || ctx.now() - last >= VERIFICATION_WRITE_INTERVAL_MS;
+  const report = due ? ctx.memory.pendingReports.get(key) : undefined;
+  if (!report) {
+    if (ctx.memory.pendingReports.has(key)) scheduleReport(ctx, key);
+    return undefined;
+  }
+  ctx.memory.pendingReports.delete(key);
+  const a = report.association;
+  const c = verifiedFromReport(obj, { uid: a.uid, roleARN: a.roleARN, targetRoleARN: a.targetRoleARN, policy: a.policy, associationID: a.associationID,
+    result: report.result, message: report.message });
+  if (!c) return undefined;
+  ctx.memory.lastVerificationWrite.set(key, ctx.now());
+  const prev = getCondition(obj.status.conditions, 'Verified');
+  if (prev?.status !== c.status || prev.reason !== c.reason) {
+    if (c.status === 'True') ctx.events.normal(regardingOf(obj), 'Verified', c.message);
+    else ctx.events.warning(regardingOf(obj), 'VerificationFailed', `${c.reason}: ${c.message}`);
+  }
+  const reportedAt = c.status === 'True' ? (report.at ?? new Date(ctx.now())).toISOString().replace(/\.\d{3}Z$/, 'Z') : undefined;
+  return { current: c, reportedAt };
+}
+
+/** Verified for an in-sync object (a due report, else derived) and what to do with its probe Pods. */
+function verificationOf(ctx: AssociationContext, key: string, obj: LanyardAssociation, invalidated: boolean): VerificationPlan {
+  const { config, memory } = ctx;
+  const report = takeReport(ctx, key, obj);
+  const stored = invalidated ? undefined : getCondition(obj.status.conditions, 'Verified');
+  const cluster = effectiveCluster(obj, config.clusterName);
+  const local = cluster === config.clusterName;
+  const fp = fingerprintOf({ source: 'association', uid: obj.uid, associationID: obj.status.associationID, roleARN: obj.spec.roleARN,
+    targetRoleARN: obj.spec.targetRoleARN, disableSessionTags: obj.spec.disableSessionTags, ...(obj.spec.policy ? { policy: obj.spec.policy } : {}) });
+  // Entries just deleted for drift may still be in the informer: they no longer count.
+  const fresh = local && !invalidated
+    ? freshVerifiedAt(ctx.views.verifiedOf(obj.namespace, obj.spec.serviceAccount), obj, fp, memory.invalidatedAt.get(`${obj.namespace}/${obj.spec.serviceAccount}`), ctx.now())
+    : undefined;
+  const plan = planVerification({
+    obj, current: report?.current ? { ...report.current, lastTransitionTime: '' } : stored, reportedAt: report?.reportedAt, local, probe: config.probe,
+    waitingFor: verificationWaitingFor(cluster, config.clusterName, config.probe), fresh, probeFailure: memory.probeFailures.get(key),
+    probeFailureMs: config.resyncMs, probes: ctx.views.probesOf(obj), remembered: memory.recentProbes.get(obj.uid), now: ctx.now(),
+  });
+  if (plan.dropProbeFailure) memory.probeFailures.delete(key);
+  if (plan.forgetProbe) memory.recentProbes.delete(obj.uid);
+  return plan;
+}
+
+/** Deletes and creates probe Pods after the status write; returns the API error when the probe cannot be made. */
+async function applyProbePlan(ctx: AssociationContext, key: string, obj: LanyardAssociation, plan: VerificationPlan): Promise<string | undefined> {
+  for (const p of plan.deleteProbes) await deletePod(ctx, p.namespace, p.name);
+  if (plan.verified.status === 'True') ctx.memory.recentProbes.delete(obj.uid);
+  if (!plan.createProbe) return undefined;
+  // The plan may be a moment old: not for an object being deleted, nor twice for one generation.
+  const now = await ctx.views.read(ctx.kube, key);
+  const state = now ? { uid: now.metadata?.uid, deleting: !!now.metadata?.deletionTimestamp } : undefined;
+  if (!mayCreateProbe(obj, state, ctx.memory.recentProbes.get(obj.uid), ctx.views.probesOf(obj), ctx.now())) return undefined;
+  const made = await createProbePod(ctx, obj);
+  if ('error' in made) return made.error;
+  ctx.memory.recentProbes.set(obj.uid, { name: made.name, generation: obj.generation, at: ctx.now() });
+  return undefined;
+}
+
+/** The probe pool's pass: the latest plan for the key; a failure to create is shown on the object. */
+async function reconcileProbes(ctx: AssociationContext, key: string): Promise<void> {
+  const work = ctx.memory.probeWork.get(key);
+  ctx.memory.probeWork.delete(key);
+  if (!work) return;
+  let error: string | undefined;
+  try {
+    error = await applyProbePlan(ctx, key, work.obj, work.plan);
+  } catch (e) {
+    // Retried with backoff, unless a newer plan arrived meanwhile.
+    if (!ctx.memory.probeWork.has(key)) ctx.memory.probeWork.set(key, work);
+    throw e;
+  }
+  if (error) {
+    ctx.memory.probeFailures.set(key, { generation: work.obj.generation, message: error, at: ctx.now() });
+    ctx.queue.add(key);
+  } else if (work.plan.createProbe) {
+    ctx.memory.probeFailures.delete(key);
+  }
+}
+
+async function finalizeDelete(ctx: AssociationContext, key: string, obj: LanyardAssociation, cluster: string, associationId: string | undefined): Promise<void> {
+  if (associationId) {
+    const failure = await deleteInEks(ctx, cluster, associationId);
+    if (failure) {
+      const message = `cannot delete association ${associationId}: ${failure.text}`;
+      await fail(ctx, obj, 'DeleteFailed', message);
+      throw new RetryLater(message);
+    }
+    await invalidatePair(ctx, obj.namespace, obj.spec.serviceAccount);
+  }
+  for (const p of ctx.views.probesOf(obj)) await deletePod(ctx, p.namespace, p.name);
+  await removeFinalizer(ctx, obj);
+  ctx.memory.lastSeen.delete(key);
+  ctx.memory.rolePropagation.delete(key);
+  ctx.memory.pendingReports.delete(key);
+  ctx.memory.recentProbes.delete(obj.uid);
+  if (associationId) ctx.events.normal(regardingOf(obj), 'Deleted', `deleted association ${associationId} in cluster ${cluster}`);
+}
+
+// ---- Verifier reports ----------------------------------------------------------------------------------------------
+
+function recordVerification(ctx: AssociationContext, v: AssociationVerification): void {
+  const a = v.association;
+  if (a.kind === 'ack') {
+    // Observed ACK objects are never written: the outcome becomes an Event on them.
+    const regarding = { apiVersion: `${ACK_GROUP}/${VERSION}`, kind: KIND, metadata: { name: a.objectName, namespace: a.objectNamespace, uid: a.uid } };
+    if (v.result === 'CredentialsMatch') ctx.events.normal(regarding, 'IdentityVerified', v.message);
+    else ctx.events.warning(regarding, 'IdentityNotVerified', `${v.result}: ${v.message}`);
+    return;
+  }
+  const key = keyOf(a);
+  ctx.memory.pendingReports.set(key, v);
+  scheduleReport(ctx, key);
+}
+
+/** Reconciles the key when its next verification write is allowed (one per interval). */
+function scheduleReport(ctx: AssociationContext, key: string): void {
+  const timers = ctx.memory.reportTimers;
+  if (timers.has(key)) return;
+  const wait = (ctx.memory.lastVerificationWrite.get(key) ?? -Infinity) + VERIFICATION_WRITE_INTERVAL_MS - ctx.now();
+  if (wait <= 0) return void ctx.queue.add(key);
+  const t = setTimeout(() => {
+    timers.delete(key);
+    ctx.queue.add(key);
+  }, wait);
+  t.unref?.();
+  timers.set(key, t);
+}
+
+// ---- Wiring ---------------------------------------------------------------------------------------------------------
+
+/** Keys the index and the identity reconciler enqueue: the object itself, and every Lanyard object of a pair that moved. */
+function subscribe(ctx: AssociationContext, deps: AssociationControllerDeps): () => void {
+  const unsubscribe = ctx.lookup.subscribe(({ before, after }) => {
+    const r = after ?? before!;
+    if (r.kind === 'lanyard' && (!before || !after || before.stamp !== after.stamp)) ctx.queue.add(keyOf(r));
     // Ownership of the pair may have moved: every Lanyard object of the old and new pair looks again.
     if (before && after && before.stamp === after.stamp && r.kind === 'lanyard') return;
-    for (const x of [before, after]) {
-      if (x) for (const k of keysOfPair(x.cluster, x.namespace, x.serviceAccount)) queue.add(k);
-    }
+    for (const x of [before, after]) if (x) for (const k of ctx.views.keysOfPair(x.cluster, x.namespace, x.serviceAccount)) ctx.queue.add(k);
   });
-
   const unsubscribePods = deps.podsWithoutIdentity?.subscribe((ns, sa) => {
-    for (const k of keysOfPair(config.clusterName, ns, sa)) queue.add(k);
+    for (const k of ctx.views.keysOfPair(ctx.config.clusterName, ns, sa)) ctx.queue.add(k);
   });
-
-  const compiler = new PolicyCompiler();
-  let policySet: PolicySet | undefined;
-  const policyChanged = () => {
-    policySet = undefined;
-    enqueueAll();
+  return () => {
+    unsubscribe();
+    unsubscribePods?.();
   };
-  const policies = cache.view<Json>({
-    path: `${API}/identitypolicies`,
-    onAdd: policyChanged,
-    onUpdate: (o, old) => {
-      if (o?.metadata?.generation !== old?.metadata?.generation) policyChanged();
-    },
-    onDelete: policyChanged,
-  });
-  const currentPolicies = (): PolicySet => (policySet ??= compiler.compileAll(policies.values()));
+}
 
-  const namespaceChanged = (ns: string) => {
-    for (const r of lookup.lanyardRecords())
-      if (r.objectNamespace === ns) queue.add(`${r.objectNamespace}/${r.objectName}`);
+export async function startAssociationController(deps: AssociationControllerDeps, config: Readonly<AssociationConfig>): Promise<AssociationController> {
+  const { kube, log, clock } = deps;
+  const { cache, release: releaseCache } = sharedOrOwnCache(deps, (sel, e) => log.warn({ err: e, path: sel.path }, 'watch error'));
+  const ownLookup = !deps.lookup;
+  const lookup = deps.lookup ?? createAssociationLookup({ kube, log, cache }, { clusterName: config.clusterName, observeAck: config.observeAck });
+  const queue = new WorkQueue();
+  const ctx: AssociationContext = {
+    kube, log, config, lookup, queue, probeQueue: new WorkQueue(), hooks: deps.hooks, eks: deps.aws.eks, now: () => clock.now(),
+    probeImage: config.probeImage, podsWithoutIdentity: deps.podsWithoutIdentity, memory: new AssociationMemory(),
+    views: new AssociationViews(cache, lookup, config.clusterName, (k) => queue.add(k)),
+    events: deps.events ?? createEventRecorder({ kube, reportingController: REPORTING_CONTROLLER, log, now: () => new Date(clock.now()) }),
+    counter: counter(deps.metrics, 'lanyard_association_reconciles_total', 'PodIdentityAssociation reconciles by result.', ['result']),
   };
-  const namespaces = cache.view<{ name: string; labels: Record<string, string> }>({
-    path: '/api/v1/namespaces',
-    metadataOnly: true,
-    transform: (o) => ({ name: String(o?.metadata?.name), labels: { ...(o?.metadata?.labels ?? {}) } }),
-    onUpdate: (n, old) => {
-      if (JSON.stringify(n.labels) !== JSON.stringify(old.labels)) namespaceChanged(n.name);
-    },
-  });
-
-  // ---- Reading objects ----------------------------------------------------------------------------------------------
-
-  // The cached copy, which shows the answer to our own last write until the watch delivers it (acting on the older
-  // copy would repeat a Create): docs/adr/1000-shared-informer-cache-and-reconcilers.md. Saves a GET per reconcile.
-  const objects = cache.view<Json>({ path: `${API}/${PLURAL}` });
-  const remember = (raw: Json): Json => {
-    objects.recordWrite(raw);
-    return raw;
-  };
-  const read = async (key: string): Promise<Json | undefined> => {
-    const cached = objects.get(key);
-    if (cached) return cached;
-    // Not cached yet: ask the API server.
-    const slash = key.indexOf('/');
-    try {
-      return remember(await kube.get(assocPath(key.slice(0, slash), key.slice(slash + 1))));
-    } catch (e) {
-      if (isNotFound(e)) return undefined;
-      throw e;
-    }
-  };
-
-  const requeueUnlessVerified = (key: string) => {
-    const raw = objects.get(key);
-    const verified = raw && getCondition(raw.status?.conditions, 'Verified');
-    if (verified?.status === 'True' && verified.observedGeneration === raw.metadata?.generation) return;
-    queue.add(key);
-  };
-  const viChanged = (v: ViRecord) => {
-    const owner = lookup.ownerOf(config.clusterName, v.namespace, v.serviceAccount);
-    if (owner?.kind !== 'lanyard') return;
-    // The verifier refreshes entries on every exchange; an owner already verified for its generation has nothing to
-    // learn from that.
-    requeueUnlessVerified(`${owner.objectNamespace}/${owner.objectName}`);
-  };
-  const vis = cache.view<ViRecord>({
-    path: `${API}/verifiedidentities`,
-    transform: (o) => ({
-      namespace: String(o?.metadata?.namespace ?? ''),
-      name: String(o?.metadata?.name ?? ''),
-      serviceAccount: String(o?.spec?.serviceAccount ?? ''),
-      mode: String(o?.spec?.mode ?? ''),
-      roleARN: String(o?.spec?.roleARN ?? ''),
-      targetRoleARN: String(o?.spec?.targetRoleARN ?? ''),
-      fingerprint: String(o?.spec?.fingerprint ?? ''),
-      verifiedAt: String(o?.spec?.verifiedAt ?? ''),
-      expiresAt: String(o?.spec?.expiresAt ?? ''),
-    }),
-    onAdd: viChanged,
-    onUpdate: viChanged,
-    onDelete: viChanged,
-  });
-
-  // A probe deleted before its exchange must be made again; one deleted after success (by us) changes nothing.
-  const probeChanged = (p: ProbeRecord) => {
-    if (p.ownerName) requeueUnlessVerified(`${p.namespace}/${p.ownerName}`);
-  };
-  const probes = cache.view<ProbeRecord>({
-    path: '/api/v1/pods',
-    labelSelector: `${PROBE_LABEL}=true`,
-    transform: (o) => {
-      const ref = (o?.metadata?.ownerReferences ?? []).find(
-        (r: Json) => r.kind === KIND && String(r.apiVersion).startsWith(`${GROUP}/`),
-      );
-      return {
-        namespace: String(o?.metadata?.namespace ?? ''),
-        name: String(o?.metadata?.name ?? ''),
-        ownerUid: String(ref?.uid ?? ''),
-        ownerName: String(ref?.name ?? ''),
-        generation: Number(o?.metadata?.annotations?.[PROBE_GENERATION_ANNOTATION] ?? 0),
-      };
-    },
-    onDelete: probeChanged,
-  });
-
-  // ---- Kubernetes writes ------------------------------------------------------------------------------------------
-
-  const writeStatus = async (
-    obj: LanyardAssociation,
-    status: Record<string, unknown>,
-  ): Promise<LanyardAssociation> => {
-    const updated = await kube.patch(
-      assocPath(obj.namespace, obj.name, 'status'),
-      { status },
-      'application/merge-patch+json',
-    );
-    return parseLanyardAssociation(remember(updated));
-  };
-
-  /** Writes the three conditions (and extra fields) when anything changed; returns the object as stored. */
-  const writeConditions = async (
-    obj: LanyardAssociation,
-    synced: Cond,
-    verified: Cond,
-    extra: Record<string, unknown> = {},
-  ): Promise<LanyardAssociation> => {
-    const ready = readyWithPodsWithoutIdentity(deriveReady(obj.generation, synced, verified),
-      deps.podsWithoutIdentity?.missingFor(obj.namespace, obj.spec.serviceAccount) ?? 0, obj.namespace, obj.spec.serviceAccount);
-    const now = new Date(clock.now());
-    const unchanged =
-      [synced, verified, ready].every((c) => conditionUnchanged(obj.status.conditions, c)) &&
-      obj.status.observedGeneration === obj.generation &&
-      Object.entries(extra).every(([k, v]) => (obj.status as Record<string, unknown>)[k] === v);
-    if (unchanged) return obj;
-    let conditions: Condition[] = obj.status.conditions;
-    for (const c of [synced, verified, ready]) conditions = setCondition(conditions, c, now);
-    return await writeStatus(obj, { ...extra, observedGeneration: obj.generation, conditions });
-  };
-
-  const addFinalizer = async (obj: LanyardAssociation): Promise<LanyardAssociation> => {
-    const ops: Json[] = [{ op: 'test', path: '/metadata/resourceVersion', value: obj.resourceVersion }];
-    ops.push(
-      obj.finalizers.length === 0
-        ? { op: 'add', path: '/metadata/finalizers', value: [FINALIZER] }
-        : { op: 'add', path: '/metadata/finalizers/-', value: FINALIZER },
-    );
-    return parseLanyardAssociation(remember(await kube.patch(assocPath(obj.namespace, obj.name), ops)));
-  };
-
-  const removeFinalizer = async (obj: LanyardAssociation): Promise<void> => {
-    const i = obj.finalizers.indexOf(FINALIZER);
-    if (i < 0) return;
-    try {
-      await kube.patch(assocPath(obj.namespace, obj.name), [
-        { op: 'test', path: `/metadata/finalizers/${i}`, value: FINALIZER },
-        { op: 'remove', path: `/metadata/finalizers/${i}` },
-      ]);
-    } catch (e) {
-      if (!isNotFound(e)) throw e;
-    }
-  };
-
-  const deletePairVerifiedIdentities = async (namespace: string, serviceAccount: string): Promise<void> => {
-    invalidatedAt.set(`${namespace}/${serviceAccount}`, clock.now());
-    for (const v of [...vis.values()]) {
-      if (v.namespace !== namespace || v.serviceAccount !== serviceAccount) continue;
-      try {
-        await kube.delete(
-          `${API}/namespaces/${encodeURIComponent(namespace)}/verifiedidentities/${encodeURIComponent(v.name)}`,
-        );
-      } catch (e) {
-        if (!isNotFound(e)) throw e;
-      }
-    }
-  };
-
-  const probesOf = (obj: LanyardAssociation): ProbeRecord[] =>
-    [...probes.values()].filter((p) => p.namespace === obj.namespace && p.ownerUid === obj.uid);
-
-  const deletePod = async (namespace: string, name: string) => {
-    try {
-      await kube.delete(
-        `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`,
-        {
-          gracePeriodSeconds: 0,
-        },
-      );
-    } catch (e) {
-      if (!isNotFound(e)) throw e;
-    }
-  };
-
-  const probePod = (obj: LanyardAssociation): Json => ({
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: {
-      generateName: 'lanyard-probe-',
-      namespace: obj.namespace,
-      labels: { [PROBE_LABEL]: 'true' },
-      annotations: { [PROBE_GENERATION_ANNOTATION]: String(obj.generation) },
-      ownerReferences: [
-        { apiVersion: `${GROUP}/${VERSION}`, kind: KIND, name: obj.name, uid: obj.uid, controller: true },
-      ],
-    },
-    spec: {
-      serviceAccountName: obj.spec.serviceAccount,
-      automountServiceAccountToken: false,
-      restartPolicy: 'Never',
-      enableServiceLinks: false,
-      terminationGracePeriodSeconds: 0,
-      // Never removed, so the probe never runs: the verifier only needs a Pod to bind the token to.
-      schedulingGates: [{ name: PROBE_GATE }],
-      securityContext: {
-        runAsNonRoot: true,
-        runAsUser: 65535,
-        runAsGroup: 65535,
-        seccompProfile: { type: 'RuntimeDefault' },
-      },
-      containers: [
-        {
-          name: 'probe',
-          image: config.probeImage,
-          imagePullPolicy: 'IfNotPresent',
-          resources: { requests: { cpu: '1m', memory: '4Mi' }, limits: { cpu: '1m', memory: '4Mi' } },
-          securityContext: {
-            allowPrivilegeEscalation: false,
-            readOnlyRootFilesystem: true,
-            runAsNonRoot: true,
-            capabilities: { drop: ['ALL'] },
-          },
-        },
-      ],
-    },
-  });
-
-  // ---- Verification (§10) ------------------------------------------------------------------------------------------
-
-  const freshVerifiedAt = (obj: LanyardAssociation): string | undefined => {
-    const fp = fingerprintOf({
-      source: 'association',
-      uid: obj.uid,
-      associationID: obj.status.associationID,
-      roleARN: obj.spec.roleARN,
-      targetRoleARN: obj.spec.targetRoleARN,
-      disableSessionTags: obj.spec.disableSessionTags,
-      ...(obj.spec.policy ? { policy: obj.spec.policy } : {}),
-    });
-    for (const v of vis.values()) {
-      if (v.namespace !== obj.namespace || v.serviceAccount !== obj.spec.serviceAccount) continue;
-      if (v.mode !== 'ContainerCredentials' || v.fingerprint !== fp) continue;
-      if (v.roleARN !== obj.spec.roleARN || v.targetRoleARN !== (obj.spec.targetRoleARN ?? '')) continue;
-      if (
-        !(Date.parse(v.verifiedAt) > (invalidatedAt.get(`${obj.namespace}/${obj.spec.serviceAccount}`) ?? 0))
-      )
-        continue;
-      const exp = Date.parse(v.expiresAt);
-      if (Number.isFinite(exp) && exp - clock.now() > EXPIRY_MARGIN_MS) return v.verifiedAt;
-    }
-    return undefined;
-  };
-
-  /** Verified for an in-sync object (the pending report, else derived) and what to do with probe Pods. */
-  const planVerification = (key: string, obj: LanyardAssociation, invalidated: boolean): VerificationPlan => {
-    // A report waits until 5 s after the last verification write, whatever else triggered this reconcile.
-    const last = lastVerificationWrite.get(key);
-    const due = last === undefined || clock.now() - last >= VERIFICATION_WRITE_INTERVAL_MS;
-    const report = due ? pendingReports.get(key) : undefined;
-    if (report) pendingReports.delete(key);
-    else if (pendingReports.has(key)) scheduleReport(key);
-    let current = invalidated ? undefined : getCondition(obj.status.conditions, 'Verified');
-    let lastVerifiedTime: string | undefined;
-    if (report) {
-      const c = verifiedFromReport(obj, {
-        uid: report.association.uid,
-        roleARN: report.association.roleARN,
-        targetRoleARN: report.association.targetRoleARN,
-        policy: report.association.policy,
-        associationID: report.association.associationID,
-        result: report.result,
-        message: report.message,
-      });
-      if (c) {
-        lastVerificationWrite.set(key, clock.now());
-        const prev = getCondition(obj.status.conditions, 'Verified');
-        if (prev?.status !== c.status || prev.reason !== c.reason) {
-          if (c.status === 'True') events.normal(regardingOf(obj), 'Verified', c.message);
-          else events.warning(regardingOf(obj), 'VerificationFailed', `${c.reason}: ${c.message}`);
-        }
-        current = { ...c, lastTransitionTime: '' };
-        if (c.status === 'True')
-          lastVerifiedTime = (report.at ?? new Date(clock.now())).toISOString().replace(/\.\d{3}Z$/, 'Z');
-      }
-    }
-    const cluster = effectiveCluster(obj, config.clusterName);
-    const local = cluster === config.clusterName;
-    // Entries just deleted for drift may still be in the informer: they no longer count.
-    const fresh = local && !invalidated ? freshVerifiedAt(obj) : undefined;
-    const waitingFor = !local
-      ? `the association is for cluster "${cluster}"; only associations of "${config.clusterName}" (--cluster-name) can be verified from here`
-      : !config.probe
-        ? 'waiting for a workload Pod of the ServiceAccount to be verified (--association-probe=false)'
-        : undefined;
-    const failure = probeFailures.get(key);
-    const failed =
-      failure && failure.generation === obj.generation && clock.now() - failure.at < config.resyncMs
-        ? failure
-        : undefined;
-    if (failure && !failed) probeFailures.delete(key);
-    const verified = deriveVerified({
-      generation: obj.generation,
-      synced: true,
-      current,
-      freshVerifiedAt: fresh,
-      probeError: failed?.message,
-      waitingFor,
-    });
-    const mine = probesOf(obj);
-    if (verified.status === 'True') {
-      // Verified through the verified set: the entry's time, recorded once on the transition to True.
-      if (!lastVerifiedTime && fresh && getCondition(obj.status.conditions, 'Verified')?.status !== 'True')
-        lastVerifiedTime = fresh;
-      return { verified, lastVerifiedTime, deleteProbes: mine, createProbe: false };
-    }
-    const remembered = recentProbes.get(obj.uid);
-    if (remembered && clock.now() - remembered.at > PROBE_MEMORY_MS) recentProbes.delete(obj.uid);
-    const probeForGen =
-      mine.some((p) => p.generation === obj.generation) ||
-      (remembered?.generation === obj.generation && clock.now() - remembered.at <= PROBE_MEMORY_MS);
-    return {
-      verified,
-      lastVerifiedTime,
-      deleteProbes: mine.filter((p) => p.generation !== obj.generation),
-      // After a failure, again at the next resync (or a new generation), not in a loop.
-      createProbe: local && config.probe && !probeForGen && !fresh && !failed,
-    };
-  };
-
-  /** Deletes and creates probe Pods after the status write; returns the API error when the probe cannot be made. */
-  const applyProbePlan = async (
-    key: string,
-    obj: LanyardAssociation,
-    plan: VerificationPlan,
-  ): Promise<string | undefined> => {
-    for (const p of plan.deleteProbes) await deletePod(p.namespace, p.name);
-    if (plan.verified.status === 'True') recentProbes.delete(obj.uid);
-    if (!plan.createProbe) return undefined;
-    // The plan may be a moment old: not for an object being deleted, nor twice for one generation.
-    const now = await read(key);
-    if (!now || now.metadata?.deletionTimestamp || now.metadata?.uid !== obj.uid) return undefined;
-    const remembered = recentProbes.get(obj.uid);
-    if (remembered?.generation === obj.generation && clock.now() - remembered.at <= PROBE_MEMORY_MS)
-      return undefined;
-    if (probesOf(obj).some((p) => p.generation === obj.generation)) return undefined;
-    try {
-      const pod = await kube.create(
-        `/api/v1/namespaces/${encodeURIComponent(obj.namespace)}/pods`,
-        probePod(obj),
-      );
-      recentProbes.set(obj.uid, {
-        name: String(pod?.metadata?.name),
-        generation: obj.generation,
-        at: clock.now(),
-      });
-      return undefined;
-    } catch (e) {
-      return `cannot create the probe Pod: ${errorMessage(e)}`;
-    }
-  };
-
-  // ---- Reconcile (§3.1, §3.2) --------------------------------------------------------------------------------------
-
-  const syncedCond = (
-    obj: LanyardAssociation,
-    status: 'True' | 'False' | 'Unknown',
-    reason: string,
-    message: string,
-  ): Cond => ({
-    type: 'Synced',
-    status,
-    reason,
-    message,
-    observedGeneration: obj.generation,
-  });
-
-  const notSyncedVerified = (obj: LanyardAssociation): Cond =>
-    deriveVerified({
-      generation: obj.generation,
-      synced: false,
-      current: getCondition(obj.status.conditions, 'Verified'),
-    });
-
-  /** Writes Synced=False with a reason and derived Verified/Ready; emits the matching Event on a change. */
-  const failSynced = async (
-    obj: LanyardAssociation,
-    reason: SyncedFalseReason,
-    message: string,
-    o: { extra?: Record<string, unknown>; verified?: Cond } = {},
-  ): Promise<LanyardAssociation> => {
-    const synced = syncedCond(obj, 'False', reason, message);
-    if (!conditionUnchanged(obj.status.conditions, synced)) {
-      if (reason === 'PolicyDenied') events.warning(regardingOf(obj), 'PolicyDenied', message);
-      else if (reason === 'RolePropagating') events.normal(regardingOf(obj), 'RolePropagating', message);
-      else if (reason !== 'Duplicate') events.warning(regardingOf(obj), 'SyncFailed', message);
-    }
-    return await writeConditions(obj, synced, o.verified ?? notSyncedVerified(obj), o.extra);
-  };
-
-  /** Pods of the ServiceAccount that have not finished (probe Pods aside); undefined when they cannot be listed. */
-  const runningPods = async (namespace: string, serviceAccount: string): Promise<number | undefined> => {
-    try {
-      const list = await kube.get(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`, {
-        fieldSelector: `spec.serviceAccountName=${serviceAccount}`,
-      });
-      return (list?.items ?? []).filter(
-        (p: Json) =>
-          p?.status?.phase !== 'Succeeded' &&
-          p?.status?.phase !== 'Failed' &&
-          p?.metadata?.labels?.[PROBE_LABEL] !== 'true',
-      ).length;
-    } catch (e) {
-      log.warn({ namespace, serviceAccount, err: e }, 'cannot count Pods');
-      return undefined;
-    }
-  };
-
-  /**
-   * A denied object (docs/adr/0202): never created; an existing association is removed (`delete`) or only reported
-   * (`preview`). Either way Synced and Ready are False with reason PolicyDenied and a Warning Event says what happened.
-   */
-  const handleDenied = async (
-    key: string,
-    obj: LanyardAssociation,
-    refusal: string,
-    handling: DeniedHandling,
-  ): Promise<{ requeueAfterMs: number }> => {
-    counter.inc({ result: 'terminal' });
-    const pair = { namespace: obj.namespace, serviceAccount: obj.spec.serviceAccount };
-    const pods = handling.kind === 'none' ? 0 : await runningPods(pair.namespace, pair.serviceAccount);
-    const message = policyDeniedMessage(refusal, handling, pair, pods);
-    if (handling.kind !== 'remove') {
-      await failSynced(obj, 'PolicyDenied', message);
-      return { requeueAfterMs: config.resyncMs };
-    }
-    try {
-      await eks.delete(handling.cluster, handling.associationId);
-    } catch (e) {
-      const f = toFailure('delete', e);
-      if (f.cls.kind !== 'notFound') {
-        const text = `${refusal}; removing association ${handling.associationId} from EKS failed: ${f.text}`;
-        await failSynced(obj, 'PolicyDenied', text);
-        throw new RetryLater(text);
-      }
-    }
-    lastSeen.delete(key);
-    await deletePairVerifiedIdentities(obj.namespace, obj.spec.serviceAccount);
-    for (const p of probesOf(obj)) await deletePod(p.namespace, p.name);
-    // The association is gone: an exchange reported earlier no longer says anything.
-    const verified: Cond = {
-      type: 'Verified',
-      status: 'Unknown',
-      reason: 'NotSynced',
-      message: 'waiting for Synced=True',
-      observedGeneration: obj.generation,
-    };
-    await failSynced(obj, 'PolicyDenied', message, { extra: removedFields(handling.associationId), verified });
-    log.info({ association: key, associationID: handling.associationId, pods }, 'removed an association no IdentityPolicy allows');
-    return { requeueAfterMs: config.resyncMs };
-  };
-
-  const reconcile = async (key: string): Promise<{ requeueAfterMs?: number } | void> => {
-    // Before the first list of IdentityPolicies the set would look empty, and no policies allows everything: a denied
-    // association must not be created in that window (docs/adr/0202).
-    if (!policies.synced || !namespaces.synced) return { requeueAfterMs: 200 };
-    const namespace = key.slice(0, key.indexOf('/'));
-    const raw = await read(key);
-    if (!raw) {
-      lastSeen.delete(key);
-      rolePropagation.delete(key);
-      pendingReports.delete(key);
-      lastVerificationWrite.delete(key);
-      return;
-    }
-    let obj = parseLanyardAssociation(raw);
-    const cluster = effectiveCluster(obj, config.clusterName);
-    const others = lookup
-      .recordsFor(cluster, namespace, obj.spec.serviceAccount)
-      .filter((r) => r.uid !== obj.uid);
-    // The object itself counts even before the index has seen it.
-    const owner = selectOwner([...others, recordOf(obj, config.clusterName)]);
-    const deleting = others.find((r) => r.pendingDelete);
-    const nsLabels = namespaces.get(namespace)?.labels;
-    const decision = decidePolicy(currentPolicies(), {
-      namespace,
-      namespaceLabels: nsLabels,
-      serviceAccount: obj.spec.serviceAccount,
-      roleARN: obj.spec.roleARN,
-      targetRoleARN: obj.spec.targetRoleARN,
-    });
-    const step = nextStep({
-      obj,
-      cluster,
-      owner,
-      policy: decision.allowed ? { allowed: true } : { allowed: false, message: decision.message },
-      deniedAction: config.deniedAssociationAction,
-      deleting,
-    });
-
-    switch (step.kind) {
-      case 'ignore':
-        return;
-      case 'releaseRetained':
-        await removeFinalizer(obj);
-        log.info(
-          { association: key, associationID: obj.status.associationID },
-          'deletion policy retain: association kept in EKS',
-        );
-        return;
-      case 'delete':
-        return await finalizeDelete(key, obj, step.cluster, step.associationId);
-      case 'duplicate':
-        counter.inc({ result: 'terminal' });
-        await failSynced(
-          obj,
-          'Duplicate',
-          `ServiceAccount ${namespace}/${obj.spec.serviceAccount} in cluster ${cluster} is already associated by ${describeRecord(step.owner)}`,
-        );
-        return { requeueAfterMs: config.resyncMs };
-      case 'waitForDeletion': {
-        // Requeued by the index when the other object is gone.
-        const synced = syncedCond(
-          obj,
-          'Unknown',
-          'Reconciling',
-          `waiting for ${describeRecord(step.other)} to delete association ${step.other.associationID} before taking over ServiceAccount ${namespace}/${obj.spec.serviceAccount}`,
-        );
-        await writeConditions(obj, synced, notSyncedVerified(obj));
-        return { requeueAfterMs: config.resyncMs };
-      }
-      case 'policyDenied':
-        return await handleDenied(key, obj, step.message, step.handling);
-      case 'invalidSpec':
-        counter.inc({ result: 'terminal' });
-        await failSynced(obj, 'InvalidSpec', step.message);
-        return { requeueAfterMs: config.resyncMs };
-      case 'addFinalizer':
-        obj = await addFinalizer(obj);
-        break;
-      default:
-        break;
-    }
-
-    try {
-      return await sync(key, obj, cluster);
-    } catch (e) {
-      if (!(e instanceof StepFailure)) throw e;
-      return await handleFailure(key, obj, e);
-    }
-  };
-
-  const handleFailure = async (
-    key: string,
-    obj: LanyardAssociation,
-    f: StepFailure,
-  ): Promise<{ requeueAfterMs: number }> => {
-    lastSeen.delete(key);
-    // Re-read: the failing step may have written status (id persisted) before failing.
-    const raw = await read(key);
-    const fresh = raw ? parseLanyardAssociation(raw) : obj;
-    // The spec changed while the step ran: its outcome is about the old spec and must not be stamped with the new
-    // generation. The change itself queued the key again.
-    if (fresh.generation !== obj.generation) return { requeueAfterMs: 0 };
-    switch (f.cls.kind) {
-      case 'rolePropagating': {
-        const next = nextRolePropagation(
-          rolePropagation.get(key),
-          fresh.generation,
-          clock.now(),
-          config.rolePropagationTimeoutMs,
-        );
-        rolePropagation.set(key, next.state);
-        if (next.retryInMs !== undefined) {
-          counter.inc({ result: 'retry' });
-          await failSynced(
-            fresh,
-            'RolePropagating',
-            `IAM has not propagated the role yet; retrying (${f.text})`,
-          );
-          return { requeueAfterMs: next.retryInMs };
-        }
-        counter.inc({ result: 'terminal' });
-        await failSynced(
-          fresh,
-          'RoleNotFound',
-          `the role still does not exist ${Math.round(config.rolePropagationTimeoutMs / 1000)}s after the first attempt: ${f.text}`,
-        );
-        return { requeueAfterMs: config.resyncMs };
-      }
-      case 'terminal':
-        counter.inc({ result: 'terminal' });
-        await failSynced(fresh, f.cls.reason, refusalText(fresh, f.text));
-        return { requeueAfterMs: config.resyncMs };
-      case 'notFound':
-        // Update or tagging found the association gone: the next pass describes it and recreates it. Not at once:
-        // Describe may still show it for a moment (eventual consistency).
-        counter.inc({ result: 'retry' });
-        return { requeueAfterMs: 1000 };
-      default:
-        counter.inc({ result: 'retry' });
-        await failSynced(fresh, 'AWSError', f.text);
-        throw new RetryLater(f.text);
-    }
-  };
-
-  const call = async <T>(op: EksOperation, fn: () => Promise<T>): Promise<T> => {
-    try {
-      return await fn();
-    } catch (e) {
-      throw toFailure(op, e);
-    }
-  };
-
-  /** Create (5), adopt (5a), describe (6), drift (7), tags (8), in sync (9). */
-  const sync = async (
-    key: string,
-    start: LanyardAssociation,
-    cluster: string,
-  ): Promise<{ requeueAfterMs: number }> => {
-    let obj = start;
-    const desired = desiredOf(obj, config.clusterName);
-    let observed: Association | undefined;
-    let result: Result = 'in_sync';
-
-    let replacing: string | undefined;
-    let fromAws = true;
-    const known = lastSeen.get(key);
-    if (
-      known &&
-      known.generation === obj.generation &&
-      known.association.associationId === obj.status.associationID &&
-      clock.now() - known.at < config.resyncMs / 2
-    ) {
-      // A reconcile for verification right after a sync: EKS was read moments ago, drift is the resync's job.
-      observed = known.association;
-      fromAws = false;
-    } else if (obj.status.associationID) {
-      try {
-        observed = await eks.describe(cluster, obj.status.associationID);
-      } catch (e) {
-        const f = toFailure('describe', e);
-        if (f.cls.kind !== 'notFound') throw f;
-        replacing = obj.status.associationID;
-        events.warning(
-          regardingOf(obj),
-          'Recreated',
-          `association ${replacing} was deleted outside Lanyard; creating it again`,
-        );
-      }
-    }
-
-    if (!observed) {
-      // The deleted id stays in status until the new one replaces it, so a crash in between recreates with the same token.
-      const made = await createOrAdopt(obj, desired, cluster, replacing);
-      observed = made.association;
-      if (made.created) await deps.hooks?.afterCreate?.(key, made.association);
-      result = made.created ? 'created' : 'adopted';
-      if (made.created) {
-        events.normal(
-          regardingOf(obj),
-          'Created',
-          `created association ${observed.associationId} in cluster ${cluster}`,
-        );
-      } else {
-        events.normal(
-          regardingOf(obj),
-          'Adopted',
-          `adopted existing association ${observed.associationId} for ${desired.namespace}/${desired.serviceAccount} in cluster ${cluster}`,
-        );
-      }
-    }
-    rolePropagation.delete(key);
-
-    const plan = planSync(desired, observed);
-    const tagging = Object.keys(plan.tagsToSet).length > 0 || plan.tagKeysToRemove.length > 0;
-    if (obj.status.associationID !== observed.associationId && (plan.update || tagging)) {
-      // Persisted before any further AWS step, so a failure there never loses the id. Without one, the id goes out
-      // with the conditions in the single status write below, still before anything else (probe Pods come after).
-      obj = await writeStatus(obj, idFields(cluster, observed));
-    }
-    let invalidated = false;
-    if (plan.update) {
-      const outOfBand = isOutOfBand(obj) && result === 'in_sync';
-      const id = observed.associationId;
-      observed = await call('update', () =>
-        eks.update({
-          clusterName: cluster,
-          associationId: id,
-          ...plan.update!,
-          clientRequestToken: randomUUID(),
-        }),
-      );
-      if (outOfBand)
-        events.warning(
-          regardingOf(obj),
-          'DriftCorrected',
-          `corrected a change made outside Lanyard: ${driftText(plan.drift)}`,
-        );
-      else
-        events.normal(
-          regardingOf(obj),
-          'Updated',
-          `updated association ${observed.associationId}: ${driftText(plan.drift)}`,
-        );
-      await deletePairVerifiedIdentities(obj.namespace, obj.spec.serviceAccount);
-      invalidated = true;
-      if (result === 'in_sync') result = 'updated';
-    }
-    if (tagging) {
-      const arn = observed.associationArn;
-      if (Object.keys(plan.tagsToSet).length > 0)
-        await call('tag', () => eks.tagResource(arn, plan.tagsToSet));
-      if (plan.tagKeysToRemove.length > 0)
-        await call('untag', () => eks.untagResource(arn, plan.tagKeysToRemove));
-      const parts = [
-        ...Object.keys(plan.tagsToSet).map((k) => `set ${k}`),
-        ...plan.tagKeysToRemove.map((k) => `removed ${k}`),
-      ];
-      events.normal(regardingOf(obj), 'TagsUpdated', parts.join(', '));
-      if (result === 'in_sync') result = 'updated';
-    }
-
-    const synced = syncedCond(
-      obj,
-      'True',
-      'InSync',
-      `EKS association ${observed.associationId} has the desired role, target role, session-tag flag, session policy and tags`,
-    );
-    const extra: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(idFields(cluster, observed))) {
-      if (((obj.status as Record<string, unknown>)[k] ?? null) !== v) extra[k] = v;
-    }
-    // The identity as it is after this write, for the verified-set fingerprint.
-    const current: LanyardAssociation = {
-      ...obj,
-      status: { ...obj.status, associationID: observed.associationId },
-    };
-    const v = planVerification(key, current, invalidated);
-    if (v.lastVerifiedTime) extra.lastVerifiedTime = v.lastVerifiedTime;
-    await writeConditions(obj, synced, v.verified, extra);
-    if (v.createProbe || v.deleteProbes.length > 0) {
-      probeWork.set(key, { obj: current, plan: v });
-      probeQueue.add(key);
-    }
-    // What EKS holds now: the last answer, with the tags just written. Only a real read restarts the clock.
-    if (fromAws || plan.update || tagging) {
-      lastSeen.set(key, {
-        generation: obj.generation,
-        at: clock.now(),
-        association: { ...observed, tags: { ...desired.tags } },
-      });
-    }
-    counter.inc({ result });
-    return { requeueAfterMs: config.resyncMs };
-  };
-
-  /** 5: Create with clientRequestToken = uid; 5a: on 409, adopt. */
-  const createOrAdopt = async (
-    obj: LanyardAssociation,
-    desired: DesiredAssociation,
-    cluster: string,
-    replacing: string | undefined,
-  ): Promise<{ association: Association; created: boolean }> => {
-    try {
-      const association = await eks.createPodIdentityAssociation({
-        clusterName: cluster,
-        namespace: desired.namespace,
-        serviceAccount: desired.serviceAccount,
-        roleArn: desired.roleArn,
-        targetRoleArn: desired.targetRoleArn || undefined,
-        disableSessionTags: desired.disableSessionTags,
-        ...(desired.policy ? { policy: desired.policy } : {}),
-        tags: desired.tags,
-        clientRequestToken: createToken(obj.uid, replacing ?? obj.status.removedAssociationID),
-      });
-      return { association, created: true };
-    } catch (e) {
-      const f = toFailure('create', e);
-      if (f.cls.kind !== 'adopt') throw f;
-      return { association: await adopt(obj, cluster, f.cls.associationId, f.text), created: false };
-    }
-  };
-
-  /** 5a: the id from the 409 message, else the one exact List match; then Describe (List carries no role). */
-  const adopt = async (
-    obj: LanyardAssociation,
-    cluster: string,
-    fromMessage: string | undefined,
-    text: string,
-  ): Promise<Association> => {
-    let id = fromMessage;
-    if (!id) {
-      const found = await call('list', () =>
-        eks.list(cluster, { namespace: obj.namespace, serviceAccount: obj.spec.serviceAccount }),
-      );
-      const exact = found.filter(
-        (a) => a.namespace === obj.namespace && a.serviceAccount === obj.spec.serviceAccount,
-      );
-      if (exact.length !== 1) {
-        throw new StepFailure(
-          'list',
-          { kind: 'retryable', reason: 'AWSError' },
-          `${text}; List found ${exact.length} matching associations`,
-        );
-      }
-      id = exact[0]!.associationId;
-    }
-    return await call('describe', () => eks.describe(cluster, id));
-  };
-
-  const finalizeDelete = async (
-    key: string,
-    obj: LanyardAssociation,
-    cluster: string,
-    associationId: string | undefined,
-  ): Promise<void> => {
-    if (associationId) {
-      try {
-        await eks.delete(cluster, associationId);
-      } catch (e) {
-        const f = toFailure('delete', e);
-        if (f.cls.kind !== 'notFound') {
-          const message = `cannot delete association ${associationId}: ${f.text}`;
-          await failSynced(obj, 'DeleteFailed', message);
-          throw new RetryLater(message);
-        }
-      }
-      await deletePairVerifiedIdentities(obj.namespace, obj.spec.serviceAccount);
-    }
-    for (const p of probesOf(obj)) await deletePod(p.namespace, p.name);
-    await removeFinalizer(obj);
-    lastSeen.delete(key);
-    rolePropagation.delete(key);
-    pendingReports.delete(key);
-    recentProbes.delete(obj.uid);
-    if (associationId)
-      events.normal(
-        regardingOf(obj),
-        'Deleted',
-        `deleted association ${associationId} in cluster ${cluster}`,
-      );
-  };
-
-  // ---- Verifier reports --------------------------------------------------------------------------------------------
-
-  const recordVerification = (v: AssociationVerification): void => {
-    const a = v.association;
-    if (a.kind === 'ack') {
-      // Observed ACK objects are never written: the outcome becomes an Event on them.
-      const regarding = {
-        apiVersion: `${ACK_GROUP}/${VERSION}`,
-        kind: KIND,
-        metadata: { name: a.objectName, namespace: a.objectNamespace, uid: a.uid },
-      };
-      if (v.result === 'CredentialsMatch') events.normal(regarding, 'IdentityVerified', v.message);
-      else events.warning(regarding, 'IdentityNotVerified', `${v.result}: ${v.message}`);
-      return;
-    }
-    const key = `${a.objectNamespace}/${a.objectName}`;
-    pendingReports.set(key, v);
-    scheduleReport(key);
-  };
-
-  const scheduleReport = (key: string): void => {
-    if (reportTimers.has(key)) return;
-    const wait = (lastVerificationWrite.get(key) ?? -Infinity) + VERIFICATION_WRITE_INTERVAL_MS - clock.now();
-    if (wait <= 0) {
-      queue.add(key);
-      return;
-    }
-    const t = setTimeout(() => {
-      reportTimers.delete(key);
-      queue.add(key);
-    }, wait);
-    t.unref?.();
-    reportTimers.set(key, t);
-  };
-
-  // ---- Start -------------------------------------------------------------------------------------------------------
-
+  const unsubscribe = subscribe(ctx, deps);
   const loop = runControllerLoop({
-    name: 'associations',
-    queue,
-    workers: config.workers,
-    metrics: deps.metrics,
-    reconcile,
+    name: 'associations', queue, workers: config.workers, metrics: deps.metrics, reconcile: (key) => reconcile(ctx, key),
     onError: (key, e, retryInMs) => {
-      if (e instanceof RetryLater)
-        log.info({ association: key, retryInMs, err: e.message }, 'association will be retried');
-      else
-        log.error(
-          { association: key, retryInMs, err: e },
-          'association reconcile failed',
-        );
+      if (e instanceof RetryLater) log.info({ association: key, retryInMs, err: e.message }, 'association will be retried');
+      else log.error({ association: key, retryInMs, err: e }, 'association reconcile failed');
     },
   });
-
   const probeLoop = runControllerLoop({
-    name: 'association-probes',
-    queue: probeQueue,
-    workers: PROBE_WORKERS,
-    metrics: deps.metrics,
-    reconcile: async (key) => {
-      const work = probeWork.get(key);
-      probeWork.delete(key);
-      if (!work) return;
-      let error: string | undefined;
-      try {
-        error = await applyProbePlan(key, work.obj, work.plan);
-      } catch (e) {
-        // Retried with backoff, unless a newer plan arrived meanwhile.
-        if (!probeWork.has(key)) probeWork.set(key, work);
-        throw e;
-      }
-      if (error) {
-        probeFailures.set(key, { generation: work.obj.generation, message: error, at: clock.now() });
-        queue.add(key);
-      } else if (work.plan.createProbe) {
-        probeFailures.delete(key);
-      }
-    },
-    onError: (key, e, retryInMs) =>
-      log.warn(
-        { association: key, retryInMs, err: e },
-        'probe Pod cleanup failed',
-      ),
+    name: 'association-probes', queue: ctx.probeQueue, workers: PROBE_WORKERS, metrics: deps.metrics, reconcile: (key) => reconcileProbes(ctx, key),
+    onError: (key, e, retryInMs) => log.warn({ association: key, retryInMs, err: e }, 'probe Pod cleanup failed'),
   });
-
-  const waitForSync = async (timeoutMs: number): Promise<boolean> => {
-    const results = await Promise.all([
-      lookup.waitForSync(timeoutMs),
-      objects.waitForSync(timeoutMs),
-      policies.waitForSync(timeoutMs),
-      namespaces.waitForSync(timeoutMs),
-      vis.waitForSync(timeoutMs),
-      probes.waitForSync(timeoutMs),
-    ]);
-    return results.every(Boolean);
-  };
-
   return {
     lookup,
-    recordVerification,
-    waitForSync,
+    recordVerification: (v) => recordVerification(ctx, v),
+    waitForSync: async (ms) => (await Promise.all([lookup.waitForSync(ms), ctx.views.waitForSync(ms)])).every(Boolean),
     async stop() {
       unsubscribe();
-      unsubscribePods?.();
       queue.shutdown();
-      probeQueue.shutdown();
-      for (const t of reportTimers.values()) clearTimeout(t);
-      reportTimers.clear();
-      for (const v of [objects, policies, namespaces, vis, probes]) v.close();
+      ctx.probeQueue.shutdown();
+      for (const t of ctx.memory.reportTimers.values()) clearTimeout(t);
+      ctx.memory.reportTimers.clear();
+      ctx.views.close();
       if (ownLookup) await lookup.stop();
       releaseCache();
       await Promise.all([loop, probeLoop]);

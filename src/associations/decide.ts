@@ -1,7 +1,7 @@
 // The pure decision core of the association reconciler (verification.md §3.1, §3.2, §10): owner selection, AWS
 // error classification, drift and tag comparison, the next step for an object, and the Verified/Ready conditions.
 // Plain objects in, decisions out; the reconciler (controller.ts) performs them.
-import type { Condition } from '../kube/conditions.ts';
+import { conditionUnchanged, getCondition, type Condition } from '../kube/conditions.ts';
 import type { Association } from '../aws/index.ts';
 import type { AssociationRecord, DesiredAssociation, LanyardAssociation } from './model.ts';
 import type { DeniedAssociationAction } from '../config/associations.ts';
@@ -493,4 +493,221 @@ export function verifiedFromReport(
     message: report.message,
     observedGeneration: obj.generation,
   };
+}
+
+// ---- The controller's pass: probes, verified set, failures, status (docs/associations.md) -----------------------
+
+/** What the controller keeps of a VerifiedIdentity. */
+export interface ViRecord {
+  namespace: string;
+  name: string;
+  serviceAccount: string;
+  mode: string;
+  roleARN: string;
+  targetRoleARN: string;
+  fingerprint: string;
+  verifiedAt: string;
+  expiresAt: string;
+}
+
+/** What the controller keeps of a probe Pod. */
+export interface ProbeRecord {
+  namespace: string;
+  name: string;
+  ownerUid: string;
+  ownerName: string;
+  generation: number;
+}
+
+/** Verified for an in-sync object, and what to do with its probe Pods after the status write. */
+export interface VerificationPlan {
+  verified: Cond;
+  lastVerifiedTime?: string;
+  deleteProbes: ProbeRecord[];
+  createProbe: boolean;
+}
+
+/** An entry must outlive the decision by this much to count. */
+export const EXPIRY_MARGIN_MS = 5_000;
+/** A probe Pod just created may not be in the informer yet; it is remembered this long. */
+export const PROBE_MEMORY_MS = 60_000;
+
+/**
+ * The verifiedAt of a VerifiedIdentity that proves this association's identity now: a ContainerCredentials exchange
+ * with its fingerprint and roles, made after the pair's entries were last invalidated, not about to expire.
+ */
+export function freshVerifiedAt(
+  records: Iterable<ViRecord>,
+  obj: LanyardAssociation,
+  fingerprint: string,
+  invalidatedAt: number | undefined,
+  now: number,
+): string | undefined {
+  for (const v of records) {
+    if (v.namespace !== obj.namespace || v.serviceAccount !== obj.spec.serviceAccount) continue;
+    if (v.mode !== 'ContainerCredentials' || v.fingerprint !== fingerprint) continue;
+    if (v.roleARN !== obj.spec.roleARN || v.targetRoleARN !== (obj.spec.targetRoleARN ?? '')) continue;
+    if (!(Date.parse(v.verifiedAt) > (invalidatedAt ?? 0))) continue;
+    const exp = Date.parse(v.expiresAt);
+    if (Number.isFinite(exp) && exp - now > EXPIRY_MARGIN_MS) return v.verifiedAt;
+  }
+  return undefined;
+}
+
+/** Why no exchange can verify the association from here, if so. */
+export function verificationWaitingFor(cluster: string, localCluster: string, probe: boolean): string | undefined {
+  if (cluster !== localCluster) {
+    return `the association is for cluster "${cluster}"; only associations of "${localCluster}" (--cluster-name) can be verified from here`;
+  }
+  return probe ? undefined : 'waiting for a workload Pod of the ServiceAccount to be verified (--association-probe=false)';
+}
+
+export interface VerificationInput {
+  /** The object as it is after this pass's write (its current association id). */
+  obj: LanyardAssociation;
+  /** The Verified condition in force: a report just applied, the stored one, or none after an invalidation. */
+  current: Condition | undefined;
+  /** The time a report just applied proved the identity. */
+  reportedAt?: string;
+  local: boolean;
+  probe: boolean;
+  waitingFor?: string;
+  /** verifiedAt of a fresh verified-set entry (none when not local or just invalidated). */
+  fresh?: string;
+  /** The last failure to create a probe Pod. */
+  probeFailure?: { generation: number; message: string; at: number };
+  /** How long a probe failure is shown before the probe is tried again (the resync). */
+  probeFailureMs: number;
+  /** The object's probe Pods. */
+  probes: ProbeRecord[];
+  /** A probe Pod this process created and may not see in the cache yet. */
+  remembered?: { generation: number; at: number };
+  now: number;
+}
+
+/** The Verified condition and the probe Pod work; also which remembered failure and probe have expired. */
+export function planVerification(i: VerificationInput): VerificationPlan & { dropProbeFailure: boolean; forgetProbe: boolean } {
+  const { obj, now } = i;
+  const failure = i.probeFailure;
+  const failed = failure && failure.generation === obj.generation && now - failure.at < i.probeFailureMs ? failure : undefined;
+  const dropProbeFailure = !!failure && !failed;
+  const verified = deriveVerified({
+    generation: obj.generation, synced: true, current: i.current, freshVerifiedAt: i.fresh, probeError: failed?.message, waitingFor: i.waitingFor,
+  });
+  let lastVerifiedTime = i.reportedAt;
+  if (verified.status === 'True') {
+    // Verified through the verified set: the entry's time, recorded once on the transition to True.
+    const stored = getCondition(obj.status.conditions, 'Verified');
+    if (!lastVerifiedTime && i.fresh && stored?.status !== 'True') lastVerifiedTime = i.fresh;
+    return { verified, lastVerifiedTime, deleteProbes: i.probes, createProbe: false, dropProbeFailure, forgetProbe: false };
+  }
+  const r = i.remembered;
+  const rememberedNow = r !== undefined && now - r.at <= PROBE_MEMORY_MS;
+  const probeForGen = i.probes.some((p) => p.generation === obj.generation) || (rememberedNow && r.generation === obj.generation);
+  return {
+    verified,
+    lastVerifiedTime,
+    deleteProbes: i.probes.filter((p) => p.generation !== obj.generation),
+    // After a failure, again at the next resync (or a new generation), not in a loop.
+    createProbe: i.local && i.probe && !probeForGen && !i.fresh && !failed,
+    dropProbeFailure,
+    forgetProbe: r !== undefined && !rememberedNow,
+  };
+}
+
+/** Whether the probe may be created now: not for an object being replaced or deleted, not twice for one generation. */
+export function mayCreateProbe(
+  obj: Pick<LanyardAssociation, 'uid' | 'generation'>,
+  now: { uid?: string; deleting: boolean } | undefined,
+  remembered: { generation: number; at: number } | undefined,
+  probes: ProbeRecord[],
+  nowMs: number,
+): boolean {
+  if (!now || now.deleting || now.uid !== obj.uid) return false;
+  if (remembered?.generation === obj.generation && nowMs - remembered.at <= PROBE_MEMORY_MS) return false;
+  return !probes.some((p) => p.generation === obj.generation);
+}
+
+/** The Event a Synced=False write raises when the condition changes (none for Duplicate). */
+export function syncedFalseEvent(reason: SyncedFalseReason): { type: 'Normal' | 'Warning'; reason: string } | undefined {
+  if (reason === 'PolicyDenied') return { type: 'Warning', reason: 'PolicyDenied' };
+  if (reason === 'RolePropagating') return { type: 'Normal', reason: 'RolePropagating' };
+  if (reason === 'Duplicate') return undefined;
+  return { type: 'Warning', reason: 'SyncFailed' };
+}
+
+/** What a failed EKS step leads to: the reconcile result counted, the Synced=False written, and the retry. */
+export type FailurePlan = {
+  result: 'retry' | 'terminal';
+  synced?: { reason: SyncedFalseReason; message: string };
+  rolePropagation?: RolePropagation;
+} & ({ requeueAfterMs: number } | { retryLater: string });
+
+export function planStepFailure(i: {
+  cls: ErrorClass;
+  text: string;
+  obj: LanyardAssociation;
+  propagation: RolePropagation | undefined;
+  now: number;
+  rolePropagationTimeoutMs: number;
+  resyncMs: number;
+}): FailurePlan {
+  switch (i.cls.kind) {
+    case 'rolePropagating': {
+      const next = nextRolePropagation(i.propagation, i.obj.generation, i.now, i.rolePropagationTimeoutMs);
+      if (next.retryInMs !== undefined) {
+        return { result: 'retry', rolePropagation: next.state, requeueAfterMs: next.retryInMs,
+          synced: { reason: 'RolePropagating', message: `IAM has not propagated the role yet; retrying (${i.text})` } };
+      }
+      const s = Math.round(i.rolePropagationTimeoutMs / 1000);
+      return { result: 'terminal', rolePropagation: next.state, requeueAfterMs: i.resyncMs,
+        synced: { reason: 'RoleNotFound', message: `the role still does not exist ${s}s after the first attempt: ${i.text}` } };
+    }
+    case 'terminal':
+      return { result: 'terminal', requeueAfterMs: i.resyncMs, synced: { reason: i.cls.reason, message: refusalText(i.obj, i.text) } };
+    case 'notFound':
+      // Update or tagging found the association gone: the next pass describes it and recreates it. Not at once:
+      // Describe may still show it for a moment (eventual consistency).
+      return { result: 'retry', requeueAfterMs: 1000 };
+    default:
+      return { result: 'retry', retryLater: i.text, synced: { reason: 'AWSError', message: i.text } };
+  }
+}
+
+/** The status fields fixed by Create or adoption. */
+export function idFields(cluster: string, a: Pick<Association, 'associationId' | 'associationArn' | 'externalId'>): Record<string, string | null> {
+  return { clusterName: cluster, associationID: a.associationId, associationARN: a.associationArn, externalID: a.externalId ?? null, removedAssociationID: null };
+}
+
+/** What status says after Lanyard removed a denied association from EKS (docs/adr/0202). */
+export function removedFields(associationId: string): Record<string, string | null> {
+  return { associationID: null, associationARN: null, externalID: null, removedAssociationID: associationId };
+}
+
+/** The id fields status does not hold yet. */
+export function changedIdFields(status: object, cluster: string, a: Pick<Association, 'associationId' | 'associationArn' | 'externalId'>): Record<string, unknown> {
+  const extra: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(idFields(cluster, a))) {
+    if (((status as Record<string, unknown>)[k] ?? null) !== v) extra[k] = v;
+  }
+  return extra;
+}
+
+/**
+ * Whether EKS was read recently enough for this pass (a reconcile for verification right after a sync): the same
+ * generation and association, within half a resync. Drift is the resync's job.
+ */
+export function lastSeenStillGood(
+  known: { generation: number; at: number; association: { associationId: string } } | undefined,
+  obj: Pick<LanyardAssociation, 'generation' | 'status'>,
+  now: number,
+  resyncMs: number,
+): boolean {
+  return !!known && known.generation === obj.generation && known.association.associationId === obj.status.associationID && now - known.at < resyncMs / 2;
+}
+
+/** Whether status already says all of it: the three conditions, the generation and the extra fields. */
+export function statusUnchanged(obj: Pick<LanyardAssociation, 'generation' | 'status'>, conds: Cond[], extra: Record<string, unknown>): boolean {
+  return conds.every((c) => conditionUnchanged(obj.status.conditions, c)) && obj.status.observedGeneration === obj.generation
+    && Object.entries(extra).every(([k, v]) => (obj.status as Record<string, unknown>)[k] === v);
 }
