@@ -19,7 +19,7 @@ export function rowObject(r: IdentityRow) {
   return {
     kind: 'PodIdentity', namespace: r.namespace, pod: r.pod, serviceAccount: r.serviceAccount, workload: r.workload ?? null,
     state: r.state, source: r.source, mode: r.mode ?? null, role: r.role || null, declaredRole: r.declaredRole ?? null,
-    message: r.message, creationTimestamp: r.creationTimestamp,
+    reason: r.reason ?? null, message: r.message, creationTimestamp: r.creationTimestamp,
   };
 }
 

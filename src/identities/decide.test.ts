@@ -105,7 +105,19 @@ describe('decideIdentity: a Pod against the identity declared now (docs/identiti
     expect(decide(injected({ role: ROLE }, verified), { role: ROLE }, { policySet: policies([OTHER]) })?.state).toBe('denied');
     expect(decide(injected({ role: ROLE }, verified), { role: ROLE }, { policySet: policies([ROLE]) })?.state).toBe('ok');
     // Container credentials are judged on the association's role.
-    expect(decide(injected({ association }, verified), { association }, { policySet: policies([OTHER]) })?.state).toBe('denied');
+    expect(decide(injected({ association }, verified), { association }, { policySet: policies([OTHER]) })).toMatchObject({ state: 'denied', reason: 'PolicyDenied' });
+  });
+
+  it('a Pod without an identity whose declared association no IdentityPolicy allows: denied with reason PolicyDenied, not missing', () => {
+    const d = decide(bare(), { association }, { policySet: policies([OTHER]) })!;
+    expect(d).toMatchObject({ state: 'denied', reason: 'PolicyDenied', source: 'association', mode: 'ContainerCredentials', role: '', declaredRole: ROLE });
+    expect(d.message).toBe(`PolicyDenied: ServiceAccount team-a/uploader declares ContainerCredentials ${ROLE} (PodIdentityAssociation team-a/uploader), ` +
+      `which no IdentityPolicy allows (lanyard: no IdentityPolicy allows namespace "team-a" ServiceAccount "uploader" to use role "${ROLE}"); ` +
+      'the Pod runs without it and a restart would not give it: change the IdentityPolicy or the PodIdentityAssociation team-a/uploader');
+    // The same for a denied ServiceAccount annotation; an allowing policy leaves the Pod missing.
+    expect(decide(bare(), { role: ROLE }, { policySet: policies([OTHER]) })).toMatchObject({ state: 'denied', reason: 'PolicyDenied', source: 'service_account' });
+    expect(decide(bare(), { association }, { policySet: policies([ROLE]) })).toMatchObject({ state: 'missing' });
+    expect(decide(bare(), { association })?.reason).toBeUndefined();
   });
 
   it('a Pod admitted ungated from the verified set is ok while the entry is fresh, and stays ok once remembered', () => {

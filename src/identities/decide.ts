@@ -20,7 +20,7 @@ import {
  * `ok`: the Pod uses the identity declared now, and it was proven. `missing`: a source declares an identity now but the
  * Pod has none (it was created before the ServiceAccount annotation or the association). `stale`: the Pod uses another
  * identity than the one declared now (or one no source declares any more). `denied`: an IdentityPolicy forbids what
- * the Pod uses. `unverified`: the Pod runs with an identity Lanyard never proved (opted out, verification failed,
+ * the Pod uses, or what is declared for a Pod that has none (reason PolicyDenied). `unverified`: the Pod runs with an identity Lanyard never proved (opted out, verification failed,
  * admitted with the gate off). `verifying`: the Pod waits at the gate for the verifier.
  */
 export type IdentityState = 'ok' | 'missing' | 'stale' | 'denied' | 'unverified' | 'verifying';
@@ -150,7 +150,12 @@ export interface PodIdentity {
   message: string;
   /** A fresh VerifiedIdentity vouches for the Pod's identity now: the caller remembers it past the entry's expiry. */
   proven?: boolean;
+  /** Why, for `denied`: `PolicyDenied`, the reason the associations controller writes for the same policy decision. */
+  reason?: typeof POLICY_DENIED;
 }
+
+/** The reason of a policy denial, as the associations controller and the verifier name it (docs/adr/0202). */
+export const POLICY_DENIED = 'PolicyDenied';
 
 const keyOfUsed = (u: UsedIdentity, sa: string, a: AssociationIdentity | undefined): IdentityKey =>
   u.mode === 'WebIdentity'
@@ -173,7 +178,10 @@ function matches(u: UsedIdentity, d: ResolvedIdentity): boolean {
   return u.mode === 'ContainerCredentials' || (u.roleARN ?? '') === (d.roleARN ?? '');
 }
 
-/** The Pod's state. First match wins: missing, denied, stale, verifying, unverified, ok. */
+/**
+ * The Pod's state. First match wins: missing, denied, stale, verifying, unverified, ok. A Pod without the identity
+ * declared now is `denied` (reason PolicyDenied), not `missing`, when no IdentityPolicy allows that identity.
+ */
 export function decideIdentity(i: DecideInput): PodIdentity | undefined {
   const { pod, declared } = i;
   const who = `ServiceAccount ${pod.namespace}/${pod.serviceAccount}`;
@@ -182,6 +190,16 @@ export function decideIdentity(i: DecideInput): PodIdentity | undefined {
     const declaredRole = roleOf(declared);
     const by = declared.source === 'association' && i.association
       ? `PodIdentityAssociation ${i.association.objectNamespace}/${i.association.objectName}` : `the ${SOURCE_TEXT[declared.source]}`;
+    // A declared identity no IdentityPolicy allows is not missing: a restart would not bring it (the webhook refuses
+    // such a Pod, and the associations controller keeps a denied association out of EKS with reason PolicyDenied).
+    const allowed = i.policy(declared.roleARN, declared.targetRoleARN);
+    if (!allowed.allowed) {
+      return {
+        state: 'denied', reason: POLICY_DENIED, source: declared.source, mode: declared.mode, role: '', declaredRole,
+        message: `${POLICY_DENIED}: ${who} declares ${display(declared.mode, declaredRole)} (${by}), which no IdentityPolicy allows ` +
+          `(${allowed.message}); the Pod runs without it and a restart would not give it: change the IdentityPolicy or the ${by.replace(/^the /, '')}`,
+      };
+    }
     return {
       state: 'missing', source: declared.source, mode: declared.mode, role: '', declaredRole,
       message: `${who} declares ${display(declared.mode, declaredRole)} (${by}), but the Pod was created without it and uses ` +
@@ -196,7 +214,7 @@ export function decideIdentity(i: DecideInput): PodIdentity | undefined {
 
   for (const k of keys) {
     const d = i.policy(k.roleARN, k.targetRoleARN);
-    if (!d.allowed) return { ...base, state: 'denied', message: `${d.message}; the Pod still runs with it (a policy never revokes running Pods): delete or restart it` };
+    if (!d.allowed) return { ...base, state: 'denied', reason: POLICY_DENIED, message: `${d.message}; the Pod still runs with it (a policy never revokes running Pods): delete or restart it` };
   }
   if (pod.unreadable) {
     return { ...base, state: 'unverified', message: `the Pod's role cannot be read from its spec (${pod.unreadable}), so it was never proven` };

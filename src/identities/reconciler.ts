@@ -58,7 +58,10 @@ export type IdentityReconcilerConfig = Pick<
 export interface IdentityReconcilerDeps extends Deps {
   associations: AssociationIndex;
   events?: EventRecorder;
-  /** Views from a shared cache; else the reconciler starts its own informers. */
+  /**
+   * Views supplied by the caller (tests); else they come from `cache` (the process's shared informer cache), or from a
+   * cache of the reconciler's own when it is started alone.
+   */
   views?: (onChange: (c: ViewChange) => void) => IdentityViews & Running;
 }
 
@@ -101,7 +104,7 @@ export async function startIdentityReconciler(deps: IdentityReconcilerDeps, cfg:
   };
   const views = deps.views
     ? deps.views(onChange)
-    : startIdentityViews({ kube, log, associations: deps.associations }, {
+    : startIdentityViews({ kube, log, cache: deps.cache, associations: deps.associations }, {
       annotationPrefix: cfg.annotationPrefix, credentials, watchConfigMap: cfg.watchConfigMap, namespace: cfg.namespace,
       injectedVolumes: [WEB_IDENTITY_VOLUME, WEBHOOK_DEFAULTS.containerCredentialsTokenVolumeName],
     }, onChange);

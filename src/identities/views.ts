@@ -1,9 +1,13 @@
-// The read-only views the identity reconciler decides from (docs/identities.md), behind one small interface so a
-// shared informer factory can supply them. `startIdentityViews` builds them from src/kube's Informer: Pods (not
-// finished), ServiceAccounts and Namespaces (metadata only), the kOps ConfigMap, IdentityPolicies, VerifiedIdentities
-// and ReplicaSets (metadata only, for the Deployment that owns a Pod). Associations come from the shared index.
+// The read-only views the identity reconciler decides from (docs/identities.md), behind one small interface.
+// `startIdentityViews` takes them from the process's shared informer cache (docs/adr/1000-shared-informer-cache-and-
+// reconcilers.md), or from a cache of its own when the reconciler is started alone: Pods (not finished),
+// ServiceAccounts and Namespaces (metadata only), the kOps ConfigMap, IdentityPolicies, VerifiedIdentities and
+// ReplicaSets (metadata only, for the Deployment that owns a Pod). Each view keeps only what a decision reads; the
+// ServiceAccount, Namespace, ConfigMap, IdentityPolicy and VerifiedIdentity selections are the ones the verifier,
+// the association controller and the webhook watch, so under `lanyard controller` and `lanyard run` they share one
+// watch each. Associations come from the shared index.
 import type { Json } from '../kube/client.ts';
-import { Informer } from '../kube/informer.ts';
+import { sharedOrOwnCache, type CacheView } from '../kube/cache.ts';
 import type { Deps, Running } from '../runtime/deps.ts';
 import type { AssociationIndex } from '../associations/lookup.ts';
 import { parseServiceAccount, type SaSettings } from '../identity/annotations.ts';
@@ -47,72 +51,67 @@ export interface ViewsConfig extends Pick<ViewOptions, 'annotationPrefix' | 'cre
   namespace: string;
 }
 
-/** Informer-backed views; `onChange` is called after each cache update. */
+/** What the view keeps of an IdentityPolicy: what the policy compiler reads. */
+const policyProjection = (o: Json): Json => ({
+  metadata: { name: o?.metadata?.name, uid: o?.metadata?.uid, generation: o?.metadata?.generation }, spec: o?.spec,
+});
+/** What the view keeps of a VerifiedIdentity: what `verifiedEntryTrusted` reads (as the webhook's guard keeps). */
+const verifiedProjection = (o: Json): Json => ({ metadata: { name: o?.metadata?.name, namespace: o?.metadata?.namespace }, spec: o?.spec });
+
+/** Views on the shared cache (`deps.cache`), or on one of its own; `onChange` is called after each cache update. */
 export function startIdentityViews(
-  deps: Pick<Deps, 'kube' | 'log'> & { associations: AssociationIndex },
+  deps: Pick<Deps, 'kube' | 'log' | 'cache'> & { associations: AssociationIndex },
   cfg: ViewsConfig,
   onChange: (c: ViewChange) => void,
 ): IdentityViews & Running {
-  const { kube, log } = deps;
-  const onError = (what: string) => (e: unknown) => log.warn({ err: e }, `watch of ${what} failed; retrying`);
+  const { log } = deps;
+  const { cache, release } = sharedOrOwnCache(deps, (sel, e) => log.warn({ err: e, path: sel.path }, 'identity watch failed; retrying'));
   const viewOptions: ViewOptions = { credentials: cfg.credentials, annotationPrefix: cfg.annotationPrefix, injectedVolumes: cfg.injectedVolumes };
   const pair = (k: string) => {
     const [namespace = '', serviceAccount = ''] = k.split('/');
     onChange({ kind: 'pair', namespace, serviceAccount });
   };
 
-  const pods = new Informer<PodView | null>({
-    client: kube,
-    path: '/api/v1/pods',
-    fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed',
-    transform: (o) => toPodView(o, viewOptions) ?? null,
-    onAdd: (_p, key) => onChange({ kind: 'pod', key }),
-    onUpdate: (_p, _old, key) => onChange({ kind: 'pod', key }),
-    onDelete: (_p, key) => onChange({ kind: 'pod', key }),
-    onError: onError('pods'),
-  });
-  const sas = new Informer<SaSettings>({
-    client: kube,
+  // Sources first, Pods last: the first decisions are made on synced sources.
+  const sas = cache.view<SaSettings>({
     path: '/api/v1/serviceaccounts',
     metadataOnly: true,
     transform: (o) => parseServiceAccount(o, cfg.annotationPrefix),
     onAdd: (_s, k) => pair(k),
     onUpdate: (s, old, k) => { if (JSON.stringify(s) !== JSON.stringify(old)) pair(k); },
     onDelete: (_s, k) => pair(k),
-    onError: onError('serviceaccounts'),
   });
   let table: ConfigMapTable = EMPTY_TABLE;
-  const loadConfigMap = (o: Json | undefined) => {
-    const r = parseConfigMapDocument(o?.data?.config, table);
+  const loadConfigMap = (text: string | undefined, present: boolean) => {
+    const r = parseConfigMapDocument(text, table);
     if (r.ok) table = r.table;
-    else if (!o) table = EMPTY_TABLE;
+    else if (!present) table = EMPTY_TABLE;
     else log.warn({ error: r.error }, 'kOps ConfigMap is invalid; keeping the previous table');
     onChange({ kind: 'all' });
   };
+  // The same selection as the verifier's and the webhook's (the path is not encoded there either: a namespace name
+  // is a DNS label).
   const cm = cfg.watchConfigMap
-    ? new Informer<Json>({
-      client: kube,
-      path: `/api/v1/namespaces/${encodeURIComponent(cfg.namespace)}/configmaps`,
+    ? cache.view<{ config?: string }>({
+      path: `/api/v1/namespaces/${cfg.namespace}/configmaps`,
       fieldSelector: `metadata.name=${KOPS_CONFIGMAP_NAME}`,
-      onAdd: (o) => loadConfigMap(o),
-      onUpdate: (o) => loadConfigMap(o),
-      onDelete: () => loadConfigMap(undefined),
-      onError: onError('configmap'),
+      transform: (o) => ({ config: typeof o?.data?.config === 'string' ? o.data.config : undefined }),
+      onAdd: (o) => loadConfigMap(o.config, true),
+      onUpdate: (o) => loadConfigMap(o.config, true),
+      onDelete: () => loadConfigMap(undefined, false),
     })
     : undefined;
   const compiler = new PolicyCompiler();
   let policySet: PolicySet | undefined;
   const policyChanged = () => { policySet = undefined; onChange({ kind: 'all' }); };
-  const policies = new Informer<Json>({
-    client: kube,
+  const policies = cache.view<Json>({
     path: `${VI_API}/identitypolicies`,
+    transform: policyProjection,
     onAdd: policyChanged,
     onUpdate: policyChanged,
     onDelete: policyChanged,
-    onError: onError('identitypolicies'),
   });
-  const namespaces = new Informer<NamespaceView>({
-    client: kube,
+  const namespaces = cache.view<NamespaceView>({
     path: '/api/v1/namespaces',
     metadataOnly: true,
     transform: (o) => ({ labels: { ...(o?.metadata?.labels ?? {}) },
@@ -120,18 +119,20 @@ export function startIdentityViews(
     onUpdate: (n, old, k) => {
       if (JSON.stringify(n) !== JSON.stringify(old)) onChange({ kind: 'namespace', namespace: k });
     },
-    onError: onError('namespaces'),
   });
-  const verified = new Informer<Json>({
-    client: kube,
+  const viPair = (o: Json) => pair(`${o.metadata?.namespace}/${o.spec?.serviceAccount}`);
+  const verified = cache.view<Json>({
     path: `${VI_API}/verifiedidentities`,
-    onAdd: (o) => pair(`${o.metadata?.namespace}/${o.spec?.serviceAccount}`),
-    onUpdate: (o) => pair(`${o.metadata?.namespace}/${o.spec?.serviceAccount}`),
-    onDelete: (o) => pair(`${o.metadata?.namespace}/${o.spec?.serviceAccount}`),
-    onError: onError('verifiedidentities'),
+    transform: verifiedProjection,
+    onAdd: viPair,
+    onUpdate: viPair,
+    onDelete: viPair,
   });
-  const replicaSets = new Informer<OwnerRef | null>({
-    client: kube,
+  const rsChanged = (k: string) => {
+    const [namespace = '', name = ''] = k.split('/');
+    onChange({ kind: 'replicaset', namespace, name });
+  };
+  const replicaSets = cache.view<OwnerRef | null>({
     path: '/apis/apps/v1/replicasets',
     metadataOnly: true,
     transform: (o) => {
@@ -140,40 +141,40 @@ export function startIdentityViews(
     },
     onAdd: (_r, k) => rsChanged(k),
     onUpdate: (r, old, k) => { if (r?.name !== old?.name) rsChanged(k); },
-    onError: onError('replicasets'),
   });
-  function rsChanged(k: string) {
-    const [namespace = '', name = ''] = k.split('/');
-    onChange({ kind: 'replicaset', namespace, name });
-  }
   const unsubscribe = deps.associations.subscribe((c) => {
     for (const r of [c.before, c.after]) if (r) onChange({ kind: 'pair', namespace: r.namespace, serviceAccount: r.serviceAccount });
   });
-
-  // Sources first, Pods last: the first decisions are made on synced sources.
-  const informers = [sas, cm, policies, namespaces, verified, replicaSets].filter((x) => !!x) as Informer<unknown>[];
-  for (const inf of informers) inf.start();
-  pods.start();
-  const all = [...informers, pods];
+  // Only this reconciler watches every not-finished Pod (docs/adr/0900); a Pod it does not follow is kept as null.
+  const pods = cache.view<PodView | null>({
+    path: '/api/v1/pods',
+    fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed',
+    transform: (o) => toPodView(o, viewOptions) ?? null,
+    onAdd: (_p, key) => onChange({ kind: 'pod', key }),
+    onUpdate: (_p, _old, key) => onChange({ kind: 'pod', key }),
+    onDelete: (_p, key) => onChange({ kind: 'pod', key }),
+  });
+  const all = [sas, cm, policies, namespaces, verified, replicaSets, pods].filter((v) => !!v) as CacheView<unknown>[];
 
   return {
-    pod: (key) => pods.store.get(key) ?? undefined,
-    podKeys: () => pods.store.keys(),
-    serviceAccount: (ns, name) => sas.store.get(`${ns}/${name}`),
+    pod: (key) => pods.get(key) ?? undefined,
+    podKeys: () => pods.keys(),
+    serviceAccount: (ns, name) => sas.get(`${ns}/${name}`),
     configMap: () => table,
-    policies: () => (policySet ??= compiler.compileAll(policies.store.values())),
-    namespace: (name) => namespaces.store.get(name),
-    verified: (ns, name) => verified.store.get(`${ns}/${name}`),
-    replicaSetOwner: (ns, name) => replicaSets.store.get(`${ns}/${name}`) ?? undefined,
+    policies: () => (policySet ??= compiler.compileAll(policies.values())),
+    namespace: (name) => namespaces.get(name),
+    verified: (ns, name) => verified.get(`${ns}/${name}`),
+    replicaSetOwner: (ns, name) => replicaSets.get(`${ns}/${name}`) ?? undefined,
     associations: deps.associations,
-    synced: () => all.every((i) => i.synced) && deps.associations.synced(),
+    synced: () => all.every((v) => v.synced) && deps.associations.synced(),
     async waitForSync(timeoutMs) {
-      const r = await Promise.all([...all.map((i) => i.waitForSync(timeoutMs)), deps.associations.waitForSync(timeoutMs)]);
+      const r = await Promise.all([...all.map((v) => v.waitForSync(timeoutMs)), deps.associations.waitForSync(timeoutMs)]);
       return r.every(Boolean);
     },
     async stop() {
       unsubscribe();
-      for (const i of all) i.stop();
+      for (const v of all) v.close();
+      release();
     },
   };
 }

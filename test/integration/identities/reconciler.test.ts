@@ -132,6 +132,37 @@ describe('missing (docs/identities.md, "States")', () => {
   });
 });
 
+describe('denied before start (docs/identities.md, "States")', () => {
+  it('a Pod created before an association no IdentityPolicy allows is denied with reason PolicyDenied, not missing, and not counted in Ready', async () => {
+    const ns = await env.namespace('iddenpia', { team: `idy-${suffix}` });
+    await serviceAccount(env.admin, ns, 'uploader');
+    await createPod(env.admin, ns, podBody('before', 'uploader'));
+    const policy = `iddenpia-${suffix}`;
+    await env.admin.create('/apis/lanyard.dev/v1alpha1/identitypolicies', { apiVersion: 'lanyard.dev/v1alpha1', kind: 'IdentityPolicy', metadata: { name: policy },
+      spec: { rules: [{ namespaceSelector: { matchLabels: { team: `idy-${suffix}` } }, serviceAccounts: ['*'], roles: ['arn:aws:iam::*:role/other-*'] }] } });
+    try {
+      const role = await env.aws.iam.createRole({ roleName: `iddenpia-${suffix}`, assumeRolePolicyDocument: ccTrust() });
+      await association(env.admin, ns, 'uploader', 'uploader', role.arn);
+      // The associations controller's own verdict on the same policy decision.
+      await eventually(async () => {
+        const a = await env.admin.get(`/apis/lanyard.dev/v1alpha1/namespaces/${ns}/podidentityassociations/uploader`);
+        const ready = a.status?.conditions?.find((c: Json) => c.type === 'Ready');
+        expect(ready).toMatchObject({ status: 'False', reason: 'PolicyDenied' });
+        expect(ready.message).not.toContain('started before the association');
+      }, 30_000, 250);
+
+      const ev = await eventFor(ns, 'before', 'IdentityDenied');
+      expect(ev.note).toContain(`PolicyDenied: ServiceAccount ${ns}/uploader declares ContainerCredentials ${role.arn} (PodIdentityAssociation ${ns}/uploader), ` +
+        'which no IdentityPolicy allows');
+      expect(await rowOf(ns, 'before')).toMatchObject({ state: 'denied', reason: 'PolicyDenied', source: 'association', role: null, declaredRole: role.arn });
+      expect((await podEvents(env.admin, ns, 'before')).map((e) => e.reason)).not.toContain('IdentityMissing');
+      expect(await gaugeValue('denied')).toBeGreaterThanOrEqual(1);
+    } finally {
+      await env.admin.delete(`/apis/lanyard.dev/v1alpha1/identitypolicies/${policy}`);
+    }
+  });
+});
+
 describe('repair (docs/identities.md, "Repair")', () => {
   it('a repair-annotated Deployment is restarted once and its new Pod gets the identity; a bare Pod is only reported', async () => {
     const ns = await env.namespace('idfix');
