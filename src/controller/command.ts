@@ -5,7 +5,7 @@ import { CliError, EXIT } from '../cli/exit.ts';
 import { controllerWantsHelp, parseControllerFlags, type ControllerConfig } from '../config/controller.ts';
 import { controllerHelp } from './help.ts';
 import { parseDuration } from '../core/duration.ts';
-import { FlagError, parseWebhookFlags, WEBHOOK_FLAG_NAMES } from '../config/webhook.ts';
+import { WEBHOOK_FLAG_NAMES } from '../config/webhook.ts';
 import { verifyEnv } from '../config/verify.ts';
 import { createKubeClient, type KubeClient } from '../kube/client.ts';
 import { createLogger, silentLogger } from '../runtime/log.ts';
@@ -14,10 +14,9 @@ import { kubeRequestMetrics } from '../runtime/controller-metrics.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { Running } from '../runtime/deps.ts';
 import { createAwsClients } from '../aws/index.ts';
-import { startWebhook } from '../webhook/index.ts';
-import { createAdmissionGuard } from '../verification/admission-guard.ts';
 import { runVerify, verifyJson } from '../verification/verify.ts';
 import { startController } from './index.ts';
+import { parseRunFlags, startRun } from './run.ts';
 import type { Cli } from '../cli/framework.ts';
 import { registerIdentityDoctor, registerPolicyDoctor } from '../verification/doctor.ts';
 
@@ -71,25 +70,15 @@ export async function runRunCommand(argv: string[]): Promise<void> {
     process.stdout.write('Usage: lanyard run [webhook flags] [controller flags]\n\nRuns `lanyard webhook --identity-gate` and `lanyard controller` in one process.\n');
     return;
   }
-  const { config, rest } = parseControllerFlags(argv, { passThrough: new Set(WEBHOOK_FLAG_NAMES) });
-  let webhookConfig;
-  try {
-    // The gate is on under `run`, where the controller that lifts it runs (webhook.md §1.2); a later flag may turn it off.
-    webhookConfig = parseWebhookFlags(['--identity-gate=true', ...rest]);
-  } catch (e) {
-    if (e instanceof FlagError) throw new CliError(e.message, EXIT.usage);
-    throw e;
-  }
+  const { config, webhookConfig } = parseRunFlags(argv);
   const log = createLogger({ component: 'lanyard', level: config.logLevel });
   const metrics = new Registry();
   const kube = await kubeFor(config, 'lanyard', metrics);
   collectDefaultMetrics({ register: metrics });
-  const deps = { kube, log, metrics, clock: systemClock };
-  const ctl = await startController(deps, config, { serveMetrics: false, certificates: false });
-  const guard = createAdmissionGuard(deps, { gateEnabled: webhookConfig.identityGate, allowOptOut: webhookConfig.identityGateAllowOptOut });
-  const webhook = await startWebhook(webhookConfig, { ...deps, associations: ctl.lookup, guard });
-  log.info({ port: webhook.port, metricsPort: webhook.metricsPort }, 'webhook and controller started');
-  await untilSignal(log, [webhook, guard, ctl], () => kube.close());
+  // One informer cache for the webhook and the controller: each selection is watched once (src/controller/run.ts).
+  const run = await startRun({ kube, log, metrics, clock: systemClock }, config, webhookConfig);
+  log.info({ port: run.webhook.port, metricsPort: run.webhook.metricsPort }, 'webhook and controller started');
+  await untilSignal(log, [run], () => kube.close());
 }
 
 function durationOption(flag: string, v: string): number {

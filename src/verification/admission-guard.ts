@@ -1,8 +1,9 @@
-// The webhook's view of IdentityPolicy and the verified set (docs/security.md, docs/verified-start.md): informers over
+// The webhook's view of IdentityPolicy and the verified set (docs/security.md, docs/verified-start.md): stores of
 // IdentityPolicies, Namespaces (labels only) and VerifiedIdentities, and decisions made from those caches alone, so
-// the admission path does no I/O.
+// the admission path does no I/O. Under `lanyard run` (`deps.cache`) the stores are views of the process's shared
+// informer cache, which the controller watches too (docs/adr/0930-webhook-on-the-shared-cache-under-run.md).
 import type { Json } from '../kube/client.ts';
-import { Informer } from '../kube/informer.ts';
+import { openStore } from '../kube/store.ts';
 import type { AdmissionGuard } from '../identity/sources.ts';
 import type { Deps, Running } from '../runtime/deps.ts';
 import { counter } from '../runtime/metrics.ts';
@@ -26,33 +27,30 @@ export function createAdmissionGuard(deps: Deps, opts: AdmissionGuardOptions): A
   const invalidate = () => { policySet = undefined; };
   const onError = (what: string) => (e: unknown) => deps.log.warn({ err: e }, `watch of ${what} failed; retrying`);
 
-  const policies = new Informer<Json>({
-    client: deps.kube,
+  const policies = openStore<Json>(deps.kube, deps.cache, {
     path: `${VI_API}/identitypolicies`,
     onAdd: invalidate,
     onUpdate: invalidate,
     onDelete: invalidate,
     onError: onError('identitypolicies'),
-  }).start();
-  const namespaces = new Informer<{ name: string; labels: Record<string, string> }>({
-    client: deps.kube,
+  });
+  const namespaces = openStore<{ name: string; labels: Record<string, string> }>(deps.kube, deps.cache, {
     path: '/api/v1/namespaces',
     metadataOnly: true,
     transform: namespaceLabels,
     onError: onError('namespaces'),
-  }).start();
+  });
   // Only the verifying fields are kept: 10,000 entries stay small.
-  const verified = new Informer<Json>({
-    client: deps.kube,
+  const verified = openStore<Json>(deps.kube, deps.cache, {
     path: `${VI_API}/verifiedidentities`,
     transform: (o: Json) => ({ metadata: { name: o.metadata?.name, namespace: o.metadata?.namespace }, spec: o.spec }),
     onError: onError('verifiedidentities'),
-  }).start();
+  });
 
   const skipped = counter(deps.metrics, 'lanyard_webhook_gate_skipped_total',
     'Pods admitted without the identity gate although it is on, by reason.', ['reason']);
 
-  const currentPolicies = (): PolicySet => (policySet ??= compiler.compileAll(policies.store.values()));
+  const currentPolicies = (): PolicySet => (policySet ??= compiler.compileAll(policies.values()));
 
   return {
     synced: () => policies.synced && namespaces.synced && verified.synced,
@@ -61,8 +59,8 @@ export function createAdmissionGuard(deps: Deps, opts: AdmissionGuardOptions): A
         ...input,
         credentials: credentialOptions(input),
         policies: currentPolicies(),
-        namespaceLabels: namespaces.store.get(input.namespace)?.labels,
-        verified: (name) => verified.store.get(`${input.namespace}/${name}`),
+        namespaceLabels: namespaces.get(input.namespace)?.labels,
+        verified: (name) => verified.get(`${input.namespace}/${name}`),
         gateEnabled: opts.gateEnabled,
         allowOptOut: opts.allowOptOut,
         nowMs: deps.clock.now(),

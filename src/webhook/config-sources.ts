@@ -4,9 +4,10 @@ import { createHash } from 'node:crypto';
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Json, KubeClient } from '../kube/client.ts';
+import type { KubeClient } from '../kube/client.ts';
 import { resourcePath } from '../kube/client.ts';
-import { Informer } from '../kube/informer.ts';
+import type { InformerFactory } from '../kube/cache.ts';
+import { openStore, type Store } from '../kube/store.ts';
 import type { Logger } from '../runtime/log.ts';
 import { EMPTY_TABLE, parseConfigMapDocument, parseIdentitiesFile, type ConfigMapTable } from '../identity/configmap.ts';
 import type { WebhookMetrics } from './metrics.ts';
@@ -15,13 +16,13 @@ export const KOPS_CONFIGMAP_NAME = 'pod-identity-webhook';
 
 export class ConfigMapSource {
   private table: ConfigMapTable = EMPTY_TABLE;
-  private readonly informer: Informer<Json>;
+  private readonly store: Store<{ config?: string }>;
 
+  /** `cache`: the process's shared informer cache (`lanyard run`); else the source watches the ConfigMap itself. */
   constructor(
-    private readonly o: { kube: KubeClient; log: Logger; metrics: WebhookMetrics; namespace: string },
+    private readonly o: { kube: KubeClient; cache?: InformerFactory; log: Logger; metrics: WebhookMetrics; namespace: string },
   ) {
-    this.informer = new Informer<Json>({
-      client: o.kube,
+    this.store = openStore<{ config?: string }>(o.kube, o.cache, {
       path: resourcePath({ version: 'v1', plural: 'configmaps', namespace: o.namespace }),
       fieldSelector: `metadata.name=${KOPS_CONFIGMAP_NAME}`,
       // Only the document matters; the rest of the object is dropped at once.
@@ -52,17 +53,17 @@ export class ConfigMapSource {
     return this.table;
   }
   get synced(): boolean {
-    return this.informer.synced;
+    return this.store.synced;
   }
+  /** The store's watch starts when it is made; kept so callers read `new ConfigMapSource(...).start()`. */
   start(): this {
-    this.informer.start();
     return this;
   }
   stop(): void {
-    this.informer.stop();
+    this.store.stop();
   }
   async relist(): Promise<void> {
-    await this.informer.relist();
+    await this.store.relist();
   }
 }
 

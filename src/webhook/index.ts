@@ -1,5 +1,8 @@
 // `startWebhook`: the HTTPS admission server (webhook.md §6-§8), the plain-HTTP metrics port (§9-§10), and the caches
-// behind them (§2-§3). Everything it touches is passed in; stop() releases it all.
+// behind them (§2-§3). Everything it touches is passed in; stop() releases it all. With `deps.cache` (`lanyard run`)
+// the ServiceAccount and ConfigMap caches are views of the process's shared informer cache, so the controller and the
+// webhook watch each selection once; alone (`lanyard webhook`) they watch on their own
+// (docs/adr/0930-webhook-on-the-shared-cache-under-run.md).
 import type https from 'node:https';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -46,6 +49,7 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
 
   const serviceAccounts = new ServiceAccountCache({
     kube: deps.kube,
+    cache: deps.cache,
     log,
     metrics,
     prefix: config.annotationPrefix,
@@ -55,7 +59,7 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
     now: () => deps.clock.now(),
   }).start();
   const configMap = config.watchConfigMap
-    ? new ConfigMapSource({ kube: deps.kube, log, metrics, namespace: config.namespace }).start()
+    ? new ConfigMapSource({ kube: deps.kube, cache: deps.cache, log, metrics, namespace: config.namespace }).start()
     : undefined;
   const identities = config.watchContainerCredentialsConfig
     ? new IdentitiesFile({ file: config.watchContainerCredentialsConfig, log, metrics, pollIntervalMs: config.configPollIntervalMs })
@@ -279,8 +283,8 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
       return caPem;
     },
     ready,
-    pauseServiceAccountWatch: () => serviceAccounts.informer.pause(),
-    resumeServiceAccountWatch: () => serviceAccounts.informer.resume(),
+    pauseServiceAccountWatch: () => serviceAccounts.store.pause(),
+    resumeServiceAccountWatch: () => serviceAccounts.store.resume(),
     stop() {
       stopping ??= (async () => {
         // Readiness fails first, so endpoints and the API server stop sending here, then the server drains.

@@ -1,8 +1,10 @@
-// ServiceAccount cache and live lookup (webhook.md §3). The informer keeps only parsed `<prefix>/` settings (SAs
-// without them share one value); a miss triggers a bounded, shared, concurrency-limited metadata GET.
+// ServiceAccount cache and live lookup (webhook.md §3). The store keeps only parsed `<prefix>/` settings (SAs
+// without them share one value); a miss triggers a bounded, shared, concurrency-limited metadata GET. Its watch is
+// the webhook's own, or under `lanyard run` the process's shared one (docs/adr/0930-webhook-on-the-shared-cache-under-run.md).
 import type { Json, KubeClient } from '../kube/client.ts';
 import { isNotFound, resourcePath } from '../kube/client.ts';
-import { Informer } from '../kube/informer.ts';
+import type { InformerFactory } from '../kube/cache.ts';
+import { openStore, type Store } from '../kube/store.ts';
 import type { Logger } from '../runtime/log.ts';
 import { parseServiceAccount, type RoleComposition, type SaSettings } from '../identity/annotations.ts';
 import type { WebhookMetrics } from './metrics.ts';
@@ -14,6 +16,8 @@ export type SaResult =
 
 export interface ServiceAccountCacheOptions {
   kube: KubeClient;
+  /** The process's shared informer cache (`lanyard run`); else the cache watches ServiceAccounts itself. */
+  cache?: InformerFactory;
   log: Logger;
   metrics: WebhookMetrics;
   prefix: string;
@@ -27,7 +31,7 @@ export interface ServiceAccountCacheOptions {
 const META_ACCEPT = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
 
 export class ServiceAccountCache {
-  readonly informer: Informer<SaSettings>;
+  readonly store: Store<SaSettings>;
   /** Entries from live GETs, until a watch event confirms them or resync-period passes. */
   private readonly provisional = new Map<string, { settings: SaSettings; expiresAt: number }>();
   private readonly inflight = new Map<string, Promise<SaResult>>();
@@ -35,14 +39,13 @@ export class ServiceAccountCache {
   private readonly waiting: Array<() => void> = [];
 
   constructor(private readonly o: ServiceAccountCacheOptions) {
-    const entries = () => o.metrics.cacheEntries.set({ cache: 'serviceAccounts' }, this.informer.store.size);
+    const entries = () => o.metrics.cacheEntries.set({ cache: 'serviceAccounts' }, this.store.size);
     const onStored = (key: string) => {
       this.provisional.delete(key);
       o.metrics.used.set(1);
-      if (this.informer.synced) entries();
+      if (this.store.synced) entries();
     };
-    this.informer = new Informer<SaSettings>({
-      client: o.kube,
+    this.store = openStore<SaSettings>(o.kube, o.cache, {
       path: '/api/v1/serviceaccounts',
       metadataOnly: true,
       transform: (obj) => this.parse(obj),
@@ -66,23 +69,23 @@ export class ServiceAccountCache {
     return s;
   }
 
+  /** The store's watch starts when it is made; kept so callers read `new ServiceAccountCache(...).start()`. */
   start(): this {
-    this.informer.start();
     return this;
   }
   stop(): void {
-    this.informer.stop();
+    this.store.stop();
   }
   get synced(): boolean {
-    return this.informer.synced;
+    return this.store.synced;
   }
   get size(): number {
-    return this.informer.store.size;
+    return this.store.size;
   }
 
   /** Cached settings (watch or unexpired provisional), without I/O. */
   peek(key: string): SaSettings | undefined {
-    const s = this.informer.store.get(key);
+    const s = this.store.get(key);
     if (s) return s;
     const p = this.provisional.get(key);
     if (!p) return undefined;
@@ -94,12 +97,13 @@ export class ServiceAccountCache {
   }
 
   entries(): Array<[string, SaSettings]> {
-    return [...this.informer.store.entries(), ...[...this.provisional.entries()].map(([k, v]) => [k, v.settings] as [string, SaSettings])];
+    const stored = [...this.store.keys()].map((k) => [k, this.store.get(k)!] as [string, SaSettings]);
+    return [...stored, ...[...this.provisional.entries()].map(([k, v]) => [k, v.settings] as [string, SaSettings])];
   }
 
   async relist(): Promise<void> {
     this.provisional.clear();
-    await this.informer.relist();
+    await this.store.relist();
   }
 
   /**
@@ -112,7 +116,7 @@ export class ServiceAccountCache {
     if (hit) return { found: true, settings: hit, result: 'hit' };
     const deadlineMs = Math.min(this.o.gracePeriodMs, apiTimeoutMs !== undefined ? apiTimeoutMs - 500 : Infinity);
     if (deadlineMs <= 0) {
-      return { found: false, result: this.informer.synced ? 'miss' : 'not_synced', cause: 'not in the ServiceAccount cache' };
+      return { found: false, result: this.store.synced ? 'miss' : 'not_synced', cause: 'not in the ServiceAccount cache' };
     }
     const deadline = this.o.now() + deadlineMs;
     // Before the first list completes a live GET answers just as correctly, and at once: start-up serves right
@@ -165,9 +169,9 @@ export class ServiceAccountCache {
       });
       const settings = this.parse(obj);
       // The watch may have stored the key meanwhile: it is authoritative.
-      if (!this.informer.store.has(key))
+      if (!this.store.has(key))
         this.provisional.set(key, { settings, expiresAt: this.o.now() + this.o.resyncPeriodMs });
-      return { found: true, settings: this.informer.store.get(key) ?? settings, result: 'fetched' };
+      return { found: true, settings: this.store.get(key) ?? settings, result: 'fetched' };
     } catch (e) {
       if (isNotFound(e)) return { found: false, result: 'not_found', cause: 'ServiceAccount does not exist' };
       if (ac.signal.aborted) return { found: false, result: 'timeout', cause: `live GET exceeded ${remaining}ms` };

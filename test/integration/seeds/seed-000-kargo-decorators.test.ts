@@ -74,6 +74,23 @@ describe('seed 000 with only its apiVersion changed', () => {
     });
   });
 
+  it('the step is a PromotionStep, the kind the docs give; Kargo\'s CustomPromotionStep is no alias of it and is refused (docs/adr/0603)', async () => {
+    const step = byKind(objs, 'PromotionStep');
+    expect(step.apiVersion).toBe('lanyard.dev/v1alpha1');
+    await kubectlApply(env.admin, step);
+    // The Stage's step names it, and the API server stores it under that kind.
+    expect(byKind(objs, 'Stage').spec.promotionTemplate.spec.steps[0].uses).toBe(step.metadata.name);
+    const stored = await env.admin.get(`${G}/namespaces/${env.agentNs}/promotionsteps/${step.metadata.name}`);
+    expect(stored).toMatchObject({ apiVersion: 'lanyard.dev/v1alpha1', kind: 'PromotionStep', spec: { image: 'amazon/aws-cli' } });
+    const served = ((await env.admin.get(G)).resources as Json[]).filter((r) => !r.name.includes('/')).map((r) => r.kind);
+    expect(served).toContain('PromotionStep');
+    expect(served).not.toContain('CustomPromotionStep');
+    // The seed's step with only its apiVersion changed keeps Kargo's kind: refused, naming the kind (kubectl says
+    // "no matches for kind"), so the rename docs/promotions.md asks for cannot be missed.
+    await expect(kubectlApply(env.admin, { ...step, kind: 'CustomPromotionStep' }))
+      .rejects.toThrow('the API server does not serve CustomPromotionStep in lanyard.dev/v1alpha1');
+  });
+
   it('applies Kargo\'s labels and annotations decorators to the pod, and refuses a reserved key under them (no pod)', async () => {
     const stage = byKind(objs, 'Stage');
     const decorated = { ...stage, metadata: { ...stage.metadata, name: 'decorated', annotations: {
