@@ -42,7 +42,7 @@ export async function startRun(
   const log = deps.log;
   const cache = deps.cache ?? new InformerFactory({
     client: deps.kube,
-    onError: (sel, e) => log.warn({ err: String(e), path: sel.path }, 'watch failed; retrying'),
+    onError: (sel, e) => log.warn({ err: e, path: sel.path }, 'watch failed; retrying'),
   });
   const shared = { ...deps, cache };
   const stops: Running[] = [];
@@ -59,7 +59,7 @@ export async function startRun(
       cache,
       async stop() {
         // Webhook first (readiness fails, the server drains), then the guard, then the controller; the cache last.
-        for (const p of stops) await p.stop().catch((e: unknown) => log.warn({ err: String(e) }, 'stop failed'));
+        for (const p of stops) await p.stop().catch((e: unknown) => log.warn({ err: e }, 'stop failed'));
         if (!deps.cache) cache.stop();
       },
     };
