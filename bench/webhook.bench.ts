@@ -10,13 +10,14 @@
 //   BENCH_SAS=50000         ServiceAccounts for the large-cluster figures
 //   BENCH_BEFORE_REF=main   also bench that git ref (exported to ~/.cache/lanyard/bench/before), side by side
 // Needs wrk (installed with apt-get when missing) and Go (to build bench/noop-https.go into ~/.cache/lanyard/bench).
-import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeCheckout } from './lib/before-checkout.ts';
+import { CLIENT_CPU, SERVER_CPU, ensureWrk, fixedRate, pinned, wrk, wrkScript } from './lib/load.ts';
 import { freePort, startControlPlane, type ControlPlane } from '../src/sandbox/control-plane.ts';
 import { missingBinaries } from '../src/sandbox/binaries.ts';
 import { createKubeClient, type KubeClient } from '../src/kube/client.ts';
@@ -31,8 +32,6 @@ const ROOT = path.resolve(import.meta.dirname, '..');
 const CACHE = path.join(os.homedir(), '.cache', 'lanyard', 'bench');
 const OUT = path.join(ROOT, 'bench', 'results');
 const ROLE = 'arn:aws:iam::111122223333:role/bench';
-const SERVER_CPU = '0';
-const CLIENT_CPU = '1';
 
 const log = (s: string) => process.stderr.write(`[bench:webhook] ${s}\n`);
 const load = () => Math.round(os.loadavg()[0]! * 100) / 100;
@@ -44,19 +43,6 @@ const median = (xs: number[]) => {
 const r2 = (n: number) => Math.round(n * 100) / 100;
 
 // ---------------------------------------------------------------- tools
-
-function ensureWrk(): void {
-  if (spawnSync('wrk', ['--version']).error === undefined) return;
-  log('installing wrk (Debian package)');
-  for (let attempt = 0; attempt < 10; attempt++) {
-    // Another process may hold the dpkg lock on a shared machine: wait and retry.
-    const upd = attempt === 0 ? spawnSync('apt-get', ['update'], { stdio: 'inherit' }) : { status: 0 };
-    const inst = upd.status === 0 ? spawnSync('apt-get', ['install', '-y', 'wrk'], { stdio: 'inherit' }) : upd;
-    if (inst.status === 0) return;
-    execFileSync('sleep', ['10']);
-  }
-  throw new Error('could not install wrk with apt-get');
-}
 
 /** Builds bench/noop-https.go once per source version into the cache; returns the binary. */
 function goNoopBinary(): string {
@@ -134,10 +120,6 @@ interface Server {
   metricsPort?: number;
   proc: ChildProcess;
   stop(): Promise<void>;
-}
-
-function pinned(cpu: string, cmd: string, args: string[], stdout: 'pipe' | number): ChildProcess {
-  return spawn('taskset', ['-c', cpu, cmd, ...args], { stdio: ['ignore', stdout, 'inherit'] });
 }
 
 async function stopProc(p: ChildProcess): Promise<void> {
@@ -269,40 +251,6 @@ async function heapMB(metricsPort: number): Promise<number> {
 
 // ---------------------------------------------------------------- load generators
 
-function wrkScript(body: string): string {
-  const file = path.join(OUT, 'wrk-post.lua');
-  fs.writeFileSync(file, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [==[${body}]==]\n`);
-  return file;
-}
-
-/** Requests per second; `bad` counts non-2xx answers and socket errors, `slow` requests wrk gave up on after 2 s. */
-function wrk(port: number, connections: number, seconds: number, script: string): Promise<{ rps: number; bad: number; slow: number }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('taskset', ['-c', CLIENT_CPU, 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '-s', script, `https://127.0.0.1:${port}/mutate?timeout=10s`]);
-    let out = '';
-    p.stdout.on('data', (c) => (out += c));
-    p.stderr.on('data', (c) => (out += c));
-    p.on('exit', () => {
-      const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
-      const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
-      const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-      const bad = non2xx + (sock ? sock.slice(1, 4).reduce((a, b) => a + Number(b), 0) : 0);
-      const slow = sock ? Number(sock[4]) : 0;
-      if (Number.isNaN(rps)) reject(new Error(`wrk output not understood:\n${out}`));
-      else resolve({ rps, bad, slow });
-    });
-  });
-}
-
-function fixedRate(port: number, bodyFile: string, rate: number, seconds: number): Promise<{ p50: number; p99: number; max: number; errors: number }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('taskset', ['-c', CLIENT_CPU, process.execPath, path.join(ROOT, 'bench', 'fixed-rate.mjs'), `https://127.0.0.1:${port}/mutate?timeout=10s`, bodyFile, String(rate), String(seconds)]);
-    let out = '';
-    p.stdout.on('data', (c) => (out += c));
-    p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`fixed-rate exited ${code}`))));
-  });
-}
-
 // ---------------------------------------------------------------- main
 
 interface Figure {
@@ -315,7 +263,7 @@ const figure = (samples: number[], loads: number[]): Figure => ({ value: r2(medi
 async function main(): Promise<void> {
   fs.mkdirSync(OUT, { recursive: true });
   for (const f of fs.readdirSync(OUT)) if (f.startsWith('webhook-') && f.endsWith('.log')) fs.rmSync(path.join(OUT, f));
-  ensureWrk();
+  ensureWrk(log);
   const goBin = goNoopBinary();
   if (missingBinaries().length) execFileSync('bash', [path.join(ROOT, 'scripts', 'build-control-plane.sh')], { stdio: 'inherit' });
   const variants: WebhookVariant[] = [{ name: 'now', dir: ROOT }];
@@ -343,7 +291,7 @@ async function main(): Promise<void> {
     const body = reviewBody('bench', 'sa-0');
     const bodyFile = path.join(OUT, 'review.json');
     fs.writeFileSync(bodyFile, body);
-    const script = wrkScript(body);
+    const script = wrkScript(OUT, body);
     const sasSmall = ((await kube.get('/api/v1/serviceaccounts', { limit: 1000 })) as { items: unknown[] }).items.length;
     results.review = { bytes: Buffer.byteLength(body), serviceAccountsSmall: sasSmall };
     log(`review ${Buffer.byteLength(body)} bytes; ${sasSmall} ServiceAccounts in the cluster`);

@@ -2,6 +2,10 @@
 // `lanyard webhook ...` goes straight to the webhook: its command line is the reference's, parsed by
 // src/config/webhook.ts, so the CLI's command tree and commander are not loaded before it listens (docs/adr/0703).
 import path from 'node:path';
+import { enableCompileCache } from './config/compile-cache.ts';
+
+// Before any command's code is loaded, so every chunk is cached (docs/adr/0704).
+enableCompileCache();
 
 const argv = process.argv.slice(2);
 if (argv[0] === 'webhook') {

@@ -158,7 +158,14 @@ const VERB_DESCRIPTIONS: Record<string, string> = {
   delete: 'Delete resources by name',
 };
 
-export function createCli(program: Command, io: CliIO): Cli {
+/**
+ * Which `<verb> <noun>` commands get their flags and handler. The command being run names one noun (`get sas`); the
+ * other nouns are then only names and descriptions, which is all commander looks at for them (docs/adr/0704).
+ * Without it (help, completion, the docs generator, tests of the tree) every noun is set up.
+ */
+export type NounFilter = (verb: string, names: readonly string[]) => boolean;
+
+export function createCli(program: Command, io: CliIO, setUpNoun: NounFilter = () => true): Cli {
   const verbs = new Map<string, Command>();
   const checks: DoctorCheck[] = [];
   program.configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) });
@@ -178,6 +185,7 @@ export function createCli(program: Command, io: CliIO): Cli {
       const parent = cli.verb(verb, verb);
       const [first, ...rest] = [noun.name, ...noun.aliases.filter((a) => a !== noun.name)];
       const cmd = parent.command(first!).aliases(rest);
+      if (!setUpNoun(verb, [first!, ...rest])) return cmd.description(handler.description);
       return setup(cmd, handler);
     },
     command(name, handler, parent = program) {

@@ -29,8 +29,41 @@ describe('the top-level command table', () => {
     );
   }, 60_000); // imports every capability (transformed on the fly): slow on a loaded machine
 
+  it("maps every noun word of a verb with a noun table to exactly the capability that registers it", async () => {
+    const registered: Record<string, Record<string, Capability>> = {};
+    for (const cap of Object.keys(CAPABILITIES) as Capability[]) {
+      const cli = createCli(new Command('lanyard'), inertIO());
+      const recording = {
+        ...cli,
+        noun: (verb: string, noun: Parameters<typeof cli.noun>[1], handler: Parameters<typeof cli.noun>[2]) => {
+          for (const w of [noun.name, ...noun.aliases]) (registered[verb] ??= {})[w] = cap;
+          return cli.noun(verb, noun, handler);
+        },
+      };
+      (await CAPABILITIES[cap]())(recording);
+    }
+    const tables = Object.entries(TOP_LEVEL).filter(([, t]) => t.nouns);
+    expect(tables.map(([v]) => v)).toEqual(['get', 'create']);
+    for (const [verb, t] of tables) expect(t.nouns, verb).toEqual(registered[verb]);
+  }, 60_000);
+
+  it('for `get sas`, loads only the projects capability and sets up only the serviceaccount noun', async () => {
+    const program = await buildProgram(inertIO(), { argv: ['get', 'sas', '-p', 'shop'] });
+    const get = program.commands.find((c) => c.name() === 'get')!;
+    expect(get.commands.map((c) => c.name())).toEqual(['project', 'role', 'serviceaccount', 'serviceaccounttoken']);
+    const sa = get.commands.find((c) => c.name() === 'serviceaccount')!;
+    expect(sa.options.map((o) => o.long)).toEqual(expect.arrayContaining(['--project', '--output', '--kubeconfig']));
+    expect(get.commands.find((c) => c.name() === 'role')!.options).toEqual([]);
+    // `get` alone and an unknown noun still see every noun (help, "did you mean").
+    for (const argv of [['get'], ['get', 'foo'], ['get', '--help']]) {
+      const all = (await buildProgram(inertIO(), { argv })).commands.find((c) => c.name() === 'get')!;
+      expect(all.commands.map((c) => c.name()), argv.join(' ')).toEqual(expect.arrayContaining(['serviceaccount', 'stage', 'identity']));
+      expect(all.commands.every((c) => c.options.length > 0), argv.join(' ')).toBe(true);
+    }
+  }, 60_000);
+
   it('loads only the capabilities of the command being run', async () => {
-    const get = await buildProgram(inertIO(), { argv: ['get', 'sas'] });
+    const get = await buildProgram(inertIO(), { argv: ['get'] });
     expect(get.commands.find((c) => c.name() === 'get')!.commands.map((c) => c.name())).toEqual(
       expect.arrayContaining(['project', 'serviceaccount', 'stage', 'promotion']),
     );

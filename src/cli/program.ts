@@ -33,9 +33,24 @@ export type Capability = keyof typeof CAPABILITIES;
  * Every top-level command: its description (for `lanyard --help`, without loading it) and the capabilities that
  * register commands, nouns or doctor checks under it. A unit test checks this table against the registrations.
  */
-export const TOP_LEVEL: Record<string, { description: string; capabilities: Capability[]; hidden?: boolean }> = {
-  get: { description: 'Display one or many resources', capabilities: ['projects', 'promotions', 'identities'] },
-  create: { description: 'Create a resource', capabilities: ['projects', 'explain'] },
+export const TOP_LEVEL: Record<string, { description: string; capabilities: Capability[]; hidden?: boolean; nouns?: Record<string, Capability> }> = {
+  get: {
+    description: 'Display one or many resources',
+    capabilities: ['projects', 'promotions', 'identities'],
+    nouns: {
+      ...nounsOf('projects', ['project', 'projects'], ['role', 'roles'], ['serviceaccount', 'serviceaccounts', 'sa', 'sas'], ['serviceaccounttoken', 'serviceaccounttokens', 'sat', 'sats']),
+      ...nounsOf('promotions', ['stage', 'stages', 'stg'], ['promotion', 'promotions', 'promo', 'promos']),
+      ...nounsOf('identities', ['identity', 'identities', 'podidentity', 'podidentities']),
+    },
+  },
+  create: {
+    description: 'Create a resource',
+    capabilities: ['projects', 'explain'],
+    nouns: {
+      ...nounsOf('projects', ['project', 'projects'], ['role', 'roles'], ['serviceaccount', 'serviceaccounts', 'sa', 'sas'], ['serviceaccounttoken', 'serviceaccounttokens', 'sat', 'sats']),
+      ...nounsOf('explain', ['identity', 'identities']),
+    },
+  },
   delete: { description: 'Delete resources by name', capabilities: ['projects'] },
   grant: { description: 'Add service accounts, users or groups to a role', capabilities: ['projects'] },
   revoke: { description: 'Remove service accounts, users or groups from a role', capabilities: ['projects'] },
@@ -52,6 +67,11 @@ export const TOP_LEVEL: Record<string, { description: string; capabilities: Capa
   up: { description: 'Start the local sandbox: a real control plane, the AWS simulator, Lanyard and sample workloads', capabilities: ['up'] },
   'promotion-done': { description: 'exit 0 (the final container of a promotion pod)', capabilities: ['promotions'], hidden: true },
 };
+
+/** Every word naming a noun (its name and aliases) mapped to the capability that registers it. */
+function nounsOf(capability: Capability, ...nouns: string[][]): Record<string, Capability> {
+  return Object.fromEntries(nouns.flat().map((w) => [w, capability]));
+}
 
 export interface ProgramOptions {
   /** The name in usage lines: `lanyard`, or `kubectl lanyard` when run as a kubectl plugin. */
@@ -70,13 +90,17 @@ export async function buildProgram(io: CliIO, o: ProgramOptions = {}): Promise<C
     .version(`lanyard ${BUILD_INFO.version}`, '--version')
     .exitOverride()
     .showHelpAfterError(false);
-  const cli = createCli(program, io);
+  const [verb, noun] = o.argv ? commandPath(o.argv) : [];
+  // `get sas` names one noun of a verb whose nouns come from several capabilities: only its capability is loaded, and
+  // only its command gets flags and a handler (docs/adr/0704). `get`, `get --help` and `get foo` load them all, so
+  // the verb's help and commander's "did you mean" list every noun.
+  const owner = verb && noun !== undefined ? TOP_LEVEL[verb]?.nouns?.[noun] : undefined;
+  const cli = createCli(program, io, owner ? (v, names) => v === verb && names.includes(noun!) : undefined);
   registerVersionCommand(cli);
   registerCompletionCommand(cli);
-  const verb = o.argv ? commandPath(o.argv)[0] : undefined;
   // An unknown command loads nothing: commander names it and suggests the closest one from the table.
   const needed = new Set<Capability>(
-    o.argv ? (verb && TOP_LEVEL[verb] ? TOP_LEVEL[verb].capabilities : []) : (Object.keys(CAPABILITIES) as Capability[]),
+    owner ? [owner] : o.argv ? (verb && TOP_LEVEL[verb] ? TOP_LEVEL[verb].capabilities : []) : (Object.keys(CAPABILITIES) as Capability[]),
   );
   const registrars = await Promise.all([...needed].map((c) => CAPABILITIES[c]()));
   for (const register of registrars) register(cli);

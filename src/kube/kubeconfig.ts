@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import type https from 'node:https';
 import path from 'node:path';
+import { parseKubeconfigYaml } from './kubeconfig-yaml.ts';
 
 /** What the raw client needs from a loaded configuration; client-node's KubeConfig has the same method. */
 export interface HttpsAuth {
@@ -62,9 +63,10 @@ type Named<T> = Array<{ name?: string } & T> | undefined;
  * Relative file paths are resolved against the kubeconfig's directory, as kubectl does.
  */
 export async function staticKubeconfig(file: string, context?: string): Promise<StaticConfig | undefined> {
-  // The YAML parser is loaded only here: in a Pod (in-cluster credentials) it is never needed.
-  const { parse } = await import('yaml');
-  const doc = parse(fs.readFileSync(file, 'utf8')) as {
+  // kubectl's own YAML is read without the `yaml` package (docs/adr/0704); anything else loads it, only here: in a Pod
+  // (in-cluster credentials) it is never needed.
+  const text = fs.readFileSync(file, 'utf8');
+  const doc = (parseKubeconfigYaml(text) ?? (await import('yaml')).parse(text)) as {
     'current-context'?: string;
     contexts?: Named<{ context?: { cluster?: string; user?: string } }>;
     clusters?: Named<{ cluster?: Record<string, unknown> }>;

@@ -1,0 +1,67 @@
+// Load generators shared by the webhook benchmarks (bench:webhook, bench:hostile): wrk for throughput and
+// bench/fixed-rate.mjs for latency at a fixed rate, pinned to the client core while servers run on the other.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export const SERVER_CPU = '0';
+export const CLIENT_CPU = '1';
+const BENCH_DIR = path.resolve(import.meta.dirname, '..');
+
+/** The 1-minute load average, printed beside every figure (the machines are shared). */
+export const load1 = (): number => Math.round(os.loadavg()[0]! * 100) / 100;
+
+/** Installs wrk (Debian package) when missing; another process may hold the dpkg lock on a shared machine. */
+export function ensureWrk(log: (s: string) => void): void {
+  if (spawnSync('wrk', ['--version']).error === undefined) return;
+  log('installing wrk (Debian package)');
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const upd = attempt === 0 ? spawnSync('apt-get', ['update'], { stdio: 'inherit' }) : { status: 0 };
+    const inst = upd.status === 0 ? spawnSync('apt-get', ['install', '-y', 'wrk'], { stdio: 'inherit' }) : upd;
+    if (inst.status === 0) return;
+    execFileSync('sleep', ['10']);
+  }
+  throw new Error('could not install wrk with apt-get');
+}
+
+/** `cmd args` under taskset on `cpu` (taskset execs, so the pid is the command's). */
+export function pinned(cpu: string, cmd: string, args: string[], stdout: 'pipe' | number): ChildProcess {
+  return spawn('taskset', ['-c', cpu, cmd, ...args], { stdio: ['ignore', stdout, 'inherit'] });
+}
+
+/** wrk's POST script for `body`, written under `dir`. */
+export function wrkScript(dir: string, body: string): string {
+  const file = path.join(dir, 'wrk-post.lua');
+  fs.writeFileSync(file, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [==[${body}]==]\n`);
+  return file;
+}
+
+/** Requests per second; `bad` counts non-2xx answers and socket errors, `slow` requests wrk gave up on after 2 s. */
+export function wrk(port: number, connections: number, seconds: number, script: string): Promise<{ rps: number; bad: number; slow: number }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('taskset', ['-c', CLIENT_CPU, 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '-s', script, `https://127.0.0.1:${port}/mutate?timeout=10s`]);
+    let out = '';
+    p.stdout.on('data', (c) => (out += c));
+    p.stderr.on('data', (c) => (out += c));
+    p.on('exit', () => {
+      const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+      const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+      const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+      const bad = non2xx + (sock ? sock.slice(1, 4).reduce((a, b) => a + Number(b), 0) : 0);
+      const slow = sock ? Number(sock[4]) : 0;
+      if (Number.isNaN(rps)) reject(new Error(`wrk output not understood:\n${out}`));
+      else resolve({ rps, bad, slow });
+    });
+  });
+}
+
+/** Latency quantiles (ms) of `rate` POSTs per second for `seconds`, open loop (bench/fixed-rate.mjs). */
+export function fixedRate(port: number, bodyFile: string, rate: number, seconds: number): Promise<{ p50: number; p99: number; max: number; errors: number }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('taskset', ['-c', CLIENT_CPU, process.execPath, path.join(BENCH_DIR, 'fixed-rate.mjs'), `https://127.0.0.1:${port}/mutate?timeout=10s`, bodyFile, String(rate), String(seconds)]);
+    let out = '';
+    p.stdout.on('data', (c) => (out += c));
+    p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`fixed-rate exited ${code}`))));
+  });
+}
