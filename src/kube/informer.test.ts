@@ -67,4 +67,32 @@ describe('Informer list (docs/adr/0111-webhook-memory-and-start-up.md)', () => {
     expect(events).toEqual(['add a/x', 'add a/y', 'delete a/y', 'update a/x r1->r2']);
     expect([...informer.store]).toEqual([['a/x', 'r2']]);
   });
+
+  it('a list that fails half-way keeps none of its objects: the retried list alone fills the store (docs/adr/0705)', async () => {
+    let calls = 0;
+    const pages = [[sa('a', 'x', 'r1')], [sa('b', 'y')]];
+    const client = pagedClient(pages, () => {});
+    const serve = (client as { request: (r: KubeRequest) => Promise<unknown> }).request;
+    (client as { request: unknown }).request = async (req: KubeRequest) => {
+      calls++;
+      if (calls === 2) throw new Error('connection reset');
+      if (calls === 3) pages[0] = [sa('a', 'w', 'r3')]; // the retried list sees another first page
+      return serve(req);
+    };
+    const added: string[] = [];
+    const informer = new Informer<string>({
+      client,
+      path: '/api/v1/serviceaccounts',
+      retryDelayMs: 1,
+      transform: (o) => o.metadata.annotations?.role ?? '',
+      onAdd: (_v, k) => added.push(k),
+    }).start();
+    expect(await informer.waitForSync(5000)).toBe(true);
+    informer.stop();
+    expect([...informer.store]).toEqual([
+      ['a/w', 'r3'],
+      ['b/y', ''],
+    ]);
+    expect(added).toEqual(['a/w', 'b/y']);
+  });
 });
