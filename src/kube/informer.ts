@@ -20,6 +20,8 @@ export interface ResourceSelection {
 export interface ListWatchOptions extends ResourceSelection {
   client: KubeClient;
   pageSize?: number;
+  /** A full list is about to be requested (the Informer starts a fresh map for it: a failed list leaves nothing). */
+  onListStart?: () => void;
   /** A full (re)list: every object the server holds now (as `projectListed` returned them, when given). */
   onList: (items: Json[]) => void;
   /**
@@ -118,6 +120,7 @@ export class ListWatch {
     const items: Json[] = [];
     let cont: string | undefined;
     let rv = '';
+    this.opts.onListStart?.();
     do {
       const page = await this.opts.client.request({
         path: this.opts.path,
