@@ -18,7 +18,8 @@ export function ensureWrk(log: (s: string) => void): void {
   log('installing wrk (Debian package)');
   for (let attempt = 0; attempt < 10; attempt++) {
     const upd = attempt === 0 ? spawnSync('apt-get', ['update'], { stdio: 'inherit' }) : { status: 0 };
-    const inst = upd.status === 0 ? spawnSync('apt-get', ['install', '-y', 'wrk'], { stdio: 'inherit' }) : upd;
+    const inst =
+      upd.status === 0 ? spawnSync('apt-get', ['install', '-y', 'wrk'], { stdio: 'inherit' }) : upd;
     if (inst.status === 0) return;
     execFileSync('sleep', ['10']);
   }
@@ -33,14 +34,32 @@ export function pinned(cpu: string, cmd: string, args: string[], stdout: 'pipe' 
 /** wrk's POST script for `body`, written under `dir`. */
 export function wrkScript(dir: string, body: string): string {
   const file = path.join(dir, 'wrk-post.lua');
-  fs.writeFileSync(file, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [==[${body}]==]\n`);
+  fs.writeFileSync(
+    file,
+    `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [==[${body}]==]\n`,
+  );
   return file;
 }
 
 /** Requests per second; `bad` counts non-2xx answers and socket errors, `slow` requests wrk gave up on after 2 s. */
-export function wrk(port: number, connections: number, seconds: number, script: string): Promise<{ rps: number; bad: number; slow: number }> {
+export function wrk(
+  port: number,
+  connections: number,
+  seconds: number,
+  script: string,
+): Promise<{ rps: number; bad: number; slow: number }> {
   return new Promise((resolve, reject) => {
-    const p = spawn('taskset', ['-c', CLIENT_CPU, 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '-s', script, `https://127.0.0.1:${port}/mutate?timeout=10s`]);
+    const p = spawn('taskset', [
+      '-c',
+      CLIENT_CPU,
+      'wrk',
+      '-t1',
+      `-c${connections}`,
+      `-d${seconds}s`,
+      '-s',
+      script,
+      `https://127.0.0.1:${port}/mutate?timeout=10s`,
+    ]);
     let out = '';
     p.stdout.on('data', (c) => (out += c));
     p.stderr.on('data', (c) => (out += c));
@@ -57,11 +76,27 @@ export function wrk(port: number, connections: number, seconds: number, script: 
 }
 
 /** Latency quantiles (ms) of `rate` POSTs per second for `seconds`, open loop (bench/fixed-rate.mjs). */
-export function fixedRate(port: number, bodyFile: string, rate: number, seconds: number): Promise<{ p50: number; p99: number; max: number; errors: number }> {
+export function fixedRate(
+  port: number,
+  bodyFile: string,
+  rate: number,
+  seconds: number,
+): Promise<{ p50: number; p99: number; max: number; errors: number }> {
   return new Promise((resolve, reject) => {
-    const p = spawn('taskset', ['-c', CLIENT_CPU, process.execPath, path.join(BENCH_DIR, 'fixed-rate.mjs'), `https://127.0.0.1:${port}/mutate?timeout=10s`, bodyFile, String(rate), String(seconds)]);
+    const p = spawn('taskset', [
+      '-c',
+      CLIENT_CPU,
+      process.execPath,
+      path.join(BENCH_DIR, 'fixed-rate.mjs'),
+      `https://127.0.0.1:${port}/mutate?timeout=10s`,
+      bodyFile,
+      String(rate),
+      String(seconds),
+    ]);
     let out = '';
     p.stdout.on('data', (c) => (out += c));
-    p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`fixed-rate exited ${code}`))));
+    p.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`fixed-rate exited ${code}`)),
+    );
   });
 }

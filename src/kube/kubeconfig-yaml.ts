@@ -21,7 +21,14 @@ interface Line {
 
 const KEY = /^[A-Za-z_][A-Za-z0-9_./-]*$/;
 const NULLS = new Set(['~', 'null', 'Null', 'NULL']);
-const BOOLS: Record<string, boolean> = { true: true, True: true, TRUE: true, false: false, False: false, FALSE: false };
+const BOOLS: Record<string, boolean> = {
+  true: true,
+  True: true,
+  TRUE: true,
+  false: false,
+  False: false,
+  FALSE: false,
+};
 /** Plain scalars the core schema might read as something other than a string (numbers, .inf, .nan, 0x…, 0o…). */
 const MAYBE_NOT_STRING = /^[-+.]?[0-9.]|^[-+]?\.(inf|Inf|INF|nan|NaN|NAN)$/;
 /** First characters that make a plain scalar something else (YAML 1.2 indicators), or that we leave to `yaml`. */
@@ -59,7 +66,9 @@ function toLines(text: string): Line[] {
 /** The block (mapping or sequence) whose lines start at `indent`. */
 function block(lines: Line[], at: { i: number }, indent: number): Value {
   const first = lines[at.i]!;
-  return first.text === '-' || first.text.startsWith('- ') ? sequence(lines, at, indent) : mapping(lines, at, indent);
+  return first.text === '-' || first.text.startsWith('- ')
+    ? sequence(lines, at, indent)
+    : mapping(lines, at, indent);
 }
 
 function sequence(lines: Line[], at: { i: number }, indent: number): Value[] {
@@ -88,7 +97,9 @@ function sequence(lines: Line[], at: { i: number }, indent: number): Value[] {
 
 function isMappingEntry(text: string): boolean {
   const colon = text.indexOf(':');
-  return colon > 0 && (colon === text.length - 1 || text[colon + 1] === ' ') && KEY.test(text.slice(0, colon));
+  return (
+    colon > 0 && (colon === text.length - 1 || text[colon + 1] === ' ') && KEY.test(text.slice(0, colon))
+  );
 }
 
 function mapping(lines: Line[], at: { i: number }, indent: number): { [k: string]: Value } {
@@ -100,7 +111,14 @@ function mapping(lines: Line[], at: { i: number }, indent: number): { [k: string
     const colon = line.text.indexOf(':');
     if (colon <= 0) outside();
     const key = line.text.slice(0, colon);
-    if (!KEY.test(key) || Object.hasOwn(BOOLS, key) || NULLS.has(key) || key === '__proto__' || Object.hasOwn(obj, key)) outside();
+    if (
+      !KEY.test(key) ||
+      Object.hasOwn(BOOLS, key) ||
+      NULLS.has(key) ||
+      key === '__proto__' ||
+      Object.hasOwn(obj, key)
+    )
+      outside();
     const rest = line.text.slice(colon + 1);
     if (rest !== '' && !rest.startsWith(' ')) outside();
     const value = rest.trim();
@@ -112,7 +130,8 @@ function mapping(lines: Line[], at: { i: number }, indent: number): { [k: string
     const next = lines[at.i];
     if (next && next.indent > indent) obj[key] = block(lines, at, next.indent);
     // A sequence may sit at its key's own indentation (kubectl writes `clusters:\n- cluster: ...`).
-    else if (next && next.indent === indent && (next.text === '-' || next.text.startsWith('- '))) obj[key] = sequence(lines, at, indent);
+    else if (next && next.indent === indent && (next.text === '-' || next.text.startsWith('- ')))
+      obj[key] = sequence(lines, at, indent);
     else obj[key] = null;
   }
   return obj;
@@ -163,7 +182,14 @@ function singleQuoted(text: string): [string, number] {
 function plain(text: string): Value {
   const hash = text.indexOf(' #');
   const value = hash < 0 ? text : text.slice(0, hash).trimEnd();
-  if (value === '' || INDICATOR.test(value) || value.includes(': ') || value.endsWith(':') || MAYBE_NOT_STRING.test(value)) outside();
+  if (
+    value === '' ||
+    INDICATOR.test(value) ||
+    value.includes(': ') ||
+    value.endsWith(':') ||
+    MAYBE_NOT_STRING.test(value)
+  )
+    outside();
   if (NULLS.has(value)) return null;
   if (Object.hasOwn(BOOLS, value)) return BOOLS[value]!;
   return value;
@@ -186,7 +212,14 @@ function flow(text: string): Value {
     const colon = p.indexOf(':');
     if (colon <= 0 || p[colon + 1] !== ' ') outside();
     const key = p.slice(0, colon);
-    if (!KEY.test(key) || Object.hasOwn(BOOLS, key) || NULLS.has(key) || key === '__proto__' || Object.hasOwn(obj, key)) outside();
+    if (
+      !KEY.test(key) ||
+      Object.hasOwn(BOOLS, key) ||
+      NULLS.has(key) ||
+      key === '__proto__' ||
+      Object.hasOwn(obj, key)
+    )
+      outside();
     obj[key] = plain(p.slice(colon + 1).trim());
   }
   return obj;
