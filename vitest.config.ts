@@ -31,8 +31,9 @@ export default defineConfig({
           include: ['test/integration/node/**/*.test.ts'],
           environment: 'node',
           // A control plane with a real node (containerd, kubelet, kube-scheduler, kube-proxy) and the
-          // images Pods run, set up when missing by scripts/ensure-node.sh (docs/adr/0710).
-          globalSetup: ['test/harness/node-setup.ts'],
+          // images Pods run, set up when missing by scripts/ensure-node.sh (docs/adr/0710); dist/ rebuilt when stale
+          // (sandbox-up.test.ts runs the shipped bin/lanyard.js).
+          globalSetup: ['scripts/ensure-build.mjs', 'test/harness/node-setup.ts'],
           testTimeout: 180_000,
           hookTimeout: 300_000,
           fileParallelism: false,

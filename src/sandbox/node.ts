@@ -204,6 +204,8 @@ export function removeStaleNodeRuns(log: (line: string) => void = () => {}): str
 export interface NodeImage {
   name: string;
   archive: string;
+  /** Further names of the same image in containerd (e.g. the stable name the samples use, docs/adr/0714). */
+  tags?: string[];
 }
 
 export interface StartNodeOptions {
@@ -353,7 +355,7 @@ const BOLT_DATABASES = ['io.containerd.metadata.v1.bolt/meta.db', 'io.containerd
  */
 async function containerdTemplate(images: NodeImage[], log: (l: string) => void): Promise<string> {
   const cache = path.join(os.homedir(), '.cache', 'lanyard', 'containerd');
-  const key = crypto.createHash('sha256').update(images.map((i) => `${i.name} ${i.archive}`).join('\n')).digest('hex').slice(0, 16);
+  const key = crypto.createHash('sha256').update(images.map((i) => [i.name, i.archive, ...(i.tags ?? [])].join(' ')).join('\n')).digest('hex').slice(0, 16);
   const done = path.join(cache, key);
   if (fs.existsSync(path.join(done, 'root'))) {
     const now = new Date();
@@ -390,6 +392,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.a
     for (const image of images) {
       const t0 = Date.now();
       ctr('images', 'import', image.archive);
+      for (const tag of image.tags ?? []) ctr('images', 'tag', '--force', image.name, tag);
       log(`imported ${image.name} in ${((Date.now() - t0) / 1000).toFixed(1)}s (once per image set)`);
     }
   } finally {

@@ -1,19 +1,24 @@
-// `lanyard up` (`npm start`): the local sandbox. A real kube-apiserver + etcd + kube-controller-manager on
-// loopback, the AWS simulator, Lanyard itself (webhook with the identity gate, and the controller) in this
-// process, and sample workloads. It shows a Pod held at the gate until its identity is proven, then released.
+// `lanyard up` (`npm start`): the local sandbox. A real kube-apiserver + etcd + kube-controller-manager, a real node
+// (containerd, kubelet, kube-scheduler, kube-proxy in a network namespace of its own), the AWS simulator, Lanyard
+// itself (webhook with the identity gate, and the controller) in this process, and sample workloads. It shows a Pod
+// held at the gate until its identity is proven, then Running with the ARN its AWS SDK got, and a promotion that
+// runs to its end. Where the node cannot run (not root, not Linux, its set-up failed), the sandbox runs without
+// it and says why (docs/adr/0714).
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { Registry } from 'prom-client';
-import { startControlPlane, ADMIN_USER } from './control-plane.ts';
+import { startControlPlane, ADMIN_USER, type ControlPlane } from './control-plane.ts';
 import { startAwsSimulator, type AwsSimulator } from './aws-sim/index.ts';
 import { createProgress } from './progress.ts';
-import { CRD_DIR, SAMPLES_DIR } from './paths.ts';
+import { CRD_DIR, PACKAGE_ROOT, SAMPLES_DIR } from './paths.ts';
+import { ensureNode, nodeUnavailable, startNodeControlPlane, startNodeWithImages, startSimulatorForNode, type NodeControlPlane, type NodeImageManifest } from './node-cluster.ts';
+import type { RunningNode } from './node.ts';
+import { SandboxAborted, associationReady, followPromotion, showGate, showRunning, throwIfAborted } from './watch-samples.ts';
 import { createKubeClient, type Json, type KubeClient } from '../kube/client.ts';
 import { applyCrds, applyObject, readManifests } from '../kube/apply.ts';
 import { createLogger } from '../runtime/log.ts';
 import { systemClock } from '../runtime/clock.ts';
-import type { Running } from '../runtime/deps.ts';
 import { createAwsClients } from '../aws/index.ts';
 import { parseControllerFlags } from '../config/controller.ts';
 import { parseWebhookFlags } from '../config/webhook.ts';
@@ -24,10 +29,15 @@ import { associationAdmissionPolicy } from '../associations/admission-policy.ts'
 import { startWebhook } from '../webhook/index.ts';
 import { BUILTIN_ROLES } from '../projects/builtin-roles.ts';
 import { projectNamespace, roleTrio } from '../projects/objects.ts';
-import { sleep } from '../runtime/clock.ts';
+import { errorMessage } from '../core/errors.ts';
 
 const CLUSTER = 'lanyard-sandbox';
-const GATE = 'lanyard.dev/identity';
+/**
+ * Where Pods reach the AWS simulator: a Service without selector in lanyard-system whose one endpoint is the
+ * simulator on the host's end of the node's link. The samples name its ClusterIP (there is no cluster DNS); it is
+ * in the low band of the Service range, which the API server never hands out on its own.
+ */
+export const SIMULATOR_SERVICE = { namespace: 'lanyard-system', name: 'aws-simulator', clusterIP: '10.0.0.11' } as const;
 
 export interface UpOptions {
   kubeconfig: string;
@@ -36,6 +46,10 @@ export interface UpOptions {
   /** Milliseconds before the simulator lets eks-auth see a new association (shows the gate at work). */
   visibilityDelayMs: number;
   logFile: string;
+  /** Run Pods on a real node (the default); without one they are admitted and released but never run. */
+  node: boolean;
+  /** Aborting it stops the start-up at its next step and removes what was started. */
+  signal?: AbortSignal;
 }
 
 export interface Sandbox {
@@ -44,6 +58,12 @@ export interface Sandbox {
   simulatorUrl: string;
   /** Name of the promotion Pod of shop/prod in lanyard-promotions. */
   promotionPod: string;
+  /** Name of the sample Promotion of shop/prod. */
+  promotion: string;
+  /** The node the Pods run on, when there is one. */
+  node?: { name: string; netns: string };
+  /** Why the sandbox runs without a node, when it does. */
+  noNode?: string;
   kube: KubeClient;
   stop(): Promise<void>;
 }
@@ -78,8 +98,8 @@ async function createSampleRoles(sim: AwsSimulator, issuer: string): Promise<voi
       Version: '2012-10-17',
       Statement: [{ Effect: 'Allow', Principal: { Service: 'pods.eks.amazonaws.com' }, Action: ['sts:AssumeRole', 'sts:TagSession'] }],
     }) });
-    await aws.iam.createRole({ roleName: 'shop-s3-read',
-      assumeRolePolicyDocument: webIdentity('system:serviceaccount:lanyard-promotions:s3-access', 'lanyard-promotion-step') });
+    await aws.iam.createRole({ roleName: 'shop-deployer',
+      assumeRolePolicyDocument: webIdentity('system:serviceaccount:lanyard-promotions:deployer', 'lanyard-promotion-step') });
   } finally {
     aws.destroy();
   }
@@ -112,8 +132,11 @@ async function applySamples(kube: KubeClient): Promise<number> {
   return n;
 }
 
-/** Registers the webhook as webhook.md §11 recommends, rewritten to a loopback url. */
-async function registerWebhook(kube: KubeClient, port: number, caPem: string): Promise<void> {
+/**
+ * Registers the webhook as webhook.md §11 recommends, rewritten to a url on `host`: loopback, or the host's end of
+ * the node's link when the API server runs in the node's network namespace.
+ */
+async function registerWebhook(kube: KubeClient, host: string, port: number, caPem: string): Promise<void> {
   await applyObject(kube, {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'MutatingWebhookConfiguration',
@@ -121,7 +144,7 @@ async function registerWebhook(kube: KubeClient, port: number, caPem: string): P
     webhooks: [{
       name: 'pod-identity.lanyard.dev',
       admissionReviewVersions: ['v1', 'v1beta1'],
-      clientConfig: { url: `https://127.0.0.1:${port}/mutate`, caBundle: Buffer.from(caPem).toString('base64') },
+      clientConfig: { url: `https://${host}:${port}/mutate`, caBundle: Buffer.from(caPem).toString('base64') },
       rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' },
         { operations: ['UPDATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods/ephemeralcontainers'], scope: 'Namespaced' }],
       matchPolicy: 'Equivalent',
@@ -135,196 +158,305 @@ async function registerWebhook(kube: KubeClient, port: number, caPem: string): P
   }, 'lanyard-sandbox');
 }
 
-/** Follows the demo Pods from admission to release, printing each change. */
-async function showGate(kube: KubeClient, note: (l: string) => void, timeoutMs: number): Promise<boolean> {
-  const seen = new Map<string, string>();
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    // Probe Pods (verification.md §10) come and go on their own; the workloads are what a user watches.
-    const pods: Json[] = (await kube.get('/api/v1/namespaces/demo/pods', { labelSelector: '!lanyard.dev/probe' })).items;
-    for (const p of pods) {
-      const gated = (p.spec.schedulingGates ?? []).some((g: Json) => g.name === GATE);
-      const env = (p.spec.containers[0]?.env ?? []).map((e: Json) => e.name);
-      const mode = env.includes('AWS_ROLE_ARN') ? 'web identity' : env.includes('AWS_CONTAINER_CREDENTIALS_FULL_URI') ? 'container credentials' : 'no identity';
-      const state = gated ? 'gated' : 'released';
-      if (seen.get(p.metadata.name) !== state) {
-        const age = ((Date.now() - Date.parse(p.metadata.creationTimestamp)) / 1000).toFixed(1);
-        note(gated
-          ? `pod demo/${p.metadata.name} (${mode}) is held at the ${GATE} scheduling gate`
-          : `pod demo/${p.metadata.name} (${mode}) released ${age}s after creation: ${p.metadata.annotations?.['lanyard.dev/identity-verification'] ?? 'not gated'}`);
-        seen.set(p.metadata.name, state);
-      }
-    }
-    if (pods.length >= 2 && pods.every((p) => seen.get(p.metadata.name) === 'released')) return true;
-    await sleep(300);
-  }
-  return false;
+/** The Service through which Pods reach the simulator (SIMULATOR_SERVICE), its one endpoint the simulator itself. */
+async function exposeSimulator(kube: KubeClient, simulatorUrl: string): Promise<void> {
+  const u = new URL(simulatorUrl);
+  const { namespace, name, clusterIP } = SIMULATOR_SERVICE;
+  await applyObject(kube, {
+    apiVersion: 'v1', kind: 'Service', metadata: { name, namespace },
+    spec: { clusterIP, ports: [{ name: 'http', port: 80, targetPort: Number(u.port), protocol: 'TCP' }] },
+  }, 'lanyard-sandbox');
+  await applyObject(kube, {
+    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+    metadata: { name, namespace, labels: { 'kubernetes.io/service-name': name, 'endpointslice.kubernetes.io/managed-by': 'lanyard-sandbox' } },
+    addressType: 'IPv4',
+    ports: [{ name: 'http', port: Number(u.port), protocol: 'TCP' }],
+    endpoints: [{ addresses: [u.hostname], conditions: { ready: true } }],
+  }, 'lanyard-sandbox');
 }
 
-async function associationReady(kube: KubeClient, namespace: string, name: string, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const a = await kube.get(`/apis/lanyard.dev/v1alpha1/namespaces/${namespace}/podidentityassociations/${name}`);
-    if ((a.status?.conditions ?? []).some((c: Json) => c.type === 'Ready' && c.status === 'True')) return true;
-    await sleep(300);
+/** What the sandbox prints once it is ready: how to look around, each command's output as README.md describes it. */
+function readyText(o: { kubeconfig: string; logFile: string; stayUp: boolean; promotion: string; promotionPod: string; node?: { name: string; netns: string }; noNode?: string }): string {
+  const lines = [''];
+  if (o.node) {
+    lines.push(`Lanyard sandbox is up: Pods run on node ${o.node.name} (network namespace ${o.node.netns}).`);
+  } else {
+    lines.push(`Lanyard sandbox is up, without a node (${o.noNode}): Pods are admitted, gated and released, but never run.`);
   }
-  return false;
+  // The CLI on the Node that runs this sandbox (24; a bare `npx lanyard` would run the machine's Node and warn).
+  lines.push('', `  export KUBECONFIG=${o.kubeconfig}`, `  alias lanyard='${process.execPath} ${path.join(PACKAGE_ROOT, 'bin', 'lanyard.js')}'`, '');
+  if (o.node) {
+    lines.push(
+      '  # The demo Pods: mutated by the webhook, released after a real STS exchange, now Running:',
+      "  kubectl -n demo get pods -l app -o 'custom-columns=NAME:.metadata.name,STATUS:.status.phase,VERIFIED:.metadata.annotations.lanyard\\.dev/identity-verification,GATES:.spec.schedulingGates'",
+      '  # What their AWS SDK got on its first call (IRSA, then EKS Pod Identity):',
+      '  kubectl -n demo logs deploy/uploader',
+      '  kubectl -n demo logs deploy/reporter',
+    );
+  } else {
+    lines.push(
+      '  # The demo Pods: mutated by the webhook and released after a real STS exchange (no node runs them):',
+      "  kubectl -n demo get pods -l app -o 'custom-columns=NAME:.metadata.name,VERIFIED:.metadata.annotations.lanyard\\.dev/identity-verification,GATES:.spec.schedulingGates'",
+    );
+  }
+  lines.push(
+    "  kubectl -n demo get pod -l app=uploader -o jsonpath='{.items[0].spec.containers[0].env}{\"\\n\"}'",
+    '  # The Pod Identity association, reconciled to the simulated EKS API and verified:',
+    '  kubectl -n demo get podidentityassociations -o wide',
+    '  kubectl get events -n demo --field-selector reason=IdentityVerified',
+  );
+  if (o.node) {
+    lines.push(
+      `  # Promotion ${o.promotion} of shop/prod: one Pod, each step a container, the per-step role on step "whoami":`,
+      '  lanyard get promotions --project shop -o wide',
+      `  kubectl -n lanyard-promotions logs ${o.promotionPod} -c step-1`,
+    );
+  } else {
+    lines.push(
+      `  # The promotion Pod of shop/prod (steps as init containers, decorators applied, per-step role on step-1):`,
+      `  kubectl -n lanyard-promotions get pod ${o.promotionPod} -o yaml`,
+      '  lanyard get promotions --project shop -o wide',
+    );
+  }
+  lines.push('  lanyard get stages --project shop', '  lanyard doctor', '', `Lanyard's own logs: ${o.logFile}`);
+  if (o.stayUp) lines.push('Press Ctrl-C to stop everything.');
+  return lines.join('\n') + '\n';
 }
 
 export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = process.stderr): Promise<Sandbox> {
   const progress = createProgress(out);
-  const parts: Running[] = [];
+  const { signal } = o;
+  // Undone in reverse order: Lanyard, the node, the simulator, the control plane and the node's network.
+  const undo: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const u of undo.splice(0).reverse()) await u().catch(() => {});
+  };
   fs.mkdirSync(path.dirname(o.logFile), { recursive: true });
   const log = createLogger({ component: 'sandbox', level: 'info', destination: fs.createWriteStream(o.logFile, { flags: 'a' }) as never });
+  const logLine = (l: string) => log.info(l);
+  const withoutNode = (why: string) => {
+    progress.warn(`no node: ${why}`);
+    progress.warn('  the sandbox runs without one: Pods are admitted, gated and released, but never run (docs/adr/0714-sandbox-on-the-node.md)');
+    return why;
+  };
 
-  const cp = await progress.step('starting kube-apiserver, etcd and kube-controller-manager', () =>
-    startControlPlane({ controllers: ['deployment-controller', 'replicaset-controller'] }));
-  parts.push({ stop: () => cp.stop() });
-  fs.mkdirSync(path.dirname(o.kubeconfig), { recursive: true });
-  fs.copyFileSync(cp.adminKubeconfig, o.kubeconfig);
-  const kube = await createKubeClient({ kubeconfig: cp.adminKubeconfig });
-  let simulatorUrl = '';
-  let promotionPod = '';
+  let noNode = o.node ? nodeUnavailable({ platform: process.platform, uid: process.getuid?.() }) : 'started with --no-node';
+  if (noNode && o.node) withoutNode(noNode);
+  let images: NodeImageManifest | undefined;
+  let kube: KubeClient | undefined;
+  let sandbox: Sandbox | undefined;
   try {
-    await progress.step('installing Lanyard CRDs', () => applyCrds(kube, CRD_DIR));
+    if (!noNode) {
+      try {
+        images = await progress.step('setting up the node: Debian packages, kubelet, images (scripts/ensure-node.sh, only what is missing)',
+          () => ensureNode((l) => {
+            logLine(l);
+            progress.note(l);
+          }, signal));
+      } catch (e) {
+        throwIfAborted(signal);
+        noNode = withoutNode(`its set-up failed: ${errorMessage(e)}`);
+      }
+    }
+    throwIfAborted(signal);
+
+    let ncp: NodeControlPlane | undefined;
+    let cp: ControlPlane;
+    if (!noNode) {
+      try {
+        ncp = await progress.step("starting kube-apiserver, etcd and kube-controller-manager in the node's network namespace",
+          () => startNodeControlPlane({ log: logLine }));
+      } catch (e) {
+        noNode = withoutNode(`its network namespace or control plane did not start: ${errorMessage(e)}`);
+      }
+    }
+    if (ncp) {
+      const n = ncp;
+      undo.push(() => n.stop());
+      cp = n.cp;
+      progress.note(`node network ${n.network.netns}: host ${n.network.hostIp}, API server and node ${n.network.nodeIp}, Pods ${n.network.podCidr}`);
+    } else {
+      const c = await progress.step('starting kube-apiserver, etcd and kube-controller-manager', () =>
+        startControlPlane({ controllers: ['deployment-controller', 'replicaset-controller'], log: logLine }));
+      undo.push(async () => {
+        await c.stop();
+        fs.rmSync(c.dir, { recursive: true, force: true });
+      });
+      cp = c;
+    }
+    throwIfAborted(signal);
+    fs.mkdirSync(path.dirname(o.kubeconfig), { recursive: true });
+    fs.copyFileSync(cp.adminKubeconfig, o.kubeconfig);
+    const k = await createKubeClient({ kubeconfig: cp.adminKubeconfig });
+    kube = k;
+    await progress.step('installing Lanyard CRDs', () => applyCrds(k, CRD_DIR));
+    await progress.step('creating namespaces lanyard-system and lanyard-promotions', async () => {
+      for (const obj of readManifests(path.join(SAMPLES_DIR, '05-lanyard-namespaces.yaml'))) await applyObject(k, obj, 'lanyard-sandbox');
+    });
     const sim = await progress.step('starting the AWS simulator', async () => {
-      const s = await startAwsSimulator({ port: 0, seed: 42, log });
+      const s = ncp ? await startSimulatorForNode(ncp.network, { seed: 42, log }) : await startAwsSimulator({ port: 0, seed: 42, log });
       s.control.registerCluster({ name: CLUSTER, issuer: cp.issuer, caBundle: cp.caPem });
       await createSampleRoles(s, cp.issuer);
       // New associations reach eks-auth only after a while, as in EKS: Pods wait at the gate meanwhile.
       s.control.configure({ visibility: { eksAuth: [o.visibilityDelayMs, o.visibilityDelayMs], 'iam.role': [0, 0] } });
       return s;
     });
-    parts.unshift({ stop: () => sim.close() });
-    simulatorUrl = sim.url;
+    undo.push(() => sim.close());
     progress.note(`AWS simulator at ${sim.url} (account ${sim.control.account}, region ${sim.control.region})`);
 
-    await progress.step('creating namespaces lanyard-system and lanyard-promotions', async () => {
-      for (const obj of readManifests(path.join(SAMPLES_DIR, '05-lanyard-namespaces.yaml'))) await applyObject(kube, obj, 'lanyard-sandbox');
-    });
+    let node: RunningNode | undefined;
+    if (ncp && images) {
+      const n = ncp;
+      const imgs = images;
+      try {
+        node = await progress.step('starting the node: containerd, kubelet, kube-scheduler, kube-proxy', () =>
+          startNodeWithImages({ ncp: n, images: imgs, simulatorUrl: sim.url, log: logLine }));
+        const started = node;
+        undo.push(() => started.stop());
+      } catch (e) {
+        throwIfAborted(signal);
+        noNode = withoutNode(`it did not start: ${errorMessage(e)}`);
+      }
+    }
+    if (node) {
+      await exposeSimulator(k, sim.url);
+      progress.note(`node ${node.name} Ready; Pods reach the AWS simulator at ${SIMULATOR_SERVICE.clusterIP} (Service ${SIMULATOR_SERVICE.namespace}/${SIMULATOR_SERVICE.name}) and its EKS Pod Identity Agent at 169.254.170.23`);
+    }
+    throwIfAborted(signal);
 
+    const webhookHost = ncp?.network.hostIp ?? '127.0.0.1';
     const webhook = await progress.step('starting Lanyard (webhook with the identity gate, and the controller)', async () => {
-      const deps = { kube, log, metrics: new Registry(), clock: systemClock };
+      const deps = { kube: k, log, metrics: new Registry(), clock: systemClock };
       const { config } = parseControllerFlags([
         `--cluster-name=${CLUSTER}`, `--aws-region=${sim.control.region}`, `--aws-endpoint-url=${sim.url}`,
         '--leader-elect=false', '--metrics-port=0', '--association-resync=30s',
+        // The promotion Pod's last container runs `lanyard promotion-done`: Lanyard's own image, built locally.
+        ...(images ? [`--promotion-done-image=${images.lanyard.name}`] : []),
       ]);
       const ctl = await startController(deps, config, { serveMetrics: false, awsCredentials: sim.control.adminCredentials });
-      parts.unshift(ctl);
+      undo.push(() => ctl.stop());
       const webhookConfig = parseWebhookFlags([
-        '--port=0', '--metrics-port=0', '--tls-mode=self-managed', '--tls-extra-sans=127.0.0.1,localhost',
+        '--port=0', '--metrics-port=0', '--tls-mode=self-managed', `--tls-extra-sans=127.0.0.1,localhost,${webhookHost}`,
         '--identity-gate=true', `--cluster-name=${CLUSTER}`, '--namespace=lanyard-system',
         `--aws-default-region=${sim.control.region}`,
       ], { env: { POD_NAMESPACE: 'lanyard-system' } });
       const guard = createAdmissionGuard(deps, { gateEnabled: true, allowOptOut: true });
-      parts.unshift(guard);
+      undo.push(() => guard.stop());
       const wh = await startWebhook(webhookConfig, { ...deps, associations: ctl.lookup, guard });
-      parts.unshift(wh);
+      undo.push(() => wh.stop());
       if (!wh.caPem) throw new Error('the webhook did not report its CA');
-      await registerWebhook(kube, wh.port, wh.caPem);
+      await registerWebhook(k, webhookHost, wh.port, wh.caPem);
       // As the chart does; in the sandbox the controller runs as the admin user (docs/security.md).
       const vap = identityAdmissionPolicy({ releasers: [ADMIN_USER] });
       const lpia = associationAdmissionPolicy();
-      for (const obj of [vap.policy, vap.binding, lpia.policy, lpia.binding]) await applyObject(kube, obj, 'lanyard-sandbox');
+      for (const obj of [vap.policy, vap.binding, lpia.policy, lpia.binding]) await applyObject(k, obj, 'lanyard-sandbox');
       return wh;
     });
-    progress.note(`webhook on https://127.0.0.1:${webhook.port}/mutate, metrics on http://127.0.0.1:${webhook.metricsPort}/metrics`);
+    progress.note(`webhook on https://${webhookHost}:${webhook.port}/mutate, metrics on http://127.0.0.1:${webhook.metricsPort}/metrics`);
+    throwIfAborted(signal);
 
-    await progress.step('applying sample workloads (deploy/samples)', () => applySamples(kube));
+    await progress.step('applying sample workloads (deploy/samples)', () => applySamples(k));
     await progress.step('waiting for the demo Pods to pass the identity gate', async () => {
-      if (!(await showGate(kube, progress.note, 90_000))) {
+      if (!(await showGate(k, progress.note, 90_000, signal))) {
         throw new Error('the demo Pods were not released within 90s; see the log file');
       }
       // The association reports its verification a few seconds after the Pods' release (writes are paced): the
       // sandbox is ready once it says Ready, so `lanyard doctor` is clean from the first command.
-      if (!(await associationReady(kube, 'demo', 'reporter', 30_000))) {
+      if (!(await associationReady(k, 'demo', 'reporter', 30_000, signal))) {
         throw new Error('PodIdentityAssociation demo/reporter did not become Ready within 30s; see the log file');
       }
     });
-    const promotion = await progress.step('promoting stage shop/prod (version 1.4.2)', async () => {
-      const p = await kube.create('/apis/lanyard.dev/v1alpha1/namespaces/shop/promotions', {
+    if (node) {
+      await progress.step('waiting for the demo Pods to run and make their first AWS call', () => showRunning(k, progress.note, 120_000, signal));
+    }
+    const promotion = await progress.step(node ? 'promoting stage shop/prod (version 1.4.2) to the end' : 'promoting stage shop/prod (version 1.4.2)', async () => {
+      const p = await k.create('/apis/lanyard.dev/v1alpha1/namespaces/shop/promotions', {
         apiVersion: 'lanyard.dev/v1alpha1', kind: 'Promotion',
         metadata: { generateName: 'prod-', namespace: 'shop' },
         spec: { stage: 'prod', vars: [{ name: 'version', value: '1.4.2' }] },
       });
-      for (let i = 0; i < 100; i++) {
-        const cur = await kube.get(`/apis/lanyard.dev/v1alpha1/namespaces/shop/promotions/${p.metadata.name}`);
-        if (cur.status?.pod?.name) return cur;
-        if (['Errored', 'Failed'].includes(cur.status?.phase)) throw new Error(`${cur.status.phase}: ${cur.status.message}`);
-        await sleep(200);
-      }
-      throw new Error('the promotion pod was not created within 20s');
+      progress.note(`promotion shop/${p.metadata.name}`);
+      return await followPromotion(k, 'shop', p.metadata.name, { note: progress.note, timeoutMs: node ? 180_000 : 20_000, untilPod: !node, signal });
     });
-    const podName: string = promotion.status.pod.name;
-    promotionPod = podName;
-    out.write(`
-Lanyard sandbox is up.
-
-  export KUBECONFIG=${o.kubeconfig}
-
-  # The IRSA Pod, mutated by the webhook and released after a real STS exchange:
-  kubectl -n demo get pods -o 'custom-columns=NAME:.metadata.name,VERIFIED:.metadata.annotations.lanyard\\.dev/identity-verification,GATES:.spec.schedulingGates'
-  kubectl -n demo get pod -l app=uploader -o jsonpath='{.items[0].spec.containers[0].env}{"\\n"}'
-  # The Pod Identity association, reconciled to the simulated EKS API and verified:
-  kubectl -n demo get podidentityassociations -o wide
-  kubectl get events -n demo --field-selector reason=IdentityVerified
-  # The promotion pod of shop/prod (steps as init containers, decorators applied, per-step role on step-1):
-  kubectl -n lanyard-promotions get pod ${podName} -o yaml
-  npx lanyard get stages --project shop
-  npx lanyard get promotions --project shop -o wide
-
-Lanyard's own logs: ${o.logFile}
-${o.stayUp ? 'Press Ctrl-C to stop everything.\n' : ''}`);
+    if (node) progress.note(`promotion shop/${promotion.metadata.name} ${promotion.status.phase}: ${promotion.status.message ?? ''}`.trimEnd());
+    const nodeInfo = node && ncp ? { name: node.name, netns: ncp.network.netns } : undefined;
+    sandbox = {
+      kubeconfig: o.kubeconfig,
+      server: cp.server,
+      simulatorUrl: sim.url,
+      promotion: promotion.metadata.name,
+      promotionPod: promotion.status.pod.name,
+      node: nodeInfo,
+      noNode: nodeInfo ? undefined : noNode,
+      kube: k,
+      stop: async () => {
+        await stopAll();
+        k.close();
+      },
+    };
+    out.write(readyText({ ...o, promotion: sandbox.promotion, promotionPod: sandbox.promotionPod, node: nodeInfo, noNode }));
+    return sandbox;
   } catch (e) {
-    for (const p of parts) await p.stop().catch(() => {});
-    kube.close();
+    await stopAll();
+    kube?.close();
     throw e;
   }
-  return {
-    kubeconfig: o.kubeconfig,
-    server: cp.server,
-    simulatorUrl,
-    promotionPod,
-    kube,
-    stop: async () => {
-      for (const p of parts) await p.stop().catch(() => {});
-      kube.close();
-      fs.rmSync(cp.dir, { recursive: true, force: true });
-    },
-  };
 }
 
 export function registerUpCommand(program: Command): void {
   program
     .command('up')
-    .description('Start the local sandbox: a real control plane, the AWS simulator, Lanyard and sample workloads')
+    .description('Start the local sandbox: a real control plane and node, the AWS simulator, Lanyard and sample workloads')
     .option('--kubeconfig <path>', 'where to write the sandbox admin kubeconfig', '.lanyard/kubeconfig')
     .option('--log-file <path>', "where Lanyard's JSON logs go", '.lanyard/lanyard.log')
     .option('--visibility-delay <ms>', 'how long the simulated eks-auth takes to see a new association', '6000')
+    .option('--no-node', 'run without a node (Pods are admitted, gated and released, but never run)')
     .option('--exit-when-ready', 'stop after the samples were shown (for scripts and tests)')
-    .action(async (opts: { kubeconfig: string; logFile: string; visibilityDelay: string; exitWhenReady?: boolean }) => {
+    .action(async (opts: { kubeconfig: string; logFile: string; visibilityDelay: string; node: boolean; exitWhenReady?: boolean }) => {
       const delay = Number(opts.visibilityDelay);
       if (!Number.isInteger(delay) || delay < 0) throw new Error(`invalid --visibility-delay "${opts.visibilityDelay}": use milliseconds, e.g. 6000`);
-      const sandbox = await startSandbox({
-        kubeconfig: path.resolve(opts.kubeconfig),
-        logFile: path.resolve(opts.logFile),
-        stayUp: !opts.exitWhenReady,
-        visibilityDelayMs: delay,
-      });
-      if (opts.exitWhenReady) {
-        await sandbox.stop();
-        return;
+      // Ctrl-C (or SIGTERM) at any time stops everything that was started; a second one exits at once and leaves
+      // the rest to the next run's clean-up (docs/adr/0712).
+      const abort = new AbortController();
+      let sandbox: Sandbox | undefined;
+      let stopped: (() => void) | undefined;
+      const stoppedP = new Promise<void>((r) => (stopped = r));
+      const onSignal = (sig: NodeJS.Signals) => {
+        if (abort.signal.aborted) {
+          process.stderr.write(`\n${sig} again: exiting without stopping the sandbox; the next \`lanyard up\` removes what is left\n`);
+          process.exit(130);
+        }
+        process.stderr.write(`\n${sig}: stopping the sandbox\n`);
+        abort.abort();
+        if (sandbox) void sandbox.stop().then(stopped);
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        try {
+          sandbox = await startSandbox({
+            kubeconfig: path.resolve(opts.kubeconfig),
+            logFile: path.resolve(opts.logFile),
+            stayUp: !opts.exitWhenReady,
+            visibilityDelayMs: delay,
+            node: opts.node,
+            signal: abort.signal,
+          });
+        } catch (e) {
+          if (!(e instanceof SandboxAborted)) throw e;
+          process.stderr.write('sandbox stopped before it was ready; everything it started is stopped\n');
+          process.exitCode = 130;
+          return;
+        }
+        if (opts.exitWhenReady || abort.signal.aborted) {
+          await sandbox.stop();
+        } else {
+          await stoppedP;
+        }
+        process.stderr.write(`sandbox stopped${sandbox.node ? `: node ${sandbox.node.name} and network namespace ${sandbox.node.netns} removed` : ''}\n`);
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
       }
-      await new Promise<void>((resolve) => {
-        let stopping = false;
-        const stop = (sig: string) => {
-          if (stopping) process.exit(1);
-          stopping = true;
-          process.stderr.write(`\n${sig}: stopping the sandbox\n`);
-          void sandbox.stop().then(resolve);
-        };
-        process.on('SIGINT', () => stop('SIGINT'));
-        process.on('SIGTERM', () => stop('SIGTERM'));
-      });
     });
 }

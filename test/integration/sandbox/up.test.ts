@@ -1,6 +1,6 @@
-// `lanyard up` end to end: its own control plane, the simulator, Lanyard in-process and the samples. The demo Pods
-// must come out mutated, gated and then released by a verified exchange; the promotion Pod must exist; the
-// commands the sandbox prints must work against it.
+// `lanyard up --no-node` end to end: its own control plane, the simulator, Lanyard in-process and the samples. The
+// demo Pods must come out mutated, gated and then released by a verified exchange; the promotion Pod must exist; the
+// commands the sandbox prints must work against it. On the real node: test/integration/node/sandbox-up.test.ts.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,7 +17,7 @@ beforeAll(async () => {
   const out = new PassThrough();
   out.on('data', (c) => (printed += c));
   sandbox = await startSandbox(
-    { kubeconfig: path.join(dir, 'kubeconfig'), logFile: path.join(dir, 'lanyard.log'), stayUp: false, visibilityDelayMs: 3000 },
+    { kubeconfig: path.join(dir, 'kubeconfig'), logFile: path.join(dir, 'lanyard.log'), stayUp: false, visibilityDelayMs: 3000, node: false },
     out as unknown as NodeJS.WriteStream,
   );
 }, 180_000);
@@ -32,6 +32,7 @@ describe('lanyard up', () => {
     expect(printed).toContain('✔ starting kube-apiserver, etcd and kube-controller-manager');
     expect(printed).toContain('is held at the lanyard.dev/identity scheduling gate');
     expect(printed).toContain(`export KUBECONFIG=${path.join(dir, 'kubeconfig')}`);
+    expect(printed).toContain('Lanyard sandbox is up, without a node (started with --no-node)');
   });
 
   it('runs the demo Pods mutated and released only after verification', async () => {
@@ -51,12 +52,13 @@ describe('lanyard up', () => {
 
   it('promotes shop/prod into a promotion Pod with the decorators and the per-step role', async () => {
     const pod = await sandbox.kube.get(`/api/v1/namespaces/lanyard-promotions/pods/${sandbox.promotionPod}`);
-    expect(pod.spec.serviceAccountName).toBe('s3-access');
+    expect(pod.spec.serviceAccountName).toBe('deployer');
     expect(pod.metadata.labels.team).toBe('payments');
     expect(pod.metadata.annotations['example.com/cost-center']).toBe('cc-1234');
     const step1 = pod.spec.initContainers[0];
-    expect(step1.args).toEqual(['aws s3 ls "s3://shop-artifacts/releases/1.4.2"']);
-    expect(step1.env.find((e: { name: string }) => e.name === 'AWS_ROLE_ARN').value).toBe('arn:aws:iam::123456789012:role/shop-s3-read');
+    expect(step1.command).toEqual(['node', '/opt/aws-whoami/whoami.mjs']);
+    expect(step1.env.find((e: { name: string }) => e.name === 'AWS_ROLE_ARN').value).toBe('arn:aws:iam::123456789012:role/shop-deployer');
+    expect(pod.spec.initContainers[1].args).toEqual(['echo "version=1.4.2" > /dev/termination-log; echo "published shop-1.4.2.tar.gz 1.4.2"']);
   });
 
   it('is doctor-clean: the sample project holds its built-in roles and every sample identity is verified (docs/cli.md, doctor)', async () => {
