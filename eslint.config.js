@@ -81,5 +81,16 @@ export default tseslint.config(
       ]),
     },
   },
+  {
+    // The reconcilers split into gather → decide → apply stay split: no function over 80 lines, blank lines and comments
+    // aside (docs/adr/1020-association-and-promotion-reconcilers-split.md). Not on for all of src/ yet: 28 functions in
+    // 24 other files are longer today (the ADR lists them).
+    files: [
+      'src/verification/**/*.ts', 'src/controller/**/*.ts',
+      'src/associations/{controller,gather,decide,apply}*.ts', 'src/promotions/{controller,gather,decide,apply}*.ts',
+    ],
+    ignores: ['**/*.test.ts'],
+    rules: { 'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true }] },
+  },
   { files: ['src/config/**', 'test/**', 'bench/**', 'scripts/**', 'src/sandbox/**'], rules: { 'no-restricted-properties': 'off' } },
 );

@@ -40,6 +40,69 @@ interface Leading {
   parts: Running[];
 }
 
+/**
+ * Starts the leader's reconcilers, each pushed to `parts` as soon as it runs (so a failure part-way stops those already
+ * started); returns the verifier, whose sync is part of readiness.
+ */
+async function startComponents(
+  c: { deps: Deps; config: ControllerConfig; o: ControllerOptions; lookup: AssociationIndex & Running; awsAssociations: AwsClients; awsVerify: AwsClients },
+  parts: Running[],
+): Promise<Verifier> {
+  const { deps, config, lookup } = c;
+  // Every running Pod's identity against what is declared now (docs/identities.md); its counts feed Ready.
+  const identities = await startIdentityReconciler({ ...deps, associations: lookup }, config);
+  parts.push(identities);
+  const associations = await startAssociationController(
+    { ...deps, aws: c.awsAssociations, lookup, podsWithoutIdentity: identities }, config.associations);
+  parts.push(associations);
+  const verifier = await startVerifier(
+    { ...deps, aws: c.awsVerify, associations: lookup, recordVerification: (v) => associations.recordVerification(v) },
+    config,
+  );
+  parts.push(verifier);
+  parts.push(await startPromotionController(deps, config.promotions));
+  parts.push(await startProjectsHousekeeping(deps));
+  if (config.tlsMode === 'self-managed' && c.o.certificates !== false) {
+    parts.push(startCertificateReconciler(deps, {
+      namespace: config.podNamespace, serviceName: config.serviceName, extraSans: config.tlsExtraSans,
+      validityMs: config.selfManagedCertValidityMs, secretName: config.tlsSecret, webhookConfigName: config.webhookConfigName,
+    }));
+  }
+  return verifier;
+}
+
+/** Serves /metrics, /healthz and /readyz (docs/observability.md). */
+async function serveHealth(deps: Deps, port: number, ready: () => boolean, isLeader: () => boolean): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/metrics') {
+      void deps.metrics.metrics().then((text) => {
+        res.writeHead(200, { 'content-type': deps.metrics.contentType });
+        res.end(text);
+      }, (e: unknown) => {
+        deps.log.error({ err: e }, 'metrics request failed');
+        res.writeHead(500);
+        res.end(errorMessage(e));
+      });
+    } else if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: 'ok' }));
+    } else if (path === '/readyz') {
+      const ok = ready();
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ ready: ok, leader: isLeader() }));
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => resolve());
+  });
+  return server;
+}
+
 export async function startController(deps: Deps, config: ControllerConfig, o: ControllerOptions = {}): Promise<RunningController> {
   const log = deps.log;
   const awsOptions = { region: config.awsRegion, endpointUrl: config.awsEndpointUrl || undefined, credentials: o.awsCredentials,
@@ -62,25 +125,7 @@ export async function startController(deps: Deps, config: ControllerConfig, o: C
   const lead = async (signal: AbortSignal) => {
     const parts: Running[] = [];
     try {
-      // Every running Pod's identity against what is declared now (docs/identities.md); its counts feed Ready.
-      const identities = await startIdentityReconciler({ ...deps, associations: lookup }, config);
-      parts.push(identities);
-      const associations = await startAssociationController(
-        { ...deps, aws: awsAssociations, lookup, podsWithoutIdentity: identities }, config.associations);
-      parts.push(associations);
-      const verifier = await startVerifier(
-        { ...deps, aws: awsVerify, associations: lookup, recordVerification: (v) => associations.recordVerification(v) },
-        config,
-      );
-      parts.push(verifier);
-      parts.push(await startPromotionController(deps, config.promotions));
-      parts.push(await startProjectsHousekeeping(deps));
-      if (config.tlsMode === 'self-managed' && o.certificates !== false) {
-        parts.push(startCertificateReconciler(deps, {
-          namespace: config.podNamespace, serviceName: config.serviceName, extraSans: config.tlsExtraSans,
-          validityMs: config.selfManagedCertValidityMs, secretName: config.tlsSecret, webhookConfigName: config.webhookConfigName,
-        }));
-      }
+      const verifier = await startComponents({ deps, config, o, lookup, awsAssociations, awsVerify }, parts);
       leading = { verifier, parts };
       log.info('controller components started');
       await new Promise<void>((resolve) => {
@@ -118,36 +163,7 @@ export async function startController(deps: Deps, config: ControllerConfig, o: C
   const isLeader = () => (elector ? elector.isLeader() : true);
   const ready = () => (isLeader() ? !!leading && leading.verifier.synced() && lookup.synced() : true);
 
-  let server: http.Server | undefined;
-  if (o.serveMetrics !== false && config.metricsPort > 0) {
-    server = http.createServer((req, res) => {
-      const path = (req.url ?? '/').split('?')[0];
-      if (path === '/metrics') {
-        void deps.metrics.metrics().then((text) => {
-          res.writeHead(200, { 'content-type': deps.metrics.contentType });
-          res.end(text);
-        }, (e: unknown) => {
-          log.error({ err: e }, 'metrics request failed');
-          res.writeHead(500);
-          res.end(errorMessage(e));
-        });
-      } else if (path === '/healthz') {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ status: 'ok' }));
-      } else if (path === '/readyz') {
-        const ok = ready();
-        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ ready: ok, leader: isLeader() }));
-      } else {
-        res.writeHead(404);
-        res.end();
-      }
-    });
-    await new Promise<void>((resolve, reject) => {
-      server!.once('error', reject);
-      server!.listen(config.metricsPort, () => resolve());
-    });
-  }
+  const server = o.serveMetrics !== false && config.metricsPort > 0 ? await serveHealth(deps, config.metricsPort, ready, isLeader) : undefined;
 
   return {
     lookup,
