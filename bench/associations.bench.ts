@@ -1,4 +1,4 @@
-// verification.md §16, association convergence: 5,000 PodIdentityAssociations applied at once against the AWS simulator
+// docs/verified-start.md#measured, association convergence: 5,000 PodIdentityAssociations applied at once against the AWS simulator
 // (no delays, no faults); time until every one is Synced=True (goal < 60 s) and until every one is Ready=True.
 //   full (default): what `lanyard run` does — the webhook (gate on) and `lanyard controller` (association controller,
 //                   probe Pods, verifier) in this process; every association is verified by a real eks-auth exchange.
@@ -268,7 +268,7 @@ function markdown(r: Result): string {
   const s = (ms: number | null) =>
     ms === null ? `not reached within ${TIMEOUT_MS / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
   return [
-    `# Association convergence (verification.md §16), ${r.mode}`,
+    `# Association convergence (docs/verified-start.md#measured), ${r.mode}`,
     '',
     `${r.associations} PodIdentityAssociations over ${r.namespaces} namespaces, applied at once (64 concurrent creates);`,
     `AWS simulator without delays or faults; ${

@@ -1,5 +1,5 @@
 // Throughput of the AWS simulator through src/aws (SDK, SigV4 signing and verification included): shows the
-// simulator is not the bottleneck of the §16 association-convergence target (5,000 associations < 60 s).
+// simulator is not the bottleneck of the docs/verified-start.md#measured association-convergence target (5,000 associations < 60 s).
 // Run: npx tsx bench/aws-sim.bench.ts [--count 5000] [--concurrency 16]. Writes bench/results/aws-sim.{json,md}.
 import fs from 'node:fs';
 import path from 'node:path';

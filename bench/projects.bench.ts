@@ -1,4 +1,4 @@
-// projects.md §8: `get sas` over 1,000 accounts, token creation with the real token controller, `get roles` over
+// docs/projects-and-tokens.md: `get sas` over 1,000 accounts, token creation with the real token controller, `get roles` over
 // 200 roles. Runs the CLI in-process against a real control plane; writes bench/results/projects.{json,md}.
 // Run: npx tsx bench/projects.bench.ts   (figures are reported, never gate a test run)
 import fs from 'node:fs';

@@ -1,4 +1,4 @@
-// promotions.md §10: 200 Promotions across 50 Stages against a real control plane, with a driver playing the
+// docs/promotions.md: 200 Promotions across 50 Stages against a real control plane, with a driver playing the
 // kubelet; and the pure pod builder on a 20-step Stage with all decorators. Writes bench/results/promotions.{json,md}.
 // Run: npx tsx bench/promotions.bench.ts
 import fs from 'node:fs';
@@ -170,7 +170,7 @@ console.log('cluster', cluster);
 const out = { date: new Date().toISOString(), node: process.version, builder, cluster, targets: { allSucceededMs: 10_000, firstPodEveryStageAfterLastCreateMs: 3_000, perCallMs: 1 } };
 fs.mkdirSync(path.join(import.meta.dirname, 'results'), { recursive: true });
 fs.writeFileSync(path.join(import.meta.dirname, 'results', 'promotions.json'), JSON.stringify(out, null, 2) + '\n');
-fs.writeFileSync(path.join(import.meta.dirname, 'results', 'promotions.md'), `# Promotions benchmark (promotions.md §10)
+fs.writeFileSync(path.join(import.meta.dirname, 'results', 'promotions.md'), `# Promotions benchmark (docs/promotions.md)
 
 Run: \`npx tsx bench/promotions.bench.ts\` (${out.date}, Node ${out.node}, shared 2-core machine)
 

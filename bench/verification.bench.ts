@@ -1,4 +1,4 @@
-// verification.md §16: (1) release latency: 1000 gated Pods over 50 identities (25 per mode), eksAuth and iam.role
+// docs/verified-start.md#measured: (1) release latency: 1000 gated Pods over 50 identities (25 per mode), eksAuth and iam.role
 // visibility 0-20 s, from each identity's visibleAt to the gate's removal (goal p95 < 1 s); (2) admission cost of a
 // verified identity against a Pod with no identity, same corpus, through the real webhook (goal: p50 delta < 0.1 ms,
 // zero outbound requests). Real control plane, AWS simulator, webhook and controller in this process.
@@ -220,7 +220,7 @@ async function main() {
 
   const result = { date: new Date().toISOString(), node: process.version, releaseLatency, admission, totalSeconds: round((Date.now() - t0) / 1000, 1) };
   const md = [
-    '# Verification benchmark (verification.md §16)', '',
+    '# Verification benchmark (docs/verified-start.md#measured)', '',
     `Run ${result.date}, Node ${result.node}, ${result.totalSeconds} s in total. Command: \`npm run bench:verification\`.`, '',
     '## Release latency (goal: p95 < 1 s from visibleAt)', '',
     `${releaseLatency.pods} Pods over 50 identities (25 per mode), eksAuth and iam.role visibility 0–20 s; ${releaseLatency.gatedAtAdmission} gated at admission, ` +

@@ -1,4 +1,4 @@
-// `lanyard`: one binary, subcommands (overview.md, Processes). Run as `kubectl-lanyard`, it is a kubectl plugin.
+// `lanyard`: one binary, subcommands (README.md, docs/adr/0701-cli-start-path.md). Run as `kubectl-lanyard`, it is a kubectl plugin.
 // `lanyard webhook ...` goes straight to the webhook: its command line is the reference's, parsed by
 // src/config/webhook.ts, so the CLI's command tree and commander are not loaded before it listens (docs/adr/0703).
 import path from 'node:path';

@@ -54,7 +54,7 @@ function obj(over: { spec?: object; status?: object; metadata?: object } = {}) {
 
 const err = (code: string, message = 'x', httpStatus = 400) => ({ code, message, httpStatus });
 
-describe('classifyAwsError (verification.md §3.1 error table)', () => {
+describe('classifyAwsError: adopt, retry, recreate or stop for each AWS answer (docs/associations.md#what-the-controller-does)', () => {
   const rows: Array<[string, EksOperation, ReturnType<typeof err>, unknown]> = [
     [
       '409 on Create adopts, id from the message',

@@ -1,4 +1,4 @@
-// The pure decision core of the association reconciler (verification.md §3.1, §3.2, §10): owner selection, AWS
+// The pure decision core of the association reconciler (docs/associations.md#what-the-controller-does, docs/associations.md#deletion, docs/associations.md#how-verified-is-obtained): owner selection, AWS
 // error classification, drift and tag comparison, the next step for an object, and the Verified/Ready conditions.
 // Plain objects in, decisions out; the reconciler (controller.ts) performs them.
 import { conditionUnchanged, getCondition, type Condition } from '../kube/conditions.ts';
@@ -73,7 +73,7 @@ const ASSOCIATION_ID = /\ba-[0-9a-z]{17}\b/;
 // EKS refuses a reused clientRequestToken with other input: the association exists, made by an earlier attempt.
 const TOKEN_REUSED = /token|idempot/i;
 
-/** The table of verification.md §3.1: which AWS answers adopt, retry (bounded or not), recreate or stop. */
+/** The table of docs/associations.md#what-the-controller-does: which AWS answers adopt, retry (bounded or not), recreate or stop. */
 export function classifyAwsError(op: EksOperation, e: AwsErrorLike): ErrorClass {
   switch (e.code) {
     case 'ResourceInUseException':
@@ -158,7 +158,7 @@ export type Step =
 export interface StepInput {
   obj: LanyardAssociation;
   cluster: string;
-  /** The pair's owner by the oldest-wins rule (§3.1 step 2). */
+  /** The pair's owner by the oldest-wins rule (docs/associations.md#what-the-controller-does). */
   owner: AssociationRecord | undefined;
   policy: { allowed: true } | { allowed: false; message: string };
   deniedAction: DeniedAssociationAction;
@@ -166,7 +166,7 @@ export interface StepInput {
   deleting?: AssociationRecord;
 }
 
-/** Steps 1–6 of §3.1: what the reconciler does next for this object. */
+/** Steps 1–6 of docs/associations.md#what-the-controller-does: what the reconciler does next for this object. */
 export function nextStep({ obj, cluster, owner, policy, deniedAction, deleting }: StepInput): Step {
   const hasFinalizer = obj.finalizers.includes(FINALIZER);
   if (obj.deleting) {
@@ -385,7 +385,7 @@ export function isOutOfBand(obj: LanyardAssociation): boolean {
   return obj.status.observedGeneration === obj.generation && synced?.status === 'True';
 }
 
-// ---- Verified and Ready (§3, §10) -------------------------------------------------------------------------------
+// ---- Verified and Ready (docs/associations.md#what-the-controller-does, docs/associations.md#how-verified-is-obtained) -------------------------------------------------------------------------------
 
 export type Cond = Omit<Condition, 'lastTransitionTime'>;
 
@@ -400,7 +400,7 @@ export interface VerifiedInput {
   generation: number;
   synced: boolean;
   current: Condition | undefined;
-  /** A fresh VerifiedIdentity for this association's identity (verification.md §8). */
+  /** A fresh VerifiedIdentity for this association's identity (docs/verified-start.md#how-it-works). */
   freshVerifiedAt?: string;
   /** Error from creating the probe Pod. */
   probeError?: string;

@@ -1,4 +1,4 @@
-// Public surface of the association capability (verification.md §3, §4, §10). Other capabilities import from here.
+// Public surface of the association capability (docs/associations.md#what-the-controller-does, docs/migrate-from-ack.md, docs/associations.md#how-verified-is-obtained). Other capabilities import from here.
 import type { AssociationIdentity } from '../identity/sources.ts';
 
 export { createAssociationLookup } from './lookup.ts';
@@ -8,7 +8,7 @@ export type { AssociationController, AssociationControllerDeps } from './control
 
 /**
  * What the verifier reports for one ContainerCredentials exchange made for a Pod whose pair is owned by an
- * association (a probe Pod or a workload Pod), verification.md §10. The controller turns it into the `Verified`
+ * association (a probe Pod or a workload Pod), docs/associations.md#how-verified-is-obtained. The controller turns it into the `Verified`
  * condition of a Lanyard association (at most one status write per association per 5 s; stale reports, for
  * another role or association id than the object now declares, are dropped) or into an Event on an ACK object.
  */

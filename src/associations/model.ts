@@ -1,5 +1,5 @@
 // Plain-object views of the objects the association capability reads: Lanyard PodIdentityAssociations, observed ACK
-// ones, and what EKS answers. Pure: raw JSON in, small frozen records out (verification.md §3, §4).
+// ones, and what EKS answers. Pure: raw JSON in, small frozen records out (docs/associations.md#what-the-controller-does, docs/migrate-from-ack.md).
 import type { AssociationIdentity } from '../identity/sources.ts';
 import type { Json } from '../kube/client.ts';
 import type { Condition } from '../kube/conditions.ts';

@@ -9,7 +9,7 @@ const sdk = (name: string, status: number, message = 'm', requestId = 'req-1') =
     $fault: status >= 500 ? 'server' : 'client',
   });
 
-describe('toAwsError (verification.md §3.1 error classes)', () => {
+describe('toAwsError: code, HTTP status and whether a retry can help', () => {
   const rows: Array<[string, unknown, string, number, boolean]> = [
     ['409 adopt', sdk('ResourceInUseException', 409), 'ResourceInUseException', 409, false],
     ['role propagating', sdk('InvalidParameterException', 400), 'InvalidParameterException', 400, false],

@@ -1,5 +1,5 @@
 // One error type for every AWS failure, so callers classify by `code` and `retryable` without SDK types
-// (verification.md §3.1: throttling, 5xx, timeouts and connection errors are retryable; the rest is not).
+// (docs/associations.md#what-the-controller-does: throttling, 5xx, timeouts and connection errors are retryable; the rest is not).
 export class AwsError extends Error {
   override readonly name = 'AwsError';
   constructor(

@@ -1,4 +1,4 @@
-// Public surface of the AWS module (verification.md §3.1, §9.2, §12): the only importer of the AWS SDK. Returns
+// Public surface of the AWS module (docs/associations.md#what-the-controller-does, docs/verified-start.md#how-it-works, docs/observability.md#capability-metrics): the only importer of the AWS SDK. Returns
 // plain objects with ARNs, ids and error codes only; credentials returned by STS or eks-auth are dropped here.
 import type { Registry } from 'prom-client';
 import type { Logger } from '../runtime/log.ts';

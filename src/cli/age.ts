@@ -1,4 +1,4 @@
-// kubectl's age column (k8s.io/apimachinery duration.HumanDuration), projects.md §6.
+// kubectl's age column (k8s.io/apimachinery duration.HumanDuration), docs/cli.md#conventions.
 
 /** Age of `timestamp` at `nowMs`, as kubectl prints it. Missing or unparsable timestamps show `<unknown>`. */
 export function humanAge(timestamp: string | undefined, nowMs: number): string {

@@ -1,4 +1,4 @@
-// Maps what went wrong on the wire to the one-line messages of projects.md §6. The wording is built from the
+// Maps what went wrong on the wire to the one-line messages of docs/cli.md#conventions. The wording is built from the
 // request Lanyard made (verb, resource, namespace) and the operation it served, never parsed from the server,
 // whose own message is only added under -v.
 import { KubeApiError } from '../kube/errors.ts';

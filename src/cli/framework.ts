@@ -39,7 +39,7 @@ export interface CliIO {
   onRequest?: RequestLogger;
 }
 
-/** A noun and every alias the verbs accept for it (projects.md §6). */
+/** A noun and every alias the verbs accept for it (docs/cli.md#conventions). */
 export interface Noun {
   /** Singular name used in output lines: `<name>/<object> created`. */
   name: string;
@@ -69,7 +69,7 @@ export interface Context {
   kube(): Promise<KubeClient>;
   /** The project name from --project, LANYARD_PROJECT or the config file, without contacting the server. */
   projectName(): string;
-  /** projectName() plus the project check of §6 (once per command). */
+  /** projectName() plus the project check of docs/cli.md#conventions (once per command). */
   project(): Promise<string>;
   /** Runs API calls for `op`, turning failures into the CLI's messages and exit codes. */
   call<T>(op: Operation, fn: (kube: KubeClient) => Promise<T>): Promise<T>;

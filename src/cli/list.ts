@@ -3,7 +3,7 @@
 // through the framework's ctx.out.list (docs/cli.md, output).
 import type { Json, KubeClient } from '../kube/client.ts';
 
-/** Lists every item, 500 at a time, with apiVersion and kind set (projects.md §8: `limit=500` pagination). */
+/** Lists every item, 500 at a time, with apiVersion and kind set (docs/projects-and-tokens.md: `limit=500` pagination). */
 export async function listAll(
   kube: KubeClient,
   path: string,

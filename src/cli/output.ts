@@ -1,4 +1,4 @@
-// Printers shared by every resource verb (projects.md §6): tables, -o wide|yaml|json|name, List wrapping.
+// Printers shared by every resource verb (docs/cli.md#conventions): tables, -o wide|yaml|json|name, List wrapping.
 import { createRequire } from 'node:module';
 import type { Json } from '../kube/client.ts';
 

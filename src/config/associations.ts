@@ -1,4 +1,4 @@
-// Flags of the association controller (verification.md §3, §4, §10) -> one validated, frozen config. The
+// Flags of the association controller (docs/associations.md#what-the-controller-does, docs/migrate-from-ack.md, docs/associations.md#how-verified-is-obtained) -> one validated, frozen config. The
 // `lanyard controller` / `lanyard run` flag parser (src/config/controller.ts) collects the raw values and passes them
 // here, keyed by the camelCase flag name.
 import { CliError, EXIT } from '../core/exit.ts';

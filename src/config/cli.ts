@@ -1,4 +1,4 @@
-// The CLI's credentials and defaults (projects.md §5): environment, then the Lanyard config file, then kubeconfig.
+// The CLI's credentials and defaults (docs/security.md): environment, then the Lanyard config file, then kubeconfig.
 // This module is the only place the CLI reads the environment or its config file; everything else gets the
 // resulting frozen object. There is deliberately no --token flag (tokens on command lines leak into shell history).
 import fs from 'node:fs';
@@ -155,7 +155,7 @@ function checkServer(server: string, what: string): string {
   return server;
 }
 
-/** Resolves credentials and defaults in the order of projects.md §5. Reads files, sends nothing. */
+/** Resolves credentials and defaults in the order of docs/security.md. Reads files, sends nothing. */
 export function loadCliSettings(
   env: CliEnv,
   flags: { kubeconfig?: string; context?: string },

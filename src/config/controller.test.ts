@@ -16,7 +16,7 @@ const usage = (args: string[]) => {
 };
 
 describe('controller flags', () => {
-  it('has the §9.3 defaults', () => {
+  it('has the documented defaults (docs/verified-start.md#controller-flags)', () => {
     expect(parse([]).config).toMatchObject({
       verifyBackoffInitialMs: 100, verifyBackoffMaxMs: 500, verifyQps: 100, verifyBurst: 200, verifyDeadlineMs: 300_000,
       verifyRetryAfterDeadlineMs: 60_000, verifiedTtlMs: 600_000, leaderElect: true, leaseNamespace: 'lanyard-system',

@@ -1,4 +1,4 @@
-// `lanyard controller` flags (verification.md §9.3, §15, §3): pflag syntax and Go durations like the webhook's, one
+// `lanyard controller` flags (docs/verified-start.md#controller-flags, docs/verified-start.md, docs/associations.md#what-the-controller-does): pflag syntax and Go durations like the webhook's, one
 // validated frozen config. The only place the controller reads the environment (AWS region and endpoint defaults).
 import { OUTAGE_POLICIES, type OutagePolicy } from '../verification/outage.ts';
 import { CliError, EXIT } from '../core/exit.ts';
@@ -35,7 +35,7 @@ export interface ControllerConfig {
   /** docs/adr/0309: hold every gated Pod while AWS is unavailable, or release those proven within the grace window. */
   verifyOutagePolicy: OutagePolicy;
   verifyOutageGraceMs: number;
-  /** Identity-source settings shared with the webhook (webhook.md §1.1): the verifier resolves fingerprints as it does. */
+  /** Identity-source settings shared with the webhook (docs/migrate-from-pod-identity-webhook.md#flags): the verifier resolves fingerprints as it does. */
   namespace: string;
   annotationPrefix: string;
   tokenAudience: string;
@@ -43,7 +43,7 @@ export interface ControllerConfig {
   watchConfigMap: boolean;
   containerCredentialsAudience: string;
   logLevel: 'error' | 'warn' | 'info' | 'debug' | 'trace';
-  /** `self-managed`: the leader also keeps the webhook's serving certificate and caBundle current (webhook.md §7.2). */
+  /** `self-managed`: the leader also keeps the webhook's serving certificate and caBundle current (docs/webhook.md#tls). */
   tlsMode: 'files' | 'self-managed';
   tlsSecret: string;
   serviceName: string;

@@ -3,7 +3,7 @@ import pkg from '../../package.json' with { type: 'json' };
 import { promotionConfigFrom } from './promotions.ts';
 
 describe('promotionConfigFrom', () => {
-  it('has the defaults of promotions.md §1; the done image is this release (the package version, as the chart tag)', () => {
+  it('has the documented defaults (docs/promotions.md#controller-settings); the done image is this release (the package version, as the chart tag)', () => {
     expect(promotionConfigFrom({})).toEqual({
       namespace: 'lanyard-promotions',
       serviceAccount: 'lanyard-promotion-orchestrator',

@@ -1,4 +1,4 @@
-// Promotion controller settings (promotions.md §1) -> one validated, frozen config. Each flag also reads
+// Promotion controller settings (docs/promotions.md#controller-settings) -> one validated, frozen config. Each flag also reads
 // `LANYARD_` + its name in upper snake case; the flag wins. `lanyard controller`/`lanyard run` pass the raw values
 // of the flags named in PROMOTION_FLAG_NAMES (plus the shared --aws-region and --annotation-prefix) here.
 import { CliError, EXIT } from '../core/exit.ts';

@@ -1,4 +1,4 @@
-// The environment `lanyard verify` reads (verification.md §13): the identity variables the webhook injected, the
+// The environment `lanyard verify` reads (docs/verified-start.md#lanyard-verify-in-a-job-or-init-container): the identity variables the webhook injected, the
 // expected role, and the region and endpoint overrides. The only place the command touches process.env.
 export const VERIFY_ENV_KEYS = [
   'AWS_ROLE_ARN',

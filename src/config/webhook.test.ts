@@ -3,7 +3,7 @@ import { FlagError, mapCipherSuites, parseWebhookFlags, WEBHOOK_DEFAULTS } from 
 
 const parse = (argv: string[], env: Record<string, string> = {}) => parseWebhookFlags(argv, { env, readNamespaceFile: () => undefined });
 
-describe('parseWebhookFlags (webhook.md §1)', () => {
+describe('parseWebhookFlags (docs/migrate-from-pod-identity-webhook.md#flags)', () => {
   it('has the reference defaults plus Lanyard\'s', () => {
     const c = parse([]);
     expect(c).toMatchObject({

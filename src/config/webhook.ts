@@ -1,4 +1,4 @@
-// `lanyard webhook` flags (webhook.md §1): the reference's names and defaults, pflag syntax, Go durations.
+// `lanyard webhook` flags (docs/migrate-from-pod-identity-webhook.md#flags): the reference's names and defaults, pflag syntax, Go durations.
 // The only place the webhook reads the environment (POD_NAMESPACE) and the in-cluster namespace file.
 import { readFileSync } from 'node:fs';
 import { getCiphers } from 'node:tls';

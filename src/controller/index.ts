@@ -1,4 +1,4 @@
-// `lanyard controller`: every reconciler behind one Lease (overview.md, Processes). Only the leader runs the verifier
+// `lanyard controller`: every reconciler behind one Lease (README.md, docs/adr/0303-controller-process-and-verify-cli.md). Only the leader runs the verifier
 // and the association controller, so two replicas never reconcile at once; a standby takes over when the lease
 // lapses, and re-derives all work from the API server (nothing lives only in memory).
 import http from 'node:http';
@@ -108,7 +108,7 @@ export async function startController(deps: Deps, config: ControllerConfig, o: C
   const awsOptions = { region: config.awsRegion, endpointUrl: config.awsEndpointUrl || undefined, credentials: o.awsCredentials,
     metrics: deps.metrics, log };
   const awsAssociations: AwsClients = createAwsClients(awsOptions);
-  // The verifier retries with its own short backoff (§9.3); SDK retries would only add latency.
+  // The verifier retries with its own short backoff (docs/verified-start.md#controller-flags); SDK retries would only add latency.
   const awsVerify: AwsClients = createAwsClients({ ...awsOptions, maxAttempts: 1, requestTimeoutMs: 5_000 });
   // One shared cache for every reconciler of the process (docs/adr/1000-shared-informer-cache-and-reconcilers.md); a
   // watch ends with its last view, so a replica that stops leading stops watching.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ROLE_ARN_MAX, checkRoleArn, parseAssumedRoleArn, parseRoleArn, roleArnFromAssumed, roleArnMatches } from './arn.ts';
 
-describe('roleArnMatches (verification.md §6)', () => {
+describe('roleArnMatches (docs/verified-start.md#role-arns)', () => {
   const rows: Array<[string, string, boolean, string]> = [
     [
       'arn:aws:iam::111122223333:role/team-a/uploader',

@@ -121,7 +121,7 @@ export function toPodView(pod: Json, o: ViewOptions): PodView | undefined {
 /** The current sources of the Pod's pair, read by the caller from its caches. */
 export interface DecideInput {
   pod: PodView;
-  /** What the sources declare for the pair now (webhook.md §2.1); undefined when none does. */
+  /** What the sources declare for the pair now (docs/webhook.md#where-an-identity-comes-from); undefined when none does. */
   declared?: ResolvedIdentity;
   /** Fingerprint of `declared`'s source (docs/verified-start.md, the verified set). */
   declaredFingerprint?: string;

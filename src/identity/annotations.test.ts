@@ -10,7 +10,7 @@ import {
 } from './annotations.ts';
 import { configMapKeyProblem, parseConfigMapDocument, parseIdentitiesFile } from './configmap.ts';
 
-describe('annotation parsing (webhook.md §2.2)', () => {
+describe('annotation parsing (docs/webhook.md#annotations)', () => {
   it.each([
     ['1', true], ['t', true], ['T', true], ['TRUE', true], ['true', true], ['True', true],
     ['0', false], ['f', false], ['F', false], ['FALSE', false], ['false', false], ['False', false],
@@ -70,7 +70,7 @@ describe('annotation parsing (webhook.md §2.2)', () => {
   });
 });
 
-describe('kOps ConfigMap document (webhook.md §2.3)', () => {
+describe('kOps ConfigMap document (docs/webhook.md#the-kops-configmap)', () => {
   it.each([
     ['team-a/uploader', undefined],
     ['*/reader', undefined],
@@ -128,7 +128,7 @@ describe('kOps ConfigMap document (webhook.md §2.3)', () => {
   });
 });
 
-describe('identities file (webhook.md §2.4)', () => {
+describe('identities file (docs/webhook.md#the-identities-file-eks-pod-identity)', () => {
   it('reads pairs, case-insensitive keys, skips incomplete items', () => {
     const r = parseIdentitiesFile('{"Identities":[{"NAMESPACE":"a","serviceaccount":"b","x":1},{"namespace":"c"},5]}');
     expect(r.ok).toBe(true);

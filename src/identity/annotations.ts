@@ -1,4 +1,4 @@
-// Parsing of the `<prefix>/` annotations on ServiceAccounts and Pods (webhook.md §2.2). Pure: strings in, values out.
+// Parsing of the `<prefix>/` annotations on ServiceAccounts and Pods (docs/webhook.md#annotations). Pure: strings in, values out.
 import type { Json } from '../core/json.ts';
 import { checkRoleArn } from '../core/arn.ts';
 
@@ -27,7 +27,7 @@ export interface RoleComposition {
 }
 
 export const MIN_TOKEN_EXPIRATION = 600;
-// Above 2^32 counts as invalid (webhook.md §2.2); there is deliberately no upper clamp below that.
+// Above 2^32 counts as invalid (docs/webhook.md#annotations); there is deliberately no upper clamp below that.
 const MAX_TOKEN_EXPIRATION = 4294967296;
 
 /** Go's strconv.ParseBool set. */

@@ -1,4 +1,4 @@
-// The kOps ConfigMap document (webhook.md §2.3) and the container-credentials identities file (§2.4). Pure parsers:
+// The kOps ConfigMap document (docs/webhook.md#the-kops-configmap) and the container-credentials identities file (docs/webhook.md#the-identities-file-eks-pod-identity). Pure parsers:
 // text in, table out, with one warning per skipped key or item so the edge can log them.
 import { truncate } from '../core/text.ts';
 

@@ -27,7 +27,7 @@ function injection(mode: 'WebIdentity' | 'ContainerCredentials', over: Partial<t
 const opts = (o: Partial<{ gate: boolean; windows: boolean }> = {}) => ({ gate: false, windows: false, annotationPrefix: 'eks.amazonaws.com', ...o });
 const pod = (spec: Json, metadata: Json = { name: 'p', namespace: 'team-a' }) => ({ apiVersion: 'v1', kind: 'Pod', metadata, spec });
 
-describe('patch shape (webhook.md §4.3)', () => {
+describe('patch shape (docs/webhook.md#what-is-injected)', () => {
   it('reproduces the spec example exactly', () => {
     const inj = injection('WebIdentity', { awsDefaultRegion: 'eu-west-1' });
     const ops = buildPatch(pod({ containers: [{ name: 'app', env: [{ name: 'LOG', value: '1' }] }] }), inj, opts());
@@ -100,7 +100,7 @@ describe('patch shape (webhook.md §4.3)', () => {
   });
 });
 
-describe('per-container rules (webhook.md §4.2)', () => {
+describe('per-container rules (docs/webhook.md#what-is-injected)', () => {
   const env = (...names: string[]) => names.map((name) => ({ name, value: 'x' }));
   const envOps = (container: Json, over: Partial<typeof TEST_FLAGS> = { awsDefaultRegion: 'us-east-1', stsRegionalEndpoint: true }, mode: 'WebIdentity' | 'ContainerCredentials' = 'WebIdentity') =>
     buildPatch(pod({ containers: [container], volumes: [{ name: 'aws-iam-token' }, { name: 'eks-pod-identity-token' }] }, { labels: { 'eks.amazonaws.com/pod-identity': 'enabled' } }), injection(mode, over), opts())
@@ -151,7 +151,7 @@ describe('per-container rules (webhook.md §4.2)', () => {
   });
 });
 
-describe('request classification and unreadable Pods (webhook.md §6)', () => {
+describe('request classification and unreadable Pods (docs/webhook.md#admission-answers)', () => {
   const res = { group: '', version: 'v1', resource: 'pods' };
   const req = (over: Json) => ({ uid: 'u', operation: 'CREATE', resource: res, namespace: 'team-a', object: pod({ containers: [{ name: 'c' }] }, { name: 'web-7d9f' }), ...over });
   it.each<[string, Json, string]>([

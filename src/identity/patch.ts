@@ -1,4 +1,4 @@
-// The RFC 6902 patch (webhook.md §4): granular `add` ops computed on the raw Pod, never replacing or reordering
+// The RFC 6902 patch (docs/webhook.md#what-is-injected): granular `add` ops computed on the raw Pod, never replacing or reordering
 // anything, so fields this code does not know survive, and a second pass over a mutated Pod yields no ops.
 import type { Json } from '../core/json.ts';
 import { parseSkipContainers } from './annotations.ts';
@@ -16,7 +16,7 @@ export const IDENTITY_GATE = 'lanyard.dev/identity';
 export const EXPECTED_ROLE_ENV = 'LANYARD_EXPECTED_ROLE';
 
 export interface PatchOptions {
-  /** Append the `lanyard.dev/identity` scheduling gate (webhook.md §5). */
+  /** Append the `lanyard.dev/identity` scheduling gate (docs/webhook.md#associations-policies-and-the-verification-gate). */
   gate: boolean;
   windows: boolean;
   annotationPrefix: string;
@@ -47,7 +47,7 @@ export function tokenVolume(inj: Injection): Json {
   return { name: inj.volumeName, projected: { sources: [{ serviceAccountToken: token }] } };
 }
 
-/** The env entries one container gets, in order (webhook.md §4.2 steps 1-3); empty for the early exit. */
+/** The env entries one container gets, in order (docs/webhook.md#what-is-injected); empty for the early exit. */
 export function envFor(container: Json, inj: Injection, windows: boolean): { env: Json[]; mount: boolean } {
   const names = new Set<string>();
   if (Array.isArray(container.env))
@@ -114,7 +114,7 @@ export function withAddOps(pod: Json, ops: readonly JsonPatchOp[]): Json {
   return root;
 }
 
-/** Builds the ops for a readable Pod (see pod.ts podProblem) in the order of webhook.md §4.3. */
+/** Builds the ops for a readable Pod (see pod.ts podProblem) in the order of docs/webhook.md#what-is-injected. */
 export function buildPatch(pod: Json, inj: Injection, opts: PatchOptions): JsonPatchOp[] {
   const ops: JsonPatchOp[] = [];
   const spec = pod.spec;

@@ -26,7 +26,7 @@ export type RequestPlan =
   | { kind: 'ephemeral'; pod: PodView; oldPod: Json };
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-/** Missing or `null`: an optional field left out, which the patch may also `add` (webhook.md §4.3). */
+/** Missing or `null`: an optional field left out, which the patch may also `add` (docs/webhook.md#what-is-injected). */
 export const isAbsent = (v: unknown) => v === undefined || v === null;
 
 /** Returns the first unreadable field of a Pod, described as `<path> must be <type>`. */

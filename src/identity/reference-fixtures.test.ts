@@ -1,4 +1,4 @@
-// Replays the reference webhook's 24 handler fixtures (research/webhook.md §6.1-§6.3) through the pure core and
+// Replays the reference webhook's 24 handler fixtures (the upstream project's handler tests) through the pure core and
 // compares the resulting Pods, not patch bytes: volumes by name (the reference prepends, Lanyard appends), everything
 // else exactly. The reference's test harness is reproduced: SA default/default, role and audience from the fixture,
 // `injectSTS`/`expiration` as SA annotations, the region flag, container-credentials flags from the fixture, and a

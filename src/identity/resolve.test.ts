@@ -43,7 +43,7 @@ function input(over: Partial<ResolveInput> = {}): ResolveInput {
 const sa = (s: Partial<SaSettings>) => ({ found: true as const, settings: { uid: 'sa-uid', ...s } });
 const half = () => 0.5;
 
-describe('precedence (webhook.md §2.1)', () => {
+describe('precedence (docs/webhook.md#where-an-identity-comes-from)', () => {
   const cm = table({ 'team-a/uploader': { RoleARN: ARN_CM }, '*/uploader': { RoleARN: ARN_WILD } });
   it.each<[string, Partial<ResolveInput>, string | undefined, string | undefined]>([
     ['association beats everything', { association, inIdentitiesFile: true, sa: sa({ roleARN: ARN_SA }), configMap: cm }, 'association', ARN_ASSOC],
@@ -61,7 +61,7 @@ describe('precedence (webhook.md §2.1)', () => {
   });
 });
 
-describe('web identity settings (webhook.md §2.6)', () => {
+describe('web identity settings (docs/webhook.md#settings-per-source)', () => {
   it('SA source: SA > flag for audience and STS; Pod > SA > flag for expiration', () => {
     const flags = { ...TEST_FLAGS, stsRegionalEndpoint: true, tokenExpiration: 7200 };
     let r = resolveIdentity(input({ sa: sa({ roleARN: ARN_SA }) }), flags, half)!;
@@ -94,7 +94,7 @@ describe('web identity settings (webhook.md §2.6)', () => {
     expect(r.injection).toMatchObject({ roleARN: ARN_SA, audience: 'sts.amazonaws.com', regionalSts: false });
   });
 
-  it('fingerprints cover the source inputs (verification.md §8)', () => {
+  it('fingerprints cover the source inputs (docs/verified-start.md#how-it-works)', () => {
     expect(resolveIdentity(input({ sa: sa({ roleARN: ARN_SA }) }), TEST_FLAGS, half)!.identity.fingerprint).toEqual({
       source: 'service_account', saUid: 'sa-uid', roleARN: ARN_SA, audience: 'sts.amazonaws.com', regionalSts: false,
     });
@@ -107,7 +107,7 @@ describe('web identity settings (webhook.md §2.6)', () => {
   });
 });
 
-describe('container credentials settings (webhook.md §2.6)', () => {
+describe('container credentials settings (docs/webhook.md#settings-per-source)', () => {
   const flags = { ...TEST_FLAGS, stsRegionalEndpoint: false, tokenExpiration: 86400 };
   it('uses the cc flags and audience', () => {
     const r = resolveIdentity(input({ inIdentitiesFile: true }), flags, () => 0)!;

@@ -1,10 +1,10 @@
-// Identity resolution (webhook.md §2.1 precedence, §2.6 settings). Pure: caches are read by the caller and passed in.
+// Identity resolution (docs/webhook.md#where-an-identity-comes-from precedence, docs/webhook.md#settings-per-source settings). Pure: caches are read by the caller and passed in.
 import path from 'node:path';
 import type { AssociationIdentity, FingerprintInput, IdentityMode, ResolvedIdentity } from './sources.ts';
 import { MIN_TOKEN_EXPIRATION, parseTokenExpiration, type SaSettings } from './annotations.ts';
 import type { ConfigMapEntry, ConfigMapTable } from './configmap.ts';
 
-/** The flags that shape an injection (webhook.md §1.1). */
+/** The flags that shape an injection (docs/migrate-from-pod-identity-webhook.md#flags). */
 export interface InjectionFlags {
   annotationPrefix: string;
   tokenAudience: string;
@@ -25,7 +25,7 @@ export const WEB_IDENTITY_TOKEN_FILE = 'token';
 const JITTER_FROM = 86400;
 const JITTER_MIN = 79200;
 
-/** The ServiceAccount as far as the webhook could resolve it (webhook.md §3.2). */
+/** The ServiceAccount as far as the webhook could resolve it (docs/webhook.md#serviceaccounts-that-are-not-cached-yet). */
 export type SaLookup = { found: true; settings: SaSettings } | { found: false };
 
 export interface ResolveInput {
@@ -71,7 +71,7 @@ function podExpiration(annotations: Record<string, unknown> | undefined, prefix:
   return typeof v === 'string' ? parseTokenExpiration(v) : undefined;
 }
 
-/** A ConfigMap entry's TokenExpiration, where 0 or missing means the flag (webhook.md §2.6). */
+/** A ConfigMap entry's TokenExpiration, where 0 or missing means the flag (docs/webhook.md#settings-per-source). */
 function entryExpiration(e: ConfigMapEntry, flags: InjectionFlags): number {
   return e.tokenExpiration || flags.tokenExpiration;
 }
@@ -92,7 +92,7 @@ export function resolveIdentity(input: ResolveInput, flags: InjectionFlags, rand
   const withPodExpiration = (sourceExpiration: number) => Math.max(MIN_TOKEN_EXPIRATION, podExp ?? sourceExpiration);
 
   if (input.association || input.inIdentitiesFile) {
-    // SA found: its annotations over the flags; else the exact ConfigMap entry over the flags (§2.6).
+    // SA found: its annotations over the flags; else the exact ConfigMap entry over the flags (docs/webhook.md#settings-per-source).
     let regionalSts = flags.stsRegionalEndpoint;
     let expiration = flags.tokenExpiration;
     if (sa.found) {

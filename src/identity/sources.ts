@@ -4,7 +4,7 @@ import type { Json } from '../core/json.ts';
 
 export type IdentityMode = 'WebIdentity' | 'ContainerCredentials';
 
-/** Which source decided the mode (webhook.md §2.1); also the `source` metric label. */
+/** Which source decided the mode (docs/webhook.md#where-an-identity-comes-from); also the `source` metric label. */
 export type IdentitySourceKind =
   | 'association'
   | 'identities_file'
@@ -12,7 +12,7 @@ export type IdentitySourceKind =
   | 'configmap'
   | 'configmap_wildcard';
 
-/** A Lanyard or observed ACK PodIdentityAssociation as the webhook needs it (verification.md §3, §4). */
+/** A Lanyard or observed ACK PodIdentityAssociation as the webhook needs it (docs/associations.md#what-the-controller-does, docs/migrate-from-ack.md). */
 export interface AssociationIdentity {
   kind: 'lanyard' | 'ack';
   uid: string;
@@ -32,13 +32,13 @@ export interface AssociationIdentity {
   creationTimestamp: string;
 }
 
-/** Index of associations by the pair they target; the oldest non-deleting one wins (webhook.md §2.5). */
+/** Index of associations by the pair they target; the oldest non-deleting one wins (docs/webhook.md#associations-policies-and-the-verification-gate). */
 export interface AssociationLookup {
   forPair(namespace: string, serviceAccount: string): AssociationIdentity | undefined;
   synced(): boolean;
 }
 
-/** Inputs of a VerifiedIdentity fingerprint, per source (verification.md §8). */
+/** Inputs of a VerifiedIdentity fingerprint, per source (docs/verified-start.md#how-it-works). */
 export type FingerprintInput =
   | { source: 'service_account'; saUid: string; roleARN: string; audience: string; regionalSts: boolean }
   | { source: 'configmap' | 'configmap_wildcard'; key: string; entryJson: string }
@@ -71,7 +71,7 @@ export type GateSkipReason = 'opt_out' | 'verified';
 
 /**
  * Why no source gave the pair an identity, for the "identity required" refusal (docs/adr/0920-identity-required.md):
- * what the ServiceAccount lookup found (webhook.md §3.2) and which optional sources the webhook consults.
+ * what the ServiceAccount lookup found (docs/webhook.md#serviceaccounts-that-are-not-cached-yet) and which optional sources the webhook consults.
  */
 export interface NoIdentityContext {
   serviceAccount: 'found' | 'not_found' | 'unresolved';

@@ -1,6 +1,6 @@
 // The only importer of @kubernetes/client-node. Lanyard uses it for what it is good at (loading kubeconfigs and
 // in-cluster credentials) and speaks raw JSON over node:https itself, so objects are never round-tripped through
-// typed models that drop fields they do not know (webhook.md §12.1).
+// typed models that drop fields they do not know (docs/migrate-from-pod-identity-webhook.md#what-behaves-differently-and-why).
 import https from 'node:https';
 import http from 'node:http';
 import { StringDecoder } from 'node:string_decoder';

@@ -1,4 +1,4 @@
-// The built-in roles of every project (projects.md §2.1). A kind added by a later spec is added here and in the spec.
+// The built-in roles of every project (docs/projects-and-tokens.md#1-create-a-project). A kind added by a later spec is added here and in the spec.
 import type { PolicyRule } from './rules.ts';
 
 export const ADMIN_ROLE = 'lanyard-admin';

@@ -1,4 +1,4 @@
-// Built-in role drift (projects.md §2): a missing or altered built-in trio. Shared by the housekeeping reconciler
+// Built-in role drift (docs/projects-and-tokens.md#1-create-a-project): a missing or altered built-in trio. Shared by the housekeeping reconciler
 // (Warning Event + gauge) and `lanyard doctor` (finding + fix).
 import { BUILTIN_ROLES } from './builtin-roles.ts';
 import type { PolicyRule } from './rules.ts';

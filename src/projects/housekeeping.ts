@@ -1,4 +1,4 @@
-// The controller's "projects housekeeping" reconciler (projects.md §2): for each project namespace it compares the
+// The controller's "projects housekeeping" reconciler (docs/projects-and-tokens.md#1-create-a-project): for each project namespace it compares the
 // built-in trios with src/projects/builtin-roles.ts and, on drift, emits a Warning Event `BuiltInRoleDrift` on the
 // Namespace and sets `lanyard_project_builtin_roles_drifted{project}`. It never writes RBAC and never reads Secrets:
 // repairing is the user's call (`lanyard create project NAME --adopt`), made with the user's own credentials.

@@ -1,4 +1,4 @@
-// The labels and annotations of projects.md §1. Lanyard recognises its objects by the labels and decides whether
+// The labels and annotations of docs/projects-and-tokens.md. Lanyard recognises its objects by the labels and decides whether
 // it may change them by the managed annotation alone.
 export const PROJECT_LABEL = 'lanyard.dev/project';
 export const MANAGED_ANNOTATION = 'rbac.lanyard.dev/managed';
@@ -41,7 +41,7 @@ export function isProjectToken(secret: Obj): boolean {
   return secret?.type === TOKEN_SECRET_TYPE && secret?.metadata?.labels?.[TOKEN_LABEL] === 'true';
 }
 
-/** The refusal for an object without the managed annotation (projects.md §6, "not managed"). */
+/** The refusal for an object without the managed annotation (docs/cli.md#conventions, "not managed"). */
 export function notManagedRefusal(what: string, project: string, reason: string): string {
   return `${what} in project "${project}" is not managed by Lanyard (${reason}); change it where it is declared, for example in Git`;
 }

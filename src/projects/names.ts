@@ -1,4 +1,4 @@
-// Client-side name validation (projects.md §1), run before any request.
+// Client-side name validation (docs/projects-and-tokens.md), run before any request.
 export type NameKind = 'project' | 'role' | 'serviceaccount' | 'serviceaccounttoken' | 'stage' | 'promotion';
 
 /** Kinds whose names are DNS labels (a namespace, or a name that becomes a label value); the rest are subdomains. */

@@ -1,4 +1,4 @@
-// The objects the CLI writes, exactly as projects.md specifies them. Nothing from user input reaches metadata
+// The objects the CLI writes, exactly as docs/projects-and-tokens.md and docs/security.md describe them. Nothing from user input reaches metadata
 // except names and the description.
 import type { PolicyRule } from './rules.ts';
 import {
@@ -32,7 +32,7 @@ export interface RoleTrio {
   roleBinding: Obj;
 }
 
-/** A role's three objects; the binding's first subject is the role's own account (§3). */
+/** A role's three objects; the binding's first subject is the role's own account (docs/projects-and-tokens.md#3-create-a-role-and-grant-it). */
 export function roleTrio(o: {
   project: string;
   name: string;
@@ -73,7 +73,7 @@ export function projectServiceAccount(o: { project: string; name: string; descri
   };
 }
 
-/** The token Secret (§4.2): bound to the account by name and UID, owned by it for garbage collection. */
+/** The token Secret (docs/projects-and-tokens.md#4-mint-a-token): bound to the account by name and UID, owned by it for garbage collection. */
 export function tokenSecret(o: { project: string; name: string; account: { name: string; uid: string } }): Obj {
   return {
     apiVersion: 'v1',

@@ -20,7 +20,7 @@ describe('redactTokenSecret', () => {
 });
 
 describe('tokenSecret', () => {
-  it('is exactly the Secret of projects.md §4.2', () => {
+  it('is exactly the token Secret documented in docs/projects-and-tokens.md#4-mint-a-token', () => {
     expect(tokenSecret({ project: 'shop', name: 'ci-token', account: { name: 'ci-bot', uid: '6f1c' } })).toEqual({
       apiVersion: 'v1',
       kind: 'Secret',

@@ -1,4 +1,4 @@
-// Token redaction (projects.md §4.2): every output but the one at creation replaces the token with a fixed marker.
+// Token redaction (docs/projects-and-tokens.md#4-mint-a-token): every output but the one at creation replaces the token with a fixed marker.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Obj = any;
 

@@ -1,4 +1,4 @@
-// Roles as trios (projects.md §3): joining the three objects, deciding whether the CLI may change them, merging
+// Roles as trios (docs/projects-and-tokens.md#3-create-a-role-and-grant-it): joining the three objects, deciding whether the CLI may change them, merging
 // subjects for grant/revoke, and the view printed by `get roles -o yaml|json`.
 import { isManaged, noManagedAnnotation, notManagedRefusal, RBAC_GROUP } from './labels.ts';
 import { isBuiltInRole } from './builtin-roles.ts';

@@ -1,4 +1,4 @@
-// `--rule RESOURCES:VERBS[:NAMES]` (projects.md §3): parsed and checked client-side, one PolicyRule per API group.
+// `--rule RESOURCES:VERBS[:NAMES]` (docs/projects-and-tokens.md#3-create-a-role-and-grant-it): parsed and checked client-side, one PolicyRule per API group.
 
 export interface PolicyRule {
   apiGroups: string[];

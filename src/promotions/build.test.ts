@@ -20,7 +20,7 @@ function ok(r: ReturnType<typeof buildPromotionPod>) {
   return r;
 }
 
-describe('buildPromotionPod: the pod of §5.1', () => {
+describe('buildPromotionPod: one pod per promotion, one container per step (docs/promotions.md#objects)', () => {
   it('builds the two-step pod field by field', () => {
     const r = ok(buildPromotionPod(input()));
     expect(r.pod).toEqual({
@@ -127,7 +127,7 @@ describe('buildPromotionPod: the pod of §5.1', () => {
   });
 });
 
-describe('per-step roles and capabilities (§6.2, §6.3)', () => {
+describe('per-step roles and capabilities (docs/promotions.md#per-step-aws-roles, docs/promotions.md#kubernetes-api-access-and-the-token-manager-role)', () => {
   const ROLE = 'arn:aws:iam::111122223333:role/shop-s3-read';
   const steps = {
     'shop/aws-s3-ls': step('aws-s3-ls', 'shop', S3_LS),
@@ -259,7 +259,7 @@ describe('which container holds which token', () => {
   });
 });
 
-describe('step resolution (§4)', () => {
+describe('step resolution (docs/promotions.md#objects)', () => {
   it("prefers the project's step, then the agent namespace's", () => {
     const r = ok(buildPromotionPod(input({ steps: {
       'shop/publish': step('publish', 'shop', { ...PUBLISH, image: 'project/publish' }),
@@ -290,7 +290,7 @@ describe('step resolution (§4)', () => {
   });
 });
 
-describe('vars and templates (§5.2)', () => {
+describe('vars and templates (docs/promotions.md#templates-and-vars)', () => {
   const withVars = (vars: unknown[]) => buildPromotionPod(input({ promotion: promotion({ vars: vars as never }) }));
   it.each([
     [[{ name: 'version', value: '1.4.2' }, { name: 'color', value: 'red' }], 'var "color" is not declared by stage "prod"'],
@@ -346,7 +346,7 @@ describe('order and Stage checks', () => {
     expect(buildPromotionPod(input({ stage: bad, steps: {} }))).toMatchObject({ reason: 'InvalidPromotionLabels' });
     expect(buildPromotionPod(input({ steps: {}, promotion: promotion({ vars: [] }) }))).toMatchObject({ reason: 'StepNotFound' });
   });
-  it('checks the final annotations size (A1), Lanyard annotations included', () => {
+  it('checks the final annotations size, Lanyard annotations included', () => {
     // 262,144 bytes of decorator annotation, plus Lanyard's two (65 bytes): over the limit only with Lanyard's.
     const big = JSON.stringify({ 'example.com/big': 'x'.repeat(262_144 - 'example.com/big'.length) });
     const r = buildPromotionPod(input({ stage: stage({ annotations: { 'lanyard.dev/promotion-annotations': big } }) }));

@@ -1,4 +1,4 @@
-// The pure pod builder (promotions.md §5–§6): Stage + Promotion + PromotionSteps -> a complete Pod, or one
+// The pure pod builder (docs/promotions.md#objects): Stage + Promotion + PromotionSteps -> a complete Pod, or one
 // validation error, never both. Everything a user can get wrong is checked here, before any pod exists.
 import type { Json } from '../kube/client.ts';
 import { ANN_ANNOTATIONS, checkAnnotationsSize, checkDecorators, decoratorValue, type AliasUse, type DecoratorReason } from './decorators.ts';
@@ -44,7 +44,7 @@ export interface BuildSettings {
   annotationPrefix: string;
 }
 
-/** The IdentityPolicy decision of verification.md §5, bound to the policies and namespace labels in force. */
+/** The IdentityPolicy decision of docs/verified-start.md#identitypolicy, bound to the policies and namespace labels in force. */
 export type StepRoleDecision = (input: { namespace: string; serviceAccount: string; roleARN: string }) =>
   | { allowed: true }
   | { allowed: false; message: string };
@@ -188,7 +188,7 @@ function readStage(stage: Json, s: BuildSettings): { steps: StageStep[]; vars: S
   return { steps, vars, timeoutSeconds };
 }
 
-/** §5.2 vars: declared, given when required, ≤ 1,024 characters, matching the pattern. */
+/** docs/verified-start.md#identitypolicy vars: declared, given when required, ≤ 1,024 characters, matching the pattern. */
 function resolveVars(stageName: string, declared: StageVar[], given: Json, checkGiven: boolean): Record<string, string> {
   const out: Record<string, string> = {};
   for (const v of declared) if (v.value !== undefined) out[v.name] = v.value;

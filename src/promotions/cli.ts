@@ -1,5 +1,5 @@
 // `lanyard promote`, `get stages|promotions`, `abort promotion`, the promotions doctor checks and the `done`
-// container's `lanyard promotion-done` (promotions.md §8), on the shared CLI framework (src/cli/README.md).
+// container's `lanyard promotion-done` (docs/promotions.md#cli), on the shared CLI framework (src/cli/README.md).
 import type { Command } from 'commander';
 import type { Json, KubeClient } from '../kube/client.ts';
 import type { Cli, Context, DoctorContext, DoctorFinding, Noun } from '../cli/framework.ts';
@@ -39,7 +39,7 @@ function validCondition(o: Json): Json | undefined {
   return (o.status?.conditions ?? []).find((c: Json) => c.type === 'Valid');
 }
 
-/** One error line per missing name, after the objects found (projects.md §6, several names). */
+/** One error line per missing name, after the objects found (docs/cli.md#conventions, several names). */
 function reportMissing(ctx: Context, kind: string, project: string, missing: string[]): number {
   let code = 0;
   for (const m of missing) code ||= ctx.out.error(new CliError(`${kind} "${m}" not found in project "${project}"`, EXIT.notFound));
@@ -226,7 +226,7 @@ async function promote(ctx: Context, opts: Record<string, unknown>): Promise<num
   return EXIT_BY_PHASE[done.status.phase] ?? EXIT.failure;
 }
 
-/** Doctor checks of promotions.md §8. */
+/** Doctor checks of docs/promotions.md#cli. */
 async function doctorFindings(ctx: DoctorContext): Promise<DoctorFinding[]> {
   // The controller module (and its metrics library) loads only for doctor, not for every promotions command.
   const { hasTokenManagerBinding, TOKEN_MANAGER_ROLE } = await import('./decide.ts');

@@ -176,12 +176,12 @@ describe('Kargo decorator aliases', () => {
     expect(aliasNotice('prod', { alias: KSA, name: SA, redundant: true })).toBe(
       `stage "prod" sets both ${KSA} and ${SA} to the same value; remove ${KSA}`);
   });
-  it('A1 names the Kargo annotation when that is where the annotations came from', () => {
+  it('names the Kargo annotation in the size message when that is where the annotations came from', () => {
     expect(checkAnnotationsSize('prod', { k: 'x'.repeat(270_335) }, KA)?.message).toMatch(new RegExp(`^annotation ${KA} on stage`));
   });
 });
 
-describe('A1', () => {
+describe('size of the pod annotations', () => {
   it('counts bytes of keys and values', () => {
     expect(annotationsSize({ ab: 'cdé' })).toBe(2 + 4);
   });

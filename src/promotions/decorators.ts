@@ -1,4 +1,4 @@
-// Stage decorator annotations (promotions.md §6.1): one pure function applies rules S1–S3, J1–J3, K1–K4, V1 in
+// Stage decorator annotations (docs/promotions.md#decorator-annotations): one pure function applies rules S1–S3, J1–J3, K1–K4, V1 in
 // order (first violation wins, JSON keys sorted); A1 needs the final pod annotations and is checked by the builder.
 import type { Json } from '../kube/client.ts';
 

@@ -6,8 +6,8 @@ const T = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
 const snap = (status: object) => ({ metadata: { name: 'prod-8f2kq' }, status });
 const steps = (a: object, b: object) => [{ name: 'list s3', phase: 'Pending', ...a }, { name: 'publish', phase: 'Pending', ...b }];
 
-describe('progressLines (§8)', () => {
-  it('prints the example of §8 line by line', () => {
+describe('progressLines (docs/promotions.md#cli)', () => {
+  it('prints the documented progress example line by line (docs/promotions.md#cli)', () => {
     const seq = [
       snap({ phase: 'Pending', message: 'waiting for promotion "prod-4xk9p" on stage "prod"' }),
       snap({ phase: 'Running', pod: { namespace: 'lanyard-promotions', name: 'promotion-3f6c', serviceAccount: 's3-access' }, steps: steps({}, {}) }),

@@ -1,4 +1,4 @@
-// `lanyard promote --wait` output (promotions.md §8): one line per change, the same on a terminal or in CI. Pure:
+// `lanyard promote --wait` output (docs/promotions.md#cli): one line per change, the same on a terminal or in CI. Pure:
 // the previous and the new Promotion snapshot in, the lines to print out.
 import type { Json } from '../kube/client.ts';
 import { formatDuration } from '../core/duration.ts';

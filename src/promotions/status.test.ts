@@ -16,7 +16,7 @@ const pod = (phase: string, states: Record<string, object>, extra: Record<string
 });
 const NOW = Date.parse(T1);
 
-describe('parseOutput (§5.3)', () => {
+describe('parseOutput (docs/promotions.md#step-outputs)', () => {
   it.each([
     [undefined, {}, undefined],
     ['  \n', {}, undefined],
@@ -37,7 +37,7 @@ describe('parseOutput (§5.3)', () => {
   });
 });
 
-describe('readPod (§7.3)', () => {
+describe('readPod (docs/promotions.md#lifecycle)', () => {
   it('reads a pod that has not started', () => {
     const r = readPod(pod('Pending', { 'step-1': { waiting: { reason: 'PodInitializing' } } }), steps, NOW);
     expect(r).toMatchObject({ phase: 'Running', currentStep: 1, message: 'step "list s3" (1 of 3) pending' });

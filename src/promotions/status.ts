@@ -1,4 +1,4 @@
-// Reading a promotion pod (promotions.md §5.3, §7.1, §7.3): pod + steps -> the Promotion's phase, message and
+// Reading a promotion pod (docs/promotions.md#step-outputs, docs/promotions.md#lifecycle): pod + steps -> the Promotion's phase, message and
 // per-step status. Pure; the controller decides what to write and when to delete.
 import type { Json } from '../kube/client.ts';
 import { ANN_STEP_TIMEOUTS, outputBudget } from './build.ts';
@@ -43,7 +43,7 @@ export interface PodReading {
 
 const OUTPUT_KEY_RE = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
-/** §5.3: a step's termination message -> `output`, or `{}` and a note on why it was ignored. */
+/** docs/promotions.md#step-outputs: a step's termination message -> `output`, or `{}` and a note on why it was ignored. */
 export function parseOutput(message: string | undefined, budget: number): { output: Record<string, unknown>; note?: string } {
   const text = message ?? '';
   if (text.trim() === '') return { output: {} };

@@ -1,4 +1,4 @@
-// Step templating (promotions.md §5.2): `${{ PATH }}` always, `{{ PATH }}` only for config/vars/ctx paths (so Go
+// Step templating (docs/promotions.md#templates-and-vars): `${{ PATH }}` always, `{{ PATH }}` only for config/vars/ctx paths (so Go
 // templates such as `{{.metadata.name}}` pass through), `\${{` and `\{{` escape. No operators, functions or
 // defaults: a template either names a value or is an error.
 import type { Json } from '../kube/client.ts';

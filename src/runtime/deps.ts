@@ -1,4 +1,4 @@
-// The I/O a capability is given, explicitly: no module-level singletons (overview.md, architecture rules).
+// The I/O a capability is given, explicitly: no module-level singletons (docs/adr/1011-import-boundaries.md).
 import type { Registry } from 'prom-client';
 import type { KubeClient } from '../kube/client.ts';
 import type { InformerFactory } from '../kube/cache.ts';

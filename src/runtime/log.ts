@@ -1,5 +1,5 @@
 // JSON logs through pino. Tokens and credentials never reach a log line: redaction below is a second guard behind
-// code that never logs them (projects.md §5, verification.md §9.2). It costs nothing on the common line whose fields
+// code that never logs them (docs/security.md, docs/verified-start.md#how-it-works). It costs nothing on the common line whose fields
 // are all plain values (docs/adr/0110-webhook-log-line.md): only a line carrying a nested object, or a sensitive key,
 // is copied and censored.
 import pino, { type Logger, type DestinationStream } from 'pino';

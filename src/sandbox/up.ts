@@ -133,7 +133,7 @@ async function applySamples(kube: KubeClient): Promise<number> {
 }
 
 /**
- * Registers the webhook as webhook.md §11 recommends, rewritten to a url on `host`: loopback, or the host's end of
+ * Registers the webhook as docs/webhook.md#quick-start recommends, rewritten to a url on `host`: loopback, or the host's end of
  * the node's link when the API server runs in the node's network namespace.
  */
 async function registerWebhook(kube: KubeClient, host: string, port: number, caPem: string): Promise<void> {

@@ -1,4 +1,4 @@
-// `lanyard doctor` checks for IdentityPolicy (verification.md §5): no policy at all (everything allowed), policies
+// `lanyard doctor` checks for IdentityPolicy (docs/verified-start.md#identitypolicy): no policy at all (everything allowed), policies
 // ignored for an invalid pattern, and with `--policy-preview [file]` the identities in use that the cluster's
 // policies (plus those in the file) would deny. And the identities themselves (docs/verified-start.md, "lanyard
 // doctor"): Pods held at the gate, associations not Ready, Pods carrying static AWS keys. Each is a pure function over
@@ -151,7 +151,7 @@ export function associationFindings(v: IdentityView): DoctorFinding[] {
     if (a.metadata?.deletionTimestamp) continue;
     const ready = condition(a, 'Ready');
     if (ready?.status === 'True') continue;
-    // The failing one of the two conditions Ready is made of (verification.md §3).
+    // The failing one of the two conditions Ready is made of (docs/associations.md#what-the-controller-does).
     const cause = [condition(a, 'Synced'), condition(a, 'Verified')].find((c) => c && c.status !== 'True') ?? ready;
     const why = cause ? `${cause.type}=${cause.status} ${cause.reason ?? ''}${cause.message ? `: ${cause.message}` : ''}`.trim() : 'no status yet';
     const object = `podidentityassociation ${a.metadata?.namespace}/${a.metadata?.name}`;

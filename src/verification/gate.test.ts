@@ -18,7 +18,7 @@ const viFor = (id: ResolvedIdentity, expiresInMs: number, fp = fingerprintOf(id.
   buildVerifiedIdentity({ namespace: id.namespace, id, fingerprint: fp, assumedRoleARN: 'arn:aws:sts::111122223333:assumed-role/uploader/s',
     verifiedAtMs: NOW - 1000, ttlMs: expiresInMs + 1000, podName: 'p0' });
 
-describe('VerifiedIdentity name and fingerprint (§8)', () => {
+describe('VerifiedIdentity name and fingerprint (docs/verified-start.md#how-it-works)', () => {
   it('names by mode prefix and 20 hex digits of the identity hash', () => {
     const h = createHash('sha256').update(`uploader\n${ROLE}\n\npods.eks.amazonaws.com`).digest('hex').slice(0, 20);
     expect(verifiedIdentityName(identity())).toBe(`cc-${h}`);

@@ -12,7 +12,7 @@ const wi = (name: string, role: string) => ({ name, env: [
   { name: 'AWS_ROLE_ARN', value: role }, { name: 'AWS_WEB_IDENTITY_TOKEN_FILE', value: '/var/run/secrets/eks.amazonaws.com/serviceaccount/token' }],
   volumeMounts: [{ name: 'aws-iam-token', mountPath: '/var/run/secrets/eks.amazonaws.com/serviceaccount', readOnly: true }] });
 
-describe('declaredIdentities (§9.1)', () => {
+describe('declaredIdentities (docs/verified-start.md#how-it-works)', () => {
   it('reads container credentials with the audience of the mounted token', () => {
     expect(declaredIdentities({ spec: { containers: [cc('a'), cc('b')], volumes: [ccVolume] } }).declared)
       .toEqual([{ mode: 'ContainerCredentials', audience: 'pods.eks.amazonaws.com' }]);
@@ -51,7 +51,7 @@ describe('declaredIdentities (§9.1)', () => {
   });
 });
 
-describe('release patch (§9.2 step 7)', () => {
+describe('release patch (docs/verified-start.md#how-it-works)', () => {
   it('tests and removes the gate at its index, adds the annotation', () => {
     const pod = { metadata: { name: 'p', annotations: { a: 'b' } }, spec: { schedulingGates: [{ name: 'example.com/other' }, { name: 'lanyard.dev/identity' }] } };
     expect(gateIndex(pod)).toBe(1);
@@ -66,7 +66,7 @@ describe('release patch (§9.2 step 7)', () => {
   it('no gate: index -1', () => expect(gateIndex({ spec: { schedulingGates: [{ name: 'x' }] } })).toBe(-1));
 });
 
-describe('verify backoff (§9.3)', () => {
+describe('verify backoff (docs/verified-start.md#controller-flags)', () => {
   const o = { initialMs: 100, maxMs: 500, throttled: false };
   it.each([[1, 100], [2, 200], [3, 400], [4, 500], [10, 500]])('failure %i -> %i ms without jitter', (n, want) => {
     expect(verifyBackoffMs(n, o, () => 0.5)).toBe(want);

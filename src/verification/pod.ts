@@ -111,7 +111,7 @@ export function annotationOp(value: ReleaseAnnotation | 'failed', hasAnnotations
     : { op: 'add', path: '/metadata/annotations', value: { [VERIFICATION_ANNOTATION]: value } };
 }
 
-/** Per-identity retry delay: initial·2^(n-1) capped (5 s while throttled), ±20 % jitter (§9.3). */
+/** Per-identity retry delay: initial·2^(n-1) capped (5 s while throttled), ±20 % jitter (docs/verified-start.md#controller-flags). */
 export function verifyBackoffMs(
   failures: number,
   o: { initialMs: number; maxMs: number; throttled: boolean },

@@ -52,7 +52,7 @@ describe('decidePolicy', () => {
     ['unknown role, no rule', subj('other', {}, 'u'), false],
   ])('%s', (_n, s, want) => expect(decidePolicy(set, s).allowed).toBe(want));
 
-  it('uses the exact §5 message', () => {
+  it('words the denial exactly as documented (docs/verified-start.md#identitypolicy)', () => {
     const d = decidePolicy(set, subj('team-a', { team: 'a' }, 'uploader', 'arn:aws:iam::111122223333:role/admin'));
     expect(d).toEqual({ allowed: false, deniedRole: 'arn:aws:iam::111122223333:role/admin',
       message: 'lanyard: no IdentityPolicy allows namespace "team-a" ServiceAccount "uploader" to use role "arn:aws:iam::111122223333:role/admin"',

@@ -1,5 +1,5 @@
 // IdentityPolicy: the ONE pure decision used by the association controller, the webhook (through the admission
-// guard), the verifier and promotions (verification.md §5). Plain objects in, decisions out; no I/O.
+// guard), the verifier and promotions (docs/verified-start.md#identitypolicy). Plain objects in, decisions out; no I/O.
 import type { Json } from '../kube/client.ts';
 import { quoteBounded, truncate } from '../runtime/text.ts';
 import { compileGlob, type Glob } from './glob.ts';
@@ -222,7 +222,7 @@ function applicableRules(set: PolicySet, subject: PolicySubject): CompiledRule[]
 }
 
 /**
- * The decision (§5): allowed when some rule of some accepted policy selects the namespace, matches the
+ * The decision (docs/verified-start.md#identitypolicy): allowed when some rule of some accepted policy selects the namespace, matches the
  * ServiceAccount and matches the role; with a target role both must be allowed (each by any rule). No policy
  * objects: everything allowed. Unknown role: allowed when some rule matches namespace and ServiceAccount.
  */

@@ -1,4 +1,4 @@
-// Global token bucket for exchanges (`--verify-qps`, `--verify-burst`, verification.md §9.3).
+// Global token bucket for exchanges (`--verify-qps`, `--verify-burst`, docs/verified-start.md#controller-flags).
 import type { Clock } from '../runtime/clock.ts';
 
 export class TokenBucket {

@@ -1,4 +1,4 @@
-// The verified set (verification.md §8): the VerifiedIdentity name, its fingerprint, and whether an entry may be
+// The verified set (docs/verified-start.md#how-it-works): the VerifiedIdentity name, its fingerprint, and whether an entry may be
 // trusted. Pure; shared by the admission guard (webhook side) and the verifier (controller side), so both compute
 // byte-identical names and fingerprints.
 import { createHash } from 'node:crypto';
@@ -9,7 +9,7 @@ export const VI_API = '/apis/lanyard.dev/v1alpha1';
 export const GATE_NAME = 'lanyard.dev/identity';
 export const VERIFICATION_ANNOTATION = 'lanyard.dev/identity-verification';
 export const OPT_OUT_ANNOTATION = 'lanyard.dev/verify';
-/** An entry closer than this to expiry is not trusted at admission (§7 row 5). */
+/** An entry closer than this to expiry is not trusted at admission (docs/verified-start.md#how-it-works row 5). */
 export const EXPIRY_MARGIN_MS = 5_000;
 
 export interface IdentityKey {
@@ -93,12 +93,12 @@ function fingerprintDocument(f: FingerprintInput): Record<string, unknown> {
   }
 }
 
-/** SHA-256 hex of the canonical JSON of what the identity's source says (§8 table). */
+/** SHA-256 hex of the canonical JSON of what the identity's source says (docs/verified-start.md#how-it-works table). */
 export function fingerprintOf(f: FingerprintInput): string {
   return sha256(canonicalJson(fingerprintDocument(f)));
 }
 
-/** True when a stored VerifiedIdentity vouches for this identity now (§7 row 5, §9.2 step 2). */
+/** True when a stored VerifiedIdentity vouches for this identity now (docs/verified-start.md#how-it-works row 5, docs/verified-start.md#how-it-works). */
 /** The entry is about exactly this identity (mode, ServiceAccount, roles, audience), whatever its age. */
 export function sameIdentity(vi: Json | undefined, id: IdentityKey): boolean {
   const s = vi?.spec;

@@ -36,7 +36,7 @@ describe('declaredIdentity', () => {
   });
 });
 
-describe('runVerify exit codes (§13)', () => {
+describe('runVerify exit codes (docs/verified-start.md#lanyard-verify-in-a-job-or-init-container)', () => {
   it('0 on a match, pathed role included, first attempt', async () => {
     const r = await run(WI, [OK]);
     expect(r).toMatchObject({ exitCode: 0, result: 'verified', attempts: 1, mode: 'WebIdentity', actual: OK });

@@ -1,4 +1,4 @@
-// `lanyard verify` (verification.md §13): inside a Pod, checks the identity the Pod actually got. The decision logic is
+// `lanyard verify` (docs/verified-start.md#lanyard-verify-in-a-job-or-init-container): inside a Pod, checks the identity the Pod actually got. The decision logic is
 // pure over an injected "who am I" call, so the retry schedule and exit codes are table-tested.
 import { EXIT } from '../cli/exit.ts';
 import { parseAssumedRoleArn, parseRoleArn, roleArnMatches } from '../core/arn.ts';
@@ -139,7 +139,7 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
     return usage(`usage: ${from} "${expected}" is neither a role ARN (arn:<partition>:iam::<account>:role/<name>) nor an assumed-role ARN`);
   }
   // Container credentials whose role nobody declared (identities file, ACK roleRef): the exchange itself is the proof,
-  // as for the verifier (verification.md §9.2), unless static keys would be used instead.
+  // as for the verifier (docs/verified-start.md#how-it-works), unless static keys would be used instead.
   const exchangeOnly = expected === undefined;
 
   let attempts = 0;

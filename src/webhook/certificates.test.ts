@@ -6,7 +6,7 @@ import { checkPair, validityProblem, type LoadedPair } from './tls-files.ts';
 const want = { namespace: 'lanyard-system', serviceName: 'lanyard-webhook', extraSans: ['127.0.0.1'], validityMs: 90 * 24 * 3600_000 };
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
-describe('self-managed certificates (webhook.md §7.2)', () => {
+describe('self-managed certificates (docs/webhook.md#tls)', () => {
   it('issues an ECDSA P-256 CA and a serving certificate with the service SANs', async () => {
     const now = new Date('2026-11-23T00:00:00Z');
     const ca = await generateCa('lanyard-system', now);

@@ -1,4 +1,4 @@
-// Self-managed TLS (webhook.md §7.2): one CA and serving certificate in a Secret shared by every replica (and by
+// Self-managed TLS (docs/webhook.md#tls): one CA and serving certificate in a Secret shared by every replica (and by
 // `lanyard controller`), rotation at two thirds of the validity, and the MutatingWebhookConfiguration's caBundle kept
 // current. Creation races are settled by the API server: create (409 AlreadyExists → use the stored one), update with
 // the resourceVersion read (409 Conflict → re-read).
@@ -146,7 +146,7 @@ export function splitPem(text: string): string[] {
 }
 
 /**
- * Pure: what the Secret's content requires now (webhook.md §7.2). `configHolds(caPem)` tells whether the
+ * Pure: what the Secret's content requires now (docs/webhook.md#tls). `configHolds(caPem)` tells whether the
  * MutatingWebhookConfiguration already trusts a CA, so serving certificates move to a new CA only once it does.
  */
 export function planCertificate(

@@ -1,4 +1,4 @@
-// AdmissionReview codec (webhook.md §6): the wire contract, as pure functions over bytes and plain objects.
+// AdmissionReview codec (docs/webhook.md#admission-answers): the wire contract, as pure functions over bytes and plain objects.
 import type { Json } from '../kube/client.ts';
 
 // Stateless when not streaming, so one instance serves every request.

@@ -1,5 +1,5 @@
 // `lanyard webhook`: the reference's command line (pflag syntax, parsed by src/config/webhook.ts, not commander, so
-// existing Deployments keep their args), wiring of the real I/O, signals and graceful shutdown (webhook.md §8).
+// existing Deployments keep their args), wiring of the real I/O, signals and graceful shutdown (docs/webhook.md#health-readiness-and-shutdown).
 import type { Command } from 'commander';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { CliError, EXIT, exitCodeOf } from '../cli/exit.ts';
@@ -18,7 +18,7 @@ import { errorMessage } from '../core/errors.ts';
 const LANYARD_API = '/apis/lanyard.dev/v1alpha1';
 const DISCOVERY_INTERVAL_MS = 60_000;
 
-/** True when the lanyard.dev API serves PodIdentityAssociations (webhook.md §2.5). */
+/** True when the lanyard.dev API serves PodIdentityAssociations (docs/webhook.md#associations-policies-and-the-verification-gate). */
 async function lanyardCrdsServed(kube: KubeClient): Promise<boolean> {
   const r = await kube.raw<{ resources?: Array<{ name: string }> }>({ path: LANYARD_API, timeoutMs: 5000 });
   return r.status === 200 && (r.body?.resources ?? []).some((x) => x.name === 'podidentityassociations');

@@ -1,4 +1,4 @@
-// The kOps ConfigMap watch (webhook.md §2.3) and the container-credentials identities file (§2.4). Each keeps the
+// The kOps ConfigMap watch (docs/webhook.md#the-kops-configmap) and the container-credentials identities file (docs/webhook.md#the-identities-file-eks-pod-identity). Each keeps the
 // last good state: bad input is logged once and counted, never applied, never fatal.
 import { createHash } from 'node:crypto';
 import { watch as fsWatch, type FSWatcher } from 'node:fs';

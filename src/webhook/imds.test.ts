@@ -17,7 +17,7 @@ function fakeImds(doc: object | undefined, failFirst = 0) {
   return { f, calls };
 }
 
-describe('--compose-role-arn instance metadata (webhook.md §1.1)', () => {
+describe('--compose-role-arn instance metadata (docs/migrate-from-pod-identity-webhook.md#flags)', () => {
   it('reads account and region with an IMDSv2 token and derives the partition', async () => {
     const { f, calls } = fakeImds({ accountId: '111122223333', region: 'cn-northwest-1' });
     expect(await fetchRoleComposition({ fetchImpl: f, endpoint: 'http://imds' })).toEqual({ accountId: '111122223333', region: 'cn-northwest-1', partition: 'aws-cn' });

@@ -1,4 +1,4 @@
-// `--compose-role-arn` (webhook.md §1.1): account and region from EC2 instance metadata, once at startup.
+// `--compose-role-arn` (docs/migrate-from-pod-identity-webhook.md#flags): account and region from EC2 instance metadata, once at startup.
 // Plain HTTP to IMDSv2 (token, then the identity document); 5 s per try, 3 tries, then the caller exits 1.
 import { partitionForRegion, type RoleComposition } from '../identity/annotations.ts';
 import { errorMessage } from '../core/errors.ts';

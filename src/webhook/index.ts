@@ -1,5 +1,5 @@
-// `startWebhook`: the HTTPS admission server (webhook.md §6-§8), the plain-HTTP metrics port (§9-§10), and the caches
-// behind them (§2-§3). Everything it touches is passed in; stop() releases it all. With `deps.cache` (`lanyard run`)
+// `startWebhook`: the HTTPS admission server (docs/webhook.md#admission-answers), the plain-HTTP metrics port (docs/webhook.md#metrics), and the caches
+// behind them (docs/webhook.md#where-an-identity-comes-from). Everything it touches is passed in; stop() releases it all. With `deps.cache` (`lanyard run`)
 // the ServiceAccount and ConfigMap caches are views of the process's shared informer cache, so the controller and the
 // webhook watch each selection once; alone (`lanyard webhook`) they watch on their own
 // (docs/adr/0930-webhook-on-the-shared-cache-under-run.md).
@@ -64,7 +64,7 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
   const identities = config.watchContainerCredentialsConfig
     ? new IdentitiesFile({ file: config.watchContainerCredentialsConfig, log, metrics, pollIntervalMs: config.configPollIntervalMs })
     : undefined;
-  // The first load completes before the listener opens (webhook.md §2.4).
+  // The first load completes before the listener opens (docs/webhook.md#the-identities-file-eks-pod-identity).
   await identities?.start();
 
   const ctx: AdmissionContext = {

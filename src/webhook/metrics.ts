@@ -1,4 +1,4 @@
-// Webhook metrics (webhook.md §9) on the registry passed in. The reference's counter names are kept so dashboards
+// Webhook metrics (docs/webhook.md#metrics) on the registry passed in. The reference's counter names are kept so dashboards
 // carry over. Get-or-create, because `lanyard run` may start the webhook next to components sharing the registry.
 import type { Registry } from 'prom-client';
 import { counter, gauge, histogram } from '../runtime/metrics.ts';

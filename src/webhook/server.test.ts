@@ -1,4 +1,4 @@
-// The HTTPS server in-process against a fake API: the wire contract of webhook.md §6, readiness, metrics, debug
+// The HTTPS server in-process against a fake API: the wire contract of docs/webhook.md#admission-answers, readiness, metrics, debug
 // routes, the SA miss path, and the fuzz test (≥ 10,000 random and mutated reviews: never a 500, always well-formed).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import https from 'node:https';
@@ -99,7 +99,7 @@ afterAll(async () => {
   agent?.destroy();
 });
 
-describe('AdmissionReview contract (webhook.md §6)', () => {
+describe('AdmissionReview contract (docs/webhook.md#admission-answers)', () => {
   it('mutates an annotated ServiceAccount\'s Pod and echoes uid, apiVersion and kind (v1 and v1beta1)', async () => {
     for (const apiVersion of ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1']) {
       const r = await send({ body: JSON.stringify({ ...review(podOf('uploader')), apiVersion }) });
@@ -170,7 +170,7 @@ describe('AdmissionReview contract (webhook.md §6)', () => {
     }
   });
 
-  it('keeps unknown fields byte-for-byte: only adds are emitted (A6)', async () => {
+  it('keeps unknown fields byte-for-byte: only adds are emitted', async () => {
     const object = podOf('uploader', {
       containers: [{ name: 'app', futureField: { a: [1, 2] }, livenessProbe: { quantumProbe: { qubits: 3 } } }],
     });
@@ -178,13 +178,13 @@ describe('AdmissionReview contract (webhook.md §6)', () => {
     const patched = applyAddPatch(object, decodePatch(r)!);
     expect(JSON.stringify(patched.spec.containers[0].futureField)).toBe('{"a":[1,2]}');
     expect(JSON.stringify(patched.spec.containers[0].livenessProbe)).toBe('{"quantumProbe":{"qubits":3}}');
-    // Re-invocation (A7): the patched Pod gives no patch.
+    // Re-invocation: the patched Pod gives no patch.
     const again = await send({ body: JSON.stringify(review(patched)) });
     expect(again.json.response).toEqual({ uid: 'uid-1', allowed: true });
   });
 });
 
-describe('ServiceAccount misses (webhook.md §3.2)', () => {
+describe('ServiceAccount misses (docs/webhook.md#serviceaccounts-that-are-not-cached-yet)', () => {
   it('fetches an SA missing from the cache, shares concurrent GETs, and keeps it provisionally', async () => {
     kube.serviceAccounts.set('team-a/late', serviceAccount('team-a', 'late', { 'eks.amazonaws.com/role-arn': ROLE }));
     const before = kube.gets;
@@ -254,7 +254,7 @@ describe('start-up (docs/adr/0111-webhook-memory-and-start-up.md)', () => {
   });
 });
 
-describe('health, metrics and debug routes (webhook.md §8-§10)', () => {
+describe('health, metrics and debug routes (docs/webhook.md#health-readiness-and-shutdown)', () => {
   it('serves /healthz and /readyz on both ports', async () => {
     expect((await send({ method: 'GET', path: '/healthz' })).status).toBe(200);
     const ready = await send({ method: 'GET', path: '/readyz' });
@@ -352,7 +352,7 @@ describe('fuzz (≥ 10,000 random and mutated reviews)', () => {
   }, 120_000);
 });
 
-describe('connection limits and timeouts (webhook.md, Connections)', () => {
+describe('connection limits and timeouts (docs/webhook.md#connections)', () => {
   const READ_TIMEOUT_MS = 500;
   // Node checks the deadlines every quarter of the timeout: a cut comes within 1.25× it, plus scheduling slack on a
   // loaded machine; far below the 2-minute idle timeout, the only other thing that closes a connection.

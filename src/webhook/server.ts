@@ -1,4 +1,4 @@
-// The HTTPS listener of /mutate (webhook.md, "Connections"): connection cap, read and idle timeouts, bounded body
+// The HTTPS listener of /mutate (docs/webhook.md#connections): connection cap, read and idle timeouts, bounded body
 // reading, and answers written as one buffer with Content-Length (no chunked encoding, Nagle off).
 import https from 'node:https';
 import type http from 'node:http';

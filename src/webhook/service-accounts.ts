@@ -1,4 +1,4 @@
-// ServiceAccount cache and live lookup (webhook.md §3). The store keeps only parsed `<prefix>/` settings (SAs
+// ServiceAccount cache and live lookup (docs/webhook.md#serviceaccounts-that-are-not-cached-yet). The store keeps only parsed `<prefix>/` settings (SAs
 // without them share one value); a miss triggers a bounded, shared, concurrency-limited metadata GET. Its watch is
 // the webhook's own, or under `lanyard run` the process's shared one (docs/adr/0930-webhook-on-the-shared-cache-under-run.md).
 import type { Json, KubeClient } from '../kube/client.ts';
@@ -107,7 +107,7 @@ export class ServiceAccountCache {
   }
 
   /**
-   * Resolves ns/name (webhook.md §3.2) within the grace period, cut to the API server's `timeout` parameter
+   * Resolves ns/name (docs/webhook.md#serviceaccounts-that-are-not-cached-yet) within the grace period, cut to the API server's `timeout` parameter
    * (`apiTimeoutMs`) minus 500 ms so the answer still arrives in time.
    */
   async lookup(namespace: string, name: string, apiTimeoutMs?: number): Promise<SaResult> {

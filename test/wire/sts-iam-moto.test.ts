@@ -1,4 +1,4 @@
-// moto as a second peer (verification.md §14): one STS/IAM sequence through src/aws against moto (server mode,
+// moto as a second peer (docs/aws-simulator.md): one STS/IAM sequence through src/aws against moto (server mode,
 // loopback) and against the simulator; status codes, XML element paths, ARN formats and the shared error codes
 // must agree. moto checks neither tokens nor trust, so only shapes are compared.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

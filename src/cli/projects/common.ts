@@ -38,7 +38,7 @@ export function checkNames(kind: NameKind, names: string[]): void {
 }
 
 /**
- * Refuses (exit 5) a ServiceAccount that lacks the project service-account label (projects.md §6); Kargo's label is
+ * Refuses (exit 5) a ServiceAccount that lacks the project service-account label (docs/cli.md#conventions); Kargo's label is
  * accepted with a warning suggesting Lanyard's (docs/projects-and-tokens.md, "Kargo's label").
  */
 export function checkProjectServiceAccount(sa: Json, project: string, name: string, warn?: (s: string) => void): void {
@@ -70,7 +70,7 @@ export function collect(value: string, previous: string[] = []): string[] {
 
 export { byName, listAll, pickNamed } from '../list.ts';
 
-/** Re-reads and re-applies an update on 409 conflicts, up to 5 attempts (projects.md §3); `attempt` counts from 1. */
+/** Re-reads and re-applies an update on 409 conflicts, up to 5 attempts (docs/projects-and-tokens.md#3-create-a-role-and-grant-it); `attempt` counts from 1. */
 export async function withConflictRetry<T>(fn: (attempt: number) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {

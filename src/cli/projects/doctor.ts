@@ -1,4 +1,4 @@
-// Doctor check: built-in roles drifted from projects.md §2.1 (the same finding the housekeeping reconciler reports).
+// Doctor check: built-in roles drifted from docs/projects-and-tokens.md#1-create-a-project (the same finding the housekeeping reconciler reports).
 import type { Json } from '../../kube/client.ts';
 import type { Cli, DoctorFinding } from '../framework.ts';
 import { builtInDrift } from '../../projects/drift.ts';

@@ -1,4 +1,4 @@
-// `create|get|delete project` (projects.md §2).
+// `create|get|delete project` (docs/projects-and-tokens.md#1-create-a-project).
 import type { Json, KubeClient } from '../../kube/client.ts';
 import { isAlreadyExists, isNotFound, KubeApiError } from '../../kube/client.ts';
 import type { Cli, Context } from '../framework.ts';

@@ -1,4 +1,4 @@
-// `create|get|delete role`, `grant`, `revoke` (projects.md §3).
+// `create|get|delete role`, `grant`, `revoke` (docs/projects-and-tokens.md#3-create-a-role-and-grant-it).
 import type { Json } from '../../kube/client.ts';
 import { isNotFound } from '../../kube/client.ts';
 import type { Cli, Context } from '../framework.ts';

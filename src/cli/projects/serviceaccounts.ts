@@ -1,4 +1,4 @@
-// `create|get|delete serviceaccount` (projects.md §4.1), including the delete cascade.
+// `create|get|delete serviceaccount` (docs/projects-and-tokens.md#2-create-a-service-account-for-a-bot), including the delete cascade.
 import type { Json } from '../../kube/client.ts';
 import type { Cli, Context } from '../framework.ts';
 import { CliError, EXIT } from '../exit.ts';

@@ -1,4 +1,4 @@
-// Subject flags of grant/revoke and create project (projects.md §3), checked before any request.
+// Subject flags of grant/revoke and create project (docs/projects-and-tokens.md#3-create-a-role-and-grant-it), checked before any request.
 import { CliError, EXIT } from '../exit.ts';
 
 export function checkUsers(users: string[]): void {

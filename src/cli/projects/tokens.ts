@@ -1,4 +1,4 @@
-// `create|get|delete serviceaccounttoken` (projects.md §4.2). The token is printed once, at creation.
+// `create|get|delete serviceaccounttoken` (docs/projects-and-tokens.md#4-mint-a-token). The token is printed once, at creation.
 import type { Json, KubeClient } from '../../kube/client.ts';
 import { KubeApiError } from '../../kube/client.ts';
 import { parseDuration } from '../../core/duration.ts';

@@ -1,4 +1,4 @@
-// The AWS simulator (verification.md §14): test and sandbox infrastructure, never started by the product commands.
+// The AWS simulator (docs/aws-simulator.md): test and sandbox infrastructure, never started by the product commands.
 import type { Logger } from '../../runtime/log.ts';
 import { silentLogger } from '../../runtime/log.ts';
 import {

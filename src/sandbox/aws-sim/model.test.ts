@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Versioned, seededRandom, uuid } from './model.ts';
 
-describe('Versioned: what each API sees (verification.md §14 visibility)', () => {
+describe('Versioned: what each API sees (docs/aws-simulator.md#consistency-and-faults)', () => {
   it('shows nothing before a create is visible, then the previous version until an update is, then the deletion', () => {
     const v = new Versioned<string>();
     v.push('v1', { eksAuth: 1000, 'eks.describe': 0 });

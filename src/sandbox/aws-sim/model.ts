@@ -1,5 +1,5 @@
 // Simulator state: seeded randomness, versioned objects whose versions become visible per API at drawn times
-// (verification.md §14, "Consistency and faults"), and the error type handlers throw.
+// (docs/aws-simulator.md, "Consistency and faults"), and the error type handlers throw.
 import type { TrustPolicy } from './trust.ts';
 
 /** mulberry32: small, fast, and every draw reproducible from the seed. */

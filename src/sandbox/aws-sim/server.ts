@@ -1,5 +1,5 @@
 // HTTP front of the simulator: one loopback port for every service. Routing by SigV4 credential-scope service, then
-// path; unsigned STS calls by Action; node agent and /_sim control routes by path (verification.md §14).
+// path; unsigned STS calls by Action; node agent and /_sim control routes by path (docs/aws-simulator.md).
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from '../../runtime/log.ts';

@@ -1,4 +1,4 @@
-// SigV4 header-auth verification for the simulator (verification.md §14): scope, signed headers, payload hash and a
+// SigV4 header-auth verification for the simulator (docs/aws-simulator.md): scope, signed headers, payload hash and a
 // 5-minute skew, computed independently of the SDK signer so the hand-signed eks-auth call is really checked. Pure.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 

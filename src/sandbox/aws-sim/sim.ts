@@ -1,5 +1,5 @@
 // The simulator's services as plain operations on in-memory state; server.ts handles HTTP, signatures, protocols
-// and faults. Behaviour follows verification.md §14.
+// and faults. Behaviour follows docs/aws-simulator.md.
 import type { Logger } from '../../runtime/log.ts';
 import { OidcVerifier, TokenError, peekClaims } from './oidc.ts';
 import { evaluateTrust, parseTrustPolicy, type TrustRequest } from './trust.ts';

@@ -1,4 +1,4 @@
-// IAM trust-policy parsing (checked on write) and evaluation for the simulator (verification.md §14). Pure: the
+// IAM trust-policy parsing (checked on write) and evaluation for the simulator (docs/aws-simulator.md). Pure: the
 // caller passes the principal, the action and the condition context, and receives the decision plus notes on
 // statements that failed because they use something the simulator does not support.
 

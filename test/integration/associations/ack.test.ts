@@ -1,4 +1,4 @@
-// A15, association side (verification.md §4, §15): with ACK's CRD installed (no ACK controller), an ACK
+// ACK objects, association side (docs/migrate-from-ack.md): with ACK's CRD installed (no ACK controller), an ACK
 // PodIdentityAssociation is read as the owner of its pair, its outcomes become Events on it, and Lanyard never
 // writes it: its resourceVersion never changes. Then the documented migration: delete it, the Lanyard object adopts.
 import path from 'node:path';
@@ -47,7 +47,7 @@ afterAll(async () => {
   kube?.close();
 });
 
-it('A15: an ACK object is observed, never written; migration by deleting it adopts the association', async () => {
+it('an ACK object is observed, never written; migration by deleting it adopts the association', async () => {
   const role = await env.createRole('a15-app');
   await createServiceAccount(kube, ns, 'app');
   // What ACK would have done: the association in EKS and the object with its status.

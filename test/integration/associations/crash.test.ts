@@ -1,4 +1,4 @@
-// A2 (verification.md §15): a controller crash between Create and the status write leaves no second association;
+// Crash safety (docs/associations.md#what-the-controller-does): a controller crash between Create and the status write leaves no second association;
 // the restarted controller records the same id, because Create's clientRequestToken is the object's uid.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { KubeClient } from '../../../src/kube/client.ts';
@@ -31,7 +31,7 @@ afterAll(async () => {
   kube?.close();
 });
 
-it('A2: crash between Create and the status write, then restart: one association, the same id', async () => {
+it('crash between Create and the status write, then restart: one association, the same id', async () => {
   const role = await env.createRole('a2-app');
   let crashedWith: Association | undefined;
   let stopped: Promise<void> | undefined;

@@ -1,4 +1,4 @@
-// A7 and the CRD contract (verification.md §3): validation, CEL immutability with the exact messages, printer
+// The CRD contract (docs/associations.md#fields): validation, CEL immutability with the exact messages, printer
 // columns, short name and category. Needs only the API server.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeClient } from '../../../src/kube/client.ts';
@@ -39,7 +39,7 @@ const body = (name: string, spec: object) => ({
 });
 
 describe('PodIdentityAssociation CRD', () => {
-  it('A7: serviceAccount and clusterName are immutable, with the CEL messages', async () => {
+  it('serviceAccount and clusterName are immutable, with the CEL messages', async () => {
     await kube.create(path(), body('a7', { clusterName: 'prod-eu' }));
     const m1 = await refused(
       kube.patch(path('a7'), { spec: { serviceAccount: 'other' } }, 'application/merge-patch+json'),

@@ -1,4 +1,4 @@
-// A1 end to end (verification.md §10, §15): with the real webhook (gate on) and the real controller (verifier and
+// An association end to end (docs/associations.md#how-verified-is-obtained): with the real webhook (gate on) and the real controller (verifier and
 // association controller composed as `lanyard controller` does), an association is created once, its probe Pod is
 // injected, gated and exchanged for real, then deleted, and the object reaches Ready=True.
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -22,7 +22,7 @@ afterAll(async () => {
   await env?.stop();
 });
 
-it('A1: probe made, injected, verified by a real exchange, deleted; Synced, Verified and Ready True', async () => {
+it('probe made, injected, verified by a real exchange, deleted; Synced, Verified and Ready True', async () => {
   const ns = await env.namespace('a1e2e');
   const role = await env.aws.iam.createRole({
     roleName: 'a1-e2e',

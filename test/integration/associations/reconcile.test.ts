@@ -1,4 +1,4 @@
-// Acceptance A1, A3–A6 and the association part of A8 (verification.md §15): the controller runs in-process against
+// The association reconciler (docs/associations.md#what-the-controller-does): the controller runs in-process against
 // the real API server and the AWS simulator.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Json, KubeClient } from '../../../src/kube/client.ts';
@@ -44,7 +44,7 @@ async function namespace(prefix: string, labels: Record<string, string> = {}): P
   return ns;
 }
 
-/** What the verifier does after a successful exchange for the pair's owner (§10). */
+/** What the verifier does after a successful exchange for the pair's owner (docs/associations.md#how-verified-is-obtained). */
 function reportVerified(
   ns: string,
   sa: string,
@@ -56,7 +56,7 @@ function reportVerified(
 }
 
 describe('PodIdentityAssociation reconciler', () => {
-  it('A1: creates once with clientRequestToken = uid, records id and ARN, probes, and becomes Ready', async () => {
+  it('creates once with clientRequestToken = uid, records id and ARN, probes, and becomes Ready', async () => {
     // Enforcing the restricted Pod Security level: the probe must be valid under it.
     const ns = await namespace('a1', { 'pod-security.kubernetes.io/enforce': 'restricted' });
     const role = await env.createRole('a1-uploader');
@@ -156,7 +156,7 @@ describe('PodIdentityAssociation reconciler', () => {
     expect(metrics).toMatch(/result="created"} [1-9]/);
   });
 
-  it('A3: adopts an association made outside Lanyard and sets its role back to the spec', async () => {
+  it('adopts an association made outside Lanyard and sets its role back to the spec', async () => {
     const ns = await namespace('a3');
     const role = await env.createRole('a3-desired');
     const other = await env.createRole('a3-other');
@@ -182,7 +182,7 @@ describe('PodIdentityAssociation reconciler', () => {
     expect(all).toHaveLength(1);
   });
 
-  it("A4: corrects drift within one resync, warns DriftCorrected and drops the pair's VerifiedIdentity", async () => {
+  it("corrects drift within one resync, warns DriftCorrected and drops the pair's VerifiedIdentity", async () => {
     const ns = await namespace('a4');
     const role = await env.createRole('a4-app');
     const other = await env.createRole('a4-other');
@@ -317,7 +317,7 @@ describe('PodIdentityAssociation reconciler', () => {
     expect((await eventsFor(kube, ns, 'app')).some((e) => e.reason === 'DriftCorrected')).toBe(false);
   });
 
-  it('A5: a role IAM has not propagated yet is retried (RolePropagating), then InSync, never terminal', async () => {
+  it('a role IAM has not propagated yet is retried (RolePropagating), then InSync, never terminal', async () => {
     const ns = await namespace('a5');
     env.sim.control.configure({ visibility: { 'iam.role': [5000, 5000] } });
     try {
@@ -345,7 +345,7 @@ describe('PodIdentityAssociation reconciler', () => {
     }
   });
 
-  it('A5b: a role that never appears ends RoleNotFound after --role-propagation-timeout', async () => {
+  it('a role that never appears ends RoleNotFound after --role-propagation-timeout', async () => {
     const ns = await namespace('a5b');
     // One controller at a time: this one gives up after 2.5 s instead of 2 min.
     await ctrl.stop();
@@ -371,7 +371,7 @@ describe('PodIdentityAssociation reconciler', () => {
     }
   });
 
-  it('A6: deletion deletes the association; with deletion-policy retain it stays', async () => {
+  it('deletion deletes the association; with deletion-policy retain it stays', async () => {
     const ns = await namespace('a6');
     const role = await env.createRole('a6-app');
     await createAssociation(kube, ns, 'gone', { serviceAccount: 'gone', roleARN: role });
@@ -606,7 +606,7 @@ describe('PodIdentityAssociation reconciler', () => {
     }
   });
 
-  it('A8: a role no IdentityPolicy allows is PolicyDenied with zero EKS writes', async () => {
+  it('a role no IdentityPolicy allows is PolicyDenied with zero EKS writes', async () => {
     const ns = await namespace('a8', { team: 'a' });
     const policyName = `a8-${ns}`.slice(0, 63);
     await kube.create('/apis/lanyard.dev/v1alpha1/identitypolicies', {

@@ -1,5 +1,5 @@
 // src/aws driven through the real SDK against the AWS simulator, with real service-account tokens from the shared
-// control plane (verification.md §14).
+// control plane (docs/aws-simulator.md).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { adminClient, controlPlane, newNamespace } from '../../harness/context.ts';

@@ -109,7 +109,7 @@ describe('self-managed CA rotation on a real node', () => {
     })();
     await new Promise((r) => setTimeout(r, 3000));
 
-    // The CA now has 200 days left: the replicas must renew it (webhook.md: "renewed with under a year left").
+    // The CA now has 200 days left: the replicas must renew it (docs/webhook.md#tls: "renewed with under a year left").
     const aged = await ageCa(oldCaPem, unb64(secret.data['ca.key']), 200);
     await admin.update(SECRET, { ...secret, data: { ...secret.data, 'ca.crt': b64(aged) } });
     const rotatedAt = Date.now();

@@ -1,4 +1,4 @@
-// Projects housekeeping (projects.md §2): drift of a built-in role is reported as a Warning Event and a gauge, never
+// Projects housekeeping (docs/projects-and-tokens.md#1-create-a-project): drift of a built-in role is reported as a Warning Event and a gauge, never
 // repaired by the controller; `lanyard doctor` reports it with the fix, and `create project --adopt` repairs it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';

@@ -1,4 +1,4 @@
-// projects.md §7 scenarios 1 (lifecycle), 5 (unmanaged objects), 7 (validation) and 8 (errors), plus aliases and
+// docs/projects-and-tokens.md scenarios 1 (lifecycle), 5 (unmanaged objects), 7 (validation) and 8 (errors), plus aliases and
 // output formats, against the real kube-apiserver and token controller.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeClient, Json } from '../../../src/kube/client.ts';

@@ -1,4 +1,4 @@
-// projects.md §7 scenarios 3 (escalation refused by Kubernetes itself) and 4 (cascade on service-account delete).
+// docs/projects-and-tokens.md scenarios 3 (escalation refused by Kubernetes itself) and 4 (cascade on service-account delete).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Json, KubeClient } from '../../../src/kube/client.ts';
 import { eventually } from '../../harness/context.ts';

@@ -1,4 +1,4 @@
-// projects.md §7 scenarios 2 (the token authenticates and is scoped; run as a real subprocess, as a user would) and
+// docs/projects-and-tokens.md scenarios 2 (the token authenticates and is scoped; run as a real subprocess, as a user would) and
 // 6 (token not issued while the kube-controller-manager is stopped).
 import fs from 'node:fs';
 import path from 'node:path';

@@ -1,4 +1,5 @@
-// promotions.md §9 P7–P11, P13 (doctor), P14 and the CLI of §8: a stand-in kubelet writes pod status, the
+// docs/promotions.md#lifecycle (success, failure, timeouts, deletion, queueing, abort, doctor, a controller restart)
+// and docs/promotions.md#cli: a stand-in kubelet writes pod status, the
 // controller runs in-process.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Json } from '../../../src/kube/client.ts';
@@ -56,7 +57,7 @@ afterAll(async () => {
   env.admin.close();
 });
 
-describe('P7 success', () => {
+describe('a successful promotion', () => {
   it('copies outputs and times, releases the lock and deletes the pod (retention 0)', async () => {
     const stage = stageName();
     await createStage(env.admin, project, stage, steps('a', 'b'));
@@ -84,7 +85,7 @@ describe('P7 success', () => {
   });
 });
 
-describe('P8 a failed step, and promote --wait', () => {
+describe('a failed step, and promote --wait', () => {
   it('marks step-2 Failed and step-3 Skipped; promote --wait prints progress and exits 10', async () => {
     const stage = stageName();
     await createStage(env.admin, project, stage, steps('a', 'b', 'c'));
@@ -138,7 +139,7 @@ describe('P8 a failed step, and promote --wait', () => {
   });
 });
 
-describe('P9 timeouts', () => {
+describe('timeouts', () => {
   it('reads the pod deadline as PromotionTimedOut', async () => {
     const stage = stageName();
     await createStage(env.admin, project, stage, { promotionTemplate: { spec: { timeout: '15m', steps: [{ as: 'list s3', uses: 'a' }, { as: 'publish', uses: 'b' }] } } });
@@ -171,7 +172,7 @@ describe('P9 timeouts', () => {
   });
 });
 
-describe('P10 deletion and orphans', () => {
+describe('deletion and orphans', () => {
   it('deletes the pod, then the Promotion; the next Pending one gets its pod', async () => {
     const stage = stageName();
     await createStage(env.admin, project, stage, steps('a'));
@@ -205,7 +206,7 @@ describe('P10 deletion and orphans', () => {
   });
 });
 
-describe('P11 queueing and abort', () => {
+describe('queueing and abort', () => {
   it('runs one pod at a time, in creation order; aborts a Pending one without a pod and a Running one with its pod', async () => {
     const stage = stageName();
     await createStage(env.admin, project, stage, steps('a'));
@@ -272,7 +273,7 @@ describe('Stage deleted, CLI details', () => {
   });
 });
 
-describe('P13 doctor and the token-manager binding', () => {
+describe('doctor and the token-manager binding', () => {
   it('errors without the binding (and warns on the Promotion), passes with it', async () => {
     await createStep(env.admin, env.agentNs, 'argocd-update', { image: 'example.com/argocd:1', command: ['sync'], capabilities: ['mint-tokens'] });
     const stage = stageName();
@@ -322,7 +323,7 @@ describe('doctor and per-step roles on a shared account', () => {
   });
 });
 
-describe('P14 controller restart during a run', () => {
+describe('controller restart during a run', () => {
   it('creates no second pod and carries on from the pod status', async () => {
     const stage = stageName();
     await createStage(env.admin, project, stage, steps('a', 'b'));

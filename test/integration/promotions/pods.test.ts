@@ -1,4 +1,4 @@
-// promotions.md §9 P1–P6, P12, P13: the pod a Promotion gets, and every validation error (no pod), against the
+// docs/promotions.md: the pod a Promotion gets, and every validation error (no pod), against the
 // real API server with the controller in-process.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Json } from '../../../src/kube/client.ts';
@@ -79,7 +79,7 @@ afterAll(async () => {
   env.admin.close();
 });
 
-describe('P1 the pod of a two-step Stage', () => {
+describe('the pod of a two-step Stage', () => {
   it('equals the pure builder output, field by field, and holds the Stage lock', async () => {
     const stage = stageName();
     const st = await createStage(env.admin, project, stage, TWO_STEPS);
@@ -126,7 +126,7 @@ describe('P1 the pod of a two-step Stage', () => {
   });
 });
 
-describe('P2 decorators', () => {
+describe('Stage decorator annotations on the pod', () => {
   it.each([
     ['sa', { 'lanyard.dev/promotion-sa': 's3-access' }, 's3-access', {}, {}],
     ['labels', { 'lanyard.dev/promotion-labels': '{"team":"payments"}' }, 'lanyard-promotion-orchestrator', { team: 'payments' }, {}],
@@ -149,7 +149,7 @@ describe('P2 decorators', () => {
   });
 });
 
-describe('P3 decorator rules', () => {
+describe('invalid decorator annotations fail the promotion', () => {
   const L = 'lanyard.dev/promotion-labels';
   const A = 'lanyard.dev/promotion-annotations';
   const pre = (a: string, s: string) => `annotation ${a} on stage "${s}": `;
@@ -197,7 +197,7 @@ async function waitEvent(promo: Json, reason: string): Promise<Json> {
   }
 }
 
-describe('P3 A1: the final pod annotations are too large', () => {
+describe('the final pod annotations are too large', () => {
   it('counts Lanyard annotations on top of a decorator that just fits on the Stage', async () => {
     const A = 'lanyard.dev/promotion-annotations';
     const stage = stageName();
@@ -216,8 +216,8 @@ describe('P3 A1: the final pod annotations are too large', () => {
   });
 });
 
-describe('P4 the account must exist and be open to the project', () => {
-  it('S2, then a new Promotion runs once the account exists', async () => {
+describe('the promotion ServiceAccount must exist and be open to the project', () => {
+  it('errors PromotionServiceAccountNotFound, then a new Promotion runs once the account exists', async () => {
     const stage = stageName();
     const sa = `sa-${stage}`;
     await createStage(env.admin, project, stage, TWO_STEPS, { 'lanyard.dev/promotion-sa': sa });
@@ -228,7 +228,7 @@ describe('P4 the account must exist and be open to the project', () => {
     const { pod } = await runningPod(stage);
     expect(pod.spec.serviceAccountName).toBe(sa);
   });
-  it('S3, then a new Promotion runs once the project is allowed', async () => {
+  it('errors PromotionServiceAccountNotAllowed, then a new Promotion runs once the project is allowed', async () => {
     const stage = stageName();
     const sa = `sa-${stage}`;
     await env.admin.create(`/api/v1/namespaces/${env.agentNs}/serviceaccounts`, { metadata: { name: sa, annotations: { 'lanyard.dev/allowed-projects': 'payments' } } });
@@ -242,7 +242,7 @@ describe('P4 the account must exist and be open to the project', () => {
   });
 });
 
-describe('P5 templating', () => {
+describe('templating', () => {
   it('renders both marker forms in command, args and env and keeps literals', async () => {
     await createStep(env.admin, project, 'templated', {
       image: 'example.com/t:1',
@@ -265,7 +265,7 @@ describe('P5 templating', () => {
   });
 });
 
-describe('P6 template and var errors', () => {
+describe('template and var errors', () => {
   const cases: Array<[string, Json, Json, Array<{ name: string; value: string }>, string, (stage: string, step: string) => string]> = [
     ['unknown key', { bukket: 'b', prefix: { path: 'p' } }, { args: ['${{ config.bukket }} {{ config.bucket }}'] }, V, 'TemplateError',
       (_s, step) => `step "list s3" (uses "${step}"): args[0]: config has no key "bucket" (known keys: bukket, prefix)`],
@@ -289,7 +289,7 @@ describe('P6 template and var errors', () => {
   });
 });
 
-describe('P12 per-step roles under IdentityPolicy', () => {
+describe('per-step roles under IdentityPolicy', () => {
   const policy = `lp-policy-${Date.now().toString(36)}`;
   afterAll(async () => {
     await env.admin.delete(`${G}/identitypolicies/${policy}`).catch(() => undefined);
@@ -327,7 +327,7 @@ describe('P12 per-step roles under IdentityPolicy', () => {
   });
 });
 
-describe('P13 step resolution and capabilities', () => {
+describe('step resolution and capabilities', () => {
   it("uses the project's step, then the agent namespace's, else StepNotFound", async () => {
     await createStep(env.admin, project, 'shadowed', { image: 'project/step:1', command: ['x'] });
     await createStep(env.admin, env.agentNs, 'shadowed', { image: 'agent/step:1', command: ['x'] });

@@ -96,7 +96,7 @@ function visibleAt(env: VerificationEnv, id: Identity, associationIds: Map<strin
   return v ? Math.max(roleAt, Date.parse(v.visibleAt.eksAuth!)) : Infinity;
 }
 
-describe('A13 chaos', () => {
+describe('chaos: controller kills, AWS faults and late visibility with the gate', () => {
   let env: VerificationEnv;
   let child: ChildProcess | undefined;
   const children: ChildProcess[] = [];
@@ -252,7 +252,7 @@ describe('A13 chaos', () => {
   }, 240_000);
 });
 
-describe('A13 chaos without the gate', () => {
+describe('chaos without the gate', () => {
   let env: VerificationEnv;
   beforeAll(async () => {
     env = await startVerificationEnv({ seed: 13, gate: false, controller: false });

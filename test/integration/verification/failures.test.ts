@@ -9,7 +9,7 @@ import { CLUSTER, GATE, association, createPod, gates, getPod, podBody, podEvent
 const ACK_CRD = 'podidentityassociations.eks.services.k8s.aws';
 let env: VerificationEnv;
 beforeAll(async () => {
-  // ACK's CRD (no ACK controller) first: its objects are an identity source the verifier checks too (§4).
+  // ACK's CRD (no ACK controller) first: its objects are an identity source the verifier checks too (docs/migrate-from-ack.md).
   const admin = await adminClient();
   await applyCrds(admin, path.resolve(import.meta.dirname, '../../fixtures/ack'));
   await eventually(async () => {
@@ -61,7 +61,7 @@ async function expectFailedThenFixed(ns: string, pod: string, code: RegExp, fix:
   expect(released - fixedAt).toBeLessThan(6_000);
 }
 
-describe('A10: wrong trust', () => {
+describe('wrong trust or a mismatched role fails verification', () => {
   it('ContainerCredentials with the wrong service principal', async () => {
     const ns = await env.namespace('a10cc');
     const bad = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: ['sts:AssumeRole', 'sts:TagSession'] }] });

@@ -23,7 +23,7 @@ async function releasedAt(ns: string, name: string, timeoutMs = 20_000): Promise
   }, timeoutMs, 25);
 }
 
-describe('A9: gate at admission, release after a real exchange', () => {
+describe('gate at admission, release after a real exchange', () => {
   it('ContainerCredentials: association and Pod together, eksAuth visibility 3 s', async () => {
     env.sim.control.configure({ visibility: { eksAuth: [3000, 3000] } });
     const ns = await env.namespace('a9cc');
@@ -74,7 +74,7 @@ describe('A9: gate at admission, release after a real exchange', () => {
   });
 });
 
-describe('A11: only lanyard.dev/identity is removed', () => {
+describe('release removes only the lanyard.dev/identity gate', () => {
   it('keeps example.com/other', async () => {
     env.sim.control.configure({ visibility: {} });
     const ns = await env.namespace('a11');
@@ -87,7 +87,7 @@ describe('A11: only lanyard.dev/identity is removed', () => {
   });
 });
 
-describe('A12: the verified set', () => {
+describe('the verified set skips the gate', () => {
   it('a second Pod of a verified identity is admitted ungated with no API calls from the webhook', async () => {
     env.sim.control.configure({ visibility: {} });
     const ns = await env.namespace('a12');

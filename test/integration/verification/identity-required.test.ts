@@ -51,7 +51,7 @@ describe('identity required', () => {
       `(label ${LABEL}="true" on namespace "${ns}"), but ServiceAccount "${ns}/plain" has no identity: no eks.amazonaws.com/role-arn annotation, ` +
       'no PodIdentityAssociation. Annotate the ServiceAccount with eks.amazonaws.com/role-arn or create a PodIdentityAssociation for it, ' +
       `or label the Pod ${LABEL}=false (docs/verified-start.md)`);
-    // The decision reads the namespace from the webhook's cache (docs/webhook.md §3.1): no API request per admission.
+    // The decision reads the namespace from the webhook's cache (docs/webhook.md#serviceaccounts-that-are-not-cached-yet): no API request per admission.
     const before = env.webhookRequests();
     expect((await refusedPod(ns, 'plain', 'again')).name).toBe('again-0');
     expect(env.webhookRequests()).toBe(before);

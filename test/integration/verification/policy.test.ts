@@ -1,4 +1,4 @@
-// A5 and A8 (webhook side): IdentityPolicy at admission through the real webhook; the Accepted condition; the
+// IdentityPolicy (docs/verified-start.md#identitypolicy) at admission through the real webhook; the Accepted condition; the
 // verifier keeping a Pod gated when a policy lands after admission; `lanyard doctor` warnings.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
@@ -45,7 +45,7 @@ afterAll(async () => {
   await proxy?.close();
 });
 
-describe('A5: association, gate, then a forbidding policy', () => {
+describe('association, gate, then a forbidding policy', () => {
   it('injects and gates, then refuses the create under the policy', async () => {
     // eks-auth sees the association only after 10 s, so the association's probe Pod cannot warm the verified set first.
     env.sim.control.configure({ visibility: { eksAuth: [10_000, 10_000] } });
@@ -68,8 +68,8 @@ describe('A5: association, gate, then a forbidding policy', () => {
   });
 });
 
-describe('A8 (webhook side)', () => {
-  it('denies a forbidden SA-annotation role with the §5 message, allows it with no policies', async () => {
+describe('IdentityPolicy at admission (webhook side)', () => {
+  it('denies a forbidden SA-annotation role with the documented denial message (docs/verified-start.md#identitypolicy), allows it with no policies', async () => {
     const ns = await env.namespace('a8', { team: 'a' });
     await serviceAccount(env.admin, ns, 'sa', { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::111122223333:role/admin' });
     const name = await policy('a8', [{ namespaceSelector: { matchLabels: { team: 'a' } }, serviceAccounts: ['*'], roles: ['arn:aws:iam::111122223333:role/team-a-*'] }]);

@@ -50,7 +50,7 @@ function verify(args: string[], extraEnv: Record<string, string>): Promise<{ cod
   });
 }
 
-describe('A14: lanyard verify', () => {
+describe('lanyard verify', () => {
   let ccEnv: Record<string, string>;
   let ccRole: string;
 

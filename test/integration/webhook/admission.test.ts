@@ -1,4 +1,4 @@
-// Acceptance A1-A4, A6-A8 of webhook.md §13: Pods created through the real kube-apiserver, mutated by the webhook
+// Injection end to end (docs/webhook.md): Pods created through the real kube-apiserver, mutated by the webhook
 // running in-process and registered through a MutatingWebhookConfiguration.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import https from 'node:https';
@@ -48,7 +48,7 @@ afterAll(async () => {
   admin?.close();
 });
 
-describe('A1: annotated ServiceAccount', () => {
+describe('injection from an annotated ServiceAccount', () => {
   it('stores the Pod with env in order, the projected volume and the mount; kube-api-access untouched', async () => {
     const ns = await wh.namespace();
     await createSa(admin, ns, 'uploader', { 'eks.amazonaws.com/role-arn': ROLE, 'eks.amazonaws.com/sts-regional-endpoints': 'true' });
@@ -73,7 +73,7 @@ describe('A1: annotated ServiceAccount', () => {
   });
 });
 
-describe('A2: ServiceAccount not yet in the cache', () => {
+describe('a ServiceAccount not yet in the cache', () => {
   it('fetches an SA created right before the Pod while the watch is held back', async () => {
     const ns = await wh.namespace();
     const fetched = await wh.metric('lanyard_webhook_sa_lookups_total', { result: 'fetched' });
@@ -115,7 +115,7 @@ describe('A2: ServiceAccount not yet in the cache', () => {
   });
 });
 
-describe('A3: kOps ConfigMap', () => {
+describe('injection from the kOps ConfigMap', () => {
   const cmPath = () => `/api/v1/namespaces/${cmNamespace}/configmaps`;
   const setConfig = async (config: string) => {
     const body = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'pod-identity-webhook' }, data: { config } };
@@ -157,7 +157,7 @@ describe('A3: kOps ConfigMap', () => {
   });
 });
 
-describe('A4: identities file', () => {
+describe('injection from the identities file', () => {
   it('injects container credentials, beats a role ARN, and follows a ..data symlink swap within a poll', async () => {
     const ns = await wh.namespace();
     await createSa(admin, ns, 'agent', { 'eks.amazonaws.com/role-arn': ROLE });
@@ -190,7 +190,7 @@ describe('A4: identities file', () => {
   });
 });
 
-describe('A6: unknown and recent fields', () => {
+describe('unknown and recent Pod fields are kept', () => {
   it('posted directly: an invented probe type and an unknown container field stay byte-for-byte', async () => {
     const object = {
       apiVersion: 'v1',
@@ -267,7 +267,7 @@ function post(body: string, contentType: string | undefined, method = 'POST'): P
   });
 }
 
-describe('A7: re-invocation', () => {
+describe('re-invocation: no double injection, late containers injected', () => {
   it('the patched Pod posted again gives no patch; a container added by a second webhook is injected on reinvocation', async () => {
     const ns = await wh.namespace();
     await createSa(admin, ns, 'reinv', { 'eks.amazonaws.com/role-arn': ROLE });
@@ -315,7 +315,7 @@ describe('A7: re-invocation', () => {
   });
 });
 
-describe('A8: malformed requests', () => {
+describe('malformed AdmissionReviews and skipped Pods', () => {
   it.each<[string, string, string | undefined, string, number]>([
     ['method', '', 'application/json', 'GET', 405],
     ['media type', '{}', 'text/yaml', 'POST', 415],

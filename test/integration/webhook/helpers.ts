@@ -1,5 +1,5 @@
 // A webhook under test: started in-process in self-managed mode on https://127.0.0.1:<port>/mutate, registered by a
-// MutatingWebhookConfiguration (webhook.md §11 rewritten to `url`) scoped to namespaces carrying this run's label.
+// MutatingWebhookConfiguration (docs/webhook.md#quick-start rewritten to `url`) scoped to namespaces carrying this run's label.
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { Registry } from 'prom-client';

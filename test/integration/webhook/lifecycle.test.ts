@@ -1,5 +1,5 @@
 // Acceptance A9 (TLS: self-managed with two replicas and rotation, files mode with a symlink swap) and A10 (readiness
-// before the SA cache syncs; SIGTERM under load through the real `lanyard webhook` command) of webhook.md §13.
+// before the SA cache syncs; SIGTERM under load through the real `lanyard webhook` command) of docs/webhook.md.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -56,7 +56,7 @@ function post(port: number, ca: string, body: string, agent: https.Agent): Promi
   });
 }
 
-describe('A9: TLS', () => {
+describe('serving TLS shared by replicas', () => {
   it('two replicas share one Secret and CA, set the caBundle, and rotate with no failed admission', async () => {
     const system = await newNamespace(admin, 'wh-tls');
     const secret = 'shared-serving';
@@ -143,7 +143,7 @@ describe('A9: TLS', () => {
   });
 });
 
-describe('A10: readiness and shutdown', () => {
+describe('readiness and shutdown', () => {
   it('/readyz is 503 until the ServiceAccount cache syncs', async () => {
     const slowList = Object.create(admin) as KubeClient;
     let release!: () => void;
