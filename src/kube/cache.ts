@@ -104,10 +104,28 @@ export class InformerFactory {
 }
 
 
+/** A listed object as its page arrived: its key, its resourceVersion and each view's projection (or SKIP). */
+interface Listed {
+  key: string;
+  rv: string;
+  values: Map<object, unknown>;
+}
+/** A view's filter refused the object. */
+const SKIP: unique symbol = Symbol('skip');
+
 /** One list/watch, fanned out to its views, with the own-write rule. */
 class SharedInformer {
   private readonly listWatch: ListWatch;
   private readonly views = new Set<View<unknown>>();
+  /**
+   * The views a list in flight projects for. Each page is projected as it arrives, so a list of 10,000 Pods or
+   * 50,000 ServiceAccounts never holds every raw object at once (as docs/adr/0111 does for the webhook's own
+   * informer); a view attached during the list has no projection of the pages already read, and waits for the
+   * list that its attach requests.
+   */
+  private listViews: Set<View<unknown>> | undefined;
+  /** The list in flight has projected an object already (a view attached now would miss it). */
+  private listProjected = false;
   /** resourceVersion each view holds now, by key (equality only: resourceVersions are opaque). */
   private readonly held = new Map<string, string>();
   /** Our writes the watch has not delivered yet: key → the resourceVersion the API server answered. */
@@ -128,7 +146,12 @@ class SharedInformer {
       client: opts.client,
       retryDelayMs: opts.retryDelayMs,
       onWatch,
-      onList: (items) => this.onList(items),
+      onListStart: () => {
+        this.listViews = new Set(this.views);
+        this.listProjected = false;
+      },
+      projectListed: (item) => this.project(item) as unknown as Json,
+      onList: (items) => this.onList(items as unknown as Listed[]),
       onEvent: (e) => this.onEvent(e),
       onError: (e) => opts.onError?.(selection, e),
     });
@@ -146,8 +169,12 @@ class SharedInformer {
     if (!this.started) {
       this.started = true;
       this.listWatch.start();
-    } else if (this.listedOnce) {
-      // The objects were delivered before this view existed: list again. Views already synced skip what they hold.
+    } else if (this.listViews && !this.listProjected) {
+      // A list is in flight and no page has arrived yet: it serves this view too.
+      this.listViews.add(view as View<unknown>);
+    } else if (this.listedOnce || this.listViews) {
+      // The objects were delivered (or are being projected) before this view existed: list again. Views already
+      // synced skip what they hold.
       this.listWatch.restart();
     }
     return view;
@@ -185,18 +212,28 @@ class SharedInformer {
     this.deliver(e.type, key, e.object);
   }
 
-  private onList(items: Json[]): void {
+  private project(item: Json): Listed {
+    this.listProjected = true;
+    const values = new Map<object, unknown>();
+    for (const v of this.listViews ?? []) values.set(v, v.project(item, SKIP));
+    return { key: objectKey(item), rv: item?.metadata?.resourceVersion ?? '', values };
+  }
+
+  private onList(items: Listed[]): void {
     // A list is the truth as of its snapshot, and the watch that follows it delivers every later change, our own
     // writes included. ResourceVersions are never ordered, so a write of ours recorded before or during the list
     // cannot be told newer or older than what the list returned: the list wins, and a newer write of ours comes back
     // through the watch. Keeping the write instead could hold an older version for good, since every later event
     // for that object would look older than a write the watch never delivers (docs/adr/1000).
     this.pending.clear();
-    const listed = new Map<string, Json>();
-    for (const item of items) listed.set(objectKey(item), item);
-    for (const v of this.views) v.replace(listed, (key, item) => this.held.get(key) === item.metadata?.resourceVersion);
+    const listed = new Map<string, Listed>();
+    for (const item of items) listed.set(item.key, item);
+    const projected = this.listViews ?? new Set();
+    this.listViews = undefined;
+    // Views attached during this list were not projected for: they wait for the list their attach requested.
+    for (const v of this.views) if (projected.has(v)) v.replace(listed, SKIP, (key, rv) => this.held.get(key) === rv);
     this.held.clear();
-    for (const [key, item] of listed) this.held.set(key, item.metadata?.resourceVersion ?? '');
+    for (const [key, item] of listed) this.held.set(key, item.rv);
     this.listedOnce = true;
   }
 
@@ -289,20 +326,28 @@ class View<T> implements CacheView<T> {
     this.put(key, obj, old);
   }
 
-  /** A full list: `unchanged` says the view already holds that version. */
-  replace(listed: Map<string, Json>, unchanged: (key: string, item: Json) => boolean): void {
+  /** What this view keeps of a listed object, or `skip` when its filter refuses it. */
+  project<S>(raw: Json, skip: S): T | S {
+    if (this.o.filter && !this.o.filter(raw)) return skip;
+    return this.o.transform ? this.o.transform(raw) : (raw as T);
+  }
+
+  /** A full list, projected page by page (`skip`: filtered out); `unchanged` says the view already holds that version. */
+  replace(listed: Map<string, Listed>, skip: unknown, unchanged: (key: string, rv: string) => boolean): void {
     if (!this.attached) return;
+    const mine = (item: Listed | undefined) => (item && item.values.has(this) ? item.values.get(this) : skip);
     for (const [key, old] of [...this.store]) {
-      const item = listed.get(key);
-      if (item && (!this.o.filter || this.o.filter(item))) continue;
+      if (mine(listed.get(key)) !== skip) continue;
       this.remove(key, old);
       this.o.onDelete?.(old, key);
     }
     for (const [key, item] of listed) {
-      if (this.o.filter && !this.o.filter(item)) continue;
+      const value = mine(item);
+      if (value === skip) continue;
       const old = this.store.get(key);
-      if (old !== undefined && this.syncedOnce && unchanged(key, item)) continue;
-      this.put(key, item, old);
+      if (old !== undefined && this.syncedOnce && unchanged(key, item.rv)) continue;
+      this.store.set(key, value as T);
+      this.added(key, value as T, old);
     }
     this.o.onSynced?.();
     if (!this.syncedOnce) {
@@ -313,8 +358,13 @@ class View<T> implements CacheView<T> {
 
   private put(key: string, raw: Json, old: T | undefined): void {
     const obj = this.o.transform ? this.o.transform(raw) : (raw as T);
-    if (old !== undefined) this.unindex(key, old);
     this.store.set(key, obj);
+    this.added(key, obj, old);
+  }
+
+  /** Indexes and announces an object just stored under `key` (`old`: what was there). */
+  private added(key: string, obj: T, old: T | undefined): void {
+    if (old !== undefined) this.unindex(key, old);
     this.indexObject(key, obj);
     if (old === undefined) this.o.onAdd?.(obj, key);
     else this.o.onUpdate?.(obj, old, key);

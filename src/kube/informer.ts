@@ -20,7 +20,10 @@ export interface ResourceSelection {
 export interface ListWatchOptions extends ResourceSelection {
   client: KubeClient;
   pageSize?: number;
-  /** A full list is about to be requested (the Informer starts a fresh map for it: a failed list leaves nothing). */
+  /**
+   * A full list is about to be requested (the Informer starts a fresh map for it: a failed list leaves nothing; the
+   * shared cache notes which views it projects for).
+   */
   onListStart?: () => void;
   /** A full (re)list: every object the server holds now (as `projectListed` returned them, when given). */
   onList: (items: Json[]) => void;
