@@ -127,7 +127,8 @@ describe('per-container rules (docs/webhook.md#what-is-injected)', () => {
   it('keeps a same-name mount at another path; the token variable keeps the configured path', () => {
     const ops = buildPatch(pod({ containers: [{ name: 'c', volumeMounts: [{ name: 'aws-iam-token', mountPath: '/elsewhere' }] }] }), injection('WebIdentity'), opts());
     expect(ops.some((o) => o.path.includes('volumeMounts'))).toBe(false);
-    expect(ops.find((o) => (o.value as Json[])?.[1]?.name === 'AWS_WEB_IDENTITY_TOKEN_FILE' || (o.value as Json)?.name === 'AWS_WEB_IDENTITY_TOKEN_FILE')).toBeDefined();
+    const env = ops.flatMap((o) => (Array.isArray(o.value) ? (o.value as Json[]) : [o.value as Json]));
+    expect(env).toContainEqual({ name: 'AWS_WEB_IDENTITY_TOKEN_FILE', value: '/var/run/secrets/eks.amazonaws.com/serviceaccount/token' });
   });
 
   it.each<[string, Json]>([

@@ -107,7 +107,8 @@ describe('AdmissionReview contract (docs/webhook.md#admission-answers)', () => {
       expect(r.headers['content-type']).toBe('application/json');
       expect(r.json).toMatchObject({ apiVersion, kind: 'AdmissionReview', response: { uid: 'uid-1', allowed: true, patchType: 'JSONPatch' } });
       const ops = decodePatch(r)!;
-      expect(ops.find((o) => o.value?.name === 'AWS_ROLE_ARN' || o.value?.[0]?.name === 'AWS_ROLE_ARN')).toBeDefined();
+      const env = ops.flatMap((o) => (Array.isArray(o.value) ? o.value : [o.value]));
+      expect(env).toContainEqual({ name: 'AWS_ROLE_ARN', value: ROLE });
     }
   });
 
@@ -278,7 +279,7 @@ describe('health, metrics and debug routes (docs/webhook.md#health-readiness-and
     const clear = await fetch(`http://127.0.0.1:${hook.metricsPort}/debug/alpha/cache/clear`, { method: 'POST' });
     expect(clear.status).toBe(200);
     const after = (await (await fetch(`http://127.0.0.1:${hook.metricsPort}/debug/alpha/cache`)).json()) as Json;
-    expect(after.serviceAccounts['team-a/uploader']).toBeDefined();
+    expect(after.serviceAccounts['team-a/uploader']).toMatchObject({ roleARN: ROLE });
     expect((await send({ path: '/debug/alpha/500', body: '' })).status).toBe(500);
     const deny = await send({ path: '/debug/alpha/deny', body: '' });
     expect(deny.json.response.uid).toBeUndefined();

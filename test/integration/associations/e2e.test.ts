@@ -75,7 +75,7 @@ it('probe made, injected, verified by a real exchange, deleted; Synced, Verified
 
     expect(condition(ready, 'Synced')).toMatchObject({ status: 'True', reason: 'InSync' });
     expect(condition(ready, 'Verified')).toMatchObject({ status: 'True', reason: 'CredentialsMatch' });
-    expect(ready.status.lastVerifiedTime).toBeTruthy();
+    expect(ready.status.lastVerifiedTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
     const creates = env.sim.control
       .log({ service: 'eks', operation: 'CreatePodIdentityAssociation' })
       .filter((e) => e.input.namespace === ns);

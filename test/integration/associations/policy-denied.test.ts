@@ -156,7 +156,7 @@ describe('associations an IdentityPolicy denies', () => {
         20_000,
         'Synced=True again',
       );
-      expect(back.status.associationID).toBeTruthy();
+      expect(back.status.associationID).toMatch(/^a-[0-9a-z]{17}$/);
       expect(back.status.associationID).not.toBe(id);
       expect(back.status.removedAssociationID).toBeUndefined();
       const creates = eksCallsFor(ns, 'reporter').filter(

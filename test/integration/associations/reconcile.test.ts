@@ -647,7 +647,7 @@ describe('PodIdentityAssociation reconciler', () => {
           .log({ service: 'eks' })
           .filter((e) => e.input.namespace === ns && e.input.serviceAccount === 'admin'),
       ).toEqual([]);
-      expect(ok.status.associationID).toBeTruthy();
+      expect(ok.status.associationID).toMatch(/^a-[0-9a-z]{17}$/);
       await eventually(async () => {
         const ev = (await eventsFor(kube, ns, 'admin')).find((e) => e.reason === 'PolicyDenied');
         expect(ev?.type).toBe('Warning');

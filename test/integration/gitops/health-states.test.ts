@@ -140,7 +140,7 @@ const associationCases: Case[] = [
       cleanups.push(() => admin.patch(p, { metadata: { finalizers: null } }, MERGE));
       await admin.delete(p);
       const deleting = await admin.get(p);
-      expect(deleting.metadata.deletionTimestamp).toBeTruthy();
+      expect(deleting.metadata.deletionTimestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
       return deleting;
     },
     // gitops-engine decides "Pending deletion" before any health script runs; the Warning Event carries the reason.

@@ -175,7 +175,7 @@ describe('repair (docs/identities.md, "Repair")', () => {
         template: { metadata: { labels: { app: 'web' } }, spec: { ...podBody('x', 'web').spec } },
       },
     });
-    await createPod(env.admin, ns, podBody('lonely', 'web'));
+    const lonelyPod = await createPod(env.admin, ns, podBody('lonely', 'web'));
     const podsOf = async () => ((await env.admin.get(`/api/v1/namespaces/${ns}/pods`, { labelSelector: 'app=web' })).items ?? []) as Json[];
     const [old] = await eventually(async () => {
       const p = await podsOf();
@@ -215,7 +215,7 @@ describe('repair (docs/identities.md, "Repair")', () => {
     // The bare Pod has no workload: reported, never restarted or deleted.
     const lonely = await rowOf(ns, 'lonely');
     expect(lonely).toMatchObject({ state: 'missing', workload: null });
-    expect((await getPod(env.admin, ns, 'lonely')).metadata.uid).toBeTruthy();
+    expect((await getPod(env.admin, ns, 'lonely')).metadata.uid).toBe(lonelyPod.metadata.uid);
     await eventFor(ns, 'lonely', 'IdentityMissing');
     // One restart only.
     await new Promise((r) => setTimeout(r, 2000));

@@ -99,7 +99,7 @@ describe('lifecycle (scenario 1)', () => {
     const list = JSON.parse(json.stdout);
     expect(list.kind).toBe('List');
     expect(list.items[0].data.token).toBe('bGFueWFyZDpyZWRhY3RlZA==');
-    expect(list.items[0].data['ca.crt']).toBeTruthy();
+    expect(Buffer.from(list.items[0].data['ca.crt'], 'base64').toString()).toMatch(/^-----BEGIN CERTIFICATE-----\n/);
     expect(json.stdout).toContain('\n  "apiVersion"');
 
     expect(await alice(['revoke', '--role', 'deployer', '--user', 'nobody'])).toMatchObject({

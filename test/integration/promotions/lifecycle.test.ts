@@ -73,9 +73,9 @@ describe('a successful promotion', () => {
     expect(done.status.steps.map((s: Json) => [s.phase, s.exitCode, s.output])).toEqual([
       ['Succeeded', 0, { chart: 'web-1.4.2' }], ['Succeeded', 0, { a: '1' }],
     ]);
-    expect(done.status.steps[0].startedAt).toBeTruthy();
-    expect(done.status.steps[0].finishedAt).toBeTruthy();
-    expect(done.status.finishedAt).toBeTruthy();
+    const times = [done.status.steps[0].startedAt, done.status.steps[0].finishedAt, done.status.finishedAt];
+    for (const t of times) expect(t).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    expect(times.map((t) => Date.parse(t))).toEqual(times.map((t) => Date.parse(t)).sort((a, b) => a - b));
     expect(done.status.conditions.find((c: Json) => c.type === 'Finished')).toMatchObject({ status: 'True', reason: 'Succeeded' });
     await expect.poll(async () => (await stageStatus(stage)).lastPromotion?.phase).toBe('Succeeded');
     expect((await stageStatus(stage)).currentPromotion).toBeUndefined();
@@ -185,7 +185,7 @@ describe('deletion and orphans', () => {
     await waitGone(env.agentNs, pod.metadata.name);
     await expect.poll(async () => getPromotion(env.admin, project, first.metadata.name).then(() => 'present', () => 'gone'), { timeout: 10_000 }).toBe('gone');
     await waitPromotion(env.admin, project, second.metadata.name, phaseIs('Running'));
-    expect(await waitPod(second)).toBeTruthy();
+    expect((await waitPod(second))?.metadata.name).toBe(podNameOf(second));
   });
 
   it('sweeps, at start-up, a pod whose Promotion vanished without the finalizer', async () => {
@@ -199,7 +199,7 @@ describe('deletion and orphans', () => {
     await env.admin.patch(`${G}/namespaces/${project}/promotions/${p.metadata.name}`, { metadata: { finalizers: null } }, 'application/merge-patch+json');
     await env.admin.delete(`${G}/namespaces/${project}/promotions/${p.metadata.name}`);
     await expect.poll(async () => getPromotion(env.admin, project, p.metadata.name).then(() => 'present', () => 'gone')).toBe('gone');
-    expect(await getPod(env.admin, env.agentNs, pod.metadata.name)).toBeTruthy();
+    expect((await getPod(env.admin, env.agentNs, pod.metadata.name))?.metadata.uid).toBe(pod.metadata.uid);
     await new Promise((r) => setTimeout(r, 2_000)); // past the test's orphan grace period
     await env.startController();
     await waitGone(env.agentNs, pod.metadata.name, 5_000);

@@ -115,6 +115,6 @@ describe('wrong trust or a mismatched role fails verification', () => {
     expect(gates(await getPod(env.admin, ns, 'app'))).toContain(GATE);
     // Lanyard never writes the ACK object.
     expect((await env.admin.get(`${ackPath}/app`)).metadata.resourceVersion).toBe(rv);
-    expect(ack.metadata.uid).toBeTruthy();
+    expect((await env.admin.get(`${ackPath}/app`)).metadata.uid).toBe(ack.metadata.uid);
   });
 });

@@ -67,7 +67,7 @@ describe('injection from an annotated ServiceAccount', () => {
     const mounts = pod.spec.containers[0].volumeMounts;
     expect(mounts).toContainEqual({ name: 'aws-iam-token', readOnly: true, mountPath: '/var/run/secrets/eks.amazonaws.com/serviceaccount' });
     const api = pod.spec.volumes.find((v: Json) => v.name.startsWith('kube-api-access-'));
-    expect(api).toBeDefined();
+    expect(api.projected.sources).toContainEqual({ serviceAccountToken: expect.objectContaining({ path: 'token' }) });
     expect(mounts.find((m: Json) => m.name === api.name)).toMatchObject({ mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true });
     expect(await wh.metric('lanyard_webhook_admissions_total', { outcome: 'mutated', source: 'service_account' })).toBeGreaterThan(0);
   });
