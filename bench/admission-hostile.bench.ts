@@ -51,19 +51,34 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 };
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
-const summary = (xs: number[]) => ({ n: xs.length, p50: round(pct(xs, 50)), p95: round(pct(xs, 95)), max: round(Math.max(...xs)) });
+const summary = (xs: number[]) => ({
+  n: xs.length,
+  p50: round(pct(xs, 50)),
+  p95: round(pct(xs, 95)),
+  max: round(Math.max(...xs)),
+});
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 const log = (line: string) => process.stderr.write(`[bench:hostile] ${line}\n`);
 
-function pod(name: string, sa: string, extra: { annotations?: Record<string, string>; env?: Json[] } = {}): Json {
+function pod(
+  name: string,
+  sa: string,
+  extra: { annotations?: Record<string, string>; env?: Json[] } = {},
+): Json {
   return {
-    apiVersion: 'v1', kind: 'Pod',
+    apiVersion: 'v1',
+    kind: 'Pod',
     metadata: { name, ...(extra.annotations ? { annotations: extra.annotations } : {}) },
-    spec: { serviceAccountName: sa, automountServiceAccountToken: false,
-      containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10', ...(extra.env ? { env: extra.env } : {}) }] },
+    spec: {
+      serviceAccountName: sa,
+      automountServiceAccountToken: false,
+      containers: [
+        { name: 'app', image: 'registry.k8s.io/pause:3.10', ...(extra.env ? { env: extra.env } : {}) },
+      ],
+    },
   };
 }
 
@@ -72,8 +87,19 @@ const CASES: Case[] = [
   { name: 'ordinary', sa: 'app', extra: {} },
   { name: '100 KB annotation', sa: 'app', extra: { annotations: { 'example.com/blob': BLOB } } },
   { name: '100 KB env value', sa: 'app', extra: { env: [{ name: 'BLOB', value: BLOB }] } },
-  { name: '100 KB AWS_ROLE_ARN env', sa: 'app', extra: { env: [{ name: 'AWS_ROLE_ARN', value: HOSTILE_ARN },
-    { name: 'AWS_WEB_IDENTITY_TOKEN_FILE', value: '/var/run/secrets/eks.amazonaws.com/serviceaccount/token' }] } },
+  {
+    name: '100 KB AWS_ROLE_ARN env',
+    sa: 'app',
+    extra: {
+      env: [
+        { name: 'AWS_ROLE_ARN', value: HOSTILE_ARN },
+        {
+          name: 'AWS_WEB_IDENTITY_TOKEN_FILE',
+          value: '/var/run/secrets/eks.amazonaws.com/serviceaccount/token',
+        },
+      ],
+    },
+  },
   { name: '100 KB role-arn on the ServiceAccount', sa: 'evil', extra: {} },
 ];
 
@@ -90,29 +116,52 @@ async function ns(kube: KubeClient, name: string, labels: Record<string, string>
 }
 
 /** One /mutate call over HTTPS with a keep-alive agent, as the API server makes it; returns ms and the answer. */
-function mutate(port: number, ca: string, agent: https.Agent, namespace: string, object: Json): Promise<{ ms: number; allowed: boolean }> {
+function mutate(
+  port: number,
+  ca: string,
+  agent: https.Agent,
+  namespace: string,
+  object: Json,
+): Promise<{ ms: number; allowed: boolean }> {
   const body = JSON.stringify(review(namespace, object));
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const req = https.request({ host: '127.0.0.1', port, path: '/mutate?timeout=10s', method: 'POST', ca, agent,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const ms = performance.now() - started;
-        try {
-          resolve({ ms, allowed: JSON.parse(Buffer.concat(chunks).toString('utf8')).response?.allowed === true });
-        } catch (e) {
-          reject(e);
-        }
-      });
-    });
+    const req = https.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/mutate?timeout=10s',
+        method: 'POST',
+        ca,
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const ms = performance.now() - started;
+          try {
+            resolve({
+              ms,
+              allowed: JSON.parse(Buffer.concat(chunks).toString('utf8')).response?.allowed === true,
+            });
+          } catch (e) {
+            reject(e);
+          }
+        });
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
 }
 
-async function create(kube: KubeClient, namespace: string, object: Json): Promise<{ ms: number; outcome: string }> {
+async function create(
+  kube: KubeClient,
+  namespace: string,
+  object: Json,
+): Promise<{ ms: number; outcome: string }> {
   const started = performance.now();
   try {
     await kube.create(`/api/v1/namespaces/${namespace}/pods`, object);
@@ -129,14 +178,28 @@ const RESULTS = path.join(import.meta.dirname, 'results');
  * Starts `lanyard webhook --identity-gate` from bin/lanyard.js with default flags apart from ports, kubeconfig, the
  * serving pair and the cluster name; resolves once /readyz answers 200 (caches synced, IdentityPolicy guard on).
  */
-async function spawnWebhook(kubeconfig: string): Promise<{ port: number; caPem: string; proc: ChildProcess; stop(): Promise<void> }> {
+async function spawnWebhook(
+  kubeconfig: string,
+): Promise<{ port: number; caPem: string; proc: ChildProcess; stop(): Promise<void> }> {
   const tls = await tlsFilesFixture();
   const [port, metricsPort] = [await freePort(), await freePort()];
   fs.mkdirSync(RESULTS, { recursive: true });
   const fd = fs.openSync(path.join(RESULTS, 'admission-hostile-webhook.log'), 'w');
-  const proc = spawn(process.execPath, [path.join(import.meta.dirname, '..', 'bin', 'lanyard.js'), 'webhook', `--kubeconfig=${kubeconfig}`,
-    `--port=${port}`, `--metrics-port=${metricsPort}`, `--tls-cert=${tls.certFile}`, `--tls-key=${tls.keyFile}`, '--cluster-name=bench',
-    '--identity-gate'], { stdio: ['ignore', fd, fd] });
+  const proc = spawn(
+    process.execPath,
+    [
+      path.join(import.meta.dirname, '..', 'bin', 'lanyard.js'),
+      'webhook',
+      `--kubeconfig=${kubeconfig}`,
+      `--port=${port}`,
+      `--metrics-port=${metricsPort}`,
+      `--tls-cert=${tls.certFile}`,
+      `--tls-key=${tls.keyFile}`,
+      '--cluster-name=bench',
+      '--identity-gate',
+    ],
+    { stdio: ['ignore', fd, fd] },
+  );
   fs.closeSync(fd);
   const stop = async () => {
     if (proc.exitCode !== null || proc.signalCode !== null) return;
@@ -145,8 +208,14 @@ async function spawnWebhook(kubeconfig: string): Promise<{ port: number; caPem: 
     await exited;
   };
   for (const deadline = Date.now() + 120_000; Date.now() < deadline; await sleep(50)) {
-    if (proc.exitCode !== null) throw new Error(`lanyard webhook exited with ${proc.exitCode}; see bench/results/admission-hostile-webhook.log`);
-    const ready = await fetch(`http://127.0.0.1:${metricsPort}/readyz`).then((r) => r.status === 200, () => false);
+    if (proc.exitCode !== null)
+      throw new Error(
+        `lanyard webhook exited with ${proc.exitCode}; see bench/results/admission-hostile-webhook.log`,
+      );
+    const ready = await fetch(`http://127.0.0.1:${metricsPort}/readyz`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ready) return { port, caPem: tls.caPem, proc, stop };
   }
   await stop();
@@ -184,7 +253,10 @@ type BeforeAfter = {
 async function compareBuilds(kubeconfig: string, ref: string): Promise<BeforeAfter> {
   ensureWrk(log);
   const beforeDir = beforeCheckout(ROOT, CACHE, ref);
-  const commit = execFileSync('git', ['rev-parse', '--short=12', ref], { cwd: ROOT, encoding: 'utf8' }).trim();
+  const commit = execFileSync('git', ['rev-parse', '--short=12', ref], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  }).trim();
   const tls = await tlsFilesFixture();
   const body = JSON.stringify(review('victim', pod('bench-review', 'app')));
   fs.mkdirSync(RESULTS, { recursive: true });
@@ -192,16 +264,40 @@ async function compareBuilds(kubeconfig: string, ref: string): Promise<BeforeAft
   fs.writeFileSync(bodyFile, body);
   const script = wrkScript(RESULTS, body);
   const builds: Record<'now' | 'before', { dir: string; port: number; proc: ChildProcess }> = {} as never;
-  for (const [name, dir] of [['now', ROOT], ['before', beforeDir]] as const) {
+  for (const [name, dir] of [
+    ['now', ROOT],
+    ['before', beforeDir],
+  ] as const) {
     const [port, metricsPort] = [await freePort(), await freePort()];
     const fd = fs.openSync(path.join(RESULTS, `admission-hostile-${name}.log`), 'w');
-    const proc = pinned(SERVER_CPU, process.execPath, [path.join(dir, 'bin', 'lanyard.js'), 'webhook', `--kubeconfig=${kubeconfig}`,
-      `--port=${port}`, `--metrics-port=${metricsPort}`, `--tls-cert=${tls.certFile}`, `--tls-key=${tls.keyFile}`], fd);
+    const proc = pinned(
+      SERVER_CPU,
+      process.execPath,
+      [
+        path.join(dir, 'bin', 'lanyard.js'),
+        'webhook',
+        `--kubeconfig=${kubeconfig}`,
+        `--port=${port}`,
+        `--metrics-port=${metricsPort}`,
+        `--tls-cert=${tls.certFile}`,
+        `--tls-key=${tls.keyFile}`,
+      ],
+      fd,
+    );
     fs.closeSync(fd);
     builds[name] = { dir, port, proc };
     for (const deadline = Date.now() + 180_000; ; await sleep(100)) {
-      if (proc.exitCode !== null) throw new Error(`${name} webhook exited with ${proc.exitCode}; see bench/results/admission-hostile-${name}.log`);
-      if (await fetch(`http://127.0.0.1:${metricsPort}/readyz`).then((r) => r.status === 200, () => false)) break;
+      if (proc.exitCode !== null)
+        throw new Error(
+          `${name} webhook exited with ${proc.exitCode}; see bench/results/admission-hostile-${name}.log`,
+        );
+      if (
+        await fetch(`http://127.0.0.1:${metricsPort}/readyz`).then(
+          (r) => r.status === 200,
+          () => false,
+        )
+      )
+        break;
       if (Date.now() > deadline) throw new Error(`${name} webhook not ready within 180 s`);
     }
   }
@@ -221,7 +317,9 @@ async function compareBuilds(kubeconfig: string, ref: string): Promise<BeforeAft
         f.p99.push(round(l.p99));
         f.loads.push(load1());
         f.errors += t.bad + l.errors;
-        log(`${name}: ${Math.round(t.rps)} req/s at 32 connections, 500 req/s p50 ${round(l.p50)} ms p99 ${round(l.p99)} ms (load ${load1()})`);
+        log(
+          `${name}: ${Math.round(t.rps)} req/s at 32 connections, 500 req/s p50 ${round(l.p50)} ms p99 ${round(l.p99)} ms (load ${load1()})`,
+        );
       }
     }
   } finally {
@@ -232,7 +330,14 @@ async function compareBuilds(kubeconfig: string, ref: string): Promise<BeforeAft
     }
   }
   const perRound = (k: 'rps' | 'p99') => figures.now[k].map((x, i) => round(x / figures.before[k][i]!));
-  return { ref, commit, seconds: SECONDS, rounds: ROUNDS, builds: figures, ratios: { rps: perRound('rps'), p99: perRound('p99') } };
+  return {
+    ref,
+    commit,
+    seconds: SECONDS,
+    rounds: ROUNDS,
+    builds: figures,
+    ratios: { rps: perRound('rps'), p99: perRound('p99') },
+  };
 }
 
 function beforeAfterMarkdown(b: BeforeAfter): string[] {
@@ -247,7 +352,8 @@ function beforeAfterMarkdown(b: BeforeAfter): string[] {
     '| build | req/s at 32 connections | p50 at 500 req/s (ms) | p99 at 500 req/s (ms) | errors | load (per round) |',
     '|---|---|---|---|---|---|',
     ...(['now', 'before'] as const).map(
-      (n) => `| ${n === 'now' ? 'this build' : b.ref} | ${m('rps', n)} | ${m('p50', n)} | ${m('p99', n)} | ${b.builds[n].errors} | ${b.builds[n].loads.join(', ')} |`,
+      (n) =>
+        `| ${n === 'now' ? 'this build' : b.ref} | ${m('rps', n)} | ${m('p50', n)} | ${m('p99', n)} | ${b.builds[n].errors} | ${b.builds[n].loads.join(', ')} |`,
     ),
     '',
     `Change, this build against ${b.ref}, median of the per-round ratios: throughput ${change('rps')}; p99 ${change('p99')}. Goal: within 10 %, or better.`,
@@ -264,19 +370,41 @@ async function main() {
   const label = { 'lanyard-bench': 'hostile' };
   await ns(kube, 'victim', label);
   await ns(kube, 'attacker', label);
-  await kube.create('/apis/lanyard.dev/v1alpha1/identitypolicies', { apiVersion: 'lanyard.dev/v1alpha1', kind: 'IdentityPolicy', metadata: { name: 'readers' },
-    spec: { rules: [{ namespaceSelector: {}, serviceAccounts: ['*'], roles: ['arn:aws:iam::*:role/*-*-reader'] }] } });
+  await kube.create('/apis/lanyard.dev/v1alpha1/identitypolicies', {
+    apiVersion: 'lanyard.dev/v1alpha1',
+    kind: 'IdentityPolicy',
+    metadata: { name: 'readers' },
+    spec: {
+      rules: [{ namespaceSelector: {}, serviceAccounts: ['*'], roles: ['arn:aws:iam::*:role/*-*-reader'] }],
+    },
+  });
   for (const n of ['victim', 'attacker']) {
-    await kube.create(`/api/v1/namespaces/${n}/serviceaccounts`, { metadata: { name: 'app', annotations: { 'eks.amazonaws.com/role-arn': ROLE } } });
+    await kube.create(`/api/v1/namespaces/${n}/serviceaccounts`, {
+      metadata: { name: 'app', annotations: { 'eks.amazonaws.com/role-arn': ROLE } },
+    });
   }
-  await kube.create('/api/v1/namespaces/attacker/serviceaccounts', { metadata: { name: 'evil', annotations: { 'eks.amazonaws.com/role-arn': HOSTILE_ARN } } });
+  await kube.create('/api/v1/namespaces/attacker/serviceaccounts', {
+    metadata: { name: 'evil', annotations: { 'eks.amazonaws.com/role-arn': HOSTILE_ARN } },
+  });
 
   const webhook = await spawnWebhook(cp.adminKubeconfig);
   await kube.create('/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', {
     metadata: { name: 'lanyard-bench-hostile' },
-    webhooks: [{ name: 'pod-identity.lanyard.dev', clientConfig: { url: `https://127.0.0.1:${webhook.port}/mutate`, caBundle: Buffer.from(webhook.caPem).toString('base64') },
-      rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }], namespaceSelector: { matchLabels: label },
-      failurePolicy: 'Fail', sideEffects: 'None', admissionReviewVersions: ['v1'], timeoutSeconds: 10 }],
+    webhooks: [
+      {
+        name: 'pod-identity.lanyard.dev',
+        clientConfig: {
+          url: `https://127.0.0.1:${webhook.port}/mutate`,
+          caBundle: Buffer.from(webhook.caPem).toString('base64'),
+        },
+        rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }],
+        namespaceSelector: { matchLabels: label },
+        failurePolicy: 'Fail',
+        sideEffects: 'None',
+        admissionReviewVersions: ['v1'],
+        timeoutSeconds: 10,
+      },
+    ],
   });
   // The API server calls the webhook once it has loaded the configuration: an ordinary Pod then comes back mutated.
   for (let i = 0; ; i++) {
@@ -292,7 +420,13 @@ async function main() {
     const ms: number[] = [];
     let allowed = false;
     for (let i = 0; i < N + 5; i++) {
-      const r = await mutate(webhook.port, webhook.caPem, agent, c.sa === 'evil' ? 'attacker' : 'victim', pod(`d-${i}`, c.sa, c.extra));
+      const r = await mutate(
+        webhook.port,
+        webhook.caPem,
+        agent,
+        c.sa === 'evil' ? 'attacker' : 'victim',
+        pod(`d-${i}`, c.sa, c.extra),
+      );
       if (i >= 5) ms.push(r.ms);
       allowed = r.allowed;
     }
@@ -305,7 +439,11 @@ async function main() {
     const ms: number[] = [];
     let outcome = '';
     for (let i = 0; i < N; i++) {
-      const r = await create(kube, c.sa === 'evil' ? 'attacker' : 'victim', pod(`e-${c.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}-${i}`.replace(/-+/g, '-'), c.sa, c.extra));
+      const r = await create(
+        kube,
+        c.sa === 'evil' ? 'attacker' : 'victim',
+        pod(`e-${c.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}-${i}`.replace(/-+/g, '-'), c.sa, c.extra),
+      );
       ms.push(r.ms);
       outcome = r.outcome;
     }
@@ -317,19 +455,51 @@ async function main() {
    * (bench/lib/admission-load.mjs), so their client work never delays the measuring client.
    */
   const apiAuth: { ca?: Buffer; headers?: Record<string, string> } = {};
-  await (await staticKubeconfig(cp.adminKubeconfig))!.auth.applyToHTTPSOptions(apiAuth as https.RequestOptions);
+  await (await staticKubeconfig(cp.adminKubeconfig))!.auth.applyToHTTPSOptions(
+    apiAuth as https.RequestOptions,
+  );
   const apiUrl = new URL(cp.server);
-  const alongside = async (label: string, count: number, background: readonly Case[], to: 'webhook' | 'api', send: (ns: string, p: Json) => Promise<{ ms: number }>) => {
+  const alongside = async (
+    label: string,
+    count: number,
+    background: readonly Case[],
+    to: 'webhook' | 'api',
+    send: (ns: string, p: Json) => Promise<{ ms: number }>,
+  ) => {
     let loader: ChildProcess | undefined;
     let out = '';
     if (background.length > 0) {
       const config = path.join(RESULTS, `admission-load-${label}.json`);
-      const target = to === 'webhook' ? { host: '127.0.0.1', port: webhook.port, ca: webhook.caPem } : { host: apiUrl.hostname, port: Number(apiUrl.port), ca: String(apiAuth.ca), authorization: apiAuth.headers?.authorization };
-      fs.writeFileSync(config, JSON.stringify({ to, ...target, prefix: `${label}-bg`, cases: background.map((c) => ({ namespace: c.sa === 'evil' ? 'attacker' : 'victim', pod: pod('x', c.sa, c.extra) })) }));
-      loader = spawn(process.execPath, [path.join(import.meta.dirname, 'lib', 'admission-load.mjs'), config], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const target =
+        to === 'webhook'
+          ? { host: '127.0.0.1', port: webhook.port, ca: webhook.caPem }
+          : {
+              host: apiUrl.hostname,
+              port: Number(apiUrl.port),
+              ca: String(apiAuth.ca),
+              authorization: apiAuth.headers?.authorization,
+            };
+      fs.writeFileSync(
+        config,
+        JSON.stringify({
+          to,
+          ...target,
+          prefix: `${label}-bg`,
+          cases: background.map((c) => ({
+            namespace: c.sa === 'evil' ? 'attacker' : 'victim',
+            pod: pod('x', c.sa, c.extra),
+          })),
+        }),
+      );
+      loader = spawn(
+        process.execPath,
+        [path.join(import.meta.dirname, 'lib', 'admission-load.mjs'), config],
+        { stdio: ['pipe', 'pipe', 'inherit'] },
+      );
       loader.stdout!.on('data', (d) => (out += String(d)));
       for (const deadline = Date.now() + 30_000; !out.includes('ready'); await sleep(10)) {
-        if (Date.now() > deadline || loader.exitCode !== null) throw new Error(`admission-load did not start: ${out}`);
+        if (Date.now() > deadline || loader.exitCode !== null)
+          throw new Error(`admission-load did not start: ${out}`);
       }
     }
     const ms: number[] = [];
@@ -339,36 +509,68 @@ async function main() {
       const exited = new Promise((r) => loader.once('exit', r));
       loader.stdin!.end();
       await exited;
-      sent = (JSON.parse(out.split('\n').find((l) => l.startsWith('{')) ?? '{"sent":0}') as { sent: number }).sent;
+      sent = (JSON.parse(out.split('\n').find((l) => l.startsWith('{')) ?? '{"sent":0}') as { sent: number })
+        .sent;
     }
     return { ms, sent };
   };
   const viaApi = (ns: string, p: Json) => create(kube, ns, p);
   const viaWebhook = (ns: string, p: Json) => mutate(webhook.port, webhook.caPem, agent, ns, p);
-  const conditions: Record<Condition, readonly Case[]> = { alone: [], withOrdinary: [CASES[0]!], withHostile: CASES.slice(1) };
+  const conditions: Record<Condition, readonly Case[]> = {
+    alone: [],
+    withOrdinary: [CASES[0]!],
+    withHostile: CASES.slice(1),
+  };
   /**
    * The three conditions interleaved: each round measures N/ROUNDS ordinary admissions under each, in an order that
    * rotates per round, so load changes on the shared machine fall on all three alike.
    */
-  const interleaved = async (where: 'webhook' | 'endToEnd', send: (ns: string, p: Json) => Promise<{ ms: number }>): Promise<Concurrent> => {
+  const interleaved = async (
+    where: 'webhook' | 'endToEnd',
+    send: (ns: string, p: Json) => Promise<{ ms: number }>,
+  ): Promise<Concurrent> => {
     const to = where === 'webhook' ? 'webhook' : 'api';
-    const acc = Object.fromEntries(CONDITIONS.map((k) => [k, { ms: [] as number[], sent: 0, loads: [] as number[] }])) as Record<Condition, { ms: number[]; sent: number; loads: number[] }>;
+    const acc = Object.fromEntries(
+      CONDITIONS.map((k) => [k, { ms: [] as number[], sent: 0, loads: [] as number[] }]),
+    ) as Record<Condition, { ms: number[]; sent: number; loads: number[] }>;
     for (let r = 0; r < ROUNDS; r++) {
       for (let j = 0; j < CONDITIONS.length; j++) {
         const k = CONDITIONS[(j + r) % CONDITIONS.length]!;
-        const got = await alongside(`${where === 'webhook' ? 'w' : 'e'}${r}-${k.toLowerCase()}`, Math.ceil(N / ROUNDS), conditions[k], to, send);
+        const got = await alongside(
+          `${where === 'webhook' ? 'w' : 'e'}${r}-${k.toLowerCase()}`,
+          Math.ceil(N / ROUNDS),
+          conditions[k],
+          to,
+          send,
+        );
         acc[k].ms.push(...got.ms);
         acc[k].sent += got.sent;
         acc[k].loads.push(load1());
       }
     }
-    const out = Object.fromEntries(CONDITIONS.map((k) => [k, { ...summary(acc[k].ms), alongside: acc[k].sent, load: round(median(acc[k].loads)) }])) as unknown as Concurrent;
-    const ratio = (a: Condition, b: Condition) => ({ p50: round(out[a].p50 / out[b].p50), p95: round(out[a].p95 / out[b].p95) });
-    out.ratios = { hostileOverOrdinary: ratio('withHostile', 'withOrdinary'), hostileOverAlone: ratio('withHostile', 'alone') };
-    log(`${where}: ordinary admissions p50 ${out.alone.p50} / ${out.withOrdinary.p50} / ${out.withHostile.p50} ms (nothing / ordinary / hostile alongside); hostile/ordinary p50 ${out.ratios.hostileOverOrdinary.p50}, p95 ${out.ratios.hostileOverOrdinary.p95} (load ${load1()})`);
+    const out = Object.fromEntries(
+      CONDITIONS.map((k) => [
+        k,
+        { ...summary(acc[k].ms), alongside: acc[k].sent, load: round(median(acc[k].loads)) },
+      ]),
+    ) as unknown as Concurrent;
+    const ratio = (a: Condition, b: Condition) => ({
+      p50: round(out[a].p50 / out[b].p50),
+      p95: round(out[a].p95 / out[b].p95),
+    });
+    out.ratios = {
+      hostileOverOrdinary: ratio('withHostile', 'withOrdinary'),
+      hostileOverAlone: ratio('withHostile', 'alone'),
+    };
+    log(
+      `${where}: ordinary admissions p50 ${out.alone.p50} / ${out.withOrdinary.p50} / ${out.withHostile.p50} ms (nothing / ordinary / hostile alongside); hostile/ordinary p50 ${out.ratios.hostileOverOrdinary.p50}, p95 ${out.ratios.hostileOverOrdinary.p95} (load ${load1()})`,
+    );
     return out;
   };
-  const concurrent = { webhook: await interleaved('webhook', viaWebhook), endToEnd: await interleaved('endToEnd', viaApi) };
+  const concurrent = {
+    webhook: await interleaved('webhook', viaWebhook),
+    endToEnd: await interleaved('endToEnd', viaApi),
+  };
   agent.destroy();
   await webhook.stop();
 
@@ -376,26 +578,48 @@ async function main() {
   const beforeAfter = BEFORE_REF ? await compareBuilds(cp.adminKubeconfig, BEFORE_REF) : undefined;
 
   const result = {
-    when: new Date().toISOString(), host: { cpus: os.cpus().length, loadavg: os.loadavg().map((l) => round(l)) }, n: N,
-    webhookMutateMs: direct, endToEndCreateMs: e2e,
+    when: new Date().toISOString(),
+    host: { cpus: os.cpus().length, loadavg: os.loadavg().map((l) => round(l)) },
+    n: N,
+    webhookMutateMs: direct,
+    endToEndCreateMs: e2e,
     concurrentOrdinaryMs: concurrent,
     beforeAfter,
     totalSeconds: round((Date.now() - t0) / 1000, 1),
   };
   fs.writeFileSync(path.join(RESULTS, 'admission-hostile.json'), `${JSON.stringify(result, null, 2)}\n`);
-  const rows = (o: Record<string, Json>, extra: string) => Object.entries(o).map(([k, v]) => `| ${k} | ${v[extra]} | ${v.p50} | ${v.p95} | ${v.max} |`).join('\n');
+  const rows = (o: Record<string, Json>, extra: string) =>
+    Object.entries(o)
+      .map(([k, v]) => `| ${k} | ${v[extra]} | ${v.p50} | ${v.p95} | ${v.max} |`)
+      .join('\n');
   const md = [
     `# Hostile admission benchmark (${result.when}; ${result.host.cpus} CPUs, load ${result.host.loadavg.join(' ')}; n=${N})`,
-    '', '## Webhook /mutate over HTTPS (ms)', '', '| case | allowed | p50 | p95 | max |', '|---|---|---|---|---|', rows(direct, 'allowed'),
-    '', '## Pod create through kube-apiserver and the webhook (ms)', '', '| case | outcome | p50 | p95 | max |', '|---|---|---|---|---|', rows(e2e, 'outcome'),
-    '', `## Ordinary admissions with 4 loops of other admissions alongside (ms; ${ROUNDS} interleaved rounds)`, '',
-    '| path | alongside | sent alongside | p50 | p95 | max | load |', '|---|---|---|---|---|---|---|',
-    ...(['webhook', 'endToEnd'] as const).flatMap((where) => CONDITIONS.map((k) => {
-      const v = concurrent[where][k];
-      return `| ${where === 'webhook' ? '/mutate' : 'kube-apiserver'} | ${k === 'alone' ? 'nothing' : k === 'withOrdinary' ? 'ordinary Pods' : 'hostile Pods (4 cases)'} | ${v.alongside} | ${v.p50} | ${v.p95} | ${v.max} | ${v.load} |`;
-    })),
     '',
-    '| path | p50 with hostile / with ordinary alongside | p95 | p50 with hostile / alone | p95 |', '|---|---|---|---|---|',
+    '## Webhook /mutate over HTTPS (ms)',
+    '',
+    '| case | allowed | p50 | p95 | max |',
+    '|---|---|---|---|---|',
+    rows(direct, 'allowed'),
+    '',
+    '## Pod create through kube-apiserver and the webhook (ms)',
+    '',
+    '| case | outcome | p50 | p95 | max |',
+    '|---|---|---|---|---|',
+    rows(e2e, 'outcome'),
+    '',
+    `## Ordinary admissions with 4 loops of other admissions alongside (ms; ${ROUNDS} interleaved rounds)`,
+    '',
+    '| path | alongside | sent alongside | p50 | p95 | max | load |',
+    '|---|---|---|---|---|---|---|',
+    ...(['webhook', 'endToEnd'] as const).flatMap((where) =>
+      CONDITIONS.map((k) => {
+        const v = concurrent[where][k];
+        return `| ${where === 'webhook' ? '/mutate' : 'kube-apiserver'} | ${k === 'alone' ? 'nothing' : k === 'withOrdinary' ? 'ordinary Pods' : 'hostile Pods (4 cases)'} | ${v.alongside} | ${v.p50} | ${v.p95} | ${v.max} | ${v.load} |`;
+      }),
+    ),
+    '',
+    '| path | p50 with hostile / with ordinary alongside | p95 | p50 with hostile / alone | p95 |',
+    '|---|---|---|---|---|',
     ...(['webhook', 'endToEnd'] as const).map((where) => {
       const r = concurrent[where].ratios!;
       return `| ${where === 'webhook' ? '/mutate' : 'kube-apiserver'} | ${r.hostileOverOrdinary.p50} | ${r.hostileOverOrdinary.p95} | ${r.hostileOverAlone.p50} | ${r.hostileOverAlone.p95} |`;
@@ -409,7 +633,10 @@ async function main() {
   await cp.stop();
 }
 
-main().then(() => process.exit(0), (e: unknown) => {
-  process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
+    process.exit(1);
+  },
+);
