@@ -64,7 +64,7 @@ export const TOP_LEVEL: Record<string, { description: string; capabilities: Capa
   controller: { description: 'Run the reconcilers (identity verifier, associations) behind a leader-election Lease', capabilities: ['controller'] },
   run: { description: 'Run the webhook (identity gate on) and the controller in one process', capabilities: ['controller'] },
   verify: { description: 'Check, inside a Pod, that its AWS identity is the expected role (exit 0 match, 20 another role, 21 no identity, 6 timed out on errors, 2 usage)', capabilities: ['controller'] },
-  up: { description: 'Start the local sandbox: a real control plane, the AWS simulator, Lanyard and sample workloads', capabilities: ['up'] },
+  up: { description: 'Start the local sandbox: a real control plane and node, the AWS simulator, Lanyard and sample workloads', capabilities: ['up'] },
   'promotion-done': { description: 'exit 0 (the final container of a promotion pod)', capabilities: ['promotions'], hidden: true },
 };
 
