@@ -83,10 +83,10 @@ export default tseslint.config(
   },
   {
     // The reconcilers split into gather → decide → apply stay split: no function over 80 lines, blank lines and comments
-    // aside (docs/adr/1020-association-and-promotion-reconcilers-split.md). Not on for all of src/ yet: 28 functions in
-    // 24 other files are longer today (the ADR lists them).
+    // aside, as written and once Prettier formats them (docs/adr/1020-association-and-promotion-reconcilers-split.md).
+    // Not on for all of src/ yet: 28 functions in 23 other files are longer (the ADR lists them).
     files: [
-      'src/verification/**/*.ts', 'src/controller/**/*.ts',
+      'src/verification/verifier-*.ts', 'src/controller/**/*.ts',
       'src/associations/{controller,gather,decide,apply}*.ts', 'src/promotions/{controller,gather,decide,apply}*.ts',
     ],
     ignores: ['**/*.test.ts'],

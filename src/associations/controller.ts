@@ -15,16 +15,59 @@ import type { AssociationConfig } from '../config/associations.ts';
 import { fingerprintOf } from '../verification/verified-identity.ts';
 import type { AssociationVerification, PodsWithoutIdentity } from './index.ts';
 import { createAssociationLookup, type AssociationIndex } from './lookup.ts';
-import { ACK_GROUP, KIND, REPORTING_CONTROLLER, VERSION, desiredOf, effectiveCluster, parseLanyardAssociation, type LanyardAssociation } from './model.ts';
 import {
-  changedIdFields, describeRecord, deriveVerified, freshVerifiedAt, idFields, isOutOfBand, lastSeenStillGood, mayCreateProbe, nextStep,
-  planStepFailure, planSync, planVerification, policyDeniedMessage, removedFields, verificationWaitingFor, verifiedFromReport,
-  type Cond, type DeniedHandling, type RolePropagation, type SyncedFalseReason, type VerificationPlan,
+  ACK_GROUP,
+  KIND,
+  REPORTING_CONTROLLER,
+  VERSION,
+  desiredOf,
+  effectiveCluster,
+  parseLanyardAssociation,
+  type LanyardAssociation,
+} from './model.ts';
+import {
+  changedIdFields,
+  describeRecord,
+  deriveVerified,
+  freshVerifiedAt,
+  idFields,
+  isOutOfBand,
+  lastSeenStillGood,
+  mayCreateProbe,
+  nextStep,
+  planStepFailure,
+  planSync,
+  planVerification,
+  policyDeniedMessage,
+  removedFields,
+  verificationWaitingFor,
+  verifiedFromReport,
+  type Cond,
+  type DeniedHandling,
+  type RolePropagation,
+  type SyncedFalseReason,
+  type VerificationPlan,
 } from './decide.ts';
 import { AssociationViews, keyOf, runningPods } from './gather.ts';
 import {
-  RetryLater, StepFailure, addFinalizer, createOrAdopt, createProbePod, deleteInEks, deletePod, deleteVerifiedIdentities, describe,
-  failSynced, regardingOf, removeFinalizer, retag, syncedCond, updateInEks, writeConditions, writeStatus, type AssociationWriter,
+  RetryLater,
+  StepFailure,
+  addFinalizer,
+  createOrAdopt,
+  createProbePod,
+  deleteInEks,
+  deletePod,
+  deleteVerifiedIdentities,
+  describe,
+  failSynced,
+  regardingOf,
+  removeFinalizer,
+  retag,
+  syncedCond,
+  updateInEks,
+  writeConditions,
+  writeStatus,
+  type AssociationWriter,
 } from './apply.ts';
 
 export interface AssociationControllerDeps extends Deps {
@@ -91,14 +134,27 @@ interface AssociationContext extends AssociationWriter {
 }
 
 const notSyncedVerified = (obj: LanyardAssociation): Cond =>
-  deriveVerified({ generation: obj.generation, synced: false, current: getCondition(obj.status.conditions, 'Verified') });
+  deriveVerified({
+    generation: obj.generation,
+    synced: false,
+    current: getCondition(obj.status.conditions, 'Verified'),
+  });
 
 /** Synced=False with Verified derived for a not-synced object (or as given). */
-const fail = (ctx: AssociationContext, obj: LanyardAssociation, reason: SyncedFalseReason, message: string, o: { verified?: Cond; extra?: Record<string, unknown> } = {}) =>
-  failSynced(ctx, obj, reason, message, o.verified ?? notSyncedVerified(obj), o.extra);
+const fail = (
+  ctx: AssociationContext,
+  obj: LanyardAssociation,
+  reason: SyncedFalseReason,
+  message: string,
+  o: { verified?: Cond; extra?: Record<string, unknown> } = {},
+) => failSynced(ctx, obj, reason, message, o.verified ?? notSyncedVerified(obj), o.extra);
 
 /** Deletes the pair's VerifiedIdentities and remembers when, so entries still in the cache no longer count. */
-async function invalidatePair(ctx: AssociationContext, namespace: string, serviceAccount: string): Promise<void> {
+async function invalidatePair(
+  ctx: AssociationContext,
+  namespace: string,
+  serviceAccount: string,
+): Promise<void> {
   ctx.memory.invalidatedAt.set(`${namespace}/${serviceAccount}`, ctx.now());
   await deleteVerifiedIdentities(ctx, namespace, serviceAccount);
 }
@@ -114,8 +170,14 @@ async function reconcile(ctx: AssociationContext, key: string): Promise<Reconcil
   const cluster = effectiveCluster(obj, ctx.config.clusterName);
   const { owner, deleting } = ctx.views.pairOf(obj, cluster);
   const decision = ctx.views.policyFor(obj);
-  const step = nextStep({ obj, cluster, owner, deleting, deniedAction: ctx.config.deniedAssociationAction,
-    policy: decision.allowed ? { allowed: true } : { allowed: false, message: decision.message } });
+  const step = nextStep({
+    obj,
+    cluster,
+    owner,
+    deleting,
+    deniedAction: ctx.config.deniedAssociationAction,
+    policy: decision.allowed ? { allowed: true } : { allowed: false, message: decision.message },
+  });
   const resync = { requeueAfterMs: ctx.config.resyncMs };
   const pair = `${obj.namespace}/${obj.spec.serviceAccount}`;
   switch (step.kind) {
@@ -123,18 +185,31 @@ async function reconcile(ctx: AssociationContext, key: string): Promise<Reconcil
       return;
     case 'releaseRetained':
       await removeFinalizer(ctx, obj);
-      ctx.log.info({ association: key, associationID: obj.status.associationID }, 'deletion policy retain: association kept in EKS');
+      ctx.log.info(
+        { association: key, associationID: obj.status.associationID },
+        'deletion policy retain: association kept in EKS',
+      );
       return;
     case 'delete':
       return await finalizeDelete(ctx, key, obj, step.cluster, step.associationId);
     case 'duplicate':
       ctx.counter.inc({ result: 'terminal' });
-      await fail(ctx, obj, 'Duplicate', `ServiceAccount ${pair} in cluster ${cluster} is already associated by ${describeRecord(step.owner)}`);
+      await fail(
+        ctx,
+        obj,
+        'Duplicate',
+        `ServiceAccount ${pair} in cluster ${cluster} is already associated by ${describeRecord(step.owner)}`,
+      );
       return resync;
     case 'waitForDeletion': {
       // Requeued by the index when the other object is gone.
       const message = `waiting for ${describeRecord(step.other)} to delete association ${step.other.associationID} before taking over ServiceAccount ${pair}`;
-      await writeConditions(ctx, obj, syncedCond(obj, 'Unknown', 'Reconciling', message), notSyncedVerified(obj));
+      await writeConditions(
+        ctx,
+        obj,
+        syncedCond(obj, 'Unknown', 'Reconciling', message),
+        notSyncedVerified(obj),
+      );
       return resync;
     }
     case 'policyDenied':
@@ -161,11 +236,22 @@ async function reconcile(ctx: AssociationContext, key: string): Promise<Reconcil
  * A denied object (docs/adr/0202): never created; an existing association is removed (`delete`) or only reported
  * (`preview`). Either way Synced and Ready are False with reason PolicyDenied and a Warning Event says what happened.
  */
-async function handleDenied(ctx: AssociationContext, key: string, obj: LanyardAssociation, refusal: string, handling: DeniedHandling): Promise<{ requeueAfterMs: number }> {
+async function handleDenied(
+  ctx: AssociationContext,
+  key: string,
+  obj: LanyardAssociation,
+  refusal: string,
+  handling: DeniedHandling,
+): Promise<{ requeueAfterMs: number }> {
   ctx.counter.inc({ result: 'terminal' });
   const sa = obj.spec.serviceAccount;
   const pods = handling.kind === 'none' ? 0 : await runningPods(ctx.kube, ctx.log, obj.namespace, sa);
-  const message = policyDeniedMessage(refusal, handling, { namespace: obj.namespace, serviceAccount: sa }, pods);
+  const message = policyDeniedMessage(
+    refusal,
+    handling,
+    { namespace: obj.namespace, serviceAccount: sa },
+    pods,
+  );
   if (handling.kind !== 'remove') {
     await fail(ctx, obj, 'PolicyDenied', message);
     return { requeueAfterMs: ctx.config.resyncMs };
@@ -180,14 +266,28 @@ async function handleDenied(ctx: AssociationContext, key: string, obj: LanyardAs
   await invalidatePair(ctx, obj.namespace, sa);
   for (const p of ctx.views.probesOf(obj)) await deletePod(ctx, p.namespace, p.name);
   // The association is gone: an exchange reported earlier no longer says anything.
-  const verified: Cond = { type: 'Verified', status: 'Unknown', reason: 'NotSynced', message: 'waiting for Synced=True', observedGeneration: obj.generation };
+  const verified: Cond = {
+    type: 'Verified',
+    status: 'Unknown',
+    reason: 'NotSynced',
+    message: 'waiting for Synced=True',
+    observedGeneration: obj.generation,
+  };
   await fail(ctx, obj, 'PolicyDenied', message, { extra: removedFields(handling.associationId), verified });
-  ctx.log.info({ association: key, associationID: handling.associationId, pods }, 'removed an association no IdentityPolicy allows');
+  ctx.log.info(
+    { association: key, associationID: handling.associationId, pods },
+    'removed an association no IdentityPolicy allows',
+  );
   return { requeueAfterMs: ctx.config.resyncMs };
 }
 
 /** A failed EKS step: decide.ts's plan for it, on the object as stored now. */
-async function handleFailure(ctx: AssociationContext, key: string, obj: LanyardAssociation, f: StepFailure): Promise<{ requeueAfterMs: number }> {
+async function handleFailure(
+  ctx: AssociationContext,
+  key: string,
+  obj: LanyardAssociation,
+  f: StepFailure,
+): Promise<{ requeueAfterMs: number }> {
   ctx.memory.lastSeen.delete(key);
   // Re-read: the failing step may have written status (id persisted) before failing.
   const raw = await ctx.views.read(ctx.kube, key);
@@ -195,8 +295,15 @@ async function handleFailure(ctx: AssociationContext, key: string, obj: LanyardA
   // The spec changed while the step ran: its outcome is about the old spec and must not be stamped with the new
   // generation. The change itself queued the key again.
   if (fresh.generation !== obj.generation) return { requeueAfterMs: 0 };
-  const plan = planStepFailure({ cls: f.cls, text: f.text, obj: fresh, propagation: ctx.memory.rolePropagation.get(key), now: ctx.now(),
-    rolePropagationTimeoutMs: ctx.config.rolePropagationTimeoutMs, resyncMs: ctx.config.resyncMs });
+  const plan = planStepFailure({
+    cls: f.cls,
+    text: f.text,
+    obj: fresh,
+    propagation: ctx.memory.rolePropagation.get(key),
+    now: ctx.now(),
+    rolePropagationTimeoutMs: ctx.config.rolePropagationTimeoutMs,
+    resyncMs: ctx.config.resyncMs,
+  });
   if (plan.rolePropagation) ctx.memory.rolePropagation.set(key, plan.rolePropagation);
   ctx.counter.inc({ result: plan.result });
   if (plan.synced) await fail(ctx, fresh, plan.synced.reason, plan.synced.message);
@@ -205,16 +312,26 @@ async function handleFailure(ctx: AssociationContext, key: string, obj: LanyardA
 }
 
 /** What EKS holds for the object: as read moments ago, described, or created (adopted) now. */
-async function observe(ctx: AssociationContext, key: string, obj: LanyardAssociation, cluster: string): Promise<{ observed: Association; result: Result; fromAws: boolean }> {
+async function observe(
+  ctx: AssociationContext,
+  key: string,
+  obj: LanyardAssociation,
+  cluster: string,
+): Promise<{ observed: Association; result: Result; fromAws: boolean }> {
   const known = ctx.memory.lastSeen.get(key);
   // A reconcile for verification right after a sync: EKS was read moments ago, drift is the resync's job.
-  if (lastSeenStillGood(known, obj, ctx.now(), ctx.config.resyncMs)) return { observed: known!.association, result: 'in_sync', fromAws: false };
+  if (lastSeenStillGood(known, obj, ctx.now(), ctx.config.resyncMs))
+    return { observed: known!.association, result: 'in_sync', fromAws: false };
   let replacing: string | undefined;
   if (obj.status.associationID) {
     const found = await describe(ctx, cluster, obj.status.associationID);
     if (found) return { observed: found, result: 'in_sync', fromAws: true };
     replacing = obj.status.associationID;
-    ctx.events.warning(regardingOf(obj), 'Recreated', `association ${replacing} was deleted outside Lanyard; creating it again`);
+    ctx.events.warning(
+      regardingOf(obj),
+      'Recreated',
+      `association ${replacing} was deleted outside Lanyard; creating it again`,
+    );
   }
   // The deleted id stays in status until the new one replaces it, so a crash in between recreates with the same token.
   const desired = desiredOf(obj, ctx.config.clusterName);
@@ -224,13 +341,22 @@ async function observe(ctx: AssociationContext, key: string, obj: LanyardAssocia
     await ctx.hooks?.afterCreate?.(key, made.association);
     ctx.events.normal(regardingOf(obj), 'Created', `created association ${id} in cluster ${cluster}`);
   } else {
-    ctx.events.normal(regardingOf(obj), 'Adopted', `adopted existing association ${id} for ${desired.namespace}/${desired.serviceAccount} in cluster ${cluster}`);
+    ctx.events.normal(
+      regardingOf(obj),
+      'Adopted',
+      `adopted existing association ${id} for ${desired.namespace}/${desired.serviceAccount} in cluster ${cluster}`,
+    );
   }
   return { observed: made.association, result: made.created ? 'created' : 'adopted', fromAws: true };
 }
 
 /** Create or adopt, describe, correct drift, tags, then the conditions and the probe work. */
-async function sync(ctx: AssociationContext, key: string, start: LanyardAssociation, cluster: string): Promise<{ requeueAfterMs: number }> {
+async function sync(
+  ctx: AssociationContext,
+  key: string,
+  start: LanyardAssociation,
+  cluster: string,
+): Promise<{ requeueAfterMs: number }> {
   let obj = start;
   const desired = desiredOf(obj, ctx.config.clusterName);
   const seen = await observe(ctx, key, obj, cluster);
@@ -245,7 +371,14 @@ async function sync(ctx: AssociationContext, key: string, start: LanyardAssociat
   }
   let invalidated = false;
   if (plan.update) {
-    observed = await updateInEks(ctx, obj, cluster, observed, { ...plan, update: plan.update }, isOutOfBand(obj) && result === 'in_sync');
+    observed = await updateInEks(
+      ctx,
+      obj,
+      cluster,
+      observed,
+      { ...plan, update: plan.update },
+      isOutOfBand(obj) && result === 'in_sync',
+    );
     await invalidatePair(ctx, obj.namespace, obj.spec.serviceAccount);
     invalidated = true;
     if (result === 'in_sync') result = 'updated';
@@ -254,11 +387,18 @@ async function sync(ctx: AssociationContext, key: string, start: LanyardAssociat
     await retag(ctx, obj, observed.associationArn, plan);
     if (result === 'in_sync') result = 'updated';
   }
-  const synced = syncedCond(obj, 'True', 'InSync',
-    `EKS association ${observed.associationId} has the desired role, target role, session-tag flag, session policy and tags`);
+  const synced = syncedCond(
+    obj,
+    'True',
+    'InSync',
+    `EKS association ${observed.associationId} has the desired role, target role, session-tag flag, session policy and tags`,
+  );
   const extra = changedIdFields(obj.status, cluster, observed);
   // The identity as it is after this write, for the verified-set fingerprint.
-  const current: LanyardAssociation = { ...obj, status: { ...obj.status, associationID: observed.associationId } };
+  const current: LanyardAssociation = {
+    ...obj,
+    status: { ...obj.status, associationID: observed.associationId },
+  };
   const v = verificationOf(ctx, key, current, invalidated);
   if (v.lastVerifiedTime) extra.lastVerifiedTime = v.lastVerifiedTime;
   await writeConditions(ctx, obj, synced, v.verified, extra);
@@ -268,14 +408,22 @@ async function sync(ctx: AssociationContext, key: string, start: LanyardAssociat
   }
   // What EKS holds now: the last answer, with the tags just written. Only a real read restarts the clock.
   if (seen.fromAws || plan.update || tagging) {
-    ctx.memory.lastSeen.set(key, { generation: obj.generation, at: ctx.now(), association: { ...observed, tags: { ...desired.tags } } });
+    ctx.memory.lastSeen.set(key, {
+      generation: obj.generation,
+      at: ctx.now(),
+      association: { ...observed, tags: { ...desired.tags } },
+    });
   }
   ctx.counter.inc({ result });
   return { requeueAfterMs: ctx.config.resyncMs };
 }
 
 /** A verifier report due for this object (at most one write per interval), as the Verified condition; Events on a change. */
-function takeReport(ctx: AssociationContext, key: string, obj: LanyardAssociation): { current?: Cond; reportedAt?: string } | undefined {
+function takeReport(
+  ctx: AssociationContext,
+  key: string,
+  obj: LanyardAssociation,
+): { current?: Cond; reportedAt?: string } | undefined {
   const last = ctx.memory.lastVerificationWrite.get(key);
   const due = last === undefined || ctx.now() - last >= VERIFICATION_WRITE_INTERVAL_MS;
   const report = due ? ctx.memory.pendingReports.get(key) : undefined;
@@ -285,8 +433,15 @@ function takeReport(ctx: AssociationContext, key: string, obj: LanyardAssociatio
   }
   ctx.memory.pendingReports.delete(key);
   const a = report.association;
-  const c = verifiedFromReport(obj, { uid: a.uid, roleARN: a.roleARN, targetRoleARN: a.targetRoleARN, policy: a.policy, associationID: a.associationID,
-    result: report.result, message: report.message });
+  const c = verifiedFromReport(obj, {
+    uid: a.uid,
+    roleARN: a.roleARN,
+    targetRoleARN: a.targetRoleARN,
+    policy: a.policy,
+    associationID: a.associationID,
+    result: report.result,
+    message: report.message,
+  });
   if (!c) return undefined;
   ctx.memory.lastVerificationWrite.set(key, ctx.now());
   const prev = getCondition(obj.status.conditions, 'Verified');
@@ -294,27 +449,58 @@ function takeReport(ctx: AssociationContext, key: string, obj: LanyardAssociatio
     if (c.status === 'True') ctx.events.normal(regardingOf(obj), 'Verified', c.message);
     else ctx.events.warning(regardingOf(obj), 'VerificationFailed', `${c.reason}: ${c.message}`);
   }
-  const reportedAt = c.status === 'True' ? (report.at ?? new Date(ctx.now())).toISOString().replace(/\.\d{3}Z$/, 'Z') : undefined;
+  const reportedAt =
+    c.status === 'True'
+      ? (report.at ?? new Date(ctx.now())).toISOString().replace(/\.\d{3}Z$/, 'Z')
+      : undefined;
   return { current: c, reportedAt };
 }
 
 /** Verified for an in-sync object (a due report, else derived) and what to do with its probe Pods. */
-function verificationOf(ctx: AssociationContext, key: string, obj: LanyardAssociation, invalidated: boolean): VerificationPlan {
+function verificationOf(
+  ctx: AssociationContext,
+  key: string,
+  obj: LanyardAssociation,
+  invalidated: boolean,
+): VerificationPlan {
   const { config, memory } = ctx;
   const report = takeReport(ctx, key, obj);
   const stored = invalidated ? undefined : getCondition(obj.status.conditions, 'Verified');
   const cluster = effectiveCluster(obj, config.clusterName);
   const local = cluster === config.clusterName;
-  const fp = fingerprintOf({ source: 'association', uid: obj.uid, associationID: obj.status.associationID, roleARN: obj.spec.roleARN,
-    targetRoleARN: obj.spec.targetRoleARN, disableSessionTags: obj.spec.disableSessionTags, ...(obj.spec.policy ? { policy: obj.spec.policy } : {}) });
+  const fp = fingerprintOf({
+    source: 'association',
+    uid: obj.uid,
+    associationID: obj.status.associationID,
+    roleARN: obj.spec.roleARN,
+    targetRoleARN: obj.spec.targetRoleARN,
+    disableSessionTags: obj.spec.disableSessionTags,
+    ...(obj.spec.policy ? { policy: obj.spec.policy } : {}),
+  });
   // Entries just deleted for drift may still be in the informer: they no longer count.
-  const fresh = local && !invalidated
-    ? freshVerifiedAt(ctx.views.verifiedOf(obj.namespace, obj.spec.serviceAccount), obj, fp, memory.invalidatedAt.get(`${obj.namespace}/${obj.spec.serviceAccount}`), ctx.now())
-    : undefined;
+  const fresh =
+    local && !invalidated
+      ? freshVerifiedAt(
+          ctx.views.verifiedOf(obj.namespace, obj.spec.serviceAccount),
+          obj,
+          fp,
+          memory.invalidatedAt.get(`${obj.namespace}/${obj.spec.serviceAccount}`),
+          ctx.now(),
+        )
+      : undefined;
   const plan = planVerification({
-    obj, current: report?.current ? { ...report.current, lastTransitionTime: '' } : stored, reportedAt: report?.reportedAt, local, probe: config.probe,
-    waitingFor: verificationWaitingFor(cluster, config.clusterName, config.probe), fresh, probeFailure: memory.probeFailures.get(key),
-    probeFailureMs: config.resyncMs, probes: ctx.views.probesOf(obj), remembered: memory.recentProbes.get(obj.uid), now: ctx.now(),
+    obj,
+    current: report?.current ? { ...report.current, lastTransitionTime: '' } : stored,
+    reportedAt: report?.reportedAt,
+    local,
+    probe: config.probe,
+    waitingFor: verificationWaitingFor(cluster, config.clusterName, config.probe),
+    fresh,
+    probeFailure: memory.probeFailures.get(key),
+    probeFailureMs: config.resyncMs,
+    probes: ctx.views.probesOf(obj),
+    remembered: memory.recentProbes.get(obj.uid),
+    now: ctx.now(),
   });
   if (plan.dropProbeFailure) memory.probeFailures.delete(key);
   if (plan.forgetProbe) memory.recentProbes.delete(obj.uid);
@@ -322,14 +508,20 @@ function verificationOf(ctx: AssociationContext, key: string, obj: LanyardAssoci
 }
 
 /** Deletes and creates probe Pods after the status write; returns the API error when the probe cannot be made. */
-async function applyProbePlan(ctx: AssociationContext, key: string, obj: LanyardAssociation, plan: VerificationPlan): Promise<string | undefined> {
+async function applyProbePlan(
+  ctx: AssociationContext,
+  key: string,
+  obj: LanyardAssociation,
+  plan: VerificationPlan,
+): Promise<string | undefined> {
   for (const p of plan.deleteProbes) await deletePod(ctx, p.namespace, p.name);
   if (plan.verified.status === 'True') ctx.memory.recentProbes.delete(obj.uid);
   if (!plan.createProbe) return undefined;
   // The plan may be a moment old: not for an object being deleted, nor twice for one generation.
   const now = await ctx.views.read(ctx.kube, key);
   const state = now ? { uid: now.metadata?.uid, deleting: !!now.metadata?.deletionTimestamp } : undefined;
-  if (!mayCreateProbe(obj, state, ctx.memory.recentProbes.get(obj.uid), ctx.views.probesOf(obj), ctx.now())) return undefined;
+  if (!mayCreateProbe(obj, state, ctx.memory.recentProbes.get(obj.uid), ctx.views.probesOf(obj), ctx.now()))
+    return undefined;
   const made = await createProbePod(ctx, obj);
   if ('error' in made) return made.error;
   ctx.memory.recentProbes.set(obj.uid, { name: made.name, generation: obj.generation, at: ctx.now() });
@@ -357,7 +549,13 @@ async function reconcileProbes(ctx: AssociationContext, key: string): Promise<vo
   }
 }
 
-async function finalizeDelete(ctx: AssociationContext, key: string, obj: LanyardAssociation, cluster: string, associationId: string | undefined): Promise<void> {
+async function finalizeDelete(
+  ctx: AssociationContext,
+  key: string,
+  obj: LanyardAssociation,
+  cluster: string,
+  associationId: string | undefined,
+): Promise<void> {
   if (associationId) {
     const failure = await deleteInEks(ctx, cluster, associationId);
     if (failure) {
@@ -373,7 +571,12 @@ async function finalizeDelete(ctx: AssociationContext, key: string, obj: Lanyard
   ctx.memory.rolePropagation.delete(key);
   ctx.memory.pendingReports.delete(key);
   ctx.memory.recentProbes.delete(obj.uid);
-  if (associationId) ctx.events.normal(regardingOf(obj), 'Deleted', `deleted association ${associationId} in cluster ${cluster}`);
+  if (associationId)
+    ctx.events.normal(
+      regardingOf(obj),
+      'Deleted',
+      `deleted association ${associationId} in cluster ${cluster}`,
+    );
 }
 
 // ---- Verifier reports ----------------------------------------------------------------------------------------------
@@ -382,7 +585,11 @@ function recordVerification(ctx: AssociationContext, v: AssociationVerification)
   const a = v.association;
   if (a.kind === 'ack') {
     // Observed ACK objects are never written: the outcome becomes an Event on them.
-    const regarding = { apiVersion: `${ACK_GROUP}/${VERSION}`, kind: KIND, metadata: { name: a.objectName, namespace: a.objectNamespace, uid: a.uid } };
+    const regarding = {
+      apiVersion: `${ACK_GROUP}/${VERSION}`,
+      kind: KIND,
+      metadata: { name: a.objectName, namespace: a.objectNamespace, uid: a.uid },
+    };
     if (v.result === 'CredentialsMatch') ctx.events.normal(regarding, 'IdentityVerified', v.message);
     else ctx.events.warning(regarding, 'IdentityNotVerified', `${v.result}: ${v.message}`);
     return;
@@ -396,7 +603,8 @@ function recordVerification(ctx: AssociationContext, v: AssociationVerification)
 function scheduleReport(ctx: AssociationContext, key: string): void {
   const timers = ctx.memory.reportTimers;
   if (timers.has(key)) return;
-  const wait = (ctx.memory.lastVerificationWrite.get(key) ?? -Infinity) + VERIFICATION_WRITE_INTERVAL_MS - ctx.now();
+  const wait =
+    (ctx.memory.lastVerificationWrite.get(key) ?? -Infinity) + VERIFICATION_WRITE_INTERVAL_MS - ctx.now();
   if (wait <= 0) return void ctx.queue.add(key);
   const t = setTimeout(() => {
     timers.delete(key);
@@ -415,7 +623,8 @@ function subscribe(ctx: AssociationContext, deps: AssociationControllerDeps): ()
     if (r.kind === 'lanyard' && (!before || !after || before.stamp !== after.stamp)) ctx.queue.add(keyOf(r));
     // Ownership of the pair may have moved: every Lanyard object of the old and new pair looks again.
     if (before && after && before.stamp === after.stamp && r.kind === 'lanyard') return;
-    for (const x of [before, after]) if (x) for (const k of ctx.views.keysOfPair(x.cluster, x.namespace, x.serviceAccount)) ctx.queue.add(k);
+    for (const x of [before, after])
+      if (x) for (const k of ctx.views.keysOfPair(x.cluster, x.namespace, x.serviceAccount)) ctx.queue.add(k);
   });
   const unsubscribePods = deps.podsWithoutIdentity?.subscribe((ns, sa) => {
     for (const k of ctx.views.keysOfPair(ctx.config.clusterName, ns, sa)) ctx.queue.add(k);
@@ -426,35 +635,87 @@ function subscribe(ctx: AssociationContext, deps: AssociationControllerDeps): ()
   };
 }
 
-export async function startAssociationController(deps: AssociationControllerDeps, config: Readonly<AssociationConfig>): Promise<AssociationController> {
-  const { kube, log, clock } = deps;
-  const { cache, release: releaseCache } = sharedOrOwnCache(deps, (sel, e) => log.warn({ err: e, path: sel.path }, 'watch error'));
-  const ownLookup = !deps.lookup;
-  const lookup = deps.lookup ?? createAssociationLookup({ kube, log, cache }, { clusterName: config.clusterName, observeAck: config.observeAck });
-  const queue = new WorkQueue();
-  const ctx: AssociationContext = {
-    kube, log, config, lookup, queue, probeQueue: new WorkQueue(), hooks: deps.hooks, eks: deps.aws.eks, now: () => clock.now(),
-    probeImage: config.probeImage, podsWithoutIdentity: deps.podsWithoutIdentity, memory: new AssociationMemory(),
-    views: new AssociationViews(cache, lookup, config.clusterName, (k) => queue.add(k)),
-    events: deps.events ?? createEventRecorder({ kube, reportingController: REPORTING_CONTROLLER, log, now: () => new Date(clock.now()) }),
-    counter: counter(deps.metrics, 'lanyard_association_reconciles_total', 'PodIdentityAssociation reconciles by result.', ['result']),
-  };
-  const unsubscribe = subscribe(ctx, deps);
+/** The association loop and the probe Pod pool, both on the shared loop's metrics (docs/observability.md). */
+function startLoops(ctx: AssociationContext, deps: AssociationControllerDeps): Promise<unknown> {
+  const { log } = ctx;
+  const queue = ctx.queue;
+  const config = ctx.config;
   const loop = runControllerLoop({
-    name: 'associations', queue, workers: config.workers, metrics: deps.metrics, reconcile: (key) => reconcile(ctx, key),
+    name: 'associations',
+    queue,
+    workers: config.workers,
+    metrics: deps.metrics,
+    reconcile: (key) => reconcile(ctx, key),
     onError: (key, e, retryInMs) => {
-      if (e instanceof RetryLater) log.info({ association: key, retryInMs, err: e.message }, 'association will be retried');
+      if (e instanceof RetryLater)
+        log.info({ association: key, retryInMs, err: e.message }, 'association will be retried');
       else log.error({ association: key, retryInMs, err: e }, 'association reconcile failed');
     },
   });
   const probeLoop = runControllerLoop({
-    name: 'association-probes', queue: ctx.probeQueue, workers: PROBE_WORKERS, metrics: deps.metrics, reconcile: (key) => reconcileProbes(ctx, key),
-    onError: (key, e, retryInMs) => log.warn({ association: key, retryInMs, err: e }, 'probe Pod cleanup failed'),
+    name: 'association-probes',
+    queue: ctx.probeQueue,
+    workers: PROBE_WORKERS,
+    metrics: deps.metrics,
+    reconcile: (key) => reconcileProbes(ctx, key),
+    onError: (key, e, retryInMs) =>
+      log.warn({ association: key, retryInMs, err: e }, 'probe Pod cleanup failed'),
   });
+  return Promise.all([loop, probeLoop]);
+}
+
+export async function startAssociationController(
+  deps: AssociationControllerDeps,
+  config: Readonly<AssociationConfig>,
+): Promise<AssociationController> {
+  const { kube, log, clock } = deps;
+  const { cache, release: releaseCache } = sharedOrOwnCache(deps, (sel, e) =>
+    log.warn({ err: e, path: sel.path }, 'watch error'),
+  );
+  const ownLookup = !deps.lookup;
+  const lookup =
+    deps.lookup ??
+    createAssociationLookup(
+      { kube, log, cache },
+      { clusterName: config.clusterName, observeAck: config.observeAck },
+    );
+  const queue = new WorkQueue();
+  const ctx: AssociationContext = {
+    kube,
+    log,
+    config,
+    lookup,
+    queue,
+    probeQueue: new WorkQueue(),
+    hooks: deps.hooks,
+    eks: deps.aws.eks,
+    now: () => clock.now(),
+    probeImage: config.probeImage,
+    podsWithoutIdentity: deps.podsWithoutIdentity,
+    memory: new AssociationMemory(),
+    views: new AssociationViews(cache, lookup, config.clusterName, (k) => queue.add(k)),
+    events:
+      deps.events ??
+      createEventRecorder({
+        kube,
+        reportingController: REPORTING_CONTROLLER,
+        log,
+        now: () => new Date(clock.now()),
+      }),
+    counter: counter(
+      deps.metrics,
+      'lanyard_association_reconciles_total',
+      'PodIdentityAssociation reconciles by result.',
+      ['result'],
+    ),
+  };
+  const unsubscribe = subscribe(ctx, deps);
+  const loops = startLoops(ctx, deps);
   return {
     lookup,
     recordVerification: (v) => recordVerification(ctx, v),
-    waitForSync: async (ms) => (await Promise.all([lookup.waitForSync(ms), ctx.views.waitForSync(ms)])).every(Boolean),
+    waitForSync: async (ms) =>
+      (await Promise.all([lookup.waitForSync(ms), ctx.views.waitForSync(ms)])).every(Boolean),
     async stop() {
       unsubscribe();
       queue.shutdown();
@@ -464,7 +725,7 @@ export async function startAssociationController(deps: AssociationControllerDeps
       ctx.views.close();
       if (ownLookup) await lookup.stop();
       releaseCache();
-      await Promise.all([loop, probeLoop]);
+      await loops;
     },
   };
 }

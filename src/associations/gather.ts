@@ -9,7 +9,17 @@ import { getCondition } from '../kube/conditions.ts';
 import type { Logger } from '../runtime/log.ts';
 import { PolicyCompiler, decidePolicy, type PolicyDecision, type PolicySet } from '../verification/policy.ts';
 import type { AssociationIndex } from './lookup.ts';
-import { GROUP, KIND, PLURAL, PROBE_GENERATION_ANNOTATION, PROBE_LABEL, VERSION, recordOf, type AssociationRecord, type LanyardAssociation } from './model.ts';
+import {
+  GROUP,
+  KIND,
+  PLURAL,
+  PROBE_GENERATION_ANNOTATION,
+  PROBE_LABEL,
+  VERSION,
+  recordOf,
+  type AssociationRecord,
+  type LanyardAssociation,
+} from './model.ts';
 import { selectOwner, type ProbeRecord, type ViRecord } from './decide.ts';
 
 export const API = `/apis/${GROUP}/${VERSION}`;
@@ -18,7 +28,8 @@ export function assocPath(namespace: string, name?: string, sub?: string): strin
   return `${API}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}${name ? `/${encodeURIComponent(name)}` : ''}${sub ? `/${sub}` : ''}`;
 }
 
-export const keyOf = (r: { objectNamespace: string; objectName: string }) => `${r.objectNamespace}/${r.objectName}`;
+export const keyOf = (r: { objectNamespace: string; objectName: string }) =>
+  `${r.objectNamespace}/${r.objectName}`;
 
 function viRecord(o: Json): ViRecord {
   return {
@@ -35,7 +46,9 @@ function viRecord(o: Json): ViRecord {
 }
 
 function probeRecord(o: Json): ProbeRecord {
-  const ref = (o?.metadata?.ownerReferences ?? []).find((r: Json) => r.kind === KIND && String(r.apiVersion).startsWith(`${GROUP}/`));
+  const ref = (o?.metadata?.ownerReferences ?? []).find(
+    (r: Json) => r.kind === KIND && String(r.apiVersion).startsWith(`${GROUP}/`),
+  );
   return {
     namespace: String(o?.metadata?.namespace ?? ''),
     name: String(o?.metadata?.name ?? ''),
@@ -55,7 +68,12 @@ export class AssociationViews {
   private readonly compiler = new PolicyCompiler();
   private policySet: PolicySet | undefined;
 
-  constructor(cache: InformerFactory, private readonly lookup: AssociationIndex, private readonly clusterName: string, private readonly enqueue: (key: string) => void) {
+  constructor(
+    cache: InformerFactory,
+    private readonly lookup: AssociationIndex,
+    private readonly clusterName: string,
+    private readonly enqueue: (key: string) => void,
+  ) {
     const policyChanged = () => {
       this.policySet = undefined;
       this.enqueueAll();
@@ -63,14 +81,18 @@ export class AssociationViews {
     this.policies = cache.view<Json>({
       path: `${API}/identitypolicies`,
       onAdd: policyChanged,
-      onUpdate: (o, old) => { if (o?.metadata?.generation !== old?.metadata?.generation) policyChanged(); },
+      onUpdate: (o, old) => {
+        if (o?.metadata?.generation !== old?.metadata?.generation) policyChanged();
+      },
       onDelete: policyChanged,
     });
     this.namespaces = cache.view<{ name: string; labels: Record<string, string> }>({
       path: '/api/v1/namespaces',
       metadataOnly: true,
       transform: (o) => ({ name: String(o?.metadata?.name), labels: { ...(o?.metadata?.labels ?? {}) } }),
-      onUpdate: (n, old) => { if (JSON.stringify(n.labels) !== JSON.stringify(old.labels)) this.enqueueNamespace(n.name); },
+      onUpdate: (n, old) => {
+        if (JSON.stringify(n.labels) !== JSON.stringify(old.labels)) this.enqueueNamespace(n.name);
+      },
     });
     this.objects = cache.view<Json>({ path: `${API}/${PLURAL}` });
     // The verifier refreshes entries on every exchange; an owner already verified for its generation has nothing to
@@ -79,13 +101,21 @@ export class AssociationViews {
       const owner = lookup.ownerOf(clusterName, v.namespace, v.serviceAccount);
       if (owner?.kind === 'lanyard') this.requeueUnlessVerified(keyOf(owner));
     };
-    this.vis = cache.view<ViRecord>({ path: `${API}/verifiedidentities`, transform: viRecord, onAdd: viChanged, onUpdate: viChanged, onDelete: viChanged });
+    this.vis = cache.view<ViRecord>({
+      path: `${API}/verifiedidentities`,
+      transform: viRecord,
+      onAdd: viChanged,
+      onUpdate: viChanged,
+      onDelete: viChanged,
+    });
     // A probe deleted before its exchange must be made again; one deleted after success (by us) changes nothing.
     this.probes = cache.view<ProbeRecord>({
       path: '/api/v1/pods',
       labelSelector: `${PROBE_LABEL}=true`,
       transform: probeRecord,
-      onDelete: (p) => { if (p.ownerName) this.requeueUnlessVerified(`${p.namespace}/${p.ownerName}`); },
+      onDelete: (p) => {
+        if (p.ownerName) this.requeueUnlessVerified(`${p.namespace}/${p.ownerName}`);
+      },
     });
   }
 
@@ -104,7 +134,12 @@ export class AssociationViews {
 
   /** The Lanyard objects of a pair (cluster, namespace, ServiceAccount). */
   keysOfPair(cluster: string | undefined, namespace: string, serviceAccount: string): string[] {
-    return cluster ? this.lookup.recordsFor(cluster, namespace, serviceAccount).filter((r) => r.kind === 'lanyard').map(keyOf) : [];
+    return cluster
+      ? this.lookup
+          .recordsFor(cluster, namespace, serviceAccount)
+          .filter((r) => r.kind === 'lanyard')
+          .map(keyOf)
+      : [];
   }
 
   enqueueAll(): void {
@@ -150,14 +185,24 @@ export class AssociationViews {
   }
 
   /** The owner of the object's pair (the object counts even before the index has seen it) and one being deleted. */
-  pairOf(obj: LanyardAssociation, cluster: string): { owner: AssociationRecord | undefined; deleting: AssociationRecord | undefined } {
-    const others = this.lookup.recordsFor(cluster, obj.namespace, obj.spec.serviceAccount).filter((r) => r.uid !== obj.uid);
-    return { owner: selectOwner([...others, recordOf(obj, this.clusterName)]), deleting: others.find((r) => r.pendingDelete) };
+  pairOf(
+    obj: LanyardAssociation,
+    cluster: string,
+  ): { owner: AssociationRecord | undefined; deleting: AssociationRecord | undefined } {
+    const others = this.lookup
+      .recordsFor(cluster, obj.namespace, obj.spec.serviceAccount)
+      .filter((r) => r.uid !== obj.uid);
+    return {
+      owner: selectOwner([...others, recordOf(obj, this.clusterName)]),
+      deleting: others.find((r) => r.pendingDelete),
+    };
   }
 
   /** The VerifiedIdentities of a pair. */
   verifiedOf(namespace: string, serviceAccount: string): ViRecord[] {
-    return [...this.vis.values()].filter((v) => v.namespace === namespace && v.serviceAccount === serviceAccount);
+    return [...this.vis.values()].filter(
+      (v) => v.namespace === namespace && v.serviceAccount === serviceAccount,
+    );
   }
 
   /** The probe Pods an object owns. */
@@ -171,14 +216,24 @@ export class AssociationViews {
 }
 
 /** Pods of the ServiceAccount that have not finished (probe Pods aside); undefined when they cannot be listed. */
-export async function runningPods(kube: KubeClient, log: Logger, namespace: string, serviceAccount: string): Promise<number | undefined> {
+export async function runningPods(
+  kube: KubeClient,
+  log: Logger,
+  namespace: string,
+  serviceAccount: string,
+): Promise<number | undefined> {
   try {
-    const list = await kube.get(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`, { fieldSelector: `spec.serviceAccountName=${serviceAccount}` });
-    return (list?.items ?? []).filter((p: Json) =>
-      p?.status?.phase !== 'Succeeded' && p?.status?.phase !== 'Failed' && p?.metadata?.labels?.[PROBE_LABEL] !== 'true').length;
+    const list = await kube.get(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`, {
+      fieldSelector: `spec.serviceAccountName=${serviceAccount}`,
+    });
+    return (list?.items ?? []).filter(
+      (p: Json) =>
+        p?.status?.phase !== 'Succeeded' &&
+        p?.status?.phase !== 'Failed' &&
+        p?.metadata?.labels?.[PROBE_LABEL] !== 'true',
+    ).length;
   } catch (e) {
     log.warn({ namespace, serviceAccount, err: e }, 'cannot count Pods');
     return undefined;
   }
 }
-

@@ -103,6 +103,31 @@ async function serveHealth(deps: Deps, port: number, ready: () => boolean, isLea
   return server;
 }
 
+/** Runs `lead` while this replica holds the Lease (--leader-elect), else at once until stopped. */
+function runLead(deps: Deps, config: ControllerConfig, lead: (signal: AbortSignal) => Promise<void>): { isLeader(): boolean; stop(): Promise<void> } {
+  const log = deps.log;
+  if (!config.leaderElect) {
+    const ctl = new AbortController();
+    const done = lead(ctl.signal).catch((e: unknown) => log.error({ err: e }, 'controller failed'));
+    return { isLeader: () => true, stop: async () => { ctl.abort(); await done; } };
+  }
+  const elector: LeaderElector = startLeaderElection({
+    kube: deps.kube,
+    log,
+    clock: deps.clock,
+    namespace: config.leaseNamespace,
+    name: config.leaseName,
+    identity: config.leaderElectIdentity || undefined,
+    leaseDurationMs: config.leaseDurationMs,
+    renewDeadlineMs: config.renewDeadlineMs,
+    retryPeriodMs: config.retryPeriodMs,
+    onStartedLeading: lead,
+    onNewLeader: (id) => log.info({ leader: id }, 'leader observed'),
+    metrics: deps.metrics,
+  });
+  return { isLeader: () => elector.isLeader(), stop: () => elector.stop() };
+}
+
 export async function startController(deps: Deps, config: ControllerConfig, o: ControllerOptions = {}): Promise<RunningController> {
   const log = deps.log;
   const awsOptions = { region: config.awsRegion, endpointUrl: config.awsEndpointUrl || undefined, credentials: o.awsCredentials,
@@ -138,29 +163,8 @@ export async function startController(deps: Deps, config: ControllerConfig, o: C
     }
   };
 
-  let elector: LeaderElector | undefined;
-  let direct: { ctl: AbortController; done: Promise<void> } | undefined;
-  if (config.leaderElect) {
-    elector = startLeaderElection({
-      kube: deps.kube,
-      log,
-      clock: deps.clock,
-      namespace: config.leaseNamespace,
-      name: config.leaseName,
-      identity: config.leaderElectIdentity || undefined,
-      leaseDurationMs: config.leaseDurationMs,
-      renewDeadlineMs: config.renewDeadlineMs,
-      retryPeriodMs: config.retryPeriodMs,
-      onStartedLeading: lead,
-      onNewLeader: (id) => log.info({ leader: id }, 'leader observed'),
-      metrics: deps.metrics,
-    });
-  } else {
-    const ctl = new AbortController();
-    direct = { ctl, done: lead(ctl.signal).catch((e: unknown) => log.error({ err: e }, 'controller failed')) };
-  }
-
-  const isLeader = () => (elector ? elector.isLeader() : true);
+  const leadership = runLead(deps, config, lead);
+  const isLeader = () => leadership.isLeader();
   const ready = () => (isLeader() ? !!leading && leading.verifier.synced() && lookup.synced() : true);
 
   const server = o.serveMetrics !== false && config.metricsPort > 0 ? await serveHealth(deps, config.metricsPort, ready, isLeader) : undefined;
@@ -171,11 +175,7 @@ export async function startController(deps: Deps, config: ControllerConfig, o: C
     ready,
     metricsPort: server ? (server.address() as AddressInfo).port : undefined,
     async stop() {
-      if (elector) await elector.stop();
-      if (direct) {
-        direct.ctl.abort();
-        await direct.done;
-      }
+      await leadership.stop();
       if (ownLookup) await (lookup as AssociationIndex & Running).stop();
       await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
       awsAssociations.destroy();

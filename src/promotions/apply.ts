@@ -33,8 +33,16 @@ function remember(view: CacheView<Json>, obj: Json): Json {
 }
 
 /** Listed objects (the cache) may lack apiVersion/kind; an Event needs them to name its object. */
-export const asPromotion = (promo: Json): Json => ({ ...promo, apiVersion: `${GROUP}/${VERSION}`, kind: 'Promotion' });
-export const asStage = (stage: Json): Json => ({ ...stage, apiVersion: `${GROUP}/${VERSION}`, kind: 'Stage' });
+export const asPromotion = (promo: Json): Json => ({
+  ...promo,
+  apiVersion: `${GROUP}/${VERSION}`,
+  kind: 'Promotion',
+});
+export const asStage = (stage: Json): Json => ({
+  ...stage,
+  apiVersion: `${GROUP}/${VERSION}`,
+  kind: 'Stage',
+});
 
 /**
  * Status writes carry the resourceVersion that was read: reconciles read the informer's cache, and a stale copy
@@ -50,11 +58,19 @@ export async function patchStatus(w: PromotionWriter, promo: Json, status: Json)
 }
 
 export async function addFinalizer(w: PromotionWriter, promo: Json): Promise<Json> {
-  return remember(w.views.promotions, await w.kube.patch(
-    apiPath('promotions', promo.metadata.namespace, promo.metadata.name),
-    { metadata: { finalizers: [...(promo.metadata.finalizers ?? []), FINALIZER], resourceVersion: promo.metadata.resourceVersion } },
-    MERGE,
-  ));
+  return remember(
+    w.views.promotions,
+    await w.kube.patch(
+      apiPath('promotions', promo.metadata.namespace, promo.metadata.name),
+      {
+        metadata: {
+          finalizers: [...(promo.metadata.finalizers ?? []), FINALIZER],
+          resourceVersion: promo.metadata.resourceVersion,
+        },
+      },
+      MERGE,
+    ),
+  );
 }
 
 export async function removeFinalizer(w: PromotionWriter, promo: Json): Promise<void> {
@@ -71,27 +87,48 @@ export async function removeFinalizer(w: PromotionWriter, promo: Json): Promise<
 
 /** Writes a terminal phase (always first), then counts it and tells the user. */
 export async function finish(
-  w: PromotionWriter, promo: Json, phase: TerminalPhase, reason: string, message: string, o: { extra?: Json; invalid?: boolean } = {},
+  w: PromotionWriter,
+  promo: Json,
+  phase: TerminalPhase,
+  reason: string,
+  message: string,
+  o: { extra?: Json; invalid?: boolean } = {},
 ): Promise<Json> {
-  const updated = await patchStatus(w, promo, terminalStatus(promo, { phase, reason, message, invalid: o.invalid, extra: o.extra, now: w.now() }));
+  const updated = await patchStatus(
+    w,
+    promo,
+    terminalStatus(promo, { phase, reason, message, invalid: o.invalid, extra: o.extra, now: w.now() }),
+  );
   w.metrics.finished(phase, Date.parse(promo.metadata.creationTimestamp), w.now());
   const obj = asPromotion(promo);
   if (phase === 'Succeeded') w.events.normal(obj, 'PromotionSucceeded', message);
   else w.events.warning(obj, `Promotion${phase}`, `${reason}: ${message}`);
-  w.log.info({ promotion: `${promo.metadata.namespace}/${promo.metadata.name}`, phase, reason }, 'promotion finished');
+  w.log.info(
+    { promotion: `${promo.metadata.namespace}/${promo.metadata.name}`, phase, reason },
+    'promotion finished',
+  );
   return updated;
 }
 
 export async function deletePod(w: PromotionWriter, name: string, graceSeconds: number): Promise<void> {
   try {
-    await w.kube.delete(`/api/v1/namespaces/${w.views.agentNs}/pods/${name}`, { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: graceSeconds });
+    await w.kube.delete(`/api/v1/namespaces/${w.views.agentNs}/pods/${name}`, {
+      apiVersion: 'v1',
+      kind: 'DeleteOptions',
+      gracePeriodSeconds: graceSeconds,
+    });
   } catch (e) {
     if (!isNotFound(e)) throw e;
   }
 }
 
 /** Clears the Stage lock if `promo` holds it, recording the last promotion; then wakes the Stage's queue. */
-export async function releaseLock(w: PromotionWriter, promo: Json, phase: string, finishedAt: string | undefined): Promise<void> {
+export async function releaseLock(
+  w: PromotionWriter,
+  promo: Json,
+  phase: string,
+  finishedAt: string | undefined,
+): Promise<void> {
   const ns: string = promo.metadata.namespace;
   const stageName: string = promo.spec?.stage;
   for (let attempt = 0; attempt < 5; attempt++) {
@@ -99,7 +136,10 @@ export async function releaseLock(w: PromotionWriter, promo: Json, phase: string
     const status = releasedStageStatus(stage, promo.metadata.name, phase, finishedAt, w.now());
     if (!status) break;
     try {
-      remember(w.views.stages, await w.kube.update(apiPath('stages', ns, stageName, 'status'), { ...stage, status }));
+      remember(
+        w.views.stages,
+        await w.kube.update(apiPath('stages', ns, stageName, 'status'), { ...stage, status }),
+      );
       break;
     } catch (e) {
       if (!isConflict(e) || attempt === 4) throw e;
@@ -110,36 +150,66 @@ export async function releaseLock(w: PromotionWriter, promo: Json, phase: string
 
 /** Takes the Stage lock; a conflict means another worker (or writer) changed the Stage since it was read. */
 export async function takeLock(w: PromotionWriter, stage: Json, promotion: string): Promise<Json> {
-  return remember(w.views.stages, await w.kube.update(apiPath('stages', stage.metadata.namespace, stage.metadata.name, 'status'), {
-    ...stage,
-    status: { ...(stage.status ?? {}), currentPromotion: promotion },
-  }));
+  return remember(
+    w.views.stages,
+    await w.kube.update(apiPath('stages', stage.metadata.namespace, stage.metadata.name, 'status'), {
+      ...stage,
+      status: { ...(stage.status ?? {}), currentPromotion: promotion },
+    }),
+  );
 }
 
 export async function abort(w: PromotionWriter, promo: Json, reason: string, message: string): Promise<void> {
-  const updated = await finish(w, promo, 'Aborted', reason, message, { extra: { steps: stopSteps(promo.status?.steps ?? [], 'Aborted', message) } });
+  const updated = await finish(w, promo, 'Aborted', reason, message, {
+    extra: { steps: stopSteps(promo.status?.steps ?? [], 'Aborted', message) },
+  });
   if (promo.status?.pod) await deletePod(w, podName(promo.metadata.uid), DELETE_GRACE_SECONDS);
   await releaseLock(w, updated, 'Aborted', updated.status?.finishedAt);
 }
 
-export async function errored(w: PromotionWriter, promo: Json, reason: string, message: string, invalid: boolean): Promise<void> {
-  const updated = await finish(w, promo, 'Errored', reason, message, { invalid, extra: { steps: stopSteps(promo.status?.steps ?? [], 'Errored', message) } });
+export async function errored(
+  w: PromotionWriter,
+  promo: Json,
+  reason: string,
+  message: string,
+  invalid: boolean,
+): Promise<void> {
+  const updated = await finish(w, promo, 'Errored', reason, message, {
+    invalid,
+    extra: { steps: stopSteps(promo.status?.steps ?? [], 'Errored', message) },
+  });
   await releaseLock(w, updated, 'Errored', updated.status?.finishedAt);
 }
 
 /** Creates the Promotion's Pod (an existing one from an earlier pass is read); `rejected` when the API server refuses it. */
-export async function createPod(w: PromotionWriter, pod: Json): Promise<{ pod: Json } | { rejected: string }> {
+export async function createPod(
+  w: PromotionWriter,
+  pod: Json,
+): Promise<{ pod: Json } | { rejected: string }> {
   try {
     return { pod: await w.kube.create(`/api/v1/namespaces/${w.views.agentNs}/pods`, pod) };
   } catch (e) {
-    if (isAlreadyExists(e)) return { pod: await w.kube.get(`/api/v1/namespaces/${w.views.agentNs}/pods/${pod.metadata.name}`) };
-    if (e instanceof KubeApiError && [400, 403, 404, 422].includes(e.status)) return { rejected: `the API server refused the pod: ${e.serverMessage || e.reason}` };
+    if (isAlreadyExists(e))
+      return { pod: await w.kube.get(`/api/v1/namespaces/${w.views.agentNs}/pods/${pod.metadata.name}`) };
+    if (e instanceof KubeApiError && [400, 403, 404, 422].includes(e.status))
+      return { rejected: `the API server refused the pod: ${e.serverMessage || e.reason}` };
     throw e;
   }
 }
 
 /** Writes a Stage's `Valid` condition. */
-export async function writeStageValid(w: PromotionWriter, stage: Json, valid: Omit<Condition, 'lastTransitionTime'>): Promise<void> {
+export async function writeStageValid(
+  w: PromotionWriter,
+  stage: Json,
+  valid: Omit<Condition, 'lastTransitionTime'>,
+): Promise<void> {
   const conditions = setCondition(stage.status?.conditions, valid, new Date(w.now()));
-  remember(w.views.stages, await w.kube.patch(apiPath('stages', stage.metadata.namespace, stage.metadata.name, 'status'), { status: { conditions } }, MERGE));
+  remember(
+    w.views.stages,
+    await w.kube.patch(
+      apiPath('stages', stage.metadata.namespace, stage.metadata.name, 'status'),
+      { status: { conditions } },
+      MERGE,
+    ),
+  );
 }

@@ -11,10 +11,19 @@ export interface PromotionMetrics {
   remove(): void;
 }
 
-const NAMES = ['lanyard_promotions_total', 'lanyard_promotion_duration_seconds', 'lanyard_promotions_pending'];
+const NAMES = [
+  'lanyard_promotions_total',
+  'lanyard_promotion_duration_seconds',
+  'lanyard_promotions_pending',
+];
 
 export function promotionMetrics(registry: Registry, promotions: () => Iterable<Json>): PromotionMetrics {
-  const total = new Counter({ name: 'lanyard_promotions_total', help: 'Promotions that reached a terminal phase.', labelNames: ['phase'], registers: [registry] });
+  const total = new Counter({
+    name: 'lanyard_promotions_total',
+    help: 'Promotions that reached a terminal phase.',
+    labelNames: ['phase'],
+    registers: [registry],
+  });
   const duration = new Histogram({
     name: 'lanyard_promotion_duration_seconds',
     help: 'Time from creation of a Promotion to its terminal phase.',
@@ -36,6 +45,8 @@ export function promotionMetrics(registry: Registry, promotions: () => Iterable<
       total.inc({ phase });
       if (Number.isFinite(createdMs)) duration.observe(Math.max(0, (nowMs - createdMs) / 1000));
     },
-    remove: () => { for (const m of NAMES) registry.removeSingleMetric(m); },
+    remove: () => {
+      for (const m of NAMES) registry.removeSingleMetric(m);
+    },
   };
 }

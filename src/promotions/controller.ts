@@ -18,12 +18,34 @@ import { FINALIZER, podName, type BuildResult, type BuildSettings } from './buil
 import { aliasNotice } from './decorators.ts';
 import { isTerminal, readPod } from './status.ts';
 import {
-  activePromotionAction, followRunning, lockAction, orphanPods, promotionState, retention, runningStatus, stageValidity, tokenManagerWarning, waitingPatch,
+  activePromotionAction,
+  followRunning,
+  lockAction,
+  orphanPods,
+  promotionState,
+  retention,
+  runningStatus,
+  stageValidity,
+  tokenManagerWarning,
+  waitingPatch,
 } from './decide.ts';
 import { apiPath, buildFor, getOrNull, parseKey, PromotionViews, tokenManagerBound } from './gather.ts';
 import {
-  abort, addFinalizer, asPromotion, asStage, createPod, DELETE_GRACE_SECONDS, deletePod, errored, finish, patchStatus, releaseLock,
-  removeFinalizer, takeLock, writeStageValid, type PromotionWriter,
+  abort,
+  addFinalizer,
+  asPromotion,
+  asStage,
+  createPod,
+  DELETE_GRACE_SECONDS,
+  deletePod,
+  errored,
+  finish,
+  patchStatus,
+  releaseLock,
+  removeFinalizer,
+  takeLock,
+  writeStageValid,
+  type PromotionWriter,
 } from './apply.ts';
 import { promotionMetrics } from './controller-metrics.ts';
 
@@ -51,13 +73,25 @@ export interface PromotionContext extends PromotionWriter {
 }
 
 const build = (ctx: PromotionContext, promo: Json, stage: Json, checkVars = true): Promise<BuildResult> =>
-  buildFor({ kube: ctx.kube, views: ctx.views, compiler: ctx.compiler, settings: ctx.settings }, promo, stage, checkVars);
+  buildFor(
+    { kube: ctx.kube, views: ctx.views, compiler: ctx.compiler, settings: ctx.settings },
+    promo,
+    stage,
+    checkVars,
+  );
 
 /** A Stage's `Valid` condition, from a trial build with a placeholder Promotion. */
-export async function reconcileStage(ctx: PromotionContext, namespace: string, name: string): Promise<ReconcileResult> {
+export async function reconcileStage(
+  ctx: PromotionContext,
+  namespace: string,
+  name: string,
+): Promise<ReconcileResult> {
   const stage = await ctx.views.stage(ctx.kube, namespace, name);
   if (!stage) return;
-  const trial = { metadata: { name: `${name}-check`, namespace, uid: '00000000-0000-0000-0000-000000000000' }, spec: { stage: name, vars: [] } };
+  const trial = {
+    metadata: { name: `${name}-check`, namespace, uid: '00000000-0000-0000-0000-000000000000' },
+    spec: { stage: name, vars: [] },
+  };
   const v = stageValidity(stage, await build(ctx, trial, stage, false));
   if (conditionUnchanged(stage.status?.conditions, v.valid)) return;
   for (const n of v.deprecated) ctx.events.warning(asStage(stage), 'DeprecatedDecorator', n);
@@ -66,26 +100,43 @@ export async function reconcileStage(ctx: PromotionContext, namespace: string, n
 }
 
 /** One pass over a Promotion: finalize, keep its Pod for the retention, start or wait for the Stage, or follow the Pod. */
-export async function reconcilePromotion(ctx: PromotionContext, namespace: string, name: string): Promise<ReconcileResult> {
+export async function reconcilePromotion(
+  ctx: PromotionContext,
+  namespace: string,
+  name: string,
+): Promise<ReconcileResult> {
   let promo = await ctx.views.promotion(ctx.kube, namespace, name);
   switch (promotionState(promo)) {
-    case 'gone': return;
-    case 'finalize': return finalize(ctx, promo);
-    case 'terminal': return afterTerminal(ctx, promo);
-    case 'addFinalizer': promo = await addFinalizer(ctx, promo); break;
-    case 'active': break;
+    case 'gone':
+      return;
+    case 'finalize':
+      return finalize(ctx, promo);
+    case 'terminal':
+      return afterTerminal(ctx, promo);
+    case 'addFinalizer':
+      promo = await addFinalizer(ctx, promo);
+      break;
+    case 'active':
+      break;
   }
   const action = activePromotionAction(promo, await ctx.views.stage(ctx.kube, namespace, promo.spec.stage));
   switch (action.kind) {
-    case 'errored': return void (await errored(ctx, promo, action.reason, action.message, action.invalid));
-    case 'abort': return abort(ctx, promo, action.reason, action.message);
-    case 'startOrWait': return startOrWait(ctx, promo, action.stage);
-    case 'follow': return follow(ctx, promo);
+    case 'errored':
+      return void (await errored(ctx, promo, action.reason, action.message, action.invalid));
+    case 'abort':
+      return abort(ctx, promo, action.reason, action.message);
+    case 'startOrWait':
+      return startOrWait(ctx, promo, action.stage);
+    case 'follow':
+      return follow(ctx, promo);
   }
 }
 
 async function finalize(ctx: PromotionContext, cached: Json): Promise<void> {
-  const promo = await getOrNull(ctx.kube, apiPath('promotions', cached.metadata.namespace, cached.metadata.name));
+  const promo = await getOrNull(
+    ctx.kube,
+    apiPath('promotions', cached.metadata.namespace, cached.metadata.name),
+  );
   if (!promo || !(promo.metadata.finalizers ?? []).includes(FINALIZER)) return;
   await deletePod(ctx, podName(promo.metadata.uid), 0);
   const phase = isTerminal(promo.status?.phase) ? promo.status.phase : 'Aborted';
@@ -94,12 +145,21 @@ async function finalize(ctx: PromotionContext, cached: Json): Promise<void> {
 }
 
 /** A finished Promotion: the lock is released, and its Pod kept for the retention, then deleted. */
-async function afterTerminal(ctx: PromotionContext, promo: Json, lockReleased = false): Promise<ReconcileResult> {
+async function afterTerminal(
+  ctx: PromotionContext,
+  promo: Json,
+  lockReleased = false,
+): Promise<ReconcileResult> {
   const stage = ctx.views.stages.get(`${promo.metadata.namespace}/${promo.spec?.stage}`);
   if (!lockReleased && stage?.status?.currentPromotion === promo.metadata.name) {
     await releaseLock(ctx, promo, promo.status.phase, promo.status.finishedAt);
   }
-  const r = retention({ podExists: ctx.views.hasPod(promo.metadata.uid), finishedAt: promo.status?.finishedAt, retentionMs: ctx.config.podRetentionMs, now: ctx.now() });
+  const r = retention({
+    podExists: ctx.views.hasPod(promo.metadata.uid),
+    finishedAt: promo.status?.finishedAt,
+    retentionMs: ctx.config.podRetentionMs,
+    now: ctx.now(),
+  });
   if (r === 'delete') await deletePod(ctx, podName(promo.metadata.uid), DELETE_GRACE_SECONDS);
   return r === 'none' || r === 'delete' ? undefined : r;
 }
@@ -114,8 +174,12 @@ async function startOrWait(ctx: PromotionContext, promo: Json, stage: Json): Pro
     if (!first.ok) return void (await errored(ctx, promo, first.reason, first.message, true));
   }
   const holder: string | undefined = stage.status?.currentPromotion;
-  const lock = lockAction({ me, holder, holderPromotion: holder ? ctx.views.promotions.get(`${ns}/${holder}`) : undefined,
-    head: holder ? undefined : ctx.views.waiting(ns, stage.metadata.name)[0] });
+  const lock = lockAction({
+    me,
+    holder,
+    holderPromotion: holder ? ctx.views.promotions.get(`${ns}/${holder}`) : undefined,
+    head: holder ? undefined : ctx.views.waiting(ns, stage.metadata.name)[0],
+  });
   switch (lock.kind) {
     case 'wait': {
       if (lock.wake) ctx.queue.add(`p:${ns}/${lock.wake}`);
@@ -127,7 +191,12 @@ async function startOrWait(ctx: PromotionContext, promo: Json, stage: Json): Pro
       ctx.queue.add(`p:${ns}/${lock.holder}`);
       return { requeueAfterMs: 200 };
     case 'releaseForGone':
-      await releaseLock(ctx, { metadata: { name: lock.holder, namespace: ns }, spec: { stage: stage.metadata.name } }, 'Aborted', undefined);
+      await releaseLock(
+        ctx,
+        { metadata: { name: lock.holder, namespace: ns }, spec: { stage: stage.metadata.name } },
+        'Aborted',
+        undefined,
+      );
       return { requeueAfterMs: 200 };
     case 'take':
       stage = await takeLock(ctx, stage, me);
@@ -139,7 +208,12 @@ async function startOrWait(ctx: PromotionContext, promo: Json, stage: Json): Pro
 }
 
 /** The lock is held: check once more just before the Pod exists (steps or accounts may have changed), then create it. */
-async function start(ctx: PromotionContext, promo: Json, stage: Json, firstSight: boolean): Promise<ReconcileResult> {
+async function start(
+  ctx: PromotionContext,
+  promo: Json,
+  stage: Json,
+  firstSight: boolean,
+): Promise<ReconcileResult> {
   const r = await build(ctx, promo, stage);
   if (!r.ok) return void (await errored(ctx, promo, r.reason, r.message, true));
   const created = await createPod(ctx, r.pod);
@@ -149,10 +223,18 @@ async function start(ctx: PromotionContext, promo: Json, stage: Json, firstSight
   if (warning && !(await tokenManagerBound(ctx.kube, ctx.views.agentNs, r.serviceAccount))) {
     ctx.events.warning(asPromotion(promo), 'TokenManagerBindingMissing', warning);
   }
-  for (const a of r.aliases) ctx.events.warning(asPromotion(promo), 'DeprecatedDecorator', aliasNotice(stage.metadata.name, a));
-  await patchStatus(ctx, promo, runningStatus(promo, { agentNs: ctx.views.agentNs, pod, r, firstSight, now: ctx.now() }));
-  ctx.events.normal(asPromotion(promo), 'PromotionStarted',
-    `pod ${ctx.views.agentNs}/${pod.metadata.name} created; ${r.steps.length} step(s) as serviceaccount "${r.serviceAccount}"`);
+  for (const a of r.aliases)
+    ctx.events.warning(asPromotion(promo), 'DeprecatedDecorator', aliasNotice(stage.metadata.name, a));
+  await patchStatus(
+    ctx,
+    promo,
+    runningStatus(promo, { agentNs: ctx.views.agentNs, pod, r, firstSight, now: ctx.now() }),
+  );
+  ctx.events.normal(
+    asPromotion(promo),
+    'PromotionStarted',
+    `pod ${ctx.views.agentNs}/${pod.metadata.name} created; ${r.steps.length} step(s) as serviceaccount "${r.serviceAccount}"`,
+  );
   // Reading the pod right away covers a restart where the pod already ran.
   return { requeueAfterMs: 0 };
 }
@@ -161,7 +243,14 @@ async function start(ctx: PromotionContext, promo: Json, stage: Json, firstSight
 async function follow(ctx: PromotionContext, promo: Json): Promise<ReconcileResult> {
   const name = podName(promo.metadata.uid);
   const pod = await ctx.views.pod(ctx.kube, name);
-  if (!pod) return void (await errored(ctx, promo, 'PodLost', `pod ${ctx.views.agentNs}/${name} was deleted before the promotion finished`, false));
+  if (!pod)
+    return void (await errored(
+      ctx,
+      promo,
+      'PodLost',
+      `pod ${ctx.views.agentNs}/${name} was deleted before the promotion finished`,
+      false,
+    ));
   const reading = readPod(pod, promo.status?.steps ?? [], ctx.now(), ctx.views.gateNote(pod.metadata.uid));
   if (reading.phase === 'Running') {
     const next = followRunning(promo, reading, ctx.now());
@@ -177,7 +266,12 @@ async function follow(ctx: PromotionContext, promo: Json): Promise<ReconcileResu
 }
 
 async function sweepOrphans(ctx: PromotionContext): Promise<void> {
-  for (const name of orphanPods(ctx.views.promotions.values(), ctx.views.pods.values(), ctx.now(), ctx.config.orphanGraceMs)) {
+  for (const name of orphanPods(
+    ctx.views.promotions.values(),
+    ctx.views.pods.values(),
+    ctx.now(),
+    ctx.config.orphanGraceMs,
+  )) {
     ctx.log.info({ pod: name }, 'deleting orphaned promotion pod');
     await deletePod(ctx, name, 0);
   }
@@ -186,7 +280,9 @@ async function sweepOrphans(ctx: PromotionContext): Promise<void> {
 async function reconcileKey(ctx: PromotionContext, key: string): Promise<ReconcileResult> {
   const k = parseKey(key);
   try {
-    return await (k.kind === 'stage' ? reconcileStage(ctx, k.namespace, k.name) : reconcilePromotion(ctx, k.namespace, k.name));
+    return await (k.kind === 'stage'
+      ? reconcileStage(ctx, k.namespace, k.name)
+      : reconcilePromotion(ctx, k.namespace, k.name));
   } catch (e) {
     // Optimistic concurrency: the cache was behind, or another worker won the Stage lock. Look again shortly.
     if (isConflict(e)) return { requeueAfterMs: 20 + Math.floor(Math.random() * 80) };
@@ -197,16 +293,25 @@ async function reconcileKey(ctx: PromotionContext, key: string): Promise<Reconci
 export async function startPromotionController(deps: Deps, config: PromotionConfig): Promise<Running> {
   const { kube, log, clock } = deps;
   const queue = new WorkQueue({ initialMs: 250, maxMs: 30_000, jitter: 0.1 });
-  const { cache, release: releaseCache } = sharedOrOwnCache(deps, (sel, e) => log.warn({ err: e, path: sel.path }, 'watch failed; re-listing'));
+  const { cache, release: releaseCache } = sharedOrOwnCache(deps, (sel, e) =>
+    log.warn({ err: e, path: sel.path }, 'watch failed; re-listing'),
+  );
   const views = new PromotionViews(cache, config.namespace, (k) => queue.add(k));
   const ctx: PromotionContext = {
-    kube, log, views, queue, config, settings: buildSettings(config), compiler: new PolicyCompiler(),
+    kube,
+    log,
+    views,
+    queue,
+    config,
+    settings: buildSettings(config),
+    compiler: new PolicyCompiler(),
     events: createEventRecorder({ kube, reportingController: 'lanyard.dev/promotions', log }),
     metrics: promotionMetrics(deps.metrics, () => views.promotions.values()),
     now: () => clock.now(),
   };
   for (const v of views.all()) {
-    if (!(await v.waitForSync(60_000))) throw new Error('promotion controller: informers did not sync within 60s');
+    if (!(await v.waitForSync(60_000)))
+      throw new Error('promotion controller: informers did not sync within 60s');
   }
   await sweepOrphans(ctx);
   const sweep = setInterval(() => {
@@ -214,8 +319,13 @@ export async function startPromotionController(deps: Deps, config: PromotionConf
   }, config.orphanSweepMs);
   sweep.unref?.();
   const loop = runControllerLoop({
-    name: 'promotions', queue, workers: config.workers, metrics: deps.metrics, reconcile: (key) => reconcileKey(ctx, key),
-    onError: (key, e, retryInMs) => log.warn({ key, err: e, retryInMs }, 'promotion reconcile failed; retrying'),
+    name: 'promotions',
+    queue,
+    workers: config.workers,
+    metrics: deps.metrics,
+    reconcile: (key) => reconcileKey(ctx, key),
+    onError: (key, e, retryInMs) =>
+      log.warn({ key, err: e, retryInMs }, 'promotion reconcile failed; retrying'),
   });
   log.info({ namespace: config.namespace, workers: config.workers }, 'promotion controller started');
   return {

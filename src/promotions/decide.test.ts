@@ -3,17 +3,43 @@ import { describe, expect, it } from 'vitest';
 import type { Json } from '../core/json.ts';
 import { FINALIZER, type BuildResult } from './build.ts';
 import {
-  activePromotionAction, followRunning, lockAction, orphanPods, promotionState, releasedStageStatus, retention, runningStatus, stageValidity,
-  terminalStatus, tokenManagerWarning, waitingPatch, waitingQueue,
+  activePromotionAction,
+  followRunning,
+  lockAction,
+  orphanPods,
+  promotionState,
+  releasedStageStatus,
+  retention,
+  runningStatus,
+  stageValidity,
+  terminalStatus,
+  tokenManagerWarning,
+  waitingPatch,
+  waitingQueue,
 } from './decide.ts';
 import type { PodReading } from './status.ts';
 
 const NOW = Date.parse('2026-12-03T08:00:00Z');
 
-function promotion(name: string, o: { phase?: string; finalizers?: string[]; deleting?: boolean; abort?: boolean; created?: string; stage?: string; status?: Json } = {}): Json {
+function promotion(
+  name: string,
+  o: {
+    phase?: string;
+    finalizers?: string[];
+    deleting?: boolean;
+    abort?: boolean;
+    created?: string;
+    stage?: string;
+    status?: Json;
+  } = {},
+): Json {
   return {
     metadata: {
-      name, namespace: 'proj', uid: `uid-${name}`, generation: 1, resourceVersion: '7',
+      name,
+      namespace: 'proj',
+      uid: `uid-${name}`,
+      generation: 1,
+      resourceVersion: '7',
       creationTimestamp: o.created ?? '2026-12-03T07:00:00Z',
       finalizers: o.finalizers ?? [FINALIZER],
       ...(o.deleting ? { deletionTimestamp: '2026-12-03T07:59:00Z' } : {}),
@@ -26,14 +52,22 @@ function promotion(name: string, o: { phase?: string; finalizers?: string[]; del
 
 const stage = (o: { holder?: string; requestedFreight?: boolean } = {}): Json => ({
   metadata: { name: 'prod', namespace: 'proj', generation: 3 },
-  spec: { promotionTemplate: { spec: { steps: [] } }, ...(o.requestedFreight ? { requestedFreight: [] } : {}) },
+  spec: {
+    promotionTemplate: { spec: { steps: [] } },
+    ...(o.requestedFreight ? { requestedFreight: [] } : {}),
+  },
   status: o.holder ? { currentPromotion: o.holder, conditions: [] } : { conditions: [] },
 });
 
-const built = (o: Partial<Extract<BuildResult, { ok: true }>> = {}): Extract<BuildResult, { ok: true }> => ({
-  ok: true, pod: { metadata: { name: 'promotion-uid-a' } }, serviceAccount: 'deployer', aliases: [],
-  steps: [{ name: 'one', uses: 'hello', container: 'step-1', capabilities: [] }], ...o,
-} as Extract<BuildResult, { ok: true }>);
+const built = (o: Partial<Extract<BuildResult, { ok: true }>> = {}): Extract<BuildResult, { ok: true }> =>
+  ({
+    ok: true,
+    pod: { metadata: { name: 'promotion-uid-a' } },
+    serviceAccount: 'deployer',
+    aliases: [],
+    steps: [{ name: 'one', uses: 'hello', container: 'step-1', capabilities: [] }],
+    ...o,
+  }) as Extract<BuildResult, { ok: true }>;
 
 describe('promotionState: what a pass does before it looks at the Stage', () => {
   it.each([
@@ -49,14 +83,36 @@ describe('promotionState: what a pass does before it looks at the Stage', () => 
 
 describe('activePromotionAction: an active Promotion and its Stage', () => {
   it.each([
-    ['Stage missing at first sight: invalid', promotion('a'), undefined,
-      { kind: 'errored', reason: 'StageNotFound', message: 'stage "prod" not found in project "proj"', invalid: true }],
-    ['Stage deleted while Pending: aborted', promotion('a', { phase: 'Pending' }), undefined,
-      { kind: 'abort', reason: 'StageDeleted', message: 'stage "prod" was deleted' }],
-    ['abort annotation wins over starting', promotion('a', { abort: true }), stage(),
-      { kind: 'abort', reason: 'AbortRequested', message: 'aborted on request' }],
+    [
+      'Stage missing at first sight: invalid',
+      promotion('a'),
+      undefined,
+      {
+        kind: 'errored',
+        reason: 'StageNotFound',
+        message: 'stage "prod" not found in project "proj"',
+        invalid: true,
+      },
+    ],
+    [
+      'Stage deleted while Pending: aborted',
+      promotion('a', { phase: 'Pending' }),
+      undefined,
+      { kind: 'abort', reason: 'StageDeleted', message: 'stage "prod" was deleted' },
+    ],
+    [
+      'abort annotation wins over starting',
+      promotion('a', { abort: true }),
+      stage(),
+      { kind: 'abort', reason: 'AbortRequested', message: 'aborted on request' },
+    ],
     ['new: start or wait', promotion('a'), stage(), { kind: 'startOrWait', stage: stage() }],
-    ['Pending: start or wait', promotion('a', { phase: 'Pending' }), stage(), { kind: 'startOrWait', stage: stage() }],
+    [
+      'Pending: start or wait',
+      promotion('a', { phase: 'Pending' }),
+      stage(),
+      { kind: 'startOrWait', stage: stage() },
+    ],
     ['Running: follow its Pod', promotion('a', { phase: 'Running' }), stage(), { kind: 'follow' }],
   ])('%s', (_t, p, s, want) => expect(activePromotionAction(p, s)).toEqual(want));
 });
@@ -64,17 +120,51 @@ describe('activePromotionAction: an active Promotion and its Stage', () => {
 describe('lockAction: one Promotion at a time per Stage', () => {
   const running = promotion('b', { phase: 'Running' });
   it.each([
-    ['another Promotion runs: wait for it', { me: 'a', holder: 'b', holderPromotion: running, head: undefined }, { kind: 'wait', on: 'b' }],
-    ['the holder is being deleted: wake it', { me: 'a', holder: 'b', holderPromotion: promotion('b', { phase: 'Running', deleting: true }), head: undefined },
-      { kind: 'wakeHolder', holder: 'b' }],
-    ['the holder finished without releasing: wake it', { me: 'a', holder: 'b', holderPromotion: promotion('b', { phase: 'Failed' }), head: undefined },
-      { kind: 'wakeHolder', holder: 'b' }],
-    ['the holder is gone: release for it', { me: 'a', holder: 'b', holderPromotion: undefined, head: undefined }, { kind: 'releaseForGone', holder: 'b' }],
-    ['already mine', { me: 'a', holder: 'a', holderPromotion: promotion('a'), head: undefined }, { kind: 'held' }],
-    ['free, another is first in line: wait and wake it', { me: 'a', holder: undefined, holderPromotion: undefined, head: promotion('c') },
-      { kind: 'wait', on: 'c', wake: 'c' }],
-    ['free, first in line: take it', { me: 'a', holder: undefined, holderPromotion: undefined, head: promotion('a') }, { kind: 'take' }],
-    ['free, nobody in line (not cached yet): take it', { me: 'a', holder: undefined, holderPromotion: undefined, head: undefined }, { kind: 'take' }],
+    [
+      'another Promotion runs: wait for it',
+      { me: 'a', holder: 'b', holderPromotion: running, head: undefined },
+      { kind: 'wait', on: 'b' },
+    ],
+    [
+      'the holder is being deleted: wake it',
+      {
+        me: 'a',
+        holder: 'b',
+        holderPromotion: promotion('b', { phase: 'Running', deleting: true }),
+        head: undefined,
+      },
+      { kind: 'wakeHolder', holder: 'b' },
+    ],
+    [
+      'the holder finished without releasing: wake it',
+      { me: 'a', holder: 'b', holderPromotion: promotion('b', { phase: 'Failed' }), head: undefined },
+      { kind: 'wakeHolder', holder: 'b' },
+    ],
+    [
+      'the holder is gone: release for it',
+      { me: 'a', holder: 'b', holderPromotion: undefined, head: undefined },
+      { kind: 'releaseForGone', holder: 'b' },
+    ],
+    [
+      'already mine',
+      { me: 'a', holder: 'a', holderPromotion: promotion('a'), head: undefined },
+      { kind: 'held' },
+    ],
+    [
+      'free, another is first in line: wait and wake it',
+      { me: 'a', holder: undefined, holderPromotion: undefined, head: promotion('c') },
+      { kind: 'wait', on: 'c', wake: 'c' },
+    ],
+    [
+      'free, first in line: take it',
+      { me: 'a', holder: undefined, holderPromotion: undefined, head: promotion('a') },
+      { kind: 'take' },
+    ],
+    [
+      'free, nobody in line (not cached yet): take it',
+      { me: 'a', holder: undefined, holderPromotion: undefined, head: undefined },
+      { kind: 'take' },
+    ],
   ])('%s', (_t, input, want) => expect(lockAction(input)).toEqual(want));
 });
 
@@ -96,22 +186,49 @@ describe('waitingPatch: what status says while a Promotion waits', () => {
   it('first sight: Pending, the message and Valid=True', () => {
     const patch = waitingPatch(promotion('a'), 'prod', 'b', true, NOW);
     expect(patch).toMatchObject({ phase: 'Pending', message: 'waiting for promotion "b" on stage "prod"' });
-    expect(patch.conditions).toEqual([{ type: 'Valid', status: 'True', reason: 'Valid', message: 'the promotion passed validation',
-      observedGeneration: 1, lastTransitionTime: '2026-12-03T08:00:00Z' }]);
+    expect(patch.conditions).toEqual([
+      {
+        type: 'Valid',
+        status: 'True',
+        reason: 'Valid',
+        message: 'the promotion passed validation',
+        observedGeneration: 1,
+        lastTransitionTime: '2026-12-03T08:00:00Z',
+      },
+    ]);
   });
   it('a new message only', () => {
-    expect(waitingPatch(promotion('a', { phase: 'Pending' }), 'prod', 'c', false, NOW)).toEqual({ message: 'waiting for promotion "c" on stage "prod"' });
+    expect(waitingPatch(promotion('a', { phase: 'Pending' }), 'prod', 'c', false, NOW)).toEqual({
+      message: 'waiting for promotion "c" on stage "prod"',
+    });
   });
   it('nothing when status already says it', () => {
-    const p = promotion('a', { phase: 'Pending', status: { message: 'waiting for promotion "c" on stage "prod"' } });
+    const p = promotion('a', {
+      phase: 'Pending',
+      status: { message: 'waiting for promotion "c" on stage "prod"' },
+    });
     expect(waitingPatch(p, 'prod', 'c', false, NOW)).toBeUndefined();
   });
 });
 
-describe('stageValidity: a Stage\'s Valid condition from a trial build', () => {
+describe("stageValidity: a Stage's Valid condition from a trial build", () => {
   it('a build that fails: Valid=False with its reason', () => {
-    const v = stageValidity(stage(), { ok: false, reason: 'StepNotFound', message: 'no step "x"' } as BuildResult);
-    expect(v).toEqual({ valid: { type: 'Valid', status: 'False', reason: 'StepNotFound', message: 'no step "x"', observedGeneration: 3 }, deprecated: [], ignored: [] });
+    const v = stageValidity(stage(), {
+      ok: false,
+      reason: 'StepNotFound',
+      message: 'no step "x"',
+    } as BuildResult);
+    expect(v).toEqual({
+      valid: {
+        type: 'Valid',
+        status: 'False',
+        reason: 'StepNotFound',
+        message: 'no step "x"',
+        observedGeneration: 3,
+      },
+      deprecated: [],
+      ignored: [],
+    });
   });
   it('a build that works: the step count and account, and a notice for requestedFreight', () => {
     const v = stageValidity(stage({ requestedFreight: true }), built());
@@ -125,48 +242,115 @@ describe('stageValidity: a Stage\'s Valid condition from a trial build', () => {
 
 describe('terminalStatus and runningStatus', () => {
   it('Errored for an invalid Promotion sets Valid=False and Finished', () => {
-    const s = terminalStatus(promotion('a'), { phase: 'Errored', reason: 'StageNotFound', message: 'gone', invalid: true, extra: { steps: [] }, now: NOW });
-    expect(s).toMatchObject({ phase: 'Errored', message: 'gone', finishedAt: '2026-12-03T08:00:00Z', steps: [] });
-    expect(s.conditions.map((c: Json) => [c.type, c.status, c.reason])).toEqual([['Valid', 'False', 'StageNotFound'], ['Finished', 'True', 'Errored']]);
+    const s = terminalStatus(promotion('a'), {
+      phase: 'Errored',
+      reason: 'StageNotFound',
+      message: 'gone',
+      invalid: true,
+      extra: { steps: [] },
+      now: NOW,
+    });
+    expect(s).toMatchObject({
+      phase: 'Errored',
+      message: 'gone',
+      finishedAt: '2026-12-03T08:00:00Z',
+      steps: [],
+    });
+    expect(s.conditions.map((c: Json) => [c.type, c.status, c.reason])).toEqual([
+      ['Valid', 'False', 'StageNotFound'],
+      ['Finished', 'True', 'Errored'],
+    ]);
   });
   it('Failed keeps Valid as it was', () => {
-    const s = terminalStatus(promotion('a'), { phase: 'Failed', reason: 'StepFailed', message: 'step 1 failed', now: NOW });
+    const s = terminalStatus(promotion('a'), {
+      phase: 'Failed',
+      reason: 'StepFailed',
+      message: 'step 1 failed',
+      now: NOW,
+    });
     expect(s.conditions.map((c: Json) => c.type)).toEqual(['Finished']);
     expect(s).not.toHaveProperty('invalid');
   });
   it('Running names the Pod, the account and every step as Pending', () => {
     const pod = { metadata: { name: 'promotion-uid-a', creationTimestamp: '2026-12-03T07:59:59Z' } };
-    expect(runningStatus(promotion('a', { phase: 'Pending' }), { agentNs: 'agents', pod, r: built(), firstSight: false, now: NOW })).toEqual({
-      phase: 'Running', message: 'running in pod agents/promotion-uid-a as serviceaccount "deployer"',
-      pod: { namespace: 'agents', name: 'promotion-uid-a', serviceAccount: 'deployer' }, startedAt: '2026-12-03T07:59:59Z', currentStep: 1,
+    expect(
+      runningStatus(promotion('a', { phase: 'Pending' }), {
+        agentNs: 'agents',
+        pod,
+        r: built(),
+        firstSight: false,
+        now: NOW,
+      }),
+    ).toEqual({
+      phase: 'Running',
+      message: 'running in pod agents/promotion-uid-a as serviceaccount "deployer"',
+      pod: { namespace: 'agents', name: 'promotion-uid-a', serviceAccount: 'deployer' },
+      startedAt: '2026-12-03T07:59:59Z',
+      currentStep: 1,
       steps: [{ name: 'one', uses: 'hello', container: 'step-1', phase: 'Pending' }],
     });
   });
 });
 
-describe('followRunning: a running Promotion\'s Pod', () => {
-  const reading = (o: Partial<PodReading> = {}): PodReading => ({ phase: 'Running', message: 'step 1 of 1 running', currentStep: 1, steps: [], deletePod: false, ...o });
+describe("followRunning: a running Promotion's Pod", () => {
+  const reading = (o: Partial<PodReading> = {}): PodReading => ({
+    phase: 'Running',
+    message: 'step 1 of 1 running',
+    currentStep: 1,
+    steps: [],
+    deletePod: false,
+    ...o,
+  });
   it.each([
-    ['unchanged, no deadline: nothing', { message: 'step 1 of 1 running', currentStep: 1, steps: [] }, reading(), { patch: undefined, requeueAfterMs: undefined }],
-    ['a new message: patched', { message: 'starting', currentStep: 1, steps: [] }, reading(),
-      { patch: { message: 'step 1 of 1 running', currentStep: 1, steps: [] }, requeueAfterMs: undefined }],
-    ['a deadline ahead: look again then', { message: 'step 1 of 1 running', currentStep: 1, steps: [] }, reading({ nextDeadline: NOW + 1500 }),
-      { patch: undefined, requeueAfterMs: 1500 }],
-    ['a deadline passed: look again now', { message: 'step 1 of 1 running', currentStep: 1, steps: [] }, reading({ nextDeadline: NOW - 10 }),
-      { patch: undefined, requeueAfterMs: 0 }],
-  ])('%s', (_t, status, r, want) => expect(followRunning(promotion('a', { phase: 'Running', status }), r, NOW)).toEqual(want));
+    [
+      'unchanged, no deadline: nothing',
+      { message: 'step 1 of 1 running', currentStep: 1, steps: [] },
+      reading(),
+      { patch: undefined, requeueAfterMs: undefined },
+    ],
+    [
+      'a new message: patched',
+      { message: 'starting', currentStep: 1, steps: [] },
+      reading(),
+      { patch: { message: 'step 1 of 1 running', currentStep: 1, steps: [] }, requeueAfterMs: undefined },
+    ],
+    [
+      'a deadline ahead: look again then',
+      { message: 'step 1 of 1 running', currentStep: 1, steps: [] },
+      reading({ nextDeadline: NOW + 1500 }),
+      { patch: undefined, requeueAfterMs: 1500 },
+    ],
+    [
+      'a deadline passed: look again now',
+      { message: 'step 1 of 1 running', currentStep: 1, steps: [] },
+      reading({ nextDeadline: NOW - 10 }),
+      { patch: undefined, requeueAfterMs: 0 },
+    ],
+  ])('%s', (_t, status, r, want) =>
+    expect(followRunning(promotion('a', { phase: 'Running', status }), r, NOW)).toEqual(want),
+  );
 });
 
 describe('retention and the orphan sweep', () => {
   it.each([
     ['no Pod', { podExists: false, finishedAt: '2026-12-03T07:00:00Z', retentionMs: 0 }, 'none'],
     ['retention 0', { podExists: true, finishedAt: '2026-12-03T07:59:59Z', retentionMs: 0 }, 'delete'],
-    ['kept for 10 s more', { podExists: true, finishedAt: '2026-12-03T07:59:50Z', retentionMs: 20_000 }, { requeueAfterMs: 10_000 }],
-    ['no finish time: counted from now', { podExists: true, finishedAt: undefined, retentionMs: 5_000 }, { requeueAfterMs: 5_000 }],
+    [
+      'kept for 10 s more',
+      { podExists: true, finishedAt: '2026-12-03T07:59:50Z', retentionMs: 20_000 },
+      { requeueAfterMs: 10_000 },
+    ],
+    [
+      'no finish time: counted from now',
+      { podExists: true, finishedAt: undefined, retentionMs: 5_000 },
+      { requeueAfterMs: 5_000 },
+    ],
   ])('%s', (_t, o, want) => expect(retention({ ...o, now: NOW })).toEqual(want));
 
   it('deletes Pods whose Promotion is unknown, once past the grace', () => {
-    const pod = (name: string, uid: string, created: string) => ({ metadata: { name, creationTimestamp: created, labels: { 'lanyard.dev/promotion-uid': uid } } });
+    const pod = (name: string, uid: string, created: string) => ({
+      metadata: { name, creationTimestamp: created, labels: { 'lanyard.dev/promotion-uid': uid } },
+    });
     const pods = [
       pod('owned', 'uid-a', '2026-12-03T07:00:00Z'),
       pod('orphan', 'uid-gone', '2026-12-03T07:00:00Z'),
@@ -179,26 +363,39 @@ describe('retention and the orphan sweep', () => {
 
 describe('releasedStageStatus: giving the Stage lock back', () => {
   it('records the last promotion and drops the lock', () => {
-    expect(releasedStageStatus(stage({ holder: 'a' }), 'a', 'Succeeded', '2026-12-03T07:30:00Z', NOW)).toEqual({
-      conditions: [], lastPromotion: { name: 'a', phase: 'Succeeded', finishedAt: '2026-12-03T07:30:00Z' },
+    expect(
+      releasedStageStatus(stage({ holder: 'a' }), 'a', 'Succeeded', '2026-12-03T07:30:00Z', NOW),
+    ).toEqual({
+      conditions: [],
+      lastPromotion: { name: 'a', phase: 'Succeeded', finishedAt: '2026-12-03T07:30:00Z' },
     });
   });
   it('the time of the release when the finish time is unknown', () => {
-    expect(releasedStageStatus(stage({ holder: 'a' }), 'a', 'Aborted', undefined, NOW)?.lastPromotion.finishedAt).toBe('2026-12-03T08:00:00Z');
+    expect(
+      releasedStageStatus(stage({ holder: 'a' }), 'a', 'Aborted', undefined, NOW)?.lastPromotion.finishedAt,
+    ).toBe('2026-12-03T08:00:00Z');
   });
-  it.each([['held by another', stage({ holder: 'b' })], ['not held', stage()], ['no Stage', undefined]])('nothing when %s', (_t, s) => {
+  it.each([
+    ['held by another', stage({ holder: 'b' })],
+    ['not held', stage()],
+    ['no Stage', undefined],
+  ])('nothing when %s', (_t, s) => {
     expect(releasedStageStatus(s, 'a', 'Succeeded', undefined, NOW)).toBeUndefined();
   });
 });
 
 describe('tokenManagerWarning', () => {
   it('names the first step that mints tokens', () => {
-    const r = built({ steps: [
-      { name: 'one', uses: 'hello', container: 'step-1', capabilities: [] },
-      { name: 'two', uses: 'mint', container: 'step-2', capabilities: ['mint-tokens'] },
-    ] as never });
+    const r = built({
+      steps: [
+        { name: 'one', uses: 'hello', container: 'step-1', capabilities: [] },
+        { name: 'two', uses: 'mint', container: 'step-2', capabilities: ['mint-tokens'] },
+      ] as never,
+    });
     expect(tokenManagerWarning(r, 'agents')).toBe(
-      'step "two" (uses "mint") needs mint-tokens, but serviceaccount "deployer" in namespace "agents" is not bound to role "lanyard-promotion-token-manager"');
+      'step "two" (uses "mint") needs mint-tokens, but serviceaccount "deployer" in namespace "agents" is not bound to role "lanyard-promotion-token-manager"',
+    );
   });
-  it('nothing when no step mints tokens', () => expect(tokenManagerWarning(built(), 'agents')).toBeUndefined());
+  it('nothing when no step mints tokens', () =>
+    expect(tokenManagerWarning(built(), 'agents')).toBeUndefined());
 });

@@ -13,7 +13,12 @@ export type TerminalPhase = 'Succeeded' | 'Failed' | 'Errored' | 'Aborted';
 export type ValidCondition = Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>;
 
 /** The condition a Promotion gets when it passes validation. */
-export const VALID: ValidCondition = { type: 'Valid', status: 'True', reason: 'Valid', message: 'the promotion passed validation' };
+export const VALID: ValidCondition = {
+  type: 'Valid',
+  status: 'True',
+  reason: 'Valid',
+  message: 'the promotion passed validation',
+};
 
 /** Whether a RoleBinding in `bindings` binds the token-manager Role to the agent-namespace account `sa`. */
 export function hasTokenManagerBinding(bindings: Json[], agentNamespace: string, sa: string): boolean {
@@ -22,7 +27,10 @@ export function hasTokenManagerBinding(bindings: Json[], agentNamespace: string,
       rb?.roleRef?.kind === 'Role' &&
       rb.roleRef.name === TOKEN_MANAGER_ROLE &&
       (rb.subjects ?? []).some(
-        (s: Json) => s?.kind === 'ServiceAccount' && s.name === sa && (s.namespace ?? rb.metadata?.namespace) === agentNamespace,
+        (s: Json) =>
+          s?.kind === 'ServiceAccount' &&
+          s.name === sa &&
+          (s.namespace ?? rb.metadata?.namespace) === agentNamespace,
       ),
   );
 }
@@ -38,21 +46,44 @@ export function sortQueue(a: Json, b: Json): number {
 /** The Promotions of a Stage waiting for it (no phase yet, or Pending), first in line first. */
 export function waitingQueue(promotions: Iterable<Json>, namespace: string, stage: string): Json[] {
   return [...promotions]
-    .filter((p) => p.metadata.namespace === namespace && p.spec?.stage === stage && !p.metadata.deletionTimestamp
-      && (!p.status?.phase || p.status.phase === 'Pending'))
+    .filter(
+      (p) =>
+        p.metadata.namespace === namespace &&
+        p.spec?.stage === stage &&
+        !p.metadata.deletionTimestamp &&
+        (!p.status?.phase || p.status.phase === 'Pending'),
+    )
     .sort(sortQueue);
 }
 
 /** A Stage's `Valid` condition from a trial build, and the notices that become Warning Events. */
-export function stageValidity(stage: Json, r: BuildResult): { valid: Omit<Condition, 'lastTransitionTime'>; deprecated: string[]; ignored: string[] } {
+export function stageValidity(
+  stage: Json,
+  r: BuildResult,
+): { valid: Omit<Condition, 'lastTransitionTime'>; deprecated: string[]; ignored: string[] } {
   const name: string = stage.metadata.name;
   const generation: number = stage.metadata.generation;
-  if (!r.ok) return { valid: { type: 'Valid', status: 'False', reason: r.reason, message: r.message, observedGeneration: generation }, deprecated: [], ignored: [] };
+  if (!r.ok)
+    return {
+      valid: {
+        type: 'Valid',
+        status: 'False',
+        reason: r.reason,
+        message: r.message,
+        observedGeneration: generation,
+      },
+      deprecated: [],
+      ignored: [],
+    };
   // Kargo's decorator names work, and say so in the condition and a Warning Event (docs/promotions.md).
   const deprecated = r.aliases.map((a) => aliasNotice(name, a));
   const ignored = stage.spec?.requestedFreight !== undefined ? [requestedFreightNotice(name)] : [];
   const message = `stage can be promoted: ${r.steps.length} step(s) as serviceaccount "${r.serviceAccount}"${[...deprecated, ...ignored].map((n) => `; ${n}`).join('')}`;
-  return { valid: { type: 'Valid', status: 'True', reason: 'Valid', message, observedGeneration: generation }, deprecated, ignored };
+  return {
+    valid: { type: 'Valid', status: 'True', reason: 'Valid', message, observedGeneration: generation },
+    deprecated,
+    ignored,
+  };
 }
 
 /** What a pass does with a Promotion as read, before its Stage is looked at. */
@@ -76,10 +107,17 @@ export type PromotionAction =
 export function activePromotionAction(promo: Json, stage: Json | undefined): PromotionAction {
   const phase: string | undefined = promo.status?.phase;
   if (!stage) {
-    if (!phase) return { kind: 'errored', reason: 'StageNotFound', message: `stage "${promo.spec.stage}" not found in project "${promo.metadata.namespace}"`, invalid: true };
+    if (!phase)
+      return {
+        kind: 'errored',
+        reason: 'StageNotFound',
+        message: `stage "${promo.spec.stage}" not found in project "${promo.metadata.namespace}"`,
+        invalid: true,
+      };
     return { kind: 'abort', reason: 'StageDeleted', message: `stage "${promo.spec.stage}" was deleted` };
   }
-  if (promo.metadata.annotations?.[ANN_ABORT] === 'true') return { kind: 'abort', reason: 'AbortRequested', message: 'aborted on request' };
+  if (promo.metadata.annotations?.[ANN_ABORT] === 'true')
+    return { kind: 'abort', reason: 'AbortRequested', message: 'aborted on request' };
   if (!phase || phase === 'Pending') return { kind: 'startOrWait', stage };
   return { kind: 'follow' };
 }
@@ -95,10 +133,16 @@ export type LockAction =
   | { kind: 'take' }
   | { kind: 'held' };
 
-export function lockAction(o: { me: string; holder: string | undefined; holderPromotion: Json | undefined; head: Json | undefined }): LockAction {
+export function lockAction(o: {
+  me: string;
+  holder: string | undefined;
+  holderPromotion: Json | undefined;
+  head: Json | undefined;
+}): LockAction {
   const { me, holder, holderPromotion: h } = o;
   if (holder && holder !== me) {
-    if (h && !isTerminal(h.status?.phase) && !h.metadata.deletionTimestamp) return { kind: 'wait', on: holder };
+    if (h && !isTerminal(h.status?.phase) && !h.metadata.deletionTimestamp)
+      return { kind: 'wait', on: holder };
     return h ? { kind: 'wakeHolder', holder } : { kind: 'releaseForGone', holder };
   }
   if (holder === me) return { kind: 'held' };
@@ -108,33 +152,74 @@ export function lockAction(o: { me: string; holder: string | undefined; holderPr
 }
 
 /** The status patch that says a Promotion waits for another one; undefined when status already says it. */
-export function waitingPatch(promo: Json, stage: string, other: string, firstSight: boolean, now: number): Json | undefined {
+export function waitingPatch(
+  promo: Json,
+  stage: string,
+  other: string,
+  firstSight: boolean,
+  now: number,
+): Json | undefined {
   const message = `waiting for promotion "${other}" on stage "${stage}"`;
   if (firstSight) return { phase: 'Pending', message, conditions: promotionConditions(promo, now, VALID) };
   return promo.status?.message === message ? undefined : { message };
 }
 
 /** The Promotion's conditions with `Valid` and/or `Finished` set. */
-export function promotionConditions(promo: Json, now: number, valid?: ValidCondition, finished?: string): Condition[] {
+export function promotionConditions(
+  promo: Json,
+  now: number,
+  valid?: ValidCondition,
+  finished?: string,
+): Condition[] {
   const t = new Date(now);
   const generation: number = promo.metadata.generation;
   let list: Condition[] = promo.status?.conditions ?? [];
   if (valid) list = setCondition(list, { ...valid, observedGeneration: generation }, t);
   if (finished) {
-    list = setCondition(list, { type: 'Finished', status: 'True', reason: finished, message: `the promotion ended ${finished}`, observedGeneration: generation }, t);
+    list = setCondition(
+      list,
+      {
+        type: 'Finished',
+        status: 'True',
+        reason: finished,
+        message: `the promotion ended ${finished}`,
+        observedGeneration: generation,
+      },
+      t,
+    );
   }
   return list;
 }
 
 /** The status a terminal phase writes: phase, message, time, `Finished`, and `Valid=False` for an invalid Promotion. */
-export function terminalStatus(promo: Json, o: { phase: TerminalPhase; reason: string; message: string; invalid?: boolean; extra?: Json; now: number }): Json {
-  const valid = o.phase === 'Errored' && o.invalid ? { type: 'Valid', status: 'False' as const, reason: o.reason, message: o.message } : undefined;
-  return { phase: o.phase, message: o.message, finishedAt: timestamp(o.now), ...(o.extra ?? {}), conditions: promotionConditions(promo, o.now, valid, o.phase) };
+export function terminalStatus(
+  promo: Json,
+  o: { phase: TerminalPhase; reason: string; message: string; invalid?: boolean; extra?: Json; now: number },
+): Json {
+  const valid =
+    o.phase === 'Errored' && o.invalid
+      ? { type: 'Valid', status: 'False' as const, reason: o.reason, message: o.message }
+      : undefined;
+  return {
+    phase: o.phase,
+    message: o.message,
+    finishedAt: timestamp(o.now),
+    ...(o.extra ?? {}),
+    conditions: promotionConditions(promo, o.now, valid, o.phase),
+  };
 }
 
 /** The status that says a Promotion's Pod runs. */
-export function runningStatus(promo: Json, o: { agentNs: string; pod: Json; r: Extract<BuildResult, { ok: true }>; firstSight: boolean; now: number }): Json {
-  const steps: StepStatus[] = o.r.steps.map((s) => ({ name: s.name, uses: s.uses, container: s.container, phase: 'Pending' }));
+export function runningStatus(
+  promo: Json,
+  o: { agentNs: string; pod: Json; r: Extract<BuildResult, { ok: true }>; firstSight: boolean; now: number },
+): Json {
+  const steps: StepStatus[] = o.r.steps.map((s) => ({
+    name: s.name,
+    uses: s.uses,
+    container: s.container,
+    phase: 'Pending',
+  }));
   return {
     ...(o.firstSight ? { conditions: promotionConditions(promo, o.now, VALID) } : {}),
     phase: 'Running',
@@ -147,32 +232,59 @@ export function runningStatus(promo: Json, o: { agentNs: string; pod: Json; r: E
 }
 
 /** A running Promotion's status patch from its Pod's reading (undefined: unchanged) and when to look again. */
-export function followRunning(promo: Json, reading: PodReading, now: number): { patch?: Json; requeueAfterMs?: number } {
-  const changed = promo.status?.message !== reading.message || promo.status?.currentStep !== reading.currentStep
-    || JSON.stringify(promo.status?.steps ?? []) !== JSON.stringify(reading.steps);
+export function followRunning(
+  promo: Json,
+  reading: PodReading,
+  now: number,
+): { patch?: Json; requeueAfterMs?: number } {
+  const changed =
+    promo.status?.message !== reading.message ||
+    promo.status?.currentStep !== reading.currentStep ||
+    JSON.stringify(promo.status?.steps ?? []) !== JSON.stringify(reading.steps);
   return {
-    patch: changed ? { message: reading.message, currentStep: reading.currentStep, steps: reading.steps } : undefined,
+    patch: changed
+      ? { message: reading.message, currentStep: reading.currentStep, steps: reading.steps }
+      : undefined,
     requeueAfterMs: reading.nextDeadline !== undefined ? Math.max(0, reading.nextDeadline - now) : undefined,
   };
 }
 
 /** A finished Promotion's Pod: kept for the retention, then deleted. */
-export function retention(o: { podExists: boolean; finishedAt: string | undefined; retentionMs: number; now: number }): 'none' | 'delete' | { requeueAfterMs: number } {
+export function retention(o: {
+  podExists: boolean;
+  finishedAt: string | undefined;
+  retentionMs: number;
+  now: number;
+}): 'none' | 'delete' | { requeueAfterMs: number } {
   if (!o.podExists) return 'none';
   const due = (Date.parse(o.finishedAt ?? '') || o.now) + o.retentionMs;
   return o.now >= due ? 'delete' : { requeueAfterMs: due - o.now };
 }
 
 /** The Stage status after `promotion` gives the lock back; undefined when the Stage is not held by it. */
-export function releasedStageStatus(stage: Json | undefined, promotion: string, phase: string, finishedAt: string | undefined, now: number): Json | undefined {
+export function releasedStageStatus(
+  stage: Json | undefined,
+  promotion: string,
+  phase: string,
+  finishedAt: string | undefined,
+  now: number,
+): Json | undefined {
   if (!stage || stage.status?.currentPromotion !== promotion) return undefined;
-  const status = { ...stage.status, lastPromotion: { name: promotion, phase, finishedAt: finishedAt ?? timestamp(now) } };
+  const status = {
+    ...stage.status,
+    lastPromotion: { name: promotion, phase, finishedAt: finishedAt ?? timestamp(now) },
+  };
   delete status.currentPromotion;
   return status;
 }
 
 /** Promotion Pods no Promotion owns, past the grace a young Pod gets (its Promotion may not be cached yet). */
-export function orphanPods(promotions: Iterable<Json>, pods: Iterable<Json>, now: number, graceMs: number): string[] {
+export function orphanPods(
+  promotions: Iterable<Json>,
+  pods: Iterable<Json>,
+  now: number,
+  graceMs: number,
+): string[] {
   const uids = new Set<string>();
   for (const p of promotions) uids.add(p.metadata.uid);
   const out: string[] = [];
@@ -185,7 +297,10 @@ export function orphanPods(promotions: Iterable<Json>, pods: Iterable<Json>, now
 }
 
 /** The Warning text for steps that mint tokens when the Pod's account is not bound to the token-manager Role. */
-export function tokenManagerWarning(r: Extract<BuildResult, { ok: true }>, agentNs: string): string | undefined {
+export function tokenManagerWarning(
+  r: Extract<BuildResult, { ok: true }>,
+  agentNs: string,
+): string | undefined {
   const minting = r.steps.filter((s) => s.capabilities.includes('mint-tokens'));
   if (minting.length === 0) return undefined;
   return `step "${minting[0]!.name}" (uses "${minting[0]!.uses}") needs mint-tokens, but serviceaccount "${r.serviceAccount}" in namespace "${agentNs}" is not bound to role "${TOKEN_MANAGER_ROLE}"`;

@@ -6,8 +6,22 @@ import type { Json } from '../core/json.ts';
 import { isNotFound, KubeApiError, resourcePath, type KubeClient } from '../kube/client.ts';
 import type { CacheView, InformerFactory } from '../kube/cache.ts';
 import { decidePolicy, PolicyCompiler } from '../verification/policy.ts';
-import { VERIFIER_EVENTS_SELECTOR, gateNoteOf, latestGateNotes, type GateNote } from '../verification/gate-notes.ts';
-import { buildPromotionPod, LABEL_PROJECT, LABEL_PROMOTION, LABEL_PROMOTION_UID, podName, type BuildResult, type BuildSettings, type StepRoleDecision } from './build.ts';
+import {
+  VERIFIER_EVENTS_SELECTOR,
+  gateNoteOf,
+  latestGateNotes,
+  type GateNote,
+} from '../verification/gate-notes.ts';
+import {
+  buildPromotionPod,
+  LABEL_PROJECT,
+  LABEL_PROMOTION,
+  LABEL_PROMOTION_UID,
+  podName,
+  type BuildResult,
+  type BuildSettings,
+  type StepRoleDecision,
+} from './build.ts';
 import { hasTokenManagerBinding, waitingQueue } from './decide.ts';
 import { isTerminal } from './status.ts';
 
@@ -44,7 +58,11 @@ export class PromotionViews {
   readonly pods: CacheView<Json>;
   readonly gateEvents: CacheView<GateNote | undefined>;
 
-  constructor(cache: InformerFactory, readonly agentNs: string, private readonly enqueue: (key: string) => void) {
+  constructor(
+    cache: InformerFactory,
+    readonly agentNs: string,
+    private readonly enqueue: (key: string) => void,
+  ) {
     this.promotions = cache.view<Json>({
       path: apiPath('promotions'),
       onAdd: (o) => enqueue(promotionKey(o.metadata.namespace, o.metadata.name)),
@@ -55,26 +73,46 @@ export class PromotionViews {
       path: apiPath('stages'),
       onAdd: (o) => enqueue(stageKey(o.metadata.namespace, o.metadata.name)),
       onUpdate: (o, old) => {
-        const annotationsChanged = JSON.stringify(o.metadata.annotations ?? {}) !== JSON.stringify(old.metadata.annotations ?? {});
-        if (o.metadata.generation !== old.metadata.generation || annotationsChanged) enqueue(stageKey(o.metadata.namespace, o.metadata.name));
-        if (o.status?.currentPromotion !== old.status?.currentPromotion) this.wakeStage(o.metadata.namespace, o.metadata.name);
+        const annotationsChanged =
+          JSON.stringify(o.metadata.annotations ?? {}) !== JSON.stringify(old.metadata.annotations ?? {});
+        if (o.metadata.generation !== old.metadata.generation || annotationsChanged)
+          enqueue(stageKey(o.metadata.namespace, o.metadata.name));
+        if (o.status?.currentPromotion !== old.status?.currentPromotion)
+          this.wakeStage(o.metadata.namespace, o.metadata.name);
       },
       onDelete: (o) => this.wakeStage(o.metadata.namespace, o.metadata.name, true),
     });
     const recheck = (o?: Json) => this.recheckStages(o?.metadata?.namespace);
-    this.steps = cache.view<Json>({ path: apiPath('promotionsteps'), onAdd: recheck, onUpdate: recheck, onDelete: recheck });
+    this.steps = cache.view<Json>({
+      path: apiPath('promotionsteps'),
+      onAdd: recheck,
+      onUpdate: recheck,
+      onDelete: recheck,
+    });
     // The agent namespace's accounts, selected on the process's one ServiceAccount watch (metadata only).
     this.serviceAccounts = cache.view<Json>({
       path: '/api/v1/serviceaccounts',
       metadataOnly: true,
       filter: (o) => o?.metadata?.namespace === agentNs,
-      transform: (o) => ({ metadata: { name: o.metadata.name, namespace: o.metadata.namespace, annotations: o.metadata.annotations ?? {} } }),
+      transform: (o) => ({
+        metadata: {
+          name: o.metadata.name,
+          namespace: o.metadata.namespace,
+          annotations: o.metadata.annotations ?? {},
+        },
+      }),
       onAdd: () => this.recheckStages(),
       onUpdate: () => this.recheckStages(),
       onDelete: () => this.recheckStages(),
     });
     const owner = (pod: Json) => this.enqueuePodOwner(pod);
-    this.pods = cache.view<Json>({ path: `/api/v1/namespaces/${agentNs}/pods`, labelSelector: LABEL_PROMOTION_UID, onAdd: owner, onUpdate: owner, onDelete: owner });
+    this.pods = cache.view<Json>({
+      path: `/api/v1/namespaces/${agentNs}/pods`,
+      labelSelector: LABEL_PROMOTION_UID,
+      onAdd: owner,
+      onUpdate: owner,
+      onDelete: owner,
+    });
     // The verifier's Warnings about promotion pods held at the identity gate: project users cannot read the agent
     // namespace's Events, so their text goes into the Promotion's status.message (docs/promotions.md).
     this.gateEvents = cache.view<GateNote | undefined>({
@@ -98,7 +136,11 @@ export class PromotionViews {
   wakeStage(namespace: string, stage: string | undefined, all = false): void {
     if (!stage) return;
     for (const p of this.promotions.values()) {
-      if (p.metadata.namespace === namespace && p.spec?.stage === stage && (all || !isTerminal(p.status?.phase))) {
+      if (
+        p.metadata.namespace === namespace &&
+        p.spec?.stage === stage &&
+        (all || !isTerminal(p.status?.phase))
+      ) {
         this.enqueue(promotionKey(namespace, p.metadata.name));
       }
     }
@@ -107,7 +149,8 @@ export class PromotionViews {
   /** Every Stage of a project (or all, for a change in the agent namespace) checks its `Valid` condition again. */
   recheckStages(namespace?: string): void {
     for (const s of this.stages.values()) {
-      if (!namespace || namespace === this.agentNs || s.metadata.namespace === namespace) this.enqueue(stageKey(s.metadata.namespace, s.metadata.name));
+      if (!namespace || namespace === this.agentNs || s.metadata.namespace === namespace)
+        this.enqueue(stageKey(s.metadata.namespace, s.metadata.name));
     }
   }
 
@@ -124,7 +167,8 @@ export class PromotionViews {
 
   /** The latest verifier note about a gated Pod, by the Pod's uid. */
   gateNote(podUid: string): string | undefined {
-    return latestGateNotes([...this.gateEvents.values()].filter((n) => n?.podUid === podUid)).get(podUid)?.note;
+    return latestGateNotes([...this.gateEvents.values()].filter((n) => n?.podUid === podUid)).get(podUid)
+      ?.note;
   }
 
   /** The Promotions waiting for a Stage, first in line first. */
@@ -146,7 +190,10 @@ export class PromotionViews {
   }
 
   async pod(kube: KubeClient, name: string): Promise<Json | undefined> {
-    return this.pods.get(`${this.agentNs}/${name}`) ?? (await getOrNull(kube, `/api/v1/namespaces/${this.agentNs}/pods/${name}`));
+    return (
+      this.pods.get(`${this.agentNs}/${name}`) ??
+      (await getOrNull(kube, `/api/v1/namespaces/${this.agentNs}/pods/${name}`))
+    );
   }
 }
 
@@ -154,19 +201,34 @@ export class PromotionViews {
  * The policy decision for per-step roles: read only when a step of the Stage declares a role, from the API server (a
  * Stage is validated rarely; the IdentityPolicies and the project's labels are read fresh).
  */
-async function roleDecider(kube: KubeClient, views: PromotionViews, compiler: PolicyCompiler, project: string, stage: Json): Promise<StepRoleDecision> {
+async function roleDecider(
+  kube: KubeClient,
+  views: PromotionViews,
+  compiler: PolicyCompiler,
+  project: string,
+  stage: Json,
+): Promise<StepRoleDecision> {
   const usesRoles = (stage.spec?.promotionTemplate?.spec?.steps ?? []).some((st: Json) => {
-    const found = views.steps.get(`${project}/${st?.uses}`) ?? views.steps.get(`${views.agentNs}/${st?.uses}`);
+    const found =
+      views.steps.get(`${project}/${st?.uses}`) ?? views.steps.get(`${views.agentNs}/${st?.uses}`);
     return !!found?.spec?.identity?.roleARN;
   });
   if (!usesRoles) return () => ({ allowed: true });
   const res = await kube.raw({ path: apiPath('identitypolicies') });
   if (res.status !== 200 && res.status !== 404) {
-    throw new KubeApiError(res.status, 'GET', apiPath('identitypolicies'), String(res.body?.reason ?? res.status), String(res.body?.message ?? ''), res.body);
+    throw new KubeApiError(
+      res.status,
+      'GET',
+      apiPath('identitypolicies'),
+      String(res.body?.reason ?? res.status),
+      String(res.body?.message ?? ''),
+      res.body,
+    );
   }
-  const set = compiler.compileAll(res.status === 200 ? res.body.items ?? [] : []);
+  const set = compiler.compileAll(res.status === 200 ? (res.body.items ?? []) : []);
   const ns = await kube.get(`/api/v1/namespaces/${encodeURIComponent(project)}`);
-  return ({ namespace, serviceAccount, roleARN }) => decidePolicy(set, { namespace, namespaceLabels: ns.metadata?.labels ?? {}, serviceAccount, roleARN });
+  return ({ namespace, serviceAccount, roleARN }) =>
+    decidePolicy(set, { namespace, namespaceLabels: ns.metadata?.labels ?? {}, serviceAccount, roleARN });
 }
 
 /** The Pod a Promotion would run as now, or why it cannot (build.ts is the pure part). */

@@ -55,7 +55,7 @@ describe('lint fails on a boundary violation', () => {
     // 81 lines with the signature and the closing brace; comments and blank lines do not count.
     const tooLong = body(77);
     const padded = body(76).replace('  let x = 0;\n', '  let x = 0;\n  // a comment\n\n  /* another */\n');
-    for (const file of ['src/associations/controller-violation.ts', 'src/promotions/decide-violation.ts', 'src/verification/violation.ts']) {
+    for (const file of ['src/associations/controller-violation.ts', 'src/promotions/decide-violation.ts', 'src/verification/verifier-violation.ts']) {
       expect(await problems(file, tooLong)).toEqual([expect.stringMatching(/^max-lines-per-function: Function 'long' has too many lines \(81\)/)]);
       expect(await problems(file, padded)).toEqual([]);
     }

@@ -8,7 +8,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controlPlane, eventually, newNamespace } from '../../harness/context.ts';
 import type { Json } from '../../../src/kube/client.ts';
 import {
-  CLUSTER, GATE, SECRET_PATTERNS, association, ccTrust, deleteQuietly, gates, getPod, podBody, serviceAccount, startVerificationEnv,
+  CLUSTER,
+  GATE,
+  SECRET_PATTERNS,
+  association,
+  ccTrust,
+  deleteQuietly,
+  gates,
+  getPod,
+  podBody,
+  serviceAccount,
+  startVerificationEnv,
   type VerificationEnv,
 } from '../verification/env.ts';
 
@@ -17,10 +27,20 @@ const G = '/apis/lanyard.dev/v1alpha1';
 
 /** Every work-queue loop `lanyard controller` runs (self-managed certificates aside: not a queue). */
 const CONTROLLERS = [
-  'identities', 'associations', 'association-probes', 'verifier', 'identitypolicy-status', 'promotions', 'projects-housekeeping',
+  'identities',
+  'associations',
+  'association-probes',
+  'verifier',
+  'identitypolicy-status',
+  'promotions',
+  'projects-housekeeping',
 ] as const;
 
-interface Sample { name: string; labels: Record<string, string>; value: number }
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
 
 /** The Prometheus text format, enough for this test: one sample per line, `name{a="b",…} value`. */
 function parseMetrics(text: string): Sample[] {
@@ -38,7 +58,9 @@ function parseMetrics(text: string): Sample[] {
 
 /** The one sample of `name` whose labels include `labels`; throws when there is none. */
 function one(samples: Sample[], name: string, labels: Record<string, string>): number {
-  const found = samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+  const found = samples.filter(
+    (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+  );
   if (found.length !== 1) throw new Error(`${found.length} samples of ${name}${JSON.stringify(labels)}`);
   return found[0]!.value;
 }
@@ -70,24 +92,49 @@ describe('reconcile and work-queue metrics of a lanyard controller process', () 
     project = await newNamespace(env.admin, 'metrics-project', { 'lanyard.dev/project': 'true' });
     agentNs = await newNamespace(env.admin, 'metrics-agent', {});
     await env.admin.create(`/api/v1/namespaces/${agentNs}/serviceaccounts`, {
-      apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'lanyard-promotion-orchestrator' },
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: 'lanyard-promotion-orchestrator' },
     });
     const cp = controlPlane();
-    child = spawn(process.execPath, [path.join(ROOT, 'bin/lanyard.js'), 'controller',
-      `--kubeconfig=${cp.adminKubeconfig}`, `--cluster-name=${CLUSTER}`, `--aws-endpoint-url=${env.sim.url}`, '--aws-region=us-west-2',
-      `--metrics-port=${metricsPort}`, `--lease-namespace=${env.systemNamespace}`, '--lease-name=metrics',
-      '--leader-elect-identity=metrics-controller', `--promotion-namespace=${agentNs}`, '--association-resync=2s'], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, AWS_ACCESS_KEY_ID: env.sim.control.adminCredentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: env.sim.control.adminCredentials.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    child = spawn(
+      process.execPath,
+      [
+        path.join(ROOT, 'bin/lanyard.js'),
+        'controller',
+        `--kubeconfig=${cp.adminKubeconfig}`,
+        `--cluster-name=${CLUSTER}`,
+        `--aws-endpoint-url=${env.sim.url}`,
+        '--aws-region=us-west-2',
+        `--metrics-port=${metricsPort}`,
+        `--lease-namespace=${env.systemNamespace}`,
+        '--lease-name=metrics',
+        '--leader-elect-identity=metrics-controller',
+        `--promotion-namespace=${agentNs}`,
+        '--association-resync=2s',
+      ],
+      {
+        cwd: ROOT,
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          AWS_ACCESS_KEY_ID: env.sim.control.adminCredentials.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: env.sim.control.adminCredentials.secretAccessKey,
+          AWS_EC2_METADATA_DISABLED: 'true',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     child.stdout!.on('data', (d) => childLogs.push(String(d)));
     child.stderr!.on('data', (d) => childLogs.push(String(d)));
-    await eventually(async () => {
-      const r = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
-      if (r.status !== 200) throw new Error('controller not ready');
-    }, 60_000, 100);
+    await eventually(
+      async () => {
+        const r = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
+        if (r.status !== 200) throw new Error('controller not ready');
+      },
+      60_000,
+      100,
+    );
   });
 
   afterAll(async () => {
@@ -104,8 +151,18 @@ describe('reconcile and work-queue metrics of a lanyard controller process', () 
     // (associations, association-probes), a gated Pod declaring no identity (verifier, identities), a Stage
     // (promotions) in a project namespace (projects-housekeeping).
     await env.admin.create(`${G}/identitypolicies`, {
-      apiVersion: 'lanyard.dev/v1alpha1', kind: 'IdentityPolicy', metadata: { name: policy },
-      spec: { rules: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } }, serviceAccounts: ['*'], roles: [`arn:aws:iam::${env.account}:role/*`] }] },
+      apiVersion: 'lanyard.dev/v1alpha1',
+      kind: 'IdentityPolicy',
+      metadata: { name: policy },
+      spec: {
+        rules: [
+          {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
+            serviceAccounts: ['*'],
+            roles: [`arn:aws:iam::${env.account}:role/*`],
+          },
+        ],
+      },
     });
     const roleName = `metrics-${Date.now().toString(36)}`;
     await env.aws.iam.createRole({ roleName, assumeRolePolicyDocument: ccTrust() });
@@ -114,47 +171,72 @@ describe('reconcile and work-queue metrics of a lanyard controller process', () 
     await serviceAccount(env.admin, ns, 'plain');
     await env.admin.create(`/api/v1/namespaces/${ns}/pods`, podBody('plain', 'plain', { gates: [GATE] }));
     await env.admin.create(`${G}/namespaces/${project}/promotionsteps`, {
-      apiVersion: 'lanyard.dev/v1alpha1', kind: 'PromotionStep', metadata: { name: 'hello' }, spec: { image: 'example.com/hello:1', command: ['true'] },
+      apiVersion: 'lanyard.dev/v1alpha1',
+      kind: 'PromotionStep',
+      metadata: { name: 'hello' },
+      spec: { image: 'example.com/hello:1', command: ['true'] },
     });
     await env.admin.create(`${G}/namespaces/${project}/stages`, {
-      apiVersion: 'lanyard.dev/v1alpha1', kind: 'Stage', metadata: { name: 'metrics' },
+      apiVersion: 'lanyard.dev/v1alpha1',
+      kind: 'Stage',
+      metadata: { name: 'metrics' },
       spec: { promotionTemplate: { spec: { steps: [{ as: 'one', uses: 'hello' }] } } },
     });
 
     // What each of them wrote, seen through the API server.
-    await eventually(async () => {
-      const p = await env.admin.get(`${G}/identitypolicies/${policy}`);
-      expect((p.status?.conditions ?? []).map((c: Json) => c.type)).toContain('Accepted');
-      const a = await env.admin.get(`${G}/namespaces/${ns}/podidentityassociations/app`);
-      expect((a.status?.conditions ?? []).find((c: Json) => c.type === 'Synced')?.status).toBe('True');
-      const probes = await env.admin.get(`/api/v1/namespaces/${ns}/pods`, { labelSelector: 'lanyard.dev/probe=true' });
-      expect(probes.items.length).toBeGreaterThan(0);
-      expect(gates(await getPod(env.admin, ns, 'plain'))).not.toContain(GATE);
-      const s = await env.admin.get(`${G}/namespaces/${project}/stages/metrics`);
-      expect((s.status?.conditions ?? []).find((c: Json) => c.type === 'Valid')?.observedGeneration).toBe(s.metadata.generation);
-    }, 30_000, 200);
+    await eventually(
+      async () => {
+        const p = await env.admin.get(`${G}/identitypolicies/${policy}`);
+        expect((p.status?.conditions ?? []).map((c: Json) => c.type)).toContain('Accepted');
+        const a = await env.admin.get(`${G}/namespaces/${ns}/podidentityassociations/app`);
+        expect((a.status?.conditions ?? []).find((c: Json) => c.type === 'Synced')?.status).toBe('True');
+        const probes = await env.admin.get(`/api/v1/namespaces/${ns}/pods`, {
+          labelSelector: 'lanyard.dev/probe=true',
+        });
+        expect(probes.items.length).toBeGreaterThan(0);
+        expect(gates(await getPod(env.admin, ns, 'plain'))).not.toContain(GATE);
+        const s = await env.admin.get(`${G}/namespaces/${project}/stages/metrics`);
+        expect((s.status?.conditions ?? []).find((c: Json) => c.type === 'Valid')?.observedGeneration).toBe(
+          s.metadata.generation,
+        );
+      },
+      30_000,
+      200,
+    );
 
     // Every controller has reconciled at least once, as the process reports it.
     let samples: Sample[] = [];
-    await eventually(async () => {
-      samples = parseMetrics(await scrape());
-      for (const c of CONTROLLERS) {
-        const done = ['success', 'error', 'requeue_after'].reduce((n, result) =>
-          n + one(samples, 'controller_runtime_reconcile_total', { controller: c, result }), 0);
-        expect(done, `${c} reconciles`).toBeGreaterThan(0);
-      }
-    }, 30_000, 200);
+    await eventually(
+      async () => {
+        samples = parseMetrics(await scrape());
+        for (const c of CONTROLLERS) {
+          const done = ['success', 'error', 'requeue_after'].reduce(
+            (n, result) => n + one(samples, 'controller_runtime_reconcile_total', { controller: c, result }),
+            0,
+          );
+          expect(done, `${c} reconciles`).toBeGreaterThan(0);
+        }
+      },
+      30_000,
+      200,
+    );
 
     // One consistent scrape: the values of one controller agree with one another.
     for (const c of CONTROLLERS) {
-      const total = (result: string) => one(samples, 'controller_runtime_reconcile_total', { controller: c, result });
+      const total = (result: string) =>
+        one(samples, 'controller_runtime_reconcile_total', { controller: c, result });
       const finished = total('success') + total('error') + total('requeue_after');
       const errors = one(samples, 'controller_runtime_reconcile_errors_total', { controller: c });
       expect(errors, `${c} errors`).toBe(total('error'));
       // A failed reconcile is requeued with backoff, counted once as a retry.
       expect(one(samples, 'workqueue_retries_total', { name: c }), `${c} retries`).toBe(errors);
-      expect(one(samples, 'controller_runtime_reconcile_time_seconds_count', { controller: c }), `${c} timed`).toBe(finished);
-      expect(one(samples, 'controller_runtime_reconcile_time_seconds_sum', { controller: c })).toBeGreaterThan(0);
+      expect(
+        one(samples, 'controller_runtime_reconcile_time_seconds_count', { controller: c }),
+        `${c} timed`,
+      ).toBe(finished);
+      expect(
+        one(samples, 'controller_runtime_reconcile_time_seconds_sum', { controller: c }),
+      ).toBeGreaterThan(0);
       // Every key a worker took was added first; a worker takes a key before it finishes it.
       const adds = one(samples, 'workqueue_adds_total', { name: c });
       const taken = one(samples, 'workqueue_queue_duration_seconds_count', { name: c });
@@ -164,7 +246,10 @@ describe('reconcile and work-queue metrics of a lanyard controller process', () 
       const depth = one(samples, 'workqueue_depth', { name: c });
       expect(Number.isInteger(depth) && depth >= 0 && depth <= adds, `${c} depth ${depth}`).toBe(true);
       const active = one(samples, 'controller_runtime_active_workers', { controller: c });
-      expect(Number.isInteger(active) && active >= 0 && active <= taken - finished, `${c} active ${active}`).toBe(true);
+      expect(
+        Number.isInteger(active) && active >= 0 && active <= taken - finished,
+        `${c} active ${active}`,
+      ).toBe(true);
     }
     expect(one(samples, 'leader_election_master_status', { name: 'metrics' })).toBe(1);
 
