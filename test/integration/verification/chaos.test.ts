@@ -1,4 +1,4 @@
-// A13: 1000 Pods over 50 ServiceAccounts (25 per mode, 5 namespaces) at about 100/s; eksAuth and iam.role visibility
+// Chaos (docs/verified-start.md#measured): 1000 Pods over 50 ServiceAccounts (25 per mode, 5 namespaces) at about 100/s; eksAuth and iam.role visibility
 // 0-20 s; 5 % throttling and 1 % 5xx; the controller (a real `lanyard controller` child process) SIGKILLed at 10 s
 // and restarted 2 s later. Then the same setup without the gate, counting the Pods that would have started before
 // their identity worked.

@@ -1,4 +1,4 @@
-// A10: a wrong trust policy keeps the Pod gated, says why, marks it `failed` past the deadline (10 s here), and
+// A wrong trust policy (docs/verified-start.md#troubleshooting-from-the-event-text) keeps the Pod gated, says why, marks it `failed` past the deadline (10 s here), and
 // fixing IAM releases it on a following retry (retry-after-deadline shortened to 2 s for the test).
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

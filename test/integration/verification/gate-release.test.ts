@@ -1,4 +1,5 @@
-// A9 (release only after a successful exchange past visibleAt), A11 (only our gate is removed), A12 (the verified set).
+// The gate (docs/verified-start.md#how-it-works): release only after a successful exchange past visibleAt, only our
+// gate is removed, and the verified set lets a second Pod of a proven identity in ungated.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../../harness/context.ts';
 import {

@@ -1,4 +1,4 @@
-// A14: `lanyard verify` as a child process with the environment of a mutated Pod: token files from TokenRequest,
+// `lanyard verify` (docs/verified-start.md#lanyard-verify-in-a-job-or-init-container) as a child process with the environment of a mutated Pod: token files from TokenRequest,
 // endpoints on the simulator (node agent for container credentials, STS for web identity and GetCallerIdentity).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';

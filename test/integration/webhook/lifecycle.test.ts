@@ -1,5 +1,6 @@
-// Acceptance A9 (TLS: self-managed with two replicas and rotation, files mode with a symlink swap) and A10 (readiness
-// before the SA cache syncs; SIGTERM under load through the real `lanyard webhook` command) of docs/webhook.md.
+// TLS (self-managed with two replicas and rotation, files mode with a symlink swap) and readiness (before the SA
+// cache syncs; SIGTERM under load through the real `lanyard webhook` command): docs/webhook.md#tls and
+// docs/webhook.md#health-readiness-and-shutdown.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
