@@ -25,7 +25,7 @@ export async function pause(ms: number, signal?: AbortSignal): Promise<void> {
   throwIfAborted(signal);
 }
 
-/** The demo workload Pods (probe Pods, verification.md §10, come and go on their own). */
+/** The demo workload Pods (probe Pods, docs/associations.md#how-verified-is-obtained, come and go on their own). */
 async function demoPods(kube: KubeClient): Promise<Json[]> {
   return (await kube.get('/api/v1/namespaces/demo/pods', { labelSelector: '!lanyard.dev/probe' })).items;
 }
