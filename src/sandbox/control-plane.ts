@@ -131,13 +131,19 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
   throw new Error(`${what} was not ready within ${timeoutMs} ms`);
 }
 
-export function launch(bin: string, args: string[], logFile: string, netns?: string): ChildProcess {
+/**
+ * Starts a child process with its output appended to `logFile`, in network namespace `netns` if given. With
+ * `ownProcessGroup`, a terminal's Ctrl-C (sent to the whole foreground process group) does not reach it, so the
+ * parent can still use it while it tears down the rest (containerd: docs/adr/0714).
+ */
+export function launch(bin: string, args: string[], logFile: string, netns?: string, ownProcessGroup = false): ChildProcess {
   const out = fs.openSync(logFile, 'a');
   // nsenter joins the network namespace only and execs the binary (so the child's pid is the binary's); unlike
   // `ip netns exec` it keeps the host's mounts, where the kubelet finds the cgroups and containerd its volumes.
+  const detached = ownProcessGroup;
   const child = netns
-    ? spawn('nsenter', [`--net=/run/netns/${netns}`, '--', bin, ...args], { stdio: ['ignore', out, out], detached: false })
-    : spawn(bin, args, { stdio: ['ignore', out, out], detached: false });
+    ? spawn('nsenter', [`--net=/run/netns/${netns}`, '--', bin, ...args], { stdio: ['ignore', out, out], detached })
+    : spawn(bin, args, { stdio: ['ignore', out, out], detached });
   fs.closeSync(out);
   return child;
 }

@@ -9,7 +9,10 @@ import { nodeImages, nodeUnavailable, SAMPLE_WHOAMI_IMAGE } from './node-cluster
 describe('nodeUnavailable', () => {
   it.each([
     [{ platform: 'linux', uid: 0 }, undefined],
-    [{ platform: 'linux', uid: 1000 }, 'the node needs root for its network namespace, containerd and the kubelet (running as uid 1000)'],
+    [
+      { platform: 'linux', uid: 1000 },
+      'the node needs root for its network namespace, containerd and the kubelet (running as uid 1000)',
+    ],
     [{ platform: 'darwin', uid: 0 }, 'the node runs on Linux only (this machine is darwin)'],
     [{ platform: 'win32', uid: undefined }, 'the node runs on Linux only (this machine is win32)'],
   ])('%o -> %s', (machine, reason) => {
@@ -20,7 +23,11 @@ describe('nodeUnavailable', () => {
 describe('nodeImages', () => {
   it('gives the aws-whoami image the stable name the samples use, beside its hashed one', () => {
     const img = (name: string) => ({ name, archive: `/cache/${name}.oci.tar` });
-    const set = nodeImages({ pause: img('registry.k8s.io/pause:3.10'), lanyard: img('lanyard.local/lanyard:1'), awsWhoami: img('lanyard.local/aws-whoami:2') });
+    const set = nodeImages({
+      pause: img('registry.k8s.io/pause:3.10'),
+      lanyard: img('lanyard.local/lanyard:1'),
+      awsWhoami: img('lanyard.local/aws-whoami:2'),
+    });
     expect(set.map((i) => [i.name, i.tags ?? []])).toEqual([
       ['registry.k8s.io/pause:3.10', []],
       ['lanyard.local/lanyard:1', []],
@@ -40,6 +47,7 @@ describe('deploy/samples', () => {
       }
     }
     expect(images.length).toBe(4);
-    for (const [where, image, policy] of images) expect({ where, image, policy }).toEqual({ where, image: SAMPLE_WHOAMI_IMAGE, policy: 'Never' });
+    for (const [where, image, policy] of images)
+      expect({ where, image, policy }).toEqual({ where, image: SAMPLE_WHOAMI_IMAGE, policy: 'Never' });
   });
 });

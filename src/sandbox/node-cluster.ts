@@ -7,7 +7,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PACKAGE_ROOT } from './paths.ts';
 import { startControlPlane, type ControlPlane } from './control-plane.ts';
-import { createNodeNetwork, removeStaleNodeRuns, startNode, type NodeImage, type NodeNetwork, type RunningNode } from './node.ts';
+import {
+  createNodeNetwork,
+  removeStaleNodeRuns,
+  startNode,
+  type NodeImage,
+  type NodeNetwork,
+  type RunningNode,
+} from './node.ts';
 import { startAwsSimulator, type AwsSimulator, type AwsSimulatorOptions } from './aws-sim/index.ts';
 
 /** The images scripts/build-node-images.sh builds: its manifest (name and OCI archive of each). */
@@ -26,16 +33,23 @@ export const SAMPLE_WHOAMI_IMAGE = 'lanyard.local/aws-whoami:sandbox';
 export const ENSURE_NODE_SCRIPT = path.join(PACKAGE_ROOT, 'scripts', 'ensure-node.sh');
 
 /** The node's kube-controller-manager controllers; node-lifecycle-controller lifts the not-ready taint of a new node. */
-export const NODE_CONTROLLERS = ['deployment-controller', 'replicaset-controller', 'job-controller', 'endpointslice-controller',
-  'node-lifecycle-controller'];
+export const NODE_CONTROLLERS = [
+  'deployment-controller',
+  'replicaset-controller',
+  'job-controller',
+  'endpointslice-controller',
+  'node-lifecycle-controller',
+];
 
 /**
  * Why the node cannot run on this machine, before trying anything; undefined when it may. The node creates network
  * namespaces, iptables rules and mounts, and runs containerd and the kubelet: Linux and root.
  */
 export function nodeUnavailable(machine: { platform: string; uid: number | undefined }): string | undefined {
-  if (machine.platform !== 'linux') return `the node runs on Linux only (this machine is ${machine.platform})`;
-  if (machine.uid !== 0) return `the node needs root for its network namespace, containerd and the kubelet (running as uid ${machine.uid})`;
+  if (machine.platform !== 'linux')
+    return `the node runs on Linux only (this machine is ${machine.platform})`;
+  if (machine.uid !== 0)
+    return `the node needs root for its network namespace, containerd and the kubelet (running as uid ${machine.uid})`;
   return undefined;
 }
 
@@ -44,8 +58,12 @@ export function nodeUnavailable(machine: { platform: string; uid: number | undef
  * and returns the image manifest it names on its last line. Its progress lines go to `onLine` as they come; on
  * failure the error carries its last lines. An aborted signal stops it.
  */
-export async function ensureNode(onLine: (line: string) => void, signal?: AbortSignal): Promise<NodeImageManifest> {
-  if (!fs.existsSync(ENSURE_NODE_SCRIPT)) throw new Error(`${ENSURE_NODE_SCRIPT} is missing (the node needs a source checkout)`);
+export async function ensureNode(
+  onLine: (line: string) => void,
+  signal?: AbortSignal,
+): Promise<NodeImageManifest> {
+  if (!fs.existsSync(ENSURE_NODE_SCRIPT))
+    throw new Error(`${ENSURE_NODE_SCRIPT} is missing (the node needs a source checkout)`);
   const child = spawn('bash', [ENSURE_NODE_SCRIPT], { cwd: PACKAGE_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const onAbort = () => child.kill('SIGTERM');
   signal?.addEventListener('abort', onAbort, { once: true });
@@ -67,7 +85,10 @@ export async function ensureNode(onLine: (line: string) => void, signal?: AbortS
       child.on('error', reject);
       child.on('close', (c) => resolve(c));
     });
-    if (code !== 0) throw new Error(`scripts/ensure-node.sh exited with code ${code}${tail.length ? `:\n${tail.join('\n')}` : ''}`);
+    if (code !== 0)
+      throw new Error(
+        `scripts/ensure-node.sh exited with code ${code}${tail.length ? `:\n${tail.join('\n')}` : ''}`,
+      );
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }
@@ -91,7 +112,9 @@ export interface NodeControlPlane {
  * Removes what killed runs left behind (docs/adr/0712), makes the node's network namespace and starts the control
  * plane in it. On failure nothing of it is left.
  */
-export async function startNodeControlPlane(o: { log?: (l: string) => void; controllers?: string[] } = {}): Promise<NodeControlPlane> {
+export async function startNodeControlPlane(
+  o: { log?: (l: string) => void; controllers?: string[] } = {},
+): Promise<NodeControlPlane> {
   removeStaleNodeRuns(o.log);
   const network = createNodeNetwork();
   let cp: ControlPlane;
@@ -117,7 +140,10 @@ export async function startNodeControlPlane(o: { log?: (l: string) => void; cont
 }
 
 /** The AWS simulator on the host's end of the node's link, where Pods (and the control plane) reach it. */
-export async function startSimulatorForNode(network: NodeNetwork, o: Omit<AwsSimulatorOptions, 'host' | 'port'>): Promise<AwsSimulator> {
+export async function startSimulatorForNode(
+  network: NodeNetwork,
+  o: Omit<AwsSimulatorOptions, 'host' | 'port'>,
+): Promise<AwsSimulator> {
   return await startAwsSimulator({ ...o, port: 0, host: network.hostIp });
 }
 

@@ -231,8 +231,8 @@ export interface RunningNode {
 
 const logFiles = new WeakMap<ChildProcess, string>();
 
-function start(bin: string, args: string[], logFile: string, netns?: string): ChildProcess {
-  const child = launch(bin, args, logFile, netns);
+function start(bin: string, args: string[], logFile: string, netns?: string, ownProcessGroup = false): ChildProcess {
+  const child = launch(bin, args, logFile, netns, ownProcessGroup);
   logFiles.set(child, logFile);
   return child;
 }
@@ -534,7 +534,10 @@ export async function startNode(o: StartNodeOptions): Promise<RunningNode> {
     }
     fs.writeFileSync(path.join(dir, 'containerd.toml'), containerdConfig(dir, socket, o.pauseImage));
     fs.writeFileSync(path.join(dir, 'cni', '10-pods.conflist'), cniConfig(dir, network));
-    containerd = start('containerd', ['--config', path.join(dir, 'containerd.toml')], path.join(dir, 'containerd.log'), network.netns);
+    // Its own process group: a terminal's Ctrl-C reaches the kubelet and the rest at once, and containerd must
+    // outlive them so that stop() can list and kill the containers and remove their network namespaces. Killed
+    // runs leave it to the next run's clean-up (removeStaleNodeRuns).
+    containerd = start('containerd', ['--config', path.join(dir, 'containerd.toml')], path.join(dir, 'containerd.log'), network.netns, true);
     await waitUntil('containerd was not serving', () => {
       try {
         ctr('version');

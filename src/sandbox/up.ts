@@ -12,9 +12,24 @@ import { startControlPlane, ADMIN_USER, type ControlPlane } from './control-plan
 import { startAwsSimulator, type AwsSimulator } from './aws-sim/index.ts';
 import { createProgress } from './progress.ts';
 import { CRD_DIR, PACKAGE_ROOT, SAMPLES_DIR } from './paths.ts';
-import { ensureNode, nodeUnavailable, startNodeControlPlane, startNodeWithImages, startSimulatorForNode, type NodeControlPlane, type NodeImageManifest } from './node-cluster.ts';
+import {
+  ensureNode,
+  nodeUnavailable,
+  startNodeControlPlane,
+  startNodeWithImages,
+  startSimulatorForNode,
+  type NodeControlPlane,
+  type NodeImageManifest,
+} from './node-cluster.ts';
 import type { RunningNode } from './node.ts';
-import { SandboxAborted, associationReady, followPromotion, showGate, showRunning, throwIfAborted } from './watch-samples.ts';
+import {
+  SandboxAborted,
+  associationReady,
+  followPromotion,
+  showGate,
+  showRunning,
+  throwIfAborted,
+} from './watch-samples.ts';
 import { createKubeClient, type Json, type KubeClient } from '../kube/client.ts';
 import { applyCrds, applyObject, readManifests } from '../kube/apply.ts';
 import { createLogger } from '../runtime/log.ts';
@@ -37,7 +52,11 @@ const CLUSTER = 'lanyard-sandbox';
  * simulator on the host's end of the node's link. The samples name its ClusterIP (there is no cluster DNS); it is
  * in the low band of the Service range, which the API server never hands out on its own.
  */
-export const SIMULATOR_SERVICE = { namespace: 'lanyard-system', name: 'aws-simulator', clusterIP: '10.0.0.11' } as const;
+export const SIMULATOR_SERVICE = {
+  namespace: 'lanyard-system',
+  name: 'aws-simulator',
+  clusterIP: '10.0.0.11',
+} as const;
 
 export interface UpOptions {
   kubeconfig: string;
@@ -85,21 +104,40 @@ async function createSampleRoles(sim: AwsSimulator, issuer: string): Promise<voi
     const webIdentity = (sub: string, aud: string) =>
       JSON.stringify({
         Version: '2012-10-17',
-        Statement: [{
-          Effect: 'Allow',
-          Principal: { Federated: provider.arn },
-          Action: 'sts:AssumeRoleWithWebIdentity',
-          Condition: { StringEquals: { [`${host}:sub`]: sub, [`${host}:aud`]: aud } },
-        }],
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { Federated: provider.arn },
+            Action: 'sts:AssumeRoleWithWebIdentity',
+            Condition: { StringEquals: { [`${host}:sub`]: sub, [`${host}:aud`]: aud } },
+          },
+        ],
       });
-    await aws.iam.createRole({ roleName: 'uploader', path: '/demo/',
-      assumeRolePolicyDocument: webIdentity('system:serviceaccount:demo:uploader', 'sts.amazonaws.com') });
-    await aws.iam.createRole({ roleName: 'demo-reporter', assumeRolePolicyDocument: JSON.stringify({
-      Version: '2012-10-17',
-      Statement: [{ Effect: 'Allow', Principal: { Service: 'pods.eks.amazonaws.com' }, Action: ['sts:AssumeRole', 'sts:TagSession'] }],
-    }) });
-    await aws.iam.createRole({ roleName: 'shop-deployer',
-      assumeRolePolicyDocument: webIdentity('system:serviceaccount:lanyard-promotions:deployer', 'lanyard-promotion-step') });
+    await aws.iam.createRole({
+      roleName: 'uploader',
+      path: '/demo/',
+      assumeRolePolicyDocument: webIdentity('system:serviceaccount:demo:uploader', 'sts.amazonaws.com'),
+    });
+    await aws.iam.createRole({
+      roleName: 'demo-reporter',
+      assumeRolePolicyDocument: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { Service: 'pods.eks.amazonaws.com' },
+            Action: ['sts:AssumeRole', 'sts:TagSession'],
+          },
+        ],
+      }),
+    });
+    await aws.iam.createRole({
+      roleName: 'shop-deployer',
+      assumeRolePolicyDocument: webIdentity(
+        'system:serviceaccount:lanyard-promotions:deployer',
+        'lanyard-promotion-step',
+      ),
+    });
   } finally {
     aws.destroy();
   }
@@ -111,10 +149,13 @@ async function createSampleRoles(sim: AwsSimulator, issuer: string): Promise<voi
  * reconciler report its missing built-in roles.
  */
 export function sampleProject(name: string): Json[] {
-  return [projectNamespace(name), ...BUILTIN_ROLES.flatMap((b) => {
-    const t = roleTrio({ project: name, name: b.name, rules: b.rules });
-    return [t.role, t.serviceAccount, t.roleBinding];
-  })];
+  return [
+    projectNamespace(name),
+    ...BUILTIN_ROLES.flatMap((b) => {
+      const t = roleTrio({ project: name, name: b.name, rules: b.rules });
+      return [t.role, t.serviceAccount, t.roleBinding];
+    }),
+  ];
 }
 
 async function applySamples(kube: KubeClient): Promise<number> {
@@ -123,7 +164,10 @@ async function applySamples(kube: KubeClient): Promise<number> {
     await applyObject(kube, obj, 'lanyard-sandbox');
     n++;
   }
-  for (const f of fs.readdirSync(SAMPLES_DIR).filter((x) => x.endsWith('.yaml')).sort()) {
+  for (const f of fs
+    .readdirSync(SAMPLES_DIR)
+    .filter((x) => x.endsWith('.yaml'))
+    .sort()) {
     for (const obj of readManifests(path.join(SAMPLES_DIR, f))) {
       await applyObject(kube, obj, 'lanyard-sandbox');
       n++;
@@ -137,54 +181,122 @@ async function applySamples(kube: KubeClient): Promise<number> {
  * the node's link when the API server runs in the node's network namespace.
  */
 async function registerWebhook(kube: KubeClient, host: string, port: number, caPem: string): Promise<void> {
-  await applyObject(kube, {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'MutatingWebhookConfiguration',
-    metadata: { name: 'lanyard-pod-identity' },
-    webhooks: [{
-      name: 'pod-identity.lanyard.dev',
-      admissionReviewVersions: ['v1', 'v1beta1'],
-      clientConfig: { url: `https://${host}:${port}/mutate`, caBundle: Buffer.from(caPem).toString('base64') },
-      rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' },
-        { operations: ['UPDATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods/ephemeralcontainers'], scope: 'Namespaced' }],
-      matchPolicy: 'Equivalent',
-      failurePolicy: 'Fail',
-      reinvocationPolicy: 'IfNeeded',
-      sideEffects: 'None',
-      timeoutSeconds: 10,
-      namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'lanyard-system'] }] },
-      objectSelector: { matchExpressions: [{ key: 'eks.amazonaws.com/skip-pod-identity-webhook', operator: 'DoesNotExist' }] },
-    }],
-  }, 'lanyard-sandbox');
+  await applyObject(
+    kube,
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'MutatingWebhookConfiguration',
+      metadata: { name: 'lanyard-pod-identity' },
+      webhooks: [
+        {
+          name: 'pod-identity.lanyard.dev',
+          admissionReviewVersions: ['v1', 'v1beta1'],
+          clientConfig: {
+            url: `https://${host}:${port}/mutate`,
+            caBundle: Buffer.from(caPem).toString('base64'),
+          },
+          rules: [
+            {
+              operations: ['CREATE'],
+              apiGroups: [''],
+              apiVersions: ['v1'],
+              resources: ['pods'],
+              scope: 'Namespaced',
+            },
+            {
+              operations: ['UPDATE'],
+              apiGroups: [''],
+              apiVersions: ['v1'],
+              resources: ['pods/ephemeralcontainers'],
+              scope: 'Namespaced',
+            },
+          ],
+          matchPolicy: 'Equivalent',
+          failurePolicy: 'Fail',
+          reinvocationPolicy: 'IfNeeded',
+          sideEffects: 'None',
+          timeoutSeconds: 10,
+          namespaceSelector: {
+            matchExpressions: [
+              {
+                key: 'kubernetes.io/metadata.name',
+                operator: 'NotIn',
+                values: ['kube-system', 'lanyard-system'],
+              },
+            ],
+          },
+          objectSelector: {
+            matchExpressions: [
+              { key: 'eks.amazonaws.com/skip-pod-identity-webhook', operator: 'DoesNotExist' },
+            ],
+          },
+        },
+      ],
+    },
+    'lanyard-sandbox',
+  );
 }
 
 /** The Service through which Pods reach the simulator (SIMULATOR_SERVICE), its one endpoint the simulator itself. */
 async function exposeSimulator(kube: KubeClient, simulatorUrl: string): Promise<void> {
   const u = new URL(simulatorUrl);
   const { namespace, name, clusterIP } = SIMULATOR_SERVICE;
-  await applyObject(kube, {
-    apiVersion: 'v1', kind: 'Service', metadata: { name, namespace },
-    spec: { clusterIP, ports: [{ name: 'http', port: 80, targetPort: Number(u.port), protocol: 'TCP' }] },
-  }, 'lanyard-sandbox');
-  await applyObject(kube, {
-    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
-    metadata: { name, namespace, labels: { 'kubernetes.io/service-name': name, 'endpointslice.kubernetes.io/managed-by': 'lanyard-sandbox' } },
-    addressType: 'IPv4',
-    ports: [{ name: 'http', port: Number(u.port), protocol: 'TCP' }],
-    endpoints: [{ addresses: [u.hostname], conditions: { ready: true } }],
-  }, 'lanyard-sandbox');
+  await applyObject(
+    kube,
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace },
+      spec: { clusterIP, ports: [{ name: 'http', port: 80, targetPort: Number(u.port), protocol: 'TCP' }] },
+    },
+    'lanyard-sandbox',
+  );
+  await applyObject(
+    kube,
+    {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: {
+        name,
+        namespace,
+        labels: {
+          'kubernetes.io/service-name': name,
+          'endpointslice.kubernetes.io/managed-by': 'lanyard-sandbox',
+        },
+      },
+      addressType: 'IPv4',
+      ports: [{ name: 'http', port: Number(u.port), protocol: 'TCP' }],
+      endpoints: [{ addresses: [u.hostname], conditions: { ready: true } }],
+    },
+    'lanyard-sandbox',
+  );
 }
 
 /** What the sandbox prints once it is ready: how to look around, each command's output as README.md describes it. */
-function readyText(o: { kubeconfig: string; logFile: string; stayUp: boolean; promotion: string; promotionPod: string; node?: { name: string; netns: string }; noNode?: string }): string {
+function readyText(o: {
+  kubeconfig: string;
+  logFile: string;
+  stayUp: boolean;
+  promotion: string;
+  promotionPod: string;
+  node?: { name: string; netns: string };
+  noNode?: string;
+}): string {
   const lines = [''];
   if (o.node) {
     lines.push(`Lanyard sandbox is up: Pods run on node ${o.node.name} (network namespace ${o.node.netns}).`);
   } else {
-    lines.push(`Lanyard sandbox is up, without a node (${o.noNode}): Pods are admitted, gated and released, but never run.`);
+    lines.push(
+      `Lanyard sandbox is up, without a node (${o.noNode}): Pods are admitted, gated and released, but never run.`,
+    );
   }
   // The CLI on the Node that runs this sandbox (24; a bare `npx lanyard` would run the machine's Node and warn).
-  lines.push('', `  export KUBECONFIG=${o.kubeconfig}`, `  alias lanyard='${process.execPath} ${path.join(PACKAGE_ROOT, 'bin', 'lanyard.js')}'`, '');
+  lines.push(
+    '',
+    `  export KUBECONFIG=${o.kubeconfig}`,
+    `  alias lanyard='${process.execPath} ${path.join(PACKAGE_ROOT, 'bin', 'lanyard.js')}'`,
+    '',
+  );
   if (o.node) {
     lines.push(
       '  # The demo Pods: mutated by the webhook, released after a real STS exchange, now Running:',
@@ -200,7 +312,7 @@ function readyText(o: { kubeconfig: string; logFile: string; stayUp: boolean; pr
     );
   }
   lines.push(
-    "  kubectl -n demo get pod -l app=uploader -o jsonpath='{.items[0].spec.containers[0].env}{\"\\n\"}'",
+    '  kubectl -n demo get pod -l app=uploader -o jsonpath=\'{.items[0].spec.containers[0].env}{"\\n"}\'',
     '  # The Pod Identity association, reconciled to the simulated EKS API and verified:',
     '  kubectl -n demo get podidentityassociations -o wide',
     '  kubectl get events -n demo --field-selector reason=IdentityVerified',
@@ -218,7 +330,12 @@ function readyText(o: { kubeconfig: string; logFile: string; stayUp: boolean; pr
       '  lanyard get promotions --project shop -o wide',
     );
   }
-  lines.push('  lanyard get stages --project shop', '  lanyard doctor', '', `Lanyard's own logs: ${o.logFile}`);
+  lines.push(
+    '  lanyard get stages --project shop',
+    '  lanyard doctor',
+    '',
+    `Lanyard's own logs: ${o.logFile}`,
+  );
   if (o.stayUp) lines.push('Press Ctrl-C to stop everything.');
   return lines.join('\n') + '\n';
 }
@@ -232,15 +349,23 @@ export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = proce
     for (const u of undo.splice(0).reverse()) await u().catch(() => {});
   };
   fs.mkdirSync(path.dirname(o.logFile), { recursive: true });
-  const log = createLogger({ component: 'sandbox', level: 'info', destination: fs.createWriteStream(o.logFile, { flags: 'a' }) as never });
+  const log = createLogger({
+    component: 'sandbox',
+    level: 'info',
+    destination: fs.createWriteStream(o.logFile, { flags: 'a' }) as never,
+  });
   const logLine = (l: string) => log.info(l);
   const withoutNode = (why: string) => {
     progress.warn(`no node: ${why}`);
-    progress.warn('  the sandbox runs without one: Pods are admitted, gated and released, but never run (docs/adr/0714-sandbox-on-the-node.md)');
+    progress.warn(
+      '  the sandbox runs without one: Pods are admitted, gated and released, but never run (docs/adr/0714-sandbox-on-the-node.md)',
+    );
     return why;
   };
 
-  let noNode = o.node ? nodeUnavailable({ platform: process.platform, uid: process.getuid?.() }) : 'started with --no-node';
+  let noNode = o.node
+    ? nodeUnavailable({ platform: process.platform, uid: process.getuid?.() })
+    : 'started with --no-node';
   if (noNode && o.node) withoutNode(noNode);
   let images: NodeImageManifest | undefined;
   let kube: KubeClient | undefined;
@@ -248,11 +373,14 @@ export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = proce
   try {
     if (!noNode) {
       try {
-        images = await progress.step('setting up the node: Debian packages, kubelet, images (scripts/ensure-node.sh, only what is missing)',
-          () => ensureNode((l) => {
-            logLine(l);
-            progress.note(l);
-          }, signal));
+        images = await progress.step(
+          'setting up the node: Debian packages, kubelet, images (scripts/ensure-node.sh, only what is missing)',
+          () =>
+            ensureNode((l) => {
+              logLine(l);
+              progress.note(l);
+            }, signal),
+        );
       } catch (e) {
         throwIfAborted(signal);
         noNode = withoutNode(`its set-up failed: ${errorMessage(e)}`);
@@ -264,8 +392,10 @@ export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = proce
     let cp: ControlPlane;
     if (!noNode) {
       try {
-        ncp = await progress.step("starting kube-apiserver, etcd and kube-controller-manager in the node's network namespace",
-          () => startNodeControlPlane({ log: logLine }));
+        ncp = await progress.step(
+          "starting kube-apiserver, etcd and kube-controller-manager in the node's network namespace",
+          () => startNodeControlPlane({ log: logLine }),
+        );
       } catch (e) {
         noNode = withoutNode(`its network namespace or control plane did not start: ${errorMessage(e)}`);
       }
@@ -274,10 +404,13 @@ export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = proce
       const n = ncp;
       undo.push(() => n.stop());
       cp = n.cp;
-      progress.note(`node network ${n.network.netns}: host ${n.network.hostIp}, API server and node ${n.network.nodeIp}, Pods ${n.network.podCidr}`);
+      progress.note(
+        `node network ${n.network.netns}: host ${n.network.hostIp}, API server and node ${n.network.nodeIp}, Pods ${n.network.podCidr}`,
+      );
     } else {
       const c = await progress.step('starting kube-apiserver, etcd and kube-controller-manager', () =>
-        startControlPlane({ controllers: ['deployment-controller', 'replicaset-controller'], log: logLine }));
+        startControlPlane({ controllers: ['deployment-controller', 'replicaset-controller'], log: logLine }),
+      );
       undo.push(async () => {
         await c.stop();
         fs.rmSync(c.dir, { recursive: true, force: true });
@@ -291,18 +424,25 @@ export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = proce
     kube = k;
     await progress.step('installing Lanyard CRDs', () => applyCrds(k, CRD_DIR));
     await progress.step('creating namespaces lanyard-system and lanyard-promotions', async () => {
-      for (const obj of readManifests(path.join(SAMPLES_DIR, '05-lanyard-namespaces.yaml'))) await applyObject(k, obj, 'lanyard-sandbox');
+      for (const obj of readManifests(path.join(SAMPLES_DIR, '05-lanyard-namespaces.yaml')))
+        await applyObject(k, obj, 'lanyard-sandbox');
     });
     const sim = await progress.step('starting the AWS simulator', async () => {
-      const s = ncp ? await startSimulatorForNode(ncp.network, { seed: 42, log }) : await startAwsSimulator({ port: 0, seed: 42, log });
+      const s = ncp
+        ? await startSimulatorForNode(ncp.network, { seed: 42, log })
+        : await startAwsSimulator({ port: 0, seed: 42, log });
       s.control.registerCluster({ name: CLUSTER, issuer: cp.issuer, caBundle: cp.caPem });
       await createSampleRoles(s, cp.issuer);
       // New associations reach eks-auth only after a while, as in EKS: Pods wait at the gate meanwhile.
-      s.control.configure({ visibility: { eksAuth: [o.visibilityDelayMs, o.visibilityDelayMs], 'iam.role': [0, 0] } });
+      s.control.configure({
+        visibility: { eksAuth: [o.visibilityDelayMs, o.visibilityDelayMs], 'iam.role': [0, 0] },
+      });
       return s;
     });
     undo.push(() => sim.close());
-    progress.note(`AWS simulator at ${sim.url} (account ${sim.control.account}, region ${sim.control.region})`);
+    progress.note(
+      `AWS simulator at ${sim.url} (account ${sim.control.account}, region ${sim.control.region})`,
+    );
 
     let node: RunningNode | undefined;
     if (ncp && images) {
@@ -310,7 +450,8 @@ export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = proce
       const imgs = images;
       try {
         node = await progress.step('starting the node: containerd, kubelet, kube-scheduler, kube-proxy', () =>
-          startNodeWithImages({ ncp: n, images: imgs, simulatorUrl: sim.url, log: logLine }));
+          startNodeWithImages({ ncp: n, images: imgs, simulatorUrl: sim.url, log: logLine }),
+        );
         const started = node;
         undo.push(() => started.stop());
       } catch (e) {
@@ -320,39 +461,62 @@ export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = proce
     }
     if (node) {
       await exposeSimulator(k, sim.url);
-      progress.note(`node ${node.name} Ready; Pods reach the AWS simulator at ${SIMULATOR_SERVICE.clusterIP} (Service ${SIMULATOR_SERVICE.namespace}/${SIMULATOR_SERVICE.name}) and its EKS Pod Identity Agent at 169.254.170.23`);
+      progress.note(
+        `node ${node.name} Ready; Pods reach the AWS simulator at ${SIMULATOR_SERVICE.clusterIP} (Service ${SIMULATOR_SERVICE.namespace}/${SIMULATOR_SERVICE.name}) and its EKS Pod Identity Agent at 169.254.170.23`,
+      );
     }
     throwIfAborted(signal);
 
     const webhookHost = ncp?.network.hostIp ?? '127.0.0.1';
-    const webhook = await progress.step('starting Lanyard (webhook with the identity gate, and the controller)', async () => {
-      const deps = { kube: k, log, metrics: new Registry(), clock: systemClock };
-      const { config } = parseControllerFlags([
-        `--cluster-name=${CLUSTER}`, `--aws-region=${sim.control.region}`, `--aws-endpoint-url=${sim.url}`,
-        '--leader-elect=false', '--metrics-port=0', '--association-resync=30s',
-        // The promotion Pod's last container runs `lanyard promotion-done`: Lanyard's own image, built locally.
-        ...(images ? [`--promotion-done-image=${images.lanyard.name}`] : []),
-      ]);
-      const ctl = await startController(deps, config, { serveMetrics: false, awsCredentials: sim.control.adminCredentials });
-      undo.push(() => ctl.stop());
-      const webhookConfig = parseWebhookFlags([
-        '--port=0', '--metrics-port=0', '--tls-mode=self-managed', `--tls-extra-sans=127.0.0.1,localhost,${webhookHost}`,
-        '--identity-gate=true', `--cluster-name=${CLUSTER}`, '--namespace=lanyard-system',
-        `--aws-default-region=${sim.control.region}`,
-      ], { env: { POD_NAMESPACE: 'lanyard-system' } });
-      const guard = createAdmissionGuard(deps, { gateEnabled: true, allowOptOut: true });
-      undo.push(() => guard.stop());
-      const wh = await startWebhook(webhookConfig, { ...deps, associations: ctl.lookup, guard });
-      undo.push(() => wh.stop());
-      if (!wh.caPem) throw new Error('the webhook did not report its CA');
-      await registerWebhook(k, webhookHost, wh.port, wh.caPem);
-      // As the chart does; in the sandbox the controller runs as the admin user (docs/security.md).
-      const vap = identityAdmissionPolicy({ releasers: [ADMIN_USER] });
-      const lpia = associationAdmissionPolicy();
-      for (const obj of [vap.policy, vap.binding, lpia.policy, lpia.binding]) await applyObject(k, obj, 'lanyard-sandbox');
-      return wh;
-    });
-    progress.note(`webhook on https://${webhookHost}:${webhook.port}/mutate, metrics on http://127.0.0.1:${webhook.metricsPort}/metrics`);
+    const webhook = await progress.step(
+      'starting Lanyard (webhook with the identity gate, and the controller)',
+      async () => {
+        const deps = { kube: k, log, metrics: new Registry(), clock: systemClock };
+        const { config } = parseControllerFlags([
+          `--cluster-name=${CLUSTER}`,
+          `--aws-region=${sim.control.region}`,
+          `--aws-endpoint-url=${sim.url}`,
+          '--leader-elect=false',
+          '--metrics-port=0',
+          '--association-resync=30s',
+          // The promotion Pod's last container runs `lanyard promotion-done`: Lanyard's own image, built locally.
+          ...(images ? [`--promotion-done-image=${images.lanyard.name}`] : []),
+        ]);
+        const ctl = await startController(deps, config, {
+          serveMetrics: false,
+          awsCredentials: sim.control.adminCredentials,
+        });
+        undo.push(() => ctl.stop());
+        const webhookConfig = parseWebhookFlags(
+          [
+            '--port=0',
+            '--metrics-port=0',
+            '--tls-mode=self-managed',
+            `--tls-extra-sans=127.0.0.1,localhost,${webhookHost}`,
+            '--identity-gate=true',
+            `--cluster-name=${CLUSTER}`,
+            '--namespace=lanyard-system',
+            `--aws-default-region=${sim.control.region}`,
+          ],
+          { env: { POD_NAMESPACE: 'lanyard-system' } },
+        );
+        const guard = createAdmissionGuard(deps, { gateEnabled: true, allowOptOut: true });
+        undo.push(() => guard.stop());
+        const wh = await startWebhook(webhookConfig, { ...deps, associations: ctl.lookup, guard });
+        undo.push(() => wh.stop());
+        if (!wh.caPem) throw new Error('the webhook did not report its CA');
+        await registerWebhook(k, webhookHost, wh.port, wh.caPem);
+        // As the chart does; in the sandbox the controller runs as the admin user (docs/security.md).
+        const vap = identityAdmissionPolicy({ releasers: [ADMIN_USER] });
+        const lpia = associationAdmissionPolicy();
+        for (const obj of [vap.policy, vap.binding, lpia.policy, lpia.binding])
+          await applyObject(k, obj, 'lanyard-sandbox');
+        return wh;
+      },
+    );
+    progress.note(
+      `webhook on https://${webhookHost}:${webhook.port}/mutate, metrics on http://127.0.0.1:${webhook.metricsPort}/metrics`,
+    );
     throwIfAborted(signal);
 
     await progress.step('applying sample workloads (deploy/samples)', () => applySamples(k));
@@ -363,22 +527,40 @@ export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = proce
       // The association reports its verification a few seconds after the Pods' release (writes are paced): the
       // sandbox is ready once it says Ready, so `lanyard doctor` is clean from the first command.
       if (!(await associationReady(k, 'demo', 'reporter', 30_000, signal))) {
-        throw new Error('PodIdentityAssociation demo/reporter did not become Ready within 30s; see the log file');
+        throw new Error(
+          'PodIdentityAssociation demo/reporter did not become Ready within 30s; see the log file',
+        );
       }
     });
     if (node) {
-      await progress.step('waiting for the demo Pods to run and make their first AWS call', () => showRunning(k, progress.note, 120_000, signal));
+      await progress.step('waiting for the demo Pods to run and make their first AWS call', () =>
+        showRunning(k, progress.note, 120_000, signal),
+      );
     }
-    const promotion = await progress.step(node ? 'promoting stage shop/prod (version 1.4.2) to the end' : 'promoting stage shop/prod (version 1.4.2)', async () => {
-      const p = await k.create('/apis/lanyard.dev/v1alpha1/namespaces/shop/promotions', {
-        apiVersion: 'lanyard.dev/v1alpha1', kind: 'Promotion',
-        metadata: { generateName: 'prod-', namespace: 'shop' },
-        spec: { stage: 'prod', vars: [{ name: 'version', value: '1.4.2' }] },
-      });
-      progress.note(`promotion shop/${p.metadata.name}`);
-      return await followPromotion(k, 'shop', p.metadata.name, { note: progress.note, timeoutMs: node ? 180_000 : 20_000, untilPod: !node, signal });
-    });
-    if (node) progress.note(`promotion shop/${promotion.metadata.name} ${promotion.status.phase}: ${promotion.status.message ?? ''}`.trimEnd());
+    const promotion = await progress.step(
+      node
+        ? 'promoting stage shop/prod (version 1.4.2) to the end'
+        : 'promoting stage shop/prod (version 1.4.2)',
+      async () => {
+        const p = await k.create('/apis/lanyard.dev/v1alpha1/namespaces/shop/promotions', {
+          apiVersion: 'lanyard.dev/v1alpha1',
+          kind: 'Promotion',
+          metadata: { generateName: 'prod-', namespace: 'shop' },
+          spec: { stage: 'prod', vars: [{ name: 'version', value: '1.4.2' }] },
+        });
+        progress.note(`promotion shop/${p.metadata.name}`);
+        return await followPromotion(k, 'shop', p.metadata.name, {
+          note: progress.note,
+          timeoutMs: node ? 180_000 : 20_000,
+          untilPod: !node,
+          signal,
+        });
+      },
+    );
+    if (node)
+      progress.note(
+        `promotion shop/${promotion.metadata.name} ${promotion.status.phase}: ${promotion.status.message ?? ''}`.trimEnd(),
+      );
     const nodeInfo = node && ncp ? { name: node.name, netns: ncp.network.netns } : undefined;
     sandbox = {
       kubeconfig: o.kubeconfig,
@@ -394,7 +576,15 @@ export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = proce
         k.close();
       },
     };
-    out.write(readyText({ ...o, promotion: sandbox.promotion, promotionPod: sandbox.promotionPod, node: nodeInfo, noNode }));
+    out.write(
+      readyText({
+        ...o,
+        promotion: sandbox.promotion,
+        promotionPod: sandbox.promotionPod,
+        node: nodeInfo,
+        noNode,
+      }),
+    );
     return sandbox;
   } catch (e) {
     await stopAll();
@@ -406,57 +596,78 @@ export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = proce
 export function registerUpCommand(program: Command): void {
   program
     .command('up')
-    .description('Start the local sandbox: a real control plane and node, the AWS simulator, Lanyard and sample workloads')
+    .description(
+      'Start the local sandbox: a real control plane and node, the AWS simulator, Lanyard and sample workloads',
+    )
     .option('--kubeconfig <path>', 'where to write the sandbox admin kubeconfig', '.lanyard/kubeconfig')
     .option('--log-file <path>', "where Lanyard's JSON logs go", '.lanyard/lanyard.log')
-    .option('--visibility-delay <ms>', 'how long the simulated eks-auth takes to see a new association', '6000')
+    .option(
+      '--visibility-delay <ms>',
+      'how long the simulated eks-auth takes to see a new association',
+      '6000',
+    )
     .option('--no-node', 'run without a node (Pods are admitted, gated and released, but never run)')
     .option('--exit-when-ready', 'stop after the samples were shown (for scripts and tests)')
-    .action(async (opts: { kubeconfig: string; logFile: string; visibilityDelay: string; node: boolean; exitWhenReady?: boolean }) => {
-      const delay = Number(opts.visibilityDelay);
-      if (!Number.isInteger(delay) || delay < 0) throw new Error(`invalid --visibility-delay "${opts.visibilityDelay}": use milliseconds, e.g. 6000`);
-      // Ctrl-C (or SIGTERM) at any time stops everything that was started; a second one exits at once and leaves
-      // the rest to the next run's clean-up (docs/adr/0712).
-      const abort = new AbortController();
-      let sandbox: Sandbox | undefined;
-      let stopped: (() => void) | undefined;
-      const stoppedP = new Promise<void>((r) => (stopped = r));
-      const onSignal = (sig: NodeJS.Signals) => {
-        if (abort.signal.aborted) {
-          process.stderr.write(`\n${sig} again: exiting without stopping the sandbox; the next \`lanyard up\` removes what is left\n`);
-          process.exit(130);
-        }
-        process.stderr.write(`\n${sig}: stopping the sandbox\n`);
-        abort.abort();
-        if (sandbox) void sandbox.stop().then(stopped);
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      try {
+    .action(
+      async (opts: {
+        kubeconfig: string;
+        logFile: string;
+        visibilityDelay: string;
+        node: boolean;
+        exitWhenReady?: boolean;
+      }) => {
+        const delay = Number(opts.visibilityDelay);
+        if (!Number.isInteger(delay) || delay < 0)
+          throw new Error(
+            `invalid --visibility-delay "${opts.visibilityDelay}": use milliseconds, e.g. 6000`,
+          );
+        // Ctrl-C (or SIGTERM) at any time stops everything that was started; a second one exits at once and leaves
+        // the rest to the next run's clean-up (docs/adr/0712).
+        const abort = new AbortController();
+        let sandbox: Sandbox | undefined;
+        let stopped: (() => void) | undefined;
+        const stoppedP = new Promise<void>((r) => (stopped = r));
+        const onSignal = (sig: NodeJS.Signals) => {
+          if (abort.signal.aborted) {
+            process.stderr.write(
+              `\n${sig} again: exiting without stopping the sandbox; the next \`lanyard up\` removes what is left\n`,
+            );
+            process.exit(130);
+          }
+          process.stderr.write(`\n${sig}: stopping the sandbox\n`);
+          abort.abort();
+          if (sandbox) void sandbox.stop().then(stopped);
+        };
+        process.on('SIGINT', onSignal);
+        process.on('SIGTERM', onSignal);
         try {
-          sandbox = await startSandbox({
-            kubeconfig: path.resolve(opts.kubeconfig),
-            logFile: path.resolve(opts.logFile),
-            stayUp: !opts.exitWhenReady,
-            visibilityDelayMs: delay,
-            node: opts.node,
-            signal: abort.signal,
-          });
-        } catch (e) {
-          if (!(e instanceof SandboxAborted)) throw e;
-          process.stderr.write('sandbox stopped before it was ready; everything it started is stopped\n');
-          process.exitCode = 130;
-          return;
+          try {
+            sandbox = await startSandbox({
+              kubeconfig: path.resolve(opts.kubeconfig),
+              logFile: path.resolve(opts.logFile),
+              stayUp: !opts.exitWhenReady,
+              visibilityDelayMs: delay,
+              node: opts.node,
+              signal: abort.signal,
+            });
+          } catch (e) {
+            if (!(e instanceof SandboxAborted)) throw e;
+            process.stderr.write('sandbox stopped before it was ready; everything it started is stopped\n');
+            process.exitCode = 130;
+            return;
+          }
+          if (opts.exitWhenReady || abort.signal.aborted) {
+            await sandbox.stop();
+          } else {
+            await stoppedP;
+          }
+          process.stderr.write(
+            `sandbox stopped${sandbox.node ? `: node ${sandbox.node.name} and network namespace ${sandbox.node.netns} removed` : ''}\n`,
+          );
+        } finally {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
         }
-        if (opts.exitWhenReady || abort.signal.aborted) {
-          await sandbox.stop();
-        } else {
-          await stoppedP;
-        }
-        process.stderr.write(`sandbox stopped${sandbox.node ? `: node ${sandbox.node.name} and network namespace ${sandbox.node.netns} removed` : ''}\n`);
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
-    });
+      },
+    );
 }

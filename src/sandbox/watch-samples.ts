@@ -31,7 +31,12 @@ async function demoPods(kube: KubeClient): Promise<Json[]> {
 }
 
 /** Follows the demo Pods from admission to release, printing each change; false when they are not all released in time. */
-export async function showGate(kube: KubeClient, note: (l: string) => void, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+export async function showGate(
+  kube: KubeClient,
+  note: (l: string) => void,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<boolean> {
   const seen = new Map<string, string>();
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -39,27 +44,43 @@ export async function showGate(kube: KubeClient, note: (l: string) => void, time
     for (const p of pods) {
       const gated = (p.spec.schedulingGates ?? []).some((g: Json) => g.name === GATE);
       const env = (p.spec.containers[0]?.env ?? []).map((e: Json) => e.name);
-      const mode = env.includes('AWS_ROLE_ARN') ? 'web identity' : env.includes('AWS_CONTAINER_CREDENTIALS_FULL_URI') ? 'container credentials' : 'no identity';
+      const mode = env.includes('AWS_ROLE_ARN')
+        ? 'web identity'
+        : env.includes('AWS_CONTAINER_CREDENTIALS_FULL_URI')
+          ? 'container credentials'
+          : 'no identity';
       const state = gated ? 'gated' : 'released';
       if (seen.get(p.metadata.name) !== state) {
         const age = ((Date.now() - Date.parse(p.metadata.creationTimestamp)) / 1000).toFixed(1);
-        note(gated
-          ? `pod demo/${p.metadata.name} (${mode}) is held at the ${GATE} scheduling gate`
-          : `pod demo/${p.metadata.name} (${mode}) released ${age}s after creation: ${p.metadata.annotations?.['lanyard.dev/identity-verification'] ?? 'not gated'}`);
+        note(
+          gated
+            ? `pod demo/${p.metadata.name} (${mode}) is held at the ${GATE} scheduling gate`
+            : `pod demo/${p.metadata.name} (${mode}) released ${age}s after creation: ${p.metadata.annotations?.['lanyard.dev/identity-verification'] ?? 'not gated'}`,
+        );
         seen.set(p.metadata.name, state);
       }
     }
-    if (pods.length >= DEMO_APPS.length && pods.every((p) => seen.get(p.metadata.name) === 'released')) return true;
+    if (pods.length >= DEMO_APPS.length && pods.every((p) => seen.get(p.metadata.name) === 'released'))
+      return true;
     await pause(300, signal);
   }
   return false;
 }
 
-export async function associationReady(kube: KubeClient, namespace: string, name: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+export async function associationReady(
+  kube: KubeClient,
+  namespace: string,
+  name: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const a = await kube.get(`/apis/lanyard.dev/v1alpha1/namespaces/${namespace}/podidentityassociations/${name}`);
-    if ((a.status?.conditions ?? []).some((c: Json) => c.type === 'Ready' && c.status === 'True')) return true;
+    const a = await kube.get(
+      `/apis/lanyard.dev/v1alpha1/namespaces/${namespace}/podidentityassociations/${name}`,
+    );
+    if ((a.status?.conditions ?? []).some((c: Json) => c.type === 'Ready' && c.status === 'True'))
+      return true;
     await pause(300, signal);
   }
   return false;
@@ -69,7 +90,8 @@ export async function associationReady(kube: KubeClient, namespace: string, name
 function stuckContainer(pod: Json): string | undefined {
   for (const c of pod.status?.containerStatuses ?? []) {
     const w = c.state?.waiting;
-    if (w && !['ContainerCreating', 'PodInitializing'].includes(w.reason)) return `container ${c.name}: ${w.reason}${w.message ? `: ${w.message}` : ''}`;
+    if (w && !['ContainerCreating', 'PodInitializing'].includes(w.reason))
+      return `container ${c.name}: ${w.reason}${w.message ? `: ${w.message}` : ''}`;
   }
   return undefined;
 }
@@ -86,12 +108,18 @@ export interface RunningDemoPod {
  * sts:GetCallerIdentity, read through the API server as `kubectl logs` reads it); prints it. Throws when a Pod
  * cannot start or its first call failed.
  */
-export async function showRunning(kube: KubeClient, note: (l: string) => void, timeoutMs: number, signal?: AbortSignal): Promise<RunningDemoPod[]> {
+export async function showRunning(
+  kube: KubeClient,
+  note: (l: string) => void,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<RunningDemoPod[]> {
   const deadline = Date.now() + timeoutMs;
   const done = new Map<string, RunningDemoPod>();
   let last = '';
   while (done.size < DEMO_APPS.length) {
-    if (Date.now() > deadline) throw new Error(`the demo Pods did not run within ${timeoutMs / 1000}s (${last || 'no Pod yet'})`);
+    if (Date.now() > deadline)
+      throw new Error(`the demo Pods did not run within ${timeoutMs / 1000}s (${last || 'no Pod yet'})`);
     for (const p of await demoPods(kube)) {
       const app: string | undefined = p.metadata.labels?.app;
       if (!app || done.has(app)) continue;
@@ -99,10 +127,15 @@ export async function showRunning(kube: KubeClient, note: (l: string) => void, t
       if (stuck) throw new Error(`pod demo/${p.metadata.name} cannot start: ${stuck}`);
       last = `pod demo/${p.metadata.name} is ${p.status?.phase ?? 'new'}`;
       if (p.status?.phase !== 'Running') continue;
-      const log = await kube.raw<unknown>({ path: `/api/v1/namespaces/demo/pods/${p.metadata.name}/log`, query: { container: 'app' }, accept: '*/*' });
+      const log = await kube.raw<unknown>({
+        path: `/api/v1/namespaces/demo/pods/${p.metadata.name}/log`,
+        query: { container: 'app' },
+        accept: '*/*',
+      });
       const line = log.status === 200 && typeof log.body === 'string' ? log.body.split('\n')[0]!.trim() : '';
       if (!line) continue;
-      if (!line.startsWith('assumed-role-arn ')) throw new Error(`pod demo/${p.metadata.name}: its first AWS call failed: ${line}`);
+      if (!line.startsWith('assumed-role-arn '))
+        throw new Error(`pod demo/${p.metadata.name}: its first AWS call failed: ${line}`);
       done.set(app, { app, pod: p.metadata.name, line });
       note(`pod demo/${p.metadata.name} Running on ${p.spec.nodeName}; its AWS SDK printed: ${line}`);
     }
@@ -115,28 +148,40 @@ export async function showRunning(kube: KubeClient, note: (l: string) => void, t
  * Follows a promotion to its end, printing each step as it finishes; returns it. `untilPod` stops at the
  * promotion Pod's creation instead (without a node the Pod never runs).
  */
-export async function followPromotion(kube: KubeClient, namespace: string, name: string, o: {
-  note: (l: string) => void;
-  timeoutMs: number;
-  untilPod: boolean;
-  signal?: AbortSignal;
-}): Promise<Json> {
+export async function followPromotion(
+  kube: KubeClient,
+  namespace: string,
+  name: string,
+  o: {
+    note: (l: string) => void;
+    timeoutMs: number;
+    untilPod: boolean;
+    signal?: AbortSignal;
+  },
+): Promise<Json> {
   const deadline = Date.now() + o.timeoutMs;
   const shown = new Set<string>();
   for (;;) {
     const cur = await kube.get(`/apis/lanyard.dev/v1alpha1/namespaces/${namespace}/promotions/${name}`);
     const phase: string | undefined = cur.status?.phase;
-    if (['Errored', 'Failed'].includes(phase ?? '')) throw new Error(`promotion ${namespace}/${name} ${phase}: ${cur.status.message}`);
+    if (['Errored', 'Failed'].includes(phase ?? ''))
+      throw new Error(`promotion ${namespace}/${name} ${phase}: ${cur.status.message}`);
     if (o.untilPod && cur.status?.pod?.name) return cur;
     for (const s of (cur.status?.steps ?? []) as Json[]) {
       if (!s.finishedAt || shown.has(s.name)) continue;
       shown.add(s.name);
-      const output = Object.entries(s.output ?? {}).map(([k, v]) => `${k}=${String(v)}`).join(' ');
-      o.note(`step "${s.name}" (uses ${s.uses}, container ${s.container}) ${s.phase}${output ? `, output ${output}` : ''}`);
+      const output = Object.entries(s.output ?? {})
+        .map(([k, v]) => `${k}=${String(v)}`)
+        .join(' ');
+      o.note(
+        `step "${s.name}" (uses ${s.uses}, container ${s.container}) ${s.phase}${output ? `, output ${output}` : ''}`,
+      );
     }
     if (phase === 'Succeeded') return cur;
     if (Date.now() > deadline) {
-      throw new Error(`promotion ${namespace}/${name} is still ${phase ?? 'pending'} after ${o.timeoutMs / 1000}s${cur.status?.message ? `: ${cur.status.message}` : ''}`);
+      throw new Error(
+        `promotion ${namespace}/${name} is still ${phase ?? 'pending'} after ${o.timeoutMs / 1000}s${cur.status?.message ? `: ${cur.status.message}` : ''}`,
+      );
     }
     await pause(300, o.signal);
   }
