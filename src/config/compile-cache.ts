@@ -1,4 +1,4 @@
-// Where Node keeps V8's compiled code between runs of the CLI (docs/adr/0704-cli-kubeconfig-fast-path.md): the user's
+// Where Node keeps V8's compiled code between runs of the CLI (docs/adr/0704-cli-get-path.md): the user's
 // cache directory, kept across reboots and never shared with another user (the OS temp directory is both), unless
 // NODE_COMPILE_CACHE names another. No directory (no HOME): Node's own default.
 
