@@ -83,6 +83,13 @@ describe('IdentityPolicy', () => {
     expect(e.policy).toEqual({ decision: 'denied', message: 'lanyard: no IdentityPolicy allows namespace "team-a" ServiceAccount "app" to use role "arn:aws:iam::111122223333:role/admin"' });
     expect(e.fixes.join('\n')).toMatch(/add an IdentityPolicy rule selecting namespace "team-a", ServiceAccount "app" and role "arn:aws:iam::111122223333:role\/admin"/);
   });
+  it('a Pod without the declared identity is denied, not missing, when no rule allows that identity (as get identities says)', () => {
+    const e = explain(input({ kind: 'Pod', name: 'web', pod: pod(), policies: set,
+      serviceAccount: sa({ 'eks.amazonaws.com/role-arn': 'arn:aws:iam::111122223333:role/admin' }) }));
+    expect(e.podState).toBe('denied');
+    expect(e.fixes).toEqual([expect.stringMatching(/^add an IdentityPolicy rule selecting namespace "team-a"/)]);
+    expect(renderExplanation(e, () => '5s')).toContain('  DENIED: the Pod has no identity, and the one declared now is denied by IdentityPolicy (PolicyDenied)');
+  });
 });
 
 describe('gate, verifier and association status', () => {

@@ -57,7 +57,8 @@ export interface Explanation {
   declared?: Declared;
   /** What the Pod's containers can use, read from its spec as the SDKs read it (Pods only). */
   podIdentities?: { container: string; mode: IdentityMode; roleARN?: string; audience: string; field: string }[];
-  podState?: 'matches' | 'missing' | 'stale' | 'none';
+  /** As `lanyard get identities` says it (docs/identities.md): `denied` is a missing identity no IdentityPolicy allows. */
+  podState?: 'matches' | 'missing' | 'denied' | 'stale' | 'none';
   policy: PolicyLine;
   gate: GateLine;
   trust?: TrustLine;
@@ -208,6 +209,8 @@ export function explain(i: ExplainInput): Explanation {
   const policy: PolicyLine = declared
     ? explainPolicy(i.policies, { namespace, namespaceLabels: i.namespaceLabels, serviceAccount: saName, roleARN: declared.roleARN, targetRoleARN: declared.targetRoleARN })
     : { decision: 'not applicable', message: 'no identity is declared, so no IdentityPolicy applies' };
+  // A restart would not bring a denied identity (the webhook refuses such a Pod): the reconciler's `denied`.
+  if (podState === 'missing' && policy.decision === 'denied') podState = 'denied';
 
   // ---- Gate and verifier ----
   const gate: GateLine = {};
@@ -317,6 +320,7 @@ export function renderExplanation(e: Explanation, age: (ts: string | undefined) 
     if (e.podIdentities.length === 0) out.push('Pod spec: no AWS identity injected');
     for (const p of e.podIdentities) out.push(`Pod spec: container ${p.container}: ${p.mode}${p.roleARN ? ` role ${p.roleARN}` : ''} (token audience "${p.audience}", ${p.field})`);
     const state = { matches: 'the Pod carries the declared identity', missing: 'MISSING: the Pod has no identity although one is declared now',
+      denied: 'DENIED: the Pod has no identity, and the one declared now is denied by IdentityPolicy (PolicyDenied): a restart would not give it',
       stale: 'STALE: the Pod carries another identity than the one declared now', none: 'no identity declared, none injected' }[e.podState!];
     out.push(`  ${state}`);
   }
