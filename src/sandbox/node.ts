@@ -439,6 +439,19 @@ function mountsBelow(dir: string): string[] {
     .sort((a, b) => b.length - a.length);
 }
 
+/** Waits until each process has exited (gone, or a zombie waiting for its parent), at most `timeoutMs`. */
+async function waitForExit(pids: number[], timeoutMs: number): Promise<void> {
+  const running = (pid: number) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)!.split(' ')[0] !== 'Z';
+    } catch {
+      return false;
+    }
+  };
+  const deadline = Date.now() + timeoutMs;
+  while (pids.some(running) && Date.now() < deadline) await sleep(50);
+}
+
 /** containerd's shims outlive it; they name its socket on their command line. */
 function shimPids(socket: string): number[] {
   const pids: number[] = [];
@@ -469,6 +482,7 @@ export async function startNode(o: StartNodeOptions): Promise<RunningNode> {
   const ctr = (...args: string[]) =>
     execFileSync('ctr', ['--address', socket, '--namespace', 'k8s.io', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
+  const killedTasks: number[] = [];
   const stop = async () => {
     await terminate(scheduler);
     await terminate(proxy);
@@ -490,6 +504,7 @@ export async function startNode(o: StartNodeOptions): Promise<RunningNode> {
         try {
           netnsInodes.add(fs.statSync(`/proc/${pid}/ns/net`).ino);
           process.kill(pid, 'SIGKILL');
+          killedTasks.push(pid);
         } catch {
           // exited meanwhile
         }
@@ -505,13 +520,16 @@ export async function startNode(o: StartNodeOptions): Promise<RunningNode> {
       }
     }
     await terminate(containerd);
-    for (const pid of shimPids(socket)) {
+    const shims = shimPids(socket);
+    for (const pid of shims) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
         // gone
       }
     }
+    // SIGKILL is asynchronous: stop() returns once the containers and shims are really gone (docs/adr/0714).
+    await waitForExit([...killedTasks, ...shims], 5000);
     for (const m of mountsBelow(dir)) {
       try {
         execFileSync('umount', ['-l', m], { stdio: 'ignore' });

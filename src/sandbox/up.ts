@@ -497,6 +497,8 @@ export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = proce
             `--cluster-name=${CLUSTER}`,
             '--namespace=lanyard-system',
             `--aws-default-region=${sim.control.region}`,
+            // No Service routes to this in-process webhook: on Ctrl-C there is nothing to drain for.
+            '--shutdown-delay=0s',
           ],
           { env: { POD_NAMESPACE: 'lanyard-system' } },
         );

@@ -28,9 +28,11 @@ interface Owned {
   podNetns: string[];
 }
 
+/** A process's start time, which with its pid names it; undefined once it exited (a zombie has exited too). */
 function procStart(pid: number): string | undefined {
   try {
-    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)!.split(' ')[19];
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)!.split(' ');
+    return fields[0] === 'Z' ? undefined : fields[19];
   } catch {
     return undefined;
   }
