@@ -21,7 +21,10 @@ const ROUNDS = roundsArg > 0 ? Number(process.argv[roundsArg + 1]) : 15;
 const TIME = '/usr/bin/time';
 
 for (const [file, how] of [
-  [KUBECTL, `build it: cd tools/k8s-testbin && GOTOOLCHAIN=local CGO_ENABLED=0 go build -mod=mod -o ${KUBECTL} k8s.io/kubernetes/cmd/kubectl (or set KUBECTL)`],
+  [
+    KUBECTL,
+    `build it: cd tools/k8s-testbin && GOTOOLCHAIN=local CGO_ENABLED=0 go build -mod=mod -o ${KUBECTL} k8s.io/kubernetes/cmd/kubectl (or set KUBECTL)`,
+  ],
   [TIME, 'install GNU time: apt-get install time'],
   [path.join(ROOT, 'dist', 'main.js'), 'build it: npm run build'],
 ] as const) {
@@ -42,13 +45,22 @@ function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<S
   const out = path.join(os.tmpdir(), `lanyard-cli-bench-${process.pid}.time`);
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(TIME, ['-f', '%U %S %M', '-o', out, cmd, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(TIME, ['-f', '%U %S %M', '-o', out, cmd, ...args], {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (c) => (stderr += String(c)));
     child.on('close', (code) => {
       const wallMs = performance.now() - t0;
       if (code !== 0) return reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${stderr}`));
-      const [user, sys, rssKiB] = fs.readFileSync(out, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+      const [user, sys, rssKiB] = fs
+        .readFileSync(out, 'utf8')
+        .trim()
+        .split('\n')
+        .pop()!
+        .split(' ')
+        .map(Number);
       resolve({ wallMs, cpuMs: (user! + sys!) * 1000, rssMiB: rssKiB! / 1024 });
     });
   });
@@ -58,28 +70,46 @@ const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
-const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+const load = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
 const cp = await startControlPlane();
 try {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'lanyard-cli-bench-home-'));
-  const env = { PATH: process.env.PATH, HOME: home, XDG_CONFIG_HOME: path.join(home, '.config'), KUBECONFIG: cp.adminKubeconfig };
+  const env = {
+    PATH: process.env.PATH,
+    HOME: home,
+    XDG_CONFIG_HOME: path.join(home, '.config'),
+    KUBECONFIG: cp.adminKubeconfig,
+  };
   const created = await runCli(['create', 'project', 'shop'], { env });
   if (created.exitCode !== 0) throw new Error(created.stderr);
   const admin = await createKubeClient({ kubeconfig: cp.adminKubeconfig });
   for (let i = 0; i < 20; i++) {
     await admin.create('/api/v1/namespaces/shop/serviceaccounts', {
-      metadata: { name: `app-${i}`, labels: { 'rbac.lanyard.dev/service-account': 'true' }, annotations: { 'rbac.lanyard.dev/managed': 'true' } },
+      metadata: {
+        name: `app-${i}`,
+        labels: { 'rbac.lanyard.dev/service-account': 'true' },
+        annotations: { 'rbac.lanyard.dev/managed': 'true' },
+      },
     });
   }
   admin.close();
 
-  const lanyard = (args: string[]) => measure(process.execPath, [path.join(ROOT, 'bin', 'lanyard.js'), ...args], env);
+  const lanyard = (args: string[]) =>
+    measure(process.execPath, [path.join(ROOT, 'bin', 'lanyard.js'), ...args], env);
   const kubectl = (args: string[]) => measure(KUBECTL, args, env);
   const cases: { name: string; lanyard: string[]; kubectl: string[] }[] = [
     { name: '--help', lanyard: ['--help'], kubectl: ['--help'] },
     { name: 'version', lanyard: ['version'], kubectl: ['version', '--client'] },
-    { name: 'get sas -p shop', lanyard: ['get', 'sas', '-p', 'shop'], kubectl: ['get', 'serviceaccounts', '-n', 'shop', '-l', 'rbac.lanyard.dev/service-account=true'] },
+    {
+      name: 'get sas -p shop',
+      lanyard: ['get', 'sas', '-p', 'shop'],
+      kubectl: ['get', 'serviceaccounts', '-n', 'shop', '-l', 'rbac.lanyard.dev/service-account=true'],
+    },
   ];
   const loadBefore = load();
   const rows = [];
@@ -116,7 +146,15 @@ try {
         `kubectl ${row.kubectl.wallMs.toFixed(0)} ms, ${row.kubectl.cpuMs.toFixed(0)} ms, ${row.kubectl.rssMiB.toFixed(0)} MiB | wall ratio ${row.wallRatio.toFixed(2)} (goal <= 1.5) | load ${row.load}`,
     );
   }
-  const result = { date: new Date().toISOString(), node: process.version, rounds: ROUNDS, loadBefore, loadAfter: load(), cpus: os.cpus().length, rows };
+  const result = {
+    date: new Date().toISOString(),
+    node: process.version,
+    rounds: ROUNDS,
+    loadBefore,
+    loadAfter: load(),
+    cpus: os.cpus().length,
+    rows,
+  };
   const dir = path.join(ROOT, 'bench', 'results');
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'cli.json'), JSON.stringify(result, null, 2) + '\n');

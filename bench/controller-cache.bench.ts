@@ -33,9 +33,11 @@ const mib = (bytes: number) => Math.round((bytes / 1048576) * 10) / 10;
 
 async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<unknown>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 /** Open WATCH requests the API server serves now, by resource. */
@@ -56,17 +58,33 @@ async function populate(kube: KubeClient): Promise<void> {
   const namespaces = Array.from({ length: 10 }, (_, i) => `bench-cc-${i}`);
   for (const ns of namespaces) await kube.create('/api/v1/namespaces', { metadata: { name: ns } });
   const started = Date.now();
-  await pool(Array.from({ length: ASSOCIATIONS }, (_, i) => i), 32, (i) =>
-    kube.create(`/apis/lanyard.dev/v1alpha1/namespaces/${namespaces[i % 10]}/podidentityassociations`, {
-      apiVersion: 'lanyard.dev/v1alpha1', kind: 'PodIdentityAssociation', metadata: { name: `sa-${i}` },
-      spec: { serviceAccount: `sa-${i}`, roleARN: ROLE },
-    }));
+  await pool(
+    Array.from({ length: ASSOCIATIONS }, (_, i) => i),
+    32,
+    (i) =>
+      kube.create(`/apis/lanyard.dev/v1alpha1/namespaces/${namespaces[i % 10]}/podidentityassociations`, {
+        apiVersion: 'lanyard.dev/v1alpha1',
+        kind: 'PodIdentityAssociation',
+        metadata: { name: `sa-${i}` },
+        spec: { serviceAccount: `sa-${i}`, roleARN: ROLE },
+      }),
+  );
   log(`${ASSOCIATIONS} associations in ${Math.round((Date.now() - started) / 1000)} s`);
-  await pool(Array.from({ length: PODS }, (_, i) => i), 32, (i) =>
-    kube.create(`/api/v1/namespaces/${namespaces[i % 10]}/pods`, {
-      apiVersion: 'v1', kind: 'Pod', metadata: { name: `pod-${i}`, labels: { app: `app-${i % 100}` } },
-      spec: { containers: [{ name: 'app', image: 'registry.invalid/app:1', env: [{ name: 'N', value: String(i) }] }] },
-    }));
+  await pool(
+    Array.from({ length: PODS }, (_, i) => i),
+    32,
+    (i) =>
+      kube.create(`/api/v1/namespaces/${namespaces[i % 10]}/pods`, {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: `pod-${i}`, labels: { app: `app-${i % 100}` } },
+        spec: {
+          containers: [
+            { name: 'app', image: 'registry.invalid/app:1', env: [{ name: 'N', value: String(i) }] },
+          ],
+        },
+      }),
+  );
   log(`${PODS} Pods in ${Math.round((Date.now() - started) / 1000)} s`);
 }
 
@@ -80,22 +98,48 @@ interface Measured {
   loadavg: number[];
 }
 
-async function measure(name: string, dir: string, cp: ControlPlane, kube: KubeClient, sim: { url: string; creds: { accessKeyId: string; secretAccessKey: string } }): Promise<Measured> {
+async function measure(
+  name: string,
+  dir: string,
+  cp: ControlPlane,
+  kube: KubeClient,
+  sim: { url: string; creds: { accessKeyId: string; secretAccessKey: string } },
+): Promise<Measured> {
   const baseline = await openWatches(kube);
   const metricsPort = await freePort();
-  const child: ChildProcess = spawn(process.execPath, [path.join(dir, 'bin', 'lanyard.js'), 'controller',
-    `--kubeconfig=${cp.adminKubeconfig}`, `--cluster-name=${CLUSTER}`, `--aws-endpoint-url=${sim.url}`, '--aws-region=us-west-2',
-    `--metrics-port=${metricsPort}`, '--leader-elect=false', '--log-level=error'], {
-    cwd: dir,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, AWS_ACCESS_KEY_ID: sim.creds.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: sim.creds.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      path.join(dir, 'bin', 'lanyard.js'),
+      'controller',
+      `--kubeconfig=${cp.adminKubeconfig}`,
+      `--cluster-name=${CLUSTER}`,
+      `--aws-endpoint-url=${sim.url}`,
+      '--aws-region=us-west-2',
+      `--metrics-port=${metricsPort}`,
+      '--leader-elect=false',
+      '--log-level=error',
+    ],
+    {
+      cwd: dir,
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        AWS_ACCESS_KEY_ID: sim.creds.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: sim.creds.secretAccessKey,
+        AWS_EC2_METADATA_DISABLED: 'true',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   try {
     const t0 = Date.now();
     for (;;) {
       if (Date.now() - t0 > 300_000) throw new Error(`${name}: controller not ready within 300 s`);
-      const ok = await fetch(`http://127.0.0.1:${metricsPort}/readyz`).then((r) => r.status === 200, () => false);
+      const ok = await fetch(`http://127.0.0.1:${metricsPort}/readyz`).then(
+        (r) => r.status === 200,
+        () => false,
+      );
       if (ok) break;
       await sleep(250);
     }
@@ -108,8 +152,15 @@ async function measure(name: string, dir: string, cp: ControlPlane, kube: KubeCl
     const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     const heapUsed = Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(metrics)?.[1] ?? NaN);
-    return { variant: name, watches: Object.values(byResource).reduce((a, b) => a + b, 0), watchesByResource: byResource,
-      rssMiB: mib(rssKb * 1024), heapUsedMiB: mib(heapUsed), readyAfterS, loadavg: load() };
+    return {
+      variant: name,
+      watches: Object.values(byResource).reduce((a, b) => a + b, 0),
+      watchesByResource: byResource,
+      rssMiB: mib(rssKb * 1024),
+      heapUsedMiB: mib(heapUsed),
+      readyAfterS,
+      loadavg: load(),
+    };
   } finally {
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
@@ -119,11 +170,13 @@ async function measure(name: string, dir: string, cp: ControlPlane, kube: KubeCl
 }
 
 const variants: Array<{ name: string; dir: string }> = [];
-if (BEFORE_REF) variants.push({ name: `before(${BEFORE_REF})`, dir: beforeCheckout(ROOT, CACHE, BEFORE_REF) });
+if (BEFORE_REF)
+  variants.push({ name: `before(${BEFORE_REF})`, dir: beforeCheckout(ROOT, CACHE, BEFORE_REF) });
 variants.push({ name: 'now', dir: ROOT });
 for (const v of variants) {
   const ensureBuild = path.join(v.dir, 'scripts', 'ensure-build.mjs');
-  if (fs.existsSync(ensureBuild)) execFileSync(process.execPath, [ensureBuild], { cwd: v.dir, stdio: 'inherit' });
+  if (fs.existsSync(ensureBuild))
+    execFileSync(process.execPath, [ensureBuild], { cwd: v.dir, stdio: 'inherit' });
 }
 log('starting the control plane');
 const cp = await startControlPlane();
@@ -136,21 +189,29 @@ try {
   const results: Measured[] = [];
   for (const v of variants) {
     log(`measuring ${v.name} (load ${load().join(' ')})`);
-    results.push(await measure(v.name, v.dir, cp, kube, { url: aws.url, creds: aws.control.adminCredentials }));
+    results.push(
+      await measure(v.name, v.dir, cp, kube, { url: aws.url, creds: aws.control.adminCredentials }),
+    );
   }
   const lines = [
     `controller watches and memory, ${PODS} Pods and ${ASSOCIATIONS} PodIdentityAssociations, ${SETTLE_S} s after ready`,
     '',
     '| variant | watches | RSS MiB | heap used MiB | ready after s | load avg (1/5/15) |',
     '|---|---|---|---|---|---|',
-    ...results.map((r) => `| ${r.variant} | ${r.watches} | ${r.rssMiB} | ${r.heapUsedMiB} | ${r.readyAfterS} | ${r.loadavg.join(' / ')} |`),
+    ...results.map(
+      (r) =>
+        `| ${r.variant} | ${r.watches} | ${r.rssMiB} | ${r.heapUsedMiB} | ${r.readyAfterS} | ${r.loadavg.join(' / ')} |`,
+    ),
     '',
     ...results.map((r) => `${r.variant} watches by resource: ${JSON.stringify(r.watchesByResource)}`),
   ];
   process.stdout.write(lines.join('\n') + '\n');
   const out = path.join(ROOT, 'bench', 'results');
   fs.mkdirSync(out, { recursive: true });
-  fs.writeFileSync(path.join(out, 'controller-cache.json'), JSON.stringify({ at: new Date().toISOString(), node: process.version, results }, null, 2) + '\n');
+  fs.writeFileSync(
+    path.join(out, 'controller-cache.json'),
+    JSON.stringify({ at: new Date().toISOString(), node: process.version, results }, null, 2) + '\n',
+  );
 } finally {
   kube.close();
   await aws.close();

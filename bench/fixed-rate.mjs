@@ -17,8 +17,14 @@ let done = 0;
 
 function send(due) {
   const req = https.request(
-    { host: target.hostname, port: target.port, path: target.pathname + target.search, method: 'POST', agent,
-      headers: { 'content-type': 'application/json', 'content-length': body.length } },
+    {
+      host: target.hostname,
+      port: target.port,
+      path: target.pathname + target.search,
+      method: 'POST',
+      agent,
+      headers: { 'content-type': 'application/json', 'content-length': body.length },
+    },
     (res) => {
       res.on('data', () => {});
       res.on('end', () => {
@@ -40,7 +46,9 @@ function finish() {
   agent.destroy();
   latencies.sort((a, b) => a - b);
   const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
-  process.stdout.write(JSON.stringify({ sent: total, errors, p50: q(0.5), p99: q(0.99), max: latencies.at(-1) ?? NaN }) + '\n');
+  process.stdout.write(
+    JSON.stringify({ sent: total, errors, p50: q(0.5), p99: q(0.99), max: latencies.at(-1) ?? NaN }) + '\n',
+  );
 }
 
 const start = performance.now() + 50;

@@ -18,7 +18,14 @@ import { stringify } from 'yaml';
 import type { Json, KubeClient } from '../src/kube/client.ts';
 import { startNodeCluster } from '../test/harness/node-setup.ts';
 import { newNodeNamespace, node, nodeAdmin, useNodeCluster } from '../test/harness/node-context.ts';
-import { awsAdmin, configureSimulator, ensureLanyard, podIdentityTrust, roleArn, whoamiPodSpec } from '../test/harness/node-lanyard.ts';
+import {
+  awsAdmin,
+  configureSimulator,
+  ensureLanyard,
+  podIdentityTrust,
+  roleArn,
+  whoamiPodSpec,
+} from '../test/harness/node-lanyard.ts';
 import { sleep } from '../src/runtime/clock.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -58,27 +65,60 @@ function podTemplate(optOut: boolean, restartPolicy: string, args: string[]): Js
 
 const identity = (): Json[] => [
   { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: APP } },
-  { apiVersion: 'lanyard.dev/v1alpha1', kind: 'PodIdentityAssociation', metadata: { name: APP }, spec: { serviceAccount: APP, roleARN: roleArn(ROLE) } },
+  {
+    apiVersion: 'lanyard.dev/v1alpha1',
+    kind: 'PodIdentityAssociation',
+    metadata: { name: APP },
+    spec: { serviceAccount: APP, roleARN: roleArn(ROLE) },
+  },
 ];
 const deployment = (optOut: boolean): Json => ({
-  apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: APP },
-  spec: { replicas: 1, selector: { matchLabels: { app: APP } }, template: podTemplate(optOut, 'Always', ['--stay']) },
+  apiVersion: 'apps/v1',
+  kind: 'Deployment',
+  metadata: { name: APP },
+  spec: {
+    replicas: 1,
+    selector: { matchLabels: { app: APP } },
+    template: podTemplate(optOut, 'Always', ['--stay']),
+  },
 });
 const validationJob = (): Json => ({
-  apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'validate-identity' },
-  spec: { backoffLimit: 4, template: { ...podTemplate(true, 'Never', []), metadata: { annotations: { 'lanyard.dev/verify': 'false' } } } },
+  apiVersion: 'batch/v1',
+  kind: 'Job',
+  metadata: { name: 'validate-identity' },
+  spec: {
+    backoffLimit: 4,
+    template: {
+      ...podTemplate(true, 'Never', []),
+      metadata: { annotations: { 'lanyard.dev/verify': 'false' } },
+    },
+  },
 });
 
 /** The Deployment Pod's first success line: its kubelet timestamp, and the restarts before it. */
-async function firstSuccess(admin: KubeClient, ns: string): Promise<{ at: number; restarts: number; pod: Json }> {
+async function firstSuccess(
+  admin: KubeClient,
+  ns: string,
+): Promise<{ at: number; restarts: number; pod: Json }> {
   const deadline = Date.now() + BOUND_MS;
   while (Date.now() < deadline) {
-    const pods: Json[] = (await admin.get(`/api/v1/namespaces/${ns}/pods`, { labelSelector: `app=${APP}` })).items
-      .filter((p: Json) => p.metadata.ownerReferences?.[0]?.kind === 'ReplicaSet');
+    const pods: Json[] = (
+      await admin.get(`/api/v1/namespaces/${ns}/pods`, { labelSelector: `app=${APP}` })
+    ).items.filter((p: Json) => p.metadata.ownerReferences?.[0]?.kind === 'ReplicaSet');
     const status = pods[0]?.status?.containerStatuses?.[0];
     if (status?.state?.running) {
-      const out = await run(node().kubectl, ['--kubeconfig', node().adminKubeconfig, '-n', ns, 'logs', '--timestamps', pods[0]!.metadata.name])
-        .then((r) => r.stdout, () => '');
+      const out = await run(node().kubectl, [
+        '--kubeconfig',
+        node().adminKubeconfig,
+        '-n',
+        ns,
+        'logs',
+        '--timestamps',
+        pods[0]!.metadata.name,
+      ]).then(
+        (r) => r.stdout,
+        () => '',
+      );
       const line = out.split('\n').find((l) => l.includes(' assumed-role-arn '));
       if (line) return { at: Date.parse(line.split(' ')[0]!), restarts: status.restartCount, pod: pods[0]! };
     }
@@ -97,7 +137,9 @@ async function measure(admin: KubeClient, scenario: Scenario, i: number): Promis
     // Argo CD waits for the wave's resources to be healthy (a Job: Complete) before the next wave.
     for (;;) {
       const j = await admin.get(`/apis/batch/v1/namespaces/${ns}/jobs/validate-identity`);
-      const c = (j.status?.conditions ?? []).find((x: Json) => ['Complete', 'Failed'].includes(x.type) && x.status === 'True');
+      const c = (j.status?.conditions ?? []).find(
+        (x: Json) => ['Complete', 'Failed'].includes(x.type) && x.status === 'True',
+      );
       if (c?.type === 'Failed') throw new Error(`validation Job failed: ${c.message}`);
       if (c) {
         milestoneMs = Date.now() - t0;
@@ -116,7 +158,9 @@ async function measure(admin: KubeClient, scenario: Scenario, i: number): Promis
   if (scenario === 'gate') {
     const verified = s.pod.metadata.annotations?.['lanyard.dev/identity-verification'];
     if (verified !== 'verified') throw new Error(`gate run ${ns}: the Pod was not verified (${verified})`);
-    const released = (s.pod.status.conditions ?? []).find((c: Json) => c.type === 'PodScheduled')?.lastTransitionTime;
+    const released = (s.pod.status.conditions ?? []).find(
+      (c: Json) => c.type === 'PodScheduled',
+    )?.lastTransitionTime;
     if (released) milestoneMs = Date.parse(released) - t0;
   }
   void admin.delete(`/api/v1/namespaces/${ns}`).catch(() => {});
@@ -153,9 +197,16 @@ async function main(): Promise<void> {
         for (const scenario of ['gate', 'job', 'none'] as const) {
           const r = await measure(admin, scenario, i);
           results.push(r);
-          say(`${scenario} #${i}: first successful call ${secs(r.firstCallMs)}s after the apply, ${r.failedCalls} failed call(s) before it` +
-            (r.milestoneMs !== undefined ? `; ${scenario === 'job' ? 'Job complete' : 'released'} at ${secs(r.milestoneMs)}s` : '') +
-            ` (load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')})`);
+          say(
+            `${scenario} #${i}: first successful call ${secs(r.firstCallMs)}s after the apply, ${r.failedCalls} failed call(s) before it` +
+              (r.milestoneMs !== undefined
+                ? `; ${scenario === 'job' ? 'Job complete' : 'released'} at ${secs(r.milestoneMs)}s`
+                : '') +
+              ` (load ${os
+                .loadavg()
+                .map((l) => l.toFixed(1))
+                .join(' ')})`,
+          );
         }
       }
     } finally {
@@ -167,9 +218,23 @@ async function main(): Promise<void> {
   const loadAfter = os.loadavg();
   const summary = (['gate', 'job', 'none'] as const).map((scenario) => {
     const rs = results.filter((r) => r.scenario === scenario);
-    return { scenario, firstCall: stats(rs.map((r) => r.firstCallMs)), failedCalls: rs.reduce((a, r) => a + r.failedCalls, 0) };
+    return {
+      scenario,
+      firstCall: stats(rs.map((r) => r.firstCallMs)),
+      failedCalls: rs.reduce((a, r) => a + r.failedCalls, 0),
+    };
   });
-  const out = { when: new Date().toISOString(), cpus: os.cpus().length, eksAuthLagMs: LAG, loadBefore, loadAfter, runs: RUNS, wallSeconds: (Date.now() - started) / 1000, summary, results };
+  const out = {
+    when: new Date().toISOString(),
+    cpus: os.cpus().length,
+    eksAuthLagMs: LAG,
+    loadBefore,
+    loadAfter,
+    runs: RUNS,
+    wallSeconds: (Date.now() - started) / 1000,
+    summary,
+    results,
+  };
   const dir = path.resolve(import.meta.dirname, 'results');
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'node-first-call.json'), JSON.stringify(out, null, 2));
@@ -180,7 +245,10 @@ async function main(): Promise<void> {
     '',
     '| scenario | runs | min | p50 | max | failed calls (all runs) |',
     '|---|---|---|---|---|---|',
-    ...summary.map((s) => `| ${s.scenario} | ${s.firstCall.n} | ${secs(s.firstCall.min)} s | ${secs(s.firstCall.p50)} s | ${secs(s.firstCall.max)} s | ${s.failedCalls} |`),
+    ...summary.map(
+      (s) =>
+        `| ${s.scenario} | ${s.firstCall.n} | ${secs(s.firstCall.min)} s | ${secs(s.firstCall.p50)} s | ${secs(s.firstCall.max)} s | ${s.failedCalls} |`,
+    ),
     '',
   ].join('\n');
   fs.writeFileSync(path.join(dir, 'node-first-call.md'), md);

@@ -4,10 +4,20 @@
 import fs from 'node:fs';
 import https from 'node:https';
 
-const answer = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'u', allowed: true } });
+const answer = JSON.stringify({
+  apiVersion: 'admission.k8s.io/v1',
+  kind: 'AdmissionReview',
+  response: { uid: 'u', allowed: true },
+});
 const headers = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(answer)) };
 const server = https.createServer(
-  { cert: fs.readFileSync(process.argv[2]), key: fs.readFileSync(process.argv[3]), minVersion: 'TLSv1.2', ALPNProtocols: ['http/1.1'], keepAliveTimeout: 120_000 },
+  {
+    cert: fs.readFileSync(process.argv[2]),
+    key: fs.readFileSync(process.argv[3]),
+    minVersion: 'TLSv1.2',
+    ALPNProtocols: ['http/1.1'],
+    keepAliveTimeout: 120_000,
+  },
   (req, res) => {
     req.on('data', () => {});
     req.on('end', () => {
@@ -16,4 +26,6 @@ const server = https.createServer(
     });
   },
 );
-server.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n'));
+server.listen(0, '127.0.0.1', () =>
+  process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n'),
+);

@@ -25,7 +25,14 @@ function quantile(sorted: number[], q: number): number {
 function summarize(name: string, samples: number[], limitMs: number): Result {
   const s = [...samples].sort((a, b) => a - b);
   const p95 = quantile(s, 0.95);
-  return { name, runs: s.length, medianMs: round(quantile(s, 0.5)), p95Ms: round(p95), limitMs, pass: p95 < limitMs };
+  return {
+    name,
+    runs: s.length,
+    medianMs: round(quantile(s, 0.5)),
+    p95Ms: round(p95),
+    limitMs,
+    pass: p95 < limitMs,
+  };
 }
 const round = (n: number) => Math.round(n * 10) / 10;
 
@@ -48,7 +55,11 @@ try {
   // 1. get sas over 1,000 labelled ServiceAccounts.
   await inBatches([...Array(1000).keys()], 25, (i) =>
     admin.create('/api/v1/namespaces/bench/serviceaccounts', {
-      metadata: { name: `sa-${String(i).padStart(4, '0')}`, labels: { 'rbac.lanyard.dev/service-account': 'true' }, annotations: { 'rbac.lanyard.dev/managed': 'true' } },
+      metadata: {
+        name: `sa-${String(i).padStart(4, '0')}`,
+        labels: { 'rbac.lanyard.dev/service-account': 'true' },
+        annotations: { 'rbac.lanyard.dev/managed': 'true' },
+      },
     }),
   );
   const sas: number[] = [];
@@ -74,7 +85,11 @@ try {
 
   // 3. get roles over 200 trios (plus the three built-in ones).
   await inBatches([...Array(200).keys()], 10, async (i) => {
-    const t = roleTrio({ project: 'bench', name: `role-${String(i).padStart(3, '0')}`, rules: [{ apiGroups: ['lanyard.dev'], resources: ['stages'], verbs: ['get'] }] });
+    const t = roleTrio({
+      project: 'bench',
+      name: `role-${String(i).padStart(3, '0')}`,
+      rules: [{ apiGroups: ['lanyard.dev'], resources: ['stages'], verbs: ['get'] }],
+    });
     await admin.create('/apis/rbac.authorization.k8s.io/v1/namespaces/bench/roles', t.role);
     await admin.create('/api/v1/namespaces/bench/serviceaccounts', t.serviceAccount);
     await admin.create('/apis/rbac.authorization.k8s.io/v1/namespaces/bench/rolebindings', t.roleBinding);
@@ -102,7 +117,10 @@ const md = [
   '',
   '| target | runs | median ms | p95 ms | limit (p95) | |',
   '|---|---|---|---|---|---|',
-  ...results.map((r) => `| ${r.name} | ${r.runs} | ${r.medianMs} | ${r.p95Ms} | < ${r.limitMs} | ${r.pass ? 'ok' : 'OVER'} |`),
+  ...results.map(
+    (r) =>
+      `| ${r.name} | ${r.runs} | ${r.medianMs} | ${r.p95Ms} | < ${r.limitMs} | ${r.pass ? 'ok' : 'OVER'} |`,
+  ),
   '',
 ].join('\n');
 fs.writeFileSync(path.join(out, 'projects.md'), md);

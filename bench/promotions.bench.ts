@@ -34,15 +34,28 @@ function builderBench() {
       ...(i % 4 === 0 ? { identity: { roleARN: `arn:aws:iam::111122223333:role/step-${i}` } } : {}),
       ...(i % 5 === 0 ? { capabilities: ['kubernetes-api'] } : {}),
     });
-    return { as: `step number ${i}`, uses: `s${i}`, timeout: '5m', config: { target: 'env/${{ vars.version }}', hosts: ['a', 'b'] } };
+    return {
+      as: `step number ${i}`,
+      uses: `s${i}`,
+      timeout: '5m',
+      config: { target: 'env/${{ vars.version }}', hosts: ['a', 'b'] },
+    };
   });
   const st = stageFixture({
     annotations: {
       'lanyard.dev/promotion-sa': 's3-access',
-      'lanyard.dev/promotion-labels': JSON.stringify(Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`example.com/l${i}`, `v${i}`]))),
-      'lanyard.dev/promotion-annotations': JSON.stringify(Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`example.com/a${i}`, `value ${i}`]))),
+      'lanyard.dev/promotion-labels': JSON.stringify(
+        Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`example.com/l${i}`, `v${i}`])),
+      ),
+      'lanyard.dev/promotion-annotations': JSON.stringify(
+        Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`example.com/a${i}`, `value ${i}`])),
+      ),
     },
-    spec: { promotionTemplate: { spec: { timeout: '1h', vars: [{ name: 'version', pattern: '[0-9.]+' }], steps: stageSteps } } },
+    spec: {
+      promotionTemplate: {
+        spec: { timeout: '1h', vars: [{ name: 'version', pattern: '[0-9.]+' }], steps: stageSteps },
+      },
+    },
   });
   const inp = input({ stage: st, steps, sas: [serviceAccount('s3-access')] });
   const r = buildPromotionPod(inp);
@@ -72,18 +85,35 @@ async function clusterBench() {
   const driverClient = await createKubeClient({ kubeconfig: cp.adminKubeconfig });
   try {
     await applyCrds(admin, CRD_DIR);
-    for (const ns of ['lanyard-promotions', 'shop']) await admin.create('/api/v1/namespaces', { metadata: { name: ns } });
-    await admin.create('/api/v1/namespaces/lanyard-promotions/serviceaccounts', { metadata: { name: 'lanyard-promotion-orchestrator' } });
-    await admin.create(`${G}/namespaces/shop/promotionsteps`, { apiVersion: 'lanyard.dev/v1alpha1', kind: 'PromotionStep', metadata: { name: 'work' }, spec: { image: 'example.com/w:1', command: ['w'] } });
-    await Promise.all(Array.from({ length: STAGES }, (_, i) => admin.create(`${G}/namespaces/shop/stages`, {
-      apiVersion: 'lanyard.dev/v1alpha1', kind: 'Stage', metadata: { name: `stage-${i}` },
-      spec: { promotionTemplate: { spec: { steps: [{ uses: 'work' }, { uses: 'work' }] } } },
-    })));
+    for (const ns of ['lanyard-promotions', 'shop'])
+      await admin.create('/api/v1/namespaces', { metadata: { name: ns } });
+    await admin.create('/api/v1/namespaces/lanyard-promotions/serviceaccounts', {
+      metadata: { name: 'lanyard-promotion-orchestrator' },
+    });
+    await admin.create(`${G}/namespaces/shop/promotionsteps`, {
+      apiVersion: 'lanyard.dev/v1alpha1',
+      kind: 'PromotionStep',
+      metadata: { name: 'work' },
+      spec: { image: 'example.com/w:1', command: ['w'] },
+    });
+    await Promise.all(
+      Array.from({ length: STAGES }, (_, i) =>
+        admin.create(`${G}/namespaces/shop/stages`, {
+          apiVersion: 'lanyard.dev/v1alpha1',
+          kind: 'Stage',
+          metadata: { name: `stage-${i}` },
+          spec: { promotionTemplate: { spec: { steps: [{ uses: 'work' }, { uses: 'work' }] } } },
+        }),
+      ),
+    );
     // The CRDs' established condition and the stages must be visible before the clock starts.
     await sleep(500);
 
     const config = promotionConfigFrom({ 'promotion-pod-retention': '1h' });
-    const controller = await startPromotionController({ kube: ctrlClient, log: silentLogger(), metrics: new Registry(), clock: systemClock }, config);
+    const controller = await startPromotionController(
+      { kube: ctrlClient, log: silentLogger(), metrics: new Registry(), clock: systemClock },
+      config,
+    );
 
     const podCreated = new Map<string, number>(); // promotion name -> ms
     const podOrder = new Map<string, string[]>(); // stage -> promotion names in pod-creation order
@@ -98,7 +128,9 @@ async function clusterBench() {
         podOrder.set(stage, [...(podOrder.get(stage) ?? []), promo]);
         // The kubelet: both steps and `done` exit 0 as soon as the pod appears.
         void kubelet(driverClient, 'lanyard-promotions', pod.metadata.name, {
-          phase: 'Succeeded', init: { 'step-1': exited(0), 'step-2': exited(0, 'ok=1') }, done: exited(0),
+          phase: 'Succeeded',
+          init: { 'step-1': exited(0), 'step-2': exited(0, 'ok=1') },
+          done: exited(0),
         }).catch((e) => console.error('kubelet', e));
       },
     }).start();
@@ -110,8 +142,13 @@ async function clusterBench() {
       client: driverClient,
       path: `${G}/namespaces/shop/promotions`,
       onUpdate: (p) => {
-        if (p.status?.phase && ['Succeeded', 'Failed', 'Errored', 'Aborted'].includes(p.status.phase) && !succeeded.has(p.metadata.name)) {
-          if (p.status.phase !== 'Succeeded') console.error(`${p.metadata.name}: ${p.status.phase}: ${p.status.message}`);
+        if (
+          p.status?.phase &&
+          ['Succeeded', 'Failed', 'Errored', 'Aborted'].includes(p.status.phase) &&
+          !succeeded.has(p.metadata.name)
+        ) {
+          if (p.status.phase !== 'Succeeded')
+            console.error(`${p.metadata.name}: ${p.status.phase}: ${p.status.message}`);
           succeeded.set(p.metadata.name, performance.now());
           if (succeeded.size === STAGES * PER_STAGE) allDone();
         }
@@ -121,19 +158,38 @@ async function clusterBench() {
 
     const t0 = performance.now();
     const created = await Promise.all(
-      Array.from({ length: STAGES * PER_STAGE }, (_, i) => admin.create(`${G}/namespaces/shop/promotions`, {
-        apiVersion: 'lanyard.dev/v1alpha1', kind: 'Promotion', metadata: { generateName: `stage-${i % STAGES}-` }, spec: { stage: `stage-${i % STAGES}` },
-      })),
+      Array.from({ length: STAGES * PER_STAGE }, (_, i) =>
+        admin.create(`${G}/namespaces/shop/promotions`, {
+          apiVersion: 'lanyard.dev/v1alpha1',
+          kind: 'Promotion',
+          metadata: { generateName: `stage-${i % STAGES}-` },
+          spec: { stage: `stage-${i % STAGES}` },
+        }),
+      ),
     );
     const tCreated = performance.now();
-    await Promise.race([finished, new Promise((_, rej) => setTimeout(() => rej(new Error(`only ${succeeded.size} finished in 120s`)), 120_000))]);
+    await Promise.race([
+      finished,
+      new Promise((_, rej) =>
+        setTimeout(() => rej(new Error(`only ${succeeded.size} finished in 120s`)), 120_000),
+      ),
+    ]);
     const tDone = performance.now();
 
     // Queue order per Stage: creationTimestamp, then name.
     let outOfOrder = 0;
     for (let s = 0; s < STAGES; s++) {
-      const expected = created.filter((p) => p.spec.stage === `stage-${s}`)
-        .sort((a, b) => (a.metadata.creationTimestamp === b.metadata.creationTimestamp ? (a.metadata.name < b.metadata.name ? -1 : 1) : a.metadata.creationTimestamp < b.metadata.creationTimestamp ? -1 : 1))
+      const expected = created
+        .filter((p) => p.spec.stage === `stage-${s}`)
+        .sort((a, b) =>
+          a.metadata.creationTimestamp === b.metadata.creationTimestamp
+            ? a.metadata.name < b.metadata.name
+              ? -1
+              : 1
+            : a.metadata.creationTimestamp < b.metadata.creationTimestamp
+              ? -1
+              : 1,
+        )
         .map((p) => p.metadata.name);
       if (JSON.stringify(expected) !== JSON.stringify(podOrder.get(`stage-${s}`))) outOfOrder++;
     }
@@ -167,10 +223,21 @@ const builder = builderBench();
 console.log('builder', builder);
 const cluster = await clusterBench();
 console.log('cluster', cluster);
-const out = { date: new Date().toISOString(), node: process.version, builder, cluster, targets: { allSucceededMs: 10_000, firstPodEveryStageAfterLastCreateMs: 3_000, perCallMs: 1 } };
+const out = {
+  date: new Date().toISOString(),
+  node: process.version,
+  builder,
+  cluster,
+  targets: { allSucceededMs: 10_000, firstPodEveryStageAfterLastCreateMs: 3_000, perCallMs: 1 },
+};
 fs.mkdirSync(path.join(import.meta.dirname, 'results'), { recursive: true });
-fs.writeFileSync(path.join(import.meta.dirname, 'results', 'promotions.json'), JSON.stringify(out, null, 2) + '\n');
-fs.writeFileSync(path.join(import.meta.dirname, 'results', 'promotions.md'), `# Promotions benchmark (docs/promotions.md)
+fs.writeFileSync(
+  path.join(import.meta.dirname, 'results', 'promotions.json'),
+  JSON.stringify(out, null, 2) + '\n',
+);
+fs.writeFileSync(
+  path.join(import.meta.dirname, 'results', 'promotions.md'),
+  `# Promotions benchmark (docs/promotions.md)
 
 Run: \`npx tsx bench/promotions.bench.ts\` (${out.date}, Node ${out.node}, shared 2-core machine)
 
@@ -181,5 +248,6 @@ Run: \`npx tsx bench/promotions.bench.ts\` (${out.date}, Node ${out.node}, share
 | Stages whose pods did not follow queue order | ${cluster.stagesOutOfOrder} | 0 |
 | creating the 200 Promotions (client side) | ${cluster.createMs} ms | - |
 | pure builder + validator, 20 steps, all decorators | ${builder.perCallMs} ms/call over ${builder.calls} calls | < 1 ms |
-`);
+`,
+);
 process.exit(0);

@@ -18,7 +18,10 @@ export const STAMP = path.join(DIST, '.build-stamp.json');
 export function currentCommit() {
   if (process.env.LANYARD_COMMIT) return process.env.LANYARD_COMMIT;
   try {
-    const head = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] });
+    const head = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     return head.toString().trim() || 'unknown';
   } catch {
     return 'unknown';
@@ -32,7 +35,10 @@ export function currentCommit() {
 const withoutSandbox = {
   name: 'without-sandbox',
   setup(b) {
-    b.onResolve({ filter: /sandbox\/up\.ts$/ }, (a) => ({ path: path.join(a.resolveDir, a.path), namespace: 'without-sandbox' }));
+    b.onResolve({ filter: /sandbox\/up\.ts$/ }, (a) => ({
+      path: path.join(a.resolveDir, a.path),
+      namespace: 'without-sandbox',
+    }));
     b.onLoad({ filter: /.*/, namespace: 'without-sandbox' }, () => ({
       resolveDir: path.join(ROOT, 'src', 'sandbox'),
       loader: 'ts',
@@ -61,7 +67,9 @@ const builtinsWithoutFacade = {
     // commander requires node:child_process at load time for executable subcommands, which Lanyard never uses: it
     // gets an object that loads the module on first use (7 ms of CPU at every CLI start, docs/adr/0704).
     b.onResolve({ filter: /^node:child_process$|^child_process$/ }, (a) =>
-      a.importer.includes(`${path.sep}node_modules${path.sep}commander${path.sep}`) ? { path: 'node:child_process', namespace: 'lazy-builtin' } : undefined,
+      a.importer.includes(`${path.sep}node_modules${path.sep}commander${path.sep}`)
+        ? { path: 'node:child_process', namespace: 'lazy-builtin' }
+        : undefined,
     );
     b.onResolve({ filter: /^[a-z_][\w/]*$|^node:/ }, (a) => {
       const name = a.path.replace(/^node:/, '');
@@ -91,15 +99,21 @@ const packagesExternalButStartPath = {
   setup(b) {
     b.onResolve({ filter: /^[^./]/ }, (a) => {
       // A bundled package's own dependencies are bundled with it.
-      if (a.importer.includes(`${path.sep}node_modules${path.sep}`) || a.namespace === 'dynamic-import') return undefined;
-      const pkg = a.path.split('/').slice(0, a.path.startsWith('@') ? 2 : 1).join('/');
+      if (a.importer.includes(`${path.sep}node_modules${path.sep}`) || a.namespace === 'dynamic-import')
+        return undefined;
+      const pkg = a.path
+        .split('/')
+        .slice(0, a.path.startsWith('@') ? 2 : 1)
+        .join('/');
       if (!BUNDLED_PACKAGES.has(pkg)) return { path: a.path, external: true };
       // `await import('yaml')` of a bundled CommonJS package would only have a default export; a small ESM module
       // re-exports its names, as Node's own import of the package does.
       return a.kind === 'dynamic-import' ? { path: a.path, namespace: 'dynamic-import' } : undefined;
     });
     b.onLoad({ filter: /.*/, namespace: 'dynamic-import' }, (a) => {
-      const names = Object.keys(createRequire(path.join(ROOT, 'package.json'))(a.path)).filter((n) => /^[A-Za-z_$][\w$]*$/.test(n) && n !== 'default');
+      const names = Object.keys(createRequire(path.join(ROOT, 'package.json'))(a.path)).filter(
+        (n) => /^[A-Za-z_$][\w$]*$/.test(n) && n !== 'default',
+      );
       return {
         resolveDir: ROOT,
         loader: 'js',
@@ -129,7 +143,9 @@ const promClientWithoutCluster = {
         ['Gauge', 'gauge'],
         ['Histogram', 'histogram'],
         ['collectDefaultMetrics', 'defaultMetrics'],
-      ].map(([name, file]) => `export { default as ${name} } from 'prom-client/lib/${file}.js';`).join('\n'),
+      ]
+        .map(([name, file]) => `export { default as ${name} } from 'prom-client/lib/${file}.js';`)
+        .join('\n'),
     }));
   },
 };
@@ -154,7 +170,12 @@ export async function build({ sandbox = true } = {}) {
     chunkNames: 'chunks/[name]-[hash]',
     define: { __LANYARD_COMMIT__: JSON.stringify(commit) },
     logLevel: 'warning',
-    plugins: [builtinsWithoutFacade, promClientWithoutCluster, packagesExternalButStartPath, ...(sandbox ? [] : [withoutSandbox])],
+    plugins: [
+      builtinsWithoutFacade,
+      promClientWithoutCluster,
+      packagesExternalButStartPath,
+      ...(sandbox ? [] : [withoutSandbox]),
+    ],
   });
   fs.writeFileSync(path.join(out, path.basename(STAMP)), JSON.stringify({ commit }) + '\n');
   // Two renames, so dist/ is missing only between them; the old build is removed afterwards.

@@ -12,11 +12,13 @@ function newestInput() {
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
       const p = path.join(dir, e.name);
       if (e.isDirectory()) visit(p);
-      else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) newest = Math.max(newest, fs.statSync(p).mtimeMs);
+      else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts'))
+        newest = Math.max(newest, fs.statSync(p).mtimeMs);
     }
   };
   visit(path.join(ROOT, 'src'));
-  for (const f of ['package.json', 'scripts/build.mjs']) newest = Math.max(newest, fs.statSync(path.join(ROOT, f)).mtimeMs);
+  for (const f of ['package.json', 'scripts/build.mjs'])
+    newest = Math.max(newest, fs.statSync(path.join(ROOT, f)).mtimeMs);
   return newest;
 }
 

@@ -16,10 +16,15 @@ const run = (cmd, args) => {
 const marker = path.join(root, 'node_modules', '.package-lock.json');
 const lock = path.join(root, 'package-lock.json');
 const stale = !existsSync(marker) || statSync(lock).mtimeMs > statSync(marker).mtimeMs + 1000;
-if (!existsSync(path.join(root, 'node_modules', '.bin', 'vitest')) || !existsSync(path.join(root, 'node_modules', 'node', 'bin', 'node')) || stale) {
+if (
+  !existsSync(path.join(root, 'node_modules', '.bin', 'vitest')) ||
+  !existsSync(path.join(root, 'node_modules', 'node', 'bin', 'node')) ||
+  stale
+) {
   console.error('[lanyard] installing npm dependencies (npm ci; brings Node 24 as a devDependency)');
   run('npm', ['ci', '--no-audit', '--no-fund']);
 }
 run(process.execPath, [path.join(root, 'scripts', 'ensure-build.mjs')]);
 run(process.execPath, [path.join(root, 'scripts', 'ensure-control-plane.mjs')]);
-if (process.env.npm_lifecycle_event === 'pretest') run('bash', [path.join(root, 'scripts', 'build-argocd-health.sh')]);
+if (process.env.npm_lifecycle_event === 'pretest')
+  run('bash', [path.join(root, 'scripts', 'build-argocd-health.sh')]);

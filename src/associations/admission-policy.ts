@@ -14,7 +14,10 @@ const MESSAGE_EXPRESSION =
   `'": a Lanyard PodIdentityAssociation binds a ServiceAccount of its own namespace; create it in namespace "' + ` +
   `object.spec.namespace + '" or remove spec.namespace (docs/migrate-from-ack.md)'`;
 
-export function associationAdmissionPolicy(o: { name?: string; namespaceSelector?: Json } = {}): { policy: Json; binding: Json } {
+export function associationAdmissionPolicy(o: { name?: string; namespaceSelector?: Json } = {}): {
+  policy: Json;
+  binding: Json;
+} {
   const name = o.name ?? ASSOCIATION_POLICY_NAME;
   const policy = {
     apiVersion: 'admissionregistration.k8s.io/v1',
@@ -23,11 +26,14 @@ export function associationAdmissionPolicy(o: { name?: string; namespaceSelector
     spec: {
       failurePolicy: 'Fail',
       matchConstraints: {
-        resourceRules: [{ apiGroups: [GROUP], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: [PLURAL] }],
+        resourceRules: [
+          { apiGroups: [GROUP], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: [PLURAL] },
+        ],
       },
       validations: [
         {
-          expression: '!has(object.spec) || !has(object.spec.namespace) || object.spec.namespace == request.namespace',
+          expression:
+            '!has(object.spec) || !has(object.spec.namespace) || object.spec.namespace == request.namespace',
           reason: 'Invalid',
           messageExpression: MESSAGE_EXPRESSION,
         },

@@ -263,7 +263,9 @@ describe('nextStep', () => {
     const d = parseLanyardAssociation(
       obj({ metadata: { deletionTimestamp: 'now' }, status: { associationID: 'a-1' } }),
     );
-    expect(nextStep({ deniedAction: 'delete', obj: d, cluster: 'c', owner: undefined, policy: allowed })).toEqual({
+    expect(
+      nextStep({ deniedAction: 'delete', obj: d, cluster: 'c', owner: undefined, policy: allowed }),
+    ).toEqual({
       kind: 'delete',
       associationId: 'a-1',
       cluster: 'c',
@@ -273,16 +275,26 @@ describe('nextStep', () => {
         metadata: { deletionTimestamp: 'now', annotations: { 'lanyard.dev/deletion-policy': 'retain' } },
       }),
     );
-    expect(nextStep({ deniedAction: 'delete', obj: r, cluster: 'c', owner: undefined, policy: allowed }).kind).toBe(
-      'releaseRetained',
-    );
+    expect(
+      nextStep({ deniedAction: 'delete', obj: r, cluster: 'c', owner: undefined, policy: allowed }).kind,
+    ).toBe('releaseRetained');
     const gone = parseLanyardAssociation(obj({ metadata: { deletionTimestamp: 'now', finalizers: [] } }));
-    expect(nextStep({ deniedAction: 'delete', obj: gone, cluster: 'c', owner: undefined, policy: allowed }).kind).toBe('ignore');
+    expect(
+      nextStep({ deniedAction: 'delete', obj: gone, cluster: 'c', owner: undefined, policy: allowed }).kind,
+    ).toBe('ignore');
   });
   it('another owner: duplicate, before policy', () => {
     const o = parseLanyardAssociation(obj());
     const owner = { ...self(), uid: 'older' };
-    expect(nextStep({ deniedAction: 'delete', obj: o, cluster: 'c', owner, policy: { allowed: false, message: 'no' } })).toEqual({
+    expect(
+      nextStep({
+        deniedAction: 'delete',
+        obj: o,
+        cluster: 'c',
+        owner,
+        policy: { allowed: false, message: 'no' },
+      }),
+    ).toEqual({
       kind: 'duplicate',
       owner,
     });
@@ -290,7 +302,16 @@ describe('nextStep', () => {
   it('waits while another object of the pair still deletes its association', () => {
     const o = parseLanyardAssociation(obj());
     const other = { ...self(), uid: 'old', deleting: true, pendingDelete: true };
-    expect(nextStep({ deniedAction: 'delete', obj: o, cluster: 'c', owner: self(), policy: allowed, deleting: other })).toEqual({
+    expect(
+      nextStep({
+        deniedAction: 'delete',
+        obj: o,
+        cluster: 'c',
+        owner: self(),
+        policy: allowed,
+        deleting: other,
+      }),
+    ).toEqual({
       kind: 'waitForDeletion',
       other,
     });
@@ -310,8 +331,18 @@ describe('nextStep', () => {
   });
   const denied = { allowed: false, message: 'no' } as const;
   it.each([
-    ['never created: no finalizer yet, delete mode', { metadata: { finalizers: [] } }, 'delete', { kind: 'none' }],
-    ['never created: no finalizer yet, preview mode', { metadata: { finalizers: [] } }, 'preview', { kind: 'none' }],
+    [
+      'never created: no finalizer yet, delete mode',
+      { metadata: { finalizers: [] } },
+      'delete',
+      { kind: 'none' },
+    ],
+    [
+      'never created: no finalizer yet, preview mode',
+      { metadata: { finalizers: [] } },
+      'preview',
+      { kind: 'none' },
+    ],
     ['never created: finalizer but no id (a Create never happened)', {}, 'delete', { kind: 'none' }],
     [
       'removed earlier: only removedAssociationID is left',
@@ -343,21 +374,31 @@ describe('nextStep', () => {
     const bad = parseLanyardAssociation(
       obj({ metadata: { finalizers: [] }, spec: { policy: '{not json', disableSessionTags: true } }),
     );
-    expect(nextStep({ deniedAction: 'delete', obj: bad, cluster: 'c', owner: self(), policy: denied }).kind).toBe(
-      'policyDenied',
-    );
+    expect(
+      nextStep({ deniedAction: 'delete', obj: bad, cluster: 'c', owner: self(), policy: denied }).kind,
+    ).toBe('policyDenied');
     const step = nextStep({ deniedAction: 'delete', obj: bad, cluster: 'c', owner: self(), policy: allowed });
     expect(step.kind).toBe('invalidSpec');
     expect((step as { message: string }).message).toMatch(/^spec\.policy: not valid JSON/);
   });
   it('finalizer, then create, then describe', () => {
     const bare = parseLanyardAssociation(obj({ metadata: { finalizers: [] } }));
-    expect(nextStep({ deniedAction: 'delete', obj: bare, cluster: 'c', owner: self(), policy: allowed }).kind).toBe('addFinalizer');
     expect(
-      nextStep({ deniedAction: 'delete', obj: parseLanyardAssociation(obj()), cluster: 'c', owner: self(), policy: allowed }).kind,
+      nextStep({ deniedAction: 'delete', obj: bare, cluster: 'c', owner: self(), policy: allowed }).kind,
+    ).toBe('addFinalizer');
+    expect(
+      nextStep({
+        deniedAction: 'delete',
+        obj: parseLanyardAssociation(obj()),
+        cluster: 'c',
+        owner: self(),
+        policy: allowed,
+      }).kind,
     ).toBe('create');
     const withId = parseLanyardAssociation(obj({ status: { associationID: 'a-1' } }));
-    expect(nextStep({ deniedAction: 'delete', obj: withId, cluster: 'c', owner: self(), policy: allowed })).toEqual({
+    expect(
+      nextStep({ deniedAction: 'delete', obj: withId, cluster: 'c', owner: self(), policy: allowed }),
+    ).toEqual({
       kind: 'describe',
       associationId: 'a-1',
     });
@@ -396,7 +437,8 @@ describe('planSync (drift and tags)', () => {
       { field: 'disableSessionTags', observed: 'true', desired: 'false' },
     ]);
   });
-  const POLICY = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}';
+  const POLICY =
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}';
   const withPolicy = desiredOf(
     parseLanyardAssociation(obj({ spec: { tags: { team: 'a' }, disableSessionTags: true, policy: POLICY } })),
     'c',
@@ -412,7 +454,12 @@ describe('planSync (drift and tags)', () => {
     const p = planSync(withPolicy, { ...policyInSync, policy: observed });
     if (expected === 'drift') {
       expect(p.drift).toEqual([{ field: 'policy', observed: observed ?? '', desired: POLICY }]);
-      expect(p.update).toEqual({ roleArn: ROLE, targetRoleArn: '', disableSessionTags: true, policy: POLICY });
+      expect(p.update).toEqual({
+        roleArn: ROLE,
+        targetRoleArn: '',
+        disableSessionTags: true,
+        policy: POLICY,
+      });
     } else expect(p.drift).toEqual([]);
   });
   it('a policy removed from the spec is removed in EKS with policy ""', () => {
@@ -586,7 +633,12 @@ describe('session policy checks and texts', () => {
     ['a JSON object', '{"Version":"2012-10-17","Statement":[]}', true, undefined],
     ['not JSON', '{"Statement": [', true, /^spec\.policy: not valid JSON \(/],
     ['JSON but not an object', '["s3:*"]', true, /^spec\.policy: must be a JSON object/],
-    ['over 2048 characters', `{"a":"${'x'.repeat(2050)}"}`, true, /^spec\.policy: must be at most 2048 characters \(EKS's limit\), got 2058$/],
+    [
+      'over 2048 characters',
+      `{"a":"${'x'.repeat(2050)}"}`,
+      true,
+      /^spec\.policy: must be at most 2048 characters \(EKS's limit\), got 2058$/,
+    ],
     ['session tags still on', '{}', false, /^spec\.policy: EKS requires spec\.disableSessionTags: true/],
   ] as const)('specProblem, session policy: %s', (_t, policy, tagsOff, expected) => {
     const problem = specProblem(spec(policy, tagsOff));
@@ -596,9 +648,21 @@ describe('session policy checks and texts', () => {
   it.each([
     ['a pathed role', { roleARN: ROLE }, undefined],
     ['a target role too', { roleARN: ROLE, targetRoleARN: TARGET }, undefined],
-    ['a role name over 64 characters', { roleARN: `arn:aws:iam::111122223333:role/${'n'.repeat(65)}` }, /^spec\.roleARN: role name is 65 characters; IAM allows at most 64$/],
-    ['a 21 KB role', { roleARN: `arn:aws:iam::111122223333:role/${'-'.repeat(21_000)}` }, /^spec\.roleARN: is 21031 characters; an IAM role ARN has at most 623/],
-    ['a user ARN as target', { roleARN: ROLE, targetRoleARN: 'arn:aws:iam::444455556666:user/x' }, /^spec\.targetRoleARN: must be an IAM role ARN/],
+    [
+      'a role name over 64 characters',
+      { roleARN: `arn:aws:iam::111122223333:role/${'n'.repeat(65)}` },
+      /^spec\.roleARN: role name is 65 characters; IAM allows at most 64$/,
+    ],
+    [
+      'a 21 KB role',
+      { roleARN: `arn:aws:iam::111122223333:role/${'-'.repeat(21_000)}` },
+      /^spec\.roleARN: is 21031 characters; an IAM role ARN has at most 623/,
+    ],
+    [
+      'a user ARN as target',
+      { roleARN: ROLE, targetRoleARN: 'arn:aws:iam::444455556666:user/x' },
+      /^spec\.targetRoleARN: must be an IAM role ARN/,
+    ],
   ] as const)('specProblem, roles: %s', (_t, spec, expected) => {
     const problem = specProblem(parseLanyardAssociation(obj({ spec })));
     if (expected === undefined) expect(problem).toBeUndefined();
@@ -606,9 +670,12 @@ describe('session policy checks and texts', () => {
   });
   // docs/migrate-from-ack.md: ACK's spec.namespace is accepted only when it names the object's own namespace.
   it.each([
-    ['spec.namespace equal to the object\'s', { roleARN: ROLE, namespace: 'team-a' }, undefined],
-    ['spec.namespace of another namespace', { roleARN: ROLE, namespace: 'team-b' },
-      /^spec\.namespace "team-b" must equal the object's namespace "team-a": a Lanyard PodIdentityAssociation binds a ServiceAccount of its own namespace; create it in namespace "team-b" or remove spec\.namespace \(docs\/migrate-from-ack\.md\)$/],
+    ["spec.namespace equal to the object's", { roleARN: ROLE, namespace: 'team-a' }, undefined],
+    [
+      'spec.namespace of another namespace',
+      { roleARN: ROLE, namespace: 'team-b' },
+      /^spec\.namespace "team-b" must equal the object's namespace "team-a": a Lanyard PodIdentityAssociation binds a ServiceAccount of its own namespace; create it in namespace "team-b" or remove spec\.namespace \(docs\/migrate-from-ack\.md\)$/,
+    ],
   ] as const)('specProblem, ACK namespace: %s', (_t, spec, expected) => {
     const problem = specProblem(parseLanyardAssociation(obj({ spec })));
     if (expected === undefined) expect(problem).toBeUndefined();
@@ -616,8 +683,16 @@ describe('session policy checks and texts', () => {
   });
   it('nextStep refuses a foreign spec.namespace as InvalidSpec before any AWS step', () => {
     const o = parseLanyardAssociation(obj({ spec: { roleARN: ROLE, namespace: 'team-b' } }));
-    expect(nextStep({ obj: o, cluster: 'c', owner: recordOf(o, 'c'), policy: { allowed: true }, deniedAction: 'delete', deleting: undefined }))
-      .toMatchObject({ kind: 'invalidSpec', message: expect.stringContaining('spec.namespace "team-b"') });
+    expect(
+      nextStep({
+        obj: o,
+        cluster: 'c',
+        owner: recordOf(o, 'c'),
+        policy: { allowed: true },
+        deniedAction: 'delete',
+        deleting: undefined,
+      }),
+    ).toMatchObject({ kind: 'invalidSpec', message: expect.stringContaining('spec.namespace "team-b"') });
   });
   it('samePolicy compares JSON, not text; empty equals only empty', () => {
     expect(samePolicy('{"a":1,"b":[1,2]}', '{ "b": [1, 2], "a": 1 }')).toBe(true);
@@ -628,10 +703,14 @@ describe('session policy checks and texts', () => {
   });
   it('an EKS refusal about the policy names spec.policy; others are left as they are', () => {
     const withPolicy = spec('{}');
-    expect(refusalText(withPolicy, 'InvalidParameterException: policy is not valid JSON (request id r)')).toBe(
+    expect(
+      refusalText(withPolicy, 'InvalidParameterException: policy is not valid JSON (request id r)'),
+    ).toBe(
       'spec.policy: EKS refused the session policy: InvalidParameterException: policy is not valid JSON (request id r)',
     );
-    expect(refusalText(withPolicy, 'AccessDeniedException: not allowed')).toBe('AccessDeniedException: not allowed');
+    expect(refusalText(withPolicy, 'AccessDeniedException: not allowed')).toBe(
+      'AccessDeniedException: not allowed',
+    );
     expect(refusalText(spec(undefined), 'InvalidParameterException: policy x')).toBe(
       'InvalidParameterException: policy x',
     );
@@ -661,7 +740,13 @@ describe('denied associations', () => {
     expect(policyDeniedMessage('no', handling, pair, pods)).toBe(text);
   });
   it('Ready is False with reason PolicyDenied and the Synced message', () => {
-    const synced = { type: 'Synced', status: 'False', reason: 'PolicyDenied', message: 'm', observedGeneration: 3 } as const;
+    const synced = {
+      type: 'Synced',
+      status: 'False',
+      reason: 'PolicyDenied',
+      message: 'm',
+      observedGeneration: 3,
+    } as const;
     const verified = {
       type: 'Verified',
       status: 'True',
@@ -680,6 +765,8 @@ describe('denied associations', () => {
   it('the Create token is the uid, or derived from the association it replaces', () => {
     expect(createToken('uid-1', undefined)).toBe('uid-1');
     expect(createToken('uid-1', 'a-0123456789abcdefg')).toBe('uid-1-a-0123456789abcdefg');
-    expect(createToken('0b7e1c2a-1111-4222-8333-944455556666', 'a-0123456789abcdefg').length).toBeLessThanOrEqual(64);
+    expect(
+      createToken('0b7e1c2a-1111-4222-8333-944455556666', 'a-0123456789abcdefg').length,
+    ).toBeLessThanOrEqual(64);
   });
 });

@@ -234,10 +234,16 @@ const SESSION_POLICY_MAX = 2048;
  * objects stored before those rules): the roles against IAM's ARN grammar and limits, and spec.policy being a JSON
  * object. The policy's IAM grammar is EKS's to judge; a refusal becomes InvalidSpec naming the field.
  */
-export function specProblem(obj: Pick<LanyardAssociation, 'spec'> & { namespace?: string }): string | undefined {
+export function specProblem(
+  obj: Pick<LanyardAssociation, 'spec'> & { namespace?: string },
+): string | undefined {
   // ACK's spec.namespace (docs/migrate-from-ack.md): the admission policy refuses a mismatch; this covers objects
   // stored without it (policy not installed), so no association is ever made for another namespace.
-  if (obj.spec.namespace !== undefined && obj.namespace !== undefined && obj.spec.namespace !== obj.namespace) {
+  if (
+    obj.spec.namespace !== undefined &&
+    obj.namespace !== undefined &&
+    obj.spec.namespace !== obj.namespace
+  ) {
     return namespaceMismatch(obj.spec.namespace, obj.namespace);
   }
   for (const [field, value] of [
@@ -267,9 +273,11 @@ export function specProblem(obj: Pick<LanyardAssociation, 'spec'> & { namespace?
 
 /** The one sentence for a spec.namespace that is not the object's own (CEL admission policy and controller alike). */
 export function namespaceMismatch(specNamespace: string, objectNamespace: string): string {
-  return `spec.namespace "${specNamespace}" must equal the object's namespace "${objectNamespace}": a Lanyard ` +
+  return (
+    `spec.namespace "${specNamespace}" must equal the object's namespace "${objectNamespace}": a Lanyard ` +
     `PodIdentityAssociation binds a ServiceAccount of its own namespace; create it in namespace "${specNamespace}" or ` +
-    'remove spec.namespace (docs/migrate-from-ack.md)';
+    'remove spec.namespace (docs/migrate-from-ack.md)'
+  );
 }
 
 /** An EKS refusal of an object with a session policy that is about the policy names the field it came from. */
@@ -389,12 +397,7 @@ export function isOutOfBand(obj: LanyardAssociation): boolean {
 
 export type Cond = Omit<Condition, 'lastTransitionTime'>;
 
-const REPORT_REASONS = new Set([
-  'CredentialsMatch',
-  'RoleMismatch',
-  'ExchangeFailed',
-  'VerificationTimeout',
-]);
+const REPORT_REASONS = new Set(['CredentialsMatch', 'RoleMismatch', 'ExchangeFailed', 'VerificationTimeout']);
 
 export interface VerifiedInput {
   generation: number;
@@ -555,11 +558,17 @@ export function freshVerifiedAt(
 }
 
 /** Why no exchange can verify the association from here, if so. */
-export function verificationWaitingFor(cluster: string, localCluster: string, probe: boolean): string | undefined {
+export function verificationWaitingFor(
+  cluster: string,
+  localCluster: string,
+  probe: boolean,
+): string | undefined {
   if (cluster !== localCluster) {
     return `the association is for cluster "${cluster}"; only associations of "${localCluster}" (--cluster-name) can be verified from here`;
   }
-  return probe ? undefined : 'waiting for a workload Pod of the ServiceAccount to be verified (--association-probe=false)';
+  return probe
+    ? undefined
+    : 'waiting for a workload Pod of the ServiceAccount to be verified (--association-probe=false)';
 }
 
 export interface VerificationInput {
@@ -586,24 +595,43 @@ export interface VerificationInput {
 }
 
 /** The Verified condition and the probe Pod work; also which remembered failure and probe have expired. */
-export function planVerification(i: VerificationInput): VerificationPlan & { dropProbeFailure: boolean; forgetProbe: boolean } {
+export function planVerification(
+  i: VerificationInput,
+): VerificationPlan & { dropProbeFailure: boolean; forgetProbe: boolean } {
   const { obj, now } = i;
   const failure = i.probeFailure;
-  const failed = failure && failure.generation === obj.generation && now - failure.at < i.probeFailureMs ? failure : undefined;
+  const failed =
+    failure && failure.generation === obj.generation && now - failure.at < i.probeFailureMs
+      ? failure
+      : undefined;
   const dropProbeFailure = !!failure && !failed;
   const verified = deriveVerified({
-    generation: obj.generation, synced: true, current: i.current, freshVerifiedAt: i.fresh, probeError: failed?.message, waitingFor: i.waitingFor,
+    generation: obj.generation,
+    synced: true,
+    current: i.current,
+    freshVerifiedAt: i.fresh,
+    probeError: failed?.message,
+    waitingFor: i.waitingFor,
   });
   let lastVerifiedTime = i.reportedAt;
   if (verified.status === 'True') {
     // Verified through the verified set: the entry's time, recorded once on the transition to True.
     const stored = getCondition(obj.status.conditions, 'Verified');
     if (!lastVerifiedTime && i.fresh && stored?.status !== 'True') lastVerifiedTime = i.fresh;
-    return { verified, lastVerifiedTime, deleteProbes: i.probes, createProbe: false, dropProbeFailure, forgetProbe: false };
+    return {
+      verified,
+      lastVerifiedTime,
+      deleteProbes: i.probes,
+      createProbe: false,
+      dropProbeFailure,
+      forgetProbe: false,
+    };
   }
   const r = i.remembered;
   const rememberedNow = r !== undefined && now - r.at <= PROBE_MEMORY_MS;
-  const probeForGen = i.probes.some((p) => p.generation === obj.generation) || (rememberedNow && r.generation === obj.generation);
+  const probeForGen =
+    i.probes.some((p) => p.generation === obj.generation) ||
+    (rememberedNow && r.generation === obj.generation);
   return {
     verified,
     lastVerifiedTime,
@@ -629,7 +657,9 @@ export function mayCreateProbe(
 }
 
 /** The Event a Synced=False write raises when the condition changes (none for Duplicate). */
-export function syncedFalseEvent(reason: SyncedFalseReason): { type: 'Normal' | 'Warning'; reason: string } | undefined {
+export function syncedFalseEvent(
+  reason: SyncedFalseReason,
+): { type: 'Normal' | 'Warning'; reason: string } | undefined {
   if (reason === 'PolicyDenied') return { type: 'Warning', reason: 'PolicyDenied' };
   if (reason === 'RolePropagating') return { type: 'Normal', reason: 'RolePropagating' };
   if (reason === 'Duplicate') return undefined;
@@ -656,15 +686,33 @@ export function planStepFailure(i: {
     case 'rolePropagating': {
       const next = nextRolePropagation(i.propagation, i.obj.generation, i.now, i.rolePropagationTimeoutMs);
       if (next.retryInMs !== undefined) {
-        return { result: 'retry', rolePropagation: next.state, requeueAfterMs: next.retryInMs,
-          synced: { reason: 'RolePropagating', message: `IAM has not propagated the role yet; retrying (${i.text})` } };
+        return {
+          result: 'retry',
+          rolePropagation: next.state,
+          requeueAfterMs: next.retryInMs,
+          synced: {
+            reason: 'RolePropagating',
+            message: `IAM has not propagated the role yet; retrying (${i.text})`,
+          },
+        };
       }
       const s = Math.round(i.rolePropagationTimeoutMs / 1000);
-      return { result: 'terminal', rolePropagation: next.state, requeueAfterMs: i.resyncMs,
-        synced: { reason: 'RoleNotFound', message: `the role still does not exist ${s}s after the first attempt: ${i.text}` } };
+      return {
+        result: 'terminal',
+        rolePropagation: next.state,
+        requeueAfterMs: i.resyncMs,
+        synced: {
+          reason: 'RoleNotFound',
+          message: `the role still does not exist ${s}s after the first attempt: ${i.text}`,
+        },
+      };
     }
     case 'terminal':
-      return { result: 'terminal', requeueAfterMs: i.resyncMs, synced: { reason: i.cls.reason, message: refusalText(i.obj, i.text) } };
+      return {
+        result: 'terminal',
+        requeueAfterMs: i.resyncMs,
+        synced: { reason: i.cls.reason, message: refusalText(i.obj, i.text) },
+      };
     case 'notFound':
       // Update or tagging found the association gone: the next pass describes it and recreates it. Not at once:
       // Describe may still show it for a moment (eventual consistency).
@@ -675,8 +723,17 @@ export function planStepFailure(i: {
 }
 
 /** The status fields fixed by Create or adoption. */
-export function idFields(cluster: string, a: Pick<Association, 'associationId' | 'associationArn' | 'externalId'>): Record<string, string | null> {
-  return { clusterName: cluster, associationID: a.associationId, associationARN: a.associationArn, externalID: a.externalId ?? null, removedAssociationID: null };
+export function idFields(
+  cluster: string,
+  a: Pick<Association, 'associationId' | 'associationArn' | 'externalId'>,
+): Record<string, string | null> {
+  return {
+    clusterName: cluster,
+    associationID: a.associationId,
+    associationARN: a.associationArn,
+    externalID: a.externalId ?? null,
+    removedAssociationID: null,
+  };
 }
 
 /** What status says after Lanyard removed a denied association from EKS (docs/adr/0202). */
@@ -685,7 +742,11 @@ export function removedFields(associationId: string): Record<string, string | nu
 }
 
 /** The id fields status does not hold yet. */
-export function changedIdFields(status: object, cluster: string, a: Pick<Association, 'associationId' | 'associationArn' | 'externalId'>): Record<string, unknown> {
+export function changedIdFields(
+  status: object,
+  cluster: string,
+  a: Pick<Association, 'associationId' | 'associationArn' | 'externalId'>,
+): Record<string, unknown> {
   const extra: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(idFields(cluster, a))) {
     if (((status as Record<string, unknown>)[k] ?? null) !== v) extra[k] = v;
@@ -703,11 +764,23 @@ export function lastSeenStillGood(
   now: number,
   resyncMs: number,
 ): boolean {
-  return !!known && known.generation === obj.generation && known.association.associationId === obj.status.associationID && now - known.at < resyncMs / 2;
+  return (
+    !!known &&
+    known.generation === obj.generation &&
+    known.association.associationId === obj.status.associationID &&
+    now - known.at < resyncMs / 2
+  );
 }
 
 /** Whether status already says all of it: the three conditions, the generation and the extra fields. */
-export function statusUnchanged(obj: Pick<LanyardAssociation, 'generation' | 'status'>, conds: Cond[], extra: Record<string, unknown>): boolean {
-  return conds.every((c) => conditionUnchanged(obj.status.conditions, c)) && obj.status.observedGeneration === obj.generation
-    && Object.entries(extra).every(([k, v]) => (obj.status as Record<string, unknown>)[k] === v);
+export function statusUnchanged(
+  obj: Pick<LanyardAssociation, 'generation' | 'status'>,
+  conds: Cond[],
+  extra: Record<string, unknown>,
+): boolean {
+  return (
+    conds.every((c) => conditionUnchanged(obj.status.conditions, c)) &&
+    obj.status.observedGeneration === obj.generation &&
+    Object.entries(extra).every(([k, v]) => (obj.status as Record<string, unknown>)[k] === v)
+  );
 }

@@ -111,7 +111,8 @@ export function createAssociationLookup(
   opts: LookupOptions,
 ): AssociationIndex & Running {
   const { cache, release: releaseCache } = sharedOrOwnCache(deps, (sel, e) =>
-    deps.log.warn({ err: e, path: sel.path }, 'association watch error'));
+    deps.log.warn({ err: e, path: sel.path }, 'association watch error'),
+  );
   const byPair = new Map<string, Map<string, AssociationRecord>>();
   const listeners = new Set<(c: AssociationChange) => void>();
   const warnedClusterRef = new Set<string>();

@@ -32,13 +32,16 @@ import { AwsError, toAwsError } from './errors.ts';
 import { createEksAuthClient } from './eks-auth.ts';
 import type { Association, AwsClientOptions, AwsClients, EksApi, IamApi, Role, StsApi } from './index.ts';
 
-function requestCounter(registry: Registry | undefined): Counter<'service' | 'operation' | 'code'> | undefined {
+function requestCounter(
+  registry: Registry | undefined,
+): Counter<'service' | 'operation' | 'code'> | undefined {
   if (!registry) return undefined;
-  return counter(registry, 'lanyard_aws_requests_total', 'AWS API calls by service, operation and result code ("OK" on success).', [
-    'service',
-    'operation',
-    'code',
-  ]);
+  return counter(
+    registry,
+    'lanyard_aws_requests_total',
+    'AWS API calls by service, operation and result code ("OK" on success).',
+    ['service', 'operation', 'code'],
+  );
 }
 
 /** Runs one logical call (SDK retries included), counting it and mapping its error. */

@@ -140,7 +140,9 @@ export function createEksAuthClient(o: {
       res = await send(url, agent, signed.headers, body, o.requestTimeoutMs);
     } catch (e) {
       const code = (e as { code?: string }).code ?? 'NetworkError';
-      throw new AwsError(errorMessage(e) || code, code, 0, true, 'eks-auth', OPERATION, undefined, { cause: e });
+      throw new AwsError(errorMessage(e) || code, code, 0, true, 'eks-auth', OPERATION, undefined, {
+        cause: e,
+      });
     }
     if (res.status !== 200) throw errorFrom(res);
     return parseExchange(res.body);
@@ -155,7 +157,10 @@ export function createEksAuthClient(o: {
             return await attempt(clusterName, token);
           } catch (e) {
             if (!(e instanceof AwsError) || !e.retryable || n >= o.maxAttempts) throw e;
-            await sleep(fullJitterDelay(n, { initialMs: 100, maxMs: 20_000 }) * (isThrottling(e.code, e.httpStatus) ? 5 : 1));
+            await sleep(
+              fullJitterDelay(n, { initialMs: 100, maxMs: 20_000 }) *
+                (isThrottling(e.code, e.httpStatus) ? 5 : 1),
+            );
           }
         }
       }),

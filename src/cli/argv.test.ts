@@ -3,19 +3,37 @@ import { commandPath, moveGlobalFlags } from './argv.ts';
 
 describe('moveGlobalFlags', () => {
   it.each([
-    [['--context', 'prod', 'get', 'projects'], ['get', 'projects', '--context', 'prod']],
-    [['-p', 'shop', '-o', 'yaml', 'get', 'sas', 'ci'], ['get', 'sas', 'ci', '-p', 'shop', '-o', 'yaml']],
-    [['--kubeconfig=/k', '-v', '--no-headers', 'get', 'roles'], ['get', 'roles', '--kubeconfig=/k', '-v', '--no-headers']],
-    [['-oyaml', 'get', 'sas'], ['get', 'sas', '-oyaml']],
-    [['-p', 'shop', 'create', 'sa', 'x', '--', 'rest'], ['create', 'sa', 'x', '-p', 'shop', '--', 'rest']],
+    [
+      ['--context', 'prod', 'get', 'projects'],
+      ['get', 'projects', '--context', 'prod'],
+    ],
+    [
+      ['-p', 'shop', '-o', 'yaml', 'get', 'sas', 'ci'],
+      ['get', 'sas', 'ci', '-p', 'shop', '-o', 'yaml'],
+    ],
+    [
+      ['--kubeconfig=/k', '-v', '--no-headers', 'get', 'roles'],
+      ['get', 'roles', '--kubeconfig=/k', '-v', '--no-headers'],
+    ],
+    [
+      ['-oyaml', 'get', 'sas'],
+      ['get', 'sas', '-oyaml'],
+    ],
+    [
+      ['-p', 'shop', 'create', 'sa', 'x', '--', 'rest'],
+      ['create', 'sa', 'x', '-p', 'shop', '--', 'rest'],
+    ],
   ])('moves the global flags of %j after the command', (argv, expected) => {
     expect(moveGlobalFlags(argv)).toEqual(expected);
   });
 
-  it.each([[['get', 'sas', '-p', 'shop']], [['--help']], [['--version']], [['--unknown', 'get']], [['webhook', '--kubeconfig', 'k']]])(
-    'leaves %j alone',
-    (argv) => expect(moveGlobalFlags(argv)).toEqual(argv),
-  );
+  it.each([
+    [['get', 'sas', '-p', 'shop']],
+    [['--help']],
+    [['--version']],
+    [['--unknown', 'get']],
+    [['webhook', '--kubeconfig', 'k']],
+  ])('leaves %j alone', (argv) => expect(moveGlobalFlags(argv)).toEqual(argv));
 });
 
 describe('commandPath', () => {

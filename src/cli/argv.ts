@@ -34,12 +34,14 @@ function globalFlagSpan(argv: readonly string[], i: number): number {
  */
 export function moveGlobalFlags(argv: readonly string[]): string[] {
   let i = 0;
-  for (let span; i < argv.length && (span = globalFlagSpan(argv, i)) > 0; ) i += span;
+  for (let span; i < argv.length && (span = globalFlagSpan(argv, i)) > 0;) i += span;
   if (i === 0) return [...argv];
   const leading = argv.slice(0, Math.min(i, argv.length));
   const rest = argv.slice(i);
   const dashdash = rest.indexOf('--');
-  return dashdash < 0 ? [...rest, ...leading] : [...rest.slice(0, dashdash), ...leading, ...rest.slice(dashdash)];
+  return dashdash < 0
+    ? [...rest, ...leading]
+    : [...rest.slice(0, dashdash), ...leading, ...rest.slice(dashdash)];
 }
 
 /** The command words at the start of argv (`get sas` of `get sas -p shop`); `help get` names `get`. */

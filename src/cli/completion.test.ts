@@ -13,7 +13,9 @@ async function candidates(words: string[]): Promise<string[]> {
 describe('completion candidates', { timeout: 60_000 }, () => {
   it('completes top-level commands without listing hidden ones', async () => {
     const top = await candidates(['']);
-    expect(top).toEqual(expect.arrayContaining(['get', 'create', 'doctor', 'version', 'completion', 'webhook']));
+    expect(top).toEqual(
+      expect.arrayContaining(['get', 'create', 'doctor', 'version', 'completion', 'webhook']),
+    );
     expect(top).not.toContain('promotion-done');
     expect(await candidates(['ge'])).toEqual(['get']);
   });
@@ -25,14 +27,25 @@ describe('completion candidates', { timeout: 60_000 }, () => {
 
   it('completes flags of the command and the values of -o', async () => {
     expect(await candidates(['get', 'sas', '--pro'])).toEqual(['--project']);
-    expect(await candidates(['get', 'sas', '-o', ''])).toEqual(['custom-columns=', 'json', 'jsonpath=', 'name', 'table', 'wide', 'yaml']);
+    expect(await candidates(['get', 'sas', '-o', ''])).toEqual([
+      'custom-columns=',
+      'json',
+      'jsonpath=',
+      'name',
+      'table',
+      'wide',
+      'yaml',
+    ]);
     expect(await candidates(['completion', ''])).toEqual([]);
   });
 
   it('completes the iam subcommands and the --mode choices of create identity (docs/explain-and-iam.md)', async () => {
     expect(await candidates(['iam', ''])).toEqual(['check', 'trust-policy']);
     expect(await candidates(['explain', ''])).toEqual(['pod', 'serviceaccount']);
-    expect(await candidates(['create', 'identity', 'team-a/app', '--mode', ''])).toEqual(['irsa', 'pod-identity']);
+    expect(await candidates(['create', 'identity', 'team-a/app', '--mode', ''])).toEqual([
+      'irsa',
+      'pod-identity',
+    ]);
   });
 });
 

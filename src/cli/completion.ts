@@ -75,7 +75,8 @@ export function complete(program: Command, words: readonly string[]): string[] {
     if (w.startsWith('-')) {
       const o = findOption(cmd, w);
       const global = GLOBAL_FLAGS.find((g) => g.long === w || g.short === w);
-      if ((o && (o.required || o.optional) && !w.includes('=')) || (!o && global?.value)) pendingValue = o ?? ({ long: global!.long } as Option);
+      if ((o && (o.required || o.optional) && !w.includes('=')) || (!o && global?.value))
+        pendingValue = o ?? ({ long: global!.long } as Option);
       continue;
     }
     const sub = cmd.commands.find((c) => c.name() === w || c.aliases().includes(w));
@@ -86,7 +87,9 @@ export function complete(program: Command, words: readonly string[]): string[] {
   if (pendingValue) {
     candidates = valuesOf(pendingValue);
   } else if (current.startsWith('-')) {
-    candidates = cmd.options.filter((o) => !o.hidden).flatMap((o) => [o.long, o.short].filter((f): f is string => !!f));
+    candidates = cmd.options
+      .filter((o) => !o.hidden)
+      .flatMap((o) => [o.long, o.short].filter((f): f is string => !!f));
     if (cmd !== program || cmd.commands.length === 0) candidates.push('--help');
   } else {
     candidates = cmd.commands.filter(visible).map((c) => c.name());

@@ -92,9 +92,12 @@ export const UNAUTHENTICATED_MESSAGE =
 export function isNetworkError(e: unknown): boolean {
   if (!(e instanceof Error)) return false;
   const code = (e as NodeJS.ErrnoException).code;
-  return (code !== undefined && (NETWORK_CODES.has(code) || code.startsWith('ERR_TLS') || code.includes('CERT'))) ||
+  return (
+    (code !== undefined &&
+      (NETWORK_CODES.has(code) || code.startsWith('ERR_TLS') || code.includes('CERT'))) ||
     /request timed out after/.test(e.message) ||
-    /certificate|self.signed/i.test(e.message);
+    /certificate|self.signed/i.test(e.message)
+  );
 }
 
 // Only the request's own namespace is named: a cluster-scoped request (namespaces) is in no project.
@@ -130,11 +133,16 @@ export function toCliError(e: unknown, op: Operation, server: string): CliError 
         );
       }
       case 404:
-        if (target) return new ApiCliError(`${target.noun} "${target.name}" not found${where}`, EXIT.notFound, detail);
+        if (target)
+          return new ApiCliError(`${target.noun} "${target.name}" not found${where}`, EXIT.notFound, detail);
         return new ApiCliError(`${op.does}: ${resource} not found${where}`, EXIT.notFound, detail);
       case 409:
         if (e.reason === 'AlreadyExists' && target) {
-          return new ApiCliError(`${target.noun} "${target.name}" already exists${where}`, EXIT.refused, detail);
+          return new ApiCliError(
+            `${target.noun} "${target.name}" already exists${where}`,
+            EXIT.refused,
+            detail,
+          );
         }
         return new ApiCliError(
           `cannot ${op.does}${where}: it was changed by someone else meanwhile (409 ${e.reason}); run the command again`,

@@ -13,7 +13,8 @@ function harness(requests: string[] = []) {
     close: () => undefined,
     get: async (path: string) => {
       requests.push(`GET ${path}`);
-      if (path === '/api/v1/namespaces/shop') return { metadata: { name: 'shop', labels: { 'lanyard.dev/project': 'true' } } };
+      if (path === '/api/v1/namespaces/shop')
+        return { metadata: { name: 'shop', labels: { 'lanyard.dev/project': 'true' } } };
       throw new KubeApiError(403, 'GET', path, 'Forbidden', 'no', undefined);
     },
     raw: async (req: { path: string }) => {
@@ -60,7 +61,8 @@ describe('doctor', () => {
     const r = await h.run(['doctor']);
     expect(r).toEqual({
       code: 7,
-      stdout: 'ERROR  stage shop/prod  bad\n       fix: kubectl fix it\nWARN   project shop  meh\n1 error, 1 warning\n',
+      stdout:
+        'ERROR  stage shop/prod  bad\n       fix: kubectl fix it\nWARN   project shop  meh\n1 error, 1 warning\n',
       stderr: '',
     });
   });
@@ -76,7 +78,9 @@ describe('doctor', () => {
     });
     const r = await h.run(['doctor']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe('WARN   promotions  not checked: forbidden to list promotions in namespace "shop"\n0 errors, 1 warning\n');
+    expect(r.stdout).toBe(
+      'WARN   promotions  not checked: forbidden to list promotions in namespace "shop"\n0 errors, 1 warning\n',
+    );
   });
 
   it('gives checks the --project after the project check', async () => {
@@ -106,14 +110,22 @@ describe('nouns', () => {
     const h = harness();
     const calls: unknown[] = [];
     for (const verb of ['get', 'delete']) {
-      h.cli.noun(verb, { name: 'stage', aliases: ['stages', 'stg'], plural: 'stages' }, {
-        description: 'x',
-        args: '[names...]',
-        options: (cmd) => cmd.option('--stage-flag <v>'),
-        run: async (ctx, names, opts) => void calls.push([verb, names, opts.stageFlag, ctx.flags.output, ctx.projectName()]),
-      });
+      h.cli.noun(
+        verb,
+        { name: 'stage', aliases: ['stages', 'stg'], plural: 'stages' },
+        {
+          description: 'x',
+          args: '[names...]',
+          options: (cmd) => cmd.option('--stage-flag <v>'),
+          run: async (ctx, names, opts) =>
+            void calls.push([verb, names, opts.stageFlag, ctx.flags.output, ctx.projectName()]),
+        },
+      );
     }
-    for (const alias of ['stage', 'stages', 'stg']) expect((await h.run(['get', alias, 'a', 'b', '-p', 'shop', '-o', 'wide', '--stage-flag', 'v'])).code).toBe(0);
+    for (const alias of ['stage', 'stages', 'stg'])
+      expect(
+        (await h.run(['get', alias, 'a', 'b', '-p', 'shop', '-o', 'wide', '--stage-flag', 'v'])).code,
+      ).toBe(0);
     expect((await h.run(['delete', 'stg', 'x', '-p', 'shop'])).code).toBe(0);
     expect(calls).toEqual([
       ['get', ['a', 'b'], 'v', 'wide', 'shop'],
@@ -125,7 +137,11 @@ describe('nouns', () => {
 
   it('answers unknown nouns, flags and -o values with exit 2', async () => {
     const h = harness();
-    h.cli.noun('get', { name: 'stage', aliases: [], plural: 'stages' }, { description: 'x', run: async () => undefined });
+    h.cli.noun(
+      'get',
+      { name: 'stage', aliases: [], plural: 'stages' },
+      { description: 'x', run: async () => undefined },
+    );
     expect((await h.run(['get', 'stagez'])).code).toBe(2);
     expect((await h.run(['get', 'stage', '--nope'])).code).toBe(2);
     expect((await h.run(['get', 'stage', '-o', 'xml'])).code).toBe(2);

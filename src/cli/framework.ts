@@ -4,18 +4,19 @@
 import { Command, Option } from 'commander';
 import type { Json, KubeClient, KubeClientOptions, RequestLogger } from '../kube/client.ts';
 import { KubeApiError } from '../kube/errors.ts';
-import {
-  CliConfigError,
-  loadCliSettings,
-  type CliEnv,
-  type CliFs,
-  type CliSettings,
-} from '../config/cli.ts';
+import { CliConfigError, loadCliSettings, type CliEnv, type CliFs, type CliSettings } from '../config/cli.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { parseDuration } from '../core/duration.ts';
 import { CliError, EXIT } from './exit.ts';
 import { ApiCliError, toCliError, describeRequest, type Operation } from './errors.ts';
-import { cleanForOutput, parseOutput, renderObjects, renderRows, type Column, type OutputFormat } from './output.ts';
+import {
+  cleanForOutput,
+  parseOutput,
+  renderObjects,
+  renderRows,
+  type Column,
+  type OutputFormat,
+} from './output.ts';
 import { humanAge } from './age.ts';
 import { isProject } from '../projects/labels.ts';
 import { errorMessage } from '../core/errors.ts';
@@ -226,7 +227,11 @@ export function createCli(program: Command, io: CliIO, setUpNoun: NounFilter = (
           if (e instanceof KubeApiError && e.status === 403) {
             const r = describeRequest(e.method, e.path);
             const where = r.namespace ? ` in namespace "${r.namespace}"` : '';
-            findings.push({ level: 'warning', object: check.name, text: `not checked: forbidden to ${r.verb} ${r.resource}${where}` });
+            findings.push({
+              level: 'warning',
+              object: check.name,
+              text: `not checked: forbidden to ${r.verb} ${r.resource}${where}`,
+            });
           } else {
             throw ctx.toError(e, { does: `run doctor check "${check.name}"` });
           }
@@ -238,7 +243,9 @@ export function createCli(program: Command, io: CliIO, setUpNoun: NounFilter = (
       }
       const errors = findings.filter((f) => f.level === 'error').length;
       const warnings = findings.length - errors;
-      ctx.out.line(`${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`);
+      ctx.out.line(
+        `${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`,
+      );
       return errors > 0 ? EXIT.doctorErrors : 0;
     },
   });
@@ -250,7 +257,10 @@ function addGlobalFlags(cmd: Command): void {
   cmd
     .option('-p, --project <name>', 'project (else LANYARD_PROJECT, else "project" in the Lanyard config)')
     .addOption(
-      new Option('-o, --output <format>', 'output format: table, wide, yaml, json, name, jsonpath=TEMPLATE or custom-columns=SPEC').default('table'),
+      new Option(
+        '-o, --output <format>',
+        'output format: table, wide, yaml, json, name, jsonpath=TEMPLATE or custom-columns=SPEC',
+      ).default('table'),
     )
     .option('--no-headers', 'omit the table header row')
     .option('--kubeconfig <path>', 'kubeconfig file (else KUBECONFIG, else ~/.kube/config)')
@@ -262,7 +272,10 @@ function addGlobalFlags(cmd: Command): void {
 function parseFlags(opts: Record<string, unknown>): GlobalFlags {
   const timeout = parseDuration(String(opts.requestTimeout ?? '30s'));
   if (timeout === undefined || timeout <= 0) {
-    throw new CliError(`invalid --request-timeout "${String(opts.requestTimeout)}": use a duration such as 30s or 1m`, EXIT.usage);
+    throw new CliError(
+      `invalid --request-timeout "${String(opts.requestTimeout)}": use a duration such as 30s or 1m`,
+      EXIT.usage,
+    );
   }
   const output = parseOutput(String(opts.output ?? 'table'));
   if (!output) {
@@ -299,7 +312,13 @@ async function runHandler(
     const flags = parseFlags(opts);
     verbose = flags.verbose;
     const templates = flags.template === undefined ? undefined : await compileTemplate(flags);
-    const ctx = makeContext(io, flags, templates, print, () => (client ??= openClient(io, flags, ctx.settings())));
+    const ctx = makeContext(
+      io,
+      flags,
+      templates,
+      print,
+      () => (client ??= openClient(io, flags, ctx.settings())),
+    );
     return (await fn(ctx)) ?? 0;
   } catch (e) {
     if (e instanceof CliConfigError) return print(new CliError(e.message, EXIT.usage));
@@ -321,7 +340,10 @@ async function compileTemplate(flags: GlobalFlags): Promise<TemplatePrinters> {
     if (flags.output === 'jsonpath') {
       const print = t.jsonpathPrinter(flags.template!);
       // Exactly the template's text, without a newline added: as kubectl, so scripts can embed the output.
-      return { objects: (objs, asList) => print(!asList && objs.length === 1 ? objs[0] : { apiVersion: 'v1', kind: 'List', items: objs }) };
+      return {
+        objects: (objs, asList) =>
+          print(!asList && objs.length === 1 ? objs[0] : { apiVersion: 'v1', kind: 'List', items: objs }),
+      };
     }
     const print = t.customColumnsPrinter(flags.template!);
     return { objects: (objs) => print(objs, !flags.headers) };
@@ -343,7 +365,13 @@ async function openClient(io: CliIO, flags: GlobalFlags, settings: CliSettings):
   try {
     return await io.createClient(
       c.kind === 'token'
-        ? { server: c.server, token: c.token, caData: c.caData, insecureSkipTlsVerify: c.insecureSkipTlsVerify, ...common }
+        ? {
+            server: c.server,
+            token: c.token,
+            caData: c.caData,
+            insecureSkipTlsVerify: c.insecureSkipTlsVerify,
+            ...common,
+          }
         : { kubeconfig: c.path, context: c.context, ...common },
     );
   } catch (e) {
@@ -378,7 +406,11 @@ function makeContext(
     },
     projectName() {
       const p = flags.project ?? ctx.settings().defaultProject;
-      if (!p) throw new CliError('no project given: pass --project or set "project" in the Lanyard config', EXIT.usage);
+      if (!p)
+        throw new CliError(
+          'no project given: pass --project or set "project" in the Lanyard config',
+          EXIT.usage,
+        );
       return p;
     },
     project() {
@@ -393,9 +425,13 @@ function makeContext(
         if (res.status === 404) throw new CliError(`project "${name}" not found`, EXIT.notFound);
         // Project-scoped credentials cannot read namespaces: Kubernetes answers the following calls instead.
         if (res.status === 403) return name;
-        if (res.status === 401) throw ctx.toError(new KubeApiError(401, 'GET', '/', 'Unauthorized', '', undefined), { does: '' });
+        if (res.status === 401)
+          throw ctx.toError(new KubeApiError(401, 'GET', '/', 'Unauthorized', '', undefined), { does: '' });
         if (res.status < 200 || res.status >= 300) {
-          throw new CliError(`cannot check project "${name}": the API server answered ${res.status}`, EXIT.failure);
+          throw new CliError(
+            `cannot check project "${name}": the API server answered ${res.status}`,
+            EXIT.failure,
+          );
         }
         if (!isProject(res.body)) {
           throw new CliError(
@@ -450,7 +486,12 @@ function makeContext(
             return;
           case 'jsonpath':
           case 'custom-columns':
-            io.stdout(templates!.objects(o.items.map((it) => cleanForOutput(o.object(it))), !o.single));
+            io.stdout(
+              templates!.objects(
+                o.items.map((it) => cleanForOutput(o.object(it))),
+                !o.single,
+              ),
+            );
             return;
           default:
             io.stdout(renderRows(o.columns, o.items, flags.output === 'wide', !flags.headers));

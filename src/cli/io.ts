@@ -38,4 +38,3 @@ async function readOneLine(): Promise<string | undefined> {
     rl.close();
   }
 }
-

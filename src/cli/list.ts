@@ -28,7 +28,11 @@ export function byName(a: Json, b: Json): number {
 }
 
 /** For `get [NAME...]`: every item when no name is given, else the named ones in argument order (each name once), and the names not found. */
-export function pickNamed<T>(items: T[], names: string[], nameOf: (t: T) => string): { found: T[]; missing: string[] } {
+export function pickNamed<T>(
+  items: T[],
+  names: string[],
+  nameOf: (t: T) => string,
+): { found: T[]; missing: string[] } {
   if (names.length === 0) return { found: items, missing: [] };
   const index = new Map(items.map((i) => [nameOf(i), i]));
   const found: T[] = [];

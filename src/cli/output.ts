@@ -60,6 +60,9 @@ export function cleanForOutput(obj: Json): Json {
 /** One object as itself, several (or a list query) as a v1 List. */
 export function renderObjects(objs: Json[], format: 'yaml' | 'json', asList: boolean): string {
   const cleaned = objs.map(cleanForOutput);
-  const doc = !asList && cleaned.length === 1 ? cleaned[0] : { apiVersion: 'v1', kind: 'List', items: cleaned };
-  return format === 'json' ? JSON.stringify(doc, null, 2) + '\n' : (createRequire(import.meta.url)('yaml') as typeof import('yaml')).stringify(doc, { lineWidth: 0 });
+  const doc =
+    !asList && cleaned.length === 1 ? cleaned[0] : { apiVersion: 'v1', kind: 'List', items: cleaned };
+  return format === 'json'
+    ? JSON.stringify(doc, null, 2) + '\n'
+    : (createRequire(import.meta.url)('yaml') as typeof import('yaml')).stringify(doc, { lineWidth: 0 });
 }

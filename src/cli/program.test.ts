@@ -13,7 +13,13 @@ describe('the top-level command table', () => {
       const cli = createCli(program, inertIO());
       const doctorBefore = cli.doctor.commands.length;
       let addsDoctorCheck = false;
-      const recording = { ...cli, doctorCheck: (c: Parameters<typeof cli.doctorCheck>[0]) => ((addsDoctorCheck = true), cli.doctorCheck(c)) };
+      const recording = {
+        ...cli,
+        doctorCheck: (c: Parameters<typeof cli.doctorCheck>[0]) => (
+          (addsDoctorCheck = true),
+          cli.doctorCheck(c)
+        ),
+      };
       (await CAPABILITIES[cap]())(recording);
       const names = program.commands.filter((c) => c.name() !== 'doctor').map((c) => c.name());
       if (addsDoctorCheck || cli.doctor.commands.length !== doctorBefore) names.push('doctor');
@@ -29,13 +35,17 @@ describe('the top-level command table', () => {
     );
   }, 60_000); // imports every capability (transformed on the fly): slow on a loaded machine
 
-  it("maps every noun word of a verb with a noun table to exactly the capability that registers it", async () => {
+  it('maps every noun word of a verb with a noun table to exactly the capability that registers it', async () => {
     const registered: Record<string, Record<string, Capability>> = {};
     for (const cap of Object.keys(CAPABILITIES) as Capability[]) {
       const cli = createCli(new Command('lanyard'), inertIO());
       const recording = {
         ...cli,
-        noun: (verb: string, noun: Parameters<typeof cli.noun>[1], handler: Parameters<typeof cli.noun>[2]) => {
+        noun: (
+          verb: string,
+          noun: Parameters<typeof cli.noun>[1],
+          handler: Parameters<typeof cli.noun>[2],
+        ) => {
           for (const w of [noun.name, ...noun.aliases]) (registered[verb] ??= {})[w] = cap;
           return cli.noun(verb, noun, handler);
         },
@@ -50,15 +60,28 @@ describe('the top-level command table', () => {
   it('for `get sas`, loads only the projects capability and sets up only the serviceaccount noun', async () => {
     const program = await buildProgram(inertIO(), { argv: ['get', 'sas', '-p', 'shop'] });
     const get = program.commands.find((c) => c.name() === 'get')!;
-    expect(get.commands.map((c) => c.name())).toEqual(['project', 'role', 'serviceaccount', 'serviceaccounttoken']);
+    expect(get.commands.map((c) => c.name())).toEqual([
+      'project',
+      'role',
+      'serviceaccount',
+      'serviceaccounttoken',
+    ]);
     const sa = get.commands.find((c) => c.name() === 'serviceaccount')!;
-    expect(sa.options.map((o) => o.long)).toEqual(expect.arrayContaining(['--project', '--output', '--kubeconfig']));
+    expect(sa.options.map((o) => o.long)).toEqual(
+      expect.arrayContaining(['--project', '--output', '--kubeconfig']),
+    );
     expect(get.commands.find((c) => c.name() === 'role')!.options).toEqual([]);
     // `get` alone and an unknown noun still see every noun (help, "did you mean").
     for (const argv of [['get'], ['get', 'foo'], ['get', '--help']]) {
       const all = (await buildProgram(inertIO(), { argv })).commands.find((c) => c.name() === 'get')!;
-      expect(all.commands.map((c) => c.name()), argv.join(' ')).toEqual(expect.arrayContaining(['serviceaccount', 'stage', 'identity']));
-      expect(all.commands.every((c) => c.options.length > 0), argv.join(' ')).toBe(true);
+      expect(
+        all.commands.map((c) => c.name()),
+        argv.join(' '),
+      ).toEqual(expect.arrayContaining(['serviceaccount', 'stage', 'identity']));
+      expect(
+        all.commands.every((c) => c.options.length > 0),
+        argv.join(' '),
+      ).toBe(true);
     }
   }, 60_000);
 

@@ -15,7 +15,8 @@ type Registrar = (cli: Cli) => void;
 export const CAPABILITIES = {
   projects: async (): Promise<Registrar> => (await import('./projects/register.ts')).registerProjectsCli,
   promotions: async (): Promise<Registrar> => (await import('../promotions/cli.ts')).registerPromotionsCli,
-  controller: async (): Promise<Registrar> => (await import('../controller/command.ts')).registerControllerCommands,
+  controller: async (): Promise<Registrar> =>
+    (await import('../controller/command.ts')).registerControllerCommands,
   identities: async (): Promise<Registrar> => (await import('../identities/cli.ts')).registerIdentitiesCli,
   webhook: async (): Promise<Registrar> => {
     const { registerWebhookCommand } = await import('../webhook/command.ts');
@@ -33,12 +34,21 @@ export type Capability = keyof typeof CAPABILITIES;
  * Every top-level command: its description (for `lanyard --help`, without loading it) and the capabilities that
  * register commands, nouns or doctor checks under it. A unit test checks this table against the registrations.
  */
-export const TOP_LEVEL: Record<string, { description: string; capabilities: Capability[]; hidden?: boolean; nouns?: Record<string, Capability> }> = {
+export const TOP_LEVEL: Record<
+  string,
+  { description: string; capabilities: Capability[]; hidden?: boolean; nouns?: Record<string, Capability> }
+> = {
   get: {
     description: 'Display one or many resources',
     capabilities: ['projects', 'promotions', 'identities'],
     nouns: {
-      ...nounsOf('projects', ['project', 'projects'], ['role', 'roles'], ['serviceaccount', 'serviceaccounts', 'sa', 'sas'], ['serviceaccounttoken', 'serviceaccounttokens', 'sat', 'sats']),
+      ...nounsOf(
+        'projects',
+        ['project', 'projects'],
+        ['role', 'roles'],
+        ['serviceaccount', 'serviceaccounts', 'sa', 'sas'],
+        ['serviceaccounttoken', 'serviceaccounttokens', 'sat', 'sats'],
+      ),
       ...nounsOf('promotions', ['stage', 'stages', 'stg'], ['promotion', 'promotions', 'promo', 'promos']),
       ...nounsOf('identities', ['identity', 'identities', 'podidentity', 'podidentities']),
     },
@@ -47,25 +57,65 @@ export const TOP_LEVEL: Record<string, { description: string; capabilities: Capa
     description: 'Create a resource',
     capabilities: ['projects', 'explain'],
     nouns: {
-      ...nounsOf('projects', ['project', 'projects'], ['role', 'roles'], ['serviceaccount', 'serviceaccounts', 'sa', 'sas'], ['serviceaccounttoken', 'serviceaccounttokens', 'sat', 'sats']),
+      ...nounsOf(
+        'projects',
+        ['project', 'projects'],
+        ['role', 'roles'],
+        ['serviceaccount', 'serviceaccounts', 'sa', 'sas'],
+        ['serviceaccounttoken', 'serviceaccounttokens', 'sat', 'sats'],
+      ),
       ...nounsOf('explain', ['identity', 'identities']),
     },
   },
   delete: { description: 'Delete resources by name', capabilities: ['projects'] },
   grant: { description: 'Add service accounts, users or groups to a role', capabilities: ['projects'] },
   revoke: { description: 'Remove service accounts, users or groups from a role', capabilities: ['projects'] },
-  promote: { description: 'Promote a stage: create a Promotion (and with --wait, follow it to the end)', capabilities: ['promotions'] },
+  promote: {
+    description: 'Promote a stage: create a Promotion (and with --wait, follow it to the end)',
+    capabilities: ['promotions'],
+  },
   abort: { description: 'Stop a running or pending operation', capabilities: ['promotions'] },
-  explain: { description: 'Explain why a Pod or ServiceAccount has the AWS identity it has, and how to fix it', capabilities: ['explain'] },
-  iam: { description: 'Set up and check IAM roles for ServiceAccounts, with your AWS credentials', capabilities: ['explain'] },
-  doctor: { description: 'Check projects and Lanyard objects for problems and print how to fix them', capabilities: ['projects', 'promotions', 'controller'] },
+  explain: {
+    description: 'Explain why a Pod or ServiceAccount has the AWS identity it has, and how to fix it',
+    capabilities: ['explain'],
+  },
+  iam: {
+    description: 'Set up and check IAM roles for ServiceAccounts, with your AWS credentials',
+    capabilities: ['explain'],
+  },
+  doctor: {
+    description: 'Check projects and Lanyard objects for problems and print how to fix them',
+    capabilities: ['projects', 'promotions', 'controller'],
+  },
   config: { description: 'Manage the Lanyard config file', capabilities: ['projects'] },
-  webhook: { description: 'Run the pod identity admission webhook (flags compatible with amazon-eks-pod-identity-webhook)', capabilities: ['webhook'] },
-  controller: { description: 'Run the reconcilers (identity verifier, associations) behind a leader-election Lease', capabilities: ['controller'] },
-  run: { description: 'Run the webhook (identity gate on) and the controller in one process', capabilities: ['controller'] },
-  verify: { description: 'Check, inside a Pod, that its AWS identity is the expected role (exit 0 match, 20 another role, 21 no identity, 6 timed out on errors, 2 usage)', capabilities: ['controller'] },
-  up: { description: 'Start the local sandbox: a real control plane and node, the AWS simulator, Lanyard and sample workloads', capabilities: ['up'] },
-  'promotion-done': { description: 'exit 0 (the final container of a promotion pod)', capabilities: ['promotions'], hidden: true },
+  webhook: {
+    description:
+      'Run the pod identity admission webhook (flags compatible with amazon-eks-pod-identity-webhook)',
+    capabilities: ['webhook'],
+  },
+  controller: {
+    description: 'Run the reconcilers (identity verifier, associations) behind a leader-election Lease',
+    capabilities: ['controller'],
+  },
+  run: {
+    description: 'Run the webhook (identity gate on) and the controller in one process',
+    capabilities: ['controller'],
+  },
+  verify: {
+    description:
+      'Check, inside a Pod, that its AWS identity is the expected role (exit 0 match, 20 another role, 21 no identity, 6 timed out on errors, 2 usage)',
+    capabilities: ['controller'],
+  },
+  up: {
+    description:
+      'Start the local sandbox: a real control plane and node, the AWS simulator, Lanyard and sample workloads',
+    capabilities: ['up'],
+  },
+  'promotion-done': {
+    description: 'exit 0 (the final container of a promotion pod)',
+    capabilities: ['promotions'],
+    hidden: true,
+  },
 };
 
 /** Every word naming a noun (its name and aliases) mapped to the capability that registers it. */
@@ -86,7 +136,9 @@ export interface ProgramOptions {
 /** The command tree for `argv` (or the whole tree). */
 export async function buildProgram(io: CliIO, o: ProgramOptions = {}): Promise<Command> {
   const program = new Command(o.name ?? 'lanyard')
-    .description('Gives every Kubernetes workload exactly the identity it was declared to have, and proves it first.')
+    .description(
+      'Gives every Kubernetes workload exactly the identity it was declared to have, and proves it first.',
+    )
     .version(`lanyard ${BUILD_INFO.version}`, '--version')
     .exitOverride()
     .showHelpAfterError(false);
@@ -100,13 +152,20 @@ export async function buildProgram(io: CliIO, o: ProgramOptions = {}): Promise<C
   registerCompletionCommand(cli);
   // An unknown command loads nothing: commander names it and suggests the closest one from the table.
   const needed = new Set<Capability>(
-    owner ? [owner] : o.argv ? (verb && TOP_LEVEL[verb] ? TOP_LEVEL[verb].capabilities : []) : (Object.keys(CAPABILITIES) as Capability[]),
+    owner
+      ? [owner]
+      : o.argv
+        ? verb && TOP_LEVEL[verb]
+          ? TOP_LEVEL[verb].capabilities
+          : []
+        : (Object.keys(CAPABILITIES) as Capability[]),
   );
   const registrars = await Promise.all([...needed].map((c) => CAPABILITIES[c]()));
   for (const register of registrars) register(cli);
   // The commands not loaded appear in help (and in commander's "did you mean") with their descriptions.
   for (const [name, t] of Object.entries(TOP_LEVEL)) {
-    if (!program.commands.some((c) => c.name() === name)) program.command(name, { hidden: t.hidden }).description(t.description);
+    if (!program.commands.some((c) => c.name() === name))
+      program.command(name, { hidden: t.hidden }).description(t.description);
   }
   const order = Object.keys(TOP_LEVEL);
   const rank = (c: Command) => (order.includes(c.name()) ? order.indexOf(c.name()) : order.length);

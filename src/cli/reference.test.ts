@@ -10,10 +10,24 @@ describe('docs/cli.md', () => {
   }, 60_000); // imports every capability (transformed on the fly): slow on a loaded machine
   it('documents every noun alias of the projects capability', () => {
     const doc = fs.readFileSync(REFERENCE_FILE, 'utf8');
-    for (const alias of ['`serviceaccounts`', '`sa`', '`sas`', '`serviceaccounttokens`', '`sat`', '`sats`', '`projects`', '`roles`']) {
+    for (const alias of [
+      '`serviceaccounts`',
+      '`sa`',
+      '`sas`',
+      '`serviceaccounttokens`',
+      '`sat`',
+      '`sats`',
+      '`projects`',
+      '`roles`',
+    ]) {
       expect(doc).toContain(alias);
     }
-    for (const cmd of ['### lanyard grant', '### lanyard revoke', '### lanyard config set-credentials', '### lanyard doctor']) {
+    for (const cmd of [
+      '### lanyard grant',
+      '### lanyard revoke',
+      '### lanyard config set-credentials',
+      '### lanyard doctor',
+    ]) {
       expect(doc).toContain(cmd);
     }
     expect(doc).not.toContain('--token ');

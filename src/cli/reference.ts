@@ -7,7 +7,15 @@ import { buildProgram } from './program.ts';
 import type { CliIO } from './framework.ts';
 
 /** Flags every resource verb shares (framework.ts addGlobalFlags); documented once. */
-const GLOBAL_FLAGS = new Set(['--project', '--output', '--no-headers', '--kubeconfig', '--context', '--request-timeout', '--verbose']);
+const GLOBAL_FLAGS = new Set([
+  '--project',
+  '--output',
+  '--no-headers',
+  '--kubeconfig',
+  '--context',
+  '--request-timeout',
+  '--verbose',
+]);
 
 export const REFERENCE_FILE = path.resolve(import.meta.dirname, '../../docs/cli.md');
 const BEGIN = '<!-- BEGIN GENERATED: npx tsx src/cli/reference.ts --write -->';
@@ -40,7 +48,12 @@ export function renderReference(program: Command): string {
   const all = leaves(program);
   const sample = all.find((l) => l.cmd.options.some((o) => o.long === '--project'));
   if (sample) {
-    lines.push('### Global flags of the resource verbs', '', '| Flag | Description | Default |', '|---|---|---|');
+    lines.push(
+      '### Global flags of the resource verbs',
+      '',
+      '| Flag | Description | Default |',
+      '|---|---|---|',
+    );
     for (const o of sample.cmd.options.filter((o) => GLOBAL_FLAGS.has(o.long ?? ''))) lines.push(flagRow(o));
     lines.push('');
   }
@@ -49,7 +62,14 @@ export function renderReference(program: Command): string {
     lines.push(`### lanyard ${p.join(' ')}`, '');
     lines.push(cmd.description() || '(no description)', '');
     lines.push('```text', `lanyard ${[...parent, cmd.name()].join(' ')} ${cmd.usage()}`.trim(), '```', '');
-    if (cmd.aliases().length) lines.push(`Aliases: ${cmd.aliases().map((a) => `\`${a}\``).join(', ')}`, '');
+    if (cmd.aliases().length)
+      lines.push(
+        `Aliases: ${cmd
+          .aliases()
+          .map((a) => `\`${a}\``)
+          .join(', ')}`,
+        '',
+      );
     const own = cmd.options.filter((o) => !GLOBAL_FLAGS.has(o.long ?? ''));
     const hasGlobal = cmd.options.some((o) => GLOBAL_FLAGS.has(o.long ?? ''));
     if (own.length) {
@@ -93,7 +113,11 @@ export async function inspectionProgram(): Promise<Command> {
   return await buildProgram(inertIO());
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.meta.filename) && process.argv.includes('--write')) {
+if (
+  process.argv[1] &&
+  path.resolve(process.argv[1]) === path.resolve(import.meta.filename) &&
+  process.argv.includes('--write')
+) {
   const current = fs.readFileSync(REFERENCE_FILE, 'utf8');
   fs.writeFileSync(REFERENCE_FILE, updatedReference(current, await inspectionProgram()));
   process.stdout.write(`updated ${REFERENCE_FILE}\n`);

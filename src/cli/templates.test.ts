@@ -1,14 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { customColumnsPrinter, jsonpathPrinter, parseTemplate, TemplateError } from './templates.ts';
 
-const sa = (name: string, labels?: Record<string, string>) => ({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: 'shop', labels } });
+const sa = (name: string, labels?: Record<string, string>) => ({
+  apiVersion: 'v1',
+  kind: 'ServiceAccount',
+  metadata: { name, namespace: 'shop', labels },
+});
 const list = { apiVersion: 'v1', kind: 'List', items: [sa('ci-bot', { team: 'a' }), sa('deployer')] };
 
 describe('-o jsonpath templates (kubectl syntax)', () => {
   it.each([
     ['{.items[*].metadata.name}', 'ci-bot deployer'],
     ['{range .items[*]}{.metadata.name}{"\\n"}{end}', 'ci-bot\ndeployer\n'],
-    ['{range .items[*]}{.metadata.name}{"\\t"}{.metadata.labels.team}{"\\n"}{end}', 'ci-bot\ta\ndeployer\t\n'],
+    [
+      '{range .items[*]}{.metadata.name}{"\\t"}{.metadata.labels.team}{"\\n"}{end}',
+      'ci-bot\ta\ndeployer\t\n',
+    ],
     ['names: {.items[0].metadata.name}, kind {.kind}', 'names: ci-bot, kind List'],
     ['{.items[?(@.metadata.name=="deployer")].metadata.namespace}', 'shop'],
     ['{.items[0].metadata.labels}', '{"team":"a"}'],

@@ -18,7 +18,9 @@ function toPath(expr: string, template: string): string {
   if (e === '' || e === '@' || e === '$') return '$';
   if (e.startsWith('$')) return e;
   if (e.startsWith('.') || e.startsWith('[')) return `$${e}`;
-  throw new TemplateError(`invalid JSONPath "${e}" in template "${template}": expressions start with "." (e.g. {.metadata.name})`);
+  throw new TemplateError(
+    `invalid JSONPath "${e}" in template "${template}": expressions start with "." (e.g. {.metadata.name})`,
+  );
 }
 
 function unquote(lit: string): string {
@@ -99,18 +101,25 @@ export function customColumnsPrinter(spec: string): (items: Json[], noHeaders: b
   const columns = spec.split(',').map((col) => {
     const colon = col.indexOf(':');
     if (colon <= 0 || colon === col.length - 1) {
-      throw new TemplateError(`invalid custom-columns "${col}": use HEADER:JSONPATH, e.g. NAME:.metadata.name`);
+      throw new TemplateError(
+        `invalid custom-columns "${col}": use HEADER:JSONPATH, e.g. NAME:.metadata.name`,
+      );
     }
-    const expr = col.slice(colon + 1).trim().replace(/^\{(.*)\}$/, '$1');
+    const expr = col
+      .slice(colon + 1)
+      .trim()
+      .replace(/^\{(.*)\}$/, '$1');
     return { header: col.slice(0, colon), path: toPath(expr, col) };
   });
   return (items, noHeaders) =>
     renderTable(
       columns.map((c) => c.header),
-      items.map((it) => columns.map((c) => {
-        const values = query(c.path, it).filter((v) => v !== undefined && v !== null);
-        return values.length ? values.map(show).join(',') : '<none>';
-      })),
+      items.map((it) =>
+        columns.map((c) => {
+          const values = query(c.path, it).filter((v) => v !== undefined && v !== null);
+          return values.length ? values.map(show).join(',') : '<none>';
+        }),
+      ),
       noHeaders,
     );
 }

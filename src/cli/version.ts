@@ -24,6 +24,10 @@ export function registerVersionCommand(cli: Cli): void {
   cli.program
     .command('version')
     .description('Print the version, the git commit it was built from and the Node runtime')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'yaml']).default('text'))
-    .action(async (opts: { output: 'text' | 'json' | 'yaml' }) => cli.io.stdout(await renderVersion(versionInfo(), opts.output)));
+    .addOption(
+      new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'yaml']).default('text'),
+    )
+    .action(async (opts: { output: 'text' | 'json' | 'yaml' }) =>
+      cli.io.stdout(await renderVersion(versionInfo(), opts.output)),
+    );
 }

@@ -18,25 +18,67 @@ describe('loadCliSettings', () => {
 
   it('prefers LANYARD_SERVER + LANYARD_TOKEN', () => {
     const s = loadCliSettings(
-      { ...env, LANYARD_SERVER: 'https://k:6443', LANYARD_TOKEN: 'tok\n', LANYARD_INSECURE_SKIP_TLS_VERIFY: '1', LANYARD_CERTIFICATE_AUTHORITY: '/ca.pem' },
+      {
+        ...env,
+        LANYARD_SERVER: 'https://k:6443',
+        LANYARD_TOKEN: 'tok\n',
+        LANYARD_INSECURE_SKIP_TLS_VERIFY: '1',
+        LANYARD_CERTIFICATE_AUTHORITY: '/ca.pem',
+      },
       {},
-      memFs({ '/ca.pem': { text: 'PEM' }, [cfgPath]: { text: 'server: https://other\ntoken: t2\nproject: shop\n' } }),
+      memFs({
+        '/ca.pem': { text: 'PEM' },
+        [cfgPath]: { text: 'server: https://other\ntoken: t2\nproject: shop\n' },
+      }),
     );
-    expect(s.credentials).toEqual({ kind: 'token', source: 'LANYARD_TOKEN', server: 'https://k:6443', token: 'tok', caData: Buffer.from('PEM').toString('base64'), insecureSkipTlsVerify: true });
+    expect(s.credentials).toEqual({
+      kind: 'token',
+      source: 'LANYARD_TOKEN',
+      server: 'https://k:6443',
+      token: 'tok',
+      caData: Buffer.from('PEM').toString('base64'),
+      insecureSkipTlsVerify: true,
+    });
     expect(s.defaultProject).toBe('shop');
     expect(Object.isFrozen(s)).toBe(true);
   });
 
   it('refuses half-set or malformed environment values', () => {
-    expect(() => loadCliSettings({ ...env, LANYARD_SERVER: 'https://k' }, {}, memFs({}))).toThrow('LANYARD_SERVER is set but LANYARD_TOKEN is not; set both or neither');
-    expect(() => loadCliSettings({ ...env, LANYARD_TOKEN: 'x' }, {}, memFs({}))).toThrow('LANYARD_TOKEN is set but LANYARD_SERVER is not');
-    expect(() => loadCliSettings({ ...env, LANYARD_SERVER: 'https://k', LANYARD_TOKEN: 't', LANYARD_INSECURE_SKIP_TLS_VERIFY: 'yes' }, {}, memFs({}))).toThrow('invalid LANYARD_INSECURE_SKIP_TLS_VERIFY "yes": use true, false, 1 or 0');
-    expect(() => loadCliSettings({ ...env, LANYARD_SERVER: 'k:6443', LANYARD_TOKEN: 't' }, {}, memFs({}))).toThrow(/invalid LANYARD_SERVER "k:6443"/);
+    expect(() => loadCliSettings({ ...env, LANYARD_SERVER: 'https://k' }, {}, memFs({}))).toThrow(
+      'LANYARD_SERVER is set but LANYARD_TOKEN is not; set both or neither',
+    );
+    expect(() => loadCliSettings({ ...env, LANYARD_TOKEN: 'x' }, {}, memFs({}))).toThrow(
+      'LANYARD_TOKEN is set but LANYARD_SERVER is not',
+    );
+    expect(() =>
+      loadCliSettings(
+        { ...env, LANYARD_SERVER: 'https://k', LANYARD_TOKEN: 't', LANYARD_INSECURE_SKIP_TLS_VERIFY: 'yes' },
+        {},
+        memFs({}),
+      ),
+    ).toThrow('invalid LANYARD_INSECURE_SKIP_TLS_VERIFY "yes": use true, false, 1 or 0');
+    expect(() =>
+      loadCliSettings({ ...env, LANYARD_SERVER: 'k:6443', LANYARD_TOKEN: 't' }, {}, memFs({})),
+    ).toThrow(/invalid LANYARD_SERVER "k:6443"/);
   });
 
   it('reads the XDG config file, warns on unknown keys and loose permissions', () => {
-    const s = loadCliSettings({ ...env, XDG_CONFIG_HOME: '/x' }, {}, memFs({ '/x/lanyard/config': { text: 'server: https://k\ntoken: t\ncertificateAuthorityData: QQ==\ncolour: blue\nproject: shop\n', mode: 0o644 } }));
-    expect(s.credentials).toMatchObject({ kind: 'token', source: '/x/lanyard/config', caData: 'QQ==', insecureSkipTlsVerify: false });
+    const s = loadCliSettings(
+      { ...env, XDG_CONFIG_HOME: '/x' },
+      {},
+      memFs({
+        '/x/lanyard/config': {
+          text: 'server: https://k\ntoken: t\ncertificateAuthorityData: QQ==\ncolour: blue\nproject: shop\n',
+          mode: 0o644,
+        },
+      }),
+    );
+    expect(s.credentials).toMatchObject({
+      kind: 'token',
+      source: '/x/lanyard/config',
+      caData: 'QQ==',
+      insecureSkipTlsVerify: false,
+    });
     expect(s.warnings).toEqual([
       '/x/lanyard/config: unknown key "colour" ignored',
       '/x/lanyard/config holds a token and is readable by other users; run chmod 600 on it',
@@ -46,17 +88,30 @@ describe('loadCliSettings', () => {
 
   it('falls back to kubeconfig: --kubeconfig, then KUBECONFIG, then ~/.kube/config; never its namespace', () => {
     const fsx = memFs({ '/k1': { text: '' }, '/home/u/.kube/config': { text: '' } });
-    expect(loadCliSettings(env, { kubeconfig: '/k1', context: 'c' }, fsx).credentials).toEqual({ kind: 'kubeconfig', source: '/k1', path: '/k1', context: 'c' });
-    expect(loadCliSettings({ ...env, KUBECONFIG: '/missing:/k1' }, {}, fsx).credentials).toMatchObject({ path: '/k1' });
+    expect(loadCliSettings(env, { kubeconfig: '/k1', context: 'c' }, fsx).credentials).toEqual({
+      kind: 'kubeconfig',
+      source: '/k1',
+      path: '/k1',
+      context: 'c',
+    });
+    expect(loadCliSettings({ ...env, KUBECONFIG: '/missing:/k1' }, {}, fsx).credentials).toMatchObject({
+      path: '/k1',
+    });
     expect(loadCliSettings(env, {}, fsx).credentials).toMatchObject({ path: '/home/u/.kube/config' });
     expect(() => loadCliSettings({ HOME: '/nobody' }, {}, memFs({}))).toThrow(/^no credentials/);
-    expect(() => loadCliSettings(env, { kubeconfig: '/nope' }, fsx)).toThrow('--kubeconfig "/nope" does not exist');
+    expect(() => loadCliSettings(env, { kubeconfig: '/nope' }, fsx)).toThrow(
+      '--kubeconfig "/nope" does not exist',
+    );
     expect(loadCliSettings({ ...env, LANYARD_PROJECT: 'p' }, {}, fsx).defaultProject).toBe('p');
   });
 
   it('refuses a malformed config file', () => {
-    expect(() => loadCliSettings(env, {}, memFs({ [cfgPath]: { text: 'insecureSkipTLSVerify: "yes"' } }))).toThrow('insecureSkipTLSVerify must be true or false');
-    expect(() => loadCliSettings(env, {}, memFs({ [cfgPath]: { text: '- a' } }))).toThrow('must be a YAML mapping');
+    expect(() =>
+      loadCliSettings(env, {}, memFs({ [cfgPath]: { text: 'insecureSkipTLSVerify: "yes"' } })),
+    ).toThrow('insecureSkipTLSVerify must be true or false');
+    expect(() => loadCliSettings(env, {}, memFs({ [cfgPath]: { text: '- a' } }))).toThrow(
+      'must be a YAML mapping',
+    );
   });
 });
 
@@ -69,8 +124,11 @@ describe('writeConfigFile', () => {
     writeConfigFile(file, { server: 'https://k', token: 't' });
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
     const s = loadCliSettings({ LANYARD_CONFIG: file }, {});
-    expect(s).toMatchObject({ defaultProject: 'shop', credentials: { server: 'https://k', token: 't' }, warnings: [] });
+    expect(s).toMatchObject({
+      defaultProject: 'shop',
+      credentials: { server: 'https://k', token: 't' },
+      warnings: [],
+    });
     fs.rmSync(dir, { recursive: true });
   });
 });
-

@@ -107,7 +107,8 @@ export function readConfigFile(
     throw new CliConfigError(`cannot parse ${file}: ${(e as Error).message.split('\n')[0]}`);
   }
   if (doc === null || doc === undefined) return { config: {}, warnings: [] };
-  if (typeof doc !== 'object' || Array.isArray(doc)) throw new CliConfigError(`${file} must be a YAML mapping`);
+  if (typeof doc !== 'object' || Array.isArray(doc))
+    throw new CliConfigError(`${file} must be a YAML mapping`);
   const warnings: string[] = [];
   const config: LanyardConfigFile = {};
   for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
@@ -116,7 +117,8 @@ export function readConfigFile(
       continue;
     }
     if (k === 'insecureSkipTLSVerify') {
-      if (typeof v !== 'boolean') throw new CliConfigError(`${file}: insecureSkipTLSVerify must be true or false`);
+      if (typeof v !== 'boolean')
+        throw new CliConfigError(`${file}: insecureSkipTLSVerify must be true or false`);
       config.insecureSkipTLSVerify = v;
     } else {
       if (typeof v !== 'string') throw new CliConfigError(`${file}: ${k} must be a string`);
@@ -147,10 +149,14 @@ function checkServer(server: string, what: string): string {
   try {
     url = new URL(server);
   } catch {
-    throw new CliConfigError(`invalid ${what} "${server}": use an https:// URL such as https://10.0.0.1:6443`);
+    throw new CliConfigError(
+      `invalid ${what} "${server}": use an https:// URL such as https://10.0.0.1:6443`,
+    );
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new CliConfigError(`invalid ${what} "${server}": use an https:// URL such as https://10.0.0.1:6443`);
+    throw new CliConfigError(
+      `invalid ${what} "${server}": use an https:// URL such as https://10.0.0.1:6443`,
+    );
   }
   return server;
 }
@@ -226,7 +232,8 @@ function resolveKubeconfig(
   fsx: CliFs,
 ): { source: string; path?: string; context?: string } {
   if (flags.kubeconfig) {
-    if (!fsx.exists(flags.kubeconfig)) throw new CliConfigError(`--kubeconfig "${flags.kubeconfig}" does not exist`);
+    if (!fsx.exists(flags.kubeconfig))
+      throw new CliConfigError(`--kubeconfig "${flags.kubeconfig}" does not exist`);
     return { source: flags.kubeconfig, path: flags.kubeconfig, context: flags.context };
   }
   // KUBECONFIG may list several files; like kubectl's loader for a single user, the first existing one is used.
@@ -247,10 +254,15 @@ function freeze(s: CliSettings): CliSettings {
 }
 
 /** Merges `update` into the config file and writes it with mode 0600 (it may hold a token). */
-export function writeConfigFile(file: string, update: LanyardConfigFile, fsx: CliFs = nodeFs): LanyardConfigFile {
+export function writeConfigFile(
+  file: string,
+  update: LanyardConfigFile,
+  fsx: CliFs = nodeFs,
+): LanyardConfigFile {
   const existing = readConfigFile(file, fsx)?.config ?? {};
   const merged: LanyardConfigFile = { ...existing };
-  for (const [k, v] of Object.entries(update)) if (v !== undefined) (merged as Record<string, unknown>)[k] = v;
+  for (const [k, v] of Object.entries(update))
+    if (v !== undefined) (merged as Record<string, unknown>)[k] = v;
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   // Write to a private temporary file and rename, so the token is never readable by others, not even briefly.
   const tmp = `${file}.${process.pid}.tmp`;
@@ -267,14 +279,19 @@ export interface CliAwsSettings {
 }
 
 /** `--aws-region` > AWS_REGION > AWS_DEFAULT_REGION > us-east-1; `--aws-endpoint-url` > AWS_ENDPOINT_URL. */
-export function cliAwsSettings(env: CliEnv, flags: { region?: string; endpointUrl?: string }): CliAwsSettings {
+export function cliAwsSettings(
+  env: CliEnv,
+  flags: { region?: string; endpointUrl?: string },
+): CliAwsSettings {
   const region = flags.region || env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1';
   const endpointUrl = flags.endpointUrl || env.AWS_ENDPOINT_URL || undefined;
   if (endpointUrl !== undefined) {
     try {
       new URL(endpointUrl);
     } catch {
-      throw new CliConfigError(`invalid --aws-endpoint-url "${endpointUrl}": use a URL such as http://127.0.0.1:4566`);
+      throw new CliConfigError(
+        `invalid --aws-endpoint-url "${endpointUrl}": use a URL such as http://127.0.0.1:4566`,
+      );
     }
   }
   return { region, ...(endpointUrl ? { endpointUrl } : {}) };

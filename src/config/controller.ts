@@ -5,7 +5,15 @@ import { CliError, EXIT } from '../core/exit.ts';
 import { associationConfigFrom, type AssociationConfig } from './associations.ts';
 import { PROMOTION_DEFAULTS, promotionConfigFrom, type PromotionConfig } from './promotions.ts';
 import { klogVerbosity, WEBHOOK_DEFAULTS } from './webhook.ts';
-import { boolValue as bool, FlagError, parseFlags, renderFlagHelp, wantsHelpOrVersion, type Flag, type Flags } from './flags.ts';
+import {
+  boolValue as bool,
+  FlagError,
+  parseFlags,
+  renderFlagHelp,
+  wantsHelpOrVersion,
+  type Flag,
+  type Flags,
+} from './flags.ts';
 import { parseDuration } from '../core/duration.ts';
 
 export interface ControllerConfig {
@@ -56,7 +64,10 @@ export interface ControllerConfig {
   promotions: Readonly<PromotionConfig>;
 }
 
-type Draft = Omit<ControllerConfig, 'associations' | 'promotions'> & { associationFlags: Record<string, string>; promotionFlags: Record<string, string> };
+type Draft = Omit<ControllerConfig, 'associations' | 'promotions'> & {
+  associationFlags: Record<string, string>;
+  promotionFlags: Record<string, string>;
+};
 
 export const CONTROLLER_DEFAULTS = Object.freeze({
   leaseNamespace: 'lanyard-system',
@@ -79,7 +90,10 @@ export const CONTROLLER_DEFAULTS = Object.freeze({
 
 function duration(flag: string, v: string, min = 1): number {
   const d = parseDuration(v);
-  if (d === undefined || d < min) throw new FlagError(`invalid argument "${v}" for "--${flag}": must be a positive Go duration such as 500ms, 2s or 1m30s`);
+  if (d === undefined || d < min)
+    throw new FlagError(
+      `invalid argument "${v}" for "--${flag}": must be a positive Go duration such as 500ms, 2s or 1m30s`,
+    );
   return d;
 }
 function intValue(flag: string, v: string, min: number, max: number): number {
@@ -94,16 +108,41 @@ const C = CONTROLLER_DEFAULTS;
 const W = WEBHOOK_DEFAULTS;
 const P = PROMOTION_DEFAULTS;
 const put = (c: Draft, k: keyof Draft, v: unknown) => ((c as unknown as Record<string, unknown>)[k] = v);
-const s = (k: keyof Draft, usage: string, def: string): Def => ({ type: 'string', usage, default: def, set: (c, v) => put(c, k, v) });
-const b = (k: keyof Draft, usage: string, def: string): Def => ({ type: 'bool', usage, default: def, set: (c, v, f) => put(c, k, bool(f, v)) });
-const d = (k: keyof Draft, usage: string, def: string): Def => ({ type: 'duration', usage, default: def, set: (c, v, f) => put(c, k, duration(f, v)) });
-const int = (k: 'metricsPort' | 'verifyQps' | 'verifyBurst' | 'verifyWorkers', usage: string, min: number, max: number): Def => ({
+const s = (k: keyof Draft, usage: string, def: string): Def => ({
+  type: 'string',
+  usage,
+  default: def,
+  set: (c, v) => put(c, k, v),
+});
+const b = (k: keyof Draft, usage: string, def: string): Def => ({
+  type: 'bool',
+  usage,
+  default: def,
+  set: (c, v, f) => put(c, k, bool(f, v)),
+});
+const d = (k: keyof Draft, usage: string, def: string): Def => ({
+  type: 'duration',
+  usage,
+  default: def,
+  set: (c, v, f) => put(c, k, duration(f, v)),
+});
+const int = (
+  k: 'metricsPort' | 'verifyQps' | 'verifyBurst' | 'verifyWorkers',
+  usage: string,
+  min: number,
+  max: number,
+): Def => ({
   type: 'int',
   usage,
   default: String(C[k]),
   set: (c, v, f) => (c[k] = intValue(f, v, min, max)),
 });
-const assoc = (key: string, type: Def['type'], usage: string, def: string): Def => ({ type, usage, default: def, set: (c, v) => (c.associationFlags[key] = v) });
+const assoc = (key: string, type: Def['type'], usage: string, def: string): Def => ({
+  type,
+  usage,
+  default: def,
+  set: (c, v) => (c.associationFlags[key] = v),
+});
 const promo = (key: keyof typeof P, type: Def['type'], usage: string, quote = type === 'string'): Def => ({
   type,
   usage,
@@ -113,7 +152,11 @@ const promo = (key: keyof typeof P, type: Def['type'], usage: string, quote = ty
 
 /** Every `lanyard controller` flag with its type, what it does and its default (docs/verified-start.md, controller). */
 export const CONTROLLER_FLAGS: Flags<Draft> = {
-  kubeconfig: s('kubeconfig', 'kubeconfig file; empty: the in-cluster service account', 'KUBECONFIG, else ""'),
+  kubeconfig: s(
+    'kubeconfig',
+    'kubeconfig file; empty: the in-cluster service account',
+    'KUBECONFIG, else ""',
+  ),
   'kube-api': s('kubeApi', "API server URL overriding the kubeconfig's", '""'),
   'aws-region': {
     type: 'string',
@@ -129,7 +172,8 @@ export const CONTROLLER_FLAGS: Flags<Draft> = {
     usage: 'one endpoint for every AWS service (simulators, private endpoints)',
     default: 'AWS_ENDPOINT_URL, else the real AWS endpoints',
     set: (c, v, f) => {
-      if (v !== '' && !/^https?:\/\/[^\s/]+/.test(v)) throw new FlagError(`invalid argument "${v}" for "--${f}": must be an http(s) URL`);
+      if (v !== '' && !/^https?:\/\/[^\s/]+/.test(v))
+        throw new FlagError(`invalid argument "${v}" for "--${f}": must be an http(s) URL`);
       c.awsEndpointUrl = v;
     },
   },
@@ -143,24 +187,61 @@ export const CONTROLLER_FLAGS: Flags<Draft> = {
     },
   },
   'leader-elect': b('leaderElect', 'run the reconcilers only while holding the Lease', 'true'),
-  'lease-namespace': s('leaseNamespace', 'namespace of the leader-election Lease', `POD_NAMESPACE, else "${C.leaseNamespace}"`),
+  'lease-namespace': s(
+    'leaseNamespace',
+    'namespace of the leader-election Lease',
+    `POD_NAMESPACE, else "${C.leaseNamespace}"`,
+  ),
   'lease-name': s('leaseName', 'name of the leader-election Lease', `"${C.leaseName}"`),
-  'leader-elect-identity': s('leaderElectIdentity', "this replica's holder identity", 'POD_NAME, else a generated one'),
-  'leader-elect-lease-duration': d('leaseDurationMs', 'how long a Lease is valid without renewal', C.leaseDuration),
-  'leader-elect-renew-deadline': d('renewDeadlineMs', 'how long the leader tries to renew before giving up leadership', C.renewDeadline),
+  'leader-elect-identity': s(
+    'leaderElectIdentity',
+    "this replica's holder identity",
+    'POD_NAME, else a generated one',
+  ),
+  'leader-elect-lease-duration': d(
+    'leaseDurationMs',
+    'how long a Lease is valid without renewal',
+    C.leaseDuration,
+  ),
+  'leader-elect-renew-deadline': d(
+    'renewDeadlineMs',
+    'how long the leader tries to renew before giving up leadership',
+    C.renewDeadline,
+  ),
   'leader-elect-retry-period': d('retryPeriodMs', 'wait between tries to acquire or renew', C.retryPeriod),
   'metrics-port': int('metricsPort', '/metrics, /healthz and /readyz port; 0 disables them', 0, 65535),
-  'verify-backoff-initial': d('verifyBackoffInitialMs', 'first retry delay of a failed identity proof', C.verifyBackoffInitial),
-  'verify-backoff-max': d('verifyBackoffMaxMs', 'largest retry delay of a failed identity proof', C.verifyBackoffMax),
+  'verify-backoff-initial': d(
+    'verifyBackoffInitialMs',
+    'first retry delay of a failed identity proof',
+    C.verifyBackoffInitial,
+  ),
+  'verify-backoff-max': d(
+    'verifyBackoffMaxMs',
+    'largest retry delay of a failed identity proof',
+    C.verifyBackoffMax,
+  ),
   'verify-qps': int('verifyQps', 'identity proofs per second (token bucket rate)', 1, 100_000),
   'verify-burst': int('verifyBurst', 'identity proofs allowed in a burst', 1, 100_000),
-  'verify-deadline': d('verifyDeadlineMs', 'per Pod, from creation: then reported failed (the gate stays, retries go on)', C.verifyDeadline),
-  'verify-retry-after-deadline': d('verifyRetryAfterDeadlineMs', 'retry period once the deadline has passed', C.verifyRetryAfterDeadline),
-  'verified-ttl': d('verifiedTtlMs', 'lifetime of a VerifiedIdentity (a proof reused for further Pods)', C.verifiedTtl),
+  'verify-deadline': d(
+    'verifyDeadlineMs',
+    'per Pod, from creation: then reported failed (the gate stays, retries go on)',
+    C.verifyDeadline,
+  ),
+  'verify-retry-after-deadline': d(
+    'verifyRetryAfterDeadlineMs',
+    'retry period once the deadline has passed',
+    C.verifyRetryAfterDeadline,
+  ),
+  'verified-ttl': d(
+    'verifiedTtlMs',
+    'lifetime of a VerifiedIdentity (a proof reused for further Pods)',
+    C.verifiedTtl,
+  ),
   'verify-workers': int('verifyWorkers', 'identity proofs run in parallel', 1, 256),
   'verify-outage-policy': {
     type: 'string',
-    usage: 'while AWS throttles, fails with 5xx or times out: hold every gated Pod, or release-recently-proven (docs/adr/0309)',
+    usage:
+      'while AWS throttles, fails with 5xx or times out: hold every gated Pod, or release-recently-proven (docs/adr/0309)',
     default: `"${C.verifyOutagePolicy}"`,
     set: (c, v, f) => {
       if (!(OUTAGE_POLICIES as readonly string[]).includes(v)) {
@@ -169,8 +250,16 @@ export const CONTROLLER_FLAGS: Flags<Draft> = {
       c.verifyOutagePolicy = v as OutagePolicy;
     },
   },
-  'verify-outage-grace': d('verifyOutageGraceMs', 'with release-recently-proven: how recent the last proof of the identity must be', C.verifyOutageGrace),
-  namespace: s('namespace', 'namespace of the kOps pod-identity-webhook ConfigMap (as the webhook)', `"${W.namespace}"`),
+  'verify-outage-grace': d(
+    'verifyOutageGraceMs',
+    'with release-recently-proven: how recent the last proof of the identity must be',
+    C.verifyOutageGrace,
+  ),
+  namespace: s(
+    'namespace',
+    'namespace of the kOps pod-identity-webhook ConfigMap (as the webhook)',
+    `"${W.namespace}"`,
+  ),
   'annotation-prefix': {
     type: 'string',
     usage: 'ServiceAccount annotation prefix (as the webhook)',
@@ -180,17 +269,35 @@ export const CONTROLLER_FLAGS: Flags<Draft> = {
       c.promotionFlags['annotation-prefix'] = v;
     },
   },
-  'token-audience': s('tokenAudience', 'audience of web-identity tokens (as the webhook)', `"${W.tokenAudience}"`),
-  'sts-regional-endpoint': b('stsRegionalEndpoint', 'expect AWS_STS_REGIONAL_ENDPOINTS=regional in Pods (as the webhook)', String(W.stsRegionalEndpoint)),
-  'watch-config-map': b('watchConfigMap', 'read identities from the kOps ConfigMap (as the webhook)', String(W.watchConfigMap)),
-  'container-credentials-audience': s('containerCredentialsAudience', 'audience of EKS Pod Identity tokens (as the webhook)', `"${W.containerCredentialsAudience}"`),
+  'token-audience': s(
+    'tokenAudience',
+    'audience of web-identity tokens (as the webhook)',
+    `"${W.tokenAudience}"`,
+  ),
+  'sts-regional-endpoint': b(
+    'stsRegionalEndpoint',
+    'expect AWS_STS_REGIONAL_ENDPOINTS=regional in Pods (as the webhook)',
+    String(W.stsRegionalEndpoint),
+  ),
+  'watch-config-map': b(
+    'watchConfigMap',
+    'read identities from the kOps ConfigMap (as the webhook)',
+    String(W.watchConfigMap),
+  ),
+  'container-credentials-audience': s(
+    'containerCredentialsAudience',
+    'audience of EKS Pod Identity tokens (as the webhook)',
+    `"${W.containerCredentialsAudience}"`,
+  ),
   'log-level': {
     type: 'string',
     usage: 'error, warn, info, debug or trace',
     default: '"info"',
     set: (c, v, f) => {
       if (!['error', 'warn', 'info', 'debug', 'trace'].includes(v)) {
-        throw new FlagError(`invalid argument "${v}" for "--${f}": must be error, warn, info, debug or trace`);
+        throw new FlagError(
+          `invalid argument "${v}" for "--${f}": must be error, warn, info, debug or trace`,
+        );
       }
       c.logLevel = v as ControllerConfig['logLevel'];
     },
@@ -201,24 +308,57 @@ export const CONTROLLER_FLAGS: Flags<Draft> = {
     usage: 'files, or self-managed: the leader keeps the webhook certificate and caBundle current',
     default: `"${W.tlsMode}"`,
     set: (c, v, f) => {
-      if (v !== 'files' && v !== 'self-managed') throw new FlagError(`invalid argument "${v}" for "--${f}": must be files or self-managed`);
+      if (v !== 'files' && v !== 'self-managed')
+        throw new FlagError(`invalid argument "${v}" for "--${f}": must be files or self-managed`);
       c.tlsMode = v;
     },
   },
   'tls-secret': s('tlsSecret', 'Secret of the self-managed webhook CA and certificate', `"${W.tlsSecret}"`),
   'service-name': s('serviceName', 'webhook Service the certificate is issued for', `"${W.serviceName}"`),
-  'webhook-config-name': s('webhookConfigName', 'MutatingWebhookConfiguration whose caBundle is kept current', '""'),
+  'webhook-config-name': s(
+    'webhookConfigName',
+    'MutatingWebhookConfiguration whose caBundle is kept current',
+    '""',
+  ),
   'tls-extra-sans': {
     type: 'strings',
     usage: 'extra certificate names, comma-separated',
     default: '""',
-    set: (c, v) => (c.tlsExtraSans = v.split(',').map((x) => x.trim()).filter(Boolean)),
+    set: (c, v) =>
+      (c.tlsExtraSans = v
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)),
   },
-  'self-managed-cert-validity': d('selfManagedCertValidityMs', 'validity of the self-managed certificate', `${W.selfManagedCertValidityMs / 3600_000}h`),
-  'association-workers': assoc('associationWorkers', 'int', 'PodIdentityAssociations reconciled in parallel', '16'),
-  'association-resync': assoc('associationResync', 'duration', 'period of the drift re-check of every association', '10m'),
-  'role-propagation-timeout': assoc('rolePropagationTimeout', 'duration', 'how long "role does not exist" is retried before RoleNotFound', '2m'),
-  'observe-ack-associations': assoc('observeAckAssociations', 'string', 'read ACK PodIdentityAssociation objects: auto, true or false', '"auto"'),
+  'self-managed-cert-validity': d(
+    'selfManagedCertValidityMs',
+    'validity of the self-managed certificate',
+    `${W.selfManagedCertValidityMs / 3600_000}h`,
+  ),
+  'association-workers': assoc(
+    'associationWorkers',
+    'int',
+    'PodIdentityAssociations reconciled in parallel',
+    '16',
+  ),
+  'association-resync': assoc(
+    'associationResync',
+    'duration',
+    'period of the drift re-check of every association',
+    '10m',
+  ),
+  'role-propagation-timeout': assoc(
+    'rolePropagationTimeout',
+    'duration',
+    'how long "role does not exist" is retried before RoleNotFound',
+    '2m',
+  ),
+  'observe-ack-associations': assoc(
+    'observeAckAssociations',
+    'string',
+    'read ACK PodIdentityAssociation objects: auto, true or false',
+    '"auto"',
+  ),
   'association-probe': {
     type: 'bool',
     usage: 'prove each association with a probe Pod (never runs)',
@@ -233,14 +373,32 @@ export const CONTROLLER_FLAGS: Flags<Draft> = {
     '"delete"',
   ),
   'promotion-namespace': promo('promotion-namespace', 'string', 'namespace promotion Pods run in'),
-  'promotion-service-account': promo('promotion-service-account', 'string', 'promotion Pod ServiceAccount when a Stage names none'),
+  'promotion-service-account': promo(
+    'promotion-service-account',
+    'string',
+    'promotion Pod ServiceAccount when a Stage names none',
+  ),
   'promotion-timeout': promo('promotion-timeout', 'duration', 'default Stage timeout'),
   'promotion-max-timeout': promo('promotion-max-timeout', 'duration', 'largest Stage timeout'),
-  'promotion-pod-retention': promo('promotion-pod-retention', 'duration', 'how long finished promotion Pods are kept; 0 deletes them at once'),
+  'promotion-pod-retention': promo(
+    'promotion-pod-retention',
+    'duration',
+    'how long finished promotion Pods are kept; 0 deletes them at once',
+  ),
   'promotion-done-image': promo('promotion-done-image', 'string', 'image of the final done container'),
   'promotion-workers': promo('promotion-workers', 'int', 'promotions reconciled in parallel'),
-  'promotion-step-audience': promo('promotion-step-audience', 'string', 'audience of per-step web-identity tokens'),
-  help: { type: 'bool', usage: 'print this help and exit', default: '', shorthand: 'h', set: (_c, v, f) => void bool(f, v) },
+  'promotion-step-audience': promo(
+    'promotion-step-audience',
+    'string',
+    'audience of per-step web-identity tokens',
+  ),
+  help: {
+    type: 'bool',
+    usage: 'print this help and exit',
+    default: '',
+    shorthand: 'h',
+    set: (_c, v, f) => void bool(f, v),
+  },
 };
 
 /** The `Flags:` block of `lanyard controller --help`. */
@@ -249,9 +407,15 @@ export function controllerFlagHelp(): string[] {
 }
 
 /** True when argv asks for help (`-h`, `--help`), whatever else is missing. Throws CliError on a malformed line. */
-export function controllerWantsHelp(argv: string[], o: Pick<ControllerParseOptions, 'passThrough'> = {}): boolean {
+export function controllerWantsHelp(
+  argv: string[],
+  o: Pick<ControllerParseOptions, 'passThrough'> = {},
+): boolean {
   try {
-    return wantsHelpOrVersion(CONTROLLER_FLAGS, argv, { command: 'controller', passThrough: o.passThrough }) === 'help';
+    return (
+      wantsHelpOrVersion(CONTROLLER_FLAGS, argv, { command: 'controller', passThrough: o.passThrough }) ===
+      'help'
+    );
   } catch (e) {
     if (e instanceof FlagError) throw new CliError(e.message, EXIT.usage);
     throw e;
@@ -270,7 +434,10 @@ export interface ControllerParseOptions {
 }
 
 /** Parses controller flags. Throws CliError (exit 2) naming the flag on bad input. */
-export function parseControllerFlags(argv: string[], o: ControllerParseOptions = {}): { config: ControllerConfig; rest: string[] } {
+export function parseControllerFlags(
+  argv: string[],
+  o: ControllerParseOptions = {},
+): { config: ControllerConfig; rest: string[] } {
   const env = o.env ?? process.env;
   const c: Draft = {
     kubeconfig: env.KUBECONFIG ?? '',
@@ -291,7 +458,10 @@ export function parseControllerFlags(argv: string[], o: ControllerParseOptions =
     verifyQps: CONTROLLER_DEFAULTS.verifyQps,
     verifyBurst: CONTROLLER_DEFAULTS.verifyBurst,
     verifyDeadlineMs: duration('verify-deadline', CONTROLLER_DEFAULTS.verifyDeadline),
-    verifyRetryAfterDeadlineMs: duration('verify-retry-after-deadline', CONTROLLER_DEFAULTS.verifyRetryAfterDeadline),
+    verifyRetryAfterDeadlineMs: duration(
+      'verify-retry-after-deadline',
+      CONTROLLER_DEFAULTS.verifyRetryAfterDeadline,
+    ),
     verifiedTtlMs: duration('verified-ttl', CONTROLLER_DEFAULTS.verifiedTtl),
     verifyWorkers: CONTROLLER_DEFAULTS.verifyWorkers,
     verifyOutagePolicy: CONTROLLER_DEFAULTS.verifyOutagePolicy,
@@ -316,12 +486,19 @@ export function parseControllerFlags(argv: string[], o: ControllerParseOptions =
   };
   let rest: string[];
   try {
-    rest = parseFlags(CONTROLLER_FLAGS, argv, c, { command: o.passThrough ? 'run' : 'controller', passThrough: o.passThrough }).rest;
+    rest = parseFlags(CONTROLLER_FLAGS, argv, c, {
+      command: o.passThrough ? 'run' : 'controller',
+      passThrough: o.passThrough,
+    }).rest;
     if (c.verifyBackoffMaxMs < c.verifyBackoffInitialMs) {
-      throw new FlagError(`invalid argument for "--verify-backoff-max": must not be below --verify-backoff-initial`);
+      throw new FlagError(
+        `invalid argument for "--verify-backoff-max": must not be below --verify-backoff-initial`,
+      );
     }
     if (c.leaderElect && !(c.retryPeriodMs < c.renewDeadlineMs && c.renewDeadlineMs < c.leaseDurationMs)) {
-      throw new FlagError('invalid leader election timing: need --leader-elect-retry-period < --leader-elect-renew-deadline < --leader-elect-lease-duration');
+      throw new FlagError(
+        'invalid leader election timing: need --leader-elect-retry-period < --leader-elect-renew-deadline < --leader-elect-lease-duration',
+      );
     }
   } catch (e) {
     if (e instanceof FlagError) throw new CliError(e.message, EXIT.usage);

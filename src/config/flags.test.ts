@@ -47,7 +47,9 @@ describe('the one pflag-compatible parser', () => {
     expect(() => parse(argv)).toThrow(message);
   });
   it('hands pass-through flags back as given, guessing a value only when the next argument is not a flag', () => {
-    expect(parse(['--port', '9443', '--gate', '--name=a', '--on'], new Set(['port', 'gate', 'on'])).rest).toEqual(['--port', '9443', '--gate', '--on']);
+    expect(
+      parse(['--port', '9443', '--gate', '--name=a', '--on'], new Set(['port', 'gate', 'on'])).rest,
+    ).toEqual(['--port', '9443', '--gate', '--on']);
   });
   it('finds -h or --help before any value is checked', () => {
     expect(wantsHelpOrVersion(FLAGS, ['--name=a', '-h'], { command: 'test' })).toBe('help');
@@ -63,10 +65,16 @@ describe('webhook and controller share the parser', () => {
     expect(controllerWantsHelp(['--cluster-name=x'])).toBe(false);
     expect(parseControllerFlags(['--cluster-name=x', '-v', '4'], { env: {} }).config.logLevel).toBe('debug');
     expect(parseControllerFlags(['--cluster-name=x', '-v6'], { env: {} }).config.logLevel).toBe('trace');
-    expect(parseWebhookFlags(['-v6'], { env: {}, readNamespaceFile: () => undefined }).logLevel).toBe('trace');
+    expect(parseWebhookFlags(['-v6'], { env: {}, readNamespaceFile: () => undefined }).logLevel).toBe(
+      'trace',
+    );
   });
   it('refuses a single-dash long flag in both, as pflag does', () => {
-    expect(() => parseControllerFlags(['--cluster-name=x', '-leader-elect'], { env: {} })).toThrow('unknown shorthand flag: "-leader-elect"');
-    expect(() => parseWebhookFlags(['-port=1'], { env: {}, readNamespaceFile: () => undefined })).toThrow('unknown shorthand flag: "-port=1"');
+    expect(() => parseControllerFlags(['--cluster-name=x', '-leader-elect'], { env: {} })).toThrow(
+      'unknown shorthand flag: "-leader-elect"',
+    );
+    expect(() => parseWebhookFlags(['-port=1'], { env: {}, readNamespaceFile: () => undefined })).toThrow(
+      'unknown shorthand flag: "-port=1"',
+    );
   });
 });

@@ -58,11 +58,16 @@ interface Use {
 /** Splits argv into flag uses without applying any. Throws FlagError naming the argument. */
 function tokenize<C>(flags: Flags<C>, argv: readonly string[], o: ParseOptions): Use[] {
   const uses: Use[] = [];
-  const byShorthand = new Map(Object.entries(flags).filter(([, f]) => f.shorthand).map(([n, f]) => [f.shorthand!, n]));
+  const byShorthand = new Map(
+    Object.entries(flags)
+      .filter(([, f]) => f.shorthand)
+      .map(([n, f]) => [f.shorthand!, n]),
+  );
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--') break;
-    if (!arg.startsWith('-') || arg === '-') throw new FlagError(`unexpected argument "${arg}": lanyard ${o.command} takes flags only`);
+    if (!arg.startsWith('-') || arg === '-')
+      throw new FlagError(`unexpected argument "${arg}": lanyard ${o.command} takes flags only`);
     const long = arg.startsWith('--');
     const body = arg.slice(long ? 2 : 1);
     const eq = body.indexOf('=');
@@ -71,7 +76,11 @@ function tokenize<C>(flags: Flags<C>, argv: readonly string[], o: ParseOptions):
     if (!long) {
       const short = byShorthand.get(name);
       if (short) name = short;
-      else if (value === undefined && byShorthand.has(name[0]!) && flags[byShorthand.get(name[0]!)!]!.type !== 'bool') {
+      else if (
+        value === undefined &&
+        byShorthand.has(name[0]!) &&
+        flags[byShorthand.get(name[0]!)!]!.type !== 'bool'
+      ) {
         // pflag: `-v4` is `-v=4` for a shorthand that takes a value.
         value = name.slice(1);
         name = byShorthand.get(name[0]!)!;
@@ -102,7 +111,12 @@ function tokenize<C>(flags: Flags<C>, argv: readonly string[], o: ParseOptions):
  * Applies argv to `target` through the flags' setters, in order (a later flag wins). Throws FlagError naming the
  * flag on the first bad argument.
  */
-export function parseFlags<C>(flags: Flags<C>, argv: readonly string[], target: C, o: ParseOptions): ParseResult {
+export function parseFlags<C>(
+  flags: Flags<C>,
+  argv: readonly string[],
+  target: C,
+  o: ParseOptions,
+): ParseResult {
   const result: ParseResult = { rest: [], ignored: [], given: new Set() };
   for (const use of tokenize(flags, argv, o)) {
     const flag = flags[use.name];
@@ -123,7 +137,11 @@ export function parseFlags<C>(flags: Flags<C>, argv: readonly string[], target: 
  * `help` or `version` when argv asks for one of them, checked before any value is validated (pflag: `--help` wins
  * over a missing required flag), else undefined. A malformed command line still throws.
  */
-export function wantsHelpOrVersion<C>(flags: Flags<C>, argv: readonly string[], o: ParseOptions): 'help' | 'version' | undefined {
+export function wantsHelpOrVersion<C>(
+  flags: Flags<C>,
+  argv: readonly string[],
+  o: ParseOptions,
+): 'help' | 'version' | undefined {
   const uses = tokenize(flags, argv, o);
   const on = (name: string) => uses.some((u) => u.name === name && parseGoBool(u.value) === true);
   if (flags.help && on('help')) return 'help';
@@ -152,5 +170,7 @@ export function renderFlagHelp<C>(flags: Flags<C>): string[] {
   }
   if (ignored.length) rows.push([ignored.join(', '), 'accepted for compatibility (klog) and ignored']);
   const width = Math.max(...rows.filter(([l]) => l.length < 60).map(([l]) => l.length));
-  return rows.map(([l, d]) => (l.length > width ? `  ${l}\n  ${''.padEnd(width)}  ${d}` : `  ${l.padEnd(width)}  ${d}`));
+  return rows.map(([l, d]) =>
+    l.length > width ? `  ${l}\n  ${''.padEnd(width)}  ${d}` : `  ${l.padEnd(width)}  ${d}`,
+  );
 }

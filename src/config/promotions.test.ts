@@ -22,14 +22,27 @@ describe('promotionConfigFrom', () => {
   it('reads LANYARD_* variables, and flags win over them', () => {
     const c = promotionConfigFrom(
       { 'promotion-timeout': '15m' },
-      { LANYARD_PROMOTION_NAMESPACE: 'agents', LANYARD_PROMOTION_TIMEOUT: '20m', LANYARD_PROMOTION_POD_RETENTION: '0', LANYARD_AWS_REGION: 'eu-west-1' },
+      {
+        LANYARD_PROMOTION_NAMESPACE: 'agents',
+        LANYARD_PROMOTION_TIMEOUT: '20m',
+        LANYARD_PROMOTION_POD_RETENTION: '0',
+        LANYARD_AWS_REGION: 'eu-west-1',
+      },
     );
-    expect([c.namespace, c.defaultTimeoutSeconds, c.podRetentionMs, c.awsRegion]).toEqual(['agents', 900, 0, 'eu-west-1']);
+    expect([c.namespace, c.defaultTimeoutSeconds, c.podRetentionMs, c.awsRegion]).toEqual([
+      'agents',
+      900,
+      0,
+      'eu-west-1',
+    ]);
   });
   it.each([
     [{ 'promotion-namespace': 'Bad_NS' }, 'invalid --promotion-namespace "Bad_NS"'],
     [{ 'promotion-timeout': '10s' }, 'invalid --promotion-timeout "10s": use a duration of at least 30s'],
-    [{ 'promotion-timeout': '7h' }, 'invalid --promotion-timeout "7h": must not exceed --promotion-max-timeout "6h"'],
+    [
+      { 'promotion-timeout': '7h' },
+      'invalid --promotion-timeout "7h": must not exceed --promotion-max-timeout "6h"',
+    ],
     [{ 'promotion-pod-retention': 'soon' }, 'invalid --promotion-pod-retention "soon"'],
     [{ 'promotion-workers': '0' }, 'invalid --promotion-workers "0"'],
     [{ 'aws-region': 'mars' }, 'invalid --aws-region "mars"'],

@@ -80,7 +80,8 @@ export function promotionConfigFrom(
   };
 
   const namespace = get('promotion-namespace');
-  if (!DNS_LABEL.test(namespace) || namespace.length > 63) usage(`invalid --promotion-namespace "${namespace}": must be a namespace name`);
+  if (!DNS_LABEL.test(namespace) || namespace.length > 63)
+    usage(`invalid --promotion-namespace "${namespace}": must be a namespace name`);
   const serviceAccount = get('promotion-service-account');
   if (!DNS_SUBDOMAIN.test(serviceAccount) || serviceAccount.length > 253) {
     usage(`invalid --promotion-service-account "${serviceAccount}": must be a service account name`);
@@ -88,7 +89,9 @@ export function promotionConfigFrom(
   const defaultTimeoutSeconds = seconds('promotion-timeout', 30);
   const maxTimeoutSeconds = seconds('promotion-max-timeout', 30);
   if (defaultTimeoutSeconds > maxTimeoutSeconds) {
-    usage(`invalid --promotion-timeout "${get('promotion-timeout')}": must not exceed --promotion-max-timeout "${get('promotion-max-timeout')}"`);
+    usage(
+      `invalid --promotion-timeout "${get('promotion-timeout')}": must not exceed --promotion-max-timeout "${get('promotion-max-timeout')}"`,
+    );
   }
   const retentionText = get('promotion-pod-retention');
   const podRetentionMs = parseDuration(retentionText);
@@ -96,18 +99,22 @@ export function promotionConfigFrom(
     usage(`invalid --promotion-pod-retention "${retentionText}": use a duration such as 0, 10m or 1h`);
   }
   const doneImage = get('promotion-done-image');
-  if (!doneImage || /\s/.test(doneImage)) usage(`invalid --promotion-done-image "${doneImage}": must be an image reference`);
+  if (!doneImage || /\s/.test(doneImage))
+    usage(`invalid --promotion-done-image "${doneImage}": must be an image reference`);
   const workersText = get('promotion-workers');
   if (!/^\d+$/.test(workersText) || Number(workersText) < 1 || Number(workersText) > 256) {
     usage(`invalid --promotion-workers "${workersText}": use an integer from 1 to 256`);
   }
   const stepAudience = get('promotion-step-audience');
-  if (!stepAudience || /\s/.test(stepAudience)) usage(`invalid --promotion-step-audience "${stepAudience}": must be a non-empty audience`);
+  if (!stepAudience || /\s/.test(stepAudience))
+    usage(`invalid --promotion-step-audience "${stepAudience}": must be a non-empty audience`);
   const [awsRegionFlag, prefixFlag] = SHARED_FLAGS;
   const awsRegion = value(awsRegionFlag, '');
-  if (awsRegion && !/^[a-z]{2}(-[a-z]+)+-\d+$/.test(awsRegion)) usage(`invalid --aws-region "${awsRegion}": must be a region such as eu-west-1`);
+  if (awsRegion && !/^[a-z]{2}(-[a-z]+)+-\d+$/.test(awsRegion))
+    usage(`invalid --aws-region "${awsRegion}": must be a region such as eu-west-1`);
   const annotationPrefix = value(prefixFlag, 'eks.amazonaws.com');
-  if (!DNS_SUBDOMAIN.test(annotationPrefix)) usage(`invalid --annotation-prefix "${annotationPrefix}": must be a DNS subdomain`);
+  if (!DNS_SUBDOMAIN.test(annotationPrefix))
+    usage(`invalid --annotation-prefix "${annotationPrefix}": must be a DNS subdomain`);
   return Object.freeze({
     namespace,
     serviceAccount,

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { FlagError, mapCipherSuites, parseWebhookFlags, WEBHOOK_DEFAULTS } from './webhook.ts';
 
-const parse = (argv: string[], env: Record<string, string> = {}) => parseWebhookFlags(argv, { env, readNamespaceFile: () => undefined });
+const parse = (argv: string[], env: Record<string, string> = {}) =>
+  parseWebhookFlags(argv, { env, readNamespaceFile: () => undefined });
 
 describe('parseWebhookFlags (docs/migrate-from-pod-identity-webhook.md#flags)', () => {
-  it('has the reference defaults plus Lanyard\'s', () => {
+  it("has the reference defaults plus Lanyard's", () => {
     const c = parse([]);
     expect(c).toMatchObject({
       port: 443,
@@ -32,14 +33,40 @@ describe('parseWebhookFlags (docs/migrate-from-pod-identity-webhook.md#flags)', 
   });
 
   it('accepts --flag=value, --flag value, bare booleans and Go durations', () => {
-    const c = parse(['--port=9443', '--metrics-port', '9998', '--watch-config-map', '--sts-regional-endpoint=false', '--service-account-lookup-grace-period', '1m30s', '--resync-period=500ms', '--tls-extra-sans=127.0.0.1, localhost']);
-    expect(parse(['--tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256']).tlsCipherSuites).toBe('ECDHE-RSA-AES128-GCM-SHA256');
-    expect(c).toMatchObject({ port: 9443, metricsPort: 9998, watchConfigMap: true, stsRegionalEndpoint: false, serviceAccountLookupGracePeriodMs: 90_000, resyncPeriodMs: 500, tlsExtraSans: ['127.0.0.1', 'localhost'] });
+    const c = parse([
+      '--port=9443',
+      '--metrics-port',
+      '9998',
+      '--watch-config-map',
+      '--sts-regional-endpoint=false',
+      '--service-account-lookup-grace-period',
+      '1m30s',
+      '--resync-period=500ms',
+      '--tls-extra-sans=127.0.0.1, localhost',
+    ]);
+    expect(parse(['--tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256']).tlsCipherSuites).toBe(
+      'ECDHE-RSA-AES128-GCM-SHA256',
+    );
+    expect(c).toMatchObject({
+      port: 9443,
+      metricsPort: 9998,
+      watchConfigMap: true,
+      stsRegionalEndpoint: false,
+      serviceAccountLookupGracePeriodMs: 90_000,
+      resyncPeriodMs: 500,
+      tlsExtraSans: ['127.0.0.1', 'localhost'],
+    });
   });
 
   it('takes the connection limits and refuses a read timeout too short to receive a review', () => {
-    expect(parse(['--max-connections=64', '--read-timeout=2s', '--idle-timeout=95s'])).toMatchObject({ maxConnections: 64, readTimeoutMs: 2000, idleTimeoutMs: 95_000 });
-    expect(() => parse(['--read-timeout=10ms'])).toThrow('invalid argument "10ms" for "--read-timeout": must be at least 100ms');
+    expect(parse(['--max-connections=64', '--read-timeout=2s', '--idle-timeout=95s'])).toMatchObject({
+      maxConnections: 64,
+      readTimeoutMs: 2000,
+      idleTimeoutMs: 95_000,
+    });
+    expect(() => parse(['--read-timeout=10ms'])).toThrow(
+      'invalid argument "10ms" for "--read-timeout": must be at least 100ms',
+    );
     expect(() => parse(['--max-connections=0'])).toThrow(FlagError);
   });
 
@@ -54,7 +81,9 @@ describe('parseWebhookFlags (docs/migrate-from-pod-identity-webhook.md#flags)', 
     expect(parse(['-v', '6']).logLevel).toBe('trace');
     expect(parse(['--v=2']).logLevel).toBe('info');
     const c = parse(['--logtostderr', '--log_dir=/tmp', '--alsologtostderr=false', '--stderrthreshold', '2']);
-    expect(c.warnings).toEqual(['klog flags ignored (logs are JSON on stdout): logtostderr, log_dir, alsologtostderr, stderrthreshold']);
+    expect(c.warnings).toEqual([
+      'klog flags ignored (logs are JSON on stdout): logtostderr, log_dir, alsologtostderr, stderrthreshold',
+    ]);
   });
 
   it('maps TLS versions and turns --in-cluster=true into self-managed mode', () => {
@@ -99,9 +128,12 @@ describe('parseWebhookFlags (docs/migrate-from-pod-identity-webhook.md#flags)', 
 describe('cipher suites', () => {
   it('maps Go names to OpenSSL names and refuses unknown ones', () => {
     const available = new Set(['ecdhe-rsa-aes128-gcm-sha256', 'ecdhe-ecdsa-aes256-gcm-sha384']);
-    expect(mapCipherSuites('TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,TLS_AES_128_GCM_SHA256', available)).toBe(
-      'ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384',
-    );
+    expect(
+      mapCipherSuites(
+        'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,TLS_AES_128_GCM_SHA256',
+        available,
+      ),
+    ).toBe('ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384');
     expect(mapCipherSuites('', available)).toBe('');
     expect(() => mapCipherSuites('TLS_FAKE', available)).toThrow(/TLS_FAKE/);
     expect(() => mapCipherSuites('TLS_RSA_WITH_AES_128_CBC_SHA', available)).toThrow(/not available/);

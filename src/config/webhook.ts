@@ -157,7 +157,11 @@ const CIPHERS: Record<string, string> = {
   TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305: 'ECDHE-RSA-CHACHA20-POLY1305',
   TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305: 'ECDHE-ECDSA-CHACHA20-POLY1305',
 };
-const TLS13_SUITES = new Set(['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256']);
+const TLS13_SUITES = new Set([
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+]);
 
 /** Maps `--tls-cipher-suites` to an OpenSSL list; `available` is the set Node's OpenSSL supports (lowercase). */
 export function mapCipherSuites(value: string, available: ReadonlySet<string>): string {
@@ -168,9 +172,12 @@ export function mapCipherSuites(value: string, available: ReadonlySet<string>): 
     if (!name) continue;
     if (TLS13_SUITES.has(name)) continue;
     const ossl = CIPHERS[name];
-    if (!ossl) throw new FlagError(`invalid argument for --tls-cipher-suites: unknown cipher suite "${name}"`);
+    if (!ossl)
+      throw new FlagError(`invalid argument for --tls-cipher-suites: unknown cipher suite "${name}"`);
     if (!available.has(ossl.toLowerCase()))
-      throw new FlagError(`invalid argument for --tls-cipher-suites: cipher suite "${name}" is not available in this TLS library`);
+      throw new FlagError(
+        `invalid argument for --tls-cipher-suites: cipher suite "${name}" is not available in this TLS library`,
+      );
     out.push(ossl);
   }
   return out.join(':');
@@ -183,9 +190,11 @@ type F = Flag<Draft>;
 const LOG_LEVELS: LogLevel[] = ['error', 'warn', 'info', 'debug', 'trace'];
 
 function intValue(flag: string, v: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
-  if (!/^[+-]?\d+$/.test(v)) throw new FlagError(`invalid argument "${v}" for "--${flag}": must be an integer`);
+  if (!/^[+-]?\d+$/.test(v))
+    throw new FlagError(`invalid argument "${v}" for "--${flag}": must be an integer`);
   const n = Number(v);
-  if (n < min || n > max) throw new FlagError(`invalid argument "${v}" for "--${flag}": must be between ${min} and ${max}`);
+  if (n < min || n > max)
+    throw new FlagError(`invalid argument "${v}" for "--${flag}": must be between ${min} and ${max}`);
   return n;
 }
 
@@ -193,16 +202,40 @@ export { boolValue };
 
 function durationValue(flag: string, v: string): number {
   const d = parseDuration(v);
-  if (d === undefined || d < 0) throw new FlagError(`invalid argument "${v}" for "--${flag}": must be a Go duration such as 500ms, 2s or 1m30s`);
+  if (d === undefined || d < 0)
+    throw new FlagError(
+      `invalid argument "${v}" for "--${flag}": must be a Go duration such as 500ms, 2s or 1m30s`,
+    );
   return d;
 }
 
 const D = WEBHOOK_DEFAULTS;
-const put = (c: Draft, k: keyof WebhookConfig, v: unknown) => ((c as unknown as Record<string, unknown>)[k] = v);
-const str = (k: keyof WebhookConfig, usage: string, def = `"${String(D[k])}"`): F => ({ type: 'string', usage, default: def, set: (c, v) => put(c, k, v) });
-const bool = (k: keyof WebhookConfig, usage: string): F => ({ type: 'bool', usage, default: String(D[k]), set: (c, v, f) => put(c, k, boolValue(f, v)) });
-const dur = (k: keyof WebhookConfig, usage: string, def: string): F => ({ type: 'duration', usage, default: def, set: (c, v, f) => put(c, k, durationValue(f, v)) });
-const port = (k: 'port' | 'metricsPort', usage: string): F => ({ type: 'int', usage, default: String(D[k]), set: (c, v, f) => (c[k] = intValue(f, v, 0, 65535)) });
+const put = (c: Draft, k: keyof WebhookConfig, v: unknown) =>
+  ((c as unknown as Record<string, unknown>)[k] = v);
+const str = (k: keyof WebhookConfig, usage: string, def = `"${String(D[k])}"`): F => ({
+  type: 'string',
+  usage,
+  default: def,
+  set: (c, v) => put(c, k, v),
+});
+const bool = (k: keyof WebhookConfig, usage: string): F => ({
+  type: 'bool',
+  usage,
+  default: String(D[k]),
+  set: (c, v, f) => put(c, k, boolValue(f, v)),
+});
+const dur = (k: keyof WebhookConfig, usage: string, def: string): F => ({
+  type: 'duration',
+  usage,
+  default: def,
+  set: (c, v, f) => put(c, k, durationValue(f, v)),
+});
+const port = (k: 'port' | 'metricsPort', usage: string): F => ({
+  type: 'int',
+  usage,
+  default: String(D[k]),
+  set: (c, v, f) => (c[k] = intValue(f, v, 0, 65535)),
+});
 const klog = (type: 'bool' | 'string'): F => ({ type, usage: '', default: '', singleDash: true });
 
 /** Every `lanyard webhook` flag: the reference's names and defaults (docs/webhook.md), then Lanyard's own. */
@@ -219,11 +252,17 @@ export const WEBHOOK_FLAGS: Flags<Draft> = {
     default: '"1.2"',
     set: (c, v, f) => {
       const t = TLS_VERSIONS[v];
-      if (!t) throw new FlagError(`invalid argument "${v}" for "--${f}": must be 1.0-1.3 or VersionTLS10-VersionTLS13`);
+      if (!t)
+        throw new FlagError(
+          `invalid argument "${v}" for "--${f}": must be 1.0-1.3 or VersionTLS10-VersionTLS13`,
+        );
       c.tlsMinVersion = t;
     },
   },
-  'tls-cipher-suites': str('tlsCipherSuites', 'comma list of IANA/Go cipher suite names; empty: Node defaults'),
+  'tls-cipher-suites': str(
+    'tlsCipherSuites',
+    'comma list of IANA/Go cipher suite names; empty: Node defaults',
+  ),
   namespace: str('namespace', 'namespace of the kOps ConfigMap'),
   'annotation-prefix': str('annotationPrefix', 'prefix of the ServiceAccount and Pod annotations'),
   'token-audience': str('tokenAudience', 'default IRSA token audience'),
@@ -238,17 +277,47 @@ export const WEBHOOK_FLAGS: Flags<Draft> = {
   'sts-regional-endpoint': bool('stsRegionalEndpoint', 'default for AWS_STS_REGIONAL_ENDPOINTS=regional'),
   'watch-config-map': bool('watchConfigMap', 'read the kOps ConfigMap pod-identity-webhook in --namespace'),
   'compose-role-arn': bool('composeRoleArn', 'compose role ARNs without "arn:" from instance metadata'),
-  'watch-container-credentials-config': str('watchContainerCredentialsConfig', 'path of the container-credentials identities file'),
+  'watch-container-credentials-config': str(
+    'watchContainerCredentialsConfig',
+    'path of the container-credentials identities file',
+  ),
   'container-credentials-audience': str('containerCredentialsAudience', 'EKS Pod Identity token audience'),
-  'container-credentials-token-mount-path': str('containerCredentialsTokenMountPath', 'EKS Pod Identity token mount path'),
-  'container-credentials-token-volume-name': str('containerCredentialsTokenVolumeName', 'EKS Pod Identity token volume name'),
-  'container-credentials-token-path': str('containerCredentialsTokenPath', 'EKS Pod Identity token file name in the volume'),
-  'container-credentials-full-uri': str('containerCredentialsFullUri', 'AWS_CONTAINER_CREDENTIALS_FULL_URI injected into containers'),
-  'service-account-lookup-grace-period': dur('serviceAccountLookupGracePeriodMs', 'longest wait for a ServiceAccount missing from the cache', '2s'),
+  'container-credentials-token-mount-path': str(
+    'containerCredentialsTokenMountPath',
+    'EKS Pod Identity token mount path',
+  ),
+  'container-credentials-token-volume-name': str(
+    'containerCredentialsTokenVolumeName',
+    'EKS Pod Identity token volume name',
+  ),
+  'container-credentials-token-path': str(
+    'containerCredentialsTokenPath',
+    'EKS Pod Identity token file name in the volume',
+  ),
+  'container-credentials-full-uri': str(
+    'containerCredentialsFullUri',
+    'AWS_CONTAINER_CREDENTIALS_FULL_URI injected into containers',
+  ),
+  'service-account-lookup-grace-period': dur(
+    'serviceAccountLookupGracePeriodMs',
+    'longest wait for a ServiceAccount missing from the cache',
+    '2s',
+  ),
   'resync-period': dur('resyncPeriodMs', 'lifetime of an unconfirmed live-fetched ServiceAccount', '1m0s'),
   'enable-debugging-handlers': bool('enableDebuggingHandlers', 'serve /debug/alpha/* routes'),
-  version: { type: 'bool', usage: 'print the version and exit', default: '', set: (c, v, f) => (c.version = boolValue(f, v)) },
-  help: { type: 'bool', usage: 'print this help and exit', default: '', shorthand: 'h', set: (c, v, f) => (c.help = boolValue(f, v)) },
+  version: {
+    type: 'bool',
+    usage: 'print the version and exit',
+    default: '',
+    set: (c, v, f) => (c.version = boolValue(f, v)),
+  },
+  help: {
+    type: 'bool',
+    usage: 'print this help and exit',
+    default: '',
+    shorthand: 'h',
+    set: (c, v, f) => (c.help = boolValue(f, v)),
+  },
   'in-cluster': {
     type: 'bool',
     usage: 'deprecated: true selects --tls-mode=self-managed',
@@ -264,7 +333,8 @@ export const WEBHOOK_FLAGS: Flags<Draft> = {
     usage: 'files or self-managed',
     default: `"${D.tlsMode}"`,
     set: (c, v, f) => {
-      if (v !== 'files' && v !== 'self-managed') throw new FlagError(`invalid argument "${v}" for "--${f}": must be files or self-managed`);
+      if (v !== 'files' && v !== 'self-managed')
+        throw new FlagError(`invalid argument "${v}" for "--${f}": must be files or self-managed`);
       c.tlsMode = v;
     },
   },
@@ -272,10 +342,21 @@ export const WEBHOOK_FLAGS: Flags<Draft> = {
     type: 'strings',
     usage: 'extra DNS names or IPs for the self-managed certificate, comma-separated',
     default: '""',
-    set: (c, v) => (c.tlsExtraSans = v.split(',').map((s) => s.trim()).filter(Boolean)),
+    set: (c, v) =>
+      (c.tlsExtraSans = v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)),
   },
-  'self-managed-cert-validity': dur('selfManagedCertValidityMs', 'self-managed serving certificate lifetime', '2160h0m0s'),
-  'webhook-config-name': str('webhookConfigName', 'MutatingWebhookConfiguration whose caBundle is kept current'),
+  'self-managed-cert-validity': dur(
+    'selfManagedCertValidityMs',
+    'self-managed serving certificate lifetime',
+    '2160h0m0s',
+  ),
+  'webhook-config-name': str(
+    'webhookConfigName',
+    'MutatingWebhookConfiguration whose caBundle is kept current',
+  ),
   'identity-gate': bool('identityGate', 'add the lanyard.dev/identity scheduling gate'),
   'identity-gate-allow-opt-out': bool('identityGateAllowOptOut', 'honour lanyard.dev/verify: "false"'),
   'cluster-name': str('clusterName', 'EKS cluster name for associations'),
@@ -284,11 +365,16 @@ export const WEBHOOK_FLAGS: Flags<Draft> = {
     usage: 'auto, true or false',
     default: `"${D.observeAckAssociations}"`,
     set: (c, v, f) => {
-      if (v !== 'auto' && v !== 'true' && v !== 'false') throw new FlagError(`invalid argument "${v}" for "--${f}": must be auto, true or false`);
+      if (v !== 'auto' && v !== 'true' && v !== 'false')
+        throw new FlagError(`invalid argument "${v}" for "--${f}": must be auto, true or false`);
       c.observeAckAssociations = v;
     },
   },
-  'config-poll-interval': dur('configPollIntervalMs', 'poll period for the identities file and TLS files', '5s'),
+  'config-poll-interval': dur(
+    'configPollIntervalMs',
+    'poll period for the identities file and TLS files',
+    '5s',
+  ),
   'max-request-bytes': {
     type: 'int',
     usage: "request body limit: 2 × the API server's 3 MiB object limit + 1 MiB",
@@ -319,7 +405,8 @@ export const WEBHOOK_FLAGS: Flags<Draft> = {
     usage: 'error, warn, info, debug or trace',
     default: `"${D.logLevel}"`,
     set: (c, v, f) => {
-      if (!LOG_LEVELS.includes(v as LogLevel)) throw new FlagError(`invalid argument "${v}" for "--${f}": must be one of ${LOG_LEVELS.join(', ')}`);
+      if (!LOG_LEVELS.includes(v as LogLevel))
+        throw new FlagError(`invalid argument "${v}" for "--${f}": must be one of ${LOG_LEVELS.join(', ')}`);
       c.logLevel = v as LogLevel;
     },
   },
@@ -371,7 +458,9 @@ export interface ParseEnv {
 
 function defaultNamespaceFile(): string | undefined {
   try {
-    return readFileSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace', 'utf8').trim() || undefined;
+    return (
+      readFileSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace', 'utf8').trim() || undefined
+    );
   } catch {
     return undefined;
   }
@@ -388,12 +477,16 @@ export function parseWebhookFlags(argv: string[], penv: ParseEnv = {}): WebhookC
   }
   if (c.inCluster && !parsed.given.has('tls-mode')) {
     c.tlsMode = 'self-managed';
-    c.warnings.push('--in-cluster=true is deprecated (the reference CSR mode is not reproduced); using --tls-mode=self-managed');
+    c.warnings.push(
+      '--in-cluster=true is deprecated (the reference CSR mode is not reproduced); using --tls-mode=self-managed',
+    );
   }
-  if (parsed.ignored.length) c.warnings.push(`klog flags ignored (logs are JSON on stdout): ${parsed.ignored.join(', ')}`);
+  if (parsed.ignored.length)
+    c.warnings.push(`klog flags ignored (logs are JSON on stdout): ${parsed.ignored.join(', ')}`);
   const env = penv.env ?? process.env;
   c.podNamespace = env.POD_NAMESPACE || (penv.readNamespaceFile ?? defaultNamespaceFile)() || c.namespace;
-  if (env.KUBERNETES_SERVICE_HOST) c.inClusterService = { host: env.KUBERNETES_SERVICE_HOST, port: env.KUBERNETES_SERVICE_PORT || '443' };
+  if (env.KUBERNETES_SERVICE_HOST)
+    c.inClusterService = { host: env.KUBERNETES_SERVICE_HOST, port: env.KUBERNETES_SERVICE_PORT || '443' };
   delete c.inCluster;
   return Object.freeze(c as WebhookConfig);
 }

@@ -21,7 +21,11 @@ import type { Cli } from '../cli/framework.ts';
 import { registerIdentityDoctor, registerPolicyDoctor } from '../verification/doctor.ts';
 
 /** The process's client; every request it makes is counted in `metrics` (rest_client_*, docs/observability.md). */
-async function kubeFor(c: Pick<ControllerConfig, 'kubeconfig' | 'kubeApi'>, agent: string, metrics: Registry): Promise<KubeClient> {
+async function kubeFor(
+  c: Pick<ControllerConfig, 'kubeconfig' | 'kubeApi'>,
+  agent: string,
+  metrics: Registry,
+): Promise<KubeClient> {
   return createKubeClient({
     kubeconfig: c.kubeconfig || undefined,
     inCluster: !c.kubeconfig,
@@ -67,7 +71,9 @@ export async function runControllerCommand(argv: string[]): Promise<void> {
 
 export async function runRunCommand(argv: string[]): Promise<void> {
   if (controllerWantsHelp(argv, { passThrough: new Set(WEBHOOK_FLAG_NAMES) })) {
-    process.stdout.write('Usage: lanyard run [webhook flags] [controller flags]\n\nRuns `lanyard webhook --identity-gate` and `lanyard controller` in one process.\n');
+    process.stdout.write(
+      'Usage: lanyard run [webhook flags] [controller flags]\n\nRuns `lanyard webhook --identity-gate` and `lanyard controller` in one process.\n',
+    );
     return;
   }
   const { config, webhookConfig } = parseRunFlags(argv);
@@ -77,18 +83,29 @@ export async function runRunCommand(argv: string[]): Promise<void> {
   collectDefaultMetrics({ register: metrics });
   // One informer cache for the webhook and the controller: each selection is watched once (src/controller/run.ts).
   const run = await startRun({ kube, log, metrics, clock: systemClock }, config, webhookConfig);
-  log.info({ port: run.webhook.port, metricsPort: run.webhook.metricsPort }, 'webhook and controller started');
+  log.info(
+    { port: run.webhook.port, metricsPort: run.webhook.metricsPort },
+    'webhook and controller started',
+  );
   await untilSignal(log, [run], () => kube.close());
 }
 
 function durationOption(flag: string, v: string): number {
   const ms = parseDuration(v);
-  if (ms === undefined || ms <= 0) throw new CliError(`invalid ${flag} "${v}": use a positive duration such as 500ms, 2s or 1m`, EXIT.usage);
+  if (ms === undefined || ms <= 0)
+    throw new CliError(`invalid ${flag} "${v}": use a positive duration such as 500ms, 2s or 1m`, EXIT.usage);
   return ms;
 }
 
-export async function runVerifyCommand(opts: { expectedRole?: string; timeout: string; interval: string; attemptTimeout: string; output: string }): Promise<number> {
-  if (opts.output !== 'text' && opts.output !== 'json') throw new CliError(`invalid -o "${opts.output}": use text or json`, EXIT.usage);
+export async function runVerifyCommand(opts: {
+  expectedRole?: string;
+  timeout: string;
+  interval: string;
+  attemptTimeout: string;
+  output: string;
+}): Promise<number> {
+  if (opts.output !== 'text' && opts.output !== 'json')
+    throw new CliError(`invalid -o "${opts.output}": use text or json`, EXIT.usage);
   const env = verifyEnv();
   const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
   const sts = env.AWS_ENDPOINT_URL_STS ?? env.AWS_ENDPOINT_URL;
@@ -102,7 +119,13 @@ export async function runVerifyCommand(opts: { expectedRole?: string; timeout: s
     clock: systemClock,
     // A fresh client, hence a fresh default provider chain, per attempt: nothing is memoised between attempts.
     callerArn: async (ms) => {
-      const aws = createAwsClients({ region, endpoints: sts ? { sts } : undefined, log, maxAttempts: 1, requestTimeoutMs: ms });
+      const aws = createAwsClients({
+        region,
+        endpoints: sts ? { sts } : undefined,
+        log,
+        maxAttempts: 1,
+        requestTimeoutMs: ms,
+      });
       try {
         return (await aws.sts.getCallerIdentity()).arn;
       } finally {
@@ -129,15 +152,28 @@ export function registerControllerCommands(cli: Cli): void {
       .allowExcessArguments(true)
       .argument('[flags...]')
       .action(async (_args: string[], _opts: unknown, cmd: Command) => run(cmd.args));
-  raw('controller', 'Run the reconcilers (identity verifier, associations) behind a leader-election Lease', runControllerCommand);
+  raw(
+    'controller',
+    'Run the reconcilers (identity verifier, associations) behind a leader-election Lease',
+    runControllerCommand,
+  );
   raw('run', 'Run the webhook (identity gate on) and the controller in one process', runRunCommand);
   program
     .command('verify')
-    .description('Check, inside a Pod, that its AWS identity is the expected role (exit 0 match, 20 another role, 21 no identity, 6 timed out on errors, 2 usage)')
-    .addOption(new Option('--expected-role <arn>', 'role ARN (or assumed-role ARN) to compare with (default: LANYARD_EXPECTED_ROLE, which the webhook sets for associations, else AWS_ROLE_ARN)'))
+    .description(
+      'Check, inside a Pod, that its AWS identity is the expected role (exit 0 match, 20 another role, 21 no identity, 6 timed out on errors, 2 usage)',
+    )
+    .addOption(
+      new Option(
+        '--expected-role <arn>',
+        'role ARN (or assumed-role ARN) to compare with (default: LANYARD_EXPECTED_ROLE, which the webhook sets for associations, else AWS_ROLE_ARN)',
+      ),
+    )
     .addOption(new Option('--timeout <duration>', 'total time for all attempts').default('60s'))
     .addOption(new Option('--interval <duration>', 'cap of the delay between attempts').default('2s'))
-    .addOption(new Option('--attempt-timeout <duration>', 'one credential resolution plus one STS call').default('5s'))
+    .addOption(
+      new Option('--attempt-timeout <duration>', 'one credential resolution plus one STS call').default('5s'),
+    )
     .addOption(new Option('-o, --output <format>', 'text or json').default('text'))
     .action(async (opts) => {
       const code = await runVerifyCommand(opts);

@@ -14,7 +14,8 @@ describe('lanyard controller --help', () => {
   it('gives every flag but --help a description and a default', () => {
     const lines = flagLines(controllerHelp());
     expect(lines).toHaveLength(CONTROLLER_FLAG_NAMES.length);
-    for (const l of lines.filter((x) => !x.includes('--help '))) expect(l).toMatch(/^ {2}(-v, )?--[a-z-]+( [a-z]+)? +\S.* \(default .+\)$/);
+    for (const l of lines.filter((x) => !x.includes('--help ')))
+      expect(l).toMatch(/^ {2}(-v, )?--[a-z-]+( [a-z]+)? +\S.* \(default .+\)$/);
     expect(controllerHelp()).toContain('--verify-deadline duration');
     expect(controllerHelp()).toMatch(/--promotion-timeout duration +default Stage timeout \(default 10m\)/);
     expect(controllerHelp()).toMatch(/-h, --help +print this help and exit\n/);
@@ -27,6 +28,8 @@ describe('lanyard webhook --help', () => {
     for (const f of WEBHOOK_FLAG_NAMES) expect(help).toContain(`--${f}`);
     expect(help).toMatch(/--read-timeout duration +TLS handshake.* \(default 10s\)/);
     expect(help).toMatch(/ {2}-v, --v int +klog verbosity/);
-    expect(help).toMatch(/--logtostderr, --alsologtostderr, .*--one_output\n +accepted for compatibility \(klog\) and ignored/);
+    expect(help).toMatch(
+      /--logtostderr, --alsologtostderr, .*--one_output\n +accepted for compatibility \(klog\) and ignored/,
+    );
   });
 });

@@ -7,7 +7,11 @@ import type { ControllerConfig } from '../config/controller.ts';
 import type { Deps, Running } from '../runtime/deps.ts';
 import { startLeaderElection, type LeaderElector } from '../runtime/leader.ts';
 import { createAwsClients, type AwsClients, type AwsCredentials } from '../aws/index.ts';
-import { createAssociationLookup, startAssociationController, type AssociationIndex } from '../associations/index.ts';
+import {
+  createAssociationLookup,
+  startAssociationController,
+  type AssociationIndex,
+} from '../associations/index.ts';
 import { startVerifier, type Verifier } from '../verification/verifier.ts';
 import { startIdentityReconciler } from '../identities/reconciler.ts';
 import { startPromotionController } from '../promotions/controller.ts';
@@ -45,7 +49,14 @@ interface Leading {
  * started); returns the verifier, whose sync is part of readiness.
  */
 async function startComponents(
-  c: { deps: Deps; config: ControllerConfig; o: ControllerOptions; lookup: AssociationIndex & Running; awsAssociations: AwsClients; awsVerify: AwsClients },
+  c: {
+    deps: Deps;
+    config: ControllerConfig;
+    o: ControllerOptions;
+    lookup: AssociationIndex & Running;
+    awsAssociations: AwsClients;
+    awsVerify: AwsClients;
+  },
   parts: Running[],
 ): Promise<Verifier> {
   const { deps, config, lookup } = c;
@@ -53,37 +64,58 @@ async function startComponents(
   const identities = await startIdentityReconciler({ ...deps, associations: lookup }, config);
   parts.push(identities);
   const associations = await startAssociationController(
-    { ...deps, aws: c.awsAssociations, lookup, podsWithoutIdentity: identities }, config.associations);
+    { ...deps, aws: c.awsAssociations, lookup, podsWithoutIdentity: identities },
+    config.associations,
+  );
   parts.push(associations);
   const verifier = await startVerifier(
-    { ...deps, aws: c.awsVerify, associations: lookup, recordVerification: (v) => associations.recordVerification(v) },
+    {
+      ...deps,
+      aws: c.awsVerify,
+      associations: lookup,
+      recordVerification: (v) => associations.recordVerification(v),
+    },
     config,
   );
   parts.push(verifier);
   parts.push(await startPromotionController(deps, config.promotions));
   parts.push(await startProjectsHousekeeping(deps));
   if (config.tlsMode === 'self-managed' && c.o.certificates !== false) {
-    parts.push(startCertificateReconciler(deps, {
-      namespace: config.podNamespace, serviceName: config.serviceName, extraSans: config.tlsExtraSans,
-      validityMs: config.selfManagedCertValidityMs, secretName: config.tlsSecret, webhookConfigName: config.webhookConfigName,
-    }));
+    parts.push(
+      startCertificateReconciler(deps, {
+        namespace: config.podNamespace,
+        serviceName: config.serviceName,
+        extraSans: config.tlsExtraSans,
+        validityMs: config.selfManagedCertValidityMs,
+        secretName: config.tlsSecret,
+        webhookConfigName: config.webhookConfigName,
+      }),
+    );
   }
   return verifier;
 }
 
 /** Serves /metrics, /healthz and /readyz (docs/observability.md). */
-async function serveHealth(deps: Deps, port: number, ready: () => boolean, isLeader: () => boolean): Promise<http.Server> {
+async function serveHealth(
+  deps: Deps,
+  port: number,
+  ready: () => boolean,
+  isLeader: () => boolean,
+): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/metrics') {
-      void deps.metrics.metrics().then((text) => {
-        res.writeHead(200, { 'content-type': deps.metrics.contentType });
-        res.end(text);
-      }, (e: unknown) => {
-        deps.log.error({ err: e }, 'metrics request failed');
-        res.writeHead(500);
-        res.end(errorMessage(e));
-      });
+      void deps.metrics.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': deps.metrics.contentType });
+          res.end(text);
+        },
+        (e: unknown) => {
+          deps.log.error({ err: e }, 'metrics request failed');
+          res.writeHead(500);
+          res.end(errorMessage(e));
+        },
+      );
     } else if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ status: 'ok' }));
@@ -104,12 +136,22 @@ async function serveHealth(deps: Deps, port: number, ready: () => boolean, isLea
 }
 
 /** Runs `lead` while this replica holds the Lease (--leader-elect), else at once until stopped. */
-function runLead(deps: Deps, config: ControllerConfig, lead: (signal: AbortSignal) => Promise<void>): { isLeader(): boolean; stop(): Promise<void> } {
+function runLead(
+  deps: Deps,
+  config: ControllerConfig,
+  lead: (signal: AbortSignal) => Promise<void>,
+): { isLeader(): boolean; stop(): Promise<void> } {
   const log = deps.log;
   if (!config.leaderElect) {
     const ctl = new AbortController();
     const done = lead(ctl.signal).catch((e: unknown) => log.error({ err: e }, 'controller failed'));
-    return { isLeader: () => true, stop: async () => { ctl.abort(); await done; } };
+    return {
+      isLeader: () => true,
+      stop: async () => {
+        ctl.abort();
+        await done;
+      },
+    };
   }
   const elector: LeaderElector = startLeaderElection({
     kube: deps.kube,
@@ -128,23 +170,39 @@ function runLead(deps: Deps, config: ControllerConfig, lead: (signal: AbortSigna
   return { isLeader: () => elector.isLeader(), stop: () => elector.stop() };
 }
 
-export async function startController(deps: Deps, config: ControllerConfig, o: ControllerOptions = {}): Promise<RunningController> {
+export async function startController(
+  deps: Deps,
+  config: ControllerConfig,
+  o: ControllerOptions = {},
+): Promise<RunningController> {
   const log = deps.log;
-  const awsOptions = { region: config.awsRegion, endpointUrl: config.awsEndpointUrl || undefined, credentials: o.awsCredentials,
-    metrics: deps.metrics, log };
+  const awsOptions = {
+    region: config.awsRegion,
+    endpointUrl: config.awsEndpointUrl || undefined,
+    credentials: o.awsCredentials,
+    metrics: deps.metrics,
+    log,
+  };
   const awsAssociations: AwsClients = createAwsClients(awsOptions);
   // The verifier retries with its own short backoff (docs/verified-start.md#controller-flags); SDK retries would only add latency.
   const awsVerify: AwsClients = createAwsClients({ ...awsOptions, maxAttempts: 1, requestTimeoutMs: 5_000 });
   // One shared cache for every reconciler of the process (docs/adr/1000-shared-informer-cache-and-reconcilers.md); a
   // watch ends with its last view, so a replica that stops leading stops watching.
   const ownCache = !deps.cache;
-  const cache = deps.cache ?? new InformerFactory({
-    client: deps.kube,
-    onError: (sel, e) => log.warn({ err: e, path: sel.path }, 'watch failed; retrying'),
-  });
+  const cache =
+    deps.cache ??
+    new InformerFactory({
+      client: deps.kube,
+      onError: (sel, e) => log.warn({ err: e, path: sel.path }, 'watch failed; retrying'),
+    });
   deps = { ...deps, cache };
   const ownLookup = !o.lookup;
-  const lookup = o.lookup ?? createAssociationLookup(deps, { clusterName: config.clusterName, observeAck: config.associations.observeAck });
+  const lookup =
+    o.lookup ??
+    createAssociationLookup(deps, {
+      clusterName: config.clusterName,
+      observeAck: config.associations.observeAck,
+    });
   let leading: Leading | undefined;
 
   const lead = async (signal: AbortSignal) => {
@@ -159,7 +217,8 @@ export async function startController(deps: Deps, config: ControllerConfig, o: C
       });
     } finally {
       leading = undefined;
-      for (const p of parts.reverse()) await p.stop().catch((e: unknown) => log.warn({ err: e }, 'component stop failed'));
+      for (const p of parts.reverse())
+        await p.stop().catch((e: unknown) => log.warn({ err: e }, 'component stop failed'));
     }
   };
 
@@ -167,7 +226,10 @@ export async function startController(deps: Deps, config: ControllerConfig, o: C
   const isLeader = () => leadership.isLeader();
   const ready = () => (isLeader() ? !!leading && leading.verifier.synced() && lookup.synced() : true);
 
-  const server = o.serveMetrics !== false && config.metricsPort > 0 ? await serveHealth(deps, config.metricsPort, ready, isLeader) : undefined;
+  const server =
+    o.serveMetrics !== false && config.metricsPort > 0
+      ? await serveHealth(deps, config.metricsPort, ready, isLeader)
+      : undefined;
 
   return {
     lookup,

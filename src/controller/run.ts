@@ -23,10 +23,19 @@ export interface RunningRun extends Running {
  * `lanyard run`'s flags: the controller's, and the webhook's passed through to it with the identity gate on (the
  * controller that lifts it runs in the same process; a later `--identity-gate=false` turns it off).
  */
-export function parseRunFlags(argv: string[], env?: Record<string, string | undefined>): { config: ControllerConfig; webhookConfig: WebhookConfig } {
-  const { config, rest } = parseControllerFlags(argv, { passThrough: new Set(WEBHOOK_FLAG_NAMES), ...(env ? { env } : {}) });
+export function parseRunFlags(
+  argv: string[],
+  env?: Record<string, string | undefined>,
+): { config: ControllerConfig; webhookConfig: WebhookConfig } {
+  const { config, rest } = parseControllerFlags(argv, {
+    passThrough: new Set(WEBHOOK_FLAG_NAMES),
+    ...(env ? { env } : {}),
+  });
   try {
-    return { config, webhookConfig: parseWebhookFlags(['--identity-gate=true', ...rest], env ? { env } : {}) };
+    return {
+      config,
+      webhookConfig: parseWebhookFlags(['--identity-gate=true', ...rest], env ? { env } : {}),
+    };
   } catch (e) {
     if (e instanceof FlagError) throw new CliError(e.message, EXIT.usage);
     throw e;
@@ -40,16 +49,25 @@ export async function startRun(
   o: { awsCredentials?: AwsCredentials } = {},
 ): Promise<RunningRun> {
   const log = deps.log;
-  const cache = deps.cache ?? new InformerFactory({
-    client: deps.kube,
-    onError: (sel, e) => log.warn({ err: e, path: sel.path }, 'watch failed; retrying'),
-  });
+  const cache =
+    deps.cache ??
+    new InformerFactory({
+      client: deps.kube,
+      onError: (sel, e) => log.warn({ err: e, path: sel.path }, 'watch failed; retrying'),
+    });
   const shared = { ...deps, cache };
   const stops: Running[] = [];
   try {
-    const controller = await startController(shared, config, { serveMetrics: false, certificates: false, awsCredentials: o.awsCredentials });
+    const controller = await startController(shared, config, {
+      serveMetrics: false,
+      certificates: false,
+      awsCredentials: o.awsCredentials,
+    });
     stops.unshift(controller);
-    const guard = createAdmissionGuard(shared, { gateEnabled: webhookConfig.identityGate, allowOptOut: webhookConfig.identityGateAllowOptOut });
+    const guard = createAdmissionGuard(shared, {
+      gateEnabled: webhookConfig.identityGate,
+      allowOptOut: webhookConfig.identityGateAllowOptOut,
+    });
     stops.unshift(guard);
     const webhook = await startWebhook(webhookConfig, { ...shared, associations: controller.lookup, guard });
     stops.unshift(webhook);

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { ROLE_ARN_MAX, checkRoleArn, parseAssumedRoleArn, parseRoleArn, roleArnFromAssumed, roleArnMatches } from './arn.ts';
+import {
+  ROLE_ARN_MAX,
+  checkRoleArn,
+  parseAssumedRoleArn,
+  parseRoleArn,
+  roleArnFromAssumed,
+  roleArnMatches,
+} from './arn.ts';
 
 describe('roleArnMatches (docs/verified-start.md#role-arns)', () => {
   const rows: Array<[string, string, boolean, string]> = [
@@ -100,18 +107,32 @@ describe('checkRoleArn: IAM grammar and limits', () => {
   ])('%s is valid: %s', (arn, ok) => expect(checkRoleArn(arn).ok).toBe(ok));
 
   it('refuses a 65-character name and a 513-character path, naming the limit', () => {
-    expect(checkRoleArn(`arn:aws:iam::111122223333:role/${'n'.repeat(65)}`)).toEqual({ ok: false, rule: 'role name is 65 characters; IAM allows at most 64' });
-    expect(checkRoleArn(`arn:aws:iam::111122223333:role/${'p'.repeat(512)}/app`)).toEqual({ ok: false, rule: 'role path is 514 characters; IAM allows at most 512' });
+    expect(checkRoleArn(`arn:aws:iam::111122223333:role/${'n'.repeat(65)}`)).toEqual({
+      ok: false,
+      rule: 'role name is 65 characters; IAM allows at most 64',
+    });
+    expect(checkRoleArn(`arn:aws:iam::111122223333:role/${'p'.repeat(512)}/app`)).toEqual({
+      ok: false,
+      rule: 'role path is 514 characters; IAM allows at most 512',
+    });
   });
 
   it('refuses a 100 KB value by its length, before parsing it', () => {
     const r = checkRoleArn(`arn:aws:iam::${':role/-'.repeat(15_000)}x`);
     expect(r.ok).toBe(false);
-    if (!r.ok) expect(r.rule).toBe(`is 105014 characters; an IAM role ARN has at most ${ROLE_ARN_MAX} (name 64, path 512)`);
+    if (!r.ok)
+      expect(r.rule).toBe(
+        `is 105014 characters; an IAM role ARN has at most ${ROLE_ARN_MAX} (name 64, path 512)`,
+      );
   });
 
   it('parses the path and name', () => {
-    expect(parseRoleArn('arn:aws:iam::111122223333:role/a/b/app')).toEqual({ partition: 'aws', account: '111122223333', path: '/a/b/', name: 'app' });
+    expect(parseRoleArn('arn:aws:iam::111122223333:role/a/b/app')).toEqual({
+      partition: 'aws',
+      account: '111122223333',
+      path: '/a/b/',
+      name: 'app',
+    });
     expect(parseRoleArn('arn:aws:iam::111122223333:role/app')?.path).toBe('/');
   });
 });

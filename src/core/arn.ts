@@ -41,20 +41,32 @@ export type RoleArnCheck = { ok: true; arn: RoleArn } | { ok: false; rule: strin
 export function checkRoleArn(value: unknown): RoleArnCheck {
   if (typeof value !== 'string') return { ok: false, rule: 'must be a string' };
   if (value.length > ROLE_ARN_MAX) {
-    return { ok: false, rule: `is ${value.length} characters; an IAM role ARN has at most ${ROLE_ARN_MAX} (name ${ROLE_NAME_MAX}, path ${ROLE_PATH_MAX})` };
+    return {
+      ok: false,
+      rule: `is ${value.length} characters; an IAM role ARN has at most ${ROLE_ARN_MAX} (name ${ROLE_NAME_MAX}, path ${ROLE_PATH_MAX})`,
+    };
   }
   const m = ROLE_RE.exec(value);
   if (!m) {
     const name = value.slice(value.lastIndexOf('/') + 1);
     if (/^arn:[a-z][a-z0-9-]*:iam::[0-9]{12}:role\//.test(value) && name.length > ROLE_NAME_MAX) {
-      return { ok: false, rule: `role name is ${name.length} characters; IAM allows at most ${ROLE_NAME_MAX}` };
+      return {
+        ok: false,
+        rule: `role name is ${name.length} characters; IAM allows at most ${ROLE_NAME_MAX}`,
+      };
     }
-    return { ok: false, rule: `must be an IAM role ARN ${ROLE_ARN_GRAMMAR}; NAME is 1-${ROLE_NAME_MAX} of letters, digits and +=,.@_-` };
+    return {
+      ok: false,
+      rule: `must be an IAM role ARN ${ROLE_ARN_GRAMMAR}; NAME is 1-${ROLE_NAME_MAX} of letters, digits and +=,.@_-`,
+    };
   }
   const [, partition, account, path, name] = m as unknown as [string, string, string, string, string];
-  if (partition.length > PARTITION_MAX) return { ok: false, rule: `partition is ${partition.length} characters; at most ${PARTITION_MAX}` };
-  if (name.length > ROLE_NAME_MAX) return { ok: false, rule: `role name is ${name.length} characters; IAM allows at most ${ROLE_NAME_MAX}` };
-  if (path.length > ROLE_PATH_MAX) return { ok: false, rule: `role path is ${path.length} characters; IAM allows at most ${ROLE_PATH_MAX}` };
+  if (partition.length > PARTITION_MAX)
+    return { ok: false, rule: `partition is ${partition.length} characters; at most ${PARTITION_MAX}` };
+  if (name.length > ROLE_NAME_MAX)
+    return { ok: false, rule: `role name is ${name.length} characters; IAM allows at most ${ROLE_NAME_MAX}` };
+  if (path.length > ROLE_PATH_MAX)
+    return { ok: false, rule: `role path is ${path.length} characters; IAM allows at most ${ROLE_PATH_MAX}` };
   return { ok: true, arn: { partition, account, path, name } };
 }
 

@@ -9,7 +9,9 @@ describe('backoffDelay', () => {
   const b = { initialMs: 100, maxMs: 1_000, jitter: 0.2 };
 
   it('doubles from initialMs per failure and stops at maxMs', () => {
-    expect([1, 2, 3, 4, 5, 6].map((n) => backoffDelay(n, b, mid))).toEqual([100, 200, 400, 800, 1_000, 1_000]);
+    expect([1, 2, 3, 4, 5, 6].map((n) => backoffDelay(n, b, mid))).toEqual([
+      100, 200, 400, 800, 1_000, 1_000,
+    ]);
   });
 
   it('treats zero or negative failures as the first', () => {

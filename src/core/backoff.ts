@@ -21,6 +21,10 @@ export function backoffDelay(failures: number, b: Backoff, random: () => number 
  * The AWS SDKs' "full jitter" (standard retry mode): uniform in [0, min(maxMs, initialMs·2^attempt)). `attempt`
  * counts from 1, the attempt that just failed.
  */
-export function fullJitterDelay(attempt: number, b: Omit<Backoff, 'jitter'>, random: () => number = Math.random): number {
+export function fullJitterDelay(
+  attempt: number,
+  b: Omit<Backoff, 'jitter'>,
+  random: () => number = Math.random,
+): number {
   return random() * Math.min(b.maxMs, b.initialMs * 2 ** Math.max(0, attempt));
 }

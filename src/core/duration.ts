@@ -13,7 +13,16 @@ export interface DurationShape {
   negative?: boolean;
 }
 
-const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNIT_MS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  μs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
 const UNIT_RE = 'ns|us|µs|μs|ms|s|m|h';
 const GRAMMAR = new RegExp(`^([+-])?(?:(?:\\d+(?:\\.\\d*)?|\\.\\d+)(?:${UNIT_RE}))+$`);
 const PART = new RegExp(`(\\d+(?:\\.\\d*)?|\\.\\d+)(${UNIT_RE})`, 'g');

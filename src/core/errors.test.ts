@@ -16,7 +16,11 @@ describe('errorMessage', () => {
   });
 
   it('does not throw on a value whose string conversion throws', () => {
-    const hostile = { toString: () => { throw new Error('no'); } };
+    const hostile = {
+      toString: () => {
+        throw new Error('no');
+      },
+    };
     expect(errorMessage(hostile)).toBe('[object Object]');
     expect(errorMessage(Object.create(null))).toBe('[object Object]');
   });

@@ -27,4 +27,3 @@ export class CliError extends Error {
     this.name = 'CliError';
   }
 }
-

@@ -11,7 +11,12 @@ import type { IdentityMode } from '../identity/sources.ts';
 import { selectOwner, describeRecord } from '../associations/decide.ts';
 import type { AssociationRecord } from '../associations/model.ts';
 import { decidePolicy, selectorMatches, type PolicySet, type PolicySubject } from '../verification/policy.ts';
-import { GATE_NAME, OPT_OUT_ANNOTATION, VERIFICATION_ANNOTATION, verifiedIdentityName } from '../verification/verified-identity.ts';
+import {
+  GATE_NAME,
+  OPT_OUT_ANNOTATION,
+  VERIFICATION_ANNOTATION,
+  verifiedIdentityName,
+} from '../verification/verified-identity.ts';
 import { hintForExchangeError, type TrustComparison } from './trust.ts';
 
 export interface SourceLine {
@@ -44,10 +49,20 @@ export interface GateLine {
   gated?: boolean;
   annotation?: string;
   optOut?: boolean;
-  verifiedIdentity?: { name: string; found: boolean; verifiedAt?: string; expiresAt?: string; assumedRoleARN?: string; fresh?: boolean };
+  verifiedIdentity?: {
+    name: string;
+    found: boolean;
+    verifiedAt?: string;
+    expiresAt?: string;
+    assumedRoleARN?: string;
+    fresh?: boolean;
+  };
   lastAttempt?: { reason: string; type: string; message: string; time?: string; hint?: string };
   /** The owning Lanyard association's conditions (docs/associations.md), when it is the source that won. */
-  association?: { object: string; conditions: { type: string; status: string; reason: string; message: string }[] };
+  association?: {
+    object: string;
+    conditions: { type: string; status: string; reason: string; message: string }[];
+  };
 }
 
 export interface Explanation {
@@ -56,7 +71,13 @@ export interface Explanation {
   sources: SourceLine[];
   declared?: Declared;
   /** What the Pod's containers can use, read from its spec as the SDKs read it (Pods only). */
-  podIdentities?: { container: string; mode: IdentityMode; roleARN?: string; audience: string; field: string }[];
+  podIdentities?: {
+    container: string;
+    mode: IdentityMode;
+    roleARN?: string;
+    audience: string;
+    field: string;
+  }[];
   /** As `lanyard get identities` says it (docs/identities.md): `denied` is a missing identity no IdentityPolicy allows. */
   podState?: 'matches' | 'missing' | 'denied' | 'stale' | 'none';
   policy: PolicyLine;
@@ -98,97 +119,180 @@ export function explainPolicy(set: PolicySet, subject: PolicySubject): PolicyLin
   const d = decidePolicy(set, subject);
   if (!d.allowed) return { decision: 'denied', message: d.message };
   if (d.reason === 'no_policies') {
-    return { decision: 'no policies', message: 'no IdentityPolicy exists, so every identity is allowed (`lanyard doctor` warns about it)' };
+    return {
+      decision: 'no policies',
+      message: 'no IdentityPolicy exists, so every identity is allowed (`lanyard doctor` warns about it)',
+    };
   }
   const labels = { ...(subject.namespaceLabels ?? {}), 'kubernetes.io/metadata.name': subject.namespace };
   const role = subject.roleARN;
   for (const p of set.policies) {
     if (!p.accepted) continue;
     for (const [i, r] of p.rules.entries()) {
-      if (!selectorMatches(r, labels) || !r.serviceAccounts.some((g) => g.matches(subject.serviceAccount))) continue;
+      if (!selectorMatches(r, labels) || !r.serviceAccounts.some((g) => g.matches(subject.serviceAccount)))
+        continue;
       if (role && !r.roles.some((g) => g.matches(role))) continue;
-      return { decision: 'allowed', rule: `IdentityPolicy ${p.name} spec.rules[${i}]`, message: `allowed by IdentityPolicy ${p.name} spec.rules[${i}]` };
+      return {
+        decision: 'allowed',
+        rule: `IdentityPolicy ${p.name} spec.rules[${i}]`,
+        message: `allowed by IdentityPolicy ${p.name} spec.rules[${i}]`,
+      };
     }
   }
   return { decision: 'allowed', message: 'allowed' };
 }
 
-const isObject = (v: unknown): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObject = (v: unknown): v is Record<string, Json> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function lastAttempt(events: Json[], hintFor = hintForExchangeError): GateLine['lastAttempt'] {
   const relevant = events
-    .filter((e) => ['IdentityNotVerified', 'IdentityVerificationFailed', 'IdentityVerified', 'NoIdentity', 'VerificationFailed', 'Verified', 'SyncFailed', 'PolicyDenied'].includes(e?.reason))
-    .map((e) => ({ e, t: String(e.series?.lastObservedTime ?? e.eventTime ?? e.deprecatedLastTimestamp ?? e.metadata?.creationTimestamp ?? '') }))
+    .filter((e) =>
+      [
+        'IdentityNotVerified',
+        'IdentityVerificationFailed',
+        'IdentityVerified',
+        'NoIdentity',
+        'VerificationFailed',
+        'Verified',
+        'SyncFailed',
+        'PolicyDenied',
+      ].includes(e?.reason),
+    )
+    .map((e) => ({
+      e,
+      t: String(
+        e.series?.lastObservedTime ??
+          e.eventTime ??
+          e.deprecatedLastTimestamp ??
+          e.metadata?.creationTimestamp ??
+          '',
+      ),
+    }))
     .sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0));
   const last = relevant[relevant.length - 1];
   if (!last) return undefined;
   const message = String(last.e.note ?? last.e.message ?? '');
   const hint = last.e.type === 'Warning' ? hintFor(message) : undefined;
-  return { reason: String(last.e.reason), type: String(last.e.type ?? ''), message, ...(last.t ? { time: last.t } : {}), ...(hint ? { hint } : {}) };
+  return {
+    reason: String(last.e.reason),
+    type: String(last.e.type ?? ''),
+    message,
+    ...(last.t ? { time: last.t } : {}),
+    ...(hint ? { hint } : {}),
+  };
 }
 
 /** Builds the explanation (everything but the trust comparison, which needs AWS: see `withTrust`). */
 export function explain(i: ExplainInput): Explanation {
   const { namespace, serviceAccountName: saName, flags } = i;
-  const saSettings = i.serviceAccount ? parseServiceAccount(i.serviceAccount, flags.annotationPrefix) : undefined;
+  const saSettings = i.serviceAccount
+    ? parseServiceAccount(i.serviceAccount, flags.annotationPrefix)
+    : undefined;
   const owner = selectOwner(i.associations);
-  const resolution = resolveIdentity({
-    namespace,
-    serviceAccount: saName,
-    podAnnotations: i.pod?.metadata?.annotations,
-    sa: saSettings ? { found: true, settings: saSettings } : { found: false },
-    association: owner,
-    inIdentitiesFile: false,
-    configMap: i.configMap.table,
-  }, flags, () => 0.5);
+  const resolution = resolveIdentity(
+    {
+      namespace,
+      serviceAccount: saName,
+      podAnnotations: i.pod?.metadata?.annotations,
+      sa: saSettings ? { found: true, settings: saSettings } : { found: false },
+      association: owner,
+      inIdentitiesFile: false,
+      configMap: i.configMap.table,
+    },
+    flags,
+    () => 0.5,
+  );
   const won = resolution?.identity.source;
 
   // ---- The chain, in the webhook's order ----
   const sources: SourceLine[] = [];
   const live = i.associations.filter((a) => !a.deleting);
   if (live.length === 0) {
-    sources.push({ rank: 1, source: `PodIdentityAssociation for ${namespace}/${saName}`, says: 'none', outcome: 'empty' });
+    sources.push({
+      rank: 1,
+      source: `PodIdentityAssociation for ${namespace}/${saName}`,
+      says: 'none',
+      outcome: 'empty',
+    });
   }
   for (const a of i.associations) {
     const isOwner = a === owner;
     sources.push({
       rank: 1,
       source: describeRecord(a),
-      says: a.roleARN ? `role ${a.roleARN}${a.targetRoleARN ? ` → target ${a.targetRoleARN}` : ''}` : 'role unknown (ACK roleRef)',
+      says: a.roleARN
+        ? `role ${a.roleARN}${a.targetRoleARN ? ` → target ${a.targetRoleARN}` : ''}`
+        : 'role unknown (ACK roleRef)',
       outcome: a.deleting ? 'empty' : isOwner ? 'won' : 'shadowed',
-      why: a.deleting ? 'being deleted: no longer counts'
-        : isOwner ? `container credentials (Pod Identity) win over every web-identity source${live.length > 1 ? '; the oldest association of the pair owns it' : ''}`
+      why: a.deleting
+        ? 'being deleted: no longer counts'
+        : isOwner
+          ? `container credentials (Pod Identity) win over every web-identity source${live.length > 1 ? '; the oldest association of the pair owns it' : ''}`
           : `an older association (${owner ? describeRecord(owner) : '?'}) owns the pair`,
     });
   }
-  sources.push({ rank: 2, source: 'identities file (--watch-container-credentials-config)', says: 'not readable from the CLI', outcome: 'unknown',
-    why: 'it lives in the webhook\'s filesystem; it gives container credentials with no role when it lists the pair' });
+  sources.push({
+    rank: 2,
+    source: 'identities file (--watch-container-credentials-config)',
+    says: 'not readable from the CLI',
+    outcome: 'unknown',
+    why: "it lives in the webhook's filesystem; it gives container credentials with no role when it lists the pair",
+  });
   const ann = `${flags.annotationPrefix}/role-arn`;
   const saRole = saSettings?.roleARN;
   sources.push({
     rank: 3,
     source: `ServiceAccount ${namespace}/${saName} annotation ${ann}`,
-    says: !i.serviceAccount ? 'ServiceAccount not found' : saRole ? `role ${saRole}${saSettings?.audience !== undefined ? ` (audience "${saSettings.audience}")` : ''}` : 'no role',
+    says: !i.serviceAccount
+      ? 'ServiceAccount not found'
+      : saRole
+        ? `role ${saRole}${saSettings?.audience !== undefined ? ` (audience "${saSettings.audience}")` : ''}`
+        : 'no role',
     outcome: won === 'service_account' ? 'won' : saRole ? 'shadowed' : 'empty',
-    ...(won === 'service_account' ? { why: 'no association gives the pair container credentials' }
-      : saRole && won === 'association' ? { why: 'an association gives container credentials, which win' } : {}),
-    ...(saSettings?.roleArnProblem ? { why: `not an IAM role ARN (${saSettings.roleArnProblem}): the webhook refuses Pods of this ServiceAccount` } : {}),
+    ...(won === 'service_account'
+      ? { why: 'no association gives the pair container credentials' }
+      : saRole && won === 'association'
+        ? { why: 'an association gives container credentials, which win' }
+        : {}),
+    ...(saSettings?.roleArnProblem
+      ? {
+          why: `not an IAM role ARN (${saSettings.roleArnProblem}): the webhook refuses Pods of this ServiceAccount`,
+        }
+      : {}),
   });
-  for (const [rank, key, kind] of [[4, `${namespace}/${saName}`, 'configmap'], [5, `*/${saName}`, 'configmap_wildcard']] as const) {
+  for (const [rank, key, kind] of [
+    [4, `${namespace}/${saName}`, 'configmap'],
+    [5, `*/${saName}`, 'configmap_wildcard'],
+  ] as const) {
     const e = i.configMap.table.get(key);
     sources.push({
       rank,
       source: `ConfigMap ${i.configMap.where} entry "${key}"`,
-      says: !i.configMap.found ? (i.configMap.error ?? 'ConfigMap not found') : e?.roleARN ? `role ${e.roleARN}` : e ? 'entry without RoleARN' : 'no entry',
+      says: !i.configMap.found
+        ? (i.configMap.error ?? 'ConfigMap not found')
+        : e?.roleARN
+          ? `role ${e.roleARN}`
+          : e
+            ? 'entry without RoleARN'
+            : 'no entry',
       outcome: won === kind ? 'won' : e?.roleARN ? 'shadowed' : 'empty',
-      ...(won === kind ? { why: 'no association or ServiceAccount annotation gives a role' } : e?.roleARN ? { why: 'a source of lower rank decided first' } : {}),
+      ...(won === kind
+        ? { why: 'no association or ServiceAccount annotation gives a role' }
+        : e?.roleARN
+          ? { why: 'a source of lower rank decided first' }
+          : {}),
     });
   }
 
   const declared: Declared | undefined = resolution
-    ? { mode: resolution.identity.mode, source: sources.find((s) => s.outcome === 'won')?.source ?? resolution.identity.source,
-      roleARN: resolution.identity.roleARN, ...(resolution.identity.targetRoleARN ? { targetRoleARN: resolution.identity.targetRoleARN } : {}),
-      audience: resolution.identity.audience }
+    ? {
+        mode: resolution.identity.mode,
+        source: sources.find((s) => s.outcome === 'won')?.source ?? resolution.identity.source,
+        roleARN: resolution.identity.roleARN,
+        ...(resolution.identity.targetRoleARN ? { targetRoleARN: resolution.identity.targetRoleARN } : {}),
+        audience: resolution.identity.audience,
+      }
     : undefined;
 
   // ---- The Pod as created ----
@@ -196,18 +300,34 @@ export function explain(i: ExplainInput): Explanation {
   let podState: Explanation['podState'];
   if (i.pod) {
     const pc = podCredentials(i.pod, i.credentials);
-    podIdentities = pc.identities.map((c: PodCredential) => ({ container: c.container.name, mode: c.mode, roleARN: c.roleARN, audience: c.audience, field: c.field }));
+    podIdentities = pc.identities.map((c: PodCredential) => ({
+      container: c.container.name,
+      mode: c.mode,
+      roleARN: c.roleARN,
+      audience: c.audience,
+      field: c.field,
+    }));
     if (!declared) podState = podIdentities.length ? 'stale' : 'none';
     else if (podIdentities.length === 0) podState = 'missing';
     else {
-      const same = podIdentities.some((p) => p.mode === declared.mode && (declared.mode === 'ContainerCredentials' || p.roleARN === declared.roleARN));
+      const same = podIdentities.some(
+        (p) =>
+          p.mode === declared.mode &&
+          (declared.mode === 'ContainerCredentials' || p.roleARN === declared.roleARN),
+      );
       podState = same ? 'matches' : 'stale';
     }
   }
 
   // ---- IdentityPolicy ----
   const policy: PolicyLine = declared
-    ? explainPolicy(i.policies, { namespace, namespaceLabels: i.namespaceLabels, serviceAccount: saName, roleARN: declared.roleARN, targetRoleARN: declared.targetRoleARN })
+    ? explainPolicy(i.policies, {
+        namespace,
+        namespaceLabels: i.namespaceLabels,
+        serviceAccount: saName,
+        roleARN: declared.roleARN,
+        targetRoleARN: declared.targetRoleARN,
+      })
     : { decision: 'not applicable', message: 'no identity is declared, so no IdentityPolicy applies' };
   // A restart would not bring a denied identity (the webhook refuses such a Pod): the reconciler's `denied`.
   if (podState === 'missing' && policy.decision === 'denied') podState = 'denied';
@@ -222,20 +342,47 @@ export function explain(i: ExplainInput): Explanation {
     if (i.pod.metadata?.annotations?.[OPT_OUT_ANNOTATION] === 'false') gate.optOut = true;
   }
   if (declared) {
-    const name = verifiedIdentityName({ mode: declared.mode, serviceAccount: saName, roleARN: declared.roleARN, targetRoleARN: declared.targetRoleARN, audience: declared.audience });
+    const name = verifiedIdentityName({
+      mode: declared.mode,
+      serviceAccount: saName,
+      roleARN: declared.roleARN,
+      targetRoleARN: declared.targetRoleARN,
+      audience: declared.audience,
+    });
     const vi = i.verifiedIdentity;
     gate.verifiedIdentity = vi
-      ? { name, found: true, verifiedAt: vi.spec?.verifiedAt, expiresAt: vi.spec?.expiresAt, assumedRoleARN: vi.spec?.assumedRoleARN,
-        fresh: typeof vi.spec?.expiresAt === 'string' && Date.parse(vi.spec.expiresAt) > i.nowMs }
+      ? {
+          name,
+          found: true,
+          verifiedAt: vi.spec?.verifiedAt,
+          expiresAt: vi.spec?.expiresAt,
+          assumedRoleARN: vi.spec?.assumedRoleARN,
+          fresh: typeof vi.spec?.expiresAt === 'string' && Date.parse(vi.spec.expiresAt) > i.nowMs,
+        }
       : { name, found: false };
   }
-  const ownerObj = owner && won === 'association' && owner.kind === 'lanyard' ? i.associationObjects?.get(owner.uid) : undefined;
+  const ownerObj =
+    owner && won === 'association' && owner.kind === 'lanyard'
+      ? i.associationObjects?.get(owner.uid)
+      : undefined;
   if (owner && ownerObj) {
     const conds: Json[] = Array.isArray(ownerObj.status?.conditions) ? ownerObj.status.conditions : [];
-    gate.association = { object: describeRecord(owner), conditions: ['Synced', 'Verified', 'Ready'].flatMap((t) => {
-      const c = conds.find((x) => x?.type === t);
-      return c ? [{ type: t, status: String(c.status ?? ''), reason: String(c.reason ?? ''), message: String(c.message ?? '') }] : [];
-    }) };
+    gate.association = {
+      object: describeRecord(owner),
+      conditions: ['Synced', 'Verified', 'Ready'].flatMap((t) => {
+        const c = conds.find((x) => x?.type === t);
+        return c
+          ? [
+              {
+                type: t,
+                status: String(c.status ?? ''),
+                reason: String(c.reason ?? ''),
+                message: String(c.message ?? ''),
+              },
+            ]
+          : [];
+      }),
+    };
   }
   const attempt = lastAttempt(i.events);
   if (attempt) gate.lastAttempt = attempt;
@@ -265,87 +412,144 @@ export function withTrust(e: Explanation, trust: TrustLine): Explanation {
 export function fixesFor(e: Explanation): string[] {
   const f: string[] = [];
   const { namespace: ns, serviceAccount: sa } = e.subject;
-  if (!e.serviceAccountFound) f.push(`create the ServiceAccount ${ns}/${sa}: \`lanyard create identity ${ns}/${sa} --role ROLE_ARN\` creates it with its identity`);
+  if (!e.serviceAccountFound)
+    f.push(
+      `create the ServiceAccount ${ns}/${sa}: \`lanyard create identity ${ns}/${sa} --role ROLE_ARN\` creates it with its identity`,
+    );
   if (!e.declared) {
-    f.push(`give ${ns}/${sa} an identity: \`lanyard create identity ${ns}/${sa} --role ROLE_ARN\` (annotation ${'eks.amazonaws.com/role-arn'} for IRSA, or --mode pod-identity for a PodIdentityAssociation)`);
+    f.push(
+      `give ${ns}/${sa} an identity: \`lanyard create identity ${ns}/${sa} --role ROLE_ARN\` (annotation ${'eks.amazonaws.com/role-arn'} for IRSA, or --mode pod-identity for a PodIdentityAssociation)`,
+    );
   }
   if (e.podState === 'missing') {
-    f.push(`the Pod was created before its identity was declared (or the webhook did not serve its namespace): it runs with no AWS identity until it is re-created; restart its owner (\`kubectl rollout restart ...\`) or delete the Pod`);
+    f.push(
+      `the Pod was created before its identity was declared (or the webhook did not serve its namespace): it runs with no AWS identity until it is re-created; restart its owner (\`kubectl rollout restart ...\`) or delete the Pod`,
+    );
   } else if (e.podState === 'stale') {
-    f.push('the Pod carries another identity than the one declared now (the declaration changed after it started): re-create the Pod to pick up the new one');
+    f.push(
+      'the Pod carries another identity than the one declared now (the declaration changed after it started): re-create the Pod to pick up the new one',
+    );
   }
   const synced = e.gate.association?.conditions.find((c) => c.type === 'Synced');
   if (synced && synced.status === 'False') {
-    f.push(`${e.gate.association!.object} is not synced to EKS (${synced.reason}: ${synced.message}): Pods get no credentials from the agent until it is`);
+    f.push(
+      `${e.gate.association!.object} is not synced to EKS (${synced.reason}: ${synced.message}): Pods get no credentials from the agent until it is`,
+    );
   }
   if (e.policy.decision === 'denied') {
-    f.push(`add an IdentityPolicy rule selecting namespace "${ns}", ServiceAccount "${sa}" and role "${e.declared?.targetRoleARN ?? e.declared?.roleARN ?? '*'}", or declare a role a rule allows (see \`kubectl get identitypolicies -o yaml\`)`);
+    f.push(
+      `add an IdentityPolicy rule selecting namespace "${ns}", ServiceAccount "${sa}" and role "${e.declared?.targetRoleARN ?? e.declared?.roleARN ?? '*'}", or declare a role a rule allows (see \`kubectl get identitypolicies -o yaml\`)`,
+    );
   }
   if (e.trust?.checked && !e.trust.comparison.allowed) {
     const fields = [...new Set(e.trust.comparison.mismatches.map((m) => m.field))];
-    f.push(`fix the trust policy of ${e.trust.role} (${fields.join(', ')} ${fields.length === 1 ? 'is' : 'are'} wrong): \`lanyard iam trust-policy --service-account ${ns}/${sa}${e.declared?.mode === 'ContainerCredentials' ? ' --mode pod-identity' : ''}\` prints the one it needs; apply it with \`aws iam update-assume-role-policy\` or \`lanyard create identity ${ns}/${sa} --role ${e.trust.role} --update-trust --phase role\``);
-  } else if (e.gate.lastAttempt?.type === 'Warning' && e.gate.lastAttempt.hint && !(e.trust?.checked && e.trust.comparison.allowed)) {
-    const check = e.declared?.roleARN && !e.trust?.checked
-      ? `; \`lanyard iam check ${e.declared.roleARN} --service-account ${ns}/${sa}\` (with AWS credentials that may read IAM) names the field to change`
-      : '';
+    f.push(
+      `fix the trust policy of ${e.trust.role} (${fields.join(', ')} ${fields.length === 1 ? 'is' : 'are'} wrong): \`lanyard iam trust-policy --service-account ${ns}/${sa}${e.declared?.mode === 'ContainerCredentials' ? ' --mode pod-identity' : ''}\` prints the one it needs; apply it with \`aws iam update-assume-role-policy\` or \`lanyard create identity ${ns}/${sa} --role ${e.trust.role} --update-trust --phase role\``,
+    );
+  } else if (
+    e.gate.lastAttempt?.type === 'Warning' &&
+    e.gate.lastAttempt.hint &&
+    !(e.trust?.checked && e.trust.comparison.allowed)
+  ) {
+    const check =
+      e.declared?.roleARN && !e.trust?.checked
+        ? `; \`lanyard iam check ${e.declared.roleARN} --service-account ${ns}/${sa}\` (with AWS credentials that may read IAM) names the field to change`
+        : '';
     f.push(`${e.gate.lastAttempt.hint}${check}`);
   }
   if (e.gate.gated && f.length === 0) {
-    f.push('the Pod waits for the verifier: if this lasts, check that `lanyard controller` runs (`kubectl -n lanyard-system get pods`)');
+    f.push(
+      'the Pod waits for the verifier: if this lasts, check that `lanyard controller` runs (`kubectl -n lanyard-system get pods`)',
+    );
   }
   return f;
 }
 
-const indent = (s: string, n = 2) => s.split('\n').map((l) => ' '.repeat(n) + l).join('\n');
+const indent = (s: string, n = 2) =>
+  s
+    .split('\n')
+    .map((l) => ' '.repeat(n) + l)
+    .join('\n');
 
 /** The text form (docs/explain-and-iam.md shows it). */
 export function renderExplanation(e: Explanation, age: (ts: string | undefined) => string): string {
   const out: string[] = [];
   const s = e.subject;
-  out.push(s.kind === 'Pod' ? `Pod ${s.namespace}/${s.name} (ServiceAccount ${s.serviceAccount})` : `ServiceAccount ${s.namespace}/${s.name}`);
+  out.push(
+    s.kind === 'Pod'
+      ? `Pod ${s.namespace}/${s.name} (ServiceAccount ${s.serviceAccount})`
+      : `ServiceAccount ${s.namespace}/${s.name}`,
+  );
   out.push('');
-  out.push('Resolution (the webhook\'s order; the first source that gives an identity wins):');
+  out.push("Resolution (the webhook's order; the first source that gives an identity wins):");
   for (const l of e.sources) {
-    const mark = l.outcome === 'won' ? 'WON' : l.outcome === 'shadowed' ? 'shadowed' : l.outcome === 'unknown' ? '?' : '-';
+    const mark =
+      l.outcome === 'won'
+        ? 'WON'
+        : l.outcome === 'shadowed'
+          ? 'shadowed'
+          : l.outcome === 'unknown'
+            ? '?'
+            : '-';
     out.push(`  ${l.rank}. ${l.source}: ${l.says}  [${mark}]${l.why ? `\n       ${l.why}` : ''}`);
   }
   out.push('');
   if (e.declared) {
     const d = e.declared;
-    out.push(`Declared identity: ${d.mode} role ${d.roleARN ?? '<unknown>'}${d.targetRoleARN ? ` (target ${d.targetRoleARN})` : ''}, token audience "${d.audience}"`);
+    out.push(
+      `Declared identity: ${d.mode} role ${d.roleARN ?? '<unknown>'}${d.targetRoleARN ? ` (target ${d.targetRoleARN})` : ''}, token audience "${d.audience}"`,
+    );
   } else {
     out.push('Declared identity: none (no source gives this ServiceAccount an AWS identity)');
   }
   if (e.podIdentities) {
     if (e.podIdentities.length === 0) out.push('Pod spec: no AWS identity injected');
-    for (const p of e.podIdentities) out.push(`Pod spec: container ${p.container}: ${p.mode}${p.roleARN ? ` role ${p.roleARN}` : ''} (token audience "${p.audience}", ${p.field})`);
-    const state = { matches: 'the Pod carries the declared identity', missing: 'MISSING: the Pod has no identity although one is declared now',
-      denied: 'DENIED: the Pod has no identity, and the one declared now is denied by IdentityPolicy (PolicyDenied): a restart would not give it',
-      stale: 'STALE: the Pod carries another identity than the one declared now', none: 'no identity declared, none injected' }[e.podState!];
+    for (const p of e.podIdentities)
+      out.push(
+        `Pod spec: container ${p.container}: ${p.mode}${p.roleARN ? ` role ${p.roleARN}` : ''} (token audience "${p.audience}", ${p.field})`,
+      );
+    const state = {
+      matches: 'the Pod carries the declared identity',
+      missing: 'MISSING: the Pod has no identity although one is declared now',
+      denied:
+        'DENIED: the Pod has no identity, and the one declared now is denied by IdentityPolicy (PolicyDenied): a restart would not give it',
+      stale: 'STALE: the Pod carries another identity than the one declared now',
+      none: 'no identity declared, none injected',
+    }[e.podState!];
     out.push(`  ${state}`);
   }
   out.push('');
   out.push(`IdentityPolicy: ${e.policy.decision}${e.policy.rule ? ` (${e.policy.rule})` : ''}`);
-  if (e.policy.decision === 'denied' || e.policy.decision === 'no policies') out.push(`  ${e.policy.message}`);
+  if (e.policy.decision === 'denied' || e.policy.decision === 'no policies')
+    out.push(`  ${e.policy.message}`);
   out.push('');
   const g = e.gate;
   if (s.kind === 'Pod') {
-    out.push(`Gate: ${g.gated ? `held (${GATE_NAME} in spec.schedulingGates)` : 'not held'}${g.annotation ? `, ${VERIFICATION_ANNOTATION}: ${g.annotation}` : ''}${g.optOut ? `, opted out (${OPT_OUT_ANNOTATION}: "false")` : ''}`);
+    out.push(
+      `Gate: ${g.gated ? `held (${GATE_NAME} in spec.schedulingGates)` : 'not held'}${g.annotation ? `, ${VERIFICATION_ANNOTATION}: ${g.annotation}` : ''}${g.optOut ? `, opted out (${OPT_OUT_ANNOTATION}: "false")` : ''}`,
+    );
   }
   if (g.verifiedIdentity) {
     const v = g.verifiedIdentity;
-    out.push(v.found
-      ? `VerifiedIdentity ${v.name}: ${v.fresh ? 'fresh' : 'expired'}, verified ${age(v.verifiedAt)} ago as ${v.assumedRoleARN ?? '?'}`
-      : `VerifiedIdentity ${v.name}: none (the identity has not been proven recently)`);
+    out.push(
+      v.found
+        ? `VerifiedIdentity ${v.name}: ${v.fresh ? 'fresh' : 'expired'}, verified ${age(v.verifiedAt)} ago as ${v.assumedRoleARN ?? '?'}`
+        : `VerifiedIdentity ${v.name}: none (the identity has not been proven recently)`,
+    );
   }
   if (g.association) {
-    const c = g.association.conditions.map((x) => `${x.type}=${x.status}${x.reason ? ` (${x.reason})` : ''}`).join(', ');
+    const c = g.association.conditions
+      .map((x) => `${x.type}=${x.status}${x.reason ? ` (${x.reason})` : ''}`)
+      .join(', ');
     out.push(`${g.association.object}: ${c || 'no status yet'}`);
-    for (const x of g.association.conditions) if (x.status !== 'True' && x.message) out.push(`  ${x.type}: ${x.message}`);
+    for (const x of g.association.conditions)
+      if (x.status !== 'True' && x.message) out.push(`  ${x.type}: ${x.message}`);
   }
   if (g.lastAttempt) {
     const a = g.lastAttempt;
-    out.push(`Last verifier attempt${a.time ? ` (${age(a.time)} ago)` : ''}: ${a.type} ${a.reason}: ${a.message}`);
+    out.push(
+      `Last verifier attempt${a.time ? ` (${age(a.time)} ago)` : ''}: ${a.type} ${a.reason}: ${a.message}`,
+    );
     if (a.hint) out.push(`  meaning: ${a.hint}`);
   } else if (s.kind === 'Pod') {
     out.push('Last verifier attempt: no verifier Event on this Pod');
@@ -355,7 +559,9 @@ export function renderExplanation(e: Explanation, age: (ts: string | undefined) 
     const t = e.trust;
     if (!t.checked) out.push(`Trust policy${t.role ? ` of ${t.role}` : ''}: not checked (${t.why})`);
     else {
-      out.push(`Trust policy of ${t.role} against ${t.presented}: ${t.comparison.allowed ? 'allows it' : 'does NOT allow it'}`);
+      out.push(
+        `Trust policy of ${t.role} against ${t.presented}: ${t.comparison.allowed ? 'allows it' : 'does NOT allow it'}`,
+      );
       for (const m of t.comparison.mismatches) out.push(`  ${m.field}: ${m.text}`);
       for (const n of t.comparison.notes) out.push(`  note: ${n}`);
     }

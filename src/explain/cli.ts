@@ -17,15 +17,39 @@ import type { InjectionFlags } from '../identity/resolve.ts';
 import { credentialOptions } from '../identity/pod-credentials.ts';
 import { selectOwner } from '../associations/decide.ts';
 import { GROUP, PLURAL, VERSION } from '../associations/model.ts';
-import { GATE_NAME, VERIFICATION_ANNOTATION, VI_API, verifiedIdentityName } from '../verification/verified-identity.ts';
+import {
+  GATE_NAME,
+  VERIFICATION_ANNOTATION,
+  VI_API,
+  verifiedIdentityName,
+} from '../verification/verified-identity.ts';
 import { renderObjects } from '../cli/output.ts';
 import { explain, renderExplanation, withTrust, type Declared, type Explanation } from './chain.ts';
-import { associationsFor, awsText, checkTrust, clusterIssuer, configMapTable, getOrUndefined, policySet } from './gather.ts';
-import { compareTrust, desiredTrustPolicy, hintForExchangeError, issuerKey, oidcProviderArn, serviceAccountSubject } from './trust.ts';
+import {
+  associationsFor,
+  awsText,
+  checkTrust,
+  clusterIssuer,
+  configMapTable,
+  getOrUndefined,
+  policySet,
+} from './gather.ts';
+import {
+  compareTrust,
+  desiredTrustPolicy,
+  hintForExchangeError,
+  issuerKey,
+  oidcProviderArn,
+  serviceAccountSubject,
+} from './trust.ts';
 import { sleep } from '../runtime/clock.ts';
 
 const POD: Noun = { name: 'pod', aliases: ['pods', 'po'], plural: 'pods' };
-const SERVICE_ACCOUNT: Noun = { name: 'serviceaccount', aliases: ['serviceaccounts', 'sa'], plural: 'service accounts' };
+const SERVICE_ACCOUNT: Noun = {
+  name: 'serviceaccount',
+  aliases: ['serviceaccounts', 'sa'],
+  plural: 'service accounts',
+};
 const IDENTITY: Noun = { name: 'identity', aliases: ['identities'], plural: 'identities' };
 const enc = encodeURIComponent;
 const MODES = { irsa: 'WebIdentity', 'pod-identity': 'ContainerCredentials' } as const;
@@ -40,24 +64,54 @@ export const CHECK_GATE = 'lanyard.dev/identity-check';
 
 function awsOptions(cmd: Command): Command {
   return cmd
-    .option('--aws-endpoint-url <url>', 'one endpoint for IAM and STS (e.g. the simulator of `lanyard up`); else AWS_ENDPOINT_URL, else AWS')
+    .option(
+      '--aws-endpoint-url <url>',
+      'one endpoint for IAM and STS (e.g. the simulator of `lanyard up`); else AWS_ENDPOINT_URL, else AWS',
+    )
     .option('--aws-region <region>', 'AWS region (else AWS_REGION, AWS_DEFAULT_REGION, us-east-1)');
 }
 
 function identityOptions(cmd: Command): Command {
   return cmd
-    .option('--annotation-prefix <prefix>', 'the webhook\'s --annotation-prefix', WEBHOOK_DEFAULTS.annotationPrefix)
-    .option('--token-audience <aud>', 'the webhook\'s --token-audience (web identity)', WEBHOOK_DEFAULTS.tokenAudience)
-    .option('--system-namespace <ns>', 'namespace of Lanyard and of the kOps ConfigMap pod-identity-webhook', 'lanyard-system')
-    .option('--cluster-name <name>', 'the controller\'s --cluster-name (picks ACK associations of this cluster)');
+    .option(
+      '--annotation-prefix <prefix>',
+      "the webhook's --annotation-prefix",
+      WEBHOOK_DEFAULTS.annotationPrefix,
+    )
+    .option(
+      '--token-audience <aud>',
+      "the webhook's --token-audience (web identity)",
+      WEBHOOK_DEFAULTS.tokenAudience,
+    )
+    .option(
+      '--system-namespace <ns>',
+      'namespace of Lanyard and of the kOps ConfigMap pod-identity-webhook',
+      'lanyard-system',
+    )
+    .option(
+      '--cluster-name <name>',
+      "the controller's --cluster-name (picks ACK associations of this cluster)",
+    );
 }
 
 /** The AWS clients, loaded on first use: `lanyard create project` must not pay for the AWS SDK (docs/adr/0701-cli-start-path.md). */
 async function openAws(ctx: Context, opts: Record<string, unknown>): Promise<AwsClients> {
-  const s = cliAwsSettings(ctx.io.env, { region: opts.awsRegion as string | undefined, endpointUrl: opts.awsEndpointUrl as string | undefined });
-  const [{ createAwsClients }, { silentLogger }] = await Promise.all([import('../aws/clients.ts'), import('../runtime/log.ts')]);
+  const s = cliAwsSettings(ctx.io.env, {
+    region: opts.awsRegion as string | undefined,
+    endpointUrl: opts.awsEndpointUrl as string | undefined,
+  });
+  const [{ createAwsClients }, { silentLogger }] = await Promise.all([
+    import('../aws/clients.ts'),
+    import('../runtime/log.ts'),
+  ]);
   // The SDK's default chain finds the caller's credentials; nothing here reads or prints them.
-  return createAwsClients({ region: s.region, ...(s.endpointUrl ? { endpointUrl: s.endpointUrl } : {}), log: silentLogger(), maxAttempts: 2, requestTimeoutMs: 10_000 });
+  return createAwsClients({
+    region: s.region,
+    ...(s.endpointUrl ? { endpointUrl: s.endpointUrl } : {}),
+    log: silentLogger(),
+    maxAttempts: 2,
+    requestTimeoutMs: 10_000,
+  });
 }
 
 /** `--mode irsa|pod-identity`; the choices also feed shell completion. */
@@ -83,13 +137,19 @@ function injectionFlags(opts: Record<string, unknown>): InjectionFlags {
 }
 
 function namespaceOf(ctx: Context, opts: Record<string, unknown>): string {
-  return (opts.namespace as string | undefined) ?? ctx.flags.project ?? ctx.settings().defaultProject ?? 'default';
+  return (
+    (opts.namespace as string | undefined) ?? ctx.flags.project ?? ctx.settings().defaultProject ?? 'default'
+  );
 }
 
 /** `NS/SA` → its parts; a usage error otherwise (checked before any request). */
 function pairArg(value: unknown, flag: string): { namespace: string; serviceAccount: string } {
   const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-.a-z0-9]*[a-z0-9])?)$/.exec(String(value ?? ''));
-  if (!m) throw new CliError(`${flag} must be NAMESPACE/SERVICEACCOUNT, e.g. team-a/uploader (got "${String(value ?? '')}")`, EXIT.usage);
+  if (!m)
+    throw new CliError(
+      `${flag} must be NAMESPACE/SERVICEACCOUNT, e.g. team-a/uploader (got "${String(value ?? '')}")`,
+      EXIT.usage,
+    );
   return { namespace: m[1]!, serviceAccount: m[3]! };
 }
 
@@ -109,54 +169,120 @@ function printJsonOrYaml(ctx: Context, obj: unknown): boolean {
 
 // ---- explain --------------------------------------------------------------------------------------------------------
 
-async function runExplain(ctx: Context, kind: 'Pod' | 'ServiceAccount', name: string, opts: Record<string, unknown>): Promise<number> {
+async function runExplain(
+  ctx: Context,
+  kind: 'Pod' | 'ServiceAccount',
+  name: string,
+  opts: Record<string, unknown>,
+): Promise<number> {
   const namespace = namespaceOf(ctx, opts);
   const flags = injectionFlags(opts);
   const base = `/api/v1/namespaces/${enc(namespace)}`;
-  const gathered = await ctx.call({ does: `explain ${kind === 'Pod' ? 'pod' : 'serviceaccount'} ${namespace}/${name}` }, async (kube) => {
-    const pod = kind === 'Pod' ? await getOrUndefined(kube, `${base}/pods/${enc(name)}`) : undefined;
-    if (kind === 'Pod' && !pod) throw new CliError(`pod "${name}" not found in namespace "${namespace}"`, EXIT.notFound);
-    const saName = kind === 'Pod' ? String(pod.spec?.serviceAccountName || pod.spec?.serviceAccount || 'default') : name;
-    const sa = await getOrUndefined(kube, `${base}/serviceaccounts/${enc(saName)}`);
-    if (kind === 'ServiceAccount' && !sa) throw new CliError(`serviceaccount "${name}" not found in namespace "${namespace}"`, EXIT.notFound);
-    const assocs = await associationsFor(kube, namespace, saName, opts.clusterName as string | undefined);
-    const cm = await configMapTable(kube, String(opts.systemNamespace));
-    const policies = await policySet(kube);
-    const ns = await getOrUndefined(kube, base);
-    const eventsList = await getOrUndefined(kube, `/apis/events.k8s.io/v1/namespaces/${enc(namespace)}/events`);
-    const assocNames = new Set(assocs.records.map((r) => r.objectName));
-    const events = ((eventsList?.items ?? []) as Json[]).filter((e) => kind === 'Pod'
-      ? e.regarding?.kind === 'Pod' && e.regarding?.name === name && (!e.regarding?.uid || e.regarding.uid === pod.metadata?.uid)
-      : e.regarding?.kind === 'PodIdentityAssociation' && assocNames.has(e.regarding?.name));
-    return { pod, sa, saName, assocs, cm, policies, ns, events };
-  });
+  const gathered = await ctx.call(
+    { does: `explain ${kind === 'Pod' ? 'pod' : 'serviceaccount'} ${namespace}/${name}` },
+    async (kube) => {
+      const pod = kind === 'Pod' ? await getOrUndefined(kube, `${base}/pods/${enc(name)}`) : undefined;
+      if (kind === 'Pod' && !pod)
+        throw new CliError(`pod "${name}" not found in namespace "${namespace}"`, EXIT.notFound);
+      const saName =
+        kind === 'Pod' ? String(pod.spec?.serviceAccountName || pod.spec?.serviceAccount || 'default') : name;
+      const sa = await getOrUndefined(kube, `${base}/serviceaccounts/${enc(saName)}`);
+      if (kind === 'ServiceAccount' && !sa)
+        throw new CliError(`serviceaccount "${name}" not found in namespace "${namespace}"`, EXIT.notFound);
+      const assocs = await associationsFor(kube, namespace, saName, opts.clusterName as string | undefined);
+      const cm = await configMapTable(kube, String(opts.systemNamespace));
+      const policies = await policySet(kube);
+      const ns = await getOrUndefined(kube, base);
+      const eventsList = await getOrUndefined(
+        kube,
+        `/apis/events.k8s.io/v1/namespaces/${enc(namespace)}/events`,
+      );
+      const assocNames = new Set(assocs.records.map((r) => r.objectName));
+      const events = ((eventsList?.items ?? []) as Json[]).filter((e) =>
+        kind === 'Pod'
+          ? e.regarding?.kind === 'Pod' &&
+            e.regarding?.name === name &&
+            (!e.regarding?.uid || e.regarding.uid === pod.metadata?.uid)
+          : e.regarding?.kind === 'PodIdentityAssociation' && assocNames.has(e.regarding?.name),
+      );
+      return { pod, sa, saName, assocs, cm, policies, ns, events };
+    },
+  );
   const { pod, sa, saName, assocs, cm, policies, ns, events } = gathered;
   let e: Explanation = explain({
-    kind, namespace, name, pod, serviceAccount: sa, serviceAccountName: saName,
-    associations: assocs.records, associationObjects: assocs.objects, configMap: cm, flags,
+    kind,
+    namespace,
+    name,
+    pod,
+    serviceAccount: sa,
+    serviceAccountName: saName,
+    associations: assocs.records,
+    associationObjects: assocs.objects,
+    configMap: cm,
+    flags,
     policies: typeof policies === 'string' ? { present: false, policies: [] } : policies,
-    namespaceLabels: ns?.metadata?.labels, events, credentials: credentialOptions(), nowMs: ctx.now(),
+    namespaceLabels: ns?.metadata?.labels,
+    events,
+    credentials: credentialOptions(),
+    nowMs: ctx.now(),
   });
   if (typeof policies === 'string') e.policy = { decision: 'not applicable', message: policies };
   // The VerifiedIdentity of the declared identity, by its deterministic name.
   if (e.gate.verifiedIdentity) {
-    const vi = await ctx.call({ does: 'read VerifiedIdentity objects' }, (kube) =>
-      getOrUndefined(kube, `${VI_API}/namespaces/${enc(namespace)}/verifiedidentities/${e.gate.verifiedIdentity!.name}`)).catch(() => undefined);
+    const vi = await ctx
+      .call({ does: 'read VerifiedIdentity objects' }, (kube) =>
+        getOrUndefined(
+          kube,
+          `${VI_API}/namespaces/${enc(namespace)}/verifiedidentities/${e.gate.verifiedIdentity!.name}`,
+        ),
+      )
+      .catch(() => undefined);
     if (vi) {
-      e = explain({ kind, namespace, name, pod, serviceAccount: sa, serviceAccountName: saName, associations: assocs.records, associationObjects: assocs.objects, configMap: cm, flags,
-        policies: typeof policies === 'string' ? { present: false, policies: [] } : policies, namespaceLabels: ns?.metadata?.labels, events,
-        credentials: credentialOptions(), nowMs: ctx.now(), verifiedIdentity: vi });
+      e = explain({
+        kind,
+        namespace,
+        name,
+        pod,
+        serviceAccount: sa,
+        serviceAccountName: saName,
+        associations: assocs.records,
+        associationObjects: assocs.objects,
+        configMap: cm,
+        flags,
+        policies: typeof policies === 'string' ? { present: false, policies: [] } : policies,
+        namespaceLabels: ns?.metadata?.labels,
+        events,
+        credentials: credentialOptions(),
+        nowMs: ctx.now(),
+        verifiedIdentity: vi,
+      });
       if (typeof policies === 'string') e.policy = { decision: 'not applicable', message: policies };
     }
   }
   // The trust policy, when IAM is readable with the caller's AWS credentials.
   if (e.declared && opts.aws !== false) {
     const aws = await openAws(ctx, opts);
-    const spinner = ctx.io.stderrIsTTY ? startSpinner(ctx.io, 'reading the role\'s trust policy from IAM') : undefined;
+    const spinner = ctx.io.stderrIsTTY
+      ? startSpinner(ctx.io, "reading the role's trust policy from IAM")
+      : undefined;
     try {
-      const issuer = e.declared.mode === 'WebIdentity' ? await ctx.call({ does: 'read the API server\'s OIDC discovery document' }, clusterIssuer).catch(() => undefined) : undefined;
+      const issuer =
+        e.declared.mode === 'WebIdentity'
+          ? await ctx
+              .call({ does: "read the API server's OIDC discovery document" }, clusterIssuer)
+              .catch(() => undefined)
+          : undefined;
       const owner = selectOwner(assocs.records);
-      e = withTrust(e, await checkTrust(aws, { namespace, serviceAccount: saName, declared: e.declared, association: owner ? assocs.objects.get(owner.uid) : undefined, issuer }));
+      e = withTrust(
+        e,
+        await checkTrust(aws, {
+          namespace,
+          serviceAccount: saName,
+          declared: e.declared,
+          association: owner ? assocs.objects.get(owner.uid) : undefined,
+          issuer,
+        }),
+      );
     } finally {
       spinner?.stop();
       aws.destroy();
@@ -171,35 +297,75 @@ async function runExplain(ctx: Context, kind: 'Pod' | 'ServiceAccount', name: st
 // ---- iam trust-policy / check ---------------------------------------------------------------------------------------
 
 /** The declared identity `iam` commands reason about: the mode given, else Pod Identity when an association exists. */
-async function declaredFor(ctx: Context, kube: KubeClient, pair: { namespace: string; serviceAccount: string }, mode: ModeFlag | undefined,
-  opts: Record<string, unknown>, role?: string): Promise<{ declared: Declared; association?: Json }> {
-  const assocs = await associationsFor(kube, pair.namespace, pair.serviceAccount, opts.clusterName as string | undefined);
+async function declaredFor(
+  ctx: Context,
+  kube: KubeClient,
+  pair: { namespace: string; serviceAccount: string },
+  mode: ModeFlag | undefined,
+  opts: Record<string, unknown>,
+  role?: string,
+): Promise<{ declared: Declared; association?: Json }> {
+  const assocs = await associationsFor(
+    kube,
+    pair.namespace,
+    pair.serviceAccount,
+    opts.clusterName as string | undefined,
+  );
   const owner = selectOwner(assocs.records);
   const resolved: ModeFlag = mode ?? (owner ? 'pod-identity' : 'irsa');
   if (resolved === 'pod-identity') {
-    return { declared: { mode: 'ContainerCredentials', source: '--mode pod-identity', roleARN: role ?? owner?.roleARN, audience: WEBHOOK_DEFAULTS.containerCredentialsAudience },
-      association: owner ? assocs.objects.get(owner.uid) : undefined };
+    return {
+      declared: {
+        mode: 'ContainerCredentials',
+        source: '--mode pod-identity',
+        roleARN: role ?? owner?.roleARN,
+        audience: WEBHOOK_DEFAULTS.containerCredentialsAudience,
+      },
+      association: owner ? assocs.objects.get(owner.uid) : undefined,
+    };
   }
-  const sa = await getOrUndefined(kube, `/api/v1/namespaces/${enc(pair.namespace)}/serviceaccounts/${enc(pair.serviceAccount)}`);
+  const sa = await getOrUndefined(
+    kube,
+    `/api/v1/namespaces/${enc(pair.namespace)}/serviceaccounts/${enc(pair.serviceAccount)}`,
+  );
   const prefix = String(opts.annotationPrefix ?? WEBHOOK_DEFAULTS.annotationPrefix);
   const annotated = sa?.metadata?.annotations?.[`${prefix}/audience`];
-  const audience = (opts.audience as string | undefined) ?? (typeof annotated === 'string' ? annotated : String(opts.tokenAudience ?? WEBHOOK_DEFAULTS.tokenAudience));
+  const audience =
+    (opts.audience as string | undefined) ??
+    (typeof annotated === 'string'
+      ? annotated
+      : String(opts.tokenAudience ?? WEBHOOK_DEFAULTS.tokenAudience));
   const saRole = sa?.metadata?.annotations?.[`${prefix}/role-arn`];
-  return { declared: { mode: 'WebIdentity', source: '--mode irsa', roleARN: role ?? (typeof saRole === 'string' && saRole ? saRole : undefined), audience } };
+  return {
+    declared: {
+      mode: 'WebIdentity',
+      source: '--mode irsa',
+      roleARN: role ?? (typeof saRole === 'string' && saRole ? saRole : undefined),
+      audience,
+    },
+  };
 }
 
-async function accountAndPartition(aws: AwsClients, role: string | undefined, opts: Record<string, unknown>): Promise<{ account: string; partition: string }> {
+async function accountAndPartition(
+  aws: AwsClients,
+  role: string | undefined,
+  opts: Record<string, unknown>,
+): Promise<{ account: string; partition: string }> {
   const parsed = role ? parseRoleArn(role) : undefined;
   if (parsed) return { account: parsed.account, partition: parsed.partition };
   if (typeof opts.account === 'string') {
-    if (!/^\d{12}$/.test(opts.account)) throw new CliError(`invalid --account "${opts.account}": use the 12-digit AWS account id`, EXIT.usage);
+    if (!/^\d{12}$/.test(opts.account))
+      throw new CliError(`invalid --account "${opts.account}": use the 12-digit AWS account id`, EXIT.usage);
     return { account: opts.account, partition: 'aws' };
   }
   try {
     const me = await aws.sts.getCallerIdentity();
     return { account: me.account, partition: /^arn:([^:]+):/.exec(me.arn)?.[1] ?? 'aws' };
   } catch (e) {
-    throw new CliError(`cannot learn the AWS account (pass --account, or AWS credentials for sts:GetCallerIdentity): ${awsText(e)}`, EXIT.failure);
+    throw new CliError(
+      `cannot learn the AWS account (pass --account, or AWS credentials for sts:GetCallerIdentity): ${awsText(e)}`,
+      EXIT.failure,
+    );
   }
 }
 
@@ -207,15 +373,30 @@ async function runTrustPolicy(ctx: Context, opts: Record<string, unknown>): Prom
   const pair = pairArg(opts.serviceAccount, '--service-account');
   const mode = modeArg(opts.mode) ?? 'irsa';
   if (mode === 'pod-identity') {
-    ctx.io.stdout(`${JSON.stringify(desiredTrustPolicy({ mode: 'ContainerCredentials', sessionTags: opts.sessionTags !== false }), null, 2)}\n`);
+    ctx.io.stdout(
+      `${JSON.stringify(desiredTrustPolicy({ mode: 'ContainerCredentials', sessionTags: opts.sessionTags !== false }), null, 2)}\n`,
+    );
     return 0;
   }
-  const issuer = await ctx.call({ does: 'read the API server\'s OIDC discovery document (/.well-known/openid-configuration)' }, clusterIssuer);
-  const { declared } = await ctx.call({ does: `read ServiceAccount ${pair.namespace}/${pair.serviceAccount}` }, (kube) => declaredFor(ctx, kube, pair, 'irsa', opts));
+  const issuer = await ctx.call(
+    { does: "read the API server's OIDC discovery document (/.well-known/openid-configuration)" },
+    clusterIssuer,
+  );
+  const { declared } = await ctx.call(
+    { does: `read ServiceAccount ${pair.namespace}/${pair.serviceAccount}` },
+    (kube) => declaredFor(ctx, kube, pair, 'irsa', opts),
+  );
   const aws = await openAws(ctx, opts);
   try {
     const { account, partition } = await accountAndPartition(aws, opts.role as string | undefined, opts);
-    const doc = desiredTrustPolicy({ mode: 'WebIdentity', partition, account, issuer, ...pair, audience: declared.audience });
+    const doc = desiredTrustPolicy({
+      mode: 'WebIdentity',
+      partition,
+      account,
+      issuer,
+      ...pair,
+      audience: declared.audience,
+    });
     ctx.io.stdout(`${JSON.stringify(doc, null, 2)}\n`);
     return 0;
   } finally {
@@ -226,16 +407,29 @@ async function runTrustPolicy(ctx: Context, opts: Record<string, unknown>): Prom
 async function runIamCheck(ctx: Context, role: string, opts: Record<string, unknown>): Promise<number> {
   const pair = pairArg(opts.serviceAccount, '--service-account');
   const mode = modeArg(opts.mode);
-  const { declared, association } = await ctx.call({ does: `read the identity sources of ${pair.namespace}/${pair.serviceAccount}` },
-    (kube) => declaredFor(ctx, kube, pair, mode, opts, role));
-  const issuer = declared.mode === 'WebIdentity' ? await ctx.call({ does: 'read the API server\'s OIDC discovery document (/.well-known/openid-configuration)' }, clusterIssuer) : undefined;
+  const { declared, association } = await ctx.call(
+    { does: `read the identity sources of ${pair.namespace}/${pair.serviceAccount}` },
+    (kube) => declaredFor(ctx, kube, pair, mode, opts, role),
+  );
+  const issuer =
+    declared.mode === 'WebIdentity'
+      ? await ctx.call(
+          { does: "read the API server's OIDC discovery document (/.well-known/openid-configuration)" },
+          clusterIssuer,
+        )
+      : undefined;
   if (!parseRoleArn(role)) {
     throw new CliError(`ROLE must be a role ARN (arn:aws:iam::ACCOUNT:role/NAME), got "${role}"`, EXIT.usage);
   }
   const aws = await openAws(ctx, opts);
   try {
     const t = await checkTrust(aws, { ...pair, declared, association, issuer });
-    const result = { role, serviceAccount: `${pair.namespace}/${pair.serviceAccount}`, mode: declared.mode, ...t };
+    const result = {
+      role,
+      serviceAccount: `${pair.namespace}/${pair.serviceAccount}`,
+      mode: declared.mode,
+      ...t,
+    };
     if (printJsonOrYaml(ctx, result)) return t.checked && t.comparison.allowed ? 0 : EXIT.failure;
     if (!t.checked) {
       ctx.out.line(`unknown: ${t.why}`);
@@ -249,7 +443,9 @@ async function runIamCheck(ctx: Context, role: string, opts: Record<string, unkn
     }
     ctx.out.line(`no: ${who} cannot assume ${t.role} (${declared.mode}: ${t.presented})`);
     for (const m of t.comparison.mismatches) ctx.out.line(`  ${m.field}: ${m.text}`);
-    ctx.out.line(`fix: \`lanyard iam trust-policy --service-account ${pair.namespace}/${pair.serviceAccount}${declared.mode === 'ContainerCredentials' ? ' --mode pod-identity' : ''}\` prints the trust policy it needs`);
+    ctx.out.line(
+      `fix: \`lanyard iam trust-policy --service-account ${pair.namespace}/${pair.serviceAccount}${declared.mode === 'ContainerCredentials' ? ' --mode pod-identity' : ''}\` prints the trust policy it needs`,
+    );
     return EXIT.failure;
   } finally {
     aws.destroy();
@@ -260,20 +456,34 @@ async function runIamCheck(ctx: Context, role: string, opts: Record<string, unkn
 
 function phasesArg(value: unknown): Phase[] {
   if (value === undefined) return [...PHASES];
-  const list = String(value).split(',').map((s) => s.trim()).filter(Boolean);
-  for (const p of list) if (!(PHASES as readonly string[]).includes(p)) throw new CliError(`invalid --phase "${p}": use role, bind, verify or a comma list`, EXIT.usage);
+  const list = String(value)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const p of list)
+    if (!(PHASES as readonly string[]).includes(p))
+      throw new CliError(`invalid --phase "${p}": use role, bind, verify or a comma list`, EXIT.usage);
   return PHASES.filter((p) => list.includes(p));
 }
 
-async function runCreateIdentity(ctx: Context, pairText: string, opts: Record<string, unknown>): Promise<number> {
+async function runCreateIdentity(
+  ctx: Context,
+  pairText: string,
+  opts: Record<string, unknown>,
+): Promise<number> {
   const pair = pairArg(pairText, 'NAMESPACE/SERVICEACCOUNT');
   const mode = modeArg(opts.mode) ?? 'irsa';
   const role = String(opts.role ?? '');
   const arn = parseRoleArn(role);
-  if (!arn) throw new CliError(`--role must be a role ARN (arn:aws:iam::ACCOUNT:role/[PATH/]NAME), got "${role}"`, EXIT.usage);
+  if (!arn)
+    throw new CliError(
+      `--role must be a role ARN (arn:aws:iam::ACCOUNT:role/[PATH/]NAME), got "${role}"`,
+      EXIT.usage,
+    );
   const phases = phasesArg(opts.phase);
   const timeoutMs = parseDuration(String(opts.timeout ?? '2m'));
-  if (timeoutMs === undefined || timeoutMs <= 0) throw new CliError(`invalid --timeout "${String(opts.timeout)}": use a duration such as 2m`, EXIT.usage);
+  if (timeoutMs === undefined || timeoutMs <= 0)
+    throw new CliError(`invalid --timeout "${String(opts.timeout)}": use a duration such as 2m`, EXIT.usage);
   const prefix = String(opts.annotationPrefix ?? WEBHOOK_DEFAULTS.annotationPrefix);
   const who = `${pair.namespace}/${pair.serviceAccount}`;
   const say = (phase: Phase, text: string) => ctx.out.line(`[${phase}] ${text}`);
@@ -281,52 +491,100 @@ async function runCreateIdentity(ctx: Context, pairText: string, opts: Record<st
   if (phases.includes('role')) {
     const aws = await openAws(ctx, opts);
     try {
-      const issuer = mode === 'irsa' ? await ctx.call({ does: 'read the API server\'s OIDC discovery document' }, clusterIssuer) : undefined;
-      const audience = (opts.audience as string | undefined) ?? String(opts.tokenAudience ?? WEBHOOK_DEFAULTS.tokenAudience);
-      const desired = mode === 'irsa'
-        ? desiredTrustPolicy({ mode: 'WebIdentity', partition: arn.partition, account: arn.account, issuer: issuer!, ...pair, audience })
-        : desiredTrustPolicy({ mode: 'ContainerCredentials' });
-      const presented = mode === 'irsa'
-        ? { mode: 'WebIdentity' as const, providerArn: oidcProviderArn(arn.partition, arn.account, issuer!), issuerKey: issuerKey(issuer!), sub: serviceAccountSubject(pair.namespace, pair.serviceAccount), aud: audience }
-        : { mode: 'ContainerCredentials' as const, sessionTags: true };
+      const issuer =
+        mode === 'irsa'
+          ? await ctx.call({ does: "read the API server's OIDC discovery document" }, clusterIssuer)
+          : undefined;
+      const audience =
+        (opts.audience as string | undefined) ?? String(opts.tokenAudience ?? WEBHOOK_DEFAULTS.tokenAudience);
+      const desired =
+        mode === 'irsa'
+          ? desiredTrustPolicy({
+              mode: 'WebIdentity',
+              partition: arn.partition,
+              account: arn.account,
+              issuer: issuer!,
+              ...pair,
+              audience,
+            })
+          : desiredTrustPolicy({ mode: 'ContainerCredentials' });
+      const presented =
+        mode === 'irsa'
+          ? {
+              mode: 'WebIdentity' as const,
+              providerArn: oidcProviderArn(arn.partition, arn.account, issuer!),
+              issuerKey: issuerKey(issuer!),
+              sub: serviceAccountSubject(pair.namespace, pair.serviceAccount),
+              aud: audience,
+            }
+          : { mode: 'ContainerCredentials' as const, sessionTags: true };
       let existing: { arn: string; doc: string } | undefined;
       try {
         const r = await aws.iam.getRole(arn.name);
         existing = { arn: r.arn, doc: r.assumeRolePolicyDocument };
       } catch (e) {
-        if (!(isAwsError(e) && e.code === 'NoSuchEntity')) throw new CliError(`[role] cannot read role ${role}: ${awsText(e)}`, EXIT.failure);
+        if (!(isAwsError(e) && e.code === 'NoSuchEntity'))
+          throw new CliError(`[role] cannot read role ${role}: ${awsText(e)}`, EXIT.failure);
       }
       if (!existing) {
-        if (opts.createRole !== true) throw new CliError(`[role] role ${role} does not exist: pass --create-role to create it with the trust policy ${who} needs`, EXIT.notFound);
+        if (opts.createRole !== true)
+          throw new CliError(
+            `[role] role ${role} does not exist: pass --create-role to create it with the trust policy ${who} needs`,
+            EXIT.notFound,
+          );
         try {
-          await aws.iam.createRole({ roleName: arn.name, ...(arn.path !== '/' ? { path: arn.path } : {}), assumeRolePolicyDocument: JSON.stringify(desired) });
+          await aws.iam.createRole({
+            roleName: arn.name,
+            ...(arn.path !== '/' ? { path: arn.path } : {}),
+            assumeRolePolicyDocument: JSON.stringify(desired),
+          });
         } catch (e) {
           throw new CliError(`[role] cannot create role ${role}: ${awsText(e)}`, EXIT.failure);
         }
         say('role', `role ${role} created with a trust policy for ${who} (${mode})`);
       } else {
         const cmp = compareTrust(existing.doc, presented);
-        if (cmp.allowed) say('role', `role ${existing.arn} exists and its trust policy allows ${who} (unchanged)`);
+        if (cmp.allowed)
+          say('role', `role ${existing.arn} exists and its trust policy allows ${who} (unchanged)`);
         else if (opts.updateTrust === true) {
           // Existing statements are kept: the needed one is added beside them.
           const doc = JSON.parse(existing.doc);
-          const statements = Array.isArray(doc.Statement) ? doc.Statement : doc.Statement ? [doc.Statement] : [];
-          const updated = { ...doc, Version: doc.Version ?? '2012-10-17', Statement: [...statements, ...(desired.Statement as unknown[])] };
+          const statements = Array.isArray(doc.Statement)
+            ? doc.Statement
+            : doc.Statement
+              ? [doc.Statement]
+              : [];
+          const updated = {
+            ...doc,
+            Version: doc.Version ?? '2012-10-17',
+            Statement: [...statements, ...(desired.Statement as unknown[])],
+          };
           try {
             await aws.iam.updateAssumeRolePolicy(arn.name, JSON.stringify(updated));
           } catch (e) {
-            throw new CliError(`[role] cannot update the trust policy of ${role}: ${awsText(e)}`, EXIT.failure);
+            throw new CliError(
+              `[role] cannot update the trust policy of ${role}: ${awsText(e)}`,
+              EXIT.failure,
+            );
           }
-          say('role', `trust policy of ${existing.arn} updated: statement for ${who} added (was: ${cmp.mismatches.map((m) => m.field).join(', ')} wrong)`);
+          say(
+            'role',
+            `trust policy of ${existing.arn} updated: statement for ${who} added (was: ${cmp.mismatches.map((m) => m.field).join(', ')} wrong)`,
+          );
         } else {
           for (const m of cmp.mismatches) ctx.out.line(`  ${m.field}: ${m.text}`);
-          throw new CliError(`[role] the trust policy of ${existing.arn} does not allow ${who}: pass --update-trust to add the statement it needs`, EXIT.failure);
+          throw new CliError(
+            `[role] the trust policy of ${existing.arn} does not allow ${who}: pass --update-trust to add the statement it needs`,
+            EXIT.failure,
+          );
         }
       }
       if (mode === 'irsa') {
         const providers = await aws.iam.listOpenIDConnectProviders().catch(() => undefined);
         if (providers && !providers.includes(presented.mode === 'WebIdentity' ? presented.providerArn : '')) {
-          ctx.out.warn(`IAM has no OIDC provider for the cluster's issuer ${issuer}: create it (aws iam create-open-id-connect-provider --url ${issuer} --client-id-list ${audience}) or STS refuses every token`);
+          ctx.out.warn(
+            `IAM has no OIDC provider for the cluster's issuer ${issuer}: create it (aws iam create-open-id-connect-provider --url ${issuer} --client-id-list ${audience}) or STS refuses every token`,
+          );
         }
       }
     } finally {
@@ -339,35 +597,73 @@ async function runCreateIdentity(ctx: Context, pairText: string, opts: Record<st
       const saPath = `/api/v1/namespaces/${enc(pair.namespace)}/serviceaccounts`;
       let sa = await getOrUndefined(kube, `${saPath}/${enc(pair.serviceAccount)}`);
       if (!sa) {
-        sa = await kube.create(saPath, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: pair.serviceAccount } });
+        sa = await kube.create(saPath, {
+          apiVersion: 'v1',
+          kind: 'ServiceAccount',
+          metadata: { name: pair.serviceAccount },
+        });
         say('bind', `serviceaccount ${who} created`);
       }
       const assocPath = `/apis/${GROUP}/${VERSION}/namespaces/${enc(pair.namespace)}/${PLURAL}`;
-      const assocs = await associationsFor(kube, pair.namespace, pair.serviceAccount, opts.clusterName as string | undefined);
+      const assocs = await associationsFor(
+        kube,
+        pair.namespace,
+        pair.serviceAccount,
+        opts.clusterName as string | undefined,
+      );
       const owner = selectOwner(assocs.records);
       if (mode === 'irsa') {
         const key = `${prefix}/role-arn`;
         const current = sa.metadata?.annotations?.[key];
         if (current === role) say('bind', `serviceaccount ${who} already has ${key}: ${role} (unchanged)`);
         else {
-          await kube.patch(`${saPath}/${enc(pair.serviceAccount)}`, { metadata: { annotations: { [key]: role } } }, 'application/merge-patch+json');
+          await kube.patch(
+            `${saPath}/${enc(pair.serviceAccount)}`,
+            { metadata: { annotations: { [key]: role } } },
+            'application/merge-patch+json',
+          );
           say('bind', `serviceaccount ${who} annotated ${key}: ${role}${current ? ` (was ${current})` : ''}`);
         }
-        if (owner) ctx.out.warn(`${owner.kind === 'ack' ? 'ACK ' : ''}PodIdentityAssociation ${owner.objectNamespace}/${owner.objectName} gives ${who} Pod Identity, which wins over the annotation: delete it, or use --mode pod-identity`);
+        if (owner)
+          ctx.out.warn(
+            `${owner.kind === 'ack' ? 'ACK ' : ''}PodIdentityAssociation ${owner.objectNamespace}/${owner.objectName} gives ${who} Pod Identity, which wins over the annotation: delete it, or use --mode pod-identity`,
+          );
       } else if (owner && owner.kind === 'lanyard') {
-        if (owner.roleARN === role) say('bind', `podidentityassociation ${owner.objectNamespace}/${owner.objectName} already binds ${role} (unchanged)`);
+        if (owner.roleARN === role)
+          say(
+            'bind',
+            `podidentityassociation ${owner.objectNamespace}/${owner.objectName} already binds ${role} (unchanged)`,
+          );
         else {
-          await kube.patch(`${assocPath}/${enc(owner.objectName)}`, { spec: { roleARN: role } }, 'application/merge-patch+json');
-          say('bind', `podidentityassociation ${owner.objectNamespace}/${owner.objectName} updated: roleARN ${role} (was ${owner.roleARN ?? 'unset'})`);
+          await kube.patch(
+            `${assocPath}/${enc(owner.objectName)}`,
+            { spec: { roleARN: role } },
+            'application/merge-patch+json',
+          );
+          say(
+            'bind',
+            `podidentityassociation ${owner.objectNamespace}/${owner.objectName} updated: roleARN ${role} (was ${owner.roleARN ?? 'unset'})`,
+          );
         }
       } else if (owner) {
-        throw new CliError(`[bind] ACK PodIdentityAssociation ${owner.objectNamespace}/${owner.objectName} owns ${who}: change it in ACK, or migrate it (docs/migrate-from-ack.md)`, EXIT.refused);
+        throw new CliError(
+          `[bind] ACK PodIdentityAssociation ${owner.objectNamespace}/${owner.objectName} owns ${who}: change it in ACK, or migrate it (docs/migrate-from-ack.md)`,
+          EXIT.refused,
+        );
       } else {
         try {
-          await kube.create(assocPath, { apiVersion: `${GROUP}/${VERSION}`, kind: 'PodIdentityAssociation', metadata: { name: pair.serviceAccount },
-            spec: { serviceAccount: pair.serviceAccount, roleARN: role } });
+          await kube.create(assocPath, {
+            apiVersion: `${GROUP}/${VERSION}`,
+            kind: 'PodIdentityAssociation',
+            metadata: { name: pair.serviceAccount },
+            spec: { serviceAccount: pair.serviceAccount, roleARN: role },
+          });
         } catch (e) {
-          if (isAlreadyExists(e)) throw new CliError(`[bind] a PodIdentityAssociation named "${pair.serviceAccount}" already exists in "${pair.namespace}" for another ServiceAccount`, EXIT.refused);
+          if (isAlreadyExists(e))
+            throw new CliError(
+              `[bind] a PodIdentityAssociation named "${pair.serviceAccount}" already exists in "${pair.namespace}" for another ServiceAccount`,
+              EXIT.refused,
+            );
           throw e;
         }
         say('bind', `podidentityassociation ${pair.namespace}/${pair.serviceAccount} created for ${role}`);
@@ -382,14 +678,23 @@ async function runCreateIdentity(ctx: Context, pairText: string, opts: Record<st
 /** A Pod that never runs (its own gate stays): only the webhook and the verifier look at it. */
 function checkPod(serviceAccount: string): Json {
   return {
-    apiVersion: 'v1', kind: 'Pod',
+    apiVersion: 'v1',
+    kind: 'Pod',
     metadata: { generateName: 'lanyard-identity-check-', labels: { [CHECK_LABEL]: 'true' } },
     spec: {
-      serviceAccountName: serviceAccount, automountServiceAccountToken: false, restartPolicy: 'Never',
+      serviceAccountName: serviceAccount,
+      automountServiceAccountToken: false,
+      restartPolicy: 'Never',
       schedulingGates: [{ name: CHECK_GATE }],
       securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
-      containers: [{ name: 'check', image: 'registry.k8s.io/pause:3.10', resources: { requests: { cpu: '1m', memory: '4Mi' }, limits: { cpu: '1m', memory: '4Mi' } },
-        securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } }],
+      containers: [
+        {
+          name: 'check',
+          image: 'registry.k8s.io/pause:3.10',
+          resources: { requests: { cpu: '1m', memory: '4Mi' }, limits: { cpu: '1m', memory: '4Mi' } },
+          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+        },
+      ],
     },
   };
 }
@@ -399,29 +704,48 @@ function checkPod(serviceAccount: string): Json {
  * own gate stays) is created for the ServiceAccount; the webhook injects and gates it, the verifier exchanges a token
  * bound to it and releases the identity gate, or says why not. The Pod is deleted afterwards.
  */
-async function verifyPhase(ctx: Context, pair: { namespace: string; serviceAccount: string }, mode: ModeFlag, role: string, timeoutMs: number,
-  say: (p: Phase, t: string) => void): Promise<number> {
+async function verifyPhase(
+  ctx: Context,
+  pair: { namespace: string; serviceAccount: string },
+  mode: ModeFlag,
+  role: string,
+  timeoutMs: number,
+  say: (p: Phase, t: string) => void,
+): Promise<number> {
   const who = `${pair.namespace}/${pair.serviceAccount}`;
   const podsPath = `/api/v1/namespaces/${enc(pair.namespace)}/pods`;
-  const pod = await ctx.call({ does: `create a check Pod for ${who}` }, (kube) => kube.create(podsPath, checkPod(pair.serviceAccount)).catch((e: unknown) => {
-    // The webhook's refusal (IdentityPolicy, an invalid role annotation) is the answer, not an RBAC problem.
-    if (e instanceof KubeApiError && e.status === 403 && /admission webhook/.test(e.serverMessage)) {
-      throw new CliError(`[verify] the webhook refused a Pod of ${who}: ${e.serverMessage.replace(/^.*denied the request: /, '')}`, EXIT.refused);
-    }
-    throw e;
-  }));
+  const pod = await ctx.call({ does: `create a check Pod for ${who}` }, (kube) =>
+    kube.create(podsPath, checkPod(pair.serviceAccount)).catch((e: unknown) => {
+      // The webhook's refusal (IdentityPolicy, an invalid role annotation) is the answer, not an RBAC problem.
+      if (e instanceof KubeApiError && e.status === 403 && /admission webhook/.test(e.serverMessage)) {
+        throw new CliError(
+          `[verify] the webhook refused a Pod of ${who}: ${e.serverMessage.replace(/^.*denied the request: /, '')}`,
+          EXIT.refused,
+        );
+      }
+      throw e;
+    }),
+  );
   const name = String(pod.metadata.name);
-  const spinner = ctx.io.stderrIsTTY ? startSpinner(ctx.io, `[verify] waiting for the verifier to prove ${role} for ${who}`) : undefined;
-  if (!spinner) ctx.out.info(`[verify] waiting up to ${Math.round(timeoutMs / 1000)}s for the verifier to prove ${role} for ${who} (Pod ${name})`);
+  const spinner = ctx.io.stderrIsTTY
+    ? startSpinner(ctx.io, `[verify] waiting for the verifier to prove ${role} for ${who}`)
+    : undefined;
+  if (!spinner)
+    ctx.out.info(
+      `[verify] waiting up to ${Math.round(timeoutMs / 1000)}s for the verifier to prove ${role} for ${who} (Pod ${name})`,
+    );
   const started = ctx.now();
   let lastEvent = '';
   try {
     for (;;) {
       const kube = await ctx.kube();
       const p = await getOrUndefined(kube, `${podsPath}/${enc(name)}`);
-      if (!p) throw new CliError(`[verify] the check Pod ${pair.namespace}/${name} was deleted`, EXIT.failure);
-      const events = ((await getOrUndefined(kube, `/apis/events.k8s.io/v1/namespaces/${enc(pair.namespace)}/events`))?.items ?? [])
-        .filter((e: Json) => e.regarding?.name === name && e.type === 'Warning');
+      if (!p)
+        throw new CliError(`[verify] the check Pod ${pair.namespace}/${name} was deleted`, EXIT.failure);
+      const events = (
+        (await getOrUndefined(kube, `/apis/events.k8s.io/v1/namespaces/${enc(pair.namespace)}/events`))
+          ?.items ?? []
+      ).filter((e: Json) => e.regarding?.name === name && e.type === 'Warning');
       if (events.length) lastEvent = String(events[events.length - 1].note ?? '');
       const env = JSON.stringify(p.spec?.containers?.[0]?.env ?? []);
       const injected = env.includes('AWS_ROLE_ARN') || env.includes('AWS_CONTAINER_CREDENTIALS_FULL_URI');
@@ -434,16 +758,35 @@ async function verifyPhase(ctx: Context, pair: { namespace: string; serviceAccou
       }
       if (!injected) {
         spinner?.stop();
-        throw new CliError(`[verify] the webhook gave the check Pod no AWS identity: is Lanyard's webhook serving namespace "${pair.namespace}", and does a source declare ${role} for ${who}? (\`lanyard explain serviceaccount ${pair.serviceAccount} -n ${pair.namespace}\`)`, EXIT.failure);
+        throw new CliError(
+          `[verify] the webhook gave the check Pod no AWS identity: is Lanyard's webhook serving namespace "${pair.namespace}", and does a source declare ${role} for ${who}? (\`lanyard explain serviceaccount ${pair.serviceAccount} -n ${pair.namespace}\`)`,
+          EXIT.failure,
+        );
       }
       if (!gated && annotation === undefined) {
         // Admitted ungated: the identity is in the verified set already (docs/verified-start.md).
         spinner?.stop();
         const declaredMode = MODES[mode];
-        const vi = await getOrUndefined(kube, `${VI_API}/namespaces/${enc(pair.namespace)}/verifiedidentities/${verifiedIdentityName({ mode: declaredMode, serviceAccount: pair.serviceAccount,
-          roleARN: role, audience: declaredMode === 'WebIdentity' ? (p.spec?.volumes ?? []).flatMap((v: Json) => v.projected?.sources ?? []).find((s: Json) => s.serviceAccountToken)?.serviceAccountToken?.audience ?? '' : WEBHOOK_DEFAULTS.containerCredentialsAudience })}`);
-        if (p.metadata?.annotations?.['lanyard.dev/verify'] === 'false') throw new CliError('[verify] the check Pod was not gated (opt-out)', EXIT.failure);
-        say('verify', `verified earlier: admitted without the gate${vi ? ` (VerifiedIdentity ${vi.metadata.name}, ${vi.spec?.assumedRoleARN})` : ''}`);
+        const vi = await getOrUndefined(
+          kube,
+          `${VI_API}/namespaces/${enc(pair.namespace)}/verifiedidentities/${verifiedIdentityName({
+            mode: declaredMode,
+            serviceAccount: pair.serviceAccount,
+            roleARN: role,
+            audience:
+              declaredMode === 'WebIdentity'
+                ? ((p.spec?.volumes ?? [])
+                    .flatMap((v: Json) => v.projected?.sources ?? [])
+                    .find((s: Json) => s.serviceAccountToken)?.serviceAccountToken?.audience ?? '')
+                : WEBHOOK_DEFAULTS.containerCredentialsAudience,
+          })}`,
+        );
+        if (p.metadata?.annotations?.['lanyard.dev/verify'] === 'false')
+          throw new CliError('[verify] the check Pod was not gated (opt-out)', EXIT.failure);
+        say(
+          'verify',
+          `verified earlier: admitted without the gate${vi ? ` (VerifiedIdentity ${vi.metadata.name}, ${vi.spec?.assumedRoleARN})` : ''}`,
+        );
         return 0;
       }
       if (ctx.now() - started > timeoutMs) {
@@ -451,7 +794,10 @@ async function verifyPhase(ctx: Context, pair: { namespace: string; serviceAccou
         const hint = lastEvent ? hintForExchangeError(lastEvent) : undefined;
         if (lastEvent) ctx.out.line(`[verify] last verifier attempt: ${lastEvent}`);
         if (hint) ctx.out.line(`[verify] meaning: ${hint}`);
-        throw new CliError(`[verify] not verified within ${Math.round(timeoutMs / 1000)}s: run \`lanyard iam check ${role} --service-account ${who}\` and \`lanyard explain serviceaccount ${pair.serviceAccount} -n ${pair.namespace}\``, EXIT.timedOut);
+        throw new CliError(
+          `[verify] not verified within ${Math.round(timeoutMs / 1000)}s: run \`lanyard iam check ${role} --service-account ${who}\` and \`lanyard explain serviceaccount ${pair.serviceAccount} -n ${pair.namespace}\``,
+          EXIT.timedOut,
+        );
       }
       await sleep(500);
     }
@@ -469,55 +815,104 @@ async function verifyPhase(ctx: Context, pair: { namespace: string; serviceAccou
 
 export function registerExplainCli(cli: Cli): void {
   const explainOptions = (cmd: Command) =>
-    awsOptions(identityOptions(cmd.option('-n, --namespace <ns>', 'namespace (else --project, else "default")')))
-      .option('--no-aws', 'do not read the role\'s trust policy from IAM');
+    awsOptions(
+      identityOptions(cmd.option('-n, --namespace <ns>', 'namespace (else --project, else "default")')),
+    ).option('--no-aws', "do not read the role's trust policy from IAM");
   cli.verb('explain', 'Explain why a Pod or ServiceAccount has the AWS identity it has, and how to fix it');
   cli.noun('explain', POD, {
-    description: 'Explain a Pod\'s AWS identity: every source consulted and which won, the IdentityPolicy rule, the gate, the verifier\'s last attempt, the role\'s trust policy, and a fix',
+    description:
+      "Explain a Pod's AWS identity: every source consulted and which won, the IdentityPolicy rule, the gate, the verifier's last attempt, the role's trust policy, and a fix",
     args: '<name>',
     options: explainOptions,
     run: (ctx, [name], opts) => runExplain(ctx, 'Pod', name!, opts),
   });
   cli.noun('explain', SERVICE_ACCOUNT, {
-    description: 'Explain the AWS identity a ServiceAccount\'s Pods get: sources, IdentityPolicy rule, verified set, trust policy, fix',
+    description:
+      "Explain the AWS identity a ServiceAccount's Pods get: sources, IdentityPolicy rule, verified set, trust policy, fix",
     args: '<name>',
     options: explainOptions,
     run: (ctx, [name], opts) => runExplain(ctx, 'ServiceAccount', name!, opts),
   });
 
   const iam = cli.verb('iam', 'Set up and check IAM roles for ServiceAccounts, with your AWS credentials');
-  cli.command('trust-policy', {
-    description: 'Print the trust policy a ServiceAccount needs (IRSA: the cluster\'s OIDC provider, sub and aud; Pod Identity: pods.eks.amazonaws.com)',
-    options: (cmd) => awsOptions(identityOptions(cmd
-      .requiredOption('--service-account <ns/name>', 'the ServiceAccount, as NAMESPACE/NAME')
-      .addOption(modeOption('irsa (web identity) or pod-identity').default('irsa'))
-      .option('--audience <aud>', 'token audience (IRSA; else the ServiceAccount\'s audience annotation, else --token-audience)')
-      .option('--role <arn>', 'the role the policy is for (its account names the OIDC provider)')
-      .option('--account <id>', 'AWS account of the OIDC provider (else the role\'s, else the caller\'s)')
-      .option('--no-session-tags', 'Pod Identity with disableSessionTags: no sts:TagSession'))),
-    run: (ctx, _args, opts) => runTrustPolicy(ctx, opts),
-  }, iam);
-  cli.command('check', {
-    description: 'Say whether the Pods of a ServiceAccount could assume ROLE, and which trust policy field is wrong if not',
-    args: '<role>',
-    options: (cmd) => awsOptions(identityOptions(cmd
-      .requiredOption('--service-account <ns/name>', 'the ServiceAccount, as NAMESPACE/NAME')
-      .addOption(modeOption('irsa or pod-identity (else pod-identity when a PodIdentityAssociation exists for it, else irsa)'))
-      .option('--audience <aud>', 'token audience (IRSA; else the ServiceAccount\'s audience annotation, else --token-audience)'))),
-    run: (ctx, [role], opts) => runIamCheck(ctx, role!, opts),
-  }, iam);
+  cli.command(
+    'trust-policy',
+    {
+      description:
+        "Print the trust policy a ServiceAccount needs (IRSA: the cluster's OIDC provider, sub and aud; Pod Identity: pods.eks.amazonaws.com)",
+      options: (cmd) =>
+        awsOptions(
+          identityOptions(
+            cmd
+              .requiredOption('--service-account <ns/name>', 'the ServiceAccount, as NAMESPACE/NAME')
+              .addOption(modeOption('irsa (web identity) or pod-identity').default('irsa'))
+              .option(
+                '--audience <aud>',
+                "token audience (IRSA; else the ServiceAccount's audience annotation, else --token-audience)",
+              )
+              .option('--role <arn>', 'the role the policy is for (its account names the OIDC provider)')
+              .option(
+                '--account <id>',
+                "AWS account of the OIDC provider (else the role's, else the caller's)",
+              )
+              .option('--no-session-tags', 'Pod Identity with disableSessionTags: no sts:TagSession'),
+          ),
+        ),
+      run: (ctx, _args, opts) => runTrustPolicy(ctx, opts),
+    },
+    iam,
+  );
+  cli.command(
+    'check',
+    {
+      description:
+        'Say whether the Pods of a ServiceAccount could assume ROLE, and which trust policy field is wrong if not',
+      args: '<role>',
+      options: (cmd) =>
+        awsOptions(
+          identityOptions(
+            cmd
+              .requiredOption('--service-account <ns/name>', 'the ServiceAccount, as NAMESPACE/NAME')
+              .addOption(
+                modeOption(
+                  'irsa or pod-identity (else pod-identity when a PodIdentityAssociation exists for it, else irsa)',
+                ),
+              )
+              .option(
+                '--audience <aud>',
+                "token audience (IRSA; else the ServiceAccount's audience annotation, else --token-audience)",
+              ),
+          ),
+        ),
+      run: (ctx, [role], opts) => runIamCheck(ctx, role!, opts),
+    },
+    iam,
+  );
 
   cli.noun('create', IDENTITY, {
-    description: 'Give a ServiceAccount an AWS role in phases that can be re-run: role (trust policy) → bind (annotation or association) → verify',
+    description:
+      'Give a ServiceAccount an AWS role in phases that can be re-run: role (trust policy) → bind (annotation or association) → verify',
     args: '<namespace/serviceaccount>',
-    options: (cmd) => awsOptions(identityOptions(cmd
-      .requiredOption('--role <arn>', 'the role ARN')
-      .addOption(modeOption('irsa (ServiceAccount annotation, web identity) or pod-identity (PodIdentityAssociation)').default('irsa'))
-      .option('--create-role', 'create the role with the trust policy it needs when it does not exist')
-      .option('--update-trust', 'add the statement the ServiceAccount needs to an existing role\'s trust policy')
-      .option('--audience <aud>', 'token audience for IRSA (else --token-audience)')
-      .option('--phase <list>', 'run only these phases: role, bind, verify (comma list)')
-      .option('--timeout <duration>', 'how long the verify phase waits', '2m'))),
+    options: (cmd) =>
+      awsOptions(
+        identityOptions(
+          cmd
+            .requiredOption('--role <arn>', 'the role ARN')
+            .addOption(
+              modeOption(
+                'irsa (ServiceAccount annotation, web identity) or pod-identity (PodIdentityAssociation)',
+              ).default('irsa'),
+            )
+            .option('--create-role', 'create the role with the trust policy it needs when it does not exist')
+            .option(
+              '--update-trust',
+              "add the statement the ServiceAccount needs to an existing role's trust policy",
+            )
+            .option('--audience <aud>', 'token audience for IRSA (else --token-audience)')
+            .option('--phase <list>', 'run only these phases: role, bind, verify (comma list)')
+            .option('--timeout <duration>', 'how long the verify phase waits', '2m'),
+        ),
+      ),
     run: (ctx, [pair], opts) => runCreateIdentity(ctx, pair!, opts),
   });
 }

@@ -3,7 +3,15 @@
 // default chain). Nothing here decides; it only fetches, and turns a read it may not do into a stated gap.
 import type { Json, KubeClient } from '../kube/client.ts';
 import { KubeApiError, isNotFound } from '../kube/errors.ts';
-import { PLURAL, VERSION, GROUP, ACK_GROUP, lanyardRecord, ackRecord, type AssociationRecord } from '../associations/model.ts';
+import {
+  PLURAL,
+  VERSION,
+  GROUP,
+  ACK_GROUP,
+  lanyardRecord,
+  ackRecord,
+  type AssociationRecord,
+} from '../associations/model.ts';
 import { parseConfigMapDocument, EMPTY_TABLE, type ConfigMapTable } from '../identity/configmap.ts';
 import { PolicyCompiler, EMPTY_POLICY_SET, type PolicySet } from '../verification/policy.ts';
 import { VI_API } from '../verification/verified-identity.ts';
@@ -28,7 +36,12 @@ export async function getOrUndefined(kube: KubeClient, path: string): Promise<Js
 }
 
 /** Every Lanyard association in the namespace and every observed ACK association for the pair. */
-export async function associationsFor(kube: KubeClient, namespace: string, sa: string, clusterName: string | undefined): Promise<{ records: AssociationRecord[]; objects: Map<string, Json> }> {
+export async function associationsFor(
+  kube: KubeClient,
+  namespace: string,
+  sa: string,
+  clusterName: string | undefined,
+): Promise<{ records: AssociationRecord[]; objects: Map<string, Json> }> {
   const objects = new Map<string, Json>();
   const records: AssociationRecord[] = [];
   const own = await getOrUndefined(kube, `/apis/${GROUP}/${VERSION}/namespaces/${enc(namespace)}/${PLURAL}`);
@@ -55,15 +68,29 @@ export async function associationsFor(kube: KubeClient, namespace: string, sa: s
   return { records, objects };
 }
 
-export async function configMapTable(kube: KubeClient, namespace: string): Promise<{ where: string; found: boolean; table: ConfigMapTable; error?: string }> {
+export async function configMapTable(
+  kube: KubeClient,
+  namespace: string,
+): Promise<{ where: string; found: boolean; table: ConfigMapTable; error?: string }> {
   const where = `${namespace}/${CONFIG_MAP_NAME}`;
   try {
-    const cm = await getOrUndefined(kube, `/api/v1/namespaces/${enc(namespace)}/configmaps/${CONFIG_MAP_NAME}`);
+    const cm = await getOrUndefined(
+      kube,
+      `/api/v1/namespaces/${enc(namespace)}/configmaps/${CONFIG_MAP_NAME}`,
+    );
     if (!cm) return { where, found: false, table: EMPTY_TABLE, error: 'ConfigMap not found' };
     const parsed = parseConfigMapDocument(cm.data?.config);
-    return parsed.ok ? { where, found: true, table: parsed.table } : { where, found: true, table: EMPTY_TABLE, error: `invalid document: ${parsed.error}` };
+    return parsed.ok
+      ? { where, found: true, table: parsed.table }
+      : { where, found: true, table: EMPTY_TABLE, error: `invalid document: ${parsed.error}` };
   } catch (e) {
-    if (e instanceof KubeApiError && e.status === 403) return { where, found: false, table: EMPTY_TABLE, error: 'not readable with your credentials (forbidden)' };
+    if (e instanceof KubeApiError && e.status === 403)
+      return {
+        where,
+        found: false,
+        table: EMPTY_TABLE,
+        error: 'not readable with your credentials (forbidden)',
+      };
     throw e;
   }
 }
@@ -73,7 +100,8 @@ export async function policySet(kube: KubeClient): Promise<PolicySet | string> {
     const list = await getOrUndefined(kube, `${VI_API}/identitypolicies`);
     return list ? new PolicyCompiler().compileAll(list.items ?? []) : EMPTY_POLICY_SET;
   } catch (e) {
-    if (e instanceof KubeApiError && e.status === 403) return 'IdentityPolicies are not readable with your credentials (forbidden)';
+    if (e instanceof KubeApiError && e.status === 403)
+      return 'IdentityPolicies are not readable with your credentials (forbidden)';
     throw e;
   }
 }
@@ -81,7 +109,8 @@ export async function policySet(kube: KubeClient): Promise<PolicySet | string> {
 /** The API server's service-account issuer, from its OIDC discovery document. */
 export async function clusterIssuer(kube: KubeClient): Promise<string> {
   const doc = await kube.get('/.well-known/openid-configuration');
-  if (typeof doc?.issuer !== 'string' || !doc.issuer) throw new Error('the API server\'s OIDC discovery document carries no issuer');
+  if (typeof doc?.issuer !== 'string' || !doc.issuer)
+    throw new Error("the API server's OIDC discovery document carries no issuer");
   return doc.issuer;
 }
 
@@ -95,7 +124,8 @@ export function roleNameOf(role: string): string {
 export function awsText(e: unknown): string {
   if (isAwsError(e)) return e.describe();
   const err = e as { name?: string; message?: string };
-  if (err?.name === 'CredentialsProviderError') return `no AWS credentials found by the SDK's default chain (${err.message ?? ''})`;
+  if (err?.name === 'CredentialsProviderError')
+    return `no AWS credentials found by the SDK's default chain (${err.message ?? ''})`;
   return String(err?.message ?? e);
 }
 
@@ -115,12 +145,16 @@ export interface TrustSubject {
 export async function checkTrust(aws: AwsClients, s: TrustSubject): Promise<TrustLine> {
   const d = s.declared;
   const role = d.roleARN;
-  if (!role) return { checked: false, why: 'the role is unknown (identities file or ACK roleRef): nothing to compare' };
+  if (!role)
+    return {
+      checked: false,
+      why: 'the role is unknown (identities file or ACK roleRef): nothing to compare',
+    };
   const parsed = parseRoleArn(role);
   try {
     const r = await aws.iam.getRole(roleNameOf(role));
     if (d.mode === 'WebIdentity') {
-      if (!s.issuer) return { checked: false, role, why: 'the cluster\'s issuer is unknown' };
+      if (!s.issuer) return { checked: false, role, why: "the cluster's issuer is unknown" };
       let registered: string[] | undefined;
       try {
         registered = await aws.iam.listOpenIDConnectProviders();
@@ -135,24 +169,42 @@ export async function checkTrust(aws: AwsClients, s: TrustSubject): Promise<Trus
         aud: d.audience,
         ...(registered ? { registeredProviders: registered } : {}),
       };
-      return { checked: true, role: r.arn, comparison: compareTrust(r.assumeRolePolicyDocument, presented),
-        presented: `a token with provider ${presented.providerArn}, sub "${presented.sub}", aud "${presented.aud}"` };
+      return {
+        checked: true,
+        role: r.arn,
+        comparison: compareTrust(r.assumeRolePolicyDocument, presented),
+        presented: `a token with provider ${presented.providerArn}, sub "${presented.sub}", aud "${presented.aud}"`,
+      };
     }
     const sessionTags = s.association?.spec?.disableSessionTags !== true;
     const first = compareTrust(r.assumeRolePolicyDocument, { mode: 'ContainerCredentials', sessionTags });
     const presentedText = `Service pods.eks.amazonaws.com asking for sts:AssumeRole${sessionTags ? ' and sts:TagSession' : ''}`;
-    if (!first.allowed || !d.targetRoleARN) return { checked: true, role: r.arn, comparison: first, presented: presentedText };
+    if (!first.allowed || !d.targetRoleARN)
+      return { checked: true, role: r.arn, comparison: first, presented: presentedText };
     const t = await aws.iam.getRole(roleNameOf(d.targetRoleARN));
     const externalId = s.association?.status?.externalID;
     return {
       checked: true,
       role: t.arn,
-      comparison: compareTrust(t.assumeRolePolicyDocument, { mode: 'TargetRole', principalArn: role, ...(externalId ? { externalId } : {}) }),
+      comparison: compareTrust(t.assumeRolePolicyDocument, {
+        mode: 'TargetRole',
+        principalArn: role,
+        ...(externalId ? { externalId } : {}),
+      }),
       presented: `the association role ${role}${externalId ? ` with external id "${externalId}"` : ''}`,
     };
   } catch (e) {
     if (isAwsError(e) && e.code === 'NoSuchEntity') {
-      return { checked: true, role, presented: 'a role that does not exist', comparison: { allowed: false, notes: [], mismatches: [{ field: 'document', text: `the role does not exist in IAM (${e.describe()})` }] } };
+      return {
+        checked: true,
+        role,
+        presented: 'a role that does not exist',
+        comparison: {
+          allowed: false,
+          notes: [],
+          mismatches: [{ field: 'document', text: `the role does not exist in IAM (${e.describe()})` }],
+        },
+      };
     }
     return { checked: false, role, why: `IAM is not readable with your AWS credentials: ${awsText(e)}` };
   }

@@ -3,7 +3,8 @@
 // IAM evaluates trust per action: every action the exchange needs must be allowed by some statement whose
 // principal and conditions match, and by no Deny statement (docs/verified-start.md, "Trust policies").
 
-export type TrustField = 'provider' | 'sub' | 'aud' | 'principal' | 'action' | 'external id' | 'condition' | 'deny' | 'document';
+export type TrustField =
+  'provider' | 'sub' | 'aud' | 'principal' | 'action' | 'external id' | 'condition' | 'deny' | 'document';
 
 /** What an exchange presents to IAM when it asks to assume a role. */
 export type Presented =
@@ -67,7 +68,15 @@ export function serviceAccountSubject(namespace: string, serviceAccount: string)
 }
 
 export type TrustTarget =
-  | { mode: 'WebIdentity'; partition: string; account: string; issuer: string; namespace: string; serviceAccount: string; audience: string }
+  | {
+      mode: 'WebIdentity';
+      partition: string;
+      account: string;
+      issuer: string;
+      namespace: string;
+      serviceAccount: string;
+      audience: string;
+    }
   | { mode: 'ContainerCredentials'; sessionTags?: boolean };
 
 /** The minimal trust policy that lets exactly this ServiceAccount assume a role (IRSA) or any associated Pod (Pod Identity). */
@@ -75,27 +84,31 @@ export function desiredTrustPolicy(t: TrustTarget): Record<string, unknown> {
   if (t.mode === 'ContainerCredentials') {
     return {
       Version: '2012-10-17',
-      Statement: [{
-        Effect: 'Allow',
-        Principal: { Service: POD_IDENTITY_PRINCIPAL },
-        Action: t.sessionTags === false ? ['sts:AssumeRole'] : ['sts:AssumeRole', 'sts:TagSession'],
-      }],
+      Statement: [
+        {
+          Effect: 'Allow',
+          Principal: { Service: POD_IDENTITY_PRINCIPAL },
+          Action: t.sessionTags === false ? ['sts:AssumeRole'] : ['sts:AssumeRole', 'sts:TagSession'],
+        },
+      ],
     };
   }
   const key = issuerKey(t.issuer);
   return {
     Version: '2012-10-17',
-    Statement: [{
-      Effect: 'Allow',
-      Principal: { Federated: oidcProviderArn(t.partition, t.account, t.issuer) },
-      Action: WEB_IDENTITY_ACTION,
-      Condition: {
-        StringEquals: {
-          [`${key}:sub`]: serviceAccountSubject(t.namespace, t.serviceAccount),
-          [`${key}:aud`]: t.audience,
+    Statement: [
+      {
+        Effect: 'Allow',
+        Principal: { Federated: oidcProviderArn(t.partition, t.account, t.issuer) },
+        Action: WEB_IDENTITY_ACTION,
+        Condition: {
+          StringEquals: {
+            [`${key}:sub`]: serviceAccountSubject(t.namespace, t.serviceAccount),
+            [`${key}:aud`]: t.audience,
+          },
         },
       },
-    }],
+    ],
   };
 }
 
@@ -115,7 +128,8 @@ interface Statement {
 const list = (v: unknown): string[] =>
   typeof v === 'string' ? [v] : Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function parse(doc: string | Record<string, unknown>): Statement[] | string {
   let raw: unknown = doc;
@@ -127,7 +141,11 @@ function parse(doc: string | Record<string, unknown>): Statement[] | string {
     }
   }
   if (!isObject(raw)) return 'the trust policy is not a JSON object';
-  const statements = Array.isArray(raw.Statement) ? raw.Statement : isObject(raw.Statement) ? [raw.Statement] : [];
+  const statements = Array.isArray(raw.Statement)
+    ? raw.Statement
+    : isObject(raw.Statement)
+      ? [raw.Statement]
+      : [];
   if (statements.length === 0) return 'the trust policy has no Statement';
   return statements.map((s: unknown, i: number): Statement => {
     const o = isObject(s) ? s : {};
@@ -159,18 +177,29 @@ function parse(doc: string | Record<string, unknown>): Statement[] | string {
       principals,
       actions: list(o.Action),
       conditions,
-      ...(o.NotPrincipal !== undefined ? { unsupported: 'NotPrincipal' } : o.NotAction !== undefined ? { unsupported: 'NotAction' } : {}),
+      ...(o.NotPrincipal !== undefined
+        ? { unsupported: 'NotPrincipal' }
+        : o.NotAction !== undefined
+          ? { unsupported: 'NotAction' }
+          : {}),
     };
   });
 }
 
 /** IAM's `*` and `?` wildcards, anchored. */
 function glob(pattern: string, value: string, ignoreCase: boolean): boolean {
-  const re = '^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$';
+  const re =
+    '^' +
+    pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.') +
+    '$';
   return new RegExp(re, ignoreCase ? 'is' : 's').test(value);
 }
 
-const quoteList = (l: readonly string[]) => (l.length === 1 ? `"${l[0]}"` : `[${l.map((x) => `"${x}"`).join(', ')}]`);
+const quoteList = (l: readonly string[]) =>
+  l.length === 1 ? `"${l[0]}"` : `[${l.map((x) => `"${x}"`).join(', ')}]`;
 
 // ---- Comparison --------------------------------------------------------------------------------------------------
 
@@ -182,7 +211,14 @@ interface Check {
 function statementMismatches(s: Statement, p: Presented, c: Check, notes: string[]): Mismatch[] {
   const out: Mismatch[] = [];
   const at = s.label;
-  if (s.unsupported) return [{ field: 'document', statement: at, text: `${at} uses ${s.unsupported}, which this check does not evaluate` }];
+  if (s.unsupported)
+    return [
+      {
+        field: 'document',
+        statement: at,
+        text: `${at} uses ${s.unsupported}, which this check does not evaluate`,
+      },
+    ];
 
   // Principal.
   if (s.principals !== '*') {
@@ -190,35 +226,69 @@ function statementMismatches(s: Statement, p: Presented, c: Check, notes: string
     if (p.mode === 'WebIdentity') {
       const fed = pr.Federated ?? [];
       if (fed.length === 0) {
-        const other = Object.entries(pr).map(([t, v]) => `${t} ${quoteList(v)}`).join(', ') || 'no principal';
-        out.push({ field: 'principal', statement: at, text: `${at} trusts ${other}, not a Federated OIDC provider; the token comes from ${p.providerArn}` });
+        const other =
+          Object.entries(pr)
+            .map(([t, v]) => `${t} ${quoteList(v)}`)
+            .join(', ') || 'no principal';
+        out.push({
+          field: 'principal',
+          statement: at,
+          text: `${at} trusts ${other}, not a Federated OIDC provider; the token comes from ${p.providerArn}`,
+        });
       } else if (!fed.includes(p.providerArn)) {
-        out.push({ field: 'provider', statement: at, text: `${at} trusts Federated ${quoteList(fed)}, but the token comes from the cluster's provider ${p.providerArn}` });
+        out.push({
+          field: 'provider',
+          statement: at,
+          text: `${at} trusts Federated ${quoteList(fed)}, but the token comes from the cluster's provider ${p.providerArn}`,
+        });
       }
     } else if (p.mode === 'ContainerCredentials') {
       const svc = pr.Service ?? [];
       if (!svc.includes(POD_IDENTITY_PRINCIPAL)) {
-        const other = Object.entries(pr).map(([t, v]) => `${t} ${quoteList(v)}`).join(', ') || 'no principal';
-        out.push({ field: 'principal', statement: at, text: `${at} trusts ${other}; EKS Pod Identity needs Service "${POD_IDENTITY_PRINCIPAL}"` });
+        const other =
+          Object.entries(pr)
+            .map(([t, v]) => `${t} ${quoteList(v)}`)
+            .join(', ') || 'no principal';
+        out.push({
+          field: 'principal',
+          statement: at,
+          text: `${at} trusts ${other}; EKS Pod Identity needs Service "${POD_IDENTITY_PRINCIPAL}"`,
+        });
       }
     } else {
       const aws = pr.AWS ?? [];
       const account = /^arn:[^:]+:(?:iam|sts)::(\d{12}):/.exec(p.principalArn)?.[1];
-      const ok = aws.some((a) => a === p.principalArn || (account !== undefined && (a === account || /^arn:[^:]+:iam::(\d{12}):root$/.exec(a)?.[1] === account)));
+      const ok = aws.some(
+        (a) =>
+          a === p.principalArn ||
+          (account !== undefined &&
+            (a === account || /^arn:[^:]+:iam::(\d{12}):root$/.exec(a)?.[1] === account)),
+      );
       if (!ok) {
-        out.push({ field: 'principal', statement: at, text: `${at} trusts AWS ${quoteList(aws)}, not the association role ${p.principalArn}` });
+        out.push({
+          field: 'principal',
+          statement: at,
+          text: `${at} trusts AWS ${quoteList(aws)}, not the association role ${p.principalArn}`,
+        });
       }
     }
   }
 
   // Action.
   if (!s.actions.some((a) => glob(a, c.action, true))) {
-    out.push({ field: 'action', statement: at, text: `${at} allows ${quoteList(s.actions)}, not ${c.action}` });
+    out.push({
+      field: 'action',
+      statement: at,
+      text: `${at} allows ${quoteList(s.actions)}, not ${c.action}`,
+    });
   }
 
   // Conditions: every key must hold (values ORed).
   for (const [rawOp, key, wanted] of s.conditions) {
-    const op = rawOp.replace(/^(ForAnyValue|ForAllValues):/i, '').replace(/IfExists$/i, '').toLowerCase();
+    const op = rawOp
+      .replace(/^(ForAnyValue|ForAllValues):/i, '')
+      .replace(/IfExists$/i, '')
+      .toLowerCase();
     const lkey = key.toLowerCase();
     let field: TrustField;
     let actual: string | undefined;
@@ -228,7 +298,11 @@ function statementMismatches(s: Statement, p: Presented, c: Check, notes: string
       if (prefix.toLowerCase() !== p.issuerKey.toLowerCase()) {
         // One provider mismatch per statement: keys of the wrong provider follow from the wrong principal.
         if (out.some((m) => m.field === 'provider')) continue;
-        out.push({ field: 'provider', statement: at, text: `${at} conditions on ${key}, a key of provider "${prefix}"; the token's issuer is "${p.issuerKey}", so the condition never holds` });
+        out.push({
+          field: 'provider',
+          statement: at,
+          text: `${at} conditions on ${key}, a key of provider "${prefix}"; the token's issuer is "${p.issuerKey}", so the condition never holds`,
+        });
         continue;
       }
       actual = field === 'sub' ? p.sub : p.aud;
@@ -240,7 +314,11 @@ function statementMismatches(s: Statement, p: Presented, c: Check, notes: string
       continue;
     }
     if (!['stringequals', 'stringlike', 'stringnotequals', 'stringnotlike'].includes(op)) {
-      out.push({ field: 'condition', statement: at, text: `${at} uses operator ${rawOp} on ${key}; use StringEquals or StringLike` });
+      out.push({
+        field: 'condition',
+        statement: at,
+        text: `${at} uses operator ${rawOp} on ${key}; use StringEquals or StringLike`,
+      });
       continue;
     }
     const like = op.endsWith('like');
@@ -249,7 +327,11 @@ function statementMismatches(s: Statement, p: Presented, c: Check, notes: string
     if (!holds) {
       const presented = actual === undefined ? 'none' : `"${actual}"`;
       const what = field === 'external id' ? 'the exchange presents' : 'the token presents';
-      out.push({ field, statement: at, text: `${at} requires ${key} ${op.includes('not') ? 'not ' : ''}${like ? 'like' : '='} ${quoteList(wanted)}, ${what} ${presented}` });
+      out.push({
+        field,
+        statement: at,
+        text: `${at} requires ${key} ${op.includes('not') ? 'not ' : ''}${like ? 'like' : '='} ${quoteList(wanted)}, ${what} ${presented}`,
+      });
     }
   }
   return out;
@@ -257,31 +339,45 @@ function statementMismatches(s: Statement, p: Presented, c: Check, notes: string
 
 function requiredActions(p: Presented): string[] {
   if (p.mode === 'WebIdentity') return [WEB_IDENTITY_ACTION];
-  if (p.mode === 'ContainerCredentials') return p.sessionTags ? ['sts:AssumeRole', 'sts:TagSession'] : ['sts:AssumeRole'];
+  if (p.mode === 'ContainerCredentials')
+    return p.sessionTags ? ['sts:AssumeRole', 'sts:TagSession'] : ['sts:AssumeRole'];
   return ['sts:AssumeRole'];
 }
 
 /** Compares a role's trust policy (JSON text or object) with what an exchange presents; names each mismatching field. */
 export function compareTrust(doc: string | Record<string, unknown>, p: Presented): TrustComparison {
   const statements = parse(doc);
-  if (typeof statements === 'string') return { allowed: false, mismatches: [{ field: 'document', text: statements }], notes: [] };
+  if (typeof statements === 'string')
+    return { allowed: false, mismatches: [{ field: 'document', text: statements }], notes: [] };
   const notes: string[] = [];
   const mismatches: Mismatch[] = [];
   if (p.mode === 'WebIdentity' && p.registeredProviders && !p.registeredProviders.includes(p.providerArn)) {
-    mismatches.push({ field: 'provider', text: `IAM has no OIDC provider ${p.providerArn} for the cluster's issuer: STS rejects the token before reading the trust policy` });
+    mismatches.push({
+      field: 'provider',
+      text: `IAM has no OIDC provider ${p.providerArn} for the cluster's issuer: STS rejects the token before reading the trust policy`,
+    });
   }
   for (const action of requiredActions(p)) {
     const applying = (effect: string) =>
-      statements.filter((s) => s.effect === effect).map((s) => ({ s, m: statementMismatches(s, p, { action }, effect === 'Allow' ? notes : []) }));
+      statements
+        .filter((s) => s.effect === effect)
+        .map((s) => ({ s, m: statementMismatches(s, p, { action }, effect === 'Allow' ? notes : []) }));
     const deny = applying('Deny').find((x) => x.m.length === 0);
     if (deny) {
-      mismatches.push({ field: 'deny', statement: deny.s.label, text: `${deny.s.label} explicitly denies ${action} to this ${p.mode === 'WebIdentity' ? 'token' : 'principal'}` });
+      mismatches.push({
+        field: 'deny',
+        statement: deny.s.label,
+        text: `${deny.s.label} explicitly denies ${action} to this ${p.mode === 'WebIdentity' ? 'token' : 'principal'}`,
+      });
       continue;
     }
     const allows = applying('Allow');
     if (allows.some((x) => x.m.length === 0)) continue;
     if (allows.length === 0) {
-      mismatches.push({ field: 'principal', text: `the trust policy has no Allow statement, so nothing may assume the role` });
+      mismatches.push({
+        field: 'principal',
+        text: `the trust policy has no Allow statement, so nothing may assume the role`,
+      });
       continue;
     }
     // The statement that came closest says what to change.
@@ -299,24 +395,37 @@ export function compareTrust(doc: string | Record<string, unknown>, p: Presented
  */
 export function hintForExchangeError(text: string): string | undefined {
   const t = text;
-  if (/PolicyDenied/.test(t)) return 'no IdentityPolicy allows this namespace, ServiceAccount and role: add a rule, or use a role a rule allows';
-  if (/AccessDenied\b.*sts:AssumeRoleWithWebIdentity|Not authorized to perform sts:AssumeRoleWithWebIdentity/.test(t)) {
+  if (/PolicyDenied/.test(t))
+    return 'no IdentityPolicy allows this namespace, ServiceAccount and role: add a rule, or use a role a rule allows';
+  if (
+    /AccessDenied\b.*sts:AssumeRoleWithWebIdentity|Not authorized to perform sts:AssumeRoleWithWebIdentity/.test(
+      t,
+    )
+  ) {
     return "STS refused the role's trust policy for this token: its Federated provider, its `sub` condition (system:serviceaccount:NAMESPACE:NAME) or its `aud` condition does not match the token";
   }
   if (/InvalidIdentityToken.*(No OpenIDConnect provider|OpenIDConnect provider)/i.test(t)) {
     return "IAM has no OIDC provider for the cluster's issuer (or its client-id list lacks the token's audience): create it with the issuer URL and audience sts.amazonaws.com";
   }
-  if (/InvalidIdentityToken/.test(t)) return "STS could not verify the token against the cluster's OIDC discovery (issuer, keys or audience)";
-  if (/ExpiredToken/.test(t)) return 'the token expired before STS checked it: check the clocks of the API server and the verifier';
+  if (/InvalidIdentityToken/.test(t))
+    return "STS could not verify the token against the cluster's OIDC discovery (issuer, keys or audience)";
+  if (/ExpiredToken/.test(t))
+    return 'the token expired before STS checked it: check the clocks of the API server and the verifier';
   if (/AccessDeniedException/.test(t)) {
     return 'EKS Pod Identity could not assume the role: its trust policy must allow Service "pods.eks.amazonaws.com" with sts:AssumeRole and sts:TagSession (a target role must trust the association role with its external id)';
   }
-  if (/ResourceNotFoundException/.test(t)) return 'EKS has no association for this ServiceAccount yet (it may still be propagating, or the PodIdentityAssociation is not synced)';
-  if (/NoSuchEntity|role .*does not exist|Role provided in the request does not exist/i.test(t)) return 'the role does not exist (or IAM has not propagated it yet)';
-  if (/returned another role|answered for|used association/.test(t)) return 'AWS answered with another role than the one declared: check the association or annotation names the role you expect';
-  if (/Throttl|ServiceUnavailable|InternalServerError|InternalFailure|timeout|ECONNRESET|ECONNREFUSED/i.test(t)) {
+  if (/ResourceNotFoundException/.test(t))
+    return 'EKS has no association for this ServiceAccount yet (it may still be propagating, or the PodIdentityAssociation is not synced)';
+  if (/NoSuchEntity|role .*does not exist|Role provided in the request does not exist/i.test(t))
+    return 'the role does not exist (or IAM has not propagated it yet)';
+  if (/returned another role|answered for|used association/.test(t))
+    return 'AWS answered with another role than the one declared: check the association or annotation names the role you expect';
+  if (
+    /Throttl|ServiceUnavailable|InternalServerError|InternalFailure|timeout|ECONNRESET|ECONNREFUSED/i.test(t)
+  ) {
     return 'AWS did not answer properly (throttling, 5xx or a network error): the verifier retries on its own';
   }
-  if (/TokenRequest/.test(t)) return 'the controller could not mint a token for the ServiceAccount: does it exist, and may the controller create serviceaccounts/token?';
+  if (/TokenRequest/.test(t))
+    return 'the controller could not mint a token for the ServiceAccount: does it exist, and may the controller create serviceaccounts/token?';
   return undefined;
 }

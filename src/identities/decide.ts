@@ -3,7 +3,12 @@
 // the reconciler in `lanyard controller`, by `lanyard get identities` and by `lanyard doctor`, so all three say the
 // same thing about a Pod.
 import type { Json } from '../kube/client.ts';
-import type { AssociationIdentity, IdentityMode, IdentitySourceKind, ResolvedIdentity } from '../identity/sources.ts';
+import type {
+  AssociationIdentity,
+  IdentityMode,
+  IdentitySourceKind,
+  ResolvedIdentity,
+} from '../identity/sources.ts';
 import { distinctIdentities, podCredentials, type CredentialOptions } from '../identity/pod-credentials.ts';
 import { parseSkipContainers } from '../identity/annotations.ts';
 import type { PolicyDecision } from '../verification/policy.ts';
@@ -24,9 +29,21 @@ import {
  * admitted with the gate off). `verifying`: the Pod waits at the gate for the verifier.
  */
 export type IdentityState = 'ok' | 'missing' | 'stale' | 'denied' | 'unverified' | 'verifying';
-export const IDENTITY_STATES: readonly IdentityState[] = ['ok', 'missing', 'stale', 'denied', 'unverified', 'verifying'];
+export const IDENTITY_STATES: readonly IdentityState[] = [
+  'ok',
+  'missing',
+  'stale',
+  'denied',
+  'unverified',
+  'verifying',
+];
 /** The states a user must act on (Events, `doctor`). */
-export const PROBLEM_STATES: ReadonlySet<IdentityState> = new Set(['missing', 'stale', 'denied', 'unverified']);
+export const PROBLEM_STATES: ReadonlySet<IdentityState> = new Set([
+  'missing',
+  'stale',
+  'denied',
+  'unverified',
+]);
 /** The states a rollout restart can fix: a new Pod is injected with the identity declared now. */
 export const REPAIRABLE_STATES: ReadonlySet<IdentityState> = new Set(['missing', 'stale']);
 
@@ -78,7 +95,8 @@ export interface ViewOptions {
   injectedVolumes: readonly string[];
 }
 
-const isObject = (v: unknown): v is Record<string, Json> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const isObject = (v: unknown): v is Record<string, Json> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /**
  * The Pod as the reconciler sees it, or undefined when it is not followed: finished or terminating, a Lanyard probe,
@@ -93,12 +111,20 @@ export function toPodView(pod: Json, o: ViewOptions): PodView | undefined {
   const labels = isObject(m.labels) ? m.labels : {};
   if (labels[PROBE_LABEL] === 'true' || SKIP_LABEL in labels) return undefined;
   const annotations = isObject(m.annotations) ? m.annotations : {};
-  const skip = parseSkipContainers(typeof annotations[`${o.annotationPrefix}/skip-containers`] === 'string'
-    ? annotations[`${o.annotationPrefix}/skip-containers`] : undefined);
-  const containers = [...(Array.isArray(spec.initContainers) ? spec.initContainers : []), ...(Array.isArray(spec.containers) ? spec.containers : [])];
+  const skip = parseSkipContainers(
+    typeof annotations[`${o.annotationPrefix}/skip-containers`] === 'string'
+      ? annotations[`${o.annotationPrefix}/skip-containers`]
+      : undefined,
+  );
+  const containers = [
+    ...(Array.isArray(spec.initContainers) ? spec.initContainers : []),
+    ...(Array.isArray(spec.containers) ? spec.containers : []),
+  ];
   if (skip.size > 0 && containers.every((c: Json) => skip.has(c?.name))) return undefined;
   const creds = podCredentials(pod, o.credentials);
-  const ref = (Array.isArray(m.ownerReferences) ? m.ownerReferences : []).find((r: Json) => r?.controller === true);
+  const ref = (Array.isArray(m.ownerReferences) ? m.ownerReferences : []).find(
+    (r: Json) => r?.controller === true,
+  );
   const bad = creds.unreadable[0];
   return {
     namespace: String(m.namespace ?? ''),
@@ -108,13 +134,21 @@ export function toPodView(pod: Json, o: ViewOptions): PodView | undefined {
     creationMs: Date.parse(m.creationTimestamp ?? '') || 0,
     phase,
     ...(ref ? { owner: { kind: String(ref.kind), name: String(ref.name) } } : {}),
-    gated: Array.isArray(spec.schedulingGates) && spec.schedulingGates.some((g: Json) => g?.name === GATE_NAME),
-    ...(typeof annotations[VERIFICATION_ANNOTATION] === 'string' ? { verification: annotations[VERIFICATION_ANNOTATION] } : {}),
+    gated:
+      Array.isArray(spec.schedulingGates) && spec.schedulingGates.some((g: Json) => g?.name === GATE_NAME),
+    ...(typeof annotations[VERIFICATION_ANNOTATION] === 'string'
+      ? { verification: annotations[VERIFICATION_ANNOTATION] }
+      : {}),
     optOut: annotations[OPT_OUT_ANNOTATION] === 'false',
     used: distinctIdentities(creds.identities).map((i) =>
-      i.mode === 'WebIdentity' ? { mode: i.mode, roleARN: i.roleARN, audience: i.audience } : { mode: i.mode, audience: i.audience }),
+      i.mode === 'WebIdentity'
+        ? { mode: i.mode, roleARN: i.roleARN, audience: i.audience }
+        : { mode: i.mode, audience: i.audience },
+    ),
     ...(bad ? { unreadable: `container "${bad.container.name}": ${bad.field}: ${bad.reason}` } : {}),
-    injected: (Array.isArray(spec.volumes) ? spec.volumes : []).some((v: Json) => o.injectedVolumes.includes(v?.name)),
+    injected: (Array.isArray(spec.volumes) ? spec.volumes : []).some((v: Json) =>
+      o.injectedVolumes.includes(v?.name),
+    ),
   };
 }
 
@@ -160,10 +194,17 @@ export const POLICY_DENIED = 'PolicyDenied';
 const keyOfUsed = (u: UsedIdentity, sa: string, a: AssociationIdentity | undefined): IdentityKey =>
   u.mode === 'WebIdentity'
     ? { mode: u.mode, serviceAccount: sa, roleARN: u.roleARN, audience: u.audience }
-    : { mode: u.mode, serviceAccount: sa, roleARN: a?.roleARN, targetRoleARN: a?.targetRoleARN, audience: u.audience };
+    : {
+        mode: u.mode,
+        serviceAccount: sa,
+        roleARN: a?.roleARN,
+        targetRoleARN: a?.targetRoleARN,
+        audience: u.audience,
+      };
 
 const roleOf = (k: Pick<IdentityKey, 'roleARN' | 'targetRoleARN'>) => k.targetRoleARN || k.roleARN || '';
-const display = (mode: IdentityMode | undefined, role: string) => `${mode ?? 'no identity'}${role ? ` ${role}` : mode === 'ContainerCredentials' ? ' <role from the association>' : ''}`;
+const display = (mode: IdentityMode | undefined, role: string) =>
+  `${mode ?? 'no identity'}${role ? ` ${role}` : mode === 'ContainerCredentials' ? ' <role from the association>' : ''}`;
 const SOURCE_TEXT: Record<IdentitySourceKind, string> = {
   association: 'PodIdentityAssociation',
   identities_file: 'identities file',
@@ -188,21 +229,34 @@ export function decideIdentity(i: DecideInput): PodIdentity | undefined {
   if (pod.used.length === 0 && !pod.unreadable) {
     if (!declared) return undefined; // no identity used, none declared: not Lanyard's business
     const declaredRole = roleOf(declared);
-    const by = declared.source === 'association' && i.association
-      ? `PodIdentityAssociation ${i.association.objectNamespace}/${i.association.objectName}` : `the ${SOURCE_TEXT[declared.source]}`;
+    const by =
+      declared.source === 'association' && i.association
+        ? `PodIdentityAssociation ${i.association.objectNamespace}/${i.association.objectName}`
+        : `the ${SOURCE_TEXT[declared.source]}`;
     // A declared identity no IdentityPolicy allows is not missing: a restart would not bring it (the webhook refuses
     // such a Pod, and the associations controller keeps a denied association out of EKS with reason PolicyDenied).
     const allowed = i.policy(declared.roleARN, declared.targetRoleARN);
     if (!allowed.allowed) {
       return {
-        state: 'denied', reason: POLICY_DENIED, source: declared.source, mode: declared.mode, role: '', declaredRole,
-        message: `${POLICY_DENIED}: ${who} declares ${display(declared.mode, declaredRole)} (${by}), which no IdentityPolicy allows ` +
+        state: 'denied',
+        reason: POLICY_DENIED,
+        source: declared.source,
+        mode: declared.mode,
+        role: '',
+        declaredRole,
+        message:
+          `${POLICY_DENIED}: ${who} declares ${display(declared.mode, declaredRole)} (${by}), which no IdentityPolicy allows ` +
           `(${allowed.message}); the Pod runs without it and a restart would not give it: change the IdentityPolicy or the ${by.replace(/^the /, '')}`,
       };
     }
     return {
-      state: 'missing', source: declared.source, mode: declared.mode, role: '', declaredRole,
-      message: `${who} declares ${display(declared.mode, declaredRole)} (${by}), but the Pod was created without it and uses ` +
+      state: 'missing',
+      source: declared.source,
+      mode: declared.mode,
+      role: '',
+      declaredRole,
+      message:
+        `${who} declares ${display(declared.mode, declaredRole)} (${by}), but the Pod was created without it and uses ` +
         'whatever the SDK chain finds (the node role): restart the workload (or set lanyard.dev/identity-repair: restart)',
     };
   }
@@ -214,46 +268,89 @@ export function decideIdentity(i: DecideInput): PodIdentity | undefined {
 
   for (const k of keys) {
     const d = i.policy(k.roleARN, k.targetRoleARN);
-    if (!d.allowed) return { ...base, state: 'denied', reason: POLICY_DENIED, message: `${d.message}; the Pod still runs with it (a policy never revokes running Pods): delete or restart it` };
+    if (!d.allowed)
+      return {
+        ...base,
+        state: 'denied',
+        reason: POLICY_DENIED,
+        message: `${d.message}; the Pod still runs with it (a policy never revokes running Pods): delete or restart it`,
+      };
   }
   if (pod.unreadable) {
-    return { ...base, state: 'unverified', message: `the Pod's role cannot be read from its spec (${pod.unreadable}), so it was never proven` };
+    return {
+      ...base,
+      state: 'unverified',
+      message: `the Pod's role cannot be read from its spec (${pod.unreadable}), so it was never proven`,
+    };
   }
   if (declared && !pod.used.some((u) => matches(u, declared))) {
     const declaredRole = roleOf(declared);
     return {
-      ...base, state: 'stale', declaredRole,
-      message: `${who} now declares ${display(declared.mode, declaredRole)} (${SOURCE_TEXT[declared.source]}), ` +
+      ...base,
+      state: 'stale',
+      declaredRole,
+      message:
+        `${who} now declares ${display(declared.mode, declaredRole)} (${SOURCE_TEXT[declared.source]}), ` +
         `but the Pod uses ${display(mode, role)}, declared when it started: restart the workload`,
     };
   }
   if (!declared && pod.injected) {
     return {
-      ...base, state: 'stale',
+      ...base,
+      state: 'stale',
       message: `no source declares an identity for ${who} any more, but the Pod still uses ${display(mode, role)}, injected when it started: restart or delete it`,
     };
   }
   if (pod.gated) {
-    if (pod.verification === 'failed') return { ...base, state: 'unverified', message: 'verification failed past the deadline; the Pod is held at the gate (see its IdentityNotVerified Events)' };
-    return { ...base, state: 'verifying', message: 'held at the gate until the verifier proves the identity' };
+    if (pod.verification === 'failed')
+      return {
+        ...base,
+        state: 'unverified',
+        message:
+          'verification failed past the deadline; the Pod is held at the gate (see its IdentityNotVerified Events)',
+      };
+    return {
+      ...base,
+      state: 'verifying',
+      message: 'held at the gate until the verifier proves the identity',
+    };
   }
-  if (pod.verification === 'verified') return { ...base, state: 'ok', message: 'proven before the Pod started' };
-  const trusted = (k: IdentityKey) => i.declaredFingerprint !== undefined &&
+  if (pod.verification === 'verified')
+    return { ...base, state: 'ok', message: 'proven before the Pod started' };
+  const trusted = (k: IdentityKey) =>
+    i.declaredFingerprint !== undefined &&
     verifiedEntryTrusted(i.verified(verifiedIdentityName(k)), k, i.declaredFingerprint, i.nowMs);
   if (!pod.optOut && pod.verification !== 'failed') {
-    if (declared && keys.every(trusted)) return { ...base, state: 'ok', message: 'proven by a current VerifiedIdentity', proven: true };
-    if (i.provenEarlier) return { ...base, state: 'ok', message: 'proven by a VerifiedIdentity when the Pod was admitted' };
+    if (declared && keys.every(trusted))
+      return { ...base, state: 'ok', message: 'proven by a current VerifiedIdentity', proven: true };
+    if (i.provenEarlier)
+      return { ...base, state: 'ok', message: 'proven by a VerifiedIdentity when the Pod was admitted' };
     // A Pod admitted from the verified set carries no annotation; once its entry expired, only a Pod watched since its
     // creation is known to have had no proof (docs/adr/0900).
-    if (!i.observedSinceCreation) return { ...base, state: 'ok', message: 'admitted before this controller started; no verification failure on record' };
+    if (!i.observedSinceCreation)
+      return {
+        ...base,
+        state: 'ok',
+        message: 'admitted before this controller started; no verification failure on record',
+      };
   }
-  const why = pod.optOut ? `the Pod opted out (${OPT_OUT_ANNOTATION}: "false")` : pod.verification === 'failed' ? 'its verification failed'
-    : 'it was admitted without the gate and no VerifiedIdentity vouched for it (is the webhook running with --identity-gate?)';
-  return { ...base, state: 'unverified', message: `${display(mode, role)} was never proven for this Pod: ${why}` };
+  const why = pod.optOut
+    ? `the Pod opted out (${OPT_OUT_ANNOTATION}: "false")`
+    : pod.verification === 'failed'
+      ? 'its verification failed'
+      : 'it was admitted without the gate and no VerifiedIdentity vouched for it (is the webhook running with --identity-gate?)';
+  return {
+    ...base,
+    state: 'unverified',
+    message: `${display(mode, role)} was never proven for this Pod: ${why}`,
+  };
 }
 
 /** Whether repair is on for a workload: its own annotation wins over its namespace's (`restart` on, anything else off). */
-export function repairEnabled(workloadAnnotation: string | undefined, namespaceAnnotation: string | undefined): boolean {
+export function repairEnabled(
+  workloadAnnotation: string | undefined,
+  namespaceAnnotation: string | undefined,
+): boolean {
   return (workloadAnnotation ?? namespaceAnnotation) === 'restart';
 }
 
@@ -269,24 +366,40 @@ export type RepairDecision =
  * most once per generation of Pods: while any of them predates the last restart, it is in progress; once all are
  * newer, the restart did not help (the webhook is down, or the policy refuses the identity) and is not repeated.
  */
-export function decideRepair(o: { enabled: boolean; problemPods: readonly number[]; lastRestartMs?: number }): RepairDecision {
+export function decideRepair(o: {
+  enabled: boolean;
+  problemPods: readonly number[];
+  lastRestartMs?: number;
+}): RepairDecision {
   if (!o.enabled || o.problemPods.length === 0) return { kind: 'none' };
   if (o.lastRestartMs === undefined) return { kind: 'restart' };
   if (o.problemPods.some((c) => c < o.lastRestartMs!)) return { kind: 'in_progress' };
-  return { kind: 'ineffective', message: `Pods created after Lanyard's restart at ${new Date(o.lastRestartMs).toISOString()} still lack the identity ` +
-    `declared now; not restarting again (check the webhook and the IdentityPolicy; remove ${RESTARTED_AT_ANNOTATION} from the Pod template to allow another restart)` };
+  return {
+    kind: 'ineffective',
+    message:
+      `Pods created after Lanyard's restart at ${new Date(o.lastRestartMs).toISOString()} still lack the identity ` +
+      `declared now; not restarting again (check the webhook and the IdentityPolicy; remove ${RESTARTED_AT_ANNOTATION} from the Pod template to allow another restart)`,
+  };
 }
 
 /** The merge patch of a rollout restart, as `kubectl rollout restart` writes it, plus Lanyard's own timestamp. */
 export function restartPatch(now: Date): Json {
   const t = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
-  return { spec: { template: { metadata: { annotations: { [KUBECTL_RESTARTED_AT]: t, [RESTARTED_AT_ANNOTATION]: t } } } } };
+  return {
+    spec: {
+      template: { metadata: { annotations: { [KUBECTL_RESTARTED_AT]: t, [RESTARTED_AT_ANNOTATION]: t } } },
+    },
+  };
 }
 
 /** The workload a Pod belongs to: its StatefulSet or DaemonSet, or the Deployment owning its ReplicaSet. */
-export function workloadOf(owner: OwnerRef | undefined, replicaSetOwner: (rs: string) => OwnerRef | undefined): { kind: WorkloadKind; name: string } | undefined {
+export function workloadOf(
+  owner: OwnerRef | undefined,
+  replicaSetOwner: (rs: string) => OwnerRef | undefined,
+): { kind: WorkloadKind; name: string } | undefined {
   if (!owner) return undefined;
-  if (owner.kind === 'StatefulSet' || owner.kind === 'DaemonSet') return { kind: owner.kind, name: owner.name };
+  if (owner.kind === 'StatefulSet' || owner.kind === 'DaemonSet')
+    return { kind: owner.kind, name: owner.name };
   if (owner.kind === 'ReplicaSet') {
     const d = replicaSetOwner(owner.name);
     if (d?.kind === 'Deployment') return { kind: 'Deployment', name: d.name };
@@ -294,9 +407,18 @@ export function workloadOf(owner: OwnerRef | undefined, replicaSetOwner: (rs: st
   return undefined;
 }
 
-export const WORKLOAD_PATHS: Record<WorkloadKind, string> = { Deployment: 'deployments', StatefulSet: 'statefulsets', DaemonSet: 'daemonsets' };
+export const WORKLOAD_PATHS: Record<WorkloadKind, string> = {
+  Deployment: 'deployments',
+  StatefulSet: 'statefulsets',
+  DaemonSet: 'daemonsets',
+};
 
 /** The Event reason for a state a user must see. */
 export const EVENT_REASONS: Record<IdentityState, string | undefined> = {
-  missing: 'IdentityMissing', stale: 'IdentityStale', denied: 'IdentityDenied', unverified: 'IdentityUnverified', ok: undefined, verifying: undefined,
+  missing: 'IdentityMissing',
+  stale: 'IdentityStale',
+  denied: 'IdentityDenied',
+  unverified: 'IdentityUnverified',
+  ok: undefined,
+  verifying: undefined,
 };

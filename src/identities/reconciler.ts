@@ -38,7 +38,6 @@ import type { IdentityRow } from './snapshot.ts';
 
 export const REPORTING_CONTROLLER = 'lanyard.dev/identities';
 
-
 export interface IdentityReconciler extends Running, PodsWithoutIdentity {
   synced(): boolean;
   waitForSync(timeoutMs: number): Promise<boolean>;
@@ -48,7 +47,12 @@ export interface IdentityReconciler extends Running, PodsWithoutIdentity {
 
 export type IdentityReconcilerConfig = Pick<
   ControllerConfig,
-  'namespace' | 'annotationPrefix' | 'tokenAudience' | 'stsRegionalEndpoint' | 'watchConfigMap' | 'containerCredentialsAudience'
+  | 'namespace'
+  | 'annotationPrefix'
+  | 'tokenAudience'
+  | 'stsRegionalEndpoint'
+  | 'watchConfigMap'
+  | 'containerCredentialsAudience'
 > & {
   workers?: number;
   /** How often workloads with wrong Pods are looked at again, so a repair annotation added later is seen (default 30 s). */
@@ -66,15 +70,42 @@ export interface IdentityReconcilerDeps extends Deps {
 }
 
 const REPAIR = 'repair:';
-const podRef = (ns: string, name: string, uid: string): Json => ({ apiVersion: 'v1', kind: 'Pod', metadata: { namespace: ns, name, uid } });
-const workloadRef = (kind: WorkloadKind, ns: string, name: string, uid?: string): Json =>
-  ({ apiVersion: 'apps/v1', kind, metadata: { namespace: ns, name, ...(uid ? { uid } : {}) } });
+const podRef = (ns: string, name: string, uid: string): Json => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { namespace: ns, name, uid },
+});
+const workloadRef = (kind: WorkloadKind, ns: string, name: string, uid?: string): Json => ({
+  apiVersion: 'apps/v1',
+  kind,
+  metadata: { namespace: ns, name, ...(uid ? { uid } : {}) },
+});
 
-export async function startIdentityReconciler(deps: IdentityReconcilerDeps, cfg: IdentityReconcilerConfig): Promise<IdentityReconciler> {
+export async function startIdentityReconciler(
+  deps: IdentityReconcilerDeps,
+  cfg: IdentityReconcilerConfig,
+): Promise<IdentityReconciler> {
   const { kube, log, clock } = deps;
-  const events = deps.events ?? createEventRecorder({ kube, reportingController: REPORTING_CONTROLLER, log, now: () => new Date(clock.now()) });
-  const podGauge = gauge(deps.metrics, 'lanyard_pod_identities', 'Pending and running Pods by identity state (docs/identities.md).', ['state']);
-  const repairs = counter(deps.metrics, 'lanyard_identity_repairs_total', 'Rollout restarts for Pods missing their identity, by result.', ['result']);
+  const events =
+    deps.events ??
+    createEventRecorder({
+      kube,
+      reportingController: REPORTING_CONTROLLER,
+      log,
+      now: () => new Date(clock.now()),
+    });
+  const podGauge = gauge(
+    deps.metrics,
+    'lanyard_pod_identities',
+    'Pending and running Pods by identity state (docs/identities.md).',
+    ['state'],
+  );
+  const repairs = counter(
+    deps.metrics,
+    'lanyard_identity_repairs_total',
+    'Rollout restarts for Pods missing their identity, by result.',
+    ['result'],
+  );
   for (const s of IDENTITY_STATES) podGauge.set({ state: s }, 0);
 
   const flags: InjectionFlags = {
@@ -84,33 +115,64 @@ export async function startIdentityReconciler(deps: IdentityReconcilerDeps, cfg:
     stsRegionalEndpoint: cfg.stsRegionalEndpoint,
     containerCredentialsAudience: cfg.containerCredentialsAudience,
   };
-  const credentials = credentialOptions({ stsAudiences: [cfg.tokenAudience], podIdentityAudiences: [cfg.containerCredentialsAudience] });
+  const credentials = credentialOptions({
+    stsAudiences: [cfg.tokenAudience],
+    podIdentityAudiences: [cfg.containerCredentialsAudience],
+  });
   const queue = new WorkQueue({ initialMs: 1000, maxMs: 300_000, jitter: 0.1 });
 
   // Pods by pair and by namespace, so a source change requeues only its Pods.
   const byPair = new Map<string, Set<string>>();
   const byNamespace = new Map<string, Set<string>>();
   const podIndex = new Map<string, { pair: string; namespace: string; uid: string }>();
-  const indexAdd = (m: Map<string, Set<string>>, k: string, v: string) => { let s = m.get(k); if (!s) m.set(k, (s = new Set())); s.add(v); };
-  const indexDel = (m: Map<string, Set<string>>, k: string, v: string) => { const s = m.get(k); if (s) { s.delete(v); if (s.size === 0) m.delete(k); } };
+  const indexAdd = (m: Map<string, Set<string>>, k: string, v: string) => {
+    let s = m.get(k);
+    if (!s) m.set(k, (s = new Set()));
+    s.add(v);
+  };
+  const indexDel = (m: Map<string, Set<string>>, k: string, v: string) => {
+    const s = m.get(k);
+    if (s) {
+      s.delete(v);
+      if (s.size === 0) m.delete(k);
+    }
+  };
 
   const onChange = (c: ViewChange) => {
     switch (c.kind) {
-      case 'pod': queue.add(c.key); return;
-      case 'pair': for (const k of byPair.get(`${c.namespace}/${c.serviceAccount}`) ?? []) queue.add(k); return;
-      case 'namespace': case 'replicaset': for (const k of byNamespace.get(c.namespace) ?? []) queue.add(k); return;
-      case 'all': for (const k of podIndex.keys()) queue.add(k);
+      case 'pod':
+        queue.add(c.key);
+        return;
+      case 'pair':
+        for (const k of byPair.get(`${c.namespace}/${c.serviceAccount}`) ?? []) queue.add(k);
+        return;
+      case 'namespace':
+      case 'replicaset':
+        for (const k of byNamespace.get(c.namespace) ?? []) queue.add(k);
+        return;
+      case 'all':
+        for (const k of podIndex.keys()) queue.add(k);
     }
   };
   const views = deps.views
     ? deps.views(onChange)
-    : startIdentityViews({ kube, log, cache: deps.cache, associations: deps.associations }, {
-      annotationPrefix: cfg.annotationPrefix, credentials, watchConfigMap: cfg.watchConfigMap, namespace: cfg.namespace,
-      injectedVolumes: [WEB_IDENTITY_VOLUME, WEBHOOK_DEFAULTS.containerCredentialsTokenVolumeName],
-    }, onChange);
+    : startIdentityViews(
+        { kube, log, cache: deps.cache, associations: deps.associations },
+        {
+          annotationPrefix: cfg.annotationPrefix,
+          credentials,
+          watchConfigMap: cfg.watchConfigMap,
+          namespace: cfg.namespace,
+          injectedVolumes: [WEB_IDENTITY_VOLUME, WEBHOOK_DEFAULTS.containerCredentialsTokenVolumeName],
+        },
+        onChange,
+      );
 
   // ---- State: the last decision per Pod, counts per state, per pair (missing) and per workload ----
-  const rows = new Map<string, IdentityRow & { creationMs: number; workloadKind?: WorkloadKind; workloadName?: string }>();
+  const rows = new Map<
+    string,
+    IdentityRow & { creationMs: number; workloadKind?: WorkloadKind; workloadName?: string }
+  >();
   const counts = new Map<IdentityState, number>(IDENTITY_STATES.map((s) => [s, 0]));
   const missing = new Map<string, number>();
   const ownerProblems = new Map<string, number>();
@@ -119,15 +181,26 @@ export async function startIdentityReconciler(deps: IdentityReconcilerDeps, cfg:
   const proven = new Set<string>();
   /** Pods created before this (allowing for clock skew) were not watched from their admission on. */
   const startedMs = clock.now() - 5_000;
-  const bump = (m: Map<string, number>, k: string, d: number) => { const n = (m.get(k) ?? 0) + d; if (n <= 0) m.delete(k); else m.set(k, n); return n; };
-  const missingKey = (r: IdentityRow) => (r.state === 'missing' && r.source === 'association' ? `${r.namespace}/${r.serviceAccount}` : undefined);
+  const bump = (m: Map<string, number>, k: string, d: number) => {
+    const n = (m.get(k) ?? 0) + d;
+    if (n <= 0) m.delete(k);
+    else m.set(k, n);
+    return n;
+  };
+  const missingKey = (r: IdentityRow) =>
+    r.state === 'missing' && r.source === 'association' ? `${r.namespace}/${r.serviceAccount}` : undefined;
 
-  function setRow(key: string, next: (IdentityRow & { creationMs: number; workloadKind?: WorkloadKind; workloadName?: string }) | undefined) {
+  function setRow(
+    key: string,
+    next:
+      (IdentityRow & { creationMs: number; workloadKind?: WorkloadKind; workloadName?: string }) | undefined,
+  ) {
     const prev = rows.get(key);
     if (prev) {
       counts.set(prev.state, counts.get(prev.state)! - 1);
       podGauge.dec({ state: prev.state });
-      if (prev.workloadKind && PROBLEM_STATES.has(prev.state)) bump(ownerProblems, `${prev.workloadKind}/${prev.namespace}/${prev.workloadName}/${prev.state}`, -1);
+      if (prev.workloadKind && PROBLEM_STATES.has(prev.state))
+        bump(ownerProblems, `${prev.workloadKind}/${prev.namespace}/${prev.workloadName}/${prev.state}`, -1);
     }
     if (next) {
       rows.set(key, next);
@@ -175,17 +248,21 @@ export async function startIdentityReconciler(deps: IdentityReconcilerDeps, cfg:
     }
     const sa = views.serviceAccount(pod.namespace, pod.serviceAccount);
     const association = views.associations.forPair(pod.namespace, pod.serviceAccount);
-    const declared = resolveIdentity({
-      namespace: pod.namespace,
-      serviceAccount: pod.serviceAccount,
-      podAnnotations: undefined,
-      sa: sa ? { found: true, settings: sa } : { found: false },
-      association,
-      // The identities file lives with the webhook: a Pod using container credentials without an association got them
-      // from it, and is judged as such (its pair cannot be reported missing from here).
-      inIdentitiesFile: !association && pod.used.some((u) => u.mode === 'ContainerCredentials'),
-      configMap: views.configMap(),
-    }, flags, () => 0)?.identity;
+    const declared = resolveIdentity(
+      {
+        namespace: pod.namespace,
+        serviceAccount: pod.serviceAccount,
+        podAnnotations: undefined,
+        sa: sa ? { found: true, settings: sa } : { found: false },
+        association,
+        // The identities file lives with the webhook: a Pod using container credentials without an association got them
+        // from it, and is judged as such (its pair cannot be reported missing from here).
+        inIdentitiesFile: !association && pod.used.some((u) => u.mode === 'ContainerCredentials'),
+        configMap: views.configMap(),
+      },
+      flags,
+      () => 0,
+    )?.identity;
     const ns = views.namespace(pod.namespace);
     const policies = views.policies();
     const decision = decideIdentity({
@@ -193,8 +270,14 @@ export async function startIdentityReconciler(deps: IdentityReconcilerDeps, cfg:
       declared,
       declaredFingerprint: declared ? fingerprintOf(declared.fingerprint) : undefined,
       association,
-      policy: (roleARN, targetRoleARN) => decidePolicy(policies, { namespace: pod.namespace, namespaceLabels: ns?.labels,
-        serviceAccount: pod.serviceAccount, roleARN, targetRoleARN }),
+      policy: (roleARN, targetRoleARN) =>
+        decidePolicy(policies, {
+          namespace: pod.namespace,
+          namespaceLabels: ns?.labels,
+          serviceAccount: pod.serviceAccount,
+          roleARN,
+          targetRoleARN,
+        }),
       verified: (name) => views.verified(pod.namespace, name),
       provenEarlier: proven.has(pod.uid),
       observedSinceCreation: pod.creationMs >= startedMs,
@@ -206,9 +289,21 @@ export async function startIdentityReconciler(deps: IdentityReconcilerDeps, cfg:
       return;
     }
     const workload = workloadOf(pod.owner, (rs) => views.replicaSetOwner(pod.namespace, rs));
-    const row = { ...decision, namespace: pod.namespace, pod: pod.name, serviceAccount: pod.serviceAccount, creationMs: pod.creationMs,
+    const row = {
+      ...decision,
+      namespace: pod.namespace,
+      pod: pod.name,
+      serviceAccount: pod.serviceAccount,
+      creationMs: pod.creationMs,
       creationTimestamp: new Date(pod.creationMs).toISOString(),
-      ...(workload ? { workload: `${workload.kind.toLowerCase()}/${workload.name}`, workloadKind: workload.kind, workloadName: workload.name } : {}) };
+      ...(workload
+        ? {
+            workload: `${workload.kind.toLowerCase()}/${workload.name}`,
+            workloadKind: workload.kind,
+            workloadName: workload.name,
+          }
+        : {}),
+    };
     setRow(key, row);
     const changed = !prev || prev.state !== row.state || prev.message !== row.message;
     const reason = EVENT_REASONS[row.state];
@@ -216,22 +311,44 @@ export async function startIdentityReconciler(deps: IdentityReconcilerDeps, cfg:
       events.warning(podRef(pod.namespace, pod.name, pod.uid), reason, row.message);
       if (workload) {
         const n = bump(ownerProblems, `${workload.kind}/${pod.namespace}/${workload.name}/${row.state}`, 1);
-        if (n === 1) events.warning(workloadRef(workload.kind, pod.namespace, workload.name), reason, `Pod ${pod.name}: ${row.message}`);
+        if (n === 1)
+          events.warning(
+            workloadRef(workload.kind, pod.namespace, workload.name),
+            reason,
+            `Pod ${pod.name}: ${row.message}`,
+          );
       }
     } else if (workload && PROBLEM_STATES.has(row.state)) {
       bump(ownerProblems, `${workload.kind}/${pod.namespace}/${workload.name}/${row.state}`, 1);
     }
-    if (changed) log.info({ namespace: pod.namespace, pod: pod.name, state: row.state, source: row.source, role: row.role || undefined }, 'Pod identity state');
+    if (changed)
+      log.info(
+        {
+          namespace: pod.namespace,
+          pod: pod.name,
+          state: row.state,
+          source: row.source,
+          role: row.role || undefined,
+        },
+        'Pod identity state',
+      );
 
     if (decision.proven) proven.add(pod.uid);
-    if (workload && REPAIRABLE_STATES.has(row.state)) queue.add(`${REPAIR}${workload.kind}/${pod.namespace}/${workload.name}`);
+    if (workload && REPAIRABLE_STATES.has(row.state))
+      queue.add(`${REPAIR}${workload.kind}/${pod.namespace}/${workload.name}`);
   }
 
   async function reconcileRepair(key: string): Promise<ReconcileResult> {
     const [kind, namespace, name] = key.slice(REPAIR.length).split('/') as [WorkloadKind, string, string];
     const problemPods: number[] = [];
     for (const r of rows.values()) {
-      if (r.workloadKind === kind && r.namespace === namespace && r.workloadName === name && REPAIRABLE_STATES.has(r.state)) problemPods.push(r.creationMs);
+      if (
+        r.workloadKind === kind &&
+        r.namespace === namespace &&
+        r.workloadName === name &&
+        REPAIRABLE_STATES.has(r.state)
+      )
+        problemPods.push(r.creationMs);
     }
     const ns = views.namespace(namespace);
     // Cheap exit before any request: repair is off unless the namespace or some workload asks for it.
@@ -251,9 +368,16 @@ export async function startIdentityReconciler(deps: IdentityReconcilerDeps, cfg:
     if (d.kind === 'restart') {
       await kube.patch(path, restartPatch(new Date(clock.now())), 'application/merge-patch+json');
       repairs.inc({ result: 'restarted' });
-      events.normal(ref, 'IdentityRepair', `rollout restart: ${problemPods.length} Pod(s) lack the identity their ServiceAccount declares now ` +
-        `(${REPAIR_ANNOTATION}: restart)`);
-      log.info({ kind, namespace, name, pods: problemPods.length }, 'rollout restart for Pods missing their identity');
+      events.normal(
+        ref,
+        'IdentityRepair',
+        `rollout restart: ${problemPods.length} Pod(s) lack the identity their ServiceAccount declares now ` +
+          `(${REPAIR_ANNOTATION}: restart)`,
+      );
+      log.info(
+        { kind, namespace, name, pods: problemPods.length },
+        'rollout restart for Pods missing their identity',
+      );
     } else if (d.kind === 'ineffective' && ineffective.get(key) !== last) {
       // Once per restart: the periodic look at the workload must not repeat it.
       ineffective.set(key, last);
@@ -266,7 +390,8 @@ export async function startIdentityReconciler(deps: IdentityReconcilerDeps, cfg:
   // A workload's own repair annotation is not watched: workloads with wrong Pods are looked at again periodically.
   const resync = setInterval(() => {
     for (const r of rows.values()) {
-      if (r.workloadKind && REPAIRABLE_STATES.has(r.state)) queue.add(`${REPAIR}${r.workloadKind}/${r.namespace}/${r.workloadName}`);
+      if (r.workloadKind && REPAIRABLE_STATES.has(r.state))
+        queue.add(`${REPAIR}${r.workloadKind}/${r.namespace}/${r.workloadName}`);
     }
   }, cfg.repairResyncMs ?? 30_000);
   resync.unref?.();
@@ -277,7 +402,8 @@ export async function startIdentityReconciler(deps: IdentityReconcilerDeps, cfg:
     workers: cfg.workers ?? 4,
     metrics: deps.metrics,
     reconcile: (key) => (key.startsWith(REPAIR) ? reconcileRepair(key) : reconcilePod(key)),
-    onError: (key, e, retryInMs) => log.warn({ key, err: e, retryInMs }, 'identity reconcile failed; retrying'),
+    onError: (key, e, retryInMs) =>
+      log.warn({ key, err: e, retryInMs }, 'identity reconcile failed; retrying'),
   });
 
   return {

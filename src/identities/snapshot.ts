@@ -50,7 +50,8 @@ export interface Reader {
 export async function identitySnapshot(read: Reader, o: SnapshotOptions): Promise<SnapshotResult> {
   const unreadable: string[] = [];
   const prefix = o.annotationPrefix ?? WEBHOOK_DEFAULTS.annotationPrefix;
-  const at = (p: string) => (o.namespace ? `${p.replace(/\/([a-z]+)$/, `/namespaces/${encodeURIComponent(o.namespace)}/$1`)}` : p);
+  const at = (p: string) =>
+    o.namespace ? `${p.replace(/\/([a-z]+)$/, `/namespaces/${encodeURIComponent(o.namespace)}/$1`)}` : p;
   const list = async (what: string, path: string, query?: Record<string, string>): Promise<Json[]> => {
     try {
       return await read.list(path, query);
@@ -68,19 +69,36 @@ export async function identitySnapshot(read: Reader, o: SnapshotOptions): Promis
     list('podidentityassociations', at('/apis/lanyard.dev/v1alpha1/podidentityassociations')),
     list('identitypolicies', '/apis/lanyard.dev/v1alpha1/identitypolicies'),
     o.namespace
-      ? read.get(`/api/v1/namespaces/${encodeURIComponent(o.namespace)}`).then((n) => [n], () => { unreadable.push('namespaces'); return []; })
+      ? read.get(`/api/v1/namespaces/${encodeURIComponent(o.namespace)}`).then(
+          (n) => [n],
+          () => {
+            unreadable.push('namespaces');
+            return [];
+          },
+        )
       : list('namespaces', '/api/v1/namespaces'),
     list('verifiedidentities', at('/apis/lanyard.dev/v1alpha1/verifiedidentities')),
     list('replicasets', at('/apis/apps/v1/replicasets')),
     o.configMapNamespace
-      ? list('configmaps', `/api/v1/namespaces/${encodeURIComponent(o.configMapNamespace)}/configmaps`, { fieldSelector: `metadata.name=${KOPS_CONFIGMAP_NAME}` })
+      ? list('configmaps', `/api/v1/namespaces/${encodeURIComponent(o.configMapNamespace)}/configmaps`, {
+          fieldSelector: `metadata.name=${KOPS_CONFIGMAP_NAME}`,
+        })
       : Promise.resolve([]),
   ]);
 
   const flags: InjectionFlags = { ...WEBHOOK_DEFAULTS, annotationPrefix: prefix };
-  const credentials = credentialOptions({ stsAudiences: [flags.tokenAudience], podIdentityAudiences: [flags.containerCredentialsAudience] });
-  const viewOptions = { credentials, annotationPrefix: prefix, injectedVolumes: [WEB_IDENTITY_VOLUME, flags.containerCredentialsTokenVolumeName] };
-  const saByKey = new Map<string, SaSettings>(sas.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, parseServiceAccount(s, prefix)]));
+  const credentials = credentialOptions({
+    stsAudiences: [flags.tokenAudience],
+    podIdentityAudiences: [flags.containerCredentialsAudience],
+  });
+  const viewOptions = {
+    credentials,
+    annotationPrefix: prefix,
+    injectedVolumes: [WEB_IDENTITY_VOLUME, flags.containerCredentialsTokenVolumeName],
+  };
+  const saByKey = new Map<string, SaSettings>(
+    sas.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, parseServiceAccount(s, prefix)]),
+  );
   const byPair = new Map<string, AssociationRecord[]>();
   for (const a of assocs) {
     const r = lanyardRecord(a, '');
@@ -88,7 +106,9 @@ export async function identitySnapshot(read: Reader, o: SnapshotOptions): Promis
     byPair.set(k, [...(byPair.get(k) ?? []), r]);
   }
   const policySet = policies.length ? new PolicyCompiler().compileAll(policies) : EMPTY_POLICY_SET;
-  const labels = new Map<string, Record<string, string>>(namespaces.map((n) => [n.metadata.name, n.metadata.labels ?? {}]));
+  const labels = new Map<string, Record<string, string>>(
+    namespaces.map((n) => [n.metadata.name, n.metadata.labels ?? {}]),
+  );
   const viByKey = new Map<string, Json>(vis.map((v) => [`${v.metadata.namespace}/${v.metadata.name}`, v]));
   const rsOwner = new Map<string, OwnerRef>();
   for (const rs of rss) {
@@ -104,22 +124,47 @@ export async function identitySnapshot(read: Reader, o: SnapshotOptions): Promis
     if (!pod) continue;
     const sa = saByKey.get(`${pod.namespace}/${pod.serviceAccount}`);
     const association = selectOwner(byPair.get(`${pod.namespace}/${pod.serviceAccount}`) ?? []);
-    const declared = resolveIdentity({
-      namespace: pod.namespace, serviceAccount: pod.serviceAccount, podAnnotations: undefined,
-      sa: sa ? { found: true, settings: sa } : { found: false }, association,
-      inIdentitiesFile: !association && pod.used.some((u) => u.mode === 'ContainerCredentials'), configMap: table,
-    }, flags, () => 0)?.identity;
+    const declared = resolveIdentity(
+      {
+        namespace: pod.namespace,
+        serviceAccount: pod.serviceAccount,
+        podAnnotations: undefined,
+        sa: sa ? { found: true, settings: sa } : { found: false },
+        association,
+        inIdentitiesFile: !association && pod.used.some((u) => u.mode === 'ContainerCredentials'),
+        configMap: table,
+      },
+      flags,
+      () => 0,
+    )?.identity;
     const d = decideIdentity({
-      pod, declared, declaredFingerprint: declared ? fingerprintOf(declared.fingerprint) : undefined, association,
-      policy: (roleARN, targetRoleARN) => (unreadable.includes('identitypolicies') ? { allowed: true, reason: 'allowed' } :
-        decidePolicy(policySet, { namespace: pod.namespace, namespaceLabels: labels.get(pod.namespace), serviceAccount: pod.serviceAccount, roleARN, targetRoleARN })),
+      pod,
+      declared,
+      declaredFingerprint: declared ? fingerprintOf(declared.fingerprint) : undefined,
+      association,
+      policy: (roleARN, targetRoleARN) =>
+        unreadable.includes('identitypolicies')
+          ? { allowed: true, reason: 'allowed' }
+          : decidePolicy(policySet, {
+              namespace: pod.namespace,
+              namespaceLabels: labels.get(pod.namespace),
+              serviceAccount: pod.serviceAccount,
+              roleARN,
+              targetRoleARN,
+            }),
       verified: (name) => viByKey.get(`${pod.namespace}/${name}`),
       nowMs: o.nowMs,
     });
     if (!d) continue;
     const w = workloadOf(pod.owner, (rs) => rsOwner.get(`${pod.namespace}/${rs}`));
-    rows.push({ ...d, namespace: pod.namespace, pod: pod.name, serviceAccount: pod.serviceAccount,
-      ...(w ? { workload: `${w.kind.toLowerCase()}/${w.name}` } : {}), creationTimestamp: String(p.metadata.creationTimestamp ?? '') });
+    rows.push({
+      ...d,
+      namespace: pod.namespace,
+      pod: pod.name,
+      serviceAccount: pod.serviceAccount,
+      ...(w ? { workload: `${w.kind.toLowerCase()}/${w.name}` } : {}),
+      creationTimestamp: String(p.metadata.creationTimestamp ?? ''),
+    });
   }
   rows.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.pod.localeCompare(b.pod));
   return { rows, unreadable };

@@ -45,7 +45,10 @@ export interface IdentityViews {
   waitForSync(timeoutMs: number): Promise<boolean>;
 }
 
-export interface ViewsConfig extends Pick<ViewOptions, 'annotationPrefix' | 'credentials' | 'injectedVolumes'> {
+export interface ViewsConfig extends Pick<
+  ViewOptions,
+  'annotationPrefix' | 'credentials' | 'injectedVolumes'
+> {
   watchConfigMap: boolean;
   /** Namespace of the kOps ConfigMap (`--namespace`). */
   namespace: string;
@@ -53,10 +56,14 @@ export interface ViewsConfig extends Pick<ViewOptions, 'annotationPrefix' | 'cre
 
 /** What the view keeps of an IdentityPolicy: what the policy compiler reads. */
 const policyProjection = (o: Json): Json => ({
-  metadata: { name: o?.metadata?.name, uid: o?.metadata?.uid, generation: o?.metadata?.generation }, spec: o?.spec,
+  metadata: { name: o?.metadata?.name, uid: o?.metadata?.uid, generation: o?.metadata?.generation },
+  spec: o?.spec,
 });
 /** What the view keeps of a VerifiedIdentity: what `verifiedEntryTrusted` reads (as the webhook's guard keeps). */
-const verifiedProjection = (o: Json): Json => ({ metadata: { name: o?.metadata?.name, namespace: o?.metadata?.namespace }, spec: o?.spec });
+const verifiedProjection = (o: Json): Json => ({
+  metadata: { name: o?.metadata?.name, namespace: o?.metadata?.namespace },
+  spec: o?.spec,
+});
 
 /** Views on the shared cache (`deps.cache`), or on one of its own; `onChange` is called after each cache update. */
 export function startIdentityViews(
@@ -65,8 +72,14 @@ export function startIdentityViews(
   onChange: (c: ViewChange) => void,
 ): IdentityViews & Running {
   const { log } = deps;
-  const { cache, release } = sharedOrOwnCache(deps, (sel, e) => log.warn({ err: e, path: sel.path }, 'identity watch failed; retrying'));
-  const viewOptions: ViewOptions = { credentials: cfg.credentials, annotationPrefix: cfg.annotationPrefix, injectedVolumes: cfg.injectedVolumes };
+  const { cache, release } = sharedOrOwnCache(deps, (sel, e) =>
+    log.warn({ err: e, path: sel.path }, 'identity watch failed; retrying'),
+  );
+  const viewOptions: ViewOptions = {
+    credentials: cfg.credentials,
+    annotationPrefix: cfg.annotationPrefix,
+    injectedVolumes: cfg.injectedVolumes,
+  };
   const pair = (k: string) => {
     const [namespace = '', serviceAccount = ''] = k.split('/');
     onChange({ kind: 'pair', namespace, serviceAccount });
@@ -78,7 +91,9 @@ export function startIdentityViews(
     metadataOnly: true,
     transform: (o) => parseServiceAccount(o, cfg.annotationPrefix),
     onAdd: (_s, k) => pair(k),
-    onUpdate: (s, old, k) => { if (JSON.stringify(s) !== JSON.stringify(old)) pair(k); },
+    onUpdate: (s, old, k) => {
+      if (JSON.stringify(s) !== JSON.stringify(old)) pair(k);
+    },
     onDelete: (_s, k) => pair(k),
   });
   let table: ConfigMapTable = EMPTY_TABLE;
@@ -93,17 +108,20 @@ export function startIdentityViews(
   // is a DNS label).
   const cm = cfg.watchConfigMap
     ? cache.view<{ config?: string }>({
-      path: `/api/v1/namespaces/${cfg.namespace}/configmaps`,
-      fieldSelector: `metadata.name=${KOPS_CONFIGMAP_NAME}`,
-      transform: (o) => ({ config: typeof o?.data?.config === 'string' ? o.data.config : undefined }),
-      onAdd: (o) => loadConfigMap(o.config, true),
-      onUpdate: (o) => loadConfigMap(o.config, true),
-      onDelete: () => loadConfigMap(undefined, false),
-    })
+        path: `/api/v1/namespaces/${cfg.namespace}/configmaps`,
+        fieldSelector: `metadata.name=${KOPS_CONFIGMAP_NAME}`,
+        transform: (o) => ({ config: typeof o?.data?.config === 'string' ? o.data.config : undefined }),
+        onAdd: (o) => loadConfigMap(o.config, true),
+        onUpdate: (o) => loadConfigMap(o.config, true),
+        onDelete: () => loadConfigMap(undefined, false),
+      })
     : undefined;
   const compiler = new PolicyCompiler();
   let policySet: PolicySet | undefined;
-  const policyChanged = () => { policySet = undefined; onChange({ kind: 'all' }); };
+  const policyChanged = () => {
+    policySet = undefined;
+    onChange({ kind: 'all' });
+  };
   const policies = cache.view<Json>({
     path: `${VI_API}/identitypolicies`,
     transform: policyProjection,
@@ -114,8 +132,12 @@ export function startIdentityViews(
   const namespaces = cache.view<NamespaceView>({
     path: '/api/v1/namespaces',
     metadataOnly: true,
-    transform: (o) => ({ labels: { ...(o?.metadata?.labels ?? {}) },
-      ...(typeof o?.metadata?.annotations?.[REPAIR_ANNOTATION] === 'string' ? { repair: o.metadata.annotations[REPAIR_ANNOTATION] } : {}) }),
+    transform: (o) => ({
+      labels: { ...(o?.metadata?.labels ?? {}) },
+      ...(typeof o?.metadata?.annotations?.[REPAIR_ANNOTATION] === 'string'
+        ? { repair: o.metadata.annotations[REPAIR_ANNOTATION] }
+        : {}),
+    }),
     onUpdate: (n, old, k) => {
       if (JSON.stringify(n) !== JSON.stringify(old)) onChange({ kind: 'namespace', namespace: k });
     },
@@ -140,10 +162,13 @@ export function startIdentityViews(
       return r ? { kind: String(r.kind), name: String(r.name) } : null;
     },
     onAdd: (_r, k) => rsChanged(k),
-    onUpdate: (r, old, k) => { if (r?.name !== old?.name) rsChanged(k); },
+    onUpdate: (r, old, k) => {
+      if (r?.name !== old?.name) rsChanged(k);
+    },
   });
   const unsubscribe = deps.associations.subscribe((c) => {
-    for (const r of [c.before, c.after]) if (r) onChange({ kind: 'pair', namespace: r.namespace, serviceAccount: r.serviceAccount });
+    for (const r of [c.before, c.after])
+      if (r) onChange({ kind: 'pair', namespace: r.namespace, serviceAccount: r.serviceAccount });
   });
   // Only this reconciler watches every not-finished Pod (docs/adr/0900); a Pod it does not follow is kept as null.
   const pods = cache.view<PodView | null>({
@@ -154,7 +179,9 @@ export function startIdentityViews(
     onUpdate: (_p, _old, key) => onChange({ kind: 'pod', key }),
     onDelete: (_p, key) => onChange({ kind: 'pod', key }),
   });
-  const all = [sas, cm, policies, namespaces, verified, replicaSets, pods].filter((v) => !!v) as CacheView<unknown>[];
+  const all = [sas, cm, policies, namespaces, verified, replicaSets, pods].filter(
+    (v) => !!v,
+  ) as CacheView<unknown>[];
 
   return {
     pod: (key) => pods.get(key) ?? undefined,
@@ -168,7 +195,10 @@ export function startIdentityViews(
     associations: deps.associations,
     synced: () => all.every((v) => v.synced) && deps.associations.synced(),
     async waitForSync(timeoutMs) {
-      const r = await Promise.all([...all.map((v) => v.waitForSync(timeoutMs)), deps.associations.waitForSync(timeoutMs)]);
+      const r = await Promise.all([
+        ...all.map((v) => v.waitForSync(timeoutMs)),
+        deps.associations.waitForSync(timeoutMs),
+      ]);
       return r.every(Boolean);
     },
     async stop() {

@@ -12,14 +12,37 @@ import { configMapKeyProblem, parseConfigMapDocument, parseIdentitiesFile } from
 
 describe('annotation parsing (docs/webhook.md#annotations)', () => {
   it.each([
-    ['1', true], ['t', true], ['T', true], ['TRUE', true], ['true', true], ['True', true],
-    ['0', false], ['f', false], ['F', false], ['FALSE', false], ['false', false], ['False', false],
-    ['yes', undefined], ['', undefined], [' true', undefined], ['tRUE', undefined],
+    ['1', true],
+    ['t', true],
+    ['T', true],
+    ['TRUE', true],
+    ['true', true],
+    ['True', true],
+    ['0', false],
+    ['f', false],
+    ['F', false],
+    ['FALSE', false],
+    ['false', false],
+    ['False', false],
+    ['yes', undefined],
+    ['', undefined],
+    [' true', undefined],
+    ['tRUE', undefined],
   ])('Go ParseBool %j → %j', (v, want) => expect(parseGoBool(v)).toBe(want));
 
   it.each([
-    ['3600', 3600], ['+3600', 3600], ['599', 600], ['-5', 600], ['0', 600], ['86400', 86400],
-    ['4294967296', 4294967296], ['4294967297', undefined], ['1h', undefined], [' 3600', undefined], ['36.5', undefined], ['', undefined],
+    ['3600', 3600],
+    ['+3600', 3600],
+    ['599', 600],
+    ['-5', 600],
+    ['0', 600],
+    ['86400', 86400],
+    ['4294967296', 4294967296],
+    ['4294967297', undefined],
+    ['1h', undefined],
+    [' 3600', undefined],
+    ['36.5', undefined],
+    ['', undefined],
   ])('token-expiration %j → %j', (v, want) => expect(parseTokenExpiration(v)).toBe(want));
 
   it.each([
@@ -31,8 +54,12 @@ describe('annotation parsing (docs/webhook.md#annotations)', () => {
   ])('skip-containers %j', (v, want) => expect([...parseSkipContainers(v)]).toEqual(want));
 
   it.each([
-    ['us-east-1', 'aws'], ['cn-north-1', 'aws-cn'], ['us-gov-west-1', 'aws-us-gov'], ['us-iso-east-1', 'aws-iso'],
-    ['us-isob-east-1', 'aws-iso-b'], ['eusc-de-east-1', 'aws-eusc'],
+    ['us-east-1', 'aws'],
+    ['cn-north-1', 'aws-cn'],
+    ['us-gov-west-1', 'aws-us-gov'],
+    ['us-iso-east-1', 'aws-iso'],
+    ['us-isob-east-1', 'aws-iso-b'],
+    ['eusc-de-east-1', 'aws-eusc'],
   ])('partition of %s is %s', (r, p) => expect(partitionForRegion(r)).toBe(p));
 
   it('composes a role ARN only without "arn:"', () => {
@@ -43,7 +70,9 @@ describe('annotation parsing (docs/webhook.md#annotations)', () => {
   });
 
   it('keeps only prefixed settings; unannotated SAs share one value', () => {
-    expect(parseServiceAccount({ metadata: { name: 'a', annotations: { other: 'x' } } }, 'eks.amazonaws.com')).toBe(NO_SETTINGS);
+    expect(
+      parseServiceAccount({ metadata: { name: 'a', annotations: { other: 'x' } } }, 'eks.amazonaws.com'),
+    ).toBe(NO_SETTINGS);
     expect(parseServiceAccount({ metadata: { name: 'a' } }, 'eks.amazonaws.com')).toBe(NO_SETTINGS);
     const s = parseServiceAccount(
       {
@@ -59,13 +88,23 @@ describe('annotation parsing (docs/webhook.md#annotations)', () => {
       },
       'eks.amazonaws.com',
     );
-    expect(s).toEqual({ uid: 'u1', roleARN: 'not-an-arn', roleArnProblem: expect.stringContaining('must be an IAM role ARN'), audience: '', tokenExpiration: 600, invalid: ['eks.amazonaws.com/sts-regional-endpoints'] });
+    expect(s).toEqual({
+      uid: 'u1',
+      roleARN: 'not-an-arn',
+      roleArnProblem: expect.stringContaining('must be an IAM role ARN'),
+      audience: '',
+      tokenExpiration: 600,
+      invalid: ['eks.amazonaws.com/sts-regional-endpoints'],
+    });
   });
 
   it('an empty role-arn is no role; a custom prefix is honoured', () => {
     const s = parseServiceAccount({ metadata: { uid: 'u', annotations: { 'x.io/role-arn': '' } } }, 'x.io');
     expect(s.roleARN).toBeUndefined();
-    const t = parseServiceAccount({ metadata: { uid: 'u', annotations: { 'x.io/role-arn': 'arn:aws:iam::111122223333:role/a' } } }, 'x.io');
+    const t = parseServiceAccount(
+      { metadata: { uid: 'u', annotations: { 'x.io/role-arn': 'arn:aws:iam::111122223333:role/a' } } },
+      'x.io',
+    );
     expect(t).toEqual({ uid: 'u', roleARN: 'arn:aws:iam::111122223333:role/a' });
   });
 });
@@ -88,19 +127,29 @@ describe('kOps ConfigMap document (docs/webhook.md#the-kops-configmap)', () => {
   });
 
   it('matches field names case-insensitively, later duplicates win, null is absent, unknown ignored', () => {
-    const r = parseConfigMapDocument('{"a/b":{"roleArn":"x","RoleARN":"y","audience":null,"UseRegionalSTS":true,"tokenexpiration":3600,"Extra":1}}');
+    const r = parseConfigMapDocument(
+      '{"a/b":{"roleArn":"x","RoleARN":"y","audience":null,"UseRegionalSTS":true,"tokenexpiration":3600,"Extra":1}}',
+    );
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     const e = r.table.get('a/b')!;
     expect(e).toMatchObject({ roleARN: 'y', useRegionalSTS: true, tokenExpiration: 3600 });
     expect(e.audience).toBeUndefined();
-    expect(JSON.parse(e.canonical)).toEqual({ RoleARN: 'y', Audience: null, UseRegionalSTS: true, TokenExpiration: 3600 });
+    expect(JSON.parse(e.canonical)).toEqual({
+      RoleARN: 'y',
+      Audience: null,
+      UseRegionalSTS: true,
+      TokenExpiration: 3600,
+    });
   });
 
   it('skips bad keys and bad entries, keeping the previous valid entry of that key', () => {
     const first = parseConfigMapDocument('{"a/b":{"RoleARN":"r1"},"c/d":{"RoleARN":"r2"}}');
     if (!first.ok) throw new Error('first');
-    const r = parseConfigMapDocument('{"a/b":{"RoleARN":5},"c/d":"oops","nokey":{},"e/f":{"RoleARN":"r3","UseRegionalSTS":"yes"}}', first.table);
+    const r = parseConfigMapDocument(
+      '{"a/b":{"RoleARN":5},"c/d":"oops","nokey":{},"e/f":{"RoleARN":"r3","UseRegionalSTS":"yes"}}',
+      first.table,
+    );
     if (!r.ok) throw new Error('second');
     expect(r.table.get('a/b')?.roleARN).toBe('r1');
     expect(r.table.get('c/d')?.roleARN).toBe('r2');
@@ -130,7 +179,9 @@ describe('kOps ConfigMap document (docs/webhook.md#the-kops-configmap)', () => {
 
 describe('identities file (docs/webhook.md#the-identities-file-eks-pod-identity)', () => {
   it('reads pairs, case-insensitive keys, skips incomplete items', () => {
-    const r = parseIdentitiesFile('{"Identities":[{"NAMESPACE":"a","serviceaccount":"b","x":1},{"namespace":"c"},5]}');
+    const r = parseIdentitiesFile(
+      '{"Identities":[{"NAMESPACE":"a","serviceaccount":"b","x":1},{"namespace":"c"},5]}',
+    );
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect([...r.pairs]).toEqual(['a/b']);
@@ -140,5 +191,7 @@ describe('identities file (docs/webhook.md#the-identities-file-eks-pod-identity)
     const r = parseIdentitiesFile(t);
     expect(r.ok && r.pairs.size).toBe(0);
   });
-  it.each(['{', '[]', '{"identities":{}}'])('invalid %j', (t) => expect(parseIdentitiesFile(t).ok).toBe(false));
+  it.each(['{', '[]', '{"identities":{}}'])('invalid %j', (t) =>
+    expect(parseIdentitiesFile(t).ok).toBe(false),
+  );
 });

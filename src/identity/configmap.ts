@@ -22,8 +22,7 @@ export interface ParseWarning {
 }
 
 export type ConfigMapParse =
-  | { ok: true; table: ConfigMapTable; warnings: ParseWarning[] }
-  | { ok: false; error: string };
+  { ok: true; table: ConfigMapTable; warnings: ParseWarning[] } | { ok: false; error: string };
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -35,7 +34,8 @@ export function configMapKeyProblem(key: string): string | undefined {
   const [ns, name] = parts as [string, string];
   if (ns !== '*' && !(ns.length <= 63 && DNS1123_LABEL.test(ns)))
     return 'namespace must be a DNS-1123 label or the literal "*"';
-  if (!(name.length <= 253 && DNS1123_SUBDOMAIN.test(name))) return 'ServiceAccount name must be a DNS-1123 subdomain';
+  if (!(name.length <= 253 && DNS1123_SUBDOMAIN.test(name)))
+    return 'ServiceAccount name must be a DNS-1123 subdomain';
   return undefined;
 }
 
@@ -49,7 +49,8 @@ const FIELDS: Record<string, FieldName> = {
 
 /** One entry, Go-decoder style: case-insensitive names, later duplicates win, unknown ignored, null absent. */
 export function parseConfigMapEntry(value: unknown): ConfigMapEntry | string {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'entry must be a JSON object';
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    return 'entry must be a JSON object';
   const picked: Partial<Record<FieldName, unknown>> = {};
   for (const [k, v] of Object.entries(value)) {
     const f = FIELDS[k.toLowerCase()];
@@ -90,7 +91,10 @@ export function parseConfigMapEntry(value: unknown): ConfigMapEntry | string {
  * previous valid entry of that key is kept, so a typo does not revoke a working identity. `undefined` text (no
  * `config` key) gives an empty table.
  */
-export function parseConfigMapDocument(text: string | undefined, previous: ConfigMapTable = EMPTY_TABLE): ConfigMapParse {
+export function parseConfigMapDocument(
+  text: string | undefined,
+  previous: ConfigMapTable = EMPTY_TABLE,
+): ConfigMapParse {
   if (text === undefined) return { ok: true, table: EMPTY_TABLE, warnings: [] };
   let doc: unknown;
   try {
@@ -121,7 +125,8 @@ export function parseConfigMapDocument(text: string | undefined, previous: Confi
   return { ok: true, table, warnings };
 }
 
-export type IdentitiesParse = { ok: true; pairs: ReadonlySet<string>; warnings: ParseWarning[] } | { ok: false; error: string };
+export type IdentitiesParse =
+  { ok: true; pairs: ReadonlySet<string>; warnings: ParseWarning[] } | { ok: false; error: string };
 
 /** `{"identities":[{"namespace":…,"serviceAccount":…}]}`; missing (undefined) or blank text is the empty set. */
 export function parseIdentitiesFile(text: string | undefined): IdentitiesParse {
@@ -133,7 +138,8 @@ export function parseIdentitiesFile(text: string | undefined): IdentitiesParse {
   } catch (e) {
     return { ok: false, error: `invalid JSON: ${(e as Error).message}` };
   }
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return { ok: false, error: 'document must be a JSON object' };
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc))
+    return { ok: false, error: 'document must be a JSON object' };
   let list: unknown;
   for (const [k, v] of Object.entries(doc)) if (k.toLowerCase() === 'identities') list = v;
   const warnings: ParseWarning[] = [];

@@ -28,7 +28,8 @@ export function escapePointer(segment: string): string {
 }
 
 const hasName = (list: unknown, name: string) =>
-  Array.isArray(list) && list.some((x) => x !== null && typeof x === 'object' && (x as { name?: unknown }).name === name);
+  Array.isArray(list) &&
+  list.some((x) => x !== null && typeof x === 'object' && (x as { name?: unknown }).name === name);
 
 const IDENTITY_PAIR = {
   WebIdentity: ['AWS_ROLE_ARN', 'AWS_WEB_IDENTITY_TOKEN_FILE'],
@@ -51,7 +52,8 @@ export function tokenVolume(inj: Injection): Json {
 export function envFor(container: Json, inj: Injection, windows: boolean): { env: Json[]; mount: boolean } {
   const names = new Set<string>();
   if (Array.isArray(container.env))
-    for (const e of container.env) if (e && typeof e === 'object' && typeof e.name === 'string') names.add(e.name);
+    for (const e of container.env)
+      if (e && typeof e === 'object' && typeof e.name === 'string') names.add(e.name);
   const [idVar, tokenVar] = IDENTITY_PAIR[inj.mode];
   const idDefined = names.has(idVar) || names.has(tokenVar);
   const regionDefined = names.has('AWS_REGION') || names.has('AWS_DEFAULT_REGION');
@@ -68,7 +70,8 @@ export function envFor(container: Json, inj: Injection, windows: boolean): { env
     env.push({ name: idVar, value: inj.mode === 'WebIdentity' ? inj.roleARN : inj.fullUri });
     env.push({ name: tokenVar, value: tokenFile });
     // Only with the pair it describes, so a container that brings its own identity is never told another role.
-    if (inj.expectedRole && !names.has(EXPECTED_ROLE_ENV)) env.push({ name: EXPECTED_ROLE_ENV, value: inj.expectedRole });
+    if (inj.expectedRole && !names.has(EXPECTED_ROLE_ENV))
+      env.push({ name: EXPECTED_ROLE_ENV, value: inj.expectedRole });
   }
   return { env, mount: !hasName(container.volumeMounts, inj.volumeName) && usesInjectedRole(container, inj) };
 }
@@ -80,7 +83,9 @@ export function envFor(container: Json, inj: Injection, windows: boolean): { env
  */
 function usesInjectedRole(container: Json, inj: Injection): boolean {
   if (inj.mode !== 'WebIdentity' || !Array.isArray(container.env)) return true;
-  const own = container.env.filter((e: Json) => e?.name === 'AWS_ROLE_ARN' || e?.name === 'AWS_WEB_IDENTITY_TOKEN_FILE');
+  const own = container.env.filter(
+    (e: Json) => e?.name === 'AWS_ROLE_ARN' || e?.name === 'AWS_WEB_IDENTITY_TOKEN_FILE',
+  );
   if (own.length === 0) return true;
   const role = own.filter((e: Json) => e.name === 'AWS_ROLE_ARN').pop();
   return role !== undefined && isAbsent(role.valueFrom) && role.value === inj.roleARN;
@@ -89,8 +94,11 @@ function usesInjectedRole(container: Json, inj: Injection): boolean {
 /** The op that appends the identity gate, or none when it is there already. */
 export function gateOps(pod: Json): JsonPatchOp[] {
   const gates = pod.spec?.schedulingGates;
-  if (isAbsent(gates)) return [{ op: 'add', path: '/spec/schedulingGates', value: [{ name: IDENTITY_GATE }] }];
-  return hasName(gates, IDENTITY_GATE) ? [] : [{ op: 'add', path: '/spec/schedulingGates/-', value: { name: IDENTITY_GATE } }];
+  if (isAbsent(gates))
+    return [{ op: 'add', path: '/spec/schedulingGates', value: [{ name: IDENTITY_GATE }] }];
+  return hasName(gates, IDENTITY_GATE)
+    ? []
+    : [{ op: 'add', path: '/spec/schedulingGates/-', value: { name: IDENTITY_GATE } }];
 }
 
 /**
@@ -100,7 +108,10 @@ export function gateOps(pod: Json): JsonPatchOp[] {
 export function withAddOps(pod: Json, ops: readonly JsonPatchOp[]): Json {
   const root = Array.isArray(pod) ? [...pod] : { ...pod };
   for (const op of ops) {
-    const segs = op.path.split('/').slice(1).map((x) => x.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const segs = op.path
+      .split('/')
+      .slice(1)
+      .map((x) => x.replace(/~1/g, '/').replace(/~0/g, '~'));
     const last = segs.pop()!;
     let node: Json = root;
     for (const s of segs) {
@@ -120,14 +131,21 @@ export function buildPatch(pod: Json, inj: Injection, opts: PatchOptions): JsonP
   const spec = pod.spec;
   if (inj.mode === 'ContainerCredentials') {
     const meta = pod.metadata;
-    if (isAbsent(meta)) ops.push({ op: 'add', path: '/metadata', value: { labels: { [POD_IDENTITY_LABEL]: 'enabled' } } });
-    else if (isAbsent(meta.labels)) ops.push({ op: 'add', path: '/metadata/labels', value: { [POD_IDENTITY_LABEL]: 'enabled' } });
+    if (isAbsent(meta))
+      ops.push({ op: 'add', path: '/metadata', value: { labels: { [POD_IDENTITY_LABEL]: 'enabled' } } });
+    else if (isAbsent(meta.labels))
+      ops.push({ op: 'add', path: '/metadata/labels', value: { [POD_IDENTITY_LABEL]: 'enabled' } });
     else if (!Object.hasOwn(meta.labels, POD_IDENTITY_LABEL))
-      ops.push({ op: 'add', path: `/metadata/labels/${escapePointer(POD_IDENTITY_LABEL)}`, value: 'enabled' });
+      ops.push({
+        op: 'add',
+        path: `/metadata/labels/${escapePointer(POD_IDENTITY_LABEL)}`,
+        value: 'enabled',
+      });
   }
   if (opts.gate) ops.push(...gateOps(pod));
   if (isAbsent(spec.volumes)) ops.push({ op: 'add', path: '/spec/volumes', value: [tokenVolume(inj)] });
-  else if (!hasName(spec.volumes, inj.volumeName)) ops.push({ op: 'add', path: '/spec/volumes/-', value: tokenVolume(inj) });
+  else if (!hasName(spec.volumes, inj.volumeName))
+    ops.push({ op: 'add', path: '/spec/volumes/-', value: tokenVolume(inj) });
 
   const annotations = pod.metadata?.annotations;
   const skipRaw = annotations?.[`${opts.annotationPrefix}/skip-containers`];

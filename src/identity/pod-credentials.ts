@@ -11,7 +11,11 @@ import type { Json } from '../core/json.ts';
 import type { IdentityMode } from './sources.ts';
 
 export type ContainerList = 'initContainers' | 'containers' | 'ephemeralContainers';
-export const CONTAINER_LISTS: readonly ContainerList[] = ['initContainers', 'containers', 'ephemeralContainers'];
+export const CONTAINER_LISTS: readonly ContainerList[] = [
+  'initContainers',
+  'containers',
+  'ephemeralContainers',
+];
 
 export interface ContainerRef {
   list: ContainerList;
@@ -54,7 +58,9 @@ export const DEFAULT_STS_AUDIENCE = 'sts.amazonaws.com';
 export const DEFAULT_POD_IDENTITY_AUDIENCE = 'pods.eks.amazonaws.com';
 
 /** The audiences for a configuration: the AWS defaults plus the configured ones (empty strings dropped). */
-export function credentialOptions(o: { stsAudiences?: Iterable<string>; podIdentityAudiences?: Iterable<string> } = {}): CredentialOptions {
+export function credentialOptions(
+  o: { stsAudiences?: Iterable<string>; podIdentityAudiences?: Iterable<string> } = {},
+): CredentialOptions {
   const set = (base: string, more: Iterable<string> = []) => new Set([base, ...more].filter((a) => a !== ''));
   const pi = set(DEFAULT_POD_IDENTITY_AUDIENCE, o.podIdentityAudiences);
   const sts = set(DEFAULT_STS_AUDIENCE, o.stsAudiences);
@@ -68,9 +74,16 @@ export const FULL_URI_VAR = 'AWS_CONTAINER_CREDENTIALS_FULL_URI';
 export const RELATIVE_URI_VAR = 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI';
 export const AUTH_TOKEN_FILE_VAR = 'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE';
 /** Every variable that points an SDK at credentials obtained through the cluster. */
-export const CREDENTIAL_VARS = [ROLE_VAR, TOKEN_FILE_VAR, FULL_URI_VAR, RELATIVE_URI_VAR, AUTH_TOKEN_FILE_VAR] as const;
+export const CREDENTIAL_VARS = [
+  ROLE_VAR,
+  TOKEN_FILE_VAR,
+  FULL_URI_VAR,
+  RELATIVE_URI_VAR,
+  AUTH_TOKEN_FILE_VAR,
+] as const;
 
-const isObject = (v: unknown): v is Record<string, Json> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const isObject = (v: unknown): v is Record<string, Json> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v);
 const list = (v: unknown): Json[] => (Array.isArray(v) ? v : []);
 
 /** A projected ServiceAccount token as one container sees it. */
@@ -84,8 +97,7 @@ interface MountedToken {
 }
 
 type EnvSource =
-  | { kind: 'value'; value: string; field: string }
-  | { kind: 'unreadable'; field: string; why: string };
+  { kind: 'value'; value: string; field: string } | { kind: 'unreadable'; field: string; why: string };
 
 /** POSIX form of a path as a Windows or Linux container would open it. */
 function posixPath(p: string): string {
@@ -122,7 +134,8 @@ function tokensOf(spec: Json, c: Json, at: string): MountedToken[] {
       } else if (typeof m.subPath === 'string' && m.subPath !== '') {
         const sub = path.posix.normalize(m.subPath).replace(/\/+$/, '');
         if (tokenPath === sub) files.push(mountPath);
-        else if (tokenPath.startsWith(`${sub}/`)) files.push(path.posix.join(mountPath, tokenPath.slice(sub.length + 1)));
+        else if (tokenPath.startsWith(`${sub}/`))
+          files.push(path.posix.join(mountPath, tokenPath.slice(sub.length + 1)));
       } else {
         files.push(path.posix.join(mountPath, tokenPath));
       }
@@ -147,26 +160,50 @@ function tokenAt(file: string, tokens: MountedToken[]): MountedToken | undefined
 /** Where a variable's value comes from: env (the last entry of a name wins), else possibly envFrom. */
 function envReader(c: Json, at: string): (name: string) => EnvSource | undefined {
   const env = new Map<string, { e: Json; i: number }>();
-  list(c.env).forEach((e: Json, i: number) => { if (isObject(e) && typeof e.name === 'string') env.set(e.name, { e, i }); });
+  list(c.env).forEach((e: Json, i: number) => {
+    if (isObject(e) && typeof e.name === 'string') env.set(e.name, { e, i });
+  });
   const prefixes: { prefix: string; field: string }[] = [];
   list(c.envFrom).forEach((s: Json, i: number) => {
     if (!isObject(s)) return;
-    const ref = s.configMapRef ? `configMapRef "${s.configMapRef?.name ?? ''}"` : s.secretRef ? `secretRef "${s.secretRef?.name ?? ''}"` : 'a source';
-    prefixes.push({ prefix: typeof s.prefix === 'string' ? s.prefix : '', field: `${at}.envFrom[${i}] (${ref})` });
+    const ref = s.configMapRef
+      ? `configMapRef "${s.configMapRef?.name ?? ''}"`
+      : s.secretRef
+        ? `secretRef "${s.secretRef?.name ?? ''}"`
+        : 'a source';
+    prefixes.push({
+      prefix: typeof s.prefix === 'string' ? s.prefix : '',
+      field: `${at}.envFrom[${i}] (${ref})`,
+    });
   });
   return (name) => {
     const hit = env.get(name);
     if (hit) {
       const field = `${at}.env[${name}]`;
       const { e } = hit;
-      if (e.valueFrom !== undefined && e.valueFrom !== null) return { kind: 'unreadable', field, why: 'is set with valueFrom, which is resolved only when the container starts' };
+      if (e.valueFrom !== undefined && e.valueFrom !== null)
+        return {
+          kind: 'unreadable',
+          field,
+          why: 'is set with valueFrom, which is resolved only when the container starts',
+        };
       const value = typeof e.value === 'string' ? e.value : '';
       // The kubelet expands $(VAR) references from the container's other variables.
-      if (/\$\([A-Za-z_][A-Za-z0-9_.-]*\)/.test(value)) return { kind: 'unreadable', field, why: 'uses $(VAR) expansion, which is resolved only when the container starts' };
+      if (/\$\([A-Za-z_][A-Za-z0-9_.-]*\)/.test(value))
+        return {
+          kind: 'unreadable',
+          field,
+          why: 'uses $(VAR) expansion, which is resolved only when the container starts',
+        };
       return { kind: 'value', value, field };
     }
     const from = prefixes.find((p) => name.startsWith(p.prefix));
-    if (from) return { kind: 'unreadable', field: from.field, why: 'may come from it: its keys are read only when the container starts' };
+    if (from)
+      return {
+        kind: 'unreadable',
+        field: from.field,
+        why: 'may come from it: its keys are read only when the container starts',
+      };
     return undefined;
   };
 }
@@ -178,7 +215,8 @@ function containerCredentials(spec: Json, c: Json, ref: ContainerRef, o: Credent
   const identities: PodCredential[] = [];
   const unreadable: UnreadableCredential[] = [];
   const add = (id: Omit<PodCredential, 'container'>) => {
-    if (!identities.some((x) => x.mode === id.mode && x.roleARN === id.roleARN && x.audience === id.audience)) identities.push({ container: ref, ...id });
+    if (!identities.some((x) => x.mode === id.mode && x.roleARN === id.roleARN && x.audience === id.audience))
+      identities.push({ container: ref, ...id });
   };
   const fileToken = (src: EnvSource | undefined): MountedToken | undefined => {
     if (src?.kind !== 'value' || src.value === '') return undefined;
@@ -188,12 +226,18 @@ function containerCredentials(spec: Json, c: Json, ref: ContainerRef, o: Credent
 
   // Container credentials: the agent answers for the ServiceAccount's association whatever the container names.
   for (const t of tokens) {
-    if (o.podIdentityAudiences.has(t.audience)) add({ mode: 'ContainerCredentials', audience: t.audience, field: `${t.field} (token for audience "${t.audience}")` });
+    if (o.podIdentityAudiences.has(t.audience))
+      add({
+        mode: 'ContainerCredentials',
+        audience: t.audience,
+        field: `${t.field} (token for audience "${t.audience}")`,
+      });
   }
   const uri = read(FULL_URI_VAR) ?? read(RELATIVE_URI_VAR);
   const authFile = read(AUTH_TOKEN_FILE_VAR);
   const ccToken = uri ? fileToken(authFile) : undefined;
-  if (ccToken && authFile?.kind === 'value') add({ mode: 'ContainerCredentials', audience: ccToken.audience, field: authFile.field });
+  if (ccToken && authFile?.kind === 'value')
+    add({ mode: 'ContainerCredentials', audience: ccToken.audience, field: authFile.field });
 
   // Web identity: the role the container names, with the token it points at or any STS token it holds.
   const stsTokens = tokens.filter((t) => o.stsAudiences.has(t.audience));
@@ -201,16 +245,26 @@ function containerCredentials(spec: Json, c: Json, ref: ContainerRef, o: Credent
   const tokenFile = read(TOKEN_FILE_VAR);
   const wiToken = fileToken(tokenFile);
   if (role?.kind === 'value' && role.value !== '') {
-    if (wiToken) add({ mode: 'WebIdentity', roleARN: role.value, audience: wiToken.audience, field: role.field });
+    if (wiToken)
+      add({ mode: 'WebIdentity', roleARN: role.value, audience: wiToken.audience, field: role.field });
     // A token file Lanyard cannot follow (or none) still leaves every STS token of the container within reach.
-    else for (const t of stsTokens) add({ mode: 'WebIdentity', roleARN: role.value, audience: t.audience, field: role.field });
+    else
+      for (const t of stsTokens)
+        add({ mode: 'WebIdentity', roleARN: role.value, audience: t.audience, field: role.field });
   } else if (wiToken || stsTokens.length > 0) {
     const t = wiToken ?? stsTokens[0]!;
     if (role?.kind === 'unreadable') {
-      unreadable.push({ container: ref, field: role.field, reason: `${ROLE_VAR} ${role.why}, and the container holds a ServiceAccount token for audience "${t.audience}"` });
+      unreadable.push({
+        container: ref,
+        field: role.field,
+        reason: `${ROLE_VAR} ${role.why}, and the container holds a ServiceAccount token for audience "${t.audience}"`,
+      });
     } else {
-      unreadable.push({ container: ref, field: t.field,
-        reason: `the container holds a ServiceAccount token for audience "${t.audience}" but names no ${ROLE_VAR}: the role it would use cannot be read` });
+      unreadable.push({
+        container: ref,
+        field: t.field,
+        reason: `the container holds a ServiceAccount token for audience "${t.audience}" but names no ${ROLE_VAR}: the role it would use cannot be read`,
+      });
     }
   }
   return { identities, unreadable };
@@ -223,7 +277,12 @@ export function podCredentials(pod: Json, o: CredentialOptions): PodCredentials 
   for (const l of CONTAINER_LISTS) {
     list(spec[l]).forEach((c: Json, index: number) => {
       if (!isObject(c)) return;
-      const r = containerCredentials(spec, c, { list: l, index, name: typeof c.name === 'string' ? c.name : `#${index}` }, o);
+      const r = containerCredentials(
+        spec,
+        c,
+        { list: l, index, name: typeof c.name === 'string' ? c.name : `#${index}` },
+        o,
+      );
       out.identities.push(...r.identities);
       out.unreadable.push(...r.unreadable);
     });

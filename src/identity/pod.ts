@@ -25,7 +25,8 @@ export type RequestPlan =
   /** An UPDATE of `pods/ephemeralcontainers`: judged, never mutated. */
   | { kind: 'ephemeral'; pod: PodView; oldPod: Json };
 
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v);
 /** Missing or `null`: an optional field left out, which the patch may also `add` (docs/webhook.md#what-is-injected). */
 export const isAbsent = (v: unknown) => v === undefined || v === null;
 
@@ -36,14 +37,16 @@ export function podProblem(pod: unknown): string | undefined {
   if (!isAbsent(meta)) {
     if (!isObject(meta)) return 'metadata must be an object';
     if (!isAbsent(meta.labels) && !isObject(meta.labels)) return 'metadata.labels must be an object';
-    if (!isAbsent(meta.annotations) && !isObject(meta.annotations)) return 'metadata.annotations must be an object';
+    if (!isAbsent(meta.annotations) && !isObject(meta.annotations))
+      return 'metadata.annotations must be an object';
   }
   const spec = pod.spec;
   if (!isObject(spec)) return 'spec must be an object';
   for (const field of ['volumes', 'schedulingGates'] as const) {
     if (!isAbsent(spec[field]) && !Array.isArray(spec[field])) return `spec.${field} must be an array`;
   }
-  if (!isAbsent(spec.nodeSelector) && !isObject(spec.nodeSelector)) return 'spec.nodeSelector must be an object';
+  if (!isAbsent(spec.nodeSelector) && !isObject(spec.nodeSelector))
+    return 'spec.nodeSelector must be an object';
   for (const list of ['initContainers', 'containers', 'ephemeralContainers'] as const) {
     const cs = spec[list];
     if (isAbsent(cs)) continue;
@@ -54,7 +57,8 @@ export function podProblem(pod: unknown): string | undefined {
       if (!isObject(c)) return `${at} must be an object`;
       if (typeof c.name !== 'string') return `${at}.name must be a string`;
       if (!isAbsent(c.env) && !Array.isArray(c.env)) return `${at}.env must be an array`;
-      if (!isAbsent(c.volumeMounts) && !Array.isArray(c.volumeMounts)) return `${at}.volumeMounts must be an array`;
+      if (!isAbsent(c.volumeMounts) && !Array.isArray(c.volumeMounts))
+        return `${at}.volumeMounts must be an array`;
       if (!isAbsent(c.envFrom) && !Array.isArray(c.envFrom)) return `${at}.envFrom must be an array`;
     }
   }

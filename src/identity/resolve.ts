@@ -84,12 +84,17 @@ export function jitterExpiration(seconds: number, random: () => number): number 
 }
 
 /** Decides a Pod's identity and settings, or undefined when no source gives one. */
-export function resolveIdentity(input: ResolveInput, flags: InjectionFlags, random: () => number): Resolution | undefined {
+export function resolveIdentity(
+  input: ResolveInput,
+  flags: InjectionFlags,
+  random: () => number,
+): Resolution | undefined {
   const { namespace, serviceAccount, sa, configMap } = input;
   const key = `${namespace}/${serviceAccount}`;
   const podExp = podExpiration(input.podAnnotations, flags.annotationPrefix);
   /** The Pod annotation beats the source's expiration; either is raised to 600. */
-  const withPodExpiration = (sourceExpiration: number) => Math.max(MIN_TOKEN_EXPIRATION, podExp ?? sourceExpiration);
+  const withPodExpiration = (sourceExpiration: number) =>
+    Math.max(MIN_TOKEN_EXPIRATION, podExp ?? sourceExpiration);
 
   if (input.association || input.inIdentitiesFile) {
     // SA found: its annotations over the flags; else the exact ConfigMap entry over the flags (docs/webhook.md#settings-per-source).
@@ -138,7 +143,10 @@ export function resolveIdentity(input: ResolveInput, flags: InjectionFlags, rand
         volumeName: flags.containerCredentialsTokenVolumeName,
         mountPath: flags.containerCredentialsTokenMountPath,
         tokenFileName: flags.containerCredentialsTokenPath,
-        tokenFilePath: path.posix.join(flags.containerCredentialsTokenMountPath, flags.containerCredentialsTokenPath),
+        tokenFilePath: path.posix.join(
+          flags.containerCredentialsTokenMountPath,
+          flags.containerCredentialsTokenPath,
+        ),
         fullUri: flags.containerCredentialsFullUri,
         ...(a && (a.targetRoleARN || a.roleARN) ? { expectedRole: a.targetRoleARN || a.roleARN } : {}),
       },
@@ -173,13 +181,20 @@ export function resolveIdentity(input: ResolveInput, flags: InjectionFlags, rand
     const s = sa.settings;
     const audience = s.audience ?? flags.tokenAudience;
     const regionalSts = s.regionalSts ?? flags.stsRegionalEndpoint;
-    return webIdentity('service_account', s.roleARN!, audience, regionalSts, s.tokenExpiration ?? flags.tokenExpiration, {
-      source: 'service_account',
-      saUid: s.uid,
-      roleARN: s.roleARN!,
+    return webIdentity(
+      'service_account',
+      s.roleARN!,
       audience,
       regionalSts,
-    });
+      s.tokenExpiration ?? flags.tokenExpiration,
+      {
+        source: 'service_account',
+        saUid: s.uid,
+        roleARN: s.roleARN!,
+        audience,
+        regionalSts,
+      },
+    );
   }
 
   const fromEntry = (source: 'configmap' | 'configmap_wildcard', k: string, e: ConfigMapEntry): Resolution =>

@@ -6,11 +6,7 @@ export type IdentityMode = 'WebIdentity' | 'ContainerCredentials';
 
 /** Which source decided the mode (docs/webhook.md#where-an-identity-comes-from); also the `source` metric label. */
 export type IdentitySourceKind =
-  | 'association'
-  | 'identities_file'
-  | 'service_account'
-  | 'configmap'
-  | 'configmap_wildcard';
+  'association' | 'identities_file' | 'service_account' | 'configmap' | 'configmap_wildcard';
 
 /** A Lanyard or observed ACK PodIdentityAssociation as the webhook needs it (docs/associations.md#what-the-controller-does, docs/migrate-from-ack.md). */
 export interface AssociationIdentity {
@@ -101,6 +97,8 @@ export interface GuardInput {
 
 /** IdentityPolicy and gate decision at admission for every identity a Pod can use (docs/security.md). Reads caches only. */
 export interface AdmissionGuard {
-  decide(input: GuardInput): { kind: 'deny'; message: string } | { kind: 'allow'; gate: boolean; skipReason?: GateSkipReason };
+  decide(
+    input: GuardInput,
+  ): { kind: 'deny'; message: string } | { kind: 'allow'; gate: boolean; skipReason?: GateSkipReason };
   synced(): boolean;
 }

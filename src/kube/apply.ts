@@ -17,7 +17,8 @@ export async function resourceFor(client: KubeClient, apiVersion: string, kind: 
   const base = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
   const list = await client.get(base);
   for (const r of list.resources ?? []) {
-    if (!r.name.includes('/')) cache.set(`${apiVersion}/${r.kind}`, { plural: r.name, namespaced: r.namespaced });
+    if (!r.name.includes('/'))
+      cache.set(`${apiVersion}/${r.kind}`, { plural: r.name, namespaced: r.namespaced });
   }
   const found = cache.get(key);
   if (!found) throw new Error(`the API server does not serve ${kind} in ${apiVersion}`);
@@ -27,7 +28,7 @@ export async function resourceFor(client: KubeClient, apiVersion: string, kind: 
 export async function objectPath(client: KubeClient, obj: Json, namespaceDefault?: string): Promise<string> {
   const { plural, namespaced } = await resourceFor(client, obj.apiVersion, obj.kind);
   const base = obj.apiVersion.includes('/') ? `/apis/${obj.apiVersion}` : `/api/${obj.apiVersion}`;
-  const ns = namespaced ? obj.metadata.namespace ?? namespaceDefault : undefined;
+  const ns = namespaced ? (obj.metadata.namespace ?? namespaceDefault) : undefined;
   if (namespaced && !ns) throw new Error(`${obj.kind} ${obj.metadata.name} needs a namespace`);
   return `${base}${ns ? `/namespaces/${ns}` : ''}/${plural}/${encodeURIComponent(obj.metadata.name)}`;
 }
@@ -51,7 +52,10 @@ export function readManifests(file: string): Json[] {
 /** Applies every CRD in a directory and waits until each is Established. */
 export async function applyCrds(client: KubeClient, dir: string): Promise<string[]> {
   const names: string[] = [];
-  for (const f of fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+  for (const f of fs
+    .readdirSync(dir)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()) {
     for (const obj of readManifests(path.join(dir, f))) {
       await applyObject(client, obj);
       names.push(obj.metadata.name);

@@ -18,15 +18,19 @@ function pagedClient(pages: Json[][], onPage: (index: number) => void | Promise<
       return { items: pages[index], metadata: { resourceVersion: '7', continue: next } };
     },
     // As the real client: a watch asked for with an aborted signal ends at once.
-    watch: (_p: string, _q: unknown, _e: unknown, signal?: AbortSignal) => (signal?.aborted ? Promise.resolve()
-      : new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }))),
+    watch: (_p: string, _q: unknown, _e: unknown, signal?: AbortSignal) =>
+      signal?.aborted
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true })),
     close() {},
   };
   return { client: client as unknown as KubeClient, counts };
 }
 
-const pod = (ns: string, name: string, app?: string) =>
-  ({ metadata: { namespace: ns, name, resourceVersion: `${ns}${name}`, labels: app ? { app } : {} }, spec: { big: 'x'.repeat(100) } });
+const pod = (ns: string, name: string, app?: string) => ({
+  metadata: { namespace: ns, name, resourceVersion: `${ns}${name}`, labels: app ? { app } : {} },
+  spec: { big: 'x'.repeat(100) },
+});
 
 describe('InformerFactory list: projected page by page', () => {
   it('projects each page for every view before asking for the next; filters apply per view', async () => {
@@ -35,8 +39,18 @@ describe('InformerFactory list: projected page by page', () => {
     const pages = [[pod('a', 'x', 'web'), pod('a', 'y')], [pod('b', 'x', 'web')], [pod('c', 'z')]];
     const { client, counts } = pagedClient(pages, () => void seen.push(projected));
     const factory = new InformerFactory({ client });
-    const names = factory.view<string>({ path: '/api/v1/pods', transform: (o) => { projected++; return o.metadata.name; } });
-    const web = factory.view<string>({ path: '/api/v1/pods', filter: (o) => o.metadata.labels.app === 'web', transform: (o) => o.metadata.namespace });
+    const names = factory.view<string>({
+      path: '/api/v1/pods',
+      transform: (o) => {
+        projected++;
+        return o.metadata.name;
+      },
+    });
+    const web = factory.view<string>({
+      path: '/api/v1/pods',
+      filter: (o) => o.metadata.labels.app === 'web',
+      transform: (o) => o.metadata.namespace,
+    });
     try {
       expect(await names.waitForSync(5000)).toBe(true);
       expect(await web.waitForSync(5000)).toBe(true);
@@ -55,7 +69,9 @@ describe('InformerFactory list: projected page by page', () => {
 
   it('a view attached after a page was projected is served by the list its attach requests, complete', async () => {
     let release!: () => void;
-    const gate = new Promise<void>((r) => { release = r; });
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
     const pages = [[pod('a', 'x')], [pod('b', 'y')]];
     // The second page waits until the test has attached the late view.
     const { client, counts } = pagedClient(pages, (i) => (i === 1 && counts.lists === 1 ? gate : undefined));
@@ -63,7 +79,10 @@ describe('InformerFactory list: projected page by page', () => {
     const first = factory.view<string>({ path: '/api/v1/pods', transform: (o) => o.metadata.name });
     try {
       await new Promise((r) => setTimeout(r, 20));
-      const late = factory.view<string>({ path: '/api/v1/pods', transform: (o) => `late-${o.metadata.name}` });
+      const late = factory.view<string>({
+        path: '/api/v1/pods',
+        transform: (o) => `late-${o.metadata.name}`,
+      });
       release();
       expect(await first.waitForSync(5000)).toBe(true);
       expect(await late.waitForSync(5000)).toBe(true);

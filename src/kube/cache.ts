@@ -77,11 +77,21 @@ export class InformerFactory {
   constructor(private readonly opts: InformerFactoryOptions) {}
 
   view<T = Json>(o: ViewOptions<T>): CacheView<T> {
-    const selection: ResourceSelection = { path: o.path, labelSelector: o.labelSelector, fieldSelector: o.fieldSelector, metadataOnly: o.metadataOnly };
+    const selection: ResourceSelection = {
+      path: o.path,
+      labelSelector: o.labelSelector,
+      fieldSelector: o.fieldSelector,
+      metadataOnly: o.metadataOnly,
+    };
     const id = JSON.stringify([o.path, o.labelSelector ?? '', o.fieldSelector ?? '', !!o.metadataOnly]);
     let inf = this.informers.get(id);
     if (!inf) {
-      inf = new SharedInformer(this.opts, selection, () => this.watchesSent++, () => this.informers.delete(id));
+      inf = new SharedInformer(
+        this.opts,
+        selection,
+        () => this.watchesSent++,
+        () => this.informers.delete(id),
+      );
       this.informers.set(id, inf);
     }
     return inf.attach(o);
@@ -102,7 +112,6 @@ export class InformerFactory {
     this.informers.clear();
   }
 }
-
 
 /** A listed object as its page arrived: its key, its resourceVersion and each view's projection (or SKIP). */
 interface Listed {
@@ -231,7 +240,8 @@ class SharedInformer {
     const projected = this.listViews ?? new Set();
     this.listViews = undefined;
     // Views attached during this list were not projected for: they wait for the list their attach requested.
-    for (const v of this.views) if (projected.has(v)) v.replace(listed, SKIP, (key, rv) => this.held.get(key) === rv);
+    for (const v of this.views)
+      if (projected.has(v)) v.replace(listed, SKIP, (key, rv) => this.held.get(key) === rv);
     this.held.clear();
     for (const [key, item] of listed) this.held.set(key, item.rv);
     this.listedOnce = true;
@@ -403,7 +413,10 @@ class View<T> implements CacheView<T> {
  * The process's factory when the caller passed one (`lanyard controller`, `lanyard run`), else one of the
  * component's own (a component started alone, as tests and benchmarks do); `release` stops only an own factory.
  */
-export function sharedOrOwnCache(deps: { kube: KubeClient; cache?: InformerFactory }, onError?: InformerFactoryOptions['onError']): {
+export function sharedOrOwnCache(
+  deps: { kube: KubeClient; cache?: InformerFactory },
+  onError?: InformerFactoryOptions['onError'],
+): {
   cache: InformerFactory;
   release(): void;
 } {

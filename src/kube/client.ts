@@ -6,7 +6,13 @@ import http from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeApiError } from './errors.ts';
-import { inClusterConfig, staticKubeconfig, tokenConfig, type HttpsAuth, type StaticConfig } from './kubeconfig.ts';
+import {
+  inClusterConfig,
+  staticKubeconfig,
+  tokenConfig,
+  type HttpsAuth,
+  type StaticConfig,
+} from './kubeconfig.ts';
 
 import type { Json } from '../core/json.ts';
 import { backoffDelay } from '../core/backoff.ts';
@@ -98,9 +104,14 @@ export async function createKubeClient(opts: KubeClientOptions = {}): Promise<Ku
 
 /** Static credentials, read without client-node (docs/adr/0111-webhook-memory-and-start-up.md). */
 async function staticConfig(opts: KubeClientOptions): Promise<StaticConfig | undefined> {
-  if (opts.token && opts.server) return tokenConfig(opts.server, opts.token, opts.caData, opts.insecureSkipTlsVerify);
-  if (opts.kubeconfig) return opts.context === undefined ? staticKubeconfig(opts.kubeconfig) : staticKubeconfig(opts.kubeconfig, opts.context);
-  if (opts.inCluster && opts.inClusterService) return inClusterConfig(opts.inClusterService.host, opts.inClusterService.port);
+  if (opts.token && opts.server)
+    return tokenConfig(opts.server, opts.token, opts.caData, opts.insecureSkipTlsVerify);
+  if (opts.kubeconfig)
+    return opts.context === undefined
+      ? staticKubeconfig(opts.kubeconfig)
+      : staticKubeconfig(opts.kubeconfig, opts.context);
+  if (opts.inCluster && opts.inClusterService)
+    return inClusterConfig(opts.inClusterService.host, opts.inClusterService.port);
   return undefined;
 }
 
@@ -148,7 +159,10 @@ class RawKubeClient implements KubeClient {
     return url;
   }
 
-  private async send(req: KubeRequest, stream?: (res: http.IncomingMessage) => Promise<void>): Promise<KubeResponse> {
+  private async send(
+    req: KubeRequest,
+    stream?: (res: http.IncomingMessage) => Promise<void>,
+  ): Promise<KubeResponse> {
     const base = await this.baseOptions();
     const method = req.method ?? 'GET';
     const url = this.url(req.path, req.query);
@@ -178,7 +192,12 @@ class RawKubeClient implements KubeClient {
         (res) => {
           const status = res.statusCode ?? 0;
           const done = (body: Json) => {
-            this.opts.onRequest?.({ method, path: req.path, status, durationMs: performance.now() - started });
+            this.opts.onRequest?.({
+              method,
+              path: req.path,
+              status,
+              durationMs: performance.now() - started,
+            });
             resolve({ status, body, retryAfterSeconds: parseRetryAfter(res.headers['retry-after']) });
           };
           if (stream && status >= 200 && status < 300) {
@@ -200,7 +219,8 @@ class RawKubeClient implements KubeClient {
           });
         },
       );
-      if (timeoutMs) r.setTimeout(timeoutMs, () => r.destroy(new Error(`request timed out after ${timeoutMs}ms`)));
+      if (timeoutMs)
+        r.setTimeout(timeoutMs, () => r.destroy(new Error(`request timed out after ${timeoutMs}ms`)));
       r.on('error', reject);
       r.end(payload);
     });
@@ -256,25 +276,28 @@ class RawKubeClient implements KubeClient {
     signal?: AbortSignal,
     accept?: string,
   ): Promise<void> {
-    const res = await this.send({ path, query: { ...query, watch: true }, signal, accept }, async (stream) => {
-      let buffered = '';
-      // A multi-byte character can be split across network chunks: the decoder keeps the partial bytes.
-      const decoder = new StringDecoder('utf8');
-      try {
-        for await (const chunk of stream) {
-          buffered += decoder.write(chunk as Buffer);
-          let nl: number;
-          while ((nl = buffered.indexOf('\n')) >= 0) {
-            const line = buffered.slice(0, nl).trim();
-            buffered = buffered.slice(nl + 1);
-            if (line) onEvent(JSON.parse(line) as WatchEvent);
+    const res = await this.send(
+      { path, query: { ...query, watch: true }, signal, accept },
+      async (stream) => {
+        let buffered = '';
+        // A multi-byte character can be split across network chunks: the decoder keeps the partial bytes.
+        const decoder = new StringDecoder('utf8');
+        try {
+          for await (const chunk of stream) {
+            buffered += decoder.write(chunk as Buffer);
+            let nl: number;
+            while ((nl = buffered.indexOf('\n')) >= 0) {
+              const line = buffered.slice(0, nl).trim();
+              buffered = buffered.slice(nl + 1);
+              if (line) onEvent(JSON.parse(line) as WatchEvent);
+            }
           }
+        } catch (e) {
+          if (signal?.aborted) return;
+          throw e;
         }
-      } catch (e) {
-        if (signal?.aborted) return;
-        throw e;
-      }
-    }).catch((e: unknown) => {
+      },
+    ).catch((e: unknown) => {
       if (signal?.aborted) return { status: 200, body: undefined };
       throw e;
     });

@@ -5,8 +5,21 @@ describe('setCondition', () => {
   const t1 = new Date('2026-01-01T00:00:00.123Z');
   const t2 = new Date('2026-01-01T00:05:00Z');
   it('adds a condition with a second-precision transition time', () => {
-    const c = setCondition(undefined, { type: 'Ready', status: 'True', reason: 'Ready', message: '', observedGeneration: 1 }, t1);
-    expect(c).toEqual([{ type: 'Ready', status: 'True', reason: 'Ready', message: '', observedGeneration: 1, lastTransitionTime: '2026-01-01T00:00:00Z' }]);
+    const c = setCondition(
+      undefined,
+      { type: 'Ready', status: 'True', reason: 'Ready', message: '', observedGeneration: 1 },
+      t1,
+    );
+    expect(c).toEqual([
+      {
+        type: 'Ready',
+        status: 'True',
+        reason: 'Ready',
+        message: '',
+        observedGeneration: 1,
+        lastTransitionTime: '2026-01-01T00:00:00Z',
+      },
+    ]);
   });
   it('keeps lastTransitionTime when only the reason or message changes', () => {
     const a = setCondition(undefined, { type: 'Synced', status: 'False', reason: 'A', message: 'x' }, t1);
@@ -22,7 +35,11 @@ describe('setCondition', () => {
       ['Synced', 'True', '2026-01-01T00:05:00Z'],
       ['Ready', 'False', '2026-01-01T00:00:00Z'],
     ]);
-    expect(conditionUnchanged(c, { type: 'Synced', status: 'True', reason: 'InSync', message: '' })).toBe(true);
-    expect(conditionUnchanged(c, { type: 'Synced', status: 'True', reason: 'Other', message: '' })).toBe(false);
+    expect(conditionUnchanged(c, { type: 'Synced', status: 'True', reason: 'InSync', message: '' })).toBe(
+      true,
+    );
+    expect(conditionUnchanged(c, { type: 'Synced', status: 'True', reason: 'Other', message: '' })).toBe(
+      false,
+    );
   });
 });

@@ -21,7 +21,9 @@ export function setCondition(
   const i = list.findIndex((c) => c.type === next.type);
   const prev = i >= 0 ? list[i] : undefined;
   const lastTransitionTime =
-    prev && prev.status === next.status ? prev.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    prev && prev.status === next.status
+      ? prev.lastTransitionTime
+      : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
   const merged: Condition = { ...next, lastTransitionTime };
   if (i >= 0) list[i] = merged;
   else list.push(merged);
@@ -33,7 +35,10 @@ export function getCondition(conditions: Condition[] | undefined, type: string):
 }
 
 /** True when setting `next` would change nothing but lastTransitionTime (avoids no-op status writes). */
-export function conditionUnchanged(conditions: Condition[] | undefined, next: Omit<Condition, 'lastTransitionTime'>) {
+export function conditionUnchanged(
+  conditions: Condition[] | undefined,
+  next: Omit<Condition, 'lastTransitionTime'>,
+) {
   const c = getCondition(conditions, next.type);
   return (
     !!c &&

@@ -20,7 +20,13 @@ export function createEventRecorder(o: {
   const now = o.now ?? (() => new Date());
   const micro = (d: Date) => d.toISOString().replace(/Z$/, '000Z');
 
-  const emit = (type: 'Normal' | 'Warning', regarding: Json, reason: string, note: string, action?: string) => {
+  const emit = (
+    type: 'Normal' | 'Warning',
+    regarding: Json,
+    reason: string,
+    note: string,
+    action?: string,
+  ) => {
     const meta = regarding?.metadata ?? {};
     const namespace = meta.namespace || 'default';
     const key = `${regarding.apiVersion}/${regarding.kind}/${namespace}/${meta.name}/${meta.uid}/${type}/${reason}/${note}`;

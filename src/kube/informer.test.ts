@@ -19,7 +19,9 @@ function pagedClient(pages: Json[][], onPage: (index: number) => void): KubeClie
   return client as unknown as KubeClient;
 }
 
-const sa = (ns: string, name: string, role?: string) => ({ metadata: { namespace: ns, name, annotations: role ? { role } : undefined } });
+const sa = (ns: string, name: string, role?: string) => ({
+  metadata: { namespace: ns, name, annotations: role ? { role } : undefined },
+});
 
 describe('Informer list (docs/adr/0111-webhook-memory-and-start-up.md)', () => {
   it('reduces each page to its projection before asking for the next, so a large list never holds every raw object', async () => {
@@ -50,7 +52,10 @@ describe('Informer list (docs/adr/0111-webhook-memory-and-start-up.md)', () => {
   it('a re-list deletes the objects the server no longer has and updates the others', async () => {
     let pages = [[sa('a', 'x', 'r1'), sa('a', 'y')]];
     const client = pagedClient([], () => {});
-    (client as { request: unknown }).request = async () => ({ items: pages[0], metadata: { resourceVersion: '8' } });
+    (client as { request: unknown }).request = async () => ({
+      items: pages[0],
+      metadata: { resourceVersion: '8' },
+    });
     const events: string[] = [];
     const informer = new Informer<string>({
       client,

@@ -165,7 +165,8 @@ export class ListWatch {
         if (signal.aborted) return;
         if (e.type === 'ERROR') {
           if (e.object?.code === 410) gone = true;
-          else this.opts.onError?.(new Error(`watch ${this.opts.path}: ${e.object?.message ?? 'error event'}`));
+          else
+            this.opts.onError?.(new Error(`watch ${this.opts.path}: ${e.object?.message ?? 'error event'}`));
           return;
         }
         const rv = e.object?.metadata?.resourceVersion;
@@ -313,7 +314,12 @@ export class Informer<T = Json> {
 }
 
 /** A promise for "synced", resolved through `waiters` when the first list lands, or false at the timeout or abort. */
-export function waitUntilSynced(synced: () => boolean, waiters: Array<() => void>, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+export function waitUntilSynced(
+  synced: () => boolean,
+  waiters: Array<() => void>,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<boolean> {
   if (synced()) return Promise.resolve(true);
   return new Promise((resolve) => {
     let timer: NodeJS.Timeout | undefined;
@@ -326,4 +332,3 @@ export function waitUntilSynced(synced: () => boolean, waiters: Array<() => void
     signal?.addEventListener('abort', () => done(false), { once: true });
   });
 }
-

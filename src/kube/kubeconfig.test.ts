@@ -30,7 +30,9 @@ contexts:
 current-context: ctx
 `;
 
-async function options(cfg: StaticConfig | undefined | Promise<StaticConfig | undefined>): Promise<https.RequestOptions> {
+async function options(
+  cfg: StaticConfig | undefined | Promise<StaticConfig | undefined>,
+): Promise<https.RequestOptions> {
   const o: https.RequestOptions = {};
   await (await cfg)!.auth.applyToHTTPSOptions(o);
   return o;
@@ -48,7 +50,13 @@ describe('kubeconfig loading without client-node', () => {
   });
 
   it('reads client certificates from files and from inline data', async () => {
-    const d = dir({ config: kubeconfig('client-certificate: u.crt\n    client-key-data: S0VZ', 'insecure-skip-tls-verify: true'), 'u.crt': 'CERT' });
+    const d = dir({
+      config: kubeconfig(
+        'client-certificate: u.crt\n    client-key-data: S0VZ',
+        'insecure-skip-tls-verify: true',
+      ),
+      'u.crt': 'CERT',
+    });
     const o = await options(staticKubeconfig(path.join(d, 'config')));
     expect(String(o.cert)).toBe('CERT');
     expect(String(o.key)).toBe('KEY');
@@ -65,7 +73,10 @@ describe('kubeconfig loading without client-node', () => {
   });
 
   it('leaves exec plugins, auth providers, proxies and unknown contexts to client-node', async () => {
-    const exec = dir({ config: kubeconfig('exec: {command: aws, apiVersion: client.authentication.k8s.io/v1}'), 'ca.crt': 'x' });
+    const exec = dir({
+      config: kubeconfig('exec: {command: aws, apiVersion: client.authentication.k8s.io/v1}'),
+      'ca.crt': 'x',
+    });
     expect(await staticKubeconfig(path.join(exec, 'config'))).toBeUndefined();
     const provider = dir({ config: kubeconfig('auth-provider: {name: oidc}'), 'ca.crt': 'x' });
     expect(await staticKubeconfig(path.join(provider, 'config'))).toBeUndefined();

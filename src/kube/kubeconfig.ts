@@ -44,7 +44,10 @@ function authOf(m: Material): HttpsAuth {
 
 /** A server URL and bearer token given directly (the Lanyard CLI configuration). */
 export function tokenConfig(server: string, token: string, caData?: string, insecure = false): StaticConfig {
-  return { server, auth: authOf({ token, ca: caData ? Buffer.from(caData, 'base64') : undefined, insecure }) };
+  return {
+    server,
+    auth: authOf({ token, ca: caData ? Buffer.from(caData, 'base64') : undefined, insecure }),
+  };
 }
 
 export const IN_CLUSTER_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -52,7 +55,10 @@ export const IN_CLUSTER_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 /** The Pod's own ServiceAccount: token and CA from the mounted files, the API server from KUBERNETES_SERVICE_*. */
 export function inClusterConfig(host: string, port: string, dir = IN_CLUSTER_DIR): StaticConfig {
   const server = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  return { server, auth: authOf({ ca: fs.readFileSync(path.join(dir, 'ca.crt')), tokenFile: path.join(dir, 'token') }) };
+  return {
+    server,
+    auth: authOf({ ca: fs.readFileSync(path.join(dir, 'ca.crt')), tokenFile: path.join(dir, 'token') }),
+  };
 }
 
 type Named<T> = Array<{ name?: string } & T> | undefined;
@@ -77,7 +83,14 @@ export async function staticKubeconfig(file: string, context?: string): Promise<
   const user = (doc?.users?.find((u) => u.name === ctx?.user)?.user ?? {}) as Record<string, unknown>;
   if (!ctx || !cluster || typeof cluster.server !== 'string') return undefined;
   if (cluster['proxy-url'] !== undefined) return undefined;
-  const supported = new Set(['token', 'tokenFile', 'client-certificate', 'client-certificate-data', 'client-key', 'client-key-data']);
+  const supported = new Set([
+    'token',
+    'tokenFile',
+    'client-certificate',
+    'client-certificate-data',
+    'client-key',
+    'client-key-data',
+  ]);
   if (Object.keys(user).some((k) => !supported.has(k))) return undefined;
   const dir = path.dirname(file);
   const read = (dataKey: string, fileKey: string, from: Record<string, unknown>): Buffer | undefined => {

@@ -40,20 +40,37 @@ export interface Store<T> {
 }
 
 /** A started store: a view of `cache` when given, else an informer of its own on `client`. */
-export function openStore<T = Json>(client: KubeClient, cache: InformerFactory | undefined, o: StoreOptions<T>): Store<T> {
+export function openStore<T = Json>(
+  client: KubeClient,
+  cache: InformerFactory | undefined,
+  o: StoreOptions<T>,
+): Store<T> {
   if (cache) {
     const view = cache.view<T>({
-      path: o.path, labelSelector: o.labelSelector, fieldSelector: o.fieldSelector, metadataOnly: o.metadataOnly,
-      transform: o.transform, onAdd: o.onAdd, onUpdate: o.onUpdate, onDelete: o.onDelete, onSynced: o.onSynced,
+      path: o.path,
+      labelSelector: o.labelSelector,
+      fieldSelector: o.fieldSelector,
+      metadataOnly: o.metadataOnly,
+      transform: o.transform,
+      onAdd: o.onAdd,
+      onUpdate: o.onUpdate,
+      onDelete: o.onDelete,
+      onSynced: o.onSynced,
     });
-    const noHold = () => { throw new Error(`the watch of ${o.path} is the process's shared one: it cannot be paused`); };
+    const noHold = () => {
+      throw new Error(`the watch of ${o.path} is the process's shared one: it cannot be paused`);
+    };
     return {
       get: (k) => view.get(k),
       has: (k) => view.has(k),
       values: () => view.values(),
       keys: () => view.keys(),
-      get size() { return view.size; },
-      get synced() { return view.synced; },
+      get size() {
+        return view.size;
+      },
+      get synced() {
+        return view.synced;
+      },
       waitForSync: (ms) => view.waitForSync(ms),
       relist: async () => undefined,
       stop: () => view.close(),
@@ -68,8 +85,12 @@ export function openStore<T = Json>(client: KubeClient, cache: InformerFactory |
     has: (k) => inf.store.has(k),
     values: () => inf.store.values(),
     keys: () => inf.store.keys(),
-    get size() { return inf.store.size; },
-    get synced() { return inf.synced; },
+    get size() {
+      return inf.store.size;
+    },
+    get synced() {
+      return inf.synced;
+    },
     waitForSync: (ms) => inf.waitForSync(ms),
     relist: () => inf.relist(),
     stop: () => inf.stop(),

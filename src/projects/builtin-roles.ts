@@ -30,7 +30,11 @@ export const BUILTIN_ROLES: readonly BuiltInRole[] = [
     name: ADMIN_ROLE,
     description: 'Everything in the project',
     rules: [
-      { apiGroups: ['lanyard.dev'], resources: ['stages', 'promotions', 'promotionsteps', 'podidentityassociations'], verbs: ALL },
+      {
+        apiGroups: ['lanyard.dev'],
+        resources: ['stages', 'promotions', 'promotionsteps', 'podidentityassociations'],
+        verbs: ALL,
+      },
       // Controller-written: writing them would forge verification.
       { apiGroups: ['lanyard.dev'], resources: ['verifiedidentities'], verbs: READ },
       { apiGroups: [''], resources: ['serviceaccounts', 'secrets'], verbs: ALL.slice(0, 7) },

@@ -5,7 +5,8 @@ import { roleTrio } from './objects.ts';
 
 function project() {
   const objs = new Map<string, ReturnType<typeof roleTrio>>();
-  for (const b of BUILTIN_ROLES) objs.set(b.name, roleTrio({ project: 'shop', name: b.name, rules: structuredClone(b.rules) }));
+  for (const b of BUILTIN_ROLES)
+    objs.set(b.name, roleTrio({ project: 'shop', name: b.name, rules: structuredClone(b.rules) }));
   return {
     objs,
     lookup: {
@@ -31,7 +32,10 @@ describe('builtInDrift', () => {
     expect(builtInDrift('shop', p.lookup)).toEqual([
       { role: 'lanyard-admin', problem: 'role "lanyard-admin" rules differ from the built-in rules' },
       { role: 'lanyard-viewer', problem: 'serviceaccount "lanyard-viewer" missing' },
-      { role: 'lanyard-promoter', problem: 'rolebinding "lanyard-promoter" does not list serviceaccount "lanyard-promoter" first' },
+      {
+        role: 'lanyard-promoter',
+        problem: 'rolebinding "lanyard-promoter" does not list serviceaccount "lanyard-promoter" first',
+      },
     ]);
     const q = project();
     delete q.objs.get('lanyard-viewer')!.role.metadata.annotations;

@@ -42,11 +42,18 @@ export function builtInDrift(
       drift.push({ role: b.name, problem: `${missing.join(', ')} "${b.name}" missing` });
       continue;
     }
-    const unannotated = [[role, 'role'], [sa, 'serviceaccount'], [rb, 'rolebinding']]
+    const unannotated = [
+      [role, 'role'],
+      [sa, 'serviceaccount'],
+      [rb, 'rolebinding'],
+    ]
       .filter(([o]) => !isManaged(o))
       .map(([, k]) => k as string);
     if (unannotated.length) {
-      drift.push({ role: b.name, problem: `${unannotated.join(', ')} "${b.name}" not annotated rbac.lanyard.dev/managed: "true"` });
+      drift.push({
+        role: b.name,
+        problem: `${unannotated.join(', ')} "${b.name}" not annotated rbac.lanyard.dev/managed: "true"`,
+      });
       continue;
     }
     if (canonicalRules(role.rules) !== canonicalRules(b.rules)) {
@@ -59,7 +66,10 @@ export function builtInDrift(
     }
     const first = (rb.subjects ?? [])[0];
     if (!first || !isOwnAccount(project, b.name, first)) {
-      drift.push({ role: b.name, problem: `rolebinding "${b.name}" does not list serviceaccount "${b.name}" first` });
+      drift.push({
+        role: b.name,
+        problem: `rolebinding "${b.name}" does not list serviceaccount "${b.name}" first`,
+      });
     }
   }
   return drift;

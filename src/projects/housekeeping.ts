@@ -10,7 +10,13 @@ import { WorkQueue, runControllerLoop, type ReconcileResult } from '../runtime/w
 import type { Deps, Running } from '../runtime/deps.ts';
 import { BUILTIN_ROLES } from './builtin-roles.ts';
 import { builtInDrift, driftMessage } from './drift.ts';
-import { KARGO_SERVICE_ACCOUNT_LABEL, PROJECT_LABEL, SERVICE_ACCOUNT_LABEL, kargoLabelNotice, usesKargoLabel } from './labels.ts';
+import {
+  KARGO_SERVICE_ACCOUNT_LABEL,
+  PROJECT_LABEL,
+  SERVICE_ACCOUNT_LABEL,
+  kargoLabelNotice,
+  usesKargoLabel,
+} from './labels.ts';
 
 const BUILTIN_NAMES = new Set(BUILTIN_ROLES.map((r) => r.name));
 export const DRIFT_GAUGE = 'lanyard_project_builtin_roles_drifted';
@@ -29,8 +35,19 @@ function keepBuiltIn(obj: Json): Json {
 function keepAccount(obj: Json): Json {
   if (BUILTIN_NAMES.has(obj.metadata?.name) || !usesKargoLabel(obj)) return keepBuiltIn(obj);
   const { name, namespace, uid, labels } = obj.metadata;
-  return { metadata: { name, namespace, uid, labels: { [KARGO_SERVICE_ACCOUNT_LABEL]: labels[KARGO_SERVICE_ACCOUNT_LABEL],
-    ...(labels[SERVICE_ACCOUNT_LABEL] !== undefined ? { [SERVICE_ACCOUNT_LABEL]: labels[SERVICE_ACCOUNT_LABEL] } : {}) } } };
+  return {
+    metadata: {
+      name,
+      namespace,
+      uid,
+      labels: {
+        [KARGO_SERVICE_ACCOUNT_LABEL]: labels[KARGO_SERVICE_ACCOUNT_LABEL],
+        ...(labels[SERVICE_ACCOUNT_LABEL] !== undefined
+          ? { [SERVICE_ACCOUNT_LABEL]: labels[SERVICE_ACCOUNT_LABEL] }
+          : {}),
+      },
+    },
+  };
 }
 export const KARGO_LABEL_REASON = 'DeprecatedLabel';
 const ACCOUNT_KEY = 'sa:';
@@ -48,7 +65,7 @@ export async function startProjectsHousekeeping(
     (metrics.getSingleMetric(DRIFT_GAUGE) as Gauge<'project'> | undefined) ??
     new Gauge({
       name: DRIFT_GAUGE,
-      help: '1 when a project\'s built-in roles (lanyard-admin, lanyard-viewer, lanyard-promoter) are missing or altered',
+      help: "1 when a project's built-in roles (lanyard-admin, lanyard-viewer, lanyard-promoter) are missing or altered",
       labelNames: ['project'],
       registers: [metrics],
     });
@@ -66,14 +83,34 @@ export async function startProjectsHousekeeping(
   };
   const nsHandlers = { onAdd: enqueueProject, onUpdate: enqueueProject, onDelete: enqueueProject };
   const objHandlers = { onAdd: enqueueNs, onUpdate: enqueueNs, onDelete: enqueueNs };
-  const { cache, release: releaseCache } = sharedOrOwnCache(deps, (sel, e) => log.warn({ err: e, path: sel.path }, 'watch failed; retrying'));
+  const { cache, release: releaseCache } = sharedOrOwnCache(deps, (sel, e) =>
+    log.warn({ err: e, path: sel.path }, 'watch failed; retrying'),
+  );
   // Project namespaces are selected on the process's one Namespace watch (metadata only), not a watch of their own.
-  const namespaces = cache.view<Json>({ path: '/api/v1/namespaces', metadataOnly: true,
-    filter: (o) => o?.metadata?.labels?.[PROJECT_LABEL] === 'true', ...nsHandlers });
-  const roles = cache.view<Json>({ path: '/apis/rbac.authorization.k8s.io/v1/roles', transform: keepBuiltIn, ...objHandlers });
-  const bindings = cache.view<Json>({ path: '/apis/rbac.authorization.k8s.io/v1/rolebindings', transform: keepBuiltIn, ...objHandlers });
-  const accounts = cache.view<Json>({ path: '/api/v1/serviceaccounts', metadataOnly: true, transform: keepAccount,
-    onAdd: enqueueAccount, onUpdate: enqueueAccount, onDelete: enqueueNs });
+  const namespaces = cache.view<Json>({
+    path: '/api/v1/namespaces',
+    metadataOnly: true,
+    filter: (o) => o?.metadata?.labels?.[PROJECT_LABEL] === 'true',
+    ...nsHandlers,
+  });
+  const roles = cache.view<Json>({
+    path: '/apis/rbac.authorization.k8s.io/v1/roles',
+    transform: keepBuiltIn,
+    ...objHandlers,
+  });
+  const bindings = cache.view<Json>({
+    path: '/apis/rbac.authorization.k8s.io/v1/rolebindings',
+    transform: keepBuiltIn,
+    ...objHandlers,
+  });
+  const accounts = cache.view<Json>({
+    path: '/api/v1/serviceaccounts',
+    metadataOnly: true,
+    transform: keepAccount,
+    onAdd: enqueueAccount,
+    onUpdate: enqueueAccount,
+    onDelete: enqueueNs,
+  });
   const views = [namespaces, roles, bindings, accounts];
   await Promise.all(views.map((v) => v.waitForSync()));
 
@@ -81,10 +118,20 @@ export async function startProjectsHousekeeping(
   /** Once per account (uid) and process: a Warning Event suggesting Lanyard's label instead of Kargo's. */
   const reconcileAccount = (key: string): void => {
     const sa = accounts.get(key);
-    if (!sa || !usesKargoLabel(sa) || !namespaces.has(sa.metadata.namespace) || warnedAccounts.has(sa.metadata.uid)) return;
+    if (
+      !sa ||
+      !usesKargoLabel(sa) ||
+      !namespaces.has(sa.metadata.namespace) ||
+      warnedAccounts.has(sa.metadata.uid)
+    )
+      return;
     warnedAccounts.add(sa.metadata.uid);
-    events.warning({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: sa.metadata }, KARGO_LABEL_REASON,
-      kargoLabelNotice(sa.metadata.namespace, sa.metadata.name), 'Rename');
+    events.warning(
+      { apiVersion: 'v1', kind: 'ServiceAccount', metadata: sa.metadata },
+      KARGO_LABEL_REASON,
+      kargoLabelNotice(sa.metadata.namespace, sa.metadata.name),
+      'Rename',
+    );
   };
 
   const reconcile = async (key: string): Promise<ReconcileResult> => {
@@ -97,7 +144,11 @@ export async function startProjectsHousekeeping(
       return;
     }
     const at = (view: CacheView<Json>) => (name: string) => view.get(`${project}/${name}`);
-    const drift = builtInDrift(project, { role: at(roles), serviceAccount: at(accounts), roleBinding: at(bindings) });
+    const drift = builtInDrift(project, {
+      role: at(roles),
+      serviceAccount: at(accounts),
+      roleBinding: at(bindings),
+    });
     if (!drift.length) {
       gauge.set({ project }, 0);
       reported.delete(project);
@@ -110,7 +161,12 @@ export async function startProjectsHousekeeping(
     if (reported.get(project) === message) return;
     reported.set(project, message);
     log.warn({ project, drift }, 'built-in roles drifted');
-    events.warning({ apiVersion: 'v1', kind: 'Namespace', metadata: ns.metadata }, DRIFT_REASON, message, 'Compare');
+    events.warning(
+      { apiVersion: 'v1', kind: 'Namespace', metadata: ns.metadata },
+      DRIFT_REASON,
+      message,
+      'Compare',
+    );
   };
   const loop = runControllerLoop({
     name: 'projects-housekeeping',

@@ -30,12 +30,17 @@ export function isProjectServiceAccount(sa: Obj): boolean {
 }
 /** Marked a project ServiceAccount by Kargo's label alone (not by Lanyard's). */
 export function usesKargoLabel(sa: Obj): boolean {
-  return sa?.metadata?.labels?.[KARGO_SERVICE_ACCOUNT_LABEL] === 'true' && sa?.metadata?.labels?.[SERVICE_ACCOUNT_LABEL] !== 'true';
+  return (
+    sa?.metadata?.labels?.[KARGO_SERVICE_ACCOUNT_LABEL] === 'true' &&
+    sa?.metadata?.labels?.[SERVICE_ACCOUNT_LABEL] !== 'true'
+  );
 }
 /** The sentence the CLI warning and the Warning Event `DeprecatedLabel` carry. */
 export function kargoLabelNotice(namespace: string, name: string): string {
-  return `serviceaccount "${name}" in project "${namespace}" is marked by Kargo's label ${KARGO_SERVICE_ACCOUNT_LABEL}; ` +
-    `Lanyard accepts it, but rename it to ${SERVICE_ACCOUNT_LABEL}: "true"`;
+  return (
+    `serviceaccount "${name}" in project "${namespace}" is marked by Kargo's label ${KARGO_SERVICE_ACCOUNT_LABEL}; ` +
+    `Lanyard accepts it, but rename it to ${SERVICE_ACCOUNT_LABEL}: "true"`
+  );
 }
 export function isProjectToken(secret: Obj): boolean {
   return secret?.type === TOKEN_SECRET_TYPE && secret?.metadata?.labels?.[TOKEN_LABEL] === 'true';

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { nameError, reservedRoleError } from './names.ts';
 
 describe('nameError', () => {
-  it.each(['shop', 'a', 'a1-b2', 'x'.repeat(63)])('accepts project %s', (n) => expect(nameError('project', n)).toBeUndefined());
+  it.each(['shop', 'a', 'a1-b2', 'x'.repeat(63)])('accepts project %s', (n) =>
+    expect(nameError('project', n)).toBeUndefined(),
+  );
   it.each(['Shop', '-shop', 'shop-', 'a.b', 'x'.repeat(64), '', 'sh_op'])('refuses project %j', (n) =>
     expect(nameError('project', n)).toBe(
       `invalid project name "${n}": use at most 63 lowercase letters, digits or "-", starting and ending with a letter or digit`,

@@ -74,7 +74,11 @@ export function projectServiceAccount(o: { project: string; name: string; descri
 }
 
 /** The token Secret (docs/projects-and-tokens.md#4-mint-a-token): bound to the account by name and UID, owned by it for garbage collection. */
-export function tokenSecret(o: { project: string; name: string; account: { name: string; uid: string } }): Obj {
+export function tokenSecret(o: {
+  project: string;
+  name: string;
+  account: { name: string; uid: string };
+}): Obj {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
@@ -88,7 +92,9 @@ export function tokenSecret(o: { project: string; name: string; account: { name:
         [SA_UID_ANNOTATION]: o.account.uid,
         [MANAGED_ANNOTATION]: 'true',
       },
-      ownerReferences: [{ apiVersion: 'v1', kind: 'ServiceAccount', name: o.account.name, uid: o.account.uid }],
+      ownerReferences: [
+        { apiVersion: 'v1', kind: 'ServiceAccount', name: o.account.name, uid: o.account.uid },
+      ],
     },
   };
 }

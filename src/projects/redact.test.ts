@@ -5,12 +5,18 @@ import { tokenSecret } from './objects.ts';
 describe('redactTokenSecret', () => {
   it('replaces data.token and the last-applied annotation, keeps ca.crt and namespace, and copies', () => {
     const s = tokenSecret({ project: 'shop', name: 'ci-token', account: { name: 'ci-bot', uid: 'u1' } });
-    s.data = { token: Buffer.from('eyJhbGciOi.secret').toString('base64'), 'ca.crt': 'Q0E=', namespace: 'c2hvcA==' };
+    s.data = {
+      token: Buffer.from('eyJhbGciOi.secret').toString('base64'),
+      'ca.crt': 'Q0E=',
+      namespace: 'c2hvcA==',
+    };
     s.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration'] = '{"data":{"token":"x"}}';
     const r = redactTokenSecret(s);
     expect(REDACTED_BASE64).toBe('bGFueWFyZDpyZWRhY3RlZA==');
     expect(r.data).toEqual({ token: 'bGFueWFyZDpyZWRhY3RlZA==', 'ca.crt': 'Q0E=', namespace: 'c2hvcA==' });
-    expect(r.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration']).toBe('lanyard:redacted');
+    expect(r.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration']).toBe(
+      'lanyard:redacted',
+    );
     expect(s.data.token).not.toBe(REDACTED_BASE64);
   });
   it('leaves a Secret without a token alone', () => {
@@ -21,7 +27,9 @@ describe('redactTokenSecret', () => {
 
 describe('tokenSecret', () => {
   it('is exactly the token Secret documented in docs/projects-and-tokens.md#4-mint-a-token', () => {
-    expect(tokenSecret({ project: 'shop', name: 'ci-token', account: { name: 'ci-bot', uid: '6f1c' } })).toEqual({
+    expect(
+      tokenSecret({ project: 'shop', name: 'ci-token', account: { name: 'ci-bot', uid: '6f1c' } }),
+    ).toEqual({
       apiVersion: 'v1',
       kind: 'Secret',
       type: 'kubernetes.io/service-account-token',

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { addSubjects, removeSubjects, joinRoles, notManagedMessage, roleView, grantedSubjects, rolesGranting } from './roles.ts';
+import {
+  addSubjects,
+  removeSubjects,
+  joinRoles,
+  notManagedMessage,
+  roleView,
+  grantedSubjects,
+  rolesGranting,
+} from './roles.ts';
 import { roleTrio, serviceAccountSubject, userSubject, groupSubject } from './objects.ts';
 
 const trio = (name: string, extra: ReturnType<typeof userSubject>[] = []) => {
@@ -27,7 +35,10 @@ describe('subjects', () => {
     expect(addSubjects([serviceAccountSubject('other', 'ci-bot')], [bot]).changed).toBe(true);
   });
   it('revoke removes members and ignores non-members', () => {
-    expect(removeSubjects([own, bot, alice], [bot, userSubject('nobody')])).toEqual({ subjects: [own, alice], changed: true });
+    expect(removeSubjects([own, bot, alice], [bot, userSubject('nobody')])).toEqual({
+      subjects: [own, alice],
+      changed: true,
+    });
     expect(removeSubjects([own], [alice])).toEqual({ subjects: [own], changed: false });
   });
 });
@@ -37,18 +48,29 @@ describe('roles as trios', () => {
     const a = trio('b-role');
     const b = trio('a-role');
     delete b.roleBinding.metadata.annotations;
-    const joined = joinRoles([a.role, b.role], [a.serviceAccount, b.serviceAccount], [a.roleBinding, b.roleBinding]);
+    const joined = joinRoles(
+      [a.role, b.role],
+      [a.serviceAccount, b.serviceAccount],
+      [a.roleBinding, b.roleBinding],
+    );
     expect(joined.map((j) => j.name)).toEqual(['a-role', 'b-role']);
     expect(notManagedMessage('shop', joined[0]!)).toBe(
       'role "a-role" in project "shop" is not managed by Lanyard (rolebinding "a-role" has no rbac.lanyard.dev/managed: "true" annotation); change it where it is declared, for example in Git',
     );
     expect(notManagedMessage('shop', joined[1]!)).toBeUndefined();
-    expect(notManagedMessage('shop', { name: 'x', role: a.role, roleBinding: a.roleBinding })).toMatch(/serviceaccount "x" does not exist/);
+    expect(notManagedMessage('shop', { name: 'x', role: a.role, roleBinding: a.roleBinding })).toMatch(
+      /serviceaccount "x" does not exist/,
+    );
   });
   it('builds the view object without the implied own account', () => {
     const t = trio('developer', [userSubject('alice@example.com')]);
     t.roleBinding.subjects.splice(1, 0, serviceAccountSubject('shop', 'ci-bot'));
-    const j = { name: 'developer', role: t.role, serviceAccount: t.serviceAccount, roleBinding: t.roleBinding };
+    const j = {
+      name: 'developer',
+      role: t.role,
+      serviceAccount: t.serviceAccount,
+      roleBinding: t.roleBinding,
+    };
     expect(grantedSubjects('shop', j)).toHaveLength(2);
     expect(roleView('shop', j)).toEqual({
       apiVersion: 'rbac.lanyard.dev/v1alpha1',
@@ -67,6 +89,8 @@ describe('roles as trios', () => {
     const a = trio('deployer');
     a.roleBinding.subjects.push(serviceAccountSubject('shop', 'ci-bot'));
     const b = trio('viewer');
-    expect(rolesGranting('shop', 'ci-bot', [a.roleBinding, b.roleBinding]).map((x) => x.metadata.name)).toEqual(['deployer']);
+    expect(
+      rolesGranting('shop', 'ci-bot', [a.roleBinding, b.roleBinding]).map((x) => x.metadata.name),
+    ).toEqual(['deployer']);
   });
 });

@@ -10,7 +10,14 @@ describe('parseRule', () => {
     ],
     [
       'stages:get:prod,staging',
-      [{ apiGroups: ['lanyard.dev'], resources: ['stages'], verbs: ['get'], resourceNames: ['prod', 'staging'] }],
+      [
+        {
+          apiGroups: ['lanyard.dev'],
+          resources: ['stages'],
+          verbs: ['get'],
+          resourceNames: ['prod', 'staging'],
+        },
+      ],
     ],
     [
       'stages,secrets,roles:get',
@@ -22,7 +29,13 @@ describe('parseRule', () => {
     ],
     [
       'events:*',
-      [{ apiGroups: [''], resources: ['events'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'] }],
+      [
+        {
+          apiGroups: [''],
+          resources: ['events'],
+          verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'],
+        },
+      ],
     ],
     ['stages:get,get', [{ apiGroups: ['lanyard.dev'], resources: ['stages'], verbs: ['get'] }]],
   ])('%s', (text, rules) => {
@@ -31,11 +44,23 @@ describe('parseRule', () => {
 
   it.each([
     ['stage:get', 'unknown resource "stage" in --rule "stage:get": did you mean "stages"?'],
-    ['promotoins:get', 'unknown resource "promotoins" in --rule "promotoins:get": did you mean "promotions"?'],
-    ['pods:get', 'unknown resource "pods" in --rule "pods:get"; allowed: stages, promotions, promotionsteps, podidentityassociations, serviceaccounts, secrets, configmaps, events, roles, rolebindings'],
-    ['stages:read', 'unknown verb "read" in --rule "stages:read"; allowed: get, list, watch, create, update, patch, delete, deletecollection, *'],
+    [
+      'promotoins:get',
+      'unknown resource "promotoins" in --rule "promotoins:get": did you mean "promotions"?',
+    ],
+    [
+      'pods:get',
+      'unknown resource "pods" in --rule "pods:get"; allowed: stages, promotions, promotionsteps, podidentityassociations, serviceaccounts, secrets, configmaps, events, roles, rolebindings',
+    ],
+    [
+      'stages:read',
+      'unknown verb "read" in --rule "stages:read"; allowed: get, list, watch, create, update, patch, delete, deletecollection, *',
+    ],
     ['stages', 'invalid --rule "stages": use RESOURCES:VERBS[:NAMES], e.g. stages,promotions:get,list'],
-    ['stages:get:a:b', 'invalid --rule "stages:get:a:b": use RESOURCES:VERBS[:NAMES], e.g. stages,promotions:get,list'],
+    [
+      'stages:get:a:b',
+      'invalid --rule "stages:get:a:b": use RESOURCES:VERBS[:NAMES], e.g. stages,promotions:get,list',
+    ],
     [':get', 'missing resource in --rule ":get"'],
     ['stages:', 'missing verb in --rule "stages:"'],
     ['stages:get,', 'missing verb in --rule "stages:get,"'],

@@ -21,7 +21,16 @@ export const RULE_RESOURCES: Readonly<Record<string, string>> = {
   rolebindings: 'rbac.authorization.k8s.io',
 };
 
-export const RULE_VERBS = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'] as const;
+export const RULE_VERBS = [
+  'get',
+  'list',
+  'watch',
+  'create',
+  'update',
+  'patch',
+  'delete',
+  'deletecollection',
+] as const;
 
 export type RuleResult = { ok: true; rules: PolicyRule[] } | { ok: false; error: string };
 
@@ -58,7 +67,10 @@ function list(part: string): string[] {
 export function parseRule(text: string): RuleResult {
   const parts = text.split(':');
   if (parts.length < 2 || parts.length > 3) {
-    return { ok: false, error: `invalid --rule "${text}": use RESOURCES:VERBS[:NAMES], e.g. stages,promotions:get,list` };
+    return {
+      ok: false,
+      error: `invalid --rule "${text}": use RESOURCES:VERBS[:NAMES], e.g. stages,promotions:get,list`,
+    };
   }
   const [resPart = '', verbPart = '', namePart] = parts;
   const resources = list(resPart);
@@ -78,7 +90,10 @@ export function parseRule(text: string): RuleResult {
   }
   for (const v of verbs) {
     if (v !== '*' && !(RULE_VERBS as readonly string[]).includes(v)) {
-      return { ok: false, error: `unknown verb "${v}" in --rule "${text}"; allowed: ${RULE_VERBS.join(', ')}, *` };
+      return {
+        ok: false,
+        error: `unknown verb "${v}" in --rule "${text}"; allowed: ${RULE_VERBS.join(', ')}, *`,
+      };
     }
   }
   let names: string[] | undefined;

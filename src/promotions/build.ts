@@ -1,7 +1,14 @@
 // The pure pod builder (docs/promotions.md#objects): Stage + Promotion + PromotionSteps -> a complete Pod, or one
 // validation error, never both. Everything a user can get wrong is checked here, before any pod exists.
 import type { Json } from '../kube/client.ts';
-import { ANN_ANNOTATIONS, checkAnnotationsSize, checkDecorators, decoratorValue, type AliasUse, type DecoratorReason } from './decorators.ts';
+import {
+  ANN_ANNOTATIONS,
+  checkAnnotationsSize,
+  checkDecorators,
+  decoratorValue,
+  type AliasUse,
+  type DecoratorReason,
+} from './decorators.ts';
 import { formatDuration, parseDuration } from '../core/duration.ts';
 
 /** Stage and step timeouts: whole hours, minutes and seconds (pods take whole seconds; docs/promotions.md). */
@@ -45,9 +52,11 @@ export interface BuildSettings {
 }
 
 /** The IdentityPolicy decision of docs/verified-start.md#identitypolicy, bound to the policies and namespace labels in force. */
-export type StepRoleDecision = (input: { namespace: string; serviceAccount: string; roleARN: string }) =>
-  | { allowed: true }
-  | { allowed: false; message: string };
+export type StepRoleDecision = (input: {
+  namespace: string;
+  serviceAccount: string;
+  roleARN: string;
+}) => { allowed: true } | { allowed: false; message: string };
 
 export interface BuildInput {
   stage: Json;
@@ -86,7 +95,14 @@ export interface BuiltStep {
 }
 
 export type BuildResult =
-  | { ok: true; pod: Json; serviceAccount: string; steps: BuiltStep[]; timeoutSeconds: number; aliases: AliasUse[] }
+  | {
+      ok: true;
+      pod: Json;
+      serviceAccount: string;
+      steps: BuiltStep[];
+      timeoutSeconds: number;
+      aliases: AliasUse[];
+    }
   | { ok: false; reason: BuildReason; message: string };
 
 class Invalid extends Error {
@@ -132,7 +148,10 @@ interface StageVar {
 }
 
 /** Structural checks of the Stage the CRD cannot express (uniqueness, regexps, duration ranges). */
-function readStage(stage: Json, s: BuildSettings): { steps: StageStep[]; vars: StageVar[]; timeoutSeconds: number } {
+function readStage(
+  stage: Json,
+  s: BuildSettings,
+): { steps: StageStep[]; vars: StageVar[]; timeoutSeconds: number } {
   const name: string = stage.metadata.name;
   const spec = stage?.spec?.promotionTemplate?.spec ?? {};
   const bad = (field: string, detail: string) =>
@@ -141,7 +160,10 @@ function readStage(stage: Json, s: BuildSettings): { steps: StageStep[]; vars: S
   if (spec.timeout !== undefined) {
     const t = stageSeconds(String(spec.timeout));
     if (t === undefined || t < 30 || t > s.maxTimeoutSeconds) {
-      throw bad('timeout', `"${spec.timeout}" must be a duration (30s, 2m, 1h30m) between 30s and ${formatDuration(s.maxTimeoutSeconds * 1000)}`);
+      throw bad(
+        'timeout',
+        `"${spec.timeout}" must be a duration (30s, 2m, 1h30m) between 30s and ${formatDuration(s.maxTimeoutSeconds * 1000)}`,
+      );
     }
     timeoutSeconds = t;
   }
@@ -153,9 +175,13 @@ function readStage(stage: Json, s: BuildSettings): { steps: StageStep[]; vars: S
   const steps = rawSteps.map((st, i): StageStep => {
     const alias: string = st?.as ?? `step-${i + 1}`;
     if (typeof alias !== 'string' || alias.length < 1 || alias.length > 63 || CONTROL_RE.test(alias)) {
-      throw bad(`steps[${i}].as`, `${JSON.stringify(alias)} must be 1-63 characters without control characters`);
+      throw bad(
+        `steps[${i}].as`,
+        `${JSON.stringify(alias)} must be 1-63 characters without control characters`,
+      );
     }
-    if (seen.has(alias)) throw bad(`steps[${i}].as`, `"${alias}" is used by an earlier step; names must be unique`);
+    if (seen.has(alias))
+      throw bad(`steps[${i}].as`, `"${alias}" is used by an earlier step; names must be unique`);
     seen.add(alias);
     if (typeof st?.uses !== 'string' || st.uses === '') throw bad(`steps[${i}].uses`, 'is required');
     let stepTimeout: number | undefined;
@@ -166,7 +192,8 @@ function readStage(stage: Json, s: BuildSettings): { steps: StageStep[]; vars: S
       }
     }
     const config = st.config ?? {};
-    if (config === null || typeof config !== 'object' || Array.isArray(config)) throw bad(`steps[${i}].config`, 'must be an object');
+    if (config === null || typeof config !== 'object' || Array.isArray(config))
+      throw bad(`steps[${i}].config`, 'must be an object');
     return { name: alias, uses: st.uses, config, timeoutSeconds: stepTimeout };
   });
   const varNames = new Set<string>();
@@ -181,15 +208,28 @@ function readStage(stage: Json, s: BuildSettings): { steps: StageStep[]; vars: S
     try {
       pattern = fullMatch(patternText);
     } catch (e) {
-      throw bad(`vars[${i}].pattern`, `"${patternText}" is not a valid regular expression: ${(e as Error).message}`);
+      throw bad(
+        `vars[${i}].pattern`,
+        `"${patternText}" is not a valid regular expression: ${(e as Error).message}`,
+      );
     }
-    return { name: v.name, value: v.value === undefined || v.value === null ? undefined : String(v.value), pattern, patternText };
+    return {
+      name: v.name,
+      value: v.value === undefined || v.value === null ? undefined : String(v.value),
+      pattern,
+      patternText,
+    };
   });
   return { steps, vars, timeoutSeconds };
 }
 
 /** docs/verified-start.md#identitypolicy vars: declared, given when required, ≤ 1,024 characters, matching the pattern. */
-function resolveVars(stageName: string, declared: StageVar[], given: Json, checkGiven: boolean): Record<string, string> {
+function resolveVars(
+  stageName: string,
+  declared: StageVar[],
+  given: Json,
+  checkGiven: boolean,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const v of declared) if (v.value !== undefined) out[v.name] = v.value;
   if (!checkGiven) {
@@ -207,15 +247,25 @@ function resolveVars(stageName: string, declared: StageVar[], given: Json, check
     seen.add(name);
     const value = String(g?.value ?? '');
     if (value.length > MAX_VAR_LENGTH) {
-      throw new Invalid('InvalidVars', `var "${name}": value has ${value.length} characters; the limit is ${MAX_VAR_LENGTH}`);
+      throw new Invalid(
+        'InvalidVars',
+        `var "${name}": value has ${value.length} characters; the limit is ${MAX_VAR_LENGTH}`,
+      );
     }
     if (!decl.pattern.test(value)) {
-      throw new Invalid('InvalidVars', `var "${name}": value ${JSON.stringify(value)} does not match ${decl.patternText}`);
+      throw new Invalid(
+        'InvalidVars',
+        `var "${name}": value ${JSON.stringify(value)} does not match ${decl.patternText}`,
+      );
     }
     out[name] = value;
   }
   for (const v of declared) {
-    if (!(v.name in out)) throw new Invalid('InvalidVars', `var "${v.name}" is required by stage "${stageName}" and was not given`);
+    if (!(v.name in out))
+      throw new Invalid(
+        'InvalidVars',
+        `var "${v.name}" is required by stage "${stageName}" and was not given`,
+      );
   }
   return out;
 }
@@ -224,7 +274,8 @@ function resolveVars(stageName: string, declared: StageVar[], given: Json, check
 function checkStepSpec(label: string, spec: Json): void {
   const bad = (detail: string) => new Invalid('InvalidStep', `${label}: ${detail}`);
   if (typeof spec?.image !== 'string' || spec.image === '') throw bad('spec.image is required');
-  if (!Array.isArray(spec.command) || spec.command.length === 0) throw bad('spec.command needs at least one item');
+  if (!Array.isArray(spec.command) || spec.command.length === 0)
+    throw bad('spec.command needs at least one item');
   if (spec.workingDir !== undefined && !String(spec.workingDir).startsWith('/')) {
     throw bad(`spec.workingDir "${spec.workingDir}" must be an absolute path`);
   }
@@ -235,7 +286,8 @@ function checkStepSpec(label: string, spec: Json): void {
   for (const e of spec.env ?? []) {
     const n = String(e?.name);
     if (!ENV_NAME_RE.test(n)) throw bad(`env "${n}": not a valid environment variable name`);
-    if (n.startsWith('LANYARD_')) throw bad(`env "${n}": names starting with LANYARD_ are reserved for Lanyard`);
+    if (n.startsWith('LANYARD_'))
+      throw bad(`env "${n}": names starting with LANYARD_ are reserved for Lanyard`);
     if (role !== undefined && (n === 'AWS_ROLE_ARN' || n === 'AWS_WEB_IDENTITY_TOKEN_FILE')) {
       throw bad(`env "${n}": set by Lanyard for a step with spec.identity.roleARN`);
     }
@@ -243,13 +295,17 @@ function checkStepSpec(label: string, spec: Json): void {
   for (const kind of ['requests', 'limits'] as const) {
     for (const [name, q] of Object.entries(spec.resources?.[kind] ?? {})) {
       if (!QUANTITY_RE.test(String(q))) {
-        throw bad(`spec.resources.${kind}.${name} ${JSON.stringify(q)} is not a Kubernetes quantity (such as 100m, 128Mi or 2)`);
+        throw bad(
+          `spec.resources.${kind}.${name} ${JSON.stringify(q)} is not a Kubernetes quantity (such as 100m, 128Mi or 2)`,
+        );
       }
     }
   }
   for (const c of spec.capabilities ?? []) {
     if (!(STEP_CAPABILITIES as readonly string[]).includes(c)) {
-      throw bad(`spec.capabilities: unknown capability ${JSON.stringify(c)} (known: ${STEP_CAPABILITIES.join(', ')})`);
+      throw bad(
+        `spec.capabilities: unknown capability ${JSON.stringify(c)} (known: ${STEP_CAPABILITIES.join(', ')})`,
+      );
     }
   }
 }
@@ -327,7 +383,8 @@ function build(input: BuildInput): BuildResult {
   for (const r of resolved) if (r.spec.identity?.roleARN) skip.add(`step-${r.index}`);
 
   const timeouts: Record<string, number> = {};
-  for (const r of resolved) if (r.st.timeoutSeconds !== undefined) timeouts[`step-${r.index}`] = r.st.timeoutSeconds;
+  for (const r of resolved)
+    if (r.st.timeoutSeconds !== undefined) timeouts[`step-${r.index}`] = r.st.timeoutSeconds;
 
   const labels: Record<string, string> = {
     ...extraLabels,
@@ -343,7 +400,11 @@ function build(input: BuildInput): BuildResult {
   };
   if (skip.size > 0) annotations[decoSkipKey] = [...skip].join(',');
   if (Object.keys(timeouts).length > 0) annotations[ANN_STEP_TIMEOUTS] = JSON.stringify(timeouts);
-  const sizeViolation = checkAnnotationsSize(stageName, annotations, decoratorValue(stage.metadata.annotations, ANN_ANNOTATIONS).annotation);
+  const sizeViolation = checkAnnotationsSize(
+    stageName,
+    annotations,
+    decoratorValue(stage.metadata.annotations, ANN_ANNOTATIONS).annotation,
+  );
   if (sizeViolation) throw new Invalid(sizeViolation.reason, sizeViolation.message);
 
   const vars = resolveVars(stageName, tpl.vars, promotion.spec?.vars, input.checkVars !== false);
@@ -359,13 +420,16 @@ function build(input: BuildInput): BuildResult {
     try {
       config = renderConfig(r.st.config, { vars, ctx });
     } catch (e) {
-      if (e instanceof TemplateFailure) throw new Invalid('TemplateError', `step "${r.st.name}": ${e.detail}`);
+      if (e instanceof TemplateFailure)
+        throw new Invalid('TemplateError', `step "${r.st.name}": ${e.detail}`);
       throw e;
     }
     const scope: TemplateScope = { config, vars, ctx };
     const command = (r.spec.command as unknown[]).map((c, i) => render(r.label, `command[${i}]`, c, scope));
     const args =
-      r.spec.args === undefined ? undefined : (r.spec.args as unknown[]).map((a, i) => render(r.label, `args[${i}]`, a, scope));
+      r.spec.args === undefined
+        ? undefined
+        : (r.spec.args as unknown[]).map((a, i) => render(r.label, `args[${i}]`, a, scope));
     const stepEnv: Array<{ name: string; value: string }> = (r.spec.env ?? []).map((e: Json) => ({
       name: String(e.name),
       value: render(r.label, `env ${e.name}`, e.value ?? '', scope),
@@ -374,7 +438,8 @@ function build(input: BuildInput): BuildResult {
     const roleARN: string | undefined = r.spec.identity?.roleARN;
     if (roleARN) {
       const d = input.decideRole({ namespace: project, serviceAccount, roleARN });
-      if (!d.allowed) throw new Invalid('StepRoleDenied', `${r.label}: ${d.message.replace(/^lanyard: /, '')}`);
+      if (!d.allowed)
+        throw new Invalid('StepRoleDenied', `${r.label}: ${d.message.replace(/^lanyard: /, '')}`);
     }
 
     const ours: Array<{ name: string; value: string }> = [
@@ -396,7 +461,9 @@ function build(input: BuildInput): BuildResult {
       volumes.push({
         name: vol,
         projected: {
-          sources: [{ serviceAccountToken: { audience: s.stepAudience, expirationSeconds: 3600, path: 'token' } }],
+          sources: [
+            { serviceAccountToken: { audience: s.stepAudience, expirationSeconds: 3600, path: 'token' } },
+          ],
         },
       });
       mounts.push({ name: vol, mountPath: AWS_TOKEN_DIR, readOnly: true });
@@ -406,7 +473,11 @@ function build(input: BuildInput): BuildResult {
         { name: 'AWS_ROLE_SESSION_NAME', value: `lanyard-${promotionName}-${r.index}`.slice(0, 64) },
         { name: 'AWS_STS_REGIONAL_ENDPOINTS', value: 'regional' },
       );
-      if (s.awsRegion) ours.push({ name: 'AWS_REGION', value: s.awsRegion }, { name: 'AWS_DEFAULT_REGION', value: s.awsRegion });
+      if (s.awsRegion)
+        ours.push(
+          { name: 'AWS_REGION', value: s.awsRegion },
+          { name: 'AWS_DEFAULT_REGION', value: s.awsRegion },
+        );
     }
     const caps: string[] = r.spec.capabilities ?? [];
     if (caps.includes('kubernetes-api') || caps.includes('mint-tokens')) {
@@ -417,7 +488,13 @@ function build(input: BuildInput): BuildResult {
           sources: [
             { serviceAccountToken: { expirationSeconds: 3600, path: 'token' } },
             { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
-            { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
+            {
+              downwardAPI: {
+                items: [
+                  { path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } },
+                ],
+              },
+            },
           ],
         },
       });

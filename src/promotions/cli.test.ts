@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { runCli } from '../cli/run.ts';
 
 // Usage errors are found before any request: a client factory that fails proves nothing was sent.
-const io = { createClient: async () => { throw new Error('no request expected'); } };
+const io = {
+  createClient: async () => {
+    throw new Error('no request expected');
+  },
+};
 const run = (...argv: string[]) => runCli(argv, { env: { LANYARD_PROJECT: 'shop' }, io });
 
 describe('lanyard promote / abort / get usage errors (exit 2, nothing sent)', () => {

@@ -14,7 +14,11 @@ import { EXIT_BY_PHASE, progressLines } from './progress.ts';
 import { isTerminal } from './status.ts';
 
 export const STAGE: Noun = { name: 'stage', aliases: ['stages', 'stg'], plural: 'stages' };
-export const PROMOTION: Noun = { name: 'promotion', aliases: ['promotions', 'promo', 'promos'], plural: 'promotions' };
+export const PROMOTION: Noun = {
+  name: 'promotion',
+  aliases: ['promotions', 'promo', 'promos'],
+  plural: 'promotions',
+};
 
 const G = '/apis/lanyard.dev/v1alpha1';
 const VAR_RE = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s;
@@ -24,7 +28,8 @@ const NONE = '<none>';
 function agentSettings(ctx: Context): { namespace: string; serviceAccount: string } {
   return {
     namespace: ctx.io.env.LANYARD_PROMOTION_NAMESPACE || PROMOTION_DEFAULTS['promotion-namespace'],
-    serviceAccount: ctx.io.env.LANYARD_PROMOTION_SERVICE_ACCOUNT || PROMOTION_DEFAULTS['promotion-service-account'],
+    serviceAccount:
+      ctx.io.env.LANYARD_PROMOTION_SERVICE_ACCOUNT || PROMOTION_DEFAULTS['promotion-service-account'],
   };
 }
 
@@ -42,14 +47,17 @@ function validCondition(o: Json): Json | undefined {
 /** One error line per missing name, after the objects found (docs/cli.md#conventions, several names). */
 function reportMissing(ctx: Context, kind: string, project: string, missing: string[]): number {
   let code = 0;
-  for (const m of missing) code ||= ctx.out.error(new CliError(`${kind} "${m}" not found in project "${project}"`, EXIT.notFound));
+  for (const m of missing)
+    code ||= ctx.out.error(new CliError(`${kind} "${m}" not found in project "${project}"`, EXIT.notFound));
   return code;
 }
 
 async function getStages(ctx: Context, names: string[]): Promise<number> {
   checkNames('stage', names);
   const project = await ctx.project();
-  const items = await ctx.call({ does: 'list stages' }, (kube) => listAll(kube, `${G}/namespaces/${project}/stages`));
+  const items = await ctx.call({ does: 'list stages' }, (kube) =>
+    listAll(kube, `${G}/namespaces/${project}/stages`),
+  );
   items.sort((a, b) => String(a.metadata.name).localeCompare(String(b.metadata.name)));
   const picked = pickNamed(items, names, (o) => o.metadata.name);
   const defaultServiceAccount = agentSettings(ctx).serviceAccount;
@@ -63,9 +71,19 @@ async function getStages(ctx: Context, names: string[]): Promise<number> {
     columns: [
       { header: 'NAME', value: (s) => s.metadata.name },
       { header: 'STEPS', value: (s) => String((s.spec?.promotionTemplate?.spec?.steps ?? []).length) },
-      { header: 'SERVICE ACCOUNT', value: (s) => (decoratorValue(s.metadata.annotations, ANN_SA).raw ?? '').trim() || defaultServiceAccount },
+      {
+        header: 'SERVICE ACCOUNT',
+        value: (s) =>
+          (decoratorValue(s.metadata.annotations, ANN_SA).raw ?? '').trim() || defaultServiceAccount,
+      },
       { header: 'CURRENT', value: (s) => s.status?.currentPromotion || NONE },
-      { header: 'LAST', value: (s) => (s.status?.lastPromotion?.name ? `${s.status.lastPromotion.name}/${s.status.lastPromotion.phase}` : NONE) },
+      {
+        header: 'LAST',
+        value: (s) =>
+          s.status?.lastPromotion?.name
+            ? `${s.status.lastPromotion.name}/${s.status.lastPromotion.phase}`
+            : NONE,
+      },
       { header: 'VALID', value: (s) => validCondition(s)?.status ?? 'Unknown' },
       { header: 'MESSAGE', wide: true, value: (s) => validCondition(s)?.message ?? '' },
       { header: 'AGE', value: (s) => ctx.out.age(s.metadata.creationTimestamp) },
@@ -79,7 +97,9 @@ async function getPromotions(ctx: Context, names: string[], opts: Record<string,
   const stage = opts.stage === undefined ? undefined : String(opts.stage);
   if (stage !== undefined) checkNames('stage', [stage]);
   const project = await ctx.project();
-  let items = await ctx.call({ does: 'list promotions' }, (kube) => listAll(kube, `${G}/namespaces/${project}/promotions`));
+  let items = await ctx.call({ does: 'list promotions' }, (kube) =>
+    listAll(kube, `${G}/namespaces/${project}/promotions`),
+  );
   if (stage !== undefined) items = items.filter((p) => p.spec?.stage === stage);
   items.sort(byCreation);
   const picked = pickNamed(items, names, (o) => o.metadata.name);
@@ -94,7 +114,11 @@ async function getPromotions(ctx: Context, names: string[], opts: Record<string,
       { header: 'NAME', value: (p) => p.metadata.name },
       { header: 'STAGE', value: (p) => p.spec?.stage ?? '' },
       { header: 'PHASE', value: (p) => p.status?.phase || NONE },
-      { header: 'STEP', value: (p) => (p.status?.steps?.length ? `${p.status.currentStep ?? 0}/${p.status.steps.length}` : NONE) },
+      {
+        header: 'STEP',
+        value: (p) =>
+          p.status?.steps?.length ? `${p.status.currentStep ?? 0}/${p.status.steps.length}` : NONE,
+      },
       { header: 'SERVICE ACCOUNT', wide: true, value: (p) => p.status?.pod?.serviceAccount || NONE },
       { header: 'POD', wide: true, value: (p) => p.status?.pod?.name || NONE },
       { header: 'MESSAGE', wide: true, value: (p) => p.status?.message ?? '' },
@@ -110,24 +134,42 @@ async function abortPromotions(ctx: Context, names: string[]): Promise<number> {
   let code = 0;
   for (const name of names) {
     try {
-      const p: Json = await ctx.call({ does: `abort promotion "${name}"`, object: { noun: 'promotion', name } }, (kube) =>
-        kube.get(`${G}/namespaces/${project}/promotions/${name}`),
+      const p: Json = await ctx.call(
+        { does: `abort promotion "${name}"`, object: { noun: 'promotion', name } },
+        (kube) => kube.get(`${G}/namespaces/${project}/promotions/${name}`),
       );
       if (isTerminal(p.status?.phase)) {
-        throw new CliError(`promotion "${name}" in project "${project}" already finished (${p.status.phase}); nothing to abort`, EXIT.refused);
+        throw new CliError(
+          `promotion "${name}" in project "${project}" already finished (${p.status.phase}); nothing to abort`,
+          EXIT.refused,
+        );
       }
-      const updated = await ctx.call({ does: `abort promotion "${name}"`, object: { noun: 'promotion', name } }, (kube) =>
-        kube.patch(`${G}/namespaces/${project}/promotions/${name}`, { metadata: { annotations: { [ANN_ABORT]: 'true' } } }, 'application/merge-patch+json'),
+      const updated = await ctx.call(
+        { does: `abort promotion "${name}"`, object: { noun: 'promotion', name } },
+        (kube) =>
+          kube.patch(
+            `${G}/namespaces/${project}/promotions/${name}`,
+            { metadata: { annotations: { [ANN_ABORT]: 'true' } } },
+            'application/merge-patch+json',
+          ),
       );
       ctx.out.mutation(PROMOTION, name, 'abort requested', updated);
     } catch (e) {
-      code ||= ctx.out.error(e instanceof CliError ? e : ctx.toError(e, { does: `abort promotion "${name}"` }));
+      code ||= ctx.out.error(
+        e instanceof CliError ? e : ctx.toError(e, { does: `abort promotion "${name}"` }),
+      );
     }
   }
   return code;
 }
 
-async function watchUntilDone(ctx: Context, kube: KubeClient, project: string, first: Json, timeoutMs: number): Promise<Json> {
+async function watchUntilDone(
+  ctx: Context,
+  kube: KubeClient,
+  project: string,
+  first: Json,
+  timeoutMs: number,
+): Promise<Json> {
   const name: string = first.metadata.name;
   const path = `${G}/namespaces/${project}/promotions`;
   const deadline = ctx.now() + timeoutMs;
@@ -154,7 +196,12 @@ async function watchUntilDone(ctx: Context, kube: KubeClient, project: string, f
     try {
       await kube.watch(
         path,
-        { fieldSelector: `metadata.name=${name}`, resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds: Math.min(300, Math.ceil(remaining / 1000)) },
+        {
+          fieldSelector: `metadata.name=${name}`,
+          resourceVersion: rv,
+          allowWatchBookmarks: true,
+          timeoutSeconds: Math.min(300, Math.ceil(remaining / 1000)),
+        },
         (e) => {
           if (e.type === 'ERROR') {
             relist = true;
@@ -181,7 +228,11 @@ async function watchUntilDone(ctx: Context, kube: KubeClient, project: string, f
     } finally {
       clearTimeout(timer);
     }
-    if (deleted) throw new CliError(`promotion "${name}" in project "${project}" was deleted before it finished`, EXIT.failure);
+    if (deleted)
+      throw new CliError(
+        `promotion "${name}" in project "${project}" was deleted before it finished`,
+        EXIT.failure,
+      );
     if (relist) {
       current = await kube.get(`${path}/${name}`);
       rv = current.metadata.resourceVersion;
@@ -197,7 +248,11 @@ async function promote(ctx: Context, opts: Record<string, unknown>): Promise<num
   checkNames('stage', [stage]);
   const vars = ((opts.var as string[] | undefined) ?? []).map((v) => {
     const m = VAR_RE.exec(v);
-    if (!m) throw new CliError(`invalid --var "${v}": use NAME=VALUE, NAME being letters, digits and "_", not starting with a digit`, EXIT.usage);
+    if (!m)
+      throw new CliError(
+        `invalid --var "${v}": use NAME=VALUE, NAME being letters, digits and "_", not starting with a digit`,
+        EXIT.usage,
+      );
     return { name: m[1]!, value: m[2]! };
   });
   const seen = new Set<string>();
@@ -207,13 +262,19 @@ async function promote(ctx: Context, opts: Record<string, unknown>): Promise<num
   }
   const timeoutText = String(opts.timeout ?? '30m');
   const timeoutMs = parseDuration(timeoutText);
-  if (timeoutMs === undefined || timeoutMs <= 0) throw new CliError(`invalid --timeout "${timeoutText}": use a duration such as 10m or 1h`, EXIT.usage);
+  if (timeoutMs === undefined || timeoutMs <= 0)
+    throw new CliError(`invalid --timeout "${timeoutText}": use a duration such as 10m or 1h`, EXIT.usage);
   const project = await ctx.project();
   const kube = await ctx.kube();
   const created = await ctx.call({ does: `create promotions for stage "${stage}"` }, () =>
     kube.create(
       `${G}/namespaces/${project}/promotions`,
-      { apiVersion: 'lanyard.dev/v1alpha1', kind: 'Promotion', metadata: { generateName: `${stage}-` }, spec: { stage, vars } },
+      {
+        apiVersion: 'lanyard.dev/v1alpha1',
+        kind: 'Promotion',
+        metadata: { generateName: `${stage}-` },
+        spec: { stage, vars },
+      },
       { fieldValidation: 'Strict' },
     ),
   );
@@ -222,7 +283,9 @@ async function promote(ctx: Context, opts: Record<string, unknown>): Promise<num
     return 0;
   }
   ctx.out.line(`promotion/${created.metadata.name} created`);
-  const done = await ctx.call({ does: `watch promotion "${created.metadata.name}"` }, () => watchUntilDone(ctx, kube, project, created, timeoutMs));
+  const done = await ctx.call({ does: `watch promotion "${created.metadata.name}"` }, () =>
+    watchUntilDone(ctx, kube, project, created, timeoutMs),
+  );
   return EXIT_BY_PHASE[done.status.phase] ?? EXIT.failure;
 }
 
@@ -258,14 +321,22 @@ async function doctorFindings(ctx: DoctorContext): Promise<DoctorFinding[]> {
     ]);
     const find = (uses: string) =>
       steps.find((s) => s.metadata.name === uses) ?? agentSteps.find((s) => s.metadata.name === uses);
-    for (const stage of stages.sort((a, b) => String(a.metadata.name).localeCompare(String(b.metadata.name)))) {
+    for (const stage of stages.sort((a, b) =>
+      String(a.metadata.name).localeCompare(String(b.metadata.name)),
+    )) {
       const object = `stage ${project}/${stage.metadata.name}`;
-      const sa = (decoratorValue(stage.metadata.annotations, ANN_SA).raw ?? '').trim() || agent.serviceAccount;
+      const sa =
+        (decoratorValue(stage.metadata.annotations, ANN_SA).raw ?? '').trim() || agent.serviceAccount;
       for (const [i, st] of (stage.spec?.promotionTemplate?.spec?.steps ?? []).entries()) {
         const step = find(st.uses);
         // A project's own step never gets a token (the Stage's Valid condition reports it): only shared steps need the binding.
         const shared = step !== undefined && agentSteps.includes(step);
-        if (!shared || !step.spec?.capabilities?.includes('mint-tokens') || hasTokenManagerBinding(bindings, agent.namespace, sa)) continue;
+        if (
+          !shared ||
+          !step.spec?.capabilities?.includes('mint-tokens') ||
+          hasTokenManagerBinding(bindings, agent.namespace, sa)
+        )
+          continue;
         findings.push({
           level: 'error',
           object,
@@ -317,7 +388,11 @@ async function doctorFindings(ctx: DoctorContext): Promise<DoctorFinding[]> {
 }
 
 export function registerPromotionsCli(cli: Cli): void {
-  cli.noun('get', STAGE, { description: 'List stages', args: '[names...]', run: (ctx, names) => getStages(ctx, names) });
+  cli.noun('get', STAGE, {
+    description: 'List stages',
+    args: '[names...]',
+    run: (ctx, names) => getStages(ctx, names),
+  });
   cli.noun('get', PROMOTION, {
     description: 'List promotions, oldest first',
     args: '[names...]',
@@ -337,11 +412,17 @@ export function registerPromotionsCli(cli: Cli): void {
       cmd
         .option('--stage <name>', 'the stage to promote')
         .option('--var <NAME=VALUE>', 'a var for the promotion (repeatable)', repeatable)
-        .option('--wait', 'follow the promotion until it ends; exit 0, 10 (Failed), 11 (Errored) or 12 (Aborted)')
+        .option(
+          '--wait',
+          'follow the promotion until it ends; exit 0, 10 (Failed), 11 (Errored) or 12 (Aborted)',
+        )
         .option('--timeout <duration>', 'with --wait: how long to wait', '30m'),
     run: (ctx, _args, opts) => promote(ctx, opts),
   });
   cli.doctorCheck({ name: 'promotions', run: doctorFindings });
   // The `done` container of every promotion pod: the pod needs one regular container, and it has nothing to do.
-  cli.program.command('promotion-done', { hidden: true }).description('exit 0 (the final container of a promotion pod)').action(() => undefined);
+  cli.program
+    .command('promotion-done', { hidden: true })
+    .description('exit 0 (the final container of a promotion pod)')
+    .action(() => undefined);
 }

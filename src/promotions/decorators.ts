@@ -77,7 +77,8 @@ export function decoratorValue(
   const kargo = annotations?.[alias];
   if (blank(kargo)) return { annotation: name, raw: own };
   if (blank(own)) return { annotation: alias, raw: kargo, alias: { alias, name, redundant: false } };
-  if (own!.trim() === kargo!.trim()) return { annotation: name, raw: own, alias: { alias, name, redundant: true } };
+  if (own!.trim() === kargo!.trim())
+    return { annotation: name, raw: own, alias: { alias, name, redundant: true } };
   return {
     annotation: name,
     raw: own,
@@ -128,12 +129,19 @@ function saOpenTo(sa: Json, project: string): boolean {
   return allowed === undefined || allowed.includes('*') || allowed.includes(project);
 }
 
-function checkServiceAccount(input: DecoratorInput, annotation: string, raw: string | undefined): Violation<DecoratorReason> | string {
+function checkServiceAccount(
+  input: DecoratorInput,
+  annotation: string,
+  raw: string | undefined,
+): Violation<DecoratorReason> | string {
   if (blank(raw)) return input.defaultServiceAccount;
   const name = raw!.trim();
   const prefix = `annotation ${annotation} on stage "${input.stage.metadata.name}": `;
   if (!isDnsSubdomain(name)) {
-    return { reason: 'InvalidPromotionServiceAccount', message: `${prefix}"${name}" is not a valid service account name` };
+    return {
+      reason: 'InvalidPromotionServiceAccount',
+      message: `${prefix}"${name}" is not a valid service account name`,
+    };
   }
   const sa = input.serviceAccount(name);
   if (!sa) {
@@ -166,17 +174,25 @@ const under = (prefix: string, domain: string) => prefix === domain || prefix.en
  * pods (the controller, NetworkPolicies); the webhook's skip label takes the pod out of its object selector and its
  * pod annotations change token injection. Only `<prefix>/skip-containers`, which merely narrows injection, is open.
  */
-function reservedKeyRule(prefix: string, name: string, kind: 'labels' | 'annotations', annotationPrefix: string): string | undefined {
+function reservedKeyRule(
+  prefix: string,
+  name: string,
+  kind: 'labels' | 'annotations',
+  annotationPrefix: string,
+): string | undefined {
   if (under(prefix, 'lanyard.dev')) return 'keys under lanyard.dev belong to Lanyard';
   for (const domain of new Set([annotationPrefix, WEBHOOK_PREFIX])) {
     if (!under(prefix, domain)) continue;
     if (kind === 'annotations' && prefix === annotationPrefix && name === 'skip-containers') return undefined;
-    const open = kind === 'annotations' ? `; of these a Stage may set only ${annotationPrefix}/skip-containers` : '';
+    const open =
+      kind === 'annotations' ? `; of these a Stage may set only ${annotationPrefix}/skip-containers` : '';
     return `keys under ${domain} belong to the identity webhook${open}`;
   }
   if (prefix === KUBERNETES_APP_PREFIX) return undefined;
   const k8s = KUBERNETES_PREFIXES.find((d) => under(prefix, d));
-  return k8s ? `keys under ${k8s} belong to Kubernetes components (${KUBERNETES_APP_PREFIX} is allowed)` : undefined;
+  return k8s
+    ? `keys under ${k8s} belong to Kubernetes components (${KUBERNETES_APP_PREFIX} is allowed)`
+    : undefined;
 }
 
 /** J1–J3, K1–K4 and (labels only) V1 on one JSON map annotation. */
@@ -188,8 +204,12 @@ function checkMap(
   annotationPrefix: string,
 ): Violation<DecoratorReason> | Record<string, string> {
   if (blank(raw)) return {};
-  const reason: DecoratorReason = kind === 'labels' ? 'InvalidPromotionLabels' : 'InvalidPromotionAnnotations';
-  const fail = (detail: string) => ({ reason, message: `annotation ${annotation} on stage "${stageName}": ${detail}` });
+  const reason: DecoratorReason =
+    kind === 'labels' ? 'InvalidPromotionLabels' : 'InvalidPromotionAnnotations';
+  const fail = (detail: string) => ({
+    reason,
+    message: `annotation ${annotation} on stage "${stageName}": ${detail}`,
+  });
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw!);
@@ -203,7 +223,8 @@ function checkMap(
   const keys = Object.keys(obj).sort();
   // Rule-major: each rule looks at every key (sorted) before the next rule runs.
   for (const k of keys) {
-    if (typeof obj[k] !== 'string') return fail(`key "${k}": value must be a string, got ${jsonKind(obj[k])}`);
+    if (typeof obj[k] !== 'string')
+      return fail(`key "${k}": value must be a string, got ${jsonKind(obj[k])}`);
   }
   const split = (k: string) => {
     const i = k.indexOf('/');
@@ -215,7 +236,9 @@ function checkMap(
   for (const k of keys) {
     const { prefix } = split(k);
     if (prefix !== undefined && !isDnsSubdomain(prefix)) {
-      return fail(`key "${k}": prefix "${prefix}" must be a lowercase DNS subdomain of at most 253 characters`);
+      return fail(
+        `key "${k}": prefix "${prefix}" must be a lowercase DNS subdomain of at most 253 characters`,
+      );
     }
   }
   for (const k of keys) {
@@ -249,14 +272,20 @@ function isViolation(v: unknown): v is Violation<DecoratorReason> {
 }
 
 /** Applies S1–S3, then the labels rules, then the annotations rules. */
-export function checkDecorators(input: DecoratorInput): { ok: true; value: Decorations } | ({ ok: false } & Violation<DecoratorReason>) {
+export function checkDecorators(
+  input: DecoratorInput,
+): { ok: true; value: Decorations } | ({ ok: false } & Violation<DecoratorReason>) {
   const ann: Record<string, string> = input.stage?.metadata?.annotations ?? {};
   const stageName: string = input.stage.metadata.name;
   const aliases: AliasUse[] = [];
   // Each decorator under Lanyard's name or Kargo's (seed 000); the same rules run on whichever was read.
   const read = (name: string, reason: DecoratorReason) => {
     const v = decoratorValue(ann, name);
-    if (v.conflict) return { reason, message: `annotation ${name} on stage "${stageName}": ${v.conflict}` } as Violation<DecoratorReason>;
+    if (v.conflict)
+      return {
+        reason,
+        message: `annotation ${name} on stage "${stageName}": ${v.conflict}`,
+      } as Violation<DecoratorReason>;
     if (v.alias) aliases.push(v.alias);
     return v;
   };
@@ -266,11 +295,23 @@ export function checkDecorators(input: DecoratorInput): { ok: true; value: Decor
   if (isViolation(sa)) return { ok: false, ...sa };
   const labelsValue = read(ANN_LABELS, 'InvalidPromotionLabels');
   if (isViolation(labelsValue)) return { ok: false, ...labelsValue };
-  const labels = checkMap(labelsValue.annotation, stageName, labelsValue.raw, 'labels', input.annotationPrefix);
+  const labels = checkMap(
+    labelsValue.annotation,
+    stageName,
+    labelsValue.raw,
+    'labels',
+    input.annotationPrefix,
+  );
   if (isViolation(labels)) return { ok: false, ...labels };
   const annotationsValue = read(ANN_ANNOTATIONS, 'InvalidPromotionAnnotations');
   if (isViolation(annotationsValue)) return { ok: false, ...annotationsValue };
-  const annotations = checkMap(annotationsValue.annotation, stageName, annotationsValue.raw, 'annotations', input.annotationPrefix);
+  const annotations = checkMap(
+    annotationsValue.annotation,
+    stageName,
+    annotationsValue.raw,
+    'annotations',
+    input.annotationPrefix,
+  );
   if (isViolation(annotations)) return { ok: false, ...annotations };
   return { ok: true, value: { serviceAccount: sa, labels, annotations, aliases } };
 }

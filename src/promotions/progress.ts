@@ -41,10 +41,16 @@ export function progressLines(prev: Json | undefined, next: Json): string[] {
   const lines: string[] = [];
   if (!isTerminal(s.phase)) {
     if (s.phase === 'Running' && s.pod && p.phase !== 'Running') {
-      lines.push(`${name}: running in pod ${s.pod.namespace}/${s.pod.name} as serviceaccount "${s.pod.serviceAccount}"`);
+      lines.push(
+        `${name}: running in pod ${s.pod.namespace}/${s.pod.name} as serviceaccount "${s.pod.serviceAccount}"`,
+      );
     } else if (s.phase !== 'Running' && s.message && s.message !== p.message && s.message !== 'queued') {
       lines.push(`${name}: ${s.message}`);
-    } else if (s.phase === 'Running' && s.message !== p.message && /^waiting: pod held by scheduling gate /.test(s.message ?? '')) {
+    } else if (
+      s.phase === 'Running' &&
+      s.message !== p.message &&
+      /^waiting: pod held by scheduling gate /.test(s.message ?? '')
+    ) {
       // Held at the identity gate: the verifier's reason, which only the promotion's status carries to the user.
       lines.push(`${name}: ${s.message}`);
     }
@@ -56,12 +62,19 @@ export function progressLines(prev: Json | undefined, next: Json): string[] {
     const old = before[i];
     if (old?.phase === st.phase) return;
     // A step that went from Pending straight to an end still gets its "running" line, so logs read the same.
-    if (st.phase !== 'Running' && st.phase !== 'Pending' && st.phase !== 'Skipped' && old?.phase !== 'Running' && st.startedAt) {
+    if (
+      st.phase !== 'Running' &&
+      st.phase !== 'Pending' &&
+      st.phase !== 'Skipped' &&
+      old?.phase !== 'Running' &&
+      st.startedAt
+    ) {
       lines.push(stepLine({ ...st, phase: 'Running' }, i, steps.length, width)!);
     }
     const line = stepLine(st, i, steps.length, width);
     if (line) lines.push(line);
   });
-  if (isTerminal(s.phase) && !isTerminal(p.phase)) lines.push(`promotion/${name} ${s.phase}: ${s.message ?? ''}`.trimEnd());
+  if (isTerminal(s.phase) && !isTerminal(p.phase))
+    lines.push(`promotion/${name} ${s.phase}: ${s.message ?? ''}`.trimEnd());
   return lines;
 }

@@ -44,14 +44,21 @@ export interface PodReading {
 const OUTPUT_KEY_RE = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
 /** docs/promotions.md#step-outputs: a step's termination message -> `output`, or `{}` and a note on why it was ignored. */
-export function parseOutput(message: string | undefined, budget: number): { output: Record<string, unknown>; note?: string } {
+export function parseOutput(
+  message: string | undefined,
+  budget: number,
+): { output: Record<string, unknown>; note?: string } {
   const text = message ?? '';
   if (text.trim() === '') return { output: {} };
-  const cut = Buffer.byteLength(text) >= budget ? ` (the message may have been cut at the step's ${budget}-byte budget)` : '';
+  const cut =
+    Buffer.byteLength(text) >= budget
+      ? ` (the message may have been cut at the step's ${budget}-byte budget)`
+      : '';
   if (text.trimStart().startsWith('{')) {
     try {
       const v: unknown = JSON.parse(text);
-      if (v !== null && typeof v === 'object' && !Array.isArray(v)) return { output: v as Record<string, unknown> };
+      if (v !== null && typeof v === 'object' && !Array.isArray(v))
+        return { output: v as Record<string, unknown> };
       return { output: {}, note: 'output ignored: not a JSON object' };
     } catch (e) {
       return { output: {}, note: `output ignored: not valid JSON: ${(e as Error).message}${cut}` };
@@ -89,7 +96,11 @@ export function firstLine(s: string | undefined): string {
   return (s ?? '').trim().split(/\r?\n/)[0] ?? '';
 }
 
-function readStep(base: Pick<StepStatus, 'name' | 'uses' | 'container'>, cs: Json, budget: number): StepStatus {
+function readStep(
+  base: Pick<StepStatus, 'name' | 'uses' | 'container'>,
+  cs: Json,
+  budget: number,
+): StepStatus {
   const st: StepStatus = { ...base, phase: 'Pending' };
   const state = cs?.state ?? {};
   if (state.terminated) {
@@ -118,7 +129,8 @@ function readStep(base: Pick<StepStatus, 'name' | 'uses' | 'container'>, cs: Jso
 
 function skipAfter(steps: StepStatus[], index: number): void {
   for (let j = index + 1; j < steps.length; j++) {
-    if (steps[j]!.phase === 'Pending' || steps[j]!.phase === 'Running') steps[j] = { ...steps[j]!, phase: 'Skipped', message: undefined };
+    if (steps[j]!.phase === 'Pending' || steps[j]!.phase === 'Running')
+      steps[j] = { ...steps[j]!, phase: 'Skipped', message: undefined };
   }
 }
 
@@ -138,7 +150,12 @@ export function gateMessage(pod: Json, gateNote: string | undefined): string {
   return `${base} (${failed ? 'identity not verified within the deadline; retrying' : 'identity not verified yet'}): ${gateNote}`;
 }
 
-export function readPod(pod: Json, steps: Array<Pick<StepStatus, 'name' | 'uses' | 'container'>>, now: number, gateNote?: string): PodReading {
+export function readPod(
+  pod: Json,
+  steps: Array<Pick<StepStatus, 'name' | 'uses' | 'container'>>,
+  now: number,
+  gateNote?: string,
+): PodReading {
   const n = steps.length;
   const budget = outputBudget(n);
   const statuses = new Map<string, Json>();
@@ -152,12 +169,20 @@ export function readPod(pod: Json, steps: Array<Pick<StepStatus, 'name' | 'uses'
 
   const failed = out.findIndex((s) => s.phase === 'Failed');
   if (podPhase === 'Succeeded') {
-    return { phase: 'Succeeded', reason: 'Succeeded', message: `all ${n} steps succeeded`, currentStep: n, steps: out, deletePod: false };
+    return {
+      phase: 'Succeeded',
+      reason: 'Succeeded',
+      message: `all ${n} steps succeeded`,
+      currentStep: n,
+      steps: out,
+      deletePod: false,
+    };
   }
   if (podPhase === 'Failed' && podReason === 'DeadlineExceeded') {
     const i = firstOpen < 0 ? n - 1 : firstOpen;
     const deadline = Number(pod?.spec?.activeDeadlineSeconds ?? 0);
-    if (out[i]!.phase !== 'Succeeded') out[i] = { ...out[i]!, phase: 'Failed', message: 'stopped at the promotion timeout' };
+    if (out[i]!.phase !== 'Succeeded')
+      out[i] = { ...out[i]!, phase: 'Failed', message: 'stopped at the promotion timeout' };
     skipAfter(out, i);
     return {
       phase: 'Failed',
@@ -173,7 +198,14 @@ export function readPod(pod: Json, steps: Array<Pick<StepStatus, 'name' | 'uses'
     if (out[i]!.phase !== 'Succeeded') out[i] = { ...out[i]!, phase: 'Errored', message: 'pod evicted' };
     skipAfter(out, i);
     const why = firstLine(pod?.status?.message);
-    return { phase: 'Errored', reason: 'PodEvicted', message: `pod evicted during ${where(i)}${why ? `: ${why}` : ''}`, currentStep: i + 1, steps: out, deletePod: false };
+    return {
+      phase: 'Errored',
+      reason: 'PodEvicted',
+      message: `pod evicted during ${where(i)}${why ? `: ${why}` : ''}`,
+      currentStep: i + 1,
+      steps: out,
+      deletePod: false,
+    };
   }
   // Under restartPolicy Never the first non-zero exit decides, whether or not the kubelet has failed the pod yet.
   if (failed >= 0) {
@@ -193,7 +225,14 @@ export function readPod(pod: Json, steps: Array<Pick<StepStatus, 'name' | 'uses'
     const i = firstOpen < 0 ? n - 1 : firstOpen;
     skipAfter(out, firstOpen < 0 ? n : firstOpen - 1);
     const why = [podReason, firstLine(pod?.status?.message)].filter(Boolean).join(': ');
-    return { phase: 'Failed', reason: 'PodFailed', message: `the pod failed${firstOpen < 0 ? ' after the last step' : ` during ${where(i)}`}${why ? `: ${why}` : ''}`, currentStep: i + 1, steps: out, deletePod: false };
+    return {
+      phase: 'Failed',
+      reason: 'PodFailed',
+      message: `the pod failed${firstOpen < 0 ? ' after the last step' : ` during ${where(i)}`}${why ? `: ${why}` : ''}`,
+      currentStep: i + 1,
+      steps: out,
+      deletePod: false,
+    };
   }
 
   // Still running: enforce the step timeout of the running step.
@@ -206,7 +245,12 @@ export function readPod(pod: Json, steps: Array<Pick<StepStatus, 'name' | 'uses'
     if (limit !== undefined && Number.isFinite(started)) {
       const deadline = started + limit * 1000;
       if (now >= deadline) {
-        out[firstOpen] = { ...s, phase: 'Failed', message: `timed out after ${formatDuration(limit * 1000)}`, finishedAt: timestamp(now) };
+        out[firstOpen] = {
+          ...s,
+          phase: 'Failed',
+          message: `timed out after ${formatDuration(limit * 1000)}`,
+          finishedAt: timestamp(now),
+        };
         skipAfter(out, firstOpen);
         return {
           phase: 'Failed',

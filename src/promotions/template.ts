@@ -68,9 +68,11 @@ function lookup(root: TemplateRoot, segments: string[], scope: TemplateScope): u
   let where: string = root;
   for (const seg of segments) {
     if (Array.isArray(cur)) {
-      if (!/^\d+$/.test(seg)) throw new TemplateFailure(`${where} is an array; index it with a number, not "${seg}"`);
+      if (!/^\d+$/.test(seg))
+        throw new TemplateFailure(`${where} is an array; index it with a number, not "${seg}"`);
       const i = Number(seg);
-      if (i >= cur.length) throw new TemplateFailure(`${where} has no index ${i} (it has ${cur.length} items)`);
+      if (i >= cur.length)
+        throw new TemplateFailure(`${where} has no index ${i} (it has ${cur.length} items)`);
       cur = cur[i];
     } else if (cur !== null && typeof cur === 'object') {
       if (!Object.prototype.hasOwnProperty.call(cur, seg)) {
@@ -80,7 +82,9 @@ function lookup(root: TemplateRoot, segments: string[], scope: TemplateScope): u
       }
       cur = (cur as Record<string, unknown>)[seg];
     } else {
-      throw new TemplateFailure(`${where} is ${kindOf(cur) === 'null' ? 'null' : `a ${kindOf(cur)}`}, so it has no key "${seg}"`);
+      throw new TemplateFailure(
+        `${where} is ${kindOf(cur) === 'null' ? 'null' : `a ${kindOf(cur)}`}, so it has no key "${seg}"`,
+      );
     }
     where += segmentText(seg);
   }
@@ -153,7 +157,10 @@ export function renderConfig(config: Json, scope: Omit<TemplateScope, 'config'>)
         return renderTemplate(v, { vars: scope.vars, ctx: scope.ctx });
       } catch (e) {
         if (e instanceof TemplateFailure) {
-          throw new TemplateFailure(e.configReference ? `${where} ${e.detail}` : `${where}: ${e.detail}`, e.configReference);
+          throw new TemplateFailure(
+            e.configReference ? `${where} ${e.detail}` : `${where}: ${e.detail}`,
+            e.configReference,
+          );
         }
         throw e;
       }

@@ -23,7 +23,9 @@ describe('leader and Kubernetes client metrics (docs/observability.md)', () => {
     expect(text).toContain('rest_client_requests_total{method="GET",code="200"} 2');
     expect(text).toContain('rest_client_requests_total{method="PATCH",code="409"} 1');
     expect(text).toContain('rest_client_request_duration_seconds_count{verb="GET"} 2');
-    expect(Number(/rest_client_request_duration_seconds_sum\{verb="GET"\} (\S+)/.exec(text)?.[1])).toBeCloseTo(0.042, 6);
+    expect(
+      Number(/rest_client_request_duration_seconds_sum\{verb="GET"\} (\S+)/.exec(text)?.[1]),
+    ).toBeCloseTo(0.042, 6);
   });
 
   it('a second registration on the same registry reuses the metric (lanyard run, a new leadership term)', async () => {
@@ -46,9 +48,16 @@ describe('the sample Grafana dashboard (deploy/grafana/lanyard-controller.json)'
     leaderMetrics(r, 'l');
     kubeRequestMetrics(r)({ method: 'GET', status: 200, durationMs: 1 });
     const known = new Set((await r.getMetricsAsJSON()).map((m) => m.name));
-    const dashboard = JSON.parse(readFileSync(new URL('../../deploy/grafana/lanyard-controller.json', import.meta.url), 'utf8'));
+    const dashboard = JSON.parse(
+      readFileSync(new URL('../../deploy/grafana/lanyard-controller.json', import.meta.url), 'utf8'),
+    );
     const used = new Set<string>();
-    for (const p of dashboard.panels) for (const t of p.targets) for (const m of t.expr.matchAll(/\b((?:controller_runtime|workqueue|leader_election|rest_client)_[a-z_]+?)(?:_bucket)?\b/g)) used.add(m[1]);
+    for (const p of dashboard.panels)
+      for (const t of p.targets)
+        for (const m of t.expr.matchAll(
+          /\b((?:controller_runtime|workqueue|leader_election|rest_client)_[a-z_]+?)(?:_bucket)?\b/g,
+        ))
+          used.add(m[1]);
     expect(used.size).toBeGreaterThanOrEqual(8);
     for (const name of used) expect(known, name).toContain(name);
   });
@@ -65,7 +74,10 @@ describe('the controller loop reports its queue and reconciles (docs/observabili
     let failed = false;
     const seen: string[] = [];
     const loop = runControllerLoop({
-      name: 'test', queue: q, workers: 1, metrics: r,
+      name: 'test',
+      queue: q,
+      workers: 1,
+      metrics: r,
       reconcile: async (k) => {
         seen.push(k);
         if (k === 'b' && !failed) {

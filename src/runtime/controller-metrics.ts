@@ -30,9 +30,23 @@ const QUEUE_SECONDS = [1e-5, 1e-4, 1e-3, 0.01, 0.1, 1, 10, 100, 1000];
 export function queueMetrics(r: Registry, name: string): QueueObserver {
   const depth = gauge(r, 'workqueue_depth', 'Current depth of the work queue', ['name']);
   const adds = counter(r, 'workqueue_adds_total', 'Keys added to the work queue', ['name']);
-  const wait = histogram(r, 'workqueue_queue_duration_seconds', 'Seconds a key waits in the queue before a worker takes it', QUEUE_SECONDS, ['name']);
-  const work = histogram(r, 'workqueue_work_duration_seconds', 'Seconds a worker spends on one key', QUEUE_SECONDS, ['name']);
-  const retries = counter(r, 'workqueue_retries_total', 'Keys requeued with backoff after a failure', ['name']);
+  const wait = histogram(
+    r,
+    'workqueue_queue_duration_seconds',
+    'Seconds a key waits in the queue before a worker takes it',
+    QUEUE_SECONDS,
+    ['name'],
+  );
+  const work = histogram(
+    r,
+    'workqueue_work_duration_seconds',
+    'Seconds a worker spends on one key',
+    QUEUE_SECONDS,
+    ['name'],
+  );
+  const retries = counter(r, 'workqueue_retries_total', 'Keys requeued with backoff after a failure', [
+    'name',
+  ]);
   const l = { name };
   depth.set(l, 0);
   adds.inc(l, 0);
@@ -48,11 +62,31 @@ export function queueMetrics(r: Registry, name: string): QueueObserver {
 
 /** The reconcile metrics of controller `name` (controller-runtime's `controller_runtime_reconcile_*`). */
 export function reconcileMetrics(r: Registry, name: string): ReconcileObserver {
-  const total = counter(r, 'controller_runtime_reconcile_total', 'Reconciles per controller and result', ['controller', 'result']);
-  const errors = counter(r, 'controller_runtime_reconcile_errors_total', 'Reconciles that failed, per controller', ['controller']);
-  const time = histogram(r, 'controller_runtime_reconcile_time_seconds', 'Seconds per reconcile, per controller', SECONDS, ['controller']);
-  const workers = gauge(r, 'controller_runtime_active_workers', 'Workers reconciling right now, per controller', ['controller']);
-  for (const result of ['success', 'error', 'requeue_after'] as const) total.inc({ controller: name, result }, 0);
+  const total = counter(r, 'controller_runtime_reconcile_total', 'Reconciles per controller and result', [
+    'controller',
+    'result',
+  ]);
+  const errors = counter(
+    r,
+    'controller_runtime_reconcile_errors_total',
+    'Reconciles that failed, per controller',
+    ['controller'],
+  );
+  const time = histogram(
+    r,
+    'controller_runtime_reconcile_time_seconds',
+    'Seconds per reconcile, per controller',
+    SECONDS,
+    ['controller'],
+  );
+  const workers = gauge(
+    r,
+    'controller_runtime_active_workers',
+    'Workers reconciling right now, per controller',
+    ['controller'],
+  );
+  for (const result of ['success', 'error', 'requeue_after'] as const)
+    total.inc({ controller: name, result }, 0);
   errors.inc({ controller: name }, 0);
   workers.set({ controller: name }, 0);
   return {
@@ -67,15 +101,31 @@ export function reconcileMetrics(r: Registry, name: string): ReconcileObserver {
 
 /** `leader_election_master_status{name}`: 1 while this process holds the Lease, else 0 (client-go's name). */
 export function leaderMetrics(r: Registry, name: string): (leading: boolean) => void {
-  const g = gauge(r, 'leader_election_master_status', '1 while this process is the leader of the named Lease, else 0', ['name']);
+  const g = gauge(
+    r,
+    'leader_election_master_status',
+    '1 while this process is the leader of the named Lease, else 0',
+    ['name'],
+  );
   g.set({ name }, 0);
   return (leading) => g.set({ name }, leading ? 1 : 0);
 }
 
 /** Kubernetes client requests by verb and HTTP code (client-go's `rest_client_*`), fed by KubeClient's onRequest. */
-export function kubeRequestMetrics(r: Registry): (entry: { method: string; status: number; durationMs: number }) => void {
-  const requests = counter(r, 'rest_client_requests_total', 'Kubernetes API requests by verb and HTTP code', ['method', 'code']);
-  const latency = histogram(r, 'rest_client_request_duration_seconds', 'Kubernetes API request latency by verb', SECONDS, ['verb']);
+export function kubeRequestMetrics(
+  r: Registry,
+): (entry: { method: string; status: number; durationMs: number }) => void {
+  const requests = counter(r, 'rest_client_requests_total', 'Kubernetes API requests by verb and HTTP code', [
+    'method',
+    'code',
+  ]);
+  const latency = histogram(
+    r,
+    'rest_client_request_duration_seconds',
+    'Kubernetes API request latency by verb',
+    SECONDS,
+    ['verb'],
+  );
   return (e) => {
     requests.inc({ method: e.method, code: String(e.status) });
     latency.observe({ verb: e.method }, e.durationMs / 1000);

@@ -84,7 +84,10 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElector {
     }
     if (!lease) {
       try {
-        await o.kube.create(`/apis/coordination.k8s.io/v1/namespaces/${o.namespace}/leases`, leaseBody(undefined, now));
+        await o.kube.create(
+          `/apis/coordination.k8s.io/v1/namespaces/${o.namespace}/leases`,
+          leaseBody(undefined, now),
+        );
       } catch (e) {
         if (isAlreadyExists(e) || isConflict(e)) return false;
         throw e;
@@ -95,7 +98,12 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElector {
     }
     const holder: string = lease.spec?.holderIdentity ?? '';
     const renewTime: string = lease.spec?.renewTime ?? '';
-    if (!observed || observed.holder !== holder || observed.renewTime !== renewTime || observed.rv !== lease.metadata?.resourceVersion) {
+    if (
+      !observed ||
+      observed.holder !== holder ||
+      observed.renewTime !== renewTime ||
+      observed.rv !== lease.metadata?.resourceVersion
+    ) {
       observed = { holder, renewTime, rv: lease.metadata?.resourceVersion };
       observedAt = now;
     }
@@ -107,7 +115,11 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElector {
     if (holder !== '' && holder !== identity && now < observedAt + durationMs) return false;
     try {
       const updated = await o.kube.update(path, leaseBody(lease, now));
-      observed = { holder: identity, renewTime: updated.spec?.renewTime, rv: updated.metadata?.resourceVersion };
+      observed = {
+        holder: identity,
+        renewTime: updated.spec?.renewTime,
+        rv: updated.metadata?.resourceVersion,
+      };
       observedAt = now;
     } catch (e) {
       if (isConflict(e)) return false;

@@ -15,11 +15,17 @@ function capture() {
 
 describe('log redaction', () => {
   it('returns a line of plain values as the same object, untouched', () => {
-    const fields = { uid: 'u', namespace: 'ns', roleARN: 'arn:aws:iam::111122223333:role/x', ops: 3, gate: undefined };
+    const fields = {
+      uid: 'u',
+      namespace: 'ns',
+      roleARN: 'arn:aws:iam::111122223333:role/x',
+      ops: 3,
+      gate: undefined,
+    };
     expect(redactLine(fields)).toBe(fields);
   });
 
-  it('censors sensitive keys at the top level and at any depth, without changing the caller\'s object', () => {
+  it("censors sensitive keys at the top level and at any depth, without changing the caller's object", () => {
     const fields = {
       token: 'eyJhbGciOi',
       req: { headers: { authorization: 'Bearer abc', accept: 'json' } },
@@ -56,7 +62,9 @@ describe('log redaction', () => {
 
   it('keeps the stack and cause of an error whose properties had to be censored', () => {
     const { lines, logger } = capture();
-    const err = Object.assign(new Error('exchange failed', { cause: new Error('socket hang up') }), { response: { Credentials: { SessionToken: 'IQoJsecret' } } });
+    const err = Object.assign(new Error('exchange failed', { cause: new Error('socket hang up') }), {
+      response: { Credentials: { SessionToken: 'IQoJsecret' } },
+    });
     logger.warn({ err }, 'exchange');
     logger.flush();
     expect(JSON.stringify(lines)).not.toContain('IQoJsecret');
@@ -72,7 +80,13 @@ describe('log redaction', () => {
     logger.info({ uid: 'u1', ops: 2 }, 'Pod mutated');
     logger.warn({ response: { Credentials: { SessionToken: 'IQoJb3JpZ2luX2Vj' } } }, 'exchange');
     logger.flush();
-    expect(lines[0]).toMatchObject({ level: 'info', component: 'test', uid: 'u1', ops: 2, msg: 'Pod mutated' });
+    expect(lines[0]).toMatchObject({
+      level: 'info',
+      component: 'test',
+      uid: 'u1',
+      ops: 2,
+      msg: 'Pod mutated',
+    });
     expect(Math.abs(Date.parse(lines[0]!.time as string) - Date.now())).toBeLessThan(60_000);
     expect(lines[0]!.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expect(JSON.stringify(lines)).not.toContain('IQoJb3JpZ2luX2Vj');

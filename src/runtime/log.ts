@@ -44,7 +44,8 @@ function censored(v: unknown, depth: number): unknown {
     Object.assign(out, { type: v.name, message: v.message, stack: v.stack });
     if (v.cause !== undefined) out.cause = censored(v.cause, depth + 1);
   }
-  for (const k in v) out[k] = SENSITIVE_KEYS.has(k) ? CENSOR : censored((v as Record<string, unknown>)[k], depth + 1);
+  for (const k in v)
+    out[k] = SENSITIVE_KEYS.has(k) ? CENSOR : censored((v as Record<string, unknown>)[k], depth + 1);
   return out;
 }
 
@@ -55,7 +56,8 @@ function censored(v: unknown, depth: number): unknown {
 export function redactLine(fields: Record<string, unknown>): Record<string, unknown> {
   for (const k in fields) {
     const v = fields[k];
-    if (SENSITIVE_KEYS.has(k) || (v !== null && typeof v === 'object' && needsRedaction(v, 1))) return censored(fields, 0) as Record<string, unknown>;
+    if (SENSITIVE_KEYS.has(k) || (v !== null && typeof v === 'object' && needsRedaction(v, 1)))
+      return censored(fields, 0) as Record<string, unknown>;
   }
   return fields;
 }

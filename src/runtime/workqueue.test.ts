@@ -81,20 +81,40 @@ describe('controller and queue metrics (docs/observability.md)', () => {
       metrics,
       reconcile: async (key) => {
         seen.push(key);
-        if (key === 'flaky' && seen.filter((k) => k === 'flaky').length === 1) throw new Error('first try fails');
-        if (key === 'later') return seen.filter((k) => k === 'later').length === 1 ? { requeueAfterMs: 1 } : undefined;
+        if (key === 'flaky' && seen.filter((k) => k === 'flaky').length === 1)
+          throw new Error('first try fails');
+        if (key === 'later')
+          return seen.filter((k) => k === 'later').length === 1 ? { requeueAfterMs: 1 } : undefined;
       },
     });
     for (const k of ['a', 'flaky', 'later']) q.add(k);
     await expect.poll(() => seen.length).toBe(5);
-    await expect.poll(async () => (await metrics.getSingleMetric('controller_runtime_reconcile_total')!.get()).values.reduce((n, v) => n + v.value, 0)).toBe(5);
+    await expect
+      .poll(async () =>
+        (await metrics.getSingleMetric('controller_runtime_reconcile_total')!.get()).values.reduce(
+          (n, v) => n + v.value,
+          0,
+        ),
+      )
+      .toBe(5);
     q.shutdown();
     await loop;
     const value = async (name: string, labels: Record<string, string>) =>
-      (await metrics.getSingleMetric(name)!.get()).values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x) && !('le' in v.labels) && !(v as { metricName?: string }).metricName?.endsWith('_sum'))?.value;
-    expect(await value('controller_runtime_reconcile_total', { controller: 'demo', result: 'success' })).toBe(3);
-    expect(await value('controller_runtime_reconcile_total', { controller: 'demo', result: 'error' })).toBe(1);
-    expect(await value('controller_runtime_reconcile_total', { controller: 'demo', result: 'requeue_after' })).toBe(1);
+      (await metrics.getSingleMetric(name)!.get()).values.find(
+        (v) =>
+          Object.entries(labels).every(([k, x]) => v.labels[k] === x) &&
+          !('le' in v.labels) &&
+          !(v as { metricName?: string }).metricName?.endsWith('_sum'),
+      )?.value;
+    expect(await value('controller_runtime_reconcile_total', { controller: 'demo', result: 'success' })).toBe(
+      3,
+    );
+    expect(await value('controller_runtime_reconcile_total', { controller: 'demo', result: 'error' })).toBe(
+      1,
+    );
+    expect(
+      await value('controller_runtime_reconcile_total', { controller: 'demo', result: 'requeue_after' }),
+    ).toBe(1);
     expect(await value('controller_runtime_reconcile_errors_total', { controller: 'demo' })).toBe(1);
     expect(await value('controller_runtime_active_workers', { controller: 'demo' })).toBe(0);
     expect(await value('workqueue_adds_total', { name: 'demo' })).toBe(5);
@@ -105,6 +125,4 @@ describe('controller and queue metrics (docs/observability.md)', () => {
     expect(text).toContain('workqueue_queue_duration_seconds_count{name="demo"} 5');
     expect(text).toContain('workqueue_work_duration_seconds_count{name="demo"} 5');
   });
-
-
 });

@@ -2,7 +2,12 @@
 // A key is never processed by two workers at once; a key added while it is processing runs again afterwards.
 // Given a registry, runControllerLoop reports controller-runtime's queue and reconcile metrics (docs/observability.md).
 import type { Registry } from 'prom-client';
-import { queueMetrics, reconcileMetrics, type QueueObserver, type ReconcileOutcome } from './controller-metrics.ts';
+import {
+  queueMetrics,
+  reconcileMetrics,
+  type QueueObserver,
+  type ReconcileOutcome,
+} from './controller-metrics.ts';
 import { backoffDelay, type Backoff } from '../core/backoff.ts';
 
 // The formula lives in src/core/backoff.ts; re-exported for callers that import it from here.

@@ -27,5 +27,12 @@ export const HELM_VERSION = 'v3.22.0';
 
 /** helm, built by scripts/build-control-plane.sh beside the control plane (used by the chart tests). */
 export function helmBinary(env: NodeJS.ProcessEnv = process.env): string {
-  return path.join(binaryDir(env), '..', '..', 'tools', `helm-${env.LANYARD_HELM_VERSION ?? HELM_VERSION}`, 'helm');
+  return path.join(
+    binaryDir(env),
+    '..',
+    '..',
+    'tools',
+    `helm-${env.LANYARD_HELM_VERSION ?? HELM_VERSION}`,
+    'helm',
+  );
 }

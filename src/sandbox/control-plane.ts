@@ -65,15 +65,67 @@ function openssl(args: string[], cwd: string): void {
 }
 
 function makeCertificates(dir: string, extraIps: string[]): void {
-  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '3650', '-subj', '/CN=lanyard-test-ca',
-    '-keyout', 'ca.key', '-out', 'ca.crt', '-addext', 'basicConstraints=critical,CA:TRUE',
-    '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
-  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=kube-apiserver', '-keyout', 'apiserver.key',
-    '-out', 'apiserver.csr'], dir);
-  fs.writeFileSync(path.join(dir, 'apiserver.ext'),
-    `subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.0.0.1${extraIps.map((ip) => `,IP:${ip}`).join('')}\nextendedKeyUsage=serverAuth\n`);
-  openssl(['x509', '-req', '-in', 'apiserver.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial',
-    '-days', '3650', '-out', 'apiserver.crt', '-extfile', 'apiserver.ext'], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '3650',
+      '-subj',
+      '/CN=lanyard-test-ca',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
+    dir,
+  );
+  openssl(
+    [
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      '/CN=kube-apiserver',
+      '-keyout',
+      'apiserver.key',
+      '-out',
+      'apiserver.csr',
+    ],
+    dir,
+  );
+  fs.writeFileSync(
+    path.join(dir, 'apiserver.ext'),
+    `subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.0.0.1${extraIps.map((ip) => `,IP:${ip}`).join('')}\nextendedKeyUsage=serverAuth\n`,
+  );
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      'apiserver.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '3650',
+      '-out',
+      'apiserver.crt',
+      '-extfile',
+      'apiserver.ext',
+    ],
+    dir,
+  );
   openssl(['genrsa', '-out', 'sa.key', '2048'], dir);
   openssl(['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
 }
@@ -82,15 +134,38 @@ function clientCert(dir: string, user: string, groups: string[]): { cert: string
   const safe = user.replace(/[^a-zA-Z0-9_.-]/g, '_');
   const base = `user-${safe}-${groups.join('_').replace(/[^a-zA-Z0-9_.-]/g, '_')}`;
   const subj = `/CN=${user.replace(/\//g, '\\/')}${groups.map((g) => `/O=${g.replace(/\//g, '\\/')}`).join('')}`;
-  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', subj, '-keyout', `${base}.key`, '-out', `${base}.csr`], dir);
+  openssl(
+    ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', subj, '-keyout', `${base}.key`, '-out', `${base}.csr`],
+    dir,
+  );
   fs.writeFileSync(path.join(dir, `${base}.ext`), 'extendedKeyUsage=clientAuth\n');
-  openssl(['x509', '-req', '-in', `${base}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '365',
-    '-out', `${base}.crt`, '-extfile', `${base}.ext`], dir);
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      `${base}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '365',
+      '-out',
+      `${base}.crt`,
+      '-extfile',
+      `${base}.ext`,
+    ],
+    dir,
+  );
   return { cert: path.join(dir, `${base}.crt`), key: path.join(dir, `${base}.key`) };
 }
 
 function kubeconfigYaml(server: string, caFile: string, user: Record<string, string>, name: string): string {
-  const userLines = Object.entries(user).map(([k, v]) => `    ${k}: ${JSON.stringify(v)}`).join('\n');
+  const userLines = Object.entries(user)
+    .map(([k, v]) => `    ${k}: ${JSON.stringify(v)}`)
+    .join('\n');
   return `apiVersion: v1
 kind: Config
 clusters:
@@ -109,13 +184,21 @@ current-context: ${name}@lanyard-local
 `;
 }
 
-export async function httpsGet(url: string, ca: string, token: string): Promise<{ status: number; body: string }> {
+export async function httpsGet(
+  url: string,
+  ca: string,
+  token: string,
+): Promise<{ status: number; body: string }> {
   return await new Promise((resolve) => {
-    const req = https.get(url, { ca, headers: { authorization: `Bearer ${token}` }, timeout: 2000 }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
+    const req = https.get(
+      url,
+      { ca, headers: { authorization: `Bearer ${token}` }, timeout: 2000 },
+      (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
     req.on('error', () => resolve({ status: 0, body: '' }));
     req.on('timeout', () => req.destroy());
   });
@@ -124,7 +207,8 @@ export async function httpsGet(url: string, ca: string, token: string): Promise<
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, proc?: ChildProcess) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (proc && proc.exitCode !== null) throw new Error(`${what} exited with code ${proc.exitCode}; see its log`);
+    if (proc && proc.exitCode !== null)
+      throw new Error(`${what} exited with code ${proc.exitCode}; see its log`);
     if (await check()) return;
     await sleep(100);
   }
@@ -136,13 +220,22 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
  * `ownProcessGroup`, a terminal's Ctrl-C (sent to the whole foreground process group) does not reach it, so the
  * parent can still use it while it tears down the rest (containerd: docs/adr/0714).
  */
-export function launch(bin: string, args: string[], logFile: string, netns?: string, ownProcessGroup = false): ChildProcess {
+export function launch(
+  bin: string,
+  args: string[],
+  logFile: string,
+  netns?: string,
+  ownProcessGroup = false,
+): ChildProcess {
   const out = fs.openSync(logFile, 'a');
   // nsenter joins the network namespace only and execs the binary (so the child's pid is the binary's); unlike
   // `ip netns exec` it keeps the host's mounts, where the kubelet finds the cgroups and containerd its volumes.
   const detached = ownProcessGroup;
   const child = netns
-    ? spawn('nsenter', [`--net=/run/netns/${netns}`, '--', bin, ...args], { stdio: ['ignore', out, out], detached })
+    ? spawn('nsenter', [`--net=/run/netns/${netns}`, '--', bin, ...args], {
+        stdio: ['ignore', out, out],
+        detached,
+      })
     : spawn(bin, args, { stdio: ['ignore', out, out], detached });
   fs.closeSync(out);
   return child;
@@ -160,7 +253,9 @@ export async function terminate(child: ChildProcess | undefined, graceMs = 5000)
 export async function startControlPlane(opts: StartOptions = {}): Promise<ControlPlane> {
   const missing = missingBinaries();
   if (missing.length) {
-    throw new Error(`control-plane binaries missing: ${missing.join(', ')}; run "npm run build:control-plane" (builds into ${binaryDir()})`);
+    throw new Error(
+      `control-plane binaries missing: ${missing.join(', ')}; run "npm run build:control-plane" (builds into ${binaryDir()})`,
+    );
   }
   const bin = binaries();
   const log = opts.log ?? (() => {});
@@ -172,59 +267,83 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
   makeCertificates(dir, opts.network ? [host] : []);
   const adminToken = `admin-${Math.random().toString(36).slice(2)}`;
   const kcmToken = `kcm-${Math.random().toString(36).slice(2)}`;
-  fs.writeFileSync(path.join(dir, 'tokens.csv'),
-    `${adminToken},${ADMIN_USER},uid-admin,"system:masters"\n${kcmToken},system:kube-controller-manager,uid-kcm,"system:masters"\n`);
+  fs.writeFileSync(
+    path.join(dir, 'tokens.csv'),
+    `${adminToken},${ADMIN_USER},uid-admin,"system:masters"\n${kcmToken},system:kube-controller-manager,uid-kcm,"system:masters"\n`,
+  );
 
   const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
   const server = `https://${host}:${apiPort}`;
   const caFile = path.join(dir, 'ca.crt');
   const caPem = fs.readFileSync(caFile, 'utf8');
 
-  const etcd = launch(bin.etcd, [
-    `--data-dir=${path.join(dir, 'etcd')}`,
-    `--listen-client-urls=http://127.0.0.1:${etcdPort}`,
-    `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
-    `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
-    `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
-    `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
-    '--unsafe-no-fsync=true',
-    '--log-level=warn',
-  ], path.join(dir, 'etcd.log'), netns);
+  const etcd = launch(
+    bin.etcd,
+    [
+      `--data-dir=${path.join(dir, 'etcd')}`,
+      `--listen-client-urls=http://127.0.0.1:${etcdPort}`,
+      `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
+      `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+      `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
+      '--unsafe-no-fsync=true',
+      '--log-level=warn',
+    ],
+    path.join(dir, 'etcd.log'),
+    netns,
+  );
   // In a network namespace etcd's loopback is out of reach; the API server's readiness covers it.
-  if (!netns) await waitFor('etcd', async () => {
-    try {
-      const r = await fetch(`http://127.0.0.1:${etcdPort}/health`);
-      return r.ok;
-    } catch {
-      return false;
-    }
-  }, 20_000, etcd);
+  if (!netns)
+    await waitFor(
+      'etcd',
+      async () => {
+        try {
+          const r = await fetch(`http://127.0.0.1:${etcdPort}/health`);
+          return r.ok;
+        } catch {
+          return false;
+        }
+      },
+      20_000,
+      etcd,
+    );
   log(`etcd ready on 127.0.0.1:${etcdPort}`);
 
-  const apiserver = launch(bin.apiserver, [
-    `--etcd-servers=http://127.0.0.1:${etcdPort}`,
-    `--bind-address=${host}`,
-    // The kubelet is reached at the node's address (there is no DNS for node names).
-    ...(opts.network ? [`--advertise-address=${host}`, '--kubelet-preferred-address-types=InternalIP'] : []),
-    `--secure-port=${apiPort}`,
-    `--tls-cert-file=${path.join(dir, 'apiserver.crt')}`,
-    `--tls-private-key-file=${path.join(dir, 'apiserver.key')}`,
-    `--cert-dir=${dir}`,
-    `--token-auth-file=${path.join(dir, 'tokens.csv')}`,
-    `--client-ca-file=${caFile}`,
-    '--authorization-mode=Node,RBAC',
-    `--service-account-issuer=${server}`,
-    `--service-account-jwks-uri=${server}/openid/v1/jwks`,
-    `--service-account-key-file=${path.join(dir, 'sa.pub')}`,
-    `--service-account-signing-key-file=${path.join(dir, 'sa.key')}`,
-    '--service-cluster-ip-range=10.0.0.0/24',
-    `--endpoint-reconciler-type=${opts.network ? 'lease' : 'none'}`,
-    '--allow-privileged=true',
-    '--profiling=false',
-    '--v=1',
-  ], path.join(dir, 'kube-apiserver.log'), netns);
-  await waitFor('kube-apiserver', async () => (await httpsGet(`${server}/readyz`, caPem, adminToken)).status === 200,
-    60_000, apiserver);
+  const apiserver = launch(
+    bin.apiserver,
+    [
+      `--etcd-servers=http://127.0.0.1:${etcdPort}`,
+      `--bind-address=${host}`,
+      // The kubelet is reached at the node's address (there is no DNS for node names).
+      ...(opts.network
+        ? [`--advertise-address=${host}`, '--kubelet-preferred-address-types=InternalIP']
+        : []),
+      `--secure-port=${apiPort}`,
+      `--tls-cert-file=${path.join(dir, 'apiserver.crt')}`,
+      `--tls-private-key-file=${path.join(dir, 'apiserver.key')}`,
+      `--cert-dir=${dir}`,
+      `--token-auth-file=${path.join(dir, 'tokens.csv')}`,
+      `--client-ca-file=${caFile}`,
+      '--authorization-mode=Node,RBAC',
+      `--service-account-issuer=${server}`,
+      `--service-account-jwks-uri=${server}/openid/v1/jwks`,
+      `--service-account-key-file=${path.join(dir, 'sa.pub')}`,
+      `--service-account-signing-key-file=${path.join(dir, 'sa.key')}`,
+      '--service-cluster-ip-range=10.0.0.0/24',
+      `--endpoint-reconciler-type=${opts.network ? 'lease' : 'none'}`,
+      '--allow-privileged=true',
+      '--profiling=false',
+      '--v=1',
+    ],
+    path.join(dir, 'kube-apiserver.log'),
+    netns,
+  );
+  await waitFor(
+    'kube-apiserver',
+    async () => (await httpsGet(`${server}/readyz`, caPem, adminToken)).status === 200,
+    60_000,
+    apiserver,
+  );
   log(`kube-apiserver ready on ${server}`);
 
   const adminKubeconfig = path.join(dir, 'admin.kubeconfig');
@@ -233,41 +352,72 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
   fs.writeFileSync(kcmKubeconfig, kubeconfigYaml(server, caFile, { token: kcmToken }, 'kcm'));
 
   // EKS publishes its issuer to anyone; the AWS simulator reads discovery and JWKS without credentials.
-  await adminRequest(server, caPem, adminToken, 'POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRoleBinding',
-    metadata: { name: 'lanyard-test-oidc-discovery' },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:service-account-issuer-discovery' },
-    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:unauthenticated' }],
-  });
+  await adminRequest(
+    server,
+    caPem,
+    adminToken,
+    'POST',
+    '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: 'lanyard-test-oidc-discovery' },
+      roleRef: {
+        apiGroup: 'rbac.authorization.k8s.io',
+        kind: 'ClusterRole',
+        name: 'system:service-account-issuer-discovery',
+      },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:unauthenticated' }],
+    },
+  );
 
   let kcm: ChildProcess | undefined;
   const controllers = [...DEFAULT_CONTROLLERS, ...(opts.controllers ?? [])];
   const startControllerManager = async () => {
     if (kcm && kcm.exitCode === null && kcm.signalCode === null) return;
-    kcm = launch(bin.controllerManager, [
-      `--kubeconfig=${kcmKubeconfig}`,
-      `--controllers=${controllers.join(',')}`,
-      `--service-account-private-key-file=${path.join(dir, 'sa.key')}`,
-      `--root-ca-file=${caFile}`,
-      '--use-service-account-credentials=false',
-      '--leader-elect=false',
-      '--secure-port=0',
-      '--concurrent-gc-syncs=5',
-      '--v=1',
-    ], path.join(dir, 'kube-controller-manager.log'), netns);
+    kcm = launch(
+      bin.controllerManager,
+      [
+        `--kubeconfig=${kcmKubeconfig}`,
+        `--controllers=${controllers.join(',')}`,
+        `--service-account-private-key-file=${path.join(dir, 'sa.key')}`,
+        `--root-ca-file=${caFile}`,
+        '--use-service-account-credentials=false',
+        '--leader-elect=false',
+        '--secure-port=0',
+        '--concurrent-gc-syncs=5',
+        '--v=1',
+      ],
+      path.join(dir, 'kube-controller-manager.log'),
+      netns,
+    );
     // Ready when the serviceaccount controller has made the default ServiceAccount.
-    await waitFor('kube-controller-manager', async () =>
-      (await httpsGet(`${server}/api/v1/namespaces/default/serviceaccounts/default`, caPem, adminToken)).status === 200,
-      30_000, kcm);
+    await waitFor(
+      'kube-controller-manager',
+      async () =>
+        (await httpsGet(`${server}/api/v1/namespaces/default/serviceaccounts/default`, caPem, adminToken))
+          .status === 200,
+      30_000,
+      kcm,
+    );
   };
   await startControllerManager();
-  log(`kube-controller-manager ready (${controllers.length} controllers) in ${((Date.now() - started) / 1000).toFixed(1)}s total`);
+  log(
+    `kube-controller-manager ready (${controllers.length} controllers) in ${((Date.now() - started) / 1000).toFixed(1)}s total`,
+  );
 
   const userKubeconfig = (user: string, groups: string[] = []) => {
     const { cert, key } = clientCert(dir, user, groups);
     const file = path.join(dir, `${path.basename(cert, '.crt')}.kubeconfig`);
-    fs.writeFileSync(file, kubeconfigYaml(server, caFile, { 'client-certificate': cert, 'client-key': key }, user.replace(/[^a-zA-Z0-9-]/g, '-')));
+    fs.writeFileSync(
+      file,
+      kubeconfigYaml(
+        server,
+        caFile,
+        { 'client-certificate': cert, 'client-key': key },
+        user.replace(/[^a-zA-Z0-9-]/g, '-'),
+      ),
+    );
     return file;
   };
 
@@ -293,16 +443,32 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
   };
 }
 
-async function adminRequest(server: string, ca: string, token: string, method: string, p: string, body: unknown) {
+async function adminRequest(
+  server: string,
+  ca: string,
+  token: string,
+  method: string,
+  p: string,
+  body: unknown,
+) {
   const payload = JSON.stringify(body);
   await new Promise<void>((resolve, reject) => {
-    const req = https.request(`${server}${p}`, {
-      method, ca, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    }, (res) => {
-      res.resume();
-      res.on('end', () => (res.statusCode && res.statusCode < 300) || res.statusCode === 409
-        ? resolve() : reject(new Error(`${method} ${p}: ${res.statusCode}`)));
-    });
+    const req = https.request(
+      `${server}${p}`,
+      {
+        method,
+        ca,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () =>
+          (res.statusCode && res.statusCode < 300) || res.statusCode === 409
+            ? resolve()
+            : reject(new Error(`${method} ${p}: ${res.statusCode}`)),
+        );
+      },
+    );
     req.on('error', reject);
     req.end(payload);
   });

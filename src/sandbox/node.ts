@@ -70,7 +70,10 @@ export function createNodeNetwork(): NodeNetwork {
   const nodeLink = `lyn${id}`;
   const owner = path.join(OWNERS_DIR, `${netns}.json`);
   const remove = () => {
-    for (const args of [['netns', 'delete', netns], ['link', 'delete', hostLink]]) {
+    for (const args of [
+      ['netns', 'delete', netns],
+      ['link', 'delete', hostLink],
+    ]) {
       try {
         ip(...args);
       } catch {
@@ -136,7 +139,9 @@ function processes(): Proc[] {
  */
 export function removeStaleNodeRuns(log: (line: string) => void = () => {}): string[] {
   const removed: string[] = [];
-  const names = fs.existsSync('/run/netns') ? fs.readdirSync('/run/netns').filter((n) => /^lanyard-[0-9a-f]+$/.test(n)) : [];
+  const names = fs.existsSync('/run/netns')
+    ? fs.readdirSync('/run/netns').filter((n) => /^lanyard-[0-9a-f]+$/.test(n))
+    : [];
   const procs = processes();
   const hostNetns = fs.statSync('/proc/self/ns/net').ino;
   for (const netns of names) {
@@ -153,10 +158,14 @@ export function removeStaleNodeRuns(log: (line: string) => void = () => {}): str
       const o = JSON.parse(fs.readFileSync(ownerFile, 'utf8')) as { pid: number; start?: string };
       stale = startTime(o.pid) === undefined || startTime(o.pid) !== o.start;
     } else {
-      stale = members.length > 0 && members.every((p) => p.ppid === 1 || members.some((m) => m.pid === p.ppid));
+      stale =
+        members.length > 0 && members.every((p) => p.ppid === 1 || members.some((m) => m.pid === p.ppid));
     }
     if (!stale) continue;
-    const dirPattern = new RegExp(`${os.tmpdir().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/lanyard-(?:node|cp)-[A-Za-z0-9]+`, 'g');
+    const dirPattern = new RegExp(
+      `${os.tmpdir().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/lanyard-(?:node|cp)-[A-Za-z0-9]+`,
+      'g',
+    );
     const dirs = [...new Set(members.flatMap((p) => p.cmdline.match(dirPattern) ?? []))];
     const under = (x: string) => dirs.some((d) => x === d || x.startsWith(`${d}/`) || x.includes(`${d}/`));
     const victims = procs.filter((p) => p.netns === ino || under(p.cmdline) || under(p.root));
@@ -192,11 +201,14 @@ export function removeStaleNodeRuns(log: (line: string) => void = () => {}): str
     }
     fs.rmSync(ownerFile, { force: true });
     removed.push(netns);
-    log(`removed the stale node network ${netns}: ${victims.length} processes, ${podNetns.size} Pod network namespaces, ${dirs.join(' ') || 'no run directory'}`);
+    log(
+      `removed the stale node network ${netns}: ${victims.length} processes, ${podNetns.size} Pod network namespaces, ${dirs.join(' ') || 'no run directory'}`,
+    );
   }
   // Owner files whose namespace is gone.
   for (const f of fs.existsSync(OWNERS_DIR) ? fs.readdirSync(OWNERS_DIR) : []) {
-    if (!fs.existsSync(`/run/netns/${f.replace(/\.json$/, '')}`)) fs.rmSync(path.join(OWNERS_DIR, f), { force: true });
+    if (!fs.existsSync(`/run/netns/${f.replace(/\.json$/, '')}`))
+      fs.rmSync(path.join(OWNERS_DIR, f), { force: true });
   }
   return removed;
 }
@@ -231,21 +243,37 @@ export interface RunningNode {
 
 const logFiles = new WeakMap<ChildProcess, string>();
 
-function start(bin: string, args: string[], logFile: string, netns?: string, ownProcessGroup = false): ChildProcess {
+function start(
+  bin: string,
+  args: string[],
+  logFile: string,
+  netns?: string,
+  ownProcessGroup = false,
+): ChildProcess {
   const child = launch(bin, args, logFile, netns, ownProcessGroup);
   logFiles.set(child, logFile);
   return child;
 }
 
-async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number, procs: ChildProcess[] = []) {
+async function waitUntil(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  procs: ChildProcess[] = [],
+) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const dead = procs.find((p) => p.exitCode !== null);
     if (dead) {
       // The run directory goes away on failure: the log's end is the only trace left.
       const logFile = logFiles.get(dead);
-      const tail = logFile && fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n') : '';
-      throw new Error(`${what}: ${dead.spawnargs.slice(0, 5).join(' ')} exited with code ${dead.exitCode}\n${tail}`);
+      const tail =
+        logFile && fs.existsSync(logFile)
+          ? fs.readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n')
+          : '';
+      throw new Error(
+        `${what}: ${dead.spawnargs.slice(0, 5).join(' ')} exited with code ${dead.exitCode}\n${tail}`,
+      );
     }
     if (await check()) return;
     await sleep(200);
@@ -284,23 +312,29 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
 /** The bridge is inside the node's namespace; no masquerading, and the Pods' only way out is the node. */
 function cniConfig(dir: string, network: NodeNetwork): string {
-  return JSON.stringify({
-    cniVersion: '1.0.0',
-    name: network.netns,
-    plugins: [{
-      type: 'bridge',
-      bridge: 'pods',
-      isGateway: true,
-      ipMasq: false,
-      hairpinMode: true,
-      ipam: {
-        type: 'host-local',
-        ranges: [[{ subnet: network.podCidr, gateway: network.gatewayIp }]],
-        routes: [{ dst: '0.0.0.0/0' }],
-        dataDir: `${dir}/cni-ipam`,
-      },
-    }],
-  }, null, 2);
+  return JSON.stringify(
+    {
+      cniVersion: '1.0.0',
+      name: network.netns,
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: 'pods',
+          isGateway: true,
+          ipMasq: false,
+          hairpinMode: true,
+          ipam: {
+            type: 'host-local',
+            ranges: [[{ subnet: network.podCidr, gateway: network.gatewayIp }]],
+            routes: [{ dst: '0.0.0.0/0' }],
+            dataDir: `${dir}/cni-ipam`,
+          },
+        },
+      ],
+    },
+    null,
+    2,
+  );
 }
 
 function kubeletConfig(dir: string, socket: string, nodeIp: string): string {
@@ -346,7 +380,10 @@ iptables: {localhostNodePorts: false, masqueradeAll: false, minSyncPeriod: 0s, s
 `;
 }
 
-const BOLT_DATABASES = ['io.containerd.metadata.v1.bolt/meta.db', 'io.containerd.snapshotter.v1.overlayfs/metadata.db'];
+const BOLT_DATABASES = [
+  'io.containerd.metadata.v1.bolt/meta.db',
+  'io.containerd.snapshotter.v1.overlayfs/metadata.db',
+];
 
 /**
  * A containerd root holding the images, imported once per image set (keyed by their archives, which are named
@@ -355,7 +392,11 @@ const BOLT_DATABASES = ['io.containerd.metadata.v1.bolt/meta.db', 'io.containerd
  */
 async function containerdTemplate(images: NodeImage[], log: (l: string) => void): Promise<string> {
   const cache = path.join(os.homedir(), '.cache', 'lanyard', 'containerd');
-  const key = crypto.createHash('sha256').update(images.map((i) => [i.name, i.archive, ...(i.tags ?? [])].join(' ')).join('\n')).digest('hex').slice(0, 16);
+  const key = crypto
+    .createHash('sha256')
+    .update(images.map((i) => [i.name, i.archive, ...(i.tags ?? [])].join(' ')).join('\n'))
+    .digest('hex')
+    .slice(0, 16);
   const done = path.join(cache, key);
   if (fs.existsSync(path.join(done, 'root'))) {
     const now = new Date();
@@ -366,7 +407,9 @@ async function containerdTemplate(images: NodeImage[], log: (l: string) => void)
   fs.mkdirSync(cache, { recursive: true });
   const work = fs.mkdtempSync(path.join(cache, `.${key}-`));
   const socket = path.join(work, 'containerd.sock');
-  fs.writeFileSync(path.join(work, 'config.toml'), `version = 2
+  fs.writeFileSync(
+    path.join(work, 'config.toml'),
+    `version = 2
 root = "${work}/root"
 state = "${work}/state"
 disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
@@ -376,19 +419,32 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.a
   address = "${socket}.ttrpc"
 [plugins."io.containerd.internal.v1.opt"]
   path = "${work}/opt"
-`);
-  const containerd = start('containerd', ['--config', path.join(work, 'config.toml')], path.join(work, 'containerd.log'));
+`,
+  );
+  const containerd = start(
+    'containerd',
+    ['--config', path.join(work, 'config.toml')],
+    path.join(work, 'containerd.log'),
+  );
   const ctr = (...args: string[]) =>
-    execFileSync('ctr', ['--address', socket, '--namespace', 'k8s.io', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    execFileSync('ctr', ['--address', socket, '--namespace', 'k8s.io', ...args], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   try {
-    await waitUntil('containerd (image import) was not serving', () => {
-      try {
-        ctr('version');
-        return true;
-      } catch {
-        return false;
-      }
-    }, 30_000, [containerd]);
+    await waitUntil(
+      'containerd (image import) was not serving',
+      () => {
+        try {
+          ctr('version');
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      30_000,
+      [containerd],
+    );
     for (const image of images) {
       const t0 = Date.now();
       ctr('images', 'import', image.archive);
@@ -418,13 +474,15 @@ const TEMPLATE_GRACE_MS = 3600_000;
 /** Keeps the KEEP_TEMPLATES templates used last (their directory's mtime is touched at each use) and any used within the hour. */
 function pruneTemplates(cache: string, log: (l: string) => void): void {
   const now = Date.now();
-  const entries = fs.readdirSync(cache)
+  const entries = fs
+    .readdirSync(cache)
     .map((name) => ({ name, mtime: fs.statSync(path.join(cache, name)).mtimeMs }))
     .sort((a, b) => b.mtime - a.mtime);
   // Finished templates beyond the newest few, and imports abandoned by killed runs (dot directories).
   const finished = entries.filter((e) => !e.name.startsWith('.'));
-  const old = [...finished.slice(KEEP_TEMPLATES), ...entries.filter((e) => e.name.startsWith('.'))]
-    .filter((e) => now - e.mtime > TEMPLATE_GRACE_MS);
+  const old = [...finished.slice(KEEP_TEMPLATES), ...entries.filter((e) => e.name.startsWith('.'))].filter(
+    (e) => now - e.mtime > TEMPLATE_GRACE_MS,
+  );
   for (const e of old) {
     fs.rmSync(path.join(cache, e.name), { recursive: true, force: true });
     log(`removed the containerd image template ${e.name} (unused since ${new Date(e.mtime).toISOString()})`);
@@ -433,7 +491,9 @@ function pruneTemplates(cache: string, log: (l: string) => void): void {
 
 /** Every mount point at or below `dir`, deepest first. */
 function mountsBelow(dir: string): string[] {
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
     .map((l) => l.split(' ')[4] ?? '')
     .filter((m) => m === dir || m.startsWith(`${dir}/`))
     .sort((a, b) => b.length - a.length);
@@ -472,7 +532,8 @@ export async function startNode(o: StartNodeOptions): Promise<RunningNode> {
   const { network } = o;
   const dir = o.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'lanyard-node-'));
   const name = `node-${network.netns.slice('lanyard-'.length)}`;
-  for (const d of ['cni', 'cni-ipam', 'pod-logs', 'kubelet', 'containerd']) fs.mkdirSync(path.join(dir, d), { recursive: true });
+  for (const d of ['cni', 'cni-ipam', 'pod-logs', 'kubelet', 'containerd'])
+    fs.mkdirSync(path.join(dir, d), { recursive: true });
   const socket = path.join(dir, 'containerd.sock');
   const bin = binaryDir();
   let containerd: ChildProcess | undefined;
@@ -480,7 +541,10 @@ export async function startNode(o: StartNodeOptions): Promise<RunningNode> {
   let proxy: ChildProcess | undefined;
   let scheduler: ChildProcess | undefined;
   const ctr = (...args: string[]) =>
-    execFileSync('ctr', ['--address', socket, '--namespace', 'k8s.io', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    execFileSync('ctr', ['--address', socket, '--namespace', 'k8s.io', ...args], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
 
   const killedTasks: number[] = [];
   const stop = async () => {
@@ -510,7 +574,9 @@ export async function startNode(o: StartNodeOptions): Promise<RunningNode> {
         }
       }
       const hostNetns = fs.statSync('/proc/self/ns/net').ino;
-      for (const ns of fs.existsSync('/run/netns') ? fs.readdirSync('/run/netns').filter((n) => n.startsWith('cni-')) : []) {
+      for (const ns of fs.existsSync('/run/netns')
+        ? fs.readdirSync('/run/netns').filter((n) => n.startsWith('cni-'))
+        : []) {
         try {
           const ino = fs.statSync(`/run/netns/${ns}`).ino;
           if (ino !== hostNetns && netnsInodes.has(ino)) ip('netns', 'delete', ns);
@@ -555,53 +621,101 @@ export async function startNode(o: StartNodeOptions): Promise<RunningNode> {
     // Its own process group: a terminal's Ctrl-C reaches the kubelet and the rest at once, and containerd must
     // outlive them so that stop() can list and kill the containers and remove their network namespaces. Killed
     // runs leave it to the next run's clean-up (removeStaleNodeRuns).
-    containerd = start('containerd', ['--config', path.join(dir, 'containerd.toml')], path.join(dir, 'containerd.log'), network.netns, true);
-    await waitUntil('containerd was not serving', () => {
-      try {
-        ctr('version');
-        return true;
-      } catch {
-        return false;
-      }
-    }, 30_000, [containerd]);
+    containerd = start(
+      'containerd',
+      ['--config', path.join(dir, 'containerd.toml')],
+      path.join(dir, 'containerd.log'),
+      network.netns,
+      true,
+    );
+    await waitUntil(
+      'containerd was not serving',
+      () => {
+        try {
+          ctr('version');
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      30_000,
+      [containerd],
+    );
     if (o.podIdentityAgent) {
       // The simulated agent listens on the host; Pods call the address the SDK accepts for plain http.
-      execFileSync('ip', ['netns', 'exec', network.netns, 'iptables', '-t', 'nat', '-A', 'PREROUTING',
-        '-d', `${POD_IDENTITY_AGENT_IP}/32`, '-p', 'tcp', '--dport', '80', '-j', 'DNAT',
-        '--to-destination', `${o.podIdentityAgent.ip}:${o.podIdentityAgent.port}`]);
+      execFileSync('ip', [
+        'netns',
+        'exec',
+        network.netns,
+        'iptables',
+        '-t',
+        'nat',
+        '-A',
+        'PREROUTING',
+        '-d',
+        `${POD_IDENTITY_AGENT_IP}/32`,
+        '-p',
+        'tcp',
+        '--dport',
+        '80',
+        '-j',
+        'DNAT',
+        '--to-destination',
+        `${o.podIdentityAgent.ip}:${o.podIdentityAgent.port}`,
+      ]);
     }
     log(`containerd ready (${socket})`);
 
     const nodeUser = cp.userKubeconfig(`system:node:${name}`, ['system:nodes']);
     fs.writeFileSync(path.join(dir, 'kubelet.yaml'), kubeletConfig(dir, socket, network.nodeIp));
-    kubelet = start(path.join(bin, 'kubelet'), [
-      `--config=${path.join(dir, 'kubelet.yaml')}`,
-      `--kubeconfig=${nodeUser}`,
-      `--root-dir=${path.join(dir, 'kubelet')}`,
-      `--cert-dir=${path.join(dir, 'kubelet', 'pki')}`,
-      `--hostname-override=${name}`,
-      `--node-ip=${network.nodeIp}`,
-      '--v=1',
-    ], path.join(dir, 'kubelet.log'), network.netns);
+    kubelet = start(
+      path.join(bin, 'kubelet'),
+      [
+        `--config=${path.join(dir, 'kubelet.yaml')}`,
+        `--kubeconfig=${nodeUser}`,
+        `--root-dir=${path.join(dir, 'kubelet')}`,
+        `--cert-dir=${path.join(dir, 'kubelet', 'pki')}`,
+        `--hostname-override=${name}`,
+        `--node-ip=${network.nodeIp}`,
+        '--v=1',
+      ],
+      path.join(dir, 'kubelet.log'),
+      network.netns,
+    );
 
     const proxyConfig = path.join(dir, 'kube-proxy.yaml');
     fs.writeFileSync(proxyConfig, kubeProxyConfig(cp.userKubeconfig('system:kube-proxy'), network, name));
-    proxy = start(path.join(bin, 'kube-proxy'), [`--config=${proxyConfig}`, '--v=1'], path.join(dir, 'kube-proxy.log'), network.netns);
-    scheduler = start(path.join(bin, 'kube-scheduler'), [
-      `--kubeconfig=${cp.userKubeconfig('system:kube-scheduler')}`,
-      `--authentication-kubeconfig=${cp.userKubeconfig('system:kube-scheduler')}`,
-      `--authorization-kubeconfig=${cp.userKubeconfig('system:kube-scheduler')}`,
-      '--leader-elect=false',
-      '--bind-address=127.0.0.1',
-      '--v=1',
-    ], path.join(dir, 'kube-scheduler.log'), network.netns);
+    proxy = start(
+      path.join(bin, 'kube-proxy'),
+      [`--config=${proxyConfig}`, '--v=1'],
+      path.join(dir, 'kube-proxy.log'),
+      network.netns,
+    );
+    scheduler = start(
+      path.join(bin, 'kube-scheduler'),
+      [
+        `--kubeconfig=${cp.userKubeconfig('system:kube-scheduler')}`,
+        `--authentication-kubeconfig=${cp.userKubeconfig('system:kube-scheduler')}`,
+        `--authorization-kubeconfig=${cp.userKubeconfig('system:kube-scheduler')}`,
+        '--leader-elect=false',
+        '--bind-address=127.0.0.1',
+        '--v=1',
+      ],
+      path.join(dir, 'kube-scheduler.log'),
+      network.netns,
+    );
 
-    await waitUntil(`node ${name} was not Ready`, async () => {
-      const r = await httpsGet(`${cp.server}/api/v1/nodes/${name}`, cp.caPem, cp.adminToken);
-      if (r.status !== 200) return false;
-      const node = JSON.parse(r.body) as { status?: { conditions?: { type: string; status: string }[] } };
-      return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-    }, 90_000, [containerd, kubelet, proxy, scheduler]);
+    await waitUntil(
+      `node ${name} was not Ready`,
+      async () => {
+        const r = await httpsGet(`${cp.server}/api/v1/nodes/${name}`, cp.caPem, cp.adminToken);
+        if (r.status !== 200) return false;
+        const node = JSON.parse(r.body) as { status?: { conditions?: { type: string; status: string }[] } };
+        return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+      },
+      90_000,
+      [containerd, kubelet, proxy, scheduler],
+    );
     log(`node ${name} Ready (${network.nodeIp}, Pods in ${network.podCidr})`);
   } catch (e) {
     await stop();

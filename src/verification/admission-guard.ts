@@ -24,8 +24,11 @@ export function namespaceLabels(obj: Json): { name: string; labels: Record<strin
 export function createAdmissionGuard(deps: Deps, opts: AdmissionGuardOptions): AdmissionGuard & Running {
   const compiler = new PolicyCompiler();
   let policySet: PolicySet | undefined;
-  const invalidate = () => { policySet = undefined; };
-  const onError = (what: string) => (e: unknown) => deps.log.warn({ err: e }, `watch of ${what} failed; retrying`);
+  const invalidate = () => {
+    policySet = undefined;
+  };
+  const onError = (what: string) => (e: unknown) =>
+    deps.log.warn({ err: e }, `watch of ${what} failed; retrying`);
 
   const policies = openStore<Json>(deps.kube, deps.cache, {
     path: `${VI_API}/identitypolicies`,
@@ -43,12 +46,19 @@ export function createAdmissionGuard(deps: Deps, opts: AdmissionGuardOptions): A
   // Only the verifying fields are kept: 10,000 entries stay small.
   const verified = openStore<Json>(deps.kube, deps.cache, {
     path: `${VI_API}/verifiedidentities`,
-    transform: (o: Json) => ({ metadata: { name: o.metadata?.name, namespace: o.metadata?.namespace }, spec: o.spec }),
+    transform: (o: Json) => ({
+      metadata: { name: o.metadata?.name, namespace: o.metadata?.namespace },
+      spec: o.spec,
+    }),
     onError: onError('verifiedidentities'),
   });
 
-  const skipped = counter(deps.metrics, 'lanyard_webhook_gate_skipped_total',
-    'Pods admitted without the identity gate although it is on, by reason.', ['reason']);
+  const skipped = counter(
+    deps.metrics,
+    'lanyard_webhook_gate_skipped_total',
+    'Pods admitted without the identity gate although it is on, by reason.',
+    ['reason'],
+  );
 
   const currentPolicies = (): PolicySet => (policySet ??= compiler.compileAll(policies.values()));
 

@@ -5,7 +5,12 @@
 import type { Json } from '../kube/client.ts';
 import { denyingBinding } from '../kube/admission-policy-binding.ts';
 import { SKIP_LABEL } from '../identity/pod.ts';
-import { CONTAINER_LISTS, CREDENTIAL_VARS, DEFAULT_POD_IDENTITY_AUDIENCE, DEFAULT_STS_AUDIENCE } from '../identity/pod-credentials.ts';
+import {
+  CONTAINER_LISTS,
+  CREDENTIAL_VARS,
+  DEFAULT_POD_IDENTITY_AUDIENCE,
+  DEFAULT_STS_AUDIENCE,
+} from '../identity/pod-credentials.ts';
 import { GATE_NAME } from './verified-identity.ts';
 
 export const ADMISSION_POLICY_NAME = 'lanyard-identity';
@@ -29,9 +34,12 @@ const celList = (xs: readonly string[]) => `[${xs.map(celString).join(', ')}]`;
 /** CEL: some container of `o` (object or oldObject) names an AWS credential variable, or the Pod has an AWS token. */
 function awsAccess(o: 'object' | 'oldObject'): string {
   // One term per list: Container and EphemeralContainer are distinct types, which CEL will not concatenate.
-  const env = CONTAINER_LISTS.map((l) =>
-    `(has(${o}.spec.${l}) && ${o}.spec.${l}.exists(c, has(c.env) && c.env.exists(e, e.name in variables.credentialVars)))`);
-  const token = `(has(${o}.spec.volumes) && ${o}.spec.volumes.exists(v, has(v.projected) && has(v.projected.sources) && ` +
+  const env = CONTAINER_LISTS.map(
+    (l) =>
+      `(has(${o}.spec.${l}) && ${o}.spec.${l}.exists(c, has(c.env) && c.env.exists(e, e.name in variables.credentialVars)))`,
+  );
+  const token =
+    `(has(${o}.spec.volumes) && ${o}.spec.volumes.exists(v, has(v.projected) && has(v.projected.sources) && ` +
     'v.projected.sources.exists(s, has(s.serviceAccountToken) && has(s.serviceAccountToken.audience) && ' +
     's.serviceAccountToken.audience in variables.awsAudiences)))';
   return [...env, token].join(' || ');
@@ -55,7 +63,14 @@ export function identityAdmissionPolicy(o: AdmissionPolicyOptions): { policy: Js
     spec: {
       failurePolicy: 'Fail',
       matchConstraints: {
-        resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['pods', 'pods/ephemeralcontainers'] }],
+        resourceRules: [
+          {
+            apiGroups: [''],
+            apiVersions: ['v1'],
+            operations: ['CREATE', 'UPDATE'],
+            resources: ['pods', 'pods/ephemeralcontainers'],
+          },
+        ],
       },
       variables: [
         // The three settings first: the chart templates exactly these.
@@ -63,11 +78,20 @@ export function identityAdmissionPolicy(o: AdmissionPolicyOptions): { policy: Js
         { name: 'awsAudiences', expression: celList(audiences) },
         { name: 'exemptNamespaces', expression: celList(exempt) },
         { name: 'credentialVars', expression: celList(CREDENTIAL_VARS) },
-        { name: 'gateRemoved', expression: `request.operation == 'UPDATE' && ${hasGate('oldObject')} && !${hasGate('object')}` },
+        {
+          name: 'gateRemoved',
+          expression: `request.operation == 'UPDATE' && ${hasGate('oldObject')} && !${hasGate('object')}`,
+        },
         { name: 'skipWithAws', expression: `${skipLabelled('object')} && (${awsAccess('object')})` },
         // An existing Pod that already broke the rule is not locked: only a change that adds to it is refused.
-        { name: 'skipWithAwsBefore', expression: `request.operation == 'UPDATE' && ${skipLabelled('oldObject')} && (${awsAccess('oldObject')})` },
-        { name: 'addsContainers', expression: `request.operation == 'UPDATE' && ${ephemeralCount('object')} > ${ephemeralCount('oldObject')}` },
+        {
+          name: 'skipWithAwsBefore',
+          expression: `request.operation == 'UPDATE' && ${skipLabelled('oldObject')} && (${awsAccess('oldObject')})`,
+        },
+        {
+          name: 'addsContainers',
+          expression: `request.operation == 'UPDATE' && ${ephemeralCount('object')} > ${ephemeralCount('oldObject')}`,
+        },
       ],
       validations: [
         {
@@ -76,10 +100,12 @@ export function identityAdmissionPolicy(o: AdmissionPolicyOptions): { policy: Js
           message: `only Lanyard's controller may remove the ${GATE_NAME} scheduling gate: it does so once the Pod's identities are proven (docs/security.md)`,
         },
         {
-          expression: 'request.namespace in variables.exemptNamespaces || !variables.skipWithAws || (variables.skipWithAwsBefore && !variables.addsContainers)',
+          expression:
+            'request.namespace in variables.exemptNamespaces || !variables.skipWithAws || (variables.skipWithAwsBefore && !variables.addsContainers)',
           reason: 'Forbidden',
-          message: `a Pod labelled ${SKIP_LABEL} may not carry AWS credentials (an AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE or ` +
-            'AWS_CONTAINER_* variable, or a ServiceAccount token with an AWS audience): the label keeps Lanyard\'s webhook from checking them (docs/security.md)',
+          message:
+            `a Pod labelled ${SKIP_LABEL} may not carry AWS credentials (an AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE or ` +
+            "AWS_CONTAINER_* variable, or a ServiceAccount token with an AWS audience): the label keeps Lanyard's webhook from checking them (docs/security.md)",
         },
       ],
     },

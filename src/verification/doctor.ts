@@ -13,7 +13,13 @@ import { humanDuration } from '../cli/age.ts';
 import { CONTAINER_LISTS, credentialOptions, podCredentials } from '../identity/pod-credentials.ts';
 import { PolicyCompiler, decidePolicy } from './policy.ts';
 import { GATE_NAME, VERIFICATION_ANNOTATION, VI_API } from './verified-identity.ts';
-import { VERIFIER_EVENTS_SELECTOR, gateFixHint, gateNoteOf, latestGateNotes, type GateNote } from './gate-notes.ts';
+import {
+  VERIFIER_EVENTS_SELECTOR,
+  gateFixHint,
+  gateNoteOf,
+  latestGateNotes,
+  type GateNote,
+} from './gate-notes.ts';
 import { identitySnapshot, type IdentityRow } from '../identities/snapshot.ts';
 import { PROBLEM_STATES } from '../identities/decide.ts';
 
@@ -28,22 +34,47 @@ export interface IdentityInUse {
 }
 
 /** Pure: the findings for a set of policies and the identities in use. */
-export function policyFindings(policyObjects: Json[], inUse: IdentityInUse[], labels: Map<string, Record<string, string>>, preview: boolean): DoctorFinding[] {
+export function policyFindings(
+  policyObjects: Json[],
+  inUse: IdentityInUse[],
+  labels: Map<string, Record<string, string>>,
+  preview: boolean,
+): DoctorFinding[] {
   const set = new PolicyCompiler().compileAll(policyObjects);
   const out: DoctorFinding[] = [];
   if (!set.present) {
-    out.push({ level: 'warning', object: 'identitypolicies', text: 'no IdentityPolicy exists: any namespace may use any role',
-      fix: 'create an IdentityPolicy (the first one turns on default-deny); check its effect first with: lanyard doctor --policy-preview <file>' });
+    out.push({
+      level: 'warning',
+      object: 'identitypolicies',
+      text: 'no IdentityPolicy exists: any namespace may use any role',
+      fix: 'create an IdentityPolicy (the first one turns on default-deny); check its effect first with: lanyard doctor --policy-preview <file>',
+    });
   }
   for (const p of set.policies) {
-    if (!p.accepted) out.push({ level: 'error', object: `identitypolicy ${p.name}`, text: `ignored: ${p.invalidMessage}`, fix: 'correct the entry; until then the policy allows nothing' });
+    if (!p.accepted)
+      out.push({
+        level: 'error',
+        object: `identitypolicy ${p.name}`,
+        text: `ignored: ${p.invalidMessage}`,
+        fix: 'correct the entry; until then the policy allows nothing',
+      });
   }
   if (preview) {
     const previewSet = set.present ? set : { present: true, policies: [] };
     for (const id of inUse) {
-      const d = decidePolicy(previewSet, { namespace: id.namespace, namespaceLabels: labels.get(id.namespace), serviceAccount: id.serviceAccount,
-        roleARN: id.roleARN, targetRoleARN: id.targetRoleARN });
-      if (!d.allowed) out.push({ level: 'warning', object: id.object, text: `would be denied: ${d.message.replace(/^lanyard: /, '')}` });
+      const d = decidePolicy(previewSet, {
+        namespace: id.namespace,
+        namespaceLabels: labels.get(id.namespace),
+        serviceAccount: id.serviceAccount,
+        roleARN: id.roleARN,
+        targetRoleARN: id.targetRoleARN,
+      });
+      if (!d.allowed)
+        out.push({
+          level: 'warning',
+          object: id.object,
+          text: `would be denied: ${d.message.replace(/^lanyard: /, '')}`,
+        });
     }
   }
   return out;
@@ -51,16 +82,24 @@ export function policyFindings(policyObjects: Json[], inUse: IdentityInUse[], la
 
 export function registerPolicyDoctor(cli: Cli): void {
   const doctor = cli.program.commands.find((c: Command) => c.name() === 'doctor');
-  doctor?.option('--policy-preview [file]', 'list identities in use that IdentityPolicies (the cluster\'s plus those in the file) would deny');
+  doctor?.option(
+    '--policy-preview [file]',
+    "list identities in use that IdentityPolicies (the cluster's plus those in the file) would deny",
+  );
   cli.doctorCheck({
     name: 'identitypolicies',
     async run(ctx) {
       const previewOpt = doctor?.opts().policyPreview as string | boolean | undefined;
       let extra: Json[] = [];
       if (typeof previewOpt === 'string') {
-        if (!fs.existsSync(previewOpt)) throw new CliError(`--policy-preview: file "${previewOpt}" not found`, EXIT.usage);
-        extra = readManifests(previewOpt).filter((o) => o?.kind === 'IdentityPolicy')
-          .map((o, i) => ({ ...o, metadata: { ...o.metadata, uid: o.metadata?.uid ?? `preview-${i}`, generation: 1 } }));
+        if (!fs.existsSync(previewOpt))
+          throw new CliError(`--policy-preview: file "${previewOpt}" not found`, EXIT.usage);
+        extra = readManifests(previewOpt)
+          .filter((o) => o?.kind === 'IdentityPolicy')
+          .map((o, i) => ({
+            ...o,
+            metadata: { ...o.metadata, uid: o.metadata?.uid ?? `preview-${i}`, generation: 1 },
+          }));
       }
       const kube = await ctx.kube();
       const policies: Json[] = (await kube.get(`${VI_API}/identitypolicies`)).items ?? [];
@@ -73,13 +112,26 @@ export function registerPolicyDoctor(cli: Cli): void {
       const inUse: IdentityInUse[] = [];
       for (const sa of sas.items ?? []) {
         const role = sa.metadata?.annotations?.[ROLE_ANNOTATION];
-        if (role) inUse.push({ object: `serviceaccount ${sa.metadata.namespace}/${sa.metadata.name}`, namespace: sa.metadata.namespace, serviceAccount: sa.metadata.name, roleARN: role });
+        if (role)
+          inUse.push({
+            object: `serviceaccount ${sa.metadata.namespace}/${sa.metadata.name}`,
+            namespace: sa.metadata.namespace,
+            serviceAccount: sa.metadata.name,
+            roleARN: role,
+          });
       }
       for (const a of assocs.items ?? []) {
-        inUse.push({ object: `podidentityassociation ${a.metadata.namespace}/${a.metadata.name}`, namespace: a.metadata.namespace,
-          serviceAccount: a.spec?.serviceAccount, roleARN: a.spec?.roleARN, targetRoleARN: a.spec?.targetRoleARN });
+        inUse.push({
+          object: `podidentityassociation ${a.metadata.namespace}/${a.metadata.name}`,
+          namespace: a.metadata.namespace,
+          serviceAccount: a.spec?.serviceAccount,
+          roleARN: a.spec?.roleARN,
+          targetRoleARN: a.spec?.targetRoleARN,
+        });
       }
-      const labels = new Map<string, Record<string, string>>((nss.items ?? []).map((n: Json) => [n.metadata.name, n.metadata.labels ?? {}]));
+      const labels = new Map<string, Record<string, string>>(
+        (nss.items ?? []).map((n: Json) => [n.metadata.name, n.metadata.labels ?? {}]),
+      );
       return policyFindings([...policies, ...extra], inUse, labels, true);
     },
   });
@@ -118,30 +170,37 @@ export function gatedPodFindings(v: IdentityView): DoctorFinding[] {
     if (!failed && !(heldMs >= GATED_WARN_AFTER_MS)) continue;
     const note = v.gateNotes.get(p.metadata?.uid);
     const held = Number.isFinite(heldMs) ? humanDuration(heldMs) : 'an unknown time';
-    const last = note ? `last attempt: ${note.note}` : 'no attempt recorded: check that lanyard controller runs and holds its Lease';
+    const last = note
+      ? `last attempt: ${note.note}`
+      : 'no attempt recorded: check that lanyard controller runs and holds its Lease';
     out.push({
       level: failed ? 'error' : 'warning',
       object: podObject(p),
       text: failed
         ? `held at the ${GATE_NAME} gate for ${held}: identity not verified within the deadline (still retrying); ${last}`
         : `held at the ${GATE_NAME} gate for ${held}; ${last}`,
-      fix: (note && gateFixHint(note.note)) ?? `kubectl describe pod ${p.metadata?.name} -n ${p.metadata?.namespace} (docs/verified-start.md, "Troubleshooting from the Event text")`,
+      fix:
+        (note && gateFixHint(note.note)) ??
+        `kubectl describe pod ${p.metadata?.name} -n ${p.metadata?.namespace} (docs/verified-start.md, "Troubleshooting from the Event text")`,
     });
   }
   return out;
 }
 
-const condition = (o: Json, type: string): Json | undefined => (o?.status?.conditions ?? []).find((c: Json) => c?.type === type);
+const condition = (o: Json, type: string): Json | undefined =>
+  (o?.status?.conditions ?? []).find((c: Json) => c?.type === type);
 
 const ASSOCIATION_FIXES: Record<string, string> = {
-  PolicyDenied: 'change the IdentityPolicy or the role; lanyard doctor --policy-preview <file> shows the effect of a policy',
+  PolicyDenied:
+    'change the IdentityPolicy or the role; lanyard doctor --policy-preview <file> shows the effect of a policy',
   RoleNotFound: 'create the IAM role (or correct spec.roleARN); the association retries at its next resync',
-  AccessDenied: 'grant the controller\'s AWS role the EKS association calls (docs/associations.md)',
-  ClusterNotFound: 'correct spec.clusterName or the controller\'s --cluster-name',
+  AccessDenied: "grant the controller's AWS role the EKS association calls (docs/associations.md)",
+  ClusterNotFound: "correct spec.clusterName or the controller's --cluster-name",
   Duplicate: 'delete one of the associations for this ServiceAccount',
   RoleMismatch: 'the exchange returned another role: check spec.roleARN and spec.targetRoleARN against EKS',
-  ExchangeFailed: 'check the role\'s trust policy: principal pods.eks.amazonaws.com with sts:AssumeRole and sts:TagSession',
-  VerificationTimeout: 'check the role\'s trust policy and that eks-auth sees the association',
+  ExchangeFailed:
+    "check the role's trust policy: principal pods.eks.amazonaws.com with sts:AssumeRole and sts:TagSession",
+  VerificationTimeout: "check the role's trust policy and that eks-auth sees the association",
 };
 
 /** PodIdentityAssociations whose `Ready` is not True: False is an error naming the failing condition, else a warning. */
@@ -152,15 +211,26 @@ export function associationFindings(v: IdentityView): DoctorFinding[] {
     const ready = condition(a, 'Ready');
     if (ready?.status === 'True') continue;
     // The failing one of the two conditions Ready is made of (docs/associations.md#what-the-controller-does).
-    const cause = [condition(a, 'Synced'), condition(a, 'Verified')].find((c) => c && c.status !== 'True') ?? ready;
-    const why = cause ? `${cause.type}=${cause.status} ${cause.reason ?? ''}${cause.message ? `: ${cause.message}` : ''}`.trim() : 'no status yet';
+    const cause =
+      [condition(a, 'Synced'), condition(a, 'Verified')].find((c) => c && c.status !== 'True') ?? ready;
+    const why = cause
+      ? `${cause.type}=${cause.status} ${cause.reason ?? ''}${cause.message ? `: ${cause.message}` : ''}`.trim()
+      : 'no status yet';
     const object = `podidentityassociation ${a.metadata?.namespace}/${a.metadata?.name}`;
     // A failed exchange the verifier is still retrying (eks-auth and IAM take seconds to see a change) is no error yet.
-    const settling = cause?.type === 'Verified' && v.nowMs - Date.parse(cause.lastTransitionTime ?? '') < GATED_WARN_AFTER_MS;
+    const settling =
+      cause?.type === 'Verified' &&
+      v.nowMs - Date.parse(cause.lastTransitionTime ?? '') < GATED_WARN_AFTER_MS;
     if (ready?.status === 'False' && !settling) {
-      out.push({ level: 'error', object, text: `not Ready: ${why}`,
-        fix: (cause?.type === 'Verified' && gateFixHint(String(cause.message ?? ''))) || ASSOCIATION_FIXES[cause?.reason] ||
-          `kubectl describe podidentityassociation ${a.metadata?.name} -n ${a.metadata?.namespace}` });
+      out.push({
+        level: 'error',
+        object,
+        text: `not Ready: ${why}`,
+        fix:
+          (cause?.type === 'Verified' && gateFixHint(String(cause.message ?? ''))) ||
+          ASSOCIATION_FIXES[cause?.reason] ||
+          `kubectl describe podidentityassociation ${a.metadata?.name} -n ${a.metadata?.namespace}`,
+      });
     } else {
       out.push({ level: 'warning', object, text: `not Ready yet: ${why}` });
     }
@@ -174,7 +244,8 @@ const STATIC_KEYS = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'];
 function keySource(e: Json): string {
   const ref = e?.valueFrom;
   if (ref?.secretKeyRef) return `from Secret "${ref.secretKeyRef.name}" key "${ref.secretKeyRef.key}"`;
-  if (ref?.configMapKeyRef) return `from ConfigMap "${ref.configMapKeyRef.name}" key "${ref.configMapKeyRef.key}"`;
+  if (ref?.configMapKeyRef)
+    return `from ConfigMap "${ref.configMapKeyRef.name}" key "${ref.configMapKeyRef.key}"`;
   if (ref) return 'from a valueFrom reference';
   return 'a literal value';
 }
@@ -193,7 +264,10 @@ export function staticKeyFindings(v: IdentityView): DoctorFinding[] {
     for (const l of CONTAINER_LISTS) {
       for (const c of Array.isArray(p.spec?.[l]) ? p.spec[l] : []) {
         const keys = (Array.isArray(c?.env) ? c.env : []).filter((e: Json) => STATIC_KEYS.includes(e?.name));
-        if (keys.length) found.push(`container "${c.name}" sets ${keys.map((e: Json) => `${e.name} (${keySource(e)})`).join(' and ')}`);
+        if (keys.length)
+          found.push(
+            `container "${c.name}" sets ${keys.map((e: Json) => `${e.name} (${keySource(e)})`).join(' and ')}`,
+          );
       }
     }
     if (!found.length) continue;
@@ -203,10 +277,13 @@ export function staticKeyFindings(v: IdentityView): DoctorFinding[] {
     out.push({
       level: shadowed ? 'error' : 'warning',
       object: podObject(p),
-      text: `${found.join('; ')}: static AWS keys, which are no identity obtained through the cluster` +
-        (shadowed ? `; the SDK credential chain uses them before the Pod's ${identities[0]!.mode} identity, which is never used` : ''),
+      text:
+        `${found.join('; ')}: static AWS keys, which are no identity obtained through the cluster` +
+        (shadowed
+          ? `; the SDK credential chain uses them before the Pod's ${identities[0]!.mode} identity, which is never used`
+          : ''),
       fix: shadowed
-        ? 'remove the static keys from the Pod; its ServiceAccount\'s identity then applies'
+        ? "remove the static keys from the Pod; its ServiceAccount's identity then applies"
         : `remove the static keys and give ServiceAccount "${p.metadata?.namespace}/${sa}" a role (eks.amazonaws.com/role-arn annotation or a PodIdentityAssociation)`,
     });
   }
@@ -221,18 +298,29 @@ export function staticKeyFindings(v: IdentityView): DoctorFinding[] {
 export function reconcilerFindings(v: IdentityView): DoctorFinding[] {
   // A Pod at the gate is reported by gatedPodFindings, with the verifier's reason.
   const held = new Set(v.pods.filter(isGated).map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`));
-  return v.identities.filter((r) => PROBLEM_STATES.has(r.state) && !held.has(`${r.namespace}/${r.pod}`)).map((r) => ({
-    level: r.state === 'unverified' ? 'warning' as const : 'error' as const,
-    object: `pod ${r.namespace}/${r.pod}`,
-    text: `identity ${r.state}${r.workload ? ` (${r.workload})` : ''}: ${r.message}`,
-    ...(r.state === 'missing' || r.state === 'stale'
-      ? { fix: r.workload ? `kubectl rollout restart ${r.workload} -n ${r.namespace}, or annotate it lanyard.dev/identity-repair=restart; lanyard get identities -n ${r.namespace} lists its Pods` : 'recreate the Pod' }
-      : {}),
-  }));
+  return v.identities
+    .filter((r) => PROBLEM_STATES.has(r.state) && !held.has(`${r.namespace}/${r.pod}`))
+    .map((r) => ({
+      level: r.state === 'unverified' ? ('warning' as const) : ('error' as const),
+      object: `pod ${r.namespace}/${r.pod}`,
+      text: `identity ${r.state}${r.workload ? ` (${r.workload})` : ''}: ${r.message}`,
+      ...(r.state === 'missing' || r.state === 'stale'
+        ? {
+            fix: r.workload
+              ? `kubectl rollout restart ${r.workload} -n ${r.namespace}, or annotate it lanyard.dev/identity-repair=restart; lanyard get identities -n ${r.namespace} lists its Pods`
+              : 'recreate the Pod',
+          }
+        : {}),
+    }));
 }
 
 /** Every identity check, in output order. */
-export const IDENTITY_CHECKS: readonly IdentityCheck[] = [gatedPodFindings, associationFindings, staticKeyFindings, reconcilerFindings];
+export const IDENTITY_CHECKS: readonly IdentityCheck[] = [
+  gatedPodFindings,
+  associationFindings,
+  staticKeyFindings,
+  reconcilerFindings,
+];
 
 async function listAll(kube: KubeClient, path: string, query: Record<string, string> = {}): Promise<Json[]> {
   const items: Json[] = [];
@@ -246,7 +334,11 @@ async function listAll(kube: KubeClient, path: string, query: Record<string, str
 }
 
 /** Reads the view: cluster-wide, or one project's namespace with `--project`. */
-export async function readIdentityView(kube: KubeClient, namespace: string | undefined, nowMs: number): Promise<IdentityView> {
+export async function readIdentityView(
+  kube: KubeClient,
+  namespace: string | undefined,
+  nowMs: number,
+): Promise<IdentityView> {
   const scope = namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
   const [pods, associations] = await Promise.all([
     listAll(kube, `/api/v1${scope}/pods`),
@@ -257,12 +349,27 @@ export async function readIdentityView(kube: KubeClient, namespace: string | und
   ]);
   // The verifier's Events only where a Pod is held, one list per namespace.
   const held = [...new Set(pods.filter(isGated).map((p) => p.metadata.namespace as string))];
-  const events = (await Promise.all(held.map((ns) =>
-    listAll(kube, `/api/v1/namespaces/${encodeURIComponent(ns)}/events`, { fieldSelector: VERIFIER_EVENTS_SELECTOR })))).flat();
+  const events = (
+    await Promise.all(
+      held.map((ns) =>
+        listAll(kube, `/api/v1/namespaces/${encodeURIComponent(ns)}/events`, {
+          fieldSelector: VERIFIER_EVENTS_SELECTOR,
+        }),
+      ),
+    )
+  ).flat();
   // The reconciler's decision from one round of lists (what `lanyard get identities` prints).
-  const snapshot = await identitySnapshot({ list: (path, query) => listAll(kube, path, query), get: (path) => kube.get(path) },
-    { namespace, configMapNamespace: 'lanyard-system', nowMs });
-  return { pods, associations, gateNotes: latestGateNotes(events.map(gateNoteOf)), identities: snapshot.rows, nowMs };
+  const snapshot = await identitySnapshot(
+    { list: (path, query) => listAll(kube, path, query), get: (path) => kube.get(path) },
+    { namespace, configMapNamespace: 'lanyard-system', nowMs },
+  );
+  return {
+    pods,
+    associations,
+    gateNotes: latestGateNotes(events.map(gateNoteOf)),
+    identities: snapshot.rows,
+    nowMs,
+  };
 }
 
 export function registerIdentityDoctor(cli: Cli): void {

@@ -20,7 +20,12 @@ export interface GateNote {
 }
 
 function timeOf(e: Json): number {
-  for (const t of [e?.series?.lastObservedTime, e?.lastTimestamp, e?.eventTime, e?.metadata?.creationTimestamp]) {
+  for (const t of [
+    e?.series?.lastObservedTime,
+    e?.lastTimestamp,
+    e?.eventTime,
+    e?.metadata?.creationTimestamp,
+  ]) {
     const ms = typeof t === 'string' ? Date.parse(t) : NaN;
     if (Number.isFinite(ms)) return ms;
   }
@@ -32,11 +37,22 @@ export function gateNoteOf(e: Json): GateNote | undefined {
   const component = e?.reportingComponent ?? e?.reportingController;
   const regarding = e?.involvedObject ?? e?.regarding;
   const note = e?.message ?? e?.note;
-  if (component !== VERIFIER_COMPONENT || e?.type !== 'Warning' || !FAILURE_REASONS.has(e?.reason)) return undefined;
-  if (regarding?.kind !== 'Pod' || typeof regarding.uid !== 'string' || typeof note !== 'string') return undefined;
+  if (component !== VERIFIER_COMPONENT || e?.type !== 'Warning' || !FAILURE_REASONS.has(e?.reason))
+    return undefined;
+  if (regarding?.kind !== 'Pod' || typeof regarding.uid !== 'string' || typeof note !== 'string')
+    return undefined;
   // `IdentityVerificationFailed` repeats the last attempt's error after its own preamble: keep the error alone.
-  const text = e.reason === 'IdentityVerificationFailed' ? note.replace(/^identity not verified within [^;]*; last error: /, '') : note;
-  return { podUid: regarding.uid, podName: String(regarding.name ?? ''), reason: e.reason, note: text, atMs: timeOf(e) };
+  const text =
+    e.reason === 'IdentityVerificationFailed'
+      ? note.replace(/^identity not verified within [^;]*; last error: /, '')
+      : note;
+  return {
+    podUid: regarding.uid,
+    podName: String(regarding.name ?? ''),
+    reason: e.reason,
+    note: text,
+    atMs: timeOf(e),
+  };
 }
 
 /** The latest note per Pod UID. */
@@ -55,12 +71,19 @@ export function latestGateNotes(notes: Iterable<GateNote | undefined>): Map<stri
  * note matches none of its rows.
  */
 export function gateFixHint(note: string): string | undefined {
-  if (/PolicyDenied/.test(note)) return 'an IdentityPolicy forbids this identity: change the policy or the role (lanyard doctor --policy-preview)';
-  if (/ResourceNotFoundException/.test(note)) return 'eks-auth does not see an association for this cluster, namespace and ServiceAccount: check kubectl get lpia -n <namespace> is Synced and --cluster-name is right';
-  if (/InvalidIdentityToken|No OpenIDConnect provider/.test(note)) return 'register the cluster\'s OIDC issuer as an IAM OIDC provider';
-  if (/AccessDenied/.test(note)) return 'the role\'s trust policy does not admit this ServiceAccount: check its principal (pods.eks.amazonaws.com with sts:AssumeRole and sts:TagSession, or the OIDC provider) and its :sub and :aud conditions';
-  if (/another role|expected .*, actual/.test(note)) return 'the exchange returned another role: check the association\'s role and target role';
-  if (/TokenRequest/.test(note)) return 'the controller could not mint a token: check the lanyard-controller ClusterRole and that the ServiceAccount exists';
-  if (/cannot read the Pod's identity/.test(note)) return 'set the Pod\'s AWS variables with literal values (docs/security.md)';
+  if (/PolicyDenied/.test(note))
+    return 'an IdentityPolicy forbids this identity: change the policy or the role (lanyard doctor --policy-preview)';
+  if (/ResourceNotFoundException/.test(note))
+    return 'eks-auth does not see an association for this cluster, namespace and ServiceAccount: check kubectl get lpia -n <namespace> is Synced and --cluster-name is right';
+  if (/InvalidIdentityToken|No OpenIDConnect provider/.test(note))
+    return "register the cluster's OIDC issuer as an IAM OIDC provider";
+  if (/AccessDenied/.test(note))
+    return "the role's trust policy does not admit this ServiceAccount: check its principal (pods.eks.amazonaws.com with sts:AssumeRole and sts:TagSession, or the OIDC provider) and its :sub and :aud conditions";
+  if (/another role|expected .*, actual/.test(note))
+    return "the exchange returned another role: check the association's role and target role";
+  if (/TokenRequest/.test(note))
+    return 'the controller could not mint a token: check the lanyard-controller ClusterRole and that the ServiceAccount exists';
+  if (/cannot read the Pod's identity/.test(note))
+    return "set the Pod's AWS variables with literal values (docs/security.md)";
   return undefined;
 }

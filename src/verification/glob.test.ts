@@ -42,10 +42,14 @@ describe('glob matching', () => {
   });
 
   it('agrees with the reference matcher on small patterns and values', () => {
-    const text = (chars: string[], max: number) => fc.array(fc.constantFrom(...chars), { maxLength: max }).map((a) => a.join(''));
-    fc.assert(fc.property(text(['a', 'b', '-', '*'], 8), text(['a', 'b', '-'], 14), (p, v) => {
-      expect(compileGlob(p).matches(v)).toBe(reference(p, v));
-    }), { numRuns: 5_000 });
+    const text = (chars: string[], max: number) =>
+      fc.array(fc.constantFrom(...chars), { maxLength: max }).map((a) => a.join(''));
+    fc.assert(
+      fc.property(text(['a', 'b', '-', '*'], 8), text(['a', 'b', '-'], 14), (p, v) => {
+        expect(compileGlob(p).matches(v)).toBe(reference(p, v));
+      }),
+      { numRuns: 5_000 },
+    );
   });
 
   const stepsFor = (pattern: string, value: string) => {

@@ -62,7 +62,10 @@ export function compileGlob(pattern: string): Glob {
   }
   const prefix = parts[0]!;
   const suffix = parts[parts.length - 1]!;
-  const middle: Segment[] = parts.slice(1, -1).filter((p) => p !== '').map((text) => ({ text, failure: failureTable(text) }));
+  const middle: Segment[] = parts
+    .slice(1, -1)
+    .filter((p) => p !== '')
+    .map((text) => ({ text, failure: failureTable(text) }));
   const minLength = prefix.length + suffix.length + middle.reduce((n, s) => n + s.text.length, 0);
   return {
     pattern,

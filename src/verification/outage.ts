@@ -35,7 +35,10 @@ export interface OutageInput {
 
 export type OutageDecision =
   | { release: true; provenAgoMs: number }
-  | { release: false; why: 'policy_hold' | 'not_an_outage' | 'never_proven' | 'sources_changed' | 'proof_too_old' };
+  | {
+      release: false;
+      why: 'policy_hold' | 'not_an_outage' | 'never_proven' | 'sources_changed' | 'proof_too_old';
+    };
 
 /**
  * Release only when all hold: the policy allows it, AWS is unavailable (not answering no), the identity was proven by
@@ -45,8 +48,10 @@ export type OutageDecision =
 export function decideOutageRelease(i: OutageInput): OutageDecision {
   if (i.policy === 'hold') return { release: false, why: 'policy_hold' };
   if (i.failure !== 'outage') return { release: false, why: 'not_an_outage' };
-  if (!i.lastProof || !Number.isFinite(i.lastProof.verifiedAtMs)) return { release: false, why: 'never_proven' };
-  if (!i.fingerprint || i.lastProof.fingerprint !== i.fingerprint) return { release: false, why: 'sources_changed' };
+  if (!i.lastProof || !Number.isFinite(i.lastProof.verifiedAtMs))
+    return { release: false, why: 'never_proven' };
+  if (!i.fingerprint || i.lastProof.fingerprint !== i.fingerprint)
+    return { release: false, why: 'sources_changed' };
   const age = i.nowMs - i.lastProof.verifiedAtMs;
   if (age < 0 || age > i.graceMs) return { release: false, why: 'proof_too_old' };
   return { release: true, provenAgoMs: age };

@@ -4,7 +4,12 @@ import type { IdentityMode } from '../identity/sources.ts';
 import { escapePointer } from '../identity/patch.ts';
 import { checkRoleArn } from '../aws/arn.ts';
 import { quoteBounded } from '../runtime/text.ts';
-import { credentialOptions, distinctIdentities, podCredentials, type CredentialOptions } from '../identity/pod-credentials.ts';
+import {
+  credentialOptions,
+  distinctIdentities,
+  podCredentials,
+  type CredentialOptions,
+} from '../identity/pod-credentials.ts';
 import { GATE_NAME, VERIFICATION_ANNOTATION } from './verified-identity.ts';
 import { backoffDelay } from '../core/backoff.ts';
 
@@ -46,13 +51,20 @@ export function gateIndex(pod: Json): number {
  * spec (docs/security.md §3). A way to credentials that cannot be read is a `problem`: the Pod then declares nothing
  * the verifier could prove, so it stays gated (it is never released on the strength of its other identities).
  */
-export function declaredIdentities(pod: Json, o: CredentialOptions = credentialOptions()): { declared: DeclaredIdentity[]; problem?: string } {
+export function declaredIdentities(
+  pod: Json,
+  o: CredentialOptions = credentialOptions(),
+): { declared: DeclaredIdentity[]; problem?: string } {
   const { identities, unreadable } = podCredentials(pod, o);
   const first = unreadable[0];
-  if (first) return { declared: [], problem: `container "${first.container.name}": ${first.field}: ${first.reason}` };
+  if (first)
+    return { declared: [], problem: `container "${first.container.name}": ${first.field}: ${first.reason}` };
   return {
     declared: distinctIdentities(identities).map((i) =>
-      i.mode === 'WebIdentity' ? { mode: i.mode, roleARN: i.roleARN, audience: i.audience } : { mode: i.mode, audience: i.audience }),
+      i.mode === 'WebIdentity'
+        ? { mode: i.mode, roleARN: i.roleARN, audience: i.audience }
+        : { mode: i.mode, audience: i.audience },
+    ),
   };
 }
 
@@ -93,7 +105,11 @@ export function toGatedPod(pod: Json, o?: CredentialOptions): GatedPod {
  * The release patch: a `test` pins the gate at its index so a concurrent change fails with 422 instead of removing
  * another gate; only the gate is touched, and the annotation says why it went.
  */
-export function releasePatch(pod: Pick<GatedPod, 'gateIndex'>, hasAnnotations: boolean, value: ReleaseAnnotation = 'verified'): Json[] {
+export function releasePatch(
+  pod: Pick<GatedPod, 'gateIndex'>,
+  hasAnnotations: boolean,
+  value: ReleaseAnnotation = 'verified',
+): Json[] {
   const i = pod.gateIndex;
   return [
     { op: 'test', path: `/spec/schedulingGates/${i}`, value: { name: GATE_NAME } },

@@ -75,7 +75,8 @@ function bad(path: string, value: unknown, rule: string): never {
 }
 
 function compileSelector(sel: Json, path: string): Pick<CompiledRule, 'matchLabels' | 'matchExpressions'> {
-  if (sel === null || typeof sel !== 'object' || Array.isArray(sel)) bad(path, sel, 'must be a label selector object');
+  if (sel === null || typeof sel !== 'object' || Array.isArray(sel))
+    bad(path, sel, 'must be a label selector object');
   const matchLabels: Record<string, string> = {};
   for (const [k, v] of Object.entries(sel.matchLabels ?? {})) {
     if (typeof v !== 'string') bad(`${path}.matchLabels.${k}`, v, 'must be a string');
@@ -86,10 +87,13 @@ function compileSelector(sel: Json, path: string): Pick<CompiledRule, 'matchLabe
   if (!Array.isArray(exprs)) bad(`${path}.matchExpressions`, exprs, 'must be an array');
   exprs.forEach((e: Json, i: number) => {
     const p = `${path}.matchExpressions[${i}]`;
-    if (!e || typeof e.key !== 'string' || e.key === '') bad(`${p}.key`, e?.key, 'must be a non-empty string');
-    if (!OPERATORS.has(e.operator)) bad(`${p}.operator`, e.operator, 'must be In, NotIn, Exists or DoesNotExist');
+    if (!e || typeof e.key !== 'string' || e.key === '')
+      bad(`${p}.key`, e?.key, 'must be a non-empty string');
+    if (!OPERATORS.has(e.operator))
+      bad(`${p}.operator`, e.operator, 'must be In, NotIn, Exists or DoesNotExist');
     const values: unknown = e.values ?? [];
-    if (!Array.isArray(values) || values.some((v) => typeof v !== 'string')) bad(`${p}.values`, values, 'must be a string array');
+    if (!Array.isArray(values) || values.some((v) => typeof v !== 'string'))
+      bad(`${p}.values`, values, 'must be a string array');
     if ((e.operator === 'In' || e.operator === 'NotIn') && values.length === 0) {
       bad(`${p}.values`, values, `must be non-empty for operator ${e.operator}`);
     }
@@ -101,11 +105,19 @@ function compileSelector(sel: Json, path: string): Pick<CompiledRule, 'matchLabe
   return { matchLabels, matchExpressions };
 }
 
-function compilePatterns(list: Json, path: string, re: RegExp, maxLength: number, rule: string, max: number): Glob[] {
+function compilePatterns(
+  list: Json,
+  path: string,
+  re: RegExp,
+  maxLength: number,
+  rule: string,
+  max: number,
+): Glob[] {
   if (!Array.isArray(list) || list.length === 0) bad(path, list, 'must be a non-empty array');
   if (list.length > max) bad(path, `${list.length} entries`, `at most ${max} entries`);
   return list.map((p: unknown, i: number) => {
-    if (typeof p !== 'string' || p.length === 0 || p.length > maxLength || !re.test(p)) bad(`${path}[${i}]`, p, rule);
+    if (typeof p !== 'string' || p.length === 0 || p.length > maxLength || !re.test(p))
+      bad(`${path}[${i}]`, p, rule);
     return compileGlob(p);
   });
 }
@@ -119,16 +131,30 @@ export function compilePolicy(obj: Json): CompiledPolicy {
   };
   try {
     const rules = obj?.spec?.rules;
-    if (!Array.isArray(rules) || rules.length === 0) bad('spec.rules', rules ?? null, 'must be a non-empty array');
+    if (!Array.isArray(rules) || rules.length === 0)
+      bad('spec.rules', rules ?? null, 'must be a non-empty array');
     if (rules.length > 100) bad('spec.rules', `${rules.length} entries`, 'at most 100 entries');
     const compiled = rules.map((r: Json, i: number): CompiledRule => {
       const p = `spec.rules[${i}]`;
       if (r?.namespaceSelector === undefined) bad(`${p}.namespaceSelector`, null, 'is required');
       return {
         ...compileSelector(r.namespaceSelector, `${p}.namespaceSelector`),
-        serviceAccounts: compilePatterns(r.serviceAccounts, `${p}.serviceAccounts`, SA_PATTERN_RE, SA_PATTERN_MAX,
-          `must be a ServiceAccount name pattern (lowercase letters, digits, ".", "-", "*"; at most ${SA_PATTERN_MAX})`, 50),
-        roles: compilePatterns(r.roles, `${p}.roles`, ROLE_PATTERN_RE, ROLE_PATTERN_MAX, ROLE_PATTERN_RULE, 100),
+        serviceAccounts: compilePatterns(
+          r.serviceAccounts,
+          `${p}.serviceAccounts`,
+          SA_PATTERN_RE,
+          SA_PATTERN_MAX,
+          `must be a ServiceAccount name pattern (lowercase letters, digits, ".", "-", "*"; at most ${SA_PATTERN_MAX})`,
+          50,
+        ),
+        roles: compilePatterns(
+          r.roles,
+          `${p}.roles`,
+          ROLE_PATTERN_RE,
+          ROLE_PATTERN_MAX,
+          ROLE_PATTERN_RULE,
+          100,
+        ),
       };
     });
     return { ...base, accepted: true, rules: compiled };
@@ -169,22 +195,37 @@ export class PolicyCompiler {
   }
 }
 
-export function selectorMatches(rule: Pick<CompiledRule, 'matchLabels' | 'matchExpressions'>, labels: Record<string, string>): boolean {
+export function selectorMatches(
+  rule: Pick<CompiledRule, 'matchLabels' | 'matchExpressions'>,
+  labels: Record<string, string>,
+): boolean {
   for (const [k, v] of Object.entries(rule.matchLabels)) if (labels[k] !== v) return false;
   for (const e of rule.matchExpressions) {
     const has = Object.prototype.hasOwnProperty.call(labels, e.key);
     const vals = e.values ?? [];
     switch (e.operator) {
-      case 'In': if (!has || !vals.includes(labels[e.key]!)) return false; break;
-      case 'NotIn': if (has && vals.includes(labels[e.key]!)) return false; break;
-      case 'Exists': if (!has) return false; break;
-      case 'DoesNotExist': if (has) return false; break;
+      case 'In':
+        if (!has || !vals.includes(labels[e.key]!)) return false;
+        break;
+      case 'NotIn':
+        if (has && vals.includes(labels[e.key]!)) return false;
+        break;
+      case 'Exists':
+        if (!has) return false;
+        break;
+      case 'DoesNotExist':
+        if (has) return false;
+        break;
     }
   }
   return true;
 }
 
-export function policyDeniedMessage(namespace: string, serviceAccount: string, role: string | undefined): string {
+export function policyDeniedMessage(
+  namespace: string,
+  serviceAccount: string,
+  role: string | undefined,
+): string {
   return role === undefined
     ? `lanyard: no IdentityPolicy allows namespace "${namespace}" ServiceAccount "${serviceAccount}" to use any role`
     : `lanyard: no IdentityPolicy allows namespace "${namespace}" ServiceAccount "${serviceAccount}" to use role "${truncate(role)}"`;
@@ -195,15 +236,24 @@ export function policyDeniedMessage(namespace: string, serviceAccount: string, r
  * exactly this namespace, ServiceAccount and role, and which policy to add it to. A first workload in a new namespace
  * is denied by default once any policy exists; the message must say how to let it in.
  */
-export function allowRuleFix(set: PolicySet, namespace: string, serviceAccount: string, role: string | undefined): string {
+export function allowRuleFix(
+  set: PolicySet,
+  namespace: string,
+  serviceAccount: string,
+  role: string | undefined,
+): string {
   const roles = role === undefined ? '"<the role ARN>"' : JSON.stringify(truncate(role));
   const rule = `{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: ${namespace}}}, serviceAccounts: [${JSON.stringify(serviceAccount)}], roles: [${roles}]}`;
   const names = set.policies.filter((p) => p.accepted).map((p) => p.name);
-  const where = names.length === 0
-    ? 'add an IdentityPolicy whose spec.rules holds'
-    : names.length === 1
-      ? `add to spec.rules of IdentityPolicy "${names[0]}" (kubectl edit identitypolicy ${names[0]})`
-      : `add to spec.rules of one of the IdentityPolicies ${names.slice(0, 5).map((n) => `"${n}"`).join(', ')}${names.length > 5 ? ', …' : ''}`;
+  const where =
+    names.length === 0
+      ? 'add an IdentityPolicy whose spec.rules holds'
+      : names.length === 1
+        ? `add to spec.rules of IdentityPolicy "${names[0]}" (kubectl edit identitypolicy ${names[0]})`
+        : `add to spec.rules of one of the IdentityPolicies ${names
+            .slice(0, 5)
+            .map((n) => `"${n}"`)
+            .join(', ')}${names.length > 5 ? ', …' : ''}`;
   return `to allow it, ${where} the rule ${rule}; check first with: lanyard doctor --policy-preview <file> (docs/verified-start.md)`;
 }
 
@@ -229,30 +279,62 @@ function applicableRules(set: PolicySet, subject: PolicySubject): CompiledRule[]
 export function decidePolicy(set: PolicySet, subject: PolicySubject): PolicyDecision {
   if (!set.present) return { allowed: true, reason: 'no_policies' };
   const rules = applicableRules(set, subject);
-  const roles = [subject.roleARN, subject.targetRoleARN].filter((r): r is string => r !== undefined && r !== '');
+  const roles = [subject.roleARN, subject.targetRoleARN].filter(
+    (r): r is string => r !== undefined && r !== '',
+  );
   if (roles.length === 0) {
     return rules.length > 0
       ? { allowed: true, reason: 'allowed' }
-      : { allowed: false, message: policyDeniedMessage(subject.namespace, subject.serviceAccount, undefined),
-        fix: allowRuleFix(set, subject.namespace, subject.serviceAccount, undefined) };
+      : {
+          allowed: false,
+          message: policyDeniedMessage(subject.namespace, subject.serviceAccount, undefined),
+          fix: allowRuleFix(set, subject.namespace, subject.serviceAccount, undefined),
+        };
   }
   for (const role of roles) {
     // No IAM role ARN is longer: refusing first keeps a decision's work bounded whatever a Pod or source carries.
     if (role.length > ROLE_ARN_MAX) {
-      return { allowed: false, deniedRole: truncate(role), message: `lanyard: role "${truncate(role)}" of namespace "${subject.namespace}" ` +
-        `ServiceAccount "${subject.serviceAccount}" is ${role.length} characters; an IAM role ARN has at most ${ROLE_ARN_MAX}` };
+      return {
+        allowed: false,
+        deniedRole: truncate(role),
+        message:
+          `lanyard: role "${truncate(role)}" of namespace "${subject.namespace}" ` +
+          `ServiceAccount "${subject.serviceAccount}" is ${role.length} characters; an IAM role ARN has at most ${ROLE_ARN_MAX}`,
+      };
     }
     if (!rules.some((r) => r.roles.some((g) => g.matches(role)))) {
-      return { allowed: false, message: policyDeniedMessage(subject.namespace, subject.serviceAccount, role), deniedRole: truncate(role),
-        fix: allowRuleFix(set, subject.namespace, subject.serviceAccount, role) };
+      return {
+        allowed: false,
+        message: policyDeniedMessage(subject.namespace, subject.serviceAccount, role),
+        deniedRole: truncate(role),
+        fix: allowRuleFix(set, subject.namespace, subject.serviceAccount, role),
+      };
     }
   }
   return { allowed: true, reason: 'allowed' };
 }
 
 /** The `Accepted` condition the controller writes on a policy's status. */
-export function acceptedCondition(p: CompiledPolicy): { type: 'Accepted'; status: 'True' | 'False'; reason: string; message: string; observedGeneration: number } {
+export function acceptedCondition(p: CompiledPolicy): {
+  type: 'Accepted';
+  status: 'True' | 'False';
+  reason: string;
+  message: string;
+  observedGeneration: number;
+} {
   return p.accepted
-    ? { type: 'Accepted', status: 'True', reason: 'Accepted', message: `${p.rules.length} rule(s) in force`, observedGeneration: p.generation }
-    : { type: 'Accepted', status: 'False', reason: 'InvalidPattern', message: `${p.invalidMessage}; the policy is ignored`, observedGeneration: p.generation };
+    ? {
+        type: 'Accepted',
+        status: 'True',
+        reason: 'Accepted',
+        message: `${p.rules.length} rule(s) in force`,
+        observedGeneration: p.generation,
+      }
+    : {
+        type: 'Accepted',
+        status: 'False',
+        reason: 'InvalidPattern',
+        message: `${p.invalidMessage}; the policy is ignored`,
+        observedGeneration: p.generation,
+      };
 }

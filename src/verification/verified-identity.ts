@@ -66,7 +66,13 @@ export function normaliseConfigMapEntry(entry: Json): Record<string, unknown> {
 function fingerprintDocument(f: FingerprintInput): Record<string, unknown> {
   switch (f.source) {
     case 'service_account':
-      return { source: f.source, saUid: f.saUid, roleARN: f.roleARN, audience: f.audience, regionalSts: f.regionalSts };
+      return {
+        source: f.source,
+        saUid: f.saUid,
+        roleARN: f.roleARN,
+        audience: f.audience,
+        regionalSts: f.regionalSts,
+      };
     case 'configmap':
     case 'configmap_wildcard': {
       let entry: unknown;
@@ -75,7 +81,11 @@ function fingerprintDocument(f: FingerprintInput): Record<string, unknown> {
       } catch {
         entry = f.entryJson;
       }
-      return { source: f.source, key: f.key, entry: typeof entry === 'object' ? normaliseConfigMapEntry(entry) : entry };
+      return {
+        source: f.source,
+        key: f.key,
+        entry: typeof entry === 'object' ? normaliseConfigMapEntry(entry) : entry,
+      };
     }
     case 'association':
       return {
@@ -104,11 +114,17 @@ export function sameIdentity(vi: Json | undefined, id: IdentityKey): boolean {
   const s = vi?.spec;
   if (!s) return false;
   if (s.mode !== id.mode || s.serviceAccount !== id.serviceAccount) return false;
-  if ((s.roleARN ?? '') !== (id.roleARN ?? '') || (s.targetRoleARN ?? '') !== (id.targetRoleARN ?? '')) return false;
+  if ((s.roleARN ?? '') !== (id.roleARN ?? '') || (s.targetRoleARN ?? '') !== (id.targetRoleARN ?? ''))
+    return false;
   return (s.audience ?? '') === id.audience;
 }
 
-export function verifiedEntryTrusted(vi: Json | undefined, id: IdentityKey, fingerprint: string, nowMs: number): boolean {
+export function verifiedEntryTrusted(
+  vi: Json | undefined,
+  id: IdentityKey,
+  fingerprint: string,
+  nowMs: number,
+): boolean {
   const s = vi?.spec;
   if (!s || !sameIdentity(vi, id)) return false;
   const exp = Date.parse(s.expiresAt);

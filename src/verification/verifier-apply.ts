@@ -20,28 +20,41 @@ import type { IdentityGroup } from './verifier-gather.ts';
 
 const TOKEN_SECONDS = 600;
 
-export const podRef = (p: GatedPod) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { namespace: p.namespace, name: p.name, uid: p.uid } });
-const podPath = (p: { namespace: string; name: string }) => `/api/v1/namespaces/${p.namespace}/pods/${p.name}`;
+export const podRef = (p: GatedPod) => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { namespace: p.namespace, name: p.name, uid: p.uid },
+});
+const podPath = (p: { namespace: string; name: string }) =>
+  `/api/v1/namespaces/${p.namespace}/pods/${p.name}`;
 
 /** A Pod-bound token for the group's ServiceAccount, or why there is none (the message of a `token_error`). */
-export async function requestPodToken(kube: KubeClient, g: IdentityGroup, pod: GatedPod): Promise<{ token: string } | { error: string }> {
+export async function requestPodToken(
+  kube: KubeClient,
+  g: IdentityGroup,
+  pod: GatedPod,
+): Promise<{ token: string } | { error: string }> {
   const what = `TokenRequest for ServiceAccount "${g.serviceAccount}" bound to Pod "${pod.name}" failed`;
   try {
-    const tr = await kube.create(`/api/v1/namespaces/${g.namespace}/serviceaccounts/${g.serviceAccount}/token`, {
-      apiVersion: 'authentication.k8s.io/v1',
-      kind: 'TokenRequest',
-      spec: {
-        ...(g.audience ? { audiences: [g.audience] } : {}),
-        expirationSeconds: TOKEN_SECONDS,
-        boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.name, uid: pod.uid },
+    const tr = await kube.create(
+      `/api/v1/namespaces/${g.namespace}/serviceaccounts/${g.serviceAccount}/token`,
+      {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: {
+          ...(g.audience ? { audiences: [g.audience] } : {}),
+          expirationSeconds: TOKEN_SECONDS,
+          boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.name, uid: pod.uid },
+        },
       },
-    });
+    );
     const token = tr?.status?.token;
     if (typeof token !== 'string' || !token) throw new Error('TokenRequest answered without a token');
     return { token };
   } catch (e) {
     // A 404: the Pod or ServiceAccount is gone; the cache will catch up.
-    if (e instanceof KubeApiError && e.status === 404) return { error: `${what}: ${e.reason}: ${e.serverMessage}` };
+    if (e instanceof KubeApiError && e.status === 404)
+      return { error: `${what}: ${e.reason}: ${e.serverMessage}` };
     const msg = e instanceof KubeApiError ? `${e.status} ${e.reason}: ${e.serverMessage}` : errorMessage(e);
     return { error: `${what}: ${msg}` };
   }
@@ -59,16 +72,24 @@ export async function exchangeToken(
   try {
     if (g.mode === 'WebIdentity') {
       const r = await aws.sts.assumeRoleWithWebIdentity({
-        roleArn: g.roleARN, sessionName: `lanyard-verify-${pod.uid}`.slice(0, 64), token, durationSeconds: 900,
+        roleArn: g.roleARN,
+        sessionName: `lanyard-verify-${pod.uid}`.slice(0, 64),
+        token,
+        durationSeconds: 900,
       });
       return { answer: { assumedRoleArn: r.assumedRoleArn } };
     }
     const r = await aws.eksAuth.assumeRoleForPodIdentity({ clusterName, token });
-    return { answer: { assumedRoleArn: r.assumedRoleArn, subject: r.subject, associationId: r.associationId } };
+    return {
+      answer: { assumedRoleArn: r.assumedRoleArn, subject: r.subject, associationId: r.associationId },
+    };
   } catch (e) {
     const detail = isAwsError(e) ? e.describe() : errorMessage(e);
-    return { error: `${g.mode} exchange for role ${roleText} failed: ${detail}`, throttled: isAwsError(e) && isThrottling(e.code, e.httpStatus),
-      failure: isAwsError(e) ? classifyExchangeFailure(e) : undefined };
+    return {
+      error: `${g.mode} exchange for role ${roleText} failed: ${detail}`,
+      throttled: isAwsError(e) && isThrottling(e.code, e.httpStatus),
+      failure: isAwsError(e) ? classifyExchangeFailure(e) : undefined,
+    };
   }
 }
 
@@ -99,7 +120,10 @@ export async function releasePod(o: {
       o.onBlocked(blockers);
       return false;
     }
-    const ops = [{ op: 'test', path: '/metadata/resourceVersion', value: view.resourceVersion }, ...releasePatch(view, view.hasAnnotations, o.value)];
+    const ops = [
+      { op: 'test', path: '/metadata/resourceVersion', value: view.resourceVersion },
+      ...releasePatch(view, view.hasAnnotations, o.value),
+    ];
     try {
       o.pods.recordWrite(await o.kube.patch(podPath(p), o.annotate ? ops : ops.slice(0, 3)));
       return true;
@@ -135,28 +159,48 @@ export async function markFailed(kube: KubeClient, p: GatedPod): Promise<void> {
   }
 }
 
-export async function upsertVerifiedIdentity(kube: KubeClient, verified: CacheView<Json>, obj: Json): Promise<void> {
+export async function upsertVerifiedIdentity(
+  kube: KubeClient,
+  verified: CacheView<Json>,
+  obj: Json,
+): Promise<void> {
   const path = `${VI_API}/namespaces/${obj.metadata.namespace}/verifiedidentities`;
   try {
     verified.recordWrite(await kube.create(path, obj));
   } catch (e) {
     if (!isAlreadyExists(e)) throw e;
-    verified.recordWrite(await kube.patch(`${path}/${obj.metadata.name}`, { spec: obj.spec }, 'application/merge-patch+json'));
+    verified.recordWrite(
+      await kube.patch(`${path}/${obj.metadata.name}`, { spec: obj.spec }, 'application/merge-patch+json'),
+    );
   }
 }
 
-export async function deleteVerifiedIdentity(kube: KubeClient, log: Logger, vi: Json, why: string): Promise<void> {
+export async function deleteVerifiedIdentity(
+  kube: KubeClient,
+  log: Logger,
+  vi: Json,
+  why: string,
+): Promise<void> {
   try {
-    await kube.delete(`${VI_API}/namespaces/${vi.metadata.namespace}/verifiedidentities/${vi.metadata.name}`,
-      { preconditions: { uid: vi.metadata.uid } });
+    await kube.delete(
+      `${VI_API}/namespaces/${vi.metadata.namespace}/verifiedidentities/${vi.metadata.name}`,
+      { preconditions: { uid: vi.metadata.uid } },
+    );
     log.info({ vi: `${vi.metadata.namespace}/${vi.metadata.name}`, why }, 'deleted VerifiedIdentity');
   } catch (e) {
-    if (!isNotFound(e) && !(e instanceof KubeApiError && e.status === 409)) log.warn({ err: e }, 'could not delete VerifiedIdentity');
+    if (!isNotFound(e) && !(e instanceof KubeApiError && e.status === 409))
+      log.warn({ err: e }, 'could not delete VerifiedIdentity');
   }
 }
 
 /** Writes an IdentityPolicy's `Accepted` condition when it changed (docs/verified-start.md, "IdentityPolicy"). */
-export async function writePolicyStatus(kube: KubeClient, log: Logger, o: Json, c: CompiledPolicy, now: Date): Promise<void> {
+export async function writePolicyStatus(
+  kube: KubeClient,
+  log: Logger,
+  o: Json,
+  c: CompiledPolicy,
+  now: Date,
+): Promise<void> {
   const name = o.metadata.name;
   const cond = acceptedCondition(c);
   const conds = o.status?.conditions;
@@ -167,5 +211,6 @@ export async function writePolicyStatus(kube: KubeClient, log: Logger, o: Json, 
   } catch (e) {
     if (!isNotFound(e)) throw e;
   }
-  if (!c.accepted) log.warn({ policy: name, problem: c.invalidMessage }, 'IdentityPolicy ignored: invalid pattern');
+  if (!c.accepted)
+    log.warn({ policy: name, problem: c.invalidMessage }, 'IdentityPolicy ignored: invalid pattern');
 }

@@ -25,25 +25,45 @@ export type ExchangeJudgement = { ok: true; learntRole?: string } | { ok: false;
  * association the sources name, and the role must be the effective one (the target role when there is one). An
  * identity that declares no role is judged on the role the exchange named (`learntRole`).
  */
-export function judgeExchange(g: IdentityGroup, cur: CurrentIdentity, answer: ExchangeAnswer): ExchangeJudgement {
+export function judgeExchange(
+  g: IdentityGroup,
+  cur: CurrentIdentity,
+  answer: ExchangeAnswer,
+): ExchangeJudgement {
   const expected = cur.key.targetRoleARN || cur.key.roleARN;
   const roleText = expected ?? '<unknown>';
   const actual = answer.assumedRoleArn;
-  if (answer.subject && (answer.subject.namespace !== g.namespace || answer.subject.serviceAccount !== g.serviceAccount)) {
-    return { ok: false, message: `ContainerCredentials exchange for role ${roleText} answered for ` +
-      `${answer.subject.namespace}/${answer.subject.serviceAccount}, not ${g.namespace}/${g.serviceAccount}` };
+  if (
+    answer.subject &&
+    (answer.subject.namespace !== g.namespace || answer.subject.serviceAccount !== g.serviceAccount)
+  ) {
+    return {
+      ok: false,
+      message:
+        `ContainerCredentials exchange for role ${roleText} answered for ` +
+        `${answer.subject.namespace}/${answer.subject.serviceAccount}, not ${g.namespace}/${g.serviceAccount}`,
+    };
   }
   const wantId = cur.association?.associationID;
   if (g.mode === 'ContainerCredentials' && wantId && answer.associationId !== wantId) {
-    return { ok: false, message: `ContainerCredentials exchange for role ${roleText} used association ` +
-      `${answer.associationId}, not ${wantId} (stale)` };
+    return {
+      ok: false,
+      message:
+        `ContainerCredentials exchange for role ${roleText} used association ` +
+        `${answer.associationId}, not ${wantId} (stale)`,
+    };
   }
   if (expected) {
-    if (!roleArnMatches(expected, actual)) return { ok: false, message: `${g.mode} exchange returned another role: expected ${expected}, actual ${actual}` };
+    if (!roleArnMatches(expected, actual))
+      return {
+        ok: false,
+        message: `${g.mode} exchange returned another role: expected ${expected}, actual ${actual}`,
+      };
     return { ok: true };
   }
   const learntRole = roleArnFromAssumed(actual);
-  if (!learntRole) return { ok: false, message: `${g.mode} exchange returned ${actual}, which is not an assumed-role ARN` };
+  if (!learntRole)
+    return { ok: false, message: `${g.mode} exchange returned ${actual}, which is not an assumed-role ARN` };
   return { ok: true, learntRole };
 }
 
@@ -51,22 +71,39 @@ export function judgeExchange(g: IdentityGroup, cur: CurrentIdentity, answer: Ex
  * A fresh VerifiedIdentity with the current fingerprint releases without an exchange. An identity that declares no
  * role is judged on the role the entry's exchange named, as a fresh exchange would be (`learntRole`).
  */
-export function verifiedSetHit(vi: Json | undefined, cur: CurrentIdentity, now: number): { learntRole?: string; name: string } | undefined {
+export function verifiedSetHit(
+  vi: Json | undefined,
+  cur: CurrentIdentity,
+  now: number,
+): { learntRole?: string; name: string } | undefined {
   if (!cur.fingerprint || !verifiedEntryTrusted(vi, cur.key, cur.fingerprint, now)) return undefined;
   const expected = cur.key.targetRoleARN || cur.key.roleARN;
-  return { name: verifiedIdentityName(cur.key), learntRole: expected ? undefined : roleArnFromAssumed(String(vi.spec.assumedRoleARN)) };
+  return {
+    name: verifiedIdentityName(cur.key),
+    learntRole: expected ? undefined : roleArnFromAssumed(String(vi.spec.assumedRoleARN)),
+  };
 }
 
 /** Why a VerifiedIdentity must go (expired, or its sources now resolve otherwise), or undefined to keep it. */
-export function staleVerifiedEntry(vi: Json, now: number, current: (g: IdentityGroup) => CurrentIdentity, keepForMs = 0): 'expired' | 'identity source changed' | undefined {
+export function staleVerifiedEntry(
+  vi: Json,
+  now: number,
+  current: (g: IdentityGroup) => CurrentIdentity,
+  keepForMs = 0,
+): 'expired' | 'identity source changed' | undefined {
   const s = vi.spec ?? {};
   // With --verify-outage-policy=release-recently-proven an expired entry is kept for the grace window (keepForMs): it
   // is the proof an outage release rests on; admission never trusts it (expiresAt). docs/adr/0309.
   const keepUntil = Math.max(Date.parse(s.expiresAt), Date.parse(s.verifiedAt) + keepForMs);
   if (!(keepUntil > now)) return 'expired';
   if (s.mode !== 'WebIdentity' && s.mode !== 'ContainerCredentials') return undefined;
-  const cur = current({ namespace: vi.metadata.namespace, serviceAccount: s.serviceAccount, mode: s.mode as IdentityMode,
-    roleARN: s.mode === 'WebIdentity' ? s.roleARN : '', audience: s.audience ?? '' });
+  const cur = current({
+    namespace: vi.metadata.namespace,
+    serviceAccount: s.serviceAccount,
+    mode: s.mode as IdentityMode,
+    roleARN: s.mode === 'WebIdentity' ? s.roleARN : '',
+    audience: s.audience ?? '',
+  });
   const stillSame = cur.fingerprint === s.fingerprint && verifiedIdentityName(cur.key) === vi.metadata.name;
   return stillSame ? undefined : 'identity source changed';
 }
@@ -135,9 +172,18 @@ export function planFailure(o: {
   }
   if (!beforeDeadline) return { notify, timedOut, gist, requeueAfterMs: settings.verifyRetryAfterDeadlineMs };
   // A policy change requeues at once, so a denial only needs waking for the deadline.
-  const delay = o.outcome === 'policy_denied'
-    ? settings.verifyRetryAfterDeadlineMs
-    : verifyBackoffMs(st.failures, { initialMs: settings.verifyBackoffInitialMs, maxMs: settings.verifyBackoffMaxMs, throttled: o.throttled }, o.random);
+  const delay =
+    o.outcome === 'policy_denied'
+      ? settings.verifyRetryAfterDeadlineMs
+      : verifyBackoffMs(
+          st.failures,
+          {
+            initialMs: settings.verifyBackoffInitialMs,
+            maxMs: settings.verifyBackoffMaxMs,
+            throttled: o.throttled,
+          },
+          o.random,
+        );
   // Wake up at the nearest deadline too, so the `failed` annotation is not late.
   return { notify, timedOut, gist, requeueAfterMs: Math.min(delay, Math.max(1, nearestDeadline + 1)) };
 }

@@ -40,11 +40,20 @@ const GROUP_INDEX = 'group';
 const PAIR_INDEX = 'pair';
 
 /** The queue key of an identity. */
-export function groupKey(p: Pick<GatedPod, 'namespace' | 'serviceAccount'>, d: GatedPod['declared'][number]): string {
+export function groupKey(
+  p: Pick<GatedPod, 'namespace' | 'serviceAccount'>,
+  d: GatedPod['declared'][number],
+): string {
   return JSON.stringify([p.namespace, p.serviceAccount, d.mode, d.roleARN ?? '', d.audience]);
 }
 export function parseGroupKey(k: string): IdentityGroup {
-  const [namespace, serviceAccount, mode, roleARN, audience] = JSON.parse(k) as [string, string, IdentityMode, string, string];
+  const [namespace, serviceAccount, mode, roleARN, audience] = JSON.parse(k) as [
+    string,
+    string,
+    IdentityMode,
+    string,
+    string,
+  ];
   return { namespace, serviceAccount, mode, roleARN, audience };
 }
 export const podKey = (p: { namespace: string; name: string }) => `${p.namespace}/${p.name}`;
@@ -109,7 +118,9 @@ export class VerifierSources {
       transform: (o: Json) => parseServiceAccount(o, s.annotationPrefix),
       // A newly listed SA changes nothing already verified (the 60 s sweep covers changes made while we were down).
       onAdd: (_s, k) => this.withPair(k, (ns, sa) => on.enqueuePair(ns, sa)),
-      onUpdate: (sa, old, k) => { if (sa !== old) this.withPair(k, (ns, name) => on.sourceChanged(ns, name)); },
+      onUpdate: (sa, old, k) => {
+        if (sa !== old) this.withPair(k, (ns, name) => on.sourceChanged(ns, name));
+      },
       onDelete: (_s, k) => this.withPair(k, (ns, sa) => on.sourceChanged(ns, sa)),
     });
     const loadConfigMap = (o: Json | undefined) => {
@@ -121,24 +132,37 @@ export class VerifierSources {
     };
     this.configMapView = s.watchConfigMap
       ? cache.view<Json>({
-        path: `/api/v1/namespaces/${s.namespace}/configmaps`,
-        fieldSelector: `metadata.name=${KOPS_CONFIGMAP_NAME}`,
-        onAdd: (o) => loadConfigMap(o),
-        onUpdate: (o) => loadConfigMap(o),
-        onDelete: () => loadConfigMap(undefined),
-      })
+          path: `/api/v1/namespaces/${s.namespace}/configmaps`,
+          fieldSelector: `metadata.name=${KOPS_CONFIGMAP_NAME}`,
+          onAdd: (o) => loadConfigMap(o),
+          onUpdate: (o) => loadConfigMap(o),
+          onDelete: () => loadConfigMap(undefined),
+        })
       : undefined;
     this.policies = cache.view<Json>({
       path: `${VI_API}/identitypolicies`,
-      onAdd: (o) => { this.policySet = undefined; on.enqueueAll(); on.policyChanged(o.metadata.name); },
-      onUpdate: (o) => { this.policySet = undefined; on.enqueueAll(); on.policyChanged(o.metadata.name); },
-      onDelete: () => { this.policySet = undefined; on.enqueueAll(); },
+      onAdd: (o) => {
+        this.policySet = undefined;
+        on.enqueueAll();
+        on.policyChanged(o.metadata.name);
+      },
+      onUpdate: (o) => {
+        this.policySet = undefined;
+        on.enqueueAll();
+        on.policyChanged(o.metadata.name);
+      },
+      onDelete: () => {
+        this.policySet = undefined;
+        on.enqueueAll();
+      },
     });
     this.namespaces = cache.view({
       path: '/api/v1/namespaces',
       metadataOnly: true,
       transform: namespaceLabels,
-      onUpdate: (n, old) => { if (JSON.stringify(n.labels) !== JSON.stringify(old.labels)) on.enqueuePair(n.name); },
+      onUpdate: (n, old) => {
+        if (JSON.stringify(n.labels) !== JSON.stringify(old.labels)) on.enqueuePair(n.name);
+      },
     });
     this.verified = cache.view<Json>({
       path: `${VI_API}/verifiedidentities`,
@@ -154,7 +178,9 @@ export class VerifierSources {
       fieldSelector: 'spec.nodeName=',
       transform: (o: Json) => toGatedPod(o, this.s.credentials),
       indexes: { [GROUP_INDEX]: keysOf },
-      onAdd: (p) => { for (const k of keysOf(p)) on.enqueue(k); },
+      onAdd: (p) => {
+        for (const k of keysOf(p)) on.enqueue(k);
+      },
       onUpdate: (p, old) => {
         // A group the Pod left is reconciled once it is empty (to forget it); the groups it waits on, always.
         for (const k of keysOf(old)) if (pods.keysByIndex(GROUP_INDEX, k).length === 0) on.enqueue(k);
@@ -175,8 +201,9 @@ export class VerifierSources {
 
   /** The sources the Pods are judged against, all listed once (Pods are listed apart: see the wiring). */
   sourceViews(): Array<CacheView<unknown>> {
-    return [this.serviceAccounts, this.configMapView, this.policies, this.namespaces, this.verified]
-      .filter((v): v is CacheView<Json> => v !== undefined);
+    return [this.serviceAccounts, this.configMapView, this.policies, this.namespaces, this.verified].filter(
+      (v): v is CacheView<Json> => v !== undefined,
+    );
   }
 
   /** Every group some Pod waits on now. */
@@ -198,24 +225,47 @@ export class VerifierSources {
   /** The current identity of a group, from the caches (the same resolution the webhook runs). */
   currentIdentity(g: IdentityGroup): CurrentIdentity {
     const saSettings = this.serviceAccounts.get(`${g.namespace}/${g.serviceAccount}`);
-    const association = g.mode === 'ContainerCredentials' ? this.associations.forPair(g.namespace, g.serviceAccount) : undefined;
-    const key: IdentityKey = g.mode === 'WebIdentity'
-      ? { mode: g.mode, serviceAccount: g.serviceAccount, roleARN: g.roleARN, audience: g.audience }
-      : { mode: g.mode, serviceAccount: g.serviceAccount, roleARN: association?.roleARN, targetRoleARN: association?.targetRoleARN, audience: g.audience };
-    const res = resolveIdentity({
-      namespace: g.namespace,
-      serviceAccount: g.serviceAccount,
-      podAnnotations: undefined,
-      sa: saSettings ? { found: true, settings: saSettings } : { found: false },
-      association,
-      // The identities file lives with the webhook; a ContainerCredentials Pod without an association came from it.
-      inIdentitiesFile: g.mode === 'ContainerCredentials' && !association,
-      configMap: this.configMap,
-    }, this.s.flags, () => 0);
+    const association =
+      g.mode === 'ContainerCredentials'
+        ? this.associations.forPair(g.namespace, g.serviceAccount)
+        : undefined;
+    const key: IdentityKey =
+      g.mode === 'WebIdentity'
+        ? { mode: g.mode, serviceAccount: g.serviceAccount, roleARN: g.roleARN, audience: g.audience }
+        : {
+            mode: g.mode,
+            serviceAccount: g.serviceAccount,
+            roleARN: association?.roleARN,
+            targetRoleARN: association?.targetRoleARN,
+            audience: g.audience,
+          };
+    const res = resolveIdentity(
+      {
+        namespace: g.namespace,
+        serviceAccount: g.serviceAccount,
+        podAnnotations: undefined,
+        sa: saSettings ? { found: true, settings: saSettings } : { found: false },
+        association,
+        // The identities file lives with the webhook; a ContainerCredentials Pod without an association came from it.
+        inIdentitiesFile: g.mode === 'ContainerCredentials' && !association,
+        configMap: this.configMap,
+      },
+      this.s.flags,
+      () => 0,
+    );
     const id = res?.identity;
-    const same = id && id.mode === key.mode && (id.roleARN ?? '') === (key.roleARN ?? '') &&
-      (id.targetRoleARN ?? '') === (key.targetRoleARN ?? '') && id.audience === key.audience;
-    return { key, namespace: g.namespace, association, fingerprint: same ? fingerprintOf(id.fingerprint as FingerprintInput) : undefined };
+    const same =
+      id &&
+      id.mode === key.mode &&
+      (id.roleARN ?? '') === (key.roleARN ?? '') &&
+      (id.targetRoleARN ?? '') === (key.targetRoleARN ?? '') &&
+      id.audience === key.audience;
+    return {
+      key,
+      namespace: g.namespace,
+      association,
+      fingerprint: same ? fingerprintOf(id.fingerprint as FingerprintInput) : undefined,
+    };
   }
 
   /**
@@ -225,8 +275,13 @@ export class VerifierSources {
    */
   groupPolicy(g: IdentityGroup, cur: CurrentIdentity, learntRole?: string): PolicyDecision {
     this.policySet ??= this.compiler.compileAll(this.policies.values());
-    return decidePolicy(this.policySet, { namespace: g.namespace, namespaceLabels: this.namespaces.get(g.namespace)?.labels,
-      serviceAccount: g.serviceAccount, roleARN: cur.key.roleARN || learntRole, targetRoleARN: cur.key.targetRoleARN });
+    return decidePolicy(this.policySet, {
+      namespace: g.namespace,
+      namespaceLabels: this.namespaces.get(g.namespace)?.labels,
+      serviceAccount: g.serviceAccount,
+      roleARN: cur.key.roleARN || learntRole,
+      targetRoleARN: cur.key.targetRoleARN,
+    });
   }
 
   /** The compiled policy of one IdentityPolicy (for its `Accepted` status). */

@@ -27,15 +27,41 @@ import { TokenBucket } from './rate.ts';
 import type { GatedPod } from './pod.ts';
 import { buildVerifiedIdentity, verifiedIdentityName } from './verified-identity.ts';
 import {
-  PER_POD, VerifierSources, keysOf, parseGroupKey, podKey, type CurrentIdentity, type IdentityGroup, type ViewEvents,
+  PER_POD,
+  VerifierSources,
+  keysOf,
+  parseGroupKey,
+  podKey,
+  type CurrentIdentity,
+  type IdentityGroup,
+  type ViewEvents,
 } from './verifier-gather.ts';
 import {
-  associationResult, judgeExchange, planFailure, staleVerifiedEntry, verifiedSetHit, type FailureOutcome, type GroupFailures,
+  associationResult,
+  judgeExchange,
+  planFailure,
+  staleVerifiedEntry,
+  verifiedSetHit,
+  type FailureOutcome,
+  type GroupFailures,
 } from './verifier-decide.ts';
 import {
-  deleteVerifiedIdentity, exchangeToken, markFailed, podRef, releasePod, requestPodToken, upsertVerifiedIdentity, writePolicyStatus,
+  deleteVerifiedIdentity,
+  exchangeToken,
+  markFailed,
+  podRef,
+  releasePod,
+  requestPodToken,
+  upsertVerifiedIdentity,
+  writePolicyStatus,
 } from './verifier-apply.ts';
-import { MODE_LABEL, podModeLabel, refreshGauges, verifierMetrics, type VerifierMetrics } from './verifier-metrics.ts';
+import {
+  MODE_LABEL,
+  podModeLabel,
+  refreshGauges,
+  verifierMetrics,
+  type VerifierMetrics,
+} from './verifier-metrics.ts';
 
 export { groupKey } from './verifier-gather.ts';
 
@@ -158,7 +184,10 @@ export async function reconcileIdentity(ctx: VerifierContext, key: string): Prom
   return recordAndRelease(ctx, a, proof);
 }
 
-async function releaseFromVerifiedSet(ctx: VerifierContext, a: Attempt): Promise<{ result: ReconcileResult } | undefined> {
+async function releaseFromVerifiedSet(
+  ctx: VerifierContext,
+  a: Attempt,
+): Promise<{ result: ReconcileResult } | undefined> {
   const { group: g, current: cur } = a;
   const vi = ctx.sources.verified.get(`${g.namespace}/${verifiedIdentityName(cur.key)}`);
   const hit = verifiedSetHit(vi, cur, ctx.deps.clock.now());
@@ -168,7 +197,12 @@ async function releaseFromVerifiedSet(ctx: VerifierContext, a: Attempt): Promise
     if (!d.allowed) return { result: await fail(ctx, a, 'policy_denied', `PolicyDenied: ${d.message}`) };
   }
   ctx.metrics.outcomes.inc({ mode: MODE_LABEL[g.mode], result: 'cached' });
-  await releaseAll(ctx, a, `${g.mode} identity verified earlier (VerifiedIdentity ${hit.name}, ${vi.spec.assumedRoleARN})`, hit.learntRole);
+  await releaseAll(
+    ctx,
+    a,
+    `${g.mode} identity verified earlier (VerifiedIdentity ${hit.name}, ${vi.spec.assumedRoleARN})`,
+    hit.learntRole,
+  );
   return { result: undefined };
 }
 
@@ -179,14 +213,24 @@ type Proof = { pod: GatedPod; actual: string; learntRole?: string } | { done: Re
  * identity, with unchanged sources, within the grace window; the IdentityPolicy is checked as for any release.
  * Returns undefined when the Pods stay held.
  */
-async function releaseDuringOutage(ctx: VerifierContext, a: Attempt, failure: FailureKind | undefined, error: string): Promise<{ result: ReconcileResult } | undefined> {
+async function releaseDuringOutage(
+  ctx: VerifierContext,
+  a: Attempt,
+  failure: FailureKind | undefined,
+  error: string,
+): Promise<{ result: ReconcileResult } | undefined> {
   const { group: g, current: cur } = a;
   const name = verifiedIdentityName(cur.key);
   const vi = ctx.sources.verified.get(`${g.namespace}/${name}`);
   const decision = decideOutageRelease({
-    policy: ctx.cfg.verifyOutagePolicy, graceMs: ctx.cfg.verifyOutageGraceMs, nowMs: ctx.deps.clock.now(), failure,
+    policy: ctx.cfg.verifyOutagePolicy,
+    graceMs: ctx.cfg.verifyOutageGraceMs,
+    nowMs: ctx.deps.clock.now(),
+    failure,
     fingerprint: cur.fingerprint,
-    lastProof: vi?.spec?.fingerprint ? { fingerprint: String(vi.spec.fingerprint), verifiedAtMs: Date.parse(vi.spec.verifiedAt) } : undefined,
+    lastProof: vi?.spec?.fingerprint
+      ? { fingerprint: String(vi.spec.fingerprint), verifiedAtMs: Date.parse(vi.spec.verifiedAt) }
+      : undefined,
   });
   if (!decision.release || !sameIdentity(vi, cur.key)) return undefined;
   const expected = cur.key.targetRoleARN || cur.key.roleARN;
@@ -197,11 +241,20 @@ async function releaseDuringOutage(ctx: VerifierContext, a: Attempt, failure: Fa
   }
   ctx.metrics.outcomes.inc({ mode: MODE_LABEL[g.mode], result: 'aws_error' });
   const ago = Math.round(decision.provenAgoMs / 1000);
-  ctx.deps.log.warn({ identity: a.key, error, provenAgoS: ago }, 'AWS unavailable: released on an earlier proof');
+  ctx.deps.log.warn(
+    { identity: a.key, error, provenAgoS: ago },
+    'AWS unavailable: released on an earlier proof',
+  );
   const detail = error.replace(/^.* failed: /, '');
-  await releaseAll(ctx, a, `${g.mode} exchange for role ${expected ?? '<unknown>'} failed (${detail}); released by ` +
-    `--verify-outage-policy=${ctx.cfg.verifyOutagePolicy}: this identity was proven ${ago}s ago (VerifiedIdentity ${name}, ` +
-    `${vi.spec.assumedRoleARN}) and its sources are unchanged`, learnt, true);
+  await releaseAll(
+    ctx,
+    a,
+    `${g.mode} exchange for role ${expected ?? '<unknown>'} failed (${detail}); released by ` +
+      `--verify-outage-policy=${ctx.cfg.verifyOutagePolicy}: this identity was proven ${ago}s ago (VerifiedIdentity ${name}, ` +
+      `${vi.spec.assumedRoleARN}) and its sources are unchanged`,
+    learnt,
+    true,
+  );
   return { result: undefined };
 }
 
@@ -210,12 +263,21 @@ async function prove(ctx: VerifierContext, a: Attempt): Promise<Proof> {
   const { group: g, current: cur } = a;
   await ctx.limiter.take(ctx.stopping);
   if (ctx.stopping.aborted) return { done: undefined };
-  const pod = a.pods.reduce((x, y) => (y.creationMs - x.creationMs || y.name.localeCompare(x.name)) < 0 ? y : x);
+  const pod = a.pods.reduce((x, y) =>
+    (y.creationMs - x.creationMs || y.name.localeCompare(x.name)) < 0 ? y : x,
+  );
   const minted = await requestPodToken(ctx.deps.kube, g, pod);
   if ('error' in minted) return { done: await fail(ctx, a, 'token_error', minted.error) };
   const expected = cur.key.targetRoleARN || cur.key.roleARN;
   const started = performance.now();
-  const exchanged = await exchangeToken(ctx.deps.aws, ctx.cfg.clusterName, g, pod, minted.token, expected ?? '<unknown>');
+  const exchanged = await exchangeToken(
+    ctx.deps.aws,
+    ctx.cfg.clusterName,
+    g,
+    pod,
+    minted.token,
+    expected ?? '<unknown>',
+  );
   // The token is not kept past its one use.
   minted.token = '';
   ctx.metrics.exchangeSeconds.observe({ mode: MODE_LABEL[g.mode] }, (performance.now() - started) / 1000);
@@ -233,11 +295,22 @@ async function prove(ctx: VerifierContext, a: Attempt): Promise<Proof> {
  * Records the verified entry, re-checks the sources and the policies (a policy may have landed while the exchange was
  * in flight: step 1 judged an older view), releases; the release checks once more per Pod right before its patch.
  */
-async function recordAndRelease(ctx: VerifierContext, a: Attempt, proof: { pod: GatedPod; actual: string; learntRole?: string }): Promise<ReconcileResult> {
+async function recordAndRelease(
+  ctx: VerifierContext,
+  a: Attempt,
+  proof: { pod: GatedPod; actual: string; learntRole?: string },
+): Promise<ReconcileResult> {
   const { group: g, current: cur } = a;
   if (cur.fingerprint) {
-    const obj = buildVerifiedIdentity({ namespace: g.namespace, id: cur.key, fingerprint: cur.fingerprint, assumedRoleARN: proof.actual,
-      verifiedAtMs: ctx.deps.clock.now(), ttlMs: ctx.cfg.verifiedTtlMs, podName: proof.pod.name });
+    const obj = buildVerifiedIdentity({
+      namespace: g.namespace,
+      id: cur.key,
+      fingerprint: cur.fingerprint,
+      assumedRoleARN: proof.actual,
+      verifiedAtMs: ctx.deps.clock.now(),
+      ttlMs: ctx.cfg.verifiedTtlMs,
+      podName: proof.pod.name,
+    });
     await upsertVerifiedIdentity(ctx.deps.kube, ctx.sources.verified, obj);
     if (ctx.sources.currentIdentity(g).fingerprint !== cur.fingerprint) {
       ctx.deps.log.info({ identity: a.key }, 'identity sources changed during verification; retrying');
@@ -248,37 +321,83 @@ async function recordAndRelease(ctx: VerifierContext, a: Attempt, proof: { pod: 
   if (!after.allowed) return fail(ctx, a, 'policy_denied', `PolicyDenied: ${after.message}`);
   ctx.metrics.outcomes.inc({ mode: MODE_LABEL[g.mode], result: 'verified' });
   const expected = cur.key.targetRoleARN || cur.key.roleARN;
-  await releaseAll(ctx, a, `${g.mode} exchange for role ${expected ?? '(from the answer)'} returned ${proof.actual}`, proof.learntRole);
+  await releaseAll(
+    ctx,
+    a,
+    `${g.mode} exchange for role ${expected ?? '(from the answer)'} returned ${proof.actual}`,
+    proof.learntRole,
+  );
   // Reported after the release: the association controller deletes a probe Pod on success.
-  if (cur.association) report(ctx, cur.association, 'CredentialsMatch', `exchange returned ${proof.actual}`, proof.pod, proof.actual);
+  if (cur.association)
+    report(
+      ctx,
+      cur.association,
+      'CredentialsMatch',
+      `exchange returned ${proof.actual}`,
+      proof.pod,
+      proof.actual,
+    );
 }
 
 /** A failed attempt: Events (once a minute per text), the `failed` mark past the deadline, reports, the retry delay. */
-async function fail(ctx: VerifierContext, a: Attempt, outcome: FailureOutcome, message: string, throttled = false): Promise<{ requeueAfterMs: number }> {
+async function fail(
+  ctx: VerifierContext,
+  a: Attempt,
+  outcome: FailureOutcome,
+  message: string,
+  throttled = false,
+): Promise<{ requeueAfterMs: number }> {
   const { group: g, current: cur } = a;
   ctx.metrics.outcomes.inc({ mode: MODE_LABEL[g.mode], result: outcome });
   const st = ctx.memory.groupFailures(a.key);
   st.failures += 1;
-  const plan = planFailure({ st, pods: a.pods, outcome, message, throttled, now: ctx.deps.clock.now(), settings: ctx.cfg, random: Math.random, podKey });
+  const plan = planFailure({
+    st,
+    pods: a.pods,
+    outcome,
+    message,
+    throttled,
+    now: ctx.deps.clock.now(),
+    settings: ctx.cfg,
+    random: Math.random,
+    podKey,
+  });
   for (const p of plan.notify) ctx.events.warning(podRef(p), 'IdentityNotVerified', message, 'Verify');
   for (const p of plan.timedOut) {
     await markFailed(ctx.deps.kube, p);
-    ctx.events.warning(podRef(p), 'IdentityVerificationFailed',
-      `identity not verified within ${Math.round(ctx.cfg.verifyDeadlineMs / 1000)}s; last error: ${message}`, 'Verify');
+    ctx.events.warning(
+      podRef(p),
+      'IdentityVerificationFailed',
+      `identity not verified within ${Math.round(ctx.cfg.verifyDeadlineMs / 1000)}s; last error: ${message}`,
+      'Verify',
+    );
     if (cur.association) report(ctx, cur.association, 'VerificationTimeout', message, p);
   }
   const result = associationResult(outcome);
   if (cur.association && result) report(ctx, cur.association, result, message, a.pods[0]);
-  if (st.failures === 1) ctx.deps.log.info({ identity: a.key, outcome, message: plan.gist }, 'identity not verified; retrying');
+  if (st.failures === 1)
+    ctx.deps.log.info({ identity: a.key, outcome, message: plan.gist }, 'identity not verified; retrying');
   else ctx.deps.log.debug({ identity: a.key, outcome, failures: st.failures }, 'identity not verified');
   return { requeueAfterMs: plan.requeueAfterMs };
 }
 
-function report(ctx: VerifierContext, association: AssociationIdentity, result: 'CredentialsMatch' | 'RoleMismatch' | 'ExchangeFailed' | 'VerificationTimeout',
-  message: string, p?: GatedPod, assumedRoleARN?: string): void {
+function report(
+  ctx: VerifierContext,
+  association: AssociationIdentity,
+  result: 'CredentialsMatch' | 'RoleMismatch' | 'ExchangeFailed' | 'VerificationTimeout',
+  message: string,
+  p?: GatedPod,
+  assumedRoleARN?: string,
+): void {
   try {
-    ctx.deps.recordVerification?.({ association, result, message, assumedRoleARN,
-      pod: p ? { namespace: p.namespace, name: p.name } : undefined, at: new Date(ctx.deps.clock.now()) });
+    ctx.deps.recordVerification?.({
+      association,
+      result,
+      message,
+      assumedRoleARN,
+      pod: p ? { namespace: p.namespace, name: p.name } : undefined,
+      at: new Date(ctx.deps.clock.now()),
+    });
   } catch (e) {
     ctx.deps.log.warn({ err: e }, 'association verification report failed');
   }
@@ -298,13 +417,34 @@ function releaseBlockers(ctx: VerifierContext, p: GatedPod): string[] {
   });
 }
 
-function releaseOne(ctx: VerifierContext, p: GatedPod, annotate: boolean, value?: ReleaseAnnotation): Promise<boolean> {
-  return releasePod({ kube: ctx.deps.kube, pods: ctx.sources.pods, credentials: ctx.credentials, pod: p, annotate, value,
-    blockers: (view) => releaseBlockers(ctx, view), onBlocked: (keys) => { for (const k of keys) ctx.queue.add(k); } });
+function releaseOne(
+  ctx: VerifierContext,
+  p: GatedPod,
+  annotate: boolean,
+  value?: ReleaseAnnotation,
+): Promise<boolean> {
+  return releasePod({
+    kube: ctx.deps.kube,
+    pods: ctx.sources.pods,
+    credentials: ctx.credentials,
+    pod: p,
+    annotate,
+    value,
+    blockers: (view) => releaseBlockers(ctx, view),
+    onBlocked: (keys) => {
+      for (const k of keys) ctx.queue.add(k);
+    },
+  });
 }
 
 /** The group is proven: release each of its Pods whose other identities are proven too. */
-async function releaseAll(ctx: VerifierContext, a: Attempt, note: string, learntRole?: string, outage = false): Promise<void> {
+async function releaseAll(
+  ctx: VerifierContext,
+  a: Attempt,
+  note: string,
+  learntRole?: string,
+  outage = false,
+): Promise<void> {
   const now = ctx.deps.clock.now();
   ctx.memory.succeeded(a.key, now, learntRole);
   const ready: GatedPod[] = [];
@@ -316,17 +456,22 @@ async function releaseAll(ctx: VerifierContext, a: Attempt, note: string, learnt
   }
   // Patches of one group go out in parallel (bounded), so a 200-Pod Deployment is released in a few round trips.
   for (let i = 0; i < ready.length; i += RELEASE_CONCURRENCY) {
-    await Promise.all(ready.slice(i, i + RELEASE_CONCURRENCY).map(async (p) => {
-      if (await releaseOne(ctx, p, true, outage ? 'released-during-outage' : 'verified')) {
-        ctx.metrics.gatedSeconds.observe({ mode: podModeLabel(p), result: 'released' }, Math.max(0, ctx.deps.clock.now() - p.creationMs) / 1000);
-        if (!outage) ctx.events.normal(podRef(p), 'IdentityVerified', note, 'Release');
-        else {
-          // Marked three ways (docs/verified-start.md, "When AWS is down"): this annotation, a Warning, a metric.
-          ctx.metrics.outageReleases.inc({ mode: podModeLabel(p) });
-          ctx.events.warning(podRef(p), 'IdentityReleasedDuringOutage', note, 'Release');
+    await Promise.all(
+      ready.slice(i, i + RELEASE_CONCURRENCY).map(async (p) => {
+        if (await releaseOne(ctx, p, true, outage ? 'released-during-outage' : 'verified')) {
+          ctx.metrics.gatedSeconds.observe(
+            { mode: podModeLabel(p), result: 'released' },
+            Math.max(0, ctx.deps.clock.now() - p.creationMs) / 1000,
+          );
+          if (!outage) ctx.events.normal(podRef(p), 'IdentityVerified', note, 'Release');
+          else {
+            // Marked three ways (docs/verified-start.md, "When AWS is down"): this annotation, a Warning, a metric.
+            ctx.metrics.outageReleases.inc({ mode: podModeLabel(p) });
+            ctx.events.warning(podRef(p), 'IdentityReleasedDuringOutage', note, 'Release');
+          }
         }
-      }
-    }));
+      }),
+    );
   }
 }
 
@@ -339,25 +484,41 @@ async function reconcileUndeclared(ctx: VerifierContext, key: string): Promise<v
     const last = st.notified.get(key);
     if (!last || last.text !== p.problem) {
       st.notified.set(key, { text: p.problem, at: ctx.deps.clock.now() });
-      ctx.events.warning(podRef(p), 'IdentityNotVerified', `cannot read the Pod's identity: ${p.problem}`, 'Verify');
+      ctx.events.warning(
+        podRef(p),
+        'IdentityNotVerified',
+        `cannot read the Pod's identity: ${p.problem}`,
+        'Verify',
+      );
     }
     return;
   }
   if (await releaseOne(ctx, p, false)) {
-    ctx.metrics.gatedSeconds.observe({ mode: 'none', result: 'released' }, Math.max(0, ctx.deps.clock.now() - p.creationMs) / 1000);
+    ctx.metrics.gatedSeconds.observe(
+      { mode: 'none', result: 'released' },
+      Math.max(0, ctx.deps.clock.now() - p.creationMs) / 1000,
+    );
     ctx.events.normal(podRef(p), 'NoIdentity', 'the Pod declares no AWS identity; gate removed', 'Release');
   }
 }
 
 /** Verified set upkeep: expired entries, and entries whose sources changed (of one pair, or all). */
-async function collectStale(ctx: VerifierContext, namespace?: string, serviceAccount?: string): Promise<void> {
+async function collectStale(
+  ctx: VerifierContext,
+  namespace?: string,
+  serviceAccount?: string,
+): Promise<void> {
   if (!ctx.sources.verified.synced || ctx.stopping.aborted) return;
   const now = ctx.deps.clock.now();
   for (const key of ctx.sources.verifiedEntries(namespace, serviceAccount).map(objectKey)) {
     const vi: Json = ctx.sources.verified.get(key);
     if (!vi) continue;
-    const why = staleVerifiedEntry(vi, now, (g) => ctx.sources.currentIdentity(g),
-      ctx.cfg.verifyOutagePolicy === 'hold' ? 0 : ctx.cfg.verifyOutageGraceMs);
+    const why = staleVerifiedEntry(
+      vi,
+      now,
+      (g) => ctx.sources.currentIdentity(g),
+      ctx.cfg.verifyOutagePolicy === 'hold' ? 0 : ctx.cfg.verifyOutageGraceMs,
+    );
     if (why) await deleteVerifiedIdentity(ctx.deps.kube, ctx.deps.log, vi, why);
   }
 }
@@ -365,7 +526,14 @@ async function collectStale(ctx: VerifierContext, namespace?: string, serviceAcc
 /** IdentityPolicy status (`Accepted`), from the same compiled policies the decisions use. */
 async function reconcilePolicyStatus(ctx: VerifierContext, name: string): Promise<void> {
   const p = ctx.sources.compiledPolicy(name);
-  if (p) await writePolicyStatus(ctx.deps.kube, ctx.deps.log, p.object, p.compiled, new Date(ctx.deps.clock.now()));
+  if (p)
+    await writePolicyStatus(
+      ctx.deps.kube,
+      ctx.deps.log,
+      p.object,
+      p.compiled,
+      new Date(ctx.deps.clock.now()),
+    );
 }
 
 /** What the views' changes enqueue. */
@@ -379,7 +547,9 @@ function viewEvents(ctx: () => VerifierContext, policyStatusQueue: WorkQueue): V
   };
   return {
     enqueue: (k) => ctx().queue.add(k),
-    enqueueAll: () => { for (const k of ctx().sources.groupKeys()) ctx().queue.add(k); },
+    enqueueAll: () => {
+      for (const k of ctx().sources.groupKeys()) ctx().queue.add(k);
+    },
     enqueuePair,
     sourceChanged: (ns, sa) => {
       enqueuePair(ns, sa);
@@ -392,7 +562,10 @@ function viewEvents(ctx: () => VerifierContext, policyStatusQueue: WorkQueue): V
     policyChanged: (name) => policyStatusQueue.add(name),
     podGone: (p) => {
       if (p.gateIndex >= 0) {
-        ctx().metrics.gatedSeconds.observe({ mode: podModeLabel(p), result: 'deleted' }, Math.max(0, ctx().deps.clock.now() - p.creationMs) / 1000);
+        ctx().metrics.gatedSeconds.observe(
+          { mode: podModeLabel(p), result: 'deleted' },
+          Math.max(0, ctx().deps.clock.now() - p.creationMs) / 1000,
+        );
       }
     },
   };
@@ -400,48 +573,96 @@ function viewEvents(ctx: () => VerifierContext, policyStatusQueue: WorkQueue): V
 
 export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Promise<Verifier> {
   const { log, clock } = deps;
-  const { cache, release: releaseCache } = sharedOrOwnCache(deps, (sel, e) => log.warn({ err: e }, `watch of ${sel.path} failed; retrying`));
+  const { cache, release: releaseCache } = sharedOrOwnCache(deps, (sel, e) =>
+    log.warn({ err: e }, `watch of ${sel.path} failed; retrying`),
+  );
   const stopping = new AbortController();
   const queue = new WorkQueue();
   const policyStatusQueue = new WorkQueue();
   // Only the fingerprint of the resolution is used; the injection details (paths, URI) keep the webhook's defaults.
-  const flags: InjectionFlags = { ...WEBHOOK_DEFAULTS, annotationPrefix: cfg.annotationPrefix, tokenAudience: cfg.tokenAudience,
-    stsRegionalEndpoint: cfg.stsRegionalEndpoint, containerCredentialsAudience: cfg.containerCredentialsAudience };
+  const flags: InjectionFlags = {
+    ...WEBHOOK_DEFAULTS,
+    annotationPrefix: cfg.annotationPrefix,
+    tokenAudience: cfg.tokenAudience,
+    stsRegionalEndpoint: cfg.stsRegionalEndpoint,
+    containerCredentialsAudience: cfg.containerCredentialsAudience,
+  };
   // The audiences that make a mounted token an AWS credential (docs/security.md).
-  const credentials = credentialOptions({ stsAudiences: [cfg.tokenAudience], podIdentityAudiences: [cfg.containerCredentialsAudience] });
+  const credentials = credentialOptions({
+    stsAudiences: [cfg.tokenAudience],
+    podIdentityAudiences: [cfg.containerCredentialsAudience],
+  });
   // The views' events need the context and the context needs the views: the events read `ctx` through a closure,
   // and no event is delivered before `ctx` below is initialized (the views only call back from watch events).
   const on = viewEvents(() => ctx, policyStatusQueue);
-  const sources = new VerifierSources(cache, deps.associations,
-    { namespace: cfg.namespace, annotationPrefix: cfg.annotationPrefix, watchConfigMap: cfg.watchConfigMap, credentials, flags }, on, log);
+  const sources = new VerifierSources(
+    cache,
+    deps.associations,
+    {
+      namespace: cfg.namespace,
+      annotationPrefix: cfg.annotationPrefix,
+      watchConfigMap: cfg.watchConfigMap,
+      credentials,
+      flags,
+    },
+    on,
+    log,
+  );
   const ctx: VerifierContext = {
-    deps, cfg, sources, queue, credentials, stopping: stopping.signal,
+    deps,
+    cfg,
+    sources,
+    queue,
+    credentials,
+    stopping: stopping.signal,
     memory: new VerifierMemory(cfg.verifiedTtlMs),
     limiter: new TokenBucket(cfg.verifyQps, cfg.verifyBurst, clock),
-    events: deps.events ?? createEventRecorder({ kube: deps.kube, reportingController: 'lanyard.dev/verifier', log, now: () => new Date(clock.now()) }),
+    events:
+      deps.events ??
+      createEventRecorder({
+        kube: deps.kube,
+        reportingController: 'lanyard.dev/verifier',
+        log,
+        now: () => new Date(clock.now()),
+      }),
     metrics: verifierMetrics(deps.metrics),
   };
   // An update usually keeps the pair: handle it once, not once for `before` and again for `after`.
   const unsubscribe = deps.associations.subscribe((c) => {
-    const pairs = new Set([c.before, c.after].filter((r) => !!r).map((r) => `${r.namespace}/${r.serviceAccount}`));
+    const pairs = new Set(
+      [c.before, c.after].filter((r) => !!r).map((r) => `${r.namespace}/${r.serviceAccount}`),
+    );
     for (const pair of pairs) {
       const [ns, sa] = pair.split('/');
       if (ns && sa) on.sourceChanged(ns, sa);
     }
   });
-  const gaugeTimer = setInterval(() => refreshGauges(ctx.metrics, sources.pods.values(), sources.verified.values(), clock.now()), 1000);
+  const gaugeTimer = setInterval(
+    () => refreshGauges(ctx.metrics, sources.pods.values(), sources.verified.values(), clock.now()),
+    1000,
+  );
   gaugeTimer.unref?.();
 
   // The sources are listed before any pass runs: a Pod is never judged against an empty cache.
   const sourcesSynced = async (ms: number) =>
-    (await Promise.all(sources.sourceViews().map((v) => v.waitForSync(ms)))).every(Boolean) && (await deps.associations.waitForSync(ms));
+    (await Promise.all(sources.sourceViews().map((v) => v.waitForSync(ms)))).every(Boolean) &&
+    (await deps.associations.waitForSync(ms));
   await sourcesSynced(60_000);
   const loops = runControllerLoop({
-    name: 'verifier', queue, workers: cfg.verifyWorkers, metrics: deps.metrics, reconcile: (k) => reconcileIdentity(ctx, k),
-    onError: (key, e, retry) => log.warn({ identity: key, err: e, retryInMs: retry }, 'verification attempt failed'),
+    name: 'verifier',
+    queue,
+    workers: cfg.verifyWorkers,
+    metrics: deps.metrics,
+    reconcile: (k) => reconcileIdentity(ctx, k),
+    onError: (key, e, retry) =>
+      log.warn({ identity: key, err: e, retryInMs: retry }, 'verification attempt failed'),
   });
   const policyLoop = runControllerLoop({
-    name: 'identitypolicy-status', queue: policyStatusQueue, workers: 1, metrics: deps.metrics, reconcile: (name) => reconcilePolicyStatus(ctx, name),
+    name: 'identitypolicy-status',
+    queue: policyStatusQueue,
+    workers: 1,
+    metrics: deps.metrics,
+    reconcile: (name) => reconcilePolicyStatus(ctx, name),
     onError: (key, e) => log.warn({ policy: key, err: e }, 'IdentityPolicy status write failed'),
   });
   for (const o of sources.policies.values()) policyStatusQueue.add(o.metadata.name);

@@ -28,18 +28,27 @@ export function declaredIdentity(env: VerifyEnv): Declared {
   const warnings: string[] = [];
   const full = (m: VerifyMode) => PAIRS[m].every((k) => env[k]);
   const half = (m: VerifyMode) => PAIRS[m].some((k) => env[k]) && !full(m);
-  if (env.AWS_ACCESS_KEY_ID) warnings.push('AWS_ACCESS_KEY_ID is set: the SDK credential chain uses static keys before any Pod identity');
+  if (env.AWS_ACCESS_KEY_ID)
+    warnings.push(
+      'AWS_ACCESS_KEY_ID is set: the SDK credential chain uses static keys before any Pod identity',
+    );
   let mode: VerifyMode | undefined;
   if (full('WebIdentity')) {
     mode = 'WebIdentity';
-    if (full('ContainerCredentials')) warnings.push('both web identity and container credentials are declared; the SDK chain prefers web identity');
+    if (full('ContainerCredentials'))
+      warnings.push(
+        'both web identity and container credentials are declared; the SDK chain prefers web identity',
+      );
   } else if (full('ContainerCredentials')) mode = 'ContainerCredentials';
   if (mode) return { mode, warnings };
   const halves = (Object.keys(PAIRS) as VerifyMode[]).filter(half).map((m) => {
     const [a, b] = PAIRS[m];
     return env[a] ? `${a} is set but ${b} is not` : `${b} is set but ${a} is not`;
   });
-  return { warnings, problem: halves.length ? `${NO_IDENTITY_MESSAGE} (${halves.join('; ')})` : NO_IDENTITY_MESSAGE };
+  return {
+    warnings,
+    problem: halves.length ? `${NO_IDENTITY_MESSAGE} (${halves.join('; ')})` : NO_IDENTITY_MESSAGE,
+  };
 }
 
 export interface VerifyOptions {
@@ -89,7 +98,13 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return Promise.race([
     p.finally(() => clearTimeout(timer)),
     new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(Object.assign(new Error(`attempt timed out after ${seconds(ms)}`), { code: 'TimeoutError' })), ms);
+      timer = setTimeout(
+        () =>
+          reject(
+            Object.assign(new Error(`attempt timed out after ${seconds(ms)}`), { code: 'TimeoutError' }),
+          ),
+        ms,
+      );
     }),
   ]);
 }
@@ -100,9 +115,11 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
  * instance id is an instance profile, on a node the node's role.
  */
 export function callerSource(env: VerifyEnv, arn: string): string | undefined {
-  if (env.AWS_ACCESS_KEY_ID) return 'static keys from AWS_ACCESS_KEY_ID, which the SDK credential chain uses first';
+  if (env.AWS_ACCESS_KEY_ID)
+    return 'static keys from AWS_ACCESS_KEY_ID, which the SDK credential chain uses first';
   const a = parseAssumedRoleArn(arn);
-  if (a && /^i-[0-9a-f]{8,17}$/.test(a.sessionName)) return 'an EC2 instance role: on a node, the node\'s role from instance metadata';
+  if (a && /^i-[0-9a-f]{8,17}$/.test(a.sessionName))
+    return "an EC2 instance role: on a node, the node's role from instance metadata";
   return undefined;
 }
 
@@ -124,19 +141,49 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
     } catch (e) {
       caller = { error: errorText(e) };
     }
-    const message = `${declared.problem!}; ${caller.actual !== undefined
-      ? `the caller is ${withSource(o.env, caller.actual)}`
-      : `no AWS credentials were found either (${caller.error})`}`;
-    return { ...base, attempts: 1, result: 'no_identity', exitCode: EXIT.noIdentity, actual: caller.actual, elapsedSeconds: elapsed(), message, error: declared.problem };
+    const message = `${declared.problem!}; ${
+      caller.actual !== undefined
+        ? `the caller is ${withSource(o.env, caller.actual)}`
+        : `no AWS credentials were found either (${caller.error})`
+    }`;
+    return {
+      ...base,
+      attempts: 1,
+      result: 'no_identity',
+      exitCode: EXIT.noIdentity,
+      actual: caller.actual,
+      elapsedSeconds: elapsed(),
+      message,
+      error: declared.problem,
+    };
   }
   const mode = declared.mode;
   // The webhook injects LANYARD_EXPECTED_ROLE next to container credentials whose role it knows (an association);
   // web identity names its role in AWS_ROLE_ARN (docs/adr/0921-verify-expected-role.md).
-  const expected = o.expectedRole ?? o.env.LANYARD_EXPECTED_ROLE ?? (mode === 'WebIdentity' ? o.env.AWS_ROLE_ARN : undefined);
-  const usage = (msg: string): VerifyResult => ({ ...base, result: 'error', exitCode: EXIT.usage, mode, expected, elapsedSeconds: elapsed(), message: msg, error: msg });
+  const expected =
+    o.expectedRole ??
+    o.env.LANYARD_EXPECTED_ROLE ??
+    (mode === 'WebIdentity' ? o.env.AWS_ROLE_ARN : undefined);
+  const usage = (msg: string): VerifyResult => ({
+    ...base,
+    result: 'error',
+    exitCode: EXIT.usage,
+    mode,
+    expected,
+    elapsedSeconds: elapsed(),
+    message: msg,
+    error: msg,
+  });
   if (expected !== undefined && !parseRoleArn(expected) && !parseAssumedRoleArn(expected)) {
-    const from = o.expectedRole !== undefined ? '--expected-role' : o.env.LANYARD_EXPECTED_ROLE !== undefined ? 'LANYARD_EXPECTED_ROLE' : 'AWS_ROLE_ARN';
-    return usage(`usage: ${from} "${expected}" is neither a role ARN (arn:<partition>:iam::<account>:role/<name>) nor an assumed-role ARN`);
+    const from =
+      o.expectedRole !== undefined
+        ? '--expected-role'
+        : o.env.LANYARD_EXPECTED_ROLE !== undefined
+          ? 'LANYARD_EXPECTED_ROLE'
+          : 'AWS_ROLE_ARN';
+    return usage(
+      `usage: ${from} "${expected}" is neither a role ARN (arn:<partition>:iam::<account>:role/<name>) nor an assumed-role ARN`,
+    );
   }
   // Container credentials whose role nobody declared (identities file, ACK roleRef): the exchange itself is the proof,
   // as for the verifier (docs/verified-start.md#how-it-works), unless static keys would be used instead.
@@ -153,15 +200,40 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
       const took = () => `${attempts} attempt${attempts === 1 ? '' : 's'}, ${seconds(o.clock.now() - start)}`;
       if (exchangeOnly) {
         if (o.env.AWS_ACCESS_KEY_ID) {
-          return { ...base, attempts, result: 'mismatch', exitCode: EXIT.identityMismatch, mode, actual, elapsedSeconds: elapsed(),
-            message: `mismatch: expected the container credentials' role, actual ${withSource(o.env, actual)}` };
+          return {
+            ...base,
+            attempts,
+            result: 'mismatch',
+            exitCode: EXIT.identityMismatch,
+            mode,
+            actual,
+            elapsedSeconds: elapsed(),
+            message: `mismatch: expected the container credentials' role, actual ${withSource(o.env, actual)}`,
+          };
         }
-        return { ...base, attempts, result: 'verified', exitCode: 0, mode, actual, elapsedSeconds: elapsed(),
-          message: `verified: ${mode} ${actual}; no role was declared (no LANYARD_EXPECTED_ROLE or --expected-role), so any role the exchange returns is accepted (${took()})` };
+        return {
+          ...base,
+          attempts,
+          result: 'verified',
+          exitCode: 0,
+          mode,
+          actual,
+          elapsedSeconds: elapsed(),
+          message: `verified: ${mode} ${actual}; no role was declared (no LANYARD_EXPECTED_ROLE or --expected-role), so any role the exchange returns is accepted (${took()})`,
+        };
       }
       if (roleArnMatches(expected, actual)) {
-        return { ...base, attempts, result: 'verified', exitCode: 0, mode, expected, actual, elapsedSeconds: elapsed(),
-          message: `verified: ${mode} ${actual} matches ${expected} (${took()})` };
+        return {
+          ...base,
+          attempts,
+          result: 'verified',
+          exitCode: 0,
+          mode,
+          expected,
+          actual,
+          elapsedSeconds: elapsed(),
+          message: `verified: ${mode} ${actual} matches ${expected} (${took()})`,
+        };
       }
     } catch (e) {
       last = { error: errorText(e) };
@@ -173,7 +245,13 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
   }
   const common = { ...base, attempts, mode, expected, elapsedSeconds: elapsed() };
   if (last.actual !== undefined) {
-    return { ...common, result: 'mismatch', exitCode: EXIT.identityMismatch, actual: last.actual, message: `mismatch: expected ${expected}, actual ${withSource(o.env, last.actual)}` };
+    return {
+      ...common,
+      result: 'mismatch',
+      exitCode: EXIT.identityMismatch,
+      actual: last.actual,
+      message: `mismatch: expected ${expected}, actual ${withSource(o.env, last.actual)}`,
+    };
   }
   const msg = `timeout after ${seconds(o.timeoutMs)}: ${last.error}`;
   return { ...common, result: 'error', exitCode: EXIT.timedOut, error: last.error, message: msg };

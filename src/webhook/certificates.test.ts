@@ -1,9 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import { X509Certificate } from 'node:crypto';
-import { certificateSans, generateCa, issueServing, planCertificate, servingSans, splitPem, type SecretData } from './certificates.ts';
+import {
+  certificateSans,
+  generateCa,
+  issueServing,
+  planCertificate,
+  servingSans,
+  splitPem,
+  type SecretData,
+} from './certificates.ts';
 import { checkPair, validityProblem, type LoadedPair } from './tls-files.ts';
 
-const want = { namespace: 'lanyard-system', serviceName: 'lanyard-webhook', extraSans: ['127.0.0.1'], validityMs: 90 * 24 * 3600_000 };
+const want = {
+  namespace: 'lanyard-system',
+  serviceName: 'lanyard-webhook',
+  extraSans: ['127.0.0.1'],
+  validityMs: 90 * 24 * 3600_000,
+};
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 describe('self-managed certificates (docs/webhook.md#tls)', () => {
@@ -38,16 +51,29 @@ describe('self-managed certificates (docs/webhook.md#tls)', () => {
     expect(planCertificate(undefined, want, t0).action).toBe('new_ca');
     const ca = await generateCa('lanyard-system', new Date(t0));
     const s = await issueServing(ca, want, new Date(t0));
-    const data: SecretData = { 'tls.crt': b64(s.certPem), 'tls.key': b64(s.keyPem), 'ca.crt': b64(ca.certPem), 'ca.key': b64(ca.keyPem) };
+    const data: SecretData = {
+      'tls.crt': b64(s.certPem),
+      'tls.key': b64(s.keyPem),
+      'ca.crt': b64(ca.certPem),
+      'ca.key': b64(ca.keyPem),
+    };
     const ok = planCertificate(data, want, t0 + 59 * 24 * 3600_000);
     expect(ok.action).toBe('ok');
     expect(ok.action === 'ok' && ok.rotateAt).toBe(t0 + 60 * 24 * 3600_000);
-    expect(planCertificate(data, want, t0 + 60 * 24 * 3600_000)).toMatchObject({ action: 'issue', reason: 'two thirds of the validity passed' });
-    expect(planCertificate(data, { ...want, extraSans: ['localhost'] }, t0)).toMatchObject({ action: 'issue', reason: 'SANs changed' });
+    expect(planCertificate(data, want, t0 + 60 * 24 * 3600_000)).toMatchObject({
+      action: 'issue',
+      reason: 'two thirds of the validity passed',
+    });
+    expect(planCertificate(data, { ...want, extraSans: ['localhost'] }, t0)).toMatchObject({
+      action: 'issue',
+      reason: 'SANs changed',
+    });
     expect(planCertificate({ ...data, 'tls.crt': undefined }, want, t0).action).toBe('issue');
     expect(planCertificate({ ...data, 'ca.crt': b64('garbage') }, want, t0).action).toBe('new_ca');
     const other = await generateCa('x', new Date(t0));
-    expect(planCertificate({ ...data, 'ca.crt': b64(other.certPem), 'ca.key': b64(other.keyPem) }, want, t0)).toMatchObject({ action: 'issue', reason: 'serving certificate not from the CA' });
+    expect(
+      planCertificate({ ...data, 'ca.crt': b64(other.certPem), 'ca.key': b64(other.keyPem) }, want, t0),
+    ).toMatchObject({ action: 'issue', reason: 'serving certificate not from the CA' });
   });
 
   it('rotates the CA with under a year left: new then old in ca.crt, serving moves once the configuration holds it', async () => {
@@ -56,12 +82,21 @@ describe('self-managed certificates (docs/webhook.md#tls)', () => {
     const oldCa = await generateCa('lanyard-system', new Date(t0));
     const late = t0 + 9 * year + 30 * 24 * 3600_000; // the 10-year CA has under a year left
     const serving = await issueServing(oldCa, want, new Date(late));
-    const data: SecretData = { 'tls.crt': b64(serving.certPem), 'tls.key': b64(serving.keyPem), 'ca.crt': b64(oldCa.certPem), 'ca.key': b64(oldCa.keyPem) };
+    const data: SecretData = {
+      'tls.crt': b64(serving.certPem),
+      'tls.key': b64(serving.keyPem),
+      'ca.crt': b64(oldCa.certPem),
+      'ca.key': b64(oldCa.keyPem),
+    };
     const rotate = planCertificate(data, want, late);
     expect(rotate).toMatchObject({ action: 'rotate_ca', bundle: oldCa.certPem });
 
     const newCa = await generateCa('lanyard-system', new Date(late));
-    const rotated: SecretData = { ...data, 'ca.crt': b64(newCa.certPem + oldCa.certPem), 'ca.key': b64(newCa.keyPem) };
+    const rotated: SecretData = {
+      ...data,
+      'ca.crt': b64(newCa.certPem + oldCa.certPem),
+      'ca.key': b64(newCa.keyPem),
+    };
     expect(splitPem(newCa.certPem + oldCa.certPem)).toEqual([newCa.certPem, oldCa.certPem]);
     // Not yet trusted by the configuration: keep serving from the old CA, publish both.
     const waiting = planCertificate(rotated, want, late + 1000, () => false);
@@ -69,15 +104,22 @@ describe('self-managed certificates (docs/webhook.md#tls)', () => {
     expect(waiting.action === 'ok' && waiting.pair.caPem).toBe(newCa.certPem + oldCa.certPem);
     // Trusted: serving certificates now come from the new CA.
     const move = planCertificate(rotated, want, late + 1000, () => true);
-    expect(move).toMatchObject({ action: 'issue', reason: 'moving to the new CA', ca: { certPem: newCa.certPem } });
+    expect(move).toMatchObject({
+      action: 'issue',
+      reason: 'moving to the new CA',
+      ca: { certPem: newCa.certPem },
+    });
 
     // When the old CA expires it leaves the bundle.
     const fresh = await issueServing(newCa, want, new Date(t0 + 10 * year + 3600_000));
-    const prune = planCertificate({ ...rotated, 'tls.crt': b64(fresh.certPem), 'tls.key': b64(fresh.keyPem) }, want, t0 + 10 * year + 3600_000);
+    const prune = planCertificate(
+      { ...rotated, 'tls.crt': b64(fresh.certPem), 'tls.key': b64(fresh.keyPem) },
+      want,
+      t0 + 10 * year + 3600_000,
+    );
     expect(prune).toMatchObject({ action: 'prune', bundle: newCa.certPem });
   });
 });
-
 
 describe('serving certificate validity', () => {
   const minute = 60_000;
@@ -96,11 +138,19 @@ describe('serving certificate validity', () => {
   });
 
   it.each([
-    ['before notBefore', -5 * minute - 1000, { result: 'not_yet_valid', reason: 'certificate is not valid before 2026-11-22T23:55:00.000Z' }],
+    [
+      'before notBefore',
+      -5 * minute - 1000,
+      { result: 'not_yet_valid', reason: 'certificate is not valid before 2026-11-22T23:55:00.000Z' },
+    ],
     ['at notBefore', -5 * minute, undefined],
     ['in the middle', 30 * minute, undefined],
     ['at notAfter', 60 * minute, undefined],
-    ['after notAfter', 60 * minute + 1000, { result: 'expired', reason: 'certificate expired at 2026-11-23T01:00:00.000Z' }],
+    [
+      'after notAfter',
+      60 * minute + 1000,
+      { result: 'expired', reason: 'certificate expired at 2026-11-23T01:00:00.000Z' },
+    ],
   ])('%s', async (_when, offset, problem) => {
     const { pair } = await issued();
     expect(validityProblem(pair, t0 + offset)).toEqual(problem);
@@ -108,10 +158,24 @@ describe('serving certificate validity', () => {
 
   it('self-managed: re-issues a serving certificate that expired or is not valid yet', async () => {
     const { ca, s } = await issued();
-    const data: SecretData = { 'tls.crt': b64(s.certPem), 'tls.key': b64(s.keyPem), 'ca.crt': b64(ca.certPem), 'ca.key': b64(ca.keyPem) };
-    expect(planCertificate(data, want, t0 + 61 * minute)).toMatchObject({ action: 'issue', reason: 'two thirds of the validity passed' });
-    expect(planCertificate(data, want, t0 - 6 * minute)).toMatchObject({ action: 'issue', reason: 'serving certificate not yet valid' });
+    const data: SecretData = {
+      'tls.crt': b64(s.certPem),
+      'tls.key': b64(s.keyPem),
+      'ca.crt': b64(ca.certPem),
+      'ca.key': b64(ca.keyPem),
+    };
+    expect(planCertificate(data, want, t0 + 61 * minute)).toMatchObject({
+      action: 'issue',
+      reason: 'two thirds of the validity passed',
+    });
+    expect(planCertificate(data, want, t0 - 6 * minute)).toMatchObject({
+      action: 'issue',
+      reason: 'serving certificate not yet valid',
+    });
     const ok = planCertificate(data, want, t0);
-    expect(ok).toMatchObject({ action: 'ok', pair: { notBefore: new Date(t0 - 5 * minute), notAfter: new Date(t0 + 60 * minute) } });
+    expect(ok).toMatchObject({
+      action: 'ok',
+      pair: { notBefore: new Date(t0 - 5 * minute), notAfter: new Date(t0 + 60 * minute) },
+    });
   });
 });

@@ -43,7 +43,10 @@ export function servingSans(w: CertificateWant): string[] {
 }
 
 function pem(label: string, der: ArrayBuffer): string {
-  const b64 = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  const b64 = Buffer.from(der)
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '');
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
 
@@ -70,13 +73,19 @@ export async function generateCa(namespace: string, now: Date): Promise<{ certPe
       keys,
       extensions: [
         new x509.BasicConstraintsExtension(true, 0, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+        new x509.KeyUsagesExtension(
+          x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature,
+          true,
+        ),
         await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
       ],
     },
     crypto,
   );
-  return { certPem: cert.toString('pem') + '\n', keyPem: pem('PRIVATE KEY', await crypto.subtle.exportKey('pkcs8', keys.privateKey)) };
+  return {
+    certPem: cert.toString('pem') + '\n',
+    keyPem: pem('PRIVATE KEY', await crypto.subtle.exportKey('pkcs8', keys.privateKey)),
+  };
 }
 
 export async function issueServing(
@@ -87,7 +96,9 @@ export async function issueServing(
   const caCert = new x509.X509Certificate(ca.certPem);
   const caKey = await crypto.subtle.importKey('pkcs8', derOf(ca.keyPem), EC, false, ['sign']);
   const keys = (await crypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-  const sans = servingSans(want).map((v) => (isIP(v) ? { type: 'ip' as const, value: v } : { type: 'dns' as const, value: v }));
+  const sans = servingSans(want).map((v) =>
+    isIP(v) ? { type: 'ip' as const, value: v } : { type: 'dns' as const, value: v },
+  );
   const cert = await x509.X509CertificateGenerator.create(
     {
       serialNumber: serial(),
@@ -100,7 +111,10 @@ export async function issueServing(
       signingKey: caKey,
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+        new x509.KeyUsagesExtension(
+          x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
+          true,
+        ),
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
         new x509.SubjectAlternativeNameExtension(sans, false),
         await x509.AuthorityKeyIdentifierExtension.create(caCert, false, crypto),
@@ -108,7 +122,10 @@ export async function issueServing(
     },
     crypto,
   );
-  return { certPem: cert.toString('pem') + '\n', keyPem: pem('PRIVATE KEY', await crypto.subtle.exportKey('pkcs8', keys.privateKey)) };
+  return {
+    certPem: cert.toString('pem') + '\n',
+    keyPem: pem('PRIVATE KEY', await crypto.subtle.exportKey('pkcs8', keys.privateKey)),
+  };
 }
 
 export interface SecretData {
@@ -142,7 +159,11 @@ const CA_RENEW_BEFORE_MS = 365 * 24 * 3600_000;
 
 /** The PEM certificate blocks of a bundle, in order. */
 export function splitPem(text: string): string[] {
-  return text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g)?.map((b) => (b.endsWith('\n') ? b : `${b}\n`)) ?? [];
+  return (
+    text
+      .match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g)
+      ?.map((b) => (b.endsWith('\n') ? b : `${b}\n`)) ?? []
+  );
 }
 
 /**
@@ -172,7 +193,12 @@ export function planCertificate(
   const certPem = unb64(data?.['tls.crt']);
   const keyPem = unb64(data?.['tls.key']);
   if (Date.parse(signer.cert.validTo) - now < CA_RENEW_BEFORE_MS)
-    return { action: 'rotate_ca', reason: 'CA has under one year left', bundle, keep: { 'tls.crt': data?.['tls.crt'], 'tls.key': data?.['tls.key'] } };
+    return {
+      action: 'rotate_ca',
+      reason: 'CA has under one year left',
+      bundle,
+      keep: { 'tls.crt': data?.['tls.crt'], 'tls.key': data?.['tls.key'] },
+    };
   if (live.length !== cas.length) return { action: 'prune', reason: 'an old CA expired', bundle };
   const ca = { certPem: signer.pem, keyPem: caKey };
   const issue = (reason: string): CertificatePlan => ({ action: 'issue', reason, ca, bundle });
@@ -198,8 +224,19 @@ export function planCertificate(
   if (now >= rotateAt && mayIssue) return issue('two thirds of the validity passed');
   const have = new Set(certificateSans(cert));
   const wanted = servingSans(want);
-  if ((have.size !== new Set(wanted).size || wanted.some((x) => !have.has(x))) && mayIssue) return issue('SANs changed');
-  return { action: 'ok', pair: { certPem, keyPem, caPem: bundle, notBefore: new Date(cert.validFrom), notAfter: new Date(notAfter) }, rotateAt };
+  if ((have.size !== new Set(wanted).size || wanted.some((x) => !have.has(x))) && mayIssue)
+    return issue('SANs changed');
+  return {
+    action: 'ok',
+    pair: {
+      certPem,
+      keyPem,
+      caPem: bundle,
+      notBefore: new Date(cert.validFrom),
+      notAfter: new Date(notAfter),
+    },
+    rotateAt,
+  };
 }
 
 export interface CertificateReconcilerOptions extends CertificateWant {
@@ -224,7 +261,11 @@ export function startCertificateReconciler(
 ): CertificateReconciler {
   const { kube, log, clock } = deps;
   const secretPath = resourcePath({ version: 'v1', plural: 'secrets', namespace: o.namespace });
-  const mwcPath = resourcePath({ group: 'admissionregistration.k8s.io', version: 'v1', plural: 'mutatingwebhookconfigurations' });
+  const mwcPath = resourcePath({
+    group: 'admissionregistration.k8s.io',
+    version: 'v1',
+    plural: 'mutatingwebhookconfigurations',
+  });
   let pair: CertificatePair | undefined;
   let firstResolve!: (p: CertificatePair) => void;
   const first = new Promise<CertificatePair>((r) => (firstResolve = r));
@@ -243,7 +284,10 @@ export function startCertificateReconciler(
     rotateAt = due;
     if (pair && pair.certPem === p.certPem && pair.keyPem === p.keyPem && pair.caPem === p.caPem) return;
     pair = p;
-    log.info({ secret: `${o.namespace}/${o.secretName}`, notAfter: p.notAfter.toISOString() }, 'serving certificate installed');
+    log.info(
+      { secret: `${o.namespace}/${o.secretName}`, notAfter: p.notAfter.toISOString() },
+      'serving certificate installed',
+    );
     o.onPair?.(p);
     firstResolve(p);
   };
@@ -295,7 +339,10 @@ export function startCertificateReconciler(
       try {
         if (!secret) await kube.create(secretPath, secretBody(data));
         else await kube.update(`${secretPath}/${encodeURIComponent(o.secretName)}`, secretBody(data, secret));
-        log.info({ secret: `${o.namespace}/${o.secretName}`, reason: plan.reason }, 'serving certificate issued');
+        log.info(
+          { secret: `${o.namespace}/${o.secretName}`, reason: plan.reason },
+          'serving certificate issued',
+        );
       } catch (e) {
         // Another replica won the race: discard ours and re-read.
         if (isAlreadyExists(e) || isConflict(e)) continue;
@@ -355,7 +402,10 @@ export function startCertificateReconciler(
         const invalid = pair && validityProblem(pair, clock.now());
         if (invalid && invalid.reason !== reportedInvalid) {
           reportedInvalid = invalid.reason;
-          log.error({ err: e, reason: invalid.reason }, 'no valid serving certificate and it cannot be renewed: the webhook is not ready');
+          log.error(
+            { err: e, reason: invalid.reason },
+            'no valid serving certificate and it cannot be renewed: the webhook is not ready',
+          );
         } else if (!invalid) log.warn({ err: e }, 'certificate reconcile failed; retrying');
         if (!stopped) setTimeout(trigger, 2000).unref();
       }

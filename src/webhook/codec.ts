@@ -24,13 +24,19 @@ export function statusError(code: number, reason: string, message: string): Stat
 export function contentTypeProblem(header: string | undefined): string | undefined {
   if (!header) return 'Content-Type must be application/json';
   const [type, ...params] = header.split(';');
-  if (type!.trim().toLowerCase() !== 'application/json') return `Content-Type "${header}" is not application/json`;
+  if (type!.trim().toLowerCase() !== 'application/json')
+    return `Content-Type "${header}" is not application/json`;
   for (const p of params) {
     const eq = p.indexOf('=');
     if (eq < 0) continue;
     const k = p.slice(0, eq).trim().toLowerCase();
-    const v = p.slice(eq + 1).trim().replace(/^"|"$/g, '').toLowerCase();
-    if (k === 'charset' && v !== 'utf-8' && v !== 'utf8') return `charset "${v}" is not supported; send UTF-8`;
+    const v = p
+      .slice(eq + 1)
+      .trim()
+      .replace(/^"|"$/g, '')
+      .toLowerCase();
+    if (k === 'charset' && v !== 'utf-8' && v !== 'utf8')
+      return `charset "${v}" is not supported; send UTF-8`;
   }
   return undefined;
 }
@@ -46,13 +52,20 @@ export function decodeReview(body: Buffer): Decoded {
   } catch (e) {
     return { ok: false, message: `invalid JSON: ${(e as Error).message}` };
   }
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return { ok: false, message: 'body must be a JSON object (AdmissionReview)' };
-  if (doc.kind !== 'AdmissionReview') return { ok: false, message: `kind must be AdmissionReview, got ${JSON.stringify(doc.kind ?? null)}` };
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc))
+    return { ok: false, message: 'body must be a JSON object (AdmissionReview)' };
+  if (doc.kind !== 'AdmissionReview')
+    return { ok: false, message: `kind must be AdmissionReview, got ${JSON.stringify(doc.kind ?? null)}` };
   if (!REVIEW_VERSIONS.has(doc.apiVersion))
-    return { ok: false, message: `apiVersion must be admission.k8s.io/v1 or admission.k8s.io/v1beta1, got ${JSON.stringify(doc.apiVersion ?? null)}` };
+    return {
+      ok: false,
+      message: `apiVersion must be admission.k8s.io/v1 or admission.k8s.io/v1beta1, got ${JSON.stringify(doc.apiVersion ?? null)}`,
+    };
   const req = doc.request;
-  if (req === null || typeof req !== 'object' || Array.isArray(req)) return { ok: false, message: 'request must be an object' };
-  if (typeof req.uid !== 'string' || req.uid === '') return { ok: false, message: 'request.uid must be a non-empty string' };
+  if (req === null || typeof req !== 'object' || Array.isArray(req))
+    return { ok: false, message: 'request must be an object' };
+  if (typeof req.uid !== 'string' || req.uid === '')
+    return { ok: false, message: 'request.uid must be a non-empty string' };
   return { ok: true, apiVersion: doc.apiVersion, request: req };
 }
 
@@ -64,7 +77,12 @@ export interface ReviewAnswer {
   message?: string;
 }
 
-const REVIEW_PREFIX = new Map([...REVIEW_VERSIONS].map((v) => [v, `{"apiVersion":${JSON.stringify(v)},"kind":"AdmissionReview","response":`]));
+const REVIEW_PREFIX = new Map(
+  [...REVIEW_VERSIONS].map((v) => [
+    v,
+    `{"apiVersion":${JSON.stringify(v)},"kind":"AdmissionReview","response":`,
+  ]),
+);
 
 /**
  * The AdmissionReview response as the text sent on the wire, echoing apiVersion and kind; `patch` only when there are
@@ -72,7 +90,9 @@ const REVIEW_PREFIX = new Map([...REVIEW_VERSIONS].map((v) => [v, `{"apiVersion"
  */
 export function encodeResponse(apiVersion: string, uid: string, a: ReviewAnswer): string {
   let r = `${REVIEW_PREFIX.get(apiVersion) ?? `{"apiVersion":${JSON.stringify(apiVersion)},"kind":"AdmissionReview","response":`}{"uid":${JSON.stringify(uid)},"allowed":${a.allowed}`;
-  if (a.patch && a.patch.length) r += `,"patchType":"JSONPatch","patch":"${Buffer.from(JSON.stringify(a.patch)).toString('base64')}"`;
-  if (!a.allowed || a.message) r += `,"status":${JSON.stringify({ code: a.code, message: a.message, reason: a.reason || undefined })}`;
+  if (a.patch && a.patch.length)
+    r += `,"patchType":"JSONPatch","patch":"${Buffer.from(JSON.stringify(a.patch)).toString('base64')}"`;
+  if (!a.allowed || a.message)
+    r += `,"status":${JSON.stringify({ code: a.code, message: a.message, reason: a.reason || undefined })}`;
   return `${r}}}`;
 }

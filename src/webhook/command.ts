@@ -29,7 +29,11 @@ async function lanyardCrdsServed(kube: KubeClient): Promise<boolean> {
  * every 60 s after, so installing the CRDs later needs no webhook restart. Admission and readiness read them from
  * `deps` at every request. Returns a stop function.
  */
-function wireLanyardSources(deps: WebhookDeps, config: WebhookConfig, log: Logger): { ready: Promise<void>; stop: () => Promise<void> } {
+function wireLanyardSources(
+  deps: WebhookDeps,
+  config: WebhookConfig,
+  log: Logger,
+): { ready: Promise<void>; stop: () => Promise<void> } {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const stops: Array<() => Promise<void> | void> = [];
@@ -46,9 +50,18 @@ function wireLanyardSources(deps: WebhookDeps, config: WebhookConfig, log: Logge
       timer.unref();
       return;
     }
-    const associations = createAssociationLookup(deps, { clusterName: config.clusterName, observeAck: config.observeAckAssociations });
-    const guard = createAdmissionGuard(deps, { gateEnabled: config.identityGate, allowOptOut: config.identityGateAllowOptOut });
-    stops.push(() => associations.stop(), () => guard.stop());
+    const associations = createAssociationLookup(deps, {
+      clusterName: config.clusterName,
+      observeAck: config.observeAckAssociations,
+    });
+    const guard = createAdmissionGuard(deps, {
+      gateEnabled: config.identityGate,
+      allowOptOut: config.identityGateAllowOptOut,
+    });
+    stops.push(
+      () => associations.stop(),
+      () => guard.stop(),
+    );
     deps.associations = associations;
     deps.guard = guard;
     log.info('lanyard.dev CRDs served: PodIdentityAssociation source and IdentityPolicy guard enabled');
@@ -86,7 +99,9 @@ export function registerWebhookCommand(program: Command): void {
     argv[0] === 'webhook' ? { operands: [...argv], unknown: [] } : rootParse(argv);
   program
     .command('webhook')
-    .description('Run the pod identity admission webhook (flags compatible with amazon-eks-pod-identity-webhook)')
+    .description(
+      'Run the pod identity admission webhook (flags compatible with amazon-eks-pod-identity-webhook)',
+    )
     .helpOption(false)
     .allowUnknownOption(true)
     .allowExcessArguments(true)

@@ -9,7 +9,12 @@ import { resourcePath } from '../kube/client.ts';
 import type { InformerFactory } from '../kube/cache.ts';
 import { openStore, type Store } from '../kube/store.ts';
 import type { Logger } from '../runtime/log.ts';
-import { EMPTY_TABLE, parseConfigMapDocument, parseIdentitiesFile, type ConfigMapTable } from '../identity/configmap.ts';
+import {
+  EMPTY_TABLE,
+  parseConfigMapDocument,
+  parseIdentitiesFile,
+  type ConfigMapTable,
+} from '../identity/configmap.ts';
 import type { WebhookMetrics } from './metrics.ts';
 
 export const KOPS_CONFIGMAP_NAME = 'pod-identity-webhook';
@@ -20,7 +25,13 @@ export class ConfigMapSource {
 
   /** `cache`: the process's shared informer cache (`lanyard run`); else the source watches the ConfigMap itself. */
   constructor(
-    private readonly o: { kube: KubeClient; cache?: InformerFactory; log: Logger; metrics: WebhookMetrics; namespace: string },
+    private readonly o: {
+      kube: KubeClient;
+      cache?: InformerFactory;
+      log: Logger;
+      metrics: WebhookMetrics;
+      namespace: string;
+    },
   ) {
     this.store = openStore<{ config?: string }>(o.kube, o.cache, {
       path: resourcePath({ version: 'v1', plural: 'configmaps', namespace: o.namespace }),
@@ -39,11 +50,15 @@ export class ConfigMapSource {
     const where = { namespace: this.o.namespace, configMap: KOPS_CONFIGMAP_NAME };
     const r = parseConfigMapDocument(text, this.table);
     if (!r.ok) {
-      this.o.log.error({ ...where, reason: r.error }, 'invalid kOps ConfigMap document; keeping the previous configuration');
+      this.o.log.error(
+        { ...where, reason: r.error },
+        'invalid kOps ConfigMap document; keeping the previous configuration',
+      );
       this.o.metrics.configReloads.inc({ source: 'configmap', result: 'invalid' });
       return;
     }
-    for (const w of r.warnings) this.o.log.warn({ ...where, key: w.key, reason: w.reason }, 'kOps ConfigMap entry skipped');
+    for (const w of r.warnings)
+      this.o.log.warn({ ...where, key: w.key, reason: w.reason }, 'kOps ConfigMap entry skipped');
     this.table = r.table;
     this.o.metrics.configReloads.inc({ source: 'configmap', result: 'applied' });
     this.o.metrics.cacheEntries.set({ cache: 'configMap' }, r.table.size);
@@ -102,9 +117,14 @@ export class IdentitiesFile {
     await this.reload();
     try {
       this.watcher = fsWatch(path.dirname(this.o.file), () => this.trigger());
-      this.watcher.on('error', (e) => this.o.log.warn({ file: this.o.file, err: e }, 'identities file watch failed; polling only'));
+      this.watcher.on('error', (e) =>
+        this.o.log.warn({ file: this.o.file, err: e }, 'identities file watch failed; polling only'),
+      );
     } catch (e) {
-      this.o.log.warn({ file: this.o.file, err: e }, 'cannot watch the identities file directory; polling only');
+      this.o.log.warn(
+        { file: this.o.file, err: e },
+        'cannot watch the identities file directory; polling only',
+      );
     }
     this.timer = setInterval(() => this.trigger(), this.o.pollIntervalMs);
     this.timer.unref();
@@ -134,11 +154,16 @@ export class IdentitiesFile {
     try {
       text = await readOptional(this.o.file);
     } catch (e) {
-      this.o.log.error({ file: this.o.file, err: e }, 'cannot read the identities file; keeping the previous set');
+      this.o.log.error(
+        { file: this.o.file, err: e },
+        'cannot read the identities file; keeping the previous set',
+      );
       this.o.metrics.configReloads.inc({ source: 'identities_file', result: 'invalid' });
       return;
     }
-    const hash = createHash('sha256').update(text ?? '\0missing').digest('hex');
+    const hash = createHash('sha256')
+      .update(text ?? '\0missing')
+      .digest('hex');
     if (hash === this.hash) {
       this.o.metrics.configReloads.inc({ source: 'identities_file', result: 'unchanged' });
       return;
@@ -146,13 +171,17 @@ export class IdentitiesFile {
     const r = parseIdentitiesFile(text);
     if (!r.ok) {
       // Every event and poll re-reads; recording the hash logs one bad content once, not at every poll.
-      this.o.log.error({ file: this.o.file, reason: r.error }, 'invalid identities file; keeping the previous set');
+      this.o.log.error(
+        { file: this.o.file, reason: r.error },
+        'invalid identities file; keeping the previous set',
+      );
       this.o.metrics.configReloads.inc({ source: 'identities_file', result: 'invalid' });
       this.loadedOnce = true;
       this.hash = hash;
       return;
     }
-    for (const w of r.warnings) this.o.log.warn({ file: this.o.file, item: w.key, reason: w.reason }, 'identities file item skipped');
+    for (const w of r.warnings)
+      this.o.log.warn({ file: this.o.file, item: w.key, reason: w.reason }, 'identities file item skipped');
     this.pairs = r.pairs;
     this.hash = hash;
     this.loadedOnce = true;

@@ -45,7 +45,9 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
   const metrics: WebhookMetrics = createWebhookMetrics(deps.metrics);
   for (const w of config.warnings) log.warn(w);
   const ciphers = config.tlsCipherSuites;
-  const composition = config.composeRoleArn ? await (deps.roleComposition ?? (() => fetchRoleComposition()))() : undefined;
+  const composition = config.composeRoleArn
+    ? await (deps.roleComposition ?? (() => fetchRoleComposition()))()
+    : undefined;
 
   const serviceAccounts = new ServiceAccountCache({
     kube: deps.kube,
@@ -59,10 +61,21 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
     now: () => deps.clock.now(),
   }).start();
   const configMap = config.watchConfigMap
-    ? new ConfigMapSource({ kube: deps.kube, cache: deps.cache, log, metrics, namespace: config.namespace }).start()
+    ? new ConfigMapSource({
+        kube: deps.kube,
+        cache: deps.cache,
+        log,
+        metrics,
+        namespace: config.namespace,
+      }).start()
     : undefined;
   const identities = config.watchContainerCredentialsConfig
-    ? new IdentitiesFile({ file: config.watchContainerCredentialsConfig, log, metrics, pollIntervalMs: config.configPollIntervalMs })
+    ? new IdentitiesFile({
+        file: config.watchContainerCredentialsConfig,
+        log,
+        metrics,
+        pollIntervalMs: config.configPollIntervalMs,
+      })
     : undefined;
   // The first load completes before the listener opens (docs/webhook.md#the-identities-file-eks-pod-identity).
   await identities?.start();
@@ -83,7 +96,10 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
   // Installed and valid now: an expired certificate takes the replica out of the Service (docs/adr/0103).
   let certificate: { usable(): boolean } | undefined;
   const checks = () => {
-    const c: Record<string, boolean> = { serviceAccounts: serviceAccounts.synced, certificate: certificate?.usable() ?? false };
+    const c: Record<string, boolean> = {
+      serviceAccounts: serviceAccounts.synced,
+      certificate: certificate?.usable() ?? false,
+    };
     if (identities) c.identitiesFile = identities.loaded;
     if (configMap) c.configMap = configMap.synced;
     if (deps.associations) c.associations = deps.associations.synced();
@@ -101,7 +117,11 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
   let caPem: string | undefined;
   const server = createAdmissionServer(
     tlsBase,
-    { maxConnections: config.maxConnections, readTimeoutMs: config.readTimeoutMs, idleTimeoutMs: config.idleTimeoutMs },
+    {
+      maxConnections: config.maxConnections,
+      readTimeoutMs: config.readTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+    },
     () => metrics.connectionsDropped.inc(),
   );
   const installPair = (p: { certPem: string; keyPem: string; notAfter: Date }) => {
@@ -122,11 +142,20 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
     sendJson(res, ok ? 200 : 503, { ready: ok, checks: c });
   };
 
-  const mutate = async (req: http.IncomingMessage, res: http.ServerResponse, query: string): Promise<number> => {
+  const mutate = async (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    query: string,
+  ): Promise<number> => {
     if (req.method !== 'POST') {
       // Drain what the client sent so a keep-alive connection stays usable.
       req.resume();
-      sendJson(res, 405, statusError(405, 'MethodNotAllowed', `${req.method} is not allowed on /mutate; use POST`), { allow: 'POST' });
+      sendJson(
+        res,
+        405,
+        statusError(405, 'MethodNotAllowed', `${req.method} is not allowed on /mutate; use POST`),
+        { allow: 'POST' },
+      );
       return 405;
     }
     const ctProblem = contentTypeProblem(req.headers['content-type']);
@@ -144,7 +173,12 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
       sendJson(res, 400, statusError(400, 'BadRequest', decoded.message));
       return 400;
     }
-    const review = await admit(decoded.apiVersion, decoded.request, timeoutParamMs(new URLSearchParams(query)), ctx);
+    const review = await admit(
+      decoded.apiVersion,
+      decoded.request,
+      timeoutParamMs(new URLSearchParams(query)),
+      ctx,
+    );
     sendText(res, 200, review, shuttingDown ? { connection: 'close' } : undefined);
     return 200;
   };
@@ -160,7 +194,11 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
         case '/mutate': {
           const code = await mutate(req, res, q < 0 ? '' : target.slice(q + 1));
           observe('/mutate', req.method ?? '', code, started);
-          if (log.isLevelEnabled('debug')) log.debug({ method: req.method, path: '/mutate', status: code, durationMs: performance.now() - started }, 'request');
+          if (log.isLevelEnabled('debug'))
+            log.debug(
+              { method: req.method, path: '/mutate', status: code, durationMs: performance.now() - started },
+              'request',
+            );
           return;
         }
         case '/healthz':
@@ -212,7 +250,11 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
         sendJson(res, 200, debugCache());
         return observe(url.pathname, 'GET', 200, started);
       }
-      if (config.enableDebuggingHandlers && url.pathname === '/debug/alpha/cache/clear' && req.method === 'POST') {
+      if (
+        config.enableDebuggingHandlers &&
+        url.pathname === '/debug/alpha/cache/clear' &&
+        req.method === 'POST'
+      ) {
         await Promise.all([serviceAccounts.relist(), configMap?.relist(), identities?.reload()]);
         sendJson(res, 200, { relisted: true });
         return observe(url.pathname, 'POST', 200, started);

@@ -28,12 +28,26 @@ interface Reply {
   json: Json;
 }
 
-function send(opts: { method?: string; path?: string; body?: string | Buffer; contentType?: string | null; port?: number }): Promise<Reply> {
+function send(opts: {
+  method?: string;
+  path?: string;
+  body?: string | Buffer;
+  contentType?: string | null;
+  port?: number;
+}): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = {};
     if (opts.contentType !== null) headers['content-type'] = opts.contentType ?? 'application/json';
     const req = https.request(
-      { host: '127.0.0.1', port: opts.port ?? hook.port, path: opts.path ?? '/mutate?timeout=10s', method: opts.method ?? 'POST', ca: caPem, agent, headers },
+      {
+        host: '127.0.0.1',
+        port: opts.port ?? hook.port,
+        path: opts.path ?? '/mutate?timeout=10s',
+        method: opts.method ?? 'POST',
+        ca: caPem,
+        agent,
+        headers,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c) => chunks.push(c));
@@ -73,8 +87,14 @@ function review(object: Json, over: Json = {}): Json {
     },
   };
 }
-const podOf = (sa: string, spec: Json = {}) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web-7d9f', namespace: 'team-a' }, spec: { serviceAccountName: sa, containers: [{ name: 'app' }], ...spec } });
-const decodePatch = (r: Reply): Json[] | undefined => (r.json.response.patch ? JSON.parse(Buffer.from(r.json.response.patch, 'base64').toString()) : undefined);
+const podOf = (sa: string, spec: Json = {}) => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name: 'web-7d9f', namespace: 'team-a' },
+  spec: { serviceAccountName: sa, containers: [{ name: 'app' }], ...spec },
+});
+const decodePatch = (r: Reply): Json[] | undefined =>
+  r.json.response.patch ? JSON.parse(Buffer.from(r.json.response.patch, 'base64').toString()) : undefined;
 
 beforeAll(async () => {
   const tls = await tlsFilesFixture();
@@ -87,10 +107,25 @@ beforeAll(async () => {
   registry = new Registry();
   agent = new https.Agent({ keepAlive: true, maxSockets: 16 });
   const config = parseWebhookFlags(
-    ['--port=0', '--metrics-port=0', `--tls-cert=${tls.certFile}`, `--tls-key=${tls.keyFile}`, '--enable-debugging-handlers', '--max-request-bytes=262144', '--service-account-lookup-grace-period=300ms', '--shutdown-delay=0s'],
+    [
+      '--port=0',
+      '--metrics-port=0',
+      `--tls-cert=${tls.certFile}`,
+      `--tls-key=${tls.keyFile}`,
+      '--enable-debugging-handlers',
+      '--max-request-bytes=262144',
+      '--service-account-lookup-grace-period=300ms',
+      '--shutdown-delay=0s',
+    ],
     { env: {}, readNamespaceFile: () => undefined },
   );
-  hook = await startWebhook(config, { kube, log: silentLogger(), metrics: registry, clock: systemClock, random: () => 0.5 });
+  hook = await startWebhook(config, {
+    kube,
+    log: silentLogger(),
+    metrics: registry,
+    clock: systemClock,
+    random: () => 0.5,
+  });
   for (let i = 0; i < 100 && !hook.ready(); i++) await new Promise((r) => setTimeout(r, 50));
 });
 
@@ -100,12 +135,16 @@ afterAll(async () => {
 });
 
 describe('AdmissionReview contract (docs/webhook.md#admission-answers)', () => {
-  it('mutates an annotated ServiceAccount\'s Pod and echoes uid, apiVersion and kind (v1 and v1beta1)', async () => {
+  it("mutates an annotated ServiceAccount's Pod and echoes uid, apiVersion and kind (v1 and v1beta1)", async () => {
     for (const apiVersion of ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1']) {
       const r = await send({ body: JSON.stringify({ ...review(podOf('uploader')), apiVersion }) });
       expect(r.status).toBe(200);
       expect(r.headers['content-type']).toBe('application/json');
-      expect(r.json).toMatchObject({ apiVersion, kind: 'AdmissionReview', response: { uid: 'uid-1', allowed: true, patchType: 'JSONPatch' } });
+      expect(r.json).toMatchObject({
+        apiVersion,
+        kind: 'AdmissionReview',
+        response: { uid: 'uid-1', allowed: true, patchType: 'JSONPatch' },
+      });
       const ops = decodePatch(r)!;
       const env = ops.flatMap((o) => (Array.isArray(o.value) ? o.value : [o.value]));
       expect(env).toContainEqual({ name: 'AWS_ROLE_ARN', value: ROLE });
@@ -121,26 +160,49 @@ describe('AdmissionReview contract (docs/webhook.md#admission-answers)', () => {
     ['GET', { method: 'GET', body: undefined }, 405, 'MethodNotAllowed'],
     ['text/plain', { contentType: 'text/plain', body: '{}' }, 415, 'UnsupportedMediaType'],
     ['no content type', { contentType: null, body: '{}' }, 415, 'UnsupportedMediaType'],
-    ['latin-1 charset', { contentType: 'application/json; charset=iso-8859-1', body: '{}' }, 415, 'UnsupportedMediaType'],
+    [
+      'latin-1 charset',
+      { contentType: 'application/json; charset=iso-8859-1', body: '{}' },
+      415,
+      'UnsupportedMediaType',
+    ],
     ['empty body', { body: '' }, 400, 'BadRequest'],
     ['invalid JSON', { body: '{"kind":' }, 400, 'BadRequest'],
     ['wrong kind', { body: JSON.stringify({ ...review(podOf('x')), kind: 'Pod' }) }, 400, 'BadRequest'],
-    ['wrong apiVersion', { body: JSON.stringify({ ...review(podOf('x')), apiVersion: 'admission.k8s.io/v2' }) }, 400, 'BadRequest'],
-    ['no request', { body: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }) }, 400, 'BadRequest'],
+    [
+      'wrong apiVersion',
+      { body: JSON.stringify({ ...review(podOf('x')), apiVersion: 'admission.k8s.io/v2' }) },
+      400,
+      'BadRequest',
+    ],
+    [
+      'no request',
+      { body: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }) },
+      400,
+      'BadRequest',
+    ],
     ['empty uid', { body: JSON.stringify(review(podOf('x'), { uid: '' })) }, 400, 'BadRequest'],
     ['too large', { body: 'x'.repeat(300_000) }, 413, 'RequestEntityTooLarge'],
   ])('%s gives its status and a JSON Status', async (_n, opts, status, reason) => {
     const r = await send(opts);
     expect(r.status).toBe(status);
     expect(r.headers['content-type']).toBe('application/json');
-    expect(r.json).toMatchObject({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code: status, reason });
+    expect(r.json).toMatchObject({
+      kind: 'Status',
+      apiVersion: 'v1',
+      status: 'Failure',
+      code: status,
+      reason,
+    });
     if (status === 405) expect(r.headers.allow).toBe('POST');
     if (status === 413) expect(r.json.message).toContain('262144');
   });
 
   it('answers a Pod carrying a 100 KB annotation and a 100 KB env value like any other', async () => {
     const big = 'x'.repeat(100 * 1024);
-    const pod: Json = podOf('uploader', { containers: [{ name: 'app', env: [{ name: 'BLOB', value: big }] }] });
+    const pod: Json = podOf('uploader', {
+      containers: [{ name: 'app', env: [{ name: 'BLOB', value: big }] }],
+    });
     pod.metadata.annotations = { 'example.com/blob': big };
     const r = await send({ body: JSON.stringify(review(pod)) });
     expect(r.status).toBe(200);
@@ -150,15 +212,28 @@ describe('AdmissionReview contract (docs/webhook.md#admission-answers)', () => {
   });
 
   it('accepts application/json with case and a UTF-8 charset', async () => {
-    const r = await send({ contentType: 'Application/JSON; charset=UTF-8', body: JSON.stringify(review(podOf('default'))) });
+    const r = await send({
+      contentType: 'Application/JSON; charset=UTF-8',
+      body: JSON.stringify(review(podOf('default'))),
+    });
     expect(r.status).toBe(200);
   });
 
   it.each<[string, Json, boolean, number | undefined]>([
     ['UPDATE', { operation: 'UPDATE' }, true, undefined],
-    ['a Deployment', { resource: { group: 'apps', version: 'v1', resource: 'deployments' } }, true, undefined],
+    [
+      'a Deployment',
+      { resource: { group: 'apps', version: 'v1', resource: 'deployments' } },
+      true,
+      undefined,
+    ],
     ['a subresource', { subResource: 'ephemeralcontainers' }, true, undefined],
-    ['an unreadable Pod', { object: podOf('uploader', { containers: [{ name: 'a' }, { name: 'b', env: 'x' }] }) }, false, 400],
+    [
+      'an unreadable Pod',
+      { object: podOf('uploader', { containers: [{ name: 'a' }, { name: 'b', env: 'x' }] }) },
+      false,
+      400,
+    ],
   ])('%s', async (_n, over, allowed, code) => {
     const r = await send({ body: JSON.stringify(review(podOf('uploader'), over)) });
     expect(r.status).toBe(200);
@@ -167,13 +242,17 @@ describe('AdmissionReview contract (docs/webhook.md#admission-answers)', () => {
     expect(r.json.response.patch).toBeUndefined();
     if (code) {
       expect(r.json.response.status.code).toBe(code);
-      expect(r.json.response.status.message).toBe('lanyard: cannot read Pod "team-a/web-7d9f": spec.containers[1].env must be an array');
+      expect(r.json.response.status.message).toBe(
+        'lanyard: cannot read Pod "team-a/web-7d9f": spec.containers[1].env must be an array',
+      );
     }
   });
 
   it('keeps unknown fields byte-for-byte: only adds are emitted', async () => {
     const object = podOf('uploader', {
-      containers: [{ name: 'app', futureField: { a: [1, 2] }, livenessProbe: { quantumProbe: { qubits: 3 } } }],
+      containers: [
+        { name: 'app', futureField: { a: [1, 2] }, livenessProbe: { quantumProbe: { qubits: 3 } } },
+      ],
     });
     const r = await send({ body: JSON.stringify(review(object)) });
     const patched = applyAddPatch(object, decodePatch(r)!);
@@ -187,7 +266,10 @@ describe('AdmissionReview contract (docs/webhook.md#admission-answers)', () => {
 
 describe('ServiceAccount misses (docs/webhook.md#serviceaccounts-that-are-not-cached-yet)', () => {
   it('fetches an SA missing from the cache, shares concurrent GETs, and keeps it provisionally', async () => {
-    kube.serviceAccounts.set('team-a/late', serviceAccount('team-a', 'late', { 'eks.amazonaws.com/role-arn': ROLE }));
+    kube.serviceAccounts.set(
+      'team-a/late',
+      serviceAccount('team-a', 'late', { 'eks.amazonaws.com/role-arn': ROLE }),
+    );
     const before = kube.gets;
     kube.getDelayMs = 100;
     const rs = await Promise.all([1, 2, 3].map(() => send({ body: JSON.stringify(review(podOf('late'))) })));
@@ -204,7 +286,10 @@ describe('ServiceAccount misses (docs/webhook.md#serviceaccounts-that-are-not-ca
   it('admits unmutated after the grace period when the GET hangs, counting the miss', async () => {
     kube.hangGets = true;
     try {
-      kube.serviceAccounts.set('team-a/hung', serviceAccount('team-a', 'hung', { 'eks.amazonaws.com/role-arn': ROLE }));
+      kube.serviceAccounts.set(
+        'team-a/hung',
+        serviceAccount('team-a', 'hung', { 'eks.amazonaws.com/role-arn': ROLE }),
+      );
       const started = Date.now();
       const r = await send({ body: JSON.stringify(review(podOf('hung'))) });
       expect(Date.now() - started).toBeGreaterThanOrEqual(250);
@@ -235,13 +320,27 @@ describe('start-up (docs/adr/0111-webhook-memory-and-start-up.md)', () => {
       return await request(req);
     }) as typeof slow.request;
     const config = parseWebhookFlags(
-      ['--port=0', '--metrics-port=0', `--tls-cert=${tlsFiles.certFile}`, `--tls-key=${tlsFiles.keyFile}`, '--shutdown-delay=0s'],
+      [
+        '--port=0',
+        '--metrics-port=0',
+        `--tls-cert=${tlsFiles.certFile}`,
+        `--tls-key=${tlsFiles.keyFile}`,
+        '--shutdown-delay=0s',
+      ],
       { env: {}, readNamespaceFile: () => undefined },
     );
-    const early = await startWebhook(config, { kube: slow, log: silentLogger(), metrics: new Registry(), clock: systemClock, random: () => 0.5 });
+    const early = await startWebhook(config, {
+      kube: slow,
+      log: silentLogger(),
+      metrics: new Registry(),
+      clock: systemClock,
+      random: () => 0.5,
+    });
     try {
       const r = await send({ port: early.port, body: JSON.stringify(review(podOf('uploader'))) });
-      expect(decodePatch(r)).toEqual(expect.arrayContaining([expect.objectContaining({ op: 'add', path: '/spec/containers/0/env' })]));
+      expect(decodePatch(r)).toEqual(
+        expect.arrayContaining([expect.objectContaining({ op: 'add', path: '/spec/containers/0/env' })]),
+      );
       expect(slow.gets).toBe(1);
       expect(early.ready()).toBe(false);
       expect((await fetch(`http://127.0.0.1:${early.metricsPort}/readyz`)).status).toBe(503);
@@ -259,26 +358,43 @@ describe('health, metrics and debug routes (docs/webhook.md#health-readiness-and
   it('serves /healthz and /readyz on both ports', async () => {
     expect((await send({ method: 'GET', path: '/healthz' })).status).toBe(200);
     const ready = await send({ method: 'GET', path: '/readyz' });
-    expect(ready.json).toEqual({ ready: true, checks: { serviceAccounts: true, certificate: true, notShuttingDown: true } });
+    expect(ready.json).toEqual({
+      ready: true,
+      checks: { serviceAccounts: true, certificate: true, notShuttingDown: true },
+    });
     expect((await fetch(`http://127.0.0.1:${hook.metricsPort}/healthz`)).status).toBe(200);
     expect((await fetch(`http://127.0.0.1:${hook.metricsPort}/readyz`)).status).toBe(200);
   });
 
   it('exports the reference counter names and sub-millisecond buckets', async () => {
     const text = await metricsText();
-    for (const name of ['http_request_count', 'pod_identity_webhook_pod_count', 'pod_identity_webhook_used', 'lanyard_webhook_admissions_total', 'lanyard_webhook_ready'])
+    for (const name of [
+      'http_request_count',
+      'pod_identity_webhook_pod_count',
+      'pod_identity_webhook_used',
+      'lanyard_webhook_admissions_total',
+      'lanyard_webhook_ready',
+    ])
       expect(text).toContain(name);
-    expect(text).toContain('lanyard_webhook_request_duration_seconds_bucket{le="0.0001",path="/mutate",code="200"}');
+    expect(text).toContain(
+      'lanyard_webhook_request_duration_seconds_bucket{le="0.0001",path="/mutate",code="200"}',
+    );
     expect(text).toMatch(/pod_identity_webhook_pod_count\{method="sts_web_identity"\} \d+/);
   });
 
   it('dumps and re-lists the caches; deny and 500 exercise failure handling', async () => {
-    const dump = (await (await fetch(`http://127.0.0.1:${hook.metricsPort}/debug/alpha/cache`)).json()) as Json;
+    const dump = (await (
+      await fetch(`http://127.0.0.1:${hook.metricsPort}/debug/alpha/cache`)
+    ).json()) as Json;
     expect(dump.serviceAccounts['team-a/uploader']).toMatchObject({ roleARN: ROLE });
     expect(dump).toMatchObject({ configMap: null, identitiesFile: null, associations: null });
-    const clear = await fetch(`http://127.0.0.1:${hook.metricsPort}/debug/alpha/cache/clear`, { method: 'POST' });
+    const clear = await fetch(`http://127.0.0.1:${hook.metricsPort}/debug/alpha/cache/clear`, {
+      method: 'POST',
+    });
     expect(clear.status).toBe(200);
-    const after = (await (await fetch(`http://127.0.0.1:${hook.metricsPort}/debug/alpha/cache`)).json()) as Json;
+    const after = (await (
+      await fetch(`http://127.0.0.1:${hook.metricsPort}/debug/alpha/cache`)
+    ).json()) as Json;
     expect(after.serviceAccounts['team-a/uploader']).toMatchObject({ roleARN: ROLE });
     expect((await send({ path: '/debug/alpha/500', body: '' })).status).toBe(500);
     const deny = await send({ path: '/debug/alpha/deny', body: '' });
@@ -289,7 +405,12 @@ describe('health, metrics and debug routes (docs/webhook.md#health-readiness-and
 describe('fuzz (≥ 10,000 random and mutated reviews)', () => {
   const base = [
     review(podOf('uploader')),
-    review(podOf('default', { initContainers: [{ name: 'i', env: [{ name: 'AWS_REGION', value: 'x' }] }], volumes: [] })),
+    review(
+      podOf('default', {
+        initContainers: [{ name: 'i', env: [{ name: 'AWS_REGION', value: 'x' }] }],
+        volumes: [],
+      }),
+    ),
     review(podOf('late', { nodeSelector: { 'kubernetes.io/os': 'windows' } })),
   ];
   const paths = (v: Json, prefix: string[] = []): string[][] => {
@@ -312,10 +433,23 @@ describe('fuzz (≥ 10,000 random and mutated reviews)', () => {
   it('never answers 500 and always answers well-formed', async () => {
     const bodies = fc.sample(
       fc.oneof(
-        { weight: 6, arbitrary: fc.tuple(fc.constantFrom(...base), fc.nat(), fc.jsonValue({ maxDepth: 3 }), fc.integer({ min: 0, max: 2 })).map(([d, n, v, m]) => mutate(d, n, v, m)) },
+        {
+          weight: 6,
+          arbitrary: fc
+            .tuple(
+              fc.constantFrom(...base),
+              fc.nat(),
+              fc.jsonValue({ maxDepth: 3 }),
+              fc.integer({ min: 0, max: 2 }),
+            )
+            .map(([d, n, v, m]) => mutate(d, n, v, m)),
+        },
         { weight: 2, arbitrary: fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(review(v))) },
         { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(v)) },
-        { weight: 1, arbitrary: fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b).toString('latin1')) },
+        {
+          weight: 1,
+          arbitrary: fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b).toString('latin1')),
+        },
       ),
       { numRuns: 10_000, seed: 20261123 },
     );
@@ -365,10 +499,23 @@ describe('connection limits and timeouts (docs/webhook.md#connections)', () => {
     const pair = await tlsFilesFixture();
     smallRegistry = new Registry();
     const config = parseWebhookFlags(
-      ['--port=0', '--metrics-port=0', `--tls-cert=${pair.certFile}`, `--tls-key=${pair.keyFile}`, '--max-connections=3', `--read-timeout=${READ_TIMEOUT_MS}ms`, '--shutdown-delay=0s'],
+      [
+        '--port=0',
+        '--metrics-port=0',
+        `--tls-cert=${pair.certFile}`,
+        `--tls-key=${pair.keyFile}`,
+        '--max-connections=3',
+        `--read-timeout=${READ_TIMEOUT_MS}ms`,
+        '--shutdown-delay=0s',
+      ],
       { env: {}, readNamespaceFile: () => undefined },
     );
-    small = await startWebhook(config, { kube: fakeKube([serviceAccount('team-a', 'uploader', { 'eks.amazonaws.com/role-arn': ROLE })]), log: silentLogger(), metrics: smallRegistry, clock: systemClock });
+    small = await startWebhook(config, {
+      kube: fakeKube([serviceAccount('team-a', 'uploader', { 'eks.amazonaws.com/role-arn': ROLE })]),
+      log: silentLogger(),
+      metrics: smallRegistry,
+      clock: systemClock,
+    });
     smallCa = pair.caPem;
   });
   let smallCa: string;
@@ -440,7 +587,9 @@ describe('connection limits and timeouts (docs/webhook.md#connections)', () => {
     const closed = closedAfter(s, started);
     let received = '';
     s.on('data', (c: Buffer) => (received += c));
-    s.write('POST /mutate HTTP/1.1\r\nHost: webhook\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"kind":');
+    s.write(
+      'POST /mutate HTTP/1.1\r\nHost: webhook\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"kind":',
+    );
     const ms = await closed;
     expect(ms).toBeGreaterThanOrEqual(READ_TIMEOUT_MS - 50);
     expect(ms).toBeLessThan(CUT_WITHIN_MS);

@@ -18,7 +18,11 @@ export interface ConnectionLimits {
  * An HTTPS server with the limits applied. Node checks the header and request deadlines on a timer; it runs every
  * quarter of the read timeout (at most every second), so a stalled connection is cut within 1.25× the timeout.
  */
-export function createAdmissionServer(tls: https.ServerOptions, limits: ConnectionLimits, onDrop: () => void): https.Server {
+export function createAdmissionServer(
+  tls: https.ServerOptions,
+  limits: ConnectionLimits,
+  onDrop: () => void,
+): https.Server {
   const checkEvery = Math.max(50, Math.min(1000, Math.floor(limits.readTimeoutMs / 4)));
   const server = https.createServer({
     ...tls,
@@ -46,14 +50,27 @@ export function createAdmissionServer(tls: https.ServerOptions, limits: Connecti
 const JSON_TYPE = 'application/json';
 
 /** Writes a JSON text as one buffer with its length: headers and body leave in a single TLS record write. */
-export function sendText(res: http.ServerResponse, status: number, text: string, headers?: Record<string, string>): void {
-  const h: Record<string, string | number> = { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(text) };
+export function sendText(
+  res: http.ServerResponse,
+  status: number,
+  text: string,
+  headers?: Record<string, string>,
+): void {
+  const h: Record<string, string | number> = {
+    'content-type': JSON_TYPE,
+    'content-length': Buffer.byteLength(text),
+  };
   if (headers) Object.assign(h, headers);
   res.writeHead(status, h);
   res.end(text);
 }
 
-export function sendJson(res: http.ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
+export function sendJson(
+  res: http.ServerResponse,
+  status: number,
+  body: unknown,
+  headers?: Record<string, string>,
+): void {
   sendText(res, status, JSON.stringify(body), headers);
 }
 
@@ -62,9 +79,18 @@ export type Body = Buffer | 'too_large' | 'aborted';
 /** Reads the body up to `limit` bytes: the body, or why there is none (a 413 is already sent when too large). */
 export function readBody(req: http.IncomingMessage, res: http.ServerResponse, limit: number): Promise<Body> {
   const tooLarge = () => {
-    sendJson(res, 413, statusError(413, 'RequestEntityTooLarge', `request body exceeds the limit of ${limit} bytes (--max-request-bytes)`), {
-      connection: 'close',
-    });
+    sendJson(
+      res,
+      413,
+      statusError(
+        413,
+        'RequestEntityTooLarge',
+        `request body exceeds the limit of ${limit} bytes (--max-request-bytes)`,
+      ),
+      {
+        connection: 'close',
+      },
+    );
     res.on('finish', () => req.socket.destroy());
   };
   const declared = Number(req.headers['content-length']);

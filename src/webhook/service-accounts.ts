@@ -64,8 +64,12 @@ export class ServiceAccountCache {
     const s = parseServiceAccount(obj, this.o.prefix, this.o.composition);
     const where = { namespace: obj?.metadata?.namespace, serviceAccount: obj?.metadata?.name };
     if (s.roleArnProblem)
-      this.o.log.warn({ ...where, problem: s.roleArnProblem }, 'role-arn annotation is not an IAM role ARN; Pods of this ServiceAccount are refused');
-    if (s.invalid) this.o.log.debug({ ...where, annotations: s.invalid }, 'invalid ServiceAccount annotations ignored');
+      this.o.log.warn(
+        { ...where, problem: s.roleArnProblem },
+        'role-arn annotation is not an IAM role ARN; Pods of this ServiceAccount are refused',
+      );
+    if (s.invalid)
+      this.o.log.debug({ ...where, annotations: s.invalid }, 'invalid ServiceAccount annotations ignored');
     return s;
   }
 
@@ -98,7 +102,10 @@ export class ServiceAccountCache {
 
   entries(): Array<[string, SaSettings]> {
     const stored = [...this.store.keys()].map((k) => [k, this.store.get(k)!] as [string, SaSettings]);
-    return [...stored, ...[...this.provisional.entries()].map(([k, v]) => [k, v.settings] as [string, SaSettings])];
+    return [
+      ...stored,
+      ...[...this.provisional.entries()].map(([k, v]) => [k, v.settings] as [string, SaSettings]),
+    ];
   }
 
   async relist(): Promise<void> {
@@ -114,9 +121,16 @@ export class ServiceAccountCache {
     const key = `${namespace}/${name}`;
     const hit = this.peek(key);
     if (hit) return { found: true, settings: hit, result: 'hit' };
-    const deadlineMs = Math.min(this.o.gracePeriodMs, apiTimeoutMs !== undefined ? apiTimeoutMs - 500 : Infinity);
+    const deadlineMs = Math.min(
+      this.o.gracePeriodMs,
+      apiTimeoutMs !== undefined ? apiTimeoutMs - 500 : Infinity,
+    );
     if (deadlineMs <= 0) {
-      return { found: false, result: this.store.synced ? 'miss' : 'not_synced', cause: 'not in the ServiceAccount cache' };
+      return {
+        found: false,
+        result: this.store.synced ? 'miss' : 'not_synced',
+        cause: 'not in the ServiceAccount cache',
+      };
     }
     const deadline = this.o.now() + deadlineMs;
     // Before the first list completes a live GET answers just as correctly, and at once: start-up serves right
@@ -140,11 +154,14 @@ export class ServiceAccountCache {
         this.running++;
         resolve(true);
       };
-      const timer = setTimeout(() => {
-        const i = this.waiting.indexOf(grant);
-        if (i >= 0) this.waiting.splice(i, 1);
-        resolve(false);
-      }, Math.max(0, deadline - this.o.now()));
+      const timer = setTimeout(
+        () => {
+          const i = this.waiting.indexOf(grant);
+          if (i >= 0) this.waiting.splice(i, 1);
+          resolve(false);
+        },
+        Math.max(0, deadline - this.o.now()),
+      );
       this.waiting.push(grant);
     });
   }
@@ -156,7 +173,8 @@ export class ServiceAccountCache {
 
   private async fetch(namespace: string, name: string, deadline: number): Promise<SaResult> {
     const key = `${namespace}/${name}`;
-    if (!(await this.slot(deadline))) return { found: false, result: 'timeout', cause: 'queued past the deadline' };
+    if (!(await this.slot(deadline)))
+      return { found: false, result: 'timeout', cause: 'queued past the deadline' };
     const started = performance.now();
     const ac = new AbortController();
     const remaining = Math.max(1, deadline - this.o.now());
@@ -174,7 +192,8 @@ export class ServiceAccountCache {
       return { found: true, settings: this.store.get(key) ?? settings, result: 'fetched' };
     } catch (e) {
       if (isNotFound(e)) return { found: false, result: 'not_found', cause: 'ServiceAccount does not exist' };
-      if (ac.signal.aborted) return { found: false, result: 'timeout', cause: `live GET exceeded ${remaining}ms` };
+      if (ac.signal.aborted)
+        return { found: false, result: 'timeout', cause: `live GET exceeded ${remaining}ms` };
       return { found: false, result: 'error', cause: `live GET failed: ${errorMessage(e)}` };
     } finally {
       clearTimeout(timer);

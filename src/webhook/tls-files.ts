@@ -19,13 +19,20 @@ export interface LoadedPair {
 type ValidityProblem = { result: 'expired' | 'not_yet_valid'; reason: string };
 
 /** Why a certificate cannot be served at `now`, or undefined while `now` lies within its validity. */
-export function validityProblem(cert: { notBefore: Date; notAfter: Date }, now: number): ValidityProblem | undefined {
+export function validityProblem(
+  cert: { notBefore: Date; notAfter: Date },
+  now: number,
+): ValidityProblem | undefined {
   // No "now" in the text: problems are reported once per distinct reason.
   if (now < cert.notBefore.getTime()) {
-    return { result: 'not_yet_valid', reason: `certificate is not valid before ${cert.notBefore.toISOString()}` };
+    return {
+      result: 'not_yet_valid',
+      reason: `certificate is not valid before ${cert.notBefore.toISOString()}`,
+    };
   }
   // X.509 validity includes notAfter itself.
-  if (now > cert.notAfter.getTime()) return { result: 'expired', reason: `certificate expired at ${cert.notAfter.toISOString()}` };
+  if (now > cert.notAfter.getTime())
+    return { result: 'expired', reason: `certificate expired at ${cert.notAfter.toISOString()}` };
   return undefined;
 }
 
@@ -106,19 +113,30 @@ export class TlsFiles {
       let certPem: string;
       let keyPem: string;
       try {
-        [certPem, keyPem] = await Promise.all([readFile(this.o.certFile, 'utf8'), readFile(this.o.keyFile, 'utf8')]);
+        [certPem, keyPem] = await Promise.all([
+          readFile(this.o.certFile, 'utf8'),
+          readFile(this.o.keyFile, 'utf8'),
+        ]);
       } catch (e) {
         return this.problem('invalid', `cannot read the TLS files: ${errorMessage(e)}`);
       }
-      if (this.current && this.current.certPem === certPem && this.current.keyPem === keyPem) return this.checkCurrent();
+      if (this.current && this.current.certPem === certPem && this.current.keyPem === keyPem)
+        return this.checkCurrent();
       const r = checkPair(certPem, keyPem);
       if (typeof r === 'string') return this.problem('invalid', r);
       const invalid = validityProblem(r, this.now());
-      if (invalid) return this.problem(invalid.result, `refusing the certificate in ${this.o.certFile}: ${invalid.reason}`);
+      if (invalid)
+        return this.problem(
+          invalid.result,
+          `refusing the certificate in ${this.o.certFile}: ${invalid.reason}`,
+        );
       this.current = r;
       this.lastProblem = '';
       this.o.metrics.configReloads.inc({ source: 'tls', result: 'applied' });
-      this.o.log.info({ cert: this.o.certFile, notBefore: r.notBefore.toISOString(), notAfter: r.notAfter.toISOString() }, 'TLS certificate loaded');
+      this.o.log.info(
+        { cert: this.o.certFile, notBefore: r.notBefore.toISOString(), notAfter: r.notAfter.toISOString() },
+        'TLS certificate loaded',
+      );
       this.o.onPair(r);
       for (const w of this.waiters.splice(0)) w(r);
     } finally {
@@ -129,7 +147,11 @@ export class TlsFiles {
   /** The pair being served can outlive its validity when nothing replaces it: readiness turns false, loudly. */
   private checkCurrent(): void {
     const invalid = this.current && validityProblem(this.current, this.now());
-    if (invalid) this.problem(invalid.result, `the served certificate from ${this.o.certFile} is no longer valid: ${invalid.reason}`);
+    if (invalid)
+      this.problem(
+        invalid.result,
+        `the served certificate from ${this.o.certFile} is no longer valid: ${invalid.reason}`,
+      );
   }
 
   private problem(result: 'invalid' | ValidityProblem['result'], reason: string): void {
@@ -140,6 +162,10 @@ export class TlsFiles {
     const fields = { cert: this.o.certFile, key: this.o.keyFile, reason };
     if (this.usable()) this.o.log.warn(fields, 'TLS reload refused; keeping the current pair');
     else if (result === 'invalid' && !this.current) this.o.log.warn(fields, 'no usable TLS pair yet');
-    else this.o.log.error(fields, 'no valid serving certificate: the webhook is not ready until a valid pair is installed');
+    else
+      this.o.log.error(
+        fields,
+        'no valid serving certificate: the webhook is not ready until a valid pair is installed',
+      );
   }
 }

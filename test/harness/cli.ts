@@ -16,7 +16,9 @@ const cp = await startControlPlane({ log: quiet ? undefined : (l) => process.std
 const target = path.resolve(kubeconfig);
 fs.mkdirSync(path.dirname(target), { recursive: true });
 fs.copyFileSync(cp.adminKubeconfig, target);
-console.log(`control plane ready in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${cp.server} (kubeconfig ${target})`);
+console.log(
+  `control plane ready in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${cp.server} (kubeconfig ${target})`,
+);
 
 let stopping = false;
 const stop = async (signal: string) => {

@@ -13,7 +13,9 @@ export async function adminClient(): Promise<KubeClient> {
 /** Kubeconfig path for a client-certificate user (CN = user, O = groups). */
 export async function userKubeconfig(user: string, groups: string[] = []): Promise<string> {
   const q = groups.map((g) => `group=${encodeURIComponent(g)}`).join('&');
-  const r = await fetch(`${controlPlane().controlUrl}/users/${encodeURIComponent(user)}?${q}`, { method: 'POST' });
+  const r = await fetch(`${controlPlane().controlUrl}/users/${encodeURIComponent(user)}?${q}`, {
+    method: 'POST',
+  });
   return ((await r.json()) as { kubeconfig: string }).kubeconfig;
 }
 
@@ -31,8 +33,16 @@ export async function newNamespace(
   prefix = 'test',
   labels: Record<string, string> = {},
 ): Promise<string> {
-  const name = `${prefix}-${process.pid.toString(36)}-${Date.now().toString(36)}-${(counter++).toString(36)}`.slice(0, 63);
-  await client.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
+  const name =
+    `${prefix}-${process.pid.toString(36)}-${Date.now().toString(36)}-${(counter++).toString(36)}`.slice(
+      0,
+      63,
+    );
+  await client.create('/api/v1/namespaces', {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name, labels },
+  });
   await eventually(async () => {
     await client.get(`/api/v1/namespaces/${name}/serviceaccounts/default`);
   }, 15_000);

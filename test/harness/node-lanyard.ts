@@ -34,23 +34,36 @@ export function awsAdmin(): AwsClients {
 
 /** The IAM OIDC provider of the node cluster's issuer, created by the first file that asks. */
 export async function oidcProviderArn(aws: AwsClients): Promise<string> {
-  const host = node().issuer.replace(/^https:\/\//, '').replace(/\/$/, '');
-  const existing = (await aws.iam.listOpenIDConnectProviders()).find((arn) => arn.endsWith(`:oidc-provider/${host}`));
+  const host = node()
+    .issuer.replace(/^https:\/\//, '')
+    .replace(/\/$/, '');
+  const existing = (await aws.iam.listOpenIDConnectProviders()).find((arn) =>
+    arn.endsWith(`:oidc-provider/${host}`),
+  );
   if (existing) return existing;
-  return (await aws.iam.createOpenIDConnectProvider({ url: node().issuer, clientIds: ['sts.amazonaws.com', 'lanyard-promotion-step'] })).arn;
+  return (
+    await aws.iam.createOpenIDConnectProvider({
+      url: node().issuer,
+      clientIds: ['sts.amazonaws.com', 'lanyard-promotion-step'],
+    })
+  ).arn;
 }
 
 /** An IRSA trust policy for one ServiceAccount subject. */
 export function webIdentityTrust(providerArn: string, sub: string, aud = 'sts.amazonaws.com'): string {
-  const host = node().issuer.replace(/^https:\/\//, '').replace(/\/$/, '');
+  const host = node()
+    .issuer.replace(/^https:\/\//, '')
+    .replace(/\/$/, '');
   return JSON.stringify({
     Version: '2012-10-17',
-    Statement: [{
-      Effect: 'Allow',
-      Principal: { Federated: providerArn },
-      Action: 'sts:AssumeRoleWithWebIdentity',
-      Condition: { StringEquals: { [`${host}:sub`]: sub, [`${host}:aud`]: aud } },
-    }],
+    Statement: [
+      {
+        Effect: 'Allow',
+        Principal: { Federated: providerArn },
+        Action: 'sts:AssumeRoleWithWebIdentity',
+        Condition: { StringEquals: { [`${host}:sub`]: sub, [`${host}:aud`]: aud } },
+      },
+    ],
   });
 }
 
@@ -58,13 +71,18 @@ export function webIdentityTrust(providerArn: string, sub: string, aud = 'sts.am
 export function podIdentityTrust(service = 'pods.eks.amazonaws.com'): string {
   return JSON.stringify({
     Version: '2012-10-17',
-    Statement: [{ Effect: 'Allow', Principal: { Service: service }, Action: ['sts:AssumeRole', 'sts:TagSession'] }],
+    Statement: [
+      { Effect: 'Allow', Principal: { Service: service }, Action: ['sts:AssumeRole', 'sts:TagSession'] },
+    ],
   });
 }
 
 /** Sets the simulator's behaviour (e.g. eks-auth's visibility lag) through its control endpoint. */
 export async function configureSimulator(config: Json): Promise<void> {
-  const r = await fetch(`${node().simulatorUrl}/_sim/config`, { method: 'PUT', body: JSON.stringify(config) });
+  const r = await fetch(`${node().simulatorUrl}/_sim/config`, {
+    method: 'PUT',
+    body: JSON.stringify(config),
+  });
   if (!r.ok) throw new Error(`simulator config: ${r.status} ${await r.text()}`);
 }
 
@@ -73,13 +91,15 @@ export function whoamiPodSpec(sa: string, args: string[] = [], restartPolicy = '
   return {
     serviceAccountName: sa,
     restartPolicy,
-    containers: [{
-      name: 'app',
-      image: node().images.awsWhoami,
-      imagePullPolicy: 'Never',
-      args,
-      env: [{ name: 'AWS_ENDPOINT_URL_STS', value: node().simulatorUrl }],
-    }],
+    containers: [
+      {
+        name: 'app',
+        image: node().images.awsWhoami,
+        imagePullPolicy: 'Never',
+        args,
+        env: [{ name: 'AWS_ENDPOINT_URL_STS', value: node().simulatorUrl }],
+      },
+    ],
   };
 }
 
@@ -87,7 +107,11 @@ export function whoamiPodSpec(sa: string, args: string[] = [], restartPolicy = '
 function chartValues(): Json {
   const image = node().images.lanyard;
   return {
-    image: { repository: image.slice(0, image.lastIndexOf(':')), tag: image.split(':').at(-1), pullPolicy: 'Never' },
+    image: {
+      repository: image.slice(0, image.lastIndexOf(':')),
+      tag: image.split(':').at(-1),
+      pullPolicy: 'Never',
+    },
     clusterName: NODE_CLUSTER,
     aws: { region: node().region, endpointUrl: node().simulatorUrl },
     webhook: { awsDefaultRegion: node().region },
@@ -109,12 +133,32 @@ const run = promisify(execFile);
  * test file); returns whether this call installed it.
  */
 export async function ensureLanyard(): Promise<boolean> {
-  const status = await run(node().helm, ['--kubeconfig', node().adminKubeconfig, 'status', 'lanyard', '--namespace', RELEASE_NS, '-o', 'json'])
-    .then((r) => JSON.parse(r.stdout) as Json, () => undefined);
+  const status = await run(node().helm, [
+    '--kubeconfig',
+    node().adminKubeconfig,
+    'status',
+    'lanyard',
+    '--namespace',
+    RELEASE_NS,
+    '-o',
+    'json',
+  ]).then(
+    (r) => JSON.parse(r.stdout) as Json,
+    () => undefined,
+  );
   if (status?.info?.status === 'deployed') {
     // Installed by an earlier file; a rollout that file started may still be finishing.
     for (const d of ['webhook', 'controller']) {
-      await run(node().kubectl, ['--kubeconfig', node().adminKubeconfig, '-n', RELEASE_NS, 'rollout', 'status', `deployment/lanyard-${d}`, '--timeout=4m']);
+      await run(node().kubectl, [
+        '--kubeconfig',
+        node().adminKubeconfig,
+        '-n',
+        RELEASE_NS,
+        'rollout',
+        'status',
+        `deployment/lanyard-${d}`,
+        '--timeout=4m',
+      ]);
     }
     return false;
   }
@@ -122,8 +166,19 @@ export async function ensureLanyard(): Promise<boolean> {
   try {
     const file = path.join(dir, 'values.yaml');
     fs.writeFileSync(file, stringify(chartValues()));
-    await helm(['install', 'lanyard', path.join(PACKAGE_ROOT, 'deploy/helm/lanyard'), '--namespace', RELEASE_NS,
-      '--create-namespace', '--values', file, '--wait', '--timeout', '4m']);
+    await helm([
+      'install',
+      'lanyard',
+      path.join(PACKAGE_ROOT, 'deploy/helm/lanyard'),
+      '--namespace',
+      RELEASE_NS,
+      '--create-namespace',
+      '--values',
+      file,
+      '--wait',
+      '--timeout',
+      '4m',
+    ]);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

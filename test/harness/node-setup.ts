@@ -10,7 +10,13 @@ import { CRD_DIR } from '../../src/sandbox/paths.ts';
 import { binaryDir, helmBinary } from '../../src/sandbox/binaries.ts';
 import type { RunningNode } from '../../src/sandbox/node.ts';
 import type { AwsSimulator } from '../../src/sandbox/aws-sim/index.ts';
-import { ensureNode, startNodeControlPlane, startNodeWithImages, startSimulatorForNode, type NodeControlPlane } from '../../src/sandbox/node-cluster.ts';
+import {
+  ensureNode,
+  startNodeControlPlane,
+  startNodeWithImages,
+  startSimulatorForNode,
+  type NodeControlPlane,
+} from '../../src/sandbox/node-cluster.ts';
 
 export const NODE_CLUSTER = 'lanyard-node-test';
 
@@ -41,7 +47,9 @@ declare module 'vitest' {
  * own, the AWS simulator on the host's end of the link. Used by the `node` project's global setup and by
  * bench/node-first-call.bench.ts.
  */
-export async function startNodeCluster(say: (l: string) => void): Promise<{ shared: SharedNode; teardown: () => Promise<void> }> {
+export async function startNodeCluster(
+  say: (l: string) => void,
+): Promise<{ shared: SharedNode; teardown: () => Promise<void> }> {
   const t0 = Date.now();
   const images = await ensureNode((l) => say(l));
   say(`set-up checked in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
@@ -63,7 +71,9 @@ export async function startNodeCluster(say: (l: string) => void): Promise<{ shar
     sim = await startSimulatorForNode(ncp.network, { seed: 7 });
     sim.control.registerCluster({ name: NODE_CLUSTER, issuer: ncp.cp.issuer, caBundle: ncp.cp.caPem });
     node = await startNodeWithImages({ ncp, images, simulatorUrl: sim.url, log: (l) => say(l) });
-    say(`cluster with node ${node.name} ready in ${((Date.now() - t0) / 1000).toFixed(1)}s (${ncp.cp.dir}, ${node.dir})`);
+    say(
+      `cluster with node ${node.name} ready in ${((Date.now() - t0) / 1000).toFixed(1)}s (${ncp.cp.dir}, ${node.dir})`,
+    );
   } catch (e) {
     await teardown();
     throw e;

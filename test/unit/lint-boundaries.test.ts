@@ -36,7 +36,9 @@ describe('lint fails on a boundary violation', () => {
     ['src/verification/violation.ts', '@aws-sdk/client-sts', 'only src/aws/ imports the AWS SDK'],
   ])('%s importing %s', async (file, spec, message) => {
     const found = await problems(file, use(spec));
-    expect(found).toEqual([expect.stringMatching(new RegExp(`^no-restricted-imports: .*${message.replace(/[/.]/g, '\\$&')}`))]);
+    expect(found).toEqual([
+      expect.stringMatching(new RegExp(`^no-restricted-imports: .*${message.replace(/[/.]/g, '\\$&')}`)),
+    ]);
   });
 
   it.each([
@@ -51,12 +53,19 @@ describe('lint fails on a boundary violation', () => {
   });
 
   it('refuses a function over 80 lines in a split reconciler, not in its tests (docs/adr/1020-association-and-promotion-reconcilers-split.md)', async () => {
-    const body = (n: number) => `export function long(): number {\n  let x = 0;\n${'  x += 1;\n'.repeat(n)}  return x;\n}\n`;
+    const body = (n: number) =>
+      `export function long(): number {\n  let x = 0;\n${'  x += 1;\n'.repeat(n)}  return x;\n}\n`;
     // 81 lines with the signature and the closing brace; comments and blank lines do not count.
     const tooLong = body(77);
     const padded = body(76).replace('  let x = 0;\n', '  let x = 0;\n  // a comment\n\n  /* another */\n');
-    for (const file of ['src/associations/controller-violation.ts', 'src/promotions/decide-violation.ts', 'src/verification/verifier-violation.ts']) {
-      expect(await problems(file, tooLong)).toEqual([expect.stringMatching(/^max-lines-per-function: Function 'long' has too many lines \(81\)/)]);
+    for (const file of [
+      'src/associations/controller-violation.ts',
+      'src/promotions/decide-violation.ts',
+      'src/verification/verifier-violation.ts',
+    ]) {
+      expect(await problems(file, tooLong)).toEqual([
+        expect.stringMatching(/^max-lines-per-function: Function 'long' has too many lines \(81\)/),
+      ]);
       expect(await problems(file, padded)).toEqual([]);
     }
     expect(await problems('src/promotions/decide.test.ts', tooLong)).toEqual([]);
@@ -64,7 +73,9 @@ describe('lint fails on a boundary violation', () => {
 
   it('refuses process.env outside src/config', async () => {
     const code = 'export const region = process.env.AWS_REGION;\n';
-    expect(await problems('src/webhook/violation.ts', code)).toEqual([expect.stringMatching(/^no-restricted-properties: .*read configuration through src\/config/)]);
+    expect(await problems('src/webhook/violation.ts', code)).toEqual([
+      expect.stringMatching(/^no-restricted-properties: .*read configuration through src\/config/),
+    ]);
     expect(await problems('src/config/allowed.ts', code)).toEqual([]);
   });
 });

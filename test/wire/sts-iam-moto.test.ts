@@ -8,7 +8,6 @@ import { AwsError, createAwsClients, type AwsClients } from '../../src/aws/index
 import { startAwsSimulator, type AwsSimulator } from '../../src/sandbox/aws-sim/index.ts';
 import { motoMissing, recordingProxy, startMoto, type Exchange } from './peers.ts';
 
-
 /** Paths of the elements that carry text, e.g. CreateRoleResponse/CreateRoleResult/Role/Arn. */
 function leafPaths(xml: string): string[] {
   const paths = new Set<string>();
@@ -131,7 +130,6 @@ async function runSequence(
   await aws.iam.deleteOpenIDConnectProvider(providerArn);
   return steps;
 }
-
 
 describe.skipIf(Boolean(motoMissing))(
   `STS/IAM wire shapes: simulator vs moto${motoMissing ? ` (skipped: ${motoMissing})` : ''}`,

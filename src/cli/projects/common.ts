@@ -5,7 +5,12 @@ import type { Noun } from '../framework.ts';
 import type { OutputFormat } from '../output.ts';
 import { CliError, EXIT } from '../exit.ts';
 import { nameError, type NameKind } from '../../projects/names.ts';
-import { isProjectServiceAccount, kargoLabelNotice, SERVICE_ACCOUNT_LABEL, usesKargoLabel } from '../../projects/labels.ts';
+import {
+  isProjectServiceAccount,
+  kargoLabelNotice,
+  SERVICE_ACCOUNT_LABEL,
+  usesKargoLabel,
+} from '../../projects/labels.ts';
 
 export const PROJECT: Noun = { name: 'project', aliases: ['projects'], plural: 'projects' };
 export const ROLE: Noun = { name: 'role', aliases: ['roles'], plural: 'roles' };
@@ -23,10 +28,13 @@ export const TOKEN: Noun = {
 const RBAC = { group: 'rbac.authorization.k8s.io', version: 'v1' };
 export const paths = {
   namespace: (name?: string) => resourcePath({ version: 'v1', plural: 'namespaces', name }),
-  serviceAccount: (ns: string, name?: string) => resourcePath({ version: 'v1', plural: 'serviceaccounts', namespace: ns, name }),
-  secret: (ns: string, name?: string) => resourcePath({ version: 'v1', plural: 'secrets', namespace: ns, name }),
+  serviceAccount: (ns: string, name?: string) =>
+    resourcePath({ version: 'v1', plural: 'serviceaccounts', namespace: ns, name }),
+  secret: (ns: string, name?: string) =>
+    resourcePath({ version: 'v1', plural: 'secrets', namespace: ns, name }),
   role: (ns: string, name?: string) => resourcePath({ ...RBAC, plural: 'roles', namespace: ns, name }),
-  roleBinding: (ns: string, name?: string) => resourcePath({ ...RBAC, plural: 'rolebindings', namespace: ns, name }),
+  roleBinding: (ns: string, name?: string) =>
+    resourcePath({ ...RBAC, plural: 'rolebindings', namespace: ns, name }),
 };
 
 /** Throws a usage error (exit 2) for the first invalid name. */
@@ -41,7 +49,12 @@ export function checkNames(kind: NameKind, names: string[]): void {
  * Refuses (exit 5) a ServiceAccount that lacks the project service-account label (docs/cli.md#conventions); Kargo's label is
  * accepted with a warning suggesting Lanyard's (docs/projects-and-tokens.md, "Kargo's label").
  */
-export function checkProjectServiceAccount(sa: Json, project: string, name: string, warn?: (s: string) => void): void {
+export function checkProjectServiceAccount(
+  sa: Json,
+  project: string,
+  name: string,
+  warn?: (s: string) => void,
+): void {
   if (!isProjectServiceAccount(sa)) {
     throw new CliError(
       `serviceaccount "${name}" in project "${project}" is not a Lanyard service account (label ${SERVICE_ACCOUNT_LABEL} is not "true")`,

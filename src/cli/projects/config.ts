@@ -10,11 +10,15 @@ export function registerConfigCommands(cli: Cli): void {
   cli.command(
     'set-credentials',
     {
-      description: 'Store the API server, a token read from stdin, and TLS settings in the Lanyard config file',
+      description:
+        'Store the API server, a token read from stdin, and TLS settings in the Lanyard config file',
       options: (cmd) =>
         cmd
           .requiredOption('--server <url>', 'the kube-apiserver URL, e.g. https://10.0.0.1:6443')
-          .option('--certificate-authority <path>', 'PEM file with the CA that signed the API server certificate')
+          .option(
+            '--certificate-authority <path>',
+            'PEM file with the CA that signed the API server certificate',
+          )
           .option('--insecure-skip-tls-verify', 'do not verify the API server certificate (testing only)'),
       run: (ctx, _args, opts) => setCredentials(ctx, opts),
     },
@@ -31,7 +35,10 @@ async function setCredentials(ctx: Context, opts: Record<string, unknown>) {
     url = undefined;
   }
   if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
-    throw new CliError(`invalid --server "${server}": use an https:// URL such as https://10.0.0.1:6443`, EXIT.usage);
+    throw new CliError(
+      `invalid --server "${server}": use an https:// URL such as https://10.0.0.1:6443`,
+      EXIT.usage,
+    );
   }
   const ca = opts.certificateAuthority as string | undefined;
   if (ca && ctx.io.fs.readFile(ca) === undefined) {
@@ -42,7 +49,10 @@ async function setCredentials(ctx: Context, opts: Record<string, unknown>) {
     ctx.io.stdinIsTTY ? ((await ctx.io.readLine('Token: ')) ?? '') : await ctx.io.readStdin()
   ).trim();
   if (!token) {
-    throw new CliError('no token given: pipe it to stdin, e.g. lanyard config set-credentials --server URL < token.txt', EXIT.usage);
+    throw new CliError(
+      'no token given: pipe it to stdin, e.g. lanyard config set-credentials --server URL < token.txt',
+      EXIT.usage,
+    );
   }
   const file = configFilePath(ctx.io.env);
   const update: LanyardConfigFile = {

@@ -17,7 +17,11 @@ export function registerProjectDoctorChecks(cli: Cli): void {
           listAll(kube, paths.roleBinding(project)),
         ]);
         const find = (items: Json[]) => (name: string) => items.find((i) => i.metadata.name === name);
-        for (const d of builtInDrift(project, { role: find(roles), serviceAccount: find(sas), roleBinding: find(rbs) })) {
+        for (const d of builtInDrift(project, {
+          role: find(roles),
+          serviceAccount: find(sas),
+          roleBinding: find(rbs),
+        })) {
           findings.push({
             level: 'error',
             object: `project ${project}`,

@@ -4,11 +4,26 @@ import { isAlreadyExists, isNotFound, KubeApiError } from '../../kube/client.ts'
 import type { Cli, Context } from '../framework.ts';
 import { CliError, EXIT } from '../exit.ts';
 import { BUILTIN_ROLES, ADMIN_ROLE } from '../../projects/builtin-roles.ts';
-import { projectNamespace, roleTrio, userSubject, groupSubject, type Subject } from '../../projects/objects.ts';
+import {
+  projectNamespace,
+  roleTrio,
+  userSubject,
+  groupSubject,
+  type Subject,
+} from '../../projects/objects.ts';
 import { isManaged, isProject, PROJECT_LABEL } from '../../projects/labels.ts';
 import { canonicalRules } from '../../projects/drift.ts';
 import { addSubjects } from '../../projects/roles.ts';
-import { PROJECT, checkNames, checkMutationOutput, collect, paths, byName, pickNamed, listAll } from './common.ts';
+import {
+  PROJECT,
+  checkNames,
+  checkMutationOutput,
+  collect,
+  paths,
+  byName,
+  pickNamed,
+  listAll,
+} from './common.ts';
 import { checkUsers } from './subjects.ts';
 import { errorMessage } from '../../core/errors.ts';
 
@@ -18,8 +33,18 @@ export function registerProjectCommands(cli: Cli): void {
     args: '<name>',
     options: (cmd) =>
       cmd
-        .option('--admin-user <user>', 'add a user to lanyard-admin (repeatable, comma-separated)', collect, [])
-        .option('--admin-group <group>', 'add a group to lanyard-admin (repeatable, comma-separated)', collect, [])
+        .option(
+          '--admin-user <user>',
+          'add a user to lanyard-admin (repeatable, comma-separated)',
+          collect,
+          [],
+        )
+        .option(
+          '--admin-group <group>',
+          'add a group to lanyard-admin (repeatable, comma-separated)',
+          collect,
+          [],
+        )
         .option('--adopt', 'make an existing namespace a project and restore its built-in roles'),
     run: (ctx, [name], opts) =>
       createProject(ctx, name!, opts.adminUser as string[], opts.adminGroup as string[], opts.adopt === true),
@@ -62,14 +87,22 @@ async function createProject(ctx: Context, name: string, users: string[], groups
       ns = await kube.create(paths.namespace(), projectNamespace(name));
       created.push({ path: paths.namespace(name), what: `namespace "${name}"` });
     } catch (e) {
-      if (!isAlreadyExists(e)) throw ctx.toError(e, op(`create project "${name}"`, { noun: 'namespace', name }));
+      if (!isAlreadyExists(e))
+        throw ctx.toError(e, op(`create project "${name}"`, { noun: 'namespace', name }));
       if (!adopt) {
-        throw new CliError(`namespace "${name}" already exists; pass --adopt to make it a project`, EXIT.refused);
+        throw new CliError(
+          `namespace "${name}" already exists; pass --adopt to make it a project`,
+          EXIT.refused,
+        );
       }
       ns = await ctx.call(op(`adopt project "${name}"`), (k) => k.get(paths.namespace(name)));
       if (!isProject(ns)) {
         ns = await ctx.call(op(`adopt project "${name}"`), (k) =>
-          k.patch(paths.namespace(name), { metadata: { labels: { [PROJECT_LABEL]: 'true' } } }, 'application/merge-patch+json'),
+          k.patch(
+            paths.namespace(name),
+            { metadata: { labels: { [PROJECT_LABEL]: 'true' } } },
+            'application/merge-patch+json',
+          ),
         );
       }
       verb = 'adopted';
@@ -91,7 +124,8 @@ async function createProject(ctx: Context, name: string, users: string[], groups
     // Undo this run's creations in reverse order, then report the first error.
     for (const c of created.reverse()) {
       await kube.delete(c.path).catch((err: unknown) => {
-        if (!isNotFound(err)) ctx.out.warn(`could not remove ${c.what} after the failure: ${errorMessage(err)}`);
+        if (!isNotFound(err))
+          ctx.out.warn(`could not remove ${c.what} after the failure: ${errorMessage(err)}`);
       });
     }
     throw e instanceof CliError ? e : ctx.toError(e, op(`create project "${name}"`));
@@ -111,7 +145,12 @@ async function ensureTrio(
   const op = (kind: string) => ({ does: `create role "${role}"`, object: { noun: kind, name: role } });
   const steps: [string, string, Json, string][] = [
     ['role', paths.role(project), trio.role, paths.role(project, role)],
-    ['serviceaccount', paths.serviceAccount(project), trio.serviceAccount, paths.serviceAccount(project, role)],
+    [
+      'serviceaccount',
+      paths.serviceAccount(project),
+      trio.serviceAccount,
+      paths.serviceAccount(project, role),
+    ],
     ['rolebinding', paths.roleBinding(project), trio.roleBinding, paths.roleBinding(project, role)],
   ];
   let made = 0;
@@ -208,12 +247,18 @@ async function deleteProjects(ctx: Context, names: string[], yes: boolean, wait:
         );
       }
       await ctx.call(op, (k) =>
-        k.delete(paths.namespace(name), { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: ns.metadata.uid } }),
+        k.delete(paths.namespace(name), {
+          apiVersion: 'v1',
+          kind: 'DeleteOptions',
+          preconditions: { uid: ns.metadata.uid },
+        }),
       );
       if (wait) await waitGone(ctx, name);
       ctx.out.mutation(PROJECT, name, 'deleted');
     } catch (e) {
-      code ||= ctx.out.error(e instanceof CliError ? e : ctx.toError(e, { does: `delete project "${name}"` }));
+      code ||= ctx.out.error(
+        e instanceof CliError ? e : ctx.toError(e, { does: `delete project "${name}"` }),
+      );
     }
   }
   return code;
@@ -235,4 +280,3 @@ async function waitGone(ctx: Context, name: string): Promise<void> {
     EXIT.timedOut,
   );
 }
-

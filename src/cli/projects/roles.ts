@@ -22,7 +22,18 @@ import {
   roleView,
   type RoleJoin,
 } from '../../projects/roles.ts';
-import { ROLE, checkNames, checkMutationOutput, collect, repeatable, paths, listAll, pickNamed, withConflictRetry, orUndefinedIfNotFound } from './common.ts';
+import {
+  ROLE,
+  checkNames,
+  checkMutationOutput,
+  collect,
+  repeatable,
+  paths,
+  listAll,
+  pickNamed,
+  withConflictRetry,
+  orUndefinedIfNotFound,
+} from './common.ts';
 import { checkUsers } from './subjects.ts';
 import { errorMessage } from '../../core/errors.ts';
 
@@ -33,8 +44,14 @@ export function registerRoleCommands(cli: Cli): void {
     options: (cmd) =>
       cmd
         .option('--description <text>', 'free text stored in the lanyard.dev/description annotation')
-        .option('--rule <rule>', 'RESOURCES:VERBS[:NAMES], repeatable (e.g. stages,promotions:get,list)', repeatable, []),
-    run: (ctx, [name], opts) => createRole(ctx, name!, opts.description as string | undefined, opts.rule as string[]),
+        .option(
+          '--rule <rule>',
+          'RESOURCES:VERBS[:NAMES], repeatable (e.g. stages,promotions:get,list)',
+          repeatable,
+          [],
+        ),
+    run: (ctx, [name], opts) =>
+      createRole(ctx, name!, opts.description as string | undefined, opts.rule as string[]),
   });
   cli.noun('get', ROLE, {
     description: 'List roles with their subjects',
@@ -55,7 +72,11 @@ export function registerRoleCommands(cli: Cli): void {
       options: (cmd) =>
         cmd
           .requiredOption('--role <name>', 'the role')
-          .option('--service-account <names>', 'service accounts of the project (repeatable, comma-separated)', collect)
+          .option(
+            '--service-account <names>',
+            'service accounts of the project (repeatable, comma-separated)',
+            collect,
+          )
           .option('--user <names>', 'users (repeatable, comma-separated)', collect)
           .option('--group <names>', 'groups (repeatable, comma-separated)', collect),
       run: (ctx, _args, opts) => changeSubjects(ctx, verb, opts),
@@ -74,7 +95,9 @@ async function createRole(ctx: Context, name: string, description: string | unde
   const trio = roleTrio({ project, name, rules: parsed.rules, description });
   const does = `create role "${name}"`;
   // Role first: an escalation refusal then leaves nothing behind.
-  const role = await ctx.call({ does, object: { noun: 'role', name } }, (k) => k.create(paths.role(project), trio.role));
+  const role = await ctx.call({ does, object: { noun: 'role', name } }, (k) =>
+    k.create(paths.role(project), trio.role),
+  );
   const made: string[] = [paths.role(project, name)];
   try {
     const sa = await ctx.call({ does, object: { noun: 'serviceaccount', name } }, (k) =>
@@ -84,7 +107,12 @@ async function createRole(ctx: Context, name: string, description: string | unde
     const rb = await ctx.call({ does, object: { noun: 'rolebinding', name } }, (k) =>
       k.create(paths.roleBinding(project), trio.roleBinding),
     );
-    ctx.out.mutation(ROLE, name, 'created', roleView(project, { name, role, serviceAccount: sa, roleBinding: rb }));
+    ctx.out.mutation(
+      ROLE,
+      name,
+      'created',
+      roleView(project, { name, role, serviceAccount: sa, roleBinding: rb }),
+    );
   } catch (e) {
     const kube = await ctx.kube();
     for (const p of made.reverse()) {
@@ -104,7 +132,8 @@ async function readTrio(ctx: Context, project: string, name: string, does: strin
     get(paths.serviceAccount(project, name), 'serviceaccount'),
     get(paths.roleBinding(project, name), 'rolebinding'),
   ]);
-  if (!role && !roleBinding) throw new CliError(`role "${name}" not found in project "${project}"`, EXIT.notFound);
+  if (!role && !roleBinding)
+    throw new CliError(`role "${name}" not found in project "${project}"`, EXIT.notFound);
   return { name, role, serviceAccount, roleBinding };
 }
 
@@ -112,10 +141,16 @@ async function getRoles(ctx: Context, names: string[]) {
   checkNames('role', names);
   const project = await ctx.project();
   const [roles, sas, rbs] = await ctx.call({ does: 'list roles' }, (k) =>
-    Promise.all([listAll(k, paths.role(project)), listAll(k, paths.serviceAccount(project)), listAll(k, paths.roleBinding(project))]),
+    Promise.all([
+      listAll(k, paths.role(project)),
+      listAll(k, paths.serviceAccount(project)),
+      listAll(k, paths.roleBinding(project)),
+    ]),
   );
   const joined = joinRoles(roles, sas, rbs);
-  const { found, missing } = names.length ? pickNamed(joined, names, (j) => j.name) : { found: joined, missing: [] };
+  const { found, missing } = names.length
+    ? pickNamed(joined, names, (j) => j.name)
+    : { found: joined, missing: [] };
   const subjectsOf = (j: RoleJoin, kind: string) =>
     grantedSubjects(project, j)
       .filter((s: Json) => s.kind === kind)
@@ -140,7 +175,8 @@ async function getRoles(ctx: Context, names: string[]) {
     ],
   });
   let code = 0;
-  for (const m of missing) code ||= ctx.out.error(new CliError(`role "${m}" not found in project "${project}"`, EXIT.notFound));
+  for (const m of missing)
+    code ||= ctx.out.error(new CliError(`role "${m}" not found in project "${project}"`, EXIT.notFound));
   return code;
 }
 
@@ -163,7 +199,9 @@ async function deleteRoles(ctx: Context, names: string[]) {
       // The uid precondition keeps a same-named object created meanwhile; one already gone is fine.
       const del = (path: string, noun: string, uid: string) =>
         ctx.call({ does, object: { noun, name } }, (k) =>
-          k.delete(path, { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid } }).catch(orUndefinedIfNotFound),
+          k
+            .delete(path, { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid } })
+            .catch(orUndefinedIfNotFound),
         );
       // Permissions first, then the rules, then the identity.
       await del(paths.roleBinding(project, name), 'rolebinding', j.roleBinding.metadata.uid);
@@ -184,7 +222,11 @@ async function changeSubjects(ctx: Context, verb: 'grant' | 'revoke', opts: Reco
   const users = opts.user as string[] | undefined;
   const groups = opts.group as string[] | undefined;
   const given = [sas, users, groups].filter((x) => x !== undefined).length;
-  if (given > 1) throw new CliError('--service-account, --user and --group cannot be combined; pass one of them', EXIT.usage);
+  if (given > 1)
+    throw new CliError(
+      '--service-account, --user and --group cannot be combined; pass one of them',
+      EXIT.usage,
+    );
   if (given === 0) throw new CliError(`${verb} needs --service-account, --user or --group`, EXIT.usage);
   if (sas) checkNames('serviceaccount', sas);
   if (users) checkUsers(users);
@@ -210,7 +252,9 @@ async function changeSubjects(ctx: Context, verb: 'grant' | 'revoke', opts: Reco
   if (verb === 'grant' && sas) {
     // Every account must exist before anything is written.
     for (const s of sas) {
-      await ctx.call({ does, object: { noun: 'serviceaccount', name: s } }, (k) => k.get(paths.serviceAccount(project, s)));
+      await ctx.call({ does, object: { noun: 'serviceaccount', name: s } }, (k) =>
+        k.get(paths.serviceAccount(project, s)),
+      );
     }
   }
   let rb: Json = j.roleBinding;
@@ -227,7 +271,12 @@ async function changeSubjects(ctx: Context, verb: 'grant' | 'revoke', opts: Reco
       changed = rb.metadata.resourceVersion !== before;
     }),
   );
-  ctx.out.mutation(ROLE, role, changed ? 'updated' : 'unchanged', roleView(project, { ...j, roleBinding: rb }));
+  ctx.out.mutation(
+    ROLE,
+    role,
+    changed ? 'updated' : 'unchanged',
+    roleView(project, { ...j, roleBinding: rb }),
+  );
 }
 
 /**
@@ -235,9 +284,19 @@ async function changeSubjects(ctx: Context, verb: 'grant' | 'revoke', opts: Reco
  * without a namespace means the binding's own (the project), so granting it again changes nothing and revoking it
  * removes that spelling too.
  */
-function changeBinding(verb: 'grant' | 'revoke', project: string, existing: Json[], given: Subject[]): { subjects: Json[]; changed: boolean } {
-  const effective = (s: Json) => (s.kind === 'ServiceAccount' && !s.namespace ? { ...s, namespace: project } : s);
-  if (verb === 'grant') return addSubjects(existing, given.filter((g) => !existing.some((e) => sameSubject(effective(e), g))));
+function changeBinding(
+  verb: 'grant' | 'revoke',
+  project: string,
+  existing: Json[],
+  given: Subject[],
+): { subjects: Json[]; changed: boolean } {
+  const effective = (s: Json) =>
+    s.kind === 'ServiceAccount' && !s.namespace ? { ...s, namespace: project } : s;
+  if (verb === 'grant')
+    return addSubjects(
+      existing,
+      given.filter((g) => !existing.some((e) => sameSubject(effective(e), g))),
+    );
   const kept = existing.filter((e) => !given.some((g) => sameSubject(effective(e), g)));
   return { subjects: kept, changed: kept.length !== existing.length };
 }

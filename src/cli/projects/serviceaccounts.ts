@@ -16,13 +16,27 @@ import {
 } from '../../projects/labels.ts';
 import { rolesGranting, sameSubject } from '../../projects/roles.ts';
 import { serviceAccountSubject } from '../../projects/objects.ts';
-import { SERVICE_ACCOUNT, TOKEN, ROLE, checkNames, checkMutationOutput, checkProjectServiceAccount, paths, listAll, pickNamed, byName, withConflictRetry, orUndefinedIfNotFound } from './common.ts';
+import {
+  SERVICE_ACCOUNT,
+  TOKEN,
+  ROLE,
+  checkNames,
+  checkMutationOutput,
+  checkProjectServiceAccount,
+  paths,
+  listAll,
+  pickNamed,
+  byName,
+  withConflictRetry,
+  orUndefinedIfNotFound,
+} from './common.ts';
 
 export function registerServiceAccountCommands(cli: Cli): void {
   cli.noun('create', SERVICE_ACCOUNT, {
     description: 'Create a project service account for programmatic access',
     args: '<name>',
-    options: (cmd) => cmd.option('--description <text>', 'free text stored in the lanyard.dev/description annotation'),
+    options: (cmd) =>
+      cmd.option('--description <text>', 'free text stored in the lanyard.dev/description annotation'),
     run: (ctx, [name], opts) => createServiceAccount(ctx, name!, opts.description as string | undefined),
   });
   cli.noun('get', SERVICE_ACCOUNT, {
@@ -57,15 +71,21 @@ async function getServiceAccounts(ctx: Context, names: string[]) {
       // Lanyard's label or Kargo's (seed 001): a selector cannot OR two keys, and a project holds few accounts, so one
       // list of the namespace's accounts, filtered here (docs/projects-and-tokens.md, "Kargo's label").
       listAll(k, paths.serviceAccount(project)).then((all) => all.filter(isProjectServiceAccount)),
-      wide ? listAll(k, paths.secret(project), { labelSelector: `${TOKEN_LABEL}=true` }) : Promise.resolve([]),
+      wide
+        ? listAll(k, paths.secret(project), { labelSelector: `${TOKEN_LABEL}=true` })
+        : Promise.resolve([]),
       wide ? listAll(k, paths.roleBinding(project)) : Promise.resolve([]),
     ]),
   );
   sas.sort(byName);
-  const { found, missing } = names.length ? pickNamed(sas, names, (s) => s.metadata.name) : { found: sas, missing: [] };
+  const { found, missing } = names.length
+    ? pickNamed(sas, names, (s) => s.metadata.name)
+    : { found: sas, missing: [] };
   for (const sa of found) if (usesKargoLabel(sa)) ctx.out.warn(kargoLabelNotice(project, sa.metadata.name));
   const tokenCount = (sa: Json) =>
-    tokens.filter((t) => isProjectToken(t) && t.metadata.annotations?.[SA_NAME_ANNOTATION] === sa.metadata.name).length;
+    tokens.filter(
+      (t) => isProjectToken(t) && t.metadata.annotations?.[SA_NAME_ANNOTATION] === sa.metadata.name,
+    ).length;
   ctx.out.list({
     noun: SERVICE_ACCOUNT,
     items: found,
@@ -91,7 +111,9 @@ async function getServiceAccounts(ctx: Context, names: string[]) {
   });
   let code = 0;
   for (const m of missing) {
-    code ||= ctx.out.error(new CliError(`serviceaccount "${m}" not found in project "${project}"`, EXIT.notFound));
+    code ||= ctx.out.error(
+      new CliError(`serviceaccount "${m}" not found in project "${project}"`, EXIT.notFound),
+    );
   }
   return code;
 }
@@ -104,7 +126,9 @@ async function deleteServiceAccounts(ctx: Context, names: string[]) {
     try {
       await deleteOne(ctx, project, name);
     } catch (e) {
-      code ||= ctx.out.error(e instanceof CliError ? e : ctx.toError(e, { does: `delete serviceaccount "${name}"` }));
+      code ||= ctx.out.error(
+        e instanceof CliError ? e : ctx.toError(e, { does: `delete serviceaccount "${name}"` }),
+      );
     }
   }
   return code;
@@ -136,7 +160,8 @@ async function deleteOne(ctx: Context, project: string, name: string) {
       return withConflictRetry(async (attempt) => {
         if (attempt > 1) current = await k.get(paths.roleBinding(project, rb));
         const subjects = ((current.subjects ?? []) as Json[]).filter(
-          (s) => !(sameSubject(s, subject) || (s.kind === 'ServiceAccount' && s.name === name && !s.namespace)),
+          (s) =>
+            !(sameSubject(s, subject) || (s.kind === 'ServiceAccount' && s.name === name && !s.namespace)),
         );
         await k.update(paths.roleBinding(project, rb), { ...current, subjects });
       });
@@ -146,10 +171,14 @@ async function deleteOne(ctx: Context, project: string, name: string) {
   const secrets = await ctx.call({ does }, (k) =>
     listAll(k, paths.secret(project), { labelSelector: `${TOKEN_LABEL}=true` }),
   );
-  for (const t of secrets.filter((s) => isProjectToken(s) && s.metadata.annotations?.[SA_NAME_ANNOTATION] === name).sort(byName)) {
+  for (const t of secrets
+    .filter((s) => isProjectToken(s) && s.metadata.annotations?.[SA_NAME_ANNOTATION] === name)
+    .sort(byName)) {
     const tn = t.metadata.name as string;
     if (!isManaged(t)) {
-      ctx.out.warn(`serviceaccounttoken "${tn}" is not managed by Lanyard; Kubernetes removes it with the account`);
+      ctx.out.warn(
+        `serviceaccounttoken "${tn}" is not managed by Lanyard; Kubernetes removes it with the account`,
+      );
       continue;
     }
     await ctx.call({ does, object: { noun: 'serviceaccounttoken', name: tn } }, (k) =>

@@ -16,7 +16,15 @@ import {
   TOKEN_LABEL,
 } from '../../projects/labels.ts';
 import { redactTokenSecret } from '../../projects/redact.ts';
-import { TOKEN, checkNames, checkProjectServiceAccount, paths, listAll, pickNamed, byName } from './common.ts';
+import {
+  TOKEN,
+  checkNames,
+  checkProjectServiceAccount,
+  paths,
+  listAll,
+  pickNamed,
+  byName,
+} from './common.ts';
 import { startSpinner } from '../spinner.ts';
 
 const MAX_TIMEOUT_MS = 60_000;
@@ -29,7 +37,8 @@ export function registerTokenCommands(cli: Cli): void {
       cmd
         .requiredOption('--service-account <name>', 'the project service account the token authenticates as')
         .option('--timeout <duration>', 'how long to wait for the token controller (max 60s)', '10s'),
-    run: (ctx, [name], opts) => createToken(ctx, name!, opts.serviceAccount as string, opts.timeout as string),
+    run: (ctx, [name], opts) =>
+      createToken(ctx, name!, opts.serviceAccount as string, opts.timeout as string),
   });
   cli.noun('get', TOKEN, {
     description: 'List service account tokens (token values are never shown)',
@@ -49,13 +58,22 @@ async function createToken(ctx: Context, name: string, account: string, timeoutT
   checkNames('serviceaccount', [account]);
   const timeoutMs = parseDuration(timeoutText);
   if (timeoutMs === undefined || timeoutMs <= 0 || timeoutMs > MAX_TIMEOUT_MS) {
-    throw new CliError(`invalid --timeout "${timeoutText}": use a duration from 1s to 60s, such as 10s`, EXIT.usage);
+    throw new CliError(
+      `invalid --timeout "${timeoutText}": use a duration from 1s to 60s, such as 10s`,
+      EXIT.usage,
+    );
   }
   if (ctx.flags.output === 'name') {
-    throw new CliError('-o name would discard the token; use the default output, -o yaml or -o json', EXIT.usage);
+    throw new CliError(
+      '-o name would discard the token; use the default output, -o yaml or -o json',
+      EXIT.usage,
+    );
   }
   if (ctx.flags.output === 'wide') {
-    throw new CliError('-o wide is not supported by create serviceaccounttoken; use the default output, -o yaml or -o json', EXIT.usage);
+    throw new CliError(
+      '-o wide is not supported by create serviceaccounttoken; use the default output, -o yaml or -o json',
+      EXIT.usage,
+    );
   }
   const project = await ctx.project();
   const does = `create serviceaccounttoken "${name}"`;
@@ -64,10 +82,15 @@ async function createToken(ctx: Context, name: string, account: string, timeoutT
   );
   checkProjectServiceAccount(sa, project, account, ctx.out.warn);
   const created = await ctx.call({ does, object: { noun: 'serviceaccounttoken', name } }, (k) =>
-    k.create(paths.secret(project), tokenSecret({ project, name, account: { name: account, uid: sa.metadata.uid } })),
+    k.create(
+      paths.secret(project),
+      tokenSecret({ project, name, account: { name: account, uid: sa.metadata.uid } }),
+    ),
   );
   const kube = await ctx.kube();
-  const spinner = ctx.io.stderrIsTTY ? startSpinner(ctx.io, `waiting for the token of serviceaccounttoken "${name}"`) : undefined;
+  const spinner = ctx.io.stderrIsTTY
+    ? startSpinner(ctx.io, `waiting for the token of serviceaccounttoken "${name}"`)
+    : undefined;
   let filled: Json;
   try {
     filled = await waitForToken(ctx, kube, project, name, timeoutMs, does);
@@ -94,7 +117,9 @@ async function createToken(ctx: Context, name: string, account: string, timeoutT
     throw new CliError(`${base} The empty Secret was removed.`, EXIT.timedOut);
   }
   ctx.out.info(`${TOKEN.name}/${name} created for serviceaccount "${account}" in project "${project}"`);
-  ctx.out.info('This token is shown now and never again. Put it in your secret store before closing this terminal;');
+  ctx.out.info(
+    'This token is shown now and never again. Put it in your secret store before closing this terminal;',
+  );
   ctx.out.info('if it is lost, delete it and create a new one.');
   if (ctx.flags.output !== 'table') {
     // -o yaml|json|jsonpath|custom-columns (name and wide were refused above). The one place a token is printed in full: the Secret as created, data.token included.
@@ -126,7 +151,9 @@ async function waitForToken(
       const s = await kube.get(paths.secret(project, name));
       if (s.data?.token) return s;
     } catch (e) {
-      const transient = (e instanceof KubeApiError && TRANSIENT.has(e.status)) || (!(e instanceof KubeApiError) && isNetworkError(e));
+      const transient =
+        (e instanceof KubeApiError && TRANSIENT.has(e.status)) ||
+        (!(e instanceof KubeApiError) && isNetworkError(e));
       if (!transient) throw ctx.toError(e, { does, object: { noun: 'serviceaccounttoken', name } });
     }
   }
@@ -143,7 +170,9 @@ async function getTokens(ctx: Context, names: string[], account: string | undefi
     .filter(isProjectToken)
     .filter((t) => !account || t.metadata.annotations?.[SA_NAME_ANNOTATION] === account)
     .sort(byName);
-  const { found, missing } = names.length ? pickNamed(tokens, names, (t) => t.metadata.name) : { found: tokens, missing: [] };
+  const { found, missing } = names.length
+    ? pickNamed(tokens, names, (t) => t.metadata.name)
+    : { found: tokens, missing: [] };
   ctx.out.list({
     noun: TOKEN,
     items: found,
@@ -161,7 +190,9 @@ async function getTokens(ctx: Context, names: string[], account: string | undefi
   });
   let code = 0;
   for (const m of missing) {
-    code ||= ctx.out.error(new CliError(`serviceaccounttoken "${m}" not found in project "${project}"`, EXIT.notFound));
+    code ||= ctx.out.error(
+      new CliError(`serviceaccounttoken "${m}" not found in project "${project}"`, EXIT.notFound),
+    );
   }
   return code;
 }
@@ -183,12 +214,20 @@ async function deleteTokens(ctx: Context, names: string[]) {
       }
       if (!isManaged(s)) {
         throw new CliError(
-          notManagedRefusal(`serviceaccounttoken "${name}"`, project, noManagedAnnotation(`secret "${name}"`)),
+          notManagedRefusal(
+            `serviceaccounttoken "${name}"`,
+            project,
+            noManagedAnnotation(`secret "${name}"`),
+          ),
           EXIT.refused,
         );
       }
       await ctx.call({ does, object }, (k) =>
-        k.delete(paths.secret(project, name), { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: s.metadata.uid } }),
+        k.delete(paths.secret(project, name), {
+          apiVersion: 'v1',
+          kind: 'DeleteOptions',
+          preconditions: { uid: s.metadata.uid },
+        }),
       );
       ctx.out.mutation(TOKEN, name, 'deleted');
     } catch (e) {

@@ -147,7 +147,9 @@ export async function startAwsSimulator(o: AwsSimulatorOptions): Promise<AwsSimu
         const sm = /^\/_sim\/sessions\/([^/]+)$/.exec(path);
         if (sm && method === 'GET') {
           const v = control.session(decodeURIComponent(sm[1]!));
-          return v ? json(200, v) : json(404, { code: 'NotFound', message: `no unexpired session ${sm[1]!}` });
+          return v
+            ? json(200, v)
+            : json(404, { code: 'NotFound', message: `no unexpired session ${sm[1]!}` });
         }
         const m = /^\/_sim\/associations\/([^/]+)(\/visible)?$/.exec(path);
         if (m) {

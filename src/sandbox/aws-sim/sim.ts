@@ -576,7 +576,8 @@ export class AwsSim {
   /** undefined or "" means none; anything else must be a session policy EKS accepts. */
   private validatePolicy(v: unknown): string | undefined {
     if (v === undefined || v === null || v === '') return undefined;
-    if (typeof v !== 'string') throw new SimError('InvalidParameterException', 400, 'policy must be a string');
+    if (typeof v !== 'string')
+      throw new SimError('InvalidParameterException', 400, 'policy must be a string');
     const problem = sessionPolicyProblem(v);
     if (problem) throw new SimError('InvalidParameterException', 400, problem);
     return v;

@@ -114,13 +114,18 @@ describe('PodIdentityAssociation CRD', () => {
     expect(notObject).toContain('spec.policy');
     expect(notObject).toContain('policy must be a JSON object (an IAM policy document)');
     const long = await refused(
-      kube.create(path(), body('pol-long', { policy: `{"Sid":"${'x'.repeat(2050)}"}`, disableSessionTags: true })),
+      kube.create(
+        path(),
+        body('pol-long', { policy: `{"Sid":"${'x'.repeat(2050)}"}`, disableSessionTags: true }),
+      ),
     );
     expect(long).toContain('spec.policy');
     expect(long).toMatch(/2048/);
     // Turning session tags back on while a policy is set is refused too.
     expect(
-      await refused(kube.patch(path('pol-ok'), { spec: { disableSessionTags: false } }, 'application/merge-patch+json')),
+      await refused(
+        kube.patch(path('pol-ok'), { spec: { disableSessionTags: false } }, 'application/merge-patch+json'),
+      ),
     ).toContain('policy requires disableSessionTags true');
     const names = (await kube.get(path())).items.map((i: { metadata: { name: string } }) => i.metadata.name);
     expect(names).not.toContain('pol-tags');

@@ -489,7 +489,14 @@ describe('PodIdentityAssociation reconciler', () => {
     // Fixed: the probe is made at the next resync.
     await createServiceAccount(kube, ns, 'ghost');
     await eventually(async () => expect(await probePods(kube, ns)).toHaveLength(1), 10_000);
-    await waitFor(kube, ns, 'ghost', hasCond('Verified', 'Unknown', 'Verifying'), 10_000, 'Verifying after the fix');
+    await waitFor(
+      kube,
+      ns,
+      'ghost',
+      hasCond('Verified', 'Unknown', 'Verifying'),
+      10_000,
+      'Verifying after the fix',
+    );
   });
 
   it('a fresh VerifiedIdentity of the association verifies it without a probe exchange', async () => {

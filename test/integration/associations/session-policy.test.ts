@@ -212,7 +212,9 @@ describe('spec.policy', () => {
     const since = new Date().toISOString();
     const windowEnd = Date.now() + 2_500;
     while (Date.now() < windowEnd) {
-      expect(env.sim.control.log({ service: 'eks', since }).filter((e) => e.input.namespace === ns)).toEqual([]);
+      expect(env.sim.control.log({ service: 'eks', since }).filter((e) => e.input.namespace === ns)).toEqual(
+        [],
+      );
       await new Promise((r) => setTimeout(r, 250));
     }
 

@@ -665,8 +665,18 @@ describe('session policies on associations', () => {
     ]);
 
     const other = POLICY.replace('GetObject', 'ListBucket');
-    const base = { clusterName: CLUSTER, associationId: a.associationId, roleArn: role.arn, targetRoleArn: '' };
-    const changed = await aws.eks.update({ ...base, disableSessionTags: true, policy: other, clientRequestToken: name('u') });
+    const base = {
+      clusterName: CLUSTER,
+      associationId: a.associationId,
+      roleArn: role.arn,
+      targetRoleArn: '',
+    };
+    const changed = await aws.eks.update({
+      ...base,
+      disableSessionTags: true,
+      policy: other,
+      clientRequestToken: name('u'),
+    });
     expect(changed.policy).toBe(other);
     // Absent keeps it: a role-only Update does not drop the policy.
     const sameAgain = await caught(
@@ -680,7 +690,12 @@ describe('session policies on associations', () => {
     );
     expect([tagsBack.code, tagsBack.httpStatus]).toEqual(['InvalidParameterException', 400]);
     expect(tagsBack.message).toContain('disableSessionTags must be true when a policy is specified');
-    const removed = await aws.eks.update({ ...base, disableSessionTags: true, policy: '', clientRequestToken: name('u') });
+    const removed = await aws.eks.update({
+      ...base,
+      disableSessionTags: true,
+      policy: '',
+      clientRequestToken: name('u'),
+    });
     expect(removed.policy).toBeUndefined();
     expect((await aws.eks.describe(CLUSTER, a.associationId)).policy).toBeUndefined();
     await aws.eks.delete(CLUSTER, a.associationId);
@@ -700,8 +715,16 @@ describe('session policies on associations', () => {
       JSON.stringify({ Statement: [{ Effect: 'Allow', Action: 's3:*' }] }),
       'policy Statement[0] needs exactly one of Resource and NotResource',
     ],
-    ['over 2048 characters', `{"Sid":"${'x'.repeat(2050)}"}`, 'policy must be at most 2048 characters long (got 2060)'],
-    ['a character IAM does not accept', '{"Statement":"\u2603"}', 'policy contains characters outside the range IAM accepts'],
+    [
+      'over 2048 characters',
+      `{"Sid":"${'x'.repeat(2050)}"}`,
+      'policy must be at most 2048 characters long (got 2060)',
+    ],
+    [
+      'a character IAM does not accept',
+      '{"Statement":"\u2603"}',
+      'policy contains characters outside the range IAM accepts',
+    ],
   ])('refuses a policy with %s: InvalidParameterException, nothing created', async (_t, policy, message) => {
     const role = await aws.iam.createRole({ roleName: name('bad'), assumeRolePolicyDocument: PODS_TRUST });
     const sa = name('bad-sa');
@@ -762,12 +785,19 @@ describe('session policies on associations', () => {
       return (await res.json()) as { AccessKeyId: string; SecretAccessKey: string; Token: string };
     };
     const scoped = await credsFor();
-    const view = (await (await fetch(`${sim.url}/_sim/sessions/${scoped.AccessKeyId}`)).json()) as Record<string, string>;
+    const view = (await (await fetch(`${sim.url}/_sim/sessions/${scoped.AccessKeyId}`)).json()) as Record<
+      string,
+      string
+    >;
     expect(view.sessionPolicy).toBe(POLICY);
     expect(roleArnMatches(role.arn, view.arn!)).toBe(true);
     expect(JSON.stringify(view)).not.toContain(scoped.SecretAccessKey);
     const asPod = clients({
-      credentials: { accessKeyId: scoped.AccessKeyId, secretAccessKey: scoped.SecretAccessKey, sessionToken: scoped.Token },
+      credentials: {
+        accessKeyId: scoped.AccessKeyId,
+        secretAccessKey: scoped.SecretAccessKey,
+        sessionToken: scoped.Token,
+      },
     });
     const who = await asPod.sts.getCallerIdentity();
     expect(who.arn).toBe(view.arn);
@@ -785,7 +815,10 @@ describe('session policies on associations', () => {
       clientRequestToken: name('u'),
     });
     const plain = await credsFor();
-    expect(sim.control.session(plain.AccessKeyId)).toEqual({ arn: expect.any(String), expiration: expect.any(String) });
+    expect(sim.control.session(plain.AccessKeyId)).toEqual({
+      arn: expect.any(String),
+      expiration: expect.any(String),
+    });
     expect(sim.control.session(scoped.AccessKeyId)?.sessionPolicy).toBe(POLICY);
     expect((await fetch(`${sim.url}/_sim/sessions/ASIAUNKNOWN00000000`)).status).toBe(404);
   });

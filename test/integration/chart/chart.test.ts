@@ -15,9 +15,24 @@ import { parseWebhookFlags } from '../../../src/config/webhook.ts';
 const chart = `${PACKAGE_ROOT}/deploy/helm/lanyard`;
 
 function render(values: string[] = []): Json[] {
-  const out = execFileSync(helmBinary(), ['template', 'lanyard', chart, '--namespace', 'lanyard-system',
-    '--include-crds', '--kube-version', '1.36.3', ...values.flatMap((v) => ['--set', v])], { encoding: 'utf8' });
-  return parseAllDocuments(out).map((d) => d.toJSON()).filter((o) => o?.kind);
+  const out = execFileSync(
+    helmBinary(),
+    [
+      'template',
+      'lanyard',
+      chart,
+      '--namespace',
+      'lanyard-system',
+      '--include-crds',
+      '--kube-version',
+      '1.36.3',
+      ...values.flatMap((v) => ['--set', v]),
+    ],
+    { encoding: 'utf8' },
+  );
+  return parseAllDocuments(out)
+    .map((d) => d.toJSON())
+    .filter((o) => o?.kind);
 }
 
 let admin: KubeClient;
@@ -33,7 +48,10 @@ describe('helm chart', () => {
 
   it.each([
     ['defaults', []],
-    ['webhook only, failurePolicy Ignore', ['controller.enabled=false', 'promotions.enabled=false', 'webhook.failurePolicy=Ignore']],
+    [
+      'webhook only, failurePolicy Ignore',
+      ['controller.enabled=false', 'promotions.enabled=false', 'webhook.failurePolicy=Ignore'],
+    ],
   ])('renders (%s) objects that the API server accepts on a server-side dry run', async (_name, values) => {
     const objects = render(values as string[]);
     expect(objects.length).toBeGreaterThan(0);
@@ -48,9 +66,16 @@ describe('helm chart', () => {
       if (obj.kind === 'Namespace') continue;
       if (obj.kind === 'CustomResourceDefinition') {
         // CRDs are installed by the harness already; a dry-run update proves the chart's copy is valid.
-        const cur = await admin.get(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${obj.metadata.name}`);
-        await admin.request({ method: 'PUT', path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${obj.metadata.name}`,
-          query: { dryRun: 'All' }, body: { ...obj, metadata: { ...obj.metadata, resourceVersion: cur.metadata.resourceVersion } } })
+        const cur = await admin.get(
+          `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${obj.metadata.name}`,
+        );
+        await admin
+          .request({
+            method: 'PUT',
+            path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${obj.metadata.name}`,
+            query: { dryRun: 'All' },
+            body: { ...obj, metadata: { ...obj.metadata, resourceVersion: cur.metadata.resourceVersion } },
+          })
           .catch((e) => failures.push(`${obj.kind}/${obj.metadata.name}: ${e.message}`));
         continue;
       }
@@ -68,7 +93,9 @@ describe('helm chart', () => {
   });
 
   it('passes the Deployments only arguments that the lanyard commands accept', () => {
-    const deployments = render(['clusterName=prod-eu', 'aws.region=eu-west-1']).filter((o) => o.kind === 'Deployment');
+    const deployments = render(['clusterName=prod-eu', 'aws.region=eu-west-1']).filter(
+      (o) => o.kind === 'Deployment',
+    );
     const commands = deployments.map((d) => d.spec.template.spec.containers[0].args[0]).sort();
     expect(commands).toEqual(['controller', 'webhook']);
     for (const d of deployments) {

@@ -8,9 +8,22 @@ import { PACKAGE_ROOT } from '../../../src/sandbox/paths.ts';
 const chart = `${PACKAGE_ROOT}/deploy/helm/lanyard`;
 
 function template(values: string[]): { status: number | null; stderr: string } {
-  const r = spawnSync(helmBinary(), ['template', 'lanyard', chart, '--namespace', 'lanyard-system', '--kube-version', '1.36.3', ...values.flatMap((v) => ['--set', v])], {
-    encoding: 'utf8',
-  });
+  const r = spawnSync(
+    helmBinary(),
+    [
+      'template',
+      'lanyard',
+      chart,
+      '--namespace',
+      'lanyard-system',
+      '--kube-version',
+      '1.36.3',
+      ...values.flatMap((v) => ['--set', v]),
+    ],
+    {
+      encoding: 'utf8',
+    },
+  );
   return { status: r.status, stderr: r.stderr };
 }
 
@@ -33,7 +46,14 @@ describe('the chart values schema', () => {
   it.each([
     [[]],
     [['webhook.failurePolicy=Ignore', 'webhook.replicas=3', 'webhook.kubeSystem=exclude']],
-    [['clusterName=prod-eu', 'aws.region=eu-west-1', 'controller.associations.resync=1h30m', 'controller.logLevel=debug']],
+    [
+      [
+        'clusterName=prod-eu',
+        'aws.region=eu-west-1',
+        'controller.associations.resync=1h30m',
+        'controller.logLevel=debug',
+      ],
+    ],
     [['aws.region=us-gov-west-1', 'aws.endpointUrl=http://127.0.0.1:4566']],
   ])('accepts %j', (values) => {
     const r = template(values);

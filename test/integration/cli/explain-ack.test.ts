@@ -28,27 +28,38 @@ const ns = async (prefix: string) => {
   namespaces.push(n);
   return n;
 };
-const ackObject = (objectNs: string, name: string, spec: Json): Json =>
-  ({ apiVersion: 'eks.services.k8s.aws/v1alpha1', kind: 'PodIdentityAssociation', metadata: { name, namespace: objectNs }, spec });
+const ackObject = (objectNs: string, name: string, spec: Json): Json => ({
+  apiVersion: 'eks.services.k8s.aws/v1alpha1',
+  kind: 'PodIdentityAssociation',
+  metadata: { name, namespace: objectNs },
+  spec,
+});
 
 beforeAll(async () => {
   kube = await adminClient();
   await applyCrds(kube, ACK_FIXTURES);
   await eventually(async () => {
     const d = await kube.get('/apis/eks.services.k8s.aws/v1alpha1');
-    if (!d.resources.some((r: Json) => r.name === 'podidentityassociations')) throw new Error('not served yet');
+    if (!d.resources.some((r: Json) => r.name === 'podidentityassociations'))
+      throw new Error('not served yet');
   }, 15_000);
 });
 afterAll(async () => {
   for (const n of namespaces) await kube.delete(`/api/v1/namespaces/${n}`).catch(() => undefined);
-  await kube.delete(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${ACK_CRD}`).catch(() => undefined);
+  await kube
+    .delete(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${ACK_CRD}`)
+    .catch(() => undefined);
   kube?.close();
 });
 
 describe('lanyard explain with ACK-shaped associations', () => {
-  it('seed 002\'s association with only its apiVersion changed (spec.namespace, spec.clusterName) wins the chain for its ServiceAccount', async () => {
+  it("seed 002's association with only its apiVersion changed (spec.namespace, spec.clusterName) wins the chain for its ServiceAccount", async () => {
     const n = await ns('explain-ack-shape');
-    const objs = seedManifests('002-ack-pod-identity-association.yaml', { NAMESPACE: n, CLUSTER, ROLE_ARN: ROLE });
+    const objs = seedManifests('002-ack-pod-identity-association.yaml', {
+      NAMESPACE: n,
+      CLUSTER,
+      ROLE_ARN: ROLE,
+    });
     for (const o of objs.filter((x) => x.kind !== 'Deployment')) await kubectlApply(kube, o);
     const sa = byKind(objs, 'ServiceAccount').metadata.name as string;
     const lpia = byKind(objs, 'PodIdentityAssociation');
@@ -61,19 +72,41 @@ describe('lanyard explain with ACK-shaped associations', () => {
     expect(r.stdout).toContain(`Declared identity: ContainerCredentials role ${ROLE}`);
 
     const j = JSON.parse((await explain(['sa', sa, '-n', n, '-o', 'json'])).stdout);
-    expect(j.sources[0]).toMatchObject({ rank: 1, source: `PodIdentityAssociation ${n}/${lpia.metadata.name}`, outcome: 'won' });
-    expect(j.declared).toMatchObject({ mode: 'ContainerCredentials', roleARN: ROLE, audience: 'pods.eks.amazonaws.com' });
+    expect(j.sources[0]).toMatchObject({
+      rank: 1,
+      source: `PodIdentityAssociation ${n}/${lpia.metadata.name}`,
+      outcome: 'won',
+    });
+    expect(j.declared).toMatchObject({
+      mode: 'ContainerCredentials',
+      roleARN: ROLE,
+      audience: 'pods.eks.amazonaws.com',
+    });
   });
 
   it('an observed ACK object (eks.services.k8s.aws) in another namespace wins for the pair it names; --cluster-name picks its cluster', async () => {
     const n = await ns('explain-ack-obs');
     const central = await ns('explain-ack-objects');
-    await kube.create(`/api/v1/namespaces/${n}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'app' } });
+    await kube.create(`/api/v1/namespaces/${n}/serviceaccounts`, {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: 'app' },
+    });
     // ACK's object names the ServiceAccount's namespace in spec.namespace and may live anywhere.
-    await kube.create(`/apis/eks.services.k8s.aws/v1alpha1/namespaces/${central}/podidentityassociations`,
-      ackObject(central, 'app', { clusterName: CLUSTER, namespace: n, serviceAccount: 'app', roleARN: ROLE }));
-    await kube.create(`/api/v1/namespaces/${n}/pods`, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web' },
-      spec: { serviceAccountName: 'app', automountServiceAccountToken: false, containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10' }] } });
+    await kube.create(
+      `/apis/eks.services.k8s.aws/v1alpha1/namespaces/${central}/podidentityassociations`,
+      ackObject(central, 'app', { clusterName: CLUSTER, namespace: n, serviceAccount: 'app', roleARN: ROLE }),
+    );
+    await kube.create(`/api/v1/namespaces/${n}/pods`, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'web' },
+      spec: {
+        serviceAccountName: 'app',
+        automountServiceAccountToken: false,
+        containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10' }],
+      },
+    });
 
     const sa = await explain(['serviceaccount', 'app', '-n', n, '--cluster-name', CLUSTER]);
     expect(sa.exitCode, sa.stderr).toBe(0);
@@ -97,9 +130,20 @@ describe('lanyard explain with ACK-shaped associations', () => {
 
   it('an ACK object with only clusterRef (no clusterName) is ignored, as the webhook ignores it', async () => {
     const n = await ns('explain-ack-ref');
-    await kube.create(`/api/v1/namespaces/${n}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'app' } });
-    await kube.create(`/apis/eks.services.k8s.aws/v1alpha1/namespaces/${n}/podidentityassociations`,
-      ackObject(n, 'byref', { clusterRef: { from: { name: 'my-cluster' } }, namespace: n, serviceAccount: 'app', roleARN: ROLE }));
+    await kube.create(`/api/v1/namespaces/${n}/serviceaccounts`, {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: 'app' },
+    });
+    await kube.create(
+      `/apis/eks.services.k8s.aws/v1alpha1/namespaces/${n}/podidentityassociations`,
+      ackObject(n, 'byref', {
+        clusterRef: { from: { name: 'my-cluster' } },
+        namespace: n,
+        serviceAccount: 'app',
+        roleARN: ROLE,
+      }),
+    );
     const r = await explain(['serviceaccount', 'app', '-n', n]);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toContain(`1. PodIdentityAssociation for ${n}/app: none  [-]`);

@@ -15,7 +15,9 @@ beforeAll(async () => {
   project = await newProject('lists');
   const cli = (argv: string[]) => lanyard('admin', [...argv, '-p', project]);
   for (const name of ['a', 'b']) {
-    await createStage(admin, project, name, { promotionTemplate: { spec: { steps: [{ as: 'one', uses: 'noop' }] } } });
+    await createStage(admin, project, name, {
+      promotionTemplate: { spec: { steps: [{ as: 'one', uses: 'noop' }] } },
+    });
     expect((await cli(['create', 'role', name, '--rule', 'stages:get'])).exitCode).toBe(0);
     expect((await cli(['create', 'sa', `bot-${name}`])).exitCode).toBe(0);
   }
@@ -49,13 +51,17 @@ describe('lanyard get: one list and print path for every noun', () => {
       for (let i = 0; i < names.length; i += 25) {
         await Promise.all(
           names.slice(i, i + 25).map(async (n) => {
-            await createStage(admin, many, n, { promotionTemplate: { spec: { steps: [{ as: 'one', uses: 'noop' }] } } });
+            await createStage(admin, many, n, {
+              promotionTemplate: { spec: { steps: [{ as: 'one', uses: 'noop' }] } },
+            });
             await promote(admin, many, n);
           }),
         );
       }
       const requests: string[] = [];
-      const io = { onRequest: (e: { method: string; path: string }) => void requests.push(`${e.method} ${e.path}`) };
+      const io = {
+        onRequest: (e: { method: string; path: string }) => void requests.push(`${e.method} ${e.path}`),
+      };
       const stages = await lanyard('admin', ['get', 'stages', '-p', many, '-o', 'name'], { io });
       expect(stages.exitCode).toBe(0);
       expect(stages.stdout.trim().split('\n')).toEqual(names.map((n) => `stage/${n}`));
@@ -85,7 +91,11 @@ describe('lanyard get: one list and print path for every noun', () => {
 
   it('get stage a -o json prints the Stage alone, with apiVersion and kind', async () => {
     const r = await get(['stage', 'a', '-o', 'json']);
-    expect(JSON.parse(r.stdout)).toMatchObject({ apiVersion: 'lanyard.dev/v1alpha1', kind: 'Stage', metadata: { name: 'a' } });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      apiVersion: 'lanyard.dev/v1alpha1',
+      kind: 'Stage',
+      metadata: { name: 'a' },
+    });
     expect((await admin.get(`${G}/namespaces/${project}/stages/a`)).metadata.name).toBe('a');
   });
 });

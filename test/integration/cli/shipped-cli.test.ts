@@ -34,7 +34,11 @@ beforeAll(async () => {
   shop = await newProject('clishop');
   for (const name of ['api', 'worker']) {
     await admin.create(`/api/v1/namespaces/${shop}/serviceaccounts`, {
-      metadata: { name, labels: { 'rbac.lanyard.dev/service-account': 'true', team: name === 'api' ? 'web' : 'batch' }, annotations: { 'rbac.lanyard.dev/managed': 'true' } },
+      metadata: {
+        name,
+        labels: { 'rbac.lanyard.dev/service-account': 'true', team: name === 'api' ? 'web' : 'batch' },
+        annotations: { 'rbac.lanyard.dev/managed': 'true' },
+      },
     });
   }
   // A kubeconfig whose current context points nowhere; the admin context is chosen with --context.
@@ -53,9 +57,31 @@ afterAll(async () => {
 
 describe('the shipped lanyard binary', () => {
   it('takes global flags before the verb as after it', async () => {
-    const before = await run('lanyard', ['--kubeconfig', kubeconfig, '--context', adminContext, '-o', 'name', 'get', 'sas', '-p', shop]);
+    const before = await run('lanyard', [
+      '--kubeconfig',
+      kubeconfig,
+      '--context',
+      adminContext,
+      '-o',
+      'name',
+      'get',
+      'sas',
+      '-p',
+      shop,
+    ]);
     expect(before).toMatchObject({ exitCode: 0, stdout: 'serviceaccount/api\nserviceaccount/worker\n' });
-    const after = await run('lanyard', ['get', 'sas', '-p', shop, '-o', 'name', '--kubeconfig', kubeconfig, '--context', adminContext]);
+    const after = await run('lanyard', [
+      'get',
+      'sas',
+      '-p',
+      shop,
+      '-o',
+      'name',
+      '--kubeconfig',
+      kubeconfig,
+      '--context',
+      adminContext,
+    ]);
     expect(after.stdout).toBe(before.stdout);
     // Without --context the kubeconfig's current context (nowhere) is used.
     const nowhere = await run('lanyard', ['--kubeconfig', kubeconfig, 'get', 'sas', '-p', shop]);
@@ -65,17 +91,49 @@ describe('the shipped lanyard binary', () => {
 
   it('prints -o jsonpath with kubectl template syntax, for a list and for one named object', async () => {
     const env = { KUBECONFIG: controlPlane().adminKubeconfig };
-    expect(await run('lanyard', ['get', 'sas', '-p', shop, '-o', 'jsonpath={.items[*].metadata.name}'], env)).toMatchObject({ exitCode: 0, stdout: 'api worker' });
-    const ranged = await run('lanyard', ['get', 'sas', '-p', shop, '-o', 'jsonpath={range .items[*]}{.metadata.name}={.metadata.labels.team}{"\\n"}{end}'], env);
+    expect(
+      await run('lanyard', ['get', 'sas', '-p', shop, '-o', 'jsonpath={.items[*].metadata.name}'], env),
+    ).toMatchObject({ exitCode: 0, stdout: 'api worker' });
+    const ranged = await run(
+      'lanyard',
+      [
+        'get',
+        'sas',
+        '-p',
+        shop,
+        '-o',
+        'jsonpath={range .items[*]}{.metadata.name}={.metadata.labels.team}{"\\n"}{end}',
+      ],
+      env,
+    );
     expect(ranged.stdout).toBe('api=web\nworker=batch\n');
-    expect((await run('lanyard', ['get', 'sa', 'api', '-p', shop, '-o', 'jsonpath={.metadata.namespace}'], env)).stdout).toBe(shop);
+    expect(
+      (await run('lanyard', ['get', 'sa', 'api', '-p', shop, '-o', 'jsonpath={.metadata.namespace}'], env))
+        .stdout,
+    ).toBe(shop);
   });
 
   it('prints -o custom-columns, and refuses a bad template before sending anything (exit 2)', async () => {
     const env = { KUBECONFIG: controlPlane().adminKubeconfig };
-    const r = await run('lanyard', ['get', 'sas', '-p', shop, '-o', 'custom-columns=NAME:.metadata.name,TEAM:.metadata.labels.team,OWNER:.metadata.labels.owner'], env);
-    expect(r).toMatchObject({ exitCode: 0, stdout: 'NAME     TEAM    OWNER\napi      web     <none>\nworker   batch   <none>\n' });
-    const bad = await run('lanyard', ['get', 'sas', '-p', shop, '-o', 'jsonpath={.items'], { KUBECONFIG: '/nonexistent' });
+    const r = await run(
+      'lanyard',
+      [
+        'get',
+        'sas',
+        '-p',
+        shop,
+        '-o',
+        'custom-columns=NAME:.metadata.name,TEAM:.metadata.labels.team,OWNER:.metadata.labels.owner',
+      ],
+      env,
+    );
+    expect(r).toMatchObject({
+      exitCode: 0,
+      stdout: 'NAME     TEAM    OWNER\napi      web     <none>\nworker   batch   <none>\n',
+    });
+    const bad = await run('lanyard', ['get', 'sas', '-p', shop, '-o', 'jsonpath={.items'], {
+      KUBECONFIG: '/nonexistent',
+    });
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toContain('unclosed "{" in template "{.items"');
     const unknown = await run('lanyard', ['get', 'sas', '-p', shop, '-o', 'xml'], env);
@@ -88,9 +146,15 @@ describe('the shipped lanyard binary', () => {
     const unknownFlag = await run('lanyard', ['get', 'sas', '--bogus'], env);
     expect(unknownFlag).toMatchObject({ exitCode: 2, stderr: "error: unknown option '--bogus'\n" });
     const noProject = await run('lanyard', ['get', 'sas'], env);
-    expect(noProject).toMatchObject({ exitCode: 2, stderr: 'error: no project given: pass --project or set "project" in the Lanyard config\n' });
+    expect(noProject).toMatchObject({
+      exitCode: 2,
+      stderr: 'error: no project given: pass --project or set "project" in the Lanyard config\n',
+    });
     const missing = await run('lanyard', ['get', 'sa', 'ghost', '-p', shop], env);
-    expect(missing).toMatchObject({ exitCode: 3, stderr: `error: serviceaccount "ghost" not found in project "${shop}"\n` });
+    expect(missing).toMatchObject({
+      exitCode: 3,
+      stderr: `error: serviceaccount "ghost" not found in project "${shop}"\n`,
+    });
     const badFlag = await run('lanyard', ['controller', '--verify-qps=many'], env);
     expect(badFlag.exitCode).toBe(2);
     expect(badFlag.stderr).toMatch(/^error: invalid argument "many" for "--verify-qps"/);
@@ -100,12 +164,21 @@ describe('the shipped lanyard binary', () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
     const stamp = JSON.parse(fs.readFileSync(path.join(ROOT, 'dist', '.build-stamp.json'), 'utf8'));
     const json = await run('lanyard', ['version', '-o', 'json']);
-    expect(JSON.parse(json.stdout)).toEqual({ version: pkg.version, commit: stamp.commit, node: process.version, platform: `${process.platform}/${process.arch}` });
-    expect((await run('lanyard', ['version'])).stdout).toBe(`lanyard ${pkg.version} (commit ${stamp.commit}, node ${process.version}, ${process.platform}/${process.arch})\n`);
+    expect(JSON.parse(json.stdout)).toEqual({
+      version: pkg.version,
+      commit: stamp.commit,
+      node: process.version,
+      platform: `${process.platform}/${process.arch}`,
+    });
+    expect((await run('lanyard', ['version'])).stdout).toBe(
+      `lanyard ${pkg.version} (commit ${stamp.commit}, node ${process.version}, ${process.platform}/${process.arch})\n`,
+    );
   });
 
   it('runs as the kubectl plugin kubectl-lanyard, naming itself "kubectl lanyard"', async () => {
-    const r = await run('kubectl-lanyard', ['get', 'sas', '-p', shop, '-o', 'name'], { KUBECONFIG: controlPlane().adminKubeconfig });
+    const r = await run('kubectl-lanyard', ['get', 'sas', '-p', shop, '-o', 'name'], {
+      KUBECONFIG: controlPlane().adminKubeconfig,
+    });
     expect(r).toMatchObject({ exitCode: 0, stdout: 'serviceaccount/api\nserviceaccount/worker\n' });
     expect((await run('kubectl-lanyard', ['--help'])).stdout).toMatch(/^Usage: kubectl lanyard /);
   });
@@ -115,10 +188,17 @@ describe('the shipped lanyard binary', () => {
     fs.symlinkSync(path.join(ROOT, 'bin', 'lanyard.js'), path.join(bin, 'lanyard'));
     const script = (await run('lanyard', ['completion', 'bash'])).stdout;
     const complete = (line: string[]) =>
-      spawnSync('bash', ['-c', `${script}\nCOMP_WORDS=(${line.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${line.length - 1}; _lanyard; printf '%s\\n' "\${COMPREPLY[@]}"`], {
-        env: { PATH: `${bin}:${path.dirname(process.execPath)}:${process.env.PATH}`, HOME: home },
-        encoding: 'utf8',
-      }).stdout;
+      spawnSync(
+        'bash',
+        [
+          '-c',
+          `${script}\nCOMP_WORDS=(${line.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${line.length - 1}; _lanyard; printf '%s\\n' "\${COMPREPLY[@]}"`,
+        ],
+        {
+          env: { PATH: `${bin}:${path.dirname(process.execPath)}:${process.env.PATH}`, HOME: home },
+          encoding: 'utf8',
+        },
+      ).stdout;
     expect(complete(['lanyard', 'get', 'serviceacc'])).toBe('serviceaccount\nserviceaccounttoken\n');
     expect(complete(['lanyard', 'get', 'sas', '--out'])).toBe('--output\n');
   });

@@ -18,7 +18,11 @@ afterAll(() => admin.close());
 
 async function whoAmI(token: string): Promise<{ username: string; groups: string[] }> {
   const cp = controlPlane();
-  const client = await createKubeClient({ server: cp.server, token, caData: Buffer.from(cp.caPem).toString('base64') });
+  const client = await createKubeClient({
+    server: cp.server,
+    token,
+    caData: Buffer.from(cp.caPem).toString('base64'),
+  });
   try {
     const r = await client.create('/apis/authentication.k8s.io/v1/selfsubjectreviews', {
       apiVersion: 'authentication.k8s.io/v1',
@@ -78,32 +82,41 @@ describe('control plane', () => {
     // Discovery is readable without credentials, as EKS publishes it.
     const agent = new https.Agent({ ca: cp.caPem });
     const discovery = await new Promise<{ issuer: string; jwks_uri: string }>((resolve, reject) => {
-      https.get(`${cp.issuer}/.well-known/openid-configuration`, { agent }, (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body)) : reject(new Error(body))));
-      }).on('error', reject);
+      https
+        .get(`${cp.issuer}/.well-known/openid-configuration`, { agent }, (res) => {
+          let body = '';
+          res.on('data', (c) => (body += c));
+          res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body)) : reject(new Error(body))));
+        })
+        .on('error', reject);
     });
     expect(discovery.issuer).toBe(cp.issuer);
     // The JWKS too, then the token verifies against it with the issuer and audience it was asked for.
     const jwksBody = await new Promise<unknown>((resolve, reject) => {
-      https.get(discovery.jwks_uri, { agent }, (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body)) : reject(new Error(body))));
-      }).on('error', reject);
+      https
+        .get(discovery.jwks_uri, { agent }, (res) => {
+          let body = '';
+          res.on('data', (c) => (body += c));
+          res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body)) : reject(new Error(body))));
+        })
+        .on('error', reject);
     });
     const { payload } = await jwtVerify(token, createLocalJWKSet(jwksBody as JSONWebKeySet), {
       issuer: cp.issuer,
       audience: 'sts.amazonaws.com',
     });
     expect(payload.sub).toBe(`system:serviceaccount:${ns}:default`);
-    expect((payload as { 'kubernetes.io': { pod: { uid: string } } })['kubernetes.io'].pod.uid).toBe(pod.metadata.uid);
+    expect((payload as { 'kubernetes.io': { pod: { uid: string } } })['kubernetes.io'].pod.uid).toBe(
+      pod.metadata.uid,
+    );
     // A token for the API server's own audience authenticates.
     const apiToken = await admin.create(`/api/v1/namespaces/${ns}/serviceaccounts/default/token`, {
       apiVersion: 'authentication.k8s.io/v1',
       kind: 'TokenRequest',
-      spec: { expirationSeconds: 600, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: 'p', uid: pod.metadata.uid } },
+      spec: {
+        expirationSeconds: 600,
+        boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: 'p', uid: pod.metadata.uid },
+      },
     });
     expect((await whoAmI(apiToken.status.token)).username).toBe(`system:serviceaccount:${ns}:default`);
   });
@@ -145,8 +158,23 @@ describe('control plane', () => {
     const ns = await newNamespace(admin, 'found', { 'lanyard.dev/foundation-webhook': 'on' });
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'found-wh-'));
     const ssl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-    ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=wh', '-keyout', 'k.pem',
-      '-out', 'c.pem', '-addext', 'subjectAltName=IP:127.0.0.1']);
+    ssl([
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=wh',
+      '-keyout',
+      'k.pem',
+      '-out',
+      'c.pem',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ]);
     const cert = fs.readFileSync(path.join(dir, 'c.pem'), 'utf8');
     const key = fs.readFileSync(path.join(dir, 'k.pem'), 'utf8');
     let calls = 0;
@@ -158,12 +186,18 @@ describe('control plane', () => {
         const review = JSON.parse(body);
         const patch = [{ op: 'add', path: '/metadata/labels', value: { 'mutated-by': 'foundation-test' } }];
         res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify({
-          apiVersion: review.apiVersion,
-          kind: 'AdmissionReview',
-          response: { uid: review.request.uid, allowed: true, patchType: 'JSONPatch',
-            patch: Buffer.from(JSON.stringify(patch)).toString('base64') },
-        }));
+        res.end(
+          JSON.stringify({
+            apiVersion: review.apiVersion,
+            kind: 'AdmissionReview',
+            response: {
+              uid: review.request.uid,
+              allowed: true,
+              patchType: 'JSONPatch',
+              patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
+            },
+          }),
+        );
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -172,36 +206,53 @@ describe('control plane', () => {
     try {
       await admin.create('/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', {
         metadata: { name },
-        webhooks: [{
-          name: 'foundation.lanyard.dev',
-          admissionReviewVersions: ['v1'],
-          sideEffects: 'None',
-          failurePolicy: 'Fail',
-          timeoutSeconds: 5,
-          clientConfig: { url: `https://127.0.0.1:${port}/mutate`, caBundle: Buffer.from(cert).toString('base64') },
-          rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }],
-          namespaceSelector: { matchLabels: { 'lanyard.dev/foundation-webhook': 'on' } },
-        }],
+        webhooks: [
+          {
+            name: 'foundation.lanyard.dev',
+            admissionReviewVersions: ['v1'],
+            sideEffects: 'None',
+            failurePolicy: 'Fail',
+            timeoutSeconds: 5,
+            clientConfig: {
+              url: `https://127.0.0.1:${port}/mutate`,
+              caBundle: Buffer.from(cert).toString('base64'),
+            },
+            rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }],
+            namespaceSelector: { matchLabels: { 'lanyard.dev/foundation-webhook': 'on' } },
+          },
+        ],
       });
       // The configuration reaches the API server through an informer; retry until a Pod comes back mutated.
-      const pod = await eventually(async () => {
-        const p = await admin.create(`/api/v1/namespaces/${ns}/pods`, {
-          metadata: { generateName: 'p-' },
-          spec: { containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }] },
-        }, { dryRun: 'All' });
-        if (p.metadata.labels?.['mutated-by'] !== 'foundation-test') throw new Error('not mutated yet');
-        return p;
-      }, 15_000, 200);
+      const pod = await eventually(
+        async () => {
+          const p = await admin.create(
+            `/api/v1/namespaces/${ns}/pods`,
+            {
+              metadata: { generateName: 'p-' },
+              spec: { containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }] },
+            },
+            { dryRun: 'All' },
+          );
+          if (p.metadata.labels?.['mutated-by'] !== 'foundation-test') throw new Error('not mutated yet');
+          return p;
+        },
+        15_000,
+        200,
+      );
       expect(pod.metadata.labels['mutated-by']).toBe('foundation-test');
       const stored = await admin.create(`/api/v1/namespaces/${ns}/pods`, {
         metadata: { name: 'stored' },
         spec: { containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }] },
       });
-      expect((await admin.get(`/api/v1/namespaces/${ns}/pods/stored`)).metadata.labels['mutated-by']).toBe('foundation-test');
+      expect((await admin.get(`/api/v1/namespaces/${ns}/pods/stored`)).metadata.labels['mutated-by']).toBe(
+        'foundation-test',
+      );
       expect(stored.metadata.labels['mutated-by']).toBe('foundation-test');
       expect(calls).toBeGreaterThanOrEqual(2);
     } finally {
-      await admin.delete(`/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${name}`).catch(() => {});
+      await admin
+        .delete(`/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${name}`)
+        .catch(() => {});
       server.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -217,9 +268,13 @@ describe('control plane', () => {
       },
     });
     await admin.delete(`/api/v1/namespaces/${ns}/configmaps/owner`);
-    await eventually(async () => {
-      const r = await admin.raw({ path: `/api/v1/namespaces/${ns}/configmaps/dependant` });
-      if (r.status !== 404) throw new Error(`dependant still there (${r.status})`);
-    }, 30_000, 200);
+    await eventually(
+      async () => {
+        const r = await admin.raw({ path: `/api/v1/namespaces/${ns}/configmaps/dependant` });
+        if (r.status !== 404) throw new Error(`dependant still there (${r.status})`);
+      },
+      30_000,
+      200,
+    );
   });
 });

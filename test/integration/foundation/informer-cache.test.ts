@@ -31,15 +31,24 @@ function holdingClient(inner: KubeClient) {
   return {
     client,
     counts,
-    hold: () => { holding = true; },
-    release: () => { holding = false; for (const f of held.splice(0)) f(); },
+    hold: () => {
+      holding = true;
+    },
+    release: () => {
+      holding = false;
+      for (const f of held.splice(0)) f();
+    },
     heldCount: () => held.length,
   };
 }
 
 const cmPath = (name = '') => `/api/v1/namespaces/${ns}/configmaps${name ? `/${name}` : ''}`;
-const configMap = (name: string, data: Record<string, string>, labels: Record<string, string> = {}) =>
-  ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, labels }, data });
+const configMap = (name: string, data: Record<string, string>, labels: Record<string, string> = {}) => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name, labels },
+  data,
+});
 const MERGE = 'application/merge-patch+json';
 
 describe('InformerFactory', () => {
@@ -90,8 +99,15 @@ describe('InformerFactory', () => {
     await admin.create(cmPath(), configMap('filtered', { v: '1' }, { team: 'a' }));
     const factory = new InformerFactory({ client: admin });
     const deleted: string[] = [];
-    const teamA = factory.view<Json>({ path: cmPath(), filter: (o) => o.metadata?.labels?.team === 'a', onDelete: (_o, k) => deleted.push(k) });
-    const all = factory.view<Json>({ path: cmPath(), indexes: { team: (o) => (o.metadata?.labels?.team ? [o.metadata.labels.team] : []) } });
+    const teamA = factory.view<Json>({
+      path: cmPath(),
+      filter: (o) => o.metadata?.labels?.team === 'a',
+      onDelete: (_o, k) => deleted.push(k),
+    });
+    const all = factory.view<Json>({
+      path: cmPath(),
+      indexes: { team: (o) => (o.metadata?.labels?.team ? [o.metadata.labels.team] : []) },
+    });
     try {
       await teamA.waitForSync(10_000);
       await all.waitForSync(10_000);
@@ -100,7 +116,9 @@ describe('InformerFactory', () => {
       await admin.patch(cmPath('filtered'), { metadata: { labels: { team: 'b' } } }, MERGE);
       await eventually(async () => expect(teamA.has(`${ns}/filtered`)).toBe(false));
       expect(deleted).toEqual([`${ns}/filtered`]);
-      await eventually(async () => expect(all.byIndex('team', 'b').map((o) => o.metadata.name)).toEqual(['filtered']));
+      await eventually(async () =>
+        expect(all.byIndex('team', 'b').map((o) => o.metadata.name)).toEqual(['filtered']),
+      );
       expect(all.byIndex('team', 'a')).toEqual([]);
       expect(all.has(`${ns}/filtered`)).toBe(true);
     } finally {
@@ -113,7 +131,11 @@ describe('InformerFactory', () => {
     const h = holdingClient(admin);
     const factory = new InformerFactory({ client: h.client });
     const shown: string[] = [];
-    const view = factory.view<string>({ path: cmPath(), transform: (o) => o.data?.v, onUpdate: (v) => shown.push(v) });
+    const view = factory.view<string>({
+      path: cmPath(),
+      transform: (o) => o.data?.v,
+      onUpdate: (v) => shown.push(v),
+    });
     const key = `${ns}/own`;
     try {
       await view.waitForSync(10_000);
@@ -175,7 +197,9 @@ describe('InformerFactory', () => {
     let second: CacheView<string> | undefined;
     try {
       await first.waitForSync(10_000);
-      gate = new Promise((r) => { openGate = r; });
+      gate = new Promise((r) => {
+        openGate = r;
+      });
       // A second view makes the shared watch list again; that list waits at the gate.
       second = factory.view<string>({ path: cmPath(), transform: (o) => o.data?.v });
       // Our write is recorded while the list is in flight, then another writer changes the object before the

@@ -38,7 +38,11 @@ export function argocdHealth(objects: Json[], argocdCm = ARGOCD_CM): Health[] {
     input: list(objects),
     encoding: 'utf8',
   });
-  return out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Health);
+  return out
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Health);
 }
 
 export interface Diff {
@@ -57,9 +61,24 @@ export function argocdDiff(application: Json, desired: Json[], live: Json[]): Di
       fs.writeFileSync(path.join(dir, name), body);
       return path.join(dir, name);
     };
-    const out = execFileSync(argocdHealthBinary(), ['diff', '--application', write('app.json', JSON.stringify(application)),
-      '--desired', write('desired.json', list(desired)), '--live', write('live.json', list(live))], { encoding: 'utf8' });
-    return out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Diff);
+    const out = execFileSync(
+      argocdHealthBinary(),
+      [
+        'diff',
+        '--application',
+        write('app.json', JSON.stringify(application)),
+        '--desired',
+        write('desired.json', list(desired)),
+        '--live',
+        write('live.json', list(live)),
+      ],
+      { encoding: 'utf8' },
+    );
+    return out
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Diff);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -34,9 +34,23 @@ let desired: Json;
 let live: Json;
 
 function render(namespace: string, values: string[]): Json[] {
-  const out = execFileSync(helmBinary(), ['template', 'lanyard', `${PACKAGE_ROOT}/deploy/helm/lanyard`, '--namespace', namespace,
-    '--kube-version', '1.36.3', ...values.flatMap((v) => ['--set', v])], { encoding: 'utf8' });
-  return parseAllDocuments(out).map((d) => d.toJSON()).filter((o) => o?.kind);
+  const out = execFileSync(
+    helmBinary(),
+    [
+      'template',
+      'lanyard',
+      `${PACKAGE_ROOT}/deploy/helm/lanyard`,
+      '--namespace',
+      namespace,
+      '--kube-version',
+      '1.36.3',
+      ...values.flatMap((v) => ['--set', v]),
+    ],
+    { encoding: 'utf8' },
+  );
+  return parseAllDocuments(out)
+    .map((d) => d.toJSON())
+    .filter((o) => o?.kind);
 }
 
 /** A leaf of managedFields' fieldsV1, as steps: `f:name` (field) or `k:{...}` (list element by key). */
@@ -51,7 +65,8 @@ function leaves(fields: Json, prefix: Step[] = []): Step[][] {
   }
   return out;
 }
-const show = (p: Step[]) => p.map((s) => ('field' in s ? `.${s.field}` : `[${JSON.stringify(s.key)}]`)).join('');
+const show = (p: Step[]) =>
+  p.map((s) => ('field' in s ? `.${s.field}` : `[${JSON.stringify(s.key)}]`)).join('');
 
 /** Sets the value at a path in a copy of obj (list elements found by their keys). */
 function setAt(obj: Json, p: Step[], value: unknown): Json {
@@ -78,23 +93,51 @@ beforeAll(async () => {
   configName = `lanyard-gitops-${ns}`.slice(0, 63);
   // failurePolicy Ignore and a 1 s timeout: this configuration points at a Service that does not exist here, and must
   // not stand in the way of Pods other tests create meanwhile.
-  const objects = render(ns, [`webhook.webhookConfigName=${configName}`, 'webhook.failurePolicy=Ignore', 'webhook.timeoutSeconds=1']);
+  const objects = render(ns, [
+    `webhook.webhookConfigName=${configName}`,
+    'webhook.failurePolicy=Ignore',
+    'webhook.timeoutSeconds=1',
+  ]);
   desired = objects.find((o) => o.kind === 'MutatingWebhookConfiguration')!;
   // As Argo CD's client-side apply creates it: the last-applied annotation, Argo CD's field manager.
-  await admin.create(MWC_API, { ...desired, metadata: { ...desired.metadata, annotations: {
-    ...desired.metadata.annotations, 'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify(desired) } } }, { fieldManager: APPLIER });
+  await admin.create(
+    MWC_API,
+    {
+      ...desired,
+      metadata: {
+        ...desired.metadata,
+        annotations: {
+          ...desired.metadata.annotations,
+          'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify(desired),
+        },
+      },
+    },
+    { fieldManager: APPLIER },
+  );
 
   // The real webhook with the chart's own arguments (ports and namespace adapted to this test process).
-  const deployment = objects.find((o) => o.kind === 'Deployment' && o.spec.template.spec.containers[0].args[0] === 'webhook')!;
-  const args = (deployment.spec.template.spec.containers[0].args as string[]).slice(1)
+  const deployment = objects.find(
+    (o) => o.kind === 'Deployment' && o.spec.template.spec.containers[0].args[0] === 'webhook',
+  )!;
+  const args = (deployment.spec.template.spec.containers[0].args as string[])
+    .slice(1)
     .filter((a) => !/^--(port|metrics-port)=/.test(a))
     .concat(['--port=0', '--metrics-port=0', '--shutdown-delay=0s', '--identity-gate=false']);
   const config = parseWebhookFlags(args, { env: { POD_NAMESPACE: ns } });
-  webhookKube = await createKubeClient({ kubeconfig: controlPlane().adminKubeconfig, userAgent: 'lanyard-webhook' });
-  webhook = await startWebhook(config, { kube: webhookKube, log: silentLogger(), metrics: new Registry(), clock: systemClock });
+  webhookKube = await createKubeClient({
+    kubeconfig: controlPlane().adminKubeconfig,
+    userAgent: 'lanyard-webhook',
+  });
+  webhook = await startWebhook(config, {
+    kube: webhookKube,
+    log: silentLogger(),
+    metrics: new Registry(),
+    clock: systemClock,
+  });
   live = await eventually(async () => {
     const mwc = await admin.get(`${MWC_API}/${configName}`);
-    for (const w of mwc.webhooks) if (!w.clientConfig.caBundle) throw new Error(`webhook ${w.name} has no caBundle yet`);
+    for (const w of mwc.webhooks)
+      if (!w.clientConfig.caBundle) throw new Error(`webhook ${w.name} has no caBundle yet`);
     return mwc;
   }, 30_000);
 }, BUILD_TIMEOUT_MS);
@@ -107,12 +150,17 @@ afterAll(async () => {
   admin?.close();
 });
 
-describe('fields Lanyard writes into the chart\'s objects after install', () => {
+describe("fields Lanyard writes into the chart's objects after install", () => {
   it('are the caBundles of the webhook configuration, written by the webhook itself', () => {
     const runtime = (live.metadata.managedFields as Json[]).filter((m) => m.manager !== APPLIER);
     expect(runtime.map((m) => m.manager)).toEqual(['lanyard-webhook']);
-    const paths = runtime.flatMap((m) => leaves(m.fieldsV1)).map(show).sort();
-    expect(paths).toEqual(desired.webhooks.map((w: Json) => `.webhooks[{"name":"${w.name}"}].clientConfig.caBundle`).sort());
+    const paths = runtime
+      .flatMap((m) => leaves(m.fieldsV1))
+      .map(show)
+      .sort();
+    expect(paths).toEqual(
+      desired.webhooks.map((w: Json) => `.webhooks[{"name":"${w.name}"}].clientConfig.caBundle`).sort(),
+    );
   });
 
   it('each have an ignore rule: Argo CD reports no diff even where Git sets another value, and would without the rule', () => {
@@ -124,7 +172,10 @@ describe('fields Lanyard writes into the chart\'s objects after install', () => 
       const [withRule] = argocdDiff(application, [gitSaysOtherwise], [live]);
       expect(withRule!.modified, `${show(p)} is not covered by the ignore rule`).toBe(false);
       const [withoutRule] = argocdDiff(withoutIgnores, [gitSaysOtherwise], [live]);
-      expect(withoutRule!.modified, `${show(p)} set otherwise in Git should show as drift without the rule`).toBe(true);
+      expect(
+        withoutRule!.modified,
+        `${show(p)} set otherwise in Git should show as drift without the rule`,
+      ).toBe(true);
     }
   });
 
@@ -133,18 +184,25 @@ describe('fields Lanyard writes into the chart\'s objects after install', () => 
     expect(d).toMatchObject({ kind: 'MutatingWebhookConfiguration', name: configName, modified: false });
   });
 
-  it('are not drift for Argo CD\'s default diff even without the rule, since the chart leaves them out of Git', () => {
+  it("are not drift for Argo CD's default diff even without the rule, since the chart leaves them out of Git", () => {
     // Three-way (live carries the last-applied annotation, as after an Argo CD sync) and two-way (as after helm or a
     // server-side apply): a field that Git does not set is not compared. The rule is for Git sources that do set it
     // and for syncs that replace the object (RespectIgnoreDifferences).
     const twoWay = structuredClone(live);
     delete twoWay.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration'];
-    expect(argocdDiff(withoutIgnores, [desired, desired], [live, twoWay]).map((d) => d.modified)).toEqual([false, false]);
+    expect(argocdDiff(withoutIgnores, [desired, desired], [live, twoWay]).map((d) => d.modified)).toEqual([
+      false,
+      false,
+    ]);
   });
 
-  it('are declared on the object itself, in the syntax of the Application\'s ignore rule', () => {
-    const declared = String(live.metadata.annotations['lanyard.dev/runtime-fields']).split('\n').filter(Boolean);
-    const rule = (application.spec.ignoreDifferences as Json[]).find((r) => r.kind === 'MutatingWebhookConfiguration');
+  it("are declared on the object itself, in the syntax of the Application's ignore rule", () => {
+    const declared = String(live.metadata.annotations['lanyard.dev/runtime-fields'])
+      .split('\n')
+      .filter(Boolean);
+    const rule = (application.spec.ignoreDifferences as Json[]).find(
+      (r) => r.kind === 'MutatingWebhookConfiguration',
+    );
     expect(rule.jqPathExpressions).toEqual(declared);
   });
 });

@@ -26,9 +26,17 @@ beforeAll(async () => {
   // The shared control plane runs no workload controllers; this file adds the real Deployment and ReplicaSet
   // controllers (a second kube-controller-manager), so the Deployment makes its Pods as in a cluster.
   const log = fs.openSync(path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gitops-kcm-')), 'kcm.log'), 'a');
-  rolloutControllers = spawn(binaries().controllerManager, [`--kubeconfig=${controlPlane().adminKubeconfig}`,
-    '--controllers=deployment,replicaset', '--leader-elect=false', '--secure-port=0', '--use-service-account-credentials=false'],
-  { stdio: ['ignore', log, log] });
+  rolloutControllers = spawn(
+    binaries().controllerManager,
+    [
+      `--kubeconfig=${controlPlane().adminKubeconfig}`,
+      '--controllers=deployment,replicaset',
+      '--leader-elect=false',
+      '--secure-port=0',
+      '--use-service-account-credentials=false',
+    ],
+    { stdio: ['ignore', log, log] },
+  );
   // EKS Pod Identity's eventual consistency, as seed 002 meets it: eks-auth sees a new association 3-8 s after
   // CreatePodIdentityAssociation returns.
   env.sim.control.configure({ visibility: { eksAuth: [3000, 8000] } });
@@ -47,13 +55,26 @@ function manifests(roleARN: string): Json[] {
   const labels = { app: APP };
   return [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: APP } },
-    { apiVersion: 'lanyard.dev/v1alpha1', kind: 'PodIdentityAssociation', metadata: { name: APP }, spec: { serviceAccount: APP, roleARN } },
     {
-      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: APP, labels },
+      apiVersion: 'lanyard.dev/v1alpha1',
+      kind: 'PodIdentityAssociation',
+      metadata: { name: APP },
+      spec: { serviceAccount: APP, roleARN },
+    },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: APP, labels },
       spec: {
         replicas: 1,
         selector: { matchLabels: labels },
-        template: { metadata: { labels }, spec: { serviceAccountName: APP, containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10' }] } },
+        template: {
+          metadata: { labels },
+          spec: {
+            serviceAccountName: APP,
+            containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10' }],
+          },
+        },
       },
     },
   ];
@@ -83,7 +104,8 @@ async function live(ns: string): Promise<{ objects: Json[]; pods: Json[] }> {
     env.admin.get(`/apis/apps/v1/namespaces/${ns}/replicasets`, { labelSelector: `app=${APP}` }),
     env.admin.get(`/api/v1/namespaces/${ns}/pods`, { labelSelector: `app=${APP}` }),
   ]);
-  const withKind = (items: Json[], kind: string, apiVersion: string) => items.map((i) => ({ apiVersion, kind, ...i }));
+  const withKind = (items: Json[], kind: string, apiVersion: string) =>
+    items.map((i) => ({ apiVersion, kind, ...i }));
   return {
     objects: [a, d, ...withKind(rs.items, 'ReplicaSet', 'apps/v1'), ...withKind(pods.items, 'Pod', 'v1')],
     pods: pods.items,
@@ -121,23 +143,43 @@ function record(name: string, samples: Sample[]): void {
 describe('the seed 002 flow under Argo CD: association and Deployment in one wave', () => {
   it('shows the association Progressing while the Pod waits at the gate, then Healthy once the identity is proven', async () => {
     const ns = await env.namespace('sample-argocd-ack-eks');
-    const role = await env.aws.iam.createRole({ roleName: 'sample-argocd-ack-eks-role', assumeRolePolicyDocument: ccTrust() });
+    const role = await env.aws.iam.createRole({
+      roleName: 'sample-argocd-ack-eks-role',
+      assumeRolePolicyDocument: ccTrust(),
+    });
     await applyWave(ns, manifests(role.arn));
 
-    const samples = await sample(ns, (s) => of(s, 'PodIdentityAssociation').status === 'Healthy' && !s.gated && s.health.some((h) => h.kind === 'Pod'), 90_000);
+    const samples = await sample(
+      ns,
+      (s) =>
+        of(s, 'PodIdentityAssociation').status === 'Healthy' &&
+        !s.gated &&
+        s.health.some((h) => h.kind === 'Pod'),
+      90_000,
+    );
     record('correct-trust', samples);
 
     // Before the identity is proven, every Pod of the Deployment is held at the gate and the association is not Healthy.
     const early = samples.filter((s) => of(s, 'PodIdentityAssociation').status !== 'Healthy');
     expect(early.length).toBeGreaterThan(0);
     for (const s of early) expect(of(s, 'PodIdentityAssociation').status).toBe('Progressing');
-    expect(samples.some((s) => s.gated && of(s, 'PodIdentityAssociation').status === 'Progressing')).toBe(true);
+    expect(samples.some((s) => s.gated && of(s, 'PodIdentityAssociation').status === 'Progressing')).toBe(
+      true,
+    );
     // eks-auth lagging behind EKS makes the first exchanges fail: shown on the association, never Degraded.
-    expect(samples.some((s) => /^ExchangeFailed: .*ResourceNotFoundException.*\(retrying since /.test(of(s, 'PodIdentityAssociation').message))).toBe(true);
+    expect(
+      samples.some((s) =>
+        /^ExchangeFailed: .*ResourceNotFoundException.*\(retrying since /.test(
+          of(s, 'PodIdentityAssociation').message,
+        ),
+      ),
+    ).toBe(true);
     // The Pod left the gate because the verifier proved its own identity (the association's condition follows within
     // its 5 s write interval).
     const pods = await env.admin.get(`/api/v1/namespaces/${ns}/pods`, { labelSelector: `app=${APP}` });
-    expect(pods.items.map((p: Json) => p.metadata.annotations?.['lanyard.dev/identity-verification'])).toEqual(['verified']);
+    expect(
+      pods.items.map((p: Json) => p.metadata.annotations?.['lanyard.dev/identity-verification']),
+    ).toEqual(['verified']);
     const last = samples[samples.length - 1]!;
     expect(of(last, 'PodIdentityAssociation').message).toMatch(/^CredentialsMatch: /);
     // While gated, Argo CD shows the Deployment waiting for its rollout, and the Pod Pending, never failed.
@@ -149,13 +191,31 @@ describe('the seed 002 flow under Argo CD: association and Deployment in one wav
 
   it('shows the exchange error on the association while the Pod stays gated when the trust policy is wrong, then heals', async () => {
     const ns = await env.namespace('sample-argocd-ack-eks-bad');
-    const wrong = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: ['sts:AssumeRole', 'sts:TagSession'] }] });
-    const role = await env.aws.iam.createRole({ roleName: 'sample-argocd-ack-eks-wrong', assumeRolePolicyDocument: wrong });
+    const wrong = JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Effect: 'Allow',
+          Principal: { Service: 'ec2.amazonaws.com' },
+          Action: ['sts:AssumeRole', 'sts:TagSession'],
+        },
+      ],
+    });
+    const role = await env.aws.iam.createRole({
+      roleName: 'sample-argocd-ack-eks-wrong',
+      assumeRolePolicyDocument: wrong,
+    });
     await applyWave(ns, manifests(role.arn));
 
     // Within the verifier's deadline the association stays Progressing but carries the exchange error; it turns
     // Degraded once the failure outlasts the deadline (5 minutes; that transition is covered in health-states.test.ts).
-    const failing = await sample(ns, (s) => /^ExchangeFailed: .*AccessDenied/.test(of(s, 'PodIdentityAssociation').message) && s.health.some((h) => h.kind === 'Pod'), 90_000);
+    const failing = await sample(
+      ns,
+      (s) =>
+        /^ExchangeFailed: .*AccessDenied/.test(of(s, 'PodIdentityAssociation').message) &&
+        s.health.some((h) => h.kind === 'Pod'),
+      90_000,
+    );
     const last = of(failing[failing.length - 1]!, 'PodIdentityAssociation');
     expect(last.status).toBe('Progressing');
     expect(last.message).toMatch(/\(retrying since .*\)$/);
@@ -167,7 +227,14 @@ describe('the seed 002 flow under Argo CD: association and Deployment in one wav
     // Fixing the trust policy (in IAM, not in Git) heals it: the association turns Healthy and the Pod is released.
     await env.aws.iam.updateAssumeRolePolicy('sample-argocd-ack-eks-wrong', ccTrust());
     env.sim.control.makeRoleVisible('sample-argocd-ack-eks-wrong');
-    const healing = await sample(ns, (s) => of(s, 'PodIdentityAssociation').status === 'Healthy' && !s.gated && s.health.some((h) => h.kind === 'Pod'), 90_000);
+    const healing = await sample(
+      ns,
+      (s) =>
+        of(s, 'PodIdentityAssociation').status === 'Healthy' &&
+        !s.gated &&
+        s.health.some((h) => h.kind === 'Pod'),
+      90_000,
+    );
     record('wrong-trust', [...failing, ...healing]);
     expect(of(healing[healing.length - 1]!, 'PodIdentityAssociation').message).toMatch(/^CredentialsMatch: /);
   }, 240_000);

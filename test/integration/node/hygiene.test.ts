@@ -16,11 +16,15 @@ afterAll(() => {
   for (const n of networks) n.remove();
 });
 
-const alive = (pid: number) => fs.existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+const alive = (pid: number) =>
+  fs.existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
 
 /** A process in the network namespace that names `dir` on its command line, as the control plane's processes do. */
 function startIn(netns: string, dir: string, detached: boolean): ChildProcess {
-  const c = spawn('nsenter', [`--net=/run/netns/${netns}`, '--', 'sh', '-c', `sleep 600; : ${dir}`], { stdio: 'ignore', detached });
+  const c = spawn('nsenter', [`--net=/run/netns/${netns}`, '--', 'sh', '-c', `sleep 600; : ${dir}`], {
+    stdio: 'ignore',
+    detached,
+  });
   children.push(c);
   return c;
 }
@@ -36,21 +40,33 @@ describe('clean-up of runs killed mid-way', () => {
     // The stale run's owner exited (a pid that no longer runs this program); the live one's is this process.
     const dead = spawn('true');
     await new Promise((r) => dead.once('exit', r));
-    fs.writeFileSync(`/run/lanyard-node/${stale.netns}.json`, JSON.stringify({ pid: dead.pid, start: 'gone' }));
+    fs.writeFileSync(
+      `/run/lanyard-node/${stale.netns}.json`,
+      JSON.stringify({ pid: dead.pid, start: 'gone' }),
+    );
     const leaked = startIn(stale.netns, staleDir, true);
     const running = startIn(live.netns, liveDir, false);
-    await eventually(async () => {
-      const ino = fs.statSync(`/run/netns/${stale.netns}`).ino;
-      if (fs.statSync(`/proc/${leaked.pid}/ns/net`).ino !== ino) throw new Error('not in the namespace yet');
-    }, 10_000, 50);
+    await eventually(
+      async () => {
+        const ino = fs.statSync(`/run/netns/${stale.netns}`).ino;
+        if (fs.statSync(`/proc/${leaked.pid}/ns/net`).ino !== ino)
+          throw new Error('not in the namespace yet');
+      },
+      10_000,
+      50,
+    );
 
     const removed = removeStaleNodeRuns();
 
     expect(removed).toContain(stale.netns);
     expect(removed).not.toContain(live.netns);
-    await eventually(async () => {
-      if (alive(leaked.pid!)) throw new Error('leaked process still runs');
-    }, 10_000, 100);
+    await eventually(
+      async () => {
+        if (alive(leaked.pid!)) throw new Error('leaked process still runs');
+      },
+      10_000,
+      100,
+    );
     expect(fs.existsSync(`/run/netns/${stale.netns}`)).toBe(false);
     expect(fs.existsSync(staleDir)).toBe(false);
     expect(fs.existsSync(`/run/lanyard-node/${stale.netns}.json`)).toBe(false);
@@ -69,22 +85,43 @@ describe('clean-up of runs killed mid-way', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lanyard-cp-'));
     // While its parent (this process) lives, the process is not an orphan: the network stays.
     const child = startIn(orphaned.netns, dir, false);
-    await eventually(async () => {
-      if (fs.statSync(`/proc/${child.pid}/ns/net`).ino !== fs.statSync(`/run/netns/${orphaned.netns}`).ino) throw new Error('not in the namespace yet');
-    }, 10_000, 50);
+    await eventually(
+      async () => {
+        if (fs.statSync(`/proc/${child.pid}/ns/net`).ino !== fs.statSync(`/run/netns/${orphaned.netns}`).ino)
+          throw new Error('not in the namespace yet');
+      },
+      10_000,
+      50,
+    );
     expect(removeStaleNodeRuns()).not.toContain(orphaned.netns);
     // A double fork re-parents the sleeper to init, as a killed test run's processes are.
-    const orphan = spawn('nsenter', [`--net=/run/netns/${orphaned.netns}`, '--', 'sh', '-c', `(sleep 600; : ${dir}) & echo $!`], { stdio: ['ignore', 'pipe', 'ignore'] });
-    const orphanPid = Number(await new Promise<string>((r) => orphan.stdout!.once('data', (d) => r(String(d)))));
+    const orphan = spawn(
+      'nsenter',
+      [`--net=/run/netns/${orphaned.netns}`, '--', 'sh', '-c', `(sleep 600; : ${dir}) & echo $!`],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    const orphanPid = Number(
+      await new Promise<string>((r) => orphan.stdout!.once('data', (d) => r(String(d)))),
+    );
     child.kill('SIGKILL');
-    await eventually(async () => {
-      const ppid = Number(fs.readFileSync(`/proc/${orphanPid}/stat`, 'utf8').split(') ').at(-1)!.split(' ')[1]);
-      if (ppid !== 1 || alive(child.pid!)) throw new Error('not orphaned yet');
-    }, 10_000, 50);
+    await eventually(
+      async () => {
+        const ppid = Number(
+          fs.readFileSync(`/proc/${orphanPid}/stat`, 'utf8').split(') ').at(-1)!.split(' ')[1],
+        );
+        if (ppid !== 1 || alive(child.pid!)) throw new Error('not orphaned yet');
+      },
+      10_000,
+      50,
+    );
     expect(removeStaleNodeRuns()).toContain(orphaned.netns);
-    await eventually(async () => {
-      if (alive(orphanPid)) throw new Error('orphan still runs');
-    }, 10_000, 100);
+    await eventually(
+      async () => {
+        if (alive(orphanPid)) throw new Error('orphan still runs');
+      },
+      10_000,
+      100,
+    );
     expect(fs.existsSync(dir)).toBe(false);
   });
 });

@@ -20,7 +20,12 @@ export async function kubeconfigOf(as: As, groups: string[] = []): Promise<strin
 export async function lanyard(as: As, argv: string[], o: RunOptions = {}): Promise<RunResult> {
   return await runCli(argv, {
     ...o,
-    env: { HOME: home, XDG_CONFIG_HOME: path.join(home, '.config'), KUBECONFIG: await kubeconfigOf(as), ...o.env },
+    env: {
+      HOME: home,
+      XDG_CONFIG_HOME: path.join(home, '.config'),
+      KUBECONFIG: await kubeconfigOf(as),
+      ...o.env,
+    },
   });
 }
 
@@ -48,7 +53,12 @@ export function uniqueName(prefix: string): string {
 /** Creates a project as the cluster admin; returns its name. */
 export async function newProject(prefix: string, adminUsers: string[] = []): Promise<string> {
   const name = uniqueName(prefix);
-  const r = await lanyard('admin', ['create', 'project', name, ...adminUsers.flatMap((u) => ['--admin-user', u])]);
+  const r = await lanyard('admin', [
+    'create',
+    'project',
+    name,
+    ...adminUsers.flatMap((u) => ['--admin-user', u]),
+  ]);
   if (r.exitCode !== 0) throw new Error(`create project ${name} failed: ${r.stderr}`);
   return name;
 }

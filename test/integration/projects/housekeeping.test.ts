@@ -18,7 +18,10 @@ const cleanup: string[] = [];
 beforeAll(async () => {
   admin = await adminClient();
   // A short creation grace keeps the test fast; the default (30 s) covers slow project creation.
-  running = await startProjectsHousekeeping({ kube: admin, log: silentLogger(), metrics, clock: systemClock }, { creationGraceMs: 1_500 });
+  running = await startProjectsHousekeeping(
+    { kube: admin, log: silentLogger(), metrics, clock: systemClock },
+    { creationGraceMs: 1_500 },
+  );
 });
 afterAll(async () => {
   await running.stop();
@@ -47,7 +50,9 @@ describe('built-in role drift', () => {
     const event = await eventually(async () => {
       // A Namespace is cluster-scoped, so its events live in "default" (where kubectl describe namespace finds them).
       const list = await admin.get('/apis/events.k8s.io/v1/namespaces/default/events');
-      const e = (list.items as Json[]).find((i) => i.reason === 'BuiltInRoleDrift' && i.regarding?.name === shop);
+      const e = (list.items as Json[]).find(
+        (i) => i.reason === 'BuiltInRoleDrift' && i.regarding?.name === shop,
+      );
       expect(e).toBeDefined();
       return e;
     }, 10_000);
@@ -68,7 +73,10 @@ describe('built-in role drift', () => {
     expect(doctor.stdout).toMatch(/\n\d+ errors?, \d+ warnings?\n$/);
 
     const adopt = await lanyard('admin', ['create', 'project', shop, '--adopt']);
-    expect(adopt).toMatchObject({ exitCode: 0, stdout: `project/${shop} adopted\nrole/lanyard-viewer updated\n` });
+    expect(adopt).toMatchObject({
+      exitCode: 0,
+      stdout: `project/${shop} adopted\nrole/lanyard-viewer updated\n`,
+    });
     await eventually(async () => expect(await gauge(shop)).toBe(0), 10_000);
     expect((await lanyard('admin', ['doctor', '-p', shop])).stdout).not.toContain(`project ${shop}`);
   });

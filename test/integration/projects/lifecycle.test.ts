@@ -44,7 +44,11 @@ describe('lifecycle (scenario 1)', () => {
       expect(rb.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: b.name });
       expect(rb.subjects[0]).toEqual({ kind: 'ServiceAccount', name: b.name, namespace: shop });
       if (b.name === 'lanyard-admin') {
-        expect(rb.subjects[1]).toEqual({ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: 'alice' });
+        expect(rb.subjects[1]).toEqual({
+          kind: 'User',
+          apiGroup: 'rbac.authorization.k8s.io',
+          name: 'alice',
+        });
       }
     }
 
@@ -54,7 +58,15 @@ describe('lifecycle (scenario 1)', () => {
     expect(sa.metadata.labels).toEqual({ 'rbac.lanyard.dev/service-account': 'true' });
     expect(sa.metadata.annotations).toEqual({ 'rbac.lanyard.dev/managed': 'true' });
 
-    const role = await alice(['create', 'role', 'deployer', '--rule', 'stages:get,list', '--rule', 'promotions:create,get,list']);
+    const role = await alice([
+      'create',
+      'role',
+      'deployer',
+      '--rule',
+      'stages:get,list',
+      '--rule',
+      'promotions:create,get,list',
+    ]);
     expect(role).toMatchObject({ stdout: 'role/deployer created\n', exitCode: 0 });
     expect((await admin.get(`${RBAC}/namespaces/${shop}/roles/deployer`)).rules).toEqual([
       { apiGroups: ['lanyard.dev'], resources: ['stages'], verbs: ['get', 'list'] },
@@ -75,9 +87,9 @@ describe('lifecycle (scenario 1)', () => {
       exitCode: 0,
     });
     // Unchanged means no write at all.
-    expect((await admin.get(`${RBAC}/namespaces/${shop}/rolebindings/deployer`)).metadata.resourceVersion).toBe(
-      before.metadata.resourceVersion,
-    );
+    expect(
+      (await admin.get(`${RBAC}/namespaces/${shop}/rolebindings/deployer`)).metadata.resourceVersion,
+    ).toBe(before.metadata.resourceVersion);
 
     const token = await alice(['create', 'sat', 'ci-token', '--service-account', 'ci-bot']);
     expect(token.exitCode).toBe(0);
@@ -99,15 +111,24 @@ describe('lifecycle (scenario 1)', () => {
     const list = JSON.parse(json.stdout);
     expect(list.kind).toBe('List');
     expect(list.items[0].data.token).toBe('bGFueWFyZDpyZWRhY3RlZA==');
-    expect(Buffer.from(list.items[0].data['ca.crt'], 'base64').toString()).toMatch(/^-----BEGIN CERTIFICATE-----\n/);
+    expect(Buffer.from(list.items[0].data['ca.crt'], 'base64').toString()).toMatch(
+      /^-----BEGIN CERTIFICATE-----\n/,
+    );
     expect(json.stdout).toContain('\n  "apiVersion"');
 
     expect(await alice(['revoke', '--role', 'deployer', '--user', 'nobody'])).toMatchObject({
       stdout: 'role/deployer unchanged\n',
       exitCode: 0,
     });
-    expect(await alice(['delete', 'role', 'deployer'])).toMatchObject({ stdout: 'role/deployer deleted\n', exitCode: 0 });
-    for (const p of [`${RBAC}/namespaces/${shop}/roles/deployer`, `${RBAC}/namespaces/${shop}/rolebindings/deployer`, `/api/v1/namespaces/${shop}/serviceaccounts/deployer`]) {
+    expect(await alice(['delete', 'role', 'deployer'])).toMatchObject({
+      stdout: 'role/deployer deleted\n',
+      exitCode: 0,
+    });
+    for (const p of [
+      `${RBAC}/namespaces/${shop}/roles/deployer`,
+      `${RBAC}/namespaces/${shop}/rolebindings/deployer`,
+      `/api/v1/namespaces/${shop}/serviceaccounts/deployer`,
+    ]) {
       expect((await admin.raw({ path: p })).status).toBe(404);
     }
 
@@ -134,7 +155,11 @@ describe('aliases and output formats', () => {
     }
     for (const noun of ['serviceaccounttoken', 'serviceaccounttokens', 'sat', 'sats']) {
       const r = await lanyard('admin', ['get', noun, '-p', shop]);
-      expect(r).toMatchObject({ stdout: '', stderr: `No service account tokens found in project "${shop}".\n`, exitCode: 0 });
+      expect(r).toMatchObject({
+        stdout: '',
+        stderr: `No service account tokens found in project "${shop}".\n`,
+        exitCode: 0,
+      });
     }
     for (const noun of ['role', 'roles']) {
       expect((await lanyard('admin', ['get', noun, '-p', shop, '-o', 'name'])).stdout).toBe(
@@ -142,11 +167,23 @@ describe('aliases and output formats', () => {
       );
     }
     for (const noun of ['project', 'projects']) {
-      expect((await lanyard('admin', ['get', noun, shop])).stdout).toMatch(new RegExp(`^NAME\\s+STATUS\\s+AGE\\n${shop}\\s+Active\\s+\\d+s\\n$`));
+      expect((await lanyard('admin', ['get', noun, shop])).stdout).toMatch(
+        new RegExp(`^NAME\\s+STATUS\\s+AGE\\n${shop}\\s+Active\\s+\\d+s\\n$`),
+      );
     }
-    const created = await lanyard('admin', ['create', 'sat', 'tok', '--service-account', 'a-bot', '-p', shop]);
+    const created = await lanyard('admin', [
+      'create',
+      'sat',
+      'tok',
+      '--service-account',
+      'a-bot',
+      '-p',
+      shop,
+    ]);
     expect(created.exitCode).toBe(0);
-    expect((await lanyard('admin', ['delete', 'sats', 'tok', '-p', shop])).stdout).toBe('serviceaccounttoken/tok deleted\n');
+    expect((await lanyard('admin', ['delete', 'sats', 'tok', '-p', shop])).stdout).toBe(
+      'serviceaccounttoken/tok deleted\n',
+    );
   });
 
   it('prints tables with kubectl column spacing, wide columns, single objects and Lists', async () => {
@@ -160,23 +197,38 @@ describe('aliases and output formats', () => {
     const one = JSON.parse((await lanyard('admin', ['get', 'sa', 'a-bot', '-p', shop, '-o', 'json'])).stdout);
     expect(one.kind).toBe('ServiceAccount');
     expect(one.metadata.annotations['lanyard.dev/description']).toBe('first bot');
-    const two = JSON.parse((await lanyard('admin', ['get', 'sa', 'a-bot', 'b-bot', '-p', shop, '-o', 'json'])).stdout);
+    const two = JSON.parse(
+      (await lanyard('admin', ['get', 'sa', 'a-bot', 'b-bot', '-p', shop, '-o', 'json'])).stdout,
+    );
     expect(two.kind).toBe('List');
     expect(two.items.map((i: Json) => i.metadata.name)).toEqual(['a-bot', 'b-bot']);
     const roles = await lanyard('admin', ['get', 'roles', '-p', shop]);
     expect(roles.stdout).toMatch(/^NAME\s+MANAGED\s+SUBJECTS\s+AGE\nlanyard-admin\s+true\s+0\s+\d+s\n/);
-    const view = JSON.parse((await lanyard('admin', ['get', 'role', 'lanyard-promoter', '-p', shop, '-o', 'json'])).stdout);
-    expect(view).toMatchObject({ apiVersion: 'rbac.lanyard.dev/v1alpha1', kind: 'Role', managed: true, builtIn: true, subjects: [] });
+    const view = JSON.parse(
+      (await lanyard('admin', ['get', 'role', 'lanyard-promoter', '-p', shop, '-o', 'json'])).stdout,
+    );
+    expect(view).toMatchObject({
+      apiVersion: 'rbac.lanyard.dev/v1alpha1',
+      kind: 'Role',
+      managed: true,
+      builtIn: true,
+      subjects: [],
+    });
     expect(view.rules).toEqual(BUILTIN_ROLES.find((r) => r.name === 'lanyard-promoter')!.rules);
   });
 
   it('reads the project from LANYARD_PROJECT and from the Lanyard config file', async () => {
-    expect((await lanyard('admin', ['get', 'sa', 'a-bot', '-o', 'name'], { env: { LANYARD_PROJECT: shop } })).stdout).toBe(
-      'serviceaccount/a-bot\n',
+    expect(
+      (await lanyard('admin', ['get', 'sa', 'a-bot', '-o', 'name'], { env: { LANYARD_PROJECT: shop } }))
+        .stdout,
+    ).toBe('serviceaccount/a-bot\n');
+    const viaFlag = await lanyard(
+      'admin',
+      ['get', 'sa', 'a-bot', '-o', 'name', '-p', shop, '--kubeconfig', controlPlane().adminKubeconfig],
+      {
+        env: { KUBECONFIG: '' },
+      },
     );
-    const viaFlag = await lanyard('admin', ['get', 'sa', 'a-bot', '-o', 'name', '-p', shop, '--kubeconfig', controlPlane().adminKubeconfig], {
-      env: { KUBECONFIG: '' },
-    });
     expect(viaFlag).toMatchObject({ exitCode: 0, stdout: 'serviceaccount/a-bot\n' });
     expect(await lanyard('admin', ['get', 'sas', '-p', shop], { env: { KUBECONFIG: '' } })).toMatchObject({
       exitCode: 2,
@@ -185,9 +237,10 @@ describe('aliases and output formats', () => {
     const cfgDir = fs.mkdtempSync(path.join(home, 'proj-'));
     fs.mkdirSync(path.join(cfgDir, 'lanyard'));
     fs.writeFileSync(path.join(cfgDir, 'lanyard', 'config'), `project: ${shop}\n`);
-    expect((await lanyard('admin', ['get', 'sa', 'a-bot', '-o', 'name'], { env: { XDG_CONFIG_HOME: cfgDir } })).stdout).toBe(
-      'serviceaccount/a-bot\n',
-    );
+    expect(
+      (await lanyard('admin', ['get', 'sa', 'a-bot', '-o', 'name'], { env: { XDG_CONFIG_HOME: cfgDir } }))
+        .stdout,
+    ).toBe('serviceaccount/a-bot\n');
     const noProject = await lanyard('admin', ['get', 'sas']);
     expect(noProject).toMatchObject({
       exitCode: 2,
@@ -204,7 +257,9 @@ describe('unmanaged objects (scenario 5)', () => {
       metadata: { name: 'gitops-bot', labels: { 'rbac.lanyard.dev/service-account': 'true' } },
     });
     const before = await admin.get(`/api/v1/namespaces/${shop}/serviceaccounts/gitops-bot`);
-    expect((await lanyard('admin', ['get', 'sas', '-p', shop])).stdout).toMatch(/^NAME\s+MANAGED\s+AGE\ngitops-bot\s+false\s+/);
+    expect((await lanyard('admin', ['get', 'sas', '-p', shop])).stdout).toMatch(
+      /^NAME\s+MANAGED\s+AGE\ngitops-bot\s+false\s+/,
+    );
     const del = await lanyard('admin', ['delete', 'sa', 'gitops-bot', '-p', shop]);
     expect(del).toMatchObject({
       exitCode: 5,
@@ -213,22 +268,37 @@ describe('unmanaged objects (scenario 5)', () => {
     });
     const after = await admin.get(`/api/v1/namespaces/${shop}/serviceaccounts/gitops-bot`);
     expect(after.metadata.resourceVersion).toBe(before.metadata.resourceVersion);
-    const tok = await lanyard('admin', ['create', 'sat', 'g-token', '--service-account', 'gitops-bot', '-p', shop]);
+    const tok = await lanyard('admin', [
+      'create',
+      'sat',
+      'g-token',
+      '--service-account',
+      'gitops-bot',
+      '-p',
+      shop,
+    ]);
     expect(tok.exitCode).toBe(0);
     expect(tok.stdout).toMatch(/^eyJ/);
     // An unmanaged role (RoleBinding without the annotation) is refused with the reason.
-    await admin.create(`${RBAC}/namespaces/${shop}/roles`, { metadata: { name: 'deployers', annotations: { 'rbac.lanyard.dev/managed': 'true' } }, rules: [] });
-    await admin.create(`/api/v1/namespaces/${shop}/serviceaccounts`, { metadata: { name: 'deployers', annotations: { 'rbac.lanyard.dev/managed': 'true' } } });
+    await admin.create(`${RBAC}/namespaces/${shop}/roles`, {
+      metadata: { name: 'deployers', annotations: { 'rbac.lanyard.dev/managed': 'true' } },
+      rules: [],
+    });
+    await admin.create(`/api/v1/namespaces/${shop}/serviceaccounts`, {
+      metadata: { name: 'deployers', annotations: { 'rbac.lanyard.dev/managed': 'true' } },
+    });
     await admin.create(`${RBAC}/namespaces/${shop}/rolebindings`, {
       metadata: { name: 'deployers' },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'deployers' },
       subjects: [{ kind: 'ServiceAccount', name: 'deployers', namespace: shop }],
     });
-    expect(await lanyard('admin', ['grant', '--role', 'deployers', '--group', 'devs', '-p', shop])).toMatchObject({
+    expect(
+      await lanyard('admin', ['grant', '--role', 'deployers', '--group', 'devs', '-p', shop]),
+    ).toMatchObject({
       exitCode: 5,
       stderr: `error: role "deployers" in project "${shop}" is not managed by Lanyard (rolebinding "deployers" has no rbac.lanyard.dev/managed: "true" annotation); change it where it is declared, for example in Git\n`,
     });
-    expect((await lanyard('admin', ['delete', 'role', 'lanyard-admin', '-p', shop]))).toMatchObject({
+    expect(await lanyard('admin', ['delete', 'role', 'lanyard-admin', '-p', shop])).toMatchObject({
       exitCode: 5,
       stderr: `error: role "lanyard-admin" in project "${shop}" is built in and cannot be deleted; delete the project instead\n`,
     });
@@ -237,15 +307,42 @@ describe('unmanaged objects (scenario 5)', () => {
 
 describe('validation before any request (scenario 7)', () => {
   const cases: [string[], string][] = [
-    [['create', 'sa', 'My_SA', '-p', 'shop'], 'error: invalid serviceaccount name "My_SA": use at most 253 lowercase letters, digits, "-" or ".", starting and ending with a letter or digit\n'],
-    [['create', 'role', 'deployer', '--rule', 'stage:get', '-p', 'shop'], 'error: unknown resource "stage" in --rule "stage:get": did you mean "stages"?\n'],
-    [['create', 'role', 'deployer', '--rule', 'stages:read', '-p', 'shop'], 'error: unknown verb "read" in --rule "stages:read"; allowed: get, list, watch, create, update, patch, delete, deletecollection, *\n'],
-    [['grant', '--role', 'deployer', '--user', 'a', '--group', 'b', '-p', 'shop'], 'error: --service-account, --user and --group cannot be combined; pass one of them\n'],
-    [['grant', '--role', 'deployer', '--service-account', 'ci-bot', '--user', 'a', '-p', 'shop'], 'error: --service-account, --user and --group cannot be combined; pass one of them\n'],
-    [['delete', 'project', 'x'], 'error: refusing to delete project "x" without --yes when no terminal is attached\n'],
-    [['grant', '--role', 'deployer', '--user', 'system:serviceaccount:shop:ci-bot', '-p', 'shop'], 'error: use --service-account for service accounts, not --user "system:serviceaccount:shop:ci-bot"\n'],
-    [['create', 'sat', 't', '--service-account', 'ci-bot', '-o', 'name', '-p', 'shop'], 'error: -o name would discard the token; use the default output, -o yaml or -o json\n'],
-    [['revoke', '--role', 'deployer', '--service-account', 'deployer', '-p', 'shop'], 'error: serviceaccount "deployer" is role "deployer"\'s own account in project "shop" and cannot be revoked\n'],
+    [
+      ['create', 'sa', 'My_SA', '-p', 'shop'],
+      'error: invalid serviceaccount name "My_SA": use at most 253 lowercase letters, digits, "-" or ".", starting and ending with a letter or digit\n',
+    ],
+    [
+      ['create', 'role', 'deployer', '--rule', 'stage:get', '-p', 'shop'],
+      'error: unknown resource "stage" in --rule "stage:get": did you mean "stages"?\n',
+    ],
+    [
+      ['create', 'role', 'deployer', '--rule', 'stages:read', '-p', 'shop'],
+      'error: unknown verb "read" in --rule "stages:read"; allowed: get, list, watch, create, update, patch, delete, deletecollection, *\n',
+    ],
+    [
+      ['grant', '--role', 'deployer', '--user', 'a', '--group', 'b', '-p', 'shop'],
+      'error: --service-account, --user and --group cannot be combined; pass one of them\n',
+    ],
+    [
+      ['grant', '--role', 'deployer', '--service-account', 'ci-bot', '--user', 'a', '-p', 'shop'],
+      'error: --service-account, --user and --group cannot be combined; pass one of them\n',
+    ],
+    [
+      ['delete', 'project', 'x'],
+      'error: refusing to delete project "x" without --yes when no terminal is attached\n',
+    ],
+    [
+      ['grant', '--role', 'deployer', '--user', 'system:serviceaccount:shop:ci-bot', '-p', 'shop'],
+      'error: use --service-account for service accounts, not --user "system:serviceaccount:shop:ci-bot"\n',
+    ],
+    [
+      ['create', 'sat', 't', '--service-account', 'ci-bot', '-o', 'name', '-p', 'shop'],
+      'error: -o name would discard the token; use the default output, -o yaml or -o json\n',
+    ],
+    [
+      ['revoke', '--role', 'deployer', '--service-account', 'deployer', '-p', 'shop'],
+      'error: serviceaccount "deployer" is role "deployer"\'s own account in project "shop" and cannot be revoked\n',
+    ],
   ];
   it.each(cases)('lanyard %j exits 2 and sends nothing', async (argv, message) => {
     let requests = 0;
@@ -283,11 +380,20 @@ describe('validation before any request (scenario 7)', () => {
     const shop = await newProject('cnt');
     cleanup.push(shop);
     const seen: string[] = [];
-    const r = await lanyard('admin', ['get', 'sas', '-p', shop, '-v'], { io: { onRequest: (e) => void seen.push(`${e.method} ${e.path}`) } });
+    const r = await lanyard('admin', ['get', 'sas', '-p', shop, '-v'], {
+      io: { onRequest: (e) => void seen.push(`${e.method} ${e.path}`) },
+    });
     expect(r.exitCode).toBe(0);
-    expect(seen).toEqual([`GET /api/v1/namespaces/${shop}`, `GET /api/v1/namespaces/${shop}/serviceaccounts`]);
+    expect(seen).toEqual([
+      `GET /api/v1/namespaces/${shop}`,
+      `GET /api/v1/namespaces/${shop}/serviceaccounts`,
+    ]);
     // -v logs method, path, status and duration only: never headers or bodies.
-    expect(r.stderr).toMatch(new RegExp(`^GET /api/v1/namespaces/${shop} 200 in \\d+ms\\nGET /api/v1/namespaces/${shop}/serviceaccounts 200 in \\d+ms\\nNo service accounts found`));
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `^GET /api/v1/namespaces/${shop} 200 in \\d+ms\\nGET /api/v1/namespaces/${shop}/serviceaccounts 200 in \\d+ms\\nNo service accounts found`,
+      ),
+    );
     expect(r.stderr).not.toMatch(/authorization|bearer/i);
   });
 });
@@ -320,7 +426,10 @@ describe('errors (scenario 8)', () => {
       stdout: `project/${plain} adopted\nrole/lanyard-admin created\nrole/lanyard-viewer created\nrole/lanyard-promoter created\n`,
     });
     // On a terminal, typing the exact name confirms.
-    const confirmed = await lanyard('admin', ['delete', 'project', plain], { stdinIsTTY: true, input: [plain] });
+    const confirmed = await lanyard('admin', ['delete', 'project', plain], {
+      stdinIsTTY: true,
+      input: [plain],
+    });
     expect(confirmed).toMatchObject({ exitCode: 0, stdout: `project/${plain} deleted\n` });
     expect(confirmed.stderr).toMatch(/Type the project name to confirm: $/);
   });
@@ -336,25 +445,34 @@ describe('errors (scenario 8)', () => {
       exitCode: 5,
       stderr: `error: role "developer" already exists in project "${shop}"\n`,
     });
-    const rb = await admin.get(`/apis/rbac.authorization.k8s.io/v1/namespaces/${shop}/rolebindings/developer`);
-    expect(await lanyard('admin', ['grant', '--role', 'developer', '--service-account', 'dup,ghost', '-p', shop])).toMatchObject({
+    const rb = await admin.get(
+      `/apis/rbac.authorization.k8s.io/v1/namespaces/${shop}/rolebindings/developer`,
+    );
+    expect(
+      await lanyard('admin', ['grant', '--role', 'developer', '--service-account', 'dup,ghost', '-p', shop]),
+    ).toMatchObject({
       exitCode: 3,
       stderr: `error: serviceaccount "ghost" not found in project "${shop}"\n`,
     });
     // Nothing was written: not even the account that exists.
-    expect((await admin.get(`/apis/rbac.authorization.k8s.io/v1/namespaces/${shop}/rolebindings/developer`)).metadata.resourceVersion).toBe(
-      rb.metadata.resourceVersion,
-    );
+    expect(
+      (await admin.get(`/apis/rbac.authorization.k8s.io/v1/namespaces/${shop}/rolebindings/developer`))
+        .metadata.resourceVersion,
+    ).toBe(rb.metadata.resourceVersion);
     expect(await lanyard('admin', ['grant', '--role', 'nope', '--group', 'devs', '-p', shop])).toMatchObject({
       exitCode: 3,
       stderr: `error: role "nope" not found in project "${shop}"\n`,
     });
-    expect(await lanyard('admin', ['create', 'sat', 't', '--service-account', 'builder', '-p', shop])).toMatchObject({
+    expect(
+      await lanyard('admin', ['create', 'sat', 't', '--service-account', 'builder', '-p', shop]),
+    ).toMatchObject({
       exitCode: 3,
       stderr: `error: serviceaccount "builder" not found in project "${shop}"\n`,
     });
     await admin.create(`/api/v1/namespaces/${shop}/serviceaccounts`, { metadata: { name: 'builder' } });
-    expect(await lanyard('admin', ['create', 'sat', 't', '--service-account', 'builder', '-p', shop])).toMatchObject({
+    expect(
+      await lanyard('admin', ['create', 'sat', 't', '--service-account', 'builder', '-p', shop]),
+    ).toMatchObject({
       exitCode: 5,
       stderr: `error: serviceaccount "builder" in project "${shop}" is not a Lanyard service account (label rbac.lanyard.dev/service-account is not "true")\n`,
     });
@@ -362,7 +480,8 @@ describe('errors (scenario 8)', () => {
   });
 
   it('deletes several names in order, reports the missing one and exits with its code', async () => {
-    for (const n of ['a', 'b']) expect((await lanyard('admin', ['create', 'sa', n, '-p', shop])).exitCode).toBe(0);
+    for (const n of ['a', 'b'])
+      expect((await lanyard('admin', ['create', 'sa', n, '-p', shop])).exitCode).toBe(0);
     const r = await lanyard('admin', ['delete', 'sa', 'a', 'missing', 'b', '-p', shop]);
     expect(r).toMatchObject({
       exitCode: 3,
@@ -370,22 +489,40 @@ describe('errors (scenario 8)', () => {
       stderr: `error: serviceaccount "missing" not found in project "${shop}"\n`,
     });
     const get = await lanyard('admin', ['get', 'sas', 'dup', 'missing', '-p', shop, '-o', 'name']);
-    expect(get).toMatchObject({ exitCode: 3, stdout: 'serviceaccount/dup\n', stderr: `error: serviceaccount "missing" not found in project "${shop}"\n` });
+    expect(get).toMatchObject({
+      exitCode: 3,
+      stdout: 'serviceaccount/dup\n',
+      stderr: `error: serviceaccount "missing" not found in project "${shop}"\n`,
+    });
   });
 
   it('reports unauthenticated credentials (4) and an unreachable server (1)', async () => {
     const bad = await lanyard('admin', ['get', 'sas', '-p', shop], {
-      env: { LANYARD_SERVER: admin.server, LANYARD_TOKEN: 'not-a-token', LANYARD_INSECURE_SKIP_TLS_VERIFY: 'true' },
+      env: {
+        LANYARD_SERVER: admin.server,
+        LANYARD_TOKEN: 'not-a-token',
+        LANYARD_INSECURE_SKIP_TLS_VERIFY: 'true',
+      },
     });
     expect(bad).toMatchObject({
       exitCode: 4,
-      stderr: 'error: the API server rejected the credentials (401); check LANYARD_TOKEN, the Lanyard config or your kubeconfig\n',
+      stderr:
+        'error: the API server rejected the credentials (401); check LANYARD_TOKEN, the Lanyard config or your kubeconfig\n',
     });
     const down = await lanyard('admin', ['get', 'sas', '-p', shop], {
-      env: { LANYARD_SERVER: 'https://127.0.0.1:1', LANYARD_TOKEN: 'x', LANYARD_INSECURE_SKIP_TLS_VERIFY: 'true' },
+      env: {
+        LANYARD_SERVER: 'https://127.0.0.1:1',
+        LANYARD_TOKEN: 'x',
+        LANYARD_INSECURE_SKIP_TLS_VERIFY: 'true',
+      },
     });
-    expect(down).toMatchObject({ exitCode: 1, stderr: 'error: cannot reach the API server at https://127.0.0.1:1: connect ECONNREFUSED\n' });
-    expect(await lanyard('admin', ['get', 'sas', '-p', shop], { env: { LANYARD_SERVER: 'https://127.0.0.1:1' } })).toMatchObject({
+    expect(down).toMatchObject({
+      exitCode: 1,
+      stderr: 'error: cannot reach the API server at https://127.0.0.1:1: connect ECONNREFUSED\n',
+    });
+    expect(
+      await lanyard('admin', ['get', 'sas', '-p', shop], { env: { LANYARD_SERVER: 'https://127.0.0.1:1' } }),
+    ).toMatchObject({
       exitCode: 2,
       stderr: 'error: LANYARD_SERVER is set but LANYARD_TOKEN is not; set both or neither\n',
     });

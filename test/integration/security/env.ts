@@ -8,7 +8,16 @@ import { KubeApiError, createKubeClient } from '../../../src/kube/client.ts';
 import { ADMIN_USER } from '../../../src/sandbox/control-plane.ts';
 import { identityAdmissionPolicy } from '../../../src/verification/admission-policy.ts';
 import { eventually, newNamespace, userKubeconfig } from '../../harness/context.ts';
-import { GATE, createPod, gates, getPod, podEvents, startVerificationEnv, wiTrust, type VerificationEnv } from '../verification/env.ts';
+import {
+  GATE,
+  createPod,
+  gates,
+  getPod,
+  podEvents,
+  startVerificationEnv,
+  wiTrust,
+  type VerificationEnv,
+} from '../verification/env.ts';
 
 export { GATE, gates, getPod, podEvents };
 export const WI_DIR = '/var/run/secrets/eks.amazonaws.com/serviceaccount';
@@ -48,34 +57,73 @@ export async function startSecurityEnv(seed: number): Promise<SecurityEnv> {
   const user = `mallory-${runId}`;
   const attacker = await createKubeClient({ kubeconfig: await userKubeconfig(user, [`team-${runId}`]) });
 
-  const role = async (name: string) => (await env.aws.iam.createRole({ roleName: `${name}-${runId}`, assumeRolePolicyDocument: wiTrust(env) })).arn;
-  const [allowedRole, otherAllowedRole, deniedRole] = [await role('sec-allowed-a'), await role('sec-allowed-b'), await role('sec-denied')];
+  const role = async (name: string) =>
+    (await env.aws.iam.createRole({ roleName: `${name}-${runId}`, assumeRolePolicyDocument: wiTrust(env) }))
+      .arn;
+  const [allowedRole, otherAllowedRole, deniedRole] = [
+    await role('sec-allowed-a'),
+    await role('sec-allowed-b'),
+    await role('sec-denied'),
+  ];
   const policyName = `security-${runId}`;
-  await admin.create(POLICIES, { apiVersion: 'lanyard.dev/v1alpha1', kind: 'IdentityPolicy', metadata: { name: policyName }, spec: { rules: [
-    { namespaceSelector: { matchLabels: vapLabel }, serviceAccounts: ['*'], roles: [`arn:aws:iam::${env.account}:role/sec-allowed-*`] }] } });
+  await admin.create(POLICIES, {
+    apiVersion: 'lanyard.dev/v1alpha1',
+    kind: 'IdentityPolicy',
+    metadata: { name: policyName },
+    spec: {
+      rules: [
+        {
+          namespaceSelector: { matchLabels: vapLabel },
+          serviceAccounts: ['*'],
+          roles: [`arn:aws:iam::${env.account}:role/sec-allowed-*`],
+        },
+      ],
+    },
+  });
 
   // The chart's policy with this run's name, bound to this run's namespaces; Lanyard runs as the admin user here.
-  const vap = identityAdmissionPolicy({ name: `lanyard-identity-${runId}`, releasers: [ADMIN_USER], namespaceSelector: { matchLabels: vapLabel } });
+  const vap = identityAdmissionPolicy({
+    name: `lanyard-identity-${runId}`,
+    releasers: [ADMIN_USER],
+    namespaceSelector: { matchLabels: vapLabel },
+  });
   await admin.create(`${ADMISSION}/validatingadmissionpolicies`, vap.policy);
   await admin.create(`${ADMISSION}/validatingadmissionpolicybindings`, vap.binding);
 
   const bindAttacker = async (ns: string) => {
     await admin.create(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`, {
-      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'namespace-user' }, rules: ATTACKER_RULES });
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: 'namespace-user' },
+      rules: ATTACKER_RULES,
+    });
     await admin.create(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, {
-      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'namespace-user' },
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'namespace-user' },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'namespace-user' },
-      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }] });
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+    });
     return ns;
   };
   const sec: SecurityEnv = {
-    env, admin, runId, allowedRole, otherAllowedRole, deniedRole, attacker,
+    env,
+    admin,
+    runId,
+    allowedRole,
+    otherAllowedRole,
+    deniedRole,
+    attacker,
     namespace: async (prefix) => bindAttacker(await env.namespace(prefix, vapLabel)),
     unservedNamespace: async (prefix) => bindAttacker(await newNamespace(admin, prefix, vapLabel)),
     async stop() {
       attacker.close();
-      await admin.delete(`${ADMISSION}/validatingadmissionpolicybindings/${vap.binding.metadata.name}`).catch(() => undefined);
-      await admin.delete(`${ADMISSION}/validatingadmissionpolicies/${vap.policy.metadata.name}`).catch(() => undefined);
+      await admin
+        .delete(`${ADMISSION}/validatingadmissionpolicybindings/${vap.binding.metadata.name}`)
+        .catch(() => undefined);
+      await admin
+        .delete(`${ADMISSION}/validatingadmissionpolicies/${vap.policy.metadata.name}`)
+        .catch(() => undefined);
       await admin.delete(`${POLICIES}/${policyName}`).catch(() => undefined);
       await env.stop();
     },
@@ -83,11 +131,23 @@ export async function startSecurityEnv(seed: number): Promise<SecurityEnv> {
   // Both admission layers pick up new configuration asynchronously: wait until the policy denies a skip-labelled
   // Pod with AWS credentials in a probe namespace, and the guard sees the IdentityPolicy.
   const probe = await sec.unservedNamespace('sec-probe');
-  await eventually(async () => {
-    const e = await refusal(createPod(admin, probe, pod(`probe-${Date.now()}`, 'default', {
-      labels: { 'eks.amazonaws.com/skip-pod-identity-webhook': 'true' }, containers: [{ name: 'c', image: 'x', env: [{ name: 'AWS_ROLE_ARN', value: deniedRole }] }] })));
-    if (e.status !== 403) throw new Error(`admission policy not in force yet: ${e.status}`);
-  }, 30_000, 200);
+  await eventually(
+    async () => {
+      const e = await refusal(
+        createPod(
+          admin,
+          probe,
+          pod(`probe-${Date.now()}`, 'default', {
+            labels: { 'eks.amazonaws.com/skip-pod-identity-webhook': 'true' },
+            containers: [{ name: 'c', image: 'x', env: [{ name: 'AWS_ROLE_ARN', value: deniedRole }] }],
+          }),
+        ),
+      );
+      if (e.status !== 403) throw new Error(`admission policy not in force yet: ${e.status}`);
+    },
+    30_000,
+    200,
+  );
   await admin.delete(`/api/v1/namespaces/${probe}`);
   return sec;
 }
@@ -104,19 +164,39 @@ export async function refusal(p: Promise<unknown>): Promise<KubeApiError> {
 }
 
 export function tokenVolume(name: string, audience: string, path = 'token'): Json {
-  return { name, projected: { sources: [{ serviceAccountToken: { audience, expirationSeconds: 3600, path } }] } };
+  return {
+    name,
+    projected: { sources: [{ serviceAccountToken: { audience, expirationSeconds: 3600, path } }] },
+  };
 }
 
 export function wiEnv(role: string, file = `${WI_DIR}/token`): Json[] {
-  return [{ name: 'AWS_ROLE_ARN', value: role }, { name: 'AWS_WEB_IDENTITY_TOKEN_FILE', value: file }];
+  return [
+    { name: 'AWS_ROLE_ARN', value: role },
+    { name: 'AWS_WEB_IDENTITY_TOKEN_FILE', value: file },
+  ];
 }
 
 /** A Pod body; `automountServiceAccountToken: false` keeps the default token out of the way. */
-export function pod(name: string, sa: string, o: { labels?: Record<string, string>; annotations?: Record<string, string>; containers?: Json[];
-  initContainers?: Json[]; volumes?: Json[] } = {}): Json {
+export function pod(
+  name: string,
+  sa: string,
+  o: {
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    containers?: Json[];
+    initContainers?: Json[];
+    volumes?: Json[];
+  } = {},
+): Json {
   return {
-    apiVersion: 'v1', kind: 'Pod',
-    metadata: { name, ...(o.labels ? { labels: o.labels } : {}), ...(o.annotations ? { annotations: o.annotations } : {}) },
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name,
+      ...(o.labels ? { labels: o.labels } : {}),
+      ...(o.annotations ? { annotations: o.annotations } : {}),
+    },
     spec: {
       serviceAccountName: sa,
       automountServiceAccountToken: false,
@@ -127,4 +207,8 @@ export function pod(name: string, sa: string, o: { labels?: Record<string, strin
   };
 }
 
-export const container = (name: string, extra: Json = {}): Json => ({ name, image: 'registry.k8s.io/pause:3.10', ...extra });
+export const container = (name: string, extra: Json = {}): Json => ({
+  name,
+  image: 'registry.k8s.io/pause:3.10',
+  ...extra,
+});

@@ -14,7 +14,9 @@ export function seedManifests(file: string, vars: Record<string, string>): Json[
     if (!(k in vars)) throw new Error(`${file}: no value for ${m}`);
     return vars[k]!;
   });
-  return parseAllDocuments(text).map((d) => d.toJSON()).filter((o) => o?.kind);
+  return parseAllDocuments(text)
+    .map((d) => d.toJSON())
+    .filter((o) => o?.kind);
 }
 
 /** `kubectl apply --server-side` of one object: unknown fields are refused (fieldValidation=Strict). */

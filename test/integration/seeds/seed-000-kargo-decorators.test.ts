@@ -5,7 +5,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Json } from '../../../src/kube/client.ts';
 import { controlPlane, eventually, newNamespace } from '../../harness/context.ts';
-import { cleanupPromotions, G, getPod, phaseIs, promote, promotionEnv, waitPromotion, type PromotionEnv } from '../../fixtures/promotion-env.ts';
+import {
+  cleanupPromotions,
+  G,
+  getPod,
+  phaseIs,
+  promote,
+  promotionEnv,
+  waitPromotion,
+  type PromotionEnv,
+} from '../../fixtures/promotion-env.ts';
 import { byKind, kubectlApply, seedManifests } from './helpers.ts';
 
 let env: PromotionEnv;
@@ -33,7 +42,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await cleanupPromotions(env.admin, [project]);
   await env.stopController();
-  for (const ns of [project, env.agentNs]) await env.admin.delete(`/api/v1/namespaces/${ns}`).catch(() => undefined);
+  for (const ns of [project, env.agentNs])
+    await env.admin.delete(`/api/v1/namespaces/${ns}`).catch(() => undefined);
   env.admin.close();
 });
 
@@ -49,12 +59,19 @@ describe('seed 000 with only its apiVersion changed', () => {
       return c;
     });
     expect(valid).toMatchObject({ status: 'True', reason: 'Valid' });
-    expect(valid.message).toBe(`stage can be promoted: 1 step(s) as serviceaccount "s3-access"; ` +
-      `stage "my-stage" uses Kargo's annotation ee.kargo.akuity.io/promotion-sa; Lanyard applies it, but rename it to lanyard.dev/promotion-sa; ` +
-      `stage "my-stage" has spec.requestedFreight (Kargo's Freight selection), which Lanyard ignores: a Promotion's vars say what is promoted`);
+    expect(valid.message).toBe(
+      `stage can be promoted: 1 step(s) as serviceaccount "s3-access"; ` +
+        `stage "my-stage" uses Kargo's annotation ee.kargo.akuity.io/promotion-sa; Lanyard applies it, but rename it to lanyard.dev/promotion-sa; ` +
+        `stage "my-stage" has spec.requestedFreight (Kargo's Freight selection), which Lanyard ignores: a Promotion's vars say what is promoted`,
+    );
 
     const created = await promote(env.admin, project, stage);
-    const promo = await waitPromotion(env.admin, project, created.metadata.name, phaseIs('Running', 'Errored'));
+    const promo = await waitPromotion(
+      env.admin,
+      project,
+      created.metadata.name,
+      phaseIs('Running', 'Errored'),
+    );
     expect(promo.status.phase, promo.status.message).toBe('Running');
     expect(promo.status.pod.serviceAccount).toBe('s3-access');
     const pod = await getPod(env.admin, env.agentNs, `promotion-${promo.metadata.uid}`);
@@ -67,51 +84,93 @@ describe('seed 000 with only its apiVersion changed', () => {
     const notice = `stage "my-stage" uses Kargo's annotation ee.kargo.akuity.io/promotion-sa; Lanyard applies it, but rename it to lanyard.dev/promotion-sa`;
     await eventually(async () => {
       const onPromotion = await eventsOf(project, 'Promotion', promo.metadata.name);
-      expect(onPromotion).toContainEqual(expect.objectContaining({ type: 'Warning', reason: 'DeprecatedDecorator', note: notice }));
+      expect(onPromotion).toContainEqual(
+        expect.objectContaining({ type: 'Warning', reason: 'DeprecatedDecorator', note: notice }),
+      );
       const onStage = await eventsOf(project, 'Stage', stage);
-      expect(onStage).toContainEqual(expect.objectContaining({ type: 'Warning', reason: 'DeprecatedDecorator', note: notice }));
+      expect(onStage).toContainEqual(
+        expect.objectContaining({ type: 'Warning', reason: 'DeprecatedDecorator', note: notice }),
+      );
       expect(onStage).toContainEqual(expect.objectContaining({ type: 'Warning', reason: 'IgnoredField' }));
     });
   });
 
-  it('the step is a PromotionStep, the kind the docs give; Kargo\'s CustomPromotionStep is no alias of it and is refused (docs/adr/0603)', async () => {
+  it("the step is a PromotionStep, the kind the docs give; Kargo's CustomPromotionStep is no alias of it and is refused (docs/adr/0603)", async () => {
     const step = byKind(objs, 'PromotionStep');
     expect(step.apiVersion).toBe('lanyard.dev/v1alpha1');
     await kubectlApply(env.admin, step);
     // The Stage's step names it, and the API server stores it under that kind.
     expect(byKind(objs, 'Stage').spec.promotionTemplate.spec.steps[0].uses).toBe(step.metadata.name);
     const stored = await env.admin.get(`${G}/namespaces/${env.agentNs}/promotionsteps/${step.metadata.name}`);
-    expect(stored).toMatchObject({ apiVersion: 'lanyard.dev/v1alpha1', kind: 'PromotionStep', spec: { image: 'amazon/aws-cli' } });
-    const served = ((await env.admin.get(G)).resources as Json[]).filter((r) => !r.name.includes('/')).map((r) => r.kind);
+    expect(stored).toMatchObject({
+      apiVersion: 'lanyard.dev/v1alpha1',
+      kind: 'PromotionStep',
+      spec: { image: 'amazon/aws-cli' },
+    });
+    const served = ((await env.admin.get(G)).resources as Json[])
+      .filter((r) => !r.name.includes('/'))
+      .map((r) => r.kind);
     expect(served).toContain('PromotionStep');
     expect(served).not.toContain('CustomPromotionStep');
     // The seed's step with only its apiVersion changed keeps Kargo's kind: refused, naming the kind (kubectl says
     // "no matches for kind"), so the rename docs/promotions.md asks for cannot be missed.
-    await expect(kubectlApply(env.admin, { ...step, kind: 'CustomPromotionStep' }))
-      .rejects.toThrow('the API server does not serve CustomPromotionStep in lanyard.dev/v1alpha1');
+    await expect(kubectlApply(env.admin, { ...step, kind: 'CustomPromotionStep' })).rejects.toThrow(
+      'the API server does not serve CustomPromotionStep in lanyard.dev/v1alpha1',
+    );
   });
 
-  it('applies Kargo\'s labels and annotations decorators to the pod, and refuses a reserved key under them (no pod)', async () => {
+  it("applies Kargo's labels and annotations decorators to the pod, and refuses a reserved key under them (no pod)", async () => {
     const stage = byKind(objs, 'Stage');
-    const decorated = { ...stage, metadata: { ...stage.metadata, name: 'decorated', annotations: {
-      'ee.kargo.akuity.io/promotion-sa': 's3-access',
-      'ee.kargo.akuity.io/promotion-labels': '{"team":"payments"}',
-      'ee.kargo.akuity.io/promotion-annotations': '{"example.com/cost-center":"cc-1234"}',
-    } } };
+    const decorated = {
+      ...stage,
+      metadata: {
+        ...stage.metadata,
+        name: 'decorated',
+        annotations: {
+          'ee.kargo.akuity.io/promotion-sa': 's3-access',
+          'ee.kargo.akuity.io/promotion-labels': '{"team":"payments"}',
+          'ee.kargo.akuity.io/promotion-annotations': '{"example.com/cost-center":"cc-1234"}',
+        },
+      },
+    };
     await kubectlApply(env.admin, decorated);
-    const ok = await waitPromotion(env.admin, project, (await promote(env.admin, project, 'decorated')).metadata.name, phaseIs('Running', 'Errored'));
+    const ok = await waitPromotion(
+      env.admin,
+      project,
+      (await promote(env.admin, project, 'decorated')).metadata.name,
+      phaseIs('Running', 'Errored'),
+    );
     expect(ok.status.phase, ok.status.message).toBe('Running');
     const pod = await getPod(env.admin, env.agentNs, `promotion-${ok.metadata.uid}`);
     expect(pod!.metadata.labels.team).toBe('payments');
     expect(pod!.metadata.annotations['example.com/cost-center']).toBe('cc-1234');
 
     // docs/adr/0602: the webhook's skip label stays reserved under Kargo's name.
-    await kubectlApply(env.admin, { ...decorated, metadata: { ...decorated.metadata, name: 'reserved', annotations: {
-      'ee.kargo.akuity.io/promotion-labels': '{"eks.amazonaws.com/skip-pod-identity-webhook":"true"}' } } });
-    const bad = await waitPromotion(env.admin, project, (await promote(env.admin, project, 'reserved')).metadata.name, phaseIs('Errored', 'Running'));
-    expect(bad.status).toMatchObject({ phase: 'Errored', message:
-      'annotation ee.kargo.akuity.io/promotion-labels on stage "reserved": key "eks.amazonaws.com/skip-pod-identity-webhook": keys under eks.amazonaws.com belong to the identity webhook' });
-    expect(bad.status.conditions.find((c: Json) => c.type === 'Valid')).toMatchObject({ status: 'False', reason: 'InvalidPromotionLabels' });
+    await kubectlApply(env.admin, {
+      ...decorated,
+      metadata: {
+        ...decorated.metadata,
+        name: 'reserved',
+        annotations: {
+          'ee.kargo.akuity.io/promotion-labels': '{"eks.amazonaws.com/skip-pod-identity-webhook":"true"}',
+        },
+      },
+    });
+    const bad = await waitPromotion(
+      env.admin,
+      project,
+      (await promote(env.admin, project, 'reserved')).metadata.name,
+      phaseIs('Errored', 'Running'),
+    );
+    expect(bad.status).toMatchObject({
+      phase: 'Errored',
+      message:
+        'annotation ee.kargo.akuity.io/promotion-labels on stage "reserved": key "eks.amazonaws.com/skip-pod-identity-webhook": keys under eks.amazonaws.com belong to the identity webhook',
+    });
+    expect(bad.status.conditions.find((c: Json) => c.type === 'Valid')).toMatchObject({
+      status: 'False',
+      reason: 'InvalidPromotionLabels',
+    });
     expect(await getPod(env.admin, env.agentNs, `promotion-${bad.metadata.uid}`)).toBeUndefined();
   });
 });

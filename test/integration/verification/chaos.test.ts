@@ -10,7 +10,16 @@ import { controlPlane, eventually } from '../../harness/context.ts';
 import type { Json } from '../../../src/kube/client.ts';
 import { Informer } from '../../../src/kube/informer.ts';
 import {
-  CLUSTER, GATE, SECRET_PATTERNS, association, ccTrust, podBody, serviceAccount, startVerificationEnv, wiTrust, type VerificationEnv,
+  CLUSTER,
+  GATE,
+  SECRET_PATTERNS,
+  association,
+  ccTrust,
+  podBody,
+  serviceAccount,
+  startVerificationEnv,
+  wiTrust,
+  type VerificationEnv,
 } from './env.ts';
 
 const NAMESPACES = 5;
@@ -27,7 +36,13 @@ const FAULTS = [
 ] as const;
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 
-interface Identity { ns: string; sa: string; mode: 'cc' | 'wi'; role: string; roleName: string }
+interface Identity {
+  ns: string;
+  sa: string;
+  mode: 'cc' | 'wi';
+  role: string;
+  roleName: string;
+}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -51,11 +66,22 @@ async function setupIdentities(env: VerificationEnv, tag: string): Promise<Ident
       }
     }
   }
-  await Promise.all(ids.map(async (id) => {
-    await env.aws.iam.createRole({ roleName: id.roleName, path: '/chaos/', assumeRolePolicyDocument: id.mode === 'cc' ? ccTrust() : wiTrust(env) });
-    await serviceAccount(env.admin, id.ns, id.sa, id.mode === 'wi' ? { 'eks.amazonaws.com/role-arn': id.role } : {});
-    if (id.mode === 'cc') await association(env.admin, id.ns, id.sa, id.sa, id.role);
-  }));
+  await Promise.all(
+    ids.map(async (id) => {
+      await env.aws.iam.createRole({
+        roleName: id.roleName,
+        path: '/chaos/',
+        assumeRolePolicyDocument: id.mode === 'cc' ? ccTrust() : wiTrust(env),
+      });
+      await serviceAccount(
+        env.admin,
+        id.ns,
+        id.sa,
+        id.mode === 'wi' ? { 'eks.amazonaws.com/role-arn': id.role } : {},
+      );
+      if (id.mode === 'cc') await association(env.admin, id.ns, id.sa, id.sa, id.role);
+    }),
+  );
   await eventually(async () => {
     const missing = ids.filter((id) => id.mode === 'cc' && !env.lookup.forPair(id.ns, id.sa));
     if (missing.length) throw new Error(`${missing.length} associations not cached`);
@@ -64,7 +90,10 @@ async function setupIdentities(env: VerificationEnv, tag: string): Promise<Ident
 }
 
 /** Creates PODS_PER_SA Pods per identity at about RATE_PER_S; returns creation times. */
-async function createPods(env: VerificationEnv, ids: Identity[]): Promise<Map<string, { id: Identity; created: number; pod: Json }>> {
+async function createPods(
+  env: VerificationEnv,
+  ids: Identity[],
+): Promise<Map<string, { id: Identity; created: number; pod: Json }>> {
   const out = new Map<string, { id: Identity; created: number; pod: Json }>();
   const jobs: Array<{ id: Identity; name: string }> = [];
   for (let k = 0; k < PODS_PER_SA; k++) for (const id of ids) jobs.push({ id, name: `p-${id.sa}-${k}` });
@@ -74,10 +103,12 @@ async function createPods(env: VerificationEnv, ids: Identity[]): Promise<Map<st
     const due = start + (j * 1000) / RATE_PER_S;
     if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
     const { id, name } = jobs[j]!;
-    inflight.push((async () => {
-      const pod = await env.admin.create(`/api/v1/namespaces/${id.ns}/pods`, podBody(name, id.sa));
-      out.set(`${id.ns}/${name}`, { id, created: Date.now(), pod });
-    })());
+    inflight.push(
+      (async () => {
+        const pod = await env.admin.create(`/api/v1/namespaces/${id.ns}/pods`, podBody(name, id.sa));
+        out.set(`${id.ns}/${name}`, { id, created: Date.now(), pod });
+      })(),
+    );
     if (inflight.length >= 50) {
       await Promise.all(inflight);
       inflight = [];
@@ -114,39 +145,77 @@ describe('chaos: controller kills, AWS faults and late visibility with the gate'
 
   const startChild = async () => {
     const cp = controlPlane();
-    child = spawn(process.execPath, [path.join(ROOT, 'bin/lanyard.js'), 'controller',
-      `--kubeconfig=${cp.adminKubeconfig}`, `--cluster-name=${CLUSTER}`, `--aws-endpoint-url=${env.sim.url}`, '--aws-region=us-west-2',
-      `--metrics-port=${metricsPort}`, `--lease-namespace=${env.systemNamespace}`, '--lease-name=chaos',
-      '--leader-elect-identity=chaos-controller', '--leader-elect-lease-duration=4s', '--leader-elect-renew-deadline=3s',
-      '--leader-elect-retry-period=500ms', '--log-level=debug'], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, AWS_ACCESS_KEY_ID: env.sim.control.adminCredentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: env.sim.control.adminCredentials.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    child = spawn(
+      process.execPath,
+      [
+        path.join(ROOT, 'bin/lanyard.js'),
+        'controller',
+        `--kubeconfig=${cp.adminKubeconfig}`,
+        `--cluster-name=${CLUSTER}`,
+        `--aws-endpoint-url=${env.sim.url}`,
+        '--aws-region=us-west-2',
+        `--metrics-port=${metricsPort}`,
+        `--lease-namespace=${env.systemNamespace}`,
+        '--lease-name=chaos',
+        '--leader-elect-identity=chaos-controller',
+        '--leader-elect-lease-duration=4s',
+        '--leader-elect-renew-deadline=3s',
+        '--leader-elect-retry-period=500ms',
+        '--log-level=debug',
+      ],
+      {
+        cwd: ROOT,
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          AWS_ACCESS_KEY_ID: env.sim.control.adminCredentials.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: env.sim.control.adminCredentials.secretAccessKey,
+          AWS_EC2_METADATA_DISABLED: 'true',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     children.push(child);
     child.stdout!.on('data', (d) => childLogs.push(String(d)));
     child.stderr!.on('data', (d) => childLogs.push(String(d)));
-    await eventually(async () => {
-      const r = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
-      if (r.status !== 200) throw new Error('controller not ready');
-    }, 60_000, 100);
+    await eventually(
+      async () => {
+        const r = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
+        if (r.status !== 200) throw new Error('controller not ready');
+      },
+      60_000,
+      100,
+    );
   };
 
   it('releases every Pod only after a successful exchange past visibleAt, across a controller kill', async () => {
-    env.sim.control.configure({ visibility: { eksAuth: [0, 20_000], 'iam.role': [0, 20_000] }, faults: [...FAULTS] });
+    env.sim.control.configure({
+      visibility: { eksAuth: [0, 20_000], 'iam.role': [0, 20_000] },
+      faults: [...FAULTS],
+    });
     await startChild();
     const ids = await setupIdentities(env, 'g');
     // Release times as seen by a watch on the test's namespaces.
     const releasedAt = new Map<string, number>();
-    const watchers = [...new Set(ids.map((i) => i.ns))].map((ns) => new Informer<Json>({
-      client: env.admin, path: `/api/v1/namespaces/${ns}/pods`,
-      transform: (o) => ({ metadata: { name: o.metadata.name, namespace: o.metadata.namespace, annotations: o.metadata.annotations }, spec: { schedulingGates: o.spec.schedulingGates } }),
-      onUpdate: (o) => {
-        const k = `${o.metadata.namespace}/${o.metadata.name}`;
-        if (!releasedAt.has(k) && !(o.spec.schedulingGates ?? []).some((g: Json) => g.name === GATE)) releasedAt.set(k, Date.now());
-      },
-    }).start());
+    const watchers = [...new Set(ids.map((i) => i.ns))].map((ns) =>
+      new Informer<Json>({
+        client: env.admin,
+        path: `/api/v1/namespaces/${ns}/pods`,
+        transform: (o) => ({
+          metadata: {
+            name: o.metadata.name,
+            namespace: o.metadata.namespace,
+            annotations: o.metadata.annotations,
+          },
+          spec: { schedulingGates: o.spec.schedulingGates },
+        }),
+        onUpdate: (o) => {
+          const k = `${o.metadata.namespace}/${o.metadata.name}`;
+          if (!releasedAt.has(k) && !(o.spec.schedulingGates ?? []).some((g: Json) => g.name === GATE))
+            releasedAt.set(k, Date.now());
+        },
+      }).start(),
+    );
 
     let killedAt = 0;
     let victim: ChildProcess | undefined;
@@ -160,7 +229,13 @@ describe('chaos: controller kills, AWS faults and late visibility with the gate'
       restart = new Promise((r) => setTimeout(r, 2_000)).then(startChild);
     }, 10_000);
     const pods = await createPods(env, ids);
-    await eventually(async () => { if (!restart) throw new Error('not killed yet'); }, 15_000, 50);
+    await eventually(
+      async () => {
+        if (!restart) throw new Error('not killed yet');
+      },
+      15_000,
+      50,
+    );
     clearTimeout(killer);
     await eventually(async () => expect(victim?.signalCode).toBe('SIGKILL'), 5_000, 20);
     expect(killedAt).toBeGreaterThan(0);
@@ -175,10 +250,14 @@ describe('chaos: controller kills, AWS faults and late visibility with the gate'
       }
     }
 
-    await eventually(async () => {
-      const pending = [...pods.keys()].filter((k) => !releasedAt.has(k));
-      if (pending.length) throw new Error(`${pending.length} Pods still gated`);
-    }, 60_000, 250);
+    await eventually(
+      async () => {
+        const pending = [...pods.keys()].filter((k) => !releasedAt.has(k));
+        if (pending.length) throw new Error(`${pending.length} Pods still gated`);
+      },
+      60_000,
+      250,
+    );
     const allReleased = Date.now();
     for (const w of watchers) w.stop();
     expect(allReleased - restartedAt).toBeLessThan(60_000);
@@ -195,7 +274,8 @@ describe('chaos: controller kills, AWS faults and late visibility with the gate'
     for (const e of log) {
       if (e.status !== 200) continue;
       let key: string | undefined;
-      if (e.service === 'eks-auth' && e.operation === 'AssumeRoleForPodIdentity') key = `${e.output?.namespace}/${e.output?.serviceAccount}`;
+      if (e.service === 'eks-auth' && e.operation === 'AssumeRoleForPodIdentity')
+        key = `${e.output?.namespace}/${e.output?.serviceAccount}`;
       if (e.service === 'sts' && e.operation === 'AssumeRoleWithWebIdentity') {
         const id = ids.find((i) => i.role === e.input.roleArn);
         if (id) key = `${id.ns}/${id.sa}`;
@@ -205,7 +285,9 @@ describe('chaos: controller kills, AWS faults and late visibility with the gate'
     let violations = 0;
     for (const [k, p] of pods) {
       const vis = visibleAt(env, p.id, associationIds);
-      const ok = (successes.get(`${p.id.ns}/${p.id.sa}`) ?? []).filter((t) => t >= vis && t <= releasedAt.get(k)!);
+      const ok = (successes.get(`${p.id.ns}/${p.id.sa}`) ?? []).filter(
+        (t) => t >= vis && t <= releasedAt.get(k)!,
+      );
       if (ok.length === 0) violations++;
     }
     expect(violations).toBe(0);
@@ -222,7 +304,9 @@ describe('chaos: controller kills, AWS faults and late visibility with the gate'
         const mine = pods.get(`${ns}/${p.metadata.name}`);
         if (!mine) continue;
         const gatedAtAdmission = (mine.pod.spec.schedulingGates ?? []).length > 0;
-        expect(p.metadata.annotations?.['lanyard.dev/identity-verification']).toBe(gatedAtAdmission ? 'verified' : undefined);
+        expect(p.metadata.annotations?.['lanyard.dev/identity-verification']).toBe(
+          gatedAtAdmission ? 'verified' : undefined,
+        );
       }
     }
     // The gated-Pods gauge agrees with the API server. The controller watches every namespace of the shared control
@@ -235,18 +319,28 @@ describe('chaos: controller kills, AWS faults and late visibility with the gate'
       expect(gated.length).toBeGreaterThan(0);
       const gauged = gated.reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
       const all = await env.admin.get('/api/v1/pods?fieldSelector=spec.nodeName%3D');
-      const held = (all.items as Json[]).filter((p) => !p.metadata.deletionTimestamp
-        && (p.spec.schedulingGates ?? []).some((g: Json) => g.name === GATE));
+      const held = (all.items as Json[]).filter(
+        (p) =>
+          !p.metadata.deletionTimestamp && (p.spec.schedulingGates ?? []).some((g: Json) => g.name === GATE),
+      );
       expect(held.filter((p) => pods.has(`${p.metadata.namespace}/${p.metadata.name}`))).toEqual([]);
       expect(gauged).toBe(held.length);
     }, 15_000);
     // No issued secret, session token or Pod token in any Lanyard log.
     const allLogs = [...childLogs, ...env.logs.lines];
     expect(allLogs.filter((l) => SECRET_PATTERNS.some((re) => re.test(l)))).toEqual([]);
-    const exchanges = log.filter((e) => e.operation === 'AssumeRoleForPodIdentity' || e.operation === 'AssumeRoleWithWebIdentity');
+    const exchanges = log.filter(
+      (e) => e.operation === 'AssumeRoleForPodIdentity' || e.operation === 'AssumeRoleWithWebIdentity',
+    );
     const report = {
-      pods: pods.size, admittedUngatedFromVerifiedSet: ungated, identities: ids.length, exchanges: exchanges.length, successfulExchanges: exchanges.filter((e) => e.status === 200).length,
-      faultsInjected: log.filter((e) => e.fault).length, killedAfterS: (killedAt - t0) / 1000, releaseAfterRestartS: (allReleased - restartedAt) / 1000,
+      pods: pods.size,
+      admittedUngatedFromVerifiedSet: ungated,
+      identities: ids.length,
+      exchanges: exchanges.length,
+      successfulExchanges: exchanges.filter((e) => e.status === 200).length,
+      faultsInjected: log.filter((e) => e.fault).length,
+      killedAfterS: (killedAt - t0) / 1000,
+      releaseAfterRestartS: (allReleased - restartedAt) / 1000,
     };
     process.stderr.write(`[chaos] gate on: ${JSON.stringify(report)}\n`);
   }, 240_000);
@@ -262,23 +356,32 @@ describe('chaos without the gate', () => {
   });
 
   it('counts the Pods that would have started before their identity worked', async () => {
-    env.sim.control.configure({ visibility: { eksAuth: [0, 20_000], 'iam.role': [0, 20_000] }, faults: [...FAULTS] });
+    env.sim.control.configure({
+      visibility: { eksAuth: [0, 20_000], 'iam.role': [0, 20_000] },
+      faults: [...FAULTS],
+    });
     await env.startController();
     const ids = await setupIdentities(env, 'n');
     const pods = await createPods(env, ids);
     for (const p of pods.values()) expect(p.pod.spec.schedulingGates ?? []).toEqual([]);
     // Every association must exist before we can know when it became visible.
     const associationIds = new Map<string, string>();
-    await eventually(async () => {
-      for (const id of ids.filter((i) => i.mode === 'cc' && !associationIds.has(`${i.ns}/${i.sa}`))) {
-        const listed = await env.aws.eks.list(CLUSTER, { namespace: id.ns, serviceAccount: id.sa });
-        if (listed[0]) associationIds.set(`${id.ns}/${id.sa}`, listed[0].associationId);
-      }
-      if (associationIds.size < ids.length / 2) throw new Error('associations not created yet');
-    }, 90_000, 500);
+    await eventually(
+      async () => {
+        for (const id of ids.filter((i) => i.mode === 'cc' && !associationIds.has(`${i.ns}/${i.sa}`))) {
+          const listed = await env.aws.eks.list(CLUSTER, { namespace: id.ns, serviceAccount: id.sa });
+          if (listed[0]) associationIds.set(`${id.ns}/${id.sa}`, listed[0].associationId);
+        }
+        if (associationIds.size < ids.length / 2) throw new Error('associations not created yet');
+      },
+      90_000,
+      500,
+    );
     let early = 0;
     for (const p of pods.values()) if (p.created < visibleAt(env, p.id, associationIds)) early++;
-    process.stderr.write(`[chaos] gate off: ${early} of ${pods.size} Pods would have started before their identity worked\n`);
+    process.stderr.write(
+      `[chaos] gate off: ${early} of ${pods.size} Pods would have started before their identity worked\n`,
+    );
     expect(early).toBeGreaterThan(0);
   }, 240_000);
 });

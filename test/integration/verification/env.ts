@@ -29,12 +29,21 @@ export interface LogSink {
 
 export function logSink(): LogSink {
   const lines: string[] = [];
-  const stream = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(String(chunk));
+      cb();
+    },
+  });
   return { lines, logger: (component) => createLogger({ component, level: 'debug', destination: stream }) };
 }
 
 /** Patterns of secrets that must never reach a log line: JWTs (Pod tokens), STS keys, secret keys. */
-export const SECRET_PATTERNS = [/eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/, /ASIA[A-Z2-7]{16}/, /"(SecretAccessKey|secretAccessKey|SessionToken|sessionToken)":"(?!\[redacted\])/];
+export const SECRET_PATTERNS = [
+  /eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/,
+  /ASIA[A-Z2-7]{16}/,
+  /"(SecretAccessKey|secretAccessKey|SessionToken|sessionToken)":"(?!\[redacted\])/,
+];
 
 export interface VerificationEnv {
   admin: KubeClient;
@@ -58,7 +67,14 @@ export interface VerificationEnv {
   stop(): Promise<void>;
 }
 
-export async function startVerificationEnv(o: { seed: number; webhook?: boolean; gate?: boolean; controller?: boolean; controllerFlags?: string[]; observeAck?: 'true' | 'false' }): Promise<VerificationEnv> {
+export async function startVerificationEnv(o: {
+  seed: number;
+  webhook?: boolean;
+  gate?: boolean;
+  controller?: boolean;
+  controllerFlags?: string[];
+  observeAck?: 'true' | 'false';
+}): Promise<VerificationEnv> {
   const admin = await adminClient();
   const cp = controlPlane();
   const logs = logSink();
@@ -67,65 +83,159 @@ export async function startVerificationEnv(o: { seed: number; webhook?: boolean;
   const label = { 'lanyard-verification-test': runId };
   const sim = await startAwsSimulator({ port: 0, seed: o.seed });
   sim.control.registerCluster({ name: CLUSTER, issuer: cp.issuer, caBundle: cp.caPem });
-  const aws = createAwsClients({ region: 'us-west-2', endpointUrl: sim.url, credentials: sim.control.adminCredentials, log: logs.logger('test-aws') });
+  const aws = createAwsClients({
+    region: 'us-west-2',
+    endpointUrl: sim.url,
+    credentials: sim.control.adminCredentials,
+    log: logs.logger('test-aws'),
+  });
   await aws.iam.createOpenIDConnectProvider({ url: cp.issuer, clientIds: ['sts.amazonaws.com'] });
   const systemNamespace = await newNamespace(admin, 'lanyard-sys');
-  const deps = (component: string): Deps => ({ kube: admin, log: logs.logger(component), metrics, clock: systemClock });
-  const lookup = createAssociationLookup(deps('lookup'), { clusterName: CLUSTER, observeAck: o.observeAck ?? 'false' });
+  const deps = (component: string): Deps => ({
+    kube: admin,
+    log: logs.logger(component),
+    metrics,
+    clock: systemClock,
+  });
+  const lookup = createAssociationLookup(deps('lookup'), {
+    clusterName: CLUSTER,
+    observeAck: o.observeAck ?? 'false',
+  });
 
   let webhookRequestCount = 0;
-  const webhookKube = await createKubeClient({ kubeconfig: cp.adminKubeconfig, onRequest: () => { webhookRequestCount++; } });
+  const webhookKube = await createKubeClient({
+    kubeconfig: cp.adminKubeconfig,
+    onRequest: () => {
+      webhookRequestCount++;
+    },
+  });
   let webhook: RunningWebhook | undefined;
   let guard: ReturnType<typeof createAdmissionGuard> | undefined;
   let mwcName: string | undefined;
   if (o.webhook !== false) {
-    const wcfg = parseWebhookFlags(['--port=0', '--metrics-port=0', '--tls-mode=self-managed', '--tls-extra-sans=127.0.0.1,localhost',
-      `--tls-secret=lanyard-verif-${runId}`, '--shutdown-delay=0s', `--cluster-name=${CLUSTER}`, `--identity-gate=${o.gate !== false}`],
-      { env: { POD_NAMESPACE: systemNamespace } });
-    guard = createAdmissionGuard({ ...deps('guard'), kube: webhookKube }, { gateEnabled: wcfg.identityGate, allowOptOut: true });
-    webhook = await startWebhook(wcfg, { ...deps('webhook'), kube: webhookKube, associations: lookup, guard });
-    await eventually(async () => { if (!webhook!.ready()) throw new Error('webhook not ready'); }, 30_000);
+    const wcfg = parseWebhookFlags(
+      [
+        '--port=0',
+        '--metrics-port=0',
+        '--tls-mode=self-managed',
+        '--tls-extra-sans=127.0.0.1,localhost',
+        `--tls-secret=lanyard-verif-${runId}`,
+        '--shutdown-delay=0s',
+        `--cluster-name=${CLUSTER}`,
+        `--identity-gate=${o.gate !== false}`,
+      ],
+      { env: { POD_NAMESPACE: systemNamespace } },
+    );
+    guard = createAdmissionGuard(
+      { ...deps('guard'), kube: webhookKube },
+      { gateEnabled: wcfg.identityGate, allowOptOut: true },
+    );
+    webhook = await startWebhook(wcfg, {
+      ...deps('webhook'),
+      kube: webhookKube,
+      associations: lookup,
+      guard,
+    });
+    await eventually(async () => {
+      if (!webhook!.ready()) throw new Error('webhook not ready');
+    }, 30_000);
     mwcName = `lanyard-verification-${runId}`;
     await admin.create('/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', {
       apiVersion: 'admissionregistration.k8s.io/v1',
       kind: 'MutatingWebhookConfiguration',
       metadata: { name: mwcName },
-      webhooks: [{
-        name: 'pod-identity.lanyard.dev',
-        clientConfig: { url: `https://127.0.0.1:${webhook.port}/mutate`, caBundle: Buffer.from(webhook.caPem!).toString('base64') },
-        rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] },
-          { operations: ['UPDATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods/ephemeralcontainers'] }],
-        namespaceSelector: { matchLabels: label },
-        // As the chart: the reference's opt-out label keeps the API server from calling the webhook.
-        objectSelector: { matchExpressions: [{ key: 'eks.amazonaws.com/skip-pod-identity-webhook', operator: 'DoesNotExist' }] },
-        failurePolicy: 'Fail',
-        sideEffects: 'None',
-        admissionReviewVersions: ['v1'],
-        reinvocationPolicy: 'IfNeeded',
-        timeoutSeconds: 10,
-      }],
+      webhooks: [
+        {
+          name: 'pod-identity.lanyard.dev',
+          clientConfig: {
+            url: `https://127.0.0.1:${webhook.port}/mutate`,
+            caBundle: Buffer.from(webhook.caPem!).toString('base64'),
+          },
+          rules: [
+            { operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] },
+            {
+              operations: ['UPDATE'],
+              apiGroups: [''],
+              apiVersions: ['v1'],
+              resources: ['pods/ephemeralcontainers'],
+            },
+          ],
+          namespaceSelector: { matchLabels: label },
+          // As the chart: the reference's opt-out label keeps the API server from calling the webhook.
+          objectSelector: {
+            matchExpressions: [
+              { key: 'eks.amazonaws.com/skip-pod-identity-webhook', operator: 'DoesNotExist' },
+            ],
+          },
+          failurePolicy: 'Fail',
+          sideEffects: 'None',
+          admissionReviewVersions: ['v1'],
+          reinvocationPolicy: 'IfNeeded',
+          timeoutSeconds: 10,
+        },
+      ],
     });
     // The API server picks up a new webhook configuration asynchronously: wait until it calls ours.
     const probeNs = await newNamespace(admin, 'lanyard-probe', label);
-    await serviceAccount(admin, probeNs, 'probe', { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/probe' });
-    await eventually(async () => {
-      const p = await admin.create(`/api/v1/namespaces/${probeNs}/pods`, { ...podBody(`probe-${Date.now()}`, 'probe', { annotations: { 'lanyard.dev/verify': 'false' } }) });
-      if (!JSON.stringify(p.spec.containers[0].env ?? []).includes('AWS_ROLE_ARN')) throw new Error('webhook not called yet');
-    }, 30_000, 200);
+    await serviceAccount(admin, probeNs, 'probe', {
+      'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/probe',
+    });
+    await eventually(
+      async () => {
+        const p = await admin.create(`/api/v1/namespaces/${probeNs}/pods`, {
+          ...podBody(`probe-${Date.now()}`, 'probe', { annotations: { 'lanyard.dev/verify': 'false' } }),
+        });
+        if (!JSON.stringify(p.spec.containers[0].env ?? []).includes('AWS_ROLE_ARN'))
+          throw new Error('webhook not called yet');
+      },
+      30_000,
+      200,
+    );
     await admin.delete(`/api/v1/namespaces/${probeNs}`);
   }
 
   const env: VerificationEnv = {
-    admin, sim, aws, account: sim.control.account, label, logs, metrics, webhook, systemNamespace, lookup,
+    admin,
+    sim,
+    aws,
+    account: sim.control.account,
+    label,
+    logs,
+    metrics,
+    webhook,
+    systemNamespace,
+    lookup,
     webhookRequests: () => webhookRequestCount,
     issuerKey: cp.issuer.replace(/^https:\/\//, '').replace(/\/+$/, ''),
     namespace: (prefix, labels = {}) => newNamespace(admin, prefix, { ...label, ...labels }),
     async startController(extra = []) {
-      const { config } = parseControllerFlags([`--cluster-name=${CLUSTER}`, `--aws-endpoint-url=${sim.url}`, '--aws-region=us-west-2',
-        '--metrics-port=0', `--lease-namespace=${systemNamespace}`, `--lease-name=lanyard-${runId}`, '--verify-deadline=10s',
-        '--association-resync=2s', ...(o.controllerFlags ?? []), ...extra], { env: {} });
-      env.controller = await startController(deps('controller'), config, { awsCredentials: sim.control.adminCredentials, lookup, serveMetrics: false });
-      await eventually(async () => { if (!env.controller!.ready()) throw new Error('controller not ready'); }, 60_000, 50);
+      const { config } = parseControllerFlags(
+        [
+          `--cluster-name=${CLUSTER}`,
+          `--aws-endpoint-url=${sim.url}`,
+          '--aws-region=us-west-2',
+          '--metrics-port=0',
+          `--lease-namespace=${systemNamespace}`,
+          `--lease-name=lanyard-${runId}`,
+          '--verify-deadline=10s',
+          '--association-resync=2s',
+          ...(o.controllerFlags ?? []),
+          ...extra,
+        ],
+        { env: {} },
+      );
+      env.controller = await startController(deps('controller'), config, {
+        awsCredentials: sim.control.adminCredentials,
+        lookup,
+        serveMetrics: false,
+      });
+      await eventually(
+        async () => {
+          if (!env.controller!.ready()) throw new Error('controller not ready');
+        },
+        60_000,
+        50,
+      );
       return env.controller;
     },
     async stopController() {
@@ -133,9 +243,13 @@ export async function startVerificationEnv(o: { seed: number; webhook?: boolean;
       env.controller = undefined;
     },
     async stop() {
-      if (process.env.LANYARD_TEST_LOGS) (await import('node:fs')).writeFileSync(process.env.LANYARD_TEST_LOGS, logs.lines.join(''));
+      if (process.env.LANYARD_TEST_LOGS)
+        (await import('node:fs')).writeFileSync(process.env.LANYARD_TEST_LOGS, logs.lines.join(''));
       await env.controller?.stop();
-      if (mwcName) await admin.delete(`/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${mwcName}`).catch(() => undefined);
+      if (mwcName)
+        await admin
+          .delete(`/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${mwcName}`)
+          .catch(() => undefined);
       await webhook?.stop();
       await guard?.stop();
       await lookup.stop();
@@ -151,18 +265,54 @@ export async function startVerificationEnv(o: { seed: number; webhook?: boolean;
 
 // ---- Small helpers shared by the files ----
 
-export const ccTrust = () => JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'pods.eks.amazonaws.com' }, Action: ['sts:AssumeRole', 'sts:TagSession'] }] });
-export const wiTrust = (env: VerificationEnv, sub = 'system:serviceaccount:*') => JSON.stringify({ Version: '2012-10-17', Statement: [{
-  Effect: 'Allow', Principal: { Federated: `arn:aws:iam::${env.account}:oidc-provider/${env.issuerKey}` }, Action: 'sts:AssumeRoleWithWebIdentity',
-  Condition: { StringLike: { [`${env.issuerKey}:sub`]: sub }, StringEquals: { [`${env.issuerKey}:aud`]: 'sts.amazonaws.com' } } }] });
+export const ccTrust = () =>
+  JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Effect: 'Allow',
+        Principal: { Service: 'pods.eks.amazonaws.com' },
+        Action: ['sts:AssumeRole', 'sts:TagSession'],
+      },
+    ],
+  });
+export const wiTrust = (env: VerificationEnv, sub = 'system:serviceaccount:*') =>
+  JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Effect: 'Allow',
+        Principal: { Federated: `arn:aws:iam::${env.account}:oidc-provider/${env.issuerKey}` },
+        Action: 'sts:AssumeRoleWithWebIdentity',
+        Condition: {
+          StringLike: { [`${env.issuerKey}:sub`]: sub },
+          StringEquals: { [`${env.issuerKey}:aud`]: 'sts.amazonaws.com' },
+        },
+      },
+    ],
+  });
 
-export async function serviceAccount(admin: KubeClient, ns: string, name: string, annotations: Record<string, string> = {}): Promise<Json> {
-  return admin.create(`/api/v1/namespaces/${ns}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, annotations } });
+export async function serviceAccount(
+  admin: KubeClient,
+  ns: string,
+  name: string,
+  annotations: Record<string, string> = {},
+): Promise<Json> {
+  return admin.create(`/api/v1/namespaces/${ns}/serviceaccounts`, {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: { name, annotations },
+  });
 }
 
-export function podBody(name: string, sa: string, extra: { annotations?: Record<string, string>; gates?: string[] } = {}): Json {
+export function podBody(
+  name: string,
+  sa: string,
+  extra: { annotations?: Record<string, string>; gates?: string[] } = {},
+): Json {
   return {
-    apiVersion: 'v1', kind: 'Pod',
+    apiVersion: 'v1',
+    kind: 'Pod',
     metadata: { name, ...(extra.annotations ? { annotations: extra.annotations } : {}) },
     spec: {
       serviceAccountName: sa,
@@ -188,9 +338,18 @@ export async function podEvents(admin: KubeClient, ns: string, pod: string): Pro
   return (list.items ?? []).filter((e: Json) => e.regarding?.name === pod);
 }
 
-export async function association(admin: KubeClient, ns: string, name: string, sa: string, roleARN: string): Promise<Json> {
+export async function association(
+  admin: KubeClient,
+  ns: string,
+  name: string,
+  sa: string,
+  roleARN: string,
+): Promise<Json> {
   return admin.create(`/apis/lanyard.dev/v1alpha1/namespaces/${ns}/podidentityassociations`, {
-    apiVersion: 'lanyard.dev/v1alpha1', kind: 'PodIdentityAssociation', metadata: { name }, spec: { serviceAccount: sa, roleARN },
+    apiVersion: 'lanyard.dev/v1alpha1',
+    kind: 'PodIdentityAssociation',
+    metadata: { name },
+    spec: { serviceAccount: sa, roleARN },
   });
 }
 

@@ -21,14 +21,25 @@ export interface HoldingProxy {
 
 export async function startHoldingProxy(target: string): Promise<HoldingProxy> {
   const upstream = new URL(target);
-  let rule: { matches: (form: URLSearchParams) => boolean; arrived: () => void; waiting: Array<() => void> } | undefined;
+  let rule:
+    | { matches: (form: URLSearchParams) => boolean; arrived: () => void; waiting: Array<() => void> }
+    | undefined;
   const sockets = new Set<Socket>();
 
   const forward = (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer) => {
-    const out = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
+    const out = http.request(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+      },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
     out.on('error', () => res.destroy());
     out.end(body);
   };
@@ -58,7 +69,9 @@ export async function startHoldingProxy(target: string): Promise<HoldingProxy> {
     url: `http://127.0.0.1:${port}`,
     hold(matches) {
       let arrived!: () => void;
-      const promise = new Promise<void>((r) => { arrived = r; });
+      const promise = new Promise<void>((r) => {
+        arrived = r;
+      });
       const current = { matches, arrived, waiting: [] as Array<() => void> };
       rule = current;
       return {

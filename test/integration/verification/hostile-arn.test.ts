@@ -6,7 +6,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { eventually, userKubeconfig } from '../../harness/context.ts';
 import { createKubeClient, KubeApiError, type KubeClient } from '../../../src/kube/client.ts';
-import { GATE, createPod, gates, getPod, podBody, podEvents, serviceAccount, startVerificationEnv, wiTrust, type VerificationEnv } from './env.ts';
+import {
+  GATE,
+  createPod,
+  gates,
+  getPod,
+  podBody,
+  podEvents,
+  serviceAccount,
+  startVerificationEnv,
+  wiTrust,
+  type VerificationEnv,
+} from './env.ts';
 
 let env: VerificationEnv;
 let attacker: KubeClient;
@@ -35,24 +46,40 @@ beforeAll(async () => {
   victimNs = await env.namespace('victim');
   // Exactly the rights of the threat model, in the attacker's namespace only.
   await env.admin.create(`/apis/rbac.authorization.k8s.io/v1/namespaces/${attackerNs}/roles`, {
-    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'tenant' },
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    metadata: { name: 'tenant' },
     rules: [
-      { apiGroups: [''], resources: ['pods', 'pods/ephemeralcontainers'], verbs: ['get', 'create', 'update', 'patch'] },
+      {
+        apiGroups: [''],
+        resources: ['pods', 'pods/ephemeralcontainers'],
+        verbs: ['get', 'create', 'update', 'patch'],
+      },
       { apiGroups: [''], resources: ['serviceaccounts', 'configmaps'], verbs: ['get', 'update'] },
     ],
   });
   const user = `tenant-${suffix}`;
   await env.admin.create(`/apis/rbac.authorization.k8s.io/v1/namespaces/${attackerNs}/rolebindings`, {
-    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'tenant' },
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: { name: 'tenant' },
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'tenant' },
     subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
   });
   attacker = await createKubeClient({ kubeconfig: await userKubeconfig(user) });
   await serviceAccount(env.admin, attackerNs, 'evil');
   // The pattern that is cubic for a backtracking engine against HOSTILE.
-  await env.admin.create(POLICIES, { apiVersion: 'lanyard.dev/v1alpha1', kind: 'IdentityPolicy', metadata: { name: POLICY },
-    spec: { rules: [{ namespaceSelector: {}, serviceAccounts: ['*'], roles: ['arn:aws:iam::*:role/*-*-reader'] }] } });
-  await eventually(async () => expect((await env.admin.get(`${POLICIES}/${POLICY}`)).status?.conditions?.[0]?.status).toBe('True'));
+  await env.admin.create(POLICIES, {
+    apiVersion: 'lanyard.dev/v1alpha1',
+    kind: 'IdentityPolicy',
+    metadata: { name: POLICY },
+    spec: {
+      rules: [{ namespaceSelector: {}, serviceAccounts: ['*'], roles: ['arn:aws:iam::*:role/*-*-reader'] }],
+    },
+  });
+  await eventually(async () =>
+    expect((await env.admin.get(`${POLICIES}/${POLICY}`)).status?.conditions?.[0]?.status).toBe('True'),
+  );
 });
 
 afterAll(async () => {
@@ -63,18 +90,31 @@ afterAll(async () => {
 
 describe('a 100 KB role ARN from a namespace user', () => {
   it('is refused at admission naming the annotation, while admission in another namespace carries on', async () => {
-    const role = await env.aws.iam.createRole({ roleName: 'app-x-reader', assumeRolePolicyDocument: wiTrust(env) });
+    const role = await env.aws.iam.createRole({
+      roleName: 'app-x-reader',
+      assumeRolePolicyDocument: wiTrust(env),
+    });
     await serviceAccount(env.admin, victimNs, 'app', { 'eks.amazonaws.com/role-arn': role.arn });
     // The webhook has the victim's ServiceAccount once it injects its role.
-    await eventually(async () => expect(JSON.stringify((await createPod(env.admin, victimNs, podBody(`warm-${Date.now()}`, 'app'))).spec.containers[0].env)).toContain(role.arn));
+    await eventually(async () =>
+      expect(
+        JSON.stringify(
+          (await createPod(env.admin, victimNs, podBody(`warm-${Date.now()}`, 'app'))).spec.containers[0].env,
+        ),
+      ).toContain(role.arn),
+    );
     // The attacker sets the annotation with their own update right.
     const sa = await attacker.get(`/api/v1/namespaces/${attackerNs}/serviceaccounts/evil`);
     sa.metadata.annotations = { 'eks.amazonaws.com/role-arn': HOSTILE };
     await attacker.update(`/api/v1/namespaces/${attackerNs}/serviceaccounts/evil`, sa);
     // The webhook has seen the annotation once it refuses a Pod of that ServiceAccount for it.
     const first = await eventually(async () => {
-      const e = await refusal(attacker.create(`/api/v1/namespaces/${attackerNs}/pods`, podBody(`evil-${Date.now()}`, 'evil')));
-      expect(e.serverMessage).toContain(`ServiceAccount "${attackerNs}/evil" annotation eks.amazonaws.com/role-arn`);
+      const e = await refusal(
+        attacker.create(`/api/v1/namespaces/${attackerNs}/pods`, podBody(`evil-${Date.now()}`, 'evil')),
+      );
+      expect(e.serverMessage).toContain(
+        `ServiceAccount "${attackerNs}/evil" annotation eks.amazonaws.com/role-arn`,
+      );
       return e;
     }, 15_000);
     expect(first.status).toBe(400);
@@ -87,7 +127,11 @@ describe('a 100 KB role ARN from a namespace user', () => {
     const attacks: Promise<KubeApiError>[] = [];
     const attackLoop = (async () => {
       for (let i = 0; attacking && i < 200; i++) {
-        const batch = Array.from({ length: 4 }, (_, j) => refusal(attacker.create(`/api/v1/namespaces/${attackerNs}/pods`, podBody(`evil-${i}-${j}`, 'evil'))));
+        const batch = Array.from({ length: 4 }, (_, j) =>
+          refusal(
+            attacker.create(`/api/v1/namespaces/${attackerNs}/pods`, podBody(`evil-${i}-${j}`, 'evil')),
+          ),
+        );
         attacks.push(...batch);
         await Promise.all(batch);
       }
@@ -110,10 +154,15 @@ describe('a 100 KB role ARN from a namespace user', () => {
     for (const e of refused) expect(e.status).toBe(400);
     victimMs.sort((a, b) => a - b);
     // Measured, not asserted: the figures go to the report.
-    process.stdout.write(`[hostile-arn] victim admission under attack (${refused.length} hostile creates): ` +
-      `median ${victimMs[5]!.toFixed(1)} ms, max ${victimMs[9]!.toFixed(1)} ms\n`);
+    process.stdout.write(
+      `[hostile-arn] victim admission under attack (${refused.length} hostile creates): ` +
+        `median ${victimMs[5]!.toFixed(1)} ms, max ${victimMs[9]!.toFixed(1)} ms\n`,
+    );
     // The victim's Pods are still proven and released by the verifier.
-    await eventually(async () => expect(gates(await getPod(env.admin, victimNs, 'app-9'))).not.toContain(GATE), 20_000);
+    await eventually(
+      async () => expect(gates(await getPod(env.admin, victimNs, 'app-9'))).not.toContain(GATE),
+      20_000,
+    );
     expect(env.logs.lines.some((l) => l.includes(hostileEcho))).toBe(false);
   });
 
@@ -121,10 +170,31 @@ describe('a 100 KB role ARN from a namespace user', () => {
     // A Pod written by hand with the gate, the hostile role and a projected STS token: the webhook has no
     // identity to give it, so only the verifier judges it.
     const body = podBody('evil-env', 'default', { gates: [GATE] });
-    body.spec.volumes = [{ name: 'aws-iam-token', projected: { sources: [{ serviceAccountToken: { audience: 'sts.amazonaws.com', expirationSeconds: 3600, path: 'token' } }] } }];
-    body.spec.containers[0].env = [{ name: 'AWS_ROLE_ARN', value: HOSTILE }, { name: 'AWS_WEB_IDENTITY_TOKEN_FILE', value: '/var/run/secrets/eks.amazonaws.com/serviceaccount/token' }];
-    body.spec.containers[0].volumeMounts = [{ name: 'aws-iam-token', mountPath: '/var/run/secrets/eks.amazonaws.com/serviceaccount' }];
-    const created = await attacker.create(`/api/v1/namespaces/${attackerNs}/pods`, body).catch((e: unknown) => e);
+    body.spec.volumes = [
+      {
+        name: 'aws-iam-token',
+        projected: {
+          sources: [
+            {
+              serviceAccountToken: { audience: 'sts.amazonaws.com', expirationSeconds: 3600, path: 'token' },
+            },
+          ],
+        },
+      },
+    ];
+    body.spec.containers[0].env = [
+      { name: 'AWS_ROLE_ARN', value: HOSTILE },
+      {
+        name: 'AWS_WEB_IDENTITY_TOKEN_FILE',
+        value: '/var/run/secrets/eks.amazonaws.com/serviceaccount/token',
+      },
+    ];
+    body.spec.containers[0].volumeMounts = [
+      { name: 'aws-iam-token', mountPath: '/var/run/secrets/eks.amazonaws.com/serviceaccount' },
+    ];
+    const created = await attacker
+      .create(`/api/v1/namespaces/${attackerNs}/pods`, body)
+      .catch((e: unknown) => e);
     if (created instanceof KubeApiError) {
       // Refused at admission (the guard judges hand-set roles): bounded and naming the rule.
       expect(created.serverMessage).toContain('an IAM role ARN has at most');
@@ -140,17 +210,28 @@ describe('a 100 KB role ARN from a namespace user', () => {
       expect(gates(await getPod(env.admin, attackerNs, 'evil-env'))).toContain(GATE);
     }
     // Meanwhile a Pod of another namespace, of an identity not yet verified, is proven and released as usual.
-    const role = await env.aws.iam.createRole({ roleName: 'other-x-reader', assumeRolePolicyDocument: wiTrust(env) });
+    const role = await env.aws.iam.createRole({
+      roleName: 'other-x-reader',
+      assumeRolePolicyDocument: wiTrust(env),
+    });
     await serviceAccount(env.admin, victimNs, 'other', { 'eks.amazonaws.com/role-arn': role.arn });
     const started = performance.now();
-    await eventually(async () => expect(gates(await createPod(env.admin, victimNs, podBody(`app-after-${Date.now()}`, 'other')))).toContain(GATE));
+    await eventually(async () =>
+      expect(
+        gates(await createPod(env.admin, victimNs, podBody(`app-after-${Date.now()}`, 'other'))),
+      ).toContain(GATE),
+    );
     await eventually(async () => {
       const pods = await env.admin.get(`/api/v1/namespaces/${victimNs}/pods`);
-      const after = pods.items.filter((p: { metadata: { name: string } }) => p.metadata.name.startsWith('app-after-'));
+      const after = pods.items.filter((p: { metadata: { name: string } }) =>
+        p.metadata.name.startsWith('app-after-'),
+      );
       expect(after.length).toBeGreaterThan(0);
       for (const p of after) expect(gates(p)).not.toContain(GATE);
     }, 20_000);
-    process.stdout.write(`[hostile-arn] victim Pod admitted and released in ${(performance.now() - started).toFixed(0)} ms with the hostile Pod present\n`);
+    process.stdout.write(
+      `[hostile-arn] victim Pod admitted and released in ${(performance.now() - started).toFixed(0)} ms with the hostile Pod present\n`,
+    );
     expect(env.logs.lines.some((l) => l.includes(hostileEcho))).toBe(false);
   });
 });

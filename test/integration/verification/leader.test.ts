@@ -17,12 +17,20 @@ afterAll(() => admin.close());
 
 const timing = { leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 200 };
 function elector(name: string, identity: string, log: string[]): LeaderElector {
-  return startLeaderElection({ kube: admin, log: silentLogger(), clock: systemClock, namespace: ns, name, identity, ...timing,
+  return startLeaderElection({
+    kube: admin,
+    log: silentLogger(),
+    clock: systemClock,
+    namespace: ns,
+    name,
+    identity,
+    ...timing,
     onStartedLeading: async (signal) => {
       log.push(`start ${identity}`);
       await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
       log.push(`stop ${identity}`);
-    } });
+    },
+  });
 }
 
 describe('leader election', () => {
@@ -31,7 +39,9 @@ describe('leader election', () => {
     const a = elector('pair', 'a', log);
     const b = elector('pair', 'b', log);
     let both = 0;
-    const sampler = setInterval(() => { if (a.isLeader() && b.isLeader()) both++; }, 10);
+    const sampler = setInterval(() => {
+      if (a.isLeader() && b.isLeader()) both++;
+    }, 10);
     await eventually(async () => expect(a.isLeader() !== b.isLeader()).toBe(true), 5_000, 20);
     await new Promise((r) => setTimeout(r, 1500));
     const [leader, standby] = a.isLeader() ? [a, b] : [b, a];
@@ -49,10 +59,20 @@ describe('leader election', () => {
     expect(lease.spec.leaseTransitions).toBeGreaterThanOrEqual(1);
   });
 
-  it('waits for a dead holder\'s lease to expire before taking over', async () => {
+  it("waits for a dead holder's lease to expire before taking over", async () => {
     const now = new Date().toISOString().replace('Z', '000Z');
-    await admin.create(`/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
-      metadata: { name: 'stale' }, spec: { holderIdentity: 'dead', leaseDurationSeconds: 2, acquireTime: now, renewTime: now, leaseTransitions: 0 } });
+    await admin.create(`/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`, {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: 'stale' },
+      spec: {
+        holderIdentity: 'dead',
+        leaseDurationSeconds: 2,
+        acquireTime: now,
+        renewTime: now,
+        leaseTransitions: 0,
+      },
+    });
     const t0 = Date.now();
     const c = elector('stale', 'c', []);
     await eventually(async () => expect(c.isLeader()).toBe(true), 10_000, 20);

@@ -34,14 +34,19 @@ function tlsDir() {
     dir,
     /** Installs a pair issued at `issuedAt` (minus the 5-minute backdate) for `validityMs`; returns its serial. */
     async install(issuedAt: number, validityMs: number): Promise<string> {
-      const pair = await issueServing(ca, { namespace: 'files', serviceName: 'wh', extraSans: ['127.0.0.1', 'localhost'], validityMs }, new Date(issuedAt));
+      const pair = await issueServing(
+        ca,
+        { namespace: 'files', serviceName: 'wh', extraSans: ['127.0.0.1', 'localhost'], validityMs },
+        new Date(issuedAt),
+      );
       const version = `..v${n++}`;
       fs.mkdirSync(path.join(dir, version));
       fs.writeFileSync(path.join(dir, version, 'tls.crt'), pair.certPem);
       fs.writeFileSync(path.join(dir, version, 'tls.key'), pair.keyPem);
       fs.symlinkSync(version, path.join(dir, '..tmp'));
       fs.renameSync(path.join(dir, '..tmp'), path.join(dir, '..data'));
-      for (const f of ['tls.crt', 'tls.key']) if (!fs.existsSync(path.join(dir, f))) fs.symlinkSync(`..data/${f}`, path.join(dir, f));
+      for (const f of ['tls.crt', 'tls.key'])
+        if (!fs.existsSync(path.join(dir, f))) fs.symlinkSync(`..data/${f}`, path.join(dir, f));
       return new X509Certificate(pair.certPem).serialNumber;
     },
   };
@@ -49,7 +54,14 @@ function tlsDir() {
 
 function start(dir: string, logs: LogSink, metrics: Registry): Promise<RunningWebhook> {
   const config = parseWebhookFlags(
-    ['--port=0', '--metrics-port=0', `--tls-cert=${dir}/tls.crt`, `--tls-key=${dir}/tls.key`, '--config-poll-interval=200ms', '--shutdown-delay=0s'],
+    [
+      '--port=0',
+      '--metrics-port=0',
+      `--tls-cert=${dir}/tls.crt`,
+      `--tls-key=${dir}/tls.key`,
+      '--config-poll-interval=200ms',
+      '--shutdown-delay=0s',
+    ],
     { env: {}, readNamespaceFile: () => undefined },
   );
   return startWebhook(config, { kube: admin, log: logs.logger, metrics, clock: systemClock });
@@ -67,8 +79,11 @@ function servedSerial(port: number): Promise<string> {
 }
 
 async function tlsReloads(metrics: Registry, result: string): Promise<number> {
-  const m = (await metrics.getSingleMetric('lanyard_webhook_config_reloads_total')?.get()) as { values: Array<{ labels: Json; value: number }> } | undefined;
-  return (m?.values ?? []).filter((v) => v.labels.source === 'tls' && v.labels.result === result).reduce((a, v) => a + v.value, 0);
+  const m = (await metrics.getSingleMetric('lanyard_webhook_config_reloads_total')?.get()) as
+    { values: Array<{ labels: Json; value: number }> } | undefined;
+  return (m?.values ?? [])
+    .filter((v) => v.labels.source === 'tls' && v.labels.result === result)
+    .reduce((a, v) => a + v.value, 0);
 }
 
 const readyz = async (hook: RunningWebhook) => {
@@ -91,7 +106,9 @@ describe('files-mode TLS and certificate validity', () => {
       await eventually(async () => expect(await tlsReloads(metrics, 'expired')).toBe(1), 5000, 50);
       expect(await servedSerial(hook.port)).toBe(good);
       expect(await readyz(hook)).toMatchObject({ status: 200, body: { checks: { certificate: true } } });
-      expect(logs.lines.find((l) => /refusing the certificate .* certificate expired at/.test(l.reason ?? ''))).toMatchObject({
+      expect(
+        logs.lines.find((l) => /refusing the certificate .* certificate expired at/.test(l.reason ?? '')),
+      ).toMatchObject({
         msg: 'TLS reload refused; keeping the current pair',
       });
 
@@ -116,11 +133,19 @@ describe('files-mode TLS and certificate validity', () => {
     try {
       await eventually(async () => expect((await readyz(hook)).status).toBe(200), 30_000, 100);
       await eventually(async () => expect(hook.ready()).toBe(false), 20_000, 100);
-      expect(await readyz(hook)).toEqual({ status: 503, body: { ready: false, checks: { serviceAccounts: true, certificate: false, notShuttingDown: true } } });
+      expect(await readyz(hook)).toEqual({
+        status: 503,
+        body: { ready: false, checks: { serviceAccounts: true, certificate: false, notShuttingDown: true } },
+      });
       await eventually(async () => expect(await tlsReloads(metrics, 'expired')).toBe(1), 5000, 50);
-      const error = logs.lines.find((l) => l.msg === 'no valid serving certificate: the webhook is not ready until a valid pair is installed');
+      const error = logs.lines.find(
+        (l) =>
+          l.msg === 'no valid serving certificate: the webhook is not ready until a valid pair is installed',
+      );
       expect(error).toMatchObject({ level: 'error' });
-      expect(error!.reason).toMatch(/^the served certificate from .*tls\.crt is no longer valid: certificate expired at /);
+      expect(error!.reason).toMatch(
+        /^the served certificate from .*tls\.crt is no longer valid: certificate expired at /,
+      );
 
       const fresh = await files.install(Date.now(), HOUR);
       await eventually(async () => expect((await readyz(hook)).status).toBe(200), 5000, 50);

@@ -42,7 +42,13 @@ export interface TestWebhook {
   stop(): Promise<void>;
 }
 
-export function mwc(name: string, port: number, caPem: string | undefined, label: Record<string, string>, extra: Json = {}): Json {
+export function mwc(
+  name: string,
+  port: number,
+  caPem: string | undefined,
+  label: Record<string, string>,
+  extra: Json = {},
+): Json {
   return {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'MutatingWebhookConfiguration',
@@ -51,16 +57,37 @@ export function mwc(name: string, port: number, caPem: string | undefined, label
       {
         name: 'pod-identity.lanyard.dev',
         admissionReviewVersions: ['v1', 'v1beta1'],
-        clientConfig: { url: `https://127.0.0.1:${port}/mutate`, ...(caPem ? { caBundle: Buffer.from(caPem).toString('base64') } : {}) },
-        rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' },
-        { operations: ['UPDATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods/ephemeralcontainers'], scope: 'Namespaced' }],
+        clientConfig: {
+          url: `https://127.0.0.1:${port}/mutate`,
+          ...(caPem ? { caBundle: Buffer.from(caPem).toString('base64') } : {}),
+        },
+        rules: [
+          {
+            operations: ['CREATE'],
+            apiGroups: [''],
+            apiVersions: ['v1'],
+            resources: ['pods'],
+            scope: 'Namespaced',
+          },
+          {
+            operations: ['UPDATE'],
+            apiGroups: [''],
+            apiVersions: ['v1'],
+            resources: ['pods/ephemeralcontainers'],
+            scope: 'Namespaced',
+          },
+        ],
         matchPolicy: 'Equivalent',
         failurePolicy: 'Fail',
         reinvocationPolicy: 'IfNeeded',
         sideEffects: 'None',
         timeoutSeconds: 10,
         namespaceSelector: { matchLabels: label },
-        objectSelector: { matchExpressions: [{ key: 'eks.amazonaws.com/skip-pod-identity-webhook', operator: 'DoesNotExist' }] },
+        objectSelector: {
+          matchExpressions: [
+            { key: 'eks.amazonaws.com/skip-pod-identity-webhook', operator: 'DoesNotExist' },
+          ],
+        },
         ...extra,
       },
     ],
@@ -93,9 +120,13 @@ export async function startTestWebhook(
   );
   const deps: WebhookDeps = { kube: o.kube ?? admin, log: logs.logger, metrics, clock: systemClock };
   const hook = await startWebhook(config, deps);
-  await eventually(async () => {
-    if (!hook.ready()) throw new Error('webhook not ready');
-  }, 30_000, 50);
+  await eventually(
+    async () => {
+      if (!hook.ready()) throw new Error('webhook not ready');
+    },
+    30_000,
+    50,
+  );
   if (o.register !== false) await admin.create(MWC_PATH, mwc(mwcName, hook.port, hook.caPem, label));
   return {
     hook,
@@ -107,8 +138,11 @@ export async function startTestWebhook(
     logs,
     namespace: (prefix = 'wh') => newNamespace(admin, prefix, label),
     async metric(name, labels = {}) {
-      const m = (await metrics.getSingleMetric(name)?.get()) as { values: Array<{ labels: Record<string, unknown>; value: number }> } | undefined;
-      return (m?.values ?? []).filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((a, v) => a + v.value, 0);
+      const m = (await metrics.getSingleMetric(name)?.get()) as
+        { values: Array<{ labels: Record<string, unknown>; value: number }> } | undefined;
+      return (m?.values ?? [])
+        .filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))
+        .reduce((a, v) => a + v.value, 0);
     },
     async stop() {
       await admin.delete(`${MWC_PATH}/${mwcName}`).catch(() => undefined);
@@ -122,7 +156,11 @@ export function podSpec(name: string, serviceAccountName: string, extra: Json = 
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name },
-    spec: { serviceAccountName, containers: [{ name: 'app', image: 'registry.invalid/app:1', env: [{ name: 'LOG', value: '1' }] }], ...extra },
+    spec: {
+      serviceAccountName,
+      containers: [{ name: 'app', image: 'registry.invalid/app:1', env: [{ name: 'LOG', value: '1' }] }],
+      ...extra,
+    },
   };
 }
 
@@ -131,8 +169,17 @@ export async function createPod(admin: KubeClient, ns: string, pod: Json, persis
   return await admin.create(`/api/v1/namespaces/${ns}/pods`, pod, persist ? undefined : { dryRun: 'All' });
 }
 
-export async function createSa(admin: KubeClient, ns: string, name: string, annotations: Record<string, string> = {}): Promise<Json> {
-  return await admin.create(`/api/v1/namespaces/${ns}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, annotations } });
+export async function createSa(
+  admin: KubeClient,
+  ns: string,
+  name: string,
+  annotations: Record<string, string> = {},
+): Promise<Json> {
+  return await admin.create(`/api/v1/namespaces/${ns}/serviceaccounts`, {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: { name, annotations },
+  });
 }
 
 export const envOf = (pod: Json, container = 0): Record<string, string> =>

@@ -42,16 +42,33 @@ function review(uid: string, ns = 'load'): string {
   return JSON.stringify({
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
-    request: { uid, resource: { group: '', version: 'v1', resource: 'pods' }, operation: 'CREATE', namespace: ns, object: podSpec('p', 'default') },
+    request: {
+      uid,
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      operation: 'CREATE',
+      namespace: ns,
+      object: podSpec('p', 'default'),
+    },
   });
 }
 
 function post(port: number, ca: string, body: string, agent: https.Agent): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port, path: '/mutate', method: 'POST', ca, agent, headers: { 'content-type': 'application/json' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode!));
-    });
+    const req = https.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/mutate',
+        method: 'POST',
+        ca,
+        agent,
+        headers: { 'content-type': 'application/json' },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -64,11 +81,21 @@ describe('serving TLS shared by replicas', () => {
     const flags = [`--tls-secret=${secret}`, '--self-managed-cert-validity=15s'];
     const mwcName = `lanyard-test-webhook-tls-${Date.now().toString(36)}`;
     const [a, b] = await Promise.all([
-      startTestWebhook(admin, [...flags, `--webhook-config-name=${mwcName}`], { systemNamespace: system, register: false }),
-      startTestWebhook(admin, [...flags, `--webhook-config-name=${mwcName}`], { systemNamespace: system, register: false }),
+      startTestWebhook(admin, [...flags, `--webhook-config-name=${mwcName}`], {
+        systemNamespace: system,
+        register: false,
+      }),
+      startTestWebhook(admin, [...flags, `--webhook-config-name=${mwcName}`], {
+        systemNamespace: system,
+        register: false,
+      }),
     ]);
     try {
-      const secrets = (await admin.get(`/api/v1/namespaces/${system}/secrets`, { labelSelector: 'app.kubernetes.io/managed-by=lanyard' })).items;
+      const secrets = (
+        await admin.get(`/api/v1/namespaces/${system}/secrets`, {
+          labelSelector: 'app.kubernetes.io/managed-by=lanyard',
+        })
+      ).items;
       expect(secrets.map((s: Json) => s.metadata.name)).toEqual([secret]);
       expect(secrets[0].type).toBe('kubernetes.io/tls');
       expect(a.hook.caPem).toBe(b.hook.caPem);
@@ -97,7 +124,10 @@ describe('serving TLS shared by replicas', () => {
         } catch {
           failures++;
         }
-        const [sa, sb] = await Promise.all([servedSerial(a.hook.port, caPem), servedSerial(b.hook.port, caPem)]);
+        const [sa, sb] = await Promise.all([
+          servedSerial(a.hook.port, caPem),
+          servedSerial(b.hook.port, caPem),
+        ]);
         rotated = sa !== serialA && sb !== serialA;
         await new Promise((r) => setTimeout(r, 200));
       }
@@ -105,7 +135,11 @@ describe('serving TLS shared by replicas', () => {
       expect(failures).toBe(0);
       expect(admitted).toBeGreaterThan(5);
       expect(a.hook.caPem).toBe(caPem);
-      const after = (await admin.get(`/api/v1/namespaces/${system}/secrets`, { labelSelector: 'app.kubernetes.io/managed-by=lanyard' })).items;
+      const after = (
+        await admin.get(`/api/v1/namespaces/${system}/secrets`, {
+          labelSelector: 'app.kubernetes.io/managed-by=lanyard',
+        })
+      ).items;
       expect(after).toHaveLength(1);
     } finally {
       await admin.delete(`${MWC_PATH}/${mwcName}`).catch(() => undefined);
@@ -118,25 +152,51 @@ describe('serving TLS shared by replicas', () => {
     const now = new Date();
     const ca = await generateCa('files', now);
     const install = async (version: string) => {
-      const pair = await issueServing(ca, { namespace: 'files', serviceName: 'wh', extraSans: ['127.0.0.1', 'localhost'], validityMs: 3600_000 }, now);
+      const pair = await issueServing(
+        ca,
+        {
+          namespace: 'files',
+          serviceName: 'wh',
+          extraSans: ['127.0.0.1', 'localhost'],
+          validityMs: 3600_000,
+        },
+        now,
+      );
       fs.mkdirSync(path.join(dir, `..${version}`));
       fs.writeFileSync(path.join(dir, `..${version}`, 'tls.crt'), pair.certPem);
       fs.writeFileSync(path.join(dir, `..${version}`, 'tls.key'), pair.keyPem);
       fs.symlinkSync(`..${version}`, path.join(dir, '..tmp'));
       fs.renameSync(path.join(dir, '..tmp'), path.join(dir, '..data'));
-      for (const f of ['tls.crt', 'tls.key']) if (!fs.existsSync(path.join(dir, f))) fs.symlinkSync(`..data/${f}`, path.join(dir, f));
+      for (const f of ['tls.crt', 'tls.key'])
+        if (!fs.existsSync(path.join(dir, f))) fs.symlinkSync(`..data/${f}`, path.join(dir, f));
     };
     await install('v1');
     const config = parseWebhookFlags(
-      ['--port=0', '--metrics-port=0', `--tls-cert=${dir}/tls.crt`, `--tls-key=${dir}/tls.key`, '--config-poll-interval=500ms', '--shutdown-delay=0s'],
+      [
+        '--port=0',
+        '--metrics-port=0',
+        `--tls-cert=${dir}/tls.crt`,
+        `--tls-key=${dir}/tls.key`,
+        '--config-poll-interval=500ms',
+        '--shutdown-delay=0s',
+      ],
       { env: {}, readNamespaceFile: () => undefined },
     );
-    const hook = await startWebhook(config, { kube: admin, log: logSink().logger, metrics: new Registry(), clock: systemClock });
+    const hook = await startWebhook(config, {
+      kube: admin,
+      log: logSink().logger,
+      metrics: new Registry(),
+      clock: systemClock,
+    });
     try {
       const first = await servedSerial(hook.port, ca.certPem);
       await install('v2');
       const swapped = Date.now();
-      await eventually(async () => expect(await servedSerial(hook.port, ca.certPem)).not.toBe(first), 5000, 50);
+      await eventually(
+        async () => expect(await servedSerial(hook.port, ca.certPem)).not.toBe(first),
+        5000,
+        50,
+      );
       expect(Date.now() - swapped).toBeLessThan(1000);
     } finally {
       await hook.stop();
@@ -149,22 +209,39 @@ describe('readiness and shutdown', () => {
     const slowList = Object.create(admin) as KubeClient;
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    slowList.request = async <T,>(req: Parameters<KubeClient['request']>[0]): Promise<T> => {
+    slowList.request = async <T>(req: Parameters<KubeClient['request']>[0]): Promise<T> => {
       if (req.path === '/api/v1/serviceaccounts') await gate;
       return await admin.request<T>(req);
     };
     const system = await newNamespace(admin, 'wh-ready');
     const config = parseWebhookFlags(
-      ['--port=0', '--metrics-port=0', '--tls-mode=self-managed', '--tls-extra-sans=127.0.0.1', '--tls-secret=ready', '--shutdown-delay=0s'],
+      [
+        '--port=0',
+        '--metrics-port=0',
+        '--tls-mode=self-managed',
+        '--tls-extra-sans=127.0.0.1',
+        '--tls-secret=ready',
+        '--shutdown-delay=0s',
+      ],
       { env: { POD_NAMESPACE: system }, readNamespaceFile: () => undefined },
     );
-    const hook = await startWebhook(config, { kube: slowList, log: logSink().logger, metrics: new Registry(), clock: systemClock });
+    const hook = await startWebhook(config, {
+      kube: slowList,
+      log: logSink().logger,
+      metrics: new Registry(),
+      clock: systemClock,
+    });
     try {
       const r = await fetch(`http://127.0.0.1:${hook.metricsPort}/readyz`);
       expect(r.status).toBe(503);
-      expect(await r.json()).toEqual({ ready: false, checks: { serviceAccounts: false, certificate: true, notShuttingDown: true } });
+      expect(await r.json()).toEqual({
+        ready: false,
+        checks: { serviceAccounts: false, certificate: true, notShuttingDown: true },
+      });
       release();
-      await eventually(async () => expect((await fetch(`http://127.0.0.1:${hook.metricsPort}/readyz`)).status).toBe(200));
+      await eventually(async () =>
+        expect((await fetch(`http://127.0.0.1:${hook.metricsPort}/readyz`)).status).toBe(200),
+      );
       expect(hook.ready()).toBe(true);
     } finally {
       await hook.stop();
@@ -180,8 +257,15 @@ describe('readiness and shutdown', () => {
     try {
       const child = spawn(
         process.execPath,
-        [path.resolve('bin/lanyard.js'), 'webhook', `--kubeconfig=${cp.adminKubeconfig}`, `--port=${port}`, '--metrics-port=0',
-          `--tls-cert=${tlsPair.certFile}`, `--tls-key=${tlsPair.keyFile}`],
+        [
+          path.resolve('bin/lanyard.js'),
+          'webhook',
+          `--kubeconfig=${cp.adminKubeconfig}`,
+          `--port=${port}`,
+          '--metrics-port=0',
+          `--tls-cert=${tlsPair.certFile}`,
+          `--tls-key=${tlsPair.keyFile}`,
+        ],
         { stdio: ['ignore', 'ignore', 'pipe'] },
       );
       let stderr = '';
@@ -196,7 +280,10 @@ describe('readiness and shutdown', () => {
           resolve(c);
         });
       });
-      expect({ code, stderr }).toEqual({ code: 1, stderr: expect.stringMatching(/^error: listen EADDRINUSE/m) });
+      expect({ code, stderr }).toEqual({
+        code: 1,
+        stderr: expect.stringMatching(/^error: listen EADDRINUSE/m),
+      });
     } finally {
       taken.close();
     }
@@ -240,14 +327,19 @@ describe('readiness and shutdown', () => {
     });
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     try {
-      const listening = await eventually(async () => {
-        const l = lines.find((x) => x.msg === 'webhook listening');
-        if (!l) throw new Error(`not listening yet: ${stderr.slice(-500)}`);
-        return l;
-      }, 60_000, 100);
+      const listening = await eventually(
+        async () => {
+          const l = lines.find((x) => x.msg === 'webhook listening');
+          if (!l) throw new Error(`not listening yet: ${stderr.slice(-500)}`);
+          return l;
+        },
+        60_000,
+        100,
+      );
       const secret = await admin.get(`/api/v1/namespaces/${system}/secrets/term`);
       const ca = Buffer.from(secret.data['ca.crt'], 'base64').toString();
-      const ready = async () => (await fetch(`http://127.0.0.1:${listening.metricsPort}/readyz`)).status === 200;
+      const ready = async () =>
+        (await fetch(`http://127.0.0.1:${listening.metricsPort}/readyz`)).status === 200;
       await eventually(async () => expect(await ready()).toBe(true), 30_000);
 
       const agent = new https.Agent({ keepAlive: true, maxSockets: 8 });
@@ -262,7 +354,10 @@ describe('readiness and shutdown', () => {
       const errors: string[] = [];
       const worker = async (w: number) => {
         for (let i = 0; !notReady; i++) {
-          await post(listening.port, ca, review(`w${w}-${i}`), agent).then((s) => statuses.push(s), (e) => errors.push(String(e)));
+          await post(listening.port, ca, review(`w${w}-${i}`), agent).then(
+            (s) => statuses.push(s),
+            (e) => errors.push(String(e)),
+          );
         }
       };
       const load = Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)));
