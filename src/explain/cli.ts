@@ -24,7 +24,14 @@ import {
   verifiedIdentityName,
 } from '../verification/verified-identity.ts';
 import { renderObjects } from '../cli/output.ts';
-import { explain, renderExplanation, withTrust, type Declared, type Explanation } from './chain.ts';
+import {
+  explain,
+  renderExplanation,
+  withTrust,
+  type Declared,
+  type Explanation,
+  type ExplainInput,
+} from './chain.ts';
 import {
   associationsFor,
   awsText,
@@ -209,7 +216,7 @@ async function runExplain(
     },
   );
   const { pod, sa, saName, assocs, cm, policies, ns, events } = gathered;
-  let e: Explanation = explain({
+  const input: ExplainInput = {
     kind,
     namespace,
     name,
@@ -225,8 +232,14 @@ async function runExplain(
     events,
     credentials: credentialOptions(),
     nowMs: ctx.now(),
-  });
-  if (typeof policies === 'string') e.policy = { decision: 'not applicable', message: policies };
+  };
+  // Unreadable IdentityPolicies are reported as such, not as "no policy".
+  const explainWith = (over: Partial<ExplainInput>): Explanation => {
+    const out = explain({ ...input, ...over });
+    if (typeof policies === 'string') out.policy = { decision: 'not applicable', message: policies };
+    return out;
+  };
+  let e = explainWith({});
   // The VerifiedIdentity of the declared identity, by its deterministic name.
   if (e.gate.verifiedIdentity) {
     const vi = await ctx
@@ -237,27 +250,7 @@ async function runExplain(
         ),
       )
       .catch(() => undefined);
-    if (vi) {
-      e = explain({
-        kind,
-        namespace,
-        name,
-        pod,
-        serviceAccount: sa,
-        serviceAccountName: saName,
-        associations: assocs.records,
-        associationObjects: assocs.objects,
-        configMap: cm,
-        flags,
-        policies: typeof policies === 'string' ? { present: false, policies: [] } : policies,
-        namespaceLabels: ns?.metadata?.labels,
-        events,
-        credentials: credentialOptions(),
-        nowMs: ctx.now(),
-        verifiedIdentity: vi,
-      });
-      if (typeof policies === 'string') e.policy = { decision: 'not applicable', message: policies };
-    }
+    if (vi) e = explainWith({ verifiedIdentity: vi });
   }
   // The trust policy, when IAM is readable with the caller's AWS credentials.
   if (e.declared && opts.aws !== false) {
