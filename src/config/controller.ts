@@ -15,6 +15,8 @@ import {
   type Flags,
 } from './flags.ts';
 import { parseDuration } from '../core/duration.ts';
+import { credentialOptions, type CredentialOptions } from '../identity/pod-credentials.ts';
+import type { InjectionFlags } from '../identity/resolve.ts';
 
 export interface ControllerConfig {
   kubeconfig: string;
@@ -509,4 +511,31 @@ export function parseControllerFlags(
   const associations = associationConfigFrom(associationFlags);
   const promotions = promotionConfigFrom(promotionFlags, env);
   return { config: Object.freeze({ ...config, associations, promotions }), rest };
+}
+
+/**
+ * How the controller's readers of Pods (the verifier, the identity reconciler) resolve and recognise identities: the
+ * webhook's resolution with this configuration's prefix and audiences (only the fingerprint of a resolution is used,
+ * so paths and URIs keep the webhook's defaults), and the audiences that make a mounted token an AWS credential
+ * (docs/security.md).
+ */
+export function podIdentitySettings(
+  cfg: Pick<
+    ControllerConfig,
+    'annotationPrefix' | 'tokenAudience' | 'stsRegionalEndpoint' | 'containerCredentialsAudience'
+  >,
+): { flags: InjectionFlags; credentials: CredentialOptions } {
+  return {
+    flags: {
+      ...WEBHOOK_DEFAULTS,
+      annotationPrefix: cfg.annotationPrefix,
+      tokenAudience: cfg.tokenAudience,
+      stsRegionalEndpoint: cfg.stsRegionalEndpoint,
+      containerCredentialsAudience: cfg.containerCredentialsAudience,
+    },
+    credentials: credentialOptions({
+      stsAudiences: [cfg.tokenAudience],
+      podIdentityAudiences: [cfg.containerCredentialsAudience],
+    }),
+  };
 }

@@ -12,9 +12,8 @@ import type { Deps, Running } from '../runtime/deps.ts';
 import type { AssociationIndex } from '../associations/lookup.ts';
 import type { PodsWithoutIdentity } from '../associations/index.ts';
 import { WEBHOOK_DEFAULTS } from '../config/webhook.ts';
-import type { ControllerConfig } from '../config/controller.ts';
-import { credentialOptions } from '../identity/pod-credentials.ts';
-import { resolveIdentity, WEB_IDENTITY_VOLUME, type InjectionFlags } from '../identity/resolve.ts';
+import { podIdentitySettings, type ControllerConfig } from '../config/controller.ts';
+import { resolveIdentity, WEB_IDENTITY_VOLUME } from '../identity/resolve.ts';
 import { decidePolicy } from '../verification/policy.ts';
 import { fingerprintOf } from '../verification/verified-identity.ts';
 import {
@@ -108,17 +107,7 @@ export async function startIdentityReconciler(
   );
   for (const s of IDENTITY_STATES) podGauge.set({ state: s }, 0);
 
-  const flags: InjectionFlags = {
-    ...WEBHOOK_DEFAULTS,
-    annotationPrefix: cfg.annotationPrefix,
-    tokenAudience: cfg.tokenAudience,
-    stsRegionalEndpoint: cfg.stsRegionalEndpoint,
-    containerCredentialsAudience: cfg.containerCredentialsAudience,
-  };
-  const credentials = credentialOptions({
-    stsAudiences: [cfg.tokenAudience],
-    podIdentityAudiences: [cfg.containerCredentialsAudience],
-  });
+  const { flags, credentials } = podIdentitySettings(cfg);
   const queue = new WorkQueue({ initialMs: 1000, maxMs: 300_000, jitter: 0.1 });
 
   // Pods by pair and by namespace, so a source change requeues only its Pods.

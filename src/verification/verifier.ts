@@ -15,14 +15,13 @@ import { objectKey } from '../kube/informer.ts';
 import { sharedOrOwnCache } from '../kube/cache.ts';
 import { createEventRecorder, type EventRecorder } from '../kube/events.ts';
 import { WorkQueue, runControllerLoop, type ReconcileResult } from '../runtime/workqueue.ts';
-import { WEBHOOK_DEFAULTS } from '../config/webhook.ts';
+import { podIdentitySettings } from '../config/controller.ts';
 import type { Deps, Running } from '../runtime/deps.ts';
 import type { AwsClients } from '../aws/index.ts';
 import type { AssociationIndex } from '../associations/lookup.ts';
 import type { RecordVerification } from '../associations/index.ts';
 import type { AssociationIdentity } from '../identity/sources.ts';
-import type { InjectionFlags } from '../identity/resolve.ts';
-import { credentialOptions, type CredentialOptions } from '../identity/pod-credentials.ts';
+import type { CredentialOptions } from '../identity/pod-credentials.ts';
 import { TokenBucket } from './rate.ts';
 import type { GatedPod } from './pod.ts';
 import { buildVerifiedIdentity, verifiedIdentityName } from './verified-identity.ts';
@@ -579,19 +578,7 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
   const stopping = new AbortController();
   const queue = new WorkQueue();
   const policyStatusQueue = new WorkQueue();
-  // Only the fingerprint of the resolution is used; the injection details (paths, URI) keep the webhook's defaults.
-  const flags: InjectionFlags = {
-    ...WEBHOOK_DEFAULTS,
-    annotationPrefix: cfg.annotationPrefix,
-    tokenAudience: cfg.tokenAudience,
-    stsRegionalEndpoint: cfg.stsRegionalEndpoint,
-    containerCredentialsAudience: cfg.containerCredentialsAudience,
-  };
-  // The audiences that make a mounted token an AWS credential (docs/security.md).
-  const credentials = credentialOptions({
-    stsAudiences: [cfg.tokenAudience],
-    podIdentityAudiences: [cfg.containerCredentialsAudience],
-  });
+  const { flags, credentials } = podIdentitySettings(cfg);
   // The views' events need the context and the context needs the views: the events read `ctx` through a closure,
   // and no event is delivered before `ctx` below is initialized (the views only call back from watch events).
   const on = viewEvents(() => ctx, policyStatusQueue);
