@@ -124,7 +124,7 @@ const SKIP: unique symbol = Symbol('skip');
 
 /** One list/watch, fanned out to its views, with the own-write rule. */
 class SharedInformer {
-  private readonly listWatch: ListWatch;
+  private readonly listWatch: ListWatch<Listed>;
   private readonly views = new Set<View<unknown>>();
   /**
    * The views a list in flight projects for. Each page is projected as it arrives, so a list of 10,000 Pods or
@@ -150,7 +150,7 @@ class SharedInformer {
     onWatch: () => void,
     private readonly onIdle: () => void,
   ) {
-    this.listWatch = new ListWatch({
+    this.listWatch = new ListWatch<Listed>({
       ...selection,
       client: opts.client,
       retryDelayMs: opts.retryDelayMs,
@@ -159,8 +159,8 @@ class SharedInformer {
         this.listViews = new Set(this.views);
         this.listProjected = false;
       },
-      projectListed: (item) => this.project(item) as unknown as Json,
-      onList: (items) => this.onList(items as unknown as Listed[]),
+      projectListed: (item) => this.project(item),
+      onList: (items) => this.onList(items),
       onEvent: (e) => this.onEvent(e),
       onError: (e) => opts.onError?.(selection, e),
     });

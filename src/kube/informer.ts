@@ -17,7 +17,8 @@ export interface ResourceSelection {
   metadataOnly?: boolean;
 }
 
-export interface ListWatchOptions extends ResourceSelection {
+/** `L`: what a list keeps of each object (`projectListed`'s answer; the object itself without one). */
+export interface ListWatchOptions<L = Json> extends ResourceSelection {
   client: KubeClient;
   pageSize?: number;
   /**
@@ -26,14 +27,14 @@ export interface ListWatchOptions extends ResourceSelection {
    */
   onListStart?: () => void;
   /** A full (re)list: every object the server holds now (as `projectListed` returned them, when given). */
-  onList: (items: Json[]) => void;
+  onList: (items: L[]) => void;
   /**
    * Applied to each listed object as its page arrives, so that a list of 50,000 objects never holds every raw object
    * at once: a consumer keeping a small projection (the webhook's ServiceAccount cache) passes it here
    * (docs/adr/0111-webhook-memory-and-start-up.md). Returning undefined keeps nothing in the list's items (the
    * consumer stored the projection itself).
    */
-  projectListed?: (item: Json) => Json;
+  projectListed?: (item: Json) => L | undefined;
   /** One watch event (bookmarks included, so the caller may ignore them). */
   onEvent: (e: WatchEvent) => void;
   onError?: (e: unknown) => void;
@@ -54,7 +55,7 @@ const META_ACCEPT = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io
 const META_ACCEPT_WATCH = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
 
 /** The list/watch loop of one resource selection. It keeps no objects: `onList` and `onEvent` do. */
-export class ListWatch {
+export class ListWatch<L = Json> {
   private resourceVersion = '';
   private readonly abort = new AbortController();
   /** Aborts the watch in flight when a re-list is requested. */
@@ -62,7 +63,7 @@ export class ListWatch {
   private running = false;
   private relistRequested = false;
 
-  constructor(private readonly opts: ListWatchOptions) {}
+  constructor(private readonly opts: ListWatchOptions<L>) {}
 
   start(): void {
     if (this.running) return;
@@ -120,7 +121,7 @@ export class ListWatch {
   }
 
   private async list(): Promise<void> {
-    const items: Json[] = [];
+    const items: L[] = [];
     let cont: string | undefined;
     let rv = '';
     this.opts.onListStart?.();
@@ -138,7 +139,7 @@ export class ListWatch {
       });
       const project = this.opts.projectListed;
       for (const item of page.items ?? []) {
-        const kept = project ? project(item) : item;
+        const kept: L | undefined = project ? project(item) : (item as L);
         if (kept !== undefined) items.push(kept);
       }
       cont = page.metadata?.continue || undefined;
