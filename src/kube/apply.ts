@@ -2,7 +2,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import type { Json, KubeClient } from './client.ts';
+import type { APIResourceList } from 'kubernetes-types/meta/v1.js';
+import type { CustomResourceDefinition } from 'kubernetes-types/apiextensions/v1.js';
+import type { Json, KubeClient, KubeObject } from './client.ts';
 import { sleep } from '../runtime/clock.ts';
 
 /** Maps apiVersion/kind to a collection path through discovery, cached per client. */
@@ -15,7 +17,7 @@ export async function resourceFor(client: KubeClient, apiVersion: string, kind: 
   const hit = cache.get(key);
   if (hit) return hit;
   const base = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
-  const list = await client.get(base);
+  const list = await client.get<APIResourceList>(base);
   for (const r of list.resources ?? []) {
     if (!r.name.includes('/'))
       cache.set(`${apiVersion}/${r.kind}`, { plural: r.name, namespaced: r.namespaced });
@@ -25,7 +27,19 @@ export async function resourceFor(client: KubeClient, apiVersion: string, kind: 
   return found;
 }
 
-export async function objectPath(client: KubeClient, obj: Json, namespaceDefault?: string): Promise<string> {
+/** A manifest's object: what server-side apply needs of it, and whatever else its kind holds. */
+export interface Manifest extends KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: KubeObject['metadata'] & { name: string };
+  [field: string]: unknown;
+}
+
+export async function objectPath(
+  client: KubeClient,
+  obj: Manifest,
+  namespaceDefault?: string,
+): Promise<string> {
   const { plural, namespaced } = await resourceFor(client, obj.apiVersion, obj.kind);
   const base = obj.apiVersion.includes('/') ? `/apis/${obj.apiVersion}` : `/api/${obj.apiVersion}`;
   const ns = namespaced ? (obj.metadata.namespace ?? namespaceDefault) : undefined;
@@ -33,9 +47,14 @@ export async function objectPath(client: KubeClient, obj: Json, namespaceDefault
   return `${base}${ns ? `/namespaces/${ns}` : ''}/${plural}/${encodeURIComponent(obj.metadata.name)}`;
 }
 
-export async function applyObject(client: KubeClient, obj: Json, fieldManager = 'lanyard'): Promise<Json> {
+/** Server-side apply of one object; `T` is the applied kind (the server answers with the object as stored). */
+export async function applyObject<T extends KubeObject = Json>(
+  client: KubeClient,
+  obj: Manifest,
+  fieldManager = 'lanyard',
+): Promise<T> {
   const p = await objectPath(client, obj);
-  return await client.request({
+  return await client.request<T>({
     method: 'PATCH',
     path: p,
     query: { fieldManager, force: true },
@@ -44,9 +63,14 @@ export async function applyObject(client: KubeClient, obj: Json, fieldManager = 
   });
 }
 
-export function readManifests(file: string): Json[] {
+/** The objects of a multi-document YAML file (documents without a kind, such as empty ones, left out). */
+export function readManifests<T extends KubeObject = Json>(file: string): T[] {
   const docs = parseAllDocuments(fs.readFileSync(file, 'utf8'));
-  return docs.map((d) => d.toJSON()).filter((o) => o && typeof o === 'object' && o.kind);
+  return docs.map((d) => d.toJSON() as unknown).filter((o): o is T => isObject(o) && !!o.kind);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return !!v && typeof v === 'object';
 }
 
 /** Applies every CRD in a directory and waits until each is Established. */
@@ -56,7 +80,7 @@ export async function applyCrds(client: KubeClient, dir: string): Promise<string
     .readdirSync(dir)
     .filter((f) => /\.ya?ml$/.test(f))
     .sort()) {
-    for (const obj of readManifests(path.join(dir, f))) {
+    for (const obj of readManifests<Manifest>(path.join(dir, f))) {
       await applyObject(client, obj);
       names.push(obj.metadata.name);
     }
@@ -64,8 +88,10 @@ export async function applyCrds(client: KubeClient, dir: string): Promise<string
   for (const name of names) {
     const deadline = Date.now() + 30_000;
     for (;;) {
-      const crd = await client.get(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
-      if (crd.status?.conditions?.some((c: Json) => c.type === 'Established' && c.status === 'True')) break;
+      const crd = await client.get<CustomResourceDefinition>(
+        `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`,
+      );
+      if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
       if (Date.now() > deadline) throw new Error(`CRD ${name} not established after 30s`);
       await sleep(100);
     }

@@ -19,14 +19,15 @@
 // watch never keeps more of an object than its consumers asked for. Views are read-only: a controller that wrote an
 // object hands the API server's answer to `recordWrite`, which is the one place where "our own write beats the cache"
 // is decided.
-import type { Json, KubeClient, WatchEvent } from './client.ts';
+import type { Json, KubeClient, KubeObject, WatchEvent } from './client.ts';
 import { ListWatch, objectKey, waitUntilSynced, type ResourceSelection } from './informer.ts';
 
-export interface ViewOptions<T> extends ResourceSelection {
+/** `T`: what the view keeps of each object; `O`: the watched kind as the API server sends it. */
+export interface ViewOptions<T, O extends KubeObject = Json> extends ResourceSelection {
   /** What the view keeps of an object; default the object itself. */
-  transform?: (obj: Json) => T;
+  transform?: (obj: O) => T;
   /** Client-side selection on top of the shared watch; an object that stops matching is a delete for this view. */
-  filter?: (obj: Json) => boolean;
+  filter?: (obj: O) => boolean;
   /** Secondary indexes: name → the index values of an object (looked up with `byIndex`). */
   indexes?: Record<string, (obj: T) => string[]>;
   onAdd?: (obj: T, key: string) => void;
@@ -55,7 +56,7 @@ export interface CacheView<T> {
    * The object a write of ours returned: every view of the resource shows it until the watch delivers that exact
    * resourceVersion, the object's deletion, or the next list (which is the truth as of its snapshot).
    */
-  recordWrite(obj: Json): void;
+  recordWrite(obj: KubeObject): void;
   /** Detaches the view; the watch stops with its last view. */
   close(): void;
 }
@@ -76,7 +77,7 @@ export class InformerFactory {
 
   constructor(private readonly opts: InformerFactoryOptions) {}
 
-  view<T = Json>(o: ViewOptions<T>): CacheView<T> {
+  view<T = Json, O extends KubeObject = Json>(o: ViewOptions<T, O>): CacheView<T> {
     const selection: ResourceSelection = {
       path: o.path,
       labelSelector: o.labelSelector,
@@ -124,7 +125,7 @@ const SKIP: unique symbol = Symbol('skip');
 
 /** One list/watch, fanned out to its views, with the own-write rule. */
 class SharedInformer {
-  private readonly listWatch: ListWatch<Listed>;
+  private readonly listWatch: ListWatch<Listed, KubeObject>;
   private readonly views = new Set<View<unknown>>();
   /**
    * The views a list in flight projects for. Each page is projected as it arrives, so a list of 10,000 Pods or
@@ -150,7 +151,7 @@ class SharedInformer {
     onWatch: () => void,
     private readonly onIdle: () => void,
   ) {
-    this.listWatch = new ListWatch<Listed>({
+    this.listWatch = new ListWatch<Listed, KubeObject>({
       ...selection,
       client: opts.client,
       retryDelayMs: opts.retryDelayMs,
@@ -166,8 +167,8 @@ class SharedInformer {
     });
   }
 
-  attach<T>(o: ViewOptions<T>): CacheView<T> {
-    const view = new View<T>(o, this, () => {
+  attach<T, O extends KubeObject>(o: ViewOptions<T, O>): CacheView<T> {
+    const view = new View<T, O>(o, this, () => {
       this.views.delete(view as View<unknown>);
       if (this.views.size === 0) {
         this.stop();
@@ -195,7 +196,7 @@ class SharedInformer {
     this.views.clear();
   }
 
-  recordWrite(obj: Json): void {
+  recordWrite(obj: KubeObject): void {
     const rv = obj?.metadata?.resourceVersion;
     if (!rv) return;
     const key = objectKey(obj);
@@ -205,7 +206,7 @@ class SharedInformer {
     this.deliver('MODIFIED', key, obj);
   }
 
-  private onEvent(e: WatchEvent): void {
+  private onEvent(e: WatchEvent<KubeObject>): void {
     if (e.type === 'BOOKMARK') return;
     const key = objectKey(e.object);
     const rv = e.object?.metadata?.resourceVersion ?? '';
@@ -221,7 +222,7 @@ class SharedInformer {
     this.deliver(e.type, key, e.object);
   }
 
-  private project(item: Json): Listed {
+  private project(item: KubeObject): Listed {
     this.listProjected = true;
     const values = new Map<object, unknown>();
     for (const v of this.listViews ?? []) values.set(v, v.project(item, SKIP));
@@ -247,7 +248,7 @@ class SharedInformer {
     this.listedOnce = true;
   }
 
-  private deliver(type: WatchEvent['type'], key: string, obj: Json): void {
+  private deliver(type: WatchEvent['type'], key: string, obj: KubeObject): void {
     if (type === 'DELETED') this.held.delete(key);
     else this.held.set(key, obj?.metadata?.resourceVersion ?? '');
     for (const v of this.views) v.apply(type, key, obj);
@@ -264,7 +265,8 @@ class SharedInformer {
   }
 }
 
-class View<T> implements CacheView<T> {
+/** One consumer's view; the raw objects its informer hands it are of the kind `O` its selection watches. */
+class View<T, O extends KubeObject = KubeObject> implements CacheView<T> {
   private readonly store = new Map<string, T>();
   private readonly index = new Map<string, Map<string, Set<string>>>();
   private syncedOnce = false;
@@ -272,8 +274,8 @@ class View<T> implements CacheView<T> {
   private attached = true;
 
   constructor(
-    private readonly o: ViewOptions<T>,
-    private readonly informer: { recordWrite(obj: Json): void },
+    private readonly o: ViewOptions<T, O>,
+    private readonly informer: { recordWrite(obj: KubeObject): void },
     private readonly onClose: () => void,
   ) {
     for (const name of Object.keys(o.indexes ?? {})) this.index.set(name, new Map());
@@ -311,7 +313,7 @@ class View<T> implements CacheView<T> {
   waitForSync(timeoutMs = Infinity, signal?: AbortSignal): Promise<boolean> {
     return waitUntilSynced(() => this.syncedOnce, this.syncWaiters, timeoutMs, signal);
   }
-  recordWrite(obj: Json): void {
+  recordWrite(obj: KubeObject): void {
     if (this.attached) this.informer.recordWrite(obj);
   }
   close(): void {
@@ -324,8 +326,9 @@ class View<T> implements CacheView<T> {
     for (const w of this.syncWaiters.splice(0)) w();
   }
 
-  apply(type: WatchEvent['type'], key: string, obj: Json): void {
+  apply(type: WatchEvent['type'], key: string, raw: KubeObject): void {
     if (!this.attached) return;
+    const obj = raw as O;
     const old = this.store.get(key);
     if (type === 'DELETED' || (this.o.filter && !this.o.filter(obj))) {
       if (old === undefined) return;
@@ -337,9 +340,15 @@ class View<T> implements CacheView<T> {
   }
 
   /** What this view keeps of a listed object, or `skip` when its filter refuses it. */
-  project<S>(raw: Json, skip: S): T | S {
-    if (this.o.filter && !this.o.filter(raw)) return skip;
-    return this.o.transform ? this.o.transform(raw) : (raw as T);
+  project<S>(raw: KubeObject, skip: S): T | S {
+    const obj = raw as O;
+    if (this.o.filter && !this.o.filter(obj)) return skip;
+    return this.keep(obj);
+  }
+
+  /** What the view keeps of an object: its transform's answer, or the object itself. */
+  private keep(obj: O): T {
+    return this.o.transform ? this.o.transform(obj) : (obj as unknown as T);
   }
 
   /** A full list, projected page by page (`skip`: filtered out); `unchanged` says the view already holds that version. */
@@ -366,8 +375,8 @@ class View<T> implements CacheView<T> {
     }
   }
 
-  private put(key: string, raw: Json, old: T | undefined): void {
-    const obj = this.o.transform ? this.o.transform(raw) : (raw as T);
+  private put(key: string, raw: O, old: T | undefined): void {
+    const obj = this.keep(raw);
     this.store.set(key, obj);
     this.added(key, obj, old);
   }

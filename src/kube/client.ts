@@ -15,9 +15,10 @@ import {
 } from './kubeconfig.ts';
 
 import type { Json } from '../core/json.ts';
+import type { KubeObject } from '../core/kube-object.ts';
 import { backoffDelay } from '../core/backoff.ts';
 import { sleep } from '../runtime/clock.ts';
-export type { Json };
+export type { Json, KubeObject };
 
 export interface KubeRequest {
   method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -42,6 +43,7 @@ export interface KubeResponse<T = Json> {
 // does not load node:https with it (docs/adr/0703-start-path-bundling.md).
 export { KubeApiError, isNotFound, isConflict, isAlreadyExists } from './errors.ts';
 
+/** One event of a watch stream; `T` the watched kind (an ERROR event carries a Status instead). */
 export interface WatchEvent<T = Json> {
   type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
   object: T;
@@ -67,10 +69,10 @@ export interface KubeClient {
    * Streams a watch until it ends, the signal aborts, or the server closes it. Each event is passed to onEvent.
    * Resolves when the stream ends; rejects with KubeApiError when the server refuses the watch.
    */
-  watch(
+  watch<T = Json>(
     path: string,
     query: KubeRequest['query'],
-    onEvent: (e: WatchEvent) => void,
+    onEvent: (e: WatchEvent<T>) => void,
     signal?: AbortSignal,
     accept?: string,
   ): Promise<void>;
@@ -162,7 +164,7 @@ class RawKubeClient implements KubeClient {
   private async send(
     req: KubeRequest,
     stream?: (res: http.IncomingMessage) => Promise<void>,
-  ): Promise<KubeResponse> {
+  ): Promise<KubeResponse<unknown>> {
     const base = await this.baseOptions();
     const method = req.method ?? 'GET';
     const url = this.url(req.path, req.query);
@@ -179,7 +181,7 @@ class RawKubeClient implements KubeClient {
     const isHttps = url.protocol === 'https:';
     const started = performance.now();
     const timeoutMs = req.timeoutMs ?? this.opts.defaultTimeoutMs;
-    return await new Promise<KubeResponse>((resolve, reject) => {
+    return await new Promise<KubeResponse<unknown>>((resolve, reject) => {
       const r = (isHttps ? https : http).request(
         url,
         {
@@ -191,7 +193,7 @@ class RawKubeClient implements KubeClient {
         },
         (res) => {
           const status = res.statusCode ?? 0;
-          const done = (body: Json) => {
+          const done = (body: unknown) => {
             this.opts.onRequest?.({
               method,
               path: req.path,
@@ -209,7 +211,7 @@ class RawKubeClient implements KubeClient {
           res.on('error', reject);
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
-            let body: Json = text;
+            let body: unknown = text;
             try {
               body = text ? JSON.parse(text) : undefined;
             } catch {
@@ -230,7 +232,7 @@ class RawKubeClient implements KubeClient {
    * Like client-go, retries 429 Too Many Requests (priority-and-fairness load shedding, or a CRD's storage still
    * initializing): the server did not process the request, so retrying is safe for every verb.
    */
-  private async sendRetrying429(req: KubeRequest): Promise<KubeResponse> {
+  private async sendRetrying429(req: KubeRequest): Promise<KubeResponse<unknown>> {
     for (let attempt = 0; ; attempt++) {
       const res = await this.send(req);
       if (res.status !== 429 || attempt >= 5 || req.signal?.aborted) return res;
@@ -269,10 +271,10 @@ class RawKubeClient implements KubeClient {
     return this.request<T>({ method: 'DELETE', path, body });
   }
 
-  async watch(
+  async watch<T = Json>(
     path: string,
     query: KubeRequest['query'],
-    onEvent: (e: WatchEvent) => void,
+    onEvent: (e: WatchEvent<T>) => void,
     signal?: AbortSignal,
     accept?: string,
   ): Promise<void> {
@@ -289,7 +291,7 @@ class RawKubeClient implements KubeClient {
             while ((nl = buffered.indexOf('\n')) >= 0) {
               const line = buffered.slice(0, nl).trim();
               buffered = buffered.slice(nl + 1);
-              if (line) onEvent(JSON.parse(line) as WatchEvent);
+              if (line) onEvent(JSON.parse(line) as WatchEvent<T>);
             }
           }
         } catch (e) {
@@ -321,7 +323,7 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000));
 }
 
-function toApiError(method: string, path: string, res: KubeResponse): KubeApiError {
+function toApiError(method: string, path: string, res: KubeResponse<unknown>): KubeApiError {
   const b = res.body as { reason?: string; message?: string } | string | undefined;
   const reason = (typeof b === 'object' && b?.reason) || String(res.status);
   const message = (typeof b === 'object' && b?.message) || (typeof b === 'string' ? b.slice(0, 500) : '');

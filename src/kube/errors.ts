@@ -1,5 +1,4 @@
 // API errors, without the client (docs/adr/0703-start-path-bundling.md): src/kube/client.ts re-exports them.
-import type { Json } from './client.ts';
 
 /** A non-2xx answer from the API server, with the Status object it sent. */
 export class KubeApiError extends Error {
@@ -9,7 +8,8 @@ export class KubeApiError extends Error {
     readonly path: string,
     readonly reason: string,
     readonly serverMessage: string,
-    readonly body: Json,
+    /** What the server answered: a Status object, or the text of an answer that is not JSON. */
+    readonly body: unknown,
   ) {
     super(`${method} ${path}: ${status} ${reason}: ${serverMessage}`);
     this.name = 'KubeApiError';

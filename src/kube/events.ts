@@ -1,12 +1,13 @@
 // Kubernetes Events (events.k8s.io/v1) for what a user must see. Repeats of the same event on the same object
 // become an Event series (count and lastObservedTime) instead of new objects.
 import { randomBytes } from 'node:crypto';
-import type { Json, KubeClient } from './client.ts';
+import type { KubeClient, KubeObject } from './client.ts';
 import type { Logger } from '../runtime/log.ts';
+import type { ObjectMeta } from '../core/kube-object.ts';
 
 export interface EventRecorder {
-  normal(regarding: Json, reason: string, note: string, action?: string): void;
-  warning(regarding: Json, reason: string, note: string, action?: string): void;
+  normal(regarding: KubeObject, reason: string, note: string, action?: string): void;
+  warning(regarding: KubeObject, reason: string, note: string, action?: string): void;
 }
 
 export function createEventRecorder(o: {
@@ -22,12 +23,12 @@ export function createEventRecorder(o: {
 
   const emit = (
     type: 'Normal' | 'Warning',
-    regarding: Json,
+    regarding: KubeObject,
     reason: string,
     note: string,
     action?: string,
   ) => {
-    const meta = regarding?.metadata ?? {};
+    const meta: ObjectMeta = regarding?.metadata ?? {};
     const namespace = meta.namespace || 'default';
     const key = `${regarding.apiVersion}/${regarding.kind}/${namespace}/${meta.name}/${meta.uid}/${type}/${reason}/${note}`;
     const t = micro(now());

@@ -2,7 +2,9 @@
 // the watch expires (410 Gone), and backs off with jitter after errors. `Informer` adds one keyed store on top (the
 // webhook's caches use it); controllers share one `ListWatch` per resource through the informer factory
 // (src/kube/cache.ts, docs/adr/1000-shared-informer-cache-and-reconcilers.md).
-import type { Json, KubeClient, WatchEvent } from './client.ts';
+import type { Json, KubeClient, KubeObject, WatchEvent } from './client.ts';
+import type { KubeList } from '../core/kube-object.ts';
+import type { Status } from 'kubernetes-types/meta/v1.js';
 import { KubeApiError } from './client.ts';
 import { backoffDelay, type Backoff } from '../core/backoff.ts';
 import { sleep } from '../runtime/clock.ts';
@@ -17,8 +19,11 @@ export interface ResourceSelection {
   metadataOnly?: boolean;
 }
 
-/** `L`: what a list keeps of each object (`projectListed`'s answer; the object itself without one). */
-export interface ListWatchOptions<L = Json> extends ResourceSelection {
+/**
+ * `L`: what a list keeps of each object (`projectListed`'s answer; the object itself without one); `O`: the watched
+ * kind as the API server sends it.
+ */
+export interface ListWatchOptions<L = Json, O extends KubeObject = Json> extends ResourceSelection {
   client: KubeClient;
   pageSize?: number;
   /**
@@ -34,9 +39,9 @@ export interface ListWatchOptions<L = Json> extends ResourceSelection {
    * (docs/adr/0111-webhook-memory-and-start-up.md). Returning undefined keeps nothing in the list's items (the
    * consumer stored the projection itself).
    */
-  projectListed?: (item: Json) => L | undefined;
+  projectListed?: (item: O) => L | undefined;
   /** One watch event (bookmarks included, so the caller may ignore them). */
-  onEvent: (e: WatchEvent) => void;
+  onEvent: (e: WatchEvent<O>) => void;
   onError?: (e: unknown) => void;
   /** Called when a watch request is sent (instrumentation: watches per process). */
   onWatch?: () => void;
@@ -44,18 +49,18 @@ export interface ListWatchOptions<L = Json> extends ResourceSelection {
   retryDelayMs?: number;
 }
 
-export function objectKey(obj: Json): string {
+export function objectKey(obj: KubeObject | undefined): string {
   const ns = obj?.metadata?.namespace;
   // join() makes one flat string; a template literal of 13 characters or more is a V8 cons string that keeps both
   // parts (each a separate string from JSON.parse) alive: 2.4 MB more heap per 50,000 cached keys (docs/adr/0705).
-  return ns ? [ns, obj.metadata.name].join('/') : String(obj?.metadata?.name);
+  return ns ? [ns, obj?.metadata?.name].join('/') : String(obj?.metadata?.name);
 }
 
 const META_ACCEPT = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
 const META_ACCEPT_WATCH = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
 
 /** The list/watch loop of one resource selection. It keeps no objects: `onList` and `onEvent` do. */
-export class ListWatch<L = Json> {
+export class ListWatch<L = Json, O extends KubeObject = Json> {
   private resourceVersion = '';
   private readonly abort = new AbortController();
   /** Aborts the watch in flight when a re-list is requested. */
@@ -63,7 +68,7 @@ export class ListWatch<L = Json> {
   private running = false;
   private relistRequested = false;
 
-  constructor(private readonly opts: ListWatchOptions<L>) {}
+  constructor(private readonly opts: ListWatchOptions<L, O>) {}
 
   start(): void {
     if (this.running) return;
@@ -126,7 +131,7 @@ export class ListWatch<L = Json> {
     let rv = '';
     this.opts.onListStart?.();
     do {
-      const page = await this.opts.client.request({
+      const page = await this.opts.client.request<KubeList<O>>({
         path: this.opts.path,
         accept: this.opts.metadataOnly ? META_ACCEPT : undefined,
         query: {
@@ -139,7 +144,7 @@ export class ListWatch<L = Json> {
       });
       const project = this.opts.projectListed;
       for (const item of page.items ?? []) {
-        const kept: L | undefined = project ? project(item) : (item as L);
+        const kept: L | undefined = project ? project(item) : (item as unknown as L);
         if (kept !== undefined) items.push(kept);
       }
       cont = page.metadata?.continue || undefined;
@@ -153,7 +158,7 @@ export class ListWatch<L = Json> {
     let gone = false;
     this.opts.onWatch?.();
     const signal = this.cycle.signal;
-    await this.opts.client.watch(
+    await this.opts.client.watch<O>(
       this.opts.path,
       {
         resourceVersion: this.resourceVersion,
@@ -165,9 +170,9 @@ export class ListWatch<L = Json> {
       (e) => {
         if (signal.aborted) return;
         if (e.type === 'ERROR') {
-          if (e.object?.code === 410) gone = true;
-          else
-            this.opts.onError?.(new Error(`watch ${this.opts.path}: ${e.object?.message ?? 'error event'}`));
+          const status = e.object as Status | undefined;
+          if (status?.code === 410) gone = true;
+          else this.opts.onError?.(new Error(`watch ${this.opts.path}: ${status?.message ?? 'error event'}`));
           return;
         }
         const rv = e.object?.metadata?.resourceVersion;
@@ -181,10 +186,11 @@ export class ListWatch<L = Json> {
   }
 }
 
-export interface InformerOptions<T> extends ResourceSelection {
+/** `T`: what the store keeps of each object; `O`: the watched kind as the API server sends it. */
+export interface InformerOptions<T, O extends KubeObject = Json> extends ResourceSelection {
   client: KubeClient;
   pageSize?: number;
-  transform?: (obj: Json) => T;
+  transform?: (obj: O) => T;
   onAdd?: (obj: T, key: string) => void;
   onUpdate?: (obj: T, old: T, key: string) => void;
   onDelete?: (obj: T, key: string) => void;
@@ -196,19 +202,19 @@ export interface InformerOptions<T> extends ResourceSelection {
 }
 
 /** One resource selection with its own keyed store: the webhook's caches (docs/adr/0111-webhook-memory-and-start-up.md). */
-export class Informer<T = Json> {
+export class Informer<T = Json, O extends KubeObject = Json> {
   #store = new Map<string, T>();
   /** The list being received, keyed as it arrives (no [key, value] pair per object: docs/adr/0705). */
   #listing = new Map<string, T>();
-  private readonly listWatch: ListWatch;
+  private readonly listWatch: ListWatch<never, O>;
   private syncedOnce = false;
   private readonly syncWaiters: Array<() => void> = [];
   /** Test hook: while paused, watch events are held back (the webhook's admission test holds back the SA watch). */
   private paused = false;
-  private held: WatchEvent[] = [];
+  private held: WatchEvent<O>[] = [];
 
-  constructor(private readonly opts: InformerOptions<T>) {
-    this.listWatch = new ListWatch({
+  constructor(private readonly opts: InformerOptions<T, O>) {
+    this.listWatch = new ListWatch<never, O>({
       ...opts,
       // Each page is reduced to its projections as it arrives: the raw objects of a list are never all held.
       onListStart: () => {
@@ -295,7 +301,7 @@ export class Informer<T = Json> {
     }
   }
 
-  private apply(e: WatchEvent): void {
+  private apply(e: WatchEvent<O>): void {
     const key = objectKey(e.object);
     const old = this.#store.get(key);
     if (e.type === 'DELETED') {
@@ -309,8 +315,8 @@ export class Informer<T = Json> {
     else this.opts.onUpdate?.(obj, old, key);
   }
 
-  private transform(obj: Json): T {
-    return this.opts.transform ? this.opts.transform(obj) : (obj as T);
+  private transform(obj: O): T {
+    return this.opts.transform ? this.opts.transform(obj) : (obj as unknown as T);
   }
 }
 

@@ -3,20 +3,19 @@
 // process has one (`lanyard run`, where the controller watches the same selections), else an `Informer` of its own
 // (`lanyard webhook`), whose lists are projected page by page so 50,000 ServiceAccounts are never all held as raw
 // objects (docs/adr/0111-webhook-memory-and-start-up.md). Either way the store keeps only the caller's projection.
-import type { Json, KubeClient } from './client.ts';
+import type { Json, KubeClient, KubeObject } from './client.ts';
 import type { InformerFactory } from './cache.ts';
-import { Informer, type ResourceSelection } from './informer.ts';
+import { Informer, type InformerOptions } from './informer.ts';
 
-export interface StoreOptions<T> extends ResourceSelection {
-  transform?: (obj: Json) => T;
-  onAdd?: (obj: T, key: string) => void;
-  onUpdate?: (obj: T, old: T, key: string) => void;
-  onDelete?: (obj: T, key: string) => void;
-  /** After each full (re)list has reached the store. */
-  onSynced?: () => void;
-  /** Own informer only: a failed list or watch (the shared cache reports its errors once, for every view). */
-  onError?: (e: unknown) => void;
-}
+/**
+ * `T`: what the store keeps of each object; `O`: the watched kind as the API server sends it. The informer's options
+ * but its client and pacing (the store's caller chooses neither); `onError` is heard only with an informer of its own
+ * (the shared cache reports its errors once, for every view).
+ */
+export type StoreOptions<T, O extends KubeObject = Json> = Omit<
+  InformerOptions<T, O>,
+  'client' | 'pageSize' | 'retryDelayMs'
+>;
 
 export interface Store<T> {
   get(key: string): T | undefined;
@@ -40,13 +39,13 @@ export interface Store<T> {
 }
 
 /** A started store: a view of `cache` when given, else an informer of its own on `client`. */
-export function openStore<T = Json>(
+export function openStore<T = Json, O extends KubeObject = Json>(
   client: KubeClient,
   cache: InformerFactory | undefined,
-  o: StoreOptions<T>,
+  o: StoreOptions<T, O>,
 ): Store<T> {
   if (cache) {
-    const view = cache.view<T>({
+    const view = cache.view<T, O>({
       path: o.path,
       labelSelector: o.labelSelector,
       fieldSelector: o.fieldSelector,
@@ -79,7 +78,7 @@ export function openStore<T = Json>(
       resume: noHold,
     };
   }
-  const inf = new Informer<T>({ ...o, client }).start();
+  const inf = new Informer<T, O>({ ...o, client }).start();
   return {
     get: (k) => inf.store.get(k),
     has: (k) => inf.store.has(k),
