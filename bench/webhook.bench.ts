@@ -1,7 +1,7 @@
 // What ships, measured: the real `lanyard webhook` process (bin/lanyard.js, default flags and log level, logs to a
 // file) against the real API server (the test control plane) with 100 and 50,000 ServiceAccounts, side by side with a
-// Node no-op and a Go no-op HTTPS server. Servers are pinned to core 0, the load generators (wrk, and a rate-limited
-// Node client for latency at 500 req/s) to core 1; rounds are interleaved and medians reported, each figure with the
+// Node no-op and a Go no-op HTTPS server. Servers are pinned to core 0, the load generators (wrk, and bench/fixed-rate.go
+// for latency at 500 req/s) to core 1; rounds are interleaved and medians reported, each figure with the
 // 1-minute load average seen while it was taken. Writes bench/results/webhook.{json,md}; never fails a test run.
 //
 // Run: npm run bench:webhook
@@ -10,15 +10,24 @@
 //   BENCH_SAS=50000         ServiceAccounts for the large-cluster figures
 //   BENCH_BEFORE_REF=main   also bench that git ref (exported to ~/.cache/lanyard/bench/before), side by side
 //   BENCH_ONLY=large        only the 50,000-ServiceAccount figures (RSS, heap, first mutating answer, throughput)
-// Needs wrk (installed with apt-get when missing) and Go (to build bench/noop-https.go into ~/.cache/lanyard/bench).
+// Needs wrk (installed with apt-get when missing) and Go (builds bench/noop-https.go and bench/fixed-rate.go into
+// ~/.cache/lanyard/bench).
 import { spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeCheckout } from './lib/before-checkout.ts';
-import { CLIENT_CPU, SERVER_CPU, ensureWrk, fixedRate, pinned, wrk, wrkScript } from './lib/load.ts';
+import {
+  CLIENT_CPU,
+  SERVER_CPU,
+  ensureWrk,
+  fixedRate,
+  goBinary,
+  pinned,
+  wrk,
+  wrkScript,
+} from './lib/load.ts';
 import { freePort, startControlPlane, type ControlPlane } from '../src/sandbox/control-plane.ts';
 import { missingBinaries } from '../src/sandbox/binaries.ts';
 import { createKubeClient, type KubeClient } from '../src/kube/client.ts';
@@ -45,19 +54,6 @@ const median = (xs: number[]) => {
 const r2 = (n: number) => Math.round(n * 100) / 100;
 
 // ---------------------------------------------------------------- tools
-
-/** Builds bench/noop-https.go once per source version into the cache; returns the binary. */
-function goNoopBinary(): string {
-  const src = path.join(ROOT, 'bench', 'noop-https.go');
-  const hash = createHash('sha256').update(fs.readFileSync(src)).digest('hex').slice(0, 12);
-  const bin = path.join(CACHE, `noop-https-${hash}`);
-  if (!fs.existsSync(bin)) {
-    log('building the Go no-op server');
-    fs.mkdirSync(CACHE, { recursive: true });
-    execFileSync('go', ['build', '-o', bin, src], { stdio: 'inherit', cwd: CACHE });
-  }
-  return bin;
-}
 
 // ---------------------------------------------------------------- cluster content
 
@@ -308,7 +304,7 @@ async function main(): Promise<void> {
   for (const f of fs.readdirSync(OUT))
     if (f.startsWith('webhook-') && f.endsWith('.log')) fs.rmSync(path.join(OUT, f));
   ensureWrk(log);
-  const goBin = goNoopBinary();
+  const goBin = goBinary('noop-https.go', log);
   if (missingBinaries().length)
     execFileSync('bash', [path.join(ROOT, 'scripts', 'build-control-plane.sh')], { stdio: 'inherit' });
   const variants: WebhookVariant[] = [{ name: 'now', dir: ROOT }];

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** Exports `ref` into `<cache>/before/<commit>` once and links this checkout's node_modules into it. */
+/** Exports `ref` into `<cache>/before/<commit>` once and links this checkout's node_modules into it (every time). */
 export function beforeCheckout(root: string, cache: string, ref: string): string {
   const commit = execFileSync('git', ['rev-parse', ref], { cwd: root, encoding: 'utf8' }).trim();
   const dir = path.join(cache, 'before', commit.slice(0, 12));
@@ -11,7 +11,9 @@ export function beforeCheckout(root: string, cache: string, ref: string): string
     fs.mkdirSync(dir, { recursive: true });
     execFileSync('sh', ['-c', `git archive ${commit} | tar -x -C ${JSON.stringify(dir)}`], { cwd: root });
   }
-  if (!fs.existsSync(path.join(dir, 'node_modules')))
-    fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
+  // Always this checkout's: a link left by another checkout (a removed worktree) dangles, and existsSync follows links.
+  const link = path.join(dir, 'node_modules');
+  fs.rmSync(link, { force: true });
+  fs.symlinkSync(path.join(root, 'node_modules'), link);
   return dir;
 }

@@ -1,6 +1,7 @@
 // Load generators shared by the webhook benchmarks (bench:webhook, bench:hostile): wrk for throughput and
-// bench/fixed-rate.mjs for latency at a fixed rate, pinned to the client core while servers run on the other.
+// bench/fixed-rate.go for latency at a fixed rate, pinned to the client core while servers run on the other.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +9,20 @@ import path from 'node:path';
 export const SERVER_CPU = '0';
 export const CLIENT_CPU = '1';
 const BENCH_DIR = path.resolve(import.meta.dirname, '..');
+const BINARY_CACHE = path.join(os.homedir(), '.cache', 'lanyard', 'bench');
+
+/** Builds bench/`source` (a Go main package of one file) once per source version into the cache; returns the binary. */
+export function goBinary(source: string, log: (s: string) => void): string {
+  const src = path.join(BENCH_DIR, source);
+  const hash = createHash('sha256').update(fs.readFileSync(src)).digest('hex').slice(0, 12);
+  const bin = path.join(BINARY_CACHE, `${path.basename(source, '.go')}-${hash}`);
+  if (!fs.existsSync(bin)) {
+    log(`building bench/${source} with Go`);
+    fs.mkdirSync(BINARY_CACHE, { recursive: true });
+    execFileSync('go', ['build', '-o', bin, src], { stdio: 'inherit', cwd: BINARY_CACHE });
+  }
+  return bin;
+}
 
 /** The 1-minute load average, printed beside every figure (the machines are shared). */
 export const load1 = (): number => Math.round(os.loadavg()[0]! * 100) / 100;
@@ -75,28 +90,31 @@ export function wrk(
   });
 }
 
-/** Latency quantiles (ms) of `rate` POSTs per second for `seconds`, open loop (bench/fixed-rate.mjs). */
+/** Latency quantiles (ms) of `rate` POSTs per second for `seconds`, open loop (bench/fixed-rate.go). */
 export function fixedRate(
   port: number,
   bodyFile: string,
   rate: number,
   seconds: number,
-): Promise<{ p50: number; p99: number; max: number; errors: number }> {
+  log: (s: string) => void = () => {},
+): Promise<{ p50: number; p90: number; p99: number; p999: number; max: number; errors: number }> {
+  const bin = goBinary('fixed-rate.go', log);
   return new Promise((resolve, reject) => {
     const p = spawn('taskset', [
       '-c',
       CLIENT_CPU,
-      process.execPath,
-      path.join(BENCH_DIR, 'fixed-rate.mjs'),
+      bin,
       `https://127.0.0.1:${port}/mutate?timeout=10s`,
       bodyFile,
       String(rate),
       String(seconds),
     ]);
     let out = '';
+    let err = '';
     p.stdout.on('data', (c) => (out += c));
+    p.stderr.on('data', (c) => (err += c));
     p.on('exit', (code) =>
-      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`fixed-rate exited ${code}`)),
+      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`fixed-rate exited ${code}: ${err}`)),
     );
   });
 }
