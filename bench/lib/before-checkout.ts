@@ -13,7 +13,11 @@ export function beforeCheckout(root: string, cache: string, ref: string): string
   }
   // Always this checkout's: a link left by another checkout (a removed worktree) dangles, and existsSync follows links.
   const link = path.join(dir, 'node_modules');
-  fs.rmSync(link, { force: true });
+  try {
+    fs.unlinkSync(link); // rmSync({ force }) leaves a dangling link in place
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
   fs.symlinkSync(path.join(root, 'node_modules'), link);
   return dir;
 }
