@@ -443,6 +443,41 @@ describe('step resolution (docs/promotions.md#objects)', () => {
     ]);
     expect(r.steps.map((s) => s.from)).toEqual(['lanyard-promotions', 'shop']);
   });
+  it("finds a step under Kargo's kind CustomPromotionStep, runs it and says so (docs/adr/0605)", () => {
+    const custom = { 'lanyard-promotions/publish': step('publish', 'lanyard-promotions', PUBLISH) };
+    const r = ok(
+      buildPromotionPod(
+        input({
+          steps: { 'shop/aws-s3-ls': step('aws-s3-ls', 'shop', S3_LS) },
+          customPromotionStep: (ns, name) => custom[`${ns}/${name}` as keyof typeof custom],
+        }),
+      ),
+    );
+    expect(r.pod.spec.initContainers.map((c: { image: string }) => c.image)).toEqual([
+      S3_LS.image,
+      PUBLISH.image,
+    ]);
+    expect(r.kindAliases).toEqual([{ step: 'step-2', uses: 'publish', namespace: 'lanyard-promotions' }]);
+    // Steps found as PromotionSteps are no alias uses.
+    expect(ok(buildPromotionPod(input())).kindAliases).toEqual([]);
+  });
+  it('refuses a PromotionStep and a CustomPromotionStep of one name in one namespace, naming both (never a silent pick)', () => {
+    const both = step('publish', 'lanyard-promotions', PUBLISH);
+    expect(
+      buildPromotionPod(
+        input({
+          customPromotionStep: (ns, name) =>
+            `${ns}/${name}` === 'lanyard-promotions/publish' ? both : undefined,
+        }),
+      ),
+    ).toEqual({
+      ok: false,
+      reason: 'AmbiguousStep',
+      message:
+        'PromotionStep "publish" and CustomPromotionStep "publish" both exist in namespace "lanyard-promotions": ' +
+        "delete the CustomPromotionStep (Kargo's name for the same kind)",
+    });
+  });
   it('reports StepNotFound', () => {
     expect(
       buildPromotionPod(input({ steps: { 'shop/aws-s3-ls': step('aws-s3-ls', 'shop', S3_LS) } })),

@@ -64,6 +64,8 @@ export interface BuildInput {
   promotion: Json;
   /** PromotionStep by namespace and name. */
   promotionStep: (namespace: string, name: string) => Json | undefined;
+  /** Kargo's CustomPromotionStep by namespace and name: the same step under its deprecated kind (docs/adr/0605). */
+  customPromotionStep?: (namespace: string, name: string) => Json | undefined;
   /** Agent-namespace ServiceAccount by name. */
   serviceAccount: (name: string) => Json | undefined;
   decideRole: StepRoleDecision;
@@ -76,6 +78,7 @@ export type BuildReason =
   | DecoratorReason
   | 'InvalidStage'
   | 'StepNotFound'
+  | 'AmbiguousStep'
   | 'InvalidStep'
   | 'InvalidVars'
   | 'TemplateError'
@@ -102,6 +105,8 @@ export type BuildResult =
       steps: BuiltStep[];
       timeoutSeconds: number;
       aliases: AliasUse[];
+      /** Steps found as Kargo's CustomPromotionStep (docs/adr/0605), in step order (empty when none). */
+      kindAliases: KindAliasUse[];
     }
   | { ok: false; reason: BuildReason; message: string };
 
@@ -112,6 +117,36 @@ class Invalid extends Error {
   ) {
     super(message);
   }
+}
+
+/** A step a Stage uses that exists only under Kargo's kind CustomPromotionStep (docs/adr/0605). */
+export interface KindAliasUse {
+  /** The step's alias in the Stage (`as`). */
+  step: string;
+  uses: string;
+  namespace: string;
+}
+
+/**
+ * The step named `name` in `namespace`, under either kind. Both kinds with one name in one namespace is an error
+ * naming both (never a silent pick: whoever wrote the other would be surprised), docs/adr/0605.
+ */
+function lookupStep(
+  input: BuildInput,
+  namespace: string,
+  name: string,
+): { spec: Json; custom: boolean } | undefined {
+  const step = input.promotionStep(namespace, name);
+  const custom = input.customPromotionStep?.(namespace, name);
+  if (step && custom) {
+    throw new Invalid(
+      'AmbiguousStep',
+      `PromotionStep "${name}" and CustomPromotionStep "${name}" both exist in namespace "${namespace}": ` +
+        `delete the CustomPromotionStep (Kargo's name for the same kind)`,
+    );
+  }
+  const found = step ?? custom;
+  return found && { spec: found.spec, custom: !step };
 }
 
 const VAR_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -355,8 +390,8 @@ function build(input: BuildInput): BuildResult {
   // Resolve every step first: a missing step is reported before anything that depends on it.
   const resolved = tpl.steps.map((st, i) => {
     const label = `step "${st.name}" (uses "${st.uses}")`;
-    const local = input.promotionStep(project, st.uses);
-    const found = local ?? input.promotionStep(s.agentNamespace, st.uses);
+    const local = lookupStep(input, project, st.uses);
+    const found = local ?? lookupStep(input, s.agentNamespace, st.uses);
     if (!found) {
       throw new Invalid(
         'StepNotFound',
@@ -374,7 +409,14 @@ function build(input: BuildInput): BuildResult {
           `may hold Kubernetes credentials; steps of project "${project}" run without them`,
       );
     }
-    return { st, index: i + 1, label, spec: found.spec as Json, from: local ? project : s.agentNamespace };
+    return {
+      st,
+      index: i + 1,
+      label,
+      spec: found.spec as Json,
+      from: local ? project : s.agentNamespace,
+      custom: found.custom,
+    };
   });
 
   const skip = new Set<string>();
@@ -562,5 +604,8 @@ function build(input: BuildInput): BuildResult {
     roleARN: r.spec.identity?.roleARN,
     capabilities: r.spec.capabilities ?? [],
   }));
-  return { ok: true, pod, serviceAccount, steps, timeoutSeconds: tpl.timeoutSeconds, aliases };
+  const kindAliases: KindAliasUse[] = resolved
+    .filter((r) => r.custom)
+    .map((r) => ({ step: r.st.name, uses: r.st.uses, namespace: r.from }));
+  return { ok: true, pod, serviceAccount, steps, timeoutSeconds: tpl.timeoutSeconds, aliases, kindAliases };
 }

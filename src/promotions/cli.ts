@@ -1,7 +1,7 @@
 // `lanyard promote`, `get stages|promotions`, `abort promotion`, the promotions doctor checks and the `done`
 // container's `lanyard promotion-done` (docs/promotions.md#cli), on the shared CLI framework (src/cli/README.md).
 import type { Command } from 'commander';
-import type { Json, KubeClient } from '../kube/client.ts';
+import { isNotFound, type Json, type KubeClient } from '../kube/client.ts';
 import type { Cli, Context, DoctorContext, DoctorFinding, Noun } from '../cli/framework.ts';
 import { CliError, EXIT } from '../cli/exit.ts';
 import { checkNames, repeatable } from '../cli/projects/common.ts';
@@ -289,6 +289,21 @@ async function promote(ctx: Context, opts: Record<string, unknown>): Promise<num
   return EXIT_BY_PHASE[done.status.phase] ?? EXIT.failure;
 }
 
+/**
+ * A namespace's steps under both kinds: PromotionSteps first, then Kargo's CustomPromotionSteps (docs/adr/0605); a
+ * cluster whose chart predates that CRD answers 404 for the second, which counts as none.
+ */
+async function listSteps(kube: KubeClient, namespace: string): Promise<Json[]> {
+  const [steps, custom] = await Promise.all([
+    listAll(kube, `${G}/namespaces/${namespace}/promotionsteps`),
+    listAll(kube, `${G}/namespaces/${namespace}/custompromotionsteps`).catch((e: unknown) => {
+      if (isNotFound(e)) return [];
+      throw e;
+    }),
+  ]);
+  return [...steps, ...custom];
+}
+
 /** Doctor checks of docs/promotions.md#cli. */
 async function doctorFindings(ctx: DoctorContext): Promise<DoctorFinding[]> {
   // The controller module (and its metrics library) loads only for doctor, not for every promotions command.
@@ -297,7 +312,7 @@ async function doctorFindings(ctx: DoctorContext): Promise<DoctorFinding[]> {
   const agent = agentSettings(ctx);
   const findings: DoctorFinding[] = [];
   const [agentSteps, agentSas, bindings] = await Promise.all([
-    listAll(kube, `${G}/namespaces/${agent.namespace}/promotionsteps`),
+    listSteps(kube, agent.namespace),
     listAll(kube, `/api/v1/namespaces/${agent.namespace}/serviceaccounts`),
     listAll(kube, `/apis/rbac.authorization.k8s.io/v1/namespaces/${agent.namespace}/rolebindings`),
   ]);
@@ -316,7 +331,7 @@ async function doctorFindings(ctx: DoctorContext): Promise<DoctorFinding[]> {
   for (const project of await ctx.projects()) {
     const [stages, steps, promotions] = await Promise.all([
       listAll(kube, `${G}/namespaces/${project}/stages`),
-      listAll(kube, `${G}/namespaces/${project}/promotionsteps`),
+      listSteps(kube, project),
       listAll(kube, `${G}/namespaces/${project}/promotions`),
     ]);
     const find = (uses: string) =>

@@ -15,7 +15,7 @@ import { runControllerLoop, WorkQueue, type ReconcileResult } from '../runtime/w
 import type { Deps, Running } from '../runtime/deps.ts';
 import { PolicyCompiler } from '../verification/policy.ts';
 import { FINALIZER, podName, type BuildResult, type BuildSettings } from './build.ts';
-import { aliasNotice } from './decorators.ts';
+import { aliasNotice, kindAliasNotice } from './decorators.ts';
 import { isTerminal, readPod } from './status.ts';
 import {
   activePromotionAction,
@@ -95,6 +95,7 @@ export async function reconcileStage(
   const v = stageValidity(stage, await build(ctx, trial, stage, false));
   if (conditionUnchanged(stage.status?.conditions, v.valid)) return;
   for (const n of v.deprecated) ctx.events.warning(asStage(stage), 'DeprecatedDecorator', n);
+  for (const n of v.deprecatedKinds) ctx.events.warning(asStage(stage), 'DeprecatedKind', n);
   for (const n of v.ignored) ctx.events.warning(asStage(stage), 'IgnoredField', n);
   await writeStageValid(ctx, stage, v.valid);
 }
@@ -225,6 +226,8 @@ async function start(
   }
   for (const a of r.aliases)
     ctx.events.warning(asPromotion(promo), 'DeprecatedDecorator', aliasNotice(stage.metadata.name, a));
+  for (const a of r.kindAliases)
+    ctx.events.warning(asPromotion(promo), 'DeprecatedKind', kindAliasNotice(stage.metadata.name, a));
   await patchStatus(
     ctx,
     promo,

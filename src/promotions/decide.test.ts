@@ -65,6 +65,7 @@ const built = (o: Partial<Extract<BuildResult, { ok: true }>> = {}): Extract<Bui
     pod: { metadata: { name: 'promotion-uid-a' } },
     serviceAccount: 'deployer',
     aliases: [],
+    kindAliases: [],
     steps: [{ name: 'one', uses: 'hello', container: 'step-1', capabilities: [] }],
     ...o,
   }) as Extract<BuildResult, { ok: true }>;
@@ -227,6 +228,7 @@ describe("stageValidity: a Stage's Valid condition from a trial build", () => {
         observedGeneration: 3,
       },
       deprecated: [],
+      deprecatedKinds: [],
       ignored: [],
     });
   });
@@ -237,6 +239,18 @@ describe("stageValidity: a Stage's Valid condition from a trial build", () => {
     expect(v.deprecated).toEqual([]);
     expect(v.ignored).toHaveLength(1);
     expect(v.valid.message).toContain(v.ignored[0]);
+  });
+  it("a step found as Kargo's CustomPromotionStep: a notice suggesting PromotionStep, in the message (docs/adr/0605)", () => {
+    const v = stageValidity(
+      stage(),
+      built({ kindAliases: [{ step: 'list s3', uses: 'aws-s3-ls', namespace: 'agents' }] }),
+    );
+    expect(v.deprecatedKinds).toEqual([
+      'stage "prod" step "list s3" uses CustomPromotionStep "aws-s3-ls" in namespace "agents" (Kargo\'s kind); ' +
+        'Lanyard runs it, but rename its kind to PromotionStep',
+    ]);
+    expect(v.valid).toMatchObject({ status: 'True', reason: 'Valid' });
+    expect(v.valid.message).toContain(v.deprecatedKinds[0]);
   });
 });
 

@@ -4,7 +4,7 @@
 import type { Json } from '../core/json.ts';
 import { setCondition, type Condition } from '../kube/conditions.ts';
 import { ANN_ABORT, FINALIZER, LABEL_PROMOTION_UID, type BuildResult } from './build.ts';
-import { aliasNotice, requestedFreightNotice } from './decorators.ts';
+import { aliasNotice, kindAliasNotice, requestedFreightNotice } from './decorators.ts';
 import { isTerminal, timestamp, type PodReading, type StepStatus } from './status.ts';
 
 export const TOKEN_MANAGER_ROLE = 'lanyard-promotion-token-manager';
@@ -60,7 +60,12 @@ export function waitingQueue(promotions: Iterable<Json>, namespace: string, stag
 export function stageValidity(
   stage: Json,
   r: BuildResult,
-): { valid: Omit<Condition, 'lastTransitionTime'>; deprecated: string[]; ignored: string[] } {
+): {
+  valid: Omit<Condition, 'lastTransitionTime'>;
+  deprecated: string[];
+  deprecatedKinds: string[];
+  ignored: string[];
+} {
   const name: string = stage.metadata.name;
   const generation: number = stage.metadata.generation;
   if (!r.ok)
@@ -73,15 +78,19 @@ export function stageValidity(
         observedGeneration: generation,
       },
       deprecated: [],
+      deprecatedKinds: [],
       ignored: [],
     };
   // Kargo's decorator names work, and say so in the condition and a Warning Event (docs/promotions.md).
   const deprecated = r.aliases.map((a) => aliasNotice(name, a));
+  // Kargo's CustomPromotionStep kind likewise (docs/adr/0605).
+  const deprecatedKinds = r.kindAliases.map((a) => kindAliasNotice(name, a));
   const ignored = stage.spec?.requestedFreight !== undefined ? [requestedFreightNotice(name)] : [];
-  const message = `stage can be promoted: ${r.steps.length} step(s) as serviceaccount "${r.serviceAccount}"${[...deprecated, ...ignored].map((n) => `; ${n}`).join('')}`;
+  const message = `stage can be promoted: ${r.steps.length} step(s) as serviceaccount "${r.serviceAccount}"${[...deprecated, ...deprecatedKinds, ...ignored].map((n) => `; ${n}`).join('')}`;
   return {
     valid: { type: 'Valid', status: 'True', reason: 'Valid', message, observedGeneration: generation },
     deprecated,
+    deprecatedKinds,
     ignored,
   };
 }

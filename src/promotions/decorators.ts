@@ -58,6 +58,17 @@ export function aliasNotice(stageName: string, use: AliasUse): string {
     : `stage "${stageName}" uses Kargo's annotation ${use.alias}; Lanyard applies it, but rename it to ${use.name}`;
 }
 
+/** The sentence of the Warning Event `DeprecatedKind` for a step found as Kargo's CustomPromotionStep (docs/adr/0605). */
+export function kindAliasNotice(
+  stageName: string,
+  use: { step: string; uses: string; namespace: string },
+): string {
+  return (
+    `stage "${stageName}" step "${use.step}" uses CustomPromotionStep "${use.uses}" in namespace "${use.namespace}" ` +
+    `(Kargo's kind); Lanyard runs it, but rename its kind to PromotionStep`
+  );
+}
+
 /** Kargo's `spec.requestedFreight` is accepted by the Stage schema but has no meaning here: say so, never silently. */
 export function requestedFreightNotice(stageName: string): string {
   return `stage "${stageName}" has spec.requestedFreight (Kargo's Freight selection), which Lanyard ignores: a Promotion's vars say what is promoted`;

@@ -54,6 +54,8 @@ export class PromotionViews {
   readonly promotions: CacheView<Json>;
   readonly stages: CacheView<Json>;
   readonly steps: CacheView<Json>;
+  /** Kargo's CustomPromotionSteps: the same steps under their deprecated kind (docs/adr/0605). */
+  readonly customSteps: CacheView<Json>;
   readonly serviceAccounts: CacheView<Json>;
   readonly pods: CacheView<Json>;
   readonly gateEvents: CacheView<GateNote | undefined>;
@@ -85,6 +87,12 @@ export class PromotionViews {
     const recheck = (o?: Json) => this.recheckStages(o?.metadata?.namespace);
     this.steps = cache.view<Json>({
       path: apiPath('promotionsteps'),
+      onAdd: recheck,
+      onUpdate: recheck,
+      onDelete: recheck,
+    });
+    this.customSteps = cache.view<Json>({
+      path: apiPath('custompromotionsteps'),
       onAdd: recheck,
       onUpdate: recheck,
       onDelete: recheck,
@@ -125,7 +133,15 @@ export class PromotionViews {
   }
 
   all(): CacheView<unknown>[] {
-    return [this.serviceAccounts, this.steps, this.stages, this.promotions, this.pods, this.gateEvents];
+    return [
+      this.serviceAccounts,
+      this.steps,
+      this.customSteps,
+      this.stages,
+      this.promotions,
+      this.pods,
+      this.gateEvents,
+    ];
   }
 
   close(): void {
@@ -209,9 +225,11 @@ async function roleDecider(
   stage: Json,
 ): Promise<StepRoleDecision> {
   const usesRoles = (stage.spec?.promotionTemplate?.spec?.steps ?? []).some((st: Json) => {
-    const found =
-      views.steps.get(`${project}/${st?.uses}`) ?? views.steps.get(`${views.agentNs}/${st?.uses}`);
-    return !!found?.spec?.identity?.roleARN;
+    const found = [project, views.agentNs].flatMap((ns) => [
+      views.steps.get(`${ns}/${st?.uses}`),
+      views.customSteps.get(`${ns}/${st?.uses}`),
+    ]);
+    return found.some((f) => !!f?.spec?.identity?.roleARN);
   });
   if (!usesRoles) return () => ({ allowed: true });
   const res = await kube.raw({ path: apiPath('identitypolicies') });
@@ -243,6 +261,7 @@ export async function buildFor(
     stage,
     promotion: promo,
     promotionStep: (ns, name) => o.views.steps.get(`${ns}/${name}`),
+    customPromotionStep: (ns, name) => o.views.customSteps.get(`${ns}/${name}`),
     serviceAccount: (name) => o.views.serviceAccounts.get(`${o.views.agentNs}/${name}`),
     decideRole: await roleDecider(o.kube, o.views, o.compiler, project, stage),
     settings: o.settings,

@@ -92,6 +92,27 @@ describe('helm chart', () => {
     expect(failures).toEqual([]);
   });
 
+  it("lets the promotion controller read and watch both step kinds, PromotionStep and Kargo's CustomPromotionStep (docs/adr/0605)", () => {
+    const objects = render();
+    const role = objects.find((o) => o.kind === 'ClusterRole' && o.metadata.name === 'lanyard-promotions');
+    const can = (resource: string, verb: string) =>
+      (role?.rules as Json[]).some(
+        (r) =>
+          r.apiGroups.includes('lanyard.dev') && r.resources.includes(resource) && r.verbs.includes(verb),
+      );
+    for (const resource of ['promotionsteps', 'custompromotionsteps'])
+      for (const verb of ['get', 'list', 'watch'])
+        expect(can(resource, verb), `${verb} ${resource}`).toBe(true);
+    // The CRD ships in the chart, with PromotionStep's schema.
+    const crd = (name: string) =>
+      objects.find((o) => o.kind === 'CustomResourceDefinition' && o.metadata.name === name);
+    const custom = crd('custompromotionsteps.lanyard.dev');
+    expect(custom?.spec.names.kind).toBe('CustomPromotionStep');
+    expect(custom?.spec.versions[0].schema.openAPIV3Schema.properties.spec).toEqual(
+      crd('promotionsteps.lanyard.dev')?.spec.versions[0].schema.openAPIV3Schema.properties.spec,
+    );
+  });
+
   it('passes the Deployments only arguments that the lanyard commands accept', () => {
     const deployments = render(['clusterName=prod-eu', 'aws.region=eu-west-1']).filter(
       (o) => o.kind === 'Deployment',
