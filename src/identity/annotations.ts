@@ -1,5 +1,5 @@
 // Parsing of the `<prefix>/` annotations on ServiceAccounts and Pods (docs/webhook.md#annotations). Pure: strings in, values out.
-import type { Json } from '../core/json.ts';
+import type { ObjectMeta } from 'kubernetes-types/meta/v1.js';
 import { checkRoleArn } from '../core/arn.ts';
 
 /** What the webhook keeps of a ServiceAccount: its `<prefix>/` settings, already parsed. */
@@ -75,7 +75,11 @@ export function composeRoleArn(value: string, c: RoleComposition | undefined): s
  * Parses a ServiceAccount (full object or PartialObjectMetadata) into its settings. Returns NO_SETTINGS when it
  * carries no `<prefix>/` annotation, so the cache shares one value for them.
  */
-export function parseServiceAccount(sa: Json, prefix: string, composition?: RoleComposition): SaSettings {
+export function parseServiceAccount(
+  sa: { metadata?: ObjectMeta } | null | undefined,
+  prefix: string,
+  composition?: RoleComposition,
+): SaSettings {
   const annotations = sa?.metadata?.annotations;
   if (!annotations || typeof annotations !== 'object') return NO_SETTINGS;
   const p = `${prefix}/`;

@@ -38,8 +38,8 @@ const opts = (o: Partial<{ gate: boolean; windows: boolean }> = {}) => ({
   ...o,
 });
 const pod = (spec: Json, metadata: Json = { name: 'p', namespace: 'team-a' }) => ({
-  apiVersion: 'v1',
-  kind: 'Pod',
+  apiVersion: 'v1' as const,
+  kind: 'Pod' as const,
   metadata,
   spec,
 });
@@ -544,7 +544,7 @@ describe('patch properties', () => {
           if (plan.kind !== 'pod') throw new Error(`fixture unreadable: ${JSON.stringify(plan)}`);
           const inj = injection(mode, { stsRegionalEndpoint: sts, awsDefaultRegion: region });
           const o = opts({ gate, windows: plan.pod.windows });
-          const ops = buildPatch(p, inj, o);
+          const ops = buildPatch(plan.pod.object, inj, o);
           const patched = applyAddPatch(p, ops);
           contains(patched, p);
           expect(

@@ -1,6 +1,12 @@
 // The RFC 6902 patch (docs/webhook.md#what-is-injected): granular `add` ops computed on the raw Pod, never replacing or reordering
 // anything, so fields this code does not know survive, and a second pass over a mutated Pod yields no ops.
-import type { Json } from '../core/json.ts';
+import type {
+  Container,
+  EnvVar,
+  Pod,
+  ServiceAccountTokenProjection,
+  Volume,
+} from 'kubernetes-types/core/v1.js';
 import { parseSkipContainers } from './annotations.ts';
 import { isAbsent, POD_IDENTITY_LABEL } from './pod.ts';
 import type { Injection } from './resolve.ts';
@@ -40,16 +46,22 @@ export function windowsPath(p: string): string {
   return `C:${p.replace(/\//g, '\\')}`;
 }
 
-export function tokenVolume(inj: Injection): Json {
-  const token: Record<string, unknown> = {};
-  if (inj.audience !== '') token.audience = inj.audience;
-  token.expirationSeconds = inj.expirationSeconds;
-  token.path = inj.tokenFileName;
+export function tokenVolume(inj: Injection): Volume {
+  // Key order as the reference webhook writes it: audience (when set), expirationSeconds, path.
+  const token: ServiceAccountTokenProjection = {
+    ...(inj.audience !== '' ? { audience: inj.audience } : {}),
+    expirationSeconds: inj.expirationSeconds,
+    path: inj.tokenFileName,
+  };
   return { name: inj.volumeName, projected: { sources: [{ serviceAccountToken: token }] } };
 }
 
 /** The env entries one container gets, in order (docs/webhook.md#what-is-injected); empty for the early exit. */
-export function envFor(container: Json, inj: Injection, windows: boolean): { env: Json[]; mount: boolean } {
+export function envFor(
+  container: Container,
+  inj: Injection,
+  windows: boolean,
+): { env: EnvVar[]; mount: boolean } {
   const names = new Set<string>();
   if (Array.isArray(container.env))
     for (const e of container.env)
@@ -59,7 +71,7 @@ export function envFor(container: Json, inj: Injection, windows: boolean): { env
   const regionDefined = names.has('AWS_REGION') || names.has('AWS_DEFAULT_REGION');
   const stsDefined = names.has('AWS_STS_REGIONAL_ENDPOINTS');
   if (idDefined && regionDefined && stsDefined) return { env: [], mount: false };
-  const env: Json[] = [];
+  const env: EnvVar[] = [];
   if (inj.regionalSts && !stsDefined) env.push({ name: 'AWS_STS_REGIONAL_ENDPOINTS', value: 'regional' });
   if (inj.region && !regionDefined) {
     env.push({ name: 'AWS_DEFAULT_REGION', value: inj.region });
@@ -81,18 +93,18 @@ export function envFor(container: Json, inj: Injection, windows: boolean): { env
  * only then, so a container that sets another `AWS_ROLE_ARN` never holds a token for it (docs/security.md §2).
  * Container credentials always get the association's role, whatever the container says.
  */
-function usesInjectedRole(container: Json, inj: Injection): boolean {
+function usesInjectedRole(container: Container, inj: Injection): boolean {
   if (inj.mode !== 'WebIdentity' || !Array.isArray(container.env)) return true;
   const own = container.env.filter(
-    (e: Json) => e?.name === 'AWS_ROLE_ARN' || e?.name === 'AWS_WEB_IDENTITY_TOKEN_FILE',
+    (e) => e?.name === 'AWS_ROLE_ARN' || e?.name === 'AWS_WEB_IDENTITY_TOKEN_FILE',
   );
   if (own.length === 0) return true;
-  const role = own.filter((e: Json) => e.name === 'AWS_ROLE_ARN').pop();
+  const role = own.filter((e) => e.name === 'AWS_ROLE_ARN').pop();
   return role !== undefined && isAbsent(role.valueFrom) && role.value === inj.roleARN;
 }
 
 /** The op that appends the identity gate, or none when it is there already. */
-export function gateOps(pod: Json): JsonPatchOp[] {
+export function gateOps(pod: Pod): JsonPatchOp[] {
   const gates = pod.spec?.schedulingGates;
   if (isAbsent(gates))
     return [{ op: 'add', path: '/spec/schedulingGates', value: [{ name: IDENTITY_GATE }] }];
@@ -105,30 +117,32 @@ export function gateOps(pod: Json): JsonPatchOp[] {
  * The Pod with `add` ops applied, copying only the objects on each op's path, so the guard can judge the Pod as it
  * will be stored without cloning a large Pod. The input is not modified.
  */
-export function withAddOps(pod: Json, ops: readonly JsonPatchOp[]): Json {
-  const root = Array.isArray(pod) ? [...pod] : { ...pod };
+export function withAddOps(pod: Pod, ops: readonly JsonPatchOp[]): Pod {
+  // A JSON pointer walks plain JSON: objects and arrays indexed by the pointer's segments.
+  type Node = Record<string, unknown> & unknown[];
+  const root = { ...pod } as Node;
   for (const op of ops) {
     const segs = op.path
       .split('/')
       .slice(1)
       .map((x) => x.replace(/~1/g, '/').replace(/~0/g, '~'));
     const last = segs.pop()!;
-    let node: Json = root;
+    let node = root;
     for (const s of segs) {
       const child = node[s];
-      node[s] = Array.isArray(child) ? [...child] : { ...child };
-      node = node[s];
+      node[s] = Array.isArray(child) ? [...child] : { ...(child as object) };
+      node = node[s] as Node;
     }
     if (Array.isArray(node) && last === '-') node.push(op.value);
     else node[last] = op.value;
   }
-  return root;
+  return root as Pod;
 }
 
 /** Builds the ops for a readable Pod (see pod.ts podProblem) in the order of docs/webhook.md#what-is-injected. */
-export function buildPatch(pod: Json, inj: Injection, opts: PatchOptions): JsonPatchOp[] {
+export function buildPatch(pod: Pod, inj: Injection, opts: PatchOptions): JsonPatchOp[] {
   const ops: JsonPatchOp[] = [];
-  const spec = pod.spec;
+  const spec = pod.spec!;
   if (inj.mode === 'ContainerCredentials') {
     const meta = pod.metadata;
     if (isAbsent(meta))
@@ -154,7 +168,7 @@ export function buildPatch(pod: Json, inj: Injection, opts: PatchOptions): JsonP
   for (const list of ['initContainers', 'containers'] as const) {
     const containers = spec[list];
     if (!Array.isArray(containers)) continue;
-    containers.forEach((c: Json, i: number) => {
+    containers.forEach((c, i) => {
       if (skip.has(c.name)) return;
       const base = `/spec/${list}/${i}`;
       const { env, mount: addMount } = envFor(c, inj, opts.windows);

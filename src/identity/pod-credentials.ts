@@ -7,7 +7,6 @@
 // role (container credentials). So a container is judged by the tokens it mounts and the role it names; a role
 // Lanyard cannot read while such a token is mounted is reported as unreadable, never skipped (docs/adr/0307).
 import path from 'node:path';
-import type { Json } from '../core/json.ts';
 import type { IdentityMode } from './sources.ts';
 
 export type ContainerList = 'initContainers' | 'containers' | 'ephemeralContainers';
@@ -82,9 +81,11 @@ export const CREDENTIAL_VARS = [
   AUTH_TOKEN_FILE_VAR,
 ] as const;
 
-const isObject = (v: unknown): v is Record<string, Json> =>
-  v !== null && typeof v === 'object' && !Array.isArray(v);
-const list = (v: unknown): Json[] => (Array.isArray(v) ? v : []);
+// The Pod is read as unknown JSON, every field narrowed where it is read: the guard judges whatever a request sent.
+type JsonObject = Record<string, unknown>;
+const isObject = (v: unknown): v is JsonObject => v !== null && typeof v === 'object' && !Array.isArray(v);
+const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const nameOf = (ref: unknown): unknown => (isObject(ref) ? ref.name : undefined);
 
 /** A projected ServiceAccount token as one container sees it. */
 interface MountedToken {
@@ -113,17 +114,18 @@ export function resolveContainerPath(file: string, workingDir: unknown): string 
   return path.posix.resolve(posixPath(workingDir), f);
 }
 
-function tokensOf(spec: Json, c: Json, at: string): MountedToken[] {
-  const volumes = new Map<string, Json>();
+function tokensOf(spec: JsonObject, c: JsonObject, at: string): MountedToken[] {
+  const volumes = new Map<string, JsonObject>();
   for (const v of list(spec.volumes)) if (isObject(v) && typeof v.name === 'string') volumes.set(v.name, v);
   const out: MountedToken[] = [];
-  list(c.volumeMounts).forEach((m: Json, mi: number) => {
+  list(c.volumeMounts).forEach((m, mi) => {
     if (!isObject(m) || typeof m.mountPath !== 'string') return;
-    const vol = volumes.get(m.name);
-    if (!isObject(vol?.projected)) return;
+    const vol = typeof m.name === 'string' ? volumes.get(m.name) : undefined;
+    const projected = vol?.projected;
+    if (!isObject(projected)) return;
     const mountPath = path.posix.resolve('/', posixPath(m.mountPath));
     const field = `${at}.volumeMounts[${mi}]`;
-    for (const s of list(vol.projected.sources)) {
+    for (const s of list(projected.sources)) {
       const t = isObject(s) ? s.serviceAccountToken : undefined;
       if (!isObject(t)) continue;
       const audience = typeof t.audience === 'string' ? t.audience : '';
@@ -158,18 +160,18 @@ function tokenAt(file: string, tokens: MountedToken[]): MountedToken | undefined
 }
 
 /** Where a variable's value comes from: env (the last entry of a name wins), else possibly envFrom. */
-function envReader(c: Json, at: string): (name: string) => EnvSource | undefined {
-  const env = new Map<string, { e: Json; i: number }>();
-  list(c.env).forEach((e: Json, i: number) => {
+function envReader(c: JsonObject, at: string): (name: string) => EnvSource | undefined {
+  const env = new Map<string, { e: JsonObject; i: number }>();
+  list(c.env).forEach((e, i) => {
     if (isObject(e) && typeof e.name === 'string') env.set(e.name, { e, i });
   });
   const prefixes: { prefix: string; field: string }[] = [];
-  list(c.envFrom).forEach((s: Json, i: number) => {
+  list(c.envFrom).forEach((s, i) => {
     if (!isObject(s)) return;
     const ref = s.configMapRef
-      ? `configMapRef "${s.configMapRef?.name ?? ''}"`
+      ? `configMapRef "${String(nameOf(s.configMapRef) ?? '')}"`
       : s.secretRef
-        ? `secretRef "${s.secretRef?.name ?? ''}"`
+        ? `secretRef "${String(nameOf(s.secretRef) ?? '')}"`
         : 'a source';
     prefixes.push({
       prefix: typeof s.prefix === 'string' ? s.prefix : '',
@@ -208,7 +210,12 @@ function envReader(c: Json, at: string): (name: string) => EnvSource | undefined
   };
 }
 
-function containerCredentials(spec: Json, c: Json, ref: ContainerRef, o: CredentialOptions): PodCredentials {
+function containerCredentials(
+  spec: JsonObject,
+  c: JsonObject,
+  ref: ContainerRef,
+  o: CredentialOptions,
+): PodCredentials {
   const at = `spec.${ref.list}[${ref.index}]`;
   const tokens = tokensOf(spec, c, at);
   const read = envReader(c, at);
@@ -271,11 +278,11 @@ function containerCredentials(spec: Json, c: Json, ref: ContainerRef, o: Credent
 }
 
 /** Every identity each container (init, regular, ephemeral) of the Pod can use, and what cannot be read. */
-export function podCredentials(pod: Json, o: CredentialOptions): PodCredentials {
+export function podCredentials(pod: unknown, o: CredentialOptions): PodCredentials {
   const spec = isObject(pod) && isObject(pod.spec) ? pod.spec : {};
   const out: PodCredentials = { identities: [], unreadable: [] };
   for (const l of CONTAINER_LISTS) {
-    list(spec[l]).forEach((c: Json, index: number) => {
+    list(spec[l]).forEach((c, index) => {
       if (!isObject(c)) return;
       const r = containerCredentials(
         spec,

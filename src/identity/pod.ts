@@ -1,14 +1,14 @@
 // Reading an admission request and its Pod as raw JSON (docs/webhook.md, docs/security.md): what applies, and which
 // fields are unreadable.
 // Nothing is copied or re-typed: the patch is computed against the very object the API server sent.
-import type { Json } from '../core/json.ts';
+import type { Pod, PodSpec } from 'kubernetes-types/core/v1.js';
 
 export const SKIP_LABEL = 'eks.amazonaws.com/skip-pod-identity-webhook';
 export const POD_IDENTITY_LABEL = 'eks.amazonaws.com/pod-identity';
 
 export interface PodView {
-  /** The raw Pod from the request. */
-  object: Json;
+  /** The raw Pod from the request, readable as podProblem checks (unknown fields kept as they came). */
+  object: Pod;
   namespace: string;
   /** metadata.name, else generateName, for messages and logs. */
   name: string;
@@ -23,7 +23,7 @@ export type RequestPlan =
   /** A Pod CREATE; `skipped` when it carries the skip label: never injected, still judged (docs/security.md). */
   | { kind: 'pod'; pod: PodView; skipped: boolean }
   /** An UPDATE of `pods/ephemeralcontainers`: judged, never mutated. */
-  | { kind: 'ephemeral'; pod: PodView; oldPod: Json };
+  | { kind: 'ephemeral'; pod: PodView; oldPod: Pod };
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -65,14 +65,14 @@ export function podProblem(pod: unknown): string | undefined {
   return undefined;
 }
 
-function displayName(pod: Json): string {
+function displayName(pod: unknown): string {
   const m = isObject(pod) && isObject(pod.metadata) ? pod.metadata : {};
   if (typeof m.name === 'string' && m.name) return m.name;
   if (typeof m.generateName === 'string' && m.generateName) return m.generateName;
   return '<unnamed>';
 }
 
-export function isWindowsPod(spec: Json): boolean {
+export function isWindowsPod(spec: PodSpec): boolean {
   const sel = isObject(spec.nodeSelector) ? spec.nodeSelector : {};
   return (
     sel['kubernetes.io/os'] === 'windows' ||
@@ -82,7 +82,7 @@ export function isWindowsPod(spec: Json): boolean {
 }
 
 /** Classifies a decoded AdmissionReview `request` (already known to be an object with a uid). */
-export function planRequest(request: Json): RequestPlan {
+export function planRequest(request: Record<string, unknown>): RequestPlan {
   const res = request.resource;
   if (!isObject(res) || res.group !== '' || res.version !== 'v1' || res.resource !== 'pods')
     return { kind: 'not_applicable', reason: 'not a core v1 Pod' };
@@ -103,7 +103,8 @@ export function planRequest(request: Json): RequestPlan {
     const who = isObject(pod) ? ` "${namespace ? `${namespace}/` : ''}${displayName(pod)}"` : '';
     return { kind: 'invalid', message: `lanyard: cannot read Pod${who}: ${problem}` };
   }
-  const spec = pod.spec;
+  // podProblem found every field read below readable.
+  const spec = (pod as Pod).spec!;
   const serviceAccount =
     typeof spec.serviceAccountName === 'string' && spec.serviceAccountName
       ? spec.serviceAccountName
@@ -111,13 +112,13 @@ export function planRequest(request: Json): RequestPlan {
         ? spec.serviceAccount
         : 'default';
   const view: PodView = {
-    object: pod,
+    object: pod as Pod,
     namespace,
     name: displayName(pod),
     serviceAccount,
     annotations: isObject(meta.annotations) ? meta.annotations : undefined,
     windows: isWindowsPod(spec),
   };
-  if (ephemeral) return { kind: 'ephemeral', pod: view, oldPod: request.oldObject };
+  if (ephemeral) return { kind: 'ephemeral', pod: view, oldPod: request.oldObject as Pod };
   return { kind: 'pod', pod: view, skipped: isObject(meta.labels) && Object.hasOwn(meta.labels, SKIP_LABEL) };
 }

@@ -373,8 +373,8 @@ const FIXTURES: Fixture[] = [
 
 function replay(f: Fixture): Json {
   const pod = {
-    apiVersion: 'v1',
-    kind: 'Pod',
+    apiVersion: 'v1' as const,
+    kind: 'Pod' as const,
     metadata: {
       name: f.name.replace('/', '-').toLowerCase(),
       namespace: 'default',

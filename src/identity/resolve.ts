@@ -83,91 +83,164 @@ export function jitterExpiration(seconds: number, random: () => number): number 
   return JITTER_MIN + Math.min(span - 1, Math.floor(random() * span));
 }
 
+/** The token lifetime of a Pod: its own annotation beats the source's expiration; either is raised to 600. */
+type PodExpiration = (sourceExpiration: number) => number;
+
 /** Decides a Pod's identity and settings, or undefined when no source gives one. */
 export function resolveIdentity(
   input: ResolveInput,
   flags: InjectionFlags,
   random: () => number,
 ): Resolution | undefined {
-  const { namespace, serviceAccount, sa, configMap } = input;
-  const key = `${namespace}/${serviceAccount}`;
   const podExp = podExpiration(input.podAnnotations, flags.annotationPrefix);
-  /** The Pod annotation beats the source's expiration; either is raised to 600. */
-  const withPodExpiration = (sourceExpiration: number) =>
+  const withPodExpiration: PodExpiration = (sourceExpiration) =>
     Math.max(MIN_TOKEN_EXPIRATION, podExp ?? sourceExpiration);
+  if (input.association || input.inIdentitiesFile)
+    return containerCredentialsResolution(input, flags, withPodExpiration, random);
+  return webIdentityResolution(input, flags, withPodExpiration);
+}
 
-  if (input.association || input.inIdentitiesFile) {
-    // SA found: its annotations over the flags; else the exact ConfigMap entry over the flags (docs/webhook.md#settings-per-source).
-    let regionalSts = flags.stsRegionalEndpoint;
-    let expiration = flags.tokenExpiration;
-    if (sa.found) {
-      regionalSts = sa.settings.regionalSts ?? regionalSts;
-      expiration = sa.settings.tokenExpiration ?? expiration;
-    } else {
-      const exact = configMap.get(key);
-      if (exact) {
-        regionalSts = exact.useRegionalSTS ?? regionalSts;
-        expiration = entryExpiration(exact, flags);
-      }
-    }
-    const a = input.association;
-    const fingerprint: FingerprintInput = a
-      ? {
-          source: 'association',
-          uid: a.uid,
-          associationID: a.associationID,
-          roleARN: a.roleARN,
-          targetRoleARN: a.targetRoleARN,
-          disableSessionTags: a.disableSessionTags,
-          ...(a.policy ? { policy: a.policy } : {}),
-        }
-      : { source: 'identities_file' };
+/** Regional STS and token lifetime of container credentials: the ServiceAccount's annotations over the flags, else
+ * the exact ConfigMap entry over the flags (docs/webhook.md#settings-per-source). */
+function containerCredentialsSettings(
+  input: ResolveInput,
+  flags: InjectionFlags,
+): { regionalSts: boolean; expiration: number } {
+  const { sa } = input;
+  if (sa.found)
     return {
-      identity: {
-        namespace,
-        serviceAccount,
-        mode: 'ContainerCredentials',
-        source: a ? 'association' : 'identities_file',
-        roleARN: a?.roleARN,
-        targetRoleARN: a?.targetRoleARN,
-        audience: flags.containerCredentialsAudience,
-        fingerprint,
-      },
-      injection: {
-        mode: 'ContainerCredentials',
-        roleARN: a?.roleARN,
-        audience: flags.containerCredentialsAudience,
-        regionalSts,
-        expirationSeconds: jitterExpiration(withPodExpiration(expiration), random),
-        region: flags.awsDefaultRegion,
-        volumeName: flags.containerCredentialsTokenVolumeName,
-        mountPath: flags.containerCredentialsTokenMountPath,
-        tokenFileName: flags.containerCredentialsTokenPath,
-        tokenFilePath: path.posix.join(
-          flags.containerCredentialsTokenMountPath,
-          flags.containerCredentialsTokenPath,
-        ),
-        fullUri: flags.containerCredentialsFullUri,
-        ...(a && (a.targetRoleARN || a.roleARN) ? { expectedRole: a.targetRoleARN || a.roleARN } : {}),
-      },
+      regionalSts: sa.settings.regionalSts ?? flags.stsRegionalEndpoint,
+      expiration: sa.settings.tokenExpiration ?? flags.tokenExpiration,
+    };
+  const exact = input.configMap.get(`${input.namespace}/${input.serviceAccount}`);
+  if (exact)
+    return {
+      regionalSts: exact.useRegionalSTS ?? flags.stsRegionalEndpoint,
+      expiration: entryExpiration(exact, flags),
+    };
+  return { regionalSts: flags.stsRegionalEndpoint, expiration: flags.tokenExpiration };
+}
+
+function associationFingerprint(a: AssociationIdentity | undefined): FingerprintInput {
+  if (!a) return { source: 'identities_file' };
+  return {
+    source: 'association',
+    uid: a.uid,
+    associationID: a.associationID,
+    roleARN: a.roleARN,
+    targetRoleARN: a.targetRoleARN,
+    disableSessionTags: a.disableSessionTags,
+    ...(a.policy ? { policy: a.policy } : {}),
+  };
+}
+
+/** An association or the identities file: container credentials from the Pod Identity agent. */
+function containerCredentialsResolution(
+  input: ResolveInput,
+  flags: InjectionFlags,
+  withPodExpiration: PodExpiration,
+  random: () => number,
+): Resolution {
+  const { namespace, serviceAccount } = input;
+  const { regionalSts, expiration } = containerCredentialsSettings(input, flags);
+  const a = input.association;
+  return {
+    identity: {
+      namespace,
+      serviceAccount,
+      mode: 'ContainerCredentials',
+      source: a ? 'association' : 'identities_file',
+      roleARN: a?.roleARN,
+      targetRoleARN: a?.targetRoleARN,
+      audience: flags.containerCredentialsAudience,
+      fingerprint: associationFingerprint(a),
+    },
+    injection: {
+      mode: 'ContainerCredentials',
+      roleARN: a?.roleARN,
+      audience: flags.containerCredentialsAudience,
+      regionalSts,
+      expirationSeconds: jitterExpiration(withPodExpiration(expiration), random),
+      region: flags.awsDefaultRegion,
+      volumeName: flags.containerCredentialsTokenVolumeName,
+      mountPath: flags.containerCredentialsTokenMountPath,
+      tokenFileName: flags.containerCredentialsTokenPath,
+      tokenFilePath: path.posix.join(
+        flags.containerCredentialsTokenMountPath,
+        flags.containerCredentialsTokenPath,
+      ),
+      fullUri: flags.containerCredentialsFullUri,
+      ...(a && (a.targetRoleARN || a.roleARN) ? { expectedRole: a.targetRoleARN || a.roleARN } : {}),
+    },
+  };
+}
+
+/** What a web identity source decided, before the flags fill in the rest. */
+interface WebIdentityChoice {
+  source: ResolvedIdentity['source'];
+  roleARN: string;
+  audience: string;
+  regionalSts: boolean;
+  expiration: number;
+  fingerprint: FingerprintInput;
+}
+
+/** The ServiceAccount's role, else the exact ConfigMap entry, else its `*` entry (docs/webhook.md#where-an-identity-comes-from). */
+function webIdentityChoice(input: ResolveInput, flags: InjectionFlags): WebIdentityChoice | undefined {
+  const { sa, configMap } = input;
+  if (sa.found && sa.settings.roleARN) {
+    const s = sa.settings;
+    const audience = s.audience ?? flags.tokenAudience;
+    const regionalSts = s.regionalSts ?? flags.stsRegionalEndpoint;
+    const roleARN = s.roleARN!;
+    return {
+      source: 'service_account',
+      roleARN,
+      audience,
+      regionalSts,
+      expiration: s.tokenExpiration ?? flags.tokenExpiration,
+      fingerprint: { source: 'service_account', saUid: s.uid, roleARN, audience, regionalSts },
     };
   }
+  const fromEntry = (
+    source: 'configmap' | 'configmap_wildcard',
+    k: string,
+    e: ConfigMapEntry,
+  ): WebIdentityChoice => ({
+    source,
+    roleARN: e.roleARN!,
+    audience: e.audience ?? flags.tokenAudience,
+    regionalSts: e.useRegionalSTS ?? false,
+    expiration: entryExpiration(e, flags),
+    fingerprint: { source, key: k, entryJson: e.canonical },
+  });
+  const key = `${input.namespace}/${input.serviceAccount}`;
+  const exact = configMap.get(key);
+  if (exact?.roleARN) return fromEntry('configmap', key, exact);
+  const wildcardKey = `*/${input.serviceAccount}`;
+  const wildcard = configMap.get(wildcardKey);
+  if (wildcard?.roleARN) return fromEntry('configmap_wildcard', wildcardKey, wildcard);
+  return undefined;
+}
 
-  const webIdentity = (
-    source: ResolvedIdentity['source'],
-    roleARN: string,
-    audience: string,
-    regionalSts: boolean,
-    expiration: number,
-    fingerprint: FingerprintInput,
-  ): Resolution => ({
+/** A ServiceAccount annotation or a ConfigMap entry: a projected token for STS's AssumeRoleWithWebIdentity. */
+function webIdentityResolution(
+  input: ResolveInput,
+  flags: InjectionFlags,
+  withPodExpiration: PodExpiration,
+): Resolution | undefined {
+  const choice = webIdentityChoice(input, flags);
+  if (!choice) return undefined;
+  const { source, roleARN, audience, regionalSts, fingerprint } = choice;
+  const { namespace, serviceAccount } = input;
+  return {
     identity: { namespace, serviceAccount, mode: 'WebIdentity', source, roleARN, audience, fingerprint },
     injection: {
       mode: 'WebIdentity',
       roleARN,
       audience,
       regionalSts,
-      expirationSeconds: withPodExpiration(expiration),
+      expirationSeconds: withPodExpiration(choice.expiration),
       region: flags.awsDefaultRegion,
       volumeName: WEB_IDENTITY_VOLUME,
       mountPath: flags.tokenMountPath,
@@ -175,41 +248,5 @@ export function resolveIdentity(
       tokenFilePath: path.posix.join(flags.tokenMountPath, WEB_IDENTITY_TOKEN_FILE),
       fullUri: flags.containerCredentialsFullUri,
     },
-  });
-
-  if (sa.found && sa.settings.roleARN) {
-    const s = sa.settings;
-    const audience = s.audience ?? flags.tokenAudience;
-    const regionalSts = s.regionalSts ?? flags.stsRegionalEndpoint;
-    return webIdentity(
-      'service_account',
-      s.roleARN!,
-      audience,
-      regionalSts,
-      s.tokenExpiration ?? flags.tokenExpiration,
-      {
-        source: 'service_account',
-        saUid: s.uid,
-        roleARN: s.roleARN!,
-        audience,
-        regionalSts,
-      },
-    );
-  }
-
-  const fromEntry = (source: 'configmap' | 'configmap_wildcard', k: string, e: ConfigMapEntry): Resolution =>
-    webIdentity(
-      source,
-      e.roleARN!,
-      e.audience ?? flags.tokenAudience,
-      e.useRegionalSTS ?? false,
-      entryExpiration(e, flags),
-      { source, key: k, entryJson: e.canonical },
-    );
-  const exact = configMap.get(key);
-  if (exact?.roleARN) return fromEntry('configmap', key, exact);
-  const wildcardKey = `*/${serviceAccount}`;
-  const wildcard = configMap.get(wildcardKey);
-  if (wildcard?.roleARN) return fromEntry('configmap_wildcard', wildcardKey, wildcard);
-  return undefined;
+  };
 }

@@ -1,6 +1,6 @@
 // Contracts between the webhook (which resolves a Pod's identity) and src/associations and src/verification
 // (which supply association objects, IdentityPolicy and the verified set). Pure types only.
-import type { Json } from '../core/json.ts';
+import type { Pod } from 'kubernetes-types/core/v1.js';
 
 export type IdentityMode = 'WebIdentity' | 'ContainerCredentials';
 
@@ -79,9 +79,9 @@ export interface NoIdentityContext {
 /** What the admission guard decides on: the Pod as it will be stored and the pair's identity sources. */
 export interface GuardInput {
   /** The request's Pod with Lanyard's own patch applied. */
-  pod: Json;
+  pod: Pod;
   /** UPDATE of `pods/ephemeralcontainers`: the Pod before the request. */
-  oldPod?: Json;
+  oldPod?: Pod;
   namespace: string;
   serviceAccount: string;
   /** What the sources give the pair; undefined when none does. */
