@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
-import { CENSOR, createLogger, redactLine } from './log.ts';
+import { BatchedLines, CENSOR, createLogger, redactLine } from './log.ts';
 
 function capture() {
   const lines: Record<string, unknown>[] = [];
@@ -91,5 +91,62 @@ describe('log redaction', () => {
     expect(lines[0]!.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expect(JSON.stringify(lines)).not.toContain('IQoJb3JpZ2luX2Vj');
     expect(lines[1]).toMatchObject({ response: { Credentials: CENSOR } });
+  });
+});
+
+describe('log lines batched before they are written (docs/adr/0120-webhook-log-batching.md)', () => {
+  function sink() {
+    const writes: string[] = [];
+    const events: string[] = [];
+    return {
+      writes,
+      events,
+      write: (t: string) => writes.push(t),
+      flushSync: () => events.push('sink flushSync'),
+    };
+  }
+
+  it('hands every line logged before the scheduled write to the sink as one write, in order', () => {
+    const s = sink();
+    const scheduled: Array<() => void> = [];
+    const lines = new BatchedLines(s, { schedule: (fn) => scheduled.push(fn) });
+    lines.write('a\n');
+    lines.write('b\n');
+    lines.write('c\n');
+    expect(s.writes).toEqual([]);
+    expect(scheduled).toHaveLength(1);
+    scheduled[0]!();
+    expect(s.writes).toEqual(['a\nb\nc\n']);
+    lines.write('d\n');
+    expect(scheduled).toHaveLength(2);
+    scheduled[1]!();
+    expect(s.writes).toEqual(['a\nb\nc\n', 'd\n']);
+  });
+
+  it("writes pending lines synchronously at exit, after the sink's own buffer", () => {
+    const s = sink();
+    const written: string[] = [];
+    const lines = new BatchedLines(s, {
+      schedule: () => {},
+      writeSync: (t) => {
+        s.events.push('pending written');
+        written.push(t);
+      },
+    });
+    lines.write('last\n');
+    lines.write('words\n');
+    lines.flushSync();
+    expect(s.events).toEqual(['sink flushSync', 'pending written']);
+    expect(written).toEqual(['last\nwords\n']);
+    lines.flushSync();
+    expect(written).toHaveLength(1);
+  });
+
+  it('writes on its own timer, within LOG_BATCH_MS, when nothing else flushes', async () => {
+    const s = sink();
+    const lines = new BatchedLines(s);
+    lines.write('x\n');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(s.writes).toEqual(['x\n']);
   });
 });

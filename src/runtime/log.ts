@@ -2,6 +2,7 @@
 // code that never logs them (docs/security.md, docs/verified-start.md#how-it-works). It costs nothing on the common line whose fields
 // are all plain values (docs/adr/0110-webhook-log-line.md): only a line carrying a nested object, or a sensitive key,
 // is copied and censored.
+import fs from 'node:fs';
 import pino, { type Logger, type DestinationStream } from 'pino';
 
 export type { Logger };
@@ -74,6 +75,89 @@ function isoTime(): string {
   return stamp;
 }
 
+/** How long a logged line may wait to be written with the lines that follow it. */
+export const LOG_BATCH_MS = 10;
+
+/** What a line batch is written to: pino's asynchronous destination (SonicBoom), or a test's stand-in. */
+export interface LineSink {
+  write(text: string): unknown;
+  flushSync?(): void;
+  flush?(cb?: (err?: Error) => void): void;
+}
+
+/**
+ * Lines handed to the sink as one string at most `LOG_BATCH_MS` after the first of them was logged
+ * (docs/adr/0120-webhook-log-batching.md): a line costs an array push instead of SonicBoom's per-line length scan,
+ * write call and write completion. `flushSync` (at process exit) first flushes the sink's own buffer, then writes the
+ * pending lines synchronously, so lines keep their order.
+ */
+export class BatchedLines {
+  private pending: string[] = [];
+  private scheduled = false;
+  private readonly drain = (): void => {
+    this.scheduled = false;
+    const text = this.take();
+    if (text) this.sink.write(text);
+  };
+
+  constructor(
+    private readonly sink: LineSink,
+    private readonly o: {
+      /** Writes synchronously to the sink's file (used at exit, when no asynchronous write completes). */
+      writeSync?: (text: string) => void;
+      schedule?: (fn: () => void) => void;
+    } = {},
+  ) {}
+
+  private take(): string {
+    if (this.pending.length === 0) return '';
+    const text = this.pending.length === 1 ? this.pending[0]! : this.pending.join('');
+    this.pending = [];
+    return text;
+  }
+
+  write(line: string): boolean {
+    this.pending.push(line);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      if (this.o.schedule) this.o.schedule(this.drain);
+      // Unreferenced: pending lines never keep the process alive; the exit hook writes them.
+      else setTimeout(this.drain, LOG_BATCH_MS).unref();
+    }
+    return true;
+  }
+
+  flushSync(): void {
+    this.sink.flushSync?.();
+    const text = this.take();
+    if (!text) return;
+    if (this.o.writeSync) this.o.writeSync(text);
+    else this.sink.write(text);
+  }
+
+  /** pino's `logger.flush(cb)`. */
+  flush(cb?: (err?: Error) => void): void {
+    this.drain();
+    if (this.sink.flush) this.sink.flush(cb);
+    else cb?.();
+  }
+}
+
+/** Standard output as the loggers write it: asynchronous, batched per turn, flushed when the process exits. */
+function stdoutLines(): BatchedLines {
+  const lines = new BatchedLines(pino.destination({ fd: 1, sync: false }), {
+    writeSync: (text) => {
+      try {
+        for (let b = Buffer.from(text); b.length;) b = b.subarray(fs.writeSync(1, b));
+      } catch {
+        // Standard output closed or full while the process exits: nothing is left to report it to.
+      }
+    },
+  });
+  process.once('exit', () => lines.flushSync());
+  return lines;
+}
+
 export function createLogger(opts: {
   component: string;
   level?: string;
@@ -86,7 +170,7 @@ export function createLogger(opts: {
       timestamp: isoTime,
       formatters: { level: (label) => ({ level: label }), log: redactLine },
     },
-    opts.destination ?? pino.destination({ fd: 1, sync: false }),
+    opts.destination ?? stdoutLines(),
   );
 }
 

@@ -41,11 +41,11 @@ export async function admit(
   request: Json,
   apiTimeoutMs: number | undefined,
   ctx: AdmissionContext,
-): Promise<string> {
+): Promise<Buffer> {
   const uid: string = request.uid;
   const started = performance.now();
   /** The review response; every path counts its outcome and source once here. */
-  const answer = (a: ReviewAnswer, outcome: Outcome, source = 'none'): string => {
+  const answer = (a: ReviewAnswer, outcome: Outcome, source = 'none'): Buffer => {
     ctx.metrics.admissions.inc({ outcome, source });
     return encodeResponse(apiVersion, uid, a);
   };
@@ -53,7 +53,7 @@ export async function admit(
     pod: { namespace: string; name: string; serviceAccount: string },
     message: string,
     source: string,
-  ): Json => {
+  ): Buffer => {
     ctx.log.warn(
       { uid, namespace: pod.namespace, pod: pod.name, serviceAccount: pod.serviceAccount, reason: message },
       'identity forbidden',
@@ -87,7 +87,8 @@ export async function admit(
       return answer({ allowed: true }, 'unchanged');
     }
     const key = `${pod.namespace}/${pod.serviceAccount}`;
-    const r = await ctx.serviceAccounts.lookup(pod.namespace, pod.serviceAccount, apiTimeoutMs);
+    const looked = ctx.serviceAccounts.lookup(pod.namespace, pod.serviceAccount, apiTimeoutMs);
+    const r = looked instanceof Promise ? await looked : looked;
     ctx.metrics.saLookups.inc({ result: r.result });
     let sa: SaLookup;
     if (r.found) sa = { found: true, settings: r.settings };

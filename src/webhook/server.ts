@@ -5,6 +5,8 @@ import type http from 'node:http';
 import type { Socket } from 'node:net';
 import { statusError } from './codec.ts';
 
+const UNTIL_FIRST_REQUEST = Symbol('socket timeout until the first request');
+
 export interface ConnectionLimits {
   /** Open connections beyond this are closed at once (`--max-connections`). */
   maxConnections: number;
@@ -37,32 +39,41 @@ export function createAdmissionServer(
   // A connection that completes the handshake and then sends nothing has no request for the deadlines above to
   // measure; its socket times out instead, until the first request begins (Node then manages the timeout).
   // (Nagle is off by default on node:https servers; passing `noDelay` explicitly stops this socket timeout firing.)
-  server.on('secureConnection', (socket: Socket) => {
+  server.on('secureConnection', (socket: Socket & { [UNTIL_FIRST_REQUEST]?: boolean }) => {
     socket.setNoDelay(true);
+    socket[UNTIL_FIRST_REQUEST] = true;
     socket.setTimeout(limits.readTimeoutMs, () => socket.destroy());
   });
+  // Only the first request of a connection clears it: later ones find no timeout to clear (a timer per request).
   server.on('request', (req: http.IncomingMessage) => {
-    req.socket.setTimeout(0);
+    const socket = req.socket as Socket & { [UNTIL_FIRST_REQUEST]?: boolean };
+    if (socket[UNTIL_FIRST_REQUEST]) {
+      socket[UNTIL_FIRST_REQUEST] = false;
+      socket.setTimeout(0);
+    }
   });
   return server;
 }
 
 const JSON_TYPE = 'application/json';
 
-/** Writes a JSON text as one buffer with its length: headers and body leave in a single TLS record write. */
+/**
+ * Writes a JSON answer with its length and no chunked encoding. Node's `end()` corks the socket, so headers and body
+ * leave in one `writev`.
+ */
 export function sendText(
   res: http.ServerResponse,
   status: number,
-  text: string,
+  body: string | Buffer,
   headers?: Record<string, string>,
 ): void {
   const h: Record<string, string | number> = {
     'content-type': JSON_TYPE,
-    'content-length': Buffer.byteLength(text),
+    'content-length': typeof body === 'string' ? Buffer.byteLength(body) : body.length,
   };
   if (headers) Object.assign(h, headers);
   res.writeHead(status, h);
-  res.end(text);
+  res.end(body);
 }
 
 export function sendJson(
