@@ -30,7 +30,16 @@ import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smit
 import type { Logger } from '../runtime/log.ts';
 import { AwsError, toAwsError } from './errors.ts';
 import { createEksAuthClient } from './eks-auth.ts';
-import type { Association, AwsClientOptions, AwsClients, EksApi, IamApi, Role, StsApi } from './index.ts';
+import type {
+  Association,
+  AssociationSummary,
+  AwsClientOptions,
+  AwsClients,
+  EksApi,
+  IamApi,
+  Role,
+  StsApi,
+} from './index.ts';
 
 function requestCounter(
   registry: Registry | undefined,
@@ -141,31 +150,42 @@ function toRole(r: SdkRole | undefined, operation: string): Role {
   };
 }
 
-export function createAwsClients(o: AwsClientOptions): AwsClients {
-  const log = o.log.child({ component: 'aws' });
-  const instrument = makeInstrument(o.metrics, log);
-  const credentials = credentialProvider(o);
-  const endpoint = (svc: 'eks' | 'eksAuth' | 'sts' | 'iam') => o.endpoints?.[svc] ?? o.endpointUrl;
-  const common = {
-    region: o.region,
-    credentials,
-    maxAttempts: o.maxAttempts ?? 3,
-    retryMode: 'standard',
-    requestHandler: {
-      requestTimeout: o.requestTimeoutMs ?? 10_000,
-      throwOnRequestTimeout: true,
-      connectionTimeout: 5_000,
-    },
-  } as const;
-  const withEndpoint = (svc: 'eks' | 'sts' | 'iam') => {
-    const url = endpoint(svc);
-    return url ? { ...common, endpoint: url } : common;
-  };
-  const eksClient = new EKSClient(withEndpoint('eks'));
-  const stsClient = new STSClient(withEndpoint('sts'));
-  const iamClient = new IAMClient(withEndpoint('iam'));
+/** Every page of ListPodIdentityAssociations, skipping summaries that lack an identifying field. */
+async function listAssociations(
+  eksClient: EKSClient,
+  clusterName: string,
+  filter: Parameters<EksApi['list']>[1],
+): Promise<AssociationSummary[]> {
+  const all: AssociationSummary[] = [];
+  let nextToken: string | undefined;
+  do {
+    const out = await eksClient.send(
+      new ListPodIdentityAssociationsCommand({
+        clusterName,
+        ...(filter?.namespace ? { namespace: filter.namespace } : {}),
+        ...(filter?.serviceAccount ? { serviceAccount: filter.serviceAccount } : {}),
+        maxResults: 100,
+        ...(nextToken ? { nextToken } : {}),
+      }),
+    );
+    for (const s of out.associations ?? []) {
+      if (!s.associationId || !s.associationArn || !s.namespace || !s.serviceAccount) continue;
+      all.push({
+        associationId: s.associationId,
+        associationArn: s.associationArn,
+        clusterName: s.clusterName ?? clusterName,
+        namespace: s.namespace,
+        serviceAccount: s.serviceAccount,
+      });
+    }
+    nextToken = out.nextToken;
+  } while (nextToken);
+  return all;
+}
 
-  const eks: EksApi = {
+/** The EKS pod identity association calls. */
+function eksApi(eksClient: EKSClient, instrument: Instrument): EksApi {
+  return {
     createPodIdentityAssociation: (i) =>
       instrument('eks', 'CreatePodIdentityAssociation', async () => {
         const out = await eksClient.send(
@@ -191,33 +211,9 @@ export function createAwsClients(o: AwsClientOptions): AwsClients {
         return toAssociation(out.association, 'DescribePodIdentityAssociation');
       }),
     list: (clusterName, filter) =>
-      instrument('eks', 'ListPodIdentityAssociations', async () => {
-        const all = [];
-        let nextToken: string | undefined;
-        do {
-          const out = await eksClient.send(
-            new ListPodIdentityAssociationsCommand({
-              clusterName,
-              ...(filter?.namespace ? { namespace: filter.namespace } : {}),
-              ...(filter?.serviceAccount ? { serviceAccount: filter.serviceAccount } : {}),
-              maxResults: 100,
-              ...(nextToken ? { nextToken } : {}),
-            }),
-          );
-          for (const s of out.associations ?? []) {
-            if (!s.associationId || !s.associationArn || !s.namespace || !s.serviceAccount) continue;
-            all.push({
-              associationId: s.associationId,
-              associationArn: s.associationArn,
-              clusterName: s.clusterName ?? clusterName,
-              namespace: s.namespace,
-              serviceAccount: s.serviceAccount,
-            });
-          }
-          nextToken = out.nextToken;
-        } while (nextToken);
-        return all;
-      }),
+      instrument('eks', 'ListPodIdentityAssociations', () =>
+        listAssociations(eksClient, clusterName, filter),
+      ),
     update: (i) =>
       instrument('eks', 'UpdatePodIdentityAssociation', async () => {
         const out = await eksClient.send(
@@ -248,8 +244,11 @@ export function createAwsClients(o: AwsClientOptions): AwsClients {
         await eksClient.send(new UntagResourceCommand({ resourceArn, tagKeys }));
       }),
   };
+}
 
-  const sts: StsApi = {
+/** The STS calls; credentials from an exchange never leave it. */
+function stsApi(stsClient: STSClient, instrument: Instrument): StsApi {
+  return {
     assumeRoleWithWebIdentity: (i) =>
       instrument('sts', 'AssumeRoleWithWebIdentity', async () => {
         const out = await stsClient.send(
@@ -288,8 +287,11 @@ export function createAwsClients(o: AwsClientOptions): AwsClients {
         return { arn: out.Arn, account: out.Account ?? '', userId: out.UserId ?? '' };
       }),
   };
+}
 
-  const iam: IamApi = {
+/** The IAM role and OIDC provider calls. */
+function iamApi(iamClient: IAMClient, instrument: Instrument): IamApi {
+  return {
     createRole: (i) =>
       instrument('iam', 'CreateRole', async () => {
         const out = await iamClient.send(
@@ -346,6 +348,35 @@ export function createAwsClients(o: AwsClientOptions): AwsClients {
         await iamClient.send(new DeleteOpenIDConnectProviderCommand({ OpenIDConnectProviderArn: arn }));
       }),
   };
+}
+
+export function createAwsClients(o: AwsClientOptions): AwsClients {
+  const log = o.log.child({ component: 'aws' });
+  const instrument = makeInstrument(o.metrics, log);
+  const credentials = credentialProvider(o);
+  const endpoint = (svc: 'eks' | 'eksAuth' | 'sts' | 'iam') => o.endpoints?.[svc] ?? o.endpointUrl;
+  const common = {
+    region: o.region,
+    credentials,
+    maxAttempts: o.maxAttempts ?? 3,
+    retryMode: 'standard',
+    requestHandler: {
+      requestTimeout: o.requestTimeoutMs ?? 10_000,
+      throwOnRequestTimeout: true,
+      connectionTimeout: 5_000,
+    },
+  } as const;
+  const withEndpoint = (svc: 'eks' | 'sts' | 'iam') => {
+    const url = endpoint(svc);
+    return url ? { ...common, endpoint: url } : common;
+  };
+  const eksClient = new EKSClient(withEndpoint('eks'));
+  const stsClient = new STSClient(withEndpoint('sts'));
+  const iamClient = new IAMClient(withEndpoint('iam'));
+
+  const eks = eksApi(eksClient, instrument);
+  const sts = stsApi(stsClient, instrument);
+  const iam = iamApi(iamClient, instrument);
 
   const eksAuth = createEksAuthClient({
     region: o.region,

@@ -5,7 +5,8 @@
 // Writes use the lease's resourceVersion, so two candidates can never both win the same round.
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import type { Json, KubeClient } from '../kube/client.ts';
+import type { Lease } from 'kubernetes-types/coordination/v1.js';
+import type { KubeClient } from '../kube/client.ts';
 import { isConflict, isNotFound, isAlreadyExists } from '../kube/client.ts';
 import type { Clock } from './clock.ts';
 import type { Logger } from './log.ts';
@@ -43,158 +44,208 @@ function defaultLeaderIdentity(): string {
 const microTime = (ms: number) => new Date(ms).toISOString().replace(/Z$/, '000Z');
 
 export function startLeaderElection(o: LeaderElectionOptions): LeaderElector {
-  const identity = o.identity ?? defaultLeaderIdentity();
-  const path = `/apis/coordination.k8s.io/v1/namespaces/${o.namespace}/leases/${o.name}`;
-  const stopCtl = new AbortController();
-  const leaderGauge = o.metrics ? leaderMetrics(o.metrics, o.name) : undefined;
-  let leading: AbortController | undefined;
-  let leaderWork: Promise<void> | undefined;
-  // What we last saw of the lease, and when (our clock): expiry is judged from observation, not from renewTime.
-  let observed: { holder: string; renewTime: string; rv: string } | undefined;
-  let observedAt = 0;
-  let lastRenew = 0;
-  let knownLeader = '';
+  const election = new LeaseElection(o, o.identity ?? defaultLeaderIdentity());
+  election.start();
+  return election;
+}
 
-  const leaseBody = (prev: Json | undefined, now: number): Json => {
+/** What we last saw of the lease, and when (our clock): expiry is judged from observation, not from renewTime. */
+interface Observation {
+  holder: string;
+  renewTime: string;
+  rv: string;
+  at: number;
+}
+
+class LeaseElection implements LeaderElector {
+  private readonly path: string;
+  private readonly stopCtl = new AbortController();
+  private readonly leaderGauge: ((leading: boolean) => void) | undefined;
+  private leading: AbortController | undefined;
+  private leaderWork: Promise<void> | undefined;
+  private observed: Observation | undefined;
+  private lastRenew = 0;
+  private knownLeader = '';
+  private done: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly o: LeaderElectionOptions,
+    readonly identity: string,
+  ) {
+    this.path = `/apis/coordination.k8s.io/v1/namespaces/${o.namespace}/leases/${o.name}`;
+    this.leaderGauge = o.metrics ? leaderMetrics(o.metrics, o.name) : undefined;
+  }
+
+  start(): void {
+    this.done = this.loop();
+  }
+
+  isLeader(): boolean {
+    return this.leading !== undefined;
+  }
+
+  async stop(): Promise<void> {
+    this.stopCtl.abort();
+    await this.done;
+    const wasLeader = this.leading !== undefined;
+    await this.stepDown();
+    if (wasLeader) await this.release();
+  }
+
+  private get leaseName(): string {
+    return `${this.o.namespace}/${this.o.name}`;
+  }
+
+  private leaseBody(prev: Lease | undefined, now: number): Lease {
     const prevHolder = prev?.spec?.holderIdentity ?? '';
     const transitions = Number(prev?.spec?.leaseTransitions ?? 0);
-    const taking = prevHolder !== identity;
+    const taking = prevHolder !== this.identity;
     return {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
-      metadata: { ...(prev?.metadata ?? {}), name: o.name, namespace: o.namespace },
+      metadata: { ...(prev?.metadata ?? {}), name: this.o.name, namespace: this.o.namespace },
       spec: {
-        holderIdentity: identity,
-        leaseDurationSeconds: Math.max(1, Math.ceil(o.leaseDurationMs / 1000)),
+        holderIdentity: this.identity,
+        leaseDurationSeconds: Math.max(1, Math.ceil(this.o.leaseDurationMs / 1000)),
         acquireTime: taking ? microTime(now) : (prev?.spec?.acquireTime ?? microTime(now)),
         renewTime: microTime(now),
         leaseTransitions: taking && prev ? transitions + 1 : transitions,
       },
     };
-  };
+  }
 
-  /** One round: true when we hold the lease afterwards. */
-  const tryAcquireOrRenew = async (): Promise<boolean> => {
-    const now = o.clock.now();
-    let lease: Json | undefined;
+  private async readLease(): Promise<Lease | undefined> {
     try {
-      lease = await o.kube.get(path);
+      return await this.o.kube.get<Lease>(this.path);
     } catch (e) {
       if (!isNotFound(e)) throw e;
+      return undefined;
     }
-    if (!lease) {
-      try {
-        await o.kube.create(
-          `/apis/coordination.k8s.io/v1/namespaces/${o.namespace}/leases`,
-          leaseBody(undefined, now),
-        );
-      } catch (e) {
-        if (isAlreadyExists(e) || isConflict(e)) return false;
-        throw e;
-      }
-      observed = { holder: identity, renewTime: microTime(now), rv: '' };
-      observedAt = now;
-      return true;
+  }
+
+  /** No lease yet: create it holding it ourselves; false when another candidate created it first. */
+  private async createLease(now: number): Promise<boolean> {
+    try {
+      await this.o.kube.create(
+        `/apis/coordination.k8s.io/v1/namespaces/${this.o.namespace}/leases`,
+        this.leaseBody(undefined, now),
+      );
+    } catch (e) {
+      if (isAlreadyExists(e) || isConflict(e)) return false;
+      throw e;
     }
+    this.observed = { holder: this.identity, renewTime: microTime(now), rv: '', at: now };
+    return true;
+  }
+
+  /** Notes the lease as read now (restarting its expiry when anything of it changed) and reports a new leader. */
+  private observe(lease: Lease, now: number): string {
     const holder: string = lease.spec?.holderIdentity ?? '';
     const renewTime: string = lease.spec?.renewTime ?? '';
-    if (
-      !observed ||
-      observed.holder !== holder ||
-      observed.renewTime !== renewTime ||
-      observed.rv !== lease.metadata?.resourceVersion
-    ) {
-      observed = { holder, renewTime, rv: lease.metadata?.resourceVersion };
-      observedAt = now;
-    }
-    if (holder !== knownLeader && holder !== '') {
-      knownLeader = holder;
-      o.onNewLeader?.(holder);
-    }
-    const durationMs = Number(lease.spec?.leaseDurationSeconds ?? o.leaseDurationMs / 1000) * 1000;
-    if (holder !== '' && holder !== identity && now < observedAt + durationMs) return false;
+    const rv = lease.metadata?.resourceVersion as string;
+    const seen = this.observed;
+    if (!seen || seen.holder !== holder || seen.renewTime !== renewTime || seen.rv !== rv)
+      this.observed = { holder, renewTime, rv, at: now };
+    if (holder !== this.knownLeader && holder !== '') this.newLeader(holder);
+    return holder;
+  }
+
+  private newLeader(holder: string): void {
+    this.knownLeader = holder;
+    this.o.onNewLeader?.(holder);
+  }
+
+  /** One round: true when we hold the lease afterwards. */
+  private async tryAcquireOrRenew(): Promise<boolean> {
+    const now = this.o.clock.now();
+    const lease = await this.readLease();
+    if (!lease) return this.createLease(now);
+    const holder = this.observe(lease, now);
+    const durationMs = Number(lease.spec?.leaseDurationSeconds ?? this.o.leaseDurationMs / 1000) * 1000;
+    if (holder !== '' && holder !== this.identity && now < this.observed!.at + durationMs) return false;
     try {
-      const updated = await o.kube.update(path, leaseBody(lease, now));
-      observed = {
-        holder: identity,
-        renewTime: updated.spec?.renewTime,
-        rv: updated.metadata?.resourceVersion,
+      const updated = await this.o.kube.update<Lease>(this.path, this.leaseBody(lease, now));
+      this.observed = {
+        holder: this.identity,
+        renewTime: updated.spec?.renewTime as string,
+        rv: updated.metadata?.resourceVersion as string,
+        at: now,
       };
-      observedAt = now;
     } catch (e) {
       if (isConflict(e)) return false;
       throw e;
     }
-    if (knownLeader !== identity) {
-      knownLeader = identity;
-      o.onNewLeader?.(identity);
-    }
+    if (this.knownLeader !== this.identity) this.newLeader(this.identity);
     return true;
-  };
+  }
 
-  const stepDown = async () => {
-    if (!leading) return;
-    const ctl = leading;
-    leading = undefined;
-    leaderGauge?.(false);
+  private startLeading(): void {
+    this.o.log.info({ identity: this.identity, lease: this.leaseName }, 'became leader');
+    this.leading = new AbortController();
+    this.leaderGauge?.(true);
+    const signal = this.leading.signal;
+    this.leaderWork = Promise.resolve()
+      .then(() => this.o.onStartedLeading(signal))
+      .catch((e: unknown) => this.o.log.error({ err: e }, 'leader work failed'));
+  }
+
+  private async stepDown(): Promise<void> {
+    if (!this.leading) return;
+    const ctl = this.leading;
+    this.leading = undefined;
+    this.leaderGauge?.(false);
     ctl.abort();
-    await leaderWork?.catch(() => undefined);
-    leaderWork = undefined;
-  };
+    await this.leaderWork?.catch(() => undefined);
+    this.leaderWork = undefined;
+  }
 
-  const loop = async () => {
-    while (!stopCtl.signal.aborted) {
-      let held = false;
-      try {
-        held = await tryAcquireOrRenew();
-      } catch (e) {
-        o.log.warn({ err: e, lease: `${o.namespace}/${o.name}` }, 'leader election round failed');
-      }
-      const now = o.clock.now();
-      if (held) {
-        lastRenew = now;
-        if (!leading && !stopCtl.signal.aborted) {
-          o.log.info({ identity, lease: `${o.namespace}/${o.name}` }, 'became leader');
-          leading = new AbortController();
-          leaderGauge?.(true);
-          const signal = leading.signal;
-          leaderWork = Promise.resolve()
-            .then(() => o.onStartedLeading(signal))
-            .catch((e: unknown) => o.log.error({ err: e }, 'leader work failed'));
-        }
-      } else if (leading && observed && observed.holder !== identity && observed.holder !== '') {
-        o.log.warn({ identity, holder: observed.holder }, 'another replica holds the lease; stepping down');
-        await stepDown();
-      } else if (leading && now - lastRenew >= o.renewDeadlineMs) {
-        o.log.warn({ identity }, 'could not renew the lease within the renew deadline; stepping down');
-        await stepDown();
-      }
-      await o.clock.sleep(o.retryPeriodMs, stopCtl.signal);
+  /** One round and what it means for leading: start, or step down when another holds the lease or renewal failed. */
+  private async round(): Promise<void> {
+    let held = false;
+    try {
+      held = await this.tryAcquireOrRenew();
+    } catch (e) {
+      this.o.log.warn({ err: e, lease: this.leaseName }, 'leader election round failed');
     }
-  };
-  const done = loop();
+    const now = this.o.clock.now();
+    const observed = this.observed;
+    if (held) {
+      this.lastRenew = now;
+      if (!this.leading && !this.stopCtl.signal.aborted) this.startLeading();
+    } else if (this.leading && observed && observed.holder !== this.identity && observed.holder !== '') {
+      this.o.log.warn(
+        { identity: this.identity, holder: observed.holder },
+        'another replica holds the lease; stepping down',
+      );
+      await this.stepDown();
+    } else if (this.leading && now - this.lastRenew >= this.o.renewDeadlineMs) {
+      this.o.log.warn(
+        { identity: this.identity },
+        'could not renew the lease within the renew deadline; stepping down',
+      );
+      await this.stepDown();
+    }
+  }
 
-  return {
-    identity,
-    isLeader: () => leading !== undefined,
-    async stop() {
-      stopCtl.abort();
-      await done;
-      const wasLeader = leading !== undefined;
-      await stepDown();
-      if (!wasLeader) return;
-      // Release: an empty holder lets the next candidate take over without waiting for expiry.
-      try {
-        const lease = await o.kube.get(path);
-        if (lease.spec?.holderIdentity === identity) {
-          lease.spec.holderIdentity = '';
-          lease.spec.leaseDurationSeconds = 1;
-          lease.spec.renewTime = microTime(o.clock.now());
-          await o.kube.update(path, lease);
-        }
-      } catch (e) {
-        o.log.warn({ err: e }, 'could not release the lease');
+  private async loop(): Promise<void> {
+    while (!this.stopCtl.signal.aborted) {
+      await this.round();
+      await this.o.clock.sleep(this.o.retryPeriodMs, this.stopCtl.signal);
+    }
+  }
+
+  /** Release: an empty holder lets the next candidate take over without waiting for expiry. */
+  private async release(): Promise<void> {
+    try {
+      const lease = await this.o.kube.get<Lease>(this.path);
+      if (lease.spec?.holderIdentity === this.identity) {
+        lease.spec.holderIdentity = '';
+        lease.spec.leaseDurationSeconds = 1;
+        lease.spec.renewTime = microTime(this.o.clock.now());
+        await this.o.kube.update(this.path, lease);
       }
-    },
-  };
+    } catch (e) {
+      this.o.log.warn({ err: e }, 'could not release the lease');
+    }
+  }
 }
