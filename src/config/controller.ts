@@ -45,6 +45,11 @@ export interface ControllerConfig {
   /** docs/adr/0309: hold every gated Pod while AWS is unavailable, or release those proven within the grace window. */
   verifyOutagePolicy: OutagePolicy;
   verifyOutageGraceMs: number;
+  /**
+   * How long one exchange (STS or eks-auth) may wait for an answer; one attempt, the verifier retries itself. A
+   * blackholed endpoint counts as an outage after this (docs/verified-start.md#when-aws-is-down).
+   */
+  verifyRequestTimeoutMs: number;
   /** Identity-source settings shared with the webhook (docs/migrate-from-pod-identity-webhook.md#flags): the verifier resolves fingerprints as it does. */
   namespace: string;
   annotationPrefix: string;
@@ -88,6 +93,7 @@ export const CONTROLLER_DEFAULTS = Object.freeze({
   verifyWorkers: 16,
   verifyOutagePolicy: 'hold' as OutagePolicy,
   verifyOutageGrace: '1h',
+  verifyRequestTimeout: '5s',
 });
 
 function duration(flag: string, v: string, min = 1): number {
@@ -256,6 +262,11 @@ export const CONTROLLER_FLAGS: Flags<Draft> = {
     'verifyOutageGraceMs',
     'with release-recently-proven: how recent the last proof of the identity must be',
     C.verifyOutageGrace,
+  ),
+  'verify-request-timeout': d(
+    'verifyRequestTimeoutMs',
+    "how long one exchange waits for AWS's answer; no answer by then is an outage (docs/adr/0309)",
+    C.verifyRequestTimeout,
   ),
   namespace: s(
     'namespace',
@@ -468,6 +479,7 @@ export function parseControllerFlags(
     verifyWorkers: CONTROLLER_DEFAULTS.verifyWorkers,
     verifyOutagePolicy: CONTROLLER_DEFAULTS.verifyOutagePolicy,
     verifyOutageGraceMs: duration('verify-outage-grace', CONTROLLER_DEFAULTS.verifyOutageGrace),
+    verifyRequestTimeoutMs: duration('verify-request-timeout', CONTROLLER_DEFAULTS.verifyRequestTimeout),
     // Settings shared with the webhook default to the webhook's values, so both resolve identities alike.
     namespace: WEBHOOK_DEFAULTS.namespace,
     annotationPrefix: WEBHOOK_DEFAULTS.annotationPrefix,

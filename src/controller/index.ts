@@ -184,8 +184,13 @@ export async function startController(
     log,
   };
   const awsAssociations: AwsClients = createAwsClients(awsOptions);
-  // The verifier retries with its own short backoff (docs/verified-start.md#controller-flags); SDK retries would only add latency.
-  const awsVerify: AwsClients = createAwsClients({ ...awsOptions, maxAttempts: 1, requestTimeoutMs: 5_000 });
+  // The verifier retries with its own short backoff (docs/verified-start.md#controller-flags); SDK retries would only
+  // add latency. One attempt waits --verify-request-timeout (5 s) for an answer: no answer is an outage (docs/adr/0309).
+  const awsVerify: AwsClients = createAwsClients({
+    ...awsOptions,
+    maxAttempts: 1,
+    requestTimeoutMs: config.verifyRequestTimeoutMs,
+  });
   // One shared cache for every reconciler of the process (docs/adr/1000-shared-informer-cache-and-reconcilers.md); a
   // watch ends with its last view, so a replica that stops leading stops watching.
   const ownCache = !deps.cache;
