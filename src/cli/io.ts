@@ -3,8 +3,15 @@ import { nodeFs, processEnv } from '../config/cli.ts';
 import { systemClock } from '../runtime/clock.ts';
 import type { CliIO } from './framework.ts';
 
-/** The IO of the real process. */
-export function processIO(): CliIO {
+/**
+ * Verbs that talk to nothing but the API server: the real process running one of them trusts only the cluster's CA
+ * (docs/adr/0706-trust-only-the-cluster-ca.md). Not `iam`, `explain`, `doctor` or `verify`, which may reach AWS.
+ */
+export const KUBE_ONLY_VERBS: ReadonlySet<string> = new Set(['get', 'create', 'delete', 'grant', 'revoke']);
+
+/** The IO of the real process; `verb` is the command's first word once global flags are moved after it. */
+export function processIO(verb?: string): CliIO {
+  const trustOnlyClusterCa = verb !== undefined && KUBE_ONLY_VERBS.has(verb);
   return {
     env: processEnv(),
     stdout: (s) => void process.stdout.write(s),
@@ -23,7 +30,8 @@ export function processIO(): CliIO {
     clock: systemClock,
     fs: nodeFs,
     // The client (and node:https) is loaded by the first command that talks to a server, not by --help or version.
-    createClient: async (opts) => (await import('../kube/client.ts')).createKubeClient(opts),
+    createClient: async (opts) =>
+      (await import('../kube/client.ts')).createKubeClient({ ...opts, trustOnlyClusterCa }),
   };
 }
 

@@ -2,6 +2,8 @@
 // multi-byte character, and 429 answers with Retry-After. The real API server cannot be made to do either on demand.
 import http from 'node:http';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import tls from 'node:tls';
+import { tlsFilesFixture } from '../../test/fixtures/webhook.ts';
 import { createKubeClient, parseRetryAfter, type WatchEvent } from './client.ts';
 import { Informer } from './informer.ts';
 
@@ -107,5 +109,25 @@ describe('informer retries', () => {
     // 50, 100, 200, 400 ms with ±20 % jitter add up to at least 600 ms; a fixed 50 ms pace would take about 200.
     expect(gaps.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(600);
     expect(gaps[3]!).toBeGreaterThanOrEqual(320);
+  });
+});
+
+describe('trusting only the cluster CA (docs/adr/0706-trust-only-the-cluster-ca.md)', () => {
+  it("makes the configuration's CA the process's default trust only when asked, and never for an insecure one", async () => {
+    const before = tls.getCACertificates('default');
+    const { caPem } = await tlsFilesFixture();
+    const caData = Buffer.from(caPem).toString('base64');
+    const server = 'https://127.0.0.1:1';
+    try {
+      (await createKubeClient({ server, token: 't', caData })).close();
+      expect(tls.getCACertificates('default')).toEqual(before);
+      const insecure = { server, token: 't', caData, insecureSkipTlsVerify: true, trustOnlyClusterCa: true };
+      (await createKubeClient(insecure)).close();
+      expect(tls.getCACertificates('default')).toEqual(before);
+      (await createKubeClient({ server, token: 't', caData, trustOnlyClusterCa: true })).close();
+      expect(tls.getCACertificates('default').map((c) => c.trim())).toEqual([caPem.trim()]);
+    } finally {
+      tls.setDefaultCACertificates(before);
+    }
   });
 });

@@ -15,6 +15,10 @@ export interface HttpsAuth {
 export interface StaticConfig {
   server: string;
   auth: HttpsAuth;
+  /** The CA bundle the server certificate is checked against, when the configuration gives one. */
+  ca?: Buffer;
+  /** `insecure-skip-tls-verify`: no certificate is checked at all. */
+  insecure?: boolean;
 }
 
 interface Material {
@@ -44,10 +48,8 @@ function authOf(m: Material): HttpsAuth {
 
 /** A server URL and bearer token given directly (the Lanyard CLI configuration). */
 export function tokenConfig(server: string, token: string, caData?: string, insecure = false): StaticConfig {
-  return {
-    server,
-    auth: authOf({ token, ca: caData ? Buffer.from(caData, 'base64') : undefined, insecure }),
-  };
+  const ca = caData ? Buffer.from(caData, 'base64') : undefined;
+  return { server, auth: authOf({ token, ca, insecure }), ca, insecure };
 }
 
 export const IN_CLUSTER_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -55,10 +57,8 @@ export const IN_CLUSTER_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 /** The Pod's own ServiceAccount: token and CA from the mounted files, the API server from KUBERNETES_SERVICE_*. */
 export function inClusterConfig(host: string, port: string, dir = IN_CLUSTER_DIR): StaticConfig {
   const server = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  return {
-    server,
-    auth: authOf({ ca: fs.readFileSync(path.join(dir, 'ca.crt')), tokenFile: path.join(dir, 'token') }),
-  };
+  const ca = fs.readFileSync(path.join(dir, 'ca.crt'));
+  return { server, auth: authOf({ ca, tokenFile: path.join(dir, 'token') }), ca };
 }
 
 type Named<T> = Array<{ name?: string } & T> | undefined;
@@ -99,13 +99,17 @@ export async function staticKubeconfig(file: string, context?: string): Promise<
     const f = from[fileKey];
     return typeof f === 'string' ? fs.readFileSync(path.resolve(dir, f)) : undefined;
   };
+  const ca = read('certificate-authority-data', 'certificate-authority', cluster);
+  const insecure = cluster['insecure-skip-tls-verify'] === true;
   return {
     server: cluster.server.replace(/\/$/, ''),
+    ca,
+    insecure,
     auth: authOf({
-      ca: read('certificate-authority-data', 'certificate-authority', cluster),
+      ca,
       cert: read('client-certificate-data', 'client-certificate', user),
       key: read('client-key-data', 'client-key', user),
-      insecure: cluster['insecure-skip-tls-verify'] === true,
+      insecure,
       servername: typeof cluster['tls-server-name'] === 'string' ? cluster['tls-server-name'] : undefined,
       token: typeof user.token === 'string' ? user.token : undefined,
       tokenFile: typeof user.tokenFile === 'string' ? path.resolve(dir, user.tokenFile) : undefined,

@@ -144,6 +144,8 @@ export async function runWebhookCommand(argv: string[]): Promise<void> {
     inClusterService: config.inClusterService,
     server: config.kubeApi || undefined,
     userAgent: 'lanyard-webhook',
+    // The webhook's only TLS peer is the API server (docs/adr/0706-trust-only-the-cluster-ca.md).
+    trustOnlyClusterCa: true,
   });
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
