@@ -10,14 +10,51 @@ export interface EventRecorder {
   warning(regarding: KubeObject, reason: string, note: string, action?: string): void;
 }
 
+/** Event writes in flight at once, per recorder (docs/identities.md, "Cost"). */
+const MAX_IN_FLIGHT = 4;
+/** Event writes waiting beyond that; more are dropped (logged once per burst), as client-go's broadcaster drops. */
+const MAX_QUEUED = 20_000;
+
 export function createEventRecorder(o: {
   kube: KubeClient;
   reportingController: string;
   reportingInstance?: string;
   log: Logger;
   now?: () => Date;
+  /** Defaults MAX_IN_FLIGHT / MAX_QUEUED. */
+  maxInFlight?: number;
+  maxQueued?: number;
 }): EventRecorder {
   const series = new Map<string, { name: string; namespace: string; count: number; first: string }>();
+  // Events are written a few at a time: a burst (5,000 Pods turning `missing` at once) otherwise puts thousands of
+  // writes on the API server together, slowing every other client's requests and this process's own, which share
+  // its connections (bench/identities.bench.ts recorded the association create's round trip).
+  const waiting: (() => Promise<void>)[] = [];
+  let inFlight = 0;
+  let dropping = false;
+  const maxInFlight = o.maxInFlight ?? MAX_IN_FLIGHT;
+  const maxQueued = o.maxQueued ?? MAX_QUEUED;
+  const pump = () => {
+    while (inFlight < maxInFlight && waiting.length > 0) {
+      const next = waiting.shift()!;
+      inFlight++;
+      void next().finally(() => {
+        inFlight--;
+        pump();
+      });
+    }
+    if (waiting.length === 0) dropping = false;
+  };
+  const enqueue = (write: () => Promise<void>) => {
+    if (waiting.length >= maxQueued) {
+      if (!dropping)
+        o.log.warn({ queued: waiting.length }, 'too many events waiting to be written; dropping');
+      dropping = true;
+      return;
+    }
+    waiting.push(write);
+    pump();
+  };
   const now = o.now ?? (() => new Date());
   const micro = (d: Date) => d.toISOString().replace(/Z$/, '000Z');
 
@@ -68,10 +105,12 @@ export function createEventRecorder(o: {
       series.set(key, { name, namespace, count: 1, first: t });
       if (series.size > 10_000) series.delete(series.keys().next().value as string);
     };
-    send().catch((e: unknown) => {
-      series.delete(key);
-      o.log.debug({ err: e, reason }, 'could not record event');
-    });
+    enqueue(() =>
+      send().catch((e: unknown) => {
+        series.delete(key);
+        o.log.debug({ err: e, reason }, 'could not record event');
+      }),
+    );
   };
   return {
     normal: (r, reason, note, action) => emit('Normal', r, reason, note, action),
