@@ -1,5 +1,4 @@
 // AdmissionReview codec (docs/webhook.md#admission-answers): the wire contract, as pure functions over bytes and plain objects.
-import type { Json } from '../kube/client.ts';
 
 // Stateless when not streaming, so one instance serves every request.
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -41,32 +40,44 @@ export function contentTypeProblem(header: string | undefined): string | undefin
   return undefined;
 }
 
-export type Decoded = { ok: true; apiVersion: string; request: Json } | { ok: false; message: string };
+/**
+ * An AdmissionReview's `request` once decodeReview has checked it: an object with a non-empty `uid`. The rest (kind,
+ * operation, object, oldObject, …) is read by src/identity/pod.ts, which checks every field it uses; kubernetes-types
+ * has no admission.k8s.io types (AdmissionReview is not a served resource).
+ */
+export interface AdmissionRequest extends Record<string, unknown> {
+  uid: string;
+}
+
+export type Decoded =
+  { ok: true; apiVersion: string; request: AdmissionRequest } | { ok: false; message: string };
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** Parses and checks an AdmissionReview body; every failure is a 400 with this message. */
 export function decodeReview(body: Buffer): Decoded {
   if (body.length === 0) return { ok: false, message: 'empty body: expected an AdmissionReview' };
-  let doc: Json;
+  let doc: unknown;
   try {
     doc = JSON.parse(UTF8.decode(body));
   } catch (e) {
     return { ok: false, message: `invalid JSON: ${(e as Error).message}` };
   }
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc))
-    return { ok: false, message: 'body must be a JSON object (AdmissionReview)' };
+  if (!isObject(doc)) return { ok: false, message: 'body must be a JSON object (AdmissionReview)' };
   if (doc.kind !== 'AdmissionReview')
     return { ok: false, message: `kind must be AdmissionReview, got ${JSON.stringify(doc.kind ?? null)}` };
-  if (!REVIEW_VERSIONS.has(doc.apiVersion))
+  const apiVersion = doc.apiVersion;
+  if (typeof apiVersion !== 'string' || !REVIEW_VERSIONS.has(apiVersion))
     return {
       ok: false,
-      message: `apiVersion must be admission.k8s.io/v1 or admission.k8s.io/v1beta1, got ${JSON.stringify(doc.apiVersion ?? null)}`,
+      message: `apiVersion must be admission.k8s.io/v1 or admission.k8s.io/v1beta1, got ${JSON.stringify(apiVersion ?? null)}`,
     };
   const req = doc.request;
-  if (req === null || typeof req !== 'object' || Array.isArray(req))
-    return { ok: false, message: 'request must be an object' };
+  if (!isObject(req)) return { ok: false, message: 'request must be an object' };
   if (typeof req.uid !== 'string' || req.uid === '')
     return { ok: false, message: 'request.uid must be a non-empty string' };
-  return { ok: true, apiVersion: doc.apiVersion, request: req };
+  return { ok: true, apiVersion, request: req as AdmissionRequest };
 }
 
 export interface ReviewAnswer {
