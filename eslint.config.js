@@ -140,7 +140,7 @@ export default tseslint.config(
       'src/aws/**/*.ts',
       'src/verification/verifier-*.ts',
       'src/controller/**/*.ts',
-      'src/associations/{controller,gather,decide,apply}*.ts',
+      'src/associations/**/*.ts',
       'src/promotions/{controller,gather,decide,apply}*.ts',
     ],
     ignores: ['**/*.test.ts'],

@@ -2,7 +2,8 @@
 // calls for. Every answer to a write on the object goes into the shared cache (recordWrite), so the next pass does
 // not act on the state before it (docs/adr/1000-shared-informer-cache-and-reconcilers.md); Events say what happened.
 import { randomUUID } from 'node:crypto';
-import type { Json } from '../core/json.ts';
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import type { KubeObject } from '../core/kube-object.ts';
 import { errorMessage } from '../core/errors.ts';
 import { isNotFound, type KubeClient } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/events.ts';
@@ -77,7 +78,7 @@ export async function call<T>(op: EksOperation, fn: () => Promise<T>): Promise<T
   }
 }
 
-export function regardingOf(obj: LanyardAssociation): Json {
+export function regardingOf(obj: LanyardAssociation): KubeObject {
   return {
     apiVersion: `${GROUP}/${VERSION}`,
     kind: KIND,
@@ -159,7 +160,9 @@ export async function addFinalizer(
   w: AssociationWriter,
   obj: LanyardAssociation,
 ): Promise<LanyardAssociation> {
-  const ops: Json[] = [{ op: 'test', path: '/metadata/resourceVersion', value: obj.resourceVersion }];
+  const ops: { op: 'test' | 'add'; path: string; value: unknown }[] = [
+    { op: 'test', path: '/metadata/resourceVersion', value: obj.resourceVersion },
+  ];
   ops.push(
     obj.finalizers.length === 0
       ? { op: 'add', path: '/metadata/finalizers', value: [FINALIZER] }
@@ -183,7 +186,7 @@ export async function removeFinalizer(w: AssociationWriter, obj: LanyardAssociat
   }
 }
 
-async function deleteQuietly(kube: KubeClient, path: string, body?: Json): Promise<void> {
+async function deleteQuietly(kube: KubeClient, path: string, body?: unknown): Promise<void> {
   try {
     await kube.delete(path, body);
   } catch (e) {
@@ -214,7 +217,7 @@ export async function deletePod(w: AssociationWriter, namespace: string, name: s
 }
 
 /** The probe Pod: gated for good (it never runs), so the verifier has a Pod to bind the token to. */
-export function probePodBody(obj: LanyardAssociation, image: string): Json {
+export function probePodBody(obj: LanyardAssociation, image: string): Pod {
   return {
     apiVersion: 'v1',
     kind: 'Pod',

@@ -2,12 +2,13 @@
 // they say now about one PodIdentityAssociation — the object (the cache, which shows our own last write until the
 // watch delivers it; the API server when the cache has not seen it), the policy decision, the other objects of its
 // pair, its VerifiedIdentities and probe Pods. Handlers only enqueue keys. Reads only; apply.ts writes.
-import type { Json } from '../core/json.ts';
+import type { Namespace, Pod, PodList } from 'kubernetes-types/core/v1.js';
 import { isNotFound, type KubeClient } from '../kube/client.ts';
 import type { CacheView, InformerFactory } from '../kube/cache.ts';
 import { getCondition } from '../kube/conditions.ts';
 import type { Logger } from '../runtime/log.ts';
 import { PolicyCompiler, decidePolicy, type PolicyDecision, type PolicySet } from '../verification/policy.ts';
+import type { IdentityPolicy, VerifiedIdentity } from '../verification/types.ts';
 import type { AssociationIndex } from './lookup.ts';
 import {
   GROUP,
@@ -19,6 +20,7 @@ import {
   recordOf,
   type AssociationRecord,
   type LanyardAssociation,
+  type PodIdentityAssociation,
 } from './model.ts';
 import { selectOwner, type ProbeRecord, type ViRecord } from './decide.ts';
 
@@ -31,7 +33,7 @@ export function assocPath(namespace: string, name?: string, sub?: string): strin
 export const keyOf = (r: { objectNamespace: string; objectName: string }) =>
   `${r.objectNamespace}/${r.objectName}`;
 
-function viRecord(o: Json): ViRecord {
+function viRecord(o: VerifiedIdentity | undefined): ViRecord {
   return {
     namespace: String(o?.metadata?.namespace ?? ''),
     name: String(o?.metadata?.name ?? ''),
@@ -45,9 +47,9 @@ function viRecord(o: Json): ViRecord {
   };
 }
 
-function probeRecord(o: Json): ProbeRecord {
+function probeRecord(o: Pod | undefined): ProbeRecord {
   const ref = (o?.metadata?.ownerReferences ?? []).find(
-    (r: Json) => r.kind === KIND && String(r.apiVersion).startsWith(`${GROUP}/`),
+    (r) => r.kind === KIND && String(r.apiVersion).startsWith(`${GROUP}/`),
   );
   return {
     namespace: String(o?.metadata?.namespace ?? ''),
@@ -60,9 +62,9 @@ function probeRecord(o: Json): ProbeRecord {
 
 /** The association controller's views; changes enqueue the keys they concern. */
 export class AssociationViews {
-  readonly policies: CacheView<Json>;
+  readonly policies: CacheView<IdentityPolicy>;
   readonly namespaces: CacheView<{ name: string; labels: Record<string, string> }>;
-  readonly objects: CacheView<Json>;
+  readonly objects: CacheView<PodIdentityAssociation>;
   readonly vis: CacheView<ViRecord>;
   readonly probes: CacheView<ProbeRecord>;
   private readonly compiler = new PolicyCompiler();
@@ -78,7 +80,7 @@ export class AssociationViews {
       this.policySet = undefined;
       this.enqueueAll();
     };
-    this.policies = cache.view<Json>({
+    this.policies = cache.view<IdentityPolicy, IdentityPolicy>({
       path: `${API}/identitypolicies`,
       onAdd: policyChanged,
       onUpdate: (o, old) => {
@@ -86,7 +88,7 @@ export class AssociationViews {
       },
       onDelete: policyChanged,
     });
-    this.namespaces = cache.view<{ name: string; labels: Record<string, string> }>({
+    this.namespaces = cache.view<{ name: string; labels: Record<string, string> }, Namespace>({
       path: '/api/v1/namespaces',
       metadataOnly: true,
       transform: (o) => ({ name: String(o?.metadata?.name), labels: { ...(o?.metadata?.labels ?? {}) } }),
@@ -94,14 +96,14 @@ export class AssociationViews {
         if (JSON.stringify(n.labels) !== JSON.stringify(old.labels)) this.enqueueNamespace(n.name);
       },
     });
-    this.objects = cache.view<Json>({ path: `${API}/${PLURAL}` });
+    this.objects = cache.view<PodIdentityAssociation, PodIdentityAssociation>({ path: `${API}/${PLURAL}` });
     // The verifier refreshes entries on every exchange; an owner already verified for its generation has nothing to
     // learn from that.
     const viChanged = (v: ViRecord) => {
       const owner = lookup.ownerOf(clusterName, v.namespace, v.serviceAccount);
       if (owner?.kind === 'lanyard') this.requeueUnlessVerified(keyOf(owner));
     };
-    this.vis = cache.view<ViRecord>({
+    this.vis = cache.view<ViRecord, VerifiedIdentity>({
       path: `${API}/verifiedidentities`,
       transform: viRecord,
       onAdd: viChanged,
@@ -109,7 +111,7 @@ export class AssociationViews {
       onDelete: viChanged,
     });
     // A probe deleted before its exchange must be made again; one deleted after success (by us) changes nothing.
-    this.probes = cache.view<ProbeRecord>({
+    this.probes = cache.view<ProbeRecord, Pod>({
       path: '/api/v1/pods',
       labelSelector: `${PROBE_LABEL}=true`,
       transform: probeRecord,
@@ -153,17 +155,19 @@ export class AssociationViews {
   private requeueUnlessVerified(key: string): void {
     const raw = this.objects.get(key);
     const verified = raw && getCondition(raw.status?.conditions, 'Verified');
-    if (verified?.status === 'True' && verified.observedGeneration === raw.metadata?.generation) return;
+    if (verified?.status === 'True' && verified.observedGeneration === raw?.metadata?.generation) return;
     this.enqueue(key);
   }
 
   /** The cached copy (with our own last write), else the API server's; undefined when the object is gone. */
-  async read(kube: KubeClient, key: string): Promise<Json | undefined> {
+  async read(kube: KubeClient, key: string): Promise<PodIdentityAssociation | undefined> {
     const cached = this.objects.get(key);
     if (cached) return cached;
     const slash = key.indexOf('/');
     try {
-      const raw = await kube.get(assocPath(key.slice(0, slash), key.slice(slash + 1)));
+      const raw = await kube.get<PodIdentityAssociation>(
+        assocPath(key.slice(0, slash), key.slice(slash + 1)),
+      );
       this.objects.recordWrite(raw);
       return raw;
     } catch (e) {
@@ -223,11 +227,14 @@ export async function runningPods(
   serviceAccount: string,
 ): Promise<number | undefined> {
   try {
-    const list = await kube.get(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`, {
-      fieldSelector: `spec.serviceAccountName=${serviceAccount}`,
-    });
+    const list = await kube.get<PodList | undefined>(
+      `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`,
+      {
+        fieldSelector: `spec.serviceAccountName=${serviceAccount}`,
+      },
+    );
     return (list?.items ?? []).filter(
-      (p: Json) =>
+      (p) =>
         p?.status?.phase !== 'Succeeded' &&
         p?.status?.phase !== 'Failed' &&
         p?.metadata?.labels?.[PROBE_LABEL] !== 'true',

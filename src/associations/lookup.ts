@@ -1,10 +1,13 @@
 // The association index shared by the webhook, the verifier and the association controller (docs/associations.md,
 // docs/verified-start.md): views of Lanyard and, when observed, ACK PodIdentityAssociation objects, indexed by
 // (cluster, namespace, serviceAccount). The oldest non-deleting object of a pair is its owner.
-import type { Json } from '../kube/client.ts';
+import type { APIResourceList } from 'kubernetes-types/meta/v1.js';
+import type { KubeObject } from '../core/kube-object.ts';
 import { sharedOrOwnCache } from '../kube/cache.ts';
 import type { CacheView, InformerFactory } from '../kube/cache.ts';
 import type { Deps, Running } from '../runtime/deps.ts';
+import type { Logger } from '../runtime/log.ts';
+import type { AckPodIdentityAssociation, PodIdentityAssociation } from './types.ts';
 import type { AssociationLookup } from '../identity/sources.ts';
 import {
   ACK_GROUP,
@@ -48,14 +51,14 @@ export interface LookupOptions {
 const RECHECK_MS = 60_000;
 
 /** Watches one kind while it is served (discovery), so a missing CRD reads as "no objects" instead of an error. */
-class ServedKind {
+class ServedKind<O extends KubeObject = AckPodIdentityAssociation> {
   view?: CacheView<AssociationRecord>;
   private checked = false;
   constructor(
     readonly group: string,
     private readonly always: boolean,
     private readonly deps: Pick<Deps, 'kube' | 'log'> & { cache: InformerFactory },
-    private readonly transform: (o: Json) => AssociationRecord,
+    private readonly transform: (o: O) => AssociationRecord,
     private readonly onAdd: (r: AssociationRecord) => void,
     private readonly onUpdate: (r: AssociationRecord, old: AssociationRecord) => void,
     private readonly onDelete: (r: AssociationRecord) => void,
@@ -70,8 +73,10 @@ class ServedKind {
     let served = this.always;
     if (!served) {
       try {
-        const res = await this.deps.kube.raw({ path: `/apis/${this.group}/${VERSION}` });
-        served = res.status === 200 && (res.body?.resources ?? []).some((r: Json) => r.name === PLURAL);
+        const res = await this.deps.kube.raw<APIResourceList | undefined>({
+          path: `/apis/${this.group}/${VERSION}`,
+        });
+        served = res.status === 200 && (res.body?.resources ?? []).some((r) => r.name === PLURAL);
         if (res.status !== 200 && res.status !== 404) throw new Error(`discovery answered ${res.status}`);
       } catch (e) {
         // Keep the current state on a transient discovery error.
@@ -81,7 +86,7 @@ class ServedKind {
     }
     if (served && !this.view) {
       this.deps.log.info({ group: this.group }, 'watching PodIdentityAssociation objects');
-      this.view = this.deps.cache.view<AssociationRecord>({
+      this.view = this.deps.cache.view<AssociationRecord, O>({
         path: `/apis/${this.group}/${VERSION}/${PLURAL}`,
         transform: this.transform,
         onAdd: (r) => this.onAdd(r),
@@ -106,6 +111,132 @@ class ServedKind {
   }
 }
 
+type Listener = (c: AssociationChange) => void;
+
+/** The records of both kinds by (cluster, namespace, serviceAccount), and who listens to their changes. */
+class PairIndex {
+  private readonly byPair = new Map<string, Map<string, AssociationRecord>>();
+  private readonly listeners = new Set<Listener>();
+  constructor(private readonly log: Logger) {}
+
+  add(r: AssociationRecord): void {
+    this.index(r);
+    this.notify({ after: r });
+  }
+
+  update(r: AssociationRecord, old: AssociationRecord): void {
+    this.unindex(old);
+    this.index(r);
+    this.notify({ before: old, after: r });
+  }
+
+  remove(r: AssociationRecord): void {
+    this.unindex(r);
+    this.notify({ before: r });
+  }
+
+  subscribe(fn: Listener): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  ownerOf(cluster: string, ns: string, sa: string): AssociationRecord | undefined {
+    return selectOwner(this.byPair.get(pairKey(cluster, ns, sa))?.values() ?? []);
+  }
+
+  /** Every record of a pair, owner first. */
+  recordsFor(cluster: string, ns: string, sa: string): AssociationRecord[] {
+    const all = [...(this.byPair.get(pairKey(cluster, ns, sa))?.values() ?? [])];
+    const owner = selectOwner(all);
+    return owner ? [owner, ...all.filter((r) => r !== owner)] : all;
+  }
+
+  private static id(r: AssociationRecord): string {
+    return `${r.kind}/${r.objectNamespace}/${r.objectName}`;
+  }
+
+  private index(r: AssociationRecord): void {
+    if (!r.cluster) return;
+    const k = pairKey(r.cluster, r.namespace, r.serviceAccount);
+    let m = this.byPair.get(k);
+    if (!m) this.byPair.set(k, (m = new Map()));
+    m.set(PairIndex.id(r), r);
+  }
+
+  private unindex(r: AssociationRecord): void {
+    if (!r.cluster) return;
+    const k = pairKey(r.cluster, r.namespace, r.serviceAccount);
+    const m = this.byPair.get(k);
+    m?.delete(PairIndex.id(r));
+    if (m?.size === 0) this.byPair.delete(k);
+  }
+
+  private notify(c: AssociationChange): void {
+    for (const l of this.listeners) {
+      try {
+        l(c);
+      } catch (e) {
+        this.log.error({ err: e }, 'association change listener failed');
+      }
+    }
+  }
+}
+
+/** ACK objects as records, warning once per object that sets only `clusterRef` (which Lanyard ignores). */
+function ackTransform(log: Logger): (o: AckPodIdentityAssociation) => AssociationRecord {
+  const warnedClusterRef = new Set<string>();
+  return (o) => {
+    const r = ackRecord(o);
+    if (!r.cluster && !warnedClusterRef.has(r.uid)) {
+      warnedClusterRef.add(r.uid);
+      log.warn(
+        { object: `${r.objectNamespace}/${r.objectName}` },
+        'ACK PodIdentityAssociation sets only clusterRef; Lanyard ignores it (set spec.clusterName)',
+      );
+    }
+    return r;
+  };
+}
+
+/** Checks at once, then every interval, which kinds are served; `started` settles after the first check. */
+function startDiscovery(
+  kinds: { check(): Promise<void> }[],
+  intervalMs: number,
+): { started: Promise<void>; stop(): void } {
+  const check = async () => {
+    await Promise.all(kinds.map((k) => k.check()));
+  };
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const started = check().finally(() => {
+    if (stopped) return;
+    timer = setInterval(() => void check(), intervalMs);
+    timer.unref?.();
+  });
+  return {
+    started,
+    stop() {
+      stopped = true;
+      if (timer) clearInterval(timer);
+    },
+  };
+}
+
+/** Waits for the first discovery (at most `timeoutMs`), then until every watched kind has listed. */
+async function waitForSync(
+  started: Promise<void>,
+  synced: () => boolean,
+  timeoutMs: number,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  await Promise.race([started, new Promise((r) => setTimeout(r, timeoutMs).unref?.())]);
+  while (!synced()) {
+    if (Date.now() >= deadline) return false;
+    await sleep(20);
+  }
+  return true;
+}
+
 export function createAssociationLookup(
   deps: Pick<Deps, 'kube' | 'log' | 'cache'>,
   opts: LookupOptions,
@@ -113,92 +244,30 @@ export function createAssociationLookup(
   const { cache, release: releaseCache } = sharedOrOwnCache(deps, (sel, e) =>
     deps.log.warn({ err: e, path: sel.path }, 'association watch error'),
   );
-  const byPair = new Map<string, Map<string, AssociationRecord>>();
-  const listeners = new Set<(c: AssociationChange) => void>();
-  const warnedClusterRef = new Set<string>();
-  const id = (r: AssociationRecord) => `${r.kind}/${r.objectNamespace}/${r.objectName}`;
-
-  const index = (r: AssociationRecord) => {
-    if (!r.cluster) return;
-    const k = pairKey(r.cluster, r.namespace, r.serviceAccount);
-    let m = byPair.get(k);
-    if (!m) byPair.set(k, (m = new Map()));
-    m.set(id(r), r);
-  };
-  const unindex = (r: AssociationRecord) => {
-    if (!r.cluster) return;
-    const k = pairKey(r.cluster, r.namespace, r.serviceAccount);
-    const m = byPair.get(k);
-    m?.delete(id(r));
-    if (m?.size === 0) byPair.delete(k);
-  };
-  const notify = (c: AssociationChange) => {
-    for (const l of listeners) {
-      try {
-        l(c);
-      } catch (e) {
-        deps.log.error({ err: e }, 'association change listener failed');
-      }
-    }
-  };
-  const ackTransform = (o: Json) => {
-    const r = ackRecord(o);
-    if (!r.cluster && !warnedClusterRef.has(r.uid)) {
-      warnedClusterRef.add(r.uid);
-      deps.log.warn(
-        { object: `${r.objectNamespace}/${r.objectName}` },
-        'ACK PodIdentityAssociation sets only clusterRef; Lanyard ignores it (set spec.clusterName)',
-      );
-    }
-    return r;
-  };
+  const pairs = new PairIndex(deps.log);
   const handlers = [
-    (r: AssociationRecord) => {
-      index(r);
-      notify({ after: r });
-    },
-    (r: AssociationRecord, old: AssociationRecord) => {
-      unindex(old);
-      index(r);
-      notify({ before: old, after: r });
-    },
-    (r: AssociationRecord) => {
-      unindex(r);
-      notify({ before: r });
-    },
+    (r: AssociationRecord) => pairs.add(r),
+    (r: AssociationRecord, old: AssociationRecord) => pairs.update(r, old),
+    (r: AssociationRecord) => pairs.remove(r),
   ] as const;
-
-  const lanyardKind = new ServedKind(
+  const kindDeps = { ...deps, cache };
+  const lanyardKind = new ServedKind<PodIdentityAssociation>(
     GROUP,
     false,
-    { ...deps, cache },
+    kindDeps,
     (o) => lanyardRecord(o, opts.clusterName),
     ...handlers,
   );
   const ackKind =
     opts.observeAck === 'false'
       ? undefined
-      : new ServedKind(ACK_GROUP, opts.observeAck === 'true', { ...deps, cache }, ackTransform, ...handlers);
-
-  const check = async () => {
-    await Promise.all([lanyardKind.check(), ackKind?.check()]);
-  };
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  const started = check().finally(() => {
-    if (stopped) return;
-    timer = setInterval(() => void check(), opts.discoveryIntervalMs ?? RECHECK_MS);
-    timer.unref?.();
-  });
-
-  const recordsFor = (cluster: string, ns: string, sa: string) => {
-    const all = [...(byPair.get(pairKey(cluster, ns, sa))?.values() ?? [])];
-    const owner = selectOwner(all);
-    return owner ? [owner, ...all.filter((r) => r !== owner)] : all;
-  };
-  const ownerOf = (cluster: string, ns: string, sa: string) =>
-    selectOwner(byPair.get(pairKey(cluster, ns, sa))?.values() ?? []);
+      : new ServedKind(ACK_GROUP, opts.observeAck === 'true', kindDeps, ackTransform(deps.log), ...handlers);
+  const discovery = startDiscovery(
+    ackKind ? [lanyardKind, ackKind] : [lanyardKind],
+    opts.discoveryIntervalMs ?? RECHECK_MS,
+  );
   const synced = () => lanyardKind.synced && (ackKind?.synced ?? true);
+  const ownerOf = (cluster: string, ns: string, sa: string) => pairs.ownerOf(cluster, ns, sa);
 
   return {
     // The record itself (an AssociationIdentity with bookkeeping): records are never mutated, and the admission
@@ -206,25 +275,13 @@ export function createAssociationLookup(
     forPair: (namespace, serviceAccount) => ownerOf(opts.clusterName, namespace, serviceAccount),
     synced,
     ownerOf,
-    recordsFor,
+    recordsFor: (cluster, ns, sa) => pairs.recordsFor(cluster, ns, sa),
     lanyardRecords: () => lanyardKind.view?.values() ?? [],
-    subscribe(fn) {
-      listeners.add(fn);
-      return () => listeners.delete(fn);
-    },
+    subscribe: (fn) => pairs.subscribe(fn),
     ackObserved: () => !!ackKind?.view,
-    async waitForSync(timeoutMs: number): Promise<boolean> {
-      const deadline = Date.now() + timeoutMs;
-      await Promise.race([started, new Promise((r) => setTimeout(r, timeoutMs).unref?.())]);
-      while (!synced()) {
-        if (Date.now() >= deadline) return false;
-        await sleep(20);
-      }
-      return true;
-    },
+    waitForSync: (timeoutMs: number) => waitForSync(discovery.started, synced, timeoutMs),
     async stop() {
-      stopped = true;
-      if (timer) clearInterval(timer);
+      discovery.stop();
       lanyardKind.stop();
       ackKind?.stop();
       releaseCache();

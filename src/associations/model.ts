@@ -1,8 +1,16 @@
 // Plain-object views of the objects the association capability reads: Lanyard PodIdentityAssociations, observed ACK
 // ones, and what EKS answers. Pure: raw JSON in, small frozen records out (docs/associations.md#what-the-controller-does, docs/migrate-from-ack.md).
 import type { AssociationIdentity } from '../identity/sources.ts';
-import type { Json } from '../kube/client.ts';
+import type { ObjectMeta } from 'kubernetes-types/meta/v1.js';
 import type { Condition } from '../kube/conditions.ts';
+import type {
+  AckPodIdentityAssociation,
+  PodIdentityAssociation,
+  PodIdentityAssociationSpec,
+  PodIdentityAssociationStatus,
+} from './types.ts';
+
+export type * from './types.ts';
 
 export const GROUP = 'lanyard.dev';
 export const VERSION = 'v1alpha1';
@@ -69,10 +77,10 @@ export interface LanyardAssociation {
   };
 }
 
-export function parseLanyardAssociation(obj: Json): LanyardAssociation {
-  const m = obj?.metadata ?? {};
-  const s = obj?.spec ?? {};
-  const st = obj?.status ?? {};
+export function parseLanyardAssociation(obj: PodIdentityAssociation | undefined): LanyardAssociation {
+  const m: ObjectMeta = obj?.metadata ?? {};
+  const s: Partial<PodIdentityAssociationSpec> = obj?.spec ?? {};
+  const st: PodIdentityAssociationStatus = obj?.status ?? {};
   return {
     namespace: String(m.namespace ?? ''),
     name: String(m.name ?? ''),
@@ -101,7 +109,7 @@ export function parseLanyardAssociation(obj: Json): LanyardAssociation {
       externalID: st.externalID || undefined,
       observedGeneration: typeof st.observedGeneration === 'number' ? st.observedGeneration : undefined,
       lastVerifiedTime: st.lastVerifiedTime || undefined,
-      conditions: Array.isArray(st.conditions) ? (st.conditions as Condition[]) : [],
+      conditions: Array.isArray(st.conditions) ? st.conditions : [],
     },
   };
 }
@@ -148,7 +156,7 @@ export interface AssociationRecord extends AssociationIdentity {
   pendingDelete: boolean;
 }
 
-export function lanyardRecord(obj: Json, defaultCluster: string): AssociationRecord {
+export function lanyardRecord(obj: PodIdentityAssociation, defaultCluster: string): AssociationRecord {
   return recordOf(parseLanyardAssociation(obj), defaultCluster);
 }
 
@@ -177,9 +185,9 @@ export function recordOf(a: LanyardAssociation, defaultCluster: string): Associa
 }
 
 /** An ACK object: the pair is ACK's `spec.namespace`, not the object's namespace; roleRef leaves the role unknown. */
-export function ackRecord(obj: Json): AssociationRecord {
-  const m = obj?.metadata ?? {};
-  const s = obj?.spec ?? {};
+export function ackRecord(obj: AckPodIdentityAssociation | undefined): AssociationRecord {
+  const m: ObjectMeta = obj?.metadata ?? {};
+  const s: NonNullable<AckPodIdentityAssociation['spec']> = obj?.spec ?? {};
   return {
     kind: 'ack',
     objectNamespace: String(m.namespace ?? ''),
