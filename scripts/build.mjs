@@ -138,14 +138,16 @@ const promClientWithoutCluster = {
       resolveDir: ROOT,
       loader: 'js',
       contents: [
-        ['Registry', 'registry'],
-        ['Counter', 'counter'],
-        ['Gauge', 'gauge'],
-        ['Histogram', 'histogram'],
-        ['collectDefaultMetrics', 'defaultMetrics'],
-      ]
-        .map(([name, file]) => `export { default as ${name} } from 'prom-client/lib/${file}.js';`)
-        .join('\n'),
+        ...[
+          ['Registry', 'registry'],
+          ['Counter', 'counter'],
+          ['Gauge', 'gauge'],
+          ['Histogram', 'histogram'],
+        ].map(([name, file]) => `export { default as ${name} } from 'prom-client/lib/${file}.js';`),
+        // The process metrics and their eight modules are evaluated on the first call, not at import: a webhook
+        // registers them once it is listening, off the path to its first answer (docs/adr/0707-webhook-start-path.md).
+        `export function collectDefaultMetrics(config) { return require('prom-client/lib/defaultMetrics.js')(config); }`,
+      ].join('\n'),
     }));
   },
 };

@@ -148,7 +148,6 @@ export async function runWebhookCommand(argv: string[]): Promise<void> {
     trustOnlyClusterCa: true,
   });
   const metrics = new Registry();
-  collectDefaultMetrics({ register: metrics });
   const deps: WebhookDeps = { kube, log, metrics, clock: systemClock };
   const lanyard = wireLanyardSources(deps, config, log);
   await lanyard.ready;
@@ -158,6 +157,8 @@ export async function runWebhookCommand(argv: string[]): Promise<void> {
   } catch (e) {
     throw new CliError(errorMessage(e), EXIT.failure);
   }
+  // Once listening: the process metrics' modules load off the path to the first answer (docs/adr/0707).
+  collectDefaultMetrics({ register: metrics });
   await new Promise<void>((resolve) => {
     let signalled = false;
     const onSignal = (sig: string) => {
