@@ -110,7 +110,7 @@ class VerifierMemory {
    * Identities this process proved, for Pods that declare several (released once all are proven). An identity whose
    * role only the exchange names keeps that role, so the release can check it against the policies again.
    */
-  private readonly proven = new Map<string, { at: number; learntRole?: string }>();
+  private readonly proven = new Map<string, { at: number; learntRole?: string; outageNote?: string }>();
 
   constructor(private readonly ttlMs: number) {}
 
@@ -119,9 +119,14 @@ class VerifierMemory {
     if (!st) this.failures.set(k, (st = { failures: 0, notified: new Map() }));
     return st;
   }
-  succeeded(k: string, now: number, learntRole?: string): void {
+  /** `outageNote`: the identity was released on an earlier proof (docs/adr/0309); the note says so on each Pod. */
+  succeeded(k: string, now: number, learntRole?: string, outageNote?: string): void {
     this.failures.delete(k);
-    this.proven.set(k, { at: now, learntRole });
+    this.proven.set(k, { at: now, learntRole, outageNote });
+  }
+  /** The outage note of a freshly "proven" identity that was only released on an earlier proof, if it was. */
+  outageNote(k: string, now: number): string | undefined {
+    return this.freshlyProven(k, now) ? this.proven.get(k)?.outageNote : undefined;
   }
   freshlyProven(k: string, now: number): boolean {
     return (this.proven.get(k)?.at ?? -Infinity) > now - this.ttlMs;
@@ -445,7 +450,7 @@ async function releaseAll(
   outage = false,
 ): Promise<void> {
   const now = ctx.deps.clock.now();
-  ctx.memory.succeeded(a.key, now, learntRole);
+  ctx.memory.succeeded(a.key, now, learntRole, outage ? note : undefined);
   const ready: GatedPod[] = [];
   for (const p of a.pods) {
     // A Pod declaring several identities waits until each of them is proven.
@@ -457,16 +462,23 @@ async function releaseAll(
   for (let i = 0; i < ready.length; i += RELEASE_CONCURRENCY) {
     await Promise.all(
       ready.slice(i, i + RELEASE_CONCURRENCY).map(async (p) => {
-        if (await releaseOne(ctx, p, true, outage ? 'released-during-outage' : 'verified')) {
+        // A Pod with several identities rests on an old proof if any of them was released that way, whichever
+        // identity is decided last (docs/adr/0309: every Pod released so is marked).
+        const onOldProof = outage
+          ? note
+          : keysOf(p)
+              .map((o) => ctx.memory.outageNote(o, now))
+              .find((n) => n !== undefined);
+        if (await releaseOne(ctx, p, true, onOldProof ? 'released-during-outage' : 'verified')) {
           ctx.metrics.gatedSeconds.observe(
             { mode: podModeLabel(p), result: 'released' },
             Math.max(0, ctx.deps.clock.now() - p.creationMs) / 1000,
           );
-          if (!outage) ctx.events.normal(podRef(p), 'IdentityVerified', note, 'Release');
+          if (!onOldProof) ctx.events.normal(podRef(p), 'IdentityVerified', note, 'Release');
           else {
             // Marked three ways (docs/verified-start.md, "When AWS is down"): this annotation, a Warning, a metric.
             ctx.metrics.outageReleases.inc({ mode: podModeLabel(p) });
-            ctx.events.warning(podRef(p), 'IdentityReleasedDuringOutage', note, 'Release');
+            ctx.events.warning(podRef(p), 'IdentityReleasedDuringOutage', onOldProof, 'Release');
           }
         }
       }),

@@ -161,4 +161,77 @@ describe('STS does not answer (timeout)', () => {
     const p = await released(ns, 'held');
     expect(p.metadata.annotations[ANNOTATION]).toBe('verified');
   });
+
+  it('release-recently-proven, a Pod with two identities: released on an old proof for one of them, it is marked whichever is decided last', async () => {
+    // One worker, so the two identities are decided one after the other; the first STS call is blackholed (count 1):
+    // the first identity is released on its proof, the second proven by a real exchange, which releases the Pod.
+    await env.stopController();
+    await env.startController(['--verify-outage-policy=release-recently-proven', '--verify-workers=1']);
+    const ns = await env.namespace('outage-two');
+    const roles: string[] = [];
+    for (const r of ['main', 'side']) {
+      const role = await env.aws.iam.createRole({
+        roleName: `${r}-${ns}`.slice(0, 64),
+        assumeRolePolicyDocument: wiTrust(env, `system:serviceaccount:${ns}:app`),
+      });
+      roles.push(role.arn);
+    }
+    await serviceAccount(env.admin, ns, 'app', { 'eks.amazonaws.com/role-arn': roles[0]! });
+    // The webhook gives `main` the ServiceAccount's role; `side` (skipped by the webhook) reads its own role, with a
+    // projected token of STS's audience, as a promotion step with identity.roleARN does (docs/promotions.md).
+    const twoRoles = (name: string) => {
+      const body = podBody(name, 'app', { annotations: { 'eks.amazonaws.com/skip-containers': 'side' } });
+      body.spec.containers.push({
+        name: 'side',
+        image: 'registry.k8s.io/pause:3.10',
+        env: [
+          { name: 'AWS_ROLE_ARN', value: roles[1] },
+          { name: 'AWS_WEB_IDENTITY_TOKEN_FILE', value: '/var/run/secrets/side/token' },
+        ],
+        volumeMounts: [{ name: 'side-token', mountPath: '/var/run/secrets/side', readOnly: true }],
+      });
+      body.spec.volumes = [
+        {
+          name: 'side-token',
+          projected: {
+            sources: [
+              {
+                serviceAccountToken: {
+                  audience: 'sts.amazonaws.com',
+                  expirationSeconds: 3600,
+                  path: 'token',
+                },
+              },
+            ],
+          },
+        },
+      ];
+      return body;
+    };
+    await createPod(env.admin, ns, twoRoles('first'));
+    expect((await released(ns, 'first')).metadata.annotations[ANNOTATION]).toBe('verified');
+    await new Promise((r) => setTimeout(r, 2_100));
+    const before = await outageReleases();
+    const since = new Date().toISOString();
+    env.sim.control.configure({ faults: [{ ...BLACKHOLE, count: 1 }] });
+    try {
+      await createPod(env.admin, ns, twoRoles('during-outage'));
+      const p = await released(ns, 'during-outage');
+      const log = env.sim.control.log({ service: 'sts', since });
+      // One exchange blackholed, the other answered: the Pod rests partly on an old proof, and says so.
+      expect(log.filter((e) => e.fault === 'timeout')).toHaveLength(1);
+      expect(log.filter((e) => e.status === 200)).toHaveLength(1);
+      expect(p.metadata.annotations[ANNOTATION]).toBe('released-during-outage');
+      await eventually(async () => {
+        const ev = (await podEvents(env.admin, ns, 'during-outage')).find(
+          (e) => e.reason === 'IdentityReleasedDuringOutage',
+        );
+        expect(ev?.type).toBe('Warning');
+        expect(ev!.note).toContain('released by --verify-outage-policy=release-recently-proven');
+      });
+      expect(await outageReleases()).toBe(before + 1);
+    } finally {
+      env.sim.control.configure({ faults: [] });
+    }
+  });
 });
