@@ -1,12 +1,10 @@
 // Built-in role drift (docs/projects-and-tokens.md#1-create-a-project): a missing or altered built-in trio. Shared by the housekeeping reconciler
 // (Warning Event + gauge) and `lanyard doctor` (finding + fix).
 import { BUILTIN_ROLES } from './builtin-roles.ts';
-import type { PolicyRule } from './rules.ts';
+import type { ServiceAccount } from 'kubernetes-types/core/v1.js';
+import type { PolicyRule, Role, RoleBinding } from 'kubernetes-types/rbac/v1.js';
 import { isManaged } from './labels.ts';
 import { isOwnAccount } from './roles.ts';
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Obj = any;
 
 export interface RoleDrift {
   role: string;
@@ -21,7 +19,7 @@ export function canonicalRules(rules: PolicyRule[] | undefined): string {
       r: [...(r.resources ?? [])].sort(),
       v: [...(r.verbs ?? [])].sort(),
       n: [...(r.resourceNames ?? [])].sort(),
-      u: [...((r as Obj).nonResourceURLs ?? [])].sort(),
+      u: [...(r.nonResourceURLs ?? [])].sort(),
     }),
   );
   return JSON.stringify(norm.sort());
@@ -30,25 +28,31 @@ export function canonicalRules(rules: PolicyRule[] | undefined): string {
 /** Compares a project's objects with the built-in roles; `byName` lookups return undefined for missing objects. */
 export function builtInDrift(
   project: string,
-  lookup: { role(name: string): Obj; serviceAccount(name: string): Obj; roleBinding(name: string): Obj },
+  lookup: {
+    role(name: string): Role | undefined;
+    serviceAccount(name: string): ServiceAccount | undefined;
+    roleBinding(name: string): RoleBinding | undefined;
+  },
 ): RoleDrift[] {
   const drift: RoleDrift[] = [];
   for (const b of BUILTIN_ROLES) {
     const role = lookup.role(b.name);
     const sa = lookup.serviceAccount(b.name);
     const rb = lookup.roleBinding(b.name);
-    const missing = [!role && 'role', !sa && 'serviceaccount', !rb && 'rolebinding'].filter(Boolean);
-    if (missing.length) {
+    if (!role || !sa || !rb) {
+      const missing = [!role && 'role', !sa && 'serviceaccount', !rb && 'rolebinding'].filter(Boolean);
       drift.push({ role: b.name, problem: `${missing.join(', ')} "${b.name}" missing` });
       continue;
     }
-    const unannotated = [
-      [role, 'role'],
-      [sa, 'serviceaccount'],
-      [rb, 'rolebinding'],
-    ]
+    const unannotated = (
+      [
+        [role, 'role'],
+        [sa, 'serviceaccount'],
+        [rb, 'rolebinding'],
+      ] as const
+    )
       .filter(([o]) => !isManaged(o))
-      .map(([, k]) => k as string);
+      .map(([, k]) => k);
     if (unannotated.length) {
       drift.push({
         role: b.name,

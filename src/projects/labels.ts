@@ -1,5 +1,7 @@
 // The labels and annotations of docs/projects-and-tokens.md. Lanyard recognises its objects by the labels and decides whether
 // it may change them by the managed annotation alone.
+import type { Secret } from 'kubernetes-types/core/v1.js';
+import type { KubeObject } from '../core/kube-object.ts';
 export const PROJECT_LABEL = 'lanyard.dev/project';
 export const MANAGED_ANNOTATION = 'rbac.lanyard.dev/managed';
 export const SERVICE_ACCOUNT_LABEL = 'rbac.lanyard.dev/service-account';
@@ -16,20 +18,17 @@ export const LAST_USED_LABEL = 'kubernetes.io/legacy-token-last-used';
 export const TOKEN_SECRET_TYPE = 'kubernetes.io/service-account-token';
 export const RBAC_GROUP = 'rbac.authorization.k8s.io';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Obj = any;
-
-export function isManaged(obj: Obj): boolean {
+export function isManaged(obj: KubeObject | undefined): boolean {
   return obj?.metadata?.annotations?.[MANAGED_ANNOTATION] === 'true';
 }
-export function isProject(ns: Obj): boolean {
+export function isProject(ns: KubeObject | undefined): boolean {
   return ns?.metadata?.labels?.[PROJECT_LABEL] === 'true';
 }
-export function isProjectServiceAccount(sa: Obj): boolean {
+export function isProjectServiceAccount(sa: KubeObject | undefined): boolean {
   return sa?.metadata?.labels?.[SERVICE_ACCOUNT_LABEL] === 'true' || usesKargoLabel(sa);
 }
 /** Marked a project ServiceAccount by Kargo's label alone (not by Lanyard's). */
-export function usesKargoLabel(sa: Obj): boolean {
+export function usesKargoLabel(sa: KubeObject | undefined): boolean {
   return (
     sa?.metadata?.labels?.[KARGO_SERVICE_ACCOUNT_LABEL] === 'true' &&
     sa?.metadata?.labels?.[SERVICE_ACCOUNT_LABEL] !== 'true'
@@ -42,7 +41,7 @@ export function kargoLabelNotice(namespace: string, name: string): string {
     `Lanyard accepts it, but rename it to ${SERVICE_ACCOUNT_LABEL}: "true"`
   );
 }
-export function isProjectToken(secret: Obj): boolean {
+export function isProjectToken(secret: Secret | undefined): boolean {
   return secret?.type === TOKEN_SECRET_TYPE && secret?.metadata?.labels?.[TOKEN_LABEL] === 'true';
 }
 

@@ -1,5 +1,8 @@
 // The objects the CLI writes, exactly as docs/projects-and-tokens.md and docs/security.md describe them. Nothing from user input reaches metadata
 // except names and the description.
+import type { Namespace, Secret, ServiceAccount } from 'kubernetes-types/core/v1.js';
+import type { Role, RoleBinding } from 'kubernetes-types/rbac/v1.js';
+import type { ObjectMeta } from '../core/kube-object.ts';
 import type { PolicyRule } from './rules.ts';
 import {
   DESCRIPTION_ANNOTATION,
@@ -13,8 +16,8 @@ import {
   TOKEN_SECRET_TYPE,
 } from './labels.ts';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Obj = any;
+/** The metadata of an object built here: named, in its project, with the annotations Lanyard sets. */
+export type BuiltMeta = ObjectMeta & { name: string; namespace: string; annotations: Record<string, string> };
 
 function annotations(description?: string): Record<string, string> {
   const a: Record<string, string> = { [MANAGED_ANNOTATION]: 'true' };
@@ -22,14 +25,16 @@ function annotations(description?: string): Record<string, string> {
   return a;
 }
 
-export function projectNamespace(name: string): Obj {
+export function projectNamespace(
+  name: string,
+): Namespace & { metadata: ObjectMeta & { name: string; labels: Record<string, string> } } {
   return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { [PROJECT_LABEL]: 'true' } } };
 }
 
 export interface RoleTrio {
-  role: Obj;
-  serviceAccount: Obj;
-  roleBinding: Obj;
+  role: Role & { metadata: BuiltMeta; rules: PolicyRule[] };
+  serviceAccount: ServiceAccount & { metadata: BuiltMeta };
+  roleBinding: RoleBinding & { metadata: BuiltMeta; subjects: Subject[] };
 }
 
 /** A role's three objects; the binding's first subject is the role's own account (docs/projects-and-tokens.md#3-create-a-role-and-grant-it). */
@@ -59,7 +64,11 @@ export function roleTrio(o: {
   };
 }
 
-export function projectServiceAccount(o: { project: string; name: string; description?: string }): Obj {
+export function projectServiceAccount(o: {
+  project: string;
+  name: string;
+  description?: string;
+}): ServiceAccount & { metadata: BuiltMeta & { labels: Record<string, string> } } {
   return {
     apiVersion: 'v1',
     kind: 'ServiceAccount',
@@ -78,7 +87,7 @@ export function tokenSecret(o: {
   project: string;
   name: string;
   account: { name: string; uid: string };
-}): Obj {
+}): Secret & { metadata: BuiltMeta & { labels: Record<string, string> } } {
   return {
     apiVersion: 'v1',
     kind: 'Secret',

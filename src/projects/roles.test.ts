@@ -8,11 +8,13 @@ import {
   grantedSubjects,
   rolesGranting,
 } from './roles.ts';
+import type { ObjectMeta } from '../core/kube-object.ts';
 import { roleTrio, serviceAccountSubject, userSubject, groupSubject } from './objects.ts';
 
 const trio = (name: string, extra: ReturnType<typeof userSubject>[] = []) => {
   const t = roleTrio({ project: 'shop', name, rules: [], extraSubjects: extra });
-  for (const o of [t.role, t.serviceAccount]) o.metadata.creationTimestamp = '2026-08-20T10:00:00Z';
+  for (const o of [t.role, t.serviceAccount])
+    (o.metadata as { creationTimestamp?: string }).creationTimestamp = '2026-08-20T10:00:00Z';
   return t;
 };
 
@@ -47,7 +49,7 @@ describe('roles as trios', () => {
   it('joins by name, sorted, and tells why a role is not managed', () => {
     const a = trio('b-role');
     const b = trio('a-role');
-    delete b.roleBinding.metadata.annotations;
+    delete (b.roleBinding.metadata as ObjectMeta).annotations;
     const joined = joinRoles(
       [a.role, b.role],
       [a.serviceAccount, b.serviceAccount],
@@ -90,7 +92,7 @@ describe('roles as trios', () => {
     a.roleBinding.subjects.push(serviceAccountSubject('shop', 'ci-bot'));
     const b = trio('viewer');
     expect(
-      rolesGranting('shop', 'ci-bot', [a.roleBinding, b.roleBinding]).map((x) => x.metadata.name),
+      rolesGranting('shop', 'ci-bot', [a.roleBinding, b.roleBinding]).map((x) => x.metadata?.name),
     ).toEqual(['deployer']);
   });
 });

@@ -197,16 +197,16 @@ async function deleteRoles(ctx: Context, names: string[]) {
       const refused = notManagedMessage(project, j);
       if (refused) throw new CliError(refused, EXIT.refused);
       // The uid precondition keeps a same-named object created meanwhile; one already gone is fine.
-      const del = (path: string, noun: string, uid: string) =>
+      const del = (path: string, noun: string, uid: string | undefined) =>
         ctx.call({ does, object: { noun, name } }, (k) =>
           k
             .delete(path, { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid } })
             .catch(orUndefinedIfNotFound),
         );
       // Permissions first, then the rules, then the identity.
-      await del(paths.roleBinding(project, name), 'rolebinding', j.roleBinding.metadata.uid);
-      await del(paths.role(project, name), 'role', j.role.metadata.uid);
-      await del(paths.serviceAccount(project, name), 'serviceaccount', j.serviceAccount.metadata.uid);
+      await del(paths.roleBinding(project, name), 'rolebinding', j.roleBinding?.metadata?.uid);
+      await del(paths.role(project, name), 'role', j.role?.metadata?.uid);
+      await del(paths.serviceAccount(project, name), 'serviceaccount', j.serviceAccount?.metadata?.uid);
       ctx.out.mutation(ROLE, name, 'deleted');
     } catch (e) {
       code ||= ctx.out.error(e instanceof CliError ? e : ctx.toError(e, { does: `delete role "${name}"` }));

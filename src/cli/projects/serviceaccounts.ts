@@ -102,7 +102,7 @@ async function getServiceAccounts(ctx: Context, names: string[]) {
         wide: true,
         value: (s) =>
           rolesGranting(project, s.metadata.name, bindings)
-            .map((b) => b.metadata.name)
+            .map((b) => b.metadata?.name)
             .sort()
             .join(',') || '<none>',
       },
@@ -148,7 +148,7 @@ async function deleteOne(ctx: Context, project: string, name: string) {
   const subject = serviceAccountSubject(project, name);
   const bindings = await ctx.call({ does }, (k) => listAll(k, paths.roleBinding(project)));
   for (const b of rolesGranting(project, name, bindings).sort(byName)) {
-    const rb = b.metadata.name as string;
+    const rb = b.metadata?.name as string;
     if (!isManaged(b)) {
       ctx.out.warn(
         `rolebinding "${rb}" in project "${project}" still lists serviceaccount "${name}"; it is not managed by Lanyard, remove the subject where the binding is declared`,
