@@ -2,7 +2,9 @@
 // with the caller's credentials, --project resolution and the project check, printers, -v request log), error
 // mapping, and the doctor-check registry. Capabilities register through the `Cli` object; see src/cli/README.md.
 import { Command, Option } from 'commander';
-import type { Json, KubeClient, KubeClientOptions, RequestLogger } from '../kube/client.ts';
+import type { Namespace } from 'kubernetes-types/core/v1.js';
+import type { KubeList } from '../core/kube-object.ts';
+import type { KubeClient, KubeClientOptions, RequestLogger } from '../kube/client.ts';
 import { KubeApiError } from '../kube/errors.ts';
 import { CliConfigError, loadCliSettings, type CliEnv, type CliFs, type CliSettings } from '../config/cli.ts';
 import type { Clock } from '../runtime/clock.ts';
@@ -90,7 +92,7 @@ export interface Printer {
   /** Prints an error line (`error: ...`) without ending the command; returns its exit code. */
   error(e: CliError): number;
   /** A mutation: `<noun>/<name> <verb>`, or the resulting object with -o yaml|json. */
-  mutation(noun: Noun, name: string, verb: string, obj?: Json): void;
+  mutation(noun: Noun, name: string, verb: string, obj?: unknown): void;
   /** Objects found by a get, in the chosen format. */
   list<T>(o: ListSpec<T>): void;
   age(timestamp: string | undefined): string;
@@ -102,7 +104,7 @@ export interface ListSpec<T> {
   columns: Column<T>[];
   name(item: T): string;
   /** The object printed by -o yaml|json. */
-  object(item: T): Json;
+  object(item: T): unknown;
   /** True when the user named exactly one object: -o yaml|json then prints it alone, not as a List. */
   single: boolean;
   /** Project for the empty-list message; omitted for cluster-scoped nouns. */
@@ -217,40 +219,40 @@ export function createCli(program: Command, io: CliIO, setUpNoun: NounFilter = (
 
   const doctor = cli.command('doctor', {
     description: 'Check projects and Lanyard objects for problems and print how to fix them',
-    async run(ctx, _args, opts) {
-      const dctx = doctorContext(ctx, opts);
-      const findings: DoctorFinding[] = [];
-      for (const check of checks) {
-        try {
-          findings.push(...(await check.run(dctx)));
-        } catch (e) {
-          if (e instanceof KubeApiError && e.status === 403) {
-            const r = describeRequest(e.method, e.path);
-            const where = r.namespace ? ` in namespace "${r.namespace}"` : '';
-            findings.push({
-              level: 'warning',
-              object: check.name,
-              text: `not checked: forbidden to ${r.verb} ${r.resource}${where}`,
-            });
-          } else {
-            throw ctx.toError(e, { does: `run doctor check "${check.name}"` });
-          }
-        }
-      }
-      for (const f of findings) {
-        ctx.out.line(`${f.level === 'error' ? 'ERROR' : 'WARN '}  ${f.object}  ${f.text}`);
-        if (f.fix) ctx.out.line(`       fix: ${f.fix}`);
-      }
-      const errors = findings.filter((f) => f.level === 'error').length;
-      const warnings = findings.length - errors;
-      ctx.out.line(
-        `${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`,
-      );
-      return errors > 0 ? EXIT.doctorErrors : 0;
-    },
+    run: (ctx, _args, opts) => runDoctor(doctorContext(ctx, opts), checks),
   });
 
   return { ...cli, doctor };
+}
+
+/** `lanyard doctor`: every registered check, a check the caller may not run reported as not checked. */
+async function runDoctor(dctx: DoctorContext, checks: DoctorCheck[]): Promise<number> {
+  const findings: DoctorFinding[] = [];
+  for (const check of checks) {
+    try {
+      findings.push(...(await check.run(dctx)));
+    } catch (e) {
+      if (e instanceof KubeApiError && e.status === 403) {
+        const r = describeRequest(e.method, e.path);
+        const where = r.namespace ? ` in namespace "${r.namespace}"` : '';
+        findings.push({
+          level: 'warning',
+          object: check.name,
+          text: `not checked: forbidden to ${r.verb} ${r.resource}${where}`,
+        });
+      } else {
+        throw dctx.toError(e, { does: `run doctor check "${check.name}"` });
+      }
+    }
+  }
+  for (const f of findings) {
+    dctx.out.line(`${f.level === 'error' ? 'ERROR' : 'WARN '}  ${f.object}  ${f.text}`);
+    if (f.fix) dctx.out.line(`       fix: ${f.fix}`);
+  }
+  const errors = findings.filter((f) => f.level === 'error').length;
+  const warnings = findings.length - errors;
+  dctx.out.line(`${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`);
+  return errors > 0 ? EXIT.doctorErrors : 0;
 }
 
 function addGlobalFlags(cmd: Command): void {
@@ -331,7 +333,7 @@ async function runHandler(
 
 /** Printers of -o jsonpath / custom-columns; template errors are usage errors, found before any request. */
 interface TemplatePrinters {
-  objects(objs: Json[], asList: boolean): string;
+  objects(objs: unknown[], asList: boolean): string;
 }
 
 async function compileTemplate(flags: GlobalFlags): Promise<TemplatePrinters> {
@@ -414,33 +416,7 @@ function makeContext(
       return p;
     },
     project() {
-      checked ??= (async () => {
-        const name = ctx.projectName();
-        const kube = await ctx.kube();
-        const res = await kube
-          .raw({ path: `/api/v1/namespaces/${encodeURIComponent(name)}` })
-          .catch((e: unknown) => {
-            throw ctx.toError(e, { does: `check project "${name}"` });
-          });
-        if (res.status === 404) throw new CliError(`project "${name}" not found`, EXIT.notFound);
-        // Project-scoped credentials cannot read namespaces: Kubernetes answers the following calls instead.
-        if (res.status === 403) return name;
-        if (res.status === 401)
-          throw ctx.toError(new KubeApiError(401, 'GET', '/', 'Unauthorized', '', undefined), { does: '' });
-        if (res.status < 200 || res.status >= 300) {
-          throw new CliError(
-            `cannot check project "${name}": the API server answered ${res.status}`,
-            EXIT.failure,
-          );
-        }
-        if (!isProject(res.body)) {
-          throw new CliError(
-            `namespace "${name}" is not a Lanyard project (label lanyard.dev/project is not "true")`,
-            EXIT.refused,
-          );
-        }
-        return name;
-      })();
+      checked ??= checkProject(ctx);
       return checked;
     },
     async call(op, fn) {
@@ -455,52 +431,96 @@ function makeContext(
       return toCliError(e, op, server);
     },
     now: () => io.clock.now(),
-    out: {
-      line: (s) => io.stdout(s + '\n'),
-      info: (s) => io.stderr(s + '\n'),
-      warn: (s) => io.stderr(`warning: ${s}\n`),
-      error: print,
-      mutation(noun, name, verb, obj) {
-        if ((flags.output === 'yaml' || flags.output === 'json') && obj !== undefined) {
-          io.stdout(renderObjects([obj], flags.output, false));
-        } else if (templates && obj !== undefined) {
-          io.stdout(templates.objects([cleanForOutput(obj)], false));
-        } else {
-          io.stdout(`${noun.name}/${name} ${verb}\n`);
-        }
-      },
-      list<T>(o: ListSpec<T>) {
-        if (o.items.length === 0) {
-          if (!o.single) {
-            io.stderr(`No ${o.noun.plural} found${o.project ? ` in project "${o.project}"` : ''}.\n`);
-          }
-          return;
-        }
-        switch (flags.output) {
-          case 'yaml':
-          case 'json':
-            io.stdout(renderObjects(o.items.map(o.object), flags.output, !o.single));
-            return;
-          case 'name':
-            io.stdout(o.items.map((it) => `${o.noun.name}/${o.name(it)}\n`).join(''));
-            return;
-          case 'jsonpath':
-          case 'custom-columns':
-            io.stdout(
-              templates!.objects(
-                o.items.map((it) => cleanForOutput(o.object(it))),
-                !o.single,
-              ),
-            );
-            return;
-          default:
-            io.stdout(renderRows(o.columns, o.items, flags.output === 'wide', !flags.headers));
-        }
-      },
-      age: (t) => humanAge(t, io.clock.now()),
-    },
+    out: makePrinter(io, flags, templates, print),
   };
   return ctx;
+}
+
+/** The project check of docs/cli.md#conventions: the namespace exists and is labelled a project. */
+async function checkProject(ctx: Context): Promise<string> {
+  const name = ctx.projectName();
+  const kube = await ctx.kube();
+  const res = await kube
+    .raw<Namespace>({ path: `/api/v1/namespaces/${encodeURIComponent(name)}` })
+    .catch((e: unknown) => {
+      throw ctx.toError(e, { does: `check project "${name}"` });
+    });
+  if (res.status === 404) throw new CliError(`project "${name}" not found`, EXIT.notFound);
+  // Project-scoped credentials cannot read namespaces: Kubernetes answers the following calls instead.
+  if (res.status === 403) return name;
+  if (res.status === 401)
+    throw ctx.toError(new KubeApiError(401, 'GET', '/', 'Unauthorized', '', undefined), { does: '' });
+  if (res.status < 200 || res.status >= 300) {
+    throw new CliError(`cannot check project "${name}": the API server answered ${res.status}`, EXIT.failure);
+  }
+  if (!isProject(res.body)) {
+    throw new CliError(
+      `namespace "${name}" is not a Lanyard project (label lanyard.dev/project is not "true")`,
+      EXIT.refused,
+    );
+  }
+  return name;
+}
+
+/** The command's output: lines, warnings, errors, mutations and lists in the format the flags chose. */
+function makePrinter(
+  io: CliIO,
+  flags: GlobalFlags,
+  templates: TemplatePrinters | undefined,
+  print: (e: CliError) => number,
+): Printer {
+  return {
+    line: (s) => io.stdout(s + '\n'),
+    info: (s) => io.stderr(s + '\n'),
+    warn: (s) => io.stderr(`warning: ${s}\n`),
+    error: print,
+    mutation(noun, name, verb, obj) {
+      if ((flags.output === 'yaml' || flags.output === 'json') && obj !== undefined) {
+        io.stdout(renderObjects([obj], flags.output, false));
+      } else if (templates && obj !== undefined) {
+        io.stdout(templates.objects([cleanForOutput(obj)], false));
+      } else {
+        io.stdout(`${noun.name}/${name} ${verb}\n`);
+      }
+    },
+    list: <T>(o: ListSpec<T>) => printList(io, flags, templates, o),
+    age: (t) => humanAge(t, io.clock.now()),
+  };
+}
+
+/** Objects found by a get: a table, names, objects (yaml/json) or a template's text; "No ... found" when none. */
+function printList<T>(
+  io: CliIO,
+  flags: GlobalFlags,
+  templates: TemplatePrinters | undefined,
+  o: ListSpec<T>,
+) {
+  if (o.items.length === 0) {
+    if (!o.single) {
+      io.stderr(`No ${o.noun.plural} found${o.project ? ` in project "${o.project}"` : ''}.\n`);
+    }
+    return;
+  }
+  switch (flags.output) {
+    case 'yaml':
+    case 'json':
+      io.stdout(renderObjects(o.items.map(o.object), flags.output, !o.single));
+      return;
+    case 'name':
+      io.stdout(o.items.map((it) => `${o.noun.name}/${o.name(it)}\n`).join(''));
+      return;
+    case 'jsonpath':
+    case 'custom-columns':
+      io.stdout(
+        templates!.objects(
+          o.items.map((it) => cleanForOutput(o.object(it))),
+          !o.single,
+        ),
+      );
+      return;
+    default:
+      io.stdout(renderRows(o.columns, o.items, flags.output === 'wide', !flags.headers));
+  }
 }
 
 function doctorContext(ctx: Context, options: Record<string, unknown>): DoctorContext {
@@ -510,8 +530,10 @@ function doctorContext(ctx: Context, options: Record<string, unknown>): DoctorCo
       const given = ctx.flags.project ?? ctx.settings().defaultProject;
       if (given) return [await ctx.project()];
       const kube = await ctx.kube();
-      const list = await kube.get('/api/v1/namespaces', { labelSelector: 'lanyard.dev/project=true' });
-      return ((list.items ?? []) as Json[]).map((n) => n.metadata.name as string).sort();
+      const list = await kube.get<Partial<KubeList<Namespace>>>('/api/v1/namespaces', {
+        labelSelector: 'lanyard.dev/project=true',
+      });
+      return (list.items ?? []).map((n) => n.metadata?.name as string).sort();
     },
   }) as DoctorContext;
 }

@@ -2,28 +2,32 @@
 // apiVersion and kind) and picks named objects through pickNamed (argument order, each name once), then prints
 // through the framework's ctx.out.list (docs/cli.md, output).
 import type { Json, KubeClient } from '../kube/client.ts';
+import type { KubeList, KubeObject, Stored } from '../core/kube-object.ts';
 
-/** Lists every item, 500 at a time, with apiVersion and kind set (docs/projects-and-tokens.md: `limit=500` pagination). */
-export async function listAll(
+/**
+ * Lists every item, 500 at a time, with apiVersion and kind set (docs/projects-and-tokens.md: `limit=500` pagination);
+ * `T` is the listed kind (`Json` for a caller not typed yet).
+ */
+export async function listAll<T extends KubeObject = Json>(
   kube: KubeClient,
   path: string,
   query: Record<string, string | undefined> = {},
-): Promise<Json[]> {
-  const items: Json[] = [];
+): Promise<Stored<T>[]> {
+  const items: Stored<T>[] = [];
   let cont: string | undefined;
   do {
-    const page = await kube.get(path, { ...query, limit: 500, continue: cont });
+    const page = await kube.get<Partial<KubeList<Stored<T>>>>(path, { ...query, limit: 500, continue: cont });
     // List items come without apiVersion/kind; printed objects need them (kubectl adds them too).
     const kind = String(page.kind ?? '').replace(/List$/, '');
-    for (const it of (page.items ?? []) as Json[]) items.push({ apiVersion: page.apiVersion, kind, ...it });
+    for (const it of page.items ?? []) items.push({ apiVersion: page.apiVersion, kind, ...it });
     cont = page.metadata?.continue || undefined;
   } while (cont);
   return items;
 }
 
-export function byName(a: Json, b: Json): number {
-  const x = a.metadata.name as string;
-  const y = b.metadata.name as string;
+export function byName(a: KubeObject, b: KubeObject): number {
+  const x = a.metadata?.name as string;
+  const y = b.metadata?.name as string;
   return x < y ? -1 : x > y ? 1 : 0;
 }
 

@@ -1,6 +1,6 @@
 // Printers shared by every resource verb (docs/cli.md#conventions): tables, -o wide|yaml|json|name, List wrapping.
 import { createRequire } from 'node:module';
-import type { Json } from '../kube/client.ts';
+import type { KubeObject } from '../core/kube-object.ts';
 
 export type OutputFormat = 'table' | 'wide' | 'yaml' | 'json' | 'name' | 'jsonpath' | 'custom-columns';
 /** The formats without an argument; `jsonpath=TEMPLATE` and `custom-columns=SPEC` carry theirs (templates.ts). */
@@ -51,14 +51,15 @@ export function renderRows<T>(columns: Column<T>[], items: T[], wide: boolean, n
 }
 
 /** Drops fields no reader wants (managedFields) without mutating the input. */
-export function cleanForOutput(obj: Json): Json {
-  if (!obj || typeof obj !== 'object' || !obj.metadata?.managedFields) return obj;
-  const { managedFields: _dropped, ...metadata } = obj.metadata;
-  return { ...obj, metadata };
+export function cleanForOutput(obj: unknown): unknown {
+  const o = obj as KubeObject | null | undefined;
+  if (!o || typeof o !== 'object' || !o.metadata?.managedFields) return obj;
+  const { managedFields: _dropped, ...metadata } = o.metadata;
+  return { ...o, metadata };
 }
 
 /** One object as itself, several (or a list query) as a v1 List. */
-export function renderObjects(objs: Json[], format: 'yaml' | 'json', asList: boolean): string {
+export function renderObjects(objs: unknown[], format: 'yaml' | 'json', asList: boolean): string {
   const cleaned = objs.map(cleanForOutput);
   const doc =
     !asList && cleaned.length === 1 ? cleaned[0] : { apiVersion: 'v1', kind: 'List', items: cleaned };

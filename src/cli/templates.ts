@@ -3,7 +3,6 @@
 // relative to the printed object (`{.items[*].metadata.name}`), evaluated by jsonpath-plus. Loaded only when one of
 // these formats is asked for.
 import { JSONPath } from 'jsonpath-plus';
-import type { Json } from '../kube/client.ts';
 import { renderTable } from './output.ts';
 
 type Part = { text: string } | { expr: string } | { range: string; body: Part[] };
@@ -73,14 +72,15 @@ export function parseTemplate(template: string): Part[] {
   return stack[0]!;
 }
 
-function query(path: string, json: Json): Json[] {
+/** The values `path` selects in a printed object (any JSON: the template reads what the user asked for). */
+function query(path: string, json: unknown): unknown[] {
   if (path === '$') return [json];
-  return JSONPath({ path, json, wrap: true, eval: 'safe' }) as Json[];
+  return JSONPath({ path, json: json as object, wrap: true, eval: 'safe' }) as unknown[];
 }
 
-const show = (v: Json): string => (typeof v === 'string' ? v : JSON.stringify(v));
+const show = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));
 
-function render(parts: Part[], data: Json): string {
+function render(parts: Part[], data: unknown): string {
   let out = '';
   for (const p of parts) {
     if ('text' in p) out += p.text;
@@ -91,13 +91,13 @@ function render(parts: Part[], data: Json): string {
 }
 
 /** A compiled `-o jsonpath=` template: the text for one object (or List). */
-export function jsonpathPrinter(template: string): (obj: Json) => string {
+export function jsonpathPrinter(template: string): (obj: unknown) => string {
   const parts = parseTemplate(template);
   return (obj) => render(parts, obj);
 }
 
 /** A compiled `-o custom-columns=HEADER:EXPR,...`: a table of the items. */
-export function customColumnsPrinter(spec: string): (items: Json[], noHeaders: boolean) => string {
+export function customColumnsPrinter(spec: string): (items: unknown[], noHeaders: boolean) => string {
   const columns = spec.split(',').map((col) => {
     const colon = col.indexOf(':');
     if (colon <= 0 || colon === col.length - 1) {

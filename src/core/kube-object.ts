@@ -20,3 +20,11 @@ export interface KubeList<T> {
   metadata?: ListMeta;
   items: T[];
 }
+
+/**
+ * An object as the API server returns it once stored: `kubernetes-types` leaves every field optional (a manifest may
+ * omit them), but a stored object always has its name, uid, resourceVersion and creationTimestamp.
+ */
+export type Stored<T extends KubeObject> = T & {
+  metadata: ObjectMeta & { name: string; uid: string; resourceVersion: string; creationTimestamp: string };
+};

@@ -1,5 +1,5 @@
 // Helpers shared by the project, role, service-account and token commands.
-import type { Json } from '../../kube/client.ts';
+import type { KubeObject } from '../../core/kube-object.ts';
 import { isNotFound, resourcePath } from '../../kube/client.ts';
 import type { Noun } from '../framework.ts';
 import type { OutputFormat } from '../output.ts';
@@ -50,7 +50,7 @@ export function checkNames(kind: NameKind, names: string[]): void {
  * accepted with a warning suggesting Lanyard's (docs/projects-and-tokens.md, "Kargo's label").
  */
 export function checkProjectServiceAccount(
-  sa: Json,
+  sa: KubeObject,
   project: string,
   name: string,
   warn?: (s: string) => void,

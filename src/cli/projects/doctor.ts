@@ -1,5 +1,7 @@
 // Doctor check: built-in roles drifted from docs/projects-and-tokens.md#1-create-a-project (the same finding the housekeeping reconciler reports).
-import type { Json } from '../../kube/client.ts';
+import type { ServiceAccount } from 'kubernetes-types/core/v1.js';
+import type { KubeObject } from '../../core/kube-object.ts';
+import type { Role, RoleBinding } from 'kubernetes-types/rbac/v1.js';
 import type { Cli, DoctorFinding } from '../framework.ts';
 import { builtInDrift } from '../../projects/drift.ts';
 import { paths, listAll } from './common.ts';
@@ -12,11 +14,14 @@ export function registerProjectDoctorChecks(cli: Cli): void {
       const findings: DoctorFinding[] = [];
       for (const project of await ctx.projects()) {
         const [roles, sas, rbs] = await Promise.all([
-          listAll(kube, paths.role(project)),
-          listAll(kube, paths.serviceAccount(project)),
-          listAll(kube, paths.roleBinding(project)),
+          listAll<Role>(kube, paths.role(project)),
+          listAll<ServiceAccount>(kube, paths.serviceAccount(project)),
+          listAll<RoleBinding>(kube, paths.roleBinding(project)),
         ]);
-        const find = (items: Json[]) => (name: string) => items.find((i) => i.metadata.name === name);
+        const find =
+          <T extends KubeObject>(items: T[]) =>
+          (name: string) =>
+            items.find((i) => i.metadata?.name === name);
         for (const d of builtInDrift(project, {
           role: find(roles),
           serviceAccount: find(sas),

@@ -1,5 +1,8 @@
 // `create|get|delete project` (docs/projects-and-tokens.md#1-create-a-project).
-import type { Json, KubeClient } from '../../kube/client.ts';
+import type { KubeObject, Stored } from '../../core/kube-object.ts';
+import type { Namespace } from 'kubernetes-types/core/v1.js';
+import type { KubeClient } from '../../kube/client.ts';
+import type { PolicyRule, Subject as RbacSubject } from 'kubernetes-types/rbac/v1.js';
 import { isAlreadyExists, isNotFound, KubeApiError } from '../../kube/client.ts';
 import type { Cli, Context } from '../framework.ts';
 import { CliError, EXIT } from '../exit.ts';
@@ -81,10 +84,10 @@ async function createProject(ctx: Context, name: string, users: string[], groups
   const lines: string[] = [];
   const op = (does: string, object?: { noun: string; name: string }) => ({ does, object });
   try {
-    let ns: Json;
+    let ns: Namespace;
     let verb = 'created';
     try {
-      ns = await kube.create(paths.namespace(), projectNamespace(name));
+      ns = await kube.create<Namespace>(paths.namespace(), projectNamespace(name));
       created.push({ path: paths.namespace(name), what: `namespace "${name}"` });
     } catch (e) {
       if (!isAlreadyExists(e))
@@ -95,10 +98,12 @@ async function createProject(ctx: Context, name: string, users: string[], groups
           EXIT.refused,
         );
       }
-      ns = await ctx.call(op(`adopt project "${name}"`), (k) => k.get(paths.namespace(name)));
+      ns = await ctx.call(op(`adopt project "${name}"`), (k) =>
+        k.get<Stored<Namespace>>(paths.namespace(name)),
+      );
       if (!isProject(ns)) {
         ns = await ctx.call(op(`adopt project "${name}"`), (k) =>
-          k.patch(
+          k.patch<Namespace>(
             paths.namespace(name),
             { metadata: { labels: { [PROJECT_LABEL]: 'true' } } },
             'application/merge-patch+json',
@@ -143,7 +148,7 @@ async function ensureTrio(
   adopt: boolean,
 ): Promise<'created' | 'updated' | undefined> {
   const op = (kind: string) => ({ does: `create role "${role}"`, object: { noun: kind, name: role } });
-  const steps: [string, string, Json, string][] = [
+  const steps: [string, string, KubeObject, string][] = [
     ['role', paths.role(project), trio.role, paths.role(project, role)],
     [
       'serviceaccount',
@@ -162,7 +167,10 @@ async function ensureTrio(
       made++;
     } catch (e) {
       if (!(adopt && isAlreadyExists(e))) throw ctx.toError(e, op(kind));
-      const existing = await ctx.call(op(kind), (k) => k.get(path));
+      // A role has rules, a binding subjects, an account neither: each is read only for its kind.
+      const existing = await ctx.call(op(kind), (k) =>
+        k.get<KubeObject & { rules?: PolicyRule[]; subjects?: RbacSubject[] }>(path),
+      );
       if (!isManaged(existing)) continue;
       if (kind === 'role' && canonicalRules(existing.rules) !== canonicalRules(trio.role.rules)) {
         await ctx.call(op(kind), (k) => k.update(path, { ...existing, rules: trio.role.rules }));
@@ -182,10 +190,10 @@ async function ensureTrio(
 
 async function getProjects(ctx: Context, names: string[]) {
   checkNames('project', names);
-  let items: Json[];
+  let items: Stored<Namespace>[];
   try {
     const kube = await ctx.kube();
-    items = await listAll(kube, paths.namespace(), { labelSelector: `${PROJECT_LABEL}=true` });
+    items = await listAll<Namespace>(kube, paths.namespace(), { labelSelector: `${PROJECT_LABEL}=true` });
   } catch (e) {
     if (e instanceof KubeApiError && e.status === 403) {
       throw new CliError(
@@ -239,7 +247,7 @@ async function deleteProjects(ctx: Context, names: string[], yes: boolean, wait:
   for (const name of names) {
     try {
       const op = { does: `delete project "${name}"`, object: { noun: 'project', name } };
-      const ns = await ctx.call(op, (k) => k.get(paths.namespace(name)));
+      const ns = await ctx.call(op, (k) => k.get<Stored<Namespace>>(paths.namespace(name)));
       if (!isProject(ns)) {
         throw new CliError(
           `namespace "${name}" is not a Lanyard project (label lanyard.dev/project is not "true"); it was not deleted`,

@@ -1,5 +1,7 @@
 // `create|get|delete role`, `grant`, `revoke` (docs/projects-and-tokens.md#3-create-a-role-and-grant-it).
-import type { Json } from '../../kube/client.ts';
+import type { KubeObject, Stored } from '../../core/kube-object.ts';
+import type { ServiceAccount } from 'kubernetes-types/core/v1.js';
+import type { Role, RoleBinding, Subject as RbacSubject } from 'kubernetes-types/rbac/v1.js';
 import { isNotFound } from '../../kube/client.ts';
 import type { Cli, Context } from '../framework.ts';
 import { CliError, EXIT } from '../exit.ts';
@@ -96,16 +98,16 @@ async function createRole(ctx: Context, name: string, description: string | unde
   const does = `create role "${name}"`;
   // Role first: an escalation refusal then leaves nothing behind.
   const role = await ctx.call({ does, object: { noun: 'role', name } }, (k) =>
-    k.create(paths.role(project), trio.role),
+    k.create<Stored<Role>>(paths.role(project), trio.role),
   );
   const made: string[] = [paths.role(project, name)];
   try {
     const sa = await ctx.call({ does, object: { noun: 'serviceaccount', name } }, (k) =>
-      k.create(paths.serviceAccount(project), trio.serviceAccount),
+      k.create<Stored<ServiceAccount>>(paths.serviceAccount(project), trio.serviceAccount),
     );
     made.push(paths.serviceAccount(project, name));
     const rb = await ctx.call({ does, object: { noun: 'rolebinding', name } }, (k) =>
-      k.create(paths.roleBinding(project), trio.roleBinding),
+      k.create<Stored<RoleBinding>>(paths.roleBinding(project), trio.roleBinding),
     );
     ctx.out.mutation(
       ROLE,
@@ -125,12 +127,12 @@ async function createRole(ctx: Context, name: string, description: string | unde
 }
 
 async function readTrio(ctx: Context, project: string, name: string, does: string): Promise<RoleJoin> {
-  const get = (path: string, noun: string) =>
-    ctx.call({ does, object: { noun, name } }, (k) => k.get(path).catch(orUndefinedIfNotFound));
+  const get = <T extends KubeObject>(path: string, noun: string) =>
+    ctx.call({ does, object: { noun, name } }, (k) => k.get<Stored<T>>(path).catch(orUndefinedIfNotFound));
   const [role, serviceAccount, roleBinding] = await Promise.all([
-    get(paths.role(project, name), 'role'),
-    get(paths.serviceAccount(project, name), 'serviceaccount'),
-    get(paths.roleBinding(project, name), 'rolebinding'),
+    get<Role>(paths.role(project, name), 'role'),
+    get<ServiceAccount>(paths.serviceAccount(project, name), 'serviceaccount'),
+    get<RoleBinding>(paths.roleBinding(project, name), 'rolebinding'),
   ]);
   if (!role && !roleBinding)
     throw new CliError(`role "${name}" not found in project "${project}"`, EXIT.notFound);
@@ -142,9 +144,9 @@ async function getRoles(ctx: Context, names: string[]) {
   const project = await ctx.project();
   const [roles, sas, rbs] = await ctx.call({ does: 'list roles' }, (k) =>
     Promise.all([
-      listAll(k, paths.role(project)),
-      listAll(k, paths.serviceAccount(project)),
-      listAll(k, paths.roleBinding(project)),
+      listAll<Role>(k, paths.role(project)),
+      listAll<ServiceAccount>(k, paths.serviceAccount(project)),
+      listAll<RoleBinding>(k, paths.roleBinding(project)),
     ]),
   );
   const joined = joinRoles(roles, sas, rbs);
@@ -153,8 +155,8 @@ async function getRoles(ctx: Context, names: string[]) {
     : { found: joined, missing: [] };
   const subjectsOf = (j: RoleJoin, kind: string) =>
     grantedSubjects(project, j)
-      .filter((s: Json) => s.kind === kind)
-      .map((s: Json) => s.name)
+      .filter((s) => s.kind === kind)
+      .map((s) => s.name)
       .join(',') || '<none>';
   ctx.out.list({
     noun: ROLE,
@@ -253,20 +255,24 @@ async function changeSubjects(ctx: Context, verb: 'grant' | 'revoke', opts: Reco
     // Every account must exist before anything is written.
     for (const s of sas) {
       await ctx.call({ does, object: { noun: 'serviceaccount', name: s } }, (k) =>
-        k.get(paths.serviceAccount(project, s)),
+        k.get<Stored<ServiceAccount>>(paths.serviceAccount(project, s)),
       );
     }
   }
-  let rb: Json = j.roleBinding;
+  // notManagedMessage refused a trio missing any of its three objects.
+  let rb = j.roleBinding as Stored<RoleBinding>;
   let changed = false;
   await ctx.call({ does, object: { noun: 'rolebinding', name: role } }, (k) =>
     withConflictRetry(async (attempt) => {
-      if (attempt > 1) rb = await k.get(paths.roleBinding(project, role));
+      if (attempt > 1) rb = await k.get<Stored<RoleBinding>>(paths.roleBinding(project, role));
       const next = changeBinding(verb, project, rb.subjects ?? [], subjects);
       changed = next.changed;
       if (!next.changed) return;
       const before = rb.metadata.resourceVersion;
-      rb = await k.update(paths.roleBinding(project, role), { ...rb, subjects: next.subjects });
+      rb = await k.update<Stored<RoleBinding>>(paths.roleBinding(project, role), {
+        ...rb,
+        subjects: next.subjects,
+      });
       // The server is the judge: an update it stored as a no-op keeps the resourceVersion.
       changed = rb.metadata.resourceVersion !== before;
     }),
@@ -287,10 +293,10 @@ async function changeSubjects(ctx: Context, verb: 'grant' | 'revoke', opts: Reco
 function changeBinding(
   verb: 'grant' | 'revoke',
   project: string,
-  existing: Json[],
+  existing: RbacSubject[],
   given: Subject[],
-): { subjects: Json[]; changed: boolean } {
-  const effective = (s: Json) =>
+): { subjects: RbacSubject[]; changed: boolean } {
+  const effective = (s: RbacSubject) =>
     s.kind === 'ServiceAccount' && !s.namespace ? { ...s, namespace: project } : s;
   if (verb === 'grant')
     return addSubjects(

@@ -1,5 +1,7 @@
 // `create|get|delete serviceaccount` (docs/projects-and-tokens.md#2-create-a-service-account-for-a-bot), including the delete cascade.
-import type { Json } from '../../kube/client.ts';
+import type { Stored } from '../../core/kube-object.ts';
+import type { Secret, ServiceAccount } from 'kubernetes-types/core/v1.js';
+import type { RoleBinding } from 'kubernetes-types/rbac/v1.js';
 import type { Cli, Context } from '../framework.ts';
 import { CliError, EXIT } from '../exit.ts';
 import { projectServiceAccount } from '../../projects/objects.ts';
@@ -57,7 +59,11 @@ async function createServiceAccount(ctx: Context, name: string, description: str
   const project = await ctx.project();
   const sa = await ctx.call(
     { does: `create serviceaccount "${name}"`, object: { noun: 'serviceaccount', name } },
-    (k) => k.create(paths.serviceAccount(project), projectServiceAccount({ project, name, description })),
+    (k) =>
+      k.create<Stored<ServiceAccount>>(
+        paths.serviceAccount(project),
+        projectServiceAccount({ project, name, description }),
+      ),
   );
   ctx.out.mutation(SERVICE_ACCOUNT, name, 'created', sa);
 }
@@ -70,11 +76,13 @@ async function getServiceAccounts(ctx: Context, names: string[]) {
     Promise.all([
       // Lanyard's label or Kargo's (seed 001): a selector cannot OR two keys, and a project holds few accounts, so one
       // list of the namespace's accounts, filtered here (docs/projects-and-tokens.md, "Kargo's label").
-      listAll(k, paths.serviceAccount(project)).then((all) => all.filter(isProjectServiceAccount)),
+      listAll<ServiceAccount>(k, paths.serviceAccount(project)).then((all) =>
+        all.filter(isProjectServiceAccount),
+      ),
       wide
-        ? listAll(k, paths.secret(project), { labelSelector: `${TOKEN_LABEL}=true` })
+        ? listAll<Secret>(k, paths.secret(project), { labelSelector: `${TOKEN_LABEL}=true` })
         : Promise.resolve([]),
-      wide ? listAll(k, paths.roleBinding(project)) : Promise.resolve([]),
+      wide ? listAll<RoleBinding>(k, paths.roleBinding(project)) : Promise.resolve([]),
     ]),
   );
   sas.sort(byName);
@@ -82,7 +90,7 @@ async function getServiceAccounts(ctx: Context, names: string[]) {
     ? pickNamed(sas, names, (s) => s.metadata.name)
     : { found: sas, missing: [] };
   for (const sa of found) if (usesKargoLabel(sa)) ctx.out.warn(kargoLabelNotice(project, sa.metadata.name));
-  const tokenCount = (sa: Json) =>
+  const tokenCount = (sa: Stored<ServiceAccount>) =>
     tokens.filter(
       (t) => isProjectToken(t) && t.metadata.annotations?.[SA_NAME_ANNOTATION] === sa.metadata.name,
     ).length;
@@ -138,7 +146,7 @@ async function deleteServiceAccounts(ctx: Context, names: string[]) {
 async function deleteOne(ctx: Context, project: string, name: string) {
   const does = `delete serviceaccount "${name}"`;
   const sa = await ctx.call({ does, object: { noun: 'serviceaccount', name } }, (k) =>
-    k.get(paths.serviceAccount(project, name)),
+    k.get<Stored<ServiceAccount>>(paths.serviceAccount(project, name)),
   );
   checkProjectServiceAccount(sa, project, name, ctx.out.warn);
   if (!isManaged(sa)) {
@@ -146,7 +154,7 @@ async function deleteOne(ctx: Context, project: string, name: string) {
     throw new CliError(notManagedRefusal(what, project, noManagedAnnotation(what)), EXIT.refused);
   }
   const subject = serviceAccountSubject(project, name);
-  const bindings = await ctx.call({ does }, (k) => listAll(k, paths.roleBinding(project)));
+  const bindings = await ctx.call({ does }, (k) => listAll<RoleBinding>(k, paths.roleBinding(project)));
   for (const b of rolesGranting(project, name, bindings).sort(byName)) {
     const rb = b.metadata?.name as string;
     if (!isManaged(b)) {
@@ -156,10 +164,10 @@ async function deleteOne(ctx: Context, project: string, name: string) {
       continue;
     }
     await ctx.call({ does, object: { noun: 'rolebinding', name: rb } }, (k) => {
-      let current: Json = b;
+      let current: RoleBinding = b;
       return withConflictRetry(async (attempt) => {
-        if (attempt > 1) current = await k.get(paths.roleBinding(project, rb));
-        const subjects = ((current.subjects ?? []) as Json[]).filter(
+        if (attempt > 1) current = await k.get<Stored<RoleBinding>>(paths.roleBinding(project, rb));
+        const subjects = (current.subjects ?? []).filter(
           (s) =>
             !(sameSubject(s, subject) || (s.kind === 'ServiceAccount' && s.name === name && !s.namespace)),
         );
@@ -169,7 +177,7 @@ async function deleteOne(ctx: Context, project: string, name: string) {
     ctx.out.line(`${ROLE.name}/${rb} updated`);
   }
   const secrets = await ctx.call({ does }, (k) =>
-    listAll(k, paths.secret(project), { labelSelector: `${TOKEN_LABEL}=true` }),
+    listAll<Secret>(k, paths.secret(project), { labelSelector: `${TOKEN_LABEL}=true` }),
   );
   for (const t of secrets
     .filter((s) => isProjectToken(s) && s.metadata.annotations?.[SA_NAME_ANNOTATION] === name)

@@ -1,5 +1,7 @@
 // `create|get|delete serviceaccounttoken` (docs/projects-and-tokens.md#4-mint-a-token). The token is printed once, at creation.
-import type { Json, KubeClient } from '../../kube/client.ts';
+import type { Stored } from '../../core/kube-object.ts';
+import type { Secret, ServiceAccount } from 'kubernetes-types/core/v1.js';
+import type { KubeClient } from '../../kube/client.ts';
 import { KubeApiError } from '../../kube/client.ts';
 import { parseDuration } from '../../core/duration.ts';
 import type { Cli, Context } from '../framework.ts';
@@ -78,11 +80,11 @@ async function createToken(ctx: Context, name: string, account: string, timeoutT
   const project = await ctx.project();
   const does = `create serviceaccounttoken "${name}"`;
   const sa = await ctx.call({ does, object: { noun: 'serviceaccount', name: account } }, (k) =>
-    k.get(paths.serviceAccount(project, account)),
+    k.get<Stored<ServiceAccount>>(paths.serviceAccount(project, account)),
   );
   checkProjectServiceAccount(sa, project, account, ctx.out.warn);
   const created = await ctx.call({ does, object: { noun: 'serviceaccounttoken', name } }, (k) =>
-    k.create(
+    k.create<Stored<Secret>>(
       paths.secret(project),
       tokenSecret({ project, name, account: { name: account, uid: sa.metadata.uid } }),
     ),
@@ -91,7 +93,7 @@ async function createToken(ctx: Context, name: string, account: string, timeoutT
   const spinner = ctx.io.stderrIsTTY
     ? startSpinner(ctx.io, `waiting for the token of serviceaccounttoken "${name}"`)
     : undefined;
-  let filled: Json;
+  let filled: IssuedToken | undefined;
   try {
     filled = await waitForToken(ctx, kube, project, name, timeoutMs, does);
   } finally {
@@ -125,11 +127,14 @@ async function createToken(ctx: Context, name: string, account: string, timeoutT
     // -o yaml|json|jsonpath|custom-columns (name and wide were refused above). The one place a token is printed in full: the Secret as created, data.token included.
     ctx.out.mutation(TOKEN, name, 'created', filled);
   } else {
-    ctx.out.line(Buffer.from(filled.data.token as string, 'base64').toString('utf8'));
+    ctx.out.line(Buffer.from(filled.data.token, 'base64').toString('utf8'));
   }
 }
 
 const TRANSIENT = new Set([429, 500, 502, 503, 504]);
+
+/** A token Secret the token controller has filled in. */
+type IssuedToken = Stored<Secret> & { data: { token: string } };
 
 /** Polls after 50 ms, doubling up to 1 s, until data.token is set; undefined when the budget runs out. */
 async function waitForToken(
@@ -139,7 +144,7 @@ async function waitForToken(
   name: string,
   timeoutMs: number,
   does: string,
-): Promise<Json | undefined> {
+): Promise<IssuedToken | undefined> {
   const deadline = ctx.now() + timeoutMs;
   let pause = 50;
   for (;;) {
@@ -148,8 +153,8 @@ async function waitForToken(
     await ctx.io.clock.sleep(Math.min(pause, left));
     pause = Math.min(pause * 2, 1000);
     try {
-      const s = await kube.get(paths.secret(project, name));
-      if (s.data?.token) return s;
+      const s = await kube.get<Stored<Secret>>(paths.secret(project, name));
+      if (s.data?.token) return s as IssuedToken;
     } catch (e) {
       const transient =
         (e instanceof KubeApiError && TRANSIENT.has(e.status)) ||
@@ -164,7 +169,7 @@ async function getTokens(ctx: Context, names: string[], account: string | undefi
   if (account) checkNames('serviceaccount', [account]);
   const project = await ctx.project();
   const secrets = await ctx.call({ does: 'list service account tokens' }, (k) =>
-    listAll(k, paths.secret(project), { labelSelector: `${TOKEN_LABEL}=true` }),
+    listAll<Secret>(k, paths.secret(project), { labelSelector: `${TOKEN_LABEL}=true` }),
   );
   const tokens = secrets
     .filter(isProjectToken)
@@ -205,7 +210,7 @@ async function deleteTokens(ctx: Context, names: string[]) {
     const does = `delete serviceaccounttoken "${name}"`;
     const object = { noun: 'serviceaccounttoken', name };
     try {
-      const s = await ctx.call({ does, object }, (k) => k.get(paths.secret(project, name)));
+      const s = await ctx.call({ does, object }, (k) => k.get<Stored<Secret>>(paths.secret(project, name)));
       if (!isProjectToken(s)) {
         throw new CliError(
           `secret "${name}" in project "${project}" is not a Lanyard service account token (label rbac.lanyard.dev/service-account-token is not "true")`,
