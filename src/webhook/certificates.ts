@@ -7,7 +7,9 @@ import 'reflect-metadata';
 import { webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
 import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
-import type { Json, KubeClient } from '../kube/client.ts';
+import type { Secret } from 'kubernetes-types/core/v1.js';
+import type { MutatingWebhookConfiguration } from 'kubernetes-types/admissionregistration/v1.js';
+import type { KubeClient } from '../kube/client.ts';
 import { isAlreadyExists, isConflict, isNotFound, resourcePath } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
 import type { Logger } from '../runtime/log.ts';
@@ -259,86 +261,176 @@ export function startCertificateReconciler(
   deps: { kube: KubeClient; log: Logger; clock: Clock },
   o: CertificateReconcilerOptions,
 ): CertificateReconciler {
-  const { kube, log, clock } = deps;
-  const secretPath = resourcePath({ version: 'v1', plural: 'secrets', namespace: o.namespace });
-  const mwcPath = resourcePath({
-    group: 'admissionregistration.k8s.io',
-    version: 'v1',
-    plural: 'mutatingwebhookconfigurations',
-  });
-  let pair: CertificatePair | undefined;
-  let firstResolve!: (p: CertificatePair) => void;
-  const first = new Promise<CertificatePair>((r) => (firstResolve = r));
-  let stopped = false;
-  let running: Promise<void> | undefined;
-  let again = false;
-  let timer: NodeJS.Timeout | undefined;
-  let rotateAt = Infinity;
-  /** The validity problem last logged as an error, so a long outage logs it once. */
-  let reportedInvalid = '';
-  /** Decoded caBundles of the configuration's webhooks (undefined: no configuration to keep current). */
-  let bundles: string[] | undefined;
-  const configHolds = (caPem: string) => !bundles || bundles.every((b) => b.includes(caPem.trim()));
+  const loop = new CertificateLoop(deps, o);
+  loop.start();
+  return {
+    firstPair: () => loop.first,
+    usable: () => loop.usable(),
+    stop: () => loop.stop(),
+  };
+}
 
-  const install = (p: CertificatePair, due: number) => {
-    rotateAt = due;
-    if (pair && pair.certPem === p.certPem && pair.keyPem === p.keyPem && pair.caPem === p.caPem) return;
-    pair = p;
-    log.info(
-      { secret: `${o.namespace}/${o.secretName}`, notAfter: p.notAfter.toISOString() },
+const SECRETS_PATH = (namespace: string) => resourcePath({ version: 'v1', plural: 'secrets', namespace });
+const MWC_PATH = resourcePath({
+  group: 'admissionregistration.k8s.io',
+  version: 'v1',
+  plural: 'mutatingwebhookconfigurations',
+});
+
+/** The state of one self-managed certificate loop: the Secret and the configuration's caBundle kept current. */
+class CertificateLoop {
+  readonly first: Promise<CertificatePair>;
+  private firstResolve!: (p: CertificatePair) => void;
+  private pair: CertificatePair | undefined;
+  private stopped = false;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private timer: NodeJS.Timeout | undefined;
+  private rotateAt = Infinity;
+  /** The validity problem last logged as an error, so a long outage logs it once. */
+  private reportedInvalid = '';
+  /** Decoded caBundles of the configuration's webhooks (undefined: no configuration to keep current). */
+  private bundles: string[] | undefined;
+  private readonly secretPath: string;
+  private watches: Array<{ stop(): void }> = [];
+
+  constructor(
+    private readonly deps: { kube: KubeClient; log: Logger; clock: Clock },
+    private readonly o: CertificateReconcilerOptions,
+  ) {
+    this.first = new Promise<CertificatePair>((r) => (this.firstResolve = r));
+    this.secretPath = SECRETS_PATH(o.namespace);
+  }
+
+  usable(): boolean {
+    return this.pair !== undefined && validityProblem(this.pair, this.deps.clock.now()) === undefined;
+  }
+
+  /** Watches the Secret (and the configuration), each change triggering a pass; the first pass starts now. */
+  start(): void {
+    const { kube, log } = this.deps;
+    const trigger = () => this.trigger();
+    this.watches.push(
+      new Informer<Record<string, never>, Secret>({
+        client: kube,
+        path: this.secretPath,
+        fieldSelector: `metadata.name=${this.o.secretName}`,
+        transform: () => ({}),
+        onAdd: trigger,
+        onUpdate: trigger,
+        onDelete: trigger,
+        onError: (e) => log.warn({ err: e }, 'Secret watch failed; retrying'),
+      }).start(),
+    );
+    if (this.o.webhookConfigName)
+      this.watches.push(
+        new Informer<Record<string, never>, MutatingWebhookConfiguration>({
+          client: kube,
+          path: MWC_PATH,
+          fieldSelector: `metadata.name=${this.o.webhookConfigName}`,
+          transform: (mwc) => {
+            this.bundles = (mwc.webhooks ?? []).map((w) => unb64(w.clientConfig?.caBundle) ?? '');
+            return {};
+          },
+          onAdd: trigger,
+          onUpdate: trigger,
+          onDelete: () => {
+            this.bundles = undefined;
+          },
+          onError: (e) => log.warn({ err: e }, 'MutatingWebhookConfiguration watch failed; retrying'),
+        }).start(),
+      );
+    this.trigger();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    for (const w of this.watches) w.stop();
+    await this.running;
+  }
+
+  private readonly configHolds = (caPem: string) =>
+    !this.bundles || this.bundles.every((b) => b.includes(caPem.trim()));
+
+  private install(p: CertificatePair, due: number): void {
+    this.rotateAt = due;
+    const cur = this.pair;
+    if (cur && cur.certPem === p.certPem && cur.keyPem === p.keyPem && cur.caPem === p.caPem) return;
+    this.pair = p;
+    this.deps.log.info(
+      { secret: `${this.o.namespace}/${this.o.secretName}`, notAfter: p.notAfter.toISOString() },
       'serving certificate installed',
     );
-    o.onPair?.(p);
-    firstResolve(p);
-  };
+    this.o.onPair?.(p);
+    this.firstResolve(p);
+  }
 
-  const secretBody = (data: SecretData, existing?: Json): Json => ({
-    apiVersion: 'v1',
-    kind: 'Secret',
-    type: 'kubernetes.io/tls',
-    metadata: {
-      ...(existing?.metadata ?? {}),
-      name: o.secretName,
-      namespace: o.namespace,
-      labels: { ...(existing?.metadata?.labels ?? {}), 'app.kubernetes.io/managed-by': 'lanyard' },
-    },
-    data,
-  });
+  /** One pass at a time; a trigger during a pass runs another right after it. */
+  private trigger(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.pass().finally(() => {
+      this.running = undefined;
+      if (this.again) {
+        this.again = false;
+        this.trigger();
+      } else this.schedule();
+    });
+  }
 
-  const reconcileSecret = async (): Promise<void> => {
+  private async pass(): Promise<void> {
+    try {
+      await this.reconcileSecret();
+      await this.reconcileCaBundle();
+    } catch (e) {
+      const { log, clock } = this.deps;
+      const invalid = this.pair && validityProblem(this.pair, clock.now());
+      if (invalid && invalid.reason !== this.reportedInvalid) {
+        this.reportedInvalid = invalid.reason;
+        log.error(
+          { err: e, reason: invalid.reason },
+          'no valid serving certificate and it cannot be renewed: the webhook is not ready',
+        );
+      } else if (!invalid) log.warn({ err: e }, 'certificate reconcile failed; retrying');
+      if (!this.stopped) setTimeout(() => this.trigger(), 2000).unref();
+    }
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    // Every 60 s, and exactly when rotation falls due (short validities in tests).
+    const delay = Math.min(CHECK_INTERVAL_MS, Math.max(100, this.rotateAt - this.deps.clock.now() + 50));
+    this.timer = setTimeout(() => this.trigger(), delay);
+    this.timer.unref();
+  }
+
+  /** Reads the Secret and installs its pair, or writes a new one; a lost create/update race re-reads. */
+  private async reconcileSecret(): Promise<void> {
+    const { kube, log, clock } = this.deps;
+    const o = this.o;
+    const named = `${this.secretPath}/${encodeURIComponent(o.secretName)}`;
     for (let attempt = 0; attempt < 5; attempt++) {
-      let secret: Json | undefined;
+      let secret: Secret | undefined;
       try {
-        secret = await kube.get(`${secretPath}/${encodeURIComponent(o.secretName)}`);
+        secret = await kube.get<Secret>(named);
       } catch (e) {
         if (!isNotFound(e)) throw e;
       }
       const now = clock.now();
-      const plan = planCertificate(secret?.data, o, now, configHolds);
+      const plan = planCertificate(secret?.data, o, now, this.configHolds);
       if (plan.action === 'ok') {
-        install(plan.pair, plan.rotateAt);
+        this.install(plan.pair, plan.rotateAt);
         return;
       }
-      let data: SecretData;
-      if (plan.action === 'rotate_ca') {
-        const ca = await generateCa(o.namespace, new Date(now));
-        data = { ...plan.keep, 'ca.crt': b64(ca.certPem + plan.bundle), 'ca.key': b64(ca.keyPem) };
-      } else if (plan.action === 'prune') {
-        data = { ...secret.data, 'ca.crt': b64(plan.bundle) };
-      } else {
-        const fresh = plan.action === 'new_ca';
-        const ca = fresh ? await generateCa(o.namespace, new Date(now)) : plan.ca;
-        const serving = await issueServing(ca, o, new Date(now));
-        data = {
-          'tls.crt': b64(serving.certPem),
-          'tls.key': b64(serving.keyPem),
-          'ca.crt': b64(fresh ? ca.certPem : plan.bundle),
-          'ca.key': b64(ca.keyPem),
-        };
-      }
+      const data = await nextSecretData(plan, secret?.data, o, now);
       try {
-        if (!secret) await kube.create(secretPath, secretBody(data));
-        else await kube.update(`${secretPath}/${encodeURIComponent(o.secretName)}`, secretBody(data, secret));
+        if (!secret) await kube.create(this.secretPath, secretBody(o, data));
+        else await kube.update(named, secretBody(o, data, secret));
         log.info(
           { secret: `${o.namespace}/${o.secretName}`, reason: plan.reason },
           'serving certificate issued',
@@ -349,15 +441,19 @@ export function startCertificateReconciler(
         throw e;
       }
     }
-  };
+  }
 
-  const reconcileCaBundle = async (): Promise<void> => {
-    if (!o.webhookConfigName || !pair) return;
-    const want = b64(pair.caPem);
+  /** Every webhook of the configuration gets the current CA bundle; a conflict re-reads. */
+  private async reconcileCaBundle(): Promise<void> {
+    const { kube, log } = this.deps;
+    const name = this.o.webhookConfigName;
+    if (!name || !this.pair) return;
+    const want = b64(this.pair.caPem);
+    const named = `${MWC_PATH}/${encodeURIComponent(name)}`;
     for (let attempt = 0; attempt < 5; attempt++) {
-      let mwc: Json;
+      let mwc: MutatingWebhookConfiguration;
       try {
-        mwc = await kube.get(`${mwcPath}/${encodeURIComponent(o.webhookConfigName)}`);
+        mwc = await kube.get<MutatingWebhookConfiguration>(named);
       } catch (e) {
         if (isNotFound(e)) return;
         throw e;
@@ -370,92 +466,50 @@ export function startCertificateReconciler(
       }
       if (!changed) return;
       try {
-        await kube.update(`${mwcPath}/${encodeURIComponent(o.webhookConfigName)}`, mwc);
-        log.info({ webhookConfiguration: o.webhookConfigName, webhooks: changed }, 'caBundle updated');
+        await kube.update(named, mwc);
+        log.info({ webhookConfiguration: name, webhooks: changed }, 'caBundle updated');
         return;
       } catch (e) {
         if (!isConflict(e)) throw e;
       }
     }
-  };
+  }
+}
 
-  const schedule = () => {
-    if (stopped) return;
-    if (timer) clearTimeout(timer);
-    // Every 60 s, and exactly when rotation falls due (short validities in tests).
-    const delay = Math.min(CHECK_INTERVAL_MS, Math.max(100, rotateAt - clock.now() + 50));
-    timer = setTimeout(trigger, delay);
-    timer.unref();
-  };
-
-  const trigger = (): void => {
-    if (stopped) return;
-    if (running) {
-      again = true;
-      return;
-    }
-    running = (async () => {
-      try {
-        await reconcileSecret();
-        await reconcileCaBundle();
-      } catch (e) {
-        const invalid = pair && validityProblem(pair, clock.now());
-        if (invalid && invalid.reason !== reportedInvalid) {
-          reportedInvalid = invalid.reason;
-          log.error(
-            { err: e, reason: invalid.reason },
-            'no valid serving certificate and it cannot be renewed: the webhook is not ready',
-          );
-        } else if (!invalid) log.warn({ err: e }, 'certificate reconcile failed; retrying');
-        if (!stopped) setTimeout(trigger, 2000).unref();
-      }
-    })().finally(() => {
-      running = undefined;
-      if (again) {
-        again = false;
-        trigger();
-      } else schedule();
-    });
-  };
-
-  const secretInformer = new Informer<Json>({
-    client: kube,
-    path: secretPath,
-    fieldSelector: `metadata.name=${o.secretName}`,
-    transform: () => ({}),
-    onAdd: trigger,
-    onUpdate: trigger,
-    onDelete: trigger,
-    onError: (e) => log.warn({ err: e }, 'Secret watch failed; retrying'),
-  }).start();
-  const mwcInformer = o.webhookConfigName
-    ? new Informer<Json>({
-        client: kube,
-        path: mwcPath,
-        fieldSelector: `metadata.name=${o.webhookConfigName}`,
-        transform: (mwc: Json) => {
-          bundles = (mwc.webhooks ?? []).map((w: Json) => unb64(w.clientConfig?.caBundle) ?? '');
-          return {};
-        },
-        onAdd: trigger,
-        onUpdate: trigger,
-        onDelete: () => {
-          bundles = undefined;
-        },
-        onError: (e) => log.warn({ err: e }, 'MutatingWebhookConfiguration watch failed; retrying'),
-      }).start()
-    : undefined;
-  trigger();
-
+/** The Secret's new data for a plan that is not 'ok': a new CA, a rotated CA, a pruned bundle or a new serving pair. */
+async function nextSecretData(
+  plan: Exclude<CertificatePlan, { action: 'ok' }>,
+  current: SecretData | undefined,
+  o: CertificateWant,
+  now: number,
+): Promise<SecretData> {
+  if (plan.action === 'rotate_ca') {
+    const ca = await generateCa(o.namespace, new Date(now));
+    return { ...plan.keep, 'ca.crt': b64(ca.certPem + plan.bundle), 'ca.key': b64(ca.keyPem) };
+  }
+  if (plan.action === 'prune') return { ...current, 'ca.crt': b64(plan.bundle) };
+  const fresh = plan.action === 'new_ca';
+  const ca = fresh ? await generateCa(o.namespace, new Date(now)) : plan.ca;
+  const serving = await issueServing(ca, o, new Date(now));
   return {
-    firstPair: () => first,
-    usable: () => pair !== undefined && validityProblem(pair, clock.now()) === undefined,
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      secretInformer.stop();
-      mwcInformer?.stop();
-      await running;
+    'tls.crt': b64(serving.certPem),
+    'tls.key': b64(serving.keyPem),
+    'ca.crt': b64(fresh ? ca.certPem : plan.bundle),
+    'ca.key': b64(ca.keyPem),
+  };
+}
+
+function secretBody(o: CertificateReconcilerOptions, data: SecretData, existing?: Secret): Secret {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'kubernetes.io/tls',
+    metadata: {
+      ...(existing?.metadata ?? {}),
+      name: o.secretName,
+      namespace: o.namespace,
+      labels: { ...(existing?.metadata?.labels ?? {}), 'app.kubernetes.io/managed-by': 'lanyard' },
     },
+    data: { ...data },
   };
 }

@@ -11,9 +11,9 @@ import type { WebhookConfig } from '../config/webhook.ts';
 import type { AdmissionGuard, AssociationLookup } from '../identity/sources.ts';
 import type { RoleComposition } from '../identity/annotations.ts';
 import { createWebhookMetrics, type WebhookMetrics } from './metrics.ts';
-import { contentTypeProblem, decodeReview, statusError } from './codec.ts';
-import { admit, timeoutParamMs, type AdmissionContext } from './admission.ts';
-import { createAdmissionServer, readBody, sendJson, sendText } from './server.ts';
+import type { AdmissionContext } from './admission.ts';
+import { createAdmissionServer } from './server.ts';
+import { isReady, onHttps, onMetrics, type WebhookState } from './routes.ts';
 import { ServiceAccountCache } from './service-accounts.ts';
 import { ConfigMapSource, IdentitiesFile } from './config-sources.ts';
 import { TlsFiles } from './tls-files.ts';
@@ -41,14 +41,65 @@ export type WebhookDeps = Deps & {
 };
 
 export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Promise<RunningWebhook> {
+  const st = await openState(config, deps);
+  const { log, metrics } = st;
+  const tlsBase: https.ServerOptions = {
+    minVersion: config.tlsMinVersion,
+    ...(config.tlsCipherSuites ? { ciphers: config.tlsCipherSuites } : {}),
+    ALPNProtocols: ['http/1.1'],
+  };
+  const server = createAdmissionServer(
+    tlsBase,
+    {
+      maxConnections: config.maxConnections,
+      readTimeoutMs: config.readTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+    },
+    () => metrics.connectionsDropped.inc(),
+  );
+  server.on('request', (req, res) => void onHttps(st, req, res));
+  server.on('tlsClientError', (e) => log.debug({ err: e }, 'TLS handshake failed'));
+  const metricsServer = http.createServer((req, res) => void onMetrics(st, req, res));
+  metricsServer.keepAliveTimeout = 120_000;
+  await listen(metricsServer, config.metricsPort);
+
+  let caPem: string | undefined;
+  const pairs = await startServingPair(config, deps, st, (p) => {
+    if (p.caPem) caPem = p.caPem;
+    server.setSecureContext({ ...tlsBase, cert: p.certPem, key: p.keyPem });
+    metrics.certExpiry.set(Math.floor(p.notAfter.getTime() / 1000));
+  });
+
+  await listen(server, config.port);
+  const port = (server.address() as AddressInfo).port;
+  const metricsPort = (metricsServer.address() as AddressInfo).port;
+  log.info({ port, metricsPort, tlsMode: config.tlsMode }, 'webhook listening');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    port,
+    metricsPort,
+    get caPem() {
+      return caPem;
+    },
+    ready: () => isReady(st),
+    pauseServiceAccountWatch: () => st.serviceAccounts.store.pause(),
+    resumeServiceAccountWatch: () => st.serviceAccounts.store.resume(),
+    stop() {
+      stopping ??= stopWebhook(st, deps, { server, metricsServer, pairs });
+      return stopping;
+    },
+  };
+}
+
+/** The caches behind admission and the state the routes read; the identities file is loaded once. */
+async function openState(config: WebhookConfig, deps: WebhookDeps): Promise<WebhookState> {
   const log = deps.log;
   const metrics: WebhookMetrics = createWebhookMetrics(deps.metrics);
   for (const w of config.warnings) log.warn(w);
-  const ciphers = config.tlsCipherSuites;
   const composition = config.composeRoleArn
     ? await (deps.roleComposition ?? (() => fetchRoleComposition()))()
     : undefined;
-
   const serviceAccounts = new ServiceAccountCache({
     kube: deps.kube,
     cache: deps.cache,
@@ -79,7 +130,6 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
     : undefined;
   // The first load completes before the listener opens (docs/webhook.md#the-identities-file-eks-pod-identity).
   await identities?.start();
-
   const ctx: AdmissionContext = {
     // WebhookConfig carries every InjectionFlags field under the same name: no copy needed.
     flags: config,
@@ -91,263 +141,93 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
     identities,
     sources: deps,
   };
-
-  let shuttingDown = false;
-  // Installed and valid now: an expired certificate takes the replica out of the Service (docs/adr/0103).
-  let certificate: { usable(): boolean } | undefined;
-  const checks = () => {
-    const c: Record<string, boolean> = {
-      serviceAccounts: serviceAccounts.synced,
-      certificate: certificate?.usable() ?? false,
-    };
-    if (identities) c.identitiesFile = identities.loaded;
-    if (configMap) c.configMap = configMap.synced;
-    if (deps.associations) c.associations = deps.associations.synced();
-    if (deps.guard) c.guard = deps.guard.synced();
-    c.notShuttingDown = !shuttingDown;
-    return c;
+  const { metrics: registry } = deps;
+  return {
+    config,
+    log,
+    metrics,
+    registry,
+    ctx,
+    serviceAccounts,
+    configMap,
+    identities,
+    sources: deps,
+    shuttingDown: false,
   };
-  const ready = () => Object.values(checks()).every(Boolean);
+}
 
-  const tlsBase: https.ServerOptions = {
-    minVersion: config.tlsMinVersion,
-    ...(ciphers ? { ciphers } : {}),
-    ALPNProtocols: ['http/1.1'],
-  };
-  let caPem: string | undefined;
-  const server = createAdmissionServer(
-    tlsBase,
-    {
-      maxConnections: config.maxConnections,
-      readTimeoutMs: config.readTimeoutMs,
-      idleTimeoutMs: config.idleTimeoutMs,
-    },
-    () => metrics.connectionsDropped.inc(),
-  );
-  const installPair = (p: { certPem: string; keyPem: string; notAfter: Date }) => {
-    server.setSecureContext({ ...tlsBase, cert: p.certPem, key: p.keyPem });
-    metrics.certExpiry.set(Math.floor(p.notAfter.getTime() / 1000));
-  };
+interface ServingPair {
+  certPem: string;
+  keyPem: string;
+  notAfter: Date;
+  caPem?: string;
+}
 
-  const observe = (path: string, method: string, code: number, started: number) => {
-    metrics.httpRequests.inc({ verb: method, path, code: String(code) });
-    metrics.duration.observe({ path, code: String(code) }, (performance.now() - started) / 1000);
-  };
-
-  const health = (res: http.ServerResponse) => sendJson(res, 200, { status: 'ok' });
-  const readiness = (res: http.ServerResponse) => {
-    const c = checks();
-    const ok = Object.values(c).every(Boolean);
-    metrics.ready.set(ok ? 1 : 0);
-    sendJson(res, ok ? 200 : 503, { ready: ok, checks: c });
-  };
-
-  const mutate = async (
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    query: string,
-  ): Promise<number> => {
-    if (req.method !== 'POST') {
-      // Drain what the client sent so a keep-alive connection stays usable.
-      req.resume();
-      sendJson(
-        res,
-        405,
-        statusError(405, 'MethodNotAllowed', `${req.method} is not allowed on /mutate; use POST`),
-        { allow: 'POST' },
-      );
-      return 405;
-    }
-    const ctProblem = contentTypeProblem(req.headers['content-type']);
-    if (ctProblem) {
-      req.resume();
-      sendJson(res, 415, statusError(415, 'UnsupportedMediaType', ctProblem));
-      return 415;
-    }
-    const body = await readBody(req, res, config.maxRequestBytes);
-    if (body === 'too_large') return 413;
-    if (body === 'aborted') return 499; // client closed the request; nothing can be answered
-    const decoded = decodeReview(body);
-    if (!decoded.ok) {
-      log.warn({ reason: decoded.message }, 'bad admission request');
-      sendJson(res, 400, statusError(400, 'BadRequest', decoded.message));
-      return 400;
-    }
-    const review = await admit(
-      decoded.apiVersion,
-      decoded.request,
-      timeoutParamMs(new URLSearchParams(query)),
-      ctx,
-    );
-    sendText(res, 200, review, shuttingDown ? { connection: 'close' } : undefined);
-    return 200;
-  };
-
-  const onHttps = async (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const started = performance.now();
-    // The path and query split by hand: a full URL parse per admission is measurable at these rates.
-    const target = req.url ?? '/';
-    const q = target.indexOf('?');
-    const pathname = q < 0 ? target : target.slice(0, q);
-    try {
-      switch (pathname) {
-        case '/mutate': {
-          const code = await mutate(req, res, q < 0 ? '' : target.slice(q + 1));
-          observe('/mutate', req.method ?? '', code, started);
-          if (log.isLevelEnabled('debug'))
-            log.debug(
-              { method: req.method, path: '/mutate', status: code, durationMs: performance.now() - started },
-              'request',
-            );
-          return;
-        }
-        case '/healthz':
-          return health(res);
-        case '/readyz':
-          return readiness(res);
-      }
-      if (config.enableDebuggingHandlers && pathname === '/debug/alpha/deny') {
-        // Deliberately invalid: no uid, no TypeMeta (exercises the API server's failure handling).
-        sendJson(res, 200, { response: { allowed: false, status: { message: 'debug deny' } } });
-        return observe(pathname, req.method ?? '', 200, started);
-      }
-      if (config.enableDebuggingHandlers && pathname === '/debug/alpha/500') {
-        sendJson(res, 500, statusError(500, 'InternalError', 'debug: deliberate HTTP 500'));
-        return observe(pathname, req.method ?? '', 500, started);
-      }
-      sendJson(res, 404, statusError(404, 'NotFound', `no route for ${pathname}`));
-    } catch (e) {
-      log.error({ err: e }, 'request handling failed');
-      if (!res.headersSent) sendJson(res, 500, statusError(500, 'InternalError', 'lanyard: internal error'));
-    }
-  };
-
-  const debugCache = () => ({
-    serviceAccounts: Object.fromEntries(serviceAccounts.entries()),
-    configMap: configMap ? Object.fromEntries(configMap.current) : null,
-    identitiesFile: identities ? [...identities.current] : null,
-    associations: deps.associations ? { synced: deps.associations.synced() } : null,
-  });
-
-  const onMetrics = async (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const started = performance.now();
-    const url = new URL(req.url ?? '/', 'http://metrics');
-    try {
-      switch (url.pathname) {
-        case '/metrics': {
-          metrics.ready.set(ready() ? 1 : 0);
-          const text = await deps.metrics.metrics();
-          res.writeHead(200, { 'content-type': deps.metrics.contentType });
-          res.end(text);
-          return;
-        }
-        case '/healthz':
-          return health(res);
-        case '/readyz':
-          return readiness(res);
-      }
-      if (config.enableDebuggingHandlers && url.pathname === '/debug/alpha/cache' && req.method === 'GET') {
-        sendJson(res, 200, debugCache());
-        return observe(url.pathname, 'GET', 200, started);
-      }
-      if (
-        config.enableDebuggingHandlers &&
-        url.pathname === '/debug/alpha/cache/clear' &&
-        req.method === 'POST'
-      ) {
-        await Promise.all([serviceAccounts.relist(), configMap?.relist(), identities?.reload()]);
-        sendJson(res, 200, { relisted: true });
-        return observe(url.pathname, 'POST', 200, started);
-      }
-      sendJson(res, 404, statusError(404, 'NotFound', `no route for ${url.pathname}`));
-    } catch (e) {
-      log.error({ err: e }, 'metrics request failed');
-      if (!res.headersSent) sendJson(res, 500, statusError(500, 'InternalError', 'lanyard: internal error'));
-    }
-  };
-
-  server.on('request', (req, res) => void onHttps(req, res));
-  server.on('tlsClientError', (e) => log.debug({ err: e }, 'TLS handshake failed'));
-  const metricsServer = http.createServer((req, res) => void onMetrics(req, res));
-  metricsServer.keepAliveTimeout = 120_000;
-  await new Promise<void>((resolve, reject) => {
-    metricsServer.once('error', reject);
-    metricsServer.listen(config.metricsPort, () => resolve());
-  });
-
-  let tlsFiles: TlsFiles | undefined;
-  let reconciler: CertificateReconciler | undefined;
+/** The serving certificate from files or self-managed (docs/adr/0102), installed before this resolves. */
+async function startServingPair(
+  config: WebhookConfig,
+  deps: WebhookDeps,
+  st: WebhookState,
+  install: (p: ServingPair) => void,
+): Promise<{ stop(): Promise<void> | void }> {
   if (config.tlsMode === 'files') {
-    tlsFiles = new TlsFiles({
+    const tlsFiles = new TlsFiles({
       certFile: config.tlsCert,
       keyFile: config.tlsKey,
       pollIntervalMs: config.configPollIntervalMs,
-      log,
-      metrics,
-      onPair: installPair,
+      log: st.log,
+      metrics: st.metrics,
+      onPair: install,
       now: () => deps.clock.now(),
     });
-    certificate = tlsFiles;
+    st.certificate = tlsFiles;
     await tlsFiles.start();
     await tlsFiles.firstPair();
-  } else {
-    // Loaded only in this mode: the X.509 library is a sizeable share of memory (docs/adr/0111).
-    const { startCertificateReconciler } = await import('./certificates.ts');
-    reconciler = startCertificateReconciler(deps, {
-      namespace: config.podNamespace,
-      serviceName: config.serviceName,
-      extraSans: config.tlsExtraSans,
-      validityMs: config.selfManagedCertValidityMs,
-      secretName: config.tlsSecret,
-      webhookConfigName: config.webhookConfigName,
-      onPair: (p) => {
-        caPem = p.caPem;
-        installPair(p);
-      },
-    });
-    certificate = reconciler;
-    await reconciler.firstPair();
+    return tlsFiles;
   }
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, () => resolve());
+  // Loaded only in this mode: the X.509 library is a sizeable share of memory (docs/adr/0111).
+  const { startCertificateReconciler } = await import('./certificates.ts');
+  const reconciler: CertificateReconciler = startCertificateReconciler(deps, {
+    namespace: config.podNamespace,
+    serviceName: config.serviceName,
+    extraSans: config.tlsExtraSans,
+    validityMs: config.selfManagedCertValidityMs,
+    secretName: config.tlsSecret,
+    webhookConfigName: config.webhookConfigName,
+    onPair: install,
   });
-  const port = (server.address() as AddressInfo).port;
-  const metricsPort = (metricsServer.address() as AddressInfo).port;
-  log.info({ port, metricsPort, tlsMode: config.tlsMode }, 'webhook listening');
+  st.certificate = reconciler;
+  await reconciler.firstPair();
+  return reconciler;
+}
 
-  let stopping: Promise<void> | undefined;
-  return {
-    port,
-    metricsPort,
-    get caPem() {
-      return caPem;
-    },
-    ready,
-    pauseServiceAccountWatch: () => serviceAccounts.store.pause(),
-    resumeServiceAccountWatch: () => serviceAccounts.store.resume(),
-    stop() {
-      stopping ??= (async () => {
-        // Readiness fails first, so endpoints and the API server stop sending here, then the server drains.
-        shuttingDown = true;
-        metrics.ready.set(0);
-        if (config.shutdownDelayMs > 0) await deps.clock.sleep(config.shutdownDelayMs);
-        const closed = new Promise<void>((r) => server.close(() => r()));
-        server.closeIdleConnections();
-        const force = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
-        await closed;
-        clearTimeout(force);
-        metricsServer.closeAllConnections();
-        await new Promise<void>((r) => metricsServer.close(() => r()));
-        serviceAccounts.stop();
-        configMap?.stop();
-        identities?.stop();
-        tlsFiles?.stop();
-        await reconciler?.stop();
-        log.info('webhook stopped');
-      })();
-      return stopping;
-    },
-  };
+function listen(server: http.Server | https.Server, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => resolve());
+  });
+}
+
+/** Readiness fails first, so endpoints and the API server stop sending here, then the server drains. */
+async function stopWebhook(
+  st: WebhookState,
+  deps: WebhookDeps,
+  o: { server: https.Server; metricsServer: http.Server; pairs: { stop(): Promise<void> | void } },
+): Promise<void> {
+  const { config } = st;
+  st.shuttingDown = true;
+  st.metrics.ready.set(0);
+  if (config.shutdownDelayMs > 0) await deps.clock.sleep(config.shutdownDelayMs);
+  const closed = new Promise<void>((r) => o.server.close(() => r()));
+  o.server.closeIdleConnections();
+  const force = setTimeout(() => o.server.closeAllConnections(), config.shutdownTimeoutMs);
+  await closed;
+  clearTimeout(force);
+  o.metricsServer.closeAllConnections();
+  await new Promise<void>((r) => o.metricsServer.close(() => r()));
+  st.serviceAccounts.stop();
+  st.configMap?.stop();
+  st.identities?.stop();
+  await o.pairs.stop();
+  st.log.info('webhook stopped');
 }
