@@ -1,5 +1,6 @@
 // The kOps ConfigMap watch (docs/webhook.md#the-kops-configmap) and the container-credentials identities file (docs/webhook.md#the-identities-file-eks-pod-identity). Each keeps the
 // last good state: bad input is logged once and counted, never applied, never fatal.
+import type { ConfigMap } from 'kubernetes-types/core/v1.js';
 import { createHash } from 'node:crypto';
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -33,11 +34,11 @@ export class ConfigMapSource {
       namespace: string;
     },
   ) {
-    this.store = openStore<{ config?: string }>(o.kube, o.cache, {
+    this.store = openStore<{ config?: string }, ConfigMap>(o.kube, o.cache, {
       path: resourcePath({ version: 'v1', plural: 'configmaps', namespace: o.namespace }),
       fieldSelector: `metadata.name=${KOPS_CONFIGMAP_NAME}`,
       // Only the document matters; the rest of the object is dropped at once.
-      transform: (cm) => ({ config: typeof cm?.data?.config === 'string' ? cm.data.config : undefined }),
+      transform: (cm) => ({ config: typeof cm.data?.config === 'string' ? cm.data.config : undefined }),
       onAdd: (cm) => this.apply(cm.config),
       onUpdate: (cm) => this.apply(cm.config),
       onDelete: () => this.apply(undefined),

@@ -1,7 +1,8 @@
 // ServiceAccount cache and live lookup (docs/webhook.md#serviceaccounts-that-are-not-cached-yet). The store keeps only parsed `<prefix>/` settings (SAs
 // without them share one value); a miss triggers a bounded, shared, concurrency-limited metadata GET. Its watch is
 // the webhook's own, or under `lanyard run` the process's shared one (docs/adr/0930-webhook-on-the-shared-cache-under-run.md).
-import type { Json, KubeClient } from '../kube/client.ts';
+import type { KubeObject } from '../core/kube-object.ts';
+import type { KubeClient } from '../kube/client.ts';
 import { isNotFound, resourcePath } from '../kube/client.ts';
 import type { InformerFactory } from '../kube/cache.ts';
 import { openStore, type Store } from '../kube/store.ts';
@@ -45,7 +46,7 @@ export class ServiceAccountCache {
       o.metrics.used.set(1);
       if (this.store.synced) entries();
     };
-    this.store = openStore<SaSettings>(o.kube, o.cache, {
+    this.store = openStore<SaSettings, KubeObject>(o.kube, o.cache, {
       path: '/api/v1/serviceaccounts',
       metadataOnly: true,
       transform: (obj) => this.parse(obj),
@@ -60,9 +61,10 @@ export class ServiceAccountCache {
     });
   }
 
-  private parse(obj: Json): SaSettings {
+  /** A ServiceAccount as its metadata (the watch and the GET ask for PartialObjectMetadata). */
+  private parse(obj: KubeObject): SaSettings {
     const s = parseServiceAccount(obj, this.o.prefix, this.o.composition);
-    const where = { namespace: obj?.metadata?.namespace, serviceAccount: obj?.metadata?.name };
+    const where = { namespace: obj.metadata?.namespace, serviceAccount: obj.metadata?.name };
     if (s.roleArnProblem)
       this.o.log.warn(
         { ...where, problem: s.roleArnProblem },
@@ -185,7 +187,7 @@ export class ServiceAccountCache {
     const remaining = Math.max(1, deadline - this.o.now());
     const timer = setTimeout(() => ac.abort(), remaining);
     try {
-      const obj = await this.o.kube.request({
+      const obj = await this.o.kube.request<KubeObject>({
         path: resourcePath({ version: 'v1', plural: 'serviceaccounts', namespace, name }),
         accept: META_ACCEPT,
         signal: ac.signal,
