@@ -439,8 +439,22 @@ describe('doctor and the token-manager binding', () => {
         { timeout: 10_000 },
       )
       .toBe(true);
+    // Kargo's CustomPromotionStep is checked like a PromotionStep (docs/adr/0605).
+    await env.admin.create(`/apis/lanyard.dev/v1alpha1/namespaces/${env.agentNs}/custompromotionsteps`, {
+      apiVersion: 'lanyard.dev/v1alpha1',
+      kind: 'CustomPromotionStep',
+      metadata: { name: 'kargo-sync' },
+      spec: { image: 'example.com/argocd:1', command: ['sync'], capabilities: ['mint-tokens'] },
+    });
+    const kargoStage = stageName();
+    await createStage(env.admin, project, kargoStage, {
+      promotionTemplate: { spec: { steps: [{ as: 'sync', uses: 'kargo-sync' }] } },
+    });
     const bad = await cli('doctor');
     expect(bad.exitCode, bad.stdout).toBe(7);
+    expect(bad.stdout).toContain(
+      `ERROR  stage ${project}/${kargoStage}  step "sync" (uses "kargo-sync") needs mint-tokens, but serviceaccount "lanyard-promotion-orchestrator" in namespace "${env.agentNs}" is not bound to role "lanyard-promotion-token-manager"\n`,
+    );
     expect(bad.stdout).toContain(
       `ERROR  stage ${project}/${stage}  step "sync" (uses "argocd-update") needs mint-tokens, but serviceaccount "lanyard-promotion-orchestrator" in namespace "${env.agentNs}" is not bound to role "lanyard-promotion-token-manager"\n` +
         `       fix: kubectl create rolebinding lanyard-promotion-token-manager-lanyard-promotion-orchestrator -n ${env.agentNs} --role lanyard-promotion-token-manager --serviceaccount ${env.agentNs}:lanyard-promotion-orchestrator\n`,
