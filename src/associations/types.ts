@@ -59,5 +59,8 @@ export interface AckPodIdentityAssociation {
     disableSessionTags?: boolean;
     tags?: Record<string, string>;
   };
-  status?: { associationID?: string };
+  status?: { associationID?: string; externalID?: string; conditions?: Partial<Condition>[] };
 }
+
+/** Either kind, as read for messages and trust checks. */
+export type AssociationObject = PodIdentityAssociation | AckPodIdentityAssociation;

@@ -2,14 +2,16 @@
 // objects the command read (ServiceAccount, associations, kOps ConfigMap, IdentityPolicies, VerifiedIdentity,
 // Pod and its Events) in; the resolution chain, the policy decision, the gate and the fixes out. The chain is the
 // webhook's own precedence (docs/webhook.md, "Identity sources"), computed by the webhook's resolver.
-import type { Json } from '../kube/client.ts';
-import { parseServiceAccount } from '../identity/annotations.ts';
+import type { Pod, ServiceAccount } from 'kubernetes-types/core/v1.js';
+import type { Event } from 'kubernetes-types/events/v1.js';
+import type { Condition } from '../kube/conditions.ts';
+import { parseServiceAccount, type SaSettings } from '../identity/annotations.ts';
 import { resolveIdentity, type InjectionFlags } from '../identity/resolve.ts';
 import type { ConfigMapTable } from '../identity/configmap.ts';
 import { podCredentials, type CredentialOptions, type PodCredential } from '../identity/pod-credentials.ts';
-import type { IdentityMode } from '../identity/sources.ts';
+import type { IdentityMode, IdentitySourceKind } from '../identity/sources.ts';
 import { selectOwner, describeRecord } from '../associations/decide.ts';
-import type { AssociationRecord } from '../associations/model.ts';
+import type { AssociationObject, AssociationRecord } from '../associations/model.ts';
 import { decidePolicy, selectorMatches, type PolicySet, type PolicySubject } from '../verification/policy.ts';
 import {
   GATE_NAME,
@@ -17,6 +19,7 @@ import {
   VERIFICATION_ANNOTATION,
   verifiedIdentityName,
 } from '../verification/verified-identity.ts';
+import type { VerifiedIdentity } from '../verification/types.ts';
 import { hintForExchangeError, type TrustComparison } from './trust.ts';
 
 export interface SourceLine {
@@ -90,13 +93,16 @@ export type TrustLine =
   | { checked: true; role: string; comparison: TrustComparison; presented: string }
   | { checked: false; role?: string; why: string };
 
+/** An events.k8s.io/v1 Event, or a core/v1 one (its text in `message`), as the API server lists them. */
+export type ExplainEvent = Event & { message?: string };
+
 export interface ExplainInput {
   kind: 'Pod' | 'ServiceAccount';
   namespace: string;
   /** Pod name or ServiceAccount name. */
   name: string;
-  pod?: Json;
-  serviceAccount?: Json;
+  pod?: Pod;
+  serviceAccount?: ServiceAccount;
   serviceAccountName: string;
   /** Every Lanyard and observed ACK association of the pair. */
   associations: AssociationRecord[];
@@ -105,11 +111,11 @@ export interface ExplainInput {
   policies: PolicySet;
   namespaceLabels: Record<string, string> | undefined;
   /** The VerifiedIdentity named after the declared identity, when one exists. */
-  verifiedIdentity?: Json;
+  verifiedIdentity?: VerifiedIdentity;
   /** The association objects by uid (for the owner's status conditions). */
-  associationObjects?: ReadonlyMap<string, Json>;
+  associationObjects?: ReadonlyMap<string, AssociationObject>;
   /** Events about the Pod (or, for a ServiceAccount, about its associations), any order. */
-  events: Json[];
+  events: ExplainEvent[];
   credentials: CredentialOptions;
   nowMs: number;
 }
@@ -142,10 +148,10 @@ export function explainPolicy(set: PolicySet, subject: PolicySubject): PolicyLin
   return { decision: 'allowed', message: 'allowed' };
 }
 
-const isObject = (v: unknown): v is Record<string, Json> =>
+const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function lastAttempt(events: Json[], hintFor = hintForExchangeError): GateLine['lastAttempt'] {
+function lastAttempt(events: ExplainEvent[], hintFor = hintForExchangeError): GateLine['lastAttempt'] {
   const relevant = events
     .filter((e) =>
       [
@@ -157,7 +163,7 @@ function lastAttempt(events: Json[], hintFor = hintForExchangeError): GateLine['
         'Verified',
         'SyncFailed',
         'PolicyDenied',
-      ].includes(e?.reason),
+      ].includes(e?.reason ?? ''),
     )
     .map((e) => ({
       e,
@@ -185,33 +191,66 @@ function lastAttempt(events: Json[], hintFor = hintForExchangeError): GateLine['
 
 /** Builds the explanation (everything but the trust comparison, which needs AWS: see `withTrust`). */
 export function explain(i: ExplainInput): Explanation {
-  const { namespace, serviceAccountName: saName, flags } = i;
   const saSettings = i.serviceAccount
-    ? parseServiceAccount(i.serviceAccount, flags.annotationPrefix)
+    ? parseServiceAccount(i.serviceAccount, i.flags.annotationPrefix)
     : undefined;
   const owner = selectOwner(i.associations);
   const resolution = resolveIdentity(
     {
-      namespace,
-      serviceAccount: saName,
+      namespace: i.namespace,
+      serviceAccount: i.serviceAccountName,
       podAnnotations: i.pod?.metadata?.annotations,
       sa: saSettings ? { found: true, settings: saSettings } : { found: false },
       association: owner,
       inIdentitiesFile: false,
       configMap: i.configMap.table,
     },
-    flags,
+    i.flags,
     () => 0.5,
   );
   const won = resolution?.identity.source;
+  // The chain, in the webhook's order.
+  const sources: SourceLine[] = [
+    ...associationSources(i, owner),
+    identitiesFileSource(),
+    serviceAccountSource(i, saSettings, won),
+    ...configMapSources(i, won),
+  ];
+  const declared: Declared | undefined = resolution
+    ? {
+        mode: resolution.identity.mode,
+        source: sources.find((s) => s.outcome === 'won')?.source ?? resolution.identity.source,
+        roleARN: resolution.identity.roleARN,
+        ...(resolution.identity.targetRoleARN ? { targetRoleARN: resolution.identity.targetRoleARN } : {}),
+        audience: resolution.identity.audience,
+      }
+    : undefined;
+  const pod = i.pod ? podLine(i.pod, i.credentials, declared) : undefined;
+  const policy = policyLine(i, declared);
+  // A restart would not bring a denied identity (the webhook refuses such a Pod): the reconciler's `denied`.
+  if (pod?.podState === 'missing' && policy.decision === 'denied') pod.podState = 'denied';
+  const e: Explanation = {
+    subject: { kind: i.kind, namespace: i.namespace, name: i.name, serviceAccount: i.serviceAccountName },
+    serviceAccountFound: !!i.serviceAccount,
+    sources,
+    ...(declared ? { declared } : {}),
+    ...(pod ? pod : {}),
+    policy,
+    gate: gateLine(i, declared, owner && won === 'association' ? owner : undefined),
+    fixes: [],
+  };
+  e.fixes = fixesFor(e);
+  return e;
+}
 
-  // ---- The chain, in the webhook's order ----
+/** Rank 1: every association of the pair; the oldest live one owns it, container credentials win. */
+function associationSources(i: ExplainInput, owner: AssociationRecord | undefined): SourceLine[] {
   const sources: SourceLine[] = [];
   const live = i.associations.filter((a) => !a.deleting);
   if (live.length === 0) {
     sources.push({
       rank: 1,
-      source: `PodIdentityAssociation for ${namespace}/${saName}`,
+      source: `PodIdentityAssociation for ${i.namespace}/${i.serviceAccountName}`,
       says: 'none',
       outcome: 'empty',
     });
@@ -232,18 +271,31 @@ export function explain(i: ExplainInput): Explanation {
           : `an older association (${owner ? describeRecord(owner) : '?'}) owns the pair`,
     });
   }
-  sources.push({
+  return sources;
+}
+
+/** Rank 2: the webhook's identities file, which the CLI cannot read. */
+function identitiesFileSource(): SourceLine {
+  return {
     rank: 2,
     source: 'identities file (--watch-container-credentials-config)',
     says: 'not readable from the CLI',
     outcome: 'unknown',
     why: "it lives in the webhook's filesystem; it gives container credentials with no role when it lists the pair",
-  });
-  const ann = `${flags.annotationPrefix}/role-arn`;
+  };
+}
+
+/** Rank 3: the ServiceAccount's role annotation. */
+function serviceAccountSource(
+  i: ExplainInput,
+  saSettings: SaSettings | undefined,
+  won: IdentitySourceKind | undefined,
+): SourceLine {
+  const ann = `${i.flags.annotationPrefix}/role-arn`;
   const saRole = saSettings?.roleARN;
-  sources.push({
+  return {
     rank: 3,
-    source: `ServiceAccount ${namespace}/${saName} annotation ${ann}`,
+    source: `ServiceAccount ${i.namespace}/${i.serviceAccountName} annotation ${ann}`,
     says: !i.serviceAccount
       ? 'ServiceAccount not found'
       : saRole
@@ -260,13 +312,20 @@ export function explain(i: ExplainInput): Explanation {
           why: `not an IAM role ARN (${saSettings.roleArnProblem}): the webhook refuses Pods of this ServiceAccount`,
         }
       : {}),
-  });
-  for (const [rank, key, kind] of [
-    [4, `${namespace}/${saName}`, 'configmap'],
-    [5, `*/${saName}`, 'configmap_wildcard'],
-  ] as const) {
+  };
+}
+
+/** Ranks 4 and 5: the kOps ConfigMap's exact entry, then its `*` entry. */
+function configMapSources(i: ExplainInput, won: IdentitySourceKind | undefined): SourceLine[] {
+  const saName = i.serviceAccountName;
+  return (
+    [
+      [4, `${i.namespace}/${saName}`, 'configmap'],
+      [5, `*/${saName}`, 'configmap_wildcard'],
+    ] as const
+  ).map(([rank, key, kind]): SourceLine => {
     const e = i.configMap.table.get(key);
-    sources.push({
+    return {
       rank,
       source: `ConfigMap ${i.configMap.where} entry "${key}"`,
       says: !i.configMap.found
@@ -282,123 +341,110 @@ export function explain(i: ExplainInput): Explanation {
         : e?.roleARN
           ? { why: 'a source of lower rank decided first' }
           : {}),
-    });
+    };
+  });
+}
+
+/** The identities the Pod as created can use, and how they compare with the declared one. */
+function podLine(
+  pod: Pod,
+  credentials: CredentialOptions,
+  declared: Declared | undefined,
+): Required<Pick<Explanation, 'podIdentities' | 'podState'>> {
+  const podIdentities = podCredentials(pod, credentials).identities.map((c: PodCredential) => ({
+    container: c.container.name,
+    mode: c.mode,
+    roleARN: c.roleARN,
+    audience: c.audience,
+    field: c.field,
+  }));
+  let podState: Explanation['podState'] & string;
+  if (!declared) podState = podIdentities.length ? 'stale' : 'none';
+  else if (podIdentities.length === 0) podState = 'missing';
+  else {
+    const same = podIdentities.some(
+      (p) =>
+        p.mode === declared.mode &&
+        (declared.mode === 'ContainerCredentials' || p.roleARN === declared.roleARN),
+    );
+    podState = same ? 'matches' : 'stale';
   }
+  return { podIdentities, podState };
+}
 
-  const declared: Declared | undefined = resolution
-    ? {
-        mode: resolution.identity.mode,
-        source: sources.find((s) => s.outcome === 'won')?.source ?? resolution.identity.source,
-        roleARN: resolution.identity.roleARN,
-        ...(resolution.identity.targetRoleARN ? { targetRoleARN: resolution.identity.targetRoleARN } : {}),
-        audience: resolution.identity.audience,
-      }
-    : undefined;
+function policyLine(i: ExplainInput, declared: Declared | undefined): PolicyLine {
+  if (!declared)
+    return { decision: 'not applicable', message: 'no identity is declared, so no IdentityPolicy applies' };
+  return explainPolicy(i.policies, {
+    namespace: i.namespace,
+    namespaceLabels: i.namespaceLabels,
+    serviceAccount: i.serviceAccountName,
+    roleARN: declared.roleARN,
+    targetRoleARN: declared.targetRoleARN,
+  });
+}
 
-  // ---- The Pod as created ----
-  let podIdentities: Explanation['podIdentities'];
-  let podState: Explanation['podState'];
-  if (i.pod) {
-    const pc = podCredentials(i.pod, i.credentials);
-    podIdentities = pc.identities.map((c: PodCredential) => ({
-      container: c.container.name,
-      mode: c.mode,
-      roleARN: c.roleARN,
-      audience: c.audience,
-      field: c.field,
-    }));
-    if (!declared) podState = podIdentities.length ? 'stale' : 'none';
-    else if (podIdentities.length === 0) podState = 'missing';
-    else {
-      const same = podIdentities.some(
-        (p) =>
-          p.mode === declared.mode &&
-          (declared.mode === 'ContainerCredentials' || p.roleARN === declared.roleARN),
-      );
-      podState = same ? 'matches' : 'stale';
-    }
-  }
-
-  // ---- IdentityPolicy ----
-  const policy: PolicyLine = declared
-    ? explainPolicy(i.policies, {
-        namespace,
-        namespaceLabels: i.namespaceLabels,
-        serviceAccount: saName,
-        roleARN: declared.roleARN,
-        targetRoleARN: declared.targetRoleARN,
-      })
-    : { decision: 'not applicable', message: 'no identity is declared, so no IdentityPolicy applies' };
-  // A restart would not bring a denied identity (the webhook refuses such a Pod): the reconciler's `denied`.
-  if (podState === 'missing' && policy.decision === 'denied') podState = 'denied';
-
-  // ---- Gate and verifier ----
+/** The gate and the verifier: the Pod's gate and annotations, the VerifiedIdentity, the owner's conditions, the last attempt. */
+function gateLine(
+  i: ExplainInput,
+  declared: Declared | undefined,
+  winningOwner: AssociationRecord | undefined,
+): GateLine {
   const gate: GateLine = {};
   if (i.pod) {
-    const gates: Json[] = Array.isArray(i.pod.spec?.schedulingGates) ? i.pod.spec.schedulingGates : [];
+    const gates: unknown[] = Array.isArray(i.pod.spec?.schedulingGates) ? i.pod.spec.schedulingGates : [];
     gate.gated = gates.some((g) => isObject(g) && g.name === GATE_NAME);
     const a = i.pod.metadata?.annotations?.[VERIFICATION_ANNOTATION];
     if (typeof a === 'string') gate.annotation = a;
     if (i.pod.metadata?.annotations?.[OPT_OUT_ANNOTATION] === 'false') gate.optOut = true;
   }
-  if (declared) {
-    const name = verifiedIdentityName({
-      mode: declared.mode,
-      serviceAccount: saName,
-      roleARN: declared.roleARN,
-      targetRoleARN: declared.targetRoleARN,
-      audience: declared.audience,
-    });
-    const vi = i.verifiedIdentity;
-    gate.verifiedIdentity = vi
-      ? {
-          name,
-          found: true,
-          verifiedAt: vi.spec?.verifiedAt,
-          expiresAt: vi.spec?.expiresAt,
-          assumedRoleARN: vi.spec?.assumedRoleARN,
-          fresh: typeof vi.spec?.expiresAt === 'string' && Date.parse(vi.spec.expiresAt) > i.nowMs,
-        }
-      : { name, found: false };
-  }
-  const ownerObj =
-    owner && won === 'association' && owner.kind === 'lanyard'
-      ? i.associationObjects?.get(owner.uid)
-      : undefined;
-  if (owner && ownerObj) {
-    const conds: Json[] = Array.isArray(ownerObj.status?.conditions) ? ownerObj.status.conditions : [];
-    gate.association = {
-      object: describeRecord(owner),
-      conditions: ['Synced', 'Verified', 'Ready'].flatMap((t) => {
-        const c = conds.find((x) => x?.type === t);
-        return c
-          ? [
-              {
-                type: t,
-                status: String(c.status ?? ''),
-                reason: String(c.reason ?? ''),
-                message: String(c.message ?? ''),
-              },
-            ]
-          : [];
-      }),
-    };
-  }
+  if (declared) gate.verifiedIdentity = verifiedIdentityLine(i, declared);
+  const ownerObj = winningOwner?.kind === 'lanyard' ? i.associationObjects?.get(winningOwner.uid) : undefined;
+  if (winningOwner && ownerObj) gate.association = associationLine(winningOwner, ownerObj);
   const attempt = lastAttempt(i.events);
   if (attempt) gate.lastAttempt = attempt;
+  return gate;
+}
 
-  const e: Explanation = {
-    subject: { kind: i.kind, namespace, name: i.name, serviceAccount: saName },
-    serviceAccountFound: !!i.serviceAccount,
-    sources,
-    ...(declared ? { declared } : {}),
-    ...(podIdentities ? { podIdentities, podState } : {}),
-    policy,
-    gate,
-    fixes: [],
+function verifiedIdentityLine(i: ExplainInput, declared: Declared): GateLine['verifiedIdentity'] {
+  const name = verifiedIdentityName({
+    mode: declared.mode,
+    serviceAccount: i.serviceAccountName,
+    roleARN: declared.roleARN,
+    targetRoleARN: declared.targetRoleARN,
+    audience: declared.audience,
+  });
+  const vi = i.verifiedIdentity;
+  if (!vi) return { name, found: false };
+  return {
+    name,
+    found: true,
+    verifiedAt: vi.spec?.verifiedAt,
+    expiresAt: vi.spec?.expiresAt,
+    assumedRoleARN: vi.spec?.assumedRoleARN,
+    fresh: typeof vi.spec?.expiresAt === 'string' && Date.parse(vi.spec.expiresAt) > i.nowMs,
   };
-  e.fixes = fixesFor(e);
-  return e;
+}
+
+/** The owning association's Synced, Verified and Ready conditions, as its object says them. */
+function associationLine(owner: AssociationRecord, obj: AssociationObject): GateLine['association'] {
+  const conds: Partial<Condition>[] = Array.isArray(obj.status?.conditions) ? obj.status.conditions : [];
+  return {
+    object: describeRecord(owner),
+    conditions: ['Synced', 'Verified', 'Ready'].flatMap((t) => {
+      const c = conds.find((x) => x?.type === t);
+      return c
+        ? [
+            {
+              type: t,
+              status: String(c.status ?? ''),
+              reason: String(c.reason ?? ''),
+              message: String(c.message ?? ''),
+            },
+          ]
+        : [];
+    }),
+  };
 }
 
 /** Adds the trust comparison and recomputes the fixes. */

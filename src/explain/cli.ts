@@ -2,6 +2,9 @@
 // (docs/explain-and-iam.md). Reading and writing happen here and in gather.ts; every decision is in chain.ts and
 // trust.ts. AWS is reached with the caller's credentials (the SDK's default chain) through src/aws only.
 import { Option, type Command } from 'commander';
+import type { Namespace, Pod, ServiceAccount } from 'kubernetes-types/core/v1.js';
+import type { KubeList } from '../core/kube-object.ts';
+import type { VerifiedIdentity } from '../verification/types.ts';
 import type { Json, KubeClient } from '../kube/client.ts';
 import { KubeApiError, isAlreadyExists, isNotFound } from '../kube/errors.ts';
 import type { Cli, Context, Noun } from '../cli/framework.ts';
@@ -16,7 +19,13 @@ import { parseRoleArn } from '../aws/arn.ts';
 import type { InjectionFlags } from '../identity/resolve.ts';
 import { credentialOptions } from '../identity/pod-credentials.ts';
 import { selectOwner } from '../associations/decide.ts';
-import { GROUP, PLURAL, VERSION } from '../associations/model.ts';
+import {
+  GROUP,
+  PLURAL,
+  VERSION,
+  type AssociationObject,
+  type AssociationRecord,
+} from '../associations/model.ts';
 import {
   GATE_NAME,
   VERIFICATION_ANNOTATION,
@@ -30,6 +39,7 @@ import {
   withTrust,
   type Declared,
   type Explanation,
+  type ExplainEvent,
   type ExplainInput,
 } from './chain.ts';
 import {
@@ -44,6 +54,7 @@ import {
 import {
   compareTrust,
   desiredTrustPolicy,
+  type TrustComparison,
   hintForExchangeError,
   issuerKey,
   oidcProviderArn,
@@ -168,6 +179,7 @@ function modeArg(value: unknown): ModeFlag | undefined {
 
 function printJsonOrYaml(ctx: Context, obj: unknown): boolean {
   if (ctx.flags.output === 'json' || ctx.flags.output === 'yaml') {
+    // Printed as the JSON it is: renderObjects takes raw objects (src/cli/output.ts).
     ctx.io.stdout(renderObjects([obj as Json], ctx.flags.output, false));
     return true;
   }
@@ -188,29 +200,31 @@ async function runExplain(
   const gathered = await ctx.call(
     { does: `explain ${kind === 'Pod' ? 'pod' : 'serviceaccount'} ${namespace}/${name}` },
     async (kube) => {
-      const pod = kind === 'Pod' ? await getOrUndefined(kube, `${base}/pods/${enc(name)}`) : undefined;
+      const pod = kind === 'Pod' ? await getOrUndefined<Pod>(kube, `${base}/pods/${enc(name)}`) : undefined;
       if (kind === 'Pod' && !pod)
         throw new CliError(`pod "${name}" not found in namespace "${namespace}"`, EXIT.notFound);
       const saName =
-        kind === 'Pod' ? String(pod.spec?.serviceAccountName || pod.spec?.serviceAccount || 'default') : name;
-      const sa = await getOrUndefined(kube, `${base}/serviceaccounts/${enc(saName)}`);
+        kind === 'Pod'
+          ? String(pod!.spec?.serviceAccountName || pod!.spec?.serviceAccount || 'default')
+          : name;
+      const sa = await getOrUndefined<ServiceAccount>(kube, `${base}/serviceaccounts/${enc(saName)}`);
       if (kind === 'ServiceAccount' && !sa)
         throw new CliError(`serviceaccount "${name}" not found in namespace "${namespace}"`, EXIT.notFound);
       const assocs = await associationsFor(kube, namespace, saName, opts.clusterName as string | undefined);
       const cm = await configMapTable(kube, String(opts.systemNamespace));
       const policies = await policySet(kube);
-      const ns = await getOrUndefined(kube, base);
-      const eventsList = await getOrUndefined(
+      const ns = await getOrUndefined<Namespace>(kube, base);
+      const eventsList = await getOrUndefined<KubeList<ExplainEvent>>(
         kube,
         `/apis/events.k8s.io/v1/namespaces/${enc(namespace)}/events`,
       );
       const assocNames = new Set(assocs.records.map((r) => r.objectName));
-      const events = ((eventsList?.items ?? []) as Json[]).filter((e) =>
+      const events = (eventsList?.items ?? []).filter((e) =>
         kind === 'Pod'
           ? e.regarding?.kind === 'Pod' &&
             e.regarding?.name === name &&
-            (!e.regarding?.uid || e.regarding.uid === pod.metadata?.uid)
-          : e.regarding?.kind === 'PodIdentityAssociation' && assocNames.has(e.regarding?.name),
+            (!e.regarding?.uid || e.regarding.uid === pod!.metadata?.uid)
+          : e.regarding?.kind === 'PodIdentityAssociation' && assocNames.has(e.regarding?.name ?? ''),
       );
       return { pod, sa, saName, assocs, cm, policies, ns, events };
     },
@@ -297,7 +311,7 @@ async function declaredFor(
   mode: ModeFlag | undefined,
   opts: Record<string, unknown>,
   role?: string,
-): Promise<{ declared: Declared; association?: Json }> {
+): Promise<{ declared: Declared; association?: AssociationObject }> {
   const assocs = await associationsFor(
     kube,
     pair.namespace,
@@ -317,7 +331,7 @@ async function declaredFor(
       association: owner ? assocs.objects.get(owner.uid) : undefined,
     };
   }
-  const sa = await getOrUndefined(
+  const sa = await getOrUndefined<ServiceAccount>(
     kube,
     `/api/v1/namespaces/${enc(pair.namespace)}/serviceaccounts/${enc(pair.serviceAccount)}`,
   );
@@ -459,11 +473,39 @@ function phasesArg(value: unknown): Phase[] {
   return PHASES.filter((p) => list.includes(p));
 }
 
+/** What `lanyard create identity` was asked to do, with its arguments checked. */
+interface CreateIdentityArgs {
+  pair: Pair;
+  mode: ModeFlag;
+  role: string;
+  arn: NonNullable<ReturnType<typeof parseRoleArn>>;
+  phases: Phase[];
+  timeoutMs: number;
+  /** `<namespace>/<serviceAccount>`, for messages. */
+  who: string;
+  say: (phase: Phase, text: string) => void;
+}
+
+type Pair = { namespace: string; serviceAccount: string };
+
 async function runCreateIdentity(
   ctx: Context,
   pairText: string,
   opts: Record<string, unknown>,
 ): Promise<number> {
+  const a = createIdentityArgs(ctx, pairText, opts);
+  if (a.phases.includes('role')) await rolePhase(ctx, a, opts);
+  if (a.phases.includes('bind'))
+    await ctx.call({ does: `bind ${a.role} to ${a.who}` }, (kube) => bindPhase(kube, ctx, a, opts));
+  if (a.phases.includes('verify')) return verifyPhase(ctx, a.pair, a.mode, a.role, a.timeoutMs, a.say);
+  return 0;
+}
+
+function createIdentityArgs(
+  ctx: Context,
+  pairText: string,
+  opts: Record<string, unknown>,
+): CreateIdentityArgs {
   const pair = pairArg(pairText, 'NAMESPACE/SERVICEACCOUNT');
   const mode = modeArg(opts.mode) ?? 'irsa';
   const role = String(opts.role ?? '');
@@ -477,199 +519,237 @@ async function runCreateIdentity(
   const timeoutMs = parseDuration(String(opts.timeout ?? '2m'));
   if (timeoutMs === undefined || timeoutMs <= 0)
     throw new CliError(`invalid --timeout "${String(opts.timeout)}": use a duration such as 2m`, EXIT.usage);
-  const prefix = String(opts.annotationPrefix ?? WEBHOOK_DEFAULTS.annotationPrefix);
   const who = `${pair.namespace}/${pair.serviceAccount}`;
   const say = (phase: Phase, text: string) => ctx.out.line(`[${phase}] ${text}`);
+  return { pair, mode, role, arn, phases, timeoutMs, who, say };
+}
 
-  if (phases.includes('role')) {
-    const aws = await openAws(ctx, opts);
-    try {
-      const issuer =
-        mode === 'irsa'
-          ? await ctx.call({ does: "read the API server's OIDC discovery document" }, clusterIssuer)
-          : undefined;
-      const audience =
-        (opts.audience as string | undefined) ?? String(opts.tokenAudience ?? WEBHOOK_DEFAULTS.tokenAudience);
-      const desired =
-        mode === 'irsa'
-          ? desiredTrustPolicy({
-              mode: 'WebIdentity',
-              partition: arn.partition,
-              account: arn.account,
-              issuer: issuer!,
-              ...pair,
-              audience,
-            })
-          : desiredTrustPolicy({ mode: 'ContainerCredentials' });
-      const presented =
-        mode === 'irsa'
-          ? {
-              mode: 'WebIdentity' as const,
-              providerArn: oidcProviderArn(arn.partition, arn.account, issuer!),
-              issuerKey: issuerKey(issuer!),
-              sub: serviceAccountSubject(pair.namespace, pair.serviceAccount),
-              aud: audience,
-            }
-          : { mode: 'ContainerCredentials' as const, sessionTags: true };
-      let existing: { arn: string; doc: string } | undefined;
-      try {
-        const r = await aws.iam.getRole(arn.name);
-        existing = { arn: r.arn, doc: r.assumeRolePolicyDocument };
-      } catch (e) {
-        if (!(isAwsError(e) && e.code === 'NoSuchEntity'))
-          throw new CliError(`[role] cannot read role ${role}: ${awsText(e)}`, EXIT.failure);
-      }
-      if (!existing) {
-        if (opts.createRole !== true)
-          throw new CliError(
-            `[role] role ${role} does not exist: pass --create-role to create it with the trust policy ${who} needs`,
-            EXIT.notFound,
-          );
-        try {
-          await aws.iam.createRole({
-            roleName: arn.name,
-            ...(arn.path !== '/' ? { path: arn.path } : {}),
-            assumeRolePolicyDocument: JSON.stringify(desired),
-          });
-        } catch (e) {
-          throw new CliError(`[role] cannot create role ${role}: ${awsText(e)}`, EXIT.failure);
-        }
-        say('role', `role ${role} created with a trust policy for ${who} (${mode})`);
-      } else {
-        const cmp = compareTrust(existing.doc, presented);
-        if (cmp.allowed)
-          say('role', `role ${existing.arn} exists and its trust policy allows ${who} (unchanged)`);
-        else if (opts.updateTrust === true) {
-          // Existing statements are kept: the needed one is added beside them.
-          const doc = JSON.parse(existing.doc);
-          const statements = Array.isArray(doc.Statement)
-            ? doc.Statement
-            : doc.Statement
-              ? [doc.Statement]
-              : [];
-          const updated = {
-            ...doc,
-            Version: doc.Version ?? '2012-10-17',
-            Statement: [...statements, ...(desired.Statement as unknown[])],
-          };
-          try {
-            await aws.iam.updateAssumeRolePolicy(arn.name, JSON.stringify(updated));
-          } catch (e) {
-            throw new CliError(
-              `[role] cannot update the trust policy of ${role}: ${awsText(e)}`,
-              EXIT.failure,
-            );
-          }
-          say(
-            'role',
-            `trust policy of ${existing.arn} updated: statement for ${who} added (was: ${cmp.mismatches.map((m) => m.field).join(', ')} wrong)`,
-          );
-        } else {
-          for (const m of cmp.mismatches) ctx.out.line(`  ${m.field}: ${m.text}`);
-          throw new CliError(
-            `[role] the trust policy of ${existing.arn} does not allow ${who}: pass --update-trust to add the statement it needs`,
-            EXIT.failure,
-          );
-        }
-      }
-      if (mode === 'irsa') {
-        const providers = await aws.iam.listOpenIDConnectProviders().catch(() => undefined);
-        if (providers && !providers.includes(presented.mode === 'WebIdentity' ? presented.providerArn : '')) {
-          ctx.out.warn(
-            `IAM has no OIDC provider for the cluster's issuer ${issuer}: create it (aws iam create-open-id-connect-provider --url ${issuer} --client-id-list ${audience}) or STS refuses every token`,
-          );
-        }
-      }
-    } finally {
-      aws.destroy();
-    }
-  }
+/** The trust policy the role needs for the pair, and what the pair presents to STS or the Pod Identity agent. */
+function neededTrust(a: CreateIdentityArgs, issuer: string | undefined, audience: string) {
+  const { arn, pair } = a;
+  if (a.mode !== 'irsa')
+    return {
+      desired: desiredTrustPolicy({ mode: 'ContainerCredentials' }),
+      presented: { mode: 'ContainerCredentials' as const, sessionTags: true },
+    };
+  return {
+    desired: desiredTrustPolicy({
+      mode: 'WebIdentity',
+      partition: arn.partition,
+      account: arn.account,
+      issuer: issuer!,
+      ...pair,
+      audience,
+    }),
+    presented: {
+      mode: 'WebIdentity' as const,
+      providerArn: oidcProviderArn(arn.partition, arn.account, issuer!),
+      issuerKey: issuerKey(issuer!),
+      sub: serviceAccountSubject(pair.namespace, pair.serviceAccount),
+      aud: audience,
+    },
+  };
+}
 
-  if (phases.includes('bind')) {
-    await ctx.call({ does: `bind ${role} to ${who}` }, async (kube) => {
-      const saPath = `/api/v1/namespaces/${enc(pair.namespace)}/serviceaccounts`;
-      let sa = await getOrUndefined(kube, `${saPath}/${enc(pair.serviceAccount)}`);
-      if (!sa) {
-        sa = await kube.create(saPath, {
-          apiVersion: 'v1',
-          kind: 'ServiceAccount',
-          metadata: { name: pair.serviceAccount },
-        });
-        say('bind', `serviceaccount ${who} created`);
-      }
-      const assocPath = `/apis/${GROUP}/${VERSION}/namespaces/${enc(pair.namespace)}/${PLURAL}`;
-      const assocs = await associationsFor(
-        kube,
-        pair.namespace,
-        pair.serviceAccount,
-        opts.clusterName as string | undefined,
-      );
-      const owner = selectOwner(assocs.records);
-      if (mode === 'irsa') {
-        const key = `${prefix}/role-arn`;
-        const current = sa.metadata?.annotations?.[key];
-        if (current === role) say('bind', `serviceaccount ${who} already has ${key}: ${role} (unchanged)`);
-        else {
-          await kube.patch(
-            `${saPath}/${enc(pair.serviceAccount)}`,
-            { metadata: { annotations: { [key]: role } } },
-            'application/merge-patch+json',
-          );
-          say('bind', `serviceaccount ${who} annotated ${key}: ${role}${current ? ` (was ${current})` : ''}`);
-        }
-        if (owner)
-          ctx.out.warn(
-            `${owner.kind === 'ack' ? 'ACK ' : ''}PodIdentityAssociation ${owner.objectNamespace}/${owner.objectName} gives ${who} Pod Identity, which wins over the annotation: delete it, or use --mode pod-identity`,
-          );
-      } else if (owner && owner.kind === 'lanyard') {
-        if (owner.roleARN === role)
-          say(
-            'bind',
-            `podidentityassociation ${owner.objectNamespace}/${owner.objectName} already binds ${role} (unchanged)`,
-          );
-        else {
-          await kube.patch(
-            `${assocPath}/${enc(owner.objectName)}`,
-            { spec: { roleARN: role } },
-            'application/merge-patch+json',
-          );
-          say(
-            'bind',
-            `podidentityassociation ${owner.objectNamespace}/${owner.objectName} updated: roleARN ${role} (was ${owner.roleARN ?? 'unset'})`,
-          );
-        }
-      } else if (owner) {
+/** The `role` phase: the IAM role exists (created with --create-role) and trusts the pair (added with --update-trust). */
+async function rolePhase(ctx: Context, a: CreateIdentityArgs, opts: Record<string, unknown>): Promise<void> {
+  const aws = await openAws(ctx, opts);
+  try {
+    const issuer =
+      a.mode === 'irsa'
+        ? await ctx.call({ does: "read the API server's OIDC discovery document" }, clusterIssuer)
+        : undefined;
+    const audience =
+      (opts.audience as string | undefined) ?? String(opts.tokenAudience ?? WEBHOOK_DEFAULTS.tokenAudience);
+    const { desired, presented } = neededTrust(a, issuer, audience);
+    const existing = await readRole(aws, a);
+    if (!existing) await createRoleFor(aws, a, opts, desired);
+    else {
+      const cmp = compareTrust(existing.doc, presented);
+      if (cmp.allowed)
+        a.say('role', `role ${existing.arn} exists and its trust policy allows ${a.who} (unchanged)`);
+      else if (opts.updateTrust === true) await addTrustStatement(aws, a, existing, desired, cmp);
+      else {
+        for (const m of cmp.mismatches) ctx.out.line(`  ${m.field}: ${m.text}`);
         throw new CliError(
-          `[bind] ACK PodIdentityAssociation ${owner.objectNamespace}/${owner.objectName} owns ${who}: change it in ACK, or migrate it (docs/migrate-from-ack.md)`,
+          `[role] the trust policy of ${existing.arn} does not allow ${a.who}: pass --update-trust to add the statement it needs`,
+          EXIT.failure,
+        );
+      }
+    }
+    if (presented.mode === 'WebIdentity') {
+      const providers = await aws.iam.listOpenIDConnectProviders().catch(() => undefined);
+      if (providers && !providers.includes(presented.providerArn)) {
+        ctx.out.warn(
+          `IAM has no OIDC provider for the cluster's issuer ${issuer}: create it (aws iam create-open-id-connect-provider --url ${issuer} --client-id-list ${audience}) or STS refuses every token`,
+        );
+      }
+    }
+  } finally {
+    aws.destroy();
+  }
+}
+
+async function readRole(
+  aws: AwsClients,
+  a: CreateIdentityArgs,
+): Promise<{ arn: string; doc: string } | undefined> {
+  try {
+    const r = await aws.iam.getRole(a.arn.name);
+    return { arn: r.arn, doc: r.assumeRolePolicyDocument };
+  } catch (e) {
+    if (!(isAwsError(e) && e.code === 'NoSuchEntity'))
+      throw new CliError(`[role] cannot read role ${a.role}: ${awsText(e)}`, EXIT.failure);
+    return undefined;
+  }
+}
+
+async function createRoleFor(
+  aws: AwsClients,
+  a: CreateIdentityArgs,
+  opts: Record<string, unknown>,
+  desired: Record<string, unknown>,
+): Promise<void> {
+  if (opts.createRole !== true)
+    throw new CliError(
+      `[role] role ${a.role} does not exist: pass --create-role to create it with the trust policy ${a.who} needs`,
+      EXIT.notFound,
+    );
+  try {
+    await aws.iam.createRole({
+      roleName: a.arn.name,
+      ...(a.arn.path !== '/' ? { path: a.arn.path } : {}),
+      assumeRolePolicyDocument: JSON.stringify(desired),
+    });
+  } catch (e) {
+    throw new CliError(`[role] cannot create role ${a.role}: ${awsText(e)}`, EXIT.failure);
+  }
+  a.say('role', `role ${a.role} created with a trust policy for ${a.who} (${a.mode})`);
+}
+
+/** Adds the needed statement beside the existing ones (which are kept). */
+async function addTrustStatement(
+  aws: AwsClients,
+  a: CreateIdentityArgs,
+  existing: { arn: string; doc: string },
+  desired: Record<string, unknown>,
+  cmp: TrustComparison,
+): Promise<void> {
+  const doc = JSON.parse(existing.doc) as { Version?: unknown; Statement?: unknown };
+  const statements = Array.isArray(doc.Statement) ? doc.Statement : doc.Statement ? [doc.Statement] : [];
+  const updated = {
+    ...doc,
+    Version: doc.Version ?? '2012-10-17',
+    Statement: [...statements, ...(desired.Statement as unknown[])],
+  };
+  try {
+    await aws.iam.updateAssumeRolePolicy(a.arn.name, JSON.stringify(updated));
+  } catch (e) {
+    throw new CliError(`[role] cannot update the trust policy of ${a.role}: ${awsText(e)}`, EXIT.failure);
+  }
+  a.say(
+    'role',
+    `trust policy of ${existing.arn} updated: statement for ${a.who} added (was: ${cmp.mismatches.map((m) => m.field).join(', ')} wrong)`,
+  );
+}
+
+/** The `bind` phase: the ServiceAccount exists, and its annotation (irsa) or its association (pod-identity) names the role. */
+async function bindPhase(
+  kube: KubeClient,
+  ctx: Context,
+  a: CreateIdentityArgs,
+  opts: Record<string, unknown>,
+): Promise<void> {
+  const { pair, who } = a;
+  const saPath = `/api/v1/namespaces/${enc(pair.namespace)}/serviceaccounts`;
+  let sa = await getOrUndefined<ServiceAccount>(kube, `${saPath}/${enc(pair.serviceAccount)}`);
+  if (!sa) {
+    sa = await kube.create<ServiceAccount>(saPath, {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: pair.serviceAccount },
+    });
+    a.say('bind', `serviceaccount ${who} created`);
+  }
+  const assocs = await associationsFor(
+    kube,
+    pair.namespace,
+    pair.serviceAccount,
+    opts.clusterName as string | undefined,
+  );
+  const owner = selectOwner(assocs.records);
+  if (a.mode === 'irsa') {
+    const prefix = String(opts.annotationPrefix ?? WEBHOOK_DEFAULTS.annotationPrefix);
+    await annotateServiceAccount(kube, a, sa, `${saPath}/${enc(pair.serviceAccount)}`, `${prefix}/role-arn`);
+    if (owner)
+      ctx.out.warn(
+        `${owner.kind === 'ack' ? 'ACK ' : ''}PodIdentityAssociation ${owner.objectNamespace}/${owner.objectName} gives ${who} Pod Identity, which wins over the annotation: delete it, or use --mode pod-identity`,
+      );
+  } else await bindAssociation(kube, a, owner);
+}
+
+async function annotateServiceAccount(
+  kube: KubeClient,
+  a: CreateIdentityArgs,
+  sa: ServiceAccount,
+  path: string,
+  key: string,
+): Promise<void> {
+  const current = sa.metadata?.annotations?.[key];
+  if (current === a.role) {
+    a.say('bind', `serviceaccount ${a.who} already has ${key}: ${a.role} (unchanged)`);
+    return;
+  }
+  await kube.patch(path, { metadata: { annotations: { [key]: a.role } } }, 'application/merge-patch+json');
+  a.say('bind', `serviceaccount ${a.who} annotated ${key}: ${a.role}${current ? ` (was ${current})` : ''}`);
+}
+
+/** pod-identity: the pair's Lanyard association names the role (created when there is none); an ACK one is refused. */
+async function bindAssociation(
+  kube: KubeClient,
+  a: CreateIdentityArgs,
+  owner: AssociationRecord | undefined,
+): Promise<void> {
+  const { pair, role, who } = a;
+  const assocPath = `/apis/${GROUP}/${VERSION}/namespaces/${enc(pair.namespace)}/${PLURAL}`;
+  if (owner && owner.kind === 'lanyard') {
+    const object = `podidentityassociation ${owner.objectNamespace}/${owner.objectName}`;
+    if (owner.roleARN === role) a.say('bind', `${object} already binds ${role} (unchanged)`);
+    else {
+      await kube.patch(
+        `${assocPath}/${enc(owner.objectName)}`,
+        { spec: { roleARN: role } },
+        'application/merge-patch+json',
+      );
+      a.say('bind', `${object} updated: roleARN ${role} (was ${owner.roleARN ?? 'unset'})`);
+    }
+  } else if (owner) {
+    throw new CliError(
+      `[bind] ACK PodIdentityAssociation ${owner.objectNamespace}/${owner.objectName} owns ${who}: change it in ACK, or migrate it (docs/migrate-from-ack.md)`,
+      EXIT.refused,
+    );
+  } else {
+    try {
+      await kube.create(assocPath, {
+        apiVersion: `${GROUP}/${VERSION}`,
+        kind: 'PodIdentityAssociation',
+        metadata: { name: pair.serviceAccount },
+        spec: { serviceAccount: pair.serviceAccount, roleARN: role },
+      });
+    } catch (e) {
+      if (isAlreadyExists(e))
+        throw new CliError(
+          `[bind] a PodIdentityAssociation named "${pair.serviceAccount}" already exists in "${pair.namespace}" for another ServiceAccount`,
           EXIT.refused,
         );
-      } else {
-        try {
-          await kube.create(assocPath, {
-            apiVersion: `${GROUP}/${VERSION}`,
-            kind: 'PodIdentityAssociation',
-            metadata: { name: pair.serviceAccount },
-            spec: { serviceAccount: pair.serviceAccount, roleARN: role },
-          });
-        } catch (e) {
-          if (isAlreadyExists(e))
-            throw new CliError(
-              `[bind] a PodIdentityAssociation named "${pair.serviceAccount}" already exists in "${pair.namespace}" for another ServiceAccount`,
-              EXIT.refused,
-            );
-          throw e;
-        }
-        say('bind', `podidentityassociation ${pair.namespace}/${pair.serviceAccount} created for ${role}`);
-      }
-    });
+      throw e;
+    }
+    a.say('bind', `podidentityassociation ${pair.namespace}/${pair.serviceAccount} created for ${role}`);
   }
-
-  if (phases.includes('verify')) return verifyPhase(ctx, pair, mode, role, timeoutMs, say);
-  return 0;
 }
 
 /** A Pod that never runs (its own gate stays): only the webhook and the verifier look at it. */
-function checkPod(serviceAccount: string): Json {
+function checkPod(serviceAccount: string): Pod {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -732,17 +812,21 @@ async function verifyPhase(
   try {
     for (;;) {
       const kube = await ctx.kube();
-      const p = await getOrUndefined(kube, `${podsPath}/${enc(name)}`);
+      const p = await getOrUndefined<Pod>(kube, `${podsPath}/${enc(name)}`);
       if (!p)
         throw new CliError(`[verify] the check Pod ${pair.namespace}/${name} was deleted`, EXIT.failure);
       const events = (
-        (await getOrUndefined(kube, `/apis/events.k8s.io/v1/namespaces/${enc(pair.namespace)}/events`))
-          ?.items ?? []
-      ).filter((e: Json) => e.regarding?.name === name && e.type === 'Warning');
-      if (events.length) lastEvent = String(events[events.length - 1].note ?? '');
+        (
+          await getOrUndefined<KubeList<ExplainEvent>>(
+            kube,
+            `/apis/events.k8s.io/v1/namespaces/${enc(pair.namespace)}/events`,
+          )
+        )?.items ?? []
+      ).filter((e) => e.regarding?.name === name && e.type === 'Warning');
+      if (events.length) lastEvent = String(events[events.length - 1]!.note ?? '');
       const env = JSON.stringify(p.spec?.containers?.[0]?.env ?? []);
       const injected = env.includes('AWS_ROLE_ARN') || env.includes('AWS_CONTAINER_CREDENTIALS_FULL_URI');
-      const gated = (p.spec?.schedulingGates ?? []).some((g: Json) => g.name === GATE_NAME);
+      const gated = (p.spec?.schedulingGates ?? []).some((g) => g.name === GATE_NAME);
       const annotation = p.metadata?.annotations?.[VERIFICATION_ANNOTATION];
       if (annotation === 'verified' && !gated) {
         spinner?.stop();
@@ -760,7 +844,7 @@ async function verifyPhase(
         // Admitted ungated: the identity is in the verified set already (docs/verified-start.md).
         spinner?.stop();
         const declaredMode = MODES[mode];
-        const vi = await getOrUndefined(
+        const vi = await getOrUndefined<VerifiedIdentity>(
           kube,
           `${VI_API}/namespaces/${enc(pair.namespace)}/verifiedidentities/${verifiedIdentityName({
             mode: declaredMode,
@@ -769,8 +853,8 @@ async function verifyPhase(
             audience:
               declaredMode === 'WebIdentity'
                 ? ((p.spec?.volumes ?? [])
-                    .flatMap((v: Json) => v.projected?.sources ?? [])
-                    .find((s: Json) => s.serviceAccountToken)?.serviceAccountToken?.audience ?? '')
+                    .flatMap((v) => v.projected?.sources ?? [])
+                    .find((s) => s.serviceAccountToken)?.serviceAccountToken?.audience ?? '')
                 : WEBHOOK_DEFAULTS.containerCredentialsAudience,
           })}`,
         );
@@ -778,7 +862,7 @@ async function verifyPhase(
           throw new CliError('[verify] the check Pod was not gated (opt-out)', EXIT.failure);
         say(
           'verify',
-          `verified earlier: admitted without the gate${vi ? ` (VerifiedIdentity ${vi.metadata.name}, ${vi.spec?.assumedRoleARN})` : ''}`,
+          `verified earlier: admitted without the gate${vi ? ` (VerifiedIdentity ${vi.metadata?.name}, ${vi.spec?.assumedRoleARN})` : ''}`,
         );
         return 0;
       }

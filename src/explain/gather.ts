@@ -1,7 +1,10 @@
 // The edge of `lanyard explain` and `lanyard iam` (docs/explain-and-iam.md): reads what the pure modules decide on,
 // with the caller's Kubernetes credentials (the CLI's client) and the caller's AWS credentials (src/aws, the SDK's
 // default chain). Nothing here decides; it only fetches, and turns a read it may not do into a stated gap.
-import type { Json, KubeClient } from '../kube/client.ts';
+import type { ConfigMap } from 'kubernetes-types/core/v1.js';
+import type { KubeList } from '../core/kube-object.ts';
+import type { IdentityPolicy } from '../verification/types.ts';
+import type { KubeClient } from '../kube/client.ts';
 import { KubeApiError, isNotFound } from '../kube/errors.ts';
 import {
   PLURAL,
@@ -13,6 +16,11 @@ import {
   type AssociationRecord,
 } from '../associations/model.ts';
 import { parseConfigMapDocument, EMPTY_TABLE, type ConfigMapTable } from '../identity/configmap.ts';
+import type {
+  AckPodIdentityAssociation,
+  AssociationObject,
+  PodIdentityAssociation,
+} from '../associations/types.ts';
 import { PolicyCompiler, EMPTY_POLICY_SET, type PolicySet } from '../verification/policy.ts';
 import { VI_API } from '../verification/verified-identity.ts';
 import type { AwsClients } from '../aws/index.ts';
@@ -26,9 +34,9 @@ export const CONFIG_MAP_NAME = 'pod-identity-webhook';
 
 const enc = encodeURIComponent;
 
-export async function getOrUndefined(kube: KubeClient, path: string): Promise<Json | undefined> {
+export async function getOrUndefined<T = unknown>(kube: KubeClient, path: string): Promise<T | undefined> {
   try {
-    return await kube.get(path);
+    return await kube.get<T>(path);
   } catch (e) {
     if (isNotFound(e)) return undefined;
     throw e;
@@ -41,24 +49,27 @@ export async function associationsFor(
   namespace: string,
   sa: string,
   clusterName: string | undefined,
-): Promise<{ records: AssociationRecord[]; objects: Map<string, Json> }> {
-  const objects = new Map<string, Json>();
+): Promise<{ records: AssociationRecord[]; objects: Map<string, AssociationObject> }> {
+  const objects = new Map<string, AssociationObject>();
   const records: AssociationRecord[] = [];
-  const own = await getOrUndefined(kube, `/apis/${GROUP}/${VERSION}/namespaces/${enc(namespace)}/${PLURAL}`);
-  for (const o of (own?.items ?? []) as Json[]) {
+  const own = await getOrUndefined<KubeList<PodIdentityAssociation>>(
+    kube,
+    `/apis/${GROUP}/${VERSION}/namespaces/${enc(namespace)}/${PLURAL}`,
+  );
+  for (const o of own?.items ?? []) {
     if (o?.spec?.serviceAccount !== sa) continue;
     const r = lanyardRecord(o, clusterName ?? '');
     records.push(r);
     objects.set(r.uid, o);
   }
   // ACK's objects name the pair in spec.namespace, so they may live in any namespace (docs/migrate-from-ack.md).
-  let ack: Json | undefined;
+  let ack: KubeList<AckPodIdentityAssociation> | undefined;
   try {
     ack = await getOrUndefined(kube, `/apis/${ACK_GROUP}/${VERSION}/${PLURAL}`);
   } catch (e) {
     if (!(e instanceof KubeApiError && e.status === 403)) throw e;
   }
-  for (const o of (ack?.items ?? []) as Json[]) {
+  for (const o of ack?.items ?? []) {
     const r = ackRecord(o);
     if (r.namespace !== namespace || r.serviceAccount !== sa) continue;
     if (!r.cluster || (clusterName && r.cluster !== clusterName)) continue;
@@ -74,7 +85,7 @@ export async function configMapTable(
 ): Promise<{ where: string; found: boolean; table: ConfigMapTable; error?: string }> {
   const where = `${namespace}/${CONFIG_MAP_NAME}`;
   try {
-    const cm = await getOrUndefined(
+    const cm = await getOrUndefined<ConfigMap>(
       kube,
       `/api/v1/namespaces/${enc(namespace)}/configmaps/${CONFIG_MAP_NAME}`,
     );
@@ -97,7 +108,7 @@ export async function configMapTable(
 
 export async function policySet(kube: KubeClient): Promise<PolicySet | string> {
   try {
-    const list = await getOrUndefined(kube, `${VI_API}/identitypolicies`);
+    const list = await getOrUndefined<KubeList<IdentityPolicy>>(kube, `${VI_API}/identitypolicies`);
     return list ? new PolicyCompiler().compileAll(list.items ?? []) : EMPTY_POLICY_SET;
   } catch (e) {
     if (e instanceof KubeApiError && e.status === 403)
@@ -134,7 +145,7 @@ export interface TrustSubject {
   serviceAccount: string;
   declared: Declared;
   /** For Pod Identity: the association object (session tags, external id). */
-  association?: Json;
+  association?: AssociationObject;
   issuer?: string;
 }
 
