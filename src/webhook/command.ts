@@ -121,6 +121,9 @@ export async function runWebhookProcess(argv: string[]): Promise<number> {
   }
 }
 
+/** How long after listening the process metrics are registered (docs/adr/0707-webhook-start-path.md). */
+const PROCESS_METRICS_DELAY_MS = 1000;
+
 export async function runWebhookCommand(argv: string[]): Promise<void> {
   let config: WebhookConfig;
   try {
@@ -157,8 +160,11 @@ export async function runWebhookCommand(argv: string[]): Promise<void> {
   } catch (e) {
     throw new CliError(errorMessage(e), EXIT.failure);
   }
-  // Once listening: the process metrics' modules load off the path to the first answer (docs/adr/0707).
-  collectDefaultMetrics({ register: metrics });
+  // A second after it listens: the process metrics' modules load off the path to the first answers (docs/adr/0707).
+  const processMetrics = setTimeout(
+    () => collectDefaultMetrics({ register: metrics }),
+    PROCESS_METRICS_DELAY_MS,
+  );
   await new Promise<void>((resolve) => {
     let signalled = false;
     const onSignal = (sig: string) => {
@@ -167,6 +173,7 @@ export async function runWebhookCommand(argv: string[]): Promise<void> {
         process.exit(1);
       }
       signalled = true;
+      clearTimeout(processMetrics);
       log.info({ signal: sig }, 'shutting down');
       void running.stop().then(async () => {
         await lanyard.stop();
