@@ -15,25 +15,20 @@ const MAX_IN_FLIGHT = 4;
 /** Event writes waiting beyond that; more are dropped (logged once per burst), as client-go's broadcaster drops. */
 const MAX_QUEUED = 20_000;
 
-export function createEventRecorder(o: {
-  kube: KubeClient;
-  reportingController: string;
-  reportingInstance?: string;
-  log: Logger;
-  now?: () => Date;
-  /** Defaults MAX_IN_FLIGHT / MAX_QUEUED. */
-  maxInFlight?: number;
-  maxQueued?: number;
-}): EventRecorder {
-  const series = new Map<string, { name: string; namespace: string; count: number; first: string }>();
-  // Events are written a few at a time: a burst (5,000 Pods turning `missing` at once) otherwise puts thousands of
-  // writes on the API server together, slowing every other client's requests and this process's own, which share
-  // its connections (bench/identities.bench.ts recorded the association create's round trip).
+/**
+ * Runs writes a few at a time: a burst (5,000 Pods turning `missing` at once) otherwise puts thousands of writes on the
+ * API server together, slowing every other client's requests and this process's own, which share its connections
+ * (bench/identities.bench.ts recorded the association create's round trip). Beyond `maxQueued` waiting, writes are
+ * dropped and `onOverflow` is called once per burst.
+ */
+function writeQueue(
+  maxInFlight: number,
+  maxQueued: number,
+  onOverflow: (queued: number) => void,
+): (write: () => Promise<void>) => void {
   const waiting: (() => Promise<void>)[] = [];
   let inFlight = 0;
   let dropping = false;
-  const maxInFlight = o.maxInFlight ?? MAX_IN_FLIGHT;
-  const maxQueued = o.maxQueued ?? MAX_QUEUED;
   const pump = () => {
     while (inFlight < maxInFlight && waiting.length > 0) {
       const next = waiting.shift()!;
@@ -45,16 +40,31 @@ export function createEventRecorder(o: {
     }
     if (waiting.length === 0) dropping = false;
   };
-  const enqueue = (write: () => Promise<void>) => {
+  return (write) => {
     if (waiting.length >= maxQueued) {
-      if (!dropping)
-        o.log.warn({ queued: waiting.length }, 'too many events waiting to be written; dropping');
+      if (!dropping) onOverflow(waiting.length);
       dropping = true;
       return;
     }
     waiting.push(write);
     pump();
   };
+}
+
+export function createEventRecorder(o: {
+  kube: KubeClient;
+  reportingController: string;
+  reportingInstance?: string;
+  log: Logger;
+  now?: () => Date;
+  /** Defaults MAX_IN_FLIGHT / MAX_QUEUED. */
+  maxInFlight?: number;
+  maxQueued?: number;
+}): EventRecorder {
+  const series = new Map<string, { name: string; namespace: string; count: number; first: string }>();
+  const enqueue = writeQueue(o.maxInFlight ?? MAX_IN_FLIGHT, o.maxQueued ?? MAX_QUEUED, (queued) =>
+    o.log.warn({ queued }, 'too many events waiting to be written; dropping'),
+  );
   const now = o.now ?? (() => new Date());
   const micro = (d: Date) => d.toISOString().replace(/Z$/, '000Z');
 
