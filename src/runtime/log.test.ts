@@ -142,6 +142,22 @@ describe('log lines batched before they are written (docs/adr/0120-webhook-log-b
     expect(written).toHaveLength(1);
   });
 
+  it('still writes the pending lines at exit when the sink was already closed', () => {
+    const written: string[] = [];
+    const closed = {
+      write: () => {
+        throw new Error('SonicBoom destroyed');
+      },
+      flushSync: () => {
+        throw new Error('SonicBoom destroyed');
+      },
+    };
+    const lines = new BatchedLines(closed, { schedule: () => {}, writeSync: (t) => written.push(t) });
+    lines.write('bye\n');
+    lines.flushSync();
+    expect(written).toEqual(['bye\n']);
+  });
+
   it('writes on its own timer, within LOG_BATCH_MS, when nothing else flushes', async () => {
     const s = sink();
     const lines = new BatchedLines(s);

@@ -128,7 +128,11 @@ export class BatchedLines {
   }
 
   flushSync(): void {
-    this.sink.flushSync?.();
+    try {
+      this.sink.flushSync?.();
+    } catch {
+      // pino may have ended SonicBoom at 'beforeExit' (its buffer written then): only the pending lines are left.
+    }
     const text = this.take();
     if (!text) return;
     if (this.o.writeSync) this.o.writeSync(text);
