@@ -139,7 +139,7 @@ export default tseslint.config(
       'src/webhook/**/*.ts',
       'src/runtime/**/*.ts',
       'src/aws/**/*.ts',
-      'src/verification/verifier-*.ts',
+      'src/verification/**/*.ts',
       'src/controller/**/*.ts',
       'src/associations/**/*.ts',
       'src/promotions/{controller,gather,decide,apply}*.ts',

@@ -1,7 +1,7 @@
 // The decision at admission (docs/verified-start.md, docs/security.md §2), as a pure function over cached state:
 // every identity any container of the Pod can use must be allowed by IdentityPolicy, readable, and either proven
 // already or held at the gate until the verifier proves it.
-import type { Json } from '../kube/client.ts';
+import type { Pod } from 'kubernetes-types/core/v1.js';
 import type {
   AdmissionGuard,
   AssociationIdentity,
@@ -26,14 +26,15 @@ import {
   verifiedIdentityName,
   type IdentityKey,
 } from './verified-identity.ts';
+import type { VerifiedIdentity } from './types.ts';
 
 export type GateDecision = ReturnType<AdmissionGuard['decide']>;
 
 export interface GateInput {
   /** The Pod as it will be stored: the request's object with Lanyard's own patch applied. */
-  pod: Json;
+  pod: Pod;
   /** UPDATE of `pods/ephemeralcontainers`: the Pod before it. */
-  oldPod?: Json;
+  oldPod?: Pod;
   namespace: string;
   serviceAccount: string;
   /** What the identity sources give the pair (undefined: none). */
@@ -46,7 +47,7 @@ export interface GateInput {
   policies: PolicySet;
   namespaceLabels: Record<string, string> | undefined;
   /** The VerifiedIdentity of that name in the namespace, from the cache. */
-  verified: (name: string) => Json | undefined;
+  verified: (name: string) => VerifiedIdentity | undefined;
   gateEnabled: boolean;
   allowOptOut: boolean;
   nowMs: number;
@@ -81,14 +82,15 @@ function keyOf(c: PodCredential, i: GateInput): IdentityKey {
   };
 }
 
-const containerNames = (pod: Json) =>
+const containerNames = (pod: Pod) =>
   new Set<string>(
-    CONTAINER_LISTS.flatMap((l) =>
-      (Array.isArray(pod?.spec?.[l]) ? pod.spec[l] : []).map((c: Json) => c?.name),
-    ),
+    CONTAINER_LISTS.flatMap((l) => {
+      const list: unknown = pod?.spec?.[l];
+      return (Array.isArray(list) ? list : []).map((c: { name?: string } | null) => c?.name as string);
+    }),
   );
 
-function podName(pod: Json): string {
+function podName(pod: Pod): string {
   return pod?.metadata?.name || pod?.metadata?.generateName || '<unnamed>';
 }
 
@@ -108,7 +110,24 @@ export function decidePod(i: GateInput): GateDecision {
         'set the AWS variables with a literal value, or remove the token (docs/security.md)',
     };
   }
+  const candidates = candidatesOf(i, creds.identities.filter(isNew));
+  if (candidates.length === 0) {
+    const refusal = i.oldPod ? undefined : identityRequiredRefusal(i, who);
+    return refusal ? { kind: 'deny', message: refusal } : { kind: 'allow', gate: false };
+  }
+  const denial = roleArnDenial(who, candidates) ?? policyDenial(i, who, candidates);
+  if (denial) return denial;
+  if (!i.gateEnabled) return { kind: 'allow', gate: false };
+  const proven = (c: Candidate) =>
+    c.fingerprint !== undefined &&
+    verifiedEntryTrusted(i.verified(verifiedIdentityName(c.key)), c.key, c.fingerprint, i.nowMs);
+  const unproven = candidates.filter((c) => !proven(c));
+  return i.oldPod ? decideStartedPod(i, i.oldPod, who, unproven) : decideNewPod(i, who, unproven);
+}
 
+/** The identities the new containers can use, then the source's own (decided even when no container uses it, as the
+ * reference webhook would inject it; CREATE only); each once. */
+function candidatesOf(i: GateInput, identities: PodCredential[]): Candidate[] {
   const candidates: Candidate[] = [];
   const add = (c: Candidate) => {
     if (!candidates.some((x) => sameKey(x.key, c.key))) candidates.push(c);
@@ -122,7 +141,7 @@ export function decidePod(i: GateInput): GateDecision {
     audience: src.audience,
   };
   const srcFingerprint = src && fingerprintOf(src.fingerprint);
-  for (const c of creds.identities.filter(isNew)) {
+  for (const c of identities) {
     const key = keyOf(c, i);
     add({
       key,
@@ -130,20 +149,18 @@ export function decidePod(i: GateInput): GateDecision {
       fingerprint: srcKey && sameKey(key, srcKey) ? srcFingerprint : undefined,
     });
   }
-  // The source's identity is decided even when no container ends up using it (as the reference webhook would inject it).
   if (srcKey && !i.oldPod)
     add({
       key: srcKey,
       where: `the ServiceAccount's ${src!.source.replace('_', ' ')}`,
       fingerprint: srcFingerprint,
     });
-  if (candidates.length === 0) {
-    const refusal = i.oldPod ? undefined : identityRequiredRefusal(i, who);
-    return refusal ? { kind: 'deny', message: refusal } : { kind: 'allow', gate: false };
-  }
+  return candidates;
+}
 
+/** A role named in the Pod is checked against IAM's grammar first, so nothing unbounded is matched or echoed. */
+function roleArnDenial(who: string, candidates: Candidate[]): GateDecision | undefined {
   for (const c of candidates) {
-    // A role named in the Pod is checked against IAM's grammar first, so nothing unbounded is matched or echoed.
     const arn =
       c.key.mode === 'WebIdentity' && c.key.roleARN !== undefined ? checkRoleArn(c.key.roleARN) : undefined;
     if (arn && !arn.ok)
@@ -152,6 +169,10 @@ export function decidePod(i: GateInput): GateDecision {
         message: `lanyard: ${who}, ${c.where}: AWS_ROLE_ARN ${quoteBounded(c.key.roleARN)} ${arn.rule}`,
       };
   }
+  return undefined;
+}
+
+function policyDenial(i: GateInput, who: string, candidates: Candidate[]): GateDecision | undefined {
   for (const c of candidates) {
     const d = decidePolicy(i.policies, {
       namespace: i.namespace,
@@ -168,28 +189,27 @@ export function decidePod(i: GateInput): GateDecision {
         message: `${d.message}: ${who}, ${c.where}${d.fix ? `. ${d.fix[0]!.toUpperCase()}${d.fix.slice(1)}` : ''}`,
       };
   }
-  if (!i.gateEnabled) return { kind: 'allow', gate: false };
+  return undefined;
+}
 
-  const proven = (c: Candidate) =>
-    c.fingerprint !== undefined &&
-    verifiedEntryTrusted(i.verified(verifiedIdentityName(c.key)), c.key, c.fingerprint, i.nowMs);
-  const unproven = candidates.filter((c) => !proven(c));
+/** An ephemeral container added to a Pod: one still at the gate is proven in full before release; a released one may
+ * only reuse what it had. */
+function decideStartedPod(i: GateInput, oldPod: Pod, who: string, unproven: Candidate[]): GateDecision {
+  const gated = (oldPod.spec?.schedulingGates ?? []).some((g) => g?.name === GATE_NAME);
+  if (gated) return { kind: 'allow', gate: false };
+  const had = podCredentials(oldPod, i.credentials).identities.map((c) => keyOf(c, i));
+  const fresh = unproven.find((c) => !had.some((k) => sameKey(k, c.key)));
+  if (!fresh) return { kind: 'allow', gate: false };
+  return {
+    kind: 'deny',
+    message:
+      `lanyard: ${who} has started; ${fresh.where}, would use ${describe(fresh.key)}, which was not proven for it: ` +
+      'an identity is proven before a container starts, so add it to a new Pod (docs/security.md)',
+  };
+}
 
-  if (i.oldPod) {
-    // A Pod still at the gate is proven in full before release; a released one may only reuse what it had.
-    const gated = (i.oldPod.spec?.schedulingGates ?? []).some((g: Json) => g?.name === GATE_NAME);
-    if (gated) return { kind: 'allow', gate: false };
-    const had = podCredentials(i.oldPod, i.credentials).identities.map((c) => keyOf(c, i));
-    const fresh = unproven.find((c) => !had.some((k) => sameKey(k, c.key)));
-    if (!fresh) return { kind: 'allow', gate: false };
-    return {
-      kind: 'deny',
-      message:
-        `lanyard: ${who} has started; ${fresh.where}, would use ${describe(fresh.key)}, which was not proven for it: ` +
-        'an identity is proven before a container starts, so add it to a new Pod (docs/security.md)',
-    };
-  }
-
+/** A new Pod: gated until every identity is proven, unless all are proven already or it opted out. */
+function decideNewPod(i: GateInput, who: string, unproven: Candidate[]): GateDecision {
   const skip = (skipReason: GateSkipReason): GateDecision => ({ kind: 'allow', gate: false, skipReason });
   if (unproven.length === 0) return skip('verified');
   // Opting out skips the proof of roles the policy has checked; a role known only from the exchange is always proven.

@@ -12,7 +12,7 @@ import { roleArnFromAssumed } from '../aws/index.ts';
 import type { ControllerConfig } from '../config/controller.ts';
 import type { Json } from '../kube/client.ts';
 import { objectKey } from '../kube/informer.ts';
-import { sharedOrOwnCache } from '../kube/cache.ts';
+import { sharedOrOwnCache, type InformerFactory } from '../kube/cache.ts';
 import { createEventRecorder, type EventRecorder } from '../kube/events.ts';
 import { WorkQueue, runControllerLoop, type ReconcileResult } from '../runtime/workqueue.ts';
 import { podIdentitySettings } from '../config/controller.ts';
@@ -583,13 +583,52 @@ function viewEvents(ctx: () => VerifierContext, policyStatusQueue: WorkQueue): V
 }
 
 export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Promise<Verifier> {
-  const { log, clock } = deps;
   const { cache, release: releaseCache } = sharedOrOwnCache(deps, (sel, e) =>
-    log.warn({ err: e }, `watch of ${sel.path} failed; retrying`),
+    deps.log.warn({ err: e }, `watch of ${sel.path} failed; retrying`),
   );
   const stopping = new AbortController();
-  const queue = new WorkQueue();
   const policyStatusQueue = new WorkQueue();
+  const { ctx, on } = verifierContext(deps, cfg, cache, policyStatusQueue, stopping.signal);
+  const { sources, queue } = ctx;
+  const unsubscribe = followAssociations(deps.associations, on);
+  const gaugeTimer = setInterval(
+    () => refreshGauges(ctx.metrics, sources.pods.values(), sources.verified.values(), deps.clock.now()),
+    1000,
+  );
+  gaugeTimer.unref?.();
+  // The sources are listed before any pass runs: a Pod is never judged against an empty cache.
+  const sourcesSynced = async (ms: number) =>
+    (await Promise.all(sources.sourceViews().map((v) => v.waitForSync(ms)))).every(Boolean) &&
+    (await deps.associations.waitForSync(ms));
+  await sourcesSynced(60_000);
+  const loops = startLoops(ctx, policyStatusQueue);
+  const sweep = startSweep(ctx);
+  return {
+    synced: () => [sources.pods, ...sources.sourceViews()].every((v) => v.synced),
+    waitForSync: async (ms) => (await sourcesSynced(ms)) && (await sources.pods.waitForSync(ms)),
+    async stop() {
+      stopping.abort();
+      clearInterval(sweep);
+      clearInterval(gaugeTimer);
+      unsubscribe();
+      queue.shutdown();
+      policyStatusQueue.shutdown();
+      sources.close();
+      releaseCache();
+      await loops;
+    },
+  };
+}
+
+/** The verifier's views and the context every pass reads. */
+function verifierContext(
+  deps: VerifierDeps,
+  cfg: VerifierConfig,
+  cache: InformerFactory,
+  policyStatusQueue: WorkQueue,
+  stopping: AbortSignal,
+): { ctx: VerifierContext; on: ViewEvents } {
+  const { log, clock } = deps;
   const { flags, credentials } = podIdentitySettings(cfg);
   // The views' events need the context and the context needs the views: the events read `ctx` through a closure,
   // and no event is delivered before `ctx` below is initialized (the views only call back from watch events).
@@ -611,9 +650,9 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     deps,
     cfg,
     sources,
-    queue,
+    queue: new WorkQueue(),
     credentials,
-    stopping: stopping.signal,
+    stopping,
     memory: new VerifierMemory(cfg.verifiedTtlMs),
     limiter: new TokenBucket(cfg.verifyQps, cfg.verifyBurst, clock),
     events:
@@ -626,8 +665,12 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
       }),
     metrics: verifierMetrics(deps.metrics),
   };
-  // An update usually keeps the pair: handle it once, not once for `before` and again for `after`.
-  const unsubscribe = deps.associations.subscribe((c) => {
+  return { ctx, on };
+}
+
+/** An association change requeues the Pods of its pair; an update usually keeps the pair, so once, not twice. */
+function followAssociations(associations: VerifierDeps['associations'], on: ViewEvents): () => void {
+  return associations.subscribe((c) => {
     const pairs = new Set(
       [c.before, c.after].filter((r) => !!r).map((r) => `${r.namespace}/${r.serviceAccount}`),
     );
@@ -636,17 +679,12 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
       if (ns && sa) on.sourceChanged(ns, sa);
     }
   });
-  const gaugeTimer = setInterval(
-    () => refreshGauges(ctx.metrics, sources.pods.values(), sources.verified.values(), clock.now()),
-    1000,
-  );
-  gaugeTimer.unref?.();
+}
 
-  // The sources are listed before any pass runs: a Pod is never judged against an empty cache.
-  const sourcesSynced = async (ms: number) =>
-    (await Promise.all(sources.sourceViews().map((v) => v.waitForSync(ms)))).every(Boolean) &&
-    (await deps.associations.waitForSync(ms));
-  await sourcesSynced(60_000);
+/** The verification loop and the IdentityPolicy status loop (every policy queued once at start). */
+function startLoops(ctx: VerifierContext, policyStatusQueue: WorkQueue): Promise<unknown> {
+  const { deps, cfg, sources, queue } = ctx;
+  const { log } = deps;
   const loops = runControllerLoop({
     name: 'verifier',
     queue,
@@ -665,27 +703,17 @@ export async function startVerifier(deps: VerifierDeps, cfg: VerifierConfig): Pr
     onError: (key, e) => log.warn({ policy: key, err: e }, 'IdentityPolicy status write failed'),
   });
   for (const o of sources.policies.values()) policyStatusQueue.add(o.metadata.name);
+  return Promise.all([loops, policyLoop]);
+}
+
+/** Every SWEEP_MS: stale VerifiedIdentities collected, old proofs forgotten, every group requeued. */
+function startSweep(ctx: VerifierContext): NodeJS.Timeout {
   const sweep = setInterval(() => {
     void collectStale(ctx);
-    ctx.memory.pruneProven(clock.now());
+    ctx.memory.pruneProven(ctx.deps.clock.now());
     // Retries after the deadline continue even if a requeue was lost (a defensive floor).
-    for (const k of sources.groupKeys()) queue.addAfter(k, 0);
+    for (const k of ctx.sources.groupKeys()) ctx.queue.addAfter(k, 0);
   }, SWEEP_MS);
   sweep.unref?.();
-
-  return {
-    synced: () => [sources.pods, ...sources.sourceViews()].every((v) => v.synced),
-    waitForSync: async (ms) => (await sourcesSynced(ms)) && (await sources.pods.waitForSync(ms)),
-    async stop() {
-      stopping.abort();
-      clearInterval(sweep);
-      clearInterval(gaugeTimer);
-      unsubscribe();
-      queue.shutdown();
-      policyStatusQueue.shutdown();
-      sources.close();
-      releaseCache();
-      await Promise.all([loops, policyLoop]);
-    },
-  };
+  return sweep;
 }

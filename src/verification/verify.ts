@@ -128,35 +128,24 @@ const withSource = (env: VerifyEnv, arn: string) => {
   return why ? `${arn} (${why})` : arn;
 };
 
+/** What every result of one run shares, and how long the run has taken. */
+interface Run {
+  o: VerifyOptions;
+  start: number;
+  base: { attempts: number; warnings: string[] };
+  elapsed: () => number;
+}
+
 export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
   const start = o.clock.now();
-  const elapsed = () => (o.clock.now() - start) / 1000;
   const declared = declaredIdentity(o.env);
-  const base = { attempts: 0, warnings: declared.warnings };
-  if (!declared.mode) {
-    // Nothing declared: still say who the caller is, as `aws sts get-caller-identity` would (docs/adr/0921-verify-expected-role.md).
-    let caller: { actual?: string; error?: string };
-    try {
-      caller = { actual: await withTimeout(o.callerArn(o.attemptTimeoutMs), o.attemptTimeoutMs) };
-    } catch (e) {
-      caller = { error: errorText(e) };
-    }
-    const message = `${declared.problem!}; ${
-      caller.actual !== undefined
-        ? `the caller is ${withSource(o.env, caller.actual)}`
-        : `no AWS credentials were found either (${caller.error})`
-    }`;
-    return {
-      ...base,
-      attempts: 1,
-      result: 'no_identity',
-      exitCode: EXIT.noIdentity,
-      actual: caller.actual,
-      elapsedSeconds: elapsed(),
-      message,
-      error: declared.problem,
-    };
-  }
+  const run: Run = {
+    o,
+    start,
+    base: { attempts: 0, warnings: declared.warnings },
+    elapsed: () => (o.clock.now() - start) / 1000,
+  };
+  if (!declared.mode) return noIdentity(run, declared.problem!);
   const mode = declared.mode;
   // The webhook injects LANYARD_EXPECTED_ROLE next to container credentials whose role it knows (an association);
   // web identity names its role in AWS_ROLE_ARN (docs/adr/0921-verify-expected-role.md).
@@ -164,31 +153,65 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
     o.expectedRole ??
     o.env.LANYARD_EXPECTED_ROLE ??
     (mode === 'WebIdentity' ? o.env.AWS_ROLE_ARN : undefined);
-  const usage = (msg: string): VerifyResult => ({
-    ...base,
+  if (expected !== undefined && !parseRoleArn(expected) && !parseAssumedRoleArn(expected))
+    return invalidExpected(run, mode, expected);
+  return exchangeUntilDecided(run, mode, expected);
+}
+
+/** Nothing declared: still say who the caller is, as `aws sts get-caller-identity` would (docs/adr/0921-verify-expected-role.md). */
+async function noIdentity(run: Run, problem: string): Promise<VerifyResult> {
+  const { o } = run;
+  let caller: { actual?: string; error?: string };
+  try {
+    caller = { actual: await withTimeout(o.callerArn(o.attemptTimeoutMs), o.attemptTimeoutMs) };
+  } catch (e) {
+    caller = { error: errorText(e) };
+  }
+  const message = `${problem}; ${
+    caller.actual !== undefined
+      ? `the caller is ${withSource(o.env, caller.actual)}`
+      : `no AWS credentials were found either (${caller.error})`
+  }`;
+  return {
+    ...run.base,
+    attempts: 1,
+    result: 'no_identity',
+    exitCode: EXIT.noIdentity,
+    actual: caller.actual,
+    elapsedSeconds: run.elapsed(),
+    message,
+    error: problem,
+  };
+}
+
+function invalidExpected(run: Run, mode: VerifyMode, expected: string): VerifyResult {
+  const { o } = run;
+  const from =
+    o.expectedRole !== undefined
+      ? '--expected-role'
+      : o.env.LANYARD_EXPECTED_ROLE !== undefined
+        ? 'LANYARD_EXPECTED_ROLE'
+        : 'AWS_ROLE_ARN';
+  const msg = `usage: ${from} "${expected}" is neither a role ARN (arn:<partition>:iam::<account>:role/<name>) nor an assumed-role ARN`;
+  return {
+    ...run.base,
     result: 'error',
     exitCode: EXIT.usage,
     mode,
     expected,
-    elapsedSeconds: elapsed(),
+    elapsedSeconds: run.elapsed(),
     message: msg,
     error: msg,
-  });
-  if (expected !== undefined && !parseRoleArn(expected) && !parseAssumedRoleArn(expected)) {
-    const from =
-      o.expectedRole !== undefined
-        ? '--expected-role'
-        : o.env.LANYARD_EXPECTED_ROLE !== undefined
-          ? 'LANYARD_EXPECTED_ROLE'
-          : 'AWS_ROLE_ARN';
-    return usage(
-      `usage: ${from} "${expected}" is neither a role ARN (arn:<partition>:iam::<account>:role/<name>) nor an assumed-role ARN`,
-    );
-  }
-  // Container credentials whose role nobody declared (identities file, ACK roleRef): the exchange itself is the proof,
-  // as for the verifier (docs/verified-start.md#how-it-works), unless static keys would be used instead.
-  const exchangeOnly = expected === undefined;
+  };
+}
 
+/** Asks who the caller is, with backoff, until the answer decides or the time is up. */
+async function exchangeUntilDecided(
+  run: Run,
+  mode: VerifyMode,
+  expected: string | undefined,
+): Promise<VerifyResult> {
+  const { o } = run;
   let attempts = 0;
   let delay = FIRST_DELAY_MS;
   let last: { actual?: string; error?: string } = {};
@@ -197,53 +220,17 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
     try {
       const actual = await withTimeout(o.callerArn(o.attemptTimeoutMs), o.attemptTimeoutMs);
       last = { actual };
-      const took = () => `${attempts} attempt${attempts === 1 ? '' : 's'}, ${seconds(o.clock.now() - start)}`;
-      if (exchangeOnly) {
-        if (o.env.AWS_ACCESS_KEY_ID) {
-          return {
-            ...base,
-            attempts,
-            result: 'mismatch',
-            exitCode: EXIT.identityMismatch,
-            mode,
-            actual,
-            elapsedSeconds: elapsed(),
-            message: `mismatch: expected the container credentials' role, actual ${withSource(o.env, actual)}`,
-          };
-        }
-        return {
-          ...base,
-          attempts,
-          result: 'verified',
-          exitCode: 0,
-          mode,
-          actual,
-          elapsedSeconds: elapsed(),
-          message: `verified: ${mode} ${actual}; no role was declared (no LANYARD_EXPECTED_ROLE or --expected-role), so any role the exchange returns is accepted (${took()})`,
-        };
-      }
-      if (roleArnMatches(expected, actual)) {
-        return {
-          ...base,
-          attempts,
-          result: 'verified',
-          exitCode: 0,
-          mode,
-          expected,
-          actual,
-          elapsedSeconds: elapsed(),
-          message: `verified: ${mode} ${actual} matches ${expected} (${took()})`,
-        };
-      }
+      const decided = verdict(run, mode, expected, actual, attempts);
+      if (decided) return decided;
     } catch (e) {
       last = { error: errorText(e) };
     }
-    const spent = o.clock.now() - start;
+    const spent = o.clock.now() - run.start;
     if (spent + delay > o.timeoutMs) break;
     await o.clock.sleep(delay);
     delay = Math.min(delay * 2, o.intervalMs);
   }
-  const common = { ...base, attempts, mode, expected, elapsedSeconds: elapsed() };
+  const common = { ...run.base, attempts, mode, expected, elapsedSeconds: run.elapsed() };
   if (last.actual !== undefined) {
     return {
       ...common,
@@ -255,6 +242,56 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
   }
   const msg = `timeout after ${seconds(o.timeoutMs)}: ${last.error}`;
   return { ...common, result: 'error', exitCode: EXIT.timedOut, error: last.error, message: msg };
+}
+
+/** What one answer decides; undefined while another role answers (the association may not be visible yet). */
+function verdict(
+  run: Run,
+  mode: VerifyMode,
+  expected: string | undefined,
+  actual: string,
+  attempts: number,
+): VerifyResult | undefined {
+  const { o } = run;
+  const took = () => `${attempts} attempt${attempts === 1 ? '' : 's'}, ${seconds(o.clock.now() - run.start)}`;
+  // Container credentials whose role nobody declared (identities file, ACK roleRef): the exchange itself is the proof,
+  // as for the verifier (docs/verified-start.md#how-it-works), unless static keys would be used instead.
+  if (expected === undefined) {
+    if (o.env.AWS_ACCESS_KEY_ID) {
+      return {
+        ...run.base,
+        attempts,
+        result: 'mismatch',
+        exitCode: EXIT.identityMismatch,
+        mode,
+        actual,
+        elapsedSeconds: run.elapsed(),
+        message: `mismatch: expected the container credentials' role, actual ${withSource(o.env, actual)}`,
+      };
+    }
+    return {
+      ...run.base,
+      attempts,
+      result: 'verified',
+      exitCode: 0,
+      mode,
+      actual,
+      elapsedSeconds: run.elapsed(),
+      message: `verified: ${mode} ${actual}; no role was declared (no LANYARD_EXPECTED_ROLE or --expected-role), so any role the exchange returns is accepted (${took()})`,
+    };
+  }
+  if (!roleArnMatches(expected, actual)) return undefined;
+  return {
+    ...run.base,
+    attempts,
+    result: 'verified',
+    exitCode: 0,
+    mode,
+    expected,
+    actual,
+    elapsedSeconds: run.elapsed(),
+    message: `verified: ${mode} ${actual} matches ${expected} (${took()})`,
+  };
 }
 
 /** The `-o json` document (no credentials, no tokens: only ARNs and error text). */
