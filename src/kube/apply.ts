@@ -27,12 +27,11 @@ export async function resourceFor(client: KubeClient, apiVersion: string, kind: 
   return found;
 }
 
-/** A manifest's object: what server-side apply needs of it, and whatever else its kind holds. */
+/** A manifest's object: what server-side apply needs of it (its kind's other fields are the caller's type's). */
 export interface Manifest extends KubeObject {
   apiVersion: string;
   kind: string;
   metadata: KubeObject['metadata'] & { name: string };
-  [field: string]: unknown;
 }
 
 export async function objectPath(
@@ -48,9 +47,9 @@ export async function objectPath(
 }
 
 /** Server-side apply of one object; `T` is the applied kind (the server answers with the object as stored). */
-export async function applyObject<T extends KubeObject = Json>(
+export async function applyObject<T extends KubeObject = Json, M extends Manifest = Manifest>(
   client: KubeClient,
-  obj: Manifest,
+  obj: M,
   fieldManager = 'lanyard',
 ): Promise<T> {
   const p = await objectPath(client, obj);

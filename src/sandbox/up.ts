@@ -32,6 +32,7 @@ import {
 } from './watch-samples.ts';
 import { createKubeClient, type Json, type KubeClient } from '../kube/client.ts';
 import { applyCrds, applyObject, readManifests } from '../kube/apply.ts';
+import { podIdentityWebhookConfiguration } from './webhook-configuration.ts';
 import { createLogger } from '../runtime/log.ts';
 import { systemClock } from '../runtime/clock.ts';
 import { createAwsClients } from '../aws/index.ts';
@@ -181,60 +182,17 @@ async function applySamples(kube: KubeClient): Promise<number> {
  * the node's link when the API server runs in the node's network namespace.
  */
 async function registerWebhook(kube: KubeClient, host: string, port: number, caPem: string): Promise<void> {
-  await applyObject(
-    kube,
-    {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'MutatingWebhookConfiguration',
-      metadata: { name: 'lanyard-pod-identity' },
-      webhooks: [
-        {
-          name: 'pod-identity.lanyard.dev',
-          admissionReviewVersions: ['v1', 'v1beta1'],
-          clientConfig: {
-            url: `https://${host}:${port}/mutate`,
-            caBundle: Buffer.from(caPem).toString('base64'),
-          },
-          rules: [
-            {
-              operations: ['CREATE'],
-              apiGroups: [''],
-              apiVersions: ['v1'],
-              resources: ['pods'],
-              scope: 'Namespaced',
-            },
-            {
-              operations: ['UPDATE'],
-              apiGroups: [''],
-              apiVersions: ['v1'],
-              resources: ['pods/ephemeralcontainers'],
-              scope: 'Namespaced',
-            },
-          ],
-          matchPolicy: 'Equivalent',
-          failurePolicy: 'Fail',
-          reinvocationPolicy: 'IfNeeded',
-          sideEffects: 'None',
-          timeoutSeconds: 10,
-          namespaceSelector: {
-            matchExpressions: [
-              {
-                key: 'kubernetes.io/metadata.name',
-                operator: 'NotIn',
-                values: ['kube-system', 'lanyard-system'],
-              },
-            ],
-          },
-          objectSelector: {
-            matchExpressions: [
-              { key: 'eks.amazonaws.com/skip-pod-identity-webhook', operator: 'DoesNotExist' },
-            ],
-          },
-        },
+  const configuration = podIdentityWebhookConfiguration({
+    name: 'lanyard-pod-identity',
+    url: `https://${host}:${port}/mutate`,
+    caPem,
+    namespaceSelector: {
+      matchExpressions: [
+        { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'lanyard-system'] },
       ],
     },
-    'lanyard-sandbox',
-  );
+  });
+  await applyObject(kube, configuration, 'lanyard-sandbox');
 }
 
 /** The Service through which Pods reach the simulator (SIMULATOR_SERVICE), its one endpoint the simulator itself. */

@@ -1,11 +1,10 @@
 // docs/observability.md, "Controllers and work queues": every reconciler of a real `lanyard controller` process
 // (bin/lanyard.js, a child process) reports controller-runtime's reconcile metrics and its work queue's metrics under
 // its own name, with values that agree with one another, and the scrape carries no credential.
-import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { controlPlane, eventually, newNamespace } from '../../harness/context.ts';
+import { eventually, newNamespace } from '../../harness/context.ts';
+import { freePort, spawnController, untilReady } from '../../fixtures/controller-process.ts';
 import type { Json } from '../../../src/kube/client.ts';
 import {
   CLUSTER,
@@ -22,7 +21,6 @@ import {
   type VerificationEnv,
 } from '../verification/env.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../../..');
 const G = '/apis/lanyard.dev/v1alpha1';
 
 /** Every work-queue loop `lanyard controller` runs (self-managed certificates aside: not a queue). */
@@ -65,15 +63,6 @@ function one(samples: Sample[], name: string, labels: Record<string, string>): n
   return found[0]!.value;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
 describe('reconcile and work-queue metrics of a lanyard controller process', () => {
   let env: VerificationEnv;
   let child: ChildProcess | undefined;
@@ -96,45 +85,17 @@ describe('reconcile and work-queue metrics of a lanyard controller process', () 
       kind: 'ServiceAccount',
       metadata: { name: 'lanyard-promotion-orchestrator' },
     });
-    const cp = controlPlane();
-    child = spawn(
-      process.execPath,
-      [
-        path.join(ROOT, 'bin/lanyard.js'),
-        'controller',
-        `--kubeconfig=${cp.adminKubeconfig}`,
-        `--cluster-name=${CLUSTER}`,
-        `--aws-endpoint-url=${env.sim.url}`,
-        '--aws-region=us-west-2',
-        `--metrics-port=${metricsPort}`,
-        `--lease-namespace=${env.systemNamespace}`,
-        '--lease-name=metrics',
-        '--leader-elect-identity=metrics-controller',
-        `--promotion-namespace=${agentNs}`,
-        '--association-resync=2s',
-      ],
-      {
-        cwd: ROOT,
-        env: {
-          PATH: process.env.PATH,
-          HOME: process.env.HOME,
-          AWS_ACCESS_KEY_ID: env.sim.control.adminCredentials.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: env.sim.control.adminCredentials.secretAccessKey,
-          AWS_EC2_METADATA_DISABLED: 'true',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    child.stdout!.on('data', (d) => childLogs.push(String(d)));
-    child.stderr!.on('data', (d) => childLogs.push(String(d)));
-    await eventually(
-      async () => {
-        const r = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
-        if (r.status !== 200) throw new Error('controller not ready');
-      },
-      60_000,
-      100,
-    );
+    child = spawnController({
+      cluster: CLUSTER,
+      sim: env.sim,
+      metricsPort,
+      leaseNamespace: env.systemNamespace,
+      leaseName: 'metrics',
+      identity: 'metrics-controller',
+      flags: [`--promotion-namespace=${agentNs}`, '--association-resync=2s'],
+      logs: childLogs,
+    });
+    await untilReady(metricsPort);
   });
 
   afterAll(async () => {

@@ -2,11 +2,10 @@
 // 0-20 s; 5 % throttling and 1 % 5xx; the controller (a real `lanyard controller` child process) SIGKILLed at 10 s
 // and restarted 2 s later. Then the same setup without the gate, counting the Pods that would have started before
 // their identity worked.
-import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { controlPlane, eventually } from '../../harness/context.ts';
+import { eventually } from '../../harness/context.ts';
+import { freePort, spawnController, untilReady } from '../../fixtures/controller-process.ts';
 import type { Json } from '../../../src/kube/client.ts';
 import { Informer } from '../../../src/kube/informer.ts';
 import {
@@ -34,7 +33,6 @@ const FAULTS = [
   { service: 'sts', operation: 'AssumeRoleWithWebIdentity', error: 'InternalServerError', rate: 0.01 },
   { service: 'eks', operation: '*', error: 'InternalServerError', rate: 0.01 },
 ] as const;
-const ROOT = path.resolve(import.meta.dirname, '../../..');
 
 interface Identity {
   ns: string;
@@ -42,15 +40,6 @@ interface Identity {
   mode: 'cc' | 'wi';
   role: string;
   roleName: string;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 /** Roles, SAs and associations for 50 identities; returns them once the webhook's cache holds every association. */
@@ -144,48 +133,24 @@ describe('chaos: controller kills, AWS faults and late visibility with the gate'
   });
 
   const startChild = async () => {
-    const cp = controlPlane();
-    child = spawn(
-      process.execPath,
-      [
-        path.join(ROOT, 'bin/lanyard.js'),
-        'controller',
-        `--kubeconfig=${cp.adminKubeconfig}`,
-        `--cluster-name=${CLUSTER}`,
-        `--aws-endpoint-url=${env.sim.url}`,
-        '--aws-region=us-west-2',
-        `--metrics-port=${metricsPort}`,
-        `--lease-namespace=${env.systemNamespace}`,
-        '--lease-name=chaos',
-        '--leader-elect-identity=chaos-controller',
+    const started = spawnController({
+      cluster: CLUSTER,
+      sim: env.sim,
+      metricsPort,
+      leaseNamespace: env.systemNamespace,
+      leaseName: 'chaos',
+      identity: 'chaos-controller',
+      flags: [
         '--leader-elect-lease-duration=4s',
         '--leader-elect-renew-deadline=3s',
         '--leader-elect-retry-period=500ms',
         '--log-level=debug',
       ],
-      {
-        cwd: ROOT,
-        env: {
-          PATH: process.env.PATH,
-          HOME: process.env.HOME,
-          AWS_ACCESS_KEY_ID: env.sim.control.adminCredentials.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: env.sim.control.adminCredentials.secretAccessKey,
-          AWS_EC2_METADATA_DISABLED: 'true',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    children.push(child);
-    child.stdout!.on('data', (d) => childLogs.push(String(d)));
-    child.stderr!.on('data', (d) => childLogs.push(String(d)));
-    await eventually(
-      async () => {
-        const r = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
-        if (r.status !== 200) throw new Error('controller not ready');
-      },
-      60_000,
-      100,
-    );
+      logs: childLogs,
+    });
+    child = started;
+    children.push(started);
+    await untilReady(metricsPort);
   };
 
   it('releases every Pod only after a successful exchange past visibleAt, across a controller kill', async () => {

@@ -9,6 +9,7 @@ import { systemClock } from '../../../src/runtime/clock.ts';
 import { parseWebhookFlags } from '../../../src/config/webhook.ts';
 import { startWebhook, type RunningWebhook, type WebhookDeps } from '../../../src/webhook/index.ts';
 import { eventually, newNamespace } from '../../harness/context.ts';
+import { podIdentityWebhookConfiguration, type Webhook } from '../../../src/sandbox/webhook-configuration.ts';
 
 export const MWC_PATH = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations';
 
@@ -42,56 +43,21 @@ export interface TestWebhook {
   stop(): Promise<void>;
 }
 
+/** The product's registration (src/sandbox/webhook-configuration.ts) scoped to namespaces carrying `label`. */
 export function mwc(
   name: string,
   port: number,
   caPem: string | undefined,
   label: Record<string, string>,
-  extra: Json = {},
+  extra: Partial<Webhook> = {},
 ): Json {
-  return {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'MutatingWebhookConfiguration',
-    metadata: { name },
-    webhooks: [
-      {
-        name: 'pod-identity.lanyard.dev',
-        admissionReviewVersions: ['v1', 'v1beta1'],
-        clientConfig: {
-          url: `https://127.0.0.1:${port}/mutate`,
-          ...(caPem ? { caBundle: Buffer.from(caPem).toString('base64') } : {}),
-        },
-        rules: [
-          {
-            operations: ['CREATE'],
-            apiGroups: [''],
-            apiVersions: ['v1'],
-            resources: ['pods'],
-            scope: 'Namespaced',
-          },
-          {
-            operations: ['UPDATE'],
-            apiGroups: [''],
-            apiVersions: ['v1'],
-            resources: ['pods/ephemeralcontainers'],
-            scope: 'Namespaced',
-          },
-        ],
-        matchPolicy: 'Equivalent',
-        failurePolicy: 'Fail',
-        reinvocationPolicy: 'IfNeeded',
-        sideEffects: 'None',
-        timeoutSeconds: 10,
-        namespaceSelector: { matchLabels: label },
-        objectSelector: {
-          matchExpressions: [
-            { key: 'eks.amazonaws.com/skip-pod-identity-webhook', operator: 'DoesNotExist' },
-          ],
-        },
-        ...extra,
-      },
-    ],
-  };
+  return podIdentityWebhookConfiguration({
+    name,
+    url: `https://127.0.0.1:${port}/mutate`,
+    caPem,
+    namespaceSelector: { matchLabels: label },
+    overrides: extra,
+  });
 }
 
 export async function startTestWebhook(
