@@ -142,7 +142,7 @@ export default tseslint.config(
       'src/verification/**/*.ts',
       'src/controller/**/*.ts',
       'src/associations/**/*.ts',
-      'src/promotions/{controller,gather,decide,apply}*.ts',
+      'src/promotions/**/*.ts',
       'src/cli/**/*.ts',
       'src/projects/**/*.ts',
       'src/kube/**/*.ts',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildPromotionPod, outputBudget } from './build.ts';
+import { buildPromotionPod, outputBudget, type StepContainer } from './build.ts';
 import {
   input,
   PUBLISH,
@@ -166,7 +166,7 @@ describe('buildPromotionPod: one pod per promotion, one container per step (docs
       }),
       'shop/publish': step('publish', 'shop', PUBLISH),
     };
-    const c = ok(buildPromotionPod(input({ steps }))).pod.spec.initContainers[0];
+    const c = ok(buildPromotionPod(input({ steps }))).pod.spec.initContainers[0]!;
     expect(c.env.filter((e: { name: string }) => e.name === 'HOME')).toEqual([
       { name: 'HOME', value: '/tmp/home' },
     ]);
@@ -202,7 +202,7 @@ describe('per-step roles and capabilities (docs/promotions.md#per-step-aws-roles
     expect(seen).toEqual([
       { namespace: 'shop', serviceAccount: 'lanyard-promotion-orchestrator', roleARN: ROLE },
     ]);
-    const [s1, s2] = r.pod.spec.initContainers;
+    const [s1, s2] = r.pod.spec.initContainers as [StepContainer, StepContainer];
     expect(s1.env.some((e: { name: string }) => e.name.startsWith('AWS_') && e.name !== 'AWS_PAGER')).toBe(
       false,
     );
@@ -253,9 +253,9 @@ describe('per-step roles and capabilities (docs/promotions.md#per-step-aws-roles
       ),
     );
     expect(r.pod.metadata.annotations['eks.amazonaws.com/skip-containers']).toBe('done,step-1,step-2');
-    const session = r.pod.spec.initContainers[1].env.find(
+    const session = r.pod.spec.initContainers[1]!.env.find(
       (e: { name: string }) => e.name === 'AWS_ROLE_SESSION_NAME',
-    ).value;
+    )?.value;
     expect(session).toBe(`lanyard-${long}`.slice(0, 64));
   });
 
@@ -295,14 +295,14 @@ describe('per-step roles and capabilities (docs/promotions.md#per-step-aws-roles
         }),
       ),
     );
-    const [s1, s2] = r.pod.spec.initContainers;
+    const [s1, s2] = r.pod.spec.initContainers as [StepContainer, StepContainer];
     expect(s1.volumeMounts[2]).toEqual({
       name: 'lanyard-kube-step-1',
       mountPath: '/var/run/secrets/kubernetes.io/serviceaccount',
       readOnly: true,
     });
     expect(s2.volumeMounts).toHaveLength(2);
-    expect(r.pod.spec.volumes[2].projected.sources).toEqual([
+    expect(r.pod.spec.volumes[2]!.projected?.sources).toEqual([
       { serviceAccountToken: { expirationSeconds: 3600, path: 'token' } },
       { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
       {
@@ -367,7 +367,7 @@ describe('which container holds which token', () => {
         c.volumeMounts.map((m) => m.name),
       ),
     ).toEqual([mounts, ['workspace', 'home']]);
-    expect(pod.containers[0].volumeMounts).toBeUndefined();
+    expect(pod.containers[0]!.volumeMounts).toBeUndefined();
     // Every token volume belongs to exactly one container, the one it is named after.
     const tokenVolumes = pod.volumes
       .filter((v: { projected?: unknown }) => v.projected)
@@ -416,7 +416,7 @@ describe('which container holds which token', () => {
         }),
       ),
     );
-    expect(r.pod.spec.initContainers[1]).toMatchObject({
+    expect(r.pod.spec.initContainers[1]!).toMatchObject({
       image: 'project/publish',
       volumeMounts: [{ name: 'workspace' }, { name: 'home' }],
     });
@@ -577,7 +577,7 @@ describe('vars and templates (docs/promotions.md#templates-and-vars)', () => {
     };
     const args = (vars: unknown[]) =>
       ok(buildPromotionPod(input({ stage: s, steps, promotion: promotion({ vars: vars as never }) }))).pod
-        .spec.initContainers[1].args;
+        .spec.initContainers[1]!.args;
     expect(args([{ name: 'version', value: '1.0.0' }])).toEqual(['stable', 'stable']);
     expect(
       args([
@@ -635,7 +635,7 @@ describe('vars and templates (docs/promotions.md#templates-and-vars)', () => {
         },
       ),
     );
-    const c = r.pod.spec.initContainers[0];
+    const c = r.pod.spec.initContainers[0]!;
     expect(c.command).toEqual(['sh', '-c', 'echo prod 1']);
     expect(c.args).toEqual(['h0 r/1.4.2 {{.metadata.name}} ${{ x }}']);
     expect(c.env.at(-1)).toEqual({ name: 'A', value: '1.4.2/b' });

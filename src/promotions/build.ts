@@ -1,6 +1,9 @@
 // The pure pod builder (docs/promotions.md#objects): Stage + Promotion + PromotionSteps -> a complete Pod, or one
 // validation error, never both. Everything a user can get wrong is checked here, before any pod exists.
+import type { Container, EnvVar, Pod, PodSpec, Volume, VolumeMount } from 'kubernetes-types/core/v1.js';
 import type { Json } from '../kube/client.ts';
+import type { ObjectMeta } from '../core/kube-object.ts';
+import type { PromotionStepSpec } from './types.ts';
 import {
   ANN_ANNOTATIONS,
   checkAnnotationsSize,
@@ -97,10 +100,29 @@ export interface BuiltStep {
   capabilities: string[];
 }
 
+/** The promotion pod as built: every field the controller and the status reader rely on is set. */
+export type BuiltPod = Pod & {
+  metadata: ObjectMeta & {
+    name: string;
+    namespace: string;
+    labels: Record<string, string>;
+    annotations: Record<string, string>;
+  };
+  spec: PodSpec & { initContainers: StepContainer[]; containers: Container[]; volumes: Volume[] };
+};
+
+/** A step's init container as built: its image, command, environment and mounts are always set. */
+export type StepContainer = Container & {
+  image: string;
+  command: string[];
+  env: EnvVar[];
+  volumeMounts: VolumeMount[];
+};
+
 export type BuildResult =
   | {
       ok: true;
-      pod: Json;
+      pod: BuiltPod;
       serviceAccount: string;
       steps: BuiltStep[];
       timeoutSeconds: number;
@@ -367,212 +389,322 @@ export function buildPromotionPod(input: BuildInput): BuildResult {
   }
 }
 
+/** A Stage's step with the PromotionStep it uses. */
+interface ResolvedStep {
+  st: StageStep;
+  /** 1-based: the step's container is `step-<index>`. */
+  index: number;
+  /** `step "<as>" (uses "<name>")`, the start of every message about the step. */
+  label: string;
+  spec: PromotionStepSpec;
+  /** Namespace the PromotionStep was found in. */
+  from: string;
+  /** Found under Kargo's kind CustomPromotionStep (docs/adr/0605). */
+  custom: boolean;
+}
+
+/** Who a promotion pod is: what its containers' environment and labels name. */
+interface PromotionNames {
+  project: string;
+  stage: string;
+  promotion: string;
+  uid: string;
+}
+
 function build(input: BuildInput): BuildResult {
   const { stage, promotion, settings: s } = input;
-  const project: string = promotion.metadata.namespace;
-  const stageName: string = stage.metadata.name;
-  const promotionName: string = promotion.metadata.name;
-  const uid: string = promotion.metadata.uid;
-
+  const names: PromotionNames = {
+    project: promotion.metadata.namespace,
+    stage: stage.metadata.name,
+    promotion: promotion.metadata.name,
+    uid: promotion.metadata.uid,
+  };
   const deco = checkDecorators({
     stage,
-    project,
+    project: names.project,
     agentNamespace: s.agentNamespace,
     defaultServiceAccount: s.defaultServiceAccount,
     serviceAccount: input.serviceAccount,
     annotationPrefix: s.annotationPrefix,
   });
   if (!deco.ok) throw new Invalid(deco.reason, deco.message);
-  const { serviceAccount, labels: extraLabels, annotations: extraAnnotations, aliases } = deco.value;
-
+  const { serviceAccount, aliases } = deco.value;
   const tpl = readStage(stage, s);
-
   // Resolve every step first: a missing step is reported before anything that depends on it.
-  const resolved = tpl.steps.map((st, i) => {
-    const label = `step "${st.name}" (uses "${st.uses}")`;
-    const local = lookupStep(input, project, st.uses);
-    const found = local ?? lookupStep(input, s.agentNamespace, st.uses);
-    if (!found) {
-      throw new Invalid(
-        'StepNotFound',
-        `step "${st.name}" uses "${st.uses}", which exists neither in project "${project}" nor in namespace "${s.agentNamespace}"`,
-      );
-    }
-    checkStepSpec(label, found.spec);
-    // Kubernetes credentials go only to the agent namespace's shared steps, which operators write: a project's own
-    // step would otherwise run any image with the promotion account's token (docs/promotions.md).
-    const capabilities: string[] = found.spec.capabilities ?? [];
-    if (local && capabilities.length > 0) {
-      throw new Invalid(
-        'StepCapabilityDenied',
-        `${label}: spec.capabilities [${capabilities.join(', ')}]: only PromotionSteps in namespace "${s.agentNamespace}" ` +
-          `may hold Kubernetes credentials; steps of project "${project}" run without them`,
-      );
-    }
-    return {
-      st,
-      index: i + 1,
-      label,
-      spec: found.spec as Json,
-      from: local ? project : s.agentNamespace,
-      custom: found.custom,
-    };
-  });
-
-  const skip = new Set<string>();
-  const decoSkipKey = `${s.annotationPrefix}/skip-containers`;
-  for (const c of (extraAnnotations[decoSkipKey] ?? '').split(',')) if (c.trim()) skip.add(c.trim());
-  for (const r of resolved) if (r.spec.identity?.roleARN) skip.add(`step-${r.index}`);
-
-  const timeouts: Record<string, number> = {};
-  for (const r of resolved)
-    if (r.st.timeoutSeconds !== undefined) timeouts[`step-${r.index}`] = r.st.timeoutSeconds;
-
-  const labels: Record<string, string> = {
-    ...extraLabels,
-    [LABEL_PROJECT]: project,
-    [LABEL_STAGE]: stageName,
-    [LABEL_PROMOTION]: promotionName,
-    [LABEL_PROMOTION_UID]: uid,
-  };
-  const annotations: Record<string, string> = {
-    ...extraAnnotations,
-    [ANN_PROMOTION]: `${project}/${promotionName}`,
-    [ANN_STAGE_GENERATION]: String(stage.metadata.generation ?? 0),
-  };
-  if (skip.size > 0) annotations[decoSkipKey] = [...skip].join(',');
-  if (Object.keys(timeouts).length > 0) annotations[ANN_STEP_TIMEOUTS] = JSON.stringify(timeouts);
-  const sizeViolation = checkAnnotationsSize(
-    stageName,
-    annotations,
-    decoratorValue(stage.metadata.annotations, ANN_ANNOTATIONS).annotation,
-  );
-  if (sizeViolation) throw new Invalid(sizeViolation.reason, sizeViolation.message);
-
-  const vars = resolveVars(stageName, tpl.vars, promotion.spec?.vars, input.checkVars !== false);
-
-  const volumes: Json[] = [
+  const resolved = tpl.steps.map((st, i) => resolveStep(input, names.project, st, i + 1));
+  const metadata = podMetadata(input, names, resolved, deco.value);
+  const vars = resolveVars(names.stage, tpl.vars, promotion.spec?.vars, input.checkVars !== false);
+  const volumes: Volume[] = [
     { name: 'workspace', emptyDir: {} },
     { name: 'home', emptyDir: {} },
   ];
   const initContainers = resolved.map((r) => {
-    const container = `step-${r.index}`;
-    const ctx = { project, stage: stageName, promotion: promotionName, step: r.st.name, stepIndex: r.index };
-    let config: Json;
-    try {
-      config = renderConfig(r.st.config, { vars, ctx });
-    } catch (e) {
-      if (e instanceof TemplateFailure)
-        throw new Invalid('TemplateError', `step "${r.st.name}": ${e.detail}`);
-      throw e;
-    }
-    const scope: TemplateScope = { config, vars, ctx };
-    const command = (r.spec.command as unknown[]).map((c, i) => render(r.label, `command[${i}]`, c, scope));
-    const args =
-      r.spec.args === undefined
-        ? undefined
-        : (r.spec.args as unknown[]).map((a, i) => render(r.label, `args[${i}]`, a, scope));
-    const stepEnv: Array<{ name: string; value: string }> = (r.spec.env ?? []).map((e: Json) => ({
-      name: String(e.name),
-      value: render(r.label, `env ${e.name}`, e.value ?? '', scope),
-    }));
-
-    const roleARN: string | undefined = r.spec.identity?.roleARN;
-    if (roleARN) {
-      const d = input.decideRole({ namespace: project, serviceAccount, roleARN });
-      if (!d.allowed)
-        throw new Invalid('StepRoleDenied', `${r.label}: ${d.message.replace(/^lanyard: /, '')}`);
-    }
-
-    const ours: Array<{ name: string; value: string }> = [
-      { name: 'LANYARD_PROJECT', value: project },
-      { name: 'LANYARD_STAGE', value: stageName },
-      { name: 'LANYARD_PROMOTION', value: promotionName },
-      { name: 'LANYARD_STEP', value: r.st.name },
-      { name: 'LANYARD_STEP_INDEX', value: String(r.index) },
-      { name: 'LANYARD_WORKSPACE', value: WORKSPACE },
-      { name: 'LANYARD_OUTPUT', value: '/dev/termination-log' },
-      { name: 'HOME', value: HOME_DIR },
-    ];
-    const mounts: Json[] = [
-      { name: 'workspace', mountPath: WORKSPACE },
-      { name: 'home', mountPath: HOME_DIR, subPath: container },
-    ];
-    if (roleARN) {
-      const vol = `lanyard-aws-${container}`;
-      volumes.push({
-        name: vol,
-        projected: {
-          sources: [
-            { serviceAccountToken: { audience: s.stepAudience, expirationSeconds: 3600, path: 'token' } },
-          ],
-        },
-      });
-      mounts.push({ name: vol, mountPath: AWS_TOKEN_DIR, readOnly: true });
-      ours.push(
-        { name: 'AWS_ROLE_ARN', value: roleARN },
-        { name: 'AWS_WEB_IDENTITY_TOKEN_FILE', value: `${AWS_TOKEN_DIR}/token` },
-        { name: 'AWS_ROLE_SESSION_NAME', value: `lanyard-${promotionName}-${r.index}`.slice(0, 64) },
-        { name: 'AWS_STS_REGIONAL_ENDPOINTS', value: 'regional' },
-      );
-      if (s.awsRegion)
-        ours.push(
-          { name: 'AWS_REGION', value: s.awsRegion },
-          { name: 'AWS_DEFAULT_REGION', value: s.awsRegion },
-        );
-    }
-    const caps: string[] = r.spec.capabilities ?? [];
-    if (caps.includes('kubernetes-api') || caps.includes('mint-tokens')) {
-      const vol = `lanyard-kube-${container}`;
-      volumes.push({
-        name: vol,
-        projected: {
-          sources: [
-            { serviceAccountToken: { expirationSeconds: 3600, path: 'token' } },
-            { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
-            {
-              downwardAPI: {
-                items: [
-                  { path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } },
-                ],
-              },
-            },
-          ],
-        },
-      });
-      mounts.push({ name: vol, mountPath: KUBE_TOKEN_DIR, readOnly: true });
-    }
-    // The step's own variables come last; where it sets one of our defaults (HOME, AWS_REGION), its value wins.
-    const own = new Set(stepEnv.map((e) => e.name));
-    const env = [...ours.filter((e) => !own.has(e.name)), ...stepEnv];
-
-    const c: Json = {
-      name: container,
-      image: r.spec.image,
-      imagePullPolicy: r.spec.imagePullPolicy ?? 'IfNotPresent',
-      command,
-    };
-    if (args !== undefined) c.args = args;
-    Object.assign(c, {
-      workingDir: r.spec.workingDir ?? WORKSPACE,
-      env,
-      volumeMounts: mounts,
-      terminationMessagePolicy: 'FallbackToLogsOnError',
-      securityContext: SECURITY_CONTEXT,
-      resources: r.spec.resources ?? DEFAULT_RESOURCES,
-    });
-    return c;
+    const step = stepContainer(input, names, serviceAccount, vars, r);
+    volumes.push(...step.volumes);
+    return step.container;
   });
+  const pod = promotionPod(s, metadata, serviceAccount, tpl.timeoutSeconds, volumes, initContainers);
+  const steps: BuiltStep[] = resolved.map((r) => ({
+    name: r.st.name,
+    uses: r.st.uses,
+    container: `step-${r.index}`,
+    from: r.from,
+    timeoutSeconds: r.st.timeoutSeconds,
+    roleARN: r.spec.identity?.roleARN,
+    capabilities: r.spec.capabilities ?? [],
+  }));
+  const kindAliases: KindAliasUse[] = resolved
+    .filter((r) => r.custom)
+    .map((r) => ({ step: r.st.name, uses: r.st.uses, namespace: r.from }));
+  return { ok: true, pod, serviceAccount, steps, timeoutSeconds: tpl.timeoutSeconds, aliases, kindAliases };
+}
 
-  const pod: Json = {
+/** The PromotionStep a Stage's step uses, in the project first, then in the agent namespace; checked. */
+function resolveStep(input: BuildInput, project: string, st: StageStep, index: number): ResolvedStep {
+  const s = input.settings;
+  const label = `step "${st.name}" (uses "${st.uses}")`;
+  const local = lookupStep(input, project, st.uses);
+  const found = local ?? lookupStep(input, s.agentNamespace, st.uses);
+  if (!found) {
+    throw new Invalid(
+      'StepNotFound',
+      `step "${st.name}" uses "${st.uses}", which exists neither in project "${project}" nor in namespace "${s.agentNamespace}"`,
+    );
+  }
+  checkStepSpec(label, found.spec);
+  // Kubernetes credentials go only to the agent namespace's shared steps, which operators write: a project's own
+  // step would otherwise run any image with the promotion account's token (docs/promotions.md).
+  const capabilities: string[] = found.spec.capabilities ?? [];
+  if (local && capabilities.length > 0) {
+    throw new Invalid(
+      'StepCapabilityDenied',
+      `${label}: spec.capabilities [${capabilities.join(', ')}]: only PromotionSteps in namespace "${s.agentNamespace}" ` +
+        `may hold Kubernetes credentials; steps of project "${project}" run without them`,
+    );
+  }
+  return {
+    st,
+    index,
+    label,
+    spec: found.spec as PromotionStepSpec,
+    from: local ? project : s.agentNamespace,
+    custom: found.custom,
+  };
+}
+
+/**
+ * The pod's labels and annotations: the Stage's decorators, Lanyard's own, the webhook's skip list (steps with a
+ * role of their own get their credentials from Lanyard) and the step timeouts; refused when over the size limit.
+ */
+function podMetadata(
+  input: BuildInput,
+  names: PromotionNames,
+  resolved: ResolvedStep[],
+  deco: { labels: Record<string, string>; annotations: Record<string, string> },
+): { labels: Record<string, string>; annotations: Record<string, string> } {
+  const s = input.settings;
+  const skip = new Set<string>();
+  const decoSkipKey = `${s.annotationPrefix}/skip-containers`;
+  for (const c of (deco.annotations[decoSkipKey] ?? '').split(',')) if (c.trim()) skip.add(c.trim());
+  for (const r of resolved) if (r.spec.identity?.roleARN) skip.add(`step-${r.index}`);
+  const timeouts: Record<string, number> = {};
+  for (const r of resolved)
+    if (r.st.timeoutSeconds !== undefined) timeouts[`step-${r.index}`] = r.st.timeoutSeconds;
+  const labels: Record<string, string> = {
+    ...deco.labels,
+    [LABEL_PROJECT]: names.project,
+    [LABEL_STAGE]: names.stage,
+    [LABEL_PROMOTION]: names.promotion,
+    [LABEL_PROMOTION_UID]: names.uid,
+  };
+  const annotations: Record<string, string> = {
+    ...deco.annotations,
+    [ANN_PROMOTION]: `${names.project}/${names.promotion}`,
+    [ANN_STAGE_GENERATION]: String(input.stage.metadata.generation ?? 0),
+  };
+  if (skip.size > 0) annotations[decoSkipKey] = [...skip].join(',');
+  if (Object.keys(timeouts).length > 0) annotations[ANN_STEP_TIMEOUTS] = JSON.stringify(timeouts);
+  const sizeViolation = checkAnnotationsSize(
+    names.stage,
+    annotations,
+    decoratorValue(input.stage.metadata.annotations, ANN_ANNOTATIONS).annotation,
+  );
+  if (sizeViolation) throw new Invalid(sizeViolation.reason, sizeViolation.message);
+  return { labels, annotations };
+}
+
+/** A step's init container with its templates rendered and its credentials mounted, and the volumes they need. */
+function stepContainer(
+  input: BuildInput,
+  names: PromotionNames,
+  serviceAccount: string,
+  vars: Record<string, string>,
+  r: ResolvedStep,
+): { container: StepContainer; volumes: Volume[] } {
+  const container = `step-${r.index}`;
+  const rendered = renderStep(names, vars, r);
+  const roleARN = r.spec.identity?.roleARN;
+  if (roleARN) {
+    const d = input.decideRole({ namespace: names.project, serviceAccount, roleARN });
+    if (!d.allowed) throw new Invalid('StepRoleDenied', `${r.label}: ${d.message.replace(/^lanyard: /, '')}`);
+  }
+  const ours: EnvVar[] = [
+    { name: 'LANYARD_PROJECT', value: names.project },
+    { name: 'LANYARD_STAGE', value: names.stage },
+    { name: 'LANYARD_PROMOTION', value: names.promotion },
+    { name: 'LANYARD_STEP', value: r.st.name },
+    { name: 'LANYARD_STEP_INDEX', value: String(r.index) },
+    { name: 'LANYARD_WORKSPACE', value: WORKSPACE },
+    { name: 'LANYARD_OUTPUT', value: '/dev/termination-log' },
+    { name: 'HOME', value: HOME_DIR },
+  ];
+  const mounts: VolumeMount[] = [
+    { name: 'workspace', mountPath: WORKSPACE },
+    { name: 'home', mountPath: HOME_DIR, subPath: container },
+  ];
+  const volumes: Volume[] = [];
+  if (roleARN) {
+    const aws = awsCredentials(input.settings, names.promotion, container, r.index, roleARN);
+    volumes.push(aws.volume);
+    mounts.push(aws.mount);
+    ours.push(...aws.env);
+  }
+  const caps: string[] = r.spec.capabilities ?? [];
+  if (caps.includes('kubernetes-api') || caps.includes('mint-tokens')) {
+    const kube = kubeCredentials(container);
+    volumes.push(kube.volume);
+    mounts.push(kube.mount);
+  }
+  // The step's own variables come last; where it sets one of our defaults (HOME, AWS_REGION), its value wins.
+  const own = new Set(rendered.env.map((e) => e.name));
+  const env = [...ours.filter((e) => !own.has(e.name)), ...rendered.env];
+  // Fields in this order (args only when given), as the pod has always been written.
+  const c: StepContainer = {
+    name: container,
+    image: r.spec.image,
+    imagePullPolicy: r.spec.imagePullPolicy ?? 'IfNotPresent',
+    command: rendered.command,
+    ...(rendered.args !== undefined ? { args: rendered.args } : {}),
+    workingDir: r.spec.workingDir ?? WORKSPACE,
+    env,
+    volumeMounts: mounts,
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+    securityContext: SECURITY_CONTEXT,
+    resources: r.spec.resources ?? DEFAULT_RESOURCES,
+  };
+  return { container: c, volumes };
+}
+
+/** The step's config, command, args and env with the Stage's templates rendered (docs/promotions.md#templates). */
+function renderStep(
+  names: PromotionNames,
+  vars: Record<string, string>,
+  r: ResolvedStep,
+): { command: string[]; args?: string[]; env: EnvVar[] } {
+  const ctx = {
+    project: names.project,
+    stage: names.stage,
+    promotion: names.promotion,
+    step: r.st.name,
+    stepIndex: r.index,
+  };
+  let config: Json;
+  try {
+    config = renderConfig(r.st.config, { vars, ctx });
+  } catch (e) {
+    if (e instanceof TemplateFailure) throw new Invalid('TemplateError', `step "${r.st.name}": ${e.detail}`);
+    throw e;
+  }
+  const scope: TemplateScope = { config, vars, ctx };
+  const command = (r.spec.command as unknown[]).map((c, i) => render(r.label, `command[${i}]`, c, scope));
+  const args =
+    r.spec.args === undefined
+      ? undefined
+      : (r.spec.args as unknown[]).map((a, i) => render(r.label, `args[${i}]`, a, scope));
+  const env: EnvVar[] = (r.spec.env ?? []).map((e) => ({
+    name: String(e.name),
+    value: render(r.label, `env ${e.name}`, e.value ?? '', scope),
+  }));
+  return { command, args, env };
+}
+
+/** A step's own AWS role: a projected token for the step audience and the SDK's web-identity variables. */
+function awsCredentials(
+  s: BuildSettings,
+  promotionName: string,
+  container: string,
+  index: number,
+  roleARN: string,
+): { volume: Volume; mount: VolumeMount; env: EnvVar[] } {
+  const vol = `lanyard-aws-${container}`;
+  const env: EnvVar[] = [
+    { name: 'AWS_ROLE_ARN', value: roleARN },
+    { name: 'AWS_WEB_IDENTITY_TOKEN_FILE', value: `${AWS_TOKEN_DIR}/token` },
+    { name: 'AWS_ROLE_SESSION_NAME', value: `lanyard-${promotionName}-${index}`.slice(0, 64) },
+    { name: 'AWS_STS_REGIONAL_ENDPOINTS', value: 'regional' },
+  ];
+  if (s.awsRegion)
+    env.push({ name: 'AWS_REGION', value: s.awsRegion }, { name: 'AWS_DEFAULT_REGION', value: s.awsRegion });
+  return {
+    volume: {
+      name: vol,
+      projected: {
+        sources: [
+          { serviceAccountToken: { audience: s.stepAudience, expirationSeconds: 3600, path: 'token' } },
+        ],
+      },
+    },
+    mount: { name: vol, mountPath: AWS_TOKEN_DIR, readOnly: true },
+    env,
+  };
+}
+
+/** Kubernetes credentials for a step with a capability: the promotion account's token, the CA and the namespace. */
+function kubeCredentials(container: string): { volume: Volume; mount: VolumeMount } {
+  const vol = `lanyard-kube-${container}`;
+  return {
+    volume: {
+      name: vol,
+      projected: {
+        sources: [
+          { serviceAccountToken: { expirationSeconds: 3600, path: 'token' } },
+          { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+          {
+            downwardAPI: {
+              items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }],
+            },
+          },
+        ],
+      },
+    },
+    mount: { name: vol, mountPath: KUBE_TOKEN_DIR, readOnly: true },
+  };
+}
+
+/** The promotion pod: the steps as init containers in order, `done` last, non-root, no service links. */
+function promotionPod(
+  s: BuildSettings,
+  meta: { labels: Record<string, string>; annotations: Record<string, string> },
+  serviceAccount: string,
+  timeoutSeconds: number,
+  volumes: Volume[],
+  initContainers: StepContainer[],
+): BuiltPod {
+  const uid = meta.labels[LABEL_PROMOTION_UID]!;
+  return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name: podName(uid), namespace: s.agentNamespace, labels, annotations },
+    metadata: {
+      name: podName(uid),
+      namespace: s.agentNamespace,
+      labels: meta.labels,
+      annotations: meta.annotations,
+    },
     spec: {
       serviceAccountName: serviceAccount,
       automountServiceAccountToken: false,
       restartPolicy: 'Never',
-      activeDeadlineSeconds: tpl.timeoutSeconds,
+      activeDeadlineSeconds: timeoutSeconds,
       enableServiceLinks: false,
       securityContext: {
         runAsNonRoot: true,
@@ -595,17 +727,4 @@ function build(input: BuildInput): BuildResult {
       ],
     },
   };
-  const steps: BuiltStep[] = resolved.map((r) => ({
-    name: r.st.name,
-    uses: r.st.uses,
-    container: `step-${r.index}`,
-    from: r.from,
-    timeoutSeconds: r.st.timeoutSeconds,
-    roleARN: r.spec.identity?.roleARN,
-    capabilities: r.spec.capabilities ?? [],
-  }));
-  const kindAliases: KindAliasUse[] = resolved
-    .filter((r) => r.custom)
-    .map((r) => ({ step: r.st.name, uses: r.st.uses, namespace: r.from }));
-  return { ok: true, pod, serviceAccount, steps, timeoutSeconds: tpl.timeoutSeconds, aliases, kindAliases };
 }

@@ -310,23 +310,19 @@ async function doctorFindings(ctx: DoctorContext): Promise<DoctorFinding[]> {
   const { hasTokenManagerBinding, TOKEN_MANAGER_ROLE } = await import('./decide.ts');
   const kube = await ctx.kube();
   const agent = agentSettings(ctx);
-  const findings: DoctorFinding[] = [];
   const [agentSteps, agentSas, bindings] = await Promise.all([
     listSteps(kube, agent.namespace),
     listAll(kube, `/api/v1/namespaces/${agent.namespace}/serviceaccounts`),
     listAll(kube, `/apis/rbac.authorization.k8s.io/v1/namespaces/${agent.namespace}/rolebindings`),
   ]);
-  for (const sa of agentSas) {
-    const role = Object.entries(sa.metadata.annotations ?? {}).find(([k]) => k.endsWith('/role-arn'))?.[1];
-    if (role && allowedProjects(sa) === undefined) {
-      findings.push({
-        level: 'warning',
-        object: `serviceaccount ${agent.namespace}/${sa.metadata.name}`,
-        text: `has AWS role "${role}" and no lanyard.dev/allowed-projects annotation, so every project's stages may run as it`,
-        fix: `kubectl annotate serviceaccount ${sa.metadata.name} -n ${agent.namespace} lanyard.dev/allowed-projects=<project>[,<project>...]`,
-      });
-    }
-  }
+  const findings: DoctorFinding[] = openRoleAccounts(agentSas, agent.namespace);
+  const doctor: StageDoctor = {
+    agent,
+    agentSteps,
+    agentSas,
+    tokenManagerRole: TOKEN_MANAGER_ROLE,
+    hasTokenManager: (sa) => hasTokenManagerBinding(bindings, agent.namespace, sa),
+  };
   const now = ctx.now();
   for (const project of await ctx.projects()) {
     const [stages, steps, promotions] = await Promise.all([
@@ -334,59 +330,8 @@ async function doctorFindings(ctx: DoctorContext): Promise<DoctorFinding[]> {
       listSteps(kube, project),
       listAll(kube, `${G}/namespaces/${project}/promotions`),
     ]);
-    const find = (uses: string) =>
-      steps.find((s) => s.metadata.name === uses) ?? agentSteps.find((s) => s.metadata.name === uses);
-    for (const stage of stages.sort((a, b) =>
-      String(a.metadata.name).localeCompare(String(b.metadata.name)),
-    )) {
-      const object = `stage ${project}/${stage.metadata.name}`;
-      const sa =
-        (decoratorValue(stage.metadata.annotations, ANN_SA).raw ?? '').trim() || agent.serviceAccount;
-      for (const [i, st] of (stage.spec?.promotionTemplate?.spec?.steps ?? []).entries()) {
-        const step = find(st.uses);
-        // A project's own step never gets a token (the Stage's Valid condition reports it): only shared steps need the binding.
-        const shared = step !== undefined && agentSteps.includes(step);
-        if (
-          !shared ||
-          !step.spec?.capabilities?.includes('mint-tokens') ||
-          hasTokenManagerBinding(bindings, agent.namespace, sa)
-        )
-          continue;
-        findings.push({
-          level: 'error',
-          object,
-          text: `step "${st.as ?? `step-${i + 1}`}" (uses "${st.uses}") needs mint-tokens, but serviceaccount "${sa}" in namespace "${agent.namespace}" is not bound to role "${TOKEN_MANAGER_ROLE}"`,
-          fix: `kubectl create rolebinding ${TOKEN_MANAGER_ROLE}-${sa} -n ${agent.namespace} --role ${TOKEN_MANAGER_ROLE} --serviceaccount ${agent.namespace}:${sa}`,
-        });
-      }
-      // IAM sees only the token's account, not the role a step declared: a shared account lets other projects' steps
-      // assume this role too (docs/promotions.md, "Per-step AWS roles").
-      const account = agentSas.find((a) => a.metadata.name === sa);
-      const openTo = account ? allowedProjects(account) : undefined;
-      const shared = openTo === undefined || openTo.includes('*') || openTo.some((p) => p !== project);
-      for (const [i, st] of (stage.spec?.promotionTemplate?.spec?.steps ?? []).entries()) {
-        const role = find(st.uses)?.spec?.identity?.roleARN;
-        if (!role || !account || !shared) continue;
-        findings.push({
-          level: 'warning',
-          object,
-          text:
-            `step "${st.as ?? `step-${i + 1}`}" (uses "${st.uses}") holds role "${role}" as serviceaccount "${sa}", which is open to ` +
-            `${openTo === undefined || openTo.includes('*') ? 'every project' : `projects ${openTo.join(', ')}`}: ` +
-            `steps of those projects can assume the role with their own step token`,
-          fix: `give project ${project} its own promotion account (lanyard.dev/allowed-projects=${project}) and let the role trust only it`,
-        });
-      }
-      const valid = validCondition(stage);
-      if (valid?.status === 'False') {
-        findings.push({
-          level: 'error',
-          object,
-          text: `cannot be promoted (${valid.reason}): ${valid.message}`,
-          fix: `kubectl edit stage ${stage.metadata.name} -n ${project}`,
-        });
-      }
-    }
+    for (const stage of stages.sort((a, b) => String(a.metadata.name).localeCompare(String(b.metadata.name))))
+      findings.push(...stageFindings(doctor, project, steps, stage));
     for (const p of promotions.sort(byCreation)) {
       const created = Date.parse(p.metadata.creationTimestamp);
       if ((!p.status?.phase || p.status.phase === 'Pending') && now - created > 3600_000) {
@@ -398,6 +343,87 @@ async function doctorFindings(ctx: DoctorContext): Promise<DoctorFinding[]> {
         });
       }
     }
+  }
+  return findings;
+}
+
+/** Agent-namespace accounts with an AWS role that every project's stages may run as. */
+function openRoleAccounts(agentSas: Json[], agentNamespace: string): DoctorFinding[] {
+  const findings: DoctorFinding[] = [];
+  for (const sa of agentSas) {
+    const role = Object.entries(sa.metadata.annotations ?? {}).find(([k]) => k.endsWith('/role-arn'))?.[1];
+    if (role && allowedProjects(sa) === undefined) {
+      findings.push({
+        level: 'warning',
+        object: `serviceaccount ${agentNamespace}/${sa.metadata.name}`,
+        text: `has AWS role "${role}" and no lanyard.dev/allowed-projects annotation, so every project's stages may run as it`,
+        fix: `kubectl annotate serviceaccount ${sa.metadata.name} -n ${agentNamespace} lanyard.dev/allowed-projects=<project>[,<project>...]`,
+      });
+    }
+  }
+  return findings;
+}
+
+/** What the doctor knows of the agent namespace while it checks each project's stages. */
+interface StageDoctor {
+  agent: ReturnType<typeof agentSettings>;
+  agentSteps: Json[];
+  agentSas: Json[];
+  tokenManagerRole: string;
+  /** The account is bound to the token-manager role in the agent namespace. */
+  hasTokenManager: (serviceAccount: string) => boolean;
+}
+
+/**
+ * One Stage's findings, in this order: shared steps needing mint-tokens without the token-manager binding, steps
+ * holding a role through an account other projects may use, and the Stage's own `Valid=False`.
+ */
+function stageFindings(d: StageDoctor, project: string, steps: Json[], stage: Json): DoctorFinding[] {
+  const { agent, agentSteps, agentSas } = d;
+  const findings: DoctorFinding[] = [];
+  const find = (uses: string) =>
+    steps.find((s) => s.metadata.name === uses) ?? agentSteps.find((s) => s.metadata.name === uses);
+  const object = `stage ${project}/${stage.metadata.name}`;
+  const sa = (decoratorValue(stage.metadata.annotations, ANN_SA).raw ?? '').trim() || agent.serviceAccount;
+  const stageSteps: Json[] = stage.spec?.promotionTemplate?.spec?.steps ?? [];
+  for (const [i, st] of stageSteps.entries()) {
+    const step = find(st.uses);
+    // A project's own step never gets a token (the Stage's Valid condition reports it): only shared steps need the binding.
+    const shared = step !== undefined && agentSteps.includes(step);
+    if (!shared || !step.spec?.capabilities?.includes('mint-tokens') || d.hasTokenManager(sa)) continue;
+    findings.push({
+      level: 'error',
+      object,
+      text: `step "${st.as ?? `step-${i + 1}`}" (uses "${st.uses}") needs mint-tokens, but serviceaccount "${sa}" in namespace "${agent.namespace}" is not bound to role "${d.tokenManagerRole}"`,
+      fix: `kubectl create rolebinding ${d.tokenManagerRole}-${sa} -n ${agent.namespace} --role ${d.tokenManagerRole} --serviceaccount ${agent.namespace}:${sa}`,
+    });
+  }
+  // IAM sees only the token's account, not the role a step declared: a shared account lets other projects' steps
+  // assume this role too (docs/promotions.md, "Per-step AWS roles").
+  const account = agentSas.find((a) => a.metadata.name === sa);
+  const openTo = account ? allowedProjects(account) : undefined;
+  const shared = openTo === undefined || openTo.includes('*') || openTo.some((p) => p !== project);
+  for (const [i, st] of stageSteps.entries()) {
+    const role = find(st.uses)?.spec?.identity?.roleARN;
+    if (!role || !account || !shared) continue;
+    findings.push({
+      level: 'warning',
+      object,
+      text:
+        `step "${st.as ?? `step-${i + 1}`}" (uses "${st.uses}") holds role "${role}" as serviceaccount "${sa}", which is open to ` +
+        `${openTo === undefined || openTo.includes('*') ? 'every project' : `projects ${openTo.join(', ')}`}: ` +
+        `steps of those projects can assume the role with their own step token`,
+      fix: `give project ${project} its own promotion account (lanyard.dev/allowed-projects=${project}) and let the role trust only it`,
+    });
+  }
+  const valid = validCondition(stage);
+  if (valid?.status === 'False') {
+    findings.push({
+      level: 'error',
+      object,
+      text: `cannot be promoted (${valid.reason}): ${valid.message}`,
+      fix: `kubectl edit stage ${stage.metadata.name} -n ${project}`,
+    });
   }
   return findings;
 }

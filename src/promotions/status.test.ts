@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { ContainerState, ContainerStatus, Pod, PodStatus } from 'kubernetes-types/core/v1.js';
 import { parseOutput, readPod, stopSteps } from './status.ts';
 
 const steps = [
@@ -13,16 +14,18 @@ const term = (exitCode: number, message?: string, reason = exitCode ? 'Error' : 
 });
 const pod = (
   phase: string,
-  states: Record<string, object>,
-  extra: Record<string, unknown> = {},
+  states: Record<string, ContainerState>,
+  extra: PodStatus = {},
   annotations: Record<string, string> = {},
-) => ({
+): Pod => ({
   metadata: { annotations },
-  spec: { activeDeadlineSeconds: 900 },
+  spec: { activeDeadlineSeconds: 900, containers: [] },
   status: {
     phase,
     ...extra,
-    initContainerStatuses: Object.entries(states).map(([name, state]) => ({ name, state })),
+    initContainerStatuses: Object.entries(states).map(
+      ([name, state]) => ({ name, state }) as ContainerStatus,
+    ),
   },
 });
 const NOW = Date.parse(T1);
@@ -65,7 +68,10 @@ describe('readPod (docs/promotions.md#lifecycle)', () => {
       message: 'waiting: ImagePullBackOff: back-off pulling',
     });
     expect(r.message).toBe('step "list s3" (1 of 3) waiting: ImagePullBackOff: back-off pulling');
-    const gated = { ...pod('Pending', {}), spec: { schedulingGates: [{ name: 'lanyard.dev/identity' }] } };
+    const gated = {
+      ...pod('Pending', {}),
+      spec: { containers: [], schedulingGates: [{ name: 'lanyard.dev/identity' }] },
+    };
     expect(readPod(gated, steps, NOW).message).toBe(
       'waiting: pod held by scheduling gate lanyard.dev/identity',
     );
@@ -73,7 +79,10 @@ describe('readPod (docs/promotions.md#lifecycle)', () => {
   it("carries the verifier's note for a gated pod, and says when the verify deadline passed (docs/promotions.md)", () => {
     const note =
       'WebIdentity exchange for role arn:aws:iam::111122223333:role/shop-s3-read failed: AccessDenied: Not authorized to perform sts:AssumeRoleWithWebIdentity';
-    const gated = { ...pod('Pending', {}), spec: { schedulingGates: [{ name: 'lanyard.dev/identity' }] } };
+    const gated = {
+      ...pod('Pending', {}),
+      spec: { containers: [], schedulingGates: [{ name: 'lanyard.dev/identity' }] },
+    };
     expect(readPod(gated, steps, NOW, note).message).toBe(
       `waiting: pod held by scheduling gate lanyard.dev/identity (identity not verified yet): ${note}`,
     );

@@ -1,6 +1,7 @@
 // Reading a promotion pod (docs/promotions.md#step-outputs, docs/promotions.md#lifecycle): pod + steps -> the Promotion's phase, message and
 // per-step status. Pure; the controller decides what to write and when to delete.
-import type { Json } from '../kube/client.ts';
+import type { ContainerState, ContainerStatus, Pod } from 'kubernetes-types/core/v1.js';
+import type { KubeObject } from '../core/kube-object.ts';
 import { ANN_STEP_TIMEOUTS, outputBudget } from './build.ts';
 import { formatDuration } from '../core/duration.ts';
 
@@ -80,7 +81,7 @@ export function parseOutput(
 }
 
 /** The step timeouts the pod was built with (seconds by container name). */
-export function stepTimeouts(pod: Json): Record<string, number> {
+export function stepTimeouts(pod: KubeObject | undefined): Record<string, number> {
   const raw = pod?.metadata?.annotations?.[ANN_STEP_TIMEOUTS];
   if (typeof raw !== 'string') return {};
   try {
@@ -98,11 +99,11 @@ export function firstLine(s: string | undefined): string {
 
 function readStep(
   base: Pick<StepStatus, 'name' | 'uses' | 'container'>,
-  cs: Json,
+  cs: ContainerStatus | undefined,
   budget: number,
 ): StepStatus {
   const st: StepStatus = { ...base, phase: 'Pending' };
-  const state = cs?.state ?? {};
+  const state: ContainerState = cs?.state ?? {};
   if (state.terminated) {
     const t = state.terminated;
     st.exitCode = Number(t.exitCode);
@@ -135,143 +136,166 @@ function skipAfter(steps: StepStatus[], index: number): void {
 }
 
 /**
- * Reads the pod. `steps` are the Promotion's steps (names, uses, containers); `now` (epoch ms) decides step
- * timeouts, which are the controller's: a timed-out step is reported as terminal and the pod must then go.
- */
-/**
  * The message of a promotion whose pod waits at the identity gate: with the verifier's last note when there is one
  * (`gateNote`, from its Warning Events in the agent namespace, which project users cannot read), and whether the
  * verify deadline has passed (docs/verified-start.md).
  */
-export function gateMessage(pod: Json, gateNote: string | undefined): string {
+export function gateMessage(pod: KubeObject | undefined, gateNote: string | undefined): string {
   const base = 'waiting: pod held by scheduling gate lanyard.dev/identity';
   if (!gateNote) return base;
   const failed = pod?.metadata?.annotations?.['lanyard.dev/identity-verification'] === 'failed';
   return `${base} (${failed ? 'identity not verified within the deadline; retrying' : 'identity not verified yet'}): ${gateNote}`;
 }
 
+/**
+ * Reads the pod. `steps` are the Promotion's steps (names, uses, containers); `now` (epoch ms) decides step
+ * timeouts, which are the controller's: a timed-out step is reported as terminal and the pod must then go.
+ */
 export function readPod(
-  pod: Json,
+  pod: Pod | undefined,
   steps: Array<Pick<StepStatus, 'name' | 'uses' | 'container'>>,
   now: number,
   gateNote?: string,
 ): PodReading {
   const n = steps.length;
   const budget = outputBudget(n);
-  const statuses = new Map<string, Json>();
+  const statuses = new Map<string, ContainerStatus>();
   for (const cs of pod?.status?.initContainerStatuses ?? []) statuses.set(cs.name, cs);
   const out = steps.map((s) => readStep(s, statuses.get(s.container), budget));
   const firstOpen = out.findIndex((s) => s.phase !== 'Succeeded');
+  const r: StepsRead = { pod, out, n, firstOpen, where: (i) => `step "${out[i]!.name}" (${i + 1} of ${n})` };
+  const ended = endedReading(r) ?? stepTimedOut(r, now);
+  if (ended) return ended;
   const current = firstOpen < 0 ? n : firstOpen + 1;
-  const where = (i: number) => `step "${out[i]!.name}" (${i + 1} of ${n})`;
-  const podPhase: string | undefined = pod?.status?.phase;
-  const podReason: string | undefined = pod?.status?.reason;
+  return {
+    phase: 'Running',
+    message: runningMessage(r, gateNote),
+    currentStep: current,
+    steps: out,
+    deletePod: false,
+    nextDeadline: runningStepDeadline(r)?.deadline,
+  };
+}
 
-  const failed = out.findIndex((s) => s.phase === 'Failed');
+/** The pod and its steps as read, for the readings below (`firstOpen`: the first step not Succeeded, or -1). */
+interface StepsRead {
+  pod: Pod | undefined;
+  out: StepStatus[];
+  n: number;
+  firstOpen: number;
+  /** `step "<name>" (<i+1> of <n>)`. */
+  where: (i: number) => string;
+}
+
+/** The reading of a pod that has ended, or whose first failed step ends it; undefined while it runs. */
+function endedReading(r: StepsRead): PodReading | undefined {
+  const { pod, out, n, firstOpen, where } = r;
+  const podPhase = pod?.status?.phase;
+  const podReason = pod?.status?.reason;
+  const done = (reading: Omit<PodReading, 'steps' | 'deletePod'>): PodReading => ({
+    ...reading,
+    steps: out,
+    deletePod: false,
+  });
   if (podPhase === 'Succeeded') {
-    return {
+    return done({
       phase: 'Succeeded',
       reason: 'Succeeded',
       message: `all ${n} steps succeeded`,
       currentStep: n,
-      steps: out,
-      deletePod: false,
-    };
+    });
   }
+  const i = firstOpen < 0 ? n - 1 : firstOpen;
   if (podPhase === 'Failed' && podReason === 'DeadlineExceeded') {
-    const i = firstOpen < 0 ? n - 1 : firstOpen;
     const deadline = Number(pod?.spec?.activeDeadlineSeconds ?? 0);
     if (out[i]!.phase !== 'Succeeded')
       out[i] = { ...out[i]!, phase: 'Failed', message: 'stopped at the promotion timeout' };
     skipAfter(out, i);
-    return {
+    return done({
       phase: 'Failed',
       reason: 'PromotionTimedOut',
       message: `promotion timed out after ${formatDuration(deadline * 1000)} during ${where(i)}`,
       currentStep: i + 1,
-      steps: out,
-      deletePod: false,
-    };
+    });
   }
   if (podPhase === 'Failed' && podReason === 'Evicted') {
-    const i = firstOpen < 0 ? n - 1 : firstOpen;
     if (out[i]!.phase !== 'Succeeded') out[i] = { ...out[i]!, phase: 'Errored', message: 'pod evicted' };
     skipAfter(out, i);
     const why = firstLine(pod?.status?.message);
-    return {
+    return done({
       phase: 'Errored',
       reason: 'PodEvicted',
       message: `pod evicted during ${where(i)}${why ? `: ${why}` : ''}`,
       currentStep: i + 1,
-      steps: out,
-      deletePod: false,
-    };
+    });
   }
   // Under restartPolicy Never the first non-zero exit decides, whether or not the kubelet has failed the pod yet.
+  const failed = out.findIndex((s) => s.phase === 'Failed');
   if (failed >= 0) {
     skipAfter(out, failed);
     const s = out[failed]!;
     const detail = firstLine(s.message);
-    return {
+    return done({
       phase: 'Failed',
       reason: 'StepFailed',
       message: `${where(failed)} failed with exit code ${s.exitCode}${detail ? `: ${detail}` : ''}`,
       currentStep: failed + 1,
-      steps: out,
-      deletePod: false,
-    };
+    });
   }
   if (podPhase === 'Failed') {
-    const i = firstOpen < 0 ? n - 1 : firstOpen;
     skipAfter(out, firstOpen < 0 ? n : firstOpen - 1);
     const why = [podReason, firstLine(pod?.status?.message)].filter(Boolean).join(': ');
-    return {
+    return done({
       phase: 'Failed',
       reason: 'PodFailed',
       message: `the pod failed${firstOpen < 0 ? ' after the last step' : ` during ${where(i)}`}${why ? `: ${why}` : ''}`,
       currentStep: i + 1,
-      steps: out,
-      deletePod: false,
-    };
+    });
   }
+  return undefined;
+}
 
-  // Still running: enforce the step timeout of the running step.
-  const timeouts = stepTimeouts(pod);
-  let nextDeadline: number | undefined;
-  if (firstOpen >= 0 && out[firstOpen]!.phase === 'Running') {
-    const s = out[firstOpen]!;
-    const limit = timeouts[s.container];
-    const started = s.startedAt ? Date.parse(s.startedAt) : NaN;
-    if (limit !== undefined && Number.isFinite(started)) {
-      const deadline = started + limit * 1000;
-      if (now >= deadline) {
-        out[firstOpen] = {
-          ...s,
-          phase: 'Failed',
-          message: `timed out after ${formatDuration(limit * 1000)}`,
-          finishedAt: timestamp(now),
-        };
-        skipAfter(out, firstOpen);
-        return {
-          phase: 'Failed',
-          reason: 'StepTimedOut',
-          message: `${where(firstOpen)} timed out after ${formatDuration(limit * 1000)}`,
-          currentStep: firstOpen + 1,
-          steps: out,
-          deletePod: true,
-        };
-      }
-      nextDeadline = deadline;
-    }
-  }
-  let message: string;
-  const gates: Json[] = pod?.spec?.schedulingGates ?? [];
-  if (gates.some((g) => g?.name === 'lanyard.dev/identity')) message = gateMessage(pod, gateNote);
-  else if (firstOpen < 0) message = 'all steps succeeded; finishing';
-  else if (out[firstOpen]!.phase === 'Running') message = `running ${where(firstOpen)}`;
-  else if (out[firstOpen]!.message) message = `${where(firstOpen)} ${out[firstOpen]!.message}`;
-  else message = `${where(firstOpen)} pending`;
-  return { phase: 'Running', message, currentStep: current, steps: out, deletePod: false, nextDeadline };
+/** The running step's timeout (lanyard.dev/step-timeouts) and when it passes, when the step has one. */
+function runningStepDeadline(r: StepsRead): { limit: number; deadline: number } | undefined {
+  const s = r.firstOpen >= 0 ? r.out[r.firstOpen]! : undefined;
+  if (!s || s.phase !== 'Running') return undefined;
+  const limit = stepTimeouts(r.pod)[s.container];
+  const started = s.startedAt ? Date.parse(s.startedAt) : NaN;
+  if (limit === undefined || !Number.isFinite(started)) return undefined;
+  return { limit, deadline: started + limit * 1000 };
+}
+
+/** Still running: the step timeout of the running step, enforced (the pod is deleted). */
+function stepTimedOut(r: StepsRead, now: number): PodReading | undefined {
+  const d = runningStepDeadline(r);
+  if (!d || now < d.deadline) return undefined;
+  const { out, firstOpen } = r;
+  out[firstOpen] = {
+    ...out[firstOpen]!,
+    phase: 'Failed',
+    message: `timed out after ${formatDuration(d.limit * 1000)}`,
+    finishedAt: timestamp(now),
+  };
+  skipAfter(out, firstOpen);
+  return {
+    phase: 'Failed',
+    reason: 'StepTimedOut',
+    message: `${r.where(firstOpen)} timed out after ${formatDuration(d.limit * 1000)}`,
+    currentStep: firstOpen + 1,
+    steps: out,
+    deletePod: true,
+  };
+}
+
+/** What a running promotion is doing: held by the identity gate, finishing, running or waiting for a step. */
+function runningMessage(r: StepsRead, gateNote: string | undefined): string {
+  const { pod, out, firstOpen, where } = r;
+  const gates = pod?.spec?.schedulingGates ?? [];
+  if (gates.some((g) => g?.name === 'lanyard.dev/identity')) return gateMessage(pod, gateNote);
+  if (firstOpen < 0) return 'all steps succeeded; finishing';
+  if (out[firstOpen]!.phase === 'Running') return `running ${where(firstOpen)}`;
+  if (out[firstOpen]!.message) return `${where(firstOpen)} ${out[firstOpen]!.message}`;
+  return `${where(firstOpen)} pending`;
 }
 
 /** Steps of a promotion that ends without reading a pod (abort, lost pod): the running one gets `phase`. */
