@@ -133,13 +133,14 @@ export default tseslint.config(
   {
     // The reconcilers split into gather → decide → apply stay split: no function over 80 lines, blank lines and comments
     // aside, as written and once Prettier formats them (docs/adr/1020-association-and-promotion-reconcilers-split.md).
-    // Not on for all of src/ yet: 28 functions in 23 other files are longer (the ADR lists them).
+    // Not on for all of src/ yet: the ADR lists the directories and functions still longer.
     files: [
       'src/identity/**/*.ts',
       'src/webhook/**/*.ts',
       'src/runtime/**/*.ts',
       'src/aws/**/*.ts',
       'src/verification/**/*.ts',
+      'src/identities/{views,ready}.ts',
       'src/controller/**/*.ts',
       'src/associations/**/*.ts',
       'src/promotions/**/*.ts',

@@ -2,7 +2,9 @@
 // holds for it (docs/identities.md). Pure: a compact view of the Pod and the current sources in, a state out. Used by
 // the reconciler in `lanyard controller`, by `lanyard get identities` and by `lanyard doctor`, so all three say the
 // same thing about a Pod.
+import type { ObjectMeta } from 'kubernetes-types/meta/v1.js';
 import type { Json } from '../kube/client.ts';
+import type { VerifiedIdentity } from '../verification/types.ts';
 import type {
   AssociationIdentity,
   IdentityMode,
@@ -163,7 +165,7 @@ export interface DecideInput {
   association?: AssociationIdentity;
   policy(roleARN: string | undefined, targetRoleARN: string | undefined): PolicyDecision;
   /** The VerifiedIdentity of that name in the Pod's namespace. */
-  verified(name: string): Json | undefined;
+  verified(name: string): VerifiedIdentity | undefined;
   /** This process saw a proof for the Pod earlier (a VerifiedIdentity since expired): see docs/adr/0900. */
   provenEarlier?: boolean;
   /** This process saw the Pod from its creation on, so a Pod without proof was admitted without one. */
@@ -383,7 +385,7 @@ export function decideRepair(o: {
 }
 
 /** The merge patch of a rollout restart, as `kubectl rollout restart` writes it, plus Lanyard's own timestamp. */
-export function restartPatch(now: Date): Json {
+export function restartPatch(now: Date): { spec: { template: { metadata: ObjectMeta } } } {
   const t = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
   return {
     spec: {

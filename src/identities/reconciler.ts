@@ -3,7 +3,8 @@
 // repairs, workloads (`repair:<Kind>/<namespace>/<name>`); a source change requeues the Pods of its pair, namespace
 // or of every namespace. Decisions come from decide.ts; this module turns them into Events, metrics, the counts the
 // association controller shows in `Ready`, and opt-in rollout restarts.
-import type { Json } from '../kube/client.ts';
+import type { DaemonSet, Deployment, StatefulSet } from 'kubernetes-types/apps/v1.js';
+import type { KubeObject } from '../core/kube-object.ts';
 import { isNotFound } from '../kube/client.ts';
 import { createEventRecorder, type EventRecorder } from '../kube/events.ts';
 import { WorkQueue, runControllerLoop, type ReconcileResult } from '../runtime/workqueue.ts';
@@ -69,12 +70,12 @@ export interface IdentityReconcilerDeps extends Deps {
 }
 
 const REPAIR = 'repair:';
-const podRef = (ns: string, name: string, uid: string): Json => ({
+const podRef = (ns: string, name: string, uid: string): KubeObject => ({
   apiVersion: 'v1',
   kind: 'Pod',
   metadata: { namespace: ns, name, uid },
 });
-const workloadRef = (kind: WorkloadKind, ns: string, name: string, uid?: string): Json => ({
+const workloadRef = (kind: WorkloadKind, ns: string, name: string, uid?: string): KubeObject => ({
   apiVersion: 'apps/v1',
   kind,
   metadata: { namespace: ns, name, ...(uid ? { uid } : {}) },
@@ -343,9 +344,10 @@ export async function startIdentityReconciler(
     // Cheap exit before any request: repair is off unless the namespace or some workload asks for it.
     if (problemPods.length === 0) return;
     const path = `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/${WORKLOAD_PATHS[kind]}/${encodeURIComponent(name)}`;
-    let w: Json;
+    // A Deployment, StatefulSet or DaemonSet: only its metadata and Pod template's annotations are read.
+    let w: Deployment | StatefulSet | DaemonSet;
     try {
-      w = await kube.get(path);
+      w = await kube.get<Deployment | StatefulSet | DaemonSet>(path);
     } catch (e) {
       if (isNotFound(e)) return;
       throw e;
