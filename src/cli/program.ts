@@ -30,6 +30,15 @@ export const CAPABILITIES = {
 } as const;
 export type Capability = keyof typeof CAPABILITIES;
 
+/** The nouns of the projects capability, which `get` and `create` both take. */
+const PROJECT_NOUNS = nounsOf(
+  'projects',
+  ['project', 'projects'],
+  ['role', 'roles'],
+  ['serviceaccount', 'serviceaccounts', 'sa', 'sas'],
+  ['serviceaccounttoken', 'serviceaccounttokens', 'sat', 'sats'],
+);
+
 /**
  * Every top-level command: its description (for `lanyard --help`, without loading it) and the capabilities that
  * register commands, nouns or doctor checks under it. A unit test checks this table against the registrations.
@@ -42,13 +51,7 @@ export const TOP_LEVEL: Record<
     description: 'Display one or many resources',
     capabilities: ['projects', 'promotions', 'identities'],
     nouns: {
-      ...nounsOf(
-        'projects',
-        ['project', 'projects'],
-        ['role', 'roles'],
-        ['serviceaccount', 'serviceaccounts', 'sa', 'sas'],
-        ['serviceaccounttoken', 'serviceaccounttokens', 'sat', 'sats'],
-      ),
+      ...PROJECT_NOUNS,
       ...nounsOf('promotions', ['stage', 'stages', 'stg'], ['promotion', 'promotions', 'promo', 'promos']),
       ...nounsOf('identities', ['identity', 'identities', 'podidentity', 'podidentities']),
     },
@@ -57,13 +60,7 @@ export const TOP_LEVEL: Record<
     description: 'Create a resource',
     capabilities: ['projects', 'explain'],
     nouns: {
-      ...nounsOf(
-        'projects',
-        ['project', 'projects'],
-        ['role', 'roles'],
-        ['serviceaccount', 'serviceaccounts', 'sa', 'sas'],
-        ['serviceaccounttoken', 'serviceaccounttokens', 'sat', 'sats'],
-      ),
+      ...PROJECT_NOUNS,
       ...nounsOf('explain', ['identity', 'identities']),
     },
   },

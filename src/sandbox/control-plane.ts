@@ -106,39 +106,13 @@ function makeCertificates(dir: string, extraIps: string[]): void {
     path.join(dir, 'apiserver.ext'),
     `subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.0.0.1${extraIps.map((ip) => `,IP:${ip}`).join('')}\nextendedKeyUsage=serverAuth\n`,
   );
-  openssl(
-    [
-      'x509',
-      '-req',
-      '-in',
-      'apiserver.csr',
-      '-CA',
-      'ca.crt',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-days',
-      '3650',
-      '-out',
-      'apiserver.crt',
-      '-extfile',
-      'apiserver.ext',
-    ],
-    dir,
-  );
+  signWithCa(dir, 'apiserver', 3650);
   openssl(['genrsa', '-out', 'sa.key', '2048'], dir);
   openssl(['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
 }
 
-function clientCert(dir: string, user: string, groups: string[]): { cert: string; key: string } {
-  const safe = user.replace(/[^a-zA-Z0-9_.-]/g, '_');
-  const base = `user-${safe}-${groups.join('_').replace(/[^a-zA-Z0-9_.-]/g, '_')}`;
-  const subj = `/CN=${user.replace(/\//g, '\\/')}${groups.map((g) => `/O=${g.replace(/\//g, '\\/')}`).join('')}`;
-  openssl(
-    ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', subj, '-keyout', `${base}.key`, '-out', `${base}.csr`],
-    dir,
-  );
-  fs.writeFileSync(path.join(dir, `${base}.ext`), 'extendedKeyUsage=clientAuth\n');
+/** Signs `<base>.csr` with the test CA (ca.crt, ca.key in `dir`) and the extensions of `<base>.ext` into `<base>.crt`. */
+function signWithCa(dir: string, base: string, days: number): void {
   openssl(
     [
       'x509',
@@ -151,7 +125,7 @@ function clientCert(dir: string, user: string, groups: string[]): { cert: string
       'ca.key',
       '-CAcreateserial',
       '-days',
-      '365',
+      String(days),
       '-out',
       `${base}.crt`,
       '-extfile',
@@ -159,6 +133,18 @@ function clientCert(dir: string, user: string, groups: string[]): { cert: string
     ],
     dir,
   );
+}
+
+function clientCert(dir: string, user: string, groups: string[]): { cert: string; key: string } {
+  const safe = user.replace(/[^a-zA-Z0-9_.-]/g, '_');
+  const base = `user-${safe}-${groups.join('_').replace(/[^a-zA-Z0-9_.-]/g, '_')}`;
+  const subj = `/CN=${user.replace(/\//g, '\\/')}${groups.map((g) => `/O=${g.replace(/\//g, '\\/')}`).join('')}`;
+  openssl(
+    ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', subj, '-keyout', `${base}.key`, '-out', `${base}.csr`],
+    dir,
+  );
+  fs.writeFileSync(path.join(dir, `${base}.ext`), 'extendedKeyUsage=clientAuth\n');
+  signWithCa(dir, base, 365);
   return { cert: path.join(dir, `${base}.crt`), key: path.join(dir, `${base}.key`) };
 }
 

@@ -184,16 +184,7 @@ export function removeStaleNodeRuns(log: (line: string) => void = () => {}): str
         // removed meanwhile
       }
     }
-    for (const d of dirs) {
-      for (const m of mountsBelow(d)) {
-        try {
-          execFileSync('umount', ['-l', m], { stdio: 'ignore' });
-        } catch {
-          // not mounted any more
-        }
-      }
-      fs.rmSync(d, { recursive: true, force: true });
-    }
+    for (const d of dirs) unmountAndRemove(d);
     try {
       ip('netns', 'delete', netns);
     } catch {
@@ -489,6 +480,18 @@ function pruneTemplates(cache: string, log: (l: string) => void): void {
   }
 }
 
+/** Lazily unmounts whatever is still mounted below `dir` (overlays, shm, netns binds), then removes it. */
+function unmountAndRemove(dir: string): void {
+  for (const m of mountsBelow(dir)) {
+    try {
+      execFileSync('umount', ['-l', m], { stdio: 'ignore' });
+    } catch {
+      // not mounted any more
+    }
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
 /** Every mount point at or below `dir`, deepest first. */
 function mountsBelow(dir: string): string[] {
   return fs
@@ -596,14 +599,7 @@ export async function startNode(o: StartNodeOptions): Promise<RunningNode> {
     }
     // SIGKILL is asynchronous: stop() returns once the containers and shims are really gone (docs/adr/0714).
     await waitForExit([...killedTasks, ...shims], 5000);
-    for (const m of mountsBelow(dir)) {
-      try {
-        execFileSync('umount', ['-l', m], { stdio: 'ignore' });
-      } catch {
-        // not mounted any more
-      }
-    }
-    fs.rmSync(dir, { recursive: true, force: true });
+    unmountAndRemove(dir);
   };
 
   try {
