@@ -6,7 +6,7 @@ import type { Json } from '../../../src/kube/client.ts';
 import { runCli } from '../../../src/cli/run.ts';
 import { controlPlane, newNamespace } from '../../harness/context.ts';
 import {
-  cleanupPromotions,
+  tearDownPromotionEnv,
   createStage,
   createStep,
   exited,
@@ -67,13 +67,7 @@ beforeAll(async () => {
   await env.startController();
 });
 
-afterAll(async () => {
-  await cleanupPromotions(env.admin, [project]);
-  await env.stopController();
-  for (const ns of [project, env.agentNs])
-    await env.admin.delete(`/api/v1/namespaces/${ns}`).catch(() => undefined);
-  env.admin.close();
-});
+afterAll(() => tearDownPromotionEnv(env, [project]));
 
 describe('a successful promotion', () => {
   it('copies outputs and times, releases the lock and deletes the pod (retention 0)', async () => {

@@ -6,7 +6,7 @@ import { createKubeClient } from '../../../src/kube/client.ts';
 import { BUILTIN_ROLES, ADMIN_ROLE } from '../../../src/projects/builtin-roles.ts';
 import { controlPlane, newNamespace, userKubeconfig } from '../../harness/context.ts';
 import {
-  cleanupPromotions,
+  tearDownPromotionEnv,
   createStage,
   createStep,
   G,
@@ -19,6 +19,7 @@ import {
   type PromotionEnv,
 } from '../../fixtures/promotion-env.ts';
 import { buildPromotionPod } from '../../../src/promotions/build.ts';
+import { TWO_STEP_STAGE_SPEC } from '../../fixtures/promotions.ts';
 import { buildSettings } from '../../../src/promotions/controller.ts';
 
 let env: PromotionEnv;
@@ -30,24 +31,7 @@ const S3_LS = {
   args: ['aws s3 ls "s3://{{ config.bucket }}/${{ config.prefix.path }}"'],
   env: [{ name: 'AWS_PAGER', value: '' }],
 };
-const TWO_STEPS = {
-  promotionTemplate: {
-    spec: {
-      vars: [
-        { name: 'version', pattern: '[0-9]+\\.[0-9]+\\.[0-9]+' },
-        { name: 'channel', value: 'stable' },
-      ],
-      steps: [
-        {
-          as: 'list s3',
-          uses: 'aws-s3-ls',
-          config: { bucket: 'shop-artifacts', prefix: { path: 'releases/${{ vars.version }}' } },
-        },
-        { uses: 'publish' },
-      ],
-    },
-  },
-};
+const TWO_STEPS = TWO_STEP_STAGE_SPEC;
 const V = [{ name: 'version', value: '1.4.2' }];
 
 let stageCounter = 0;
@@ -98,13 +82,7 @@ beforeAll(async () => {
   await env.startController();
 });
 
-afterAll(async () => {
-  await cleanupPromotions(env.admin, [project]);
-  await env.stopController();
-  for (const ns of [project, env.agentNs])
-    await env.admin.delete(`/api/v1/namespaces/${ns}`).catch(() => undefined);
-  env.admin.close();
-});
+afterAll(() => tearDownPromotionEnv(env, [project]));
 
 describe('the pod of a two-step Stage', () => {
   it('equals the pure builder output, field by field, and holds the Stage lock', async () => {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Json } from '../../../src/kube/client.ts';
 import { controlPlane, eventually, newNamespace } from '../../harness/context.ts';
 import {
-  cleanupPromotions,
+  tearDownPromotionEnv,
   G,
   getPod,
   phaseIs,
@@ -40,13 +40,7 @@ beforeAll(async () => {
   await env.startController();
 });
 
-afterAll(async () => {
-  await cleanupPromotions(env.admin, [project]);
-  await env.stopController();
-  for (const ns of [project, env.agentNs])
-    await env.admin.delete(`/api/v1/namespaces/${ns}`).catch(() => undefined);
-  env.admin.close();
-});
+afterAll(() => tearDownPromotionEnv(env, [project]));
 
 describe('seed 000 with only its apiVersion changed', () => {
   it('applies strictly, and the promotion runs as the account named by ee.kargo.akuity.io/promotion-sa, with a Warning', async () => {
