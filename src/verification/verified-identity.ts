@@ -3,6 +3,7 @@
 // byte-identical names and fingerprints.
 import { createHash } from 'node:crypto';
 import type { Json } from '../kube/client.ts';
+import type { VerifiedIdentity } from './types.ts';
 import type { FingerprintInput, IdentityMode } from '../identity/sources.ts';
 
 export const VI_API = '/apis/lanyard.dev/v1alpha1';
@@ -110,7 +111,7 @@ export function fingerprintOf(f: FingerprintInput): string {
 
 /** True when a stored VerifiedIdentity vouches for this identity now (docs/verified-start.md#how-it-works row 5, docs/verified-start.md#how-it-works). */
 /** The entry is about exactly this identity (mode, ServiceAccount, roles, audience), whatever its age. */
-export function sameIdentity(vi: Json | undefined, id: IdentityKey): boolean {
+export function sameIdentity(vi: VerifiedIdentity | undefined, id: IdentityKey): boolean {
   const s = vi?.spec;
   if (!s) return false;
   if (s.mode !== id.mode || s.serviceAccount !== id.serviceAccount) return false;
@@ -120,7 +121,7 @@ export function sameIdentity(vi: Json | undefined, id: IdentityKey): boolean {
 }
 
 export function verifiedEntryTrusted(
-  vi: Json | undefined,
+  vi: VerifiedIdentity | undefined,
   id: IdentityKey,
   fingerprint: string,
   nowMs: number,
@@ -141,7 +142,7 @@ export function buildVerifiedIdentity(o: {
   verifiedAtMs: number;
   ttlMs: number;
   podName: string;
-}): Json {
+}): VerifiedIdentity & { metadata: { name: string; namespace: string } } {
   const iso = (ms: number) => new Date(ms).toISOString();
   return {
     apiVersion: 'lanyard.dev/v1alpha1',

@@ -2,7 +2,9 @@
 // exchange, the gate release pinned to the Pod view it judged (docs/adr/0304-atomic-gate-release.md), the `failed`
 // annotation, VerifiedIdentity writes and deletes, and IdentityPolicy status. Answers of writes go to the cache.
 import type { ReleaseAnnotation } from './pod.ts';
-import type { Json, KubeClient } from '../kube/client.ts';
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import type { KubeClient } from '../kube/client.ts';
+import type { IdentityPolicy, VerifiedIdentity } from './types.ts';
 import { KubeApiError, isAlreadyExists, isNotFound } from '../kube/client.ts';
 import type { CacheView } from '../kube/cache.ts';
 import { setCondition, conditionUnchanged } from '../kube/conditions.ts';
@@ -130,9 +132,9 @@ export async function releasePod(o: {
     } catch (e) {
       if (isNotFound(e)) return false;
       if (!(e instanceof KubeApiError && (e.status === 422 || e.status === 409))) throw e;
-      let fresh: Json;
+      let fresh: Pod;
       try {
-        fresh = await o.kube.get(podPath(p));
+        fresh = await o.kube.get<Pod>(podPath(p));
       } catch (e2) {
         if (isNotFound(e2)) return false;
         throw e2;
@@ -161,8 +163,8 @@ export async function markFailed(kube: KubeClient, p: GatedPod): Promise<void> {
 
 export async function upsertVerifiedIdentity(
   kube: KubeClient,
-  verified: CacheView<Json>,
-  obj: Json,
+  verified: CacheView<VerifiedIdentity>,
+  obj: VerifiedIdentity & { metadata: { name: string; namespace: string } },
 ): Promise<void> {
   const path = `${VI_API}/namespaces/${obj.metadata.namespace}/verifiedidentities`;
   try {
@@ -178,15 +180,15 @@ export async function upsertVerifiedIdentity(
 export async function deleteVerifiedIdentity(
   kube: KubeClient,
   log: Logger,
-  vi: Json,
+  vi: VerifiedIdentity,
   why: string,
 ): Promise<void> {
   try {
     await kube.delete(
-      `${VI_API}/namespaces/${vi.metadata.namespace}/verifiedidentities/${vi.metadata.name}`,
-      { preconditions: { uid: vi.metadata.uid } },
+      `${VI_API}/namespaces/${vi.metadata!.namespace}/verifiedidentities/${vi.metadata!.name}`,
+      { preconditions: { uid: vi.metadata!.uid } },
     );
-    log.info({ vi: `${vi.metadata.namespace}/${vi.metadata.name}`, why }, 'deleted VerifiedIdentity');
+    log.info({ vi: `${vi.metadata!.namespace}/${vi.metadata!.name}`, why }, 'deleted VerifiedIdentity');
   } catch (e) {
     if (!isNotFound(e) && !(e instanceof KubeApiError && e.status === 409))
       log.warn({ err: e }, 'could not delete VerifiedIdentity');
@@ -197,11 +199,11 @@ export async function deleteVerifiedIdentity(
 export async function writePolicyStatus(
   kube: KubeClient,
   log: Logger,
-  o: Json,
+  o: IdentityPolicy,
   c: CompiledPolicy,
   now: Date,
 ): Promise<void> {
-  const name = o.metadata.name;
+  const name = o.metadata!.name;
   const cond = acceptedCondition(c);
   const conds = o.status?.conditions;
   if (o.status?.observedGeneration === c.generation && conditionUnchanged(conds, cond)) return;

@@ -1,6 +1,6 @@
 // The verifier's decide step (docs/verified-start.md): pure functions from what was gathered (and what an exchange
 // answered) to what happens next. No I/O, no clock, no randomness: the caller passes `now` and `random`.
-import type { Json } from '../kube/client.ts';
+import type { VerifiedIdentity, VerifiedIdentitySpec } from './types.ts';
 import type { IdentityMode } from '../identity/sources.ts';
 import { roleArnFromAssumed, roleArnMatches } from '../aws/arn.ts';
 import { verifyBackoffMs, type GatedPod } from './pod.ts';
@@ -72,7 +72,7 @@ export function judgeExchange(
  * role is judged on the role the entry's exchange named, as a fresh exchange would be (`learntRole`).
  */
 export function verifiedSetHit(
-  vi: Json | undefined,
+  vi: VerifiedIdentity | undefined,
   cur: CurrentIdentity,
   now: number,
 ): { learntRole?: string; name: string } | undefined {
@@ -80,31 +80,34 @@ export function verifiedSetHit(
   const expected = cur.key.targetRoleARN || cur.key.roleARN;
   return {
     name: verifiedIdentityName(cur.key),
-    learntRole: expected ? undefined : roleArnFromAssumed(String(vi.spec.assumedRoleARN)),
+    learntRole: expected ? undefined : roleArnFromAssumed(String(vi!.spec!.assumedRoleARN)),
   };
 }
 
 /** Why a VerifiedIdentity must go (expired, or its sources now resolve otherwise), or undefined to keep it. */
 export function staleVerifiedEntry(
-  vi: Json,
+  vi: VerifiedIdentity,
   now: number,
   current: (g: IdentityGroup) => CurrentIdentity,
   keepForMs = 0,
 ): 'expired' | 'identity source changed' | undefined {
-  const s = vi.spec ?? {};
+  const s: Partial<VerifiedIdentitySpec> = vi.spec ?? {};
   // With --verify-outage-policy=release-recently-proven an expired entry is kept for the grace window (keepForMs): it
   // is the proof an outage release rests on; admission never trusts it (expiresAt). docs/adr/0309.
-  const keepUntil = Math.max(Date.parse(s.expiresAt), Date.parse(s.verifiedAt) + keepForMs);
+  const keepUntil = Math.max(
+    Date.parse(s.expiresAt as string),
+    Date.parse(s.verifiedAt as string) + keepForMs,
+  );
   if (!(keepUntil > now)) return 'expired';
   if (s.mode !== 'WebIdentity' && s.mode !== 'ContainerCredentials') return undefined;
   const cur = current({
-    namespace: vi.metadata.namespace,
-    serviceAccount: s.serviceAccount,
+    namespace: vi.metadata!.namespace as string,
+    serviceAccount: s.serviceAccount as string,
     mode: s.mode as IdentityMode,
-    roleARN: s.mode === 'WebIdentity' ? s.roleARN : '',
+    roleARN: s.mode === 'WebIdentity' ? (s.roleARN as string) : '',
     audience: s.audience ?? '',
   });
-  const stillSame = cur.fingerprint === s.fingerprint && verifiedIdentityName(cur.key) === vi.metadata.name;
+  const stillSame = cur.fingerprint === s.fingerprint && verifiedIdentityName(cur.key) === vi.metadata!.name;
   return stillSame ? undefined : 'identity source changed';
 }
 

@@ -1,7 +1,10 @@
 // The verifier's gather step (docs/verified-start.md): its views of the shared cache, and what they say now about an
 // identity group — the gated Pods, the identity the sources resolve to (the webhook's resolution), and the policy
 // decision on the verifier's one policy view (docs/adr/0304-atomic-gate-release.md).
+import type { ConfigMap } from 'kubernetes-types/core/v1.js';
+import type { KubeObject } from '../core/kube-object.ts';
 import type { Json } from '../kube/client.ts';
+import type { IdentityPolicy, VerifiedIdentity } from './types.ts';
 import type { CacheView, InformerFactory } from '../kube/cache.ts';
 import type { Logger } from '../runtime/log.ts';
 import { KOPS_CONFIGMAP_NAME } from '../webhook/config-sources.ts';
@@ -97,10 +100,10 @@ export interface VerifierViewSettings {
 export class VerifierSources {
   readonly pods: CacheView<GatedPod>;
   readonly serviceAccounts: CacheView<SaSettings>;
-  readonly configMapView?: CacheView<Json>;
-  readonly policies: CacheView<Json>;
+  readonly configMapView?: CacheView<ConfigMap>;
+  readonly policies: CacheView<IdentityPolicy>;
   readonly namespaces: CacheView<{ name: string; labels: Record<string, string> }>;
-  readonly verified: CacheView<Json>;
+  readonly verified: CacheView<VerifiedIdentity>;
   private readonly compiler = new PolicyCompiler();
   private policySet: PolicySet | undefined;
   private configMap: ConfigMapTable = EMPTY_TABLE;
@@ -115,7 +118,7 @@ export class VerifierSources {
     this.serviceAccounts = cache.view<SaSettings>({
       path: '/api/v1/serviceaccounts',
       metadataOnly: true,
-      transform: (o: Json) => parseServiceAccount(o, s.annotationPrefix),
+      transform: (o: KubeObject) => parseServiceAccount(o, s.annotationPrefix),
       // A newly listed SA changes nothing already verified (the 60 s sweep covers changes made while we were down).
       onAdd: (_s, k) => this.withPair(k, (ns, sa) => on.enqueuePair(ns, sa)),
       onUpdate: (sa, old, k) => {
@@ -123,7 +126,7 @@ export class VerifierSources {
       },
       onDelete: (_s, k) => this.withPair(k, (ns, sa) => on.sourceChanged(ns, sa)),
     });
-    const loadConfigMap = (o: Json | undefined) => {
+    const loadConfigMap = (o: ConfigMap | undefined) => {
       const r = parseConfigMapDocument(o?.data?.config, this.configMap);
       if (r.ok) this.configMap = r.table;
       else if (!o) this.configMap = EMPTY_TABLE;
@@ -131,7 +134,7 @@ export class VerifierSources {
       on.configMapChanged();
     };
     this.configMapView = s.watchConfigMap
-      ? cache.view<Json>({
+      ? cache.view<ConfigMap, ConfigMap>({
           path: `/api/v1/namespaces/${s.namespace}/configmaps`,
           fieldSelector: `metadata.name=${KOPS_CONFIGMAP_NAME}`,
           onAdd: (o) => loadConfigMap(o),
@@ -139,17 +142,17 @@ export class VerifierSources {
           onDelete: () => loadConfigMap(undefined),
         })
       : undefined;
-    this.policies = cache.view<Json>({
+    this.policies = cache.view<IdentityPolicy, IdentityPolicy>({
       path: `${VI_API}/identitypolicies`,
       onAdd: (o) => {
         this.policySet = undefined;
         on.enqueueAll();
-        on.policyChanged(o.metadata.name);
+        on.policyChanged(o.metadata!.name!);
       },
       onUpdate: (o) => {
         this.policySet = undefined;
         on.enqueueAll();
-        on.policyChanged(o.metadata.name);
+        on.policyChanged(o.metadata!.name!);
       },
       onDelete: () => {
         this.policySet = undefined;
@@ -164,7 +167,7 @@ export class VerifierSources {
         if (JSON.stringify(n.labels) !== JSON.stringify(old.labels)) on.enqueuePair(n.name);
       },
     });
-    this.verified = cache.view<Json>({
+    this.verified = cache.view<VerifiedIdentity, VerifiedIdentity>({
       path: `${VI_API}/verifiedidentities`,
       indexes: { [PAIR_INDEX]: (o) => [`${o.metadata?.namespace}/${o.spec?.serviceAccount}`] },
     });
@@ -202,7 +205,7 @@ export class VerifierSources {
   /** The sources the Pods are judged against, all listed once (Pods are listed apart: see the wiring). */
   sourceViews(): Array<CacheView<unknown>> {
     return [this.serviceAccounts, this.configMapView, this.policies, this.namespaces, this.verified].filter(
-      (v): v is CacheView<Json> => v !== undefined,
+      (v) => v !== undefined,
     );
   }
 
@@ -217,7 +220,7 @@ export class VerifierSources {
   }
 
   /** The VerifiedIdentities of one pair (all of them without a pair). */
-  verifiedEntries(namespace?: string, serviceAccount?: string): Json[] {
+  verifiedEntries(namespace?: string, serviceAccount?: string): VerifiedIdentity[] {
     if (namespace === undefined || serviceAccount === undefined) return [...this.verified.values()];
     return this.verified.byIndex(PAIR_INDEX, `${namespace}/${serviceAccount}`);
   }

@@ -1,6 +1,6 @@
 // The verifier's metrics (docs/verified-start.md, "Metrics"), and the gauges recounted from its views.
 import type { Registry } from 'prom-client';
-import type { Json } from '../kube/client.ts';
+import type { VerifiedIdentity } from './types.ts';
 import type { IdentityMode } from '../identity/sources.ts';
 import { counter, gauge, histogram } from '../runtime/metrics.ts';
 import type { GatedPod } from './pod.ts';
@@ -60,7 +60,7 @@ export function verifierMetrics(registry: Registry) {
 export function refreshGauges(
   m: VerifierMetrics,
   pods: Iterable<GatedPod>,
-  verified: Iterable<Json>,
+  verified: Iterable<VerifiedIdentity>,
   now: number,
 ): void {
   m.gatedPods.reset();
@@ -75,7 +75,7 @@ export function refreshGauges(
     m.verifiedIdentities.set({ mode: MODE_LABEL[mo] }, 0);
   for (const vi of verified) {
     const mo = vi.spec?.mode as IdentityMode;
-    if (MODE_LABEL[mo] && Date.parse(vi.spec?.expiresAt) > now)
+    if (MODE_LABEL[mo] && Date.parse(vi.spec?.expiresAt as string) > now)
       m.verifiedIdentities.inc({ mode: MODE_LABEL[mo] });
   }
 }

@@ -10,7 +10,6 @@ import { sameIdentity } from './verified-identity.ts';
 import type { ReleaseAnnotation } from './pod.ts';
 import { roleArnFromAssumed } from '../aws/index.ts';
 import type { ControllerConfig } from '../config/controller.ts';
-import type { Json } from '../kube/client.ts';
 import { objectKey } from '../kube/informer.ts';
 import { sharedOrOwnCache, type InformerFactory } from '../kube/cache.ts';
 import { createEventRecorder, type EventRecorder } from '../kube/events.ts';
@@ -204,7 +203,7 @@ async function releaseFromVerifiedSet(
   await releaseAll(
     ctx,
     a,
-    `${g.mode} identity verified earlier (VerifiedIdentity ${hit.name}, ${vi.spec.assumedRoleARN})`,
+    `${g.mode} identity verified earlier (VerifiedIdentity ${hit.name}, ${vi!.spec!.assumedRoleARN})`,
     hit.learntRole,
   );
   return { result: undefined };
@@ -238,7 +237,7 @@ async function releaseDuringOutage(
   });
   if (!decision.release || !sameIdentity(vi, cur.key)) return undefined;
   const expected = cur.key.targetRoleARN || cur.key.roleARN;
-  const learnt = expected ? undefined : roleArnFromAssumed(String(vi.spec.assumedRoleARN));
+  const learnt = expected ? undefined : roleArnFromAssumed(String(vi!.spec!.assumedRoleARN));
   if (learnt) {
     const d = ctx.sources.groupPolicy(g, cur, learnt);
     if (!d.allowed) return { result: await fail(ctx, a, 'policy_denied', `PolicyDenied: ${d.message}`) };
@@ -255,7 +254,7 @@ async function releaseDuringOutage(
     a,
     `${g.mode} exchange for role ${expected ?? '<unknown>'} failed (${detail}); released by ` +
       `--verify-outage-policy=${ctx.cfg.verifyOutagePolicy}: this identity was proven ${ago}s ago (VerifiedIdentity ${name}, ` +
-      `${vi.spec.assumedRoleARN}) and its sources are unchanged`,
+      `${vi!.spec!.assumedRoleARN}) and its sources are unchanged`,
     learnt,
     true,
   );
@@ -522,7 +521,7 @@ async function collectStale(
   if (!ctx.sources.verified.synced || ctx.stopping.aborted) return;
   const now = ctx.deps.clock.now();
   for (const key of ctx.sources.verifiedEntries(namespace, serviceAccount).map(objectKey)) {
-    const vi: Json = ctx.sources.verified.get(key);
+    const vi = ctx.sources.verified.get(key);
     if (!vi) continue;
     const why = staleVerifiedEntry(
       vi,
@@ -702,7 +701,7 @@ function startLoops(ctx: VerifierContext, policyStatusQueue: WorkQueue): Promise
     reconcile: (name) => reconcilePolicyStatus(ctx, name),
     onError: (key, e) => log.warn({ policy: key, err: e }, 'IdentityPolicy status write failed'),
   });
-  for (const o of sources.policies.values()) policyStatusQueue.add(o.metadata.name);
+  for (const o of sources.policies.values()) policyStatusQueue.add(o.metadata!.name!);
   return Promise.all([loops, policyLoop]);
 }
 
