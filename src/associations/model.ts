@@ -64,17 +64,8 @@ export interface LanyardAssociation {
     policy?: string;
     tags: Record<string, string>;
   };
-  status: {
-    clusterName?: string;
-    associationID?: string;
-    /** The association Lanyard removed from EKS because no IdentityPolicy allowed it (docs/adr/0202). */
-    removedAssociationID?: string;
-    associationARN?: string;
-    externalID?: string;
-    observedGeneration?: number;
-    lastVerifiedTime?: string;
-    conditions: Condition[];
-  };
+  /** The object's status as stored (types.ts), its conditions always a list. */
+  status: PodIdentityAssociationStatus & { conditions: Condition[] };
 }
 
 export function parseLanyardAssociation(obj: PodIdentityAssociation | undefined): LanyardAssociation {

@@ -21,16 +21,18 @@ export interface PodIdentityAssociationSpec {
 }
 
 /** `status` of a lanyard.dev/v1alpha1 PodIdentityAssociation. */
-export interface PodIdentityAssociationStatus {
+// A type alias, not an interface: the controller reads status fields by name (decide.ts statusUnchanged).
+export type PodIdentityAssociationStatus = {
   clusterName?: string;
   associationID?: string;
+  /** The association Lanyard removed from EKS because no IdentityPolicy allowed it (docs/adr/0202). */
   removedAssociationID?: string;
   associationARN?: string;
   externalID?: string;
   observedGeneration?: number;
   lastVerifiedTime?: string;
   conditions?: Condition[];
-}
+};
 
 /** lanyard.dev/v1alpha1 PodIdentityAssociation. */
 export interface PodIdentityAssociation {
