@@ -2,8 +2,8 @@
 // validation error, never both. Everything a user can get wrong is checked here, before any pod exists.
 import type { Container, EnvVar, Pod, PodSpec, Volume, VolumeMount } from 'kubernetes-types/core/v1.js';
 import type { Json } from '../kube/client.ts';
-import type { ObjectMeta } from '../core/kube-object.ts';
-import type { PromotionStepSpec } from './types.ts';
+import type { ObjectMeta, Stored } from '../core/kube-object.ts';
+import type { Promotion, PromotionStep, PromotionStepSpec, Stage } from './types.ts';
 import {
   ANN_ANNOTATIONS,
   checkAnnotationsSize,
@@ -62,13 +62,13 @@ export type StepRoleDecision = (input: {
 }) => { allowed: true } | { allowed: false; message: string };
 
 export interface BuildInput {
-  stage: Json;
+  stage: Stored<Stage>;
   /** Needs metadata.name/namespace/uid and spec.vars; for the Stage's own `Valid` check, see `checkVars`. */
-  promotion: Json;
+  promotion: Promotion & { metadata: ObjectMeta & { name: string; namespace: string; uid: string } };
   /** PromotionStep by namespace and name. */
-  promotionStep: (namespace: string, name: string) => Json | undefined;
+  promotionStep: (namespace: string, name: string) => PromotionStep | undefined;
   /** Kargo's CustomPromotionStep by namespace and name: the same step under its deprecated kind (docs/adr/0605). */
-  customPromotionStep?: (namespace: string, name: string) => Json | undefined;
+  customPromotionStep?: (namespace: string, name: string) => PromotionStep | undefined;
   /** Agent-namespace ServiceAccount by name. */
   serviceAccount: (name: string) => Json | undefined;
   decideRole: StepRoleDecision;
@@ -157,7 +157,7 @@ function lookupStep(
   input: BuildInput,
   namespace: string,
   name: string,
-): { spec: Json; custom: boolean } | undefined {
+): { spec: PromotionStepSpec; custom: boolean } | undefined {
   const step = input.promotionStep(namespace, name);
   const custom = input.customPromotionStep?.(namespace, name);
   if (step && custom) {
@@ -486,7 +486,7 @@ function resolveStep(input: BuildInput, project: string, st: StageStep, index: n
     st,
     index,
     label,
-    spec: found.spec as PromotionStepSpec,
+    spec: found.spec,
     from: local ? project : s.agentNamespace,
     custom: found.custom,
   };
