@@ -574,13 +574,14 @@ const promotionCases: Case[] = [
   })),
 ];
 
-const stepCases: Case[] = [
+/** A step definition of `kind` (PromotionStep, or Kargo's CustomPromotionStep) is Healthy once it exists. */
+const stepCases = (kind: 'PromotionStep' | 'CustomPromotionStep'): Case[] => [
   {
-    title: 'a PromotionStep (a definition without status) is Healthy',
+    title: `a ${kind} (a definition without status) is Healthy`,
     make: (n) =>
-      create(`${API}/namespaces/${n}/promotionsteps`, {
+      create(`${API}/namespaces/${n}/${kind.toLowerCase()}s`, {
         apiVersion: 'lanyard.dev/v1alpha1',
-        kind: 'PromotionStep',
+        kind,
         metadata: { name: unique('step') },
         spec: { image: 'registry.example/argocd-update:1', command: ['/update'] },
       }),
@@ -632,7 +633,8 @@ const KINDS: Record<string, Case[]> = {
   IdentityPolicy: policyCases,
   Stage: stageCases,
   Promotion: promotionCases,
-  PromotionStep: stepCases,
+  PromotionStep: stepCases('PromotionStep'),
+  CustomPromotionStep: stepCases('CustomPromotionStep'),
   VerifiedIdentity: viCases,
 };
 
