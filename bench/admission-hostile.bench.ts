@@ -26,7 +26,7 @@ import fs from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, startControlPlane } from '../src/sandbox/control-plane.ts';
+import { freePort, startControlPlane, type ControlPlane } from '../src/sandbox/control-plane.ts';
 import { createKubeClient, KubeApiError, type Json, type KubeClient } from '../src/kube/client.ts';
 import { applyCrds } from '../src/kube/apply.ts';
 import { CRD_DIR } from '../src/sandbox/paths.ts';
@@ -372,9 +372,18 @@ function beforeAfterMarkdown(b: BeforeAfter): string[] {
   ];
 }
 
+/** The control plane is stopped however the run ends (a failed run left kube-apiserver and etcd running). */
 async function main() {
-  const t0 = Date.now();
   const cp = await startControlPlane({ log: () => undefined });
+  try {
+    await measure(cp);
+  } finally {
+    await cp.stop();
+  }
+}
+
+async function measure(cp: ControlPlane) {
+  const t0 = Date.now();
   const kube = await createKubeClient({ kubeconfig: cp.adminKubeconfig });
   await applyCrds(kube, CRD_DIR);
   await ns(kube, 'lanyard-system', {});
@@ -646,7 +655,6 @@ async function main() {
   fs.writeFileSync(path.join(RESULTS, 'admission-hostile.md'), md);
   process.stdout.write(`${md}\n`);
   kube.close();
-  await cp.stop();
 }
 
 main().then(
