@@ -16,7 +16,7 @@ import { startVerifier, type Verifier } from '../verification/verifier.ts';
 import { startIdentityReconciler } from '../identities/reconciler.ts';
 import { startPromotionController } from '../promotions/controller.ts';
 import { startProjectsHousekeeping } from '../projects/housekeeping.ts';
-import { startCertificateReconciler } from '../webhook/certificates.ts';
+import { certificateOptions, startCertificateReconciler } from '../webhook/certificates.ts';
 import { InformerFactory } from '../kube/cache.ts';
 import { errorMessage } from '../core/errors.ts';
 
@@ -81,16 +81,7 @@ async function startComponents(
   parts.push(await startPromotionController(deps, config.promotions));
   parts.push(await startProjectsHousekeeping(deps));
   if (config.tlsMode === 'self-managed' && c.o.certificates !== false) {
-    parts.push(
-      startCertificateReconciler(deps, {
-        namespace: config.podNamespace,
-        serviceName: config.serviceName,
-        extraSans: config.tlsExtraSans,
-        validityMs: config.selfManagedCertValidityMs,
-        secretName: config.tlsSecret,
-        webhookConfigName: config.webhookConfigName,
-      }),
-    );
+    parts.push(startCertificateReconciler(deps, certificateOptions(config)));
   }
   return verifier;
 }

@@ -248,6 +248,25 @@ export interface CertificateReconcilerOptions extends CertificateWant {
   onPair?: (pair: CertificatePair) => void;
 }
 
+/** The reconciler's options from the webhook's or the controller's configuration: the same flags in both. */
+export function certificateOptions(c: {
+  podNamespace: string;
+  serviceName: string;
+  tlsExtraSans: string[];
+  selfManagedCertValidityMs: number;
+  tlsSecret: string;
+  webhookConfigName: string;
+}): CertificateReconcilerOptions {
+  return {
+    namespace: c.podNamespace,
+    serviceName: c.serviceName,
+    extraSans: c.tlsExtraSans,
+    validityMs: c.selfManagedCertValidityMs,
+    secretName: c.tlsSecret,
+    webhookConfigName: c.webhookConfigName,
+  };
+}
+
 export interface CertificateReconciler {
   /** Resolves with the first pair. */
   firstPair(): Promise<CertificatePair>;

@@ -186,14 +186,9 @@ async function startServingPair(
     return tlsFiles;
   }
   // Loaded only in this mode: the X.509 library is a sizeable share of memory (docs/adr/0111).
-  const { startCertificateReconciler } = await import('./certificates.ts');
+  const { startCertificateReconciler, certificateOptions } = await import('./certificates.ts');
   const reconciler: CertificateReconciler = startCertificateReconciler(deps, {
-    namespace: config.podNamespace,
-    serviceName: config.serviceName,
-    extraSans: config.tlsExtraSans,
-    validityMs: config.selfManagedCertValidityMs,
-    secretName: config.tlsSecret,
-    webhookConfigName: config.webhookConfigName,
+    ...certificateOptions(config),
     onPair: install,
   });
   st.certificate = reconciler;
