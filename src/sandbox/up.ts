@@ -34,10 +34,11 @@ import { createKubeClient, type Json, type KubeClient } from '../kube/client.ts'
 import { applyCrds, applyObject, readManifests } from '../kube/apply.ts';
 import { podIdentityWebhookConfiguration } from './webhook-configuration.ts';
 import { createLogger } from '../runtime/log.ts';
-import { systemClock } from '../runtime/clock.ts';
+import { sleep, systemClock } from '../runtime/clock.ts';
 import { createAwsClients } from '../aws/index.ts';
 import { parseControllerFlags } from '../config/controller.ts';
 import { parseWebhookFlags } from '../config/webhook.ts';
+import type { AssociationLookup } from '../identity/sources.ts';
 import { startController } from '../controller/index.ts';
 import { createAdmissionGuard } from '../verification/admission-guard.ts';
 import { identityAdmissionPolicy } from '../verification/admission-policy.ts';
@@ -159,7 +160,12 @@ export function sampleProject(name: string): Json[] {
   ];
 }
 
-async function applySamples(kube: KubeClient): Promise<number> {
+/**
+ * Applies the samples in file order. After a PodIdentityAssociation it waits until the webhook's index has it: the
+ * Deployment that follows would otherwise race the association's watch event, and a Pod admitted first runs without
+ * its identity (the identity reconciler reports it `missing`, docs/identities.md) — not what a first look should show.
+ */
+async function applySamples(kube: KubeClient, associations: AssociationLookup): Promise<number> {
   let n = 0;
   for (const obj of sampleProject('shop')) {
     await applyObject(kube, obj, 'lanyard-sandbox');
@@ -172,9 +178,24 @@ async function applySamples(kube: KubeClient): Promise<number> {
     for (const obj of readManifests(path.join(SAMPLES_DIR, f))) {
       await applyObject(kube, obj, 'lanyard-sandbox');
       n++;
+      if (obj.kind === 'PodIdentityAssociation')
+        await untilIndexed(associations, String(obj.metadata?.namespace), String(obj.spec?.serviceAccount));
     }
   }
   return n;
+}
+
+async function untilIndexed(associations: AssociationLookup, namespace: string, serviceAccount: string) {
+  for (
+    const deadline = Date.now() + 30_000;
+    !associations.forPair(namespace, serviceAccount);
+    await sleep(20)
+  ) {
+    if (Date.now() > deadline)
+      throw new Error(
+        `the webhook did not see the PodIdentityAssociation of ${namespace}/${serviceAccount} within 30s`,
+      );
+  }
 }
 
 /**
@@ -471,7 +492,7 @@ export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = proce
         const lpia = associationAdmissionPolicy();
         for (const obj of [vap.policy, vap.binding, lpia.policy, lpia.binding])
           await applyObject(k, obj, 'lanyard-sandbox');
-        return wh;
+        return { port: wh.port, metricsPort: wh.metricsPort, associations: ctl.lookup };
       },
     );
     progress.note(
@@ -479,7 +500,9 @@ export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = proce
     );
     throwIfAborted(signal);
 
-    await progress.step('applying sample workloads (deploy/samples)', () => applySamples(k));
+    await progress.step('applying sample workloads (deploy/samples)', () =>
+      applySamples(k, webhook.associations),
+    );
     await progress.step('waiting for the demo Pods to pass the identity gate', async () => {
       if (!(await showGate(k, progress.note, 90_000, signal))) {
         throw new Error('the demo Pods were not released within 90s; see the log file');
