@@ -331,6 +331,12 @@ export async function getPod(admin: KubeClient, ns: string, name: string): Promi
   return admin.get(`/api/v1/namespaces/${ns}/pods/${name}`);
 }
 
+/** Pods released by the outage policy on an earlier proof so far (docs/adr/0309-gate-outage-policy.md), all modes. */
+export async function outageReleases(env: VerificationEnv): Promise<number> {
+  const m = await env.metrics.getSingleMetric('lanyard_verification_outage_releases_total')?.get();
+  return (m?.values ?? []).reduce((n, v) => n + v.value, 0);
+}
+
 export const gates = (pod: Json): string[] => (pod.spec?.schedulingGates ?? []).map((g: Json) => g.name);
 
 export async function podEvents(admin: KubeClient, ns: string, pod: string): Promise<Json[]> {

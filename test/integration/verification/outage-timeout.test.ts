@@ -16,6 +16,7 @@ import {
   podBody,
   podEvents,
   serviceAccount,
+  outageReleases,
   startVerificationEnv,
   wiTrust,
   type VerificationEnv,
@@ -73,11 +74,6 @@ async function released(ns: string, pod: string): Promise<Json> {
   );
 }
 
-async function outageReleases(): Promise<number> {
-  const m = await env.metrics.getSingleMetric('lanyard_verification_outage_releases_total')?.get();
-  return (m?.values ?? []).reduce((n, v) => n + v.value, 0);
-}
-
 /** Several failed attempts said on the Pod, and still gated a while after: the verifier held it. */
 async function expectHeld(ns: string, pod: string, error: RegExp): Promise<void> {
   await eventually(
@@ -99,7 +95,7 @@ describe('STS does not answer (timeout)', () => {
     const ns = await env.namespace('outage-timeout');
     await provenWebIdentity(ns, 'app');
     await new Promise((r) => setTimeout(r, 2_100)); // the proof is past --verified-ttl: a new Pod needs an exchange
-    const before = await outageReleases();
+    const before = await outageReleases(env);
     const since = new Date().toISOString();
     env.sim.control.configure({ faults: [BLACKHOLE] });
     try {
@@ -120,7 +116,7 @@ describe('STS does not answer (timeout)', () => {
         );
         expect(ev!.note).toContain('released by --verify-outage-policy=release-recently-proven');
       });
-      expect(await outageReleases()).toBe(before + 1);
+      expect(await outageReleases(env)).toBe(before + 1);
       // STS was called and never answered: the release rests on the earlier proof only.
       const log = env.sim.control.log({ service: 'sts', since });
       expect(log.filter((e) => e.fault === 'timeout').length).toBeGreaterThanOrEqual(1);
@@ -136,10 +132,10 @@ describe('STS does not answer (timeout)', () => {
     // The trust policy now names another ServiceAccount: STS answers, and its answer is no.
     await env.aws.iam.updateAssumeRolePolicy(roleName, wiTrust(env, `system:serviceaccount:${ns}:other`));
     await new Promise((r) => setTimeout(r, 2_100));
-    const before = await outageReleases();
+    const before = await outageReleases(env);
     await createPod(env.admin, ns, podBody('denied', 'revoked'));
     await expectHeld(ns, 'denied', /AccessDenied/);
-    expect(await outageReleases()).toBe(before);
+    expect(await outageReleases(env)).toBe(before);
   });
 
   it('hold (after a controller restart with that policy): the same blackhole keeps a recently proven identity gated', async () => {
@@ -148,12 +144,12 @@ describe('STS does not answer (timeout)', () => {
     await env.stopController();
     await env.startController(['--verify-outage-policy=hold']);
     await new Promise((r) => setTimeout(r, 2_100));
-    const before = await outageReleases();
+    const before = await outageReleases(env);
     env.sim.control.configure({ faults: [BLACKHOLE] });
     try {
       await createPod(env.admin, ns, podBody('held', 'app'));
       await expectHeld(ns, 'held', /TimeoutError|timed? ?out|no answer/i);
-      expect(await outageReleases()).toBe(before);
+      expect(await outageReleases(env)).toBe(before);
     } finally {
       env.sim.control.configure({ faults: [] });
     }
@@ -211,7 +207,7 @@ describe('STS does not answer (timeout)', () => {
     await createPod(env.admin, ns, twoRoles('first'));
     expect((await released(ns, 'first')).metadata.annotations[ANNOTATION]).toBe('verified');
     await new Promise((r) => setTimeout(r, 2_100));
-    const before = await outageReleases();
+    const before = await outageReleases(env);
     const since = new Date().toISOString();
     env.sim.control.configure({ faults: [{ ...BLACKHOLE, count: 1 }] });
     try {
@@ -229,7 +225,7 @@ describe('STS does not answer (timeout)', () => {
         expect(ev?.type).toBe('Warning');
         expect(ev!.note).toContain('released by --verify-outage-policy=release-recently-proven');
       });
-      expect(await outageReleases()).toBe(before + 1);
+      expect(await outageReleases(env)).toBe(before + 1);
     } finally {
       env.sim.control.configure({ faults: [] });
     }

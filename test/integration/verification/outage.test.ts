@@ -16,6 +16,7 @@ import {
   podBody,
   podEvents,
   serviceAccount,
+  outageReleases,
   startVerificationEnv,
   type VerificationEnv,
 } from './env.ts';
@@ -59,18 +60,13 @@ async function provenIdentity(ns: string, sa: string): Promise<string> {
   return `${sa}-${ns}`.slice(0, 64);
 }
 
-async function outageReleases(): Promise<number> {
-  const m = await env.metrics.getSingleMetric('lanyard_verification_outage_releases_total')?.get();
-  return (m?.values ?? []).reduce((n, v) => n + v.value, 0);
-}
-
 describe('--verify-outage-policy=release-recently-proven', () => {
   it.each([['ThrottlingException'], ['ServiceUnavailable']] as const)(
     'releases a recently proven identity while eks-auth answers %s, and marks the Pod',
     async (error) => {
       const ns = await env.namespace(`outage-${error.slice(0, 8).toLowerCase()}`);
       await provenIdentity(ns, 'app');
-      const before = await outageReleases();
+      const before = await outageReleases(env);
       const since = new Date().toISOString();
       env.sim.control.configure({ faults: [{ service: 'eks-auth', operation: '*', error, rate: 1 }] });
       try {
@@ -94,7 +90,7 @@ describe('--verify-outage-policy=release-recently-proven', () => {
           expect(ev!.note).toContain(`failed (${error}`);
           expect(ev!.note).toContain('released by --verify-outage-policy=release-recently-proven');
         });
-        expect(await outageReleases()).toBe(before + 1);
+        expect(await outageReleases(env)).toBe(before + 1);
         // The exchange was tried and failed, and none succeeded: the release rests on the earlier proof only.
         const log = env.sim.control.log({ service: 'eks-auth', since });
         expect(log.filter((e) => e.status !== 200).length).toBeGreaterThanOrEqual(1);
@@ -158,7 +154,7 @@ describe('--verify-outage-policy=release-recently-proven', () => {
         ],
       }),
     );
-    const before = await outageReleases();
+    const before = await outageReleases(env);
     await createPod(env.admin, ns, podBody('denied', 'revoked'));
     await eventually(
       async () => {
@@ -171,6 +167,6 @@ describe('--verify-outage-policy=release-recently-proven', () => {
     await new Promise((r) => setTimeout(r, 2_000));
     const p = await getPod(env.admin, ns, 'denied');
     expect(gates(p)).toContain(GATE);
-    expect(await outageReleases()).toBe(before);
+    expect(await outageReleases(env)).toBe(before);
   });
 });
