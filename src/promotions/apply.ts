@@ -1,7 +1,8 @@
 // The promotion reconciler's apply step (docs/promotions.md): the writes a decision calls for, each answer recorded
 // in the shared cache (docs/adr/1000-shared-informer-cache-and-reconcilers.md) so the next pass does not act on the
 // state before it, and the Events and metrics that say what happened.
-import type { Json } from '../core/json.ts';
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import type { KubeObject, Stored } from '../core/kube-object.ts';
 import { isAlreadyExists, isConflict, isNotFound, KubeApiError, type KubeClient } from '../kube/client.ts';
 import type { CacheView } from '../kube/cache.ts';
 import type { EventRecorder } from '../kube/events.ts';
@@ -12,6 +13,8 @@ import { releasedStageStatus, terminalStatus, type TerminalPhase } from './decid
 import { apiPath, getOrNull, GROUP, VERSION, type PromotionViews } from './gather.ts';
 import type { PromotionMetrics } from './controller-metrics.ts';
 import { stopSteps } from './status.ts';
+import type { Promotion, PromotionStatus, Stage, StoredPromotion, StoredStage } from './types.ts';
+import type { BuiltPod } from './build.ts';
 
 const MERGE = 'application/merge-patch+json';
 export const DELETE_GRACE_SECONDS = 10;
@@ -27,18 +30,18 @@ export interface PromotionWriter {
 }
 
 /** Shows the object a write returned in every view of its resource until the watch delivers it. */
-function remember(view: CacheView<Json>, obj: Json): Json {
+function remember<T extends KubeObject>(view: CacheView<T>, obj: T): T {
   view.recordWrite(obj);
   return obj;
 }
 
 /** Listed objects (the cache) may lack apiVersion/kind; an Event needs them to name its object. */
-export const asPromotion = (promo: Json): Json => ({
+export const asPromotion = <T extends Promotion>(promo: T): T => ({
   ...promo,
   apiVersion: `${GROUP}/${VERSION}`,
   kind: 'Promotion',
 });
-export const asStage = (stage: Json): Json => ({
+export const asStage = <T extends Stage>(stage: T): T => ({
   ...stage,
   apiVersion: `${GROUP}/${VERSION}`,
   kind: 'Stage',
@@ -48,8 +51,12 @@ export const asStage = (stage: Json): Json => ({
  * Status writes carry the resourceVersion that was read: reconciles read the informer's cache, and a stale copy
  * must never overwrite a newer status (a terminal phase above all). A conflict requeues the key.
  */
-export async function patchStatus(w: PromotionWriter, promo: Json, status: Json): Promise<Json> {
-  const updated = await w.kube.patch(
+export async function patchStatus(
+  w: PromotionWriter,
+  promo: StoredPromotion,
+  status: PromotionStatus,
+): Promise<StoredPromotion> {
+  const updated = await w.kube.patch<StoredPromotion>(
     apiPath('promotions', promo.metadata.namespace, promo.metadata.name, 'status'),
     { metadata: { resourceVersion: promo.metadata.resourceVersion }, status },
     MERGE,
@@ -57,10 +64,10 @@ export async function patchStatus(w: PromotionWriter, promo: Json, status: Json)
   return remember(w.views.promotions, updated);
 }
 
-export async function addFinalizer(w: PromotionWriter, promo: Json): Promise<Json> {
+export async function addFinalizer(w: PromotionWriter, promo: StoredPromotion): Promise<StoredPromotion> {
   return remember(
     w.views.promotions,
-    await w.kube.patch(
+    await w.kube.patch<StoredPromotion>(
       apiPath('promotions', promo.metadata.namespace, promo.metadata.name),
       {
         metadata: {
@@ -73,8 +80,8 @@ export async function addFinalizer(w: PromotionWriter, promo: Json): Promise<Jso
   );
 }
 
-export async function removeFinalizer(w: PromotionWriter, promo: Json): Promise<void> {
-  const finalizers: string[] = promo.metadata.finalizers;
+export async function removeFinalizer(w: PromotionWriter, promo: StoredPromotion): Promise<void> {
+  const finalizers = promo.metadata.finalizers ?? [];
   try {
     await w.kube.patch(apiPath('promotions', promo.metadata.namespace, promo.metadata.name), [
       { op: 'test', path: '/metadata/finalizers', value: finalizers },
@@ -88,12 +95,12 @@ export async function removeFinalizer(w: PromotionWriter, promo: Json): Promise<
 /** Writes a terminal phase (always first), then counts it and tells the user. */
 export async function finish(
   w: PromotionWriter,
-  promo: Json,
+  promo: StoredPromotion,
   phase: TerminalPhase,
   reason: string,
   message: string,
-  o: { extra?: Json; invalid?: boolean } = {},
-): Promise<Json> {
+  o: { extra?: PromotionStatus; invalid?: boolean } = {},
+): Promise<StoredPromotion> {
   const updated = await patchStatus(
     w,
     promo,
@@ -125,20 +132,20 @@ export async function deletePod(w: PromotionWriter, name: string, graceSeconds: 
 /** Clears the Stage lock if `promo` holds it, recording the last promotion; then wakes the Stage's queue. */
 export async function releaseLock(
   w: PromotionWriter,
-  promo: Json,
+  promo: Pick<StoredPromotion, 'spec'> & { metadata: { name: string; namespace: string } },
   phase: string,
   finishedAt: string | undefined,
 ): Promise<void> {
-  const ns: string = promo.metadata.namespace;
-  const stageName: string = promo.spec?.stage;
+  const ns = promo.metadata.namespace;
+  const stageName = promo.spec.stage;
   for (let attempt = 0; attempt < 5; attempt++) {
-    const stage = await getOrNull(w.kube, apiPath('stages', ns, stageName));
+    const stage = await getOrNull<StoredStage>(w.kube, apiPath('stages', ns, stageName));
     const status = releasedStageStatus(stage, promo.metadata.name, phase, finishedAt, w.now());
     if (!status) break;
     try {
       remember(
         w.views.stages,
-        await w.kube.update(apiPath('stages', ns, stageName, 'status'), { ...stage, status }),
+        await w.kube.update<StoredStage>(apiPath('stages', ns, stageName, 'status'), { ...stage, status }),
       );
       break;
     } catch (e) {
@@ -149,17 +156,29 @@ export async function releaseLock(
 }
 
 /** Takes the Stage lock; a conflict means another worker (or writer) changed the Stage since it was read. */
-export async function takeLock(w: PromotionWriter, stage: Json, promotion: string): Promise<Json> {
+export async function takeLock(
+  w: PromotionWriter,
+  stage: StoredStage,
+  promotion: string,
+): Promise<StoredStage> {
   return remember(
     w.views.stages,
-    await w.kube.update(apiPath('stages', stage.metadata.namespace, stage.metadata.name, 'status'), {
-      ...stage,
-      status: { ...(stage.status ?? {}), currentPromotion: promotion },
-    }),
+    await w.kube.update<StoredStage>(
+      apiPath('stages', stage.metadata.namespace, stage.metadata.name, 'status'),
+      {
+        ...stage,
+        status: { ...(stage.status ?? {}), currentPromotion: promotion },
+      },
+    ),
   );
 }
 
-export async function abort(w: PromotionWriter, promo: Json, reason: string, message: string): Promise<void> {
+export async function abort(
+  w: PromotionWriter,
+  promo: StoredPromotion,
+  reason: string,
+  message: string,
+): Promise<void> {
   const updated = await finish(w, promo, 'Aborted', reason, message, {
     extra: { steps: stopSteps(promo.status?.steps ?? [], 'Aborted', message) },
   });
@@ -169,7 +188,7 @@ export async function abort(w: PromotionWriter, promo: Json, reason: string, mes
 
 export async function errored(
   w: PromotionWriter,
-  promo: Json,
+  promo: StoredPromotion,
   reason: string,
   message: string,
   invalid: boolean,
@@ -184,13 +203,15 @@ export async function errored(
 /** Creates the Promotion's Pod (an existing one from an earlier pass is read); `rejected` when the API server refuses it. */
 export async function createPod(
   w: PromotionWriter,
-  pod: Json,
-): Promise<{ pod: Json } | { rejected: string }> {
+  pod: BuiltPod,
+): Promise<{ pod: Stored<Pod> } | { rejected: string }> {
   try {
-    return { pod: await w.kube.create(`/api/v1/namespaces/${w.views.agentNs}/pods`, pod) };
+    return { pod: await w.kube.create<Stored<Pod>>(`/api/v1/namespaces/${w.views.agentNs}/pods`, pod) };
   } catch (e) {
     if (isAlreadyExists(e))
-      return { pod: await w.kube.get(`/api/v1/namespaces/${w.views.agentNs}/pods/${pod.metadata.name}`) };
+      return {
+        pod: await w.kube.get<Stored<Pod>>(`/api/v1/namespaces/${w.views.agentNs}/pods/${pod.metadata.name}`),
+      };
     if (e instanceof KubeApiError && [400, 403, 404, 422].includes(e.status))
       return { rejected: `the API server refused the pod: ${e.serverMessage || e.reason}` };
     throw e;
@@ -200,13 +221,13 @@ export async function createPod(
 /** Writes a Stage's `Valid` condition. */
 export async function writeStageValid(
   w: PromotionWriter,
-  stage: Json,
+  stage: StoredStage,
   valid: Omit<Condition, 'lastTransitionTime'>,
 ): Promise<void> {
   const conditions = setCondition(stage.status?.conditions, valid, new Date(w.now()));
   remember(
     w.views.stages,
-    await w.kube.patch(
+    await w.kube.patch<StoredStage>(
       apiPath('stages', stage.metadata.namespace, stage.metadata.name, 'status'),
       { status: { conditions } },
       MERGE,

@@ -1,9 +1,15 @@
 // The pure pod builder (docs/promotions.md#objects): Stage + Promotion + PromotionSteps -> a complete Pod, or one
 // validation error, never both. Everything a user can get wrong is checked here, before any pod exists.
 import type { Container, EnvVar, Pod, PodSpec, Volume, VolumeMount } from 'kubernetes-types/core/v1.js';
-import type { Json } from '../kube/client.ts';
-import type { ObjectMeta, Stored } from '../core/kube-object.ts';
-import type { Promotion, PromotionStep, PromotionStepSpec, Stage } from './types.ts';
+import type { KubeObject, ObjectMeta, Stored } from '../core/kube-object.ts';
+import type {
+  Promotion,
+  PromotionStep,
+  PromotionStepSpec,
+  PromotionTemplateSpec,
+  PromotionVar,
+  Stage,
+} from './types.ts';
 import {
   ANN_ANNOTATIONS,
   checkAnnotationsSize,
@@ -70,7 +76,7 @@ export interface BuildInput {
   /** Kargo's CustomPromotionStep by namespace and name: the same step under its deprecated kind (docs/adr/0605). */
   customPromotionStep?: (namespace: string, name: string) => PromotionStep | undefined;
   /** Agent-namespace ServiceAccount by name. */
-  serviceAccount: (name: string) => Json | undefined;
+  serviceAccount: (name: string) => KubeObject | undefined;
   decideRole: StepRoleDecision;
   settings: BuildSettings;
   /** False for the Stage's `Valid` condition: every check but the Promotion's vars. */
@@ -193,7 +199,8 @@ function fullMatch(pattern: string): RegExp {
 interface StageStep {
   name: string;
   uses: string;
-  config: Json;
+  /** The user's own block: any JSON object (docs/promotions.md#templates). */
+  config: unknown;
   timeoutSeconds?: number;
 }
 
@@ -206,11 +213,11 @@ interface StageVar {
 
 /** Structural checks of the Stage the CRD cannot express (uniqueness, regexps, duration ranges). */
 function readStage(
-  stage: Json,
+  stage: Stored<Stage>,
   s: BuildSettings,
 ): { steps: StageStep[]; vars: StageVar[]; timeoutSeconds: number } {
-  const name: string = stage.metadata.name;
-  const spec = stage?.spec?.promotionTemplate?.spec ?? {};
+  const name = stage.metadata.name;
+  const spec: PromotionTemplateSpec = stage.spec?.promotionTemplate?.spec ?? {};
   const bad = (field: string, detail: string) =>
     new Invalid('InvalidStage', `stage "${name}": spec.promotionTemplate.spec.${field} ${detail}`);
   let timeoutSeconds = s.defaultTimeoutSeconds;
@@ -224,13 +231,13 @@ function readStage(
     }
     timeoutSeconds = t;
   }
-  const rawSteps: Json[] = Array.isArray(spec.steps) ? spec.steps : [];
+  const rawSteps = Array.isArray(spec.steps) ? spec.steps : [];
   if (rawSteps.length < 1 || rawSteps.length > MAX_STEPS) {
     throw bad('steps', `has ${rawSteps.length} items; a stage needs 1 to ${MAX_STEPS}`);
   }
   const seen = new Set<string>();
   const steps = rawSteps.map((st, i): StageStep => {
-    const alias: string = st?.as ?? `step-${i + 1}`;
+    const alias = st?.as ?? `step-${i + 1}`;
     if (typeof alias !== 'string' || alias.length < 1 || alias.length > 63 || CONTROL_RE.test(alias)) {
       throw bad(
         `steps[${i}].as`,
@@ -254,13 +261,13 @@ function readStage(
     return { name: alias, uses: st.uses, config, timeoutSeconds: stepTimeout };
   });
   const varNames = new Set<string>();
-  const vars = (Array.isArray(spec.vars) ? spec.vars : []).map((v: Json, i: number): StageVar => {
+  const vars = (Array.isArray(spec.vars) ? spec.vars : []).map((v, i): StageVar => {
     if (typeof v?.name !== 'string' || !VAR_NAME_RE.test(v.name)) {
       throw bad(`vars[${i}].name`, `${JSON.stringify(v?.name)} must match ^[A-Za-z_][A-Za-z0-9_]*$`);
     }
     if (varNames.has(v.name)) throw bad(`vars[${i}].name`, `"${v.name}" is declared twice`);
     varNames.add(v.name);
-    const patternText: string = v.pattern ?? DEFAULT_VAR_PATTERN;
+    const patternText = v.pattern ?? DEFAULT_VAR_PATTERN;
     let pattern: RegExp;
     try {
       pattern = fullMatch(patternText);
@@ -284,7 +291,7 @@ function readStage(
 function resolveVars(
   stageName: string,
   declared: StageVar[],
-  given: Json,
+  given: PromotionVar[] | undefined,
   checkGiven: boolean,
 ): Record<string, string> {
   const out: Record<string, string> = {};
@@ -328,7 +335,7 @@ function resolveVars(
 }
 
 /** PromotionStep fields the CRD schema cannot fully express. */
-function checkStepSpec(label: string, spec: Json): void {
+function checkStepSpec(label: string, spec: PromotionStepSpec): void {
   const bad = (detail: string) => new Invalid('InvalidStep', `${label}: ${detail}`);
   if (typeof spec?.image !== 'string' || spec.image === '') throw bad('spec.image is required');
   if (!Array.isArray(spec.command) || spec.command.length === 0)
@@ -608,7 +615,7 @@ function renderStep(
     step: r.st.name,
     stepIndex: r.index,
   };
-  let config: Json;
+  let config: unknown;
   try {
     config = renderConfig(r.st.config, { vars, ctx });
   } catch (e) {

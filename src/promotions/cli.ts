@@ -1,7 +1,12 @@
 // `lanyard promote`, `get stages|promotions`, `abort promotion`, the promotions doctor checks and the `done`
 // container's `lanyard promotion-done` (docs/promotions.md#cli), on the shared CLI framework (src/cli/README.md).
 import type { Command } from 'commander';
-import { isNotFound, type Json, type KubeClient } from '../kube/client.ts';
+import type { ServiceAccount } from 'kubernetes-types/core/v1.js';
+import type { RoleBinding } from 'kubernetes-types/rbac/v1.js';
+import { isNotFound, type KubeClient } from '../kube/client.ts';
+import type { KubeObject, Stored } from '../core/kube-object.ts';
+import type { Condition } from '../kube/conditions.ts';
+import type { Column } from '../cli/output.ts';
 import type { Cli, Context, DoctorContext, DoctorFinding, Noun } from '../cli/framework.ts';
 import { CliError, EXIT } from '../cli/exit.ts';
 import { checkNames, repeatable } from '../cli/projects/common.ts';
@@ -12,6 +17,7 @@ import { ANN_ABORT } from './build.ts';
 import { ANN_SA, allowedProjects, decoratorValue } from './decorators.ts';
 import { EXIT_BY_PHASE, progressLines } from './progress.ts';
 import { isTerminal } from './status.ts';
+import type { Promotion, PromotionStep, Stage } from './types.ts';
 
 export const STAGE: Noun = { name: 'stage', aliases: ['stages', 'stg'], plural: 'stages' };
 export const PROMOTION: Noun = {
@@ -33,22 +39,40 @@ function agentSettings(ctx: Context): { namespace: string; serviceAccount: strin
   };
 }
 
-function byCreation(a: Json, b: Json): number {
+function byCreation(a: Stored<KubeObject>, b: Stored<KubeObject>): number {
   const ta = String(a.metadata.creationTimestamp ?? '');
   const tb = String(b.metadata.creationTimestamp ?? '');
   if (ta !== tb) return ta < tb ? -1 : 1;
   return String(a.metadata.name).localeCompare(String(b.metadata.name));
 }
 
-function validCondition(o: Json): Json | undefined {
-  return (o.status?.conditions ?? []).find((c: Json) => c.type === 'Valid');
+function validCondition(o: { status?: { conditions?: Condition[] } }): Condition | undefined {
+  return (o.status?.conditions ?? []).find((c) => c.type === 'Valid');
 }
 
-/** One error line per missing name, after the objects found (docs/cli.md#conventions, several names). */
-function reportMissing(ctx: Context, kind: string, project: string, missing: string[]): number {
+/**
+ * `get stages|promotions [NAME...]`: the named objects of the project (all of them when none is named) as a table or
+ * -o output, then one error line per missing name, after the objects found (docs/cli.md#conventions, several names).
+ */
+function printNamed<T extends Stored<KubeObject>>(
+  ctx: Context,
+  o: { noun: Noun; project: string; items: T[]; names: string[]; columns: Column<T>[] },
+): number {
+  const picked = pickNamed(o.items, o.names, (i) => i.metadata.name);
+  ctx.out.list({
+    noun: o.noun,
+    items: picked.found,
+    single: o.names.length === 1,
+    project: o.project,
+    name: (i) => i.metadata.name,
+    object: (i) => i,
+    columns: o.columns,
+  });
   let code = 0;
-  for (const m of missing)
-    code ||= ctx.out.error(new CliError(`${kind} "${m}" not found in project "${project}"`, EXIT.notFound));
+  for (const m of picked.missing)
+    code ||= ctx.out.error(
+      new CliError(`${o.noun.name} "${m}" not found in project "${o.project}"`, EXIT.notFound),
+    );
   return code;
 }
 
@@ -56,18 +80,15 @@ async function getStages(ctx: Context, names: string[]): Promise<number> {
   checkNames('stage', names);
   const project = await ctx.project();
   const items = await ctx.call({ does: 'list stages' }, (kube) =>
-    listAll(kube, `${G}/namespaces/${project}/stages`),
+    listAll<Stage>(kube, `${G}/namespaces/${project}/stages`),
   );
   items.sort((a, b) => String(a.metadata.name).localeCompare(String(b.metadata.name)));
-  const picked = pickNamed(items, names, (o) => o.metadata.name);
   const defaultServiceAccount = agentSettings(ctx).serviceAccount;
-  ctx.out.list({
+  return printNamed(ctx, {
     noun: STAGE,
-    items: picked.found,
-    single: names.length === 1,
     project,
-    name: (s) => s.metadata.name,
-    object: (s) => s,
+    items,
+    names,
     columns: [
       { header: 'NAME', value: (s) => s.metadata.name },
       { header: 'STEPS', value: (s) => String((s.spec?.promotionTemplate?.spec?.steps ?? []).length) },
@@ -89,7 +110,6 @@ async function getStages(ctx: Context, names: string[]): Promise<number> {
       { header: 'AGE', value: (s) => ctx.out.age(s.metadata.creationTimestamp) },
     ],
   });
-  return reportMissing(ctx, 'stage', project, picked.missing);
 }
 
 async function getPromotions(ctx: Context, names: string[], opts: Record<string, unknown>): Promise<number> {
@@ -98,18 +118,15 @@ async function getPromotions(ctx: Context, names: string[], opts: Record<string,
   if (stage !== undefined) checkNames('stage', [stage]);
   const project = await ctx.project();
   let items = await ctx.call({ does: 'list promotions' }, (kube) =>
-    listAll(kube, `${G}/namespaces/${project}/promotions`),
+    listAll<Promotion>(kube, `${G}/namespaces/${project}/promotions`),
   );
   if (stage !== undefined) items = items.filter((p) => p.spec?.stage === stage);
   items.sort(byCreation);
-  const picked = pickNamed(items, names, (o) => o.metadata.name);
-  ctx.out.list({
+  return printNamed(ctx, {
     noun: PROMOTION,
-    items: picked.found,
-    single: names.length === 1,
     project,
-    name: (p) => p.metadata.name,
-    object: (p) => p,
+    items,
+    names,
     columns: [
       { header: 'NAME', value: (p) => p.metadata.name },
       { header: 'STAGE', value: (p) => p.spec?.stage ?? '' },
@@ -125,7 +142,6 @@ async function getPromotions(ctx: Context, names: string[], opts: Record<string,
       { header: 'AGE', value: (p) => ctx.out.age(p.metadata.creationTimestamp) },
     ],
   });
-  return reportMissing(ctx, 'promotion', project, picked.missing);
 }
 
 async function abortPromotions(ctx: Context, names: string[]): Promise<number> {
@@ -134,9 +150,9 @@ async function abortPromotions(ctx: Context, names: string[]): Promise<number> {
   let code = 0;
   for (const name of names) {
     try {
-      const p: Json = await ctx.call(
+      const p = await ctx.call(
         { does: `abort promotion "${name}"`, object: { noun: 'promotion', name } },
-        (kube) => kube.get(`${G}/namespaces/${project}/promotions/${name}`),
+        (kube) => kube.get<Promotion>(`${G}/namespaces/${project}/promotions/${name}`),
       );
       if (isTerminal(p.status?.phase)) {
         throw new CliError(
@@ -167,20 +183,20 @@ async function watchUntilDone(
   ctx: Context,
   kube: KubeClient,
   project: string,
-  first: Json,
+  first: Stored<Promotion>,
   timeoutMs: number,
-): Promise<Json> {
-  const name: string = first.metadata.name;
+): Promise<Stored<Promotion>> {
+  const name = first.metadata.name;
   const path = `${G}/namespaces/${project}/promotions`;
   const deadline = ctx.now() + timeoutMs;
-  let last: Json | undefined;
-  const show = (o: Json) => {
+  let last: Promotion | undefined;
+  const show = (o: Stored<Promotion>) => {
     for (const l of progressLines(last, o)) ctx.out.line(l);
     last = o;
   };
   let current = first;
   show(current);
-  let rv: string = current.metadata.resourceVersion;
+  let rv = current.metadata.resourceVersion;
   while (!isTerminal(current.status?.phase)) {
     const remaining = deadline - ctx.now();
     if (remaining <= 0) {
@@ -194,7 +210,7 @@ async function watchUntilDone(
     let relist = false;
     let deleted = false;
     try {
-      await kube.watch(
+      await kube.watch<Stored<Promotion>>(
         path,
         {
           fieldSelector: `metadata.name=${name}`,
@@ -234,7 +250,7 @@ async function watchUntilDone(
         EXIT.failure,
       );
     if (relist) {
-      current = await kube.get(`${path}/${name}`);
+      current = await kube.get<Stored<Promotion>>(`${path}/${name}`);
       rv = current.metadata.resourceVersion;
       show(current);
     }
@@ -267,7 +283,7 @@ async function promote(ctx: Context, opts: Record<string, unknown>): Promise<num
   const project = await ctx.project();
   const kube = await ctx.kube();
   const created = await ctx.call({ does: `create promotions for stage "${stage}"` }, () =>
-    kube.create(
+    kube.create<Stored<Promotion>>(
       `${G}/namespaces/${project}/promotions`,
       {
         apiVersion: 'lanyard.dev/v1alpha1',
@@ -286,17 +302,17 @@ async function promote(ctx: Context, opts: Record<string, unknown>): Promise<num
   const done = await ctx.call({ does: `watch promotion "${created.metadata.name}"` }, () =>
     watchUntilDone(ctx, kube, project, created, timeoutMs),
   );
-  return EXIT_BY_PHASE[done.status.phase] ?? EXIT.failure;
+  return EXIT_BY_PHASE[done.status?.phase ?? ''] ?? EXIT.failure;
 }
 
 /**
  * A namespace's steps under both kinds: PromotionSteps first, then Kargo's CustomPromotionSteps (docs/adr/0605); a
  * cluster whose chart predates that CRD answers 404 for the second, which counts as none.
  */
-async function listSteps(kube: KubeClient, namespace: string): Promise<Json[]> {
+async function listSteps(kube: KubeClient, namespace: string): Promise<Stored<PromotionStep>[]> {
   const [steps, custom] = await Promise.all([
-    listAll(kube, `${G}/namespaces/${namespace}/promotionsteps`),
-    listAll(kube, `${G}/namespaces/${namespace}/custompromotionsteps`).catch((e: unknown) => {
+    listAll<PromotionStep>(kube, `${G}/namespaces/${namespace}/promotionsteps`),
+    listAll<PromotionStep>(kube, `${G}/namespaces/${namespace}/custompromotionsteps`).catch((e: unknown) => {
       if (isNotFound(e)) return [];
       throw e;
     }),
@@ -312,8 +328,11 @@ async function doctorFindings(ctx: DoctorContext): Promise<DoctorFinding[]> {
   const agent = agentSettings(ctx);
   const [agentSteps, agentSas, bindings] = await Promise.all([
     listSteps(kube, agent.namespace),
-    listAll(kube, `/api/v1/namespaces/${agent.namespace}/serviceaccounts`),
-    listAll(kube, `/apis/rbac.authorization.k8s.io/v1/namespaces/${agent.namespace}/rolebindings`),
+    listAll<ServiceAccount>(kube, `/api/v1/namespaces/${agent.namespace}/serviceaccounts`),
+    listAll<RoleBinding>(
+      kube,
+      `/apis/rbac.authorization.k8s.io/v1/namespaces/${agent.namespace}/rolebindings`,
+    ),
   ]);
   const findings: DoctorFinding[] = openRoleAccounts(agentSas, agent.namespace);
   const doctor: StageDoctor = {
@@ -326,9 +345,9 @@ async function doctorFindings(ctx: DoctorContext): Promise<DoctorFinding[]> {
   const now = ctx.now();
   for (const project of await ctx.projects()) {
     const [stages, steps, promotions] = await Promise.all([
-      listAll(kube, `${G}/namespaces/${project}/stages`),
+      listAll<Stage>(kube, `${G}/namespaces/${project}/stages`),
       listSteps(kube, project),
-      listAll(kube, `${G}/namespaces/${project}/promotions`),
+      listAll<Promotion>(kube, `${G}/namespaces/${project}/promotions`),
     ]);
     for (const stage of stages.sort((a, b) => String(a.metadata.name).localeCompare(String(b.metadata.name))))
       findings.push(...stageFindings(doctor, project, steps, stage));
@@ -348,7 +367,7 @@ async function doctorFindings(ctx: DoctorContext): Promise<DoctorFinding[]> {
 }
 
 /** Agent-namespace accounts with an AWS role that every project's stages may run as. */
-function openRoleAccounts(agentSas: Json[], agentNamespace: string): DoctorFinding[] {
+function openRoleAccounts(agentSas: Stored<ServiceAccount>[], agentNamespace: string): DoctorFinding[] {
   const findings: DoctorFinding[] = [];
   for (const sa of agentSas) {
     const role = Object.entries(sa.metadata.annotations ?? {}).find(([k]) => k.endsWith('/role-arn'))?.[1];
@@ -367,8 +386,8 @@ function openRoleAccounts(agentSas: Json[], agentNamespace: string): DoctorFindi
 /** What the doctor knows of the agent namespace while it checks each project's stages. */
 interface StageDoctor {
   agent: ReturnType<typeof agentSettings>;
-  agentSteps: Json[];
-  agentSas: Json[];
+  agentSteps: Stored<PromotionStep>[];
+  agentSas: Stored<ServiceAccount>[];
   tokenManagerRole: string;
   /** The account is bound to the token-manager role in the agent namespace. */
   hasTokenManager: (serviceAccount: string) => boolean;
@@ -378,14 +397,19 @@ interface StageDoctor {
  * One Stage's findings, in this order: shared steps needing mint-tokens without the token-manager binding, steps
  * holding a role through an account other projects may use, and the Stage's own `Valid=False`.
  */
-function stageFindings(d: StageDoctor, project: string, steps: Json[], stage: Json): DoctorFinding[] {
+function stageFindings(
+  d: StageDoctor,
+  project: string,
+  steps: Stored<PromotionStep>[],
+  stage: Stored<Stage>,
+): DoctorFinding[] {
   const { agent, agentSteps, agentSas } = d;
   const findings: DoctorFinding[] = [];
   const find = (uses: string) =>
     steps.find((s) => s.metadata.name === uses) ?? agentSteps.find((s) => s.metadata.name === uses);
   const object = `stage ${project}/${stage.metadata.name}`;
   const sa = (decoratorValue(stage.metadata.annotations, ANN_SA).raw ?? '').trim() || agent.serviceAccount;
-  const stageSteps: Json[] = stage.spec?.promotionTemplate?.spec?.steps ?? [];
+  const stageSteps = stage.spec?.promotionTemplate?.spec?.steps ?? [];
   for (const [i, st] of stageSteps.entries()) {
     const step = find(st.uses);
     // A project's own step never gets a token (the Stage's Valid condition reports it): only shared steps need the binding.

@@ -2,7 +2,7 @@
 // metrics (docs/observability.md). Registered per start and removed on stop, so a restarted controller owns them again.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { isTerminal } from './status.ts';
-import type { Json } from '../core/json.ts';
+import type { Promotion } from './types.ts';
 
 export interface PromotionMetrics {
   /** A Promotion reached a terminal phase; `createdMs` is NaN when its creation time is unknown. */
@@ -17,7 +17,10 @@ const NAMES = [
   'lanyard_promotions_pending',
 ];
 
-export function promotionMetrics(registry: Registry, promotions: () => Iterable<Json>): PromotionMetrics {
+export function promotionMetrics(
+  registry: Registry,
+  promotions: () => Iterable<Promotion>,
+): PromotionMetrics {
   const total = new Counter({
     name: 'lanyard_promotions_total',
     help: 'Promotions that reached a terminal phase.',

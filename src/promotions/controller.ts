@@ -6,7 +6,7 @@
 // what they say now), decide (decide.ts, build.ts, status.ts: pure), apply (apply.ts: the writes). This file is the
 // chain and the wiring (docs/adr/1000-shared-informer-cache-and-reconcilers.md).
 import type { PromotionConfig } from '../config/promotions.ts';
-import type { Json } from '../core/json.ts';
+import type { StoredPromotion, StoredStage } from './types.ts';
 import { isConflict } from '../kube/client.ts';
 import { sharedOrOwnCache } from '../kube/cache.ts';
 import { createEventRecorder } from '../kube/events.ts';
@@ -14,7 +14,7 @@ import { conditionUnchanged } from '../kube/conditions.ts';
 import { runControllerLoop, WorkQueue, type ReconcileResult } from '../runtime/workqueue.ts';
 import type { Deps, Running } from '../runtime/deps.ts';
 import { PolicyCompiler } from '../verification/policy.ts';
-import { FINALIZER, podName, type BuildResult, type BuildSettings } from './build.ts';
+import { FINALIZER, podName, type BuildInput, type BuildResult, type BuildSettings } from './build.ts';
 import { aliasNotice, kindAliasNotice } from './decorators.ts';
 import { isTerminal, readPod } from './status.ts';
 import {
@@ -72,7 +72,12 @@ export interface PromotionContext extends PromotionWriter {
   queue: WorkQueue;
 }
 
-const build = (ctx: PromotionContext, promo: Json, stage: Json, checkVars = true): Promise<BuildResult> =>
+const build = (
+  ctx: PromotionContext,
+  promo: BuildInput['promotion'],
+  stage: StoredStage,
+  checkVars = true,
+): Promise<BuildResult> =>
   buildFor(
     { kube: ctx.kube, views: ctx.views, compiler: ctx.compiler, settings: ctx.settings },
     promo,
@@ -107,9 +112,9 @@ export async function reconcilePromotion(
   name: string,
 ): Promise<ReconcileResult> {
   let promo = await ctx.views.promotion(ctx.kube, namespace, name);
-  switch (promotionState(promo)) {
-    case 'gone':
-      return;
+  const state = promotionState(promo);
+  if (state === 'gone' || !promo) return;
+  switch (state) {
     case 'finalize':
       return finalize(ctx, promo);
     case 'terminal':
@@ -133,14 +138,15 @@ export async function reconcilePromotion(
   }
 }
 
-async function finalize(ctx: PromotionContext, cached: Json): Promise<void> {
-  const promo = await getOrNull(
+async function finalize(ctx: PromotionContext, cached: StoredPromotion): Promise<void> {
+  const promo = await getOrNull<StoredPromotion>(
     ctx.kube,
     apiPath('promotions', cached.metadata.namespace, cached.metadata.name),
   );
   if (!promo || !(promo.metadata.finalizers ?? []).includes(FINALIZER)) return;
   await deletePod(ctx, podName(promo.metadata.uid), 0);
-  const phase = isTerminal(promo.status?.phase) ? promo.status.phase : 'Aborted';
+  const ended = promo.status?.phase;
+  const phase = isTerminal(ended) ? ended : 'Aborted';
   await releaseLock(ctx, promo, phase, promo.status?.finishedAt);
   await removeFinalizer(ctx, promo);
 }
@@ -148,12 +154,12 @@ async function finalize(ctx: PromotionContext, cached: Json): Promise<void> {
 /** A finished Promotion: the lock is released, and its Pod kept for the retention, then deleted. */
 async function afterTerminal(
   ctx: PromotionContext,
-  promo: Json,
+  promo: StoredPromotion,
   lockReleased = false,
 ): Promise<ReconcileResult> {
-  const stage = ctx.views.stages.get(`${promo.metadata.namespace}/${promo.spec?.stage}`);
+  const stage = ctx.views.stages.get(`${promo.metadata.namespace}/${promo.spec.stage}`);
   if (!lockReleased && stage?.status?.currentPromotion === promo.metadata.name) {
-    await releaseLock(ctx, promo, promo.status.phase, promo.status.finishedAt);
+    await releaseLock(ctx, promo, promo.status!.phase!, promo.status!.finishedAt);
   }
   const r = retention({
     podExists: ctx.views.hasPod(promo.metadata.uid),
@@ -166,15 +172,19 @@ async function afterTerminal(
 }
 
 /** A Promotion not running yet: validate it, wait for the Stage lock or take it, then start its Pod. */
-async function startOrWait(ctx: PromotionContext, promo: Json, stage: Json): Promise<ReconcileResult> {
-  const me: string = promo.metadata.name;
-  const ns: string = promo.metadata.namespace;
+async function startOrWait(
+  ctx: PromotionContext,
+  promo: StoredPromotion,
+  stage: StoredStage,
+): Promise<ReconcileResult> {
+  const me = promo.metadata.name;
+  const ns = promo.metadata.namespace;
   const firstSight = !promo.status?.phase;
   if (firstSight) {
     const first = await build(ctx, promo, stage);
     if (!first.ok) return void (await errored(ctx, promo, first.reason, first.message, true));
   }
-  const holder: string | undefined = stage.status?.currentPromotion;
+  const holder = stage.status?.currentPromotion;
   const lock = lockAction({
     me,
     holder,
@@ -211,8 +221,8 @@ async function startOrWait(ctx: PromotionContext, promo: Json, stage: Json): Pro
 /** The lock is held: check once more just before the Pod exists (steps or accounts may have changed), then create it. */
 async function start(
   ctx: PromotionContext,
-  promo: Json,
-  stage: Json,
+  promo: StoredPromotion,
+  stage: StoredStage,
   firstSight: boolean,
 ): Promise<ReconcileResult> {
   const r = await build(ctx, promo, stage);
@@ -243,7 +253,7 @@ async function start(
 }
 
 /** A running Promotion: its Pod's state becomes its status; a terminal reading finishes it. */
-async function follow(ctx: PromotionContext, promo: Json): Promise<ReconcileResult> {
+async function follow(ctx: PromotionContext, promo: StoredPromotion): Promise<ReconcileResult> {
   const name = podName(promo.metadata.uid);
   const pod = await ctx.views.pod(ctx.kube, name);
   if (!pod)

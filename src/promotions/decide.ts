@@ -1,11 +1,22 @@
 // The promotion reconciler's decide step (docs/promotions.md, docs/adr/1000-shared-informer-cache-and-reconcilers.md):
 // plain objects in, the next action out. No I/O; table-tested in decide.test.ts. Building the Pod is build.ts, reading
 // a Pod is status.ts; this module decides what a pass does with their answers.
-import type { Json } from '../core/json.ts';
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import type { RoleBinding } from 'kubernetes-types/rbac/v1.js';
+import type { ObjectMeta, Stored } from '../core/kube-object.ts';
 import { setCondition, type Condition } from '../kube/conditions.ts';
 import { ANN_ABORT, FINALIZER, LABEL_PROMOTION_UID, type BuildResult } from './build.ts';
 import { aliasNotice, kindAliasNotice, requestedFreightNotice } from './decorators.ts';
 import { isTerminal, timestamp, type PodReading, type StepStatus } from './status.ts';
+import type {
+  LastPromotion,
+  Promotion,
+  PromotionStatus,
+  Stage,
+  StageStatus,
+  StoredPromotion,
+  StoredStage,
+} from './types.ts';
 
 export const TOKEN_MANAGER_ROLE = 'lanyard-promotion-token-manager';
 
@@ -20,14 +31,19 @@ export const VALID: ValidCondition = {
   message: 'the promotion passed validation',
 };
 
+/** The fields of a RoleBinding the token-manager check reads. */
+export type BindingRead = Pick<RoleBinding, 'metadata' | 'subjects'> & {
+  roleRef?: Partial<RoleBinding['roleRef']>;
+};
+
 /** Whether a RoleBinding in `bindings` binds the token-manager Role to the agent-namespace account `sa`. */
-export function hasTokenManagerBinding(bindings: Json[], agentNamespace: string, sa: string): boolean {
+export function hasTokenManagerBinding(bindings: BindingRead[], agentNamespace: string, sa: string): boolean {
   return bindings.some(
     (rb) =>
       rb?.roleRef?.kind === 'Role' &&
       rb.roleRef.name === TOKEN_MANAGER_ROLE &&
       (rb.subjects ?? []).some(
-        (s: Json) =>
+        (s) =>
           s?.kind === 'ServiceAccount' &&
           s.name === sa &&
           (s.namespace ?? rb.metadata?.namespace) === agentNamespace,
@@ -36,7 +52,7 @@ export function hasTokenManagerBinding(bindings: Json[], agentNamespace: string,
 }
 
 /** Promotions of one Stage wait in creation order, then name order. */
-export function sortQueue(a: Json, b: Json): number {
+export function sortQueue(a: Stored<Promotion>, b: Stored<Promotion>): number {
   const ta = String(a.metadata.creationTimestamp ?? '');
   const tb = String(b.metadata.creationTimestamp ?? '');
   if (ta !== tb) return ta < tb ? -1 : 1;
@@ -44,7 +60,11 @@ export function sortQueue(a: Json, b: Json): number {
 }
 
 /** The Promotions of a Stage waiting for it (no phase yet, or Pending), first in line first. */
-export function waitingQueue(promotions: Iterable<Json>, namespace: string, stage: string): Json[] {
+export function waitingQueue(
+  promotions: Iterable<StoredPromotion>,
+  namespace: string,
+  stage: string,
+): StoredPromotion[] {
   return [...promotions]
     .filter(
       (p) =>
@@ -58,7 +78,7 @@ export function waitingQueue(promotions: Iterable<Json>, namespace: string, stag
 
 /** A Stage's `Valid` condition from a trial build, and the notices that become Warning Events. */
 export function stageValidity(
-  stage: Json,
+  stage: Stored<Stage>,
   r: BuildResult,
 ): {
   valid: Omit<Condition, 'lastTransitionTime'>;
@@ -66,8 +86,8 @@ export function stageValidity(
   deprecatedKinds: string[];
   ignored: string[];
 } {
-  const name: string = stage.metadata.name;
-  const generation: number = stage.metadata.generation;
+  const name = stage.metadata.name;
+  const generation = stage.metadata.generation;
   if (!r.ok)
     return {
       valid: {
@@ -98,7 +118,7 @@ export function stageValidity(
 /** What a pass does with a Promotion as read, before its Stage is looked at. */
 export type PromotionState = 'gone' | 'finalize' | 'terminal' | 'addFinalizer' | 'active';
 
-export function promotionState(promo: Json | undefined): PromotionState {
+export function promotionState(promo: Stored<Promotion> | undefined): PromotionState {
   if (!promo) return 'gone';
   if (promo.metadata.deletionTimestamp) return 'finalize';
   if (isTerminal(promo.status?.phase)) return 'terminal';
@@ -110,11 +130,14 @@ export function promotionState(promo: Json | undefined): PromotionState {
 export type PromotionAction =
   | { kind: 'errored'; reason: string; message: string; invalid: boolean }
   | { kind: 'abort'; reason: string; message: string }
-  | { kind: 'startOrWait'; stage: Json }
+  | { kind: 'startOrWait'; stage: StoredStage }
   | { kind: 'follow' };
 
-export function activePromotionAction(promo: Json, stage: Json | undefined): PromotionAction {
-  const phase: string | undefined = promo.status?.phase;
+export function activePromotionAction(
+  promo: StoredPromotion,
+  stage: StoredStage | undefined,
+): PromotionAction {
+  const phase = promo.status?.phase;
   if (!stage) {
     if (!phase)
       return {
@@ -145,8 +168,8 @@ export type LockAction =
 export function lockAction(o: {
   me: string;
   holder: string | undefined;
-  holderPromotion: Json | undefined;
-  head: Json | undefined;
+  holderPromotion: Stored<Promotion> | undefined;
+  head: Stored<Promotion> | undefined;
 }): LockAction {
   const { me, holder, holderPromotion: h } = o;
   if (holder && holder !== me) {
@@ -155,19 +178,36 @@ export function lockAction(o: {
     return h ? { kind: 'wakeHolder', holder } : { kind: 'releaseForGone', holder };
   }
   if (holder === me) return { kind: 'held' };
-  const head = o.head?.metadata.name as string | undefined;
+  const head = o.head?.metadata.name;
   if (head && head !== me) return { kind: 'wait', on: head, wake: head };
   return { kind: 'take' };
 }
 
-/** The status patch that says a Promotion waits for another one; undefined when status already says it. */
+/**
+ * The status patch that says a Promotion waits for another one; undefined when status already says it (never at
+ * first sight, which sets the phase).
+ */
 export function waitingPatch(
-  promo: Json,
+  promo: Stored<Promotion>,
+  stage: string,
+  other: string,
+  firstSight: true,
+  now: number,
+): PromotionStatus;
+export function waitingPatch(
+  promo: Stored<Promotion>,
   stage: string,
   other: string,
   firstSight: boolean,
   now: number,
-): Json | undefined {
+): PromotionStatus | undefined;
+export function waitingPatch(
+  promo: Stored<Promotion>,
+  stage: string,
+  other: string,
+  firstSight: boolean,
+  now: number,
+): PromotionStatus | undefined {
   const message = `waiting for promotion "${other}" on stage "${stage}"`;
   if (firstSight) return { phase: 'Pending', message, conditions: promotionConditions(promo, now, VALID) };
   return promo.status?.message === message ? undefined : { message };
@@ -175,13 +215,13 @@ export function waitingPatch(
 
 /** The Promotion's conditions with `Valid` and/or `Finished` set. */
 export function promotionConditions(
-  promo: Json,
+  promo: Stored<Promotion>,
   now: number,
   valid?: ValidCondition,
   finished?: string,
 ): Condition[] {
   const t = new Date(now);
-  const generation: number = promo.metadata.generation;
+  const generation = promo.metadata.generation;
   let list: Condition[] = promo.status?.conditions ?? [];
   if (valid) list = setCondition(list, { ...valid, observedGeneration: generation }, t);
   if (finished) {
@@ -202,9 +242,16 @@ export function promotionConditions(
 
 /** The status a terminal phase writes: phase, message, time, `Finished`, and `Valid=False` for an invalid Promotion. */
 export function terminalStatus(
-  promo: Json,
-  o: { phase: TerminalPhase; reason: string; message: string; invalid?: boolean; extra?: Json; now: number },
-): Json {
+  promo: Stored<Promotion>,
+  o: {
+    phase: TerminalPhase;
+    reason: string;
+    message: string;
+    invalid?: boolean;
+    extra?: PromotionStatus;
+    now: number;
+  },
+): PromotionStatus & { conditions: Condition[] } {
   const valid =
     o.phase === 'Errored' && o.invalid
       ? { type: 'Valid', status: 'False' as const, reason: o.reason, message: o.message }
@@ -220,9 +267,15 @@ export function terminalStatus(
 
 /** The status that says a Promotion's Pod runs. */
 export function runningStatus(
-  promo: Json,
-  o: { agentNs: string; pod: Json; r: Extract<BuildResult, { ok: true }>; firstSight: boolean; now: number },
-): Json {
+  promo: Stored<Promotion>,
+  o: {
+    agentNs: string;
+    pod: { metadata: ObjectMeta & { name: string } };
+    r: Extract<BuildResult, { ok: true }>;
+    firstSight: boolean;
+    now: number;
+  },
+): PromotionStatus {
   const steps: StepStatus[] = o.r.steps.map((s) => ({
     name: s.name,
     uses: s.uses,
@@ -242,10 +295,10 @@ export function runningStatus(
 
 /** A running Promotion's status patch from its Pod's reading (undefined: unchanged) and when to look again. */
 export function followRunning(
-  promo: Json,
+  promo: Promotion,
   reading: PodReading,
   now: number,
-): { patch?: Json; requeueAfterMs?: number } {
+): { patch?: PromotionStatus; requeueAfterMs?: number } {
   const changed =
     promo.status?.message !== reading.message ||
     promo.status?.currentStep !== reading.currentStep ||
@@ -272,14 +325,14 @@ export function retention(o: {
 
 /** The Stage status after `promotion` gives the lock back; undefined when the Stage is not held by it. */
 export function releasedStageStatus(
-  stage: Json | undefined,
+  stage: Stage | undefined,
   promotion: string,
   phase: string,
   finishedAt: string | undefined,
   now: number,
-): Json | undefined {
+): (StageStatus & { lastPromotion: LastPromotion }) | undefined {
   if (!stage || stage.status?.currentPromotion !== promotion) return undefined;
-  const status = {
+  const status: StageStatus & { lastPromotion: LastPromotion } = {
     ...stage.status,
     lastPromotion: { name: promotion, phase, finishedAt: finishedAt ?? timestamp(now) },
   };
@@ -289,8 +342,8 @@ export function releasedStageStatus(
 
 /** Promotion Pods no Promotion owns, past the grace a young Pod gets (its Promotion may not be cached yet). */
 export function orphanPods(
-  promotions: Iterable<Json>,
-  pods: Iterable<Json>,
+  promotions: Iterable<Stored<Promotion>>,
+  pods: Iterable<Pod & { metadata: ObjectMeta & { name: string } }>,
   now: number,
   graceMs: number,
 ): string[] {

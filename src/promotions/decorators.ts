@@ -1,6 +1,7 @@
 // Stage decorator annotations (docs/promotions.md#decorator-annotations): one pure function applies rules S1–S3, J1–J3, K1–K4, V1 in
 // order (first violation wins, JSON keys sorted); A1 needs the final pod annotations and is checked by the builder.
-import type { Json } from '../kube/client.ts';
+import type { KubeObject, Stored } from '../core/kube-object.ts';
+import type { Stage } from './types.ts';
 
 export const ANN_SA = 'lanyard.dev/promotion-sa';
 export const ANN_LABELS = 'lanyard.dev/promotion-labels';
@@ -98,12 +99,12 @@ export function decoratorValue(
 }
 
 export interface DecoratorInput {
-  stage: Json;
+  stage: Stored<Stage>;
   project: string;
   agentNamespace: string;
   defaultServiceAccount: string;
   /** Agent-namespace ServiceAccount by name, or undefined. */
-  serviceAccount: (name: string) => Json | undefined;
+  serviceAccount: (name: string) => KubeObject | undefined;
   /** The identity webhook's annotation prefix (`eks.amazonaws.com` unless configured). */
   annotationPrefix: string;
 }
@@ -126,7 +127,7 @@ function jsonKind(v: unknown): string {
 }
 
 /** The projects an agent ServiceAccount is open to: undefined = every project (no annotation). */
-export function allowedProjects(sa: Json): string[] | undefined {
+export function allowedProjects(sa: KubeObject): string[] | undefined {
   const raw: unknown = sa?.metadata?.annotations?.[ANN_ALLOWED_PROJECTS];
   if (typeof raw !== 'string') return undefined;
   return raw
@@ -135,7 +136,7 @@ export function allowedProjects(sa: Json): string[] | undefined {
     .filter((s) => s !== '');
 }
 
-function saOpenTo(sa: Json, project: string): boolean {
+function saOpenTo(sa: KubeObject, project: string): boolean {
   const allowed = allowedProjects(sa);
   return allowed === undefined || allowed.includes('*') || allowed.includes(project);
 }
@@ -287,7 +288,7 @@ export function checkDecorators(
   input: DecoratorInput,
 ): { ok: true; value: Decorations } | ({ ok: false } & Violation<DecoratorReason>) {
   const ann: Record<string, string> = input.stage?.metadata?.annotations ?? {};
-  const stageName: string = input.stage.metadata.name;
+  const stageName = input.stage.metadata.name;
   const aliases: AliasUse[] = [];
   // Each decorator under Lanyard's name or Kargo's (seed 000); the same rules run on whichever was read.
   const read = (name: string, reason: DecoratorReason) => {

@@ -2,7 +2,9 @@
 // they say now about a Promotion or a Stage — the object (the cache first, the API server when the cache has not
 // seen it yet), the line of Promotions waiting for a Stage, the verifier's note on a gated Pod, and the step-role
 // decision on the IdentityPolicies in force. Reads only; apply.ts writes.
-import type { Json } from '../core/json.ts';
+import type { Namespace, Pod, ServiceAccount } from 'kubernetes-types/core/v1.js';
+import type { RoleBinding } from 'kubernetes-types/rbac/v1.js';
+import type { KubeList, Stored } from '../core/kube-object.ts';
 import { isNotFound, KubeApiError, resourcePath, type KubeClient } from '../kube/client.ts';
 import type { CacheView, InformerFactory } from '../kube/cache.ts';
 import { decidePolicy, PolicyCompiler } from '../verification/policy.ts';
@@ -18,12 +20,15 @@ import {
   LABEL_PROMOTION,
   LABEL_PROMOTION_UID,
   podName,
+  type BuildInput,
   type BuildResult,
   type BuildSettings,
   type StepRoleDecision,
 } from './build.ts';
 import { hasTokenManagerBinding, waitingQueue } from './decide.ts';
 import { isTerminal } from './status.ts';
+import type { AgentAccount, PromotionStep, Stage, StoredPromotion, StoredStage } from './types.ts';
+import type { IdentityPolicy } from '../verification/types.ts';
 
 export const GROUP = 'lanyard.dev';
 export const VERSION = 'v1alpha1';
@@ -40,9 +45,9 @@ export function parseKey(key: string): { kind: 'stage' | 'promotion'; namespace:
 }
 
 /** GET, or undefined on 404. */
-export async function getOrNull(kube: KubeClient, path: string): Promise<Json | undefined> {
+export async function getOrNull<T>(kube: KubeClient, path: string): Promise<T | undefined> {
   try {
-    return await kube.get(path);
+    return await kube.get<T>(path);
   } catch (e) {
     if (isNotFound(e)) return undefined;
     throw e;
@@ -51,13 +56,13 @@ export async function getOrNull(kube: KubeClient, path: string): Promise<Json | 
 
 /** The promotion controller's views; their handlers only enqueue keys. */
 export class PromotionViews {
-  readonly promotions: CacheView<Json>;
-  readonly stages: CacheView<Json>;
-  readonly steps: CacheView<Json>;
+  readonly promotions: CacheView<StoredPromotion>;
+  readonly stages: CacheView<StoredStage>;
+  readonly steps: CacheView<Stored<PromotionStep>>;
   /** Kargo's CustomPromotionSteps: the same steps under their deprecated kind (docs/adr/0605). */
-  readonly customSteps: CacheView<Json>;
-  readonly serviceAccounts: CacheView<Json>;
-  readonly pods: CacheView<Json>;
+  readonly customSteps: CacheView<Stored<PromotionStep>>;
+  readonly serviceAccounts: CacheView<AgentAccount>;
+  readonly pods: CacheView<Stored<Pod>>;
   readonly gateEvents: CacheView<GateNote | undefined>;
 
   constructor(
@@ -65,13 +70,13 @@ export class PromotionViews {
     readonly agentNs: string,
     private readonly enqueue: (key: string) => void,
   ) {
-    this.promotions = cache.view<Json>({
+    this.promotions = cache.view<StoredPromotion, StoredPromotion>({
       path: apiPath('promotions'),
       onAdd: (o) => enqueue(promotionKey(o.metadata.namespace, o.metadata.name)),
       onUpdate: (o) => enqueue(promotionKey(o.metadata.namespace, o.metadata.name)),
       onDelete: (o) => this.wakeStage(o.metadata.namespace, o.spec?.stage),
     });
-    this.stages = cache.view<Json>({
+    this.stages = cache.view<StoredStage, StoredStage>({
       path: apiPath('stages'),
       onAdd: (o) => enqueue(stageKey(o.metadata.namespace, o.metadata.name)),
       onUpdate: (o, old) => {
@@ -84,24 +89,27 @@ export class PromotionViews {
       },
       onDelete: (o) => this.wakeStage(o.metadata.namespace, o.metadata.name, true),
     });
-    const recheck = (o?: Json) => this.recheckStages(o?.metadata?.namespace);
-    this.steps = cache.view<Json>({
+    const recheck = (o?: Stored<PromotionStep>) => this.recheckStages(o?.metadata?.namespace);
+    this.steps = cache.view<Stored<PromotionStep>, Stored<PromotionStep>>({
       path: apiPath('promotionsteps'),
       onAdd: recheck,
       onUpdate: recheck,
       onDelete: recheck,
     });
-    this.customSteps = cache.view<Json>({
+    this.customSteps = cache.view<Stored<PromotionStep>, Stored<PromotionStep>>({
       path: apiPath('custompromotionsteps'),
       onAdd: recheck,
       onUpdate: recheck,
       onDelete: recheck,
     });
     // The agent namespace's accounts, selected on the process's one ServiceAccount watch (metadata only).
-    this.serviceAccounts = cache.view<Json>({
+    this.serviceAccounts = cache.view<
+      AgentAccount,
+      Stored<ServiceAccount> & { metadata: { namespace: string } }
+    >({
       path: '/api/v1/serviceaccounts',
       metadataOnly: true,
-      filter: (o) => o?.metadata?.namespace === agentNs,
+      filter: (o) => o.metadata.namespace === agentNs,
       transform: (o) => ({
         metadata: {
           name: o.metadata.name,
@@ -113,8 +121,8 @@ export class PromotionViews {
       onUpdate: () => this.recheckStages(),
       onDelete: () => this.recheckStages(),
     });
-    const owner = (pod: Json) => this.enqueuePodOwner(pod);
-    this.pods = cache.view<Json>({
+    const owner = (pod: Stored<Pod>) => this.enqueuePodOwner(pod);
+    this.pods = cache.view<Stored<Pod>, Stored<Pod>>({
       path: `/api/v1/namespaces/${agentNs}/pods`,
       labelSelector: LABEL_PROMOTION_UID,
       onAdd: owner,
@@ -170,7 +178,7 @@ export class PromotionViews {
     }
   }
 
-  private enqueuePodOwner(pod: Json): void {
+  private enqueuePodOwner(pod: Stored<Pod>): void {
     const ns = pod.metadata.labels?.[LABEL_PROJECT];
     const name = pod.metadata.labels?.[LABEL_PROMOTION];
     if (ns && name) this.enqueue(promotionKey(ns, name));
@@ -188,7 +196,7 @@ export class PromotionViews {
   }
 
   /** The Promotions waiting for a Stage, first in line first. */
-  waiting(namespace: string, stage: string): Json[] {
+  waiting(namespace: string, stage: string): StoredPromotion[] {
     return waitingQueue(this.promotions.values(), namespace, stage);
   }
 
@@ -197,18 +205,23 @@ export class PromotionViews {
     return this.pods.has(`${this.agentNs}/${podName(promotionUid)}`);
   }
 
-  async promotion(kube: KubeClient, ns: string, name: string): Promise<Json | undefined> {
-    return this.promotions.get(`${ns}/${name}`) ?? (await getOrNull(kube, apiPath('promotions', ns, name)));
+  async promotion(kube: KubeClient, ns: string, name: string): Promise<StoredPromotion | undefined> {
+    return (
+      this.promotions.get(`${ns}/${name}`) ??
+      (await getOrNull<StoredPromotion>(kube, apiPath('promotions', ns, name)))
+    );
   }
 
-  async stage(kube: KubeClient, ns: string, name: string): Promise<Json | undefined> {
-    return this.stages.get(`${ns}/${name}`) ?? (await getOrNull(kube, apiPath('stages', ns, name)));
+  async stage(kube: KubeClient, ns: string, name: string): Promise<StoredStage | undefined> {
+    return (
+      this.stages.get(`${ns}/${name}`) ?? (await getOrNull<StoredStage>(kube, apiPath('stages', ns, name)))
+    );
   }
 
-  async pod(kube: KubeClient, name: string): Promise<Json | undefined> {
+  async pod(kube: KubeClient, name: string): Promise<Stored<Pod> | undefined> {
     return (
       this.pods.get(`${this.agentNs}/${name}`) ??
-      (await getOrNull(kube, `/api/v1/namespaces/${this.agentNs}/pods/${name}`))
+      (await getOrNull<Stored<Pod>>(kube, `/api/v1/namespaces/${this.agentNs}/pods/${name}`))
     );
   }
 }
@@ -222,9 +235,9 @@ async function roleDecider(
   views: PromotionViews,
   compiler: PolicyCompiler,
   project: string,
-  stage: Json,
+  stage: Stage,
 ): Promise<StepRoleDecision> {
-  const usesRoles = (stage.spec?.promotionTemplate?.spec?.steps ?? []).some((st: Json) => {
+  const usesRoles = (stage.spec?.promotionTemplate?.spec?.steps ?? []).some((st) => {
     const found = [project, views.agentNs].flatMap((ns) => [
       views.steps.get(`${ns}/${st?.uses}`),
       views.customSteps.get(`${ns}/${st?.uses}`),
@@ -232,7 +245,9 @@ async function roleDecider(
     return found.some((f) => !!f?.spec?.identity?.roleARN);
   });
   if (!usesRoles) return () => ({ allowed: true });
-  const res = await kube.raw({ path: apiPath('identitypolicies') });
+  const res = await kube.raw<Partial<KubeList<IdentityPolicy>> & { reason?: string; message?: string }>({
+    path: apiPath('identitypolicies'),
+  });
   if (res.status !== 200 && res.status !== 404) {
     throw new KubeApiError(
       res.status,
@@ -244,7 +259,7 @@ async function roleDecider(
     );
   }
   const set = compiler.compileAll(res.status === 200 ? (res.body.items ?? []) : []);
-  const ns = await kube.get(`/api/v1/namespaces/${encodeURIComponent(project)}`);
+  const ns = await kube.get<Namespace>(`/api/v1/namespaces/${encodeURIComponent(project)}`);
   return ({ namespace, serviceAccount, roleARN }) =>
     decidePolicy(set, { namespace, namespaceLabels: ns.metadata?.labels ?? {}, serviceAccount, roleARN });
 }
@@ -252,11 +267,11 @@ async function roleDecider(
 /** The Pod a Promotion would run as now, or why it cannot (build.ts is the pure part). */
 export async function buildFor(
   o: { kube: KubeClient; views: PromotionViews; compiler: PolicyCompiler; settings: BuildSettings },
-  promo: Json,
-  stage: Json,
+  promo: BuildInput['promotion'],
+  stage: StoredStage,
   checkVars = true,
 ): Promise<BuildResult> {
-  const project: string = promo.metadata.namespace;
+  const project = promo.metadata.namespace;
   return buildPromotionPod({
     stage,
     promotion: promo,
@@ -271,6 +286,8 @@ export async function buildFor(
 
 /** Whether the agent-namespace account `sa` is bound to the token-manager Role (read from the API server). */
 export async function tokenManagerBound(kube: KubeClient, agentNs: string, sa: string): Promise<boolean> {
-  const list = await kube.get(`/apis/rbac.authorization.k8s.io/v1/namespaces/${agentNs}/rolebindings`);
+  const list = await kube.get<KubeList<RoleBinding>>(
+    `/apis/rbac.authorization.k8s.io/v1/namespaces/${agentNs}/rolebindings`,
+  );
   return hasTokenManagerBinding(list.items ?? [], agentNs, sa);
 }

@@ -1,6 +1,7 @@
 // `lanyard promote --wait` output (docs/promotions.md#cli): one line per change, the same on a terminal or in CI. Pure:
 // the previous and the new Promotion snapshot in, the lines to print out.
-import type { Json } from '../kube/client.ts';
+import type { StepStatus } from './status.ts';
+import type { Promotion, PromotionStatus } from './types.ts';
 import { formatDuration } from '../core/duration.ts';
 import { firstLine, isTerminal } from './status.ts';
 
@@ -12,7 +13,7 @@ function seconds(from?: string, to?: string): string {
   return Number.isFinite(a) && Number.isFinite(b) ? formatDuration(Math.max(0, b - a)) : '?';
 }
 
-function stepLine(step: Json, index: number, total: number, width: number): string | undefined {
+function stepLine(step: StepStatus, index: number, total: number, width: number): string | undefined {
   const head = `[${index + 1}/${total}] ${String(step.name).padEnd(width)}    `;
   switch (step.phase) {
     case 'Running':
@@ -34,10 +35,13 @@ function stepLine(step: Json, index: number, total: number, width: number): stri
 }
 
 /** Lines describing what changed between `prev` (undefined at first sight) and `next`. */
-export function progressLines(prev: Json | undefined, next: Json): string[] {
-  const name: string = next.metadata.name;
-  const s = next.status ?? {};
-  const p = prev?.status ?? {};
+export function progressLines(
+  prev: Promotion | undefined,
+  next: Promotion & { metadata: { name: string } },
+): string[] {
+  const name = next.metadata.name;
+  const s: PromotionStatus = next.status ?? {};
+  const p: PromotionStatus = prev?.status ?? {};
   const lines: string[] = [];
   if (!isTerminal(s.phase)) {
     if (s.phase === 'Running' && s.pod && p.phase !== 'Running') {
@@ -55,8 +59,8 @@ export function progressLines(prev: Json | undefined, next: Json): string[] {
       lines.push(`${name}: ${s.message}`);
     }
   }
-  const steps: Json[] = s.steps ?? [];
-  const before: Json[] = p.steps ?? [];
+  const steps = s.steps ?? [];
+  const before = p.steps ?? [];
   const width = Math.max(0, ...steps.map((st) => String(st.name).length));
   steps.forEach((st, i) => {
     const old = before[i];

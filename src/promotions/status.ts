@@ -13,7 +13,7 @@ export function timestamp(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-export function isTerminal(phase: unknown): boolean {
+export function isTerminal(phase: unknown): phase is 'Succeeded' | 'Failed' | 'Errored' | 'Aborted' {
   return typeof phase === 'string' && TERMINAL_PHASES.includes(phase);
 }
 

@@ -1,13 +1,11 @@
 // Step templating (docs/promotions.md#templates-and-vars): `${{ PATH }}` always, `{{ PATH }}` only for config/vars/ctx paths (so Go
 // templates such as `{{.metadata.name}}` pass through), `\${{` and `\{{` escape. No operators, functions or
 // defaults: a template either names a value or is an error.
-import type { Json } from '../kube/client.ts';
-
 export type TemplateRoot = 'config' | 'vars' | 'ctx';
 
 export interface TemplateScope {
   /** Absent while rendering config itself: config values may use vars and ctx only. */
-  config?: Json;
+  config?: unknown;
   vars: Record<string, string>;
   ctx: Record<string, string | number>;
 }
@@ -150,8 +148,8 @@ export function renderTemplate(text: string, scope: TemplateScope): string {
  * Renders every string inside a Stage step's config (vars and ctx only). Failures carry the config path of the
  * offending value, e.g. `config.prefix.path`.
  */
-export function renderConfig(config: Json, scope: Omit<TemplateScope, 'config'>): Json {
-  const walk = (v: Json, where: string): Json => {
+export function renderConfig(config: unknown, scope: Omit<TemplateScope, 'config'>): unknown {
+  const walk = (v: unknown, where: string): unknown => {
     if (typeof v === 'string') {
       try {
         return renderTemplate(v, { vars: scope.vars, ctx: scope.ctx });
@@ -167,7 +165,7 @@ export function renderConfig(config: Json, scope: Omit<TemplateScope, 'config'>)
     }
     if (Array.isArray(v)) return v.map((item, i) => walk(item, `${where}.${i}`));
     if (v !== null && typeof v === 'object') {
-      const out: Record<string, Json> = {};
+      const out: Record<string, unknown> = {};
       for (const [k, item] of Object.entries(v)) out[k] = walk(item, `${where}${segmentText(k)}`);
       return out;
     }
