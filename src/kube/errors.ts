@@ -19,6 +19,14 @@ export class KubeApiError extends Error {
 export function isNotFound(e: unknown): boolean {
   return e instanceof KubeApiError && e.status === 404;
 }
+/**
+ * For `.catch()`: a 404 becomes undefined (the object is absent or already gone, or its kind is not installed),
+ * anything else is rethrown.
+ */
+export function orUndefinedIfNotFound(e: unknown): undefined {
+  if (isNotFound(e)) return undefined;
+  throw e;
+}
 export function isConflict(e: unknown): boolean {
   return e instanceof KubeApiError && e.status === 409;
 }

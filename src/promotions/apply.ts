@@ -3,7 +3,13 @@
 // state before it, and the Events and metrics that say what happened.
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { KubeObject, Stored } from '../core/kube-object.ts';
-import { isAlreadyExists, isConflict, isNotFound, KubeApiError, type KubeClient } from '../kube/client.ts';
+import {
+  isAlreadyExists,
+  isConflict,
+  KubeApiError,
+  orUndefinedIfNotFound,
+  type KubeClient,
+} from '../kube/client.ts';
 import type { CacheView } from '../kube/cache.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { setCondition, type Condition } from '../kube/conditions.ts';
@@ -82,14 +88,12 @@ export async function addFinalizer(w: PromotionWriter, promo: StoredPromotion): 
 
 export async function removeFinalizer(w: PromotionWriter, promo: StoredPromotion): Promise<void> {
   const finalizers = promo.metadata.finalizers ?? [];
-  try {
-    await w.kube.patch(apiPath('promotions', promo.metadata.namespace, promo.metadata.name), [
+  await w.kube
+    .patch(apiPath('promotions', promo.metadata.namespace, promo.metadata.name), [
       { op: 'test', path: '/metadata/finalizers', value: finalizers },
       { op: 'replace', path: '/metadata/finalizers', value: finalizers.filter((f) => f !== FINALIZER) },
-    ]);
-  } catch (e) {
-    if (!isNotFound(e)) throw e;
-  }
+    ])
+    .catch(orUndefinedIfNotFound);
 }
 
 /** Writes a terminal phase (always first), then counts it and tells the user. */
@@ -118,15 +122,13 @@ export async function finish(
 }
 
 export async function deletePod(w: PromotionWriter, name: string, graceSeconds: number): Promise<void> {
-  try {
-    await w.kube.delete(`/api/v1/namespaces/${w.views.agentNs}/pods/${name}`, {
+  await w.kube
+    .delete(`/api/v1/namespaces/${w.views.agentNs}/pods/${name}`, {
       apiVersion: 'v1',
       kind: 'DeleteOptions',
       gracePeriodSeconds: graceSeconds,
-    });
-  } catch (e) {
-    if (!isNotFound(e)) throw e;
-  }
+    })
+    .catch(orUndefinedIfNotFound);
 }
 
 /** Clears the Stage lock if `promo` holds it, recording the last promotion; then wakes the Stage's queue. */

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import type { ServiceAccount } from 'kubernetes-types/core/v1.js';
 import type { RoleBinding } from 'kubernetes-types/rbac/v1.js';
-import { isNotFound, type KubeClient } from '../kube/client.ts';
+import { orUndefinedIfNotFound, type KubeClient } from '../kube/client.ts';
 import type { KubeObject, Stored } from '../core/kube-object.ts';
 import type { Condition } from '../kube/conditions.ts';
 import type { Column } from '../cli/output.ts';
@@ -312,12 +312,11 @@ async function promote(ctx: Context, opts: Record<string, unknown>): Promise<num
 async function listSteps(kube: KubeClient, namespace: string): Promise<Stored<PromotionStep>[]> {
   const [steps, custom] = await Promise.all([
     listAll<PromotionStep>(kube, `${G}/namespaces/${namespace}/promotionsteps`),
-    listAll<PromotionStep>(kube, `${G}/namespaces/${namespace}/custompromotionsteps`).catch((e: unknown) => {
-      if (isNotFound(e)) return [];
-      throw e;
-    }),
+    listAll<PromotionStep>(kube, `${G}/namespaces/${namespace}/custompromotionsteps`).catch(
+      orUndefinedIfNotFound,
+    ),
   ]);
-  return [...steps, ...custom];
+  return [...steps, ...(custom ?? [])];
 }
 
 /** Doctor checks of docs/promotions.md#cli. */

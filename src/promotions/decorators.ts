@@ -207,6 +207,12 @@ function reservedKeyRule(
     : undefined;
 }
 
+/** The two JSON map decorators: the annotation each is read from and the reason its violations carry. */
+const MAP_DECORATORS = {
+  labels: { annotation: ANN_LABELS, reason: 'InvalidPromotionLabels' },
+  annotations: { annotation: ANN_ANNOTATIONS, reason: 'InvalidPromotionAnnotations' },
+} as const satisfies Record<string, { annotation: string; reason: DecoratorReason }>;
+
 /** J1–J3, K1–K4 and (labels only) V1 on one JSON map annotation. */
 function checkMap(
   annotation: string,
@@ -216,8 +222,7 @@ function checkMap(
   annotationPrefix: string,
 ): Violation<DecoratorReason> | Record<string, string> {
   if (blank(raw)) return {};
-  const reason: DecoratorReason =
-    kind === 'labels' ? 'InvalidPromotionLabels' : 'InvalidPromotionAnnotations';
+  const reason: DecoratorReason = MAP_DECORATORS[kind].reason;
   const fail = (detail: string) => ({
     reason,
     message: `annotation ${annotation} on stage "${stageName}": ${detail}`,
@@ -305,25 +310,15 @@ export function checkDecorators(
   if (isViolation(saValue)) return { ok: false, ...saValue };
   const sa = checkServiceAccount(input, saValue.annotation, saValue.raw);
   if (isViolation(sa)) return { ok: false, ...sa };
-  const labelsValue = read(ANN_LABELS, 'InvalidPromotionLabels');
-  if (isViolation(labelsValue)) return { ok: false, ...labelsValue };
-  const labels = checkMap(
-    labelsValue.annotation,
-    stageName,
-    labelsValue.raw,
-    'labels',
-    input.annotationPrefix,
-  );
+  // The labels and the annotations decorators: the same reading and rules, each under its own annotation and reason.
+  const readMap = (kind: 'labels' | 'annotations') => {
+    const { annotation, reason } = MAP_DECORATORS[kind];
+    const v = read(annotation, reason);
+    return isViolation(v) ? v : checkMap(v.annotation, stageName, v.raw, kind, input.annotationPrefix);
+  };
+  const labels = readMap('labels');
   if (isViolation(labels)) return { ok: false, ...labels };
-  const annotationsValue = read(ANN_ANNOTATIONS, 'InvalidPromotionAnnotations');
-  if (isViolation(annotationsValue)) return { ok: false, ...annotationsValue };
-  const annotations = checkMap(
-    annotationsValue.annotation,
-    stageName,
-    annotationsValue.raw,
-    'annotations',
-    input.annotationPrefix,
-  );
+  const annotations = readMap('annotations');
   if (isViolation(annotations)) return { ok: false, ...annotations };
   return { ok: true, value: { serviceAccount: sa, labels, annotations, aliases } };
 }

@@ -5,7 +5,7 @@
 import type { Namespace, Pod, ServiceAccount } from 'kubernetes-types/core/v1.js';
 import type { RoleBinding } from 'kubernetes-types/rbac/v1.js';
 import type { KubeList, Stored } from '../core/kube-object.ts';
-import { isNotFound, KubeApiError, resourcePath, type KubeClient } from '../kube/client.ts';
+import { KubeApiError, orUndefinedIfNotFound, resourcePath, type KubeClient } from '../kube/client.ts';
 import type { CacheView, InformerFactory } from '../kube/cache.ts';
 import { decidePolicy, PolicyCompiler } from '../verification/policy.ts';
 import {
@@ -45,13 +45,8 @@ export function parseKey(key: string): { kind: 'stage' | 'promotion'; namespace:
 }
 
 /** GET, or undefined on 404. */
-export async function getOrNull<T>(kube: KubeClient, path: string): Promise<T | undefined> {
-  try {
-    return await kube.get<T>(path);
-  } catch (e) {
-    if (isNotFound(e)) return undefined;
-    throw e;
-  }
+export function getOrNull<T>(kube: KubeClient, path: string): Promise<T | undefined> {
+  return kube.get<T>(path).catch(orUndefinedIfNotFound);
 }
 
 /** The promotion controller's views; their handlers only enqueue keys. */

@@ -1,6 +1,6 @@
 // Helpers shared by the project, role, service-account and token commands.
 import type { KubeObject } from '../../core/kube-object.ts';
-import { isNotFound, resourcePath } from '../../kube/client.ts';
+import { resourcePath } from '../../kube/client.ts';
 import type { Noun } from '../framework.ts';
 import type { OutputFormat } from '../output.ts';
 import { CliError, EXIT } from '../exit.ts';
@@ -96,8 +96,4 @@ export async function withConflictRetry<T>(fn: (attempt: number) => Promise<T>):
   }
 }
 
-/** For `.catch()`: a 404 becomes undefined (the object is absent or already gone), anything else is rethrown. */
-export function orUndefinedIfNotFound(e: unknown): undefined {
-  if (isNotFound(e)) return undefined;
-  throw e;
-}
+export { orUndefinedIfNotFound } from '../../kube/client.ts';
