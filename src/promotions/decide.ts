@@ -183,30 +183,22 @@ export function lockAction(o: {
   return { kind: 'take' };
 }
 
+type WaitingArgs<FirstSight extends boolean> = [
+  promo: Stored<Promotion>,
+  stage: string,
+  other: string,
+  firstSight: FirstSight,
+  now: number,
+];
+
 /**
  * The status patch that says a Promotion waits for another one; undefined when status already says it (never at
  * first sight, which sets the phase).
  */
+export function waitingPatch(...a: WaitingArgs<true>): PromotionStatus;
+export function waitingPatch(...a: WaitingArgs<boolean>): PromotionStatus | undefined;
 export function waitingPatch(
-  promo: Stored<Promotion>,
-  stage: string,
-  other: string,
-  firstSight: true,
-  now: number,
-): PromotionStatus;
-export function waitingPatch(
-  promo: Stored<Promotion>,
-  stage: string,
-  other: string,
-  firstSight: boolean,
-  now: number,
-): PromotionStatus | undefined;
-export function waitingPatch(
-  promo: Stored<Promotion>,
-  stage: string,
-  other: string,
-  firstSight: boolean,
-  now: number,
+  ...[promo, stage, other, firstSight, now]: WaitingArgs<boolean>
 ): PromotionStatus | undefined {
   const message = `waiting for promotion "${other}" on stage "${stage}"`;
   if (firstSight) return { phase: 'Pending', message, conditions: promotionConditions(promo, now, VALID) };
