@@ -89,7 +89,7 @@ export async function addFinalizer(w: PromotionWriter, promo: StoredPromotion): 
 export async function removeFinalizer(w: PromotionWriter, promo: StoredPromotion): Promise<void> {
   const finalizers = promo.metadata.finalizers ?? [];
   await w.kube
-    .patch(apiPath('promotions', promo.metadata.namespace, promo.metadata.name), [
+    .patch<StoredPromotion>(apiPath('promotions', promo.metadata.namespace, promo.metadata.name), [
       { op: 'test', path: '/metadata/finalizers', value: finalizers },
       { op: 'replace', path: '/metadata/finalizers', value: finalizers.filter((f) => f !== FINALIZER) },
     ])

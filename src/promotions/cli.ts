@@ -163,7 +163,7 @@ async function abortPromotions(ctx: Context, names: string[]): Promise<number> {
       const updated = await ctx.call(
         { does: `abort promotion "${name}"`, object: { noun: 'promotion', name } },
         (kube) =>
-          kube.patch(
+          kube.patch<Stored<Promotion>>(
             `${G}/namespaces/${project}/promotions/${name}`,
             { metadata: { annotations: { [ANN_ABORT]: 'true' } } },
             'application/merge-patch+json',
