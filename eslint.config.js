@@ -149,6 +149,7 @@ export default tseslint.config(
       'src/kube/**/*.ts',
       'src/config/**/*.ts',
       'src/core/**/*.ts',
+      'src/explain/**/*.ts',
     ],
     ignores: ['**/*.test.ts'],
     rules: { 'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true }] },

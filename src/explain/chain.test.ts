@@ -1,19 +1,33 @@
 // `lanyard explain`'s pure core (docs/explain-and-iam.md): the webhook's precedence as a chain, the Pod's state, the
 // IdentityPolicy rule named, the verifier's last Event with its meaning, and the fixes.
 import { describe, expect, it } from 'vitest';
-import type { Json } from '../kube/client.ts';
+import type { EnvVar, Pod, PodSchedulingGate, ServiceAccount } from 'kubernetes-types/core/v1.js';
+import type { PodIdentityAssociation } from '../associations/types.ts';
+import type { Condition } from '../kube/conditions.ts';
 import { TEST_FLAGS } from '../../test/fixtures/identity.ts';
 import { credentialOptions } from '../identity/pod-credentials.ts';
 import { parseConfigMapDocument, EMPTY_TABLE } from '../identity/configmap.ts';
 import { lanyardRecord } from '../associations/model.ts';
 import { PolicyCompiler, EMPTY_POLICY_SET } from '../verification/policy.ts';
-import { explain, explainPolicy, renderExplanation, withTrust, type ExplainInput } from './chain.ts';
+import {
+  explain,
+  explainPolicy,
+  renderExplanation,
+  withTrust,
+  type ExplainEvent,
+  type ExplainInput,
+} from './chain.ts';
 
 const ROLE = 'arn:aws:iam::111122223333:role/uploader';
-const sa = (annotations: Record<string, string> = {}): Json => ({
+const sa = (annotations: Record<string, string> = {}): ServiceAccount => ({
   metadata: { name: 'app', namespace: 'team-a', uid: 'sa-uid', annotations },
 });
-const assoc = (name: string, role: string, created: string, conditions: Json[] = []): Json => ({
+const assoc = (
+  name: string,
+  role: string,
+  created: string,
+  conditions: Omit<Condition, 'lastTransitionTime'>[] = [],
+): PodIdentityAssociation => ({
   metadata: {
     name,
     namespace: 'team-a',
@@ -23,9 +37,15 @@ const assoc = (name: string, role: string, created: string, conditions: Json[] =
     resourceVersion: '1',
   },
   spec: { serviceAccount: 'app', roleARN: role },
-  status: { associationID: 'a-1', conditions },
+  status: {
+    associationID: 'a-1',
+    conditions: conditions.map((c) => ({ ...c, lastTransitionTime: created })),
+  },
 });
-const pod = (env: Json[] = [], extra: Json = {}): Json => ({
+const pod = (
+  env: EnvVar[] = [],
+  extra: { annotations?: Record<string, string>; gates?: PodSchedulingGate[] } = {},
+): Pod => ({
   metadata: { name: 'web', namespace: 'team-a', uid: 'pod-uid', annotations: extra.annotations ?? {} },
   spec: {
     serviceAccountName: 'app',
@@ -79,7 +99,7 @@ function input(over: Partial<ExplainInput> = {}): ExplainInput {
     ...over,
   };
 }
-function table(doc: Json) {
+function table(doc: Record<string, unknown>) {
   const r = parseConfigMapDocument(JSON.stringify(doc));
   if (!r.ok) throw new Error(r.error);
   return r.table;
@@ -225,7 +245,7 @@ describe('IdentityPolicy', () => {
 });
 
 describe('gate, verifier and association status', () => {
-  const events: Json[] = [
+  const events: ExplainEvent[] = [
     { reason: 'IdentityNotVerified', type: 'Warning', note: 'old', eventTime: '2026-12-03T02:59:00.000000Z' },
     {
       reason: 'IdentityNotVerified',

@@ -517,29 +517,61 @@ const indent = (s: string, n = 2) =>
     .map((l) => ' '.repeat(n) + l)
     .join('\n');
 
-/** The text form (docs/explain-and-iam.md shows it). */
+/** The text form (docs/explain-and-iam.md shows it): one block per part, separated by blank lines. */
 export function renderExplanation(e: Explanation, age: (ts: string | undefined) => string): string {
-  const out: string[] = [];
   const s = e.subject;
-  out.push(
+  const out: string[] = [
     s.kind === 'Pod'
       ? `Pod ${s.namespace}/${s.name} (ServiceAccount ${s.serviceAccount})`
       : `ServiceAccount ${s.namespace}/${s.name}`,
-  );
-  out.push('');
-  out.push("Resolution (the webhook's order; the first source that gives an identity wins):");
-  for (const l of e.sources) {
-    const mark =
-      l.outcome === 'won'
-        ? 'WON'
-        : l.outcome === 'shadowed'
-          ? 'shadowed'
-          : l.outcome === 'unknown'
-            ? '?'
-            : '-';
-    out.push(`  ${l.rank}. ${l.source}: ${l.says}  [${mark}]${l.why ? `\n       ${l.why}` : ''}`);
+    '',
+    ...resolutionText(e),
+    '',
+    ...declaredText(e),
+    '',
+    ...policyText(e),
+    '',
+    ...gateText(e, age),
+    ...(e.trust ? ['', ...trustText(e.trust)] : []),
+    '',
+  ];
+  if (e.fixes.length === 0) out.push('Fix: nothing to fix');
+  else {
+    out.push('Fix:');
+    for (const f of e.fixes) out.push(indent(`- ${f}`));
   }
-  out.push('');
+  return out.join('\n') + '\n';
+}
+
+const OUTCOME_MARK: Record<SourceLine['outcome'], string> = {
+  won: 'WON',
+  shadowed: 'shadowed',
+  unknown: '?',
+  empty: '-',
+};
+
+function resolutionText(e: Explanation): string[] {
+  return [
+    "Resolution (the webhook's order; the first source that gives an identity wins):",
+    ...e.sources.map(
+      (l) =>
+        `  ${l.rank}. ${l.source}: ${l.says}  [${OUTCOME_MARK[l.outcome]}]${l.why ? `\n       ${l.why}` : ''}`,
+    ),
+  ];
+}
+
+const POD_STATE_TEXT: Record<NonNullable<Explanation['podState']>, string> = {
+  matches: 'the Pod carries the declared identity',
+  missing: 'MISSING: the Pod has no identity although one is declared now',
+  denied:
+    'DENIED: the Pod has no identity, and the one declared now is denied by IdentityPolicy (PolicyDenied): a restart would not give it',
+  stale: 'STALE: the Pod carries another identity than the one declared now',
+  none: 'no identity declared, none injected',
+};
+
+/** The declared identity, then (for a Pod) what its spec carries and how that compares. */
+function declaredText(e: Explanation): string[] {
+  const out: string[] = [];
   if (e.declared) {
     const d = e.declared;
     out.push(
@@ -554,23 +586,24 @@ export function renderExplanation(e: Explanation, age: (ts: string | undefined) 
       out.push(
         `Pod spec: container ${p.container}: ${p.mode}${p.roleARN ? ` role ${p.roleARN}` : ''} (token audience "${p.audience}", ${p.field})`,
       );
-    const state = {
-      matches: 'the Pod carries the declared identity',
-      missing: 'MISSING: the Pod has no identity although one is declared now',
-      denied:
-        'DENIED: the Pod has no identity, and the one declared now is denied by IdentityPolicy (PolicyDenied): a restart would not give it',
-      stale: 'STALE: the Pod carries another identity than the one declared now',
-      none: 'no identity declared, none injected',
-    }[e.podState!];
-    out.push(`  ${state}`);
+    out.push(`  ${POD_STATE_TEXT[e.podState!]}`);
   }
-  out.push('');
-  out.push(`IdentityPolicy: ${e.policy.decision}${e.policy.rule ? ` (${e.policy.rule})` : ''}`);
+  return out;
+}
+
+function policyText(e: Explanation): string[] {
+  const out = [`IdentityPolicy: ${e.policy.decision}${e.policy.rule ? ` (${e.policy.rule})` : ''}`];
   if (e.policy.decision === 'denied' || e.policy.decision === 'no policies')
     out.push(`  ${e.policy.message}`);
-  out.push('');
+  return out;
+}
+
+/** The gate (Pods), the VerifiedIdentity, the owning association's conditions and the verifier's last attempt. */
+function gateText(e: Explanation, age: (ts: string | undefined) => string): string[] {
+  const out: string[] = [];
   const g = e.gate;
-  if (s.kind === 'Pod') {
+  const isPod = e.subject.kind === 'Pod';
+  if (isPod) {
     out.push(
       `Gate: ${g.gated ? `held (${GATE_NAME} in spec.schedulingGates)` : 'not held'}${g.annotation ? `, ${VERIFICATION_ANNOTATION}: ${g.annotation}` : ''}${g.optOut ? `, opted out (${OPT_OUT_ANNOTATION}: "false")` : ''}`,
     );
@@ -597,26 +630,17 @@ export function renderExplanation(e: Explanation, age: (ts: string | undefined) 
       `Last verifier attempt${a.time ? ` (${age(a.time)} ago)` : ''}: ${a.type} ${a.reason}: ${a.message}`,
     );
     if (a.hint) out.push(`  meaning: ${a.hint}`);
-  } else if (s.kind === 'Pod') {
+  } else if (isPod) {
     out.push('Last verifier attempt: no verifier Event on this Pod');
   }
-  if (e.trust) {
-    out.push('');
-    const t = e.trust;
-    if (!t.checked) out.push(`Trust policy${t.role ? ` of ${t.role}` : ''}: not checked (${t.why})`);
-    else {
-      out.push(
-        `Trust policy of ${t.role} against ${t.presented}: ${t.comparison.allowed ? 'allows it' : 'does NOT allow it'}`,
-      );
-      for (const m of t.comparison.mismatches) out.push(`  ${m.field}: ${m.text}`);
-      for (const n of t.comparison.notes) out.push(`  note: ${n}`);
-    }
-  }
-  out.push('');
-  if (e.fixes.length === 0) out.push('Fix: nothing to fix');
-  else {
-    out.push('Fix:');
-    for (const f of e.fixes) out.push(indent(`- ${f}`));
-  }
-  return out.join('\n') + '\n';
+  return out;
+}
+
+function trustText(t: TrustLine): string[] {
+  if (!t.checked) return [`Trust policy${t.role ? ` of ${t.role}` : ''}: not checked (${t.why})`];
+  return [
+    `Trust policy of ${t.role} against ${t.presented}: ${t.comparison.allowed ? 'allows it' : 'does NOT allow it'}`,
+    ...t.comparison.mismatches.map((m) => `  ${m.field}: ${m.text}`),
+    ...t.comparison.notes.map((n) => `  note: ${n}`),
+  ];
 }

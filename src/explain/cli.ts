@@ -3,9 +3,11 @@
 // trust.ts. AWS is reached with the caller's credentials (the SDK's default chain) through src/aws only.
 import { Option, type Command } from 'commander';
 import type { Namespace, Pod, ServiceAccount } from 'kubernetes-types/core/v1.js';
-import type { KubeList } from '../core/kube-object.ts';
+import type { KubeList, Stored } from '../core/kube-object.ts';
 import type { VerifiedIdentity } from '../verification/types.ts';
-import type { Json, KubeClient } from '../kube/client.ts';
+import type { PodIdentityAssociation } from '../associations/types.ts';
+import type { KubeClient } from '../kube/client.ts';
+import type { PolicySet } from '../verification/policy.ts';
 import { KubeApiError, isAlreadyExists, isNotFound } from '../kube/errors.ts';
 import type { Cli, Context, Noun } from '../cli/framework.ts';
 import { CliError, EXIT } from '../cli/exit.ts';
@@ -140,7 +142,7 @@ function modeOption(description: string): Option {
 function injectionFlags(opts: Record<string, unknown>): InjectionFlags {
   const d = WEBHOOK_DEFAULTS;
   return {
-    annotationPrefix: String(opts.annotationPrefix ?? d.annotationPrefix),
+    annotationPrefix: annotationPrefixOf(opts),
     tokenAudience: String(opts.tokenAudience ?? d.tokenAudience),
     tokenMountPath: d.tokenMountPath,
     tokenExpiration: d.tokenExpiration,
@@ -152,6 +154,22 @@ function injectionFlags(opts: Record<string, unknown>): InjectionFlags {
     containerCredentialsTokenPath: d.containerCredentialsTokenPath,
     containerCredentialsFullUri: d.containerCredentialsFullUri,
   };
+}
+
+/** The webhook's --annotation-prefix, as given (else its default). */
+function annotationPrefixOf(opts: Record<string, unknown>): string {
+  return String(opts.annotationPrefix ?? WEBHOOK_DEFAULTS.annotationPrefix);
+}
+
+/** Every association of the pair and the one that owns it (docs/associations.md: the oldest live one). */
+async function pairOwner(
+  kube: KubeClient,
+  pair: Pair,
+  opts: Record<string, unknown>,
+): Promise<{ assocs: PairAssociations; owner: AssociationRecord | undefined }> {
+  const cluster = opts.clusterName as string | undefined;
+  const assocs = await associationsFor(kube, pair.namespace, pair.serviceAccount, cluster);
+  return { assocs, owner: selectOwner(assocs.records) };
 }
 
 function namespaceOf(ctx: Context, opts: Record<string, unknown>): string {
@@ -179,8 +197,7 @@ function modeArg(value: unknown): ModeFlag | undefined {
 
 function printJsonOrYaml(ctx: Context, obj: unknown): boolean {
   if (ctx.flags.output === 'json' || ctx.flags.output === 'yaml') {
-    // Printed as the JSON it is: renderObjects takes raw objects (src/cli/output.ts).
-    ctx.io.stdout(renderObjects([obj as Json], ctx.flags.output, false));
+    ctx.io.stdout(renderObjects([obj], ctx.flags.output, false));
     return true;
   }
   return false;
@@ -188,62 +205,48 @@ function printJsonOrYaml(ctx: Context, obj: unknown): boolean {
 
 // ---- explain --------------------------------------------------------------------------------------------------------
 
+type ExplainKind = 'Pod' | 'ServiceAccount';
+type PairAssociations = Awaited<ReturnType<typeof associationsFor>>;
+
+/** What `lanyard explain` reads with the caller's Kubernetes credentials before it decides anything. */
+interface ExplainReads {
+  pod?: Pod;
+  sa?: ServiceAccount;
+  saName: string;
+  assocs: PairAssociations;
+  cm: ExplainInput['configMap'];
+  /** A string when IdentityPolicies are not readable. */
+  policies: PolicySet | string;
+  ns?: Namespace;
+  events: ExplainEvent[];
+}
+
 async function runExplain(
   ctx: Context,
-  kind: 'Pod' | 'ServiceAccount',
+  kind: ExplainKind,
   name: string,
   opts: Record<string, unknown>,
 ): Promise<number> {
   const namespace = namespaceOf(ctx, opts);
-  const flags = injectionFlags(opts);
-  const base = `/api/v1/namespaces/${enc(namespace)}`;
-  const gathered = await ctx.call(
+  const reads = await ctx.call(
     { does: `explain ${kind === 'Pod' ? 'pod' : 'serviceaccount'} ${namespace}/${name}` },
-    async (kube) => {
-      const pod = kind === 'Pod' ? await getOrUndefined<Pod>(kube, `${base}/pods/${enc(name)}`) : undefined;
-      if (kind === 'Pod' && !pod)
-        throw new CliError(`pod "${name}" not found in namespace "${namespace}"`, EXIT.notFound);
-      const saName =
-        kind === 'Pod'
-          ? String(pod!.spec?.serviceAccountName || pod!.spec?.serviceAccount || 'default')
-          : name;
-      const sa = await getOrUndefined<ServiceAccount>(kube, `${base}/serviceaccounts/${enc(saName)}`);
-      if (kind === 'ServiceAccount' && !sa)
-        throw new CliError(`serviceaccount "${name}" not found in namespace "${namespace}"`, EXIT.notFound);
-      const assocs = await associationsFor(kube, namespace, saName, opts.clusterName as string | undefined);
-      const cm = await configMapTable(kube, String(opts.systemNamespace));
-      const policies = await policySet(kube);
-      const ns = await getOrUndefined<Namespace>(kube, base);
-      const eventsList = await getOrUndefined<KubeList<ExplainEvent>>(
-        kube,
-        `/apis/events.k8s.io/v1/namespaces/${enc(namespace)}/events`,
-      );
-      const assocNames = new Set(assocs.records.map((r) => r.objectName));
-      const events = (eventsList?.items ?? []).filter((e) =>
-        kind === 'Pod'
-          ? e.regarding?.kind === 'Pod' &&
-            e.regarding?.name === name &&
-            (!e.regarding?.uid || e.regarding.uid === pod!.metadata?.uid)
-          : e.regarding?.kind === 'PodIdentityAssociation' && assocNames.has(e.regarding?.name ?? ''),
-      );
-      return { pod, sa, saName, assocs, cm, policies, ns, events };
-    },
+    (kube) => readForExplain(kube, kind, namespace, name, opts),
   );
-  const { pod, sa, saName, assocs, cm, policies, ns, events } = gathered;
+  const { policies } = reads;
   const input: ExplainInput = {
     kind,
     namespace,
     name,
-    pod,
-    serviceAccount: sa,
-    serviceAccountName: saName,
-    associations: assocs.records,
-    associationObjects: assocs.objects,
-    configMap: cm,
-    flags,
+    pod: reads.pod,
+    serviceAccount: reads.sa,
+    serviceAccountName: reads.saName,
+    associations: reads.assocs.records,
+    associationObjects: reads.assocs.objects,
+    configMap: reads.cm,
+    flags: injectionFlags(opts),
     policies: typeof policies === 'string' ? { present: false, policies: [] } : policies,
-    namespaceLabels: ns?.metadata?.labels,
-    events,
+    namespaceLabels: reads.ns?.metadata?.labels,
+    events: reads.events,
     credentials: credentialOptions(),
     nowMs: ctx.now(),
   };
@@ -254,51 +257,104 @@ async function runExplain(
     return out;
   };
   let e = explainWith({});
-  // The VerifiedIdentity of the declared identity, by its deterministic name.
-  if (e.gate.verifiedIdentity) {
-    const vi = await ctx
-      .call({ does: 'read VerifiedIdentity objects' }, (kube) =>
-        getOrUndefined(
-          kube,
-          `${VI_API}/namespaces/${enc(namespace)}/verifiedidentities/${e.gate.verifiedIdentity!.name}`,
-        ),
-      )
-      .catch(() => undefined);
-    if (vi) e = explainWith({ verifiedIdentity: vi });
-  }
-  // The trust policy, when IAM is readable with the caller's AWS credentials.
-  if (e.declared && opts.aws !== false) {
-    const aws = await openAws(ctx, opts);
-    const spinner = ctx.io.stderrIsTTY
-      ? startSpinner(ctx.io, "reading the role's trust policy from IAM")
-      : undefined;
-    try {
-      const issuer =
-        e.declared.mode === 'WebIdentity'
-          ? await ctx
-              .call({ does: "read the API server's OIDC discovery document" }, clusterIssuer)
-              .catch(() => undefined)
-          : undefined;
-      const owner = selectOwner(assocs.records);
-      e = withTrust(
-        e,
-        await checkTrust(aws, {
-          namespace,
-          serviceAccount: saName,
-          declared: e.declared,
-          association: owner ? assocs.objects.get(owner.uid) : undefined,
-          issuer,
-        }),
-      );
-    } finally {
-      spinner?.stop();
-      aws.destroy();
-    }
-  } else if (e.declared) {
-    e = withTrust(e, { checked: false, role: e.declared.roleARN, why: '--no-aws' });
-  }
+  const vi = await readVerifiedIdentity(ctx, namespace, e);
+  if (vi) e = explainWith({ verifiedIdentity: vi });
+  e = await explainTrust(ctx, opts, e, reads);
   if (!printJsonOrYaml(ctx, e)) ctx.io.stdout(renderExplanation(e, (t) => ctx.out.age(t)));
   return 0;
+}
+
+/** The Pod (when explaining one), its ServiceAccount, the identity sources, the policies and the relevant Events. */
+async function readForExplain(
+  kube: KubeClient,
+  kind: ExplainKind,
+  namespace: string,
+  name: string,
+  opts: Record<string, unknown>,
+): Promise<ExplainReads> {
+  const base = `/api/v1/namespaces/${enc(namespace)}`;
+  const pod = kind === 'Pod' ? await getOrUndefined<Pod>(kube, `${base}/pods/${enc(name)}`) : undefined;
+  if (kind === 'Pod' && !pod)
+    throw new CliError(`pod "${name}" not found in namespace "${namespace}"`, EXIT.notFound);
+  const saName =
+    kind === 'Pod' ? String(pod!.spec?.serviceAccountName || pod!.spec?.serviceAccount || 'default') : name;
+  const sa = await getOrUndefined<ServiceAccount>(kube, `${base}/serviceaccounts/${enc(saName)}`);
+  if (kind === 'ServiceAccount' && !sa)
+    throw new CliError(`serviceaccount "${name}" not found in namespace "${namespace}"`, EXIT.notFound);
+  const assocs = await associationsFor(kube, namespace, saName, opts.clusterName as string | undefined);
+  const cm = await configMapTable(kube, String(opts.systemNamespace));
+  const policies = await policySet(kube);
+  const ns = await getOrUndefined<Namespace>(kube, base);
+  const eventsList = await getOrUndefined<KubeList<ExplainEvent>>(
+    kube,
+    `/apis/events.k8s.io/v1/namespaces/${enc(namespace)}/events`,
+  );
+  const assocNames = new Set(assocs.records.map((r) => r.objectName));
+  // A Pod's own Events (this Pod, not an earlier one of the same name), or a ServiceAccount's associations' Events.
+  const events = (eventsList?.items ?? []).filter((e) =>
+    kind === 'Pod'
+      ? e.regarding?.kind === 'Pod' &&
+        e.regarding?.name === name &&
+        (!e.regarding?.uid || e.regarding.uid === pod!.metadata?.uid)
+      : e.regarding?.kind === 'PodIdentityAssociation' && assocNames.has(e.regarding?.name ?? ''),
+  );
+  return { pod, sa, saName, assocs, cm, policies, ns, events };
+}
+
+/** The VerifiedIdentity of the declared identity, by its deterministic name; undefined when none or unreadable. */
+async function readVerifiedIdentity(
+  ctx: Context,
+  namespace: string,
+  e: Explanation,
+): Promise<VerifiedIdentity | undefined> {
+  const wanted = e.gate.verifiedIdentity;
+  if (!wanted) return undefined;
+  return ctx
+    .call({ does: 'read VerifiedIdentity objects' }, (kube) =>
+      getOrUndefined<VerifiedIdentity>(
+        kube,
+        `${VI_API}/namespaces/${enc(namespace)}/verifiedidentities/${wanted.name}`,
+      ),
+    )
+    .catch(() => undefined);
+}
+
+/** The trust comparison, when an identity is declared and IAM is readable with the caller's AWS credentials. */
+async function explainTrust(
+  ctx: Context,
+  opts: Record<string, unknown>,
+  e: Explanation,
+  reads: ExplainReads,
+): Promise<Explanation> {
+  const declared = e.declared;
+  if (!declared) return e;
+  if (opts.aws === false) return withTrust(e, { checked: false, role: declared.roleARN, why: '--no-aws' });
+  const aws = await openAws(ctx, opts);
+  const spinner = ctx.io.stderrIsTTY
+    ? startSpinner(ctx.io, "reading the role's trust policy from IAM")
+    : undefined;
+  try {
+    const issuer =
+      declared.mode === 'WebIdentity'
+        ? await ctx
+            .call({ does: "read the API server's OIDC discovery document" }, clusterIssuer)
+            .catch(() => undefined)
+        : undefined;
+    const owner = selectOwner(reads.assocs.records);
+    return withTrust(
+      e,
+      await checkTrust(aws, {
+        namespace: e.subject.namespace,
+        serviceAccount: reads.saName,
+        declared,
+        association: owner ? reads.assocs.objects.get(owner.uid) : undefined,
+        issuer,
+      }),
+    );
+  } finally {
+    spinner?.stop();
+    aws.destroy();
+  }
 }
 
 // ---- iam trust-policy / check ---------------------------------------------------------------------------------------
@@ -312,13 +368,7 @@ async function declaredFor(
   opts: Record<string, unknown>,
   role?: string,
 ): Promise<{ declared: Declared; association?: AssociationObject }> {
-  const assocs = await associationsFor(
-    kube,
-    pair.namespace,
-    pair.serviceAccount,
-    opts.clusterName as string | undefined,
-  );
-  const owner = selectOwner(assocs.records);
+  const { assocs, owner } = await pairOwner(kube, pair, opts);
   const resolved: ModeFlag = mode ?? (owner ? 'pod-identity' : 'irsa');
   if (resolved === 'pod-identity') {
     return {
@@ -335,7 +385,7 @@ async function declaredFor(
     kube,
     `/api/v1/namespaces/${enc(pair.namespace)}/serviceaccounts/${enc(pair.serviceAccount)}`,
   );
-  const prefix = String(opts.annotationPrefix ?? WEBHOOK_DEFAULTS.annotationPrefix);
+  const prefix = annotationPrefixOf(opts);
   const annotated = sa?.metadata?.annotations?.[`${prefix}/audience`];
   const audience =
     (opts.audience as string | undefined) ??
@@ -497,7 +547,7 @@ async function runCreateIdentity(
   if (a.phases.includes('role')) await rolePhase(ctx, a, opts);
   if (a.phases.includes('bind'))
     await ctx.call({ does: `bind ${a.role} to ${a.who}` }, (kube) => bindPhase(kube, ctx, a, opts));
-  if (a.phases.includes('verify')) return verifyPhase(ctx, a.pair, a.mode, a.role, a.timeoutMs, a.say);
+  if (a.phases.includes('verify')) return verifyPhase(ctx, a);
   return 0;
 }
 
@@ -671,16 +721,10 @@ async function bindPhase(
     });
     a.say('bind', `serviceaccount ${who} created`);
   }
-  const assocs = await associationsFor(
-    kube,
-    pair.namespace,
-    pair.serviceAccount,
-    opts.clusterName as string | undefined,
-  );
-  const owner = selectOwner(assocs.records);
+  const { owner } = await pairOwner(kube, pair, opts);
   if (a.mode === 'irsa') {
-    const prefix = String(opts.annotationPrefix ?? WEBHOOK_DEFAULTS.annotationPrefix);
-    await annotateServiceAccount(kube, a, sa, `${saPath}/${enc(pair.serviceAccount)}`, `${prefix}/role-arn`);
+    const key = `${annotationPrefixOf(opts)}/role-arn`;
+    await annotateServiceAccount(kube, a, sa, `${saPath}/${enc(pair.serviceAccount)}`, key);
     if (owner)
       ctx.out.warn(
         `${owner.kind === 'ack' ? 'ACK ' : ''}PodIdentityAssociation ${owner.objectNamespace}/${owner.objectName} gives ${who} Pod Identity, which wins over the annotation: delete it, or use --mode pod-identity`,
@@ -729,13 +773,14 @@ async function bindAssociation(
       EXIT.refused,
     );
   } else {
+    const association: PodIdentityAssociation = {
+      apiVersion: `${GROUP}/${VERSION}`,
+      kind: 'PodIdentityAssociation',
+      metadata: { name: pair.serviceAccount },
+      spec: { serviceAccount: pair.serviceAccount, roleARN: role },
+    };
     try {
-      await kube.create(assocPath, {
-        apiVersion: `${GROUP}/${VERSION}`,
-        kind: 'PodIdentityAssociation',
-        metadata: { name: pair.serviceAccount },
-        spec: { serviceAccount: pair.serviceAccount, roleARN: role },
-      });
+      await kube.create<PodIdentityAssociation>(assocPath, association);
     } catch (e) {
       if (isAlreadyExists(e))
         throw new CliError(
@@ -777,107 +822,18 @@ function checkPod(serviceAccount: string): Pod {
  * own gate stays) is created for the ServiceAccount; the webhook injects and gates it, the verifier exchanges a token
  * bound to it and releases the identity gate, or says why not. The Pod is deleted afterwards.
  */
-async function verifyPhase(
-  ctx: Context,
-  pair: { namespace: string; serviceAccount: string },
-  mode: ModeFlag,
-  role: string,
-  timeoutMs: number,
-  say: (p: Phase, t: string) => void,
-): Promise<number> {
-  const who = `${pair.namespace}/${pair.serviceAccount}`;
-  const podsPath = `/api/v1/namespaces/${enc(pair.namespace)}/pods`;
-  const pod = await ctx.call({ does: `create a check Pod for ${who}` }, (kube) =>
-    kube.create(podsPath, checkPod(pair.serviceAccount)).catch((e: unknown) => {
-      // The webhook's refusal (IdentityPolicy, an invalid role annotation) is the answer, not an RBAC problem.
-      if (e instanceof KubeApiError && e.status === 403 && /admission webhook/.test(e.serverMessage)) {
-        throw new CliError(
-          `[verify] the webhook refused a Pod of ${who}: ${e.serverMessage.replace(/^.*denied the request: /, '')}`,
-          EXIT.refused,
-        );
-      }
-      throw e;
-    }),
-  );
-  const name = String(pod.metadata.name);
+async function verifyPhase(ctx: Context, a: CreateIdentityArgs): Promise<number> {
+  const podsPath = `/api/v1/namespaces/${enc(a.pair.namespace)}/pods`;
+  const name = await createCheckPod(ctx, a, podsPath);
   const spinner = ctx.io.stderrIsTTY
-    ? startSpinner(ctx.io, `[verify] waiting for the verifier to prove ${role} for ${who}`)
+    ? startSpinner(ctx.io, `[verify] waiting for the verifier to prove ${a.role} for ${a.who}`)
     : undefined;
   if (!spinner)
     ctx.out.info(
-      `[verify] waiting up to ${Math.round(timeoutMs / 1000)}s for the verifier to prove ${role} for ${who} (Pod ${name})`,
+      `[verify] waiting up to ${Math.round(a.timeoutMs / 1000)}s for the verifier to prove ${a.role} for ${a.who} (Pod ${name})`,
     );
-  const started = ctx.now();
-  let lastEvent = '';
   try {
-    for (;;) {
-      const kube = await ctx.kube();
-      const p = await getOrUndefined<Pod>(kube, `${podsPath}/${enc(name)}`);
-      if (!p)
-        throw new CliError(`[verify] the check Pod ${pair.namespace}/${name} was deleted`, EXIT.failure);
-      const events = (
-        (
-          await getOrUndefined<KubeList<ExplainEvent>>(
-            kube,
-            `/apis/events.k8s.io/v1/namespaces/${enc(pair.namespace)}/events`,
-          )
-        )?.items ?? []
-      ).filter((e) => e.regarding?.name === name && e.type === 'Warning');
-      if (events.length) lastEvent = String(events[events.length - 1]!.note ?? '');
-      const env = JSON.stringify(p.spec?.containers?.[0]?.env ?? []);
-      const injected = env.includes('AWS_ROLE_ARN') || env.includes('AWS_CONTAINER_CREDENTIALS_FULL_URI');
-      const gated = (p.spec?.schedulingGates ?? []).some((g) => g.name === GATE_NAME);
-      const annotation = p.metadata?.annotations?.[VERIFICATION_ANNOTATION];
-      if (annotation === 'verified' && !gated) {
-        spinner?.stop();
-        say('verify', `verified: the verifier exchanged a token bound to Pod ${name} of ${who} for ${role}`);
-        return 0;
-      }
-      if (!injected) {
-        spinner?.stop();
-        throw new CliError(
-          `[verify] the webhook gave the check Pod no AWS identity: is Lanyard's webhook serving namespace "${pair.namespace}", and does a source declare ${role} for ${who}? (\`lanyard explain serviceaccount ${pair.serviceAccount} -n ${pair.namespace}\`)`,
-          EXIT.failure,
-        );
-      }
-      if (!gated && annotation === undefined) {
-        // Admitted ungated: the identity is in the verified set already (docs/verified-start.md).
-        spinner?.stop();
-        const declaredMode = MODES[mode];
-        const vi = await getOrUndefined<VerifiedIdentity>(
-          kube,
-          `${VI_API}/namespaces/${enc(pair.namespace)}/verifiedidentities/${verifiedIdentityName({
-            mode: declaredMode,
-            serviceAccount: pair.serviceAccount,
-            roleARN: role,
-            audience:
-              declaredMode === 'WebIdentity'
-                ? ((p.spec?.volumes ?? [])
-                    .flatMap((v) => v.projected?.sources ?? [])
-                    .find((s) => s.serviceAccountToken)?.serviceAccountToken?.audience ?? '')
-                : WEBHOOK_DEFAULTS.containerCredentialsAudience,
-          })}`,
-        );
-        if (p.metadata?.annotations?.['lanyard.dev/verify'] === 'false')
-          throw new CliError('[verify] the check Pod was not gated (opt-out)', EXIT.failure);
-        say(
-          'verify',
-          `verified earlier: admitted without the gate${vi ? ` (VerifiedIdentity ${vi.metadata?.name}, ${vi.spec?.assumedRoleARN})` : ''}`,
-        );
-        return 0;
-      }
-      if (ctx.now() - started > timeoutMs) {
-        spinner?.stop();
-        const hint = lastEvent ? hintForExchangeError(lastEvent) : undefined;
-        if (lastEvent) ctx.out.line(`[verify] last verifier attempt: ${lastEvent}`);
-        if (hint) ctx.out.line(`[verify] meaning: ${hint}`);
-        throw new CliError(
-          `[verify] not verified within ${Math.round(timeoutMs / 1000)}s: run \`lanyard iam check ${role} --service-account ${who}\` and \`lanyard explain serviceaccount ${pair.serviceAccount} -n ${pair.namespace}\``,
-          EXIT.timedOut,
-        );
-      }
-      await sleep(500);
-    }
+    return await waitForProof(ctx, a, `${podsPath}/${enc(name)}`, name, spinner);
   } finally {
     spinner?.stop();
     try {
@@ -888,53 +844,131 @@ async function verifyPhase(
   }
 }
 
+/** Creates the check Pod; the webhook's refusal (IdentityPolicy, an invalid role annotation) is the answer, not an RBAC problem. */
+async function createCheckPod(ctx: Context, a: CreateIdentityArgs, podsPath: string): Promise<string> {
+  const pod = await ctx.call({ does: `create a check Pod for ${a.who}` }, (kube) =>
+    kube.create<Stored<Pod>>(podsPath, checkPod(a.pair.serviceAccount)).catch((e: unknown) => {
+      if (e instanceof KubeApiError && e.status === 403 && /admission webhook/.test(e.serverMessage)) {
+        throw new CliError(
+          `[verify] the webhook refused a Pod of ${a.who}: ${e.serverMessage.replace(/^.*denied the request: /, '')}`,
+          EXIT.refused,
+        );
+      }
+      throw e;
+    }),
+  );
+  return String(pod.metadata.name);
+}
+
+/** Where the check Pod stands, read from its spec and annotations (docs/verified-start.md). */
+type CheckState = 'verified' | 'not injected' | 'admitted ungated' | 'waiting';
+
+function checkState(p: Pod): CheckState {
+  const env = JSON.stringify(p.spec?.containers?.[0]?.env ?? []);
+  const injected = env.includes('AWS_ROLE_ARN') || env.includes('AWS_CONTAINER_CREDENTIALS_FULL_URI');
+  const gated = (p.spec?.schedulingGates ?? []).some((g) => g.name === GATE_NAME);
+  const annotation = p.metadata?.annotations?.[VERIFICATION_ANNOTATION];
+  if (annotation === 'verified' && !gated) return 'verified';
+  if (!injected) return 'not injected';
+  // Admitted ungated: the identity is in the verified set already (docs/verified-start.md).
+  if (!gated && annotation === undefined) return 'admitted ungated';
+  return 'waiting';
+}
+
+/** Polls the check Pod until the verifier decided, the webhook gave it no identity, or the timeout passed. */
+async function waitForProof(
+  ctx: Context,
+  a: CreateIdentityArgs,
+  podPath: string,
+  name: string,
+  spinner: { stop(): void } | undefined,
+): Promise<number> {
+  const { pair, role, who } = a;
+  const started = ctx.now();
+  let lastEvent = '';
+  for (;;) {
+    const kube = await ctx.kube();
+    const p = await getOrUndefined<Pod>(kube, podPath);
+    if (!p) throw new CliError(`[verify] the check Pod ${pair.namespace}/${name} was deleted`, EXIT.failure);
+    lastEvent = (await lastWarning(kube, pair.namespace, name)) ?? lastEvent;
+    const state = checkState(p);
+    if (state !== 'waiting') spinner?.stop();
+    if (state === 'verified') {
+      a.say('verify', `verified: the verifier exchanged a token bound to Pod ${name} of ${who} for ${role}`);
+      return 0;
+    }
+    if (state === 'not injected')
+      throw new CliError(
+        `[verify] the webhook gave the check Pod no AWS identity: is Lanyard's webhook serving namespace "${pair.namespace}", and does a source declare ${role} for ${who}? (\`lanyard explain serviceaccount ${pair.serviceAccount} -n ${pair.namespace}\`)`,
+        EXIT.failure,
+      );
+    if (state === 'admitted ungated') return verifiedEarlier(kube, a, p);
+    if (ctx.now() - started > a.timeoutMs) {
+      spinner?.stop();
+      throw notVerifiedInTime(ctx, a, lastEvent);
+    }
+    await sleep(500);
+  }
+}
+
+/** The note of the last Warning Event about the check Pod; undefined when there is none yet. */
+async function lastWarning(kube: KubeClient, namespace: string, name: string): Promise<string | undefined> {
+  const list = await getOrUndefined<KubeList<ExplainEvent>>(
+    kube,
+    `/apis/events.k8s.io/v1/namespaces/${enc(namespace)}/events`,
+  );
+  const events = (list?.items ?? []).filter((e) => e.regarding?.name === name && e.type === 'Warning');
+  return events.length ? String(events[events.length - 1]!.note ?? '') : undefined;
+}
+
+/** The check Pod was admitted without the gate: its identity is in the verified set, named by its VerifiedIdentity. */
+async function verifiedEarlier(kube: KubeClient, a: CreateIdentityArgs, p: Pod): Promise<number> {
+  const declaredMode = MODES[a.mode];
+  const vi = await getOrUndefined<VerifiedIdentity>(
+    kube,
+    `${VI_API}/namespaces/${enc(a.pair.namespace)}/verifiedidentities/${verifiedIdentityName({
+      mode: declaredMode,
+      serviceAccount: a.pair.serviceAccount,
+      roleARN: a.role,
+      audience:
+        declaredMode === 'WebIdentity'
+          ? ((p.spec?.volumes ?? [])
+              .flatMap((v) => v.projected?.sources ?? [])
+              .find((s) => s.serviceAccountToken)?.serviceAccountToken?.audience ?? '')
+          : WEBHOOK_DEFAULTS.containerCredentialsAudience,
+    })}`,
+  );
+  if (p.metadata?.annotations?.['lanyard.dev/verify'] === 'false')
+    throw new CliError('[verify] the check Pod was not gated (opt-out)', EXIT.failure);
+  a.say(
+    'verify',
+    `verified earlier: admitted without the gate${vi ? ` (VerifiedIdentity ${vi.metadata?.name}, ${vi.spec?.assumedRoleARN})` : ''}`,
+  );
+  return 0;
+}
+
+/** Prints the verifier's last attempt and its meaning; the error to throw names the commands that say more. */
+function notVerifiedInTime(ctx: Context, a: CreateIdentityArgs, lastEvent: string): CliError {
+  const hint = lastEvent ? hintForExchangeError(lastEvent) : undefined;
+  if (lastEvent) ctx.out.line(`[verify] last verifier attempt: ${lastEvent}`);
+  if (hint) ctx.out.line(`[verify] meaning: ${hint}`);
+  return new CliError(
+    `[verify] not verified within ${Math.round(a.timeoutMs / 1000)}s: run \`lanyard iam check ${a.role} --service-account ${a.who}\` and \`lanyard explain serviceaccount ${a.pair.serviceAccount} -n ${a.pair.namespace}\``,
+    EXIT.timedOut,
+  );
+}
+
 // ---- Registration -----------------------------------------------------------------------------------------------------
 
 export function registerExplainCli(cli: Cli): void {
-  const explainOptions = (cmd: Command) =>
-    awsOptions(
-      identityOptions(cmd.option('-n, --namespace <ns>', 'namespace (else --project, else "default")')),
-    ).option('--no-aws', "do not read the role's trust policy from IAM");
-  cli.verb('explain', 'Explain why a Pod or ServiceAccount has the AWS identity it has, and how to fix it');
-  cli.noun('explain', POD, {
-    description:
-      "Explain a Pod's AWS identity: every source consulted and which won, the IdentityPolicy rule, the gate, the verifier's last attempt, the role's trust policy, and a fix",
-    args: '<name>',
-    options: explainOptions,
-    run: (ctx, [name], opts) => runExplain(ctx, 'Pod', name!, opts),
-  });
-  cli.noun('explain', SERVICE_ACCOUNT, {
-    description:
-      "Explain the AWS identity a ServiceAccount's Pods get: sources, IdentityPolicy rule, verified set, trust policy, fix",
-    args: '<name>',
-    options: explainOptions,
-    run: (ctx, [name], opts) => runExplain(ctx, 'ServiceAccount', name!, opts),
-  });
-
+  registerExplain(cli);
   const iam = cli.verb('iam', 'Set up and check IAM roles for ServiceAccounts, with your AWS credentials');
   cli.command(
     'trust-policy',
     {
       description:
         "Print the trust policy a ServiceAccount needs (IRSA: the cluster's OIDC provider, sub and aud; Pod Identity: pods.eks.amazonaws.com)",
-      options: (cmd) =>
-        awsOptions(
-          identityOptions(
-            cmd
-              .requiredOption('--service-account <ns/name>', 'the ServiceAccount, as NAMESPACE/NAME')
-              .addOption(modeOption('irsa (web identity) or pod-identity').default('irsa'))
-              .option(
-                '--audience <aud>',
-                "token audience (IRSA; else the ServiceAccount's audience annotation, else --token-audience)",
-              )
-              .option('--role <arn>', 'the role the policy is for (its account names the OIDC provider)')
-              .option(
-                '--account <id>',
-                "AWS account of the OIDC provider (else the role's, else the caller's)",
-              )
-              .option('--no-session-tags', 'Pod Identity with disableSessionTags: no sts:TagSession'),
-          ),
-        ),
+      options: (cmd) => awsOptions(identityOptions(trustPolicyOptions(cmd))),
       run: (ctx, _args, opts) => runTrustPolicy(ctx, opts),
     },
     iam,
@@ -945,51 +979,92 @@ export function registerExplainCli(cli: Cli): void {
       description:
         'Say whether the Pods of a ServiceAccount could assume ROLE, and which trust policy field is wrong if not',
       args: '<role>',
-      options: (cmd) =>
-        awsOptions(
-          identityOptions(
-            cmd
-              .requiredOption('--service-account <ns/name>', 'the ServiceAccount, as NAMESPACE/NAME')
-              .addOption(
-                modeOption(
-                  'irsa or pod-identity (else pod-identity when a PodIdentityAssociation exists for it, else irsa)',
-                ),
-              )
-              .option(
-                '--audience <aud>',
-                "token audience (IRSA; else the ServiceAccount's audience annotation, else --token-audience)",
-              ),
-          ),
-        ),
+      options: (cmd) => awsOptions(identityOptions(iamCheckOptions(cmd))),
       run: (ctx, [role], opts) => runIamCheck(ctx, role!, opts),
     },
     iam,
   );
-
   cli.noun('create', IDENTITY, {
     description:
       'Give a ServiceAccount an AWS role in phases that can be re-run: role (trust policy) → bind (annotation or association) → verify',
     args: '<namespace/serviceaccount>',
-    options: (cmd) =>
-      awsOptions(
-        identityOptions(
-          cmd
-            .requiredOption('--role <arn>', 'the role ARN')
-            .addOption(
-              modeOption(
-                'irsa (ServiceAccount annotation, web identity) or pod-identity (PodIdentityAssociation)',
-              ).default('irsa'),
-            )
-            .option('--create-role', 'create the role with the trust policy it needs when it does not exist')
-            .option(
-              '--update-trust',
-              "add the statement the ServiceAccount needs to an existing role's trust policy",
-            )
-            .option('--audience <aud>', 'token audience for IRSA (else --token-audience)')
-            .option('--phase <list>', 'run only these phases: role, bind, verify (comma list)')
-            .option('--timeout <duration>', 'how long the verify phase waits', '2m'),
-        ),
-      ),
+    options: (cmd) => awsOptions(identityOptions(createIdentityOptions(cmd))),
     run: (ctx, [pair], opts) => runCreateIdentity(ctx, pair!, opts),
   });
+}
+
+/** `lanyard explain pod|serviceaccount`. */
+function registerExplain(cli: Cli): void {
+  const explainOptions = (cmd: Command) =>
+    awsOptions(
+      identityOptions(cmd.option('-n, --namespace <ns>', 'namespace (else --project, else "default")')),
+    ).option('--no-aws', "do not read the role's trust policy from IAM");
+  cli.verb('explain', 'Explain why a Pod or ServiceAccount has the AWS identity it has, and how to fix it');
+  const nouns = [
+    [
+      POD,
+      'Pod',
+      "Explain a Pod's AWS identity: every source consulted and which won, the IdentityPolicy rule, the gate, the verifier's last attempt, the role's trust policy, and a fix",
+    ],
+    [
+      SERVICE_ACCOUNT,
+      'ServiceAccount',
+      "Explain the AWS identity a ServiceAccount's Pods get: sources, IdentityPolicy rule, verified set, trust policy, fix",
+    ],
+  ] as const;
+  for (const [noun, kind, description] of nouns)
+    cli.noun('explain', noun, {
+      description,
+      args: '<name>',
+      options: explainOptions,
+      run: (ctx, [name], opts) => runExplain(ctx, kind, name!, opts),
+    });
+}
+
+const SERVICE_ACCOUNT_FLAG = [
+  '--service-account <ns/name>',
+  'the ServiceAccount, as NAMESPACE/NAME',
+] as const;
+const IRSA_AUDIENCE_FLAG = [
+  '--audience <aud>',
+  "token audience (IRSA; else the ServiceAccount's audience annotation, else --token-audience)",
+] as const;
+
+/** `lanyard iam trust-policy`'s own flags. */
+function trustPolicyOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption(...SERVICE_ACCOUNT_FLAG)
+    .addOption(modeOption('irsa (web identity) or pod-identity').default('irsa'))
+    .option(...IRSA_AUDIENCE_FLAG)
+    .option('--role <arn>', 'the role the policy is for (its account names the OIDC provider)')
+    .option('--account <id>', "AWS account of the OIDC provider (else the role's, else the caller's)")
+    .option('--no-session-tags', 'Pod Identity with disableSessionTags: no sts:TagSession');
+}
+
+/** `lanyard iam check`'s own flags. */
+function iamCheckOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption(...SERVICE_ACCOUNT_FLAG)
+    .addOption(
+      modeOption(
+        'irsa or pod-identity (else pod-identity when a PodIdentityAssociation exists for it, else irsa)',
+      ),
+    )
+    .option(...IRSA_AUDIENCE_FLAG);
+}
+
+/** `lanyard create identity`'s own flags. */
+function createIdentityOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption('--role <arn>', 'the role ARN')
+    .addOption(
+      modeOption(
+        'irsa (ServiceAccount annotation, web identity) or pod-identity (PodIdentityAssociation)',
+      ).default('irsa'),
+    )
+    .option('--create-role', 'create the role with the trust policy it needs when it does not exist')
+    .option('--update-trust', "add the statement the ServiceAccount needs to an existing role's trust policy")
+    .option('--audience <aud>', 'token audience for IRSA (else --token-audience)')
+    .option('--phase <list>', 'run only these phases: role, bind, verify (comma list)')
+    .option('--timeout <duration>', 'how long the verify phase waits', '2m');
 }

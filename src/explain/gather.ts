@@ -119,7 +119,8 @@ export async function policySet(kube: KubeClient): Promise<PolicySet | string> {
 
 /** The API server's service-account issuer, from its OIDC discovery document. */
 export async function clusterIssuer(kube: KubeClient): Promise<string> {
-  const doc = await kube.get('/.well-known/openid-configuration');
+  // Only `issuer` is read; the document is whatever the API server serves, so it is checked, not trusted.
+  const doc = await kube.get<{ issuer?: unknown } | null>('/.well-known/openid-configuration');
   if (typeof doc?.issuer !== 'string' || !doc.issuer)
     throw new Error("the API server's OIDC discovery document carries no issuer");
   return doc.issuer;

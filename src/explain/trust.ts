@@ -1,7 +1,9 @@
 // The trust policy a ServiceAccount needs, and the comparison of a role's trust policy with what a Pod's token or
 // the Pod Identity agent presents (docs/explain-and-iam.md). Pure: documents and claims in, named mismatches out.
 // IAM evaluates trust per action: every action the exchange needs must be allowed by some statement whose
-// principal and conditions match, and by no Deny statement (docs/verified-start.md, "Trust policies").
+// principal and conditions match, and by no Deny statement (docs/verified-start.md, "Trust policies"). Wildcards and
+// string conditions follow IAM's rules in src/core/iam-trust.ts, which the AWS simulator uses too.
+import { STRING_OPERATORS, iamGlob, stringConditionHolds } from '../core/iam-trust.ts';
 
 export type TrustField =
   'provider' | 'sub' | 'aud' | 'principal' | 'action' | 'external id' | 'condition' | 'deny' | 'document';
@@ -186,20 +188,14 @@ function parse(doc: string | Record<string, unknown>): Statement[] | string {
   });
 }
 
-/** IAM's `*` and `?` wildcards, anchored. */
-function glob(pattern: string, value: string, ignoreCase: boolean): boolean {
-  const re =
-    '^' +
-    pattern
-      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-      .replace(/\*/g, '.*')
-      .replace(/\?/g, '.') +
-    '$';
-  return new RegExp(re, ignoreCase ? 'is' : 's').test(value);
-}
-
 const quoteList = (l: readonly string[]) =>
   l.length === 1 ? `"${l[0]}"` : `[${l.map((x) => `"${x}"`).join(', ')}]`;
+
+/** `Federated ["…"], Service "…"`: the principals a statement names, for a message. */
+const describePrincipals = (pr: Record<string, string[]>) =>
+  Object.entries(pr)
+    .map(([t, v]) => `${t} ${quoteList(v)}`)
+    .join(', ') || 'no principal';
 
 // ---- Comparison --------------------------------------------------------------------------------------------------
 
@@ -209,7 +205,6 @@ interface Check {
 
 /** The mismatches of one statement for one action; an empty list means the statement applies. */
 function statementMismatches(s: Statement, p: Presented, c: Check, notes: string[]): Mismatch[] {
-  const out: Mismatch[] = [];
   const at = s.label;
   if (s.unsupported)
     return [
@@ -219,122 +214,136 @@ function statementMismatches(s: Statement, p: Presented, c: Check, notes: string
         text: `${at} uses ${s.unsupported}, which this check does not evaluate`,
       },
     ];
-
-  // Principal.
-  if (s.principals !== '*') {
-    const pr = s.principals;
-    if (p.mode === 'WebIdentity') {
-      const fed = pr.Federated ?? [];
-      if (fed.length === 0) {
-        const other =
-          Object.entries(pr)
-            .map(([t, v]) => `${t} ${quoteList(v)}`)
-            .join(', ') || 'no principal';
-        out.push({
-          field: 'principal',
-          statement: at,
-          text: `${at} trusts ${other}, not a Federated OIDC provider; the token comes from ${p.providerArn}`,
-        });
-      } else if (!fed.includes(p.providerArn)) {
-        out.push({
-          field: 'provider',
-          statement: at,
-          text: `${at} trusts Federated ${quoteList(fed)}, but the token comes from the cluster's provider ${p.providerArn}`,
-        });
-      }
-    } else if (p.mode === 'ContainerCredentials') {
-      const svc = pr.Service ?? [];
-      if (!svc.includes(POD_IDENTITY_PRINCIPAL)) {
-        const other =
-          Object.entries(pr)
-            .map(([t, v]) => `${t} ${quoteList(v)}`)
-            .join(', ') || 'no principal';
-        out.push({
-          field: 'principal',
-          statement: at,
-          text: `${at} trusts ${other}; EKS Pod Identity needs Service "${POD_IDENTITY_PRINCIPAL}"`,
-        });
-      }
-    } else {
-      const aws = pr.AWS ?? [];
-      const account = /^arn:[^:]+:(?:iam|sts)::(\d{12}):/.exec(p.principalArn)?.[1];
-      const ok = aws.some(
-        (a) =>
-          a === p.principalArn ||
-          (account !== undefined &&
-            (a === account || /^arn:[^:]+:iam::(\d{12}):root$/.exec(a)?.[1] === account)),
-      );
-      if (!ok) {
-        out.push({
-          field: 'principal',
-          statement: at,
-          text: `${at} trusts AWS ${quoteList(aws)}, not the association role ${p.principalArn}`,
-        });
-      }
-    }
-  }
-
-  // Action.
-  if (!s.actions.some((a) => glob(a, c.action, true))) {
+  const out: Mismatch[] = [];
+  const principal = s.principals === '*' ? undefined : principalMismatch(at, s.principals, p);
+  if (principal) out.push(principal);
+  if (!s.actions.some((a) => iamGlob(a, c.action, true))) {
     out.push({
       field: 'action',
       statement: at,
       text: `${at} allows ${quoteList(s.actions)}, not ${c.action}`,
     });
   }
-
   // Conditions: every key must hold (values ORed).
   for (const [rawOp, key, wanted] of s.conditions) {
-    const op = rawOp
-      .replace(/^(ForAnyValue|ForAllValues):/i, '')
-      .replace(/IfExists$/i, '')
-      .toLowerCase();
-    const lkey = key.toLowerCase();
-    let field: TrustField;
-    let actual: string | undefined;
-    if (p.mode === 'WebIdentity' && (lkey.endsWith(':sub') || lkey.endsWith(':aud'))) {
-      const prefix = key.slice(0, key.lastIndexOf(':'));
-      field = lkey.endsWith(':sub') ? 'sub' : 'aud';
-      if (prefix.toLowerCase() !== p.issuerKey.toLowerCase()) {
-        // One provider mismatch per statement: keys of the wrong provider follow from the wrong principal.
-        if (out.some((m) => m.field === 'provider')) continue;
-        out.push({
-          field: 'provider',
-          statement: at,
-          text: `${at} conditions on ${key}, a key of provider "${prefix}"; the token's issuer is "${p.issuerKey}", so the condition never holds`,
-        });
-        continue;
-      }
-      actual = field === 'sub' ? p.sub : p.aud;
-    } else if (lkey === 'sts:externalid') {
-      field = 'external id';
-      actual = p.mode === 'TargetRole' ? p.externalId : undefined;
-    } else {
-      notes.push(`${at}: condition ${rawOp} ${key} is not checked here (assumed to hold)`);
-      continue;
-    }
-    if (!['stringequals', 'stringlike', 'stringnotequals', 'stringnotlike'].includes(op)) {
-      out.push({
-        field: 'condition',
-        statement: at,
-        text: `${at} uses operator ${rawOp} on ${key}; use StringEquals or StringLike`,
-      });
-      continue;
-    }
-    const like = op.endsWith('like');
-    const hit = actual !== undefined && wanted.some((w) => (like ? glob(w, actual!, false) : w === actual));
-    const holds = op.includes('not') ? !hit : hit;
-    if (!holds) {
-      const presented = actual === undefined ? 'none' : `"${actual}"`;
-      const what = field === 'external id' ? 'the exchange presents' : 'the token presents';
-      out.push({
-        field,
-        statement: at,
-        text: `${at} requires ${key} ${op.includes('not') ? 'not ' : ''}${like ? 'like' : '='} ${quoteList(wanted)}, ${what} ${presented}`,
-      });
-    }
+    const m = conditionMismatch(at, rawOp, key, wanted, p, out, notes);
+    if (m) out.push(m);
   }
   return out;
+}
+
+/** The principal the statement names against who asks: the cluster's OIDC provider, the Pod Identity service, or the association role. */
+function principalMismatch(at: string, pr: Record<string, string[]>, p: Presented): Mismatch | undefined {
+  if (p.mode === 'WebIdentity') {
+    const fed = pr.Federated ?? [];
+    if (fed.length === 0)
+      return {
+        field: 'principal',
+        statement: at,
+        text: `${at} trusts ${describePrincipals(pr)}, not a Federated OIDC provider; the token comes from ${p.providerArn}`,
+      };
+    if (!fed.includes(p.providerArn))
+      return {
+        field: 'provider',
+        statement: at,
+        text: `${at} trusts Federated ${quoteList(fed)}, but the token comes from the cluster's provider ${p.providerArn}`,
+      };
+    return undefined;
+  }
+  if (p.mode === 'ContainerCredentials') {
+    if ((pr.Service ?? []).includes(POD_IDENTITY_PRINCIPAL)) return undefined;
+    return {
+      field: 'principal',
+      statement: at,
+      text: `${at} trusts ${describePrincipals(pr)}; EKS Pod Identity needs Service "${POD_IDENTITY_PRINCIPAL}"`,
+    };
+  }
+  const aws = pr.AWS ?? [];
+  const account = /^arn:[^:]+:(?:iam|sts)::(\d{12}):/.exec(p.principalArn)?.[1];
+  const ok = aws.some(
+    (a) =>
+      a === p.principalArn ||
+      (account !== undefined && (a === account || /^arn:[^:]+:iam::(\d{12}):root$/.exec(a)?.[1] === account)),
+  );
+  if (ok) return undefined;
+  return {
+    field: 'principal',
+    statement: at,
+    text: `${at} trusts AWS ${quoteList(aws)}, not the association role ${p.principalArn}`,
+  };
+}
+
+/**
+ * One condition key of a statement: the mismatch it causes, if any. `sofar` is the statement's mismatches before
+ * it (one provider mismatch per statement); keys this check cannot evaluate offline go to `notes`.
+ */
+function conditionMismatch(
+  at: string,
+  rawOp: string,
+  key: string,
+  wanted: string[],
+  p: Presented,
+  sofar: readonly Mismatch[],
+  notes: string[],
+): Mismatch | undefined {
+  const subject = conditionSubject(at, key, p, sofar);
+  if (subject === 'note') {
+    notes.push(`${at}: condition ${rawOp} ${key} is not checked here (assumed to hold)`);
+    return undefined;
+  }
+  if (subject === 'skip') return undefined;
+  if ('mismatch' in subject) return subject.mismatch;
+  const { field, actual } = subject;
+  const op = rawOp
+    .replace(/^(ForAnyValue|ForAllValues):/i, '')
+    .replace(/IfExists$/i, '')
+    .toLowerCase();
+  if (!STRING_OPERATORS.has(op))
+    return {
+      field: 'condition',
+      statement: at,
+      text: `${at} uses operator ${rawOp} on ${key}; use StringEquals or StringLike`,
+    };
+  if (stringConditionHolds(op, wanted, actual === undefined ? [] : [actual])) return undefined;
+  const presented = actual === undefined ? 'none' : `"${actual}"`;
+  const what = field === 'external id' ? 'the exchange presents' : 'the token presents';
+  const like = op.endsWith('like');
+  return {
+    field,
+    statement: at,
+    text: `${at} requires ${key} ${op.includes('not') ? 'not ' : ''}${like ? 'like' : '='} ${quoteList(wanted)}, ${what} ${presented}`,
+  };
+}
+
+/**
+ * What a condition key is about: the token's `sub` or `aud` (of the cluster's provider, else a provider mismatch),
+ * the association's external id, or a key left to a note. `skip` when a provider mismatch is already named.
+ */
+function conditionSubject(
+  at: string,
+  key: string,
+  p: Presented,
+  sofar: readonly Mismatch[],
+): { field: TrustField; actual: string | undefined } | { mismatch: Mismatch } | 'note' | 'skip' {
+  const lkey = key.toLowerCase();
+  if (p.mode === 'WebIdentity' && (lkey.endsWith(':sub') || lkey.endsWith(':aud'))) {
+    const prefix = key.slice(0, key.lastIndexOf(':'));
+    const field = lkey.endsWith(':sub') ? 'sub' : 'aud';
+    if (prefix.toLowerCase() === p.issuerKey.toLowerCase())
+      return { field, actual: field === 'sub' ? p.sub : p.aud };
+    // One provider mismatch per statement: keys of the wrong provider follow from the wrong principal.
+    if (sofar.some((m) => m.field === 'provider')) return 'skip';
+    return {
+      mismatch: {
+        field: 'provider',
+        statement: at,
+        text: `${at} conditions on ${key}, a key of provider "${prefix}"; the token's issuer is "${p.issuerKey}", so the condition never holds`,
+      },
+    };
+  }
+  if (lkey === 'sts:externalid')
+    return { field: 'external id', actual: p.mode === 'TargetRole' ? p.externalId : undefined };
+  return 'note';
 }
 
 function requiredActions(p: Presented): string[] {

@@ -1,6 +1,8 @@
 // IAM trust-policy parsing (checked on write) and evaluation for the simulator (docs/aws-simulator.md). Pure: the
 // caller passes the principal, the action and the condition context, and receives the decision plus notes on
-// statements that failed because they use something the simulator does not support.
+// statements that failed because they use something the simulator does not support. Wildcards and string conditions
+// are IAM's rules in src/core/iam-trust.ts, which `lanyard explain` uses too.
+import { STRING_OPERATORS, iamGlob, stringConditionHolds } from '../../core/iam-trust.ts';
 
 export interface TrustStatement {
   sid?: string;
@@ -108,17 +110,8 @@ export function parseTrustPolicy(doc: string): ParseResult {
   return { ok: true, policy: { statements } };
 }
 
-/** `*` any run, `?` one character; anchored. */
-export function globMatch(pattern: string, value: string, ignoreCase = false): boolean {
-  const re =
-    '^' +
-    pattern
-      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-      .replace(/\*/g, '.*')
-      .replace(/\?/g, '.') +
-    '$';
-  return new RegExp(re, ignoreCase ? 'is' : 's').test(value);
-}
+/** `*` any run, `?` one character; anchored (IAM's rule, shared with `lanyard explain`). */
+export const globMatch = iamGlob;
 
 export interface TrustRequest {
   principal: { type: 'Service' | 'Federated' | 'AWS'; id: string };
@@ -134,8 +127,6 @@ export interface TrustDecision {
   /** Statements that failed because of an unsupported element, operator or key (to be logged). */
   notes: string[];
 }
-
-const OPERATORS = new Set(['stringequals', 'stringlike', 'stringnotequals', 'stringnotlike']);
 
 function principalMatches(p: TrustStatement['principals'], req: TrustRequest): boolean {
   if (p === '*') return true;
@@ -156,7 +147,7 @@ function conditionsMatch(s: TrustStatement, req: TrustRequest, label: string, no
   const supported = new Set(req.supportedKeys.map((k) => k.toLowerCase()));
   for (const [op, block] of Object.entries(s.conditions)) {
     const operator = op.toLowerCase();
-    if (!OPERATORS.has(operator)) {
+    if (!STRING_OPERATORS.has(operator)) {
       notes.push(`${label}: unsupported condition operator ${op}`);
       return false;
     }
@@ -165,11 +156,7 @@ function conditionsMatch(s: TrustStatement, req: TrustRequest, label: string, no
         notes.push(`${label}: unsupported condition key ${key}`);
         return false;
       }
-      const actual = context.get(key.toLowerCase()) ?? [];
-      const like = operator.endsWith('like');
-      const hit = actual.some((a) => wanted.some((w) => (like ? globMatch(w, a) : w === a)));
-      const ok = operator.includes('not') ? !hit : hit;
-      if (!ok) return false;
+      if (!stringConditionHolds(operator, wanted, context.get(key.toLowerCase()) ?? [])) return false;
     }
   }
   return true;
