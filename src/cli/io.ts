@@ -1,4 +1,5 @@
 // The IO of the real process, for the `lanyard` binary.
+import { isatty } from 'node:tty';
 import { nodeFs, processEnv } from '../config/cli.ts';
 import { systemClock } from '../runtime/clock.ts';
 import type { CliIO } from './framework.ts';
@@ -16,8 +17,10 @@ export function processIO(verb?: string): CliIO {
     env: processEnv(),
     stdout: (s) => void process.stdout.write(s),
     stderr: (s) => void process.stderr.write(s),
-    stdinIsTTY: Boolean(process.stdin.isTTY),
-    stderrIsTTY: Boolean(process.stderr.isTTY),
+    // isatty on the descriptors: reading `process.stdin.isTTY` builds the stdin stream (a few ms of every start), and
+    // most commands never read stdin.
+    stdinIsTTY: isatty(0),
+    stderrIsTTY: isatty(2),
     async readLine(prompt) {
       process.stderr.write(prompt);
       return await readOneLine();
