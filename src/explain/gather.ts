@@ -5,7 +5,7 @@ import type { ConfigMap } from 'kubernetes-types/core/v1.js';
 import type { KubeList } from '../core/kube-object.ts';
 import type { IdentityPolicy } from '../verification/types.ts';
 import type { KubeClient } from '../kube/client.ts';
-import { KubeApiError, isNotFound } from '../kube/errors.ts';
+import { KubeApiError, orUndefinedIfNotFound } from '../kube/errors.ts';
 import {
   PLURAL,
   VERSION,
@@ -34,13 +34,9 @@ export const CONFIG_MAP_NAME = 'pod-identity-webhook';
 
 const enc = encodeURIComponent;
 
-export async function getOrUndefined<T = unknown>(kube: KubeClient, path: string): Promise<T | undefined> {
-  try {
-    return await kube.get<T>(path);
-  } catch (e) {
-    if (isNotFound(e)) return undefined;
-    throw e;
-  }
+/** A read where a 404 means absent (the object, or its kind, is not there). */
+export function getOrUndefined<T = unknown>(kube: KubeClient, path: string): Promise<T | undefined> {
+  return kube.get<T>(path).catch(orUndefinedIfNotFound);
 }
 
 /** Every Lanyard association in the namespace and every observed ACK association for the pair. */
