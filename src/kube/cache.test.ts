@@ -94,3 +94,40 @@ describe('InformerFactory list: projected page by page', () => {
     }
   });
 });
+
+describe('InformerFactory relist (the webhook debug cache clear, docs/webhook.md#debug-routes)', () => {
+  it('lists the selection again and resolves once that list reached every view: vanished objects are deleted, held versions cause no update', async () => {
+    const pages = [[pod('a', 'x'), pod('a', 'y')]];
+    const { client, counts } = pagedClient(pages, () => undefined);
+    const factory = new InformerFactory({ client });
+    const events: string[] = [];
+    const names = factory.view<string>({
+      path: '/api/v1/pods',
+      transform: (o) => o.metadata.name,
+      onAdd: (_v, k) => events.push(`add ${k}`),
+      onUpdate: (_v, _old, k) => events.push(`update ${k}`),
+      onDelete: (_v, k) => events.push(`delete ${k}`),
+    });
+    const other = factory.view<string>({ path: '/api/v1/pods', transform: (o) => o.metadata.namespace });
+    try {
+      expect(await names.waitForSync(5000)).toBe(true);
+      expect(await other.waitForSync(5000)).toBe(true);
+      pages[0] = [pod('a', 'x')];
+      await names.relist();
+      expect(counts.lists).toBe(2);
+      expect(events).toEqual(['add a/x', 'add a/y', 'delete a/y']);
+      expect([...other.keys()]).toEqual(['a/x']);
+    } finally {
+      factory.stop();
+    }
+  });
+
+  it('a relist pending when the factory stops resolves', async () => {
+    const { client } = pagedClient([[pod('a', 'x')]], () => new Promise<void>(() => undefined));
+    const factory = new InformerFactory({ client });
+    const view = factory.view<string>({ path: '/api/v1/pods' });
+    const relisted = view.relist();
+    factory.stop();
+    await expect(relisted).resolves.toBeUndefined();
+  });
+});

@@ -57,6 +57,11 @@ export interface CacheView<T> {
    * resourceVersion, the object's deletion, or the next list (which is the truth as of its snapshot).
    */
   recordWrite(obj: KubeObject): void;
+  /**
+   * Lists the selection again, for every view of it, and resolves once that list has reached the views (the webhook's
+   * debug cache clear, docs/webhook.md#debug-routes). Views that already hold an object's version see no change.
+   */
+  relist(): Promise<void>;
   /** Detaches the view; the watch stops with its last view. */
   close(): void;
 }
@@ -114,18 +119,23 @@ export class InformerFactory {
   }
 }
 
-/** A listed object as its page arrived: its key, its resourceVersion and each view's projection (or SKIP). */
+/**
+ * A listed object as its page arrived: its key, its resourceVersion and each view's projection (or SKIP), in the
+ * order of the list's views (an array, not a map: 50,000 listed objects cost a few MB less).
+ */
 interface Listed {
   key: string;
   rv: string;
-  values: Map<object, unknown>;
+  values: unknown[];
 }
 /** A view's filter refused the object. */
 const SKIP: unique symbol = Symbol('skip');
 
 /** One list/watch, fanned out to its views, with the own-write rule. */
 class SharedInformer {
-  private readonly listWatch: ListWatch<Listed, KubeObject>;
+  private readonly listWatch: ListWatch<never, KubeObject>;
+  /** The list being received, by key, as its pages arrive (no array of the same objects beside it). */
+  private listing = new Map<string, Listed>();
   private readonly views = new Set<View<unknown>>();
   /**
    * The views a list in flight projects for. Each page is projected as it arrives, so a list of 10,000 Pods or
@@ -133,7 +143,7 @@ class SharedInformer {
    * informer); a view attached during the list has no projection of the pages already read, and waits for the
    * list that its attach requests.
    */
-  private listViews: Set<View<unknown>> | undefined;
+  private listViews: Array<View<unknown>> | undefined;
   /** The list in flight has projected an object already (a view attached now would miss it). */
   private listProjected = false;
   /** resourceVersion each view holds now, by key (equality only: resourceVersions are opaque). */
@@ -144,6 +154,9 @@ class SharedInformer {
   private readonly delivered = new Map<string, number>();
   private listedOnce = false;
   private started = false;
+  /** `relist` callers: waiting for a list to start, then for that list to end. */
+  private relistWaiting: Array<() => void> = [];
+  private relistListing: Array<() => void> = [];
 
   constructor(
     opts: InformerFactoryOptions,
@@ -151,17 +164,19 @@ class SharedInformer {
     onWatch: () => void,
     private readonly onIdle: () => void,
   ) {
-    this.listWatch = new ListWatch<Listed, KubeObject>({
+    this.listWatch = new ListWatch<never, KubeObject>({
       ...selection,
       client: opts.client,
       retryDelayMs: opts.retryDelayMs,
       onWatch,
       onListStart: () => {
-        this.listViews = new Set(this.views);
+        this.listViews = [...this.views];
+        this.listing = new Map();
         this.listProjected = false;
+        this.relistListing.push(...this.relistWaiting.splice(0));
       },
       projectListed: (item) => this.project(item),
-      onList: (items) => this.onList(items),
+      onList: () => this.onList(),
       onEvent: (e) => this.onEvent(e),
       onError: (e) => opts.onError?.(selection, e),
     });
@@ -181,7 +196,7 @@ class SharedInformer {
       this.listWatch.start();
     } else if (this.listViews && !this.listProjected) {
       // A list is in flight and no page has arrived yet: it serves this view too.
-      this.listViews.add(view as View<unknown>);
+      this.listViews.push(view as View<unknown>);
     } else if (this.listedOnce || this.listViews) {
       // The objects were delivered (or are being projected) before this view existed: list again. Views already
       // synced skip what they hold.
@@ -194,6 +209,14 @@ class SharedInformer {
     this.listWatch.stop();
     for (const v of this.views) v.detach();
     this.views.clear();
+    for (const done of [...this.relistWaiting.splice(0), ...this.relistListing.splice(0)]) done();
+  }
+
+  /** A list that starts after this call has reached the views (or the watch stopped). */
+  relist(): Promise<void> {
+    const listed = new Promise<void>((resolve) => this.relistWaiting.push(resolve));
+    this.listWatch.restart();
+    return listed;
   }
 
   recordWrite(obj: KubeObject): void {
@@ -222,30 +245,34 @@ class SharedInformer {
     this.deliver(e.type, key, e.object);
   }
 
-  private project(item: KubeObject): Listed {
+  private project(item: KubeObject): undefined {
     this.listProjected = true;
-    const values = new Map<object, unknown>();
-    for (const v of this.listViews ?? []) values.set(v, v.project(item, SKIP));
-    return { key: objectKey(item), rv: item?.metadata?.resourceVersion ?? '', values };
+    const values = (this.listViews ?? []).map((v) => v.project(item, SKIP));
+    const key = objectKey(item);
+    this.listing.set(key, { key, rv: item?.metadata?.resourceVersion ?? '', values });
+    return undefined;
   }
 
-  private onList(items: Listed[]): void {
+  private onList(): void {
     // A list is the truth as of its snapshot, and the watch that follows it delivers every later change, our own
     // writes included. ResourceVersions are never ordered, so a write of ours recorded before or during the list
     // cannot be told newer or older than what the list returned: the list wins, and a newer write of ours comes back
     // through the watch. Keeping the write instead could hold an older version for good, since every later event
     // for that object would look older than a write the watch never delivers (docs/adr/1000).
     this.pending.clear();
-    const listed = new Map<string, Listed>();
-    for (const item of items) listed.set(item.key, item);
-    const projected = this.listViews ?? new Set();
+    const listed = this.listing;
+    this.listing = new Map();
+    const projected = this.listViews ?? [];
     this.listViews = undefined;
     // Views attached during this list were not projected for: they wait for the list their attach requested.
-    for (const v of this.views)
-      if (projected.has(v)) v.replace(listed, SKIP, (key, rv) => this.held.get(key) === rv);
+    for (const v of this.views) {
+      const slot = projected.indexOf(v);
+      if (slot >= 0) v.replace(listed, slot, SKIP, (key, rv) => this.held.get(key) === rv);
+    }
     this.held.clear();
     for (const [key, item] of listed) this.held.set(key, item.rv);
     this.listedOnce = true;
+    for (const done of this.relistListing.splice(0)) done();
   }
 
   private deliver(type: WatchEvent['type'], key: string, obj: KubeObject): void {
@@ -275,7 +302,7 @@ class View<T, O extends KubeObject = KubeObject> implements CacheView<T> {
 
   constructor(
     private readonly o: ViewOptions<T, O>,
-    private readonly informer: { recordWrite(obj: KubeObject): void },
+    private readonly informer: { recordWrite(obj: KubeObject): void; relist(): Promise<void> },
     private readonly onClose: () => void,
   ) {
     for (const name of Object.keys(o.indexes ?? {})) this.index.set(name, new Map());
@@ -316,6 +343,9 @@ class View<T, O extends KubeObject = KubeObject> implements CacheView<T> {
   recordWrite(obj: KubeObject): void {
     if (this.attached) this.informer.recordWrite(obj);
   }
+  relist(): Promise<void> {
+    return this.attached ? this.informer.relist() : Promise.resolve();
+  }
   close(): void {
     if (!this.attached) return;
     this.detach();
@@ -351,10 +381,18 @@ class View<T, O extends KubeObject = KubeObject> implements CacheView<T> {
     return this.o.transform ? this.o.transform(obj) : (obj as unknown as T);
   }
 
-  /** A full list, projected page by page (`skip`: filtered out); `unchanged` says the view already holds that version. */
-  replace(listed: Map<string, Listed>, skip: unknown, unchanged: (key: string, rv: string) => boolean): void {
+  /**
+   * A full list, projected page by page: this view's projection is `values[slot]` of each item (`skip`: filtered out);
+   * `unchanged` says the view already holds that version.
+   */
+  replace(
+    listed: Map<string, Listed>,
+    slot: number,
+    skip: unknown,
+    unchanged: (key: string, rv: string) => boolean,
+  ): void {
     if (!this.attached) return;
-    const mine = (item: Listed | undefined) => (item && item.values.has(this) ? item.values.get(this) : skip);
+    const mine = (item: Listed | undefined) => (item ? item.values[slot] : skip);
     for (const [key, old] of [...this.store]) {
       if (mine(listed.get(key)) !== skip) continue;
       this.remove(key, old);

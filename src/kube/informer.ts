@@ -1,7 +1,8 @@
 // List-then-watch of one resource. `ListWatch` is the loop: it lists in pages, watches with bookmarks, re-lists when
 // the watch expires (410 Gone), and backs off with jitter after errors. `Informer` adds one keyed store on top (the
-// webhook's caches use it); controllers share one `ListWatch` per resource through the informer factory
-// (src/kube/cache.ts, docs/adr/1000-shared-informer-cache-and-reconcilers.md).
+// webhook's certificate reconciler, tests and benchmarks use it); controllers and the webhook's caches share one
+// `ListWatch` per resource through the informer factory (src/kube/cache.ts,
+// docs/adr/1000-shared-informer-cache-and-reconcilers.md, docs/adr/1080-webhook-on-the-informer-cache.md).
 import type { Json, KubeClient, KubeObject, WatchEvent } from './client.ts';
 import type { KubeList } from '../core/kube-object.ts';
 import type { Status } from 'kubernetes-types/meta/v1.js';
@@ -201,7 +202,10 @@ export interface InformerOptions<T, O extends KubeObject = Json> extends Resourc
   retryDelayMs?: number;
 }
 
-/** One resource selection with its own keyed store: the webhook's caches (docs/adr/0111-webhook-memory-and-start-up.md). */
+/**
+ * One resource selection with its own keyed store, its list projected page by page
+ * (docs/adr/0111-webhook-memory-and-start-up.md): for a component that watches alone (the certificate reconciler).
+ */
 export class Informer<T = Json, O extends KubeObject = Json> {
   #store = new Map<string, T>();
   /** The list being received, keyed as it arrives (no [key, value] pair per object: docs/adr/0705). */
@@ -209,9 +213,6 @@ export class Informer<T = Json, O extends KubeObject = Json> {
   private readonly listWatch: ListWatch<never, O>;
   private syncedOnce = false;
   private readonly syncWaiters: Array<() => void> = [];
-  /** Test hook: while paused, watch events are held back (the webhook's admission test holds back the SA watch). */
-  private paused = false;
-  private held: WatchEvent<O>[] = [];
 
   constructor(private readonly opts: InformerOptions<T, O>) {
     this.listWatch = new ListWatch<never, O>({
@@ -226,9 +227,7 @@ export class Informer<T = Json, O extends KubeObject = Json> {
       },
       onList: () => this.replace(),
       onEvent: (e) => {
-        if (e.type === 'BOOKMARK') return;
-        if (this.paused) this.held.push(e);
-        else this.apply(e);
+        if (e.type !== 'BOOKMARK') this.apply(e);
       },
     });
   }
@@ -254,17 +253,6 @@ export class Informer<T = Json, O extends KubeObject = Json> {
 
   stop(): void {
     this.listWatch.stop();
-  }
-
-  pause(): void {
-    this.paused = true;
-  }
-
-  resume(): void {
-    this.paused = false;
-    const held = this.held;
-    this.held = [];
-    for (const e of held) this.apply(e);
   }
 
   /** Forces a fresh list (debug cache clear). */

@@ -1,9 +1,10 @@
 // The webhook's view of IdentityPolicy and the verified set (docs/security.md, docs/verified-start.md): stores of
 // IdentityPolicies, Namespaces (labels only) and VerifiedIdentities, and decisions made from those caches alone, so
-// the admission path does no I/O. Under `lanyard run` (`deps.cache`) the stores are views of the process's shared
-// informer cache, which the controller watches too (docs/adr/0930-webhook-on-the-shared-cache-under-run.md).
-import type { Json } from '../kube/client.ts';
-import { openStore } from '../kube/store.ts';
+// the admission path does no I/O. The stores are views of the process's informer cache (`deps.cache`: `lanyard webhook`
+// and `lanyard run` each make one; under `lanyard run` the controller's views share the same watches), or of one of the
+// guard's own when started alone (docs/adr/1080-webhook-on-the-informer-cache.md).
+import type { KubeObject } from '../core/kube-object.ts';
+import { sharedOrOwnCache } from '../kube/cache.ts';
 import type { AdmissionGuard } from '../identity/sources.ts';
 import type { Deps, Running } from '../runtime/deps.ts';
 import { counter } from '../runtime/metrics.ts';
@@ -11,14 +12,21 @@ import { decidePod } from './gate.ts';
 import { credentialOptions } from '../identity/pod-credentials.ts';
 import { PolicyCompiler, type PolicySet } from './policy.ts';
 import { VI_API } from './verified-identity.ts';
+import type { IdentityPolicy, VerifiedIdentity } from './types.ts';
 
 export interface AdmissionGuardOptions {
   gateEnabled: boolean;
   allowOptOut: boolean;
 }
 
-export function namespaceLabels(obj: Json): { name: string; labels: Record<string, string> } {
-  return { name: obj?.metadata?.name, labels: { ...(obj?.metadata?.labels ?? {}) } };
+export interface NamespaceLabels {
+  name: string;
+  labels: Record<string, string>;
+}
+
+/** What the guard and the verifier keep of a Namespace (watched as metadata only: PartialObjectMetadata). */
+export function namespaceLabels(obj: KubeObject): NamespaceLabels {
+  return { name: obj?.metadata?.name ?? '', labels: { ...(obj?.metadata?.labels ?? {}) } };
 }
 
 export function createAdmissionGuard(deps: Deps, opts: AdmissionGuardOptions): AdmissionGuard & Running {
@@ -27,30 +35,28 @@ export function createAdmissionGuard(deps: Deps, opts: AdmissionGuardOptions): A
   const invalidate = () => {
     policySet = undefined;
   };
-  const onError = (what: string) => (e: unknown) =>
-    deps.log.warn({ err: e }, `watch of ${what} failed; retrying`);
+  const { cache, release } = sharedOrOwnCache(deps, (sel, e) =>
+    deps.log.warn({ err: e, path: sel.path }, 'watch failed; retrying'),
+  );
 
-  const policies = openStore<Json>(deps.kube, deps.cache, {
+  const policies = cache.view<IdentityPolicy, IdentityPolicy>({
     path: `${VI_API}/identitypolicies`,
     onAdd: invalidate,
     onUpdate: invalidate,
     onDelete: invalidate,
-    onError: onError('identitypolicies'),
   });
-  const namespaces = openStore<{ name: string; labels: Record<string, string> }>(deps.kube, deps.cache, {
+  const namespaces = cache.view<NamespaceLabels, KubeObject>({
     path: '/api/v1/namespaces',
     metadataOnly: true,
     transform: namespaceLabels,
-    onError: onError('namespaces'),
   });
   // Only the verifying fields are kept: 10,000 entries stay small.
-  const verified = openStore<Json>(deps.kube, deps.cache, {
+  const verified = cache.view<VerifiedIdentity, VerifiedIdentity>({
     path: `${VI_API}/verifiedidentities`,
-    transform: (o: Json) => ({
+    transform: (o) => ({
       metadata: { name: o.metadata?.name, namespace: o.metadata?.namespace },
       spec: o.spec,
     }),
-    onError: onError('verifiedidentities'),
   });
 
   const skipped = counter(
@@ -79,9 +85,10 @@ export function createAdmissionGuard(deps: Deps, opts: AdmissionGuardOptions): A
       return d;
     },
     async stop() {
-      policies.stop();
-      namespaces.stop();
-      verified.stop();
+      policies.close();
+      namespaces.close();
+      verified.close();
+      release();
     },
   };
 }

@@ -11,8 +11,10 @@ import { systemClock } from '../runtime/clock.ts';
 import { createAssociationLookup } from '../associations/lookup.ts';
 import { createAdmissionGuard } from '../verification/admission-guard.ts';
 import type { KubeClient } from '../kube/client.ts';
+import { InformerFactory } from '../kube/cache.ts';
 import type { Logger } from '../runtime/log.ts';
-import { startWebhook, type WebhookDeps } from './index.ts';
+import type { Deps } from '../runtime/deps.ts';
+import { startWebhook, type RunningWebhook, type WebhookDeps } from './index.ts';
 import { errorMessage } from '../core/errors.ts';
 
 const LANYARD_API = '/apis/lanyard.dev/v1alpha1';
@@ -121,6 +123,46 @@ export async function runWebhookProcess(argv: string[]): Promise<number> {
   }
 }
 
+export interface RunningWebhookProcess {
+  webhook: RunningWebhook;
+  /** The process's one informer cache: the webhook's caches, the association source and the guard are its views. */
+  cache: InformerFactory;
+  stop(): Promise<void>;
+}
+
+/**
+ * What `lanyard webhook` runs, on the process's one informer cache (docs/adr/1080-webhook-on-the-informer-cache.md):
+ * the lanyard.dev sources (when served) and the webhook. `stop` stops them and the cache; the client stays open.
+ */
+export async function startWebhookProcess(
+  config: WebhookConfig,
+  base: Omit<Deps, 'cache'>,
+): Promise<RunningWebhookProcess> {
+  const cache = new InformerFactory({
+    client: base.kube,
+    onError: (sel, e) => base.log.warn({ err: e, path: sel.path }, 'watch failed; retrying'),
+  });
+  const deps: WebhookDeps = { ...base, cache };
+  const lanyard = wireLanyardSources(deps, config, base.log);
+  try {
+    await lanyard.ready;
+    const webhook = await startWebhook(config, deps);
+    return {
+      webhook,
+      cache,
+      async stop() {
+        await webhook.stop();
+        await lanyard.stop();
+        cache.stop();
+      },
+    };
+  } catch (e) {
+    await lanyard.stop();
+    cache.stop();
+    throw e;
+  }
+}
+
 /** How long after listening the process metrics are registered (docs/adr/0707-webhook-start-path.md). */
 const PROCESS_METRICS_DELAY_MS = 1000;
 
@@ -151,12 +193,9 @@ export async function runWebhookCommand(argv: string[]): Promise<void> {
     trustOnlyClusterCa: true,
   });
   const metrics = new Registry();
-  const deps: WebhookDeps = { kube, log, metrics, clock: systemClock };
-  const lanyard = wireLanyardSources(deps, config, log);
-  await lanyard.ready;
-  let running: Awaited<ReturnType<typeof startWebhook>>;
+  let running: RunningWebhookProcess;
   try {
-    running = await startWebhook(config, deps);
+    running = await startWebhookProcess(config, { kube, log, metrics, clock: systemClock });
   } catch (e) {
     throw new CliError(errorMessage(e), EXIT.failure);
   }
@@ -175,8 +214,7 @@ export async function runWebhookCommand(argv: string[]): Promise<void> {
       signalled = true;
       clearTimeout(processMetrics);
       log.info({ signal: sig }, 'shutting down');
-      void running.stop().then(async () => {
-        await lanyard.stop();
+      void running.stop().then(() => {
         kube.close();
         resolve();
       });

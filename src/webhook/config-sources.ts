@@ -5,10 +5,8 @@ import { createHash } from 'node:crypto';
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { KubeClient } from '../kube/client.ts';
 import { resourcePath } from '../kube/client.ts';
-import type { InformerFactory } from '../kube/cache.ts';
-import { openStore, type Store } from '../kube/store.ts';
+import type { CacheView, InformerFactory } from '../kube/cache.ts';
 import type { Logger } from '../runtime/log.ts';
 import {
   EMPTY_TABLE,
@@ -22,19 +20,18 @@ export const KOPS_CONFIGMAP_NAME = 'pod-identity-webhook';
 
 export class ConfigMapSource {
   private table: ConfigMapTable = EMPTY_TABLE;
-  private readonly store: Store<{ config?: string }>;
+  private readonly store: CacheView<{ config?: string }>;
 
-  /** `cache`: the process's shared informer cache (`lanyard run`); else the source watches the ConfigMap itself. */
+  /** `cache`: the process's informer cache, which watches the ConfigMap (docs/adr/1080-webhook-on-the-informer-cache.md). */
   constructor(
     private readonly o: {
-      kube: KubeClient;
-      cache?: InformerFactory;
+      cache: InformerFactory;
       log: Logger;
       metrics: WebhookMetrics;
       namespace: string;
     },
   ) {
-    this.store = openStore<{ config?: string }, ConfigMap>(o.kube, o.cache, {
+    this.store = o.cache.view<{ config?: string }, ConfigMap>({
       path: resourcePath({ version: 'v1', plural: 'configmaps', namespace: o.namespace }),
       fieldSelector: `metadata.name=${KOPS_CONFIGMAP_NAME}`,
       // Only the document matters; the rest of the object is dropped at once.
@@ -42,7 +39,6 @@ export class ConfigMapSource {
       onAdd: (cm) => this.apply(cm.config),
       onUpdate: (cm) => this.apply(cm.config),
       onDelete: () => this.apply(undefined),
-      onError: (e) => o.log.warn({ err: e }, 'ConfigMap watch failed; retrying'),
     });
   }
 
@@ -76,7 +72,7 @@ export class ConfigMapSource {
     return this;
   }
   stop(): void {
-    this.store.stop();
+    this.store.close();
   }
   async relist(): Promise<void> {
     await this.store.relist();

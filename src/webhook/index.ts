@@ -1,8 +1,8 @@
 // `startWebhook`: the HTTPS admission server (docs/webhook.md#admission-answers), the plain-HTTP metrics port (docs/webhook.md#metrics), and the caches
-// behind them (docs/webhook.md#where-an-identity-comes-from). Everything it touches is passed in; stop() releases it all. With `deps.cache` (`lanyard run`)
-// the ServiceAccount and ConfigMap caches are views of the process's shared informer cache, so the controller and the
-// webhook watch each selection once; alone (`lanyard webhook`) they watch on their own
-// (docs/adr/0930-webhook-on-the-shared-cache-under-run.md).
+// behind them (docs/webhook.md#where-an-identity-comes-from). Everything it touches is passed in; stop() releases it all. The
+// ServiceAccount and ConfigMap caches are views of the process's informer cache (`deps.cache`: `lanyard webhook` and
+// `lanyard run` each make one), so every component of a process watches each selection once; a webhook started
+// without one (tests) makes its own (docs/adr/1080-webhook-on-the-informer-cache.md).
 import type https from 'node:https';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -19,6 +19,7 @@ import { ConfigMapSource, IdentitiesFile } from './config-sources.ts';
 import { TlsFiles } from './tls-files.ts';
 import type { CertificateReconciler } from './certificates.ts';
 import { fetchRoleComposition } from './imds.ts';
+import { sharedOrOwnCache, type InformerFactory } from '../kube/cache.ts';
 
 export type { CertificateReconciler, CertificateReconcilerOptions } from './certificates.ts';
 
@@ -28,8 +29,6 @@ export interface RunningWebhook {
   caPem?: string;
   ready(): boolean;
   stop(): Promise<void>;
-  pauseServiceAccountWatch(): void;
-  resumeServiceAccountWatch(): void;
 }
 
 export type WebhookDeps = Deps & {
@@ -41,7 +40,10 @@ export type WebhookDeps = Deps & {
 };
 
 export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Promise<RunningWebhook> {
-  const st = await openState(config, deps);
+  const cache = sharedOrOwnCache(deps, (sel, e) =>
+    deps.log.warn({ err: e, path: sel.path }, 'watch failed; retrying'),
+  );
+  const st = await openState(config, deps, cache.cache);
   const { log, metrics } = st;
   const tlsBase: https.ServerOptions = {
     minVersion: config.tlsMinVersion,
@@ -83,17 +85,19 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
       return caPem;
     },
     ready: () => isReady(st),
-    pauseServiceAccountWatch: () => st.serviceAccounts.store.pause(),
-    resumeServiceAccountWatch: () => st.serviceAccounts.store.resume(),
     stop() {
-      stopping ??= stopWebhook(st, deps, { server, metricsServer, pairs });
+      stopping ??= stopWebhook(st, deps, { server, metricsServer, pairs, releaseCache: cache.release });
       return stopping;
     },
   };
 }
 
 /** The caches behind admission and the state the routes read; the identities file is loaded once. */
-async function openState(config: WebhookConfig, deps: WebhookDeps): Promise<WebhookState> {
+async function openState(
+  config: WebhookConfig,
+  deps: WebhookDeps,
+  cache: InformerFactory,
+): Promise<WebhookState> {
   const log = deps.log;
   const metrics: WebhookMetrics = createWebhookMetrics(deps.metrics);
   for (const w of config.warnings) log.warn(w);
@@ -102,7 +106,7 @@ async function openState(config: WebhookConfig, deps: WebhookDeps): Promise<Webh
     : undefined;
   const serviceAccounts = new ServiceAccountCache({
     kube: deps.kube,
-    cache: deps.cache,
+    cache,
     log,
     metrics,
     prefix: config.annotationPrefix,
@@ -113,8 +117,7 @@ async function openState(config: WebhookConfig, deps: WebhookDeps): Promise<Webh
   }).start();
   const configMap = config.watchConfigMap
     ? new ConfigMapSource({
-        kube: deps.kube,
-        cache: deps.cache,
+        cache,
         log,
         metrics,
         namespace: config.namespace,
@@ -207,7 +210,13 @@ function listen(server: http.Server | https.Server, port: number): Promise<void>
 async function stopWebhook(
   st: WebhookState,
   deps: WebhookDeps,
-  o: { server: https.Server; metricsServer: http.Server; pairs: { stop(): Promise<void> | void } },
+  o: {
+    server: https.Server;
+    metricsServer: http.Server;
+    pairs: { stop(): Promise<void> | void };
+    /** Stops the webhook's own informer cache (none when the process passed its own). */
+    releaseCache: () => void;
+  },
 ): Promise<void> {
   const { config } = st;
   st.shuttingDown = true;
@@ -222,6 +231,7 @@ async function stopWebhook(
   await new Promise<void>((r) => o.metricsServer.close(() => r()));
   st.serviceAccounts.stop();
   st.configMap?.stop();
+  o.releaseCache();
   st.identities?.stop();
   await o.pairs.stop();
   st.log.info('webhook stopped');

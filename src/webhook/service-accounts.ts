@@ -1,11 +1,10 @@
 // ServiceAccount cache and live lookup (docs/webhook.md#serviceaccounts-that-are-not-cached-yet). The store keeps only parsed `<prefix>/` settings (SAs
-// without them share one value); a miss triggers a bounded, shared, concurrency-limited metadata GET. Its watch is
-// the webhook's own, or under `lanyard run` the process's shared one (docs/adr/0930-webhook-on-the-shared-cache-under-run.md).
+// without them share one value); a miss triggers a bounded, shared, concurrency-limited metadata GET. The store is a
+// view of the process's informer cache (docs/adr/1080-webhook-on-the-informer-cache.md).
 import type { KubeObject } from '../core/kube-object.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { isNotFound, resourcePath } from '../kube/client.ts';
-import type { InformerFactory } from '../kube/cache.ts';
-import { openStore, type Store } from '../kube/store.ts';
+import type { CacheView, InformerFactory } from '../kube/cache.ts';
 import type { Logger } from '../runtime/log.ts';
 import { parseServiceAccount, type RoleComposition, type SaSettings } from '../identity/annotations.ts';
 import type { WebhookMetrics } from './metrics.ts';
@@ -17,8 +16,8 @@ export type SaResult =
 
 export interface ServiceAccountCacheOptions {
   kube: KubeClient;
-  /** The process's shared informer cache (`lanyard run`); else the cache watches ServiceAccounts itself. */
-  cache?: InformerFactory;
+  /** The process's informer cache: the ServiceAccount watch is one of its selections. */
+  cache: InformerFactory;
   log: Logger;
   metrics: WebhookMetrics;
   prefix: string;
@@ -32,7 +31,7 @@ export interface ServiceAccountCacheOptions {
 const META_ACCEPT = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
 
 export class ServiceAccountCache {
-  readonly store: Store<SaSettings>;
+  readonly store: CacheView<SaSettings>;
   /** Entries from live GETs, until a watch event confirms them or resync-period passes. */
   private readonly provisional = new Map<string, { settings: SaSettings; expiresAt: number }>();
   private readonly inflight = new Map<string, Promise<SaResult>>();
@@ -46,7 +45,7 @@ export class ServiceAccountCache {
       o.metrics.used.set(1);
       if (this.store.synced) entries();
     };
-    this.store = openStore<SaSettings, KubeObject>(o.kube, o.cache, {
+    this.store = o.cache.view<SaSettings, KubeObject>({
       path: '/api/v1/serviceaccounts',
       metadataOnly: true,
       transform: (obj) => this.parse(obj),
@@ -57,7 +56,6 @@ export class ServiceAccountCache {
         entries();
       },
       onSynced: entries,
-      onError: (e) => o.log.warn({ err: e }, 'ServiceAccount watch failed; retrying'),
     });
   }
 
@@ -80,7 +78,7 @@ export class ServiceAccountCache {
     return this;
   }
   stop(): void {
-    this.store.stop();
+    this.store.close();
   }
   get synced(): boolean {
     return this.store.synced;

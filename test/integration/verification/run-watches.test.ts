@@ -3,14 +3,16 @@
 // IdentityPolicy/Namespace/VerifiedIdentity guard, the association index, the verifier, the running-Pod identity
 // reconciler and the other controllers share the process's one informer cache. The run wiring (src/controller/run.ts,
 // what `lanyard run` starts) runs in this process on a client that counts the watches it holds open, by selection,
-// against the real API server. The webhook started alone (`lanyard webhook`) keeps watches of its own.
+// against the real API server. `lanyard webhook` alone puts its caches on one cache of its own
+// (docs/adr/1080-webhook-on-the-informer-cache.md).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import type { KubeClient } from '../../../src/kube/client.ts';
 import { systemClock } from '../../../src/runtime/clock.ts';
 import { parseRunFlags, startRun, type RunningRun } from '../../../src/controller/run.ts';
 import { parseWebhookFlags } from '../../../src/config/webhook.ts';
-import { startWebhook } from '../../../src/webhook/index.ts';
+import { startWebhookProcess } from '../../../src/webhook/command.ts';
+import type { InformerFactory } from '../../../src/kube/cache.ts';
 import { eventually } from '../../harness/context.ts';
 import { CLUSTER, startVerificationEnv, type VerificationEnv } from './env.ts';
 
@@ -24,6 +26,22 @@ const selectionOf = (path: string, q: Record<string, unknown> | undefined, accep
   ]
     .filter(Boolean)
     .join(' ');
+
+/** A cache's selections in the same notation (its ids are [path, labelSelector, fieldSelector, metadataOnly]). */
+const selectionsOf = (cache: InformerFactory) =>
+  cache.watchedSelections.map((id) => {
+    const [path, labelSelector, fieldSelector, metadataOnly] = JSON.parse(id) as [
+      string,
+      string,
+      string,
+      boolean,
+    ];
+    return selectionOf(
+      path,
+      { labelSelector, fieldSelector },
+      metadataOnly ? 'PartialObjectMetadata' : undefined,
+    );
+  });
 
 /** The admin client, counting the watches it holds open now, by selection (test side only). */
 function countingClient(inner: KubeClient) {
@@ -101,21 +119,7 @@ describe('lanyard run: one watch per selection', () => {
       '/api/v1/pods fieldSelector=status.phase!=Succeeded,status.phase!=Failed',
       '/apis/apps/v1/replicasets metadata',
     ];
-    // The cache's selections in the same notation ([path, labelSelector, fieldSelector, metadataOnly]).
-    const cacheSelections = () =>
-      run!.cache.watchedSelections.map((id) => {
-        const [path, labelSelector, fieldSelector, metadataOnly] = JSON.parse(id) as [
-          string,
-          string,
-          string,
-          boolean,
-        ];
-        return selectionOf(
-          path,
-          { labelSelector, fieldSelector },
-          metadataOnly ? 'PartialObjectMetadata' : undefined,
-        );
-      });
+    const cacheSelections = () => selectionsOf(run!.cache);
     // A view attached after the first list restarts its watch (one list again): wait until the process settles.
     const snapshot = await eventually(
       async () => {
@@ -145,8 +149,9 @@ describe('lanyard run: one watch per selection', () => {
     );
   });
 
-  it('the webhook alone (as `lanyard webhook`, no shared cache) watches ServiceAccounts on its own, and its watch can be held back', async () => {
+  it('`lanyard webhook` alone puts its ServiceAccount and ConfigMap caches, the association source and the guard on one informer cache of its own: each selection watched once', async () => {
     const alone = countingClient(env.admin);
+    const sys = env.systemNamespace;
     const cfg = parseWebhookFlags(
       [
         '--port=0',
@@ -155,10 +160,13 @@ describe('lanyard run: one watch per selection', () => {
         '--tls-extra-sans=127.0.0.1',
         `--tls-secret=run-watches-alone-${env.label['lanyard-verification-test']}`,
         '--shutdown-delay=0s',
+        '--watch-config-map=true',
+        `--namespace=${sys}`,
       ],
-      { env: { POD_NAMESPACE: env.systemNamespace } },
+      { env: { POD_NAMESPACE: sys } },
     );
-    const hook = await startWebhook(cfg, {
+    // What `lanyard webhook` runs (src/webhook/command.ts), on the counting client.
+    const proc = await startWebhookProcess(cfg, {
       kube: alone.client,
       log: env.logs.logger('webhook-alone'),
       metrics: new Registry(),
@@ -166,16 +174,36 @@ describe('lanyard run: one watch per selection', () => {
     });
     try {
       await eventually(
-        async () => expect(alone.open.get('/api/v1/serviceaccounts metadata')).toBe(1),
+        async () => {
+          const now = Object.fromEntries(alone.open);
+          for (const s of [
+            '/api/v1/serviceaccounts metadata',
+            `/api/v1/namespaces/${sys}/configmaps fieldSelector=metadata.name=pod-identity-webhook`,
+            '/apis/lanyard.dev/v1alpha1/identitypolicies',
+            '/api/v1/namespaces metadata',
+            '/apis/lanyard.dev/v1alpha1/verifiedidentities',
+            '/apis/lanyard.dev/v1alpha1/podidentityassociations',
+          ])
+            expect(now[s], s).toBe(1);
+          expect(Object.entries(now).filter(([, n]) => n !== 1)).toEqual([]);
+          // Every watch but the certificate reconciler's Secret is one of the process cache's selections.
+          expect(
+            Object.keys(now)
+              .filter((s) => !s.includes('/secrets'))
+              .sort(),
+          ).toEqual(selectionsOf(proc.cache).sort());
+        },
         30_000,
-        100,
+        200,
       );
-      // Its own informer: the admission test's hook still works (a shared watch would refuse it).
-      expect(() => hook.pauseServiceAccountWatch()).not.toThrow();
-      hook.resumeServiceAccountWatch();
-      expect(() => run!.webhook.pauseServiceAccountWatch()).toThrow(/shared/);
     } finally {
-      await hook.stop();
+      await proc.stop();
     }
+    // Stopped: the process's cache holds no watch open.
+    await eventually(
+      async () => expect(Object.keys(Object.fromEntries(alone.open))).toEqual([]),
+      10_000,
+      100,
+    );
   });
 });

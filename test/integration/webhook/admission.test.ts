@@ -1,5 +1,6 @@
 // Injection end to end (docs/webhook.md): Pods created through the real kube-apiserver, mutated by the webhook
-// running in-process and registered through a MutatingWebhookConfiguration.
+// running in-process and registered through a MutatingWebhookConfiguration. The webhook reaches the API server through
+// a proxy that can hold back its ServiceAccount watch (test/harness/lagging-api-proxy.ts).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import https from 'node:https';
 import fs from 'node:fs';
@@ -9,6 +10,7 @@ import type { Json, KubeClient } from '../../../src/kube/client.ts';
 import { generateCa, issueServing } from '../../../src/webhook/certificates.ts';
 import { applyAddPatch } from '../../fixtures/identity.ts';
 import { adminClient, eventually, newNamespace } from '../../harness/context.ts';
+import { startLaggingApiProxy, type LaggingApiProxy } from '../../harness/lagging-api-proxy.ts';
 import {
   createPod,
   createSa,
@@ -26,6 +28,8 @@ const WILD_ROLE = 'arn:aws:iam::111122223333:role/from-wildcard';
 const IRSA_FILE = '/var/run/secrets/eks.amazonaws.com/serviceaccount/token';
 
 let admin: KubeClient;
+let proxy: LaggingApiProxy;
+let viaProxy: KubeClient;
 let wh: TestWebhook;
 let cmNamespace: string;
 let idsDir: string;
@@ -49,6 +53,8 @@ function writeIdentities(version: string, pairs: Array<[string, string]>): void 
 
 beforeAll(async () => {
   admin = await adminClient();
+  proxy = await startLaggingApiProxy();
+  viaProxy = await proxy.client();
   idsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lanyard-ids-'));
   writeIdentities('v1', []);
   // The kOps ConfigMap lives in the webhook's own (unlabelled) namespace.
@@ -63,14 +69,22 @@ beforeAll(async () => {
     ],
     {
       systemNamespace: cmNamespace,
+      kube: viaProxy,
     },
   );
 });
 
 afterAll(async () => {
   await wh?.stop();
+  viaProxy?.close();
+  await proxy?.close();
   admin?.close();
 });
+
+const SA_WATCH = '/api/v1/serviceaccounts';
+/** The ServiceAccount's ADDED event, held back by the proxy: the webhook's cache cannot have it. */
+const saAdded = (ns: string, name: string) => (e: Json) =>
+  e.type === 'ADDED' && e.object?.metadata?.namespace === ns && e.object?.metadata?.name === name;
 
 describe('injection from an annotated ServiceAccount', () => {
   it('stores the Pod with env in order, the projected volume and the mount; kube-api-access untouched', async () => {
@@ -128,33 +142,35 @@ describe('a ServiceAccount not yet in the cache', () => {
   it('fetches an SA created right before the Pod while the watch is held back', async () => {
     const ns = await wh.namespace();
     const fetched = await wh.metric('lanyard_webhook_sa_lookups_total', { result: 'fetched' });
-    wh.hook.pauseServiceAccountWatch();
+    const held = proxy.holdWatches(SA_WATCH);
     try {
       await createSa(admin, ns, 'late', { 'eks.amazonaws.com/role-arn': ROLE });
+      await held.holding(saAdded(ns, 'late'));
       const pod = await createPod(admin, ns, podSpec('late', 'late'), true);
       expect(envOf(pod).AWS_ROLE_ARN).toBe(ROLE);
       expect(await wh.metric('lanyard_webhook_sa_lookups_total', { result: 'fetched' })).toBe(fetched + 1);
     } finally {
-      wh.hook.resumeServiceAccountWatch();
+      held.release();
     }
   });
 
   it('admits unmutated after a 200 ms grace when the GET hangs, with one warning naming Pod and SA', async () => {
     // A second webhook whose live ServiceAccount GETs never answer.
-    const hanging = Object.create(admin) as KubeClient;
+    const hanging = Object.create(viaProxy) as KubeClient;
     hanging.request = <T>(req: Parameters<KubeClient['request']>[0]): Promise<T> =>
       /\/namespaces\/[^/]+\/serviceaccounts\/[^/]+$/.test(req.path)
         ? new Promise<T>((_r, reject) =>
             req.signal?.addEventListener('abort', () => reject(new Error('aborted')), { once: true }),
           )
-        : admin.request<T>(req);
+        : viaProxy.request<T>(req);
     const slow = await startTestWebhook(admin, ['--service-account-lookup-grace-period=200ms'], {
       kube: hanging,
     });
+    const ns = await slow.namespace();
+    const held = proxy.holdWatches(SA_WATCH);
     try {
-      const ns = await slow.namespace();
-      slow.hook.pauseServiceAccountWatch();
       await createSa(admin, ns, 'hung', { 'eks.amazonaws.com/role-arn': ROLE });
+      await held.holding(saAdded(ns, 'hung'));
       const pod = await createPod(admin, ns, podSpec('hung-pod', 'hung'), true);
       expect(envOf(pod).AWS_ROLE_ARN).toBeUndefined();
       expect(pod.spec.volumes.some((v: Json) => v.name === 'aws-iam-token')).toBe(false);
@@ -169,7 +185,7 @@ describe('a ServiceAccount not yet in the cache', () => {
         result: 'timeout',
       });
     } finally {
-      slow.hook.resumeServiceAccountWatch();
+      held.release();
       await slow.stop();
     }
   });
