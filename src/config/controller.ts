@@ -526,6 +526,20 @@ export function parseControllerFlags(
 }
 
 /**
+ * The settings a controller-side reader of Pods (the verifier, the identity reconciler) resolves identities with, as
+ * the webhook does: `podIdentitySettings`' four, and where the kOps ConfigMap is watched.
+ */
+export type PodIdentitySourceConfig = Pick<
+  ControllerConfig,
+  | 'namespace'
+  | 'annotationPrefix'
+  | 'tokenAudience'
+  | 'stsRegionalEndpoint'
+  | 'watchConfigMap'
+  | 'containerCredentialsAudience'
+>;
+
+/**
  * How the controller's readers of Pods (the verifier, the identity reconciler) resolve and recognise identities: the
  * webhook's resolution with this configuration's prefix and audiences (only the fingerprint of a resolution is used,
  * so paths and URIs keep the webhook's defaults), and the audiences that make a mounted token an AWS credential

@@ -13,7 +13,7 @@ import type { Deps, Running } from '../runtime/deps.ts';
 import type { AssociationIndex } from '../associations/lookup.ts';
 import type { PodsWithoutIdentity } from '../associations/index.ts';
 import { WEBHOOK_DEFAULTS } from '../config/webhook.ts';
-import { podIdentitySettings, type ControllerConfig } from '../config/controller.ts';
+import { podIdentitySettings, type PodIdentitySourceConfig } from '../config/controller.ts';
 import { resolveIdentity, WEB_IDENTITY_VOLUME } from '../identity/resolve.ts';
 import { decidePolicy } from '../verification/policy.ts';
 import { fingerprintOf } from '../verification/verified-identity.ts';
@@ -45,15 +45,7 @@ export interface IdentityReconciler extends Running, PodsWithoutIdentity {
   stateOf(namespace: string, name: string): IdentityRow | undefined;
 }
 
-export type IdentityReconcilerConfig = Pick<
-  ControllerConfig,
-  | 'namespace'
-  | 'annotationPrefix'
-  | 'tokenAudience'
-  | 'stsRegionalEndpoint'
-  | 'watchConfigMap'
-  | 'containerCredentialsAudience'
-> & {
+export type IdentityReconcilerConfig = PodIdentitySourceConfig & {
   workers?: number;
   /** How often workloads with wrong Pods are looked at again, so a repair annotation added later is seen (default 30 s). */
   repairResyncMs?: number;

@@ -2,8 +2,12 @@
 // docs/adr/0308): evaluated by the API server itself, so it holds when the mutating webhook is skipped (the skip
 // label) or down. Only checks that need no lookup live here; IdentityPolicy is the webhook's and the verifier's.
 // The chart template validatingadmissionpolicy.yaml renders the same object; a chart test compares the two.
-import type { Json } from '../kube/client.ts';
-import { denyingBinding } from '../kube/admission-policy-binding.ts';
+import type {
+  ValidatingAdmissionPolicy,
+  ValidatingAdmissionPolicyBinding,
+} from 'kubernetes-types/admissionregistration/v1.js';
+import type { LabelSelector } from 'kubernetes-types/meta/v1.js';
+import { denyingPolicy, type Applied } from '../kube/admission-policy-binding.ts';
 import { SKIP_LABEL } from '../identity/pod.ts';
 import {
   CONTAINER_LISTS,
@@ -25,7 +29,7 @@ export interface AdmissionPolicyOptions {
   /** Namespaces the skip-label rule leaves alone (those the webhook does not serve either). */
   exemptNamespaces?: readonly string[];
   /** Restricts the binding (tests scope it to their own namespaces). */
-  namespaceSelector?: Json;
+  namespaceSelector?: LabelSelector;
 }
 
 const celString = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
@@ -52,63 +56,58 @@ const skipLabelled = (o: 'object' | 'oldObject') =>
 const ephemeralCount = (o: 'object' | 'oldObject') =>
   `(has(${o}.spec.ephemeralContainers) ? size(${o}.spec.ephemeralContainers) : 0)`;
 
-export function identityAdmissionPolicy(o: AdmissionPolicyOptions): { policy: Json; binding: Json } {
-  const name = o.name ?? ADMISSION_POLICY_NAME;
+export function identityAdmissionPolicy(o: AdmissionPolicyOptions): {
+  policy: Applied<ValidatingAdmissionPolicy>;
+  binding: Applied<ValidatingAdmissionPolicyBinding>;
+} {
   const audiences = o.awsAudiences ?? [DEFAULT_STS_AUDIENCE, DEFAULT_POD_IDENTITY_AUDIENCE];
   const exempt = o.exemptNamespaces ?? ['kube-system'];
-  const policy = {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'ValidatingAdmissionPolicy',
-    metadata: { name },
-    spec: {
-      failurePolicy: 'Fail',
-      matchConstraints: {
-        resourceRules: [
-          {
-            apiGroups: [''],
-            apiVersions: ['v1'],
-            operations: ['CREATE', 'UPDATE'],
-            resources: ['pods', 'pods/ephemeralcontainers'],
-          },
-        ],
+  return denyingPolicy({
+    name: o.name ?? ADMISSION_POLICY_NAME,
+    resourceRules: [
+      {
+        apiGroups: [''],
+        apiVersions: ['v1'],
+        operations: ['CREATE', 'UPDATE'],
+        resources: ['pods', 'pods/ephemeralcontainers'],
       },
-      variables: [
-        // The three settings first: the chart templates exactly these.
-        { name: 'releasers', expression: celList(o.releasers) },
-        { name: 'awsAudiences', expression: celList(audiences) },
-        { name: 'exemptNamespaces', expression: celList(exempt) },
-        { name: 'credentialVars', expression: celList(CREDENTIAL_VARS) },
-        {
-          name: 'gateRemoved',
-          expression: `request.operation == 'UPDATE' && ${hasGate('oldObject')} && !${hasGate('object')}`,
-        },
-        { name: 'skipWithAws', expression: `${skipLabelled('object')} && (${awsAccess('object')})` },
-        // An existing Pod that already broke the rule is not locked: only a change that adds to it is refused.
-        {
-          name: 'skipWithAwsBefore',
-          expression: `request.operation == 'UPDATE' && ${skipLabelled('oldObject')} && (${awsAccess('oldObject')})`,
-        },
-        {
-          name: 'addsContainers',
-          expression: `request.operation == 'UPDATE' && ${ephemeralCount('object')} > ${ephemeralCount('oldObject')}`,
-        },
-      ],
-      validations: [
-        {
-          expression: '!variables.gateRemoved || request.userInfo.username in variables.releasers',
-          reason: 'Forbidden',
-          message: `only Lanyard's controller may remove the ${GATE_NAME} scheduling gate: it does so once the Pod's identities are proven (docs/security.md)`,
-        },
-        {
-          expression:
-            'request.namespace in variables.exemptNamespaces || !variables.skipWithAws || (variables.skipWithAwsBefore && !variables.addsContainers)',
-          reason: 'Forbidden',
-          message:
-            `a Pod labelled ${SKIP_LABEL} may not carry AWS credentials (an AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE or ` +
-            "AWS_CONTAINER_* variable, or a ServiceAccount token with an AWS audience): the label keeps Lanyard's webhook from checking them (docs/security.md)",
-        },
-      ],
-    },
-  };
-  return { policy, binding: denyingBinding(name, o.namespaceSelector) };
+    ],
+    variables: [
+      // The three settings first: the chart templates exactly these.
+      { name: 'releasers', expression: celList(o.releasers) },
+      { name: 'awsAudiences', expression: celList(audiences) },
+      { name: 'exemptNamespaces', expression: celList(exempt) },
+      { name: 'credentialVars', expression: celList(CREDENTIAL_VARS) },
+      {
+        name: 'gateRemoved',
+        expression: `request.operation == 'UPDATE' && ${hasGate('oldObject')} && !${hasGate('object')}`,
+      },
+      { name: 'skipWithAws', expression: `${skipLabelled('object')} && (${awsAccess('object')})` },
+      // An existing Pod that already broke the rule is not locked: only a change that adds to it is refused.
+      {
+        name: 'skipWithAwsBefore',
+        expression: `request.operation == 'UPDATE' && ${skipLabelled('oldObject')} && (${awsAccess('oldObject')})`,
+      },
+      {
+        name: 'addsContainers',
+        expression: `request.operation == 'UPDATE' && ${ephemeralCount('object')} > ${ephemeralCount('oldObject')}`,
+      },
+    ],
+    validations: [
+      {
+        expression: '!variables.gateRemoved || request.userInfo.username in variables.releasers',
+        reason: 'Forbidden',
+        message: `only Lanyard's controller may remove the ${GATE_NAME} scheduling gate: it does so once the Pod's identities are proven (docs/security.md)`,
+      },
+      {
+        expression:
+          'request.namespace in variables.exemptNamespaces || !variables.skipWithAws || (variables.skipWithAwsBefore && !variables.addsContainers)',
+        reason: 'Forbidden',
+        message:
+          `a Pod labelled ${SKIP_LABEL} may not carry AWS credentials (an AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE or ` +
+          "AWS_CONTAINER_* variable, or a ServiceAccount token with an AWS audience): the label keeps Lanyard's webhook from checking them (docs/security.md)",
+      },
+    ],
+    namespaceSelector: o.namespaceSelector,
+  });
 }

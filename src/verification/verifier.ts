@@ -9,7 +9,7 @@ import { decideOutageRelease, type FailureKind } from './outage.ts';
 import { sameIdentity } from './verified-identity.ts';
 import type { ReleaseAnnotation } from './pod.ts';
 import { roleArnFromAssumed } from '../aws/index.ts';
-import type { ControllerConfig } from '../config/controller.ts';
+import type { ControllerConfig, PodIdentitySourceConfig } from '../config/controller.ts';
 import { objectKey } from '../kube/informer.ts';
 import { sharedOrOwnCache, type InformerFactory } from '../kube/cache.ts';
 import { createEventRecorder, type EventRecorder } from '../kube/events.ts';
@@ -77,13 +77,8 @@ export type VerifierConfig = Pick<
   | 'verifyWorkers'
   | 'verifyOutagePolicy'
   | 'verifyOutageGraceMs'
-  | 'namespace'
-  | 'annotationPrefix'
-  | 'tokenAudience'
-  | 'stsRegionalEndpoint'
-  | 'watchConfigMap'
-  | 'containerCredentialsAudience'
->;
+> &
+  PodIdentitySourceConfig;
 
 export interface VerifierDeps extends Deps {
   aws: Pick<AwsClients, 'sts' | 'eksAuth'>;

@@ -256,42 +256,28 @@ function verdict(
   const took = () => `${attempts} attempt${attempts === 1 ? '' : 's'}, ${seconds(o.clock.now() - run.start)}`;
   // Container credentials whose role nobody declared (identities file, ACK roleRef): the exchange itself is the proof,
   // as for the verifier (docs/verified-start.md#how-it-works), unless static keys would be used instead.
+  const answered = { ...run.base, attempts, mode, actual, elapsedSeconds: run.elapsed() };
+  const verified = (message: string): VerifyResult => ({
+    ...answered,
+    result: 'verified',
+    exitCode: 0,
+    message,
+  });
   if (expected === undefined) {
     if (o.env.AWS_ACCESS_KEY_ID) {
       return {
-        ...run.base,
-        attempts,
+        ...answered,
         result: 'mismatch',
         exitCode: EXIT.identityMismatch,
-        mode,
-        actual,
-        elapsedSeconds: run.elapsed(),
         message: `mismatch: expected the container credentials' role, actual ${withSource(o.env, actual)}`,
       };
     }
-    return {
-      ...run.base,
-      attempts,
-      result: 'verified',
-      exitCode: 0,
-      mode,
-      actual,
-      elapsedSeconds: run.elapsed(),
-      message: `verified: ${mode} ${actual}; no role was declared (no LANYARD_EXPECTED_ROLE or --expected-role), so any role the exchange returns is accepted (${took()})`,
-    };
+    return verified(
+      `verified: ${mode} ${actual}; no role was declared (no LANYARD_EXPECTED_ROLE or --expected-role), so any role the exchange returns is accepted (${took()})`,
+    );
   }
   if (!roleArnMatches(expected, actual)) return undefined;
-  return {
-    ...run.base,
-    attempts,
-    result: 'verified',
-    exitCode: 0,
-    mode,
-    expected,
-    actual,
-    elapsedSeconds: run.elapsed(),
-    message: `verified: ${mode} ${actual} matches ${expected} (${took()})`,
-  };
+  return { ...verified(`verified: ${mode} ${actual} matches ${expected} (${took()})`), expected };
 }
 
 /** The `-o json` document (no credentials, no tokens: only ARNs and error text). */
