@@ -201,6 +201,8 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
   throw new Error(`${what} was not ready within ${timeoutMs} ms`);
 }
 
+const logFiles = new WeakMap<ChildProcess, string>();
+
 /**
  * Starts a child process with its output appended to `logFile`, in network namespace `netns` if given. With
  * `ownProcessGroup`, a terminal's Ctrl-C (sent to the whole foreground process group) does not reach it, so the
@@ -224,7 +226,13 @@ export function launch(
       })
     : spawn(bin, args, { stdio: ['ignore', out, out], detached });
   fs.closeSync(out);
+  logFiles.set(child, logFile);
   return child;
+}
+
+/** The log file of a process `launch` started: on failure, its end is the only trace left once its directory goes. */
+export function logFileOf(child: ChildProcess): string | undefined {
+  return logFiles.get(child);
 }
 
 export async function terminate(child: ChildProcess | undefined, graceMs = 5000): Promise<void> {
@@ -236,20 +244,33 @@ export async function terminate(child: ChildProcess | undefined, graceMs = 5000)
   clearTimeout(timer);
 }
 
-export async function startControlPlane(opts: StartOptions = {}): Promise<ControlPlane> {
+/** What the control plane's processes share: where they keep their files, the address served, the tokens. */
+interface Layout {
+  bin: ReturnType<typeof binaries>;
+  dir: string;
+  /** The address the API server serves on: loopback, or the node's in its network namespace. */
+  host: string;
+  netns?: string;
+  server: string;
+  caFile: string;
+  caPem: string;
+  adminToken: string;
+  kcmToken: string;
+  apiPort: number;
+  log: (line: string) => void;
+}
+
+/** Checks the binaries, makes the directory, the certificates, the token file and picks the API server's port. */
+async function prepareLayout(opts: StartOptions): Promise<Layout> {
   const missing = missingBinaries();
   if (missing.length) {
     throw new Error(
       `control-plane binaries missing: ${missing.join(', ')}; run "npm run build:control-plane" (builds into ${binaryDir()})`,
     );
   }
-  const bin = binaries();
-  const log = opts.log ?? (() => {});
   const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'lanyard-cp-'));
   fs.mkdirSync(dir, { recursive: true });
-  const started = Date.now();
   const host = opts.network?.address ?? '127.0.0.1';
-  const netns = opts.network?.netns;
   makeCertificates(dir, opts.network ? [host] : []);
   const adminToken = `admin-${Math.random().toString(36).slice(2)}`;
   const kcmToken = `kcm-${Math.random().toString(36).slice(2)}`;
@@ -257,16 +278,30 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
     path.join(dir, 'tokens.csv'),
     `${adminToken},${ADMIN_USER},uid-admin,"system:masters"\n${kcmToken},system:kube-controller-manager,uid-kcm,"system:masters"\n`,
   );
-
-  const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
-  const server = `https://${host}:${apiPort}`;
+  const apiPort = await freePort();
   const caFile = path.join(dir, 'ca.crt');
-  const caPem = fs.readFileSync(caFile, 'utf8');
+  return {
+    bin: binaries(),
+    dir,
+    host,
+    netns: opts.network?.netns,
+    server: `https://${host}:${apiPort}`,
+    caFile,
+    caPem: fs.readFileSync(caFile, 'utf8'),
+    adminToken,
+    kcmToken,
+    apiPort,
+    log: opts.log ?? (() => {}),
+  };
+}
 
+/** etcd on loopback (of the network namespace, when there is one); returns its process and client port. */
+async function startEtcd(l: Layout): Promise<{ etcd: ChildProcess; etcdPort: number }> {
+  const [etcdPort, peerPort] = [await freePort(), await freePort()];
   const etcd = launch(
-    bin.etcd,
+    l.bin.etcd,
     [
-      `--data-dir=${path.join(dir, 'etcd')}`,
+      `--data-dir=${path.join(l.dir, 'etcd')}`,
       `--listen-client-urls=http://127.0.0.1:${etcdPort}`,
       `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
       `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
@@ -275,11 +310,11 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       '--unsafe-no-fsync=true',
       '--log-level=warn',
     ],
-    path.join(dir, 'etcd.log'),
-    netns,
+    path.join(l.dir, 'etcd.log'),
+    l.netns,
   );
   // In a network namespace etcd's loopback is out of reach; the API server's readiness covers it.
-  if (!netns)
+  if (!l.netns)
     await waitFor(
       'etcd',
       async () => {
@@ -293,55 +328,56 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       20_000,
       etcd,
     );
-  log(`etcd ready on 127.0.0.1:${etcdPort}`);
+  l.log(`etcd ready on 127.0.0.1:${etcdPort}`);
+  return { etcd, etcdPort };
+}
 
+/** kube-apiserver over etcd; it is the service-account issuer too. Returns once /readyz answers. */
+async function startApiserver(l: Layout, etcdPort: number): Promise<ChildProcess> {
+  const inNetns = l.netns !== undefined;
   const apiserver = launch(
-    bin.apiserver,
+    l.bin.apiserver,
     [
       `--etcd-servers=http://127.0.0.1:${etcdPort}`,
-      `--bind-address=${host}`,
+      `--bind-address=${l.host}`,
       // The kubelet is reached at the node's address (there is no DNS for node names).
-      ...(opts.network
-        ? [`--advertise-address=${host}`, '--kubelet-preferred-address-types=InternalIP']
-        : []),
-      `--secure-port=${apiPort}`,
-      `--tls-cert-file=${path.join(dir, 'apiserver.crt')}`,
-      `--tls-private-key-file=${path.join(dir, 'apiserver.key')}`,
-      `--cert-dir=${dir}`,
-      `--token-auth-file=${path.join(dir, 'tokens.csv')}`,
-      `--client-ca-file=${caFile}`,
+      ...(inNetns ? [`--advertise-address=${l.host}`, '--kubelet-preferred-address-types=InternalIP'] : []),
+      `--secure-port=${l.apiPort}`,
+      `--tls-cert-file=${path.join(l.dir, 'apiserver.crt')}`,
+      `--tls-private-key-file=${path.join(l.dir, 'apiserver.key')}`,
+      `--cert-dir=${l.dir}`,
+      `--token-auth-file=${path.join(l.dir, 'tokens.csv')}`,
+      `--client-ca-file=${l.caFile}`,
       '--authorization-mode=Node,RBAC',
-      `--service-account-issuer=${server}`,
-      `--service-account-jwks-uri=${server}/openid/v1/jwks`,
-      `--service-account-key-file=${path.join(dir, 'sa.pub')}`,
-      `--service-account-signing-key-file=${path.join(dir, 'sa.key')}`,
+      `--service-account-issuer=${l.server}`,
+      `--service-account-jwks-uri=${l.server}/openid/v1/jwks`,
+      `--service-account-key-file=${path.join(l.dir, 'sa.pub')}`,
+      `--service-account-signing-key-file=${path.join(l.dir, 'sa.key')}`,
       '--service-cluster-ip-range=10.0.0.0/24',
-      `--endpoint-reconciler-type=${opts.network ? 'lease' : 'none'}`,
+      `--endpoint-reconciler-type=${inNetns ? 'lease' : 'none'}`,
       '--allow-privileged=true',
       '--profiling=false',
       '--v=1',
     ],
-    path.join(dir, 'kube-apiserver.log'),
-    netns,
+    path.join(l.dir, 'kube-apiserver.log'),
+    l.netns,
   );
   await waitFor(
     'kube-apiserver',
-    async () => (await httpsGet(`${server}/readyz`, caPem, adminToken)).status === 200,
+    async () => (await httpsGet(`${l.server}/readyz`, l.caPem, l.adminToken)).status === 200,
     60_000,
     apiserver,
   );
-  log(`kube-apiserver ready on ${server}`);
+  l.log(`kube-apiserver ready on ${l.server}`);
+  return apiserver;
+}
 
-  const adminKubeconfig = path.join(dir, 'admin.kubeconfig');
-  fs.writeFileSync(adminKubeconfig, kubeconfigYaml(server, caFile, { token: adminToken }, 'admin'));
-  const kcmKubeconfig = path.join(dir, 'kcm.kubeconfig');
-  fs.writeFileSync(kcmKubeconfig, kubeconfigYaml(server, caFile, { token: kcmToken }, 'kcm'));
-
-  // EKS publishes its issuer to anyone; the AWS simulator reads discovery and JWKS without credentials.
+/** EKS publishes its issuer to anyone; the AWS simulator reads discovery and JWKS without credentials. */
+async function allowOidcDiscovery(l: Layout): Promise<void> {
   await adminRequest(
-    server,
-    caPem,
-    adminToken,
+    l.server,
+    l.caPem,
+    l.adminToken,
     'POST',
     '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
     {
@@ -356,73 +392,105 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:unauthenticated' }],
     },
   );
+}
 
-  let kcm: ChildProcess | undefined;
-  const controllers = [...DEFAULT_CONTROLLERS, ...(opts.controllers ?? [])];
-  const startControllerManager = async () => {
+/** kube-controller-manager, which tests stop and start again (to freeze garbage collection, for instance). */
+class ControllerManager {
+  private kcm: ChildProcess | undefined;
+  private readonly kubeconfig: string;
+
+  constructor(
+    private readonly l: Layout,
+    readonly controllers: string[],
+  ) {
+    this.kubeconfig = path.join(l.dir, 'kcm.kubeconfig');
+    fs.writeFileSync(this.kubeconfig, kubeconfigYaml(l.server, l.caFile, { token: l.kcmToken }, 'kcm'));
+  }
+
+  async start(): Promise<void> {
+    const { kcm, l } = this;
     if (kcm && kcm.exitCode === null && kcm.signalCode === null) return;
-    kcm = launch(
-      bin.controllerManager,
+    const started = launch(
+      l.bin.controllerManager,
       [
-        `--kubeconfig=${kcmKubeconfig}`,
-        `--controllers=${controllers.join(',')}`,
-        `--service-account-private-key-file=${path.join(dir, 'sa.key')}`,
-        `--root-ca-file=${caFile}`,
+        `--kubeconfig=${this.kubeconfig}`,
+        `--controllers=${this.controllers.join(',')}`,
+        `--service-account-private-key-file=${path.join(l.dir, 'sa.key')}`,
+        `--root-ca-file=${l.caFile}`,
         '--use-service-account-credentials=false',
         '--leader-elect=false',
         '--secure-port=0',
         '--concurrent-gc-syncs=5',
         '--v=1',
       ],
-      path.join(dir, 'kube-controller-manager.log'),
-      netns,
+      path.join(l.dir, 'kube-controller-manager.log'),
+      l.netns,
     );
+    this.kcm = started;
     // Ready when the serviceaccount controller has made the default ServiceAccount.
     await waitFor(
       'kube-controller-manager',
       async () =>
-        (await httpsGet(`${server}/api/v1/namespaces/default/serviceaccounts/default`, caPem, adminToken))
-          .status === 200,
+        (
+          await httpsGet(
+            `${l.server}/api/v1/namespaces/default/serviceaccounts/default`,
+            l.caPem,
+            l.adminToken,
+          )
+        ).status === 200,
       30_000,
-      kcm,
+      started,
     );
-  };
-  await startControllerManager();
-  log(
-    `kube-controller-manager ready (${controllers.length} controllers) in ${((Date.now() - started) / 1000).toFixed(1)}s total`,
+  }
+
+  async stop(): Promise<void> {
+    await terminate(this.kcm);
+    this.kcm = undefined;
+  }
+}
+
+/** A kubeconfig for a client-certificate user (CN = user, O = groups), written next to the control plane's files. */
+function writeUserKubeconfig(l: Layout, user: string, groups: string[] = []): string {
+  const { cert, key } = clientCert(l.dir, user, groups);
+  const file = path.join(l.dir, `${path.basename(cert, '.crt')}.kubeconfig`);
+  fs.writeFileSync(
+    file,
+    kubeconfigYaml(
+      l.server,
+      l.caFile,
+      { 'client-certificate': cert, 'client-key': key },
+      user.replace(/[^a-zA-Z0-9-]/g, '-'),
+    ),
   );
+  return file;
+}
 
-  const userKubeconfig = (user: string, groups: string[] = []) => {
-    const { cert, key } = clientCert(dir, user, groups);
-    const file = path.join(dir, `${path.basename(cert, '.crt')}.kubeconfig`);
-    fs.writeFileSync(
-      file,
-      kubeconfigYaml(
-        server,
-        caFile,
-        { 'client-certificate': cert, 'client-key': key },
-        user.replace(/[^a-zA-Z0-9-]/g, '-'),
-      ),
-    );
-    return file;
-  };
-
+export async function startControlPlane(opts: StartOptions = {}): Promise<ControlPlane> {
+  const started = Date.now();
+  const l = await prepareLayout(opts);
+  const { etcd, etcdPort } = await startEtcd(l);
+  const apiserver = await startApiserver(l, etcdPort);
+  const adminKubeconfig = path.join(l.dir, 'admin.kubeconfig');
+  fs.writeFileSync(adminKubeconfig, kubeconfigYaml(l.server, l.caFile, { token: l.adminToken }, 'admin'));
+  await allowOidcDiscovery(l);
+  const kcm = new ControllerManager(l, [...DEFAULT_CONTROLLERS, ...(opts.controllers ?? [])]);
+  await kcm.start();
+  l.log(
+    `kube-controller-manager ready (${kcm.controllers.length} controllers) in ${((Date.now() - started) / 1000).toFixed(1)}s total`,
+  );
   return {
-    dir,
-    server,
-    issuer: server,
-    caPem,
-    caFile,
+    dir: l.dir,
+    server: l.server,
+    issuer: l.server,
+    caPem: l.caPem,
+    caFile: l.caFile,
     adminKubeconfig,
-    adminToken,
-    userKubeconfig,
-    stopControllerManager: async () => {
-      await terminate(kcm);
-      kcm = undefined;
-    },
-    startControllerManager,
+    adminToken: l.adminToken,
+    userKubeconfig: (user, groups) => writeUserKubeconfig(l, user, groups),
+    stopControllerManager: () => kcm.stop(),
+    startControllerManager: () => kcm.start(),
     stop: async () => {
-      await terminate(kcm);
+      await kcm.stop();
       await terminate(apiserver, 10_000);
       await terminate(etcd);
     },

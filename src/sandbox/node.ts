@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { binaryDir } from './binaries.ts';
-import { httpsGet, launch, terminate, type ControlPlane } from './control-plane.ts';
+import { httpsGet, launch, logFileOf, terminate, type ControlPlane } from './control-plane.ts';
 import { sleep } from '../runtime/clock.ts';
 
 /** Where Pods see the EKS Pod Identity Agent; the AWS SDK accepts plain http only at this address. */
@@ -170,20 +170,8 @@ export function removeStaleNodeRuns(log: (line: string) => void = () => {}): str
     const under = (x: string) => dirs.some((d) => x === d || x.startsWith(`${d}/`) || x.includes(`${d}/`));
     const victims = procs.filter((p) => p.netns === ino || under(p.cmdline) || under(p.root));
     const podNetns = new Set(victims.map((p) => p.netns).filter((n) => n !== ino && n !== hostNetns));
-    for (const p of victims) {
-      try {
-        process.kill(p.pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
-    for (const ns of fs.readdirSync('/run/netns').filter((n) => n.startsWith('cni-'))) {
-      try {
-        if (podNetns.has(fs.statSync(`/run/netns/${ns}`).ino)) ip('netns', 'delete', ns);
-      } catch {
-        // removed meanwhile
-      }
-    }
+    sigkill(victims.map((p) => p.pid));
+    removePodNetworkNamespaces(podNetns);
     for (const d of dirs) unmountAndRemove(d);
     try {
       ip('netns', 'delete', netns);
@@ -232,20 +220,6 @@ export interface RunningNode {
   stop(): Promise<void>;
 }
 
-const logFiles = new WeakMap<ChildProcess, string>();
-
-function start(
-  bin: string,
-  args: string[],
-  logFile: string,
-  netns?: string,
-  ownProcessGroup = false,
-): ChildProcess {
-  const child = launch(bin, args, logFile, netns, ownProcessGroup);
-  logFiles.set(child, logFile);
-  return child;
-}
-
 async function waitUntil(
   what: string,
   check: () => boolean | Promise<boolean>,
@@ -257,7 +231,7 @@ async function waitUntil(
     const dead = procs.find((p) => p.exitCode !== null);
     if (dead) {
       // The run directory goes away on failure: the log's end is the only trace left.
-      const logFile = logFiles.get(dead);
+      const logFile = logFileOf(dead);
       const tail =
         logFile && fs.existsSync(logFile)
           ? fs.readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n')
@@ -376,6 +350,36 @@ const BOLT_DATABASES = [
   'io.containerd.snapshotter.v1.overlayfs/metadata.db',
 ];
 
+/** `ctr` against the containerd at `socket`, in the CRI's namespace (k8s.io). */
+function ctrClient(socket: string): (...args: string[]) => string {
+  return (...args: string[]) =>
+    execFileSync('ctr', ['--address', socket, '--namespace', 'k8s.io', ...args], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+}
+
+/** Waits until containerd answers `ctr version` (30 s; fails at once if it exits). */
+async function untilContainerdServes(
+  what: string,
+  ctr: (...args: string[]) => string,
+  containerd: ChildProcess,
+): Promise<void> {
+  await waitUntil(
+    what,
+    () => {
+      try {
+        ctr('version');
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    30_000,
+    [containerd],
+  );
+}
+
 /**
  * A containerd root holding the images, imported once per image set (keyed by their archives, which are named
  * by a hash of their inputs) and cached in ~/.cache/lanyard/containerd: importing unpacks every layer, which
@@ -412,30 +416,14 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.a
   path = "${work}/opt"
 `,
   );
-  const containerd = start(
+  const containerd = launch(
     'containerd',
     ['--config', path.join(work, 'config.toml')],
     path.join(work, 'containerd.log'),
   );
-  const ctr = (...args: string[]) =>
-    execFileSync('ctr', ['--address', socket, '--namespace', 'k8s.io', ...args], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+  const ctr = ctrClient(socket);
   try {
-    await waitUntil(
-      'containerd (image import) was not serving',
-      () => {
-        try {
-          ctr('version');
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      30_000,
-      [containerd],
-    );
+    await untilContainerdServes('containerd (image import) was not serving', ctr, containerd);
     for (const image of images) {
       const t0 = Date.now();
       ctr('images', 'import', image.archive);
@@ -529,81 +517,88 @@ function shimPids(socket: string): number[] {
   return pids;
 }
 
-export async function startNode(o: StartNodeOptions): Promise<RunningNode> {
-  const log = o.log ?? (() => {});
-  const cp = o.controlPlane;
-  const { network } = o;
-  const dir = o.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'lanyard-node-'));
-  const name = `node-${network.netns.slice('lanyard-'.length)}`;
-  for (const d of ['cni', 'cni-ipam', 'pod-logs', 'kubelet', 'containerd'])
-    fs.mkdirSync(path.join(dir, d), { recursive: true });
-  const socket = path.join(dir, 'containerd.sock');
-  const bin = binaryDir();
-  let containerd: ChildProcess | undefined;
-  let kubelet: ChildProcess | undefined;
-  let proxy: ChildProcess | undefined;
-  let scheduler: ChildProcess | undefined;
-  const ctr = (...args: string[]) =>
-    execFileSync('ctr', ['--address', socket, '--namespace', 'k8s.io', ...args], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-
-  const killedTasks: number[] = [];
-  const stop = async () => {
-    await terminate(scheduler);
-    await terminate(proxy);
-    await terminate(kubelet, 10_000);
-    // Kill every container's and sandbox's process, and remove the sandboxes' network namespaces (containerd
-    // bind-mounts them under /run/netns; only the CRI's sandbox stop would remove them).
-    if (containerd && containerd.exitCode === null) {
-      const pids: number[] = [];
-      try {
-        for (const line of ctr('tasks', 'ls').split('\n').slice(1)) {
-          const pid = Number(line.trim().split(/\s+/)[1]);
-          if (pid > 0) pids.push(pid);
-        }
-      } catch {
-        // containerd not answering; the shims are killed below
-      }
-      const netnsInodes = new Set<number>();
-      for (const pid of pids) {
-        try {
-          netnsInodes.add(fs.statSync(`/proc/${pid}/ns/net`).ino);
-          process.kill(pid, 'SIGKILL');
-          killedTasks.push(pid);
-        } catch {
-          // exited meanwhile
-        }
-      }
-      const hostNetns = fs.statSync('/proc/self/ns/net').ino;
-      for (const ns of fs.existsSync('/run/netns')
-        ? fs.readdirSync('/run/netns').filter((n) => n.startsWith('cni-'))
-        : []) {
-        try {
-          const ino = fs.statSync(`/run/netns/${ns}`).ino;
-          if (ino !== hostNetns && netnsInodes.has(ino)) ip('netns', 'delete', ns);
-        } catch {
-          // removed meanwhile
-        }
-      }
-    }
-    await terminate(containerd);
-    const shims = shimPids(socket);
-    for (const pid of shims) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
-    // SIGKILL is asynchronous: stop() returns once the containers and shims are really gone (docs/adr/0714).
-    await waitForExit([...killedTasks, ...shims], 5000);
-    unmountAndRemove(dir);
-  };
-
+/** Pids of the containers' and sandboxes' processes containerd runs (`ctr tasks ls`); none when it does not answer. */
+function taskPids(ctr: (...args: string[]) => string): number[] {
+  const pids: number[] = [];
   try {
-    const template = await containerdTemplate(o.images, log);
+    for (const line of ctr('tasks', 'ls').split('\n').slice(1)) {
+      const pid = Number(line.trim().split(/\s+/)[1]);
+      if (pid > 0) pids.push(pid);
+    }
+  } catch {
+    // containerd not answering; the shims are killed below
+  }
+  return pids;
+}
+
+/** SIGKILLs each process; returns the network namespaces (inodes) of those it reached. */
+function killAll(pids: number[], killed: number[]): Set<number> {
+  const netnsInodes = new Set<number>();
+  for (const pid of pids) {
+    try {
+      netnsInodes.add(fs.statSync(`/proc/${pid}/ns/net`).ino);
+      process.kill(pid, 'SIGKILL');
+      killed.push(pid);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return netnsInodes;
+}
+
+/** SIGKILLs each process still there. */
+function sigkill(pids: number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+}
+
+/** Removes the Pods' network namespaces (containerd bind-mounts them under /run/netns as `cni-…`) among `inodes`. */
+function removePodNetworkNamespaces(inodes: Set<number>): void {
+  const hostNetns = fs.statSync('/proc/self/ns/net').ino;
+  for (const ns of fs.existsSync('/run/netns')
+    ? fs.readdirSync('/run/netns').filter((n) => n.startsWith('cni-'))
+    : []) {
+    try {
+      const ino = fs.statSync(`/run/netns/${ns}`).ino;
+      if (ino !== hostNetns && inodes.has(ino)) ip('netns', 'delete', ns);
+    } catch {
+      // removed meanwhile
+    }
+  }
+}
+
+/** One node being started: its run directory, containerd's socket and the processes started so far. */
+class NodeRun {
+  readonly log: (line: string) => void;
+  readonly dir: string;
+  readonly name: string;
+  readonly socket: string;
+  readonly ctr: (...args: string[]) => string;
+  containerd: ChildProcess | undefined;
+  kubelet: ChildProcess | undefined;
+  proxy: ChildProcess | undefined;
+  scheduler: ChildProcess | undefined;
+  private readonly killedTasks: number[] = [];
+
+  constructor(readonly o: StartNodeOptions) {
+    this.log = o.log ?? (() => {});
+    this.dir = o.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'lanyard-node-'));
+    this.name = `node-${o.network.netns.slice('lanyard-'.length)}`;
+    for (const d of ['cni', 'cni-ipam', 'pod-logs', 'kubelet', 'containerd'])
+      fs.mkdirSync(path.join(this.dir, d), { recursive: true });
+    this.socket = path.join(this.dir, 'containerd.sock');
+    this.ctr = ctrClient(this.socket);
+  }
+
+  /** containerd with the images (from the cached template), its config and the Pods' CNI network. */
+  async startContainerd(): Promise<void> {
+    const { dir, socket, o } = this;
+    const template = await containerdTemplate(o.images, this.log);
     // Blobs and unpacked layers never change once written: hard links are enough. containerd writes its two
     // bolt databases, so those are copies.
     execFileSync('cp', ['-al', template, path.join(dir, 'containerd', 'root')]);
@@ -613,58 +608,31 @@ export async function startNode(o: StartNodeOptions): Promise<RunningNode> {
       fs.copyFileSync(path.join(template, db), file);
     }
     fs.writeFileSync(path.join(dir, 'containerd.toml'), containerdConfig(dir, socket, o.pauseImage));
-    fs.writeFileSync(path.join(dir, 'cni', '10-pods.conflist'), cniConfig(dir, network));
+    fs.writeFileSync(path.join(dir, 'cni', '10-pods.conflist'), cniConfig(dir, o.network));
     // Its own process group: a terminal's Ctrl-C reaches the kubelet and the rest at once, and containerd must
     // outlive them so that stop() can list and kill the containers and remove their network namespaces. Killed
     // runs leave it to the next run's clean-up (removeStaleNodeRuns).
-    containerd = start(
+    this.containerd = launch(
       'containerd',
       ['--config', path.join(dir, 'containerd.toml')],
       path.join(dir, 'containerd.log'),
-      network.netns,
+      o.network.netns,
       true,
     );
-    await waitUntil(
-      'containerd was not serving',
-      () => {
-        try {
-          ctr('version');
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      30_000,
-      [containerd],
-    );
-    if (o.podIdentityAgent) {
-      // The simulated agent listens on the host; Pods call the address the SDK accepts for plain http.
-      execFileSync('ip', [
-        'netns',
-        'exec',
-        network.netns,
-        'iptables',
-        '-t',
-        'nat',
-        '-A',
-        'PREROUTING',
-        '-d',
-        `${POD_IDENTITY_AGENT_IP}/32`,
-        '-p',
-        'tcp',
-        '--dport',
-        '80',
-        '-j',
-        'DNAT',
-        '--to-destination',
-        `${o.podIdentityAgent.ip}:${o.podIdentityAgent.port}`,
-      ]);
-    }
-    log(`containerd ready (${socket})`);
+    await untilContainerdServes('containerd was not serving', this.ctr, this.containerd);
+    if (o.podIdentityAgent) routePodIdentityAgent(o.network.netns, o.podIdentityAgent);
+    this.log(`containerd ready (${socket})`);
+  }
 
+  /** The kubelet, kube-proxy and kube-scheduler, each with its own client certificate. */
+  startKubernetesProcesses(): void {
+    const { dir, name, o } = this;
+    const { network } = o;
+    const cp = o.controlPlane;
+    const bin = binaryDir();
     const nodeUser = cp.userKubeconfig(`system:node:${name}`, ['system:nodes']);
-    fs.writeFileSync(path.join(dir, 'kubelet.yaml'), kubeletConfig(dir, socket, network.nodeIp));
-    kubelet = start(
+    fs.writeFileSync(path.join(dir, 'kubelet.yaml'), kubeletConfig(dir, this.socket, network.nodeIp));
+    this.kubelet = launch(
       path.join(bin, 'kubelet'),
       [
         `--config=${path.join(dir, 'kubelet.yaml')}`,
@@ -678,21 +646,21 @@ export async function startNode(o: StartNodeOptions): Promise<RunningNode> {
       path.join(dir, 'kubelet.log'),
       network.netns,
     );
-
     const proxyConfig = path.join(dir, 'kube-proxy.yaml');
     fs.writeFileSync(proxyConfig, kubeProxyConfig(cp.userKubeconfig('system:kube-proxy'), network, name));
-    proxy = start(
+    this.proxy = launch(
       path.join(bin, 'kube-proxy'),
       [`--config=${proxyConfig}`, '--v=1'],
       path.join(dir, 'kube-proxy.log'),
       network.netns,
     );
-    scheduler = start(
+    const scheduler = cp.userKubeconfig('system:kube-scheduler');
+    this.scheduler = launch(
       path.join(bin, 'kube-scheduler'),
       [
-        `--kubeconfig=${cp.userKubeconfig('system:kube-scheduler')}`,
-        `--authentication-kubeconfig=${cp.userKubeconfig('system:kube-scheduler')}`,
-        `--authorization-kubeconfig=${cp.userKubeconfig('system:kube-scheduler')}`,
+        `--kubeconfig=${scheduler}`,
+        `--authentication-kubeconfig=${scheduler}`,
+        `--authorization-kubeconfig=${scheduler}`,
         '--leader-elect=false',
         '--bind-address=127.0.0.1',
         '--v=1',
@@ -700,7 +668,12 @@ export async function startNode(o: StartNodeOptions): Promise<RunningNode> {
       path.join(dir, 'kube-scheduler.log'),
       network.netns,
     );
+  }
 
+  /** Until the Node object says Ready (90 s); fails at once if one of the node's processes exits. */
+  async untilReady(): Promise<void> {
+    const { name, o } = this;
+    const cp = o.controlPlane;
     await waitUntil(
       `node ${name} was not Ready`,
       async () => {
@@ -710,12 +683,68 @@ export async function startNode(o: StartNodeOptions): Promise<RunningNode> {
         return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
       },
       90_000,
-      [containerd, kubelet, proxy, scheduler],
+      [this.containerd, this.kubelet, this.proxy, this.scheduler].filter((p) => p !== undefined),
     );
-    log(`node ${name} Ready (${network.nodeIp}, Pods in ${network.podCidr})`);
+    this.log(`node ${name} Ready (${o.network.nodeIp}, Pods in ${o.network.podCidr})`);
+  }
+
+  async stop(): Promise<void> {
+    await terminate(this.scheduler);
+    await terminate(this.proxy);
+    await terminate(this.kubelet, 10_000);
+    // Kill every container's and sandbox's process, and remove the sandboxes' network namespaces (containerd
+    // bind-mounts them under /run/netns; only the CRI's sandbox stop would remove them).
+    if (this.containerd && this.containerd.exitCode === null)
+      removePodNetworkNamespaces(killAll(taskPids(this.ctr), this.killedTasks));
+    await terminate(this.containerd);
+    const shims = shimPids(this.socket);
+    sigkill(shims);
+    // SIGKILL is asynchronous: stop() returns once the containers and shims are really gone (docs/adr/0714).
+    await waitForExit([...this.killedTasks, ...shims], 5000);
+    unmountAndRemove(this.dir);
+  }
+}
+
+/** The simulated agent listens on the host; Pods call the address the SDK accepts for plain http. */
+function routePodIdentityAgent(netns: string, agent: { ip: string; port: number }): void {
+  execFileSync('ip', [
+    'netns',
+    'exec',
+    netns,
+    'iptables',
+    '-t',
+    'nat',
+    '-A',
+    'PREROUTING',
+    '-d',
+    `${POD_IDENTITY_AGENT_IP}/32`,
+    '-p',
+    'tcp',
+    '--dport',
+    '80',
+    '-j',
+    'DNAT',
+    '--to-destination',
+    `${agent.ip}:${agent.port}`,
+  ]);
+}
+
+export async function startNode(o: StartNodeOptions): Promise<RunningNode> {
+  const run = new NodeRun(o);
+  const stop = () => run.stop();
+  try {
+    await run.startContainerd();
+    run.startKubernetesProcesses();
+    await run.untilReady();
   } catch (e) {
     await stop();
     throw e;
   }
-  return { name, dir, containerdSocket: socket, podLogsDir: path.join(dir, 'pod-logs'), stop };
+  return {
+    name: run.name,
+    dir: run.dir,
+    containerdSocket: run.socket,
+    podLogsDir: path.join(run.dir, 'pod-logs'),
+    stop,
+  };
 }

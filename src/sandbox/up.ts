@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import { Registry } from 'prom-client';
 import { startControlPlane, ADMIN_USER, type ControlPlane } from './control-plane.ts';
 import { startAwsSimulator, type AwsSimulator } from './aws-sim/index.ts';
-import { createProgress } from './progress.ts';
+import { createProgress, type Progress } from './progress.ts';
 import { CRD_DIR, PACKAGE_ROOT, SAMPLES_DIR } from './paths.ts';
 import {
   ensureNode,
@@ -30,10 +30,10 @@ import {
   showRunning,
   throwIfAborted,
 } from './watch-samples.ts';
-import { createKubeClient, type Json, type KubeClient } from '../kube/client.ts';
-import { applyCrds, applyObject, readManifests } from '../kube/apply.ts';
+import { createKubeClient, type KubeClient } from '../kube/client.ts';
+import { applyCrds, applyObject, readManifests, type Manifest } from '../kube/apply.ts';
 import { podIdentityWebhookConfiguration } from './webhook-configuration.ts';
-import { createLogger } from '../runtime/log.ts';
+import { createLogger, type Logger } from '../runtime/log.ts';
 import { sleep, systemClock } from '../runtime/clock.ts';
 import { createAwsClients } from '../aws/index.ts';
 import { parseControllerFlags } from '../config/controller.ts';
@@ -47,6 +47,8 @@ import { startWebhook } from '../webhook/index.ts';
 import { BUILTIN_ROLES } from '../projects/builtin-roles.ts';
 import { projectNamespace, roleTrio } from '../projects/objects.ts';
 import { errorMessage } from '../core/errors.ts';
+import type { KubeObject, Stored } from '../core/kube-object.ts';
+import type { Promotion } from '../promotions/types.ts';
 
 const CLUSTER = 'lanyard-sandbox';
 /**
@@ -59,6 +61,13 @@ export const SIMULATOR_SERVICE = {
   name: 'aws-simulator',
   clusterIP: '10.0.0.11',
 } as const;
+
+/** The sample promotion of shop/prod, as the sandbox reports it. */
+interface SamplePromotion {
+  name: string;
+  /** Its Pod in lanyard-promotions. */
+  pod: string;
+}
 
 export interface UpOptions {
   kubeconfig: string;
@@ -150,14 +159,16 @@ async function createSampleRoles(sim: AwsSimulator, issuer: string): Promise<voi
  * three built-in role trios. A namespace with only the label is no project: `lanyard doctor` and the housekeeping
  * reconciler report its missing built-in roles.
  */
-export function sampleProject(name: string): Json[] {
-  return [
+export function sampleProject(name: string): Manifest[] {
+  const objects: KubeObject[] = [
     projectNamespace(name),
     ...BUILTIN_ROLES.flatMap((b) => {
       const t = roleTrio({ project: name, name: b.name, rules: b.rules });
       return [t.role, t.serviceAccount, t.roleBinding];
     }),
   ];
+  // The builders set apiVersion, kind and name; kubernetes-types leaves the first two optional.
+  return objects as Manifest[];
 }
 
 /**
@@ -175,7 +186,9 @@ async function applySamples(kube: KubeClient, associations: AssociationLookup): 
     .readdirSync(SAMPLES_DIR)
     .filter((x) => x.endsWith('.yaml'))
     .sort()) {
-    for (const obj of readManifests(path.join(SAMPLES_DIR, f))) {
+    for (const obj of readManifests<Manifest & { spec?: { serviceAccount?: string } }>(
+      path.join(SAMPLES_DIR, f),
+    )) {
       await applyObject(kube, obj, 'lanyard-sandbox');
       n++;
       if (obj.kind === 'PodIdentityAssociation')
@@ -319,94 +332,141 @@ function readyText(o: {
   return lines.join('\n') + '\n';
 }
 
-export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = process.stderr): Promise<Sandbox> {
-  const progress = createProgress(out);
-  const { signal } = o;
-  // Undone in reverse order: Lanyard, the node, the simulator, the control plane and the node's network.
-  const undo: Array<() => Promise<void>> = [];
-  const stopAll = async () => {
-    for (const u of undo.splice(0).reverse()) await u().catch(() => {});
-  };
-  fs.mkdirSync(path.dirname(o.logFile), { recursive: true });
-  const log = createLogger({
-    component: 'sandbox',
-    level: 'info',
-    destination: fs.createWriteStream(o.logFile, { flags: 'a' }) as never,
-  });
-  const logLine = (l: string) => log.info(l);
-  const withoutNode = (why: string) => {
-    progress.warn(`no node: ${why}`);
-    progress.warn(
+/** The Lanyard processes of the sandbox, as far as its later steps need them. */
+interface StartedLanyard {
+  port: number;
+  metricsPort: number;
+  associations: AssociationLookup;
+}
+
+/** The parts of the sandbox's control plane: the plain one, or the one in the node's network namespace. */
+interface StartedControlPlane {
+  cp: ControlPlane;
+  ncp?: NodeControlPlane;
+}
+
+/**
+ * One start of the sandbox: the progress it prints, its log, why it runs without a node (if it does), and what to
+ * undo, in reverse order, when it stops or a step fails: Lanyard, the node, the simulator, the control plane and the
+ * node's network.
+ */
+class SandboxStart {
+  readonly progress: Progress;
+  readonly log: Logger;
+  readonly signal?: AbortSignal;
+  noNode: string | undefined;
+  private readonly undo: Array<() => Promise<void>> = [];
+
+  constructor(
+    readonly o: UpOptions,
+    out: NodeJS.WriteStream,
+  ) {
+    this.progress = createProgress(out);
+    this.signal = o.signal;
+    fs.mkdirSync(path.dirname(o.logFile), { recursive: true });
+    this.log = createLogger({
+      component: 'sandbox',
+      level: 'info',
+      destination: fs.createWriteStream(o.logFile, { flags: 'a' }) as never,
+    });
+    this.noNode = o.node
+      ? nodeUnavailable({ platform: process.platform, uid: process.getuid?.() })
+      : 'started with --no-node';
+    if (this.noNode && o.node) this.withoutNode(this.noNode);
+  }
+
+  readonly logLine = (l: string): void => this.log.info(l);
+
+  onStop(u: () => Promise<void>): void {
+    this.undo.push(u);
+  }
+
+  async stopAll(): Promise<void> {
+    for (const u of this.undo.splice(0).reverse()) await u().catch(() => {});
+  }
+
+  /** Says why the sandbox runs without a node; returns the reason, which becomes `noNode`. */
+  withoutNode(why: string): string {
+    this.progress.warn(`no node: ${why}`);
+    this.progress.warn(
       '  the sandbox runs without one: Pods are admitted, gated and released, but never run (docs/adr/0714-sandbox-on-the-node.md)',
     );
+    this.noNode = why;
     return why;
-  };
+  }
 
-  let noNode = o.node
-    ? nodeUnavailable({ platform: process.platform, uid: process.getuid?.() })
-    : 'started with --no-node';
-  if (noNode && o.node) withoutNode(noNode);
-  let images: NodeImageManifest | undefined;
-  let kube: KubeClient | undefined;
-  let sandbox: Sandbox | undefined;
-  try {
-    if (!noNode) {
-      try {
-        images = await progress.step(
-          'setting up the node: Debian packages, kubelet, images (scripts/ensure-node.sh, only what is missing)',
-          () =>
-            ensureNode((l) => {
-              logLine(l);
-              progress.note(l);
-            }, signal),
-        );
-      } catch (e) {
-        throwIfAborted(signal);
-        noNode = withoutNode(`its set-up failed: ${errorMessage(e)}`);
-      }
+  /** The node's packages, binaries and images (scripts/ensure-node.sh); undefined when the sandbox runs without one. */
+  async prepareNode(): Promise<NodeImageManifest | undefined> {
+    if (this.noNode) return undefined;
+    try {
+      return await this.progress.step(
+        'setting up the node: Debian packages, kubelet, images (scripts/ensure-node.sh, only what is missing)',
+        () =>
+          ensureNode((l) => {
+            this.logLine(l);
+            this.progress.note(l);
+          }, this.signal),
+      );
+    } catch (e) {
+      throwIfAborted(this.signal);
+      this.withoutNode(`its set-up failed: ${errorMessage(e)}`);
+      return undefined;
     }
-    throwIfAborted(signal);
+  }
 
-    let ncp: NodeControlPlane | undefined;
-    let cp: ControlPlane;
-    if (!noNode) {
+  /** The control plane in the node's network namespace when there is a node, else on loopback. */
+  async startControlPlane(): Promise<StartedControlPlane> {
+    const { progress } = this;
+    if (!this.noNode) {
       try {
-        ncp = await progress.step(
+        const ncp = await progress.step(
           "starting kube-apiserver, etcd and kube-controller-manager in the node's network namespace",
-          () => startNodeControlPlane({ log: logLine }),
+          () => startNodeControlPlane({ log: this.logLine }),
         );
+        this.onStop(() => ncp.stop());
+        progress.note(
+          `node network ${ncp.network.netns}: host ${ncp.network.hostIp}, API server and node ${ncp.network.nodeIp}, Pods ${ncp.network.podCidr}`,
+        );
+        return { cp: ncp.cp, ncp };
       } catch (e) {
-        noNode = withoutNode(`its network namespace or control plane did not start: ${errorMessage(e)}`);
+        this.withoutNode(`its network namespace or control plane did not start: ${errorMessage(e)}`);
       }
     }
-    if (ncp) {
-      const n = ncp;
-      undo.push(() => n.stop());
-      cp = n.cp;
-      progress.note(
-        `node network ${n.network.netns}: host ${n.network.hostIp}, API server and node ${n.network.nodeIp}, Pods ${n.network.podCidr}`,
-      );
-    } else {
-      const c = await progress.step('starting kube-apiserver, etcd and kube-controller-manager', () =>
-        startControlPlane({ controllers: ['deployment-controller', 'replicaset-controller'], log: logLine }),
-      );
-      undo.push(async () => {
-        await c.stop();
-        fs.rmSync(c.dir, { recursive: true, force: true });
-      });
-      cp = c;
-    }
-    throwIfAborted(signal);
-    fs.mkdirSync(path.dirname(o.kubeconfig), { recursive: true });
-    fs.copyFileSync(cp.adminKubeconfig, o.kubeconfig);
-    const k = await createKubeClient({ kubeconfig: cp.adminKubeconfig });
-    kube = k;
-    await progress.step('installing Lanyard CRDs', () => applyCrds(k, CRD_DIR));
-    await progress.step('creating namespaces lanyard-system and lanyard-promotions', async () => {
-      for (const obj of readManifests(path.join(SAMPLES_DIR, '05-lanyard-namespaces.yaml')))
-        await applyObject(k, obj, 'lanyard-sandbox');
+    const cp = await progress.step('starting kube-apiserver, etcd and kube-controller-manager', () =>
+      startControlPlane({
+        controllers: ['deployment-controller', 'replicaset-controller'],
+        log: this.logLine,
+      }),
+    );
+    this.onStop(async () => {
+      await cp.stop();
+      fs.rmSync(cp.dir, { recursive: true, force: true });
     });
-    const sim = await progress.step('starting the AWS simulator', async () => {
+    return { cp };
+  }
+
+  /** The kubeconfig written where the user asked, Lanyard's CRDs and its namespaces. */
+  async prepareCluster(cp: ControlPlane): Promise<KubeClient> {
+    fs.mkdirSync(path.dirname(this.o.kubeconfig), { recursive: true });
+    fs.copyFileSync(cp.adminKubeconfig, this.o.kubeconfig);
+    const k = await createKubeClient({ kubeconfig: cp.adminKubeconfig });
+    try {
+      await this.progress.step('installing Lanyard CRDs', () => applyCrds(k, CRD_DIR));
+      await this.progress.step('creating namespaces lanyard-system and lanyard-promotions', async () => {
+        for (const obj of readManifests<Manifest>(path.join(SAMPLES_DIR, '05-lanyard-namespaces.yaml')))
+          await applyObject(k, obj, 'lanyard-sandbox');
+      });
+    } catch (e) {
+      k.close();
+      throw e;
+    }
+    return k;
+  }
+
+  /** The AWS simulator with the sandbox's cluster and the sample roles; where Pods reach it when there is a node. */
+  async startSimulator({ cp, ncp }: StartedControlPlane): Promise<AwsSimulator> {
+    const log = this.log;
+    const sim = await this.progress.step('starting the AWS simulator', async () => {
       const s = ncp
         ? await startSimulatorForNode(ncp.network, { seed: 42, log })
         : await startAwsSimulator({ port: 0, seed: 42, log });
@@ -414,95 +474,88 @@ export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = proce
       await createSampleRoles(s, cp.issuer);
       // New associations reach eks-auth only after a while, as in EKS: Pods wait at the gate meanwhile.
       s.control.configure({
-        visibility: { eksAuth: [o.visibilityDelayMs, o.visibilityDelayMs], 'iam.role': [0, 0] },
+        visibility: { eksAuth: [this.o.visibilityDelayMs, this.o.visibilityDelayMs], 'iam.role': [0, 0] },
       });
       return s;
     });
-    undo.push(() => sim.close());
-    progress.note(
+    this.onStop(() => sim.close());
+    this.progress.note(
       `AWS simulator at ${sim.url} (account ${sim.control.account}, region ${sim.control.region})`,
     );
+    return sim;
+  }
 
-    let node: RunningNode | undefined;
-    if (ncp && images) {
-      const n = ncp;
-      const imgs = images;
-      try {
-        node = await progress.step('starting the node: containerd, kubelet, kube-scheduler, kube-proxy', () =>
-          startNodeWithImages({ ncp: n, images: imgs, simulatorUrl: sim.url, log: logLine }),
-        );
-        const started = node;
-        undo.push(() => started.stop());
-      } catch (e) {
-        throwIfAborted(signal);
-        noNode = withoutNode(`it did not start: ${errorMessage(e)}`);
-      }
-    }
-    if (node) {
-      await exposeSimulator(k, sim.url);
-      progress.note(
-        `node ${node.name} Ready; Pods reach the AWS simulator at ${SIMULATOR_SERVICE.clusterIP} (Service ${SIMULATOR_SERVICE.namespace}/${SIMULATOR_SERVICE.name}) and its EKS Pod Identity Agent at 169.254.170.23`,
+  /** The node and the Service through which its Pods reach the simulator; undefined when it did not start. */
+  async startNode(
+    ncp: NodeControlPlane | undefined,
+    images: NodeImageManifest | undefined,
+    sim: AwsSimulator,
+    k: KubeClient,
+  ): Promise<RunningNode | undefined> {
+    if (!ncp || !images) return undefined;
+    let node: RunningNode;
+    try {
+      node = await this.progress.step(
+        'starting the node: containerd, kubelet, kube-scheduler, kube-proxy',
+        () => startNodeWithImages({ ncp, images, simulatorUrl: sim.url, log: this.logLine }),
       );
+      this.onStop(() => node.stop());
+    } catch (e) {
+      throwIfAborted(this.signal);
+      this.withoutNode(`it did not start: ${errorMessage(e)}`);
+      return undefined;
     }
-    throwIfAborted(signal);
+    await exposeSimulator(k, sim.url);
+    this.progress.note(
+      `node ${node.name} Ready; Pods reach the AWS simulator at ${SIMULATOR_SERVICE.clusterIP} (Service ${SIMULATOR_SERVICE.namespace}/${SIMULATOR_SERVICE.name}) and its EKS Pod Identity Agent at 169.254.170.23`,
+    );
+    return node;
+  }
 
-    const webhookHost = ncp?.network.hostIp ?? '127.0.0.1';
-    const webhook = await progress.step(
+  /** Lanyard in this process: the controller, and the webhook with the identity gate, registered with the cluster. */
+  async startLanyard(
+    k: KubeClient,
+    sim: AwsSimulator,
+    images: NodeImageManifest | undefined,
+    webhookHost: string,
+  ): Promise<StartedLanyard> {
+    const webhook = await this.progress.step(
       'starting Lanyard (webhook with the identity gate, and the controller)',
       async () => {
-        const deps = { kube: k, log, metrics: new Registry(), clock: systemClock };
-        const { config } = parseControllerFlags([
-          `--cluster-name=${CLUSTER}`,
-          `--aws-region=${sim.control.region}`,
-          `--aws-endpoint-url=${sim.url}`,
-          '--leader-elect=false',
-          '--metrics-port=0',
-          '--association-resync=30s',
-          // The promotion Pod's last container runs `lanyard promotion-done`: Lanyard's own image, built locally.
-          ...(images ? [`--promotion-done-image=${images.lanyard.name}`] : []),
-        ]);
-        const ctl = await startController(deps, config, {
+        const deps = { kube: k, log: this.log, metrics: new Registry(), clock: systemClock };
+        const ctl = await startController(deps, sandboxControllerConfig(sim, images), {
           serveMetrics: false,
           awsCredentials: sim.control.adminCredentials,
         });
-        undo.push(() => ctl.stop());
-        const webhookConfig = parseWebhookFlags(
-          [
-            '--port=0',
-            '--metrics-port=0',
-            '--tls-mode=self-managed',
-            `--tls-extra-sans=127.0.0.1,localhost,${webhookHost}`,
-            '--identity-gate=true',
-            `--cluster-name=${CLUSTER}`,
-            '--namespace=lanyard-system',
-            `--aws-default-region=${sim.control.region}`,
-            // No Service routes to this in-process webhook: on Ctrl-C there is nothing to drain for.
-            '--shutdown-delay=0s',
-          ],
-          { env: { POD_NAMESPACE: 'lanyard-system' } },
-        );
+        this.onStop(() => ctl.stop());
         const guard = createAdmissionGuard(deps, { gateEnabled: true, allowOptOut: true });
-        undo.push(() => guard.stop());
-        const wh = await startWebhook(webhookConfig, { ...deps, associations: ctl.lookup, guard });
-        undo.push(() => wh.stop());
+        this.onStop(() => guard.stop());
+        const wh = await startWebhook(sandboxWebhookConfig(sim, webhookHost), {
+          ...deps,
+          associations: ctl.lookup,
+          guard,
+        });
+        this.onStop(() => wh.stop());
         if (!wh.caPem) throw new Error('the webhook did not report its CA');
         await registerWebhook(k, webhookHost, wh.port, wh.caPem);
-        // As the chart does; in the sandbox the controller runs as the admin user (docs/security.md).
-        const vap = identityAdmissionPolicy({ releasers: [ADMIN_USER] });
-        const lpia = associationAdmissionPolicy();
-        for (const obj of [vap.policy, vap.binding, lpia.policy, lpia.binding])
-          await applyObject(k, obj, 'lanyard-sandbox');
+        await applyAdmissionPolicies(k);
         return { port: wh.port, metricsPort: wh.metricsPort, associations: ctl.lookup };
       },
     );
-    progress.note(
+    this.progress.note(
       `webhook on https://${webhookHost}:${webhook.port}/mutate, metrics on http://127.0.0.1:${webhook.metricsPort}/metrics`,
     );
-    throwIfAborted(signal);
+    return webhook;
+  }
 
-    await progress.step('applying sample workloads (deploy/samples)', () =>
-      applySamples(k, webhook.associations),
-    );
+  /** The samples applied, the demo Pods through the gate (and running, on a node), the sample promotion run. */
+  async showSamples(
+    k: KubeClient,
+    associations: AssociationLookup,
+    node: RunningNode | undefined,
+  ): Promise<SamplePromotion> {
+    const { progress, signal } = this;
+    await progress.step('applying sample workloads (deploy/samples)', () => applySamples(k, associations));
     await progress.step('waiting for the demo Pods to pass the identity gate', async () => {
       if (!(await showGate(k, progress.note, 90_000, signal))) {
         throw new Error('the demo Pods were not released within 90s; see the log file');
@@ -520,12 +573,18 @@ export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = proce
         showRunning(k, progress.note, 120_000, signal),
       );
     }
+    return await this.promote(k, node !== undefined);
+  }
+
+  /** Promotes shop/prod to version 1.4.2: to its end on a node, until its Pod exists without one. */
+  private async promote(k: KubeClient, onNode: boolean): Promise<SamplePromotion> {
+    const { progress } = this;
     const promotion = await progress.step(
-      node
+      onNode
         ? 'promoting stage shop/prod (version 1.4.2) to the end'
         : 'promoting stage shop/prod (version 1.4.2)',
       async () => {
-        const p = await k.create('/apis/lanyard.dev/v1alpha1/namespaces/shop/promotions', {
+        const p = await k.create<Stored<Promotion>>('/apis/lanyard.dev/v1alpha1/namespaces/shop/promotions', {
           apiVersion: 'lanyard.dev/v1alpha1',
           kind: 'Promotion',
           metadata: { generateName: 'prod-', namespace: 'shop' },
@@ -534,28 +593,93 @@ export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = proce
         progress.note(`promotion shop/${p.metadata.name}`);
         return await followPromotion(k, 'shop', p.metadata.name, {
           note: progress.note,
-          timeoutMs: node ? 180_000 : 20_000,
-          untilPod: !node,
-          signal,
+          timeoutMs: onNode ? 180_000 : 20_000,
+          untilPod: !onNode,
+          signal: this.signal,
         });
       },
     );
-    if (node)
+    const name = promotion.metadata.name;
+    const pod = promotion.status?.pod?.name;
+    if (!pod) throw new Error(`promotion shop/${name} has no Pod`);
+    if (onNode)
       progress.note(
-        `promotion shop/${promotion.metadata.name} ${promotion.status.phase}: ${promotion.status.message ?? ''}`.trimEnd(),
+        `promotion shop/${name} ${promotion.status?.phase}: ${promotion.status?.message ?? ''}`.trimEnd(),
       );
-    const nodeInfo = node && ncp ? { name: node.name, netns: ncp.network.netns } : undefined;
-    sandbox = {
+    return { name, pod };
+  }
+}
+
+/** `lanyard controller`'s flags as the sandbox runs it: against the simulator, no leader election, no metrics port. */
+function sandboxControllerConfig(sim: AwsSimulator, images: NodeImageManifest | undefined) {
+  return parseControllerFlags([
+    `--cluster-name=${CLUSTER}`,
+    `--aws-region=${sim.control.region}`,
+    `--aws-endpoint-url=${sim.url}`,
+    '--leader-elect=false',
+    '--metrics-port=0',
+    '--association-resync=30s',
+    // The promotion Pod's last container runs `lanyard promotion-done`: Lanyard's own image, built locally.
+    ...(images ? [`--promotion-done-image=${images.lanyard.name}`] : []),
+  ]).config;
+}
+
+/** `lanyard webhook`'s flags as the sandbox runs it: its own CA, serving on `webhookHost`, the identity gate on. */
+function sandboxWebhookConfig(sim: AwsSimulator, webhookHost: string) {
+  return parseWebhookFlags(
+    [
+      '--port=0',
+      '--metrics-port=0',
+      '--tls-mode=self-managed',
+      `--tls-extra-sans=127.0.0.1,localhost,${webhookHost}`,
+      '--identity-gate=true',
+      `--cluster-name=${CLUSTER}`,
+      '--namespace=lanyard-system',
+      `--aws-default-region=${sim.control.region}`,
+      // No Service routes to this in-process webhook: on Ctrl-C there is nothing to drain for.
+      '--shutdown-delay=0s',
+    ],
+    { env: { POD_NAMESPACE: 'lanyard-system' } },
+  );
+}
+
+/** As the chart does; in the sandbox the controller runs as the admin user (docs/security.md). */
+async function applyAdmissionPolicies(k: KubeClient): Promise<void> {
+  const vap = identityAdmissionPolicy({ releasers: [ADMIN_USER] });
+  const lpia = associationAdmissionPolicy();
+  for (const obj of [vap.policy, vap.binding, lpia.policy, lpia.binding])
+    await applyObject(k, obj, 'lanyard-sandbox');
+}
+
+export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = process.stderr): Promise<Sandbox> {
+  const run = new SandboxStart(o, out);
+  const { signal } = o;
+  let kube: KubeClient | undefined;
+  try {
+    const images = await run.prepareNode();
+    throwIfAborted(signal);
+    const started = await run.startControlPlane();
+    throwIfAborted(signal);
+    const k = await run.prepareCluster(started.cp);
+    kube = k;
+    const sim = await run.startSimulator(started);
+    const node = await run.startNode(started.ncp, images, sim, k);
+    throwIfAborted(signal);
+    const webhook = await run.startLanyard(k, sim, images, started.ncp?.network.hostIp ?? '127.0.0.1');
+    throwIfAborted(signal);
+    const promotion = await run.showSamples(k, webhook.associations, node);
+    const nodeInfo = node && started.ncp ? { name: node.name, netns: started.ncp.network.netns } : undefined;
+    const sandbox: Sandbox = {
       kubeconfig: o.kubeconfig,
-      server: cp.server,
+      server: started.cp.server,
       simulatorUrl: sim.url,
-      promotion: promotion.metadata.name,
-      promotionPod: promotion.status.pod.name,
+      promotion: promotion.name,
+      promotionPod: promotion.pod,
       node: nodeInfo,
-      noNode: nodeInfo ? undefined : noNode,
+      noNode: nodeInfo ? undefined : run.noNode,
       kube: k,
       stop: async () => {
-        await stopAll();
+        await run.stopAll();
         k.close();
       },
     };
@@ -565,12 +689,12 @@ export async function startSandbox(o: UpOptions, out: NodeJS.WriteStream = proce
         promotion: sandbox.promotion,
         promotionPod: sandbox.promotionPod,
         node: nodeInfo,
-        noNode,
+        noNode: run.noNode,
       }),
     );
     return sandbox;
   } catch (e) {
-    await stopAll();
+    await run.stopAll();
     kube?.close();
     throw e;
   }

@@ -1,7 +1,11 @@
 // What `lanyard up` shows of its samples (docs/adr/0714): the demo Pods from admission through the identity gate
 // to Running with the ARN their AWS SDK got, and the sample promotion to its end. Each follower polls the API
 // server, prints each change once, and gives up at its deadline or when the signal aborts.
-import type { Json, KubeClient } from '../kube/client.ts';
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import type { KubeList, Stored } from '../core/kube-object.ts';
+import type { KubeClient } from '../kube/client.ts';
+import type { PodIdentityAssociation } from '../associations/types.ts';
+import type { Promotion } from '../promotions/types.ts';
 import { sleep } from '../runtime/clock.ts';
 
 const GATE = 'lanyard.dev/identity';
@@ -26,8 +30,11 @@ export async function pause(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /** The demo workload Pods (probe Pods, docs/associations.md#how-verified-is-obtained, come and go on their own). */
-async function demoPods(kube: KubeClient): Promise<Json[]> {
-  return (await kube.get('/api/v1/namespaces/demo/pods', { labelSelector: '!lanyard.dev/probe' })).items;
+async function demoPods(kube: KubeClient): Promise<Stored<Pod>[]> {
+  const pods = await kube.get<KubeList<Stored<Pod>>>('/api/v1/namespaces/demo/pods', {
+    labelSelector: '!lanyard.dev/probe',
+  });
+  return pods.items;
 }
 
 /** Follows the demo Pods from admission to release, printing each change; false when they are not all released in time. */
@@ -42,8 +49,8 @@ export async function showGate(
   while (Date.now() < deadline) {
     const pods = await demoPods(kube);
     for (const p of pods) {
-      const gated = (p.spec.schedulingGates ?? []).some((g: Json) => g.name === GATE);
-      const env = (p.spec.containers[0]?.env ?? []).map((e: Json) => e.name);
+      const gated = (p.spec?.schedulingGates ?? []).some((g) => g.name === GATE);
+      const env = (p.spec?.containers[0]?.env ?? []).map((e) => e.name);
       const mode = env.includes('AWS_ROLE_ARN')
         ? 'web identity'
         : env.includes('AWS_CONTAINER_CREDENTIALS_FULL_URI')
@@ -76,21 +83,20 @@ export async function associationReady(
 ): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const a = await kube.get(
+    const a = await kube.get<PodIdentityAssociation>(
       `/apis/lanyard.dev/v1alpha1/namespaces/${namespace}/podidentityassociations/${name}`,
     );
-    if ((a.status?.conditions ?? []).some((c: Json) => c.type === 'Ready' && c.status === 'True'))
-      return true;
+    if ((a.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')) return true;
     await pause(300, signal);
   }
   return false;
 }
 
 /** A container that cannot start, as the kubelet reports it (e.g. ErrImageNeverPull), or undefined. */
-function stuckContainer(pod: Json): string | undefined {
+function stuckContainer(pod: Pod): string | undefined {
   for (const c of pod.status?.containerStatuses ?? []) {
     const w = c.state?.waiting;
-    if (w && !['ContainerCreating', 'PodInitializing'].includes(w.reason))
+    if (w && !['ContainerCreating', 'PodInitializing'].includes(w.reason ?? ''))
       return `container ${c.name}: ${w.reason}${w.message ? `: ${w.message}` : ''}`;
   }
   return undefined;
@@ -121,7 +127,7 @@ export async function showRunning(
     if (Date.now() > deadline)
       throw new Error(`the demo Pods did not run within ${timeoutMs / 1000}s (${last || 'no Pod yet'})`);
     for (const p of await demoPods(kube)) {
-      const app: string | undefined = p.metadata.labels?.app;
+      const app = p.metadata.labels?.app;
       if (!app || done.has(app)) continue;
       const stuck = stuckContainer(p);
       if (stuck) throw new Error(`pod demo/${p.metadata.name} cannot start: ${stuck}`);
@@ -137,11 +143,21 @@ export async function showRunning(
       if (!line.startsWith('assumed-role-arn '))
         throw new Error(`pod demo/${p.metadata.name}: its first AWS call failed: ${line}`);
       done.set(app, { app, pod: p.metadata.name, line });
-      note(`pod demo/${p.metadata.name} Running on ${p.spec.nodeName}; its AWS SDK printed: ${line}`);
+      note(`pod demo/${p.metadata.name} Running on ${p.spec?.nodeName}; its AWS SDK printed: ${line}`);
     }
     if (done.size < DEMO_APPS.length) await pause(300, signal);
   }
   return DEMO_APPS.map((a) => done.get(a)!);
+}
+
+/** A step of a Promotion's status, the fields shown (deploy/helm/lanyard/crds/promotions.lanyard.dev.yaml). */
+interface PromotionStepStatus {
+  name: string;
+  uses?: string;
+  container?: string;
+  phase?: string;
+  finishedAt?: string;
+  output?: Record<string, unknown>;
 }
 
 /**
@@ -158,16 +174,18 @@ export async function followPromotion(
     untilPod: boolean;
     signal?: AbortSignal;
   },
-): Promise<Json> {
+): Promise<Stored<Promotion>> {
   const deadline = Date.now() + o.timeoutMs;
   const shown = new Set<string>();
   for (;;) {
-    const cur = await kube.get(`/apis/lanyard.dev/v1alpha1/namespaces/${namespace}/promotions/${name}`);
-    const phase: string | undefined = cur.status?.phase;
+    const cur = await kube.get<Stored<Promotion>>(
+      `/apis/lanyard.dev/v1alpha1/namespaces/${namespace}/promotions/${name}`,
+    );
+    const phase = cur.status?.phase;
     if (['Errored', 'Failed'].includes(phase ?? ''))
-      throw new Error(`promotion ${namespace}/${name} ${phase}: ${cur.status.message}`);
+      throw new Error(`promotion ${namespace}/${name} ${phase}: ${cur.status?.message}`);
     if (o.untilPod && cur.status?.pod?.name) return cur;
-    for (const s of (cur.status?.steps ?? []) as Json[]) {
+    for (const s of (cur.status?.steps ?? []) as PromotionStepStatus[]) {
       if (!s.finishedAt || shown.has(s.name)) continue;
       shown.add(s.name);
       const output = Object.entries(s.output ?? {})
