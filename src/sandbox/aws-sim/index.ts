@@ -81,14 +81,21 @@ function controlError(e: unknown) {
   throw e;
 }
 
-export async function startAwsSimulator(o: AwsSimulatorOptions): Promise<AwsSimulator> {
-  const log = (o.log ?? silentLogger()).child({ component: 'aws-sim' });
-  const account = o.account ?? '123456789012';
-  const region = o.region ?? 'us-west-2';
-  if (!/^[0-9]{12}$/.test(account)) throw new Error(`account ${account}: must be 12 digits`);
-  const sim = new AwsSim({ seed: o.seed, account, region, partition: 'aws', log });
+function json(status: number, v: unknown) {
+  return { status, contentType: 'application/json', body: JSON.stringify(v) };
+}
 
-  const control: AwsSimControl = {
+function parse(body: Buffer): unknown {
+  try {
+    return body.length ? JSON.parse(body.toString('utf8')) : {};
+  } catch {
+    throw new SimError('InvalidJson', 400, 'the request body is not JSON');
+  }
+}
+
+/** The control interface over the simulator's state (docs/aws-simulator.md). */
+function controlOf(sim: AwsSim, account: string, region: string): AwsSimControl {
+  return {
     account,
     region,
     adminCredentials: { accessKeyId: ADMIN_ACCESS_KEY_ID, secretAccessKey: ADMIN_SECRET_ACCESS_KEY },
@@ -108,71 +115,78 @@ export async function startAwsSimulator(o: AwsSimulatorOptions): Promise<AwsSimu
       ),
     reset: () => sim.reset(),
   };
+}
 
-  const json = (status: number, v: unknown) => ({
-    status,
-    contentType: 'application/json',
-    body: JSON.stringify(v),
-  });
-  const parse = (body: Buffer): unknown => {
-    try {
-      return body.length ? JSON.parse(body.toString('utf8')) : {};
-    } catch {
-      throw new SimError('InvalidJson', 400, 'the request body is not JSON');
-    }
-  };
-  const server = await startServer(
-    sim,
-    async (method, path, query, body) => {
-      try {
-        if (method === 'POST' && path === '/_sim/clusters')
-          return json(200, control.registerCluster(parse(body) as { name: string; issuer: string }));
-        if (method === 'GET' && path === '/_sim/clusters')
-          return json(200, { clusters: [...sim.clusters.values()] });
-        if (method === 'PUT' && path === '/_sim/config')
-          return json(200, control.configure(parse(body) as SimConfig));
-        if (method === 'GET' && path === '/_sim/config') return json(200, sim.config);
-        if (method === 'GET' && path === '/_sim/log') {
-          const f = {
+type ControlReply = ReturnType<typeof json>;
+
+/** The /_sim/ routes: the control interface over HTTP, for tests in other processes. */
+function controlRoutes(sim: AwsSim, control: AwsSimControl) {
+  const exact = new Map<string, (query: URLSearchParams, body: Buffer) => ControlReply>([
+    [
+      'POST /_sim/clusters',
+      (_q, body) => json(200, control.registerCluster(parse(body) as { name: string; issuer: string })),
+    ],
+    ['GET /_sim/clusters', () => json(200, { clusters: [...sim.clusters.values()] })],
+    ['PUT /_sim/config', (_q, body) => json(200, control.configure(parse(body) as SimConfig))],
+    ['GET /_sim/config', () => json(200, sim.config)],
+    [
+      'GET /_sim/log',
+      (query) =>
+        json(200, {
+          entries: control.log({
             service: query.get('service') ?? '',
             operation: query.get('operation') ?? '',
             since: query.get('since') ?? '',
-          };
-          return json(200, { entries: control.log(f) });
-        }
-        if (method === 'POST' && path === '/_sim/reset') {
-          control.reset();
-          return json(200, {});
-        }
-        const sm = /^\/_sim\/sessions\/([^/]+)$/.exec(path);
-        if (sm && method === 'GET') {
-          const v = control.session(decodeURIComponent(sm[1]!));
-          return v
-            ? json(200, v)
-            : json(404, { code: 'NotFound', message: `no unexpired session ${sm[1]!}` });
-        }
-        const m = /^\/_sim\/associations\/([^/]+)(\/visible)?$/.exec(path);
-        if (m) {
-          const id = decodeURIComponent(m[1]!);
-          if (method === 'GET' && !m[2]) {
-            const v = control.association(id);
-            return v ? json(200, v) : json(404, { code: 'NotFound', message: `association ${id} not found` });
-          }
-          if (method === 'POST' && m[2]) {
-            return control.makeVisible(id)
-              ? json(200, control.association(id))
-              : json(404, { code: 'NotFound', message: `association ${id} not found` });
-          }
-        }
-        return json(404, { code: 'NotFound', message: `no control route ${method} ${path}` });
-      } catch (e) {
-        return controlError(e);
-      }
-    },
-    o.port,
-    log,
-    o.host,
-  );
+          }),
+        }),
+    ],
+    [
+      'POST /_sim/reset',
+      () => {
+        control.reset();
+        return json(200, {});
+      },
+    ],
+  ]);
+  return async (method: string, path: string, query: URLSearchParams, body: Buffer) => {
+    try {
+      const route = exact.get(`${method} ${path}`);
+      return route ? route(query, body) : objectRoute(control, method, path);
+    } catch (e) {
+      return controlError(e);
+    }
+  };
+}
+
+/** The control routes of one session or association. */
+function objectRoute(control: AwsSimControl, method: string, path: string): ControlReply {
+  const sm = /^\/_sim\/sessions\/([^/]+)$/.exec(path);
+  if (sm && method === 'GET') {
+    const v = control.session(decodeURIComponent(sm[1]!));
+    return v ? json(200, v) : json(404, { code: 'NotFound', message: `no unexpired session ${sm[1]!}` });
+  }
+  const m = /^\/_sim\/associations\/([^/]+)(\/visible)?$/.exec(path);
+  if (m) {
+    const id = decodeURIComponent(m[1]!);
+    const notFound = () => json(404, { code: 'NotFound', message: `association ${id} not found` });
+    if (method === 'GET' && !m[2]) {
+      const v = control.association(id);
+      return v ? json(200, v) : notFound();
+    }
+    if (method === 'POST' && m[2])
+      return control.makeVisible(id) ? json(200, control.association(id)) : notFound();
+  }
+  return json(404, { code: 'NotFound', message: `no control route ${method} ${path}` });
+}
+
+export async function startAwsSimulator(o: AwsSimulatorOptions): Promise<AwsSimulator> {
+  const log = (o.log ?? silentLogger()).child({ component: 'aws-sim' });
+  const account = o.account ?? '123456789012';
+  const region = o.region ?? 'us-west-2';
+  if (!/^[0-9]{12}$/.test(account)) throw new Error(`account ${account}: must be 12 digits`);
+  const sim = new AwsSim({ seed: o.seed, account, region, partition: 'aws', log });
+  const control = controlOf(sim, account, region);
+  const server = await startServer(sim, controlRoutes(sim, control), o.port, log, o.host);
   log.info(
     { url: server.url, account, region },
     `AWS simulator listening on ${server.url}; admin key pair ${ADMIN_ACCESS_KEY_ID} / ${ADMIN_SECRET_ACCESS_KEY} (caller ${sim.adminCaller.arn})`,

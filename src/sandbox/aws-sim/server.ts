@@ -3,7 +3,7 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from '../../runtime/log.ts';
-import { credentialScope, verifySigV4 } from './sigv4.ts';
+import { credentialScope, verifySigV4, type SigV4Result } from './sigv4.ts';
 import { AwsSim, SA_SUBJECT_RE, type Caller } from './sim.ts';
 import {
   SimError,
@@ -168,7 +168,28 @@ function jsonBody(ctx: Ctx): Record<string, unknown> {
   throw new SimError('SerializationException', 400, 'The request body is not a JSON object');
 }
 
-function routeEks(sim: AwsSim, ctx: Ctx): Routed {
+/** An operation resolved from the request; `run` is called once the faults drawn for it allow. */
+function routed(
+  service: Routed['service'],
+  operation: string,
+  protocol: Routed['protocol'],
+  input: Record<string, string>,
+  run: Routed['run'],
+): Routed {
+  return { service, operation, protocol, input, run };
+}
+
+// ---- EKS (REST-JSON) ----
+
+/** What an EKS path names: the associations of a cluster, one association, or the tags of a resource. */
+interface EksTarget {
+  resource: 'associations' | 'association' | 'tags';
+  cluster: string;
+  id: string;
+  arn: string;
+}
+
+function eksTarget(ctx: Ctx): EksTarget | undefined {
   const p = ctx.path.split('/').map((seg) => {
     try {
       return decodeURIComponent(seg);
@@ -176,112 +197,128 @@ function routeEks(sim: AwsSim, ctx: Ctx): Routed {
       throw new SimError('InvalidParameterException', 400, `malformed path segment ${seg}`);
     }
   });
-  const R = (operation: string, input: Record<string, string>, run: Routed['run']): Routed => ({
-    service: 'eks',
-    operation,
-    protocol: 'json',
-    input,
-    run,
-  });
   if (p[1] === 'clusters' && p[3] === 'pod-identity-associations') {
-    const cluster = p[2]!;
-    const id = p[4];
-    if (id === undefined && p.length === 4) {
-      if (ctx.method === 'POST') {
-        const b = jsonBody(ctx);
-        return R(
-          'CreatePodIdentityAssociation',
-          {
-            cluster,
-            namespace: String(b.namespace ?? ''),
-            serviceAccount: String(b.serviceAccount ?? ''),
-            roleArn: String(b.roleArn ?? ''),
-            ...(b.targetRoleArn ? { targetRoleArn: String(b.targetRoleArn) } : {}),
-            ...(b.clientRequestToken ? { clientRequestToken: String(b.clientRequestToken) } : {}),
-          },
-          async () => {
-            const a = sim.createAssociation(cluster, b, ctx.now);
-            return { json: { association: associationJson(a) }, output: { associationId: a.associationId } };
-          },
-        );
-      }
-      if (ctx.method === 'GET') {
-        const q = Object.fromEntries(ctx.query.entries()) as Record<string, string>;
-        return R(
-          'ListPodIdentityAssociations',
-          {
-            cluster,
-            ...(q.namespace ? { namespace: q.namespace } : {}),
-            ...(q.serviceAccount ? { serviceAccount: q.serviceAccount } : {}),
-          },
-          async () => {
-            const r = sim.listAssociations(cluster, q, ctx.now);
-            return {
-              json: {
-                associations: r.items.map((a) => ({
-                  clusterName: a.clusterName,
-                  namespace: a.namespace,
-                  serviceAccount: a.serviceAccount,
-                  associationArn: a.associationArn,
-                  associationId: a.associationId,
-                })),
-                ...(r.nextToken ? { nextToken: r.nextToken } : {}),
-              },
-            };
-          },
-        );
-      }
-    }
-    if (id !== undefined && p.length === 5) {
-      if (ctx.method === 'GET') {
-        return R('DescribePodIdentityAssociation', { cluster, associationId: id }, async () => ({
-          json: { association: associationJson(sim.describeAssociation(cluster, id, ctx.now)) },
-        }));
-      }
-      if (ctx.method === 'POST') {
-        const b = jsonBody(ctx);
-        return R(
-          'UpdatePodIdentityAssociation',
-          {
-            cluster,
-            associationId: id,
-            ...(b.roleArn ? { roleArn: String(b.roleArn) } : {}),
-            ...(b.targetRoleArn !== undefined ? { targetRoleArn: String(b.targetRoleArn) } : {}),
-          },
-          async () => ({
-            json: { association: associationJson(sim.updateAssociation(cluster, id, b, ctx.now)) },
-          }),
-        );
-      }
-      if (ctx.method === 'DELETE') {
-        return R('DeletePodIdentityAssociation', { cluster, associationId: id }, async () => ({
-          json: { association: associationJson(sim.deleteAssociation(cluster, id, ctx.now)) },
-        }));
-      }
-    }
+    const t = { cluster: p[2]!, id: p[4] ?? '', arn: '' };
+    if (p.length === 4) return { ...t, resource: 'associations' };
+    if (p.length === 5) return { ...t, resource: 'association' };
   }
-  if (p[1] === 'tags' && p.length >= 3) {
-    const arn = p.slice(2).join('/');
-    if (ctx.method === 'POST') {
+  if (p[1] === 'tags' && p.length >= 3)
+    return { resource: 'tags', cluster: '', id: '', arn: p.slice(2).join('/') };
+  return undefined;
+}
+
+type EksRoute = (sim: AwsSim, ctx: Ctx, t: EksTarget) => Routed;
+
+const eks = (operation: string, input: Record<string, string>, run: Routed['run']) =>
+  routed('eks', operation, 'json', input, run);
+
+/** One handler per EKS operation, by method and what the path names (docs/aws-simulator.md). */
+const EKS_ROUTES = new Map<string, EksRoute>([
+  [
+    'POST associations',
+    (sim, ctx, { cluster }) => {
       const b = jsonBody(ctx);
-      return R('TagResource', { resourceArn: arn }, async () => {
+      const input = {
+        cluster,
+        namespace: String(b.namespace ?? ''),
+        serviceAccount: String(b.serviceAccount ?? ''),
+        roleArn: String(b.roleArn ?? ''),
+        ...(b.targetRoleArn ? { targetRoleArn: String(b.targetRoleArn) } : {}),
+        ...(b.clientRequestToken ? { clientRequestToken: String(b.clientRequestToken) } : {}),
+      };
+      return eks('CreatePodIdentityAssociation', input, async () => {
+        const a = sim.createAssociation(cluster, b, ctx.now);
+        return { json: { association: associationJson(a) }, output: { associationId: a.associationId } };
+      });
+    },
+  ],
+  [
+    'GET associations',
+    (sim, ctx, { cluster }) => {
+      const q = Object.fromEntries(ctx.query.entries()) as Record<string, string>;
+      const input = {
+        cluster,
+        ...(q.namespace ? { namespace: q.namespace } : {}),
+        ...(q.serviceAccount ? { serviceAccount: q.serviceAccount } : {}),
+      };
+      return eks('ListPodIdentityAssociations', input, async () => {
+        const r = sim.listAssociations(cluster, q, ctx.now);
+        return {
+          json: {
+            associations: r.items.map((a) => ({
+              clusterName: a.clusterName,
+              namespace: a.namespace,
+              serviceAccount: a.serviceAccount,
+              associationArn: a.associationArn,
+              associationId: a.associationId,
+            })),
+            ...(r.nextToken ? { nextToken: r.nextToken } : {}),
+          },
+        };
+      });
+    },
+  ],
+  [
+    'GET association',
+    (sim, ctx, { cluster, id }) =>
+      eks('DescribePodIdentityAssociation', { cluster, associationId: id }, async () => ({
+        json: { association: associationJson(sim.describeAssociation(cluster, id, ctx.now)) },
+      })),
+  ],
+  [
+    'POST association',
+    (sim, ctx, { cluster, id }) => {
+      const b = jsonBody(ctx);
+      const input = {
+        cluster,
+        associationId: id,
+        ...(b.roleArn ? { roleArn: String(b.roleArn) } : {}),
+        ...(b.targetRoleArn !== undefined ? { targetRoleArn: String(b.targetRoleArn) } : {}),
+      };
+      return eks('UpdatePodIdentityAssociation', input, async () => ({
+        json: { association: associationJson(sim.updateAssociation(cluster, id, b, ctx.now)) },
+      }));
+    },
+  ],
+  [
+    'DELETE association',
+    (sim, ctx, { cluster, id }) =>
+      eks('DeletePodIdentityAssociation', { cluster, associationId: id }, async () => ({
+        json: { association: associationJson(sim.deleteAssociation(cluster, id, ctx.now)) },
+      })),
+  ],
+  [
+    'POST tags',
+    (sim, ctx, { arn }) => {
+      const b = jsonBody(ctx);
+      return eks('TagResource', { resourceArn: arn }, async () => {
         sim.tagResource(arn, b.tags);
         return { json: {} };
       });
-    }
-    if (ctx.method === 'DELETE') {
+    },
+  ],
+  [
+    'DELETE tags',
+    (sim, ctx, { arn }) => {
       const keys = ctx.query.getAll('tagKeys');
-      return R('UntagResource', { resourceArn: arn }, async () => {
+      return eks('UntagResource', { resourceArn: arn }, async () => {
         sim.untagResource(arn, keys);
         return { json: {} };
       });
-    }
-    if (ctx.method === 'GET')
-      return R('ListTagsForResource', { resourceArn: arn }, async () => ({
-        json: { tags: sim.listTags(arn) },
-      }));
-  }
-  return R('Unknown', { path: ctx.path }, async () => {
+    },
+  ],
+  [
+    'GET tags',
+    (sim, _ctx, { arn }) =>
+      eks('ListTagsForResource', { resourceArn: arn }, async () => ({ json: { tags: sim.listTags(arn) } })),
+  ],
+]);
+
+function routeEks(sim: AwsSim, ctx: Ctx): Routed {
+  const t = eksTarget(ctx);
+  const route = t && EKS_ROUTES.get(`${ctx.method} ${t.resource}`);
+  if (t && route) return route(sim, ctx, t);
+  return eks('Unknown', { path: ctx.path }, async () => {
     throw new SimError('UnknownOperationException', 404, `No EKS operation for ${ctx.method} ${ctx.path}`);
   });
 }
@@ -289,19 +326,13 @@ function routeEks(sim: AwsSim, ctx: Ctx): Routed {
 function routeEksAuth(sim: AwsSim, ctx: Ctx): Routed {
   const m = /^\/clusters\/([^/]+)\/assume-role-for-pod-identity$/.exec(ctx.path);
   if (!m || ctx.method !== 'POST') {
-    return {
-      service: 'eks-auth',
-      operation: 'Unknown',
-      protocol: 'json',
-      input: { path: ctx.path },
-      run: async () => {
-        throw new SimError(
-          'UnknownOperationException',
-          404,
-          `No eks-auth operation for ${ctx.method} ${ctx.path}`,
-        );
-      },
-    };
+    return routed('eks-auth', 'Unknown', 'json', { path: ctx.path }, async () => {
+      throw new SimError(
+        'UnknownOperationException',
+        404,
+        `No eks-auth operation for ${ctx.method} ${ctx.path}`,
+      );
+    });
   }
   let cluster: string;
   try {
@@ -310,30 +341,24 @@ function routeEksAuth(sim: AwsSim, ctx: Ctx): Routed {
     throw new SimError('InvalidParameterException', 400, `malformed cluster name ${m[1]!}`);
   }
   const b = jsonBody(ctx);
-  return {
-    service: 'eks-auth',
-    operation: 'AssumeRoleForPodIdentity',
-    protocol: 'json',
-    input: { cluster },
-    run: async () => {
-      const r = await sim.assumeRoleForPodIdentity(cluster, b.token, ctx.now);
-      return {
-        json: {
-          subject: r.subject,
-          audience: r.audience,
-          podIdentityAssociation: r.podIdentityAssociation,
-          assumedRoleUser: r.assumedRoleUser,
-          credentials: {
-            sessionToken: r.credentials.sessionToken,
-            secretAccessKey: r.credentials.secretAccessKey,
-            accessKeyId: r.credentials.accessKeyId,
-            expiration: r.credentials.expiration / 1000,
-          },
+  return routed('eks-auth', 'AssumeRoleForPodIdentity', 'json', { cluster }, async () => {
+    const r = await sim.assumeRoleForPodIdentity(cluster, b.token, ctx.now);
+    return {
+      json: {
+        subject: r.subject,
+        audience: r.audience,
+        podIdentityAssociation: r.podIdentityAssociation,
+        assumedRoleUser: r.assumedRoleUser,
+        credentials: {
+          sessionToken: r.credentials.sessionToken,
+          secretAccessKey: r.credentials.secretAccessKey,
+          accessKeyId: r.credentials.accessKeyId,
+          expiration: r.credentials.expiration / 1000,
         },
-        output: exchangeOutput(r.subject, r.assumedRoleUser.arn, r.podIdentityAssociation.associationId),
-      };
-    },
-  };
+      },
+      output: exchangeOutput(r.subject, r.assumedRoleUser.arn, r.podIdentityAssociation.associationId),
+    };
+  });
 }
 
 function exchangeOutput(
@@ -351,149 +376,209 @@ function exchangeOutput(
 
 function routeNodeAgent(sim: AwsSim, ctx: Ctx, authorization: string | undefined): Routed {
   const cluster = sim.defaultCluster?.name ?? '';
-  return {
-    service: 'node-agent',
-    operation: 'AssumeRoleForPodIdentity',
-    protocol: 'text',
-    input: { cluster },
-    run: async () => {
-      if (!authorization)
-        throw new SimError(
-          'InvalidParameterException',
-          400,
-          'Authorization header with the service account token is required',
-        );
-      if (!cluster)
-        throw new SimError('ResourceNotFoundException', 404, 'No cluster registered with the simulator');
-      const r = await sim.assumeRoleForPodIdentity(cluster, authorization.trim(), ctx.now);
-      return {
-        text: JSON.stringify({
-          AccessKeyId: r.credentials.accessKeyId,
-          SecretAccessKey: r.credentials.secretAccessKey,
-          Token: r.credentials.sessionToken,
-          AccountId: r.accountId,
-          Expiration: new Date(r.credentials.expiration).toISOString(),
-        }),
-        output: exchangeOutput(r.subject, r.assumedRoleUser.arn, r.podIdentityAssociation.associationId),
-      };
-    },
-  };
+  return routed('node-agent', 'AssumeRoleForPodIdentity', 'text', { cluster }, async () => {
+    if (!authorization)
+      throw new SimError(
+        'InvalidParameterException',
+        400,
+        'Authorization header with the service account token is required',
+      );
+    if (!cluster)
+      throw new SimError('ResourceNotFoundException', 404, 'No cluster registered with the simulator');
+    const r = await sim.assumeRoleForPodIdentity(cluster, authorization.trim(), ctx.now);
+    return {
+      text: JSON.stringify({
+        AccessKeyId: r.credentials.accessKeyId,
+        SecretAccessKey: r.credentials.secretAccessKey,
+        Token: r.credentials.sessionToken,
+        AccountId: r.accountId,
+        Expiration: new Date(r.credentials.expiration).toISOString(),
+      }),
+      output: exchangeOutput(r.subject, r.assumedRoleUser.arn, r.podIdentityAssociation.associationId),
+    };
+  });
 }
+
+// ---- STS and IAM (query protocol) ----
+
+/** A query-protocol request as its action's handler reads it. */
+interface QueryRequest {
+  sim: AwsSim;
+  ctx: Ctx;
+  params: URLSearchParams;
+  /** The action's response document around `result`. */
+  reply: (result?: string) => string;
+  roleName?: string;
+}
+
+/** What an action's handler resolves: the input logged, and the call. */
+interface QueryRoute {
+  input: Record<string, string>;
+  run: () => Promise<{ xml?: string; output?: Record<string, string> }>;
+}
+
+type QueryHandler = (q: QueryRequest) => QueryRoute;
+
+/** `{ [field]: value }` for each parameter the request has (absent and empty ones left out). */
+function present(params: URLSearchParams, fields: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [field, param] of Object.entries(fields)) {
+    const v = params.get(param);
+    if (v) out[field] = v;
+  }
+  return out;
+}
+
+const STS_ACTIONS = new Map<string, QueryHandler>([
+  [
+    'AssumeRoleWithWebIdentity',
+    ({ sim, ctx, params, reply }) => ({
+      input: { roleArn: params.get('RoleArn') ?? '', sessionName: params.get('RoleSessionName') ?? '' },
+      run: async () => {
+        const r = await sim.assumeRoleWithWebIdentity(
+          present(params, {
+            roleArn: 'RoleArn',
+            sessionName: 'RoleSessionName',
+            token: 'WebIdentityToken',
+            durationSeconds: 'DurationSeconds',
+          }),
+          ctx.now,
+        );
+        const m = SA_SUBJECT_RE.exec(r.subject);
+        return {
+          xml: reply(
+            `${credentialsXml(r.credentials)}${el('SubjectFromWebIdentityToken', r.subject)}<AssumedRoleUser>${el('AssumedRoleId', r.assumedRoleId)}${el('Arn', r.credentials.arn)}</AssumedRoleUser>${el('Provider', r.provider)}${el('Audience', r.audience)}`,
+          ),
+          output: m
+            ? exchangeOutput({ namespace: m[1]!, serviceAccount: m[2]! }, r.credentials.arn)
+            : { assumedRoleArn: r.credentials.arn },
+        };
+      },
+    }),
+  ],
+  [
+    'GetCallerIdentity',
+    ({ ctx, reply }) => ({
+      input: {},
+      run: async () => {
+        const c = ctx.caller!;
+        return {
+          xml: reply(`${el('Arn', c.arn)}${el('UserId', c.userId)}${el('Account', c.account)}`),
+          output: { arn: c.arn },
+        };
+      },
+    }),
+  ],
+]);
+
+const IAM_ACTIONS = new Map<string, QueryHandler>([
+  [
+    'CreateRole',
+    ({ sim, ctx, params, reply, roleName }) => ({
+      input: { roleName: roleName ?? '', path: params.get('Path') ?? '/' },
+      run: async () => {
+        const r = sim.createRole(
+          present(params, { roleName: 'RoleName', path: 'Path', document: 'AssumeRolePolicyDocument' }),
+          ctx.now,
+        );
+        return { xml: reply(roleXml(r)), output: { arn: r.arn } };
+      },
+    }),
+  ],
+  [
+    'GetRole',
+    ({ sim, reply, roleName }) => ({
+      input: { roleName: roleName ?? '' },
+      run: async () => ({ xml: reply(roleXml(sim.getRole(roleName))) }),
+    }),
+  ],
+  [
+    'DeleteRole',
+    ({ sim, ctx, reply, roleName }) => ({
+      input: { roleName: roleName ?? '' },
+      run: async () => {
+        sim.deleteRole(roleName, ctx.now);
+        return { xml: reply() };
+      },
+    }),
+  ],
+  [
+    'UpdateAssumeRolePolicy',
+    ({ sim, ctx, params, reply, roleName }) => ({
+      input: { roleName: roleName ?? '' },
+      run: async () => {
+        sim.updateAssumeRolePolicy(roleName, params.get('PolicyDocument') ?? undefined, ctx.now);
+        return { xml: reply() };
+      },
+    }),
+  ],
+  [
+    'CreateOpenIDConnectProvider',
+    ({ sim, ctx, params, reply }) => ({
+      input: { url: params.get('Url') ?? '' },
+      run: async () => {
+        const p = sim.createOidcProvider(
+          {
+            ...present(params, { url: 'Url' }),
+            clientIds: list(params, 'ClientIDList'),
+            thumbprints: list(params, 'ThumbprintList'),
+          },
+          ctx.now,
+        );
+        return { xml: reply(el('OpenIDConnectProviderArn', p.arn)), output: { arn: p.arn } };
+      },
+    }),
+  ],
+  [
+    'ListOpenIDConnectProviders',
+    ({ sim, reply }) => ({
+      input: {},
+      run: async () => ({
+        xml: reply(
+          `<OpenIDConnectProviderList>${[...sim.providers.keys()].map((a) => `<member>${el('Arn', a)}</member>`).join('')}</OpenIDConnectProviderList>`,
+        ),
+      }),
+    }),
+  ],
+  [
+    'DeleteOpenIDConnectProvider',
+    ({ sim, params, reply }) => ({
+      input: { arn: params.get('OpenIDConnectProviderArn') ?? '' },
+      run: async () => {
+        sim.deleteOidcProvider(params.get('OpenIDConnectProviderArn') ?? undefined);
+        return { xml: reply() };
+      },
+    }),
+  ],
+]);
 
 function routeQuery(sim: AwsSim, ctx: Ctx, service: 'sts' | 'iam', params: URLSearchParams): Routed {
   const action = params.get('Action') ?? '';
   const ns = service === 'iam' ? IAM_NS : STS_NS;
-  const R = (
-    input: Record<string, string>,
-    run: () => Promise<{ xml?: string; output?: Record<string, string> }>,
-  ): Routed => ({
-    service,
-    operation: action || 'Unknown',
-    protocol: 'query',
-    input,
-    run: async () => {
-      const version = params.get('Version');
-      const want = service === 'iam' ? '2010-05-08' : '2011-06-15';
-      if (version !== want) throw new SimError('InvalidParameterValue', 400, `Version must be ${want}`);
-      return run();
-    },
-  });
-  const reply = (result?: string) => queryResponse(action, ns, ctx.requestId, result);
-  const roleName = params.get('RoleName') ?? undefined;
-  if (service === 'sts') {
-    switch (action) {
-      case 'AssumeRoleWithWebIdentity':
-        return R(
-          { roleArn: params.get('RoleArn') ?? '', sessionName: params.get('RoleSessionName') ?? '' },
-          async () => {
-            const r = await sim.assumeRoleWithWebIdentity(
-              {
-                ...(params.get('RoleArn') ? { roleArn: params.get('RoleArn')! } : {}),
-                ...(params.get('RoleSessionName') ? { sessionName: params.get('RoleSessionName')! } : {}),
-                ...(params.get('WebIdentityToken') ? { token: params.get('WebIdentityToken')! } : {}),
-                ...(params.get('DurationSeconds') ? { durationSeconds: params.get('DurationSeconds')! } : {}),
-              },
-              ctx.now,
-            );
-            const m = SA_SUBJECT_RE.exec(r.subject);
-            return {
-              xml: reply(
-                `${credentialsXml(r.credentials)}${el('SubjectFromWebIdentityToken', r.subject)}<AssumedRoleUser>${el('AssumedRoleId', r.assumedRoleId)}${el('Arn', r.credentials.arn)}</AssumedRoleUser>${el('Provider', r.provider)}${el('Audience', r.audience)}`,
-              ),
-              output: m
-                ? exchangeOutput({ namespace: m[1]!, serviceAccount: m[2]! }, r.credentials.arn)
-                : { assumedRoleArn: r.credentials.arn },
-            };
-          },
-        );
-      case 'GetCallerIdentity':
-        return R({}, async () => {
-          const c = ctx.caller!;
-          return {
-            xml: reply(`${el('Arn', c.arn)}${el('UserId', c.userId)}${el('Account', c.account)}`),
-            output: { arn: c.arn },
-          };
-        });
-    }
-  } else {
-    switch (action) {
-      case 'CreateRole':
-        return R({ roleName: roleName ?? '', path: params.get('Path') ?? '/' }, async () => {
-          const r = sim.createRole(
-            {
-              ...(roleName ? { roleName } : {}),
-              ...(params.get('Path') ? { path: params.get('Path')! } : {}),
-              ...(params.get('AssumeRolePolicyDocument')
-                ? { document: params.get('AssumeRolePolicyDocument')! }
-                : {}),
-            },
-            ctx.now,
+  const handler = (service === 'sts' ? STS_ACTIONS : IAM_ACTIONS).get(action);
+  const { input, run } = handler
+    ? handler({
+        sim,
+        ctx,
+        params,
+        reply: (result) => queryResponse(action, ns, ctx.requestId, result),
+        roleName: params.get('RoleName') ?? undefined,
+      })
+    : {
+        input: {},
+        run: async () => {
+          throw new SimError(
+            'InvalidAction',
+            400,
+            `Could not find operation ${action} for version ${params.get('Version') ?? ''}`,
           );
-          return { xml: reply(roleXml(r)), output: { arn: r.arn } };
-        });
-      case 'GetRole':
-        return R({ roleName: roleName ?? '' }, async () => ({ xml: reply(roleXml(sim.getRole(roleName))) }));
-      case 'DeleteRole':
-        return R({ roleName: roleName ?? '' }, async () => {
-          sim.deleteRole(roleName, ctx.now);
-          return { xml: reply() };
-        });
-      case 'UpdateAssumeRolePolicy':
-        return R({ roleName: roleName ?? '' }, async () => {
-          sim.updateAssumeRolePolicy(roleName, params.get('PolicyDocument') ?? undefined, ctx.now);
-          return { xml: reply() };
-        });
-      case 'CreateOpenIDConnectProvider':
-        return R({ url: params.get('Url') ?? '' }, async () => {
-          const p = sim.createOidcProvider(
-            {
-              ...(params.get('Url') ? { url: params.get('Url')! } : {}),
-              clientIds: list(params, 'ClientIDList'),
-              thumbprints: list(params, 'ThumbprintList'),
-            },
-            ctx.now,
-          );
-          return { xml: reply(el('OpenIDConnectProviderArn', p.arn)), output: { arn: p.arn } };
-        });
-      case 'ListOpenIDConnectProviders':
-        return R({}, async () => ({
-          xml: reply(
-            `<OpenIDConnectProviderList>${[...sim.providers.keys()].map((a) => `<member>${el('Arn', a)}</member>`).join('')}</OpenIDConnectProviderList>`,
-          ),
-        }));
-      case 'DeleteOpenIDConnectProvider':
-        return R({ arn: params.get('OpenIDConnectProviderArn') ?? '' }, async () => {
-          sim.deleteOidcProvider(params.get('OpenIDConnectProviderArn') ?? undefined);
-          return { xml: reply() };
-        });
-    }
-  }
-  return R({}, async () => {
-    throw new SimError(
-      'InvalidAction',
-      400,
-      `Could not find operation ${action} for version ${params.get('Version') ?? ''}`,
-    );
+        },
+      };
+  return routed(service, action || 'Unknown', 'query', input, async () => {
+    const version = params.get('Version');
+    const want = service === 'iam' ? '2010-05-08' : '2011-06-15';
+    if (version !== want) throw new SimError('InvalidParameterValue', 400, `Version must be ${want}`);
+    return run();
   });
 }
 
@@ -503,6 +588,8 @@ export interface SimServer {
   url: string;
   close(): Promise<void>;
 }
+
+type ControlRoutes = (method: string, path: string, query: URLSearchParams, body: Buffer) => Promise<Reply>;
 
 function readBody(req: http.IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -523,17 +610,36 @@ function send(res: http.ServerResponse, r: Reply, requestId: string): void {
   res.end(r.body);
 }
 
-export async function startServer(
-  sim: AwsSim,
-  control: (method: string, path: string, query: URLSearchParams, body: Buffer) => Promise<Reply>,
-  port: number,
-  log: Logger,
-  host = '127.0.0.1',
-): Promise<SimServer> {
-  const hung = new Set<http.ServerResponse>();
-  const sockets = new Set<Socket>();
+/** The error a failed signature check answers with, as each protocol spells it. */
+function signatureError(v: Extract<SigV4Result, { ok: false }>, protocol: Protocol): SimError {
+  const query = protocol === 'query';
+  if (v.kind === 'unknownKey' || v.kind === 'badToken')
+    return new SimError(query ? 'InvalidClientTokenId' : 'UnrecognizedClientException', 403, v.message);
+  if (v.kind === 'incomplete' || v.kind === 'missing')
+    return new SimError(query ? 'IncompleteSignature' : 'IncompleteSignatureException', 400, v.message);
+  return new SimError(query ? 'SignatureDoesNotMatch' : 'InvalidSignatureException', 403, v.message);
+}
 
-  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+/** A request to an AWS API, read: its context, the raw query (signed as sent) and the query-protocol parameters. */
+interface Incoming {
+  req: http.IncomingMessage;
+  ctx: Ctx;
+  rawQuery: string;
+  form: URLSearchParams;
+}
+
+/** The simulator's HTTP handling: resolve a request to an operation (or an answer), then run it under the faults. */
+class SimHttp {
+  /** Requests held by a `timeout` fault until the client gives up or the simulator closes. */
+  readonly hung = new Set<http.ServerResponse>();
+
+  constructor(
+    private readonly sim: AwsSim,
+    private readonly control: ControlRoutes,
+    private readonly log: Logger,
+  ) {}
+
+  async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const body = await readBody(req);
     const raw = req.url ?? '/';
     const qi = raw.indexOf('?');
@@ -542,92 +648,78 @@ export async function startServer(
     const requestId = `${randomString(Math.random, LOWER36, 8)}-${randomString(Math.random, LOWER36, 4)}-${randomString(Math.random, LOWER36, 12)}`;
     const method = (req.method ?? 'GET').toUpperCase();
     if (path.startsWith('/_sim/')) {
-      send(res, await control(method, path, new URLSearchParams(rawQuery), body), requestId);
+      send(res, await this.control(method, path, new URLSearchParams(rawQuery), body), requestId);
       return;
     }
     const ctx: Ctx = { requestId, now: Date.now(), method, path, query: new URLSearchParams(rawQuery), body };
-    const authorization = req.headers.authorization;
-    let routed: Routed;
-    const scope = credentialScope(authorization);
     const isForm = String(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
     const form = isForm ? new URLSearchParams(body.toString('utf8')) : new URLSearchParams(rawQuery);
+    const r = this.resolve({ req, ctx, rawQuery, form });
+    if ('run' in r) await this.execute(req, res, ctx, r);
+    else send(res, r, requestId);
+  }
+
+  /** The operation a request names, or the answer when it names none it may run (bad signature, no credentials). */
+  private resolve(i: Incoming): Routed | Reply {
+    const { req, ctx, form } = i;
+    const authorization = req.headers.authorization;
+    const scope = credentialScope(authorization);
     try {
-      if (method === 'GET' && path === '/v1/credentials') {
-        routed = routeNodeAgent(sim, ctx, authorization);
-      } else if (scope) {
-        const protocol: Protocol = scope.service === 'sts' || scope.service === 'iam' ? 'query' : 'json';
-        // Kept from the signature check: the caller comes from the same lookup (which also expires keys).
-        let key: ReturnType<AwsSim['lookupKey']>;
-        const v = verifySigV4(
-          { method, path, query: rawQuery, headers: req.headers, body },
-          (id) => (key = sim.lookupKey(id, ctx.now)),
-          ctx.now,
-        );
-        if (!v.ok) {
-          const err =
-            v.kind === 'unknownKey' || v.kind === 'badToken'
-              ? protocol === 'query'
-                ? new SimError('InvalidClientTokenId', 403, v.message)
-                : new SimError('UnrecognizedClientException', 403, v.message)
-              : v.kind === 'incomplete' || v.kind === 'missing'
-                ? new SimError(
-                    protocol === 'query' ? 'IncompleteSignature' : 'IncompleteSignatureException',
-                    400,
-                    v.message,
-                  )
-                : new SimError(
-                    protocol === 'query' ? 'SignatureDoesNotMatch' : 'InvalidSignatureException',
-                    403,
-                    v.message,
-                  );
-          const r = errorReply(protocol, err, requestId, scope.service);
-          sim.record({
-            time: new Date().toISOString(),
-            requestId,
-            service: scope.service,
-            operation: 'Authenticate',
-            input: { accessKeyId: scope.accessKeyId },
-            status: err.status,
-            code: err.code,
-          });
-          send(res, r, requestId);
-          return;
-        }
-        ctx.caller = key!.caller;
-        if (scope.service === 'eks') routed = routeEks(sim, ctx);
-        else if (scope.service === 'eks-auth') routed = routeEksAuth(sim, ctx);
-        else if (scope.service === 'sts' || scope.service === 'iam')
-          routed = routeQuery(sim, ctx, scope.service, form);
-        else {
-          send(
-            res,
-            errorReply(
-              'json',
-              new SimError('UnknownServiceException', 400, `The simulator does not serve ${scope.service}`),
-              requestId,
-              scope.service,
-            ),
-            requestId,
-          );
-          return;
-        }
-      } else if (form.get('Action') === 'AssumeRoleWithWebIdentity') {
-        routed = routeQuery(sim, ctx, 'sts', form);
-      } else {
-        const err = new SimError(
-          'MissingAuthenticationToken',
-          403,
-          'Request is missing Authentication Token',
-        );
-        send(res, errorReply(form.get('Action') ? 'query' : 'json', err, requestId, 'sts'), requestId);
-        return;
-      }
+      if (ctx.method === 'GET' && ctx.path === '/v1/credentials')
+        return routeNodeAgent(this.sim, ctx, authorization);
+      if (scope) return this.resolveSigned(i, scope);
+      if (form.get('Action') === 'AssumeRoleWithWebIdentity') return routeQuery(this.sim, ctx, 'sts', form);
+      const err = new SimError('MissingAuthenticationToken', 403, 'Request is missing Authentication Token');
+      return errorReply(form.get('Action') ? 'query' : 'json', err, ctx.requestId, 'sts');
     } catch (e) {
       if (!(e instanceof SimError)) throw e;
-      send(res, errorReply('json', e, requestId, ''), requestId);
-      return;
+      return errorReply('json', e, ctx.requestId, '');
     }
+  }
 
+  /** A signed request: the signature checked (the caller comes from the same key lookup), then routed by service. */
+  private resolveSigned(
+    { req, ctx, rawQuery, form }: Incoming,
+    scope: NonNullable<ReturnType<typeof credentialScope>>,
+  ): Routed | Reply {
+    const { sim } = this;
+    const protocol: Protocol = scope.service === 'sts' || scope.service === 'iam' ? 'query' : 'json';
+    // Kept from the signature check: the caller comes from the same lookup (which also expires keys).
+    let key: ReturnType<AwsSim['lookupKey']>;
+    const v = verifySigV4(
+      { method: ctx.method, path: ctx.path, query: rawQuery, headers: req.headers, body: ctx.body },
+      (id) => (key = sim.lookupKey(id, ctx.now)),
+      ctx.now,
+    );
+    if (!v.ok) {
+      const err = signatureError(v, protocol);
+      sim.record({
+        time: new Date().toISOString(),
+        requestId: ctx.requestId,
+        service: scope.service,
+        operation: 'Authenticate',
+        input: { accessKeyId: scope.accessKeyId },
+        status: err.status,
+        code: err.code,
+      });
+      return errorReply(protocol, err, ctx.requestId, scope.service);
+    }
+    ctx.caller = key!.caller;
+    if (scope.service === 'eks') return routeEks(sim, ctx);
+    if (scope.service === 'eks-auth') return routeEksAuth(sim, ctx);
+    if (scope.service === 'sts' || scope.service === 'iam') return routeQuery(sim, ctx, scope.service, form);
+    const err = new SimError('UnknownServiceException', 400, `The simulator does not serve ${scope.service}`);
+    return errorReply('json', err, ctx.requestId, scope.service);
+  }
+
+  /** Runs an operation under the faults drawn for it, records it in the log and answers. */
+  private async execute(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    ctx: Ctx,
+    routed: Routed,
+  ): Promise<void> {
+    const { sim } = this;
     const faultService = routed.service === 'node-agent' ? 'eks-auth' : routed.service;
     const fault = sim.drawFaults(faultService, routed.operation);
     if (fault.latencyMs > 0) await sleep(fault.latencyMs);
@@ -635,7 +727,7 @@ export async function startServer(
     // The entry's time is the decision time: what the call saw was decided at ctx.now.
     const entry = {
       time: new Date(ctx.now).toISOString(),
-      requestId,
+      requestId: ctx.requestId,
       service: routed.service,
       operation: routed.operation,
       input: routed.input,
@@ -645,8 +737,8 @@ export async function startServer(
       if (fault.error === 'reset') req.socket.destroy();
       else {
         // Held until the client gives up (its socket closes) or the simulator closes.
-        hung.add(res);
-        res.on('close', () => hung.delete(res));
+        this.hung.add(res);
+        res.on('close', () => this.hung.delete(res));
       }
       return;
     }
@@ -654,19 +746,14 @@ export async function startServer(
     try {
       if (fault.error) throw faultError(fault.error, faultService, routed.protocol);
       const out = await routed.run();
-      reply =
-        out.json !== undefined
-          ? { status: out.status ?? 200, contentType: 'application/json', body: JSON.stringify(out.json) }
-          : out.xml !== undefined
-            ? { status: 200, contentType: 'text/xml', body: out.xml }
-            : { status: 200, contentType: 'application/json', body: out.text ?? '' };
+      reply = successReply(out);
       sim.record({ ...entry, status: reply.status, ...(out.output ? { output: out.output } : {}) });
     } catch (e) {
       const err =
         e instanceof SimError ? e : new SimError('InternalFailure', 500, 'internal simulator error');
       if (!(e instanceof SimError))
-        log.error({ err: e, operation: routed.operation }, 'simulator handler failed');
-      reply = errorReply(routed.protocol, err, requestId, routed.service);
+        this.log.error({ err: e, operation: routed.operation }, 'simulator handler failed');
+      reply = errorReply(routed.protocol, err, ctx.requestId, routed.service);
       sim.record({
         ...entry,
         status: err.status,
@@ -674,11 +761,29 @@ export async function startServer(
         ...(fault.error ? { fault: fault.error } : {}),
       });
     }
-    send(res, reply, requestId);
+    send(res, reply, ctx.requestId);
   }
+}
 
+/** The answer of an operation that ran: its JSON, XML or text body. */
+function successReply(out: Awaited<ReturnType<Routed['run']>>): Reply {
+  if (out.json !== undefined)
+    return { status: out.status ?? 200, contentType: 'application/json', body: JSON.stringify(out.json) };
+  if (out.xml !== undefined) return { status: 200, contentType: 'text/xml', body: out.xml };
+  return { status: 200, contentType: 'application/json', body: out.text ?? '' };
+}
+
+export async function startServer(
+  sim: AwsSim,
+  control: ControlRoutes,
+  port: number,
+  log: Logger,
+  host = '127.0.0.1',
+): Promise<SimServer> {
+  const front = new SimHttp(sim, control, log);
+  const sockets = new Set<Socket>();
   const server = http.createServer((req, res) => {
-    handle(req, res).catch((e: unknown) => {
+    front.handle(req, res).catch((e: unknown) => {
       log.error({ err: e }, 'simulator request failed');
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
       res.end('internal simulator error');
@@ -697,7 +802,7 @@ export async function startServer(
   return {
     url: `http://${host}:${addr.port}`,
     close: async () => {
-      for (const res of hung) res.destroy();
+      for (const res of front.hung) res.destroy();
       for (const s of sockets) s.destroy();
       await new Promise<void>((r) => server.close(() => r()));
     },

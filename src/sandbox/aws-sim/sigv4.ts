@@ -96,133 +96,146 @@ function parseAmzDate(s: string): number | undefined {
   return Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
 }
 
-export function verifySigV4(req: SignedRequest, lookup: KeyLookup, nowMs: number): SigV4Result {
+type Failure = Extract<SigV4Result, { ok: false }>;
+
+function fail(kind: Failure['kind'], message: string, service?: string): Failure {
+  return service === undefined ? { ok: false, kind, message } : { ok: false, kind, message, service };
+}
+
+/** The Authorization header's parts: credential scope, signed headers and signature. */
+interface Authorization {
+  accessKeyId: string;
+  scopeDate: string;
+  region: string;
+  service: string;
+  signedHeadersRaw: string;
+  signature: string;
+}
+
+function parseAuthorization(req: SignedRequest): Authorization | Failure {
   const authorization = headerValue(req.headers, 'authorization');
-  if (!authorization)
-    return { ok: false, kind: 'missing', message: 'Request is missing Authentication Token' };
+  if (!authorization) return fail('missing', 'Request is missing Authentication Token');
   const m = AUTH_RE.exec(authorization.trim());
   if (!m)
-    return {
-      ok: false,
-      kind: 'incomplete',
-      message: 'Authorization header requires Credential, SignedHeaders and Signature (AWS4-HMAC-SHA256)',
-    };
+    return fail(
+      'incomplete',
+      'Authorization header requires Credential, SignedHeaders and Signature (AWS4-HMAC-SHA256)',
+    );
   const [, accessKeyId, scopeDate, region, service, signedHeadersRaw, signature] =
     m as unknown as string[] as [string, string, string, string, string, string, string];
+  return { accessKeyId, scopeDate, region, service, signedHeadersRaw, signature };
+}
+
+/** X-Amz-Date: present, well-formed, the scope's day, and within 5 minutes of the server's time. */
+function checkDate(req: SignedRequest, a: Authorization, nowMs: number): string | Failure {
+  const { service, scopeDate } = a;
   const amzDate = headerValue(req.headers, 'x-amz-date');
   if (!amzDate)
-    return {
-      ok: false,
-      kind: 'incomplete',
-      message: 'Authorization header requires existence of either a X-Amz-Date or a Date header',
+    return fail(
+      'incomplete',
+      'Authorization header requires existence of either a X-Amz-Date or a Date header',
       service,
-    };
+    );
   const at = parseAmzDate(amzDate);
   if (at === undefined)
-    return {
-      ok: false,
-      kind: 'incomplete',
-      message: `X-Amz-Date ${amzDate} is not in the form YYYYMMDDTHHMMSSZ`,
+    return fail('incomplete', `X-Amz-Date ${amzDate} is not in the form YYYYMMDDTHHMMSSZ`, service);
+  if (amzDate.slice(0, 8) !== scopeDate)
+    return fail(
+      'mismatch',
+      `Credential scope date ${scopeDate} does not match X-Amz-Date ${amzDate}`,
       service,
-    };
-  if (amzDate.slice(0, 8) !== scopeDate) {
-    return {
-      ok: false,
-      kind: 'mismatch',
-      message: `Credential scope date ${scopeDate} does not match X-Amz-Date ${amzDate}`,
+    );
+  if (Math.abs(nowMs - at) > MAX_SKEW_MS)
+    return fail(
+      'expired',
+      `Signature expired: ${amzDate} is not within 5 minutes of the server time`,
       service,
-    };
-  }
-  if (Math.abs(nowMs - at) > MAX_SKEW_MS) {
-    return {
-      ok: false,
-      kind: 'expired',
-      message: `Signature expired: ${amzDate} is not within 5 minutes of the server time`,
-      service,
-    };
-  }
+    );
+  return amzDate;
+}
+
+/** The canonical header lines, once the signed-header list is sorted, complete and names what must be signed. */
+function canonicalHeaders(req: SignedRequest, a: Authorization): string[] | Failure {
+  const { service, signedHeadersRaw } = a;
   const signedHeaders = signedHeadersRaw.split(';');
-  const sorted = [...signedHeaders].sort();
-  if (sorted.join(';') !== signedHeadersRaw)
-    return { ok: false, kind: 'incomplete', message: 'SignedHeaders must be sorted and lower-case', service };
+  if ([...signedHeaders].sort().join(';') !== signedHeadersRaw)
+    return fail('incomplete', 'SignedHeaders must be sorted and lower-case', service);
   for (const required of ['host', 'x-amz-date']) {
     if (!signedHeaders.includes(required))
-      return { ok: false, kind: 'incomplete', message: `'${required}' must be a signed header`, service };
+      return fail('incomplete', `'${required}' must be a signed header`, service);
   }
   if (
     headerValue(req.headers, 'x-amz-security-token') !== undefined &&
     !signedHeaders.includes('x-amz-security-token')
-  ) {
-    return {
-      ok: false,
-      kind: 'incomplete',
-      message: "'x-amz-security-token' must be a signed header",
-      service,
-    };
-  }
+  )
+    return fail('incomplete', "'x-amz-security-token' must be a signed header", service);
   const lines: string[] = [];
   for (const name of signedHeaders) {
     const v = headerValue(req.headers, name);
     if (v === undefined)
-      return {
-        ok: false,
-        kind: 'incomplete',
-        message: `signed header '${name}' is missing from the request`,
-        service,
-      };
+      return fail('incomplete', `signed header '${name}' is missing from the request`, service);
     lines.push(`${name}:${v.trim().replace(/\s+/g, ' ')}`);
   }
-  const payloadHash = sha256hex(req.body);
-  const declared = headerValue(req.headers, 'x-amz-content-sha256');
-  if (declared !== undefined && declared !== payloadHash) {
-    return {
-      ok: false,
-      kind: 'mismatch',
-      message: 'The provided x-amz-content-sha256 header does not match what was computed',
-      service,
-    };
-  }
-  const key = lookup(accessKeyId);
-  if (!key)
-    return {
-      ok: false,
-      kind: 'unknownKey',
-      message: 'The security token included in the request is invalid.',
-      service,
-    };
-  if (
-    key.sessionToken !== undefined &&
-    headerValue(req.headers, 'x-amz-security-token') !== key.sessionToken
-  ) {
-    return {
-      ok: false,
-      kind: 'badToken',
-      message: 'The security token included in the request is invalid.',
-      service,
-    };
-  }
+  return lines;
+}
+
+/** The signing key's secret, once the key is known and the session token sent is its own. */
+function secretFor(req: SignedRequest, a: Authorization, lookup: KeyLookup): string | Failure {
+  const key = lookup(a.accessKeyId);
+  if (!key) return fail('unknownKey', 'The security token included in the request is invalid.', a.service);
+  if (key.sessionToken !== undefined && headerValue(req.headers, 'x-amz-security-token') !== key.sessionToken)
+    return fail('badToken', 'The security token included in the request is invalid.', a.service);
+  return key.secretAccessKey;
+}
+
+/** The signature SigV4 computes for the request, compared in constant time with the one given. */
+function signatureMatches(
+  req: SignedRequest,
+  a: Authorization,
+  signed: { amzDate: string; lines: string[]; payloadHash: string; secret: string },
+): boolean {
   const canonicalRequest = [
     req.method.toUpperCase(),
     canonicalPath(req.path),
     canonicalQuery(req.query),
-    lines.join('\n') + '\n',
-    signedHeadersRaw,
-    payloadHash,
+    signed.lines.join('\n') + '\n',
+    a.signedHeadersRaw,
+    signed.payloadHash,
   ].join('\n');
-  const scope = `${scopeDate}/${region}/${service}/aws4_request`;
-  const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256hex(canonicalRequest)].join('\n');
-  const expected = createHmac('sha256', signingKey(key.secretAccessKey, scopeDate, region, service))
+  const scope = `${a.scopeDate}/${a.region}/${a.service}/aws4_request`;
+  const stringToSign = ['AWS4-HMAC-SHA256', signed.amzDate, scope, sha256hex(canonicalRequest)].join('\n');
+  const expected = createHmac('sha256', signingKey(signed.secret, a.scopeDate, a.region, a.service))
     .update(stringToSign)
     .digest();
-  const given = Buffer.from(signature, 'hex');
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    return {
-      ok: false,
-      kind: 'mismatch',
-      message:
-        'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.',
-      service,
-    };
-  }
-  return { ok: true, accessKeyId, service, region };
+  const given = Buffer.from(a.signature, 'hex');
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+const isFailure = (v: unknown): v is Failure =>
+  typeof v === 'object' && v !== null && 'ok' in v && (v as Failure).ok === false;
+
+export function verifySigV4(req: SignedRequest, lookup: KeyLookup, nowMs: number): SigV4Result {
+  const a = parseAuthorization(req);
+  if (isFailure(a)) return a;
+  const amzDate = checkDate(req, a, nowMs);
+  if (isFailure(amzDate)) return amzDate;
+  const lines = canonicalHeaders(req, a);
+  if (isFailure(lines)) return lines;
+  const payloadHash = sha256hex(req.body);
+  const declared = headerValue(req.headers, 'x-amz-content-sha256');
+  if (declared !== undefined && declared !== payloadHash)
+    return fail(
+      'mismatch',
+      'The provided x-amz-content-sha256 header does not match what was computed',
+      a.service,
+    );
+  const secret = secretFor(req, a, lookup);
+  if (isFailure(secret)) return secret;
+  if (!signatureMatches(req, a, { amzDate, lines, payloadHash, secret }))
+    return fail(
+      'mismatch',
+      'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.',
+      a.service,
+    );
+  return { ok: true, accessKeyId: a.accessKeyId, service: a.service, region: a.region };
 }

@@ -1,6 +1,7 @@
 // The simulator's services as plain operations on in-memory state; server.ts handles HTTP, signatures, protocols
 // and faults. Behaviour follows docs/aws-simulator.md.
 import type { Logger } from '../../runtime/log.ts';
+import type { JWTPayload } from 'jose';
 import { OidcVerifier, TokenError, peekClaims } from './oidc.ts';
 import { evaluateTrust, parseTrustPolicy, type TrustRequest } from './trust.ts';
 import { sessionPolicyProblem } from './session-policy.ts';
@@ -39,6 +40,45 @@ const SESSION_RE = /^[\w+=,.@-]{2,64}$/;
 const NAME_RE = /^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/;
 /** A Kubernetes ServiceAccount token subject: namespace and name. */
 export const SA_SUBJECT_RE = /^system:serviceaccount:([^:]+):([^:]+)$/;
+
+/** AssumeRoleWithWebIdentity's parameters, checked as STS checks them (required ones, session name, duration). */
+function webIdentityParams(p: {
+  roleArn?: string;
+  sessionName?: string;
+  token?: string;
+  durationSeconds?: string;
+}): {
+  roleArn: string;
+  sessionName: string;
+  token: string;
+  duration: number;
+} {
+  const missing = (f: string) =>
+    new SimError(
+      'ValidationError',
+      400,
+      `1 validation error detected: Value null at '${f}' failed to satisfy constraint: Member must not be null`,
+    );
+  if (!p.roleArn) throw missing('roleArn');
+  if (!p.sessionName) throw missing('roleSessionName');
+  if (!p.token) throw missing('webIdentityToken');
+  if (!SESSION_RE.test(p.sessionName)) {
+    throw new SimError(
+      'ValidationError',
+      400,
+      `1 validation error detected: Value '${p.sessionName}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*`,
+    );
+  }
+  const duration = p.durationSeconds === undefined ? 3600 : Number(p.durationSeconds);
+  if (!Number.isInteger(duration) || duration < 900 || duration > 43200) {
+    throw new SimError(
+      'ValidationError',
+      400,
+      `1 validation error detected: Value '${p.durationSeconds}' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and 43200`,
+    );
+  }
+  return { roleArn: p.roleArn, sessionName: p.sessionName, token: p.token, duration };
+}
 
 export interface Caller {
   arn: string;
@@ -450,33 +490,37 @@ export class AwsSim {
     audience: string;
     provider: string;
   }> {
-    const missing = (f: string) =>
-      new SimError(
-        'ValidationError',
-        400,
-        `1 validation error detected: Value null at '${f}' failed to satisfy constraint: Member must not be null`,
-      );
-    if (!p.roleArn) throw missing('roleArn');
-    if (!p.sessionName) throw missing('roleSessionName');
-    if (!p.token) throw missing('webIdentityToken');
-    if (!SESSION_RE.test(p.sessionName)) {
+    const { roleArn, sessionName, token, duration } = webIdentityParams(p);
+    const { claims, provider, audience, auds } = await this.webIdentityToken(token);
+    const role = this.visibleRole(roleArn, now);
+    const sub = String(claims.sub ?? '');
+    if (!role || !this.trustsWebIdentity(role, provider, { sub, audience, auds }))
+      throw new SimError('AccessDenied', 403, 'Not authorized to perform sts:AssumeRoleWithWebIdentity');
+    if (duration > role.maxSessionDuration) {
       throw new SimError(
         'ValidationError',
         400,
-        `1 validation error detected: Value '${p.sessionName}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*`,
+        'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.',
       );
     }
-    const duration = p.durationSeconds === undefined ? 3600 : Number(p.durationSeconds);
-    if (!Number.isInteger(duration) || duration < 900 || duration > 43200) {
-      throw new SimError(
-        'ValidationError',
-        400,
-        `1 validation error detected: Value '${p.durationSeconds}' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and 43200`,
-      );
-    }
+    const arn = `arn:${this.o.partition}:sts::${this.o.account}:assumed-role/${role.roleName}/${sessionName}`;
+    const assumedRoleId = `${role.roleId}:${sessionName}`;
+    return {
+      credentials: this.issue(arn, assumedRoleId, now, duration),
+      assumedRoleId,
+      subject: sub,
+      audience,
+      provider: provider.url,
+    };
+  }
+
+  /** A web identity token's claims, once its issuer has a provider in IAM, its audience is one of the provider's and it verifies. */
+  private async webIdentityToken(
+    token: string,
+  ): Promise<{ claims: JWTPayload; provider: OidcProvider; audience: string; auds: string[] }> {
     let claims;
     try {
-      claims = peekClaims(p.token);
+      claims = peekClaims(token);
     } catch {
       throw new SimError('InvalidIdentityToken', 400, "Couldn't parse the web identity token");
     }
@@ -494,7 +538,7 @@ export class AwsSim {
     const audience = auds.find((a) => provider.clientIds.includes(a));
     if (!audience) throw new SimError('InvalidIdentityToken', 400, 'Incorrect token audience');
     try {
-      await this.oidc.verify(p.token, iss, provider.clientIds);
+      await this.oidc.verify(token, iss, provider.clientIds);
     } catch (e) {
       if (e instanceof TokenError && e.kind === 'expired')
         throw new SimError(
@@ -506,43 +550,28 @@ export class AwsSim {
         throw new SimError('IDPCommunicationError', 400, e.message);
       throw new SimError('InvalidIdentityToken', 400, errorMessage(e));
     }
-    const denied = new SimError(
-      'AccessDenied',
-      403,
-      'Not authorized to perform sts:AssumeRoleWithWebIdentity',
-    );
-    const role = this.visibleRole(p.roleArn, now);
-    if (!role) throw denied;
-    const sub = String(claims.sub ?? '');
+    return { claims, provider, audience, auds };
+  }
+
+  /** Whether the role's trust policy lets the provider's federated principal assume it with these claims. */
+  private trustsWebIdentity(
+    role: RoleState,
+    provider: OidcProvider,
+    t: { sub: string; audience: string; auds: string[] },
+  ): boolean {
     const req: TrustRequest = {
       principal: { type: 'Federated', id: provider.arn },
       action: 'sts:AssumeRoleWithWebIdentity',
       context: {
-        [`${provider.key}:sub`]: sub,
-        [`${provider.key}:aud`]: audience,
-        [`${provider.key}:oaud`]: auds,
+        [`${provider.key}:sub`]: t.sub,
+        [`${provider.key}:aud`]: t.audience,
+        [`${provider.key}:oaud`]: t.auds,
       },
       supportedKeys: [`${provider.key}:sub`, `${provider.key}:aud`, `${provider.key}:oaud`],
     };
     const d = evaluateTrust(role.policy, req);
     this.trustNotes(role, d.notes);
-    if (d.decision !== 'allow') throw denied;
-    if (duration > role.maxSessionDuration) {
-      throw new SimError(
-        'ValidationError',
-        400,
-        'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.',
-      );
-    }
-    const arn = `arn:${this.o.partition}:sts::${this.o.account}:assumed-role/${role.roleName}/${p.sessionName}`;
-    const assumedRoleId = `${role.roleId}:${p.sessionName}`;
-    return {
-      credentials: this.issue(arn, assumedRoleId, now, duration),
-      assumedRoleId,
-      subject: sub,
-      audience,
-      provider: provider.url,
-    };
+    return d.decision === 'allow';
   }
 
   // ---- EKS ----
@@ -841,6 +870,39 @@ export class AwsSim {
     if (typeof token !== 'string' || token === '')
       throw new SimError('InvalidParameterException', 400, 'token is required');
     const cluster = this.cluster(clusterName);
+    const { namespace, serviceAccount, pod } = await this.podToken(cluster, token);
+    let assoc: AssociationState | undefined;
+    // The newest record eks-auth sees wins (a re-created association replaces a deleted one).
+    for (const rec of this.byPair.get(`${clusterName}\0${namespace}\0${serviceAccount}`) ?? []) {
+      assoc = rec.versioned.view('eksAuth', now) ?? assoc;
+    }
+    if (!assoc) {
+      throw new SimError(
+        'ResourceNotFoundException',
+        404,
+        `No Pod Identity Association found for service account ${serviceAccount} in namespace ${namespace} on cluster ${clusterName}`,
+      );
+    }
+    const effective = this.podIdentityRole(cluster, assoc, now);
+    const session = `eks-${clusterName}-${pod}-${uuid(this.rng)}`.slice(0, 64);
+    const arn = `arn:${this.o.partition}:sts::${this.o.account}:assumed-role/${effective.roleName}/${session}`;
+    const assumeRoleId = `${effective.roleId}:${session}`;
+    return {
+      subject: { namespace, serviceAccount },
+      audience: PODS_PRINCIPAL,
+      podIdentityAssociation: { associationArn: assoc.associationArn, associationId: assoc.associationId },
+      assumedRoleUser: { arn, assumeRoleId },
+      // The association's session policy scopes these credentials (for a target role: the target role's session).
+      credentials: this.issue(arn, assumeRoleId, now, 6 * 3600, assoc.policy),
+      accountId: this.o.account,
+    };
+  }
+
+  /** The ServiceAccount and Pod of a token the cluster signed for eks-auth's audience. */
+  private async podToken(
+    cluster: Cluster,
+    token: string,
+  ): Promise<{ namespace: string; serviceAccount: string; pod: string }> {
     let claims;
     try {
       claims = await this.oidc.verify(token, cluster.issuer, [PODS_PRINCIPAL]);
@@ -868,18 +930,14 @@ export class AwsSim {
     const pod = (claims['kubernetes.io'] as { pod?: { name?: string } } | undefined)?.pod?.name;
     if (!pod)
       throw new SimError('InvalidTokenException', 400, 'The service account token is not bound to a Pod');
-    let assoc: AssociationState | undefined;
-    // The newest record eks-auth sees wins (a re-created association replaces a deleted one).
-    for (const rec of this.byPair.get(`${clusterName}\0${namespace}\0${serviceAccount}`) ?? []) {
-      assoc = rec.versioned.view('eksAuth', now) ?? assoc;
-    }
-    if (!assoc) {
-      throw new SimError(
-        'ResourceNotFoundException',
-        404,
-        `No Pod Identity Association found for service account ${serviceAccount} in namespace ${namespace} on cluster ${clusterName}`,
-      );
-    }
+    return { namespace, serviceAccount, pod };
+  }
+
+  /**
+   * The role the association's credentials are for: its role, once its trust policy lets EKS Pod Identity assume
+   * it (and tag the session, unless session tags are off), or its target role, once that trusts the first.
+   */
+  private podIdentityRole(cluster: Cluster, assoc: AssociationState, now: number): RoleState {
     const role = this.visibleRole(assoc.roleArn, now);
     const denied = (why: string) =>
       new SimError('AccessDeniedException', 400, `Unable to assume role ${why}`);
@@ -897,36 +955,22 @@ export class AwsSim {
       if (d.decision !== 'allow')
         throw denied(`${role.arn}: its trust policy does not allow ${PODS_PRINCIPAL} to ${action}`);
     }
-    let effective = role;
-    if (assoc.targetRoleArn) {
-      const target = this.visibleRole(assoc.targetRoleArn, now);
-      if (!target) throw denied(`${assoc.targetRoleArn}: the target role does not exist`);
-      const d = evaluateTrust(target.policy, {
-        principal: { type: 'AWS', id: role.arn },
-        action: 'sts:AssumeRole',
-        context: { 'sts:ExternalId': assoc.externalId, 'aws:SourceAccount': this.o.account },
-        supportedKeys: ['sts:ExternalId', 'aws:SourceAccount'],
-      });
-      this.trustNotes(target, d.notes);
-      if (d.decision !== 'allow') {
-        throw denied(
-          `${target.arn}: its trust policy does not allow ${role.arn} to sts:AssumeRole with sts:ExternalId ${assoc.externalId}`,
-        );
-      }
-      effective = target;
+    if (!assoc.targetRoleArn) return role;
+    const target = this.visibleRole(assoc.targetRoleArn, now);
+    if (!target) throw denied(`${assoc.targetRoleArn}: the target role does not exist`);
+    const d = evaluateTrust(target.policy, {
+      principal: { type: 'AWS', id: role.arn },
+      action: 'sts:AssumeRole',
+      context: { 'sts:ExternalId': assoc.externalId, 'aws:SourceAccount': this.o.account },
+      supportedKeys: ['sts:ExternalId', 'aws:SourceAccount'],
+    });
+    this.trustNotes(target, d.notes);
+    if (d.decision !== 'allow') {
+      throw denied(
+        `${target.arn}: its trust policy does not allow ${role.arn} to sts:AssumeRole with sts:ExternalId ${assoc.externalId}`,
+      );
     }
-    const session = `eks-${clusterName}-${pod}-${uuid(this.rng)}`.slice(0, 64);
-    const arn = `arn:${this.o.partition}:sts::${this.o.account}:assumed-role/${effective.roleName}/${session}`;
-    const assumeRoleId = `${effective.roleId}:${session}`;
-    return {
-      subject: { namespace, serviceAccount },
-      audience: PODS_PRINCIPAL,
-      podIdentityAssociation: { associationArn: assoc.associationArn, associationId: assoc.associationId },
-      assumedRoleUser: { arn, assumeRoleId },
-      // The association's session policy scopes these credentials (for a target role: the target role's session).
-      credentials: this.issue(arn, assumeRoleId, now, 6 * 3600, assoc.policy),
-      accountId: this.o.account,
-    };
+    return target;
   }
 
   /** Control view of issued credentials: whose they are and the session policy they carry; never the secret. */
