@@ -150,6 +150,7 @@ export default tseslint.config(
       'src/config/**/*.ts',
       'src/core/**/*.ts',
       'src/explain/**/*.ts',
+      'src/sandbox/**/*.ts',
     ],
     ignores: ['**/*.test.ts'],
     rules: { 'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true }] },
