@@ -150,16 +150,6 @@ export async function showRunning(
   return DEMO_APPS.map((a) => done.get(a)!);
 }
 
-/** A step of a Promotion's status, the fields shown (deploy/helm/lanyard/crds/promotions.lanyard.dev.yaml). */
-interface PromotionStepStatus {
-  name: string;
-  uses?: string;
-  container?: string;
-  phase?: string;
-  finishedAt?: string;
-  output?: Record<string, unknown>;
-}
-
 /**
  * Follows a promotion to its end, printing each step as it finishes; returns it. `untilPod` stops at the
  * promotion Pod's creation instead (without a node the Pod never runs).
@@ -185,7 +175,7 @@ export async function followPromotion(
     if (['Errored', 'Failed'].includes(phase ?? ''))
       throw new Error(`promotion ${namespace}/${name} ${phase}: ${cur.status?.message}`);
     if (o.untilPod && cur.status?.pod?.name) return cur;
-    for (const s of (cur.status?.steps ?? []) as PromotionStepStatus[]) {
+    for (const s of cur.status?.steps ?? []) {
       if (!s.finishedAt || shown.has(s.name)) continue;
       shown.add(s.name);
       const output = Object.entries(s.output ?? {})
