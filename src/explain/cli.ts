@@ -1,6 +1,7 @@
 // `lanyard explain pod|serviceaccount`, `lanyard iam trust-policy|check` and `lanyard create identity`
-// (docs/explain-and-iam.md). Reading and writing happen here and in gather.ts; every decision is in chain.ts and
-// trust.ts. AWS is reached with the caller's credentials (the SDK's default chain) through src/aws only.
+// (docs/explain-and-iam.md). Reading and writing happen here and in gather.ts; every decision is in chain.ts,
+// trust.ts and check-pod.ts. AWS is reached with the caller's credentials (the SDK's default chain) through src/aws
+// only.
 import { Option, type Command } from 'commander';
 import type { Namespace, Pod, ServiceAccount } from 'kubernetes-types/core/v1.js';
 import type { KubeList, Stored } from '../core/kube-object.ts';
@@ -28,12 +29,7 @@ import {
   type AssociationObject,
   type AssociationRecord,
 } from '../associations/model.ts';
-import {
-  GATE_NAME,
-  VERIFICATION_ANNOTATION,
-  VI_API,
-  verifiedIdentityName,
-} from '../verification/verified-identity.ts';
+import { VI_API } from '../verification/verified-identity.ts';
 import { renderObjects } from '../cli/output.ts';
 import {
   explain,
@@ -63,6 +59,7 @@ import {
   serviceAccountSubject,
 } from './trust.ts';
 import { sleep } from '../runtime/clock.ts';
+import { checkPod, checkPodVerifiedIdentity, checkState, optedOut } from './check-pod.ts';
 
 const POD: Noun = { name: 'pod', aliases: ['pods', 'po'], plural: 'pods' };
 const SERVICE_ACCOUNT: Noun = {
@@ -76,9 +73,6 @@ const MODES = { irsa: 'WebIdentity', 'pod-identity': 'ContainerCredentials' } as
 type ModeFlag = keyof typeof MODES;
 const PHASES = ['role', 'bind', 'verify'] as const;
 type Phase = (typeof PHASES)[number];
-/** Label and never-removed gate of the Pod `create identity` uses to have the verifier prove the identity. */
-export const CHECK_LABEL = 'lanyard.dev/identity-check';
-export const CHECK_GATE = 'lanyard.dev/identity-check';
 
 // ---- Shared flags and helpers --------------------------------------------------------------------------------------
 
@@ -793,30 +787,6 @@ async function bindAssociation(
   }
 }
 
-/** A Pod that never runs (its own gate stays): only the webhook and the verifier look at it. */
-function checkPod(serviceAccount: string): Pod {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { generateName: 'lanyard-identity-check-', labels: { [CHECK_LABEL]: 'true' } },
-    spec: {
-      serviceAccountName: serviceAccount,
-      automountServiceAccountToken: false,
-      restartPolicy: 'Never',
-      schedulingGates: [{ name: CHECK_GATE }],
-      securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
-      containers: [
-        {
-          name: 'check',
-          image: 'registry.k8s.io/pause:3.10',
-          resources: { requests: { cpu: '1m', memory: '4Mi' }, limits: { cpu: '1m', memory: '4Mi' } },
-          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
-        },
-      ],
-    },
-  };
-}
-
 /**
  * Has Lanyard prove the identity the way it proves every Pod's (docs/verified-start.md): a Pod that never runs (its
  * own gate stays) is created for the ServiceAccount; the webhook injects and gates it, the verifier exchanges a token
@@ -858,21 +828,6 @@ async function createCheckPod(ctx: Context, a: CreateIdentityArgs, podsPath: str
     }),
   );
   return String(pod.metadata.name);
-}
-
-/** Where the check Pod stands, read from its spec and annotations (docs/verified-start.md). */
-type CheckState = 'verified' | 'not injected' | 'admitted ungated' | 'waiting';
-
-function checkState(p: Pod): CheckState {
-  const env = JSON.stringify(p.spec?.containers?.[0]?.env ?? []);
-  const injected = env.includes('AWS_ROLE_ARN') || env.includes('AWS_CONTAINER_CREDENTIALS_FULL_URI');
-  const gated = (p.spec?.schedulingGates ?? []).some((g) => g.name === GATE_NAME);
-  const annotation = p.metadata?.annotations?.[VERIFICATION_ANNOTATION];
-  if (annotation === 'verified' && !gated) return 'verified';
-  if (!injected) return 'not injected';
-  // Admitted ungated: the identity is in the verified set already (docs/verified-start.md).
-  if (!gated && annotation === undefined) return 'admitted ungated';
-  return 'waiting';
 }
 
 /** Polls the check Pod until the verifier decided, the webhook gave it no identity, or the timeout passed. */
@@ -923,23 +878,17 @@ async function lastWarning(kube: KubeClient, namespace: string, name: string): P
 
 /** The check Pod was admitted without the gate: its identity is in the verified set, named by its VerifiedIdentity. */
 async function verifiedEarlier(kube: KubeClient, a: CreateIdentityArgs, p: Pod): Promise<number> {
-  const declaredMode = MODES[a.mode];
+  const name = checkPodVerifiedIdentity(p, {
+    mode: MODES[a.mode],
+    serviceAccount: a.pair.serviceAccount,
+    roleARN: a.role,
+    containerCredentialsAudience: WEBHOOK_DEFAULTS.containerCredentialsAudience,
+  });
   const vi = await getOrUndefined<VerifiedIdentity>(
     kube,
-    `${VI_API}/namespaces/${enc(a.pair.namespace)}/verifiedidentities/${verifiedIdentityName({
-      mode: declaredMode,
-      serviceAccount: a.pair.serviceAccount,
-      roleARN: a.role,
-      audience:
-        declaredMode === 'WebIdentity'
-          ? ((p.spec?.volumes ?? [])
-              .flatMap((v) => v.projected?.sources ?? [])
-              .find((s) => s.serviceAccountToken)?.serviceAccountToken?.audience ?? '')
-          : WEBHOOK_DEFAULTS.containerCredentialsAudience,
-    })}`,
+    `${VI_API}/namespaces/${enc(a.pair.namespace)}/verifiedidentities/${name}`,
   );
-  if (p.metadata?.annotations?.['lanyard.dev/verify'] === 'false')
-    throw new CliError('[verify] the check Pod was not gated (opt-out)', EXIT.failure);
+  if (optedOut(p)) throw new CliError('[verify] the check Pod was not gated (opt-out)', EXIT.failure);
   a.say(
     'verify',
     `verified earlier: admitted without the gate${vi ? ` (VerifiedIdentity ${vi.metadata?.name}, ${vi.spec?.assumedRoleARN})` : ''}`,
