@@ -14,8 +14,26 @@ describe('iamGlob', () => {
     ['STS:AssumeRole', 'sts:assumerole', true, true],
     ['STS:AssumeRole', 'sts:assumerole', false, false],
     ['system:serviceaccount:team-a:*', 'system:serviceaccount:team-a:app\nx', false, true],
+    ['a*', 'a*b', false, true],
+    ['*', '', false, true],
+    ['a**b', 'ab', false, true],
+    ['*?', '', false, false],
+    ['*b*c', 'abxbxc', false, true],
+    ['*b*c', 'abxbxd', false, false],
   ])('%s against %s (ignore case %s) is %s', (pattern, value, ignoreCase, want) => {
     expect(iamGlob(pattern, value, ignoreCase)).toBe(want);
+  });
+});
+
+describe('iamGlob on adversarial patterns', () => {
+  it('answers *a*a*…*b against 20,000 a in a bounded number of steps (a backtracking regex needs years)', () => {
+    const pattern = '*a'.repeat(12) + '*b';
+    const value = 'a'.repeat(20_000);
+    const started = performance.now();
+    expect(iamGlob(pattern, value)).toBe(false);
+    expect(iamGlob(pattern, value + 'b')).toBe(true);
+    // pattern × value is 500,000 comparisons; a generous wall-clock bound for a loaded machine.
+    expect(performance.now() - started).toBeLessThan(2_000);
   });
 });
 
