@@ -6,7 +6,7 @@
 import type { Counter } from 'prom-client';
 import { counter } from '../runtime/metrics.ts';
 import { sharedOrOwnCache } from '../kube/cache.ts';
-import { createEventRecorder, type EventRecorder } from '../kube/events.ts';
+import { eventRecorderOf, type EventRecorder } from '../kube/events.ts';
 import { getCondition } from '../kube/conditions.ts';
 import { WorkQueue, runControllerLoop, type ReconcileResult } from '../runtime/workqueue.ts';
 import type { Deps, Running } from '../runtime/deps.ts';
@@ -694,14 +694,7 @@ export async function startAssociationController(
     podsWithoutIdentity: deps.podsWithoutIdentity,
     memory: new AssociationMemory(),
     views: new AssociationViews(cache, lookup, config.clusterName, (k) => queue.add(k)),
-    events:
-      deps.events ??
-      createEventRecorder({
-        kube,
-        reportingController: REPORTING_CONTROLLER,
-        log,
-        now: () => new Date(clock.now()),
-      }),
+    events: eventRecorderOf(deps, REPORTING_CONTROLLER),
     counter: counter(
       deps.metrics,
       'lanyard_association_reconciles_total',

@@ -51,6 +51,25 @@ function writeQueue(
   };
 }
 
+/**
+ * A controller's recorder: the one its caller passed in (tests, one process's shared recorder), else one of its own
+ * that reports as `reportingController` and stamps Events with the controller's clock.
+ */
+export function eventRecorderOf(
+  deps: { kube: KubeClient; log: Logger; clock: { now(): number }; events?: EventRecorder },
+  reportingController: string,
+): EventRecorder {
+  return (
+    deps.events ??
+    createEventRecorder({
+      kube: deps.kube,
+      reportingController,
+      log: deps.log,
+      now: () => new Date(deps.clock.now()),
+    })
+  );
+}
+
 export function createEventRecorder(o: {
   kube: KubeClient;
   reportingController: string;

@@ -12,7 +12,7 @@ import { roleArnFromAssumed } from '../aws/index.ts';
 import type { ControllerConfig, PodIdentitySourceConfig } from '../config/controller.ts';
 import { objectKey } from '../kube/informer.ts';
 import { sharedOrOwnCache, type InformerFactory } from '../kube/cache.ts';
-import { createEventRecorder, type EventRecorder } from '../kube/events.ts';
+import { eventRecorderOf, type EventRecorder } from '../kube/events.ts';
 import { WorkQueue, runControllerLoop, type ReconcileResult } from '../runtime/workqueue.ts';
 import { podIdentitySettings } from '../config/controller.ts';
 import type { Deps, Running } from '../runtime/deps.ts';
@@ -649,14 +649,7 @@ function verifierContext(
     stopping,
     memory: new VerifierMemory(cfg.verifiedTtlMs),
     limiter: new TokenBucket(cfg.verifyQps, cfg.verifyBurst, clock),
-    events:
-      deps.events ??
-      createEventRecorder({
-        kube: deps.kube,
-        reportingController: 'lanyard.dev/verifier',
-        log,
-        now: () => new Date(clock.now()),
-      }),
+    events: eventRecorderOf(deps, 'lanyard.dev/verifier'),
     metrics: verifierMetrics(deps.metrics),
   };
   return { ctx, on };
