@@ -140,7 +140,7 @@ export default tseslint.config(
       'src/runtime/**/*.ts',
       'src/aws/**/*.ts',
       'src/verification/**/*.ts',
-      'src/identities/{views,ready}.ts',
+      'src/identities/**/*.ts',
       'src/controller/**/*.ts',
       'src/associations/**/*.ts',
       'src/promotions/**/*.ts',

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import type { Cli, Noun } from '../cli/framework.ts';
 import { CliError, EXIT } from '../cli/exit.ts';
 import { listAll } from '../cli/list.ts';
+import type { Column } from '../cli/output.ts';
 import { identitySnapshot, type IdentityRow } from './snapshot.ts';
 import { IDENTITY_STATES, type IdentityState } from './decide.ts';
 
@@ -58,24 +59,13 @@ export function registerIdentitiesCli(cli: Cli): void {
       );
     },
     async run(ctx, names, opts) {
-      const all = opts.allNamespaces === true;
-      const namespace = all ? undefined : String(opts.namespace ?? ctx.flags.project ?? 'default');
-      if (all && opts.namespace !== undefined)
-        throw new CliError('use either -A or -n, not both', EXIT.usage);
-      if (namespace !== undefined && !DNS_LABEL.test(namespace))
-        throw new CliError(`invalid namespace "${namespace}"`, EXIT.usage);
-      const state = opts.state === undefined ? undefined : String(opts.state);
-      if (state !== undefined && !IDENTITY_STATES.includes(state as IdentityState)) {
-        throw new CliError(
-          `invalid --state "${state}": use one of ${IDENTITY_STATES.join(', ')}`,
-          EXIT.usage,
-        );
-      }
-      if (all && names.length > 0)
-        throw new CliError('Pod names need one namespace: use -n, not -A', EXIT.usage);
+      const { all, namespace, state } = getArgs(opts, ctx.flags.project, names);
       const snap = await ctx.call({ does: 'list Pods and their identity sources' }, (kube) =>
         identitySnapshot(
-          { list: (path, query) => listAll(kube, path, query), get: (path) => kube.get(path) },
+          {
+            list: (path, query) => listAll(kube, path, query),
+            get: (path) => kube.get(path),
+          },
           {
             namespace,
             configMapNamespace: String(opts.webhookNamespace ?? ''),
@@ -93,36 +83,57 @@ export function registerIdentitiesCli(cli: Cli): void {
         single: names.length === 1,
         name: (r) => `${r.namespace}/${r.pod}`,
         object: (r) => rowObject(r),
-        columns: [
-          ...(all ? [{ header: 'NAMESPACE', value: (r: IdentityRow) => r.namespace }] : []),
-          { header: 'POD', value: (r) => r.pod },
-          { header: 'SERVICEACCOUNT', value: (r) => r.serviceAccount },
-          { header: 'MODE', value: (r) => r.mode ?? '<none>' },
-          {
-            header: 'ROLE',
-            value: (r) => r.role || (r.mode === 'ContainerCredentials' ? '<association>' : '<none>'),
-          },
-          { header: 'SOURCE', value: (r) => SOURCE_TEXT[r.source] },
-          { header: 'STATE', value: (r) => r.state },
-          { header: 'AGE', value: (r) => ctx.out.age(r.creationTimestamp) },
-          { header: 'WORKLOAD', wide: true, value: (r) => r.workload ?? '<none>' },
-          { header: 'DECLARED', wide: true, value: (r) => r.declaredRole ?? '' },
-          { header: 'MESSAGE', wide: true, value: (r) => r.message },
-        ],
+        columns: columns(all, (t) => ctx.out.age(t)),
       });
-      if (names.length > 0) {
-        let code = 0;
-        for (const n of names)
-          if (!rows.some((r) => r.pod === n))
-            code ||= ctx.out.error(
-              new CliError(
-                `no identity for Pod "${n}" in namespace "${namespace}" (no AWS identity used or declared, or no such pending or running Pod)`,
-                EXIT.notFound,
-              ),
-            );
-        return code;
-      }
-      return 0;
+      let code = 0;
+      for (const n of names)
+        if (!rows.some((r) => r.pod === n))
+          code ||= ctx.out.error(
+            new CliError(
+              `no identity for Pod "${n}" in namespace "${namespace}" (no AWS identity used or declared, or no such pending or running Pod)`,
+              EXIT.notFound,
+            ),
+          );
+      return code;
     },
   });
+}
+
+/** `-n`/`-A`, `--state` and Pod names, checked before any request. */
+function getArgs(
+  opts: Record<string, unknown>,
+  project: string | undefined,
+  names: string[],
+): { all: boolean; namespace: string | undefined; state: string | undefined } {
+  const all = opts.allNamespaces === true;
+  const namespace = all ? undefined : String(opts.namespace ?? project ?? 'default');
+  if (all && opts.namespace !== undefined) throw new CliError('use either -A or -n, not both', EXIT.usage);
+  if (namespace !== undefined && !DNS_LABEL.test(namespace))
+    throw new CliError(`invalid namespace "${namespace}"`, EXIT.usage);
+  const state = opts.state === undefined ? undefined : String(opts.state);
+  if (state !== undefined && !IDENTITY_STATES.includes(state as IdentityState)) {
+    throw new CliError(`invalid --state "${state}": use one of ${IDENTITY_STATES.join(', ')}`, EXIT.usage);
+  }
+  if (all && names.length > 0) throw new CliError('Pod names need one namespace: use -n, not -A', EXIT.usage);
+  return { all, namespace, state };
+}
+
+/** The table's columns; `-o wide` adds the workload, the declared role and the message. */
+function columns(all: boolean, age: (timestamp: string) => string): Column<IdentityRow>[] {
+  return [
+    ...(all ? [{ header: 'NAMESPACE', value: (r: IdentityRow) => r.namespace }] : []),
+    { header: 'POD', value: (r) => r.pod },
+    { header: 'SERVICEACCOUNT', value: (r) => r.serviceAccount },
+    { header: 'MODE', value: (r) => r.mode ?? '<none>' },
+    {
+      header: 'ROLE',
+      value: (r) => r.role || (r.mode === 'ContainerCredentials' ? '<association>' : '<none>'),
+    },
+    { header: 'SOURCE', value: (r) => SOURCE_TEXT[r.source] },
+    { header: 'STATE', value: (r) => r.state },
+    { header: 'AGE', value: (r) => age(r.creationTimestamp) },
+    { header: 'WORKLOAD', wide: true, value: (r) => r.workload ?? '<none>' },
+    { header: 'DECLARED', wide: true, value: (r) => r.declaredRole ?? '' },
+    { header: 'MESSAGE', wide: true, value: (r) => r.message },
+  ];
 }

@@ -3,7 +3,7 @@
 // the reconciler in `lanyard controller`, by `lanyard get identities` and by `lanyard doctor`, so all three say the
 // same thing about a Pod.
 import type { ObjectMeta } from 'kubernetes-types/meta/v1.js';
-import type { Json } from '../kube/client.ts';
+import type { Pod, PodSpec } from 'kubernetes-types/core/v1.js';
 import type { VerifiedIdentity } from '../verification/types.ts';
 import type {
   AssociationIdentity,
@@ -97,37 +97,34 @@ export interface ViewOptions {
   injectedVolumes: readonly string[];
 }
 
-const isObject = (v: unknown): v is Record<string, Json> =>
+const isObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /**
  * The Pod as the reconciler sees it, or undefined when it is not followed: finished or terminating, a Lanyard probe,
- * labelled to skip the webhook, or with every container skipped by `<prefix>/skip-containers`.
+ * labelled to skip the webhook, or with every container skipped by `<prefix>/skip-containers`. Typed as the `Pod` the
+ * API server stores; each field is still checked where it is read, so a malformed object yields what it always did.
  */
-export function toPodView(pod: Json, o: ViewOptions): PodView | undefined {
-  const m = isObject(pod?.metadata) ? pod.metadata : {};
-  const spec = isObject(pod?.spec) ? pod.spec : {};
+export function toPodView(pod: Pod | undefined, o: ViewOptions): PodView | undefined {
+  const m: ObjectMeta = isObject(pod?.metadata) ? pod.metadata : {};
+  const spec: Partial<PodSpec> = isObject(pod?.spec) ? pod.spec : {};
   const phase = String(pod?.status?.phase ?? 'Pending');
   if (phase !== 'Pending' && phase !== 'Running' && phase !== 'Unknown') return undefined;
   if (m.deletionTimestamp) return undefined;
   const labels = isObject(m.labels) ? m.labels : {};
   if (labels[PROBE_LABEL] === 'true' || SKIP_LABEL in labels) return undefined;
-  const annotations = isObject(m.annotations) ? m.annotations : {};
-  const skip = parseSkipContainers(
-    typeof annotations[`${o.annotationPrefix}/skip-containers`] === 'string'
-      ? annotations[`${o.annotationPrefix}/skip-containers`]
-      : undefined,
-  );
+  const annotations: Record<string, string | undefined> = isObject(m.annotations) ? m.annotations : {};
+  const skipText = annotations[`${o.annotationPrefix}/skip-containers`];
+  const skip = parseSkipContainers(typeof skipText === 'string' ? skipText : undefined);
   const containers = [
     ...(Array.isArray(spec.initContainers) ? spec.initContainers : []),
     ...(Array.isArray(spec.containers) ? spec.containers : []),
   ];
-  if (skip.size > 0 && containers.every((c: Json) => skip.has(c?.name))) return undefined;
+  if (skip.size > 0 && containers.every((c) => skip.has(c?.name))) return undefined;
   const creds = podCredentials(pod, o.credentials);
-  const ref = (Array.isArray(m.ownerReferences) ? m.ownerReferences : []).find(
-    (r: Json) => r?.controller === true,
-  );
+  const ref = (Array.isArray(m.ownerReferences) ? m.ownerReferences : []).find((r) => r?.controller === true);
   const bad = creds.unreadable[0];
+  const verification = annotations[VERIFICATION_ANNOTATION];
   return {
     namespace: String(m.namespace ?? ''),
     name: String(m.name ?? ''),
@@ -136,11 +133,8 @@ export function toPodView(pod: Json, o: ViewOptions): PodView | undefined {
     creationMs: Date.parse(m.creationTimestamp ?? '') || 0,
     phase,
     ...(ref ? { owner: { kind: String(ref.kind), name: String(ref.name) } } : {}),
-    gated:
-      Array.isArray(spec.schedulingGates) && spec.schedulingGates.some((g: Json) => g?.name === GATE_NAME),
-    ...(typeof annotations[VERIFICATION_ANNOTATION] === 'string'
-      ? { verification: annotations[VERIFICATION_ANNOTATION] }
-      : {}),
+    gated: Array.isArray(spec.schedulingGates) && spec.schedulingGates.some((g) => g?.name === GATE_NAME),
+    ...(typeof verification === 'string' ? { verification } : {}),
     optOut: annotations[OPT_OUT_ANNOTATION] === 'false',
     used: distinctIdentities(creds.identities).map((i) =>
       i.mode === 'WebIdentity'
@@ -148,7 +142,7 @@ export function toPodView(pod: Json, o: ViewOptions): PodView | undefined {
         : { mode: i.mode, audience: i.audience },
     ),
     ...(bad ? { unreadable: `container "${bad.container.name}": ${bad.field}: ${bad.reason}` } : {}),
-    injected: (Array.isArray(spec.volumes) ? spec.volumes : []).some((v: Json) =>
+    injected: (Array.isArray(spec.volumes) ? spec.volumes : []).some((v) =>
       o.injectedVolumes.includes(v?.name),
     ),
   };
@@ -230,44 +224,61 @@ export function decideIdentity(i: DecideInput): PodIdentity | undefined {
   const who = `ServiceAccount ${pod.namespace}/${pod.serviceAccount}`;
   if (pod.used.length === 0 && !pod.unreadable) {
     if (!declared) return undefined; // no identity used, none declared: not Lanyard's business
-    const declaredRole = roleOf(declared);
-    const by =
-      declared.source === 'association' && i.association
-        ? `PodIdentityAssociation ${i.association.objectNamespace}/${i.association.objectName}`
-        : `the ${SOURCE_TEXT[declared.source]}`;
-    // A declared identity no IdentityPolicy allows is not missing: a restart would not bring it (the webhook refuses
-    // such a Pod, and the associations controller keeps a denied association out of EKS with reason PolicyDenied).
-    const allowed = i.policy(declared.roleARN, declared.targetRoleARN);
-    if (!allowed.allowed) {
-      return {
-        state: 'denied',
-        reason: POLICY_DENIED,
-        source: declared.source,
-        mode: declared.mode,
-        role: '',
-        declaredRole,
-        message:
-          `${POLICY_DENIED}: ${who} declares ${display(declared.mode, declaredRole)} (${by}), which no IdentityPolicy allows ` +
-          `(${allowed.message}); the Pod runs without it and a restart would not give it: change the IdentityPolicy or the ${by.replace(/^the /, '')}`,
-      };
-    }
+    return withoutIdentity(i, declared, who);
+  }
+  const keys = pod.used.map((u) => keyOfUsed(u, pod.serviceAccount, i.association));
+  const mode = pod.used[0]?.mode;
+  const role = keys.map(roleOf).find((r) => r) ?? '';
+  const base: Used = { source: declared?.source ?? 'pod', mode, role };
+  return (
+    deniedUse(i, keys, base) ??
+    unreadableUse(pod, base) ??
+    staleUse(i, who, base) ??
+    gateState(pod, base) ??
+    proofState(i, keys, base)
+  );
+}
+
+/** What a Pod that uses an identity is shown with, whatever its state. */
+type Used = Pick<PodIdentity, 'source' | 'mode' | 'role'>;
+
+/** A Pod that uses no identity while one is declared now: `missing`, or `denied` when no IdentityPolicy allows it. */
+function withoutIdentity(i: DecideInput, declared: ResolvedIdentity, who: string): PodIdentity {
+  const declaredRole = roleOf(declared);
+  const by =
+    declared.source === 'association' && i.association
+      ? `PodIdentityAssociation ${i.association.objectNamespace}/${i.association.objectName}`
+      : `the ${SOURCE_TEXT[declared.source]}`;
+  // A declared identity no IdentityPolicy allows is not missing: a restart would not bring it (the webhook refuses
+  // such a Pod, and the associations controller keeps a denied association out of EKS with reason PolicyDenied).
+  const allowed = i.policy(declared.roleARN, declared.targetRoleARN);
+  if (!allowed.allowed) {
     return {
-      state: 'missing',
+      state: 'denied',
+      reason: POLICY_DENIED,
       source: declared.source,
       mode: declared.mode,
       role: '',
       declaredRole,
       message:
-        `${who} declares ${display(declared.mode, declaredRole)} (${by}), but the Pod was created without it and uses ` +
-        'whatever the SDK chain finds (the node role): restart the workload (or set lanyard.dev/identity-repair: restart)',
+        `${POLICY_DENIED}: ${who} declares ${display(declared.mode, declaredRole)} (${by}), which no IdentityPolicy allows ` +
+        `(${allowed.message}); the Pod runs without it and a restart would not give it: change the IdentityPolicy or the ${by.replace(/^the /, '')}`,
     };
   }
-  const keys = pod.used.map((u) => keyOfUsed(u, pod.serviceAccount, i.association));
-  const mode = pod.used[0]?.mode;
-  const role = keys.map(roleOf).find((r) => r) ?? '';
-  const source: PodIdentity['source'] = declared?.source ?? 'pod';
-  const base = { source, mode, role };
+  return {
+    state: 'missing',
+    source: declared.source,
+    mode: declared.mode,
+    role: '',
+    declaredRole,
+    message:
+      `${who} declares ${display(declared.mode, declaredRole)} (${by}), but the Pod was created without it and uses ` +
+      'whatever the SDK chain finds (the node role): restart the workload (or set lanyard.dev/identity-repair: restart)',
+  };
+}
 
+/** `denied`: an IdentityPolicy forbids an identity the Pod uses. */
+function deniedUse(i: DecideInput, keys: IdentityKey[], base: Used): PodIdentity | undefined {
   for (const k of keys) {
     const d = i.policy(k.roleARN, k.targetRoleARN);
     if (!d.allowed)
@@ -278,13 +289,21 @@ export function decideIdentity(i: DecideInput): PodIdentity | undefined {
         message: `${d.message}; the Pod still runs with it (a policy never revokes running Pods): delete or restart it`,
       };
   }
-  if (pod.unreadable) {
-    return {
-      ...base,
-      state: 'unverified',
-      message: `the Pod's role cannot be read from its spec (${pod.unreadable}), so it was never proven`,
-    };
-  }
+  return undefined;
+}
+
+function unreadableUse(pod: PodView, base: Used): PodIdentity | undefined {
+  if (!pod.unreadable) return undefined;
+  return {
+    ...base,
+    state: 'unverified',
+    message: `the Pod's role cannot be read from its spec (${pod.unreadable}), so it was never proven`,
+  };
+}
+
+/** `stale`: the Pod uses another identity than the one declared now, or an injected one nothing declares any more. */
+function staleUse(i: DecideInput, who: string, base: Used): PodIdentity | undefined {
+  const { pod, declared } = i;
   if (declared && !pod.used.some((u) => matches(u, declared))) {
     const declaredRole = roleOf(declared);
     return {
@@ -293,30 +312,39 @@ export function decideIdentity(i: DecideInput): PodIdentity | undefined {
       declaredRole,
       message:
         `${who} now declares ${display(declared.mode, declaredRole)} (${SOURCE_TEXT[declared.source]}), ` +
-        `but the Pod uses ${display(mode, role)}, declared when it started: restart the workload`,
+        `but the Pod uses ${display(base.mode, base.role)}, declared when it started: restart the workload`,
     };
   }
   if (!declared && pod.injected) {
     return {
       ...base,
       state: 'stale',
-      message: `no source declares an identity for ${who} any more, but the Pod still uses ${display(mode, role)}, injected when it started: restart or delete it`,
+      message: `no source declares an identity for ${who} any more, but the Pod still uses ${display(base.mode, base.role)}, injected when it started: restart or delete it`,
     };
   }
-  if (pod.gated) {
-    if (pod.verification === 'failed')
-      return {
-        ...base,
-        state: 'unverified',
-        message:
-          'verification failed past the deadline; the Pod is held at the gate (see its IdentityNotVerified Events)',
-      };
+  return undefined;
+}
+
+/** A Pod held at the gate: `verifying`, or `unverified` once its verification failed past the deadline. */
+function gateState(pod: PodView, base: Used): PodIdentity | undefined {
+  if (!pod.gated) return undefined;
+  if (pod.verification === 'failed')
     return {
       ...base,
-      state: 'verifying',
-      message: 'held at the gate until the verifier proves the identity',
+      state: 'unverified',
+      message:
+        'verification failed past the deadline; the Pod is held at the gate (see its IdentityNotVerified Events)',
     };
-  }
+  return {
+    ...base,
+    state: 'verifying',
+    message: 'held at the gate until the verifier proves the identity',
+  };
+}
+
+/** A started Pod with the identity declared now: `ok` when proven (or when this process cannot tell), else `unverified`. */
+function proofState(i: DecideInput, keys: IdentityKey[], base: Used): PodIdentity {
+  const { pod, declared } = i;
   if (pod.verification === 'verified')
     return { ...base, state: 'ok', message: 'proven before the Pod started' };
   const trusted = (k: IdentityKey) =>
@@ -344,7 +372,7 @@ export function decideIdentity(i: DecideInput): PodIdentity | undefined {
   return {
     ...base,
     state: 'unverified',
-    message: `${display(mode, role)} was never proven for this Pod: ${why}`,
+    message: `${display(base.mode, base.role)} was never proven for this Pod: ${why}`,
   };
 }
 

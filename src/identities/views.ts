@@ -6,7 +6,7 @@
 // ServiceAccount, Namespace, ConfigMap, IdentityPolicy and VerifiedIdentity selections are the ones the verifier,
 // the association controller and the webhook watch, so under `lanyard controller` and `lanyard run` they share one
 // watch each. Associations come from the shared index.
-import type { ConfigMap } from 'kubernetes-types/core/v1.js';
+import type { ConfigMap, Pod } from 'kubernetes-types/core/v1.js';
 import type { KubeObject } from '../core/kube-object.ts';
 import { sharedOrOwnCache, type CacheView, type InformerFactory } from '../kube/cache.ts';
 import type { Deps, Running } from '../runtime/deps.ts';
@@ -250,7 +250,7 @@ function podView(cache: InformerFactory, cfg: ViewsConfig, onChange: OnChange): 
     annotationPrefix: cfg.annotationPrefix,
     injectedVolumes: cfg.injectedVolumes,
   };
-  return cache.view<PodView | null>({
+  return cache.view<PodView | null, Pod>({
     path: '/api/v1/pods',
     fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed',
     transform: (o) => toPodView(o, viewOptions) ?? null,
