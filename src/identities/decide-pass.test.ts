@@ -3,7 +3,7 @@
 // makes, and whether a workload is restarted. Plain objects in, plain objects out.
 import { describe, expect, it } from 'vitest';
 import type { Deployment } from 'kubernetes-types/apps/v1.js';
-import type { IdentityState, PodIdentity, PodView } from './decide.ts';
+import { restartPatch, type IdentityState, type PodIdentity, type PodView } from './decide.ts';
 import {
   isRepairKey,
   parseRepairKey,
@@ -309,18 +309,8 @@ describe('planRepair: a workload restarted once per generation of Pods', () => {
       problemPods: [before, before],
       want: {
         kind: 'restart',
-        patch: {
-          spec: {
-            template: {
-              metadata: {
-                annotations: {
-                  'kubectl.kubernetes.io/restartedAt': '2026-12-03T04:00:00Z',
-                  'lanyard.dev/identity-restarted-at': '2026-12-03T04:00:00Z',
-                },
-              },
-            },
-          },
-        },
+        // The patch of `kubectl rollout restart` at the pass's time (its shape: decide.test.ts).
+        patch: restartPatch(NOW),
         note: 'rollout restart: 2 Pod(s) lack the identity their ServiceAccount declares now (lanyard.dev/identity-repair: restart)',
       },
     },
