@@ -201,7 +201,8 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
   throw new Error(`${what} was not ready within ${timeoutMs} ms`);
 }
 
-const logFiles = new WeakMap<ChildProcess, string>();
+/** A process `launch` started, with the file its output goes to: on failure, its end is the only trace left. */
+export type Launched = ChildProcess & { readonly logFile: string };
 
 /**
  * Starts a child process with its output appended to `logFile`, in network namespace `netns` if given. With
@@ -214,7 +215,7 @@ export function launch(
   logFile: string,
   netns?: string,
   ownProcessGroup = false,
-): ChildProcess {
+): Launched {
   const out = fs.openSync(logFile, 'a');
   // nsenter joins the network namespace only and execs the binary (so the child's pid is the binary's); unlike
   // `ip netns exec` it keeps the host's mounts, where the kubelet finds the cgroups and containerd its volumes.
@@ -226,13 +227,7 @@ export function launch(
       })
     : spawn(bin, args, { stdio: ['ignore', out, out], detached });
   fs.closeSync(out);
-  logFiles.set(child, logFile);
-  return child;
-}
-
-/** The log file of a process `launch` started: on failure, its end is the only trace left once its directory goes. */
-export function logFileOf(child: ChildProcess): string | undefined {
-  return logFiles.get(child);
+  return Object.assign(child, { logFile });
 }
 
 export async function terminate(child: ChildProcess | undefined, graceMs = 5000): Promise<void> {

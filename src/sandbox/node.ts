@@ -3,13 +3,13 @@
 // kubelet, kube-scheduler and kube-proxy. The control plane runs in the same namespace (startControlPlane's
 // `network` option), so the API server reaches Services through kube-proxy's rules and the kubelet at the
 // node's address, and two test runs on one machine never share a port, a rule or a bridge.
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { binaryDir } from './binaries.ts';
-import { httpsGet, launch, logFileOf, terminate, type ControlPlane } from './control-plane.ts';
+import { httpsGet, launch, terminate, type ControlPlane, type Launched } from './control-plane.ts';
 import { sleep } from '../runtime/clock.ts';
 
 /** Where Pods see the EKS Pod Identity Agent; the AWS SDK accepts plain http only at this address. */
@@ -224,18 +224,17 @@ async function waitUntil(
   what: string,
   check: () => boolean | Promise<boolean>,
   timeoutMs: number,
-  procs: ChildProcess[] = [],
+  procs: Launched[] = [],
 ) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const dead = procs.find((p) => p.exitCode !== null);
     if (dead) {
       // The run directory goes away on failure: the log's end is the only trace left.
-      const logFile = logFileOf(dead);
-      const tail =
-        logFile && fs.existsSync(logFile)
-          ? fs.readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n')
-          : '';
+      const { logFile } = dead;
+      const tail = fs.existsSync(logFile)
+        ? fs.readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n')
+        : '';
       throw new Error(
         `${what}: ${dead.spawnargs.slice(0, 5).join(' ')} exited with code ${dead.exitCode}\n${tail}`,
       );
@@ -363,7 +362,7 @@ function ctrClient(socket: string): (...args: string[]) => string {
 async function untilContainerdServes(
   what: string,
   ctr: (...args: string[]) => string,
-  containerd: ChildProcess,
+  containerd: Launched,
 ): Promise<void> {
   await waitUntil(
     what,
@@ -579,10 +578,10 @@ class NodeRun {
   readonly name: string;
   readonly socket: string;
   readonly ctr: (...args: string[]) => string;
-  containerd: ChildProcess | undefined;
-  kubelet: ChildProcess | undefined;
-  proxy: ChildProcess | undefined;
-  scheduler: ChildProcess | undefined;
+  containerd: Launched | undefined;
+  kubelet: Launched | undefined;
+  proxy: Launched | undefined;
+  scheduler: Launched | undefined;
   private readonly killedTasks: number[] = [];
 
   constructor(readonly o: StartNodeOptions) {
