@@ -8,6 +8,9 @@ import {
   type IdentityView,
 } from './doctor.ts';
 import { gateFixHint, gateNoteOf, latestGateNotes } from './gate-notes.ts';
+import type { EnvVar, Pod } from 'kubernetes-types/core/v1.js';
+import type { Condition } from '../kube/conditions.ts';
+import type { PodIdentityAssociation } from '../associations/types.ts';
 
 const NOW = Date.parse('2026-12-03T12:00:00Z');
 const ago = (ms: number) => new Date(NOW - ms).toISOString();
@@ -29,18 +32,21 @@ const pod = (
     phase?: string;
     spec?: object;
   } = {},
-) => ({
+): Pod => ({
   metadata: {
     name,
     namespace: 'team-a',
     uid: `uid-${name}`,
     creationTimestamp: ago(over.ageMs ?? 10 * 60_000),
-    annotations: over.failed ? { 'lanyard.dev/identity-verification': 'failed' } : {},
+    annotations: over.failed
+      ? { 'lanyard.dev/identity-verification': 'failed' }
+      : ({} as Record<string, string>),
   },
   spec: {
     serviceAccountName: 'uploader',
     ...(over.gated ? { schedulingGates: [{ name: 'lanyard.dev/identity' }] } : {}),
-    containers: [{ name: 'app', ...(over.env ? { env: over.env } : {}) }],
+    // Env entries as a test writes them, hostile ones too.
+    containers: [{ name: 'app', ...(over.env ? { env: over.env as EnvVar[] } : {}) }],
     ...over.spec,
   },
   status: { phase: over.phase ?? 'Pending' },
@@ -89,9 +95,10 @@ describe('gatedPodFindings', () => {
 });
 
 describe('associationFindings', () => {
-  const lpia = (conditions: object[]) => ({
+  /** Conditions as a test writes them: only the fields each case needs. */
+  const lpia = (conditions: Array<Partial<Condition>>): PodIdentityAssociation => ({
     metadata: { name: 'up', namespace: 'team-a' },
-    status: { conditions },
+    status: { conditions: conditions as Condition[] },
   });
   it('Ready=False is an error naming the failing condition, with a fix for its reason', () => {
     expect(

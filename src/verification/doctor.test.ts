@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { policyFindings } from './doctor.ts';
+import type { IdentityPolicy, IdentityPolicyRule } from './types.ts';
 
-const pol = (name: string, rules: unknown[]) => ({
+/** An IdentityPolicy whose rules are whatever the test puts there, invalid ones too. */
+const pol = (name: string, rules: unknown[]): IdentityPolicy => ({
   metadata: { name, uid: name, generation: 1 },
-  spec: { rules },
+  spec: { rules: rules as IdentityPolicyRule[] },
 });
 const inUse = [
   {

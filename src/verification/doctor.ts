@@ -7,7 +7,13 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import type { Cli, DoctorContext, DoctorFinding } from '../cli/framework.ts';
 import { CliError, EXIT } from '../cli/exit.ts';
-import type { Json, KubeClient } from '../kube/client.ts';
+import type { Container, EnvVar, Namespace, Pod, ServiceAccount } from 'kubernetes-types/core/v1.js';
+import type { KubeClient } from '../kube/client.ts';
+import type { KubeList, KubeObject } from '../core/kube-object.ts';
+import type { Condition } from '../kube/conditions.ts';
+import type { PodIdentityAssociation } from '../associations/types.ts';
+import type { IdentityPolicy } from './types.ts';
+import type { AnyEvent } from './gate-notes.ts';
 import { readManifests } from '../kube/apply.ts';
 import { humanDuration } from '../cli/age.ts';
 import { CONTAINER_LISTS, credentialOptions, podCredentials } from '../identity/pod-credentials.ts';
@@ -35,7 +41,7 @@ export interface IdentityInUse {
 
 /** Pure: the findings for a set of policies and the identities in use. */
 export function policyFindings(
-  policyObjects: Json[],
+  policyObjects: IdentityPolicy[],
   inUse: IdentityInUse[],
   labels: Map<string, Record<string, string>>,
   preview: boolean,
@@ -90,11 +96,11 @@ export function registerPolicyDoctor(cli: Cli): void {
     name: 'identitypolicies',
     async run(ctx) {
       const previewOpt = doctor?.opts().policyPreview as string | boolean | undefined;
-      let extra: Json[] = [];
+      let extra: IdentityPolicy[] = [];
       if (typeof previewOpt === 'string') {
         if (!fs.existsSync(previewOpt))
           throw new CliError(`--policy-preview: file "${previewOpt}" not found`, EXIT.usage);
-        extra = readManifests(previewOpt)
+        extra = readManifests<IdentityPolicy>(previewOpt)
           .filter((o) => o?.kind === 'IdentityPolicy')
           .map((o, i) => ({
             ...o,
@@ -102,35 +108,41 @@ export function registerPolicyDoctor(cli: Cli): void {
           }));
       }
       const kube = await ctx.kube();
-      const policies: Json[] = (await kube.get(`${VI_API}/identitypolicies`)).items ?? [];
+      const policies = (await kube.get<KubeList<IdentityPolicy>>(`${VI_API}/identitypolicies`)).items ?? [];
       if (!previewOpt) return policyFindings(policies, [], new Map(), false);
       const [sas, assocs, nss] = await Promise.all([
-        kube.get('/api/v1/serviceaccounts'),
-        kube.get(`${VI_API}/podidentityassociations`).catch(() => ({ items: [] })),
-        kube.get('/api/v1/namespaces'),
+        kube.get<KubeList<ServiceAccount>>('/api/v1/serviceaccounts'),
+        kube
+          .get<KubeList<PodIdentityAssociation>>(`${VI_API}/podidentityassociations`)
+          .catch((): KubeList<PodIdentityAssociation> => ({ items: [] })),
+        kube.get<KubeList<Namespace>>('/api/v1/namespaces'),
       ]);
       const inUse: IdentityInUse[] = [];
+      // Listed objects: the API server always sets their namespace and name, and a PodIdentityAssociation's
+      // serviceAccount and roleARN (required by its CRD).
       for (const sa of sas.items ?? []) {
         const role = sa.metadata?.annotations?.[ROLE_ANNOTATION];
+        const { namespace = '', name = '' } = sa.metadata ?? {};
         if (role)
           inUse.push({
-            object: `serviceaccount ${sa.metadata.namespace}/${sa.metadata.name}`,
-            namespace: sa.metadata.namespace,
-            serviceAccount: sa.metadata.name,
+            object: `serviceaccount ${namespace}/${name}`,
+            namespace,
+            serviceAccount: name,
             roleARN: role,
           });
       }
       for (const a of assocs.items ?? []) {
+        const { namespace = '', name = '' } = a.metadata ?? {};
         inUse.push({
-          object: `podidentityassociation ${a.metadata.namespace}/${a.metadata.name}`,
-          namespace: a.metadata.namespace,
-          serviceAccount: a.spec?.serviceAccount,
-          roleARN: a.spec?.roleARN,
+          object: `podidentityassociation ${namespace}/${name}`,
+          namespace,
+          serviceAccount: a.spec?.serviceAccount ?? '',
+          roleARN: a.spec?.roleARN ?? '',
           targetRoleARN: a.spec?.targetRoleARN,
         });
       }
       const labels = new Map<string, Record<string, string>>(
-        (nss.items ?? []).map((n: Json) => [n.metadata.name, n.metadata.labels ?? {}]),
+        (nss.items ?? []).map((n) => [n.metadata?.name ?? '', n.metadata?.labels ?? {}]),
       );
       return policyFindings([...policies, ...extra], inUse, labels, true);
     },
@@ -141,9 +153,9 @@ export function registerPolicyDoctor(cli: Cli): void {
 
 /** What the identity checks read, listed once per `lanyard doctor` run. */
 export interface IdentityView {
-  pods: Json[];
+  pods: Pod[];
   /** Lanyard PodIdentityAssociations. */
-  associations: Json[];
+  associations: PodIdentityAssociation[];
   /** The verifier's latest Warning per Pod UID (only Pods at the gate are looked up). */
   gateNotes: Map<string, GateNote>;
   /** Each pending or running Pod's identity state, as the running-Pod reconciler decides it (docs/identities.md). */
@@ -157,8 +169,8 @@ export type IdentityCheck = (v: IdentityView) => DoctorFinding[];
 export const GATED_WARN_AFTER_MS = 60_000;
 const ENDED = new Set(['Succeeded', 'Failed']);
 
-const podObject = (p: Json) => `pod ${p.metadata?.namespace}/${p.metadata?.name}`;
-const isGated = (p: Json) => (p?.spec?.schedulingGates ?? []).some((g: Json) => g?.name === GATE_NAME);
+const podObject = (p: Pod) => `pod ${p.metadata?.namespace}/${p.metadata?.name}`;
+const isGated = (p: Pod) => (p?.spec?.schedulingGates ?? []).some((g) => g?.name === GATE_NAME);
 
 /** Pods at the `lanyard.dev/identity` gate: past the verify deadline (`failed`) an error, else a warning after a minute. */
 export function gatedPodFindings(v: IdentityView): DoctorFinding[] {
@@ -168,7 +180,7 @@ export function gatedPodFindings(v: IdentityView): DoctorFinding[] {
     const failed = p.metadata?.annotations?.[VERIFICATION_ANNOTATION] === 'failed';
     const heldMs = v.nowMs - Date.parse(p.metadata?.creationTimestamp ?? '');
     if (!failed && !(heldMs >= GATED_WARN_AFTER_MS)) continue;
-    const note = v.gateNotes.get(p.metadata?.uid);
+    const note = v.gateNotes.get(p.metadata?.uid ?? '');
     const held = Number.isFinite(heldMs) ? humanDuration(heldMs) : 'an unknown time';
     const last = note
       ? `last attempt: ${note.note}`
@@ -187,8 +199,8 @@ export function gatedPodFindings(v: IdentityView): DoctorFinding[] {
   return out;
 }
 
-const condition = (o: Json, type: string): Json | undefined =>
-  (o?.status?.conditions ?? []).find((c: Json) => c?.type === type);
+const condition = (o: PodIdentityAssociation, type: string): Condition | undefined =>
+  (o?.status?.conditions ?? []).find((c) => c?.type === type);
 
 const ASSOCIATION_FIXES: Record<string, string> = {
   PolicyDenied:
@@ -228,7 +240,7 @@ export function associationFindings(v: IdentityView): DoctorFinding[] {
         text: `not Ready: ${why}`,
         fix:
           (cause?.type === 'Verified' && gateFixHint(String(cause.message ?? ''))) ||
-          ASSOCIATION_FIXES[cause?.reason] ||
+          ASSOCIATION_FIXES[cause?.reason ?? ''] ||
           `kubectl describe podidentityassociation ${a.metadata?.name} -n ${a.metadata?.namespace}`,
       });
     } else {
@@ -241,7 +253,7 @@ export function associationFindings(v: IdentityView): DoctorFinding[] {
 const STATIC_KEYS = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'];
 
 /** Where a static key comes from, without its value. */
-function keySource(e: Json): string {
+function keySource(e: EnvVar): string {
   const ref = e?.valueFrom;
   if (ref?.secretKeyRef) return `from Secret "${ref.secretKeyRef.name}" key "${ref.secretKeyRef.key}"`;
   if (ref?.configMapKeyRef)
@@ -259,14 +271,19 @@ export function staticKeyFindings(v: IdentityView): DoctorFinding[] {
   const out: DoctorFinding[] = [];
   const creds = credentialOptions();
   for (const p of v.pods) {
-    if (ENDED.has(p.status?.phase) || p.metadata?.deletionTimestamp) continue;
+    if (ENDED.has(p.status?.phase ?? '') || p.metadata?.deletionTimestamp) continue;
     const found: string[] = [];
     for (const l of CONTAINER_LISTS) {
-      for (const c of Array.isArray(p.spec?.[l]) ? p.spec[l] : []) {
-        const keys = (Array.isArray(c?.env) ? c.env : []).filter((e: Json) => STATIC_KEYS.includes(e?.name));
+      // Read as the SDKs would meet them: a list or an env that is not an array holds nothing.
+      const list: unknown = p.spec?.[l];
+      for (const c of Array.isArray(list) ? (list as Array<Container | null>) : []) {
+        const env: unknown = c?.env;
+        const keys = (Array.isArray(env) ? (env as Array<EnvVar | null>) : []).filter(
+          (e): e is EnvVar => !!e && STATIC_KEYS.includes(e.name),
+        );
         if (keys.length)
           found.push(
-            `container "${c.name}" sets ${keys.map((e: Json) => `${e.name} (${keySource(e)})`).join(' and ')}`,
+            `container "${c?.name}" sets ${keys.map((e) => `${e.name} (${keySource(e)})`).join(' and ')}`,
           );
       }
     }
@@ -322,11 +339,19 @@ export const IDENTITY_CHECKS: readonly IdentityCheck[] = [
   reconcilerFindings,
 ];
 
-async function listAll(kube: KubeClient, path: string, query: Record<string, string> = {}): Promise<Json[]> {
-  const items: Json[] = [];
+async function listAll<T extends KubeObject>(
+  kube: KubeClient,
+  path: string,
+  query: Record<string, string> = {},
+): Promise<T[]> {
+  const items: T[] = [];
   let cont: string | undefined;
   do {
-    const page = await kube.get(path, { ...query, limit: 500, ...(cont ? { continue: cont } : {}) });
+    const page = await kube.get<KubeList<T>>(path, {
+      ...query,
+      limit: 500,
+      ...(cont ? { continue: cont } : {}),
+    });
     items.push(...(page.items ?? []));
     cont = page.metadata?.continue || undefined;
   } while (cont);
@@ -341,18 +366,20 @@ export async function readIdentityView(
 ): Promise<IdentityView> {
   const scope = namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
   const [pods, associations] = await Promise.all([
-    listAll(kube, `/api/v1${scope}/pods`),
-    listAll(kube, `${VI_API}${scope}/podidentityassociations`).catch((e: unknown) => {
-      if ((e as { status?: number }).status === 404) return [];
-      throw e;
-    }),
+    listAll<Pod>(kube, `/api/v1${scope}/pods`),
+    listAll<PodIdentityAssociation>(kube, `${VI_API}${scope}/podidentityassociations`).catch(
+      (e: unknown): PodIdentityAssociation[] => {
+        if ((e as { status?: number }).status === 404) return [];
+        throw e;
+      },
+    ),
   ]);
   // The verifier's Events only where a Pod is held, one list per namespace.
-  const held = [...new Set(pods.filter(isGated).map((p) => p.metadata.namespace as string))];
+  const held = [...new Set(pods.filter(isGated).map((p) => p.metadata?.namespace ?? ''))];
   const events = (
     await Promise.all(
       held.map((ns) =>
-        listAll(kube, `/api/v1/namespaces/${encodeURIComponent(ns)}/events`, {
+        listAll<AnyEvent & KubeObject>(kube, `/api/v1/namespaces/${encodeURIComponent(ns)}/events`, {
           fieldSelector: VERIFIER_EVENTS_SELECTOR,
         }),
       ),

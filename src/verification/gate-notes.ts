@@ -2,7 +2,11 @@
 // you will see"). Pure: Events as the core v1 API lists them in, the latest note per Pod out. Used by `lanyard doctor`
 // and by the promotion controller, which copies the note into the Promotion's status.message where project users,
 // who cannot read the agent namespace's Events, see it (docs/promotions.md).
-import type { Json } from '../kube/client.ts';
+import type { Event as CoreEvent } from 'kubernetes-types/core/v1.js';
+import type { Event as EventsEvent } from 'kubernetes-types/events/v1.js';
+
+/** An Event as core v1 or events.k8s.io/v1 lists it: the fields of either (each read where it is set). */
+export type AnyEvent = Partial<CoreEvent> & Partial<EventsEvent>;
 
 /** `reportingController` of the verifier's Events; core v1 lists it as `reportingComponent` (a selectable field). */
 export const VERIFIER_COMPONENT = 'lanyard.dev/verifier';
@@ -19,37 +23,38 @@ export interface GateNote {
   atMs: number;
 }
 
-function timeOf(e: Json): number {
+function timeOf(e: AnyEvent): number {
   for (const t of [
     e?.series?.lastObservedTime,
     e?.lastTimestamp,
     e?.eventTime,
     e?.metadata?.creationTimestamp,
   ]) {
-    const ms = typeof t === 'string' ? Date.parse(t) : NaN;
+    const ms: number = typeof t === 'string' ? Date.parse(t) : NaN;
     if (Number.isFinite(ms)) return ms;
   }
   return 0;
 }
 
 /** A verifier Warning about a Pod's identity, or undefined for any other Event. */
-export function gateNoteOf(e: Json): GateNote | undefined {
+export function gateNoteOf(e: AnyEvent): GateNote | undefined {
   const component = e?.reportingComponent ?? e?.reportingController;
   const regarding = e?.involvedObject ?? e?.regarding;
   const note = e?.message ?? e?.note;
-  if (component !== VERIFIER_COMPONENT || e?.type !== 'Warning' || !FAILURE_REASONS.has(e?.reason))
+  const reason = e?.reason;
+  if (component !== VERIFIER_COMPONENT || e?.type !== 'Warning' || !reason || !FAILURE_REASONS.has(reason))
     return undefined;
   if (regarding?.kind !== 'Pod' || typeof regarding.uid !== 'string' || typeof note !== 'string')
     return undefined;
   // `IdentityVerificationFailed` repeats the last attempt's error after its own preamble: keep the error alone.
   const text =
-    e.reason === 'IdentityVerificationFailed'
+    reason === 'IdentityVerificationFailed'
       ? note.replace(/^identity not verified within [^;]*; last error: /, '')
       : note;
   return {
     podUid: regarding.uid,
     podName: String(regarding.name ?? ''),
-    reason: e.reason,
+    reason,
     note: text,
     atMs: timeOf(e),
   };

@@ -146,7 +146,10 @@ describe('release patch (docs/verified-start.md#how-it-works)', () => {
   it('tests and removes the gate at its index, adds the annotation', () => {
     const pod = {
       metadata: { name: 'p', annotations: { a: 'b' } },
-      spec: { schedulingGates: [{ name: 'example.com/other' }, { name: 'lanyard.dev/identity' }] },
+      spec: {
+        containers: [],
+        schedulingGates: [{ name: 'example.com/other' }, { name: 'lanyard.dev/identity' }],
+      },
     };
     expect(gateIndex(pod)).toBe(1);
     expect(releasePatch(toGatedPod(pod), true)).toEqual([
@@ -162,7 +165,8 @@ describe('release patch (docs/verified-start.md#how-it-works)', () => {
       value: { 'lanyard.dev/identity-verification': 'failed' },
     });
   });
-  it('no gate: index -1', () => expect(gateIndex({ spec: { schedulingGates: [{ name: 'x' }] } })).toBe(-1));
+  it('no gate: index -1', () =>
+    expect(gateIndex({ spec: { containers: [], schedulingGates: [{ name: 'x' }] } })).toBe(-1));
 });
 
 describe('verify backoff (docs/verified-start.md#controller-flags)', () => {

@@ -1,5 +1,5 @@
 // What a gated Pod declares and how it is released (docs/verified-start.md, docs/security.md §3). Pure.
-import type { Json } from '../kube/client.ts';
+import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { IdentityMode } from '../identity/sources.ts';
 import { escapePointer } from '../identity/patch.ts';
 import { checkRoleArn } from '../aws/arn.ts';
@@ -41,9 +41,9 @@ export interface GatedPod {
   problem?: string;
 }
 
-export function gateIndex(pod: Json): number {
-  const gates = pod?.spec?.schedulingGates;
-  return Array.isArray(gates) ? gates.findIndex((g: Json) => g?.name === GATE_NAME) : -1;
+export function gateIndex(pod: Pod): number {
+  const gates: unknown = pod?.spec?.schedulingGates;
+  return Array.isArray(gates) ? gates.findIndex((g: { name?: unknown } | null) => g?.name === GATE_NAME) : -1;
 }
 
 /**
@@ -52,7 +52,7 @@ export function gateIndex(pod: Json): number {
  * the verifier could prove, so it stays gated (it is never released on the strength of its other identities).
  */
 export function declaredIdentities(
-  pod: Json,
+  pod: unknown,
   o: CredentialOptions = credentialOptions(),
 ): { declared: DeclaredIdentity[]; problem?: string } {
   const { identities, unreadable } = podCredentials(pod, o);
@@ -80,15 +80,16 @@ function invalidRole(declared: DeclaredIdentity[]): string | undefined {
   return undefined;
 }
 
-export function toGatedPod(pod: Json, o?: CredentialOptions): GatedPod {
+/** A Pod as the API server sent it; its metadata is read as the API server always fills it in. */
+export function toGatedPod(pod: Pod, o?: CredentialOptions): GatedPod {
   const m = pod?.metadata ?? {};
   const derived = declaredIdentities(pod, o);
   const badRole = invalidRole(derived.declared);
   const { declared, problem } = badRole ? { declared: [], problem: derived.problem ?? badRole } : derived;
   return {
-    namespace: m.namespace,
-    name: m.name,
-    uid: m.uid,
+    namespace: m.namespace!,
+    name: m.name!,
+    uid: m.uid!,
     resourceVersion: m.resourceVersion ?? '',
     serviceAccount: pod?.spec?.serviceAccountName || pod?.spec?.serviceAccount || 'default',
     creationMs: Date.parse(m.creationTimestamp ?? '') || 0,
@@ -109,7 +110,7 @@ export function releasePatch(
   pod: Pick<GatedPod, 'gateIndex'>,
   hasAnnotations: boolean,
   value: ReleaseAnnotation = 'verified',
-): Json[] {
+): ReleaseOp[] {
   const i = pod.gateIndex;
   return [
     { op: 'test', path: `/spec/schedulingGates/${i}`, value: { name: GATE_NAME } },
@@ -118,10 +119,13 @@ export function releasePatch(
   ];
 }
 
+/** One JSON Patch (RFC 6902) operation of a release or of the failure annotation. */
+export type ReleaseOp = { op: 'test' | 'add'; path: string; value: unknown } | { op: 'remove'; path: string };
+
 /** `released-during-outage`: released by the outage policy on an earlier proof, not a fresh exchange (docs/adr/0309). */
 export type ReleaseAnnotation = 'verified' | 'released-during-outage';
 
-export function annotationOp(value: ReleaseAnnotation | 'failed', hasAnnotations: boolean): Json {
+export function annotationOp(value: ReleaseAnnotation | 'failed', hasAnnotations: boolean): ReleaseOp {
   return hasAnnotations
     ? { op: 'add', path: `/metadata/annotations/${escapePointer(VERIFICATION_ANNOTATION)}`, value }
     : { op: 'add', path: '/metadata/annotations', value: { [VERIFICATION_ANNOTATION]: value } };

@@ -9,14 +9,16 @@ import {
   type PolicySet,
 } from './policy.ts';
 import { globMatches } from './glob.ts';
+import type { IdentityPolicy, IdentityPolicyRule } from './types.ts';
 
-const policy = (name: string, rules: unknown, generation = 1) => ({
+/** An IdentityPolicy as the API server may hand it over: its rules are whatever a test puts there, hostile ones too. */
+const policy = (name: string, rules: unknown, generation = 1): IdentityPolicy => ({
   apiVersion: 'lanyard.dev/v1alpha1',
   kind: 'IdentityPolicy',
   metadata: { name, uid: `uid-${name}`, generation },
-  spec: { rules },
+  spec: { rules: rules as IdentityPolicyRule[] },
 });
-const setOf = (...objs: unknown[]): PolicySet => new PolicyCompiler().compileAll(objs);
+const setOf = (...objs: IdentityPolicy[]): PolicySet => new PolicyCompiler().compileAll(objs);
 
 const teamA = policy('team-a', [
   {

@@ -1,9 +1,9 @@
 // IdentityPolicy: the ONE pure decision used by the association controller, the webhook (through the admission
 // guard), the verifier and promotions (docs/verified-start.md#identitypolicy). Plain objects in, decisions out; no I/O.
-import type { Json } from '../kube/client.ts';
 import { quoteBounded, truncate } from '../runtime/text.ts';
 import { compileGlob, type Glob } from './glob.ts';
 import { ROLE_ARN_MAX } from '../core/arn.ts';
+import type { IdentityPolicy } from './types.ts';
 
 export interface LabelSelectorRequirement {
   key: string;
@@ -74,22 +74,26 @@ function bad(path: string, value: unknown, rule: string): never {
   throw new InvalidEntry(`${path} ${quoteBounded(value)}: ${rule}`);
 }
 
-function compileSelector(sel: Json, path: string): Pick<CompiledRule, 'matchLabels' | 'matchExpressions'> {
-  if (sel === null || typeof sel !== 'object' || Array.isArray(sel))
-    bad(path, sel, 'must be a label selector object');
+/** A JSON object (not null, not an array): the entries of a policy are checked as the unknown JSON they may be. */
+type JsonObject = Record<string, unknown>;
+const isObject = (v: unknown): v is JsonObject => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+function compileSelector(sel: unknown, path: string): Pick<CompiledRule, 'matchLabels' | 'matchExpressions'> {
+  if (!isObject(sel)) bad(path, sel, 'must be a label selector object');
   const matchLabels: Record<string, string> = {};
-  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) {
+  for (const [k, v] of Object.entries((sel.matchLabels ?? {}) as object)) {
     if (typeof v !== 'string') bad(`${path}.matchLabels.${k}`, v, 'must be a string');
     matchLabels[k] = v;
   }
   const matchExpressions: LabelSelectorRequirement[] = [];
-  const exprs = sel.matchExpressions ?? [];
+  const exprs: unknown = sel.matchExpressions ?? [];
   if (!Array.isArray(exprs)) bad(`${path}.matchExpressions`, exprs, 'must be an array');
-  exprs.forEach((e: Json, i: number) => {
+  (exprs as unknown[]).forEach((item, i) => {
     const p = `${path}.matchExpressions[${i}]`;
-    if (!e || typeof e.key !== 'string' || e.key === '')
-      bad(`${p}.key`, e?.key, 'must be a non-empty string');
-    if (!OPERATORS.has(e.operator))
+    // Not an object: no key (the first check names it).
+    const e: JsonObject = isObject(item) ? item : {};
+    if (typeof e.key !== 'string' || e.key === '') bad(`${p}.key`, e.key, 'must be a non-empty string');
+    if (typeof e.operator !== 'string' || !OPERATORS.has(e.operator))
       bad(`${p}.operator`, e.operator, 'must be In, NotIn, Exists or DoesNotExist');
     const values: unknown = e.values ?? [];
     if (!Array.isArray(values) || values.some((v) => typeof v !== 'string'))
@@ -100,13 +104,17 @@ function compileSelector(sel: Json, path: string): Pick<CompiledRule, 'matchLabe
     if ((e.operator === 'Exists' || e.operator === 'DoesNotExist') && values.length > 0) {
       bad(`${p}.values`, values, `must be empty for operator ${e.operator}`);
     }
-    matchExpressions.push({ key: e.key, operator: e.operator, values: values as string[] });
+    matchExpressions.push({
+      key: e.key,
+      operator: e.operator as LabelSelectorRequirement['operator'],
+      values: values as string[],
+    });
   });
   return { matchLabels, matchExpressions };
 }
 
 function compilePatterns(
-  list: Json,
+  list: unknown,
   path: string,
   re: RegExp,
   maxLength: number,
@@ -114,29 +122,35 @@ function compilePatterns(
   max: number,
 ): Glob[] {
   if (!Array.isArray(list) || list.length === 0) bad(path, list, 'must be a non-empty array');
-  if (list.length > max) bad(path, `${list.length} entries`, `at most ${max} entries`);
-  return list.map((p: unknown, i: number) => {
+  const items = list as unknown[];
+  if (items.length > max) bad(path, `${items.length} entries`, `at most ${max} entries`);
+  return items.map((p, i) => {
     if (typeof p !== 'string' || p.length === 0 || p.length > maxLength || !re.test(p))
       bad(`${path}[${i}]`, p, rule);
     return compileGlob(p);
   });
 }
 
-/** Compiles one IdentityPolicy object. Invalid entries make the policy not accepted (it is then ignored). */
-export function compilePolicy(obj: Json): CompiledPolicy {
+/**
+ * Compiles one IdentityPolicy object. Invalid entries make the policy not accepted (it is then ignored). Its rules are
+ * checked as unknown JSON: an older CRD, or none, may have let anything through (src/verification/types.ts).
+ */
+export function compilePolicy(obj: IdentityPolicy): CompiledPolicy {
   const base = {
     name: String(obj?.metadata?.name ?? ''),
     uid: String(obj?.metadata?.uid ?? ''),
     generation: Number(obj?.metadata?.generation ?? 0),
   };
   try {
-    const rules = obj?.spec?.rules;
+    const rules: unknown = obj?.spec?.rules;
     if (!Array.isArray(rules) || rules.length === 0)
       bad('spec.rules', rules ?? null, 'must be a non-empty array');
-    if (rules.length > 100) bad('spec.rules', `${rules.length} entries`, 'at most 100 entries');
-    const compiled = rules.map((r: Json, i: number): CompiledRule => {
+    const entries = rules as unknown[];
+    if (entries.length > 100) bad('spec.rules', `${entries.length} entries`, 'at most 100 entries');
+    const compiled = entries.map((item, i): CompiledRule => {
       const p = `spec.rules[${i}]`;
-      if (r?.namespaceSelector === undefined) bad(`${p}.namespaceSelector`, null, 'is required');
+      const r: JsonObject = isObject(item) ? item : {};
+      if (r.namespaceSelector === undefined) bad(`${p}.namespaceSelector`, null, 'is required');
       return {
         ...compileSelector(r.namespaceSelector, `${p}.namespaceSelector`),
         serviceAccounts: compilePatterns(
@@ -171,7 +185,7 @@ export function compilePolicy(obj: Json): CompiledPolicy {
 export class PolicyCompiler {
   private cache = new Map<string, CompiledPolicy>();
 
-  compile(obj: Json): CompiledPolicy {
+  compile(obj: IdentityPolicy): CompiledPolicy {
     const key = `${obj?.metadata?.uid ?? obj?.metadata?.name}`;
     const gen = Number(obj?.metadata?.generation ?? 0);
     const hit = this.cache.get(key);
@@ -182,7 +196,7 @@ export class PolicyCompiler {
   }
 
   /** Builds the set in force from every IdentityPolicy object; forgets compiled policies no longer present. */
-  compileAll(objs: Iterable<Json>): PolicySet {
+  compileAll(objs: Iterable<IdentityPolicy>): PolicySet {
     const policies: CompiledPolicy[] = [];
     const seen = new Set<string>();
     for (const o of objs) {

@@ -2,7 +2,6 @@
 // trusted. Pure; shared by the admission guard (webhook side) and the verifier (controller side), so both compute
 // byte-identical names and fingerprints.
 import { createHash } from 'node:crypto';
-import type { Json } from '../kube/client.ts';
 import type { VerifiedIdentity } from './types.ts';
 import type { FingerprintInput, IdentityMode } from '../identity/sources.ts';
 
@@ -52,7 +51,7 @@ const CM_FIELDS: Record<string, string> = {
  * A kOps ConfigMap entry reduced to the fields the webhook reads (names case-insensitive as Go's decoder, later
  * spelling wins, null absent, unknown ignored). Idempotent, so it accepts the raw or an already normalised entry.
  */
-export function normaliseConfigMapEntry(entry: Json): Record<string, unknown> {
+export function normaliseConfigMapEntry(entry: unknown): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) return out;
   for (const [k, v] of Object.entries(entry)) {

@@ -1,9 +1,8 @@
 // The verifier's gather step (docs/verified-start.md): its views of the shared cache, and what they say now about an
 // identity group — the gated Pods, the identity the sources resolve to (the webhook's resolution), and the policy
 // decision on the verifier's one policy view (docs/adr/0304-atomic-gate-release.md).
-import type { ConfigMap } from 'kubernetes-types/core/v1.js';
+import type { ConfigMap, Pod } from 'kubernetes-types/core/v1.js';
 import type { KubeObject } from '../core/kube-object.ts';
-import type { Json } from '../kube/client.ts';
 import type { IdentityPolicy, VerifiedIdentity } from './types.ts';
 import type { CacheView, InformerFactory } from '../kube/cache.ts';
 import type { Logger } from '../runtime/log.ts';
@@ -176,10 +175,10 @@ export class VerifierSources {
 
   /** Opened apart from the sources in the wiring's order: a Pod is never judged against an empty cache. */
   private openPods(cache: InformerFactory, on: ViewEvents): CacheView<GatedPod> {
-    const pods: CacheView<GatedPod> = cache.view<GatedPod>({
+    const pods: CacheView<GatedPod> = cache.view<GatedPod, Pod>({
       path: '/api/v1/pods',
       fieldSelector: 'spec.nodeName=',
-      transform: (o: Json) => toGatedPod(o, this.s.credentials),
+      transform: (o) => toGatedPod(o, this.s.credentials),
       indexes: { [GROUP_INDEX]: keysOf },
       onAdd: (p) => {
         for (const k of keysOf(p)) on.enqueue(k);
