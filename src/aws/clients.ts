@@ -28,7 +28,7 @@ import type { Counter, Registry } from 'prom-client';
 import { counter } from '../runtime/metrics.ts';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import type { Logger } from '../runtime/log.ts';
-import { AwsError, toAwsError } from './errors.ts';
+import { invalidResponse, toAwsError } from './errors.ts';
 import { createEksAuthClient } from './eks-auth.ts';
 import type {
   Association,
@@ -102,14 +102,7 @@ function toAssociation(a: PodIdentityAssociation | undefined, operation: string)
     !a.serviceAccount ||
     !a.roleArn
   ) {
-    throw new AwsError(
-      'response carries no complete association',
-      'InvalidResponse',
-      200,
-      false,
-      'eks',
-      operation,
-    );
+    throw invalidResponse('response carries no complete association', 'eks', operation);
   }
   return {
     associationId: a.associationId,
@@ -138,8 +131,7 @@ function decodePolicy(doc: string | undefined): string {
 }
 
 function toRole(r: SdkRole | undefined, operation: string): Role {
-  if (!r?.RoleName || !r.Arn)
-    throw new AwsError('response carries no role', 'InvalidResponse', 200, false, 'iam', operation);
+  if (!r?.RoleName || !r.Arn) throw invalidResponse('response carries no role', 'iam', operation);
   return {
     roleName: r.RoleName,
     roleId: r.RoleId ?? '',
@@ -262,28 +254,13 @@ function stsApi(stsClient: STSClient, instrument: Instrument): StsApi {
         // Only the ARN leaves this function; out.Credentials is dropped with `out`.
         const arn = out.AssumedRoleUser?.Arn;
         if (!arn)
-          throw new AwsError(
-            'response carries no AssumedRoleUser',
-            'InvalidResponse',
-            200,
-            false,
-            'sts',
-            'AssumeRoleWithWebIdentity',
-          );
+          throw invalidResponse('response carries no AssumedRoleUser', 'sts', 'AssumeRoleWithWebIdentity');
         return { assumedRoleArn: arn };
       }),
     getCallerIdentity: () =>
       instrument('sts', 'GetCallerIdentity', async () => {
         const out = await stsClient.send(new GetCallerIdentityCommand({}));
-        if (!out.Arn)
-          throw new AwsError(
-            'response carries no Arn',
-            'InvalidResponse',
-            200,
-            false,
-            'sts',
-            'GetCallerIdentity',
-          );
+        if (!out.Arn) throw invalidResponse('response carries no Arn', 'sts', 'GetCallerIdentity');
         return { arn: out.Arn, account: out.Account ?? '', userId: out.UserId ?? '' };
       }),
   };
@@ -327,14 +304,7 @@ function iamApi(iamClient: IAMClient, instrument: Instrument): IamApi {
           }),
         );
         if (!out.OpenIDConnectProviderArn) {
-          throw new AwsError(
-            'response carries no provider ARN',
-            'InvalidResponse',
-            200,
-            false,
-            'iam',
-            'CreateOpenIDConnectProvider',
-          );
+          throw invalidResponse('response carries no provider ARN', 'iam', 'CreateOpenIDConnectProvider');
         }
         return { arn: out.OpenIDConnectProviderArn };
       }),

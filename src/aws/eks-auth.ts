@@ -5,7 +5,7 @@ import https from 'node:https';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
-import { AwsError, isThrottling } from './errors.ts';
+import { AwsError, invalidResponse, isThrottling } from './errors.ts';
 import type { Instrument } from './clients.ts';
 import type { EksAuthApi, PodIdentityExchange } from './index.ts';
 import { errorMessage } from '../core/errors.ts';
@@ -67,15 +67,7 @@ function errorFrom(res: RawResponse): AwsError {
 }
 
 function parseExchange(body: string): PodIdentityExchange {
-  const bad = () =>
-    new AwsError(
-      'malformed AssumeRoleForPodIdentity response',
-      'InvalidResponse',
-      200,
-      false,
-      'eks-auth',
-      OPERATION,
-    );
+  const bad = () => invalidResponse('malformed AssumeRoleForPodIdentity response', 'eks-auth', OPERATION);
   let j: {
     subject?: { namespace?: string; serviceAccount?: string };
     podIdentityAssociation?: { associationId?: string; associationArn?: string };

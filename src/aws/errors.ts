@@ -102,3 +102,8 @@ export function toAwsError(e: unknown, service: string, operation: string): AwsE
     { cause: e },
   );
 }
+
+/** A 200 answer that lacks what the call returns (`what`, e.g. "response carries no Arn"): not retryable. */
+export function invalidResponse(what: string, service: string, operation: string): AwsError {
+  return new AwsError(what, 'InvalidResponse', 200, false, service, operation);
+}

@@ -3,6 +3,8 @@
 // through the framework's ctx.out.list (docs/cli.md, output).
 import type { Json, KubeClient } from '../kube/client.ts';
 import type { KubeList, KubeObject, Stored } from '../core/kube-object.ts';
+import type { ListSpec, Printer } from './framework.ts';
+import { CliError, EXIT } from './exit.ts';
 
 /**
  * Lists every item, 500 at a time, with apiVersion and kind set (docs/projects-and-tokens.md: `limit=500` pagination);
@@ -47,4 +49,22 @@ export function pickNamed<T>(
     else missing.push(n);
   }
   return { found, missing };
+}
+
+/**
+ * Prints what `pickNamed` found (one named object alone with -o yaml|json), then one not-found error per missing
+ * name, after the objects found (docs/cli.md#conventions, several names); returns the exit code.
+ */
+export function printPicked<T>(
+  out: Printer,
+  picked: { found: T[]; missing: string[] },
+  names: string[],
+  spec: Omit<ListSpec<T>, 'items' | 'single'>,
+): number {
+  out.list({ ...spec, items: picked.found, single: names.length === 1 });
+  const where = spec.project === undefined ? '' : ` in project "${spec.project}"`;
+  let code = 0;
+  for (const m of picked.missing)
+    code ||= out.error(new CliError(`${spec.noun.name} "${m}" not found${where}`, EXIT.notFound));
+  return code;
 }

@@ -4,10 +4,12 @@ import { OUTAGE_POLICIES, type OutagePolicy } from '../verification/outage.ts';
 import { CliError, EXIT } from '../core/exit.ts';
 import { associationConfigFrom, type AssociationConfig } from './associations.ts';
 import { PROMOTION_DEFAULTS, promotionConfigFrom, type PromotionConfig } from './promotions.ts';
-import { klogVerbosity, WEBHOOK_DEFAULTS } from './webhook.ts';
+import { klogVerbosity, TLS_MODES, WEBHOOK_DEFAULTS } from './webhook.ts';
 import {
   boolValue as bool,
   FlagError,
+  listValue,
+  oneOfValue,
   parseFlags,
   renderFlagHelp,
   wantsHelpOrVersion,
@@ -251,12 +253,7 @@ export const CONTROLLER_FLAGS: Flags<Draft> = {
     usage:
       'while AWS throttles, fails with 5xx or times out: hold every gated Pod, or release-recently-proven (docs/adr/0309)',
     default: `"${C.verifyOutagePolicy}"`,
-    set: (c, v, f) => {
-      if (!(OUTAGE_POLICIES as readonly string[]).includes(v)) {
-        throw new FlagError(`invalid argument "${v}" for "--${f}": must be ${OUTAGE_POLICIES.join(' or ')}`);
-      }
-      c.verifyOutagePolicy = v as OutagePolicy;
-    },
+    set: (c, v, f) => (c.verifyOutagePolicy = oneOfValue(f, v, OUTAGE_POLICIES)),
   },
   'verify-outage-grace': d(
     'verifyOutageGraceMs',
@@ -306,25 +303,14 @@ export const CONTROLLER_FLAGS: Flags<Draft> = {
     type: 'string',
     usage: 'error, warn, info, debug or trace',
     default: '"info"',
-    set: (c, v, f) => {
-      if (!['error', 'warn', 'info', 'debug', 'trace'].includes(v)) {
-        throw new FlagError(
-          `invalid argument "${v}" for "--${f}": must be error, warn, info, debug or trace`,
-        );
-      }
-      c.logLevel = v as ControllerConfig['logLevel'];
-    },
+    set: (c, v, f) => (c.logLevel = oneOfValue(f, v, ['error', 'warn', 'info', 'debug', 'trace'] as const)),
   },
   v: klogVerbosity<Draft>(),
   'tls-mode': {
     type: 'string',
     usage: 'files, or self-managed: the leader keeps the webhook certificate and caBundle current',
     default: `"${W.tlsMode}"`,
-    set: (c, v, f) => {
-      if (v !== 'files' && v !== 'self-managed')
-        throw new FlagError(`invalid argument "${v}" for "--${f}": must be files or self-managed`);
-      c.tlsMode = v;
-    },
+    set: (c, v, f) => (c.tlsMode = oneOfValue(f, v, TLS_MODES)),
   },
   'tls-secret': s('tlsSecret', 'Secret of the self-managed webhook CA and certificate', `"${W.tlsSecret}"`),
   'service-name': s('serviceName', 'webhook Service the certificate is issued for', `"${W.serviceName}"`),
@@ -337,11 +323,7 @@ export const CONTROLLER_FLAGS: Flags<Draft> = {
     type: 'strings',
     usage: 'extra certificate names, comma-separated',
     default: '""',
-    set: (c, v) =>
-      (c.tlsExtraSans = v
-        .split(',')
-        .map((x) => x.trim())
-        .filter(Boolean)),
+    set: (c, v) => (c.tlsExtraSans = listValue(v)),
   },
   'self-managed-cert-validity': d(
     'selfManagedCertValidityMs',

@@ -155,6 +155,21 @@ export function boolValue(flag: string, v: string): boolean {
   return b;
 }
 
+/** `v` when it is one of `allowed`, else pflag's invalid-argument error naming them ("must be a, b or c"). */
+export function oneOfValue<T extends string>(flag: string, v: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(v)) return v as T;
+  const names = allowed.length > 1 ? `${allowed.slice(0, -1).join(', ')} or ${allowed.at(-1)}` : allowed[0];
+  throw new FlagError(`invalid argument "${v}" for "--${flag}": must be ${names}`);
+}
+
+/** A comma-separated flag value: each entry trimmed, empty entries dropped. */
+export function listValue(v: string): string[] {
+  return v
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+}
+
 /** The `Flags:` block of --help, pflag's layout: `  -v, --v int   usage (default 0)`; ignored flags on one line. */
 export function renderFlagHelp<C>(flags: Flags<C>): string[] {
   const rows: Array<[string, string]> = [];

@@ -2,13 +2,25 @@
 // The only place the webhook reads the environment (POD_NAMESPACE) and the in-cluster namespace file.
 import { readFileSync } from 'node:fs';
 import { getCiphers } from 'node:tls';
-import { boolValue, FlagError, parseFlags, renderFlagHelp, type Flag, type Flags } from './flags.ts';
+import {
+  boolValue,
+  FlagError,
+  listValue,
+  oneOfValue,
+  parseFlags,
+  renderFlagHelp,
+  type Flag,
+  type Flags,
+} from './flags.ts';
+import type { InjectionFlags } from '../identity/resolve.ts';
 import { parseDuration } from '../core/duration.ts';
 
-export type TlsMode = 'files' | 'self-managed';
+export const TLS_MODES = ['files', 'self-managed'] as const;
+export type TlsMode = (typeof TLS_MODES)[number];
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
-export interface WebhookConfig {
+/** The injection flags (InjectionFlags, by the same names) and the server, TLS and cache flags. */
+export interface WebhookConfig extends InjectionFlags {
   port: number;
   metricsPort: number;
   kubeconfig: string;
@@ -20,21 +32,9 @@ export interface WebhookConfig {
   /** OpenSSL cipher list mapped from the Go/IANA names given ('' = Node defaults). */
   tlsCipherSuites: string;
   namespace: string;
-  annotationPrefix: string;
-  tokenAudience: string;
-  tokenMountPath: string;
-  /** Seconds, already raised to 600. */
-  tokenExpiration: number;
-  awsDefaultRegion: string;
-  stsRegionalEndpoint: boolean;
   watchConfigMap: boolean;
   composeRoleArn: boolean;
   watchContainerCredentialsConfig: string;
-  containerCredentialsAudience: string;
-  containerCredentialsTokenMountPath: string;
-  containerCredentialsTokenVolumeName: string;
-  containerCredentialsTokenPath: string;
-  containerCredentialsFullUri: string;
   serviceAccountLookupGracePeriodMs: number;
   resyncPeriodMs: number;
   enableDebuggingHandlers: boolean;
@@ -332,21 +332,13 @@ export const WEBHOOK_FLAGS: Flags<Draft> = {
     type: 'string',
     usage: 'files or self-managed',
     default: `"${D.tlsMode}"`,
-    set: (c, v, f) => {
-      if (v !== 'files' && v !== 'self-managed')
-        throw new FlagError(`invalid argument "${v}" for "--${f}": must be files or self-managed`);
-      c.tlsMode = v;
-    },
+    set: (c, v, f) => (c.tlsMode = oneOfValue(f, v, TLS_MODES)),
   },
   'tls-extra-sans': {
     type: 'strings',
     usage: 'extra DNS names or IPs for the self-managed certificate, comma-separated',
     default: '""',
-    set: (c, v) =>
-      (c.tlsExtraSans = v
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean)),
+    set: (c, v) => (c.tlsExtraSans = listValue(v)),
   },
   'self-managed-cert-validity': dur(
     'selfManagedCertValidityMs',
@@ -364,11 +356,7 @@ export const WEBHOOK_FLAGS: Flags<Draft> = {
     type: 'string',
     usage: 'auto, true or false',
     default: `"${D.observeAckAssociations}"`,
-    set: (c, v, f) => {
-      if (v !== 'auto' && v !== 'true' && v !== 'false')
-        throw new FlagError(`invalid argument "${v}" for "--${f}": must be auto, true or false`);
-      c.observeAckAssociations = v;
-    },
+    set: (c, v, f) => (c.observeAckAssociations = oneOfValue(f, v, ['auto', 'true', 'false'] as const)),
   },
   'config-poll-interval': dur(
     'configPollIntervalMs',

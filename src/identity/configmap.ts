@@ -86,6 +86,21 @@ export function parseConfigMapEntry(value: unknown): ConfigMapEntry | string {
   return e;
 }
 
+/** `text` as a JSON object, else the error: `invalid JSON: …`, or `notObject` for JSON that is not an object. */
+function parseJsonObject(
+  text: string,
+  notObject: string,
+): { ok: true; doc: object } | { ok: false; error: string } {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    return { ok: false, error: `invalid JSON: ${(e as Error).message}` };
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return { ok: false, error: notObject };
+  return { ok: true, doc };
+}
+
 /**
  * Rebuilds the table from the `config` document. A bad key or entry is skipped with a warning; for a bad entry the
  * previous valid entry of that key is kept, so a typo does not revoke a working identity. `undefined` text (no
@@ -96,14 +111,12 @@ export function parseConfigMapDocument(
   previous: ConfigMapTable = EMPTY_TABLE,
 ): ConfigMapParse {
   if (text === undefined) return { ok: true, table: EMPTY_TABLE, warnings: [] };
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (e) {
-    return { ok: false, error: `invalid JSON: ${(e as Error).message}` };
-  }
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc))
-    return { ok: false, error: 'document must be a JSON object keyed by "<namespace>/<serviceAccount>"' };
+  const parsed = parseJsonObject(
+    text,
+    'document must be a JSON object keyed by "<namespace>/<serviceAccount>"',
+  );
+  if (!parsed.ok) return parsed;
+  const doc = parsed.doc;
   const table = new Map<string, ConfigMapEntry>();
   const warnings: ParseWarning[] = [];
   for (const [key, value] of Object.entries(doc)) {
@@ -132,14 +145,9 @@ export type IdentitiesParse =
 export function parseIdentitiesFile(text: string | undefined): IdentitiesParse {
   const pairs = new Set<string>();
   if (text === undefined || text.trim() === '') return { ok: true, pairs, warnings: [] };
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (e) {
-    return { ok: false, error: `invalid JSON: ${(e as Error).message}` };
-  }
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc))
-    return { ok: false, error: 'document must be a JSON object' };
+  const parsed = parseJsonObject(text, 'document must be a JSON object');
+  if (!parsed.ok) return parsed;
+  const doc = parsed.doc;
   let list: unknown;
   for (const [k, v] of Object.entries(doc)) if (k.toLowerCase() === 'identities') list = v;
   const warnings: ParseWarning[] = [];

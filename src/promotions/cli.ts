@@ -10,7 +10,7 @@ import type { Column } from '../cli/output.ts';
 import type { Cli, Context, DoctorContext, DoctorFinding, Noun } from '../cli/framework.ts';
 import { CliError, EXIT } from '../cli/exit.ts';
 import { checkNames, repeatable } from '../cli/projects/common.ts';
-import { listAll, pickNamed } from '../cli/list.ts';
+import { listAll, pickNamed, printPicked } from '../cli/list.ts';
 import { formatDuration, parseDuration } from '../core/duration.ts';
 import { PROMOTION_DEFAULTS } from '../config/promotions.ts';
 import { ANN_ABORT } from './build.ts';
@@ -59,21 +59,13 @@ function printNamed<T extends Stored<KubeObject>>(
   o: { noun: Noun; project: string; items: T[]; names: string[]; columns: Column<T>[] },
 ): number {
   const picked = pickNamed(o.items, o.names, (i) => i.metadata.name);
-  ctx.out.list({
+  return printPicked(ctx.out, picked, o.names, {
     noun: o.noun,
-    items: picked.found,
-    single: o.names.length === 1,
     project: o.project,
     name: (i) => i.metadata.name,
     object: (i) => i,
     columns: o.columns,
   });
-  let code = 0;
-  for (const m of picked.missing)
-    code ||= ctx.out.error(
-      new CliError(`${o.noun.name} "${m}" not found in project "${o.project}"`, EXIT.notFound),
-    );
-  return code;
 }
 
 async function getStages(ctx: Context, names: string[]): Promise<number> {

@@ -81,7 +81,7 @@ export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(',').map((s) => s.trim())];
 }
 
-export { byName, listAll, pickNamed } from '../list.ts';
+export { byName, listAll, pickNamed, printPicked } from '../list.ts';
 
 /** Re-reads and re-applies an update on 409 conflicts, up to 5 attempts (docs/projects-and-tokens.md#3-create-a-role-and-grant-it); `attempt` counts from 1. */
 export async function withConflictRetry<T>(fn: (attempt: number) => Promise<T>): Promise<T> {

@@ -25,6 +25,7 @@ import {
   paths,
   byName,
   pickNamed,
+  printPicked,
   listAll,
 } from './common.ts';
 import { checkUsers } from './subjects.ts';
@@ -204,13 +205,9 @@ async function getProjects(ctx: Context, names: string[]) {
     throw ctx.toError(e, { does: 'list projects' });
   }
   items.sort(byName);
-  const { found, missing } = names.length
-    ? pickNamed(items, names, (n) => n.metadata.name)
-    : { found: items, missing: [] };
-  ctx.out.list({
+  const picked = pickNamed(items, names, (n) => n.metadata.name);
+  return printPicked(ctx.out, picked, names, {
     noun: PROJECT,
-    items: found,
-    single: names.length === 1,
     name: (n) => n.metadata.name,
     object: (n) => n,
     columns: [
@@ -219,9 +216,6 @@ async function getProjects(ctx: Context, names: string[]) {
       { header: 'AGE', value: (n) => ctx.out.age(n.metadata.creationTimestamp) },
     ],
   });
-  let code = 0;
-  for (const m of missing) code ||= ctx.out.error(new CliError(`project "${m}" not found`, EXIT.notFound));
-  return code;
 }
 
 async function deleteProjects(ctx: Context, names: string[], yes: boolean, wait: boolean) {

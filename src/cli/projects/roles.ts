@@ -33,6 +33,7 @@ import {
   paths,
   listAll,
   pickNamed,
+  printPicked,
   withConflictRetry,
   orUndefinedIfNotFound,
 } from './common.ts';
@@ -150,18 +151,14 @@ async function getRoles(ctx: Context, names: string[]) {
     ]),
   );
   const joined = joinRoles(roles, sas, rbs);
-  const { found, missing } = names.length
-    ? pickNamed(joined, names, (j) => j.name)
-    : { found: joined, missing: [] };
+  const picked = pickNamed(joined, names, (j) => j.name);
   const subjectsOf = (j: RoleJoin, kind: string) =>
     grantedSubjects(project, j)
       .filter((s) => s.kind === kind)
       .map((s) => s.name)
       .join(',') || '<none>';
-  ctx.out.list({
+  return printPicked(ctx.out, picked, names, {
     noun: ROLE,
-    items: found,
-    single: names.length === 1,
     project,
     name: (j) => j.name,
     object: (j) => roleView(project, j),
@@ -176,10 +173,6 @@ async function getRoles(ctx: Context, names: string[]) {
       { header: 'AGE', value: (j) => ctx.out.age(j.role?.metadata?.creationTimestamp) },
     ],
   });
-  let code = 0;
-  for (const m of missing)
-    code ||= ctx.out.error(new CliError(`role "${m}" not found in project "${project}"`, EXIT.notFound));
-  return code;
 }
 
 async function deleteRoles(ctx: Context, names: string[]) {

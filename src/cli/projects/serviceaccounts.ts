@@ -28,6 +28,7 @@ import {
   paths,
   listAll,
   pickNamed,
+  printPicked,
   byName,
   withConflictRetry,
   orUndefinedIfNotFound,
@@ -86,18 +87,15 @@ async function getServiceAccounts(ctx: Context, names: string[]) {
     ]),
   );
   sas.sort(byName);
-  const { found, missing } = names.length
-    ? pickNamed(sas, names, (s) => s.metadata.name)
-    : { found: sas, missing: [] };
-  for (const sa of found) if (usesKargoLabel(sa)) ctx.out.warn(kargoLabelNotice(project, sa.metadata.name));
+  const picked = pickNamed(sas, names, (s) => s.metadata.name);
+  for (const sa of picked.found)
+    if (usesKargoLabel(sa)) ctx.out.warn(kargoLabelNotice(project, sa.metadata.name));
   const tokenCount = (sa: Stored<ServiceAccount>) =>
     tokens.filter(
       (t) => isProjectToken(t) && t.metadata.annotations?.[SA_NAME_ANNOTATION] === sa.metadata.name,
     ).length;
-  ctx.out.list({
+  return printPicked(ctx.out, picked, names, {
     noun: SERVICE_ACCOUNT,
-    items: found,
-    single: names.length === 1,
     project,
     name: (s) => s.metadata.name,
     object: (s) => s,
@@ -117,13 +115,6 @@ async function getServiceAccounts(ctx: Context, names: string[]) {
       { header: 'AGE', value: (s) => ctx.out.age(s.metadata.creationTimestamp) },
     ],
   });
-  let code = 0;
-  for (const m of missing) {
-    code ||= ctx.out.error(
-      new CliError(`serviceaccount "${m}" not found in project "${project}"`, EXIT.notFound),
-    );
-  }
-  return code;
 }
 
 async function deleteServiceAccounts(ctx: Context, names: string[]) {

@@ -25,6 +25,7 @@ import {
   paths,
   listAll,
   pickNamed,
+  printPicked,
   byName,
 } from './common.ts';
 import { startSpinner } from '../spinner.ts';
@@ -175,13 +176,9 @@ async function getTokens(ctx: Context, names: string[], account: string | undefi
     .filter(isProjectToken)
     .filter((t) => !account || t.metadata.annotations?.[SA_NAME_ANNOTATION] === account)
     .sort(byName);
-  const { found, missing } = names.length
-    ? pickNamed(tokens, names, (t) => t.metadata.name)
-    : { found: tokens, missing: [] };
-  ctx.out.list({
+  const picked = pickNamed(tokens, names, (t) => t.metadata.name);
+  return printPicked(ctx.out, picked, names, {
     noun: TOKEN,
-    items: found,
-    single: names.length === 1,
     project,
     name: (t) => t.metadata.name,
     object: redactTokenSecret,
@@ -193,13 +190,6 @@ async function getTokens(ctx: Context, names: string[], account: string | undefi
       { header: 'AGE', value: (t) => ctx.out.age(t.metadata.creationTimestamp) },
     ],
   });
-  let code = 0;
-  for (const m of missing) {
-    code ||= ctx.out.error(
-      new CliError(`serviceaccounttoken "${m}" not found in project "${project}"`, EXIT.notFound),
-    );
-  }
-  return code;
 }
 
 async function deleteTokens(ctx: Context, names: string[]) {
