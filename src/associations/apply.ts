@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { KubeObject } from '../core/kube-object.ts';
 import { errorMessage } from '../core/errors.ts';
-import { isNotFound, type KubeClient } from '../kube/client.ts';
+import { orUndefinedIfNotFound, type KubeClient } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { conditionUnchanged, setCondition, type Condition } from '../kube/conditions.ts';
 import type { Association, AwsClients } from '../aws/index.ts';
@@ -176,22 +176,13 @@ export async function addFinalizer(
 export async function removeFinalizer(w: AssociationWriter, obj: LanyardAssociation): Promise<void> {
   const i = obj.finalizers.indexOf(FINALIZER);
   if (i < 0) return;
-  try {
-    await w.kube.patch(assocPath(obj.namespace, obj.name), [
+  // Already gone: nothing holds it.
+  await w.kube
+    .patch(assocPath(obj.namespace, obj.name), [
       { op: 'test', path: `/metadata/finalizers/${i}`, value: FINALIZER },
       { op: 'remove', path: `/metadata/finalizers/${i}` },
-    ]);
-  } catch (e) {
-    if (!isNotFound(e)) throw e;
-  }
-}
-
-async function deleteQuietly(kube: KubeClient, path: string, body?: unknown): Promise<void> {
-  try {
-    await kube.delete(path, body);
-  } catch (e) {
-    if (!isNotFound(e)) throw e;
-  }
+    ])
+    .catch(orUndefinedIfNotFound);
 }
 
 /** Deletes a pair's VerifiedIdentities (drift, removal): an exchange made before says nothing about the change. */
@@ -201,19 +192,20 @@ export async function deleteVerifiedIdentities(
   serviceAccount: string,
 ): Promise<void> {
   for (const v of w.views.verifiedOf(namespace, serviceAccount)) {
-    await deleteQuietly(
-      w.kube,
-      `${API}/namespaces/${encodeURIComponent(namespace)}/verifiedidentities/${encodeURIComponent(v.name)}`,
-    );
+    await w.kube
+      .delete(
+        `${API}/namespaces/${encodeURIComponent(namespace)}/verifiedidentities/${encodeURIComponent(v.name)}`,
+      )
+      .catch(orUndefinedIfNotFound);
   }
 }
 
 export async function deletePod(w: AssociationWriter, namespace: string, name: string): Promise<void> {
-  await deleteQuietly(
-    w.kube,
-    `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`,
-    { gracePeriodSeconds: 0 },
-  );
+  await w.kube
+    .delete(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`, {
+      gracePeriodSeconds: 0,
+    })
+    .catch(orUndefinedIfNotFound);
 }
 
 /** The probe Pod: gated for good (it never runs), so the verifier has a Pod to bind the token to. */

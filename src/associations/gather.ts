@@ -3,7 +3,7 @@
 // watch delivers it; the API server when the cache has not seen it), the policy decision, the other objects of its
 // pair, its VerifiedIdentities and probe Pods. Handlers only enqueue keys. Reads only; apply.ts writes.
 import type { Namespace, Pod, PodList } from 'kubernetes-types/core/v1.js';
-import { isNotFound, type KubeClient } from '../kube/client.ts';
+import { getOrUndefined, type KubeClient } from '../kube/client.ts';
 import type { CacheView, InformerFactory } from '../kube/cache.ts';
 import { getCondition } from '../kube/conditions.ts';
 import type { Logger } from '../runtime/log.ts';
@@ -164,16 +164,12 @@ export class AssociationViews {
     const cached = this.objects.get(key);
     if (cached) return cached;
     const slash = key.indexOf('/');
-    try {
-      const raw = await kube.get<PodIdentityAssociation>(
-        assocPath(key.slice(0, slash), key.slice(slash + 1)),
-      );
-      this.objects.recordWrite(raw);
-      return raw;
-    } catch (e) {
-      if (isNotFound(e)) return undefined;
-      throw e;
-    }
+    const raw = await getOrUndefined<PodIdentityAssociation>(
+      kube,
+      assocPath(key.slice(0, slash), key.slice(slash + 1)),
+    );
+    if (raw) this.objects.recordWrite(raw);
+    return raw;
   }
 
   /** The IdentityPolicy decision on the object's namespace, ServiceAccount and roles. */

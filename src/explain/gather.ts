@@ -5,7 +5,7 @@ import type { ConfigMap } from 'kubernetes-types/core/v1.js';
 import type { KubeList } from '../core/kube-object.ts';
 import type { IdentityPolicy } from '../verification/types.ts';
 import type { KubeClient } from '../kube/client.ts';
-import { KubeApiError, orUndefinedIfNotFound } from '../kube/errors.ts';
+import { getOrUndefined, KubeApiError } from '../kube/errors.ts';
 import {
   PLURAL,
   VERSION,
@@ -34,10 +34,8 @@ export const CONFIG_MAP_NAME = 'pod-identity-webhook';
 
 const enc = encodeURIComponent;
 
-/** A read where a 404 means absent (the object, or its kind, is not there). */
-export function getOrUndefined<T = unknown>(kube: KubeClient, path: string): Promise<T | undefined> {
-  return kube.get<T>(path).catch(orUndefinedIfNotFound);
-}
+/** A read where a 404 means absent: the one kube/errors.ts getOrUndefined (explain/cli.ts imports it from here). */
+export { getOrUndefined };
 
 /** Every Lanyard association in the namespace and every observed ACK association for the pair. */
 export async function associationsFor(

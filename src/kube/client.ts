@@ -42,7 +42,14 @@ export interface KubeResponse<T = Json> {
 
 // The error type lives apart from the client, so code that only recognises API errors (the CLI's error mapping)
 // does not load node:https with it (docs/adr/0703-start-path-bundling.md).
-export { KubeApiError, isNotFound, isConflict, isAlreadyExists, orUndefinedIfNotFound } from './errors.ts';
+export {
+  KubeApiError,
+  isNotFound,
+  isConflict,
+  isAlreadyExists,
+  orUndefinedIfNotFound,
+  getOrUndefined,
+} from './errors.ts';
 
 /** One event of a watch stream; `T` the watched kind (an ERROR event carries a Status instead). */
 export interface WatchEvent<T = Json> {

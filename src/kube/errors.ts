@@ -27,6 +27,13 @@ export function orUndefinedIfNotFound(e: unknown): undefined {
   if (isNotFound(e)) return undefined;
   throw e;
 }
+/** A GET where a 404 means absent (the object, or its kind, is not there): undefined then; other errors are thrown. */
+export function getOrUndefined<T = unknown>(
+  kube: { get<R>(path: string): Promise<R> },
+  path: string,
+): Promise<T | undefined> {
+  return kube.get<T>(path).catch(orUndefinedIfNotFound);
+}
 export function isConflict(e: unknown): boolean {
   return e instanceof KubeApiError && e.status === 409;
 }

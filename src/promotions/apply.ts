@@ -7,6 +7,7 @@ import {
   isAlreadyExists,
   isConflict,
   KubeApiError,
+  getOrUndefined,
   orUndefinedIfNotFound,
   type KubeClient,
 } from '../kube/client.ts';
@@ -16,7 +17,7 @@ import { setCondition, type Condition } from '../kube/conditions.ts';
 import type { Logger } from '../runtime/log.ts';
 import { FINALIZER, podName } from './build.ts';
 import { releasedStageStatus, terminalStatus, type TerminalPhase } from './decide.ts';
-import { apiPath, getOrNull, GROUP, VERSION, type PromotionViews } from './gather.ts';
+import { apiPath, GROUP, VERSION, type PromotionViews } from './gather.ts';
 import type { PromotionMetrics } from './controller-metrics.ts';
 import { stopSteps } from './status.ts';
 import type { Promotion, PromotionStatus, Stage, StoredPromotion, StoredStage } from './types.ts';
@@ -141,7 +142,7 @@ export async function releaseLock(
   const ns = promo.metadata.namespace;
   const stageName = promo.spec.stage;
   for (let attempt = 0; attempt < 5; attempt++) {
-    const stage = await getOrNull<StoredStage>(w.kube, apiPath('stages', ns, stageName));
+    const stage = await getOrUndefined<StoredStage>(w.kube, apiPath('stages', ns, stageName));
     const status = releasedStageStatus(stage, promo.metadata.name, phase, finishedAt, w.now());
     if (!status) break;
     try {

@@ -7,7 +7,7 @@
 // chain and the wiring (docs/adr/1000-shared-informer-cache-and-reconcilers.md).
 import type { PromotionConfig } from '../config/promotions.ts';
 import type { StoredPromotion, StoredStage } from './types.ts';
-import { isConflict } from '../kube/client.ts';
+import { getOrUndefined, isConflict } from '../kube/client.ts';
 import { sharedOrOwnCache } from '../kube/cache.ts';
 import { createEventRecorder } from '../kube/events.ts';
 import { conditionUnchanged } from '../kube/conditions.ts';
@@ -29,7 +29,7 @@ import {
   tokenManagerWarning,
   waitingPatch,
 } from './decide.ts';
-import { apiPath, buildFor, getOrNull, parseKey, PromotionViews, tokenManagerBound } from './gather.ts';
+import { apiPath, buildFor, parseKey, PromotionViews, tokenManagerBound } from './gather.ts';
 import {
   abort,
   addFinalizer,
@@ -139,7 +139,7 @@ export async function reconcilePromotion(
 }
 
 async function finalize(ctx: PromotionContext, cached: StoredPromotion): Promise<void> {
-  const promo = await getOrNull<StoredPromotion>(
+  const promo = await getOrUndefined<StoredPromotion>(
     ctx.kube,
     apiPath('promotions', cached.metadata.namespace, cached.metadata.name),
   );

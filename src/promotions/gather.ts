@@ -5,7 +5,7 @@
 import type { Namespace, Pod, ServiceAccount } from 'kubernetes-types/core/v1.js';
 import type { RoleBinding } from 'kubernetes-types/rbac/v1.js';
 import type { KubeList, Stored } from '../core/kube-object.ts';
-import { KubeApiError, orUndefinedIfNotFound, resourcePath, type KubeClient } from '../kube/client.ts';
+import { getOrUndefined, KubeApiError, resourcePath, type KubeClient } from '../kube/client.ts';
 import type { CacheView, InformerFactory } from '../kube/cache.ts';
 import { decidePolicy, PolicyCompiler } from '../verification/policy.ts';
 import {
@@ -42,11 +42,6 @@ export const promotionKey = (ns: string, name: string) => `p:${ns}/${name}`;
 export function parseKey(key: string): { kind: 'stage' | 'promotion'; namespace: string; name: string } {
   const [namespace, name] = key.slice(2).split('/') as [string, string];
   return { kind: key.startsWith('s:') ? 'stage' : 'promotion', namespace, name };
-}
-
-/** GET, or undefined on 404. */
-export function getOrNull<T>(kube: KubeClient, path: string): Promise<T | undefined> {
-  return kube.get<T>(path).catch(orUndefinedIfNotFound);
 }
 
 /** The promotion controller's views; their handlers only enqueue keys. */
@@ -203,20 +198,21 @@ export class PromotionViews {
   async promotion(kube: KubeClient, ns: string, name: string): Promise<StoredPromotion | undefined> {
     return (
       this.promotions.get(`${ns}/${name}`) ??
-      (await getOrNull<StoredPromotion>(kube, apiPath('promotions', ns, name)))
+      (await getOrUndefined<StoredPromotion>(kube, apiPath('promotions', ns, name)))
     );
   }
 
   async stage(kube: KubeClient, ns: string, name: string): Promise<StoredStage | undefined> {
     return (
-      this.stages.get(`${ns}/${name}`) ?? (await getOrNull<StoredStage>(kube, apiPath('stages', ns, name)))
+      this.stages.get(`${ns}/${name}`) ??
+      (await getOrUndefined<StoredStage>(kube, apiPath('stages', ns, name)))
     );
   }
 
   async pod(kube: KubeClient, name: string): Promise<Stored<Pod> | undefined> {
     return (
       this.pods.get(`${this.agentNs}/${name}`) ??
-      (await getOrNull<Stored<Pod>>(kube, `/api/v1/namespaces/${this.agentNs}/pods/${name}`))
+      (await getOrUndefined<Stored<Pod>>(kube, `/api/v1/namespaces/${this.agentNs}/pods/${name}`))
     );
   }
 }

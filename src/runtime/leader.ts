@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { Lease } from 'kubernetes-types/coordination/v1.js';
 import type { KubeClient } from '../kube/client.ts';
-import { isConflict, isNotFound, isAlreadyExists } from '../kube/client.ts';
+import { getOrUndefined, isConflict, isAlreadyExists } from '../kube/client.ts';
 import type { Clock } from './clock.ts';
 import type { Logger } from './log.ts';
 import type { Running } from './deps.ts';
@@ -115,12 +115,7 @@ class LeaseElection implements LeaderElector {
   }
 
   private async readLease(): Promise<Lease | undefined> {
-    try {
-      return await this.o.kube.get<Lease>(this.path);
-    } catch (e) {
-      if (!isNotFound(e)) throw e;
-      return undefined;
-    }
+    return await getOrUndefined<Lease>(this.o.kube, this.path);
   }
 
   /** No lease yet: create it holding it ourselves; false when another candidate created it first. */

@@ -10,7 +10,7 @@ import * as x509 from '@peculiar/x509';
 import type { Secret } from 'kubernetes-types/core/v1.js';
 import type { MutatingWebhookConfiguration } from 'kubernetes-types/admissionregistration/v1.js';
 import type { KubeClient } from '../kube/client.ts';
-import { isAlreadyExists, isConflict, isNotFound, resourcePath } from '../kube/client.ts';
+import { getOrUndefined, isAlreadyExists, isConflict, resourcePath } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { Clock } from '../runtime/clock.ts';
@@ -434,12 +434,7 @@ class CertificateLoop {
     const o = this.o;
     const named = `${this.secretPath}/${encodeURIComponent(o.secretName)}`;
     for (let attempt = 0; attempt < 5; attempt++) {
-      let secret: Secret | undefined;
-      try {
-        secret = await kube.get<Secret>(named);
-      } catch (e) {
-        if (!isNotFound(e)) throw e;
-      }
+      const secret = await getOrUndefined<Secret>(kube, named);
       const now = clock.now();
       const plan = planCertificate(secret?.data, o, now, this.configHolds);
       if (plan.action === 'ok') {
@@ -470,13 +465,8 @@ class CertificateLoop {
     const want = b64(this.pair.caPem);
     const named = `${MWC_PATH}/${encodeURIComponent(name)}`;
     for (let attempt = 0; attempt < 5; attempt++) {
-      let mwc: MutatingWebhookConfiguration;
-      try {
-        mwc = await kube.get<MutatingWebhookConfiguration>(named);
-      } catch (e) {
-        if (isNotFound(e)) return;
-        throw e;
-      }
+      const mwc = await getOrUndefined<MutatingWebhookConfiguration>(kube, named);
+      if (!mwc) return;
       let changed = 0;
       for (const w of mwc.webhooks ?? []) {
         if (!w.clientConfig || w.clientConfig.caBundle === want) continue;

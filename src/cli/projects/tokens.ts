@@ -2,7 +2,7 @@
 import type { Stored } from '../../core/kube-object.ts';
 import type { Secret, ServiceAccount } from 'kubernetes-types/core/v1.js';
 import type { KubeClient } from '../../kube/client.ts';
-import { KubeApiError } from '../../kube/client.ts';
+import { KubeApiError, orUndefinedIfNotFound } from '../../kube/client.ts';
 import { parseDuration } from '../../core/duration.ts';
 import type { Cli, Context } from '../framework.ts';
 import { CliError, EXIT } from '../exit.ts';
@@ -103,19 +103,19 @@ async function createToken(ctx: Context, name: string, account: string, timeoutT
   if (!filled) {
     const base = `serviceaccounttoken "${name}" for serviceaccount "${account}" in project "${project}" was not issued within ${timeoutText}; is the kube-controller-manager token controller running?`;
     try {
-      await kube.delete(paths.secret(project, name), {
-        apiVersion: 'v1',
-        kind: 'DeleteOptions',
-        preconditions: { uid: created.metadata.uid },
-      });
+      await kube
+        .delete(paths.secret(project, name), {
+          apiVersion: 'v1',
+          kind: 'DeleteOptions',
+          preconditions: { uid: created.metadata.uid },
+        })
+        .catch(orUndefinedIfNotFound);
     } catch (e) {
-      if (!(e instanceof KubeApiError && e.status === 404)) {
-        const cause = ctx.toError(e, { does: `remove the empty serviceaccounttoken "${name}"` }).message;
-        throw new CliError(
-          `${base} The empty Secret could not be removed (${cause}); delete it with: lanyard delete sat ${name} --project ${project}`,
-          EXIT.timedOut,
-        );
-      }
+      const cause = ctx.toError(e, { does: `remove the empty serviceaccounttoken "${name}"` }).message;
+      throw new CliError(
+        `${base} The empty Secret could not be removed (${cause}); delete it with: lanyard delete sat ${name} --project ${project}`,
+        EXIT.timedOut,
+      );
     }
     throw new CliError(`${base} The empty Secret was removed.`, EXIT.timedOut);
   }
