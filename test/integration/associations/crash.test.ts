@@ -46,7 +46,16 @@ it('crash between Create and the status write, then restart: one association, th
     },
   });
   const obj = await createAssociation(kube, ns, 'app', { serviceAccount: 'app', roleARN: role });
-  await eventually(async () => expect(crashedWith).toBeDefined());
+  // The crash came after EKS created the association for this object's pair and role.
+  await eventually(async () =>
+    expect(crashedWith).toMatchObject({
+      clusterName: CLUSTER,
+      namespace: ns,
+      serviceAccount: 'app',
+      roleArn: role,
+      associationId: expect.any(String),
+    }),
+  );
   await stopped;
   const afterCrash = await kube.get(lpiaPath(ns, 'app'));
   expect(afterCrash.status?.associationID).toBeUndefined();

@@ -101,7 +101,12 @@ describe('the Helm chart on a real node', () => {
       name: 'lanyard-webhook',
       namespace: RELEASE_NS,
     });
-    expect(cfg.webhooks[0].clientConfig.caBundle).toBeTruthy();
+    // Self-managed TLS (docs/webhook.md#tls): every webhook's caBundle is the CA of the chart's Secret, base64 as the
+    // Secret's ca.crt holds it.
+    const tls = await admin.get(`/api/v1/namespaces/${RELEASE_NS}/secrets/lanyard-webhook-tls`);
+    const ca: string = tls.data['ca.crt'];
+    expect(Buffer.from(ca, 'base64').toString()).toMatch(/^-----BEGIN CERTIFICATE-----\n/);
+    expect(cfg.webhooks.map((w: Json) => w.clientConfig.caBundle)).toEqual(cfg.webhooks.map(() => ca));
   });
 
   it('IRSA: the workload prints its declared role on its first call, after the gate lifts', async () => {

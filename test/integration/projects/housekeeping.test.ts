@@ -47,20 +47,19 @@ describe('built-in role drift', () => {
     const altered = await admin.update(rolePath, role);
 
     await eventually(async () => expect(await gauge(shop)).toBe(1), 10_000);
-    const event = await eventually(async () => {
+    await eventually(async () => {
       // A Namespace is cluster-scoped, so its events live in "default" (where kubectl describe namespace finds them).
       const list = await admin.get('/apis/events.k8s.io/v1/namespaces/default/events');
       const e = (list.items as Json[]).find(
         (i) => i.reason === 'BuiltInRoleDrift' && i.regarding?.name === shop,
       );
-      expect(e).toBeDefined();
-      return e;
+      expect(e).toMatchObject({
+        type: 'Warning',
+        reason: 'BuiltInRoleDrift',
+        regarding: { kind: 'Namespace', name: shop },
+        note: `built-in roles of project "${shop}" drifted: role "lanyard-viewer" rules differ from the built-in rules; run: lanyard create project ${shop} --adopt`,
+      });
     }, 10_000);
-    expect(event.type).toBe('Warning');
-    expect(event.regarding).toMatchObject({ kind: 'Namespace', name: shop });
-    expect(event.note).toBe(
-      `built-in roles of project "${shop}" drifted: role "lanyard-viewer" rules differ from the built-in rules; run: lanyard create project ${shop} --adopt`,
-    );
     // The controller never writes RBAC.
     expect((await admin.get(rolePath)).metadata.resourceVersion).toBe(altered.metadata.resourceVersion);
 
