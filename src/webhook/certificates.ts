@@ -14,6 +14,7 @@ import { getOrUndefined, isAlreadyExists, isConflict, resourcePath } from '../ku
 import { Informer } from '../kube/informer.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { Clock } from '../runtime/clock.ts';
+import { SerialPasses } from '../runtime/serial.ts';
 import { validityProblem } from './tls-files.ts';
 
 const crypto = webcrypto;
@@ -302,8 +303,11 @@ class CertificateLoop {
   private firstResolve!: (p: CertificatePair) => void;
   private pair: CertificatePair | undefined;
   private stopped = false;
-  private running: Promise<void> | undefined;
-  private again = false;
+  /** One pass at a time; a trigger during a pass runs another right after it, else the next check is scheduled. */
+  private readonly passes = new SerialPasses(
+    () => this.pass(),
+    () => this.schedule(),
+  );
   private timer: NodeJS.Timeout | undefined;
   private rotateAt = Infinity;
   /** The validity problem last logged as an error, so a long outage logs it once. */
@@ -366,7 +370,7 @@ class CertificateLoop {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     for (const w of this.watches) w.stop();
-    await this.running;
+    await this.passes.stop();
   }
 
   private readonly configHolds = (caPem: string) =>
@@ -385,20 +389,8 @@ class CertificateLoop {
     this.firstResolve(p);
   }
 
-  /** One pass at a time; a trigger during a pass runs another right after it. */
   private trigger(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = this.pass().finally(() => {
-      this.running = undefined;
-      if (this.again) {
-        this.again = false;
-        this.trigger();
-      } else this.schedule();
-    });
+    if (!this.stopped) this.passes.trigger();
   }
 
   private async pass(): Promise<void> {

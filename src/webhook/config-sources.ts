@@ -8,6 +8,7 @@ import path from 'node:path';
 import { resourcePath } from '../kube/client.ts';
 import type { CacheView, InformerFactory } from '../kube/cache.ts';
 import type { Logger } from '../runtime/log.ts';
+import { SerialPasses } from '../runtime/serial.ts';
 import {
   EMPTY_TABLE,
   parseConfigMapDocument,
@@ -95,8 +96,8 @@ export class IdentitiesFile {
   private loadedOnce = false;
   private watcher?: FSWatcher;
   private timer?: NodeJS.Timeout;
-  private reading: Promise<void> | undefined;
-  private again = false;
+  /** One reload at a time; a change during a reload reads again right after it. */
+  private readonly reloads = new SerialPasses(() => this.reload());
 
   constructor(
     private readonly o: { file: string; log: Logger; metrics: WebhookMetrics; pollIntervalMs: number },
@@ -133,17 +134,7 @@ export class IdentitiesFile {
   }
 
   private trigger(): void {
-    if (this.reading) {
-      this.again = true;
-      return;
-    }
-    this.reading = this.reload().finally(() => {
-      this.reading = undefined;
-      if (this.again) {
-        this.again = false;
-        this.trigger();
-      }
-    });
+    this.reloads.trigger();
   }
 
   async reload(): Promise<void> {
