@@ -2,16 +2,18 @@
 // the metric already registered under a name, since prom-client refuses a second registration.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
+/** The metric already registered under `name` (of the kind `make` builds), else a new one. */
+function registered<M>(r: Registry, name: string, make: () => M): M {
+  return (r.getSingleMetric(name) as M | undefined) ?? make();
+}
+
 export function counter<L extends string>(
   r: Registry,
   name: string,
   help: string,
   labelNames: L[] = [],
 ): Counter<L> {
-  return (
-    (r.getSingleMetric(name) as Counter<L> | undefined) ??
-    new Counter({ name, help, labelNames, registers: [r] })
-  );
+  return registered(r, name, () => new Counter({ name, help, labelNames, registers: [r] }));
 }
 export function gauge<L extends string>(
   r: Registry,
@@ -19,9 +21,7 @@ export function gauge<L extends string>(
   help: string,
   labelNames: L[] = [],
 ): Gauge<L> {
-  return (
-    (r.getSingleMetric(name) as Gauge<L> | undefined) ?? new Gauge({ name, help, labelNames, registers: [r] })
-  );
+  return registered(r, name, () => new Gauge({ name, help, labelNames, registers: [r] }));
 }
 export function histogram<L extends string>(
   r: Registry,
@@ -30,8 +30,5 @@ export function histogram<L extends string>(
   buckets: number[],
   labelNames: L[] = [],
 ): Histogram<L> {
-  return (
-    (r.getSingleMetric(name) as Histogram<L> | undefined) ??
-    new Histogram({ name, help, labelNames, buckets, registers: [r] })
-  );
+  return registered(r, name, () => new Histogram({ name, help, labelNames, buckets, registers: [r] }));
 }
