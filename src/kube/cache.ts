@@ -119,23 +119,19 @@ export class InformerFactory {
   }
 }
 
-/**
- * A listed object as its page arrived: its key, its resourceVersion and each view's projection (or SKIP), in the
- * order of the list's views (an array, not a map: 50,000 listed objects cost a few MB less).
- */
-interface Listed {
-  key: string;
-  rv: string;
-  values: unknown[];
-}
 /** A view's filter refused the object. */
 const SKIP: unique symbol = Symbol('skip');
 
 /** One list/watch, fanned out to its views, with the own-write rule. */
 class SharedInformer {
   private readonly listWatch: ListWatch<never, KubeObject>;
-  /** The list being received, by key, as its pages arrive (no array of the same objects beside it). */
-  private listing = new Map<string, Listed>();
+  /**
+   * The list being received, as its pages arrive: each listed key's resourceVersion (it becomes `held`), and per view
+   * of `listViews` (same order) its projections by key, which become the view's store on its first list. Nothing
+   * else is kept per object: 50,000 ServiceAccounts cost the webhook what its own informer did (docs/adr/1080).
+   */
+  private listingRv = new Map<string, string>();
+  private listingValues: Array<Map<string, unknown>> = [];
   private readonly views = new Set<View<unknown>>();
   /**
    * The views a list in flight projects for. Each page is projected as it arrives, so a list of 10,000 Pods or
@@ -147,7 +143,7 @@ class SharedInformer {
   /** The list in flight has projected an object already (a view attached now would miss it). */
   private listProjected = false;
   /** resourceVersion each view holds now, by key (equality only: resourceVersions are opaque). */
-  private readonly held = new Map<string, string>();
+  private held = new Map<string, string>();
   /** Our writes the watch has not delivered yet: key → the resourceVersion the API server answered. */
   private readonly pending = new Map<string, string>();
   /** `key@resourceVersion` the watch delivered recently → when, oldest first. */
@@ -171,7 +167,8 @@ class SharedInformer {
       onWatch,
       onListStart: () => {
         this.listViews = [...this.views];
-        this.listing = new Map();
+        this.listingRv = new Map();
+        this.listingValues = [];
         this.listProjected = false;
         this.relistListing.push(...this.relistWaiting.splice(0));
       },
@@ -247,9 +244,13 @@ class SharedInformer {
 
   private project(item: KubeObject): undefined {
     this.listProjected = true;
-    const values = (this.listViews ?? []).map((v) => v.project(item, SKIP));
     const key = objectKey(item);
-    this.listing.set(key, { key, rv: item?.metadata?.resourceVersion ?? '', values });
+    this.listingRv.set(key, item?.metadata?.resourceVersion ?? '');
+    (this.listViews ?? []).forEach((v, i) => {
+      const value = v.project(item, SKIP);
+      const mine = (this.listingValues[i] ??= new Map());
+      if (value !== SKIP) mine.set(key, value);
+    });
     return undefined;
   }
 
@@ -260,17 +261,22 @@ class SharedInformer {
     // through the watch. Keeping the write instead could hold an older version for good, since every later event
     // for that object would look older than a write the watch never delivers (docs/adr/1000).
     this.pending.clear();
-    const listed = this.listing;
-    this.listing = new Map();
+    const listedRv = this.listingRv;
+    const values = this.listingValues;
+    this.listingRv = new Map();
+    this.listingValues = [];
     const projected = this.listViews ?? [];
     this.listViews = undefined;
+    const unchanged = (key: string) => {
+      const rv = listedRv.get(key);
+      return rv !== undefined && this.held.get(key) === rv;
+    };
     // Views attached during this list were not projected for: they wait for the list their attach requested.
     for (const v of this.views) {
       const slot = projected.indexOf(v);
-      if (slot >= 0) v.replace(listed, slot, SKIP, (key, rv) => this.held.get(key) === rv);
+      if (slot >= 0) v.replace(values[slot] ?? new Map(), unchanged);
     }
-    this.held.clear();
-    for (const [key, item] of listed) this.held.set(key, item.rv);
+    this.held = listedRv;
     this.listedOnce = true;
     for (const done of this.relistListing.splice(0)) done();
   }
@@ -294,7 +300,7 @@ class SharedInformer {
 
 /** One consumer's view; the raw objects its informer hands it are of the kind `O` its selection watches. */
 class View<T, O extends KubeObject = KubeObject> implements CacheView<T> {
-  private readonly store = new Map<string, T>();
+  private store = new Map<string, T>();
   private readonly index = new Map<string, Map<string, Set<string>>>();
   private syncedOnce = false;
   private readonly syncWaiters: Array<() => void> = [];
@@ -382,29 +388,28 @@ class View<T, O extends KubeObject = KubeObject> implements CacheView<T> {
   }
 
   /**
-   * A full list, projected page by page: this view's projection is `values[slot]` of each item (`skip`: filtered out);
-   * `unchanged` says the view already holds that version.
+   * A full list, projected page by page: `listed` holds this view's projection of every object its filter kept;
+   * `unchanged` says the view already holds the listed version of a key. The view takes `listed` over.
    */
-  replace(
-    listed: Map<string, Listed>,
-    slot: number,
-    skip: unknown,
-    unchanged: (key: string, rv: string) => boolean,
-  ): void {
+  replace(listed: Map<string, unknown>, unchanged: (key: string) => boolean): void {
     if (!this.attached) return;
-    const mine = (item: Listed | undefined) => (item ? item.values[slot] : skip);
-    for (const [key, old] of [...this.store]) {
-      if (mine(listed.get(key)) !== skip) continue;
-      this.remove(key, old);
-      this.o.onDelete?.(old, key);
-    }
-    for (const [key, item] of listed) {
-      const value = mine(item);
-      if (value === skip) continue;
-      const old = this.store.get(key);
-      if (old !== undefined && this.syncedOnce && unchanged(key, item.rv)) continue;
-      this.store.set(key, value as T);
-      this.added(key, value as T, old);
+    const values = listed as Map<string, T>;
+    if (this.store.size === 0) {
+      // The first list (or a list after every object went): the listed map becomes the store, without a copy.
+      this.store = values;
+      for (const [key, value] of values) this.added(key, value, undefined);
+    } else {
+      for (const [key, old] of [...this.store]) {
+        if (values.has(key)) continue;
+        this.remove(key, old);
+        this.o.onDelete?.(old, key);
+      }
+      for (const [key, value] of values) {
+        const old = this.store.get(key);
+        if (old !== undefined && this.syncedOnce && unchanged(key)) continue;
+        this.store.set(key, value);
+        this.added(key, value, old);
+      }
     }
     this.o.onSynced?.();
     if (!this.syncedOnce) {
