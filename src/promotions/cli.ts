@@ -9,7 +9,7 @@ import type { Condition } from '../kube/conditions.ts';
 import type { Column } from '../cli/output.ts';
 import type { Cli, Context, DoctorContext, DoctorFinding, Noun } from '../cli/framework.ts';
 import { CliError, EXIT } from '../cli/exit.ts';
-import { checkNames, repeatable } from '../cli/projects/common.ts';
+import { checkNames, eachName, repeatable } from '../cli/projects/common.ts';
 import { listAll, pickNamed, printPicked } from '../cli/list.ts';
 import { formatDuration, parseDuration } from '../core/duration.ts';
 import { PROMOTION_DEFAULTS } from '../config/promotions.ts';
@@ -139,9 +139,11 @@ async function getPromotions(ctx: Context, names: string[], opts: Record<string,
 async function abortPromotions(ctx: Context, names: string[]): Promise<number> {
   checkNames('promotion', names);
   const project = await ctx.project();
-  let code = 0;
-  for (const name of names) {
-    try {
+  return eachName(
+    ctx,
+    names,
+    (name) => `abort promotion "${name}"`,
+    async (name) => {
       const p = await ctx.call(
         { does: `abort promotion "${name}"`, object: { noun: 'promotion', name } },
         (kube) => kube.get<Promotion>(`${G}/namespaces/${project}/promotions/${name}`),
@@ -162,13 +164,8 @@ async function abortPromotions(ctx: Context, names: string[]): Promise<number> {
           ),
       );
       ctx.out.mutation(PROMOTION, name, 'abort requested', updated);
-    } catch (e) {
-      code ||= ctx.out.error(
-        e instanceof CliError ? e : ctx.toError(e, { does: `abort promotion "${name}"` }),
-      );
-    }
-  }
-  return code;
+    },
+  );
 }
 
 async function watchUntilDone(

@@ -1,7 +1,7 @@
 // Helpers shared by the project, role, service-account and token commands.
 import type { KubeObject } from '../../core/kube-object.ts';
 import { resourcePath } from '../../kube/client.ts';
-import type { Noun } from '../framework.ts';
+import type { Context, Noun } from '../framework.ts';
 import type { OutputFormat } from '../output.ts';
 import { CliError, EXIT } from '../exit.ts';
 import { nameError, type NameKind } from '../../projects/names.ts';
@@ -69,6 +69,27 @@ export function checkMutationOutput(output: OutputFormat, command: string): void
   if (output === 'name' || output === 'wide') {
     throw new CliError(`-o ${output} is not supported by ${command}; use yaml or json`, EXIT.usage);
   }
+}
+
+/**
+ * `delete NAME...` and `abort promotion NAME...`: runs `one` for each name in order; a failure prints its error and the
+ * next name still runs (docs/cli.md#conventions, several names). The first failure's exit code, else 0.
+ */
+export async function eachName(
+  ctx: Context,
+  names: string[],
+  does: (name: string) => string,
+  one: (name: string) => Promise<void>,
+): Promise<number> {
+  let code = 0;
+  for (const name of names) {
+    try {
+      await one(name);
+    } catch (e) {
+      code ||= ctx.out.error(e instanceof CliError ? e : ctx.toError(e, { does: does(name) }));
+    }
+  }
+  return code;
 }
 
 /** Repeatable flags, one value each. */

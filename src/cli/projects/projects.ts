@@ -24,6 +24,7 @@ import {
   collect,
   paths,
   byName,
+  eachName,
   pickNamed,
   printPicked,
   listAll,
@@ -237,9 +238,11 @@ async function deleteProjects(ctx: Context, names: string[], yes: boolean, wait:
       }
     }
   }
-  let code = 0;
-  for (const name of names) {
-    try {
+  return eachName(
+    ctx,
+    names,
+    (name) => `delete project "${name}"`,
+    async (name) => {
       const op = { does: `delete project "${name}"`, object: { noun: 'project', name } };
       const ns = await ctx.call(op, (k) => k.get<Stored<Namespace>>(paths.namespace(name)));
       if (!isProject(ns)) {
@@ -257,13 +260,8 @@ async function deleteProjects(ctx: Context, names: string[], yes: boolean, wait:
       );
       if (wait) await waitGone(ctx, name);
       ctx.out.mutation(PROJECT, name, 'deleted');
-    } catch (e) {
-      code ||= ctx.out.error(
-        e instanceof CliError ? e : ctx.toError(e, { does: `delete project "${name}"` }),
-      );
-    }
-  }
-  return code;
+    },
+  );
 }
 
 async function waitGone(ctx: Context, name: string): Promise<void> {

@@ -32,6 +32,7 @@ import {
   repeatable,
   paths,
   listAll,
+  eachName,
   pickNamed,
   printPicked,
   withConflictRetry,
@@ -178,9 +179,11 @@ async function getRoles(ctx: Context, names: string[]) {
 async function deleteRoles(ctx: Context, names: string[]) {
   checkNames('role', names);
   const project = await ctx.project();
-  let code = 0;
-  for (const name of names) {
-    try {
+  return eachName(
+    ctx,
+    names,
+    (name) => `delete role "${name}"`,
+    async (name) => {
       if (isBuiltInRole(name)) {
         throw new CliError(
           `role "${name}" in project "${project}" is built in and cannot be deleted; delete the project instead`,
@@ -203,11 +206,8 @@ async function deleteRoles(ctx: Context, names: string[]) {
       await del(paths.role(project, name), 'role', j.role?.metadata?.uid);
       await del(paths.serviceAccount(project, name), 'serviceaccount', j.serviceAccount?.metadata?.uid);
       ctx.out.mutation(ROLE, name, 'deleted');
-    } catch (e) {
-      code ||= ctx.out.error(e instanceof CliError ? e : ctx.toError(e, { does: `delete role "${name}"` }));
-    }
-  }
-  return code;
+    },
+  );
 }
 
 async function changeSubjects(ctx: Context, verb: 'grant' | 'revoke', opts: Record<string, unknown>) {

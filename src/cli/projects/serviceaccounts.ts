@@ -27,6 +27,7 @@ import {
   checkProjectServiceAccount,
   paths,
   listAll,
+  eachName,
   pickNamed,
   printPicked,
   byName,
@@ -120,17 +121,14 @@ async function getServiceAccounts(ctx: Context, names: string[]) {
 async function deleteServiceAccounts(ctx: Context, names: string[]) {
   checkNames('serviceaccount', names);
   const project = await ctx.project();
-  let code = 0;
-  for (const name of names) {
-    try {
+  return eachName(
+    ctx,
+    names,
+    (name) => `delete serviceaccount "${name}"`,
+    async (name) => {
       await deleteOne(ctx, project, name);
-    } catch (e) {
-      code ||= ctx.out.error(
-        e instanceof CliError ? e : ctx.toError(e, { does: `delete serviceaccount "${name}"` }),
-      );
-    }
-  }
-  return code;
+    },
+  );
 }
 
 /** Permissions first, then credentials, then the account: an interrupted run leaves an account that can do nothing. */

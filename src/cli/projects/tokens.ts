@@ -24,6 +24,7 @@ import {
   checkProjectServiceAccount,
   paths,
   listAll,
+  eachName,
   pickNamed,
   printPicked,
   byName,
@@ -195,11 +196,13 @@ async function getTokens(ctx: Context, names: string[], account: string | undefi
 async function deleteTokens(ctx: Context, names: string[]) {
   checkNames('serviceaccounttoken', names);
   const project = await ctx.project();
-  let code = 0;
-  for (const name of names) {
-    const does = `delete serviceaccounttoken "${name}"`;
-    const object = { noun: 'serviceaccounttoken', name };
-    try {
+  return eachName(
+    ctx,
+    names,
+    (name) => `delete serviceaccounttoken "${name}"`,
+    async (name) => {
+      const does = `delete serviceaccounttoken "${name}"`;
+      const object = { noun: 'serviceaccounttoken', name };
       const s = await ctx.call({ does, object }, (k) => k.get<Stored<Secret>>(paths.secret(project, name)));
       if (!isProjectToken(s)) {
         throw new CliError(
@@ -225,9 +228,6 @@ async function deleteTokens(ctx: Context, names: string[]) {
         }),
       );
       ctx.out.mutation(TOKEN, name, 'deleted');
-    } catch (e) {
-      code ||= ctx.out.error(e instanceof CliError ? e : ctx.toError(e, { does }));
-    }
-  }
-  return code;
+    },
+  );
 }
