@@ -18,6 +18,16 @@ const want = {
   validityMs: 90 * 24 * 3600_000,
 };
 const b64 = (s: string) => Buffer.from(s).toString('base64');
+/** The Secret's data for a CA and the serving pair it issued, as the reconciler writes it. */
+const secretData = (
+  ca: { certPem: string; keyPem: string },
+  serving: { certPem: string; keyPem: string },
+): SecretData => ({
+  'tls.crt': b64(serving.certPem),
+  'tls.key': b64(serving.keyPem),
+  'ca.crt': b64(ca.certPem),
+  'ca.key': b64(ca.keyPem),
+});
 
 describe('self-managed certificates (docs/webhook.md#tls)', () => {
   it('issues an ECDSA P-256 CA and a serving certificate with the service SANs', async () => {
@@ -51,12 +61,7 @@ describe('self-managed certificates (docs/webhook.md#tls)', () => {
     expect(planCertificate(undefined, want, t0).action).toBe('new_ca');
     const ca = await generateCa('lanyard-system', new Date(t0));
     const s = await issueServing(ca, want, new Date(t0));
-    const data: SecretData = {
-      'tls.crt': b64(s.certPem),
-      'tls.key': b64(s.keyPem),
-      'ca.crt': b64(ca.certPem),
-      'ca.key': b64(ca.keyPem),
-    };
+    const data = secretData(ca, s);
     const ok = planCertificate(data, want, t0 + 59 * 24 * 3600_000);
     expect(ok.action).toBe('ok');
     expect(ok.action === 'ok' && ok.rotateAt).toBe(t0 + 60 * 24 * 3600_000);
@@ -82,12 +87,7 @@ describe('self-managed certificates (docs/webhook.md#tls)', () => {
     const oldCa = await generateCa('lanyard-system', new Date(t0));
     const late = t0 + 9 * year + 30 * 24 * 3600_000; // the 10-year CA has under a year left
     const serving = await issueServing(oldCa, want, new Date(late));
-    const data: SecretData = {
-      'tls.crt': b64(serving.certPem),
-      'tls.key': b64(serving.keyPem),
-      'ca.crt': b64(oldCa.certPem),
-      'ca.key': b64(oldCa.keyPem),
-    };
+    const data = secretData(oldCa, serving);
     const rotate = planCertificate(data, want, late);
     expect(rotate).toMatchObject({ action: 'rotate_ca', bundle: oldCa.certPem });
 
@@ -158,12 +158,7 @@ describe('serving certificate validity', () => {
 
   it('self-managed: re-issues a serving certificate that expired or is not valid yet', async () => {
     const { ca, s } = await issued();
-    const data: SecretData = {
-      'tls.crt': b64(s.certPem),
-      'tls.key': b64(s.keyPem),
-      'ca.crt': b64(ca.certPem),
-      'ca.key': b64(ca.keyPem),
-    };
+    const data = secretData(ca, s);
     expect(planCertificate(data, want, t0 + 61 * minute)).toMatchObject({
       action: 'issue',
       reason: 'two thirds of the validity passed',
