@@ -9,7 +9,7 @@ import type { Condition } from '../kube/conditions.ts';
 import type { Column } from '../cli/output.ts';
 import type { Cli, Context, DoctorContext, DoctorFinding, Noun } from '../cli/framework.ts';
 import { CliError, EXIT } from '../cli/exit.ts';
-import { checkNames, eachName, repeatable } from '../cli/projects/common.ts';
+import { checkNames, eachInProject, repeatable } from '../cli/projects/common.ts';
 import { listAll, pickNamed, printPicked } from '../cli/list.ts';
 import { formatDuration, parseDuration } from '../core/duration.ts';
 import { PROMOTION_DEFAULTS } from '../config/promotions.ts';
@@ -137,35 +137,28 @@ async function getPromotions(ctx: Context, names: string[], opts: Record<string,
 }
 
 async function abortPromotions(ctx: Context, names: string[]): Promise<number> {
-  checkNames('promotion', names);
-  const project = await ctx.project();
-  return eachName(
-    ctx,
-    names,
-    (name) => `abort promotion "${name}"`,
-    async (name) => {
-      const p = await ctx.call(
-        { does: `abort promotion "${name}"`, object: { noun: 'promotion', name } },
-        (kube) => kube.get<Promotion>(`${G}/namespaces/${project}/promotions/${name}`),
+  return eachInProject(ctx, 'abort', 'promotion', names, async (project, name) => {
+    const p = await ctx.call(
+      { does: `abort promotion "${name}"`, object: { noun: 'promotion', name } },
+      (kube) => kube.get<Promotion>(`${G}/namespaces/${project}/promotions/${name}`),
+    );
+    if (isTerminal(p.status?.phase)) {
+      throw new CliError(
+        `promotion "${name}" in project "${project}" already finished (${p.status.phase}); nothing to abort`,
+        EXIT.refused,
       );
-      if (isTerminal(p.status?.phase)) {
-        throw new CliError(
-          `promotion "${name}" in project "${project}" already finished (${p.status.phase}); nothing to abort`,
-          EXIT.refused,
-        );
-      }
-      const updated = await ctx.call(
-        { does: `abort promotion "${name}"`, object: { noun: 'promotion', name } },
-        (kube) =>
-          kube.patch<Stored<Promotion>>(
-            `${G}/namespaces/${project}/promotions/${name}`,
-            { metadata: { annotations: { [ANN_ABORT]: 'true' } } },
-            'application/merge-patch+json',
-          ),
-      );
-      ctx.out.mutation(PROMOTION, name, 'abort requested', updated);
-    },
-  );
+    }
+    const updated = await ctx.call(
+      { does: `abort promotion "${name}"`, object: { noun: 'promotion', name } },
+      (kube) =>
+        kube.patch<Stored<Promotion>>(
+          `${G}/namespaces/${project}/promotions/${name}`,
+          { metadata: { annotations: { [ANN_ABORT]: 'true' } } },
+          'application/merge-patch+json',
+        ),
+    );
+    ctx.out.mutation(PROMOTION, name, 'abort requested', updated);
+  });
 }
 
 async function watchUntilDone(

@@ -92,6 +92,24 @@ export async function eachName(
   return code;
 }
 
+/** `<verb> <kind> NAME...` in the current project: the names checked, then eachName over them. */
+export async function eachInProject(
+  ctx: Context,
+  verb: string,
+  kind: NameKind,
+  names: string[],
+  one: (project: string, name: string) => Promise<void>,
+): Promise<number> {
+  checkNames(kind, names);
+  const project = await ctx.project();
+  return eachName(
+    ctx,
+    names,
+    (name) => `${verb} ${kind} "${name}"`,
+    (name) => one(project, name),
+  );
+}
+
 /** Repeatable flags, one value each. */
 export function repeatable(value: string, previous: string[] = []): string[] {
   return [...previous, value];

@@ -32,7 +32,7 @@ import {
   repeatable,
   paths,
   listAll,
-  eachName,
+  eachInProject,
   pickNamed,
   printPicked,
   withConflictRetry,
@@ -177,37 +177,30 @@ async function getRoles(ctx: Context, names: string[]) {
 }
 
 async function deleteRoles(ctx: Context, names: string[]) {
-  checkNames('role', names);
-  const project = await ctx.project();
-  return eachName(
-    ctx,
-    names,
-    (name) => `delete role "${name}"`,
-    async (name) => {
-      if (isBuiltInRole(name)) {
-        throw new CliError(
-          `role "${name}" in project "${project}" is built in and cannot be deleted; delete the project instead`,
-          EXIT.refused,
-        );
-      }
-      const does = `delete role "${name}"`;
-      const j = await readTrio(ctx, project, name, does);
-      const refused = notManagedMessage(project, j);
-      if (refused) throw new CliError(refused, EXIT.refused);
-      // The uid precondition keeps a same-named object created meanwhile; one already gone is fine.
-      const del = (path: string, noun: string, uid: string | undefined) =>
-        ctx.call({ does, object: { noun, name } }, (k) =>
-          k
-            .delete(path, { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid } })
-            .catch(orUndefinedIfNotFound),
-        );
-      // Permissions first, then the rules, then the identity.
-      await del(paths.roleBinding(project, name), 'rolebinding', j.roleBinding?.metadata?.uid);
-      await del(paths.role(project, name), 'role', j.role?.metadata?.uid);
-      await del(paths.serviceAccount(project, name), 'serviceaccount', j.serviceAccount?.metadata?.uid);
-      ctx.out.mutation(ROLE, name, 'deleted');
-    },
-  );
+  return eachInProject(ctx, 'delete', 'role', names, async (project, name) => {
+    if (isBuiltInRole(name)) {
+      throw new CliError(
+        `role "${name}" in project "${project}" is built in and cannot be deleted; delete the project instead`,
+        EXIT.refused,
+      );
+    }
+    const does = `delete role "${name}"`;
+    const j = await readTrio(ctx, project, name, does);
+    const refused = notManagedMessage(project, j);
+    if (refused) throw new CliError(refused, EXIT.refused);
+    // The uid precondition keeps a same-named object created meanwhile; one already gone is fine.
+    const del = (path: string, noun: string, uid: string | undefined) =>
+      ctx.call({ does, object: { noun, name } }, (k) =>
+        k
+          .delete(path, { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid } })
+          .catch(orUndefinedIfNotFound),
+      );
+    // Permissions first, then the rules, then the identity.
+    await del(paths.roleBinding(project, name), 'rolebinding', j.roleBinding?.metadata?.uid);
+    await del(paths.role(project, name), 'role', j.role?.metadata?.uid);
+    await del(paths.serviceAccount(project, name), 'serviceaccount', j.serviceAccount?.metadata?.uid);
+    ctx.out.mutation(ROLE, name, 'deleted');
+  });
 }
 
 async function changeSubjects(ctx: Context, verb: 'grant' | 'revoke', opts: Record<string, unknown>) {

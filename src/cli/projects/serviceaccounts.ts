@@ -27,7 +27,7 @@ import {
   checkProjectServiceAccount,
   paths,
   listAll,
-  eachName,
+  eachInProject,
   pickNamed,
   printPicked,
   byName,
@@ -119,16 +119,9 @@ async function getServiceAccounts(ctx: Context, names: string[]) {
 }
 
 async function deleteServiceAccounts(ctx: Context, names: string[]) {
-  checkNames('serviceaccount', names);
-  const project = await ctx.project();
-  return eachName(
-    ctx,
-    names,
-    (name) => `delete serviceaccount "${name}"`,
-    async (name) => {
-      await deleteOne(ctx, project, name);
-    },
-  );
+  return eachInProject(ctx, 'delete', 'serviceaccount', names, async (project, name) => {
+    await deleteOne(ctx, project, name);
+  });
 }
 
 /** Permissions first, then credentials, then the account: an interrupted run leaves an account that can do nothing. */

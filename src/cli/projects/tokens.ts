@@ -24,7 +24,7 @@ import {
   checkProjectServiceAccount,
   paths,
   listAll,
-  eachName,
+  eachInProject,
   pickNamed,
   printPicked,
   byName,
@@ -194,40 +194,29 @@ async function getTokens(ctx: Context, names: string[], account: string | undefi
 }
 
 async function deleteTokens(ctx: Context, names: string[]) {
-  checkNames('serviceaccounttoken', names);
-  const project = await ctx.project();
-  return eachName(
-    ctx,
-    names,
-    (name) => `delete serviceaccounttoken "${name}"`,
-    async (name) => {
-      const does = `delete serviceaccounttoken "${name}"`;
-      const object = { noun: 'serviceaccounttoken', name };
-      const s = await ctx.call({ does, object }, (k) => k.get<Stored<Secret>>(paths.secret(project, name)));
-      if (!isProjectToken(s)) {
-        throw new CliError(
-          `secret "${name}" in project "${project}" is not a Lanyard service account token (label rbac.lanyard.dev/service-account-token is not "true")`,
-          EXIT.refused,
-        );
-      }
-      if (!isManaged(s)) {
-        throw new CliError(
-          notManagedRefusal(
-            `serviceaccounttoken "${name}"`,
-            project,
-            noManagedAnnotation(`secret "${name}"`),
-          ),
-          EXIT.refused,
-        );
-      }
-      await ctx.call({ does, object }, (k) =>
-        k.delete(paths.secret(project, name), {
-          apiVersion: 'v1',
-          kind: 'DeleteOptions',
-          preconditions: { uid: s.metadata.uid },
-        }),
+  return eachInProject(ctx, 'delete', 'serviceaccounttoken', names, async (project, name) => {
+    const does = `delete serviceaccounttoken "${name}"`;
+    const object = { noun: 'serviceaccounttoken', name };
+    const s = await ctx.call({ does, object }, (k) => k.get<Stored<Secret>>(paths.secret(project, name)));
+    if (!isProjectToken(s)) {
+      throw new CliError(
+        `secret "${name}" in project "${project}" is not a Lanyard service account token (label rbac.lanyard.dev/service-account-token is not "true")`,
+        EXIT.refused,
       );
-      ctx.out.mutation(TOKEN, name, 'deleted');
-    },
-  );
+    }
+    if (!isManaged(s)) {
+      throw new CliError(
+        notManagedRefusal(`serviceaccounttoken "${name}"`, project, noManagedAnnotation(`secret "${name}"`)),
+        EXIT.refused,
+      );
+    }
+    await ctx.call({ does, object }, (k) =>
+      k.delete(paths.secret(project, name), {
+        apiVersion: 'v1',
+        kind: 'DeleteOptions',
+        preconditions: { uid: s.metadata.uid },
+      }),
+    );
+    ctx.out.mutation(TOKEN, name, 'deleted');
+  });
 }
