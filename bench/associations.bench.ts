@@ -11,7 +11,7 @@ import { Registry } from 'prom-client';
 import { startControlPlane } from '../src/sandbox/control-plane.ts';
 import { createKubeClient, type Json, type KubeClient } from '../src/kube/client.ts';
 import { applyCrds } from '../src/kube/apply.ts';
-import { Informer } from '../src/kube/informer.ts';
+import { InformerFactory } from '../src/kube/cache.ts';
 import { CRD_DIR } from '../src/sandbox/paths.ts';
 import { startAwsSimulator } from '../src/sandbox/aws-sim/index.ts';
 import { createAwsClients } from '../src/aws/index.ts';
@@ -203,13 +203,13 @@ async function run(
     ready += Number(next.r) - Number(prev.r);
     state.set(key, next);
   };
-  const watch = new Informer<Json>({
-    client: kube,
+  const watch = new InformerFactory({ client: kube });
+  const associations = watch.view<Json>({
     path: '/apis/lanyard.dev/v1alpha1/podidentityassociations',
     onAdd: track,
     onUpdate: (obj, _old, key) => track(obj, key),
-  }).start();
-  await watch.waitForSync(30_000);
+  });
+  await associations.waitForSync(30_000);
 
   const t0 = performance.now();
   await pool(items, 64, (it) =>

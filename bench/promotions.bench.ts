@@ -8,7 +8,7 @@ import { startControlPlane } from '../src/sandbox/control-plane.ts';
 import { applyCrds } from '../src/kube/apply.ts';
 import { CRD_DIR } from '../src/sandbox/paths.ts';
 import { createKubeClient, type Json } from '../src/kube/client.ts';
-import { Informer } from '../src/kube/informer.ts';
+import { InformerFactory } from '../src/kube/cache.ts';
 import { silentLogger } from '../src/runtime/log.ts';
 import { systemClock } from '../src/runtime/clock.ts';
 import { promotionConfigFrom } from '../src/config/promotions.ts';
@@ -117,8 +117,8 @@ async function clusterBench() {
 
     const podCreated = new Map<string, number>(); // promotion name -> ms
     const podOrder = new Map<string, string[]>(); // stage -> promotion names in pod-creation order
-    const pods = new Informer<Json>({
-      client: driverClient,
+    const watches = new InformerFactory({ client: driverClient });
+    const pods = watches.view<Json>({
       path: '/api/v1/namespaces/lanyard-promotions/pods',
       onAdd: (pod) => {
         const promo = pod.metadata.labels['lanyard.dev/promotion'];
@@ -133,13 +133,12 @@ async function clusterBench() {
           done: exited(0),
         }).catch((e) => console.error('kubelet', e));
       },
-    }).start();
+    });
     await pods.waitForSync();
     const succeeded = new Map<string, number>();
     let allDone: () => void;
     const finished = new Promise<void>((r) => (allDone = r));
-    const promotions = new Informer<Json>({
-      client: driverClient,
+    const promotions = watches.view<Json>({
       path: `${G}/namespaces/shop/promotions`,
       onUpdate: (p) => {
         if (
@@ -153,7 +152,7 @@ async function clusterBench() {
           if (succeeded.size === STAGES * PER_STAGE) allDone();
         }
       },
-    }).start();
+    });
     await promotions.waitForSync();
 
     const t0 = performance.now();
@@ -207,8 +206,7 @@ async function clusterBench() {
       controllerRequests: [...calls.values()].reduce((a, b) => a + b, 0),
       controllerRequestsByKind: Object.fromEntries([...calls.entries()].sort((a, b) => b[1] - a[1])),
     };
-    pods.stop();
-    promotions.stop();
+    watches.stop();
     await controller.stop();
     return result;
   } finally {

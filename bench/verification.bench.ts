@@ -11,7 +11,7 @@ import { Registry } from 'prom-client';
 import { startControlPlane } from '../src/sandbox/control-plane.ts';
 import { createKubeClient, type Json, type KubeClient } from '../src/kube/client.ts';
 import { applyCrds } from '../src/kube/apply.ts';
-import { Informer } from '../src/kube/informer.ts';
+import { InformerFactory } from '../src/kube/cache.ts';
 import { CRD_DIR } from '../src/sandbox/paths.ts';
 import { startAwsSimulator } from '../src/sandbox/aws-sim/index.ts';
 import { createAwsClients } from '../src/aws/index.ts';
@@ -188,17 +188,16 @@ async function main() {
   while (ids.some((id) => id.mode === 'cc' && !lookup.forPair(id.ns, id.sa))) await sleep(50);
 
   const released = new Map<string, number>();
-  const watchers = [...new Set(ids.map((i) => i.ns))].map((n) =>
-    new Informer<Json>({
-      client: kube,
+  const watchers = new InformerFactory({ client: kube });
+  for (const n of new Set(ids.map((i) => i.ns)))
+    watchers.view<Json>({
       path: `/api/v1/namespaces/${n}/pods`,
       onUpdate: (o) => {
         const k = `${o.metadata.namespace}/${o.metadata.name}`;
         if (!released.has(k) && !(o.spec.schedulingGates ?? []).some((g: Json) => g.name === GATE))
           released.set(k, Date.now());
       },
-    }).start(),
-  );
+    });
   const pods: Array<{ key: string; id: (typeof ids)[number]; created: number; gated: boolean }> = [];
   const jobs = Array.from({ length: PODS }, (_, j) => ({ id: ids[j % ids.length]!, name: `p-${j}` }));
   for (let b = 0; b < jobs.length; b += 50) {
@@ -223,7 +222,7 @@ async function main() {
   }
   const deadline = Date.now() + 180_000;
   while (pods.some((p) => p.gated && !released.has(p.key)) && Date.now() < deadline) await sleep(100);
-  for (const w of watchers) w.stop();
+  watchers.stop();
   // An identity works once every piece it needs is visible: the role (trust checks) and, for container
   // credentials, the association as eks-auth sees it.
   const visibleAt = async (id: (typeof ids)[number]): Promise<number> => {

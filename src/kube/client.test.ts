@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import tls from 'node:tls';
 import { tlsFilesFixture } from '../../test/fixtures/webhook.ts';
 import { createKubeClient, parseRetryAfter, type WatchEvent } from './client.ts';
-import { Informer } from './informer.ts';
+import { InformerFactory } from './cache.ts';
 
 let server: http.Server | undefined;
 afterEach(() => new Promise<void>((r) => (server ? server.close(() => r()) : r())));
@@ -96,14 +96,10 @@ describe('informer retries', () => {
       res.end('{"kind":"Status","reason":"InternalError"}');
     });
     const client = await createKubeClient({ server: url, token: 't', insecureSkipTlsVerify: true });
-    const informer = new Informer({
-      client,
-      path: '/api/v1/configmaps',
-      retryDelayMs: 50,
-      onError: () => {},
-    }).start();
+    const factory = new InformerFactory({ client, retryDelayMs: 50, onError: () => {} });
+    factory.view({ path: '/api/v1/configmaps' });
     await vi.waitFor(() => expect(arrivals.length).toBeGreaterThanOrEqual(5), { timeout: 10_000 });
-    informer.stop();
+    factory.stop();
     client.close();
     const gaps = arrivals.slice(1, 5).map((t, i) => t - arrivals[i]!);
     // 50, 100, 200, 400 ms with ±20 % jitter add up to at least 600 ms; a fixed 50 ms pace would take about 200.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Json, KubeClient, KubeRequest } from './client.ts';
-import { Informer } from './informer.ts';
+import { InformerFactory } from './cache.ts';
 
 /** A client serving `pages` of a list (continue tokens "1", "2", ...) and a watch that stays open until aborted. */
 function pagedClient(pages: Json[][], onPage: (index: number) => void): KubeClient {
@@ -23,56 +23,9 @@ const sa = (ns: string, name: string, role?: string) => ({
   metadata: { namespace: ns, name, annotations: role ? { role } : undefined },
 });
 
-describe('Informer list (docs/adr/0111-webhook-memory-and-start-up.md)', () => {
-  it('reduces each page to its projection before asking for the next, so a large list never holds every raw object', async () => {
-    const transformedWhenPageRequested: number[] = [];
-    let transformed = 0;
-    const pages = [[sa('a', 'x', 'r1'), sa('a', 'y')], [sa('b', 'x')], [sa('c', 'z', 'r2')]];
-    const client = pagedClient(pages, () => transformedWhenPageRequested.push(transformed));
-    const informer = new Informer<string>({
-      client,
-      path: '/api/v1/serviceaccounts',
-      transform: (o) => {
-        transformed++;
-        return o.metadata.annotations?.role ?? '';
-      },
-    }).start();
-    expect(await informer.waitForSync(5000)).toBe(true);
-    informer.stop();
-    // Page 2 was requested after page 1's two objects were projected, page 3 after page 2's one.
-    expect(transformedWhenPageRequested).toEqual([0, 2, 3]);
-    expect([...informer.store]).toEqual([
-      ['a/x', 'r1'],
-      ['a/y', ''],
-      ['b/x', ''],
-      ['c/z', 'r2'],
-    ]);
-  });
-
-  it('a re-list deletes the objects the server no longer has and updates the others', async () => {
-    let pages = [[sa('a', 'x', 'r1'), sa('a', 'y')]];
-    const client = pagedClient([], () => {});
-    (client as { request: unknown }).request = async () => ({
-      items: pages[0],
-      metadata: { resourceVersion: '8' },
-    });
-    const events: string[] = [];
-    const informer = new Informer<string>({
-      client,
-      path: '/api/v1/serviceaccounts',
-      transform: (o) => o.metadata.annotations?.role ?? '',
-      onAdd: (_v, k) => events.push(`add ${k}`),
-      onUpdate: (v, old, k) => events.push(`update ${k} ${old}->${v}`),
-      onDelete: (_v, k) => events.push(`delete ${k}`),
-    }).start();
-    await informer.waitForSync(5000);
-    pages = [[sa('a', 'x', 'r2')]];
-    await informer.relist();
-    informer.stop();
-    expect(events).toEqual(['add a/x', 'add a/y', 'delete a/y', 'update a/x r1->r2']);
-    expect([...informer.store]).toEqual([['a/x', 'r2']]);
-  });
-
+// Paged projection and relists are checked through the factory's views in cache.test.ts; this is the list loop's
+// failure case (ListWatch, under every view).
+describe('list/watch loop (docs/adr/0111-webhook-memory-and-start-up.md)', () => {
   it('a list that fails half-way keeps none of its objects: the retried list alone fills the store (docs/adr/0705)', async () => {
     let calls = 0;
     const pages = [[sa('a', 'x', 'r1')], [sa('b', 'y')]];
@@ -85,16 +38,16 @@ describe('Informer list (docs/adr/0111-webhook-memory-and-start-up.md)', () => {
       return serve(req);
     };
     const added: string[] = [];
-    const informer = new Informer<string>({
-      client,
+    const factory = new InformerFactory({ client, retryDelayMs: 1 });
+    const view = factory.view<string>({
       path: '/api/v1/serviceaccounts',
-      retryDelayMs: 1,
       transform: (o) => o.metadata.annotations?.role ?? '',
       onAdd: (_v, k) => added.push(k),
-    }).start();
-    expect(await informer.waitForSync(5000)).toBe(true);
-    informer.stop();
-    expect([...informer.store]).toEqual([
+    });
+    expect(await view.waitForSync(5000)).toBe(true);
+    const held = [...view.keys()].map((k) => [k, view.get(k)]);
+    factory.stop();
+    expect(held).toEqual([
       ['a/w', 'r3'],
       ['b/y', ''],
     ]);

@@ -1,7 +1,7 @@
 // List-then-watch of one resource. `ListWatch` is the loop: it lists in pages, watches with bookmarks, re-lists when
-// the watch expires (410 Gone), and backs off with jitter after errors. `Informer` adds one keyed store on top (the
-// webhook's certificate reconciler, tests and benchmarks use it); controllers and the webhook's caches share one
-// `ListWatch` per resource through the informer factory (src/kube/cache.ts,
+// the watch expires (410 Gone), and backs off with jitter after errors. Every reader (controllers, the webhook's
+// caches, the certificate reconciler) shares one `ListWatch` per selection through the informer factory, which keeps
+// the stores (src/kube/cache.ts,
 // docs/adr/1000-shared-informer-cache-and-reconcilers.md, docs/adr/1080-webhook-on-the-informer-cache.md).
 import type { Json, KubeClient, KubeObject, WatchEvent } from './client.ts';
 import type { KubeList } from '../core/kube-object.ts';
@@ -28,8 +28,8 @@ export interface ListWatchOptions<L = Json, O extends KubeObject = Json> extends
   client: KubeClient;
   pageSize?: number;
   /**
-   * A full list is about to be requested (the Informer starts a fresh map for it: a failed list leaves nothing; the
-   * shared cache notes which views it projects for).
+   * A full list is about to be requested (the shared cache starts afresh and notes which views it projects for: a
+   * failed list leaves nothing).
    */
   onListStart?: () => void;
   /** A full (re)list: every object the server holds now (as `projectListed` returned them, when given). */
@@ -184,127 +184,6 @@ export class ListWatch<L = Json, O extends KubeObject = Json> {
       this.opts.metadataOnly ? META_ACCEPT_WATCH : undefined,
     );
     if (gone) this.resourceVersion = '';
-  }
-}
-
-/** `T`: what the store keeps of each object; `O`: the watched kind as the API server sends it. */
-export interface InformerOptions<T, O extends KubeObject = Json> extends ResourceSelection {
-  client: KubeClient;
-  pageSize?: number;
-  transform?: (obj: O) => T;
-  onAdd?: (obj: T, key: string) => void;
-  onUpdate?: (obj: T, old: T, key: string) => void;
-  onDelete?: (obj: T, key: string) => void;
-  /** Called after each full (re)list, once the store holds the listed objects (vanished ones already deleted). */
-  onSynced?: () => void;
-  onError?: (e: unknown) => void;
-  /** First pause before retrying after an error (ms); doubles per consecutive error up to 30 s, with jitter. */
-  retryDelayMs?: number;
-}
-
-/**
- * One resource selection with its own keyed store, its list projected page by page
- * (docs/adr/0111-webhook-memory-and-start-up.md): for a component that watches alone (the certificate reconciler).
- */
-export class Informer<T = Json, O extends KubeObject = Json> {
-  #store = new Map<string, T>();
-  /** The list being received, keyed as it arrives (no [key, value] pair per object: docs/adr/0705). */
-  #listing = new Map<string, T>();
-  private readonly listWatch: ListWatch<never, O>;
-  private syncedOnce = false;
-  private readonly syncWaiters: Array<() => void> = [];
-
-  constructor(private readonly opts: InformerOptions<T, O>) {
-    this.listWatch = new ListWatch<never, O>({
-      ...opts,
-      // Each page is reduced to its projections as it arrives: the raw objects of a list are never all held.
-      onListStart: () => {
-        this.#listing = new Map();
-      },
-      projectListed: (item) => {
-        this.#listing.set(objectKey(item), this.transform(item));
-        return undefined;
-      },
-      onList: () => this.replace(),
-      onEvent: (e) => {
-        if (e.type !== 'BOOKMARK') this.apply(e);
-      },
-    });
-  }
-
-  /** The objects (as `transform` returned them) by namespace/name. */
-  get store(): ReadonlyMap<string, T> & Pick<Map<string, T>, 'get' | 'has'> {
-    return this.#store;
-  }
-
-  get synced(): boolean {
-    return this.syncedOnce;
-  }
-
-  /** Resolves once the first list is in the store, or when the timeout passes (returns false then). */
-  waitForSync(timeoutMs = Infinity, signal?: AbortSignal): Promise<boolean> {
-    return waitUntilSynced(() => this.syncedOnce, this.syncWaiters, timeoutMs, signal);
-  }
-
-  start(): this {
-    this.listWatch.start();
-    return this;
-  }
-
-  stop(): void {
-    this.listWatch.stop();
-  }
-
-  /** Forces a fresh list (debug cache clear). */
-  async relist(): Promise<void> {
-    await this.listWatch.relist();
-  }
-
-  private replace(): void {
-    const seen = this.#listing;
-    this.#listing = new Map();
-    if (this.#store.size === 0) {
-      // The first list (or a relist of an empty store): the listed map becomes the store, without a second copy.
-      this.#store = seen;
-      for (const [key, obj] of seen) this.opts.onAdd?.(obj, key);
-    } else {
-      // Replace the store, firing the events a watcher would have seen.
-      for (const [key, old] of this.#store) {
-        if (!seen.has(key)) {
-          this.#store.delete(key);
-          this.opts.onDelete?.(old, key);
-        }
-      }
-      for (const [key, obj] of seen) {
-        const old = this.#store.get(key);
-        this.#store.set(key, obj);
-        if (old === undefined) this.opts.onAdd?.(obj, key);
-        else this.opts.onUpdate?.(obj, old, key);
-      }
-    }
-    this.opts.onSynced?.();
-    if (!this.syncedOnce) {
-      this.syncedOnce = true;
-      for (const w of this.syncWaiters.splice(0)) w();
-    }
-  }
-
-  private apply(e: WatchEvent<O>): void {
-    const key = objectKey(e.object);
-    const old = this.#store.get(key);
-    if (e.type === 'DELETED') {
-      this.#store.delete(key);
-      if (old !== undefined) this.opts.onDelete?.(old, key);
-      return;
-    }
-    const obj = this.transform(e.object);
-    this.#store.set(key, obj);
-    if (old === undefined) this.opts.onAdd?.(obj, key);
-    else this.opts.onUpdate?.(obj, old, key);
-  }
-
-  private transform(obj: O): T {
-    return this.opts.transform ? this.opts.transform(obj) : (obj as unknown as T);
   }
 }
 

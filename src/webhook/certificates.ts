@@ -11,7 +11,7 @@ import type { Secret } from 'kubernetes-types/core/v1.js';
 import type { MutatingWebhookConfiguration } from 'kubernetes-types/admissionregistration/v1.js';
 import type { KubeClient } from '../kube/client.ts';
 import { getOrUndefined, isAlreadyExists, isConflict, resourcePath } from '../kube/client.ts';
-import { Informer } from '../kube/informer.ts';
+import { sharedOrOwnCache, type InformerFactory } from '../kube/cache.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { SerialPasses } from '../runtime/serial.ts';
@@ -278,7 +278,7 @@ export interface CertificateReconciler {
 
 /** Runs the self-managed certificate loop; safe in every webhook replica and in `lanyard controller`. */
 export function startCertificateReconciler(
-  deps: { kube: KubeClient; log: Logger; clock: Clock },
+  deps: CertificateDeps,
   o: CertificateReconcilerOptions,
 ): CertificateReconciler {
   const loop = new CertificateLoop(deps, o);
@@ -296,6 +296,9 @@ const MWC_PATH = resourcePath({
   version: 'v1',
   plural: 'mutatingwebhookconfigurations',
 });
+
+/** The process's informer cache (`cache`) when it has one: the Secret and configuration are views of it. */
+type CertificateDeps = { kube: KubeClient; log: Logger; clock: Clock; cache?: InformerFactory };
 
 /** The state of one self-managed certificate loop: the Secret and the configuration's caBundle kept current. */
 class CertificateLoop {
@@ -315,10 +318,11 @@ class CertificateLoop {
   /** Decoded caBundles of the configuration's webhooks (undefined: no configuration to keep current). */
   private bundles: string[] | undefined;
   private readonly secretPath: string;
-  private watches: Array<{ stop(): void }> = [];
+  private watches: Array<{ close(): void }> = [];
+  private releaseCache = (): void => undefined;
 
   constructor(
-    private readonly deps: { kube: KubeClient; log: Logger; clock: Clock },
+    private readonly deps: CertificateDeps,
     private readonly o: CertificateReconcilerOptions,
   ) {
     this.first = new Promise<CertificatePair>((r) => (this.firstResolve = r));
@@ -331,24 +335,26 @@ class CertificateLoop {
 
   /** Watches the Secret (and the configuration), each change triggering a pass; the first pass starts now. */
   start(): void {
-    const { kube, log } = this.deps;
+    const { log } = this.deps;
+    const cache = sharedOrOwnCache(this.deps, (sel, e) =>
+      log.warn({ err: e, path: sel.path }, 'certificate watch failed; retrying'),
+    );
+    this.releaseCache = cache.release;
     const trigger = () => this.trigger();
+    // Views of one named object each: what they keep is nothing, a change only triggers a pass that reads it.
     this.watches.push(
-      new Informer<Record<string, never>, Secret>({
-        client: kube,
+      cache.cache.view<Record<string, never>, Secret>({
         path: this.secretPath,
         fieldSelector: `metadata.name=${this.o.secretName}`,
         transform: () => ({}),
         onAdd: trigger,
         onUpdate: trigger,
         onDelete: trigger,
-        onError: (e) => log.warn({ err: e }, 'Secret watch failed; retrying'),
-      }).start(),
+      }),
     );
     if (this.o.webhookConfigName)
       this.watches.push(
-        new Informer<Record<string, never>, MutatingWebhookConfiguration>({
-          client: kube,
+        cache.cache.view<Record<string, never>, MutatingWebhookConfiguration>({
           path: MWC_PATH,
           fieldSelector: `metadata.name=${this.o.webhookConfigName}`,
           transform: (mwc) => {
@@ -360,8 +366,7 @@ class CertificateLoop {
           onDelete: () => {
             this.bundles = undefined;
           },
-          onError: (e) => log.warn({ err: e }, 'MutatingWebhookConfiguration watch failed; retrying'),
-        }).start(),
+        }),
       );
     this.trigger();
   }
@@ -369,7 +374,8 @@ class CertificateLoop {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    for (const w of this.watches) w.stop();
+    for (const w of this.watches) w.close();
+    this.releaseCache();
     await this.passes.stop();
   }
 

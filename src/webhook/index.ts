@@ -66,7 +66,7 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps): Pr
   await listen(metricsServer, config.metricsPort);
 
   let caPem: string | undefined;
-  const pairs = await startServingPair(config, deps, st, (p) => {
+  const pairs = await startServingPair(config, { ...deps, cache: cache.cache }, st, (p) => {
     if (p.caPem) caPem = p.caPem;
     server.setSecureContext({ ...tlsBase, cert: p.certPem, key: p.keyPem });
     metrics.certExpiry.set(Math.floor(p.notAfter.getTime() / 1000));

@@ -3,7 +3,7 @@
 // injected, gated and exchanged for real, then deleted, and the object reaches Ready=True.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Json } from '../../../src/kube/client.ts';
-import { Informer } from '../../../src/kube/informer.ts';
+import { InformerFactory } from '../../../src/kube/cache.ts';
 import { eventually } from '../../harness/context.ts';
 import {
   association,
@@ -34,16 +34,16 @@ it('probe made, injected, verified by a real exchange, deleted; Synced, Verified
   // Every version of the probe, from a watch started before anything exists: it may live only a few hundred ms.
   const versions: Json[] = [];
   let deleted = false;
-  const watch = new Informer<Json>({
-    client: env.admin,
+  const watch = new InformerFactory({ client: env.admin });
+  const probes = watch.view<Json>({
     path: `/api/v1/namespaces/${ns}/pods`,
     labelSelector: 'lanyard.dev/probe=true',
     onAdd: (p) => versions.push(p),
     onUpdate: (p) => versions.push(p),
     onDelete: () => (deleted = true),
-  }).start();
+  });
   try {
-    await watch.waitForSync(10_000);
+    await probes.waitForSync(10_000);
     const created = await association(env.admin, ns, 'uploader', 'uploader', role.arn);
     const ready = await waitFor(
       env.admin,

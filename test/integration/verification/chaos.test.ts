@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../../harness/context.ts';
 import { freePort, spawnController, untilReady } from '../../fixtures/controller-process.ts';
 import type { Json } from '../../../src/kube/client.ts';
-import { Informer } from '../../../src/kube/informer.ts';
+import { InformerFactory } from '../../../src/kube/cache.ts';
 import {
   CLUSTER,
   GATE,
@@ -162,9 +162,9 @@ describe('chaos: controller kills, AWS faults and late visibility with the gate'
     const ids = await setupIdentities(env, 'g');
     // Release times as seen by a watch on the test's namespaces.
     const releasedAt = new Map<string, number>();
-    const watchers = [...new Set(ids.map((i) => i.ns))].map((ns) =>
-      new Informer<Json>({
-        client: env.admin,
+    const watchers = new InformerFactory({ client: env.admin });
+    for (const ns of new Set(ids.map((i) => i.ns)))
+      watchers.view<Json>({
         path: `/api/v1/namespaces/${ns}/pods`,
         transform: (o) => ({
           metadata: {
@@ -179,8 +179,7 @@ describe('chaos: controller kills, AWS faults and late visibility with the gate'
           if (!releasedAt.has(k) && !(o.spec.schedulingGates ?? []).some((g: Json) => g.name === GATE))
             releasedAt.set(k, Date.now());
         },
-      }).start(),
-    );
+      });
 
     let killedAt = 0;
     let victim: ChildProcess | undefined;
@@ -224,7 +223,7 @@ describe('chaos: controller kills, AWS faults and late visibility with the gate'
       250,
     );
     const allReleased = Date.now();
-    for (const w of watchers) w.stop();
+    watchers.stop();
     expect(allReleased - restartedAt).toBeLessThan(60_000);
 
     // Every release follows a successful exchange for the identity, made after the identity became visible.
