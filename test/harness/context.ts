@@ -63,3 +63,28 @@ export async function eventually<T>(fn: () => Promise<T>, timeoutMs = 10_000, in
   }
   throw last;
 }
+
+/**
+ * Checks `fn` again and again for `windowMs` (and once more at the end): a test that something does NOT happen
+ * asserts it over the whole window, not once after a sleep. `reason` says why the window is long enough; it is part
+ * of the failure message.
+ */
+export async function throughout(
+  reason: string,
+  windowMs: number,
+  fn: () => Promise<void>,
+  intervalMs = 200,
+): Promise<void> {
+  const end = Date.now() + windowMs;
+  for (;;) {
+    try {
+      await fn();
+    } catch (e) {
+      throw new Error(`failed within the ${windowMs} ms window (${reason}): ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+    if (Date.now() >= end) return;
+    await new Promise((r) => setTimeout(r, Math.min(intervalMs, Math.max(0, end - Date.now()))));
+  }
+}

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Json } from '../../../src/kube/client.ts';
 import { runCli } from '../../../src/cli/run.ts';
-import { controlPlane, eventually } from '../../harness/context.ts';
+import { controlPlane, eventually, throughout } from '../../harness/context.ts';
 import { binaries } from '../../../src/sandbox/binaries.ts';
 import {
   association,
@@ -372,9 +372,14 @@ describe('repair (docs/identities.md, "Repair")', () => {
     expect((await getPod(env.admin, ns, 'lonely')).metadata.uid).toBe(lonelyPod.metadata.uid);
     await eventFor(ns, 'lonely', 'IdentityMissing');
     // One restart only.
-    await new Promise((r) => setTimeout(r, 2000));
-    const d = await env.admin.get(`/apis/apps/v1/namespaces/${ns}/deployments/web`);
-    expect(d.spec.template.metadata.annotations['lanyard.dev/identity-restarted-at']).toBe(restartedAt);
+    await throughout(
+      "the restarted Deployment's new Pods are reconciled within it, and a second restart would come from them",
+      2_000,
+      async () => {
+        const d = await env.admin.get(`/apis/apps/v1/namespaces/${ns}/deployments/web`);
+        expect(d.spec.template.metadata.annotations['lanyard.dev/identity-restarted-at']).toBe(restartedAt);
+      },
+    );
   });
 
   it('without the annotation nothing is restarted', async () => {

@@ -7,7 +7,7 @@
 // --verified-ttl=2s keeps every proof below admission's 5 s margin, so each new Pod is gated and must be proven.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Json } from '../../../src/kube/client.ts';
-import { eventually } from '../../harness/context.ts';
+import { eventually, throughout } from '../../harness/context.ts';
 import {
   GATE,
   createPod,
@@ -84,10 +84,15 @@ async function expectHeld(ns: string, pod: string, error: RegExp): Promise<void>
     20_000,
     200,
   );
-  await new Promise((r) => setTimeout(r, 2_500));
-  const p = await getPod(env.admin, ns, pod);
-  expect(gates(p)).toContain(GATE);
-  expect(p.metadata.annotations?.[ANNOTATION]).not.toBe('released-during-outage');
+  await throughout(
+    'the verifier retries at most 500 ms apart (the default of --verify-backoff-max), so 2.5 s spans at least four attempts that could have released it',
+    2_500,
+    async () => {
+      const p = await getPod(env.admin, ns, pod);
+      expect(gates(p)).toContain(GATE);
+      expect(p.metadata.annotations?.[ANNOTATION]).not.toBe('released-during-outage');
+    },
+  );
 }
 
 describe('STS does not answer (timeout)', () => {

@@ -5,7 +5,7 @@
 // --verified-ttl=2s keeps every proof below admission's 5 s margin, so each new Pod is gated and must be proven.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Json } from '../../../src/kube/client.ts';
-import { eventually } from '../../harness/context.ts';
+import { eventually, throughout } from '../../harness/context.ts';
 import {
   GATE,
   association,
@@ -128,10 +128,15 @@ describe('--verify-outage-policy=release-recently-proven', () => {
         20_000,
         200,
       );
-      await new Promise((r) => setTimeout(r, 2_000));
-      const p = await getPod(env.admin, ns, 'never-proven');
-      expect(gates(p)).toContain(GATE);
-      expect(p.metadata.annotations?.[ANNOTATION]).not.toBe('released-during-outage');
+      await throughout(
+        'the verifier retries at most 500 ms apart (the default of --verify-backoff-max), so 2 s spans at least four attempts that could have released it',
+        2_000,
+        async () => {
+          const p = await getPod(env.admin, ns, 'never-proven');
+          expect(gates(p)).toContain(GATE);
+          expect(p.metadata.annotations?.[ANNOTATION]).not.toBe('released-during-outage');
+        },
+      );
     } finally {
       env.sim.control.configure({ faults: [] });
     }
@@ -164,9 +169,14 @@ describe('--verify-outage-policy=release-recently-proven', () => {
       20_000,
       200,
     );
-    await new Promise((r) => setTimeout(r, 2_000));
-    const p = await getPod(env.admin, ns, 'denied');
-    expect(gates(p)).toContain(GATE);
-    expect(await outageReleases(env)).toBe(before);
+    await throughout(
+      'the verifier retries at most 500 ms apart (the default of --verify-backoff-max), so 2 s spans at least four attempts that could have released it',
+      2_000,
+      async () => {
+        const p = await getPod(env.admin, ns, 'denied');
+        expect(gates(p)).toContain(GATE);
+        expect(await outageReleases(env)).toBe(before);
+      },
+    );
   });
 });
