@@ -105,16 +105,21 @@ afterAll(async () => {
   await env?.stop();
 });
 
+/** The selections the webhook's side watches (its caches, the association source and the guard). */
+const webhookSelections = (sys: string) => [
+  '/api/v1/serviceaccounts metadata',
+  `/api/v1/namespaces/${sys}/configmaps fieldSelector=metadata.name=pod-identity-webhook`,
+  '/apis/lanyard.dev/v1alpha1/identitypolicies',
+  '/api/v1/namespaces metadata',
+  '/apis/lanyard.dev/v1alpha1/verifiedidentities',
+  '/apis/lanyard.dev/v1alpha1/podidentityassociations',
+];
+
 describe('lanyard run: one watch per selection', () => {
   it("the webhook's ServiceAccounts, ConfigMap, IdentityPolicies, Namespaces, VerifiedIdentities and associations are each watched once", async () => {
     const sys = env.systemNamespace;
     const shared = [
-      '/api/v1/serviceaccounts metadata',
-      `/api/v1/namespaces/${sys}/configmaps fieldSelector=metadata.name=pod-identity-webhook`,
-      '/apis/lanyard.dev/v1alpha1/identitypolicies',
-      '/api/v1/namespaces metadata',
-      '/apis/lanyard.dev/v1alpha1/verifiedidentities',
-      '/apis/lanyard.dev/v1alpha1/podidentityassociations',
+      ...webhookSelections(sys),
       // The running-Pod identity reconciler's own selections, now on the same cache.
       '/api/v1/pods fieldSelector=status.phase!=Succeeded,status.phase!=Failed',
       '/apis/apps/v1/replicasets metadata',
@@ -172,15 +177,7 @@ describe('lanyard run: one watch per selection', () => {
       await eventually(
         async () => {
           const now = Object.fromEntries(alone.open);
-          for (const s of [
-            '/api/v1/serviceaccounts metadata',
-            `/api/v1/namespaces/${sys}/configmaps fieldSelector=metadata.name=pod-identity-webhook`,
-            '/apis/lanyard.dev/v1alpha1/identitypolicies',
-            '/api/v1/namespaces metadata',
-            '/apis/lanyard.dev/v1alpha1/verifiedidentities',
-            '/apis/lanyard.dev/v1alpha1/podidentityassociations',
-          ])
-            expect(now[s], s).toBe(1);
+          for (const s of webhookSelections(sys)) expect(now[s], s).toBe(1);
           expect(Object.entries(now).filter(([, n]) => n !== 1)).toEqual([]);
           // Every watch, the certificate reconciler's Secret included, is one of the process cache's selections.
           expect(Object.keys(now).sort()).toEqual(selectionsOf(proc.cache).sort());
