@@ -3,7 +3,7 @@
 // (snapshot.ts), so both resolve what a pair declares now in one way; a workload to repair is read from the API server
 // (workloads are not watched, docs/adr/0900-running-pod-identity-reconciler.md).
 import type { DaemonSet, Deployment, StatefulSet } from 'kubernetes-types/apps/v1.js';
-import { isNotFound, type KubeClient } from '../kube/client.ts';
+import { getOrUndefined, type KubeClient } from '../kube/client.ts';
 import type { SaSettings } from '../identity/annotations.ts';
 import type { ConfigMapTable } from '../identity/configmap.ts';
 import type { AssociationIdentity } from '../identity/sources.ts';
@@ -108,10 +108,5 @@ export async function readWorkload(
   kube: KubeClient,
   t: RepairTarget,
 ): Promise<Deployment | StatefulSet | DaemonSet | undefined> {
-  try {
-    return await kube.get<Deployment | StatefulSet | DaemonSet>(workloadPath(t));
-  } catch (e) {
-    if (isNotFound(e)) return undefined;
-    throw e;
-  }
+  return getOrUndefined<Deployment | StatefulSet | DaemonSet>(kube, workloadPath(t));
 }

@@ -5,7 +5,7 @@ import type { ReleaseAnnotation } from './pod.ts';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { KubeClient } from '../kube/client.ts';
 import type { IdentityPolicy, VerifiedIdentity } from './types.ts';
-import { KubeApiError, isAlreadyExists, isNotFound } from '../kube/client.ts';
+import { KubeApiError, isAlreadyExists, isNotFound, orUndefinedIfNotFound } from '../kube/client.ts';
 import type { CacheView } from '../kube/cache.ts';
 import { setCondition, conditionUnchanged } from '../kube/conditions.ts';
 import type { Logger } from '../runtime/log.ts';
@@ -208,11 +208,9 @@ export async function writePolicyStatus(
   const conds = o.status?.conditions;
   if (o.status?.observedGeneration === c.generation && conditionUnchanged(conds, cond)) return;
   const status = { observedGeneration: c.generation, conditions: setCondition(conds, cond, now) };
-  try {
-    await kube.patch(`${VI_API}/identitypolicies/${name}/status`, { status }, 'application/merge-patch+json');
-  } catch (e) {
-    if (!isNotFound(e)) throw e;
-  }
+  await kube
+    .patch(`${VI_API}/identitypolicies/${name}/status`, { status }, 'application/merge-patch+json')
+    .catch(orUndefinedIfNotFound);
   if (!c.accepted)
     log.warn({ policy: name, problem: c.invalidMessage }, 'IdentityPolicy ignored: invalid pattern');
 }
