@@ -93,7 +93,14 @@ const builtinsWithoutFacade = {
  * memory than one bundled chunk (docs/adr/0703). Every other package stays external, resolved from node_modules when
  * (and only when) a command imports it: the AWS SDK, client-node, x509, jose.
  */
-export const BUNDLED_PACKAGES = new Set(['commander', 'pino', 'prom-client', 'yaml', 'jsonpath-plus']);
+export const BUNDLED_PACKAGES = new Set([
+  'commander',
+  'pino',
+  'prom-client',
+  'yaml',
+  'jsonpath-plus',
+  'js-yaml',
+]);
 const packagesExternalButStartPath = {
   name: 'packages-external-but-start-path',
   setup(b) {
@@ -111,9 +118,12 @@ const packagesExternalButStartPath = {
       return a.kind === 'dynamic-import' ? { path: a.path, namespace: 'dynamic-import' } : undefined;
     });
     b.onLoad({ filter: /.*/, namespace: 'dynamic-import' }, (a) => {
-      const names = Object.keys(createRequire(path.join(ROOT, 'package.json'))(a.path)).filter(
-        (n) => /^[A-Za-z_$][\w$]*$/.test(n) && n !== 'default',
-      );
+      const req = createRequire(path.join(ROOT, 'package.json'));
+      // A package with an ESM build for `import` (js-yaml) is bundled from it and already has the right names.
+      const exportsField = req(`${a.path}/package.json`).exports?.['.'];
+      if (exportsField?.import)
+        return { resolveDir: ROOT, loader: 'js', contents: `export * from ${JSON.stringify(a.path)};\n` };
+      const names = Object.keys(req(a.path)).filter((n) => /^[A-Za-z_$][\w$]*$/.test(n) && n !== 'default');
       return {
         resolveDir: ROOT,
         loader: 'js',

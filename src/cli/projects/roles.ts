@@ -143,8 +143,7 @@ async function readTrio(ctx: Context, project: string, name: string, does: strin
 
 async function getRoles(ctx: Context, names: string[]) {
   checkNames('role', names);
-  const project = await ctx.project();
-  const [roles, sas, rbs] = await ctx.call({ does: 'list roles' }, (k) =>
+  const [project, [roles, sas, rbs]] = await ctx.readInProject({ does: 'list roles' }, (k, project) =>
     Promise.all([
       listAll<Role>(k, paths.role(project)),
       listAll<ServiceAccount>(k, paths.serviceAccount(project)),

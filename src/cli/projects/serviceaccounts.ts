@@ -72,20 +72,21 @@ async function createServiceAccount(ctx: Context, name: string, description: str
 
 async function getServiceAccounts(ctx: Context, names: string[]) {
   checkNames('serviceaccount', names);
-  const project = await ctx.project();
   const wide = ctx.flags.output === 'wide';
-  const [sas, tokens, bindings] = await ctx.call({ does: 'list service accounts' }, (k) =>
-    Promise.all([
-      // Lanyard's label or Kargo's (seed 001): a selector cannot OR two keys, and a project holds few accounts, so one
-      // list of the namespace's accounts, filtered here (docs/projects-and-tokens.md, "Kargo's label").
-      listAll<ServiceAccount>(k, paths.serviceAccount(project)).then((all) =>
-        all.filter(isProjectServiceAccount),
-      ),
-      wide
-        ? listAll<Secret>(k, paths.secret(project), { labelSelector: `${TOKEN_LABEL}=true` })
-        : Promise.resolve([]),
-      wide ? listAll<RoleBinding>(k, paths.roleBinding(project)) : Promise.resolve([]),
-    ]),
+  const [project, [sas, tokens, bindings]] = await ctx.readInProject(
+    { does: 'list service accounts' },
+    (k, project) =>
+      Promise.all([
+        // Lanyard's label or Kargo's (seed 001): a selector cannot OR two keys, and a project holds few accounts, so one
+        // list of the namespace's accounts, filtered here (docs/projects-and-tokens.md, "Kargo's label").
+        listAll<ServiceAccount>(k, paths.serviceAccount(project)).then((all) =>
+          all.filter(isProjectServiceAccount),
+        ),
+        wide
+          ? listAll<Secret>(k, paths.secret(project), { labelSelector: `${TOKEN_LABEL}=true` })
+          : Promise.resolve([]),
+        wide ? listAll<RoleBinding>(k, paths.roleBinding(project)) : Promise.resolve([]),
+      ]),
   );
   sas.sort(byName);
   const picked = pickNamed(sas, names, (s) => s.metadata.name);

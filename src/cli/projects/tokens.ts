@@ -169,8 +169,7 @@ async function waitForToken(
 async function getTokens(ctx: Context, names: string[], account: string | undefined) {
   checkNames('serviceaccounttoken', names);
   if (account) checkNames('serviceaccount', [account]);
-  const project = await ctx.project();
-  const secrets = await ctx.call({ does: 'list service account tokens' }, (k) =>
+  const [project, secrets] = await ctx.readInProject({ does: 'list service account tokens' }, (k, project) =>
     listAll<Secret>(k, paths.secret(project), { labelSelector: `${TOKEN_LABEL}=true` }),
   );
   const tokens = secrets
