@@ -14,11 +14,7 @@ if (argv[0] === 'webhook') {
   // otherwise keep a webhook that could not listen (a port in use) alive, never ready, and never restarted.
   process.exit(await runWebhookProcess(argv.slice(1)));
 } else {
-  const [{ processIO }, { execute }, { moveGlobalFlags }] = await Promise.all([
-    import('./cli/io.ts'),
-    import('./cli/run.ts'),
-    import('./cli/argv.ts'),
-  ]);
+  const { runCliProcess } = await import('./cli/process.ts');
   const name = path.basename(process.argv[1] ?? '').startsWith('kubectl-') ? 'kubectl lanyard' : 'lanyard';
-  process.exitCode = await execute(processIO(moveGlobalFlags(argv)[0]), argv, name);
+  process.exitCode = await runCliProcess(argv, name);
 }
