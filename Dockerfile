@@ -21,7 +21,8 @@ COPY src src
 # The git commit `lanyard version` reports (.git is not part of the build context).
 ARG LANYARD_COMMIT=unknown
 # The image has no `lanyard up` (the local sandbox and its AWS simulator stay out of it).
-RUN LANYARD_COMMIT=${LANYARD_COMMIT} node scripts/build.mjs --without-sandbox
+# The source map (docs/adr/0709) is for debugging from a checkout; the image leaves it out.
+RUN LANYARD_COMMIT=${LANYARD_COMMIT} node scripts/build.mjs --without-sandbox && rm dist/lanyard.cjs.map
 
 FROM ${BASE_IMAGE} AS deps
 ARG NPM_CONFIG_CAFILE

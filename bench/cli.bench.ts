@@ -26,7 +26,7 @@ for (const [file, how] of [
     `build it: cd tools/k8s-testbin && GOTOOLCHAIN=local CGO_ENABLED=0 go build -mod=mod -o ${KUBECTL} k8s.io/kubernetes/cmd/kubectl (or set KUBECTL)`,
   ],
   [TIME, 'install GNU time: apt-get install time'],
-  [path.join(ROOT, 'dist', 'main.js'), 'build it: npm run build'],
+  [path.join(ROOT, 'dist', 'lanyard.cjs'), 'build it: npm run build'],
 ] as const) {
   if (!fs.existsSync(file)) {
     console.error(`${file} is missing; ${how}`);

@@ -1,11 +1,12 @@
-// Compiles src/ into dist/: the JavaScript that bin/lanyard.js, the image and the npm package run (no TypeScript
-// compilation at run time). One esbuild bundle of our own code with code splitting, so every subcommand's
-// `import()` becomes a chunk that is loaded only when that subcommand runs; npm dependencies stay external and are
-// resolved from node_modules. The git commit is embedded for `lanyard version` (docs/cli.md).
+// Compiles src/ into dist/lanyard.cjs: the JavaScript that bin/lanyard.js, the image and the npm package run (no
+// TypeScript compilation at run time). One minified CommonJS bundle of our own code and the start path's packages:
+// each module in it is evaluated only when first imported, a package outside it is required only then, and one file
+// holds one V8 code cache for bin/lanyard.js to keep (docs/adr/0709-one-bundle-and-a-code-cache.md). Other npm
+// dependencies stay external, resolved from node_modules. The git commit is embedded for `lanyard version` (docs/cli.md).
 // Usage: node scripts/build.mjs [--without-sandbox]   (npm start / npm test run it when dist/ is missing or stale: scripts/ensure-build.mjs)
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import { builtinModules, createRequire } from 'node:module';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,6 +14,8 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const DIST = path.join(ROOT, 'dist');
 /** Written last by a successful build: its mtime is the build time, its content the embedded commit. */
 export const STAMP = path.join(DIST, '.build-stamp.json');
+/** The bundle bin/lanyard.js runs. */
+export const BUNDLE = 'lanyard.cjs';
 
 /** The commit to embed: LANYARD_COMMIT (image builds without .git), else git's HEAD, else "unknown". */
 export function currentCommit() {
@@ -55,42 +58,28 @@ const withoutSandbox = {
 };
 
 /**
- * Node's built-in modules through `process.getBuiltinModule` instead of `import`: an ESM import of a builtin builds a
- * facade that reads every export, getters included, and `node:http`'s `WebSocket` getter loads all of undici (80–250 ms
- * and 8 MB of resident memory at every start, docs/adr/0703). As a CommonJS shim, esbuild reads each export only where
- * the code uses it.
+ * commander requires node:child_process at load time for executable subcommands, which Lanyard never uses: it gets an
+ * object that loads the module on first use (7 ms of CPU at every CLI start, docs/adr/0704). Every other built-in
+ * module is an ordinary `require`.
  */
-const builtinsWithoutFacade = {
-  name: 'builtins-without-esm-facade',
+const lazyChildProcessForCommander = {
+  name: 'lazy-child-process-for-commander',
   setup(b) {
-    const names = new Set(builtinModules);
-    // commander requires node:child_process at load time for executable subcommands, which Lanyard never uses: it
-    // gets an object that loads the module on first use (7 ms of CPU at every CLI start, docs/adr/0704).
     b.onResolve({ filter: /^node:child_process$|^child_process$/ }, (a) =>
       a.importer.includes(`${path.sep}node_modules${path.sep}commander${path.sep}`)
         ? { path: 'node:child_process', namespace: 'lazy-builtin' }
         : undefined,
     );
-    b.onResolve({ filter: /^[a-z_][\w/]*$|^node:/ }, (a) => {
-      const name = a.path.replace(/^node:/, '');
-      if (!names.has(name) && !a.path.startsWith('node:')) return undefined;
-      return { path: `node:${name}`, namespace: 'builtin' };
-    });
     b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (a) => ({
       contents: `let m;\nmodule.exports = new Proxy({}, { get: (_, k) => (m ??= process.getBuiltinModule(${JSON.stringify(a.path)}))[k] });`,
-      loader: 'js',
-    }));
-    b.onLoad({ filter: /.*/, namespace: 'builtin' }, (a) => ({
-      contents: `module.exports = process.getBuiltinModule(${JSON.stringify(a.path)});`,
       loader: 'js',
     }));
   },
 };
 
 /**
- * npm packages on the start path of every command are bundled into the chunks that use them (with their own
- * dependencies): loading a package file by file through Node's resolver costs 3–4× the time and ~13 MB more resident
- * memory than one bundled chunk (docs/adr/0703). Every other package stays external, resolved from node_modules when
+ * npm packages on the start path of every command are bundled (with their own dependencies): loading a package file
+ * by file through Node's resolver costs 3–4× the time and ~13 MB more resident memory (docs/adr/0703). Every other package stays external, resolved from node_modules when
  * (and only when) a command imports it: the AWS SDK, client-node, x509, jose.
  */
 export const BUNDLED_PACKAGES = new Set([
@@ -171,24 +160,42 @@ export async function build({ sandbox = true } = {}) {
   await esbuild({
     absWorkingDir: ROOT,
     entryPoints: ['src/main.ts'],
-    outdir: out,
+    outfile: path.join(out, BUNDLE),
     bundle: true,
-    splitting: true,
-    format: 'esm',
+    format: 'cjs',
     platform: 'node',
     target: 'node24',
-    // Licence texts of bundled packages are kept, in one file per output (dist/**/*.LEGAL.txt).
+    // Half the bytes to read at every start; names are kept for stack traces, and the source map beside the bundle
+    // maps them back to src/ (node --enable-source-maps).
+    minify: true,
+    keepNames: true,
+    sourcemap: 'linked',
+    // Licence texts of bundled packages are kept, in dist/lanyard.cjs.LEGAL.txt.
     legalComments: 'linked',
-    chunkNames: 'chunks/[name]-[hash]',
-    define: { __LANYARD_COMMIT__: JSON.stringify(commit) },
+    // `import.meta` has no meaning in CommonJS: the few modules using it see the bundle's own location.
+    banner: { js: "var __import_meta_url=require('node:url').pathToFileURL(__filename).href;" },
+    define: {
+      __LANYARD_COMMIT__: JSON.stringify(commit),
+      'import.meta.url': '__import_meta_url',
+      'import.meta.dirname': '__dirname',
+      'import.meta.filename': '__filename',
+    },
     logLevel: 'warning',
     plugins: [
-      builtinsWithoutFacade,
+      lazyChildProcessForCommander,
       promClientWithoutCluster,
       packagesExternalButStartPath,
       ...(sandbox ? [] : [withoutSandbox]),
     ],
   });
+  // bin/lanyard.js reads the bundle as latin1 (one byte per character, no UTF-8 decoding): esbuild writes ASCII only
+  // (non-ASCII characters escaped, comments dropped); a byte above 127 would be read wrongly, so it fails the build.
+  const bytes = fs.readFileSync(path.join(out, BUNDLE));
+  const nonAscii = bytes.findIndex((b) => b > 127);
+  if (nonAscii >= 0)
+    throw new Error(
+      `${BUNDLE}: byte ${nonAscii} is not ASCII: ${bytes.subarray(nonAscii - 40, nonAscii + 20)}`,
+    );
   fs.writeFileSync(path.join(out, path.basename(STAMP)), JSON.stringify({ commit }) + '\n');
   // Two renames, so dist/ is missing only between them; the old build is removed afterwards.
   const old = `${DIST}.old-${process.pid}`;
