@@ -30,13 +30,23 @@ export function commandKey(argv) {
     .join(' ');
 }
 
-const readOrUndefined = (file, encoding) => {
+const readOrUndefined = (file) => {
   try {
-    return fs.readFileSync(file, encoding);
+    return fs.readFileSync(file);
   } catch {
     return undefined;
   }
 };
+
+/** The commands a cache covers; none when its list is missing or damaged (the cache is then written again). */
+function commandsCovered(file) {
+  try {
+    const list = JSON.parse(fs.readFileSync(file, 'utf8'));
+    return Array.isArray(list) ? list : [];
+  } catch {
+    return [];
+  }
+}
 
 /** Writes the cache and the commands it covers (each by a rename, so a reader never sees half a file). */
 function save(dir, name, script, commands) {
@@ -52,10 +62,18 @@ function save(dir, name, script, commands) {
       fs.writeFileSync(tmp, data, { mode: 0o600 });
       fs.renameSync(tmp, file);
     }
-    // Caches of earlier builds or Node versions are never read again.
-    for (const f of fs.readdirSync(dir))
-      if (f.startsWith('lanyard-') && !f.startsWith(path.basename(name) + '.'))
-        fs.rmSync(path.join(dir, f), { force: true });
+    // Caches of earlier builds or Node versions not written for a day: another install used beside this one (a
+    // global one and a checkout) loses its cache at most once a day.
+    const dayAgo = Date.now() - 86_400_000;
+    for (const f of fs.readdirSync(dir)) {
+      const other = path.join(dir, f);
+      if (
+        f.startsWith('lanyard-') &&
+        !f.startsWith(path.basename(name) + '.') &&
+        fs.statSync(other).mtimeMs < dayAgo
+      )
+        fs.rmSync(other, { force: true });
+    }
   } catch {
     // A read-only or full cache directory (a container's root filesystem): the next start compiles again.
   }
@@ -78,7 +96,7 @@ export function runBundle(bundle, argv, env) {
     importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   const usable = cached !== undefined && !script.cachedDataRejected;
-  const covered = usable ? JSON.parse(readOrUndefined(`${name}.json`, 'utf8') ?? '[]') : [];
+  const covered = usable ? commandsCovered(`${name}.json`) : [];
   const command = commandKey(argv);
   if (name && !covered.includes(command))
     process.once('exit', () => save(dir, name, script, [...covered, command]));

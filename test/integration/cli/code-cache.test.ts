@@ -79,6 +79,27 @@ describe('the launcher code cache', () => {
     expect(lanyard(['version'], home)).toEqual(clean);
   });
 
+  it('writes a damaged list of commands again, keeps a recent cache of another build and removes an old one', () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'lanyard-code-cache-'));
+    const clean = lanyard(['version'], home);
+    const dir = path.join(home, 'lanyard', 'code-cache');
+    const json = path.join(
+      dir,
+      cacheFiles(home).find((f) => f.endsWith('.json'))!,
+    );
+    fs.writeFileSync(json, '["version"');
+    const recent = path.join(dir, 'lanyard-v0.0.0-other-build.bin');
+    const old = path.join(dir, 'lanyard-v0.0.0-older-build.bin');
+    fs.writeFileSync(recent, 'x');
+    fs.writeFileSync(old, 'x');
+    const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
+    fs.utimesSync(old, twoDaysAgo, twoDaysAgo);
+    expect(lanyard(['version'], home)).toEqual(clean);
+    expect(JSON.parse(fs.readFileSync(json, 'utf8'))).toEqual(['version']);
+    expect(fs.existsSync(recent)).toBe(true);
+    expect(fs.existsSync(old)).toBe(false);
+  });
+
   it('runs the same where the cache directory cannot be made', () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'lanyard-code-cache-'));
     const blocked = path.join(home, 'a-file');
