@@ -1,5 +1,5 @@
 // The `lanyard` command line as a process: the real IO, then the command. src/main.ts loads this one module for every
-// command but `webhook`, so the CLI's start path is one entry of the build (docs/adr/0708).
+// command but `webhook` (docs/adr/0708), which never evaluates it.
 import { moveGlobalFlags } from './argv.ts';
 import { processIO } from './io.ts';
 import { execute } from './run.ts';
