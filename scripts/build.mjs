@@ -79,8 +79,9 @@ const lazyChildProcessForCommander = {
 
 /**
  * npm packages on the start path of every command are bundled (with their own dependencies): loading a package file
- * by file through Node's resolver costs 3–4× the time and ~13 MB more resident memory (docs/adr/0703). Every other package stays external, resolved from node_modules when
- * (and only when) a command imports it: the AWS SDK, client-node, x509, jose.
+ * by file through Node's resolver costs 3–4× the time and ~13 MB more resident memory (docs/adr/0703). Every other
+ * package stays external, resolved from node_modules when (and only when) a command imports it: the AWS SDK,
+ * client-node, x509, jose.
  */
 export const BUNDLED_PACKAGES = new Set([
   'commander',
