@@ -2,7 +2,8 @@
 // TypeScript compilation at run time). One minified CommonJS bundle of our own code and the start path's packages:
 // each module in it is evaluated only when first imported, a package outside it is required only then, and one file
 // holds one V8 code cache for bin/lanyard.js to keep (docs/adr/0709-one-bundle-and-a-code-cache.md). Other npm
-// dependencies stay external, resolved from node_modules. The git commit is embedded for `lanyard version` (docs/cli.md).
+// dependencies stay external, resolved from node_modules. The git commit is embedded for `lanyard version`
+// (docs/cli.md).
 // Usage: node scripts/build.mjs [--without-sandbox]   (npm start / npm test run it when dist/ is missing or stale: scripts/ensure-build.mjs)
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
