@@ -7,7 +7,6 @@
 // Usage: node scripts/build.mjs [--without-sandbox]   (npm start / npm test run it when dist/ is missing or stale: scripts/ensure-build.mjs)
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -97,29 +96,12 @@ const packagesExternalButStartPath = {
   setup(b) {
     b.onResolve({ filter: /^[^./]/ }, (a) => {
       // A bundled package's own dependencies are bundled with it.
-      if (a.importer.includes(`${path.sep}node_modules${path.sep}`) || a.namespace === 'dynamic-import')
-        return undefined;
+      if (a.importer.includes(`${path.sep}node_modules${path.sep}`)) return undefined;
       const pkg = a.path
         .split('/')
         .slice(0, a.path.startsWith('@') ? 2 : 1)
         .join('/');
-      if (!BUNDLED_PACKAGES.has(pkg)) return { path: a.path, external: true };
-      // `await import('yaml')` of a bundled CommonJS package would only have a default export; a small ESM module
-      // re-exports its names, as Node's own import of the package does.
-      return a.kind === 'dynamic-import' ? { path: a.path, namespace: 'dynamic-import' } : undefined;
-    });
-    b.onLoad({ filter: /.*/, namespace: 'dynamic-import' }, (a) => {
-      const req = createRequire(path.join(ROOT, 'package.json'));
-      // A package with an ESM build for `import` (js-yaml) is bundled from it and already has the right names.
-      const exportsField = req(`${a.path}/package.json`).exports?.['.'];
-      if (exportsField?.import)
-        return { resolveDir: ROOT, loader: 'js', contents: `export * from ${JSON.stringify(a.path)};\n` };
-      const names = Object.keys(req(a.path)).filter((n) => /^[A-Za-z_$][\w$]*$/.test(n) && n !== 'default');
-      return {
-        resolveDir: ROOT,
-        loader: 'js',
-        contents: `import * as m from ${JSON.stringify(a.path)};\nexport default m.default ?? m;\nexport const { ${names.join(', ')} } = m;\n`,
-      };
+      return BUNDLED_PACKAGES.has(pkg) ? undefined : { path: a.path, external: true };
     });
   },
 };
