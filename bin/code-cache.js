@@ -30,13 +30,27 @@ export function commandKey(argv) {
     .join(' ');
 }
 
-const readOrUndefined = (file) => {
+/**
+ * Owned by this user and writable by nobody else. A cache is code the process runs: one planted by another user (a
+ * shared XDG_CACHE_HOME, a directory made by someone else) must be neither read nor written to.
+ */
+const isPrivate = (stat) =>
+  (process.getuid === undefined || stat.uid === process.getuid()) && (stat.mode & 0o022) === 0;
+
+/** The cache file's bytes when it and its directory are private; otherwise none, as if it were missing. */
+function readPrivate(dir, file) {
   try {
-    return fs.readFileSync(file);
+    if (!isPrivate(fs.statSync(dir))) return undefined;
+    const fd = fs.openSync(file, 'r');
+    try {
+      return isPrivate(fs.fstatSync(fd)) ? fs.readFileSync(fd) : undefined;
+    } finally {
+      fs.closeSync(fd);
+    }
   } catch {
     return undefined;
   }
-};
+}
 
 /** The commands a cache covers; none when its list is missing or damaged (the cache is then written again). */
 function commandsCovered(file) {
@@ -52,8 +66,9 @@ function commandsCovered(file) {
 function save(dir, name, script, commands) {
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    // Before making the cache (tens of milliseconds): a read-only directory fails here.
+    // Before making the cache (tens of milliseconds): a read-only or shared directory stops here.
     fs.accessSync(dir, fs.constants.W_OK);
+    if (!isPrivate(fs.statSync(dir))) return;
     for (const [file, data] of [
       [`${name}.bin`, script.createCachedData()],
       [`${name}.json`, JSON.stringify(commands)],
@@ -88,7 +103,7 @@ export function runBundle(bundle, argv, env) {
   fs.closeSync(fd);
   const dir = codeCacheDir(env);
   const name = dir && path.join(dir, cacheName(stat));
-  const cached = name && readOrUndefined(`${name}.bin`);
+  const cached = name && readPrivate(dir, `${name}.bin`);
   const script = new vm.Script(wrap(source), {
     filename: bundle,
     cachedData: cached,

@@ -100,6 +100,25 @@ describe('the launcher code cache', () => {
     expect(fs.existsSync(old)).toBe(false);
   });
 
+  it('neither reads nor writes a cache others may write', () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'lanyard-code-cache-'));
+    const clean = lanyard(['version'], home);
+    const dir = path.join(home, 'lanyard', 'code-cache');
+    const bin = path.join(
+      dir,
+      cacheFiles(home).find((f) => f.endsWith('.bin'))!,
+    );
+    // A cache file others may write is not read: it is replaced by one of this user's own.
+    fs.chmodSync(bin, 0o666);
+    expect(lanyard(['version'], home)).toEqual(clean);
+    expect(fs.statSync(bin).mode & 0o777).toBe(0o600);
+    // In a directory others may write, nothing is read or written.
+    fs.chmodSync(dir, 0o777);
+    for (const f of fs.readdirSync(dir)) fs.rmSync(path.join(dir, f));
+    expect(lanyard(['version'], home)).toEqual(clean);
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
   it('runs the same where the cache directory cannot be made', () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'lanyard-code-cache-'));
     const blocked = path.join(home, 'a-file');
