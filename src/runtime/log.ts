@@ -178,6 +178,22 @@ export function createLogger(opts: {
   );
 }
 
+/**
+ * Writes one `level` line whose fields the caller serialized (`"key":value` pairs joined by commas) through `log`'s
+ * destination, as pino writes a line of a logger made by createLogger: level, time, the logger's bindings, the
+ * fields, msg. For the line of every mutated Pod, where pino's generic serializer was the largest cost of the
+ * webhook's own work (docs/adr/0121-mutation-line-preformatted.md). The fields skip redaction: the caller passes
+ * only keys that can carry no secret.
+ */
+export function logPreformatted(log: Logger, level: 'info', fields: string, msg: string): void {
+  if (!log.isLevelEnabled(level)) return;
+  const own = log as unknown as Record<symbol, unknown>;
+  const destination = own[pino.symbols.streamSym] as DestinationStream;
+  destination.write(
+    `{"level":"${level}"${isoTime()}${own[pino.symbols.chindingsSym] as string},${fields},"msg":${JSON.stringify(msg)}}\n`,
+  );
+}
+
 /** A logger that drops everything (tests and benchmarks that do not look at logs). */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });

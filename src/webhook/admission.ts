@@ -2,7 +2,8 @@
 // identity, ask the guard, build the patch. The decisions are the pure functions of src/identity.
 import { randomUUID } from 'node:crypto';
 import type { AdmissionRequest } from './codec.ts';
-import type { Logger } from '../runtime/log.ts';
+import { logPreformatted, type Logger } from '../runtime/log.ts';
+import { mutatedPodFields } from './mutation-line.ts';
 import { planRequest, type PodView, type RequestPlan } from '../identity/pod.ts';
 import {
   resolveIdentity,
@@ -251,7 +252,7 @@ function answerUninjected(
   return answer(rv, { allowed: true, patch: ops }, 'mutated', identity?.source);
 }
 
-/** The injection's patch, and the one `info` line per mutated Pod (docs/adr/0110-webhook-log-line.md). */
+/** The injection's patch, and the one `info` line per mutated Pod (docs/adr/0110-webhook-log-line.md, 0121). */
 function answerInjected(
   rv: Review,
   pod: PodView,
@@ -266,9 +267,10 @@ function answerInjected(
   const ops = buildPatch(pod.object, injection, patchOptions(ctx, pod, gate));
   if (gate && ops.some((op) => op.path.startsWith('/spec/schedulingGates'))) ctx.metrics.gatesAdded.inc();
   if (!ops.length) return answer(rv, { allowed: true }, 'unchanged', identity.source);
-  // Written out rather than spread: this is the line of every mutated Pod, the hot path.
-  ctx.log.info(
-    {
+  logPreformatted(
+    ctx.log,
+    'info',
+    mutatedPodFields({
       uid: rv.uid,
       namespace: pod.namespace,
       pod: pod.name,
@@ -279,7 +281,7 @@ function answerInjected(
       gate: gate ? IDENTITY_GATE : undefined,
       ops: ops.length,
       durationMs: Math.round((performance.now() - rv.started) * 1000) / 1000,
-    },
+    }),
     'Pod mutated',
   );
   return answer(rv, { allowed: true, patch: ops }, 'mutated', identity.source);
