@@ -1,5 +1,5 @@
 // Compiles src/ into dist/lanyard.cjs: the JavaScript that bin/lanyard.js, the image and the npm package run (no
-// TypeScript compilation at run time). One minified CommonJS bundle of our own code and the start path's packages:
+// TypeScript compilation at run time). One CommonJS bundle of our own code and the start path's packages:
 // each module in it is evaluated only when first imported, a package outside it is required only then, and one file
 // holds one V8 code cache for bin/lanyard.js to keep (docs/adr/0709-one-bundle-and-a-code-cache.md). Other npm
 // dependencies stay external, resolved from node_modules. The git commit is embedded for `lanyard version`
@@ -149,10 +149,11 @@ export async function build({ sandbox = true } = {}) {
     format: 'cjs',
     platform: 'node',
     target: 'node24',
-    // Half the bytes to read at every start; names are kept for stack traces, and the source map beside the bundle
-    // maps them back to src/ (node --enable-source-maps).
-    minify: true,
-    keepNames: true,
+    // Whitespace and syntax minified, identifiers left as written: functions and classes keep their own names (stack
+    // traces, pino's error `type`) without `keepNames`, whose helper ran at every closure created, on every admission
+    // (docs/adr/0709-one-bundle-and-a-code-cache.md). The source map beside the bundle maps lines back to src/.
+    minifyWhitespace: true,
+    minifySyntax: true,
     sourcemap: 'linked',
     // Licence texts of bundled packages are kept, in dist/lanyard.cjs.LEGAL.txt.
     legalComments: 'linked',
