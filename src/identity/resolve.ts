@@ -223,6 +223,17 @@ function webIdentityChoice(input: ResolveInput, flags: InjectionFlags): WebIdent
   return undefined;
 }
 
+// A process has one mount path (a flag): its join is made once, not at every admission. Bounded for tests' many flags.
+const tokenFilePaths = new Map<string, string>();
+function tokenFilePath(mountPath: string): string {
+  let p = tokenFilePaths.get(mountPath);
+  if (p === undefined) {
+    p = path.posix.join(mountPath, WEB_IDENTITY_TOKEN_FILE);
+    if (tokenFilePaths.size < 16) tokenFilePaths.set(mountPath, p);
+  }
+  return p;
+}
+
 /** A ServiceAccount annotation or a ConfigMap entry: a projected token for STS's AssumeRoleWithWebIdentity. */
 function webIdentityResolution(
   input: ResolveInput,
@@ -245,7 +256,7 @@ function webIdentityResolution(
       volumeName: WEB_IDENTITY_VOLUME,
       mountPath: flags.tokenMountPath,
       tokenFileName: WEB_IDENTITY_TOKEN_FILE,
-      tokenFilePath: path.posix.join(flags.tokenMountPath, WEB_IDENTITY_TOKEN_FILE),
+      tokenFilePath: tokenFilePath(flags.tokenMountPath),
       fullUri: flags.containerCredentialsFullUri,
     },
   };

@@ -42,12 +42,17 @@ export interface AdmissionContext {
   sources: { associations?: AssociationLookup; guard?: AdmissionGuard };
 }
 
-/** `timeout=10s` from the API server's webhook call, in ms. */
-export function timeoutParamMs(search: URLSearchParams): number | undefined {
-  const t = search.get('timeout');
-  const m = t ? /^(\d+)s$/.exec(t) : null;
-  return m ? Number(m[1]) * 1000 : undefined;
+/**
+ * `timeout=10s` from the API server's webhook call (the query string after `?`), in ms; the first `timeout` pair
+ * counts. Read without URLSearchParams: this runs at every admission, and the API server writes the pair plainly.
+ */
+export function timeoutParamMs(query: string): number | undefined {
+  const pair = TIMEOUT_PAIR.exec(query);
+  const seconds = pair && SECONDS.exec(pair[1]!);
+  return seconds ? Number(seconds[1]) * 1000 : undefined;
 }
+const TIMEOUT_PAIR = /(?:^|&)timeout=([^&]*)/;
+const SECONDS = /^(\d+)s$/;
 
 /** One review being answered: what every answer and log line of it needs. */
 interface Review {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeReview, encodeResponse } from './codec.ts';
+import { base64OfUtf8, decodeReview, encodeResponse } from './codec.ts';
 
 // The answer is assembled byte by byte into one buffer, not built as one string and encoded again: these check it is
 // exactly the JSON JSON.stringify would give, whatever the characters of the uid and the patch.
@@ -25,6 +25,16 @@ describe('AdmissionReview answer bytes (docs/webhook.md#admission-answers)', () 
     });
     expect(JSON.parse(Buffer.from(doc.response.patch, 'base64').toString('utf8'))).toEqual(patch);
     expect(out.length).toBe(Buffer.byteLength(JSON.stringify(doc)));
+  });
+
+  it.each([
+    ['ASCII', '[{"op":"add","path":"/spec/volumes/-"}]'],
+    ['empty', ''],
+    ['Latin-1, one UTF-16 unit but two UTF-8 bytes', 'é-ü-1'],
+    ['astral', 'role-😀'],
+    ['a lone surrogate', 'x\ud800y'],
+  ])('base64 of the UTF-8 of %s text, as Buffer would encode it', (_what, text) => {
+    expect(base64OfUtf8(text)).toBe(Buffer.from(text).toString('base64'));
   });
 
   it('encodes a refusal with its status and no patch, and echoes an unknown apiVersion as given', () => {

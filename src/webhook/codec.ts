@@ -107,7 +107,7 @@ export function encodeResponse(apiVersion: string, uid: string, a: ReviewAnswer)
     tail = `,"status":${JSON.stringify({ code: a.code, message: a.message, reason: a.reason || undefined })}}}`;
   if (!a.patch || !a.patch.length) return Buffer.from(head + tail);
   // The base64 text is ASCII: its bytes are its characters.
-  const patch = Buffer.from(JSON.stringify(a.patch)).toString('base64');
+  const patch = base64OfUtf8(JSON.stringify(a.patch));
   const headBytes = Buffer.byteLength(head);
   const out = Buffer.allocUnsafe(headBytes + PATCH_KEY.length + patch.length + 1 + Buffer.byteLength(tail));
   let at = out.write(head, 0);
@@ -119,3 +119,8 @@ export function encodeResponse(apiVersion: string, uid: string, a: ReviewAnswer)
 }
 
 const PATCH_KEY = ',"patchType":"JSONPatch","patch":"';
+
+/** Base64 of the text's UTF-8. `btoa` (one pass, no Buffer) encodes one byte per character: right for ASCII text. */
+export function base64OfUtf8(text: string): string {
+  return Buffer.byteLength(text) === text.length ? btoa(text) : Buffer.from(text).toString('base64');
+}

@@ -96,7 +96,7 @@ async function mutate(
   const review = await admit(
     decoded.apiVersion,
     decoded.request,
-    timeoutParamMs(new URLSearchParams(query)),
+    timeoutParamMs(query),
     st.ctx,
   );
   sendText(res, 200, review, st.shuttingDown ? { connection: 'close' } : undefined);
