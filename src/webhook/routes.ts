@@ -93,12 +93,7 @@ async function mutate(
     sendJson(res, 400, statusError(400, 'BadRequest', decoded.message));
     return 400;
   }
-  const review = await admit(
-    decoded.apiVersion,
-    decoded.request,
-    timeoutParamMs(query),
-    st.ctx,
-  );
+  const review = await admit(decoded.apiVersion, decoded.request, timeoutParamMs(query), st.ctx);
   sendText(res, 200, review, st.shuttingDown ? { connection: 'close' } : undefined);
   return 200;
 }
