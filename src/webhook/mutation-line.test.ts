@@ -17,7 +17,7 @@ function rawLines(level = 'info') {
   return { logger, blanked };
 }
 
-/** The object src/webhook/admission.ts logged through pino before 0121, keys in its order. */
+/** The object src/webhook/admission.ts logged through pino before docs/adr/0121, keys in its order. */
 const asLogged = (l: MutatedPodLine) => ({
   uid: l.uid,
   namespace: l.namespace,
