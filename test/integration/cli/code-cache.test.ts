@@ -19,10 +19,19 @@ function lanyard(argv: string[], cacheHome: string) {
   return { exitCode: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+const cacheDir = (cacheHome: string) => path.join(cacheHome, 'lanyard', 'code-cache');
+
 const cacheFiles = (cacheHome: string) => {
-  const dir = path.join(cacheHome, 'lanyard', 'code-cache');
+  const dir = cacheDir(cacheHome);
   return fs.existsSync(dir) ? fs.readdirSync(dir).sort() : [];
 };
+
+/** The path of the cache's one file ending in `ext` (`.bin`: the cached code, `.json`: the commands it holds). */
+const cacheFile = (cacheHome: string, ext: '.bin' | '.json') =>
+  path.join(
+    cacheDir(cacheHome),
+    cacheFiles(cacheHome).find((f) => f.endsWith(ext))!,
+  );
 
 describe('the launcher code cache', () => {
   it('names the directory, the build and the command', () => {
@@ -46,7 +55,7 @@ describe('the launcher code cache', () => {
     expect(first.stdout).toMatch(/^lanyard \d+\.\d+\.\d+ \(commit /);
     const files = cacheFiles(home);
     expect(files).toHaveLength(2);
-    const [bin, json] = files.map((f) => path.join(home, 'lanyard', 'code-cache', f)) as [string, string];
+    const [bin, json] = files.map((f) => path.join(cacheDir(home), f)) as [string, string];
     expect(bin).toMatch(/\.bin$/);
     expect(JSON.parse(fs.readFileSync(json, 'utf8'))).toEqual(['version']);
     expect(fs.statSync(bin).size).toBeGreaterThan(10_000);
@@ -66,12 +75,7 @@ describe('the launcher code cache', () => {
   it('replaces a damaged cache and answers as without one', () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'lanyard-code-cache-'));
     const clean = lanyard(['version'], home);
-    const bin = path.join(
-      home,
-      'lanyard',
-      'code-cache',
-      cacheFiles(home).find((f) => f.endsWith('.bin'))!,
-    );
+    const bin = cacheFile(home, '.bin');
     const garbage = Buffer.alloc(fs.statSync(bin).size, 7);
     fs.writeFileSync(bin, garbage);
     expect(lanyard(['version'], home)).toEqual(clean);
@@ -82,11 +86,8 @@ describe('the launcher code cache', () => {
   it('writes a damaged list of commands again, keeps a recent cache of another build and removes an old one', () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'lanyard-code-cache-'));
     const clean = lanyard(['version'], home);
-    const dir = path.join(home, 'lanyard', 'code-cache');
-    const json = path.join(
-      dir,
-      cacheFiles(home).find((f) => f.endsWith('.json'))!,
-    );
+    const dir = cacheDir(home);
+    const json = cacheFile(home, '.json');
     fs.writeFileSync(json, '["version"');
     const recent = path.join(dir, 'lanyard-v0.0.0-other-build.bin');
     const old = path.join(dir, 'lanyard-v0.0.0-older-build.bin');
@@ -103,11 +104,8 @@ describe('the launcher code cache', () => {
   it('neither reads nor writes a cache others may write', () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'lanyard-code-cache-'));
     const clean = lanyard(['version'], home);
-    const dir = path.join(home, 'lanyard', 'code-cache');
-    const bin = path.join(
-      dir,
-      cacheFiles(home).find((f) => f.endsWith('.bin'))!,
-    );
+    const dir = cacheDir(home);
+    const bin = cacheFile(home, '.bin');
     // A cache file others may write is not read: it is replaced by one of this user's own.
     fs.chmodSync(bin, 0o666);
     expect(lanyard(['version'], home)).toEqual(clean);
