@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { buildPatch, escapePointer, IDENTITY_GATE } from './patch.ts';
+import { buildPatch, escapePointer, IDENTITY_GATE, withGate } from './patch.ts';
 import { planRequest } from './pod.ts';
 import { resolveIdentity, type Injection } from './resolve.ts';
 import { applyAddPatch, TEST_FLAGS } from '../../test/fixtures/identity.ts';
@@ -165,6 +165,29 @@ describe('patch shape (docs/webhook.md#what-is-injected)', () => {
         o.path.includes('schedulingGates'),
       ),
     ).toBe(false);
+  });
+
+  it('withGate puts the gate where buildPatch does: after the Pod label op, before the volume', () => {
+    const pods = [
+      pod({ containers: [{ name: 'app' }] }),
+      pod({ containers: [{ name: 'app' }] }, {}),
+      pod({ containers: [{ name: 'app' }], schedulingGates: [{ name: 'other' }] }, { labels: { a: 'b' } }),
+      pod({ containers: [{ name: 'app' }], schedulingGates: [{ name: IDENTITY_GATE }] }),
+      pod({ containers: [], volumes: [{ name: 'aws-iam-token' }, { name: 'eks-pod-identity-token' }] }),
+    ];
+    for (const mode of ['WebIdentity', 'ContainerCredentials'] as const) {
+      const inj = injection(mode);
+      for (const p of pods) {
+        const gated = buildPatch(p, inj, opts({ gate: true }));
+        expect(withGate(p, buildPatch(p, inj, opts()))).toEqual(gated);
+      }
+    }
+    const cc = buildPatch(pods[2]!, injection('ContainerCredentials'), opts({ gate: true }));
+    expect(cc.slice(0, 3).map((o) => o.path)).toEqual([
+      '/metadata/labels/eks.amazonaws.com~1pod-identity',
+      '/spec/schedulingGates/-',
+      '/spec/volumes',
+    ]);
   });
 
   it('adds the volume even when every container is skipped; no patch at all when nothing is missing', () => {

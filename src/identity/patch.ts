@@ -141,6 +141,22 @@ export function withAddOps(pod: Pod, ops: readonly JsonPatchOp[]): Pod {
 
 /** Builds the ops for a readable Pod (see pod.ts podProblem) in the order of docs/webhook.md#what-is-injected. */
 export function buildPatch(pod: Pod, inj: Injection, opts: PatchOptions): JsonPatchOp[] {
+  const ops = identityOps(pod, inj, opts);
+  return opts.gate ? withGate(pod, ops) : ops;
+}
+
+/**
+ * `ops` (buildPatch's without the gate) with the gate op put where buildPatch puts it: after the Pod label op, which
+ * is always first when there is one. Lets admission reuse the ops the guard judged instead of building them again.
+ */
+export function withGate(pod: Pod, ops: readonly JsonPatchOp[]): JsonPatchOp[] {
+  const gate = gateOps(pod);
+  if (!gate.length) return [...ops];
+  const at = ops[0]?.path.startsWith('/metadata') ? 1 : 0;
+  return [...ops.slice(0, at), ...gate, ...ops.slice(at)];
+}
+
+function identityOps(pod: Pod, inj: Injection, opts: Omit<PatchOptions, 'gate'>): JsonPatchOp[] {
   const ops: JsonPatchOp[] = [];
   const spec = pod.spec!;
   if (inj.mode === 'ContainerCredentials') {
@@ -156,7 +172,6 @@ export function buildPatch(pod: Pod, inj: Injection, opts: PatchOptions): JsonPa
         value: 'enabled',
       });
   }
-  if (opts.gate) ops.push(...gateOps(pod));
   if (isAbsent(spec.volumes)) ops.push({ op: 'add', path: '/spec/volumes', value: [tokenVolume(inj)] });
   else if (!hasName(spec.volumes, inj.volumeName))
     ops.push({ op: 'add', path: '/spec/volumes/-', value: tokenVolume(inj) });

@@ -12,7 +12,14 @@ import {
   type Resolution,
   type SaLookup,
 } from '../identity/resolve.ts';
-import { buildPatch, gateOps, IDENTITY_GATE, withAddOps } from '../identity/patch.ts';
+import {
+  buildPatch,
+  gateOps,
+  IDENTITY_GATE,
+  withAddOps,
+  withGate,
+  type JsonPatchOp,
+} from '../identity/patch.ts';
 import type {
   AdmissionGuard,
   AssociationIdentity,
@@ -63,7 +70,7 @@ interface Review {
 }
 
 /** The review response; every path counts its outcome and source once here. */
-function answer(rv: Review, a: ReviewAnswer, outcome: Outcome, source = 'none'): Buffer {
+function answer(rv: Review, a: ReviewAnswer, outcome: Outcome, source = 'none'): string {
   rv.ctx.metrics.admissions.inc({ outcome, source });
   return encodeResponse(rv.apiVersion, rv.uid, a);
 }
@@ -75,12 +82,12 @@ const podFields = (rv: Review, pod: PodView) => ({
   serviceAccount: pod.serviceAccount,
 });
 
-function deny(rv: Review, pod: PodView, message: string, source: string): Buffer {
+function deny(rv: Review, pod: PodView, message: string, source: string): string {
   rv.ctx.log.warn({ ...podFields(rv, pod), reason: message }, 'identity forbidden');
   return answer(rv, { allowed: false, code: 403, reason: 'Forbidden', message }, 'denied_policy', source);
 }
 
-function badRequest(rv: Review, message: string, source?: string): Buffer {
+function badRequest(rv: Review, message: string, source?: string): string {
   return answer(rv, { allowed: false, code: 400, reason: 'BadRequest', message }, 'denied_invalid', source);
 }
 
@@ -90,7 +97,7 @@ export async function admit(
   request: AdmissionRequest,
   apiTimeoutMs: number | undefined,
   ctx: AdmissionContext,
-): Promise<Buffer> {
+): Promise<string> {
   const rv: Review = { apiVersion, uid: request.uid, started: performance.now(), ctx };
   try {
     const plan = planRequest(request);
@@ -113,7 +120,7 @@ export async function admit(
 }
 
 /** Ephemeral containers are never injected; what they can use is judged against the Pod as it was. */
-function admitEphemeral(rv: Review, plan: Extract<RequestPlan, { kind: 'ephemeral' }>): Buffer {
+function admitEphemeral(rv: Review, plan: Extract<RequestPlan, { kind: 'ephemeral' }>): string {
   const { ctx } = rv;
   const { associations, guard } = ctx.sources;
   const pod = plan.pod;
@@ -135,7 +142,7 @@ async function admitPod(
   rv: Review,
   plan: Extract<RequestPlan, { kind: 'pod' }>,
   apiTimeoutMs: number | undefined,
-): Promise<Buffer> {
+): Promise<string> {
   const { ctx } = rv;
   const pod = plan.pod;
   const looked = ctx.serviceAccounts.lookup(pod.namespace, pod.serviceAccount, apiTimeoutMs);
@@ -168,7 +175,7 @@ async function admitPod(
   const judged = judge(rv, pod, { injection, identity, association, saResult: r });
   if (judged.deny !== undefined) return deny(rv, pod, judged.deny, identity?.source ?? 'none');
   if (!injection) return answerUninjected(rv, pod, identity, judged.gate);
-  return answerInjected(rv, pod, injection, resolution!, judged.gate);
+  return answerInjected(rv, pod, injection, resolution!, judged);
 }
 
 /** The lookup's result as the identity core reads it; a miss is counted, and logged unless the SA does not exist. */
@@ -185,7 +192,10 @@ function serviceAccountOf(rv: Review, pod: PodView, r: SaResult): SaLookup {
   return { found: false };
 }
 
-/** The guard's decision (docs/security.md): a refusal message, or whether to gate. Without a guard: allow, no gate. */
+/**
+ * The guard's decision (docs/security.md): a refusal message, or whether to gate, with the injection's ops (without the
+ * gate) it judged, for the answer to reuse. Without a guard: allow, no gate.
+ */
 function judge(
   rv: Review,
   pod: PodView,
@@ -195,15 +205,14 @@ function judge(
     association: AssociationIdentity | undefined;
     saResult: SaResult;
   },
-): { deny?: string; gate: boolean } {
+): Judgement {
   const { ctx } = rv;
   const guard = ctx.sources.guard;
   if (!guard) return { gate: false };
   const { injection, identity } = o;
   // Judged as it will be stored: every container's identities after Lanyard's own patch (docs/security.md).
-  const stored = injection
-    ? withAddOps(pod.object, buildPatch(pod.object, injection, patchOptions(ctx, pod, false)))
-    : pod.object;
+  const ops = injection && buildPatch(pod.object, injection, patchOptions(ctx, pod, false));
+  const stored = ops ? withAddOps(pod.object, ops) : pod.object;
   const d = guard.decide({
     pod: stored,
     namespace: pod.namespace,
@@ -216,7 +225,14 @@ function judge(
   });
   if (d.kind === 'deny') return { deny: d.message, gate: false };
   // The guard counts its own skip reasons (lanyard_webhook_gate_skipped_total).
-  return { gate: d.gate };
+  return { gate: d.gate, ops };
+}
+
+interface Judgement {
+  deny?: string;
+  gate: boolean;
+  /** The injection's ops without the gate, when the guard judged them. */
+  ops?: JsonPatchOp[];
 }
 
 /** With no identity, what was consulted: the guard names it when the Pod requires one (docs/adr/0920-identity-required.md). */
@@ -241,7 +257,7 @@ function answerUninjected(
   pod: PodView,
   identity: ResolvedIdentity | undefined,
   gate: boolean,
-): Buffer {
+): string {
   const { ctx } = rv;
   if (!gate) {
     ctx.log.debug(podFields(rv, pod), 'no identity');
@@ -263,13 +279,17 @@ function answerInjected(
   pod: PodView,
   injection: Injection,
   { identity }: Resolution,
-  gate: boolean,
-): Buffer {
+  { gate, ops: judgedOps }: Judgement,
+): string {
   const { ctx } = rv;
   ctx.metrics.podCount.inc({
     method: injection.mode === 'WebIdentity' ? 'sts_web_identity' : 'container_credentials',
   });
-  const ops = buildPatch(pod.object, injection, patchOptions(ctx, pod, gate));
+  const ops = judgedOps
+    ? gate
+      ? withGate(pod.object, judgedOps)
+      : judgedOps
+    : buildPatch(pod.object, injection, patchOptions(ctx, pod, gate));
   if (gate && ops.some((op) => op.path.startsWith('/spec/schedulingGates'))) ctx.metrics.gatesAdded.inc();
   if (!ops.length) return answer(rv, { allowed: true }, 'unchanged', identity.source);
   logPreformatted(

@@ -96,26 +96,17 @@ const REVIEW_PREFIX = new Map(
 );
 
 /**
- * The AdmissionReview response as the bytes sent on the wire, echoing apiVersion and kind; `patch` only when there are
- * ops. Built straight into one buffer: no intermediate object for JSON.stringify to walk, and no string of the whole
- * answer to measure and encode again when it is written.
+ * The AdmissionReview response as the text sent on the wire, echoing apiVersion and kind; `patch` only when there are
+ * ops. Built as one string, with no intermediate object for JSON.stringify to walk: written as a string, Node sends it
+ * in the same chunk as the headers (a Buffer would be a second chunk and a `writev`).
  */
-export function encodeResponse(apiVersion: string, uid: string, a: ReviewAnswer): Buffer {
+export function encodeResponse(apiVersion: string, uid: string, a: ReviewAnswer): string {
   const head = `${REVIEW_PREFIX.get(apiVersion) ?? `{"apiVersion":${JSON.stringify(apiVersion)},"kind":"AdmissionReview","response":`}{"uid":${JSON.stringify(uid)},"allowed":${a.allowed}`;
   let tail = '}}';
   if (!a.allowed || a.message)
     tail = `,"status":${JSON.stringify({ code: a.code, message: a.message, reason: a.reason || undefined })}}}`;
-  if (!a.patch || !a.patch.length) return Buffer.from(head + tail);
-  // The base64 text is ASCII: its bytes are its characters.
-  const patch = base64OfUtf8(JSON.stringify(a.patch));
-  const headBytes = Buffer.byteLength(head);
-  const out = Buffer.allocUnsafe(headBytes + PATCH_KEY.length + patch.length + 1 + Buffer.byteLength(tail));
-  let at = out.write(head, 0);
-  at += out.write(PATCH_KEY, at, 'latin1');
-  at += out.write(patch, at, 'latin1');
-  at += out.write('"', at, 'latin1');
-  out.write(tail, at);
-  return out;
+  if (!a.patch || !a.patch.length) return head + tail;
+  return `${head}${PATCH_KEY}${base64OfUtf8(JSON.stringify(a.patch))}"${tail}`;
 }
 
 const PATCH_KEY = ',"patchType":"JSONPatch","patch":"';

@@ -1,5 +1,5 @@
 // The HTTPS listener of /mutate (docs/webhook.md#connections): connection cap, read and idle timeouts, bounded body
-// reading, and answers written as one buffer with Content-Length (no chunked encoding, Nagle off).
+// reading, and answers written as one string with Content-Length (no chunked encoding, Nagle off).
 import https from 'node:https';
 import type http from 'node:http';
 import type { Socket } from 'node:net';
@@ -58,18 +58,18 @@ export function createAdmissionServer(
 const JSON_TYPE = 'application/json';
 
 /**
- * Writes a JSON answer with its length and no chunked encoding. Node's `end()` corks the socket, so headers and body
- * leave in one `writev`.
+ * Writes a JSON answer with its length and no chunked encoding. Given as a string, Node sends the body in the same chunk
+ * as the headers.
  */
 export function sendText(
   res: http.ServerResponse,
   status: number,
-  body: string | Buffer,
+  body: string,
   headers?: Record<string, string>,
 ): void {
   const h: Record<string, string | number> = {
     'content-type': JSON_TYPE,
-    'content-length': typeof body === 'string' ? Buffer.byteLength(body) : body.length,
+    'content-length': Buffer.byteLength(body),
   };
   if (headers) Object.assign(h, headers);
   res.writeHead(status, h);
