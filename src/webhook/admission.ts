@@ -211,7 +211,7 @@ function judge(
   if (!guard) return { gate: false };
   const { injection, identity } = o;
   // Judged as it will be stored: every container's identities after Lanyard's own patch (docs/security.md).
-  const ops = injection && buildPatch(pod.object, injection, patchOptions(ctx, pod, false));
+  const ops = injection && identityOps(ctx, pod, injection);
   const stored = ops ? withAddOps(pod.object, ops) : pod.object;
   const d = guard.decide({
     pod: stored,
@@ -245,11 +245,13 @@ function noIdentityContext(ctx: AdmissionContext, r: SaResult): NoIdentityContex
   };
 }
 
-const patchOptions = (ctx: AdmissionContext, pod: PodView, gate: boolean) => ({
-  windows: pod.windows,
-  annotationPrefix: ctx.flags.annotationPrefix,
-  gate,
-});
+/** The injection's ops without the gate: the gate is added by withGate once the guard has asked for it. */
+const identityOps = (ctx: AdmissionContext, pod: PodView, injection: Injection) =>
+  buildPatch(pod.object, injection, {
+    windows: pod.windows,
+    annotationPrefix: ctx.flags.annotationPrefix,
+    gate: false,
+  });
 
 /** No injection: allowed as is, or only gated (an identity the Pod may set by hand). */
 function answerUninjected(
@@ -285,11 +287,8 @@ function answerInjected(
   ctx.metrics.podCount.inc({
     method: injection.mode === 'WebIdentity' ? 'sts_web_identity' : 'container_credentials',
   });
-  const ops = judgedOps
-    ? gate
-      ? withGate(pod.object, judgedOps)
-      : judgedOps
-    : buildPatch(pod.object, injection, patchOptions(ctx, pod, gate));
+  const ungated = judgedOps ?? identityOps(ctx, pod, injection);
+  const ops = gate ? withGate(pod.object, ungated) : ungated;
   if (gate && ops.some((op) => op.path.startsWith('/spec/schedulingGates'))) ctx.metrics.gatesAdded.inc();
   if (!ops.length) return answer(rv, { allowed: true }, 'unchanged', identity.source);
   logPreformatted(

@@ -97,8 +97,8 @@ const REVIEW_PREFIX = new Map(
 
 /**
  * The AdmissionReview response as the text sent on the wire, echoing apiVersion and kind; `patch` only when there are
- * ops. Built as one string, with no intermediate object for JSON.stringify to walk: written as a string, Node sends it
- * in the same chunk as the headers (a Buffer would be a second chunk and a `writev`).
+ * ops. Built as one string, with no intermediate object for JSON.stringify to walk; Node sends a string answer in the
+ * same chunk as the headers.
  */
 export function encodeResponse(apiVersion: string, uid: string, a: ReviewAnswer): string {
   const head = `${REVIEW_PREFIX.get(apiVersion) ?? `{"apiVersion":${JSON.stringify(apiVersion)},"kind":"AdmissionReview","response":`}{"uid":${JSON.stringify(uid)},"allowed":${a.allowed}`;
