@@ -12,7 +12,7 @@ import type { AdmissionGuard, AssociationLookup } from '../identity/sources.ts';
 import type { RoleComposition } from '../identity/annotations.ts';
 import { createWebhookMetrics, type WebhookMetrics } from './metrics.ts';
 import type { AdmissionContext } from './admission.ts';
-import { createAdmissionServer } from './server.ts';
+import { AnswerBatch, createAdmissionServer } from './server.ts';
 import { isReady, onHttps, onMetrics, type WebhookState } from './routes.ts';
 import { ServiceAccountCache } from './service-accounts.ts';
 import { ConfigMapSource, IdentitiesFile } from './config-sources.ts';
@@ -151,6 +151,7 @@ async function openState(
     metrics,
     registry,
     ctx,
+    answers: new AnswerBatch({ onError: (e) => log.error({ err: e }, 'admission answer not written') }),
     serviceAccounts,
     configMap,
     identities,

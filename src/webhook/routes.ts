@@ -10,7 +10,7 @@ import type { AdmissionGuard, AssociationLookup } from '../identity/sources.ts';
 import type { WebhookMetrics } from './metrics.ts';
 import { contentTypeProblem, decodeReview, statusError } from './codec.ts';
 import { admit, timeoutParamMs, type AdmissionContext } from './admission.ts';
-import { readBody, sendJson, sendText } from './server.ts';
+import { readBody, sendJson, type AnswerBatch } from './server.ts';
 import type { ServiceAccountCache } from './service-accounts.ts';
 import type { ConfigMapSource, IdentitiesFile } from './config-sources.ts';
 
@@ -21,6 +21,8 @@ export interface WebhookState {
   metrics: WebhookMetrics;
   registry: Registry;
   ctx: AdmissionContext;
+  /** Where /mutate's answers are queued to be written with the others of their turn. */
+  answers: AnswerBatch;
   serviceAccounts: ServiceAccountCache;
   configMap?: ConfigMapSource;
   identities?: IdentitiesFile;
@@ -60,13 +62,17 @@ function readiness(st: WebhookState, res: http.ServerResponse): void {
   sendJson(res, ok ? 200 : 503, { ready: ok, checks: c });
 }
 
-/** /mutate: the request checked and read, the review decoded and answered; the HTTP status, for the metrics. */
+/**
+ * /mutate: the request checked and read, the review decoded and answered. The HTTP status of an answer written at once,
+ * for the metrics; `queued` for a review's answer, observed when its batch is written.
+ */
 async function mutate(
   st: WebhookState,
   req: http.IncomingMessage,
   res: http.ServerResponse,
   query: string,
-): Promise<number> {
+  started: number,
+): Promise<number | 'queued'> {
   if (req.method !== 'POST') {
     // Drain what the client sent so a keep-alive connection stays usable.
     req.resume();
@@ -94,8 +100,19 @@ async function mutate(
     return 400;
   }
   const review = await admit(decoded.apiVersion, decoded.request, timeoutParamMs(query), st.ctx);
-  sendText(res, 200, review, st.shuttingDown ? { connection: 'close' } : undefined);
-  return 200;
+  st.answers.send(res, 200, review, st.shuttingDown ? { connection: 'close' } : undefined, () =>
+    observed(st, req, 200, started),
+  );
+  return 'queued';
+}
+
+function observed(st: WebhookState, req: http.IncomingMessage, code: number, started: number): void {
+  observe(st, '/mutate', req.method ?? '', code, started);
+  if (st.log.isLevelEnabled('debug'))
+    st.log.debug(
+      { method: req.method, path: '/mutate', status: code, durationMs: performance.now() - started },
+      'request',
+    );
 }
 
 /** The HTTPS port's routes. */
@@ -112,13 +129,8 @@ export async function onHttps(
   try {
     switch (pathname) {
       case '/mutate': {
-        const code = await mutate(st, req, res, q < 0 ? '' : target.slice(q + 1));
-        observe(st, '/mutate', req.method ?? '', code, started);
-        if (st.log.isLevelEnabled('debug'))
-          st.log.debug(
-            { method: req.method, path: '/mutate', status: code, durationMs: performance.now() - started },
-            'request',
-          );
+        const code = await mutate(st, req, res, q < 0 ? '' : target.slice(q + 1), started);
+        if (code !== 'queued') observed(st, req, code, started);
         return;
       }
       case '/healthz':

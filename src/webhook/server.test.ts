@@ -34,6 +34,7 @@ function send(opts: {
   body?: string | Buffer;
   contentType?: string | null;
   port?: number;
+  agent?: https.Agent;
 }): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = {};
@@ -45,7 +46,7 @@ function send(opts: {
         path: opts.path ?? '/mutate?timeout=10s',
         method: opts.method ?? 'POST',
         ca: caPem,
-        agent,
+        agent: opts.agent ?? agent,
         headers,
       },
       (res) => {
@@ -148,6 +149,29 @@ describe('AdmissionReview contract (docs/webhook.md#admission-answers)', () => {
       const ops = decodePatch(r)!;
       const env = ops.flatMap((o) => (Array.isArray(o.value) ? o.value : [o.value]));
       expect(env).toContainEqual({ name: 'AWS_ROLE_ARN', value: ROLE });
+    }
+  });
+
+  it('answers 64 reviews sent at once on 64 connections, each with its own uid, counting each once written (docs/adr/0122-answers-written-per-turn.md)', async () => {
+    const count = async () =>
+      Number(
+        /^http_request_count\{verb="POST",path="\/mutate",code="200"\} (\d+)$/m.exec(
+          await metricsText(),
+        )?.[1] ?? 0,
+      );
+    const before = await count();
+    const burst = new https.Agent({ keepAlive: true, maxSockets: 64 });
+    try {
+      const uids = Array.from({ length: 64 }, (_, i) => `burst-${i}`);
+      const replies = await Promise.all(
+        uids.map((uid) => send({ body: JSON.stringify(review(podOf('uploader'), { uid })), agent: burst })),
+      );
+      expect(replies.map((r) => [r.status, r.json.response.uid, r.json.response.patchType])).toEqual(
+        uids.map((uid) => [200, uid, 'JSONPatch']),
+      );
+      expect(await count()).toBe(before + 64);
+    } finally {
+      burst.destroy();
     }
   });
 

@@ -1,5 +1,6 @@
 // The HTTPS listener of /mutate (docs/webhook.md#connections): connection cap, read and idle timeouts, bounded body
-// reading, and answers written as one string with Content-Length (no chunked encoding, Nagle off).
+// reading, and answers written as one string with Content-Length (no chunked encoding, Nagle off), the admission
+// answers of one event-loop turn together.
 import https from 'node:https';
 import type http from 'node:http';
 import type { Socket } from 'node:net';
@@ -74,6 +75,79 @@ export function sendText(
   if (headers) Object.assign(h, headers);
   res.writeHead(status, h);
   res.end(body);
+}
+
+/** How long an answer may wait for the others decided in the same turn of the event loop (docs/adr/0122). */
+export const ANSWER_WAIT_MS = 1;
+
+interface QueuedAnswer {
+  res: http.ServerResponse;
+  status: number;
+  body: string;
+  headers: Record<string, string> | undefined;
+  written: (() => void) | undefined;
+}
+
+/**
+ * Admission answers decided in one turn of the event loop, written together once the turn's I/O callbacks are done
+ * (docs/adr/0122-answers-written-per-turn.md): reviews read in one turn are answered in one burst, so a client that is
+ * asleep is woken once for the burst rather than once per answer. The first answer of a burst waits at most
+ * `maxWaitMs` (the burst is written at once when a later answer finds it older).
+ */
+export class AnswerBatch {
+  private queued: QueuedAnswer[] = [];
+  private firstAt = 0;
+  private readonly flushNow = (): void => this.flush();
+  private readonly onError: (e: unknown) => void;
+  private readonly maxWaitMs: number;
+  private readonly now: () => number;
+  private readonly schedule: (fn: () => void) => void;
+
+  constructor(o: {
+    /** An answer that could not be written (the others are written all the same). */
+    onError: (e: unknown) => void;
+    maxWaitMs?: number;
+    now?: () => number;
+    /** Runs the flush once the turn's I/O callbacks are done; setImmediate by default. */
+    schedule?: (fn: () => void) => void;
+  }) {
+    this.onError = o.onError;
+    this.maxWaitMs = o.maxWaitMs ?? ANSWER_WAIT_MS;
+    this.now = o.now ?? (() => performance.now());
+    this.schedule = o.schedule ?? setImmediate;
+  }
+
+  /** Queues a JSON answer (as sendText writes it); `written` runs once it is handed to the socket. */
+  send(
+    res: http.ServerResponse,
+    status: number,
+    body: string,
+    headers?: Record<string, string>,
+    written?: () => void,
+  ): void {
+    const now = this.now();
+    if (this.queued.length === 0) {
+      this.firstAt = now;
+      this.schedule(this.flushNow);
+    }
+    this.queued.push({ res, status, body, headers, written });
+    if (now - this.firstAt >= this.maxWaitMs) this.flush();
+  }
+
+  /** Writes every queued answer, in the order they were decided. */
+  flush(): void {
+    const answers = this.queued;
+    if (answers.length === 0) return;
+    this.queued = [];
+    for (const a of answers) {
+      try {
+        sendText(a.res, a.status, a.body, a.headers);
+        a.written?.();
+      } catch (e) {
+        this.onError(e);
+      }
+    }
+  }
 }
 
 export function sendJson(
