@@ -565,6 +565,13 @@ interface Results {
   memoryAfterLoadLarge: Record<string, { rss: number; peak: number; heapMB: number; load: number }>;
 }
 
+/**
+ * 1.2× the Go reference's 11,373 req/s at 128 connections, as a share of a Node no-op: in the run that measured the
+ * reference, it answered 10,707 req/s at 32 connections, 0.34× the Node no-op there (31,491 req/s), so 11,373 was 0.361×
+ * that no-op and 1.2× of it is 0.43×.
+ */
+const GOAL_128 = '≥ 0.43× node no-op at 32 (1.2× the Go reference, 11,373 = 0.361× its no-op at 32)';
+
 function report(r: Results, variants: WebhookVariant[]): string {
   const f = (x: F | undefined, unit = '') => (x ? `${x.value}${unit} (load ${x.load})` : 'n/a');
   const rows: string[] = [];
@@ -578,11 +585,13 @@ function report(r: Results, variants: WebhookVariant[]): string {
     row('', 'go no-op', `${f(go)} = ${r2(go!.value / node!.value)}× node no-op`, '');
     for (const v of variants) {
       const x = ts[`${v.name} c${c}`]!;
+      // The issue gives its Node no-op only at 32 connections, so the 128-connection goal is read against that one.
+      const at32 = c === 32 ? '' : `, ${r2(x.value / ts['node-noop c32']!.value)}× node no-op at 32`;
       row(
         '',
         v.name,
-        `${f(x)} = **${r2(x.value / node!.value)}× node no-op**, ${x.errors} errors, ${x.slow} over 2 s`,
-        c === 32 ? '≥ 0.40× node no-op' : '≥ 1.2× the Go reference (11,373)',
+        `${f(x)} = **${r2(x.value / node!.value)}× node no-op**${at32}, ${x.errors} errors, ${x.slow} over 2 s`,
+        c === 32 ? '≥ 0.40× node no-op' : GOAL_128,
       );
     }
   }
