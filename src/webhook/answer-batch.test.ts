@@ -106,4 +106,16 @@ describe('AnswerBatch', () => {
     expect(t.errors).toHaveLength(1);
     expect(String(t.errors[0])).toContain('socket of gone is gone');
   });
+
+  it('reports a failing `written` and still writes and counts the others', () => {
+    const t = batchWithTestClock();
+    const log: string[] = [];
+    t.batch.send(recordingResponse(log, 'a').res, 200, '{}', undefined, () => {
+      throw new Error('metrics registry broken');
+    });
+    t.batch.send(recordingResponse(log, 'b').res, 200, '{}', undefined, () => log.push('written b'));
+    t.runScheduled();
+    expect(log).toEqual(['write a', 'write b', 'written b']);
+    expect(t.errors.map(String)).toEqual(['Error: metrics registry broken']);
+  });
 });

@@ -151,7 +151,9 @@ async function openState(
     metrics,
     registry,
     ctx,
-    answers: new AnswerBatch({ onError: (e) => log.error({ err: e }, 'admission answer not written') }),
+    answers: new AnswerBatch({
+      onError: (e) => log.error({ err: e }, 'admission answer not written or not counted'),
+    }),
     serviceAccounts,
     configMap,
     identities,

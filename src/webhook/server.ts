@@ -104,7 +104,7 @@ export class AnswerBatch {
   private readonly schedule: (fn: () => void) => void;
 
   constructor(o: {
-    /** An answer that could not be written (the others are written all the same). */
+    /** An answer that could not be written, or whose `written` failed (the others are written all the same). */
     onError: (e: unknown) => void;
     maxWaitMs?: number;
     now?: () => number;
