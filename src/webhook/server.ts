@@ -78,7 +78,7 @@ export function sendText(
 }
 
 /** How long an answer may wait for the others decided in the same turn of the event loop (docs/adr/0122). */
-export const ANSWER_WAIT_MS = 1;
+const ANSWER_WAIT_MS = 1;
 
 interface QueuedAnswer {
   res: http.ServerResponse;
