@@ -156,7 +156,8 @@ export function withGate(pod: Pod, ops: readonly JsonPatchOp[]): JsonPatchOp[] {
   return [...ops.slice(0, at), ...gate, ...ops.slice(at)];
 }
 
-function identityOps(pod: Pod, inj: Injection, opts: Omit<PatchOptions, 'gate'>): JsonPatchOp[] {
+/** buildPatch's ops without the gate (admission adds it with withGate once the guard has asked for it). */
+export function identityOps(pod: Pod, inj: Injection, opts: Omit<PatchOptions, 'gate'>): JsonPatchOp[] {
   const ops: JsonPatchOp[] = [];
   const spec = pod.spec!;
   if (inj.mode === 'ContainerCredentials') {

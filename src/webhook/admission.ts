@@ -13,9 +13,9 @@ import {
   type SaLookup,
 } from '../identity/resolve.ts';
 import {
-  buildPatch,
   gateOps,
   IDENTITY_GATE,
+  identityOps,
   withAddOps,
   withGate,
   type JsonPatchOp,
@@ -211,7 +211,7 @@ function judge(
   if (!guard) return { gate: false };
   const { injection, identity } = o;
   // Judged as it will be stored: every container's identities after Lanyard's own patch (docs/security.md).
-  const ops = injection && identityOps(ctx, pod, injection);
+  const ops = injection && podIdentityOps(ctx, pod, injection);
   const stored = ops ? withAddOps(pod.object, ops) : pod.object;
   const d = guard.decide({
     pod: stored,
@@ -246,12 +246,8 @@ function noIdentityContext(ctx: AdmissionContext, r: SaResult): NoIdentityContex
 }
 
 /** The injection's ops without the gate: the gate is added by withGate once the guard has asked for it. */
-const identityOps = (ctx: AdmissionContext, pod: PodView, injection: Injection) =>
-  buildPatch(pod.object, injection, {
-    windows: pod.windows,
-    annotationPrefix: ctx.flags.annotationPrefix,
-    gate: false,
-  });
+const podIdentityOps = (ctx: AdmissionContext, pod: PodView, injection: Injection) =>
+  identityOps(pod.object, injection, { windows: pod.windows, annotationPrefix: ctx.flags.annotationPrefix });
 
 /** No injection: allowed as is, or only gated (an identity the Pod may set by hand). */
 function answerUninjected(
@@ -287,7 +283,7 @@ function answerInjected(
   ctx.metrics.podCount.inc({
     method: injection.mode === 'WebIdentity' ? 'sts_web_identity' : 'container_credentials',
   });
-  const ungated = judgedOps ?? identityOps(ctx, pod, injection);
+  const ungated = judgedOps ?? podIdentityOps(ctx, pod, injection);
   const ops = gate ? withGate(pod.object, ungated) : ungated;
   if (gate && ops.some((op) => op.path.startsWith('/spec/schedulingGates'))) ctx.metrics.gatesAdded.inc();
   if (!ops.length) return answer(rv, { allowed: true }, 'unchanged', identity.source);
