@@ -24,6 +24,30 @@ export function goBinary(source: string, log: (s: string) => void): string {
   return bin;
 }
 
+/** The Go webhook Lanyard replaces, at the version the issue's figures were taken with. */
+export const REFERENCE_WEBHOOK_MODULE = 'github.com/aws/amazon-eks-pod-identity-webhook@v0.6.17';
+
+/**
+ * Builds aws/amazon-eks-pod-identity-webhook from the Go module proxy once into the cache (about a minute the first
+ * time); returns the binary. The benchmarks measure it as a peer in the same rounds, so its figures and Lanyard's
+ * share the machine's load.
+ */
+export function referenceWebhookBinary(log: (s: string) => void): string {
+  const version = REFERENCE_WEBHOOK_MODULE.split('@')[1]!;
+  const dir = path.join(BINARY_CACHE, `amazon-eks-pod-identity-webhook-${version}`);
+  const bin = path.join(dir, 'amazon-eks-pod-identity-webhook');
+  if (!fs.existsSync(bin)) {
+    log(`building ${REFERENCE_WEBHOOK_MODULE} with Go (go install through the module proxy)`);
+    fs.mkdirSync(dir, { recursive: true });
+    execFileSync('go', ['install', REFERENCE_WEBHOOK_MODULE], {
+      stdio: 'inherit',
+      cwd: dir,
+      env: { ...process.env, GOBIN: dir },
+    });
+  }
+  return bin;
+}
+
 /** The 1-minute load average, printed beside every figure (the machines are shared). */
 export const load1 = (): number => Math.round(os.loadavg()[0]! * 100) / 100;
 
@@ -42,8 +66,14 @@ export function ensureWrk(log: (s: string) => void): void {
 }
 
 /** `cmd args` under taskset on `cpu` (taskset execs, so the pid is the command's). */
-export function pinned(cpu: string, cmd: string, args: string[], stdout: 'pipe' | number): ChildProcess {
-  return spawn('taskset', ['-c', cpu, cmd, ...args], { stdio: ['ignore', stdout, 'inherit'] });
+export function pinned(
+  cpu: string,
+  cmd: string,
+  args: string[],
+  stdout: 'pipe' | number,
+  stderr: 'inherit' | number = 'inherit',
+): ChildProcess {
+  return spawn('taskset', ['-c', cpu, cmd, ...args], { stdio: ['ignore', stdout, stderr] });
 }
 
 /** wrk's POST script for `body`, written under `dir`. */
