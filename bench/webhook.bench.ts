@@ -191,14 +191,17 @@ interface Subject {
 
 const REFERENCE = 'go reference';
 
-/** `lanyard webhook` from a checkout, with default flags apart from ports, kubeconfig and the serving pair. */
+/**
+ * `lanyard webhook` from a checkout, with default flags apart from ports, kubeconfig and the serving pair, started as
+ * the image's entrypoint starts it: bin/lanyard.js run through its shebang (with its Node flags), this Node first on
+ * the PATH.
+ */
 function lanyardSubject(v: WebhookVariant): Subject {
   return {
     name: v.name,
     isReference: false,
     spawn: (cp, tls) =>
       spawnLogged(v.name, (port, metricsPort) => [
-        process.execPath,
         path.join(v.dir, 'bin', 'lanyard.js'),
         'webhook',
         `--kubeconfig=${cp.adminKubeconfig}`,
@@ -249,7 +252,8 @@ async function spawnLogged(
   const fd = fs.openSync(logFile, 'a');
   const startedAt = performance.now();
   const [cmd, ...args] = command(port, metricsPort);
-  const proc = pinned(SERVER_CPU, cmd!, args, fd, fd);
+  const PATH = `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}`;
+  const proc = pinned(SERVER_CPU, cmd!, args, fd, fd, { ...process.env, PATH });
   fs.closeSync(fd);
   return { name, port, metricsPort, proc, startedAt, logFile, stop: () => stopProc(proc) };
 }
