@@ -7,7 +7,8 @@
 #   buildah bud --build-arg LANYARD_COMMIT=$(git rev-parse --short=12 HEAD) \
 #     --build-arg LANYARD_VERSION=$(node -p "require('./package.json').version") -t lanyard:dev .
 #
-# BASE_IMAGE must provide Node 24 and npm (npm is removed from the runtime stage). Where npm reaches the registry
+# BASE_IMAGE must provide Node 24, npm (removed from the runtime stage) and an `env` that takes -S, as coreutils'
+# does: the entrypoint is bin/lanyard.js through its shebang (docs/adr/0124). Where npm reaches the registry
 # through a TLS proxy, mount the CA bundle and pass --build-arg NPM_CONFIG_CAFILE=/etc/ssl/certs/ca-certificates.crt.
 ARG BASE_IMAGE=node:24-bookworm-slim
 
