@@ -7,8 +7,7 @@
 #   buildah bud --build-arg LANYARD_COMMIT=$(git rev-parse --short=12 HEAD) \
 #     --build-arg LANYARD_VERSION=$(node -p "require('./package.json').version") -t lanyard:dev .
 #
-# BASE_IMAGE must provide Node 24, npm (removed from the runtime stage) and an `env` that takes -S, as coreutils'
-# does: the entrypoint is bin/lanyard.js through its shebang (docs/adr/0124). Where npm reaches the registry
+# BASE_IMAGE must provide Node 24 and npm (npm is removed from the runtime stage). Where npm reaches the registry
 # through a TLS proxy, mount the CA bundle and pass --build-arg NPM_CONFIG_CAFILE=/etc/ssl/certs/ca-certificates.crt.
 ARG BASE_IMAGE=node:24-bookworm-slim
 
@@ -50,4 +49,7 @@ COPY --from=build /src/dist ./dist
 COPY bin ./bin
 RUN ln -s /opt/lanyard/bin/lanyard.js /usr/local/bin/lanyard
 USER 65532:65532
-ENTRYPOINT ["lanyard"]
+# V8's young generation capped at 8 MB semi-spaces: a busy webhook keeps about 120 MB RSS instead of doubling it
+# (docs/adr/0124-young-generation-capped.md). bench:webhook and the webhook lifecycle test start Lanyard with the
+# Node flags of this line (test/fixtures/image.ts).
+ENTRYPOINT ["node", "--max-semi-space-size=8", "/opt/lanyard/bin/lanyard.js"]

@@ -34,6 +34,7 @@ import {
 import { freePort, startControlPlane, type ControlPlane } from '../src/sandbox/control-plane.ts';
 import { missingBinaries } from '../src/sandbox/binaries.ts';
 import { createKubeClient, type KubeClient } from '../src/kube/client.ts';
+import { imageNodeFlags } from '../test/fixtures/image.ts';
 import { tlsFilesFixture } from '../test/fixtures/webhook.ts';
 import { sleep } from '../src/runtime/clock.ts';
 
@@ -193,15 +194,17 @@ const REFERENCE = 'go reference';
 
 /**
  * `lanyard webhook` from a checkout, with default flags apart from ports, kubeconfig and the serving pair, started as
- * the image's entrypoint starts it: bin/lanyard.js run through its shebang (with its Node flags), this Node first on
- * the PATH.
+ * the image starts it: Node with the Node flags of the checkout's Dockerfile ENTRYPOINT.
  */
 function lanyardSubject(v: WebhookVariant): Subject {
+  const nodeFlags = imageNodeFlags(v.dir);
   return {
     name: v.name,
     isReference: false,
     spawn: (cp, tls) =>
       spawnLogged(v.name, (port, metricsPort) => [
+        process.execPath,
+        ...nodeFlags,
         path.join(v.dir, 'bin', 'lanyard.js'),
         'webhook',
         `--kubeconfig=${cp.adminKubeconfig}`,
@@ -252,8 +255,7 @@ async function spawnLogged(
   const fd = fs.openSync(logFile, 'a');
   const startedAt = performance.now();
   const [cmd, ...args] = command(port, metricsPort);
-  const PATH = `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}`;
-  const proc = pinned(SERVER_CPU, cmd!, args, fd, fd, { ...process.env, PATH });
+  const proc = pinned(SERVER_CPU, cmd!, args, fd, fd);
   fs.closeSync(fd);
   return { name, port, metricsPort, proc, startedAt, logFile, stop: () => stopProc(proc) };
 }

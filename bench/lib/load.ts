@@ -72,9 +72,8 @@ export function pinned(
   args: string[],
   stdout: 'pipe' | number,
   stderr: 'inherit' | number = 'inherit',
-  env: NodeJS.ProcessEnv = process.env,
 ): ChildProcess {
-  return spawn('taskset', ['-c', cpu, cmd, ...args], { stdio: ['ignore', stdout, stderr], env });
+  return spawn('taskset', ['-c', cpu, cmd, ...args], { stdio: ['ignore', stdout, stderr] });
 }
 
 /** wrk's POST script for `body`, written under `dir`. */
