@@ -202,17 +202,12 @@ function lanyardSubject(v: WebhookVariant): Subject {
     name: v.name,
     isReference: false,
     spawn: (cp, tls) =>
-      spawnLogged(v.name, (port, metricsPort) => [
-        process.execPath,
-        ...nodeFlags,
-        path.join(v.dir, 'bin', 'lanyard.js'),
-        'webhook',
-        `--kubeconfig=${cp.adminKubeconfig}`,
-        `--port=${port}`,
-        `--metrics-port=${metricsPort}`,
-        `--tls-cert=${tls.certFile}`,
-        `--tls-key=${tls.keyFile}`,
-      ]).then((w) => ({
+      spawnWebhookProcess(
+        v.name,
+        [process.execPath, ...nodeFlags, path.join(v.dir, 'bin', 'lanyard.js'), 'webhook'],
+        cp,
+        tls,
+      ).then((w) => ({
         ...w,
         ready: () => readyz(w.metricsPort),
         heapMB: () => metricMB(w.metricsPort, 'nodejs_heap_size_used_bytes'),
@@ -229,15 +224,7 @@ function referenceSubject(bin: string): Subject {
     name: REFERENCE,
     isReference: true,
     spawn: (cp, tls) =>
-      spawnLogged(REFERENCE, (port, metricsPort) => [
-        bin,
-        '--in-cluster=false',
-        `--kubeconfig=${cp.adminKubeconfig}`,
-        `--port=${port}`,
-        `--metrics-port=${metricsPort}`,
-        `--tls-cert=${tls.certFile}`,
-        `--tls-key=${tls.keyFile}`,
-      ]).then((w) => ({
+      spawnWebhookProcess(REFERENCE, [bin, '--in-cluster=false'], cp, tls).then((w) => ({
         ...w,
         ready: async () => (await httpsStatus(w.port, '/healthz')) === 200,
         heapMB: () => metricMB(w.metricsPort, 'go_memstats_heap_alloc_bytes'),
@@ -245,16 +232,29 @@ function referenceSubject(bin: string): Subject {
   };
 }
 
-/** Starts `command(port, metricsPort)` on the server core, stdout and stderr to bench/results/webhook-NAME.log. */
-async function spawnLogged(
+/**
+ * Starts `command` with the flags both webhooks take (Lanyard's command line is the reference's: free ports, the
+ * control plane's kubeconfig, the serving pair) on the server core, stdout and stderr to
+ * bench/results/webhook-NAME.log.
+ */
+async function spawnWebhookProcess(
   name: string,
-  command: (port: number, metricsPort: number) => string[],
+  command: string[],
+  cp: ControlPlane,
+  tls: Tls,
 ): Promise<Server & { metricsPort: number; startedAt: number; logFile: string }> {
   const [port, metricsPort] = [await freePort(), await freePort()];
   const logFile = path.join(OUT, `webhook-${name.replace(/[^\w().-]/g, '_')}.log`);
   const fd = fs.openSync(logFile, 'a');
   const startedAt = performance.now();
-  const [cmd, ...args] = command(port, metricsPort);
+  const [cmd, ...args] = [
+    ...command,
+    `--kubeconfig=${cp.adminKubeconfig}`,
+    `--port=${port}`,
+    `--metrics-port=${metricsPort}`,
+    `--tls-cert=${tls.certFile}`,
+    `--tls-key=${tls.keyFile}`,
+  ];
   const proc = pinned(SERVER_CPU, cmd!, args, fd, fd);
   fs.closeSync(fd);
   return { name, port, metricsPort, proc, startedAt, logFile, stop: () => stopProc(proc) };
